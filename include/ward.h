@@ -1,0 +1,451 @@
+/*
+ * ward.h — run work in supervised child processes and talk to them over
+ * typed, framed IPC.
+ *
+ * This is the one public header of libward. Everything a host program or a
+ * worker program needs is declared here.
+ *
+ * Conventions
+ * -----------
+ * - Every fallible function returns an int: WARD_OK (0) on success or one of
+ *   the negative WARD_E* codes below. Out-parameters come first.
+ * - Objects are opaque and come in new/free pairs. Option structs have an
+ *   _INIT macro; always start from it so fields added later get defaults.
+ * - Timeouts are milliseconds. A negative timeout means "the spec's default";
+ *   0 means "do not wait".
+ * - Strings passed in are copied; the caller keeps ownership of its buffers.
+ *
+ * Threads
+ * -------
+ * Every function is safe to call from any thread unless its comment says
+ * otherwise. A host runs one internal I/O thread of its own: it spawns and
+ * reaps workers, reads their connections while no caller is waiting on them,
+ * and runs event callbacks and host-side handlers. Callbacks must therefore
+ * be short and must not call ward_host_free() or ward_worker_free().
+ * Progress, row and diagnostic callbacks of a blocking call run on the
+ * thread that made the call, inside that call.
+ *
+ * Processes
+ * ---------
+ * ward never installs a signal handler. Worker exits are observed through
+ * pidfds, so a program's own SIGCHLD handling is not disturbed, as long as
+ * it does not reap children it did not start (waitpid(-1, ...) would steal
+ * the exit status of a worker; the worker is then reported as exited with
+ * an unknown status). Every descriptor ward opens is close-on-exec, and a
+ * worker inherits no descriptor of the host except its own channel.
+ * It is not safe to fork() a process that has a live ward_host and keep
+ * using ward in the child.
+ */
+#ifndef WARD_H
+#define WARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(WARD_BUILDING)
+#    define WARD_EXTERN __declspec(dllexport)
+#  elif defined(WARD_SHARED)
+#    define WARD_EXTERN __declspec(dllimport)
+#  else
+#    define WARD_EXTERN
+#  endif
+#elif defined(__GNUC__)
+#  define WARD_EXTERN __attribute__((visibility("default")))
+#else
+#  define WARD_EXTERN
+#endif
+
+/* ---------------------------------------------------------------------
+ * Version
+ *
+ * The ABI rule: within one major version, symbols are only added, never
+ * removed or changed, and option structs only grow at their end (always
+ * initialise them with their _INIT macro). The wire protocol has its own
+ * version, WARD_PROTOCOL_VERSION, described in docs/protocol.md.
+ * ------------------------------------------------------------------- */
+#define WARD_VERSION_MAJOR 0
+#define WARD_VERSION_MINOR 1
+#define WARD_VERSION_PATCH 0
+#define WARD_VERSION_HEX \
+  ((WARD_VERSION_MAJOR << 16) | (WARD_VERSION_MINOR << 8) | WARD_VERSION_PATCH)
+#define WARD_PROTOCOL_VERSION 1
+
+/* The version of the library actually loaded, as WARD_VERSION_HEX / "0.1.0". */
+WARD_EXTERN unsigned ward_version(void);
+WARD_EXTERN const char *ward_version_string(void);
+
+/* ---------------------------------------------------------------------
+ * Errors
+ *
+ * One list, used for the enum, ward_strerror() and ward_err_name(), so code
+ * and text never drift. The numbers are part of the wire protocol too: a
+ * remote error code in the range -1..-99 is one of these.
+ * ------------------------------------------------------------------- */
+#define WARD_ERRNO_MAP(X)                                                       \
+  X(EINVAL,     -1,  "invalid argument")                                        \
+  X(ENOMEM,     -2,  "out of memory")                                           \
+  X(ESYS,       -3,  "system call failed")                                      \
+  X(ESPAWN,     -4,  "worker could not be started")                             \
+  X(EHANDSHAKE, -5,  "worker did not complete the handshake")                   \
+  X(ETIMEDOUT,  -6,  "deadline passed")                                         \
+  X(ECANCELED,  -7,  "call cancelled")                                          \
+  X(ECRASHED,   -8,  "worker died while the call was in flight")                \
+  X(EPROTO,     -9,  "peer broke the protocol")                                 \
+  X(ETOOBIG,    -10, "message over the size limit")                             \
+  X(ENOMETHOD,  -11, "no such method")                                          \
+  X(EREMOTE,    -12, "the handler failed")                                      \
+  X(ECLOSED,    -13, "worker stopped or connection closed")                     \
+  X(EGAVEUP,    -14, "restart limit reached, worker failed")                    \
+  X(ESTALE,     -15, "session belongs to an earlier generation")
+
+enum {
+  WARD_OK = 0,
+#define WARD__ERRENUM(name, num, text) WARD_##name = (num),
+  WARD_ERRNO_MAP(WARD__ERRENUM)
+#undef WARD__ERRENUM
+  WARD__ERR_LAST = -16
+};
+
+/* A static, human-readable text for an error code (never NULL). */
+WARD_EXTERN const char *ward_strerror(int err);
+/* The code's name without prefix, e.g. "ETIMEDOUT" (never NULL). */
+WARD_EXTERN const char *ward_err_name(int err);
+/* The errno kept by the last WARD_ESYS or WARD_ESPAWN returned on this
+ * thread (0 if none). */
+WARD_EXTERN int ward_last_errno(void);
+/* A thread-local sentence describing the last error returned on this thread
+ * by any ward function, with names and OS detail when known ("spawn 'x':
+ * No such file or directory"). Valid until the next ward call on the same
+ * thread. Never NULL; empty when there was none. */
+WARD_EXTERN const char *ward_last_error(void);
+
+/* ---------------------------------------------------------------------
+ * Payload encodings. A payload is bytes tagged with how they are encoded;
+ * ward's core never parses them.
+ * ------------------------------------------------------------------- */
+enum {
+  WARD_ENC_RAW = 0,     /* opaque bytes */
+  WARD_ENC_JSON = 1,    /* UTF-8 JSON text (the default) */
+  WARD_ENC_MSGPACK = 2  /* MessagePack */
+};
+
+/* Protocol limits (see docs/protocol.md). */
+#define WARD_MAX_FRAME_DEFAULT (64u * 1024u * 1024u) /* payload bytes */
+#define WARD_MAX_NAME 255                            /* method / stream names */
+
+/* ---------------------------------------------------------------------
+ * Opaque types
+ * ------------------------------------------------------------------- */
+typedef struct ward_host ward_host;
+typedef struct ward_spec ward_spec;
+typedef struct ward_worker ward_worker;
+typedef struct ward_msg ward_msg;
+typedef struct ward_client ward_client;
+typedef struct ward_ctx ward_ctx;
+
+/* ---------------------------------------------------------------------
+ * Events
+ * ------------------------------------------------------------------- */
+typedef enum {
+  WARD_EV_SPAWNED = 1, /* a process was started (pid set) */
+  WARD_EV_READY,       /* its handshake is done; calls may flow */
+  WARD_EV_EXITED,      /* the process ended and was reaped (exit_code, signal, reason) */
+  WARD_EV_ERROR        /* the connection was cut because the worker broke the protocol
+                          (error, detail); an EXITED event follows */
+} ward_event_type;
+
+/* Why a process ended, as far as the host knows. */
+typedef enum {
+  WARD_REASON_NONE = 0,
+  WARD_REASON_EXITED,          /* it exited by itself (exit_code) */
+  WARD_REASON_CRASHED,         /* it was killed by a signal it did not get from ward */
+  WARD_REASON_REQUEST_TIMEOUT, /* a call's deadline passed and the worker was killed */
+  WARD_REASON_STARTUP_TIMEOUT, /* no handshake within the startup timeout */
+  WARD_REASON_UNHEALTHY,       /* heartbeats missed */
+  WARD_REASON_MEMORY_LIMIT,
+  WARD_REASON_MAX_REQUESTS,
+  WARD_REASON_IDLE,
+  WARD_REASON_CYCLE,           /* explicit recycle */
+  WARD_REASON_PROTOCOL,        /* it broke the protocol and was killed */
+  WARD_REASON_STOPPED,         /* stopped on request (ward_worker_stop / free) */
+  WARD_REASON_CANCELLED        /* it ignored a cancellation past its grace */
+} ward_reason;
+
+/* The name of a reason, e.g. "crashed" (never NULL). */
+WARD_EXTERN const char *ward_reason_name(int reason);
+/* The name of an event type, e.g. "exited" (never NULL). */
+WARD_EXTERN const char *ward_event_name(int type);
+
+typedef struct ward_event {
+  int type;              /* ward_event_type */
+  ward_worker *worker;   /* the worker's handle; valid during the callback */
+  const char *name;      /* the spec's name */
+  uint64_t worker_id;    /* unique within the host, never reused */
+  int pid;               /* the process concerned */
+  uint32_t generation;   /* 1 for the first start, +1 per restart */
+  int exit_code;         /* EXITED: exit status, or -1 if killed by a signal */
+  int signal;            /* EXITED: the terminating signal, or 0 */
+  int reason;            /* EXITED: ward_reason */
+  int error;             /* ERROR: WARD_EPROTO or WARD_ETOOBIG */
+  const char *detail;    /* a sentence for humans, or NULL */
+} ward_event;
+
+/* Runs on the host's I/O thread. `ev` and its strings are valid only during
+ * the call. */
+typedef void (*ward_event_cb)(const ward_event *ev, void *ud);
+
+/* ---------------------------------------------------------------------
+ * Host
+ * ------------------------------------------------------------------- */
+typedef struct ward_host_opts {
+  ward_event_cb on_event; /* lifecycle events, or NULL */
+  void *event_ud;         /* passed to on_event */
+  uint32_t max_frame;     /* largest payload accepted from a worker;
+                             0 = WARD_MAX_FRAME_DEFAULT */
+} ward_host_opts;
+#define WARD_HOST_OPTS_INIT {NULL, NULL, 0}
+
+/* Creates a host and starts its I/O thread. `opts` may be NULL.
+ * Errors: WARD_ENOMEM, WARD_ESYS. */
+WARD_EXTERN int ward_host_new(ward_host **out, const ward_host_opts *opts);
+
+/* Stops every worker still running (in reverse start order: goodbye, grace,
+ * SIGTERM, SIGKILL), reaps them, releases every worker handle left and
+ * frees the host. No call may be in flight on any of its workers. Must not
+ * be called from a ward callback. */
+WARD_EXTERN void ward_host_free(ward_host *host);
+
+/* ---------------------------------------------------------------------
+ * Handlers (both sides)
+ *
+ * A handler serves one incoming call or notification. It ends the call with
+ * ward_ctx_reply() or ward_ctx_fail(); a handler that returns without doing
+ * either has failed, and its non-zero return value is the remote error code
+ * (a return of 0 without a reply fails the call with code -1,
+ * "handler returned without replying"). For a notification there is no one
+ * to reply to: reply and fail are accepted and discarded.
+ * `data` is valid only until the handler returns.
+ * ------------------------------------------------------------------- */
+typedef int (*ward_handler)(ward_ctx *ctx, const void *data, size_t len, void *ud);
+
+/* Registers `fn` for calls and notifications of `method` that workers make
+ * to the host. Host handlers run on the host's I/O thread, one at a time,
+ * in the order the messages arrived; they must not block for long (no
+ * blocking ward_request from inside one). Registering a method again
+ * replaces its handler. Errors: WARD_EINVAL, WARD_ENOMEM. */
+WARD_EXTERN int ward_host_handle(ward_host *host, const char *method, ward_handler fn,
+                                 void *ud);
+
+/* ---------------------------------------------------------------------
+ * Spec: how to start a worker. A spec is a plain value: ward_spawn copies
+ * what it needs, so one spec may start many workers and be freed after.
+ * A spec is not safe to modify from two threads at once.
+ * ------------------------------------------------------------------- */
+enum {
+  WARD_TRANSPORT_INHERIT = 0, /* a socketpair end inherited as WARD_FD (default) */
+  WARD_TRANSPORT_SOCKET = 1   /* a Unix socket in a private 0700 directory, named in
+                                 WARD_SOCKET, with a one-time WARD_TOKEN and a
+                                 peer-credential check: for workers started
+                                 through wrappers that close inherited fds */
+};
+
+/* `name` identifies the worker in events and logs; `executable` is a path,
+ * or a bare name looked up in PATH. Errors: WARD_EINVAL, WARD_ENOMEM. */
+WARD_EXTERN int ward_spec_new(ward_spec **out, const char *name, const char *executable);
+WARD_EXTERN void ward_spec_free(ward_spec *spec);
+/* Appends one argument (argv[1], argv[2], ...). argv[0] is the executable. */
+WARD_EXTERN int ward_spec_arg(ward_spec *spec, const char *arg);
+/* Sets one environment variable for the worker, on top of the host's
+ * environment. A NULL value removes the variable. Keys must not start with
+ * "WARD_", which are ward's own (EINVAL). */
+WARD_EXTERN int ward_spec_env(ward_spec *spec, const char *key, const char *value);
+/* Working directory of the worker (default: the host's). */
+WARD_EXTERN int ward_spec_cwd(ward_spec *spec, const char *dir);
+/* WARD_TRANSPORT_INHERIT or WARD_TRANSPORT_SOCKET. */
+WARD_EXTERN int ward_spec_transport(ward_spec *spec, int transport);
+/* How long ward_spawn waits for the handshake (default 10000 ms). */
+WARD_EXTERN int ward_spec_startup_timeout(ward_spec *spec, int ms);
+/* The deadline of calls made with a negative timeout (default 30000 ms). */
+WARD_EXTERN int ward_spec_request_timeout(ward_spec *spec, int ms);
+/* How long ward_worker_stop waits at each step when given a negative grace
+ * (default 2000 ms). */
+WARD_EXTERN int ward_spec_stop_grace(ward_spec *spec, int ms);
+
+/* ---------------------------------------------------------------------
+ * Workers
+ * ------------------------------------------------------------------- */
+
+/* Starts the worker and returns once its handshake is done (or failed).
+ * The worker runs in its own process group, with stdin on /dev/null and
+ * stdout/stderr inherited from the host; the channel is a separate socket.
+ * Errors: WARD_ESPAWN (the executable is missing or not executable; the
+ * errno is in ward_last_errno()), WARD_EHANDSHAKE (the worker exited, broke
+ * the protocol or stayed silent past the startup timeout, or spoke another
+ * protocol version), WARD_EINVAL, WARD_ENOMEM, WARD_ESYS, WARD_ECLOSED
+ * (the host is shutting down). On error no process, zombie or descriptor is
+ * left behind. The handle belongs to the host until ward_worker_free(). */
+WARD_EXTERN int ward_spawn(ward_worker **out, ward_host *host, const ward_spec *spec);
+
+/* Options of one call. Callbacks run on the calling thread, inside the call,
+ * before it returns; they must not free the worker. */
+typedef struct ward_call_opts {
+  int timeout_ms;  /* deadline; negative = the spec's request timeout */
+  int encoding;    /* encoding tag of the request payload (WARD_ENC_JSON) */
+  /* Progress reports the handler sent, in order. */
+  void (*on_progress)(const void *data, size_t len, void *ud);
+  /* Rows the handler emitted: `seq` starts at 1 per stream per call.
+   * Rows are tentative until the call succeeds. */
+  void (*on_row)(const char *stream, uint64_t seq, const void *data, size_t len, void *ud);
+  /* Diagnostics: level 0 debug .. 3 error, a short code and a message. */
+  void (*on_diag)(int level, const char *code, const char *message, void *ud);
+  void *ud;        /* passed to the callbacks */
+} ward_call_opts;
+#define WARD_CALL_OPTS_INIT {-1, WARD_ENC_JSON, NULL, NULL, NULL, NULL}
+
+/* Calls `method` with a payload and waits for its one outcome.
+ * On WARD_OK, *reply holds the reply (free it with ward_msg_free). On
+ * WARD_EREMOTE, *reply holds the remote error (code, message, data). On any
+ * other error *reply is NULL: WARD_ETIMEDOUT, WARD_ENOMETHOD, WARD_ECRASHED
+ * (the worker died or cut the connection), WARD_EPROTO / WARD_ETOOBIG (the
+ * worker broke the protocol and was cut off), WARD_ETOOBIG (the request is
+ * over the worker's limit; nothing was sent), WARD_ECLOSED (the worker is
+ * stopped), WARD_EINVAL. `reply` may be NULL when the caller does not want
+ * it. Many calls may be in flight on one worker from many threads. */
+WARD_EXTERN int ward_request(ward_msg **reply, ward_worker *w, const char *method,
+                             const void *data, size_t len, int timeout_ms);
+/* The same with options (progress, rows, diagnostics, encoding). */
+WARD_EXTERN int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method,
+                                const void *data, size_t len, const ward_call_opts *opts);
+
+/* Sends a notification: no reply, no outcome beyond delivery to the socket.
+ * Returns once the message is queued. Errors: WARD_ECLOSED, WARD_ECRASHED,
+ * WARD_ETOOBIG, WARD_ETIMEDOUT (the worker did not read for the whole
+ * request timeout), WARD_EINVAL. */
+WARD_EXTERN int ward_notify(ward_worker *w, const char *method, const void *data, size_t len);
+
+/* A health round trip through the worker's serving loop. Errors as for
+ * ward_request. */
+WARD_EXTERN int ward_ping(ward_worker *w, int timeout_ms);
+
+/* The current process id (0 when there is none). */
+WARD_EXTERN int ward_worker_pid(const ward_worker *w);
+/* The spec's name; valid as long as the handle. */
+WARD_EXTERN const char *ward_worker_name(const ward_worker *w);
+/* Unique within the host, never reused. */
+WARD_EXTERN uint64_t ward_worker_id(const ward_worker *w);
+/* The generation of the current (or last) process: 1 for the first start. */
+WARD_EXTERN uint32_t ward_worker_generation(const ward_worker *w);
+/* Whether the worker announced `method` in its handshake (1 / 0). */
+WARD_EXTERN int ward_worker_serves(const ward_worker *w, const char *method);
+/* A metadata value the worker announced in its handshake (see
+ * ward_client_meta), or NULL. Valid as long as the handle. */
+WARD_EXTERN const char *ward_worker_meta(const ward_worker *w, const char *key);
+
+/* Stops the worker: a goodbye message, then after `grace_ms` SIGTERM to its
+ * process group, then after another `grace_ms` SIGKILL; waits until it has
+ * been reaped. A negative grace means the spec's stop grace. Calls still in
+ * flight end with WARD_ECLOSED. The handle stays valid, in state stopped;
+ * stopping a stopped worker returns WARD_OK. */
+WARD_EXTERN int ward_worker_stop(ward_worker *w, int grace_ms);
+
+/* Stops the worker if needed and releases the handle. No other thread may
+ * use the handle during or after this call. */
+WARD_EXTERN void ward_worker_free(ward_worker *w);
+
+/* ---------------------------------------------------------------------
+ * Messages: a received reply or remote error.
+ * ------------------------------------------------------------------- */
+WARD_EXTERN const void *ward_msg_data(const ward_msg *m); /* never NULL */
+WARD_EXTERN size_t ward_msg_len(const ward_msg *m);
+WARD_EXTERN int ward_msg_encoding(const ward_msg *m);    /* WARD_ENC_* */
+WARD_EXTERN int ward_msg_code(const ward_msg *m);        /* remote error code, 0 for a reply */
+WARD_EXTERN const char *ward_msg_error(const ward_msg *m); /* remote error message, NULL for a reply */
+WARD_EXTERN void ward_msg_free(ward_msg *m);             /* NULL is fine */
+
+/* ---------------------------------------------------------------------
+ * Worker side
+ *
+ * A worker program links libward too. ward_client_connect() finds the
+ * channel in the environment the host set (WARD_FD, or WARD_SOCKET and
+ * WARD_TOKEN), asks the kernel to kill the process if the host dies
+ * (PR_SET_PDEATHSIG) and checks the host is still there right after.
+ * Handlers run on the thread that called ward_client_run(), one at a time,
+ * in arrival order. Pings are answered by that loop, so a worker stuck in a
+ * handler stops answering them, which is how the host sees a hang; a long
+ * handler that calls ward_ctx_progress, ward_ctx_row or ward_ctx_cancelled
+ * keeps answering. Other threads may use ward_client_request and
+ * ward_client_notify at any time.
+ * ------------------------------------------------------------------- */
+
+/* Errors: WARD_EINVAL (the environment names no channel: not started by a
+ * ward host), WARD_EHANDSHAKE (bad token), WARD_ESYS, WARD_ENOMEM. */
+WARD_EXTERN int ward_client_connect(ward_client **out);
+
+/* Registers a handler for requests and notifications of `method`. Call
+ * before ward_client_run: the methods are announced in the handshake. */
+WARD_EXTERN int ward_client_handle(ward_client *c, const char *method, ward_handler fn,
+                                   void *ud);
+
+/* Adds a metadata entry to the handshake (e.g. "version", "1.4.2").
+ * Keys and values must not contain '\n' or '='. Call before the first
+ * ward_client_run / request / notify. */
+WARD_EXTERN int ward_client_meta(ward_client *c, const char *key, const char *value);
+
+/* Does the handshake if not done yet, then serves calls until the host says
+ * goodbye (returns WARD_OK) or the connection is lost (WARD_ECLOSED).
+ * Errors also: WARD_EHANDSHAKE (the host refused us), WARD_EPROTO. */
+WARD_EXTERN int ward_client_run(ward_client *c);
+
+/* Calls a method the host serves (ward_host_handle). `timeout_ms` < 0
+ * means 30000 ms. Errors as for ward_request. */
+WARD_EXTERN int ward_client_request(ward_msg **reply, ward_client *c, const char *method,
+                                    const void *data, size_t len, int timeout_ms);
+/* Sends a notification to the host. */
+WARD_EXTERN int ward_client_notify(ward_client *c, const char *method, const void *data,
+                                   size_t len);
+/* Sends a goodbye to the host (if the connection is up) and frees the
+ * client. No other thread may use it during or after this call. */
+WARD_EXTERN void ward_client_free(ward_client *c);
+
+/* ---------------------------------------------------------------------
+ * Serving a call (both sides). A ctx is valid only inside its handler and
+ * only on the handler's thread.
+ * ------------------------------------------------------------------- */
+/* Ends the call with a reply; the encoding is the request's unless
+ * ward_ctx_set_encoding said otherwise. Errors: WARD_EINVAL (already ended),
+ * WARD_ETOOBIG, WARD_ECLOSED. */
+WARD_EXTERN int ward_ctx_reply(ward_ctx *ctx, const void *data, size_t len);
+/* Ends the call with a remote error. Codes -1..-99 are ward's own; use
+ * other values for your errors. `message` may be NULL. */
+WARD_EXTERN int ward_ctx_fail(ward_ctx *ctx, int code, const char *message);
+/* The same with an error payload (in the ctx's encoding). */
+WARD_EXTERN int ward_ctx_fail_data(ward_ctx *ctx, int code, const char *message,
+                                   const void *data, size_t len);
+/* Sends a progress report to the caller. */
+WARD_EXTERN int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len);
+/* Emits one row on the named stream (sequence numbers are assigned per
+ * stream, from 1). */
+WARD_EXTERN int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len);
+/* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error). */
+WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message);
+/* Nonzero once the caller has cancelled this call. */
+WARD_EXTERN int ward_ctx_cancelled(const ward_ctx *ctx);
+/* The encoding tag of the request, and of what this ctx sends. */
+WARD_EXTERN int ward_ctx_encoding(const ward_ctx *ctx);
+WARD_EXTERN int ward_ctx_set_encoding(ward_ctx *ctx, int encoding);
+/* The method being served (NUL-terminated). */
+WARD_EXTERN const char *ward_ctx_method(const ward_ctx *ctx);
+/* Nonzero when serving a notification (nothing will be sent back). */
+WARD_EXTERN int ward_ctx_is_notify(const ward_ctx *ctx);
+/* On the host side: the worker that made the call (NULL in a worker). */
+WARD_EXTERN ward_worker *ward_ctx_worker(const ward_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WARD_H */

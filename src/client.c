@@ -1,0 +1,396 @@
+/*
+ * client.c — the worker's side: connect from the environment, handshake,
+ * serve handlers, call the host.
+ *
+ * The serving loop is the connection's default reader; a thread calling
+ * the host reads for itself while it waits (see conn.c). Handlers run on
+ * the serving loop's thread without the reading role, so a handler may
+ * call the host. Pings are answered by the loop, or at a handler's
+ * progress/row/cancel-check boundaries: a worker wedged in a handler
+ * stops answering them, which is what the host's hang detection needs.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "platform.h"
+#include "ward_int.h"
+
+/* How long the client waits for WELCOME after its HELLO. */
+#define HANDSHAKE_MS 30000
+/* Boundaries look at the socket at most this often. */
+#define BOUNDARY_MS 1
+
+struct ward_client {
+  ward__conn *conn;
+  ward__handlers handlers;
+  pthread_mutex_t mu; /* the handshake */
+  char *name;
+  char *token;
+  char *meta;         /* "meta.k=v\n" lines */
+  size_t meta_len;
+  int greeted;        /* 1 once WELCOME arrived; negative: the handshake failed */
+  int bye;            /* the host said goodbye */
+  int64_t last_pump;
+};
+
+static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  switch (f->h.kind) {
+  case WARD__K_CANCEL:
+    free(owned);
+    ward__conn_cancel_inbound(c, f->h.id);
+    return 0;
+  case WARD__K_REQUEST:
+  case WARD__K_NOTIFY:
+  case WARD__K_PING:
+  case WARD__K_GOODBYE:
+  case WARD__K_WELCOME: {
+    ward__item *it = ward__item_new(f, owned);
+    if (!it)
+      return WARD_ENOMEM;
+    ward__conn_push_inbound(c, it);
+    return 0;
+  }
+  default:
+    free(owned);
+    return ward__fail(WARD_EPROTO, "host sent an unexpected frame kind %u", f->h.kind);
+  }
+}
+
+static const ward__conn_ops client_ops = {client_inbound, NULL, NULL};
+
+/* ------------------------------------------------------------------ */
+/* Connecting                                                          */
+
+static int env_int(const char *name, long *out) {
+  const char *s = getenv(name);
+  if (!s || !*s)
+    return 0;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (*end || errno)
+    return 0;
+  *out = v;
+  return 1;
+}
+
+static int connect_path(const char *path, int *fd) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof sa.sun_path)
+    return ward__fail(WARD_EINVAL, "WARD_SOCKET path too long");
+  strcpy(sa.sun_path, path);
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "socket");
+  if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(s);
+    return ward__fail_sys(WARD_ESYS, e, "connect to WARD_SOCKET");
+  }
+  *fd = s;
+  return 0;
+}
+
+/* Dies with the host: the kernel kills us when our parent goes. If the
+ * host is already gone by the time we ask, go now. A wrapper between host
+ * and worker (socket mode, a shell) makes the parent someone else: then
+ * end of stream on the channel is what tells us. */
+static void follow_host(void) {
+  long ppid;
+  if (!env_int("WARD_PPID", &ppid))
+    return;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != (pid_t)ppid && kill((pid_t)ppid, 0) < 0 && errno == ESRCH)
+    raise(SIGKILL);
+}
+
+int ward_client_connect(ward_client **out) {
+  if (!out)
+    return ward__fail(WARD_EINVAL, "NULL out");
+  int fd = -1, rv;
+  long v;
+  const char *path = getenv("WARD_SOCKET");
+  if (env_int("WARD_FD", &v) && v >= 0) {
+    fd = (int)v;
+    rv = ward__set_cloexec(fd);
+  } else if (path && *path) {
+    rv = connect_path(path, &fd);
+  } else {
+    return ward__fail(WARD_EINVAL, "not started by a ward host (WARD_FD and WARD_SOCKET unset)");
+  }
+  if (!rv)
+    rv = ward__set_nonblock(fd, 1);
+  ward_client *c = rv ? NULL : calloc(1, sizeof *c);
+  if (!rv && !c)
+    rv = WARD_ENOMEM;
+  if (!rv)
+    rv = ward__conn_new(&c->conn, fd, &client_ops, c, WARD_MAX_FRAME_DEFAULT);
+  if (rv) {
+    if (fd >= 0 && path && !getenv("WARD_FD"))
+      close(fd);
+    free(c);
+    return rv;
+  }
+  pthread_mutex_init(&c->mu, NULL);
+  const char *name = getenv("WARD_NAME");
+  const char *token = getenv("WARD_TOKEN");
+  c->name = strdup(name && *name ? name : "worker");
+  c->token = token ? strdup(token) : NULL;
+  follow_host();
+  *out = c;
+  return 0;
+}
+
+int ward_client_handle(ward_client *c, const char *method, ward_handler fn, void *ud) {
+  if (!c)
+    return ward__fail(WARD_EINVAL, "NULL client");
+  pthread_mutex_lock(&c->mu);
+  int rv = c->greeted ? ward__fail(WARD_EINVAL, "handlers must be set before the handshake")
+                      : ward__handlers_set(&c->handlers, method, fn, ud);
+  pthread_mutex_unlock(&c->mu);
+  return rv;
+}
+
+int ward_client_meta(ward_client *c, const char *key, const char *value) {
+  if (!c || !key || !*key || !value || strpbrk(key, "=\n") || strchr(value, '\n'))
+    return ward__fail(WARD_EINVAL, "metadata keys hold no '=' or newline, values no newline");
+  size_t add = 5 + strlen(key) + 1 + strlen(value) + 1;
+  pthread_mutex_lock(&c->mu);
+  char *m = c->greeted ? NULL : realloc(c->meta, c->meta_len + add + 1);
+  if (m) {
+    snprintf(m + c->meta_len, add + 1, "meta.%s=%s\n", key, value);
+    c->meta = m;
+    c->meta_len += add;
+  }
+  int greeted = c->greeted;
+  pthread_mutex_unlock(&c->mu);
+  if (greeted)
+    return ward__fail(WARD_EINVAL, "metadata must be set before the handshake");
+  return m ? 0 : WARD_ENOMEM;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handshake                                                           */
+
+static char *hello_body(ward_client *c, size_t *len) {
+  size_t cap = 128 + c->meta_len + (c->token ? strlen(c->token) : 0);
+  for (size_t i = 0; i < c->handlers.n; i++)
+    cap += 8 + strlen(c->handlers.v[i].method);
+  char *b = malloc(cap);
+  if (!b)
+    return NULL;
+  size_t n = (size_t)snprintf(b, cap, "pid=%d\nmax_frame=%u\n", (int)getpid(),
+                              c->conn->max_in);
+  if (c->token)
+    n += (size_t)snprintf(b + n, cap - n, "token=%s\n", c->token);
+  for (size_t i = 0; i < c->handlers.n; i++)
+    n += (size_t)snprintf(b + n, cap - n, "method=%s\n", c->handlers.v[i].method);
+  if (c->meta_len) {
+    memcpy(b + n, c->meta, c->meta_len);
+    n += c->meta_len;
+  }
+  *len = n;
+  return b;
+}
+
+static void apply_welcome(ward_client *c, const ward__item *it) {
+  size_t pos = 0;
+  ward__kv kv;
+  while (ward__kv_next(it->data, it->h.len, &pos, &kv) == 1) {
+    if (kv.klen == 9 && memcmp(kv.key, "max_frame", 9) == 0) {
+      char tmp[16];
+      size_t n = kv.vlen < sizeof tmp - 1 ? kv.vlen : sizeof tmp - 1;
+      memcpy(tmp, kv.val, n);
+      tmp[n] = 0;
+      unsigned long v = strtoul(tmp, NULL, 10);
+      if (v > 0 && v <= UINT32_MAX)
+        c->conn->max_out = (uint32_t)v;
+    }
+  }
+}
+
+/* Sends HELLO and waits for WELCOME, once; later callers get the result. */
+static int handshake(ward_client *c) {
+  pthread_mutex_lock(&c->mu);
+  if (c->greeted) {
+    int rv = c->greeted > 0 ? 0 : c->greeted;
+    pthread_mutex_unlock(&c->mu);
+    return rv;
+  }
+  size_t len;
+  char *body = hello_body(c, &len);
+  int rv = body ? 0 : WARD_ENOMEM;
+  if (!rv) {
+    ward__hdr h = {.kind = WARD__K_HELLO,
+                   .nlen = (uint8_t)strnlen(c->name, WARD_MAX_NAME),
+                   .len = (uint32_t)len,
+                   .aux = WARD_PROTOCOL_VERSION};
+    rv = ward__conn_send(c->conn, &h, c->name, body, len, NULL, 0, 1,
+                         ward__deadline(HANDSHAKE_MS));
+  }
+  free(body);
+  ward__item *it = rv ? NULL : ward__conn_next_inbound(c->conn, ward__deadline(HANDSHAKE_MS));
+  if (!rv && !it)
+    rv = ward__fail(WARD_EHANDSHAKE, "no WELCOME from the host");
+  else if (it && it->h.kind == WARD__K_GOODBYE)
+    rv = ward__fail(WARD_EHANDSHAKE, "host refused the handshake: %.*s", (int)it->h.len,
+                    (const char *)it->data);
+  else if (it && it->h.kind != WARD__K_WELCOME)
+    rv = ward__fail(WARD_EPROTO, "host sent kind %u before WELCOME", it->h.kind);
+  if (it && it->h.kind == WARD__K_WELCOME)
+    apply_welcome(c, it);
+  ward__item_free(it);
+  c->greeted = rv ? (rv == WARD_EPROTO ? WARD_EPROTO : WARD_EHANDSHAKE) : 1;
+  pthread_mutex_unlock(&c->mu);
+  if (rv)
+    ward__conn_close(c->conn, rv);
+  return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Serving                                                             */
+
+static void send_pong(ward_client *c, uint32_t id) {
+  ward__hdr h = {.kind = WARD__K_PONG, .id = id};
+  ward__conn_send(c->conn, &h, NULL, NULL, 0, NULL, 0, 1,
+                  ward__deadline(c->conn->default_timeout_ms));
+}
+
+/* At a handler's boundary: read what has arrived (cancels take effect at
+ * once) and answer pings that are waiting. */
+static void client_boundary(ward_ctx *ctx) {
+  ward_client *c = ctx->boundary_ud;
+  int64_t now = ward__now_ms();
+  if (now - c->last_pump < BOUNDARY_MS)
+    return;
+  c->last_pump = now;
+  ward__conn_pump(c->conn);
+  pthread_mutex_lock(&c->conn->mu);
+  ward__itemq pings = {0}, rest = {0};
+  ward__item *it;
+  while ((it = ward__itemq_pop(&c->conn->inbox)))
+    ward__itemq_push(it->h.kind == WARD__K_PING ? &pings : &rest, it);
+  c->conn->inbox = rest;
+  pthread_mutex_unlock(&c->conn->mu);
+  while ((it = ward__itemq_pop(&pings))) {
+    send_pong(c, it->h.id);
+    ward__item_free(it);
+  }
+}
+
+static void serve_item(ward_client *c, ward__item *it) {
+  pthread_mutex_lock(&c->mu);
+  const ward__handler_entry *e = ward__handlers_find(&c->handlers, it->name);
+  ward_handler fn = e ? e->fn : NULL;
+  void *ud = e ? e->ud : NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (!fn) {
+    ward__serve_nomethod(c->conn, it, 1);
+    return;
+  }
+  ward_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.conn = c->conn;
+  ctx.block = 1;
+  ctx.boundary = client_boundary;
+  ctx.boundary_ud = c;
+  ward__serve(&ctx, it, fn, ud);
+}
+
+int ward_client_run(ward_client *c) {
+  if (!c)
+    return ward__fail(WARD_EINVAL, "NULL client");
+  int rv = handshake(c);
+  if (rv)
+    return rv;
+  for (;;) {
+    ward__item *it = ward__conn_next_inbound(c->conn, INT64_MAX);
+    if (!it)
+      break;
+    switch (it->h.kind) {
+    case WARD__K_REQUEST:
+    case WARD__K_NOTIFY:
+      serve_item(c, it);
+      break;
+    case WARD__K_PING:
+      send_pong(c, it->h.id);
+      break;
+    case WARD__K_GOODBYE:
+      c->bye = 1;
+      break;
+    default: /* a second WELCOME */
+      ward__conn_close(c->conn, ward__fail(WARD_EPROTO, "host sent WELCOME twice"));
+      break;
+    }
+    ward__item_free(it);
+    if (c->bye)
+      return 0;
+  }
+  pthread_mutex_lock(&c->conn->mu);
+  int err = c->conn->close_err;
+  pthread_mutex_unlock(&c->conn->mu);
+  if (err == WARD_EPROTO || err == WARD_ETOOBIG)
+    return err;
+  return ward__fail(WARD_ECLOSED, "the host went away");
+}
+
+/* ------------------------------------------------------------------ */
+/* Calling the host                                                    */
+
+int ward_client_request(ward_msg **reply, ward_client *c, const char *method, const void *data,
+                        size_t len, int timeout_ms) {
+  if (reply)
+    *reply = NULL;
+  if (!c || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_client_request needs a client and a payload");
+  int rv = ward__check_name(method);
+  if (!rv)
+    rv = handshake(c);
+  if (rv)
+    return rv;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = timeout_ms;
+  return ward__conn_call(c->conn, WARD__K_REQUEST, method, data, len, &o, reply);
+}
+
+int ward_client_notify(ward_client *c, const char *method, const void *data, size_t len) {
+  if (!c || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_client_notify needs a client and a payload");
+  int rv = ward__check_name(method);
+  if (!rv)
+    rv = handshake(c);
+  if (rv)
+    return rv;
+  if (len > c->conn->max_out)
+    return ward__fail(WARD_ETOOBIG, "notification of %zu bytes over the host's limit", len);
+  ward__hdr h = {.kind = WARD__K_NOTIFY,
+                 .flags = WARD_ENC_JSON,
+                 .nlen = (uint8_t)strlen(method),
+                 .len = (uint32_t)len};
+  return ward__conn_send(c->conn, &h, method, data, len, NULL, 0, 1,
+                         ward__deadline(c->conn->default_timeout_ms));
+}
+
+void ward_client_free(ward_client *c) {
+  if (!c)
+    return;
+  if (c->greeted > 0 && !c->bye) {
+    ward__hdr h = {.kind = WARD__K_GOODBYE};
+    ward__conn_send(c->conn, &h, NULL, NULL, 0, NULL, 0, 1, ward__deadline(1000));
+  }
+  ward__conn_close(c->conn, WARD_ECLOSED);
+  ward__conn_unref(c->conn);
+  ward__handlers_free(&c->handlers);
+  pthread_mutex_destroy(&c->mu);
+  free(c->name);
+  free(c->token);
+  free(c->meta);
+  free(c);
+}

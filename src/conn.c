@@ -1,0 +1,814 @@
+/*
+ * conn.c — one framed, full-duplex connection: the calls we make on it,
+ * the frames that arrive for our server side, and the byte stream under
+ * both. Shared by the host (one per worker process) and the client.
+ *
+ * Design notes
+ * ------------
+ * Reading. At most one thread reads the socket at a time: the holder of
+ * the reading role. A thread waiting for its call's outcome takes the role
+ * when it is free and reads the socket itself (leader); others wait on
+ * their own condition variable (followers), and the leader hands them
+ * their replies. This saves the thread handoff a dedicated reader thread
+ * would cost on every round trip. When no caller waits, the owner's loop
+ * reads: the host's I/O thread (through ward__conn_pump when epoll says
+ * the socket is readable) or the client's serving loop. Whoever releases
+ * the role wakes one waiting thread so that it can take over.
+ *
+ * Writing. Frames are written whole, never interleaved: `writing` is held
+ * by one sender at a time. A sender that must not block (the host's I/O
+ * thread, a reader answering a ping) queues what the socket does not take
+ * in `outq`; the next writer sends the queue before its own frame, and the
+ * loop flushes it when the socket becomes writable. A thread never blocks
+ * on writing while it holds the reading role, so two peers that both write
+ * large frames cannot deadlock: someone always reads.
+ *
+ * Lifetime. The descriptor stays open until the last reference goes, so a
+ * number cannot be reused under a thread still polling it; closing shuts
+ * the socket down, which wakes every poller.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "platform.h"
+#include "ward_int.h"
+
+#define RBUF_SIZE (64 * 1024)
+/* Reads per wake-up before the loop moves on to other workers. */
+#define MAX_READS 16
+/* A body missing at least this much is read straight into place. */
+#define DIRECT_BODY (16 * 1024)
+
+/* ------------------------------------------------------------------ */
+/* Condition variables on the monotonic clock                          */
+
+int ward__cond_init(pthread_cond_t *c) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  int e = pthread_cond_init(c, &a);
+  pthread_condattr_destroy(&a);
+  return e ? WARD_ESYS : 0;
+}
+
+int ward__cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline) {
+  if (deadline == INT64_MAX) {
+    pthread_cond_wait(c, m);
+    return 0;
+  }
+  if (ward__now_ms() >= deadline)
+    return WARD_ETIMEDOUT;
+  struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+  pthread_cond_timedwait(c, m, &ts);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The table of our calls in flight                                    */
+
+static size_t slot(const ward__conn *c, uint32_t id) { return id & (c->tabsz - 1); }
+
+static ward__call *tab_find(const ward__conn *c, uint32_t id) {
+  for (ward__call *k = c->tab[slot(c, id)]; k; k = k->next)
+    if (k->id == id)
+      return k;
+  return NULL;
+}
+
+static int tab_grow(ward__conn *c) {
+  size_t nsz = c->tabsz * 2;
+  ward__call **nt = calloc(nsz, sizeof *nt);
+  if (!nt)
+    return WARD_ENOMEM;
+  for (size_t i = 0; i < c->tabsz; i++) {
+    for (ward__call *k = c->tab[i], *next; k; k = next) {
+      next = k->next;
+      k->next = nt[k->id & (nsz - 1)];
+      nt[k->id & (nsz - 1)] = k;
+    }
+  }
+  free(c->tab);
+  c->tab = nt;
+  c->tabsz = nsz;
+  return 0;
+}
+
+static int tab_insert(ward__conn *c, ward__call *call) {
+  if (c->ncalls >= c->tabsz && tab_grow(c))
+    return WARD_ENOMEM;
+  do
+    call->id = ++c->next_id;
+  while (call->id == 0 || tab_find(c, call->id));
+  size_t s = slot(c, call->id);
+  call->next = c->tab[s];
+  c->tab[s] = call;
+  c->ncalls++;
+  return 0;
+}
+
+static void tab_remove(ward__conn *c, const ward__call *call) {
+  for (ward__call **pp = &c->tab[slot(c, call->id)]; *pp; pp = &(*pp)->next) {
+    if (*pp == call) {
+      *pp = call->next;
+      c->ncalls--;
+      return;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiters and the reading role                                        */
+
+static void waiter_add(ward__conn *c, ward__waiter *w) {
+  w->prev = NULL;
+  w->next = c->waiters;
+  if (c->waiters)
+    c->waiters->prev = w;
+  c->waiters = w;
+}
+
+static void waiter_remove(ward__conn *c, ward__waiter *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    c->waiters = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+}
+
+/* With the lock held: if the role is free, wake one thread that may take it. */
+static void wake_role_waiter(ward__conn *c) {
+  if (c->reader == WARD__READER_NONE && c->waiters)
+    pthread_cond_signal(c->waiters->cond);
+}
+
+/* With the lock held: tell the owner's loop what to watch. While a caller
+ * reads, the loop must not (it would only wake up for nothing). */
+static void update_watch(ward__conn *c) {
+  if (!c->ops->watch || c->closed)
+    return;
+  int ev = 0;
+  if (c->reader != WARD__READER_CALLER)
+    ev |= WARD__IN;
+  if (c->outq_len && !c->writing)
+    ev |= WARD__OUT;
+  if (ev != c->watch_events) {
+    c->watch_events = ev;
+    c->ops->watch(c, ev);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                          */
+
+int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *owner,
+                   uint32_t max_in) {
+  ward__conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return WARD_ENOMEM;
+  c->tabsz = 16;
+  c->tab = calloc(c->tabsz, sizeof *c->tab);
+  c->rcap = RBUF_SIZE;
+  c->rbuf = malloc(c->rcap);
+  if (!c->tab || !c->rbuf) {
+    free(c->tab);
+    free(c->rbuf);
+    free(c);
+    return WARD_ENOMEM;
+  }
+  pthread_mutex_init(&c->mu, NULL);
+  ward__cond_init(&c->inbox_cond);
+  ward__cond_init(&c->wcond);
+  atomic_init(&c->refs, 1);
+  c->fd = fd;
+  c->ops = ops;
+  c->owner = owner;
+  c->max_in = max_in;
+  c->max_out = WARD_MAX_FRAME_DEFAULT;
+  c->default_timeout_ms = 30000;
+  c->watch_events = WARD__IN;
+  ward__dec_init(&c->dec, max_in);
+  *out = c;
+  return 0;
+}
+
+void ward__conn_ref(ward__conn *c) { atomic_fetch_add(&c->refs, 1); }
+
+void ward__conn_unref(ward__conn *c) {
+  if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+    return;
+  ward__item *it;
+  while ((it = ward__itemq_pop(&c->inbox)))
+    ward__item_free(it);
+  ward__dec_free(&c->dec);
+  ward__close(c->fd);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->inbox_cond);
+  pthread_cond_destroy(&c->wcond);
+  free(c->outq);
+  free(c->rbuf);
+  free(c->tab);
+  free(c);
+}
+
+void ward__conn_close(ward__conn *c, int err) {
+  pthread_mutex_lock(&c->mu);
+  if (c->closed) {
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  c->closed = 1;
+  c->close_err = err;
+  for (size_t i = 0; i < c->tabsz; i++) {
+    for (ward__call *k = c->tab[i]; k; k = k->next) {
+      k->done = 1;
+      k->err = err;
+      pthread_cond_signal(&k->cond);
+    }
+    c->tab[i] = NULL;
+  }
+  c->ncalls = 0;
+  for (ward__waiter *w = c->waiters; w; w = w->next)
+    pthread_cond_signal(w->cond);
+  pthread_cond_broadcast(&c->inbox_cond);
+  pthread_cond_broadcast(&c->wcond);
+  /* Wakes any thread polling the socket; the fd stays ours until unref. */
+  shutdown(c->fd, SHUT_RDWR);
+  pthread_mutex_unlock(&c->mu);
+  if (c->ops->closed)
+    c->ops->closed(c, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                             */
+
+/* Writes as much of `iov` as the socket takes without blocking. Returns
+ * bytes written, or a negative error (the peer is gone). */
+static ssize_t write_some(ward__conn *c, struct iovec *iov, int n) {
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+  for (;;) {
+    ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w >= 0)
+      return w;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return 0;
+    return WARD_ECRASHED;
+  }
+}
+
+/* Drops `n` written bytes from the front of an iovec array. */
+static int iov_advance(struct iovec *iov, int cnt, size_t n, int *first) {
+  int i = *first;
+  while (i < cnt && n >= iov[i].iov_len) {
+    n -= iov[i].iov_len;
+    iov[i].iov_len = 0;
+    i++;
+  }
+  if (i < cnt) {
+    iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
+    iov[i].iov_len -= n;
+  }
+  *first = i;
+  return i < cnt;
+}
+
+/* With the lock held: puts unwritten bytes back at the front of outq. */
+static int requeue_front(ward__conn *c, const struct iovec *iov, int first, int cnt) {
+  size_t rest = 0;
+  for (int i = first; i < cnt; i++)
+    rest += iov[i].iov_len;
+  if (!rest)
+    return 0;
+  size_t need = rest + c->outq_len;
+  uint8_t *b = malloc(need);
+  if (!b)
+    return WARD_ENOMEM;
+  size_t off = 0;
+  for (int i = first; i < cnt; i++) {
+    if (iov[i].iov_len)
+      memcpy(b + off, iov[i].iov_base, iov[i].iov_len);
+    off += iov[i].iov_len;
+  }
+  if (c->outq_len)
+    memcpy(b + off, c->outq, c->outq_len);
+  free(c->outq);
+  c->outq = b;
+  c->outq_len = need;
+  c->outq_cap = need;
+  return 0;
+}
+
+static int queue_back(ward__conn *c, const struct iovec *iov, int cnt) {
+  size_t add = 0;
+  for (int i = 0; i < cnt; i++)
+    add += iov[i].iov_len;
+  if (c->outq_len + add > c->outq_cap) {
+    size_t cap = c->outq_cap ? c->outq_cap : 4096;
+    while (cap < c->outq_len + add)
+      cap *= 2;
+    uint8_t *b = realloc(c->outq, cap);
+    if (!b)
+      return WARD_ENOMEM;
+    c->outq = b;
+    c->outq_cap = cap;
+  }
+  for (int i = 0; i < cnt; i++) {
+    if (iov[i].iov_len)
+      memcpy(c->outq + c->outq_len, iov[i].iov_base, iov[i].iov_len);
+    c->outq_len += iov[i].iov_len;
+  }
+  return 0;
+}
+
+/* With `writing` held and no lock: writes iov[0..cnt). Blocking writers
+ * wait for the socket up to `deadline`; what is left unwritten (always
+ * whole frames' tails) goes back to outq. `own_from` is the index of the
+ * first iovec of the caller's own frame: if none of it was written when
+ * the deadline passes, it is dropped instead of queued. */
+static int write_frames(ward__conn *c, struct iovec *iov, int cnt, int own_from, int block,
+                        int64_t deadline) {
+  int first = 0;
+  int rv = 0;
+  size_t own_total = 0;
+  for (int i = own_from; i < cnt; i++)
+    own_total += iov[i].iov_len;
+  while (first < cnt) {
+    ssize_t w = write_some(c, iov, cnt);
+    if (w < 0) {
+      rv = (int)w;
+      break;
+    }
+    if (!iov_advance(iov, cnt, (size_t)w, &first))
+      break;
+    if (w > 0)
+      continue;
+    if (!block) {
+      rv = 1; /* queue the rest */
+      break;
+    }
+    int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
+    if (ev == 0) {
+      rv = WARD_ETIMEDOUT;
+      break;
+    }
+    if (ev < 0) {
+      rv = ev;
+      break;
+    }
+  }
+  pthread_mutex_lock(&c->mu);
+  if (rv == 1 || rv == WARD_ETIMEDOUT) {
+    /* If nothing of our own frame went out, it need not go at all. */
+    int end = cnt;
+    size_t own_left = 0;
+    for (int i = own_from; i < cnt; i++)
+      own_left += iov[i].iov_len;
+    if (rv == WARD_ETIMEDOUT && own_left == own_total)
+      end = own_from;
+    if (requeue_front(c, iov, first, end))
+      rv = WARD_ENOMEM;
+    else if (rv == 1)
+      rv = 0;
+  }
+  c->writing = 0;
+  update_watch(c);
+  pthread_cond_broadcast(&c->wcond);
+  pthread_mutex_unlock(&c->mu);
+  if (rv == WARD_ECRASHED || rv == WARD_ENOMEM)
+    ward__conn_close(c, rv);
+  return rv;
+}
+
+int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
+                    size_t n1, const void *p2, size_t n2, int block, int64_t deadline) {
+  uint8_t hb[WARD__HDR_SIZE + WARD_MAX_NAME];
+  ward__hdr_put(hb, h);
+  if (h->nlen)
+    memcpy(hb + WARD__HDR_SIZE, name, h->nlen);
+  struct iovec iov[4] = {{NULL, 0},
+                         {hb, WARD__HDR_SIZE + h->nlen},
+                         {(void *)p1, p1 ? n1 : 0},
+                         {(void *)p2, p2 ? n2 : 0}};
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    if (c->closed) {
+      int err = c->close_err;
+      pthread_mutex_unlock(&c->mu);
+      return err;
+    }
+    if (!c->writing)
+      break;
+    if (!block) {
+      int rv = queue_back(c, iov + 1, 3);
+      update_watch(c);
+      pthread_mutex_unlock(&c->mu);
+      return rv;
+    }
+    if (ward__cond_wait(&c->wcond, &c->mu, deadline) == WARD_ETIMEDOUT) {
+      pthread_mutex_unlock(&c->mu);
+      return WARD_ETIMEDOUT;
+    }
+  }
+  /* Whatever is queued goes first, in the same write. */
+  c->writing = 1;
+  uint8_t *pre = c->outq;
+  iov[0].iov_base = pre;
+  iov[0].iov_len = c->outq_len;
+  c->outq = NULL;
+  c->outq_len = c->outq_cap = 0;
+  pthread_mutex_unlock(&c->mu);
+  int rv = write_frames(c, iov, 4, 1, block, deadline);
+  free(pre);
+  /* Frames queued by others while we wrote. */
+  ward__conn_flush(c);
+  return rv;
+}
+
+void ward__conn_flush(ward__conn *c) {
+  pthread_mutex_lock(&c->mu);
+  if (c->writing || !c->outq_len || c->closed) {
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  c->writing = 1;
+  uint8_t *pre = c->outq;
+  struct iovec iov[1] = {{pre, c->outq_len}};
+  c->outq = NULL;
+  c->outq_len = c->outq_cap = 0;
+  pthread_mutex_unlock(&c->mu);
+  write_frames(c, iov, 1, 1, 0, 0);
+  free(pre);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading and dispatch (by the holder of the reading role, no lock)   */
+
+static ward_msg *reply_msg(const ward__frame *f, uint8_t *owned) {
+  int enc = f->h.flags & WARD__FLAG_ENC_MASK;
+  if (!owned)
+    return ward__msg_new(0, enc, NULL, 0, f->payload, f->h.len);
+  ward_msg *m = malloc(sizeof *m);
+  if (!m) {
+    free(owned);
+    return NULL;
+  }
+  m->code = 0;
+  m->enc = enc;
+  m->error = NULL;
+  m->owned = owned;
+  m->data = owned + f->h.nlen;
+  m->len = f->h.len;
+  return m;
+}
+
+/* REPLY, ERROR or PONG: the outcome of one of our calls. */
+static int complete(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  int err = 0;
+  ward_msg *m = NULL;
+  uint8_t want = f->h.kind == WARD__K_PONG ? WARD__K_PING : WARD__K_REQUEST;
+  if (f->h.kind == WARD__K_ERROR) {
+    const char *msg;
+    const uint8_t *data;
+    size_t mlen, dlen;
+    if (ward__err_get(f->payload, f->h.len, &msg, &mlen, &data, &dlen)) {
+      free(owned);
+      return ward__fail(WARD_EPROTO, "malformed ERROR frame for call %u", f->h.id);
+    }
+    int code = (int32_t)f->h.aux;
+    if (code == WARD_ENOMETHOD) {
+      err = WARD_ENOMETHOD;
+    } else {
+      err = WARD_EREMOTE;
+      m = ward__msg_new(code, f->h.flags & WARD__FLAG_ENC_MASK, msg, mlen, data, dlen);
+      if (!m)
+        err = WARD_ENOMEM;
+    }
+    free(owned);
+  } else if (f->h.kind == WARD__K_REPLY) {
+    m = reply_msg(f, owned);
+    if (!m)
+      err = WARD_ENOMEM;
+  } else {
+    free(owned);
+  }
+  pthread_mutex_lock(&c->mu);
+  ward__call *call = tab_find(c, f->h.id);
+  if (call && call->kind == want && !call->done) {
+    tab_remove(c, call);
+    call->done = 1;
+    call->err = err;
+    call->reply = m;
+    m = NULL;
+    pthread_cond_signal(&call->cond);
+  }
+  pthread_mutex_unlock(&c->mu);
+  /* An answer to a call that already ended (timed out) is dropped. */
+  ward_msg_free(m);
+  return 0;
+}
+
+/* PROGRESS, ROW or DIAG: queued for the caller's thread. */
+static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  ward__item *it = ward__item_new(f, owned);
+  if (!it)
+    return WARD_ENOMEM;
+  pthread_mutex_lock(&c->mu);
+  ward__call *call = tab_find(c, f->h.id);
+  if (call && call->kind == WARD__K_REQUEST && !call->done) {
+    ward__itemq_push(&call->events, it);
+    it = NULL;
+    pthread_cond_signal(&call->cond);
+  }
+  pthread_mutex_unlock(&c->mu);
+  ward__item_free(it);
+  return 0;
+}
+
+static int dispatch(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  switch (f->h.kind) {
+  case WARD__K_REPLY:
+  case WARD__K_ERROR:
+  case WARD__K_PONG:
+    return complete(c, f, owned);
+  case WARD__K_PROGRESS:
+  case WARD__K_ROW:
+  case WARD__K_DIAG:
+    return queue_event(c, f, owned);
+  default:
+    return c->ops->inbound(c, f, owned);
+  }
+}
+
+static int feed(ward__conn *c, const uint8_t *p, size_t n) {
+  size_t off = 0;
+  for (;;) {
+    ward__frame f;
+    size_t used;
+    int r = ward__dec_feed(&c->dec, p + off, n - off, &used, &f);
+    off += used;
+    if (r < 0)
+      return r == WARD_ETOOBIG
+                 ? ward__fail(r, "peer sent a frame over the %u-byte limit", c->max_in)
+                 : ward__fail(r, "peer sent a malformed frame");
+    if (r == 0)
+      return 0;
+    int rv = dispatch(c, &f, ward__dec_take_body(&c->dec));
+    if (rv)
+      return rv;
+  }
+}
+
+/* Reads what the socket has (a few reads at most) and dispatches it.
+ * Returns 0, or the error that must close the connection: WARD_ECRASHED
+ * for end of stream, a protocol error otherwise. */
+static int read_available(ward__conn *c) {
+  for (int i = 0; i < MAX_READS; i++) {
+    size_t missing = 0, want;
+    uint8_t *space = ward__dec_body_space(&c->dec, &missing);
+    int direct = space && missing >= DIRECT_BODY;
+    if (!direct) {
+      space = c->rbuf;
+      missing = c->rcap;
+    }
+    want = missing;
+    ssize_t n = read(c->fd, space, want);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+      return ward__fail_sys(WARD_ECRASHED, errno, "read from peer");
+    }
+    if (n == 0)
+      return ward__fail(WARD_ECRASHED, "peer closed the connection");
+    int rv;
+    if (direct) {
+      ward__dec_wrote(&c->dec, (size_t)n);
+      rv = feed(c, c->rbuf, 0);
+    } else {
+      rv = feed(c, c->rbuf, (size_t)n);
+    }
+    if (rv)
+      return rv;
+    if ((size_t)n < want)
+      return 0;
+  }
+  return 0;
+}
+
+/* With the role held and no lock: reads until `stop` holds (checked under
+ * the lock) or the deadline passes. Returns 0, WARD_ETIMEDOUT, or the
+ * error that closed the connection. */
+static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int64_t deadline) {
+  for (;;) {
+    pthread_mutex_lock(&c->mu);
+    int done = c->closed || stop(c, arg);
+    int want_out = c->outq_len && !c->writing;
+    pthread_mutex_unlock(&c->mu);
+    if (done)
+      return 0;
+    if (want_out)
+      ward__conn_flush(c);
+    int ev = ward__wait_fd(c->fd, WARD__IN, deadline);
+    if (ev == 0)
+      return WARD_ETIMEDOUT;
+    int rv = ev < 0 ? WARD_ECRASHED : read_available(c);
+    if (rv) {
+      ward__conn_close(c, rv);
+      return rv;
+    }
+  }
+}
+
+/* With the lock held: waits until `stop` holds, reading when the role is
+ * free. Returns 0 or WARD_ETIMEDOUT. */
+static int wait_until(ward__conn *c, ward__waiter *self, int (*stop)(ward__conn *, void *),
+                      void *arg, int64_t deadline) {
+  for (;;) {
+    if (c->closed || stop(c, arg))
+      return 0;
+    int rv;
+    if (c->reader == WARD__READER_NONE) {
+      c->reader = WARD__READER_CALLER;
+      update_watch(c);
+      pthread_mutex_unlock(&c->mu);
+      rv = lead(c, stop, arg, deadline);
+      pthread_mutex_lock(&c->mu);
+      c->reader = WARD__READER_NONE;
+      update_watch(c);
+    } else {
+      rv = ward__cond_wait(self->cond, &c->mu, deadline);
+    }
+    if (rv == WARD_ETIMEDOUT && !(c->closed || stop(c, arg)))
+      return WARD_ETIMEDOUT;
+  }
+}
+
+int ward__conn_pump(ward__conn *c) {
+  pthread_mutex_lock(&c->mu);
+  if (c->closed || c->reader != WARD__READER_NONE) {
+    int err = c->closed ? c->close_err : 0;
+    pthread_mutex_unlock(&c->mu);
+    return err;
+  }
+  c->reader = WARD__READER_LOOP;
+  pthread_mutex_unlock(&c->mu);
+  int rv = read_available(c);
+  pthread_mutex_lock(&c->mu);
+  c->reader = WARD__READER_NONE;
+  wake_role_waiter(c);
+  pthread_mutex_unlock(&c->mu);
+  if (rv)
+    ward__conn_close(c, rv);
+  return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls                                                               */
+
+static int call_ready(ward__conn *c, void *arg) {
+  (void)c;
+  ward__call *call = arg;
+  return call->done || call->events.head != NULL;
+}
+
+static void deliver(const ward_call_opts *o, ward__item *it) {
+  switch (it->h.kind) {
+  case WARD__K_PROGRESS:
+    if (o->on_progress)
+      o->on_progress(it->data, it->h.len, o->ud);
+    break;
+  case WARD__K_ROW:
+    if (o->on_row)
+      o->on_row(it->name, it->h.aux, it->data, it->h.len, o->ud);
+    break;
+  case WARD__K_DIAG:
+    if (o->on_diag) {
+      char *msg = strndup((const char *)it->data, it->h.len);
+      o->on_diag((int)it->h.aux, it->name, msg ? msg : "", o->ud);
+      free(msg);
+    }
+    break;
+  }
+}
+
+int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void *data,
+                    size_t len, const ward_call_opts *opts, ward_msg **reply) {
+  int timeout = opts->timeout_ms < 0 ? c->default_timeout_ms : opts->timeout_ms;
+  int64_t deadline = ward__deadline(timeout);
+  size_t nlen = method ? strlen(method) : 0;
+  if (len > c->max_out)
+    return ward__fail(WARD_ETOOBIG, "request of %zu bytes over the peer's %u-byte limit", len,
+                      c->max_out);
+  ward__call call;
+  memset(&call, 0, sizeof call);
+  call.kind = kind;
+  ward__cond_init(&call.cond);
+  ward__waiter self = {.cond = &call.cond};
+
+  pthread_mutex_lock(&c->mu);
+  int rv = c->closed ? c->close_err : tab_insert(c, &call);
+  if (rv) {
+    pthread_mutex_unlock(&c->mu);
+    pthread_cond_destroy(&call.cond);
+    return rv;
+  }
+  waiter_add(c, &self);
+  pthread_mutex_unlock(&c->mu);
+
+  ward__hdr h = {.kind = kind,
+                 .flags = (uint8_t)(opts->encoding & WARD__FLAG_ENC_MASK),
+                 .nlen = (uint8_t)nlen,
+                 .len = (uint32_t)len,
+                 .id = call.id};
+  rv = ward__conn_send(c, &h, method, data, len, NULL, 0, 1, deadline);
+
+  pthread_mutex_lock(&c->mu);
+  if (!rv) {
+    for (;;) {
+      rv = wait_until(c, &self, call_ready, &call, deadline);
+      ward__item *it = ward__itemq_pop(&call.events);
+      if (!it)
+        break;
+      pthread_mutex_unlock(&c->mu);
+      deliver(opts, it);
+      ward__item_free(it);
+      pthread_mutex_lock(&c->mu);
+    }
+  }
+  if (call.done)
+    rv = call.err;
+  else if (!rv && c->closed)
+    rv = c->close_err;
+  if (!call.done)
+    tab_remove(c, &call);
+  waiter_remove(c, &self);
+  wake_role_waiter(c);
+  pthread_mutex_unlock(&c->mu);
+
+  ward__item *it;
+  while ((it = ward__itemq_pop(&call.events)))
+    ward__item_free(it);
+  pthread_cond_destroy(&call.cond);
+  if (rv == WARD_EREMOTE && reply)
+    *reply = call.reply;
+  else if (rv == WARD_OK && reply)
+    *reply = call.reply;
+  else
+    ward_msg_free(call.reply);
+  if (rv == WARD_ETIMEDOUT)
+    ward__fail(rv, "no answer to '%s' within %d ms", method ? method : "ping", timeout);
+  return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* The server side                                                     */
+
+static int inbox_ready(ward__conn *c, void *arg) {
+  (void)arg;
+  return c->inbox.head != NULL;
+}
+
+ward__item *ward__conn_next_inbound(ward__conn *c, int64_t deadline) {
+  ward__waiter self = {.cond = &c->inbox_cond};
+  pthread_mutex_lock(&c->mu);
+  waiter_add(c, &self);
+  wait_until(c, &self, inbox_ready, NULL, deadline);
+  ward__item *it = ward__itemq_pop(&c->inbox);
+  waiter_remove(c, &self);
+  wake_role_waiter(c);
+  pthread_mutex_unlock(&c->mu);
+  return it;
+}
+
+void ward__conn_serving(ward__conn *c, uint32_t id, atomic_int *cancel_flag) {
+  pthread_mutex_lock(&c->mu);
+  c->serving_id = id;
+  c->serving_cancel = cancel_flag;
+  pthread_mutex_unlock(&c->mu);
+}
+
+void ward__conn_push_inbound(ward__conn *c, ward__item *it) {
+  pthread_mutex_lock(&c->mu);
+  ward__itemq_push(&c->inbox, it);
+  pthread_cond_signal(&c->inbox_cond);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void ward__conn_cancel_inbound(ward__conn *c, uint32_t id) {
+  pthread_mutex_lock(&c->mu);
+  if (c->serving_id == id && c->serving_cancel) {
+    atomic_store(c->serving_cancel, 1);
+  } else {
+    for (ward__item *it = c->inbox.head; it; it = it->next)
+      if (it->h.kind == WARD__K_REQUEST && it->h.id == id)
+        it->cancelled = 1;
+  }
+  pthread_mutex_unlock(&c->mu);
+}

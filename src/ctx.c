@@ -1,0 +1,208 @@
+/*
+ * ctx.c — serving one incoming call, on either side: reply, fail,
+ * progress, rows, diagnostics, cancellation.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform.h"
+#include "ward_int.h"
+
+static int ctx_send(ward_ctx *ctx, uint8_t kind, const char *name, uint32_t aux,
+                    const void *p1, size_t n1, const void *p2, size_t n2) {
+  ward__conn *c = ctx->conn;
+  if (n1 + n2 > c->max_out)
+    return ward__fail(WARD_ETOOBIG, "%zu bytes over the peer's %u-byte limit", n1 + n2,
+                      c->max_out);
+  size_t nlen = name ? strlen(name) : 0;
+  ward__hdr h = {.kind = kind,
+                 .flags = (uint8_t)(ctx->enc & WARD__FLAG_ENC_MASK),
+                 .nlen = (uint8_t)nlen,
+                 .len = (uint32_t)(n1 + n2),
+                 .id = ctx->id,
+                 .aux = aux};
+  return ward__conn_send(c, &h, name, p1, n1, p2, n2, ctx->block,
+                         ward__deadline(c->default_timeout_ms));
+}
+
+/* Checks a call may still send; notifications send nothing. */
+static int open_call(const ward_ctx *ctx, int *skip) {
+  *skip = 0;
+  if (!ctx)
+    return ward__fail(WARD_EINVAL, "NULL ctx");
+  if (ctx->ended)
+    return ward__fail(WARD_EINVAL, "call to '%s' already ended", ctx->method);
+  if (ctx->kind == WARD__K_NOTIFY)
+    *skip = 1;
+  return 0;
+}
+
+int ward_ctx_fail_data(ward_ctx *ctx, int code, const char *message, const void *data,
+                       size_t len) {
+  int skip, rv = open_call(ctx, &skip);
+  if (rv)
+    return rv;
+  ctx->ended = 1;
+  if (skip)
+    return 0;
+  size_t mlen = message ? strlen(message) : 0;
+  if (mlen > 65536)
+    mlen = 65536;
+  uint8_t *p = malloc(ward__err_size(mlen, 0));
+  if (!p)
+    return WARD_ENOMEM;
+  ward__err_put(p, message, mlen, NULL, 0);
+  rv = ctx_send(ctx, WARD__K_ERROR, NULL, (uint32_t)code, p, 4 + mlen, data, data ? len : 0);
+  free(p);
+  return rv;
+}
+
+int ward_ctx_fail(ward_ctx *ctx, int code, const char *message) {
+  return ward_ctx_fail_data(ctx, code, message, NULL, 0);
+}
+
+int ward_ctx_reply(ward_ctx *ctx, const void *data, size_t len) {
+  int skip, rv = open_call(ctx, &skip);
+  if (rv)
+    return rv;
+  if (!data && len)
+    return ward__fail(WARD_EINVAL, "NULL reply data");
+  if (skip) {
+    ctx->ended = 1;
+    return 0;
+  }
+  rv = ctx_send(ctx, WARD__K_REPLY, NULL, 0, data, len, NULL, 0);
+  if (rv == WARD_ETOOBIG) {
+    /* The call must still end: the caller learns why. */
+    int err = rv;
+    ward_ctx_fail(ctx, WARD_ETOOBIG, "reply over the size limit");
+    return err;
+  }
+  ctx->ended = 1;
+  return rv;
+}
+
+static void boundary(ward_ctx *ctx) {
+  if (ctx->boundary)
+    ctx->boundary(ctx);
+}
+
+int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len) {
+  int skip, rv = open_call(ctx, &skip);
+  if (rv || skip)
+    return rv;
+  rv = ctx_send(ctx, WARD__K_PROGRESS, NULL, 0, data, data ? len : 0, NULL, 0);
+  boundary(ctx);
+  return rv;
+}
+
+static uint32_t next_seq(ward_ctx *ctx, const char *stream) {
+  for (size_t i = 0; i < ctx->nseqs; i++)
+    if (strcmp(ctx->seqs[i].stream, stream) == 0)
+      return ++ctx->seqs[i].seq;
+  ward__rowseq *v = realloc(ctx->seqs, (ctx->nseqs + 1) * sizeof *v);
+  if (!v)
+    return 0;
+  ctx->seqs = v;
+  v[ctx->nseqs].stream = strdup(stream);
+  if (!v[ctx->nseqs].stream)
+    return 0;
+  v[ctx->nseqs].seq = 1;
+  ctx->nseqs++;
+  return 1;
+}
+
+int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len) {
+  int skip, rv = open_call(ctx, &skip);
+  if (rv || skip)
+    return rv;
+  rv = ward__check_name(stream);
+  if (rv)
+    return rv;
+  uint32_t seq = next_seq(ctx, stream);
+  if (!seq)
+    return WARD_ENOMEM;
+  rv = ctx_send(ctx, WARD__K_ROW, stream, seq, data, data ? len : 0, NULL, 0);
+  boundary(ctx);
+  return rv;
+}
+
+int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message) {
+  int skip, rv = open_call(ctx, &skip);
+  if (rv || skip)
+    return rv;
+  if (level < 0 || level > 3)
+    return ward__fail(WARD_EINVAL, "diagnostic level %d not in 0..3", level);
+  if (code && strlen(code) > WARD_MAX_NAME)
+    return ward__fail(WARD_EINVAL, "diagnostic code too long");
+  const char *m = message ? message : "";
+  return ctx_send(ctx, WARD__K_DIAG, code && *code ? code : NULL, (uint32_t)level, m,
+                  strlen(m), NULL, 0);
+}
+
+int ward_ctx_cancelled(const ward_ctx *ctx) {
+  if (!ctx)
+    return 0;
+  /* A handler polling for cancellation is at a boundary: let the client
+   * look at its socket. The ctx is the handler's own, hence the cast. */
+  boundary((ward_ctx *)ctx);
+  return atomic_load(&((ward_ctx *)ctx)->cancelled);
+}
+
+int ward_ctx_encoding(const ward_ctx *ctx) { return ctx ? ctx->req_enc : WARD_ENC_RAW; }
+
+int ward_ctx_set_encoding(ward_ctx *ctx, int encoding) {
+  if (!ctx || encoding < WARD_ENC_RAW || encoding > WARD_ENC_MSGPACK)
+    return ward__fail(WARD_EINVAL, "unknown encoding %d", encoding);
+  ctx->enc = encoding;
+  return 0;
+}
+
+const char *ward_ctx_method(const ward_ctx *ctx) { return ctx ? ctx->method : NULL; }
+int ward_ctx_is_notify(const ward_ctx *ctx) { return ctx && ctx->kind == WARD__K_NOTIFY; }
+ward_worker *ward_ctx_worker(const ward_ctx *ctx) { return ctx ? ctx->worker : NULL; }
+
+void ward__serve(ward_ctx *ctx, const ward__item *it, ward_handler fn, void *ud) {
+  ctx->id = it->h.id;
+  ctx->kind = it->h.kind;
+  ctx->req_enc = ctx->enc = it->h.flags & WARD__FLAG_ENC_MASK;
+  ctx->method = it->name;
+  ctx->ended = 0;
+  atomic_init(&ctx->cancelled, 0);
+  if (it->cancelled) {
+    ward_ctx_fail(ctx, WARD_ECANCELED, "cancelled before it started");
+    return;
+  }
+  if (ctx->kind == WARD__K_REQUEST)
+    ward__conn_serving(ctx->conn, ctx->id, &ctx->cancelled);
+  int rv = fn(ctx, it->data, it->h.len, ud);
+  if (ctx->kind == WARD__K_REQUEST)
+    ward__conn_serving(ctx->conn, 0, NULL);
+  if (!ctx->ended) {
+    if (rv == 0)
+      ward_ctx_fail(ctx, -1, "handler returned without replying");
+    else
+      ward_ctx_fail(ctx, rv, "handler failed");
+  }
+  for (size_t i = 0; i < ctx->nseqs; i++)
+    free(ctx->seqs[i].stream);
+  free(ctx->seqs);
+  ctx->seqs = NULL;
+  ctx->nseqs = 0;
+}
+
+void ward__serve_nomethod(ward__conn *c, const ward__item *it, int block) {
+  if (it->h.kind != WARD__K_REQUEST)
+    return; /* notifications get no answer, even for unknown methods */
+  ward_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.conn = c;
+  ctx.block = block;
+  ctx.id = it->h.id;
+  ctx.kind = WARD__K_REQUEST;
+  ctx.method = it->name;
+  char msg[WARD_MAX_NAME + 32];
+  snprintf(msg, sizeof msg, "no method '%s'", it->name);
+  ward_ctx_fail(&ctx, WARD_ENOMETHOD, msg);
+}

@@ -1,0 +1,318 @@
+/*
+ * host.c — the host object and its I/O thread.
+ *
+ * Design notes
+ * ------------
+ * One thread per host runs an epoll loop over: a wake-up eventfd, each
+ * worker's pidfd, each connection while no caller is reading it, and the
+ * listening sockets of socket-mode spawns. It starts processes (so that
+ * PR_SET_PDEATHSIG, which follows the thread that forked, lasts as long as
+ * the host), reaps them, runs host-side handlers and delivers events.
+ *
+ * Everything the loop does for other threads goes through queues under
+ * the host mutex (workers to start, tasks, events) and a wake-up. Events
+ * are always delivered on the loop thread, in order, without the lock.
+ *
+ * Deferred destruction: a connection registered with epoll holds a
+ * reference owned by the registration; when it closes, the registration is
+ * removed and the reference is dropped only after the loop's current batch,
+ * which may still hold the pointer. Worker handles are freed only after
+ * the loop has gone round twice (ward__host_sync), so no event or batch
+ * still refers to them.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host_int.h"
+#include "worker.h"
+
+static void *io_main(void *arg);
+
+void ward__host_wake(ward_host *h) { ward__wake_signal(h->wake_fd); }
+
+int ward__on_io_thread(const ward_host *h) { return pthread_equal(pthread_self(), h->thread); }
+
+int ward_host_new(ward_host **out, const ward_host_opts *opts) {
+  if (!out)
+    return ward__fail(WARD_EINVAL, "NULL out");
+  ward_host *h = calloc(1, sizeof *h);
+  if (!h)
+    return WARD_ENOMEM;
+  if (opts)
+    h->opts = *opts;
+  if (!h->opts.max_frame)
+    h->opts.max_frame = WARD_MAX_FRAME_DEFAULT;
+  h->loop_fd = h->wake_fd = -1;
+  pthread_mutex_init(&h->mu, NULL);
+  ward__cond_init(&h->cond);
+  int rv = ward__loop_new(&h->loop_fd);
+  if (!rv)
+    rv = ward__wake_new(&h->wake_fd);
+  h->wake_watch.type = WATCH_WAKE;
+  h->wake_watch.obj = h;
+  if (!rv)
+    rv = ward__loop_add(h->loop_fd, h->wake_fd, WARD__IN, &h->wake_watch);
+  if (!rv) {
+    /* The loop thread takes no signals: they stay the program's business. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&h->thread, NULL, io_main, h))
+      rv = ward__fail(WARD_ESYS, "pthread_create failed");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  if (rv) {
+    ward__close(h->loop_fd);
+    ward__close(h->wake_fd);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cond);
+    free(h);
+    return rv;
+  }
+  *out = h;
+  return 0;
+}
+
+void ward_host_free(ward_host *h) {
+  if (!h)
+    return;
+  /* Reverse start order: later workers may depend on earlier ones. */
+  pthread_mutex_lock(&h->mu);
+  ward_worker *w = h->last;
+  while (w) {
+    pthread_mutex_unlock(&h->mu);
+    ward_worker_stop(w, -1);
+    pthread_mutex_lock(&h->mu);
+    w = w->prev;
+  }
+  h->quit = 1;
+  pthread_mutex_unlock(&h->mu);
+  ward__host_wake(h);
+  pthread_join(h->thread, NULL);
+  while ((w = h->first)) {
+    h->first = w->next;
+    ward__worker_destroy(w);
+  }
+  for (ward__task *t = h->tasks, *n; t; t = n) {
+    n = t->next;
+    ward__item_free(t->it);
+    ward__conn_unref(t->conn);
+    free(t);
+  }
+  for (size_t i = 0; i < h->ndead; i++)
+    ward__conn_unref(h->dead[i]);
+  free(h->dead);
+  ward__handlers_free(&h->handlers);
+  ward__close(h->loop_fd);
+  ward__close(h->wake_fd);
+  pthread_mutex_destroy(&h->mu);
+  pthread_cond_destroy(&h->cond);
+  free(h);
+}
+
+int ward_host_handle(ward_host *h, const char *method, ward_handler fn, void *ud) {
+  if (!h)
+    return ward__fail(WARD_EINVAL, "NULL host");
+  pthread_mutex_lock(&h->mu);
+  int rv = ward__handlers_set(&h->handlers, method, fn, ud);
+  pthread_mutex_unlock(&h->mu);
+  return rv;
+}
+
+void ward__host_sync(ward_host *h) {
+  if (ward__on_io_thread(h))
+    return;
+  pthread_mutex_lock(&h->mu);
+  uint64_t target = h->epoch + 2;
+  while (h->epoch < target && !h->quit) {
+    pthread_mutex_unlock(&h->mu);
+    ward__host_wake(h);
+    pthread_mutex_lock(&h->mu);
+    if (h->epoch < target && !h->quit)
+      ward__cond_wait(&h->cond, &h->mu, ward__deadline(50));
+  }
+  pthread_mutex_unlock(&h->mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+
+void ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code, int sig,
+                      int reason, int error, const char *detail) {
+  ward__evq *e = calloc(1, sizeof *e);
+  if (!e)
+    return; /* an event lost to memory exhaustion; the state is still right */
+  e->ev.type = type;
+  e->ev.worker = w;
+  e->ev.name = w->spec->name;
+  e->ev.worker_id = w->id;
+  e->ev.pid = pid;
+  e->ev.generation = w->generation;
+  e->ev.exit_code = code;
+  e->ev.signal = sig;
+  e->ev.reason = reason;
+  e->ev.error = error;
+  if (detail) {
+    snprintf(e->detail, sizeof e->detail, "%s", detail);
+    e->ev.detail = e->detail;
+  }
+  if (h->events_tail)
+    h->events_tail->next = e;
+  else
+    h->events = e;
+  h->events_tail = e;
+}
+
+static void deliver_events(ward_host *h) {
+  pthread_mutex_lock(&h->mu);
+  ward__evq *e = h->events;
+  h->events = h->events_tail = NULL;
+  pthread_mutex_unlock(&h->mu);
+  while (e) {
+    ward__evq *next = e->next;
+    if (h->opts.on_event)
+      h->opts.on_event(&e->ev, h->opts.event_ud);
+    free(e);
+    e = next;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Tasks: requests and notifications from workers to host handlers     */
+
+void ward__host_task(ward_host *h, ward_worker *w, ward__conn *c, ward__item *it) {
+  ward__task *t = malloc(sizeof *t);
+  if (!t) {
+    ward__item_free(it);
+    return;
+  }
+  ward__conn_ref(c);
+  t->next = NULL;
+  t->w = w;
+  t->conn = c;
+  t->it = it;
+  pthread_mutex_lock(&h->mu);
+  if (h->tasks_tail)
+    h->tasks_tail->next = t;
+  else
+    h->tasks = t;
+  h->tasks_tail = t;
+  pthread_mutex_unlock(&h->mu);
+  if (!ward__on_io_thread(h))
+    ward__host_wake(h);
+}
+
+void ward__host_cancel_task(ward_host *h, ward__conn *c, uint32_t id) {
+  pthread_mutex_lock(&h->mu);
+  for (ward__task *t = h->tasks; t; t = t->next)
+    if (t->conn == c && t->it->h.kind == WARD__K_REQUEST && t->it->h.id == id)
+      t->it->cancelled = 1;
+  pthread_mutex_unlock(&h->mu);
+}
+
+static void run_tasks(ward_host *h) {
+  pthread_mutex_lock(&h->mu);
+  ward__task *t = h->tasks;
+  h->tasks = h->tasks_tail = NULL;
+  pthread_mutex_unlock(&h->mu);
+  while (t) {
+    ward__task *next = t->next;
+    pthread_mutex_lock(&h->mu);
+    const ward__handler_entry *e = ward__handlers_find(&h->handlers, t->it->name);
+    ward_handler fn = e ? e->fn : NULL;
+    void *ud = e ? e->ud : NULL;
+    pthread_mutex_unlock(&h->mu);
+    if (!fn) {
+      ward__serve_nomethod(t->conn, t->it, 0);
+    } else {
+      ward_ctx ctx;
+      memset(&ctx, 0, sizeof ctx);
+      ctx.conn = t->conn;
+      ctx.worker = t->w;
+      ctx.block = 0; /* the loop thread never blocks on a worker */
+      ward__serve(&ctx, t->it, fn, ud);
+    }
+    ward__item_free(t->it);
+    ward__conn_unref(t->conn);
+    free(t);
+    t = next;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections registered with the loop                                */
+
+void ward__host_dead_conn(ward_host *h, ward__conn *c) {
+  /* Lock held by the caller. */
+  if (h->ndead == h->capdead) {
+    size_t cap = h->capdead ? h->capdead * 2 : 8;
+    ward__conn **d = realloc(h->dead, cap * sizeof *d);
+    if (!d)
+      return; /* leaks one conn rather than freeing it under the loop */
+    h->dead = d;
+    h->capdead = cap;
+  }
+  h->dead[h->ndead++] = c;
+}
+
+static void release_dead(ward_host *h) {
+  pthread_mutex_lock(&h->mu);
+  ward__conn **d = h->dead;
+  size_t n = h->ndead;
+  h->dead = NULL;
+  h->ndead = h->capdead = 0;
+  pthread_mutex_unlock(&h->mu);
+  for (size_t i = 0; i < n; i++)
+    ward__conn_unref(d[i]);
+  free(d);
+}
+
+static void handle(ward_host *h, const ward__loop_event *ev) {
+  ward__watch *wt = ev->ptr;
+  switch (wt->type) {
+  case WATCH_WAKE:
+    ward__wake_drain(h->wake_fd);
+    break;
+  case WATCH_PIDFD:
+    ward__worker_on_exit(wt->obj);
+    break;
+  case WATCH_LISTEN:
+    ward__worker_on_accept(wt->obj);
+    break;
+  case WATCH_CONN: {
+    ward__conn *c = wt->obj;
+    if (ev->events & WARD__OUT)
+      ward__conn_flush(c);
+    if (ev->events & (WARD__IN | WARD__HUP))
+      ward__conn_pump(c);
+    break;
+  }
+  }
+}
+
+static void *io_main(void *arg) {
+  ward_host *h = arg;
+  ward__loop_event evs[64];
+  pthread_mutex_lock(&h->mu);
+  while (!h->quit) {
+    int timeout = ward__workers_prepare(h); /* starts queued workers; lock held */
+    pthread_mutex_unlock(&h->mu);
+    int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
+    for (int i = 0; i < n; i++)
+      handle(h, &evs[i]);
+    run_tasks(h);
+    ward__workers_check_deadlines(h);
+    release_dead(h);
+    deliver_events(h);
+    pthread_mutex_lock(&h->mu);
+    h->epoch++;
+    pthread_cond_broadcast(&h->cond);
+  }
+  pthread_mutex_unlock(&h->mu);
+  run_tasks(h);
+  release_dead(h);
+  deliver_events(h);
+  return NULL;
+}

@@ -1,0 +1,93 @@
+/*
+ * platform.h — what an operating-system backend provides to the portable
+ * core. The Linux backend lives in src/unix/; another platform provides
+ * the same functions under src/<platform>/.
+ *
+ * Every descriptor these functions create is close-on-exec. Functions
+ * return 0 or a negative WARD_E* code and record the detail with
+ * ward__fail_sys().
+ */
+#ifndef WARD_PLATFORM_H
+#define WARD_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Readiness bits, shared by ward__wait_fd and the loop. */
+enum { WARD__IN = 1, WARD__OUT = 2, WARD__HUP = 4 };
+
+/* Monotonic clock in milliseconds. */
+int64_t ward__now_ms(void);
+/* A deadline `ms` from now; a negative `ms` means never (INT64_MAX). */
+int64_t ward__deadline(int ms);
+
+/* A connected stream socket pair, both ends close-on-exec; sv[0] (the
+ * host's end) is non-blocking. */
+int ward__socketpair(int sv[2]);
+int ward__set_nonblock(int fd, int on);
+int ward__set_cloexec(int fd);
+/* Waits until `fd` is ready for `events` (WARD__IN / WARD__OUT) or the
+ * deadline passes. Returns the ready bits (WARD__HUP included on hang-up
+ * or error), 0 on timeout, or WARD_ESYS. */
+int ward__wait_fd(int fd, int events, int64_t deadline);
+/* Best effort: fill `buf` with random bytes. */
+int ward__random(void *buf, size_t n);
+void ward__close(int fd);
+
+/* A child process, tracked through a pidfd. */
+typedef struct ward__proc {
+  pid_t pid;
+  int pidfd;
+} ward__proc;
+
+typedef struct ward__spawn_args {
+  const char *exe;   /* path, or a bare name searched in PATH */
+  char *const *argv; /* NULL-terminated */
+  char *const *envp; /* NULL-terminated */
+  const char *cwd;   /* or NULL */
+  int chan_fd;       /* placed at fd 3 in the child, or -1 */
+} ward__spawn_args;
+
+/* Starts the child in its own process group with stdin on /dev/null,
+ * stdout/stderr inherited, and no other descriptor than the channel.
+ * WARD_ESPAWN (errno kept) when the executable cannot be run: then no
+ * process is left. */
+int ward__proc_spawn(ward__proc *p, const ward__spawn_args *a);
+/* Non-blocking reap: 1 with the status when it has exited, 0 if not yet. */
+int ward__proc_reap(ward__proc *p, int *code, int *sig);
+/* Sends `sig` to the child's whole process group (and to the child itself
+ * through its pidfd, which cannot hit a reused pid). */
+void ward__proc_kill(ward__proc *p, int sig);
+void ward__proc_close(ward__proc *p);
+
+/* A listening socket in a new private 0700 directory, for
+ * WARD_TRANSPORT_SOCKET. *dir and *path are malloc'd. */
+int ward__listen_private(int *fd, char **dir, char **path);
+/* Removes the socket and its directory. */
+void ward__listen_remove(const char *dir, const char *path);
+/* Accepts one connection (non-blocking): the fd, or WARD_ETIMEDOUT-free
+ * 0 when none is pending, or an error. */
+int ward__accept(int lfd, int *fd);
+/* The uid of the peer of a connected Unix socket. */
+int ward__peer_uid(int fd, uid_t *uid);
+
+/* The event loop: a set of watched descriptors, each with a pointer. */
+typedef struct ward__loop_event {
+  void *ptr;
+  int events; /* WARD__IN | WARD__OUT | WARD__HUP */
+} ward__loop_event;
+
+int ward__loop_new(int *lfd);
+int ward__loop_add(int lfd, int fd, int events, void *ptr);
+int ward__loop_mod(int lfd, int fd, int events, void *ptr);
+void ward__loop_del(int lfd, int fd);
+/* Waits up to `timeout_ms` (-1 forever); returns the count of events. */
+int ward__loop_wait(int lfd, ward__loop_event *evs, int max, int timeout_ms);
+
+/* A wake-up descriptor for the loop (an eventfd on Linux). */
+int ward__wake_new(int *fd);
+void ward__wake_signal(int fd);
+void ward__wake_drain(int fd);
+
+#endif

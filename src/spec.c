@@ -1,0 +1,217 @@
+/*
+ * spec.c — the builder of how to start a worker, and the copy a worker
+ * keeps of it (argv and envp ready for exec).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "host_int.h"
+
+static int push_str(char ***v, size_t *n, const char *s) {
+  char *d = s ? strdup(s) : NULL;
+  if (s && !d)
+    return WARD_ENOMEM;
+  char **nv = realloc(*v, (*n + 2) * sizeof *nv);
+  if (!nv) {
+    free(d);
+    return WARD_ENOMEM;
+  }
+  nv[(*n)++] = d;
+  nv[*n] = NULL;
+  *v = nv;
+  return 0;
+}
+
+static void free_strv(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
+int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
+  if (!out || !executable || !*executable)
+    return ward__fail(WARD_EINVAL, "spec needs an executable");
+  int rv = ward__check_name(name);
+  if (rv)
+    return rv;
+  ward_spec *s = calloc(1, sizeof *s);
+  if (!s)
+    return WARD_ENOMEM;
+  s->name = strdup(name);
+  s->exe = strdup(executable);
+  s->transport = WARD_TRANSPORT_INHERIT;
+  s->startup_timeout_ms = 10000;
+  s->request_timeout_ms = 30000;
+  s->stop_grace_ms = 2000;
+  if (!s->name || !s->exe) {
+    ward_spec_free(s);
+    return WARD_ENOMEM;
+  }
+  *out = s;
+  return 0;
+}
+
+void ward_spec_free(ward_spec *s) {
+  if (!s)
+    return;
+  free(s->name);
+  free(s->exe);
+  free(s->cwd);
+  free_strv(s->args, s->nargs);
+  free_strv(s->env, s->nenv);
+  free(s);
+}
+
+int ward_spec_arg(ward_spec *s, const char *arg) {
+  if (!s || !arg)
+    return ward__fail(WARD_EINVAL, "NULL argument");
+  return push_str(&s->args, &s->nargs, arg);
+}
+
+int ward_spec_env(ward_spec *s, const char *key, const char *value) {
+  if (!s || !key || !*key || strchr(key, '='))
+    return ward__fail(WARD_EINVAL, "bad environment key");
+  if (strncmp(key, "WARD_", 5) == 0)
+    return ward__fail(WARD_EINVAL, "WARD_* variables are ward's own ('%s')", key);
+  /* Stored as "KEY=VALUE", or "KEY" alone for a removal. */
+  size_t kl = strlen(key), vl = value ? strlen(value) : 0;
+  char *kv = malloc(kl + vl + 2);
+  if (!kv)
+    return WARD_ENOMEM;
+  memcpy(kv, key, kl);
+  kv[kl] = 0;
+  if (value) {
+    kv[kl] = '=';
+    memcpy(kv + kl + 1, value, vl + 1);
+  }
+  int rv = push_str(&s->env, &s->nenv, kv);
+  free(kv);
+  return rv;
+}
+
+int ward_spec_cwd(ward_spec *s, const char *dir) {
+  if (!s || !dir)
+    return ward__fail(WARD_EINVAL, "NULL directory");
+  char *d = strdup(dir);
+  if (!d)
+    return WARD_ENOMEM;
+  free(s->cwd);
+  s->cwd = d;
+  return 0;
+}
+
+int ward_spec_transport(ward_spec *s, int transport) {
+  if (!s || (transport != WARD_TRANSPORT_INHERIT && transport != WARD_TRANSPORT_SOCKET))
+    return ward__fail(WARD_EINVAL, "unknown transport %d", transport);
+  s->transport = transport;
+  return 0;
+}
+
+static int set_ms(ward_spec *s, int *field, int ms) {
+  if (!s || ms < 0)
+    return ward__fail(WARD_EINVAL, "timeout must be >= 0 ms");
+  *field = ms;
+  return 0;
+}
+
+int ward_spec_startup_timeout(ward_spec *s, int ms) {
+  return set_ms(s, s ? &s->startup_timeout_ms : NULL, ms);
+}
+int ward_spec_request_timeout(ward_spec *s, int ms) {
+  return set_ms(s, s ? &s->request_timeout_ms : NULL, ms);
+}
+int ward_spec_stop_grace(ward_spec *s, int ms) {
+  return set_ms(s, s ? &s->stop_grace_ms : NULL, ms);
+}
+
+/* Does `kv` ("KEY=..." or "KEY") set or remove `key` of `klen` bytes? */
+static int same_key(const char *kv, const char *key, size_t klen) {
+  return strncmp(kv, key, klen) == 0 && (kv[klen] == '=' || kv[klen] == 0);
+}
+
+static int overridden(const ward_spec *s, const char *entry) {
+  const char *eq = strchr(entry, '=');
+  size_t klen = eq ? (size_t)(eq - entry) : strlen(entry);
+  if (klen >= 5 && strncmp(entry, "WARD_", 5) == 0)
+    return 1;
+  for (size_t i = 0; i < s->nenv; i++)
+    if (same_key(s->env[i], entry, klen))
+      return 1;
+  return 0;
+}
+
+extern char **environ;
+
+int ward__spec_envp(const ward_spec *s, char *const *extra, char ***out) {
+  char **v = NULL;
+  size_t n = 0;
+  int rv = push_str(&v, &n, NULL); /* ensures a terminated array */
+  n = 0;
+  for (char **e = environ; !rv && e && *e; e++)
+    if (!overridden(s, *e))
+      rv = push_str(&v, &n, *e);
+  for (size_t i = 0; !rv && i < s->nenv; i++) {
+    /* A later setting of the same key wins; a bare key removes it. */
+    if (!strchr(s->env[i], '='))
+      continue;
+    const char *eq = strchr(s->env[i], '=');
+    int later = 0;
+    for (size_t j = i + 1; j < s->nenv; j++)
+      if (same_key(s->env[j], s->env[i], (size_t)(eq - s->env[i])))
+        later = 1;
+    if (!later)
+      rv = push_str(&v, &n, s->env[i]);
+  }
+  for (size_t i = 0; !rv && extra && extra[i]; i++)
+    rv = push_str(&v, &n, extra[i]);
+  if (rv) {
+    free_strv(v, n);
+    return rv;
+  }
+  *out = v;
+  return 0;
+}
+
+int ward__spec_argv(const ward_spec *s, char ***out) {
+  char **v = NULL;
+  size_t n = 0;
+  int rv = push_str(&v, &n, s->exe);
+  for (size_t i = 0; !rv && i < s->nargs; i++)
+    rv = push_str(&v, &n, s->args[i]);
+  if (rv) {
+    free_strv(v, n);
+    return rv;
+  }
+  *out = v;
+  return 0;
+}
+
+void ward__strv_free(char **v) {
+  if (!v)
+    return;
+  for (char **p = v; *p; p++)
+    free(*p);
+  free(v);
+}
+
+ward_spec *ward__spec_dup(const ward_spec *s) {
+  ward_spec *d;
+  if (ward_spec_new(&d, s->name, s->exe))
+    return NULL;
+  int rv = 0;
+  for (size_t i = 0; !rv && i < s->nargs; i++)
+    rv = push_str(&d->args, &d->nargs, s->args[i]);
+  for (size_t i = 0; !rv && i < s->nenv; i++)
+    rv = push_str(&d->env, &d->nenv, s->env[i]);
+  if (!rv && s->cwd)
+    rv = ward_spec_cwd(d, s->cwd);
+  d->transport = s->transport;
+  d->startup_timeout_ms = s->startup_timeout_ms;
+  d->request_timeout_ms = s->request_timeout_ms;
+  d->stop_grace_ms = s->stop_grace_ms;
+  if (rv) {
+    ward_spec_free(d);
+    return NULL;
+  }
+  return d;
+}

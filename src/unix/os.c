@@ -1,0 +1,108 @@
+/*
+ * os.c — clocks, descriptors and waiting on one descriptor (Linux).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "platform.h"
+#include "ward_int.h"
+
+int64_t ward__now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ward__deadline(int ms) {
+  if (ms < 0)
+    return INT64_MAX;
+  return ward__now_ms() + ms;
+}
+
+int ward__set_nonblock(int fd, int on) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "fcntl(F_GETFL)");
+  int nfl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+  if (nfl != fl && fcntl(fd, F_SETFL, nfl) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "fcntl(F_SETFL)");
+  return 0;
+}
+
+int ward__set_cloexec(int fd) {
+  int fl = fcntl(fd, F_GETFD);
+  if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "fcntl(FD_CLOEXEC)");
+  return 0;
+}
+
+int ward__socketpair(int sv[2]) {
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "socketpair");
+  int rv = ward__set_nonblock(sv[0], 1);
+  if (rv) {
+    close(sv[0]);
+    close(sv[1]);
+  }
+  return rv;
+}
+
+int ward__wait_fd(int fd, int events, int64_t deadline) {
+  struct pollfd p = {.fd = fd, .events = 0};
+  if (events & WARD__IN)
+    p.events |= POLLIN;
+  if (events & WARD__OUT)
+    p.events |= POLLOUT;
+  for (;;) {
+    int timeout = -1;
+    if (deadline != INT64_MAX) {
+      int64_t left = deadline - ward__now_ms();
+      if (left <= 0)
+        timeout = 0;
+      else
+        timeout = left > INT32_MAX ? INT32_MAX : (int)left;
+    }
+    int n = poll(&p, 1, timeout);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return ward__fail_sys(WARD_ESYS, errno, "poll");
+    }
+    if (n == 0)
+      return 0;
+    int r = 0;
+    if (p.revents & POLLIN)
+      r |= WARD__IN;
+    if (p.revents & POLLOUT)
+      r |= WARD__OUT;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+      r |= WARD__HUP;
+    return r;
+  }
+}
+
+int ward__random(void *buf, size_t n) {
+  uint8_t *p = buf;
+  while (n > 0) {
+    ssize_t r = getrandom(p, n, 0);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return ward__fail_sys(WARD_ESYS, errno, "getrandom");
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+void ward__close(int fd) {
+  if (fd >= 0)
+    close(fd);
+}

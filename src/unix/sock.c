@@ -1,0 +1,96 @@
+/*
+ * sock.c — the listening socket of WARD_TRANSPORT_SOCKET (Linux).
+ *
+ * The socket lives in a fresh 0700 directory, so only our uid can reach
+ * it; the peer's uid is checked again on accept, and the worker must also
+ * present a one-time token (checked by the host).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "platform.h"
+#include "ward_int.h"
+
+static const char *runtime_dir(void) {
+  const char *d = getenv("XDG_RUNTIME_DIR");
+  if (d && *d && access(d, W_OK | X_OK) == 0)
+    return d;
+  d = getenv("TMPDIR");
+  if (d && *d)
+    return d;
+  return "/tmp";
+}
+
+int ward__listen_private(int *fd, char **dirp, char **pathp) {
+  char tmpl[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  int n = snprintf(tmpl, sizeof tmpl, "%s/ward-XXXXXX", runtime_dir());
+  if (n < 0 || (size_t)n + sizeof "/sock" > sizeof tmpl)
+    return ward__fail(WARD_ESYS, "runtime directory path too long");
+  if (!mkdtemp(tmpl)) /* mkdtemp creates it 0700 */
+    return ward__fail_sys(WARD_ESYS, errno, "mkdtemp");
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  /* Fits: the length was checked above. */
+  memcpy(sa.sun_path, tmpl, (size_t)n);
+  memcpy(sa.sun_path + n, "/sock", sizeof "/sock");
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s < 0) {
+    int e = errno;
+    rmdir(tmpl);
+    return ward__fail_sys(WARD_ESYS, e, "socket");
+  }
+  if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 4) < 0) {
+    int e = errno;
+    close(s);
+    unlink(sa.sun_path);
+    rmdir(tmpl);
+    return ward__fail_sys(WARD_ESYS, e, "bind/listen");
+  }
+  *dirp = strdup(tmpl);
+  *pathp = strdup(sa.sun_path);
+  if (!*dirp || !*pathp) {
+    free(*dirp);
+    free(*pathp);
+    close(s);
+    unlink(sa.sun_path);
+    rmdir(tmpl);
+    return WARD_ENOMEM;
+  }
+  *fd = s;
+  return 0;
+}
+
+void ward__listen_remove(const char *dir, const char *path) {
+  if (path)
+    unlink(path);
+  if (dir)
+    rmdir(dir);
+}
+
+int ward__accept(int lfd, int *fd) {
+  int s;
+  do
+    s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  while (s < 0 && errno == EINTR);
+  if (s < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
+      return 0;
+    return ward__fail_sys(WARD_ESYS, errno, "accept");
+  }
+  *fd = s;
+  return 1;
+}
+
+int ward__peer_uid(int fd, uid_t *uid) {
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "SO_PEERCRED");
+  *uid = cr.uid;
+  return 0;
+}

@@ -1,0 +1,165 @@
+/*
+ * spawn.c — starting, signalling and reaping worker processes (Linux).
+ *
+ * posix_spawn (vfork-style in glibc) keeps spawning cheap even from a host
+ * with a large address space, and reports exec failures as an errno with
+ * the failed child already reaped. Exits are observed through a pidfd so
+ * there is no global SIGCHLD handler and no pid-reuse race.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "platform.h"
+#include "ward_int.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* The channel's fd number in the child (WARD_FD). */
+#define CHAN_FD 3
+
+static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+static int pidfd_signal_(int pidfd, int sig) {
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* Signals a host may ignore or handle that a worker should start with at
+ * their defaults (ignored dispositions survive exec otherwise). */
+static void default_signals(sigset_t *set) {
+  static const int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD,
+                             SIGUSR1, SIGUSR2, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU};
+  sigemptyset(set);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigaddset(set, sigs[i]);
+}
+
+static int build_actions(posix_spawn_file_actions_t *fa, const ward__spawn_args *a) {
+  int e = posix_spawn_file_actions_init(fa);
+  if (e)
+    return e;
+  e = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+  if (!e && a->chan_fd >= 0)
+    e = posix_spawn_file_actions_adddup2(fa, a->chan_fd, CHAN_FD);
+  /* Whatever else the host has open, close-on-exec or not, stays behind. */
+  if (!e)
+    e = posix_spawn_file_actions_addclosefrom_np(fa, a->chan_fd >= 0 ? CHAN_FD + 1 : CHAN_FD);
+  if (!e && a->cwd)
+    e = posix_spawn_file_actions_addchdir_np(fa, a->cwd);
+  return e;
+}
+
+static int build_attr(posix_spawnattr_t *at) {
+  int e = posix_spawnattr_init(at);
+  if (e)
+    return e;
+  sigset_t none, defs;
+  sigemptyset(&none);
+  default_signals(&defs);
+  e = posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                       POSIX_SPAWN_SETSIGDEF);
+  if (!e)
+    e = posix_spawnattr_setpgroup(at, 0);
+  if (!e)
+    e = posix_spawnattr_setsigmask(at, &none);
+  if (!e)
+    e = posix_spawnattr_setsigdefault(at, &defs);
+  return e;
+}
+
+int ward__proc_spawn(ward__proc *p, const ward__spawn_args *a) {
+  ward__spawn_args args = *a;
+  int moved = -1;
+  p->pid = 0;
+  p->pidfd = -1;
+  /* dup2(3, 3) would keep close-on-exec set: move the channel out of the way. */
+  if (args.chan_fd == CHAN_FD) {
+    moved = fcntl(args.chan_fd, F_DUPFD_CLOEXEC, CHAN_FD + 1);
+    if (moved < 0)
+      return ward__fail_sys(WARD_ESYS, errno, "fcntl(F_DUPFD_CLOEXEC)");
+    args.chan_fd = moved;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  int e = build_actions(&fa, &args);
+  if (e) {
+    ward__close(moved);
+    return ward__fail_sys(WARD_ESYS, e, "posix_spawn_file_actions");
+  }
+  e = build_attr(&at);
+  if (e) {
+    posix_spawn_file_actions_destroy(&fa);
+    ward__close(moved);
+    return ward__fail_sys(WARD_ESYS, e, "posix_spawnattr");
+  }
+  pid_t pid;
+  if (strchr(args.exe, '/'))
+    e = posix_spawn(&pid, args.exe, &fa, &at, args.argv, args.envp);
+  else
+    e = posix_spawnp(&pid, args.exe, &fa, &at, args.argv, args.envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  ward__close(moved);
+  if (e) {
+    errno = e;
+    ward__fail_sys(WARD_ESPAWN, e, "spawn");
+    return ward__fail(WARD_ESPAWN, "spawn '%s': %s", args.exe, strerror(e));
+  }
+  p->pid = pid;
+  p->pidfd = pidfd_open_(pid);
+  if (p->pidfd < 0) {
+    int err = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    p->pid = 0;
+    return ward__fail_sys(WARD_ESYS, err, "pidfd_open");
+  }
+  return 0;
+}
+
+int ward__proc_reap(ward__proc *p, int *code, int *sig) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  *code = -1;
+  *sig = 0;
+  if (p->pid <= 0)
+    return 1;
+  int r;
+  do
+    r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    /* Someone else reaped it (a waitpid(-1) elsewhere): gone, status unknown. */
+    p->pid = 0;
+    return 1;
+  }
+  if (si.si_pid == 0)
+    return 0;
+  if (si.si_code == CLD_EXITED)
+    *code = si.si_status;
+  else
+    *sig = si.si_status;
+  p->pid = 0;
+  return 1;
+}
+
+void ward__proc_kill(ward__proc *p, int sig) {
+  if (p->pid <= 0)
+    return;
+  /* The group id is the child's pid, still ours while it is unreaped. */
+  kill(-p->pid, sig);
+  if (p->pidfd >= 0)
+    pidfd_signal_(p->pidfd, sig);
+}
+
+void ward__proc_close(ward__proc *p) {
+  ward__close(p->pidfd);
+  p->pidfd = -1;
+}

@@ -1,0 +1,825 @@
+/*
+ * worker.c — the host's side of one worker: start, handshake, calls,
+ * exit, stop.
+ *
+ * States (under the host mutex):
+ *
+ *   QUEUED --start--> STARTING --HELLO ok--> READY --exit--> EXITED
+ *      |                 |                     |
+ *      +--spawn error--> FAILED <--exit/timeout+   +--stop--> STOPPING --exit--> STOPPED
+ *
+ * ward_spawn waits while the worker is QUEUED or STARTING; the loop
+ * thread does every transition except the one into STOPPING.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+/* ------------------------------------------------------------------ */
+/* Connection callbacks                                                */
+
+static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned);
+static void host_watch(ward__conn *c, int events);
+static void host_closed(ward__conn *c, int err);
+
+static const ward__conn_ops host_ops = {host_inbound, host_watch, host_closed};
+
+static void host_watch(ward__conn *c, int events) {
+  ward_worker *w = c->owner;
+  ward__loop_mod(w->host->loop_fd, c->fd, events, &c->watch);
+}
+
+/* Records why the start failed (lock held); the first reason wins. */
+static void set_spawn_err(ward_worker *w, int err, int sys_errno, const char *text) {
+  if (w->spawn_err)
+    return;
+  w->spawn_err = err;
+  w->spawn_errno = sys_errno;
+  snprintf(w->spawn_text, sizeof w->spawn_text, "worker '%s': %s", w->spec->name, text);
+}
+
+/* Kills the current process, if it has not been reaped (lock held). */
+static void kill_proc(ward_worker *w, int sig, int reason) {
+  if (!w->reason)
+    w->reason = reason;
+  ward__proc_kill(&w->proc, sig);
+}
+
+static void host_closed(ward__conn *c, int err) {
+  ward_worker *w = c->owner;
+  ward_host *h = w->host;
+  const char *why = ward_last_error();
+  pthread_mutex_lock(&h->mu);
+  ward__loop_del(h->loop_fd, c->fd);
+  ward__host_dead_conn(h, c);
+  if ((err == WARD_EPROTO || err == WARD_ETOOBIG) && w->conn == c) {
+    /* A worker that broke the protocol is in an unknown state: it goes. */
+    if (w->state == W_STARTING)
+      set_spawn_err(w, WARD_EHANDSHAKE, 0, why);
+    ward__host_event(h, w, WARD_EV_ERROR, w->proc.pid, 0, 0, 0, err, why);
+    kill_proc(w, SIGKILL, WARD_REASON_PROTOCOL);
+  }
+  pthread_mutex_unlock(&h->mu);
+  ward__host_wake(h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Handshake                                                           */
+
+typedef struct hello {
+  uint32_t max_frame;
+  const char *token;
+  size_t token_len;
+  char **methods;
+  size_t nmethods;
+  ward__meta *meta;
+  size_t nmeta;
+} hello;
+
+static void hello_free(hello *hl) {
+  ward__strv_free(hl->methods);
+  for (size_t i = 0; i < hl->nmeta; i++) {
+    free(hl->meta[i].key);
+    free(hl->meta[i].value);
+  }
+  free(hl->meta);
+}
+
+static int add_method(hello *hl, const ward__kv *kv) {
+  char **v = realloc(hl->methods, (hl->nmethods + 2) * sizeof *v);
+  if (!v)
+    return WARD_ENOMEM;
+  hl->methods = v;
+  v[hl->nmethods] = strndup(kv->val, kv->vlen);
+  if (!v[hl->nmethods])
+    return WARD_ENOMEM;
+  v[++hl->nmethods] = NULL;
+  return 0;
+}
+
+static int add_meta(hello *hl, const ward__kv *kv) {
+  ward__meta *v = realloc(hl->meta, (hl->nmeta + 1) * sizeof *v);
+  if (!v)
+    return WARD_ENOMEM;
+  hl->meta = v;
+  v[hl->nmeta].key = strndup(kv->key + 5, kv->klen - 5);
+  v[hl->nmeta].value = strndup(kv->val, kv->vlen);
+  hl->nmeta++;
+  if (!v[hl->nmeta - 1].key || !v[hl->nmeta - 1].value)
+    return WARD_ENOMEM;
+  return 0;
+}
+
+static int key_is(const ward__kv *kv, const char *k) {
+  return kv->klen == strlen(k) && memcmp(kv->key, k, kv->klen) == 0;
+}
+
+static int parse_hello(hello *hl, const ward__frame *f) {
+  memset(hl, 0, sizeof *hl);
+  hl->max_frame = WARD_MAX_FRAME_DEFAULT;
+  size_t pos = 0;
+  ward__kv kv;
+  int r;
+  while ((r = ward__kv_next(f->payload, f->h.len, &pos, &kv)) == 1) {
+    if (key_is(&kv, "max_frame")) {
+      char tmp[16];
+      if (kv.vlen == 0 || kv.vlen >= sizeof tmp)
+        return WARD_EPROTO;
+      memcpy(tmp, kv.val, kv.vlen);
+      tmp[kv.vlen] = 0;
+      char *end;
+      unsigned long v = strtoul(tmp, &end, 10);
+      if (*end || v == 0 || v > UINT32_MAX)
+        return WARD_EPROTO;
+      hl->max_frame = (uint32_t)v;
+    } else if (key_is(&kv, "token")) {
+      hl->token = kv.val;
+      hl->token_len = kv.vlen;
+    } else if (key_is(&kv, "method")) {
+      if (kv.vlen == 0 || kv.vlen > WARD_MAX_NAME)
+        return WARD_EPROTO;
+      if (add_method(hl, &kv))
+        return WARD_ENOMEM;
+    } else if (kv.klen > 5 && memcmp(kv.key, "meta.", 5) == 0) {
+      if (add_meta(hl, &kv))
+        return WARD_ENOMEM;
+    }
+  }
+  return r;
+}
+
+/* Constant-time comparison, so the token cannot be guessed byte by byte. */
+static int token_ok(const ward_worker *w, const hello *hl) {
+  size_t n = strlen(w->token);
+  if (!hl->token || hl->token_len != n)
+    return 0;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < n; i++)
+    diff |= (unsigned char)(hl->token[i] ^ w->token[i]);
+  return diff == 0;
+}
+
+static void send_goodbye(ward__conn *c, uint32_t reason, const char *text, int block,
+                         int64_t deadline) {
+  ward__hdr h = {.kind = WARD__K_GOODBYE, .len = (uint32_t)strlen(text), .aux = reason};
+  ward__conn_send(c, &h, NULL, text, h.len, NULL, 0, block, deadline);
+}
+
+/* Refuses the handshake: the worker is told why and killed. */
+static int refuse(ward_worker *w, ward__conn *c, uint32_t reason, const char *text) {
+  send_goodbye(c, reason, text, 0, 0);
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  set_spawn_err(w, WARD_EHANDSHAKE, 0, text);
+  kill_proc(w, SIGKILL, WARD_REASON_PROTOCOL);
+  pthread_mutex_unlock(&h->mu);
+  return 0;
+}
+
+static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  int fresh = w->state == W_STARTING && w->conn == c && !w->spawn_err;
+  pthread_mutex_unlock(&h->mu);
+  if (!fresh)
+    return ward__fail(WARD_EPROTO, "worker '%s' sent a second HELLO", w->spec->name);
+  if (f->h.aux < 1)
+    return refuse(w, c, WARD__BYE_VERSION, "no common protocol version");
+  hello hl;
+  int rv = parse_hello(&hl, f);
+  if (rv) {
+    hello_free(&hl);
+    return refuse(w, c, WARD__BYE_PROTO, "malformed HELLO");
+  }
+  if (w->spec->transport == WARD_TRANSPORT_SOCKET && !token_ok(w, &hl)) {
+    hello_free(&hl);
+    return refuse(w, c, WARD__BYE_AUTH, "bad or missing token");
+  }
+  pthread_mutex_lock(&c->mu);
+  c->max_out = hl.max_frame;
+  pthread_mutex_unlock(&c->mu);
+
+  char body[160];
+  int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\nworker_id=%llu\ngeneration=%u\n",
+                   h->opts.max_frame, (int)getpid(), (unsigned long long)w->id,
+                   w->generation);
+  uint32_t version = f->h.aux < WARD_PROTOCOL_VERSION ? f->h.aux : WARD_PROTOCOL_VERSION;
+  ward__hdr wh = {.kind = WARD__K_WELCOME, .len = (uint32_t)n, .aux = version};
+  ward__conn_send(c, &wh, NULL, body, (size_t)n, NULL, 0, 0, 0);
+
+  pthread_mutex_lock(&h->mu);
+  w->methods = hl.methods;
+  w->nmethods = hl.nmethods;
+  w->meta = hl.meta;
+  w->nmeta = hl.nmeta;
+  w->state = W_READY;
+  ward__host_event(h, w, WARD_EV_READY, w->proc.pid, 0, 0, 0, 0, NULL);
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->mu);
+  return 0;
+}
+
+/* Frames for the host's server side, on whichever thread is reading. */
+static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  ward_worker *w = c->owner;
+  ward_host *h = w->host;
+  uint8_t kind = f->h.kind;
+  if (kind == WARD__K_HELLO) {
+    int rv = on_hello(w, c, f);
+    free(owned);
+    return rv;
+  }
+  pthread_mutex_lock(&h->mu);
+  int greeted = w->state != W_STARTING;
+  pthread_mutex_unlock(&h->mu);
+  if (!greeted || kind == WARD__K_WELCOME) {
+    free(owned);
+    return ward__fail(WARD_EPROTO, "worker '%s' sent a %s frame %s", w->spec->name,
+                      kind == WARD__K_WELCOME ? "WELCOME" : "non-HELLO",
+                      kind == WARD__K_WELCOME ? "(host-only)" : "before its HELLO");
+  }
+  switch (kind) {
+  case WARD__K_REQUEST:
+  case WARD__K_NOTIFY: {
+    ward__item *it = ward__item_new(f, owned);
+    if (!it)
+      return WARD_ENOMEM;
+    ward__host_task(h, w, c, it);
+    return 0;
+  }
+  case WARD__K_PING: {
+    free(owned);
+    ward__hdr ph = {.kind = WARD__K_PONG, .id = f->h.id};
+    int rv = ward__conn_send(c, &ph, NULL, NULL, 0, NULL, 0, 0, 0);
+    return rv == WARD_ENOMEM ? rv : 0;
+  }
+  case WARD__K_CANCEL:
+    free(owned);
+    ward__host_cancel_task(h, c, f->h.id);
+    return 0;
+  case WARD__K_GOODBYE:
+    free(owned);
+    pthread_mutex_lock(&h->mu);
+    w->bye = 1;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+  default:
+    free(owned);
+    return ward__fail(WARD_EPROTO, "worker '%s' sent an unexpected frame kind %u",
+                      w->spec->name, kind);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting (loop thread)                                              */
+
+static int attach_conn(ward_worker *w, int fd) {
+  ward_host *h = w->host;
+  ward__conn *c;
+  int rv = ward__conn_new(&c, fd, &host_ops, w, h->opts.max_frame);
+  if (rv) {
+    ward__close(fd);
+    return rv;
+  }
+  c->default_timeout_ms = w->spec->request_timeout_ms;
+  c->watch.type = WATCH_CONN;
+  c->watch.obj = c;
+  /* One reference for the worker, one for the loop registration. */
+  ward__conn_ref(c);
+  rv = ward__loop_add(h->loop_fd, fd, WARD__IN, &c->watch);
+  if (rv) {
+    ward__conn_unref(c);
+    ward__conn_unref(c);
+    return rv;
+  }
+  pthread_mutex_lock(&h->mu);
+  w->conn = c;
+  pthread_mutex_unlock(&h->mu);
+  return 0;
+}
+
+static void close_listener(ward_worker *w) {
+  if (w->listen_fd >= 0) {
+    ward__loop_del(w->host->loop_fd, w->listen_fd);
+    ward__close(w->listen_fd);
+    w->listen_fd = -1;
+  }
+  ward__listen_remove(w->sock_dir, w->sock_path);
+  free(w->sock_dir);
+  free(w->sock_path);
+  w->sock_dir = w->sock_path = NULL;
+}
+
+static int make_token(char out[65]) {
+  uint8_t raw[32];
+  int rv = ward__random(raw, sizeof raw);
+  if (rv)
+    return rv;
+  for (size_t i = 0; i < sizeof raw; i++)
+    snprintf(out + 2 * i, 3, "%02x", raw[i]);
+  return 0;
+}
+
+/* Sets up the channel: a socketpair end to inherit, or a listener. */
+static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd, char extra[][128]) {
+  if (w->spec->transport == WARD_TRANSPORT_INHERIT) {
+    int sv[2];
+    int rv = ward__socketpair(sv);
+    if (rv)
+      return rv;
+    *host_fd = sv[0];
+    *chan_fd = sv[1];
+    snprintf(extra[0], 128, "WARD_FD=3");
+    extra[1][0] = 0;
+    return 0;
+  }
+  int rv = make_token(w->token);
+  if (!rv)
+    rv = ward__listen_private(&w->listen_fd, &w->sock_dir, &w->sock_path);
+  if (rv)
+    return rv;
+  if (snprintf(extra[0], 128, "WARD_SOCKET=%s", w->sock_path) >= 128)
+    return ward__fail(WARD_ESYS, "socket path too long");
+  snprintf(extra[1], 128, "WARD_TOKEN=%s", w->token);
+  return 0;
+}
+
+static int spawn_process(ward_worker *w, int chan_fd, char extra[][128]) {
+  char **argv = NULL, **envp = NULL;
+  char *ex[6];
+  size_t k = 0;
+  for (int i = 0; i < 5; i++)
+    if (extra[i][0])
+      ex[k++] = extra[i];
+  ex[k] = NULL;
+  int rv = ward__spec_argv(w->spec, &argv);
+  if (!rv)
+    rv = ward__spec_envp(w->spec, ex, &envp);
+  if (!rv) {
+    ward__spawn_args a = {.exe = w->spec->exe, .argv = argv, .envp = envp,
+                          .cwd = w->spec->cwd, .chan_fd = chan_fd};
+    rv = ward__proc_spawn(&w->proc, &a);
+  }
+  ward__strv_free(argv);
+  ward__strv_free(envp);
+  return rv;
+}
+
+static void start_worker(ward_host *h, ward_worker *w) {
+  int host_fd = -1, chan_fd = -1;
+  char extra[5][128];
+  memset(extra, 0, sizeof extra);
+  int rv = prepare_channel(w, &host_fd, &chan_fd, extra);
+  snprintf(extra[2], 128, "WARD_NAME=%s", w->spec->name);
+  snprintf(extra[3], 128, "WARD_PPID=%d", (int)getpid());
+  snprintf(extra[4], 128, "WARD_WORKER_ID=%llu", (unsigned long long)w->id);
+  if (!rv)
+    rv = spawn_process(w, chan_fd, extra);
+  ward__close(chan_fd);
+  if (!rv && host_fd >= 0) {
+    rv = attach_conn(w, host_fd);
+    host_fd = -1;
+  }
+  if (!rv && w->listen_fd >= 0) {
+    w->listen_watch.type = WATCH_LISTEN;
+    w->listen_watch.obj = w;
+    rv = ward__loop_add(h->loop_fd, w->listen_fd, WARD__IN, &w->listen_watch);
+  }
+  if (!rv) {
+    w->pid_watch.type = WATCH_PIDFD;
+    w->pid_watch.obj = w;
+    rv = ward__loop_add(h->loop_fd, w->proc.pidfd, WARD__IN, &w->pid_watch);
+  }
+  pthread_mutex_lock(&h->mu);
+  if (rv) {
+    set_spawn_err(w, rv, ward_last_errno(), ward_last_error());
+    ward__close(host_fd);
+    close_listener(w);
+    if (w->proc.pid > 0) {
+      /* Started but could not be watched: take it down and reap it. */
+      ward__proc_kill(&w->proc, SIGKILL);
+      int code, sig;
+      while (!ward__proc_reap(&w->proc, &code, &sig))
+        ward__wait_fd(w->proc.pidfd, WARD__IN, ward__deadline(100));
+    }
+    ward__proc_close(&w->proc);
+    ward__conn *c = w->conn;
+    w->conn = NULL;
+    w->state = W_FAILED;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mu);
+    if (c) {
+      ward__conn_close(c, WARD_ECLOSED);
+      ward__conn_unref(c);
+    }
+    return;
+  }
+  w->generation++;
+  w->state = W_STARTING;
+  w->reason = 0;
+  w->bye = 0;
+  w->startup_deadline = ward__deadline(w->spec->startup_timeout_ms);
+  ward__host_event(h, w, WARD_EV_SPAWNED, w->proc.pid, 0, 0, 0, 0, NULL);
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->mu);
+}
+
+int ward__workers_prepare(ward_host *h) {
+  for (;;) {
+    ward_worker *w = h->first;
+    while (w && w->state != W_QUEUED)
+      w = w->next;
+    if (!w)
+      break;
+    pthread_mutex_unlock(&h->mu);
+    start_worker(h, w);
+    pthread_mutex_lock(&h->mu);
+  }
+  int64_t next = INT64_MAX;
+  for (ward_worker *w = h->first; w; w = w->next)
+    if (w->state == W_STARTING && w->startup_deadline < next)
+      next = w->startup_deadline;
+  if (next == INT64_MAX)
+    return -1;
+  int64_t left = next - ward__now_ms();
+  return left < 0 ? 0 : left > 60000 ? 60000 : (int)left + 1;
+}
+
+void ward__workers_check_deadlines(ward_host *h) {
+  pthread_mutex_lock(&h->mu);
+  int64_t now = ward__now_ms();
+  for (ward_worker *w = h->first; w; w = w->next) {
+    if (w->state != W_STARTING || now < w->startup_deadline)
+      continue;
+    char text[96];
+    snprintf(text, sizeof text, "no handshake within %d ms", w->spec->startup_timeout_ms);
+    set_spawn_err(w, WARD_EHANDSHAKE, 0, text);
+    kill_proc(w, SIGKILL, WARD_REASON_STARTUP_TIMEOUT);
+    w->startup_deadline = INT64_MAX;
+  }
+  pthread_mutex_unlock(&h->mu);
+}
+
+void ward__worker_on_accept(ward_worker *w) {
+  int fd;
+  if (ward__accept(w->listen_fd, &fd) <= 0)
+    return;
+  uid_t uid;
+  if (ward__peer_uid(fd, &uid) || uid != geteuid()) {
+    ward__close(fd); /* someone else: keep waiting for our worker */
+    return;
+  }
+  /* One connection per start: the path and the token are now spent. */
+  close_listener(w);
+  if (ward__set_nonblock(fd, 1) || attach_conn(w, fd)) {
+    ward_host *h = w->host;
+    pthread_mutex_lock(&h->mu);
+    set_spawn_err(w, WARD_ESYS, ward_last_errno(), ward_last_error());
+    kill_proc(w, SIGKILL, WARD_REASON_PROTOCOL);
+    pthread_mutex_unlock(&h->mu);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Exit (loop thread)                                                  */
+
+void ward__worker_on_exit(ward_worker *w) {
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  int pid = w->proc.pid, code, sig;
+  if (!ward__proc_reap(&w->proc, &code, &sig)) {
+    pthread_mutex_unlock(&h->mu);
+    return;
+  }
+  ward__loop_del(h->loop_fd, w->proc.pidfd);
+  ward__proc_close(&w->proc);
+  close_listener(w);
+  int reason = w->reason ? w->reason : sig ? WARD_REASON_CRASHED : WARD_REASON_EXITED;
+  w->last_code = code;
+  w->last_signal = sig;
+  w->last_reason = reason;
+  ward__conn *c = w->conn;
+  w->conn = NULL;
+  int conn_err = WARD_ECRASHED;
+  if (w->state == W_STARTING) {
+    char text[96];
+    if (sig)
+      snprintf(text, sizeof text, "exited before the handshake (signal %d)", sig);
+    else
+      snprintf(text, sizeof text, "exited before the handshake (code %d)", code);
+    set_spawn_err(w, WARD_EHANDSHAKE, 0, text);
+    w->state = W_FAILED;
+  } else if (w->state == W_STOPPING) {
+    w->state = W_STOPPED;
+    conn_err = WARD_ECLOSED;
+  } else {
+    w->state = W_EXITED;
+  }
+  char detail[96];
+  if (sig)
+    snprintf(detail, sizeof detail, "killed by signal %d (%s)", sig, ward_reason_name(reason));
+  else
+    snprintf(detail, sizeof detail, "exited with code %d (%s)", code, ward_reason_name(reason));
+  ward__host_event(h, w, WARD_EV_EXITED, pid, sig ? -1 : code, sig, reason, 0, detail);
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->mu);
+  if (c) {
+    /* Answers the worker wrote before it died still count. */
+    ward__conn_pump(c);
+    ward__conn_close(c, conn_err);
+    ward__conn_unref(c);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: spawn, stop, free                                           */
+
+static void unlink_worker(ward_host *h, ward_worker *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    h->first = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  else
+    h->last = w->prev;
+  w->prev = w->next = NULL;
+}
+
+void ward__worker_destroy(ward_worker *w) {
+  if (w->conn) {
+    ward__conn_close(w->conn, WARD_ECLOSED);
+    ward__conn_unref(w->conn);
+  }
+  close_listener(w);
+  ward__proc_close(&w->proc);
+  ward__strv_free(w->methods);
+  for (size_t i = 0; i < w->nmeta; i++) {
+    free(w->meta[i].key);
+    free(w->meta[i].value);
+  }
+  free(w->meta);
+  ward_spec_free(w->spec);
+  free(w);
+}
+
+int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
+  if (!out || !h || !spec)
+    return ward__fail(WARD_EINVAL, "ward_spawn needs out, host and spec");
+  *out = NULL;
+  ward_worker *w = calloc(1, sizeof *w);
+  if (!w)
+    return WARD_ENOMEM;
+  w->spec = ward__spec_dup(spec);
+  if (!w->spec) {
+    free(w);
+    return WARD_ENOMEM;
+  }
+  w->host = h;
+  w->listen_fd = -1;
+  w->proc.pidfd = -1;
+  pthread_mutex_lock(&h->mu);
+  if (h->quit) {
+    pthread_mutex_unlock(&h->mu);
+    ward__worker_destroy(w);
+    return ward__fail(WARD_ECLOSED, "host is shutting down");
+  }
+  w->id = ++h->next_id;
+  w->state = W_QUEUED;
+  w->prev = h->last;
+  if (h->last)
+    h->last->next = w;
+  else
+    h->first = w;
+  h->last = w;
+  pthread_mutex_unlock(&h->mu);
+  ward__host_wake(h);
+
+  pthread_mutex_lock(&h->mu);
+  while (w->state == W_QUEUED || w->state == W_STARTING)
+    ward__cond_wait(&h->cond, &h->mu, INT64_MAX);
+  if (w->state != W_FAILED) {
+    pthread_mutex_unlock(&h->mu);
+    *out = w;
+    return 0;
+  }
+  int err = w->spawn_err ? w->spawn_err : WARD_ESPAWN;
+  int sys = w->spawn_errno;
+  char text[256];
+  snprintf(text, sizeof text, "%s", w->spawn_text);
+  unlink_worker(h, w);
+  pthread_mutex_unlock(&h->mu);
+  ward__host_sync(h);
+  ward__worker_destroy(w);
+  return ward__fail_keep(err, sys, text);
+}
+
+/* Waits (lock held) until the worker has been reaped or the deadline. */
+static int wait_reaped(ward_worker *w, int64_t deadline) {
+  while (w->state == W_STOPPING) {
+    if (ward__cond_wait(&w->host->cond, &w->host->mu, deadline) == WARD_ETIMEDOUT)
+      return WARD_ETIMEDOUT;
+  }
+  return 0;
+}
+
+int ward_worker_stop(ward_worker *w, int grace_ms) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  ward_host *h = w->host;
+  int grace = grace_ms < 0 ? w->spec->stop_grace_ms : grace_ms;
+  pthread_mutex_lock(&h->mu);
+  if (w->state != W_STARTING && w->state != W_READY && w->state != W_STOPPING) {
+    if (w->state == W_EXITED)
+      w->state = W_STOPPED;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+  }
+  w->state = W_STOPPING;
+  if (!w->reason)
+    w->reason = WARD_REASON_STOPPED;
+  ward__conn *c = w->conn;
+  if (c)
+    ward__conn_ref(c);
+  pthread_mutex_unlock(&h->mu);
+
+  if (c) {
+    /* Ask first; whatever is in flight ends now, with ECLOSED. */
+    send_goodbye(c, WARD__BYE_NORMAL, "stop", 1, ward__deadline(grace));
+    ward__conn_close(c, WARD_ECLOSED);
+    ward__conn_unref(c);
+  }
+  pthread_mutex_lock(&h->mu);
+  int rv = wait_reaped(w, ward__deadline(grace));
+  if (rv) {
+    ward__proc_kill(&w->proc, SIGTERM);
+    rv = wait_reaped(w, ward__deadline(grace));
+  }
+  if (rv) {
+    ward__proc_kill(&w->proc, SIGKILL);
+    rv = wait_reaped(w, ward__deadline(30000));
+  }
+  pthread_mutex_unlock(&h->mu);
+  return rv ? ward__fail(WARD_ESYS, "worker '%s' did not die after SIGKILL", w->spec->name)
+            : 0;
+}
+
+void ward_worker_free(ward_worker *w) {
+  if (!w)
+    return;
+  ward_host *h = w->host;
+  ward_worker_stop(w, -1);
+  pthread_mutex_lock(&h->mu);
+  unlink_worker(h, w);
+  pthread_mutex_unlock(&h->mu);
+  ward__host_sync(h);
+  ward__worker_destroy(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls                                                               */
+
+static int acquire_conn(ward_worker *w, ward__conn **out) {
+  ward_host *h = w->host;
+  int rv = 0;
+  pthread_mutex_lock(&h->mu);
+  switch (w->state) {
+  case W_READY:
+    if (w->conn) {
+      ward__conn_ref(w->conn);
+      *out = w->conn;
+    } else {
+      rv = WARD_ECRASHED;
+    }
+    break;
+  case W_EXITED:
+    rv = WARD_ECRASHED;
+    break;
+  default:
+    rv = WARD_ECLOSED;
+    break;
+  }
+  pthread_mutex_unlock(&h->mu);
+  if (rv)
+    ward__fail(rv, "worker '%s' is %s", w->spec->name,
+               rv == WARD_ECRASHED ? "gone (it exited)" : "stopped");
+  return rv;
+}
+
+int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const void *data,
+                    size_t len, const ward_call_opts *opts) {
+  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
+  if (reply)
+    *reply = NULL;
+  if (!w || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_request needs a worker and a payload");
+  int rv = ward__check_name(method);
+  if (rv)
+    return rv;
+  ward__conn *c;
+  rv = acquire_conn(w, &c);
+  if (rv)
+    return rv;
+  rv = ward__conn_call(c, WARD__K_REQUEST, method, data, len, opts ? opts : &defaults, reply);
+  ward__conn_unref(c);
+  return rv;
+}
+
+int ward_request(ward_msg **reply, ward_worker *w, const char *method, const void *data,
+                 size_t len, int timeout_ms) {
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = timeout_ms;
+  return ward_request_ex(reply, w, method, data, len, &o);
+}
+
+int ward_ping(ward_worker *w, int timeout_ms) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  ward__conn *c;
+  int rv = acquire_conn(w, &c);
+  if (rv)
+    return rv;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = timeout_ms;
+  o.encoding = WARD_ENC_RAW;
+  rv = ward__conn_call(c, WARD__K_PING, NULL, NULL, 0, &o, NULL);
+  ward__conn_unref(c);
+  return rv;
+}
+
+int ward_notify(ward_worker *w, const char *method, const void *data, size_t len) {
+  if (!w || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_notify needs a worker and a payload");
+  int rv = ward__check_name(method);
+  if (rv)
+    return rv;
+  ward__conn *c;
+  rv = acquire_conn(w, &c);
+  if (rv)
+    return rv;
+  if (len > c->max_out) {
+    ward__conn_unref(c);
+    return ward__fail(WARD_ETOOBIG, "notification of %zu bytes over the worker's limit", len);
+  }
+  ward__hdr h = {.kind = WARD__K_NOTIFY,
+                 .flags = WARD_ENC_JSON,
+                 .nlen = (uint8_t)strlen(method),
+                 .len = (uint32_t)len};
+  rv = ward__conn_send(c, &h, method, data, len, NULL, 0, 1,
+                       ward__deadline(c->default_timeout_ms));
+  ward__conn_unref(c);
+  return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Information                                                         */
+
+int ward_worker_pid(const ward_worker *w) {
+  if (!w)
+    return 0;
+  pthread_mutex_lock(&w->host->mu);
+  int pid = w->proc.pid;
+  pthread_mutex_unlock(&w->host->mu);
+  return pid;
+}
+
+const char *ward_worker_name(const ward_worker *w) { return w ? w->spec->name : NULL; }
+
+uint64_t ward_worker_id(const ward_worker *w) { return w ? w->id : 0; }
+
+uint32_t ward_worker_generation(const ward_worker *w) {
+  if (!w)
+    return 0;
+  pthread_mutex_lock(&w->host->mu);
+  uint32_t g = w->generation;
+  pthread_mutex_unlock(&w->host->mu);
+  return g;
+}
+
+int ward_worker_serves(const ward_worker *w, const char *method) {
+  if (!w || !method)
+    return 0;
+  int found = 0;
+  pthread_mutex_lock(&w->host->mu);
+  for (size_t i = 0; i < w->nmethods && !found; i++)
+    found = strcmp(w->methods[i], method) == 0;
+  pthread_mutex_unlock(&w->host->mu);
+  return found;
+}
+
+const char *ward_worker_meta(const ward_worker *w, const char *key) {
+  if (!w || !key)
+    return NULL;
+  const char *v = NULL;
+  pthread_mutex_lock(&w->host->mu);
+  for (size_t i = 0; i < w->nmeta && !v; i++)
+    if (strcmp(w->meta[i].key, key) == 0)
+      v = w->meta[i].value;
+  pthread_mutex_unlock(&w->host->mu);
+  return v;
+}

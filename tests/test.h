@@ -1,0 +1,96 @@
+/*
+ * test.h — the tiny harness every test executable uses.
+ *
+ * Each test file is its own executable under ctest. Assertions print both
+ * sides and, for ward calls, the error name and the thread's last error
+ * sentence, then abort (so a core or sanitizer stack shows where).
+ */
+#ifndef WARD_TEST_H
+#define WARD_TEST_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ward.h"
+
+static int t__failed;
+static int t__passed;
+
+#define T_FAIL(...)                                                 \
+  do {                                                              \
+    fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);           \
+    fprintf(stderr, __VA_ARGS__);                                   \
+    fputc('\n', stderr);                                            \
+    abort();                                                        \
+  } while (0)
+
+/* A ward call that must succeed. */
+#define T_OK(expr)                                                                  \
+  do {                                                                              \
+    int t__rv = (expr);                                                             \
+    if (t__rv != 0)                                                                 \
+      T_FAIL("%s = %d (%s: %s) [%s]", #expr, t__rv, ward_err_name(t__rv),          \
+             ward_strerror(t__rv), ward_last_error());                             \
+  } while (0)
+
+/* A ward call that must fail with exactly `err`. */
+#define T_ERR(expr, err)                                                            \
+  do {                                                                              \
+    int t__rv = (expr);                                                             \
+    int t__want = (err);                                                            \
+    if (t__rv != t__want)                                                           \
+      T_FAIL("%s = %d (%s), want %d (%s) [%s]", #expr, t__rv, ward_err_name(t__rv), \
+             t__want, ward_err_name(t__want), ward_last_error());                  \
+  } while (0)
+
+#define T_TRUE(cond)                        \
+  do {                                      \
+    if (!(cond))                            \
+      T_FAIL("expected true: %s", #cond);   \
+  } while (0)
+
+#define T_EQ_INT(a, b)                                                         \
+  do {                                                                         \
+    long long t__a = (long long)(a), t__b = (long long)(b);                    \
+    if (t__a != t__b)                                                          \
+      T_FAIL("%s == %s: %lld != %lld", #a, #b, t__a, t__b);                    \
+  } while (0)
+
+#define T_EQ_STR(a, b)                                                         \
+  do {                                                                         \
+    const char *t__a = (a), *t__b = (b);                                       \
+    if (!t__a || !t__b || strcmp(t__a, t__b) != 0)                             \
+      T_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, t__a ? t__a : "(null)",     \
+             t__b ? t__b : "(null)");                                          \
+  } while (0)
+
+#define T_EQ_MEM(a, b, n)                                                      \
+  do {                                                                         \
+    if (memcmp((a), (b), (n)) != 0)                                            \
+      T_FAIL("%s and %s differ in their %zu bytes", #a, #b, (size_t)(n));      \
+  } while (0)
+
+/* Runs one test function and counts it. */
+#define T_RUN(fn)                                  \
+  do {                                             \
+    fprintf(stderr, "-- %s\n", #fn);               \
+    fn();                                          \
+    t__passed++;                                   \
+  } while (0)
+
+/* The closing line ctest logs and CI reads. */
+static inline int t_done(void) {
+  printf("%d passed, %d failed\n", t__passed, t__failed);
+  return t__failed ? 1 : 0;
+}
+
+static inline int64_t t_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif
