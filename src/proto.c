@@ -158,7 +158,11 @@ uint8_t *ward__dec_body_space(ward__dec *d, size_t *missing) {
   return d->body + d->bgot;
 }
 
-void ward__dec_wrote(ward__dec *d, size_t n) { d->bgot += n; }
+void ward__dec_wrote(ward__dec *d, size_t n) {
+  size_t missing;
+  if (ward__dec_body_space(d, &missing))
+    d->bgot += n < missing ? n : missing;
+}
 
 uint8_t *ward__dec_take_body(ward__dec *d) {
   uint8_t *b = d->body;

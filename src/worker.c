@@ -20,6 +20,9 @@
 
 #include "worker.h"
 
+/* Room for one WARD_* environment entry: a 255-byte name fits. */
+#define WARD__EXTRA_LEN 320
+
 /* ------------------------------------------------------------------ */
 /* Connection callbacks                                                */
 
@@ -326,7 +329,8 @@ static int make_token(char out[65]) {
 }
 
 /* Sets up the channel: a socketpair end to inherit, or a listener. */
-static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd, char extra[][128]) {
+static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd,
+                           char extra[][WARD__EXTRA_LEN]) {
   if (w->spec->transport == WARD_TRANSPORT_INHERIT) {
     int sv[2];
     int rv = ward__socketpair(sv);
@@ -334,7 +338,7 @@ static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd, char extr
       return rv;
     *host_fd = sv[0];
     *chan_fd = sv[1];
-    snprintf(extra[0], 128, "WARD_FD=3");
+    snprintf(extra[0], WARD__EXTRA_LEN, "WARD_FD=3");
     extra[1][0] = 0;
     return 0;
   }
@@ -343,13 +347,13 @@ static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd, char extr
     rv = ward__listen_private(&w->listen_fd, &w->sock_dir, &w->sock_path);
   if (rv)
     return rv;
-  if (snprintf(extra[0], 128, "WARD_SOCKET=%s", w->sock_path) >= 128)
+  if (snprintf(extra[0], WARD__EXTRA_LEN, "WARD_SOCKET=%s", w->sock_path) >= WARD__EXTRA_LEN)
     return ward__fail(WARD_ESYS, "socket path too long");
-  snprintf(extra[1], 128, "WARD_TOKEN=%s", w->token);
+  snprintf(extra[1], WARD__EXTRA_LEN, "WARD_TOKEN=%s", w->token);
   return 0;
 }
 
-static int spawn_process(ward_worker *w, int chan_fd, char extra[][128]) {
+static int spawn_process(ward_worker *w, int chan_fd, char extra[][WARD__EXTRA_LEN]) {
   char **argv = NULL, **envp = NULL;
   char *ex[6];
   size_t k = 0;
@@ -372,12 +376,12 @@ static int spawn_process(ward_worker *w, int chan_fd, char extra[][128]) {
 
 static void start_worker(ward_host *h, ward_worker *w) {
   int host_fd = -1, chan_fd = -1;
-  char extra[5][128];
+  char extra[5][WARD__EXTRA_LEN];
   memset(extra, 0, sizeof extra);
   int rv = prepare_channel(w, &host_fd, &chan_fd, extra);
-  snprintf(extra[2], 128, "WARD_NAME=%s", w->spec->name);
-  snprintf(extra[3], 128, "WARD_PPID=%d", (int)getpid());
-  snprintf(extra[4], 128, "WARD_WORKER_ID=%llu", (unsigned long long)w->id);
+  snprintf(extra[2], WARD__EXTRA_LEN, "WARD_NAME=%s", w->spec->name);
+  snprintf(extra[3], WARD__EXTRA_LEN, "WARD_PPID=%d", (int)getpid());
+  snprintf(extra[4], WARD__EXTRA_LEN, "WARD_WORKER_ID=%llu", (unsigned long long)w->id);
   if (!rv)
     rv = spawn_process(w, chan_fd, extra);
   ward__close(chan_fd);

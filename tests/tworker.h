@@ -1,0 +1,316 @@
+/*
+ * tworker.h — the worker side of the integration tests.
+ *
+ * Each integration test re-executes its own binary (/proc/self/exe) with
+ * "--worker MODE" as the worker, so a test and its worker are one file
+ * and cannot drift apart. MODE picks the behaviour: "serve" runs the
+ * client with the methods below; the others misbehave on purpose.
+ */
+#ifndef WARD_TWORKER_H
+#define WARD_TWORKER_H
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "ward.h"
+
+/* The notifications received, in order, joined by ','. */
+static char tw_log[65536];
+static size_t tw_log_len;
+
+/* Blocks until killed: the worker is wedged on purpose. */
+static _Noreturn void tw_forever(void) {
+  for (;;)
+    pause();
+}
+
+static int tw_reply_str(ward_ctx *ctx, const char *s) { return ward_ctx_reply(ctx, s, strlen(s)); }
+
+static int tw_echo(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  return ward_ctx_reply(ctx, d, n);
+}
+
+static int tw_fail(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  return ward_ctx_fail_data(ctx, 42, "nope", d, n);
+}
+
+static int tw_ret7(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  return 7;
+}
+
+static int tw_ret0(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  return 0;
+}
+
+static int tw_hang(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  tw_forever();
+}
+
+static int tw_progress(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  char buf[32];
+  int count = atoi(n < sizeof buf ? (memcpy(buf, d, n), buf[n] = 0, buf) : "0");
+  for (int i = 1; i <= count; i++) {
+    char p[16];
+    snprintf(p, sizeof p, "p%d", i);
+    ward_ctx_progress(ctx, p, strlen(p));
+  }
+  return tw_reply_str(ctx, "done");
+}
+
+static int tw_rows(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  for (int i = 1; i <= 5; i++) {
+    char r[16];
+    snprintf(r, sizeof r, "a%d", i);
+    ward_ctx_row(ctx, "a", r, strlen(r));
+    snprintf(r, sizeof r, "b%d", i);
+    ward_ctx_row(ctx, "b", r, strlen(r));
+  }
+  ward_ctx_diag(ctx, 2, "W001", "a warning");
+  return tw_reply_str(ctx, "rows done");
+}
+
+static int tw_abort(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  abort();
+}
+
+static int tw_exit(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)ud;
+  char buf[16];
+  size_t k = n < sizeof buf - 1 ? n : sizeof buf - 1;
+  memcpy(buf, d, k);
+  buf[k] = 0;
+  _exit(atoi(buf));
+}
+
+static int tw_record(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)ud;
+  if (tw_log_len + n + 1 < sizeof tw_log) {
+    if (tw_log_len)
+      tw_log[tw_log_len++] = ',';
+    memcpy(tw_log + tw_log_len, d, n);
+    tw_log_len += n;
+  }
+  return 0;
+}
+
+static int tw_get_log(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  return ward_ctx_reply(ctx, tw_log, tw_log_len);
+}
+
+static int tw_call_host(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  ward_msg *m = NULL;
+  int rv = ward_client_request(&m, ud, "add", d, n, 10000);
+  if (rv) {
+    char e[64];
+    snprintf(e, sizeof e, "host call failed: %s", ward_err_name(rv));
+    ward_msg_free(m);
+    return ward_ctx_fail(ctx, 1, e);
+  }
+  rv = ward_ctx_reply(ctx, ward_msg_data(m), ward_msg_len(m));
+  ward_msg_free(m);
+  return rv;
+}
+
+static int tw_notify_host(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  int rv = ward_client_notify(ud, "note", d, n);
+  return rv ? ward_ctx_fail(ctx, 1, ward_err_name(rv)) : tw_reply_str(ctx, "ok");
+}
+
+static int tw_env(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  char key[128];
+  size_t k = n < sizeof key - 1 ? n : sizeof key - 1;
+  memcpy(key, d, k);
+  key[k] = 0;
+  const char *v = getenv(key);
+  return tw_reply_str(ctx, v ? v : "(unset)");
+}
+
+static char **tw_argv;
+
+static int tw_args(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  char buf[1024] = "";
+  for (char **a = tw_argv + 3; *a; a++) {
+    if (buf[0])
+      strncat(buf, "|", sizeof buf - strlen(buf) - 1);
+    strncat(buf, *a, sizeof buf - strlen(buf) - 1);
+  }
+  return tw_reply_str(ctx, buf);
+}
+
+static int tw_cwd(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  char buf[1024];
+  return tw_reply_str(ctx, getcwd(buf, sizeof buf) ? buf : "?");
+}
+
+/* The descriptors open in the worker, as "0,1,2,3". */
+static int tw_fds(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  char buf[1024] = "";
+  DIR *dir = opendir("/proc/self/fd");
+  int self = dir ? dirfd(dir) : -1;
+  int fds[256], k = 0;
+  for (struct dirent *e; dir && (e = readdir(dir)) && k < 256;) {
+    if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+      continue;
+    fds[k++] = atoi(e->d_name);
+  }
+  if (dir)
+    closedir(dir);
+  for (int i = 0; i < k; i++)
+    for (int j = i + 1; j < k; j++)
+      if (fds[j] < fds[i]) {
+        int t = fds[i];
+        fds[i] = fds[j];
+        fds[j] = t;
+      }
+  for (int i = 0; i < k; i++)
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%d", i ? "," : "", fds[i]);
+  return tw_reply_str(ctx, buf);
+}
+
+static int tw_print(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  for (int i = 0; i < 2000; i++) {
+    printf("stray stdout line %d from the worker, not protocol\n", i);
+    fprintf(stderr, "stray stderr line %d\n", i);
+  }
+  fflush(stdout);
+  return tw_reply_str(ctx, "printed");
+}
+
+static void tw_raw(const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n > 0) {
+    ssize_t w = write(3, b, n);
+    if (w <= 0)
+      _exit(99);
+    b += w;
+    n -= (size_t)w;
+  }
+}
+
+static int tw_garbage(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  static const char junk[] = "this is not a ward frame at all";
+  tw_raw(junk, sizeof junk);
+  tw_forever();
+}
+
+/* A REPLY header whose length is far over any limit. */
+static int tw_oversize(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  uint8_t hb[WARD__HDR_SIZE];
+  ward__hdr h = {.kind = WARD__K_REPLY, .len = 0x7ffffff0u, .id = 1};
+  (void)ctx;
+  ward__hdr_put(hb, &h);
+  tw_raw(hb, sizeof hb);
+  tw_forever();
+}
+
+static int tw_hello2(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  uint8_t f[WARD__HDR_SIZE + 1];
+  ward__hdr h = {.kind = WARD__K_HELLO, .nlen = 1, .aux = 1};
+  ward__frame_put(f, &h, "w", NULL);
+  tw_raw(f, sizeof f);
+  tw_forever();
+}
+
+static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", (int)getpid());
+  return tw_reply_str(ctx, buf);
+}
+
+static int tw_serve(void) {
+  ward_client *c;
+  int rv = ward_client_connect(&c);
+  if (rv) {
+    fprintf(stderr, "tworker: connect: %s\n", ward_last_error());
+    return 2;
+  }
+  static const struct {
+    const char *name;
+    ward_handler fn;
+  } methods[] = {
+      {"echo", tw_echo},         {"fail", tw_fail},         {"ret7", tw_ret7},
+      {"ret0", tw_ret0},         {"hang", tw_hang},         {"progress", tw_progress},
+      {"rows", tw_rows},         {"abort", tw_abort},       {"exit", tw_exit},
+      {"record", tw_record},     {"get_log", tw_get_log},   {"call_host", tw_call_host},
+      {"notify_host", tw_notify_host}, {"env", tw_env},     {"args", tw_args},
+      {"cwd", tw_cwd},           {"fds", tw_fds},           {"print", tw_print},
+      {"garbage", tw_garbage},   {"oversize", tw_oversize}, {"hello2", tw_hello2},
+      {"pid", tw_pid},
+  };
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    ward_client_handle(c, methods[i].name, methods[i].fn, c);
+  ward_client_meta(c, "version", "1.2.3");
+  rv = ward_client_run(c);
+  ward_client_free(c);
+  return rv == WARD_OK ? 0 : 1;
+}
+
+static int tworker_main(int argc, char **argv) {
+  tw_argv = argv;
+  const char *mode = argc > 2 ? argv[2] : "serve";
+  if (strcmp(mode, "serve") == 0)
+    return tw_serve();
+  if (strcmp(mode, "exit_early") == 0)
+    return 3;
+  if (strcmp(mode, "silent") == 0) {
+    tw_forever();
+  }
+  if (strcmp(mode, "garbage_first") == 0) {
+    tw_raw("GARBAGE!GARBAGE!GARBAGE!", 24);
+    tw_forever();
+  }
+  if (strcmp(mode, "badversion") == 0) {
+    uint8_t f[WARD__HDR_SIZE + 1];
+    ward__hdr h = {.kind = WARD__K_HELLO, .nlen = 1, .aux = 0};
+    ward__frame_put(f, &h, "w", NULL);
+    tw_raw(f, sizeof f);
+    tw_forever();
+  }
+  if (strcmp(mode, "badtoken") == 0) {
+    setenv("WARD_TOKEN", "0000000000000000000000000000000000000000000000000000000000000000", 1);
+    return tw_serve();
+  }
+  fprintf(stderr, "tworker: unknown mode %s\n", mode);
+  return 2;
+}
+
+/* For the test side: a spec that runs this binary as a worker. */
+static inline ward_spec *tw_spec(const char *name, const char *mode) {
+  ward_spec *s;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    abort();
+  self[n] = 0;
+  if (ward_spec_new(&s, name, self))
+    abort();
+  ward_spec_arg(s, "--worker");
+  ward_spec_arg(s, mode);
+  return s;
+}
+
+#endif
