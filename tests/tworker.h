@@ -188,7 +188,7 @@ static int tw_fds(ward_ctx *ctx, const void *d, size_t n, void *ud) {
 
 static int tw_print(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
-  for (int i = 0; i < 2000; i++) {
+  for (int i = 0; i < 300; i++) {
     printf("stray stdout line %d from the worker, not protocol\n", i);
     fprintf(stderr, "stray stderr line %d\n", i);
   }
@@ -234,6 +234,20 @@ static int tw_hello2(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   tw_forever();
 }
 
+static int tw_sigkill(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  kill(getpid(), SIGKILL);
+  tw_forever();
+}
+
+/* Tells the host it is about to hang (notification "hanging"), then hangs:
+ * the host knows the call is in flight. */
+static int tw_hang_notify(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx;
+  ward_client_notify(ud, "hanging", d, n);
+  tw_forever();
+}
+
 static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   char buf[32];
@@ -259,7 +273,7 @@ static int tw_serve(void) {
       {"notify_host", tw_notify_host}, {"env", tw_env},     {"args", tw_args},
       {"cwd", tw_cwd},           {"fds", tw_fds},           {"print", tw_print},
       {"garbage", tw_garbage},   {"oversize", tw_oversize}, {"hello2", tw_hello2},
-      {"pid", tw_pid},
+      {"pid", tw_pid},           {"sigkill", tw_sigkill},   {"hang_notify", tw_hang_notify},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);

@@ -1,0 +1,223 @@
+/*
+ * test_hostile.c — peers that break the rules cannot hurt the host, and
+ * workers never outlive their host.
+ *
+ * Garbage on the wire, an oversized frame, a second HELLO: the host cuts
+ * the worker off with a typed error and an event and lives on. Replies
+ * over the host's limit fail on the worker's side. A worker whose host
+ * connection ends stops serving; a worker whose host is killed with
+ * SIGKILL dies too.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "tevents.h"
+#include "tworker.h"
+
+extern char **environ;
+
+static ward_host *host;
+
+static ward_worker *spawn_serve(ward_host *h, const char *name) {
+  ward_worker *w;
+  ward_spec *s = tw_spec(name, "serve");
+  T_OK(ward_spawn(&w, h, s));
+  ward_spec_free(s);
+  return w;
+}
+
+static void violation(const char *method, int err) {
+  ward_worker *w = spawn_serve(host, method);
+  uint64_t id = ward_worker_id(w);
+  int pid = ward_worker_pid(w);
+  ward_msg *m = (ward_msg *)1;
+  T_ERR(ward_request(&m, w, method, NULL, 0, 20000), err);
+  T_TRUE(m == NULL);
+  tev e = tev_wait(WARD_EV_ERROR, id);
+  T_EQ_INT(e.error, err);
+  T_EQ_INT(e.pid, pid);
+  T_TRUE(e.detail[0] != 0);
+  e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.reason, WARD_REASON_PROTOCOL);
+  T_EQ_INT(e.signal, SIGKILL);
+  /* Later calls fail at once; the host is fine. */
+  T_ERR(ward_request(NULL, w, "echo", "x", 1, 1000), WARD_ECRASHED);
+  ward_worker_free(w);
+  w = spawn_serve(host, "next");
+  T_OK(ward_ping(w, 10000));
+  ward_worker_free(w);
+}
+
+static void test_garbage(void) { violation("garbage", WARD_EPROTO); }
+static void test_oversized_frame(void) { violation("oversize", WARD_ETOOBIG); }
+static void test_second_hello(void) { violation("hello2", WARD_EPROTO); }
+
+static void test_reply_over_host_limit(void) {
+  ward_host *h;
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.max_frame = 1024;
+  T_OK(ward_host_new(&h, &o));
+  ward_worker *w = spawn_serve(h, "small");
+  char buf[2000];
+  memset(buf, 'x', sizeof buf);
+  /* The request fits the worker; the echo does not fit the host: the
+   * worker refuses to send it and fails the call instead. */
+  ward_msg *m = NULL;
+  T_ERR(ward_request(&m, w, "echo", buf, sizeof buf, 10000), WARD_EREMOTE);
+  T_EQ_INT(ward_msg_code(m), WARD_ETOOBIG);
+  ward_msg_free(m);
+  T_OK(ward_request(&m, w, "echo", buf, 1000, 10000));
+  T_EQ_INT(ward_msg_len(m), 1000);
+  ward_msg_free(m);
+  ward_host_free(h);
+}
+
+/* ---- a raw host: the test speaks the protocol itself ---- */
+
+static int read_frame(int fd, ward__dec *d, ward__frame *f, uint8_t *buf, size_t cap) {
+  static size_t have, off;
+  for (;;) {
+    size_t used;
+    if (off < have) {
+      int r = ward__dec_feed(d, buf + off, have - off, &used, f);
+      off += used;
+      if (r)
+        return r;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 20000) <= 0)
+      return WARD_ETIMEDOUT;
+    ssize_t n = read(fd, buf, cap);
+    if (n <= 0)
+      return WARD_ECLOSED;
+    have = (size_t)n;
+    off = 0;
+  }
+}
+
+static void write_frame(int fd, uint8_t kind, uint32_t id, const char *body) {
+  uint8_t out[256];
+  ward__hdr h = {.kind = kind, .id = id, .aux = 1, .len = (uint32_t)strlen(body)};
+  ward__frame_put(out, &h, NULL, body);
+  T_TRUE(write(fd, out, ward__frame_size(0, h.len)) == (ssize_t)ward__frame_size(0, h.len));
+}
+
+static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+/* Waits for a process (by pidfd) to be gone. */
+static int gone_within(int pidfd, int ms) {
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  return poll(&p, 1, ms) == 1;
+}
+
+static void test_client_exits_at_end_of_stream(void) {
+  int sv[2];
+  T_TRUE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  T_TRUE(n > 0);
+  self[n] = 0;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  char *args[] = {self, "--worker", "serve", NULL};
+  char ppid[32];
+  snprintf(ppid, sizeof ppid, "WARD_PPID=%d", (int)getpid());
+  char *env[] = {"WARD_FD=3", "WARD_NAME=raw", ppid, NULL};
+  pid_t pid;
+  T_TRUE(posix_spawn(&pid, self, &fa, NULL, args, env) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+
+  ward__dec d;
+  ward__dec_init(&d, 1 << 20);
+  static uint8_t buf[65536];
+  ward__frame f;
+  T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), 1);
+  T_EQ_INT(f.h.kind, WARD__K_HELLO);
+  T_EQ_INT(f.h.aux, WARD_PROTOCOL_VERSION);
+  T_TRUE(f.h.nlen == 3 && memcmp(f.name, "raw", 3) == 0);
+  T_TRUE(memmem(f.payload, f.h.len, "method=echo\n", 12) != NULL);
+  write_frame(sv[0], WARD__K_WELCOME, 0, "max_frame=4096\n");
+  write_frame(sv[0], WARD__K_PING, 77, "");
+  T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), 1);
+  T_EQ_INT(f.h.kind, WARD__K_PONG);
+  T_EQ_INT(f.h.id, 77);
+  /* The host goes away without a word: the worker stops serving. */
+  close(sv[0]);
+  int status;
+  T_TRUE(waitpid(pid, &status, 0) == pid);
+  T_TRUE(WIFEXITED(status));
+  T_EQ_INT(WEXITSTATUS(status), 1);
+  ward__dec_free(&d);
+}
+
+/* Runs as a separate process: a host with three workers, their pids on
+ * stdout, then waits to be killed. */
+static int host_mode(void) {
+  ward_host *h;
+  T_OK(ward_host_new(&h, NULL));
+  for (int i = 0; i < 3; i++) {
+    ward_worker *w = spawn_serve(h, "orphan?");
+    printf("%d\n", ward_worker_pid(w));
+  }
+  fflush(stdout);
+  for (;;)
+    pause();
+}
+
+static void test_host_sigkill_leaves_no_worker(void) {
+  int out[2];
+  T_TRUE(pipe(out) == 0);
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  T_TRUE(n > 0);
+  self[n] = 0;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char *args[] = {self, "--host", NULL};
+  pid_t hpid;
+  T_TRUE(posix_spawn(&hpid, self, &fa, NULL, args, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  FILE *f = fdopen(out[0], "r");
+  int pidfds[3];
+  for (int i = 0; i < 3; i++) {
+    int wpid = 0;
+    T_TRUE(fscanf(f, "%d", &wpid) == 1);
+    pidfds[i] = pidfd_open_(wpid);
+    T_TRUE(pidfds[i] >= 0);
+    T_TRUE(!gone_within(pidfds[i], 0));
+  }
+  fclose(f);
+  kill(hpid, SIGKILL);
+  int status;
+  T_TRUE(waitpid(hpid, &status, 0) == hpid);
+  for (int i = 0; i < 3; i++) {
+    T_TRUE(gone_within(pidfds[i], 5000));
+    close(pidfds[i]);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+    return tworker_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--host") == 0)
+    return host_mode();
+  signal(SIGPIPE, SIG_IGN);
+  T_RUN(test_client_exits_at_end_of_stream);
+  T_RUN(test_host_sigkill_leaves_no_worker);
+  host = tev_host();
+  T_RUN(test_garbage);
+  T_RUN(test_oversized_frame);
+  T_RUN(test_second_hello);
+  T_RUN(test_reply_over_host_limit);
+  ward_host_free(host);
+  return t_done();
+}

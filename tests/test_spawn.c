@@ -1,0 +1,362 @@
+/*
+ * test_spawn.c — starting workers, and how they end: spawn failures leave
+ * nothing behind, the handshake and its timeout, the socket transport
+ * with its token, the environment a worker gets, descriptors, events for
+ * exits and crashes, stopping, and 200 start/stop cycles without leaks.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "tevents.h"
+#include "tworker.h"
+
+static ward_host *host;
+
+static int count_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  T_TRUE(d != NULL);
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1; /* the directory's own descriptor */
+}
+
+/* True when this process has no child at all, zombie or alive. */
+static int no_children(void) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD;
+}
+
+static ward_worker *spawn_mode(const char *name, const char *mode) {
+  ward_worker *w;
+  ward_spec *s = tw_spec(name, mode);
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  return w;
+}
+
+static void expect_reply(ward_worker *w, const char *method, const char *payload,
+                         const char *want) {
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, method, payload, strlen(payload), 10000));
+  char got[1024];
+  snprintf(got, sizeof got, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
+  T_EQ_STR(got, want);
+  ward_msg_free(m);
+}
+
+static void spawn_fails(ward_spec *s, int err) {
+  int fds = count_fds();
+  ward_worker *w = (ward_worker *)1;
+  T_ERR(ward_spawn(&w, host, s), err);
+  T_TRUE(w == NULL);
+  T_EQ_INT(count_fds(), fds);
+  T_TRUE(no_children());
+  ward_spec_free(s);
+}
+
+static void test_missing_executable(void) {
+  ward_spec *s;
+  T_OK(ward_spec_new(&s, "missing", "/nonexistent/ward-worker"));
+  spawn_fails(s, WARD_ESPAWN);
+  T_EQ_INT(ward_last_errno(), ENOENT);
+  T_TRUE(strstr(ward_last_error(), "/nonexistent/ward-worker") != NULL);
+  /* A bare name is looked up in PATH. */
+  T_OK(ward_spec_new(&s, "missing", "ward-no-such-program-anywhere"));
+  spawn_fails(s, WARD_ESPAWN);
+  T_EQ_INT(ward_last_errno(), ENOENT);
+}
+
+static void test_not_executable(void) {
+  char path[] = "/tmp/ward-test-noexec-XXXXXX";
+  int fd = mkstemp(path);
+  T_TRUE(fd >= 0);
+  T_TRUE(write(fd, "#!/bin/sh\n", 10) == 10);
+  close(fd);
+  chmod(path, 0600);
+  ward_spec *s;
+  T_OK(ward_spec_new(&s, "noexec", path));
+  spawn_fails(s, WARD_ESPAWN);
+  T_EQ_INT(ward_last_errno(), EACCES);
+  unlink(path);
+}
+
+static void test_exit_before_handshake(void) {
+  spawn_fails(tw_spec("early", "exit_early"), WARD_EHANDSHAKE);
+  T_TRUE(strstr(ward_last_error(), "before the handshake (code 3)") != NULL);
+  /* A program that knows nothing of ward, found in PATH. */
+  ward_spec *s;
+  T_OK(ward_spec_new(&s, "true", "true"));
+  spawn_fails(s, WARD_EHANDSHAKE);
+}
+
+static void test_silent_worker(void) {
+  ward_spec *s = tw_spec("silent", "silent");
+  T_OK(ward_spec_startup_timeout(s, 300));
+  int64_t t0 = t_now_ms();
+  spawn_fails(s, WARD_EHANDSHAKE);
+  T_TRUE(t_now_ms() - t0 >= 290);
+  T_TRUE(strstr(ward_last_error(), "no handshake within 300 ms") != NULL);
+}
+
+static void test_garbage_before_hello(void) {
+  spawn_fails(tw_spec("garbage", "garbage_first"), WARD_EHANDSHAKE);
+}
+
+static void test_bad_version(void) {
+  spawn_fails(tw_spec("oldie", "badversion"), WARD_EHANDSHAKE);
+  T_TRUE(strstr(ward_last_error(), "version") != NULL);
+}
+
+static void test_socket_transport(void) {
+  ward_spec *s = tw_spec("sock", "serve");
+  T_OK(ward_spec_transport(s, WARD_TRANSPORT_SOCKET));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  expect_reply(w, "echo", "over a socket", "over a socket");
+  expect_reply(w, "env", "WARD_FD", "(unset)");
+  /* The socket was for one connection: it and its directory are gone. */
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, "env", "WARD_SOCKET", 11, 10000));
+  char path[512];
+  snprintf(path, sizeof path, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
+  ward_msg_free(m);
+  T_TRUE(strstr(path, "/ward-") != NULL);
+  struct stat st;
+  T_TRUE(stat(path, &st) < 0 && errno == ENOENT);
+  *strrchr(path, '/') = 0;
+  T_TRUE(stat(path, &st) < 0 && errno == ENOENT);
+  ward_worker_free(w);
+}
+
+static void test_bad_token(void) {
+  ward_spec *s = tw_spec("badtoken", "badtoken");
+  T_OK(ward_spec_transport(s, WARD_TRANSPORT_SOCKET));
+  spawn_fails(s, WARD_EHANDSHAKE);
+  T_TRUE(strstr(ward_last_error(), "token") != NULL);
+}
+
+static void test_env_args_cwd(void) {
+  setenv("TEST_REMOVE_ME", "1", 1);
+  setenv("TEST_KEEP_ME", "kept", 1);
+  ward_spec *s = tw_spec("env", "serve");
+  T_OK(ward_spec_arg(s, "one two"));
+  T_OK(ward_spec_arg(s, "three"));
+  T_OK(ward_spec_env(s, "TEST_FOO", "first"));
+  T_OK(ward_spec_env(s, "TEST_FOO", "bar"));
+  T_OK(ward_spec_env(s, "TEST_REMOVE_ME", NULL));
+  T_ERR(ward_spec_env(s, "WARD_FD", "9"), WARD_EINVAL);
+  T_ERR(ward_spec_env(s, "A=B", "9"), WARD_EINVAL);
+  T_OK(ward_spec_cwd(s, "/tmp"));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  expect_reply(w, "env", "TEST_FOO", "bar");
+  expect_reply(w, "env", "TEST_REMOVE_ME", "(unset)");
+  expect_reply(w, "env", "TEST_KEEP_ME", "kept");
+  expect_reply(w, "env", "WARD_NAME", "env");
+  expect_reply(w, "args", "", "one two|three");
+  expect_reply(w, "cwd", "", "/tmp");
+  char pid[32];
+  snprintf(pid, sizeof pid, "%d", (int)getpid());
+  expect_reply(w, "env", "WARD_PPID", pid);
+  ward_worker_free(w);
+}
+
+static void test_no_descriptor_leaks_into_worker(void) {
+  /* Even a descriptor the program left inheritable stays behind. */
+  int fd = open("/dev/null", O_RDONLY);
+  T_TRUE(fd >= 3);
+  ward_worker *w = spawn_mode("fds", "serve");
+  expect_reply(w, "fds", "", "0,1,2,3");
+  ward_worker_free(w);
+  close(fd);
+}
+
+static void test_stdout_is_not_the_channel(void) {
+  ward_worker *w = spawn_mode("printer", "serve");
+  expect_reply(w, "print", "", "printed");
+  expect_reply(w, "echo", "still fine", "still fine");
+  ward_worker_free(w);
+}
+
+static void test_events_and_exit_code(void) {
+  ward_worker *w = spawn_mode("exiter", "serve");
+  uint64_t id = ward_worker_id(w);
+  int pid = ward_worker_pid(w);
+  tev e = tev_wait(WARD_EV_SPAWNED, id);
+  T_EQ_INT(e.pid, pid);
+  T_EQ_STR(e.name, "exiter");
+  T_EQ_INT(e.generation, 1);
+  e = tev_wait(WARD_EV_READY, id);
+  T_EQ_INT(e.pid, pid);
+  T_ERR(ward_request(NULL, w, "exit", "7", 1, 10000), WARD_ECRASHED);
+  e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.pid, pid);
+  T_EQ_INT(e.exit_code, 7);
+  T_EQ_INT(e.signal, 0);
+  T_EQ_INT(e.reason, WARD_REASON_EXITED);
+  /* A gone worker answers at once. */
+  T_ERR(ward_request(NULL, w, "echo", "x", 1, 10000), WARD_ECRASHED);
+  T_ERR(ward_ping(w, 10000), WARD_ECRASHED);
+  T_EQ_INT(ward_worker_pid(w), 0);
+  ward_worker_free(w);
+  /* Exactly one exit was reported. */
+  T_EQ_INT(tev_count(WARD_EV_EXITED, id), 1);
+}
+
+static void crash_with(const char *method, int sig) {
+  ward_worker *w = spawn_mode(method, "serve");
+  uint64_t id = ward_worker_id(w);
+  T_ERR(ward_request(NULL, w, method, NULL, 0, 10000), WARD_ECRASHED);
+  tev e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.signal, sig);
+  T_EQ_INT(e.exit_code, -1);
+  T_EQ_INT(e.reason, WARD_REASON_CRASHED);
+  ward_worker_free(w);
+}
+
+static void test_crash_mid_call(void) {
+  crash_with("abort", SIGABRT);
+  crash_with("sigkill", SIGKILL);
+  /* The host lives on and starts others. */
+  ward_worker *w = spawn_mode("after", "serve");
+  expect_reply(w, "echo", "alive", "alive");
+  ward_worker_free(w);
+}
+
+/* Calls in flight when the worker is killed from outside all end ECRASHED. */
+static pthread_mutex_t hang_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hang_cv = PTHREAD_COND_INITIALIZER;
+static int hanging;
+
+static int on_hanging(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  pthread_mutex_lock(&hang_mu);
+  hanging++;
+  pthread_cond_broadcast(&hang_cv);
+  pthread_mutex_unlock(&hang_mu);
+  return 0;
+}
+
+static void wait_hanging(int n) {
+  int64_t deadline = t_now_ms() + 20000;
+  pthread_mutex_lock(&hang_mu);
+  while (hanging < n && t_now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&hang_cv, &hang_mu, &ts);
+  }
+  T_TRUE(hanging >= n);
+  pthread_mutex_unlock(&hang_mu);
+}
+
+struct inflight {
+  ward_worker *w;
+  const char *method;
+  int rv;
+};
+
+static void *call_in_flight(void *arg) {
+  struct inflight *f = arg;
+  f->rv = ward_request(NULL, f->w, f->method, NULL, 0, 60000);
+  return NULL;
+}
+
+static void test_kill_with_calls_in_flight(void) {
+  ward_worker *w = spawn_mode("victim", "serve");
+  uint64_t id = ward_worker_id(w);
+  struct inflight f[4];
+  pthread_t th[4];
+  hanging = 0;
+  for (int i = 0; i < 4; i++) {
+    f[i] = (struct inflight){w, i == 0 ? "hang_notify" : "echo", 0};
+    T_TRUE(pthread_create(&th[i], NULL, call_in_flight, &f[i]) == 0);
+    if (i == 0)
+      wait_hanging(1);
+  }
+  kill(ward_worker_pid(w), SIGKILL);
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    /* An echo may have been answered before the kill; none may hang. */
+    if (i == 0 || f[i].rv != 0)
+      T_ERR(f[i].rv, WARD_ECRASHED);
+  }
+  tev e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.signal, SIGKILL);
+  ward_worker_free(w);
+}
+
+static void test_stop(void) {
+  /* Graceful: the worker gets goodbye and exits 0 by itself. */
+  ward_worker *w = spawn_mode("stopme", "serve");
+  uint64_t id = ward_worker_id(w);
+  T_OK(ward_worker_stop(w, 5000));
+  tev e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.exit_code, 0);
+  T_EQ_INT(e.reason, WARD_REASON_STOPPED);
+  T_ERR(ward_request(NULL, w, "echo", "x", 1, 1000), WARD_ECLOSED);
+  ward_worker_free(w);
+
+  /* Wedged in a call: the call ends ECLOSED, SIGTERM finishes it. */
+  w = spawn_mode("wedged", "serve");
+  id = ward_worker_id(w);
+  struct inflight f = {w, "hang_notify", 0};
+  pthread_t th;
+  hanging = 0;
+  T_TRUE(pthread_create(&th, NULL, call_in_flight, &f) == 0);
+  wait_hanging(1);
+  T_OK(ward_worker_stop(w, 200));
+  pthread_join(th, NULL);
+  T_ERR(f.rv, WARD_ECLOSED);
+  e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.signal, SIGTERM);
+  T_EQ_INT(e.reason, WARD_REASON_STOPPED);
+  ward_worker_free(w);
+}
+
+static void test_cycles_leak_nothing(void) {
+  int fds = count_fds();
+  for (int i = 0; i < 200; i++) {
+    ward_worker *w = spawn_mode("cycle", "serve");
+    T_OK(ward_ping(w, 10000));
+    T_OK(ward_worker_stop(w, 5000));
+    ward_worker_free(w);
+  }
+  T_EQ_INT(count_fds(), fds);
+  T_TRUE(no_children());
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+    return tworker_main(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  host = tev_host();
+  T_OK(ward_host_handle(host, "hanging", on_hanging, NULL));
+  T_RUN(test_missing_executable);
+  T_RUN(test_not_executable);
+  T_RUN(test_exit_before_handshake);
+  T_RUN(test_silent_worker);
+  T_RUN(test_garbage_before_hello);
+  T_RUN(test_bad_version);
+  T_RUN(test_socket_transport);
+  T_RUN(test_bad_token);
+  T_RUN(test_env_args_cwd);
+  T_RUN(test_no_descriptor_leaks_into_worker);
+  T_RUN(test_stdout_is_not_the_channel);
+  T_RUN(test_events_and_exit_code);
+  T_RUN(test_crash_mid_call);
+  T_RUN(test_kill_with_calls_in_flight);
+  T_RUN(test_stop);
+  T_RUN(test_cycles_leak_nothing);
+  ward_host_free(host);
+  return t_done();
+}

@@ -1,0 +1,88 @@
+/*
+ * tevents.h — collects a host's events so tests can wait for them.
+ */
+#ifndef WARD_TEVENTS_H
+#define WARD_TEVENTS_H
+
+#include <pthread.h>
+
+#include "test.h"
+
+typedef struct tev {
+  int type, pid, exit_code, signal, reason, error;
+  uint64_t worker_id;
+  uint32_t generation;
+  char name[64];
+  char detail[200];
+} tev;
+
+static pthread_mutex_t tev_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tev_cv = PTHREAD_COND_INITIALIZER;
+static tev tev_log[4096];
+static int tev_n;
+
+static void tev_on_event(const ward_event *ev, void *ud) {
+  (void)ud;
+  pthread_mutex_lock(&tev_mu);
+  if (tev_n < 4096) {
+    tev *e = &tev_log[tev_n++];
+    e->type = ev->type;
+    e->pid = ev->pid;
+    e->exit_code = ev->exit_code;
+    e->signal = ev->signal;
+    e->reason = ev->reason;
+    e->error = ev->error;
+    e->worker_id = ev->worker_id;
+    e->generation = ev->generation;
+    snprintf(e->name, sizeof e->name, "%s", ev->name);
+    snprintf(e->detail, sizeof e->detail, "%s", ev->detail ? ev->detail : "");
+  }
+  pthread_cond_broadcast(&tev_cv);
+  pthread_mutex_unlock(&tev_mu);
+}
+
+/* Waits (up to 20 s) for an event of `type` about worker `id` (after the
+ * `from`-th event), returns a copy. Fails the test on timeout. */
+static tev tev_wait_from(int from, int type, uint64_t id) {
+  int64_t deadline = t_now_ms() + 20000;
+  pthread_mutex_lock(&tev_mu);
+  for (;;) {
+    for (int i = from; i < tev_n; i++) {
+      if (tev_log[i].type == type && tev_log[i].worker_id == id) {
+        tev e = tev_log[i];
+        pthread_mutex_unlock(&tev_mu);
+        return e;
+      }
+    }
+    if (t_now_ms() > deadline) {
+      pthread_mutex_unlock(&tev_mu);
+      T_FAIL("no %s event for worker %llu within 20 s", ward_event_name(type),
+             (unsigned long long)id);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&tev_cv, &tev_mu, &ts);
+  }
+}
+
+static inline tev tev_wait(int type, uint64_t id) { return tev_wait_from(0, type, id); }
+
+static inline int tev_count(int type, uint64_t id) {
+  int n = 0;
+  pthread_mutex_lock(&tev_mu);
+  for (int i = 0; i < tev_n; i++)
+    n += tev_log[i].type == type && tev_log[i].worker_id == id;
+  pthread_mutex_unlock(&tev_mu);
+  return n;
+}
+
+static ward_host *tev_host(void) {
+  ward_host *h;
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.on_event = tev_on_event;
+  T_OK(ward_host_new(&h, &o));
+  return h;
+}
+
+#endif
