@@ -63,7 +63,7 @@ static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   }
 }
 
-static const ward__conn_ops client_ops = {client_inbound, NULL, NULL};
+static const ward__conn_ops client_ops = {client_inbound, NULL, NULL, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Connecting                                                          */
@@ -125,8 +125,10 @@ int ward_client_connect(ward_client **out) {
   } else {
     return ward__fail(WARD_EINVAL, "not started by a ward host (WARD_FD and WARD_SOCKET unset)");
   }
+  /* Blocking mode: the serving loop waits in recv() itself; every other
+   * read and write says MSG_DONTWAIT. */
   if (!rv)
-    rv = ward__set_nonblock(fd, 1);
+    rv = ward__set_nonblock(fd, 0);
   ward_client *c = rv ? NULL : calloc(1, sizeof *c);
   if (!rv && !c)
     rv = WARD_ENOMEM;
@@ -138,6 +140,7 @@ int ward_client_connect(ward_client **out) {
     free(c);
     return rv;
   }
+  c->conn->blocking_reads = 1;
   pthread_mutex_init(&c->mu, NULL);
   const char *name = getenv("WARD_NAME");
   const char *token = getenv("WARD_TOKEN");
@@ -286,11 +289,10 @@ static void client_boundary(ward_ctx *ctx) {
 }
 
 static void serve_item(ward_client *c, ward__item *it) {
-  pthread_mutex_lock(&c->mu);
+  /* The table is fixed once the handshake is done: no lock needed. */
   const ward__handler_entry *e = ward__handlers_find(&c->handlers, it->name);
   ward_handler fn = e ? e->fn : NULL;
   void *ud = e ? e->ud : NULL;
-  pthread_mutex_unlock(&c->mu);
   if (!fn) {
     ward__serve_nomethod(c->conn, it, 1);
     return;

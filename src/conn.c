@@ -147,12 +147,15 @@ static void wake_role_waiter(ward__conn *c) {
 }
 
 /* With the lock held: tell the owner's loop what to watch. While a caller
- * reads, the loop must not (it would only wake up for nothing). */
+ * reads, the loop must not (it would only wake up for nothing). After a
+ * caller is done the loop stays off for a while (`lazy`): calls in a row
+ * then cost no epoll_ctl at all, and the owner's loop turns reading back on
+ * once the connection has been left alone (ward__conn_settle). */
 static void update_watch(ward__conn *c) {
   if (!c->ops->watch || c->closed)
     return;
   int ev = 0;
-  if (c->reader != WARD__READER_CALLER)
+  if (c->reader != WARD__READER_CALLER && !c->lazy)
     ev |= WARD__IN;
   if (c->outq_len && !c->writing)
     ev |= WARD__OUT;
@@ -379,9 +382,13 @@ static int write_frames(ward__conn *c, struct iovec *iov, int cnt, int own_from,
   c->writing = 0;
   update_watch(c);
   pthread_cond_broadcast(&c->wcond);
+  /* Frames others queued while we wrote go now, if the socket takes them. */
+  int more = c->outq_len && !c->closed && rv == 0;
   pthread_mutex_unlock(&c->mu);
   if (rv == WARD_ECRASHED || rv == WARD_ENOMEM)
     ward__conn_close(c, rv);
+  else if (more)
+    ward__conn_flush(c);
   return rv;
 }
 
@@ -425,8 +432,6 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
   pthread_mutex_unlock(&c->mu);
   int rv = write_frames(c, iov, 4, 1, block, deadline);
   free(pre);
-  /* Frames queued by others while we wrote. */
-  ward__conn_flush(c);
   return rv;
 }
 
@@ -567,7 +572,7 @@ static int feed(ward__conn *c, const uint8_t *p, size_t n) {
 /* Reads what the socket has (a few reads at most) and dispatches it.
  * Returns 0, or the error that must close the connection: WARD_ECRASHED
  * for end of stream, a protocol error otherwise. */
-static int read_available(ward__conn *c) {
+static int read_available(ward__conn *c, int block) {
   for (int i = 0; i < MAX_READS; i++) {
     size_t missing = 0, want;
     uint8_t *space = ward__dec_body_space(&c->dec, &missing);
@@ -577,7 +582,7 @@ static int read_available(ward__conn *c) {
       missing = c->rcap;
     }
     want = missing;
-    ssize_t n = read(c->fd, space, want);
+    ssize_t n = recv(c->fd, space, want, block && i == 0 ? 0 : MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -605,20 +610,30 @@ static int read_available(ward__conn *c) {
 /* With the role held and no lock: reads until `stop` holds (checked under
  * the lock) or the deadline passes. Returns 0, WARD_ETIMEDOUT, or the
  * error that closed the connection. */
-static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int64_t deadline) {
-  for (;;) {
-    pthread_mutex_lock(&c->mu);
-    int done = c->closed || stop(c, arg);
-    int want_out = c->outq_len && !c->writing;
-    pthread_mutex_unlock(&c->mu);
-    if (done)
-      return 0;
+static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int64_t deadline,
+                int want_out) {
+  for (int first = 1;; first = 0) {
+    /* The caller checked `stop` just before taking the role. */
+    if (!first) {
+      pthread_mutex_lock(&c->mu);
+      int done = c->closed || stop(c, arg);
+      want_out = c->outq_len && !c->writing;
+      pthread_mutex_unlock(&c->mu);
+      if (done)
+        return 0;
+    }
     if (want_out)
       ward__conn_flush(c);
-    int ev = ward__wait_fd(c->fd, WARD__IN, deadline);
-    if (ev == 0)
-      return WARD_ETIMEDOUT;
-    int rv = ev < 0 ? WARD_ECRASHED : read_available(c);
+    int rv;
+    if (deadline == INT64_MAX && c->blocking_reads) {
+      /* Nothing else to wait for: one blocking read instead of poll + read. */
+      rv = read_available(c, 1);
+    } else {
+      int ev = ward__wait_fd(c->fd, WARD__IN, deadline);
+      if (ev == 0)
+        return WARD_ETIMEDOUT;
+      rv = ev < 0 ? WARD_ECRASHED : read_available(c, 0);
+    }
     if (rv) {
       ward__conn_close(c, rv);
       return rv;
@@ -637,10 +652,17 @@ static int wait_until(ward__conn *c, ward__waiter *self, int (*stop)(ward__conn 
     if (c->reader == WARD__READER_NONE) {
       c->reader = WARD__READER_CALLER;
       update_watch(c);
+      int want_out = c->outq_len && !c->writing;
       pthread_mutex_unlock(&c->mu);
-      rv = lead(c, stop, arg, deadline);
+      rv = lead(c, stop, arg, deadline, want_out);
       pthread_mutex_lock(&c->mu);
       c->reader = WARD__READER_NONE;
+      if (c->ops->idle && !c->lazy && !c->closed) {
+        c->lazy = 1;
+        c->ops->idle(c);
+      }
+      if (c->lazy)
+        c->released_at = ward__now_ms();
       update_watch(c);
     } else {
       rv = ward__cond_wait(self->cond, &c->mu, deadline);
@@ -659,7 +681,7 @@ int ward__conn_pump(ward__conn *c) {
   }
   c->reader = WARD__READER_LOOP;
   pthread_mutex_unlock(&c->mu);
-  int rv = read_available(c);
+  int rv = read_available(c, 0);
   pthread_mutex_lock(&c->mu);
   c->reader = WARD__READER_NONE;
   wake_role_waiter(c);
@@ -811,4 +833,15 @@ void ward__conn_cancel_inbound(ward__conn *c, uint32_t id) {
         it->cancelled = 1;
   }
   pthread_mutex_unlock(&c->mu);
+}
+
+int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms) {
+  pthread_mutex_lock(&c->mu);
+  if (c->lazy && c->reader == WARD__READER_NONE && now - c->released_at >= idle_ms) {
+    c->lazy = 0;
+    update_watch(c);
+  }
+  int lazy = c->lazy && !c->closed;
+  pthread_mutex_unlock(&c->mu);
+  return lazy;
 }

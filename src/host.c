@@ -46,6 +46,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
     h->opts.max_frame = WARD_MAX_FRAME_DEFAULT;
   h->loop_fd = h->wake_fd = -1;
   pthread_mutex_init(&h->mu, NULL);
+  pthread_mutex_init(&h->lazy_mu, NULL);
   ward__cond_init(&h->cond);
   int rv = ward__loop_new(&h->loop_fd);
   if (!rv)
@@ -67,6 +68,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
     ward__close(h->loop_fd);
     ward__close(h->wake_fd);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->lazy_mu);
     pthread_cond_destroy(&h->cond);
     free(h);
     return rv;
@@ -104,6 +106,10 @@ void ward_host_free(ward_host *h) {
   for (size_t i = 0; i < h->ndead; i++)
     ward__conn_unref(h->dead[i]);
   free(h->dead);
+  for (size_t i = 0; i < h->nlazy; i++)
+    ward__conn_unref(h->lazy[i]);
+  free(h->lazy);
+  pthread_mutex_destroy(&h->lazy_mu);
   ward__handlers_free(&h->handlers);
   ward__close(h->loop_fd);
   ward__close(h->wake_fd);
@@ -292,18 +298,73 @@ static void handle(ward_host *h, const ward__loop_event *ev) {
   }
 }
 
+/* How long a connection stays quiet before the loop reads it again. */
+#define SETTLE_MS 1
+
+/* Turns reading back on for connections callers have left alone; returns
+ * whether some are still lazy (then the loop wakes up again soon). */
+static int settle(ward_host *h) {
+  pthread_mutex_lock(&h->lazy_mu);
+  size_t n = h->nlazy;
+  if (!n) {
+    pthread_mutex_unlock(&h->lazy_mu);
+    return 0;
+  }
+  ward__conn **v = h->lazy;
+  size_t cap = h->caplazy;
+  h->lazy = NULL;
+  h->nlazy = h->caplazy = 0;
+  pthread_mutex_unlock(&h->lazy_mu);
+  int64_t now = ward__now_ms();
+  size_t keep = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (ward__conn_settle(v[i], now, SETTLE_MS))
+      v[keep++] = v[i];
+    else
+      ward__conn_unref(v[i]);
+  }
+  pthread_mutex_lock(&h->lazy_mu);
+  /* Merge with those added meanwhile (never the same conn twice: a conn is
+   * added only when it turns lazy). */
+  if (keep + h->nlazy > cap) {
+    ward__conn **g = realloc(v, (keep + h->nlazy) * sizeof *g);
+    if (g) {
+      v = g;
+      cap = keep + h->nlazy;
+    }
+  }
+  for (size_t i = 0; i < h->nlazy; i++) {
+    if (keep < cap) {
+      v[keep++] = h->lazy[i];
+    } else {
+      ward__conn_settle(h->lazy[i], INT64_MAX, 0);
+      ward__conn_unref(h->lazy[i]);
+    }
+  }
+  free(h->lazy);
+  h->lazy = v;
+  h->nlazy = keep;
+  h->caplazy = cap;
+  pthread_mutex_unlock(&h->lazy_mu);
+  return keep > 0;
+}
+
 static void *io_main(void *arg) {
   ward_host *h = arg;
   ward__loop_event evs[64];
   pthread_mutex_lock(&h->mu);
+  int lazy = 0;
   while (!h->quit) {
     int timeout = ward__workers_prepare(h); /* starts queued workers; lock held */
     pthread_mutex_unlock(&h->mu);
+    if (lazy && (timeout < 0 || timeout > SETTLE_MS))
+      timeout = SETTLE_MS;
     int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
     for (int i = 0; i < n; i++)
       handle(h, &evs[i]);
     run_tasks(h);
     ward__workers_check_deadlines(h);
+    lazy = settle(h);
     release_dead(h);
     deliver_events(h);
     pthread_mutex_lock(&h->mu);
@@ -312,6 +373,7 @@ static void *io_main(void *arg) {
   }
   pthread_mutex_unlock(&h->mu);
   run_tasks(h);
+  settle(h);
   release_dead(h);
   deliver_events(h);
   return NULL;

@@ -104,6 +104,9 @@ struct ward_host {
   ward__evq *events, *events_tail;
   ward__conn **dead;    /* conns to unref after the current batch */
   size_t ndead, capdead;
+  pthread_mutex_t lazy_mu; /* a leaf lock: guards `lazy` only */
+  ward__conn **lazy;    /* conns whose reading the loop must turn back on */
+  size_t nlazy, caplazy;
   uint64_t epoch;       /* loop iterations, for ward__host_sync */
   int quit;
 };

@@ -95,6 +95,10 @@ typedef struct ward__conn_ops {
   /* The descriptor interest changed (WARD__IN / WARD__OUT), with the conn
    * lock held: the host updates its epoll set. May be NULL. */
   void (*watch)(ward__conn *c, int events);
+  /* A caller stopped reading and left the loop's reading off (`lazy`),
+   * with the conn lock held: the owner must call ward__conn_settle soon.
+   * May be NULL (then reading is handed back at once). */
+  void (*idle)(ward__conn *c);
   /* The connection was closed with `err`; called once, without the lock. */
   void (*closed)(ward__conn *c, int err);
 } ward__conn_ops;
@@ -150,6 +154,10 @@ struct ward__conn {
   pthread_cond_t wcond;
 
   int watch_events;         /* last interest told to ops->watch */
+  int lazy;                 /* the loop's reading is off since a caller read */
+  int64_t released_at;      /* when a caller last gave up the reading role */
+  int blocking_reads;       /* the fd is in blocking mode: an unbounded wait
+                               may block in recv() itself */
   int closed;
   int close_err;
 };
@@ -175,6 +183,9 @@ int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void 
  * is reading (returns at once otherwise). Returns 0 or the error that
  * closed the connection. */
 int ward__conn_pump(ward__conn *c);
+/* Turns the loop's reading back on if no caller has read for `idle_ms`.
+ * Returns nonzero while the connection is still lazy. */
+int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms);
 /* Flushes queued output without blocking. */
 void ward__conn_flush(ward__conn *c);
 /* Waits for the next inbound item, reading when no one else does.

@@ -30,7 +30,33 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned);
 static void host_watch(ward__conn *c, int events);
 static void host_closed(ward__conn *c, int err);
 
-static const ward__conn_ops host_ops = {host_inbound, host_watch, host_closed};
+static void host_idle(ward__conn *c);
+
+static const ward__conn_ops host_ops = {host_inbound, host_watch, host_idle, host_closed};
+
+/* A caller left the loop's reading off: the loop turns it back on once
+ * the connection has been quiet for a moment (ward__host_settle). */
+static void host_idle(ward__conn *c) {
+  ward_worker *w = c->owner;
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->lazy_mu);
+  int first = h->nlazy == 0;
+  if (h->nlazy == h->caplazy) {
+    size_t cap = h->caplazy ? h->caplazy * 2 : 16;
+    ward__conn **v = realloc(h->lazy, cap * sizeof *v);
+    if (v) {
+      h->lazy = v;
+      h->caplazy = cap;
+    }
+  }
+  if (h->nlazy < h->caplazy) {
+    ward__conn_ref(c);
+    h->lazy[h->nlazy++] = c;
+  }
+  pthread_mutex_unlock(&h->lazy_mu);
+  if (first)
+    ward__host_wake(h);
+}
 
 static void host_watch(ward__conn *c, int events) {
   ward_worker *w = c->owner;

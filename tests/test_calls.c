@@ -271,6 +271,31 @@ static void test_concurrent_callers(void) {
     pthread_join(th[i], NULL);
 }
 
+static void wait_note(const char *want) {
+  pthread_mutex_lock(&note_mu);
+  int64_t deadline = t_now_ms() + 10000;
+  while (strcmp(note_text, want) != 0 && t_now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&note_cv, &note_mu, &ts);
+  }
+  T_EQ_STR(note_text, want);
+  T_TRUE(note_from == w);
+  pthread_mutex_unlock(&note_mu);
+}
+
+/* A message the worker sends on its own after a call has ended reaches
+ * the host even though no caller is reading any more. */
+static void test_unsolicited_after_call(void) {
+  for (int i = 0; i < 20; i++) {
+    char p[32];
+    snprintf(p, sizeof p, "after %d", i);
+    expect_reply("reply_then_notify", p, "ok");
+    wait_note(p);
+  }
+}
+
 static void test_worker_calls_host(void) {
   /* Before the host serves "add", the worker's call gets ENOMETHOD. */
   ward_msg *m = NULL;
@@ -283,17 +308,7 @@ static void test_worker_calls_host(void) {
   note_text[0] = 0;
   pthread_mutex_unlock(&note_mu);
   expect_reply("notify_host", "hello host", "ok");
-  pthread_mutex_lock(&note_mu);
-  int64_t deadline = t_now_ms() + 10000;
-  while (!note_text[0] && t_now_ms() < deadline) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
-    pthread_cond_timedwait(&note_cv, &note_mu, &ts);
-  }
-  T_EQ_STR(note_text, "hello host");
-  T_TRUE(note_from == w);
-  pthread_mutex_unlock(&note_mu);
+  wait_note("hello host");
 }
 
 static void test_too_big(void) {
@@ -342,6 +357,7 @@ int main(int argc, char **argv) {
   T_RUN(test_deadline);
   T_RUN(test_concurrent_callers);
   T_RUN(test_worker_calls_host);
+  T_RUN(test_unsolicited_after_call);
   T_RUN(test_too_big);
   ward_host_free(host);
   return t_done();

@@ -131,6 +131,14 @@ static int tw_notify_host(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return rv ? ward_ctx_fail(ctx, 1, ward_err_name(rv)) : tw_reply_str(ctx, "ok");
 }
 
+/* Replies first, then notifies the host: the notification arrives when no
+ * caller is reading any more. */
+static int tw_reply_then_notify(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  int rv = tw_reply_str(ctx, "ok");
+  ward_client_notify(ud, "note", d, n);
+  return rv;
+}
+
 static int tw_env(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ud;
   char key[128];
@@ -274,6 +282,7 @@ static int tw_serve(void) {
       {"cwd", tw_cwd},           {"fds", tw_fds},           {"print", tw_print},
       {"garbage", tw_garbage},   {"oversize", tw_oversize}, {"hello2", tw_hello2},
       {"pid", tw_pid},           {"sigkill", tw_sigkill},   {"hang_notify", tw_hang_notify},
+      {"reply_then_notify", tw_reply_then_notify},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);
