@@ -120,8 +120,9 @@ WARD_EXTERN const char *ward_err_name(int err);
 WARD_EXTERN int ward_last_errno(void);
 /* A thread-local sentence describing the last error returned on this thread
  * by any ward function, with names and OS detail when known ("spawn 'x':
- * No such file or directory"). Valid until the next ward call on the same
- * thread. Never NULL; empty when there was none. */
+ * No such file or directory"). Valid until the next fallible ward call on
+ * the same thread (ward_strerror, ward_err_name, the *_name functions and
+ * ward_last_errno leave it alone). Never NULL; empty when there was none. */
 WARD_EXTERN const char *ward_last_error(void);
 
 /* ---------------------------------------------------------------------
@@ -195,8 +196,10 @@ typedef struct ward_event {
   const char *detail;    /* a sentence for humans, or NULL */
 } ward_event;
 
-/* Runs on the host's I/O thread. `ev` and its strings are valid only during
- * the call. */
+/* Runs on the host's I/O thread, one event at a time, in the order they
+ * happened for each worker. `ev` and its strings are valid only during the
+ * call. Events are asynchronous to calls: when a worker dies mid-call, the
+ * call may return WARD_ECRASHED before or after the EXITED event runs. */
 typedef void (*ward_event_cb)(const ward_event *ev, void *ud);
 
 /* ---------------------------------------------------------------------
@@ -318,7 +321,8 @@ typedef struct ward_call_opts {
  * it. Many calls may be in flight on one worker from many threads. */
 WARD_EXTERN int ward_request(ward_msg **reply, ward_worker *w, const char *method,
                              const void *data, size_t len, int timeout_ms);
-/* The same with options (progress, rows, diagnostics, encoding). */
+/* The same with options (progress, rows, diagnostics, encoding); `opts`
+ * may be NULL for the defaults (WARD_CALL_OPTS_INIT). */
 WARD_EXTERN int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method,
                                 const void *data, size_t len, const ward_call_opts *opts);
 

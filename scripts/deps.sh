@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# deps.sh — installs the Debian packages ward needs to build and test, and
+# only those that are missing. Silent when everything is there; needs no
+# terminal (CI runs it with no stdin). The one place packages are listed:
+# `make deps`, `make build`, `make check` and `make demo` all come here.
+set -euo pipefail
+
+# ---- Packages ward needs. Add new ones here, one a line, with why. ------
+PACKAGES=(
+  build-essential # gcc, make and the C library headers
+  cmake           # the build (3.25 or newer)
+  pkg-config      # the install test checks ward.pc with it
+  clang           # CI builds with a second compiler
+)
+# -------------------------------------------------------------------------
+
+export DEBIAN_FRONTEND=noninteractive
+
+if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  echo "deps.sh: not a Debian-like system; please install: ${PACKAGES[*]}" >&2
+  exit 0
+fi
+
+installed() {
+  local status
+  status=$(dpkg -s "$1" 2>/dev/null) || return 1
+  grep -q '^Status: .* installed$' <<<"$status"
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+# Root installs directly; anyone else goes through sudo, which must not
+# wait for a password nobody can type when there is no terminal.
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "deps.sh: missing ${missing[*]}, and not root nor able to sudo" >&2
+    exit 1
+  fi
+  sudo=(sudo)
+  [ -t 0 ] || sudo+=(-n)
+  sudo+=(env DEBIAN_FRONTEND=noninteractive)
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq </dev/null
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+  -o Dpkg::Use-Pty=0 "${missing[@]}" </dev/null >/dev/null
+echo "deps.sh: done"
