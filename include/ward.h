@@ -156,9 +156,23 @@ typedef enum {
   WARD_EV_SPAWNED = 1, /* a process was started (pid set) */
   WARD_EV_READY,       /* its handshake is done; calls may flow */
   WARD_EV_EXITED,      /* the process ended and was reaped (exit_code, signal, reason) */
-  WARD_EV_ERROR        /* the connection was cut because the worker broke the protocol
+  WARD_EV_ERROR,       /* the connection was cut because the worker broke the protocol
                           (error, detail); an EXITED event follows */
+  WARD_EV_RESTARTING,  /* a new process will be started (reason, attempt, delay_ms) */
+  WARD_EV_RESTARTED,   /* the new process is ready (pid, generation) */
+  WARD_EV_UNHEALTHY,   /* heartbeats went unanswered (attempt = misses); it is replaced */
+  WARD_EV_GAVE_UP,     /* the restart limit was reached: the worker is failed (reason) */
+  WARD_EV_STOPPED      /* ward_worker_stop finished (outcome) */
 } ward_event_type;
+
+/* How a stop ended (ward_event.outcome, ward_info.last_stop). */
+typedef enum {
+  WARD_STOP_NONE = 0,
+  WARD_STOP_GRACEFUL,       /* it exited after the goodbye, within the grace */
+  WARD_STOP_TERMINATED,     /* it needed SIGTERM */
+  WARD_STOP_KILLED,         /* it needed SIGKILL */
+  WARD_STOP_ALREADY_EXITED  /* there was no process to stop */
+} ward_stop_outcome;
 
 /* Why a process ended, as far as the host knows. */
 typedef enum {
@@ -177,6 +191,8 @@ typedef enum {
   WARD_REASON_CANCELLED        /* it ignored a cancellation past its grace */
 } ward_reason;
 
+/* The name of a stop outcome, e.g. "terminated" (never NULL). */
+WARD_EXTERN const char *ward_stop_outcome_name(int outcome);
 /* The name of a reason, e.g. "crashed" (never NULL). */
 WARD_EXTERN const char *ward_reason_name(int reason);
 /* The name of an event type, e.g. "exited" (never NULL). */
@@ -194,6 +210,9 @@ typedef struct ward_event {
   int reason;            /* EXITED: ward_reason */
   int error;             /* ERROR: WARD_EPROTO or WARD_ETOOBIG */
   const char *detail;    /* a sentence for humans, or NULL */
+  int attempt;           /* RESTARTING: consecutive failures; UNHEALTHY: misses */
+  int delay_ms;          /* RESTARTING: how long until the new process starts */
+  int outcome;           /* STOPPED: ward_stop_outcome */
 } ward_event;
 
 /* Runs on the host's I/O thread, one event at a time, in the order they
@@ -280,6 +299,63 @@ WARD_EXTERN int ward_spec_request_timeout(ward_spec *spec, int ms);
 WARD_EXTERN int ward_spec_stop_grace(ward_spec *spec, int ms);
 
 /* ---------------------------------------------------------------------
+ * Supervision policies (on the spec)
+ *
+ * When a worker's process ends without being asked to, ward decides, by
+ * the spec's policies, whether and when to start a new one (a new
+ * generation of the same worker handle):
+ *   - planned replacements (ward_worker_cycle, max requests, idle, memory
+ *     limit) always start a new process at once;
+ *   - otherwise the restart mode decides (ON_FAILURE: not after exit 0);
+ *   - at most `intensity` restarts within `period_ms` (explicit cycles not
+ *     counted); past it the worker is failed: a GAVE_UP event, calls get
+ *     WARD_EGAVEUP at once, until ward_worker_restart();
+ *   - after a failure, a delay: initial, growing by `multiplier_pct` per
+ *     consecutive failure up to the cap; a process that stayed up for
+ *     `reset_after_ms` clears the run.
+ * Calls made while a new process is on its way wait for it within their
+ * own deadline (or fail at once with WARD_ECLOSED, see
+ * ward_spec_wait_restart).
+ * ------------------------------------------------------------------- */
+enum {
+  WARD_RESTART_NEVER = 0,      /* the worker stays exited */
+  WARD_RESTART_ON_FAILURE = 1, /* restart unless it exited with code 0 (default) */
+  WARD_RESTART_ALWAYS = 2      /* restart whatever the exit */
+};
+WARD_EXTERN int ward_spec_restart(ward_spec *spec, int mode);
+/* At most `max_restarts` (0..256) within `period_ms` (default 5 in 10000). */
+WARD_EXTERN int ward_spec_intensity(ward_spec *spec, int max_restarts, int period_ms);
+/* Delay after a failure (defaults: 100 ms, doubling (200 %), capped at
+ * 10000 ms, reset after 10000 ms of uptime). */
+WARD_EXTERN int ward_spec_backoff(ward_spec *spec, int initial_ms, int max_ms,
+                                  int multiplier_pct, int reset_after_ms);
+/* Pings the worker every `interval_ms`; after `misses` unanswered in a row
+ * the worker is unhealthy (event) and replaced (reason UNHEALTHY). A worker
+ * wedged in a handler that never reaches a boundary (progress, row,
+ * ward_ctx_cancelled), stopped (SIGSTOP) or spinning is replaced within
+ * interval * (misses + 1) plus a little. Off by default (interval 0). */
+WARD_EXTERN int ward_spec_heartbeat(ward_spec *spec, int interval_ms, int misses);
+/* When a call's deadline passes, kill the worker and start a new one
+ * (reason REQUEST_TIMEOUT): its state is unknown. Other calls in flight on
+ * it end WARD_ECRASHED. On by default. */
+WARD_EXTERN int ward_spec_kill_on_timeout(ward_spec *spec, int on);
+/* Replace the process after it has served `n` requests (0: never, the
+ * default). The replacement waits for the calls in flight. */
+WARD_EXTERN int ward_spec_max_requests(ward_spec *spec, uint64_t n);
+/* Memory limits on the worker's resident set, sampled every `sample_ms`
+ * (default 1000 when a limit is set): over `soft_bytes`, the process is
+ * replaced once its calls in flight are done; over `hard_bytes`, it is
+ * killed at once (reason MEMORY_LIMIT either way). 0 disables a limit. */
+WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
+                                       uint64_t hard_bytes, int sample_ms);
+/* Replace a process that has served no call for `ms` (0: never, default). */
+WARD_EXTERN int ward_spec_idle_timeout(ward_spec *spec, int ms);
+/* Calls made while the worker is restarting wait for the new process
+ * within their deadline (1, the default), or fail at once with
+ * WARD_ECLOSED (0). */
+WARD_EXTERN int ward_spec_wait_restart(ward_spec *spec, int on);
+
+/* ---------------------------------------------------------------------
  * Workers
  * ------------------------------------------------------------------- */
 
@@ -307,8 +383,12 @@ typedef struct ward_call_opts {
   /* Diagnostics: level 0 debug .. 3 error, a short code and a message. */
   void (*on_diag)(int level, const char *code, const char *message, void *ud);
   void *ud;        /* passed to the callbacks */
+  /* A session: nonzero pins the call to that generation of the worker
+   * (see ward_worker_generation); once the worker has restarted the call
+   * fails with WARD_ESTALE instead of reaching the new process. */
+  uint32_t generation;
 } ward_call_opts;
-#define WARD_CALL_OPTS_INIT {-1, WARD_ENC_JSON, NULL, NULL, NULL, NULL}
+#define WARD_CALL_OPTS_INIT {-1, WARD_ENC_JSON, NULL, NULL, NULL, NULL, 0}
 
 /* Calls `method` with a payload and waits for its one outcome.
  * On WARD_OK, *reply holds the reply (free it with ward_msg_free). On
@@ -354,8 +434,58 @@ WARD_EXTERN const char *ward_worker_meta(const ward_worker *w, const char *key);
  * process group, then after another `grace_ms` SIGKILL; waits until it has
  * been reaped. A negative grace means the spec's stop grace. Calls still in
  * flight end with WARD_ECLOSED. The handle stays valid, in state stopped;
- * stopping a stopped worker returns WARD_OK. */
+ * stopping a stopped worker returns WARD_OK. The outcome is in the STOPPED
+ * event and in ward_info.last_stop. No restart follows a stop. */
 WARD_EXTERN int ward_worker_stop(ward_worker *w, int grace_ms);
+
+/* Replaces the process with a fresh one between calls: new calls wait, the
+ * calls in flight finish, the old process gets a goodbye (and is killed
+ * after the stop grace), and a new generation starts at once (reason
+ * CYCLE, not counted against the intensity). Returns once the new process
+ * is ready. Errors: WARD_ECLOSED (stopped, exited or failed: use
+ * ward_worker_restart), WARD_EHANDSHAKE / WARD_ESPAWN (the new process did
+ * not come up; the restart policy then applies), WARD_ETIMEDOUT. */
+WARD_EXTERN int ward_worker_cycle(ward_worker *w);
+
+/* Brings a stopped, exited or failed worker back (and forgets its restart
+ * history); on a running worker, resets the history and cycles it.
+ * Returns once the new process is ready, with the errors of ward_spawn. */
+WARD_EXTERN int ward_worker_restart(ward_worker *w);
+
+/* States, as ward_info reports them. */
+typedef enum {
+  WARD_STATE_STARTING = 1, /* the first process is starting */
+  WARD_STATE_READY,
+  WARD_STATE_STOPPING,
+  WARD_STATE_RESTARTING,   /* a replacement is under way */
+  WARD_STATE_BACKING_OFF,  /* waiting before the next start */
+  WARD_STATE_FAILED,       /* gave up (restart limit) or could not start */
+  WARD_STATE_STOPPED,      /* stopped on request */
+  WARD_STATE_EXITED        /* ended, and the restart mode says no restart */
+} ward_state;
+
+/* The name of a state, e.g. "backing-off" (never NULL). */
+WARD_EXTERN const char *ward_state_name(int state);
+
+typedef struct ward_info {
+  int pid;                 /* current process, 0 when none */
+  int state;               /* ward_state */
+  uint32_t generation;     /* starts so far (1 for the first) */
+  uint32_t restarts;       /* automatic restarts decided by the policies */
+  int last_exit_code;      /* of the last process that ended: code, or -1 */
+  int last_signal;         /* its terminating signal, or 0 */
+  int last_reason;         /* ward_reason */
+  int last_stop;           /* ward_stop_outcome of the last stop */
+  int64_t start_time_ms;   /* wall clock (ms since the epoch) of the current process */
+  uint64_t rss_bytes;      /* resident set of the current process */
+  uint64_t cpu_ms;         /* CPU time (user + system) of the current process */
+  uint64_t calls_served;   /* requests answered, over all generations */
+  uint32_t calls_in_flight;
+} ward_info;
+
+/* Fills `out` with the worker's figures. RSS and CPU time are read from
+ * the system at the time of the call. */
+WARD_EXTERN int ward_worker_info(ward_info *out, const ward_worker *w);
 
 /* Stops the worker if needed and releases the handle. No other thread may
  * use the handle during or after this call. */

@@ -100,8 +100,9 @@ static int tab_grow(ward__conn *c) {
 static int tab_insert(ward__conn *c, ward__call *call) {
   if (c->ncalls >= c->tabsz && tab_grow(c))
     return WARD_ENOMEM;
+  /* Ids with the top bit set are the loop's heartbeats (ward__conn_heartbeat). */
   do
-    call->id = ++c->next_id;
+    call->id = ++c->next_id & ~WARD__HB_BIT;
   while (call->id == 0 || tab_find(c, call->id));
   size_t s = slot(c, call->id);
   call->next = c->tab[s];
@@ -477,6 +478,14 @@ static int complete(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   int err = 0;
   ward_msg *m = NULL;
   uint8_t want = f->h.kind == WARD__K_PONG ? WARD__K_PING : WARD__K_REQUEST;
+  if (f->h.kind == WARD__K_PONG && (f->h.id & WARD__HB_BIT)) {
+    free(owned);
+    pthread_mutex_lock(&c->mu);
+    if (f->h.id == c->hb_id)
+      c->hb_id = 0;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+  }
   if (f->h.kind == WARD__K_ERROR) {
     const char *msg;
     const uint8_t *data;
@@ -844,4 +853,22 @@ int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms) {
   int lazy = c->lazy && !c->closed;
   pthread_mutex_unlock(&c->mu);
   return lazy;
+}
+
+int ward__conn_heartbeat(ward__conn *c) {
+  pthread_mutex_lock(&c->mu);
+  int missed = c->hb_id != 0;
+  uint32_t id = 0;
+  if (!missed && !c->closed) {
+    c->hb_seq = (c->hb_seq + 1) & ~WARD__HB_BIT;
+    if (!c->hb_seq)
+      c->hb_seq = 1;
+    id = c->hb_id = c->hb_seq | WARD__HB_BIT;
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (id) {
+    ward__hdr h = {.kind = WARD__K_PING, .id = id};
+    ward__conn_send(c, &h, NULL, NULL, 0, NULL, 0, 0, 0);
+  }
+  return missed;
 }

@@ -76,6 +76,14 @@ const char *ward_reason_name(int reason) {
   return names[reason];
 }
 
+const char *ward_stop_outcome_name(int outcome) {
+  static const char *const names[] = {"none", "graceful", "terminated", "killed",
+                                      "already-exited"};
+  if (outcome < 0 || (size_t)outcome >= sizeof names / sizeof names[0])
+    return "unknown";
+  return names[outcome];
+}
+
 const char *ward_event_name(int type) {
   switch (type) {
   case WARD_EV_SPAWNED:
@@ -86,6 +94,16 @@ const char *ward_event_name(int type) {
     return "exited";
   case WARD_EV_ERROR:
     return "error";
+  case WARD_EV_RESTARTING:
+    return "restarting";
+  case WARD_EV_RESTARTED:
+    return "restarted";
+  case WARD_EV_UNHEALTHY:
+    return "unhealthy";
+  case WARD_EV_GAVE_UP:
+    return "gave-up";
+  case WARD_EV_STOPPED:
+    return "stopped";
   default:
     return "unknown";
   }

@@ -51,6 +51,9 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   int rv = ward__loop_new(&h->loop_fd);
   if (!rv)
     rv = ward__wake_new(&h->wake_fd);
+  h->guard.fd = -1;
+  if (!rv)
+    rv = ward__guard_start(&h->guard);
   h->wake_watch.type = WATCH_WAKE;
   h->wake_watch.obj = h;
   if (!rv)
@@ -65,6 +68,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
   if (rv) {
+    ward__guard_stop(&h->guard);
     ward__close(h->loop_fd);
     ward__close(h->wake_fd);
     pthread_mutex_destroy(&h->mu);
@@ -109,6 +113,8 @@ void ward_host_free(ward_host *h) {
   for (size_t i = 0; i < h->nlazy; i++)
     ward__conn_unref(h->lazy[i]);
   free(h->lazy);
+  free(h->heap);
+  ward__guard_stop(&h->guard);
   pthread_mutex_destroy(&h->lazy_mu);
   ward__handlers_free(&h->handlers);
   ward__close(h->loop_fd);
@@ -169,6 +175,13 @@ void ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code,
   else
     h->events = e;
   h->events_tail = e;
+}
+
+ward_event *ward__event_t(ward_host *h, ward_worker *w, int type) {
+  ward__host_event(h, w, type, w->proc.pid, 0, 0, 0, 0, NULL);
+  return h->events_tail && h->events_tail->ev.type == type && h->events_tail->ev.worker == w
+             ? &h->events_tail->ev
+             : NULL;
 }
 
 static void deliver_events(ward_host *h) {
@@ -275,6 +288,112 @@ static void release_dead(ward_host *h) {
   free(d);
 }
 
+void ward__host_closed(ward_host *h, ward__conn *c, int err, const char *why) {
+  ward__closed *q = malloc(sizeof *q);
+  if (!q)
+    return; /* the loop's registration then stays until the host goes */
+  q->conn = c;
+  q->err = err;
+  snprintf(q->why, sizeof q->why, "%s", why ? why : "");
+  pthread_mutex_lock(&h->lazy_mu);
+  q->next = h->closed;
+  h->closed = q;
+  pthread_mutex_unlock(&h->lazy_mu);
+  ward__host_wake(h);
+}
+
+static void run_closed(ward_host *h) {
+  pthread_mutex_lock(&h->lazy_mu);
+  ward__closed *q = h->closed;
+  h->closed = NULL;
+  pthread_mutex_unlock(&h->lazy_mu);
+  while (q) {
+    ward__closed *next = q->next;
+    ward__worker_on_closed(q->conn->owner, q->conn, q->err, q->why);
+    free(q);
+    q = next;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* The timer heap: workers ordered by `due`                            */
+
+static void heap_swap(ward_host *h, size_t a, size_t b) {
+  ward_worker *t = h->heap[a];
+  h->heap[a] = h->heap[b];
+  h->heap[b] = t;
+  h->heap[a]->heap_idx = a;
+  h->heap[b]->heap_idx = b;
+}
+
+static void heap_fix(ward_host *h, size_t i) {
+  while (i > 0 && h->heap[(i - 1) / 2]->due > h->heap[i]->due) {
+    heap_swap(h, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < h->nheap && h->heap[l]->due < h->heap[m]->due)
+      m = l;
+    if (r < h->nheap && h->heap[r]->due < h->heap[m]->due)
+      m = r;
+    if (m == i)
+      return;
+    heap_swap(h, i, m);
+    i = m;
+  }
+}
+
+void ward__heap_remove(ward_host *h, ward_worker *w) {
+  size_t i = w->heap_idx;
+  if (i == SIZE_MAX)
+    return;
+  w->heap_idx = SIZE_MAX;
+  if (i != --h->nheap) {
+    h->heap[i] = h->heap[h->nheap];
+    h->heap[i]->heap_idx = i;
+    heap_fix(h, i);
+  }
+}
+
+void ward__heap_update(ward_host *h, ward_worker *w) {
+  if (w->due == INT64_MAX) {
+    ward__heap_remove(h, w);
+    return;
+  }
+  if (w->heap_idx == SIZE_MAX) {
+    if (h->nheap == h->capheap) {
+      size_t cap = h->capheap ? h->capheap * 2 : 64;
+      ward_worker **v = realloc(h->heap, cap * sizeof *v);
+      if (!v)
+        return; /* its timers wait for the next change */
+      h->heap = v;
+      h->capheap = cap;
+    }
+    w->heap_idx = h->nheap;
+    h->heap[h->nheap++] = w;
+  }
+  heap_fix(h, w->heap_idx);
+}
+
+/* Runs the timers that are due. A worker is ticked without the lock; it
+ * cannot be freed meanwhile (ward_worker_free waits for the loop). */
+static void run_timers(ward_host *h) {
+  int64_t now = ward__now_ms();
+  ward_worker *due[64];
+  size_t n = 0;
+  pthread_mutex_lock(&h->mu);
+  while (n < 64 && h->nheap && h->heap[0]->due <= now) {
+    ward_worker *w = h->heap[0];
+    ward__heap_remove(h, w);
+    w->due = INT64_MAX;
+    due[n++] = w;
+  }
+  pthread_mutex_unlock(&h->mu);
+  for (size_t i = 0; i < n; i++)
+    ward__worker_tick(due[i], now);
+}
+
 static void handle(ward_host *h, const ward__loop_event *ev) {
   ward__watch *wt = ev->ptr;
   switch (wt->type) {
@@ -362,8 +481,9 @@ static void *io_main(void *arg) {
     int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
     for (int i = 0; i < n; i++)
       handle(h, &evs[i]);
+    run_closed(h);
     run_tasks(h);
-    ward__workers_check_deadlines(h);
+    run_timers(h);
     lazy = settle(h);
     release_dead(h);
     deliver_events(h);
@@ -372,6 +492,7 @@ static void *io_main(void *arg) {
     pthread_cond_broadcast(&h->cond);
   }
   pthread_mutex_unlock(&h->mu);
+  run_closed(h);
   run_tasks(h);
   settle(h);
   release_dead(h);

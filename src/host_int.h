@@ -5,6 +5,7 @@
 #define WARD_HOST_INT_H
 
 #include "platform.h"
+#include "policy.h"
 #include "ward_int.h"
 
 struct ward_spec {
@@ -19,6 +20,15 @@ struct ward_spec {
   int startup_timeout_ms;
   int request_timeout_ms;
   int stop_grace_ms;
+  ward__policy policy;
+  int heartbeat_ms;        /* 0: off */
+  int heartbeat_misses;
+  int kill_on_timeout;
+  uint64_t max_requests;   /* 0: off */
+  uint64_t mem_soft, mem_hard;
+  int mem_sample_ms;
+  int idle_ms;             /* 0: off */
+  int wait_restart;
 };
 
 ward_spec *ward__spec_dup(const ward_spec *s);
@@ -32,13 +42,16 @@ void ward__strv_free(char **v);
 enum { WATCH_WAKE = 1, WATCH_PIDFD, WATCH_CONN, WATCH_LISTEN };
 
 typedef enum {
-  W_QUEUED = 0, /* waiting for the I/O thread to start it */
+  W_QUEUED = 0, /* waiting for the I/O thread to start a process */
   W_STARTING,   /* process started, no handshake yet */
   W_READY,
+  W_DRAINING,   /* a planned replacement waits for the calls in flight */
+  W_REPLACING,  /* the process is being ended, a new one follows */
+  W_BACKOFF,    /* no process; the next start is due at `due_start` */
   W_STOPPING,
-  W_EXITED,     /* the process ended by itself or was killed; not restarted */
+  W_EXITED,     /* the process ended; the restart mode says no restart */
   W_STOPPED,    /* stopped on request */
-  W_FAILED      /* could not start */
+  W_FAILED      /* gave up, or the first start failed */
 } ward__wstate;
 
 /* A metadata entry from the handshake. */
@@ -68,6 +81,23 @@ struct ward_worker {
   int reason;               /* the cause ward set for the coming exit */
   int bye;                  /* the worker said goodbye */
   int last_code, last_signal, last_reason;
+  int spawning;             /* ward_spawn waits for the first start */
+  size_t heap_idx;          /* position in the host's timer heap, or SIZE_MAX */
+  int64_t due;              /* when the loop must look at this worker next */
+  int64_t due_start;        /* BACKOFF: when to start the next process */
+  int64_t started_at;       /* monotonic ms of the current start */
+  int64_t ready_at;         /* monotonic ms it became ready, 0 if not */
+  int64_t kill_at;          /* REPLACING: SIGKILL if still there */
+  int64_t next_hb;          /* READY: the next heartbeat tick */
+  int hb_misses;
+  int64_t next_sample;      /* READY: the next memory sample */
+  int64_t last_activity;    /* when the last call ended (for idle) */
+  ward__supstate sup;
+  uint32_t inflight;        /* calls holding the connection */
+  uint64_t served;          /* requests answered, all generations */
+  uint64_t gen_served;      /* requests answered by this generation */
+  int stop_outcome;         /* STOPPING: how far the stop had to go */
+  int last_stop;
   char **methods;
   size_t nmethods;
   ward__meta *meta;
@@ -81,6 +111,14 @@ typedef struct ward__task {
   ward__conn *conn; /* a ref */
   ward__item *it;
 } ward__task;
+
+/* A connection that closed, waiting for the loop. */
+typedef struct ward__closed {
+  struct ward__closed *next;
+  ward__conn *conn;
+  int err;
+  char why[200];
+} ward__closed;
 
 /* An event waiting to be delivered on the I/O thread. */
 typedef struct ward__evq {
@@ -102,9 +140,13 @@ struct ward_host {
   uint64_t next_id;
   ward__task *tasks, *tasks_tail;
   ward__evq *events, *events_tail;
+  ward__guard guard;
+  ward_worker **heap;   /* workers by `due`, the soonest first */
+  size_t nheap, capheap;
   ward__conn **dead;    /* conns to unref after the current batch */
   size_t ndead, capdead;
-  pthread_mutex_t lazy_mu; /* a leaf lock: guards `lazy` only */
+  pthread_mutex_t lazy_mu; /* a leaf lock: guards `lazy` and `closed` only */
+  ward__closed *closed; /* conns that closed, for the loop */
   ward__conn **lazy;    /* conns whose reading the loop must turn back on */
   size_t nlazy, caplazy;
   uint64_t epoch;       /* loop iterations, for ward__host_sync */

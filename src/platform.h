@@ -54,12 +54,31 @@ typedef struct ward__spawn_args {
  * WARD_ESPAWN (errno kept) when the executable cannot be run: then no
  * process is left. */
 int ward__proc_spawn(ward__proc *p, const ward__spawn_args *a);
-/* Non-blocking reap: 1 with the status when it has exited, 0 if not yet. */
+/* Non-blocking reap: 1 with the status when it has exited, 0 if not yet.
+ * Before reaping, whatever is left in the child's process group is
+ * killed, while the group id is still certainly the child's. */
 int ward__proc_reap(ward__proc *p, int *code, int *sig);
 /* Sends `sig` to the child's whole process group (and to the child itself
  * through its pidfd, which cannot hit a reused pid). */
 void ward__proc_kill(ward__proc *p, int sig);
 void ward__proc_close(ward__proc *p);
+/* Resident set (bytes), CPU time (user + system, ms) and start time (wall
+ * clock, ms since the epoch; `start_ms` may be NULL) of a live process. */
+int ward__proc_usage(pid_t pid, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_ms);
+
+/* The guard: a small process, started with the host, that outlives it
+ * long enough to kill every worker's process group should the host die
+ * without stopping them (even by SIGKILL). The host tells it which groups
+ * exist. */
+typedef struct ward__guard {
+  pid_t pid;
+  int fd; /* write end of its pipe, or -1 when there is no guard */
+} ward__guard;
+int ward__guard_start(ward__guard *g);
+void ward__guard_add(ward__guard *g, pid_t pgid);
+void ward__guard_remove(ward__guard *g, pid_t pgid);
+/* Ends the guard normally and reaps it. */
+void ward__guard_stop(ward__guard *g);
 
 /* A listening socket in a new private 0700 directory, for
  * WARD_TRANSPORT_SOCKET. *dir and *path are malloc'd. */

@@ -43,6 +43,17 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   s->startup_timeout_ms = 10000;
   s->request_timeout_ms = 30000;
   s->stop_grace_ms = 2000;
+  s->policy.restart = WARD_RESTART_ON_FAILURE;
+  s->policy.intensity = 5;
+  s->policy.period_ms = 10000;
+  s->policy.backoff_initial_ms = 100;
+  s->policy.backoff_max_ms = 10000;
+  s->policy.backoff_mult_pct = 200;
+  s->policy.backoff_reset_ms = 10000;
+  s->heartbeat_misses = 3;
+  s->kill_on_timeout = 1;
+  s->mem_sample_ms = 1000;
+  s->wait_restart = 1;
   if (!s->name || !s->exe) {
     ward_spec_free(s);
     return WARD_ENOMEM;
@@ -124,6 +135,76 @@ int ward_spec_stop_grace(ward_spec *s, int ms) {
   return set_ms(s, s ? &s->stop_grace_ms : NULL, ms);
 }
 
+int ward_spec_restart(ward_spec *s, int mode) {
+  if (!s || mode < WARD_RESTART_NEVER || mode > WARD_RESTART_ALWAYS)
+    return ward__fail(WARD_EINVAL, "unknown restart mode %d", mode);
+  s->policy.restart = mode;
+  return 0;
+}
+
+int ward_spec_intensity(ward_spec *s, int max_restarts, int period_ms) {
+  if (!s || max_restarts < 0 || max_restarts > WARD__MAX_INTENSITY || period_ms < 0)
+    return ward__fail(WARD_EINVAL, "intensity must be 0..%d restarts in >= 0 ms",
+                      WARD__MAX_INTENSITY);
+  s->policy.intensity = max_restarts;
+  s->policy.period_ms = period_ms;
+  return 0;
+}
+
+int ward_spec_backoff(ward_spec *s, int initial_ms, int max_ms, int multiplier_pct,
+                      int reset_after_ms) {
+  if (!s || initial_ms < 0 || max_ms < 0 || multiplier_pct < 100 || reset_after_ms < 0)
+    return ward__fail(WARD_EINVAL, "backoff needs delays >= 0 and a multiplier >= 100 %%");
+  s->policy.backoff_initial_ms = initial_ms;
+  s->policy.backoff_max_ms = max_ms;
+  s->policy.backoff_mult_pct = multiplier_pct;
+  s->policy.backoff_reset_ms = reset_after_ms;
+  return 0;
+}
+
+int ward_spec_heartbeat(ward_spec *s, int interval_ms, int misses) {
+  if (!s || interval_ms < 0 || misses < 1)
+    return ward__fail(WARD_EINVAL, "heartbeat needs an interval >= 0 and misses >= 1");
+  s->heartbeat_ms = interval_ms;
+  s->heartbeat_misses = misses;
+  return 0;
+}
+
+int ward_spec_kill_on_timeout(ward_spec *s, int on) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  s->kill_on_timeout = !!on;
+  return 0;
+}
+
+int ward_spec_max_requests(ward_spec *s, uint64_t n) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  s->max_requests = n;
+  return 0;
+}
+
+int ward_spec_memory_limit(ward_spec *s, uint64_t soft_bytes, uint64_t hard_bytes,
+                           int sample_ms) {
+  if (!s || sample_ms < 0)
+    return ward__fail(WARD_EINVAL, "bad memory limit");
+  s->mem_soft = soft_bytes;
+  s->mem_hard = hard_bytes;
+  s->mem_sample_ms = sample_ms ? sample_ms : 1000;
+  return 0;
+}
+
+int ward_spec_idle_timeout(ward_spec *s, int ms) {
+  return set_ms(s, s ? &s->idle_ms : NULL, ms);
+}
+
+int ward_spec_wait_restart(ward_spec *s, int on) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  s->wait_restart = !!on;
+  return 0;
+}
+
 /* Does `kv` ("KEY=..." or "KEY") set or remove `key` of `klen` bytes? */
 static int same_key(const char *kv, const char *key, size_t klen) {
   return strncmp(kv, key, klen) == 0 && (kv[klen] == '=' || kv[klen] == 0);
@@ -198,6 +279,14 @@ ward_spec *ward__spec_dup(const ward_spec *s) {
   ward_spec *d;
   if (ward_spec_new(&d, s->name, s->exe))
     return NULL;
+  /* Every plain setting at once; the strings are copied below. */
+  char *name = d->name, *exe = d->exe;
+  *d = *s;
+  d->name = name;
+  d->exe = exe;
+  d->args = d->env = NULL;
+  d->nargs = d->nenv = 0;
+  d->cwd = NULL;
   int rv = 0;
   for (size_t i = 0; !rv && i < s->nargs; i++)
     rv = push_str(&d->args, &d->nargs, s->args[i]);
@@ -205,10 +294,6 @@ ward_spec *ward__spec_dup(const ward_spec *s) {
     rv = push_str(&d->env, &d->nenv, s->env[i]);
   if (!rv && s->cwd)
     rv = ward_spec_cwd(d, s->cwd);
-  d->transport = s->transport;
-  d->startup_timeout_ms = s->startup_timeout_ms;
-  d->request_timeout_ms = s->request_timeout_ms;
-  d->stop_grace_ms = s->stop_grace_ms;
   if (rv) {
     ward_spec_free(d);
     return NULL;

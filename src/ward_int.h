@@ -153,6 +153,8 @@ struct ward__conn {
   size_t outq_len, outq_cap;
   pthread_cond_t wcond;
 
+  uint32_t hb_seq;          /* the loop's heartbeat pings */
+  uint32_t hb_id;           /* the one awaiting its pong, or 0 */
   int watch_events;         /* last interest told to ops->watch */
   int lazy;                 /* the loop's reading is off since a caller read */
   int64_t released_at;      /* when a caller last gave up the reading role */
@@ -186,6 +188,12 @@ int ward__conn_pump(ward__conn *c);
 /* Turns the loop's reading back on if no caller has read for `idle_ms`.
  * Returns nonzero while the connection is still lazy. */
 int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms);
+/* Call ids with this bit are heartbeat pings, never callers' calls. */
+#define WARD__HB_BIT 0x80000000u
+/* A heartbeat tick: returns 1 if the last heartbeat ping is still
+ * unanswered (a miss), otherwise sends a new one (without blocking) and
+ * returns 0. */
+int ward__conn_heartbeat(ward__conn *c);
 /* Flushes queued output without blocking. */
 void ward__conn_flush(ward__conn *c);
 /* Waits for the next inbound item, reading when no one else does.

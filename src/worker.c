@@ -64,7 +64,7 @@ static void host_watch(ward__conn *c, int events) {
 }
 
 /* Records why the start failed (lock held); the first reason wins. */
-static void set_spawn_err(ward_worker *w, int err, int sys_errno, const char *text) {
+void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *text) {
   if (w->spawn_err)
     return;
   w->spawn_err = err;
@@ -72,29 +72,34 @@ static void set_spawn_err(ward_worker *w, int err, int sys_errno, const char *te
   snprintf(w->spawn_text, sizeof w->spawn_text, "worker '%s': %s", w->spec->name, text);
 }
 
-/* Kills the current process, if it has not been reaped (lock held). */
-static void kill_proc(ward_worker *w, int sig, int reason) {
+/* Kills the current process, if it has not been reaped (lock held). The
+ * reason is recorded for the exit unless one already was. */
+void ward__worker_kill(ward_worker *w, int sig, int reason) {
   if (!w->reason)
     w->reason = reason;
   ward__proc_kill(&w->proc, sig);
 }
 
+/* Any thread, any locks held: the loop handles it (ward__worker_on_closed),
+ * so connection code may run under the host mutex. */
 static void host_closed(ward__conn *c, int err) {
   ward_worker *w = c->owner;
+  ward__host_closed(w->host, c, err, ward_last_error());
+}
+
+void ward__worker_on_closed(ward_worker *w, ward__conn *c, int err, const char *why) {
   ward_host *h = w->host;
-  const char *why = ward_last_error();
   pthread_mutex_lock(&h->mu);
   ward__loop_del(h->loop_fd, c->fd);
   ward__host_dead_conn(h, c);
   if ((err == WARD_EPROTO || err == WARD_ETOOBIG) && w->conn == c) {
     /* A worker that broke the protocol is in an unknown state: it goes. */
-    if (w->state == W_STARTING)
-      set_spawn_err(w, WARD_EHANDSHAKE, 0, why);
+    if (w->state == W_STARTING && w->spawning)
+      ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, why);
     ward__host_event(h, w, WARD_EV_ERROR, w->proc.pid, 0, 0, 0, err, why);
-    kill_proc(w, SIGKILL, WARD_REASON_PROTOCOL);
+    ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
   }
   pthread_mutex_unlock(&h->mu);
-  ward__host_wake(h);
 }
 
 /* ------------------------------------------------------------------ */
@@ -204,8 +209,9 @@ static int refuse(ward_worker *w, ward__conn *c, uint32_t reason, const char *te
   send_goodbye(c, reason, text, 0, 0);
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  set_spawn_err(w, WARD_EHANDSHAKE, 0, text);
-  kill_proc(w, SIGKILL, WARD_REASON_PROTOCOL);
+  if (w->spawning)
+    ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, text);
+  ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
   pthread_mutex_unlock(&h->mu);
   return 0;
 }
@@ -213,7 +219,7 @@ static int refuse(ward_worker *w, ward__conn *c, uint32_t reason, const char *te
 static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  int fresh = w->state == W_STARTING && w->conn == c && !w->spawn_err;
+  int fresh = w->state == W_STARTING && w->conn == c && !w->spawn_err && !w->reason;
   pthread_mutex_unlock(&h->mu);
   if (!fresh)
     return ward__fail(WARD_EPROTO, "worker '%s' sent a second HELLO", w->spec->name);
@@ -242,13 +248,17 @@ static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   ward__conn_send(c, &wh, NULL, body, (size_t)n, NULL, 0, 0, 0);
 
   pthread_mutex_lock(&h->mu);
+  ward__strv_free(w->methods);
+  for (size_t i = 0; i < w->nmeta; i++) {
+    free(w->meta[i].key);
+    free(w->meta[i].value);
+  }
+  free(w->meta);
   w->methods = hl.methods;
   w->nmethods = hl.nmethods;
   w->meta = hl.meta;
   w->nmeta = hl.nmeta;
-  w->state = W_READY;
-  ward__host_event(h, w, WARD_EV_READY, w->proc.pid, 0, 0, 0, 0, NULL);
-  pthread_cond_broadcast(&h->cond);
+  ward__worker_ready(w);
   pthread_mutex_unlock(&h->mu);
   return 0;
 }
@@ -427,7 +437,8 @@ static void start_worker(ward_host *h, ward_worker *w) {
   }
   pthread_mutex_lock(&h->mu);
   if (rv) {
-    set_spawn_err(w, rv, ward_last_errno(), ward_last_error());
+    if (w->spawning)
+      ward__worker_spawn_err(w, rv, ward_last_errno(), ward_last_error());
     ward__close(host_fd);
     close_listener(w);
     if (w->proc.pid > 0) {
@@ -440,7 +451,12 @@ static void start_worker(ward_host *h, ward_worker *w) {
     ward__proc_close(&w->proc);
     ward__conn *c = w->conn;
     w->conn = NULL;
-    w->state = W_FAILED;
+    if (w->spawning || w->state == W_STOPPING) {
+      w->state = w->state == W_STOPPING ? W_STOPPED : W_FAILED;
+    } else {
+      /* A restart that could not even exec counts as a failed start. */
+      ward__worker_ended(w, WARD_REASON_EXITED, 127, 0, -1);
+    }
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->mu);
     if (c) {
@@ -453,8 +469,12 @@ static void start_worker(ward_host *h, ward_worker *w) {
   w->state = W_STARTING;
   w->reason = 0;
   w->bye = 0;
-  w->startup_deadline = ward__deadline(w->spec->startup_timeout_ms);
+  w->started_at = ward__now_ms();
+  w->ready_at = 0;
+  w->startup_deadline = w->started_at + w->spec->startup_timeout_ms;
+  ward__guard_add(&h->guard, w->proc.pid);
   ward__host_event(h, w, WARD_EV_SPAWNED, w->proc.pid, 0, 0, 0, 0, NULL);
+  ward__worker_schedule(w);
   pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->mu);
 }
@@ -470,29 +490,11 @@ int ward__workers_prepare(ward_host *h) {
     start_worker(h, w);
     pthread_mutex_lock(&h->mu);
   }
-  int64_t next = INT64_MAX;
-  for (ward_worker *w = h->first; w; w = w->next)
-    if (w->state == W_STARTING && w->startup_deadline < next)
-      next = w->startup_deadline;
+  int64_t next = h->nheap ? h->heap[0]->due : INT64_MAX;
   if (next == INT64_MAX)
     return -1;
   int64_t left = next - ward__now_ms();
   return left < 0 ? 0 : left > 60000 ? 60000 : (int)left + 1;
-}
-
-void ward__workers_check_deadlines(ward_host *h) {
-  pthread_mutex_lock(&h->mu);
-  int64_t now = ward__now_ms();
-  for (ward_worker *w = h->first; w; w = w->next) {
-    if (w->state != W_STARTING || now < w->startup_deadline)
-      continue;
-    char text[96];
-    snprintf(text, sizeof text, "no handshake within %d ms", w->spec->startup_timeout_ms);
-    set_spawn_err(w, WARD_EHANDSHAKE, 0, text);
-    kill_proc(w, SIGKILL, WARD_REASON_STARTUP_TIMEOUT);
-    w->startup_deadline = INT64_MAX;
-  }
-  pthread_mutex_unlock(&h->mu);
 }
 
 void ward__worker_on_accept(ward_worker *w) {
@@ -509,8 +511,9 @@ void ward__worker_on_accept(ward_worker *w) {
   if (ward__set_nonblock(fd, 1) || attach_conn(w, fd)) {
     ward_host *h = w->host;
     pthread_mutex_lock(&h->mu);
-    set_spawn_err(w, WARD_ESYS, ward_last_errno(), ward_last_error());
-    kill_proc(w, SIGKILL, WARD_REASON_PROTOCOL);
+    if (w->spawning)
+      ward__worker_spawn_err(w, WARD_ESYS, ward_last_errno(), ward_last_error());
+    ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
     pthread_mutex_unlock(&h->mu);
   }
 }
@@ -526,36 +529,44 @@ void ward__worker_on_exit(ward_worker *w) {
     pthread_mutex_unlock(&h->mu);
     return;
   }
+  ward__guard_remove(&h->guard, pid);
   ward__loop_del(h->loop_fd, w->proc.pidfd);
   ward__proc_close(&w->proc);
   close_listener(w);
+  int64_t now = ward__now_ms();
   int reason = w->reason ? w->reason : sig ? WARD_REASON_CRASHED : WARD_REASON_EXITED;
-  w->last_code = code;
+  int64_t uptime = w->ready_at ? now - w->ready_at : -1;
+  w->last_code = sig ? -1 : code;
   w->last_signal = sig;
   w->last_reason = reason;
   ward__conn *c = w->conn;
   w->conn = NULL;
-  int conn_err = WARD_ECRASHED;
-  if (w->state == W_STARTING) {
-    char text[96];
-    if (sig)
-      snprintf(text, sizeof text, "exited before the handshake (signal %d)", sig);
-    else
-      snprintf(text, sizeof text, "exited before the handshake (code %d)", code);
-    set_spawn_err(w, WARD_EHANDSHAKE, 0, text);
-    w->state = W_FAILED;
-  } else if (w->state == W_STOPPING) {
-    w->state = W_STOPPED;
-    conn_err = WARD_ECLOSED;
-  } else {
-    w->state = W_EXITED;
-  }
+  int conn_err = w->state == W_STOPPING ? WARD_ECLOSED : WARD_ECRASHED;
   char detail[96];
   if (sig)
     snprintf(detail, sizeof detail, "killed by signal %d (%s)", sig, ward_reason_name(reason));
   else
     snprintf(detail, sizeof detail, "exited with code %d (%s)", code, ward_reason_name(reason));
   ward__host_event(h, w, WARD_EV_EXITED, pid, sig ? -1 : code, sig, reason, 0, detail);
+  if (w->state == W_STARTING && w->spawning) {
+    /* The first start failed: ward_spawn reports it, no restart. */
+    if (sig)
+      snprintf(detail, sizeof detail, "exited before the handshake (signal %d)", sig);
+    else
+      snprintf(detail, sizeof detail, "exited before the handshake (code %d)", code);
+    ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, detail);
+    w->state = W_FAILED;
+  } else if (w->state == W_STOPPING) {
+    w->state = W_STOPPED;
+    w->last_stop = w->stop_outcome;
+    ward_event *ev = ward__event_t(h, w, WARD_EV_STOPPED);
+    if (ev)
+      ev->outcome = w->stop_outcome;
+  } else {
+    ward__worker_ended(w, reason, code, sig, uptime);
+  }
+  w->ready_at = 0;
+  ward__worker_schedule(w);
   pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->mu);
   if (c) {
@@ -566,10 +577,45 @@ void ward__worker_on_exit(ward_worker *w) {
   }
 }
 
-/* ------------------------------------------------------------------ */
-/* Public: spawn, stop, free                                           */
+/* After a process ended on its own or by ward's hand (lock held): apply
+ * the restart policy. */
+void ward__worker_ended(ward_worker *w, int reason, int code, int sig, int64_t uptime) {
+  ward_host *h = w->host;
+  int64_t now = ward__now_ms();
+  ward__decision d = ward__policy_exit(&w->spec->policy, &w->sup, now, reason, code, sig, uptime);
+  ward_event *ev;
+  switch (d.action) {
+  case WARD__DO_RESTART:
+    ev = ward__event_t(h, w, WARD_EV_RESTARTING);
+    if (ev) {
+      ev->reason = reason;
+      ev->attempt = d.attempt;
+      ev->delay_ms = d.delay_ms;
+    }
+    if (d.delay_ms > 0) {
+      w->state = W_BACKOFF;
+      w->due_start = now + d.delay_ms;
+    } else {
+      w->state = W_QUEUED;
+      ward__host_wake(h);
+    }
+    break;
+  case WARD__DO_GIVE_UP:
+    w->state = W_FAILED;
+    ev = ward__event_t(h, w, WARD_EV_GAVE_UP);
+    if (ev)
+      ev->reason = reason;
+    break;
+  default:
+    w->state = W_EXITED;
+    break;
+  }
+}
 
-static void unlink_worker(ward_host *h, ward_worker *w) {
+/* ------------------------------------------------------------------ */
+/* Destruction                                                         */
+
+void ward__worker_unlink(ward_host *h, ward_worker *w) {
   if (w->prev)
     w->prev->next = w->next;
   else
@@ -598,258 +644,3 @@ void ward__worker_destroy(ward_worker *w) {
   free(w);
 }
 
-int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
-  if (!out || !h || !spec)
-    return ward__fail(WARD_EINVAL, "ward_spawn needs out, host and spec");
-  *out = NULL;
-  ward_worker *w = calloc(1, sizeof *w);
-  if (!w)
-    return WARD_ENOMEM;
-  w->spec = ward__spec_dup(spec);
-  if (!w->spec) {
-    free(w);
-    return WARD_ENOMEM;
-  }
-  w->host = h;
-  w->listen_fd = -1;
-  w->proc.pidfd = -1;
-  pthread_mutex_lock(&h->mu);
-  if (h->quit) {
-    pthread_mutex_unlock(&h->mu);
-    ward__worker_destroy(w);
-    return ward__fail(WARD_ECLOSED, "host is shutting down");
-  }
-  w->id = ++h->next_id;
-  w->state = W_QUEUED;
-  w->prev = h->last;
-  if (h->last)
-    h->last->next = w;
-  else
-    h->first = w;
-  h->last = w;
-  pthread_mutex_unlock(&h->mu);
-  ward__host_wake(h);
-
-  pthread_mutex_lock(&h->mu);
-  while (w->state == W_QUEUED || w->state == W_STARTING)
-    ward__cond_wait(&h->cond, &h->mu, INT64_MAX);
-  if (w->state != W_FAILED) {
-    pthread_mutex_unlock(&h->mu);
-    *out = w;
-    return 0;
-  }
-  int err = w->spawn_err ? w->spawn_err : WARD_ESPAWN;
-  int sys = w->spawn_errno;
-  char text[256];
-  snprintf(text, sizeof text, "%s", w->spawn_text);
-  unlink_worker(h, w);
-  pthread_mutex_unlock(&h->mu);
-  ward__host_sync(h);
-  ward__worker_destroy(w);
-  return ward__fail_keep(err, sys, text);
-}
-
-/* Waits (lock held) until the worker has been reaped or the deadline. */
-static int wait_reaped(ward_worker *w, int64_t deadline) {
-  while (w->state == W_STOPPING) {
-    if (ward__cond_wait(&w->host->cond, &w->host->mu, deadline) == WARD_ETIMEDOUT)
-      return WARD_ETIMEDOUT;
-  }
-  return 0;
-}
-
-int ward_worker_stop(ward_worker *w, int grace_ms) {
-  if (!w)
-    return ward__fail(WARD_EINVAL, "NULL worker");
-  ward_host *h = w->host;
-  int grace = grace_ms < 0 ? w->spec->stop_grace_ms : grace_ms;
-  pthread_mutex_lock(&h->mu);
-  if (w->state != W_STARTING && w->state != W_READY && w->state != W_STOPPING) {
-    if (w->state == W_EXITED)
-      w->state = W_STOPPED;
-    pthread_mutex_unlock(&h->mu);
-    return 0;
-  }
-  w->state = W_STOPPING;
-  if (!w->reason)
-    w->reason = WARD_REASON_STOPPED;
-  ward__conn *c = w->conn;
-  if (c)
-    ward__conn_ref(c);
-  pthread_mutex_unlock(&h->mu);
-
-  if (c) {
-    /* Ask first; whatever is in flight ends now, with ECLOSED. */
-    send_goodbye(c, WARD__BYE_NORMAL, "stop", 1, ward__deadline(grace));
-    ward__conn_close(c, WARD_ECLOSED);
-    ward__conn_unref(c);
-  }
-  pthread_mutex_lock(&h->mu);
-  int rv = wait_reaped(w, ward__deadline(grace));
-  if (rv) {
-    ward__proc_kill(&w->proc, SIGTERM);
-    rv = wait_reaped(w, ward__deadline(grace));
-  }
-  if (rv) {
-    ward__proc_kill(&w->proc, SIGKILL);
-    rv = wait_reaped(w, ward__deadline(30000));
-  }
-  pthread_mutex_unlock(&h->mu);
-  return rv ? ward__fail(WARD_ESYS, "worker '%s' did not die after SIGKILL", w->spec->name)
-            : 0;
-}
-
-void ward_worker_free(ward_worker *w) {
-  if (!w)
-    return;
-  ward_host *h = w->host;
-  ward_worker_stop(w, -1);
-  pthread_mutex_lock(&h->mu);
-  unlink_worker(h, w);
-  pthread_mutex_unlock(&h->mu);
-  ward__host_sync(h);
-  ward__worker_destroy(w);
-}
-
-/* ------------------------------------------------------------------ */
-/* Calls                                                               */
-
-static int acquire_conn(ward_worker *w, ward__conn **out) {
-  ward_host *h = w->host;
-  int rv = 0;
-  pthread_mutex_lock(&h->mu);
-  switch (w->state) {
-  case W_READY:
-    if (w->conn) {
-      ward__conn_ref(w->conn);
-      *out = w->conn;
-    } else {
-      rv = WARD_ECRASHED;
-    }
-    break;
-  case W_EXITED:
-    rv = WARD_ECRASHED;
-    break;
-  default:
-    rv = WARD_ECLOSED;
-    break;
-  }
-  pthread_mutex_unlock(&h->mu);
-  if (rv)
-    ward__fail(rv, "worker '%s' is %s", w->spec->name,
-               rv == WARD_ECRASHED ? "gone (it exited)" : "stopped");
-  return rv;
-}
-
-int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const void *data,
-                    size_t len, const ward_call_opts *opts) {
-  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
-  if (reply)
-    *reply = NULL;
-  if (!w || (!data && len))
-    return ward__fail(WARD_EINVAL, "ward_request needs a worker and a payload");
-  int rv = ward__check_name(method);
-  if (rv)
-    return rv;
-  ward__conn *c;
-  rv = acquire_conn(w, &c);
-  if (rv)
-    return rv;
-  rv = ward__conn_call(c, WARD__K_REQUEST, method, data, len, opts ? opts : &defaults, reply);
-  ward__conn_unref(c);
-  return rv;
-}
-
-int ward_request(ward_msg **reply, ward_worker *w, const char *method, const void *data,
-                 size_t len, int timeout_ms) {
-  ward_call_opts o = WARD_CALL_OPTS_INIT;
-  o.timeout_ms = timeout_ms;
-  return ward_request_ex(reply, w, method, data, len, &o);
-}
-
-int ward_ping(ward_worker *w, int timeout_ms) {
-  if (!w)
-    return ward__fail(WARD_EINVAL, "NULL worker");
-  ward__conn *c;
-  int rv = acquire_conn(w, &c);
-  if (rv)
-    return rv;
-  ward_call_opts o = WARD_CALL_OPTS_INIT;
-  o.timeout_ms = timeout_ms;
-  o.encoding = WARD_ENC_RAW;
-  rv = ward__conn_call(c, WARD__K_PING, NULL, NULL, 0, &o, NULL);
-  ward__conn_unref(c);
-  return rv;
-}
-
-int ward_notify(ward_worker *w, const char *method, const void *data, size_t len) {
-  if (!w || (!data && len))
-    return ward__fail(WARD_EINVAL, "ward_notify needs a worker and a payload");
-  int rv = ward__check_name(method);
-  if (rv)
-    return rv;
-  ward__conn *c;
-  rv = acquire_conn(w, &c);
-  if (rv)
-    return rv;
-  if (len > c->max_out) {
-    ward__conn_unref(c);
-    return ward__fail(WARD_ETOOBIG, "notification of %zu bytes over the worker's limit", len);
-  }
-  ward__hdr h = {.kind = WARD__K_NOTIFY,
-                 .flags = WARD_ENC_JSON,
-                 .nlen = (uint8_t)strlen(method),
-                 .len = (uint32_t)len};
-  rv = ward__conn_send(c, &h, method, data, len, NULL, 0, 1,
-                       ward__deadline(c->default_timeout_ms));
-  ward__conn_unref(c);
-  return rv;
-}
-
-/* ------------------------------------------------------------------ */
-/* Information                                                         */
-
-int ward_worker_pid(const ward_worker *w) {
-  if (!w)
-    return 0;
-  pthread_mutex_lock(&w->host->mu);
-  int pid = w->proc.pid;
-  pthread_mutex_unlock(&w->host->mu);
-  return pid;
-}
-
-const char *ward_worker_name(const ward_worker *w) { return w ? w->spec->name : NULL; }
-
-uint64_t ward_worker_id(const ward_worker *w) { return w ? w->id : 0; }
-
-uint32_t ward_worker_generation(const ward_worker *w) {
-  if (!w)
-    return 0;
-  pthread_mutex_lock(&w->host->mu);
-  uint32_t g = w->generation;
-  pthread_mutex_unlock(&w->host->mu);
-  return g;
-}
-
-int ward_worker_serves(const ward_worker *w, const char *method) {
-  if (!w || !method)
-    return 0;
-  int found = 0;
-  pthread_mutex_lock(&w->host->mu);
-  for (size_t i = 0; i < w->nmethods && !found; i++)
-    found = strcmp(w->methods[i], method) == 0;
-  pthread_mutex_unlock(&w->host->mu);
-  return found;
-}
-
-const char *ward_worker_meta(const ward_worker *w, const char *key) {
-  if (!w || !key)
-    return NULL;
-  const char *v = NULL;
-  pthread_mutex_lock(&w->host->mu);
-  for (size_t i = 0; i < w->nmeta && !v; i++)
-    if (strcmp(w->meta[i].key, key) == 0)
-      v = w->meta[i].value;
-  pthread_mutex_unlock(&w->host->mu);
-  return v;
-}

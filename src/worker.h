@@ -1,5 +1,6 @@
 /*
- * worker.h — what host.c and worker.c call of each other.
+ * worker.h — what the host's files (host.c, worker.c, supervise.c,
+ * call.c) call of each other. "Lock held" means the host mutex.
  */
 #ifndef WARD_WORKER_H
 #define WARD_WORKER_H
@@ -15,20 +16,56 @@ void ward__host_sync(ward_host *h);
 /* Queues an event (lock held). */
 void ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code, int sig,
                       int reason, int error, const char *detail);
+/* Queues an event of `type` with the worker's current figures and returns
+ * it for more fields, or NULL without memory (lock held). */
+ward_event *ward__event_t(ward_host *h, ward_worker *w, int type);
 /* Queues a request or notification for a host handler (lock not held). */
 void ward__host_task(ward_host *h, ward_worker *w, ward__conn *c, ward__item *it);
 void ward__host_cancel_task(ward_host *h, ward__conn *c, uint32_t id);
 /* Hands the loop's reference of a closed conn to be dropped after the
  * current batch (lock held). */
 void ward__host_dead_conn(ward_host *h, ward__conn *c);
+/* A connection closed (any thread, any lock): queued for the loop. */
+void ward__host_closed(ward_host *h, ward__conn *c, int err, const char *why);
+/* The timer heap: (re)places the worker by w->due (lock held). */
+void ward__heap_update(ward_host *h, ward_worker *w);
+void ward__heap_remove(ward_host *h, ward_worker *w);
 
 /* worker.c, on the loop thread */
 /* Starts queued workers and returns the loop's timeout (lock held). */
 int ward__workers_prepare(ward_host *h);
-void ward__workers_check_deadlines(ward_host *h);
 void ward__worker_on_exit(ward_worker *w);
 void ward__worker_on_accept(ward_worker *w);
+void ward__worker_on_closed(ward_worker *w, ward__conn *c, int err, const char *why);
+/* Records why the first start failed; the first reason wins (lock held). */
+void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *text);
+/* Kills the current process if not reaped yet, recording `reason` for its
+ * exit unless one already was (lock held). */
+void ward__worker_kill(ward_worker *w, int sig, int reason);
+/* Applies the restart policy after a process ended (lock held). */
+void ward__worker_ended(ward_worker *w, int reason, int code, int sig, int64_t uptime);
+void ward__worker_unlink(ward_host *h, ward_worker *w);
 /* Frees a worker that nothing refers to any more. */
 void ward__worker_destroy(ward_worker *w);
+
+/* supervise.c */
+/* The handshake is done (lock held). */
+void ward__worker_ready(ward_worker *w);
+/* Recomputes when the loop must next look at the worker (lock held). */
+void ward__worker_schedule(ward_worker *w);
+/* The loop's timer fired for this worker (lock not held). */
+void ward__worker_tick(ward_worker *w, int64_t now);
+/* Starts a planned replacement: new calls wait, the calls in flight
+ * finish, then ward__worker_recycle_now (lock held). */
+void ward__worker_recycle(ward_worker *w, int reason);
+/* Ends the process for a replacement: a goodbye, SIGKILL after the stop
+ * grace (lock held). */
+void ward__worker_recycle_now(ward_worker *w);
+/* Kills the process at once for a replacement (lock held). */
+void ward__worker_kill_for(ward_worker *w, int reason);
+
+/* call.c */
+/* A call is done with the worker's connection (lock not held). */
+void ward__worker_release(ward_worker *w, ward__conn *c, int answered);
 
 #endif

@@ -215,6 +215,8 @@ static void test_ping(void) {
 static void test_deadline(void) {
   ward_worker *hw;
   ward_spec *s = tw_spec("hanger", "serve");
+  /* Keep the wedged process (no kill-and-replace) to look at it. */
+  T_OK(ward_spec_kill_on_timeout(s, 0));
   T_OK(ward_spawn(&hw, host, s));
   ward_spec_free(s);
   int64_t t0 = t_now_ms();
@@ -231,6 +233,7 @@ static void test_deadline(void) {
   ward_worker_free(hw);
   s = tw_spec("hanger2", "serve");
   ward_spec_request_timeout(s, 250);
+  T_OK(ward_spec_kill_on_timeout(s, 0));
   T_OK(ward_spawn(&hw, host, s));
   ward_spec_free(s);
   t0 = t_now_ms();

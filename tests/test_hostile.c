@@ -26,6 +26,8 @@ static ward_host *host;
 static ward_worker *spawn_serve(ward_host *h, const char *name) {
   ward_worker *w;
   ward_spec *s = tw_spec(name, "serve");
+  /* Not restarted: the tests look at how the worker was cut off. */
+  T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
   T_OK(ward_spawn(&w, h, s));
   ward_spec_free(s);
   return w;

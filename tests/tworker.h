@@ -10,6 +10,8 @@
 #define WARD_TWORKER_H
 
 #include <dirent.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -256,6 +258,83 @@ static int tw_hang_notify(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   tw_forever();
 }
 
+static int tw_payload_int(const void *d, size_t n) {
+  char buf[32];
+  size_t k = n < sizeof buf - 1 ? n : sizeof buf - 1;
+  memcpy(buf, d, k);
+  buf[k] = 0;
+  return atoi(buf);
+}
+
+static void tw_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+/* Simulated work: takes the payload's number of milliseconds, then replies. */
+static int tw_work(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  tw_sleep_ms(tw_payload_int(d, n));
+  return tw_reply_str(ctx, "worked");
+}
+
+/* Tells the host it started ("hanging" notification), works the payload's
+ * milliseconds, then replies: the host knows the call is in flight. */
+static int tw_work_notify(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  ward_client_notify(ud, "hanging", d, n);
+  tw_sleep_ms(tw_payload_int(d, n));
+  return tw_reply_str(ctx, "worked");
+}
+
+/* Works the payload's milliseconds sending a progress report every 10 ms:
+ * busy, but reaching boundaries where pings are answered. */
+static int tw_busy_progress(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  int total = tw_payload_int(d, n);
+  for (int t = 0; t < total; t += 10) {
+    tw_sleep_ms(10);
+    ward_ctx_progress(ctx, "tick", 4);
+  }
+  return tw_reply_str(ctx, "busy done");
+}
+
+/* Spins on the CPU forever, reaching no boundary. */
+static int tw_spin(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  volatile unsigned long i = 0;
+  for (;;)
+    i++;
+  return 0; /* not reached */
+}
+
+/* Allocates and touches the payload's number of MiB, keeps it, replies. */
+static int tw_grow(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  size_t mib = (size_t)tw_payload_int(d, n);
+  char *p = malloc(mib << 20);
+  if (!p)
+    return ward_ctx_fail(ctx, 1, "no memory");
+  for (size_t i = 0; i < (mib << 20); i += 4096)
+    p[i] = 1;
+  return tw_reply_str(ctx, "grown");
+}
+
+/* Starts a grandchild that waits forever, in the worker's process group,
+ * and replies with its pid. */
+static int tw_spawn_child(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (int fd = 3; fd < 1024; fd++)
+      close(fd);
+    tw_forever();
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", (int)pid);
+  return tw_reply_str(ctx, buf);
+}
+
 static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   char buf[32];
@@ -283,6 +362,9 @@ static int tw_serve(void) {
       {"garbage", tw_garbage},   {"oversize", tw_oversize}, {"hello2", tw_hello2},
       {"pid", tw_pid},           {"sigkill", tw_sigkill},   {"hang_notify", tw_hang_notify},
       {"reply_then_notify", tw_reply_then_notify},
+      {"work", tw_work},         {"work_notify", tw_work_notify},
+      {"busy_progress", tw_busy_progress}, {"spin", tw_spin}, {"grow", tw_grow},
+      {"spawn_child", tw_spawn_child},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);
@@ -312,6 +394,18 @@ static int tworker_main(int argc, char **argv) {
     ward__frame_put(f, &h, "w", NULL);
     tw_raw(f, sizeof f);
     tw_forever();
+  }
+  /* Exits at once (code 1, before the handshake) while FILE exists: the
+   * test makes later generations crash at start-up. */
+  if (strcmp(mode, "crash_if_file") == 0) {
+    struct stat st;
+    if (argc > 3 && stat(argv[3], &st) == 0)
+      return 1;
+    return tw_serve();
+  }
+  if (strcmp(mode, "ignore_term") == 0) {
+    signal(SIGTERM, SIG_IGN);
+    return tw_serve();
   }
   if (strcmp(mode, "badtoken") == 0) {
     setenv("WARD_TOKEN", "0000000000000000000000000000000000000000000000000000000000000000", 1);

@@ -11,7 +11,10 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,8 +135,11 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig) {
   if (p->pid <= 0)
     return 1;
   int r;
+  /* Look first without reaping: while the zombie holds its pid, the group
+   * id is still ours, and whatever the worker left in its group (children
+   * it started) goes with it. */
   do
-    r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+    r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG | WNOWAIT);
   while (r < 0 && errno == EINTR);
   if (r < 0) {
     /* Someone else reaped it (a waitpid(-1) elsewhere): gone, status unknown. */
@@ -142,6 +148,15 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig) {
   }
   if (si.si_pid == 0)
     return 0;
+  kill(-p->pid, SIGKILL);
+  memset(&si, 0, sizeof si);
+  do
+    r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 || si.si_pid == 0) {
+    p->pid = 0;
+    return 1;
+  }
   if (si.si_code == CLD_EXITED)
     *code = si.si_status;
   else
@@ -162,4 +177,51 @@ void ward__proc_kill(ward__proc *p, int sig) {
 void ward__proc_close(ward__proc *p) {
   ward__close(p->pidfd);
   p->pidfd = -1;
+}
+
+/* Reads /proc/PID/stat: resident set, CPU time and start time. */
+int ward__proc_usage(pid_t pid, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_ms) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return WARD_ESYS;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return WARD_ESYS;
+  buf[n] = 0;
+  /* The command name may hold spaces and parentheses: fields start after
+   * the last ')'. Field 3 is the state; utime is 14, stime 15,
+   * starttime 22, rss 24 (in pages). */
+  char *p = strrchr(buf, ')');
+  if (!p)
+    return WARD_ESYS;
+  p += 2;
+  unsigned long long v[24] = {0};
+  int field = 3;
+  while (*p && field <= 24) {
+    if (field >= 14)
+      v[field - 1] = strtoull(p, NULL, 10);
+    while (*p && *p != ' ')
+      p++;
+    while (*p == ' ')
+      p++;
+    field++;
+  }
+  long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+  if (tick <= 0)
+    tick = 100;
+  *rss = (uint64_t)v[23] * (uint64_t)page;
+  *cpu_ms = (uint64_t)(v[13] + v[14]) * 1000u / (uint64_t)tick;
+  if (start_ms) {
+    /* starttime is in ticks since boot: turn it into wall-clock time. */
+    struct timespec boot, real;
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    clock_gettime(CLOCK_REALTIME, &real);
+    int64_t now_ms = (int64_t)real.tv_sec * 1000 + real.tv_nsec / 1000000;
+    int64_t up_ms = (int64_t)boot.tv_sec * 1000 + boot.tv_nsec / 1000000;
+    *start_ms = now_ms - up_ms + (int64_t)(v[21] * 1000u / (uint64_t)tick);
+  }
+  return 0;
 }

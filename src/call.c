@@ -1,0 +1,170 @@
+/*
+ * call.c — the host's calls into a worker: finding the live connection
+ * (waiting for a restart when one is under way), and what a call's end
+ * means for supervision (requests served, recycling, deadline kills).
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "worker.h"
+
+/* Takes a reference on the worker's live connection, waiting within the
+ * deadline while a new process is on its way. `pin` nonzero: only that
+ * generation will do. */
+static int acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__conn **out) {
+  ward_host *h = w->host;
+  const char *name = w->spec->name;
+  int rv = 0;
+  pthread_mutex_lock(&h->mu);
+  for (;;) {
+    if (pin && (w->generation != pin || w->state != W_READY)) {
+      rv = ward__fail(WARD_ESTALE, "worker '%s' is past generation %u", name, pin);
+      break;
+    }
+    if (w->state == W_READY && w->conn) {
+      ward__conn_ref(w->conn);
+      w->inflight++;
+      *out = w->conn;
+      if (w->spec->idle_ms)
+        ward__worker_schedule(w); /* not idle while a call is in flight */
+      break;
+    }
+    if (w->state == W_FAILED) {
+      rv = ward__fail(WARD_EGAVEUP, "worker '%s' failed: restart limit reached", name);
+      break;
+    }
+    if (w->state == W_EXITED) {
+      rv = ward__fail(WARD_ECRASHED, "worker '%s' is gone (it exited)", name);
+      break;
+    }
+    if (w->state == W_STOPPING || w->state == W_STOPPED) {
+      rv = ward__fail(WARD_ECLOSED, "worker '%s' is stopped", name);
+      break;
+    }
+    /* Restarting, backing off, draining or being replaced. */
+    if (!w->spec->wait_restart) {
+      rv = ward__fail(WARD_ECLOSED, "worker '%s' is restarting", name);
+      break;
+    }
+    if (ward__cond_wait(&h->cond, &h->mu, deadline) == WARD_ETIMEDOUT) {
+      rv = ward__fail(WARD_ETIMEDOUT, "worker '%s' was not back within the deadline", name);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&h->mu);
+  return rv;
+}
+
+void ward__worker_release(ward_worker *w, ward__conn *c, int answered) {
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  w->inflight--;
+  w->last_activity = ward__now_ms();
+  if (answered) {
+    w->served++;
+    if (w->conn == c) {
+      w->gen_served++;
+      if (w->spec->max_requests && w->gen_served >= w->spec->max_requests)
+        ward__worker_recycle(w, WARD_REASON_MAX_REQUESTS);
+    }
+  }
+  if (w->state == W_DRAINING && !w->inflight)
+    ward__worker_recycle_now(w);
+  else if (w->spec->idle_ms && !w->inflight)
+    ward__worker_schedule(w);
+  pthread_mutex_unlock(&h->mu);
+  ward__conn_unref(c);
+}
+
+/* A call's deadline passed: the worker's state is unknown, so it is
+ * replaced (unless the spec says otherwise). Other calls on it end
+ * WARD_ECRASHED when the connection closes. */
+static void on_deadline(ward_worker *w, ward__conn *c) {
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  if (w->spec->kill_on_timeout && w->conn == c &&
+      (w->state == W_READY || w->state == W_DRAINING))
+    ward__worker_kill_for(w, WARD_REASON_REQUEST_TIMEOUT);
+  pthread_mutex_unlock(&h->mu);
+}
+
+static int call_deadline(const ward_worker *w, int timeout_ms) {
+  return timeout_ms < 0 ? w->spec->request_timeout_ms : timeout_ms;
+}
+
+int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const void *data,
+                    size_t len, const ward_call_opts *opts) {
+  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
+  if (reply)
+    *reply = NULL;
+  if (!w || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_request needs a worker and a payload");
+  int rv = ward__check_name(method);
+  if (rv)
+    return rv;
+  if (!opts)
+    opts = &defaults;
+  /* One deadline for the whole call, waiting for a restart included. */
+  int timeout = call_deadline(w, opts->timeout_ms);
+  int64_t deadline = ward__deadline(timeout);
+  ward__conn *c;
+  rv = acquire(w, deadline, opts->generation, &c);
+  if (rv)
+    return rv;
+  ward_call_opts o = *opts;
+  int64_t left = deadline == INT64_MAX ? -1 : deadline - ward__now_ms();
+  o.timeout_ms = left < 0 && deadline != INT64_MAX ? 0 : (int)left;
+  rv = ward__conn_call(c, WARD__K_REQUEST, method, data, len, &o, reply);
+  if (rv == WARD_ETIMEDOUT)
+    on_deadline(w, c);
+  ward__worker_release(w, c, rv == WARD_OK || rv == WARD_EREMOTE || rv == WARD_ENOMETHOD);
+  return rv;
+}
+
+int ward_request(ward_msg **reply, ward_worker *w, const char *method, const void *data,
+                 size_t len, int timeout_ms) {
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = timeout_ms;
+  return ward_request_ex(reply, w, method, data, len, &o);
+}
+
+int ward_ping(ward_worker *w, int timeout_ms) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  int64_t deadline = ward__deadline(call_deadline(w, timeout_ms));
+  ward__conn *c;
+  int rv = acquire(w, deadline, 0, &c);
+  if (rv)
+    return rv;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  int64_t left = deadline - ward__now_ms();
+  o.timeout_ms = deadline == INT64_MAX ? -1 : left < 0 ? 0 : (int)left;
+  o.encoding = WARD_ENC_RAW;
+  rv = ward__conn_call(c, WARD__K_PING, NULL, NULL, 0, &o, NULL);
+  ward__worker_release(w, c, 0);
+  return rv;
+}
+
+int ward_notify(ward_worker *w, const char *method, const void *data, size_t len) {
+  if (!w || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_notify needs a worker and a payload");
+  int rv = ward__check_name(method);
+  if (rv)
+    return rv;
+  int64_t deadline = ward__deadline(w->spec->request_timeout_ms);
+  ward__conn *c;
+  rv = acquire(w, deadline, 0, &c);
+  if (rv)
+    return rv;
+  if (len > c->max_out) {
+    ward__worker_release(w, c, 0);
+    return ward__fail(WARD_ETOOBIG, "notification of %zu bytes over the worker's limit", len);
+  }
+  ward__hdr h = {.kind = WARD__K_NOTIFY,
+                 .flags = WARD_ENC_JSON,
+                 .nlen = (uint8_t)strlen(method),
+                 .len = (uint32_t)len};
+  rv = ward__conn_send(c, &h, method, data, len, NULL, 0, 1, deadline);
+  ward__worker_release(w, c, 0);
+  return rv;
+}
