@@ -8,7 +8,9 @@
  * It shows, in order: lifecycle events, a ping, a request and its reply,
  * a call with live progress reports, and a worker that crashes in the
  * middle of a call, which ends that call with a typed error while the host
- * carries on. Exits 0 when everything happened as expected, 1 otherwise.
+ * carries on; the supervisor then starts a new process and the same handle
+ * serves calls again. Exits 0 when everything happened as expected, 1
+ * otherwise.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -75,6 +77,12 @@ static void on_event(const ward_event *ev, void *ud) {
 
   if (ev->type == WARD_EV_EXITED)
     print_exit(ev);
+  else if (ev->type == WARD_EV_RESTARTING)
+    printf("[event] %-7s %s: after %s, attempt %d, in %d ms\n", ward_event_name(ev->type),
+           ev->name, ward_reason_name(ev->reason), ev->attempt, ev->delay_ms);
+  else if (ev->type == WARD_EV_STOPPED)
+    printf("[event] %-7s %s: %s\n", ward_event_name(ev->type), ev->name,
+           ward_stop_outcome_name(ev->outcome));
   else if (ev->type == WARD_EV_ERROR)
     printf("[event] %-7s %s (pid %d): %s%s%s\n", ward_event_name(ev->type), ev->name, ev->pid,
            ward_err_name(ev->error), ev->detail ? ": " : "", ev->detail ? ev->detail : "");
@@ -277,14 +285,33 @@ static int step_crash(ward_worker *w) {
   return 1;
 }
 
+/* The supervisor starts a new process (the spec's default restart policy):
+ * the same handle serves calls again, from a new pid. */
+static int step_recover(ward_worker *w, int old_pid) {
+  ward_msg *reply = NULL;
+  int rc = ward_request(&reply, w, "whoami", "null", 4, CALL_TIMEOUT_MS);
+  if (rc != WARD_OK) {
+    report("request 'whoami' after the crash", rc);
+    ward_msg_free(reply);
+    return 0;
+  }
+  int pid = atoi((const char *)ward_msg_data(reply));
+  ward_msg_free(reply);
+  printf("recover the worker is back as pid %d (it was %d), generation %u\n", pid, old_pid,
+         (unsigned)ward_worker_generation(w));
+  return pid != old_pid && pid == ward_worker_pid(w) && ward_worker_generation(w) == 2;
+}
+
 static int run_demo(ward_host *host, exit_watch *xw, const char *path) {
   ward_worker *w = start_worker(host, path);
   if (w == NULL)
     return 0;
 
+  int first_pid = ward_worker_pid(w);
   int ok = step_ping(w) && step_echo(w) && step_whoami(w) && step_slow(w) && step_crash(w);
   /* The EXITED event may come before or after the call's error: wait. */
   ok = ok && wait_for_exit(xw, EXIT_WAIT_MS);
+  ok = ok && step_recover(w, first_pid);
 
   ward_worker_free(w);
   return ok;
