@@ -20,8 +20,12 @@
  * Every function is safe to call from any thread unless its comment says
  * otherwise. A host runs one internal I/O thread of its own: it spawns and
  * reaps workers, reads their connections while no caller is waiting on them,
- * and runs event callbacks and host-side handlers. Callbacks must therefore
- * be short and must not call ward_host_free() or ward_worker_free().
+ * and runs event callbacks and host-side handlers. Callbacks and host
+ * handlers must therefore be short and must not call the functions that
+ * wait for that thread: ward_host_free, ward_spawn, ward_worker_stop,
+ * ward_worker_free, ward_worker_cycle, ward_worker_restart, nor make
+ * blocking calls (ward_request, ward_ping); hand such work to a thread of
+ * your own.
  * Progress, row and diagnostic callbacks of a blocking call run on the
  * thread that made the call, inside that call.
  *
@@ -118,11 +122,12 @@ WARD_EXTERN const char *ward_err_name(int err);
 /* The errno kept by the last WARD_ESYS or WARD_ESPAWN returned on this
  * thread (0 if none). */
 WARD_EXTERN int ward_last_errno(void);
-/* A thread-local sentence describing the last error returned on this thread
- * by any ward function, with names and OS detail when known ("spawn 'x':
- * No such file or directory"). Valid until the next fallible ward call on
- * the same thread (ward_strerror, ward_err_name, the *_name functions and
- * ward_last_errno leave it alone). Never NULL; empty when there was none. */
+/* A thread-local sentence describing the last error a ward function
+ * returned on this thread, with names and OS detail when known ("spawn 'x':
+ * No such file or directory"). Read it right after the failing call: it is
+ * valid until the next fallible ward call on the same thread
+ * (ward_strerror, ward_err_name, the *_name functions and ward_last_errno
+ * leave it alone), and a success does not clear it. Never NULL. */
 WARD_EXTERN const char *ward_last_error(void);
 
 /* ---------------------------------------------------------------------
@@ -232,8 +237,10 @@ typedef struct ward_host_opts {
 } ward_host_opts;
 #define WARD_HOST_OPTS_INIT {NULL, NULL, 0}
 
-/* Creates a host and starts its I/O thread. `opts` may be NULL.
- * Errors: WARD_ENOMEM, WARD_ESYS. */
+/* Creates a host, its I/O thread and its guard process (a small child that
+ * kills every worker's process group should the host die without stopping
+ * them, even by SIGKILL). `opts` may be NULL.
+ * Errors: WARD_EINVAL, WARD_ENOMEM, WARD_ESYS. */
 WARD_EXTERN int ward_host_new(ward_host **out, const ward_host_opts *opts);
 
 /* Stops every worker still running (in reverse start order: goodbye, grace,
@@ -393,12 +400,16 @@ typedef struct ward_call_opts {
 /* Calls `method` with a payload and waits for its one outcome.
  * On WARD_OK, *reply holds the reply (free it with ward_msg_free). On
  * WARD_EREMOTE, *reply holds the remote error (code, message, data). On any
- * other error *reply is NULL: WARD_ETIMEDOUT, WARD_ENOMETHOD, WARD_ECRASHED
+ * other error *reply is NULL: WARD_ETIMEDOUT (and, unless the spec says
+ * otherwise, the worker is killed and replaced), WARD_ENOMETHOD, WARD_ECRASHED
  * (the worker died or cut the connection), WARD_EPROTO / WARD_ETOOBIG (the
  * worker broke the protocol and was cut off), WARD_ETOOBIG (the request is
  * over the worker's limit; nothing was sent), WARD_ECLOSED (the worker is
- * stopped), WARD_EINVAL. `reply` may be NULL when the caller does not want
- * it. Many calls may be in flight on one worker from many threads. */
+ * stopped), WARD_EGAVEUP (the worker failed: restart limit), WARD_ESTALE
+ * (pinned to a generation that is gone), WARD_EINVAL. `reply` may be NULL
+ * when the caller does not want it. Many calls may be in flight on one
+ * worker from many threads. While the worker is restarting the call waits
+ * for the new process, within the same deadline. */
 WARD_EXTERN int ward_request(ward_msg **reply, ward_worker *w, const char *method,
                              const void *data, size_t len, int timeout_ms);
 /* The same with options (progress, rows, diagnostics, encoding); `opts`
@@ -406,10 +417,12 @@ WARD_EXTERN int ward_request(ward_msg **reply, ward_worker *w, const char *metho
 WARD_EXTERN int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method,
                                 const void *data, size_t len, const ward_call_opts *opts);
 
-/* Sends a notification: no reply, no outcome beyond delivery to the socket.
- * Returns once the message is queued. Errors: WARD_ECLOSED, WARD_ECRASHED,
- * WARD_ETOOBIG, WARD_ETIMEDOUT (the worker did not read for the whole
- * request timeout), WARD_EINVAL. */
+/* Sends a notification (tagged JSON): no reply, no outcome beyond delivery.
+ * Returns once the socket has taken the whole message, which blocks while
+ * the worker is not reading (flow control). Waits for a restart like a
+ * request. Errors: WARD_ECLOSED, WARD_ECRASHED, WARD_EGAVEUP, WARD_ETOOBIG,
+ * WARD_ETIMEDOUT (the worker did not read for the whole request timeout),
+ * WARD_EINVAL. */
 WARD_EXTERN int ward_notify(ward_worker *w, const char *method, const void *data, size_t len);
 
 /* A health round trip through the worker's serving loop. Errors as for
@@ -427,7 +440,7 @@ WARD_EXTERN uint32_t ward_worker_generation(const ward_worker *w);
 /* Whether the worker announced `method` in its handshake (1 / 0). */
 WARD_EXTERN int ward_worker_serves(const ward_worker *w, const char *method);
 /* A metadata value the worker announced in its handshake (see
- * ward_client_meta), or NULL. Valid as long as the handle. */
+ * ward_client_meta), or NULL. Valid until the worker restarts. */
 WARD_EXTERN const char *ward_worker_meta(const ward_worker *w, const char *key);
 
 /* Stops the worker: a goodbye message, then after `grace_ms` SIGTERM to its
@@ -517,7 +530,9 @@ WARD_EXTERN void ward_msg_free(ward_msg *m);             /* NULL is fine */
  * ------------------------------------------------------------------- */
 
 /* Errors: WARD_EINVAL (the environment names no channel: not started by a
- * ward host), WARD_EHANDSHAKE (bad token), WARD_ESYS, WARD_ENOMEM. */
+ * ward host), WARD_ESYS (the socket could not be reached), WARD_ENOMEM.
+ * The handshake itself happens in ward_client_run (or the first
+ * ward_client_request / ward_client_notify). */
 WARD_EXTERN int ward_client_connect(ward_client **out);
 
 /* Registers a handler for requests and notifications of `method`. Call
@@ -526,13 +541,16 @@ WARD_EXTERN int ward_client_handle(ward_client *c, const char *method, ward_hand
                                    void *ud);
 
 /* Adds a metadata entry to the handshake (e.g. "version", "1.4.2").
- * Keys and values must not contain '\n' or '='. Call before the first
+ * Keys hold no '=' or newline, values no newline. Call before the first
  * ward_client_run / request / notify. */
 WARD_EXTERN int ward_client_meta(ward_client *c, const char *key, const char *value);
 
 /* Does the handshake if not done yet, then serves calls until the host says
  * goodbye (returns WARD_OK) or the connection is lost (WARD_ECLOSED).
- * Errors also: WARD_EHANDSHAKE (the host refused us), WARD_EPROTO. */
+ * Errors also: WARD_EHANDSHAKE (the host refused us or never answered),
+ * WARD_EPROTO / WARD_ETOOBIG (the host broke the protocol). Once the
+ * goodbye has arrived, requests still queued are answered WARD_ECLOSED
+ * instead of being run. */
 WARD_EXTERN int ward_client_run(ward_client *c);
 
 /* Calls a method the host serves (ward_host_handle). `timeout_ms` < 0
@@ -552,10 +570,15 @@ WARD_EXTERN void ward_client_free(ward_client *c);
  * ------------------------------------------------------------------- */
 /* Ends the call with a reply; the encoding is the request's unless
  * ward_ctx_set_encoding said otherwise. Errors: WARD_EINVAL (already ended),
- * WARD_ETOOBIG, WARD_ECLOSED. */
+ * WARD_ETOOBIG (over the caller's limit: the call then ends with a remote
+ * error WARD_ETOOBIG instead), WARD_ECLOSED / WARD_ECRASHED (the caller
+ * is gone), WARD_ETIMEDOUT (the caller did not read for the whole request
+ * timeout), WARD_ENOMEM. */
 WARD_EXTERN int ward_ctx_reply(ward_ctx *ctx, const void *data, size_t len);
 /* Ends the call with a remote error. Codes -1..-99 are ward's own; use
- * other values for your errors. `message` may be NULL. */
+ * other values for your errors. `message` may be NULL. The call always
+ * ends: data, then message, are cut if they would not fit the caller's
+ * limit. */
 WARD_EXTERN int ward_ctx_fail(ward_ctx *ctx, int code, const char *message);
 /* The same with an error payload (in the ctx's encoding). */
 WARD_EXTERN int ward_ctx_fail_data(ward_ctx *ctx, int code, const char *message,
@@ -565,12 +588,15 @@ WARD_EXTERN int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len);
 /* Emits one row on the named stream (sequence numbers are assigned per
  * stream, from 1). */
 WARD_EXTERN int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len);
-/* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error). */
+/* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error); its
+ * message is tagged raw whatever the call's encoding. */
 WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message);
 /* Nonzero once the caller has cancelled this call. */
 WARD_EXTERN int ward_ctx_cancelled(const ward_ctx *ctx);
-/* The encoding tag of the request, and of what this ctx sends. */
+/* The encoding tag of the request. */
 WARD_EXTERN int ward_ctx_encoding(const ward_ctx *ctx);
+/* The encoding tag of what this ctx sends from now on (default: the
+ * request's). */
 WARD_EXTERN int ward_ctx_set_encoding(ward_ctx *ctx, int encoding);
 /* The method being served (NUL-terminated). */
 WARD_EXTERN const char *ward_ctx_method(const ward_ctx *ctx);

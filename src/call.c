@@ -104,6 +104,8 @@ int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const 
     return rv;
   if (!opts)
     opts = &defaults;
+  if (opts->encoding < WARD_ENC_RAW || opts->encoding > WARD_ENC_MSGPACK)
+    return ward__fail(WARD_EINVAL, "unknown encoding %d", opts->encoding);
   /* One deadline for the whole call, waiting for a restart included. */
   int timeout = call_deadline(w, opts->timeout_ms);
   int64_t deadline = ward__deadline(timeout);

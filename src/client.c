@@ -36,7 +36,8 @@ struct ward_client {
   char *meta;         /* "meta.k=v\n" lines */
   size_t meta_len;
   int greeted;        /* 1 once WELCOME arrived; negative: the handshake failed */
-  int bye;            /* the host said goodbye */
+  int bye;            /* the serving loop reached the host's goodbye */
+  atomic_int bye_seen; /* a goodbye arrived: start no more handlers */
   int64_t last_pump;
 };
 
@@ -46,10 +47,12 @@ static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     free(owned);
     ward__conn_cancel_inbound(c, f->h.id);
     return 0;
+  case WARD__K_GOODBYE:
+    atomic_store(&((ward_client *)c->owner)->bye_seen, 1);
+    /* fall through: the serving loop returns when it reaches it */
   case WARD__K_REQUEST:
   case WARD__K_NOTIFY:
   case WARD__K_PING:
-  case WARD__K_GOODBYE:
   case WARD__K_WELCOME: {
     ward__item *it = ward__item_new(f, owned);
     if (!it)
@@ -295,6 +298,20 @@ static void serve_item(ward_client *c, ward__item *it) {
   void *ud = e ? e->ud : NULL;
   if (!fn) {
     ward__serve_nomethod(c->conn, it, 1);
+    return;
+  }
+  if (atomic_load(&c->bye_seen)) {
+    /* Stopping: what is still queued is answered, not run. */
+    if (it->h.kind == WARD__K_REQUEST) {
+      ward_ctx ctx;
+      memset(&ctx, 0, sizeof ctx);
+      ctx.conn = c->conn;
+      ctx.block = 1;
+      ctx.id = it->h.id;
+      ctx.kind = WARD__K_REQUEST;
+      ctx.method = it->name;
+      ward_ctx_fail(&ctx, WARD_ECLOSED, "the worker is stopping");
+    }
     return;
   }
   ward_ctx ctx;

@@ -793,8 +793,17 @@ int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void 
     *reply = call.reply;
   else
     ward_msg_free(call.reply);
+  const char *what = method ? method : "ping";
   if (rv == WARD_ETIMEDOUT)
-    ward__fail(rv, "no answer to '%s' within %d ms", method ? method : "ping", timeout);
+    ward__fail(rv, "no answer to '%s' within %d ms", what, timeout);
+  else if (rv == WARD_ENOMETHOD)
+    ward__fail(rv, "the peer serves no method '%s'", what);
+  else if (rv == WARD_EREMOTE)
+    ward__fail(rv, "'%s' failed: code %d: %s", what, call.reply ? call.reply->code : 0,
+               call.reply && call.reply->error ? call.reply->error : "");
+  else if (rv == WARD_ECRASHED || rv == WARD_ECLOSED || rv == WARD_EPROTO ||
+           rv == WARD_ETOOBIG)
+    ward__fail(rv, "'%s' ended: %s", what, ward_strerror(rv));
   return rv;
 }
 

@@ -49,11 +49,17 @@ int ward_ctx_fail_data(ward_ctx *ctx, int code, const char *message, const void 
   size_t mlen = message ? strlen(message) : 0;
   if (mlen > 65536)
     mlen = 65536;
+  /* The call must end whatever the sizes: drop the data, then shorten the
+   * message, rather than send nothing. */
+  if (!data || ward__err_size(mlen, len) > ctx->conn->max_out)
+    len = 0;
+  if (ward__err_size(mlen, 0) > ctx->conn->max_out)
+    mlen = ctx->conn->max_out > 4 ? ctx->conn->max_out - 4 : 0;
   uint8_t *p = malloc(ward__err_size(mlen, 0));
   if (!p)
     return WARD_ENOMEM;
   ward__err_put(p, message, mlen, NULL, 0);
-  rv = ctx_send(ctx, WARD__K_ERROR, NULL, (uint32_t)code, p, 4 + mlen, data, data ? len : 0);
+  rv = ctx_send(ctx, WARD__K_ERROR, NULL, (uint32_t)code, p, 4 + mlen, data, len);
   free(p);
   return rv;
 }
@@ -137,8 +143,13 @@ int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *messag
   if (code && strlen(code) > WARD_MAX_NAME)
     return ward__fail(WARD_EINVAL, "diagnostic code too long");
   const char *m = message ? message : "";
-  return ctx_send(ctx, WARD__K_DIAG, code && *code ? code : NULL, (uint32_t)level, m,
-                  strlen(m), NULL, 0);
+  /* Diagnostics are text for people: always tagged raw. */
+  int enc = ctx->enc;
+  ctx->enc = WARD_ENC_RAW;
+  int rv2 = ctx_send(ctx, WARD__K_DIAG, code && *code ? code : NULL, (uint32_t)level, m,
+                     strlen(m), NULL, 0);
+  ctx->enc = enc;
+  return rv2;
 }
 
 int ward_ctx_cancelled(const ward_ctx *ctx) {

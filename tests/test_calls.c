@@ -110,6 +110,11 @@ static void test_bad_arguments(void) {
   longname[sizeof longname - 1] = 0;
   T_ERR(ward_request(NULL, w, longname, "x", 1, 1000), WARD_EINVAL);
   T_ERR(ward_notify(w, "", "x", 1), WARD_EINVAL);
+  /* An encoding tag the protocol does not have never reaches the wire. */
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.encoding = 3;
+  T_ERR(ward_request_ex(NULL, w, "echo", "x", 1, &o), WARD_EINVAL);
+  T_OK(ward_ping(w, 10000));
 }
 
 struct progress_log {

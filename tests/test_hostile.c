@@ -76,6 +76,12 @@ static void test_reply_over_host_limit(void) {
   T_OK(ward_request(&m, w, "echo", buf, 1000, 10000));
   T_EQ_INT(ward_msg_len(m), 1000);
   ward_msg_free(m);
+  /* An error whose data would not fit still ends the call: without data. */
+  T_ERR(ward_request(&m, w, "fail", buf, sizeof buf, 10000), WARD_EREMOTE);
+  T_EQ_INT(ward_msg_code(m), 42);
+  T_EQ_STR(ward_msg_error(m), "nope");
+  T_EQ_INT(ward_msg_len(m), 0);
+  ward_msg_free(m);
   ward_host_free(h);
 }
 
