@@ -24,8 +24,8 @@
  * handlers must therefore be short and must not call the functions that
  * wait for that thread: ward_host_free, ward_spawn, ward_worker_stop,
  * ward_worker_free, ward_worker_cycle, ward_worker_restart, nor make
- * blocking calls (ward_request, ward_ping); hand such work to a thread of
- * your own.
+ * blocking calls (ward_request, ward_ping, ward_call_wait): those return
+ * WARD_EINVAL there. Use ward_call_start, or a thread of your own.
  * Progress, row and diagnostic callbacks of a blocking call run on the
  * thread that made the call, inside that call.
  *
@@ -355,6 +355,9 @@ WARD_EXTERN int ward_spec_max_requests(ward_spec *spec, uint64_t n);
  * killed at once (reason MEMORY_LIMIT either way). 0 disables a limit. */
 WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
                                        uint64_t hard_bytes, int sample_ms);
+/* How long a worker may take to end a call after it was cancelled before
+ * it is killed and replaced (reason CANCELLED); default 2000 ms. */
+WARD_EXTERN int ward_spec_cancel_grace(ward_spec *spec, int ms);
 /* Replace a process that has served no call for `ms` (0: never, default). */
 WARD_EXTERN int ward_spec_idle_timeout(ward_spec *spec, int ms);
 /* Calls made while the worker is restarting wait for the new process
@@ -377,8 +380,34 @@ WARD_EXTERN int ward_spec_wait_restart(ward_spec *spec, int on);
  * left behind. The handle belongs to the host until ward_worker_free(). */
 WARD_EXTERN int ward_spawn(ward_worker **out, ward_host *host, const ward_spec *spec);
 
+/* Rows per stream in a summary. */
+typedef struct ward_stream_count {
+  char name[WARD_MAX_NAME + 1];
+  uint64_t rows;
+  uint64_t bytes;
+} ward_stream_count;
+
+/* What a call produced besides its reply, filled when it ends (whatever
+ * the outcome). Release with ward_summary_clear. */
+typedef struct ward_summary {
+  uint64_t rows;              /* rows on all streams */
+  uint64_t row_bytes;
+  uint64_t progress;          /* progress reports */
+  uint64_t diagnostics;
+  int64_t elapsed_us;         /* from the request sent to the outcome */
+  size_t nstreams;
+  ward_stream_count *streams; /* in the order the streams first appeared */
+} ward_summary;
+WARD_EXTERN void ward_summary_clear(ward_summary *s);
+
+/* The default flow-control window of a call: how many bytes of rows and
+ * progress the worker may send ahead of what the caller has consumed. */
+#define WARD_WINDOW_DEFAULT (1024 * 1024)
+
 /* Options of one call. Callbacks run on the calling thread, inside the call,
- * before it returns; they must not free the worker. */
+ * before it returns; they must not free the worker. Rows are delivered live
+ * but are tentative: only a call that ends WARD_OK commits them (buffer
+ * them, and use them once the call succeeded). */
 typedef struct ward_call_opts {
   int timeout_ms;  /* deadline; negative = the spec's request timeout */
   int encoding;    /* encoding tag of the request payload (WARD_ENC_JSON) */
@@ -394,8 +423,14 @@ typedef struct ward_call_opts {
    * (see ward_worker_generation); once the worker has restarted the call
    * fails with WARD_ESTALE instead of reaching the new process. */
   uint32_t generation;
+  /* Flow control: the worker may send this many bytes of rows and progress
+   * ahead of the callbacks; it blocks (and keeps answering pings) until
+   * they catch up. 0 = WARD_WINDOW_DEFAULT; -1 = no limit. */
+  int window_bytes;
+  /* Filled when the call ends, if not NULL (see ward_summary). */
+  ward_summary *summary;
 } ward_call_opts;
-#define WARD_CALL_OPTS_INIT {-1, WARD_ENC_JSON, NULL, NULL, NULL, NULL, 0}
+#define WARD_CALL_OPTS_INIT {-1, WARD_ENC_JSON, NULL, NULL, NULL, NULL, 0, 0, NULL}
 
 /* Calls `method` with a payload and waits for its one outcome.
  * On WARD_OK, *reply holds the reply (free it with ward_msg_free). On
@@ -416,6 +451,38 @@ WARD_EXTERN int ward_request(ward_msg **reply, ward_worker *w, const char *metho
  * may be NULL for the defaults (WARD_CALL_OPTS_INIT). */
 WARD_EXTERN int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method,
                                 const void *data, size_t len, const ward_call_opts *opts);
+
+/* ---------------------------------------------------------------------
+ * Asynchronous calls
+ *
+ * ward_call_start sends the request and returns; `done` then runs exactly
+ * once, on the host's I/O thread, with the outcome (the same codes as
+ * ward_request) and the reply or remote error, which it owns. If
+ * ward_call_start fails, `done` never runs. Progress, row and diagnostic
+ * callbacks of an asynchronous call run on the I/O thread too, before
+ * `done`. The deadline (opts->timeout_ms) is kept by the host.
+ * ------------------------------------------------------------------- */
+typedef struct ward_call ward_call;
+typedef void (*ward_call_cb)(ward_call *call, int status, ward_msg *reply, void *ud);
+
+/* Errors as for ward_request, before anything was sent. Blocks only until
+ * the socket takes the request (not at all on the I/O thread). */
+WARD_EXTERN int ward_call_start(ward_call **out, ward_worker *w, const char *method,
+                                const void *data, size_t len, const ward_call_opts *opts,
+                                ward_call_cb done, void *ud);
+/* Cancels: the call ends at once with WARD_ECANCELED (`done` runs with it,
+ * if it had not run yet) and the worker is told (ward_ctx_cancelled, and
+ * its next row or progress returns WARD_ECANCELED). A worker that does not
+ * end the call within the spec's cancel grace is killed and replaced
+ * (reason CANCELLED). Cancelling an ended call does nothing. */
+WARD_EXTERN int ward_call_cancel(ward_call *call);
+/* Waits until `done` has run (up to `timeout_ms`, negative: forever) and
+ * returns the call's outcome, or WARD_ETIMEDOUT if it has not ended.
+ * Must not be called on the I/O thread. */
+WARD_EXTERN int ward_call_wait(ward_call *call, int timeout_ms);
+/* Releases the handle. A call still running goes on (cancel it first if
+ * it should not) and its `done` still runs; the memory goes after both. */
+WARD_EXTERN void ward_call_free(ward_call *call);
 
 /* Sends a notification (tagged JSON): no reply, no outcome beyond delivery.
  * Returns once the socket has taken the whole message, which blocks while
@@ -586,7 +653,10 @@ WARD_EXTERN int ward_ctx_fail_data(ward_ctx *ctx, int code, const char *message,
 /* Sends a progress report to the caller. */
 WARD_EXTERN int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len);
 /* Emits one row on the named stream (sequence numbers are assigned per
- * stream, from 1). */
+ * stream, from 1). Blocks while the caller's flow-control window is full,
+ * still answering pings. Errors: WARD_ECANCELED once the caller cancelled
+ * (stop working and return), WARD_ECLOSED / WARD_ECRASHED (the caller is
+ * gone), WARD_ETOOBIG, WARD_EINVAL. The same holds for progress. */
 WARD_EXTERN int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len);
 /* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error); its
  * message is tagged raw whatever the call's encoding. */

@@ -11,8 +11,10 @@
 /* Takes a reference on the worker's live connection, waiting within the
  * deadline while a new process is on its way. `pin` nonzero: only that
  * generation will do. */
-static int acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__conn **out) {
+int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__conn **out) {
   ward_host *h = w->host;
+  /* Waiting here would stall the thread that brings the worker back. */
+  int may_wait = !ward__on_io_thread(h);
   const char *name = w->spec->name;
   int rv = 0;
   pthread_mutex_lock(&h->mu);
@@ -42,7 +44,7 @@ static int acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__conn **
       break;
     }
     /* Restarting, backing off, draining or being replaced. */
-    if (!w->spec->wait_restart) {
+    if (!w->spec->wait_restart || !may_wait) {
       rv = ward__fail(WARD_ECLOSED, "worker '%s' is restarting", name);
       break;
     }
@@ -79,7 +81,7 @@ void ward__worker_release(ward_worker *w, ward__conn *c, int answered) {
 /* A call's deadline passed: the worker's state is unknown, so it is
  * replaced (unless the spec says otherwise). Other calls on it end
  * WARD_ECRASHED when the connection closes. */
-static void on_deadline(ward_worker *w, ward__conn *c) {
+void ward__worker_timed_out(ward_worker *w, ward__conn *c) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
   if (w->spec->kill_on_timeout && w->conn == c &&
@@ -104,13 +106,15 @@ int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const 
     return rv;
   if (!opts)
     opts = &defaults;
+  if (ward__on_io_thread(w->host))
+    return ward__fail(WARD_EINVAL, "no blocking call from a ward callback: use ward_call_start");
   if (opts->encoding < WARD_ENC_RAW || opts->encoding > WARD_ENC_MSGPACK)
     return ward__fail(WARD_EINVAL, "unknown encoding %d", opts->encoding);
   /* One deadline for the whole call, waiting for a restart included. */
   int timeout = call_deadline(w, opts->timeout_ms);
   int64_t deadline = ward__deadline(timeout);
   ward__conn *c;
-  rv = acquire(w, deadline, opts->generation, &c);
+  rv = ward__worker_acquire(w, deadline, opts->generation, &c);
   if (rv)
     return rv;
   ward_call_opts o = *opts;
@@ -118,7 +122,7 @@ int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const 
   o.timeout_ms = left < 0 && deadline != INT64_MAX ? 0 : (int)left;
   rv = ward__conn_call(c, WARD__K_REQUEST, method, data, len, &o, reply);
   if (rv == WARD_ETIMEDOUT)
-    on_deadline(w, c);
+    ward__worker_timed_out(w, c);
   ward__worker_release(w, c, rv == WARD_OK || rv == WARD_EREMOTE || rv == WARD_ENOMETHOD);
   return rv;
 }
@@ -133,9 +137,11 @@ int ward_request(ward_msg **reply, ward_worker *w, const char *method, const voi
 int ward_ping(ward_worker *w, int timeout_ms) {
   if (!w)
     return ward__fail(WARD_EINVAL, "NULL worker");
+  if (ward__on_io_thread(w->host))
+    return ward__fail(WARD_EINVAL, "no blocking call from a ward callback");
   int64_t deadline = ward__deadline(call_deadline(w, timeout_ms));
   ward__conn *c;
-  int rv = acquire(w, deadline, 0, &c);
+  int rv = ward__worker_acquire(w, deadline, 0, &c);
   if (rv)
     return rv;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
@@ -155,7 +161,7 @@ int ward_notify(ward_worker *w, const char *method, const void *data, size_t len
     return rv;
   int64_t deadline = ward__deadline(w->spec->request_timeout_ms);
   ward__conn *c;
-  rv = acquire(w, deadline, 0, &c);
+  rv = ward__worker_acquire(w, deadline, 0, &c);
   if (rv)
     return rv;
   if (len > c->max_out) {
@@ -169,4 +175,15 @@ int ward_notify(ward_worker *w, const char *method, const void *data, size_t len
   rv = ward__conn_send(c, &h, method, data, len, NULL, 0, 1, deadline);
   ward__worker_release(w, c, 0);
   return rv;
+}
+
+void ward__worker_watch_deadline(ward_worker *w, ward__conn *c, int64_t deadline) {
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  if (w->conn == c && deadline < w->conn_due) {
+    w->conn_due = deadline;
+    ward__worker_schedule(w);
+    ward__host_wake(h);
+  }
+  pthread_mutex_unlock(&h->mu);
 }

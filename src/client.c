@@ -47,6 +47,10 @@ static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     free(owned);
     ward__conn_cancel_inbound(c, f->h.id);
     return 0;
+  case WARD__K_CREDIT:
+    free(owned);
+    ward__conn_credit(c, f->h.id, f->h.aux);
+    return 0;
   case WARD__K_GOODBYE:
     atomic_store(&((ward_client *)c->owner)->bye_seen, 1);
     /* fall through: the serving loop returns when it reaches it */
@@ -66,7 +70,7 @@ static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   }
 }
 
-static const ward__conn_ops client_ops = {client_inbound, NULL, NULL, NULL};
+static const ward__conn_ops client_ops = {client_inbound, NULL, NULL, NULL, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Connecting                                                          */
@@ -269,6 +273,17 @@ static void send_pong(ward_client *c, uint32_t id) {
                   ward__deadline(c->conn->default_timeout_ms));
 }
 
+/* Answers the pings waiting in the inbox, leaving the rest in order. */
+static void answer_pings(ward_client *c) {
+  ward__itemq pings = {0};
+  ward__conn_take_pings(c->conn, &pings);
+  ward__item *it;
+  while ((it = ward__itemq_pop(&pings))) {
+    send_pong(c, it->h.id);
+    ward__item_free(it);
+  }
+}
+
 /* At a handler's boundary: read what has arrived (cancels take effect at
  * once) and answer pings that are waiting. */
 static void client_boundary(ward_ctx *ctx) {
@@ -278,16 +293,25 @@ static void client_boundary(ward_ctx *ctx) {
     return;
   c->last_pump = now;
   ward__conn_pump(c->conn);
-  pthread_mutex_lock(&c->conn->mu);
-  ward__itemq pings = {0}, rest = {0};
-  ward__item *it;
-  while ((it = ward__itemq_pop(&c->conn->inbox)))
-    ward__itemq_push(it->h.kind == WARD__K_PING ? &pings : &rest, it);
-  c->conn->inbox = rest;
-  pthread_mutex_unlock(&c->conn->mu);
-  while ((it = ward__itemq_pop(&pings))) {
-    send_pong(c, it->h.id);
-    ward__item_free(it);
+  answer_pings(c);
+}
+
+/* Flow control: waits until `len` more bytes fit the caller's window,
+ * answering pings meanwhile. The caller credits back every half window it
+ * consumes, so sending is always allowed while at most half a window is
+ * outstanding: a row larger than what is left never waits for credit that
+ * cannot come. */
+static int client_wait_credit(ward_ctx *ctx, size_t len) {
+  ward_client *c = ctx->boundary_ud;
+  uint64_t half = ctx->window / 2;
+  for (;;) {
+    uint64_t fit = ctx->sent + len > ctx->window ? ctx->sent + len - ctx->window : 0;
+    uint64_t low = ctx->sent > half ? ctx->sent - half : 0;
+    uint64_t need = fit < low ? fit : low;
+    int rv = ward__conn_wait_credit(c->conn, need, &ctx->cancelled);
+    if (rv != 1)
+      return rv;
+    answer_pings(c);
   }
 }
 
@@ -319,6 +343,7 @@ static void serve_item(ward_client *c, ward__item *it) {
   ctx.conn = c->conn;
   ctx.block = 1;
   ctx.boundary = client_boundary;
+  ctx.wait_credit = client_wait_credit;
   ctx.boundary_ud = c;
   ward__serve(&ctx, it, fn, ud);
 }

@@ -42,6 +42,15 @@
 #define MAX_READS 16
 /* A body missing at least this much is read straight into place. */
 #define DIRECT_BODY (16 * 1024)
+/* What a queued item costs beyond its payload, for the memory bounds. */
+#define ITEM_COST 256
+/* Inbound frames read but not yet handled (requests, notifications for a
+ * busy handler loop): past HIGH the connection is not read until they are
+ * down to LOW, so a flooding peer is slowed, not buffered. */
+#define PENDING_HIGH (8u << 20)
+#define PENDING_LOW (4u << 20)
+/* Events of a call without a flow-control window that may wait. */
+#define WARD__UNWINDOWED_MAX (64u << 20)
 
 /* ------------------------------------------------------------------ */
 /* Condition variables on the monotonic clock                          */
@@ -121,6 +130,15 @@ static void tab_remove(ward__conn *c, const ward__call *call) {
   }
 }
 
+/* With the lock held: an asynchronous call has news for its owner.
+ * Returns whether the owner must be told (after unlocking). */
+static int mark_ready(ward__call *call) {
+  if (!call->async || call->queued)
+    return 0;
+  call->queued = 1;
+  return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Waiters and the reading role                                        */
 
@@ -156,13 +174,32 @@ static void update_watch(ward__conn *c) {
   if (!c->ops->watch || c->closed)
     return;
   int ev = 0;
-  if (c->reader != WARD__READER_CALLER && !c->lazy)
+  if (c->reader != WARD__READER_CALLER && !c->lazy && !atomic_load(&c->throttled))
     ev |= WARD__IN;
   if (c->outq_len && !c->writing)
     ev |= WARD__OUT;
   if (ev != c->watch_events) {
     c->watch_events = ev;
     c->ops->watch(c, ev);
+  }
+}
+
+/* With the lock held. */
+static void pending_add(ward__conn *c, size_t bytes) {
+  c->pending_in += bytes;
+  if (c->pending_in > PENDING_HIGH && !atomic_load(&c->throttled)) {
+    atomic_store(&c->throttled, 1);
+    update_watch(c);
+  }
+}
+
+/* With the lock held. */
+static void pending_sub(ward__conn *c, size_t bytes) {
+  c->pending_in = c->pending_in > bytes ? c->pending_in - bytes : 0;
+  if (atomic_load(&c->throttled) && c->pending_in < PENDING_LOW) {
+    atomic_store(&c->throttled, 0);
+    update_watch(c);
+    wake_role_waiter(c);
   }
 }
 
@@ -213,7 +250,7 @@ void ward__conn_unref(ward__conn *c) {
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->inbox_cond);
   pthread_cond_destroy(&c->wcond);
-  free(c->outq);
+  ward__conn_free_outq(c);
   free(c->rbuf);
   free(c->tab);
   free(c);
@@ -227,11 +264,22 @@ void ward__conn_close(ward__conn *c, int err) {
   }
   c->closed = 1;
   c->close_err = err;
+  ward__call *ready = NULL;
   for (size_t i = 0; i < c->tabsz; i++) {
-    for (ward__call *k = c->tab[i]; k; k = k->next) {
+    for (ward__call *k = c->tab[i], *next; k; k = next) {
+      next = k->next;
+      if (k->tombstone) {
+        free(k);
+        continue;
+      }
       k->done = 1;
       k->err = err;
-      pthread_cond_signal(&k->cond);
+      if (mark_ready(k)) {
+        k->next = ready; /* the chain is free to reuse now */
+        ready = k;
+      } else if (!k->async) {
+        pthread_cond_signal(&k->cond);
+      }
     }
     c->tab[i] = NULL;
   }
@@ -243,6 +291,12 @@ void ward__conn_close(ward__conn *c, int err) {
   /* Wakes any thread polling the socket; the fd stays ours until unref. */
   shutdown(c->fd, SHUT_RDWR);
   pthread_mutex_unlock(&c->mu);
+  while (ready) {
+    ward__call *next = ready->next;
+    ready->next = NULL;
+    c->ops->call_ready(c, ready);
+    ready = next;
+  }
   if (c->ops->closed)
     c->ops->closed(c, err);
 }
@@ -266,7 +320,8 @@ static ssize_t write_some(ward__conn *c, struct iovec *iov, int n) {
   }
 }
 
-/* Drops `n` written bytes from the front of an iovec array. */
+/* Drops `n` written bytes from the front of an iovec array. Returns whether
+ * anything is left. */
 static int iov_advance(struct iovec *iov, int cnt, size_t n, int *first) {
   int i = *first;
   while (i < cnt && n >= iov[i].iov_len) {
@@ -278,119 +333,144 @@ static int iov_advance(struct iovec *iov, int cnt, size_t n, int *first) {
     iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
     iov[i].iov_len -= n;
   }
+  while (i < cnt && iov[i].iov_len == 0)
+    i++;
   *first = i;
   return i < cnt;
 }
 
-/* With the lock held: puts unwritten bytes back at the front of outq. */
-static int requeue_front(ward__conn *c, const struct iovec *iov, int first, int cnt) {
-  size_t rest = 0;
+/* The out queue is a list of chunks. The writer sends from the head while
+ * others append at the tail under the lock: bytes being written never
+ * move, and nothing is copied twice. */
+typedef struct ward__chunk {
+  struct ward__chunk *next;
+  size_t off, len, cap;
+  uint8_t data[];
+} ward__chunk;
+
+#define CHUNK_MIN 4096
+
+/* With the lock held: appends the iovecs as whole frames. The queue is
+ * bounded: a peer that stops reading while we owe it more than a frame
+ * and a megabyte is cut off (WARD_EPROTO). */
+static int queue_back(ward__conn *c, const struct iovec *iov, int first, int cnt) {
+  size_t add = 0;
   for (int i = first; i < cnt; i++)
-    rest += iov[i].iov_len;
-  if (!rest)
+    add += iov[i].iov_len;
+  if (!add)
     return 0;
-  size_t need = rest + c->outq_len;
-  uint8_t *b = malloc(need);
-  if (!b)
-    return WARD_ENOMEM;
-  size_t off = 0;
+  size_t limit = (size_t)c->max_out + WARD__HDR_SIZE + WARD_MAX_NAME + (1u << 20);
+  if (c->outq_len + add > limit)
+    return ward__fail(WARD_EPROTO, "peer stopped reading: %zu bytes waiting for it",
+                      c->outq_len + add);
+  ward__chunk *t = c->outq_tail;
+  if (!t || t->cap - t->off - t->len < add) {
+    size_t cap = add > CHUNK_MIN ? add : CHUNK_MIN;
+    ward__chunk *n = malloc(sizeof *n + cap);
+    if (!n)
+      return WARD_ENOMEM;
+    n->next = NULL;
+    n->off = n->len = 0;
+    n->cap = cap;
+    if (t)
+      t->next = n;
+    else
+      c->outq = n;
+    c->outq_tail = t = n;
+  }
   for (int i = first; i < cnt; i++) {
     if (iov[i].iov_len)
-      memcpy(b + off, iov[i].iov_base, iov[i].iov_len);
-    off += iov[i].iov_len;
+      memcpy(t->data + t->off + t->len, iov[i].iov_base, iov[i].iov_len);
+    t->len += iov[i].iov_len;
   }
-  if (c->outq_len)
-    memcpy(b + off, c->outq, c->outq_len);
-  free(c->outq);
-  c->outq = b;
-  c->outq_len = need;
-  c->outq_cap = need;
+  c->outq_len += add;
   return 0;
 }
 
-static int queue_back(ward__conn *c, const struct iovec *iov, int cnt) {
-  size_t add = 0;
-  for (int i = 0; i < cnt; i++)
-    add += iov[i].iov_len;
-  if (c->outq_len + add > c->outq_cap) {
-    size_t cap = c->outq_cap ? c->outq_cap : 4096;
-    while (cap < c->outq_len + add)
-      cap *= 2;
-    uint8_t *b = realloc(c->outq, cap);
-    if (!b)
-      return WARD_ENOMEM;
-    c->outq = b;
-    c->outq_cap = cap;
-  }
-  for (int i = 0; i < cnt; i++) {
-    if (iov[i].iov_len)
-      memcpy(c->outq + c->outq_len, iov[i].iov_base, iov[i].iov_len);
-    c->outq_len += iov[i].iov_len;
-  }
-  return 0;
-}
-
-/* With `writing` held and no lock: writes iov[0..cnt). Blocking writers
- * wait for the socket up to `deadline`; what is left unwritten (always
- * whole frames' tails) goes back to outq. `own_from` is the index of the
- * first iovec of the caller's own frame: if none of it was written when
- * the deadline passes, it is dropped instead of queued. */
-static int write_frames(ward__conn *c, struct iovec *iov, int cnt, int own_from, int block,
-                        int64_t deadline) {
-  int first = 0;
-  int rv = 0;
-  size_t own_total = 0;
-  for (int i = own_from; i < cnt; i++)
-    own_total += iov[i].iov_len;
-  while (first < cnt) {
-    ssize_t w = write_some(c, iov, cnt);
-    if (w < 0) {
-      rv = (int)w;
-      break;
+/* With `writing` held and no lock: sends the out queue. Returns 0 once it
+ * is empty, 1 when the socket is full and `block` is 0, or an error
+ * (WARD_ETIMEDOUT, WARD_ECRASHED). */
+static int drain_outq(ward__conn *c, int block, int64_t deadline) {
+  for (;;) {
+    pthread_mutex_lock(&c->mu);
+    ward__chunk *h = c->outq;
+    while (h && h->len == 0) {
+      /* Spent chunks go, except the tail, which appenders still use. */
+      if (h == c->outq_tail) {
+        h->off = 0;
+        h = NULL;
+        break;
+      }
+      c->outq = h->next;
+      free(h);
+      h = c->outq;
     }
-    if (!iov_advance(iov, cnt, (size_t)w, &first))
-      break;
-    if (w > 0)
+    struct iovec one = {h ? h->data + h->off : NULL, h ? h->len : 0};
+    pthread_mutex_unlock(&c->mu);
+    if (!h)
+      return 0;
+    ssize_t w = write_some(c, &one, 1);
+    if (w < 0)
+      return (int)w;
+    if (w > 0) {
+      pthread_mutex_lock(&c->mu);
+      h->off += (size_t)w;
+      h->len -= (size_t)w;
+      c->outq_len -= (size_t)w;
+      pthread_mutex_unlock(&c->mu);
       continue;
-    if (!block) {
-      rv = 1; /* queue the rest */
-      break;
     }
+    if (!block)
+      return 1;
     int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
-    if (ev == 0) {
-      rv = WARD_ETIMEDOUT;
-      break;
-    }
-    if (ev < 0) {
-      rv = ev;
-      break;
-    }
+    if (ev == 0)
+      return WARD_ETIMEDOUT;
+    if (ev < 0)
+      return WARD_ECRASHED;
   }
+}
+
+/* With `writing` held: gives it back and wakes whoever waits to write. */
+static void end_writing(ward__conn *c, int rv) {
   pthread_mutex_lock(&c->mu);
-  if (rv == 1 || rv == WARD_ETIMEDOUT) {
-    /* If nothing of our own frame went out, it need not go at all. */
-    int end = cnt;
-    size_t own_left = 0;
-    for (int i = own_from; i < cnt; i++)
-      own_left += iov[i].iov_len;
-    if (rv == WARD_ETIMEDOUT && own_left == own_total)
-      end = own_from;
-    if (requeue_front(c, iov, first, end))
-      rv = WARD_ENOMEM;
-    else if (rv == 1)
-      rv = 0;
-  }
   c->writing = 0;
   update_watch(c);
   pthread_cond_broadcast(&c->wcond);
-  /* Frames others queued while we wrote go now, if the socket takes them. */
-  int more = c->outq_len && !c->closed && rv == 0;
   pthread_mutex_unlock(&c->mu);
-  if (rv == WARD_ECRASHED || rv == WARD_ENOMEM)
+  if (rv == WARD_ECRASHED || rv == WARD_ENOMEM || rv == WARD_EPROTO)
     ward__conn_close(c, rv);
-  else if (more)
-    ward__conn_flush(c);
-  return rv;
+}
+
+/* With `writing` held and the queue empty: writes one frame. What the
+ * socket does not take goes to the queue (a non-blocking sender), or is
+ * waited for; at the deadline a frame not begun is dropped and one begun
+ * is queued, so the stream never holds half a frame. */
+static int write_frame(ward__conn *c, struct iovec *iov, int cnt, int block, int64_t deadline) {
+  int first = 0;
+  size_t done = 0;
+  for (;;) {
+    ssize_t w = write_some(c, iov, cnt);
+    if (w < 0)
+      return (int)w;
+    done += (size_t)w;
+    if (!iov_advance(iov, cnt, (size_t)w, &first))
+      return 0;
+    if (w > 0)
+      continue;
+    int rv = 1;
+    if (block) {
+      int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
+      if (ev > 0)
+        continue;
+      rv = ev == 0 ? WARD_ETIMEDOUT : WARD_ECRASHED;
+      if (rv == WARD_ETIMEDOUT && done == 0)
+        return rv;
+    }
+    pthread_mutex_lock(&c->mu);
+    int qrv = queue_back(c, iov, first, cnt);
+    pthread_mutex_unlock(&c->mu);
+    return qrv ? qrv : rv == 1 ? 0 : rv;
+  }
 }
 
 int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
@@ -399,8 +479,7 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
   ward__hdr_put(hb, h);
   if (h->nlen)
     memcpy(hb + WARD__HDR_SIZE, name, h->nlen);
-  struct iovec iov[4] = {{NULL, 0},
-                         {hb, WARD__HDR_SIZE + h->nlen},
+  struct iovec iov[3] = {{hb, WARD__HDR_SIZE + h->nlen},
                          {(void *)p1, p1 ? n1 : 0},
                          {(void *)p2, p2 ? n2 : 0}};
   pthread_mutex_lock(&c->mu);
@@ -413,9 +492,12 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
     if (!c->writing)
       break;
     if (!block) {
-      int rv = queue_back(c, iov + 1, 3);
+      /* Someone is writing: the frame waits its turn in the queue. */
+      int rv = queue_back(c, iov, 0, 3);
       update_watch(c);
       pthread_mutex_unlock(&c->mu);
+      if (rv)
+        ward__conn_close(c, rv);
       return rv;
     }
     if (ward__cond_wait(&c->wcond, &c->mu, deadline) == WARD_ETIMEDOUT) {
@@ -423,16 +505,19 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
       return WARD_ETIMEDOUT;
     }
   }
-  /* Whatever is queued goes first, in the same write. */
   c->writing = 1;
-  uint8_t *pre = c->outq;
-  iov[0].iov_base = pre;
-  iov[0].iov_len = c->outq_len;
-  c->outq = NULL;
-  c->outq_len = c->outq_cap = 0;
+  int queued = c->outq_len != 0;
   pthread_mutex_unlock(&c->mu);
-  int rv = write_frames(c, iov, 4, 1, block, deadline);
-  free(pre);
+  /* What others queued goes first: frames keep their order. */
+  int rv = queued ? drain_outq(c, block, deadline) : 0;
+  if (rv == 1) {
+    pthread_mutex_lock(&c->mu);
+    rv = queue_back(c, iov, 0, 3);
+    pthread_mutex_unlock(&c->mu);
+  } else if (rv == 0) {
+    rv = write_frame(c, iov, 3, block, deadline);
+  }
+  end_writing(c, rv);
   return rv;
 }
 
@@ -443,13 +528,18 @@ void ward__conn_flush(ward__conn *c) {
     return;
   }
   c->writing = 1;
-  uint8_t *pre = c->outq;
-  struct iovec iov[1] = {{pre, c->outq_len}};
-  c->outq = NULL;
-  c->outq_len = c->outq_cap = 0;
   pthread_mutex_unlock(&c->mu);
-  write_frames(c, iov, 1, 1, 0, 0);
-  free(pre);
+  int rv = drain_outq(c, 0, 0);
+  end_writing(c, rv == 1 ? 0 : rv);
+}
+
+void ward__conn_free_outq(ward__conn *c) {
+  for (ward__chunk *k = c->outq, *n; k; k = n) {
+    n = k->next;
+    free(k);
+  }
+  c->outq = c->outq_tail = NULL;
+  c->outq_len = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -513,35 +603,87 @@ static int complete(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   }
   pthread_mutex_lock(&c->mu);
   ward__call *call = tab_find(c, f->h.id);
-  if (call && call->kind == want && !call->done) {
+  int tell = 0;
+  if (call && call->tombstone) {
+    /* The end of a cancelled call: nothing waits for it any more. */
+    tab_remove(c, call);
+    free(call);
+    call = NULL;
+  } else if (call && call->kind == want && !call->done) {
     tab_remove(c, call);
     call->done = 1;
     call->err = err;
     call->reply = m;
     m = NULL;
-    pthread_cond_signal(&call->cond);
+    tell = mark_ready(call);
+    if (!call->async)
+      pthread_cond_signal(&call->cond);
   }
   pthread_mutex_unlock(&c->mu);
+  if (tell)
+    c->ops->call_ready(c, call);
   /* An answer to a call that already ended (timed out) is dropped. */
   ward_msg_free(m);
   return 0;
 }
 
-/* PROGRESS, ROW or DIAG: queued for the caller's thread. */
+/* Counts a row on its stream; a sequence number out of order is a
+ * protocol violation (lock held). */
+static int count_row(ward__call *call, const ward__frame *f) {
+  ward_stream_count *sc = NULL;
+  for (size_t i = 0; i < call->nstreams && !sc; i++)
+    if (strlen(call->streams[i].name) == f->h.nlen &&
+        memcmp(call->streams[i].name, f->name, f->h.nlen) == 0)
+      sc = &call->streams[i];
+  if (!sc) {
+    ward_stream_count *v = realloc(call->streams, (call->nstreams + 1) * sizeof *v);
+    if (!v)
+      return WARD_ENOMEM;
+    call->streams = v;
+    sc = &v[call->nstreams++];
+    memset(sc, 0, sizeof *sc);
+    memcpy(sc->name, f->name, f->h.nlen);
+  }
+  if (f->h.aux != sc->rows + 1)
+    return ward__fail(WARD_EPROTO, "row %u on stream '%s' of call %u, expected %llu", f->h.aux,
+                      sc->name, f->h.id, (unsigned long long)sc->rows + 1);
+  sc->rows++;
+  sc->bytes += f->h.len;
+  return 0;
+}
+
+/* PROGRESS, ROW or DIAG: queued for the caller's thread (or the owner, for
+ * an asynchronous call). */
 static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   ward__item *it = ward__item_new(f, owned);
   if (!it)
     return WARD_ENOMEM;
+  int rv = 0, tell = 0;
   pthread_mutex_lock(&c->mu);
   ward__call *call = tab_find(c, f->h.id);
-  if (call && call->kind == WARD__K_REQUEST && !call->done) {
-    ward__itemq_push(&call->events, it);
-    it = NULL;
-    pthread_cond_signal(&call->cond);
+  if (call && call->kind == WARD__K_REQUEST && !call->done && !call->tombstone) {
+    if (f->h.kind == WARD__K_ROW)
+      rv = count_row(call, f);
+    /* Flow control bounds what waits for the callbacks; a callee that
+     * ignores it is cut off rather than allowed to fill our memory. */
+    call->queued_bytes += f->h.len + ITEM_COST;
+    size_t limit = (call->window ? call->window : WARD__UNWINDOWED_MAX) + c->max_in + (64u << 10);
+    if (!rv && call->queued_bytes > limit)
+      rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u (%zu bytes waiting)",
+                      f->h.id, call->queued_bytes);
+    if (!rv) {
+      ward__itemq_push(&call->events, it);
+      it = NULL;
+      tell = mark_ready(call);
+      if (!call->async)
+        pthread_cond_signal(&call->cond);
+    }
   }
   pthread_mutex_unlock(&c->mu);
+  if (tell)
+    c->ops->call_ready(c, call);
   ward__item_free(it);
-  return 0;
+  return rv;
 }
 
 static int dispatch(ward__conn *c, const ward__frame *f, uint8_t *owned) {
@@ -582,7 +724,7 @@ static int feed(ward__conn *c, const uint8_t *p, size_t n) {
  * Returns 0, or the error that must close the connection: WARD_ECRASHED
  * for end of stream, a protocol error otherwise. */
 static int read_available(ward__conn *c, int block) {
-  for (int i = 0; i < MAX_READS; i++) {
+  for (int i = 0; i < MAX_READS && !atomic_load(&c->throttled); i++) {
     size_t missing = 0, want;
     uint8_t *space = ward__dec_body_space(&c->dec, &missing);
     int direct = space && missing >= DIRECT_BODY;
@@ -622,6 +764,12 @@ static int read_available(ward__conn *c, int block) {
 static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int64_t deadline,
                 int want_out) {
   for (int first = 1;; first = 0) {
+    /* Data that keeps coming must not carry a call past its deadline. */
+    if (!first && deadline != INT64_MAX && ward__now_ms() >= deadline)
+      return WARD_ETIMEDOUT;
+    /* Too much read and not yet handled: let it be handled first. */
+    if (atomic_load(&c->throttled))
+      return 0;
     /* The caller checked `stop` just before taking the role. */
     if (!first) {
       pthread_mutex_lock(&c->mu);
@@ -658,7 +806,7 @@ static int wait_until(ward__conn *c, ward__waiter *self, int (*stop)(ward__conn 
     if (c->closed || stop(c, arg))
       return 0;
     int rv;
-    if (c->reader == WARD__READER_NONE) {
+    if (c->reader == WARD__READER_NONE && !atomic_load(&c->throttled)) {
       c->reader = WARD__READER_CALLER;
       update_watch(c);
       int want_out = c->outq_len && !c->writing;
@@ -703,6 +851,26 @@ int ward__conn_pump(ward__conn *c) {
 /* ------------------------------------------------------------------ */
 /* Calls                                                               */
 
+void ward__call_init(ward__call *call, uint8_t kind, const ward_call_opts *opts) {
+  memset(call, 0, sizeof *call);
+  call->kind = kind;
+  ward__cond_init(&call->cond);
+  if (kind == WARD__K_REQUEST && opts->window_bytes >= 0)
+    call->window = opts->window_bytes ? (uint32_t)opts->window_bytes : WARD_WINDOW_DEFAULT;
+  if (opts->summary)
+    call->started_us = ward__now_us();
+}
+
+void ward__call_release(ward__call *call) {
+  ward__item *it;
+  while ((it = ward__itemq_pop(&call->events)))
+    ward__item_free(it);
+  free(call->streams);
+  call->streams = NULL;
+  call->nstreams = 0;
+  pthread_cond_destroy(&call->cond);
+}
+
 static int call_ready(ward__conn *c, void *arg) {
   (void)c;
   ward__call *call = arg;
@@ -729,36 +897,106 @@ static void deliver(const ward_call_opts *o, ward__item *it) {
   }
 }
 
-int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void *data,
-                    size_t len, const ward_call_opts *opts, ward_msg **reply) {
-  int timeout = opts->timeout_ms < 0 ? c->default_timeout_ms : opts->timeout_ms;
-  int64_t deadline = ward__deadline(timeout);
+void ward__call_consume(ward__conn *c, ward__call *call, const ward_call_opts *opts,
+                        ward__item *it) {
+  deliver(opts, it);
+  if (it->h.kind == WARD__K_DIAG) {
+    call->diags++;
+    return;
+  }
+  if (it->h.kind == WARD__K_PROGRESS)
+    call->progress++;
+  if (!call->window)
+    return;
+  /* Credit back in halves of the window: the worker keeps streaming while
+   * the rest is consumed, at one small frame per half window. */
+  call->unacked += it->h.len;
+  if (call->unacked >= call->window / 2) {
+    ward__hdr h = {.kind = WARD__K_CREDIT, .id = call->id, .aux = (uint32_t)call->unacked};
+    call->unacked = 0;
+    ward__conn_send(c, &h, NULL, NULL, 0, NULL, 0, 0, 0);
+  }
+}
+
+void ward__call_summary(const ward__call *call, ward_summary *s) {
+  memset(s, 0, sizeof *s);
+  s->progress = call->progress;
+  s->diagnostics = call->diags;
+  s->elapsed_us = ward__now_us() - call->started_us;
+  if (call->nstreams) {
+    s->streams = malloc(call->nstreams * sizeof *s->streams);
+    if (s->streams) {
+      memcpy(s->streams, call->streams, call->nstreams * sizeof *s->streams);
+      s->nstreams = call->nstreams;
+    }
+  }
+  for (size_t i = 0; i < call->nstreams; i++) {
+    s->rows += call->streams[i].rows;
+    s->row_bytes += call->streams[i].bytes;
+  }
+}
+
+void ward_summary_clear(ward_summary *s) {
+  if (!s)
+    return;
+  free(s->streams);
+  memset(s, 0, sizeof *s);
+}
+
+/* Inserts the call and sends its request. */
+static int start(ward__conn *c, ward__call *call, const char *method, const void *data,
+                 size_t len, int encoding, int block, int64_t deadline) {
   size_t nlen = method ? strlen(method) : 0;
   if (len > c->max_out)
     return ward__fail(WARD_ETOOBIG, "request of %zu bytes over the peer's %u-byte limit", len,
                       c->max_out);
+  pthread_mutex_lock(&c->mu);
+  int rv = c->closed ? c->close_err : tab_insert(c, call);
+  pthread_mutex_unlock(&c->mu);
+  if (rv)
+    return rv;
+  ward__hdr h = {.kind = call->kind,
+                 .flags = (uint8_t)(encoding & WARD__FLAG_ENC_MASK),
+                 .nlen = (uint8_t)nlen,
+                 .len = (uint32_t)len,
+                 .id = call->id,
+                 .aux = call->window};
+  rv = ward__conn_send(c, &h, method, data, len, NULL, 0, block, deadline);
+  if (rv) {
+    pthread_mutex_lock(&c->mu);
+    if (!call->done)
+      tab_remove(c, call);
+    pthread_mutex_unlock(&c->mu);
+  }
+  return rv;
+}
+
+static void set_detail(int rv, const char *method, int timeout, const ward_msg *reply) {
+  const char *what = method ? method : "ping";
+  if (rv == WARD_ETIMEDOUT)
+    ward__fail(rv, "no answer to '%s' within %d ms", what, timeout);
+  else if (rv == WARD_ENOMETHOD)
+    ward__fail(rv, "the peer serves no method '%s'", what);
+  else if (rv == WARD_EREMOTE)
+    ward__fail(rv, "'%s' failed: code %d: %s", what, reply ? reply->code : 0,
+               reply && reply->error ? reply->error : "");
+  else if (rv == WARD_ECRASHED || rv == WARD_ECLOSED || rv == WARD_EPROTO ||
+           rv == WARD_ETOOBIG)
+    ward__fail(rv, "'%s' ended: %s", what, ward_strerror(rv));
+}
+
+int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void *data,
+                    size_t len, const ward_call_opts *opts, ward_msg **reply) {
+  int timeout = opts->timeout_ms < 0 ? c->default_timeout_ms : opts->timeout_ms;
+  int64_t deadline = ward__deadline(timeout);
   ward__call call;
-  memset(&call, 0, sizeof call);
-  call.kind = kind;
-  ward__cond_init(&call.cond);
+  ward__call_init(&call, kind, opts);
   ward__waiter self = {.cond = &call.cond};
 
   pthread_mutex_lock(&c->mu);
-  int rv = c->closed ? c->close_err : tab_insert(c, &call);
-  if (rv) {
-    pthread_mutex_unlock(&c->mu);
-    pthread_cond_destroy(&call.cond);
-    return rv;
-  }
   waiter_add(c, &self);
   pthread_mutex_unlock(&c->mu);
-
-  ward__hdr h = {.kind = kind,
-                 .flags = (uint8_t)(opts->encoding & WARD__FLAG_ENC_MASK),
-                 .nlen = (uint8_t)nlen,
-                 .len = (uint32_t)len,
-                 .id = call.id};
-  rv = ward__conn_send(c, &h, method, data, len, NULL, 0, 1, deadline);
+  int rv = start(c, &call, method, data, len, opts->encoding, 1, deadline);
 
   pthread_mutex_lock(&c->mu);
   if (!rv) {
@@ -767,10 +1005,16 @@ int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void 
       ward__item *it = ward__itemq_pop(&call.events);
       if (!it)
         break;
+      call.queued_bytes -= it->h.len + ITEM_COST;
       pthread_mutex_unlock(&c->mu);
-      deliver(opts, it);
+      ward__call_consume(c, &call, opts, it);
       ward__item_free(it);
       pthread_mutex_lock(&c->mu);
+      /* A callee that keeps the callbacks busy does not stretch the deadline. */
+      if (!call.done && deadline != INT64_MAX && ward__now_ms() >= deadline) {
+        rv = WARD_ETIMEDOUT;
+        break;
+      }
     }
   }
   if (call.done)
@@ -783,28 +1027,114 @@ int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void 
   wake_role_waiter(c);
   pthread_mutex_unlock(&c->mu);
 
-  ward__item *it;
-  while ((it = ward__itemq_pop(&call.events)))
-    ward__item_free(it);
-  pthread_cond_destroy(&call.cond);
-  if (rv == WARD_EREMOTE && reply)
-    *reply = call.reply;
-  else if (rv == WARD_OK && reply)
+  if (opts->summary)
+    ward__call_summary(&call, opts->summary);
+  ward__call_release(&call);
+  if ((rv == WARD_EREMOTE || rv == WARD_OK) && reply)
     *reply = call.reply;
   else
     ward_msg_free(call.reply);
-  const char *what = method ? method : "ping";
-  if (rv == WARD_ETIMEDOUT)
-    ward__fail(rv, "no answer to '%s' within %d ms", what, timeout);
-  else if (rv == WARD_ENOMETHOD)
-    ward__fail(rv, "the peer serves no method '%s'", what);
-  else if (rv == WARD_EREMOTE)
-    ward__fail(rv, "'%s' failed: code %d: %s", what, call.reply ? call.reply->code : 0,
-               call.reply && call.reply->error ? call.reply->error : "");
-  else if (rv == WARD_ECRASHED || rv == WARD_ECLOSED || rv == WARD_EPROTO ||
-           rv == WARD_ETOOBIG)
-    ward__fail(rv, "'%s' ended: %s", what, ward_strerror(rv));
+  set_detail(rv, method, timeout, call.reply);
   return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Asynchronous calls                                                  */
+
+int ward__conn_start(ward__conn *c, ward__call *call, const char *method, const void *data,
+                     size_t len, int encoding, int block, int64_t deadline) {
+  call->async = 1;
+  call->deadline = deadline;
+  return start(c, call, method, data, len, encoding, block, deadline);
+}
+
+void ward__conn_take(ward__conn *c, ward__call *call, ward__itemq *events, int *done) {
+  pthread_mutex_lock(&c->mu);
+  call->queued = 0;
+  call->queued_bytes = 0;
+  *events = call->events;
+  memset(&call->events, 0, sizeof call->events);
+  *done = call->done && !call->reported;
+  if (*done)
+    call->reported = 1;
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* Places a call under its existing id (lock held). */
+static void tab_put(ward__conn *c, ward__call *call) {
+  size_t s = slot(c, call->id);
+  call->next = c->tab[s];
+  c->tab[s] = call;
+  c->ncalls++;
+}
+
+int ward__conn_cancel(ward__conn *c, ward__call *call, int64_t grace_deadline) {
+  ward__call *tomb = calloc(1, sizeof *tomb);
+  pthread_mutex_lock(&c->mu);
+  if (call->done || c->closed) {
+    pthread_mutex_unlock(&c->mu);
+    free(tomb);
+    return 0;
+  }
+  tab_remove(c, call);
+  call->done = 1;
+  call->err = WARD_ECANCELED;
+  int tell = mark_ready(call);
+  uint32_t id = call->id;
+  if (tomb) {
+    /* Answers still on their way find the tombstone and are dropped; if
+     * none ends the call by the deadline, the owner kills the callee. */
+    tomb->id = id;
+    tomb->kind = call->kind;
+    tomb->tombstone = 1;
+    tomb->deadline = grace_deadline;
+    tab_put(c, tomb);
+  }
+  pthread_mutex_unlock(&c->mu);
+  ward__hdr h = {.kind = WARD__K_CANCEL, .id = id};
+  ward__conn_send(c, &h, NULL, NULL, 0, NULL, 0, 0, 0);
+  if (tell && c->ops->call_ready)
+    c->ops->call_ready(c, call);
+  return 1;
+}
+
+int64_t ward__conn_expire(ward__conn *c, int64_t now, int *timed_out, int *cancel_expired) {
+  ward__call *ready[64];
+  size_t nready = 0;
+  int64_t next = INT64_MAX;
+  *timed_out = *cancel_expired = 0;
+  pthread_mutex_lock(&c->mu);
+  for (size_t i = 0; i < c->tabsz; i++) {
+    ward__call **pp = &c->tab[i];
+    while (*pp) {
+      ward__call *k = *pp;
+      int due = (k->async || k->tombstone) && k->deadline <= now;
+      if (!due || (k->async && nready == 64)) {
+        if ((k->async || k->tombstone) && k->deadline < next)
+          next = k->deadline;
+        pp = &k->next;
+        continue;
+      }
+      *pp = k->next;
+      c->ncalls--;
+      if (k->tombstone) {
+        *cancel_expired = 1;
+        free(k);
+        continue;
+      }
+      *timed_out = 1;
+      k->done = 1;
+      k->err = WARD_ETIMEDOUT;
+      if (mark_ready(k))
+        ready[nready++] = k;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  for (size_t i = 0; i < nready; i++)
+    c->ops->call_ready(c, ready[i]);
+  if (nready == 64)
+    next = now; /* more to expire: come back at once */
+  return next;
 }
 
 /* ------------------------------------------------------------------ */
@@ -821,6 +1151,8 @@ ward__item *ward__conn_next_inbound(ward__conn *c, int64_t deadline) {
   waiter_add(c, &self);
   wait_until(c, &self, inbox_ready, NULL, deadline);
   ward__item *it = ward__itemq_pop(&c->inbox);
+  if (it)
+    pending_sub(c, it->h.len + ITEM_COST);
   waiter_remove(c, &self);
   wake_role_waiter(c);
   pthread_mutex_unlock(&c->mu);
@@ -831,13 +1163,86 @@ void ward__conn_serving(ward__conn *c, uint32_t id, atomic_int *cancel_flag) {
   pthread_mutex_lock(&c->mu);
   c->serving_id = id;
   c->serving_cancel = cancel_flag;
+  c->serving_acked = 0;
+  pthread_mutex_unlock(&c->mu);
+}
+
+void ward__conn_credit(ward__conn *c, uint32_t id, uint32_t bytes) {
+  pthread_mutex_lock(&c->mu);
+  if (id && c->serving_id == id) {
+    c->serving_acked += bytes;
+    /* The serving thread waits for credit as a waiter of the inbox. */
+    pthread_cond_broadcast(&c->inbox_cond);
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
+typedef struct credit_wait {
+  uint64_t need;
+  atomic_int *cancelled;
+} credit_wait;
+
+static int credit_ready(ward__conn *c, void *arg) {
+  credit_wait *cw = arg;
+  if (c->serving_acked >= cw->need || atomic_load(cw->cancelled))
+    return 1;
+  for (ward__item *it = c->inbox.head; it; it = it->next)
+    if (it->h.kind == WARD__K_PING)
+      return 1;
+  return 0;
+}
+
+int ward__conn_wait_credit(ward__conn *c, uint64_t need, atomic_int *cancelled) {
+  credit_wait cw = {need, cancelled};
+  ward__waiter self = {.cond = &c->inbox_cond};
+  pthread_mutex_lock(&c->mu);
+  waiter_add(c, &self);
+  wait_until(c, &self, credit_ready, &cw, INT64_MAX);
+  int rv;
+  if (c->serving_acked >= need)
+    rv = 0;
+  else if (atomic_load(cancelled))
+    rv = WARD_ECANCELED;
+  else if (c->closed)
+    rv = c->close_err;
+  else
+    rv = 1;
+  waiter_remove(c, &self);
+  wake_role_waiter(c);
+  pthread_mutex_unlock(&c->mu);
+  return rv;
+}
+
+void ward__conn_pending(ward__conn *c, size_t bytes, int add) {
+  pthread_mutex_lock(&c->mu);
+  if (add)
+    pending_add(c, bytes + ITEM_COST);
+  else
+    pending_sub(c, bytes + ITEM_COST);
   pthread_mutex_unlock(&c->mu);
 }
 
 void ward__conn_push_inbound(ward__conn *c, ward__item *it) {
   pthread_mutex_lock(&c->mu);
   ward__itemq_push(&c->inbox, it);
+  pending_add(c, it->h.len + ITEM_COST);
   pthread_cond_signal(&c->inbox_cond);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void ward__conn_take_pings(ward__conn *c, ward__itemq *pings) {
+  pthread_mutex_lock(&c->mu);
+  ward__itemq rest = {0};
+  ward__item *it;
+  while ((it = ward__itemq_pop(&c->inbox))) {
+    if (it->h.kind == WARD__K_PING) {
+      pending_sub(c, it->h.len + ITEM_COST);
+      ward__itemq_push(pings, it);
+    } else {
+      ward__itemq_push(&rest, it);
+    }
+  }
+  c->inbox = rest;
   pthread_mutex_unlock(&c->mu);
 }
 

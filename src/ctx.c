@@ -94,11 +94,31 @@ static void boundary(ward_ctx *ctx) {
     ctx->boundary(ctx);
 }
 
+/* Before a row or progress report: stop if the caller cancelled, and wait
+ * while the caller's flow-control window is full. */
+static int before_stream(ward_ctx *ctx, size_t len) {
+  if (atomic_load(&ctx->cancelled))
+    return ward__fail(WARD_ECANCELED, "the caller cancelled '%s'", ctx->method);
+  if (ctx->window && ctx->wait_credit) {
+    int rv = ctx->wait_credit(ctx, len);
+    if (rv)
+      return rv == WARD_ECANCELED
+                 ? ward__fail(rv, "the caller cancelled '%s'", ctx->method)
+                 : rv;
+  }
+  return 0;
+}
+
 int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len) {
   int skip, rv = open_call(ctx, &skip);
   if (rv || skip)
     return rv;
-  rv = ctx_send(ctx, WARD__K_PROGRESS, NULL, 0, data, data ? len : 0, NULL, 0);
+  size_t n = data ? len : 0;
+  rv = before_stream(ctx, n);
+  if (rv)
+    return rv;
+  rv = ctx_send(ctx, WARD__K_PROGRESS, NULL, 0, data, n, NULL, 0);
+  ctx->sent += n;
   boundary(ctx);
   return rv;
 }
@@ -126,10 +146,15 @@ int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len
   rv = ward__check_name(stream);
   if (rv)
     return rv;
+  size_t n = data ? len : 0;
+  rv = before_stream(ctx, n);
+  if (rv)
+    return rv;
   uint32_t seq = next_seq(ctx, stream);
   if (!seq)
     return WARD_ENOMEM;
-  rv = ctx_send(ctx, WARD__K_ROW, stream, seq, data, data ? len : 0, NULL, 0);
+  rv = ctx_send(ctx, WARD__K_ROW, stream, seq, data, n, NULL, 0);
+  ctx->sent += n;
   boundary(ctx);
   return rv;
 }
@@ -177,6 +202,8 @@ ward_worker *ward_ctx_worker(const ward_ctx *ctx) { return ctx ? ctx->worker : N
 void ward__serve(ward_ctx *ctx, const ward__item *it, ward_handler fn, void *ud) {
   ctx->id = it->h.id;
   ctx->kind = it->h.kind;
+  ctx->window = it->h.kind == WARD__K_REQUEST ? it->h.aux : 0;
+  ctx->sent = 0;
   ctx->req_enc = ctx->enc = it->h.flags & WARD__FLAG_ENC_MASK;
   ctx->method = it->name;
   ctx->ended = 0;

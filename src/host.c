@@ -107,6 +107,10 @@ void ward_host_free(ward_host *h) {
     ward__conn_unref(t->conn);
     free(t);
   }
+  for (ward__closed *q = h->closed, *n; q; q = n) {
+    n = q->next;
+    free(q);
+  }
   for (size_t i = 0; i < h->ndead; i++)
     ward__conn_unref(h->dead[i]);
   free(h->dead);
@@ -201,7 +205,10 @@ static void deliver_events(ward_host *h) {
 /* ------------------------------------------------------------------ */
 /* Tasks: requests and notifications from workers to host handlers     */
 
-void ward__host_task(ward_host *h, ward_worker *w, ward__conn *c, ward__item *it) {
+/* The task queue is under the leaf lock, so that connection code may queue
+ * tasks while the host mutex is held. */
+void ward__host_task(ward_host *h, ward_worker *w, ward__conn *c, ward__item *it,
+                     ward__call *call) {
   ward__task *t = malloc(sizeof *t);
   if (!t) {
     ward__item_free(it);
@@ -212,32 +219,40 @@ void ward__host_task(ward_host *h, ward_worker *w, ward__conn *c, ward__item *it
   t->w = w;
   t->conn = c;
   t->it = it;
-  pthread_mutex_lock(&h->mu);
+  t->call = call;
+  pthread_mutex_lock(&h->lazy_mu);
   if (h->tasks_tail)
     h->tasks_tail->next = t;
   else
     h->tasks = t;
   h->tasks_tail = t;
-  pthread_mutex_unlock(&h->mu);
+  pthread_mutex_unlock(&h->lazy_mu);
   if (!ward__on_io_thread(h))
     ward__host_wake(h);
 }
 
 void ward__host_cancel_task(ward_host *h, ward__conn *c, uint32_t id) {
-  pthread_mutex_lock(&h->mu);
+  pthread_mutex_lock(&h->lazy_mu);
   for (ward__task *t = h->tasks; t; t = t->next)
-    if (t->conn == c && t->it->h.kind == WARD__K_REQUEST && t->it->h.id == id)
+    if (t->conn == c && t->it && t->it->h.kind == WARD__K_REQUEST && t->it->h.id == id)
       t->it->cancelled = 1;
-  pthread_mutex_unlock(&h->mu);
+  pthread_mutex_unlock(&h->lazy_mu);
 }
 
 static void run_tasks(ward_host *h) {
-  pthread_mutex_lock(&h->mu);
+  pthread_mutex_lock(&h->lazy_mu);
   ward__task *t = h->tasks;
   h->tasks = h->tasks_tail = NULL;
-  pthread_mutex_unlock(&h->mu);
+  pthread_mutex_unlock(&h->lazy_mu);
   while (t) {
     ward__task *next = t->next;
+    if (t->call) {
+      ward__acall_process(t->conn, t->call);
+      ward__conn_unref(t->conn);
+      free(t);
+      t = next;
+      continue;
+    }
     pthread_mutex_lock(&h->mu);
     const ward__handler_entry *e = ward__handlers_find(&h->handlers, t->it->name);
     ward_handler fn = e ? e->fn : NULL;
@@ -253,6 +268,7 @@ static void run_tasks(ward_host *h) {
       ctx.block = 0; /* the loop thread never blocks on a worker */
       ward__serve(&ctx, t->it, fn, ud);
     }
+    ward__conn_pending(t->conn, t->it->h.len, 0);
     ward__item_free(t->it);
     ward__conn_unref(t->conn);
     free(t);

@@ -29,6 +29,7 @@ struct ward_spec {
   int mem_sample_ms;
   int idle_ms;             /* 0: off */
   int wait_restart;
+  int cancel_grace_ms;
 };
 
 ward_spec *ward__spec_dup(const ward_spec *s);
@@ -92,6 +93,8 @@ struct ward_worker {
   int hb_misses;
   int64_t next_sample;      /* READY: the next memory sample */
   int64_t last_activity;    /* when the last call ended (for idle) */
+  int64_t conn_due;         /* the earliest deadline among async calls and
+                               cancelled calls on `conn` */
   ward__supstate sup;
   uint32_t inflight;        /* calls holding the connection */
   uint64_t served;          /* requests answered, all generations */
@@ -109,7 +112,8 @@ typedef struct ward__task {
   struct ward__task *next;
   ward_worker *w;
   ward__conn *conn; /* a ref */
-  ward__item *it;
+  ward__item *it;   /* a request or notification, or NULL */
+  ward__call *call; /* an asynchronous call with news, or NULL */
 } ward__task;
 
 /* A connection that closed, waiting for the loop. */
@@ -145,7 +149,8 @@ struct ward_host {
   size_t nheap, capheap;
   ward__conn **dead;    /* conns to unref after the current batch */
   size_t ndead, capdead;
-  pthread_mutex_t lazy_mu; /* a leaf lock: guards `lazy` and `closed` only */
+  pthread_mutex_t lazy_mu; /* a leaf lock: guards `lazy`, `closed` and the
+                              task queue only */
   ward__closed *closed; /* conns that closed, for the loop */
   ward__conn **lazy;    /* conns whose reading the loop must turn back on */
   size_t nlazy, caplazy;

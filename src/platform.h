@@ -17,8 +17,9 @@
 /* Readiness bits, shared by ward__wait_fd and the loop. */
 enum { WARD__IN = 1, WARD__OUT = 2, WARD__HUP = 4 };
 
-/* Monotonic clock in milliseconds. */
+/* Monotonic clock in milliseconds, and in microseconds. */
 int64_t ward__now_ms(void);
+int64_t ward__now_us(void);
 /* A deadline `ms` from now; a negative `ms` means never (INT64_MAX). */
 int64_t ward__deadline(int ms);
 

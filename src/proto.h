@@ -30,7 +30,7 @@
 enum {
   WARD__K_HELLO = 1,    /* worker -> host: first frame; aux = version; name = worker name */
   WARD__K_WELCOME = 2,  /* host -> worker: handshake accepted; aux = version */
-  WARD__K_REQUEST = 3,  /* either way: id, name = method */
+  WARD__K_REQUEST = 3,  /* either way: id, name = method, aux = flow-control window */
   WARD__K_REPLY = 4,    /* answer to a request: id */
   WARD__K_ERROR = 5,    /* answer to a request: id, aux = code, payload = u32 mlen, msg, data */
   WARD__K_NOTIFY = 6,   /* either way: id 0, name = method */
@@ -41,7 +41,8 @@ enum {
   WARD__K_PING = 11,    /* either way: id */
   WARD__K_PONG = 12,    /* answer to a ping: the ping's id */
   WARD__K_GOODBYE = 13, /* either way: aux = reason, payload = UTF-8 text */
-  WARD__K_MAX = 13
+  WARD__K_CREDIT = 14,  /* caller -> callee: id, aux = row/progress bytes consumed */
+  WARD__K_MAX = 14
 };
 
 /* Goodbye reasons (aux of GOODBYE). */

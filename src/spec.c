@@ -54,6 +54,7 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   s->kill_on_timeout = 1;
   s->mem_sample_ms = 1000;
   s->wait_restart = 1;
+  s->cancel_grace_ms = 2000;
   if (!s->name || !s->exe) {
     ward_spec_free(s);
     return WARD_ENOMEM;
@@ -192,6 +193,10 @@ int ward_spec_memory_limit(ward_spec *s, uint64_t soft_bytes, uint64_t hard_byte
   s->mem_hard = hard_bytes;
   s->mem_sample_ms = sample_ms ? sample_ms : 1000;
   return 0;
+}
+
+int ward_spec_cancel_grace(ward_spec *s, int ms) {
+  return set_ms(s, s ? &s->cancel_grace_ms : NULL, ms);
 }
 
 int ward_spec_idle_timeout(ward_spec *s, int ms) {

@@ -40,10 +40,11 @@ void ward__worker_schedule(ward_worker *w) {
     due = w->due_start;
     break;
   case W_REPLACING:
-    due = w->kill_at;
+    due = min64(w->kill_at, w->conn_due);
     break;
   case W_READY:
   case W_DRAINING:
+    due = w->conn_due;
     if (s->heartbeat_ms)
       due = min64(due, w->next_hb);
     if (s->mem_soft || s->mem_hard)
@@ -135,9 +136,35 @@ static void tick_memory(ward_worker *w, int64_t now) {
     ward__worker_recycle(w, WARD_REASON_MEMORY_LIMIT);
 }
 
+/* Deadlines of asynchronous calls and of cancelled calls: the connection
+ * is looked at without the host lock, since ending calls queues tasks. */
+static void tick_calls(ward_worker *w, int64_t now) {
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  ward__conn *c = w->conn_due <= now ? w->conn : NULL;
+  if (c)
+    ward__conn_ref(c);
+  pthread_mutex_unlock(&h->mu);
+  if (!c)
+    return;
+  int timed_out, cancel_expired;
+  int64_t next = ward__conn_expire(c, now, &timed_out, &cancel_expired);
+  pthread_mutex_lock(&h->mu);
+  if (w->conn == c) {
+    w->conn_due = next;
+    /* A worker that ignored a cancellation past its grace is replaced;
+     * timeouts are handled as each timed-out call ends. */
+    if (cancel_expired && (w->state == W_READY || w->state == W_DRAINING))
+      ward__worker_kill_for(w, WARD_REASON_CANCELLED);
+  }
+  pthread_mutex_unlock(&h->mu);
+  ward__conn_unref(c);
+}
+
 void ward__worker_tick(ward_worker *w, int64_t now) {
   ward_host *h = w->host;
   const ward_spec *s = w->spec;
+  tick_calls(w, now);
   pthread_mutex_lock(&h->mu);
   switch (w->state) {
   case W_STARTING:
@@ -215,6 +242,8 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
   if (!out || !h || !spec)
     return ward__fail(WARD_EINVAL, "ward_spawn needs out, host and spec");
   *out = NULL;
+  if (ward__on_io_thread(h))
+    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
   ward_worker *w = calloc(1, sizeof *w);
   if (!w)
     return WARD_ENOMEM;
@@ -315,6 +344,8 @@ static int cycle_locked(ward_worker *w) {
 int ward_worker_cycle(ward_worker *w) {
   if (!w)
     return ward__fail(WARD_EINVAL, "NULL worker");
+  if (ward__on_io_thread(w->host))
+    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
   pthread_mutex_lock(&w->host->mu);
   int rv = cycle_locked(w);
   pthread_mutex_unlock(&w->host->mu);
@@ -324,6 +355,8 @@ int ward_worker_cycle(ward_worker *w) {
 int ward_worker_restart(ward_worker *w) {
   if (!w)
     return ward__fail(WARD_EINVAL, "NULL worker");
+  if (ward__on_io_thread(w->host))
+    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
   ward__policy_reset(&w->sup);
@@ -361,6 +394,8 @@ static int has_process(const ward_worker *w) {
 int ward_worker_stop(ward_worker *w, int grace_ms) {
   if (!w)
     return ward__fail(WARD_EINVAL, "NULL worker");
+  if (ward__on_io_thread(w->host))
+    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
   ward_host *h = w->host;
   int grace = grace_ms < 0 ? w->spec->stop_grace_ms : grace_ms;
   pthread_mutex_lock(&h->mu);

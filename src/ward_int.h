@@ -59,25 +59,50 @@ typedef struct ward__itemq {
 void ward__itemq_push(ward__itemq *q, ward__item *it);
 ward__item *ward__itemq_pop(ward__itemq *q);
 
-/* One outgoing call waiting for its outcome. Lives on the caller's stack. */
+typedef struct ward__conn ward__conn;
+
+/* One outgoing call waiting for its outcome: on the caller's stack for a
+ * blocking call, inside a ward_call handle for an asynchronous one. */
 typedef struct ward__call {
   struct ward__call *next; /* hash chain */
   uint32_t id;
   uint8_t kind;            /* WARD__K_REQUEST or WARD__K_PING */
+  uint8_t async;           /* news goes to ops->call_ready, not to a waiter */
+  uint8_t queued;          /* async: the owner has been told, not yet taken */
+  uint8_t reported;        /* async: the owner has taken the outcome */
+  uint8_t tombstone;       /* cancelled: only waits for the callee to end it */
   int done;
   int err;
   ward_msg *reply;
-  pthread_cond_t cond;
+  pthread_cond_t cond;     /* blocking calls: its waiter sleeps here */
   ward__itemq events;      /* progress, rows, diagnostics not yet delivered */
+  int64_t deadline;        /* async calls and tombstones: kept by the owner */
+  uint32_t window;         /* flow-control window sent with the request (0: none) */
+  uint64_t unacked;        /* bytes consumed and not yet credited back */
+  size_t queued_bytes;     /* what `events` holds, for the memory bound */
+  ward_stream_count *streams; /* rows seen per stream (sequence checks, summary) */
+  size_t nstreams;
+  uint64_t progress, diags;
+  int64_t started_us;
+  void *owner;             /* async: the ward_call handle */
 } ward__call;
+
+/* Prepares a call of `kind` with the options' window. */
+void ward__call_init(ward__call *call, uint8_t kind, const ward_call_opts *opts);
+/* Frees what the call holds (queued events, stream counts). */
+void ward__call_release(ward__call *call);
+/* Delivers one event to the options' callbacks and credits its bytes back
+ * to the callee (without blocking). */
+void ward__call_consume(ward__conn *c, ward__call *call, const ward_call_opts *opts,
+                        ward__item *it);
+/* Fills a summary from the call. */
+void ward__call_summary(const ward__call *call, ward_summary *s);
 
 /* A thread waiting on a connection: a caller, or a server loop. */
 typedef struct ward__waiter {
   struct ward__waiter *next, *prev;
   pthread_cond_t *cond;
 } ward__waiter;
-
-typedef struct ward__conn ward__conn;
 
 /* What an owner's event-loop registration points at: a type and the object. */
 typedef struct ward__watch {
@@ -101,6 +126,9 @@ typedef struct ward__conn_ops {
   void (*idle)(ward__conn *c);
   /* The connection was closed with `err`; called once, without the lock. */
   void (*closed)(ward__conn *c, int err);
+  /* An asynchronous call has news (events or its outcome); called once
+   * until the owner takes it (ward__conn_take), without the lock. */
+  void (*call_ready)(ward__conn *c, ward__call *call);
 } ward__conn_ops;
 
 /* Who holds the reading role. */
@@ -146,16 +174,19 @@ struct ward__conn {
   pthread_cond_t inbox_cond;
   uint32_t serving_id;      /* the request being served, 0 if none */
   atomic_int *serving_cancel; /* its cancel flag */
+  uint64_t serving_acked;   /* bytes of it the caller has credited back */
 
   /* writing */
   int writing;
-  uint8_t *outq;            /* bytes of whole frames not yet written */
-  size_t outq_len, outq_cap;
+  struct ward__chunk *outq, *outq_tail; /* whole frames not yet written */
+  size_t outq_len;
   pthread_cond_t wcond;
 
   uint32_t hb_seq;          /* the loop's heartbeat pings */
   uint32_t hb_id;           /* the one awaiting its pong, or 0 */
   int watch_events;         /* last interest told to ops->watch */
+  size_t pending_in;        /* inbound requests read and not yet handled */
+  atomic_int throttled;     /* too much pending: nobody reads for now */
   int lazy;                 /* the loop's reading is off since a caller read */
   int64_t released_at;      /* when a caller last gave up the reading role */
   int blocking_reads;       /* the fd is in blocking mode: an unbounded wait
@@ -180,6 +211,21 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
 /* Makes a call (REQUEST or PING) and waits for its outcome. */
 int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void *data,
                     size_t len, const ward_call_opts *opts, ward_msg **reply);
+/* Starts an asynchronous call (`call` initialised, async set, deadline
+ * set); its news then goes to ops->call_ready. */
+int ward__conn_start(ward__conn *c, ward__call *call, const char *method, const void *data,
+                     size_t len, int encoding, int block, int64_t deadline);
+/* The owner takes an asynchronous call's queued events and, once, its
+ * outcome (*done set). */
+void ward__conn_take(ward__conn *c, ward__call *call, ward__itemq *events, int *done);
+/* Cancels an asynchronous call: it ends at once with WARD_ECANCELED, the
+ * callee is told, and a tombstone waits until `grace_deadline` for the
+ * callee to end it. Returns 1 if it was cancelled, 0 if it had ended. */
+int ward__conn_cancel(ward__conn *c, ward__call *call, int64_t grace_deadline);
+/* Ends asynchronous calls past their deadline (WARD_ETIMEDOUT) and drops
+ * tombstones past theirs. Sets *timed_out / *cancel_expired when any did,
+ * and returns the next deadline (INT64_MAX: none). */
+int64_t ward__conn_expire(ward__conn *c, int64_t now, int *timed_out, int *cancel_expired);
 
 /* The loop's side: reads what is available without blocking, if no caller
  * is reading (returns at once otherwise). Returns 0 or the error that
@@ -194,6 +240,8 @@ int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms);
  * unanswered (a miss), otherwise sends a new one (without blocking) and
  * returns 0. */
 int ward__conn_heartbeat(ward__conn *c);
+/* Frees the out queue (the last reference is going). */
+void ward__conn_free_outq(ward__conn *c);
 /* Flushes queued output without blocking. */
 void ward__conn_flush(ward__conn *c);
 /* Waits for the next inbound item, reading when no one else does.
@@ -201,6 +249,20 @@ void ward__conn_flush(ward__conn *c);
 ward__item *ward__conn_next_inbound(ward__conn *c, int64_t deadline);
 /* Queues an inbound item for ward__conn_next_inbound. */
 void ward__conn_push_inbound(ward__conn *c, ward__item *it);
+/* Moves the pings waiting in the inbox to `pings`. */
+void ward__conn_take_pings(ward__conn *c, ward__itemq *pings);
+/* Accounts inbound work read but handled elsewhere (the host's tasks):
+ * `add` when queued, not when done. Past a high-water mark the connection
+ * is not read until the work is done. */
+void ward__conn_pending(ward__conn *c, size_t bytes, int add);
+/* A CREDIT arrived for our server side: the caller consumed `bytes` more
+ * of the request being served. */
+void ward__conn_credit(ward__conn *c, uint32_t id, uint32_t bytes);
+/* Serving side, flow control: waits until the caller has credited back at
+ * least `need` bytes of the request being served, it was cancelled, the
+ * connection closed, or a ping waits in the inbox. Returns 0 (enough
+ * credit), 1 (a ping waits), WARD_ECANCELED or the close error. */
+int ward__conn_wait_credit(ward__conn *c, uint64_t need, atomic_int *cancelled);
 /* A CANCEL arrived for our server side: flags the request being served,
  * or marks a queued one so it is answered ECANCELED without running. */
 void ward__conn_cancel_inbound(ward__conn *c, uint32_t id);
@@ -216,6 +278,8 @@ typedef struct ward__rowseq {
 struct ward_ctx {
   ward__conn *conn;
   uint32_t id;
+  uint32_t window;      /* the caller's flow-control window (0: none) */
+  uint64_t sent;        /* row and progress bytes sent */
   uint8_t kind;         /* WARD__K_REQUEST or WARD__K_NOTIFY */
   int enc;
   int req_enc;
@@ -227,6 +291,8 @@ struct ward_ctx {
   ward__rowseq *seqs;
   size_t nseqs;
   void (*boundary)(ward_ctx *ctx); /* called at progress/row boundaries */
+  /* Waits until `len` more bytes fit the caller's window (0), or fails. */
+  int (*wait_credit)(ward_ctx *ctx, size_t len);
   void *boundary_ud;
 };
 

@@ -31,8 +31,16 @@ static void host_watch(ward__conn *c, int events);
 static void host_closed(ward__conn *c, int err);
 
 static void host_idle(ward__conn *c);
+static void host_call_ready(ward__conn *c, ward__call *call);
 
-static const ward__conn_ops host_ops = {host_inbound, host_watch, host_idle, host_closed};
+static const ward__conn_ops host_ops = {host_inbound, host_watch, host_idle, host_closed,
+                                        host_call_ready};
+
+/* An asynchronous call has news: the loop delivers it. */
+static void host_call_ready(ward__conn *c, ward__call *call) {
+  ward_worker *w = c->owner;
+  ward__host_task(w->host, w, c, NULL, call);
+}
 
 /* A caller left the loop's reading off: the loop turns it back on once
  * the connection has been quiet for a moment (ward__host_settle). */
@@ -153,8 +161,15 @@ static int key_is(const ward__kv *kv, const char *k) {
   return kv->klen == strlen(k) && memcmp(kv->key, k, kv->klen) == 0;
 }
 
+/* Bounds on what a HELLO may announce: it is parsed on the loop thread. */
+#define HELLO_MAX_BYTES (64u * 1024u)
+#define HELLO_MAX_METHODS 1024
+#define HELLO_MAX_META 256
+
 static int parse_hello(hello *hl, const ward__frame *f) {
   memset(hl, 0, sizeof *hl);
+  if (f->h.len > HELLO_MAX_BYTES)
+    return WARD_EPROTO;
   hl->max_frame = WARD_MAX_FRAME_DEFAULT;
   size_t pos = 0;
   ward__kv kv;
@@ -175,11 +190,13 @@ static int parse_hello(hello *hl, const ward__frame *f) {
       hl->token = kv.val;
       hl->token_len = kv.vlen;
     } else if (key_is(&kv, "method")) {
-      if (kv.vlen == 0 || kv.vlen > WARD_MAX_NAME)
+      if (kv.vlen == 0 || kv.vlen > WARD_MAX_NAME || hl->nmethods >= HELLO_MAX_METHODS)
         return WARD_EPROTO;
       if (add_method(hl, &kv))
         return WARD_ENOMEM;
     } else if (kv.klen > 5 && memcmp(kv.key, "meta.", 5) == 0) {
+      if (hl->nmeta >= HELLO_MAX_META)
+        return WARD_EPROTO;
       if (add_meta(hl, &kv))
         return WARD_ENOMEM;
     }
@@ -220,7 +237,10 @@ static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
   int fresh = w->state == W_STARTING && w->conn == c && !w->spawn_err && !w->reason;
+  int doomed = w->state == W_STARTING && w->conn == c && !fresh;
   pthread_mutex_unlock(&h->mu);
+  if (doomed)
+    return 0; /* refused or timed out already: it is being killed */
   if (!fresh)
     return ward__fail(WARD_EPROTO, "worker '%s' sent a second HELLO", w->spec->name);
   if (f->h.aux < 1)
@@ -288,7 +308,8 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     ward__item *it = ward__item_new(f, owned);
     if (!it)
       return WARD_ENOMEM;
-    ward__host_task(h, w, c, it);
+    ward__conn_pending(c, it->h.len, 1);
+    ward__host_task(h, w, c, it, NULL);
     return 0;
   }
   case WARD__K_PING: {
@@ -300,6 +321,10 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   case WARD__K_CANCEL:
     free(owned);
     ward__host_cancel_task(h, c, f->h.id);
+    return 0;
+  case WARD__K_CREDIT:
+    /* Host handlers answer at once; they keep no window to open. */
+    free(owned);
     return 0;
   case WARD__K_GOODBYE:
     free(owned);
@@ -471,6 +496,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
   w->bye = 0;
   w->started_at = ward__now_ms();
   w->ready_at = 0;
+  w->conn_due = INT64_MAX;
   w->startup_deadline = w->started_at + w->spec->startup_timeout_ms;
   ward__guard_add(&h->guard, w->proc.pid);
   ward__host_event(h, w, WARD_EV_SPAWNED, w->proc.pid, 0, 0, 0, 0, NULL);
@@ -508,7 +534,12 @@ void ward__worker_on_accept(ward_worker *w) {
   }
   /* One connection per start: the path and the token are now spent. */
   close_listener(w);
-  if (ward__set_nonblock(fd, 1) || attach_conn(w, fd)) {
+  int rv = ward__set_nonblock(fd, 1);
+  if (rv)
+    ward__close(fd);
+  else
+    rv = attach_conn(w, fd); /* closes fd when it fails */
+  if (rv) {
     ward_host *h = w->host;
     pthread_mutex_lock(&h->mu);
     if (w->spawning)

@@ -19,8 +19,10 @@ void ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code,
 /* Queues an event of `type` with the worker's current figures and returns
  * it for more fields, or NULL without memory (lock held). */
 ward_event *ward__event_t(ward_host *h, ward_worker *w, int type);
-/* Queues a request or notification for a host handler (lock not held). */
-void ward__host_task(ward_host *h, ward_worker *w, ward__conn *c, ward__item *it);
+/* Queues a request or notification for a host handler, or an async call
+ * with news, for the loop (any locks held). */
+void ward__host_task(ward_host *h, ward_worker *w, ward__conn *c, ward__item *it,
+                     ward__call *call);
 void ward__host_cancel_task(ward_host *h, ward__conn *c, uint32_t id);
 /* Hands the loop's reference of a closed conn to be dropped after the
  * current batch (lock held). */
@@ -65,7 +67,17 @@ void ward__worker_recycle_now(ward_worker *w);
 void ward__worker_kill_for(ward_worker *w, int reason);
 
 /* call.c */
+/* Takes a reference on the worker's live connection for a call, waiting
+ * within the deadline while a new process is on its way (lock not held). */
+int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__conn **out);
 /* A call is done with the worker's connection (lock not held). */
 void ward__worker_release(ward_worker *w, ward__conn *c, int answered);
+/* A call's deadline passed: kill and replace, if the spec says so. */
+void ward__worker_timed_out(ward_worker *w, ward__conn *c);
+/* The loop must look at the connection's calls by `deadline`. */
+void ward__worker_watch_deadline(ward_worker *w, ward__conn *c, int64_t deadline);
+
+/* acall.c, on the loop */
+void ward__acall_process(ward__conn *c, ward__call *call);
 
 #endif

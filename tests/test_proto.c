@@ -676,7 +676,7 @@ static void test_oversize(void) {
 static void test_bad_header(void) {
   uint8_t b[WARD__HDR_SIZE + 4];
   memset(b, 0, sizeof b);
-  static const int bad_kinds[] = {0, 14, 15, 0x80, 0xFF};
+  static const int bad_kinds[] = {0, WARD__K_MAX + 1, WARD__K_MAX + 2, 0x80, 0xFF};
   for (size_t i = 0; i < sizeof bad_kinds / sizeof bad_kinds[0]; i++) {
     put_hdr(b, 0x57, bad_kinds[i], 0, 0, 0);
     expect_bad(b, sizeof b, 1024, WARD_EPROTO);
@@ -768,7 +768,7 @@ static void test_sticky(void) {
   static const int errs[] = {WARD_EPROTO, WARD_ETOOBIG};
   for (size_t i = 0; i < 2; i++) {
     if (errs[i] == WARD_EPROTO)
-      put_hdr(bad, 0x57, 14, 0, 0, 0);
+      put_hdr(bad, 0x57, WARD__K_MAX + 1, 0, 0, 0);
     else
       put_hdr(bad, 0x57, WARD__K_REPLY, 0, 0, 4096);
     ward__dec_init(&d, 1024);

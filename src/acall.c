@@ -1,0 +1,154 @@
+/*
+ * acall.c — asynchronous calls: ward_call_start, cancel, wait, free.
+ *
+ * A ward_call embeds the connection-level call. Its news (progress, rows,
+ * diagnostics, the outcome) reaches the host's loop as a task
+ * (ops->call_ready), and the loop runs the callbacks, so they always run on
+ * the I/O thread, in order, and `done` exactly once. The handle holds two
+ * references: the user's (ward_call_free) and the outcome's (dropped after
+ * `done` ran); the memory goes with the last.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+struct ward_call {
+  ward__call call; /* first: the loop finds the handle from it */
+  ward_worker *w;
+  ward__conn *conn; /* a reference while the call runs */
+  ward_call_opts opts;
+  ward_summary summary;
+  ward_call_cb done;
+  void *ud;
+  atomic_int refs;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int finished;
+  int status;
+};
+
+static void unref(ward_call *h) {
+  if (atomic_fetch_sub(&h->refs, 1) != 1)
+    return;
+  ward__conn_unref(h->conn);
+  ward__call_release(&h->call);
+  pthread_mutex_destroy(&h->mu);
+  pthread_cond_destroy(&h->cv);
+  free(h);
+}
+
+int ward_call_start(ward_call **out, ward_worker *w, const char *method, const void *data,
+                    size_t len, const ward_call_opts *opts, ward_call_cb done, void *ud) {
+  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
+  if (!out || !w || !done || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_call_start needs out, a worker, done and a payload");
+  *out = NULL;
+  int rv = ward__check_name(method);
+  if (rv)
+    return rv;
+  if (!opts)
+    opts = &defaults;
+  if (opts->encoding < WARD_ENC_RAW || opts->encoding > WARD_ENC_MSGPACK)
+    return ward__fail(WARD_EINVAL, "unknown encoding %d", opts->encoding);
+  ward_call *h = calloc(1, sizeof *h);
+  if (!h)
+    return WARD_ENOMEM;
+  int timeout = opts->timeout_ms < 0 ? w->spec->request_timeout_ms : opts->timeout_ms;
+  int64_t deadline = ward__deadline(timeout);
+  rv = ward__worker_acquire(w, deadline, opts->generation, &h->conn);
+  if (rv) {
+    free(h);
+    return rv;
+  }
+  h->w = w;
+  h->opts = *opts;
+  h->done = done;
+  h->ud = ud;
+  atomic_init(&h->refs, 2);
+  pthread_mutex_init(&h->mu, NULL);
+  ward__cond_init(&h->cv);
+  ward__call_init(&h->call, WARD__K_REQUEST, opts);
+  h->call.owner = h;
+  int block = !ward__on_io_thread(w->host);
+  rv = ward__conn_start(h->conn, &h->call, method, data, len, opts->encoding, block, deadline);
+  if (rv) {
+    ward__worker_release(w, h->conn, 0);
+    ward__call_release(&h->call);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+    return rv;
+  }
+  /* The handle keeps the connection for ward_call_cancel, even after the
+   * call itself has let go of it. */
+  ward__conn_ref(h->conn);
+  ward__worker_watch_deadline(w, h->conn, deadline);
+  *out = h;
+  return 0;
+}
+
+int ward_call_cancel(ward_call *h) {
+  if (!h)
+    return ward__fail(WARD_EINVAL, "NULL call");
+  ward_worker *w = h->w;
+  int64_t grace = ward__deadline(w->spec->cancel_grace_ms);
+  if (ward__conn_cancel(h->conn, &h->call, grace))
+    ward__worker_watch_deadline(w, h->conn, grace);
+  return 0;
+}
+
+int ward_call_wait(ward_call *h, int timeout_ms) {
+  if (!h)
+    return ward__fail(WARD_EINVAL, "NULL call");
+  if (ward__on_io_thread(h->w->host))
+    return ward__fail(WARD_EINVAL, "ward_call_wait would wait for its own thread");
+  int64_t deadline = ward__deadline(timeout_ms);
+  pthread_mutex_lock(&h->mu);
+  while (!h->finished)
+    if (ward__cond_wait(&h->cv, &h->mu, deadline) == WARD_ETIMEDOUT)
+      break;
+  int rv = h->finished ? h->status : WARD_ETIMEDOUT;
+  pthread_mutex_unlock(&h->mu);
+  return rv;
+}
+
+void ward_call_free(ward_call *h) {
+  if (h)
+    unref(h);
+}
+
+/* On the loop: delivers what the call has queued and, once, its outcome. */
+void ward__acall_process(ward__conn *c, ward__call *call) {
+  ward_call *h = call->owner;
+  ward__itemq events;
+  int done;
+  ward__conn_take(c, call, &events, &done);
+  ward__item *it;
+  while ((it = ward__itemq_pop(&events))) {
+    /* Events that raced with a cancel are of no interest any more. */
+    if (!call->done || call->err != WARD_ECANCELED)
+      ward__call_consume(c, call, &h->opts, it);
+    ward__item_free(it);
+  }
+  if (!done)
+    return;
+  int status = call->err;
+  ward_msg *reply = (status == WARD_OK || status == WARD_EREMOTE) ? call->reply : NULL;
+  if (!reply)
+    ward_msg_free(call->reply);
+  call->reply = NULL;
+  if (h->opts.summary)
+    ward__call_summary(call, h->opts.summary);
+  h->done(h, status, reply, h->ud);
+  pthread_mutex_lock(&h->mu);
+  h->finished = 1;
+  h->status = status;
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+  if (status == WARD_ETIMEDOUT)
+    ward__worker_timed_out(h->w, h->conn);
+  ward__worker_release(h->w, h->conn,
+                       status == WARD_OK || status == WARD_EREMOTE || status == WARD_ENOMETHOD);
+  unref(h);
+}
