@@ -664,6 +664,15 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   if (call && call->kind == WARD__K_REQUEST && !call->done && !call->tombstone) {
     if (f->h.kind == WARD__K_ROW)
       rv = count_row(call, f);
+    if (!rv && f->h.kind != WARD__K_DIAG && call->window) {
+      /* The callee may send while at most half the window is out, or
+       * while the frame still fits the window: anything else ignores our
+       * credits. */
+      uint64_t out = call->received - call->credited;
+      if (out > call->window / 2 && out + f->h.len > call->window)
+        rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u", f->h.id);
+      call->received += f->h.len;
+    }
     /* Flow control bounds what waits for the callbacks; a callee that
      * ignores it is cut off rather than allowed to fill our memory. */
     call->queued_bytes += f->h.len + ITEM_COST;
@@ -913,6 +922,9 @@ void ward__call_consume(ward__conn *c, ward__call *call, const ward_call_opts *o
   call->unacked += it->h.len;
   if (call->unacked >= call->window / 2) {
     ward__hdr h = {.kind = WARD__K_CREDIT, .id = call->id, .aux = (uint32_t)call->unacked};
+    pthread_mutex_lock(&c->mu);
+    call->credited += call->unacked;
+    pthread_mutex_unlock(&c->mu);
     call->unacked = 0;
     ward__conn_send(c, &h, NULL, NULL, 0, NULL, 0, 0, 0);
   }

@@ -494,12 +494,17 @@ static void *io_main(void *arg) {
     pthread_mutex_unlock(&h->mu);
     if (lazy && (timeout < 0 || timeout > SETTLE_MS))
       timeout = SETTLE_MS;
+    /* Work queued by this thread itself (timers, callbacks) runs now. */
+    pthread_mutex_lock(&h->lazy_mu);
+    if (h->tasks || h->closed)
+      timeout = 0;
+    pthread_mutex_unlock(&h->lazy_mu);
     int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
     for (int i = 0; i < n; i++)
       handle(h, &evs[i]);
     run_closed(h);
-    run_tasks(h);
     run_timers(h);
+    run_tasks(h);
     lazy = settle(h);
     release_dead(h);
     deliver_events(h);

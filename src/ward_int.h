@@ -79,6 +79,8 @@ typedef struct ward__call {
   int64_t deadline;        /* async calls and tombstones: kept by the owner */
   uint32_t window;         /* flow-control window sent with the request (0: none) */
   uint64_t unacked;        /* bytes consumed and not yet credited back */
+  uint64_t received;       /* row and progress bytes received */
+  uint64_t credited;       /* of them, credited back (lock held) */
   size_t queued_bytes;     /* what `events` holds, for the memory bound */
   ward_stream_count *streams; /* rows seen per stream (sequence checks, summary) */
   size_t nstreams;

@@ -21,6 +21,7 @@
 
 #include "proto.h"
 #include "ward.h"
+#include "ward_int.h"
 
 /* The notifications received, in order, joined by ','. */
 static char tw_log[65536];
@@ -335,6 +336,106 @@ static int tw_spawn_child(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, buf);
 }
 
+static int64_t tw_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* "N SIZE": N rows of SIZE bytes on stream "data" (byte i of row k is
+ * (k + i) & 0xff), then replies "sent=N blocked_ms=B", B being the time
+ * spent inside ward_ctx_row waiting for the caller. */
+static int tw_stream(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  char arg[64];
+  snprintf(arg, sizeof arg, "%.*s", (int)(n < 63 ? n : 63), (const char *)d);
+  long rows = 0, size = 0;
+  sscanf(arg, "%ld %ld", &rows, &size);
+  char *row = malloc((size_t)size + 1);
+  if (!row)
+    return ward_ctx_fail(ctx, 1, "no memory");
+  int64_t blocked = 0;
+  long k;
+  for (k = 0; k < rows; k++) {
+    for (long i = 0; i < size; i++)
+      row[i] = (char)((k + i) & 0xff);
+    int64_t t0 = tw_now_us();
+    int rv = ward_ctx_row(ctx, "data", row, (size_t)size);
+    int64_t dt = tw_now_us() - t0;
+    if (dt > 200)
+      blocked += dt;
+    if (rv) {
+      free(row);
+      return rv == WARD_ECANCELED ? 0 : ward_ctx_fail(ctx, 2, ward_err_name(rv));
+    }
+  }
+  free(row);
+  char out[64];
+  snprintf(out, sizeof out, "sent=%ld blocked_ms=%lld", k, (long long)(blocked / 1000));
+  return tw_reply_str(ctx, out);
+}
+
+/* Streams small rows until the caller cancels, then tells the host how it
+ * ended ("cancelled N" when ward_ctx_row said so and ward_ctx_cancelled
+ * agrees) and returns without a reply. */
+static int tw_until_cancel(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n;
+  long k = 0;
+  int rv;
+  while ((rv = ward_ctx_row(ctx, "tick", "x", 1)) == 0)
+    k++;
+  char note[64];
+  snprintf(note, sizeof note, "%s %ld",
+           rv == WARD_ECANCELED && ward_ctx_cancelled(ctx) ? "cancelled" : ward_err_name(rv), k);
+  ward_client_notify(ud, "note", note, strlen(note));
+  return 0;
+}
+
+/* Writes PROGRESS frames for this call ignoring flow control. */
+static int tw_progress_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  static uint8_t f[WARD__HDR_SIZE + 65536];
+  ward__hdr h = {.kind = WARD__K_PROGRESS, .len = 65536, .id = ctx->id};
+  ward__frame_put(f, &h, NULL, f + WARD__HDR_SIZE);
+  for (;;)
+    tw_raw(f, sizeof f);
+  return 0; /* not reached */
+}
+
+/* Sends PINGs and never reads a thing. */
+static int tw_ping_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  uint8_t f[WARD__HDR_SIZE];
+  for (uint32_t id = 1;; id++) {
+    ward__hdr h = {.kind = WARD__K_PING, .id = id};
+    ward__hdr_put(f, &h);
+    tw_raw(f, sizeof f);
+  }
+  return 0; /* not reached */
+}
+
+/* "N SIZE": N notifications "flood" of SIZE bytes to the host, then
+ * replies. */
+static int tw_notify_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  char arg[64];
+  snprintf(arg, sizeof arg, "%.*s", (int)(n < 63 ? n : 63), (const char *)d);
+  long count = 0, size = 0;
+  sscanf(arg, "%ld %ld", &count, &size);
+  char *buf = calloc(1, (size_t)size + 1);
+  for (long i = 0; buf && i < count; i++)
+    if (ward_client_notify(ud, "flood", buf, (size_t)size))
+      break;
+  free(buf);
+  return tw_reply_str(ctx, "flooded");
+}
+
+/* A notification that takes a millisecond to handle. */
+static int tw_slow_note(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  tw_sleep_ms(1);
+  return 0;
+}
+
 static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   char buf[32];
@@ -365,6 +466,9 @@ static int tw_serve(void) {
       {"work", tw_work},         {"work_notify", tw_work_notify},
       {"busy_progress", tw_busy_progress}, {"spin", tw_spin}, {"grow", tw_grow},
       {"spawn_child", tw_spawn_child},
+      {"stream", tw_stream},     {"until_cancel", tw_until_cancel},
+      {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
+      {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);

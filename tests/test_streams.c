@@ -1,0 +1,461 @@
+/*
+ * test_streams.c — calls that produce a lot: rows on named streams and
+ * their summary, asynchronous calls and cancellation, flow control in both
+ * directions, and peers that flood or ignore flow control.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "tevents.h"
+#include "tworker.h"
+
+static ward_host *host;
+
+/* Notes the worker sends to the host ("note"), and a counter of floods. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static char note[128];
+static long floods;
+
+static int on_note(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)ud;
+  pthread_mutex_lock(&mu);
+  snprintf(note, sizeof note, "%.*s", (int)n, (const char *)d);
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  return 0;
+}
+
+static int on_hanging(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n;
+  return on_note(ctx, "hanging", 7, ud);
+}
+
+static int on_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  /* A host handler slower than the flood: 20 us of work. */
+  int64_t until = t_now_ms() * 1000 + 20;
+  struct timespec ts;
+  do
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+  while ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 < until);
+  pthread_mutex_lock(&mu);
+  floods++;
+  pthread_mutex_unlock(&mu);
+  return 0;
+}
+
+static void wait_note_prefix(const char *prefix, char *out, size_t cap) {
+  int64_t deadline = t_now_ms() + 20000;
+  pthread_mutex_lock(&mu);
+  while (strncmp(note, prefix, strlen(prefix)) != 0 && t_now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&cv, &mu, &ts);
+  }
+  snprintf(out, cap, "%s", note);
+  note[0] = 0;
+  pthread_mutex_unlock(&mu);
+  if (strncmp(out, prefix, strlen(prefix)) != 0)
+    T_FAIL("no note starting '%s' within 20 s (last: '%s')", prefix, out);
+}
+
+static ward_worker *spawn(const char *name) {
+  ward_worker *w;
+  ward_spec *s = tw_spec(name, "serve");
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  return w;
+}
+
+static long rss_kib(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, resident = 0;
+  T_TRUE(f && fscanf(f, "%ld %ld", &pages, &resident) == 2);
+  fclose(f);
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* ---- rows and summary ---- */
+
+struct rowcheck {
+  uint64_t next;
+  size_t size;
+  uint64_t bytes;
+  int slow_us;
+};
+
+static void check_row(const char *stream, uint64_t seq, const void *d, size_t n, void *ud) {
+  struct rowcheck *r = ud;
+  T_EQ_STR(stream, "data");
+  T_EQ_INT(seq, ++r->next);
+  T_EQ_INT(n, r->size);
+  const uint8_t *b = d;
+  /* Spot-check the pattern; a full check of 1 GiB would be the bottleneck. */
+  for (size_t i = 0; i < n; i += 4093)
+    T_EQ_INT(b[i], (uint8_t)((seq - 1 + i) & 0xff));
+  r->bytes += n;
+  if (r->slow_us) {
+    struct timespec ts = {0, (long)r->slow_us * 1000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
+static void test_rows_and_summary(void) {
+  ward_worker *w = spawn("rows");
+  struct rowcheck r = {0, 1000, 0, 0};
+  ward_summary sum;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 30000;
+  o.on_row = check_row;
+  o.ud = &r;
+  o.summary = &sum;
+  ward_msg *m = NULL;
+  T_OK(ward_request_ex(&m, w, "stream", "500 1000", 8, &o));
+  T_EQ_INT(r.next, 500);
+  T_EQ_INT(sum.rows, 500);
+  T_EQ_INT(sum.row_bytes, 500000);
+  T_EQ_INT(sum.nstreams, 1);
+  T_EQ_STR(sum.streams[0].name, "data");
+  T_EQ_INT(sum.streams[0].rows, 500);
+  T_TRUE(sum.elapsed_us > 0);
+  T_TRUE(strncmp((const char *)ward_msg_data(m), "sent=500", 8) == 0);
+  ward_summary_clear(&sum);
+  T_TRUE(sum.streams == NULL);
+  ward_msg_free(m);
+
+  /* Two streams, each numbered from 1. */
+  memset(&sum, 0, sizeof sum);
+  o.on_row = NULL;
+  T_OK(ward_request_ex(NULL, w, "rows", NULL, 0, &o));
+  T_EQ_INT(sum.nstreams, 2);
+  T_EQ_STR(sum.streams[0].name, "a");
+  T_EQ_STR(sum.streams[1].name, "b");
+  T_EQ_INT(sum.streams[0].rows, 5);
+  T_EQ_INT(sum.rows, 10);
+  T_EQ_INT(sum.diagnostics, 1);
+  ward_summary_clear(&sum);
+  ward_worker_free(w);
+}
+
+/* ---- asynchronous calls ---- */
+
+struct done_log {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int calls;
+  int status;
+  char reply[64];
+  int on_io_thread_rows;
+};
+
+static void on_done(ward_call *call, int status, ward_msg *reply, void *ud) {
+  (void)call;
+  struct done_log *d = ud;
+  pthread_mutex_lock(&d->mu);
+  d->calls++;
+  d->status = status;
+  snprintf(d->reply, sizeof d->reply, "%.*s", (int)ward_msg_len(reply),
+           (const char *)ward_msg_data(reply));
+  pthread_cond_broadcast(&d->cv);
+  pthread_mutex_unlock(&d->mu);
+  ward_msg_free(reply);
+}
+
+static void test_async_call(void) {
+  ward_worker *w = spawn("async");
+  struct done_log d = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "", 0};
+  ward_call *call;
+  T_OK(ward_call_start(&call, w, "echo", "\"async\"", 7, NULL, on_done, &d));
+  T_OK(ward_call_wait(call, 20000));
+  T_EQ_INT(d.calls, 1);
+  T_EQ_STR(d.reply, "\"async\"");
+  /* Cancelling or waiting again after the end changes nothing. */
+  T_OK(ward_call_cancel(call));
+  T_OK(ward_call_wait(call, 0));
+  T_EQ_INT(d.calls, 1);
+  ward_call_free(call);
+
+  /* Many at once, each completing exactly once. */
+  struct done_log many = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "", 0};
+  ward_call *calls[100];
+  for (int i = 0; i < 100; i++)
+    T_OK(ward_call_start(&calls[i], w, "echo", "1", 1, NULL, on_done, &many));
+  for (int i = 0; i < 100; i++) {
+    T_OK(ward_call_wait(calls[i], 20000));
+    ward_call_free(calls[i]);
+  }
+  T_EQ_INT(many.calls, 100);
+
+  /* A handle freed early: the call still ends once. */
+  struct done_log early = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "", 0};
+  T_OK(ward_call_start(&call, w, "work", "100", 3, NULL, on_done, &early));
+  ward_call_free(call);
+  pthread_mutex_lock(&early.mu);
+  int64_t deadline = t_now_ms() + 20000;
+  while (early.calls == 0 && t_now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&early.cv, &early.mu, &ts);
+  }
+  pthread_mutex_unlock(&early.mu);
+  T_EQ_INT(early.calls, 1);
+  T_EQ_STR(early.reply, "worked");
+
+  /* A deadline is kept by the host for a call nobody waits on. */
+  struct done_log late = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "", 0};
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 200;
+  T_OK(ward_call_start(&call, w, "hang", NULL, 0, &o, on_done, &late));
+  int64_t t0 = t_now_ms();
+  T_ERR(ward_call_wait(call, 20000), WARD_ETIMEDOUT);
+  T_TRUE(t_now_ms() - t0 >= 190);
+  T_EQ_INT(late.calls, 1);
+  T_EQ_INT(late.status, WARD_ETIMEDOUT);
+  ward_call_free(call);
+  ward_worker_free(w);
+}
+
+/* ---- cancellation ---- */
+
+static void first_row(const char *stream, uint64_t seq, const void *d, size_t n, void *ud) {
+  (void)stream, (void)d, (void)n;
+  struct done_log *l = ud;
+  pthread_mutex_lock(&l->mu);
+  if (seq == 1)
+    l->on_io_thread_rows++;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+static void test_cancel(void) {
+  ward_worker *w = spawn("cancel");
+  int pid = ward_worker_pid(w);
+  struct done_log d = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "", 0};
+  ward_call *call;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.on_row = first_row;
+  o.ud = &d;
+  /* on_row and done share `d`: done's ud is the same log. */
+  T_OK(ward_call_start(&call, w, "until_cancel", NULL, 0, &o, on_done, &d));
+  /* Cancel once the handler is running (its first row has arrived). */
+  pthread_mutex_lock(&d.mu);
+  int64_t deadline = t_now_ms() + 20000;
+  while (!d.on_io_thread_rows && t_now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&d.cv, &d.mu, &ts);
+  }
+  pthread_mutex_unlock(&d.mu);
+  T_EQ_INT(d.on_io_thread_rows, 1);
+  T_OK(ward_call_cancel(call));
+  T_ERR(ward_call_wait(call, 20000), WARD_ECANCELED);
+  T_EQ_INT(d.calls, 1);
+  ward_call_free(call);
+  /* The worker saw it at its next row and through ward_ctx_cancelled. */
+  char got[128];
+  wait_note_prefix("cancelled", got, sizeof got);
+  /* It ended the call in time: same process, still serving. */
+  T_OK(ward_ping(w, 20000));
+  T_EQ_INT(ward_worker_pid(w), pid);
+  ward_worker_free(w);
+}
+
+static void test_cancel_ignored(void) {
+  ward_spec *s = tw_spec("stubborn", "serve");
+  T_OK(ward_spec_cancel_grace(s, 300));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  uint64_t id = ward_worker_id(w);
+  int pid = ward_worker_pid(w);
+  struct done_log d = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "", 0};
+  ward_call *call;
+  /* "hang_notify" says it started, then reaches no boundary: it never
+   * learns of the cancel. */
+  T_OK(ward_call_start(&call, w, "hang_notify", NULL, 0, NULL, on_done, &d));
+  char got[128];
+  wait_note_prefix("hanging", got, sizeof got);
+  int64_t t0 = t_now_ms();
+  T_OK(ward_call_cancel(call));
+  T_ERR(ward_call_wait(call, 20000), WARD_ECANCELED);
+  T_TRUE(t_now_ms() - t0 < 1000); /* the caller does not wait for the worker */
+  tev e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.reason, WARD_REASON_CANCELLED);
+  T_EQ_INT(e.pid, pid);
+  T_TRUE(t_now_ms() - t0 >= 290);
+  ward_call_free(call);
+  /* Replaced: a new process answers. */
+  T_OK(ward_ping(w, 20000));
+  T_TRUE(ward_worker_pid(w) != pid);
+  ward_worker_free(w);
+}
+
+/* ---- flow control ---- */
+
+struct pinger {
+  ward_worker *w;
+  atomic_int stop;
+  int pings, failures;
+};
+
+static void *ping_loop(void *arg) {
+  struct pinger *p = arg;
+  while (!atomic_load(&p->stop)) {
+    if (ward_ping(p->w, 5000) == WARD_OK)
+      p->pings++;
+    else
+      p->failures++;
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL); /* pacing the pings, not synchronising */
+  }
+  return NULL;
+}
+
+static void test_flow_control_slow_sink(void) {
+  ward_worker *w = spawn("producer");
+  long rss0 = rss_kib();
+  /* 1 GiB in 64 KiB rows, to a sink that takes 100 us a row. */
+  struct rowcheck r = {0, 65536, 0, 100};
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 170000;
+  o.on_row = check_row;
+  o.ud = &r;
+  struct pinger p = {.w = w};
+  atomic_init(&p.stop, 0);
+  pthread_t th;
+  T_TRUE(pthread_create(&th, NULL, ping_loop, &p) == 0);
+  ward_msg *m = NULL;
+  T_OK(ward_request_ex(&m, w, "stream", "16384 65536", 11, &o));
+  atomic_store(&p.stop, 1);
+  pthread_join(th, NULL);
+  long grown = rss_kib() - rss0;
+  T_EQ_INT(r.bytes, 16384L * 65536L);
+  long blocked = 0;
+  T_TRUE(sscanf((const char *)ward_msg_data(m), "sent=16384 blocked_ms=%ld", &blocked) == 1);
+  fprintf(stderr, "   1 GiB streamed: host RSS +%ld KiB, worker blocked %ld ms, %d pings ok\n",
+          grown, blocked, p.pings);
+  /* The host held at most a window of rows; the worker waited for it. */
+  T_TRUE(grown < 8 * 1024);
+  T_TRUE(blocked > 500);
+  T_TRUE(p.pings > 0);
+  T_EQ_INT(p.failures, 0);
+  ward_msg_free(m);
+  ward_worker_free(w);
+}
+
+static void test_flow_control_to_slow_worker(void) {
+  ward_worker *w = spawn("slowreader");
+  long rss0 = rss_kib();
+  char buf[4096];
+  memset(buf, 'n', sizeof buf);
+  int64_t t0 = t_now_ms();
+  /* 3000 notifications of 4 KiB, each taking the worker 1 ms: the socket
+   * fills and the host blocks instead of buffering. */
+  for (int i = 0; i < 3000; i++)
+    T_OK(ward_notify(w, "slow_note", buf, sizeof buf));
+  int64_t took = t_now_ms() - t0;
+  long grown = rss_kib() - rss0;
+  fprintf(stderr, "   12 MiB to a slow reader: sending took %lld ms, host RSS +%ld KiB\n",
+          (long long)took, grown);
+  T_TRUE(took > 1000);
+  T_TRUE(grown < 4 * 1024);
+  T_OK(ward_ping(w, 60000));
+  ward_worker_free(w);
+}
+
+/* ---- peers that do not play by the rules ---- */
+
+static void cut_off(const char *method, int err) {
+  ward_spec *s = tw_spec(method, "serve");
+  T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  uint64_t id = ward_worker_id(w);
+  long rss0 = rss_kib();
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 60000;
+  T_ERR(ward_request_ex(NULL, w, method, NULL, 0, &o), err);
+  tev e = tev_wait(WARD_EV_ERROR, id);
+  T_EQ_INT(e.error, WARD_EPROTO);
+  e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.reason, WARD_REASON_PROTOCOL);
+  T_TRUE(rss_kib() - rss0 < 256 * 1024);
+  ward_worker_free(w);
+}
+
+static void test_progress_flood_is_cut_off(void) { cut_off("progress_flood", WARD_EPROTO); }
+
+static void test_ping_flood_is_cut_off(void) {
+  /* The host answers pings until its queue to a worker that never reads
+   * is full, then cuts it off; the call in flight ends. */
+  cut_off("ping_flood", WARD_EPROTO);
+}
+
+static void test_notify_flood_is_throttled(void) {
+  ward_worker *w = spawn("flooder");
+  long rss0 = rss_kib();
+  pthread_mutex_lock(&mu);
+  floods = 0;
+  pthread_mutex_unlock(&mu);
+  /* 100 000 notifications of 1 KiB while this caller reads the socket:
+   * without a bound they would pile up as tasks. */
+  T_OK(ward_request(NULL, w, "notify_flood", "100000 1024", 11, 120000));
+  long grown = rss_kib() - rss0;
+  fprintf(stderr, "   100 MB of notifications: host RSS +%ld KiB\n", grown);
+  T_TRUE(grown < 64 * 1024);
+  T_OK(ward_ping(w, 60000));
+  ward_worker_free(w);
+}
+
+/* ---- deadlines hold while events keep coming ---- */
+
+static void slow_progress(const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  struct timespec ts = {0, 20 * 1000000L};
+  nanosleep(&ts, NULL); /* a callback slower than the worker's progress */
+}
+
+static void test_deadline_with_busy_callbacks(void) {
+  ward_spec *s = tw_spec("busy", "serve");
+  T_OK(ward_spec_kill_on_timeout(s, 0));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 300;
+  o.on_progress = slow_progress;
+  int64_t t0 = t_now_ms();
+  T_ERR(ward_request_ex(NULL, w, "busy_progress", "5000", 4, &o), WARD_ETIMEDOUT);
+  int64_t took = t_now_ms() - t0;
+  T_TRUE(took >= 290);
+  T_TRUE(took < 2000);
+  ward_worker_free(w);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+    return tworker_main(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  host = tev_host();
+  T_OK(ward_host_handle(host, "note", on_note, NULL));
+  T_OK(ward_host_handle(host, "flood", on_flood, NULL));
+  T_OK(ward_host_handle(host, "hanging", on_hanging, NULL));
+  T_RUN(test_rows_and_summary);
+  T_RUN(test_async_call);
+  T_RUN(test_cancel);
+  T_RUN(test_cancel_ignored);
+  T_RUN(test_deadline_with_busy_callbacks);
+  T_RUN(test_progress_flood_is_cut_off);
+  T_RUN(test_ping_flood_is_cut_off);
+  T_RUN(test_notify_flood_is_throttled);
+  T_RUN(test_flow_control_to_slow_worker);
+  T_RUN(test_flow_control_slow_sink);
+  ward_host_free(host);
+  return t_done();
+}
