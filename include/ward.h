@@ -358,7 +358,9 @@ WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
 /* How long a worker may take to end a call after it was cancelled before
  * it is killed and replaced (reason CANCELLED); default 2000 ms. */
 WARD_EXTERN int ward_spec_cancel_grace(ward_spec *spec, int ms);
-/* Replace a process that has served no call for `ms` (0: never, default). */
+/* End a process that has served no call for `ms` (0: never, the
+ * default); the next call starts a new one (state IDLE meanwhile). Not
+ * counted against the intensity. */
 WARD_EXTERN int ward_spec_idle_timeout(ward_spec *spec, int ms);
 /* Calls made while the worker is restarting wait for the new process
  * within their deadline (1, the default), or fail at once with
@@ -541,7 +543,9 @@ typedef enum {
   WARD_STATE_BACKING_OFF,  /* waiting before the next start */
   WARD_STATE_FAILED,       /* gave up (restart limit) or could not start */
   WARD_STATE_STOPPED,      /* stopped on request */
-  WARD_STATE_EXITED        /* ended, and the restart mode says no restart */
+  WARD_STATE_EXITED,       /* ended, and the restart mode says no restart */
+  WARD_STATE_IDLE          /* its process was ended for being idle; the next
+                              call starts a new one */
 } ward_state;
 
 /* The name of a state, e.g. "backing-off" (never NULL). */

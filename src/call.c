@@ -23,7 +23,7 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
       rv = ward__fail(WARD_ESTALE, "worker '%s' is past generation %u", name, pin);
       break;
     }
-    if (w->state == W_READY && w->conn) {
+    if (w->state == W_READY && w->conn && !ward__conn_is_closed(w->conn)) {
       ward__conn_ref(w->conn);
       w->inflight++;
       *out = w->conn;
@@ -34,6 +34,11 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
     if (w->state == W_FAILED) {
       rv = ward__fail(WARD_EGAVEUP, "worker '%s' failed: restart limit reached", name);
       break;
+    }
+    if (w->state == W_PARKED) {
+      /* Idle, without a process: this call starts one. */
+      w->state = W_QUEUED;
+      ward__host_wake(h);
     }
     if (w->state == W_EXITED) {
       rv = ward__fail(WARD_ECRASHED, "worker '%s' is gone (it exited)", name);
@@ -48,6 +53,7 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
       rv = ward__fail(WARD_ECLOSED, "worker '%s' is restarting", name);
       break;
     }
+    /* A closed channel not yet noticed by the loop: wait like a restart. */
     if (ward__cond_wait(&h->cond, &h->mu, deadline) == WARD_ETIMEDOUT) {
       rv = ward__fail(WARD_ETIMEDOUT, "worker '%s' was not back within the deadline", name);
       break;
@@ -121,7 +127,8 @@ int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const 
   int64_t left = deadline == INT64_MAX ? -1 : deadline - ward__now_ms();
   o.timeout_ms = left < 0 && deadline != INT64_MAX ? 0 : (int)left;
   rv = ward__conn_call(c, WARD__K_REQUEST, method, data, len, &o, reply);
-  if (rv == WARD_ETIMEDOUT)
+  /* A zero timeout asks not to wait; it is no sign the worker hangs. */
+  if (rv == WARD_ETIMEDOUT && timeout != 0)
     ward__worker_timed_out(w, c);
   ward__worker_release(w, c, rv == WARD_OK || rv == WARD_EREMOTE || rv == WARD_ENOMETHOD);
   return rv;

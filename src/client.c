@@ -324,9 +324,11 @@ static void serve_item(ward_client *c, ward__item *it) {
     ward__serve_nomethod(c->conn, it, 1);
     return;
   }
-  if (atomic_load(&c->bye_seen)) {
-    /* Stopping: what is still queued is answered, not run. */
-    if (it->h.kind == WARD__K_REQUEST) {
+  if (atomic_load(&c->bye_seen) && it->h.kind == WARD__K_REQUEST) {
+    /* Stopping: requests still queued are answered, not run (their
+     * callers are being told the worker stops); notifications, which
+     * nobody waits for, are still delivered. */
+    {
       ward_ctx ctx;
       memset(&ctx, 0, sizeof ctx);
       ctx.conn = c->conn;

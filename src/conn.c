@@ -1042,11 +1042,11 @@ int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void 
   if (opts->summary)
     ward__call_summary(&call, opts->summary);
   ward__call_release(&call);
+  set_detail(rv, method, timeout, call.reply);
   if ((rv == WARD_EREMOTE || rv == WARD_OK) && reply)
     *reply = call.reply;
   else
     ward_msg_free(call.reply);
-  set_detail(rv, method, timeout, call.reply);
   return rv;
 }
 
@@ -1268,6 +1268,25 @@ void ward__conn_cancel_inbound(ward__conn *c, uint32_t id) {
         it->cancelled = 1;
   }
   pthread_mutex_unlock(&c->mu);
+}
+
+int ward__conn_claim_violation(ward__conn *c) {
+  pthread_mutex_lock(&c->mu);
+  int err = 0;
+  if (c->closed && (c->close_err == WARD_EPROTO || c->close_err == WARD_ETOOBIG) &&
+      !c->violation_claimed) {
+    c->violation_claimed = 1;
+    err = c->close_err;
+  }
+  pthread_mutex_unlock(&c->mu);
+  return err;
+}
+
+int ward__conn_is_closed(ward__conn *c) {
+  pthread_mutex_lock(&c->mu);
+  int closed = c->closed;
+  pthread_mutex_unlock(&c->mu);
+  return closed;
 }
 
 int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms) {

@@ -318,7 +318,7 @@ void ward__host_closed(ward_host *h, ward__conn *c, int err, const char *why) {
   ward__host_wake(h);
 }
 
-static void run_closed(ward_host *h) {
+void ward__host_run_closed(ward_host *h) {
   pthread_mutex_lock(&h->lazy_mu);
   ward__closed *q = h->closed;
   h->closed = NULL;
@@ -502,7 +502,7 @@ static void *io_main(void *arg) {
     int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
     for (int i = 0; i < n; i++)
       handle(h, &evs[i]);
-    run_closed(h);
+    ward__host_run_closed(h);
     run_timers(h);
     run_tasks(h);
     lazy = settle(h);
@@ -513,7 +513,7 @@ static void *io_main(void *arg) {
     pthread_cond_broadcast(&h->cond);
   }
   pthread_mutex_unlock(&h->mu);
-  run_closed(h);
+  ward__host_run_closed(h);
   run_tasks(h);
   settle(h);
   release_dead(h);

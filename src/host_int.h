@@ -49,6 +49,7 @@ typedef enum {
   W_DRAINING,   /* a planned replacement waits for the calls in flight */
   W_REPLACING,  /* the process is being ended, a new one follows */
   W_BACKOFF,    /* no process; the next start is due at `due_start` */
+  W_PARKED,     /* no process since it was idle; the next call starts one */
   W_STOPPING,
   W_EXITED,     /* the process ended; the restart mode says no restart */
   W_STOPPED,    /* stopped on request */
@@ -100,6 +101,10 @@ struct ward_worker {
   uint64_t served;          /* requests answered, all generations */
   uint64_t gen_served;      /* requests answered by this generation */
   int stop_outcome;         /* STOPPING: how far the stop had to go */
+  int killed;               /* ward signalled the current process */
+  void **retired;           /* handshake data replaced by a restart, kept
+                               for pointers handed out (ward_worker_meta) */
+  size_t nretired;
   int last_stop;
   char **methods;
   size_t nmethods;

@@ -185,7 +185,8 @@ void ward__worker_tick(ward_worker *w, int64_t now) {
     break;
   case W_REPLACING:
     if (now >= w->kill_at) {
-      ward__worker_kill(w, SIGKILL, w->reason);
+      /* Without a planned reason, it is here because its channel closed. */
+      ward__worker_kill(w, SIGKILL, w->reason ? w->reason : WARD_REASON_PROTOCOL);
       w->kill_at = INT64_MAX;
     }
     break;
@@ -324,6 +325,7 @@ static int cycle_locked(ward_worker *w) {
     target = w->generation;
     break;
   case W_BACKOFF:
+  case W_PARKED:
     w->state = W_QUEUED;
     ward__worker_schedule(w);
     ward__host_wake(w->host);
@@ -479,6 +481,8 @@ static int public_state(const ward_worker *w) {
     return WARD_STATE_RESTARTING;
   case W_BACKOFF:
     return WARD_STATE_BACKING_OFF;
+  case W_PARKED:
+    return WARD_STATE_IDLE;
   case W_STOPPING:
     return WARD_STATE_STOPPING;
   case W_EXITED:
@@ -491,8 +495,9 @@ static int public_state(const ward_worker *w) {
 }
 
 const char *ward_state_name(int state) {
-  static const char *const names[] = {"unknown", "starting",    "ready",  "stopping", "restarting",
-                                      "backing-off", "failed", "stopped", "exited"};
+  static const char *const names[] = {"unknown", "starting", "ready",   "stopping",
+                                      "restarting", "backing-off", "failed", "stopped",
+                                      "exited",  "idle"};
   if (state < 0 || (size_t)state >= sizeof names / sizeof names[0])
     return "unknown";
   return names[state];

@@ -195,6 +195,7 @@ struct ward__conn {
                                may block in recv() itself */
   int closed;
   int close_err;
+  int violation_claimed;    /* the owner has reported the violation */
 };
 
 int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *owner,
@@ -233,6 +234,10 @@ int64_t ward__conn_expire(ward__conn *c, int64_t now, int *timed_out, int *cance
  * is reading (returns at once otherwise). Returns 0 or the error that
  * closed the connection. */
 int ward__conn_pump(ward__conn *c);
+/* If the connection was closed for a protocol violation not reported yet,
+ * returns that error (once); otherwise 0. */
+int ward__conn_claim_violation(ward__conn *c);
+int ward__conn_is_closed(ward__conn *c);
 /* Turns the loop's reading back on if no caller has read for `idle_ms`.
  * Returns nonzero while the connection is still lazy. */
 int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms);

@@ -83,6 +83,8 @@ void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *
 /* Kills the current process, if it has not been reaped (lock held). The
  * reason is recorded for the exit unless one already was. */
 void ward__worker_kill(ward_worker *w, int sig, int reason) {
+  if (w->proc.pid > 0)
+    w->killed = 1;
   if (!w->reason)
     w->reason = reason;
   ward__proc_kill(&w->proc, sig);
@@ -95,17 +97,35 @@ static void host_closed(ward__conn *c, int err) {
   ward__host_closed(w->host, c, err, ward_last_error());
 }
 
+/* Reports a protocol violation on `c` once, whichever of the close and
+ * the exit the loop sees first (lock held). */
+static void report_violation(ward_worker *w, ward__conn *c, const char *why) {
+  int err = ward__conn_claim_violation(c);
+  if (!err)
+    return;
+  if (w->state == W_STARTING && w->spawning)
+    ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, why);
+  ward__host_event(w->host, w, WARD_EV_ERROR, w->proc.pid, 0, 0, 0, err, why);
+  /* A worker that broke the protocol is in an unknown state: it goes. */
+  ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
+}
+
 void ward__worker_on_closed(ward_worker *w, ward__conn *c, int err, const char *why) {
   ward_host *h = w->host;
+  (void)err;
   pthread_mutex_lock(&h->mu);
   ward__loop_del(h->loop_fd, c->fd);
   ward__host_dead_conn(h, c);
-  if ((err == WARD_EPROTO || err == WARD_ETOOBIG) && w->conn == c) {
-    /* A worker that broke the protocol is in an unknown state: it goes. */
-    if (w->state == W_STARTING && w->spawning)
-      ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, why);
-    ward__host_event(h, w, WARD_EV_ERROR, w->proc.pid, 0, 0, 0, err, why);
-    ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
+  if (w->conn == c) {
+    report_violation(w, c, why);
+    if (w->state == W_READY || w->state == W_DRAINING) {
+      /* The channel is gone but the process may live on (it closed the
+       * socket, or is dying): calls wait for a replacement, and it is
+       * killed if it has not exited within the stop grace. */
+      w->state = W_REPLACING;
+      w->kill_at = ward__now_ms() + w->spec->stop_grace_ms;
+      ward__worker_schedule(w);
+    }
   }
   pthread_mutex_unlock(&h->mu);
 }
@@ -233,6 +253,53 @@ static int refuse(ward_worker *w, ward__conn *c, uint32_t reason, const char *te
   return 0;
 }
 
+static int same_hello(const ward_worker *w, const hello *hl) {
+  if (w->nmethods != hl->nmethods || w->nmeta != hl->nmeta)
+    return 0;
+  for (size_t i = 0; i < hl->nmethods; i++)
+    if (strcmp(w->methods[i], hl->methods[i]) != 0)
+      return 0;
+  for (size_t i = 0; i < hl->nmeta; i++)
+    if (strcmp(w->meta[i].key, hl->meta[i].key) || strcmp(w->meta[i].value, hl->meta[i].value))
+      return 0;
+  return 1;
+}
+
+static void retire(ward_worker *w, void *p) {
+  void **v = realloc(w->retired, (w->nretired + 1) * sizeof *v);
+  if (!v) {
+    free(p); /* out of memory: a pointer handed out may dangle */
+    return;
+  }
+  w->retired = v;
+  v[w->nretired++] = p;
+}
+
+/* Takes the new handshake's methods and metadata (lock held). Strings
+ * handed out by ward_worker_meta stay valid: an unchanged set is kept,
+ * a changed one is retired until the worker is freed. */
+static void adopt_hello(ward_worker *w, hello *hl) {
+  if (w->generation > 1 && same_hello(w, hl)) {
+    hello_free(hl);
+    return;
+  }
+  if (w->methods) {
+    for (size_t i = 0; i < w->nmethods; i++)
+      retire(w, w->methods[i]);
+    retire(w, w->methods);
+  }
+  for (size_t i = 0; i < w->nmeta; i++) {
+    retire(w, w->meta[i].key);
+    retire(w, w->meta[i].value);
+  }
+  if (w->meta)
+    retire(w, w->meta);
+  w->methods = hl->methods;
+  w->nmethods = hl->nmethods;
+  w->meta = hl->meta;
+  w->nmeta = hl->nmeta;
+}
+
 static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
@@ -268,16 +335,7 @@ static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   ward__conn_send(c, &wh, NULL, body, (size_t)n, NULL, 0, 0, 0);
 
   pthread_mutex_lock(&h->mu);
-  ward__strv_free(w->methods);
-  for (size_t i = 0; i < w->nmeta; i++) {
-    free(w->meta[i].key);
-    free(w->meta[i].value);
-  }
-  free(w->meta);
-  w->methods = hl.methods;
-  w->nmethods = hl.nmethods;
-  w->meta = hl.meta;
-  w->nmeta = hl.nmeta;
+  adopt_hello(w, &hl);
   ward__worker_ready(w);
   pthread_mutex_unlock(&h->mu);
   return 0;
@@ -461,13 +519,17 @@ static void start_worker(ward_host *h, ward_worker *w) {
     rv = ward__loop_add(h->loop_fd, w->proc.pidfd, WARD__IN, &w->pid_watch);
   }
   pthread_mutex_lock(&h->mu);
-  if (rv) {
-    if (w->spawning)
+  /* Stopped while the process was being started (the lock was not held):
+   * the stop has already answered, so this process must not live. */
+  int stopped = w->state != W_QUEUED;
+  if (rv || stopped) {
+    if (rv && w->spawning)
       ward__worker_spawn_err(w, rv, ward_last_errno(), ward_last_error());
     ward__close(host_fd);
     close_listener(w);
     if (w->proc.pid > 0) {
-      /* Started but could not be watched: take it down and reap it. */
+      /* Started but not to be kept: take it down and reap it. */
+      ward__loop_del(h->loop_fd, w->proc.pidfd);
       ward__proc_kill(&w->proc, SIGKILL);
       int code, sig;
       while (!ward__proc_reap(&w->proc, &code, &sig))
@@ -476,8 +538,10 @@ static void start_worker(ward_host *h, ward_worker *w) {
     ward__proc_close(&w->proc);
     ward__conn *c = w->conn;
     w->conn = NULL;
-    if (w->spawning || w->state == W_STOPPING) {
-      w->state = w->state == W_STOPPING ? W_STOPPED : W_FAILED;
+    if (stopped) {
+      /* It stays as the stop left it. */
+    } else if (w->spawning) {
+      w->state = W_FAILED;
     } else {
       /* A restart that could not even exec counts as a failed start. */
       ward__worker_ended(w, WARD_REASON_EXITED, 127, 0, -1);
@@ -493,6 +557,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
   w->generation++;
   w->state = W_STARTING;
   w->reason = 0;
+  w->killed = 0;
   w->bye = 0;
   w->started_at = ward__now_ms();
   w->ready_at = 0;
@@ -554,6 +619,9 @@ void ward__worker_on_accept(ward_worker *w) {
 
 void ward__worker_on_exit(ward_worker *w) {
   ward_host *h = w->host;
+  /* A violation noticed just before the exit is reported, and recorded as
+   * its reason, before the exit itself. */
+  ward__host_run_closed(h);
   pthread_mutex_lock(&h->mu);
   int pid = w->proc.pid, code, sig;
   if (!ward__proc_reap(&w->proc, &code, &sig)) {
@@ -566,12 +634,20 @@ void ward__worker_on_exit(ward_worker *w) {
   close_listener(w);
   int64_t now = ward__now_ms();
   int reason = w->reason ? w->reason : sig ? WARD_REASON_CRASHED : WARD_REASON_EXITED;
+  /* A process that died of a signal ward did not send while being
+   * recycled crashed: that is what counts. */
+  if (sig && !w->killed && w->state != W_STOPPING && ward__reason_is_recycle(reason))
+    reason = WARD_REASON_CRASHED;
   int64_t uptime = w->ready_at ? now - w->ready_at : -1;
   w->last_code = sig ? -1 : code;
   w->last_signal = sig;
   w->last_reason = reason;
   ward__conn *c = w->conn;
   w->conn = NULL;
+  if (c && !w->reason)
+    report_violation(w, c, ward_last_error());
+  reason = w->reason ? w->reason : reason;
+  w->last_reason = reason;
   int conn_err = w->state == W_STOPPING ? WARD_ECLOSED : WARD_ECRASHED;
   char detail[96];
   if (sig)
@@ -613,6 +689,11 @@ void ward__worker_on_exit(ward_worker *w) {
 void ward__worker_ended(ward_worker *w, int reason, int code, int sig, int64_t uptime) {
   ward_host *h = w->host;
   int64_t now = ward__now_ms();
+  if (reason == WARD_REASON_IDLE) {
+    /* Idle: no process until a call wants one. */
+    w->state = W_PARKED;
+    return;
+  }
   ward__decision d = ward__policy_exit(&w->spec->policy, &w->sup, now, reason, code, sig, uptime);
   ward_event *ev;
   switch (d.action) {
@@ -671,6 +752,9 @@ void ward__worker_destroy(ward_worker *w) {
     free(w->meta[i].value);
   }
   free(w->meta);
+  for (size_t i = 0; i < w->nretired; i++)
+    free(w->retired[i]);
+  free(w->retired);
   ward_spec_free(w->spec);
   free(w);
 }

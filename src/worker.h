@@ -27,6 +27,8 @@ void ward__host_cancel_task(ward_host *h, ward__conn *c, uint32_t id);
 /* Hands the loop's reference of a closed conn to be dropped after the
  * current batch (lock held). */
 void ward__host_dead_conn(ward_host *h, ward__conn *c);
+/* Handles the connections that closed so far (loop thread, no lock). */
+void ward__host_run_closed(ward_host *h);
 /* A connection closed (any thread, any lock): queued for the loop. */
 void ward__host_closed(ward_host *h, ward__conn *c, int err, const char *why);
 /* The timer heap: (re)places the worker by w->due (lock held). */
