@@ -679,6 +679,83 @@ WARD_EXTERN int ward_ctx_is_notify(const ward_ctx *ctx);
 /* On the host side: the worker that made the call (NULL in a worker). */
 WARD_EXTERN ward_worker *ward_ctx_worker(const ward_ctx *ctx);
 
+/* ---------------------------------------------------------------------
+ * Handshake requirements (on the spec): a worker that does not announce
+ * what the host needs is refused at its handshake, and ward_spawn (or the
+ * restart) fails with WARD_EHANDSHAKE naming what was missing.
+ * ------------------------------------------------------------------- */
+/* The worker must serve `method`. */
+WARD_EXTERN int ward_spec_require_method(ward_spec *spec, const char *method);
+/* The worker's "version" metadata must be >= `min` and < `below` (dotted
+ * numbers compared part by part, "1.10" > "1.9"; NULL for no bound). */
+WARD_EXTERN int ward_spec_require_version(ward_spec *spec, const char *min, const char *below);
+
+/* ---------------------------------------------------------------------
+ * JSON (jansson). Payloads tagged WARD_ENC_JSON, as jansson values. The
+ * core never parses payloads; these functions do, on the caller's side.
+ * Decode errors are WARD_EPROTO, and ward_last_error names the method
+ * (and, for rows, the stream and sequence number).
+ * ------------------------------------------------------------------- */
+struct json_t;
+
+/* Calls `method` with `params` (NULL sends null) and decodes the reply
+ * into *result (a new reference, json_decref it; may be NULL to ignore).
+ * On WARD_EREMOTE, *result is the error's data if it was JSON (or NULL),
+ * and ward_last_error holds the code and message. */
+WARD_EXTERN int ward_request_json(struct json_t **result, ward_worker *w, const char *method,
+                                  const struct json_t *params, int timeout_ms);
+
+/* Rows decoded as JSON; `row` is borrowed for the callback's duration. */
+typedef void (*ward_json_row_cb)(const char *stream, uint64_t seq, struct json_t *row,
+                                 void *ud);
+/* The same with options and a JSON row sink (opts->on_row is replaced).
+ * A row that is not valid JSON is not delivered; the call then ends with
+ * WARD_EPROTO once it is over, naming the first such row. */
+WARD_EXTERN int ward_request_json_ex(struct json_t **result, ward_worker *w, const char *method,
+                                     const struct json_t *params, const ward_call_opts *opts,
+                                     ward_json_row_cb on_row, void *row_ud);
+
+/* Serving side: decode a request's payload, reply, fail with data, emit a
+ * row, send a notification or request to the host, all as JSON. */
+WARD_EXTERN int ward_ctx_params_json(ward_ctx *ctx, const void *data, size_t len,
+                                     struct json_t **out);
+WARD_EXTERN int ward_ctx_reply_json(ward_ctx *ctx, const struct json_t *value);
+WARD_EXTERN int ward_ctx_row_json(ward_ctx *ctx, const char *stream, const struct json_t *value);
+WARD_EXTERN int ward_ctx_fail_json(ward_ctx *ctx, int code, const char *message,
+                                   const struct json_t *data);
+
+/* Validate JSON-tagged payloads the worker sends (replies, rows, progress,
+ * its calls to the host) at the boundary: one that does not parse ends its
+ * call with WARD_EPROTO. Off by default (it costs a parse per message). */
+WARD_EXTERN int ward_spec_validate_json(ward_spec *spec, int on);
+
+/* ---------------------------------------------------------------------
+ * Doctor: the conventional method "ward.doctor" answers a list of checks,
+ * {"checks": [{"name": ..., "status": "pass"|"warning"|"error",
+ * "message": ...}, ...]}.
+ * ------------------------------------------------------------------- */
+typedef enum { WARD_CHECK_PASS = 0, WARD_CHECK_WARNING = 1, WARD_CHECK_ERROR = 2 } ward_check_status;
+
+typedef struct ward_check {
+  const char *name;
+  int status; /* ward_check_status */
+  const char *message;
+} ward_check;
+
+typedef struct ward_doctor_report {
+  size_t count;
+  ward_check *checks; /* strings owned by the report */
+  int worst;          /* the worst status among the checks */
+} ward_doctor_report;
+
+/* Asks the worker for its checks and decodes them. Errors as for
+ * ward_request, WARD_ENOMETHOD when it has no doctor, WARD_EPROTO when the
+ * answer is not a list of checks. Free with ward_doctor_report_free. */
+WARD_EXTERN int ward_doctor(ward_doctor_report **out, ward_worker *w, int timeout_ms);
+WARD_EXTERN void ward_doctor_report_free(ward_doctor_report *r);
+/* Worker side: answers a "ward.doctor" call with these checks. */
+WARD_EXTERN int ward_ctx_reply_doctor(ward_ctx *ctx, const ward_check *checks, size_t count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,8 @@ PACKAGES=(
   cmake           # the build (3.25 or newer)
   pkg-config      # the install test checks ward.pc with it
   clang           # CI builds with a second compiler
+  libjansson-dev  # the JSON layer (jansson)
+  libmsgpack-dev  # MessagePack in the tests and examples (msgpack-c)
 )
 # -------------------------------------------------------------------------
 

@@ -695,7 +695,58 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   return rv;
 }
 
+/* A JSON payload that does not parse, with validation on: the call it
+ * belongs to ends with WARD_EPROTO; a request is refused the same way. */
+static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  free(owned);
+  ward__fail(WARD_EPROTO, "invalid JSON in a %s frame of call %u",
+             f->h.kind == WARD__K_ROW ? "row" : "reply", f->h.id);
+  if (f->h.kind == WARD__K_REQUEST) {
+    static const char msg[] = "invalid JSON";
+    uint8_t p[4 + sizeof msg - 1];
+    ward__err_put(p, msg, sizeof msg - 1, NULL, 0);
+    ward__hdr h = {.kind = WARD__K_ERROR, .id = f->h.id, .len = sizeof p,
+                   .aux = (uint32_t)WARD_EPROTO};
+    ward__conn_send(c, &h, NULL, p, sizeof p, NULL, 0, 0, 0);
+    return 0;
+  }
+  if (f->h.kind == WARD__K_NOTIFY)
+    return 0;
+  pthread_mutex_lock(&c->mu);
+  ward__call *call = tab_find(c, f->h.id);
+  int tell = 0;
+  if (call && !call->tombstone && !call->done) {
+    tab_remove(c, call);
+    call->done = 1;
+    call->err = WARD_EPROTO;
+    tell = mark_ready(call);
+    if (!call->async)
+      pthread_cond_signal(&call->cond);
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (tell)
+    c->ops->call_ready(c, call);
+  return 0;
+}
+
+static int checked(const ward__conn *c, const ward__frame *f) {
+  if (!c->validate || (f->h.flags & WARD__FLAG_ENC_MASK) != WARD_ENC_JSON)
+    return 1;
+  switch (f->h.kind) {
+  case WARD__K_REPLY:
+  case WARD__K_PROGRESS:
+  case WARD__K_ROW:
+  case WARD__K_REQUEST:
+  case WARD__K_NOTIFY:
+    return c->validate(f->payload, f->h.len);
+  default:
+    return 1;
+  }
+}
+
 static int dispatch(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  if (!checked(c, f))
+    return invalid_json(c, f, owned);
   switch (f->h.kind) {
   case WARD__K_REPLY:
   case WARD__K_ERROR:

@@ -30,6 +30,10 @@ struct ward_spec {
   int idle_ms;             /* 0: off */
   int wait_restart;
   int cancel_grace_ms;
+  int validate_json;
+  char **req_methods;      /* methods the worker must announce */
+  size_t nreq_methods;
+  char *ver_min, *ver_below; /* bounds on its "version" metadata, or NULL */
 };
 
 ward_spec *ward__spec_dup(const ward_spec *s);

@@ -69,6 +69,9 @@ void ward_spec_free(ward_spec *s) {
   free(s->name);
   free(s->exe);
   free(s->cwd);
+  free(s->ver_min);
+  free(s->ver_below);
+  free_strv(s->req_methods, s->nreq_methods);
   free_strv(s->args, s->nargs);
   free_strv(s->env, s->nenv);
   free(s);
@@ -195,6 +198,34 @@ int ward_spec_memory_limit(ward_spec *s, uint64_t soft_bytes, uint64_t hard_byte
   return 0;
 }
 
+int ward_spec_require_method(ward_spec *s, const char *method) {
+  int rv = s ? ward__check_name(method) : ward__fail(WARD_EINVAL, "NULL spec");
+  return rv ? rv : push_str(&s->req_methods, &s->nreq_methods, method);
+}
+
+int ward_spec_require_version(ward_spec *s, const char *min, const char *below) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  char *a = min ? strdup(min) : NULL, *b = below ? strdup(below) : NULL;
+  if ((min && !a) || (below && !b)) {
+    free(a);
+    free(b);
+    return WARD_ENOMEM;
+  }
+  free(s->ver_min);
+  free(s->ver_below);
+  s->ver_min = a;
+  s->ver_below = b;
+  return 0;
+}
+
+int ward_spec_validate_json(ward_spec *s, int on) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  s->validate_json = !!on;
+  return 0;
+}
+
 int ward_spec_cancel_grace(ward_spec *s, int ms) {
   return set_ms(s, s ? &s->cancel_grace_ms : NULL, ms);
 }
@@ -289,10 +320,14 @@ ward_spec *ward__spec_dup(const ward_spec *s) {
   *d = *s;
   d->name = name;
   d->exe = exe;
-  d->args = d->env = NULL;
-  d->nargs = d->nenv = 0;
-  d->cwd = NULL;
+  d->args = d->env = d->req_methods = NULL;
+  d->nargs = d->nenv = d->nreq_methods = 0;
+  d->cwd = d->ver_min = d->ver_below = NULL;
   int rv = 0;
+  for (size_t i = 0; !rv && i < s->nreq_methods; i++)
+    rv = push_str(&d->req_methods, &d->nreq_methods, s->req_methods[i]);
+  if (!rv)
+    rv = ward_spec_require_version(d, s->ver_min, s->ver_below);
   for (size_t i = 0; !rv && i < s->nargs; i++)
     rv = push_str(&d->args, &d->nargs, s->args[i]);
   for (size_t i = 0; !rv && i < s->nenv; i++)

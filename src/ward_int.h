@@ -191,6 +191,8 @@ struct ward__conn {
   atomic_int throttled;     /* too much pending: nobody reads for now */
   int lazy;                 /* the loop's reading is off since a caller read */
   int64_t released_at;      /* when a caller last gave up the reading role */
+  /* When set, JSON-tagged payloads must pass it (ward_spec_validate_json). */
+  int (*validate)(const void *data, size_t len);
   int blocking_reads;       /* the fd is in blocking mode: an unbounded wait
                                may block in recv() itself */
   int closed;

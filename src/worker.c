@@ -300,6 +300,50 @@ static void adopt_hello(ward_worker *w, hello *hl) {
   w->nmeta = hl->nmeta;
 }
 
+/* Compares dotted version numbers part by part: <0, 0, >0. */
+static int version_cmp(const char *a, const char *b) {
+  while (*a || *b) {
+    char *ea, *eb;
+    unsigned long x = strtoul(a, &ea, 10), y = strtoul(b, &eb, 10);
+    if (x != y)
+      return x < y ? -1 : 1;
+    a = *ea == '.' ? ea + 1 : ea + strlen(ea);
+    b = *eb == '.' ? eb + 1 : eb + strlen(eb);
+  }
+  return 0;
+}
+
+/* Checks what the spec requires of the handshake; says why not in `why`. */
+static int meets_requirements(const ward_spec *s, const hello *hl, char *why, size_t cap) {
+  for (size_t i = 0; i < s->nreq_methods; i++) {
+    int found = 0;
+    for (size_t j = 0; j < hl->nmethods && !found; j++)
+      found = strcmp(hl->methods[j], s->req_methods[i]) == 0;
+    if (!found) {
+      snprintf(why, cap, "does not serve the required method '%s'", s->req_methods[i]);
+      return 0;
+    }
+  }
+  if (!s->ver_min && !s->ver_below)
+    return 1;
+  const char *v = NULL;
+  for (size_t j = 0; j < hl->nmeta && !v; j++)
+    if (strcmp(hl->meta[j].key, "version") == 0)
+      v = hl->meta[j].value;
+  if (!v) {
+    snprintf(why, cap, "announces no version (required: %s..%s)", s->ver_min ? s->ver_min : "",
+             s->ver_below ? s->ver_below : "");
+    return 0;
+  }
+  if ((s->ver_min && version_cmp(v, s->ver_min) < 0) ||
+      (s->ver_below && version_cmp(v, s->ver_below) >= 0)) {
+    snprintf(why, cap, "version %.32s is not in [%s, %s)", v, s->ver_min ? s->ver_min : "",
+             s->ver_below ? s->ver_below : "");
+    return 0;
+  }
+  return 1;
+}
+
 static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
@@ -321,6 +365,11 @@ static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   if (w->spec->transport == WARD_TRANSPORT_SOCKET && !token_ok(w, &hl)) {
     hello_free(&hl);
     return refuse(w, c, WARD__BYE_AUTH, "bad or missing token");
+  }
+  char why[WARD_MAX_NAME + 96];
+  if (!meets_requirements(w->spec, &hl, why, sizeof why)) {
+    hello_free(&hl);
+    return refuse(w, c, WARD__BYE_PROTO, why);
   }
   pthread_mutex_lock(&c->mu);
   c->max_out = hl.max_frame;
@@ -409,6 +458,8 @@ static int attach_conn(ward_worker *w, int fd) {
     return rv;
   }
   c->default_timeout_ms = w->spec->request_timeout_ms;
+  if (w->spec->validate_json)
+    c->validate = ward__json_valid;
   c->watch.type = WATCH_CONN;
   c->watch.obj = c;
   /* One reference for the worker, one for the loop registration. */

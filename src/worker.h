@@ -79,6 +79,9 @@ void ward__worker_timed_out(ward_worker *w, ward__conn *c);
 /* The loop must look at the connection's calls by `deadline`. */
 void ward__worker_watch_deadline(ward_worker *w, ward__conn *c, int64_t deadline);
 
+/* json.c: whether a payload parses as JSON. */
+int ward__json_valid(const void *data, size_t len);
+
 /* acall.c, on the loop */
 void ward__acall_process(ward__conn *c, ward__call *call);
 

@@ -19,6 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <msgpack.h>
+
 #include "proto.h"
 #include "ward.h"
 #include "ward_int.h"
@@ -436,6 +439,95 @@ static int tw_slow_note(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return 0;
 }
 
+/* {"a": x, "b": y} -> {"sum": x + y}, through the JSON helpers. */
+static int tw_json_sum(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  json_t *p;
+  int rv = ward_ctx_params_json(ctx, d, n, &p);
+  if (rv)
+    return ward_ctx_fail(ctx, rv, ward_last_error());
+  json_t *r = json_pack("{s:I}", "sum",
+                        json_integer_value(json_object_get(p, "a")) +
+                            json_integer_value(json_object_get(p, "b")));
+  rv = ward_ctx_reply_json(ctx, r);
+  json_decref(r);
+  json_decref(p);
+  return rv;
+}
+
+static int tw_json_fail(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  json_t *data = json_pack("{s:s}", "field", "x");
+  int rv = ward_ctx_fail_json(ctx, 7, "bad field", data);
+  json_decref(data);
+  return rv;
+}
+
+/* Three JSON rows {"i": k}, then one that is not JSON at all. */
+static int tw_json_rows(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  for (int k = 1; k <= 3; k++) {
+    json_t *r = json_pack("{s:i}", "i", k);
+    ward_ctx_row_json(ctx, "items", r);
+    json_decref(r);
+  }
+  ward_ctx_row(ctx, "items", "not json", 8);
+  return tw_reply_str(ctx, "{}");
+}
+
+/* Replies text tagged JSON that does not parse. */
+static int tw_bad_json_reply(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  ward_ctx_set_encoding(ctx, WARD_ENC_JSON);
+  return tw_reply_str(ctx, "{oops");
+}
+
+/* MessagePack {"a": x, "b": y} -> {"sum": x + y}, with msgpack-c. */
+static int tw_mp_sum(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  long long a = 0, b = 0;
+  if (msgpack_unpack_next(&u, d, n, NULL) != MSGPACK_UNPACK_SUCCESS ||
+      u.data.type != MSGPACK_OBJECT_MAP) {
+    msgpack_unpacked_destroy(&u);
+    return ward_ctx_fail(ctx, 1, "not a MessagePack map");
+  }
+  for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+    msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+    if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size != 1)
+      continue;
+    long long v = kv->val.type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? kv->val.via.i64
+                                                                : (long long)kv->val.via.u64;
+    if (kv->key.via.str.ptr[0] == 'a')
+      a = v;
+    else if (kv->key.via.str.ptr[0] == 'b')
+      b = v;
+  }
+  msgpack_unpacked_destroy(&u);
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 1);
+  msgpack_pack_str(&pk, 3);
+  msgpack_pack_str_body(&pk, "sum", 3);
+  msgpack_pack_long_long(&pk, a + b);
+  ward_ctx_set_encoding(ctx, WARD_ENC_MSGPACK);
+  int rv = ward_ctx_reply(ctx, sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
+  return rv;
+}
+
+static int tw_doctor(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  static const ward_check checks[] = {
+      {"config", WARD_CHECK_PASS, "loaded"},
+      {"cache", WARD_CHECK_WARNING, "cold"},
+  };
+  return ward_ctx_reply_doctor(ctx, checks, 2);
+}
+
 static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   char buf[32];
@@ -469,6 +561,9 @@ static int tw_serve(void) {
       {"stream", tw_stream},     {"until_cancel", tw_until_cancel},
       {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
+      {"json_sum", tw_json_sum}, {"json_fail", tw_json_fail}, {"json_rows", tw_json_rows},
+      {"bad_json_reply", tw_bad_json_reply}, {"mp_sum", tw_mp_sum},
+      {"ward.doctor", tw_doctor},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);
