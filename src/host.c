@@ -390,6 +390,10 @@ void ward__heap_update(ward_host *h, ward_worker *w) {
     h->heap[h->nheap++] = w;
   }
   heap_fix(h, w->heap_idx);
+  /* The loop sleeps until the soonest timer it knew of: one set from
+   * another thread that is sooner must wake it. */
+  if (w->heap_idx == 0 && !ward__on_io_thread(h))
+    ward__host_wake(h);
 }
 
 /* Runs the timers that are due. A worker is ticked without the lock; it

@@ -60,7 +60,7 @@ ward__decision ward__policy_exit(const ward__policy *p, ward__supstate *s, int64
     return d;
   if (uptime_ms >= 0 && uptime_ms >= p->backoff_reset_ms)
     s->failures = 0;
-  if (reason != WARD_REASON_CYCLE) {
+  if (!recycle) {
     expire(p, s, now_ms);
     int limit = p->intensity < WARD__MAX_INTENSITY ? p->intensity : WARD__MAX_INTENSITY;
     if (s->count >= limit) {

@@ -13,10 +13,11 @@
  *      after anything else; ALWAYS restarts.
  *   3. A process that had been up for at least backoff_reset_ms (ready to
  *      exit) clears the run of failures: the next delay is the initial one.
- *   4. Intensity: if `intensity` restarts (explicit cycles not counted)
- *      already happened within the last `period_ms`, the worker gives up
- *      (it is failed until restarted explicitly). intensity 0 gives up at
- *      the first restart that would count.
+ *   4. Intensity: if `intensity` restarts after failures (recycles are
+ *      never counted: their pace is set by the user's own limits) already
+ *      happened within the last `period_ms`, the worker gives up (it is
+ *      failed until restarted explicitly). intensity 0 gives up at the
+ *      first failure.
  *   5. A failure (rule 2) adds one to the run of failures and waits
  *      initial * multiplier^(failures-1), capped at backoff_max_ms; a
  *      recycle waits 0 and leaves the run as it was.

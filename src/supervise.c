@@ -415,6 +415,7 @@ int ward_worker_stop(ward_worker *w, int grace_ms) {
     ward__worker_schedule(w);
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->mu);
+    ward__host_wake(h); /* the event goes out from the loop */
     return 0;
   }
   if (w->state != W_STOPPING) {

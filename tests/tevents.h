@@ -10,22 +10,40 @@
 
 typedef struct tev {
   int type, pid, exit_code, signal, reason, error;
+  int attempt, delay_ms, outcome; /* RESTARTING / UNHEALTHY, RESTARTING, STOPPED */
   uint64_t worker_id;
   uint32_t generation;
+  int64_t at_us;                  /* when it arrived (monotonic microseconds) */
   char name[64];
   char detail[200];
 } tev;
 
+#define TEV_MAX 4096
+
 static pthread_mutex_t tev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tev_cv = PTHREAD_COND_INITIALIZER;
-static tev tev_log[4096];
+static tev tev_log[TEV_MAX];
 static int tev_n;
+static int tev_dropped; /* events that found the log full */
+
+static inline int64_t tev_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void tev_on_event(const ward_event *ev, void *ud) {
   (void)ud;
+  int64_t now = tev_now_us();
   pthread_mutex_lock(&tev_mu);
-  if (tev_n < 4096) {
+  if (tev_n >= TEV_MAX)
+    tev_dropped++;
+  if (tev_n < TEV_MAX) {
     tev *e = &tev_log[tev_n++];
+    e->at_us = now;
+    e->attempt = ev->attempt;
+    e->delay_ms = ev->delay_ms;
+    e->outcome = ev->outcome;
     e->type = ev->type;
     e->pid = ev->pid;
     e->exit_code = ev->exit_code;
@@ -41,20 +59,26 @@ static void tev_on_event(const ward_event *ev, void *ud) {
   pthread_mutex_unlock(&tev_mu);
 }
 
-/* Waits (up to 20 s) for an event of `type` about worker `id` (after the
- * `from`-th event), returns a copy. Fails the test on timeout. */
-static tev tev_wait_from(int from, int type, uint64_t id) {
+/* Waits (up to 20 s) for an event of `type` about worker `id` at index
+ * `from` or later, and returns its index. On timeout, prints the events
+ * logged about that worker and fails the test. */
+static int tev_wait_idx(int from, int type, uint64_t id) {
   int64_t deadline = t_now_ms() + 20000;
   pthread_mutex_lock(&tev_mu);
   for (;;) {
     for (int i = from; i < tev_n; i++) {
       if (tev_log[i].type == type && tev_log[i].worker_id == id) {
-        tev e = tev_log[i];
         pthread_mutex_unlock(&tev_mu);
-        return e;
+        return i;
       }
     }
     if (t_now_ms() > deadline) {
+      for (int i = 0; i < tev_n; i++)
+        if (tev_log[i].worker_id == id)
+          fprintf(stderr, "  #%d %s pid %d gen %u code %d sig %d reason %s outcome %d\n", i,
+                  ward_event_name(tev_log[i].type), tev_log[i].pid, tev_log[i].generation,
+                  tev_log[i].exit_code, tev_log[i].signal, ward_reason_name(tev_log[i].reason),
+                  tev_log[i].outcome);
       pthread_mutex_unlock(&tev_mu);
       T_FAIL("no %s event for worker %llu within 20 s", ward_event_name(type),
              (unsigned long long)id);
@@ -66,7 +90,43 @@ static tev tev_wait_from(int from, int type, uint64_t id) {
   }
 }
 
+/* A copy of the i-th event. */
+static inline tev tev_get(int i) {
+  pthread_mutex_lock(&tev_mu);
+  if (i < 0 || i >= tev_n) {
+    pthread_mutex_unlock(&tev_mu);
+    T_FAIL("no event #%d (%d logged)", i, tev_n);
+  }
+  tev e = tev_log[i];
+  pthread_mutex_unlock(&tev_mu);
+  return e;
+}
+
+/* Waits (up to 20 s) for an event of `type` about worker `id` (after the
+ * `from`-th event), returns a copy. Fails the test on timeout. */
+static inline tev tev_wait_from(int from, int type, uint64_t id) {
+  return tev_get(tev_wait_idx(from, type, id));
+}
+
 static inline tev tev_wait(int type, uint64_t id) { return tev_wait_from(0, type, id); }
+
+/* The number of events logged so far: a mark to wait "from" later on. */
+static inline int tev_mark(void) {
+  pthread_mutex_lock(&tev_mu);
+  int n = tev_n;
+  pthread_mutex_unlock(&tev_mu);
+  return n;
+}
+
+/* Events of `type` about worker `id` at index `from` or later. */
+static inline int tev_count_from(int from, int type, uint64_t id) {
+  int n = 0;
+  pthread_mutex_lock(&tev_mu);
+  for (int i = from; i < tev_n; i++)
+    n += tev_log[i].type == type && tev_log[i].worker_id == id;
+  pthread_mutex_unlock(&tev_mu);
+  return n;
+}
 
 static inline int tev_count(int type, uint64_t id) {
   int n = 0;

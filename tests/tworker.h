@@ -315,13 +315,19 @@ static int tw_spin(ward_ctx *ctx, const void *d, size_t n, void *ud) {
 /* Allocates and touches the payload's number of MiB, keeps it, replies. */
 static int tw_grow(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ud;
+  /* Kept reachable (a static list) and written through a volatile
+   * pointer, so neither the compiler nor LeakSanitizer makes it vanish. */
+  static char *kept[64];
+  static int nkept;
   size_t mib = (size_t)tw_payload_int(d, n);
   char *p = malloc(mib << 20);
-  if (!p)
+  if (!p || nkept == 64)
     return ward_ctx_fail(ctx, 1, "no memory");
+  volatile char *v = p;
   for (size_t i = 0; i < (mib << 20); i += 4096)
-    p[i] = 1;
-  return tw_reply_str(ctx, "grown");
+    v[i] = 1;
+  kept[nkept++] = p;
+  return tw_reply_str(ctx, kept[0] ? "grown" : "?");
 }
 
 /* Starts a grandchild that waits forever, in the worker's process group,
