@@ -314,9 +314,10 @@ WARD_EXTERN int ward_spec_stop_grace(ward_spec *spec, int ms);
  *   - planned replacements (ward_worker_cycle, max requests, idle, memory
  *     limit) always start a new process at once;
  *   - otherwise the restart mode decides (ON_FAILURE: not after exit 0);
- *   - at most `intensity` restarts within `period_ms` (explicit cycles not
- *     counted); past it the worker is failed: a GAVE_UP event, calls get
- *     WARD_EGAVEUP at once, until ward_worker_restart();
+ *   - at most `intensity` restarts after failures within `period_ms`
+ *     (planned replacements are not counted); past it the worker is
+ *     failed: a GAVE_UP event, calls get WARD_EGAVEUP at once, until
+ *     ward_worker_restart();
  *   - after a failure, a delay: initial, growing by `multiplier_pct` per
  *     consecutive failure up to the cap; a process that stayed up for
  *     `reset_after_ms` clears the run.
@@ -330,7 +331,8 @@ enum {
   WARD_RESTART_ALWAYS = 2      /* restart whatever the exit */
 };
 WARD_EXTERN int ward_spec_restart(ward_spec *spec, int mode);
-/* At most `max_restarts` (0..256) within `period_ms` (default 5 in 10000). */
+/* At most `max_restarts` (0..256) restarts after failures within
+ * `period_ms` (default 5 in 10000); planned replacements do not count. */
 WARD_EXTERN int ward_spec_intensity(ward_spec *spec, int max_restarts, int period_ms);
 /* Delay after a failure (defaults: 100 ms, doubling (200 %), capped at
  * 10000 ms, reset after 10000 ms of uptime). */

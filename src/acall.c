@@ -122,12 +122,12 @@ void ward_call_free(ward_call *h) {
 void ward__acall_process(ward__conn *c, ward__call *call) {
   ward_call *h = call->owner;
   ward__itemq events;
-  int done;
-  ward__conn_take(c, call, &events, &done);
+  int done, cancelled;
+  ward__conn_take(c, call, &events, &done, &cancelled);
   ward__item *it;
   while ((it = ward__itemq_pop(&events))) {
     /* Events that raced with a cancel are of no interest any more. */
-    if (!call->done || call->err != WARD_ECANCELED)
+    if (!cancelled)
       ward__call_consume(c, call, &h->opts, it);
     ward__item_free(it);
   }

@@ -1111,12 +1111,14 @@ int ward__conn_start(ward__conn *c, ward__call *call, const char *method, const 
   return start(c, call, method, data, len, encoding, block, deadline);
 }
 
-void ward__conn_take(ward__conn *c, ward__call *call, ward__itemq *events, int *done) {
+void ward__conn_take(ward__conn *c, ward__call *call, ward__itemq *events, int *done,
+                     int *cancelled) {
   pthread_mutex_lock(&c->mu);
   call->queued = 0;
   call->queued_bytes = 0;
   *events = call->events;
   memset(&call->events, 0, sizeof call->events);
+  *cancelled = call->done && call->err == WARD_ECANCELED;
   *done = call->done && !call->reported;
   if (*done)
     call->reported = 1;

@@ -222,7 +222,8 @@ int ward__conn_start(ward__conn *c, ward__call *call, const char *method, const 
                      size_t len, int encoding, int block, int64_t deadline);
 /* The owner takes an asynchronous call's queued events and, once, its
  * outcome (*done set). */
-void ward__conn_take(ward__conn *c, ward__call *call, ward__itemq *events, int *done);
+void ward__conn_take(ward__conn *c, ward__call *call, ward__itemq *events, int *done,
+                     int *cancelled);
 /* Cancels an asynchronous call: it ends at once with WARD_ECANCELED, the
  * callee is told, and a tombstone waits until `grace_deadline` for the
  * callee to end it. Returns 1 if it was cancelled, 0 if it had ended. */

@@ -12,8 +12,10 @@
  *      of two failures, and with intensity 0;
  *   2. backoff growth, caps, multipliers, initial 0;
  *   3. the reset of the run after a stable uptime;
- *   4. the intensity window (edges, expiry, intensity 0, cycles, other
- *      recycles, the cap at WARD__MAX_INTENSITY, the ring wrapping);
+ *   4. the intensity window (edges, expiry, intensity 0, the cap at
+ *      WARD__MAX_INTENSITY, the ring wrapping), and the recycles (CYCLE,
+ *      MAX_REQUESTS, IDLE, MEMORY_LIMIT) that never count against it nor
+ *      give up, however many and however fast;
  *   5. ward__policy_reset;
  *   6. the `restarts` total;
  *   7. whole walks of one worker through crash loops, give-ups, explicit
@@ -242,12 +244,14 @@ static void test_is_recycle(void) {
  *
  * Columns:
  *   act, delay, attempt, win: on a fresh state (win: restart times in the
- *     intensity window afterwards, i.e. whether the restart counted);
+ *     intensity window afterwards, i.e. whether the restart counted: 1 for
+ *     a failure, 0 for every recycle);
  *   delay2, attempt2: same action, on a state with a run of two failures
  *     (their restart times long expired): a failure is the third (400 ms),
  *     a recycle waits 0 and reports 0 but keeps the run at 2 (failures2),
  *     a STAY_DOWN leaves the run at 2;
- *   act0: the action with intensity 0 (every counted restart gives up).
+ *   act0: the action with intensity 0 (every failure gives up; a recycle
+ *     still restarts).
  * ------------------------------------------------------------------- */
 
 typedef struct mrow {
@@ -277,15 +281,15 @@ static const mrow mode_rows[] = {
     {NEVER,  UNHEALTHY, C0,  STAY,    0,   0,  0,   0,   2,   2,  STAY},
     {NEVER,  UNHEALTHY, C3,  STAY,    0,   0,  0,   0,   2,   2,  STAY},
     {NEVER,  UNHEALTHY, K9,  STAY,    0,   0,  0,   0,   2,   2,  STAY},
-    {NEVER,  MEMLIM,    C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {NEVER,  MEMLIM,    C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {NEVER,  MEMLIM,    K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {NEVER,  MAXREQ,    C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {NEVER,  MAXREQ,    C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {NEVER,  MAXREQ,    K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {NEVER,  IDLE,      C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {NEVER,  IDLE,      C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {NEVER,  IDLE,      K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
+    {NEVER,  MEMLIM,    C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {NEVER,  MEMLIM,    C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {NEVER,  MEMLIM,    K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {NEVER,  MAXREQ,    C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {NEVER,  MAXREQ,    C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {NEVER,  MAXREQ,    K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {NEVER,  IDLE,      C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {NEVER,  IDLE,      C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {NEVER,  IDLE,      K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {NEVER,  CYCLE,     C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {NEVER,  CYCLE,     C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {NEVER,  CYCLE,     K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
@@ -317,15 +321,15 @@ static const mrow mode_rows[] = {
     {ONFAIL, UNHEALTHY, C0,  RESTART, 100, 1,  1,   400, 3,   3,  GIVEUP},
     {ONFAIL, UNHEALTHY, C3,  RESTART, 100, 1,  1,   400, 3,   3,  GIVEUP},
     {ONFAIL, UNHEALTHY, K9,  RESTART, 100, 1,  1,   400, 3,   3,  GIVEUP},
-    {ONFAIL, MEMLIM,    C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ONFAIL, MEMLIM,    C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ONFAIL, MEMLIM,    K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ONFAIL, MAXREQ,    C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ONFAIL, MAXREQ,    C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ONFAIL, MAXREQ,    K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ONFAIL, IDLE,      C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ONFAIL, IDLE,      C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ONFAIL, IDLE,      K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
+    {ONFAIL, MEMLIM,    C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ONFAIL, MEMLIM,    C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ONFAIL, MEMLIM,    K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ONFAIL, MAXREQ,    C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ONFAIL, MAXREQ,    C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ONFAIL, MAXREQ,    K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ONFAIL, IDLE,      C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ONFAIL, IDLE,      C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ONFAIL, IDLE,      K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {ONFAIL, CYCLE,     C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {ONFAIL, CYCLE,     C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {ONFAIL, CYCLE,     K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
@@ -357,15 +361,15 @@ static const mrow mode_rows[] = {
     {ALWAYS, UNHEALTHY, C0,  RESTART, 100, 1,  1,   400, 3,   3,  GIVEUP},
     {ALWAYS, UNHEALTHY, C3,  RESTART, 100, 1,  1,   400, 3,   3,  GIVEUP},
     {ALWAYS, UNHEALTHY, K9,  RESTART, 100, 1,  1,   400, 3,   3,  GIVEUP},
-    {ALWAYS, MEMLIM,    C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ALWAYS, MEMLIM,    C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ALWAYS, MEMLIM,    K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ALWAYS, MAXREQ,    C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ALWAYS, MAXREQ,    C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ALWAYS, MAXREQ,    K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ALWAYS, IDLE,      C0,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ALWAYS, IDLE,      C3,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
-    {ALWAYS, IDLE,      K9,  RESTART, 0,   0,  1,   0,   0,   2,  GIVEUP},
+    {ALWAYS, MEMLIM,    C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ALWAYS, MEMLIM,    C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ALWAYS, MEMLIM,    K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ALWAYS, MAXREQ,    C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ALWAYS, MAXREQ,    C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ALWAYS, MAXREQ,    K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ALWAYS, IDLE,      C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ALWAYS, IDLE,      C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
+    {ALWAYS, IDLE,      K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {ALWAYS, CYCLE,     C0,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {ALWAYS, CYCLE,     C3,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
     {ALWAYS, CYCLE,     K9,  RESTART, 0,   0,  0,   0,   0,   2,  RESTART},
@@ -598,108 +602,216 @@ static void test_intensity(void) {
   };
   RUN_STEPS("intensity 1/1000", &p1, &s, steps1);
 
-  /* Intensity 0: every restart that would count gives up at once. */
+  /* Intensity 0: every failure gives up at once; a recycle still restarts
+   * (it is never counted, so there is nothing for it to exceed). */
   ward__policy p0 = mkpolicy(ALWAYS, 0, 1000, 100, 1000, 200, 1000000);
   fresh(&s);
   static const step steps0[] = {
-      {0,  CRASHED, K9, 0, GIVEUP,  0, 0, 0},
-      {1,  EXITED,  C0, 0, GIVEUP,  0, 0, 0},
-      {2,  IDLE,    C0, 0, GIVEUP,  0, 0, 0},
-      {3,  MAXREQ,  C0, 0, GIVEUP,  0, 0, 0},
-      {4,  MEMLIM,  K9, 0, GIVEUP,  0, 0, 0},
-      {5,  CYCLE,   K15, 0, RESTART, 0, 0, 1}, /* a cycle does not count */
-      {6,  CYCLE,   K15, 0, RESTART, 0, 0, 2},
-      {7,  STOPPED, C0, 0, STAY,    0, 0, 2},
-      {9000, CRASHED, K9, 0, GIVEUP, 0, 0, 2},
+      {0,    CRASHED, K9,  0, GIVEUP,  0, 0, 0},
+      {1,    EXITED,  C0,  0, GIVEUP,  0, 0, 0},
+      {2,    IDLE,    C0,  0, RESTART, 0, 0, 1}, /* a recycle does not count */
+      {3,    MAXREQ,  C0,  0, RESTART, 0, 0, 2},
+      {4,    MEMLIM,  K9,  0, RESTART, 0, 0, 3},
+      {5,    CYCLE,   K15, 0, RESTART, 0, 0, 4},
+      {6,    CYCLE,   K15, 0, RESTART, 0, 0, 5},
+      {7,    STOPPED, C0,  0, STAY,    0, 0, 5},
+      {8,    MEMLIM,  C0,  0, RESTART, 0, 0, 6},
+      {9,    CRASHED, K9,  0, GIVEUP,  0, 0, 6}, /* the window is empty, yet 0 allowed */
+      {9000, CRASHED, K9,  0, GIVEUP,  0, 0, 6},
   };
   RUN_STEPS("intensity 0", &p0, &s, steps0);
+  cmp("intensity 0", "restart times in window", s.count, 0);
   ward__policy p0f = mkpolicy(ONFAIL, 0, 1000, 100, 1000, 200, 1000000);
   fresh(&s);
   static const step steps0f[] = {
-      {0, EXITED, C0, 0, STAY,   0, 0, 0}, /* the mode says no before intensity */
-      {1, EXITED, C3, 0, GIVEUP, 0, 0, 0},
+      {0, EXITED, C0, 0, STAY,    0, 0, 0}, /* the mode says no before intensity */
+      {1, EXITED, C3, 0, GIVEUP,  0, 0, 0},
+      {2, MAXREQ, C0, 0, RESTART, 0, 0, 1}, /* a recycle whatever the mode */
+      {3, IDLE,   C0, 0, RESTART, 0, 0, 2},
+      {4, EXITED, C0, 0, STAY,    0, 0, 2},
+      {5, EXITED, K9, 0, GIVEUP,  0, 0, 2},
   };
   RUN_STEPS("intensity 0 on-failure", &p0f, &s, steps0f);
 
-  /* Explicit cycles never count and never give up, window full or not. */
+  /* Recycles of every kind never count and never give up, window full or
+   * not, and they leave the run of failures as it was. */
   ward__policy pc = mkpolicy(ALWAYS, 3, 1000, 100, 1000, 200, 1000000);
   fresh(&s);
   static const step stepsc[] = {
-      {0,  CRASHED, K9,  0, RESTART, 100, 1, 1},
-      {1,  CRASHED, K9,  0, RESTART, 200, 2, 2},
-      {2,  CRASHED, K9,  0, RESTART, 400, 3, 3},
-      {3,  CYCLE,   K15, 0, RESTART, 0,   0, 4}, /* window full: a cycle still restarts */
-      {4,  CYCLE,   C0,  0, RESTART, 0,   0, 5},
-      {5,  CYCLE,   C3,  0, RESTART, 0,   0, 6},
-      {6,  CRASHED, K9,  0, GIVEUP,  0,   3, 6}, /* the cycles did not clear the run */
+      {0,    CRASHED, K9,  0, RESTART, 100,  1, 1},
+      {1,    CRASHED, K9,  0, RESTART, 200,  2, 2},
+      {2,    CRASHED, K9,  0, RESTART, 400,  3, 3},
+      {3,    CYCLE,   K15, 0, RESTART, 0,    0, 4}, /* window full: a recycle still restarts */
+      {4,    CYCLE,   C0,  0, RESTART, 0,    0, 5},
+      {5,    CYCLE,   C3,  0, RESTART, 0,    0, 6},
+      {6,    MAXREQ,  C0,  0, RESTART, 0,    0, 7},
+      {7,    IDLE,    K15, 0, RESTART, 0,    0, 8},
+      {8,    MEMLIM,  K9,  0, RESTART, 0,    0, 9},
+      {9,    MEMLIM,  C0,  0, RESTART, 0,    0, 10},
+      {10,   IDLE,    C3,  0, RESTART, 0,    0, 11},
+      {11,   MAXREQ,  K9,  0, RESTART, 0,    0, 12},
+      {12,   CRASHED, K9,  0, GIVEUP,  0,    3, 12}, /* the recycles did not clear the run */
+      {13,   MAXREQ,  C0,  0, RESTART, 0,    0, 13}, /* nor give up after a give-up */
+      {999,  IDLE,    C0,  0, RESTART, 0,    0, 14},
+      {999,  CRASHED, K9,  0, GIVEUP,  0,    3, 14}, /* 0 still inside */
+      {1000, CRASHED, K9,  0, RESTART, 800,  4, 15}, /* 0 expired: only failures were inside */
+      {1001, CRASHED, K9,  0, RESTART, 1000, 5, 16}, /* 1 expired */
+      {1002, CRASHED, K9,  0, RESTART, 1000, 6, 17}, /* 2 expired */
+      {1003, CRASHED, K9,  0, GIVEUP,  0,    6, 17}, /* 1000, 1001, 1002 */
   };
-  RUN_STEPS("intensity cycles", &pc, &s, stepsc);
+  RUN_STEPS("intensity recycles, window full", &pc, &s, stepsc);
   {
-    /* 100 cycles in a row with intensity 1, then a failure is the first
-     * counted restart. */
+    /* 100 recycles of one kind in a row with intensity 1: none counted,
+     * then a failure is the first counted restart, and the second gives
+     * up; the recycles go on restarting after it. */
+    static const struct {
+      int reason, code, sig;
+    } kinds[] = {{CYCLE, K15}, {MAXREQ, C0}, {IDLE, K15}, {MEMLIM, K9}};
     ward__policy p1c = mkpolicy(ALWAYS, 1, 1000, 100, 1000, 200, 1000000);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+      char sect[96];
+      const int rs = kinds[k].reason, rc = kinds[k].code, rg = kinds[k].sig;
+      snprintf(sect, sizeof sect, "intensity 1, 100 %s", reason_name(rs));
+      fresh(&s);
+      for (int i = 0; i < 100; i++)
+        expect_exit(sect, i, &p1c, &s, i, rs, rc, rg, 0, RESTART, 0, 0);
+      cmp(sect, "restart times in window", s.count, 0);
+      cmp(sect, "failures", s.failures, 0);
+      expect_exit(sect, 100, &p1c, &s, 100, CRASHED, K9, 0, RESTART, 100, 1);
+      expect_exit(sect, 101, &p1c, &s, 101, rs, rc, rg, 0, RESTART, 0, 0);
+      expect_exit(sect, 102, &p1c, &s, 102, CRASHED, K9, 0, GIVEUP, 0, 1);
+      expect_exit(sect, 103, &p1c, &s, 103, rs, rc, rg, 0, RESTART, 0, 0);
+      expect_exit(sect, 104, &p1c, &s, 1099, CRASHED, K9, 0, GIVEUP, 0, 1); /* 100 inside */
+      expect_exit(sect, 105, &p1c, &s, 1100, CRASHED, K9, 0, RESTART, 200, 2);
+      cmp(sect, "restarts", s.restarts, 104);
+      cmp(sect, "restart times in window", s.count, 1);
+    }
+  }
+  {
+    /* Floods of MAX_REQUESTS, IDLE and MEMORY_LIMIT recycles in the same
+     * millisecond (3 in 1000 ms): 1000 of them never give up and take no
+     * room, so the failures that follow still get their full allowance of
+     * 3; 300 more between each failure change nothing either. */
+    static const struct {
+      int reason, code, sig;
+    } kinds[] = {{MAXREQ, C0}, {IDLE, K15}, {MEMLIM, K9}, {MEMLIM, C0}, {IDLE, C3},
+                 {MAXREQ, K9}};
+    const int nk = (int)(sizeof kinds / sizeof kinds[0]);
+    ward__policy pf = mkpolicy(ONFAIL, 3, 1000, 100, 1000, 200, 1000000);
     fresh(&s);
-    for (int i = 0; i < 100; i++)
-      expect_exit("intensity 1, 100 cycles", i, &p1c, &s, i, CYCLE, K15, 0, RESTART, 0, 0);
-    cmp("intensity 1, 100 cycles", "restart times in window", s.count, 0);
-    static const step after[] = {
-        {100, CRASHED, K9,  0, RESTART, 100, 1, 101},
-        {101, CYCLE,   K15, 0, RESTART, 0,   0, 102},
-        {102, CRASHED, K9,  0, GIVEUP,  0,   1, 102},
-    };
-    RUN_STEPS("intensity 1 after 100 cycles", &p1c, &s, after);
+    for (int i = 0; i < 1000; i++)
+      expect_exit("recycle flood", i, &pf, &s, 5000, kinds[i % nk].reason, kinds[i % nk].code,
+                  kinds[i % nk].sig, 0, RESTART, 0, 0);
+    cmp("recycle flood", "restart times in window", s.count, 0);
+    cmp("recycle flood", "failures", s.failures, 0);
+    cmp("recycle flood", "restarts", s.restarts, 1000);
+    expect_exit("recycle flood", 1000, &pf, &s, 5000, CRASHED, K9, 0, RESTART, 100, 1);
+    for (int i = 0; i < 300; i++)
+      expect_exit("recycle flood, after 1", i, &pf, &s, 5000, kinds[i % nk].reason,
+                  kinds[i % nk].code, kinds[i % nk].sig, 0, RESTART, 0, 0);
+    expect_exit("recycle flood", 1001, &pf, &s, 5000, EXITED, C3, 0, RESTART, 200, 2);
+    for (int i = 0; i < 300; i++)
+      expect_exit("recycle flood, after 2", i, &pf, &s, 5000, kinds[i % nk].reason,
+                  kinds[i % nk].code, kinds[i % nk].sig, 0, RESTART, 0, 0);
+    expect_exit("recycle flood", 1002, &pf, &s, 5000, UNHEALTHY, K9, 0, RESTART, 400, 3);
+    for (int i = 0; i < 300; i++)
+      expect_exit("recycle flood, after 3", i, &pf, &s, 5000, kinds[i % nk].reason,
+                  kinds[i % nk].code, kinds[i % nk].sig, 0, RESTART, 0, 0);
+    expect_exit("recycle flood", 1003, &pf, &s, 5000, CRASHED, K9, 0, GIVEUP, 0, 3);
+    expect_exit("recycle flood", 1004, &pf, &s, 5999, PROTOCOL, K9, 0, GIVEUP, 0, 3);
+    expect_exit("recycle flood", 1005, &pf, &s, 6000, PROTOCOL, K9, 0, RESTART, 800, 4);
+    cmp("recycle flood", "restarts", s.restarts, 1904);
+    cmp("recycle flood", "restart times in window", s.count, 1);
   }
 
-  /* The other recycles count, in every mode, and give up when over. */
+  /* The other recycles never count either, in every mode: under NEVER
+   * (2 in 1000 ms) they are the only restarts and never give up. */
   ward__policy pr = mkpolicy(NEVER, 2, 1000, 100, 1000, 200, 1000000);
   fresh(&s);
   static const step stepsr[] = {
       {0,    IDLE,    K15, 0, RESTART, 0, 0, 1},
       {1,    MAXREQ,  C0,  0, RESTART, 0, 0, 2},
-      {2,    MEMLIM,  K9,  0, GIVEUP,  0, 0, 2},
-      {3,    IDLE,    K15, 0, GIVEUP,  0, 0, 2},
-      {4,    CYCLE,   K15, 0, RESTART, 0, 0, 3},
-      {1000, MEMLIM,  K9,  0, RESTART, 0, 0, 4}, /* 0 expired */
-      {1001, MAXREQ,  C0,  0, RESTART, 0, 0, 5}, /* 1 expired */
-      {1002, IDLE,    C0,  0, GIVEUP,  0, 0, 5},
+      {2,    MEMLIM,  K9,  0, RESTART, 0, 0, 3}, /* a 3rd within 1000 ms */
+      {3,    IDLE,    K15, 0, RESTART, 0, 0, 4},
+      {4,    CYCLE,   K15, 0, RESTART, 0, 0, 5},
+      {5,    CRASHED, K9,  0, STAY,    0, 0, 5}, /* NEVER: a failure stays down */
+      {6,    MAXREQ,  C0,  0, RESTART, 0, 0, 6},
+      {7,    MEMLIM,  C0,  0, RESTART, 0, 0, 7},
+      {1000, MEMLIM,  K9,  0, RESTART, 0, 0, 8},
+      {1001, MAXREQ,  C0,  0, RESTART, 0, 0, 9},
+      {1002, IDLE,    C0,  0, RESTART, 0, 0, 10},
   };
   RUN_STEPS("intensity recycles (never)", &pr, &s, stepsr);
+  cmp("intensity recycles (never)", "restart times in window", s.count, 0);
   ward__policy pm = mkpolicy(ONFAIL, 3, 1000, 100, 1000, 200, 1000000);
   fresh(&s);
   static const step stepsm[] = {
-      {0, CRASHED, K9,  0, RESTART, 100, 1, 1},
-      {1, IDLE,    K15, 0, RESTART, 0,   0, 2},
-      {2, EXITED,  C3,  0, RESTART, 200, 2, 3},
-      {3, MAXREQ,  C0,  0, GIVEUP,  0,   ANY, 3}, /* the 4th counted restart */
-      {4, CRASHED, K9,  0, GIVEUP,  0,   2, 3},
+      {0,    CRASHED, K9,  0, RESTART, 100, 1, 1},
+      {1,    IDLE,    K15, 0, RESTART, 0,   0, 2},
+      {2,    EXITED,  C3,  0, RESTART, 200, 2, 3},
+      {3,    MAXREQ,  C0,  0, RESTART, 0,   0, 4},
+      {4,    CRASHED, K9,  0, RESTART, 400, 3, 5}, /* the 3rd failure: the recycles took no room */
+      {5,    MEMLIM,  K9,  0, RESTART, 0,   0, 6}, /* window full: still a restart */
+      {6,    CRASHED, K9,  0, GIVEUP,  0,   3, 6}, /* the 4th failure */
+      {7,    IDLE,    C0,  0, RESTART, 0,   0, 7},
+      {8,    EXITED,  C0,  0, STAY,    0,   3, 7},
+      {1000, EXITED,  C3,  0, RESTART, 800, 4, 8}, /* 0 expired */
   };
   RUN_STEPS("intensity mixed", &pm, &s, stepsm);
 
-  /* Intensity above WARD__MAX_INTENSITY behaves as 256; recycles (delay 0)
-   * 1 ms apart in a window of 1000000 ms. */
+  /* A recycle after a stable uptime still clears the run (rule 3), but it
+   * neither counts nor frees room in the window. */
+  ward__policy pst = mkpolicy(ALWAYS, 2, 1000, 100, 1000, 200, 5000);
+  fresh(&s);
+  static const step stepsst[] = {
+      {0,    CRASHED, K9,  0,      RESTART, 100, 1, 1},
+      {10,   CRASHED, K9,  0,      RESTART, 200, 2, 2},
+      {20,   MEMLIM,  K9,  5000,   RESTART, 0,   0, 3}, /* stable: the run is cleared */
+      {30,   CRASHED, K9,  0,      GIVEUP,  0,   0, 3}, /* the window is still full */
+      {40,   IDLE,    C0,  4999,   RESTART, 0,   0, 4}, /* short: the run stays (0) */
+      {1000, CRASHED, K9,  0,      RESTART, 100, 1, 5}, /* 0 expired */
+      {1005, MAXREQ,  C0,  10,     RESTART, 0,   0, 6}, /* short: the run stays 1 */
+      {1010, CRASHED, K9,  0,      RESTART, 200, 2, 7}, /* 10 expired */
+      {1020, IDLE,    K15, 100000, RESTART, 0,   0, 8}, /* stable: cleared */
+      {2000, CRASHED, K9,  0,      RESTART, 100, 1, 9}, /* 1000 expired; the run starts over */
+      {2001, CRASHED, K9,  0,      GIVEUP,  0,   1, 9}, /* 1010, 2000 */
+  };
+  RUN_STEPS("intensity stable recycles", &pst, &s, stepsst);
+
+  /* Intensity above WARD__MAX_INTENSITY behaves as 256: failures 1 ms
+   * apart (initial 0: no delay) in a window of 1000000 ms, with recycles
+   * still restarting once it is full. */
   static const int big[] = {256, 257, 300, 1000, INT_MAX};
   for (size_t k = 0; k < sizeof big / sizeof big[0]; k++) {
     char sect[64];
     snprintf(sect, sizeof sect, "intensity %d", big[k]);
-    ward__policy pb = mkpolicy(ALWAYS, big[k], 1000000, 100, 1000, 200, 1000000);
+    ward__policy pb = mkpolicy(ALWAYS, big[k], 1000000, 0, 1000, 200, 1000000);
     fresh(&s);
     for (int i = 0; i < 256; i++)
-      expect_exit(sect, i, &pb, &s, i, MAXREQ, C0, 0, RESTART, 0, 0);
-    expect_exit(sect, 256, &pb, &s, 256, MAXREQ, C0, 0, GIVEUP, 0, 0);
-    expect_exit(sect, 257, &pb, &s, 257, CRASHED, K9, 0, GIVEUP, 0, 0);
+      expect_exit(sect, i, &pb, &s, i, CRASHED, K9, 0, RESTART, 0, i + 1);
+    expect_exit(sect, 256, &pb, &s, 256, CRASHED, K9, 0, GIVEUP, 0, 256);
+    expect_exit(sect, 257, &pb, &s, 257, MAXREQ, C0, 0, RESTART, 0, 0);
     expect_exit(sect, 258, &pb, &s, 258, CYCLE, K15, 0, RESTART, 0, 0);
-    expect_exit(sect, 259, &pb, &s, 1000000, MAXREQ, C0, 0, RESTART, 0, 0); /* 0 expired */
-    expect_exit(sect, 260, &pb, &s, 1000001, MAXREQ, C0, 0, RESTART, 0, 0); /* 1 expired */
-    expect_exit(sect, 261, &pb, &s, 1000001, MAXREQ, C0, 0, GIVEUP, 0, 0);
-    cmp(sect, "restarts", s.restarts, 259);
+    expect_exit(sect, 259, &pb, &s, 259, IDLE, C0, 0, RESTART, 0, 0);
+    expect_exit(sect, 260, &pb, &s, 260, MEMLIM, K9, 0, RESTART, 0, 0);
+    expect_exit(sect, 261, &pb, &s, 261, EXITED, C3, 0, GIVEUP, 0, 256);
+    expect_exit(sect, 262, &pb, &s, 1000000, CRASHED, K9, 0, RESTART, 0, 257); /* 0 expired */
+    expect_exit(sect, 263, &pb, &s, 1000001, CRASHED, K9, 0, RESTART, 0, 258); /* 1 expired */
+    expect_exit(sect, 264, &pb, &s, 1000001, CRASHED, K9, 0, GIVEUP, 0, 258);
+    cmp(sect, "restarts", s.restarts, 262);
   }
   {
-    /* 255: the 256th gives up. */
-    ward__policy pb = mkpolicy(ALWAYS, 255, 1000000, 100, 1000, 200, 1000000);
+    /* 255: the 256th failure gives up, an IDLE recycle before each one
+     * taking no room. */
+    ward__policy pb = mkpolicy(ALWAYS, 255, 1000000, 0, 1000, 200, 1000000);
     fresh(&s);
-    for (int i = 0; i < 255; i++)
-      expect_exit("intensity 255", i, &pb, &s, i, IDLE, C0, 0, RESTART, 0, 0);
-    expect_exit("intensity 255", 255, &pb, &s, 255, IDLE, C0, 0, GIVEUP, 0, 0);
+    for (int i = 0; i < 255; i++) {
+      expect_exit("intensity 255", 2 * i, &pb, &s, i, IDLE, C0, 0, RESTART, 0, 0);
+      expect_exit("intensity 255", 2 * i + 1, &pb, &s, i, EXITED, C3, 0, RESTART, 0, i + 1);
+    }
+    expect_exit("intensity 255", 510, &pb, &s, 255, IDLE, C0, 0, RESTART, 0, 0);
+    expect_exit("intensity 255", 511, &pb, &s, 255, EXITED, C3, 0, GIVEUP, 0, 255);
+    cmp("intensity 255", "restarts", s.restarts, 511);
   }
 
   /* Period 0: no restart is ever within the window. */
@@ -708,39 +820,56 @@ static void test_intensity(void) {
   for (int i = 0; i < 10; i++)
     expect_exit("period 0", i, &pz, &s, 500, CRASHED, K9, 0, RESTART, 0, i + 1);
 
-  /* The ring wraps many times: 3 in 100 ms, bursts of 4 recycles every
-   * 100 ms for 200 rounds (600 recorded restarts): each round restarts 3
-   * and gives up on the 4th and at +99 (the round's first still inside). */
+  /* The ring wraps many times: 3 in 100 ms, every 100 ms for 200 rounds
+   * (600 recorded restarts) three failures with a recycle after each, the
+   * 4th failure and one at +99 (the round's first still inside) give up,
+   * a recycle still restarts, and a stable one at the round's end clears
+   * the run for the next round. */
   {
-    ward__policy pw = mkpolicy(ALWAYS, 3, 100, 100, 1000, 200, 1000000);
+    ward__policy pw = mkpolicy(ALWAYS, 3, 100, 100, 1000, 200, 1000);
     fresh(&s);
     for (int r = 0; r < 200; r++) {
       int64_t b = (int64_t)r * 100;
-      expect_exit("ring wrap", r * 5 + 0, &pw, &s, b + 0, MAXREQ, C0, 0, RESTART, 0, 0);
-      expect_exit("ring wrap", r * 5 + 1, &pw, &s, b + 1, IDLE, K15, 0, RESTART, 0, 0);
-      expect_exit("ring wrap", r * 5 + 2, &pw, &s, b + 2, MEMLIM, K9, 0, RESTART, 0, 0);
-      expect_exit("ring wrap", r * 5 + 3, &pw, &s, b + 3, MAXREQ, C0, 0, GIVEUP, 0, 0);
-      expect_exit("ring wrap", r * 5 + 4, &pw, &s, b + 99, IDLE, C0, 0, GIVEUP, 0, 0);
+      int n = r * 9;
+      expect_exit("ring wrap", n + 0, &pw, &s, b + 0, CRASHED, K9, 0, RESTART, 100, 1);
+      expect_exit("ring wrap", n + 1, &pw, &s, b + 1, MAXREQ, C0, 0, RESTART, 0, 0);
+      expect_exit("ring wrap", n + 2, &pw, &s, b + 2, EXITED, C3, 0, RESTART, 200, 2);
+      expect_exit("ring wrap", n + 3, &pw, &s, b + 3, IDLE, K15, 0, RESTART, 0, 0);
+      expect_exit("ring wrap", n + 4, &pw, &s, b + 4, UNHEALTHY, K9, 0, RESTART, 400, 3);
+      expect_exit("ring wrap", n + 5, &pw, &s, b + 5, MEMLIM, K9, 0, RESTART, 0, 0);
+      expect_exit("ring wrap", n + 6, &pw, &s, b + 6, CRASHED, K9, 0, GIVEUP, 0, 3);
+      expect_exit("ring wrap", n + 7, &pw, &s, b + 99, CRASHED, K9, 0, GIVEUP, 0, 3);
+      expect_exit("ring wrap", n + 8, &pw, &s, b + 99, CYCLE, K15, 1000, RESTART, 0, 0);
     }
-    cmp("ring wrap", "restarts", s.restarts, 600);
+    cmp("ring wrap", "restarts", s.restarts, 1400);
     cmp("ring wrap", "restart times in window", s.count, 3);
+    cmp("ring wrap", "failures", s.failures, 0);
   }
-  /* 256 in 1000 ms, the ring wrapping: a recycle every 4 ms for 3000
-   * steps never fills it (at most 250 inside); then at 12000 the window
-   * holds 11004..11996 (249), so 7 more fit and the 8th gives up. */
+  /* 256 in 1000 ms, the ring wrapping: a failure every 4 ms for 3000
+   * steps, each after a stable uptime (the run is cleared, the window is
+   * not), an IDLE recycle between each two, never fills it (at most 250
+   * inside); then at 12000 the window holds 11004..11996 (249), so 7 more
+   * fit and the 8th gives up. */
   {
-    ward__policy pw = mkpolicy(ALWAYS, 256, 1000, 100, 1000, 200, 1000000);
+    static const int burst_delay[7] = {200, 400, 800, 1000, 1000, 1000, 1000};
+    ward__policy pw = mkpolicy(ALWAYS, 256, 1000, 100, 1000, 200, 1000);
     fresh(&s);
-    for (int i = 0; i < 3000; i++)
-      expect_exit("ring 256 steady", i, &pw, &s, (int64_t)i * 4, IDLE, C0, 0, RESTART, 0, 0);
+    for (int i = 0; i < 3000; i++) {
+      expect_exit("ring 256 steady", 2 * i, &pw, &s, (int64_t)i * 4, CRASHED, K9, 1000, RESTART,
+                  100, 1);
+      expect_exit("ring 256 steady", 2 * i + 1, &pw, &s, (int64_t)i * 4 + 2, IDLE, C0, 0,
+                  RESTART, 0, 0);
+    }
     for (int i = 0; i < 7; i++)
-      expect_exit("ring 256 burst", i, &pw, &s, 12000, IDLE, C0, 0, RESTART, 0, 0);
-    expect_exit("ring 256 burst", 7, &pw, &s, 12000, IDLE, C0, 0, GIVEUP, 0, 0);
-    expect_exit("ring 256 burst", 8, &pw, &s, 12003, CRASHED, K9, 0, GIVEUP, 0, 0);
+      expect_exit("ring 256 burst", i, &pw, &s, 12000, CRASHED, K9, 0, RESTART, burst_delay[i],
+                  i + 2);
+    expect_exit("ring 256 burst", 7, &pw, &s, 12000, CRASHED, K9, 0, GIVEUP, 0, 8);
+    expect_exit("ring 256 burst", 8, &pw, &s, 12000, MAXREQ, C0, 0, RESTART, 0, 0);
+    expect_exit("ring 256 burst", 9, &pw, &s, 12003, CRASHED, K9, 0, GIVEUP, 0, 8);
     /* 11004 expires at 12004: room for one. */
-    expect_exit("ring 256 burst", 9, &pw, &s, 12004, CRASHED, K9, 0, RESTART, 100, 1);
-    expect_exit("ring 256 burst", 10, &pw, &s, 12004, CRASHED, K9, 0, GIVEUP, 0, 1);
-    cmp("ring 256", "restarts", s.restarts, 3008);
+    expect_exit("ring 256 burst", 10, &pw, &s, 12004, CRASHED, K9, 0, RESTART, 1000, 9);
+    expect_exit("ring 256 burst", 11, &pw, &s, 12004, CRASHED, K9, 0, GIVEUP, 0, 9);
+    cmp("ring 256", "restarts", s.restarts, 6009);
   }
 }
 
@@ -779,18 +908,23 @@ static void test_policy_reset(void) {
   cmp("reset fresh", "failures", z.failures, 0);
   cmp("reset fresh", "restarts", z.restarts, 0);
 
-  /* A reset after the ring wrapped (head far from 0): the full 256 again. */
-  ward__policy pw = mkpolicy(ALWAYS, 256, 1000, 100, 1000, 200, 1000000);
+  /* A reset after the ring wrapped (head far from 0): the full 256 again.
+   * Failures (initial 0: no delay) 10 ms apart fill the ring, recycles
+   * would not. */
+  ward__policy pw = mkpolicy(ALWAYS, 256, 1000, 0, 1000, 200, 1000000);
   fresh(&s);
   for (int i = 0; i < 300; i++)
-    expect_exit("reset after wrap: fill", i, &pw, &s, (int64_t)i * 10, MAXREQ, C0, 0, RESTART, 0,
-                0);
+    expect_exit("reset after wrap: fill", i, &pw, &s, (int64_t)i * 10, CRASHED, K9, 0, RESTART, 0,
+                i + 1);
   ward__policy_reset(&s);
   n_cases++;
+  cmp("reset after wrap", "count after reset", s.count, 0);
+  cmp("reset after wrap", "failures after reset", s.failures, 0);
   for (int i = 0; i < 256; i++)
-    expect_exit("reset after wrap: refill", i, &pw, &s, 3000, MAXREQ, C0, 0, RESTART, 0, 0);
-  expect_exit("reset after wrap: refill", 256, &pw, &s, 3000, MAXREQ, C0, 0, GIVEUP, 0, 0);
-  cmp("reset after wrap", "restarts", s.restarts, 556);
+    expect_exit("reset after wrap: refill", i, &pw, &s, 3000, CRASHED, K9, 0, RESTART, 0, i + 1);
+  expect_exit("reset after wrap: refill", 256, &pw, &s, 3000, CRASHED, K9, 0, GIVEUP, 0, 256);
+  expect_exit("reset after wrap: refill", 257, &pw, &s, 3000, MAXREQ, C0, 0, RESTART, 0, 0);
+  cmp("reset after wrap", "restarts", s.restarts, 557);
 }
 
 /* ---------------------------------------------------------------------
@@ -807,15 +941,17 @@ static void test_restarts_total(void) {
       {2,    CRASHED,  K9,  0, RESTART, 100, 1, 1},
       {3,    CYCLE,    K15, 0, RESTART, 0,   0, 2},
       {4,    IDLE,     K15, 0, RESTART, 0,   0, 3},
-      {5,    CRASHED,  K9,  0, GIVEUP,  0,   1, 3},
-      {6,    MEMLIM,   K9,  0, GIVEUP,  0,   ANY, 3},
-      {7,    EXITED,   C0,  0, STAY,    0,   1, 3},
-      {8,    CYCLE,    C0,  0, RESTART, 0,   0, 4},
-      {9,    OP_RESET, 0, 0, 0, 0, 0, 0, 4},
-      {9,    STOPPED,  C0,  0, STAY,    0,   0, 4},
-      {10,   PROTOCOL, K9,  0, RESTART, 100, 1, 5},
-      {11,   MAXREQ,   C0,  0, RESTART, 0,   0, 6},
-      {12,   UNHEALTHY, K9, 0, GIVEUP,  0,   1, 6},
+      {5,    CRASHED,  K9,  0, RESTART, 200, 2, 4}, /* the recycles took no room */
+      {6,    CRASHED,  K9,  0, GIVEUP,  0,   2, 4},
+      {7,    MEMLIM,   K9,  0, RESTART, 0,   0, 5}, /* window full: a recycle still adds */
+      {8,    EXITED,   C0,  0, STAY,    0,   2, 5},
+      {9,    CYCLE,    C0,  0, RESTART, 0,   0, 6},
+      {10,   OP_RESET, 0, 0, 0, 0, 0, 0, 6},
+      {10,   STOPPED,  C0,  0, STAY,    0,   0, 6},
+      {11,   PROTOCOL, K9,  0, RESTART, 100, 1, 7},
+      {12,   MAXREQ,   C0,  0, RESTART, 0,   0, 8},
+      {13,   UNHEALTHY, K9, 0, RESTART, 200, 2, 9},
+      {14,   CANCELLED, K9, 0, GIVEUP,  0,   2, 9},
   };
   RUN_STEPS("restarts total", &p, &s, steps);
 
@@ -857,26 +993,31 @@ static void test_walks(void) {
       /* a stable period */
       {9000,  UNHEALTHY, K9,  5000,  RESTART, 100, 1,  8},
       {30000, IDLE,      K15, 20000, RESTART, 0,   0,  9},  /* stable: run cleared */
-      /* recycles interleaved with failures */
-      {30100, CRASHED,   K9,  80,    RESTART, 100, 1,  10},
-      {30200, MAXREQ,    C0,  90,    RESTART, 0,   0,  11}, /* window 30000, 30100, 30200 */
-      {30300, CYCLE,     K15, 90,    RESTART, 0,   0,  12}, /* full, but a cycle */
-      {31000, EXITED,    C3,  600,   RESTART, 200, 2,  13}, /* 30000 out; run went on */
-      {31050, CANCELLED, K9,  40,    GIVEUP,  0,   2,  13}, /* 30100, 30200, 31000 */
+      /* recycles interleaved with failures: only the failures count */
+      {30100, CRASHED,   K9,  80,    RESTART, 100, 1,  10}, /* window 30100 */
+      {30200, MAXREQ,    C0,  90,    RESTART, 0,   0,  11}, /* not counted */
+      {30300, CYCLE,     K15, 90,    RESTART, 0,   0,  12},
+      {30400, MEMLIM,    K9,  90,    RESTART, 0,   0,  13},
+      {30500, IDLE,      K15, 90,    RESTART, 0,   0,  14},
+      {31000, EXITED,    C3,  600,   RESTART, 200, 2,  15}, /* run went on: 30100, 31000 */
+      {31050, CANCELLED, K9,  40,    RESTART, 400, 3,  16}, /* 30100, 31000, 31050 */
+      {31060, MAXREQ,    C0,  10,    RESTART, 0,   0,  17}, /* full, but a recycle */
+      {31070, CRASHED,   K9,  10,    GIVEUP,  0,   3,  17}, /* the 4th failure */
       /* ward_worker_restart */
-      {31100, OP_RESET,  0, 0, 0,    0,       0,   0,  13},
-      {31100, MEMLIM,    K9,  30,    RESTART, 0,   0,  14},
-      {31200, EXITED,    C3,  50,    RESTART, 100, 1,  15},
-      {31300, IDLE,      C0,  60,    RESTART, 0,   0,  16},
-      {31400, CYCLE,     K15, 70,    RESTART, 0,   0,  17},
-      {31500, EXITED,    C0,  70,    STAY,    0,   1,  17}, /* clean exit: stays down */
+      {31100, OP_RESET,  0, 0, 0,    0,       0,   0,  17},
+      {31100, MEMLIM,    K9,  30,    RESTART, 0,   0,  18},
+      {31200, EXITED,    C3,  50,    RESTART, 100, 1,  19},
+      {31300, IDLE,      C0,  60,    RESTART, 0,   0,  20},
+      {31400, CYCLE,     K15, 70,    RESTART, 0,   0,  21},
+      {31500, EXITED,    C0,  70,    STAY,    0,   1,  21}, /* clean exit: stays down */
       /* ward_worker_restart, then ward_worker_stop */
-      {40000, OP_RESET,  0, 0, 0,    0,       0,   0,  17},
-      {40000, STOPPED,   K15, 100,   STAY,    0,   0,  17},
+      {40000, OP_RESET,  0, 0, 0,    0,       0,   0,  21},
+      {40000, STOPPED,   K15, 100,   STAY,    0,   0,  21},
   };
   RUN_STEPS("walk on-failure", &p, &s, walk);
 
-  /* NEVER, 2 in 1000 ms: only the recycles restart, and they give up. */
+  /* NEVER, 2 in 1000 ms: only the recycles restart, and as they never
+   * count, this worker never gives up. */
   ward__policy pn = mkpolicy(NEVER, 2, 1000, 100, 1000, 200, 5000);
   fresh(&s);
   static const step walkn[] = {
@@ -886,11 +1027,14 @@ static void test_walks(void) {
       {30, CYCLE,    K15, 10,  RESTART, 0, 0, 2},
       {40, MAXREQ,   C0,  10,  RESTART, 0, 0, 3},
       {50, CYCLE,    K15, 10,  RESTART, 0, 0, 4},
-      {60, MEMLIM,   K9,  10,  GIVEUP,  0, 0, 4},
-      {70, OP_RESET, 0, 0, 0,  0,       0, 0, 4},
-      {70, MEMLIM,   K9,  10,  RESTART, 0, 0, 5},
-      {80, EXITED,   C0,  10,  STAY,    0, 0, 5},
-      {90, STOPPED,  C0,  10,  STAY,    0, 0, 5},
+      {60, MEMLIM,   K9,  10,  RESTART, 0, 0, 5},
+      {61, IDLE,     C0,  10,  RESTART, 0, 0, 6},
+      {62, MAXREQ,   K9,  10,  RESTART, 0, 0, 7},
+      {63, CRASHED,  K9,  10,  STAY,    0, 0, 7},
+      {70, OP_RESET, 0, 0, 0,  0,       0, 0, 7},
+      {70, MEMLIM,   K9,  10,  RESTART, 0, 0, 8},
+      {80, EXITED,   C0,  10,  STAY,    0, 0, 8},
+      {90, STOPPED,  C0,  10,  STAY,    0, 0, 8},
   };
   RUN_STEPS("walk never", &pn, &s, walkn);
 

@@ -340,7 +340,7 @@ static void test_flow_control_slow_sink(void) {
   fprintf(stderr, "   1 GiB streamed: host RSS +%ld KiB, worker blocked %ld ms, %d pings ok\n",
           grown, blocked, p.pings);
   /* The host held at most a window of rows; the worker waited for it. */
-  T_TRUE(grown < 8 * 1024);
+  T_TRUE(!RSS_MEANINGFUL || grown < 8 * 1024);
   T_TRUE(blocked > 500);
   T_TRUE(p.pings > 0);
   T_EQ_INT(p.failures, 0);
@@ -363,7 +363,7 @@ static void test_flow_control_to_slow_worker(void) {
   fprintf(stderr, "   12 MiB to a slow reader: sending took %lld ms, host RSS +%ld KiB\n",
           (long long)took, grown);
   T_TRUE(took > 1000);
-  T_TRUE(grown < 4 * 1024);
+  T_TRUE(!RSS_MEANINGFUL || grown < 4 * 1024);
   T_OK(ward_ping(w, 60000));
   ward_worker_free(w);
 }
@@ -385,7 +385,7 @@ static void cut_off(const char *method, int err) {
   T_EQ_INT(e.error, WARD_EPROTO);
   e = tev_wait(WARD_EV_EXITED, id);
   T_EQ_INT(e.reason, WARD_REASON_PROTOCOL);
-  T_TRUE(rss_kib() - rss0 < 256 * 1024);
+  T_TRUE(!RSS_MEANINGFUL || rss_kib() - rss0 < 256 * 1024);
   ward_worker_free(w);
 }
 
@@ -408,7 +408,7 @@ static void test_notify_flood_is_throttled(void) {
   T_OK(ward_request(NULL, w, "notify_flood", "100000 1024", 11, 120000));
   long grown = rss_kib() - rss0;
   fprintf(stderr, "   100 MB of notifications: host RSS +%ld KiB\n", grown);
-  T_TRUE(grown < 64 * 1024);
+  T_TRUE(!RSS_MEANINGFUL || grown < 64 * 1024);
   T_OK(ward_ping(w, 60000));
   ward_worker_free(w);
 }

@@ -244,19 +244,6 @@ static int count_fds(void) {
   return n - 1; /* the directory's own descriptor */
 }
 
-/* Under ASan freed memory sits in a quarantine: the host's RSS is no
- * measure of a leak there (LeakSanitizer checks leaks at exit instead). */
-#if defined(__SANITIZE_ADDRESS__)
-#define RSS_MEANINGFUL 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RSS_MEANINGFUL 0
-#endif
-#endif
-#ifndef RSS_MEANINGFUL
-#define RSS_MEANINGFUL 1
-#endif
-
 static uint64_t self_rss(void) {
   FILE *f = fopen("/proc/self/statm", "r");
   T_TRUE(f != NULL);
