@@ -123,10 +123,7 @@ int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const 
   rv = ward__worker_acquire(w, deadline, opts->generation, &c);
   if (rv)
     return rv;
-  ward_call_opts o = *opts;
-  int64_t left = deadline == INT64_MAX ? -1 : deadline - ward__now_ms();
-  o.timeout_ms = left < 0 && deadline != INT64_MAX ? 0 : (int)left;
-  rv = ward__conn_call(c, WARD__K_REQUEST, method, data, len, &o, reply);
+  rv = ward__conn_call_at(c, WARD__K_REQUEST, method, data, len, opts, deadline, timeout, reply);
   /* A zero timeout asks not to wait; it is no sign the worker hangs. */
   if (rv == WARD_ETIMEDOUT && timeout != 0)
     ward__worker_timed_out(w, c);
@@ -152,10 +149,9 @@ int ward_ping(ward_worker *w, int timeout_ms) {
   if (rv)
     return rv;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
-  int64_t left = deadline - ward__now_ms();
-  o.timeout_ms = deadline == INT64_MAX ? -1 : left < 0 ? 0 : (int)left;
   o.encoding = WARD_ENC_RAW;
-  rv = ward__conn_call(c, WARD__K_PING, NULL, NULL, 0, &o, NULL);
+  rv = ward__conn_call_at(c, WARD__K_PING, NULL, NULL, 0, &o, deadline,
+                          call_deadline(w, timeout_ms), NULL);
   ward__worker_release(w, c, 0);
   return rv;
 }

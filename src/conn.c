@@ -225,6 +225,8 @@ int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *ow
   ward__cond_init(&c->inbox_cond);
   ward__cond_init(&c->wcond);
   atomic_init(&c->refs, 1);
+  atomic_init(&c->closed_flag, 0);
+  atomic_init(&c->throttled, 0);
   c->fd = fd;
   c->ops = ops;
   c->owner = owner;
@@ -264,6 +266,7 @@ void ward__conn_close(ward__conn *c, int err) {
   }
   c->closed = 1;
   c->close_err = err;
+  atomic_store(&c->closed_flag, 1);
   ward__call *ready = NULL;
   for (size_t i = 0; i < c->tabsz; i++) {
     for (ward__call *k = c->tab[i], *next; k; k = next) {
@@ -1006,25 +1009,18 @@ void ward_summary_clear(ward_summary *s) {
   memset(s, 0, sizeof *s);
 }
 
-/* Inserts the call and sends its request. */
-static int start(ward__conn *c, ward__call *call, const char *method, const void *data,
-                 size_t len, int encoding, int block, int64_t deadline) {
+/* Sends the request of a call already in the table; on failure takes it
+ * out again. */
+static int send_request(ward__conn *c, ward__call *call, const char *method, const void *data,
+                        size_t len, int encoding, int block, int64_t deadline) {
   size_t nlen = method ? strlen(method) : 0;
-  if (len > c->max_out)
-    return ward__fail(WARD_ETOOBIG, "request of %zu bytes over the peer's %u-byte limit", len,
-                      c->max_out);
-  pthread_mutex_lock(&c->mu);
-  int rv = c->closed ? c->close_err : tab_insert(c, call);
-  pthread_mutex_unlock(&c->mu);
-  if (rv)
-    return rv;
   ward__hdr h = {.kind = call->kind,
                  .flags = (uint8_t)(encoding & WARD__FLAG_ENC_MASK),
                  .nlen = (uint8_t)nlen,
                  .len = (uint32_t)len,
                  .id = call->id,
                  .aux = call->window};
-  rv = ward__conn_send(c, &h, method, data, len, NULL, 0, block, deadline);
+  int rv = ward__conn_send(c, &h, method, data, len, NULL, 0, block, deadline);
   if (rv) {
     pthread_mutex_lock(&c->mu);
     if (!call->done)
@@ -1051,15 +1047,33 @@ static void set_detail(int rv, const char *method, int timeout, const ward_msg *
 int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void *data,
                     size_t len, const ward_call_opts *opts, ward_msg **reply) {
   int timeout = opts->timeout_ms < 0 ? c->default_timeout_ms : opts->timeout_ms;
-  int64_t deadline = ward__deadline(timeout);
+  return ward__conn_call_at(c, kind, method, data, len, opts, ward__deadline(timeout), timeout,
+                            reply);
+}
+
+int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const void *data,
+                       size_t len, const ward_call_opts *opts, int64_t deadline, int timeout,
+                       ward_msg **reply) {
   ward__call call;
   ward__call_init(&call, kind, opts);
   ward__waiter self = {.cond = &call.cond};
 
+  /* Registered as a waiter and as a call under one lock. */
+  if (len > c->max_out) {
+    ward__call_release(&call);
+    return ward__fail(WARD_ETOOBIG, "request of %zu bytes over the peer's %u-byte limit", len,
+                      c->max_out);
+  }
   pthread_mutex_lock(&c->mu);
-  waiter_add(c, &self);
+  int rv = c->closed ? c->close_err : tab_insert(c, &call);
+  if (!rv)
+    waiter_add(c, &self);
   pthread_mutex_unlock(&c->mu);
-  int rv = start(c, &call, method, data, len, opts->encoding, 1, deadline);
+  if (rv) {
+    ward__call_release(&call);
+    return rv;
+  }
+  rv = send_request(c, &call, method, data, len, opts->encoding, 1, deadline);
 
   pthread_mutex_lock(&c->mu);
   if (!rv) {
@@ -1108,7 +1122,13 @@ int ward__conn_start(ward__conn *c, ward__call *call, const char *method, const 
                      size_t len, int encoding, int block, int64_t deadline) {
   call->async = 1;
   call->deadline = deadline;
-  return start(c, call, method, data, len, encoding, block, deadline);
+  if (len > c->max_out)
+    return ward__fail(WARD_ETOOBIG, "request of %zu bytes over the peer's %u-byte limit", len,
+                      c->max_out);
+  pthread_mutex_lock(&c->mu);
+  int rv = c->closed ? c->close_err : tab_insert(c, call);
+  pthread_mutex_unlock(&c->mu);
+  return rv ? rv : send_request(c, call, method, data, len, encoding, block, deadline);
 }
 
 void ward__conn_take(ward__conn *c, ward__call *call, ward__itemq *events, int *done,
@@ -1335,12 +1355,7 @@ int ward__conn_claim_violation(ward__conn *c) {
   return err;
 }
 
-int ward__conn_is_closed(ward__conn *c) {
-  pthread_mutex_lock(&c->mu);
-  int closed = c->closed;
-  pthread_mutex_unlock(&c->mu);
-  return closed;
-}
+int ward__conn_is_closed(ward__conn *c) { return atomic_load(&c->closed_flag); }
 
 int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms) {
   pthread_mutex_lock(&c->mu);

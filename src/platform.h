@@ -53,7 +53,8 @@ typedef struct ward__spawn_args {
 /* Starts the child in its own process group with stdin on /dev/null,
  * stdout/stderr inherited, and no other descriptor than the channel.
  * WARD_ESPAWN (errno kept) when the executable cannot be run: then no
- * process is left. */
+ * process is left. Where pidfds do not exist, pidfd is -1 and the owner
+ * must poll ward__proc_reap. */
 int ward__proc_spawn(ward__proc *p, const ward__spawn_args *a);
 /* Non-blocking reap: 1 with the status when it has exited, 0 if not yet.
  * Before reaping, whatever is left in the child's process group is

@@ -29,6 +29,9 @@
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* How often a process without a pidfd is looked at for its exit. */
+#define REAP_POLL_MS 5
+
 void ward__worker_schedule(ward_worker *w) {
   const ward_spec *s = w->spec;
   int64_t due = INT64_MAX;
@@ -55,6 +58,9 @@ void ward__worker_schedule(ward_worker *w) {
   default:
     break;
   }
+  /* Without a pidfd, exits are found by looking every few milliseconds. */
+  if (w->proc.pid > 0 && w->proc.pidfd < 0)
+    due = min64(due, ward__now_ms() + REAP_POLL_MS);
   w->due = due;
   ward__heap_update(w->host, w);
 }
@@ -165,6 +171,11 @@ void ward__worker_tick(ward_worker *w, int64_t now) {
   ward_host *h = w->host;
   const ward_spec *s = w->spec;
   tick_calls(w, now);
+  pthread_mutex_lock(&h->mu);
+  int poll_exit = w->proc.pid > 0 && w->proc.pidfd < 0;
+  pthread_mutex_unlock(&h->mu);
+  if (poll_exit)
+    ward__worker_on_exit(w); /* returns at once while it still runs */
   pthread_mutex_lock(&h->mu);
   switch (w->state) {
   case W_STARTING:

@@ -197,6 +197,7 @@ struct ward__conn {
                                may block in recv() itself */
   int closed;
   int close_err;
+  atomic_int closed_flag;   /* `closed`, readable without the lock */
   int violation_claimed;    /* the owner has reported the violation */
 };
 
@@ -216,6 +217,11 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
 /* Makes a call (REQUEST or PING) and waits for its outcome. */
 int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void *data,
                     size_t len, const ward_call_opts *opts, ward_msg **reply);
+/* The same with the deadline already computed (`timeout` only names it in
+ * the error text). */
+int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const void *data,
+                       size_t len, const ward_call_opts *opts, int64_t deadline, int timeout,
+                       ward_msg **reply);
 /* Starts an asynchronous call (`call` initialised, async set, deadline
  * set); its news then goes to ops->call_ready. */
 int ward__conn_start(ward__conn *c, ward__call *call, const char *method, const void *data,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker.h"
@@ -564,7 +565,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
     w->listen_watch.obj = w;
     rv = ward__loop_add(h->loop_fd, w->listen_fd, WARD__IN, &w->listen_watch);
   }
-  if (!rv) {
+  if (!rv && w->proc.pidfd >= 0) {
     w->pid_watch.type = WATCH_PIDFD;
     w->pid_watch.obj = w;
     rv = ward__loop_add(h->loop_fd, w->proc.pidfd, WARD__IN, &w->pid_watch);
@@ -580,11 +581,18 @@ static void start_worker(ward_host *h, ward_worker *w) {
     close_listener(w);
     if (w->proc.pid > 0) {
       /* Started but not to be kept: take it down and reap it. */
-      ward__loop_del(h->loop_fd, w->proc.pidfd);
+      if (w->proc.pidfd >= 0)
+        ward__loop_del(h->loop_fd, w->proc.pidfd);
       ward__proc_kill(&w->proc, SIGKILL);
       int code, sig;
-      while (!ward__proc_reap(&w->proc, &code, &sig))
-        ward__wait_fd(w->proc.pidfd, WARD__IN, ward__deadline(100));
+      while (!ward__proc_reap(&w->proc, &code, &sig)) {
+        if (w->proc.pidfd >= 0) {
+          ward__wait_fd(w->proc.pidfd, WARD__IN, ward__deadline(100));
+        } else {
+          struct timespec ts = {0, 1000000};
+          nanosleep(&ts, NULL); /* no pidfd to wait on: the kill is under way */
+        }
+      }
     }
     ward__proc_close(&w->proc);
     ward__conn *c = w->conn;
@@ -680,7 +688,8 @@ void ward__worker_on_exit(ward_worker *w) {
     return;
   }
   ward__guard_remove(&h->guard, pid);
-  ward__loop_del(h->loop_fd, w->proc.pidfd);
+  if (w->proc.pidfd >= 0)
+    ward__loop_del(h->loop_fd, w->proc.pidfd);
   ward__proc_close(&w->proc);
   close_listener(w);
   int64_t now = ward__now_ms();

@@ -28,7 +28,16 @@
 /* The channel's fd number in the child (WARD_FD). */
 #define CHAN_FD 3
 
-static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+/* WARD_NO_PIDFD=1 makes ward behave as on a system without pidfds, so the
+ * polling fallback is tested on Linux too. */
+static int pidfd_open_(pid_t pid) {
+  const char *off = getenv("WARD_NO_PIDFD");
+  if (off && *off == '1') {
+    errno = ENOSYS;
+    return -1;
+  }
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+}
 
 static int pidfd_signal_(int pidfd, int sig) {
   return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -117,6 +126,10 @@ int ward__proc_spawn(ward__proc *p, const ward__spawn_args *a) {
   }
   p->pid = pid;
   p->pidfd = pidfd_open_(pid);
+  if (p->pidfd < 0 && errno == ENOSYS) {
+    /* No pidfds (an old kernel, or valgrind): the host polls instead. */
+    return 0;
+  }
   if (p->pidfd < 0) {
     int err = errno;
     kill(pid, SIGKILL);
@@ -135,11 +148,14 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig) {
   if (p->pid <= 0)
     return 1;
   int r;
+  /* Without a pidfd, the pid itself: still ours until we reap it. */
+  idtype_t type = p->pidfd >= 0 ? (idtype_t)P_PIDFD : P_PID;
+  id_t id = p->pidfd >= 0 ? (id_t)p->pidfd : (id_t)p->pid;
   /* Look first without reaping: while the zombie holds its pid, the group
    * id is still ours, and whatever the worker left in its group (children
    * it started) goes with it. */
   do
-    r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG | WNOWAIT);
+    r = waitid(type, id, &si, WEXITED | WNOHANG | WNOWAIT);
   while (r < 0 && errno == EINTR);
   if (r < 0) {
     /* Someone else reaped it (a waitpid(-1) elsewhere): gone, status unknown. */
@@ -151,7 +167,7 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig) {
   kill(-p->pid, SIGKILL);
   memset(&si, 0, sizeof si);
   do
-    r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+    r = waitid(type, id, &si, WEXITED | WNOHANG);
   while (r < 0 && errno == EINTR);
   if (r < 0 || si.si_pid == 0) {
     p->pid = 0;
@@ -172,6 +188,8 @@ void ward__proc_kill(ward__proc *p, int sig) {
   kill(-p->pid, sig);
   if (p->pidfd >= 0)
     pidfd_signal_(p->pidfd, sig);
+  else
+    kill(p->pid, sig);
 }
 
 void ward__proc_close(ward__proc *p) {
