@@ -357,6 +357,11 @@ WARD_EXTERN int ward_spec_max_requests(ward_spec *spec, uint64_t n);
  * killed at once (reason MEMORY_LIMIT either way). 0 disables a limit. */
 WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
                                        uint64_t hard_bytes, int sample_ms);
+/* The largest payload the worker accepts (default WARD_MAX_FRAME_DEFAULT,
+ * 64 MiB); it announces it in its handshake, and the host refuses larger
+ * requests with WARD_ETOOBIG before sending. The host's own limit is
+ * ward_host_opts.max_frame. */
+WARD_EXTERN int ward_spec_max_frame(ward_spec *spec, uint32_t bytes);
 /* How long a worker may take to end a call after it was cancelled before
  * it is killed and replaced (reason CANCELLED); default 2000 ms. */
 WARD_EXTERN int ward_spec_cancel_grace(ward_spec *spec, int ms);

@@ -139,8 +139,11 @@ int ward_client_connect(ward_client **out) {
   ward_client *c = rv ? NULL : calloc(1, sizeof *c);
   if (!rv && !c)
     rv = WARD_ENOMEM;
+  long max = WARD_MAX_FRAME_DEFAULT;
+  if (env_int("WARD_MAX_FRAME", &max) && (max <= 0 || max > (long)UINT32_MAX))
+    max = WARD_MAX_FRAME_DEFAULT;
   if (!rv)
-    rv = ward__conn_new(&c->conn, fd, &client_ops, c, WARD_MAX_FRAME_DEFAULT);
+    rv = ward__conn_new(&c->conn, fd, &client_ops, c, (uint32_t)max);
   if (rv) {
     if (fd >= 0 && path && !getenv("WARD_FD"))
       close(fd);

@@ -31,6 +31,7 @@ struct ward_spec {
   int wait_restart;
   int cancel_grace_ms;
   int validate_json;
+  uint32_t max_frame;      /* the worker's limit, passed as WARD_MAX_FRAME */
   char **req_methods;      /* methods the worker must announce */
   size_t nreq_methods;
   char *ver_min, *ver_below; /* bounds on its "version" metadata, or NULL */

@@ -226,6 +226,13 @@ int ward_spec_validate_json(ward_spec *s, int on) {
   return 0;
 }
 
+int ward_spec_max_frame(ward_spec *s, uint32_t bytes) {
+  if (!s || bytes == 0)
+    return ward__fail(WARD_EINVAL, "max frame must be > 0");
+  s->max_frame = bytes;
+  return 0;
+}
+
 int ward_spec_cancel_grace(ward_spec *s, int ms) {
   return set_ms(s, s ? &s->cancel_grace_ms : NULL, ms);
 }

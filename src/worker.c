@@ -526,9 +526,9 @@ static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd,
 
 static int spawn_process(ward_worker *w, int chan_fd, char extra[][WARD__EXTRA_LEN]) {
   char **argv = NULL, **envp = NULL;
-  char *ex[6];
+  char *ex[7];
   size_t k = 0;
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < 6; i++)
     if (extra[i][0])
       ex[k++] = extra[i];
   ex[k] = NULL;
@@ -547,12 +547,14 @@ static int spawn_process(ward_worker *w, int chan_fd, char extra[][WARD__EXTRA_L
 
 static void start_worker(ward_host *h, ward_worker *w) {
   int host_fd = -1, chan_fd = -1;
-  char extra[5][WARD__EXTRA_LEN];
+  char extra[6][WARD__EXTRA_LEN];
   memset(extra, 0, sizeof extra);
   int rv = prepare_channel(w, &host_fd, &chan_fd, extra);
   snprintf(extra[2], WARD__EXTRA_LEN, "WARD_NAME=%s", w->spec->name);
   snprintf(extra[3], WARD__EXTRA_LEN, "WARD_PPID=%d", (int)getpid());
   snprintf(extra[4], WARD__EXTRA_LEN, "WARD_WORKER_ID=%llu", (unsigned long long)w->id);
+  if (w->spec->max_frame)
+    snprintf(extra[5], WARD__EXTRA_LEN, "WARD_MAX_FRAME=%u", w->spec->max_frame);
   if (!rv)
     rv = spawn_process(w, chan_fd, extra);
   ward__close(chan_fd);

@@ -85,6 +85,26 @@ static void test_reply_over_host_limit(void) {
   ward_host_free(h);
 }
 
+static void test_worker_limit(void) {
+  ward_spec *s = tw_spec("small-worker", "serve");
+  T_OK(ward_spec_max_frame(s, 1000));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  char buf[2000];
+  memset(buf, 'y', sizeof buf);
+  /* The worker announced 1000 bytes: a larger request never leaves. */
+  T_ERR(ward_request(NULL, w, "echo", buf, sizeof buf, 10000), WARD_ETOOBIG);
+  T_ERR(ward_notify(w, "record", buf, sizeof buf), WARD_ETOOBIG);
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, "env", "WARD_MAX_FRAME", 14, 10000));
+  T_EQ_INT(ward_msg_len(m), 4);
+  T_EQ_MEM(ward_msg_data(m), "1000", 4);
+  ward_msg_free(m);
+  T_OK(ward_request(NULL, w, "echo", buf, 1000, 10000));
+  ward_worker_free(w);
+}
+
 /* ---- a raw host: the test speaks the protocol itself ---- */
 
 static int read_frame(int fd, ward__dec *d, ward__frame *f, uint8_t *buf, size_t cap) {
@@ -226,6 +246,7 @@ int main(int argc, char **argv) {
   T_RUN(test_oversized_frame);
   T_RUN(test_second_hello);
   T_RUN(test_reply_over_host_limit);
+  T_RUN(test_worker_limit);
   ward_host_free(host);
   return t_done();
 }
