@@ -167,7 +167,9 @@ typedef enum {
   WARD_EV_RESTARTED,   /* the new process is ready (pid, generation) */
   WARD_EV_UNHEALTHY,   /* heartbeats went unanswered (attempt = misses); it is replaced */
   WARD_EV_GAVE_UP,     /* the restart limit was reached: the worker is failed (reason) */
-  WARD_EV_STOPPED      /* ward_worker_stop finished (outcome) */
+  WARD_EV_STOPPED,     /* ward_worker_stop finished (outcome) */
+  WARD_EV_LOG          /* a captured line (detail = the text, stream, seq), if
+                          ward_spec_log_events asked for them */
 } ward_event_type;
 
 /* How a stop ended (ward_event.outcome, ward_info.last_stop). */
@@ -218,6 +220,8 @@ typedef struct ward_event {
   int attempt;           /* RESTARTING: consecutive failures; UNHEALTHY: misses */
   int delay_ms;          /* RESTARTING: how long until the new process starts */
   int outcome;           /* STOPPED: ward_stop_outcome */
+  int stream;            /* LOG: WARD_LOG_STDOUT or WARD_LOG_STDERR */
+  uint64_t seq;          /* LOG: the line's sequence number */
 } ward_event;
 
 /* Runs on the host's I/O thread, one event at a time, in the order they
@@ -380,7 +384,8 @@ WARD_EXTERN int ward_spec_wait_restart(ward_spec *spec, int on);
 
 /* Starts the worker and returns once its handshake is done (or failed).
  * The worker runs in its own process group, with stdin on /dev/null and
- * stdout/stderr inherited from the host; the channel is a separate socket.
+ * stdout/stderr as ward_spec_output says (captured by default); the
+ * channel is a separate socket.
  * Errors: WARD_ESPAWN (the executable is missing or not executable; the
  * errno is in ward_last_errno()), WARD_EHANDSHAKE (the worker exited, broke
  * the protocol or stayed silent past the startup timeout, or spoke another
@@ -685,6 +690,69 @@ WARD_EXTERN const char *ward_ctx_method(const ward_ctx *ctx);
 WARD_EXTERN int ward_ctx_is_notify(const ward_ctx *ctx);
 /* On the host side: the worker that made the call (NULL in a worker). */
 WARD_EXTERN ward_worker *ward_ctx_worker(const ward_ctx *ctx);
+
+/* ---------------------------------------------------------------------
+ * Output: what a worker writes to stdout and stderr. By default it is
+ * captured through pipes into a ring per worker handle (kept across
+ * restarts), cut into lines, each with a time, its stream and the
+ * generation that wrote it. What a worker printed just before it died is
+ * read before its EXITED event is reported.
+ * ------------------------------------------------------------------- */
+enum {
+  WARD_OUTPUT_CAPTURE = 0, /* into the ring (default) */
+  WARD_OUTPUT_INHERIT,     /* the host's own stdout and stderr */
+  WARD_OUTPUT_FORWARD,     /* into the ring, and to the host's stderr as "[name pid] line" */
+  WARD_OUTPUT_DISCARD      /* /dev/null */
+};
+WARD_EXTERN int ward_spec_output(ward_spec *spec, int mode);
+/* The ring's budget in bytes (default 1 MiB); the oldest lines go first. */
+WARD_EXTERN int ward_spec_log_ring(ward_spec *spec, size_t bytes);
+/* Report every captured line as a WARD_EV_LOG event (default off). */
+WARD_EXTERN int ward_spec_log_events(ward_spec *spec, int on);
+
+enum { WARD_LOG_STDOUT = 1, WARD_LOG_STDERR = 2 };
+/* Line flags: CUT, a piece of a line longer than 4096 bytes; BINARY,
+ * control bytes in it were replaced by '?'. */
+enum { WARD_LOG_CUT = 1, WARD_LOG_BINARY = 2 };
+
+typedef struct ward_log_line {
+  uint64_t seq;        /* 1, 2, ... per worker handle, never reused */
+  int64_t time_ms;     /* wall clock, ms since the epoch */
+  int stream;          /* WARD_LOG_STDOUT or WARD_LOG_STDERR */
+  uint32_t generation; /* the process that wrote it */
+  int flags;           /* WARD_LOG_CUT, WARD_LOG_BINARY */
+  const char *text;    /* without its newline, NUL-terminated */
+  size_t len;
+} ward_log_line;
+
+typedef struct ward_log_query {
+  int streams;         /* WARD_LOG_STDOUT | WARD_LOG_STDERR (0: both) */
+  size_t last;         /* only the last N matching lines (0: all) */
+  int64_t since_ms;    /* only lines written at or after this wall-clock time */
+  uint64_t after_seq;  /* only lines after this sequence number (to follow) */
+  size_t limit;        /* at most this many (0: no limit) */
+} ward_log_query;
+#define WARD_LOG_QUERY_INIT {WARD_LOG_STDOUT | WARD_LOG_STDERR, 0, 0, 0, 0}
+
+/* Copies out the captured lines matching `q` (NULL: all), oldest first.
+ * Free with ward_log_lines_free. */
+WARD_EXTERN int ward_worker_logs(ward_log_line **out, size_t *count, const ward_worker *w,
+                                 const ward_log_query *q);
+WARD_EXTERN void ward_log_lines_free(ward_log_line *lines, size_t count);
+
+/* ---------------------------------------------------------------------
+ * Data directory: each worker handle gets a private directory (0700),
+ * named in the worker's WARD_DATA_DIR, created before its first start,
+ * kept across restarts and removed with its contents when the handle is
+ * freed (unless kept).
+ * ------------------------------------------------------------------- */
+/* Where the directories go (default: $XDG_RUNTIME_DIR, else $TMPDIR, else
+ * /tmp); NULL gives no data directory at all. */
+WARD_EXTERN int ward_spec_data_root(ward_spec *spec, const char *root);
+/* Keep the directory when the handle is freed. */
+WARD_EXTERN int ward_spec_keep_data(ward_spec *spec, int keep);
+/* The worker's data directory, or NULL. Valid as long as the handle. */
+WARD_EXTERN const char *ward_worker_data_dir(const ward_worker *w);
 
 /* ---------------------------------------------------------------------
  * Handshake requirements (on the spec): a worker that does not announce

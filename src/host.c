@@ -197,6 +197,7 @@ static void deliver_events(ward_host *h) {
     ward__evq *next = e->next;
     if (h->opts.on_event)
       h->opts.on_event(&e->ev, h->opts.event_ud);
+    free(e->text);
     free(e);
     e = next;
   }
@@ -425,6 +426,9 @@ static void handle(ward_host *h, const ward__loop_event *ev) {
     break;
   case WATCH_LISTEN:
     ward__worker_on_accept(wt->obj);
+    break;
+  case WATCH_LOG:
+    ward__worker_on_output(wt->obj, wt);
     break;
   case WATCH_CONN: {
     ward__conn *c = wt->obj;

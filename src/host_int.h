@@ -4,6 +4,7 @@
 #ifndef WARD_HOST_INT_H
 #define WARD_HOST_INT_H
 
+#include "logring.h"
 #include "platform.h"
 #include "policy.h"
 #include "ward_int.h"
@@ -32,6 +33,12 @@ struct ward_spec {
   int cancel_grace_ms;
   int validate_json;
   uint32_t max_frame;      /* the worker's limit, passed as WARD_MAX_FRAME */
+  int output;              /* WARD_OUTPUT_* */
+  size_t log_ring;
+  int log_events;
+  char *data_root;         /* where data directories go, or NULL: default */
+  int no_data_dir;
+  int keep_data;
   char **req_methods;      /* methods the worker must announce */
   size_t nreq_methods;
   char *ver_min, *ver_below; /* bounds on its "version" metadata, or NULL */
@@ -45,7 +52,7 @@ int ward__spec_envp(const ward_spec *s, char *const *extra, char ***out);
 void ward__strv_free(char **v);
 
 /* What an epoll registration of the host points at. */
-enum { WATCH_WAKE = 1, WATCH_PIDFD, WATCH_CONN, WATCH_LISTEN };
+enum { WATCH_WAKE = 1, WATCH_PIDFD, WATCH_CONN, WATCH_LISTEN, WATCH_LOG };
 
 typedef enum {
   W_QUEUED = 0, /* waiting for the I/O thread to start a process */
@@ -111,6 +118,10 @@ struct ward_worker {
                                for pointers handed out (ward_worker_meta) */
   size_t nretired;
   int last_stop;
+  ward__logring logs;       /* captured output, across restarts */
+  int out_fd, err_fd;       /* read ends of the output pipes, or -1 */
+  ward__watch out_watch, err_watch;
+  char *data_dir;
   char **methods;
   size_t nmethods;
   ward__meta *meta;
@@ -139,6 +150,7 @@ typedef struct ward__evq {
   struct ward__evq *next;
   ward_event ev;
   char detail[200];
+  char *text; /* a longer detail (a log line), owned */
 } ward__evq;
 
 struct ward_host {

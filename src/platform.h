@@ -20,6 +20,13 @@ enum { WARD__IN = 1, WARD__OUT = 2, WARD__HUP = 4 };
 /* Monotonic clock in milliseconds, and in microseconds. */
 int64_t ward__now_ms(void);
 int64_t ward__now_us(void);
+/* Wall clock in milliseconds since the epoch. */
+int64_t ward__wall_ms(void);
+/* The directory for private runtime files: $XDG_RUNTIME_DIR if usable,
+ * else $TMPDIR, else /tmp. */
+const char *ward__runtime_dir(void);
+/* Removes a directory and everything under it (best effort). */
+void ward__remove_tree(const char *path);
 /* A deadline `ms` from now; a negative `ms` means never (INT64_MAX). */
 int64_t ward__deadline(int ms);
 
@@ -48,6 +55,8 @@ typedef struct ward__spawn_args {
   char *const *envp; /* NULL-terminated */
   const char *cwd;   /* or NULL */
   int chan_fd;       /* placed at fd 3 in the child, or -1 */
+  int out_fd;        /* becomes the child's stdout; -1: inherit, -2: /dev/null */
+  int err_fd;        /* the same for stderr */
 } ward__spawn_args;
 
 /* Starts the child in its own process group with stdin on /dev/null,

@@ -55,6 +55,8 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   s->mem_sample_ms = 1000;
   s->wait_restart = 1;
   s->cancel_grace_ms = 2000;
+  s->output = WARD_OUTPUT_CAPTURE;
+  s->log_ring = 1u << 20;
   if (!s->name || !s->exe) {
     ward_spec_free(s);
     return WARD_ENOMEM;
@@ -71,6 +73,7 @@ void ward_spec_free(ward_spec *s) {
   free(s->cwd);
   free(s->ver_min);
   free(s->ver_below);
+  free(s->data_root);
   free_strv(s->req_methods, s->nreq_methods);
   free_strv(s->args, s->nargs);
   free_strv(s->env, s->nenv);
@@ -214,6 +217,7 @@ int ward_spec_require_version(ward_spec *s, const char *min, const char *below) 
   }
   free(s->ver_min);
   free(s->ver_below);
+  free(s->data_root);
   s->ver_min = a;
   s->ver_below = b;
   return 0;
@@ -223,6 +227,46 @@ int ward_spec_validate_json(ward_spec *s, int on) {
   if (!s)
     return ward__fail(WARD_EINVAL, "NULL spec");
   s->validate_json = !!on;
+  return 0;
+}
+
+int ward_spec_output(ward_spec *s, int mode) {
+  if (!s || mode < WARD_OUTPUT_CAPTURE || mode > WARD_OUTPUT_DISCARD)
+    return ward__fail(WARD_EINVAL, "unknown output mode %d", mode);
+  s->output = mode;
+  return 0;
+}
+
+int ward_spec_log_ring(ward_spec *s, size_t bytes) {
+  if (!s || bytes < 1024)
+    return ward__fail(WARD_EINVAL, "a log ring needs at least 1024 bytes");
+  s->log_ring = bytes;
+  return 0;
+}
+
+int ward_spec_log_events(ward_spec *s, int on) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  s->log_events = !!on;
+  return 0;
+}
+
+int ward_spec_data_root(ward_spec *s, const char *root) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  char *r = root ? strdup(root) : NULL;
+  if (root && !r)
+    return WARD_ENOMEM;
+  free(s->data_root);
+  s->data_root = r;
+  s->no_data_dir = root == NULL;
+  return 0;
+}
+
+int ward_spec_keep_data(ward_spec *s, int keep) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  s->keep_data = !!keep;
   return 0;
 }
 
@@ -329,8 +373,10 @@ ward_spec *ward__spec_dup(const ward_spec *s) {
   d->exe = exe;
   d->args = d->env = d->req_methods = NULL;
   d->nargs = d->nenv = d->nreq_methods = 0;
-  d->cwd = d->ver_min = d->ver_below = NULL;
+  d->cwd = d->ver_min = d->ver_below = d->data_root = NULL;
   int rv = 0;
+  if (s->data_root && !(d->data_root = strdup(s->data_root)))
+    rv = WARD_ENOMEM;
   for (size_t i = 0; !rv && i < s->nreq_methods; i++)
     rv = push_str(&d->req_methods, &d->nreq_methods, s->req_methods[i]);
   if (!rv)

@@ -266,6 +266,8 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
   }
   w->host = h;
   w->listen_fd = -1;
+  w->out_fd = w->err_fd = -1;
+  ward__logring_init(&w->logs, w->spec->log_ring);
   w->proc.pidfd = -1;
   w->heap_idx = SIZE_MAX;
   w->due = INT64_MAX;
@@ -535,6 +537,20 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
     ward__proc_usage(out->pid, &out->rss_bytes, &out->cpu_ms, &out->start_time_ms);
   return 0;
 }
+
+int ward_worker_logs(ward_log_line **out, size_t *count, const ward_worker *w,
+                     const ward_log_query *q) {
+  if (!out || !count || !w)
+    return ward__fail(WARD_EINVAL, "ward_worker_logs needs out, count and a worker");
+  *out = NULL;
+  *count = 0;
+  pthread_mutex_lock(&w->host->mu);
+  int rv = ward__logring_query(&w->logs, q, out, count);
+  pthread_mutex_unlock(&w->host->mu);
+  return rv;
+}
+
+const char *ward_worker_data_dir(const ward_worker *w) { return w ? w->data_dir : NULL; }
 
 int ward_worker_pid(const ward_worker *w) {
   if (!w)

@@ -12,6 +12,9 @@
  * thread does every transition except the one into STOPPING.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <sys/uio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,11 +527,128 @@ static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd,
   return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Output and data directory                                           */
+
+static int stream_of(const ward_worker *w, const ward__watch *wt) {
+  return wt == &w->out_watch ? WARD_LOG_STDOUT : WARD_LOG_STDERR;
+}
+
+/* A new captured line: an event, and a copy on the host's stderr when
+ * forwarding (lock held). */
+static void line_added(const ward__logline *l, void *ud) {
+  ward_worker *w = ud;
+  if (w->spec->output == WARD_OUTPUT_FORWARD) {
+    char head[WARD_MAX_NAME + 32];
+    int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->proc.pid);
+    struct iovec iov[3] = {{head, (size_t)n}, {(void *)l->text, l->len}, {"\n", 1}};
+    ssize_t r = writev(2, iov, 3);
+    (void)r; /* the host's stderr is best effort */
+  }
+  if (w->spec->log_events) {
+    ward_event *ev = ward__event_t(w->host, w, WARD_EV_LOG);
+    if (ev) {
+      ward__evq *q = (ward__evq *)((char *)ev - offsetof(ward__evq, ev));
+      q->text = strdup(l->text);
+      ev->detail = q->text;
+      ev->stream = l->stream;
+      ev->seq = l->seq;
+      ev->generation = l->generation;
+    }
+  }
+}
+
+static void close_output(ward_worker *w, int stream) {
+  int *fd = stream == WARD_LOG_STDOUT ? &w->out_fd : &w->err_fd;
+  if (*fd < 0)
+    return;
+  ward__loop_del(w->host->loop_fd, *fd);
+  ward__close(*fd);
+  *fd = -1;
+}
+
+/* Reads what the pipe holds (a bounded amount per wake-up, for fairness).
+ * `final`: the process is gone, flush the partial line. Lock held. */
+static void read_output(ward_worker *w, int stream, int final) {
+  int fd = stream == WARD_LOG_STDOUT ? w->out_fd : w->err_fd;
+  uint8_t buf[65536];
+  for (int i = 0; fd >= 0 && i < (final ? 64 : 4); i++) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      ward__logring_push(&w->logs, stream, buf, (size_t)n, ward__wall_ms(), w->generation,
+                         line_added, w);
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      final = 1; /* end of stream */
+      close_output(w, stream);
+    }
+    break;
+  }
+  if (final)
+    ward__logring_flush(&w->logs, stream, ward__wall_ms(), w->generation, line_added, w);
+}
+
+void ward__worker_on_output(ward_worker *w, ward__watch *wt) {
+  pthread_mutex_lock(&w->host->mu);
+  read_output(w, stream_of(w, wt), 0);
+  pthread_mutex_unlock(&w->host->mu);
+}
+
+/* Pipes for a capturing spec: the child's ends go to the spawn, ours are
+ * kept non-blocking. */
+static int open_output(ward_worker *w, int child[2]) {
+  child[0] = child[1] = w->spec->output == WARD_OUTPUT_DISCARD ? -2 : -1;
+  if (w->spec->output != WARD_OUTPUT_CAPTURE && w->spec->output != WARD_OUTPUT_FORWARD)
+    return 0;
+  for (int i = 0; i < 2; i++) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+      return ward__fail_sys(WARD_ESYS, errno, "pipe2");
+    ward__set_nonblock(p[0], 1);
+    *(i ? &w->err_fd : &w->out_fd) = p[0];
+    child[i] = p[1];
+  }
+  return 0;
+}
+
+static int watch_output(ward_worker *w) {
+  int rv = 0;
+  w->out_watch = (ward__watch){WATCH_LOG, w};
+  w->err_watch = (ward__watch){WATCH_LOG, w};
+  if (w->out_fd >= 0)
+    rv = ward__loop_add(w->host->loop_fd, w->out_fd, WARD__IN, &w->out_watch);
+  if (!rv && w->err_fd >= 0)
+    rv = ward__loop_add(w->host->loop_fd, w->err_fd, WARD__IN, &w->err_watch);
+  return rv;
+}
+
+/* The worker's private directory, made once per handle. */
+static int make_data_dir(ward_worker *w) {
+  if (w->data_dir || w->spec->no_data_dir)
+    return 0;
+  const char *root = w->spec->data_root ? w->spec->data_root : ward__runtime_dir();
+  char path[4096];
+  char name[64];
+  snprintf(name, sizeof name, "%.40s", w->spec->name);
+  for (char *p = name; *p; p++)
+    if (*p == '/' || *p == '.')
+      *p = '_';
+  if (snprintf(path, sizeof path, "%s/ward-%s-XXXXXX", root, name) >= (int)sizeof path)
+    return ward__fail(WARD_EINVAL, "data directory path too long");
+  if (!mkdtemp(path)) /* 0700 */
+    return ward__fail_sys(WARD_ESYS, errno, "mkdtemp (data directory)");
+  w->data_dir = strdup(path);
+  return w->data_dir ? 0 : WARD_ENOMEM;
+}
+
 static int spawn_process(ward_worker *w, int chan_fd, char extra[][WARD__EXTRA_LEN]) {
   char **argv = NULL, **envp = NULL;
-  char *ex[7];
+  char *ex[8];
   size_t k = 0;
-  for (int i = 0; i < 6; i++)
+  for (int i = 0; i < 7; i++)
     if (extra[i][0])
       ex[k++] = extra[i];
   ex[k] = NULL;
@@ -536,9 +656,16 @@ static int spawn_process(ward_worker *w, int chan_fd, char extra[][WARD__EXTRA_L
   if (!rv)
     rv = ward__spec_envp(w->spec, ex, &envp);
   if (!rv) {
+    int out[2];
+    rv = open_output(w, out);
     ward__spawn_args a = {.exe = w->spec->exe, .argv = argv, .envp = envp,
-                          .cwd = w->spec->cwd, .chan_fd = chan_fd};
-    rv = ward__proc_spawn(&w->proc, &a);
+                          .cwd = w->spec->cwd, .chan_fd = chan_fd,
+                          .out_fd = out[0], .err_fd = out[1]};
+    if (!rv)
+      rv = ward__proc_spawn(&w->proc, &a);
+    for (int i = 0; i < 2; i++)
+      if (out[i] >= 0)
+        ward__close(out[i]);
   }
   ward__strv_free(argv);
   ward__strv_free(envp);
@@ -547,7 +674,7 @@ static int spawn_process(ward_worker *w, int chan_fd, char extra[][WARD__EXTRA_L
 
 static void start_worker(ward_host *h, ward_worker *w) {
   int host_fd = -1, chan_fd = -1;
-  char extra[6][WARD__EXTRA_LEN];
+  char extra[7][WARD__EXTRA_LEN];
   memset(extra, 0, sizeof extra);
   int rv = prepare_channel(w, &host_fd, &chan_fd, extra);
   snprintf(extra[2], WARD__EXTRA_LEN, "WARD_NAME=%s", w->spec->name);
@@ -555,6 +682,11 @@ static void start_worker(ward_host *h, ward_worker *w) {
   snprintf(extra[4], WARD__EXTRA_LEN, "WARD_WORKER_ID=%llu", (unsigned long long)w->id);
   if (w->spec->max_frame)
     snprintf(extra[5], WARD__EXTRA_LEN, "WARD_MAX_FRAME=%u", w->spec->max_frame);
+  if (!rv)
+    rv = make_data_dir(w);
+  if (!rv && w->data_dir &&
+      snprintf(extra[6], WARD__EXTRA_LEN, "WARD_DATA_DIR=%s", w->data_dir) >= WARD__EXTRA_LEN)
+    rv = ward__fail(WARD_EINVAL, "data directory path too long");
   if (!rv)
     rv = spawn_process(w, chan_fd, extra);
   ward__close(chan_fd);
@@ -567,6 +699,8 @@ static void start_worker(ward_host *h, ward_worker *w) {
     w->listen_watch.obj = w;
     rv = ward__loop_add(h->loop_fd, w->listen_fd, WARD__IN, &w->listen_watch);
   }
+  if (!rv)
+    rv = watch_output(w);
   if (!rv && w->proc.pidfd >= 0) {
     w->pid_watch.type = WATCH_PIDFD;
     w->pid_watch.obj = w;
@@ -581,6 +715,8 @@ static void start_worker(ward_host *h, ward_worker *w) {
       ward__worker_spawn_err(w, rv, ward_last_errno(), ward_last_error());
     ward__close(host_fd);
     close_listener(w);
+    close_output(w, WARD_LOG_STDOUT);
+    close_output(w, WARD_LOG_STDERR);
     if (w->proc.pid > 0) {
       /* Started but not to be kept: take it down and reap it. */
       if (w->proc.pidfd >= 0)
@@ -694,6 +830,12 @@ void ward__worker_on_exit(ward_worker *w) {
     ward__loop_del(h->loop_fd, w->proc.pidfd);
   ward__proc_close(&w->proc);
   close_listener(w);
+  /* What it printed before it died is in the ring before its exit is
+   * reported. Its group is dead, so the pipes hold all there will be. */
+  read_output(w, WARD_LOG_STDOUT, 1);
+  read_output(w, WARD_LOG_STDERR, 1);
+  close_output(w, WARD_LOG_STDOUT);
+  close_output(w, WARD_LOG_STDERR);
   int64_t now = ward__now_ms();
   int reason = w->reason ? w->reason : sig ? WARD_REASON_CRASHED : WARD_REASON_EXITED;
   /* A process that died of a signal ward did not send while being
@@ -808,6 +950,12 @@ void ward__worker_destroy(ward_worker *w) {
   }
   close_listener(w);
   ward__proc_close(&w->proc);
+  ward__close(w->out_fd);
+  ward__close(w->err_fd);
+  ward__logring_free(&w->logs);
+  if (w->data_dir && !w->spec->keep_data)
+    ward__remove_tree(w->data_dir);
+  free(w->data_dir);
   ward__strv_free(w->methods);
   for (size_t i = 0; i < w->nmeta; i++) {
     free(w->meta[i].key);

@@ -11,6 +11,8 @@
 typedef struct tev {
   int type, pid, exit_code, signal, reason, error;
   int attempt, delay_ms, outcome; /* RESTARTING / UNHEALTHY, RESTARTING, STOPPED */
+  int stream;                     /* LOG */
+  uint64_t seq;                   /* LOG */
   uint64_t worker_id;
   uint32_t generation;
   int64_t at_us;                  /* when it arrived (monotonic microseconds) */
@@ -44,6 +46,8 @@ static void tev_on_event(const ward_event *ev, void *ud) {
     e->attempt = ev->attempt;
     e->delay_ms = ev->delay_ms;
     e->outcome = ev->outcome;
+    e->stream = ev->stream;
+    e->seq = ev->seq;
     e->type = ev->type;
     e->pid = ev->pid;
     e->exit_code = ev->exit_code;

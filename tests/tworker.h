@@ -538,6 +538,58 @@ static int tw_doctor(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return ward_ctx_reply_doctor(ctx, checks, 2);
 }
 
+/* Writes the payload as one line on stdout. */
+static int tw_say(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  printf("%.*s\n", (int)n, (const char *)d);
+  fflush(stdout);
+  return tw_reply_str(ctx, "said");
+}
+
+/* Last words on stderr (unbuffered), then abort(). */
+static int tw_last_words(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)ud;
+  fprintf(stderr, "%.*s\n", (int)n, (const char *)d);
+  abort();
+}
+
+/* A 10000-byte line, then a line with NUL and ESC bytes in it. */
+static int tw_odd_output(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  static char big[10001];
+  memset(big, 'L', 10000);
+  big[10000] = '\n';
+  fwrite(big, 1, sizeof big, stdout);
+  fwrite("bin\0ary\x1b[0m\n", 1, 12, stdout);
+  fflush(stdout);
+  return tw_reply_str(ctx, "odd");
+}
+
+/* Writes a file named by the payload into WARD_DATA_DIR, replies the
+ * directory; "read NAME" replies the file's content. */
+static int tw_data(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  const char *dir = getenv("WARD_DATA_DIR");
+  if (!dir)
+    return tw_reply_str(ctx, "(none)");
+  char arg[128], path[4096];
+  snprintf(arg, sizeof arg, "%.*s", (int)(n < 127 ? n : 127), (const char *)d);
+  int reading = strncmp(arg, "read ", 5) == 0;
+  snprintf(path, sizeof path, "%s/%s", dir, reading ? arg + 5 : arg);
+  FILE *f = fopen(path, reading ? "r" : "w");
+  if (!f)
+    return tw_reply_str(ctx, "(cannot open)");
+  char buf[128] = "";
+  if (reading) {
+    if (!fgets(buf, sizeof buf, f))
+      buf[0] = 0;
+  } else {
+    fputs("kept", f);
+  }
+  fclose(f);
+  return tw_reply_str(ctx, reading ? buf : dir);
+}
+
 static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   char buf[32];
@@ -573,7 +625,8 @@ static int tw_serve(void) {
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
       {"json_sum", tw_json_sum}, {"json_fail", tw_json_fail}, {"json_rows", tw_json_rows},
       {"bad_json_reply", tw_bad_json_reply}, {"mp_sum", tw_mp_sum},
-      {"ward.doctor", tw_doctor},
+      {"ward.doctor", tw_doctor}, {"say", tw_say}, {"last_words", tw_last_words},
+      {"odd_output", tw_odd_output}, {"data", tw_data},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);

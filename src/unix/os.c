@@ -3,6 +3,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <stdint.h>
 #include <sys/random.h>
@@ -17,6 +20,23 @@ int64_t ward__now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ward__wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  remove(path);
+  return 0;
+}
+
+void ward__remove_tree(const char *path) {
+  /* Depth first, without following links out of the tree. */
+  nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int64_t ward__now_us(void) {

@@ -17,7 +17,7 @@
 #include "platform.h"
 #include "ward_int.h"
 
-static const char *runtime_dir(void) {
+const char *ward__runtime_dir(void) {
   const char *d = getenv("XDG_RUNTIME_DIR");
   if (d && *d && access(d, W_OK | X_OK) == 0)
     return d;
@@ -29,7 +29,7 @@ static const char *runtime_dir(void) {
 
 int ward__listen_private(int *fd, char **dirp, char **pathp) {
   char tmpl[sizeof(((struct sockaddr_un *)0)->sun_path)];
-  int n = snprintf(tmpl, sizeof tmpl, "%s/ward-XXXXXX", runtime_dir());
+  int n = snprintf(tmpl, sizeof tmpl, "%s/ward-XXXXXX", ward__runtime_dir());
   if (n < 0 || (size_t)n + sizeof "/sock" > sizeof tmpl)
     return ward__fail(WARD_ESYS, "runtime directory path too long");
   if (!mkdtemp(tmpl)) /* mkdtemp creates it 0700 */

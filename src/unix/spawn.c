@@ -58,6 +58,14 @@ static int build_actions(posix_spawn_file_actions_t *fa, const ward__spawn_args 
   if (e)
     return e;
   e = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+  /* Output: a pipe end to the host, /dev/null, or the host's own. */
+  for (int i = 0; !e && i < 2; i++) {
+    int fd = i ? a->err_fd : a->out_fd;
+    if (fd == -2)
+      e = posix_spawn_file_actions_addopen(fa, 1 + i, "/dev/null", O_WRONLY, 0);
+    else if (fd >= 0)
+      e = posix_spawn_file_actions_adddup2(fa, fd, 1 + i);
+  }
   if (!e && a->chan_fd >= 0)
     e = posix_spawn_file_actions_adddup2(fa, a->chan_fd, CHAN_FD);
   /* Whatever else the host has open, close-on-exec or not, stays behind. */
