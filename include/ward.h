@@ -238,14 +238,36 @@ typedef struct ward_host_opts {
   void *event_ud;         /* passed to on_event */
   uint32_t max_frame;     /* largest payload accepted from a worker;
                              0 = WARD_MAX_FRAME_DEFAULT */
+  int external_loop;      /* 1: no I/O thread of ward's own; the program
+                             runs it (ward_host_fd, ward_host_dispatch) */
 } ward_host_opts;
-#define WARD_HOST_OPTS_INIT {NULL, NULL, 0}
+#define WARD_HOST_OPTS_INIT {NULL, NULL, 0, 0}
 
 /* Creates a host, its I/O thread and its guard process (a small child that
  * kills every worker's process group should the host die without stopping
  * them, even by SIGKILL). `opts` may be NULL.
  * Errors: WARD_EINVAL, WARD_ENOMEM, WARD_ESYS. */
 WARD_EXTERN int ward_host_new(ward_host **out, const ward_host_opts *opts);
+
+/* Event-loop integration (a host created with external_loop = 1).
+ *
+ * Programs that own an event loop (GTK, Qt, libuv, a game loop) run ward
+ * without a thread of its own: they watch one descriptor and call
+ * ward_host_dispatch when it is readable. Every callback (events, host
+ * handlers, asynchronous calls and their rows) then runs on the thread
+ * that drives the loop, inside ward_host_dispatch. Blocking calls still
+ * work: one that must wait for the loop (ward_spawn, a call during a
+ * restart, ward_worker_stop...) drives it itself while it waits, so its
+ * callbacks may also run inside that call, on its thread.
+ *
+ * ward_host_fd returns a descriptor that becomes readable whenever the
+ * host has work, timers included (WARD_EINVAL for a threaded host). */
+WARD_EXTERN int ward_host_fd(const ward_host *host);
+/* Does the host's pending work, waiting up to `timeout_ms` for some
+ * (0: do not wait; negative: until there is some). Returns 0, or
+ * WARD_EINVAL (a threaded host, or called from a ward callback). If
+ * another thread is driving the loop at that moment, returns at once. */
+WARD_EXTERN int ward_host_dispatch(ward_host *host, int timeout_ms);
 
 /* Stops every worker still running (in reverse start order: goodbye, grace,
  * SIGTERM, SIGKILL), reaps them, releases every worker handle left and

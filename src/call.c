@@ -54,7 +54,7 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
       break;
     }
     /* A closed channel not yet noticed by the loop: wait like a restart. */
-    if (ward__cond_wait(&h->cond, &h->mu, deadline) == WARD_ETIMEDOUT) {
+    if (ward__host_wait(h, deadline) == WARD_ETIMEDOUT) {
       rv = ward__fail(WARD_ETIMEDOUT, "worker '%s' was not back within the deadline", name);
       break;
     }

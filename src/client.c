@@ -70,7 +70,7 @@ static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   }
 }
 
-static const ward__conn_ops client_ops = {client_inbound, NULL, NULL, NULL, NULL};
+static const ward__conn_ops client_ops = {client_inbound, NULL, NULL, NULL, NULL, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Connecting                                                          */

@@ -858,6 +858,8 @@ static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int
       ward__conn_close(c, rv);
       return rv;
     }
+    if (c->ops->reader_idle)
+      c->ops->reader_idle(c);
   }
 }
 

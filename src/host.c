@@ -29,10 +29,15 @@
 #include "worker.h"
 
 static void *io_main(void *arg);
+static void loop_drain(ward_host *h);
 
 void ward__host_wake(ward_host *h) { ward__wake_signal(h->wake_fd); }
 
-int ward__on_io_thread(const ward_host *h) { return pthread_equal(pthread_self(), h->thread); }
+int ward__on_io_thread(const ward_host *h) {
+  if (h->external)
+    return h->loop_busy && pthread_equal(pthread_self(), h->loop_owner);
+  return pthread_equal(pthread_self(), h->thread);
+}
 
 int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   if (!out)
@@ -58,7 +63,16 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   h->wake_watch.obj = h;
   if (!rv)
     rv = ward__loop_add(h->loop_fd, h->wake_fd, WARD__IN, &h->wake_watch);
-  if (!rv) {
+  h->timer_fd = -1;
+  h->external = h->opts.external_loop;
+  if (!rv && h->external) {
+    rv = ward__timer_new(&h->timer_fd);
+    h->timer_watch.type = WATCH_TIMER;
+    h->timer_watch.obj = h;
+    if (!rv)
+      rv = ward__loop_add(h->loop_fd, h->timer_fd, WARD__IN, &h->timer_watch);
+  }
+  if (!rv && !h->external) {
     /* The loop thread takes no signals: they stay the program's business. */
     sigset_t all, old;
     sigfillset(&all);
@@ -69,6 +83,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   }
   if (rv) {
     ward__guard_stop(&h->guard);
+    ward__close(h->timer_fd);
     ward__close(h->loop_fd);
     ward__close(h->wake_fd);
     pthread_mutex_destroy(&h->mu);
@@ -96,7 +111,10 @@ void ward_host_free(ward_host *h) {
   h->quit = 1;
   pthread_mutex_unlock(&h->mu);
   ward__host_wake(h);
-  pthread_join(h->thread, NULL);
+  if (h->external)
+    loop_drain(h);
+  else
+    pthread_join(h->thread, NULL);
   while ((w = h->first)) {
     h->first = w->next;
     ward__worker_destroy(w);
@@ -121,6 +139,7 @@ void ward_host_free(ward_host *h) {
   ward__guard_stop(&h->guard);
   pthread_mutex_destroy(&h->lazy_mu);
   ward__handlers_free(&h->handlers);
+  ward__close(h->timer_fd);
   ward__close(h->loop_fd);
   ward__close(h->wake_fd);
   pthread_mutex_destroy(&h->mu);
@@ -147,7 +166,7 @@ void ward__host_sync(ward_host *h) {
     ward__host_wake(h);
     pthread_mutex_lock(&h->mu);
     if (h->epoch < target && !h->quit)
-      ward__cond_wait(&h->cond, &h->mu, ward__deadline(50));
+      ward__host_wait(h, ward__deadline(50));
   }
   pthread_mutex_unlock(&h->mu);
 }
@@ -421,6 +440,9 @@ static void handle(ward_host *h, const ward__loop_event *ev) {
   case WATCH_WAKE:
     ward__wake_drain(h->wake_fd);
     break;
+  case WATCH_TIMER:
+    ward__wake_drain(h->timer_fd);
+    break;
   case WATCH_PIDFD:
     ward__worker_on_exit(wt->obj);
     break;
@@ -492,39 +514,127 @@ static int settle(ward_host *h) {
   return keep > 0;
 }
 
-static void *io_main(void *arg) {
-  ward_host *h = arg;
+/* One turn of the loop: start queued workers, wait for events (at most
+ * `max_wait_ms`, negative: as long as nothing is due), handle them, run
+ * timers, tasks and events. */
+static void loop_once(ward_host *h, int max_wait_ms) {
   ward__loop_event evs[64];
   pthread_mutex_lock(&h->mu);
-  int lazy = 0;
-  while (!h->quit) {
-    int timeout = ward__workers_prepare(h); /* starts queued workers; lock held */
-    pthread_mutex_unlock(&h->mu);
-    if (lazy && (timeout < 0 || timeout > SETTLE_MS))
-      timeout = SETTLE_MS;
-    /* Work queued by this thread itself (timers, callbacks) runs now. */
-    pthread_mutex_lock(&h->lazy_mu);
-    if (h->tasks || h->closed)
-      timeout = 0;
-    pthread_mutex_unlock(&h->lazy_mu);
-    int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
-    for (int i = 0; i < n; i++)
-      handle(h, &evs[i]);
-    ward__host_run_closed(h);
-    run_timers(h);
-    run_tasks(h);
-    lazy = settle(h);
-    release_dead(h);
-    deliver_events(h);
-    pthread_mutex_lock(&h->mu);
-    h->epoch++;
-    pthread_cond_broadcast(&h->cond);
-  }
+  int timeout = ward__workers_prepare(h); /* starts queued workers; lock held */
   pthread_mutex_unlock(&h->mu);
+  if (h->settling && (timeout < 0 || timeout > SETTLE_MS))
+    timeout = SETTLE_MS;
+  /* Work queued by this thread itself (timers, callbacks) runs now. */
+  pthread_mutex_lock(&h->lazy_mu);
+  if (h->tasks || h->closed)
+    timeout = 0;
+  pthread_mutex_unlock(&h->lazy_mu);
+  if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms))
+    timeout = max_wait_ms;
+  int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
+  for (int i = 0; i < n; i++)
+    handle(h, &evs[i]);
+  ward__host_run_closed(h);
+  run_timers(h);
+  run_tasks(h);
+  h->settling = settle(h);
+  release_dead(h);
+  deliver_events(h);
+  pthread_mutex_lock(&h->mu);
+  h->epoch++;
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->mu);
+}
+
+/* The last turn, once the host is going: nothing may stay queued. */
+static void loop_drain(ward_host *h) {
   ward__host_run_closed(h);
   run_tasks(h);
   settle(h);
   release_dead(h);
   deliver_events(h);
+}
+
+static void *io_main(void *arg) {
+  ward_host *h = arg;
+  for (;;) {
+    pthread_mutex_lock(&h->mu);
+    int quit = h->quit;
+    pthread_mutex_unlock(&h->mu);
+    if (quit)
+      break;
+    loop_once(h, -1);
+  }
+  loop_drain(h);
   return NULL;
+}
+
+/* External loop: makes the descriptor readable when the next timer is due
+ * (or at once when work is queued). */
+static void arm_timer(ward_host *h) {
+  pthread_mutex_lock(&h->mu);
+  int64_t next = h->nheap ? h->heap[0]->due : INT64_MAX;
+  pthread_mutex_unlock(&h->mu);
+  int64_t now = ward__now_ms();
+  if (h->settling && next > now + SETTLE_MS)
+    next = now + SETTLE_MS;
+  pthread_mutex_lock(&h->lazy_mu);
+  int pending = h->tasks || h->closed;
+  pthread_mutex_unlock(&h->lazy_mu);
+  ward__timer_arm(h->timer_fd,
+                  pending ? 0 : next == INT64_MAX ? -1 : next <= now ? 0 : next - now);
+}
+
+/* Runs the external loop once on this thread (lock held, loop free). */
+static void drive(ward_host *h, int max_wait_ms) {
+  h->loop_busy = 1;
+  h->loop_owner = pthread_self();
+  pthread_mutex_unlock(&h->mu);
+  loop_once(h, max_wait_ms);
+  arm_timer(h);
+  pthread_mutex_lock(&h->mu);
+  h->loop_busy = 0;
+  pthread_cond_broadcast(&h->cond);
+}
+
+int ward__host_wait(ward_host *h, int64_t deadline) {
+  if (!h->external || h->quit || h->loop_busy)
+    return ward__cond_wait(&h->cond, &h->mu, deadline);
+  int64_t left = deadline == INT64_MAX ? 100 : deadline - ward__now_ms();
+  if (left <= 0)
+    return WARD_ETIMEDOUT;
+  drive(h, left > 100 ? 100 : (int)left);
+  return 0;
+}
+
+void ward__host_run_pending(ward_host *h) {
+  pthread_mutex_lock(&h->lazy_mu);
+  int pending = h->tasks || h->closed;
+  pthread_mutex_unlock(&h->lazy_mu);
+  if (!pending)
+    return;
+  pthread_mutex_lock(&h->mu);
+  if (!h->loop_busy && !h->quit)
+    drive(h, 0);
+  pthread_mutex_unlock(&h->mu);
+}
+
+int ward_host_fd(const ward_host *h) {
+  if (!h || !h->external)
+    return ward__fail(WARD_EINVAL, "ward_host_fd: not a host with an external loop");
+  return h->loop_fd;
+}
+
+int ward_host_dispatch(ward_host *h, int timeout_ms) {
+  if (!h || !h->external)
+    return ward__fail(WARD_EINVAL, "ward_host_dispatch: not a host with an external loop");
+  pthread_mutex_lock(&h->mu);
+  if (h->loop_busy) {
+    int own = pthread_equal(h->loop_owner, pthread_self());
+    pthread_mutex_unlock(&h->mu);
+    return own ? ward__fail(WARD_EINVAL, "ward_host_dispatch called from a ward callback") : 0;
+  }
+  drive(h, timeout_ms);
+  pthread_mutex_unlock(&h->mu);
+  return 0;
 }

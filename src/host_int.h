@@ -52,7 +52,7 @@ int ward__spec_envp(const ward_spec *s, char *const *extra, char ***out);
 void ward__strv_free(char **v);
 
 /* What an epoll registration of the host points at. */
-enum { WATCH_WAKE = 1, WATCH_PIDFD, WATCH_CONN, WATCH_LISTEN, WATCH_LOG };
+enum { WATCH_WAKE = 1, WATCH_PIDFD, WATCH_CONN, WATCH_LISTEN, WATCH_LOG, WATCH_TIMER };
 
 typedef enum {
   W_QUEUED = 0, /* waiting for the I/O thread to start a process */
@@ -178,6 +178,15 @@ struct ward_host {
   size_t nlazy, caplazy;
   uint64_t epoch;       /* loop iterations, for ward__host_sync */
   int quit;
+  int settling;         /* some connections wait to be read again (settle) */
+  /* External loop: no thread; whoever holds the loop (dispatch, or a
+   * blocking call waiting for it) runs it. A timerfd makes the loop's
+   * descriptor readable when a timer is due. */
+  int external;
+  int loop_busy;
+  pthread_t loop_owner;
+  int timer_fd;
+  ward__watch timer_watch;
 };
 
 #endif

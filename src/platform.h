@@ -116,6 +116,10 @@ void ward__loop_del(int lfd, int fd);
 int ward__loop_wait(int lfd, ward__loop_event *evs, int max, int timeout_ms);
 
 /* A wake-up descriptor for the loop (an eventfd on Linux). */
+/* A timer descriptor for the loop: readable once armed time has passed.
+ * ward__timer_arm: `ms` from now (0: at once; negative: disarm). */
+int ward__timer_new(int *fd);
+void ward__timer_arm(int fd, int64_t ms);
 int ward__wake_new(int *fd);
 void ward__wake_signal(int fd);
 void ward__wake_drain(int fd);

@@ -235,7 +235,7 @@ static int start_and_wait(ward_worker *w) {
   w->state = W_QUEUED;
   ward__host_wake(h);
   while (w->spawning && (w->state == W_QUEUED || w->state == W_STARTING))
-    ward__cond_wait(&h->cond, &h->mu, INT64_MAX);
+    ward__host_wait(h, INT64_MAX);
   if (!w->spawning)
     return 0;
   w->spawning = 0;
@@ -321,7 +321,7 @@ static int wait_generation(ward_worker *w, uint32_t gen, int64_t deadline) {
     default:
       break;
     }
-    if (ward__cond_wait(&w->host->cond, &w->host->mu, deadline) == WARD_ETIMEDOUT)
+    if (ward__host_wait(w->host, deadline) == WARD_ETIMEDOUT)
       return ward__fail(WARD_ETIMEDOUT, "worker '%s' not back in time", w->spec->name);
   }
 }
@@ -395,7 +395,7 @@ int ward_worker_restart(ward_worker *w) {
 /* Waits (lock held) until the worker has been reaped or the deadline. */
 static int wait_reaped(ward_worker *w, int64_t deadline) {
   while (w->state == W_STOPPING) {
-    if (ward__cond_wait(&w->host->cond, &w->host->mu, deadline) == WARD_ETIMEDOUT)
+    if (ward__host_wait(w->host, deadline) == WARD_ETIMEDOUT)
       return WARD_ETIMEDOUT;
   }
   return 0;

@@ -131,6 +131,9 @@ typedef struct ward__conn_ops {
   /* An asynchronous call has news (events or its outcome); called once
    * until the owner takes it (ward__conn_take), without the lock. */
   void (*call_ready)(ward__conn *c, ward__call *call);
+  /* A waiting caller read a batch: the owner may do work it queued (the
+   * host with an external loop runs it). Without the lock; may be NULL. */
+  void (*reader_idle)(ward__conn *c);
 } ward__conn_ops;
 
 /* Who holds the reading role. */

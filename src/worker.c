@@ -37,8 +37,19 @@ static void host_closed(ward__conn *c, int err);
 static void host_idle(ward__conn *c);
 static void host_call_ready(ward__conn *c, ward__call *call);
 
-static const ward__conn_ops host_ops = {host_inbound, host_watch, host_idle, host_closed,
-                                        host_call_ready};
+static void host_reader_idle(ward__conn *c);
+
+static const ward__conn_ops host_ops = {host_inbound, host_watch,      host_idle,
+                                        host_closed,  host_call_ready, host_reader_idle};
+
+/* A caller waiting on this connection read something the loop must
+ * handle (a request for a host handler...): with an external loop that no
+ * one runs, the caller runs it, or its own call could wait forever. */
+static void host_reader_idle(ward__conn *c) {
+  ward_worker *w = c->owner;
+  if (w->host->external)
+    ward__host_run_pending(w->host);
+}
 
 /* An asynchronous call has news: the loop delivers it. */
 static void host_call_ready(ward__conn *c, ward__call *call) {

@@ -10,6 +10,13 @@
 /* host.c */
 void ward__host_wake(ward_host *h);
 int ward__on_io_thread(const ward_host *h);
+/* Waits on the host's condition (lock held) until signalled or the
+ * deadline; with an external loop that no one is running, runs it for a
+ * while instead. Returns WARD_ETIMEDOUT once the deadline has passed. */
+int ward__host_wait(ward_host *h, int64_t deadline);
+/* External loop: if work is queued and no one runs the loop, runs one
+ * turn of it on this thread without waiting. */
+void ward__host_run_pending(ward_host *h);
 /* Waits until the loop has gone round twice: afterwards no batch, task or
  * event refers to what was unlinked before. No-op on the loop thread. */
 void ward__host_sync(ward_host *h);

@@ -141,7 +141,7 @@ static inline int tev_count(int type, uint64_t id) {
   return n;
 }
 
-static ward_host *tev_host(void) {
+static inline ward_host *tev_host(void) {
   ward_host *h;
   ward_host_opts o = WARD_HOST_OPTS_INIT;
   o.on_event = tev_on_event;

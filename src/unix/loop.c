@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "platform.h"
@@ -60,6 +62,24 @@ int ward__loop_wait(int lfd, ward__loop_event *evs, int max, int timeout_ms) {
                     ((e & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) ? WARD__HUP : 0);
   }
   return n;
+}
+
+int ward__timer_new(int *fd) {
+  *fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (*fd < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "timerfd_create");
+  return 0;
+}
+
+void ward__timer_arm(int fd, int64_t ms) {
+  struct itimerspec it = {{0, 0}, {0, 0}};
+  if (ms == 0) {
+    it.it_value.tv_nsec = 1; /* as soon as possible: all zeros would disarm */
+  } else if (ms > 0) {
+    it.it_value.tv_sec = ms / 1000;
+    it.it_value.tv_nsec = (ms % 1000) * 1000000;
+  }
+  timerfd_settime(fd, 0, &it, NULL);
 }
 
 int ward__wake_new(int *fd) {

@@ -1,0 +1,135 @@
+/*
+ * test_loop.c — a host without a thread of its own, run by the program's
+ * event loop: one descriptor, one dispatch function, every callback on the
+ * program's thread, and blocking calls that still work.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "tevents.h"
+#include "tworker.h"
+
+static ward_host *host;
+static pthread_t main_thread;
+static int events_elsewhere, events_here;
+
+static void on_event(const ward_event *ev, void *ud) {
+  if (pthread_equal(pthread_self(), main_thread))
+    events_here++;
+  else
+    events_elsewhere++;
+  tev_on_event(ev, ud);
+}
+
+static int on_add(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  T_TRUE(pthread_equal(pthread_self(), main_thread));
+  return ward_ctx_reply(ctx, d, n);
+}
+
+struct done {
+  int calls, status;
+};
+
+static void on_done(ward_call *call, int status, ward_msg *reply, void *ud) {
+  (void)call;
+  struct done *d = ud;
+  T_TRUE(pthread_equal(pthread_self(), main_thread));
+  /* Not from here: this is the loop's own thread. */
+  T_ERR(ward_host_dispatch(host, 0), WARD_EINVAL);
+  d->calls++;
+  d->status = status;
+  ward_msg_free(reply);
+}
+
+/* The program's loop: poll the host's descriptor, dispatch when ready. */
+static void run_until(struct done *d, int64_t limit_ms) {
+  int64_t deadline = t_now_ms() + limit_ms;
+  int fd = ward_host_fd(host);
+  T_TRUE(fd >= 0);
+  while (!d->calls) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, 1000);
+    T_TRUE(n >= 0);
+    if (n > 0)
+      T_OK(ward_host_dispatch(host, 0));
+    if (t_now_ms() > deadline)
+      T_FAIL("the loop did not finish the call in %lld ms", (long long)limit_ms);
+  }
+}
+
+static void test_threaded_host_has_no_fd(void) {
+  ward_host *h;
+  T_OK(ward_host_new(&h, NULL));
+  T_ERR(ward_host_fd(h), WARD_EINVAL);
+  T_ERR(ward_host_dispatch(h, 0), WARD_EINVAL);
+  ward_host_free(h);
+}
+
+static void test_blocking_calls_work(void) {
+  ward_worker *w;
+  ward_spec *s = tw_spec("loop", "serve");
+  /* No one dispatches: ward_spawn runs the loop itself while it waits. */
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, "echo", "\"x\"", 3, 10000));
+  ward_msg_free(m);
+  /* A call to the host's handler runs it on this thread. */
+  T_OK(ward_request(&m, w, "call_host", "7", 1, 10000));
+  T_EQ_MEM(ward_msg_data(m), "7", 1);
+  ward_msg_free(m);
+  /* A crash: the call fails, and the next one waits for the restart by
+   * running the loop. */
+  T_ERR(ward_request(NULL, w, "abort", NULL, 0, 10000), WARD_ECRASHED);
+  T_OK(ward_request(&m, w, "echo", "1", 1, 20000));
+  ward_msg_free(m);
+  T_EQ_INT(ward_worker_generation(w), 2);
+  ward_worker_free(w);
+  /* Every event ran on this thread. */
+  T_TRUE(events_here >= 5);
+  T_EQ_INT(events_elsewhere, 0);
+}
+
+static void test_async_calls_through_the_fd(void) {
+  ward_worker *w;
+  ward_spec *s = tw_spec("loop-async", "serve");
+  T_OK(ward_spec_kill_on_timeout(s, 0));
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  struct done d = {0, 0};
+  ward_call *call;
+  T_OK(ward_call_start(&call, w, "work", "50", 2, NULL, on_done, &d));
+  run_until(&d, 20000);
+  T_OK(d.status);
+  ward_call_free(call);
+  /* A deadline is a timer: the descriptor wakes the loop for it. */
+  struct done late = {0, 0};
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 200;
+  int64_t t0 = t_now_ms();
+  T_OK(ward_call_start(&call, w, "hang", NULL, 0, &o, on_done, &late));
+  run_until(&late, 20000);
+  T_ERR(late.status, WARD_ETIMEDOUT);
+  T_TRUE(t_now_ms() - t0 >= 190);
+  ward_call_free(call);
+  ward_worker_free(w);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+    return tworker_main(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  main_thread = pthread_self();
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.on_event = on_event;
+  o.external_loop = 1;
+  T_OK(ward_host_new(&host, &o));
+  T_OK(ward_host_handle(host, "add", on_add, NULL));
+  T_RUN(test_threaded_host_has_no_fd);
+  T_RUN(test_blocking_calls_work);
+  T_RUN(test_async_calls_through_the_fd);
+  ward_host_free(host);
+  return t_done();
+}
