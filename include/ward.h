@@ -777,6 +777,50 @@ WARD_EXTERN int ward_spec_keep_data(ward_spec *spec, int keep);
 WARD_EXTERN const char *ward_worker_data_dir(const ward_worker *w);
 
 /* ---------------------------------------------------------------------
+ * Worker pools: N identical workers from one spec. A call goes to the
+ * least busy ready worker (a worker serves one call at a time); when all
+ * are busy the pool grows up to its maximum, otherwise the call waits for
+ * a free worker within its deadline (WARD_ETIMEDOUT). A worker that dies
+ * is replaced under the spec's policy while the others keep serving; one
+ * that gave up is replaced by a new one. Workers idle past the idle time
+ * are stopped, down to the minimum. Every function is thread-safe.
+ * ------------------------------------------------------------------- */
+typedef struct ward_pool ward_pool;
+
+typedef struct ward_pool_opts {
+  int min_workers; /* started at once, kept (default 1) */
+  int max_workers; /* the most it grows to (default 4) */
+  int idle_ms;     /* a worker beyond the minimum idle this long goes (30000) */
+} ward_pool_opts;
+#define WARD_POOL_OPTS_INIT {1, 4, 30000}
+
+/* Starts the minimum number of workers; errors as for ward_spawn. */
+WARD_EXTERN int ward_pool_new(ward_pool **out, ward_host *host, const ward_spec *spec,
+                              const ward_pool_opts *opts);
+/* Stops and frees the pool's workers. No call may be in flight. */
+WARD_EXTERN void ward_pool_free(ward_pool *pool);
+/* Like ward_request / ward_request_ex, on the least busy worker. */
+WARD_EXTERN int ward_pool_request(ward_msg **reply, ward_pool *pool, const char *method,
+                                  const void *data, size_t len, int timeout_ms);
+WARD_EXTERN int ward_pool_request_ex(ward_msg **reply, ward_pool *pool, const char *method,
+                                     const void *data, size_t len, const ward_call_opts *opts);
+
+typedef struct ward_pool_stats {
+  size_t workers;     /* now */
+  size_t busy;        /* serving a call now */
+  uint64_t calls;     /* calls made through the pool */
+  uint64_t failures;  /* of them, ended with an error (remote errors included) */
+  uint64_t grown;     /* workers added beyond the minimum, in all */
+  uint64_t shrunk;    /* workers stopped for being idle, in all */
+  uint64_t replaced;  /* workers replaced after giving up */
+} ward_pool_stats;
+WARD_EXTERN int ward_pool_info(ward_pool_stats *out, ward_pool *pool);
+/* The pool's workers, for per-worker figures (ward_worker_info): fills
+ * `out` with up to `cap` handles, valid until the next pool call; returns
+ * how many. */
+WARD_EXTERN size_t ward_pool_workers(ward_worker **out, size_t cap, ward_pool *pool);
+
+/* ---------------------------------------------------------------------
  * Handshake requirements (on the spec): a worker that does not announce
  * what the host needs is refused at its handshake, and ward_spawn (or the
  * restart) fails with WARD_EHANDSHAKE naming what was missing.

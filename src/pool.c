@@ -1,0 +1,266 @@
+/*
+ * pool.c — worker pools (see ward.h).
+ *
+ * The pool hands each call to one worker at a time: workers serve their
+ * calls one by one anyway, so queueing a call behind another on a busy
+ * worker would only hide a free one. The pool's own lock never covers a
+ * call, a spawn or a stop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+typedef struct slot {
+  ward_worker *w;
+  int busy;
+  int64_t last_used;
+} slot;
+
+struct ward_pool {
+  ward_host *host;
+  ward_spec *spec;
+  ward_pool_opts o;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  slot *slots;
+  size_t n, cap;
+  int growing; /* a spawn in progress, counted in against the maximum */
+  ward_pool_stats stats;
+};
+
+static int add_worker(ward_pool *p) {
+  ward_worker *w;
+  int rv = ward_spawn(&w, p->host, p->spec);
+  pthread_mutex_lock(&p->mu);
+  if (!rv && p->n == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 8;
+    slot *v = realloc(p->slots, cap * sizeof *v);
+    if (v) {
+      p->slots = v;
+      p->cap = cap;
+    } else {
+      rv = WARD_ENOMEM;
+    }
+  }
+  if (!rv)
+    p->slots[p->n++] = (slot){w, 0, ward__now_ms()};
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  if (rv == WARD_ENOMEM)
+    ward_worker_free(w);
+  return rv;
+}
+
+int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
+                  const ward_pool_opts *opts) {
+  static const ward_pool_opts defaults = WARD_POOL_OPTS_INIT;
+  if (!out || !h || !spec)
+    return ward__fail(WARD_EINVAL, "ward_pool_new needs out, a host and a spec");
+  *out = NULL;
+  if (!opts)
+    opts = &defaults;
+  if (opts->min_workers < 0 || opts->max_workers < 1 || opts->min_workers > opts->max_workers ||
+      opts->idle_ms < 0)
+    return ward__fail(WARD_EINVAL, "pool sizes need 0 <= min <= max, max >= 1");
+  ward_pool *p = calloc(1, sizeof *p);
+  if (!p)
+    return WARD_ENOMEM;
+  p->spec = ward__spec_dup(spec);
+  if (!p->spec) {
+    free(p);
+    return WARD_ENOMEM;
+  }
+  p->host = h;
+  p->o = *opts;
+  pthread_mutex_init(&p->mu, NULL);
+  ward__cond_init(&p->cv);
+  for (int i = 0; i < opts->min_workers; i++) {
+    int rv = add_worker(p);
+    if (rv) {
+      char text[256];
+      snprintf(text, sizeof text, "%s", ward_last_error());
+      int sys = ward_last_errno();
+      ward_pool_free(p);
+      return ward__fail_keep(rv, sys, text);
+    }
+  }
+  *out = p;
+  return 0;
+}
+
+void ward_pool_free(ward_pool *p) {
+  if (!p)
+    return;
+  for (size_t i = p->n; i-- > 0;)
+    ward_worker_free(p->slots[i].w);
+  free(p->slots);
+  ward_spec_free(p->spec);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
+  free(p);
+}
+
+/* Whether a worker can take calls now, or soon (restarting); a failed,
+ * exited or stopped one cannot (lock of the pool held, not the host's). */
+static int usable(ward_worker *w, int *ready) {
+  ward_info in;
+  ward_worker_info(&in, w);
+  *ready = in.state == WARD_STATE_READY;
+  return in.state != WARD_STATE_FAILED && in.state != WARD_STATE_EXITED &&
+         in.state != WARD_STATE_STOPPED;
+}
+
+/* Picks a free worker, ready ones first (pool lock held); -1 if none. */
+static long pick(ward_pool *p, long *dead) {
+  long best = -1;
+  int best_ready = 0;
+  *dead = -1;
+  for (size_t i = 0; i < p->n; i++) {
+    int ready;
+    if (!usable(p->slots[i].w, &ready)) {
+      if (!p->slots[i].busy)
+        *dead = (long)i;
+      continue;
+    }
+    if (p->slots[i].busy)
+      continue;
+    if (best < 0 || (ready && !best_ready)) {
+      best = (long)i;
+      best_ready = ready;
+    }
+  }
+  return best;
+}
+
+/* Takes slot `i` out of the pool (pool lock held); the caller frees it. */
+static ward_worker *take_out(ward_pool *p, size_t i) {
+  ward_worker *w = p->slots[i].w;
+  p->slots[i] = p->slots[--p->n];
+  return w;
+}
+
+/* Workers beyond the minimum idle past the idle time (pool lock held). */
+static size_t idle_ones(ward_pool *p, ward_worker **out, size_t cap) {
+  size_t k = 0;
+  int64_t now = ward__now_ms();
+  for (size_t i = 0; i < p->n && k < cap;) {
+    if (p->n > (size_t)p->o.min_workers && !p->slots[i].busy &&
+        now - p->slots[i].last_used >= p->o.idle_ms) {
+      out[k++] = take_out(p, i);
+      p->stats.shrunk++;
+    } else {
+      i++;
+    }
+  }
+  return k;
+}
+
+int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, const void *data,
+                         size_t len, const ward_call_opts *opts) {
+  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
+  if (reply)
+    *reply = NULL;
+  if (!p)
+    return ward__fail(WARD_EINVAL, "NULL pool");
+  if (!opts)
+    opts = &defaults;
+  int timeout = opts->timeout_ms < 0 ? p->spec->request_timeout_ms : opts->timeout_ms;
+  int64_t deadline = ward__deadline(timeout);
+  pthread_mutex_lock(&p->mu);
+  p->stats.calls++;
+  long i;
+  for (;;) {
+    long dead;
+    i = pick(p, &dead);
+    if (i >= 0)
+      break;
+    if (dead >= 0) {
+      /* It gave up: a new worker takes its place. */
+      ward_worker *old = take_out(p, (size_t)dead);
+      p->stats.replaced++;
+      p->growing++;
+      pthread_mutex_unlock(&p->mu);
+      ward_worker_free(old);
+      add_worker(p);
+      pthread_mutex_lock(&p->mu);
+      p->growing--;
+      continue;
+    }
+    if (p->n + (size_t)p->growing < (size_t)p->o.max_workers) {
+      p->growing++;
+      p->stats.grown += p->n >= (size_t)p->o.min_workers;
+      pthread_mutex_unlock(&p->mu);
+      int rv = add_worker(p);
+      pthread_mutex_lock(&p->mu);
+      p->growing--;
+      if (rv) {
+        p->stats.failures++;
+        pthread_mutex_unlock(&p->mu);
+        return rv;
+      }
+      continue;
+    }
+    if (ward__cond_wait(&p->cv, &p->mu, deadline) == WARD_ETIMEDOUT) {
+      p->stats.failures++;
+      pthread_mutex_unlock(&p->mu);
+      return ward__fail(WARD_ETIMEDOUT, "no free worker in the pool within %d ms", timeout);
+    }
+  }
+  ward_worker *w = p->slots[i].w;
+  p->slots[i].busy = 1;
+  p->stats.busy++;
+  pthread_mutex_unlock(&p->mu);
+
+  ward_call_opts o = *opts;
+  int64_t left = deadline == INT64_MAX ? -1 : deadline - ward__now_ms();
+  o.timeout_ms = deadline == INT64_MAX ? -1 : left < 0 ? 0 : (int)left;
+  int rv = ward_request_ex(reply, w, method, data, len, &o);
+
+  ward_worker *gone[8];
+  pthread_mutex_lock(&p->mu);
+  for (size_t k = 0; k < p->n; k++) {
+    if (p->slots[k].w == w) {
+      p->slots[k].busy = 0;
+      p->slots[k].last_used = ward__now_ms();
+    }
+  }
+  p->stats.busy--;
+  if (rv)
+    p->stats.failures++;
+  size_t ngone = idle_ones(p, gone, 8);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (size_t k = 0; k < ngone; k++)
+    ward_worker_free(gone[k]);
+  return rv;
+}
+
+int ward_pool_request(ward_msg **reply, ward_pool *p, const char *method, const void *data,
+                      size_t len, int timeout_ms) {
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = timeout_ms;
+  return ward_pool_request_ex(reply, p, method, data, len, &o);
+}
+
+int ward_pool_info(ward_pool_stats *out, ward_pool *p) {
+  if (!out || !p)
+    return ward__fail(WARD_EINVAL, "ward_pool_info needs out and a pool");
+  pthread_mutex_lock(&p->mu);
+  *out = p->stats;
+  out->workers = p->n;
+  pthread_mutex_unlock(&p->mu);
+  return 0;
+}
+
+size_t ward_pool_workers(ward_worker **out, size_t cap, ward_pool *p) {
+  if (!p)
+    return 0;
+  pthread_mutex_lock(&p->mu);
+  size_t k = 0;
+  for (; k < p->n && k < cap; k++)
+    out[k] = p->slots[k].w;
+  pthread_mutex_unlock(&p->mu);
+  return k;
+}
