@@ -2,7 +2,8 @@
 # scripts/deps.sh, which installs missing Debian packages (quietly, and only
 # the missing ones).
 #
-#   make demo       build, then run examples/host_echo with echo_worker
+#   make demo       build, run examples/host_echo with echo_worker, then
+#                   `ward probe` (build/tools/ward): what ward does on this machine
 #   make check      build, then run every test with ctest
 #   make bench      build, then run every program in build/bench/
 #   make install    build, then install under PREFIX (default /usr/local)
@@ -52,6 +53,8 @@ build: deps
 
 demo: build
 	$(BUILD_DIR)/examples/host_echo $(BUILD_DIR)/examples/echo_worker
+	@echo
+	$(BUILD_DIR)/tools/ward probe
 
 check: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)

@@ -13,6 +13,7 @@ PACKAGES=(
   clang           # CI builds with a second compiler
   libjansson-dev  # the JSON layer (jansson)
   libmsgpack-dev  # MessagePack in the tests and examples (msgpack-c)
+  libuv1-dev      # the example that runs ward inside a libuv loop
 )
 # -------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ struct ward_call {
   ward_worker *w;
   ward__conn *conn; /* a reference while the call runs */
   ward_call_opts opts;
-  ward_summary summary;
   ward_call_cb done;
+  int timeout_ms;
   void *ud;
   atomic_int refs;
   pthread_mutex_t mu;
@@ -65,7 +65,12 @@ int ward_call_start(ward_call **out, ward_worker *w, const char *method, const v
   h->opts = *opts;
   h->done = done;
   h->ud = ud;
-  atomic_init(&h->refs, 2);
+  h->timeout_ms = timeout;
+  if (opts->summary)
+    memset(opts->summary, 0, sizeof *opts->summary);
+  /* The user's, the outcome's, and this function's own until it returns:
+   * `done` may run (and free the handle) before it does. */
+  atomic_init(&h->refs, 3);
   pthread_mutex_init(&h->mu, NULL);
   ward__cond_init(&h->cv);
   ward__call_init(&h->call, WARD__K_REQUEST, opts);
@@ -85,6 +90,7 @@ int ward_call_start(ward_call **out, ward_worker *w, const char *method, const v
   ward__conn_ref(h->conn);
   ward__worker_watch_deadline(w, h->conn, deadline);
   *out = h;
+  unref(h);
   return 0;
 }
 
@@ -146,7 +152,7 @@ void ward__acall_process(ward__conn *c, ward__call *call) {
   h->status = status;
   pthread_cond_broadcast(&h->cv);
   pthread_mutex_unlock(&h->mu);
-  if (status == WARD_ETIMEDOUT)
+  if (status == WARD_ETIMEDOUT && h->timeout_ms != 0)
     ward__worker_timed_out(h->w, h->conn);
   ward__worker_release(h->w, h->conn,
                        status == WARD_OK || status == WARD_EREMOTE || status == WARD_ENOMETHOD);

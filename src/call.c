@@ -112,6 +112,8 @@ int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const 
     return rv;
   if (!opts)
     opts = &defaults;
+  if (opts->summary)
+    memset(opts->summary, 0, sizeof *opts->summary);
   if (ward__on_io_thread(w->host))
     return ward__fail(WARD_EINVAL, "no blocking call from a ward callback: use ward_call_start");
   if (opts->encoding < WARD_ENC_RAW || opts->encoding > WARD_ENC_MSGPACK)

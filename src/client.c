@@ -406,6 +406,7 @@ int ward_client_request(ward_msg **reply, ward_client *c, const char *method, co
     return rv;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = timeout_ms;
+  o.window_bytes = -1; /* host handlers answer at once; they keep no window */
   return ward__conn_call(c->conn, WARD__K_REQUEST, method, data, len, &o, reply);
 }
 

@@ -130,6 +130,12 @@ static void tab_remove(ward__conn *c, const ward__call *call) {
   }
 }
 
+/* Reading is paused while too much read is not yet handled, except for
+ * a handler waiting for credit: what it waits for must still get in. */
+static int paused(ward__conn *c) {
+  return atomic_load(&c->throttled) && !atomic_load(&c->credit_wait);
+}
+
 /* With the lock held: an asynchronous call has news for its owner.
  * Returns whether the owner must be told (after unlocking). */
 static int mark_ready(ward__call *call) {
@@ -174,7 +180,7 @@ static void update_watch(ward__conn *c) {
   if (!c->ops->watch || c->closed)
     return;
   int ev = 0;
-  if (c->reader != WARD__READER_CALLER && !c->lazy && !atomic_load(&c->throttled))
+  if (c->reader != WARD__READER_CALLER && !c->lazy && !paused(c))
     ev |= WARD__IN;
   if (c->outq_len && !c->writing)
     ev |= WARD__OUT;
@@ -227,6 +233,7 @@ int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *ow
   atomic_init(&c->refs, 1);
   atomic_init(&c->closed_flag, 0);
   atomic_init(&c->throttled, 0);
+  atomic_init(&c->credit_wait, 0);
   c->fd = fd;
   c->ops = ops;
   c->owner = owner;
@@ -672,13 +679,14 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
        * while the frame still fits the window: anything else ignores our
        * credits. */
       uint64_t out = call->received - call->credited;
-      if (out > call->window / 2 && out + f->h.len > call->window)
+      size_t frame = WARD__HDR_SIZE + f->h.nlen + f->h.len;
+      if (out > call->window / 2 && out + frame > call->window)
         rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u", f->h.id);
-      call->received += f->h.len;
+      call->received += frame;
     }
     /* Flow control bounds what waits for the callbacks; a callee that
      * ignores it is cut off rather than allowed to fill our memory. */
-    call->queued_bytes += f->h.len + ITEM_COST;
+    call->queued_bytes += WARD__HDR_SIZE + f->h.nlen + f->h.len;
     size_t limit = (call->window ? call->window : WARD__UNWINDOWED_MAX) + c->max_in + (64u << 10);
     if (!rv && call->queued_bytes > limit)
       rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u (%zu bytes waiting)",
@@ -729,6 +737,11 @@ static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   pthread_mutex_unlock(&c->mu);
   if (tell)
     c->ops->call_ready(c, call);
+  if (f->h.kind != WARD__K_REPLY) {
+    /* Ended here: the callee need not go on streaming. */
+    ward__hdr ch = {.kind = WARD__K_CANCEL, .id = f->h.id};
+    ward__conn_send(c, &ch, NULL, NULL, 0, NULL, 0, 0, 0);
+  }
   return 0;
 }
 
@@ -787,7 +800,7 @@ static int feed(ward__conn *c, const uint8_t *p, size_t n) {
  * Returns 0, or the error that must close the connection: WARD_ECRASHED
  * for end of stream, a protocol error otherwise. */
 static int read_available(ward__conn *c, int block) {
-  for (int i = 0; i < MAX_READS && !atomic_load(&c->throttled); i++) {
+  for (int i = 0; i < MAX_READS && !paused(c); i++) {
     size_t missing = 0, want;
     uint8_t *space = ward__dec_body_space(&c->dec, &missing);
     int direct = space && missing >= DIRECT_BODY;
@@ -831,7 +844,7 @@ static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int
     if (!first && deadline != INT64_MAX && ward__now_ms() >= deadline)
       return WARD_ETIMEDOUT;
     /* Too much read and not yet handled: let it be handled first. */
-    if (atomic_load(&c->throttled))
+    if (paused(c))
       return 0;
     /* The caller checked `stop` just before taking the role. */
     if (!first) {
@@ -871,7 +884,7 @@ static int wait_until(ward__conn *c, ward__waiter *self, int (*stop)(ward__conn 
     if (c->closed || stop(c, arg))
       return 0;
     int rv;
-    if (c->reader == WARD__READER_NONE && !atomic_load(&c->throttled)) {
+    if (c->reader == WARD__READER_NONE && !paused(c)) {
       c->reader = WARD__READER_CALLER;
       update_watch(c);
       int want_out = c->outq_len && !c->writing;
@@ -975,7 +988,7 @@ void ward__call_consume(ward__conn *c, ward__call *call, const ward_call_opts *o
     return;
   /* Credit back in halves of the window: the worker keeps streaming while
    * the rest is consumed, at one small frame per half window. */
-  call->unacked += it->h.len;
+  call->unacked += WARD__HDR_SIZE + it->h.nlen + it->h.len;
   if (call->unacked >= call->window / 2) {
     ward__hdr h = {.kind = WARD__K_CREDIT, .id = call->id, .aux = (uint32_t)call->unacked};
     pthread_mutex_lock(&c->mu);
@@ -1084,7 +1097,7 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
       ward__item *it = ward__itemq_pop(&call.events);
       if (!it)
         break;
-      call.queued_bytes -= it->h.len + ITEM_COST;
+      call.queued_bytes -= WARD__HDR_SIZE + it->h.nlen + it->h.len;
       pthread_mutex_unlock(&c->mu);
       ward__call_consume(c, &call, opts, it);
       ward__item_free(it);
@@ -1100,11 +1113,18 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
     rv = call.err;
   else if (!rv && c->closed)
     rv = c->close_err;
+  int abandoned = !call.done && !c->closed && call.id;
   if (!call.done)
     tab_remove(c, &call);
   waiter_remove(c, &self);
   wake_role_waiter(c);
   pthread_mutex_unlock(&c->mu);
+  if (abandoned && kind == WARD__K_REQUEST) {
+    /* The caller gave up: the callee need not go on (and a streaming one
+     * waiting for credit would wait forever). */
+    ward__hdr ch = {.kind = WARD__K_CANCEL, .id = call.id};
+    ward__conn_send(c, &ch, NULL, NULL, 0, NULL, 0, 0, 0);
+  }
 
   if (opts->summary)
     ward__call_summary(&call, opts->summary);
@@ -1217,8 +1237,11 @@ int64_t ward__conn_expire(ward__conn *c, int64_t now, int *timed_out, int *cance
     }
   }
   pthread_mutex_unlock(&c->mu);
-  for (size_t i = 0; i < nready; i++)
+  for (size_t i = 0; i < nready; i++) {
+    ward__hdr ch = {.kind = WARD__K_CANCEL, .id = ready[i]->id};
+    ward__conn_send(c, &ch, NULL, NULL, 0, NULL, 0, 0, 0);
     c->ops->call_ready(c, ready[i]);
+  }
   if (nready == 64)
     next = now; /* more to expire: come back at once */
   return next;
@@ -1284,7 +1307,9 @@ int ward__conn_wait_credit(ward__conn *c, uint64_t need, atomic_int *cancelled) 
   ward__waiter self = {.cond = &c->inbox_cond};
   pthread_mutex_lock(&c->mu);
   waiter_add(c, &self);
+  atomic_store(&c->credit_wait, 1);
   wait_until(c, &self, credit_ready, &cw, INT64_MAX);
+  atomic_store(&c->credit_wait, 0);
   int rv;
   if (c->serving_acked >= need)
     rv = 0;

@@ -114,11 +114,13 @@ int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len) {
   if (rv || skip)
     return rv;
   size_t n = data ? len : 0;
-  rv = before_stream(ctx, n);
+  /* The window counts whole frames, so even empty ones are paced. */
+  size_t frame = WARD__HDR_SIZE + n;
+  rv = before_stream(ctx, frame);
   if (rv)
     return rv;
   rv = ctx_send(ctx, WARD__K_PROGRESS, NULL, 0, data, n, NULL, 0);
-  ctx->sent += n;
+  ctx->sent += frame;
   boundary(ctx);
   return rv;
 }
@@ -147,14 +149,15 @@ int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len
   if (rv)
     return rv;
   size_t n = data ? len : 0;
-  rv = before_stream(ctx, n);
+  size_t frame = WARD__HDR_SIZE + strlen(stream) + n;
+  rv = before_stream(ctx, frame);
   if (rv)
     return rv;
   uint32_t seq = next_seq(ctx, stream);
   if (!seq)
     return WARD_ENOMEM;
   rv = ctx_send(ctx, WARD__K_ROW, stream, seq, data, n, NULL, 0);
-  ctx->sent += n;
+  ctx->sent += frame;
   boundary(ctx);
   return rv;
 }

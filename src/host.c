@@ -97,8 +97,8 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
 }
 
 void ward_host_free(ward_host *h) {
-  if (!h)
-    return;
+  if (!h || ward__on_io_thread(h))
+    return; /* not from a ward callback: it would wait for its own thread */
   /* Reverse start order: later workers may depend on earlier ones. */
   pthread_mutex_lock(&h->mu);
   ward_worker *w = h->last;

@@ -34,6 +34,7 @@ int ward__json_valid(const void *data, size_t len) {
 typedef struct json_rows {
   ward_json_row_cb cb;
   void *ud;
+  ward_call_opts user; /* the caller's options, for the other callbacks */
   const char *method;
   int bad;
   char err[220];
@@ -54,6 +55,16 @@ static void row_thunk(const char *stream, uint64_t seq, const void *d, size_t n,
   json_decref(v);
 }
 
+static void progress_thunk(const void *d, size_t n, void *ud) {
+  json_rows *r = ud;
+  r->user.on_progress(d, n, r->user.ud);
+}
+
+static void diag_thunk(int level, const char *code, const char *message, void *ud) {
+  json_rows *r = ud;
+  r->user.on_diag(level, code, message, r->user.ud);
+}
+
 int ward_request_json_ex(json_t **result, ward_worker *w, const char *method,
                          const json_t *params, const ward_call_opts *opts,
                          ward_json_row_cb on_row, void *row_ud) {
@@ -67,9 +78,13 @@ int ward_request_json_ex(json_t **result, ward_worker *w, const char *method,
                       method ? method : "?");
   ward_call_opts o = opts ? *opts : defaults;
   o.encoding = WARD_ENC_JSON;
-  json_rows rows = {on_row, row_ud, method ? method : "?", 0, ""};
+  json_rows rows = {on_row, row_ud, o, method ? method : "?", 0, ""};
   if (on_row) {
+    /* Our ud now: the other callbacks go through thunks that hand them
+     * the caller's own. */
     o.on_row = row_thunk;
+    o.on_progress = o.on_progress ? progress_thunk : NULL;
+    o.on_diag = o.on_diag ? diag_thunk : NULL;
     o.ud = &rows;
   }
   ward_msg *m = NULL;

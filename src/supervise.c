@@ -468,8 +468,8 @@ int ward_worker_stop(ward_worker *w, int grace_ms) {
 }
 
 void ward_worker_free(ward_worker *w) {
-  if (!w)
-    return;
+  if (!w || ward__on_io_thread(w->host))
+    return; /* not from a ward callback: it would wait for its own thread */
   ward_host *h = w->host;
   ward_worker_stop(w, -1);
   pthread_mutex_lock(&h->mu);

@@ -655,7 +655,10 @@ static int make_data_dir(ward_worker *w) {
   return w->data_dir ? 0 : WARD_ENOMEM;
 }
 
-static int spawn_process(ward_worker *w, int chan_fd, char extra[][WARD__EXTRA_LEN]) {
+/* Starts the process into `pr` (not w->proc: others read that under the
+ * host lock, which is not held here). */
+static int spawn_process(ward_worker *w, ward__proc *pr, int chan_fd,
+                         char extra[][WARD__EXTRA_LEN]) {
   char **argv = NULL, **envp = NULL;
   char *ex[8];
   size_t k = 0;
@@ -673,7 +676,7 @@ static int spawn_process(ward_worker *w, int chan_fd, char extra[][WARD__EXTRA_L
                           .cwd = w->spec->cwd, .chan_fd = chan_fd,
                           .out_fd = out[0], .err_fd = out[1]};
     if (!rv)
-      rv = ward__proc_spawn(&w->proc, &a);
+      rv = ward__proc_spawn(pr, &a);
     for (int i = 0; i < 2; i++)
       if (out[i] >= 0)
         ward__close(out[i]);
@@ -698,8 +701,9 @@ static void start_worker(ward_host *h, ward_worker *w) {
   if (!rv && w->data_dir &&
       snprintf(extra[6], WARD__EXTRA_LEN, "WARD_DATA_DIR=%s", w->data_dir) >= WARD__EXTRA_LEN)
     rv = ward__fail(WARD_EINVAL, "data directory path too long");
+  ward__proc pr = {0, -1};
   if (!rv)
-    rv = spawn_process(w, chan_fd, extra);
+    rv = spawn_process(w, &pr, chan_fd, extra);
   ward__close(chan_fd);
   if (!rv && host_fd >= 0) {
     rv = attach_conn(w, host_fd);
@@ -712,12 +716,13 @@ static void start_worker(ward_host *h, ward_worker *w) {
   }
   if (!rv)
     rv = watch_output(w);
-  if (!rv && w->proc.pidfd >= 0) {
+  if (!rv && pr.pidfd >= 0) {
     w->pid_watch.type = WATCH_PIDFD;
     w->pid_watch.obj = w;
-    rv = ward__loop_add(h->loop_fd, w->proc.pidfd, WARD__IN, &w->pid_watch);
+    rv = ward__loop_add(h->loop_fd, pr.pidfd, WARD__IN, &w->pid_watch);
   }
   pthread_mutex_lock(&h->mu);
+  w->proc = pr;
   /* Stopped while the process was being started (the lock was not held):
    * the stop has already answered, so this process must not live. */
   int stopped = w->state != W_QUEUED;
@@ -859,9 +864,11 @@ void ward__worker_on_exit(ward_worker *w) {
   w->last_reason = reason;
   ward__conn *c = w->conn;
   w->conn = NULL;
+  int had_reason = w->reason;
   if (c && !w->reason)
     report_violation(w, c, ward_last_error());
-  reason = w->reason ? w->reason : reason;
+  if (!had_reason && w->reason)
+    reason = w->reason; /* the violation is why it went */
   w->last_reason = reason;
   int conn_err = w->state == W_STOPPING ? WARD_ECLOSED : WARD_ECRASHED;
   char detail[96];

@@ -3,7 +3,8 @@
 #
 # Installs the build into a scratch prefix, then builds and runs
 # tests/install_consumer.c against it twice: with pkg-config, and from a
-# small CMake project that uses find_package(ward). Run by ctest
+# small CMake project that uses find_package(ward); then runs the installed
+# `ward probe` when the build has the tool. Run by ctest
 # (install_pkgconfig). Exits 77 (skipped) in a sanitizer build, whose
 # library an uninstrumented consumer cannot link.
 set -eu
@@ -59,5 +60,16 @@ cmake --build "$tmp/cmake-build" >>"$tmp/cmake.log" 2>&1 ||
   { cat "$tmp/cmake.log"; exit 1; }
 LD_LIBRARY_PATH="$libdir" "$tmp/cmake-build/consumer_shared"
 "$tmp/cmake-build/consumer_static"
+
+# The tool is optional (WARD_BUILD_TOOLS): expect it installed when built.
+if [ -x "$build/tools/ward" ]; then
+  step "bin/ward probe --quick, from another directory"
+  [ -x "$prefix/bin/ward" ] || { echo "install_test: no bin/ward installed"; exit 1; }
+  # It starts its own worker through /proc/self/exe: the installed copy
+  # must work on its own, wherever it is run from.
+  (cd "$tmp" && "$prefix/bin/ward" probe --quick) >"$tmp/probe.log" 2>&1 ||
+    { cat "$tmp/probe.log"; exit 1; }
+  tail -n 1 "$tmp/probe.log"
+fi
 
 step "ok"

@@ -1,0 +1,96 @@
+/*
+ * main.c — the `ward` command-line tool: finds the subcommand and hands
+ * it the rest of the command line.
+ *
+ *   ward [--help | --version]
+ *   ward COMMAND [OPTIONS]
+ *
+ * A subcommand is one entry in `commands` below and one function in its
+ * own file (probe.c: `ward probe`). Hidden entries are the tool's own
+ * plumbing, such as the worker `ward probe` starts by re-executing this
+ * binary: they work but are not listed.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <string.h>
+
+#include <ward.h>
+
+#include "cli.h"
+
+typedef struct cli_command {
+  const char *name;
+  const char *summary; /* one line for `ward --help` */
+  int (*run)(int argc, char **argv);
+  int hidden;
+} cli_command;
+
+static const cli_command commands[] = {
+    {"probe", "measure what ward can do on this machine (spawn, calls, streams, recovery)",
+     probe_main, 0},
+    {"__probe-worker", "the worker `ward probe` starts", probe_worker_main, 1},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: %s COMMAND [OPTIONS]\n"
+          "       %s --help | --version\n"
+          "\n"
+          "Runs work in supervised child processes (libward %s).\n"
+          "\n"
+          "Commands:\n",
+          CLI_NAME, CLI_NAME, ward_version_string());
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!commands[i].hidden)
+      fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f,
+          "\n"
+          "Options:\n"
+          "  -h, --help     show this help and exit\n"
+          "      --version  print the version of ward and exit\n"
+          "\n"
+          "Run '%s COMMAND --help' for a command's options.\n"
+          "\n"
+          "Exit status: 0 success, 1 the command failed, 2 usage error.\n",
+          CLI_NAME);
+}
+
+static const cli_command *find_command(const char *name) {
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp(commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+/* Options that come before any command: only --help and --version, and
+ * nothing after them (`ward --help probe` is a mistake worth saying). */
+static int top_level_option(int argc, char **argv) {
+  const char *arg = argv[1];
+  int help = strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+  if (!help && strcmp(arg, "--version") != 0)
+    return cli_usage_error(NULL, "unknown option '%s'", arg);
+  if (argc > 2)
+    return cli_usage_error(NULL, "unexpected argument '%s' after %s", argv[2], arg);
+  if (help)
+    usage(stdout);
+  else
+    puts(ward_version_string()); /* the bare version, for scripts */
+  return cli_finish(NULL, CLI_EXIT_OK);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (argv[1][0] == '-')
+    return top_level_option(argc, argv);
+  const cli_command *cmd = find_command(argv[1]);
+  if (cmd == NULL)
+    return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+  /* The subcommand sees its own name as argv[0]. */
+  return cmd->run(argc - 1, argv + 1);
+}
