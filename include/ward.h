@@ -18,7 +18,8 @@
  * Threads
  * -------
  * Every function is safe to call from any thread unless its comment says
- * otherwise. A host runs one internal I/O thread of its own: it spawns and
+ * otherwise. A host runs one internal I/O thread of its own (unless it was
+ * created with an external loop, see ward_host_fd): it spawns and
  * reaps workers, reads their connections while no caller is waiting on them,
  * and runs event callbacks and host-side handlers. Callbacks and host
  * handlers must therefore be short and must not call the functions that
@@ -32,7 +33,8 @@
  * Processes
  * ---------
  * ward never installs a signal handler. Worker exits are observed through
- * pidfds, so a program's own SIGCHLD handling is not disturbed, as long as
+ * pidfds (where the kernel has none, or under valgrind, by looking every
+ * 5 ms), so a program's own SIGCHLD handling is not disturbed, as long as
  * it does not reap children it did not start (waitpid(-1, ...) would steal
  * the exit status of a worker; the worker is then reported as exited with
  * an unknown status). Every descriptor ward opens is close-on-exec, and a
@@ -750,7 +752,8 @@ typedef struct ward_log_line {
 typedef struct ward_log_query {
   int streams;         /* WARD_LOG_STDOUT | WARD_LOG_STDERR (0: both) */
   size_t last;         /* only the last N matching lines (0: all) */
-  int64_t since_ms;    /* only lines written at or after this wall-clock time */
+  int64_t since_ms;    /* only lines read (from the worker) at or after this
+                          wall-clock time */
   uint64_t after_seq;  /* only lines after this sequence number (to follow) */
   size_t limit;        /* at most this many (0: no limit) */
 } ward_log_query;

@@ -41,6 +41,8 @@ static void unref(ward_call *h) {
 int ward_call_start(ward_call **out, ward_worker *w, const char *method, const void *data,
                     size_t len, const ward_call_opts *opts, ward_call_cb done, void *ud) {
   static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
+  if (opts && opts->summary)
+    memset(opts->summary, 0, sizeof *opts->summary);
   if (!out || !w || !done || (!data && len))
     return ward__fail(WARD_EINVAL, "ward_call_start needs out, a worker, done and a payload");
   *out = NULL;
@@ -76,8 +78,12 @@ int ward_call_start(ward_call **out, ward_worker *w, const char *method, const v
   ward__call_init(&h->call, WARD__K_REQUEST, opts);
   h->call.owner = h;
   int block = !ward__on_io_thread(w->host);
+  /* The handle keeps the connection for ward_call_cancel, even after the
+   * call has let go of it: taken before `done` can possibly run. */
+  ward__conn_ref(h->conn);
   rv = ward__conn_start(h->conn, &h->call, method, data, len, opts->encoding, block, deadline);
   if (rv) {
+    ward__conn_unref(h->conn);
     ward__worker_release(w, h->conn, 0);
     ward__call_release(&h->call);
     pthread_mutex_destroy(&h->mu);
@@ -85,9 +91,6 @@ int ward_call_start(ward_call **out, ward_worker *w, const char *method, const v
     free(h);
     return rv;
   }
-  /* The handle keeps the connection for ward_call_cancel, even after the
-   * call itself has let go of it. */
-  ward__conn_ref(h->conn);
   ward__worker_watch_deadline(w, h->conn, deadline);
   *out = h;
   unref(h);
@@ -110,10 +113,22 @@ int ward_call_wait(ward_call *h, int timeout_ms) {
   if (ward__on_io_thread(h->w->host))
     return ward__fail(WARD_EINVAL, "ward_call_wait would wait for its own thread");
   int64_t deadline = ward__deadline(timeout_ms);
+  ward_host *host = h->w->host;
   pthread_mutex_lock(&h->mu);
-  while (!h->finished)
-    if (ward__cond_wait(&h->cv, &h->mu, deadline) == WARD_ETIMEDOUT)
+  while (!h->finished) {
+    if (host->external) {
+      /* Nobody else may be running the loop that delivers `done`. */
+      pthread_mutex_unlock(&h->mu);
+      pthread_mutex_lock(&host->mu);
+      int rv = ward__host_wait(host, deadline);
+      pthread_mutex_unlock(&host->mu);
+      pthread_mutex_lock(&h->mu);
+      if (rv == WARD_ETIMEDOUT)
+        break;
+    } else if (ward__cond_wait(&h->cv, &h->mu, deadline) == WARD_ETIMEDOUT) {
       break;
+    }
+  }
   int rv = h->finished ? h->status : WARD_ETIMEDOUT;
   pthread_mutex_unlock(&h->mu);
   return rv;

@@ -105,6 +105,8 @@ int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const 
   static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
   if (reply)
     *reply = NULL;
+  if (opts && opts->summary)
+    memset(opts->summary, 0, sizeof *opts->summary);
   if (!w || (!data && len))
     return ward__fail(WARD_EINVAL, "ward_request needs a worker and a payload");
   int rv = ward__check_name(method);

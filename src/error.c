@@ -104,6 +104,8 @@ const char *ward_event_name(int type) {
     return "gave-up";
   case WARD_EV_STOPPED:
     return "stopped";
+  case WARD_EV_LOG:
+    return "log";
   default:
     return "unknown";
   }

@@ -119,6 +119,9 @@ struct ward_worker {
   size_t nretired;
   int last_stop;
   ward__logring logs;       /* captured output, across restarts */
+  int log_pid;              /* the process the lines being read come from */
+  char *fwd;                /* forwarded lines waiting to be written */
+  size_t fwd_len, fwd_cap;
   int out_fd, err_fd;       /* read ends of the output pipes, or -1 */
   ward__watch out_watch, err_watch;
   char *data_dir;

@@ -71,6 +71,8 @@ int ward_request_json_ex(json_t **result, ward_worker *w, const char *method,
   static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
   if (result)
     *result = NULL;
+  if (opts && opts->summary)
+    memset(opts->summary, 0, sizeof *opts->summary);
   size_t len = 0;
   char *text = dump(params, &len);
   if (!text)

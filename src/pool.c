@@ -105,11 +105,9 @@ void ward_pool_free(ward_pool *p) {
 /* Whether a worker can take calls now, or soon (restarting); a failed,
  * exited or stopped one cannot (lock of the pool held, not the host's). */
 static int usable(ward_worker *w, int *ready) {
-  ward_info in;
-  ward_worker_info(&in, w);
-  *ready = in.state == WARD_STATE_READY;
-  return in.state != WARD_STATE_FAILED && in.state != WARD_STATE_EXITED &&
-         in.state != WARD_STATE_STOPPED;
+  int st = ward__worker_state(w);
+  *ready = st == WARD_STATE_READY;
+  return st != WARD_STATE_FAILED && st != WARD_STATE_EXITED && st != WARD_STATE_STOPPED;
 }
 
 /* Picks a free worker, ready ones first (pool lock held); -1 if none. */
@@ -166,6 +164,8 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
     return ward__fail(WARD_EINVAL, "NULL pool");
   if (!opts)
     opts = &defaults;
+  if (opts->summary)
+    memset(opts->summary, 0, sizeof *opts->summary);
   int timeout = opts->timeout_ms < 0 ? p->spec->request_timeout_ms : opts->timeout_ms;
   int64_t deadline = ward__deadline(timeout);
   pthread_mutex_lock(&p->mu);
@@ -183,9 +183,14 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
       p->growing++;
       pthread_mutex_unlock(&p->mu);
       ward_worker_free(old);
-      add_worker(p);
+      int rv = add_worker(p);
       pthread_mutex_lock(&p->mu);
       p->growing--;
+      if (rv) {
+        p->stats.failures++;
+        pthread_mutex_unlock(&p->mu);
+        return rv;
+      }
       continue;
     }
     if (p->n + (size_t)p->growing < (size_t)p->o.max_workers) {

@@ -217,7 +217,6 @@ int ward_spec_require_version(ward_spec *s, const char *min, const char *below) 
   }
   free(s->ver_min);
   free(s->ver_below);
-  free(s->data_root);
   s->ver_min = a;
   s->ver_below = b;
   return 0;

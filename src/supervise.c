@@ -517,6 +517,13 @@ const char *ward_state_name(int state) {
   return names[state];
 }
 
+int ward__worker_state(const ward_worker *w) {
+  pthread_mutex_lock(&w->host->mu);
+  int st = public_state(w);
+  pthread_mutex_unlock(&w->host->mu);
+  return st;
+}
+
 int ward_worker_info(ward_info *out, const ward_worker *w) {
   if (!out || !w)
     return ward__fail(WARD_EINVAL, "ward_worker_info needs out and a worker");

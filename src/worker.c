@@ -550,11 +550,23 @@ static int stream_of(const ward_worker *w, const ward__watch *wt) {
 static void line_added(const ward__logline *l, void *ud) {
   ward_worker *w = ud;
   if (w->spec->output == WARD_OUTPUT_FORWARD) {
+    /* Written once the lock is released (flush_forward): the host's
+     * stderr may block, the host must not. */
     char head[WARD_MAX_NAME + 32];
-    int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->proc.pid);
-    struct iovec iov[3] = {{head, (size_t)n}, {(void *)l->text, l->len}, {"\n", 1}};
-    ssize_t r = writev(2, iov, 3);
-    (void)r; /* the host's stderr is best effort */
+    int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->log_pid);
+    size_t need = w->fwd_len + (size_t)n + l->len + 1;
+    if (need > w->fwd_cap) {
+      size_t cap = need * 2;
+      char *b = realloc(w->fwd, cap);
+      if (!b)
+        return;
+      w->fwd = b;
+      w->fwd_cap = cap;
+    }
+    memcpy(w->fwd + w->fwd_len, head, (size_t)n);
+    memcpy(w->fwd + w->fwd_len + n, l->text, l->len);
+    w->fwd[need - 1] = '\n';
+    w->fwd_len = need;
   }
   if (w->spec->log_events) {
     ward_event *ev = ward__event_t(w->host, w, WARD_EV_LOG);
@@ -602,10 +614,31 @@ static void read_output(ward_worker *w, int stream, int final) {
     ward__logring_flush(&w->logs, stream, ward__wall_ms(), w->generation, line_added, w);
 }
 
+/* Writes forwarded lines to the host's stderr, without the lock. */
+static void flush_forward(ward_worker *w) {
+  pthread_mutex_lock(&w->host->mu);
+  char *b = w->fwd;
+  size_t n = w->fwd_len;
+  w->fwd = NULL;
+  w->fwd_len = w->fwd_cap = 0;
+  pthread_mutex_unlock(&w->host->mu);
+  for (size_t off = 0; off < n;) {
+    ssize_t r = write(2, b + off, n - off);
+    if (r <= 0 && errno != EINTR)
+      break; /* the host's stderr is best effort */
+    if (r > 0)
+      off += (size_t)r;
+  }
+  free(b);
+}
+
 void ward__worker_on_output(ward_worker *w, ward__watch *wt) {
   pthread_mutex_lock(&w->host->mu);
   read_output(w, stream_of(w, wt), 0);
+  int fwd = w->fwd_len > 0;
   pthread_mutex_unlock(&w->host->mu);
+  if (fwd)
+    flush_forward(w);
 }
 
 /* Pipes for a capturing spec: the child's ends go to the spawn, ours are
@@ -692,7 +725,11 @@ static void start_worker(ward_host *h, ward_worker *w) {
   memset(extra, 0, sizeof extra);
   int rv = prepare_channel(w, &host_fd, &chan_fd, extra);
   snprintf(extra[2], WARD__EXTRA_LEN, "WARD_NAME=%s", w->spec->name);
-  snprintf(extra[3], WARD__EXTRA_LEN, "WARD_PPID=%d", (int)getpid());
+  /* PR_SET_PDEATHSIG follows the thread that spawns: only the threaded
+   * host's own loop thread lives as long as the host. With an external
+   * loop any thread may spawn; the guard alone then covers host death. */
+  if (!w->host->external)
+    snprintf(extra[3], WARD__EXTRA_LEN, "WARD_PPID=%d", (int)getpid());
   snprintf(extra[4], WARD__EXTRA_LEN, "WARD_WORKER_ID=%llu", (unsigned long long)w->id);
   if (w->spec->max_frame)
     snprintf(extra[5], WARD__EXTRA_LEN, "WARD_MAX_FRAME=%u", w->spec->max_frame);
@@ -768,6 +805,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
     return;
   }
   w->generation++;
+  w->log_pid = w->proc.pid;
   w->state = W_STARTING;
   w->reason = 0;
   w->killed = 0;
@@ -896,8 +934,11 @@ void ward__worker_on_exit(ward_worker *w) {
   }
   w->ready_at = 0;
   ward__worker_schedule(w);
+  int fwd = w->fwd_len > 0;
   pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->mu);
+  if (fwd)
+    flush_forward(w);
   if (c) {
     /* Answers the worker wrote before it died still count. */
     ward__conn_pump(c);
@@ -971,6 +1012,7 @@ void ward__worker_destroy(ward_worker *w) {
   ward__close(w->out_fd);
   ward__close(w->err_fd);
   ward__logring_free(&w->logs);
+  free(w->fwd);
   if (w->data_dir && !w->spec->keep_data)
     ward__remove_tree(w->data_dir);
   free(w->data_dir);

@@ -77,6 +77,9 @@ void ward__worker_recycle_now(ward_worker *w);
 /* Kills the process at once for a replacement (lock held). */
 void ward__worker_kill_for(ward_worker *w, int reason);
 
+/* The public state (ward_state), cheaply (no /proc read). */
+int ward__worker_state(const ward_worker *w);
+
 /* call.c */
 /* Takes a reference on the worker's live connection for a call, waiting
  * within the deadline while a new process is on its way (lock not held). */

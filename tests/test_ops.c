@@ -174,6 +174,7 @@ static void test_log_events(void) {
   uint64_t id = ward_worker_id(w);
   say(w, "an event for this line");
   tev e = tev_wait(WARD_EV_LOG, id);
+  T_EQ_STR(ward_event_name(WARD_EV_LOG), "log");
   T_EQ_STR(e.detail, "an event for this line");
   T_EQ_INT(e.stream, WARD_LOG_STDOUT);
   T_EQ_INT(e.seq, 1);
@@ -241,6 +242,13 @@ static void test_data_dir(void) {
   ward_worker_free(w);
   T_TRUE(is_private_dir(copy));
   rmdir(copy);
+  /* Settings that own strings do not step on each other. */
+  s = tw_spec("rooted", "serve");
+  T_OK(ward_spec_data_root(s, "/tmp"));
+  T_OK(ward_spec_require_version(s, "1", NULL));
+  w = spawn_spec(s);
+  T_TRUE(strncmp(ward_worker_data_dir(w), "/tmp/ward-rooted-", 17) == 0);
+  ward_worker_free(w);
   s = tw_spec("nodir", "serve");
   T_OK(ward_spec_data_root(s, NULL));
   w = spawn_spec(s);
