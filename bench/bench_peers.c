@@ -1,0 +1,213 @@
+/*
+ * bench_peers.c — ward against what programs in other runtimes use to talk
+ * to a child process, in the same run and the same mode:
+ *   Node    child_process.fork IPC, json serialization (peers/node_ipc.js)
+ *   Python  multiprocessing.Pipe to a multiprocessing.Process (peers/py_pipe.py)
+ *
+ * Figures, in both modes (the interpreters are started from a thread
+ * pinned to CPU 0, or not, like ward's host and worker):
+ *   round trip   of a 32-byte payload (ward_request to an echoing worker),
+ *                us per round trip
+ *   msg/s        one-way messages of 32 bytes (ward_notify), ended by a
+ *                request for the count the other side saw
+ * The peers' scripts make the same number of repetitions, each preceded by
+ * one warm-up run, and print one value per repetition. A peer whose
+ * interpreter is missing is skipped, with a note.
+ *
+ * The scripts are found in WARD_BENCH_PEERS if set, else in peers/ beside
+ * this source file.
+ *
+ * Usage: bench_peers [--quick] [--reps N] [--json FILE]
+ */
+#include "bench.h"
+
+#define PAYLOAD 32
+
+static uint64_t notified;
+
+static int m_echo(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  return ward_ctx_reply(ctx, d, n);
+}
+
+static int m_note(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  notified++;
+  return 0;
+}
+
+static int m_count(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  uint64_t v = notified;
+  notified = 0;
+  return ward_ctx_reply(ctx, &v, sizeof v);
+}
+
+static const bench_method methods[] = {{"echo", m_echo}, {"n", m_note}, {"count", m_count}};
+
+static double ward_rtt_us(ward_worker *w, int n) {
+  char buf[PAYLOAD];
+  memset(buf, 'w', sizeof buf);
+  int64_t t0 = now_ns();
+  for (int i = 0; i < n; i++)
+    if (ward_request(NULL, w, "echo", buf, PAYLOAD, 10000))
+      die("ward_request");
+  return (double)(now_ns() - t0) / 1e3 / n;
+}
+
+static double ward_notes(ward_worker *w, int n) {
+  char buf[PAYLOAD];
+  memset(buf, 'n', sizeof buf);
+  int64_t t0 = now_ns();
+  for (int i = 0; i < n; i++)
+    if (ward_notify(w, "n", buf, PAYLOAD))
+      die("ward_notify");
+  ward_msg *m;
+  if (ward_request(&m, w, "count", NULL, 0, 10000))
+    die("ward_request count");
+  double rate = n / ((double)(now_ns() - t0) / 1e9);
+  uint64_t got = 0;
+  if (ward_msg_len(m) == sizeof got)
+    memcpy(&got, ward_msg_data(m), sizeof got);
+  ward_msg_free(m);
+  if (got != (uint64_t)n)
+    die("the worker counted %llu notifications of %d", (unsigned long long)got, n);
+  return rate;
+}
+
+/* ------------------------------------------------------------------ */
+/* Peers                                                               */
+
+typedef struct peer {
+  const char *name;   /* for the table */
+  const char *interp; /* program looked up in PATH */
+  const char *script; /* in the peers directory */
+  const char *check;  /* a -c / -e snippet that must succeed, or NULL */
+  char path[4200];    /* the interpreter found, "" when missing */
+  char file[4400];    /* the script */
+} peer;
+
+static peer peers[] = {
+    {"node child_process.fork", "node", "node_ipc.js", NULL, "", ""},
+    {"python multiprocessing.Pipe", "python3", "py_pipe.py", "import multiprocessing", "", ""},
+};
+#define NPEERS ((int)(sizeof peers / sizeof peers[0]))
+
+static void peers_find(void) {
+  char dir[4096];
+  const char *env = getenv("WARD_BENCH_PEERS");
+  if (env && *env) {
+    snprintf(dir, sizeof dir, "%s", env);
+  } else {
+    /* CMake compiles with the absolute path of the source file. */
+    const char *src = __FILE__;
+    const char *slash = strrchr(src, '/');
+    snprintf(dir, sizeof dir, "%.*s/peers", slash ? (int)(slash - src) : 1, slash ? src : ".");
+  }
+  for (int i = 0; i < NPEERS; i++) {
+    peer *p = &peers[i];
+    snprintf(p->file, sizeof p->file, "%s/%s", dir, p->script);
+    if (!bench_which(p->interp, p->path, sizeof p->path)) {
+      bench_note("%s skipped: %s is not installed", p->name, p->interp);
+      p->path[0] = 0;
+      continue;
+    }
+    if (access(p->file, R_OK) != 0) {
+      bench_note("%s skipped: no script %s (set WARD_BENCH_PEERS)", p->name, p->file);
+      p->path[0] = 0;
+      continue;
+    }
+    if (p->check) {
+      char out[256];
+      char *argv[] = {p->path, "-c", (char *)p->check, NULL};
+      int st = bench_capture(argv, "/dev/null", out, sizeof out, 60);
+      if (st != 0) {
+        bench_note("%s skipped: `%s -c \"%s\"` failed", p->name, p->interp, p->check);
+        p->path[0] = 0;
+      }
+    }
+  }
+}
+
+/* Runs a peer's script; fills v[0..reps) and returns 1, or 0 with a note. */
+static int peer_run(peer *p, const char *what, int reps, int n, double *v) {
+  char sreps[16], sn[16];
+  snprintf(sreps, sizeof sreps, "%d", reps);
+  snprintf(sn, sizeof sn, "%d", n);
+  char *argv[] = {p->path, p->file, (char *)what, sreps, sn, NULL};
+  char out[4096];
+  int st = bench_capture(argv, NULL, out, sizeof out, 240);
+  int got = 0;
+  for (char *line = strtok(out, "\n"); line && got < reps; line = strtok(NULL, "\n"))
+    if (sscanf(line, "%lf", &v[got]) == 1)
+      got++;
+  if (st != 0 || got != reps) {
+    bench_note("%s %s failed (status %d, %d values of %d)", p->name, what, st, got, reps);
+    return 0;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void run_mode(const bench_mode *mode) {
+  bench_set_mode(mode);
+  int nrt = B.quick ? 200 : mode->pinned ? 5000 : 2000, nmsg = B.quick ? 1000 : 50000;
+  ward_host *h;
+  if (ward_host_new(&h, NULL))
+    die("ward_host_new");
+  ward_spec *s = bench_spec("peers", "--ward-child");
+  ward_worker *w;
+  if (ward_spawn(&w, h, s))
+    die("ward_spawn");
+  ward_spec_free(s);
+  double wr[BENCH_MAXREPS], wm[BENCH_MAXREPS];
+  ward_rtt_us(w, nrt);
+  ward_notes(w, nmsg);
+  for (int i = 0; i < B.reps; i++) {
+    wr[i] = ward_rtt_us(w, nrt);
+    wm[i] = ward_notes(w, nmsg);
+  }
+  ward_host_free(h);
+
+  char sec_rt[160], sec_msg[160];
+  snprintf(sec_rt, sizeof sec_rt, "peers: round trip, %d-byte payload, %s: %d reps x %d",
+           PAYLOAD, mode->label, B.reps, nrt);
+  snprintf(sec_msg, sizeof sec_msg, "peers: one-way %d-byte messages, %s: %d reps x %d",
+           PAYLOAD, mode->label, B.reps, nmsg);
+  double pr[NPEERS][BENCH_MAXREPS], pm[NPEERS][BENCH_MAXREPS];
+  int okr[NPEERS] = {0}, okm[NPEERS] = {0};
+  for (int k = 0; k < NPEERS; k++) {
+    if (!peers[k].path[0])
+      continue;
+    okr[k] = peer_run(&peers[k], "rtt", B.reps, nrt, pr[k]);
+    okm[k] = peer_run(&peers[k], "stream", B.reps, nmsg, pm[k]);
+  }
+  int a = row_add(sec_rt, "ward_request", "us", wr, B.reps);
+  for (int k = 0; k < NPEERS; k++) {
+    if (!okr[k])
+      continue;
+    int r = row_add(sec_rt, peers[k].name, "us", pr[k], B.reps);
+    row_vs(r, a);
+    row_target(r, T_RATIO_GE, 2.5, ">= 2.5x ward's");
+  }
+  a = row_add(sec_msg, "ward_notify", "msg/s", wm, B.reps);
+  for (int k = 0; k < NPEERS; k++)
+    if (okm[k])
+      row_vs(row_add(sec_msg, peers[k].name, "msg/s", pm[k], B.reps), a);
+  bench_set_mode(NULL);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--ward-child") == 0)
+    return bench_ward_child(methods, sizeof methods / sizeof methods[0]);
+  bench_init("peers", argc, argv);
+  printf("ward %s: against Node and Python IPC with a child process\n", ward_version_string());
+  peers_find();
+  for (int m = 0; m < bench_nmodes(); m++)
+    run_mode(&bench_modes[m]);
+  bench_note("peer round trips are shown as peer / ward: the target is ward >= 2.5x faster; "
+             "Node sends {t, d} objects as JSON, Python pickles a 32-byte bytes object");
+  bench_report();
+  return 0;
+}
