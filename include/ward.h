@@ -698,6 +698,16 @@ WARD_EXTERN int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len);
  * (stop working and return), WARD_ECLOSED / WARD_ECRASHED (the caller is
  * gone), WARD_ETOOBIG, WARD_EINVAL. The same holds for progress. */
 WARD_EXTERN int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len);
+/* One row of a batch (ward_ctx_rows). */
+typedef struct ward_row {
+  const void *data;
+  size_t len;
+} ward_row;
+/* Emits `n` rows on the named stream in as few writes as the caller's
+ * window allows: the way to stream many small rows fast. Same errors and
+ * flow control as ward_ctx_row; the rows are sent before it returns. */
+WARD_EXTERN int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
+                              size_t n);
 /* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error); its
  * message is tagged raw whatever the call's encoding. */
 WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message);

@@ -483,15 +483,28 @@ static int write_frame(ward__conn *c, struct iovec *iov, int cnt, int block, int
   }
 }
 
+static int send_iov(ward__conn *c, struct iovec iov[3], int block, int64_t deadline);
+
 int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
                     size_t n1, const void *p2, size_t n2, int block, int64_t deadline) {
   uint8_t hb[WARD__HDR_SIZE + WARD_MAX_NAME];
   ward__hdr_put(hb, h);
-  if (h->nlen)
+  if (h->nlen && name)
     memcpy(hb + WARD__HDR_SIZE, name, h->nlen);
   struct iovec iov[3] = {{hb, WARD__HDR_SIZE + h->nlen},
                          {(void *)p1, p1 ? n1 : 0},
                          {(void *)p2, p2 ? n2 : 0}};
+  return send_iov(c, iov, block, deadline);
+}
+
+int ward__conn_send_frames(ward__conn *c, const void *frames, size_t len, int block,
+                           int64_t deadline) {
+  struct iovec iov[3] = {{(void *)frames, len}, {NULL, 0}, {NULL, 0}};
+  return send_iov(c, iov, block, deadline);
+}
+
+/* Sends whole frames, given as three iovecs (some may be empty). */
+static int send_iov(ward__conn *c, struct iovec iov[3], int block, int64_t deadline) {
   pthread_mutex_lock(&c->mu);
   for (;;) {
     if (c->closed) {
@@ -1094,13 +1107,18 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
   if (!rv) {
     for (;;) {
       rv = wait_until(c, &self, call_ready, &call, deadline);
-      ward__item *it = ward__itemq_pop(&call.events);
-      if (!it)
+      if (!call.events.head)
         break;
-      call.queued_bytes -= WARD__HDR_SIZE + it->h.nlen + it->h.len;
+      /* Everything queued at once: one lock for a batch of rows. */
+      ward__itemq batch = call.events;
+      memset(&call.events, 0, sizeof call.events);
+      call.queued_bytes = 0;
       pthread_mutex_unlock(&c->mu);
-      ward__call_consume(c, &call, opts, it);
-      ward__item_free(it);
+      ward__item *it;
+      while ((it = ward__itemq_pop(&batch))) {
+        ward__call_consume(c, &call, opts, it);
+        ward__item_free(it);
+      }
       pthread_mutex_lock(&c->mu);
       /* A callee that keeps the callbacks busy does not stretch the deadline. */
       if (!call.done && deadline != INT64_MAX && ward__now_ms() >= deadline) {
@@ -1275,6 +1293,13 @@ void ward__conn_serving(ward__conn *c, uint32_t id, atomic_int *cancel_flag) {
   c->serving_cancel = cancel_flag;
   c->serving_acked = 0;
   pthread_mutex_unlock(&c->mu);
+}
+
+uint64_t ward__conn_acked(ward__conn *c) {
+  pthread_mutex_lock(&c->mu);
+  uint64_t a = c->serving_acked;
+  pthread_mutex_unlock(&c->mu);
+  return a;
 }
 
 void ward__conn_credit(ward__conn *c, uint32_t id, uint32_t bytes) {

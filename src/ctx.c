@@ -162,6 +162,81 @@ int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len
   return rv;
 }
 
+/* Encodes rows into `buf` until it is full or the window would stop the
+ * next one; returns how many. */
+static size_t pack_rows(ward_ctx *ctx, const char *stream, const ward_row *rows, size_t n,
+                        uint8_t *buf, size_t cap, size_t *len) {
+  size_t nlen = strlen(stream), k = 0;
+  uint64_t half = ctx->window / 2;
+  /* Credit only grows: what it is now is a safe figure for the batch. */
+  uint64_t acked = ctx->window ? ward__conn_acked(ctx->conn) : 0;
+  *len = 0;
+  for (; k < n; k++) {
+    size_t frame = WARD__HDR_SIZE + nlen + rows[k].len;
+    uint64_t out = ctx->sent - acked;
+    if (*len + frame > cap && k > 0)
+      break;
+    if (ctx->window && k > 0 && out > half && out + frame > ctx->window)
+      break;
+    ward__hdr h = {.kind = WARD__K_ROW,
+                   .flags = (uint8_t)(ctx->enc & WARD__FLAG_ENC_MASK),
+                   .nlen = (uint8_t)nlen,
+                   .len = (uint32_t)rows[k].len,
+                   .id = ctx->id,
+                   .aux = next_seq(ctx, stream)};
+    if (!h.aux || frame > cap)
+      break;
+    ward__frame_put(buf + *len, &h, stream, rows[k].data);
+    *len += frame;
+    ctx->sent += frame;
+  }
+  return k;
+}
+
+int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row *rows, size_t n) {
+  int skip, rv = open_call(ctx, &skip);
+  if (rv || skip)
+    return rv;
+  rv = ward__check_name(stream);
+  if (rv)
+    return rv;
+  enum { BATCH = 64 * 1024 };
+  uint8_t *buf = NULL;
+  size_t done = 0;
+  while (!rv && done < n) {
+    size_t first = WARD__HDR_SIZE + strlen(stream) + rows[done].len;
+    if (first > ctx->conn->max_out + WARD__HDR_SIZE + WARD_MAX_NAME) {
+      rv = ward__fail(WARD_ETOOBIG, "row over the peer's limit");
+      break;
+    }
+    /* A big row goes alone, through the ordinary path. */
+    if (first > BATCH / 2) {
+      rv = ward_ctx_row(ctx, stream, rows[done].data, rows[done].len);
+      done++;
+      continue;
+    }
+    rv = before_stream(ctx, first);
+    if (rv)
+      break;
+    if (!buf && !(buf = malloc(BATCH))) {
+      rv = WARD_ENOMEM;
+      break;
+    }
+    size_t len;
+    size_t k = pack_rows(ctx, stream, rows + done, n - done, buf, BATCH, &len);
+    if (!k) {
+      rv = WARD_ENOMEM;
+      break;
+    }
+    rv = ward__conn_send_frames(ctx->conn, buf, len, ctx->block,
+                                ward__deadline(ctx->conn->default_timeout_ms));
+    done += k;
+    boundary(ctx);
+  }
+  free(buf);
+  return rv;
+}
+
 int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message) {
   int skip, rv = open_call(ctx, &skip);
   if (rv || skip)

@@ -218,6 +218,9 @@ void ward__conn_close(ward__conn *c, int err);
 int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
                     size_t n1, const void *p2, size_t n2, int block, int64_t deadline);
 
+/* Sends frames already encoded back to back (whole frames only). */
+int ward__conn_send_frames(ward__conn *c, const void *frames, size_t len, int block,
+                           int64_t deadline);
 /* Makes a call (REQUEST or PING) and waits for its outcome. */
 int ward__conn_call(ward__conn *c, uint8_t kind, const char *method, const void *data,
                     size_t len, const ward_call_opts *opts, ward_msg **reply);
@@ -278,6 +281,8 @@ void ward__conn_pending(ward__conn *c, size_t bytes, int add);
 /* A CREDIT arrived for our server side: the caller consumed `bytes` more
  * of the request being served. */
 void ward__conn_credit(ward__conn *c, uint32_t id, uint32_t bytes);
+/* Serving side: what the caller has credited back so far. */
+uint64_t ward__conn_acked(ward__conn *c);
 /* Serving side, flow control: waits until the caller has credited back at
  * least `need` bytes of the request being served, it was cancelled, the
  * connection closed, or a ping waits in the inbox. Returns 0 (enough

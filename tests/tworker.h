@@ -388,6 +388,38 @@ static int tw_stream(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, out);
 }
 
+/* "N SIZE" like "stream", through ward_ctx_rows in batches of 300. */
+static int tw_stream_batch(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  char arg[64];
+  snprintf(arg, sizeof arg, "%.*s", (int)(n < 63 ? n : 63), (const char *)d);
+  long rows = 0, size = 0;
+  sscanf(arg, "%ld %ld", &rows, &size);
+  char *base = malloc((size_t)size + 256);
+  ward_row *batch = malloc(300 * sizeof *batch);
+  if (!base || !batch) {
+    free(base);
+    free(batch);
+    return ward_ctx_fail(ctx, 1, "no memory");
+  }
+  for (long i = 0; i < size + 256; i++)
+    base[i] = (char)(i & 0xff);
+  int rv = 0;
+  for (long k = 0; k < rows && !rv;) {
+    size_t m = 0;
+    for (; m < 300 && k < rows; m++, k++)
+      batch[m] = (ward_row){base + (k & 0xff), (size_t)size};
+    rv = ward_ctx_rows(ctx, "data", batch, m);
+  }
+  free(base);
+  free(batch);
+  if (rv)
+    return rv == WARD_ECANCELED ? 0 : ward_ctx_fail(ctx, 2, ward_err_name(rv));
+  char out[64];
+  snprintf(out, sizeof out, "sent=%ld blocked_ms=0", rows);
+  return tw_reply_str(ctx, out);
+}
+
 /* Streams small rows until the caller cancels, then tells the host how it
  * ended ("cancelled N" when ward_ctx_row said so and ward_ctx_cancelled
  * agrees) and returns without a reply. */
@@ -620,7 +652,7 @@ static int tw_serve(void) {
       {"work", tw_work},         {"work_notify", tw_work_notify},
       {"busy_progress", tw_busy_progress}, {"spin", tw_spin}, {"grow", tw_grow},
       {"spawn_child", tw_spawn_child},
-      {"stream", tw_stream},     {"until_cancel", tw_until_cancel},
+      {"stream", tw_stream},     {"stream_batch", tw_stream_batch},     {"until_cancel", tw_until_cancel},
       {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
       {"json_sum", tw_json_sum}, {"json_fail", tw_json_fail}, {"json_rows", tw_json_rows},
