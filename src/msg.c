@@ -40,7 +40,7 @@ const char *ward_msg_error(const ward_msg *m) { return m ? m->error : NULL; }
 void ward_msg_free(ward_msg *m) {
   if (!m)
     return;
-  free(m->owned);
+  ward__body_free(m->owned);
   free(m);
 }
 
@@ -74,7 +74,7 @@ ward__item *ward__item_new(const ward__frame *f, uint8_t *owned) {
 void ward__item_free(ward__item *it) {
   if (!it)
     return;
-  free(it->owned);
+  ward__body_free(it->owned);
   free(it);
 }
 

@@ -59,7 +59,7 @@ void ward__dec_init(ward__dec *d, uint32_t max_len) {
 }
 
 void ward__dec_free(ward__dec *d) {
-  free(d->body);
+  ward__body_free(d->body);
   d->body = NULL;
 }
 
@@ -86,7 +86,7 @@ int ward__dec_feed(ward__dec *d, const uint8_t *p, size_t n, size_t *used, ward_
     return d->err;
   /* A frame returned from the body buffer last time is over now. */
   if (d->ready) {
-    free(d->body);
+    ward__body_free(d->body);
     d->body = NULL;
     d->hgot = 0;
     d->bgot = 0;
@@ -126,7 +126,7 @@ int ward__dec_feed(ward__dec *d, const uint8_t *p, size_t n, size_t *used, ward_
   }
   size_t bs = body_size(&d->h);
   if (!d->body) {
-    d->body = malloc(bs ? bs : 1);
+    d->body = ward__body_alloc(bs);
     if (!d->body) {
       d->err = WARD_ENOMEM;
       return d->err;

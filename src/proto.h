@@ -76,6 +76,13 @@ typedef struct ward__frame {
   const uint8_t *payload; /* h.len bytes */
 } ward__frame;
 
+/* Frame bodies: large ones come from, and go back to, a one-slot cache,
+ * so that a program moving big messages back and forth does not map and
+ * fault in fresh memory for each (see body.c). Free what the decoder
+ * handed out with ward__body_free. */
+void *ward__body_alloc(size_t n);
+void ward__body_free(void *p);
+
 /* Incremental decoder: frames can arrive split at any byte. */
 typedef struct ward__dec {
   uint32_t max_len;  /* largest payload accepted */
