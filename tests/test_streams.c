@@ -142,6 +142,8 @@ static void test_rows_and_summary(void) {
   o.window_bytes = 16 * 1024;
   T_OK(ward_request_ex(&m, w, "stream_batch", "2000 1000", 9, &o));
   T_EQ_INT(rs.next, 2000);
+  T_EQ_INT(sum.rows, 2000);
+  ward_summary_clear(&sum);
   ward_msg_free(m);
   o.window_bytes = 0;
 
