@@ -311,7 +311,7 @@ static int client_wait_credit(ward_ctx *ctx, size_t len) {
     uint64_t fit = ctx->sent + len > ctx->window ? ctx->sent + len - ctx->window : 0;
     uint64_t low = ctx->sent > half ? ctx->sent - half : 0;
     uint64_t need = fit < low ? fit : low;
-    int rv = ward__conn_wait_credit(c->conn, need, &ctx->cancelled);
+    int rv = ward__conn_wait_credit(c->conn, need, ctx->cancelled);
     if (rv != 1)
       return rv;
     answer_pings(c);
@@ -350,6 +350,7 @@ static void serve_item(ward_client *c, ward__item *it) {
   ctx.boundary = client_boundary;
   ctx.wait_credit = client_wait_credit;
   ctx.boundary_ud = c;
+  ctx.cancelled = &c->conn->serving_cancelled;
   ward__serve(&ctx, it, fn, ud);
 }
 
@@ -360,7 +361,7 @@ int ward_client_run(ward_client *c) {
   if (rv)
     return rv;
   for (;;) {
-    ward__item *it = ward__conn_next_inbound(c->conn, INT64_MAX);
+    ward__item *it = ward__conn_next_served(c->conn, INT64_MAX);
     if (!it)
       break;
     switch (it->h.kind) {

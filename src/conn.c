@@ -234,6 +234,7 @@ int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *ow
   atomic_init(&c->closed_flag, 0);
   atomic_init(&c->throttled, 0);
   atomic_init(&c->credit_wait, 0);
+  atomic_init(&c->serving_cancelled, 0);
   c->fd = fd;
   c->ops = ops;
   c->owner = owner;
@@ -288,7 +289,7 @@ void ward__conn_close(ward__conn *c, int err) {
         k->next = ready; /* the chain is free to reuse now */
         ready = k;
       } else if (!k->async) {
-        pthread_cond_signal(&k->cond);
+        pthread_cond_signal(k->cond);
       }
     }
     c->tab[i] = NULL;
@@ -640,7 +641,7 @@ static int complete(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     m = NULL;
     tell = mark_ready(call);
     if (!call->async)
-      pthread_cond_signal(&call->cond);
+      pthread_cond_signal(call->cond);
   }
   pthread_mutex_unlock(&c->mu);
   if (tell)
@@ -709,7 +710,7 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
       it = NULL;
       tell = mark_ready(call);
       if (!call->async)
-        pthread_cond_signal(&call->cond);
+        pthread_cond_signal(call->cond);
     }
   }
   pthread_mutex_unlock(&c->mu);
@@ -745,7 +746,7 @@ static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     call->err = WARD_EPROTO;
     tell = mark_ready(call);
     if (!call->async)
-      pthread_cond_signal(&call->cond);
+      pthread_cond_signal(call->cond);
   }
   pthread_mutex_unlock(&c->mu);
   if (tell)
@@ -945,7 +946,17 @@ int ward__conn_pump(ward__conn *c) {
 void ward__call_init(ward__call *call, uint8_t kind, const ward_call_opts *opts) {
   memset(call, 0, sizeof *call);
   call->kind = kind;
-  ward__cond_init(&call->cond);
+  /* A blocking call's waiter sleeps on its thread's own condition variable,
+   * made once per thread: one thread waits for one call at a time (a
+   * nested call from a callback is fine: waiters re-check what they wait
+   * for). Asynchronous calls have no waiter. */
+  static _Thread_local pthread_cond_t tl_cond;
+  static _Thread_local int tl_ready;
+  if (!tl_ready) {
+    ward__cond_init(&tl_cond);
+    tl_ready = 1;
+  }
+  call->cond = &tl_cond;
   if (kind == WARD__K_REQUEST && opts->window_bytes >= 0)
     call->window = opts->window_bytes ? (uint32_t)opts->window_bytes : WARD_WINDOW_DEFAULT;
   if (opts->summary)
@@ -959,7 +970,7 @@ void ward__call_release(ward__call *call) {
   free(call->streams);
   call->streams = NULL;
   call->nstreams = 0;
-  pthread_cond_destroy(&call->cond);
+
 }
 
 static int call_ready(ward__conn *c, void *arg) {
@@ -1084,7 +1095,7 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
                        ward_msg **reply) {
   ward__call call;
   ward__call_init(&call, kind, opts);
-  ward__waiter self = {.cond = &call.cond};
+  ward__waiter self = {.cond = call.cond};
 
   /* Registered as a waiter and as a call under one lock. */
   if (len > c->max_out) {
@@ -1273,7 +1284,7 @@ static int inbox_ready(ward__conn *c, void *arg) {
   return c->inbox.head != NULL;
 }
 
-ward__item *ward__conn_next_inbound(ward__conn *c, int64_t deadline) {
+static ward__item *next_inbound(ward__conn *c, int64_t deadline, int serve) {
   ward__waiter self = {.cond = &c->inbox_cond};
   pthread_mutex_lock(&c->mu);
   waiter_add(c, &self);
@@ -1281,19 +1292,28 @@ ward__item *ward__conn_next_inbound(ward__conn *c, int64_t deadline) {
   ward__item *it = ward__itemq_pop(&c->inbox);
   if (it)
     pending_sub(c, it->h.len + ITEM_COST);
+  if (serve) {
+    /* Under the same lock: the request about to run is the one a CANCEL
+     * or CREDIT from now on refers to. */
+    c->serving_id = it && it->h.kind == WARD__K_REQUEST ? it->h.id : 0;
+    atomic_store(&c->serving_cancelled, 0);
+    c->serving_acked = 0;
+  }
   waiter_remove(c, &self);
   wake_role_waiter(c);
   pthread_mutex_unlock(&c->mu);
   return it;
 }
 
-void ward__conn_serving(ward__conn *c, uint32_t id, atomic_int *cancel_flag) {
-  pthread_mutex_lock(&c->mu);
-  c->serving_id = id;
-  c->serving_cancel = cancel_flag;
-  c->serving_acked = 0;
-  pthread_mutex_unlock(&c->mu);
+ward__item *ward__conn_next_inbound(ward__conn *c, int64_t deadline) {
+  return next_inbound(c, deadline, 0);
 }
+
+ward__item *ward__conn_next_served(ward__conn *c, int64_t deadline) {
+  return next_inbound(c, deadline, 1);
+}
+
+
 
 uint64_t ward__conn_acked(ward__conn *c) {
   pthread_mutex_lock(&c->mu);
@@ -1385,8 +1405,8 @@ void ward__conn_take_pings(ward__conn *c, ward__itemq *pings) {
 
 void ward__conn_cancel_inbound(ward__conn *c, uint32_t id) {
   pthread_mutex_lock(&c->mu);
-  if (c->serving_id == id && c->serving_cancel) {
-    atomic_store(c->serving_cancel, 1);
+  if (id && c->serving_id == id) {
+    atomic_store(&c->serving_cancelled, 1);
   } else {
     for (ward__item *it = c->inbox.head; it; it = it->next)
       if (it->h.kind == WARD__K_REQUEST && it->h.id == id)

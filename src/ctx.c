@@ -97,7 +97,7 @@ static void boundary(ward_ctx *ctx) {
 /* Before a row or progress report: stop if the caller cancelled, and wait
  * while the caller's flow-control window is full. */
 static int before_stream(ward_ctx *ctx, size_t len) {
-  if (atomic_load(&ctx->cancelled))
+  if (atomic_load(ctx->cancelled))
     return ward__fail(WARD_ECANCELED, "the caller cancelled '%s'", ctx->method);
   if (ctx->window && ctx->wait_credit) {
     int rv = ctx->wait_credit(ctx, len);
@@ -261,7 +261,7 @@ int ward_ctx_cancelled(const ward_ctx *ctx) {
   /* A handler polling for cancellation is at a boundary: let the client
    * look at its socket. The ctx is the handler's own, hence the cast. */
   boundary((ward_ctx *)ctx);
-  return atomic_load(&((ward_ctx *)ctx)->cancelled);
+  return atomic_load(ctx->cancelled);
 }
 
 int ward_ctx_encoding(const ward_ctx *ctx) { return ctx ? ctx->req_enc : WARD_ENC_RAW; }
@@ -285,16 +285,16 @@ void ward__serve(ward_ctx *ctx, const ward__item *it, ward_handler fn, void *ud)
   ctx->req_enc = ctx->enc = it->h.flags & WARD__FLAG_ENC_MASK;
   ctx->method = it->name;
   ctx->ended = 0;
-  atomic_init(&ctx->cancelled, 0);
+  atomic_init(&ctx->own_cancel, 0);
+  /* A serving loop that tracks the request (the client's) passes the
+   * connection's flag; others (host handlers) keep their own. */
+  if (!ctx->cancelled)
+    ctx->cancelled = &ctx->own_cancel;
   if (it->cancelled) {
     ward_ctx_fail(ctx, WARD_ECANCELED, "cancelled before it started");
     return;
   }
-  if (ctx->kind == WARD__K_REQUEST)
-    ward__conn_serving(ctx->conn, ctx->id, &ctx->cancelled);
   int rv = fn(ctx, it->data, it->h.len, ud);
-  if (ctx->kind == WARD__K_REQUEST)
-    ward__conn_serving(ctx->conn, 0, NULL);
   if (!ctx->ended) {
     if (rv == 0)
       ward_ctx_fail(ctx, -1, "handler returned without replying");

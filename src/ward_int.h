@@ -74,7 +74,7 @@ typedef struct ward__call {
   int done;
   int err;
   ward_msg *reply;
-  pthread_cond_t cond;     /* blocking calls: its waiter sleeps here */
+  pthread_cond_t *cond;    /* blocking calls: its waiter sleeps here */
   ward__itemq events;      /* progress, rows, diagnostics not yet delivered */
   int64_t deadline;        /* async calls and tombstones: kept by the owner */
   uint32_t window;         /* flow-control window sent with the request (0: none) */
@@ -178,7 +178,7 @@ struct ward__conn {
   ward__itemq inbox;
   pthread_cond_t inbox_cond;
   uint32_t serving_id;      /* the request being served, 0 if none */
-  atomic_int *serving_cancel; /* its cancel flag */
+  atomic_int serving_cancelled; /* a CANCEL for it arrived */
   uint64_t serving_acked;   /* bytes of it the caller has credited back */
 
   /* writing */
@@ -291,8 +291,9 @@ int ward__conn_wait_credit(ward__conn *c, uint64_t need, atomic_int *cancelled);
 /* A CANCEL arrived for our server side: flags the request being served,
  * or marks a queued one so it is answered ECANCELED without running. */
 void ward__conn_cancel_inbound(ward__conn *c, uint32_t id);
-/* Marks the request being served (for CANCEL) — 0 when done serving. */
-void ward__conn_serving(ward__conn *c, uint32_t id, atomic_int *cancel_flag);
+/* The serving loop's next inbound item, as ward__conn_next_inbound, that
+ * also becomes the request being served (for CANCEL and CREDIT). */
+ward__item *ward__conn_next_served(ward__conn *c, int64_t deadline);
 
 /* Serving a call: the ctx handed to handlers on both sides (ctx.c). */
 typedef struct ward__rowseq {
@@ -310,7 +311,9 @@ struct ward_ctx {
   int req_enc;
   int ended;
   int block;            /* may block when sending (not on the host's I/O thread) */
-  atomic_int cancelled;
+  atomic_int own_cancel;
+  atomic_int *cancelled; /* own_cancel, or the connection's flag for the
+                            request its serving loop is running */
   const char *method;
   ward_worker *worker;  /* host side */
   ward__rowseq *seqs;
