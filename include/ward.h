@@ -705,7 +705,9 @@ typedef struct ward_row {
 } ward_row;
 /* Emits `n` rows on the named stream in as few writes as the caller's
  * window allows: the way to stream many small rows fast. Same errors and
- * flow control as ward_ctx_row; the rows are sent before it returns. */
+ * flow control as ward_ctx_row; the rows are sent before it returns. A row
+ * over the caller's frame limit fails the batch with WARD_ETOOBIG before any
+ * row is sent; a row with NULL data is an empty row. */
 WARD_EXTERN int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
                               size_t n);
 /* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error); its

@@ -117,10 +117,15 @@ int ward_call_wait(ward_call *h, int timeout_ms) {
   pthread_mutex_lock(&h->mu);
   while (!h->finished) {
     if (host->external) {
-      /* Nobody else may be running the loop that delivers `done`. */
+      /* Nobody else may be running the loop that delivers `done`. `done`
+       * marks the call finished before the loop that ran it broadcasts under
+       * host->mu, so looking again with host->mu held loses no wake-up. */
       pthread_mutex_unlock(&h->mu);
       pthread_mutex_lock(&host->mu);
-      int rv = ward__host_wait(host, deadline);
+      pthread_mutex_lock(&h->mu);
+      int fin = h->finished;
+      pthread_mutex_unlock(&h->mu);
+      int rv = fin ? 0 : ward__host_wait(host, deadline);
       pthread_mutex_unlock(&host->mu);
       pthread_mutex_lock(&h->mu);
       if (rv == WARD_ETIMEDOUT)

@@ -172,7 +172,8 @@ static size_t pack_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
   uint64_t acked = ctx->window ? ward__conn_acked(ctx->conn) : 0;
   *len = 0;
   for (; k < n; k++) {
-    size_t frame = WARD__HDR_SIZE + nlen + rows[k].len;
+    size_t rlen = rows[k].data ? rows[k].len : 0;
+    size_t frame = WARD__HDR_SIZE + nlen + rlen;
     uint64_t out = ctx->sent - acked;
     if (*len + frame > cap && k > 0)
       break;
@@ -181,7 +182,7 @@ static size_t pack_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
     ward__hdr h = {.kind = WARD__K_ROW,
                    .flags = (uint8_t)(ctx->enc & WARD__FLAG_ENC_MASK),
                    .nlen = (uint8_t)nlen,
-                   .len = (uint32_t)rows[k].len,
+                   .len = (uint32_t)rlen,
                    .id = ctx->id,
                    .aux = next_seq(ctx, stream)};
     if (!h.aux || frame > cap)
@@ -200,18 +201,22 @@ int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row *rows, size_
   rv = ward__check_name(stream);
   if (rv)
     return rv;
+  if (n && !rows)
+    return ward__fail(WARD_EINVAL, "NULL rows");
+  /* Every row is checked before any is sent, so a bad one costs nothing. */
+  for (size_t k = 0; k < n; k++)
+    if (rows[k].data && rows[k].len > ctx->conn->max_out)
+      return ward__fail(WARD_ETOOBIG, "row %zu is %zu bytes, over the caller's %u-byte limit",
+                        k, rows[k].len, ctx->conn->max_out);
   enum { BATCH = 64 * 1024 };
   uint8_t *buf = NULL;
   size_t done = 0;
   while (!rv && done < n) {
-    size_t first = WARD__HDR_SIZE + strlen(stream) + rows[done].len;
-    if (first > ctx->conn->max_out + WARD__HDR_SIZE + WARD_MAX_NAME) {
-      rv = ward__fail(WARD_ETOOBIG, "row over the peer's limit");
-      break;
-    }
+    size_t rlen = rows[done].data ? rows[done].len : 0;
+    size_t first = WARD__HDR_SIZE + strlen(stream) + rlen;
     /* A big row goes alone, through the ordinary path. */
     if (first > BATCH / 2) {
-      rv = ward_ctx_row(ctx, stream, rows[done].data, rows[done].len);
+      rv = ward_ctx_row(ctx, stream, rows[done].data, rlen);
       done++;
       continue;
     }

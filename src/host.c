@@ -33,9 +33,13 @@ static void loop_drain(ward_host *h);
 
 void ward__host_wake(ward_host *h) { ward__wake_signal(h->wake_fd); }
 
+/* The external-loop host this thread is driving right now, if any: read and
+ * written only by the thread itself, so no lock is needed. */
+static _Thread_local const ward_host *driving;
+
 int ward__on_io_thread(const ward_host *h) {
   if (h->external)
-    return h->loop_busy && pthread_equal(pthread_self(), h->loop_owner);
+    return driving == h;
   return pthread_equal(pthread_self(), h->thread);
 }
 
@@ -588,11 +592,13 @@ static void arm_timer(ward_host *h) {
 /* Runs the external loop once on this thread (lock held, loop free). */
 static void drive(ward_host *h, int max_wait_ms) {
   h->loop_busy = 1;
-  h->loop_owner = pthread_self();
+  const ward_host *outer = driving;
+  driving = h;
   pthread_mutex_unlock(&h->mu);
   loop_once(h, max_wait_ms);
   arm_timer(h);
   pthread_mutex_lock(&h->mu);
+  driving = outer;
   h->loop_busy = 0;
   pthread_cond_broadcast(&h->cond);
 }
@@ -630,7 +636,7 @@ int ward_host_dispatch(ward_host *h, int timeout_ms) {
     return ward__fail(WARD_EINVAL, "ward_host_dispatch: not a host with an external loop");
   pthread_mutex_lock(&h->mu);
   if (h->loop_busy) {
-    int own = pthread_equal(h->loop_owner, pthread_self());
+    int own = driving == h;
     pthread_mutex_unlock(&h->mu);
     return own ? ward__fail(WARD_EINVAL, "ward_host_dispatch called from a ward callback") : 0;
   }

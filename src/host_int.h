@@ -187,7 +187,6 @@ struct ward_host {
    * descriptor readable when a timer is due. */
   int external;
   int loop_busy;
-  pthread_t loop_owner;
   int timer_fd;
   ward__watch timer_watch;
 };

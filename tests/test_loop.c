@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #include "tevents.h"
 #include "tworker.h"
@@ -127,6 +128,72 @@ static void test_async_calls_through_the_fd(void) {
   ward_worker_free(w);
 }
 
+/* One thread runs the loop while others make blocking and asynchronous
+ * calls and wait for them: each thread knows whether it is the loop's, and
+ * no wait misses the end of its call. */
+static ward_host *shared;
+static ward_worker *shared_w;
+static atomic_int stop_dispatch;
+static atomic_int shared_failures;
+
+static void *dispatcher(void *arg) {
+  (void)arg;
+  while (!atomic_load(&stop_dispatch))
+    if (ward_host_dispatch(shared, 50) != WARD_OK)
+      atomic_fetch_add(&shared_failures, 1);
+  return NULL;
+}
+
+static void quiet_done(ward_call *call, int status, ward_msg *reply, void *ud) {
+  (void)call, (void)status, (void)ud;
+  ward_msg_free(reply);
+}
+
+static void *caller(void *arg) {
+  long id = (long)arg;
+  for (int i = 0; i < 300; i++) {
+    int rv;
+    if ((i + id) & 1) {
+      ward_msg *m = NULL;
+      rv = ward_request(&m, shared_w, "echo", "\"x\"", 3, 20000);
+      ward_msg_free(m);
+    } else {
+      ward_call *c;
+      rv = ward_call_start(&c, shared_w, "echo", "\"x\"", 3, NULL, quiet_done, NULL);
+      if (rv == WARD_OK) {
+        rv = ward_call_wait(c, 20000);
+        ward_call_free(c);
+      }
+    }
+    if (rv != WARD_OK) {
+      fprintf(stderr, "caller %ld call %d: %s (%s)\n", id, i, ward_err_name(rv),
+              ward_last_error());
+      atomic_fetch_add(&shared_failures, 1);
+    }
+  }
+  return NULL;
+}
+
+static void test_loop_on_another_thread(void) {
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.external_loop = 1;
+  T_OK(ward_host_new(&shared, &o));
+  ward_spec *s = tw_spec("loop-shared", "serve");
+  T_OK(ward_spawn(&shared_w, shared, s));
+  ward_spec_free(s);
+  pthread_t d, t[3];
+  T_TRUE(pthread_create(&d, NULL, dispatcher, NULL) == 0);
+  for (long i = 0; i < 3; i++)
+    T_TRUE(pthread_create(&t[i], NULL, caller, (void *)i) == 0);
+  for (int i = 0; i < 3; i++)
+    pthread_join(t[i], NULL);
+  atomic_store(&stop_dispatch, 1);
+  pthread_join(d, NULL);
+  T_EQ_INT(atomic_load(&shared_failures), 0);
+  ward_worker_free(shared_w);
+  ward_host_free(shared);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
@@ -140,6 +207,7 @@ int main(int argc, char **argv) {
   T_RUN(test_threaded_host_has_no_fd);
   T_RUN(test_blocking_calls_work);
   T_RUN(test_async_calls_through_the_fd);
+  T_RUN(test_loop_on_another_thread);
   ward_host_free(host);
   return t_done();
 }

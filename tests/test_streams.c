@@ -161,6 +161,36 @@ static void test_rows_and_summary(void) {
   ward_worker_free(w);
 }
 
+/* A batch with a row over the caller's limit fails whole, before anything is
+ * sent, and the worker lives on; a row with NULL data is empty. */
+static void test_rows_batch_edges(void) {
+  ward_host_opts ho = WARD_HOST_OPTS_INIT;
+  ho.max_frame = 4096;
+  ward_host *h;
+  T_OK(ward_host_new(&h, &ho));
+  ward_spec *s = tw_spec("rows_edge", "serve");
+  ward_worker *w;
+  T_OK(ward_spawn(&w, h, s));
+  ward_spec_free(s);
+  ward_summary sum;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 30000;
+  o.summary = &sum;
+  ward_msg *m = NULL;
+  T_OK(ward_request_ex(&m, w, "rows_edge", NULL, 0, &o));
+  T_EQ_STR((const char *)ward_msg_data(m), "ETOOBIG OK");
+  T_EQ_INT(sum.rows, 2);
+  T_EQ_INT(sum.row_bytes, 1);
+  ward_summary_clear(&sum);
+  ward_msg_free(m);
+  ward_info info;
+  T_OK(ward_worker_info(&info, w));
+  T_EQ_INT(info.restarts, 0);
+  T_EQ_INT(info.generation, 1);
+  ward_worker_free(w);
+  ward_host_free(h);
+}
+
 /* ---- asynchronous calls ---- */
 
 struct done_log {
@@ -468,6 +498,7 @@ int main(int argc, char **argv) {
   T_OK(ward_host_handle(host, "flood", on_flood, NULL));
   T_OK(ward_host_handle(host, "hanging", on_hanging, NULL));
   T_RUN(test_rows_and_summary);
+  T_RUN(test_rows_batch_edges);
   T_RUN(test_async_call);
   T_RUN(test_cancel);
   T_RUN(test_cancel_ignored);

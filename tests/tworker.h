@@ -420,6 +420,21 @@ static int tw_stream_batch(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, out);
 }
 
+/* ward_ctx_rows at its edges: a batch whose second row is over a 4096-byte
+ * frame limit, then a batch whose first row has NULL data. Replies with the
+ * two results' names. */
+static int tw_rows_edge(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  static char big[5000];
+  ward_row over[2] = {{"a", 1}, {big, sizeof big}};
+  int rv1 = ward_ctx_rows(ctx, "s", over, 2);
+  ward_row empty[2] = {{NULL, 7}, {"b", 1}};
+  int rv2 = ward_ctx_rows(ctx, "s", empty, 2);
+  char out[64];
+  snprintf(out, sizeof out, "%s %s", ward_err_name(rv1), ward_err_name(rv2));
+  return tw_reply_str(ctx, out);
+}
+
 /* Streams small rows until the caller cancels, then tells the host how it
  * ended ("cancelled N" when ward_ctx_row said so and ward_ctx_cancelled
  * agrees) and returns without a reply. */
@@ -652,7 +667,7 @@ static int tw_serve(void) {
       {"work", tw_work},         {"work_notify", tw_work_notify},
       {"busy_progress", tw_busy_progress}, {"spin", tw_spin}, {"grow", tw_grow},
       {"spawn_child", tw_spawn_child},
-      {"stream", tw_stream},     {"stream_batch", tw_stream_batch},     {"until_cancel", tw_until_cancel},
+      {"stream", tw_stream},     {"stream_batch", tw_stream_batch}, {"rows_edge", tw_rows_edge},     {"until_cancel", tw_until_cancel},
       {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
       {"json_sum", tw_json_sum}, {"json_fail", tw_json_fail}, {"json_rows", tw_json_rows},
