@@ -4,8 +4,10 @@
  * The pool hands each call to one worker at a time: workers serve their
  * calls one by one anyway, so queueing a call behind another on a busy
  * worker would only hide a free one. The pool's own lock never covers a
- * call, a spawn or a stop.
+ * call, a spawn or a stop. A worker added while calls wait is started on a
+ * thread of its own, so that no caller waits for it past its deadline.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,13 @@ struct ward_pool {
   ward_pool_stats stats;
 };
 
+/* One background spawn, shared by its thread and the caller that asked. */
+typedef struct growth {
+  ward_pool *p;
+  int refs, done, rv, sys;
+  char text[256];
+} growth;
+
 static int add_worker(ward_pool *p) {
   ward_worker *w;
   int rv = ward_spawn(&w, p->host, p->spec);
@@ -51,6 +60,51 @@ static int add_worker(ward_pool *p) {
   if (rv == WARD_ENOMEM)
     ward_worker_free(w);
   return rv;
+}
+
+static void growth_unref(growth *g) {
+  if (--g->refs == 0)
+    free(g);
+}
+
+static void *grow_main(void *arg) {
+  growth *g = arg;
+  ward_pool *p = g->p;
+  int rv = add_worker(p);
+  int sys = ward_last_errno();
+  char text[sizeof g->text];
+  snprintf(text, sizeof text, "%s", rv ? ward_last_error() : "");
+  pthread_mutex_lock(&p->mu);
+  g->done = 1;
+  g->rv = rv;
+  g->sys = sys;
+  memcpy(g->text, text, sizeof text);
+  p->growing--;
+  growth_unref(g);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/* Starts adding a worker in the background (pool lock held, `growing`
+ * already counts it); NULL if no thread could be had. */
+static growth *grow(ward_pool *p) {
+  growth *g = calloc(1, sizeof *g);
+  if (!g)
+    return NULL;
+  g->p = p;
+  g->refs = 2;
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int err = pthread_create(&t, &a, grow_main, g);
+  pthread_attr_destroy(&a);
+  if (err) {
+    free(g);
+    return NULL;
+  }
+  return g;
 }
 
 int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
@@ -93,6 +147,11 @@ int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
 void ward_pool_free(ward_pool *p) {
   if (!p)
     return;
+  /* Spawns still under way finish first: they add to the pool. */
+  pthread_mutex_lock(&p->mu);
+  while (p->growing)
+    pthread_cond_wait(&p->cv, &p->mu);
+  pthread_mutex_unlock(&p->mu);
   for (size_t i = p->n; i-- > 0;)
     ward_worker_free(p->slots[i].w);
   free(p->slots);
@@ -162,6 +221,8 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
     *reply = NULL;
   if (!p)
     return ward__fail(WARD_EINVAL, "NULL pool");
+  if (ward__on_io_thread(p->host))
+    return ward__fail(WARD_EINVAL, "a pool call from a ward callback would block the host's loop");
   if (!opts)
     opts = &defaults;
   if (opts->summary)
@@ -170,48 +231,56 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
   int64_t deadline = ward__deadline(timeout);
   pthread_mutex_lock(&p->mu);
   p->stats.calls++;
+  growth *mine = NULL; /* the spawn this call asked for, if any */
+  int rv = 0;
   long i;
   for (;;) {
     long dead;
     i = pick(p, &dead);
     if (i >= 0)
       break;
+    if (mine && mine->done && mine->rv) {
+      /* The worker asked for did not start, and none is free: its error. */
+      rv = ward__fail_keep(mine->rv, mine->sys, mine->text);
+      break;
+    }
+    if (mine && mine->done) {
+      growth_unref(mine);
+      mine = NULL;
+    }
+    ward_worker *old = NULL;
     if (dead >= 0) {
       /* It gave up: a new worker takes its place. */
-      ward_worker *old = take_out(p, (size_t)dead);
+      old = take_out(p, (size_t)dead);
       p->stats.replaced++;
+    }
+    if (!mine && (old || p->n + (size_t)p->growing < (size_t)p->o.max_workers)) {
+      p->stats.grown += !old && p->n >= (size_t)p->o.min_workers;
       p->growing++;
+      mine = grow(p);
+      if (!mine) {
+        p->growing--;
+        rv = ward__fail(WARD_ENOMEM, "no thread to start a pool worker");
+        break;
+      }
+    }
+    if (old) {
       pthread_mutex_unlock(&p->mu);
       ward_worker_free(old);
-      int rv = add_worker(p);
       pthread_mutex_lock(&p->mu);
-      p->growing--;
-      if (rv) {
-        p->stats.failures++;
-        pthread_mutex_unlock(&p->mu);
-        return rv;
-      }
-      continue;
-    }
-    if (p->n + (size_t)p->growing < (size_t)p->o.max_workers) {
-      p->growing++;
-      p->stats.grown += p->n >= (size_t)p->o.min_workers;
-      pthread_mutex_unlock(&p->mu);
-      int rv = add_worker(p);
-      pthread_mutex_lock(&p->mu);
-      p->growing--;
-      if (rv) {
-        p->stats.failures++;
-        pthread_mutex_unlock(&p->mu);
-        return rv;
-      }
       continue;
     }
     if (ward__cond_wait(&p->cv, &p->mu, deadline) == WARD_ETIMEDOUT) {
-      p->stats.failures++;
-      pthread_mutex_unlock(&p->mu);
-      return ward__fail(WARD_ETIMEDOUT, "no free worker in the pool within %d ms", timeout);
+      rv = ward__fail(WARD_ETIMEDOUT, "no free worker in the pool within %d ms", timeout);
+      break;
     }
+  }
+  if (mine)
+    growth_unref(mine);
+  if (rv) {
+    p->stats.failures++;
+    pthread_mutex_unlock(&p->mu);
+    return rv;
   }
   ward_worker *w = p->slots[i].w;
   p->slots[i].busy = 1;
@@ -221,7 +290,7 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
   ward_call_opts o = *opts;
   int64_t left = deadline == INT64_MAX ? -1 : deadline - ward__now_ms();
   o.timeout_ms = deadline == INT64_MAX ? -1 : left < 0 ? 0 : (int)left;
-  int rv = ward_request_ex(reply, w, method, data, len, &o);
+  rv = ward_request_ex(reply, w, method, data, len, &o);
 
   ward_worker *gone[8];
   pthread_mutex_lock(&p->mu);

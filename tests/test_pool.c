@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 
 #include "test.h"
@@ -143,12 +144,66 @@ static void test_grow_wait_shrink(void) {
   ward_pool_free(p);
 }
 
+/* A worker added for a waiting call is started in the background: the call
+ * gives up at its own deadline, not the new worker's start-up timeout, and
+ * the worker joins the pool once it is up. */
+static void *hold_long(void *arg) {
+  struct held *h = arg;
+  h->rv = ward_pool_request(NULL, h->p, "work", "3000", 4, 30000);
+  return NULL;
+}
+
+static void test_growth_keeps_the_deadline(void) {
+  char gate[64];
+  snprintf(gate, sizeof gate, "/tmp/ward-test-gate-%d", (int)getpid());
+  unlink(gate);
+  ward_pool *p;
+  ward_pool_opts o = WARD_POOL_OPTS_INIT;
+  o.min_workers = 1;
+  o.max_workers = 2;
+  ward_spec *s = tw_spec("gated", "gate_if_fifo");
+  T_OK(ward_spec_arg(s, gate));
+  T_OK(ward_spec_startup_timeout(s, 120000));
+  T_OK(ward_pool_new(&p, host, s, &o));
+  ward_spec_free(s);
+  T_TRUE(mkfifo(gate, 0600) == 0);
+  struct held a = {p, -1};
+  pthread_t ta;
+  T_TRUE(pthread_create(&ta, NULL, hold_long, &a) == 0);
+  ward_pool_stats st;
+  int64_t deadline = t_now_ms() + 10000;
+  do
+    T_OK(ward_pool_info(&st, p));
+  while (st.busy != 1 && t_now_ms() < deadline && sched_yield() == 0);
+  T_EQ_INT(st.busy, 1);
+  /* The only worker is busy; the new one is held at its gate. */
+  int64_t t0 = t_now_ms();
+  T_ERR(ward_pool_request(NULL, p, "echo", "1", 1, 300), WARD_ETIMEDOUT);
+  T_TRUE(t_now_ms() - t0 < 60000);
+  /* Let it through: it joins the pool and serves. */
+  int fd = open(gate, O_WRONLY);
+  T_TRUE(fd >= 0);
+  T_TRUE(write(fd, "x", 1) == 1);
+  close(fd);
+  unlink(gate);
+  deadline = t_now_ms() + 20000;
+  do
+    T_OK(ward_pool_info(&st, p));
+  while (st.workers != 2 && t_now_ms() < deadline && sched_yield() == 0);
+  T_EQ_INT(st.workers, 2);
+  T_OK(ward_pool_request(NULL, p, "echo", "1", 1, 20000));
+  pthread_join(ta, NULL);
+  T_OK(a.rv);
+  ward_pool_free(p);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   T_OK(ward_host_new(&host, NULL));
   T_RUN(test_grow_wait_shrink);
+  T_RUN(test_growth_keeps_the_deadline);
   T_RUN(test_stress_with_kills);
   ward_host_free(host);
   return t_done();

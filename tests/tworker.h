@@ -10,6 +10,7 @@
 #define WARD_TWORKER_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <signal.h>
@@ -710,6 +711,19 @@ static int tworker_main(int argc, char **argv) {
     struct stat st;
     if (argc > 3 && stat(argv[3], &st) == 0)
       return 1;
+    return tw_serve();
+  }
+  /* While the fifo FILE exists, waits for a byte from it before serving:
+   * the test holds later generations at start-up as long as it likes. */
+  if (strcmp(mode, "gate_if_fifo") == 0) {
+    struct stat st;
+    if (argc > 3 && stat(argv[3], &st) == 0) {
+      int fd = open(argv[3], O_RDONLY);
+      char b;
+      if (fd < 0 || read(fd, &b, 1) != 1)
+        return 1;
+      close(fd);
+    }
     return tw_serve();
   }
   if (strcmp(mode, "ignore_term") == 0) {

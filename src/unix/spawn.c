@@ -134,8 +134,9 @@ int ward__proc_spawn(ward__proc *p, const ward__spawn_args *a) {
   }
   p->pid = pid;
   p->pidfd = pidfd_open_(pid);
-  if (p->pidfd < 0 && errno == ENOSYS) {
-    /* No pidfds (an old kernel, or valgrind): the host polls instead. */
+  if (p->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
+    /* No pidfds (an old kernel, valgrind, or a seccomp filter that refuses
+     * syscalls it does not know with EPERM): the host polls instead. */
     return 0;
   }
   if (p->pidfd < 0) {
