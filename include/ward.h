@@ -696,7 +696,10 @@ WARD_EXTERN int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len);
  * stream, from 1). Blocks while the caller's flow-control window is full,
  * still answering pings. Errors: WARD_ECANCELED once the caller cancelled
  * (stop working and return), WARD_ECLOSED / WARD_ECRASHED (the caller is
- * gone), WARD_ETOOBIG, WARD_EINVAL. The same holds for progress. */
+ * gone), WARD_ETOOBIG (the row is over the caller's limit, or, while this
+ * call waited for credit, the caller sent over 32 MiB of other requests
+ * that wait behind it: the worker keeps reading for its credit, but not
+ * without bound), WARD_EINVAL. The same holds for progress. */
 WARD_EXTERN int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len);
 /* One row of a batch (ward_ctx_rows). */
 typedef struct ward_row {

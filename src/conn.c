@@ -49,6 +49,10 @@
  * down to LOW, so a flooding peer is slowed, not buffered. */
 #define PENDING_HIGH (8u << 20)
 #define PENDING_LOW (4u << 20)
+/* A handler waiting for credit has the connection read past HIGH (its
+ * credit may be behind what is queued), but not past CAP: there its wait
+ * fails, and the peer is slowed again. */
+#define PENDING_CAP (32u << 20)
 /* Events of a call without a flow-control window that may wait. */
 #define WARD__UNWINDOWED_MAX (64u << 20)
 
@@ -133,7 +137,8 @@ static void tab_remove(ward__conn *c, const ward__call *call) {
 /* Reading is paused while too much read is not yet handled, except for
  * a handler waiting for credit: what it waits for must still get in. */
 static int paused(ward__conn *c) {
-  return atomic_load(&c->throttled) && !atomic_load(&c->credit_wait);
+  return atomic_load(&c->throttled) &&
+         (!atomic_load(&c->credit_wait) || atomic_load(&c->overfull));
 }
 
 /* With the lock held: an asynchronous call has news for its owner.
@@ -197,11 +202,22 @@ static void pending_add(ward__conn *c, size_t bytes) {
     atomic_store(&c->throttled, 1);
     update_watch(c);
   }
+  if (c->pending_in > PENDING_CAP && !atomic_load(&c->overfull)) {
+    atomic_store(&c->overfull, 1);
+    update_watch(c);
+    /* A handler waiting for credit gives up. */
+    pthread_cond_broadcast(&c->inbox_cond);
+  }
 }
 
 /* With the lock held. */
 static void pending_sub(ward__conn *c, size_t bytes) {
   c->pending_in = c->pending_in > bytes ? c->pending_in - bytes : 0;
+  if (atomic_load(&c->overfull) && c->pending_in <= PENDING_CAP) {
+    atomic_store(&c->overfull, 0);
+    update_watch(c);
+    wake_role_waiter(c);
+  }
   if (atomic_load(&c->throttled) && c->pending_in < PENDING_LOW) {
     atomic_store(&c->throttled, 0);
     update_watch(c);
@@ -234,6 +250,7 @@ int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *ow
   atomic_init(&c->closed_flag, 0);
   atomic_init(&c->throttled, 0);
   atomic_init(&c->credit_wait, 0);
+  atomic_init(&c->overfull, 0);
   atomic_init(&c->serving_cancelled, 0);
   c->fd = fd;
   c->ops = ops;
@@ -1339,7 +1356,8 @@ typedef struct credit_wait {
 
 static int credit_ready(ward__conn *c, void *arg) {
   credit_wait *cw = arg;
-  if (c->serving_acked >= cw->need || atomic_load(cw->cancelled))
+  if (c->serving_acked >= cw->need || atomic_load(cw->cancelled) ||
+      atomic_load(&c->overfull))
     return 1;
   for (ward__item *it = c->inbox.head; it; it = it->next)
     if (it->h.kind == WARD__K_PING)
@@ -1362,6 +1380,10 @@ int ward__conn_wait_credit(ward__conn *c, uint64_t need, atomic_int *cancelled) 
     rv = WARD_ECANCELED;
   else if (c->closed)
     rv = c->close_err;
+  else if (atomic_load(&c->overfull))
+    rv = ward__fail(WARD_ETOOBIG,
+                    "over %u MiB of requests arrived while this call waited for credit",
+                    PENDING_CAP >> 20);
   else
     rv = 1;
   waiter_remove(c, &self);

@@ -193,6 +193,7 @@ struct ward__conn {
   size_t pending_in;        /* inbound requests read and not yet handled */
   atomic_int throttled;     /* too much pending: nobody reads for now */
   atomic_int credit_wait;   /* a handler waits for credit: read anyway */
+  atomic_int overfull;      /* past the hard cap: not read even for credit */
   int lazy;                 /* the loop's reading is off since a caller read */
   int64_t released_at;      /* when a caller last gave up the reading role */
   /* When set, JSON-tagged payloads must pass it (ward_spec_validate_json). */

@@ -472,6 +472,51 @@ static void slow_progress(const void *d, size_t n, void *ud) {
   nanosleep(&ts, NULL); /* a callback slower than the worker's progress */
 }
 
+/* A consumer 2 ms per row: the worker soon waits for credit. */
+static void spin_row(const char *stream, uint64_t seq, const void *d, size_t n, void *ud) {
+  (void)stream, (void)seq, (void)d, (void)n, (void)ud;
+  int64_t until = t_now_ms() + 2;
+  while (t_now_ms() < until)
+    ;
+}
+
+static void done_quietly(ward_call *call, int status, ward_msg *reply, void *ud) {
+  (void)call, (void)status, (void)ud;
+  ward_msg_free(reply);
+}
+
+/* While a handler waits for credit the worker keeps reading (its credit
+ * may be behind what is queued), but not without bound: a host that floods
+ * it meanwhile with 160 MiB of notifications fails the waiting call
+ * instead of filling the worker's memory. */
+static void test_flood_during_credit_wait(void) {
+  ward_worker *w = spawn("credit-flood");
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 120000;
+  o.window_bytes = 16 * 1024;
+  o.on_row = spin_row;
+  ward_call *call;
+  T_OK(ward_call_start(&call, w, "stream", "20000 1000", 10, &o, done_quietly, NULL));
+  size_t big = 1u << 20;
+  char *payload = malloc(big);
+  T_TRUE(payload != NULL);
+  memset(payload, 'x', big);
+  payload[0] = payload[big - 1] = '"';
+  for (int i = 0; i < 160; i++)
+    T_OK(ward_notify(w, "echo", payload, big));
+  free(payload);
+  int rv = ward_call_wait(call, 120000);
+  T_TRUE(rv == WARD_OK || rv == WARD_EREMOTE);
+  ward_call_free(call);
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, "hwm", NULL, 0, 30000));
+  long kib = strtol((const char *)ward_msg_data(m), NULL, 10);
+  ward_msg_free(m);
+  printf("   worker peak RSS %ld KiB after 160 MiB of notifications\n", kib);
+  T_TRUE(kib > 0 && kib < 112 * 1024);
+  ward_worker_free(w);
+}
+
 static void test_deadline_with_busy_callbacks(void) {
   ward_spec *s = tw_spec("busy", "serve");
   T_OK(ward_spec_kill_on_timeout(s, 0));
@@ -508,6 +553,7 @@ int main(int argc, char **argv) {
   T_RUN(test_notify_flood_is_throttled);
   T_RUN(test_flow_control_to_slow_worker);
   T_RUN(test_flow_control_slow_sink);
+  T_RUN(test_flood_during_credit_wait);
   ward_host_free(host);
   return t_done();
 }

@@ -421,6 +421,19 @@ static int tw_stream_batch(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, out);
 }
 
+/* The worker's peak resident set in KiB (VmHWM), as text. */
+static int tw_hwm(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256], out[32] = "-1";
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmHWM:", 6) == 0)
+      snprintf(out, sizeof out, "%ld", strtol(line + 6, NULL, 10));
+  if (f)
+    fclose(f);
+  return tw_reply_str(ctx, out);
+}
+
 /* ward_ctx_rows at its edges: a batch whose second row is over a 4096-byte
  * frame limit, then a batch whose first row has NULL data. Replies with the
  * two results' names. */
@@ -668,7 +681,8 @@ static int tw_serve(void) {
       {"work", tw_work},         {"work_notify", tw_work_notify},
       {"busy_progress", tw_busy_progress}, {"spin", tw_spin}, {"grow", tw_grow},
       {"spawn_child", tw_spawn_child},
-      {"stream", tw_stream},     {"stream_batch", tw_stream_batch}, {"rows_edge", tw_rows_edge},     {"until_cancel", tw_until_cancel},
+      {"stream", tw_stream},     {"stream_batch", tw_stream_batch}, {"rows_edge", tw_rows_edge},
+      {"hwm", tw_hwm},     {"until_cancel", tw_until_cancel},
       {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
       {"json_sum", tw_json_sum}, {"json_fail", tw_json_fail}, {"json_rows", tw_json_rows},
