@@ -740,7 +740,8 @@ WARD_EXTERN ward_worker *ward_ctx_worker(const ward_ctx *ctx);
 enum {
   WARD_OUTPUT_CAPTURE = 0, /* into the ring (default) */
   WARD_OUTPUT_INHERIT,     /* the host's own stdout and stderr */
-  WARD_OUTPUT_FORWARD,     /* into the ring, and to the host's stderr as "[name pid] line" */
+  WARD_OUTPUT_FORWARD,     /* into the ring, and to the host's stderr as "[name pid] line"
+                            * (never waiting: what a full stderr cannot take is left out) */
   WARD_OUTPUT_DISCARD      /* /dev/null */
 };
 WARD_EXTERN int ward_spec_output(ward_spec *spec, int mode);

@@ -134,9 +134,9 @@ int ward_call_wait(ward_call *h, int timeout_ms) {
       break;
     }
   }
-  int rv = h->finished ? h->status : WARD_ETIMEDOUT;
+  int fin = h->finished, rv = h->status;
   pthread_mutex_unlock(&h->mu);
-  return rv;
+  return fin ? rv : ward__fail(WARD_ETIMEDOUT, "the call did not end within %d ms", timeout_ms);
 }
 
 void ward_call_free(ward_call *h) {

@@ -502,19 +502,25 @@ static int settle(ward_host *h) {
       cap = keep + h->nlazy;
     }
   }
+  /* Those that do not fit (no memory) are settled at once, but not under
+   * lazy_mu: a connection's lock is taken before it, never after. */
+  ward__conn **old = h->lazy;
+  size_t nover = 0;
   for (size_t i = 0; i < h->nlazy; i++) {
-    if (keep < cap) {
-      v[keep++] = h->lazy[i];
-    } else {
-      ward__conn_settle(h->lazy[i], INT64_MAX, 0);
-      ward__conn_unref(h->lazy[i]);
-    }
+    if (keep < cap)
+      v[keep++] = old[i];
+    else
+      old[nover++] = old[i];
   }
-  free(h->lazy);
   h->lazy = v;
   h->nlazy = keep;
   h->caplazy = cap;
   pthread_mutex_unlock(&h->lazy_mu);
+  for (size_t i = 0; i < nover; i++) {
+    ward__conn_settle(old[i], INT64_MAX, 0);
+    ward__conn_unref(old[i]);
+  }
+  free(old);
   return keep > 0;
 }
 

@@ -13,6 +13,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stddef.h>
 #include <sys/uio.h>
 #include <signal.h>
@@ -614,7 +616,10 @@ static void read_output(ward_worker *w, int stream, int final) {
     ward__logring_flush(&w->logs, stream, ward__wall_ms(), w->generation, line_added, w);
 }
 
-/* Writes forwarded lines to the host's stderr, without the lock. */
+/* Writes forwarded lines to the host's stderr, without the lock. The
+ * loop must not wait for a stderr nobody reads: what it cannot take at
+ * once (in pieces no larger than a pipe takes whole) is left out; the lines
+ * are in the worker's log ring all the same. */
 static void flush_forward(ward_worker *w) {
   pthread_mutex_lock(&w->host->mu);
   char *b = w->fwd;
@@ -623,7 +628,10 @@ static void flush_forward(ward_worker *w) {
   w->fwd_len = w->fwd_cap = 0;
   pthread_mutex_unlock(&w->host->mu);
   for (size_t off = 0; off < n;) {
-    ssize_t r = write(2, b + off, n - off);
+    struct pollfd p = {.fd = 2, .events = POLLOUT};
+    if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+      break;
+    ssize_t r = write(2, b + off, n - off < PIPE_BUF ? n - off : PIPE_BUF);
     if (r <= 0 && errno != EINTR)
       break; /* the host's stderr is best effort */
     if (r > 0)

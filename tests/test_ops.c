@@ -208,6 +208,43 @@ static void test_output_modes(void) {
   ward_spec_free(s);
 }
 
+static void drop_reply(ward_call *call, int status, ward_msg *reply, void *ud) {
+  (void)call, (void)status, (void)ud;
+  ward_msg_free(reply);
+}
+
+/* Forwarding never stalls the host: with its stderr a pipe nobody reads,
+ * calls still go through, and the lines are in the ring. */
+static void test_forward_to_a_full_stderr(void) {
+  int saved = dup(2), p[2];
+  T_TRUE(saved >= 0 && pipe(p) == 0);
+  ward_spec *s = tw_spec("fwd-full", "serve");
+  T_OK(ward_spec_output(s, WARD_OUTPUT_FORWARD));
+  ward_worker *w = spawn_spec(s);
+  T_TRUE(dup2(p[1], 2) == 2);
+  close(p[1]);
+  int rv = 0;
+  /* 6 x 600 lines: well over the pipe's 64 KiB. */
+  for (int i = 0; i < 6 && !rv; i++)
+    rv = ward_request(NULL, w, "print", NULL, 0, 20000);
+  /* An asynchronous call's end is delivered by the host's loop. */
+  ward_call *call = NULL;
+  int ping = rv ? rv : ward_call_start(&call, w, "echo", "1", 1, NULL, drop_reply, NULL);
+  if (!ping)
+    ping = ward_call_wait(call, 20000);
+  /* Back to the real stderr before any check can print; closing the pipe
+   * frees a loop stuck writing to it. */
+  dup2(saved, 2);
+  close(saved);
+  close(p[0]);
+  T_OK(rv);
+  T_OK(ping);
+  ward_call_free(call);
+  ward_log_query q = WARD_LOG_QUERY_INIT;
+  wait_lines(w, 600, &q);
+  ward_worker_free(w);
+}
+
 static int is_private_dir(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700;
@@ -270,6 +307,7 @@ int main(int argc, char **argv) {
   T_RUN(test_ring_is_bounded);
   T_RUN(test_log_events);
   T_RUN(test_output_modes);
+  T_RUN(test_forward_to_a_full_stderr);
   T_RUN(test_data_dir);
   ward_host_free(host);
   return t_done();
