@@ -809,7 +809,9 @@ typedef struct ward_pool ward_pool;
 typedef struct ward_pool_opts {
   int min_workers; /* started at once, kept (default 1) */
   int max_workers; /* the most it grows to (default 4) */
-  int idle_ms;     /* a worker beyond the minimum idle this long goes (30000) */
+  int idle_ms;     /* a worker beyond the minimum idle this long goes (30000;
+                    * 0: as soon as its call ends), stopped by the pool's
+                    * own thread, which runs when max_workers > min_workers */
 } ward_pool_opts;
 #define WARD_POOL_OPTS_INIT {1, 4, 30000}
 

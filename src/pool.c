@@ -29,8 +29,13 @@ struct ward_pool {
   slot *slots;
   size_t n, cap;
   int growing; /* a spawn in progress, counted in against the maximum */
+  int quit;
+  int has_reaper;
+  pthread_t reaper; /* stops workers idle past the idle time */
   ward_pool_stats stats;
 };
+
+static void *reaper_main(void *arg);
 
 /* One background spawn, shared by its thread and the caller that asked. */
 typedef struct growth {
@@ -140,6 +145,13 @@ int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
       return ward__fail_keep(rv, sys, text);
     }
   }
+  if (opts->max_workers > opts->min_workers) {
+    if (pthread_create(&p->reaper, NULL, reaper_main, p) != 0) {
+      ward_pool_free(p);
+      return ward__fail(WARD_ENOMEM, "no thread for the pool");
+    }
+    p->has_reaper = 1;
+  }
   *out = p;
   return 0;
 }
@@ -151,7 +163,11 @@ void ward_pool_free(ward_pool *p) {
   pthread_mutex_lock(&p->mu);
   while (p->growing)
     pthread_cond_wait(&p->cv, &p->mu);
+  p->quit = 1;
+  pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
+  if (p->has_reaper)
+    pthread_join(p->reaper, NULL);
   for (size_t i = p->n; i-- > 0;)
     ward_worker_free(p->slots[i].w);
   free(p->slots);
@@ -212,6 +228,38 @@ static size_t idle_ones(ward_pool *p, ward_worker **out, size_t cap) {
     }
   }
   return k;
+}
+
+/* When the next extra worker's idle time runs out (pool lock held). */
+static int64_t next_idle(ward_pool *p) {
+  int64_t next = INT64_MAX;
+  if (p->n <= (size_t)p->o.min_workers)
+    return next;
+  for (size_t i = 0; i < p->n; i++)
+    if (!p->slots[i].busy && p->slots[i].last_used + p->o.idle_ms < next)
+      next = p->slots[i].last_used + p->o.idle_ms;
+  return next;
+}
+
+/* The pool's one thread: sleeps until an extra worker has been idle past
+ * the idle time (every change to the pool wakes it) and stops it. */
+static void *reaper_main(void *arg) {
+  ward_pool *p = arg;
+  pthread_mutex_lock(&p->mu);
+  while (!p->quit) {
+    ward_worker *gone[8];
+    size_t n = idle_ones(p, gone, 8);
+    if (n) {
+      pthread_mutex_unlock(&p->mu);
+      for (size_t k = 0; k < n; k++)
+        ward_worker_free(gone[k]);
+      pthread_mutex_lock(&p->mu);
+      continue;
+    }
+    ward__cond_wait(&p->cv, &p->mu, next_idle(p));
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
 }
 
 int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, const void *data,
@@ -292,7 +340,6 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
   o.timeout_ms = deadline == INT64_MAX ? -1 : left < 0 ? 0 : (int)left;
   rv = ward_request_ex(reply, w, method, data, len, &o);
 
-  ward_worker *gone[8];
   pthread_mutex_lock(&p->mu);
   for (size_t k = 0; k < p->n; k++) {
     if (p->slots[k].w == w) {
@@ -303,11 +350,8 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
   p->stats.busy--;
   if (rv)
     p->stats.failures++;
-  size_t ngone = idle_ones(p, gone, 8);
-  pthread_cond_broadcast(&p->cv);
+  pthread_cond_broadcast(&p->cv); /* a waiting call, and the reaper */
   pthread_mutex_unlock(&p->mu);
-  for (size_t k = 0; k < ngone; k++)
-    ward_worker_free(gone[k]);
   return rv;
 }
 
