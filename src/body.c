@@ -5,7 +5,8 @@
  * unmaps it, and the next one is mapped and faulted in afresh, page by
  * page. For a program that moves 64 MiB messages back and forth that
  * costs more than the copies. So the last big body freed is kept (one,
- * at most 256 MiB) and reused by the next big frame that fits in it.
+ * at most 256 MiB) and reused by the next big frame that fits in it, until
+ * a host or client is freed.
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -53,4 +54,15 @@ void ward__body_free(void *p) {
     free(old);
   }
   free(p);
+}
+
+size_t ward__body_trim(void) {
+  pthread_mutex_lock(&spare_mu);
+  void *old = spare;
+  size_t cap = spare_cap;
+  spare = NULL;
+  spare_cap = 0;
+  pthread_mutex_unlock(&spare_mu);
+  free(old);
+  return cap;
 }

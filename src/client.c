@@ -444,4 +444,5 @@ void ward_client_free(ward_client *c) {
   free(c->token);
   free(c->meta);
   free(c);
+  ward__body_trim();
 }

@@ -149,6 +149,7 @@ void ward_host_free(ward_host *h) {
   pthread_mutex_destroy(&h->mu);
   pthread_cond_destroy(&h->cond);
   free(h);
+  ward__body_trim();
 }
 
 int ward_host_handle(ward_host *h, const char *method, ward_handler fn, void *ud) {

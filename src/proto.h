@@ -82,6 +82,8 @@ typedef struct ward__frame {
  * handed out with ward__body_free. */
 void *ward__body_alloc(size_t n);
 void ward__body_free(void *p);
+/* Gives the cached big body back to the system; returns its size (0: none). */
+size_t ward__body_trim(void);
 
 /* Incremental decoder: frames can arrive split at any byte. */
 typedef struct ward__dec {

@@ -558,6 +558,24 @@ static void test_body_space(void) {
   stream_free(&s);
 }
 
+/* The one big body kept for reuse is reused, and given back on request. */
+static void test_body_cache(void) {
+  ward__body_trim();
+  size_t n = 3u << 20;
+  void *a = ward__body_alloc(n);
+  T_TRUE(a != NULL);
+  memset(a, 1, n);
+  ward__body_free(a);
+  void *b = ward__body_alloc(n - 100);
+  T_TRUE(b == a); /* the cached block, not a fresh mapping */
+  ward__body_free(b);
+  T_TRUE(ward__body_trim() >= n);
+  T_EQ_INT(ward__body_trim(), 0);
+  /* Small bodies are malloc's business: nothing is kept. */
+  ward__body_free(ward__body_alloc(100));
+  T_EQ_INT(ward__body_trim(), 0);
+}
+
 /* Large bodies written wholly into place: the frame must then come out of
  * the next ward__dec_feed (of no bytes, or of the bytes that follow). */
 static void test_body_space_complete(void) {
@@ -1051,5 +1069,6 @@ int main(void) {
   T_RUN(test_random_robustness);
   /* Last: fails while proto.c loses a body completed by ward__dec_wrote. */
   T_RUN(test_body_space_complete);
+  T_RUN(test_body_cache);
   return t_done();
 }
