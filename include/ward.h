@@ -837,7 +837,8 @@ typedef struct ward_pool_stats {
 } ward_pool_stats;
 WARD_EXTERN int ward_pool_info(ward_pool_stats *out, ward_pool *pool);
 /* The pool's workers, for per-worker figures (ward_worker_info): fills
- * `out` with up to `cap` handles, valid until the next pool call; returns
+ * `out` with up to `cap` handles, valid until the next pool call (a worker
+ * stopped for idling meanwhile is in state stopped until then); returns
  * how many. */
 WARD_EXTERN size_t ward_pool_workers(ward_worker **out, size_t cap, ward_pool *pool);
 

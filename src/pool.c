@@ -31,11 +31,16 @@ struct ward_pool {
   int growing; /* a spawn in progress, counted in against the maximum */
   int quit;
   int has_reaper;
+  /* Stopped for idling, freed at the next pool call: the handles
+   * ward_pool_workers gave out stay valid until then. */
+  ward_worker **retired;
+  size_t nretired, capretired;
   pthread_t reaper; /* stops workers idle past the idle time */
   ward_pool_stats stats;
 };
 
 static void *reaper_main(void *arg);
+static void free_retired(ward_pool *p);
 
 /* One background spawn, shared by its thread and the caller that asked. */
 typedef struct growth {
@@ -168,6 +173,10 @@ void ward_pool_free(ward_pool *p) {
   pthread_mutex_unlock(&p->mu);
   if (p->has_reaper)
     pthread_join(p->reaper, NULL);
+  pthread_mutex_lock(&p->mu);
+  free_retired(p);
+  pthread_mutex_unlock(&p->mu);
+  free(p->retired);
   for (size_t i = p->n; i-- > 0;)
     ward_worker_free(p->slots[i].w);
   free(p->slots);
@@ -241,6 +250,19 @@ static int64_t next_idle(ward_pool *p) {
   return next;
 }
 
+/* Frees the workers stopped for idling (pool lock held; it is dropped and
+ * taken again around the frees). */
+static void free_retired(ward_pool *p) {
+  if (ward__on_io_thread(p->host))
+    return; /* ward_worker_free would do nothing there */
+  while (p->nretired) {
+    ward_worker *w = p->retired[--p->nretired];
+    pthread_mutex_unlock(&p->mu);
+    ward_worker_free(w);
+    pthread_mutex_lock(&p->mu);
+  }
+}
+
 /* The pool's one thread: sleeps until an extra worker has been idle past
  * the idle time (every change to the pool wakes it) and stops it. */
 static void *reaper_main(void *arg) {
@@ -252,8 +274,25 @@ static void *reaper_main(void *arg) {
     if (n) {
       pthread_mutex_unlock(&p->mu);
       for (size_t k = 0; k < n; k++)
-        ward_worker_free(gone[k]);
+        ward_worker_stop(gone[k], -1);
       pthread_mutex_lock(&p->mu);
+      for (size_t k = 0; k < n; k++) {
+        if (p->nretired == p->capretired) {
+          size_t cap = p->capretired ? p->capretired * 2 : 8;
+          ward_worker **v = realloc(p->retired, cap * sizeof *v);
+          if (!v) {
+            /* No room to keep it: freed now (only a figure reader holding
+             * its handle could mind). */
+            pthread_mutex_unlock(&p->mu);
+            ward_worker_free(gone[k]);
+            pthread_mutex_lock(&p->mu);
+            continue;
+          }
+          p->retired = v;
+          p->capretired = cap;
+        }
+        p->retired[p->nretired++] = gone[k];
+      }
       continue;
     }
     ward__cond_wait(&p->cv, &p->mu, next_idle(p));
@@ -279,6 +318,7 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
   int64_t deadline = ward__deadline(timeout);
   pthread_mutex_lock(&p->mu);
   p->stats.calls++;
+  free_retired(p);
   growth *mine = NULL; /* the spawn this call asked for, if any */
   int rv = 0;
   long i;
@@ -366,6 +406,7 @@ int ward_pool_info(ward_pool_stats *out, ward_pool *p) {
   if (!out || !p)
     return ward__fail(WARD_EINVAL, "ward_pool_info needs out and a pool");
   pthread_mutex_lock(&p->mu);
+  free_retired(p);
   *out = p->stats;
   out->workers = p->n;
   pthread_mutex_unlock(&p->mu);
@@ -376,6 +417,7 @@ size_t ward_pool_workers(ward_worker **out, size_t cap, ward_pool *p) {
   if (!p)
     return 0;
   pthread_mutex_lock(&p->mu);
+  free_retired(p);
   size_t k = 0;
   for (; k < p->n && k < cap; k++)
     out[k] = p->slots[k].w;

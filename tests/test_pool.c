@@ -133,12 +133,23 @@ static void test_grow_wait_shrink(void) {
   pthread_join(tb, NULL);
   T_OK(a.rv);
   T_OK(b.rv);
-  /* Left idle past idle_ms, the extra worker goes by itself: no call is
-   * needed to notice. */
+  /* Left idle past idle_ms, the extra worker is stopped by itself: no call
+   * is needed to notice. Handles given out stay valid until the next pool
+   * call, the stopped one in state stopped. */
+  ward_worker *ws[4];
+  T_EQ_INT(ward_pool_workers(ws, 4, p), 2);
   deadline = t_now_ms() + 20000;
-  do
-    T_OK(ward_pool_info(&st, p));
-  while (st.workers != 1 && t_now_ms() < deadline && sched_yield() == 0);
+  int stopped = 0;
+  while (!stopped && t_now_ms() < deadline) {
+    for (int k = 0; k < 2; k++) {
+      ward_info in;
+      T_OK(ward_worker_info(&in, ws[k]));
+      stopped += in.state == WARD_STATE_STOPPED;
+    }
+    sched_yield();
+  }
+  T_EQ_INT(stopped, 1);
+  T_OK(ward_pool_info(&st, p));
   T_EQ_INT(st.workers, 1);
   T_OK(ward_pool_request(NULL, p, "echo", "1", 1, 10000));
   T_EQ_INT(st.shrunk, 1);
