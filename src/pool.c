@@ -50,8 +50,9 @@ typedef struct growth {
 } growth;
 
 static int add_worker(ward_pool *p) {
-  ward_worker *w;
+  ward_worker *w = NULL;
   int rv = ward_spawn(&w, p->host, p->spec);
+  int started = rv == WARD_OK;
   pthread_mutex_lock(&p->mu);
   if (!rv && p->n == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 8;
@@ -67,8 +68,8 @@ static int add_worker(ward_pool *p) {
     p->slots[p->n++] = (slot){w, 0, ward__now_ms()};
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
-  if (rv == WARD_ENOMEM)
-    ward_worker_free(w);
+  if (started && rv)
+    ward_worker_free(w); /* started, but no room to keep it */
   return rv;
 }
 
