@@ -150,6 +150,25 @@ static int mark_ready(ward__call *call) {
   return 1;
 }
 
+/* With the lock held: the call has news (events or its end). A blocking
+ * owner is woken here; returns whether an asynchronous one must be told
+ * (after unlocking). */
+static int news(ward__call *call) {
+  if (!call->async)
+    pthread_cond_signal(call->cond);
+  return mark_ready(call);
+}
+
+/* With the lock held: ends the call with `err` (and `reply`, owned by it
+ * from now on); returns news(). */
+static int end_call(ward__conn *c, ward__call *call, int err, ward_msg *reply) {
+  tab_remove(c, call);
+  call->done = 1;
+  call->err = err;
+  call->reply = reply;
+  return news(call);
+}
+
 /* ------------------------------------------------------------------ */
 /* Waiters and the reading role                                        */
 
@@ -651,14 +670,8 @@ static int complete(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     free(call);
     call = NULL;
   } else if (call && call->kind == want && !call->done) {
-    tab_remove(c, call);
-    call->done = 1;
-    call->err = err;
-    call->reply = m;
+    tell = end_call(c, call, err, m);
     m = NULL;
-    tell = mark_ready(call);
-    if (!call->async)
-      pthread_cond_signal(call->cond);
   }
   pthread_mutex_unlock(&c->mu);
   if (tell)
@@ -725,9 +738,7 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     if (!rv) {
       ward__itemq_push(&call->events, it);
       it = NULL;
-      tell = mark_ready(call);
-      if (!call->async)
-        pthread_cond_signal(call->cond);
+      tell = news(call);
     }
   }
   pthread_mutex_unlock(&c->mu);
@@ -757,14 +768,8 @@ static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   pthread_mutex_lock(&c->mu);
   ward__call *call = tab_find(c, f->h.id);
   int tell = 0;
-  if (call && !call->tombstone && !call->done) {
-    tab_remove(c, call);
-    call->done = 1;
-    call->err = WARD_EPROTO;
-    tell = mark_ready(call);
-    if (!call->async)
-      pthread_cond_signal(call->cond);
-  }
+  if (call && !call->tombstone && !call->done)
+    tell = end_call(c, call, WARD_EPROTO, NULL);
   pthread_mutex_unlock(&c->mu);
   if (tell)
     c->ops->call_ready(c, call);

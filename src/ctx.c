@@ -38,6 +38,12 @@ static int open_call(const ward_ctx *ctx, int *skip) {
   return 0;
 }
 
+/* open_call for a row: also a valid stream name. */
+static int open_stream(const ward_ctx *ctx, const char *stream, int *skip) {
+  int rv = open_call(ctx, skip);
+  return rv || *skip ? rv : ward__check_name(stream);
+}
+
 int ward_ctx_fail_data(ward_ctx *ctx, int code, const char *message, const void *data,
                        size_t len) {
   int skip, rv = open_call(ctx, &skip);
@@ -142,11 +148,8 @@ static uint32_t next_seq(ward_ctx *ctx, const char *stream) {
 }
 
 int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len) {
-  int skip, rv = open_call(ctx, &skip);
+  int skip, rv = open_stream(ctx, stream, &skip);
   if (rv || skip)
-    return rv;
-  rv = ward__check_name(stream);
-  if (rv)
     return rv;
   size_t n = data ? len : 0;
   size_t frame = WARD__HDR_SIZE + strlen(stream) + n;
@@ -195,11 +198,8 @@ static size_t pack_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
 }
 
 int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row *rows, size_t n) {
-  int skip, rv = open_call(ctx, &skip);
+  int skip, rv = open_stream(ctx, stream, &skip);
   if (rv || skip)
-    return rv;
-  rv = ward__check_name(stream);
-  if (rv)
     return rv;
   if (n && !rows)
     return ward__fail(WARD_EINVAL, "NULL rows");
