@@ -301,6 +301,51 @@ static inline int bench_ward_child(const bench_method *m, size_t n) {
   return rv ? 1 : 0;
 }
 
+/* Worker methods the benchmarks share: "echo" replies with its payload,
+ * "n" (a notification) is counted, "count" replies with the count (a
+ * uint64_t) and starts it again. */
+static uint64_t bench_notified __attribute__((unused));
+
+static inline int bench_m_echo(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  return ward_ctx_reply(ctx, d, n);
+}
+
+static inline int bench_m_note(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  bench_notified++;
+  return 0;
+}
+
+static inline int bench_m_count(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  uint64_t v = bench_notified;
+  bench_notified = 0;
+  return ward_ctx_reply(ctx, &v, sizeof v);
+}
+
+/* Sends `n` notifications of `size` (at most 256) bytes to "n", then asks
+ * "count" whether all arrived; returns notifications per second. */
+static inline double bench_ward_notes(ward_worker *w, int n, size_t size) {
+  char buf[256];
+  memset(buf, 'n', sizeof buf);
+  int64_t t0 = now_ns();
+  for (int i = 0; i < n; i++)
+    if (ward_notify(w, "n", buf, size))
+      die("ward_notify");
+  ward_msg *m;
+  if (ward_request(&m, w, "count", NULL, 0, 10000))
+    die("ward_request count");
+  double rate = n / ((double)(now_ns() - t0) / 1e9);
+  uint64_t got = 0;
+  if (ward_msg_len(m) == sizeof got)
+    memcpy(&got, ward_msg_data(m), sizeof got);
+  ward_msg_free(m);
+  if (got != (uint64_t)n)
+    die("the worker counted %llu notifications of %d", (unsigned long long)got, n);
+  return rate;
+}
+
 /* A spec running ourselves with `arg` as the worker. */
 static inline ward_spec *bench_spec(const char *name, const char *arg) {
   ward_spec *s;

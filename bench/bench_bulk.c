@@ -18,12 +18,7 @@
 
 #define MIB (1024u * 1024u)
 
-static int m_echo(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ud;
-  return ward_ctx_reply(ctx, d, n);
-}
-
-static const bench_method methods[] = {{"echo", m_echo}};
+static const bench_method methods[] = {{"echo", bench_m_echo}};
 
 static int raw_echo(int fd) {
   char *buf = NULL;

@@ -23,27 +23,8 @@
 
 #define PAYLOAD 32
 
-static uint64_t notified;
 
-static int m_echo(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ud;
-  return ward_ctx_reply(ctx, d, n);
-}
-
-static int m_note(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ctx, (void)d, (void)n, (void)ud;
-  notified++;
-  return 0;
-}
-
-static int m_count(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)d, (void)n, (void)ud;
-  uint64_t v = notified;
-  notified = 0;
-  return ward_ctx_reply(ctx, &v, sizeof v);
-}
-
-static const bench_method methods[] = {{"echo", m_echo}, {"n", m_note}, {"count", m_count}};
+static const bench_method methods[] = {{"echo", bench_m_echo}, {"n", bench_m_note}, {"count", bench_m_count}};
 
 static double ward_rtt_us(ward_worker *w, int n) {
   char buf[PAYLOAD];
@@ -55,25 +36,6 @@ static double ward_rtt_us(ward_worker *w, int n) {
   return (double)(now_ns() - t0) / 1e3 / n;
 }
 
-static double ward_notes(ward_worker *w, int n) {
-  char buf[PAYLOAD];
-  memset(buf, 'n', sizeof buf);
-  int64_t t0 = now_ns();
-  for (int i = 0; i < n; i++)
-    if (ward_notify(w, "n", buf, PAYLOAD))
-      die("ward_notify");
-  ward_msg *m;
-  if (ward_request(&m, w, "count", NULL, 0, 10000))
-    die("ward_request count");
-  double rate = n / ((double)(now_ns() - t0) / 1e9);
-  uint64_t got = 0;
-  if (ward_msg_len(m) == sizeof got)
-    memcpy(&got, ward_msg_data(m), sizeof got);
-  ward_msg_free(m);
-  if (got != (uint64_t)n)
-    die("the worker counted %llu notifications of %d", (unsigned long long)got, n);
-  return rate;
-}
 
 /* ------------------------------------------------------------------ */
 /* Peers                                                               */
@@ -163,10 +125,10 @@ static void run_mode(const bench_mode *mode) {
   ward_spec_free(s);
   double wr[BENCH_MAXREPS], wm[BENCH_MAXREPS];
   ward_rtt_us(w, nrt);
-  ward_notes(w, nmsg);
+  bench_ward_notes(w, nmsg, PAYLOAD);
   for (int i = 0; i < B.reps; i++) {
     wr[i] = ward_rtt_us(w, nrt);
-    wm[i] = ward_notes(w, nmsg);
+    wm[i] = bench_ward_notes(w, nmsg, PAYLOAD);
   }
   ward_host_free(h);
 

@@ -40,12 +40,7 @@ static int raw_child(int fd) {
   }
 }
 
-static int echo(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ud;
-  return ward_ctx_reply(ctx, d, n);
-}
-
-static const bench_method methods[] = {{"echo", echo}};
+static const bench_method methods[] = {{"echo", bench_m_echo}};
 
 /* ---- raw ping-pong ---- */
 

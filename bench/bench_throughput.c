@@ -30,25 +30,6 @@
 /* ------------------------------------------------------------------ */
 /* The worker                                                          */
 
-static uint64_t notified;
-
-static int m_echo(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ud;
-  return ward_ctx_reply(ctx, d, n);
-}
-
-static int m_note(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ctx, (void)d, (void)n, (void)ud;
-  notified++;
-  return 0;
-}
-
-static int m_count(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)d, (void)n, (void)ud;
-  uint64_t v = notified;
-  notified = 0;
-  return ward_ctx_reply(ctx, &v, sizeof v);
-}
 
 static int m_rows(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ud;
@@ -86,9 +67,9 @@ static int m_rows_batched(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return ward_ctx_reply(ctx, NULL, 0);
 }
 
-static const bench_method methods[] = {{"echo", m_echo},
-                                       {"n", m_note},
-                                       {"count", m_count},
+static const bench_method methods[] = {{"echo", bench_m_echo},
+                                       {"n", bench_m_note},
+                                       {"count", bench_m_count},
                                        {"rows", m_rows},
                                        {"rows_batched", m_rows_batched}};
 
@@ -134,34 +115,39 @@ static int raw_sink(int fd) {
   }
 }
 
-/* Reads [u64 n][u32 batched] and writes n frames of PAYLOAD bytes, one
- * write() each or packed into 64 KiB writes. */
-static int raw_rows(int fd) {
+/* Writes n frames [u32 len][PAYLOAD bytes of `c`], one write() each or
+ * packed into 64 KiB writes. */
+static void raw_send_frames(int fd, uint64_t n, int batched, char c) {
   static char buf[BATCH];
+  char frame[4 + PAYLOAD];
+  uint32_t len = PAYLOAD;
+  memcpy(frame, &len, 4);
+  memset(frame + 4, c, PAYLOAD);
+  size_t fill = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    if (!batched) {
+      write_full(fd, frame, sizeof frame);
+      continue;
+    }
+    if (fill + sizeof frame > sizeof buf) {
+      write_full(fd, buf, fill);
+      fill = 0;
+    }
+    memcpy(buf + fill, frame, sizeof frame);
+    fill += sizeof frame;
+  }
+  if (fill)
+    write_full(fd, buf, fill);
+}
+
+/* Reads [u64 n][u32 batched] and writes n frames of PAYLOAD bytes. */
+static int raw_rows(int fd) {
   for (;;) {
     uint64_t n;
     uint32_t batched;
     if (!read_full(fd, &n, sizeof n) || !read_full(fd, &batched, sizeof batched))
       return 0;
-    char frame[4 + PAYLOAD];
-    uint32_t len = PAYLOAD;
-    memcpy(frame, &len, 4);
-    memset(frame + 4, 'x', PAYLOAD);
-    size_t fill = 0;
-    for (uint64_t i = 0; i < n; i++) {
-      if (!batched) {
-        write_full(fd, frame, sizeof frame);
-        continue;
-      }
-      if (fill + sizeof frame > sizeof buf) {
-        write_full(fd, buf, fill);
-        fill = 0;
-      }
-      memcpy(buf + fill, frame, sizeof frame);
-      fill += sizeof frame;
-    }
-    if (fill)
-      write_full(fd, buf, fill);
+    raw_send_frames(fd, n, (int)batched, 'x');
   }
 }
 
@@ -238,48 +224,10 @@ static double raw_inflight(int fd, int n, int depth) {
 /* ------------------------------------------------------------------ */
 /* Notifications                                                       */
 
-static double ward_notes(ward_worker *w, int n) {
-  char buf[PAYLOAD];
-  memset(buf, 'n', sizeof buf);
-  int64_t t0 = now_ns();
-  for (int i = 0; i < n; i++)
-    if (ward_notify(w, "n", buf, PAYLOAD))
-      die("ward_notify");
-  ward_msg *m;
-  if (ward_request(&m, w, "count", NULL, 0, 10000))
-    die("ward_request count");
-  double rate = n / ((double)(now_ns() - t0) / 1e9);
-  uint64_t got = 0;
-  if (ward_msg_len(m) == sizeof got)
-    memcpy(&got, ward_msg_data(m), sizeof got);
-  ward_msg_free(m);
-  if (got != (uint64_t)n)
-    die("the worker counted %llu notifications of %d", (unsigned long long)got, n);
-  return rate;
-}
 
 static double raw_notes(int fd, int n, int batched) {
-  static char buf[BATCH];
-  char frame[4 + PAYLOAD];
-  uint32_t len = PAYLOAD;
-  memcpy(frame, &len, 4);
-  memset(frame + 4, 'n', PAYLOAD);
   int64_t t0 = now_ns();
-  size_t fill = 0;
-  for (int i = 0; i < n; i++) {
-    if (!batched) {
-      write_full(fd, frame, sizeof frame);
-      continue;
-    }
-    if (fill + sizeof frame > sizeof buf) {
-      write_full(fd, buf, fill);
-      fill = 0;
-    }
-    memcpy(buf + fill, frame, sizeof frame);
-    fill += sizeof frame;
-  }
-  if (fill)
-    write_full(fd, buf, fill);
+  raw_send_frames(fd, (uint64_t)n, batched, 'n');
   uint32_t zero = 0;
   write_full(fd, &zero, sizeof zero);
   uint64_t got;
@@ -372,7 +320,7 @@ static void run_mode(const bench_mode *mode, counts k) {
   ward_parallel(w, k.rt / 10 + CALLERS);
   raw_inflight(efd, k.rt / 10 + 1, 1);
   raw_inflight(efd, k.rt / 10 + 1, CALLERS);
-  ward_notes(w, k.notes / 10 + 1);
+  bench_ward_notes(w, k.notes / 10 + 1, PAYLOAD);
   raw_notes(sfd, k.notes / 10 + 1, 0);
   ward_rows(w, k.rows / 10 + 1);
   raw_rows_run(rfd, k.rows / 10 + 1, 0);
@@ -387,7 +335,7 @@ static void run_mode(const bench_mode *mode, counts k) {
     w8[i] = ward_parallel(w, k.rt);
     nr[i] = raw_notes(sfd, k.notes, 0);
     nb[i] = raw_notes(sfd, k.notes, 1);
-    nw[i] = ward_notes(w, k.notes);
+    nw[i] = bench_ward_notes(w, k.notes, PAYLOAD);
     rr[i] = raw_rows_run(rfd, k.rows, 0);
     rb[i] = raw_rows_run(rfd, k.rows, 1);
     rw[i] = ward_rows(w, k.rows);
