@@ -19,7 +19,6 @@
 #include "tevents.h"
 #include "tworker.h"
 
-extern char **environ;
 
 static ward_host *host;
 
@@ -147,9 +146,7 @@ static void test_client_exits_at_end_of_stream(void) {
   int sv[2];
   T_TRUE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  T_TRUE(n > 0);
-  self[n] = 0;
+  tw_self(self, sizeof self);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
@@ -200,21 +197,8 @@ static int host_mode(void) {
 }
 
 static void test_host_sigkill_leaves_no_worker(void) {
-  int out[2];
-  T_TRUE(pipe(out) == 0);
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  T_TRUE(n > 0);
-  self[n] = 0;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  char *args[] = {self, "--host", NULL};
-  pid_t hpid;
-  T_TRUE(posix_spawn(&hpid, self, &fa, NULL, args, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  FILE *f = fdopen(out[0], "r");
+  FILE *f;
+  pid_t hpid = tw_spawn_self("--host", &f);
   int pidfds[3];
   for (int i = 0; i < 3; i++) {
     int wpid = 0;

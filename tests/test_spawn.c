@@ -16,16 +16,6 @@
 
 static ward_host *host;
 
-static int count_fds(void) {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  T_TRUE(d != NULL);
-  for (struct dirent *e; (e = readdir(d));)
-    n += e->d_name[0] != '.';
-  closedir(d);
-  return n - 1; /* the directory's own descriptor */
-}
-
 /* The children of this process, alive or zombie, from /proc. */
 static int count_children(int *zombies) {
   int n = 0;
@@ -87,11 +77,11 @@ static void expect_reply(ward_worker *w, const char *method, const char *payload
 }
 
 static void spawn_fails(ward_spec *s, int err) {
-  int fds = count_fds();
+  int fds = tw_count_fds();
   ward_worker *w = (ward_worker *)1;
   T_ERR(ward_spawn(&w, host, s), err);
   T_TRUE(w == NULL);
-  T_EQ_INT(count_fds(), fds);
+  T_EQ_INT(tw_count_fds(), fds);
   T_TRUE(no_children());
   ward_spec_free(s);
 }
@@ -268,32 +258,6 @@ static void test_crash_mid_call(void) {
 }
 
 /* Calls in flight when the worker is killed from outside all end ECRASHED. */
-static pthread_mutex_t hang_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t hang_cv = PTHREAD_COND_INITIALIZER;
-static int hanging;
-
-static int on_hanging(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ctx, (void)d, (void)n, (void)ud;
-  pthread_mutex_lock(&hang_mu);
-  hanging++;
-  pthread_cond_broadcast(&hang_cv);
-  pthread_mutex_unlock(&hang_mu);
-  return 0;
-}
-
-static void wait_hanging(int n) {
-  int64_t deadline = t_now_ms() + 20000;
-  pthread_mutex_lock(&hang_mu);
-  while (hanging < n && t_now_ms() < deadline) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
-    pthread_cond_timedwait(&hang_cv, &hang_mu, &ts);
-  }
-  T_TRUE(hanging >= n);
-  pthread_mutex_unlock(&hang_mu);
-}
-
 struct inflight {
   ward_worker *w;
   const char *method;
@@ -311,12 +275,12 @@ static void test_kill_with_calls_in_flight(void) {
   uint64_t id = ward_worker_id(w);
   struct inflight f[4];
   pthread_t th[4];
-  hanging = 0;
+  tev_hang_reset();
   for (int i = 0; i < 4; i++) {
     f[i] = (struct inflight){w, i == 0 ? "hang_notify" : "echo", 0};
     T_TRUE(pthread_create(&th[i], NULL, call_in_flight, &f[i]) == 0);
     if (i == 0)
-      wait_hanging(1);
+      tev_wait_hanging(1);
   }
   kill(ward_worker_pid(w), SIGKILL);
   for (int i = 0; i < 4; i++) {
@@ -346,9 +310,9 @@ static void test_stop(void) {
   id = ward_worker_id(w);
   struct inflight f = {w, "hang_notify", 0};
   pthread_t th;
-  hanging = 0;
+  tev_hang_reset();
   T_TRUE(pthread_create(&th, NULL, call_in_flight, &f) == 0);
-  wait_hanging(1);
+  tev_wait_hanging(1);
   T_OK(ward_worker_stop(w, 200));
   pthread_join(th, NULL);
   T_ERR(f.rv, WARD_ECLOSED);
@@ -359,14 +323,14 @@ static void test_stop(void) {
 }
 
 static void test_cycles_leak_nothing(void) {
-  int fds = count_fds();
+  int fds = tw_count_fds();
   for (int i = 0; i < 200; i++) {
     ward_worker *w = spawn_mode("cycle", "serve");
     T_OK(ward_ping(w, 10000));
     T_OK(ward_worker_stop(w, 5000));
     ward_worker_free(w);
   }
-  T_EQ_INT(count_fds(), fds);
+  T_EQ_INT(tw_count_fds(), fds);
   T_TRUE(no_children());
 }
 
@@ -375,7 +339,7 @@ int main(int argc, char **argv) {
     return tworker_main(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   host = tev_host();
-  T_OK(ward_host_handle(host, "hanging", on_hanging, NULL));
+  T_OK(ward_host_handle(host, "hanging", tev_on_hanging, NULL));
   int zombies;
   baseline_children = count_children(&zombies);
   T_EQ_INT(baseline_children, 1); /* the guard */

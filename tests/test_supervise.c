@@ -27,7 +27,6 @@
 #include "tevents.h"
 #include "tworker.h"
 
-extern char **environ;
 
 static ward_host *host;
 
@@ -131,41 +130,6 @@ static int tev_find_name(int from, int type, const char *name) {
   return found;
 }
 
-/* The host handler "hanging": a worker says a call is in flight in it. */
-static pthread_mutex_t hang_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t hang_cv = PTHREAD_COND_INITIALIZER;
-static int hanging;
-
-static int on_hanging(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ctx, (void)d, (void)n, (void)ud;
-  pthread_mutex_lock(&hang_mu);
-  hanging++;
-  pthread_cond_broadcast(&hang_cv);
-  pthread_mutex_unlock(&hang_mu);
-  return 0;
-}
-
-static void hang_reset(void) {
-  pthread_mutex_lock(&hang_mu);
-  hanging = 0;
-  pthread_mutex_unlock(&hang_mu);
-}
-
-static void wait_hanging(int n) {
-  int64_t deadline = t_now_ms() + 20000;
-  pthread_mutex_lock(&hang_mu);
-  while (hanging < n && t_now_ms() < deadline) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
-    pthread_cond_timedwait(&hang_cv, &hang_mu, &ts);
-  }
-  int got = hanging;
-  pthread_mutex_unlock(&hang_mu);
-  if (got < n)
-    T_FAIL("%d \"hanging\" notifications within 20 s, want %d", got, n);
-}
-
 /* A call made from another thread. */
 typedef struct tcall {
   ward_worker *w;
@@ -232,16 +196,6 @@ static int64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int count_fds(void) {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  T_TRUE(d != NULL);
-  for (struct dirent *e; (e = readdir(d));)
-    n += e->d_name[0] != '.';
-  closedir(d);
-  return n - 1; /* the directory's own descriptor */
 }
 
 static uint64_t self_rss(void) {
@@ -557,11 +511,11 @@ static void test_deadline_kills_and_replaces(void) {
   uint64_t id = ward_worker_id(w);
   int pid = ward_worker_pid(w);
   int mark = tev_mark();
-  hang_reset();
+  tev_hang_reset();
   tcall hang, echo;
   /* 1000 ms leaves room for the echo to be in flight before the deadline. */
   tcall_start(&hang, w, "hang_notify", "", 1000);
-  wait_hanging(1);
+  tev_wait_hanging(1);
   tcall_start(&echo, w, "echo", "queued", 60000);
   /* The echo holds the connection (it is queued in the worker behind the
    * hang) before the hang's deadline passes. */
@@ -736,10 +690,10 @@ static void test_cycle_waits_for_call(void) {
   ward_worker *w = spawn_spec(tw_spec("cycle-busy", "serve"));
   int pid = ward_worker_pid(w);
   int mark = tev_mark();
-  hang_reset();
+  tev_hang_reset();
   tcall work;
   tcall_start(&work, w, "work_notify", "300", 20000);
-  wait_hanging(1);
+  tev_wait_hanging(1);
   tcycle cy = {.w = w, .rv = 1};
   T_TRUE(pthread_create(&cy.th, NULL, tcycle_main, &cy) == 0);
   /* While it drains, a new call waits and reaches the new process. */
@@ -954,9 +908,9 @@ static void stop_and_expect(ward_worker *w, int grace, int wedged, int outcome, 
   int mark = tev_mark();
   tcall hang;
   if (wedged) {
-    hang_reset();
+    tev_hang_reset();
     tcall_start(&hang, w, "hang_notify", "", 60000);
-    wait_hanging(1);
+    tev_wait_hanging(1);
   }
   int64_t t0 = t_now_ms();
   T_OK(ward_worker_stop(w, grace));
@@ -1084,22 +1038,8 @@ static int host_mode(void) {
 }
 
 static void test_host_sigkill_leaves_nothing(void) {
-  int out[2];
-  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  T_TRUE(n > 0);
-  self[n] = 0;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  char *args[] = {self, "--host", NULL};
-  pid_t hpid;
-  T_TRUE(posix_spawn(&hpid, self, &fa, NULL, args, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  FILE *f = fdopen(out[0], "r");
-  T_TRUE(f != NULL);
+  FILE *f;
+  pid_t hpid = tw_spawn_self("--host", &f);
   int pidfds[6];
   for (int k = 0; k < 3; k++) {
     int wpid = 0, gpid = 0;
@@ -1167,7 +1107,7 @@ static void test_cycles_leak_nothing(void) {
   for (int k = 0; k < 20; k++)
     T_OK(ward_worker_cycle(w));
   T_OK(ward_ping(w, 20000));
-  int fds = count_fds();
+  int fds = tw_count_fds();
   uint64_t rss = self_rss();
   int64_t t0 = t_now_ms();
   for (int k = 0; k < 500; k++)
@@ -1175,7 +1115,7 @@ static void test_cycles_leak_nothing(void) {
   int64_t took = t_now_ms() - t0;
   T_OK(ward_ping(w, 20000));
   T_EQ_INT(ward_worker_generation(w), 521);
-  int fds2 = count_fds();
+  int fds2 = tw_count_fds();
   uint64_t rss2 = self_rss();
   fprintf(stderr, "   500 cycles in %lld ms; fds %d -> %d; host RSS %.1f -> %.1f MiB\n",
           (long long)took, fds, fds2, rss / 1048576.0, rss2 / 1048576.0);
@@ -1224,10 +1164,10 @@ static void test_info(void) {
   T_OK(ward_ping(w, 20000));
   T_EQ_INT(info_of(w).calls_served, 4);
 
-  hang_reset();
+  tev_hang_reset();
   tcall work;
   tcall_start(&work, w, "work_notify", "1000", 20000);
-  wait_hanging(1);
+  tev_wait_hanging(1);
   T_EQ_INT(info_of(w).calls_in_flight, 1);
   tcall_join(&work);
   T_OK(work.rv);
@@ -1337,7 +1277,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   int64_t t0 = t_now_ms();
   host = tev_host();
-  T_OK(ward_host_handle(host, "hanging", on_hanging, NULL));
+  T_OK(ward_host_handle(host, "hanging", tev_on_hanging, NULL));
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     int run = 1, picked = 0, matched = 0;
     for (int a = 1; a < argc; a++) {

@@ -149,4 +149,41 @@ static inline ward_host *tev_host(void) {
   return h;
 }
 
+/* The host handler "hanging" (register tev_on_hanging under that name):
+ * a worker says a call is in flight in it, and the test waits for that. */
+static pthread_mutex_t tev_hang_mu __attribute__((unused)) = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tev_hang_cv __attribute__((unused)) = PTHREAD_COND_INITIALIZER;
+static int tev_hanging __attribute__((unused));
+
+static inline int tev_on_hanging(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  pthread_mutex_lock(&tev_hang_mu);
+  tev_hanging++;
+  pthread_cond_broadcast(&tev_hang_cv);
+  pthread_mutex_unlock(&tev_hang_mu);
+  return 0;
+}
+
+static inline void tev_hang_reset(void) {
+  pthread_mutex_lock(&tev_hang_mu);
+  tev_hanging = 0;
+  pthread_mutex_unlock(&tev_hang_mu);
+}
+
+/* Waits (up to 20 s) until `n` calls have said so; fails the test if not. */
+static inline void tev_wait_hanging(int n) {
+  int64_t deadline = t_now_ms() + 20000;
+  pthread_mutex_lock(&tev_hang_mu);
+  while (tev_hanging < n && t_now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&tev_hang_cv, &tev_hang_mu, &ts);
+  }
+  int got = tev_hanging;
+  pthread_mutex_unlock(&tev_hang_mu);
+  if (got < n)
+    T_FAIL("%d \"hanging\" notifications within 20 s, want %d", got, n);
+}
+
 #endif

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -752,14 +753,55 @@ static int tworker_main(int argc, char **argv) {
   return 2;
 }
 
+/* How many descriptors this process has open. */
+static inline int tw_count_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    abort();
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1; /* the directory's own descriptor */
+}
+
+/* The path of this test binary. */
+static inline void tw_self(char *out, size_t cap) {
+  ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+  if (n <= 0)
+    abort();
+  out[n] = 0;
+}
+
+/* Runs this binary with `arg` (a host of its own, say), its stdout a pipe
+ * read through *out; returns its pid. */
+static inline pid_t tw_spawn_self(const char *arg, FILE **out) {
+  extern char **environ;
+  char self[4096];
+  tw_self(self, sizeof self);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    abort();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  char *args[] = {self, (char *)arg, NULL};
+  pid_t pid;
+  if (posix_spawn(&pid, self, &fa, NULL, args, environ) != 0)
+    abort();
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  *out = fdopen(fds[0], "r");
+  if (!*out)
+    abort();
+  return pid;
+}
+
 /* For the test side: a spec that runs this binary as a worker. */
 static inline ward_spec *tw_spec(const char *name, const char *mode) {
   ward_spec *s;
   char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0)
-    abort();
-  self[n] = 0;
+  tw_self(self, sizeof self);
   if (ward_spec_new(&s, name, self))
     abort();
   ward_spec_arg(s, "--worker");
