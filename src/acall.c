@@ -56,7 +56,7 @@ int ward_call_start(ward_call **out, ward_worker *w, const char *method, const v
   ward_call *h = calloc(1, sizeof *h);
   if (!h)
     return WARD_ENOMEM;
-  int timeout = opts->timeout_ms < 0 ? w->spec->request_timeout_ms : opts->timeout_ms;
+  int timeout = ward__worker_timeout(w, opts->timeout_ms);
   int64_t deadline = ward__deadline(timeout);
   rv = ward__worker_acquire(w, deadline, opts->generation, &h->conn);
   if (rv) {
@@ -68,8 +68,6 @@ int ward_call_start(ward_call **out, ward_worker *w, const char *method, const v
   h->done = done;
   h->ud = ud;
   h->timeout_ms = timeout;
-  if (opts->summary)
-    memset(opts->summary, 0, sizeof *opts->summary);
   /* The user's, the outcome's, and this function's own until it returns:
    * `done` may run (and free the handle) before it does. */
   atomic_init(&h->refs, 3);
@@ -172,9 +170,6 @@ void ward__acall_process(ward__conn *c, ward__call *call) {
   h->status = status;
   pthread_cond_broadcast(&h->cv);
   pthread_mutex_unlock(&h->mu);
-  if (status == WARD_ETIMEDOUT && h->timeout_ms != 0)
-    ward__worker_timed_out(h->w, h->conn);
-  ward__worker_release(h->w, h->conn,
-                       status == WARD_OK || status == WARD_EREMOTE || status == WARD_ENOMETHOD);
+  ward__worker_call_done(h->w, h->conn, status, h->timeout_ms);
   unref(h);
 }

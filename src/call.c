@@ -67,7 +67,8 @@ void ward__worker_release(ward_worker *w, ward__conn *c, int answered) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
   w->inflight--;
-  w->last_activity = ward__now_ms();
+  if (w->spec->idle_ms)
+    w->last_activity = ward__now_ms();
   if (answered) {
     w->served++;
     if (w->conn == c) {
@@ -96,7 +97,14 @@ void ward__worker_timed_out(ward_worker *w, ward__conn *c) {
   pthread_mutex_unlock(&h->mu);
 }
 
-static int call_deadline(const ward_worker *w, int timeout_ms) {
+void ward__worker_call_done(ward_worker *w, ward__conn *c, int rv, int timeout_ms) {
+  /* A zero timeout asks not to wait; it is no sign the worker hangs. */
+  if (rv == WARD_ETIMEDOUT && timeout_ms != 0)
+    ward__worker_timed_out(w, c);
+  ward__worker_release(w, c, rv == WARD_OK || rv == WARD_EREMOTE || rv == WARD_ENOMETHOD);
+}
+
+int ward__worker_timeout(const ward_worker *w, int timeout_ms) {
   return timeout_ms < 0 ? w->spec->request_timeout_ms : timeout_ms;
 }
 
@@ -114,24 +122,19 @@ int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const 
     return rv;
   if (!opts)
     opts = &defaults;
-  if (opts->summary)
-    memset(opts->summary, 0, sizeof *opts->summary);
   if (ward__on_io_thread(w->host))
     return ward__fail(WARD_EINVAL, "no blocking call from a ward callback: use ward_call_start");
   if (opts->encoding < WARD_ENC_RAW || opts->encoding > WARD_ENC_MSGPACK)
     return ward__fail(WARD_EINVAL, "unknown encoding %d", opts->encoding);
   /* One deadline for the whole call, waiting for a restart included. */
-  int timeout = call_deadline(w, opts->timeout_ms);
+  int timeout = ward__worker_timeout(w, opts->timeout_ms);
   int64_t deadline = ward__deadline(timeout);
   ward__conn *c;
   rv = ward__worker_acquire(w, deadline, opts->generation, &c);
   if (rv)
     return rv;
   rv = ward__conn_call_at(c, WARD__K_REQUEST, method, data, len, opts, deadline, timeout, reply);
-  /* A zero timeout asks not to wait; it is no sign the worker hangs. */
-  if (rv == WARD_ETIMEDOUT && timeout != 0)
-    ward__worker_timed_out(w, c);
-  ward__worker_release(w, c, rv == WARD_OK || rv == WARD_EREMOTE || rv == WARD_ENOMETHOD);
+  ward__worker_call_done(w, c, rv, timeout);
   return rv;
 }
 
@@ -147,15 +150,15 @@ int ward_ping(ward_worker *w, int timeout_ms) {
     return ward__fail(WARD_EINVAL, "NULL worker");
   if (ward__on_io_thread(w->host))
     return ward__fail(WARD_EINVAL, "no blocking call from a ward callback");
-  int64_t deadline = ward__deadline(call_deadline(w, timeout_ms));
+  int timeout = ward__worker_timeout(w, timeout_ms);
+  int64_t deadline = ward__deadline(timeout);
   ward__conn *c;
   int rv = ward__worker_acquire(w, deadline, 0, &c);
   if (rv)
     return rv;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.encoding = WARD_ENC_RAW;
-  rv = ward__conn_call_at(c, WARD__K_PING, NULL, NULL, 0, &o, deadline,
-                          call_deadline(w, timeout_ms), NULL);
+  rv = ward__conn_call_at(c, WARD__K_PING, NULL, NULL, 0, &o, deadline, timeout, NULL);
   ward__worker_release(w, c, 0);
   return rv;
 }

@@ -88,6 +88,11 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
 void ward__worker_release(ward_worker *w, ward__conn *c, int answered);
 /* A call's deadline passed: kill and replace, if the spec says so. */
 void ward__worker_timed_out(ward_worker *w, ward__conn *c);
+/* A call on the worker ended with `rv` (its timeout was `timeout_ms`): the
+ * timeout's consequences, then ward__worker_release. */
+void ward__worker_call_done(ward_worker *w, ward__conn *c, int rv, int timeout_ms);
+/* A call's timeout: the caller's, or the spec's when it is negative. */
+int ward__worker_timeout(const ward_worker *w, int timeout_ms);
 /* The loop must look at the connection's calls by `deadline`. */
 void ward__worker_watch_deadline(ward_worker *w, ward__conn *c, int64_t deadline);
 
