@@ -159,6 +159,13 @@ static int news(ward__call *call) {
   return mark_ready(call);
 }
 
+/* Tells the peer to stop working on call `id` (lock not held; never waits:
+ * what the socket does not take is queued). */
+static void send_cancel(ward__conn *c, uint32_t id) {
+  ward__hdr h = {.kind = WARD__K_CANCEL, .id = id};
+  ward__conn_send(c, &h, NULL, NULL, 0, NULL, 0, 0, 0);
+}
+
 /* With the lock held: ends the call with `err` (and `reply`, owned by it
  * from now on); returns news(). */
 static int end_call(ward__conn *c, ward__call *call, int err, ward_msg *reply) {
@@ -716,6 +723,7 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   pthread_mutex_lock(&c->mu);
   ward__call *call = tab_find(c, f->h.id);
   if (call && call->kind == WARD__K_REQUEST && !call->done && !call->tombstone) {
+    size_t frame = ward__frame_size(f->h.nlen, f->h.len);
     if (f->h.kind == WARD__K_ROW)
       rv = count_row(call, f);
     if (!rv && f->h.kind != WARD__K_DIAG && call->window) {
@@ -723,14 +731,13 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
        * while the frame still fits the window: anything else ignores our
        * credits. */
       uint64_t out = call->received - call->credited;
-      size_t frame = WARD__HDR_SIZE + f->h.nlen + f->h.len;
       if (out > call->window / 2 && out + frame > call->window)
         rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u", f->h.id);
       call->received += frame;
     }
     /* Flow control bounds what waits for the callbacks; a callee that
      * ignores it is cut off rather than allowed to fill our memory. */
-    call->queued_bytes += WARD__HDR_SIZE + f->h.nlen + f->h.len;
+    call->queued_bytes += frame;
     size_t limit = (call->window ? call->window : WARD__UNWINDOWED_MAX) + c->max_in + (64u << 10);
     if (!rv && call->queued_bytes > limit)
       rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u (%zu bytes waiting)",
@@ -775,8 +782,7 @@ static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     c->ops->call_ready(c, call);
   if (f->h.kind != WARD__K_REPLY) {
     /* Ended here: the callee need not go on streaming. */
-    ward__hdr ch = {.kind = WARD__K_CANCEL, .id = f->h.id};
-    ward__conn_send(c, &ch, NULL, NULL, 0, NULL, 0, 0, 0);
+    send_cancel(c, f->h.id);
   }
   return 0;
 }
@@ -1034,7 +1040,7 @@ void ward__call_consume(ward__conn *c, ward__call *call, const ward_call_opts *o
     return;
   /* Credit back in halves of the window: the worker keeps streaming while
    * the rest is consumed, at one small frame per half window. */
-  call->unacked += WARD__HDR_SIZE + it->h.nlen + it->h.len;
+  call->unacked += ward__frame_size(it->h.nlen, it->h.len);
   if (call->unacked >= call->window / 2) {
     ward__hdr h = {.kind = WARD__K_CREDIT, .id = call->id, .aux = (uint32_t)call->unacked};
     pthread_mutex_lock(&c->mu);
@@ -1173,8 +1179,7 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
   if (abandoned && kind == WARD__K_REQUEST) {
     /* The caller gave up: the callee need not go on (and a streaming one
      * waiting for credit would wait forever). */
-    ward__hdr ch = {.kind = WARD__K_CANCEL, .id = call.id};
-    ward__conn_send(c, &ch, NULL, NULL, 0, NULL, 0, 0, 0);
+    send_cancel(c, call.id);
   }
 
   if (opts->summary)
@@ -1249,8 +1254,7 @@ int ward__conn_cancel(ward__conn *c, ward__call *call, int64_t grace_deadline) {
     tab_put(c, tomb);
   }
   pthread_mutex_unlock(&c->mu);
-  ward__hdr h = {.kind = WARD__K_CANCEL, .id = id};
-  ward__conn_send(c, &h, NULL, NULL, 0, NULL, 0, 0, 0);
+  send_cancel(c, id);
   if (tell && c->ops->call_ready)
     c->ops->call_ready(c, call);
   return 1;
@@ -1289,8 +1293,7 @@ int64_t ward__conn_expire(ward__conn *c, int64_t now, int *timed_out, int *cance
   }
   pthread_mutex_unlock(&c->mu);
   for (size_t i = 0; i < nready; i++) {
-    ward__hdr ch = {.kind = WARD__K_CANCEL, .id = ready[i]->id};
-    ward__conn_send(c, &ch, NULL, NULL, 0, NULL, 0, 0, 0);
+    send_cancel(c, ready[i]->id);
     c->ops->call_ready(c, ready[i]);
   }
   if (nready == 64)

@@ -121,7 +121,7 @@ int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len) {
     return rv;
   size_t n = data ? len : 0;
   /* The window counts whole frames, so even empty ones are paced. */
-  size_t frame = WARD__HDR_SIZE + n;
+  size_t frame = ward__frame_size(0, n);
   rv = before_stream(ctx, frame);
   if (rv)
     return rv;
@@ -152,7 +152,7 @@ int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len
   if (rv || skip)
     return rv;
   size_t n = data ? len : 0;
-  size_t frame = WARD__HDR_SIZE + strlen(stream) + n;
+  size_t frame = ward__frame_size(strlen(stream), n);
   rv = before_stream(ctx, frame);
   if (rv)
     return rv;
@@ -176,7 +176,7 @@ static size_t pack_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
   *len = 0;
   for (; k < n; k++) {
     size_t rlen = rows[k].data ? rows[k].len : 0;
-    size_t frame = WARD__HDR_SIZE + nlen + rlen;
+    size_t frame = ward__frame_size(nlen, rlen);
     uint64_t out = ctx->sent - acked;
     if (*len + frame > cap && k > 0)
       break;
@@ -213,7 +213,7 @@ int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row *rows, size_
   size_t done = 0;
   while (!rv && done < n) {
     size_t rlen = rows[done].data ? rows[done].len : 0;
-    size_t first = WARD__HDR_SIZE + strlen(stream) + rlen;
+    size_t first = ward__frame_size(strlen(stream), rlen);
     /* A big row goes alone, through the ordinary path. */
     if (first > BATCH / 2) {
       rv = ward_ctx_row(ctx, stream, rows[done].data, rlen);

@@ -525,6 +525,14 @@ static int settle(ward_host *h) {
   return keep > 0;
 }
 
+/* Whether tasks or closed connections wait for the loop. */
+static int has_pending(ward_host *h) {
+  pthread_mutex_lock(&h->lazy_mu);
+  int pending = h->tasks || h->closed;
+  pthread_mutex_unlock(&h->lazy_mu);
+  return pending;
+}
+
 /* One turn of the loop: start queued workers, wait for events (at most
  * `max_wait_ms`, negative: as long as nothing is due), handle them, run
  * timers, tasks and events. */
@@ -536,10 +544,8 @@ static void loop_once(ward_host *h, int max_wait_ms) {
   if (h->settling && (timeout < 0 || timeout > SETTLE_MS))
     timeout = SETTLE_MS;
   /* Work queued by this thread itself (timers, callbacks) runs now. */
-  pthread_mutex_lock(&h->lazy_mu);
-  if (h->tasks || h->closed)
+  if (has_pending(h))
     timeout = 0;
-  pthread_mutex_unlock(&h->lazy_mu);
   if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms))
     timeout = max_wait_ms;
   int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
@@ -589,11 +595,8 @@ static void arm_timer(ward_host *h) {
   int64_t now = ward__now_ms();
   if (h->settling && next > now + SETTLE_MS)
     next = now + SETTLE_MS;
-  pthread_mutex_lock(&h->lazy_mu);
-  int pending = h->tasks || h->closed;
-  pthread_mutex_unlock(&h->lazy_mu);
   ward__timer_arm(h->timer_fd,
-                  pending ? 0 : next == INT64_MAX ? -1 : next <= now ? 0 : next - now);
+                  has_pending(h) ? 0 : next == INT64_MAX ? -1 : next <= now ? 0 : next - now);
 }
 
 /* Runs the external loop once on this thread (lock held, loop free). */
@@ -621,10 +624,7 @@ int ward__host_wait(ward_host *h, int64_t deadline) {
 }
 
 void ward__host_run_pending(ward_host *h) {
-  pthread_mutex_lock(&h->lazy_mu);
-  int pending = h->tasks || h->closed;
-  pthread_mutex_unlock(&h->lazy_mu);
-  if (!pending)
+  if (!has_pending(h))
     return;
   pthread_mutex_lock(&h->mu);
   if (!h->loop_busy && !h->quit)

@@ -93,13 +93,11 @@ struct ward_worker {
   char spawn_text[256];
   int spawn_errno;
   int reason;               /* the cause ward set for the coming exit */
-  int bye;                  /* the worker said goodbye */
   int last_code, last_signal, last_reason;
   int spawning;             /* ward_spawn waits for the first start */
   size_t heap_idx;          /* position in the host's timer heap, or SIZE_MAX */
   int64_t due;              /* when the loop must look at this worker next */
   int64_t due_start;        /* BACKOFF: when to start the next process */
-  int64_t started_at;       /* monotonic ms of the current start */
   int64_t ready_at;         /* monotonic ms it became ready, 0 if not */
   int64_t kill_at;          /* REPLACING: SIGKILL if still there */
   int64_t next_hb;          /* READY: the next heartbeat tick */

@@ -85,7 +85,6 @@ void ward__itemq_push(ward__itemq *q, ward__item *it) {
   else
     q->head = it;
   q->tail = it;
-  q->count++;
 }
 
 ward__item *ward__itemq_pop(ward__itemq *q) {
@@ -95,7 +94,6 @@ ward__item *ward__itemq_pop(ward__itemq *q) {
   q->head = it->next;
   if (!q->head)
     q->tail = NULL;
-  q->count--;
   it->next = NULL;
   return it;
 }

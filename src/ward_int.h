@@ -54,7 +54,6 @@ void ward__item_free(ward__item *it);
 
 typedef struct ward__itemq {
   ward__item *head, *tail;
-  size_t count;
 } ward__itemq;
 void ward__itemq_push(ward__itemq *q, ward__item *it);
 ward__item *ward__itemq_pop(ward__itemq *q);

@@ -160,13 +160,17 @@ typedef struct hello {
   size_t nmeta;
 } hello;
 
+static void meta_free(ward__meta *m, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(m[i].key);
+    free(m[i].value);
+  }
+  free(m);
+}
+
 static void hello_free(hello *hl) {
   ward__strv_free(hl->methods);
-  for (size_t i = 0; i < hl->nmeta; i++) {
-    free(hl->meta[i].key);
-    free(hl->meta[i].value);
-  }
-  free(hl->meta);
+  meta_free(hl->meta, hl->nmeta);
 }
 
 static int add_method(hello *hl, const ward__kv *kv) {
@@ -451,10 +455,8 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     free(owned);
     return 0;
   case WARD__K_GOODBYE:
+    /* The connection's end says the rest. */
     free(owned);
-    pthread_mutex_lock(&h->mu);
-    w->bye = 1;
-    pthread_mutex_unlock(&h->mu);
     return 0;
   default:
     free(owned);
@@ -817,11 +819,9 @@ static void start_worker(ward_host *h, ward_worker *w) {
   w->state = W_STARTING;
   w->reason = 0;
   w->killed = 0;
-  w->bye = 0;
-  w->started_at = ward__now_ms();
   w->ready_at = 0;
   w->conn_due = INT64_MAX;
-  w->startup_deadline = w->started_at + w->spec->startup_timeout_ms;
+  w->startup_deadline = ward__now_ms() + w->spec->startup_timeout_ms;
   ward__guard_add(&h->guard, w->proc.pid);
   ward__host_event(h, w, WARD_EV_SPAWNED, w->proc.pid, 0, 0, 0, 0, NULL);
   ward__worker_schedule(w);
@@ -907,7 +907,6 @@ void ward__worker_on_exit(ward_worker *w) {
   int64_t uptime = w->ready_at ? now - w->ready_at : -1;
   w->last_code = sig ? -1 : code;
   w->last_signal = sig;
-  w->last_reason = reason;
   ward__conn *c = w->conn;
   w->conn = NULL;
   int had_reason = w->reason;
@@ -1025,11 +1024,7 @@ void ward__worker_destroy(ward_worker *w) {
     ward__remove_tree(w->data_dir);
   free(w->data_dir);
   ward__strv_free(w->methods);
-  for (size_t i = 0; i < w->nmeta; i++) {
-    free(w->meta[i].key);
-    free(w->meta[i].value);
-  }
-  free(w->meta);
+  meta_free(w->meta, w->nmeta);
   for (size_t i = 0; i < w->nretired; i++)
     free(w->retired[i]);
   free(w->retired);
