@@ -331,16 +331,7 @@ static void serve_item(ward_client *c, ward__item *it) {
     /* Stopping: requests still queued are answered, not run (their
      * callers are being told the worker stops); notifications, which
      * nobody waits for, are still delivered. */
-    {
-      ward_ctx ctx;
-      memset(&ctx, 0, sizeof ctx);
-      ctx.conn = c->conn;
-      ctx.block = 1;
-      ctx.id = it->h.id;
-      ctx.kind = WARD__K_REQUEST;
-      ctx.method = it->name;
-      ward_ctx_fail(&ctx, WARD_ECLOSED, "the worker is stopping");
-    }
+    ward__serve_refuse(c->conn, it, 1, WARD_ECLOSED, "the worker is stopping");
     return;
   }
   ward_ctx ctx;

@@ -313,9 +313,10 @@ void ward__serve(ward_ctx *ctx, const ward__item *it, ward_handler fn, void *ud)
   ctx->nseqs = 0;
 }
 
-void ward__serve_nomethod(ward__conn *c, const ward__item *it, int block) {
+void ward__serve_refuse(ward__conn *c, const ward__item *it, int block, int code,
+                        const char *msg) {
   if (it->h.kind != WARD__K_REQUEST)
-    return; /* notifications get no answer, even for unknown methods */
+    return; /* notifications get no answer */
   ward_ctx ctx;
   memset(&ctx, 0, sizeof ctx);
   ctx.conn = c;
@@ -323,7 +324,11 @@ void ward__serve_nomethod(ward__conn *c, const ward__item *it, int block) {
   ctx.id = it->h.id;
   ctx.kind = WARD__K_REQUEST;
   ctx.method = it->name;
+  ward_ctx_fail(&ctx, code, msg);
+}
+
+void ward__serve_nomethod(ward__conn *c, const ward__item *it, int block) {
   char msg[WARD_MAX_NAME + 32];
   snprintf(msg, sizeof msg, "no method '%s'", it->name);
-  ward_ctx_fail(&ctx, WARD_ENOMETHOD, msg);
+  ward__serve_refuse(c, it, block, WARD_ENOMETHOD, msg);
 }

@@ -179,11 +179,11 @@ void ward__host_sync(ward_host *h) {
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
 
-void ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code, int sig,
-                      int reason, int error, const char *detail) {
+ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code, int sig,
+                            int reason, int error, const char *detail) {
   ward__evq *e = calloc(1, sizeof *e);
   if (!e)
-    return; /* an event lost to memory exhaustion; the state is still right */
+    return NULL; /* an event lost to memory exhaustion; the state is still right */
   e->ev.type = type;
   e->ev.worker = w;
   e->ev.name = w->spec->name;
@@ -203,13 +203,12 @@ void ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code,
   else
     h->events = e;
   h->events_tail = e;
+  return e;
 }
 
 ward_event *ward__event_t(ward_host *h, ward_worker *w, int type) {
-  ward__host_event(h, w, type, w->proc.pid, 0, 0, 0, 0, NULL);
-  return h->events_tail && h->events_tail->ev.type == type && h->events_tail->ev.worker == w
-             ? &h->events_tail->ev
-             : NULL;
+  ward__evq *e = ward__host_event(h, w, type, w->proc.pid, 0, 0, 0, 0, NULL);
+  return e ? &e->ev : NULL;
 }
 
 static void deliver_events(ward_host *h) {

@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <stddef.h>
 #include <sys/uio.h>
 #include <signal.h>
 #include <stdio.h>
@@ -573,14 +572,13 @@ static void line_added(const ward__logline *l, void *ud) {
     w->fwd_len = need;
   }
   if (w->spec->log_events) {
-    ward_event *ev = ward__event_t(w->host, w, WARD_EV_LOG);
-    if (ev) {
-      ward__evq *q = (ward__evq *)((char *)ev - offsetof(ward__evq, ev));
+    ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->proc.pid, 0, 0, 0, 0, NULL);
+    if (q) {
       q->text = strdup(l->text);
-      ev->detail = q->text;
-      ev->stream = l->stream;
-      ev->seq = l->seq;
-      ev->generation = l->generation;
+      q->ev.detail = q->text;
+      q->ev.stream = l->stream;
+      q->ev.seq = l->seq;
+      q->ev.generation = l->generation;
     }
   }
 }

@@ -20,9 +20,10 @@ void ward__host_run_pending(ward_host *h);
 /* Waits until the loop has gone round twice: afterwards no batch, task or
  * event refers to what was unlinked before. No-op on the loop thread. */
 void ward__host_sync(ward_host *h);
-/* Queues an event (lock held). */
-void ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code, int sig,
-                      int reason, int error, const char *detail);
+/* Queues an event (lock held); returns its queue entry, for more fields,
+ * or NULL without memory. */
+struct ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code,
+                                   int sig, int reason, int error, const char *detail);
 /* Queues an event of `type` with the worker's current figures and returns
  * it for more fields, or NULL without memory (lock held). */
 ward_event *ward__event_t(ward_host *h, ward_worker *w, int type);
