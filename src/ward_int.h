@@ -327,11 +327,11 @@ struct ward_ctx {
 /* Runs `fn` for one inbound REQUEST or NOTIFY item and ends the call as
  * the handler contract says. */
 void ward__serve(ward_ctx *ctx, const ward__item *it, ward_handler fn, void *ud);
-/* Answers a request for which no handler exists. */
 /* Answers a request without running it, with error `code` (nothing for a
  * notification). */
 void ward__serve_refuse(ward__conn *c, const ward__item *it, int block, int code,
                         const char *msg);
+/* Answers a request for which no handler exists. */
 void ward__serve_nomethod(ward__conn *c, const ward__item *it, int block);
 
 /* A small method -> handler table (both sides). */
