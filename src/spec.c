@@ -22,12 +22,6 @@ static int push_str(char ***v, size_t *n, const char *s) {
   return 0;
 }
 
-static void free_strv(char **v, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    free(v[i]);
-  free(v);
-}
-
 int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   if (!out || !executable || !*executable)
     return ward__fail(WARD_EINVAL, "spec needs an executable");
@@ -74,9 +68,9 @@ void ward_spec_free(ward_spec *s) {
   free(s->ver_min);
   free(s->ver_below);
   free(s->data_root);
-  free_strv(s->req_methods, s->nreq_methods);
-  free_strv(s->args, s->nargs);
-  free_strv(s->env, s->nenv);
+  ward__strv_free(s->req_methods);
+  ward__strv_free(s->args);
+  ward__strv_free(s->env);
   free(s);
 }
 
@@ -332,7 +326,7 @@ int ward__spec_envp(const ward_spec *s, char *const *extra, char ***out) {
   for (size_t i = 0; !rv && extra && extra[i]; i++)
     rv = push_str(&v, &n, extra[i]);
   if (rv) {
-    free_strv(v, n);
+    ward__strv_free(v);
     return rv;
   }
   *out = v;
@@ -346,7 +340,7 @@ int ward__spec_argv(const ward_spec *s, char ***out) {
   for (size_t i = 0; !rv && i < s->nargs; i++)
     rv = push_str(&v, &n, s->args[i]);
   if (rv) {
-    free_strv(v, n);
+    ward__strv_free(v);
     return rv;
   }
   *out = v;
