@@ -332,6 +332,44 @@ WARD_EXTERN int ward_spec_request_timeout(ward_spec *spec, int ms);
 /* How long ward_worker_stop waits at each step when given a negative grace
  * (default 2000 ms). */
 WARD_EXTERN int ward_spec_stop_grace(ward_spec *spec, int ms);
+/* The signal a stop sends when asking is not enough (default SIGTERM):
+ * a ward worker gets a goodbye first, then this signal after the grace; a
+ * plain process (below) gets this signal at once. SIGKILL follows after
+ * the grace either way. */
+WARD_EXTERN int ward_spec_stop_signal(ward_spec *spec, int sig);
+
+/* ---------------------------------------------------------------------
+ * Readiness and plain processes
+ *
+ * By default a worker is ready when it has done the ward handshake. A
+ * program that does not link ward (a plain process) can be supervised
+ * too; it gets no channel, takes no calls (ward_request and friends fail
+ * with WARD_EINVAL at once), and is ready:
+ *   - WARD_READY_AFTER: once it has stayed up `arg` ms (0: at once);
+ *   - WARD_READY_NOTIFY: once it writes a newline on descriptor `arg`
+ *     (3..1023), which ward opens for it (the s6 convention). It must do so
+ *     within the startup timeout, or it is killed (STARTUP_TIMEOUT).
+ * Everything else (restart policy, memory limits, output capture, stop,
+ * events, information) works the same; heartbeats, which need the
+ * channel, are not sent.
+ * ------------------------------------------------------------------- */
+enum {
+  WARD_READY_HANDSHAKE = 0, /* a ward worker: ready after its handshake */
+  WARD_READY_AFTER = 1,     /* plain: ready after `arg` ms up */
+  WARD_READY_NOTIFY = 2     /* plain: ready when a line is written on fd `arg` */
+};
+WARD_EXTERN int ward_spec_ready(ward_spec *spec, int mode, int arg);
+
+/* A first start that fails (the executable exits, is killed, or misses
+ * its startup timeout) is, with this on, handled by the restart policy
+ * like any later exit, and ward_spawn keeps the handle whatever happens:
+ * it returns WARD_OK once the worker is ready, or has come to rest
+ * (failed after the restart limit, or exited with a restart mode that
+ * says no), and the caller reads which with ward_worker_info. Its log
+ * ring keeps what the failed starts printed. Errors are then only
+ * WARD_EINVAL, WARD_ENOMEM and WARD_ECLOSED. Off by default: a supervisor
+ * of long-running services wants it on. */
+WARD_EXTERN int ward_spec_supervise_start(ward_spec *spec, int on);
 
 /* ---------------------------------------------------------------------
  * Supervision policies (on the spec)
@@ -672,8 +710,41 @@ WARD_EXTERN int ward_client_notify(ward_client *c, const char *method, const voi
 WARD_EXTERN void ward_client_free(ward_client *c);
 
 /* ---------------------------------------------------------------------
+ * Servers: ward on a socket path
+ *
+ * A program can serve calls to programs it did not spawn (a daemon's
+ * control channel): ward_server_listen binds a Unix socket at a path,
+ * mode 0600, and accepts connections from processes of the same user (or
+ * root). Each connection does the handshake as a worker would (the
+ * connecting side sends HELLO, the server answers WELCOME: see
+ * docs/protocol.md) and is then served on a thread of its own, so its
+ * handlers may block and may call anything, ward_spawn included;
+ * ward_ctx_worker is NULL in them. The connecting side is a ward_client made
+ * with ward_client_open; it calls with ward_client_request and
+ * ward_client_notify.
+ * ------------------------------------------------------------------- */
+typedef struct ward_server ward_server;
+WARD_EXTERN int ward_server_new(ward_server **out);
+/* Registers a handler; before ward_server_listen. */
+WARD_EXTERN int ward_server_handle(ward_server *s, const char *method, ward_handler fn,
+                                   void *ud);
+/* Binds `path` and starts accepting on a thread of the server's. A stale
+ * socket left at the path (no one answers on it) is replaced; a live one
+ * is refused with WARD_ESYS (errno EADDRINUSE), and anything that is not
+ * a socket with WARD_EINVAL. */
+WARD_EXTERN int ward_server_listen(ward_server *s, const char *path);
+/* Stops accepting, closes every connection, waits for handlers still
+ * running, removes the socket and frees the server. Not from a handler. */
+WARD_EXTERN void ward_server_free(ward_server *s);
+/* Connects to a ward server at `path`. Errors: WARD_ECLOSED (nothing
+ * listens there: no such socket, or the connection was refused; the
+ * errno is kept), WARD_ESYS, WARD_EINVAL, WARD_ENOMEM. The handshake
+ * happens at the first request. */
+WARD_EXTERN int ward_client_open(ward_client **out, const char *path);
+
+/* ---------------------------------------------------------------------
  * Serving a call (both sides). A ctx is valid only inside its handler and
- * only on the handler's thread.
+ * only on the handler's thread (ward_ctx_defer makes one that outlives it).
  * ------------------------------------------------------------------- */
 /* Ends the call with a reply; the encoding is the request's unless
  * ward_ctx_set_encoding said otherwise. Errors: WARD_EINVAL (already ended),
@@ -716,6 +787,20 @@ WARD_EXTERN int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row 
 /* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error); its
  * message is tagged raw whatever the call's encoding. */
 WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message);
+/* Host handlers only: takes a request off the I/O thread. A host handler
+ * runs on the loop and must answer at once; one whose answer needs slow
+ * work (ward_spawn, a stop, a blocking call) defers the call, hands the
+ * returned ctx to a thread of its own and returns. The deferred ctx stays
+ * valid until one of ward_ctx_reply, ward_ctx_fail or ward_ctx_fail_data
+ * ends it, from any thread: that call frees it, so it must not be touched
+ * afterwards. Rows and progress may be sent on it before. The handler's
+ * payload is not kept: copy what the work needs first. Cancellation of a
+ * deferred call is not reported (ward_ctx_cancelled stays 0); if the worker
+ * goes away first, the ending call fails with WARD_ECLOSED and still frees.
+ * Every deferred call must be ended before ward_host_free.
+ * Returns NULL (WARD_EINVAL: not a host handler's request, or deferred
+ * already; WARD_ENOMEM) and leaves the call to the handler then. */
+WARD_EXTERN ward_ctx *ward_ctx_defer(ward_ctx *ctx);
 /* Nonzero once the caller has cancelled this call. */
 WARD_EXTERN int ward_ctx_cancelled(const ward_ctx *ctx);
 /* The encoding tag of the request. */

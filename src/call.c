@@ -17,6 +17,8 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
   int may_wait = !ward__on_io_thread(h);
   const char *name = w->spec->name;
   int rv = 0;
+  if (w->spec->ready_mode != WARD_READY_HANDSHAKE)
+    return ward__fail(WARD_EINVAL, "worker '%s' is a plain process: it takes no calls", name);
   pthread_mutex_lock(&h->mu);
   for (;;) {
     if (pin && (w->generation != pin || w->state != W_READY)) {

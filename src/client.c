@@ -36,6 +36,7 @@ struct ward_client {
   char *meta;         /* "meta.k=v\n" lines */
   size_t meta_len;
   int greeted;        /* 1 once WELCOME arrived; negative: the handshake failed */
+  int server;         /* accepted by a ward_server: it waits for HELLO */
   int bye;            /* the serving loop reached the host's goodbye */
   atomic_int bye_seen; /* a goodbye arrived: start no more handlers */
   int64_t last_pump;
@@ -54,10 +55,17 @@ static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   case WARD__K_GOODBYE:
     atomic_store(&((ward_client *)c->owner)->bye_seen, 1);
     /* fall through: the serving loop returns when it reaches it */
+  case WARD__K_HELLO:
+  case WARD__K_WELCOME:
+    if ((f->h.kind == WARD__K_HELLO) != ((ward_client *)c->owner)->server) {
+      free(owned);
+      return ward__fail(WARD_EPROTO, "peer sent %s, which only the other side sends",
+                        f->h.kind == WARD__K_HELLO ? "HELLO" : "WELCOME");
+    }
+    /* fall through */
   case WARD__K_REQUEST:
   case WARD__K_NOTIFY:
-  case WARD__K_PING:
-  case WARD__K_WELCOME: {
+  case WARD__K_PING: {
     ward__item *it = ward__item_new(f, owned);
     if (!it)
       return WARD_ENOMEM;
@@ -91,7 +99,7 @@ static int env_int(const char *name, long *out) {
 static int connect_path(const char *path, int *fd) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof sa.sun_path)
-    return ward__fail(WARD_EINVAL, "WARD_SOCKET path too long");
+    return ward__fail(WARD_EINVAL, "socket path too long: %s", path);
   strcpy(sa.sun_path, path);
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0)
@@ -99,7 +107,9 @@ static int connect_path(const char *path, int *fd) {
   if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
     int e = errno;
     close(s);
-    return ward__fail_sys(WARD_ESYS, e, "connect to WARD_SOCKET");
+    char what[160];
+    snprintf(what, sizeof what, "connect to %.120s", path);
+    return ward__fail_sys(e == ENOENT || e == ECONNREFUSED ? WARD_ECLOSED : WARD_ESYS, e, what);
   }
   *fd = s;
   return 0;
@@ -118,48 +128,88 @@ static void follow_host(void) {
     raise(SIGKILL);
 }
 
+/* A client over a connected socket. `own`: close fd when this fails. */
+static int client_new(ward_client **out, int fd, int own, uint32_t max, const char *name,
+                      const char *token) {
+  /* Blocking mode: the serving loop waits in recv() itself; every other
+   * read and write says MSG_DONTWAIT. */
+  int rv = ward__set_nonblock(fd, 0);
+  ward_client *c = rv ? NULL : calloc(1, sizeof *c);
+  if (!rv && !c)
+    rv = WARD_ENOMEM;
+  if (!rv)
+    rv = ward__conn_new(&c->conn, fd, &client_ops, c, max);
+  if (!rv && (!(c->name = strdup(name)) || (token && !(c->token = strdup(token))))) {
+    ward__conn_unref(c->conn); /* closes fd */
+    own = 0;
+    rv = WARD_ENOMEM;
+  }
+  if (rv) {
+    if (own)
+      close(fd);
+    if (c)
+      free(c->name);
+    free(c);
+    return rv;
+  }
+  c->conn->blocking_reads = 1;
+  pthread_mutex_init(&c->mu, NULL);
+  *out = c;
+  return 0;
+}
+
 int ward_client_connect(ward_client **out) {
   if (!out)
     return ward__fail(WARD_EINVAL, "NULL out");
-  int fd = -1, rv;
+  int fd = -1, rv, inherited = 0;
   long v;
   const char *path = getenv("WARD_SOCKET");
   if (env_int("WARD_FD", &v) && v >= 0) {
     fd = (int)v;
+    inherited = 1;
     rv = ward__set_cloexec(fd);
   } else if (path && *path) {
     rv = connect_path(path, &fd);
   } else {
     return ward__fail(WARD_EINVAL, "not started by a ward host (WARD_FD and WARD_SOCKET unset)");
   }
-  /* Blocking mode: the serving loop waits in recv() itself; every other
-   * read and write says MSG_DONTWAIT. */
-  if (!rv)
-    rv = ward__set_nonblock(fd, 0);
-  ward_client *c = rv ? NULL : calloc(1, sizeof *c);
-  if (!rv && !c)
-    rv = WARD_ENOMEM;
   long max = WARD_MAX_FRAME_DEFAULT;
   if (env_int("WARD_MAX_FRAME", &max) && (max <= 0 || max > (long)UINT32_MAX))
     max = WARD_MAX_FRAME_DEFAULT;
-  if (!rv)
-    rv = ward__conn_new(&c->conn, fd, &client_ops, c, (uint32_t)max);
-  if (rv) {
-    if (fd >= 0 && path && !getenv("WARD_FD"))
-      close(fd);
-    free(c);
-    return rv;
-  }
-  c->conn->blocking_reads = 1;
-  pthread_mutex_init(&c->mu, NULL);
   const char *name = getenv("WARD_NAME");
-  const char *token = getenv("WARD_TOKEN");
-  c->name = strdup(name && *name ? name : "worker");
-  c->token = token ? strdup(token) : NULL;
-  follow_host();
-  *out = c;
-  return 0;
+  if (!rv)
+    rv = client_new(out, fd, !inherited, (uint32_t)max, name && *name ? name : "worker",
+                    getenv("WARD_TOKEN"));
+  if (!rv)
+    follow_host();
+  return rv;
 }
+
+int ward_client_open(ward_client **out, const char *path) {
+  if (!out || !path || !*path)
+    return ward__fail(WARD_EINVAL, "ward_client_open needs out and a socket path");
+  int fd;
+  int rv = connect_path(path, &fd);
+  return rv ? rv : client_new(out, fd, 1, WARD_MAX_FRAME_DEFAULT, "client", NULL);
+}
+
+int ward__client_accepted(ward_client **out, int fd, const ward__handlers *handlers) {
+  int rv = client_new(out, fd, 1, WARD_MAX_FRAME_DEFAULT, "server", NULL);
+  if (rv)
+    return rv;
+  ward_client *c = *out;
+  c->server = 1;
+  for (size_t i = 0; !rv && i < handlers->n; i++)
+    rv = ward__handlers_set(&c->handlers, handlers->v[i].method, handlers->v[i].fn,
+                            handlers->v[i].ud);
+  if (rv) {
+    ward_client_free(c);
+    *out = NULL;
+  }
+  return rv;
+}
+
+ward__conn *ward__client_conn(ward_client *c) { return c->conn; }
 
 int ward_client_handle(ward_client *c, const char *method, ward_handler fn, void *ud) {
   if (!c)
@@ -229,12 +279,58 @@ static void apply_welcome(ward_client *c, const ward__item *it) {
   }
 }
 
-/* Sends HELLO and waits for WELCOME, once; later callers get the result. */
+/* The server's side: waits for HELLO, answers WELCOME (c->mu held). */
+static int handshake_server(ward_client *c) {
+  ward__item *it = ward__conn_next_inbound(c->conn, ward__deadline(HANDSHAKE_MS));
+  int rv = 0;
+  if (!it)
+    rv = ward__fail(WARD_EHANDSHAKE, "no HELLO from the client");
+  else if (it->h.kind != WARD__K_HELLO)
+    rv = ward__fail(WARD_EPROTO, "client sent kind %u before HELLO", it->h.kind);
+  else if (it->h.aux < 1)
+    rv = ward__fail(WARD_EHANDSHAKE, "no common protocol version");
+  if (!rv) {
+    size_t pos = 0;
+    ward__kv kv;
+    while (ward__kv_next(it->data, it->h.len, &pos, &kv) == 1) {
+      if (kv.klen == 9 && memcmp(kv.key, "max_frame", 9) == 0) {
+        char tmp[16];
+        size_t n = kv.vlen < sizeof tmp - 1 ? kv.vlen : sizeof tmp - 1;
+        memcpy(tmp, kv.val, n);
+        tmp[n] = 0;
+        unsigned long v = strtoul(tmp, NULL, 10);
+        if (v > 0 && v <= UINT32_MAX)
+          c->conn->max_out = (uint32_t)v;
+      }
+    }
+    char body[64];
+    int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\n", c->conn->max_in,
+                     (int)getpid());
+    ward__hdr h = {.kind = WARD__K_WELCOME,
+                   .len = (uint32_t)n,
+                   .aux = it->h.aux < WARD_PROTOCOL_VERSION ? it->h.aux : WARD_PROTOCOL_VERSION};
+    rv = ward__conn_send(c->conn, &h, NULL, body, (size_t)n, NULL, 0, 1,
+                         ward__deadline(HANDSHAKE_MS));
+  }
+  ward__item_free(it);
+  return rv;
+}
+
+/* Sends HELLO and waits for WELCOME (or, accepted by a server, the other
+ * way round), once; later callers get the result. */
 static int handshake(ward_client *c) {
   pthread_mutex_lock(&c->mu);
   if (c->greeted) {
     int rv = c->greeted > 0 ? 0 : c->greeted;
     pthread_mutex_unlock(&c->mu);
+    return rv;
+  }
+  if (c->server) {
+    int rv = handshake_server(c);
+    c->greeted = rv ? (rv == WARD_EPROTO ? WARD_EPROTO : WARD_EHANDSHAKE) : 1;
+    pthread_mutex_unlock(&c->mu);
+    if (rv)
+      ward__conn_close(c->conn, rv);
     return rv;
   }
   size_t len;
@@ -366,8 +462,8 @@ int ward_client_run(ward_client *c) {
     case WARD__K_GOODBYE:
       c->bye = 1;
       break;
-    default: /* a second WELCOME */
-      ward__conn_close(c->conn, ward__fail(WARD_EPROTO, "host sent WELCOME twice"));
+    default: /* a second WELCOME or HELLO */
+      ward__conn_close(c->conn, ward__fail(WARD_EPROTO, "peer sent its greeting twice"));
       break;
     }
     ward__item_free(it);

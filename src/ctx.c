@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "platform.h"
-#include "ward_int.h"
+#include "worker.h"
 
 static int ctx_send(ward_ctx *ctx, uint8_t kind, const char *name, uint32_t aux,
                     const void *p1, size_t n1, const void *p2, size_t n2) {
@@ -22,8 +22,57 @@ static int ctx_send(ward_ctx *ctx, uint8_t kind, const char *name, uint32_t aux,
                  .len = (uint32_t)(n1 + n2),
                  .id = ctx->id,
                  .aux = aux};
-  return ward__conn_send(c, &h, name, p1, n1, p2, n2, ctx->block,
+  /* A deferred call may be ended from the loop's thread too, which never
+   * blocks on a worker. */
+  int block = ctx->deferred ? !ward__on_io_thread(ctx->host) : ctx->block;
+  return ward__conn_send(c, &h, name, p1, n1, p2, n2, block,
                          ward__deadline(c->default_timeout_ms));
+}
+
+static void free_seqs(ward_ctx *ctx) {
+  for (size_t i = 0; i < ctx->nseqs; i++)
+    free(ctx->seqs[i].stream);
+  free(ctx->seqs);
+  ctx->seqs = NULL;
+  ctx->nseqs = 0;
+}
+
+/* A deferred call has ended: its copy goes. */
+static void ended(ward_ctx *ctx) {
+  if (!ctx->deferred)
+    return;
+  free_seqs(ctx);
+  ward__conn_unref(ctx->conn);
+  free(ctx->own_method);
+  free(ctx);
+}
+
+ward_ctx *ward_ctx_defer(ward_ctx *ctx) {
+  if (!ctx || ctx->deferred || !ctx->worker || ctx->ended || ctx->kind != WARD__K_REQUEST) {
+    ward__fail(WARD_EINVAL, "only a host handler's request can be deferred, once");
+    return NULL;
+  }
+  ward_ctx *d = malloc(sizeof *d);
+  char *m = strdup(ctx->method);
+  if (!d || !m) {
+    free(d);
+    free(m);
+    ward__fail(WARD_ENOMEM, "deferring '%s'", ctx->method);
+    return NULL;
+  }
+  *d = *ctx;
+  d->deferred = 1;
+  d->host = ctx->worker->host;
+  d->own_method = m;
+  d->method = m;
+  atomic_init(&d->own_cancel, 0);
+  d->cancelled = &d->own_cancel;
+  ward__conn_ref(d->conn);
+  /* The handler's ctx is done with: its rows' numbering moved over. */
+  ctx->seqs = NULL;
+  ctx->nseqs = 0;
+  ctx->ended = 1;
+  return d;
 }
 
 /* Checks a call may still send; notifications send nothing. */
@@ -62,11 +111,13 @@ int ward_ctx_fail_data(ward_ctx *ctx, int code, const char *message, const void 
   if (ward__err_size(mlen, 0) > ctx->conn->max_out)
     mlen = ctx->conn->max_out > 4 ? ctx->conn->max_out - 4 : 0;
   uint8_t *p = malloc(ward__err_size(mlen, 0));
-  if (!p)
-    return WARD_ENOMEM;
-  ward__err_put(p, message, mlen, NULL, 0);
-  rv = ctx_send(ctx, WARD__K_ERROR, NULL, (uint32_t)code, p, 4 + mlen, data, len);
+  rv = p ? 0 : WARD_ENOMEM;
+  if (p) {
+    ward__err_put(p, message, mlen, NULL, 0);
+    rv = ctx_send(ctx, WARD__K_ERROR, NULL, (uint32_t)code, p, 4 + mlen, data, len);
+  }
   free(p);
+  ended(ctx);
   return rv;
 }
 
@@ -92,6 +143,7 @@ int ward_ctx_reply(ward_ctx *ctx, const void *data, size_t len) {
     return err;
   }
   ctx->ended = 1;
+  ended(ctx);
   return rv;
 }
 
@@ -306,11 +358,7 @@ void ward__serve(ward_ctx *ctx, const ward__item *it, ward_handler fn, void *ud)
     else
       ward_ctx_fail(ctx, rv, "handler failed");
   }
-  for (size_t i = 0; i < ctx->nseqs; i++)
-    free(ctx->seqs[i].stream);
-  free(ctx->seqs);
-  ctx->seqs = NULL;
-  ctx->nseqs = 0;
+  free_seqs(ctx);
 }
 
 void ward__serve_refuse(ward__conn *c, const ward__item *it, int block, int code,

@@ -456,6 +456,9 @@ static void handle(ward_host *h, const ward__loop_event *ev) {
   case WATCH_LOG:
     ward__worker_on_output(wt->obj, wt);
     break;
+  case WATCH_NOTIFY:
+    ward__worker_on_notify(wt->obj);
+    break;
   case WATCH_CONN: {
     ward__conn *c = wt->obj;
     if (ev->events & WARD__OUT)

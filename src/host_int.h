@@ -21,6 +21,10 @@ struct ward_spec {
   int startup_timeout_ms;
   int request_timeout_ms;
   int stop_grace_ms;
+  int stop_signal;
+  int ready_mode;          /* WARD_READY_* */
+  int ready_arg;           /* AFTER: ms; NOTIFY: the descriptor */
+  int supervise_start;     /* a failed first start follows the policy */
   ward__policy policy;
   int heartbeat_ms;        /* 0: off */
   int heartbeat_misses;
@@ -52,7 +56,7 @@ int ward__spec_envp(const ward_spec *s, char *const *extra, char ***out);
 void ward__strv_free(char **v);
 
 /* What an epoll registration of the host points at. */
-enum { WATCH_WAKE = 1, WATCH_PIDFD, WATCH_CONN, WATCH_LISTEN, WATCH_LOG, WATCH_TIMER };
+enum { WATCH_WAKE = 1, WATCH_PIDFD, WATCH_CONN, WATCH_LISTEN, WATCH_LOG, WATCH_TIMER, WATCH_NOTIFY };
 
 typedef enum {
   W_QUEUED = 0, /* waiting for the I/O thread to start a process */
@@ -121,6 +125,8 @@ struct ward_worker {
   char *fwd;                /* forwarded lines waiting to be written */
   size_t fwd_len, fwd_cap;
   int out_fd, err_fd;       /* read ends of the output pipes, or -1 */
+  int notify_fd;            /* READY_NOTIFY: the read end, or -1 */
+  ward__watch notify_watch;
   ward__watch out_watch, err_watch;
   char *data_dir;
   char **methods;

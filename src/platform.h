@@ -54,7 +54,8 @@ typedef struct ward__spawn_args {
   char *const *argv; /* NULL-terminated */
   char *const *envp; /* NULL-terminated */
   const char *cwd;   /* or NULL */
-  int chan_fd;       /* placed at fd 3 in the child, or -1 */
+  int chan_fd;       /* placed at fd `chan_at` in the child, or -1 */
+  int chan_at;       /* 0: fd 3; a plain process's notification fd */
   int out_fd;        /* becomes the child's stdout; -1: inherit, -2: /dev/null */
   int err_fd;        /* the same for stderr */
 } ward__spawn_args;

@@ -2,6 +2,7 @@
  * spec.c — the builder of how to start a worker, and the copy a worker
  * keeps of it (argv and envp ready for exec).
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,7 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   s->startup_timeout_ms = 10000;
   s->request_timeout_ms = 30000;
   s->stop_grace_ms = 2000;
+  s->stop_signal = SIGTERM;
   s->policy.restart = WARD_RESTART_ON_FAILURE;
   s->policy.intensity = 5;
   s->policy.period_ms = 10000;
@@ -276,6 +278,43 @@ int ward_spec_cancel_grace(ward_spec *s, int ms) {
 
 int ward_spec_idle_timeout(ward_spec *s, int ms) {
   return set_ms(s, s ? &s->idle_ms : NULL, ms);
+}
+
+int ward_spec_stop_signal(ward_spec *s, int sig) {
+  if (!s || sig <= 0 || sig >= NSIG)
+    return ward__fail(WARD_EINVAL, "not a signal number: %d", sig);
+  s->stop_signal = sig;
+  return 0;
+}
+
+int ward_spec_ready(ward_spec *s, int mode, int arg) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  switch (mode) {
+  case WARD_READY_HANDSHAKE:
+    arg = 0;
+    break;
+  case WARD_READY_AFTER:
+    if (arg < 0)
+      return ward__fail(WARD_EINVAL, "a readiness delay is 0 ms or more");
+    break;
+  case WARD_READY_NOTIFY:
+    if (arg < 3 || arg > 1023)
+      return ward__fail(WARD_EINVAL, "a notification descriptor is 3..1023, not %d", arg);
+    break;
+  default:
+    return ward__fail(WARD_EINVAL, "unknown readiness mode %d", mode);
+  }
+  s->ready_mode = mode;
+  s->ready_arg = arg;
+  return 0;
+}
+
+int ward_spec_supervise_start(ward_spec *s, int on) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  s->supervise_start = !!on;
+  return 0;
 }
 
 int ward_spec_wait_restart(ward_spec *s, int on) {

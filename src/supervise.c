@@ -91,6 +91,8 @@ void ward__worker_recycle_now(ward_worker *w) {
   if (w->conn) {
     ward__hdr h = {.kind = WARD__K_GOODBYE, .len = 7};
     ward__conn_send(w->conn, &h, NULL, "recycle", 7, NULL, 0, 0, 0);
+  } else if (w->spec->ready_mode != WARD_READY_HANDSHAKE) {
+    ward__worker_kill(w, w->spec->stop_signal, w->reason); /* plain: no goodbye */
   }
   ward__worker_schedule(w);
 }
@@ -179,9 +181,14 @@ void ward__worker_tick(ward_worker *w, int64_t now) {
   pthread_mutex_lock(&h->mu);
   switch (w->state) {
   case W_STARTING:
-    if (now >= w->startup_deadline) {
+    if (now >= w->startup_deadline && s->ready_mode == WARD_READY_AFTER) {
+      ward__worker_ready(w); /* it stayed up long enough */
+    } else if (now >= w->startup_deadline) {
       char text[96];
-      snprintf(text, sizeof text, "no handshake within %d ms", s->startup_timeout_ms);
+      snprintf(text, sizeof text, "%s within %d ms",
+               s->ready_mode == WARD_READY_NOTIFY ? "no readiness notification"
+                                                  : "no handshake",
+               s->startup_timeout_ms);
       if (w->spawning)
         ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, text);
       ward__worker_kill(w, SIGKILL, WARD_REASON_STARTUP_TIMEOUT);
@@ -234,11 +241,15 @@ static int start_and_wait(ward_worker *w) {
   w->reason = 0;
   w->state = W_QUEUED;
   ward__host_wake(h);
-  while (w->spawning && (w->state == W_QUEUED || w->state == W_STARTING))
+  int sup = w->spec->supervise_start; /* failed starts follow the policy */
+  while (w->spawning && (w->state == W_QUEUED || w->state == W_STARTING ||
+                         (sup && w->state == W_BACKOFF)))
     ward__host_wait(h, INT64_MAX);
   if (!w->spawning)
     return 0;
   w->spawning = 0;
+  if (sup)
+    return 0; /* at rest (failed, exited, stopped): the handle says which */
   if (w->state != W_STOPPED)
     w->state = W_FAILED;
   return w->spawn_err ? w->spawn_err : WARD_ECLOSED;
@@ -266,7 +277,7 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
   }
   w->host = h;
   w->listen_fd = -1;
-  w->out_fd = w->err_fd = -1;
+  w->out_fd = w->err_fd = w->notify_fd = -1;
   ward__logring_init(&w->logs, w->spec->log_ring);
   w->proc.pidfd = -1;
   w->heap_idx = SIZE_MAX;
@@ -451,11 +462,18 @@ int ward_worker_stop(ward_worker *w, int grace_ms) {
     ward__conn_unref(c);
   }
   pthread_mutex_lock(&h->mu);
-  int rv = wait_reaped(w, ward__deadline(grace));
-  if (rv) {
-    w->stop_outcome = WARD_STOP_TERMINATED;
-    ward__proc_kill(&w->proc, SIGTERM);
+  int rv;
+  if (w->spec->ready_mode != WARD_READY_HANDSHAKE) {
+    /* Plain: the stop signal is how it is asked. */
+    ward__proc_kill(&w->proc, w->spec->stop_signal);
     rv = wait_reaped(w, ward__deadline(grace));
+  } else {
+    rv = wait_reaped(w, ward__deadline(grace));
+    if (rv) {
+      w->stop_outcome = WARD_STOP_TERMINATED;
+      ward__proc_kill(&w->proc, w->spec->stop_signal);
+      rv = wait_reaped(w, ward__deadline(grace));
+    }
   }
   if (rv) {
     w->stop_outcome = WARD_STOP_KILLED;

@@ -322,6 +322,9 @@ struct ward_ctx {
   /* Waits until `len` more bytes fit the caller's window (0), or fails. */
   int (*wait_credit)(ward_ctx *ctx, size_t len);
   void *boundary_ud;
+  int deferred;         /* a heap copy from ward_ctx_defer: freed as it ends */
+  char *own_method;     /* deferred: its own copy of the method name */
+  ward_host *host;      /* deferred: the host whose loop it came from */
 };
 
 /* Runs `fn` for one inbound REQUEST or NOTIFY item and ends the call as
@@ -347,6 +350,12 @@ typedef struct ward__handlers {
 int ward__handlers_set(ward__handlers *t, const char *method, ward_handler fn, void *ud);
 const ward__handler_entry *ward__handlers_find(const ward__handlers *t, const char *method);
 void ward__handlers_free(ward__handlers *t);
+
+/* client.c: a client in the server's role over an accepted socket (it
+ * waits for HELLO), with a copy of the server's handlers; and a client's
+ * connection. */
+int ward__client_accepted(ward_client **out, int fd, const ward__handlers *handlers);
+ward__conn *ward__client_conn(ward_client *c);
 
 /* Validates a method or stream name. */
 int ward__check_name(const char *name);

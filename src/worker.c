@@ -516,9 +516,34 @@ static int make_token(char out[65]) {
   return 0;
 }
 
-/* Sets up the channel: a socketpair end to inherit, or a listener. */
+/* A plain process's notification pipe: the write end goes to the child,
+ * the read end is watched for its newline. */
+static int open_notify(ward_worker *w, int *chan_fd) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "pipe2 (notification)");
+  ward__set_nonblock(p[0], 1);
+  w->notify_fd = p[0];
+  *chan_fd = p[1];
+  return 0;
+}
+
+static void close_notify(ward_worker *w) {
+  if (w->notify_fd < 0)
+    return;
+  ward__loop_del(w->host->loop_fd, w->notify_fd);
+  ward__close(w->notify_fd);
+  w->notify_fd = -1;
+}
+
+/* Sets up the channel: a socketpair end to inherit, or a listener; for a
+ * plain process, nothing, or its notification pipe. */
 static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd,
                            char extra[][WARD__EXTRA_LEN]) {
+  if (w->spec->ready_mode == WARD_READY_NOTIFY)
+    return open_notify(w, chan_fd);
+  if (w->spec->ready_mode != WARD_READY_HANDSHAKE)
+    return 0;
   if (w->spec->transport == WARD_TRANSPORT_INHERIT) {
     int sv[2];
     int rv = ward__socketpair(sv);
@@ -715,6 +740,7 @@ static int spawn_process(ward_worker *w, ward__proc *pr, int chan_fd,
     rv = open_output(w, out);
     ward__spawn_args a = {.exe = w->spec->exe, .argv = argv, .envp = envp,
                           .cwd = w->spec->cwd, .chan_fd = chan_fd,
+                          .chan_at = w->notify_fd >= 0 ? w->spec->ready_arg : 0,
                           .out_fd = out[0], .err_fd = out[1]};
     if (!rv)
       rv = ward__proc_spawn(pr, &a);
@@ -761,6 +787,10 @@ static void start_worker(ward_host *h, ward_worker *w) {
   }
   if (!rv)
     rv = watch_output(w);
+  if (!rv && w->notify_fd >= 0) {
+    w->notify_watch = (ward__watch){WATCH_NOTIFY, w};
+    rv = ward__loop_add(h->loop_fd, w->notify_fd, WARD__IN, &w->notify_watch);
+  }
   if (!rv && pr.pidfd >= 0) {
     w->pid_watch.type = WATCH_PIDFD;
     w->pid_watch.obj = w;
@@ -776,6 +806,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
       ward__worker_spawn_err(w, rv, ward_last_errno(), ward_last_error());
     ward__close(host_fd);
     close_listener(w);
+    close_notify(w);
     close_output(w, WARD_LOG_STDOUT);
     close_output(w, WARD_LOG_STDERR);
     if (w->proc.pid > 0) {
@@ -798,7 +829,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
     w->conn = NULL;
     if (stopped) {
       /* It stays as the stop left it. */
-    } else if (w->spawning) {
+    } else if (w->spawning && !w->spec->supervise_start) {
       w->state = W_FAILED;
     } else {
       /* A restart that could not even exec counts as a failed start. */
@@ -822,6 +853,12 @@ static void start_worker(ward_host *h, ward_worker *w) {
   w->startup_deadline = ward__now_ms() + w->spec->startup_timeout_ms;
   ward__guard_add(&h->guard, w->proc.pid);
   ward__host_event(h, w, WARD_EV_SPAWNED, w->proc.pid, 0, 0, 0, 0, NULL);
+  if (w->spec->ready_mode == WARD_READY_AFTER) {
+    /* Plain: ready once it has been up this long (the startup timer). */
+    w->startup_deadline = ward__now_ms() + w->spec->ready_arg;
+    if (w->spec->ready_arg == 0)
+      ward__worker_ready(w);
+  }
   ward__worker_schedule(w);
   pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->mu);
@@ -871,6 +908,29 @@ void ward__worker_on_accept(ward_worker *w) {
   }
 }
 
+/* A plain process wrote on its notification descriptor: a newline makes
+ * it ready; the end of the pipe without one leaves it as it was (the
+ * startup timeout decides). */
+void ward__worker_on_notify(ward_worker *w) {
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  char buf[256];
+  while (w->notify_fd >= 0) {
+    ssize_t n = read(w->notify_fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      break; /* more later */
+    if (n > 0 && !memchr(buf, '\n', (size_t)n))
+      continue;
+    /* A newline (readiness is said once), the end, or an error. */
+    if (n > 0 && w->state == W_STARTING)
+      ward__worker_ready(w);
+    close_notify(w);
+  }
+  pthread_mutex_unlock(&h->mu);
+}
+
 /* ------------------------------------------------------------------ */
 /* Exit (loop thread)                                                  */
 
@@ -890,6 +950,7 @@ void ward__worker_on_exit(ward_worker *w) {
     ward__loop_del(h->loop_fd, w->proc.pidfd);
   ward__proc_close(&w->proc);
   close_listener(w);
+  close_notify(w);
   /* What it printed before it died is in the ring before its exit is
    * reported. Its group is dead, so the pipes hold all there will be. */
   read_output(w, WARD_LOG_STDOUT, 1);
@@ -920,12 +981,14 @@ void ward__worker_on_exit(ward_worker *w) {
   else
     snprintf(detail, sizeof detail, "exited with code %d (%s)", code, ward_reason_name(reason));
   ward__host_event(h, w, WARD_EV_EXITED, pid, sig ? -1 : code, sig, reason, 0, detail);
-  if (w->state == W_STARTING && w->spawning) {
+  if (w->state == W_STARTING && w->spawning && !w->spec->supervise_start) {
     /* The first start failed: ward_spawn reports it, no restart. */
+    const char *what = w->spec->ready_mode == WARD_READY_HANDSHAKE ? "the handshake"
+                                                                   : "it was ready";
     if (sig)
-      snprintf(detail, sizeof detail, "exited before the handshake (signal %d)", sig);
+      snprintf(detail, sizeof detail, "exited before %s (signal %d)", what, sig);
     else
-      snprintf(detail, sizeof detail, "exited before the handshake (code %d)", code);
+      snprintf(detail, sizeof detail, "exited before %s (code %d)", what, code);
     ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, detail);
     w->state = W_FAILED;
   } else if (w->state == W_STOPPING) {
@@ -1013,6 +1076,7 @@ void ward__worker_destroy(ward_worker *w) {
     ward__conn_unref(w->conn);
   }
   close_listener(w);
+  ward__close(w->notify_fd);
   ward__proc_close(&w->proc);
   ward__close(w->out_fd);
   ward__close(w->err_fd);

@@ -48,6 +48,8 @@ void ward__heap_remove(ward_host *h, ward_worker *w);
 int ward__workers_prepare(ward_host *h);
 void ward__worker_on_exit(ward_worker *w);
 void ward__worker_on_accept(ward_worker *w);
+/* A plain process wrote on its notification descriptor. */
+void ward__worker_on_notify(ward_worker *w);
 /* Output arrived on one of the worker's pipes (`wt` says which). */
 void ward__worker_on_output(ward_worker *w, ward__watch *wt);
 void ward__worker_on_closed(ward_worker *w, ward__conn *c, int err, const char *why);

@@ -66,11 +66,15 @@ static int build_actions(posix_spawn_file_actions_t *fa, const ward__spawn_args 
     else if (fd >= 0)
       e = posix_spawn_file_actions_adddup2(fa, fd, 1 + i);
   }
+  int at = a->chan_at > 0 ? a->chan_at : CHAN_FD;
   if (!e && a->chan_fd >= 0)
-    e = posix_spawn_file_actions_adddup2(fa, a->chan_fd, CHAN_FD);
-  /* Whatever else the host has open, close-on-exec or not, stays behind. */
+    e = posix_spawn_file_actions_adddup2(fa, a->chan_fd, at);
+  /* Whatever else the host has open, close-on-exec or not, stays behind
+   * (closing a descriptor that is not open is no error here). */
+  for (int fd = CHAN_FD; !e && a->chan_fd >= 0 && fd < at; fd++)
+    e = posix_spawn_file_actions_addclose(fa, fd);
   if (!e)
-    e = posix_spawn_file_actions_addclosefrom_np(fa, a->chan_fd >= 0 ? CHAN_FD + 1 : CHAN_FD);
+    e = posix_spawn_file_actions_addclosefrom_np(fa, a->chan_fd >= 0 ? at + 1 : CHAN_FD);
   if (!e && a->cwd)
     e = posix_spawn_file_actions_addchdir_np(fa, a->cwd);
   return e;
@@ -99,9 +103,11 @@ int ward__proc_spawn(ward__proc *p, const ward__spawn_args *a) {
   int moved = -1;
   p->pid = 0;
   p->pidfd = -1;
-  /* dup2(3, 3) would keep close-on-exec set: move the channel out of the way. */
-  if (args.chan_fd == CHAN_FD) {
-    moved = fcntl(args.chan_fd, F_DUPFD_CLOEXEC, CHAN_FD + 1);
+  /* dup2(n, n) would keep close-on-exec set, and the descriptors below
+   * its place are closed: move the channel above it. */
+  int place = args.chan_at > 0 ? args.chan_at : CHAN_FD;
+  if (args.chan_fd >= 0 && args.chan_fd <= place) {
+    moved = fcntl(args.chan_fd, F_DUPFD_CLOEXEC, place + 1);
     if (moved < 0)
       return ward__fail_sys(WARD_ESYS, errno, "fcntl(F_DUPFD_CLOEXEC)");
     args.chan_fd = moved;
