@@ -14,6 +14,7 @@ PACKAGES=(
   libjansson-dev  # the JSON layer (jansson)
   libmsgpack-dev  # MessagePack in the tests and examples (msgpack-c)
   libuv1-dev      # the example that runs ward inside a libuv loop
+  libinih-dev     # the configuration file of `ward run` (inih)
 )
 # -------------------------------------------------------------------------
 

@@ -18,7 +18,11 @@ struct json_t;
 enum {
   CLI_EXIT_OK = 0,   /* it did what was asked (for probe: every check passed) */
   CLI_EXIT_FAIL = 1, /* it ran but something failed (for probe: a check) */
-  CLI_EXIT_USAGE = 2 /* the command line was wrong; nothing was done */
+  CLI_EXIT_USAGE = 2, /* the command line was wrong; nothing was done */
+  /* Codes of one command or another (docs/cli.md): */
+  CLI_EXIT_CONFIG = 3,      /* run: the configuration was refused */
+  CLI_EXIT_NOT_RUNNING = 3, /* ctl: no daemon answers on the socket */
+  CLI_EXIT_NO_SERVICE = 4   /* ctl: the daemon has no such service */
 };
 
 /* The tool's name in messages and usage texts. */
@@ -27,6 +31,8 @@ enum {
 /* ---- Subcommands (main.c dispatches to these) ---- */
 int probe_main(int argc, char **argv);
 int probe_worker_main(int argc, char **argv);
+int run_main(int argc, char **argv);
+int ctl_main(int argc, char **argv);
 
 /* ---- Messages ---- */
 

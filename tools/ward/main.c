@@ -29,6 +29,9 @@ typedef struct cli_command {
 static const cli_command commands[] = {
     {"probe", "measure what ward can do on this machine (spawn, calls, streams, recovery)",
      probe_main, 0},
+    {"run", "keep the services of a configuration file up, with a control socket", run_main,
+     0},
+    {"ctl", "control a running 'ward run': status, start, stop, logs, reload...", ctl_main, 0},
     {"__probe-worker", "the worker `ward probe` starts", probe_worker_main, 1},
 };
 

@@ -1,0 +1,556 @@
+/*
+ * ctl.c — `ward ctl`: talks to a running `ward run` over its control
+ * socket, with the ward protocol (ward_client_open), one request per
+ * command. The methods and their JSON are in docs/protocol.md.
+ */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <ward.h>
+
+#include "cli.h"
+#include "config.h"
+
+typedef struct ctl {
+  const char *socket;
+  int json;
+  int timeout_ms;
+  ward_client *client;
+  char sockbuf[256];
+} ctl;
+
+static void ctl_usage(FILE *f) {
+  fprintf(f,
+          "Usage: %s ctl [OPTIONS] COMMAND [ARGS]\n"
+          "\n"
+          "Controls a running '%s run' through its control socket.\n"
+          "\n"
+          "Commands:\n"
+          "  status [NAME]           the services: state, pid, uptime, restarts, last exit,\n"
+          "                          memory and CPU (NAME: a service or an instance)\n"
+          "  start NAME              start a service (its dependencies first); waits until\n"
+          "                          it is ready\n"
+          "  stop NAME [--grace D]   stop it: asked first, killed after the grace\n"
+          "  restart NAME            stop it, then start it\n"
+          "  signal NAME SIG         send a signal (TERM, HUP, USR1, 9...) to its processes\n"
+          "  logs NAME [-n N] [-f] [--stderr | --stdout]\n"
+          "                          its last captured lines; -f follows new ones\n"
+          "  spawn NAME [--restart MODE] [--ready R] -- CMD [ARGS...]\n"
+          "                          run a transient service, gone once stopped\n"
+          "  kill NAME               stop it at once, without the grace\n"
+          "  reload                  read the configuration again (as SIGHUP does)\n"
+          "  shutdown                stop every service and the daemon\n"
+          "\n"
+          "Options (before COMMAND):\n"
+          "  -s, --socket PATH   the control socket (default: $WARD_CTL_SOCKET, else\n"
+          "                      /run/ward.sock for root, $XDG_RUNTIME_DIR/ward.sock,\n"
+          "                      /tmp/ward-UID.sock)\n"
+          "  -c, --config FILE   the socket named in this configuration file\n"
+          "      --json          print the daemon's answer as JSON\n"
+          "      --timeout SEC   how long to wait for an answer (default 300)\n"
+          "  -h, --help          show this help and exit\n"
+          "\n"
+          "Run '%s ctl COMMAND --help' for a command's own help.\n"
+          "\n"
+          "Exit status: 0 done, 1 the daemon could not do it (the reason is on\n"
+          "stderr), 2 usage error, 3 no daemon is running on the socket, 4 no such\n"
+          "service.\n",
+          CLI_NAME, CLI_NAME, CLI_NAME);
+}
+
+/* ------------------------------------------------------------------ */
+/* Talking to the daemon                                               */
+
+static int connect_daemon(ctl *c) {
+  if (c->client)
+    return CLI_EXIT_OK;
+  int rv = ward_client_open(&c->client, c->socket);
+  if (rv == WARD_ECLOSED) {
+    cli_error("ctl", "no daemon is running on %s (start one with '%s run CONFIG')", c->socket,
+              CLI_NAME);
+    return CLI_EXIT_NOT_RUNNING;
+  }
+  if (rv) {
+    cli_error("ctl", "cannot reach the daemon on %s: %s", c->socket, ward_last_error());
+    return CLI_EXIT_FAIL;
+  }
+  return CLI_EXIT_OK;
+}
+
+/* Sends `method` with `params` (taken); *out gets the answer. Returns a
+ * CLI exit code; errors are reported. */
+static int call(ctl *c, const char *method, json_t *params, json_t **out) {
+  *out = NULL;
+  int rc = connect_daemon(c);
+  if (rc) {
+    json_decref(params);
+    return rc;
+  }
+  char *body = json_dumps(params, JSON_COMPACT);
+  json_decref(params);
+  if (!body) {
+    cli_error("ctl", "out of memory");
+    return CLI_EXIT_FAIL;
+  }
+  ward_msg *m = NULL;
+  int rv = ward_client_request(&m, c->client, method, body, strlen(body), c->timeout_ms);
+  free(body);
+  if (rv == WARD_EREMOTE) {
+    int code = ward_msg_code(m);
+    cli_error("ctl", "%s", ward_msg_error(m) ? ward_msg_error(m) : "failed");
+    ward_msg_free(m);
+    return code == 404 ? CLI_EXIT_NO_SERVICE : CLI_EXIT_FAIL;
+  }
+  if (rv == WARD_ECLOSED || rv == WARD_EHANDSHAKE) {
+    cli_error("ctl", "the daemon on %s went away: %s", c->socket, ward_last_error());
+    return CLI_EXIT_NOT_RUNNING;
+  }
+  if (rv) {
+    cli_error("ctl", "%s: %s", method, ward_last_error());
+    return CLI_EXIT_FAIL;
+  }
+  json_error_t je;
+  *out = json_loadb(ward_msg_data(m), ward_msg_len(m), 0, &je);
+  ward_msg_free(m);
+  if (!*out) {
+    cli_error("ctl", "the daemon's answer is not JSON: %s", je.text);
+    return CLI_EXIT_FAIL;
+  }
+  return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+
+static void fmt_duration(char *buf, size_t cap, long long ms) {
+  long long s = ms / 1000;
+  if (s < 60)
+    snprintf(buf, cap, "%llds", s);
+  else if (s < 3600)
+    snprintf(buf, cap, "%lldm%02llds", s / 60, s % 60);
+  else if (s < 86400)
+    snprintf(buf, cap, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+  else
+    snprintf(buf, cap, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+static void fmt_bytes(char *buf, size_t cap, long long b) {
+  if (b < 1024)
+    snprintf(buf, cap, "%lldB", b);
+  else if (b < 1024 * 1024)
+    snprintf(buf, cap, "%.1fK", b / 1024.0);
+  else if (b < 1024LL * 1024 * 1024)
+    snprintf(buf, cap, "%.1fM", b / 1048576.0);
+  else
+    snprintf(buf, cap, "%.2fG", b / 1073741824.0);
+}
+
+static int print_json(json_t *v) {
+  return cli_json_print(v, stdout) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+static int print_status(json_t *res) {
+  static const char *const head[] = {"NAME", "STATE",    "PID", "UPTIME",
+                                     "RESTARTS", "LAST-EXIT", "RSS", "CPU"};
+  static const int align[] = {CLI_LEFT,  CLI_LEFT, CLI_RIGHT, CLI_RIGHT,
+                              CLI_RIGHT, CLI_LEFT, CLI_RIGHT, CLI_RIGHT};
+  cli_table t;
+  if (cli_table_init(&t, 8, head, align))
+    return CLI_EXIT_FAIL;
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(res, "services"), i, r) {
+    char pid[24] = "-", up[32] = "-", restarts[24] = "-", last[64] = "-", rss[24] = "-",
+         cpu[24] = "-";
+    json_int_t p = json_integer_value(json_object_get(r, "pid"));
+    if (p > 0) {
+      snprintf(pid, sizeof pid, "%lld", (long long)p);
+      json_t *u = json_object_get(r, "uptime_ms");
+      if (json_is_integer(u))
+        fmt_duration(up, sizeof up, json_integer_value(u));
+      fmt_bytes(rss, sizeof rss, json_integer_value(json_object_get(r, "rss_bytes")));
+      snprintf(cpu, sizeof cpu, "%.2fs",
+               json_integer_value(json_object_get(r, "cpu_ms")) / 1000.0);
+    }
+    json_t *rs = json_object_get(r, "restarts");
+    if (json_is_integer(rs))
+      snprintf(restarts, sizeof restarts, "%lld", (long long)json_integer_value(rs));
+    json_t *le = json_object_get(r, "last_exit");
+    if (json_is_object(le)) {
+      const char *sig = json_string_value(json_object_get(le, "signal"));
+      if (sig)
+        snprintf(last, sizeof last, "signal %s", sig);
+      else
+        snprintf(last, sizeof last, "code %lld",
+                 (long long)json_integer_value(json_object_get(le, "code")));
+    }
+    const char *cells[8] = {json_string_value(json_object_get(r, "name")),
+                            json_string_value(json_object_get(r, "state")),
+                            pid, up, restarts, last, rss, cpu};
+    cli_table_add(&t, cells);
+  }
+  cli_table_print(&t, stdout);
+  cli_table_free(&t);
+  /* Why a service is not running, below the table. */
+  json_array_foreach(json_object_get(res, "services"), i, r) {
+    const char *e = json_string_value(json_object_get(r, "error"));
+    if (e)
+      printf("%s: %s\n", json_string_value(json_object_get(r, "name")), e);
+  }
+  return CLI_EXIT_OK;
+}
+
+/* "web.1: ready" per instance, after start, stop, restart, spawn, kill. */
+static int print_states(json_t *res) {
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(res, "services"), i, r)
+    printf("%s: %s\n", json_string_value(json_object_get(r, "name")),
+           json_string_value(json_object_get(r, "state")));
+  return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                            */
+
+typedef struct command {
+  const char *name;
+  const char *usage; /* after "ward ctl NAME" */
+  const char *help;
+} command;
+
+static const command commands[] = {
+    {"status", "[NAME]", "Prints the services (or one) as a table, or --json."},
+    {"start", "NAME", "Starts a service, its dependencies first, and waits until it is ready."},
+    {"stop", "NAME [--grace DURATION]",
+     "Stops a service: asked (its stop signal), then killed after the grace\n"
+     "(the service's stop_grace unless --grace, e.g. 5s)."},
+    {"restart", "NAME", "Stops a service, then starts it again."},
+    {"signal", "NAME SIG", "Sends SIG (TERM, HUP, INT, USR1, USR2, QUIT, KILL or a number) to\n"
+                           "each process of the service."},
+    {"logs", "NAME [-n N] [-f] [--stderr | --stdout]",
+     "Prints the service's last captured lines (-n, default 100), from its\n"
+     "memory ring, and with -f goes on printing new ones until interrupted."},
+    {"spawn", "NAME [--restart MODE] [--ready R] -- CMD [ARGS...]",
+     "Runs CMD as a transient service NAME (not in the configuration; gone once\n"
+     "stopped). MODE: always, on-failure (default) or never. R: handshake,\n"
+     "'up DURATION' or 'notify FD' (default: up 0)."},
+    {"kill", "NAME", "Stops a service at once: no grace."},
+    {"reload", "", "Reads the configuration again: starts added services, stops removed\n"
+                   "ones, restarts changed ones, leaves the others running."},
+    {"shutdown", "", "Stops every service, then the daemon."},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void command_usage(const command *k, FILE *f) {
+  fprintf(f,
+          "Usage: %s ctl [OPTIONS] %s %s\n\n%s\n\n"
+          "Options: --json (before or after the command), -h/--help.\n"
+          "Exit status: 0 done, 1 failed, 2 usage error, 3 no daemon running,\n"
+          "4 no such service.\n",
+          CLI_NAME, k->name, k->usage, k->help);
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+static int do_logs(ctl *c, const char *name, long n, int follow, const char *stream) {
+  json_t *after = json_object();
+  int first = 1, rc = CLI_EXIT_OK;
+  if (follow) {
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+  }
+  do {
+    json_t *p = json_pack("{s:s, s:O}", "name", name, "after", after);
+    if (first && n > 0)
+      json_object_set_new(p, "last", json_integer(n));
+    if (stream)
+      json_object_set_new(p, "stream", json_string(stream));
+    json_t *res;
+    rc = call(c, "ward.logs", p, &res);
+    if (rc)
+      break;
+    json_t *lines = json_object_get(res, "lines");
+    size_t i;
+    json_t *l;
+    int several = 0;
+    const char *inst0 = NULL;
+    json_array_foreach(lines, i, l) {
+      const char *inst = json_string_value(json_object_get(l, "instance"));
+      if (!inst0)
+        inst0 = inst;
+      else if (strcmp(inst0, inst) != 0)
+        several = 1;
+    }
+    if (c->json && !follow) {
+      rc = print_json(lines);
+    } else {
+      json_array_foreach(lines, i, l) {
+        const char *inst = json_string_value(json_object_get(l, "instance"));
+        if (c->json) {
+          char *s = json_dumps(l, JSON_COMPACT);
+          printf("%s\n", s ? s : "{}");
+          free(s);
+        } else if (several || strchr(inst, '.')) {
+          printf("[%s] %s\n", inst, json_string_value(json_object_get(l, "text")));
+        } else {
+          printf("%s\n", json_string_value(json_object_get(l, "text")));
+        }
+        json_object_set(after, inst, json_object_get(l, "seq"));
+      }
+    }
+    json_decref(res);
+    first = 0;
+    if (follow) {
+      fflush(stdout);
+      if (ferror(stdout))
+        break;
+      struct timespec ts = {0, 200 * 1000000L}; /* polling the daemon's ring */
+      nanosleep(&ts, NULL);
+    }
+  } while (follow && !interrupted);
+  json_decref(after);
+  return rc;
+}
+
+static int run_command(ctl *c, const command *k, int argc, char **argv) {
+  static const cli_opt opts[] = {{"help", 'h', 0, 1},    {"json", 0, 0, 2},
+                                 {"grace", 0, 1, 3},     {"follow", 'f', 0, 4},
+                                 {"lines", 'n', 1, 5},   {"stderr", 0, 0, 6},
+                                 {"stdout", 0, 0, 7},    {"restart", 0, 1, 8},
+                                 {"ready", 0, 1, 9},     {NULL, 0, 0, 0}};
+  char cmdname[32];
+  snprintf(cmdname, sizeof cmdname, "ctl %s", k->name);
+  cli_args a;
+  cli_args_init(&a, cmdname, argc, argv);
+  const char *pos[2] = {NULL, NULL};
+  int npos = 0, grace = -1, follow = 0;
+  long lines = 100;
+  const char *stream = NULL, *restart = NULL, *ready = NULL;
+  json_t *rest = json_array(); /* spawn: the command after -- */
+  int rc = CLI_EXIT_OK;
+  int allowed_opts = strcmp(k->name, "stop") == 0    ? 3
+                     : strcmp(k->name, "logs") == 0  ? 4
+                     : strcmp(k->name, "spawn") == 0 ? 8
+                                                     : 0;
+  for (int id; (id = cli_next_opt(&a, opts)) != CLI_OPT_END;) {
+    if (id == CLI_OPT_ERROR) {
+      json_decref(rest);
+      return CLI_EXIT_USAGE;
+    }
+    if (id == 1) {
+      command_usage(k, stdout);
+      json_decref(rest);
+      return cli_finish(cmdname, CLI_EXIT_OK);
+    }
+    int ok = id == CLI_OPT_POSITIONAL || id == 2 || (allowed_opts == 3 && id == 3) ||
+             (allowed_opts == 4 && id >= 4 && id <= 7) || (allowed_opts == 8 && id >= 8);
+    if (!ok) {
+      json_decref(rest);
+      return cli_usage_error(cmdname, "option '%s' does not apply to %s", argv[a.next - 1 - (a.arg != NULL)], k->name);
+    }
+    switch (id) {
+    case 2:
+      c->json = 1;
+      break;
+    case 3:
+      if (conf_duration(a.arg, &grace)) {
+        json_decref(rest);
+        return cli_usage_error(cmdname, "--grace: '%s' is not a duration (e.g. 5s)", a.arg);
+      }
+      break;
+    case 4:
+      follow = 1;
+      break;
+    case 5: {
+      char *end;
+      lines = strtol(a.arg, &end, 10);
+      if (*end || lines < 0) {
+        json_decref(rest);
+        return cli_usage_error(cmdname, "-n: '%s' is not a count", a.arg);
+      }
+      break;
+    }
+    case 6:
+      stream = "stderr";
+      break;
+    case 7:
+      stream = "stdout";
+      break;
+    case 8:
+      restart = a.arg;
+      break;
+    case 9:
+      ready = a.arg;
+      break;
+    case CLI_OPT_POSITIONAL:
+      if (strcmp(k->name, "spawn") == 0 && npos >= 1 && a.only_positional) {
+        json_array_append_new(rest, json_string(a.arg));
+        break;
+      }
+      if (npos >= 2) {
+        json_decref(rest);
+        return cli_usage_error(cmdname, "unexpected argument '%s'", a.arg);
+      }
+      pos[npos++] = a.arg;
+      break;
+    default:
+      break;
+    }
+  }
+  int want = strcmp(k->name, "signal") == 0                                          ? 2
+             : strcmp(k->name, "reload") == 0 || strcmp(k->name, "shutdown") == 0    ? 0
+             : strcmp(k->name, "status") == 0                                        ? -1
+                                                                                     : 1;
+  if ((want >= 0 && npos != want) || (want < 0 && npos > 1)) {
+    json_decref(rest);
+    if (npos < want)
+      return cli_usage_error(cmdname, "missing %s", npos == 0 && want > 0 ? "NAME" : "SIG");
+    return cli_usage_error(cmdname, "unexpected argument '%s'", pos[want < 0 ? 1 : want]);
+  }
+  if (strcmp(k->name, "spawn") == 0 && json_array_size(rest) == 0) {
+    json_decref(rest);
+    return cli_usage_error(cmdname, "missing the command (after --)");
+  }
+  if (restart && conf_restart(restart, &(int){0})) {
+    json_decref(rest);
+    return cli_usage_error(cmdname, "--restart: '%s' is not always, on-failure or never",
+                           restart);
+  }
+  if (ready && conf_ready(ready, &(int){0}, &(int){0})) {
+    json_decref(rest);
+    return cli_usage_error(cmdname, "--ready: '%s' is not handshake, 'up DURATION' or "
+                                    "'notify FD'", ready);
+  }
+
+  if (strcmp(k->name, "logs") == 0) {
+    json_decref(rest);
+    return cli_finish(cmdname, do_logs(c, pos[0], lines, follow, stream));
+  }
+  json_t *p = json_object();
+  if (pos[0])
+    json_object_set_new(p, "name", json_string(pos[0]));
+  if (pos[1])
+    json_object_set_new(p, "signal", json_string(pos[1]));
+  if (grace >= 0)
+    json_object_set_new(p, "grace_ms", json_integer(grace));
+  if (strcmp(k->name, "spawn") == 0) {
+    json_object_set(p, "argv", rest);
+    json_object_set_new(p, "ready", json_string(ready ? ready : "up 0"));
+    if (restart)
+      json_object_set_new(p, "restart", json_string(restart));
+  }
+  json_decref(rest);
+  char method[32];
+  snprintf(method, sizeof method, "ward.%s", k->name);
+  json_t *res;
+  rc = call(c, method, p, &res);
+  if (rc)
+    return cli_finish(cmdname, rc);
+  if (c->json) {
+    rc = print_json(res);
+  } else if (strcmp(k->name, "status") == 0) {
+    rc = print_status(res);
+  } else if (strcmp(k->name, "reload") == 0) {
+    static const char *const keys[] = {"added", "removed", "changed", "unchanged"};
+    for (size_t i = 0; i < 4; i++) {
+      printf("%s:", keys[i]);
+      size_t j;
+      json_t *v;
+      json_array_foreach(json_object_get(res, keys[i]), j, v) printf(" %s",
+                                                                      json_string_value(v));
+      printf("\n");
+    }
+  } else if (strcmp(k->name, "shutdown") == 0) {
+    printf("stopping\n");
+  } else if (strcmp(k->name, "signal") == 0) {
+    /* quiet, as kill(1) is */
+  } else {
+    rc = print_states(res);
+  }
+  json_decref(res);
+  return cli_finish(cmdname, rc);
+}
+
+int ctl_main(int argc, char **argv) {
+  static const cli_opt opts[] = {{"socket", 's', 1, 1}, {"config", 'c', 1, 2},
+                                 {"json", 0, 0, 3},     {"timeout", 0, 1, 4},
+                                 {"help", 'h', 0, 5},   {NULL, 0, 0, 0}};
+  ctl c;
+  memset(&c, 0, sizeof c);
+  c.timeout_ms = 300000;
+  const char *config = NULL;
+  cli_args a;
+  cli_args_init(&a, "ctl", argc, argv);
+  const command *k = NULL;
+  for (int id; !k && (id = cli_next_opt(&a, opts)) != CLI_OPT_END;) {
+    switch (id) {
+    case CLI_OPT_ERROR:
+      return CLI_EXIT_USAGE;
+    case 1:
+      c.socket = a.arg;
+      break;
+    case 2:
+      config = a.arg;
+      break;
+    case 3:
+      c.json = 1;
+      break;
+    case 4: {
+      char *end;
+      double s = strtod(a.arg, &end);
+      if (*end || s <= 0 || s > 86400)
+        return cli_usage_error("ctl", "--timeout: '%s' is not a number of seconds", a.arg);
+      c.timeout_ms = (int)(s * 1000);
+      break;
+    }
+    case 5:
+      ctl_usage(stdout);
+      return cli_finish("ctl", CLI_EXIT_OK);
+    case CLI_OPT_POSITIONAL:
+      for (size_t i = 0; i < NCOMMANDS && !k; i++)
+        if (strcmp(commands[i].name, a.arg) == 0)
+          k = &commands[i];
+      if (!k)
+        return cli_usage_error("ctl", "unknown command '%s'", a.arg);
+      break;
+    }
+  }
+  if (!k)
+    return cli_usage_error("ctl", "which command? (status, start, stop, logs...)");
+  if (c.socket && config)
+    return cli_usage_error("ctl", "--socket and --config both name the socket: give one");
+  if (config) {
+    ward_conf *conf;
+    char err[768];
+    if (conf_load(&conf, config, err, sizeof err)) {
+      cli_error("ctl", "%s", err);
+      return CLI_EXIT_FAIL;
+    }
+    snprintf(c.sockbuf, sizeof c.sockbuf, "%s", conf->socket);
+    conf_free(conf);
+    c.socket = c.sockbuf;
+  } else if (!c.socket) {
+    const char *env = getenv("WARD_CTL_SOCKET");
+    if (env && *env)
+      c.socket = env;
+    else
+      c.socket = conf_default_socket(c.sockbuf, sizeof c.sockbuf);
+  }
+  /* The command sees its own name as argv[0]. */
+  int rc = run_command(&c, k, argc - (a.next - 1), argv + (a.next - 1));
+  ward_client_free(c.client);
+  return rc;
+}

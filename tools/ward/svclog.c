@@ -1,0 +1,194 @@
+/*
+ * svclog.c — rotating log files of the daemon's services.
+ *
+ * A line is "2026-11-22T01:40:00.123Z web.1 out: text". Before a line
+ * would take a file past its limit, NAME.log.(k) becomes NAME.log.(k+1)
+ * (the oldest dropped), NAME.log becomes NAME.log.1, and a new NAME.log
+ * starts.
+ */
+#define _GNU_SOURCE
+
+#include "svclog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ward.h>
+
+#include "cli.h"
+
+typedef struct file {
+  char *svc;
+  FILE *f;
+  uint64_t size;
+  int broken; /* reported once, not retried */
+} file;
+
+struct svclog {
+  pthread_mutex_t mu;
+  char *dir;
+  uint64_t max;
+  int keep;
+  file *files;
+  size_t n;
+};
+
+static void close_all(svclog *l) {
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->files[i].f)
+      fclose(l->files[i].f);
+    free(l->files[i].svc);
+  }
+  free(l->files);
+  l->files = NULL;
+  l->n = 0;
+}
+
+svclog *svclog_new(const char *dir, uint64_t max_bytes, int keep) {
+  svclog *l = calloc(1, sizeof *l);
+  if (!l)
+    return NULL;
+  pthread_mutex_init(&l->mu, NULL);
+  if (svclog_configure(l, dir, max_bytes, keep)) {
+    svclog_free(l);
+    return NULL;
+  }
+  return l;
+}
+
+int svclog_configure(svclog *l, const char *dir, uint64_t max_bytes, int keep) {
+  char *d = dir ? strdup(dir) : NULL;
+  if (dir && !d)
+    return -1;
+  pthread_mutex_lock(&l->mu);
+  close_all(l);
+  free(l->dir);
+  l->dir = d;
+  l->max = max_bytes;
+  l->keep = keep;
+  pthread_mutex_unlock(&l->mu);
+  return 0;
+}
+
+int svclog_prepare(svclog *l, char *err, size_t cap) {
+  pthread_mutex_lock(&l->mu);
+  int rv = 0;
+  if (l->dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", l->dir);
+    for (char *p = path + 1;; p++) {
+      if (*p != '/' && *p != 0)
+        continue;
+      char c = *p;
+      *p = 0;
+      if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+        snprintf(err, cap, "cannot create the log directory %s: %s", path, strerror(errno));
+        rv = -1;
+        break;
+      }
+      *p = c;
+      if (!c)
+        break;
+    }
+  }
+  pthread_mutex_unlock(&l->mu);
+  return rv;
+}
+
+static void path_of(const svclog *l, const char *svc, int k, char *buf, size_t cap) {
+  if (k)
+    snprintf(buf, cap, "%s/%s.log.%d", l->dir, svc, k);
+  else
+    snprintf(buf, cap, "%s/%s.log", l->dir, svc);
+}
+
+static void open_file(svclog *l, file *f) {
+  char path[4096];
+  path_of(l, f->svc, 0, path, sizeof path);
+  f->f = fopen(path, "ae");
+  if (!f->f) {
+    if (!f->broken)
+      cli_error("run", "cannot write %s: %s (lines stay in memory only)", path,
+                strerror(errno));
+    f->broken = 1;
+    return;
+  }
+  struct stat st;
+  f->size = fstat(fileno(f->f), &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static void rotate(svclog *l, file *f) {
+  fclose(f->f);
+  f->f = NULL;
+  char from[4096], to[4096];
+  if (l->keep == 0) {
+    path_of(l, f->svc, 0, from, sizeof from);
+    unlink(from);
+  }
+  for (int k = l->keep; k >= 1; k--) {
+    path_of(l, f->svc, k - 1, from, sizeof from);
+    path_of(l, f->svc, k, to, sizeof to);
+    rename(from, to); /* a missing one is fine */
+  }
+  open_file(l, f);
+}
+
+void svclog_line(svclog *l, const char *svc, const char *instance, int stream, int64_t time_ms,
+                 const char *text) {
+  pthread_mutex_lock(&l->mu);
+  if (!l->dir) {
+    pthread_mutex_unlock(&l->mu);
+    return;
+  }
+  file *f = NULL;
+  for (size_t i = 0; i < l->n && !f; i++)
+    if (strcmp(l->files[i].svc, svc) == 0)
+      f = &l->files[i];
+  if (!f) {
+    file *v = realloc(l->files, (l->n + 1) * sizeof *v);
+    char *name = strdup(svc);
+    if (!v || !name) {
+      free(name);
+      if (v)
+        l->files = v;
+      pthread_mutex_unlock(&l->mu);
+      return;
+    }
+    l->files = v;
+    f = &v[l->n++];
+    memset(f, 0, sizeof *f);
+    f->svc = name;
+    open_file(l, f);
+  }
+  if (f->f) {
+    time_t secs = (time_t)(time_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char stamp[40];
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    char head[160];
+    int n = snprintf(head, sizeof head, "%s.%03dZ %s %s: ", stamp, (int)(time_ms % 1000),
+                     instance, stream == WARD_LOG_STDERR ? "err" : "out");
+    uint64_t add = (uint64_t)n + strlen(text) + 1;
+    if (f->size > 0 && f->size + add > l->max)
+      rotate(l, f);
+    if (f->f && fprintf(f->f, "%s%s\n", head, text) > 0 && fflush(f->f) == 0)
+      f->size += add;
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+void svclog_free(svclog *l) {
+  if (!l)
+    return;
+  close_all(l);
+  free(l->dir);
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+}
