@@ -542,11 +542,12 @@ static void loop_once(ward_host *h, int max_wait_ms) {
   ward__loop_event evs[64];
   pthread_mutex_lock(&h->mu);
   int timeout = ward__workers_prepare(h); /* starts queued workers; lock held */
+  int events = h->events != NULL;          /* queued by those starts, say */
   pthread_mutex_unlock(&h->mu);
   if (h->settling && (timeout < 0 || timeout > SETTLE_MS))
     timeout = SETTLE_MS;
   /* Work queued by this thread itself (timers, callbacks) runs now. */
-  if (has_pending(h))
+  if (events || has_pending(h))
     timeout = 0;
   if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms))
     timeout = max_wait_ms;

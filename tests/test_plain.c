@@ -67,6 +67,18 @@ static void test_ready_after(void) {
   ward_worker_free(w);
 }
 
+static void test_ready_at_once_events(void) {
+  /* Ready as it starts: its events come without anything else happening. */
+  ward_spec *s = sh_spec("quiet", "exec sleep 1000");
+  T_OK(ward_spec_ready(s, WARD_READY_AFTER, 0));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  tev e = tev_wait(WARD_EV_READY, ward_worker_id(w));
+  T_EQ_INT(e.pid, ward_worker_pid(w));
+  ward_worker_free(w);
+}
+
 static void test_ready_at_once_then_policy(void) {
   /* Ready at spawn: its exit is then the restart policy's business. */
   ward_spec *s = sh_spec("at-once", "exit 3");
@@ -237,6 +249,7 @@ int main(int argc, char **argv) {
     return tworker_main(argc, argv);
   host = tev_host();
   T_RUN(test_ready_after);
+  T_RUN(test_ready_at_once_events);
   T_RUN(test_ready_at_once_then_policy);
   T_RUN(test_notify);
   T_RUN(test_stop_signal);

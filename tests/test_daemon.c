@@ -1,0 +1,620 @@
+/*
+ * test_daemon.c — drives the real `ward run` and `ward ctl` (the binary's
+ * path is argv[1]): configurations refused with their line, a crash loop
+ * that backs off and gives up, a service killed after its grace, reloads,
+ * logs, rotation, a daemon killed with SIGKILL, control from a service,
+ * and the command line's exit codes.
+ *
+ * The test binary doubles as a service that links ward ("--svc-control"):
+ * it asks the daemon, over its own channel, to spawn another service.
+ */
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "trun.h"
+
+static char dir[48];
+static char sock[96], conf_path[96], logdir[96], errlog[96];
+static pid_t daemon_pid;
+
+/* ---- the service that makes control requests ---- */
+
+static int svc_control_main(void) {
+  ward_client *c;
+  if (ward_client_connect(&c))
+    return 2;
+  ward_msg *m = NULL;
+  const char *req = "{\"name\":\"child\",\"argv\":[\"sleep\",\"1000\"]}";
+  int rv = ward_client_request(&m, c, "ward.spawn", req, strlen(req), 60000);
+  if (rv == 0)
+    printf("spawn: ok\n");
+  else
+    printf("spawn: refused %d\n", rv == WARD_EREMOTE ? ward_msg_code(m) : rv);
+  fflush(stdout);
+  ward_msg_free(m);
+  ward_client_run(c); /* serves (nothing) until stopped */
+  ward_client_free(c);
+  return 0;
+}
+
+/* ---- helpers ---- */
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  T_TRUE(f != NULL);
+  fputs(text, f);
+  T_TRUE(fclose(f) == 0);
+}
+
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return calloc(1, 1);
+  char *buf = NULL;
+  size_t len = 0;
+  T_TRUE(getdelim(&buf, &len, '\0', f) >= 0 || feof(f));
+  fclose(f);
+  return buf ? buf : calloc(1, 1);
+}
+
+/* The configuration: our [ward] section, then `services`. */
+static void write_conf(const char *services) {
+  char text[8192];
+  snprintf(text, sizeof text, "[ward]\nsocket = %s\nlog_dir = %s\n\n%s", sock, logdir, services);
+  write_file(conf_path, text);
+}
+
+#define CTL(r, ...) RUN((r), "ctl", "--socket", sock, __VA_ARGS__)
+
+static json_t *status(void) {
+  run_result r;
+  CTL(&r, "--json", "status");
+  EXPECT(&r, r.code == 0);
+  json_error_t je;
+  json_t *v = json_loads(r.out, 0, &je);
+  EXPECT(&r, v != NULL);
+  run_result_free(&r);
+  return v;
+}
+
+/* The status row of an instance, or NULL (a new reference). */
+static json_t *row(const char *name) {
+  json_t *st = status(), *found = NULL;
+  size_t i;
+  json_t *x;
+  json_array_foreach(json_object_get(st, "services"), i, x) if (
+      strcmp(json_string_value(json_object_get(x, "name")), name) == 0) found = json_incref(x);
+  json_decref(st);
+  return found;
+}
+
+static const char *row_state(json_t *r) { return json_string_value(json_object_get(r, "state")); }
+static int row_pid(json_t *r) { return (int)json_integer_value(json_object_get(r, "pid")); }
+
+static void pause_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Polls the daemon until `name` is in `state` ("absent": not listed). */
+static json_t *wait_state(const char *name, const char *state) {
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    json_t *r = row(name);
+    if (strcmp(state, "absent") == 0 ? r == NULL : r && strcmp(row_state(r), state) == 0)
+      return r;
+    if (t_now_ms() > deadline) {
+      char *e = read_file(errlog);
+      fprintf(stderr, "--- daemon stderr ---\n%s", e);
+      free(e);
+      T_FAIL("%s not %s within 30 s (now %s)", name, state, r ? row_state(r) : "absent");
+    }
+    json_decref(r);
+    pause_ms(50);
+  }
+}
+
+/* Polls the daemon's stderr until it holds `text`. */
+static void wait_log(const char *text) {
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    char *e = read_file(errlog);
+    int found = strstr(e, text) != NULL;
+    if (!found && t_now_ms() > deadline) {
+      fprintf(stderr, "--- daemon stderr ---\n%s", e);
+      free(e);
+      T_FAIL("'%s' not in the daemon's stderr within 30 s", text);
+    }
+    free(e);
+    if (found)
+      return;
+    pause_ms(50);
+  }
+}
+
+static void start_daemon(void) {
+  int err = open(errlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  T_TRUE(err >= 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  char *argv[] = {(char *)ward_bin, "run", conf_path, NULL};
+  T_TRUE(posix_spawn(&daemon_pid, ward_bin, &fa, NULL, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(err);
+  wait_log("daemon-started");
+}
+
+static int wait_exit(pid_t pid) {
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    T_TRUE(errno == EINTR);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void stop_daemon(void) {
+  kill(daemon_pid, SIGTERM);
+  int code = wait_exit(daemon_pid);
+  if (code != 0) {
+    char *e = read_file(errlog);
+    fprintf(stderr, "--- daemon stderr ---\n%s", e);
+    free(e);
+  }
+  T_EQ_INT(code, 0);
+  daemon_pid = 0;
+}
+
+/* A process is gone: no such pid, or a zombie nobody reaped yet. */
+static int gone(int pid) {
+  if (kill(pid, 0) < 0 && errno == ESRCH)
+    return 1;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  char *s = read_file(path);
+  char *p = strrchr(s, ')');
+  int zombie = p && p[1] == ' ' && p[2] == 'Z';
+  free(s);
+  return zombie;
+}
+
+/* ---- tests ---- */
+
+static void expect_refused(const char *text, const char *where_what) {
+  write_file(conf_path, text);
+  char want[512];
+  snprintf(want, sizeof want, "%s:%s", conf_path, where_what);
+  run_result r;
+  RUN(&r, "run", "--check", conf_path);
+  EXPECT(&r, r.code == 3);
+  EXPECT(&r, strstr(r.err, want) != NULL);
+  run_result_free(&r);
+}
+
+static void test_bad_config(void) {
+  expect_refused("[service a]\ncommand = true\nbogus = 1\n", "3: unknown key 'bogus'");
+  expect_refused("; a comment\n[service a]\nrestart = always\n", "2: [service a] has no command");
+  expect_refused("[service a]\ncommand = true\ninstances = many\n",
+                 "3: instances: 'many' is not a number");
+  expect_refused("[service a]\ncommand = true\nstop_grace = soon\n",
+                 "3: stop_grace: 'soon' is not a duration");
+  expect_refused("[service a]\ncommand = true\ndepends_on = b\n\n"
+                 "[service b]\ncommand = true\ndepends_on = a\n",
+                 "7: dependency cycle: a -> b -> a");
+  expect_refused("[service a]\ncommand = true\ndepends_on = nobody\n",
+                 "3: [service a] depends on 'nobody', which is not a service");
+  expect_refused("[ward]\n\n[servce a]\ncommand = true\n", "3: unknown section [servce a]");
+  expect_refused("[service a]\ncommand = true\nthis line is not ini\n", "3: syntax error");
+  expect_refused("[service a]\ncommand = true\nrestart = always\nrestart = never\n",
+                 "4: 'restart' given twice");
+  expect_refused("[service a b]\ncommand = true\n", "1: 'a b' is not a service name");
+  expect_refused("[service a]\ncommand = echo 'unbalanced\n", "2: cannot split");
+
+  /* Refused before anything starts: the first service would leave a mark. */
+  char mark[160], text[512];
+  snprintf(mark, sizeof mark, "%s/started", dir);
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\n[service first]\ncommand = touch %s\nready = up 0\n"
+           "[service second]\ncommand = true\nmemory_limit = lots\n",
+           sock, mark);
+  write_file(conf_path, text);
+  run_result r;
+  RUN(&r, "run", conf_path);
+  EXPECT(&r, r.code == 3);
+  EXPECT(&r, strstr(r.err, ":8: memory_limit: 'lots' is not a size") != NULL);
+  run_result_free(&r);
+  struct stat st;
+  T_TRUE(stat(mark, &st) != 0);
+  T_TRUE(stat(sock, &st) != 0);
+
+  /* A good one passes --check. */
+  write_conf("[service a]\ncommand = sleep 1000\n");
+  RUN(&r, "run", "--check", conf_path);
+  EXPECT(&r, r.code == 0);
+  EXPECT(&r, strstr(r.out, "1 service") != NULL);
+  run_result_free(&r);
+}
+
+static void test_crash_loop_and_logs(void) {
+  write_conf("[service crash]\n"
+             "command = sh -c 'echo \"last words of $WARD_NAME\" >&2; echo out; exit 3'\n"
+             "ready = up 0\nmax_restarts = 3\nbackoff = 50ms\nbackoff_max = 1s\n");
+  start_daemon();
+  json_t *r = wait_state("crash", "failed");
+  T_EQ_INT(json_integer_value(json_object_get(r, "restarts")), 3);
+  T_EQ_INT(json_integer_value(json_object_get(json_object_get(r, "last_exit"), "code")), 3);
+  json_decref(r);
+  /* It backed off, doubling, then gave up. */
+  wait_log("gave-up crash reason=exited");
+  char *e = read_file(errlog);
+  T_TRUE(strstr(e, "restarting crash attempt=1 delay_ms=50 ") != NULL);
+  T_TRUE(strstr(e, "restarting crash attempt=2 delay_ms=100 ") != NULL);
+  T_TRUE(strstr(e, "restarting crash attempt=3 delay_ms=200 ") != NULL);
+  T_TRUE(strstr(e, "attempt=4") == NULL);
+  free(e);
+
+  /* Its last lines, from the daemon's memory. */
+  run_result lr;
+  CTL(&lr, "logs", "crash", "--stderr", "-n", "2");
+  EXPECT(&lr, lr.code == 0);
+  EXPECT(&lr, strcmp(lr.out, "last words of crash\nlast words of crash\n") == 0);
+  run_result_free(&lr);
+  CTL(&lr, "logs", "crash");
+  EXPECT(&lr, lr.code == 0);
+  size_t n = 0;
+  for (const char *p = lr.out; (p = strstr(p, "last words of crash")); p++)
+    n++;
+  EXPECT(&lr, n == 4);
+  EXPECT(&lr, strstr(lr.out, "out\n") != NULL);
+  run_result_free(&lr);
+  CTL(&lr, "--json", "logs", "crash", "--stdout");
+  EXPECT(&lr, lr.code == 0);
+  json_t *lines = json_loads(lr.out, 0, NULL);
+  EXPECT(&lr, json_is_array(lines) && json_array_size(lines) == 4);
+  EXPECT(&lr, strcmp(json_string_value(json_object_get(json_array_get(lines, 0), "stream")),
+                     "stdout") == 0);
+  json_decref(lines);
+  run_result_free(&lr);
+
+  /* And in its log file. */
+  char path[160];
+  snprintf(path, sizeof path, "%s/crash.log", logdir);
+  char *f = read_file(path);
+  T_TRUE(strstr(f, "Z crash err: last words of crash\n") != NULL);
+  free(f);
+
+  /* start brings it back (ready at once, by its configuration), and it
+   * goes through its restarts again. */
+  CTL(&lr, "start", "crash");
+  EXPECT(&lr, lr.code == 0);
+  run_result_free(&lr);
+  r = wait_state("crash", "failed");
+  T_TRUE(json_integer_value(json_object_get(r, "generation")) == 8);
+  json_decref(r);
+  stop_daemon();
+}
+
+static void test_grace_and_order(void) {
+  write_conf("[service db]\ncommand = sleep 1000\nready = up 100ms\n\n"
+             "[service web]\ncommand = sleep 1000\nready = up 0\ndepends_on = db\ninstances = 2\n\n"
+             "[service stubborn]\n"
+             "command = sh -c 'trap \"\" TERM; echo >&5; exec sleep 1000'\n"
+             "ready = notify 5\nstop_grace = 300ms\n");
+  start_daemon();
+  wait_state("web.2", "ready");
+  json_t *r = wait_state("stubborn", "ready");
+  json_decref(r);
+  /* Started in dependency order. */
+  char *e = read_file(errlog);
+  char *db_ready = strstr(e, "ready db"), *web_spawned = strstr(e, "spawned web.1");
+  T_TRUE(db_ready && web_spawned && db_ready < web_spawned);
+  free(e);
+
+  /* Ignores SIGTERM: killed after its grace. */
+  run_result c;
+  CTL(&c, "stop", "stubborn");
+  EXPECT(&c, c.code == 0);
+  EXPECT(&c, strcmp(c.out, "stubborn: stopped\n") == 0);
+  run_result_free(&c);
+  wait_log("stopped stubborn outcome=killed");
+  r = row("stubborn");
+  T_EQ_STR(json_string_value(json_object_get(json_object_get(r, "last_exit"), "signal")), "KILL");
+  json_decref(r);
+
+  /* SIGTERM: dependents stop before what they depend on; exit 0. */
+  stop_daemon();
+  e = read_file(errlog);
+  char *web_stopped = strstr(e, "stopped web.1"), *db_stopped = strstr(e, "stopped db ");
+  T_TRUE(web_stopped && db_stopped && web_stopped < db_stopped);
+  T_TRUE(strstr(e, "daemon-exited - code=0") != NULL);
+  free(e);
+  struct stat st;
+  T_TRUE(stat(sock, &st) != 0); /* the socket went with it */
+}
+
+static void test_reload(void) {
+  write_conf("[service keep]\ncommand = sleep 1000\nready = up 0\n"
+             "[service change]\ncommand = sleep 1000\nready = up 0\nenv = LEVEL=1\n"
+             "[service drop]\ncommand = sleep 1000\nready = up 0\n");
+  start_daemon();
+  json_t *k = wait_state("keep", "ready"), *c = wait_state("change", "ready");
+  json_decref(wait_state("drop", "ready"));
+  int keep_pid = row_pid(k), change_pid = row_pid(c);
+  json_decref(k);
+  json_decref(c);
+
+  write_conf("[service keep]\ncommand = sleep 1000\nready = up 0\n"
+             "[service change]\ncommand = sleep 1000\nready = up 0\nenv = LEVEL=2\n"
+             "[service add]\ncommand = sleep 1000\nready = up 0\n");
+  kill(daemon_pid, SIGHUP);
+  wait_log("reloaded - added=[\"add\"] removed=[\"drop\"] changed=[\"change\"]");
+  json_decref(wait_state("drop", "absent"));
+  json_decref(wait_state("add", "ready"));
+  k = wait_state("keep", "ready");
+  c = wait_state("change", "ready");
+  T_EQ_INT(row_pid(k), keep_pid);   /* untouched */
+  T_TRUE(row_pid(c) != change_pid); /* restarted */
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", row_pid(c));
+  FILE *f = fopen(path, "r");
+  char env[65536];
+  size_t n = f ? fread(env, 1, sizeof env - 1, f) : 0;
+  if (f)
+    fclose(f);
+  env[n] = 0;
+  int level2 = 0;
+  for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+    level2 |= strcmp(env + i, "LEVEL=2") == 0;
+  T_TRUE(level2);
+  json_decref(k);
+  json_decref(c);
+
+  /* The same file again: nothing changes. */
+  run_result r;
+  CTL(&r, "reload");
+  EXPECT(&r, r.code == 0);
+  EXPECT(&r, strstr(r.out, "added:\nremoved:\nchanged:\nunchanged: keep change add\n") != NULL);
+  run_result_free(&r);
+
+  /* A broken file is refused; what runs keeps running. */
+  write_conf("[service keep]\ncommand = sleep 1000\nready = up 0\nbogus = 1\n");
+  CTL(&r, "reload");
+  EXPECT(&r, r.code == 1);
+  EXPECT(&r, strstr(r.err, ":8: unknown key 'bogus'") != NULL);
+  run_result_free(&r);
+  k = wait_state("keep", "ready");
+  T_EQ_INT(row_pid(k), keep_pid);
+  json_decref(k);
+  json_decref(wait_state("add", "ready"));
+  stop_daemon();
+}
+
+static void test_rotation(void) {
+  char text[512];
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\nlog_dir = %s/rot\nlog_max_size = 1K\nlog_files = 2\n"
+           "[service chatty]\n"
+           "command = sh -c 'i=0; while [ $i -lt 200 ]; do echo line $i of the chatty one; "
+           "i=$((i+1)); done; echo done; exec sleep 1000'\nready = up 0\n",
+           sock, dir);
+  write_file(conf_path, text);
+  start_daemon();
+  json_decref(wait_state("chatty", "ready"));
+  char path[160];
+  snprintf(path, sizeof path, "%s/rot/chatty.log", dir);
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    char *f = read_file(path);
+    int done = strstr(f, "out: done\n") != NULL;
+    free(f);
+    if (done)
+      break;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(50);
+  }
+  struct stat st;
+  for (int k = 0; k <= 2; k++) {
+    if (k)
+      snprintf(path, sizeof path, "%s/rot/chatty.log.%d", dir, k);
+    else
+      snprintf(path, sizeof path, "%s/rot/chatty.log", dir);
+    T_TRUE(stat(path, &st) == 0);
+    T_TRUE(st.st_size <= 1024);
+  }
+  snprintf(path, sizeof path, "%s/rot/chatty.log.3", dir);
+  T_TRUE(stat(path, &st) != 0);
+  stop_daemon();
+}
+
+static void test_sigkill_daemon(void) {
+  write_conf("[service a]\ncommand = sleep 1000\nready = up 0\ninstances = 2\n"
+             "[service b]\ncommand = sh -c 'sleep 1000 & sleep 1000'\nready = up 0\n");
+  start_daemon();
+  int pids[3];
+  const char *names[] = {"a.1", "a.2", "b"};
+  for (int i = 0; i < 3; i++) {
+    json_t *r = wait_state(names[i], "ready");
+    pids[i] = row_pid(r);
+    json_decref(r);
+  }
+  kill(daemon_pid, SIGKILL);
+  T_EQ_INT(wait_exit(daemon_pid), 128 + SIGKILL);
+  daemon_pid = 0;
+  int64_t deadline = t_now_ms() + 20000;
+  for (int i = 0; i < 3; i++)
+    while (!gone(pids[i])) {
+      T_TRUE(t_now_ms() < deadline);
+      pause_ms(20);
+    }
+  unlink(sock); /* left by the killed daemon: the next one would replace it anyway */
+}
+
+static void test_ctl(void) {
+  run_result r;
+  /* No daemon. */
+  CTL(&r, "status");
+  EXPECT(&r, r.code == 3);
+  EXPECT(&r, strstr(r.err, "no daemon is running on") != NULL);
+  run_result_free(&r);
+  /* Usage. */
+  RUN(&r, "ctl");
+  EXPECT(&r, r.code == 2);
+  run_result_free(&r);
+  CTL(&r, "frobnicate");
+  EXPECT(&r, r.code == 2);
+  EXPECT(&r, strstr(r.err, "unknown command 'frobnicate'") != NULL);
+  run_result_free(&r);
+  CTL(&r, "stop");
+  EXPECT(&r, r.code == 2);
+  run_result_free(&r);
+  CTL(&r, "logs", "x", "-n", "many");
+  EXPECT(&r, r.code == 2);
+  run_result_free(&r);
+  CTL(&r, "status", "--grace", "1s");
+  EXPECT(&r, r.code == 2);
+  run_result_free(&r);
+  RUN(&r, "ctl", "--help");
+  EXPECT(&r, r.code == 0 && strstr(r.out, "Usage: ward ctl") && strstr(r.out, "Exit status"));
+  run_result_free(&r);
+  const char *cmds[] = {"status", "start", "stop",  "restart", "signal",
+                        "logs",   "spawn", "kill",  "reload",  "shutdown"};
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+    RUN(&r, "ctl", cmds[i], "--help");
+    EXPECT(&r, r.code == 0 && strstr(r.out, "Usage: ward ctl") && strstr(r.out, cmds[i]));
+    run_result_free(&r);
+  }
+  RUN(&r, "run", "--help");
+  EXPECT(&r, r.code == 0 && strstr(r.out, "Usage: ward run"));
+  run_result_free(&r);
+
+  write_conf("[service web]\ncommand = sleep 1000\nready = up 0\n");
+  start_daemon();
+  json_decref(wait_state("web", "ready"));
+  struct stat st;
+  T_TRUE(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0600);
+
+  CTL(&r, "status");
+  EXPECT(&r, r.code == 0);
+  EXPECT(&r, strncmp(r.out, "NAME", 4) == 0 && strstr(r.out, "LAST-EXIT"));
+  EXPECT(&r, strstr(r.out, "\nweb ") && strstr(r.out, " ready "));
+  run_result_free(&r);
+  CTL(&r, "status", "nosuch");
+  EXPECT(&r, r.code == 4);
+  EXPECT(&r, strstr(r.err, "no service 'nosuch'") != NULL);
+  run_result_free(&r);
+  CTL(&r, "stop", "nosuch");
+  EXPECT(&r, r.code == 4);
+  run_result_free(&r);
+
+  /* A transient service: spawned, signalled, killed, gone. */
+  CTL(&r, "spawn", "tmp", "--restart", "never", "--", "sh", "-c", "echo hi; exec sleep 1000");
+  EXPECT(&r, r.code == 0);
+  EXPECT(&r, strcmp(r.out, "tmp: ready\n") == 0);
+  run_result_free(&r);
+  CTL(&r, "spawn", "tmp", "--", "true");
+  EXPECT(&r, r.code == 1);
+  EXPECT(&r, strstr(r.err, "exists already") != NULL);
+  run_result_free(&r);
+  json_t *t = row("tmp");
+  T_TRUE(json_is_true(json_object_get(t, "transient")));
+  json_decref(t);
+  CTL(&r, "signal", "tmp", "USR1");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  t = wait_state("tmp", "exited"); /* restart = never */
+  T_EQ_STR(json_string_value(json_object_get(json_object_get(t, "last_exit"), "signal")), "USR1");
+  json_decref(t);
+  CTL(&r, "logs", "tmp");
+  EXPECT(&r, r.code == 0 && strcmp(r.out, "hi\n") == 0);
+  run_result_free(&r);
+  CTL(&r, "kill", "tmp");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  json_decref(wait_state("tmp", "absent"));
+
+  /* restart gives a new process. */
+  t = row("web");
+  int pid = row_pid(t);
+  json_decref(t);
+  CTL(&r, "restart", "web");
+  EXPECT(&r, r.code == 0 && strcmp(r.out, "web: ready\n") == 0);
+  run_result_free(&r);
+  t = row("web");
+  T_TRUE(row_pid(t) != pid);
+  json_decref(t);
+
+  /* shutdown: the daemon stops everything and exits 0. */
+  CTL(&r, "shutdown");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  T_EQ_INT(wait_exit(daemon_pid), 0);
+  daemon_pid = 0;
+  CTL(&r, "status");
+  EXPECT(&r, r.code == 3);
+  run_result_free(&r);
+}
+
+static void test_service_control(void) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  T_TRUE(n > 0);
+  self[n] = 0;
+  char text[9000];
+  snprintf(text, sizeof text,
+           "[service boss]\ncommand = %s --svc-control\nready = handshake\ncontrol = yes\n"
+           "[service peon]\ncommand = %s --svc-control\nready = handshake\n",
+           self, self);
+  write_conf(text);
+  start_daemon();
+  json_decref(wait_state("child", "ready"));
+  json_t *c = row("child");
+  T_TRUE(json_is_true(json_object_get(c, "transient")));
+  json_decref(c);
+  run_result r;
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    CTL(&r, "logs", "peon");
+    int done = strstr(r.out, "spawn: refused 403") != NULL;
+    run_result_free(&r);
+    if (done)
+      break;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(50);
+  }
+  CTL(&r, "logs", "boss");
+  EXPECT(&r, strcmp(r.out, "spawn: ok\n") == 0);
+  run_result_free(&r);
+  stop_daemon();
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
+    return svc_control_main();
+  if (argc < 2) {
+    fprintf(stderr, "usage: test_daemon PATH-TO-WARD\n");
+    return 2;
+  }
+  ward_bin = argv[1];
+  snprintf(dir, sizeof dir, "/tmp/ward-daemon-XXXXXX");
+  T_TRUE(mkdtemp(dir) != NULL);
+  snprintf(sock, sizeof sock, "%s/ctl.sock", dir);
+  snprintf(conf_path, sizeof conf_path, "%s/ward.ini", dir);
+  snprintf(logdir, sizeof logdir, "%s/logs", dir);
+  snprintf(errlog, sizeof errlog, "%s/daemon.err", dir);
+  T_RUN(test_bad_config);
+  T_RUN(test_ctl);
+  T_RUN(test_crash_loop_and_logs);
+  T_RUN(test_grace_and_order);
+  T_RUN(test_reload);
+  T_RUN(test_rotation);
+  T_RUN(test_sigkill_daemon);
+  T_RUN(test_service_control);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
+  return t_done();
+}
