@@ -49,14 +49,22 @@ static void write_file(const char *path, const char *text) {
 }
 
 static char *read_file(const char *path) {
+  char *buf = calloc(1, 1);
+  size_t len = 0;
   FILE *f = fopen(path, "r");
   if (!f)
-    return calloc(1, 1);
-  char *buf = NULL;
-  size_t len = 0;
-  T_TRUE(getdelim(&buf, &len, '\0', f) >= 0 || feof(f));
+    return buf;
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    buf = realloc(buf, len + n + 1);
+    T_TRUE(buf != NULL);
+    memcpy(buf + len, chunk, n);
+    len += n;
+    buf[len] = 0;
+  }
   fclose(f);
-  return buf ? buf : calloc(1, 1);
+  return buf;
 }
 
 /* The configuration: our [ward] section, then `services`. */
@@ -304,7 +312,7 @@ static void test_grace_and_order(void) {
              "command = sh -c 'trap \"\" TERM; echo >&5; exec sleep 1000'\n"
              "ready = notify 5\nstop_grace = 300ms\n");
   start_daemon();
-  wait_state("web.2", "ready");
+  json_decref(wait_state("web.2", "ready"));
   json_t *r = wait_state("stubborn", "ready");
   json_decref(r);
   /* Started in dependency order. */

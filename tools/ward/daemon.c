@@ -1011,15 +1011,17 @@ static void *run_svc_req(void *arg) {
   return NULL;
 }
 
-/* May this worker make control requests? (its service says control=yes) */
+/* May this worker make control requests? (its service says control=yes)
+ * By name: its request may come before ward_spawn has returned its handle,
+ * and every worker of this host is one of the table's. */
 static int allowed(supervisor *d, ward_worker *w) {
   char base[128];
   svc_of(ward_worker_name(w), base, sizeof base);
   pthread_mutex_lock(&d->tab);
   svc *s = find(d, base);
-  int ok = 0;
-  for (int i = 0; s && i < s->conf.instances; i++)
-    ok |= s->w[i] == w && s->conf.control;
+  if (!s)
+    s = find(d, ward_worker_name(w)); /* a name with a dot, one instance */
+  int ok = s && s->conf.control;
   pthread_mutex_unlock(&d->tab);
   return ok;
 }
