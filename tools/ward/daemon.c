@@ -58,6 +58,7 @@ typedef struct supervisor {
   ward_server *server;
   ward_conf *conf;
   char *config_path;
+  char *socket;            /* the one in use (a reload does not move it) */
   svc **svcs;
   size_t nsvcs;
   svclog *logs;
@@ -374,6 +375,13 @@ static int all_ready(const svc *s) {
   return 1;
 }
 
+/* Why a service is not running ("" once it is), for status (tab). */
+static void set_error(supervisor *d, svc *s, const char *text) {
+  pthread_mutex_lock(&d->tab);
+  snprintf(s->error, sizeof s->error, "%s", text);
+  pthread_mutex_unlock(&d->tab);
+}
+
 /* Starts a service (its dependencies first, if they are not ready):
  * every instance in parallel. 0, or -1 with the reason in `err`. */
 static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
@@ -384,7 +392,7 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
     char why[256];
     if (depth > 64 || svc_start(d, dep, why, sizeof why, depth + 1)) {
       snprintf(err, cap, "dependency %s is not ready: %s", s->conf.deps[i], why);
-      snprintf(s->error, sizeof s->error, "%s", err);
+      set_error(d, s, err);
       say("not-started", s->conf.name, "reason=\"%s\"", err);
       return -1;
     }
@@ -404,11 +412,11 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
   }
   parallel((size_t)n, start_instance, args);
   int rv = 0;
-  s->error[0] = 0;
+  set_error(d, s, "");
   for (int i = 0; i < n && !rv; i++)
     if (jobs[i].error[0]) {
       snprintf(err, cap, "%s", jobs[i].error);
-      snprintf(s->error, sizeof s->error, "%s", jobs[i].error);
+      set_error(d, s, jobs[i].error);
       rv = -1;
     }
   free(jobs);
@@ -597,7 +605,7 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
     return rv;
   }
   *out = json_pack("{s:o, s:{s:i, s:s, s:s, s:I}}", "services", rows, "daemon", "pid",
-                   (int)getpid(), "config", d->config_path, "socket", d->conf->socket,
+                   (int)getpid(), "config", d->config_path, "socket", d->socket,
                    "uptime_ms", (json_int_t)(now - d->started_ms));
   return 0;
 }
@@ -843,7 +851,7 @@ static int reload(supervisor *d, json_t **out, char *err, size_t cap) {
     say("reload-refused", NULL, "error=\"%s\"", err);
     return CTL_BAD;
   }
-  if (strcmp(nc->socket, d->conf->socket) != 0)
+  if (strcmp(nc->socket, d->socket) != 0)
     say("reload-note", NULL, "socket=%s takes effect at the next start", nc->socket);
   svclog_configure(d->logs, nc->log_dir, nc->log_max_bytes, nc->log_files);
   char lerr[512];
@@ -1170,10 +1178,11 @@ int run_main(int argc, char **argv) {
   pthread_cond_init(&d.jobs_cv, NULL);
   d.conf = conf;
   d.config_path = realpath(path, NULL);
+  d.socket = strdup(conf->socket);
   d.started_ms = wall_ms();
   d.logs = svclog_new(conf->log_dir, conf->log_max_bytes, conf->log_files);
   int rc = CLI_EXIT_FAIL;
-  if (!d.config_path || !d.logs) {
+  if (!d.config_path || !d.socket || !d.logs) {
     cli_error("run", "out of memory");
     goto out;
   }
@@ -1260,6 +1269,7 @@ out:
   svclog_free(d.logs);
   conf_free(d.conf);
   free(d.config_path);
+  free(d.socket);
   pthread_mutex_destroy(&d.op);
   pthread_mutex_destroy(&d.tab);
   pthread_mutex_destroy(&d.jobs_mu);
