@@ -3,7 +3,8 @@
 # the missing ones).
 #
 #   make demo       build, run examples/host_echo with echo_worker, then
-#                   `ward probe` (build/tools/ward): what ward does on this machine
+#                   examples/ward.ini under `ward run` (scripts/demo_run.sh),
+#                   then `ward probe` (build/tools/ward): what ward does here
 #   make check      build, then run every test with ctest
 #   make bench      build, then run every program in build/bench/
 #   make install    build, then install under PREFIX (default /usr/local)
@@ -53,6 +54,8 @@ build: deps
 
 demo: build
 	$(BUILD_DIR)/examples/host_echo $(BUILD_DIR)/examples/echo_worker
+	@echo
+	@bash scripts/demo_run.sh $(BUILD_DIR)/tools/ward
 	@echo
 	$(BUILD_DIR)/tools/ward probe
 

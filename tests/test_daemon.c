@@ -238,6 +238,12 @@ static void test_bad_config(void) {
   T_TRUE(stat(mark, &st) != 0);
   T_TRUE(stat(sock, &st) != 0);
 
+  /* The example in examples/ is valid. */
+  RUN(&r, "run", "--check", WARD_SOURCE_DIR "/examples/ward.ini");
+  EXPECT(&r, r.code == 0);
+  EXPECT(&r, strstr(r.out, "3 services") != NULL);
+  run_result_free(&r);
+
   /* A good one passes --check. */
   write_conf("[service a]\ncommand = sleep 1000\n");
   RUN(&r, "run", "--check", conf_path);

@@ -48,6 +48,7 @@ typedef struct svc {
   svc_conf conf;
   ward_worker **w;      /* conf.instances handles, NULL until created */
   int transient;        /* made by `ward ctl spawn`: not in the config */
+  int starting;         /* its first processes are on their way (tab) */
   char error[256];      /* why it is not running, when it could not start */
 } svc;
 
@@ -410,7 +411,13 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
     jobs[i] = (inst_job){.d = d, .s = s, .i = i};
     args[i] = &jobs[i];
   }
+  pthread_mutex_lock(&d->tab);
+  s->starting = 1;
+  pthread_mutex_unlock(&d->tab);
   parallel((size_t)n, start_instance, args);
+  pthread_mutex_lock(&d->tab);
+  s->starting = 0;
+  pthread_mutex_unlock(&d->tab);
   int rv = 0;
   set_error(d, s, "");
   for (int i = 0; i < n && !rv; i++)
@@ -549,7 +556,9 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
   if (!r)
     return NULL;
   if (!w) {
-    json_object_set_new(r, "state", json_string(s->error[0] ? "failed" : "not-started"));
+    json_object_set_new(r, "state", json_string(s->starting   ? "starting"
+                                                : s->error[0] ? "failed"
+                                                              : "not-started"));
     json_object_set_new(r, "pid", json_integer(0));
     if (s->error[0])
       json_object_set_new(r, "error", json_string(s->error));
