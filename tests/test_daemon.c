@@ -571,6 +571,48 @@ static void test_ctl(void) {
   run_result_free(&r);
 }
 
+/* Reads a line from `f` within 30 s (the follower prints as lines come). */
+static void expect_line(FILE *f, const char *want) {
+  char line[512];
+  T_TRUE(fgets(line, sizeof line, f) != NULL);
+  line[strcspn(line, "\n")] = 0;
+  T_EQ_STR(line, want);
+}
+
+static void test_logs_follow(void) {
+  write_conf("[service talker]\n"
+             "command = sh -c 'trap \"echo got usr1\" USR1; echo first; "
+             "while :; do sleep 0.1; done'\nready = up 0\n");
+  start_daemon();
+  json_decref(wait_state("talker", "ready"));
+  /* `ward ctl logs -f`, its stdout a pipe we read line by line. */
+  int out[2];
+  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char *argv[] = {(char *)ward_bin, "ctl", "--socket", sock, "logs", "talker", "-f", NULL};
+  pid_t pid;
+  T_TRUE(posix_spawn(&pid, ward_bin, &fa, NULL, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  FILE *f = fdopen(out[0], "r");
+  T_TRUE(f != NULL);
+  expect_line(f, "first");
+  run_result r;
+  CTL(&r, "signal", "talker", "USR1");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  expect_line(f, "got usr1");
+  CTL(&r, "signal", "talker", "USR1");
+  run_result_free(&r);
+  expect_line(f, "got usr1");
+  kill(pid, SIGINT); /* a follower stops when interrupted, with 0 */
+  T_EQ_INT(wait_exit(pid), 0);
+  fclose(f);
+  stop_daemon();
+}
+
 static void test_service_control(void) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -625,6 +667,7 @@ int main(int argc, char **argv) {
   T_RUN(test_reload);
   T_RUN(test_rotation);
   T_RUN(test_sigkill_daemon);
+  T_RUN(test_logs_follow);
   T_RUN(test_service_control);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
