@@ -263,7 +263,8 @@ static char *hello_body(ward_client *c, size_t *len) {
   return b;
 }
 
-static void apply_welcome(ward_client *c, const ward__item *it) {
+/* Takes the peer's `max_frame` from its HELLO or WELCOME lines. */
+static void take_max_frame(ward_client *c, const ward__item *it) {
   size_t pos = 0;
   ward__kv kv;
   while (ward__kv_next(it->data, it->h.len, &pos, &kv) == 1) {
@@ -287,22 +288,14 @@ static int handshake_server(ward_client *c) {
     rv = ward__fail(WARD_EHANDSHAKE, "no HELLO from the client");
   else if (it->h.kind != WARD__K_HELLO)
     rv = ward__fail(WARD_EPROTO, "client sent kind %u before HELLO", it->h.kind);
-  else if (it->h.aux < 1)
-    rv = ward__fail(WARD_EHANDSHAKE, "no common protocol version");
+  else if (it->h.aux < 1) {
+    static const char text[] = "no common protocol version";
+    ward__hdr bye = {.kind = WARD__K_GOODBYE, .len = sizeof text - 1, .aux = WARD__BYE_VERSION};
+    ward__conn_send(c->conn, &bye, NULL, text, sizeof text - 1, NULL, 0, 1, ward__deadline(1000));
+    rv = ward__fail(WARD_EHANDSHAKE, "%s", text);
+  }
   if (!rv) {
-    size_t pos = 0;
-    ward__kv kv;
-    while (ward__kv_next(it->data, it->h.len, &pos, &kv) == 1) {
-      if (kv.klen == 9 && memcmp(kv.key, "max_frame", 9) == 0) {
-        char tmp[16];
-        size_t n = kv.vlen < sizeof tmp - 1 ? kv.vlen : sizeof tmp - 1;
-        memcpy(tmp, kv.val, n);
-        tmp[n] = 0;
-        unsigned long v = strtoul(tmp, NULL, 10);
-        if (v > 0 && v <= UINT32_MAX)
-          c->conn->max_out = (uint32_t)v;
-      }
-    }
+    take_max_frame(c, it);
     char body[64];
     int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\n", c->conn->max_in,
                      (int)getpid());
@@ -354,7 +347,7 @@ static int handshake(ward_client *c) {
   else if (it && it->h.kind != WARD__K_WELCOME)
     rv = ward__fail(WARD_EPROTO, "host sent kind %u before WELCOME", it->h.kind);
   if (it && it->h.kind == WARD__K_WELCOME)
-    apply_welcome(c, it);
+    take_max_frame(c, it);
   ward__item_free(it);
   c->greeted = rv ? (rv == WARD_EPROTO ? WARD_EPROTO : WARD_EHANDSHAKE) : 1;
   pthread_mutex_unlock(&c->mu);

@@ -146,37 +146,50 @@ static void test_paths(void) {
   unlink(path);
 }
 
-/* Raw bytes to the server, as a broken or hostile peer would send. */
-static void send_raw(const void *p, size_t n) {
+/* Raw bytes to the server, as a broken or hostile peer would send; what
+ * came back before the server hung up goes to `got` (may be NULL). */
+static size_t send_raw(const void *p, size_t n, uint8_t *got, size_t cap) {
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
   T_TRUE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
   T_TRUE(write(fd, p, n) == (ssize_t)n);
-  char b[256];
-  /* The server hangs up on it (or answers a GOODBYE first). */
-  while (read(fd, b, sizeof b) > 0)
-    ;
+  uint8_t b[256];
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(fd, b, sizeof b)) > 0)
+    for (ssize_t i = 0; i < r; i++)
+      if (got && len < cap)
+        got[len++] = b[i];
   close(fd);
+  return len;
 }
 
 static void test_hostile_peers(void) {
   ward_server *s = new_server();
   T_OK(ward_server_listen(s, path));
-  send_raw("GARBAGE!GARBAGE!GARBAGE!GARBAGE!", 32);
+  send_raw("GARBAGE!GARBAGE!GARBAGE!GARBAGE!", 32, NULL, 0);
   /* A request before any HELLO. */
   uint8_t f[WARD__HDR_SIZE + 4 + 1];
   ward__hdr h = {.kind = WARD__K_REQUEST, .nlen = 4, .len = 1, .id = 1};
   ward__frame_put(f, &h, "echo", "x");
-  send_raw(f, sizeof f);
+  send_raw(f, sizeof f, NULL, 0);
   /* A WELCOME, which only a server sends. */
   ward__hdr w = {.kind = WARD__K_WELCOME, .aux = 1};
   ward__frame_put(f, &w, NULL, NULL);
-  send_raw(f, WARD__HDR_SIZE);
-  /* A HELLO of protocol version 0. */
+  send_raw(f, WARD__HDR_SIZE, NULL, 0);
+  /* A HELLO of protocol version 0: refused with a GOODBYE, reason 1. */
   ward__hdr v0 = {.kind = WARD__K_HELLO, .nlen = 1, .aux = 0};
   ward__frame_put(f, &v0, "x", NULL);
-  send_raw(f, WARD__HDR_SIZE + 1);
+  uint8_t got[256];
+  size_t n = send_raw(f, WARD__HDR_SIZE + 1, got, sizeof got);
+  T_TRUE(n >= WARD__HDR_SIZE);
+  ward__hdr bye;
+  T_OK(ward__hdr_get(&bye, got, 1024));
+  T_EQ_INT(bye.kind, WARD__K_GOODBYE);
+  T_EQ_INT(bye.aux, WARD__BYE_VERSION);
+  T_EQ_INT(n, WARD__HDR_SIZE + bye.len);
+  T_EQ_MEM(got + WARD__HDR_SIZE, "no common protocol version", bye.len);
   /* Still serving the well-behaved. */
   ward_client *c;
   T_OK(ward_client_open(&c, path));

@@ -244,6 +244,15 @@ int cli_json_print(const json_t *value, FILE *f) {
   return fputc('\n', f) == EOF ? -1 : 0;
 }
 
+void cli_utc_stamp(char *buf, size_t cap, long long ms) {
+  time_t secs = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char day[32];
+  strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf, cap, "%s.%03dZ", day, (int)(ms % 1000));
+}
+
 double cli_now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

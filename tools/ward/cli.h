@@ -115,6 +115,8 @@ int cli_json_print(const struct json_t *value, FILE *f);
 
 /* ---- Clocks and paths ---- */
 
+/* `ms` (wall clock, ms since the epoch) as "2026-11-22T01:43:01.357Z". */
+void cli_utc_stamp(char *buf, size_t cap, long long ms);
 /* A monotonic clock in microseconds, for intervals. */
 double cli_now_us(void);
 /* The absolute path of the running executable (/proc/self/exe), to start

@@ -87,15 +87,11 @@ static void say(const char *event, const char *name, const char *fmt, ...) {
     vsnprintf(rest, sizeof rest, fmt, ap);
     va_end(ap);
   }
-  int64_t now = wall_ms();
-  time_t secs = (time_t)(now / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
   char stamp[40];
-  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  cli_utc_stamp(stamp, sizeof stamp, wall_ms());
   /* One write per line, so lines from several threads do not mix. */
   char line[900];
-  int n = snprintf(line, sizeof line, "%s.%03dZ %s %s%s%s\n", stamp, (int)(now % 1000), event,
+  int n = snprintf(line, sizeof line, "%s %s %s%s%s\n", stamp, event,
                    name ? name : "-", rest[0] ? " " : "", rest);
   if (n > (int)sizeof line - 1)
     n = (int)sizeof line - 1, line[n - 1] = '\n';
@@ -357,9 +353,13 @@ static void *start_instance(void *arg) {
       }
     }
   }
+  /* It was ready, or came to rest without: only a process that is gone
+   * for good (failed, exited, stopped) says which; one that is restarting
+   * already had been ready. */
   ward_info in;
   ward_worker_info(&in, w);
-  if (in.state != WARD_STATE_READY) {
+  if (in.state == WARD_STATE_FAILED || in.state == WARD_STATE_EXITED ||
+      in.state == WARD_STATE_STOPPED) {
     char st[160];
     snprintf(j->error, sizeof j->error, "%s did not become ready: %s", ward_worker_name(w),
              state_text(w, st, sizeof st));
@@ -374,6 +374,32 @@ static int all_ready(const svc *s) {
       return 0;
   }
   return 1;
+}
+
+/* Runs fn for every instance of `s`, in parallel; 0, or -1 with the first
+ * instance's error in `err`. */
+static int each_instance(supervisor *d, svc *s, void *(*fn)(void *), int grace_ms, char *err,
+                         size_t cap) {
+  int n = s->conf.instances;
+  inst_job *jobs = calloc((size_t)n, sizeof *jobs);
+  void **args = calloc((size_t)n, sizeof *args);
+  int rv = jobs && args ? 0 : -1;
+  if (rv)
+    snprintf(err, cap, "out of memory");
+  for (int i = 0; !rv && i < n; i++) {
+    jobs[i] = (inst_job){.d = d, .s = s, .i = i, .grace_ms = grace_ms};
+    args[i] = &jobs[i];
+  }
+  if (!rv)
+    parallel((size_t)n, fn, args);
+  for (int i = 0; !rv && i < n; i++)
+    if (jobs[i].error[0]) {
+      snprintf(err, cap, "%s", jobs[i].error);
+      rv = -1;
+    }
+  free(jobs);
+  free(args);
+  return rv;
 }
 
 /* Why a service is not running ("" once it is), for status (tab). */
@@ -398,36 +424,14 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
       return -1;
     }
   }
-  int n = s->conf.instances;
-  inst_job *jobs = calloc((size_t)n, sizeof *jobs);
-  void **args = calloc((size_t)n, sizeof *args);
-  if (!jobs || !args) {
-    free(jobs);
-    free(args);
-    snprintf(err, cap, "out of memory");
-    return -1;
-  }
-  for (int i = 0; i < n; i++) {
-    jobs[i] = (inst_job){.d = d, .s = s, .i = i};
-    args[i] = &jobs[i];
-  }
   pthread_mutex_lock(&d->tab);
   s->starting = 1;
   pthread_mutex_unlock(&d->tab);
-  parallel((size_t)n, start_instance, args);
+  int rv = each_instance(d, s, start_instance, 0, err, cap);
   pthread_mutex_lock(&d->tab);
   s->starting = 0;
   pthread_mutex_unlock(&d->tab);
-  int rv = 0;
-  set_error(d, s, "");
-  for (int i = 0; i < n && !rv; i++)
-    if (jobs[i].error[0]) {
-      snprintf(err, cap, "%s", jobs[i].error);
-      set_error(d, s, jobs[i].error);
-      rv = -1;
-    }
-  free(jobs);
-  free(args);
+  set_error(d, s, rv ? err : "");
   return rv;
 }
 
@@ -441,29 +445,7 @@ static void *stop_instance(void *arg) {
 
 /* Stops every instance in parallel; grace < 0: the service's own. */
 static int svc_stop(supervisor *d, svc *s, int grace_ms, char *err, size_t cap) {
-  int n = s->conf.instances;
-  inst_job *jobs = calloc((size_t)n, sizeof *jobs);
-  void **args = calloc((size_t)n, sizeof *args);
-  if (!jobs || !args) {
-    free(jobs);
-    free(args);
-    snprintf(err, cap, "out of memory");
-    return -1;
-  }
-  for (int i = 0; i < n; i++) {
-    jobs[i] = (inst_job){.d = d, .s = s, .i = i, .grace_ms = grace_ms};
-    args[i] = &jobs[i];
-  }
-  parallel((size_t)n, stop_instance, args);
-  int rv = 0;
-  for (int i = 0; i < n && !rv; i++)
-    if (jobs[i].error[0]) {
-      snprintf(err, cap, "%s", jobs[i].error);
-      rv = -1;
-    }
-  free(jobs);
-  free(args);
-  return rv;
+  return each_instance(d, s, stop_instance, grace_ms, err, cap);
 }
 
 typedef struct svc_job {
@@ -544,6 +526,18 @@ static svc *lookup(supervisor *d, const char *name, int *instance) {
   return s;
 }
 
+/* lookup() for a method's "name" (tab held): NULL, with CTL_NOTFOUND in
+ * *rv and the reason in `err`, when there is none. */
+static svc *lookup_named(supervisor *d, const char *name, int *instance, int *rv, char *err,
+                         size_t cap) {
+  svc *s = lookup(d, name, instance);
+  if (!s) {
+    snprintf(err, cap, "no service '%s'", name);
+    *rv = CTL_NOTFOUND;
+  }
+  return s;
+}
+
 static json_t *instance_row(const svc *s, int i, int64_t now) {
   ward_worker *w = s->w[i];
   char name[128];
@@ -595,11 +589,7 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   pthread_mutex_lock(&d->tab);
   if (name) {
     int inst;
-    svc *s = lookup(d, name, &inst);
-    if (!s) {
-      snprintf(err, cap, "no service '%s'", name);
-      rv = CTL_NOTFOUND;
-    }
+    svc *s = lookup_named(d, name, &inst, &rv, err, cap);
     for (int i = 0; s && i < s->conf.instances; i++)
       if (inst < 0 || inst == i)
         json_array_append_new(rows, instance_row(s, i, now));
@@ -631,11 +621,7 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
   int rv = 0;
   pthread_mutex_lock(&d->tab);
   int inst;
-  svc *s = lookup(d, name, &inst);
-  if (!s) {
-    snprintf(err, cap, "no service '%s'", name);
-    rv = CTL_NOTFOUND;
-  }
+  svc *s = lookup_named(d, name, &inst, &rv, err, cap);
   for (int i = 0; s && i < s->conf.instances; i++) {
     if ((inst >= 0 && inst != i) || !s->w[i])
       continue;
@@ -700,11 +686,7 @@ static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   int rv = 0, sent = 0;
   pthread_mutex_lock(&d->tab);
   int inst;
-  svc *s = lookup(d, name, &inst);
-  if (!s) {
-    snprintf(err, cap, "no service '%s'", name);
-    rv = CTL_NOTFOUND;
-  }
+  svc *s = lookup_named(d, name, &inst, &rv, err, cap);
   for (int i = 0; s && i < s->conf.instances; i++) {
     int pid = (inst < 0 || inst == i) ? ward_worker_pid(s->w[i]) : 0;
     if (pid > 0 && kill(pid, sig) == 0)
@@ -1014,10 +996,9 @@ typedef struct svc_req {
   size_t len;
 } svc_req;
 
-static void *run_svc_req(void *arg) {
-  svc_req *r = arg;
+/* A service's request is done with: the daemon may stop once none is. */
+static void svc_req_done(svc_req *r) {
   supervisor *d = r->d;
-  answer(d, r->ctx, r->method, r->data, r->len);
   free(r->method);
   free(r->data);
   free(r);
@@ -1025,6 +1006,12 @@ static void *run_svc_req(void *arg) {
   d->jobs--;
   pthread_cond_broadcast(&d->jobs_cv);
   pthread_mutex_unlock(&d->jobs_mu);
+}
+
+static void *run_svc_req(void *arg) {
+  svc_req *r = arg;
+  answer(r->d, r->ctx, r->method, r->data, r->len);
+  svc_req_done(r);
   return NULL;
 }
 
@@ -1087,13 +1074,7 @@ static int on_service(ward_ctx *ctx, const void *data, size_t len, void *ud) {
       ward_ctx_fail(r->ctx, CTL_FAILED, "no thread for the request");
     else
       ward_ctx_fail(ctx, CTL_FAILED, "could not defer the request");
-    free(r->method);
-    free(r->data);
-    free(r);
-    pthread_mutex_lock(&d->jobs_mu);
-    d->jobs--;
-    pthread_cond_broadcast(&d->jobs_cv);
-    pthread_mutex_unlock(&d->jobs_mu);
+    svc_req_done(r);
   }
   return 0;
 }

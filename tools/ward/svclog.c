@@ -167,14 +167,11 @@ void svclog_line(svclog *l, const char *svc, const char *instance, int stream, i
     open_file(l, f);
   }
   if (f->f) {
-    time_t secs = (time_t)(time_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
     char stamp[40];
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    cli_utc_stamp(stamp, sizeof stamp, time_ms);
     char head[160];
-    int n = snprintf(head, sizeof head, "%s.%03dZ %s %s: ", stamp, (int)(time_ms % 1000),
-                     instance, stream == WARD_LOG_STDERR ? "err" : "out");
+    int n = snprintf(head, sizeof head, "%s %s %s: ", stamp, instance,
+                     stream == WARD_LOG_STDERR ? "err" : "out");
     uint64_t add = (uint64_t)n + strlen(text) + 1;
     if (f->size > 0 && f->size + add > l->max)
       rotate(l, f);
