@@ -832,8 +832,13 @@ static void start_worker(ward_host *h, ward_worker *w) {
     } else if (w->spawning && !w->spec->supervise_start) {
       w->state = W_FAILED;
     } else {
-      /* A restart that could not even exec counts as a failed start. */
+      /* A restart that could not even exec counts as a failed start (127,
+       * as a shell says "command not found"); its backoff timer runs. */
+      w->last_code = 127;
+      w->last_signal = 0;
+      w->last_reason = WARD_REASON_EXITED;
       ward__worker_ended(w, WARD_REASON_EXITED, 127, 0, -1);
+      ward__worker_schedule(w);
     }
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->mu);

@@ -505,9 +505,18 @@ static void test_ctl(void) {
   EXPECT(&r, r.code == 0 && strstr(r.out, "Usage: ward run"));
   run_result_free(&r);
 
-  write_conf("[service web]\ncommand = sleep 1000\nready = up 0\n");
+  write_conf("[service web]\ncommand = sleep 1000\nready = up 0\n"
+             "[service ghost]\ncommand = /nonexistent/ward-program\n");
   start_daemon();
   json_decref(wait_state("web", "ready"));
+  /* A program that is not there: said plainly, at once. */
+  json_t *g = wait_state("ghost", "failed");
+  T_TRUE(strstr(json_string_value(json_object_get(g, "error")),
+                "cannot run /nonexistent/ward-program: No such file") != NULL);
+  json_decref(g);
+  CTL(&r, "start", "ghost");
+  EXPECT(&r, r.code == 1 && strstr(r.err, "cannot run /nonexistent/ward-program"));
+  run_result_free(&r);
   struct stat st;
   T_TRUE(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0600);
 

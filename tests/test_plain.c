@@ -231,6 +231,21 @@ static void test_supervise_start(void) {
   T_EQ_INT(count_lines(w, "failing"), 1);
   ward_worker_free(w);
 
+  /* A program that cannot even be executed: each start fails, with a
+   * backoff between them, until the policy gives up. */
+  T_OK(ward_spec_new(&s, "ghost", "/nonexistent/ward-test-program"));
+  T_OK(ward_spec_ready(s, WARD_READY_AFTER, 0));
+  T_OK(ward_spec_supervise_start(s, 1));
+  T_OK(ward_spec_intensity(s, 2, 60000));
+  T_OK(ward_spec_backoff(s, 10, 20, 200, 60000));
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  i = info_of(w);
+  T_EQ_INT(i.state, WARD_STATE_FAILED);
+  T_EQ_INT(i.restarts, 2);
+  T_EQ_INT(i.last_exit_code, 127);
+  ward_worker_free(w);
+
   /* A handshake worker too: exits before its handshake, then gives up. */
   s = tw_spec("early", "exit_early");
   T_OK(ward_spec_supervise_start(s, 1));

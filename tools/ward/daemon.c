@@ -326,11 +326,41 @@ static const char *state_text(ward_worker *w, char *buf, size_t cap) {
   return buf;
 }
 
+/* Whether the service's program can be run: a path (from its cwd), or a
+ * name found in PATH. A missing program is said plainly, not as an exit
+ * code 127 after a run of restarts. */
+static int runnable(const svc_conf *c, char *err, size_t cap) {
+  const char *prog = c->argv[0];
+  char path[4096];
+  if (strchr(prog, '/')) {
+    if (prog[0] != '/' && c->cwd)
+      snprintf(path, sizeof path, "%s/%s", c->cwd, prog);
+    else
+      snprintf(path, sizeof path, "%s", prog);
+    if (access(path, X_OK) == 0)
+      return 1;
+    snprintf(err, cap, "cannot run %s: %s", prog, strerror(errno));
+    return 0;
+  }
+  const char *env = getenv("PATH");
+  for (const char *p = env ? env : "/usr/bin:/bin"; *p;) {
+    size_t n = strcspn(p, ":");
+    snprintf(path, sizeof path, "%.*s/%s", (int)n, n ? p : ".", prog);
+    if (access(path, X_OK) == 0)
+      return 1;
+    p += n + (p[n] == ':');
+  }
+  snprintf(err, cap, "cannot run %s: not found in PATH", prog);
+  return 0;
+}
+
 static void *start_instance(void *arg) {
   inst_job *j = arg;
   svc *s = j->s;
   ward_worker *w = s->w[j->i];
   int rv;
+  if (!w && !runnable(&s->conf, j->error, sizeof j->error))
+    return NULL;
   if (!w) {
     ward_spec *spec = make_spec(&s->conf, j->i);
     rv = spec ? ward_spawn(&w, j->d->host, spec) : WARD_ENOMEM;
