@@ -961,9 +961,8 @@ static int dispatch(supervisor *d, const char *method, json_t *p, json_t **out, 
     return m_signal(d, p, out, err, cap);
   if (strcmp(m, "shutdown") == 0) {
     say("shutdown-requested", NULL, NULL);
-    kill(getpid(), SIGTERM); /* the main thread takes it from here */
     *out = json_pack("{s:b}", "stopping", 1);
-    return 0;
+    return 0; /* answer() raises SIGTERM once the reply is out */
   }
   pthread_mutex_lock(&d->op);
   int rv;
@@ -1009,6 +1008,10 @@ static void answer(supervisor *d, ward_ctx *ctx, const char *method, const void 
   else
     ward_ctx_fail(ctx, rv ? rv : CTL_FAILED, err[0] ? err : "failed");
   json_decref(out);
+  /* The main thread takes a shutdown from here: after the reply, which
+   * the closing of the control socket would otherwise race. */
+  if (rv == 0 && strcmp(method, "ward.shutdown") == 0)
+    kill(getpid(), SIGTERM);
 }
 
 /* ward ctl, on the server's connection threads. */
