@@ -456,6 +456,25 @@ WARD_EXTERN int ward_spec_wait_restart(ward_spec *spec, int on);
  * left behind. The handle belongs to the host until ward_worker_free(). */
 WARD_EXTERN int ward_spawn(ward_worker **out, ward_host *host, const ward_spec *spec);
 
+/* Starts the worker like ward_spawn, but returns its handle at once, with
+ * the process on its way (state starting): a supervisor that must stay
+ * responsive while a slow service comes up, or that starts many at once,
+ * waits with ward_worker_wait_ready in slices of its choosing, and can
+ * stop the worker meanwhile. Events and ward_worker_info tell how the start
+ * goes. A first start that fails leaves the handle failed (or, with
+ * ward_spec_supervise_start, goes through the restart policy), never
+ * freed: free it with ward_worker_free. Errors: WARD_EINVAL, WARD_ENOMEM,
+ * WARD_ECLOSED (the host is shutting down). */
+WARD_EXTERN int ward_spawn_start(ward_worker **out, ward_host *host, const ward_spec *spec);
+
+/* Waits until the worker is ready (0), or has come to rest without being
+ * ready: its first start failed (the reason ward_spawn would give:
+ * WARD_ESPAWN, WARD_EHANDSHAKE, with ward_last_error() saying why), the
+ * policy gave up (WARD_EGAVEUP), it exited for good (WARD_ECRASHED), it was
+ * stopped (WARD_ECLOSED); or `timeout_ms` passed (WARD_ETIMEDOUT; negative:
+ * no limit). Not from a ward callback (WARD_EINVAL). */
+WARD_EXTERN int ward_worker_wait_ready(ward_worker *w, int timeout_ms);
+
 /* Rows per stream in a summary. */
 typedef struct ward_stream_count {
   char name[WARD_MAX_NAME + 1];

@@ -28,6 +28,7 @@
 #include "worker.h"
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int public_state(const ward_worker *w);
 
 /* How often a process without a pidfd is looked at for its exit. */
 #define REAP_POLL_MS 5
@@ -232,15 +233,11 @@ void ward__worker_tick(ward_worker *w, int64_t now) {
 
 /* Queues a first start (or an explicit restart) and waits for its
  * handshake (lock held). Returns 0, or the reason it failed. */
+static void start_queued(ward_worker *w);
+
 static int start_and_wait(ward_worker *w) {
   ward_host *h = w->host;
-  w->spawning = 1;
-  w->spawn_err = 0;
-  w->spawn_text[0] = 0;
-  w->spawn_errno = 0;
-  w->reason = 0;
-  w->state = W_QUEUED;
-  ward__host_wake(h);
+  start_queued(w);
   int sup = w->spec->supervise_start; /* failed starts follow the policy */
   while (w->spawning && (w->state == W_QUEUED || w->state == W_STARTING ||
                          (sup && w->state == W_BACKOFF)))
@@ -261,19 +258,17 @@ static int spawn_error(ward_worker *w, int err) {
   return ward__fail_keep(err, w->spawn_errno, text);
 }
 
-int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
-  if (!out || !h || !spec)
-    return ward__fail(WARD_EINVAL, "ward_spawn needs out, host and spec");
-  *out = NULL;
-  if (ward__on_io_thread(h))
-    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
+/* A new handle in the host's list (lock held on return, or NULL with the
+ * lock not held and the error in *err). */
+static ward_worker *new_worker(ward_host *h, const ward_spec *spec, int *err) {
   ward_worker *w = calloc(1, sizeof *w);
+  *err = WARD_ENOMEM;
   if (!w)
-    return WARD_ENOMEM;
+    return NULL;
   w->spec = ward__spec_dup(spec);
   if (!w->spec) {
     free(w);
-    return WARD_ENOMEM;
+    return NULL;
   }
   w->host = h;
   w->listen_fd = -1;
@@ -286,7 +281,8 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
   if (h->quit) {
     pthread_mutex_unlock(&h->mu);
     ward__worker_destroy(w);
-    return ward__fail(WARD_ECLOSED, "host is shutting down");
+    *err = ward__fail(WARD_ECLOSED, "host is shutting down");
+    return NULL;
   }
   w->id = ++h->next_id;
   w->prev = h->last;
@@ -295,7 +291,81 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
   else
     h->first = w;
   h->last = w;
-  int err = start_and_wait(w);
+  return w;
+}
+
+/* Queues a first start (or a restart) without waiting (lock held). */
+static void start_queued(ward_worker *w) {
+  w->spawning = 1;
+  w->spawn_err = 0;
+  w->spawn_text[0] = 0;
+  w->spawn_errno = 0;
+  w->reason = 0;
+  w->state = W_QUEUED;
+  ward__host_wake(w->host);
+}
+
+int ward_spawn_start(ward_worker **out, ward_host *h, const ward_spec *spec) {
+  if (!out || !h || !spec)
+    return ward__fail(WARD_EINVAL, "ward_spawn_start needs out, host and spec");
+  *out = NULL;
+  int err;
+  ward_worker *w = new_worker(h, spec, &err);
+  if (!w)
+    return err;
+  start_queued(w);
+  pthread_mutex_unlock(&h->mu);
+  *out = w;
+  return 0;
+}
+
+int ward_worker_wait_ready(ward_worker *w, int timeout_ms) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  ward_host *h = w->host;
+  if (ward__on_io_thread(h))
+    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
+  int64_t deadline = timeout_ms < 0 ? INT64_MAX : ward__deadline(timeout_ms);
+  pthread_mutex_lock(&h->mu);
+  int rv;
+  for (;;) {
+    if (w->state == W_READY) {
+      rv = 0;
+      break;
+    }
+    if (w->state == W_FAILED || w->state == W_EXITED || w->state == W_STOPPED ||
+        w->state == W_STOPPING) {
+      /* At rest without being ready (a first start that failed). */
+      int err = w->state == W_FAILED    ? (w->spawning && w->spawn_err ? w->spawn_err
+                                                                       : WARD_EGAVEUP)
+                : w->state == W_EXITED ? WARD_ECRASHED
+                                       : WARD_ECLOSED;
+      w->spawning = 0;
+      rv = w->spawn_text[0] ? ward__fail_keep(err, w->spawn_errno, w->spawn_text)
+                            : ward__fail(err, "worker '%s' is %s", w->spec->name,
+                                         ward_state_name(public_state(w)));
+      break;
+    }
+    if (ward__host_wait(h, deadline) == WARD_ETIMEDOUT) {
+      rv = ward__fail(WARD_ETIMEDOUT, "worker '%s' not ready in time", w->spec->name);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&h->mu);
+  return rv;
+}
+
+int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
+  if (!out || !h || !spec)
+    return ward__fail(WARD_EINVAL, "ward_spawn needs out, host and spec");
+  *out = NULL;
+  if (ward__on_io_thread(h))
+    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
+  int err;
+  ward_worker *w = new_worker(h, spec, &err);
+  if (!w)
+    return err;
+  err = start_and_wait(w);
   if (!err) {
     pthread_mutex_unlock(&h->mu);
     *out = w;

@@ -350,6 +350,25 @@ static void test_grace_and_order(void) {
   T_TRUE(stat(sock, &st) != 0); /* the socket went with it */
 }
 
+static void test_stop_during_slow_start(void) {
+  /* "slow" never says it is ready (its startup timeout is far away):
+   * status shows it coming up, and SIGTERM is taken at once all the same. */
+  write_conf("[service quick]\ncommand = sleep 1000\nready = up 0\n"
+             "[service slow]\ncommand = sleep 1000\nready = notify 3\n"
+             "startup_timeout = 10m\n");
+  start_daemon();
+  json_decref(wait_state("quick", "ready"));
+  json_t *r = wait_state("slow", "starting");
+  int pid = row_pid(r);
+  T_TRUE(pid > 0);
+  json_decref(r);
+  stop_daemon();
+  T_TRUE(gone(pid));
+  char *e = read_file(errlog);
+  T_TRUE(strstr(e, "stopped quick outcome=graceful") != NULL);
+  free(e);
+}
+
 static void test_reload(void) {
   write_conf("[service keep]\ncommand = sleep 1000\nready = up 0\n"
              "[service change]\ncommand = sleep 1000\nready = up 0\nenv = LEVEL=1\n"
@@ -674,6 +693,7 @@ int main(int argc, char **argv) {
   T_RUN(test_ctl);
   T_RUN(test_crash_loop_and_logs);
   T_RUN(test_grace_and_order);
+  T_RUN(test_stop_during_slow_start);
   T_RUN(test_reload);
   T_RUN(test_rotation);
   T_RUN(test_sigkill_daemon);

@@ -259,6 +259,44 @@ static void test_supervise_start(void) {
   ward_worker_free(w);
 }
 
+static void test_spawn_start(void) {
+  /* The handle comes back at once; the wait is the caller's. */
+  ward_spec *s = sh_spec("slow", "exec sleep 1000");
+  T_OK(ward_spec_ready(s, WARD_READY_AFTER, 100));
+  ward_worker *w;
+  T_OK(ward_spawn_start(&w, host, s));
+  T_OK(ward_worker_wait_ready(w, -1));
+  T_EQ_INT(info_of(w).state, WARD_STATE_READY);
+  T_OK(ward_worker_wait_ready(w, 0)); /* ready already */
+  ward_worker_free(w);
+
+  /* Stopped while it comes up: the wait ends, it is not ready. */
+  T_OK(ward_spec_ready(s, WARD_READY_AFTER, 600000));
+  T_OK(ward_spawn_start(&w, host, s));
+  T_EQ_INT(info_of(w).state, WARD_STATE_STARTING);
+  T_ERR(ward_worker_wait_ready(w, 0), WARD_ETIMEDOUT);
+  T_OK(ward_worker_stop(w, 10000));
+  T_ERR(ward_worker_wait_ready(w, -1), WARD_ECLOSED);
+  ward_worker_free(w);
+  ward_spec_free(s);
+
+  /* A first start that fails: the reason ward_spawn would give, and the
+   * handle stays (failed) until freed. */
+  T_OK(ward_spec_new(&s, "missing", "/nonexistent/ward-test-program"));
+  T_OK(ward_spawn_start(&w, host, s));
+  ward_spec_free(s);
+  T_ERR(ward_worker_wait_ready(w, -1), WARD_ESPAWN);
+  T_TRUE(strstr(ward_last_error(), "No such file") != NULL);
+  T_EQ_INT(info_of(w).state, WARD_STATE_FAILED);
+  ward_worker_free(w);
+
+  s = tw_spec("early-exit", "exit_early");
+  T_OK(ward_spawn_start(&w, host, s));
+  ward_spec_free(s);
+  T_ERR(ward_worker_wait_ready(w, -1), WARD_EHANDSHAKE);
+  ward_worker_free(w);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
@@ -270,6 +308,7 @@ int main(int argc, char **argv) {
   T_RUN(test_stop_signal);
   T_RUN(test_restart_plain);
   T_RUN(test_supervise_start);
+  T_RUN(test_spawn_start);
   ward_host_free(host);
   return t_done();
 }

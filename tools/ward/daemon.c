@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,7 +68,14 @@ typedef struct supervisor {
   pthread_mutex_t jobs_mu; /* deferred requests of services still running */
   pthread_cond_t jobs_cv;
   int jobs;
-  int closing;             /* shutting down: new requests are refused */
+  atomic_int closing;      /* shutting down: operations are refused, starts
+                              stop waiting */
+  pthread_mutex_t ctl_mu;  /* guards `controllers` only (a leaf lock) */
+  char **controllers;      /* services with control = yes, for the I/O
+                              thread, which must not wait for `tab` */
+  size_t ncontrollers;
+  pthread_t boot;          /* the first start of every service */
+  int booting;
 } supervisor;
 
 static int64_t wall_ms(void) {
@@ -192,12 +200,31 @@ static void svc_free(svc *s) {
   free(s);
 }
 
+/* The names of the services with control = yes, again (tab held). */
+static void controllers_update(supervisor *d) {
+  char **v = calloc(d->nsvcs + 1, sizeof *v);
+  size_t n = 0;
+  for (size_t i = 0; v && i < d->nsvcs; i++)
+    if (d->svcs[i]->conf.control && (v[n] = strdup(d->svcs[i]->conf.name)))
+      n++;
+  pthread_mutex_lock(&d->ctl_mu);
+  char **old = d->controllers;
+  size_t nold = d->ncontrollers;
+  d->controllers = v;
+  d->ncontrollers = n;
+  pthread_mutex_unlock(&d->ctl_mu);
+  for (size_t i = 0; i < nold; i++)
+    free(old[i]);
+  free(old);
+}
+
 static int table_add(supervisor *d, svc *s) {
   pthread_mutex_lock(&d->tab);
   svc **v = realloc(d->svcs, (d->nsvcs + 1) * sizeof *v);
   if (v) {
     d->svcs = v;
     v[d->nsvcs++] = s;
+    controllers_update(d);
   }
   pthread_mutex_unlock(&d->tab);
   return v ? 0 : -1;
@@ -211,7 +238,19 @@ static void table_remove(supervisor *d, svc *s) {
       d->nsvcs--;
       break;
     }
+  controllers_update(d);
   pthread_mutex_unlock(&d->tab);
+}
+
+/* Work that must end before the host goes (a service's request, a
+ * reload): counted, refused once the daemon is stopping. */
+static int job_begin(supervisor *d) {
+  pthread_mutex_lock(&d->jobs_mu);
+  int ok = !atomic_load(&d->closing);
+  if (ok)
+    d->jobs++;
+  pthread_mutex_unlock(&d->jobs_mu);
+  return ok;
 }
 
 /* How deep in the dependencies (0: depends on nothing). */
@@ -362,8 +401,10 @@ static void *start_instance(void *arg) {
   if (!w && !runnable(&s->conf, j->error, sizeof j->error))
     return NULL;
   if (!w) {
+    /* The handle is listed at once (status shows it come up, a shutdown
+     * can stop it); the wait is in slices, so a shutdown ends it. */
     ward_spec *spec = make_spec(&s->conf, j->i);
-    rv = spec ? ward_spawn(&w, j->d->host, spec) : WARD_ENOMEM;
+    rv = spec ? ward_spawn_start(&w, j->d->host, spec) : WARD_ENOMEM;
     ward_spec_free(spec);
     if (rv) {
       snprintf(j->error, sizeof j->error, "%s", ward_last_error());
@@ -372,6 +413,11 @@ static void *start_instance(void *arg) {
     pthread_mutex_lock(&j->d->tab);
     s->w[j->i] = w;
     pthread_mutex_unlock(&j->d->tab);
+    while ((rv = ward_worker_wait_ready(w, 200)) == WARD_ETIMEDOUT)
+      if (atomic_load(&j->d->closing)) {
+        snprintf(j->error, sizeof j->error, "%s: the daemon is stopping", ward_worker_name(w));
+        return NULL;
+      }
   } else {
     ward_info in;
     ward_worker_info(&in, w);
@@ -446,7 +492,7 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
     svc *dep = find(d, s->conf.deps[i]);
     if (!dep || all_ready(dep))
       continue;
-    char why[256];
+    char why[256] = "dependencies nested too deep";
     if (depth > 64 || svc_start(d, dep, why, sizeof why, depth + 1)) {
       snprintf(err, cap, "dependency %s is not ready: %s", s->conf.deps[i], why);
       set_error(d, s, err);
@@ -512,7 +558,7 @@ static void by_levels(supervisor *d, svc **v, size_t n, int start) {
     if (lv[i] > top)
       top = lv[i];
   }
-  for (int k = 0; k <= top; k++) {
+  for (int k = 0; k <= top && !(start && atomic_load(&d->closing)); k++) {
     int level = start ? k : top - k;
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
@@ -964,9 +1010,13 @@ static int dispatch(supervisor *d, const char *method, json_t *p, json_t **out, 
     *out = json_pack("{s:b}", "stopping", 1);
     return 0; /* answer() raises SIGTERM once the reply is out */
   }
+  if (atomic_load(&d->closing)) {
+    snprintf(err, cap, "the daemon is shutting down");
+    return CTL_CLOSING;
+  }
   pthread_mutex_lock(&d->op);
   int rv;
-  if (d->closing) {
+  if (atomic_load(&d->closing)) {
     snprintf(err, cap, "the daemon is shutting down");
     rv = CTL_CLOSING;
   } else if (strcmp(m, "start") == 0) {
@@ -1029,16 +1079,20 @@ typedef struct svc_req {
   size_t len;
 } svc_req;
 
+static void job_end(supervisor *d) {
+  pthread_mutex_lock(&d->jobs_mu);
+  d->jobs--;
+  pthread_cond_broadcast(&d->jobs_cv);
+  pthread_mutex_unlock(&d->jobs_mu);
+}
+
 /* A service's request is done with: the daemon may stop once none is. */
 static void svc_req_done(svc_req *r) {
   supervisor *d = r->d;
   free(r->method);
   free(r->data);
   free(r);
-  pthread_mutex_lock(&d->jobs_mu);
-  d->jobs--;
-  pthread_cond_broadcast(&d->jobs_cv);
-  pthread_mutex_unlock(&d->jobs_mu);
+  job_end(d);
 }
 
 static void *run_svc_req(void *arg) {
@@ -1049,17 +1103,18 @@ static void *run_svc_req(void *arg) {
 }
 
 /* May this worker make control requests? (its service says control=yes)
- * By name: its request may come before ward_spawn has returned its handle,
- * and every worker of this host is one of the table's. */
+ * By name: its request may come before its handle is listed, and every
+ * worker of this host is one of the table's. Runs on the I/O thread: looks
+ * at `controllers`, never at the table. */
 static int allowed(supervisor *d, ward_worker *w) {
   char base[128];
-  svc_of(ward_worker_name(w), base, sizeof base);
-  pthread_mutex_lock(&d->tab);
-  svc *s = find(d, base);
-  if (!s)
-    s = find(d, ward_worker_name(w)); /* a name with a dot, one instance */
-  int ok = s && s->conf.control;
-  pthread_mutex_unlock(&d->tab);
+  const char *name = ward_worker_name(w);
+  svc_of(name, base, sizeof base);
+  int ok = 0;
+  pthread_mutex_lock(&d->ctl_mu);
+  for (size_t i = 0; i < d->ncontrollers && !ok; i++)
+    ok = strcmp(d->controllers[i], base) == 0 || strcmp(d->controllers[i], name) == 0;
+  pthread_mutex_unlock(&d->ctl_mu);
   return ok;
 }
 
@@ -1084,11 +1139,7 @@ static int on_service(ward_ctx *ctx, const void *data, size_t len, void *ud) {
     return ward_ctx_fail(ctx, CTL_FAILED, "out of memory");
   }
   memcpy(r->data, data, len);
-  pthread_mutex_lock(&d->jobs_mu);
-  int closing = d->closing;
-  if (!closing)
-    d->jobs++;
-  pthread_mutex_unlock(&d->jobs_mu);
+  int closing = !job_begin(d);
   if (closing) {
     free(r->method);
     free(r->data);
@@ -1120,6 +1171,58 @@ static const char *const methods[] = {"ward.status", "ward.start",  "ward.stop",
 
 /* ------------------------------------------------------------------ */
 /* ward run                                                            */
+
+/* The first start of every service, off the main thread, which must stay
+ * in sigwaitinfo: a SIGTERM during a slow start is taken at once. */
+static void *boot(void *arg) {
+  supervisor *d = arg;
+  pthread_mutex_lock(&d->op);
+  by_levels(d, d->svcs, d->nsvcs, 1);
+  pthread_mutex_unlock(&d->op);
+  return NULL;
+}
+
+/* A SIGHUP's reload, off the main thread for the same reason. */
+static void *reload_job(void *arg) {
+  supervisor *d = arg;
+  char err[768];
+  json_t *res = NULL;
+  pthread_mutex_lock(&d->op);
+  if (!atomic_load(&d->closing))
+    reload(d, &res, err, sizeof err);
+  pthread_mutex_unlock(&d->op);
+  json_decref(res);
+  job_end(d);
+  return NULL;
+}
+
+/* Shutting down, first: starts and restarts under way stop waiting (their
+ * processes are stopped now, whatever the order, since they are not up);
+ * what is up is stopped afterwards, in reverse dependency order. */
+static void interrupt_starts(supervisor *d) {
+  atomic_store(&d->closing, 1);
+  pthread_mutex_lock(&d->tab);
+  size_t n = 0;
+  for (size_t k = 0; k < d->nsvcs; k++)
+    n += (size_t)d->svcs[k]->conf.instances;
+  ward_worker **v = calloc(n ? n : 1, sizeof *v);
+  n = 0;
+  for (size_t k = 0; v && k < d->nsvcs; k++)
+    for (int i = 0; i < d->svcs[k]->conf.instances; i++) {
+      ward_worker *w = d->svcs[k]->w[i];
+      ward_info in;
+      if (w && !ward_worker_info(&in, w) &&
+          (in.state == WARD_STATE_STARTING || in.state == WARD_STATE_RESTARTING ||
+           in.state == WARD_STATE_BACKING_OFF))
+        v[n++] = w;
+    }
+  /* Stopped under `tab`, so no operation frees them meanwhile; nothing
+   * that the stop waits for (the I/O thread) takes `tab`. */
+  for (size_t i = 0; i < n; i++)
+    ward_worker_stop(v[i], -1);
+  pthread_mutex_unlock(&d->tab);
+  free(v);
+}
 
 static void run_usage(FILE *f) {
   fprintf(f,
@@ -1198,6 +1301,7 @@ int run_main(int argc, char **argv) {
   pthread_mutex_init(&d.op, NULL);
   pthread_mutex_init(&d.tab, NULL);
   pthread_mutex_init(&d.jobs_mu, NULL);
+  pthread_mutex_init(&d.ctl_mu, NULL);
   pthread_cond_init(&d.jobs_cv, NULL);
   d.conf = conf;
   d.config_path = realpath(path, NULL);
@@ -1235,17 +1339,18 @@ int run_main(int argc, char **argv) {
   say("daemon-started", NULL, "pid=%d config=%s socket=%s log_dir=%s services=%zu", (int)getpid(),
       d.config_path, conf->socket, conf->log_dir ? conf->log_dir : "none", conf->nsvcs);
 
-  pthread_mutex_lock(&d.op);
   for (size_t i = 0; i < conf->nsvcs; i++) {
     svc *s = svc_new(&conf->svcs[i], 0);
     if (!s || table_add(&d, s)) {
       cli_error("run", "out of memory");
-      pthread_mutex_unlock(&d.op);
       goto out;
     }
   }
-  by_levels(&d, d.svcs, d.nsvcs, 1);
-  pthread_mutex_unlock(&d.op);
+  if (pthread_create(&d.boot, NULL, boot, &d) != 0) {
+    cli_error("run", "cannot start a thread");
+    goto out;
+  }
+  d.booting = 1;
 
   for (;;) {
     siginfo_t si;
@@ -1254,11 +1359,13 @@ int run_main(int argc, char **argv) {
       continue; /* EINTR */
     if (sig == SIGHUP) {
       say("daemon-reload", NULL, "signal=HUP");
-      pthread_mutex_lock(&d.op);
-      json_t *res = NULL;
-      reload(&d, &res, err, sizeof err);
-      json_decref(res);
-      pthread_mutex_unlock(&d.op);
+      pthread_t t;
+      pthread_attr_t attr;
+      pthread_attr_init(&attr);
+      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      if (job_begin(&d) && pthread_create(&t, &attr, reload_job, &d) != 0)
+        job_end(&d);
+      pthread_attr_destroy(&attr);
       continue;
     }
     say("daemon-stopping", NULL, "signal=%s", conf_signal_name(sig));
@@ -1267,21 +1374,24 @@ int run_main(int argc, char **argv) {
   rc = CLI_EXIT_OK;
 
 out:
-  /* No new operation; the control socket goes, then the services, in
-   * reverse dependency order; services' requests still running end. */
-  pthread_mutex_lock(&d.jobs_mu);
-  d.closing = 1;
-  pthread_mutex_unlock(&d.jobs_mu);
-  pthread_mutex_lock(&d.op);
-  d.closing = 1;
-  pthread_mutex_unlock(&d.op);
+  /* Operations are refused from now on (503) and starts stop waiting;
+   * then, with the turn, the services stop in reverse dependency order,
+   * while the control socket still answers status; then it goes, and the
+   * services' requests still running end. */
+  interrupt_starts(&d);
+  if (d.booting)
+    pthread_join(d.boot, NULL);
+  if (d.host) {
+    pthread_mutex_lock(&d.op);
+    by_levels(&d, d.svcs, d.nsvcs, 0);
+    pthread_mutex_unlock(&d.op);
+  }
   ward_server_free(d.server);
   pthread_mutex_lock(&d.jobs_mu);
   while (d.jobs)
     pthread_cond_wait(&d.jobs_cv, &d.jobs_mu);
   pthread_mutex_unlock(&d.jobs_mu);
   if (d.host) {
-    by_levels(&d, d.svcs, d.nsvcs, 0);
     while (d.nsvcs)
       forget(&d, d.svcs[d.nsvcs - 1]);
     ward_host_free(d.host);
@@ -1296,6 +1406,10 @@ out:
   pthread_mutex_destroy(&d.op);
   pthread_mutex_destroy(&d.tab);
   pthread_mutex_destroy(&d.jobs_mu);
+  pthread_mutex_destroy(&d.ctl_mu);
   pthread_cond_destroy(&d.jobs_cv);
+  for (size_t i = 0; i < d.ncontrollers; i++)
+    free(d.controllers[i]);
+  free(d.controllers);
   return rc;
 }
