@@ -815,7 +815,8 @@ WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const 
  * afterwards. Rows and progress may be sent on it before. The handler's
  * payload is not kept: copy what the work needs first. Cancellation of a
  * deferred call is not reported (ward_ctx_cancelled stays 0); if the worker
- * goes away first, the ending call fails with WARD_ECLOSED and still frees.
+ * goes away first, the ending call fails (WARD_ECLOSED, or WARD_ECRASHED
+ * when its process died) and still frees.
  * Every deferred call must be ended before ward_host_free.
  * Returns NULL (WARD_EINVAL: not a host handler's request, or deferred
  * already; WARD_ENOMEM) and leaves the call to the handler then. */

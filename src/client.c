@@ -42,7 +42,17 @@ struct ward_client {
   int64_t last_pump;
 };
 
+/* Hands a frame to whoever reads the inbox (the serving loop). */
+static int queue_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  ward__item *it = ward__item_new(f, owned);
+  if (!it)
+    return WARD_ENOMEM;
+  ward__conn_push_inbound(c, it);
+  return 0;
+}
+
 static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  ward_client *cl = c->owner;
   switch (f->h.kind) {
   case WARD__K_CANCEL:
     free(owned);
@@ -52,29 +62,25 @@ static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     free(owned);
     ward__conn_credit(c, f->h.id, f->h.aux);
     return 0;
-  case WARD__K_GOODBYE:
-    atomic_store(&((ward_client *)c->owner)->bye_seen, 1);
-    /* fall through: the serving loop returns when it reaches it */
   case WARD__K_HELLO:
   case WARD__K_WELCOME:
-    if ((f->h.kind == WARD__K_HELLO) != ((ward_client *)c->owner)->server) {
+    /* The connecting side greets with HELLO, the serving side with WELCOME. */
+    if ((f->h.kind == WARD__K_HELLO) != cl->server) {
       free(owned);
       return ward__fail(WARD_EPROTO, "peer sent %s, which only the other side sends",
                         f->h.kind == WARD__K_HELLO ? "HELLO" : "WELCOME");
     }
-    /* fall through */
+    return queue_inbound(c, f, owned);
+  case WARD__K_GOODBYE:
+    atomic_store(&cl->bye_seen, 1); /* the serving loop returns when it reaches it */
+    return queue_inbound(c, f, owned);
   case WARD__K_REQUEST:
   case WARD__K_NOTIFY:
-  case WARD__K_PING: {
-    ward__item *it = ward__item_new(f, owned);
-    if (!it)
-      return WARD_ENOMEM;
-    ward__conn_push_inbound(c, it);
-    return 0;
-  }
+  case WARD__K_PING:
+    return queue_inbound(c, f, owned);
   default:
     free(owned);
-    return ward__fail(WARD_EPROTO, "host sent an unexpected frame kind %u", f->h.kind);
+    return ward__fail(WARD_EPROTO, "peer sent an unexpected frame kind %u", f->h.kind);
   }
 }
 

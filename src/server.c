@@ -116,17 +116,25 @@ static void *accept_loop(void *arg) {
   ward_server *s = arg;
   struct pollfd pf[2] = {{.fd = s->listen_fd, .events = POLLIN},
                          {.fd = s->wake[0], .events = POLLIN}};
+  int timeout = -1;
   for (;;) {
-    if (poll(pf, 2, -1) < 0) {
-      if (errno == EINTR)
-        continue;
+    int n = poll(pf, 2, timeout);
+    if (n < 0 && errno != EINTR)
       break;
-    }
-    if (pf[1].revents)
+    if (n > 0 && pf[1].revents)
       break;
-    int fd;
-    while (ward__accept(s->listen_fd, &fd) > 0)
+    /* Out of descriptors (EMFILE, ENFILE): the pending connection stays
+     * readable, so rather than spin on it, the listener is left alone
+     * for a moment (the wake pipe is still watched). */
+    pf[0].fd = s->listen_fd;
+    timeout = -1;
+    int fd, rv;
+    while ((rv = ward__accept(s->listen_fd, &fd)) > 0)
       start_peer(s, fd);
+    if (rv < 0) {
+      pf[0].fd = -1;
+      timeout = 100;
+    }
   }
   return NULL;
 }

@@ -220,6 +220,14 @@ static void test_bad_config(void) {
                  "4: 'restart' given twice");
   expect_refused("[service a b]\ncommand = true\n", "1: 'a b' is not a service name");
   expect_refused("[service a]\ncommand = echo 'unbalanced\n", "2: cannot split");
+  expect_refused("[service a]\n  command = echo hi\n  restart = never\n",
+                 "3: an indented line continues the value of 'command'");
+  expect_refused("[service b]\ncommand = true\n[service  b]\ncommand = true\n",
+                 "3: section [service  b] given twice (first on line 1)");
+  expect_refused("[service a]\ncommand = true\nenv = WARD_X=1\n",
+                 "3: env: WARD_* variables are ward's own");
+  expect_refused("[service a]\ncommand = true\nenv = novalue\n",
+                 "3: env: 'novalue' is not KEY=VALUE");
 
   /* Refused before anything starts: the first service would leave a mark. */
   char mark[160], text[512];
@@ -611,9 +619,40 @@ static void expect_line(FILE *f, const char *want) {
 static void test_logs_follow(void) {
   write_conf("[service talker]\n"
              "command = sh -c 'trap \"echo got usr1\" USR1; echo first; "
-             "while :; do sleep 0.1; done'\nready = up 0\n");
+             "while :; do sleep 0.1; done'\nready = up 0\n"
+             "[service pair]\ncommand = sh -c 'echo one of $WARD_NAME; echo two of $WARD_NAME; "
+             "exec sleep 1000'\nready = up 0\ninstances = 2\n");
   start_daemon();
   json_decref(wait_state("talker", "ready"));
+
+  /* Two instances: merged, each line marked, the last N of them all. */
+  run_result r;
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    CTL(&r, "logs", "pair");
+    int n = 0;
+    for (const char *q = r.out; (q = strchr(q, '\n')); q++)
+      n++;
+    int done = r.code == 0 && n == 4;
+    run_result_free(&r);
+    if (done)
+      break;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(50);
+  }
+  CTL(&r, "logs", "pair", "-n", "3");
+  EXPECT(&r, r.code == 0);
+  int n = 0;
+  for (const char *q = r.out; (q = strstr(q, "[pair.")); q++)
+    n++;
+  EXPECT(&r, n == 3);
+  run_result_free(&r);
+  CTL(&r, "logs", "pair.2");
+  EXPECT(&r, r.code == 0 && strcmp(r.out, "one of pair.2\ntwo of pair.2\n") == 0);
+  run_result_free(&r);
+  CTL(&r, "logs", "pair", "-n", "0");
+  EXPECT(&r, r.code == 0 && r.out_len == 0);
+  run_result_free(&r);
   /* `ward ctl logs -f`, its stdout a pipe we read line by line. */
   int out[2];
   T_TRUE(pipe2(out, O_CLOEXEC) == 0);
@@ -628,7 +667,6 @@ static void test_logs_follow(void) {
   FILE *f = fdopen(out[0], "r");
   T_TRUE(f != NULL);
   expect_line(f, "first");
-  run_result r;
   CTL(&r, "signal", "talker", "USR1");
   EXPECT(&r, r.code == 0);
   run_result_free(&r);

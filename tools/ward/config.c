@@ -438,6 +438,8 @@ static int service_key(parse_state *p, svc_conf *s, const char *name, const char
     const char *eq = strchr(value, '=');
     if (!eq || eq == value)
       BAD("KEY=VALUE");
+    if (strncmp(value, "WARD_", 5) == 0)
+      return fail_at(p, line, "env: WARD_* variables are ward's own");
     if (strv_push(&s->env, &s->nenv, value))
       return fail_at(p, line, "out of memory");
   } else if (strcmp(name, "cwd") == 0) {
@@ -551,10 +553,33 @@ static svc_conf *add_svc(parse_state *p, const char *name, int line) {
   return &v[c->nsvcs++];
 }
 
+static const char *const known_keys[] = {
+    "socket",       "log_dir",       "log_max_size",   "log_files",    "command",
+    "env",          "cwd",           "restart",        "max_restarts", "restart_window",
+    "backoff",      "backoff_max",   "stop_signal",    "stop_grace",   "ready",
+    "startup_timeout", "heartbeat",  "memory_limit",   "memory_high",  "instances",
+    "depends_on",   "control"};
+
+/* An indented line continues the previous value (inih); one that reads
+ * like a key of its own is a mistake to point out, not words to run. */
+static int looks_like_key(const char *value) {
+  size_t n = strspn(value, "abcdefghijklmnopqrstuvwxyz_");
+  if (n == 0 || value[n + strspn(value + n, " \t")] != '=')
+    return 0;
+  for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
+    if (strlen(known_keys[i]) == n && strncmp(known_keys[i], value, n) == 0)
+      return 1;
+  return 0;
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value) {
   parse_state *p = user;
   if (p->err[0])
     return 1; /* already failed: inih goes on, we no longer look */
+  if (p->cont && looks_like_key(value))
+    return fail_at(p, p->line, "an indented line continues the value of '%s'; a key starts "
+                               "at the beginning of its line",
+                   name);
   if (!check_repeat(p, section, name))
     return 0;
   if (strcmp(section, "ward") == 0)
@@ -575,7 +600,9 @@ static void check_whole(parse_state *p) {
     const char *name = p->sections[i].name;
     const char *sname = service_name(name);
     for (size_t j = 0; j < i && !p->err[0]; j++)
-      if (strcmp(p->sections[j].name, name) == 0)
+      if (strcmp(p->sections[j].name, name) == 0 ||
+          (sname && service_name(p->sections[j].name) &&
+           strcmp(service_name(p->sections[j].name), sname) == 0))
         fail_at(p, p->sections[i].line, "section [%s] given twice (first on line %d)", name,
                 p->sections[j].line);
     if (p->err[0])
@@ -696,6 +723,33 @@ int conf_load(ward_conf **out, const char *path, char *err, size_t errcap) {
     return -1;
   }
   *out = c;
+  return 0;
+}
+
+typedef struct socket_only {
+  char *buf;
+  size_t cap;
+  int found;
+} socket_only;
+
+static int socket_key(void *user, const char *section, const char *name, const char *value) {
+  socket_only *so = user;
+  if (strcmp(section, "ward") == 0 && strcmp(name, "socket") == 0) {
+    snprintf(so->buf, so->cap, "%s", value);
+    so->found = 1;
+  }
+  return 1;
+}
+
+int conf_socket(const char *path, char *buf, size_t cap, char *err, size_t errcap) {
+  socket_only so = {buf, cap, 0};
+  int rv = ini_parse(path, socket_key, &so);
+  if (rv < 0) {
+    snprintf(err, errcap, "%s: %s", path, rv == -1 ? strerror(errno) : "out of memory");
+    return -1;
+  }
+  if (!so.found)
+    conf_default_socket(buf, cap);
   return 0;
 }
 

@@ -49,6 +49,9 @@ typedef struct ward_conf {
  * (or "FILE: reason") in `err`; nothing is kept. */
 int conf_load(ward_conf **out, const char *path, char *err, size_t errcap);
 void conf_free(ward_conf *c);
+/* Only the control socket of `path` ([ward] socket, or the default), as
+ * `ward ctl -c` needs: the rest of the file is the daemon's business. */
+int conf_socket(const char *path, char *buf, size_t cap, char *err, size_t errcap);
 
 /* A service with the defaults, for `ward ctl spawn`. */
 int svc_conf_init(svc_conf *s, const char *name);

@@ -108,8 +108,8 @@ static int call(ctl *c, const char *method, json_t *params, json_t **out) {
     ward_msg_free(m);
     return code == 404 ? CLI_EXIT_NO_SERVICE : CLI_EXIT_FAIL;
   }
-  if (rv == WARD_ECLOSED || rv == WARD_EHANDSHAKE) {
-    cli_error("ctl", "the daemon on %s went away: %s", c->socket, ward_last_error());
+  if (rv == WARD_ECLOSED || rv == WARD_ECRASHED || rv == WARD_EHANDSHAKE) {
+    cli_error("ctl", "the daemon on %s went away", c->socket);
     return CLI_EXIT_NOT_RUNNING;
   }
   if (rv) {
@@ -265,7 +265,7 @@ static void on_interrupt(int sig) {
 }
 
 static int do_logs(ctl *c, const char *name, long n, int follow, const char *stream) {
-  json_t *after = json_object();
+  json_t *cursor = json_object(); /* per instance: {id, seq} of the last line seen */
   int first = 1, rc = CLI_EXIT_OK;
   if (follow) {
     struct sigaction sa = {.sa_handler = on_interrupt};
@@ -273,8 +273,8 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
     sigaction(SIGTERM, &sa, NULL);
   }
   do {
-    json_t *p = json_pack("{s:s, s:O}", "name", name, "after", after);
-    if (first && n > 0)
+    json_t *p = json_pack("{s:s, s:O}", "name", name, "after", cursor);
+    if (first)
       json_object_set_new(p, "last", json_integer(n));
     if (stream)
       json_object_set_new(p, "stream", json_string(stream));
@@ -283,17 +283,11 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
     if (rc)
       break;
     json_t *lines = json_object_get(res, "lines");
+    json_object_update(cursor, json_object_get(res, "cursor"));
+    /* Several instances: each line says whose it is. */
+    int several = json_object_size(json_object_get(res, "cursor")) > 1;
     size_t i;
     json_t *l;
-    int several = 0;
-    const char *inst0 = NULL;
-    json_array_foreach(lines, i, l) {
-      const char *inst = json_string_value(json_object_get(l, "instance"));
-      if (!inst0)
-        inst0 = inst;
-      else if (strcmp(inst0, inst) != 0)
-        several = 1;
-    }
     if (c->json && !follow) {
       rc = print_json(lines);
     } else {
@@ -303,12 +297,11 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
           char *s = json_dumps(l, JSON_COMPACT);
           printf("%s\n", s ? s : "{}");
           free(s);
-        } else if (several || strchr(inst, '.')) {
+        } else if (several) {
           printf("[%s] %s\n", inst, json_string_value(json_object_get(l, "text")));
         } else {
           printf("%s\n", json_string_value(json_object_get(l, "text")));
         }
-        json_object_set(after, inst, json_object_get(l, "seq"));
       }
     }
     json_decref(res);
@@ -321,7 +314,7 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
       nanosleep(&ts, NULL);
     }
   } while (follow && !interrupted);
-  json_decref(after);
+  json_decref(cursor);
   return rc;
 }
 
@@ -533,14 +526,11 @@ int ctl_main(int argc, char **argv) {
   if (c.socket && config)
     return cli_usage_error("ctl", "--socket and --config both name the socket: give one");
   if (config) {
-    ward_conf *conf;
     char err[768];
-    if (conf_load(&conf, config, err, sizeof err)) {
+    if (conf_socket(config, c.sockbuf, sizeof c.sockbuf, err, sizeof err)) {
       cli_error("ctl", "%s", err);
       return CLI_EXIT_FAIL;
     }
-    snprintf(c.sockbuf, sizeof c.sockbuf, "%s", conf->socket);
-    conf_free(conf);
     c.socket = c.sockbuf;
   } else if (!c.socket) {
     const char *env = getenv("WARD_CTL_SOCKET");

@@ -685,69 +685,112 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   return 0;
 }
 
+/* One captured line of one instance, for merging instances by time. */
+typedef struct log_ref {
+  const ward_log_line *line;
+  int instance;
+  const char *name;
+} log_ref;
+
+static int log_ref_cmp(const void *x, const void *y) {
+  const log_ref *a = x, *b = y;
+  if (a->line->time_ms != b->line->time_ms)
+    return a->line->time_ms < b->line->time_ms ? -1 : 1;
+  if (a->instance != b->instance)
+    return a->instance < b->instance ? -1 : 1;
+  return a->line->seq < b->line->seq ? -1 : a->line->seq > b->line->seq;
+}
+
+/* ward.logs: the lines of a service's instances (or one), merged by time,
+ * the last N of them; and, per instance, a cursor (its handle's id and the
+ * highest seq it has) to ask for what comes after. A cursor of another
+ * handle (the service was replaced by a reload) starts from the first line. */
 static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
   const char *name = json_string_value(json_object_get(p, "name"));
-  if (!name) {
-    snprintf(err, cap, "logs needs a service name");
+  json_t *last = json_object_get(p, "last"), *after = json_object_get(p, "after");
+  if (!name || (last && (!json_is_integer(last) || json_integer_value(last) < 0))) {
+    snprintf(err, cap, "logs needs a service name (and a count of 0 or more)");
     return CTL_BAD;
   }
-  json_t *last = json_object_get(p, "last"), *after = json_object_get(p, "after");
   const char *stream = json_string_value(json_object_get(p, "stream"));
-  json_t *lines = json_array();
   int rv = 0;
   pthread_mutex_lock(&d->tab);
   int inst;
   svc *s = lookup_named(d, name, &inst, &rv, err, cap);
-  for (int i = 0; s && i < s->conf.instances; i++) {
-    if ((inst >= 0 && inst != i) || !s->w[i])
+  int n = s ? s->conf.instances : 0;
+  ward_log_line **lines = calloc((size_t)n + 1, sizeof *lines);
+  size_t *counts = calloc((size_t)n + 1, sizeof *counts);
+  char (*names)[128] = calloc((size_t)n + 1, sizeof *names);
+  json_t *cursor = json_object();
+  size_t total = 0;
+  for (int i = 0; !rv && lines && counts && names && i < n; i++) {
+    ward_worker *w = s->w[i];
+    if ((inst >= 0 && inst != i) || !w)
       continue;
-    const char *iname = ward_worker_name(s->w[i]);
+    snprintf(names[i], sizeof names[i], "%s", ward_worker_name(w));
+    json_int_t id = (json_int_t)ward_worker_id(w);
+    json_t *a = json_object_get(after, names[i]);
+    uint64_t from = json_integer_value(json_object_get(a, "id")) == id
+                        ? (uint64_t)json_integer_value(json_object_get(a, "seq"))
+                        : 0;
     ward_log_query q = WARD_LOG_QUERY_INIT;
-    if (stream && strcmp(stream, "stderr") == 0)
-      q.streams = WARD_LOG_STDERR;
-    else if (stream && strcmp(stream, "stdout") == 0)
-      q.streams = WARD_LOG_STDOUT;
-    if (json_is_integer(last) && json_integer_value(last) > 0)
-      q.last = (size_t)json_integer_value(last);
-    json_t *a = json_object_get(after, iname);
-    if (json_is_integer(a))
-      q.after_seq = (uint64_t)json_integer_value(a);
+    q.after_seq = from;
+    /* The cursor: the newest line of either stream. */
+    q.last = 1;
     ward_log_line *v;
-    size_t n;
-    if (ward_worker_logs(&v, &n, s->w[i], &q))
+    size_t k;
+    uint64_t top = from;
+    if (!ward_worker_logs(&v, &k, w, &q)) {
+      if (k && v[0].seq > top)
+        top = v[0].seq;
+      ward_log_lines_free(v, k);
+    }
+    json_object_set_new(cursor, names[i], json_pack("{s:I, s:I}", "id", id, "seq",
+                                                    (json_int_t)top));
+    if (last && json_integer_value(last) == 0)
       continue;
-    for (size_t k = 0; k < n; k++)
-      json_array_append_new(
-          lines, json_pack("{s:s, s:I, s:I, s:s, s:s}", "instance", iname, "seq",
-                           (json_int_t)v[k].seq, "time_ms", (json_int_t)v[k].time_ms, "stream",
-                           v[k].stream == WARD_LOG_STDERR ? "stderr" : "stdout", "text",
-                           v[k].text));
-    ward_log_lines_free(v, n);
+    q.last = last ? (size_t)json_integer_value(last) : 0;
+    q.streams = stream && strcmp(stream, "stderr") == 0   ? WARD_LOG_STDERR
+                : stream && strcmp(stream, "stdout") == 0 ? WARD_LOG_STDOUT
+                                                          : 0;
+    if (!ward_worker_logs(&lines[i], &counts[i], w, &q))
+      total += counts[i];
   }
   pthread_mutex_unlock(&d->tab);
+  log_ref *refs = rv ? NULL : calloc(total + 1, sizeof *refs);
+  if (!rv && (!refs || !lines || !counts || !names)) {
+    snprintf(err, cap, "out of memory");
+    rv = CTL_FAILED;
+  }
+  json_t *arr = json_array();
+  if (!rv) {
+    size_t m = 0;
+    for (int i = 0; i < n; i++)
+      for (size_t k = 0; k < counts[i]; k++)
+        refs[m++] = (log_ref){&lines[i][k], i, names[i]};
+    qsort(refs, m, sizeof *refs, log_ref_cmp);
+    size_t keep = last && (size_t)json_integer_value(last) < m ? (size_t)json_integer_value(last)
+                                                               : m;
+    for (size_t k = m - keep; k < m; k++)
+      json_array_append_new(
+          arr, json_pack("{s:s, s:I, s:I, s:s, s:s}", "instance", refs[k].name, "seq",
+                         (json_int_t)refs[k].line->seq, "time_ms",
+                         (json_int_t)refs[k].line->time_ms, "stream",
+                         refs[k].line->stream == WARD_LOG_STDERR ? "stderr" : "stdout", "text",
+                         refs[k].line->text));
+  }
+  for (int i = 0; lines && counts && i < n; i++)
+    ward_log_lines_free(lines[i], counts[i]);
+  free(lines);
+  free(counts);
+  free(names);
+  free(refs);
   if (rv) {
-    json_decref(lines);
+    json_decref(arr);
+    json_decref(cursor);
     return rv;
   }
-  /* Several instances: in time order (stable, so each keeps its order). */
-  size_t n = json_array_size(lines);
-  for (size_t i = 1; i < n; i++)
-    for (size_t k = i; k > 0; k--) {
-      json_t *a = json_array_get(lines, k - 1), *b = json_array_get(lines, k);
-      if (json_integer_value(json_object_get(a, "time_ms")) <=
-          json_integer_value(json_object_get(b, "time_ms")))
-        break;
-      json_incref(a);
-      json_array_set(lines, k - 1, b);
-      json_array_set_new(lines, k, a);
-    }
-  if (json_is_integer(last) && json_integer_value(last) > 0 &&
-      n > (size_t)json_integer_value(last)) {
-    size_t drop = n - (size_t)json_integer_value(last);
-    for (size_t i = 0; i < drop; i++)
-      json_array_remove(lines, 0);
-  }
-  *out = json_pack("{s:o}", "lines", lines);
+  *out = json_pack("{s:o, s:o}", "lines", arr, "cursor", cursor);
   return 0;
 }
 
