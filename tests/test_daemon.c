@@ -359,17 +359,32 @@ static void test_grace_and_order(void) {
 }
 
 static void test_stop_during_slow_start(void) {
-  /* "slow" never says it is ready (its startup timeout is far away):
-   * status shows it coming up, and SIGTERM is taken at once all the same. */
+  /* "slow" and "stuck" never say they are ready (their startup timeout is
+   * far away): status shows them coming up, other services can be stopped
+   * and started meanwhile, "stuck" can be stopped, and SIGTERM is taken at
+   * once all the same. */
   write_conf("[service quick]\ncommand = sleep 1000\nready = up 0\n"
              "[service slow]\ncommand = sleep 1000\nready = notify 3\n"
+             "startup_timeout = 10m\n"
+             "[service stuck]\ncommand = sleep 1000\nready = notify 3\n"
              "startup_timeout = 10m\n");
   start_daemon();
   json_decref(wait_state("quick", "ready"));
+  json_decref(wait_state("stuck", "starting"));
   json_t *r = wait_state("slow", "starting");
   int pid = row_pid(r);
   T_TRUE(pid > 0);
   json_decref(r);
+  run_result c;
+  CTL(&c, "stop", "quick");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: stopped\n") == 0);
+  run_result_free(&c);
+  CTL(&c, "start", "quick");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: ready\n") == 0);
+  run_result_free(&c);
+  CTL(&c, "stop", "stuck");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "stuck: stopped\n") == 0);
+  run_result_free(&c);
   stop_daemon();
   T_TRUE(gone(pid));
   char *e = read_file(errlog);

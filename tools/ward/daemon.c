@@ -11,9 +11,13 @@
  *   - control requests run on the server's connection threads (`ward
  *     ctl`), or, from services allowed to make them, on a thread each
  *     (their host handler defers the call off the I/O thread).
- * `op` makes operations (start, stop, reload...) one at a time; `tab`
- * guards the table of services, briefly, and is never held across a call
- * that waits for a process, so `status` and `logs` answer at once.
+ * `op` is a read-write lock: operations on services (start, stop, restart,
+ * kill) hold it to read and run side by side, one at a time per service
+ * (its `busy` flag); those that change the table (reload, spawn, shutdown)
+ * hold it to write. `tab` guards the table and the services' fields,
+ * briefly, and is never held across a call that waits for a process (but
+ * by the shutdown's first pass), so `status` and `logs` answer at once.
+ * The I/O thread takes neither.
  */
 #define _GNU_SOURCE
 
@@ -50,12 +54,16 @@ typedef struct svc {
   ward_worker **w;      /* conf.instances handles, NULL until created */
   int transient;        /* made by `ward ctl spawn`: not in the config */
   int starting;         /* its first processes are on their way (tab) */
+  int busy;             /* an operation has it (tab; svc_cv) */
+  atomic_int gone;      /* a transient one, stopped: out of sight, freed by
+                           the next operation that holds `op` to write */
   char error[256];      /* why it is not running, when it could not start */
 } svc;
 
 typedef struct supervisor {
-  pthread_mutex_t op;
+  pthread_rwlock_t op;
   pthread_mutex_t tab;
+  pthread_cond_t svc_cv;   /* a service's `busy` went to 0 */
   ward_host *host;
   ward_server *server;
   ward_conf *conf;
@@ -168,9 +176,25 @@ static void on_event(const ward_event *ev, void *ud) {
 
 static svc *find(supervisor *d, const char *name) {
   for (size_t i = 0; i < d->nsvcs; i++)
-    if (strcmp(d->svcs[i]->conf.name, name) == 0)
+    if (!atomic_load(&d->svcs[i]->gone) && strcmp(d->svcs[i]->conf.name, name) == 0)
       return d->svcs[i];
   return NULL;
+}
+
+/* One operation at a time on a service (op held, to read or write). */
+static void claim(supervisor *d, svc *s) {
+  pthread_mutex_lock(&d->tab);
+  while (s->busy)
+    pthread_cond_wait(&d->svc_cv, &d->tab);
+  s->busy = 1;
+  pthread_mutex_unlock(&d->tab);
+}
+
+static void release(supervisor *d, svc *s) {
+  pthread_mutex_lock(&d->tab);
+  s->busy = 0;
+  pthread_cond_broadcast(&d->svc_cv);
+  pthread_mutex_unlock(&d->tab);
 }
 
 static svc *svc_new(const svc_conf *conf, int transient) {
@@ -443,13 +467,15 @@ static void *start_instance(void *arg) {
   return NULL;
 }
 
-static int all_ready(const svc *s) {
-  for (int i = 0; i < s->conf.instances; i++) {
+static int all_ready(supervisor *d, const svc *s) {
+  int ok = 1;
+  pthread_mutex_lock(&d->tab);
+  for (int i = 0; ok && i < s->conf.instances; i++) {
     ward_info in;
-    if (!s->w[i] || ward_worker_info(&in, s->w[i]) || in.state != WARD_STATE_READY)
-      return 0;
+    ok = s->w[i] && !ward_worker_info(&in, s->w[i]) && in.state == WARD_STATE_READY;
   }
-  return 1;
+  pthread_mutex_unlock(&d->tab);
+  return ok;
 }
 
 /* Runs fn for every instance of `s`, in parallel; 0, or -1 with the first
@@ -490,7 +516,7 @@ static void set_error(supervisor *d, svc *s, const char *text) {
 static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
   for (size_t i = 0; i < s->conf.ndeps; i++) {
     svc *dep = find(d, s->conf.deps[i]);
-    if (!dep || all_ready(dep))
+    if (!dep || all_ready(d, dep))
       continue;
     char why[256] = "dependencies nested too deep";
     if (depth > 64 || svc_start(d, dep, why, sizeof why, depth + 1)) {
@@ -500,6 +526,7 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
       return -1;
     }
   }
+  claim(d, s);
   pthread_mutex_lock(&d->tab);
   s->starting = 1;
   pthread_mutex_unlock(&d->tab);
@@ -508,6 +535,7 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
   s->starting = 0;
   pthread_mutex_unlock(&d->tab);
   set_error(d, s, rv ? err : "");
+  release(d, s);
   return rv;
 }
 
@@ -521,7 +549,10 @@ static void *stop_instance(void *arg) {
 
 /* Stops every instance in parallel; grace < 0: the service's own. */
 static int svc_stop(supervisor *d, svc *s, int grace_ms, char *err, size_t cap) {
-  return each_instance(d, s, stop_instance, grace_ms, err, cap);
+  claim(d, s);
+  int rv = each_instance(d, s, stop_instance, grace_ms, err, cap);
+  release(d, s);
+  return rv;
 }
 
 typedef struct svc_job {
@@ -671,7 +702,7 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
         json_array_append_new(rows, instance_row(s, i, now));
   } else {
     for (size_t k = 0; k < d->nsvcs; k++)
-      for (int i = 0; i < d->svcs[k]->conf.instances; i++)
+      for (int i = 0; !atomic_load(&d->svcs[k]->gone) && i < d->svcs[k]->conf.instances; i++)
         json_array_append_new(rows, instance_row(d->svcs[k], i, now));
   }
   pthread_mutex_unlock(&d->tab);
@@ -821,6 +852,39 @@ static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   return rv;
 }
 
+/* Ends the starts of `s` under way: its instances that are not up (starting,
+ * restarting, backing off) are stopped, so an operation waiting for them
+ * to be ready stops waiting and lets go of the service. Under `tab` (held
+ * by the caller of interrupt_locked), so no operation frees them
+ * meanwhile; nothing the stop waits for (the I/O thread) takes `tab`. */
+static void interrupt_locked(svc *s) {
+  for (int i = 0; i < s->conf.instances; i++) {
+    ward_worker *w = s->w[i];
+    ward_info in;
+    if (w && !ward_worker_info(&in, w) &&
+        (in.state == WARD_STATE_STARTING || in.state == WARD_STATE_RESTARTING ||
+         in.state == WARD_STATE_BACKING_OFF))
+      ward_worker_stop(w, -1);
+  }
+}
+
+static void interrupt_service(supervisor *d, svc *s) {
+  pthread_mutex_lock(&d->tab);
+  interrupt_locked(s);
+  pthread_mutex_unlock(&d->tab);
+}
+
+/* Shutting down, first: every start under way stops waiting (those
+ * processes are stopped now, whatever the order, since they are not up);
+ * what is up is stopped afterwards, in reverse dependency order. */
+static void interrupt_starts(supervisor *d) {
+  atomic_store(&d->closing, 1);
+  pthread_mutex_lock(&d->tab);
+  for (size_t k = 0; k < d->nsvcs; k++)
+    interrupt_locked(d->svcs[k]);
+  pthread_mutex_unlock(&d->tab);
+}
+
 /* The service named in the params, for an operation (op held). */
 static svc *op_target(supervisor *d, json_t *p, char *err, size_t cap, int *rv) {
   const char *name = json_string_value(json_object_get(p, "name"));
@@ -865,6 +929,14 @@ static void forget(supervisor *d, svc *s) {
   svc_free(s);
 }
 
+/* Frees the stopped transient services (op held to write: nobody else
+ * looks at them). */
+static void purge(supervisor *d) {
+  for (size_t i = d->nsvcs; i-- > 0;)
+    if (atomic_load(&d->svcs[i]->gone))
+      forget(d, d->svcs[i]);
+}
+
 static int m_stop(supervisor *d, json_t *p, json_t **out, char *err, size_t cap, int now) {
   int rv = 0;
   svc *s = op_target(d, p, err, cap, &rv);
@@ -872,11 +944,12 @@ static int m_stop(supervisor *d, json_t *p, json_t **out, char *err, size_t cap,
     return rv;
   json_t *g = json_object_get(p, "grace_ms");
   int grace = now ? 0 : json_is_integer(g) ? (int)json_integer_value(g) : -1;
+  interrupt_service(d, s); /* a start waiting for it lets go */
   if (svc_stop(d, s, grace, err, cap))
     return CTL_FAILED;
   *out = states_of(d, s);
   if (s->transient) /* a transient service is gone once stopped */
-    forget(d, s);
+    atomic_store(&s->gone, 1);
   return 0;
 }
 
@@ -885,6 +958,7 @@ static int m_restart(supervisor *d, json_t *p, json_t **out, char *err, size_t c
   svc *s = op_target(d, p, err, cap, &rv);
   if (!s)
     return rv;
+  interrupt_service(d, s);
   if (svc_stop(d, s, -1, err, cap) || svc_start(d, s, err, cap, 0))
     return CTL_FAILED;
   *out = states_of(d, s);
@@ -1057,7 +1131,15 @@ static int dispatch(supervisor *d, const char *method, json_t *p, json_t **out, 
     snprintf(err, cap, "the daemon is shutting down");
     return CTL_CLOSING;
   }
-  pthread_mutex_lock(&d->op);
+  /* Operations on one service run beside others; changes to the table
+   * run alone. */
+  int writer = strcmp(m, "spawn") == 0 || strcmp(m, "reload") == 0;
+  if (writer) {
+    pthread_rwlock_wrlock(&d->op);
+    purge(d);
+  } else {
+    pthread_rwlock_rdlock(&d->op);
+  }
   int rv;
   if (atomic_load(&d->closing)) {
     snprintf(err, cap, "the daemon is shutting down");
@@ -1078,7 +1160,7 @@ static int dispatch(supervisor *d, const char *method, json_t *p, json_t **out, 
     snprintf(err, cap, "no method '%s'", method);
     rv = CTL_BAD;
   }
-  pthread_mutex_unlock(&d->op);
+  pthread_rwlock_unlock(&d->op);
   return rv;
 }
 
@@ -1219,9 +1301,9 @@ static const char *const methods[] = {"ward.status", "ward.start",  "ward.stop",
  * in sigwaitinfo: a SIGTERM during a slow start is taken at once. */
 static void *boot(void *arg) {
   supervisor *d = arg;
-  pthread_mutex_lock(&d->op);
+  pthread_rwlock_rdlock(&d->op);
   by_levels(d, d->svcs, d->nsvcs, 1);
-  pthread_mutex_unlock(&d->op);
+  pthread_rwlock_unlock(&d->op);
   return NULL;
 }
 
@@ -1230,41 +1312,14 @@ static void *reload_job(void *arg) {
   supervisor *d = arg;
   char err[768];
   json_t *res = NULL;
-  pthread_mutex_lock(&d->op);
+  pthread_rwlock_wrlock(&d->op);
+  purge(d);
   if (!atomic_load(&d->closing))
     reload(d, &res, err, sizeof err);
-  pthread_mutex_unlock(&d->op);
+  pthread_rwlock_unlock(&d->op);
   json_decref(res);
   job_end(d);
   return NULL;
-}
-
-/* Shutting down, first: starts and restarts under way stop waiting (their
- * processes are stopped now, whatever the order, since they are not up);
- * what is up is stopped afterwards, in reverse dependency order. */
-static void interrupt_starts(supervisor *d) {
-  atomic_store(&d->closing, 1);
-  pthread_mutex_lock(&d->tab);
-  size_t n = 0;
-  for (size_t k = 0; k < d->nsvcs; k++)
-    n += (size_t)d->svcs[k]->conf.instances;
-  ward_worker **v = calloc(n ? n : 1, sizeof *v);
-  n = 0;
-  for (size_t k = 0; v && k < d->nsvcs; k++)
-    for (int i = 0; i < d->svcs[k]->conf.instances; i++) {
-      ward_worker *w = d->svcs[k]->w[i];
-      ward_info in;
-      if (w && !ward_worker_info(&in, w) &&
-          (in.state == WARD_STATE_STARTING || in.state == WARD_STATE_RESTARTING ||
-           in.state == WARD_STATE_BACKING_OFF))
-        v[n++] = w;
-    }
-  /* Stopped under `tab`, so no operation frees them meanwhile; nothing
-   * that the stop waits for (the I/O thread) takes `tab`. */
-  for (size_t i = 0; i < n; i++)
-    ward_worker_stop(v[i], -1);
-  pthread_mutex_unlock(&d->tab);
-  free(v);
 }
 
 static void run_usage(FILE *f) {
@@ -1341,7 +1396,14 @@ int run_main(int argc, char **argv) {
 
   supervisor d;
   memset(&d, 0, sizeof d);
-  pthread_mutex_init(&d.op, NULL);
+  /* A reload waits for the operations under way, and new ones wait for it
+   * rather than keep it out. */
+  pthread_rwlockattr_t rwa;
+  pthread_rwlockattr_init(&rwa);
+  pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&d.op, &rwa);
+  pthread_rwlockattr_destroy(&rwa);
+  pthread_cond_init(&d.svc_cv, NULL);
   pthread_mutex_init(&d.tab, NULL);
   pthread_mutex_init(&d.jobs_mu, NULL);
   pthread_mutex_init(&d.ctl_mu, NULL);
@@ -1425,9 +1487,10 @@ out:
   if (d.booting)
     pthread_join(d.boot, NULL);
   if (d.host) {
-    pthread_mutex_lock(&d.op);
+    pthread_rwlock_wrlock(&d.op);
+    purge(&d);
     by_levels(&d, d.svcs, d.nsvcs, 0);
-    pthread_mutex_unlock(&d.op);
+    pthread_rwlock_unlock(&d.op);
   }
   ward_server_free(d.server);
   pthread_mutex_lock(&d.jobs_mu);
@@ -1446,7 +1509,8 @@ out:
   conf_free(d.conf);
   free(d.config_path);
   free(d.socket);
-  pthread_mutex_destroy(&d.op);
+  pthread_rwlock_destroy(&d.op);
+  pthread_cond_destroy(&d.svc_cv);
   pthread_mutex_destroy(&d.tab);
   pthread_mutex_destroy(&d.jobs_mu);
   pthread_mutex_destroy(&d.ctl_mu);
