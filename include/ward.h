@@ -467,8 +467,10 @@ WARD_EXTERN int ward_spawn(ward_worker **out, ward_host *host, const ward_spec *
  * WARD_ECLOSED (the host is shutting down). */
 WARD_EXTERN int ward_spawn_start(ward_worker **out, ward_host *host, const ward_spec *spec);
 
-/* Waits until the worker is ready (0), or has come to rest without being
- * ready: its first start failed (the reason ward_spawn would give:
+/* Waits until the worker is ready, or has been since it was started (0;
+ * it may have ended since, and the restart policy has it: see
+ * ward_worker_info), or has come to rest without ever being ready: its
+ * first start failed (the reason ward_spawn would give:
  * WARD_ESPAWN, WARD_EHANDSHAKE, with ward_last_error() saying why), the
  * policy gave up (WARD_EGAVEUP), it exited for good (WARD_ECRASHED), it was
  * stopped (WARD_ECLOSED); or `timeout_ms` passed (WARD_ETIMEDOUT; negative:

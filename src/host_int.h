@@ -103,6 +103,7 @@ struct ward_worker {
   int64_t due;              /* when the loop must look at this worker next */
   int64_t due_start;        /* BACKOFF: when to start the next process */
   int64_t ready_at;         /* monotonic ms it became ready, 0 if not */
+  uint32_t readies;         /* times it became ready, all generations */
   int64_t kill_at;          /* REPLACING: SIGKILL if still there */
   int64_t next_hb;          /* READY: the next heartbeat tick */
   int hb_misses;

@@ -70,6 +70,7 @@ void ward__worker_ready(ward_worker *w) {
   ward_host *h = w->host;
   int64_t now = ward__now_ms();
   w->state = W_READY;
+  w->readies++;
   w->ready_at = now;
   w->last_activity = now;
   w->gen_served = 0;
@@ -329,7 +330,8 @@ int ward_worker_wait_ready(ward_worker *w, int timeout_ms) {
   pthread_mutex_lock(&h->mu);
   int rv;
   for (;;) {
-    if (w->state == W_READY) {
+    /* Ready now, or it has been (and ended since: the policy has it). */
+    if (w->state == W_READY || w->readies > 0) {
       rv = 0;
       break;
     }

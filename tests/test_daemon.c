@@ -124,6 +124,21 @@ static json_t *wait_state(const char *name, const char *state) {
   }
 }
 
+/* Polls until `name` is in `state` with a process (a service starting is
+ * listed before its process is): its pid. */
+static int wait_pid(const char *name, const char *state) {
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    json_t *r = wait_state(name, state);
+    int pid = row_pid(r);
+    json_decref(r);
+    if (pid > 0)
+      return pid;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
+}
+
 /* Polls the daemon's stderr until it holds `text`. */
 static void wait_log(const char *text) {
   int64_t deadline = t_now_ms() + 30000;
@@ -371,10 +386,7 @@ static void test_stop_during_slow_start(void) {
   start_daemon();
   json_decref(wait_state("quick", "ready"));
   json_decref(wait_state("stuck", "starting"));
-  json_t *r = wait_state("slow", "starting");
-  int pid = row_pid(r);
-  T_TRUE(pid > 0);
-  json_decref(r);
+  int pid = wait_pid("slow", "starting");
   run_result c;
   CTL(&c, "stop", "quick");
   EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: stopped\n") == 0);
@@ -600,6 +612,26 @@ static void test_ctl(void) {
   EXPECT(&r, r.code == 0);
   run_result_free(&r);
   json_decref(wait_state("tmp", "absent"));
+
+  /* A transient service that never gets ready: its spawn waits, and a
+   * stop meanwhile ends the wait (the spawn then fails). */
+  pid_t spawner;
+  {
+    char *argv[] = {(char *)ward_bin, "ctl",  "--socket", sock, "spawn", "waiter", "--ready",
+                    "notify 3",       "--",   "sleep",    "1000", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    T_TRUE(posix_spawn(&spawner, ward_bin, &fa, NULL, argv, environ) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  T_TRUE(wait_pid("waiter", "starting") > 0);
+  CTL(&r, "stop", "waiter");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  T_EQ_INT(wait_exit(spawner), 1);
+  json_decref(wait_state("waiter", "absent"));
 
   /* restart gives a new process. */
   t = row("web");

@@ -270,6 +270,17 @@ static void test_spawn_start(void) {
   T_OK(ward_worker_wait_ready(w, 0)); /* ready already */
   ward_worker_free(w);
 
+  /* Ready, then gone at once (the policy gave up): it has been ready. */
+  ward_spec *q = sh_spec("brief", "exit 3");
+  T_OK(ward_spec_ready(q, WARD_READY_AFTER, 0));
+  T_OK(ward_spec_intensity(q, 0, 60000));
+  T_OK(ward_spawn_start(&w, host, q));
+  ward_spec_free(q);
+  tev_wait(WARD_EV_GAVE_UP, ward_worker_id(w));
+  T_OK(ward_worker_wait_ready(w, -1));
+  T_EQ_INT(info_of(w).state, WARD_STATE_FAILED);
+  ward_worker_free(w);
+
   /* Stopped while it comes up: the wait ends, it is not ready. */
   T_OK(ward_spec_ready(s, WARD_READY_AFTER, 600000));
   T_OK(ward_spawn_start(&w, host, s));

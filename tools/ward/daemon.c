@@ -442,6 +442,12 @@ static void *start_instance(void *arg) {
         snprintf(j->error, sizeof j->error, "%s: the daemon is stopping", ward_worker_name(w));
         return NULL;
       }
+    if (rv) {
+      char st[160];
+      snprintf(j->error, sizeof j->error, "%s did not become ready: %s", ward_worker_name(w),
+               state_text(w, st, sizeof st));
+    }
+    return NULL;
   } else {
     ward_info in;
     ward_worker_info(&in, w);
@@ -453,13 +459,13 @@ static void *start_instance(void *arg) {
       }
     }
   }
-  /* It was ready, or came to rest without: only a process that is gone
-   * for good (failed, exited, stopped) says which; one that is restarting
-   * already had been ready. */
+  /* ward_worker_restart returned: it was ready, or came to rest without:
+   * only a process that is gone for good (failed, exited, stopped) says
+   * which; one that is restarting already had been ready. */
   ward_info in;
   ward_worker_info(&in, w);
   if (in.state == WARD_STATE_FAILED || in.state == WARD_STATE_EXITED ||
-      in.state == WARD_STATE_STOPPED) {
+      in.state == WARD_STATE_STOPPED || in.state == WARD_STATE_STOPPING) {
     char st[160];
     snprintf(j->error, sizeof j->error, "%s did not become ready: %s", ward_worker_name(w),
              state_text(w, st, sizeof st));
@@ -965,7 +971,9 @@ static int m_restart(supervisor *d, json_t *p, json_t **out, char *err, size_t c
   return 0;
 }
 
-static int m_spawn(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
+/* The first half of ward.spawn, with `op` held to write: the transient
+ * service is added to the table (*added). */
+static int m_spawn(supervisor *d, json_t *p, svc **added, char *err, size_t cap) {
   const char *name = json_string_value(json_object_get(p, "name"));
   json_t *argv = json_object_get(p, "argv");
   if (!name || !svc_name_ok(name) || !json_is_array(argv) || json_array_size(argv) == 0) {
@@ -1020,10 +1028,31 @@ static int m_spawn(supervisor *d, json_t *p, json_t **out, char *err, size_t cap
     return rv;
   }
   say("spawn", name, "transient=yes");
-  if (svc_start(d, s, err, cap, 0)) {
-    *out = NULL;
-    return CTL_FAILED; /* it stays listed, failed, until stopped or killed */
+  *added = s;
+  return 0;
+}
+
+/* Whether `s` is still listed (op held to read). Only a reload, whose
+ * configuration has a service of the same name, replaces a transient one
+ * between the spawn's two halves. */
+static int listed(supervisor *d, const svc *s) {
+  int found = 0;
+  pthread_mutex_lock(&d->tab);
+  for (size_t i = 0; i < d->nsvcs && !found; i++)
+    found = d->svcs[i] == s && !atomic_load(&d->svcs[i]->gone);
+  pthread_mutex_unlock(&d->tab);
+  return found;
+}
+
+/* The second half of ward.spawn, with `op` held to read, so that the
+ * service can be stopped while it comes up. */
+static int spawn_start(supervisor *d, svc *s, json_t **out, char *err, size_t cap) {
+  if (!listed(d, s)) {
+    snprintf(err, cap, "the service was stopped or replaced meanwhile");
+    return CTL_CONFLICT;
   }
+  if (svc_start(d, s, err, cap, 0))
+    return CTL_FAILED; /* it stays listed, failed, until stopped or killed */
   *out = states_of(d, s);
   return 0;
 }
@@ -1153,7 +1182,15 @@ static int dispatch(supervisor *d, const char *method, json_t *p, json_t **out, 
   } else if (strcmp(m, "restart") == 0) {
     rv = m_restart(d, p, out, err, cap);
   } else if (strcmp(m, "spawn") == 0) {
-    rv = m_spawn(d, p, out, err, cap);
+    svc *added = NULL;
+    rv = m_spawn(d, p, &added, err, cap);
+    if (!rv) {
+      pthread_rwlock_unlock(&d->op);
+      pthread_rwlock_rdlock(&d->op);
+      rv = atomic_load(&d->closing) ? CTL_CLOSING : spawn_start(d, added, out, err, cap);
+      if (rv == CTL_CLOSING)
+        snprintf(err, cap, "the daemon is shutting down");
+    }
   } else if (strcmp(m, "reload") == 0) {
     rv = reload(d, out, err, cap);
   } else {
