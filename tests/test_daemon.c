@@ -760,9 +760,20 @@ static void test_service_control(void) {
   stop_daemon();
 }
 
+/* A failed check aborts: the daemon of the test goes with it (its guard
+ * then takes its services). */
+static void on_abort(int sig) {
+  (void)sig;
+  if (daemon_pid > 0)
+    kill(daemon_pid, SIGKILL);
+  signal(SIGABRT, SIG_DFL);
+  raise(SIGABRT);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
     return svc_control_main();
+  signal(SIGABRT, on_abort);
   if (argc < 2) {
     fprintf(stderr, "usage: test_daemon PATH-TO-WARD\n");
     return 2;
