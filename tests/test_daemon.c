@@ -376,16 +376,16 @@ static void test_grace_and_order(void) {
 static void test_stop_during_slow_start(void) {
   /* "slow" and "stuck" never say they are ready (their startup timeout is
    * far away): status shows them coming up, other services can be stopped
-   * and started meanwhile, "stuck" can be stopped, and SIGTERM is taken at
-   * once all the same. */
+   * and started meanwhile, and a stop of one ends its start, even with a
+   * reload waiting for that start to end. */
   write_conf("[service quick]\ncommand = sleep 1000\nready = up 0\n"
              "[service slow]\ncommand = sleep 1000\nready = notify 3\n"
              "startup_timeout = 10m\n"
-             "[service stuck]\ncommand = sleep 1000\nready = notify 3\n"
-             "startup_timeout = 10m\n");
+             "[service stuck]\ncommand = sh -c 'trap \"\" TERM; exec sleep 1000'\n"
+             "ready = notify 3\nstartup_timeout = 10m\nstop_grace = 60s\n");
   start_daemon();
   json_decref(wait_state("quick", "ready"));
-  json_decref(wait_state("stuck", "starting"));
+  T_TRUE(wait_pid("stuck", "starting") > 0);
   int pid = wait_pid("slow", "starting");
   run_result c;
   CTL(&c, "stop", "quick");
@@ -394,14 +394,29 @@ static void test_stop_during_slow_start(void) {
   CTL(&c, "start", "quick");
   EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: ready\n") == 0);
   run_result_free(&c);
-  CTL(&c, "stop", "stuck");
+  /* kill: no grace, though it ignores SIGTERM and its grace is a minute. */
+  CTL(&c, "kill", "stuck");
   EXPECT(&c, c.code == 0 && strcmp(c.out, "stuck: stopped\n") == 0);
   run_result_free(&c);
-  stop_daemon();
+  kill(daemon_pid, SIGHUP); /* waits for the start of slow to end */
+  wait_log("daemon-reload");
+  CTL(&c, "stop", "slow");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "slow: stopped\n") == 0);
+  run_result_free(&c);
   T_TRUE(gone(pid));
+  wait_log("reloaded - added=[] removed=[] changed=[]");
+  stop_daemon();
   char *e = read_file(errlog);
   T_TRUE(strstr(e, "stopped quick outcome=graceful") != NULL);
   free(e);
+
+  /* SIGTERM while a start waits: taken at once. */
+  write_conf("[service slow]\ncommand = sleep 1000\nready = notify 3\n"
+             "startup_timeout = 10m\n");
+  start_daemon();
+  pid = wait_pid("slow", "starting");
+  stop_daemon();
+  T_TRUE(gone(pid));
 }
 
 static void test_reload(void) {

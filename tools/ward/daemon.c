@@ -55,6 +55,8 @@ typedef struct svc {
   int transient;        /* made by `ward ctl spawn`: not in the config */
   int starting;         /* its first processes are on their way (tab) */
   int busy;             /* an operation has it (tab; svc_cv) */
+  int halt;             /* a stop asked a start under way to give up (tab) */
+  int pins;             /* threads using it without `op` (tab; svc_cv) */
   atomic_int gone;      /* a transient one, stopped: out of sight, freed by
                            the next operation that holds `op` to write */
   char error[256];      /* why it is not running, when it could not start */
@@ -417,11 +419,25 @@ static int runnable(const svc_conf *c, char *err, size_t cap) {
   return 0;
 }
 
+/* Whether a start of `s` must give up: the daemon stops, or a stop of
+ * the service asked (the message goes to `err`). */
+static int halted(supervisor *d, svc *s, char *err, size_t cap) {
+  pthread_mutex_lock(&d->tab);
+  int halt = s->halt;
+  pthread_mutex_unlock(&d->tab);
+  if (halt || atomic_load(&d->closing))
+    snprintf(err, cap, "%s: %s", s->conf.name,
+             halt ? "stopped while it started" : "the daemon is stopping");
+  return halt || atomic_load(&d->closing);
+}
+
 static void *start_instance(void *arg) {
   inst_job *j = arg;
   svc *s = j->s;
   ward_worker *w = s->w[j->i];
   int rv;
+  if (halted(j->d, s, j->error, sizeof j->error))
+    return NULL;
   if (!w && !runnable(&s->conf, j->error, sizeof j->error))
     return NULL;
   if (!w) {
@@ -438,8 +454,8 @@ static void *start_instance(void *arg) {
     s->w[j->i] = w;
     pthread_mutex_unlock(&j->d->tab);
     while ((rv = ward_worker_wait_ready(w, 200)) == WARD_ETIMEDOUT)
-      if (atomic_load(&j->d->closing)) {
-        snprintf(j->error, sizeof j->error, "%s: the daemon is stopping", ward_worker_name(w));
+      if (halted(j->d, s, j->error, sizeof j->error)) {
+        ward_worker_stop(w, 0); /* not up: nothing to be gentle with */
         return NULL;
       }
     if (rv) {
@@ -534,8 +550,18 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
   }
   claim(d, s);
   pthread_mutex_lock(&d->tab);
+  s->halt = 0; /* stops asked before this start are done with */
   s->starting = 1;
   pthread_mutex_unlock(&d->tab);
+  if (atomic_load(&s->gone) || atomic_load(&d->closing)) {
+    snprintf(err, cap, "%s", atomic_load(&s->gone) ? "the service was stopped and is gone"
+                                                   : "the daemon is stopping");
+    pthread_mutex_lock(&d->tab);
+    s->starting = 0;
+    pthread_mutex_unlock(&d->tab);
+    release(d, s);
+    return -1;
+  }
   int rv = each_instance(d, s, start_instance, 0, err, cap);
   pthread_mutex_lock(&d->tab);
   s->starting = 0;
@@ -547,18 +573,50 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
 
 static void *stop_instance(void *arg) {
   inst_job *j = arg;
+  pthread_mutex_lock(&j->d->tab);
   ward_worker *w = j->s->w[j->i];
+  pthread_mutex_unlock(&j->d->tab);
   if (w && ward_worker_stop(w, j->grace_ms))
     snprintf(j->error, sizeof j->error, "%s", ward_last_error());
   return NULL;
 }
 
-/* Stops every instance in parallel; grace < 0: the service's own. */
+/* Stops every instance in parallel; grace < 0: the service's own. A
+ * transient service is gone once stopped (`gone` set before the turn is
+ * given up, so that a start waiting for it finds it gone). */
 static int svc_stop(supervisor *d, svc *s, int grace_ms, char *err, size_t cap) {
   claim(d, s);
   int rv = each_instance(d, s, stop_instance, grace_ms, err, cap);
+  if (s->transient)
+    atomic_store(&s->gone, 1);
   release(d, s);
   return rv;
+}
+
+/* Stops, in parallel, those instances of `s` that are not up (starting,
+ * restarting, backing off), so that a start waiting for them lets go of
+ * the service; `halt` also stops one that has not made its handle yet.
+ * Without `tab` (stops take a while) and without `op`: the caller pinned
+ * `s`, so it is not freed meanwhile. */
+static void *interrupt_instance(void *arg) {
+  inst_job *j = arg;
+  pthread_mutex_lock(&j->d->tab);
+  ward_worker *w = j->s->w[j->i];
+  pthread_mutex_unlock(&j->d->tab);
+  ward_info in;
+  if (w && !ward_worker_info(&in, w) &&
+      (in.state == WARD_STATE_STARTING || in.state == WARD_STATE_RESTARTING ||
+       in.state == WARD_STATE_BACKING_OFF))
+    ward_worker_stop(w, j->grace_ms);
+  return NULL;
+}
+
+static void interrupt_service(supervisor *d, svc *s, int grace_ms) {
+  pthread_mutex_lock(&d->tab);
+  s->halt = 1;
+  pthread_mutex_unlock(&d->tab);
+  char err[64];
+  each_instance(d, s, interrupt_instance, grace_ms, err, sizeof err);
 }
 
 typedef struct svc_job {
@@ -858,37 +916,55 @@ static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   return rv;
 }
 
-/* Ends the starts of `s` under way: its instances that are not up (starting,
- * restarting, backing off) are stopped, so an operation waiting for them
- * to be ready stops waiting and lets go of the service. Under `tab` (held
- * by the caller of interrupt_locked), so no operation frees them
- * meanwhile; nothing the stop waits for (the I/O thread) takes `tab`. */
-static void interrupt_locked(svc *s) {
-  for (int i = 0; i < s->conf.instances; i++) {
-    ward_worker *w = s->w[i];
-    ward_info in;
-    if (w && !ward_worker_info(&in, w) &&
-        (in.state == WARD_STATE_STARTING || in.state == WARD_STATE_RESTARTING ||
-         in.state == WARD_STATE_BACKING_OFF))
-      ward_worker_stop(w, -1);
-  }
+/* A service held by a thread that does not hold `op` (tab): it is not
+ * freed until unpinned. NULL when there is no such service. */
+static svc *pin(supervisor *d, const char *name) {
+  pthread_mutex_lock(&d->tab);
+  svc *s = name ? find(d, name) : NULL;
+  if (s)
+    s->pins++;
+  pthread_mutex_unlock(&d->tab);
+  return s;
 }
 
-static void interrupt_service(supervisor *d, svc *s) {
+static void unpin(supervisor *d, svc *s) {
   pthread_mutex_lock(&d->tab);
-  interrupt_locked(s);
+  s->pins--;
+  pthread_cond_broadcast(&d->svc_cv);
   pthread_mutex_unlock(&d->tab);
 }
 
-/* Shutting down, first: every start under way stops waiting (those
- * processes are stopped now, whatever the order, since they are not up);
+typedef struct halt_job {
+  supervisor *d;
+  svc *s;
+} halt_job;
+
+static void *halt_job_run(void *arg) {
+  halt_job *j = arg;
+  interrupt_service(j->d, j->s, -1);
+  unpin(j->d, j->s);
+  return NULL;
+}
+
+/* Shutting down, first: every start under way gives up (the processes
+ * not up yet are stopped now, all services at once, whatever the order);
  * what is up is stopped afterwards, in reverse dependency order. */
 static void interrupt_starts(supervisor *d) {
   atomic_store(&d->closing, 1);
   pthread_mutex_lock(&d->tab);
-  for (size_t k = 0; k < d->nsvcs; k++)
-    interrupt_locked(d->svcs[k]);
+  size_t n = d->nsvcs;
+  halt_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+  void **args = calloc(n ? n : 1, sizeof *args);
+  for (size_t k = 0; jobs && args && k < n; k++) {
+    d->svcs[k]->pins++;
+    jobs[k] = (halt_job){d, d->svcs[k]};
+    args[k] = &jobs[k];
+  }
   pthread_mutex_unlock(&d->tab);
+  if (jobs && args)
+    parallel(n, halt_job_run, args);
+  free(jobs);
+  free(args);
 }
 
 /* The service named in the params, for an operation (op held). */
@@ -932,6 +1008,10 @@ static int m_start(supervisor *d, json_t *p, json_t **out, char *err, size_t cap
 
 static void forget(supervisor *d, svc *s) {
   table_remove(d, s);
+  pthread_mutex_lock(&d->tab);
+  while (s->pins) /* a stop's first pass still looks at it */
+    pthread_cond_wait(&d->svc_cv, &d->tab);
+  pthread_mutex_unlock(&d->tab);
   svc_free(s);
 }
 
@@ -950,12 +1030,9 @@ static int m_stop(supervisor *d, json_t *p, json_t **out, char *err, size_t cap,
     return rv;
   json_t *g = json_object_get(p, "grace_ms");
   int grace = now ? 0 : json_is_integer(g) ? (int)json_integer_value(g) : -1;
-  interrupt_service(d, s); /* a start waiting for it lets go */
   if (svc_stop(d, s, grace, err, cap))
     return CTL_FAILED;
   *out = states_of(d, s);
-  if (s->transient) /* a transient service is gone once stopped */
-    atomic_store(&s->gone, 1);
   return 0;
 }
 
@@ -964,7 +1041,6 @@ static int m_restart(supervisor *d, json_t *p, json_t **out, char *err, size_t c
   svc *s = op_target(d, p, err, cap, &rv);
   if (!s)
     return rv;
-  interrupt_service(d, s);
   if (svc_stop(d, s, -1, err, cap) || svc_start(d, s, err, cap, 0))
     return CTL_FAILED;
   *out = states_of(d, s);
@@ -1159,6 +1235,20 @@ static int dispatch(supervisor *d, const char *method, json_t *p, json_t **out, 
   if (atomic_load(&d->closing)) {
     snprintf(err, cap, "the daemon is shutting down");
     return CTL_CLOSING;
+  }
+  /* A stop, kill or restart first makes a start of its service under way
+   * give up, before waiting for its turn: that start may be what holds
+   * the turn (or what a queued reload waits for). */
+  if (strcmp(m, "stop") == 0 || strcmp(m, "kill") == 0 || strcmp(m, "restart") == 0) {
+    svc *s = pin(d, json_string_value(json_object_get(p, "name")));
+    if (s) {
+      json_t *g = json_object_get(p, "grace_ms");
+      interrupt_service(d, s, strcmp(m, "kill") == 0 ? 0
+                              : json_is_integer(g) && strcmp(m, "stop") == 0
+                                  ? (int)json_integer_value(g)
+                                  : -1);
+      unpin(d, s);
+    }
   }
   /* Operations on one service run beside others; changes to the table
    * run alone. */
