@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "platform.h"
@@ -103,21 +102,14 @@ static int env_int(const char *name, long *out) {
 }
 
 static int connect_path(const char *path, int *fd) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof sa.sun_path)
+  int e = ward__unix_connect(path, fd);
+  if (e == ENAMETOOLONG)
     return ward__fail(WARD_EINVAL, "socket path too long: %s", path);
-  strcpy(sa.sun_path, path);
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0)
-    return ward__fail_sys(WARD_ESYS, errno, "socket");
-  if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = errno;
-    close(s);
+  if (e) {
     char what[160];
     snprintf(what, sizeof what, "connect to %.120s", path);
     return ward__fail_sys(e == ENOENT || e == ECONNREFUSED ? WARD_ECLOSED : WARD_ESYS, e, what);
   }
-  *fd = s;
   return 0;
 }
 

@@ -95,6 +95,12 @@ void ward__guard_stop(ward__guard *g);
 /* A listening socket in a new private 0700 directory, for
  * WARD_TRANSPORT_SOCKET. *dir and *path are malloc'd. */
 int ward__listen_private(int *fd, char **dir, char **path);
+/* Connects to the Unix socket at `path` (close-on-exec): 0, or the errno
+ * (ENAMETOOLONG for a path that does not fit). */
+int ward__unix_connect(const char *path, int *fd);
+/* A non-blocking listener bound at `path`, chmod'ed to `mode` (0: as the
+ * umask left it) before it listens: 0, or the errno, nothing left behind. */
+int ward__unix_listen(const char *path, int mode, int backlog, int *fd);
 /* Removes the socket and its directory. */
 void ward__listen_remove(const char *dir, const char *path);
 /* Accepts one connection (non-blocking): the fd, or WARD_ETIMEDOUT-free

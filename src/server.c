@@ -146,16 +146,12 @@ static int claim_path(const char *path) {
     return 0;
   if (!S_ISSOCK(st.st_mode))
     return ward__fail(WARD_EINVAL, "%s exists and is not a socket", path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return ward__fail_sys(WARD_ESYS, errno, "socket");
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  strcpy(sa.sun_path, path);
-  int live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-  int e = errno;
-  ward__close(fd);
-  if (live)
+  int fd;
+  int e = ward__unix_connect(path, &fd);
+  if (!e) {
+    ward__close(fd);
     return ward__fail_keep(WARD_ESYS, EADDRINUSE, "a server already listens on that path");
+  }
   if (e != ECONNREFUSED)
     return ward__fail_sys(WARD_ESYS, e, "connect (checking the socket path)");
   unlink(path); /* left by a server that died */
@@ -165,10 +161,8 @@ static int claim_path(const char *path) {
 int ward_server_listen(ward_server *s, const char *path) {
   if (!s || !path || !*path)
     return ward__fail(WARD_EINVAL, "ward_server_listen needs a server and a path");
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof sa.sun_path)
+  if (strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path)
     return ward__fail(WARD_EINVAL, "socket path too long: %s", path);
-  strcpy(sa.sun_path, path);
   pthread_mutex_lock(&s->mu);
   int running = s->running;
   pthread_mutex_unlock(&s->mu);
@@ -177,21 +171,15 @@ int ward_server_listen(ward_server *s, const char *path) {
   int rv = claim_path(path);
   if (rv)
     return rv;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return ward__fail_sys(WARD_ESYS, errno, "socket");
-  /* Owner only; nobody can connect before listen(), so chmod in between
-   * leaves no window. */
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = errno;
-    ward__close(fd);
-    return ward__fail_sys(WARD_ESYS, e, "bind");
-  }
-  if (chmod(path, 0600) < 0 || listen(fd, 64) < 0 || pipe2(s->wake, O_CLOEXEC) < 0) {
+  int fd;
+  rv = ward__unix_listen(path, 0600, 64, &fd); /* owner only */
+  if (rv)
+    return ward__fail_sys(WARD_ESYS, rv, "listen");
+  if (pipe2(s->wake, O_CLOEXEC) < 0) {
     int e = errno;
     ward__close(fd);
     unlink(path);
-    return ward__fail_sys(WARD_ESYS, e, "listen");
+    return ward__fail_sys(WARD_ESYS, e, "pipe2");
   }
   s->listen_fd = fd;
   s->path = strdup(path);

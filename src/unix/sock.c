@@ -1,5 +1,7 @@
 /*
- * sock.c — the listening socket of WARD_TRANSPORT_SOCKET (Linux).
+ * sock.c — Unix sockets at a path: the listening socket of
+ * WARD_TRANSPORT_SOCKET, and those of ward_server and ward_client_open
+ * (Linux).
  *
  * The socket lives in a fresh 0700 directory, so only our uid can reach
  * it; the peer's uid is checked again on accept, and the worker must also
@@ -27,6 +29,58 @@ const char *ward__runtime_dir(void) {
   return "/tmp";
 }
 
+/* The address of `path`; ENAMETOOLONG when it does not fit. */
+static int unix_addr(struct sockaddr_un *sa, const char *path) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa->sun_path)
+    return ENAMETOOLONG;
+  strcpy(sa->sun_path, path);
+  return 0;
+}
+
+int ward__unix_connect(const char *path, int *fd) {
+  struct sockaddr_un sa;
+  int e = unix_addr(&sa, path);
+  if (e)
+    return e;
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return errno;
+  if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    e = errno;
+    close(s);
+    return e;
+  }
+  *fd = s;
+  return 0;
+}
+
+int ward__unix_listen(const char *path, int mode, int backlog, int *fd) {
+  struct sockaddr_un sa;
+  int e = unix_addr(&sa, path);
+  if (e)
+    return e;
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s < 0)
+    return errno;
+  if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    e = errno;
+    close(s);
+    return e;
+  }
+  /* Nobody can connect before listen(): a chmod in between leaves no
+   * window with looser permissions. */
+  if ((mode && chmod(path, (mode_t)mode) < 0) || listen(s, backlog) < 0) {
+    e = errno;
+    close(s);
+    unlink(path);
+    return e;
+  }
+  *fd = s;
+  return 0;
+}
+
 int ward__listen_private(int *fd, char **dirp, char **pathp) {
   char tmpl[sizeof(((struct sockaddr_un *)0)->sun_path)];
   int n = snprintf(tmpl, sizeof tmpl, "%s/ward-XXXXXX", ward__runtime_dir());
@@ -34,30 +88,22 @@ int ward__listen_private(int *fd, char **dirp, char **pathp) {
     return ward__fail(WARD_ESYS, "runtime directory path too long");
   if (!mkdtemp(tmpl)) /* mkdtemp creates it 0700 */
     return ward__fail_sys(WARD_ESYS, errno, "mkdtemp");
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  char path[sizeof tmpl + 8];
   /* Fits: the length was checked above. */
-  memcpy(sa.sun_path, tmpl, (size_t)n);
-  memcpy(sa.sun_path + n, "/sock", sizeof "/sock");
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (s < 0) {
-    int e = errno;
-    rmdir(tmpl);
-    return ward__fail_sys(WARD_ESYS, e, "socket");
-  }
-  if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 4) < 0) {
-    int e = errno;
-    close(s);
-    unlink(sa.sun_path);
+  snprintf(path, sizeof path, "%s/sock", tmpl);
+  int s;
+  int e = ward__unix_listen(path, 0, 4, &s);
+  if (e) {
     rmdir(tmpl);
     return ward__fail_sys(WARD_ESYS, e, "bind/listen");
   }
   *dirp = strdup(tmpl);
-  *pathp = strdup(sa.sun_path);
+  *pathp = strdup(path);
   if (!*dirp || !*pathp) {
     free(*dirp);
     free(*pathp);
     close(s);
-    unlink(sa.sun_path);
+    unlink(path);
     rmdir(tmpl);
     return WARD_ENOMEM;
   }
