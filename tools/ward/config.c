@@ -39,6 +39,16 @@ static int parse_u64(const char *s, uint64_t *v, const char **rest) {
   return 0;
 }
 
+/* A whole decimal number in lo..hi. */
+static int int_in(const char *value, int lo, int hi, int *out) {
+  uint64_t v;
+  const char *rest;
+  if (parse_u64(value, &v, &rest) || *rest || v < (uint64_t)lo || v > (uint64_t)hi)
+    return -1;
+  *out = (int)v;
+  return 0;
+}
+
 int conf_duration(const char *s, int *ms) {
   uint64_t v;
   const char *u;
@@ -93,14 +103,8 @@ static const struct {
 int conf_signal(const char *s, int *sig) {
   if (!s || !*s)
     return -1;
-  if (isdigit((unsigned char)*s)) {
-    uint64_t v;
-    const char *rest;
-    if (parse_u64(s, &v, &rest) || *rest || v < 1 || v >= (uint64_t)NSIG)
-      return -1;
-    *sig = (int)v;
-    return 0;
-  }
+  if (isdigit((unsigned char)*s))
+    return int_in(s, 1, NSIG - 1, sig);
   if (strncmp(s, "SIG", 3) == 0)
     s += 3;
   for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
@@ -148,13 +152,8 @@ int conf_ready(const char *s, int *mode, int *arg) {
     return conf_duration(s + 3 + strspn(s + 3, " "), arg);
   }
   if (strncmp(s, "notify ", 7) == 0) {
-    uint64_t v;
-    const char *rest;
-    if (parse_u64(s + 7 + strspn(s + 7, " "), &v, &rest) || *rest || v < 3 || v > 1023)
-      return -1;
     *mode = WARD_READY_NOTIFY;
-    *arg = (int)v;
-    return 0;
+    return int_in(s + 7 + strspn(s + 7, " "), 3, 1023, arg);
   }
   return -1;
 }
@@ -408,25 +407,14 @@ static int ward_key(parse_state *p, const char *name, const char *value) {
     if (conf_size(value, &c->log_max_bytes) || c->log_max_bytes < 1024)
       return fail_at(p, p->line, "log_max_size: '%s' is not a size of 1K or more", value);
   } else if (strcmp(name, "log_files") == 0) {
-    uint64_t v;
-    const char *rest;
-    if (parse_u64(value, &v, &rest) || *rest || v > 100)
+    if (int_in(value, 0, 100, &c->log_files))
       return fail_at(p, p->line, "log_files: '%s' is not a number 0..100", value);
-    c->log_files = (int)v;
   } else {
     return fail_at(p, p->line, "unknown key '%s' in [ward]", name);
   }
   return 1;
 }
 
-static int int_in(const char *value, int lo, int hi, int *out) {
-  uint64_t v;
-  const char *rest;
-  if (parse_u64(value, &v, &rest) || *rest || v < (uint64_t)lo || v > (uint64_t)hi)
-    return -1;
-  *out = (int)v;
-  return 0;
-}
 
 static int service_key(parse_state *p, svc_conf *s, const char *name, const char *value) {
   int line = p->line;

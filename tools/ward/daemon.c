@@ -553,29 +553,33 @@ static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
   s->halt = 0; /* stops asked before this start are done with */
   s->starting = 1;
   pthread_mutex_unlock(&d->tab);
+  int rv = -1;
   if (atomic_load(&s->gone) || atomic_load(&d->closing)) {
     snprintf(err, cap, "%s", atomic_load(&s->gone) ? "the service was stopped and is gone"
                                                    : "the daemon is stopping");
-    pthread_mutex_lock(&d->tab);
-    s->starting = 0;
-    pthread_mutex_unlock(&d->tab);
-    release(d, s);
-    return -1;
+  } else {
+    rv = each_instance(d, s, start_instance, 0, err, cap);
+    set_error(d, s, rv ? err : "");
   }
-  int rv = each_instance(d, s, start_instance, 0, err, cap);
   pthread_mutex_lock(&d->tab);
   s->starting = 0;
   pthread_mutex_unlock(&d->tab);
-  set_error(d, s, rv ? err : "");
   release(d, s);
   return rv;
 }
 
-static void *stop_instance(void *arg) {
-  inst_job *j = arg;
+/* The job's instance handle, or NULL: read under `tab`, since a start
+ * of the service may be listing it meanwhile. */
+static ward_worker *job_handle(const inst_job *j) {
   pthread_mutex_lock(&j->d->tab);
   ward_worker *w = j->s->w[j->i];
   pthread_mutex_unlock(&j->d->tab);
+  return w;
+}
+
+static void *stop_instance(void *arg) {
+  inst_job *j = arg;
+  ward_worker *w = job_handle(j);
   if (w && ward_worker_stop(w, j->grace_ms))
     snprintf(j->error, sizeof j->error, "%s", ward_last_error());
   return NULL;
@@ -600,9 +604,7 @@ static int svc_stop(supervisor *d, svc *s, int grace_ms, char *err, size_t cap) 
  * `s`, so it is not freed meanwhile. */
 static void *interrupt_instance(void *arg) {
   inst_job *j = arg;
-  pthread_mutex_lock(&j->d->tab);
-  ward_worker *w = j->s->w[j->i];
-  pthread_mutex_unlock(&j->d->tab);
+  ward_worker *w = job_handle(j);
   ward_info in;
   if (w && !ward_worker_info(&in, w) &&
       (in.state == WARD_STATE_STARTING || in.state == WARD_STATE_RESTARTING ||
