@@ -220,32 +220,39 @@ static int print_states(json_t *res) {
 /* ------------------------------------------------------------------ */
 /* Commands                                                            */
 
+/* The options of commands (ids of run_command's table). */
+enum { OPT_HELP = 1, OPT_JSON, OPT_GRACE, OPT_FOLLOW, OPT_LINES, OPT_STDERR, OPT_STDOUT,
+       OPT_RESTART, OPT_READY };
+
 typedef struct command {
   const char *name;
-  const char *usage; /* after "ward ctl NAME" */
+  int args;           /* positional arguments it takes; -1: none or one */
+  int opt_lo, opt_hi; /* the options of its own, besides --help and --json */
+  const char *usage;  /* after "ward ctl NAME" */
   const char *help;
 } command;
 
 static const command commands[] = {
-    {"status", "[NAME]", "Prints the services (or one) as a table, or --json."},
-    {"start", "NAME", "Starts a service, its dependencies first, and waits until it is ready."},
-    {"stop", "NAME [--grace DURATION]",
+    {"status", -1, 0, 0, "[NAME]", "Prints the services (or one) as a table, or --json."},
+    {"start", 1, 0, 0, "NAME",
+     "Starts a service, its dependencies first, and waits until it is ready."},
+    {"stop", 1, OPT_GRACE, OPT_GRACE, "NAME [--grace DURATION]",
      "Stops a service: asked (its stop signal), then killed after the grace\n"
      "(the service's stop_grace unless --grace, e.g. 5s)."},
-    {"restart", "NAME", "Stops a service, then starts it again."},
-    {"signal", "NAME SIG", "Sends SIG (TERM, HUP, INT, USR1, USR2, QUIT, KILL or a number) to\n"
+    {"restart", 1, 0, 0, "NAME", "Stops a service, then starts it again."},
+    {"signal", 2, 0, 0, "NAME SIG", "Sends SIG (TERM, HUP, INT, USR1, USR2, QUIT, KILL or a number) to\n"
                            "each process of the service."},
-    {"logs", "NAME [-n N] [-f] [--stderr | --stdout]",
+    {"logs", 1, OPT_FOLLOW, OPT_STDOUT, "NAME [-n N] [-f] [--stderr | --stdout]",
      "Prints the service's last captured lines (-n, default 100), from its\n"
      "memory ring, and with -f goes on printing new ones until interrupted."},
-    {"spawn", "NAME [--restart MODE] [--ready R] -- CMD [ARGS...]",
+    {"spawn", 1, OPT_RESTART, OPT_READY, "NAME [--restart MODE] [--ready R] -- CMD [ARGS...]",
      "Runs CMD as a transient service NAME (not in the configuration; gone once\n"
      "stopped). MODE: always, on-failure (default) or never. R: handshake,\n"
      "'up DURATION' or 'notify FD' (default: up 0)."},
-    {"kill", "NAME", "Stops a service at once: no grace."},
-    {"reload", "", "Reads the configuration again: starts added services, stops removed\n"
+    {"kill", 1, 0, 0, "NAME", "Stops a service at once: no grace."},
+    {"reload", 0, 0, 0, "", "Reads the configuration again: starts added services, stops removed\n"
                    "ones, restarts changed ones, leaves the others running."},
-    {"shutdown", "", "Stops every service, then the daemon."},
+    {"shutdown", 0, 0, 0, "", "Stops every service, then the daemon."},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -319,11 +326,11 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
 }
 
 static int run_command(ctl *c, const command *k, int argc, char **argv) {
-  static const cli_opt opts[] = {{"help", 'h', 0, 1},    {"json", 0, 0, 2},
-                                 {"grace", 0, 1, 3},     {"follow", 'f', 0, 4},
-                                 {"lines", 'n', 1, 5},   {"stderr", 0, 0, 6},
-                                 {"stdout", 0, 0, 7},    {"restart", 0, 1, 8},
-                                 {"ready", 0, 1, 9},     {NULL, 0, 0, 0}};
+  static const cli_opt opts[] = {{"help", 'h', 0, OPT_HELP},       {"json", 0, 0, OPT_JSON},
+                                 {"grace", 0, 1, OPT_GRACE},       {"follow", 'f', 0, OPT_FOLLOW},
+                                 {"lines", 'n', 1, OPT_LINES},     {"stderr", 0, 0, OPT_STDERR},
+                                 {"stdout", 0, 0, OPT_STDOUT},     {"restart", 0, 1, OPT_RESTART},
+                                 {"ready", 0, 1, OPT_READY},       {NULL, 0, 0, 0}};
   char cmdname[32];
   snprintf(cmdname, sizeof cmdname, "ctl %s", k->name);
   cli_args a;
@@ -334,40 +341,34 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   const char *stream = NULL, *restart = NULL, *ready = NULL;
   json_t *rest = json_array(); /* spawn: the command after -- */
   int rc = CLI_EXIT_OK;
-  int allowed_opts = strcmp(k->name, "stop") == 0    ? 3
-                     : strcmp(k->name, "logs") == 0  ? 4
-                     : strcmp(k->name, "spawn") == 0 ? 8
-                                                     : 0;
   for (int id; (id = cli_next_opt(&a, opts)) != CLI_OPT_END;) {
     if (id == CLI_OPT_ERROR) {
       json_decref(rest);
       return CLI_EXIT_USAGE;
     }
-    if (id == 1) {
+    if (id == OPT_HELP) {
       command_usage(k, stdout);
       json_decref(rest);
       return cli_finish(cmdname, CLI_EXIT_OK);
     }
-    int ok = id == CLI_OPT_POSITIONAL || id == 2 || (allowed_opts == 3 && id == 3) ||
-             (allowed_opts == 4 && id >= 4 && id <= 7) || (allowed_opts == 8 && id >= 8);
-    if (!ok) {
+    if (id != CLI_OPT_POSITIONAL && id != OPT_JSON && (id < k->opt_lo || id > k->opt_hi)) {
       json_decref(rest);
       return cli_usage_error(cmdname, "option '%s' does not apply to %s", argv[a.next - 1 - (a.arg != NULL)], k->name);
     }
     switch (id) {
-    case 2:
+    case OPT_JSON:
       c->json = 1;
       break;
-    case 3:
+    case OPT_GRACE:
       if (conf_duration(a.arg, &grace)) {
         json_decref(rest);
         return cli_usage_error(cmdname, "--grace: '%s' is not a duration (e.g. 5s)", a.arg);
       }
       break;
-    case 4:
+    case OPT_FOLLOW:
       follow = 1;
       break;
-    case 5: {
+    case OPT_LINES: {
       char *end;
       lines = strtol(a.arg, &end, 10);
       if (*end || lines < 0) {
@@ -376,16 +377,16 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
       }
       break;
     }
-    case 6:
+    case OPT_STDERR:
       stream = "stderr";
       break;
-    case 7:
+    case OPT_STDOUT:
       stream = "stdout";
       break;
-    case 8:
+    case OPT_RESTART:
       restart = a.arg;
       break;
-    case 9:
+    case OPT_READY:
       ready = a.arg;
       break;
     case CLI_OPT_POSITIONAL:
@@ -403,10 +404,7 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
       break;
     }
   }
-  int want = strcmp(k->name, "signal") == 0                                          ? 2
-             : strcmp(k->name, "reload") == 0 || strcmp(k->name, "shutdown") == 0    ? 0
-             : strcmp(k->name, "status") == 0                                        ? -1
-                                                                                     : 1;
+  int want = k->args;
   if ((want >= 0 && npos != want) || (want < 0 && npos > 1)) {
     json_decref(rest);
     if (npos < want)
