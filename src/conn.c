@@ -53,6 +53,9 @@
  * credit may be behind what is queued), but not past CAP: there its wait
  * fails, and the peer is slowed again. */
 #define PENDING_CAP (32u << 20)
+/* An out queue that grew this large is given back to the system when
+ * the connection goes. */
+#define TRIM_AFTER (1u << 20)
 /* Events of a call without a flow-control window that may wait. */
 #define WARD__UNWINDOWED_MAX (64u << 20)
 
@@ -303,10 +306,15 @@ void ward__conn_unref(ward__conn *c) {
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->inbox_cond);
   pthread_cond_destroy(&c->wcond);
+  size_t peak = c->outq_peak;
   ward__conn_free_outq(c);
   free(c->rbuf);
   free(c->tab);
   free(c);
+  /* A peer that did not read made us hold much: give it back to the
+   * system rather than keep it for a flood that may never come again. */
+  if (peak >= TRIM_AFTER)
+    ward__mem_trim();
 }
 
 void ward__conn_close(ward__conn *c, int err) {
@@ -403,23 +411,44 @@ typedef struct ward__chunk {
 } ward__chunk;
 
 #define CHUNK_MIN 4096
+/* Chunks grow with the queue, up to this: a queue of many small frames
+ * (answers to a peer that floods) costs few allocations. */
+#define CHUNK_MAX (1u << 20)
+/* What may wait besides the largest frame: control frames and small
+ * messages behind it. */
+#define OUTQ_SLACK (1u << 20)
+
+/* The most that may wait for the peer. It comes from this side's own
+ * limit (what it accepts itself, max_in), never from a number the peer
+ * sent: the peer can only lower it, by accepting less. */
+static size_t outq_limit(const ward__conn *c) {
+  uint32_t frame = c->max_out < c->max_in ? c->max_out : c->max_in;
+  return (size_t)frame + WARD__HDR_SIZE + WARD_MAX_NAME + OUTQ_SLACK;
+}
 
 /* With the lock held: appends the iovecs as whole frames. The queue is
- * bounded: a peer that stops reading while we owe it more than a frame
- * and a megabyte is cut off (WARD_EPROTO). */
+ * bounded: a peer that stops reading while we owe it more than
+ * outq_limit() is cut off (WARD_EPROTO). One frame is always taken into
+ * an empty queue: its size was checked against the peer's limit when it
+ * was sent, and it is this side's own doing. */
 static int queue_back(ward__conn *c, const struct iovec *iov, int first, int cnt) {
   size_t add = 0;
   for (int i = first; i < cnt; i++)
     add += iov[i].iov_len;
   if (!add)
     return 0;
-  size_t limit = (size_t)c->max_out + WARD__HDR_SIZE + WARD_MAX_NAME + (1u << 20);
-  if (c->outq_len + add > limit)
-    return ward__fail(WARD_EPROTO, "peer stopped reading: %zu bytes waiting for it",
-                      c->outq_len + add);
+  size_t limit = outq_limit(c);
+  if (c->outq_len && c->outq_len + add > limit)
+    return ward__fail(WARD_EPROTO,
+                      "peer stopped reading: %zu bytes wait for it, over the limit of %zu",
+                      c->outq_len + add, limit);
   ward__chunk *t = c->outq_tail;
   if (!t || t->cap - t->off - t->len < add) {
-    size_t cap = add > CHUNK_MIN ? add : CHUNK_MIN;
+    size_t cap = c->outq_len < CHUNK_MAX ? c->outq_len : CHUNK_MAX;
+    if (cap < CHUNK_MIN)
+      cap = CHUNK_MIN;
+    if (cap < add)
+      cap = add;
     ward__chunk *n = malloc(sizeof *n + cap);
     if (!n)
       return WARD_ENOMEM;
@@ -438,6 +467,8 @@ static int queue_back(ward__conn *c, const struct iovec *iov, int first, int cnt
     t->len += iov[i].iov_len;
   }
   c->outq_len += add;
+  if (c->outq_len > c->outq_peak)
+    c->outq_peak = c->outq_len;
   return 0;
 }
 
@@ -556,10 +587,15 @@ static int send_iov(ward__conn *c, struct iovec iov[3], int block, int64_t deadl
       pthread_mutex_unlock(&c->mu);
       return err;
     }
-    if (!c->writing)
+    /* A sender that must not block queues behind a writer, and behind
+     * frames already waiting when a loop watches for the socket to take
+     * them: the socket was full a moment ago, and trying it again for
+     * every small frame (pongs to a flood) would cost a system call each. */
+    int behind = c->outq_len && c->ops->watch;
+    if (!c->writing && (block || !behind))
       break;
     if (!block) {
-      /* Someone is writing: the frame waits its turn in the queue. */
+      /* The frame waits its turn in the queue. */
       int rv = queue_back(c, iov, 0, 3);
       update_watch(c);
       pthread_mutex_unlock(&c->mu);

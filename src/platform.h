@@ -30,6 +30,10 @@ void ward__remove_tree(const char *path);
 /* A deadline `ms` from now; a negative `ms` means never (INT64_MAX). */
 int64_t ward__deadline(int ms);
 
+/* Gives memory the allocator holds unused back to the system (best
+ * effort: nothing where the allocator has no such call). */
+void ward__mem_trim(void);
+
 /* A connected stream socket pair, both ends close-on-exec; sv[0] (the
  * host's end) is non-blocking. */
 int ward__socketpair(int sv[2]);

@@ -184,6 +184,7 @@ struct ward__conn {
   int writing;
   struct ward__chunk *outq, *outq_tail; /* whole frames not yet written */
   size_t outq_len;
+  size_t outq_peak;         /* the most it held: a big queue is trimmed after */
   pthread_cond_t wcond;
 
   uint32_t hb_seq;          /* the loop's heartbeat pings */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ward.h"
 
@@ -99,6 +100,16 @@ static int t__passed;
 static inline int t_done(void) {
   printf("%d passed, %d failed\n", t__passed, t__failed);
   return t__failed ? 1 : 0;
+}
+
+/* This process's resident set, in KiB (see RSS_MEANINGFUL). */
+static inline long t_rss_kib(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, resident = 0;
+  if (!f || fscanf(f, "%ld %ld", &pages, &resident) != 2)
+    abort();
+  fclose(f);
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static inline int64_t t_now_ms(void) {

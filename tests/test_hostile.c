@@ -104,6 +104,51 @@ static void test_worker_limit(void) {
   ward_worker_free(w);
 }
 
+/* A worker that announces it accepts 4 GiB frames, then floods pings and
+ * never reads the pongs: what the host queues for it is bounded by the
+ * host's own max_frame (+1 MiB), not by the worker's number; the host cuts
+ * it off with an error event that says why, and its memory goes back. */
+static void test_worker_cannot_raise_host_queue(void) {
+  /* A first flood warms up what a host keeps anyway (a worker's log ring,
+   * thread stacks), so the second one measures only the queue. */
+  for (int round = 0; round < 2; round++) {
+    long rss0 = t_rss_kib();
+    ward_spec *s = tw_spec("greedy", "serve");
+    T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+    T_OK(ward_spec_max_frame(s, UINT32_MAX));
+    ward_worker *w;
+    T_OK(ward_spawn(&w, host, s));
+    ward_spec_free(s);
+    uint64_t id = ward_worker_id(w);
+    ward_call_opts o = WARD_CALL_OPTS_INIT;
+    o.timeout_ms = 60000;
+    T_ERR(ward_request_ex(NULL, w, "ping_flood", NULL, 0, &o), WARD_EPROTO);
+    tev e = tev_wait(WARD_EV_ERROR, id);
+    T_EQ_INT(e.error, WARD_EPROTO);
+    unsigned long long waiting = 0, limit = 0;
+    T_TRUE(sscanf(e.detail, "peer stopped reading: %llu bytes wait for it, over the limit of %llu",
+                  &waiting, &limit) == 2);
+    /* The host's default max_frame, a header, a name and 1 MiB. */
+    T_EQ_INT(limit, (unsigned long long)WARD_MAX_FRAME_DEFAULT + 16 + WARD_MAX_NAME + (1u << 20));
+    T_TRUE(waiting > limit);
+    e = tev_wait(WARD_EV_EXITED, id);
+    T_EQ_INT(e.reason, WARD_REASON_PROTOCOL);
+    ward_worker_free(w);
+    if (round == 0 || !RSS_MEANINGFUL)
+      continue;
+    /* The connection is released by the host's loop: wait for the RSS to
+     * come back, within 8 MiB of where it was (the queue held 65 MiB). */
+    int64_t until = t_now_ms() + 20000;
+    long now = t_rss_kib();
+    while (now - rss0 > 8 * 1024 && t_now_ms() < until) {
+      nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+      now = t_rss_kib();
+    }
+    fprintf(stderr, "   after the flood: host RSS %+ld KiB\n", now - rss0);
+    T_TRUE(now - rss0 <= 8 * 1024);
+  }
+}
+
 /* ---- a raw host: the test speaks the protocol itself ---- */
 
 static int read_frame(int fd, ward__dec *d, ward__frame *f, uint8_t *buf, size_t cap) {
@@ -231,6 +276,7 @@ int main(int argc, char **argv) {
   T_RUN(test_second_hello);
   T_RUN(test_reply_over_host_limit);
   T_RUN(test_worker_limit);
+  T_RUN(test_worker_cannot_raise_host_queue);
   ward_host_free(host);
   return t_done();
 }

@@ -70,14 +70,6 @@ static ward_worker *spawn(const char *name) {
   return w;
 }
 
-static long rss_kib(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  long pages = 0, resident = 0;
-  T_TRUE(f && fscanf(f, "%ld %ld", &pages, &resident) == 2);
-  fclose(f);
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 /* ---- rows and summary ---- */
 
 struct rowcheck {
@@ -369,7 +361,7 @@ static void *ping_loop(void *arg) {
 
 static void test_flow_control_slow_sink(void) {
   ward_worker *w = spawn("producer");
-  long rss0 = rss_kib();
+  long rss0 = t_rss_kib();
   /* 1 GiB in 64 KiB rows, to a sink that takes 100 us a row. */
   struct rowcheck r = {0, 65536, 0, 100};
   ward_call_opts o = WARD_CALL_OPTS_INIT;
@@ -384,7 +376,7 @@ static void test_flow_control_slow_sink(void) {
   T_OK(ward_request_ex(&m, w, "stream", "16384 65536", 11, &o));
   atomic_store(&p.stop, 1);
   pthread_join(th, NULL);
-  long grown = rss_kib() - rss0;
+  long grown = t_rss_kib() - rss0;
   T_EQ_INT(r.bytes, 16384L * 65536L);
   long blocked = 0;
   T_TRUE(sscanf((const char *)ward_msg_data(m), "sent=16384 blocked_ms=%ld", &blocked) == 1);
@@ -401,7 +393,7 @@ static void test_flow_control_slow_sink(void) {
 
 static void test_flow_control_to_slow_worker(void) {
   ward_worker *w = spawn("slowreader");
-  long rss0 = rss_kib();
+  long rss0 = t_rss_kib();
   char buf[4096];
   memset(buf, 'n', sizeof buf);
   int64_t t0 = t_now_ms();
@@ -410,7 +402,7 @@ static void test_flow_control_to_slow_worker(void) {
   for (int i = 0; i < 3000; i++)
     T_OK(ward_notify(w, "slow_note", buf, sizeof buf));
   int64_t took = t_now_ms() - t0;
-  long grown = rss_kib() - rss0;
+  long grown = t_rss_kib() - rss0;
   fprintf(stderr, "   12 MiB to a slow reader: sending took %lld ms, host RSS +%ld KiB\n",
           (long long)took, grown);
   T_TRUE(took > 1000);
@@ -428,7 +420,7 @@ static void cut_off(const char *method, int err) {
   T_OK(ward_spawn(&w, host, s));
   ward_spec_free(s);
   uint64_t id = ward_worker_id(w);
-  long rss0 = rss_kib();
+  long rss0 = t_rss_kib();
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 60000;
   T_ERR(ward_request_ex(NULL, w, method, NULL, 0, &o), err);
@@ -436,7 +428,7 @@ static void cut_off(const char *method, int err) {
   T_EQ_INT(e.error, WARD_EPROTO);
   e = tev_wait(WARD_EV_EXITED, id);
   T_EQ_INT(e.reason, WARD_REASON_PROTOCOL);
-  T_TRUE(!RSS_MEANINGFUL || rss_kib() - rss0 < 256 * 1024);
+  T_TRUE(!RSS_MEANINGFUL || t_rss_kib() - rss0 < 256 * 1024);
   ward_worker_free(w);
 }
 
@@ -450,14 +442,14 @@ static void test_ping_flood_is_cut_off(void) {
 
 static void test_notify_flood_is_throttled(void) {
   ward_worker *w = spawn("flooder");
-  long rss0 = rss_kib();
+  long rss0 = t_rss_kib();
   pthread_mutex_lock(&mu);
   floods = 0;
   pthread_mutex_unlock(&mu);
   /* 100 000 notifications of 1 KiB while this caller reads the socket:
    * without a bound they would pile up as tasks. */
   T_OK(ward_request(NULL, w, "notify_flood", "100000 1024", 11, 120000));
-  long grown = rss_kib() - rss0;
+  long grown = t_rss_kib() - rss0;
   fprintf(stderr, "   100 MB of notifications: host RSS +%ld KiB\n", grown);
   T_TRUE(!RSS_MEANINGFUL || grown < 64 * 1024);
   T_OK(ward_ping(w, 60000));

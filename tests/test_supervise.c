@@ -198,15 +198,6 @@ static int64_t wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t self_rss(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  T_TRUE(f != NULL);
-  unsigned long size = 0, resident = 0;
-  T_TRUE(fscanf(f, "%lu %lu", &size, &resident) == 2);
-  fclose(f);
-  return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* ------------------------------------------------------------------ */
 /* 1. Restart modes                                                    */
 
@@ -1108,7 +1099,7 @@ static void test_cycles_leak_nothing(void) {
     T_OK(ward_worker_cycle(w));
   T_OK(ward_ping(w, 20000));
   int fds = tw_count_fds();
-  uint64_t rss = self_rss();
+  uint64_t rss = (uint64_t)t_rss_kib() * 1024;
   int64_t t0 = t_now_ms();
   for (int k = 0; k < 500; k++)
     T_OK(ward_worker_cycle(w));
@@ -1116,7 +1107,7 @@ static void test_cycles_leak_nothing(void) {
   T_OK(ward_ping(w, 20000));
   T_EQ_INT(ward_worker_generation(w), 521);
   int fds2 = tw_count_fds();
-  uint64_t rss2 = self_rss();
+  uint64_t rss2 = (uint64_t)t_rss_kib() * 1024;
   fprintf(stderr, "   500 cycles in %lld ms; fds %d -> %d; host RSS %.1f -> %.1f MiB\n",
           (long long)took, fds, fds2, rss / 1048576.0, rss2 / 1048576.0);
   T_EQ_INT(fds2, fds);

@@ -477,13 +477,15 @@ static int tw_progress_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return 0; /* not reached */
 }
 
-/* Sends PINGs and never reads a thing. */
+/* Sends PINGs, a thousand a write, and never reads a thing. */
 static int tw_ping_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ctx, (void)d, (void)n, (void)ud;
-  uint8_t f[WARD__HDR_SIZE];
-  for (uint32_t id = 1;; id++) {
-    ward__hdr h = {.kind = WARD__K_PING, .id = id};
-    ward__hdr_put(f, &h);
+  static uint8_t f[1024 * WARD__HDR_SIZE];
+  for (uint32_t id = 1;;) {
+    for (size_t i = 0; i < 1024; i++) {
+      ward__hdr h = {.kind = WARD__K_PING, .id = id++};
+      ward__hdr_put(f + i * WARD__HDR_SIZE, &h);
+    }
     tw_raw(f, sizeof f);
   }
   return 0; /* not reached */

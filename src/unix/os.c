@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <sys/stat.h>
 #include <poll.h>
@@ -37,6 +40,12 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 void ward__remove_tree(const char *path) {
   /* Depth first, without following links out of the tree. */
   nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void ward__mem_trim(void) {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 int64_t ward__now_us(void) {
