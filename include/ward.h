@@ -612,7 +612,10 @@ WARD_EXTERN const char *ward_worker_meta(const ward_worker *w, const char *key);
  * been reaped. A negative grace means the spec's stop grace. Calls still in
  * flight end with WARD_ECLOSED. The handle stays valid, in state stopped;
  * stopping a stopped worker returns WARD_OK. The outcome is in the STOPPED
- * event and in ward_info.last_stop. No restart follows a stop. */
+ * event and in ward_info.last_stop. No restart follows a stop. The exit's
+ * reason is "stopped", unless ward had already killed the process for
+ * another (a call that returned WARD_EPROTO or WARD_ETIMEDOUT ended it):
+ * that reason stays. */
 WARD_EXTERN int ward_worker_stop(ward_worker *w, int grace_ms);
 
 /* Replaces the process with a fresh one between calls: new calls wait, the

@@ -28,6 +28,7 @@
  * the socket down, which wakes every poller.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -257,6 +258,9 @@ static void pending_sub(ward__conn *c, size_t bytes) {
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                          */
 
+/* The errors that mean the peer broke the protocol. */
+static int is_violation(int err) { return err == WARD_EPROTO || err == WARD_ETOOBIG; }
+
 int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *owner,
                    uint32_t max_in) {
   ward__conn *c = calloc(1, sizeof *c);
@@ -325,6 +329,10 @@ void ward__conn_close(ward__conn *c, int err) {
   }
   c->closed = 1;
   c->close_err = err;
+  /* Whoever caught a violation said what it was on this thread: kept for
+   * the owner, who may report it from another. */
+  if (is_violation(err))
+    snprintf(c->violation, sizeof c->violation, "%s", ward_last_error());
   atomic_store(&c->closed_flag, 1);
   ward__call *ready = NULL;
   for (size_t i = 0; i < c->tabsz; i++) {
@@ -1481,13 +1489,13 @@ void ward__conn_cancel_inbound(ward__conn *c, uint32_t id) {
   pthread_mutex_unlock(&c->mu);
 }
 
-int ward__conn_claim_violation(ward__conn *c) {
+int ward__conn_claim_violation(ward__conn *c, char *why, size_t cap) {
   pthread_mutex_lock(&c->mu);
   int err = 0;
-  if (c->closed && (c->close_err == WARD_EPROTO || c->close_err == WARD_ETOOBIG) &&
-      !c->violation_claimed) {
+  if (c->closed && is_violation(c->close_err) && !c->violation_claimed) {
     c->violation_claimed = 1;
     err = c->close_err;
+    snprintf(why, cap, "%s", c->violation);
   }
   pthread_mutex_unlock(&c->mu);
   return err;

@@ -328,13 +328,11 @@ static void release_dead(ward_host *h) {
   free(d);
 }
 
-void ward__host_closed(ward_host *h, ward__conn *c, int err, const char *why) {
+void ward__host_closed(ward_host *h, ward__conn *c) {
   ward__closed *q = malloc(sizeof *q);
   if (!q)
     return; /* the loop's registration then stays until the host goes */
   q->conn = c;
-  q->err = err;
-  snprintf(q->why, sizeof q->why, "%s", why ? why : "");
   pthread_mutex_lock(&h->lazy_mu);
   q->next = h->closed;
   h->closed = q;
@@ -349,7 +347,7 @@ void ward__host_run_closed(ward_host *h) {
   pthread_mutex_unlock(&h->lazy_mu);
   while (q) {
     ward__closed *next = q->next;
-    ward__worker_on_closed(q->conn->owner, q->conn, q->err, q->why);
+    ward__worker_on_closed(q->conn->owner, q->conn);
     free(q);
     q = next;
   }

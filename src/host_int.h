@@ -149,8 +149,6 @@ typedef struct ward__task {
 typedef struct ward__closed {
   struct ward__closed *next;
   ward__conn *conn;
-  int err;
-  char why[200];
 } ward__closed;
 
 /* An event waiting to be delivered on the I/O thread. */

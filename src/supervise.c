@@ -514,10 +514,16 @@ int ward_worker_stop(ward_worker *w, int grace_ms) {
     ward__host_wake(h); /* the event goes out from the loop */
     return 0;
   }
+  /* A call may have returned the violation that ends this process
+   * before the loop saw the close: it is why the process goes. */
+  ward__worker_settle_violation(w);
   if (w->state != W_STOPPING) {
     w->state = W_STOPPING;
-    w->stop_outcome = WARD_STOP_GRACEFUL;
-    w->reason = WARD_REASON_STOPPED;
+    /* A process ward has already killed (for a violation, a call past its
+     * deadline...) keeps the reason it was killed for. */
+    w->stop_outcome = w->killed ? WARD_STOP_KILLED : WARD_STOP_GRACEFUL;
+    if (!w->killed)
+      w->reason = WARD_REASON_STOPPED;
   }
   ward__worker_schedule(w);
   pthread_cond_broadcast(&h->cond);

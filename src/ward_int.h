@@ -204,6 +204,7 @@ struct ward__conn {
   int close_err;
   atomic_int closed_flag;   /* `closed`, readable without the lock */
   int violation_claimed;    /* the owner has reported the violation */
+  char violation[200];      /* what the violation was, for the owner's report */
 };
 
 int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *owner,
@@ -252,8 +253,8 @@ int64_t ward__conn_expire(ward__conn *c, int64_t now, int *timed_out, int *cance
  * closed the connection. */
 int ward__conn_pump(ward__conn *c);
 /* If the connection was closed for a protocol violation not reported yet,
- * returns that error (once); otherwise 0. */
-int ward__conn_claim_violation(ward__conn *c);
+ * returns that error (once) with its description in `why`; otherwise 0. */
+int ward__conn_claim_violation(ward__conn *c, char *why, size_t cap);
 int ward__conn_is_closed(ward__conn *c);
 /* Turns the loop's reading back on if no caller has read for `idle_ms`.
  * Returns nonzero while the connection is still lazy. */

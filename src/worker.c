@@ -110,13 +110,15 @@ void ward__worker_kill(ward_worker *w, int sig, int reason) {
  * so connection code may run under the host mutex. */
 static void host_closed(ward__conn *c, int err) {
   ward_worker *w = c->owner;
-  ward__host_closed(w->host, c, err, ward_last_error());
+  (void)err; /* the connection keeps it */
+  ward__host_closed(w->host, c);
 }
 
-/* Reports a protocol violation on `c` once, whichever of the close and
- * the exit the loop sees first (lock held). */
-static void report_violation(ward_worker *w, ward__conn *c, const char *why) {
-  int err = ward__conn_claim_violation(c);
+/* Reports a protocol violation on `c` once, whichever of the close, the
+ * exit and a stop sees it first (lock held). */
+static void report_violation(ward_worker *w, ward__conn *c) {
+  char why[200];
+  int err = ward__conn_claim_violation(c, why, sizeof why);
   if (!err)
     return;
   if (w->state == W_STARTING && w->spawning)
@@ -126,14 +128,18 @@ static void report_violation(ward_worker *w, ward__conn *c, const char *why) {
   ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
 }
 
-void ward__worker_on_closed(ward_worker *w, ward__conn *c, int err, const char *why) {
+void ward__worker_settle_violation(ward_worker *w) {
+  if (w->conn)
+    report_violation(w, w->conn);
+}
+
+void ward__worker_on_closed(ward_worker *w, ward__conn *c) {
   ward_host *h = w->host;
-  (void)err;
   pthread_mutex_lock(&h->mu);
   ward__loop_del(h->loop_fd, c->fd);
   ward__host_dead_conn(h, c);
   if (w->conn == c) {
-    report_violation(w, c, why);
+    report_violation(w, c);
     if (w->state == W_READY || w->state == W_DRAINING) {
       /* The channel is gone but the process may live on (it closed the
        * socket, or is dying): calls wait for a replacement, and it is
@@ -975,7 +981,7 @@ void ward__worker_on_exit(ward_worker *w) {
   w->conn = NULL;
   int had_reason = w->reason;
   if (c && !w->reason)
-    report_violation(w, c, ward_last_error());
+    report_violation(w, c);
   if (!had_reason && w->reason)
     reason = w->reason; /* the violation is why it went */
   w->last_reason = reason;

@@ -38,7 +38,7 @@ void ward__host_dead_conn(ward_host *h, ward__conn *c);
 /* Handles the connections that closed so far (loop thread, no lock). */
 void ward__host_run_closed(ward_host *h);
 /* A connection closed (any thread, any lock): queued for the loop. */
-void ward__host_closed(ward_host *h, ward__conn *c, int err, const char *why);
+void ward__host_closed(ward_host *h, ward__conn *c);
 /* The timer heap: (re)places the worker by w->due (lock held). */
 void ward__heap_update(ward_host *h, ward_worker *w);
 void ward__heap_remove(ward_host *h, ward_worker *w);
@@ -52,7 +52,12 @@ void ward__worker_on_accept(ward_worker *w);
 void ward__worker_on_notify(ward_worker *w);
 /* Output arrived on one of the worker's pipes (`wt` says which). */
 void ward__worker_on_output(ward_worker *w, ward__watch *wt);
-void ward__worker_on_closed(ward_worker *w, ward__conn *c, int err, const char *why);
+void ward__worker_on_closed(ward_worker *w, ward__conn *c);
+/* If the current connection was closed for a protocol violation that is
+ * not reported yet, reports it now and kills the process for it, so that
+ * its exit reason is settled before anything else happens to the worker
+ * (lock held). */
+void ward__worker_settle_violation(ward_worker *w);
 /* Records why the first start failed; the first reason wins (lock held). */
 void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *text);
 /* Kills the current process if not reaped yet, recording `reason` for its

@@ -58,6 +58,32 @@ static void test_garbage(void) { violation("garbage", WARD_EPROTO); }
 static void test_oversized_frame(void) { violation("oversize", WARD_ETOOBIG); }
 static void test_second_hello(void) { violation("hello2", WARD_EPROTO); }
 
+/* Once a call has returned the error that ended a process, that
+ * process's exit reason is settled: a free right after it (before the
+ * host's loop has seen the close or the exit) still reports "protocol"
+ * (or "request_timeout"), never "stopped". */
+static void test_violation_reason_is_settled(void) {
+  for (int i = 0; i < 20; i++) {
+    ward_worker *w = spawn_serve(host, "garbage");
+    uint64_t id = ward_worker_id(w);
+    T_ERR(ward_request(NULL, w, "garbage", NULL, 0, 20000), WARD_EPROTO);
+    ward_worker_free(w);
+    tev e = tev_wait(WARD_EV_ERROR, id);
+    T_EQ_INT(e.error, WARD_EPROTO);
+    T_TRUE(e.detail[0] != 0);
+    e = tev_wait(WARD_EV_EXITED, id);
+    T_EQ_STR(ward_reason_name(e.reason), ward_reason_name(WARD_REASON_PROTOCOL));
+  }
+  /* The same for a call whose deadline passed: the worker was killed for
+   * it when the call returned. */
+  ward_worker *w = spawn_serve(host, "hang");
+  uint64_t id = ward_worker_id(w);
+  T_ERR(ward_request(NULL, w, "hang", NULL, 0, 200), WARD_ETIMEDOUT);
+  ward_worker_free(w);
+  tev e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_STR(ward_reason_name(e.reason), ward_reason_name(WARD_REASON_REQUEST_TIMEOUT));
+}
+
 static void test_reply_over_host_limit(void) {
   ward_host *h;
   ward_host_opts o = WARD_HOST_OPTS_INIT;
@@ -274,6 +300,7 @@ int main(int argc, char **argv) {
   T_RUN(test_garbage);
   T_RUN(test_oversized_frame);
   T_RUN(test_second_hello);
+  T_RUN(test_violation_reason_is_settled);
   T_RUN(test_reply_over_host_limit);
   T_RUN(test_worker_limit);
   T_RUN(test_worker_cannot_raise_host_queue);
