@@ -895,7 +895,8 @@ WARD_EXTERN void ward_log_lines_free(ward_log_line *lines, size_t count);
  * Data directory: each worker handle gets a private directory (0700),
  * named in the worker's WARD_DATA_DIR, created before its first start,
  * kept across restarts and removed with its contents when the handle is
- * freed (unless kept).
+ * freed (unless kept), or by the host's guard process should the host die
+ * without freeing it (even by SIGKILL).
  * ------------------------------------------------------------------- */
 /* Where the directories go (default: $XDG_RUNTIME_DIR, else $TMPDIR, else
  * /tmp); NULL gives no data directory at all. */

@@ -84,8 +84,9 @@ int ward__proc_usage(pid_t pid, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_
 
 /* The guard: a small process, started with the host, that outlives it
  * long enough to kill every worker's process group should the host die
- * without stopping them (even by SIGKILL). The host tells it which groups
- * exist. */
+ * without stopping them (even by SIGKILL), and then to remove the data
+ * directories of its workers. The host tells it which groups and which
+ * directories exist. */
 typedef struct ward__guard {
   pid_t pid;
   int fd; /* write end of its pipe, or -1 when there is no guard */
@@ -93,6 +94,10 @@ typedef struct ward__guard {
 int ward__guard_start(ward__guard *g);
 void ward__guard_add(ward__guard *g, pid_t pgid);
 void ward__guard_remove(ward__guard *g, pid_t pgid);
+/* A data directory (absolute path) to remove should the host die; `id`
+ * names it for ward__guard_remove_dir. */
+void ward__guard_add_dir(ward__guard *g, uint64_t id, const char *path);
+void ward__guard_remove_dir(ward__guard *g, uint64_t id);
 /* Ends the guard normally and reaps it. */
 void ward__guard_stop(ward__guard *g);
 

@@ -723,8 +723,18 @@ static int make_data_dir(ward_worker *w) {
     return ward__fail(WARD_EINVAL, "data directory path too long");
   if (!mkdtemp(path)) /* 0700 */
     return ward__fail_sys(WARD_ESYS, errno, "mkdtemp (data directory)");
-  w->data_dir = strdup(path);
-  return w->data_dir ? 0 : WARD_ENOMEM;
+  /* Absolute, so that it means the same to a worker with another working
+   * directory, and to the guard. */
+  w->data_dir = realpath(path, NULL);
+  if (!w->data_dir) {
+    int e = errno;
+    rmdir(path);
+    return e == ENOMEM ? WARD_ENOMEM : ward__fail_sys(WARD_ESYS, e, "realpath (data directory)");
+  }
+  /* Should the host die without freeing the worker, the guard removes it. */
+  if (!w->spec->keep_data)
+    ward__guard_add_dir(&w->host->guard, w->id, w->data_dir);
+  return 0;
 }
 
 /* Starts the process into `pr` (not w->proc: others read that under the
@@ -1093,8 +1103,10 @@ void ward__worker_destroy(ward_worker *w) {
   ward__close(w->err_fd);
   ward__logring_free(&w->logs);
   free(w->fwd);
-  if (w->data_dir && !w->spec->keep_data)
+  if (w->data_dir && !w->spec->keep_data) {
     ward__remove_tree(w->data_dir);
+    ward__guard_remove_dir(&w->host->guard, w->id);
+  }
   free(w->data_dir);
   ward__strv_free(w->methods);
   meta_free(w->meta, w->nmeta);

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "platform.h"
 #include "tevents.h"
 #include "tworker.h"
 
@@ -253,39 +254,81 @@ static void test_client_exits_at_end_of_stream(void) {
   ward__dec_free(&d);
 }
 
-/* Runs as a separate process: a host with three workers, their pids on
- * stdout, then waits to be killed. */
+/* Runs as a separate process: a host with four workers, each one's pid
+ * and data directory on stdout (the last one keeps its directory), then
+ * waits to be killed. */
 static int host_mode(void) {
   ward_host *h;
   T_OK(ward_host_new(&h, NULL));
-  for (int i = 0; i < 3; i++) {
-    ward_worker *w = spawn_serve(h, "orphan?");
-    printf("%d\n", ward_worker_pid(w));
+  for (int i = 0; i < 4; i++) {
+    ward_spec *s = tw_spec("orphan?", "serve");
+    T_OK(ward_spec_keep_data(s, i == 3));
+    ward_worker *w;
+    T_OK(ward_spawn(&w, h, s));
+    ward_spec_free(s);
+    /* Something in it, for the guard to remove with it. */
+    T_OK(ward_request(NULL, w, "data", "file", 4, 10000));
+    printf("%d %s\n", ward_worker_pid(w), ward_worker_data_dir(w));
   }
   fflush(stdout);
   for (;;)
     pause();
 }
 
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* A host killed with SIGKILL leaves no worker behind, and no data
+ * directory but those its program asked to keep. */
 static void test_host_sigkill_leaves_no_worker(void) {
   FILE *f;
   pid_t hpid = tw_spawn_self("--host", &f);
-  int pidfds[3];
-  for (int i = 0; i < 3; i++) {
+  int pidfds[4];
+  char dirs[4][4096];
+  for (int i = 0; i < 4; i++) {
     int wpid = 0;
-    T_TRUE(fscanf(f, "%d", &wpid) == 1);
+    T_TRUE(fscanf(f, "%d %4095s", &wpid, dirs[i]) == 2);
     pidfds[i] = pidfd_open_(wpid);
     T_TRUE(pidfds[i] >= 0);
     T_TRUE(!gone_within(pidfds[i], 0));
+  }
+  for (int i = 0; i < 4; i++) {
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%.4000s/file", dirs[i]);
+    T_TRUE(exists(sub));
+    /* A subdirectory with a file, and a link to the kept directory. */
+    snprintf(sub, sizeof sub, "%.4000s/deeper", dirs[i]);
+    T_TRUE(mkdir(sub, 0700) == 0);
+    snprintf(sub, sizeof sub, "%.4000s/deeper/more", dirs[i]);
+    FILE *m = fopen(sub, "w");
+    T_TRUE(m != NULL);
+    fclose(m);
+    snprintf(sub, sizeof sub, "%.4000s/outside", dirs[i]);
+    T_TRUE(symlink(dirs[3], sub) == 0);
   }
   fclose(f);
   kill(hpid, SIGKILL);
   int status;
   T_TRUE(waitpid(hpid, &status, 0) == hpid);
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 4; i++) {
     T_TRUE(gone_within(pidfds[i], 5000));
     close(pidfds[i]);
   }
+  /* The guard removes them once their processes are gone. */
+  int64_t until = t_now_ms() + 20000;
+  for (int i = 0; i < 3; i++) {
+    while (exists(dirs[i]) && t_now_ms() < until)
+      nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    if (exists(dirs[i]))
+      T_FAIL("data directory %s outlived its host", dirs[i]);
+  }
+  /* The kept one is still whole (the links into it were not followed). */
+  char kept[4200];
+  snprintf(kept, sizeof kept, "%.4000s/deeper/more", dirs[3]);
+  T_TRUE(exists(kept));
+  ward__remove_tree(dirs[3]);
 }
 
 int main(int argc, char **argv) {

@@ -1,57 +1,202 @@
 /*
- * guard.c — the guard process: no orphans even when the host is killed.
+ * guard.c — the guard process: no orphans, and nothing left behind, even
+ * when the host is killed.
  *
  * Workers die with their host through PR_SET_PDEATHSIG, but what a worker
- * started itself does not. So the host starts, once, a small child of its
- * own: it reads "+PGID\n" and "-PGID\n" lines from a pipe, and when the
- * pipe reaches end of stream (the host is gone, however it went) it kills
- * every process group still listed, then exits.
+ * started itself does not, and nobody removes the workers' data
+ * directories. So the host starts, once, a small child of its own that
+ * keeps two lists it is told about through a pipe: the process groups of
+ * the workers, and the data directories to remove when their worker goes.
+ * When the pipe reaches end of stream (the host is gone, however it went)
+ * the guard kills every process group still listed, waits a moment for
+ * them to be gone, removes every directory still listed, and exits.
+ *
+ * Records on the pipe end with a NUL byte (a path may hold any other):
+ *   +PGID   -PGID        a process group to kill / no longer to kill
+ *   DID PATH   dID       a data directory (worker id ID) to remove / not
+ * Each record is written with one write() of at most PIPE_BUF bytes, so
+ * records from several threads never interleave.
  *
  * The guard is forked from a possibly multithreaded program, so it only
- * uses async-signal-safe calls and static memory. It leaves the terminal's
- * process group, and ignores the signals a terminal sends, so that a ^C
- * reaching the host does not also take away the guard.
+ * makes system calls and uses static memory (or memory it maps itself),
+ * never malloc or stdio. It leaves the terminal's process group, and
+ * ignores the signals a terminal sends, so that a ^C reaching the host
+ * does not also take away the guard.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "platform.h"
 #include "ward_int.h"
 
 #define GUARD_MAX 65536
+/* The room for data directory paths, mapped in the guard when it needs
+ * it; pages it never touches cost nothing. */
+#define DIRS_ROOM (16u << 20)
+/* How deep a data directory is removed, and the buffer of each level. */
+#define RM_DEPTH 32
+#define RM_BUF 2048
+/* How long the guard waits for the groups it killed to be gone before it
+ * removes their directories (they might still be writing there). */
+#define GONE_WAIT_MS 2000
 
 static pid_t guard_groups[GUARD_MAX];
+static int ngroups;
 
-static void guard_apply(const char *line, size_t n, int *count) {
-  if (n < 2)
-    return;
-  pid_t v = 0;
-  for (size_t i = 1; i < n && line[i] >= '0' && line[i] <= '9'; i++)
-    v = v * 10 + (line[i] - '0');
+/* Directory records, back to back: the id as text, ' ', the path, NUL. */
+static char *dirs;
+static size_t dirs_len;
+
+static char record[PIPE_BUF];
+static char rm_bufs[RM_DEPTH][RM_BUF] __attribute__((aligned(8)));
+
+static uint64_t parse_u64(const char *s, const char **end) {
+  uint64_t v = 0;
+  while (*s >= '0' && *s <= '9')
+    v = v * 10 + (uint64_t)(*s++ - '0');
+  *end = s;
+  return v;
+}
+
+static void groups_apply(char sign, const char *arg) {
+  const char *end;
+  pid_t v = (pid_t)parse_u64(arg, &end);
   if (v <= 0)
     return;
-  if (line[0] == '+' && *count < GUARD_MAX) {
-    guard_groups[(*count)++] = v;
-  } else if (line[0] == '-') {
-    for (int i = 0; i < *count; i++) {
+  if (sign == '+' && ngroups < GUARD_MAX) {
+    guard_groups[ngroups++] = v;
+  } else if (sign == '-') {
+    for (int i = 0; i < ngroups; i++) {
       if (guard_groups[i] == v) {
-        guard_groups[i] = guard_groups[--*count];
+        guard_groups[i] = guard_groups[--ngroups];
         break;
       }
     }
   }
 }
 
+/* Removes the record of worker `id` from the directory list. */
+static void dirs_drop(uint64_t id) {
+  size_t at = 0;
+  while (at < dirs_len) {
+    const char *end;
+    size_t len = strlen(dirs + at) + 1;
+    if (parse_u64(dirs + at, &end) == id) {
+      memmove(dirs + at, dirs + at + len, dirs_len - at - len);
+      dirs_len -= len;
+      return;
+    }
+    at += len;
+  }
+}
+
+static void dirs_apply(char sign, const char *arg, size_t n) {
+  const char *end;
+  uint64_t id = parse_u64(arg, &end);
+  if (sign == 'd') {
+    dirs_drop(id);
+    return;
+  }
+  if (*end != ' ' || end[1] != '/')
+    return;
+  if (!dirs) {
+    void *m = mmap(NULL, DIRS_ROOM, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+      return;
+    dirs = m;
+  }
+  if (dirs_len + n + 1 > DIRS_ROOM)
+    return; /* best effort: the host removes it when it can */
+  memcpy(dirs + dirs_len, arg, n);
+  dirs[dirs_len + n] = 0;
+  dirs_len += n + 1;
+}
+
+static void apply(const char *rec, size_t n) {
+  if (n < 2)
+    return;
+  if (rec[0] == '+' || rec[0] == '-')
+    groups_apply(rec[0], rec + 1);
+  else if (rec[0] == 'D' || rec[0] == 'd')
+    dirs_apply(rec[0], rec + 1, n - 1);
+}
+
+/* Removes `name` under the directory `dfd`, and all it holds. */
+static void rm_at(int dfd, const char *name, int depth) {
+  if (unlinkat(dfd, name, 0) == 0 || (errno != EISDIR && errno != EPERM))
+    return;
+  if (depth < RM_DEPTH) {
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      char *buf = rm_bufs[depth];
+      /* Entries removed while reading may shift the rest: read again from
+       * the start until a pass finds nothing left. */
+      for (int found = 1; found;) {
+        found = 0;
+        lseek(fd, 0, SEEK_SET);
+        long n;
+        while ((n = syscall(SYS_getdents64, fd, buf, RM_BUF)) > 0) {
+          for (long off = 0; off < n;) {
+            /* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name */
+            unsigned short reclen;
+            memcpy(&reclen, buf + off + 16, sizeof reclen);
+            const char *d = buf + off + 19;
+            if (strcmp(d, ".") != 0 && strcmp(d, "..") != 0) {
+              rm_at(fd, d, depth + 1);
+              found = 1;
+            }
+            off += reclen;
+          }
+        }
+        if (n < 0)
+          break;
+      }
+      close(fd);
+    }
+  }
+  unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+/* Whether any of the killed groups still has a process. */
+static int groups_alive(void) {
+  for (int i = 0; i < ngroups; i++)
+    if (kill(-guard_groups[i], 0) == 0)
+      return 1;
+  return 0;
+}
+
+static _Noreturn void guard_end(void) {
+  for (int i = 0; i < ngroups; i++)
+    kill(-guard_groups[i], SIGKILL);
+  if (dirs_len) {
+    /* SIGKILL takes effect asynchronously, and a dying process may still
+     * create a file: the directories go once their groups are gone (or
+     * after a bound, should one linger as a zombie nobody reaps). */
+    struct timespec nap = {0, 10 * 1000000L};
+    for (int waited = 0; waited < GONE_WAIT_MS && groups_alive(); waited += 10)
+      nanosleep(&nap, NULL);
+    for (size_t at = 0; at < dirs_len; at += strlen(dirs + at) + 1) {
+      const char *path = strchr(dirs + at, ' ');
+      if (path)
+        rm_at(AT_FDCWD, path + 1, 0);
+    }
+  }
+  _exit(0);
+}
+
 static _Noreturn void guard_main(int rfd) {
   static char buf[4096];
-  char line[32];
-  size_t ll = 0;
-  int count = 0;
+  size_t rl = 0;
   setpgid(0, 0);
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
@@ -65,17 +210,18 @@ static _Noreturn void guard_main(int rfd) {
     if (n <= 0)
       break;
     for (ssize_t i = 0; i < n; i++) {
-      if (buf[i] == '\n') {
-        guard_apply(line, ll, &count);
-        ll = 0;
-      } else if (ll < sizeof line) {
-        line[ll++] = buf[i];
+      if (buf[i] == 0) {
+        record[rl < sizeof record ? rl : sizeof record - 1] = 0;
+        apply(record, rl < sizeof record ? rl : 0);
+        rl = 0;
+      } else if (rl < sizeof record) {
+        record[rl++] = buf[i];
+      } else {
+        rl = sizeof record; /* too long: the record is dropped */
       }
     }
   }
-  for (int i = 0; i < count; i++)
-    kill(-guard_groups[i], SIGKILL);
-  _exit(0);
+  guard_end();
 }
 
 int ward__guard_start(ward__guard *g) {
@@ -98,8 +244,7 @@ int ward__guard_start(ward__guard *g) {
       dup2(p[0], 3);
     close_range(4, ~0U, 0);
     for (int fd = 0; fd < 3; fd++)
-      if (fd != 3)
-        close(fd);
+      close(fd);
     guard_main(3);
   }
   close(p[0]);
@@ -108,19 +253,37 @@ int ward__guard_start(ward__guard *g) {
   return 0;
 }
 
-static void guard_send(ward__guard *g, char sign, pid_t pgid) {
-  if (g->fd < 0 || pgid <= 0)
+/* One record, in one write (so never interleaved with another's). */
+static void guard_send(ward__guard *g, const char *rec, int n) {
+  if (g->fd < 0 || n <= 0 || n >= PIPE_BUF)
     return;
-  char line[32];
-  int n = snprintf(line, sizeof line, "%c%d\n", sign, (int)pgid);
   ssize_t w;
   do
-    w = write(g->fd, line, (size_t)n);
+    w = write(g->fd, rec, (size_t)n + 1); /* with its NUL */
   while (w < 0 && errno == EINTR);
 }
 
-void ward__guard_add(ward__guard *g, pid_t pgid) { guard_send(g, '+', pgid); }
-void ward__guard_remove(ward__guard *g, pid_t pgid) { guard_send(g, '-', pgid); }
+static void guard_group(ward__guard *g, char sign, pid_t pgid) {
+  if (pgid <= 0)
+    return;
+  char rec[32];
+  guard_send(g, rec, snprintf(rec, sizeof rec, "%c%d", sign, (int)pgid));
+}
+
+void ward__guard_add(ward__guard *g, pid_t pgid) { guard_group(g, '+', pgid); }
+void ward__guard_remove(ward__guard *g, pid_t pgid) { guard_group(g, '-', pgid); }
+
+void ward__guard_add_dir(ward__guard *g, uint64_t id, const char *path) {
+  char rec[PIPE_BUF];
+  if (path[0] != '/')
+    return; /* the guard works from another directory */
+  guard_send(g, rec, snprintf(rec, sizeof rec, "D%llu %s", (unsigned long long)id, path));
+}
+
+void ward__guard_remove_dir(ward__guard *g, uint64_t id) {
+  char rec[32];
+  guard_send(g, rec, snprintf(rec, sizeof rec, "d%llu", (unsigned long long)id));
+}
 
 void ward__guard_stop(ward__guard *g) {
   if (g->fd >= 0) {
