@@ -688,8 +688,9 @@ WARD_EXTERN void ward_msg_free(ward_msg *m);             /* NULL is fine */
  *
  * A worker program links libward too. ward_client_connect() finds the
  * channel in the environment the host set (WARD_FD, or WARD_SOCKET and
- * WARD_TOKEN), asks the kernel to kill the process if the host dies
- * (PR_SET_PDEATHSIG) and checks the host is still there right after.
+ * WARD_TOKEN) and, while the host is the process's parent (WARD_PPID),
+ * asks the kernel to kill the process when the host dies
+ * (PR_SET_PDEATHSIG).
  * Handlers run on the thread that called ward_client_run(), one at a time,
  * in arrival order. Pings are answered by that loop, so a worker stuck in a
  * handler stops answering them, which is how the host sees a hang; a long
@@ -715,11 +716,12 @@ WARD_EXTERN int ward_client_handle(ward_client *c, const char *method, ward_hand
 WARD_EXTERN int ward_client_meta(ward_client *c, const char *key, const char *value);
 
 /* Does the handshake if not done yet, then serves calls until the host says
- * goodbye (returns WARD_OK) or the connection is lost (WARD_ECLOSED).
- * Errors also: WARD_EHANDSHAKE (the host refused us or never answered),
- * WARD_EPROTO / WARD_ETOOBIG (the host broke the protocol). Once the
- * goodbye has arrived, requests still queued are answered WARD_ECLOSED
- * instead of being run. */
+ * goodbye (returns WARD_OK: exit with status 0 now) or the connection is
+ * lost (WARD_ECLOSED). Errors also: WARD_EHANDSHAKE (the host refused us or
+ * never answered), WARD_EPROTO / WARD_ETOOBIG (the host broke the protocol,
+ * or said goodbye with a reason other than 0). Once the goodbye has
+ * arrived, requests still queued are answered WARD_ECLOSED instead of
+ * being run. */
 WARD_EXTERN int ward_client_run(ward_client *c);
 
 /* Calls a method the host serves (ward_host_handle). `timeout_ms` < 0

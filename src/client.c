@@ -113,17 +113,23 @@ static int connect_path(const char *path, int *fd) {
   return 0;
 }
 
-/* Dies with the host: the kernel kills us when our parent goes. If the
- * host is already gone by the time we ask, go now. A wrapper between host
- * and worker (socket mode, a shell) makes the parent someone else: then
- * end of stream on the channel is what tells us. */
+/* Dies with the host while the host is our parent: the kernel kills us
+ * when the thread that started us ends, and a host sets WARD_PPID only
+ * when that thread lives as long as it does. Asking first and comparing
+ * after closes the race with a host that dies in between (we would have
+ * a new parent by then). A parent that is not the host -- a wrapper that
+ * forked us (a shell, a debugger), a sandbox's own pid namespace, or init
+ * because the host is already gone: we cannot tell which -- must not take
+ * us with it, so the signal is taken back; the end of the channel (at the
+ * handshake at the latest) and the host's guard tell us instead
+ * (protocol.md 2.4). */
 static void follow_host(void) {
   long ppid;
   if (!env_int("WARD_PPID", &ppid))
     return;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != (pid_t)ppid && kill((pid_t)ppid, 0) < 0 && errno == ESRCH)
-    raise(SIGKILL);
+  if (getppid() != (pid_t)ppid)
+    prctl(PR_SET_PDEATHSIG, 0);
 }
 
 /* A client over a connected socket. `own`: close fd when this fails. */
@@ -451,7 +457,14 @@ int ward_client_run(ward_client *c) {
       send_pong(c, it->h.id);
       break;
     case WARD__K_GOODBYE:
+      /* Reason 0 asks us to stop, and the caller exits 0; any other is the
+       * host cutting us off (3: it says we broke the protocol), an error.
+       * Either way it is not answered, and nothing after it is read. */
       c->bye = 1;
+      if (it->h.aux != WARD__BYE_NORMAL)
+        rv = ward__fail(WARD_EPROTO, "the host ended the connection (goodbye reason %u): %.*s",
+                        it->h.aux, (int)(it->h.len < 200 ? it->h.len : 200),
+                        (const char *)it->data);
       break;
     default: /* a second WELCOME or HELLO */
       ward__conn_close(c->conn, ward__fail(WARD_EPROTO, "peer sent its greeting twice"));
@@ -459,7 +472,7 @@ int ward_client_run(ward_client *c) {
     }
     ward__item_free(it);
     if (c->bye)
-      return 0;
+      return rv;
   }
   pthread_mutex_lock(&c->conn->mu);
   int err = c->conn->close_err;

@@ -199,11 +199,15 @@ static int read_frame(int fd, ward__dec *d, ward__frame *f, uint8_t *buf, size_t
   }
 }
 
-static void write_frame(int fd, uint8_t kind, uint32_t id, const char *body) {
+static void write_frame_aux(int fd, uint8_t kind, uint32_t id, uint32_t aux, const char *body) {
   uint8_t out[256];
-  ward__hdr h = {.kind = kind, .id = id, .aux = 1, .len = (uint32_t)strlen(body)};
+  ward__hdr h = {.kind = kind, .id = id, .aux = aux, .len = (uint32_t)strlen(body)};
   ward__frame_put(out, &h, NULL, body);
   T_TRUE(write(fd, out, ward__frame_size(0, h.len)) == (ssize_t)ward__frame_size(0, h.len));
+}
+
+static void write_frame(int fd, uint8_t kind, uint32_t id, const char *body) {
+  write_frame_aux(fd, kind, id, 1, body);
 }
 
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
@@ -252,6 +256,52 @@ static void test_client_exits_at_end_of_stream(void) {
   T_TRUE(WIFEXITED(status));
   T_EQ_INT(WEXITSTATUS(status), 1);
   ward__dec_free(&d);
+}
+
+/* After the host's goodbye the worker exits at once, without waiting for
+ * the host to close its end (after a replacement it keeps it open until
+ * the process is gone): with 0 for reason 0, a request to stop; with 1 for
+ * any other, the host cutting it off (protocol.md 8.3). */
+static void test_client_goodbye_reasons(void) {
+  for (uint32_t reason = 0; reason <= 3; reason += 3) {
+    int sv[2];
+    T_TRUE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    char self[4096];
+    tw_self(self, sizeof self);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+    char *args[] = {self, "--worker", "serve", NULL};
+    char *env[] = {"WARD_FD=3", "WARD_NAME=raw", NULL};
+    pid_t pid;
+    T_TRUE(posix_spawn(&pid, self, &fa, NULL, args, env) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    int pidfd = pidfd_open_(pid);
+    T_TRUE(pidfd >= 0);
+
+    ward__dec d;
+    ward__dec_init(&d, 1 << 20);
+    static uint8_t buf[65536];
+    ward__frame f;
+    T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), 1);
+    T_EQ_INT(f.h.kind, WARD__K_HELLO);
+    write_frame(sv[0], WARD__K_WELCOME, 0, "max_frame=4096\n");
+    write_frame(sv[0], WARD__K_PING, 5, "");
+    T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), 1);
+    T_EQ_INT(f.h.kind, WARD__K_PONG);
+    write_frame_aux(sv[0], WARD__K_GOODBYE, 0, reason, reason ? "you broke it" : "recycle");
+    T_TRUE(gone_within(pidfd, 20000));
+    int status;
+    T_TRUE(waitpid(pid, &status, 0) == pid);
+    T_TRUE(WIFEXITED(status));
+    T_EQ_INT(WEXITSTATUS(status), reason ? 1 : 0);
+    /* It said nothing more: the goodbye is not answered. */
+    T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), WARD_ECLOSED);
+    close(sv[0]);
+    close(pidfd);
+    ward__dec_free(&d);
+  }
 }
 
 /* Runs as a separate process: a host with four workers, each one's pid
@@ -338,6 +388,7 @@ int main(int argc, char **argv) {
     return host_mode();
   signal(SIGPIPE, SIG_IGN);
   T_RUN(test_client_exits_at_end_of_stream);
+  T_RUN(test_client_goodbye_reasons);
   T_RUN(test_host_sigkill_leaves_no_worker);
   host = tev_host();
   T_RUN(test_garbage);

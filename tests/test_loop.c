@@ -128,6 +128,34 @@ static void test_async_calls_through_the_fd(void) {
   ward_worker_free(w);
 }
 
+/* With an external loop whichever thread runs the loop starts processes,
+ * so the host sets no WARD_PPID and its workers set no death signal: one
+ * started on a thread that then ends lives on (protocol.md 2.3, 2.4). */
+static void *spawn_on_thread(void *out) {
+  ward_spec *s = tw_spec("loop-spawned", "serve");
+  T_OK(ward_spawn(out, host, s));
+  ward_spec_free(s);
+  return NULL;
+}
+
+static void test_workers_outlive_the_thread_that_started_them(void) {
+  ward_worker *w;
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, spawn_on_thread, &w) == 0);
+  pthread_join(t, NULL);
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, "env", "WARD_PPID", 9, 10000));
+  T_EQ_INT(ward_msg_len(m), 7);
+  T_EQ_MEM(ward_msg_data(m), "(unset)", 7);
+  ward_msg_free(m);
+  T_OK(ward_request(&m, w, "pdeathsig", "", 0, 10000));
+  T_EQ_INT(ward_msg_len(m), 1);
+  T_EQ_MEM(ward_msg_data(m), "0", 1);
+  ward_msg_free(m);
+  T_EQ_INT(ward_worker_generation(w), 1);
+  ward_worker_free(w);
+}
+
 /* One thread runs the loop while others make blocking and asynchronous
  * calls and wait for them: each thread knows whether it is the loop's, and
  * no wait misses the end of its call. */
@@ -207,6 +235,7 @@ int main(int argc, char **argv) {
   T_RUN(test_threaded_host_has_no_fd);
   T_RUN(test_blocking_calls_work);
   T_RUN(test_async_calls_through_the_fd);
+  T_RUN(test_workers_outlive_the_thread_that_started_them);
   T_RUN(test_loop_on_another_thread);
   ward_host_free(host);
   return t_done();

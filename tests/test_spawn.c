@@ -195,6 +195,37 @@ static void test_env_args_cwd(void) {
   ward_worker_free(w);
 }
 
+/* A worker dies with its host only while the host is its parent. Started
+ * through a wrapper that forks it (a shell with more to do after it), a
+ * death signal would follow the wrapper instead: the client takes it back
+ * and relies on the end of its channel (protocol.md 2.4). */
+static void test_death_signal_only_under_the_host(void) {
+  ward_worker *w = spawn_mode("direct", "serve");
+  expect_reply(w, "pdeathsig", "", "9");
+  ward_worker_free(w);
+
+  char self[4096];
+  tw_self(self, sizeof self);
+  ward_spec *s;
+  T_OK(ward_spec_new(&s, "wrapped", "/bin/sh"));
+  T_OK(ward_spec_arg(s, "-c"));
+  T_OK(ward_spec_arg(s, "\"$0\" --worker serve; exit $?"));
+  T_OK(ward_spec_arg(s, self));
+  T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  /* The shell forked it: the process the host started is its parent. */
+  char shell[32];
+  snprintf(shell, sizeof shell, "%d", ward_worker_pid(w));
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, "pid", "", 0, 10000));
+  T_TRUE(ward_msg_len(m) != strlen(shell) || memcmp(ward_msg_data(m), shell, strlen(shell)) != 0);
+  ward_msg_free(m);
+  expect_reply(w, "pdeathsig", "", "0");
+  expect_reply(w, "echo", "still serving", "still serving");
+  ward_worker_free(w);
+}
+
 static void test_no_descriptor_leaks_into_worker(void) {
   /* Even a descriptor the program left inheritable stays behind. */
   int fd = open("/dev/null", O_RDONLY);
@@ -352,6 +383,7 @@ int main(int argc, char **argv) {
   T_RUN(test_socket_transport);
   T_RUN(test_bad_token);
   T_RUN(test_env_args_cwd);
+  T_RUN(test_death_signal_only_under_the_host);
   T_RUN(test_no_descriptor_leaks_into_worker);
   T_RUN(test_stdout_is_not_the_channel);
   T_RUN(test_events_and_exit_code);

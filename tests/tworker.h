@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -661,6 +662,16 @@ static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, buf);
 }
 
+/* The signal this process gets when its parent ends (0: none). */
+static int tw_pdeathsig(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  int sig = -1;
+  prctl(PR_GET_PDEATHSIG, &sig);
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", sig);
+  return tw_reply_str(ctx, buf);
+}
+
 static int tw_serve(void) {
   ward_client *c;
   int rv = ward_client_connect(&c);
@@ -692,6 +703,7 @@ static int tw_serve(void) {
       {"bad_json_reply", tw_bad_json_reply}, {"mp_sum", tw_mp_sum},
       {"ward.doctor", tw_doctor}, {"say", tw_say}, {"last_words", tw_last_words},
       {"odd_output", tw_odd_output}, {"data", tw_data},
+      {"pdeathsig", tw_pdeathsig},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);
