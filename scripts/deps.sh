@@ -15,6 +15,7 @@ PACKAGES=(
   libmsgpack-dev  # MessagePack in the tests and examples (msgpack-c)
   libuv1-dev      # the example that runs ward inside a libuv loop
   libinih-dev     # the configuration file of `ward run` (inih)
+  python3         # tests/test_protocol_doc runs the Python example worker of docs/protocol.md
 )
 # -------------------------------------------------------------------------
 
