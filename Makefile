@@ -7,6 +7,9 @@
 #                   then `ward probe` (build/tools/ward): what ward does here
 #   make check      build, then run every test with ctest
 #   make bench      build, then run every program in build/bench/
+#   make soak       build, then run tests/soak_cycles: 10,000 spawn -> call ->
+#                   stop and 10,000 crash -> restart cycles in one host,
+#                   failing if its descriptors or memory grow (SOAK_CYCLES=N)
 #   make install    build, then install under PREFIX (default /usr/local)
 #   make clean      remove the build directories
 #
@@ -20,6 +23,7 @@
 MAKEFLAGS += --no-print-directory
 
 PREFIX ?= /usr/local
+SOAK_CYCLES ?= 10000
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 
@@ -37,7 +41,7 @@ ifneq ($(origin CC),default)
 CMAKE_FLAGS += -DCMAKE_C_COMPILER=$(CC)
 endif
 
-.PHONY: all deps build demo check bench install clean
+.PHONY: all deps build demo check bench soak install clean
 
 all: build
 
@@ -69,6 +73,9 @@ bench: build
 	  found=1; echo "== $$b"; "$$b"; \
 	done; \
 	[ $$found -eq 1 ] || echo "no benchmarks in $(BUILD_DIR)/bench/"
+
+soak: build
+	$(BUILD_DIR)/tests/soak_cycles --cycles $(SOAK_CYCLES)
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
