@@ -743,7 +743,8 @@ WARD_EXTERN void ward_client_free(ward_client *c);
  * mode 0600, and accepts connections from processes of the same user (or
  * root). Each connection does the handshake as a worker would (the
  * connecting side sends HELLO, the server answers WELCOME: see
- * docs/protocol.md) and is then served on a thread of its own, so its
+ * docs/protocol.md) and is then served on a thread of its own (the server
+ * holds a bounded number of connections: ward_server_limits), so its
  * handlers may block and may call anything, ward_spawn included;
  * ward_ctx_worker is NULL in them. The connecting side is a ward_client made
  * with ward_client_open; it calls with ward_client_request and
@@ -754,6 +755,65 @@ WARD_EXTERN int ward_server_new(ward_server **out);
 /* Registers a handler; before ward_server_listen. */
 WARD_EXTERN int ward_server_handle(ward_server *s, const char *method, ward_handler fn,
                                    void *ud);
+
+/* A server's limits (ward_server_limits). Each connection holds a thread,
+ * so `max_conns` bounds the server's threads too. */
+#define WARD_SERVER_MAX_CONNS_DEFAULT 64       /* connections held at once */
+#define WARD_SERVER_HANDSHAKE_MS_DEFAULT 10000 /* from connect to a complete HELLO */
+
+/* Sets how many connections the server holds at once and how long a
+ * connecting peer has, from its connect, to complete the handshake; a
+ * negative value keeps that limit as it is (the defaults above). Before
+ * ward_server_listen.
+ *
+ * A peer that has not completed its HELLO by the deadline (it sent nothing,
+ * or part of a frame) is closed. When a peer connects while `max_conns`
+ * connections are held, the server makes room by closing one that is not
+ * in a call: the oldest of those still in their handshake, else the one
+ * idle the longest (since its last call ended). A connection is never
+ * closed while a call of it runs. If every connection is in a call, the
+ * newcomer is refused: it gets a GOODBYE with reason 4 (busy) instead of a
+ * WELCOME (its ward_client_request fails with WARD_EHANDSHAKE), and the
+ * server holds no thread for it. See docs/protocol.md, section 15.1.
+ * Errors: WARD_EINVAL (NULL, a limit of 0, or the server listens already). */
+WARD_EXTERN int ward_server_limits(ward_server *s, int max_conns, int handshake_ms);
+
+/* Why a server let a connection go (ward_server_drop.reason). */
+typedef enum {
+  WARD_DROP_BUSY = 1,          /* refused on arrival: every connection was in a call */
+  WARD_DROP_IDLE,              /* closed to make room for a newcomer (idle_ms, greeted) */
+  WARD_DROP_HANDSHAKE_TIMEOUT, /* no complete HELLO within the handshake deadline */
+  WARD_DROP_PROTOCOL           /* it broke the protocol (detail), in or after the
+                                  handshake */
+} ward_drop_reason;
+
+/* The name of a drop reason, e.g. "handshake-timeout" (never NULL). */
+WARD_EXTERN const char *ward_drop_reason_name(int reason);
+
+typedef struct ward_server_drop {
+  int reason;         /* ward_drop_reason */
+  int pid;            /* the peer's process id when it connected, 0 if unknown */
+  int greeted;        /* 1 if it had completed its handshake */
+  int64_t idle_ms;    /* IDLE, HANDSHAKE_TIMEOUT: how long it had been idle,
+                         since its last call ended, or since it connected if
+                         not greeted; 0 otherwise */
+  const char *detail; /* PROTOCOL: what it did, for humans; otherwise NULL */
+} ward_server_drop;
+
+/* Runs on a thread of the server's (the accepting thread, or the dropped
+ * connection's own), with no lock of ward's held; several may run at once
+ * for different connections, so it must be thread-safe and short, and must
+ * not call ward_server_free. `d` is valid only during the call. None runs
+ * once ward_server_free has returned; connections closed by
+ * ward_server_free itself are not reported. */
+typedef void (*ward_server_drop_cb)(const ward_server_drop *d, void *ud);
+
+/* Registers the function told of every connection the server refuses or
+ * closes on its own: over its limits (ward_server_limits) or for breaking
+ * the protocol. Peers that leave by themselves are not reported. `cb` may
+ * be NULL (nothing is told). Before ward_server_listen.
+ * Errors: WARD_EINVAL (NULL server, or it listens already). */
+WARD_EXTERN int ward_server_on_drop(ward_server *s, ward_server_drop_cb cb, void *ud);
 /* Binds `path` and starts accepting on a thread of the server's. A stale
  * socket left at the path (no one answers on it) is replaced; a live one
  * is refused with WARD_ESYS (errno EADDRINUSE), and anything that is not
@@ -765,7 +825,9 @@ WARD_EXTERN void ward_server_free(ward_server *s);
 /* Connects to a ward server at `path`. Errors: WARD_ECLOSED (nothing
  * listens there: no such socket, or the connection was refused; the
  * errno is kept), WARD_ESYS, WARD_EINVAL, WARD_ENOMEM. The handshake
- * happens at the first request. */
+ * happens at the first request: make it soon, as a ward server closes a
+ * connection still without its HELLO at its handshake deadline
+ * (ward_server_limits). */
 WARD_EXTERN int ward_client_open(ward_client **out, const char *path);
 
 /* ---------------------------------------------------------------------

@@ -21,7 +21,8 @@
 #include "platform.h"
 #include "ward_int.h"
 
-/* How long the client waits for WELCOME after its HELLO. */
+/* How long the client waits for WELCOME after its HELLO (a server's own
+ * deadline is its ward_server_limits). */
 #define HANDSHAKE_MS 30000
 /* Boundaries look at the socket at most this often. */
 #define BOUNDARY_MS 1
@@ -36,6 +37,9 @@ struct ward_client {
   size_t meta_len;
   int greeted;        /* 1 once WELCOME arrived; negative: the handshake failed */
   int server;         /* accepted by a ward_server: it waits for HELLO */
+  int64_t hello_deadline; /* server role: when a HELLO not complete is too late */
+  ward__peer_fn peer; /* server role: told when it is idle or busy, or NULL */
+  void *peer_ud;
   int bye;            /* the serving loop reached the host's goodbye */
   atomic_int bye_seen; /* a goodbye arrived: start no more handlers */
   int64_t last_pump;
@@ -197,12 +201,16 @@ int ward_client_open(ward_client **out, const char *path) {
   return rv ? rv : client_new(out, fd, 1, WARD_MAX_FRAME_DEFAULT, "client", NULL);
 }
 
-int ward__client_accepted(ward_client **out, int fd, const ward__handlers *handlers) {
+int ward__client_accepted(ward_client **out, int fd, const ward__handlers *handlers,
+                          int64_t hello_deadline, ward__peer_fn peer, void *peer_ud) {
   int rv = client_new(out, fd, 1, WARD_MAX_FRAME_DEFAULT, "server", NULL);
   if (rv)
     return rv;
   ward_client *c = *out;
   c->server = 1;
+  c->hello_deadline = hello_deadline;
+  c->peer = peer;
+  c->peer_ud = peer_ud;
   for (size_t i = 0; !rv && i < handlers->n; i++)
     rv = ward__handlers_set(&c->handlers, handlers->v[i].method, handlers->v[i].fn,
                             handlers->v[i].ud);
@@ -284,12 +292,31 @@ static void take_max_frame(ward_client *c, const ward__item *it) {
   }
 }
 
+/* The error that closed the connection, or 0 while it is open. */
+static int close_error(ward_client *c) {
+  pthread_mutex_lock(&c->conn->mu);
+  int err = c->conn->closed ? c->conn->close_err : 0;
+  pthread_mutex_unlock(&c->conn->mu);
+  return err;
+}
+
+/* Why no HELLO came: the peer broke the protocol (the reader, this
+ * thread, recorded how), left, or let the deadline pass. */
+static int no_hello(ward_client *c) {
+  int err = close_error(c);
+  if (err == WARD_EPROTO || err == WARD_ETOOBIG)
+    return err;
+  if (err)
+    return ward__fail(WARD_ECLOSED, "the client left before its HELLO");
+  return ward__fail(WARD_ETIMEDOUT, "no complete HELLO from the client by the handshake deadline");
+}
+
 /* The server's side: waits for HELLO, answers WELCOME (c->mu held). */
 static int handshake_server(ward_client *c) {
-  ward__item *it = ward__conn_next_inbound(c->conn, ward__deadline(HANDSHAKE_MS));
+  ward__item *it = ward__conn_next_inbound(c->conn, c->hello_deadline);
   int rv = 0;
   if (!it)
-    rv = ward__fail(WARD_EHANDSHAKE, "no HELLO from the client");
+    rv = no_hello(c);
   else if (it->h.kind != WARD__K_HELLO)
     rv = ward__fail(WARD_EPROTO, "client sent kind %u before HELLO", it->h.kind);
   else if (it->h.aux < 1) {
@@ -306,11 +333,31 @@ static int handshake_server(ward_client *c) {
     ward__hdr h = {.kind = WARD__K_WELCOME,
                    .len = (uint32_t)n,
                    .aux = it->h.aux < WARD_PROTOCOL_VERSION ? it->h.aux : WARD_PROTOCOL_VERSION};
-    rv = ward__conn_send(c->conn, &h, NULL, body, (size_t)n, NULL, 0, 1,
-                         ward__deadline(HANDSHAKE_MS));
+    rv = ward__conn_send(c->conn, &h, NULL, body, (size_t)n, NULL, 0, 1, c->hello_deadline);
   }
   ward__item_free(it);
   return rv;
+}
+
+/* The HELLO could not be sent: the peer is gone. A server that refused us
+ * (at its connection limit) may have closed before the HELLO went out, so
+ * its GOODBYE can still be waiting in the socket: then that is the error.
+ * Otherwise `err` stays. */
+static int refused_early(ward_client *c, int err) {
+  uint8_t b[WARD__HDR_SIZE + 256];
+  ssize_t n;
+  do
+    n = recv(c->conn->fd, b, sizeof b, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  ward__hdr h;
+  if (n < (ssize_t)WARD__HDR_SIZE || ward__hdr_get(&h, b, 256) || h.kind != WARD__K_GOODBYE ||
+      h.nlen)
+    return err;
+  size_t len = (size_t)n - WARD__HDR_SIZE;
+  if (h.len < len)
+    len = h.len;
+  return ward__fail(WARD_EHANDSHAKE, "host refused the handshake: %.*s", (int)len,
+                    (const char *)b + WARD__HDR_SIZE);
 }
 
 /* Sends HELLO and waits for WELCOME (or, accepted by a server, the other
@@ -343,6 +390,8 @@ static int handshake(ward_client *c) {
   }
   free(body);
   ward__item *it = rv ? NULL : ward__conn_next_inbound(c->conn, ward__deadline(HANDSHAKE_MS));
+  if (rv == WARD_ECRASHED || rv == WARD_ECLOSED)
+    rv = refused_early(c, rv);
   if (!rv && !it)
     rv = ward__fail(WARD_EHANDSHAKE, "no WELCOME from the host");
   else if (it && it->h.kind == WARD__K_GOODBYE)
@@ -438,16 +487,28 @@ static void serve_item(ward_client *c, ward__item *it) {
   ward__serve(&ctx, it, fn, ud);
 }
 
+/* Server role: tells the server the connection is idle or about to be
+ * busy. When the server has dropped it, ends it and returns nonzero. */
+static int peer_state(ward_client *c, int state) {
+  if (!c->peer || !c->peer(c->peer_ud, state))
+    return 0;
+  ward__conn_close(c->conn, WARD_ECLOSED);
+  return 1;
+}
+
 int ward_client_run(ward_client *c) {
   if (!c)
     return ward__fail(WARD_EINVAL, "NULL client");
   int rv = handshake(c);
   if (rv)
     return rv;
-  for (;;) {
+  while (!peer_state(c, WARD__PEER_IDLE)) {
     ward__item *it = ward__conn_next_served(c->conn, INT64_MAX);
-    if (!it)
+    /* A frame that came as the server dropped the connection is left. */
+    if (!it || peer_state(c, WARD__PEER_BUSY)) {
+      ward__item_free(it);
       break;
+    }
     switch (it->h.kind) {
     case WARD__K_REQUEST:
     case WARD__K_NOTIFY:
@@ -474,9 +535,7 @@ int ward_client_run(ward_client *c) {
     if (c->bye)
       return rv;
   }
-  pthread_mutex_lock(&c->conn->mu);
-  int err = c->conn->close_err;
-  pthread_mutex_unlock(&c->conn->mu);
+  int err = close_error(c);
   if (err == WARD_EPROTO || err == WARD_ETOOBIG)
     return err;
   return ward__fail(WARD_ECLOSED, "the host went away");

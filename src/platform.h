@@ -115,8 +115,12 @@ void ward__listen_remove(const char *dir, const char *path);
 /* Accepts one connection (non-blocking): the fd, or WARD_ETIMEDOUT-free
  * 0 when none is pending, or an error. */
 int ward__accept(int lfd, int *fd);
-/* The uid of the peer of a connected Unix socket. */
-int ward__peer_uid(int fd, uid_t *uid);
+/* Writes what a socket takes of `p` now, without blocking and without
+ * SIGPIPE: the bytes written, or the negative errno. */
+ssize_t ward__send_now(int fd, const void *p, size_t n);
+/* The uid and the pid (`pid` may be NULL) of the peer of a connected Unix
+ * socket, as they were when it connected. */
+int ward__peer_cred(int fd, uid_t *uid, pid_t *pid);
 
 /* The event loop: a set of watched descriptors, each with a pointer. */
 typedef struct ward__loop_event {

@@ -50,7 +50,8 @@ enum {
   WARD__BYE_NORMAL = 0,  /* orderly: stop serving and exit */
   WARD__BYE_VERSION = 1, /* handshake refused: unsupported protocol version */
   WARD__BYE_AUTH = 2,    /* handshake refused: bad or missing token */
-  WARD__BYE_PROTO = 3    /* the peer broke the protocol */
+  WARD__BYE_PROTO = 3,   /* the peer broke the protocol */
+  WARD__BYE_BUSY = 4     /* connection refused: a server at its connection limit */
 };
 
 typedef struct ward__hdr {

@@ -353,10 +353,21 @@ int ward__handlers_set(ward__handlers *t, const char *method, ward_handler fn, v
 const ward__handler_entry *ward__handlers_find(const ward__handlers *t, const char *method);
 void ward__handlers_free(ward__handlers *t);
 
-/* client.c: a client in the server's role over an accepted socket (it
- * waits for HELLO), with a copy of the server's handlers; and a client's
- * connection. */
-int ward__client_accepted(ward_client **out, int fd, const ward__handlers *handlers);
+/* What a server's connection tells its server, from ward_client_run on
+ * the connection's thread, with no lock held: it is idle (its handshake is
+ * done, or it handled a frame and waits for the next), or it is about to
+ * handle a frame (busy). A nonzero return means the server dropped the
+ * connection: the loop closes it and returns, leaving the frame. */
+enum { WARD__PEER_IDLE = 1, WARD__PEER_BUSY = 2 };
+typedef int (*ward__peer_fn)(void *ud, int state);
+
+/* client.c: a client in the server's role over an accepted socket, with a
+ * copy of the server's handlers. It waits for a HELLO until
+ * `hello_deadline` (ward__now_ms scale); its ward_client_run then fails
+ * with WARD_ETIMEDOUT, or WARD_ECLOSED when the peer left first. `peer`
+ * may be NULL. And a client's connection. */
+int ward__client_accepted(ward_client **out, int fd, const ward__handlers *handlers,
+                          int64_t hello_deadline, ward__peer_fn peer, void *peer_ud);
 ward__conn *ward__client_conn(ward_client *c);
 
 /* Validates a method or stream name. */

@@ -908,7 +908,7 @@ void ward__worker_on_accept(ward_worker *w) {
   if (ward__accept(w->listen_fd, &fd) <= 0)
     return;
   uid_t uid;
-  if (ward__peer_uid(fd, &uid) || uid != geteuid()) {
+  if (ward__peer_cred(fd, &uid, NULL) || uid != geteuid()) {
     ward__close(fd); /* someone else: keep waiting for our worker */
     return;
   }

@@ -132,11 +132,21 @@ int ward__accept(int lfd, int *fd) {
   return 1;
 }
 
-int ward__peer_uid(int fd, uid_t *uid) {
+ssize_t ward__send_now(int fd, const void *p, size_t n) {
+  ssize_t w;
+  do
+    w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (w < 0 && errno == EINTR);
+  return w < 0 ? -errno : w;
+}
+
+int ward__peer_cred(int fd, uid_t *uid, pid_t *pid) {
   struct ucred cr;
   socklen_t len = sizeof cr;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "SO_PEERCRED");
   *uid = cr.uid;
+  if (pid)
+    *pid = cr.pid;
   return 0;
 }
