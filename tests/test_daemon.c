@@ -3,13 +3,18 @@
  * path is argv[1]): configurations refused with their line, a crash loop
  * that backs off and gives up, a service killed after its grace, reloads,
  * logs, rotation, a daemon killed with SIGKILL, control from a service,
- * and the command line's exit codes.
+ * the control socket's limits (a flood of idle connections, a follower
+ * dropped to make room, a refusal when every connection is busy), and the
+ * command line's exit codes.
  *
  * The test binary doubles as a service that links ward ("--svc-control"):
  * it asks the daemon, over its own channel, to spawn another service.
  */
+#include <dirent.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <jansson.h>
 
@@ -243,6 +248,14 @@ static void test_bad_config(void) {
                  "3: env: WARD_* variables are ward's own");
   expect_refused("[service a]\ncommand = true\nenv = novalue\n",
                  "3: env: 'novalue' is not KEY=VALUE");
+  expect_refused("[ward]\nmax_connections = 0\n[service a]\ncommand = true\n",
+                 "2: max_connections: '0' is not a number 1..10000");
+  expect_refused("[ward]\nmax_connections = lots\n[service a]\ncommand = true\n",
+                 "2: max_connections: 'lots' is not a number 1..10000");
+  expect_refused("[ward]\nhandshake_timeout = 0\n[service a]\ncommand = true\n",
+                 "2: handshake_timeout: '0' is not a duration of 1ms or more");
+  expect_refused("[ward]\nhandshake_timeout = soon\n[service a]\ncommand = true\n",
+                 "2: handshake_timeout: 'soon' is not a duration of 1ms or more");
 
   /* Refused before anything starts: the first service would leave a mark. */
   char mark[160], text[512];
@@ -742,6 +755,214 @@ static void test_logs_follow(void) {
   stop_daemon();
 }
 
+/* ---- the control socket's limits ---- */
+
+/* The defaults in docs/cli.md are the library's (ward.h), quoted. */
+static void test_limit_docs(void) {
+  char *doc = read_file(WARD_SOURCE_DIR "/docs/cli.md");
+  char want[128];
+  snprintf(want, sizeof want, "| `max_connections` | `%d` |", WARD_SERVER_MAX_CONNS_DEFAULT);
+  T_TRUE(strstr(doc, want) != NULL);
+  T_EQ_INT(WARD_SERVER_HANDSHAKE_MS_DEFAULT % 1000, 0);
+  snprintf(want, sizeof want, "| `handshake_timeout` | `%ds` |",
+           WARD_SERVER_HANDSHAKE_MS_DEFAULT / 1000);
+  T_TRUE(strstr(doc, want) != NULL);
+  free(doc);
+}
+
+/* The threads of process `pid`. */
+static int task_count(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  DIR *d = opendir(path);
+  T_TRUE(d != NULL);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* How many lines of the daemon's stderr hold `text`. */
+static int log_count(const char *text) {
+  char *e = read_file(errlog);
+  int n = 0;
+  for (const char *p = e; (p = strstr(p, text)); p++)
+    n++;
+  free(e);
+  return n;
+}
+
+/* A connection to the control socket that says nothing. */
+static int idle_connection(void) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  T_TRUE(fd >= 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+  T_TRUE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  return fd;
+}
+
+/* Many idle connections: the daemon drops the oldest to stay within
+ * max_connections (threads included), logs each, and still answers. */
+static void test_control_flood(void) {
+  enum { FLOOD = 300, MAX = 16 };
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\nlog_dir = %s\nmax_connections = %d\nhandshake_timeout = 1h\n"
+           "[service web]\ncommand = sleep 1000\nready = up 0\n",
+           sock, logdir, MAX);
+  write_file(conf_path, text);
+  start_daemon();
+  json_decref(wait_state("web", "ready"));
+  int base = task_count(daemon_pid); /* no control connection held */
+  int fds[FLOOD];
+  for (int i = 0; i < FLOOD; i++) {
+    fds[i] = idle_connection();
+    if (i % 25 == 0)
+      T_TRUE(task_count(daemon_pid) <= base + MAX + 2); /* + ones on their way out */
+  }
+  int64_t deadline = t_now_ms() + 60000;
+  while (log_count("control-dropped - reason=idle") < FLOOD - MAX) {
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(50);
+  }
+  while (task_count(daemon_pid) > base + MAX) {
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
+  run_result r;
+  CTL(&r, "status");
+  EXPECT(&r, r.code == 0 && strstr(r.out, "\nweb "));
+  run_result_free(&r);
+  char want[128];
+  snprintf(want, sizeof want, "control-dropped - reason=idle pid=%d greeted=no idle_ms=",
+           (int)getpid());
+  T_TRUE(log_count(want) >= FLOOD - MAX);
+  T_TRUE(log_count(" max_connections=16\n") >= FLOOD - MAX);
+  for (int i = 0; i < FLOOD; i++)
+    close(fds[i]);
+  stop_daemon();
+}
+
+/* `ward ctl` in the background; its stdout goes to `out` (-1: nowhere). */
+static pid_t ctl_background(char *const argv[], int out) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (out >= 0)
+    posix_spawn_file_actions_adddup2(&fa, out, 1);
+  else
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid;
+  T_TRUE(posix_spawn(&pid, ward_bin, &fa, NULL, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+/* A `ward ctl spawn` that waits (for a service that never gets ready):
+ * a control connection busy in a call until the service is stopped. */
+static pid_t busy_spawner(void) {
+  char *argv[] = {(char *)ward_bin, "ctl",   "--socket", sock,   "spawn", "waiter",
+                  "--ready",        "notify 3", "--",    "sleep", "1000",  NULL};
+  pid_t pid = ctl_background(argv, -1);
+  wait_log("spawned waiter");
+  return pid;
+}
+
+/* A command that the daemon may refuse for a moment (every connection
+ * busy, the follower's poll among them): tried again until taken. */
+static void ctl_retry(run_result *r, const char *cmd, const char *arg, const char *arg2) {
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    CTL(r, cmd, arg, arg2);
+    if (!(r->code == 1 && strstr(r->err, "server busy")))
+      return;
+    T_TRUE(t_now_ms() < deadline);
+    run_result_free(r);
+    pause_ms(20);
+  }
+}
+
+/* `ward ctl logs -f` keeps following when the daemon drops its idle
+ * connection to make room for another. */
+static void test_follower_dropped(void) {
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\nlog_dir = %s\nmax_connections = 2\n"
+           "[service talker]\ncommand = sh -c 'trap \"echo got usr1\" USR1; echo first; "
+           "while :; do sleep 0.1; done'\nready = up 0\n",
+           sock, logdir);
+  write_file(conf_path, text);
+  start_daemon();
+  json_decref(wait_state("talker", "ready"));
+  int out[2];
+  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
+  char *argv[] = {(char *)ward_bin, "ctl", "--socket", sock, "logs", "talker", "-f", NULL};
+  pid_t follower = ctl_background(argv, out[1]);
+  close(out[1]);
+  FILE *f = fdopen(out[0], "r");
+  T_TRUE(f != NULL);
+  expect_line(f, "first");
+  /* The spawner's call and the follower fill both places: the next
+   * command takes the follower's (between its polls, it is idle). */
+  pid_t spawner = busy_spawner();
+  run_result r;
+  ctl_retry(&r, "stop", "waiter", NULL);
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  wait_log("control-dropped - reason=idle");
+  char *e = read_file(errlog);
+  T_TRUE(strstr(e, "greeted=yes idle_ms=") != NULL);
+  free(e);
+  T_EQ_INT(wait_exit(spawner), 1); /* its service was stopped before it was ready */
+  ctl_retry(&r, "signal", "talker", "USR1");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  expect_line(f, "got usr1"); /* the follower came back */
+  kill(follower, SIGINT);
+  T_EQ_INT(wait_exit(follower), 0);
+  fclose(f);
+
+  /* New limits wait for the next start, and a reload says so. */
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\nlog_dir = %s\nmax_connections = 3\nhandshake_timeout = 5s\n"
+           "[service talker]\ncommand = sh -c 'trap \"echo got usr1\" USR1; echo first; "
+           "while :; do sleep 0.1; done'\nready = up 0\n",
+           sock, logdir);
+  write_file(conf_path, text);
+  kill(daemon_pid, SIGHUP);
+  wait_log("reload-note - max_connections=3 takes effect at the next start");
+  wait_log("reload-note - handshake_timeout=5000ms takes effect at the next start");
+  wait_log("reloaded - added=[] removed=[] changed=[]");
+  stop_daemon();
+}
+
+/* Every connection busy in a call: a newcomer is refused, says why, and
+ * the refusal is logged. */
+static void test_control_busy(void) {
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\nlog_dir = %s\nmax_connections = 1\n"
+           "[service web]\ncommand = sleep 1000\nready = up 0\n",
+           sock, logdir);
+  write_file(conf_path, text);
+  start_daemon();
+  json_decref(wait_state("web", "ready"));
+  pid_t spawner = busy_spawner();
+  run_result r;
+  CTL(&r, "status");
+  EXPECT(&r, r.code == 1 && strstr(r.err, "server busy"));
+  run_result_free(&r);
+  char want[128];
+  snprintf(want, sizeof want, "control-refused - reason=busy pid=");
+  wait_log(want);
+  wait_log("max_connections=1");
+  stop_daemon(); /* its start gives up: the spawner's call ends */
+  wait_exit(spawner);
+}
+
 static void test_service_control(void) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -810,6 +1031,10 @@ int main(int argc, char **argv) {
   T_RUN(test_sigkill_daemon);
   T_RUN(test_logs_follow);
   T_RUN(test_service_control);
+  T_RUN(test_limit_docs);
+  T_RUN(test_control_flood);
+  T_RUN(test_follower_dropped);
+  T_RUN(test_control_busy);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0)

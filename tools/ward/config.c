@@ -409,6 +409,14 @@ static int ward_key(parse_state *p, const char *name, const char *value) {
   } else if (strcmp(name, "log_files") == 0) {
     if (int_in(value, 0, 100, &c->log_files))
       return fail_at(p, p->line, "log_files: '%s' is not a number 0..100", value);
+  } else if (strcmp(name, "max_connections") == 0) {
+    if (int_in(value, 1, CONF_MAX_CONNS, &c->max_conns))
+      return fail_at(p, p->line, "max_connections: '%s' is not a number 1..%d", value,
+                     CONF_MAX_CONNS);
+  } else if (strcmp(name, "handshake_timeout") == 0) {
+    if (conf_duration(value, &c->handshake_ms) || c->handshake_ms < 1)
+      return fail_at(p, p->line, "handshake_timeout: '%s' is not a duration of 1ms or more",
+                     value);
   } else {
     return fail_at(p, p->line, "unknown key '%s' in [ward]", name);
   }
@@ -542,7 +550,8 @@ static svc_conf *add_svc(parse_state *p, const char *name, int line) {
 }
 
 static const char *const known_keys[] = {
-    "socket",       "log_dir",       "log_max_size",   "log_files",    "command",
+    "socket",       "log_dir",       "log_max_size",   "log_files",    "max_connections",
+    "handshake_timeout", "command",
     "env",          "cwd",           "restart",        "max_restarts", "restart_window",
     "backoff",      "backoff_max",   "stop_signal",    "stop_grace",   "ready",
     "startup_timeout", "heartbeat",  "memory_limit",   "memory_high",  "instances",
@@ -675,6 +684,8 @@ int conf_load(ward_conf **out, const char *path, char *err, size_t errcap) {
   c->path = strdup(path);
   c->log_max_bytes = 10u << 20;
   c->log_files = 5;
+  c->max_conns = WARD_SERVER_MAX_CONNS_DEFAULT;
+  c->handshake_ms = WARD_SERVER_HANDSHAKE_MS_DEFAULT;
   p.f = fopen(path, "r");
   if (!p.f) {
     snprintf(err, errcap, "%s: %s", path, strerror(errno));

@@ -34,6 +34,11 @@ typedef struct svc_conf {
   int control;           /* may make control requests over its channel */
 } svc_conf;
 
+/* The most `max_connections` may be: each control connection holds a
+ * thread of the daemon, so a slip of the finger must not ask for a
+ * million. */
+#define CONF_MAX_CONNS 10000
+
 /* The whole file. */
 typedef struct ward_conf {
   char *path;
@@ -41,6 +46,8 @@ typedef struct ward_conf {
   char *log_dir;         /* NULL: no log files */
   uint64_t log_max_bytes;
   int log_files;         /* rotated files kept besides the current one */
+  int max_conns;         /* control connections held at once */
+  int handshake_ms;      /* for a control connection's handshake */
   svc_conf *svcs;        /* in file order */
   size_t nsvcs;
 } ward_conf;

@@ -23,6 +23,8 @@ typedef struct ctl {
   int json;
   int timeout_ms;
   ward_client *client;
+  int resume;    /* a follower: a connection lost (or refused) is not an error */
+  int lost;      /* so the last call's connection was, quietly: open another */
   char sockbuf[256];
 } ctl;
 
@@ -108,7 +110,21 @@ static int call(ctl *c, const char *method, json_t *params, json_t **out) {
     ward_msg_free(m);
     return code == 404 ? CLI_EXIT_NO_SERVICE : CLI_EXIT_FAIL;
   }
-  if (rv == WARD_ECLOSED || rv == WARD_ECRASHED || rv == WARD_EHANDSHAKE) {
+  if ((rv == WARD_ECLOSED || rv == WARD_ECRASHED || rv == WARD_EHANDSHAKE) && c->resume) {
+    /* The daemon may drop an idle connection to make room for another,
+     * or be too busy to take a new one: the next call opens one. */
+    ward_client_free(c->client);
+    c->client = NULL;
+    c->lost = 1;
+    return CLI_EXIT_FAIL;
+  }
+  if (rv == WARD_EHANDSHAKE) {
+    /* Refused (every connection of the daemon is in a call), or no answer
+     * to the handshake: the daemon is there. */
+    cli_error("ctl", "cannot talk to the daemon on %s: %s", c->socket, ward_last_error());
+    return CLI_EXIT_FAIL;
+  }
+  if (rv == WARD_ECLOSED || rv == WARD_ECRASHED) {
     cli_error("ctl", "the daemon on %s went away", c->socket);
     return CLI_EXIT_NOT_RUNNING;
   }
@@ -271,6 +287,12 @@ static void on_interrupt(int sig) {
   interrupted = 1;
 }
 
+/* Between two polls of the daemon's ring. */
+static void poll_pause(void) {
+  struct timespec ts = {0, 200 * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
 static int do_logs(ctl *c, const char *name, long n, int follow, const char *stream) {
   json_t *cursor = json_object(); /* per instance: {id, seq} of the last line seen */
   int first = 1, rc = CLI_EXIT_OK;
@@ -287,6 +309,12 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
       json_object_set_new(p, "stream", json_string(stream));
     json_t *res;
     rc = call(c, "ward.logs", p, &res);
+    if (rc && c->lost) {
+      c->lost = 0;
+      rc = CLI_EXIT_OK;
+      poll_pause();
+      continue;
+    }
     if (rc)
       break;
     json_t *lines = json_object_get(res, "lines");
@@ -317,8 +345,8 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
       fflush(stdout);
       if (ferror(stdout))
         break;
-      struct timespec ts = {0, 200 * 1000000L}; /* polling the daemon's ring */
-      nanosleep(&ts, NULL);
+      c->resume = 1; /* it answered once: from now on it is there */
+      poll_pause();
     }
   } while (follow && !interrupted);
   json_decref(cursor);

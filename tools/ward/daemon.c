@@ -71,6 +71,9 @@ typedef struct supervisor {
   ward_conf *conf;
   char *config_path;
   char *socket;            /* the one in use (a reload does not move it) */
+  int max_conns;           /* the control socket's limits in use (a reload
+                              does not change them either) */
+  int handshake_ms;
   svc **svcs;
   size_t nsvcs;
   svclog *logs;
@@ -169,6 +172,26 @@ static void on_event(const ward_event *ev, void *ud) {
     say("stopped", n, "outcome=%s", ward_stop_outcome_name(ev->outcome));
     break;
   default:
+    break;
+  }
+}
+
+/* The control socket's server let a connection go (one of its threads). */
+static void on_drop(const ward_server_drop *dr, void *ud) {
+  const supervisor *d = ud;
+  const char *why = ward_drop_reason_name(dr->reason);
+  switch (dr->reason) {
+  case WARD_DROP_BUSY:
+    say("control-refused", NULL, "reason=%s pid=%d max_connections=%d", why, dr->pid,
+        d->max_conns);
+    break;
+  case WARD_DROP_PROTOCOL:
+    say("control-dropped", NULL, "reason=%s pid=%d greeted=%s detail=\"%s\"", why, dr->pid,
+        dr->greeted ? "yes" : "no", dr->detail ? dr->detail : "");
+    break;
+  default:
+    say("control-dropped", NULL, "reason=%s pid=%d greeted=%s idle_ms=%lld max_connections=%d",
+        why, dr->pid, dr->greeted ? "yes" : "no", (long long)dr->idle_ms, d->max_conns);
     break;
   }
 }
@@ -1144,6 +1167,11 @@ static int reload(supervisor *d, json_t **out, char *err, size_t cap) {
   }
   if (strcmp(nc->socket, d->socket) != 0)
     say("reload-note", NULL, "socket=%s takes effect at the next start", nc->socket);
+  if (nc->max_conns != d->max_conns)
+    say("reload-note", NULL, "max_connections=%d takes effect at the next start", nc->max_conns);
+  if (nc->handshake_ms != d->handshake_ms)
+    say("reload-note", NULL, "handshake_timeout=%dms takes effect at the next start",
+        nc->handshake_ms);
   svclog_configure(d->logs, nc->log_dir, nc->log_max_bytes, nc->log_files);
   char lerr[512];
   if (svclog_prepare(d->logs, lerr, sizeof lerr))
@@ -1540,6 +1568,8 @@ int run_main(int argc, char **argv) {
   d.conf = conf;
   d.config_path = realpath(path, NULL);
   d.socket = strdup(conf->socket);
+  d.max_conns = conf->max_conns;
+  d.handshake_ms = conf->handshake_ms;
   d.started_ms = wall_ms();
   d.logs = svclog_new(conf->log_dir, conf->log_max_bytes, conf->log_files);
   int rc = CLI_EXIT_FAIL;
@@ -1562,6 +1592,9 @@ int run_main(int argc, char **argv) {
     cli_error("run", "out of memory");
     goto out;
   }
+  /* Both are valid: the configuration was checked. */
+  ward_server_limits(d.server, conf->max_conns, conf->handshake_ms);
+  ward_server_on_drop(d.server, on_drop, &d);
   for (size_t i = 0; i < NMETHODS; i++) {
     ward_server_handle(d.server, methods[i], on_ctl, &d);
     ward_host_handle(d.host, methods[i], on_service, &d);
