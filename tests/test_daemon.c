@@ -162,6 +162,22 @@ static void wait_log(const char *text) {
   }
 }
 
+/* Polls `ward ctl logs NAME` until its output is `text`. */
+static void wait_ctl_logs(const char *name, const char *text) {
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    run_result r;
+    CTL(&r, "logs", name);
+    int found = r.code == 0 && strcmp(r.out, text) == 0;
+    if (!found && t_now_ms() > deadline)
+      EXPECT(&r, found);
+    run_result_free(&r);
+    if (found)
+      return;
+    pause_ms(20);
+  }
+}
+
 static void start_daemon(void) {
   int err = open(errlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   T_TRUE(err >= 0);
@@ -627,6 +643,8 @@ static void test_ctl(void) {
   json_t *t = row("tmp");
   T_TRUE(json_is_true(json_object_get(t, "transient")));
   json_decref(t);
+  /* Ready means started: the shell may not have printed yet. */
+  wait_ctl_logs("tmp", "hi\n");
   CTL(&r, "signal", "tmp", "USR1");
   EXPECT(&r, r.code == 0);
   run_result_free(&r);
