@@ -1250,7 +1250,20 @@ int ward__conn_start(ward__conn *c, ward__call *call, const char *method, const 
   pthread_mutex_lock(&c->mu);
   int rv = c->closed ? c->close_err : tab_insert(c, call);
   pthread_mutex_unlock(&c->mu);
-  return rv ? rv : send_request(c, call, method, data, len, encoding, block, deadline);
+  if (rv)
+    return rv;
+  rv = send_request(c, call, method, data, len, encoding, block, deadline);
+  if (rv) {
+    /* A close that came while the request was being sent has ended the
+     * call already and told its owner: it is started, and its outcome (the
+     * close's error) is on its way. Failing here would free what that
+     * news refers to. */
+    pthread_mutex_lock(&c->mu);
+    if (call->done)
+      rv = 0;
+    pthread_mutex_unlock(&c->mu);
+  }
+  return rv;
 }
 
 void ward__conn_take(ward__conn *c, ward__call *call, ward__itemq *events, int *done,

@@ -232,7 +232,10 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
                        size_t len, const ward_call_opts *opts, int64_t deadline, int timeout,
                        ward_msg **reply);
 /* Starts an asynchronous call (`call` initialised, async set, deadline
- * set); its news then goes to ops->call_ready. */
+ * set); its news then goes to ops->call_ready. Returns 0 once the call is
+ * started, even when the connection closed while the request was being
+ * sent (the close's error then comes through call_ready), or an error:
+ * then call_ready never hears of it. */
 int ward__conn_start(ward__conn *c, ward__call *call, const char *method, const void *data,
                      size_t len, int encoding, int block, int64_t deadline);
 /* The owner takes an asynchronous call's queued events and, once, its
