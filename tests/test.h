@@ -8,10 +8,14 @@
 #ifndef WARD_TEST_H
 #define WARD_TEST_H
 
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,6 +104,31 @@ static int t__passed;
 static inline int t_done(void) {
   printf("%d passed, %d failed\n", t__passed, t__failed);
   return t__failed ? 1 : 0;
+}
+
+/* The entries of a directory, "." and ".." aside (the threads of a
+ * process in /proc/PID/task, its descriptors in /proc/PID/fd). */
+static inline int t_count_entries(const char *path) {
+  DIR *d = opendir(path);
+  if (!d)
+    abort();
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+  closedir(d);
+  return n;
+}
+
+/* A bare connection to the Unix socket at `path` (close-on-exec). */
+static inline int t_unix_connect(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    fprintf(stderr, "connect %s: %s\n", path, strerror(errno));
+    abort();
+  }
+  return fd;
 }
 
 /* This process's resident set, in KiB (see RSS_MEANINGFUL). */

@@ -792,14 +792,7 @@ static void test_limit_docs(void) {
 static int task_count(pid_t pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-  DIR *d = opendir(path);
-  T_TRUE(d != NULL);
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)))
-    n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
+  return t_count_entries(path);
 }
 
 /* How many lines of the daemon's stderr hold `text`. */
@@ -813,14 +806,7 @@ static int log_count(const char *text) {
 }
 
 /* A connection to the control socket that says nothing. */
-static int idle_connection(void) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  T_TRUE(fd >= 0);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
-  T_TRUE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-  return fd;
-}
+static int idle_connection(void) { return t_unix_connect(sock); }
 
 /* Many idle connections: the daemon drops the oldest to stay within
  * max_connections (threads included), logs each, and still answers. */

@@ -218,7 +218,10 @@ static int gone_within(int pidfd, int ms) {
   return poll(&p, 1, ms) == 1;
 }
 
-static void test_client_exits_at_end_of_stream(void) {
+/* Starts this binary as a "serve" worker named "raw" with its channel on
+ * fd 3 (and WARD_PPID when `ppid`); the test is its host, through
+ * *host_end. */
+static pid_t spawn_raw_worker(int *host_end, int ppid) {
   int sv[2];
   T_TRUE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   char self[4096];
@@ -227,30 +230,37 @@ static void test_client_exits_at_end_of_stream(void) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
   char *args[] = {self, "--worker", "serve", NULL};
-  char ppid[32];
-  snprintf(ppid, sizeof ppid, "WARD_PPID=%d", (int)getpid());
-  char *env[] = {"WARD_FD=3", "WARD_NAME=raw", ppid, NULL};
+  char ppid_env[32];
+  snprintf(ppid_env, sizeof ppid_env, "WARD_PPID=%d", (int)getpid());
+  char *env[] = {"WARD_FD=3", "WARD_NAME=raw", ppid ? ppid_env : NULL, NULL};
   pid_t pid;
   T_TRUE(posix_spawn(&pid, self, &fa, NULL, args, env) == 0);
   posix_spawn_file_actions_destroy(&fa);
   close(sv[1]);
+  *host_end = sv[0];
+  return pid;
+}
+
+static void test_client_exits_at_end_of_stream(void) {
+  int fd;
+  pid_t pid = spawn_raw_worker(&fd, 1);
 
   ward__dec d;
   ward__dec_init(&d, 1 << 20);
   static uint8_t buf[65536];
   ward__frame f;
-  T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), 1);
+  T_EQ_INT(read_frame(fd, &d, &f, buf, sizeof buf), 1);
   T_EQ_INT(f.h.kind, WARD__K_HELLO);
   T_EQ_INT(f.h.aux, WARD_PROTOCOL_VERSION);
   T_TRUE(f.h.nlen == 3 && memcmp(f.name, "raw", 3) == 0);
   T_TRUE(memmem(f.payload, f.h.len, "method=echo\n", 12) != NULL);
-  write_frame(sv[0], WARD__K_WELCOME, 0, "max_frame=4096\n");
-  write_frame(sv[0], WARD__K_PING, 77, "");
-  T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), 1);
+  write_frame(fd, WARD__K_WELCOME, 0, "max_frame=4096\n");
+  write_frame(fd, WARD__K_PING, 77, "");
+  T_EQ_INT(read_frame(fd, &d, &f, buf, sizeof buf), 1);
   T_EQ_INT(f.h.kind, WARD__K_PONG);
   T_EQ_INT(f.h.id, 77);
   /* The host goes away without a word: the worker stops serving. */
-  close(sv[0]);
+  close(fd);
   int status;
   T_TRUE(waitpid(pid, &status, 0) == pid);
   T_TRUE(WIFEXITED(status));
@@ -264,19 +274,8 @@ static void test_client_exits_at_end_of_stream(void) {
  * any other, the host cutting it off (protocol.md 8.3). */
 static void test_client_goodbye_reasons(void) {
   for (uint32_t reason = 0; reason <= 3; reason += 3) {
-    int sv[2];
-    T_TRUE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    char self[4096];
-    tw_self(self, sizeof self);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-    char *args[] = {self, "--worker", "serve", NULL};
-    char *env[] = {"WARD_FD=3", "WARD_NAME=raw", NULL};
-    pid_t pid;
-    T_TRUE(posix_spawn(&pid, self, &fa, NULL, args, env) == 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(sv[1]);
+    int fd;
+    pid_t pid = spawn_raw_worker(&fd, 0);
     int pidfd = pidfd_open_(pid);
     T_TRUE(pidfd >= 0);
 
@@ -284,21 +283,21 @@ static void test_client_goodbye_reasons(void) {
     ward__dec_init(&d, 1 << 20);
     static uint8_t buf[65536];
     ward__frame f;
-    T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), 1);
+    T_EQ_INT(read_frame(fd, &d, &f, buf, sizeof buf), 1);
     T_EQ_INT(f.h.kind, WARD__K_HELLO);
-    write_frame(sv[0], WARD__K_WELCOME, 0, "max_frame=4096\n");
-    write_frame(sv[0], WARD__K_PING, 5, "");
-    T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), 1);
+    write_frame(fd, WARD__K_WELCOME, 0, "max_frame=4096\n");
+    write_frame(fd, WARD__K_PING, 5, "");
+    T_EQ_INT(read_frame(fd, &d, &f, buf, sizeof buf), 1);
     T_EQ_INT(f.h.kind, WARD__K_PONG);
-    write_frame_aux(sv[0], WARD__K_GOODBYE, 0, reason, reason ? "you broke it" : "recycle");
+    write_frame_aux(fd, WARD__K_GOODBYE, 0, reason, reason ? "you broke it" : "recycle");
     T_TRUE(gone_within(pidfd, 20000));
     int status;
     T_TRUE(waitpid(pid, &status, 0) == pid);
     T_TRUE(WIFEXITED(status));
     T_EQ_INT(WEXITSTATUS(status), reason ? 1 : 0);
     /* It said nothing more: the goodbye is not answered. */
-    T_EQ_INT(read_frame(sv[0], &d, &f, buf, sizeof buf), WARD_ECLOSED);
-    close(sv[0]);
+    T_EQ_INT(read_frame(fd, &d, &f, buf, sizeof buf), WARD_ECLOSED);
+    close(fd);
     close(pidfd);
     ward__dec_free(&d);
   }

@@ -299,16 +299,7 @@ static void test_hostile_peers(void) {
 /* ---- the server's limits ---- */
 
 /* This process's threads. */
-static int threads(void) {
-  DIR *d = opendir("/proc/self/task");
-  T_TRUE(d != NULL);
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)))
-    n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
-}
+static int threads(void) { return t_count_entries("/proc/self/task"); }
 
 /* Waits (30 s at most) until this process has at most `n` threads: one
  * that has just ended may still be listed for a moment. */
@@ -324,14 +315,7 @@ static void wait_threads(int n) {
 }
 
 /* A bare connection to the server, for peers that do not play by the rules. */
-static int raw_connect(void) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  T_TRUE(fd >= 0);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  T_TRUE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-  return fd;
-}
+static int raw_connect(void) { return t_unix_connect(path); }
 
 /* Reads until the server hangs up (30 s at most): what it sent, in `got`. */
 static size_t read_to_eof(int fd, uint8_t *got, size_t cap) {

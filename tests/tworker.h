@@ -26,6 +26,7 @@
 #include <msgpack.h>
 
 #include "proto.h"
+#include "test.h"
 #include "ward.h"
 #include "ward_int.h"
 
@@ -769,14 +770,7 @@ static int tworker_main(int argc, char **argv) {
 
 /* How many descriptors this process has open. */
 static inline int tw_count_fds(void) {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  if (!d)
-    abort();
-  for (struct dirent *e; (e = readdir(d));)
-    n += e->d_name[0] != '.';
-  closedir(d);
-  return n - 1; /* the directory's own descriptor */
+  return t_count_entries("/proc/self/fd") - 1; /* the directory's own descriptor */
 }
 
 /* The path of this test binary. */
