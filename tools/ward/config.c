@@ -5,6 +5,10 @@
  * number, and notes section headers (inih reports none of its own, and a
  * section without keys must still be checked). The first error wins and
  * is reported as "FILE:LINE: reason".
+ *
+ * Checking is linear in the size of the file: services and sections are
+ * found by name in hash tables (glibc's hsearch_r), never by walking every
+ * one seen so far, since a file may hold tens of thousands of them.
  */
 #define _GNU_SOURCE
 
@@ -15,6 +19,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <search.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -294,15 +299,27 @@ typedef struct sect {
   int line;
 } sect;
 
+/* A hash table of names, each with the index of what it names. A table's
+ * size is fixed when it is made (hcreate_r), so a growing one is made again
+ * twice as large whenever it is half full. */
+typedef struct name_table {
+  struct hsearch_data h;
+  size_t n;   /* names in it */
+  size_t cap; /* names it takes before it is made again (half its size) */
+} name_table;
+
 typedef struct parse_state {
   ward_conf *conf;
   FILE *f;
+  char *lbuf;      /* the line being read, whole */
+  size_t lcap;
   int line;        /* of the line inih is handling */
   int cont;        /* that line continues the previous key */
-  int too_long;    /* a line did not fit inih's buffer */
   int log_dir_given;
   sect *sections;
-  size_t nsections;
+  size_t nsections, sections_cap;
+  size_t svcs_cap; /* room in conf->svcs */
+  name_table svc_names; /* conf->svcs by name */
   char *prev_key;  /* for continuation lines */
   int err_line;
   char err[256];
@@ -323,39 +340,61 @@ static int fail_at(parse_state *p, int line, const char *fmt, ...) {
   return 0;
 }
 
-/* inih's reader: one line at a time, counted; section headers noted. */
+/* Notes a section header, for its line and for sections without keys. */
+static void note_section(parse_state *p, const char *s) {
+  const char *e = strchr(s, ']');
+  if (!e)
+    return; /* inih refuses it */
+  if (p->nsections == p->sections_cap) {
+    size_t cap = p->sections_cap ? 2 * p->sections_cap : 16;
+    sect *v = realloc(p->sections, cap * sizeof *v);
+    if (!v) {
+      fail_at(p, p->line, "out of memory");
+      return;
+    }
+    p->sections = v;
+    p->sections_cap = cap;
+  }
+  sect *v = &p->sections[p->nsections];
+  v->name = strndup(s + 1, (size_t)(e - s - 1));
+  v->line = p->line;
+  if (v->name)
+    p->nsections++;
+  else
+    fail_at(p, p->line, "out of memory");
+}
+
+/* inih's reader: one line at a time, counted; section headers noted.
+ * Each line is read whole, so that one longer than inih's buffer, or one
+ * holding a NUL byte (where inih would silently end the line), is refused
+ * with its line instead of being cut; inih then sees an empty line. */
 static char *reader(char *buf, int size, void *stream) {
   parse_state *p = stream;
-  if (!fgets(buf, size, p->f))
+  ssize_t got = getline(&p->lbuf, &p->lcap, p->f);
+  if (got < 0)
     return NULL;
   p->line++;
-  size_t n = strlen(buf);
-  if (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(p->f)) {
+  size_t n = (size_t)got;
+  size_t text = n - (p->lbuf[n - 1] == '\n');
+  if (memchr(p->lbuf, '\0', n)) {
+    fail_at(p, p->line, "a NUL byte in the line (the file must be text)");
+    n = 0;
+  } else if (text > (size_t)size - 2) {
     fail_at(p, p->line, "line too long (at most %d characters)", size - 2);
-    p->too_long = 1;
-    int c;
-    while ((c = fgetc(p->f)) != EOF && c != '\n')
-      ;
-    buf[0] = '\n'; /* inih sees an empty line */
+    n = 0;
+  }
+  if (n == 0) {
+    buf[0] = '\n';
     buf[1] = 0;
+    p->cont = 0;
     return buf;
   }
+  memcpy(buf, p->lbuf, n + 1);
   p->cont = (buf[0] == ' ' || buf[0] == '\t') && buf[strspn(buf, " \t\r\n")] != 0 &&
             buf[strspn(buf, " \t")] != ';' && buf[strspn(buf, " \t")] != '#';
   const char *s = buf + strspn(buf, " \t");
-  if (*s == '[') {
-    const char *e = strchr(s, ']');
-    if (e) {
-      sect *v = realloc(p->sections, (p->nsections + 1) * sizeof *v);
-      if (v) {
-        p->sections = v;
-        v[p->nsections].name = strndup(s + 1, (size_t)(e - s - 1));
-        v[p->nsections].line = p->line;
-        if (v[p->nsections].name)
-          p->nsections++;
-      }
-    }
-  }
+  if (*s == '[')
+    note_section(p, s);
   return buf;
 }
 
@@ -363,11 +402,52 @@ static const char *service_name(const char *section) {
   return strncmp(section, "service ", 8) == 0 ? section + 8 + strspn(section + 8, " ") : NULL;
 }
 
-static svc_conf *find_svc(ward_conf *c, const char *name) {
-  for (size_t i = 0; i < c->nsvcs; i++)
-    if (strcmp(c->svcs[i].name, name) == 0)
-      return &c->svcs[i];
-  return NULL;
+/* Makes `t` empty, with room for `cap` names (0: frees it). */
+static int names_reset(name_table *t, size_t cap) {
+  if (t->cap)
+    hdestroy_r(&t->h);
+  memset(t, 0, sizeof *t);
+  if (cap && !hcreate_r(2 * cap, &t->h))
+    return -1;
+  t->cap = cap;
+  return 0;
+}
+
+/* Adds `name` (kept, not copied) for index `i`; returns the index the
+ * name had already, or `i`, or -1 without memory. The table must have
+ * room. */
+static ssize_t names_add(name_table *t, const char *name, size_t i) {
+  ENTRY e = {(char *)name, (void *)(uintptr_t)i}, *found;
+  if (!hsearch_r(e, ENTER, &found, &t->h))
+    return -1;
+  if ((uintptr_t)found->data == i)
+    t->n++;
+  return (ssize_t)(uintptr_t)found->data;
+}
+
+static ssize_t names_find(const name_table *t, const char *name) {
+  ENTRY e = {(char *)name, NULL}, *found;
+  if (!t->cap || !hsearch_r(e, FIND, &found, (struct hsearch_data *)&t->h))
+    return -1;
+  return (ssize_t)(uintptr_t)found->data;
+}
+
+static svc_conf *find_svc(const parse_state *p, const char *name) {
+  ssize_t i = names_find(&p->svc_names, name);
+  return i < 0 ? NULL : &p->conf->svcs[i];
+}
+
+/* Indexes conf->svcs[i], the newest service, by its name. */
+static int index_svc(parse_state *p, size_t i) {
+  name_table *t = &p->svc_names;
+  if (t->n == t->cap) {
+    if (names_reset(t, t->cap ? 2 * t->cap : 64))
+      return -1;
+    for (size_t k = 0; k < i; k++)
+      if (names_add(t, p->conf->svcs[k].name, k) < 0)
+        return -1;
+  }
+  return names_add(t, p->conf->svcs[i].name, i) < 0 ? -1 : 0;
 }
 
 /* Splits `value` as a shell would, without running anything. */
@@ -535,18 +615,25 @@ static svc_conf *add_svc(parse_state *p, const char *name, int line) {
     fail_at(p, line, "'%s' is not a service name (letters, digits, '_' and '-', 1..64)", name);
     return NULL;
   }
-  svc_conf *v = realloc(c->svcs, (c->nsvcs + 1) * sizeof *v);
-  if (!v) {
+  if (c->nsvcs == p->svcs_cap) {
+    size_t cap = p->svcs_cap ? 2 * p->svcs_cap : 8;
+    svc_conf *v = realloc(c->svcs, cap * sizeof *v);
+    if (!v) {
+      fail_at(p, line, "out of memory");
+      return NULL;
+    }
+    c->svcs = v;
+    p->svcs_cap = cap;
+  }
+  svc_conf *s = &c->svcs[c->nsvcs];
+  if (svc_conf_init(s, name) || index_svc(p, c->nsvcs)) {
+    free(s->name);
     fail_at(p, line, "out of memory");
     return NULL;
   }
-  c->svcs = v;
-  if (svc_conf_init(&v[c->nsvcs], name)) {
-    fail_at(p, line, "out of memory");
-    return NULL;
-  }
-  v[c->nsvcs].line = line;
-  return &v[c->nsvcs++];
+  s->line = line;
+  c->nsvcs++;
+  return s;
 }
 
 static const char *const known_keys[] = {
@@ -584,33 +671,55 @@ static int on_key(void *user, const char *section, const char *name, const char 
   const char *sname = service_name(section);
   if (!sname)
     return fail_at(p, section_line(p, section), "unknown section [%s]", section);
-  svc_conf *s = find_svc(p->conf, sname);
+  svc_conf *s = find_svc(p, sname);
   if (!s)
     s = add_svc(p, sname, section_line(p, section));
   return s ? service_key(p, s, name, value) : 0;
 }
 
+/* Sections are the same when their names are, or when both name the same
+ * service ("[service a]" and "[service  a]"). */
+/* Sections given twice (the same name, or the same service: "[service a]"
+ * and "[service  a]"), unknown ones, and services without keys. Any other
+ * section is refused the first time it appears. */
+static void check_sections(parse_state *p) {
+  name_table seen = {0};
+  if (names_reset(&seen, p->nsections + 1)) {
+    fail_at(p, 0, "out of memory");
+    return;
+  }
+  int ward_line = 0;
+  for (size_t i = 0; i < p->nsections && !p->err[0]; i++) {
+    const sect *sc = &p->sections[i];
+    const char *sname = service_name(sc->name);
+    int first = 0;
+    if (strcmp(sc->name, "ward") == 0) {
+      first = ward_line ? ward_line : sc->line;
+      ward_line = first;
+    } else if (sname) {
+      ssize_t k = names_add(&seen, sname, i);
+      if (k < 0) {
+        fail_at(p, sc->line, "out of memory");
+        break;
+      }
+      first = p->sections[k].line;
+    }
+    if (first && first != sc->line) {
+      fail_at(p, sc->line, "section [%s] given twice (first on line %d)", sc->name, first);
+      break;
+    }
+    if (!sname && strcmp(sc->name, "ward") != 0)
+      fail_at(p, sc->line, "unknown section [%s]", sc->name);
+    else if (sname && !find_svc(p, sname))
+      add_svc(p, sname, sc->line);
+  }
+  names_reset(&seen, 0);
+}
+
 /* After the keys: sections without keys, commands, dependencies. */
 static void check_whole(parse_state *p) {
   ward_conf *c = p->conf;
-  for (size_t i = 0; i < p->nsections && !p->err[0]; i++) {
-    const char *name = p->sections[i].name;
-    const char *sname = service_name(name);
-    for (size_t j = 0; j < i && !p->err[0]; j++)
-      if (strcmp(p->sections[j].name, name) == 0 ||
-          (sname && service_name(p->sections[j].name) &&
-           strcmp(service_name(p->sections[j].name), sname) == 0))
-        fail_at(p, p->sections[i].line, "section [%s] given twice (first on line %d)", name,
-                p->sections[j].line);
-    if (p->err[0])
-      break;
-    if (strcmp(name, "ward") == 0)
-      continue;
-    if (!sname)
-      fail_at(p, p->sections[i].line, "unknown section [%s]", name);
-    else if (!find_svc(c, sname))
-      add_svc(p, sname, p->sections[i].line);
-  }
+  check_sections(p);
   for (size_t i = 0; i < c->nsvcs && !p->err[0]; i++) {
     svc_conf *s = &c->svcs[i];
     if (s->argc == 0) {
@@ -618,7 +727,7 @@ static void check_whole(parse_state *p) {
       break;
     }
     for (size_t d = 0; d < s->ndeps && !p->err[0]; d++) {
-      if (!find_svc(c, s->deps[d]))
+      if (!find_svc(p, s->deps[d]))
         fail_at(p, s->deps_line, "[service %s] depends on '%s', which is not a service",
                 s->name, s->deps[d]);
       else if (strcmp(s->deps[d], s->name) == 0)
@@ -649,7 +758,7 @@ static void check_whole(parse_state *p) {
             break;
           continue;
         }
-        size_t d = (size_t)(find_svc(c, s->deps[next[depth]++]) - c->svcs);
+        size_t d = (size_t)(find_svc(p, s->deps[next[depth]++]) - c->svcs);
         if (mark[d] == 1) {
           char path[512] = "";
           size_t k = depth + 1;
@@ -710,6 +819,8 @@ int conf_load(ward_conf **out, const char *path, char *err, size_t errcap) {
   for (size_t i = 0; i < p.nsections; i++)
     free(p.sections[i].name);
   free(p.sections);
+  free(p.lbuf);
+  names_reset(&p.svc_names, 0);
   free(p.prev_key);
   free(p.cur_section);
   strv_free(p.seen, p.nseen);
