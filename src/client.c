@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hello.h"
 #include "platform.h"
 #include "ward_int.h"
 
@@ -277,19 +278,7 @@ static char *hello_body(ward_client *c, size_t *len) {
 
 /* Takes the peer's `max_frame` from its HELLO or WELCOME lines. */
 static void take_max_frame(ward_client *c, const ward__item *it) {
-  size_t pos = 0;
-  ward__kv kv;
-  while (ward__kv_next(it->data, it->h.len, &pos, &kv) == 1) {
-    if (kv.klen == 9 && memcmp(kv.key, "max_frame", 9) == 0) {
-      char tmp[16];
-      size_t n = kv.vlen < sizeof tmp - 1 ? kv.vlen : sizeof tmp - 1;
-      memcpy(tmp, kv.val, n);
-      tmp[n] = 0;
-      unsigned long v = strtoul(tmp, NULL, 10);
-      if (v > 0 && v <= UINT32_MAX)
-        c->conn->max_out = (uint32_t)v;
-    }
-  }
+  ward__hello_max_frame(it->data, it->h.len, &c->conn->max_out);
 }
 
 /* The error that closed the connection, or 0 while it is open. */

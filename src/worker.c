@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hello.h"
 #include "worker.h"
 
 /* Room for one WARD_* environment entry: a 255-byte name fits. */
@@ -155,16 +156,6 @@ void ward__worker_on_closed(ward_worker *w, ward__conn *c) {
 /* ------------------------------------------------------------------ */
 /* Handshake                                                           */
 
-typedef struct hello {
-  uint32_t max_frame;
-  const char *token;
-  size_t token_len;
-  char **methods;
-  size_t nmethods;
-  ward__meta *meta;
-  size_t nmeta;
-} hello;
-
 static void meta_free(ward__meta *m, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(m[i].key);
@@ -173,85 +164,8 @@ static void meta_free(ward__meta *m, size_t n) {
   free(m);
 }
 
-static void hello_free(hello *hl) {
-  ward__strv_free(hl->methods);
-  meta_free(hl->meta, hl->nmeta);
-}
-
-static int add_method(hello *hl, const ward__kv *kv) {
-  char **v = realloc(hl->methods, (hl->nmethods + 2) * sizeof *v);
-  if (!v)
-    return WARD_ENOMEM;
-  hl->methods = v;
-  v[hl->nmethods] = strndup(kv->val, kv->vlen);
-  if (!v[hl->nmethods])
-    return WARD_ENOMEM;
-  v[++hl->nmethods] = NULL;
-  return 0;
-}
-
-static int add_meta(hello *hl, const ward__kv *kv) {
-  ward__meta *v = realloc(hl->meta, (hl->nmeta + 1) * sizeof *v);
-  if (!v)
-    return WARD_ENOMEM;
-  hl->meta = v;
-  v[hl->nmeta].key = strndup(kv->key + 5, kv->klen - 5);
-  v[hl->nmeta].value = strndup(kv->val, kv->vlen);
-  hl->nmeta++;
-  if (!v[hl->nmeta - 1].key || !v[hl->nmeta - 1].value)
-    return WARD_ENOMEM;
-  return 0;
-}
-
-static int key_is(const ward__kv *kv, const char *k) {
-  return kv->klen == strlen(k) && memcmp(kv->key, k, kv->klen) == 0;
-}
-
-/* Bounds on what a HELLO may announce: it is parsed on the loop thread. */
-#define HELLO_MAX_BYTES (64u * 1024u)
-#define HELLO_MAX_METHODS 1024
-#define HELLO_MAX_META 256
-
-static int parse_hello(hello *hl, const ward__frame *f) {
-  memset(hl, 0, sizeof *hl);
-  if (f->h.len > HELLO_MAX_BYTES)
-    return WARD_EPROTO;
-  hl->max_frame = WARD_MAX_FRAME_DEFAULT;
-  size_t pos = 0;
-  ward__kv kv;
-  int r;
-  while ((r = ward__kv_next(f->payload, f->h.len, &pos, &kv)) == 1) {
-    if (key_is(&kv, "max_frame")) {
-      char tmp[16];
-      if (kv.vlen == 0 || kv.vlen >= sizeof tmp)
-        return WARD_EPROTO;
-      memcpy(tmp, kv.val, kv.vlen);
-      tmp[kv.vlen] = 0;
-      char *end;
-      unsigned long v = strtoul(tmp, &end, 10);
-      if (*end || v == 0 || v > UINT32_MAX)
-        return WARD_EPROTO;
-      hl->max_frame = (uint32_t)v;
-    } else if (key_is(&kv, "token")) {
-      hl->token = kv.val;
-      hl->token_len = kv.vlen;
-    } else if (key_is(&kv, "method")) {
-      if (kv.vlen == 0 || kv.vlen > WARD_MAX_NAME || hl->nmethods >= HELLO_MAX_METHODS)
-        return WARD_EPROTO;
-      if (add_method(hl, &kv))
-        return WARD_ENOMEM;
-    } else if (kv.klen > 5 && memcmp(kv.key, "meta.", 5) == 0) {
-      if (hl->nmeta >= HELLO_MAX_META)
-        return WARD_EPROTO;
-      if (add_meta(hl, &kv))
-        return WARD_ENOMEM;
-    }
-  }
-  return r;
-}
-
 /* Constant-time comparison, so the token cannot be guessed byte by byte. */
-static int token_ok(const ward_worker *w, const hello *hl) {
+static int token_ok(const ward_worker *w, const ward__hello *hl) {
   size_t n = strlen(w->token);
   if (!hl->token || hl->token_len != n)
     return 0;
@@ -279,7 +193,7 @@ static int refuse(ward_worker *w, ward__conn *c, uint32_t reason, const char *te
   return 0;
 }
 
-static int same_hello(const ward_worker *w, const hello *hl) {
+static int same_hello(const ward_worker *w, const ward__hello *hl) {
   if (w->nmethods != hl->nmethods || w->nmeta != hl->nmeta)
     return 0;
   for (size_t i = 0; i < hl->nmethods; i++)
@@ -304,9 +218,9 @@ static void retire(ward_worker *w, void *p) {
 /* Takes the new handshake's methods and metadata (lock held). Strings
  * handed out by ward_worker_meta stay valid: an unchanged set is kept,
  * a changed one is retired until the worker is freed. */
-static void adopt_hello(ward_worker *w, hello *hl) {
+static void adopt_hello(ward_worker *w, ward__hello *hl) {
   if (w->generation > 1 && same_hello(w, hl)) {
-    hello_free(hl);
+    ward__hello_free(hl);
     return;
   }
   if (w->methods) {
@@ -340,7 +254,7 @@ static int version_cmp(const char *a, const char *b) {
 }
 
 /* Checks what the spec requires of the handshake; says why not in `why`. */
-static int meets_requirements(const ward_spec *s, const hello *hl, char *why, size_t cap) {
+static int meets_requirements(const ward_spec *s, const ward__hello *hl, char *why, size_t cap) {
   for (size_t i = 0; i < s->nreq_methods; i++) {
     int found = 0;
     for (size_t j = 0; j < hl->nmethods && !found; j++)
@@ -382,19 +296,19 @@ static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
     return ward__fail(WARD_EPROTO, "worker '%s' sent a second HELLO", w->spec->name);
   if (f->h.aux < 1)
     return refuse(w, c, WARD__BYE_VERSION, "no common protocol version");
-  hello hl;
-  int rv = parse_hello(&hl, f);
+  ward__hello hl;
+  int rv = ward__hello_parse(&hl, f->payload, f->h.len);
   if (rv) {
-    hello_free(&hl);
+    ward__hello_free(&hl);
     return refuse(w, c, WARD__BYE_PROTO, "malformed HELLO");
   }
   if (w->spec->transport == WARD_TRANSPORT_SOCKET && !token_ok(w, &hl)) {
-    hello_free(&hl);
+    ward__hello_free(&hl);
     return refuse(w, c, WARD__BYE_AUTH, "bad or missing token");
   }
   char why[WARD_MAX_NAME + 96];
   if (!meets_requirements(w->spec, &hl, why, sizeof why)) {
-    hello_free(&hl);
+    ward__hello_free(&hl);
     return refuse(w, c, WARD__BYE_PROTO, why);
   }
   pthread_mutex_lock(&c->mu);
