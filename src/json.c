@@ -40,14 +40,23 @@ typedef struct json_rows {
   char err[220];
 } json_rows;
 
-static void row_thunk(const char *stream, uint64_t seq, const void *d, size_t n, void *ud) {
-  json_rows *r = ud;
+json_t *ward__json_row(const char *method, const char *stream, uint64_t seq, const void *d,
+                       size_t n, char *why, size_t cap) {
   json_error_t err;
   json_t *v = load(d, n, &err);
+  if (!v)
+    snprintf(why, cap, "'%s' stream '%s' row %llu: invalid JSON: %s", method, stream,
+             (unsigned long long)seq, err.text);
+  return v;
+}
+
+static void row_thunk(const char *stream, uint64_t seq, const void *d, size_t n, void *ud) {
+  json_rows *r = ud;
+  char why[sizeof r->err];
+  json_t *v = ward__json_row(r->method, stream, seq, d, n, why, sizeof why);
   if (!v) {
     if (!r->bad++)
-      snprintf(r->err, sizeof r->err, "'%s' stream '%s' row %llu: invalid JSON: %s", r->method,
-               stream, (unsigned long long)seq, err.text);
+      memcpy(r->err, why, sizeof why);
     return;
   }
   if (r->cb)
@@ -63,6 +72,17 @@ static void progress_thunk(const void *d, size_t n, void *ud) {
 static void diag_thunk(int level, const char *code, const char *message, void *ud) {
   json_rows *r = ud;
   r->user.on_diag(level, code, message, r->user.ud);
+}
+
+int ward__json_answer(json_t **out, const char *method, int rv, const void *d, size_t n) {
+  *out = NULL;
+  if (rv == WARD_EREMOTE && n == 0)
+    return 0; /* an error without data */
+  json_error_t err;
+  *out = load(d, n, &err);
+  if (!*out && rv == WARD_OK)
+    return ward__fail(WARD_EPROTO, "'%s' replied invalid JSON: %s", method, err.text);
+  return 0;
 }
 
 int ward_request_json_ex(json_t **result, ward_worker *w, const char *method,
@@ -96,12 +116,12 @@ int ward_request_json_ex(json_t **result, ward_worker *w, const char *method,
     ward_msg_free(m);
     return ward__fail(WARD_EPROTO, "%s", rows.err);
   }
-  if ((rv == WARD_OK || rv == WARD_EREMOTE) && m && (rv == WARD_OK || ward_msg_len(m))) {
-    json_error_t err;
-    json_t *v = load(ward_msg_data(m), ward_msg_len(m), &err);
-    if (!v && rv == WARD_OK) {
+  if ((rv == WARD_OK || rv == WARD_EREMOTE) && m) {
+    json_t *v = NULL;
+    int dr = ward__json_answer(&v, method, rv, ward_msg_data(m), ward_msg_len(m));
+    if (dr) {
       ward_msg_free(m);
-      return ward__fail(WARD_EPROTO, "'%s' replied invalid JSON: %s", method, err.text);
+      return dr;
     }
     if (result)
       *result = v;
@@ -237,15 +257,22 @@ int ward_doctor(ward_doctor_report **out, ward_worker *w, int timeout_ms) {
     json_decref(res);
     return rv;
   }
+  rv = ward__doctor_decode(out, res);
+  json_decref(res);
+  return rv;
+}
+
+int ward__doctor_decode(ward_doctor_report **out, const json_t *res) {
+  *out = NULL;
   json_t *list = json_object_get(res, "checks");
   ward_doctor_report *r = calloc(1, sizeof *r);
+  int rv;
   if (!r)
     rv = WARD_ENOMEM;
   else if (!json_is_array(list))
     rv = ward__fail(WARD_EPROTO, "ward.doctor: the answer has no \"checks\" list");
   else
     rv = decode_checks(r, list);
-  json_decref(res);
   if (rv) {
     ward_doctor_report_free(r);
     return rv;

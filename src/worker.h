@@ -106,6 +106,17 @@ void ward__worker_watch_deadline(ward_worker *w, ward__conn *c, int64_t deadline
 
 /* json.c: whether a payload parses as JSON. */
 int ward__json_valid(const void *data, size_t len);
+/* json.c, what the JSON layer decodes of a worker's answers (each is fuzzed
+ * on its own, tests/fuzz/fuzz_json.c). A row of `method`'s `stream`: its
+ * value, or NULL with a sentence naming method, stream and row in `why`. */
+struct json_t *ward__json_row(const char *method, const char *stream, uint64_t seq,
+                              const void *d, size_t n, char *why, size_t cap);
+/* The payload of a call that ended with `rv` (WARD_OK: a reply, which must
+ * be JSON; WARD_EREMOTE: an error's data, kept only when it is JSON). Sets
+ * *out (NULL: no value) and returns 0, or WARD_EPROTO for a bad reply. */
+int ward__json_answer(struct json_t **out, const char *method, int rv, const void *d, size_t n);
+/* A ward.doctor answer as a report; 0, WARD_EPROTO or WARD_ENOMEM. */
+int ward__doctor_decode(ward_doctor_report **out, const struct json_t *res);
 
 /* acall.c, on the loop */
 void ward__acall_process(ward__conn *c, ward__call *call);
