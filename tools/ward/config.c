@@ -784,25 +784,30 @@ static void check_whole(parse_state *p) {
 
 int conf_load(ward_conf **out, const char *path, char *err, size_t errcap) {
   *out = NULL;
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errcap, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  int rv = conf_read(out, path, f, err, errcap);
+  fclose(f);
+  return rv;
+}
+
+int conf_read(ward_conf **out, const char *path, FILE *f, char *err, size_t errcap) {
+  *out = NULL;
   ward_conf *c = calloc(1, sizeof *c);
-  parse_state p = {.conf = c};
-  if (!c) {
+  parse_state p = {.conf = c, .f = f};
+  if (!c || !(c->path = strdup(path))) {
+    free(c);
     snprintf(err, errcap, "%s: out of memory", path);
     return -1;
   }
-  c->path = strdup(path);
   c->log_max_bytes = 10u << 20;
   c->log_files = 5;
   c->max_conns = WARD_SERVER_MAX_CONNS_DEFAULT;
   c->handshake_ms = WARD_SERVER_HANDSHAKE_MS_DEFAULT;
-  p.f = fopen(path, "r");
-  if (!p.f) {
-    snprintf(err, errcap, "%s: %s", path, strerror(errno));
-    conf_free(c);
-    return -1;
-  }
   int rv = ini_parse_stream(reader, &p, on_key, &p);
-  fclose(p.f);
   if (rv > 0 && !p.err[0])
     fail_at(&p, rv, "syntax error (expected [section], key = value, or a comment)");
   else if (rv < 0 && !p.err[0])

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* One [service NAME] section. */
 typedef struct svc_conf {
@@ -55,6 +56,8 @@ typedef struct ward_conf {
 /* Reads and checks `path`. On error returns -1 with "FILE:LINE: reason"
  * (or "FILE: reason") in `err`; nothing is kept. */
 int conf_load(ward_conf **out, const char *path, char *err, size_t errcap);
+/* The same, from `f` (which stays open), named `path` in messages. */
+int conf_read(ward_conf **out, const char *path, FILE *f, char *err, size_t errcap);
 void conf_free(ward_conf *c);
 /* Only the control socket of `path` ([ward] socket, or the default), as
  * `ward ctl -c` needs: the rest of the file is the daemon's business. */
