@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hello.h"
 #include "proto.h"
 #include "test.h"
 #include "ward.h"
@@ -1049,6 +1050,65 @@ static void test_hdr_roundtrip(void) {
   T_EQ_ERR(ward__hdr_get(&g, b, 0xFFFFFFFEu), WARD_ETOOBIG);
 }
 
+/* ---------------------------------------------------------------------
+ * The handshake's lines as the host (HELLO) and a client (WELCOME) read
+ * them (hello.c; fuzzed by tests/fuzz/fuzz_hello.c and fuzz_welcome.c).
+ * ------------------------------------------------------------------- */
+
+static int hello_rv(const char *p, size_t n) {
+  ward__hello hl;
+  int rv = ward__hello_parse(&hl, (const uint8_t *)p, n);
+  ward__hello_free(&hl);
+  return rv;
+}
+
+#define HELLO_RV(lit) hello_rv(lit, sizeof lit - 1)
+
+static void test_hello(void) {
+  static const char full[] = "pid=7\nmax_frame=1024\ntoken=t0k\nmethod=echo\nmethod=sum\n"
+                             "meta.version=1.2\nunknown=x\n";
+  ward__hello hl;
+  T_EQ_INT(ward__hello_parse(&hl, (const uint8_t *)full, sizeof full - 1), 0);
+  T_EQ_INT(hl.max_frame, 1024);
+  T_EQ_INT(hl.token_len, 3);
+  T_TRUE(memcmp(hl.token, "t0k", 3) == 0);
+  T_EQ_INT(hl.nmethods, 2);
+  T_EQ_STR(hl.methods[0], "echo");
+  T_EQ_STR(hl.methods[1], "sum");
+  T_TRUE(hl.methods[2] == NULL);
+  T_EQ_INT(hl.nmeta, 1);
+  T_EQ_STR(hl.meta[0].key, "version");
+  T_EQ_STR(hl.meta[0].value, "1.2");
+  ward__hello_free(&hl);
+  T_EQ_INT(ward__hello_parse(&hl, NULL, 0), 0);
+  T_EQ_INT(hl.max_frame, WARD_MAX_FRAME_DEFAULT);
+  ward__hello_free(&hl);
+
+  /* A NUL would cut the name short: the host would record "ec". */
+  T_EQ_INT(HELLO_RV("method=ec\0ho\n"), WARD_EPROTO);
+  T_EQ_INT(HELLO_RV("meta.ver\0sion=1\n"), WARD_EPROTO);
+  T_EQ_INT(HELLO_RV("meta.version=1\0.0\n"), WARD_EPROTO);
+  T_EQ_INT(HELLO_RV("method=\n"), WARD_EPROTO);
+  /* max_frame: decimal digits, 1..UINT32_MAX, nothing else. */
+  T_EQ_INT(HELLO_RV("max_frame=0\n"), WARD_EPROTO);
+  T_EQ_INT(HELLO_RV("max_frame=4294967296\n"), WARD_EPROTO);
+  T_EQ_INT(HELLO_RV("max_frame= 5\n"), WARD_EPROTO);
+  T_EQ_INT(HELLO_RV("max_frame=+5\n"), WARD_EPROTO);
+  T_EQ_INT(HELLO_RV("max_frame=5k\n"), WARD_EPROTO);
+  T_EQ_INT(HELLO_RV("max_frame=0004294967295\n"), 0);
+  T_EQ_INT(HELLO_RV("pid=1"), WARD_EPROTO); /* no final newline */
+
+  /* The client's reading: the last valid max_frame; bad lines skipped. */
+  uint32_t max = 9;
+  static const char welcome[] = "max_frame=100\npid=1\nmax_frame=-1\nmax_frame=200\n"
+                                "max_frame=2x\n";
+  T_EQ_INT(ward__hello_max_frame((const uint8_t *)welcome, sizeof welcome - 1, &max), 1);
+  T_EQ_INT(max, 200);
+  max = 9;
+  T_EQ_INT(ward__hello_max_frame((const uint8_t *)"pid=1\nmax_frame=0\n", 19, &max), 0);
+  T_EQ_INT(max, 9);
+}
+
 int main(void) {
   vecs_init();
   T_RUN(test_vectors_encode);
@@ -1066,6 +1126,7 @@ int main(void) {
   T_RUN(test_sticky);
   T_RUN(test_err_payload);
   T_RUN(test_kv);
+  T_RUN(test_hello);
   T_RUN(test_random_robustness);
   /* Last: fails while proto.c loses a body completed by ward__dec_wrote. */
   T_RUN(test_body_space_complete);
