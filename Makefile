@@ -11,7 +11,23 @@
 #                   stop and 10,000 crash -> restart cycles in one host,
 #                   failing if its descriptors or memory grow (SOAK_CYCLES=N)
 #   make install    build, then install under PREFIX (default /usr/local)
+#   make fuzz       build the fuzz targets of tests/fuzz/ with clang and
+#                   libFuzzer (-fsanitize=fuzzer,address,undefined) in
+#                   FUZZ_DIR, then run each for FUZZ_SECONDS; stops at the
+#                   first target that finds a crash
 #   make clean      remove the build directories
+#
+# Fuzzing: each target starts from its checked-in seeds (tests/fuzz/corpus/
+# TARGET, written by tests/fuzz/make_seeds.sh) and the inputs that once
+# broke it (tests/fuzz/regress/TARGET); what it learns stays in
+# FUZZ_DIR/corpus/TARGET for the next run. A crash leaves its input as
+# FUZZ_DIR/crashes/TARGET/crash-HASH (or leak-, timeout-, oom-): run
+#   FUZZ_DIR/fuzz/fuzz_TARGET FILE
+# to see it again, fix the code, and copy FILE to tests/fuzz/regress/TARGET/
+# under a name that says what it broke. `make check` replays every file of
+# corpus/ and regress/ in every build (ctest: fuzz_TARGET_replay). Where
+# the file is gone (CI's clone), the log printed has the input on its line
+# "Base64: ...": `base64 -d >FILE` makes it again.
 #
 # Variables:
 #   WERROR=1                    warnings are errors
@@ -19,6 +35,9 @@
 #   BUILD_DIR=dir               another build directory
 #   CC=clang                    another compiler (use a fresh BUILD_DIR with it)
 #   PREFIX=/opt/ward            where `make install` puts ward
+#   FUZZ_SECONDS=30             how long `make fuzz` runs each target (60)
+#   FUZZ_TARGETS="frame hello"  which targets it runs (all of tests/fuzz/)
+#   FUZZ_DIR=dir                its build directory (build-fuzz)
 
 MAKEFLAGS += --no-print-directory
 
@@ -41,7 +60,11 @@ ifneq ($(origin CC),default)
 CMAKE_FLAGS += -DCMAKE_C_COMPILER=$(CC)
 endif
 
-.PHONY: all deps build demo check bench soak install clean
+FUZZ_SECONDS ?= 60
+FUZZ_DIR ?= build-fuzz
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: all deps build demo check bench soak install fuzz clean
 
 all: build
 
@@ -80,5 +103,35 @@ soak: build
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
+# Its own build: clang, the library instrumented for libFuzzer, ASan and
+# UBSan, nothing but the fuzz targets. Each run is one process, given a
+# memory limit and a per-input timeout, so that a slow or greedy input is a
+# finding too.
+fuzz: deps
+	@mkdir -p $(FUZZ_DIR)
+	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DWARD_FUZZ=ON -DWARD_SANITIZE=address,undefined -DWARD_WERROR=ON \
+	  -DWARD_BUILD_TESTS=OFF -DWARD_BUILD_EXAMPLES=OFF -DWARD_BUILD_BENCH=OFF \
+	  -DWARD_BUILD_TOOLS=OFF >$(FUZZ_DIR)/configure.log 2>&1 \
+	  || { cat $(FUZZ_DIR)/configure.log; exit 1; }
+	cmake --build $(FUZZ_DIR) -j$(JOBS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/crashes/$$t; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(FUZZ_DIR)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/crashes/$$t/ \
+	    $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t \
+	    $$( [ -d tests/fuzz/regress/$$t ] && echo tests/fuzz/regress/$$t ) \
+	    >$(FUZZ_DIR)/fuzz_$$t.log 2>&1 \
+	  || { tail -n 60 $(FUZZ_DIR)/fuzz_$$t.log; \
+	       echo "fuzz_$$t found a crash: $$(ls -t $(FUZZ_DIR)/crashes/$$t | head -n 1)"; \
+	       echo "(in $(FUZZ_DIR)/crashes/$$t/; the Makefile's header says what next)"; \
+	       exit 1; }; \
+	  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
+	    $(FUZZ_DIR)/fuzz_$$t.log || true; \
+	done
+
 clean:
-	rm -rf $(sort build build-san build-clang $(BUILD_DIR))
+	rm -rf $(sort build build-san build-clang build-fuzz $(BUILD_DIR) $(FUZZ_DIR))

@@ -11,6 +11,9 @@ PACKAGES=(
   cmake           # the build (3.25 or newer)
   pkg-config      # the install test checks ward.pc with it
   clang           # CI builds with a second compiler
+  libclang-rt-dev # clang's sanitizer and libFuzzer runtimes (libclang-rt-14-dev on
+                  # Debian 12): the TSan build of CI and `make fuzz`; clang alone
+                  # only recommends them
   libjansson-dev  # the JSON layer (jansson)
   libmsgpack-dev  # MessagePack in the tests and examples (msgpack-c)
   libuv1-dev      # the example that runs ward inside a libuv loop

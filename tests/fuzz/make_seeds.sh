@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# make_seeds.sh [DIR] — writes the seed corpora of the fuzz targets into
+# DIR/TARGET/, by default tests/fuzz/corpus/TARGET/ (checked in; run it
+# again after docs/protocol.md section 12 or examples/ward.ini changed, and
+# commit what changed: ctest's fuzz_seeds test fails until then).
+#
+#   frame    each test vector of docs/protocol.md section 12, and all of
+#            them in one stream, behind the target's two leading bytes
+#            (receive limit, split seed) in a few combinations
+#   hello    the HELLO payload of vector (e), and one with every kind of line
+#   welcome  a host's and a server's WELCOME payload
+#   json     JSON values: a row, the ERROR payload of vector (c) with data,
+#            a ward.doctor answer
+#   config   examples/ward.ini, and a file with every key
+#
+# Needs bash, awk and printf; nothing else.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${1:-$here/corpus}
+
+rm -rf "$out"
+mkdir -p "$out"/{frame,hello,welcome,json,config}
+
+# The vectors: for each "### (x)" heading of section 12, the hex bytes of
+# its code block, as \xHH escapes for printf, one vector a line.
+vectors=$(awk '
+  /^## 12\./ { in12 = 1; next }
+  /^## / && in12 { exit }
+  !in12 { next }
+  /^### \(/ { name = substr($2, 2, 1); next }
+  /^```/ { if (block) { print name, esc; esc = "" } block = !block; next }
+  block && /^[0-9a-f]+: / { for (i = 2; i <= NF; i++) esc = esc "\\x" $i }
+' "$root/docs/protocol.md")
+[ -n "$vectors" ] || { echo "make_seeds.sh: no test vectors found in docs/protocol.md" >&2; exit 1; }
+
+all=""
+while read -r name esc; do
+  # Limit byte 0: WARD_MAX_FRAME_DEFAULT; split seeds 0 and 7.
+  printf "\\x00\\x00$esc" >"$out/frame/vector-$name"
+  printf "\\x00\\x07$esc" >"$out/frame/vector-$name-split"
+  all="$all$esc"
+done <<<"$vectors"
+printf "\\x00\\x00$all" >"$out/frame/all-vectors"
+printf "\\x00\\x2a$all" >"$out/frame/all-vectors-split"
+# Limit 16 bytes (byte 3): vector (a) fits, (e) is over it.
+printf "\\x03\\x01$all" >"$out/frame/all-vectors-limit16"
+
+printf 'pid=42\nmethod=echo\n' >"$out/hello/vector-e"
+printf 'pid=7\nmax_frame=1048576\ntoken=0123456789abcdef\nmethod=echo\nmethod=count\nmeta.version=1.2.3\nmeta.lang=c\n' \
+  >"$out/hello/full"
+
+printf 'max_frame=67108864\npid=9881\nworker_id=3\ngeneration=1\n' >"$out/welcome/host"
+printf 'max_frame=1024\npid=12\n' >"$out/welcome/server"
+
+printf '{"i": 1}' >"$out/json/row"
+printf '"hi"' >"$out/json/reply"
+printf '\x0e\x00\x00\x00no such method{"missing": ["x", 1.5, null, true]}' >"$out/json/error-with-data"
+printf '{"checks": [{"name": "db", "status": "pass", "message": "ok"}, {"name": "disk", "status": "warning"}]}' \
+  >"$out/json/doctor"
+
+cp "$root/examples/ward.ini" "$out/config/example"
+cat >"$out/config/every-key" <<'INI'
+[ward]
+socket = /tmp/ward-fuzz.sock
+log_dir = none
+log_max_size = 1M
+log_files = 3
+
+[service a]
+command = sh -c 'echo "$HOME"; exit 0'
+  --more "args" here
+env = A=1
+env = B=two
+cwd = /tmp
+restart = on-failure
+max_restarts = 3
+restart_window = 30s
+backoff = 500ms
+backoff_max = 1m
+stop_signal = SIGINT
+stop_grace = 2s
+ready = notify 3
+startup_timeout = 1h
+heartbeat = 5s
+memory_limit = 1G
+memory_high = 512M
+instances = 2
+control = yes
+
+[service b]
+command = sleep 1000 ; a comment
+ready = up 1s
+depends_on = a
+  c
+
+[service c]
+command = true
+ready = handshake
+INI
+echo "make_seeds.sh: wrote $(find "$out" -type f | wc -l) seeds under ${out#"$root"/}"
