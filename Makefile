@@ -63,6 +63,9 @@ endif
 FUZZ_SECONDS ?= 60
 FUZZ_DIR ?= build-fuzz
 FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+# Paths given to a fuzz target are absolute: a target may change its
+# directory (fuzz_config runs in an empty one).
+FUZZ := $(abspath $(FUZZ_DIR))
 
 .PHONY: all deps build demo check bench soak install fuzz clean
 
@@ -117,20 +120,20 @@ fuzz: deps
 	cmake --build $(FUZZ_DIR) -j$(JOBS)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
-	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/crashes/$$t; \
+	  mkdir -p $(FUZZ)/corpus/$$t $(FUZZ)/crashes/$$t; \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  $(FUZZ_DIR)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  $(FUZZ)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	    -rss_limit_mb=2048 -print_final_stats=1 \
-	    -artifact_prefix=$(FUZZ_DIR)/crashes/$$t/ \
-	    $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t \
-	    $$( [ -d tests/fuzz/regress/$$t ] && echo tests/fuzz/regress/$$t ) \
-	    >$(FUZZ_DIR)/fuzz_$$t.log 2>&1 \
-	  || { tail -n 60 $(FUZZ_DIR)/fuzz_$$t.log; \
-	       echo "fuzz_$$t found a crash: $$(ls -t $(FUZZ_DIR)/crashes/$$t | head -n 1)"; \
+	    -artifact_prefix=$(FUZZ)/crashes/$$t/ \
+	    $(FUZZ)/corpus/$$t $(CURDIR)/tests/fuzz/corpus/$$t \
+	    $$( [ -d tests/fuzz/regress/$$t ] && echo $(CURDIR)/tests/fuzz/regress/$$t ) \
+	    >$(FUZZ)/fuzz_$$t.log 2>&1 \
+	  || { tail -n 60 $(FUZZ)/fuzz_$$t.log; \
+	       echo "fuzz_$$t found a crash: $$(ls -t $(FUZZ)/crashes/$$t | head -n 1)"; \
 	       echo "(in $(FUZZ_DIR)/crashes/$$t/; the Makefile's header says what next)"; \
 	       exit 1; }; \
 	  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' \
-	    $(FUZZ_DIR)/fuzz_$$t.log || true; \
+	    $(FUZZ)/fuzz_$$t.log || true; \
 	done
 
 clean:
