@@ -8,6 +8,16 @@
 
 #include "worker.h"
 
+/* The time a call begins or ends at, for the machine. It matters only to
+ * what follows a call's end (idle, a replacement's grace): when nothing
+ * does, the clock is not read on the call's path (1: any time will do). */
+static int64_t call_time(const ward_worker *w) {
+  const ward_spec *s = w->spec;
+  if (s->idle_ms || s->max_requests || w->life.state == WARD__L_DRAINING)
+    return ward__now_ms();
+  return 1;
+}
+
 /* Takes a reference on the worker's live connection, waiting within the
  * deadline while a new process is on its way. `pin` nonzero: only that
  * generation will do. */
@@ -21,32 +31,31 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
     return ward__fail(WARD_EINVAL, "worker '%s' is a plain process: it takes no calls", name);
   pthread_mutex_lock(&h->mu);
   for (;;) {
-    if (pin && (w->generation != pin || w->state != W_READY)) {
+    if (pin && (w->life.generation != pin || w->life.state != WARD__L_READY)) {
       rv = ward__fail(WARD_ESTALE, "worker '%s' is past generation %u", name, pin);
       break;
     }
-    if (w->state == W_READY && w->conn && !ward__conn_is_closed(w->conn)) {
+    if (w->life.state == WARD__L_READY && w->conn && !ward__conn_is_closed(w->conn)) {
       ward__conn_ref(w->conn);
-      w->inflight++;
       *out = w->conn;
-      if (w->spec->idle_ms)
-        ward__worker_schedule(w); /* not idle while a call is in flight */
+      ward__lev ev = {.type = WARD__LE_CALL_BEGIN, .now = call_time(w)};
+      ward__worker_post(w, &ev, NULL);
       break;
     }
-    if (w->state == W_FAILED) {
+    if (w->life.state == WARD__L_FAILED) {
       rv = ward__fail(WARD_EGAVEUP, "worker '%s' failed: restart limit reached", name);
       break;
     }
-    if (w->state == W_PARKED) {
+    if (w->life.state == WARD__L_PARKED) {
       /* Idle, without a process: this call starts one. */
-      w->state = W_QUEUED;
-      ward__host_wake(h);
+      ward__lev ev = {.type = WARD__LE_WANT};
+      ward__worker_post(w, &ev, NULL);
     }
-    if (w->state == W_EXITED) {
+    if (w->life.state == WARD__L_EXITED) {
       rv = ward__fail(WARD_ECRASHED, "worker '%s' is gone (it exited)", name);
       break;
     }
-    if (w->state == W_STOPPING || w->state == W_STOPPED) {
+    if (w->life.state == WARD__L_STOPPING || w->life.state == WARD__L_STOPPED) {
       rv = ward__fail(WARD_ECLOSED, "worker '%s' is stopped", name);
       break;
     }
@@ -68,21 +77,9 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
 void ward__worker_release(ward_worker *w, ward__conn *c, int answered) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  w->inflight--;
-  if (w->spec->idle_ms)
-    w->last_activity = ward__now_ms();
-  if (answered) {
-    w->served++;
-    if (w->conn == c) {
-      w->gen_served++;
-      if (w->spec->max_requests && w->gen_served >= w->spec->max_requests)
-        ward__worker_recycle(w, WARD_REASON_MAX_REQUESTS);
-    }
-  }
-  if (w->state == W_DRAINING && !w->inflight)
-    ward__worker_recycle_now(w);
-  else if (w->spec->idle_ms && !w->inflight)
-    ward__worker_schedule(w);
+  ward__lev ev = {.type = WARD__LE_CALL_END, .now = call_time(w), .answered = answered,
+                  .current = w->conn == c};
+  ward__worker_post(w, &ev, NULL);
   pthread_mutex_unlock(&h->mu);
   ward__conn_unref(c);
 }
@@ -93,9 +90,10 @@ void ward__worker_release(ward_worker *w, ward__conn *c, int answered) {
 void ward__worker_timed_out(ward_worker *w, ward__conn *c) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  if (w->spec->kill_on_timeout && w->conn == c &&
-      (w->state == W_READY || w->state == W_DRAINING))
-    ward__worker_kill_for(w, WARD_REASON_REQUEST_TIMEOUT);
+  if (w->conn == c) {
+    ward__lev ev = {.type = WARD__LE_KILL, .reason = WARD_REASON_REQUEST_TIMEOUT};
+    ward__worker_post(w, &ev, NULL);
+  }
   pthread_mutex_unlock(&h->mu);
 }
 

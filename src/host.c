@@ -189,7 +189,7 @@ ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int
   e->ev.name = w->spec->name;
   e->ev.worker_id = w->id;
   e->ev.pid = pid;
-  e->ev.generation = w->generation;
+  e->ev.generation = w->life.generation;
   e->ev.exit_code = code;
   e->ev.signal = sig;
   e->ev.reason = reason;
@@ -384,6 +384,7 @@ static void heap_fix(ward_host *h, size_t i) {
 
 void ward__heap_remove(ward_host *h, ward_worker *w) {
   size_t i = w->heap_idx;
+  w->due = INT64_MAX;
   if (i == SIZE_MAX)
     return;
   w->heap_idx = SIZE_MAX;
@@ -428,7 +429,6 @@ static void run_timers(ward_host *h) {
   while (n < 64 && h->nheap && h->heap[0]->due <= now) {
     ward_worker *w = h->heap[0];
     ward__heap_remove(h, w);
-    w->due = INT64_MAX;
     due[n++] = w;
   }
   pthread_mutex_unlock(&h->mu);

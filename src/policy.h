@@ -1,12 +1,15 @@
 /*
  * policy.h — the restart decision: what to do when a worker's process has
  * ended. Pure logic: no I/O, no clock of its own (the caller passes `now`),
- * so every case is tested without processes (tests/test_policy.c).
+ * so every case is tested without processes (tests/test_policy.c). Its
+ * one caller is the worker's state machine (lifecycle.c), which asks it
+ * about every exit but an idle one: an idle worker is parked, and started
+ * again by the next call.
  *
  * The rules, in order:
  *   0. A stop (WARD_REASON_STOPPED) is never followed by a restart.
  *   1. An explicit cycle (WARD_REASON_CYCLE) and the other recycles
- *      (MAX_REQUESTS, IDLE, MEMORY_LIMIT) are planned replacements: always
+ *      (MAX_REQUESTS, MEMORY_LIMIT) are planned replacements: always
  *      restarted, at once (delay 0), whatever the restart mode.
  *   2. Otherwise the restart mode decides: NEVER stays down; ON_FAILURE
  *      stays down after a clean exit (reason EXITED, code 0) and restarts

@@ -1,24 +1,13 @@
 /*
- * supervise.c — the life of a worker handle across its processes:
- * spawning, timers (startup, backoff, heartbeat, memory, idle), planned
- * replacements, stop, explicit cycle and restart, information.
+ * supervise.c — the host's side of a worker's life: it feeds the worker's
+ * state machine (lifecycle.c) its events and carries out what the machine
+ * decides (events for the program, signals, goodbyes, starts), keeps the
+ * worker's timers in the host's heap, and provides the public operations
+ * on a worker's life: spawn, wait, cycle, restart, stop, free, information.
  *
- * States (host mutex):
- *
- *            spawn/restart          HELLO
- *   (new) ──> QUEUED ──start──> STARTING ──────> READY ──cycle/limits──> DRAINING
- *               ^                   │              │  \                     │ calls done
- *               │ delay 0           │ exit          │   \ kill (timeout,     v
- *               │                   v               v    \ unhealthy) ─> REPLACING
- *            BACKOFF <──policy── (process ended) <──────────────────────────┘
- *                                   │ policy: stay down / give up
- *                                   v
- *                            EXITED / FAILED
- *
- *   any state with a process ──stop──> STOPPING ──exit──> STOPPED
- *
- * What to do after a process ended is decided by policy.c; the timers live
- * in the host's heap (host.c), keyed by each worker's `due`.
+ * Owns: ward__worker_post, the only way a worker's state changes. May not
+ * decide anything itself: whether a process restarts, when a timer fires
+ * and what a stop does next are the machine's.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -28,122 +17,142 @@
 #include "worker.h"
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int public_state(const ward_worker *w);
 
-/* How often a process without a pidfd is looked at for its exit. */
-#define REAP_POLL_MS 5
 
 void ward__worker_schedule(ward_worker *w) {
-  const ward_spec *s = w->spec;
-  int64_t due = INT64_MAX;
-  switch (w->state) {
-  case W_STARTING:
-    due = w->startup_deadline;
-    break;
-  case W_BACKOFF:
-    due = w->due_start;
-    break;
-  case W_REPLACING:
-    due = min64(w->kill_at, w->conn_due);
-    break;
-  case W_READY:
-  case W_DRAINING:
-    due = w->conn_due;
-    if (s->heartbeat_ms)
-      due = min64(due, w->next_hb);
-    if (s->mem_soft || s->mem_hard)
-      due = min64(due, w->next_sample);
-    if (s->idle_ms && w->state == W_READY && !w->inflight)
-      due = min64(due, w->last_activity + s->idle_ms);
-    break;
-  default:
-    break;
-  }
+  int64_t due = ward__life_due(&w->life, w->spec);
+  /* Deadlines of asynchronous and cancelled calls are the connection's. */
+  if (w->life.state == WARD__L_READY || w->life.state == WARD__L_DRAINING ||
+      w->life.state == WARD__L_REPLACING)
+    due = min64(due, w->conn_due);
   /* Without a pidfd, exits are found by looking every few milliseconds. */
   if (w->proc.pid > 0 && w->proc.pidfd < 0)
-    due = min64(due, ward__now_ms() + REAP_POLL_MS);
+    due = min64(due, w->reap_at);
+  /* Most events (a call's begin and end) move no timer: no heap work, and
+   * no wake-up of the loop, for them. */
+  if (due == w->due)
+    return;
   w->due = due;
   ward__heap_update(w->host, w);
 }
 
-void ward__worker_ready(ward_worker *w) {
-  ward_host *h = w->host;
-  int64_t now = ward__now_ms();
-  w->state = W_READY;
-  w->readies++;
-  w->ready_at = now;
-  w->last_activity = now;
-  w->gen_served = 0;
-  w->hb_misses = 0;
-  w->next_hb = now + w->spec->heartbeat_ms;
-  w->next_sample = now + w->spec->mem_sample_ms;
-  ward__host_event(h, w, WARD_EV_READY, w->proc.pid, 0, 0, 0, 0, NULL);
-  if (!w->spawning)
-    ward__host_event(h, w, WARD_EV_RESTARTED, w->proc.pid, 0, 0, 0, 0, NULL);
-  w->spawning = 0;
-  ward__worker_schedule(w);
-  pthread_cond_broadcast(&h->cond);
-}
-
-/* Ends the current process for a replacement: a goodbye now, SIGKILL if it
- * is still there after the stop grace (lock held). */
-void ward__worker_recycle_now(ward_worker *w) {
-  w->state = W_REPLACING;
-  w->kill_at = ward__now_ms() + w->spec->stop_grace_ms;
-  if (w->conn) {
-    ward__hdr h = {.kind = WARD__K_GOODBYE, .len = 7};
-    ward__conn_send(w->conn, &h, NULL, "recycle", 7, NULL, 0, 0, 0);
-  } else if (w->spec->ready_mode != WARD_READY_HANDSHAKE) {
-    ward__worker_kill(w, w->spec->stop_signal, w->reason); /* plain: no goodbye */
-  }
-  ward__worker_schedule(w);
-}
-
-void ward__worker_recycle(ward_worker *w, int reason) {
-  if (w->state != W_READY)
-    return;
-  w->reason = reason;
-  w->state = W_DRAINING;
-  if (!w->inflight)
-    ward__worker_recycle_now(w);
-  else
-    ward__worker_schedule(w);
-}
-
-/* Kills the process now for a replacement (lock held). */
-void ward__worker_kill_for(ward_worker *w, int reason) {
-  w->state = W_REPLACING;
-  w->kill_at = INT64_MAX;
-  ward__worker_kill(w, SIGKILL, reason);
-  ward__worker_schedule(w);
-}
-
-static void tick_heartbeat(ward_worker *w, int64_t now) {
-  w->next_hb = now + w->spec->heartbeat_ms;
-  if (!w->conn)
-    return;
-  if (!ward__conn_heartbeat(w->conn)) {
-    w->hb_misses = 0;
-    return;
-  }
-  if (++w->hb_misses < w->spec->heartbeat_misses)
-    return;
-  ward_event *ev = ward__event_t(w->host, w, WARD_EV_UNHEALTHY);
-  if (ev)
-    ev->attempt = w->hb_misses;
-  ward__worker_kill_for(w, WARD_REASON_UNHEALTHY);
-}
-
-static void tick_memory(ward_worker *w, int64_t now) {
+/* Why the first start failed, for ward_spawn, from the event that said so. */
+static void first_failure(ward_worker *w, const ward__lev *ev) {
   const ward_spec *s = w->spec;
-  w->next_sample = now + s->mem_sample_ms;
-  uint64_t rss, cpu;
-  if (w->proc.pid <= 0 || ward__proc_usage(w->proc.pid, &rss, &cpu, NULL))
+  char text[128];
+  switch (ev->type) {
+  case WARD__LE_SPAWN_FAILED:
+    ward__worker_spawn_err(w, ev->error, ev->sys_errno, ev->text ? ev->text : "");
     return;
-  if (s->mem_hard && rss > s->mem_hard)
-    ward__worker_kill_for(w, WARD_REASON_MEMORY_LIMIT);
-  else if (s->mem_soft && rss > s->mem_soft)
-    ward__worker_recycle(w, WARD_REASON_MEMORY_LIMIT);
+  case WARD__LE_REFUSED:
+    ward__worker_spawn_err(w, ev->error ? ev->error : WARD_EHANDSHAKE, ev->sys_errno,
+                           ev->text ? ev->text : "");
+    return;
+  case WARD__LE_VIOLATION:
+    ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, ev->text ? ev->text : "");
+    return;
+  case WARD__LE_TICK:
+    snprintf(text, sizeof text, "%s within %d ms",
+             s->ready_mode == WARD_READY_NOTIFY ? "no readiness notification" : "no handshake",
+             s->startup_timeout_ms);
+    break;
+  default: { /* EXIT */
+    const char *what = s->ready_mode == WARD_READY_HANDSHAKE ? "the handshake" : "it was ready";
+    if (ev->signal)
+      snprintf(text, sizeof text, "exited before %s (signal %d)", what, ev->signal);
+    else
+      snprintf(text, sizeof text, "exited before %s (code %d)", what, ev->code);
+    break;
+  }
+  }
+  ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, text);
+}
+
+/* Queues the machine's events for the program. */
+static void emit_events(ward_worker *w, const ward__lev *ev, const ward__lout *o) {
+  for (int i = 0; i < o->nemit; i++) {
+    const ward__lemit *e = &o->emit[i];
+    char detail[96];
+    const char *text = NULL;
+    int pid = w->proc.pid;
+    if (e->type == WARD_EV_EXITED) {
+      pid = ev->pid;
+      if (e->signal)
+        snprintf(detail, sizeof detail, "killed by signal %d (%s)", e->signal,
+                 ward_reason_name(e->reason));
+      else
+        snprintf(detail, sizeof detail, "exited with code %d (%s)", e->code,
+                 ward_reason_name(e->reason));
+      text = detail;
+    } else if (e->type == WARD_EV_ERROR) {
+      text = ev->text;
+    }
+    ward__evq *q = ward__host_event(w->host, w, e->type, pid, e->code, e->signal, e->reason,
+                                    e->error, text);
+    if (q) {
+      q->ev.attempt = e->attempt;
+      q->ev.delay_ms = e->delay_ms;
+      q->ev.outcome = e->outcome;
+    }
+  }
+}
+
+void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
+  ward_host *h = w->host;
+  ward__lout own;
+  ward__lout *o = out ? out : &own;
+  if (!ev->now)
+    ev->now = ward__now_ms();
+  ward__lstate was = w->life.state;
+  int step_was = w->life.stop_step, spawning_was = w->life.spawning;
+  ward__life_step(&w->life, w->spec, ev, o);
+#if WARD__CHECKED
+  const char *broken = ward__life_check(&w->life);
+  if (broken) {
+    fprintf(stderr, "ward: worker '%s': %s after %s\n", w->spec->name, broken,
+            ward__life_event_name(ev->type));
+    abort();
+  }
+#endif
+  if (o->act & WARD__LA_FIRST_FAILED)
+    first_failure(w, ev);
+  emit_events(w, ev, o);
+  if ((o->act & WARD__LA_KILL) && w->proc.pid > 0)
+    ward__proc_kill(&w->proc, o->signal);
+  if ((o->act & WARD__LA_GOODBYE) && w->conn) {
+    ward__hdr bye = {.kind = WARD__K_GOODBYE, .len = (uint32_t)strlen(o->goodbye)};
+    ward__conn_send(w->conn, &bye, NULL, o->goodbye, bye.len, NULL, 0, 0, 0);
+  }
+  if ((o->act & WARD__LA_CLOSE) && w->conn)
+    ward__conn_close(w->conn, WARD_ECLOSED); /* calls in flight end now */
+  if ((o->act & WARD__LA_HEARTBEAT) && w->conn) {
+    ward__lev hb = {.type = WARD__LE_HEARTBEAT, .now = ev->now};
+    hb.missed = ward__conn_heartbeat(w->conn);
+    ward__worker_post(w, &hb, NULL);
+  }
+  uint64_t rss, cpu;
+  if ((o->act & WARD__LA_SAMPLE) && w->proc.pid > 0 &&
+      !ward__proc_usage(w->proc.pid, &rss, &cpu, NULL)) {
+    ward__lev mem = {.type = WARD__LE_MEMORY, .now = ev->now, .rss = rss};
+    ward__worker_post(w, &mem, NULL);
+  }
+  ward__worker_schedule(w);
+  /* Threads wait for states (a call for READY, a stop for STOPPED...): they
+   * look again when something they wait for may have changed. */
+  if (o->act || o->nemit || w->life.state != was || w->life.stop_step != step_was ||
+      w->life.spawning != spawning_was)
+    pthread_cond_broadcast(&h->cond);
+  /* A start, or events, are for the loop to carry on with. */
+  if ((o->act & WARD__LA_SPAWN) || (o->nemit && !ward__on_io_thread(h)))
+    ward__host_wake(h);
+}
+
+/* Posts an event of `type` alone (lock held); returns the machine's answer. */
+static int post(ward_worker *w, int type) {
+  ward__lev ev = {.type = type};
+  ward__lout o;
+  ward__worker_post(w, &ev, &o);
+  return o.status;
 }
 
 /* Deadlines of asynchronous calls and of cancelled calls: the connection
@@ -164,8 +173,10 @@ static void tick_calls(ward_worker *w, int64_t now) {
     w->conn_due = next;
     /* A worker that ignored a cancellation past its grace is replaced;
      * timeouts are handled as each timed-out call ends. */
-    if (cancel_expired && (w->state == W_READY || w->state == W_DRAINING))
-      ward__worker_kill_for(w, WARD_REASON_CANCELLED);
+    if (cancel_expired) {
+      ward__lev ev = {.type = WARD__LE_KILL, .now = now, .reason = WARD_REASON_CANCELLED};
+      ward__worker_post(w, &ev, NULL);
+    }
   }
   pthread_mutex_unlock(&h->mu);
   ward__conn_unref(c);
@@ -173,83 +184,38 @@ static void tick_calls(ward_worker *w, int64_t now) {
 
 void ward__worker_tick(ward_worker *w, int64_t now) {
   ward_host *h = w->host;
-  const ward_spec *s = w->spec;
   tick_calls(w, now);
   pthread_mutex_lock(&h->mu);
   int poll_exit = w->proc.pid > 0 && w->proc.pidfd < 0;
+  if (poll_exit && now >= w->reap_at)
+    w->reap_at = now + WARD__REAP_POLL_MS;
   pthread_mutex_unlock(&h->mu);
   if (poll_exit)
     ward__worker_on_exit(w); /* returns at once while it still runs */
   pthread_mutex_lock(&h->mu);
-  switch (w->state) {
-  case W_STARTING:
-    if (now >= w->startup_deadline && s->ready_mode == WARD_READY_AFTER) {
-      ward__worker_ready(w); /* it stayed up long enough */
-    } else if (now >= w->startup_deadline) {
-      char text[96];
-      snprintf(text, sizeof text, "%s within %d ms",
-               s->ready_mode == WARD_READY_NOTIFY ? "no readiness notification"
-                                                  : "no handshake",
-               s->startup_timeout_ms);
-      if (w->spawning)
-        ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, text);
-      ward__worker_kill(w, SIGKILL, WARD_REASON_STARTUP_TIMEOUT);
-      w->startup_deadline = INT64_MAX;
-    }
-    break;
-  case W_BACKOFF:
-    if (now >= w->due_start) {
-      w->state = W_QUEUED;
-      ward__host_wake(h);
-    }
-    break;
-  case W_REPLACING:
-    if (now >= w->kill_at) {
-      /* Without a planned reason, it is here because its channel closed. */
-      ward__worker_kill(w, SIGKILL, w->reason ? w->reason : WARD_REASON_PROTOCOL);
-      w->kill_at = INT64_MAX;
-    }
-    break;
-  case W_READY:
-  case W_DRAINING:
-    if (s->heartbeat_ms && now >= w->next_hb)
-      tick_heartbeat(w, now);
-    if ((s->mem_soft || s->mem_hard) && now >= w->next_sample &&
-        (w->state == W_READY || w->state == W_DRAINING))
-      tick_memory(w, now);
-    if (s->idle_ms && w->state == W_READY && !w->inflight &&
-        now - w->last_activity >= s->idle_ms)
-      ward__worker_recycle(w, WARD_REASON_IDLE);
-    break;
-  default:
-    break;
-  }
-  ward__worker_schedule(w);
-  pthread_cond_broadcast(&h->cond);
+  ward__lev ev = {.type = WARD__LE_TICK, .now = now};
+  ward__worker_post(w, &ev, NULL);
   pthread_mutex_unlock(&h->mu);
 }
 
 /* ------------------------------------------------------------------ */
 /* Spawn, restart, cycle                                               */
 
-/* Queues a first start (or an explicit restart) and waits for its
- * handshake (lock held). Returns 0, or the reason it failed. */
-static void start_queued(ward_worker *w);
-
-static int start_and_wait(ward_worker *w) {
+/* Waits (lock held) for a first start (or a start from rest) to come to
+ * its end. Returns 0 (ready, or at rest under supervise_start), or why it
+ * failed. */
+static int wait_started(ward_worker *w) {
   ward_host *h = w->host;
-  start_queued(w);
   int sup = w->spec->supervise_start; /* failed starts follow the policy */
-  while (w->spawning && (w->state == W_QUEUED || w->state == W_STARTING ||
-                         (sup && w->state == W_BACKOFF)))
+  while (w->life.spawning &&
+         (w->life.state == WARD__L_QUEUED || w->life.state == WARD__L_STARTING ||
+          (sup && w->life.state == WARD__L_BACKOFF)))
     ward__host_wait(h, INT64_MAX);
-  if (!w->spawning)
+  if (!w->life.spawning)
     return 0;
-  w->spawning = 0;
+  post(w, WARD__LE_SETTLED);
   if (sup)
     return 0; /* at rest (failed, exited, stopped): the handle says which */
-  if (w->state != W_STOPPED)
-    w->state = W_FAILED;
   return w->spawn_err ? w->spawn_err : WARD_ECLOSED;
 }
 
@@ -274,10 +240,12 @@ static ward_worker *new_worker(ward_host *h, const ward_spec *spec, int *err) {
   w->host = h;
   w->listen_fd = -1;
   w->out_fd = w->err_fd = w->notify_fd = -1;
+  ward__life_init(&w->life);
   ward__logring_init(&w->logs, w->spec->log_ring);
   w->proc.pidfd = -1;
   w->heap_idx = SIZE_MAX;
   w->due = INT64_MAX;
+  w->conn_due = INT64_MAX;
   pthread_mutex_lock(&h->mu);
   if (h->quit) {
     pthread_mutex_unlock(&h->mu);
@@ -295,15 +263,13 @@ static ward_worker *new_worker(ward_host *h, const ward_spec *spec, int *err) {
   return w;
 }
 
-/* Queues a first start (or a restart) without waiting (lock held). */
-static void start_queued(ward_worker *w) {
-  w->spawning = 1;
+/* Asks for a start (START or RESTART from rest), forgetting why an earlier
+ * first start failed (lock held). */
+static int ask_start(ward_worker *w, int type) {
   w->spawn_err = 0;
   w->spawn_text[0] = 0;
   w->spawn_errno = 0;
-  w->reason = 0;
-  w->state = W_QUEUED;
-  ward__host_wake(w->host);
+  return post(w, type);
 }
 
 int ward_spawn_start(ward_worker **out, ward_host *h, const ward_spec *spec) {
@@ -314,7 +280,7 @@ int ward_spawn_start(ward_worker **out, ward_host *h, const ward_spec *spec) {
   ward_worker *w = new_worker(h, spec, &err);
   if (!w)
     return err;
-  start_queued(w);
+  ask_start(w, WARD__LE_START);
   pthread_mutex_unlock(&h->mu);
   *out = w;
   return 0;
@@ -330,22 +296,23 @@ int ward_worker_wait_ready(ward_worker *w, int timeout_ms) {
   pthread_mutex_lock(&h->mu);
   int rv;
   for (;;) {
+    ward__lstate st = w->life.state;
     /* Ready now, or it has been (and ended since: the policy has it). */
-    if (w->state == W_READY || w->readies > 0) {
+    if (st == WARD__L_READY || w->life.readies > 0) {
       rv = 0;
       break;
     }
-    if (w->state == W_FAILED || w->state == W_EXITED || w->state == W_STOPPED ||
-        w->state == W_STOPPING) {
+    if (st == WARD__L_FAILED || st == WARD__L_EXITED || st == WARD__L_STOPPED ||
+        st == WARD__L_STOPPING) {
       /* At rest without being ready (a first start that failed). */
-      int err = w->state == W_FAILED    ? (w->spawning && w->spawn_err ? w->spawn_err
-                                                                       : WARD_EGAVEUP)
-                : w->state == W_EXITED ? WARD_ECRASHED
+      int err = st == WARD__L_FAILED   ? (w->life.spawning && w->spawn_err ? w->spawn_err
+                                                                           : WARD_EGAVEUP)
+                : st == WARD__L_EXITED ? WARD_ECRASHED
                                        : WARD_ECLOSED;
-      w->spawning = 0;
+      post(w, WARD__LE_SETTLED);
       rv = w->spawn_text[0] ? ward__fail_keep(err, w->spawn_errno, w->spawn_text)
                             : ward__fail(err, "worker '%s' is %s", w->spec->name,
-                                         ward_state_name(public_state(w)));
+                                         ward_state_name(ward__life_public(&w->life)));
       break;
     }
     if (ward__host_wait(h, deadline) == WARD_ETIMEDOUT) {
@@ -367,7 +334,8 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
   ward_worker *w = new_worker(h, spec, &err);
   if (!w)
     return err;
-  err = start_and_wait(w);
+  ask_start(w, WARD__LE_START);
+  err = wait_started(w);
   if (!err) {
     pthread_mutex_unlock(&h->mu);
     *out = w;
@@ -389,17 +357,17 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
  * `gen`, or has come to rest otherwise, or the deadline passed. */
 static int wait_generation(ward_worker *w, uint32_t gen, int64_t deadline) {
   for (;;) {
-    switch (w->state) {
-    case W_READY:
-      if (w->generation >= gen)
+    switch (w->life.state) {
+    case WARD__L_READY:
+      if (w->life.generation >= gen)
         return 0;
       break;
-    case W_FAILED:
+    case WARD__L_FAILED:
       return ward__fail(WARD_EGAVEUP, "worker '%s' failed", w->spec->name);
-    case W_EXITED:
+    case WARD__L_EXITED:
       return ward__fail(WARD_ECRASHED, "worker '%s' exited", w->spec->name);
-    case W_STOPPED:
-    case W_STOPPING:
+    case WARD__L_STOPPED:
+    case WARD__L_STOPPING:
       return ward__fail(WARD_ECLOSED, "worker '%s' was stopped", w->spec->name);
     default:
       break;
@@ -409,30 +377,15 @@ static int wait_generation(ward_worker *w, uint32_t gen, int64_t deadline) {
   }
 }
 
-/* Starts a replacement of a running worker and waits for it (lock held). */
-static int cycle_locked(ward_worker *w) {
+/* The generation a cycle asked now waits for: the one being started, or
+ * the next. */
+static uint32_t cycle_target(const ward_worker *w) {
+  return w->life.state == WARD__L_STARTING ? w->life.generation : w->life.generation + 1;
+}
+
+/* Waits (lock held) for the replacement a cycle or restart asked for. */
+static int wait_cycled(ward_worker *w, uint32_t target) {
   const ward_spec *s = w->spec;
-  uint32_t target = w->generation + 1;
-  switch (w->state) {
-  case W_READY:
-    ward__worker_recycle(w, WARD_REASON_CYCLE);
-    break;
-  case W_STARTING:
-    target = w->generation;
-    break;
-  case W_BACKOFF:
-  case W_PARKED:
-    w->state = W_QUEUED;
-    ward__worker_schedule(w);
-    ward__host_wake(w->host);
-    break;
-  case W_QUEUED:
-  case W_DRAINING:
-  case W_REPLACING:
-    break;
-  default:
-    return ward__fail(WARD_ECLOSED, "worker '%s' is not running", s->name);
-  }
   /* Room for calls to finish, the old process to go, a new one to start. */
   int64_t budget = (int64_t)s->request_timeout_ms + 2 * s->stop_grace_ms +
                    s->startup_timeout_ms + s->policy.backoff_max_ms;
@@ -445,7 +398,9 @@ int ward_worker_cycle(ward_worker *w) {
   if (ward__on_io_thread(w->host))
     return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
   pthread_mutex_lock(&w->host->mu);
-  int rv = cycle_locked(w);
+  uint32_t target = cycle_target(w);
+  int rv = post(w, WARD__LE_CYCLE);
+  rv = rv ? ward__fail(rv, "worker '%s' is not running", w->spec->name) : wait_cycled(w, target);
   pthread_mutex_unlock(&w->host->mu);
   return rv;
 }
@@ -457,17 +412,16 @@ int ward_worker_restart(ward_worker *w) {
     return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  ward__policy_reset(&w->sup);
-  int rv;
-  if (w->state == W_EXITED || w->state == W_FAILED || w->state == W_STOPPED) {
-    rv = start_and_wait(w);
-    if (rv)
-      rv = spawn_error(w, rv);
-  } else if (w->state == W_STOPPING) {
-    rv = ward__fail(WARD_ECLOSED, "worker '%s' is stopping", w->spec->name);
-  } else {
-    rv = cycle_locked(w);
-  }
+  ward__lstate st = w->life.state;
+  int from_rest = st == WARD__L_EXITED || st == WARD__L_FAILED || st == WARD__L_STOPPED;
+  uint32_t target = cycle_target(w);
+  int rv = ask_start(w, WARD__LE_RESTART);
+  if (rv)
+    rv = ward__fail(rv, "worker '%s' is stopping", w->spec->name);
+  else if (from_rest)
+    rv = (rv = wait_started(w)) ? spawn_error(w, rv) : 0;
+  else
+    rv = wait_cycled(w, target);
   pthread_mutex_unlock(&h->mu);
   return rv;
 }
@@ -475,92 +429,25 @@ int ward_worker_restart(ward_worker *w) {
 /* ------------------------------------------------------------------ */
 /* Stop and free                                                       */
 
-/* Waits (lock held) until the worker has been reaped or the deadline. */
-static int wait_reaped(ward_worker *w, int64_t deadline) {
-  while (w->state == W_STOPPING) {
-    if (ward__host_wait(w->host, deadline) == WARD_ETIMEDOUT)
-      return WARD_ETIMEDOUT;
-  }
-  return 0;
-}
-
-static int has_process(const ward_worker *w) {
-  return w->state == W_STARTING || w->state == W_READY || w->state == W_DRAINING ||
-         w->state == W_REPLACING || w->state == W_STOPPING;
-}
-
 int ward_worker_stop(ward_worker *w, int grace_ms) {
   if (!w)
     return ward__fail(WARD_EINVAL, "NULL worker");
   if (ward__on_io_thread(w->host))
     return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
   ward_host *h = w->host;
-  int grace = grace_ms < 0 ? w->spec->stop_grace_ms : grace_ms;
   pthread_mutex_lock(&h->mu);
-  if (w->state == W_STOPPED) {
-    pthread_mutex_unlock(&h->mu);
-    return 0;
-  }
-  if (!has_process(w)) {
-    /* Exited, failed, backing off or queued: nothing to end. */
-    w->state = W_STOPPED;
-    w->last_stop = WARD_STOP_ALREADY_EXITED;
-    ward_event *ev = ward__event_t(h, w, WARD_EV_STOPPED);
-    if (ev)
-      ev->outcome = WARD_STOP_ALREADY_EXITED;
-    ward__worker_schedule(w);
-    pthread_cond_broadcast(&h->cond);
-    pthread_mutex_unlock(&h->mu);
-    ward__host_wake(h); /* the event goes out from the loop */
-    return 0;
-  }
   /* A call may have returned the violation that ends this process
    * before the loop saw the close: it is why the process goes. */
   ward__worker_settle_violation(w);
-  if (w->state != W_STOPPING) {
-    w->state = W_STOPPING;
-    /* A process ward has already killed (for a violation, a call past its
-     * deadline...) keeps the reason it was killed for. */
-    w->stop_outcome = w->killed ? WARD_STOP_KILLED : WARD_STOP_GRACEFUL;
-    if (!w->killed)
-      w->reason = WARD_REASON_STOPPED;
-  }
-  ward__worker_schedule(w);
-  pthread_cond_broadcast(&h->cond);
-  ward__conn *c = w->conn;
-  if (c)
-    ward__conn_ref(c);
+  ward__lev ev = {.type = WARD__LE_STOP, .grace_ms = grace_ms};
+  ward__worker_post(w, &ev, NULL);
+  /* The machine escalates on its timers; the loop runs them. */
+  while (w->life.state == WARD__L_STOPPING && w->life.stop_step < 3)
+    ward__host_wait(h, INT64_MAX);
+  int stuck = w->life.state == WARD__L_STOPPING;
   pthread_mutex_unlock(&h->mu);
-
-  if (c) {
-    /* Ask first; whatever is in flight ends now, with ECLOSED. */
-    ward__hdr bye = {.kind = WARD__K_GOODBYE, .len = 4};
-    ward__conn_send(c, &bye, NULL, "stop", 4, NULL, 0, 1, ward__deadline(grace));
-    ward__conn_close(c, WARD_ECLOSED);
-    ward__conn_unref(c);
-  }
-  pthread_mutex_lock(&h->mu);
-  int rv;
-  if (w->spec->ready_mode != WARD_READY_HANDSHAKE) {
-    /* Plain: the stop signal is how it is asked. */
-    ward__proc_kill(&w->proc, w->spec->stop_signal);
-    rv = wait_reaped(w, ward__deadline(grace));
-  } else {
-    rv = wait_reaped(w, ward__deadline(grace));
-    if (rv) {
-      w->stop_outcome = WARD_STOP_TERMINATED;
-      ward__proc_kill(&w->proc, w->spec->stop_signal);
-      rv = wait_reaped(w, ward__deadline(grace));
-    }
-  }
-  if (rv) {
-    w->stop_outcome = WARD_STOP_KILLED;
-    ward__proc_kill(&w->proc, SIGKILL);
-    rv = wait_reaped(w, ward__deadline(30000));
-  }
-  pthread_mutex_unlock(&h->mu);
-  return rv ? ward__fail(WARD_ESYS, "worker '%s' did not die after SIGKILL", w->spec->name)
-            : 0;
+  return stuck ? ward__fail(WARD_ESYS, "worker '%s' did not die after SIGKILL", w->spec->name)
+               : 0;
 }
 
 void ward_worker_free(ward_worker *w) {
@@ -579,31 +466,6 @@ void ward_worker_free(ward_worker *w) {
 /* ------------------------------------------------------------------ */
 /* Information                                                         */
 
-static int public_state(const ward_worker *w) {
-  switch (w->state) {
-  case W_QUEUED:
-  case W_STARTING:
-    return w->spawning ? WARD_STATE_STARTING : WARD_STATE_RESTARTING;
-  case W_READY:
-    return WARD_STATE_READY;
-  case W_DRAINING:
-  case W_REPLACING:
-    return WARD_STATE_RESTARTING;
-  case W_BACKOFF:
-    return WARD_STATE_BACKING_OFF;
-  case W_PARKED:
-    return WARD_STATE_IDLE;
-  case W_STOPPING:
-    return WARD_STATE_STOPPING;
-  case W_EXITED:
-    return WARD_STATE_EXITED;
-  case W_STOPPED:
-    return WARD_STATE_STOPPED;
-  default:
-    return WARD_STATE_FAILED;
-  }
-}
-
 const char *ward_state_name(int state) {
   static const char *const names[] = {"unknown", "starting", "ready",   "stopping",
                                       "restarting", "backing-off", "failed", "stopped",
@@ -615,7 +477,7 @@ const char *ward_state_name(int state) {
 
 int ward__worker_state(const ward_worker *w) {
   pthread_mutex_lock(&w->host->mu);
-  int st = public_state(w);
+  int st = ward__life_public(&w->life);
   pthread_mutex_unlock(&w->host->mu);
   return st;
 }
@@ -626,15 +488,15 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&w->host->mu);
   out->pid = w->proc.pid;
-  out->state = public_state(w);
-  out->generation = w->generation;
-  out->restarts = w->sup.restarts;
-  out->last_exit_code = w->last_code;
-  out->last_signal = w->last_signal;
-  out->last_reason = w->last_reason;
-  out->last_stop = w->last_stop;
-  out->calls_served = w->served;
-  out->calls_in_flight = w->inflight;
+  out->state = ward__life_public(&w->life);
+  out->generation = w->life.generation;
+  out->restarts = w->life.sup.restarts;
+  out->last_exit_code = w->life.last_code;
+  out->last_signal = w->life.last_signal;
+  out->last_reason = w->life.last_reason;
+  out->last_stop = w->life.last_stop;
+  out->calls_served = w->life.served;
+  out->calls_in_flight = w->life.inflight;
   pthread_mutex_unlock(&w->host->mu);
   if (out->pid > 0)
     ward__proc_usage(out->pid, &out->rss_bytes, &out->cpu_ms, &out->start_time_ms);
@@ -672,7 +534,7 @@ uint32_t ward_worker_generation(const ward_worker *w) {
   if (!w)
     return 0;
   pthread_mutex_lock(&w->host->mu);
-  uint32_t g = w->generation;
+  uint32_t g = w->life.generation;
   pthread_mutex_unlock(&w->host->mu);
   return g;
 }

@@ -14,6 +14,14 @@
 #include "proto.h"
 #include "ward.h"
 
+/* Checked builds assert the core's invariants (the worker's state machine
+ * after every step): builds without NDEBUG, and the sanitizer builds. */
+#if !defined(NDEBUG) || defined(WARD_CHECKED_BUILD)
+#define WARD__CHECKED 1
+#else
+#define WARD__CHECKED 0
+#endif
+
 /* Errors (error.c). Both record the thread's detail and return `err`. */
 int ward__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ward__fail_sys(int err, int sys_errno, const char *what);

@@ -97,16 +97,6 @@ void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *
   snprintf(w->spawn_text, sizeof w->spawn_text, "worker '%s': %s", w->spec->name, text);
 }
 
-/* Kills the current process, if it has not been reaped (lock held). The
- * reason is recorded for the exit unless one already was. */
-void ward__worker_kill(ward_worker *w, int sig, int reason) {
-  if (w->proc.pid > 0)
-    w->killed = 1;
-  if (!w->reason)
-    w->reason = reason;
-  ward__proc_kill(&w->proc, sig);
-}
-
 /* Any thread, any locks held: the loop handles it (ward__worker_on_closed),
  * so connection code may run under the host mutex. */
 static void host_closed(ward__conn *c, int err) {
@@ -122,11 +112,8 @@ static void report_violation(ward_worker *w, ward__conn *c) {
   int err = ward__conn_claim_violation(c, why, sizeof why);
   if (!err)
     return;
-  if (w->state == W_STARTING && w->spawning)
-    ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, why);
-  ward__host_event(w->host, w, WARD_EV_ERROR, w->proc.pid, 0, 0, 0, err, why);
-  /* A worker that broke the protocol is in an unknown state: it goes. */
-  ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
+  ward__lev ev = {.type = WARD__LE_VIOLATION, .error = err, .text = why};
+  ward__worker_post(w, &ev, NULL);
 }
 
 void ward__worker_settle_violation(ward_worker *w) {
@@ -141,14 +128,8 @@ void ward__worker_on_closed(ward_worker *w, ward__conn *c) {
   ward__host_dead_conn(h, c);
   if (w->conn == c) {
     report_violation(w, c);
-    if (w->state == W_READY || w->state == W_DRAINING) {
-      /* The channel is gone but the process may live on (it closed the
-       * socket, or is dying): calls wait for a replacement, and it is
-       * killed if it has not exited within the stop grace. */
-      w->state = W_REPLACING;
-      w->kill_at = ward__now_ms() + w->spec->stop_grace_ms;
-      ward__worker_schedule(w);
-    }
+    ward__lev ev = {.type = WARD__LE_CLOSED};
+    ward__worker_post(w, &ev, NULL);
   }
   pthread_mutex_unlock(&h->mu);
 }
@@ -186,9 +167,8 @@ static int refuse(ward_worker *w, ward__conn *c, uint32_t reason, const char *te
   send_goodbye(c, reason, text, 0, 0);
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  if (w->spawning)
-    ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, text);
-  ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
+  ward__lev ev = {.type = WARD__LE_REFUSED, .text = text};
+  ward__worker_post(w, &ev, NULL);
   pthread_mutex_unlock(&h->mu);
   return 0;
 }
@@ -219,7 +199,7 @@ static void retire(ward_worker *w, void *p) {
  * handed out by ward_worker_meta stay valid: an unchanged set is kept,
  * a changed one is retired until the worker is freed. */
 static void adopt_hello(ward_worker *w, ward__hello *hl) {
-  if (w->generation > 1 && same_hello(w, hl)) {
+  if (w->life.generation > 1 && same_hello(w, hl)) {
     ward__hello_free(hl);
     return;
   }
@@ -287,8 +267,8 @@ static int meets_requirements(const ward_spec *s, const ward__hello *hl, char *w
 static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  int fresh = w->state == W_STARTING && w->conn == c && !w->spawn_err && !w->reason;
-  int doomed = w->state == W_STARTING && w->conn == c && !fresh;
+  int fresh = w->life.state == WARD__L_STARTING && w->conn == c && !w->spawn_err && !w->life.reason;
+  int doomed = w->life.state == WARD__L_STARTING && w->conn == c && !fresh;
   pthread_mutex_unlock(&h->mu);
   if (doomed)
     return 0; /* refused or timed out already: it is being killed */
@@ -318,14 +298,15 @@ static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   char body[160];
   int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\nworker_id=%llu\ngeneration=%u\n",
                    h->opts.max_frame, (int)getpid(), (unsigned long long)w->id,
-                   w->generation);
+                   w->life.generation);
   uint32_t version = f->h.aux < WARD_PROTOCOL_VERSION ? f->h.aux : WARD_PROTOCOL_VERSION;
   ward__hdr wh = {.kind = WARD__K_WELCOME, .len = (uint32_t)n, .aux = version};
   ward__conn_send(c, &wh, NULL, body, (size_t)n, NULL, 0, 0, 0);
 
   pthread_mutex_lock(&h->mu);
   adopt_hello(w, &hl);
-  ward__worker_ready(w);
+  ward__lev ev = {.type = WARD__LE_READY};
+  ward__worker_post(w, &ev, NULL);
   pthread_mutex_unlock(&h->mu);
   return 0;
 }
@@ -341,7 +322,7 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     return rv;
   }
   pthread_mutex_lock(&h->mu);
-  int greeted = w->state != W_STARTING;
+  int greeted = w->life.state != WARD__L_STARTING;
   pthread_mutex_unlock(&h->mu);
   if (!greeted || kind == WARD__K_WELCOME) {
     free(owned);
@@ -545,7 +526,7 @@ static void read_output(ward_worker *w, int stream, int final) {
   for (int i = 0; fd >= 0 && i < (final ? 64 : 4); i++) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0) {
-      ward__logring_push(&w->logs, stream, buf, (size_t)n, ward__wall_ms(), w->generation,
+      ward__logring_push(&w->logs, stream, buf, (size_t)n, ward__wall_ms(), w->life.generation,
                          line_added, w);
       continue;
     }
@@ -558,7 +539,7 @@ static void read_output(ward_worker *w, int stream, int final) {
     break;
   }
   if (final)
-    ward__logring_flush(&w->logs, stream, ward__wall_ms(), w->generation, line_added, w);
+    ward__logring_flush(&w->logs, stream, ward__wall_ms(), w->life.generation, line_added, w);
 }
 
 /* Writes forwarded lines to the host's stderr, without the lock. The
@@ -683,6 +664,27 @@ static int spawn_process(ward_worker *w, ward__proc *pr, int chan_fd,
   return rv;
 }
 
+/* Kills and reaps a process that was started but is not to be kept (lock
+ * held, loop thread). */
+static void discard_process(ward_worker *w) {
+  ward_host *h = w->host;
+  if (w->proc.pid > 0) {
+    if (w->proc.pidfd >= 0)
+      ward__loop_del(h->loop_fd, w->proc.pidfd);
+    ward__proc_kill(&w->proc, SIGKILL);
+    int code, sig;
+    while (!ward__proc_reap(&w->proc, &code, &sig)) {
+      if (w->proc.pidfd >= 0) {
+        ward__wait_fd(w->proc.pidfd, WARD__IN, ward__deadline(100));
+      } else {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL); /* no pidfd to wait on: the kill is under way */
+      }
+    }
+  }
+  ward__proc_close(&w->proc);
+}
+
 static void start_worker(ward_host *h, ward_worker *w) {
   int host_fd = -1, chan_fd = -1;
   char extra[7][WARD__EXTRA_LEN];
@@ -727,49 +729,29 @@ static void start_worker(ward_host *h, ward_worker *w) {
     rv = ward__loop_add(h->loop_fd, pr.pidfd, WARD__IN, &w->pid_watch);
   }
   pthread_mutex_lock(&h->mu);
-  w->proc = pr;
-  /* Stopped while the process was being started (the lock was not held):
-   * the stop has already answered, so this process must not live. */
-  int stopped = w->state != W_QUEUED;
-  if (rv || stopped) {
-    if (rv && w->spawning)
-      ward__worker_spawn_err(w, rv, ward_last_errno(), ward_last_error());
+  ward__lout o = {0};
+  if (rv) {
+    ward__lev ev = {.type = WARD__LE_SPAWN_FAILED, .error = rv, .sys_errno = ward_last_errno(),
+                    .text = ward_last_error()};
+    ward__worker_post(w, &ev, &o);
+  } else {
+    w->proc = pr;
+    ward__lev ev = {.type = WARD__LE_SPAWNED};
+    ward__worker_post(w, &ev, &o);
+  }
+  if (rv || (o.act & WARD__LA_DISCARD)) {
+    /* Not started, or stopped while the process was being started (the
+     * lock was not held): the stop has already answered, so this process
+     * must not live. */
+    w->proc = pr;
     ward__close(host_fd);
     close_listener(w);
     close_notify(w);
     close_output(w, WARD_LOG_STDOUT);
     close_output(w, WARD_LOG_STDERR);
-    if (w->proc.pid > 0) {
-      /* Started but not to be kept: take it down and reap it. */
-      if (w->proc.pidfd >= 0)
-        ward__loop_del(h->loop_fd, w->proc.pidfd);
-      ward__proc_kill(&w->proc, SIGKILL);
-      int code, sig;
-      while (!ward__proc_reap(&w->proc, &code, &sig)) {
-        if (w->proc.pidfd >= 0) {
-          ward__wait_fd(w->proc.pidfd, WARD__IN, ward__deadline(100));
-        } else {
-          struct timespec ts = {0, 1000000};
-          nanosleep(&ts, NULL); /* no pidfd to wait on: the kill is under way */
-        }
-      }
-    }
-    ward__proc_close(&w->proc);
+    discard_process(w);
     ward__conn *c = w->conn;
     w->conn = NULL;
-    if (stopped) {
-      /* It stays as the stop left it. */
-    } else if (w->spawning && !w->spec->supervise_start) {
-      w->state = W_FAILED;
-    } else {
-      /* A restart that could not even exec counts as a failed start (127,
-       * as a shell says "command not found"); its backoff timer runs. */
-      w->last_code = 127;
-      w->last_signal = 0;
-      w->last_reason = WARD_REASON_EXITED;
-      ward__worker_ended(w, WARD_REASON_EXITED, 127, 0, -1);
-      ward__worker_schedule(w);
-    }
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->mu);
     if (c) {
@@ -778,31 +760,18 @@ static void start_worker(ward_host *h, ward_worker *w) {
     }
     return;
   }
-  w->generation++;
   w->log_pid = w->proc.pid;
-  w->state = W_STARTING;
-  w->reason = 0;
-  w->killed = 0;
-  w->ready_at = 0;
   w->conn_due = INT64_MAX;
-  w->startup_deadline = ward__now_ms() + w->spec->startup_timeout_ms;
+  w->reap_at = ward__now_ms() + WARD__REAP_POLL_MS;
   ward__guard_add(&h->guard, w->proc.pid);
-  ward__host_event(h, w, WARD_EV_SPAWNED, w->proc.pid, 0, 0, 0, 0, NULL);
-  if (w->spec->ready_mode == WARD_READY_AFTER) {
-    /* Plain: ready once it has been up this long (the startup timer). */
-    w->startup_deadline = ward__now_ms() + w->spec->ready_arg;
-    if (w->spec->ready_arg == 0)
-      ward__worker_ready(w);
-  }
   ward__worker_schedule(w);
-  pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->mu);
 }
 
 int ward__workers_prepare(ward_host *h) {
   for (;;) {
     ward_worker *w = h->first;
-    while (w && w->state != W_QUEUED)
+    while (w && w->life.state != WARD__L_QUEUED)
       w = w->next;
     if (!w)
       break;
@@ -836,9 +805,9 @@ void ward__worker_on_accept(ward_worker *w) {
   if (rv) {
     ward_host *h = w->host;
     pthread_mutex_lock(&h->mu);
-    if (w->spawning)
-      ward__worker_spawn_err(w, WARD_ESYS, ward_last_errno(), ward_last_error());
-    ward__worker_kill(w, SIGKILL, WARD_REASON_PROTOCOL);
+    ward__lev ev = {.type = WARD__LE_REFUSED, .error = WARD_ESYS,
+                    .sys_errno = ward_last_errno(), .text = ward_last_error()};
+    ward__worker_post(w, &ev, NULL);
     pthread_mutex_unlock(&h->mu);
   }
 }
@@ -859,8 +828,10 @@ void ward__worker_on_notify(ward_worker *w) {
     if (n > 0 && !memchr(buf, '\n', (size_t)n))
       continue;
     /* A newline (readiness is said once), the end, or an error. */
-    if (n > 0 && w->state == W_STARTING)
-      ward__worker_ready(w);
+    if (n > 0) {
+      ward__lev ev = {.type = WARD__LE_READY};
+      ward__worker_post(w, &ev, NULL);
+    }
     close_notify(w);
   }
   pthread_mutex_unlock(&h->mu);
@@ -892,51 +863,14 @@ void ward__worker_on_exit(ward_worker *w) {
   read_output(w, WARD_LOG_STDERR, 1);
   close_output(w, WARD_LOG_STDOUT);
   close_output(w, WARD_LOG_STDERR);
-  int64_t now = ward__now_ms();
-  int reason = w->reason ? w->reason : sig ? WARD_REASON_CRASHED : WARD_REASON_EXITED;
-  /* A process that died of a signal ward did not send while being
-   * recycled crashed: that is what counts. */
-  if (sig && !w->killed && w->state != W_STOPPING && ward__reason_is_recycle(reason))
-    reason = WARD_REASON_CRASHED;
-  int64_t uptime = w->ready_at ? now - w->ready_at : -1;
-  w->last_code = sig ? -1 : code;
-  w->last_signal = sig;
   ward__conn *c = w->conn;
   w->conn = NULL;
-  int had_reason = w->reason;
-  if (c && !w->reason)
+  /* A violation not reported yet is why it went. */
+  if (c && !w->life.reason)
     report_violation(w, c);
-  if (!had_reason && w->reason)
-    reason = w->reason; /* the violation is why it went */
-  w->last_reason = reason;
-  int conn_err = w->state == W_STOPPING ? WARD_ECLOSED : WARD_ECRASHED;
-  char detail[96];
-  if (sig)
-    snprintf(detail, sizeof detail, "killed by signal %d (%s)", sig, ward_reason_name(reason));
-  else
-    snprintf(detail, sizeof detail, "exited with code %d (%s)", code, ward_reason_name(reason));
-  ward__host_event(h, w, WARD_EV_EXITED, pid, sig ? -1 : code, sig, reason, 0, detail);
-  if (w->state == W_STARTING && w->spawning && !w->spec->supervise_start) {
-    /* The first start failed: ward_spawn reports it, no restart. */
-    const char *what = w->spec->ready_mode == WARD_READY_HANDSHAKE ? "the handshake"
-                                                                   : "it was ready";
-    if (sig)
-      snprintf(detail, sizeof detail, "exited before %s (signal %d)", what, sig);
-    else
-      snprintf(detail, sizeof detail, "exited before %s (code %d)", what, code);
-    ward__worker_spawn_err(w, WARD_EHANDSHAKE, 0, detail);
-    w->state = W_FAILED;
-  } else if (w->state == W_STOPPING) {
-    w->state = W_STOPPED;
-    w->last_stop = w->stop_outcome;
-    ward_event *ev = ward__event_t(h, w, WARD_EV_STOPPED);
-    if (ev)
-      ev->outcome = w->stop_outcome;
-  } else {
-    ward__worker_ended(w, reason, code, sig, uptime);
-  }
-  w->ready_at = 0;
-  ward__worker_schedule(w);
+  int conn_err = w->life.state == WARD__L_STOPPING ? WARD_ECLOSED : WARD_ECRASHED;
+  ward__lev ev = {.type = WARD__LE_EXIT, .code = code, .signal = sig, .pid = pid};
+  ward__worker_post(w, &ev, NULL);
   int fwd = w->fwd_len > 0;
   pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->mu);
@@ -947,46 +881,6 @@ void ward__worker_on_exit(ward_worker *w) {
     ward__conn_pump(c);
     ward__conn_close(c, conn_err);
     ward__conn_unref(c);
-  }
-}
-
-/* After a process ended on its own or by ward's hand (lock held): apply
- * the restart policy. */
-void ward__worker_ended(ward_worker *w, int reason, int code, int sig, int64_t uptime) {
-  ward_host *h = w->host;
-  int64_t now = ward__now_ms();
-  if (reason == WARD_REASON_IDLE) {
-    /* Idle: no process until a call wants one. */
-    w->state = W_PARKED;
-    return;
-  }
-  ward__decision d = ward__policy_exit(&w->spec->policy, &w->sup, now, reason, code, sig, uptime);
-  ward_event *ev;
-  switch (d.action) {
-  case WARD__DO_RESTART:
-    ev = ward__event_t(h, w, WARD_EV_RESTARTING);
-    if (ev) {
-      ev->reason = reason;
-      ev->attempt = d.attempt;
-      ev->delay_ms = d.delay_ms;
-    }
-    if (d.delay_ms > 0) {
-      w->state = W_BACKOFF;
-      w->due_start = now + d.delay_ms;
-    } else {
-      w->state = W_QUEUED;
-      ward__host_wake(h);
-    }
-    break;
-  case WARD__DO_GIVE_UP:
-    w->state = W_FAILED;
-    ev = ward__event_t(h, w, WARD_EV_GAVE_UP);
-    if (ev)
-      ev->reason = reason;
-    break;
-  default:
-    w->state = W_EXITED;
-    break;
   }
 }
 

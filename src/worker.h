@@ -60,30 +60,22 @@ void ward__worker_on_closed(ward_worker *w, ward__conn *c);
 void ward__worker_settle_violation(ward_worker *w);
 /* Records why the first start failed; the first reason wins (lock held). */
 void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *text);
-/* Kills the current process if not reaped yet, recording `reason` for its
- * exit unless one already was (lock held). */
-void ward__worker_kill(ward_worker *w, int sig, int reason);
-/* Applies the restart policy after a process ended (lock held). */
-void ward__worker_ended(ward_worker *w, int reason, int code, int sig, int64_t uptime);
 void ward__worker_unlink(ward_host *h, ward_worker *w);
 /* Frees a worker that nothing refers to any more. */
 void ward__worker_destroy(ward_worker *w);
 
+/* How often a process without a pidfd is looked at for its exit. */
+#define WARD__REAP_POLL_MS 5
+
 /* supervise.c */
-/* The handshake is done (lock held). */
-void ward__worker_ready(ward_worker *w);
+/* Feeds the worker's state machine one event (`ev->now` 0: now) and
+ * carries out what it decides; `out` (may be NULL) gets the decision
+ * (lock held). The only way a worker's state changes. */
+void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out);
 /* Recomputes when the loop must next look at the worker (lock held). */
 void ward__worker_schedule(ward_worker *w);
 /* The loop's timer fired for this worker (lock not held). */
 void ward__worker_tick(ward_worker *w, int64_t now);
-/* Starts a planned replacement: new calls wait, the calls in flight
- * finish, then ward__worker_recycle_now (lock held). */
-void ward__worker_recycle(ward_worker *w, int reason);
-/* Ends the process for a replacement: a goodbye, SIGKILL after the stop
- * grace (lock held). */
-void ward__worker_recycle_now(ward_worker *w);
-/* Kills the process at once for a replacement (lock held). */
-void ward__worker_kill_for(ward_worker *w, int reason);
 
 /* The public state (ward_state), cheaply (no /proc read). */
 int ward__worker_state(const ward_worker *w);

@@ -1,0 +1,639 @@
+/*
+ * lifecycle.c — the worker's state machine (see lifecycle.h).
+ *
+ * Design notes
+ * ------------
+ * Every state change of a worker happens here, in the handler the table
+ * below names for the (state, event) pair; an empty cell means the event
+ * means nothing in that state. A handler changes the machine and appends
+ * actions and events to `out`; the host carries them out (worker.c), and
+ * reports what comes of them as further events (a heartbeat's outcome, a
+ * memory sample, a process's exit).
+ *
+ *            START             SPAWNED          READY
+ *   STOPPED ───────> QUEUED ─────────> STARTING ─────> READY ──cycle, limits──> DRAINING
+ *   EXITED             ^  ^              │  (timeout:   │  \                     │ calls done
+ *   FAILED             │  │ no delay     │   killed)    │   \ kill (deadline,    v
+ *                      │  │              │ EXIT          │    \ unhealthy, ...) REPLACING
+ *              WANT    │  └── BACKOFF <──┴─ policy ─────┴────────────────────────┘ EXIT
+ *     PARKED ──────────┘         │         (idle exit: PARKED)
+ *                                └── policy says no: EXITED, or gave up: FAILED
+ *
+ *   any state with a process ──STOP──> STOPPING ──EXIT──> STOPPED
+ *   (goodbye, close; after the grace the stop signal, after another SIGKILL)
+ *   any state without one ──STOP──> STOPPED at once
+ *
+ * The restart policy (policy.c) is asked here, and only here, when a
+ * process ended. Time is what each event says it is.
+ */
+#include "lifecycle.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "spec.h"
+#include "ward.h"
+
+/* After SIGKILL, how long a stop waits before it says the process is stuck. */
+#define STUCK_MS 30000
+
+typedef void (*handler)(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o);
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static void emit(ward__lout *o, int type, int reason) {
+  if (o->nemit == (int)(sizeof o->emit / sizeof o->emit[0]))
+    return;
+  ward__lemit *e = &o->emit[o->nemit++];
+  memset(e, 0, sizeof *e);
+  e->type = type;
+  e->reason = reason;
+}
+
+static ward__lemit *last_emit(ward__lout *o) { return &o->emit[o->nemit - 1]; }
+
+/* ------------------------------------------------------------------ */
+/* The steps handlers share                                            */
+
+/* Signals the process, recording `reason` for its exit unless one already
+ * was. */
+static void kill_with(ward__life *m, ward__lout *o, int sig, int reason) {
+  m->killed = 1;
+  if (!m->reason)
+    m->reason = reason;
+  o->act |= WARD__LA_KILL;
+  o->signal = sig;
+}
+
+/* Kills the process at once for a replacement. */
+static void kill_for(ward__life *m, ward__lout *o, int reason) {
+  m->state = WARD__L_REPLACING;
+  m->kill_at = INT64_MAX;
+  kill_with(m, o, SIGKILL, reason);
+}
+
+static void queue_start(ward__life *m, ward__lout *o) {
+  m->state = WARD__L_QUEUED;
+  o->act |= WARD__LA_SPAWN;
+}
+
+static void become_ready(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o) {
+  m->state = WARD__L_READY;
+  m->readies++;
+  m->ready_at = now;
+  m->last_activity = now;
+  m->gen_served = 0;
+  m->hb_misses = 0;
+  m->next_hb = now + s->heartbeat_ms;
+  m->next_sample = now + s->mem_sample_ms;
+  emit(o, WARD_EV_READY, 0);
+  if (!m->spawning)
+    emit(o, WARD_EV_RESTARTED, 0);
+  m->spawning = 0;
+}
+
+/* Ends the process for a replacement: a goodbye now (a plain process gets
+ * its stop signal), SIGKILL if it is still there after the stop grace. */
+static void recycle_now(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o) {
+  m->state = WARD__L_REPLACING;
+  m->kill_at = now + s->stop_grace_ms;
+  if (s->ready_mode == WARD_READY_HANDSHAKE) {
+    o->act |= WARD__LA_GOODBYE;
+    o->goodbye = "recycle";
+  } else {
+    kill_with(m, o, s->stop_signal, m->reason);
+  }
+}
+
+/* A planned replacement: new calls wait, the calls in flight finish. */
+static void recycle(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o, int reason) {
+  if (m->state != WARD__L_READY)
+    return;
+  m->reason = reason;
+  m->state = WARD__L_DRAINING;
+  if (!m->inflight)
+    recycle_now(m, s, now, o);
+}
+
+/* After a process ended on its own or by ward's hand: idle parks, and the
+ * restart policy decides the rest. */
+static void ended(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o, int reason,
+                  int code, int sig, int64_t uptime) {
+  if (reason == WARD_REASON_IDLE) {
+    m->state = WARD__L_PARKED; /* no process until a call wants one */
+    return;
+  }
+  ward__decision d = ward__policy_exit(&s->policy, &m->sup, now, reason, code, sig, uptime);
+  switch (d.action) {
+  case WARD__DO_RESTART:
+    emit(o, WARD_EV_RESTARTING, reason);
+    last_emit(o)->attempt = d.attempt;
+    last_emit(o)->delay_ms = d.delay_ms;
+    if (d.delay_ms > 0) {
+      m->state = WARD__L_BACKOFF;
+      m->due_start = now + d.delay_ms;
+    } else {
+      queue_start(m, o);
+    }
+    break;
+  case WARD__DO_GIVE_UP:
+    m->state = WARD__L_FAILED;
+    emit(o, WARD_EV_GAVE_UP, reason);
+    break;
+  default:
+    m->state = WARD__L_EXITED;
+    break;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests of the program                                             */
+
+static void on_start(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)s, (void)ev;
+  m->spawning = 1;
+  m->reason = 0;
+  queue_start(m, o);
+}
+
+static void on_cycle(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  switch (m->state) {
+  case WARD__L_READY:
+    recycle(m, s, ev->now, o, WARD_REASON_CYCLE);
+    break;
+  case WARD__L_BACKOFF:
+  case WARD__L_PARKED:
+    queue_start(m, o);
+    break;
+  case WARD__L_QUEUED:
+  case WARD__L_STARTING:
+  case WARD__L_DRAINING:
+  case WARD__L_REPLACING:
+    break; /* a new process is on its way already */
+  default:
+    o->status = WARD_ECLOSED;
+    break;
+  }
+}
+
+static void on_restart(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  ward__policy_reset(&m->sup);
+  if (m->state == WARD__L_STOPPING)
+    o->status = WARD_ECLOSED;
+  else if (m->state == WARD__L_EXITED || m->state == WARD__L_FAILED ||
+           m->state == WARD__L_STOPPED)
+    on_start(m, s, ev, o);
+  else
+    on_cycle(m, s, ev, o);
+}
+
+/* A stop where there is no process: done at once. */
+static void stop_idle(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)s, (void)ev;
+  m->state = WARD__L_STOPPED;
+  m->last_stop = WARD_STOP_ALREADY_EXITED;
+  emit(o, WARD_EV_STOPPED, 0);
+  last_emit(o)->outcome = WARD_STOP_ALREADY_EXITED;
+}
+
+/* A stop of a running process: goodbye and close (a plain process gets its
+ * stop signal), then the escalation runs on TICKs. A process ward has
+ * already killed keeps the reason it was killed for. */
+static void stop_run(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  int grace = ev->grace_ms < 0 ? s->stop_grace_ms : ev->grace_ms;
+  m->state = WARD__L_STOPPING;
+  m->stop_outcome = m->killed ? WARD_STOP_KILLED : WARD_STOP_GRACEFUL;
+  if (!m->killed)
+    m->reason = WARD_REASON_STOPPED;
+  m->stop_grace_ms = grace;
+  m->stop_step = 0;
+  m->kill_at = ev->now + grace;
+  o->act |= WARD__LA_CLOSE;
+  if (s->ready_mode == WARD_READY_HANDSHAKE) {
+    o->act |= WARD__LA_GOODBYE;
+    o->goodbye = "stop";
+  } else {
+    o->act |= WARD__LA_KILL; /* the stop signal is how a plain process is asked */
+    o->signal = s->stop_signal;
+    m->stop_step = 1;
+  }
+}
+
+/* A second stop while one is under way: it goes on, no slower than asked. */
+static void stop_again(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)o;
+  int grace = ev->grace_ms < 0 ? s->stop_grace_ms : ev->grace_ms;
+  if (grace < m->stop_grace_ms)
+    m->stop_grace_ms = grace;
+  if (m->stop_step < 2)
+    m->kill_at = min64(m->kill_at, ev->now + grace);
+}
+
+static void on_want(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)s, (void)ev;
+  queue_start(m, o); /* parked: a call wants a process again */
+}
+
+static void on_settled(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)s, (void)ev, (void)o;
+  m->spawning = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* What happens to the process                                         */
+
+static void on_spawned(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  m->generation++;
+  m->state = WARD__L_STARTING;
+  m->reason = 0;
+  m->killed = 0;
+  m->ready_at = 0;
+  m->stop_outcome = WARD_STOP_NONE;
+  int plain_after = s->ready_mode == WARD_READY_AFTER;
+  m->startup_deadline = ev->now + (plain_after ? s->ready_arg : s->startup_timeout_ms);
+  emit(o, WARD_EV_SPAWNED, 0);
+  if (plain_after && s->ready_arg == 0)
+    become_ready(m, s, ev->now, o);
+}
+
+/* The process started when nobody wanted it any more (stopped meanwhile). */
+static void on_spawned_late(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                            ward__lout *o) {
+  (void)m, (void)s, (void)ev;
+  o->act |= WARD__LA_DISCARD;
+}
+
+static void on_spawn_failed(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                            ward__lout *o) {
+  if (m->spawning && !s->supervise_start) {
+    m->state = WARD__L_FAILED;
+    o->act |= WARD__LA_FIRST_FAILED;
+    return;
+  }
+  /* A restart that could not even exec counts as a failed start (127, as
+   * a shell says "command not found"); its backoff runs. */
+  m->last_code = 127;
+  m->last_signal = 0;
+  m->last_reason = WARD_REASON_EXITED;
+  ended(m, s, ev->now, o, WARD_REASON_EXITED, 127, 0, -1);
+}
+
+static void on_ready(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  become_ready(m, s, ev->now, o);
+}
+
+/* The handshake was refused (or its socket could not be used): killed. */
+static void on_refused(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)s, (void)ev;
+  if (m->spawning)
+    o->act |= WARD__LA_FIRST_FAILED;
+  kill_with(m, o, SIGKILL, WARD_REASON_PROTOCOL);
+}
+
+/* A worker that broke the protocol is in an unknown state: it goes. */
+static void on_violation(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                         ward__lout *o) {
+  (void)s;
+  if (m->state == WARD__L_STARTING && m->spawning)
+    o->act |= WARD__LA_FIRST_FAILED;
+  emit(o, WARD_EV_ERROR, 0);
+  last_emit(o)->error = ev->error;
+  kill_with(m, o, SIGKILL, WARD_REASON_PROTOCOL);
+}
+
+/* The channel is gone but the process may live on (it closed the socket,
+ * or is dying): calls wait for a replacement, and it is killed if it has
+ * not exited within the stop grace. */
+static void on_closed(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)o;
+  m->state = WARD__L_REPLACING;
+  m->kill_at = ev->now + s->stop_grace_ms;
+}
+
+static void on_exit(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  int sig = ev->signal, code = ev->code;
+  int reason = m->reason ? m->reason : sig ? WARD_REASON_CRASHED : WARD_REASON_EXITED;
+  /* A process that died of a signal ward did not send while being
+   * recycled crashed: that is what counts. */
+  if (sig && !m->killed && m->state != WARD__L_STOPPING && ward__reason_is_recycle(reason))
+    reason = WARD_REASON_CRASHED;
+  int64_t uptime = m->ready_at ? ev->now - m->ready_at : -1;
+  m->last_code = sig ? -1 : code;
+  m->last_signal = sig;
+  m->last_reason = reason;
+  m->ready_at = 0;
+  emit(o, WARD_EV_EXITED, reason);
+  last_emit(o)->code = sig ? -1 : code;
+  last_emit(o)->signal = sig;
+  if (m->state == WARD__L_STARTING && m->spawning && !s->supervise_start) {
+    /* The first start failed: ward_spawn reports it, no restart. */
+    m->state = WARD__L_FAILED;
+    o->act |= WARD__LA_FIRST_FAILED;
+  } else if (m->state == WARD__L_STOPPING) {
+    m->state = WARD__L_STOPPED;
+    m->last_stop = m->stop_outcome;
+    emit(o, WARD_EV_STOPPED, 0);
+    last_emit(o)->outcome = m->stop_outcome;
+  } else {
+    ended(m, s, ev->now, o, reason, code, sig, uptime);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Time                                                                */
+
+static void tick_starting(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                          ward__lout *o) {
+  if (ev->now < m->startup_deadline)
+    return;
+  if (s->ready_mode == WARD_READY_AFTER) {
+    become_ready(m, s, ev->now, o); /* it stayed up long enough */
+    return;
+  }
+  if (m->spawning)
+    o->act |= WARD__LA_FIRST_FAILED;
+  kill_with(m, o, SIGKILL, WARD_REASON_STARTUP_TIMEOUT);
+  m->startup_deadline = INT64_MAX;
+}
+
+static void tick_backoff(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                         ward__lout *o) {
+  (void)s;
+  if (ev->now >= m->due_start)
+    queue_start(m, o);
+}
+
+static void tick_replacing(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                           ward__lout *o) {
+  (void)s;
+  if (ev->now < m->kill_at)
+    return;
+  /* Without a planned reason, it is here because its channel closed. */
+  kill_with(m, o, SIGKILL, m->reason ? m->reason : WARD_REASON_PROTOCOL);
+  m->kill_at = INT64_MAX;
+}
+
+static void tick_running(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                         ward__lout *o) {
+  int64_t now = ev->now;
+  if (s->heartbeat_ms && now >= m->next_hb) {
+    m->next_hb = now + s->heartbeat_ms;
+    o->act |= WARD__LA_HEARTBEAT;
+  }
+  if ((s->mem_soft || s->mem_hard) && now >= m->next_sample) {
+    m->next_sample = now + s->mem_sample_ms;
+    o->act |= WARD__LA_SAMPLE;
+  }
+  if (s->idle_ms && m->state == WARD__L_READY && !m->inflight &&
+      now - m->last_activity >= s->idle_ms)
+    recycle(m, s, now, o, WARD_REASON_IDLE);
+}
+
+/* The stop's escalation: the stop signal after the grace, SIGKILL after
+ * another; still there 30 s later, it is stuck (the waiter says so). */
+static void tick_stopping(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                          ward__lout *o) {
+  if (ev->now < m->kill_at)
+    return;
+  o->act |= WARD__LA_KILL;
+  if (m->stop_step == 0) {
+    if (m->stop_outcome < WARD_STOP_TERMINATED)
+      m->stop_outcome = WARD_STOP_TERMINATED;
+    o->signal = s->stop_signal;
+    m->kill_at = ev->now + m->stop_grace_ms;
+  } else if (m->stop_step == 1) {
+    m->stop_outcome = WARD_STOP_KILLED;
+    o->signal = SIGKILL;
+    m->kill_at = ev->now + STUCK_MS;
+  } else {
+    o->act &= ~(unsigned)WARD__LA_KILL;
+    m->kill_at = INT64_MAX;
+  }
+  m->stop_step++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls and health                                                    */
+
+static void on_call_begin(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                          ward__lout *o) {
+  (void)s, (void)ev, (void)o;
+  m->inflight++;
+}
+
+static void on_call_end(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                        ward__lout *o) {
+  if (m->inflight)
+    m->inflight--;
+  m->last_activity = ev->now;
+  if (ev->answered) {
+    m->served++;
+    if (ev->current) {
+      m->gen_served++;
+      if (s->max_requests && m->gen_served >= s->max_requests)
+        recycle(m, s, ev->now, o, WARD_REASON_MAX_REQUESTS);
+    }
+  }
+  if (m->state == WARD__L_DRAINING && !m->inflight)
+    recycle_now(m, s, ev->now, o);
+}
+
+/* A call's deadline passed (a worker stuck in it is replaced, unless the
+ * spec says otherwise), or a cancelled call outlived its grace. */
+static void on_kill(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  if (ev->reason == WARD_REASON_REQUEST_TIMEOUT && !s->kill_on_timeout)
+    return;
+  kill_for(m, o, ev->reason);
+}
+
+static void on_heartbeat(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                         ward__lout *o) {
+  if (!ev->missed) {
+    m->hb_misses = 0;
+    return;
+  }
+  if (++m->hb_misses < s->heartbeat_misses)
+    return;
+  emit(o, WARD_EV_UNHEALTHY, 0);
+  last_emit(o)->attempt = m->hb_misses;
+  kill_for(m, o, WARD_REASON_UNHEALTHY);
+}
+
+static void on_memory(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  if (s->mem_hard && ev->rss > s->mem_hard)
+    kill_for(m, o, WARD_REASON_MEMORY_LIMIT);
+  else if (s->mem_soft && ev->rss > s->mem_soft)
+    recycle(m, s, ev->now, o, WARD_REASON_MEMORY_LIMIT);
+}
+
+/* ------------------------------------------------------------------ */
+/* The table                                                           */
+
+/* Short names for the table's cells. */
+#define START on_start
+#define RESTA on_restart
+#define CYCLE on_cycle
+#define STOP_ stop_run
+#define STOPI stop_idle
+#define STOPA stop_again
+#define WANT_ on_want
+#define SPAWN on_spawned
+#define LATE_ on_spawned_late
+#define SFAIL on_spawn_failed
+#define READY on_ready
+#define REFUS on_refused
+#define VIOL_ on_violation
+#define CLOSE on_closed
+#define EXIT_ on_exit
+#define T_STA tick_starting
+#define T_BAC tick_backoff
+#define T_REP tick_replacing
+#define T_RUN tick_running
+#define T_STO tick_stopping
+#define CBEG_ on_call_begin
+#define CEND_ on_call_end
+#define KILL_ on_kill
+#define HBEAT on_heartbeat
+#define MEM__ on_memory
+#define SETTL on_settled
+#define _____ NULL
+
+static const handler table[WARD__L_NSTATES][WARD__LE_NEVENTS] = {
+  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL */
+  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
+  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL},
+  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL},
+  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL},
+  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL},
+  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL},
+  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
+  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, _____, _____, _____, SETTL},
+  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
+  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
+  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
+};
+
+void ward__life_init(ward__life *m) {
+  memset(m, 0, sizeof *m);
+  m->state = WARD__L_STOPPED;
+  m->startup_deadline = m->due_start = m->kill_at = INT64_MAX;
+  m->next_hb = m->next_sample = INT64_MAX;
+}
+
+void ward__life_step(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  /* Not the whole struct: most steps (a call's begin and end) add nothing,
+   * and this is on every call's path. */
+  o->act = 0;
+  o->signal = 0;
+  o->goodbye = NULL;
+  o->status = 0;
+  o->nemit = 0;
+  if (ev->type < 0 || ev->type >= WARD__LE_NEVENTS || m->state >= WARD__L_NSTATES)
+    return;
+  handler h = table[m->state][ev->type];
+  if (h)
+    h(m, s, ev, o);
+}
+
+int64_t ward__life_due(const ward__life *m, const ward_spec *s) {
+  switch (m->state) {
+  case WARD__L_STARTING:
+    return m->startup_deadline;
+  case WARD__L_BACKOFF:
+    return m->due_start;
+  case WARD__L_REPLACING:
+  case WARD__L_STOPPING:
+    return m->kill_at;
+  case WARD__L_READY:
+  case WARD__L_DRAINING: {
+    int64_t due = INT64_MAX;
+    if (s->heartbeat_ms)
+      due = min64(due, m->next_hb);
+    if (s->mem_soft || s->mem_hard)
+      due = min64(due, m->next_sample);
+    if (s->idle_ms && m->state == WARD__L_READY && !m->inflight)
+      due = min64(due, m->last_activity + s->idle_ms);
+    return due;
+  }
+  default:
+    return INT64_MAX;
+  }
+}
+
+int ward__life_public(const ward__life *m) {
+  switch (m->state) {
+  case WARD__L_QUEUED:
+  case WARD__L_STARTING:
+    return m->spawning ? WARD_STATE_STARTING : WARD_STATE_RESTARTING;
+  case WARD__L_READY:
+    return WARD_STATE_READY;
+  case WARD__L_DRAINING:
+  case WARD__L_REPLACING:
+    return WARD_STATE_RESTARTING;
+  case WARD__L_BACKOFF:
+    return WARD_STATE_BACKING_OFF;
+  case WARD__L_PARKED:
+    return WARD_STATE_IDLE;
+  case WARD__L_STOPPING:
+    return WARD_STATE_STOPPING;
+  case WARD__L_EXITED:
+    return WARD_STATE_EXITED;
+  case WARD__L_STOPPED:
+    return WARD_STATE_STOPPED;
+  default:
+    return WARD_STATE_FAILED;
+  }
+}
+
+int ward__life_has_process(const ward__life *m) {
+  switch (m->state) {
+  case WARD__L_STARTING:
+  case WARD__L_READY:
+  case WARD__L_DRAINING:
+  case WARD__L_REPLACING:
+  case WARD__L_STOPPING:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+const char *ward__life_check(const ward__life *m) {
+  if (m->state >= WARD__L_NSTATES)
+    return "state out of range";
+  if (m->state == WARD__L_READY && !m->readies)
+    return "ready without having become ready";
+  if (m->ready_at && m->state != WARD__L_READY && m->state != WARD__L_DRAINING &&
+      m->state != WARD__L_REPLACING && m->state != WARD__L_STOPPING)
+    return "a ready time without a running process";
+  if (m->state == WARD__L_DRAINING && !m->inflight)
+    return "draining with no call in flight";
+  if (m->state == WARD__L_BACKOFF && m->due_start == INT64_MAX)
+    return "backing off with no start due";
+  if (m->state == WARD__L_STOPPING && m->stop_outcome == WARD_STOP_NONE)
+    return "stopping with no outcome";
+  if (m->state == WARD__L_STOPPING && (m->stop_step < 0 || m->stop_step > 3))
+    return "stop escalation out of range";
+  if (m->state == WARD__L_STOPPED && m->generation && m->last_stop == WARD_STOP_NONE)
+    return "stopped with no stop outcome";
+  if (m->hb_misses < 0)
+    return "negative heartbeat misses";
+  if (m->stop_outcome < WARD_STOP_NONE || m->stop_outcome > WARD_STOP_ALREADY_EXITED)
+    return "stop outcome out of range";
+  return NULL;
+}
+
+const char *ward__life_state_name(int state) {
+  static const char *const names[] = {"queued",  "starting", "ready",  "draining",
+                                      "replacing", "backoff", "parked", "stopping",
+                                      "exited",  "stopped",  "failed"};
+  return state >= 0 && state < WARD__L_NSTATES ? names[state] : "?";
+}
+
+const char *ward__life_event_name(int type) {
+  static const char *const names[] = {
+      "start",    "restart", "cycle", "stop",       "want",     "spawned", "spawn-failed",
+      "ready",    "refused", "violation", "closed", "exit",     "tick",    "call-begin",
+      "call-end", "kill",    "heartbeat", "memory", "settled"};
+  return type >= 0 && type < WARD__LE_NEVENTS ? names[type] : "?";
+}

@@ -1,0 +1,61 @@
+/*
+ * spec.h — a spec, as the host keeps it: how to start a worker and how to
+ * supervise it. A plain value; spec.c sets it through the public
+ * ward_spec_* functions and copies it for each worker.
+ */
+#ifndef WARD_SPEC_H
+#define WARD_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "ward.h"
+
+struct ward_spec {
+  char *name;
+  char *exe;
+  char **args; /* argv[1..] */
+  size_t nargs;
+  char **env;  /* "KEY=VALUE" to set, "KEY" to remove, in order */
+  size_t nenv;
+  char *cwd;
+  int transport;
+  int startup_timeout_ms;
+  int request_timeout_ms;
+  int stop_grace_ms;
+  int stop_signal;
+  int ready_mode;          /* WARD_READY_* */
+  int ready_arg;           /* AFTER: ms; NOTIFY: the descriptor */
+  int supervise_start;     /* a failed first start follows the policy */
+  ward__policy policy;
+  int heartbeat_ms;        /* 0: off */
+  int heartbeat_misses;
+  int kill_on_timeout;
+  uint64_t max_requests;   /* 0: off */
+  uint64_t mem_soft, mem_hard;
+  int mem_sample_ms;
+  int idle_ms;             /* 0: off */
+  int wait_restart;
+  int cancel_grace_ms;
+  int validate_json;
+  uint32_t max_frame;      /* the worker's limit, passed as WARD_MAX_FRAME */
+  int output;              /* WARD_OUTPUT_* */
+  size_t log_ring;
+  int log_events;
+  char *data_root;         /* where data directories go, or NULL: default */
+  int no_data_dir;
+  int keep_data;
+  char **req_methods;      /* methods the worker must announce */
+  size_t nreq_methods;
+  char *ver_min, *ver_below; /* bounds on its "version" metadata, or NULL */
+};
+
+ward_spec *ward__spec_dup(const ward_spec *s);
+/* argv for exec: the executable then the args (free with ward__strv_free). */
+int ward__spec_argv(const ward_spec *s, char ***out);
+/* The host's environment with the spec's changes and `extra` entries. */
+int ward__spec_envp(const ward_spec *s, char *const *extra, char ***out);
+void ward__strv_free(char **v);
+
+#endif
