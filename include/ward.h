@@ -632,6 +632,25 @@ WARD_EXTERN int ward_worker_cycle(ward_worker *w);
  * Returns once the new process is ready, with the errors of ward_spawn. */
 WARD_EXTERN int ward_worker_restart(ward_worker *w);
 
+/* Lifecycle operations that never wait: each starts the operation and
+ * returns at once, from any thread, ward callbacks included (like uv_close,
+ * they complete with an event). The blocking forms above are these plus a
+ * wait, for threads that want one.
+ *
+ * ward_worker_stop_begin: the stop of ward_worker_stop; it is over at the
+ * STOPPED event (outcome as there). Stopping a stopped worker does nothing.
+ * ward_worker_cycle_begin: the replacement of ward_worker_cycle; the new
+ * process is ready at the RESTARTED event. WARD_ECLOSED when the worker is
+ * not running (stopped, exited or failed).
+ * ward_worker_restart_begin: the start of ward_worker_restart; ready at the
+ * READY event (RESTARTED too when it replaced a running process); a first
+ * start that fails reports as ward_spawn_start's does. WARD_ECLOSED while
+ * the worker is stopping.
+ * Errors also: WARD_EINVAL (NULL). */
+WARD_EXTERN int ward_worker_stop_begin(ward_worker *w, int grace_ms);
+WARD_EXTERN int ward_worker_cycle_begin(ward_worker *w);
+WARD_EXTERN int ward_worker_restart_begin(ward_worker *w);
+
 /* States, as ward_info reports them. */
 typedef enum {
   WARD_STATE_STARTING = 1, /* the first process is starting */
@@ -670,7 +689,11 @@ typedef struct ward_info {
 WARD_EXTERN int ward_worker_info(ward_info *out, const ward_worker *w);
 
 /* Stops the worker if needed and releases the handle. No other thread may
- * use the handle during or after this call. */
+ * use the handle during or after this call. From a ward callback it does
+ * not wait: the stop goes on (ward_worker_stop_begin, with its STOPPED
+ * event) and the host's loop releases the handle once the worker has
+ * stopped, after the current callbacks; the handle must not be used after
+ * the call all the same. */
 WARD_EXTERN void ward_worker_free(ward_worker *w);
 
 /* ---------------------------------------------------------------------

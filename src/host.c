@@ -533,6 +533,40 @@ static int has_pending(ward_host *h) {
   return pending;
 }
 
+/* Releases the handles freed from callbacks whose workers have stopped,
+ * two loop turns after, when no batch, task or event refers to them any
+ * more (as ward__host_sync does for a free from another thread). */
+static void free_stopped(ward_host *h) {
+  ward_worker *done = NULL;
+  pthread_mutex_lock(&h->mu);
+  h->freeing = 0;
+  for (ward_worker **pp = &h->to_free; *pp;) {
+    ward_worker *w = *pp;
+    if (w->life.state != WARD__L_STOPPED) {
+      pp = &w->free_next;
+      continue;
+    }
+    if (!w->free_epoch)
+      w->free_epoch = h->epoch + 1;
+    if (h->epoch < w->free_epoch + 1) {
+      h->freeing = 1;
+      pp = &w->free_next;
+      continue;
+    }
+    *pp = w->free_next;
+    ward__heap_remove(h, w);
+    ward__worker_unlink(h, w);
+    w->free_next = done;
+    done = w;
+  }
+  pthread_mutex_unlock(&h->mu);
+  while (done) {
+    ward_worker *next = done->free_next;
+    ward__worker_destroy(done);
+    done = next;
+  }
+}
+
 /* One turn of the loop: start queued workers, wait for events (at most
  * `max_wait_ms`, negative: as long as nothing is due), handle them, run
  * timers, tasks and events. */
@@ -540,7 +574,7 @@ static void loop_once(ward_host *h, int max_wait_ms) {
   ward__loop_event evs[64];
   pthread_mutex_lock(&h->mu);
   int timeout = ward__workers_prepare(h); /* starts queued workers; lock held */
-  int events = h->events != NULL;          /* queued by those starts, say */
+  int events = h->events != NULL || h->freeing; /* queued by those starts, say */
   pthread_mutex_unlock(&h->mu);
   if (h->settling && (timeout < 0 || timeout > SETTLE_MS))
     timeout = SETTLE_MS;
@@ -558,6 +592,7 @@ static void loop_once(ward_host *h, int max_wait_ms) {
   h->settling = settle(h);
   release_dead(h);
   deliver_events(h);
+  free_stopped(h);
   pthread_mutex_lock(&h->mu);
   h->epoch++;
   pthread_cond_broadcast(&h->cond);
@@ -596,8 +631,13 @@ static void arm_timer(ward_host *h) {
   int64_t now = ward__now_ms();
   if (h->settling && next > now + SETTLE_MS)
     next = now + SETTLE_MS;
-  ward__timer_arm(h->timer_fd,
-                  has_pending(h) ? 0 : next == INT64_MAX ? -1 : next <= now ? 0 : next - now);
+  pthread_mutex_lock(&h->mu);
+  int freeing = h->freeing;
+  pthread_mutex_unlock(&h->mu);
+  ward__timer_arm(h->timer_fd, has_pending(h) || freeing ? 0
+                               : next == INT64_MAX        ? -1
+                               : next <= now              ? 0
+                                                          : next - now);
 }
 
 /* Runs the external loop once on this thread (lock held, loop free). */

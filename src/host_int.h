@@ -38,6 +38,9 @@ struct ward_worker {
   size_t heap_idx;          /* position in the host's timer heap, or SIZE_MAX */
   int64_t due;              /* when the loop must look at this worker next */
   int64_t reap_at;          /* without a pidfd: when to look for its exit */
+  int free_pending;         /* freed from a callback: in the host's to_free */
+  ward_worker *free_next;
+  uint64_t free_epoch;      /* 1 + the loop turn it was first seen stopped at */
   int64_t conn_due;         /* the earliest deadline among async calls and
                                cancelled calls on `conn` */
   void **retired;           /* handshake data replaced by a restart, kept
@@ -105,6 +108,9 @@ struct ward_host {
   ward__conn **lazy;    /* conns whose reading the loop must turn back on */
   size_t nlazy, caplazy;
   uint64_t epoch;       /* loop iterations, for ward__host_sync */
+  ward_worker *to_free; /* freed from callbacks, released by the loop once
+                           stopped and two turns past (ward__host_sync) */
+  int freeing;          /* some of them have stopped: the loop goes round */
   int quit;
   int settling;         /* some connections wait to be read again (settle) */
   /* External loop: no thread; whoever holds the loop (dispatch, or a

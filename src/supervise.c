@@ -392,6 +392,24 @@ static int wait_cycled(ward_worker *w, uint32_t target) {
   return wait_generation(w, target, ward__now_ms() + budget);
 }
 
+int ward_worker_cycle_begin(ward_worker *w) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  pthread_mutex_lock(&w->host->mu);
+  int rv = post(w, WARD__LE_CYCLE);
+  pthread_mutex_unlock(&w->host->mu);
+  return rv ? ward__fail(rv, "worker '%s' is not running", w->spec->name) : 0;
+}
+
+int ward_worker_restart_begin(ward_worker *w) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  pthread_mutex_lock(&w->host->mu);
+  int rv = ask_start(w, WARD__LE_RESTART);
+  pthread_mutex_unlock(&w->host->mu);
+  return rv ? ward__fail(rv, "worker '%s' is stopping", w->spec->name) : 0;
+}
+
 int ward_worker_cycle(ward_worker *w) {
   if (!w)
     return ward__fail(WARD_EINVAL, "NULL worker");
@@ -429,18 +447,32 @@ int ward_worker_restart(ward_worker *w) {
 /* ------------------------------------------------------------------ */
 /* Stop and free                                                       */
 
-int ward_worker_stop(ward_worker *w, int grace_ms) {
-  if (!w)
-    return ward__fail(WARD_EINVAL, "NULL worker");
-  if (ward__on_io_thread(w->host))
-    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
-  ward_host *h = w->host;
-  pthread_mutex_lock(&h->mu);
+/* Asks the machine to stop the worker (lock held). */
+static void ask_stop(ward_worker *w, int grace_ms) {
   /* A call may have returned the violation that ends this process
    * before the loop saw the close: it is why the process goes. */
   ward__worker_settle_violation(w);
   ward__lev ev = {.type = WARD__LE_STOP, .grace_ms = grace_ms};
   ward__worker_post(w, &ev, NULL);
+}
+
+int ward_worker_stop_begin(ward_worker *w, int grace_ms) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  pthread_mutex_lock(&w->host->mu);
+  ask_stop(w, grace_ms);
+  pthread_mutex_unlock(&w->host->mu);
+  return 0;
+}
+
+int ward_worker_stop(ward_worker *w, int grace_ms) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  if (ward__on_io_thread(w->host))
+    return ward__fail(WARD_EINVAL, "not from a ward callback: use ward_worker_stop_begin");
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  ask_stop(w, grace_ms);
   /* The machine escalates on its timers; the loop runs them. */
   while (w->life.state == WARD__L_STOPPING && w->life.stop_step < 3)
     ward__host_wait(h, INT64_MAX);
@@ -451,9 +483,22 @@ int ward_worker_stop(ward_worker *w, int grace_ms) {
 }
 
 void ward_worker_free(ward_worker *w) {
-  if (!w || ward__on_io_thread(w->host))
-    return; /* not from a ward callback: it would wait for its own thread */
+  if (!w)
+    return;
   ward_host *h = w->host;
+  if (ward__on_io_thread(h)) {
+    /* From a callback, nothing may wait: the stop goes on, and the loop
+     * releases the handle once it is over (ward__host_free_stopped). */
+    pthread_mutex_lock(&h->mu);
+    if (!w->free_pending) {
+      ask_stop(w, -1);
+      w->free_pending = 1;
+      w->free_next = h->to_free;
+      h->to_free = w;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return;
+  }
   ward_worker_stop(w, -1);
   pthread_mutex_lock(&h->mu);
   ward__heap_remove(h, w);
