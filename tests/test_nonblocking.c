@@ -61,10 +61,15 @@ static ward_host *new_host(int external) {
   return h;
 }
 
-static ward_spec *spec(const char *name) {
+/* A worker of this binary that stays down when it exits; `wait`: as
+ * ward_spawn, else as ward_spawn_start. */
+static ward_worker *start(ward_host *h, const char *name, int wait) {
   ward_spec *s = tw_spec(name, "serve");
   T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
-  return s;
+  ward_worker *w;
+  T_OK(wait ? ward_spawn(&w, h, s) : ward_spawn_start(&w, h, s));
+  ward_spec_free(s);
+  return w;
 }
 
 /* Waits for an event, running the loop when the program owns it. */
@@ -86,9 +91,8 @@ static int gone(const char *path) {
  * does not wait starts, and the STOPPED event says how it ended. */
 static void stop_from_callback(int external) {
   ward_host *h = new_host(external);
-  ward_worker *w;
   int mark = tev_mark();
-  T_OK(ward_spawn_start(&w, h, spec("stop-cb")));
+  ward_worker *w = start(h, "stop-cb", 0);
   uint64_t id = ward_worker_id(w);
   target = w;
   atomic_store(&begin_rv, 1);
@@ -115,9 +119,8 @@ static void test_stop_from_callback_external(void) { stop_from_callback(1); }
 /* From a host handler: the worker that called is replaced. */
 static void cycle_from_handler(int external) {
   ward_host *h = new_host(external);
-  ward_worker *w;
   int mark = tev_mark();
-  T_OK(ward_spawn_start(&w, h, spec("cycle-cb")));
+  ward_worker *w = start(h, "cycle-cb", 0);
   uint64_t id = ward_worker_id(w);
   wait_event(h, external, mark, WARD_EV_READY, id);
   /* The worker calls the host, whose handler asks for the replacement:
@@ -140,9 +143,8 @@ static void test_cycle_from_handler_external(void) { cycle_from_handler(1); }
 /* From the EXITED event of a worker that stays down: it comes back. */
 static void test_restart_from_callback(void) {
   ward_host *h = new_host(0);
-  ward_worker *w;
   int mark = tev_mark();
-  T_OK(ward_spawn(&w, h, spec("restart-cb")));
+  ward_worker *w = start(h, "restart-cb", 1);
   uint64_t id = ward_worker_id(w);
   target = w;
   atomic_store(&begin_rv, 1);
@@ -161,9 +163,8 @@ static void test_restart_from_callback(void) {
  * the loop releases the handle (its data directory goes with it). */
 static void free_from_callback(int external) {
   ward_host *h = new_host(external);
-  ward_worker *w;
   int mark = tev_mark();
-  T_OK(ward_spawn_start(&w, h, spec("free-cb")));
+  ward_worker *w = start(h, "free-cb", 0);
   uint64_t id = ward_worker_id(w);
   target = w;
   freed_dir[0] = 0;
@@ -184,9 +185,8 @@ static void free_from_callback(int external) {
   if (!gone(dir))
     T_FAIL("the handle freed from a callback was not released (%s is still there)", dir);
   /* The host goes on with other workers. */
-  ward_worker *other;
   if (!external) {
-    T_OK(ward_spawn(&other, h, spec("after-free")));
+    ward_worker *other = start(h, "after-free", 1);
     T_OK(ward_ping(other, 10000));
     ward_worker_free(other);
   }
