@@ -147,6 +147,38 @@ enum {
 #define WARD_MAX_NAME 255                            /* method / stream names */
 
 /* ---------------------------------------------------------------------
+ * Defaults: what a new spec (ward_spec_new) and a pool start with, one
+ * constant each, beside the function or field it is the default of; the
+ * comments below name them. Every other setting of a new spec is 0: off,
+ * none, or the enum value marked "(default)". The defaults of a host, a
+ * call and a server are WARD_MAX_FRAME_DEFAULT (above),
+ * WARD_WINDOW_DEFAULT and WARD_SERVER_*_DEFAULT, beside their options.
+ * These are the values the library uses; docs/api.md quotes them, and the
+ * tests check that it does.
+ * ------------------------------------------------------------------- */
+#define WARD_STARTUP_TIMEOUT_MS_DEFAULT 10000     /* ward_spec_startup_timeout */
+#define WARD_REQUEST_TIMEOUT_MS_DEFAULT 30000     /* ward_spec_request_timeout; also a
+                                                     worker's ward_client_request */
+#define WARD_STOP_GRACE_MS_DEFAULT 2000           /* ward_spec_stop_grace */
+#define WARD_STOP_SIGNAL_DEFAULT SIGTERM          /* ward_spec_stop_signal (<signal.h>) */
+#define WARD_RESTART_DEFAULT WARD_RESTART_ON_FAILURE /* ward_spec_restart */
+#define WARD_INTENSITY_DEFAULT 5                  /* ward_spec_intensity: restarts ... */
+#define WARD_INTENSITY_PERIOD_MS_DEFAULT 10000    /* ... within this period */
+#define WARD_BACKOFF_INITIAL_MS_DEFAULT 100       /* ward_spec_backoff: the first delay, */
+#define WARD_BACKOFF_MAX_MS_DEFAULT 10000         /* its cap, */
+#define WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT 200   /* its growth per failure, */
+#define WARD_BACKOFF_RESET_MS_DEFAULT 10000       /* the uptime that resets it */
+#define WARD_HEARTBEAT_MISSES_DEFAULT 3           /* ward_spec_heartbeat (interval: 0, off) */
+#define WARD_KILL_ON_TIMEOUT_DEFAULT 1            /* ward_spec_kill_on_timeout: on */
+#define WARD_MEMORY_SAMPLE_MS_DEFAULT 1000        /* ward_spec_memory_limit (sample_ms 0) */
+#define WARD_CANCEL_GRACE_MS_DEFAULT 2000         /* ward_spec_cancel_grace */
+#define WARD_WAIT_RESTART_DEFAULT 1               /* ward_spec_wait_restart: wait */
+#define WARD_LOG_RING_DEFAULT (1024 * 1024)       /* ward_spec_log_ring, bytes (1 MiB) */
+#define WARD_POOL_MIN_WORKERS_DEFAULT 1           /* ward_pool_opts.min_workers */
+#define WARD_POOL_MAX_WORKERS_DEFAULT 4           /* ward_pool_opts.max_workers */
+#define WARD_POOL_IDLE_MS_DEFAULT 30000           /* ward_pool_opts.idle_ms */
+
+/* ---------------------------------------------------------------------
  * Opaque types
  * ------------------------------------------------------------------- */
 typedef struct ward_host ward_host;
@@ -325,14 +357,17 @@ WARD_EXTERN int ward_spec_env(ward_spec *spec, const char *key, const char *valu
 WARD_EXTERN int ward_spec_cwd(ward_spec *spec, const char *dir);
 /* WARD_TRANSPORT_INHERIT or WARD_TRANSPORT_SOCKET. */
 WARD_EXTERN int ward_spec_transport(ward_spec *spec, int transport);
-/* How long ward_spawn waits for the handshake (default 10000 ms). */
+/* How long ward_spawn waits for the handshake (default
+ * WARD_STARTUP_TIMEOUT_MS_DEFAULT). */
 WARD_EXTERN int ward_spec_startup_timeout(ward_spec *spec, int ms);
-/* The deadline of calls made with a negative timeout (default 30000 ms). */
+/* The deadline of calls made with a negative timeout (default
+ * WARD_REQUEST_TIMEOUT_MS_DEFAULT). */
 WARD_EXTERN int ward_spec_request_timeout(ward_spec *spec, int ms);
 /* How long ward_worker_stop waits at each step when given a negative grace
- * (default 2000 ms). */
+ * (default WARD_STOP_GRACE_MS_DEFAULT). */
 WARD_EXTERN int ward_spec_stop_grace(ward_spec *spec, int ms);
-/* The signal a stop sends when asking is not enough (default SIGTERM):
+/* The signal a stop sends when asking is not enough (default
+ * WARD_STOP_SIGNAL_DEFAULT):
  * a ward worker gets a goodbye first, then this signal after the grace; a
  * plain process (below) gets this signal at once. SIGKILL follows after
  * the grace either way. */
@@ -393,32 +428,34 @@ WARD_EXTERN int ward_spec_supervise_start(ward_spec *spec, int on);
  * ------------------------------------------------------------------- */
 enum {
   WARD_RESTART_NEVER = 0,      /* the worker stays exited */
-  WARD_RESTART_ON_FAILURE = 1, /* restart unless it exited with code 0 (default) */
+  WARD_RESTART_ON_FAILURE = 1, /* restart unless it exited with code 0
+                                  (WARD_RESTART_DEFAULT) */
   WARD_RESTART_ALWAYS = 2      /* restart whatever the exit */
 };
 WARD_EXTERN int ward_spec_restart(ward_spec *spec, int mode);
 /* At most `max_restarts` (0..256) restarts after failures within
- * `period_ms` (default 5 in 10000); planned replacements do not count. */
+ * `period_ms` (defaults WARD_INTENSITY_DEFAULT in
+ * WARD_INTENSITY_PERIOD_MS_DEFAULT); planned replacements do not count. */
 WARD_EXTERN int ward_spec_intensity(ward_spec *spec, int max_restarts, int period_ms);
-/* Delay after a failure (defaults: 100 ms, doubling (200 %), capped at
- * 10000 ms, reset after 10000 ms of uptime). */
+/* Delay after a failure (defaults: WARD_BACKOFF_*_DEFAULT). */
 WARD_EXTERN int ward_spec_backoff(ward_spec *spec, int initial_ms, int max_ms,
                                   int multiplier_pct, int reset_after_ms);
 /* Pings the worker every `interval_ms`; after `misses` unanswered in a row
  * the worker is unhealthy (event) and replaced (reason UNHEALTHY). A worker
  * wedged in a handler that never reaches a boundary (progress, row,
  * ward_ctx_cancelled), stopped (SIGSTOP) or spinning is replaced within
- * interval * (misses + 1) plus a little. Off by default (interval 0). */
+ * interval * (misses + 1) plus a little. Off by default (interval 0; misses
+ * WARD_HEARTBEAT_MISSES_DEFAULT). */
 WARD_EXTERN int ward_spec_heartbeat(ward_spec *spec, int interval_ms, int misses);
 /* When a call's deadline passes, kill the worker and start a new one
  * (reason REQUEST_TIMEOUT): its state is unknown. Other calls in flight on
- * it end WARD_ECRASHED. On by default. */
+ * it end WARD_ECRASHED. Default: WARD_KILL_ON_TIMEOUT_DEFAULT (on). */
 WARD_EXTERN int ward_spec_kill_on_timeout(ward_spec *spec, int on);
 /* Replace the process after it has served `n` requests (0: never, the
  * default). The replacement waits for the calls in flight. */
 WARD_EXTERN int ward_spec_max_requests(ward_spec *spec, uint64_t n);
 /* Memory limits on the worker's resident set, sampled every `sample_ms`
- * (default 1000 when a limit is set): over `soft_bytes`, the process is
+ * (0: WARD_MEMORY_SAMPLE_MS_DEFAULT): over `soft_bytes`, the process is
  * replaced once its calls in flight are done; over `hard_bytes`, it is
  * killed at once (reason MEMORY_LIMIT either way). 0 disables a limit. */
 WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
@@ -429,15 +466,16 @@ WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
  * ward_host_opts.max_frame. */
 WARD_EXTERN int ward_spec_max_frame(ward_spec *spec, uint32_t bytes);
 /* How long a worker may take to end a call after it was cancelled before
- * it is killed and replaced (reason CANCELLED); default 2000 ms. */
+ * it is killed and replaced (reason CANCELLED); default
+ * WARD_CANCEL_GRACE_MS_DEFAULT. */
 WARD_EXTERN int ward_spec_cancel_grace(ward_spec *spec, int ms);
 /* End a process that has served no call for `ms` (0: never, the
  * default); the next call starts a new one (state IDLE meanwhile). Not
  * counted against the intensity. */
 WARD_EXTERN int ward_spec_idle_timeout(ward_spec *spec, int ms);
 /* Calls made while the worker is restarting wait for the new process
- * within their deadline (1, the default), or fail at once with
- * WARD_ECLOSED (0). */
+ * within their deadline (1), or fail at once with WARD_ECLOSED (0).
+ * Default: WARD_WAIT_RESTART_DEFAULT (wait). */
 WARD_EXTERN int ward_spec_wait_restart(ward_spec *spec, int on);
 
 /* ---------------------------------------------------------------------
@@ -942,7 +980,8 @@ enum {
   WARD_OUTPUT_DISCARD      /* /dev/null */
 };
 WARD_EXTERN int ward_spec_output(ward_spec *spec, int mode);
-/* The ring's budget in bytes (default 1 MiB); the oldest lines go first. */
+/* The ring's budget in bytes (default WARD_LOG_RING_DEFAULT); the oldest
+ * lines go first. */
 WARD_EXTERN int ward_spec_log_ring(ward_spec *spec, size_t bytes);
 /* Report every captured line as a WARD_EV_LOG event (default off). */
 WARD_EXTERN int ward_spec_log_events(ward_spec *spec, int on);
@@ -1005,13 +1044,14 @@ WARD_EXTERN const char *ward_worker_data_dir(const ward_worker *w);
 typedef struct ward_pool ward_pool;
 
 typedef struct ward_pool_opts {
-  int min_workers; /* started at once, kept (default 1) */
-  int max_workers; /* the most it grows to (default 4) */
-  int idle_ms;     /* a worker beyond the minimum idle this long goes (30000;
-                    * 0: as soon as its call ends), stopped by the pool's
+  int min_workers; /* started at once, kept */
+  int max_workers; /* the most it grows to */
+  int idle_ms;     /* a worker beyond the minimum idle this long goes
+                    * (0: as soon as its call ends), stopped by the pool's
                     * own thread, which runs when max_workers > min_workers */
 } ward_pool_opts;
-#define WARD_POOL_OPTS_INIT {1, 4, 30000}
+#define WARD_POOL_OPTS_INIT                                                              \
+  {WARD_POOL_MIN_WORKERS_DEFAULT, WARD_POOL_MAX_WORKERS_DEFAULT, WARD_POOL_IDLE_MS_DEFAULT}
 
 /* Starts the minimum number of workers; errors as for ward_spawn. */
 WARD_EXTERN int ward_pool_new(ward_pool **out, ward_host *host, const ward_spec *spec,

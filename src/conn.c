@@ -290,7 +290,7 @@ int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *ow
   c->owner = owner;
   c->max_in = max_in;
   c->max_out = WARD_MAX_FRAME_DEFAULT;
-  c->default_timeout_ms = 30000;
+  c->default_timeout_ms = WARD_REQUEST_TIMEOUT_MS_DEFAULT; /* a worker's; a host's is its spec's */
   c->watch_events = WARD__IN;
   ward__dec_init(&c->dec, max_in);
   *out = c;

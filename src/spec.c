@@ -34,25 +34,26 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
     return WARD_ENOMEM;
   s->name = strdup(name);
   s->exe = strdup(executable);
+  /* The defaults are ward.h's; what is not set here starts at 0. */
   s->transport = WARD_TRANSPORT_INHERIT;
-  s->startup_timeout_ms = 10000;
-  s->request_timeout_ms = 30000;
-  s->stop_grace_ms = 2000;
-  s->stop_signal = SIGTERM;
-  s->policy.restart = WARD_RESTART_ON_FAILURE;
-  s->policy.intensity = 5;
-  s->policy.period_ms = 10000;
-  s->policy.backoff_initial_ms = 100;
-  s->policy.backoff_max_ms = 10000;
-  s->policy.backoff_mult_pct = 200;
-  s->policy.backoff_reset_ms = 10000;
-  s->heartbeat_misses = 3;
-  s->kill_on_timeout = 1;
-  s->mem_sample_ms = 1000;
-  s->wait_restart = 1;
-  s->cancel_grace_ms = 2000;
+  s->startup_timeout_ms = WARD_STARTUP_TIMEOUT_MS_DEFAULT;
+  s->request_timeout_ms = WARD_REQUEST_TIMEOUT_MS_DEFAULT;
+  s->stop_grace_ms = WARD_STOP_GRACE_MS_DEFAULT;
+  s->stop_signal = WARD_STOP_SIGNAL_DEFAULT;
+  s->policy.restart = WARD_RESTART_DEFAULT;
+  s->policy.intensity = WARD_INTENSITY_DEFAULT;
+  s->policy.period_ms = WARD_INTENSITY_PERIOD_MS_DEFAULT;
+  s->policy.backoff_initial_ms = WARD_BACKOFF_INITIAL_MS_DEFAULT;
+  s->policy.backoff_max_ms = WARD_BACKOFF_MAX_MS_DEFAULT;
+  s->policy.backoff_mult_pct = WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT;
+  s->policy.backoff_reset_ms = WARD_BACKOFF_RESET_MS_DEFAULT;
+  s->heartbeat_misses = WARD_HEARTBEAT_MISSES_DEFAULT;
+  s->kill_on_timeout = WARD_KILL_ON_TIMEOUT_DEFAULT;
+  s->mem_sample_ms = WARD_MEMORY_SAMPLE_MS_DEFAULT;
+  s->wait_restart = WARD_WAIT_RESTART_DEFAULT;
+  s->cancel_grace_ms = WARD_CANCEL_GRACE_MS_DEFAULT;
   s->output = WARD_OUTPUT_CAPTURE;
-  s->log_ring = 1u << 20;
+  s->log_ring = WARD_LOG_RING_DEFAULT;
   if (!s->name || !s->exe) {
     ward_spec_free(s);
     return WARD_ENOMEM;
@@ -193,7 +194,7 @@ int ward_spec_memory_limit(ward_spec *s, uint64_t soft_bytes, uint64_t hard_byte
     return ward__fail(WARD_EINVAL, "bad memory limit");
   s->mem_soft = soft_bytes;
   s->mem_hard = hard_bytes;
-  s->mem_sample_ms = sample_ms ? sample_ms : 1000;
+  s->mem_sample_ms = sample_ms ? sample_ms : WARD_MEMORY_SAMPLE_MS_DEFAULT;
   return 0;
 }
 

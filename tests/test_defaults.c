@@ -1,0 +1,315 @@
+/*
+ * test_defaults.c — the defaults are ward.h's WARD_*_DEFAULT constants,
+ * and every page of docs/ that quotes one says what the constant says.
+ *
+ * Each quote is a phrase built here from the constants and looked for in
+ * its page (with the page's line breaks made spaces), or the "default"
+ * cell of a table row. Changing a default in ward.h without the pages
+ * that quote it, or a page without ward.h, fails here. And a new spec or
+ * pool starts with the constants (what ward_spec_new sets is read back
+ * from the spec, an internal structure).
+ */
+#include <signal.h>
+#include <stdarg.h>
+
+#include "host_int.h"
+#include "tdoc.h"
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+typedef struct page {
+  const char *path;
+  char *raw;      /* as written */
+  char *squashed; /* every run of spaces and newlines one space */
+} page;
+
+static page api = {.path = "docs/api.md"}, protocol = {.path = "docs/protocol.md"},
+            cli = {.path = "docs/cli.md"};
+
+static void page_load(page *p) {
+  p->raw = t_read_doc(p->path);
+  p->squashed = t_squash(t_read_doc(p->path));
+}
+
+static void page_free(page *p) {
+  free(p->raw);
+  free(p->squashed);
+}
+
+/* `p` says the phrase (printf-style), wherever its lines wrap. */
+static void says(const page *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void says(const page *p, const char *fmt, ...) {
+  char want[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(want, sizeof want, fmt, ap);
+  va_end(ap);
+  if (!strstr(p->squashed, want))
+    T_FAIL("%s does not say \"%s\" (ward.h's defaults)", p->path, want);
+}
+
+/* The "default" cell of the first table row of `p` that starts with
+ * `row` after the text `after` (the second cell from the end: tables of
+ * settings have their meaning or their errors last) is the phrase. */
+static void default_cell(const page *p, const char *after, const char *row, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+static void default_cell(const page *p, const char *after, const char *row, const char *fmt,
+                         ...) {
+  char want[256], line[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(want, sizeof want, fmt, ap);
+  va_end(ap);
+  const char *from = strstr(p->raw, after);
+  if (!from)
+    T_FAIL("%s has no \"%s\"", p->path, after);
+  char start[128];
+  snprintf(start, sizeof start, "\n| `%s` |", row);
+  const char *at = strstr(from, start);
+  if (!at)
+    T_FAIL("%s has no row %s after \"%s\"", p->path, start + 1, after);
+  at++;
+  size_t n = strcspn(at, "\n");
+  T_TRUE(n < sizeof line);
+  memcpy(line, at, n);
+  line[n] = 0;
+  /* "| a | b | DEFAULT | c |": the cell between the last two but one bars. */
+  char *end = strrchr(line, '|');
+  T_TRUE(end != NULL);
+  *end = 0;
+  end = strrchr(line, '|');
+  T_TRUE(end != NULL);
+  *end = 0;
+  char *cell = strrchr(line, '|');
+  T_TRUE(cell != NULL);
+  cell += 2;
+  size_t len = strlen(cell);
+  T_TRUE(len > 0 && cell[len - 1] == ' ');
+  cell[len - 1] = 0;
+  if (strcmp(cell, want) != 0)
+    T_FAIL("%s, row %s: default \"%s\", ward.h's is \"%s\"", p->path, row, cell, want);
+}
+
+/* "1 MiB", "64 MiB", "512 KiB" or "N bytes". */
+static const char *bytes_text(unsigned long long n, char *buf, size_t cap) {
+  if (n && n % (1u << 20) == 0)
+    snprintf(buf, cap, "%llu MiB", n >> 20);
+  else if (n && n % 1024 == 0)
+    snprintf(buf, cap, "%llu KiB", n >> 10);
+  else
+    snprintf(buf, cap, "%llu bytes", n);
+  return buf;
+}
+
+static const char *restart_name(int mode) {
+  switch (mode) {
+  case WARD_RESTART_NEVER:
+    return "WARD_RESTART_NEVER";
+  case WARD_RESTART_ON_FAILURE:
+    return "WARD_RESTART_ON_FAILURE";
+  case WARD_RESTART_ALWAYS:
+    return "WARD_RESTART_ALWAYS";
+  }
+  return "?";
+}
+
+/* Section 4.5 of api.md quotes the block of ward.h. */
+static void test_api_block(void) {
+  static const struct {
+    const char *name, *value;
+  } defines[] = {
+#define D(name) {#name, XSTR(name)}
+      D(WARD_STARTUP_TIMEOUT_MS_DEFAULT),  D(WARD_REQUEST_TIMEOUT_MS_DEFAULT),
+      D(WARD_STOP_GRACE_MS_DEFAULT),       D(WARD_RESTART_DEFAULT),
+      D(WARD_INTENSITY_DEFAULT),           D(WARD_INTENSITY_PERIOD_MS_DEFAULT),
+      D(WARD_BACKOFF_INITIAL_MS_DEFAULT),  D(WARD_BACKOFF_MAX_MS_DEFAULT),
+      D(WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT), D(WARD_BACKOFF_RESET_MS_DEFAULT),
+      D(WARD_HEARTBEAT_MISSES_DEFAULT),    D(WARD_KILL_ON_TIMEOUT_DEFAULT),
+      D(WARD_MEMORY_SAMPLE_MS_DEFAULT),    D(WARD_CANCEL_GRACE_MS_DEFAULT),
+      D(WARD_WAIT_RESTART_DEFAULT),        D(WARD_LOG_RING_DEFAULT),
+      D(WARD_POOL_MIN_WORKERS_DEFAULT),    D(WARD_POOL_MAX_WORKERS_DEFAULT),
+      D(WARD_POOL_IDLE_MS_DEFAULT),        D(WARD_WINDOW_DEFAULT),
+      D(WARD_SERVER_MAX_CONNS_DEFAULT),    D(WARD_SERVER_HANDSHAKE_MS_DEFAULT),
+#undef D
+  };
+  for (size_t i = 0; i < sizeof defines / sizeof defines[0]; i++)
+    says(&api, "#define %s %s ", defines[i].name, defines[i].value);
+  /* <signal.h> makes SIGTERM a number. */
+  says(&api, "#define WARD_STOP_SIGNAL_DEFAULT SIG%s ", sigabbrev_np(WARD_STOP_SIGNAL_DEFAULT));
+}
+
+/* The "default" columns of api.md's tables. */
+static void test_api_tables(void) {
+  char b[64];
+  const char *spec = "### 4.5 Spec", *sup = "### 4.6 Supervision settings";
+  default_cell(&api, spec, "ward_spec_startup_timeout", "%d ms",
+               WARD_STARTUP_TIMEOUT_MS_DEFAULT);
+  default_cell(&api, spec, "ward_spec_request_timeout", "%d ms",
+               WARD_REQUEST_TIMEOUT_MS_DEFAULT);
+  default_cell(&api, spec, "ward_spec_stop_grace", "%d ms", WARD_STOP_GRACE_MS_DEFAULT);
+  default_cell(&api, spec, "ward_spec_stop_signal", "`SIG%s`",
+               sigabbrev_np(WARD_STOP_SIGNAL_DEFAULT));
+  default_cell(&api, sup, "ward_spec_restart", "`%s`", restart_name(WARD_RESTART_DEFAULT));
+  default_cell(&api, sup, "ward_spec_intensity", "%d in %d ms", WARD_INTENSITY_DEFAULT,
+               WARD_INTENSITY_PERIOD_MS_DEFAULT);
+  default_cell(&api, sup, "ward_spec_backoff",
+               "%d ms, ×%d %%%s, capped at %d ms, reset after %d ms of uptime",
+               WARD_BACKOFF_INITIAL_MS_DEFAULT, WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT,
+               WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT == 200 ? " (doubling)" : "",
+               WARD_BACKOFF_MAX_MS_DEFAULT, WARD_BACKOFF_RESET_MS_DEFAULT);
+  default_cell(&api, sup, "ward_spec_heartbeat", "off (interval 0); `misses` %d",
+               WARD_HEARTBEAT_MISSES_DEFAULT);
+  default_cell(&api, sup, "ward_spec_kill_on_timeout", "%s",
+               WARD_KILL_ON_TIMEOUT_DEFAULT ? "on" : "off");
+  default_cell(&api, sup, "ward_spec_memory_limit", "both off; sampling every %d ms",
+               WARD_MEMORY_SAMPLE_MS_DEFAULT);
+  says(&api, "every `sample_ms` (0 means %d)", WARD_MEMORY_SAMPLE_MS_DEFAULT);
+  default_cell(&api, sup, "ward_spec_cancel_grace", "%d ms", WARD_CANCEL_GRACE_MS_DEFAULT);
+  default_cell(&api, sup, "ward_spec_wait_restart", "%d (%s)", WARD_WAIT_RESTART_DEFAULT,
+               WARD_WAIT_RESTART_DEFAULT ? "wait" : "fail at once");
+  default_cell(&api, "### 4.16", "ward_spec_log_ring", "%s (%d)",
+               bytes_text(WARD_LOG_RING_DEFAULT, b, sizeof b), WARD_LOG_RING_DEFAULT);
+  default_cell(&api, "### 4.18", "min_workers", "%d", WARD_POOL_MIN_WORKERS_DEFAULT);
+  default_cell(&api, "### 4.18", "max_workers", "%d", WARD_POOL_MAX_WORKERS_DEFAULT);
+  default_cell(&api, "### 4.18", "idle_ms", "%d", WARD_POOL_IDLE_MS_DEFAULT);
+  default_cell(&api, "### 4.3 Host", "max_frame", "0, meaning `WARD_MAX_FRAME_DEFAULT` (%s)",
+               bytes_text(WARD_MAX_FRAME_DEFAULT, b, sizeof b));
+  default_cell(&api, "#### ward_call_opts", "window_bytes",
+               "0, meaning `WARD_WINDOW_DEFAULT` (%s)",
+               bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
+}
+
+/* What the prose of api.md says the defaults are. */
+static void test_api_prose(void) {
+  char b[64];
+  says(&api, "the spec's stop grace (%d ms by default)", WARD_STOP_GRACE_MS_DEFAULT);
+  says(&api, "timeout + backoff cap (%d ms with the defaults)",
+       WARD_REQUEST_TIMEOUT_MS_DEFAULT + 2 * WARD_STOP_GRACE_MS_DEFAULT +
+           WARD_STARTUP_TIMEOUT_MS_DEFAULT + WARD_BACKOFF_MAX_MS_DEFAULT);
+  says(&api, "`ward_client_request`: `timeout_ms` < 0 means %d ms",
+       WARD_REQUEST_TIMEOUT_MS_DEFAULT);
+  T_EQ_INT(WARD_SERVER_HANDSHAKE_MS_DEFAULT % 1000, 0);
+  says(&api, "completed its handshake by its deadline (%d s by default, 4.19)",
+       WARD_SERVER_HANDSHAKE_MS_DEFAULT / 1000);
+  says(&api, "(default `WARD_SERVER_MAX_CONNS_DEFAULT`, %d)", WARD_SERVER_MAX_CONNS_DEFAULT);
+  says(&api, "(default `WARD_SERVER_HANDSHAKE_MS_DEFAULT`, %d s)",
+       WARD_SERVER_HANDSHAKE_MS_DEFAULT / 1000);
+  says(&api, "(`ward_spec_cancel_grace`, %d ms by default)", WARD_CANCEL_GRACE_MS_DEFAULT);
+  says(&api, "`reset_after_ms` (default %d ms)", WARD_BACKOFF_RESET_MS_DEFAULT);
+  says(&api, "`max_restarts` counted restarts (default %d)", WARD_INTENSITY_DEFAULT);
+  says(&api, "the last `period_ms` (default %d ms)", WARD_INTENSITY_PERIOD_MS_DEFAULT);
+  says(&api, "(defaults: %d ms, %d %%, %d ms)", WARD_BACKOFF_INITIAL_MS_DEFAULT,
+       WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT, WARD_BACKOFF_MAX_MS_DEFAULT);
+  says(&api, "`ward_spec_log_ring` (default %s, at least 1024 bytes)",
+       bytes_text(WARD_LOG_RING_DEFAULT, b, sizeof b));
+  says(&api, "the call's window (default %s)", bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
+  says(&api, "| 0 (the default) | `WARD_WINDOW_DEFAULT`, %s |",
+       bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
+
+  /* The worked example of 5.2: the delays of a worker that crashes at
+   * every start, until it is given up. */
+  char delays[256] = "";
+  long long d = WARD_BACKOFF_INITIAL_MS_DEFAULT;
+  for (int i = 0; i < WARD_INTENSITY_DEFAULT; i++) {
+    size_t len = strlen(delays);
+    snprintf(delays + len, sizeof delays - len, "%s%lld",
+             i == 0                            ? ""
+             : i + 1 == WARD_INTENSITY_DEFAULT ? " and "
+                                               : ", ",
+             d < WARD_BACKOFF_MAX_MS_DEFAULT ? d : (long long)WARD_BACKOFF_MAX_MS_DEFAULT);
+    d = d * WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT / 100;
+  }
+  says(&api, "With the defaults, a worker that crashes right after every start is restarted "
+             "after %s ms",
+       delays);
+  T_EQ_INT(WARD_INTENSITY_PERIOD_MS_DEFAULT % 1000, 0);
+  says(&api, "comes within %d s of the first restart", WARD_INTENSITY_PERIOD_MS_DEFAULT / 1000);
+}
+
+static void test_protocol(void) {
+  char b[64];
+  says(&protocol, "(the usual default is %u, %s)", WARD_MAX_FRAME_DEFAULT,
+       bytes_text(WARD_MAX_FRAME_DEFAULT, b, sizeof b));
+  says(&protocol, "is **%s = %u** (`WARD_MAX_FRAME_DEFAULT`)",
+       bytes_text(WARD_MAX_FRAME_DEFAULT, b, sizeof b), WARD_MAX_FRAME_DEFAULT);
+  T_EQ_INT(WARD_STARTUP_TIMEOUT_MS_DEFAULT % 1000, 0);
+  says(&protocol, "**startup timeout** (default %d s,", WARD_STARTUP_TIMEOUT_MS_DEFAULT / 1000);
+  says(&protocol, "*cancel grace* (%d ms by default, `ward_spec_cancel_grace`)",
+       WARD_CANCEL_GRACE_MS_DEFAULT);
+  T_EQ_INT(WARD_CANCEL_GRACE_MS_DEFAULT % 1000, 0);
+  says(&protocol, "the host's cancel grace (%d s by default)",
+       WARD_CANCEL_GRACE_MS_DEFAULT / 1000);
+  says(&protocol, "W = %d (%s, `WARD_WINDOW_DEFAULT`)", WARD_WINDOW_DEFAULT,
+       bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
+  says(&protocol, "the default window of %s", bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
+  says(&protocol, "with the default window W = %d", WARD_WINDOW_DEFAULT);
+  says(&protocol, "number of misses in a row (%d by default)", WARD_HEARTBEAT_MISSES_DEFAULT);
+  says(&protocol, "within the stop grace (%d ms by default, `ward_spec_stop_grace`)",
+       WARD_STOP_GRACE_MS_DEFAULT);
+  T_EQ_INT(WARD_STOP_GRACE_MS_DEFAULT % 1000, 0);
+  says(&protocol, "after the stop grace (default %d s)", WARD_STOP_GRACE_MS_DEFAULT / 1000);
+  says(&protocol, "stop grace (%d s by default; then you are signalled)",
+       WARD_STOP_GRACE_MS_DEFAULT / 1000);
+}
+
+/* `ward run` keeps a service's output in a log ring of the library's
+ * default size; docs/cli.md says how much, and what `ward probe` sees of
+ * a call's window. (Its keys' defaults: test_config.) */
+static void test_cli(void) {
+  char b[64];
+  says(&cli, "(for `ward ctl logs`, %s per instance)",
+       bytes_text(WARD_LOG_RING_DEFAULT, b, sizeof b));
+  says(&cli, "(%s by default, `ward_call_opts.window_bytes`)",
+       bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
+}
+
+/* What a new spec and a pool's options start with. */
+static void test_code(void) {
+  ward_spec *s;
+  T_OK(ward_spec_new(&s, "w", "/bin/true"));
+  T_EQ_INT(s->startup_timeout_ms, WARD_STARTUP_TIMEOUT_MS_DEFAULT);
+  T_EQ_INT(s->request_timeout_ms, WARD_REQUEST_TIMEOUT_MS_DEFAULT);
+  T_EQ_INT(s->stop_grace_ms, WARD_STOP_GRACE_MS_DEFAULT);
+  T_EQ_INT(s->stop_signal, WARD_STOP_SIGNAL_DEFAULT);
+  T_EQ_INT(s->policy.restart, WARD_RESTART_DEFAULT);
+  T_EQ_INT(s->policy.intensity, WARD_INTENSITY_DEFAULT);
+  T_EQ_INT(s->policy.period_ms, WARD_INTENSITY_PERIOD_MS_DEFAULT);
+  T_EQ_INT(s->policy.backoff_initial_ms, WARD_BACKOFF_INITIAL_MS_DEFAULT);
+  T_EQ_INT(s->policy.backoff_max_ms, WARD_BACKOFF_MAX_MS_DEFAULT);
+  T_EQ_INT(s->policy.backoff_mult_pct, WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT);
+  T_EQ_INT(s->policy.backoff_reset_ms, WARD_BACKOFF_RESET_MS_DEFAULT);
+  T_EQ_INT(s->heartbeat_ms, 0);
+  T_EQ_INT(s->heartbeat_misses, WARD_HEARTBEAT_MISSES_DEFAULT);
+  T_EQ_INT(s->kill_on_timeout, WARD_KILL_ON_TIMEOUT_DEFAULT);
+  T_EQ_INT(s->mem_sample_ms, WARD_MEMORY_SAMPLE_MS_DEFAULT);
+  T_EQ_INT(s->cancel_grace_ms, WARD_CANCEL_GRACE_MS_DEFAULT);
+  T_EQ_INT(s->wait_restart, WARD_WAIT_RESTART_DEFAULT);
+  T_EQ_INT(s->log_ring, WARD_LOG_RING_DEFAULT);
+  /* A sample period of 0 is the default one. */
+  T_OK(ward_spec_memory_limit(s, 1 << 20, 0, 5));
+  T_OK(ward_spec_memory_limit(s, 1 << 20, 0, 0));
+  T_EQ_INT(s->mem_sample_ms, WARD_MEMORY_SAMPLE_MS_DEFAULT);
+  ward_spec_free(s);
+
+  ward_pool_opts po = WARD_POOL_OPTS_INIT;
+  T_EQ_INT(po.min_workers, WARD_POOL_MIN_WORKERS_DEFAULT);
+  T_EQ_INT(po.max_workers, WARD_POOL_MAX_WORKERS_DEFAULT);
+  T_EQ_INT(po.idle_ms, WARD_POOL_IDLE_MS_DEFAULT);
+}
+
+int main(void) {
+  page_load(&api);
+  page_load(&protocol);
+  page_load(&cli);
+  T_RUN(test_api_block);
+  T_RUN(test_api_tables);
+  T_RUN(test_api_prose);
+  T_RUN(test_protocol);
+  T_RUN(test_cli);
+  T_RUN(test_code);
+  page_free(&api);
+  page_free(&protocol);
+  page_free(&cli);
+  return t_done();
+}
