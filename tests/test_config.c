@@ -3,6 +3,8 @@
  * binary (its path is argv[1]) and `ward run --check`: bytes that are not
  * text are refused with their line, and a file of ten megabytes, tens of
  * thousands of services with dependencies, is checked whole and right.
+ * And docs/cli.md lists the keys the parser knows (`ward run --keys`),
+ * with their defaults, their meanings and what a reload does with them.
  *
  * (A file that size took minutes to check while services were found by
  * walking all of them; here it must merely finish within ctest's timeout.
@@ -10,6 +12,7 @@
  */
 #include <stdarg.h>
 
+#include "tdoc.h"
 #include "trun.h"
 
 static char dir[48], conf_path[96];
@@ -162,6 +165,175 @@ static void test_big_file(void) {
   free(b.p);
 }
 
+/* A key, as `ward run --keys` prints it or as a table of docs/cli.md
+ * shows it (section and reload are then NULL). */
+typedef struct key_row {
+  const char *section, *key, *reload, *def, *doc;
+} key_row;
+
+enum { MAX_KEYS = 128 };
+
+/* Splits `ward run --keys`'s output (kept in `out`) into rows. */
+static size_t binary_keys(char *out, key_row *rows) {
+  size_t n = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    T_TRUE(n < MAX_KEYS);
+    const char **f[] = {&rows[n].section, &rows[n].key, &rows[n].reload, &rows[n].def,
+                        &rows[n].doc};
+    for (size_t i = 0; i < 5; i++) {
+      *f[i] = line;
+      char *tab = strchr(line, '\t');
+      if (i < 4 && !tab)
+        T_FAIL("ward run --keys: not 5 fields: %s", *f[0]);
+      if (tab)
+        *tab = 0;
+      line = tab ? tab + 1 : line + strlen(line);
+    }
+    n++;
+  }
+  return n;
+}
+
+/* The rows "| `KEY` | DEFAULT | MEANING |" of the table that follows the
+ * line `heading` in `doc`, which is cut into pieces (pass each call a copy
+ * of its own). A default has no '|'; a meaning may (in code). */
+static size_t doc_keys(char *doc, const char *heading, key_row *rows) {
+  char *at = strstr(doc, heading);
+  if (!at)
+    T_FAIL("docs/cli.md has no heading %s", heading);
+  char *line = strchr(at, '\n') + 1;
+  size_t n = 0;
+  int in_table = 0;
+  while (*line) {
+    char *end = strchr(line, '\n');
+    if (end)
+      *end = 0;
+    if (line[0] == '|')
+      in_table = 1;
+    else if (in_table)
+      break;
+    if (strncmp(line, "| `", 3) == 0) {
+      T_TRUE(n < MAX_KEYS);
+      char *key = line + 3, *def = strstr(key, "` |");
+      T_TRUE(def != NULL);
+      *def = 0;
+      def += 3;
+      char *doc_cell = strchr(def, '|');
+      size_t len = strlen(doc_cell);
+      T_TRUE(doc_cell != NULL && len >= 2 && strcmp(doc_cell + len - 2, " |") == 0);
+      doc_cell[len - 2] = 0;
+      *doc_cell++ = 0;
+      rows[n].key = key;
+      rows[n].def = def + strspn(def, " ");
+      for (char *e = def + strlen(def); e > def && e[-1] == ' ';)
+        *--e = 0;
+      rows[n].doc = doc_cell + strspn(doc_cell, " ");
+      n++;
+    }
+    if (!end)
+      break;
+    line = end + 1;
+  }
+  return n;
+}
+
+/* The keys of `section` in docs/cli.md are those of the binary, in the
+ * same order, with the same default and meaning. */
+static void compare_keys(const key_row *bin, size_t nbin, const char *section,
+                         const key_row *doc, size_t ndoc) {
+  size_t k = 0;
+  for (size_t i = 0; i < nbin; i++) {
+    if (strcmp(bin[i].section, section) != 0)
+      continue;
+    if (k == ndoc)
+      T_FAIL("docs/cli.md [%s]: key '%s' is missing (ward run --keys has it)", section,
+             bin[i].key);
+    const key_row *d = &doc[k++];
+    if (strcmp(d->key, bin[i].key) != 0) {
+      int documented = 0, known = 0;
+      for (size_t j = 0; j < ndoc; j++)
+        documented |= strcmp(doc[j].key, bin[i].key) == 0;
+      for (size_t j = 0; j < nbin; j++)
+        known |= strcmp(bin[j].section, section) == 0 && strcmp(bin[j].key, d->key) == 0;
+      if (!documented)
+        T_FAIL("docs/cli.md [%s]: key '%s' is missing (ward run --keys has it)", section,
+               bin[i].key);
+      if (!known)
+        T_FAIL("docs/cli.md [%s]: key '%s' is not one ward run knows", section, d->key);
+      T_FAIL("docs/cli.md [%s]: '%s' where ward run --keys has '%s': not in its order",
+             section, d->key, bin[i].key);
+    }
+    if (strcmp(d->def, bin[i].def) != 0)
+      T_FAIL("docs/cli.md [%s] %s: default \"%s\", ward run --keys: \"%s\"", section, d->key,
+             d->def, bin[i].def);
+    if (strcmp(d->doc, bin[i].doc) != 0)
+      T_FAIL("docs/cli.md [%s] %s: meaning\n  \"%s\"\nward run --keys:\n  \"%s\"", section,
+             d->key, d->doc, bin[i].doc);
+  }
+  if (k != ndoc)
+    T_FAIL("docs/cli.md [%s]: key '%s' is not one ward run knows", section, doc[k].key);
+}
+
+/* "`a`, `b` and `c`" of the keys of [ward] that a reload treats as
+ * `reload` says, into `list`; returns how many. */
+static size_t reload_list(const key_row *bin, size_t n, const char *reload, const char *and,
+                          char *list, size_t cap) {
+  size_t count = 0, total = 0, len = 0;
+  for (size_t i = 0; i < n; i++)
+    total += strcmp(bin[i].section, "ward") == 0 && strcmp(bin[i].reload, reload) == 0;
+  list[0] = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(bin[i].section, "ward") != 0 || strcmp(bin[i].reload, reload) != 0)
+      continue;
+    const char *sep = count == 0 ? "" : count + 1 == total ? and : ", ";
+    len += (size_t)snprintf(list + len, cap - len, "%s`%s`", sep, bin[i].key);
+    T_TRUE(len < cap);
+    count++;
+  }
+  return count;
+}
+
+static void test_keys_doc(void) {
+  run_result r;
+  RUN(&r, "run", "--keys");
+  EXPECT(&r, r.code == 0 && r.err[0] == 0);
+  key_row bin[MAX_KEYS], ward_doc[MAX_KEYS], svc_doc[MAX_KEYS];
+  size_t nbin = binary_keys(r.out, bin);
+  T_TRUE(nbin > 0);
+  char *text = t_read_doc("docs/cli.md"), *ward_text = strdup(text), *svc_text = strdup(text);
+  T_TRUE(ward_text && svc_text);
+  size_t nward = doc_keys(ward_text, "\n#### `[ward]`\n", ward_doc);
+  size_t nsvc = doc_keys(svc_text, "\n#### `[service NAME]`\n", svc_doc);
+  compare_keys(bin, nbin, "ward", ward_doc, nward);
+  compare_keys(bin, nbin, "service", svc_doc, nsvc);
+
+  /* What a reload does, as "Reloading" says. */
+  t_squash(text);
+  for (size_t i = 0; i < nbin; i++)
+    if (strcmp(bin[i].section, "service") == 0 && strcmp(bin[i].reload, "restart") != 0)
+      T_FAIL("[service] %s: a reload does not restart a service for it (%s), but "
+             "docs/cli.md says that any change does",
+             bin[i].key, bin[i].reload);
+  T_TRUE(strstr(text, "services whose settings changed in any way stop and start again") !=
+         NULL);
+  char now[512], next[512], want[1200];
+  size_t nnow = reload_list(bin, nbin, "at-once", " and ", now, sizeof now);
+  reload_list(bin, nbin, "next-start", " or ", next, sizeof next);
+  snprintf(want, sizeof want, "%s %s at once; a new %s at the next start", now,
+           nnow == 1 ? "applies" : "apply", next);
+  if (!strstr(text, want))
+    T_FAIL("docs/cli.md, Reloading, does not say: %s", want);
+  free(text);
+  free(ward_text);
+  free(svc_text);
+  run_result_free(&r);
+
+  /* --keys lists; it reads no file. */
+  RUN(&r, "run", "--keys", conf_path);
+  EXPECT(&r, r.code == 2 && strstr(r.err, "--keys takes no configuration file"));
+  run_result_free(&r);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_config PATH-TO-WARD\n");
@@ -174,6 +346,7 @@ int main(int argc, char **argv) {
   T_RUN(test_nul_byte);
   T_RUN(test_long_line);
   T_RUN(test_big_file);
+  T_RUN(test_keys_doc);
   unlink(conf_path);
   rmdir(dir);
   return t_done();

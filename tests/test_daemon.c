@@ -775,19 +775,6 @@ static void test_logs_follow(void) {
 
 /* ---- the control socket's limits ---- */
 
-/* The defaults in docs/cli.md are the library's (ward.h), quoted. */
-static void test_limit_docs(void) {
-  char *doc = read_file(WARD_SOURCE_DIR "/docs/cli.md");
-  char want[128];
-  snprintf(want, sizeof want, "| `max_connections` | `%d` |", WARD_SERVER_MAX_CONNS_DEFAULT);
-  T_TRUE(strstr(doc, want) != NULL);
-  T_EQ_INT(WARD_SERVER_HANDSHAKE_MS_DEFAULT % 1000, 0);
-  snprintf(want, sizeof want, "| `handshake_timeout` | `%ds` |",
-           WARD_SERVER_HANDSHAKE_MS_DEFAULT / 1000);
-  T_TRUE(strstr(doc, want) != NULL);
-  free(doc);
-}
-
 /* The threads of process `pid`. */
 static int task_count(pid_t pid) {
   char path[64];
@@ -1035,7 +1022,6 @@ int main(int argc, char **argv) {
   T_RUN(test_sigkill_daemon);
   T_RUN(test_logs_follow);
   T_RUN(test_service_control);
-  T_RUN(test_limit_docs);
   T_RUN(test_control_flood);
   T_RUN(test_follower_dropped);
   T_RUN(test_control_busy);

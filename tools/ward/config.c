@@ -9,6 +9,12 @@
  * Checking is linear in the size of the file: services and sections are
  * found by name in hash tables (glibc's hsearch_r), never by walking every
  * one seen so far, since a file may hold tens of thousands of them.
+ *
+ * The keys are rows of one table, conf_keys: a key is read, given its
+ * default, compared, copied and freed by its type, at the offset of its
+ * field, so that a new key is one row (and its field), and docs/cli.md,
+ * checked against `ward run --keys`, cannot miss it. A default is written
+ * as the file would say it, and read by the same code as the file.
  */
 #define _GNU_SOURCE
 
@@ -198,7 +204,7 @@ const char *conf_default_log_dir(char *buf, size_t cap) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Services                                                            */
+/* Lists of strings                                                    */
 
 static void strv_free(char **v, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -235,40 +241,597 @@ static int strv_same(char *const *a, size_t na, char *const *b, size_t nb) {
   return 1;
 }
 
+/* Splits `value` as a shell would, without running anything, onto the end
+ * of `v`. 0, or -1 with the reason in `why`. */
+static int split_words(const char *value, char ***v, size_t *n, char *why, size_t cap) {
+  wordexp_t we;
+  int rv = wordexp(value, &we, WRDE_NOCMD | WRDE_UNDEF);
+  if (rv) {
+    const char *reason = rv == WRDE_BADCHAR ? "a character a shell would treat specially "
+                                              "(|&;<>(){} or newline): quote it"
+                         : rv == WRDE_BADVAL ? "an undefined environment variable"
+                         : rv == WRDE_CMDSUB ? "command substitution, which ward does not run"
+                         : rv == WRDE_SYNTAX ? "unbalanced quotes"
+                                             : "out of memory";
+    if (rv != WRDE_NOSPACE)
+      snprintf(why, cap, "cannot split '%s': %s", value, reason);
+    else
+      snprintf(why, cap, "out of memory");
+    return -1;
+  }
+  int bad = 0;
+  for (size_t i = 0; i < we.we_wordc && !bad; i++)
+    bad = strv_push(v, n, we.we_wordv[i]);
+  wordfree(&we);
+  if (bad)
+    snprintf(why, cap, "out of memory");
+  return bad ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The keys                                                            */
+
+/* The offset of field `f` of struct `S`, which must be of type `T`: a row
+ * of the table that names a field of another type does not compile. */
+#define FIELD(S, f, T) (offsetof(S, f) + 0 * sizeof(_Generic(((S *)0)->f, T: 1)))
+#define W(f, T) FIELD(ward_conf, f, T)
+#define S(f, T) FIELD(svc_conf, f, T)
+#define AT(base, off, T) ((T *)(void *)((char *)(base) + (off)))
+#define CAT(base, off, T) ((T const *)(const void *)((const char *)(base) + (off)))
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+/* The order is docs/cli.md's. The defaults of max_connections and
+ * handshake_timeout are libward's, and heartbeats replace a worker after
+ * the library's default number of misses (daemon.c passes it on). */
+const conf_key conf_keys[] = {
+    /* [ward] */
+    {.name = "socket",
+     .section = CONF_WARD,
+     .type = CONF_STRING,
+     .reload = CONF_RELOAD_NEXT_START,
+     .off = W(socket, char *),
+     .def_fn = conf_default_socket,
+     .def_note = "`/run/ward.sock` for root, else `$XDG_RUNTIME_DIR/ward.sock`, else "
+                 "`/tmp/ward-UID.sock`",
+     .doc = "the control socket (created 0600: the daemon's user and root only). A socket "
+            "left by a daemon that died is replaced; one a live daemon answers on is refused "
+            "(exit 1)."},
+    {.name = "log_dir",
+     .section = CONF_WARD,
+     .type = CONF_PATH,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = W(log_dir, char *),
+     .def_fn = conf_default_log_dir,
+     .def_note = "`/var/log/ward` for root, else `$XDG_STATE_HOME/ward`, else "
+                 "`~/.local/state/ward`",
+     .what = "an absolute path (or none)",
+     .doc = "where the services' log files go (created if missing); an absolute path, or "
+            "`none` for no files"},
+    {.name = "log_max_size",
+     .section = CONF_WARD,
+     .type = CONF_SIZE,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = W(log_max_bytes, uint64_t),
+     .lo = 1024,
+     .def = "10M",
+     .what = "a size of 1K or more",
+     .doc = "the largest a log file grows before it is rotated (1K or more)"},
+    {.name = "log_files",
+     .section = CONF_WARD,
+     .type = CONF_INT,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = W(log_files, int),
+     .lo = 0,
+     .hi = 100,
+     .def = "5",
+     .doc = "rotated files kept besides the current one (0..100)"},
+    {.name = "max_connections",
+     .section = CONF_WARD,
+     .type = CONF_INT,
+     .reload = CONF_RELOAD_NEXT_START,
+     .off = W(max_conns, int),
+     .lo = 1,
+     .hi = CONF_MAX_CONNS,
+     .def = XSTR(WARD_SERVER_MAX_CONNS_DEFAULT),
+     .doc = "control connections held at once (1.." XSTR(CONF_MAX_CONNS) "), each on a "
+            "thread of the daemon. A connection past it takes the place of one that is not "
+            "in a call: the oldest still in its handshake, else the one idle the longest "
+            "(`ward ctl logs -f` opens its connection again). When every connection is in a "
+            "call, the newcomer is refused (`ward ctl` exits 1: `server busy`). Each is "
+            "logged (`control-dropped`, `control-refused`)."},
+    {.name = "handshake_timeout",
+     .section = CONF_WARD,
+     .type = CONF_DURATION,
+     .reload = CONF_RELOAD_NEXT_START,
+     .off = W(handshake_ms, int),
+     .lo = 1,
+     .def = XSTR(WARD_SERVER_HANDSHAKE_MS_DEFAULT) "ms",
+     .what = "a duration of 1ms or more",
+     .doc = "how long a control connection has, from its connect, to complete its handshake "
+            "(`ward ctl` does it at once); one that has not is closed and logged"},
+
+    /* [service NAME] */
+    {.name = "command",
+     .section = CONF_SERVICE,
+     .type = CONF_WORDS,
+     .off = S(argv, char **),
+     .off2 = S(argc, size_t),
+     .required = 1,
+     .doc = "the program and its arguments, split as a shell would (quotes, backslashes, "
+            "`$VAR` from the daemon's environment, globs) but without running anything: "
+            "`$(...)`, backquotes, and unquoted `| & ; < > ( ) { }` are refused. A bare "
+            "program name is looked up in `PATH`."},
+    {.name = "env",
+     .section = CONF_SERVICE,
+     .type = CONF_ENV,
+     .off = S(env, char **),
+     .off2 = S(nenv, size_t),
+     .what = "KEY=VALUE",
+     .doc = "`KEY=VALUE`, one per line, repeated for more; added to the daemon's environment"},
+    {.name = "cwd",
+     .section = CONF_SERVICE,
+     .type = CONF_STRING,
+     .off = S(cwd, char *),
+     .def_note = "the daemon's",
+     .doc = "the working directory"},
+    {.name = "restart",
+     .section = CONF_SERVICE,
+     .type = CONF_RESTART,
+     .off = S(restart, int),
+     .def = "always",
+     .what = "always, on-failure or never",
+     .doc = "`always`, `on-failure` (not after exit 0) or `never`"},
+    {.name = "max_restarts",
+     .section = CONF_SERVICE,
+     .type = CONF_INT,
+     .off = S(max_restarts, int),
+     .lo = 0,
+     .hi = 256,
+     .def = "5",
+     .doc = "restarts after failures within `restart_window`; past it the service is given "
+            "up (state `failed`) until `ward ctl start`"},
+    {.name = "restart_window",
+     .section = CONF_SERVICE,
+     .type = CONF_DURATION,
+     .off = S(restart_window_ms, int),
+     .lo = 1,
+     .def = "60s",
+     .what = "a duration (e.g. 60s)",
+     .doc = "the window of `max_restarts`; a process up this long also resets the backoff"},
+    {.name = "backoff",
+     .section = CONF_SERVICE,
+     .type = CONF_DURATION,
+     .off = S(backoff_ms, int),
+     .def = "1s",
+     .what = "a duration (e.g. 1s, 500ms)",
+     .doc = "the delay before the first restart after a failure, doubling per failure ..."},
+    {.name = "backoff_max",
+     .section = CONF_SERVICE,
+     .type = CONF_DURATION,
+     .off = S(backoff_max_ms, int),
+     .def = "30s",
+     .what = "a duration (e.g. 30s)",
+     .doc = "... up to this"},
+    {.name = "stop_signal",
+     .section = CONF_SERVICE,
+     .type = CONF_SIGNAL,
+     .off = S(stop_signal, int),
+     .def = "TERM",
+     .what = "a signal (TERM, INT, HUP, QUIT, USR1, ... or a number)",
+     .doc = "the signal that asks it to stop: `TERM`, `INT`, `HUP`, `QUIT`, `USR1`, `USR2`, "
+            "`KILL`, ... or a number"},
+    {.name = "stop_grace",
+     .section = CONF_SERVICE,
+     .type = CONF_DURATION,
+     .off = S(stop_grace_ms, int),
+     .def = "10s",
+     .what = "a duration (e.g. 10s)",
+     .doc = "how long a stop waits after asking before SIGKILL (a `handshake` service: after "
+            "the goodbye before the stop signal, and again before SIGKILL)"},
+    {.name = "ready",
+     .section = CONF_SERVICE,
+     .type = CONF_READY,
+     .off = S(ready_mode, int),
+     .off2 = S(ready_arg, int),
+     .def = "up 1s",
+     .what = "handshake, up DURATION or notify FD (3..1023)",
+     .doc = "when it counts as started (dependents wait for it, `ward ctl start` returns): "
+            "`up DURATION`: it stayed up that long; `notify FD`: it wrote a newline on "
+            "descriptor FD (3..1023), which ward opens for it (the s6 convention); "
+            "`handshake`: it links libward and completed the handshake"},
+    {.name = "startup_timeout",
+     .section = CONF_SERVICE,
+     .type = CONF_DURATION,
+     .off = S(startup_timeout_ms, int),
+     .lo = 1,
+     .def = "30s",
+     .what = "a duration (e.g. 30s)",
+     .doc = "`notify` and `handshake`: how long it may take to be ready before it is killed "
+            "(and restarted by the policy)"},
+    {.name = "heartbeat",
+     .section = CONF_SERVICE,
+     .type = CONF_DURATION,
+     .off = S(heartbeat_ms, int),
+     .def = "0",
+     .def_note = "(off)",
+     .what = "a duration (e.g. 5s; 0 turns it off)",
+     .doc = "`handshake` services: ping every DURATION, replace after " XSTR(
+         WARD_HEARTBEAT_MISSES_DEFAULT) " missed"},
+    {.name = "memory_limit",
+     .section = CONF_SERVICE,
+     .type = CONF_SIZE,
+     .off = S(memory_limit, uint64_t),
+     .def_note = "none",
+     .what = "a size (e.g. 512M)",
+     .doc = "a resident set over this size kills the process (restarted at once, reason "
+            "`memory-limit`)"},
+    {.name = "memory_high",
+     .section = CONF_SERVICE,
+     .type = CONF_SIZE,
+     .off = S(memory_high, uint64_t),
+     .def_note = "none",
+     .what = "a size (e.g. 256M)",
+     .doc = "over this size the process is replaced gracefully"},
+    {.name = "instances",
+     .section = CONF_SERVICE,
+     .type = CONF_INT,
+     .off = S(instances, int),
+     .lo = 1,
+     .hi = 1000,
+     .def = "1",
+     .doc = "how many copies run (1..1000)"},
+    {.name = "depends_on",
+     .section = CONF_SERVICE,
+     .type = CONF_WORDS,
+     .off = S(deps, char **),
+     .off2 = S(ndeps, size_t),
+     .line_off = S(deps_line, int),
+     .doc = "services (space-separated) started, and ready, before this one, and stopped "
+            "after it"},
+    {.name = "control",
+     .section = CONF_SERVICE,
+     .type = CONF_BOOL,
+     .off = S(control, int),
+     .def = "no",
+     .what = "yes or no",
+     .doc = "`yes`: this service (a `handshake` one) may make control requests over its own "
+            "channel (below)"},
+};
+const size_t conf_nkeys = sizeof conf_keys / sizeof conf_keys[0];
+
+static const conf_key *key_find(conf_section section, const char *name) {
+  for (size_t i = 0; i < conf_nkeys; i++)
+    if (conf_keys[i].section == section && strcmp(conf_keys[i].name, name) == 0)
+      return &conf_keys[i];
+  return NULL;
+}
+
+/* Reads `value` into the field of `k` in `base`, which keeps its value
+ * when `value` is refused. 0; or -1 with the reason in `why`, or with
+ * why[0] == 0 when `value` is not what the key takes (see refusal). */
+static int key_set(const conf_key *k, void *base, const char *value, char *why, size_t cap) {
+  why[0] = 0;
+  int n, m;
+  uint64_t u;
+  switch (k->type) {
+  case CONF_STRING:
+  case CONF_PATH: {
+    int none = k->type == CONF_PATH && strcmp(value, "none") == 0;
+    if (k->type == CONF_PATH && !none && value[0] != '/')
+      return -1;
+    char *v = none ? NULL : strdup(value);
+    if (!none && !v)
+      break;
+    free(*AT(base, k->off, char *));
+    *AT(base, k->off, char *) = v;
+    return 0;
+  }
+  case CONF_INT:
+    return int_in(value, (int)k->lo, (int)k->hi, AT(base, k->off, int));
+  case CONF_BOOL:
+    if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+      *AT(base, k->off, int) = 1;
+    else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+      *AT(base, k->off, int) = 0;
+    else
+      return -1;
+    return 0;
+  case CONF_DURATION:
+    if (conf_duration(value, &n) || n < k->lo)
+      return -1;
+    *AT(base, k->off, int) = n;
+    return 0;
+  case CONF_SIZE:
+    if (conf_size(value, &u) || u < (uint64_t)k->lo)
+      return -1;
+    *AT(base, k->off, uint64_t) = u;
+    return 0;
+  case CONF_SIGNAL:
+    return conf_signal(value, AT(base, k->off, int));
+  case CONF_RESTART:
+    return conf_restart(value, AT(base, k->off, int));
+  case CONF_READY:
+    if (conf_ready(value, &n, &m))
+      return -1;
+    *AT(base, k->off, int) = n;
+    *AT(base, k->off2, int) = m;
+    return 0;
+  case CONF_WORDS:
+    return split_words(value, AT(base, k->off, char **), AT(base, k->off2, size_t), why, cap);
+  case CONF_ENV: {
+    const char *eq = strchr(value, '=');
+    if (!eq || eq == value)
+      return -1;
+    if (strncmp(value, "WARD_", 5) == 0) {
+      snprintf(why, cap, "%s: WARD_* variables are ward's own", k->name);
+      return -1;
+    }
+    if (!strv_push(AT(base, k->off, char **), AT(base, k->off2, size_t), value))
+      return 0;
+    break;
+  }
+  }
+  snprintf(why, cap, "out of memory");
+  return -1;
+}
+
+/* "KEY: 'VALUE' is not WHAT", for a value key_set refused without saying. */
+static void refusal(const conf_key *k, const char *value, char *why, size_t cap) {
+  if (k->what)
+    snprintf(why, cap, "%s: '%s' is not %s", k->name, value, k->what);
+  else
+    snprintf(why, cap, "%s: '%s' is not a number %lld..%lld", k->name, value, k->lo, k->hi);
+}
+
+/* Gives each key of `section` its default in `base`. 0, or -1 with the
+ * reason in `why` (out of memory; or a default of the table that does not
+ * read, which `ward run --keys`, and so make check, shows). */
+static int set_defaults(conf_section section, void *base, char *why, size_t cap) {
+  for (size_t i = 0; i < conf_nkeys; i++) {
+    const conf_key *k = &conf_keys[i];
+    if (k->section != section)
+      continue;
+    char buf[512];
+    const char *v = k->def_fn ? k->def_fn(buf, sizeof buf) : k->def;
+    if (!v)
+      continue;
+    if (key_set(k, base, v, why, cap)) {
+      if (!why[0])
+        refusal(k, v, why, cap);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Whether the key has no value in `base` (for required keys). */
+static int key_empty(const conf_key *k, const void *base) {
+  switch (k->type) {
+  case CONF_STRING:
+  case CONF_PATH:
+    return *CAT(base, k->off, char *) == NULL;
+  case CONF_WORDS:
+  case CONF_ENV:
+    return *CAT(base, k->off2, size_t) == 0;
+  default:
+    return 0;
+  }
+}
+
+int conf_key_same(const conf_key *k, const void *a, const void *b) {
+  switch (k->type) {
+  case CONF_STRING:
+  case CONF_PATH: {
+    const char *x = *CAT(a, k->off, char *), *y = *CAT(b, k->off, char *);
+    return x && y ? strcmp(x, y) == 0 : x == y;
+  }
+  case CONF_SIZE:
+    return *CAT(a, k->off, uint64_t) == *CAT(b, k->off, uint64_t);
+  case CONF_READY:
+    return *CAT(a, k->off, int) == *CAT(b, k->off, int) &&
+           *CAT(a, k->off2, int) == *CAT(b, k->off2, int);
+  case CONF_WORDS:
+  case CONF_ENV:
+    return strv_same(*CAT(a, k->off, char **), *CAT(a, k->off2, size_t),
+                     *CAT(b, k->off, char **), *CAT(b, k->off2, size_t));
+  default:
+    return *CAT(a, k->off, int) == *CAT(b, k->off, int);
+  }
+}
+
+/* The value in `dst` is overwritten, never freed: on failure what it holds
+ * is its own, for conf_key_clear. */
+int conf_key_copy(const conf_key *k, void *dst, const void *src) {
+  switch (k->type) {
+  case CONF_STRING:
+  case CONF_PATH: {
+    const char *s = *CAT(src, k->off, char *);
+    char **d = AT(dst, k->off, char *);
+    *d = s ? strdup(s) : NULL;
+    return s && !*d ? -1 : 0;
+  }
+  case CONF_WORDS:
+  case CONF_ENV:
+    return strv_copy(AT(dst, k->off, char **), AT(dst, k->off2, size_t),
+                     *CAT(src, k->off, char **), *CAT(src, k->off2, size_t));
+  case CONF_SIZE:
+    *AT(dst, k->off, uint64_t) = *CAT(src, k->off, uint64_t);
+    return 0;
+  case CONF_READY:
+    *AT(dst, k->off2, int) = *CAT(src, k->off2, int);
+    /* fall through */
+  default:
+    *AT(dst, k->off, int) = *CAT(src, k->off, int);
+    return 0;
+  }
+}
+
+void conf_key_clear(const conf_key *k, void *base) {
+  switch (k->type) {
+  case CONF_STRING:
+  case CONF_PATH:
+    free(*AT(base, k->off, char *));
+    *AT(base, k->off, char *) = NULL;
+    break;
+  case CONF_WORDS:
+  case CONF_ENV:
+    strv_free(*AT(base, k->off, char **), *AT(base, k->off2, size_t));
+    *AT(base, k->off, char **) = NULL;
+    *AT(base, k->off2, size_t) = 0;
+    break;
+  case CONF_SIZE:
+    *AT(base, k->off, uint64_t) = 0;
+    break;
+  case CONF_READY:
+    *AT(base, k->off2, int) = 0;
+    /* fall through */
+  default:
+    *AT(base, k->off, int) = 0;
+    break;
+  }
+}
+
+/* `ms` as the file would say it ("10s", "500ms", "0"), or in ms. */
+static void duration_text(int ms, int human, char *buf, size_t cap) {
+  if (human && ms == 0)
+    snprintf(buf, cap, "0");
+  else if (human && ms % 1000 == 0)
+    snprintf(buf, cap, "%ds", ms / 1000);
+  else
+    snprintf(buf, cap, "%dms", ms);
+}
+
+/* `bytes` as the file would say it ("10M", "0"), or in bytes. */
+static void size_text(uint64_t bytes, int human, char *buf, size_t cap) {
+  static const char units[] = "GMK";
+  for (int i = 0; human && bytes && i < 3; i++) {
+    int shift = 10 * (3 - i);
+    if (bytes % ((uint64_t)1 << shift) == 0) {
+      snprintf(buf, cap, "%llu%c", (unsigned long long)(bytes >> shift), units[i]);
+      return;
+    }
+  }
+  snprintf(buf, cap, "%llu", (unsigned long long)bytes);
+}
+
+const char *conf_key_text(const conf_key *k, const void *base, int human, char *buf,
+                          size_t cap) {
+  int v = k->type == CONF_SIZE || k->type == CONF_STRING || k->type == CONF_PATH ||
+                  k->type == CONF_WORDS || k->type == CONF_ENV
+              ? 0
+              : *CAT(base, k->off, int);
+  switch (k->type) {
+  case CONF_STRING:
+  case CONF_PATH: {
+    const char *s = *CAT(base, k->off, char *);
+    snprintf(buf, cap, "%s", s ? s : k->type == CONF_PATH ? "none" : "");
+    break;
+  }
+  case CONF_INT:
+    snprintf(buf, cap, "%d", v);
+    break;
+  case CONF_BOOL:
+    snprintf(buf, cap, "%s", v ? "yes" : "no");
+    break;
+  case CONF_DURATION:
+    duration_text(v, human, buf, cap);
+    break;
+  case CONF_SIZE:
+    size_text(*CAT(base, k->off, uint64_t), human, buf, cap);
+    break;
+  case CONF_SIGNAL:
+    snprintf(buf, cap, "%s", conf_signal_name(v));
+    break;
+  case CONF_RESTART:
+    snprintf(buf, cap, "%s", conf_restart_name(v));
+    break;
+  case CONF_READY: {
+    int arg = *CAT(base, k->off2, int);
+    char d[32];
+    duration_text(arg, human, d, sizeof d);
+    if (v == WARD_READY_AFTER)
+      snprintf(buf, cap, "up %s", d);
+    else if (v == WARD_READY_NOTIFY)
+      snprintf(buf, cap, "notify %d", arg);
+    else
+      snprintf(buf, cap, "handshake");
+    break;
+  }
+  case CONF_WORDS:
+  case CONF_ENV: {
+    char *const *w = *CAT(base, k->off, char **);
+    size_t n = *CAT(base, k->off2, size_t), len = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && len < cap; i++)
+      len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "", w[i]);
+    break;
+  }
+  }
+  return buf;
+}
+
+int conf_keys_print(FILE *f) {
+  static const char *const sections[] = {"ward", "service"};
+  static const char *const reloads[] = {"restart", "at-once", "next-start"};
+  for (size_t i = 0; i < conf_nkeys; i++) {
+    const conf_key *k = &conf_keys[i];
+    char def[512] = "", why[256];
+    if (k->required)
+      snprintf(def, sizeof def, "(required)");
+    if (k->def) {
+      /* The default as it reads back: "10000ms" is "10s". */
+      union {
+        ward_conf w;
+        svc_conf s;
+      } scratch;
+      memset(&scratch, 0, sizeof scratch);
+      if (key_set(k, &scratch, k->def, why, sizeof why)) {
+        if (!why[0])
+          refusal(k, k->def, why, sizeof why);
+        fprintf(stderr, "ward run: the default of %s: %s\n", k->name, why);
+        return -1;
+      }
+      char v[256];
+      snprintf(def, sizeof def, "`%s`", conf_key_text(k, &scratch, 1, v, sizeof v));
+      conf_key_clear(k, &scratch);
+    }
+    if (k->def_note)
+      snprintf(def + strlen(def), sizeof def - strlen(def), "%s%s", def[0] ? " " : "",
+               k->def_note);
+    fprintf(f, "%s\t%s\t%s\t%s\t%s\n", sections[k->section], k->name, reloads[k->reload], def,
+            k->doc);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Services                                                            */
+
 int svc_conf_init(svc_conf *s, const char *name) {
   memset(s, 0, sizeof *s);
-  s->restart = WARD_RESTART_ALWAYS;
-  s->max_restarts = 5;
-  s->restart_window_ms = 60000;
-  s->backoff_ms = 1000;
-  s->backoff_max_ms = 30000;
-  s->stop_signal = SIGTERM;
-  s->stop_grace_ms = 10000;
-  s->ready_mode = WARD_READY_AFTER;
-  s->ready_arg = 1000;
-  s->startup_timeout_ms = 30000;
-  s->instances = 1;
-  s->name = strdup(name);
-  return s->name ? 0 : -1;
+  char why[256];
+  if (!(s->name = strdup(name)) || set_defaults(CONF_SERVICE, s, why, sizeof why)) {
+    svc_conf_clear(s);
+    return -1;
+  }
+  return 0;
 }
 
 void svc_conf_clear(svc_conf *s) {
   free(s->name);
-  strv_free(s->argv, s->argc);
-  strv_free(s->env, s->nenv);
-  free(s->cwd);
-  strv_free(s->deps, s->ndeps);
+  for (size_t i = 0; i < conf_nkeys; i++)
+    if (conf_keys[i].section == CONF_SERVICE)
+      conf_key_clear(&conf_keys[i], s);
   memset(s, 0, sizeof *s);
 }
 
 int svc_conf_copy(svc_conf *d, const svc_conf *s) {
-  *d = *s;
-  d->name = strdup(s->name);
-  d->cwd = s->cwd ? strdup(s->cwd) : NULL;
-  int bad = !d->name || (s->cwd && !d->cwd);
-  bad |= strv_copy(&d->argv, &d->argc, s->argv, s->argc);
-  bad |= strv_copy(&d->env, &d->nenv, s->env, s->nenv);
-  bad |= strv_copy(&d->deps, &d->ndeps, s->deps, s->ndeps);
+  *d = *s; /* and the lines of its header and keys */
+  int bad = !(d->name = strdup(s->name));
+  for (size_t i = 0; i < conf_nkeys; i++)
+    if (conf_keys[i].section == CONF_SERVICE)
+      bad |= conf_key_copy(&conf_keys[i], d, s);
   if (bad) {
     svc_conf_clear(d);
     return -1;
@@ -277,18 +840,15 @@ int svc_conf_copy(svc_conf *d, const svc_conf *s) {
 }
 
 int svc_conf_same(const svc_conf *a, const svc_conf *b) {
-  return strcmp(a->name, b->name) == 0 && strv_same(a->argv, a->argc, b->argv, b->argc) &&
-         strv_same(a->env, a->nenv, b->env, b->nenv) &&
-         strv_same(a->deps, a->ndeps, b->deps, b->ndeps) &&
-         ((!a->cwd && !b->cwd) || (a->cwd && b->cwd && strcmp(a->cwd, b->cwd) == 0)) &&
-         a->restart == b->restart && a->max_restarts == b->max_restarts &&
-         a->restart_window_ms == b->restart_window_ms && a->backoff_ms == b->backoff_ms &&
-         a->backoff_max_ms == b->backoff_max_ms && a->stop_signal == b->stop_signal &&
-         a->stop_grace_ms == b->stop_grace_ms && a->ready_mode == b->ready_mode &&
-         a->ready_arg == b->ready_arg && a->startup_timeout_ms == b->startup_timeout_ms &&
-         a->heartbeat_ms == b->heartbeat_ms && a->memory_high == b->memory_high &&
-         a->memory_limit == b->memory_limit && a->instances == b->instances &&
-         a->control == b->control;
+  if (strcmp(a->name, b->name) != 0)
+    return 0;
+  for (size_t i = 0; i < conf_nkeys; i++) {
+    const conf_key *k = &conf_keys[i];
+    if (k->section == CONF_SERVICE && k->reload == CONF_RELOAD_RESTART &&
+        !conf_key_same(k, a, b))
+      return 0;
+  }
+  return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -315,7 +875,6 @@ typedef struct parse_state {
   size_t lcap;
   int line;        /* of the line inih is handling */
   int cont;        /* that line continues the previous key */
-  int log_dir_given;
   sect *sections;
   size_t nsections, sections_cap;
   size_t svcs_cap; /* room in conf->svcs */
@@ -450,138 +1009,25 @@ static int index_svc(parse_state *p, size_t i) {
   return names_add(t, p->conf->svcs[i].name, i) < 0 ? -1 : 0;
 }
 
-/* Splits `value` as a shell would, without running anything. */
-static int split_words(parse_state *p, const char *value, char ***v, size_t *n) {
-  wordexp_t we;
-  int rv = wordexp(value, &we, WRDE_NOCMD | WRDE_UNDEF);
-  if (rv) {
-    const char *why = rv == WRDE_BADCHAR   ? "a character a shell would treat specially "
-                                             "(|&;<>(){} or newline): quote it"
-                      : rv == WRDE_BADVAL  ? "an undefined environment variable"
-                      : rv == WRDE_CMDSUB  ? "command substitution, which ward does not run"
-                      : rv == WRDE_SYNTAX  ? "unbalanced quotes"
-                                           : "out of memory";
-    if (rv != WRDE_NOSPACE)
-      return fail_at(p, p->line, "cannot split '%s': %s", value, why) - 1;
-    return fail_at(p, p->line, "out of memory") - 1;
+/* Reads the value of a key found in the file. */
+static int set_key(parse_state *p, const conf_key *k, void *base, const char *value) {
+  char why[256];
+  if (key_set(k, base, value, why, sizeof why)) {
+    if (!why[0])
+      refusal(k, value, why, sizeof why);
+    return fail_at(p, p->line, "%s", why);
   }
-  int bad = 0;
-  for (size_t i = 0; i < we.we_wordc && !bad; i++)
-    bad = strv_push(v, n, we.we_wordv[i]);
-  wordfree(&we);
-  return bad ? fail_at(p, p->line, "out of memory") - 1 : 0;
-}
-
-static int ward_key(parse_state *p, const char *name, const char *value) {
-  ward_conf *c = p->conf;
-  if (strcmp(name, "socket") == 0) {
-    free(c->socket);
-    c->socket = strdup(value);
-  } else if (strcmp(name, "log_dir") == 0) {
-    if (strcmp(value, "none") != 0 && value[0] != '/')
-      return fail_at(p, p->line, "log_dir: '%s' is not an absolute path (or none)", value);
-    free(c->log_dir);
-    c->log_dir = strcmp(value, "none") == 0 ? NULL : strdup(value);
-    p->log_dir_given = 1;
-  } else if (strcmp(name, "log_max_size") == 0) {
-    if (conf_size(value, &c->log_max_bytes) || c->log_max_bytes < 1024)
-      return fail_at(p, p->line, "log_max_size: '%s' is not a size of 1K or more", value);
-  } else if (strcmp(name, "log_files") == 0) {
-    if (int_in(value, 0, 100, &c->log_files))
-      return fail_at(p, p->line, "log_files: '%s' is not a number 0..100", value);
-  } else if (strcmp(name, "max_connections") == 0) {
-    if (int_in(value, 1, CONF_MAX_CONNS, &c->max_conns))
-      return fail_at(p, p->line, "max_connections: '%s' is not a number 1..%d", value,
-                     CONF_MAX_CONNS);
-  } else if (strcmp(name, "handshake_timeout") == 0) {
-    if (conf_duration(value, &c->handshake_ms) || c->handshake_ms < 1)
-      return fail_at(p, p->line, "handshake_timeout: '%s' is not a duration of 1ms or more",
-                     value);
-  } else {
-    return fail_at(p, p->line, "unknown key '%s' in [ward]", name);
-  }
+  if (k->line_off)
+    *AT(base, k->line_off, int) = p->line;
   return 1;
 }
 
-
-static int service_key(parse_state *p, svc_conf *s, const char *name, const char *value) {
-  int line = p->line;
-#define BAD(what) return fail_at(p, line, "%s: '%s' is not %s", name, value, what)
-  if (strcmp(name, "command") == 0) {
-    if (split_words(p, value, &s->argv, &s->argc))
-      return 0;
-  } else if (strcmp(name, "env") == 0) {
-    const char *eq = strchr(value, '=');
-    if (!eq || eq == value)
-      BAD("KEY=VALUE");
-    if (strncmp(value, "WARD_", 5) == 0)
-      return fail_at(p, line, "env: WARD_* variables are ward's own");
-    if (strv_push(&s->env, &s->nenv, value))
-      return fail_at(p, line, "out of memory");
-  } else if (strcmp(name, "cwd") == 0) {
-    free(s->cwd);
-    s->cwd = strdup(value);
-  } else if (strcmp(name, "restart") == 0) {
-    if (conf_restart(value, &s->restart))
-      BAD("always, on-failure or never");
-  } else if (strcmp(name, "max_restarts") == 0) {
-    if (int_in(value, 0, 256, &s->max_restarts))
-      BAD("a number 0..256");
-  } else if (strcmp(name, "restart_window") == 0) {
-    if (conf_duration(value, &s->restart_window_ms) || s->restart_window_ms < 1)
-      BAD("a duration (e.g. 60s)");
-  } else if (strcmp(name, "backoff") == 0) {
-    if (conf_duration(value, &s->backoff_ms))
-      BAD("a duration (e.g. 1s, 500ms)");
-  } else if (strcmp(name, "backoff_max") == 0) {
-    if (conf_duration(value, &s->backoff_max_ms))
-      BAD("a duration (e.g. 30s)");
-  } else if (strcmp(name, "stop_signal") == 0) {
-    if (conf_signal(value, &s->stop_signal))
-      BAD("a signal (TERM, INT, HUP, QUIT, USR1, ... or a number)");
-  } else if (strcmp(name, "stop_grace") == 0) {
-    if (conf_duration(value, &s->stop_grace_ms))
-      BAD("a duration (e.g. 10s)");
-  } else if (strcmp(name, "ready") == 0) {
-    if (conf_ready(value, &s->ready_mode, &s->ready_arg))
-      BAD("handshake, up DURATION or notify FD (3..1023)");
-  } else if (strcmp(name, "startup_timeout") == 0) {
-    if (conf_duration(value, &s->startup_timeout_ms) || s->startup_timeout_ms < 1)
-      BAD("a duration (e.g. 30s)");
-  } else if (strcmp(name, "heartbeat") == 0) {
-    if (conf_duration(value, &s->heartbeat_ms))
-      BAD("a duration (e.g. 5s; 0 turns it off)");
-  } else if (strcmp(name, "memory_limit") == 0) {
-    if (conf_size(value, &s->memory_limit))
-      BAD("a size (e.g. 512M)");
-  } else if (strcmp(name, "memory_high") == 0) {
-    if (conf_size(value, &s->memory_high))
-      BAD("a size (e.g. 256M)");
-  } else if (strcmp(name, "instances") == 0) {
-    if (int_in(value, 1, 1000, &s->instances))
-      BAD("a number 1..1000");
-  } else if (strcmp(name, "depends_on") == 0) {
-    if (split_words(p, value, &s->deps, &s->ndeps))
-      return 0;
-    s->deps_line = line;
-  } else if (strcmp(name, "control") == 0) {
-    if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
-      s->control = 1;
-    else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
-      s->control = 0;
-    else
-      BAD("yes or no");
-  } else {
-    return fail_at(p, line, "unknown key '%s' in [service %s]", name, s->name);
-  }
-#undef BAD
-  return 1;
-}
-
-/* Keys that take a list may go on over indented lines; any other key
- * appears once per section (env, once per variable). */
-static int check_repeat(parse_state *p, const char *section, const char *name) {
-  int list = strcmp(name, "command") == 0 || strcmp(name, "depends_on") == 0;
+/* Lists may go on over indented lines; env is repeated, once per
+ * variable; any other key appears once per section. `k` is NULL for an
+ * unknown key, refused once its section is known to exist. */
+static int check_repeat(parse_state *p, const char *section, const char *name,
+                        const conf_key *k) {
+  int list = k && k->type == CONF_WORDS;
   if (p->cont && p->prev_key && strcmp(p->prev_key, name) == 0)
     return list ? 1 : fail_at(p, p->line, "'%s' does not go on over several lines", name);
   if (!p->cur_section || strcmp(p->cur_section, section) != 0) {
@@ -591,7 +1037,7 @@ static int check_repeat(parse_state *p, const char *section, const char *name) {
     free(p->cur_section);
     p->cur_section = strdup(section);
   }
-  if (strcmp(name, "env") != 0) {
+  if (!k || k->type != CONF_ENV) {
     for (size_t i = 0; i < p->nseen; i++)
       if (strcmp(p->seen[i], name) == 0)
         return fail_at(p, p->line, "'%s' given twice in [%s]", name, section);
@@ -627,7 +1073,7 @@ static svc_conf *add_svc(parse_state *p, const char *name, int line) {
   }
   svc_conf *s = &c->svcs[c->nsvcs];
   if (svc_conf_init(s, name) || index_svc(p, c->nsvcs)) {
-    free(s->name);
+    svc_conf_clear(s);
     fail_at(p, line, "out of memory");
     return NULL;
   }
@@ -636,22 +1082,14 @@ static svc_conf *add_svc(parse_state *p, const char *name, int line) {
   return s;
 }
 
-static const char *const known_keys[] = {
-    "socket",       "log_dir",       "log_max_size",   "log_files",    "max_connections",
-    "handshake_timeout", "command",
-    "env",          "cwd",           "restart",        "max_restarts", "restart_window",
-    "backoff",      "backoff_max",   "stop_signal",    "stop_grace",   "ready",
-    "startup_timeout", "heartbeat",  "memory_limit",   "memory_high",  "instances",
-    "depends_on",   "control"};
-
 /* An indented line continues the previous value (inih); one that reads
  * like a key of its own is a mistake to point out, not words to run. */
 static int looks_like_key(const char *value) {
   size_t n = strspn(value, "abcdefghijklmnopqrstuvwxyz_");
   if (n == 0 || value[n + strspn(value + n, " \t")] != '=')
     return 0;
-  for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
-    if (strlen(known_keys[i]) == n && strncmp(known_keys[i], value, n) == 0)
+  for (size_t i = 0; i < conf_nkeys; i++)
+    if (strlen(conf_keys[i].name) == n && strncmp(conf_keys[i].name, value, n) == 0)
       return 1;
   return 0;
 }
@@ -664,21 +1102,23 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return fail_at(p, p->line, "an indented line continues the value of '%s'; a key starts "
                                "at the beginning of its line",
                    name);
-  if (!check_repeat(p, section, name))
+  int ward = strcmp(section, "ward") == 0;
+  const conf_key *k = key_find(ward ? CONF_WARD : CONF_SERVICE, name);
+  if (!check_repeat(p, section, name, k))
     return 0;
-  if (strcmp(section, "ward") == 0)
-    return ward_key(p, name, value);
+  if (ward)
+    return k ? set_key(p, k, p->conf, value)
+             : fail_at(p, p->line, "unknown key '%s' in [ward]", name);
   const char *sname = service_name(section);
   if (!sname)
     return fail_at(p, section_line(p, section), "unknown section [%s]", section);
   svc_conf *s = find_svc(p, sname);
-  if (!s)
-    s = add_svc(p, sname, section_line(p, section));
-  return s ? service_key(p, s, name, value) : 0;
+  if (!s && !(s = add_svc(p, sname, section_line(p, section))))
+    return 0;
+  return k ? set_key(p, k, s, value)
+           : fail_at(p, p->line, "unknown key '%s' in [service %s]", name, s->name);
 }
 
-/* Sections are the same when their names are, or when both name the same
- * service ("[service a]" and "[service  a]"). */
 /* Sections given twice (the same name, or the same service: "[service a]"
  * and "[service  a]"), unknown ones, and services without keys. Any other
  * section is refused the first time it appears. */
@@ -722,10 +1162,12 @@ static void check_whole(parse_state *p) {
   check_sections(p);
   for (size_t i = 0; i < c->nsvcs && !p->err[0]; i++) {
     svc_conf *s = &c->svcs[i];
-    if (s->argc == 0) {
-      fail_at(p, s->line, "[service %s] has no command", s->name);
+    for (size_t k = 0; k < conf_nkeys && !p->err[0]; k++)
+      if (conf_keys[k].section == CONF_SERVICE && conf_keys[k].required &&
+          key_empty(&conf_keys[k], s))
+        fail_at(p, s->line, "[service %s] has no %s", s->name, conf_keys[k].name);
+    if (p->err[0])
       break;
-    }
     for (size_t d = 0; d < s->ndeps && !p->err[0]; d++) {
       if (!find_svc(p, s->deps[d]))
         fail_at(p, s->deps_line, "[service %s] depends on '%s', which is not a service",
@@ -803,24 +1245,15 @@ int conf_read(ward_conf **out, const char *path, FILE *f, char *err, size_t errc
     snprintf(err, errcap, "%s: out of memory", path);
     return -1;
   }
-  c->log_max_bytes = 10u << 20;
-  c->log_files = 5;
-  c->max_conns = WARD_SERVER_MAX_CONNS_DEFAULT;
-  c->handshake_ms = WARD_SERVER_HANDSHAKE_MS_DEFAULT;
+  char why[256];
+  if (set_defaults(CONF_WARD, c, why, sizeof why))
+    fail_at(&p, 0, "%s", why);
   int rv = ini_parse_stream(reader, &p, on_key, &p);
   if (rv > 0 && !p.err[0])
     fail_at(&p, rv, "syntax error (expected [section], key = value, or a comment)");
   else if (rv < 0 && !p.err[0])
     fail_at(&p, 0, "out of memory");
   check_whole(&p);
-  if (!p.err[0] && !c->socket) {
-    char buf[256];
-    c->socket = strdup(conf_default_socket(buf, sizeof buf));
-  }
-  if (!p.err[0] && !p.log_dir_given) {
-    char buf[512];
-    c->log_dir = strdup(conf_default_log_dir(buf, sizeof buf));
-  }
   for (size_t i = 0; i < p.nsections; i++)
     free(p.sections[i].name);
   free(p.sections);
@@ -875,7 +1308,8 @@ void conf_free(ward_conf *c) {
     svc_conf_clear(&c->svcs[i]);
   free(c->svcs);
   free(c->path);
-  free(c->socket);
-  free(c->log_dir);
+  for (size_t i = 0; i < conf_nkeys; i++)
+    if (conf_keys[i].section == CONF_WARD)
+      conf_key_clear(&conf_keys[i], c);
   free(c);
 }

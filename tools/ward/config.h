@@ -1,7 +1,13 @@
 /*
  * config.h — the configuration of `ward run`: an INI file read with inih,
  * checked whole (keys, numbers, dependencies) before anything starts.
- * docs/cli.md lists every key.
+ *
+ * Every key is a row of one table, conf_keys (config.c): its section, the
+ * field it fills, how its value is read, its default, what a reload does
+ * when it changes, and the line docs/cli.md shows for it. The parser, the
+ * defaults, the comparison and copy of services, the daemon's reload notes
+ * and `ward run --keys` all go by that table; tests/test_config.c checks
+ * docs/cli.md against what `ward run --keys` prints.
  */
 #ifndef WARD_CLI_CONFIG_H
 #define WARD_CLI_CONFIG_H
@@ -52,6 +58,79 @@ typedef struct ward_conf {
   svc_conf *svcs;        /* in file order */
   size_t nsvcs;
 } ward_conf;
+
+/* The section a key belongs to. */
+typedef enum conf_section { CONF_WARD, CONF_SERVICE } conf_section;
+
+/* How a key's value is read (and written back, and compared). */
+typedef enum conf_type {
+  CONF_STRING,   /* char *, any text */
+  CONF_PATH,     /* char *, an absolute path, or "none" for NULL */
+  CONF_INT,      /* int, a decimal number in lo..hi */
+  CONF_BOOL,     /* int, yes/true or no/false */
+  CONF_DURATION, /* int, ms (conf_duration), at least lo */
+  CONF_SIZE,     /* uint64_t, bytes (conf_size), at least lo */
+  CONF_SIGNAL,   /* int (conf_signal) */
+  CONF_RESTART,  /* int, WARD_RESTART_* (conf_restart) */
+  CONF_READY,    /* int mode at off, int argument at off2 (conf_ready) */
+  CONF_WORDS,    /* char ** at off, size_t count at off2: split as a shell
+                    would; goes on over indented lines */
+  CONF_ENV       /* char ** at off, size_t count at off2: KEY=VALUE, one
+                    per line, repeated for more */
+} conf_type;
+
+/* What a reload does when the key's value changed. */
+typedef enum conf_reload {
+  CONF_RELOAD_RESTART,   /* the service stops and starts again */
+  CONF_RELOAD_AT_ONCE,   /* the daemon applies it at once */
+  CONF_RELOAD_NEXT_START /* kept until the daemon starts again; it says so */
+} conf_reload;
+
+/* One key. The field is at `off` in a ward_conf ([ward]) or a svc_conf
+ * ([service NAME]). */
+typedef struct conf_key {
+  const char *name;
+  conf_section section;
+  conf_type type;
+  conf_reload reload;
+  size_t off, off2;
+  size_t line_off;  /* an int that keeps the line of the key, for errors
+                       found once the file is read; 0 (the offset of a
+                       name, never an int) for none */
+  int required;     /* a service without it is refused */
+  long long lo, hi; /* CONF_INT: lo..hi; CONF_DURATION, CONF_SIZE: >= lo */
+  const char *def;  /* the default, as the file would say it, or NULL */
+  /* A default that depends on the machine (the user, the environment), or
+   * NULL; docs show `def_note` for it. */
+  const char *(*def_fn)(char *buf, size_t cap);
+  const char *def_note; /* docs: after the default, or in its place */
+  const char *what;     /* refusals say "KEY: 'VALUE' is not WHAT" (NULL
+                           for CONF_INT: "a number LO..HI") */
+  const char *doc;      /* the meaning, as docs/cli.md's table shows it */
+} conf_key;
+
+extern const conf_key conf_keys[];
+extern const size_t conf_nkeys;
+
+/* Whether `k` has the same value in `a` and `b` (both ward_conf or both
+ * svc_conf, as its section says). */
+int conf_key_same(const conf_key *k, const void *a, const void *b);
+/* Copies the value of `k` from `src` to `dst`, whose own value must hold
+ * nothing (zeroed, or cleared). 0, or -1 without memory. */
+int conf_key_copy(const conf_key *k, void *dst, const void *src);
+/* Frees what the value of `k` in `base` holds, and zeroes it. */
+void conf_key_clear(const conf_key *k, void *base);
+/* The value of `k` in `base` as text into `buf`. `human`: as a file would
+ * say it ("10s", "10M"); else with exact units, for logs ("10000ms",
+ * "10485760"). */
+const char *conf_key_text(const conf_key *k, const void *base, int human, char *buf,
+                          size_t cap);
+/* `ward run --keys`: one line per key, tab-separated: section ("ward" or
+ * "service"), key, what a reload does with a change ("restart", "at-once",
+ * "next-start"), then its default and its meaning as docs/cli.md's tables
+ * show them. 0, or -1 (with a message on stderr) if a default does not
+ * read. */
+int conf_keys_print(FILE *f);
 
 /* Reads and checks `path`. On error returns -1 with "FILE:LINE: reason"
  * (or "FILE: reason") in `err`; nothing is kept. */

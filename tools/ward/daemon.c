@@ -70,10 +70,9 @@ typedef struct supervisor {
   ward_server *server;
   ward_conf *conf;
   char *config_path;
-  char *socket;            /* the one in use (a reload does not move it) */
-  int max_conns;           /* the control socket's limits in use (a reload
-                              does not change them either) */
-  int handshake_ms;
+  ward_conf in_use;        /* the [ward] keys a reload does not change
+                              (CONF_RELOAD_NEXT_START): the control socket
+                              and its limits, as the daemon started */
   svc **svcs;
   size_t nsvcs;
   svclog *logs;
@@ -183,7 +182,7 @@ static void on_drop(const ward_server_drop *dr, void *ud) {
   switch (dr->reason) {
   case WARD_DROP_BUSY:
     say("control-refused", NULL, "reason=%s pid=%d max_connections=%d", why, dr->pid,
-        d->max_conns);
+        d->in_use.max_conns);
     break;
   case WARD_DROP_PROTOCOL:
     say("control-dropped", NULL, "reason=%s pid=%d greeted=%s detail=\"%s\"", why, dr->pid,
@@ -191,7 +190,7 @@ static void on_drop(const ward_server_drop *dr, void *ud) {
     break;
   default:
     say("control-dropped", NULL, "reason=%s pid=%d greeted=%s idle_ms=%lld max_connections=%d",
-        why, dr->pid, dr->greeted ? "yes" : "no", (long long)dr->idle_ms, d->max_conns);
+        why, dr->pid, dr->greeted ? "yes" : "no", (long long)dr->idle_ms, d->in_use.max_conns);
     break;
   }
 }
@@ -350,7 +349,8 @@ static ward_spec *make_spec(const svc_conf *c, int instance) {
   if (!rv)
     rv = ward_spec_intensity(s, c->max_restarts, c->restart_window_ms);
   if (!rv)
-    rv = ward_spec_backoff(s, c->backoff_ms, c->backoff_max_ms, 200, c->restart_window_ms);
+    rv = ward_spec_backoff(s, c->backoff_ms, c->backoff_max_ms,
+                           WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT, c->restart_window_ms);
   if (!rv)
     rv = ward_spec_stop_signal(s, c->stop_signal);
   if (!rv)
@@ -360,9 +360,9 @@ static ward_spec *make_spec(const svc_conf *c, int instance) {
   if (!rv)
     rv = ward_spec_startup_timeout(s, c->startup_timeout_ms);
   if (!rv && c->heartbeat_ms)
-    rv = ward_spec_heartbeat(s, c->heartbeat_ms, 3);
+    rv = ward_spec_heartbeat(s, c->heartbeat_ms, WARD_HEARTBEAT_MISSES_DEFAULT);
   if (!rv && (c->memory_high || c->memory_limit))
-    rv = ward_spec_memory_limit(s, c->memory_high, c->memory_limit, 1000);
+    rv = ward_spec_memory_limit(s, c->memory_high, c->memory_limit, 0);
   if (!rv)
     rv = ward_spec_supervise_start(s, 1);
   if (!rv)
@@ -800,7 +800,7 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
     return rv;
   }
   *out = json_pack("{s:o, s:{s:i, s:s, s:s, s:I}}", "services", rows, "daemon", "pid",
-                   (int)getpid(), "config", d->config_path, "socket", d->socket,
+                   (int)getpid(), "config", d->config_path, "socket", d->in_use.socket,
                    "uptime_ms", (json_int_t)(now - d->started_ms));
   return 0;
 }
@@ -1165,13 +1165,14 @@ static int reload(supervisor *d, json_t **out, char *err, size_t cap) {
     say("reload-refused", NULL, "error=\"%s\"", err);
     return CTL_BAD;
   }
-  if (strcmp(nc->socket, d->socket) != 0)
-    say("reload-note", NULL, "socket=%s takes effect at the next start", nc->socket);
-  if (nc->max_conns != d->max_conns)
-    say("reload-note", NULL, "max_connections=%d takes effect at the next start", nc->max_conns);
-  if (nc->handshake_ms != d->handshake_ms)
-    say("reload-note", NULL, "handshake_timeout=%dms takes effect at the next start",
-        nc->handshake_ms);
+  for (size_t i = 0; i < conf_nkeys; i++) {
+    const conf_key *k = &conf_keys[i];
+    char v[512];
+    if (k->section == CONF_WARD && k->reload == CONF_RELOAD_NEXT_START &&
+        !conf_key_same(k, nc, &d->in_use))
+      say("reload-note", NULL, "%s=%s takes effect at the next start", k->name,
+          conf_key_text(k, nc, 0, v, sizeof v));
+  }
   svclog_configure(d->logs, nc->log_dir, nc->log_max_bytes, nc->log_files);
   char lerr[512];
   if (svclog_prepare(d->logs, lerr, sizeof lerr))
@@ -1482,6 +1483,7 @@ static void *reload_job(void *arg) {
 static void run_usage(FILE *f) {
   fprintf(f,
           "Usage: %s run [--check] CONFIG\n"
+          "       %s run --keys\n"
           "\n"
           "Keeps the services of CONFIG (an INI file) up, in the foreground, with\n"
           "a control socket for '%s ctl'. Its own events go to stderr, one line\n"
@@ -1494,6 +1496,9 @@ static void run_usage(FILE *f) {
           "\n"
           "Options:\n"
           "      --check    check CONFIG and exit (0: valid, 3: not)\n"
+          "      --keys     list the keys CONFIG may hold and exit, one per line,\n"
+          "                 tab-separated: section, key, what a reload does with a\n"
+          "                 change, default, meaning\n"
           "  -h, --help     show this help and exit\n"
           "\n"
           "Exit status: 0 stopped on request (or --check: valid), 1 could not run\n"
@@ -1501,15 +1506,16 @@ static void run_usage(FILE *f) {
           "3 CONFIG refused (its file, line and reason are on stderr).\n"
           "\n"
           "See docs/cli.md for every key of CONFIG.\n",
-          CLI_NAME, CLI_NAME);
+          CLI_NAME, CLI_NAME, CLI_NAME);
 }
 
 int run_main(int argc, char **argv) {
-  static const cli_opt opts[] = {{"check", 0, 0, 1}, {"help", 'h', 0, 2}, {NULL, 0, 0, 0}};
+  static const cli_opt opts[] = {
+      {"check", 0, 0, 1}, {"help", 'h', 0, 2}, {"keys", 0, 0, 3}, {NULL, 0, 0, 0}};
   cli_args a;
   cli_args_init(&a, "run", argc, argv);
   const char *path = NULL;
-  int check = 0;
+  int check = 0, keys = 0;
   for (int id; (id = cli_next_opt(&a, opts)) != CLI_OPT_END;) {
     if (id == CLI_OPT_ERROR)
       return CLI_EXIT_USAGE;
@@ -1519,12 +1525,18 @@ int run_main(int argc, char **argv) {
     }
     if (id == 1)
       check = 1;
+    if (id == 3)
+      keys = 1;
     if (id == CLI_OPT_POSITIONAL) {
       if (path)
         return cli_usage_error("run", "unexpected argument '%s'", a.arg);
       path = a.arg;
     }
   }
+  if (keys && (path || check))
+    return cli_usage_error("run", "--keys takes no configuration file");
+  if (keys)
+    return cli_finish("run", conf_keys_print(stdout) ? CLI_EXIT_FAIL : CLI_EXIT_OK);
   if (!path)
     return cli_usage_error("run", "which configuration file?");
 
@@ -1567,13 +1579,14 @@ int run_main(int argc, char **argv) {
   pthread_cond_init(&d.jobs_cv, NULL);
   d.conf = conf;
   d.config_path = realpath(path, NULL);
-  d.socket = strdup(conf->socket);
-  d.max_conns = conf->max_conns;
-  d.handshake_ms = conf->handshake_ms;
+  int kept = 0;
+  for (size_t i = 0; i < conf_nkeys; i++)
+    if (conf_keys[i].section == CONF_WARD && conf_keys[i].reload == CONF_RELOAD_NEXT_START)
+      kept |= conf_key_copy(&conf_keys[i], &d.in_use, conf);
   d.started_ms = wall_ms();
   d.logs = svclog_new(conf->log_dir, conf->log_max_bytes, conf->log_files);
   int rc = CLI_EXIT_FAIL;
-  if (!d.config_path || !d.socket || !d.logs) {
+  if (!d.config_path || kept || !d.logs) {
     cli_error("run", "out of memory");
     goto out;
   }
@@ -1670,7 +1683,9 @@ out:
   svclog_free(d.logs);
   conf_free(d.conf);
   free(d.config_path);
-  free(d.socket);
+  for (size_t i = 0; i < conf_nkeys; i++)
+    if (conf_keys[i].section == CONF_WARD)
+      conf_key_clear(&conf_keys[i], &d.in_use);
   pthread_rwlock_destroy(&d.op);
   pthread_cond_destroy(&d.svc_cv);
   pthread_mutex_destroy(&d.tab);
