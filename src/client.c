@@ -10,13 +10,9 @@
  * stops answering them, which is what the host's hang detection needs.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "hello.h"
 #include "platform.h"
@@ -130,17 +126,14 @@ static int connect_path(const char *path, int *fd) {
  * (protocol.md 2.4). */
 static void follow_host(void) {
   long ppid;
-  if (!env_int("WARD_PPID", &ppid))
-    return;
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != (pid_t)ppid)
-    prctl(PR_SET_PDEATHSIG, 0);
+  if (env_int("WARD_PPID", &ppid))
+    ward__follow_parent(ppid);
 }
 
 /* A client over a connected socket. `own`: close fd when this fails. */
 static int client_new(ward_client **out, int fd, int own, uint32_t max, const char *name,
                       const char *token) {
-  /* Blocking mode: the serving loop waits in recv() itself; every other
+  /* Blocking mode: the serving loop waits in its read itself; every other
    * read and write says MSG_DONTWAIT. */
   int rv = ward__set_nonblock(fd, 0);
   ward_client *c = rv ? NULL : calloc(1, sizeof *c);
@@ -155,7 +148,7 @@ static int client_new(ward_client **out, int fd, int own, uint32_t max, const ch
   }
   if (rv) {
     if (own)
-      close(fd);
+      ward__close(fd);
     if (c)
       free(c->name);
     free(c);
@@ -262,7 +255,7 @@ static char *hello_body(ward_client *c, size_t *len) {
   char *b = malloc(cap);
   if (!b)
     return NULL;
-  size_t n = (size_t)snprintf(b, cap, "pid=%d\nmax_frame=%u\n", (int)getpid(),
+  size_t n = (size_t)snprintf(b, cap, "pid=%d\nmax_frame=%u\n", ward__self_pid(),
                               c->conn->max_in);
   if (c->token)
     n += (size_t)snprintf(b + n, cap - n, "token=%s\n", c->token);
@@ -318,7 +311,7 @@ static int handshake_server(ward_client *c) {
     take_max_frame(c, it);
     char body[64];
     int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\n", c->conn->max_in,
-                     (int)getpid());
+                     ward__self_pid());
     ward__hdr h = {.kind = WARD__K_WELCOME,
                    .len = (uint32_t)n,
                    .aux = it->h.aux < WARD_PROTOCOL_VERSION ? it->h.aux : WARD_PROTOCOL_VERSION};
@@ -334,10 +327,7 @@ static int handshake_server(ward_client *c) {
  * Otherwise `err` stays. */
 static int refused_early(ward_client *c, int err) {
   uint8_t b[WARD__HDR_SIZE + 256];
-  ssize_t n;
-  do
-    n = recv(c->conn->fd, b, sizeof b, MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
+  ssize_t n = ward__sock_recv(c->conn->fd, b, sizeof b, 0);
   ward__hdr h;
   if (n < (ssize_t)WARD__HDR_SIZE || ward__hdr_get(&h, b, 256) || h.kind != WARD__K_GOODBYE ||
       h.nlen)

@@ -27,13 +27,9 @@
  * number cannot be reused under a thread still polling it; closing shuts
  * the socket down, which wakes every poller.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "platform.h"
 #include "ward_int.h"
@@ -359,7 +355,7 @@ void ward__conn_close(ward__conn *c, int err) {
   pthread_cond_broadcast(&c->inbox_cond);
   pthread_cond_broadcast(&c->wcond);
   /* Wakes any thread polling the socket; the fd stays ours until unref. */
-  shutdown(c->fd, SHUT_RDWR);
+  ward__sock_shutdown(c->fd);
   pthread_mutex_unlock(&c->mu);
   while (ready) {
     ward__call *next = ready->next;
@@ -376,34 +372,24 @@ void ward__conn_close(ward__conn *c, int err) {
 
 /* Writes as much of `iov` as the socket takes without blocking. Returns
  * bytes written, or a negative error (the peer is gone). */
-static ssize_t write_some(ward__conn *c, struct iovec *iov, int n) {
-  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-  for (;;) {
-    ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w >= 0)
-      return w;
-    if (errno == EINTR)
-      continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-      return 0;
-    return WARD_ECRASHED;
-  }
+static ssize_t write_some(ward__conn *c, ward__buf *iov, int n) {
+  return ward__sock_send(c->fd, iov, n);
 }
 
 /* Drops `n` written bytes from the front of an iovec array. Returns whether
  * anything is left. */
-static int iov_advance(struct iovec *iov, int cnt, size_t n, int *first) {
+static int iov_advance(ward__buf *iov, int cnt, size_t n, int *first) {
   int i = *first;
-  while (i < cnt && n >= iov[i].iov_len) {
-    n -= iov[i].iov_len;
-    iov[i].iov_len = 0;
+  while (i < cnt && n >= iov[i].len) {
+    n -= iov[i].len;
+    iov[i].len = 0;
     i++;
   }
   if (i < cnt) {
-    iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
-    iov[i].iov_len -= n;
+    iov[i].base = (const uint8_t *)iov[i].base + n;
+    iov[i].len -= n;
   }
-  while (i < cnt && iov[i].iov_len == 0)
+  while (i < cnt && iov[i].len == 0)
     i++;
   *first = i;
   return i < cnt;
@@ -439,10 +425,10 @@ static size_t outq_limit(const ward__conn *c) {
  * outq_limit() is cut off (WARD_EPROTO). One frame is always taken into
  * an empty queue: its size was checked against the peer's limit when it
  * was sent, and it is this side's own doing. */
-static int queue_back(ward__conn *c, const struct iovec *iov, int first, int cnt) {
+static int queue_back(ward__conn *c, const ward__buf *iov, int first, int cnt) {
   size_t add = 0;
   for (int i = first; i < cnt; i++)
-    add += iov[i].iov_len;
+    add += iov[i].len;
   if (!add)
     return 0;
   size_t limit = outq_limit(c);
@@ -470,9 +456,9 @@ static int queue_back(ward__conn *c, const struct iovec *iov, int first, int cnt
     c->outq_tail = t = n;
   }
   for (int i = first; i < cnt; i++) {
-    if (iov[i].iov_len)
-      memcpy(t->data + t->off + t->len, iov[i].iov_base, iov[i].iov_len);
-    t->len += iov[i].iov_len;
+    if (iov[i].len)
+      memcpy(t->data + t->off + t->len, iov[i].base, iov[i].len);
+    t->len += iov[i].len;
   }
   c->outq_len += add;
   if (c->outq_len > c->outq_peak)
@@ -498,7 +484,7 @@ static int drain_outq(ward__conn *c, int block, int64_t deadline) {
       free(h);
       h = c->outq;
     }
-    struct iovec one = {h ? h->data + h->off : NULL, h ? h->len : 0};
+    ward__buf one = {h ? h->data + h->off : NULL, h ? h->len : 0};
     pthread_mutex_unlock(&c->mu);
     if (!h)
       return 0;
@@ -538,7 +524,7 @@ static void end_writing(ward__conn *c, int rv) {
  * socket does not take goes to the queue (a non-blocking sender), or is
  * waited for; at the deadline a frame not begun is dropped and one begun
  * is queued, so the stream never holds half a frame. */
-static int write_frame(ward__conn *c, struct iovec *iov, int cnt, int block, int64_t deadline) {
+static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int64_t deadline) {
   int first = 0;
   size_t done = 0;
   for (;;) {
@@ -566,7 +552,7 @@ static int write_frame(ward__conn *c, struct iovec *iov, int cnt, int block, int
   }
 }
 
-static int send_iov(ward__conn *c, struct iovec iov[3], int block, int64_t deadline);
+static int send_iov(ward__conn *c, ward__buf iov[3], int block, int64_t deadline);
 
 int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
                     size_t n1, const void *p2, size_t n2, int block, int64_t deadline) {
@@ -574,7 +560,7 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
   ward__hdr_put(hb, h);
   if (h->nlen && name)
     memcpy(hb + WARD__HDR_SIZE, name, h->nlen);
-  struct iovec iov[3] = {{hb, WARD__HDR_SIZE + h->nlen},
+  ward__buf iov[3] = {{hb, WARD__HDR_SIZE + h->nlen},
                          {(void *)p1, p1 ? n1 : 0},
                          {(void *)p2, p2 ? n2 : 0}};
   return send_iov(c, iov, block, deadline);
@@ -582,12 +568,12 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
 
 int ward__conn_send_frames(ward__conn *c, const void *frames, size_t len, int block,
                            int64_t deadline) {
-  struct iovec iov[3] = {{(void *)frames, len}, {NULL, 0}, {NULL, 0}};
+  ward__buf iov[3] = {{(void *)frames, len}, {NULL, 0}, {NULL, 0}};
   return send_iov(c, iov, block, deadline);
 }
 
 /* Sends whole frames, given as three iovecs (some may be empty). */
-static int send_iov(ward__conn *c, struct iovec iov[3], int block, int64_t deadline) {
+static int send_iov(ward__conn *c, ward__buf iov[3], int block, int64_t deadline) {
   pthread_mutex_lock(&c->mu);
   for (;;) {
     if (c->closed) {
@@ -895,14 +881,11 @@ static int read_available(ward__conn *c, int block) {
       missing = c->rcap;
     }
     want = missing;
-    ssize_t n = recv(c->fd, space, want, block && i == 0 ? 0 : MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 0;
-      return ward__fail_sys(WARD_ECRASHED, errno, "read from peer");
-    }
+    ssize_t n = ward__sock_recv(c->fd, space, want, block && i == 0);
+    if (n == WARD__AGAIN)
+      return 0;
+    if (n < 0)
+      return (int)n;
     if (n == 0)
       return ward__fail(WARD_ECRASHED, "peer closed the connection");
     int rv;

@@ -115,12 +115,45 @@ void ward__listen_remove(const char *dir, const char *path);
 /* Accepts one connection (non-blocking): the fd, or WARD_ETIMEDOUT-free
  * 0 when none is pending, or an error. */
 int ward__accept(int lfd, int *fd);
-/* Writes what a socket takes of `p` now, without blocking and without
- * SIGPIPE: the bytes written, or the negative errno. */
-ssize_t ward__send_now(int fd, const void *p, size_t n);
-/* The uid and the pid (`pid` may be NULL) of the peer of a connected Unix
- * socket, as they were when it connected. */
-int ward__peer_cred(int fd, uid_t *uid, pid_t *pid);
+/* Whether the peer of a connected Unix socket runs as this process's user
+ * (or as root, when `root_too`), as it did when it connected: 1 or 0, or
+ * WARD_ESYS. Its pid goes to *pid (may be NULL). */
+int ward__peer_is_us(int fd, int root_too, int *pid);
+/* Whether a live server answers at the socket path `path`: nothing there
+ * (0; a socket left by a server that died is removed), a live one
+ * (WARD_ESYS with errno EADDRINUSE), something that is not a socket
+ * (WARD_EINVAL), or another error (WARD_ESYS). */
+int ward__unix_claim(const char *path);
+/* Whether `path` fits a Unix socket's address. */
+int ward__unix_path_fits(const char *path);
+/* Removes the socket file at `path` (best effort). */
+void ward__unix_unlink(const char *path);
+
+/* A piece of memory to send; an array of them is sent as one stream. */
+typedef struct ward__buf {
+  const void *base;
+  size_t len;
+} ward__buf;
+/* Sends what the socket takes now of `n` buffers, without blocking and
+ * without SIGPIPE: the bytes sent (0 when it is full), or WARD_ECRASHED
+ * when the peer is gone (errno kept). */
+ssize_t ward__sock_send(int fd, const ward__buf *bufs, int n);
+/* Receives up to `n` bytes (waiting for some when `block`): the count, 0
+ * at the end of the stream, WARD__AGAIN when nothing is there yet, or
+ * WARD_ECRASHED (errno kept). */
+#define WARD__AGAIN (-1000)
+ssize_t ward__sock_recv(int fd, void *p, size_t n, int block);
+/* Shuts both directions of a socket down, which wakes whoever polls it;
+ * the descriptor stays open. */
+void ward__sock_shutdown(int fd);
+
+/* This process's id. */
+int ward__self_pid(void);
+/* A worker process: dies when the process `ppid` that started it dies,
+ * as long as that process is its parent (PR_SET_PDEATHSIG where it
+ * exists; elsewhere the end of the channel says it). A parent that is
+ * not `ppid` (a wrapper that forked it) must not take it along. */
+void ward__follow_parent(long ppid);
 
 /* The event loop: a set of watched descriptors, each with a pointer. */
 typedef struct ward__loop_event {

@@ -18,15 +18,9 @@
  * closes it, holding no thread for it.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "platform.h"
 #include "ward_int.h"
@@ -55,7 +49,8 @@ struct ward_server {
   ward_server_drop_cb on_drop; /* set before listening: read without the lock */
   void *drop_ud;
   int listen_fd;
-  int wake[2];         /* written to stop the accepting thread */
+  int loop_fd;         /* the accepting thread waits here: listener and wake */
+  int wake_fd;         /* signalled to stop the accepting thread */
   char *path;
   pthread_t thread;
   int running;         /* the accepting thread exists */
@@ -69,7 +64,7 @@ int ward_server_new(ward_server **out) {
   ward_server *s = calloc(1, sizeof *s);
   if (!s)
     return WARD_ENOMEM;
-  s->listen_fd = s->wake[0] = s->wake[1] = -1;
+  s->listen_fd = s->loop_fd = s->wake_fd = -1;
   s->max_conns = WARD_SERVER_MAX_CONNS_DEFAULT;
   s->handshake_ms = WARD_SERVER_HANDSHAKE_MS_DEFAULT;
   pthread_mutex_init(&s->mu, NULL);
@@ -264,7 +259,8 @@ static void refuse(int fd, int max_conns) {
   ward__hdr h = {.kind = WARD__K_GOODBYE, .len = (uint32_t)n, .aux = WARD__BYE_BUSY};
   ward__hdr_put(f, &h);
   memcpy(f + WARD__HDR_SIZE, text, (size_t)n);
-  ward__send_now(fd, f, WARD__HDR_SIZE + (size_t)n); /* a fresh socket takes it whole */
+  ward__buf b = {f, WARD__HDR_SIZE + (size_t)n};
+  ward__sock_send(fd, &b, 1); /* a fresh socket takes it whole */
   ward__close(fd);
 }
 
@@ -295,9 +291,8 @@ static void start_peer(ward_server *s, int fd, int pid, int64_t now_us) {
 /* One connection (mu not held): someone of this user (or root), on a
  * thread of its own if there is room. */
 static void accept_peer(ward_server *s, int fd) {
-  uid_t uid;
-  pid_t pid = 0;
-  if (ward__peer_cred(fd, &uid, &pid) || (uid != geteuid() && uid != 0)) {
+  int pid = 0;
+  if (ward__peer_is_us(fd, 1, &pid) != 1) {
     ward__close(fd);
     return;
   }
@@ -306,84 +301,74 @@ static void accept_peer(ward_server *s, int fd) {
   pthread_mutex_lock(&s->mu);
   int full = make_room(s, now_us, &d);
   if (!full)
-    start_peer(s, fd, (int)pid, now_us);
+    start_peer(s, fd, pid, now_us);
   int max = s->max_conns;
   pthread_mutex_unlock(&s->mu);
   if (full) {
     refuse(fd, max);
-    d = (ward_server_drop){.reason = WARD_DROP_BUSY, .pid = (int)pid};
+    d = (ward_server_drop){.reason = WARD_DROP_BUSY, .pid = pid};
   }
   report(s, &d);
 }
 
 static void *accept_loop(void *arg) {
   ward_server *s = arg;
-  struct pollfd pf[2] = {{.fd = s->listen_fd, .events = POLLIN},
-                         {.fd = s->wake[0], .events = POLLIN}};
-  int timeout = -1;
+  int timeout = -1, listening = 1;
   for (;;) {
-    int n = poll(pf, 2, timeout);
-    if (n < 0 && errno != EINTR)
-      break;
-    if (n > 0 && pf[1].revents)
+    ward__loop_event evs[2];
+    int n = ward__loop_wait(s->loop_fd, evs, 2, timeout);
+    int stop = n < 0;
+    for (int i = 0; i < n; i++)
+      stop |= evs[i].ptr == &s->wake_fd;
+    if (stop)
       break;
     /* Out of descriptors (EMFILE, ENFILE): the pending connection stays
      * readable, so rather than spin on it, the listener is left alone
-     * for a moment (the wake pipe is still watched). */
-    pf[0].fd = s->listen_fd;
+     * for a moment (the wake-up is still watched). */
+    if (!listening)
+      listening = !ward__loop_add(s->loop_fd, s->listen_fd, WARD__IN, &s->listen_fd);
     timeout = -1;
     int fd, rv;
     while ((rv = ward__accept(s->listen_fd, &fd)) > 0)
       accept_peer(s, fd);
     if (rv < 0) {
-      pf[0].fd = -1;
+      ward__loop_del(s->loop_fd, s->listen_fd);
+      listening = 0;
       timeout = 100;
     }
   }
   return NULL;
 }
 
-/* Refuses a path where a live server answers; removes a stale socket. */
-static int claim_path(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) < 0)
-    return 0;
-  if (!S_ISSOCK(st.st_mode))
-    return ward__fail(WARD_EINVAL, "%s exists and is not a socket", path);
-  int fd;
-  int e = ward__unix_connect(path, &fd);
-  if (!e) {
-    ward__close(fd);
-    return ward__fail_keep(WARD_ESYS, EADDRINUSE, "a server already listens on that path");
-  }
-  if (e != ECONNREFUSED)
-    return ward__fail_sys(WARD_ESYS, e, "connect (checking the socket path)");
-  unlink(path); /* left by a server that died */
-  return 0;
-}
 
 int ward_server_listen(ward_server *s, const char *path) {
   if (!s || !path || !*path)
     return ward__fail(WARD_EINVAL, "ward_server_listen needs a server and a path");
-  if (strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path)
+  if (!ward__unix_path_fits(path))
     return ward__fail(WARD_EINVAL, "socket path too long: %s", path);
   pthread_mutex_lock(&s->mu);
   int running = s->running;
   pthread_mutex_unlock(&s->mu);
   if (running)
     return ward__fail(WARD_EINVAL, "the server listens already");
-  int rv = claim_path(path);
+  int rv = ward__unix_claim(path);
   if (rv)
     return rv;
   int fd;
   rv = ward__unix_listen(path, 0600, 64, &fd); /* owner only */
   if (rv)
     return ward__fail_sys(WARD_ESYS, rv, "listen");
-  if (pipe2(s->wake, O_CLOEXEC) < 0) {
-    int e = errno;
+  rv = ward__loop_new(&s->loop_fd);
+  if (!rv)
+    rv = ward__wake_new(&s->wake_fd);
+  if (!rv)
+    rv = ward__loop_add(s->loop_fd, s->wake_fd, WARD__IN, &s->wake_fd);
+  if (!rv)
+    rv = ward__loop_add(s->loop_fd, fd, WARD__IN, &s->listen_fd);
+  if (rv) {
     ward__close(fd);
-    unlink(path);
-    return ward__fail_sys(WARD_ESYS, e, "pipe2");
+    ward__unix_unlink(path);
+    return rv;
   }
   s->listen_fd = fd;
   s->path = strdup(path);
@@ -392,7 +377,7 @@ int ward_server_listen(ward_server *s, const char *path) {
   s->running = e == 0;
   pthread_mutex_unlock(&s->mu);
   if (e) {
-    unlink(path);
+    ward__unix_unlink(path);
     return e == ENOMEM ? WARD_ENOMEM : ward__fail_sys(WARD_ESYS, e, "pthread_create");
   }
   return 0;
@@ -402,10 +387,7 @@ void ward_server_free(ward_server *s) {
   if (!s)
     return;
   if (s->running) {
-    ssize_t n;
-    do
-      n = write(s->wake[1], "x", 1);
-    while (n < 0 && errno == EINTR);
+    ward__wake_signal(s->wake_fd);
     pthread_join(s->thread, NULL);
   }
   /* No new peers now: end the connections and wait for their threads
@@ -422,10 +404,10 @@ void ward_server_free(ward_server *s) {
   }
   pthread_mutex_unlock(&s->mu);
   if (s->path)
-    unlink(s->path);
+    ward__unix_unlink(s->path);
   ward__close(s->listen_fd);
-  ward__close(s->wake[0]);
-  ward__close(s->wake[1]);
+  ward__close(s->loop_fd);
+  ward__close(s->wake_fd);
   ward__handlers_free(&s->handlers);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cond);

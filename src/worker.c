@@ -790,8 +790,7 @@ void ward__worker_on_accept(ward_worker *w) {
   int fd;
   if (ward__accept(w->listen_fd, &fd) <= 0)
     return;
-  uid_t uid;
-  if (ward__peer_cred(fd, &uid, NULL) || uid != geteuid()) {
+  if (ward__peer_is_us(fd, 0, NULL) != 1) {
     ward__close(fd); /* someone else: keep waiting for our worker */
     return;
   }

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <poll.h>
 #include <stdint.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -40,6 +42,16 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 void ward__remove_tree(const char *path) {
   /* Depth first, without following links out of the tree. */
   nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int ward__self_pid(void) { return (int)getpid(); }
+
+void ward__follow_parent(long ppid) {
+  /* Asked first, compared after: equal, the signal is set on the host
+   * itself; a host dying in between would leave us another parent. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != (pid_t)ppid)
+    prctl(PR_SET_PDEATHSIG, 0);
 }
 
 void ward__mem_trim(void) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -132,21 +133,70 @@ int ward__accept(int lfd, int *fd) {
   return 1;
 }
 
-ssize_t ward__send_now(int fd, const void *p, size_t n) {
-  ssize_t w;
-  do
-    w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (w < 0 && errno == EINTR);
-  return w < 0 ? -errno : w;
-}
-
-int ward__peer_cred(int fd, uid_t *uid, pid_t *pid) {
+int ward__peer_is_us(int fd, int root_too, int *pid) {
   struct ucred cr;
   socklen_t len = sizeof cr;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "SO_PEERCRED");
-  *uid = cr.uid;
   if (pid)
     *pid = cr.pid;
+  return cr.uid == geteuid() || (root_too && cr.uid == 0);
+}
+
+int ward__unix_claim(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) < 0)
+    return 0;
+  if (!S_ISSOCK(st.st_mode))
+    return ward__fail(WARD_EINVAL, "%s exists and is not a socket", path);
+  int fd;
+  int e = ward__unix_connect(path, &fd);
+  if (!e) {
+    ward__close(fd);
+    return ward__fail_keep(WARD_ESYS, EADDRINUSE, "a server already listens on that path");
+  }
+  if (e != ECONNREFUSED)
+    return ward__fail_sys(WARD_ESYS, e, "connect (checking the socket path)");
+  unlink(path); /* left by a server that died */
   return 0;
 }
+
+void ward__unix_unlink(const char *path) { unlink(path); }
+
+int ward__unix_path_fits(const char *path) {
+  return strlen(path) < sizeof ((struct sockaddr_un *)0)->sun_path;
+}
+
+ssize_t ward__sock_send(int fd, const ward__buf *bufs, int n) {
+  struct iovec iov[8];
+  if (n > 8)
+    n = 8;
+  for (int i = 0; i < n; i++)
+    iov[i] = (struct iovec){(void *)bufs[i].base, bufs[i].len};
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+  for (;;) {
+    ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w >= 0)
+      return w;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return 0;
+    return ward__fail_sys(WARD_ECRASHED, errno, "write to peer");
+  }
+}
+
+ssize_t ward__sock_recv(int fd, void *p, size_t n, int block) {
+  for (;;) {
+    ssize_t r = recv(fd, p, n, block ? 0 : MSG_DONTWAIT);
+    if (r >= 0)
+      return r;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return WARD__AGAIN;
+    return ward__fail_sys(WARD_ECRASHED, errno, "read from peer");
+  }
+}
+
+void ward__sock_shutdown(int fd) { shutdown(fd, SHUT_RDWR); }
