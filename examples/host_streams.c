@@ -47,7 +47,7 @@ static void on_prime(const char *stream, uint64_t seq, json_t *row, void *ud) {
 
 static int rows_then_commit(ward_worker *w) {
   tentative t = {0};
-  ward_summary sum;
+  ward_summary sum = WARD_SUMMARY_INIT;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 30000;
   o.summary = &sum;

@@ -9,8 +9,9 @@
  * -----------
  * - Every fallible function returns an int: WARD_OK (0) on success or one of
  *   the negative WARD_E* codes below. Out-parameters come first.
- * - Objects are opaque and come in new/free pairs. Option structs have an
- *   _INIT macro; always start from it so fields added later get defaults.
+ * - Objects are opaque and come in new/free pairs. A struct you allocate
+ *   and hand to ward starts with its size, set by its _INIT macro: see
+ *   "Structs and the ABI" below.
  * - Timeouts are milliseconds. A negative timeout means "the spec's default";
  *   0 means "do not wait".
  * - Strings passed in are copied; the caller keeps ownership of its buffers.
@@ -41,6 +42,41 @@
  * worker inherits no descriptor of the host except its own channel.
  * It is not safe to fork() a process that has a live ward_host and keep
  * using ward in the child.
+ *
+ * Structs and the ABI
+ * -------------------
+ * A struct you allocate and pass to ward, whether options ward reads
+ * (ward_host_opts, ward_call_opts, ward_log_query, ward_pool_opts) or
+ * figures ward fills (ward_info, ward_pool_stats, ward_summary), starts
+ * with `uint32_t struct_size`: its size as your program was compiled. Its
+ * _INIT macro sets it (with the defaults of the other fields):
+ *
+ *     ward_host_opts o = WARD_HOST_OPTS_INIT;
+ *     ward_info info = WARD_INFO_INIT;
+ *
+ * and so does its init function, for code that cannot use the macro (a
+ * binding from another language describes the struct as it knows it):
+ *
+ *     ward_host_opts_init(&o, sizeof o);
+ *
+ * ward reads and writes only the first struct_size bytes of such a
+ * struct: an option past them takes its default, a figure past them is
+ * not written. So a program built against an older ward.h, whose structs
+ * are smaller, runs unchanged with a newer library, and a binding may
+ * declare just the leading fields it uses. Fields are only ever added at
+ * the end of a struct, each after the whole of its previous version. A
+ * struct_size too small to hold the struct's first field (0, say: a
+ * struct not started from its _INIT macro) fails with WARD_EINVAL and a
+ * ward_last_error() naming the struct.
+ *
+ * Structs that ward allocates and you only read (ward_event and
+ * ward_server_drop, passed to callbacks; ward_doctor_report) carry no
+ * size: they too only grow at their end, and you read the fields you
+ * know. Structs that travel in arrays (ward_row, ward_log_line,
+ * ward_stream_count, ward_check) are indexed with the caller's sizeof, so
+ * they never change; a later version needing more adds a new type.
+ * A program needs the library it was built against or a newer one of the
+ * same major version: ward_version() says which is loaded.
  */
 #ifndef WARD_H
 #define WARD_H
@@ -70,8 +106,8 @@ extern "C" {
  * Version
  *
  * The ABI rule: within one major version, symbols are only added, never
- * removed or changed, and option structs only grow at their end (always
- * initialise them with their _INIT macro). The wire protocol has its own
+ * removed or changed, and structs only grow at their end, as "Structs and
+ * the ABI" (at the top of this header) says. The wire protocol has its own
  * version, WARD_PROTOCOL_VERSION, described in docs/protocol.md.
  * ------------------------------------------------------------------- */
 #define WARD_VERSION_MAJOR 0
@@ -239,6 +275,8 @@ WARD_EXTERN const char *ward_reason_name(int reason);
 /* The name of an event type, e.g. "exited" (never NULL). */
 WARD_EXTERN const char *ward_event_name(int type);
 
+/* Allocated by ward and passed to the callback: it carries no size and
+ * grows only at its end (see "Structs and the ABI"). */
 typedef struct ward_event {
   int type;              /* ward_event_type */
   ward_worker *worker;   /* the worker's handle; valid during the callback */
@@ -268,6 +306,7 @@ typedef void (*ward_event_cb)(const ward_event *ev, void *ud);
  * Host
  * ------------------------------------------------------------------- */
 typedef struct ward_host_opts {
+  uint32_t struct_size;   /* sizeof(ward_host_opts) as compiled: the _INIT macro */
   ward_event_cb on_event; /* lifecycle events, or NULL */
   void *event_ud;         /* passed to on_event */
   uint32_t max_frame;     /* largest payload accepted from a worker;
@@ -275,12 +314,21 @@ typedef struct ward_host_opts {
   int external_loop;      /* 1: no I/O thread of ward's own; the program
                              runs it (ward_host_fd, ward_host_dispatch) */
 } ward_host_opts;
-#define WARD_HOST_OPTS_INIT {NULL, NULL, 0, 0}
+#define WARD_HOST_OPTS_INIT {(uint32_t)sizeof(ward_host_opts), NULL, NULL, 0, 0}
+
+/* Fills `opts`, a struct of `size` bytes as the caller declared it, with
+ * the defaults (WARD_HOST_OPTS_INIT; bytes past the library's own struct
+ * are zeroed) and sets its struct_size to `size`: for callers that cannot
+ * use the macro. Writes nothing past `size`. Errors: WARD_EINVAL (NULL, or
+ * `size` too small for the first field, or over UINT32_MAX). Every struct
+ * that carries a size has the same function. */
+WARD_EXTERN int ward_host_opts_init(ward_host_opts *opts, size_t size);
 
 /* Creates a host, its I/O thread and its guard process (a small child that
  * kills every worker's process group should the host die without stopping
- * them, even by SIGKILL). `opts` may be NULL.
- * Errors: WARD_EINVAL, WARD_ENOMEM, WARD_ESYS. */
+ * them, even by SIGKILL). `opts` may be NULL; it is copied (its first
+ * struct_size bytes). Errors: WARD_EINVAL (also a bad opts->struct_size),
+ * WARD_ENOMEM, WARD_ESYS. */
 WARD_EXTERN int ward_host_new(ward_host **out, const ward_host_opts *opts);
 
 /* Event-loop integration (a host created with external_loop = 1).
@@ -515,7 +563,8 @@ WARD_EXTERN int ward_spawn_start(ward_worker **out, ward_host *host, const ward_
  * no limit). Not from a ward callback (WARD_EINVAL). */
 WARD_EXTERN int ward_worker_wait_ready(ward_worker *w, int timeout_ms);
 
-/* Rows per stream in a summary. */
+/* Rows per stream in a summary: an array element, so its layout never
+ * changes (see "Structs and the ABI"). */
 typedef struct ward_stream_count {
   char name[WARD_MAX_NAME + 1];
   uint64_t rows;
@@ -523,8 +572,10 @@ typedef struct ward_stream_count {
 } ward_stream_count;
 
 /* What a call produced besides its reply, filled when it ends (whatever
- * the outcome). Release with ward_summary_clear. */
+ * the outcome). Start from WARD_SUMMARY_INIT; release with
+ * ward_summary_clear. */
 typedef struct ward_summary {
+  uint32_t struct_size;       /* sizeof(ward_summary) as compiled: the _INIT macro */
   uint64_t rows;              /* rows on all streams */
   uint64_t row_bytes;
   uint64_t progress;          /* progress reports */
@@ -533,6 +584,12 @@ typedef struct ward_summary {
   size_t nstreams;
   ward_stream_count *streams; /* in the order the streams first appeared */
 } ward_summary;
+#define WARD_SUMMARY_INIT {(uint32_t)sizeof(ward_summary), 0, 0, 0, 0, 0, 0, NULL}
+/* Like ward_host_opts_init, for a ward_summary. */
+WARD_EXTERN int ward_summary_init(ward_summary *s, size_t size);
+/* Frees the summary's streams and zeroes its figures (struct_size stays,
+ * so it can be used again). NULL, or a summary with a bad struct_size,
+ * is left alone. */
 WARD_EXTERN void ward_summary_clear(ward_summary *s);
 
 /* The default flow-control window of a call: how many bytes of rows and
@@ -544,6 +601,7 @@ WARD_EXTERN void ward_summary_clear(ward_summary *s);
  * but are tentative: only a call that ends WARD_OK commits them (buffer
  * them, and use them once the call succeeded). */
 typedef struct ward_call_opts {
+  uint32_t struct_size; /* sizeof(ward_call_opts) as compiled: the _INIT macro */
   int timeout_ms;  /* deadline; negative = the spec's request timeout */
   int encoding;    /* encoding tag of the request payload (WARD_ENC_JSON) */
   /* Progress reports the handler sent, in order. */
@@ -562,10 +620,14 @@ typedef struct ward_call_opts {
    * ahead of the callbacks; it blocks (and keeps answering pings) until
    * they catch up. 0 = WARD_WINDOW_DEFAULT; -1 = no limit. */
   int window_bytes;
-  /* Filled when the call ends, if not NULL (see ward_summary). */
+  /* Filled when the call ends, if not NULL (see ward_summary); its own
+   * struct_size must be set too (WARD_SUMMARY_INIT). */
   ward_summary *summary;
 } ward_call_opts;
-#define WARD_CALL_OPTS_INIT {-1, WARD_ENC_JSON, NULL, NULL, NULL, NULL, 0, 0, NULL}
+#define WARD_CALL_OPTS_INIT \
+  {(uint32_t)sizeof(ward_call_opts), -1, WARD_ENC_JSON, NULL, NULL, NULL, NULL, 0, 0, NULL}
+/* Like ward_host_opts_init, for a ward_call_opts. */
+WARD_EXTERN int ward_call_opts_init(ward_call_opts *opts, size_t size);
 
 /* Calls `method` with a payload and waits for its one outcome.
  * On WARD_OK, *reply holds the reply (free it with ward_msg_free). On
@@ -576,7 +638,8 @@ typedef struct ward_call_opts {
  * worker broke the protocol and was cut off), WARD_ETOOBIG (the request is
  * over the worker's limit; nothing was sent), WARD_ECLOSED (the worker is
  * stopped), WARD_EGAVEUP (the worker failed: restart limit), WARD_ESTALE
- * (pinned to a generation that is gone), WARD_EINVAL. `reply` may be NULL
+ * (pinned to a generation that is gone), WARD_EINVAL (also a bad
+ * struct_size in the options or their summary). `reply` may be NULL
  * when the caller does not want it. Many calls may be in flight on one
  * worker from many threads. While the worker is restarting the call waits
  * for the new process, within the same deadline. */
@@ -707,6 +770,7 @@ typedef enum {
 WARD_EXTERN const char *ward_state_name(int state);
 
 typedef struct ward_info {
+  uint32_t struct_size;    /* sizeof(ward_info) as compiled: the _INIT macro */
   int pid;                 /* current process, 0 when none */
   int state;               /* ward_state */
   uint32_t generation;     /* starts so far (1 for the first) */
@@ -721,9 +785,14 @@ typedef struct ward_info {
   uint64_t calls_served;   /* requests answered, over all generations */
   uint32_t calls_in_flight;
 } ward_info;
+#define WARD_INFO_INIT {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+/* Like ward_host_opts_init, for a ward_info. */
+WARD_EXTERN int ward_info_init(ward_info *info, size_t size);
 
-/* Fills `out` with the worker's figures. RSS and CPU time are read from
- * the system at the time of the call. */
+/* Fills `out` (its first out->struct_size bytes: start from
+ * WARD_INFO_INIT) with the worker's figures. RSS and CPU time are read
+ * from the system at the time of the call. Errors: WARD_EINVAL (NULL, or
+ * a bad struct_size: then nothing is written). */
 WARD_EXTERN int ward_worker_info(ward_info *out, const ward_worker *w);
 
 /* Stops the worker if needed and releases the handle. No other thread may
@@ -921,7 +990,8 @@ WARD_EXTERN int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len);
  * that wait behind it: the worker keeps reading for its credit, but not
  * without bound), WARD_EINVAL. The same holds for progress. */
 WARD_EXTERN int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len);
-/* One row of a batch (ward_ctx_rows). */
+/* One row of a batch (ward_ctx_rows): an array element, so its layout
+ * never changes. */
 typedef struct ward_row {
   const void *data;
   size_t len;
@@ -991,6 +1061,8 @@ enum { WARD_LOG_STDOUT = 1, WARD_LOG_STDERR = 2 };
  * control bytes in it were replaced by '?'. */
 enum { WARD_LOG_CUT = 1, WARD_LOG_BINARY = 2 };
 
+/* One captured line; ward_worker_logs returns an array of them, so its
+ * layout never changes. */
 typedef struct ward_log_line {
   uint64_t seq;        /* 1, 2, ... per worker handle, never reused */
   int64_t time_ms;     /* wall clock, ms since the epoch */
@@ -1002,6 +1074,7 @@ typedef struct ward_log_line {
 } ward_log_line;
 
 typedef struct ward_log_query {
+  uint32_t struct_size; /* sizeof(ward_log_query) as compiled: the _INIT macro */
   int streams;         /* WARD_LOG_STDOUT | WARD_LOG_STDERR (0: both) */
   size_t last;         /* only the last N matching lines (0: all) */
   int64_t since_ms;    /* only lines read (from the worker) at or after this
@@ -1009,10 +1082,14 @@ typedef struct ward_log_query {
   uint64_t after_seq;  /* only lines after this sequence number (to follow) */
   size_t limit;        /* at most this many (0: no limit) */
 } ward_log_query;
-#define WARD_LOG_QUERY_INIT {WARD_LOG_STDOUT | WARD_LOG_STDERR, 0, 0, 0, 0}
+#define WARD_LOG_QUERY_INIT \
+  {(uint32_t)sizeof(ward_log_query), WARD_LOG_STDOUT | WARD_LOG_STDERR, 0, 0, 0, 0}
+/* Like ward_host_opts_init, for a ward_log_query. */
+WARD_EXTERN int ward_log_query_init(ward_log_query *q, size_t size);
 
 /* Copies out the captured lines matching `q` (NULL: all), oldest first.
- * Free with ward_log_lines_free. */
+ * Free with ward_log_lines_free. Errors: WARD_EINVAL (also a bad
+ * q->struct_size), WARD_ENOMEM. */
 WARD_EXTERN int ward_worker_logs(ward_log_line **out, size_t *count, const ward_worker *w,
                                  const ward_log_query *q);
 WARD_EXTERN void ward_log_lines_free(ward_log_line *lines, size_t count);
@@ -1044,6 +1121,7 @@ WARD_EXTERN const char *ward_worker_data_dir(const ward_worker *w);
 typedef struct ward_pool ward_pool;
 
 typedef struct ward_pool_opts {
+  uint32_t struct_size; /* sizeof(ward_pool_opts) as compiled: the _INIT macro */
   int min_workers; /* started at once, kept */
   int max_workers; /* the most it grows to */
   int idle_ms;     /* a worker beyond the minimum idle this long goes
@@ -1051,9 +1129,14 @@ typedef struct ward_pool_opts {
                     * own thread, which runs when max_workers > min_workers */
 } ward_pool_opts;
 #define WARD_POOL_OPTS_INIT                                                              \
-  {WARD_POOL_MIN_WORKERS_DEFAULT, WARD_POOL_MAX_WORKERS_DEFAULT, WARD_POOL_IDLE_MS_DEFAULT}
+  {(uint32_t)sizeof(ward_pool_opts), WARD_POOL_MIN_WORKERS_DEFAULT,                     \
+   WARD_POOL_MAX_WORKERS_DEFAULT, WARD_POOL_IDLE_MS_DEFAULT}
+/* Like ward_host_opts_init, for a ward_pool_opts. */
+WARD_EXTERN int ward_pool_opts_init(ward_pool_opts *opts, size_t size);
 
-/* Starts the minimum number of workers; errors as for ward_spawn. */
+/* Starts the minimum number of workers; errors as for ward_spawn, and
+ * WARD_EINVAL for bad sizes or a bad opts->struct_size. `opts` may be
+ * NULL (WARD_POOL_OPTS_INIT). */
 WARD_EXTERN int ward_pool_new(ward_pool **out, ward_host *host, const ward_spec *spec,
                               const ward_pool_opts *opts);
 /* Stops and frees the pool's workers. No call may be in flight. */
@@ -1065,6 +1148,7 @@ WARD_EXTERN int ward_pool_request_ex(ward_msg **reply, ward_pool *pool, const ch
                                      const void *data, size_t len, const ward_call_opts *opts);
 
 typedef struct ward_pool_stats {
+  uint32_t struct_size; /* sizeof(ward_pool_stats) as compiled: the _INIT macro */
   size_t workers;     /* now */
   size_t busy;        /* serving a call now */
   uint64_t calls;     /* calls made through the pool */
@@ -1073,6 +1157,11 @@ typedef struct ward_pool_stats {
   uint64_t shrunk;    /* workers stopped for being idle, in all */
   uint64_t replaced;  /* workers replaced after giving up */
 } ward_pool_stats;
+#define WARD_POOL_STATS_INIT {(uint32_t)sizeof(ward_pool_stats), 0, 0, 0, 0, 0, 0, 0}
+/* Like ward_host_opts_init, for a ward_pool_stats. */
+WARD_EXTERN int ward_pool_stats_init(ward_pool_stats *stats, size_t size);
+/* Fills `out` (its first out->struct_size bytes: start from
+ * WARD_POOL_STATS_INIT). Errors: WARD_EINVAL (NULL, or a bad struct_size). */
 WARD_EXTERN int ward_pool_info(ward_pool_stats *out, ward_pool *pool);
 /* The pool's workers, for per-worker figures (ward_worker_info): fills
  * `out` with up to `cap` handles, valid until the next pool call (a worker
@@ -1137,6 +1226,7 @@ WARD_EXTERN int ward_spec_validate_json(ward_spec *spec, int on);
  * ------------------------------------------------------------------- */
 typedef enum { WARD_CHECK_PASS = 0, WARD_CHECK_WARNING = 1, WARD_CHECK_ERROR = 2 } ward_check_status;
 
+/* One check (an array element: its layout never changes). */
 typedef struct ward_check {
   const char *name;
   int status; /* ward_check_status */

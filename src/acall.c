@@ -9,8 +9,8 @@
  * `done` ran); the memory goes with the last.
  */
 #include <stdlib.h>
-#include <string.h>
 
+#include "abi.h"
 #include "worker.h"
 
 struct ward_call {
@@ -39,18 +39,20 @@ static void unref(ward_call *h) {
 }
 
 int ward_call_start(ward_call **out, ward_worker *w, const char *method, const void *data,
-                    size_t len, const ward_call_opts *opts, ward_call_cb done, void *ud) {
-  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
-  if (opts && opts->summary)
-    memset(opts->summary, 0, sizeof *opts->summary);
-  if (!out || !w || !done || (!data && len))
-    return ward__fail(WARD_EINVAL, "ward_call_start needs out, a worker, done and a payload");
-  *out = NULL;
-  int rv = ward__check_name(method);
+                    size_t len, const ward_call_opts *caller_opts, ward_call_cb done, void *ud) {
+  if (out)
+    *out = NULL;
+  /* The caller's options as far as its struct goes (zeroing its summary). */
+  ward_call_opts o;
+  const ward_call_opts *opts = &o;
+  int rv = ward__call_opts_take(&o, caller_opts);
   if (rv)
     return rv;
-  if (!opts)
-    opts = &defaults;
+  if (!out || !w || !done || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_call_start needs out, a worker, done and a payload");
+  rv = ward__check_name(method);
+  if (rv)
+    return rv;
   if (opts->encoding < WARD_ENC_RAW || opts->encoding > WARD_ENC_MSGPACK)
     return ward__fail(WARD_EINVAL, "unknown encoding %d", opts->encoding);
   ward_call *h = calloc(1, sizeof *h);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "abi.h"
 #include "worker.h"
 
 /* The time a call begins or ends at, for the machine. It matters only to
@@ -109,19 +110,20 @@ int ward__worker_timeout(const ward_worker *w, int timeout_ms) {
 }
 
 int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const void *data,
-                    size_t len, const ward_call_opts *opts) {
-  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
+                    size_t len, const ward_call_opts *caller_opts) {
   if (reply)
     *reply = NULL;
-  if (opts && opts->summary)
-    memset(opts->summary, 0, sizeof *opts->summary);
-  if (!w || (!data && len))
-    return ward__fail(WARD_EINVAL, "ward_request needs a worker and a payload");
-  int rv = ward__check_name(method);
+  /* The caller's options as far as its struct goes (zeroing its summary). */
+  ward_call_opts o;
+  const ward_call_opts *opts = &o;
+  int rv = ward__call_opts_take(&o, caller_opts);
   if (rv)
     return rv;
-  if (!opts)
-    opts = &defaults;
+  if (!w || (!data && len))
+    return ward__fail(WARD_EINVAL, "ward_request needs a worker and a payload");
+  rv = ward__check_name(method);
+  if (rv)
+    return rv;
   if (ward__on_io_thread(w->host))
     return ward__fail(WARD_EINVAL, "no blocking call from a ward callback: use ward_call_start");
   if (opts->encoding < WARD_ENC_RAW || opts->encoding > WARD_ENC_MSGPACK)

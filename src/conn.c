@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "platform.h"
 #include "ward_int.h"
 
@@ -1078,8 +1079,10 @@ void ward__call_consume(ward__conn *c, ward__call *call, const ward_call_opts *o
   }
 }
 
-void ward__call_summary(const ward__call *call, ward_summary *s) {
-  memset(s, 0, sizeof *s);
+void ward__call_summary(const ward__call *call, ward_summary *out) {
+  /* Filled in full here, then given to the caller as far as its struct
+   * goes (its size was checked when the call started). */
+  ward_summary v = WARD_SUMMARY_INIT, *s = &v;
   s->progress = call->progress;
   s->diagnostics = call->diags;
   s->elapsed_us = ward__now_us() - call->started_us;
@@ -1094,13 +1097,7 @@ void ward__call_summary(const ward__call *call, ward_summary *s) {
     s->rows += call->streams[i].rows;
     s->row_bytes += call->streams[i].bytes;
   }
-}
-
-void ward_summary_clear(ward_summary *s) {
-  if (!s)
-    return;
-  free(s->streams);
-  memset(s, 0, sizeof *s);
+  ward__summary_put(out, s);
 }
 
 /* Sends the request of a call already in the table; on failure takes it

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "host_int.h"
 #include "worker.h"
 
@@ -46,18 +47,22 @@ int ward__on_io_thread(const ward_host *h) {
 int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   if (!out)
     return ward__fail(WARD_EINVAL, "NULL out");
+  /* Only as much of the caller's options as its struct holds. */
+  ward_host_opts o;
+  int rv = ward__host_opts_take(&o, opts);
+  if (rv)
+    return rv;
   ward_host *h = calloc(1, sizeof *h);
   if (!h)
     return WARD_ENOMEM;
-  if (opts)
-    h->opts = *opts;
+  h->opts = o;
   if (!h->opts.max_frame)
     h->opts.max_frame = WARD_MAX_FRAME_DEFAULT;
   h->loop_fd = h->wake_fd = -1;
   pthread_mutex_init(&h->mu, NULL);
   pthread_mutex_init(&h->lazy_mu, NULL);
   ward__cond_init(&h->cond);
-  int rv = ward__loop_new(&h->loop_fd);
+  rv = ward__loop_new(&h->loop_fd);
   if (!rv)
     rv = ward__wake_new(&h->wake_fd);
   h->guard.fd = -1;

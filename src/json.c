@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "worker.h"
 
 /* The text of a value; NULL encodes as null. Free with free(). */
@@ -88,17 +89,18 @@ int ward__json_answer(json_t **out, const char *method, int rv, const void *d, s
 int ward_request_json_ex(json_t **result, ward_worker *w, const char *method,
                          const json_t *params, const ward_call_opts *opts,
                          ward_json_row_cb on_row, void *row_ud) {
-  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
   if (result)
     *result = NULL;
-  if (opts && opts->summary)
-    memset(opts->summary, 0, sizeof *opts->summary);
+  /* The caller's options as far as its struct goes (zeroing its summary). */
+  ward_call_opts o;
+  int rv = ward__call_opts_take(&o, opts);
+  if (rv)
+    return rv;
   size_t len = 0;
   char *text = dump(params, &len);
   if (!text)
     return ward__fail(WARD_EINVAL, "params of '%s' cannot be encoded as JSON",
                       method ? method : "?");
-  ward_call_opts o = opts ? *opts : defaults;
   o.encoding = WARD_ENC_JSON;
   json_rows rows = {on_row, row_ud, o, method ? method : "?", 0, ""};
   if (on_row) {
@@ -110,7 +112,7 @@ int ward_request_json_ex(json_t **result, ward_worker *w, const char *method,
     o.ud = &rows;
   }
   ward_msg *m = NULL;
-  int rv = ward_request_ex(&m, w, method, text, len, &o);
+  rv = ward_request_ex(&m, w, method, text, len, &o);
   free(text);
   if (rv == WARD_OK && rows.bad) {
     ward_msg_free(m);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "worker.h"
 
 typedef struct slot {
@@ -119,13 +120,15 @@ static growth *grow(ward_pool *p) {
 }
 
 int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
-                  const ward_pool_opts *opts) {
-  static const ward_pool_opts defaults = WARD_POOL_OPTS_INIT;
+                  const ward_pool_opts *caller_opts) {
   if (!out || !h || !spec)
     return ward__fail(WARD_EINVAL, "ward_pool_new needs out, a host and a spec");
   *out = NULL;
-  if (!opts)
-    opts = &defaults;
+  ward_pool_opts o;
+  const ward_pool_opts *opts = &o;
+  int rv = ward__pool_opts_take(&o, caller_opts);
+  if (rv)
+    return rv;
   if (opts->min_workers < 0 || opts->max_workers < 1 || opts->min_workers > opts->max_workers ||
       opts->idle_ms < 0)
     return ward__fail(WARD_EINVAL, "pool sizes need 0 <= min <= max, max >= 1");
@@ -142,7 +145,7 @@ int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
   pthread_mutex_init(&p->mu, NULL);
   ward__cond_init(&p->cv);
   for (int i = 0; i < opts->min_workers; i++) {
-    int rv = add_worker(p);
+    rv = add_worker(p);
     if (rv) {
       char text[256];
       snprintf(text, sizeof text, "%s", ward_last_error());
@@ -303,25 +306,25 @@ static void *reaper_main(void *arg) {
 }
 
 int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, const void *data,
-                         size_t len, const ward_call_opts *opts) {
-  static const ward_call_opts defaults = WARD_CALL_OPTS_INIT;
+                         size_t len, const ward_call_opts *caller_opts) {
   if (reply)
     *reply = NULL;
+  /* The caller's options as far as its struct goes (zeroing its summary). */
+  ward_call_opts o;
+  int rv = ward__call_opts_take(&o, caller_opts);
+  if (rv)
+    return rv;
   if (!p)
     return ward__fail(WARD_EINVAL, "NULL pool");
   if (ward__on_io_thread(p->host))
     return ward__fail(WARD_EINVAL, "a pool call from a ward callback would block the host's loop");
-  if (!opts)
-    opts = &defaults;
-  if (opts->summary)
-    memset(opts->summary, 0, sizeof *opts->summary);
+  const ward_call_opts *opts = &o;
   int timeout = opts->timeout_ms < 0 ? p->spec->request_timeout_ms : opts->timeout_ms;
   int64_t deadline = ward__deadline(timeout);
   pthread_mutex_lock(&p->mu);
   p->stats.calls++;
   free_retired(p);
   growth *mine = NULL; /* the spawn this call asked for, if any */
-  int rv = 0;
   long i;
   for (;;) {
     long dead;
@@ -376,7 +379,6 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
   p->stats.busy++;
   pthread_mutex_unlock(&p->mu);
 
-  ward_call_opts o = *opts;
   int64_t left = deadline == INT64_MAX ? -1 : deadline - ward__now_ms();
   o.timeout_ms = deadline == INT64_MAX ? -1 : left < 0 ? 0 : (int)left;
   rv = ward_request_ex(reply, w, method, data, len, &o);
@@ -408,10 +410,10 @@ int ward_pool_info(ward_pool_stats *out, ward_pool *p) {
     return ward__fail(WARD_EINVAL, "ward_pool_info needs out and a pool");
   pthread_mutex_lock(&p->mu);
   free_retired(p);
-  *out = p->stats;
-  out->workers = p->n;
+  ward_pool_stats v = p->stats;
+  v.workers = p->n;
   pthread_mutex_unlock(&p->mu);
-  return 0;
+  return ward__pool_stats_put(out, &v);
 }
 
 size_t ward_pool_workers(ward_worker **out, size_t cap, ward_pool *p) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "worker.h"
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -530,32 +531,38 @@ int ward__worker_state(const ward_worker *w) {
 int ward_worker_info(ward_info *out, const ward_worker *w) {
   if (!out || !w)
     return ward__fail(WARD_EINVAL, "ward_worker_info needs out and a worker");
-  memset(out, 0, sizeof *out);
+  /* Filled in full here, then given to the caller as far as its struct
+   * goes: it may be an older, smaller ward_info. */
+  ward_info v = WARD_INFO_INIT;
   pthread_mutex_lock(&w->host->mu);
-  out->pid = w->proc.pid;
-  out->state = ward__life_public(&w->life);
-  out->generation = w->life.generation;
-  out->restarts = w->life.sup.restarts;
-  out->last_exit_code = w->life.last_code;
-  out->last_signal = w->life.last_signal;
-  out->last_reason = w->life.last_reason;
-  out->last_stop = w->life.last_stop;
-  out->calls_served = w->life.served;
-  out->calls_in_flight = w->life.inflight;
+  v.pid = w->proc.pid;
+  v.state = ward__life_public(&w->life);
+  v.generation = w->life.generation;
+  v.restarts = w->life.sup.restarts;
+  v.last_exit_code = w->life.last_code;
+  v.last_signal = w->life.last_signal;
+  v.last_reason = w->life.last_reason;
+  v.last_stop = w->life.last_stop;
+  v.calls_served = w->life.served;
+  v.calls_in_flight = w->life.inflight;
   pthread_mutex_unlock(&w->host->mu);
-  if (out->pid > 0)
-    ward__proc_usage(out->pid, &out->rss_bytes, &out->cpu_ms, &out->start_time_ms);
-  return 0;
+  if (v.pid > 0)
+    ward__proc_usage(v.pid, &v.rss_bytes, &v.cpu_ms, &v.start_time_ms);
+  return ward__info_put(out, &v);
 }
 
 int ward_worker_logs(ward_log_line **out, size_t *count, const ward_worker *w,
-                     const ward_log_query *q) {
+                     const ward_log_query *caller_q) {
   if (!out || !count || !w)
     return ward__fail(WARD_EINVAL, "ward_worker_logs needs out, count and a worker");
   *out = NULL;
   *count = 0;
+  ward_log_query q;
+  int rv = ward__log_query_take(&q, caller_q);
+  if (rv)
+    return rv;
   pthread_mutex_lock(&w->host->mu);
-  int rv = ward__logring_query(&w->logs, q, out, count);
+  rv = ward__logring_query(&w->logs, &q, out, count);
   pthread_mutex_unlock(&w->host->mu);
   return rv;
 }

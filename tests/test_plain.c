@@ -21,7 +21,7 @@ static ward_spec *sh_spec(const char *name, const char *script) {
 }
 
 static ward_info info_of(ward_worker *w) {
-  ward_info i;
+  ward_info i = WARD_INFO_INIT;
   T_OK(ward_worker_info(&i, w));
   return i;
 }

@@ -78,7 +78,7 @@ static void test_stress_with_kills(void) {
   T_EQ_INT(atomic_load(&other), 0);
   T_TRUE(atomic_load(&kills) >= CALLS / KILL_EVERY - 2);
   T_TRUE(atomic_load(&crashed) <= atomic_load(&kills));
-  ward_pool_stats st;
+  ward_pool_stats st = WARD_POOL_STATS_INIT;
   T_OK(ward_pool_info(&st, pool));
   T_EQ_INT(st.calls, CALLS);
   T_EQ_INT(st.workers, 4);
@@ -109,7 +109,7 @@ static void test_grow_wait_shrink(void) {
   ward_spec *s = tw_spec("elastic", "serve");
   T_OK(ward_pool_new(&p, host, s, &o));
   ward_spec_free(s);
-  ward_pool_stats st;
+  ward_pool_stats st = WARD_POOL_STATS_INIT;
   T_OK(ward_pool_info(&st, p));
   T_EQ_INT(st.workers, 1);
   /* Two long calls at once: the pool grows to its maximum. */
@@ -142,7 +142,7 @@ static void test_grow_wait_shrink(void) {
   int stopped = 0;
   while (!stopped && t_now_ms() < deadline) {
     for (int k = 0; k < 2; k++) {
-      ward_info in;
+      ward_info in = WARD_INFO_INIT;
       T_OK(ward_worker_info(&in, ws[k]));
       stopped += in.state == WARD_STATE_STOPPED;
     }
@@ -183,7 +183,7 @@ static void test_growth_keeps_the_deadline(void) {
   struct held a = {p, -1};
   pthread_t ta;
   T_TRUE(pthread_create(&ta, NULL, hold_long, &a) == 0);
-  ward_pool_stats st;
+  ward_pool_stats st = WARD_POOL_STATS_INIT;
   int64_t deadline = t_now_ms() + 10000;
   do
     T_OK(ward_pool_info(&st, p));

@@ -122,7 +122,7 @@ static void stop_cleanly(ward_worker *w) {
   tev e = tev_wait_from(from, WARD_EV_EXITED, id);
   T_EQ_INT(e.exit_code, 0);
   T_EQ_INT(e.signal, 0);
-  ward_info in;
+  ward_info in = WARD_INFO_INIT;
   T_OK(ward_worker_info(&in, w));
   T_EQ_INT(in.last_stop, WARD_STOP_GRACEFUL);
   ward_worker_free(w);
@@ -232,7 +232,7 @@ static void counted_wait(counted *c, const int *flag, const char *what) {
  * host's summary of the call counted from the rows alone (7.4). */
 static void expect_count(ward_worker *w, int n, int window) {
   counted c = COUNTED_INIT;
-  ward_summary sum = {0};
+  ward_summary sum = WARD_SUMMARY_INIT;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 60000;
   o.window_bytes = window;

@@ -98,7 +98,7 @@ static void check_row(const char *stream, uint64_t seq, const void *d, size_t n,
 static void test_rows_and_summary(void) {
   ward_worker *w = spawn("rows");
   struct rowcheck r = {0, 1000, 0, 0};
-  ward_summary sum;
+  ward_summary sum = WARD_SUMMARY_INIT;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 30000;
   o.on_row = check_row;
@@ -121,7 +121,7 @@ static void test_rows_and_summary(void) {
   /* The same through ward_ctx_rows: batched writes, the same rows. */
   struct rowcheck rb = {0, 100, 0, 0};
   o.ud = &rb;
-  memset(&sum, 0, sizeof sum);
+  sum = (ward_summary)WARD_SUMMARY_INIT;
   T_OK(ward_request_ex(&m, w, "stream_batch", "20000 100", 9, &o));
   T_EQ_INT(rb.next, 20000);
   T_EQ_INT(sum.rows, 20000);
@@ -140,7 +140,7 @@ static void test_rows_and_summary(void) {
   o.window_bytes = 0;
 
   /* Two streams, each numbered from 1. */
-  memset(&sum, 0, sizeof sum);
+  sum = (ward_summary)WARD_SUMMARY_INIT;
   o.on_row = NULL;
   T_OK(ward_request_ex(NULL, w, "rows", NULL, 0, &o));
   T_EQ_INT(sum.nstreams, 2);
@@ -164,7 +164,7 @@ static void test_rows_batch_edges(void) {
   ward_worker *w;
   T_OK(ward_spawn(&w, h, s));
   ward_spec_free(s);
-  ward_summary sum;
+  ward_summary sum = WARD_SUMMARY_INIT;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 30000;
   o.summary = &sum;
@@ -175,7 +175,7 @@ static void test_rows_batch_edges(void) {
   T_EQ_INT(sum.row_bytes, 1);
   ward_summary_clear(&sum);
   ward_msg_free(m);
-  ward_info info;
+  ward_info info = WARD_INFO_INIT;
   T_OK(ward_worker_info(&info, w));
   T_EQ_INT(info.restarts, 0);
   T_EQ_INT(info.generation, 1);

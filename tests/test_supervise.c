@@ -48,7 +48,7 @@ static ward_worker *spawn_spec(ward_spec *s) {
 }
 
 static ward_info info_of(const ward_worker *w) {
-  ward_info i;
+  ward_info i = WARD_INFO_INIT;
   T_OK(ward_worker_info(&i, w));
   return i;
 }
@@ -849,7 +849,7 @@ static void test_idle_timeout(void) {
   T_EQ_INT(e.reason, WARD_REASON_IDLE);
   T_EQ_INT(e.exit_code, 0);
   T_EQ_INT(e.pid, pid);
-  ward_info in;
+  ward_info in = WARD_INFO_INIT;
   T_OK(ward_worker_info(&in, w));
   T_EQ_INT(in.state, WARD_STATE_IDLE);
   T_EQ_STR(ward_state_name(in.state), "idle");

@@ -401,7 +401,7 @@ typedef struct inst_job {
 } inst_job;
 
 static const char *state_text(ward_worker *w, char *buf, size_t cap) {
-  ward_info in;
+  ward_info in = WARD_INFO_INIT;
   if (ward_worker_info(&in, w))
     return "unknown";
   if (in.last_signal)
@@ -488,7 +488,7 @@ static void *start_instance(void *arg) {
     }
     return NULL;
   } else {
-    ward_info in;
+    ward_info in = WARD_INFO_INIT;
     ward_worker_info(&in, w);
     if (in.state == WARD_STATE_STOPPED || in.state == WARD_STATE_FAILED ||
         in.state == WARD_STATE_EXITED) {
@@ -501,7 +501,7 @@ static void *start_instance(void *arg) {
   /* ward_worker_restart returned: it was ready, or came to rest without:
    * only a process that is gone for good (failed, exited, stopped) says
    * which; one that is restarting already had been ready. */
-  ward_info in;
+  ward_info in = WARD_INFO_INIT;
   ward_worker_info(&in, w);
   if (in.state == WARD_STATE_FAILED || in.state == WARD_STATE_EXITED ||
       in.state == WARD_STATE_STOPPED || in.state == WARD_STATE_STOPPING) {
@@ -516,7 +516,7 @@ static int all_ready(supervisor *d, const svc *s) {
   int ok = 1;
   pthread_mutex_lock(&d->tab);
   for (int i = 0; ok && i < s->conf.instances; i++) {
-    ward_info in;
+    ward_info in = WARD_INFO_INIT;
     ok = s->w[i] && !ward_worker_info(&in, s->w[i]) && in.state == WARD_STATE_READY;
   }
   pthread_mutex_unlock(&d->tab);
@@ -628,7 +628,7 @@ static int svc_stop(supervisor *d, svc *s, int grace_ms, char *err, size_t cap) 
 static void *interrupt_instance(void *arg) {
   inst_job *j = arg;
   ward_worker *w = job_handle(j);
-  ward_info in;
+  ward_info in = WARD_INFO_INIT;
   if (w && !ward_worker_info(&in, w) &&
       (in.state == WARD_STATE_STARTING || in.state == WARD_STATE_RESTARTING ||
        in.state == WARD_STATE_BACKING_OFF))
@@ -754,7 +754,7 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
       json_object_set_new(r, "error", json_string(s->error));
     return r;
   }
-  ward_info in;
+  ward_info in = WARD_INFO_INIT;
   ward_worker_info(&in, w);
   json_object_set_new(r, "state", json_string(ward_state_name(in.state)));
   json_object_set_new(r, "pid", json_integer(in.pid));

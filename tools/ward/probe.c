@@ -603,7 +603,7 @@ static void check_crash(probe *p, check *c) {
 /* ------------------------------------------------------------------ */
 
 static void check_worker_rss(probe *p, check *c) {
-  ward_info info;
+  ward_info info = WARD_INFO_INIT;
   int rc = ward_worker_info(&info, p->w);
   if (rc != WARD_OK)
     fail_ward(c, "ward_worker_info", rc);
