@@ -103,7 +103,7 @@ static void stop_from_callback(int external) {
   T_EQ_INT(atomic_load(&blocking_rv), WARD_EINVAL);
   e = tev_wait_from(mark, WARD_EV_EXITED, id);
   T_EQ_INT(e.reason, WARD_REASON_STOPPED);
-  ward_info info;
+  ward_info info = WARD_INFO_INIT;
   T_OK(ward_worker_info(&info, w));
   T_EQ_INT(info.state, WARD_STATE_STOPPED);
   /* Nothing to cycle now; a stop of a stopped worker is nothing. */
