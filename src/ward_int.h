@@ -2,6 +2,25 @@
  * ward_int.h — internal types shared by the portable core.
  *
  * Naming: public names are ward_*, internal ones ward__* (two underscores).
+ *
+ * Locks, and the order they are taken in (a thread holding one may take
+ * only those after it, never one before):
+ *
+ *   1. ward_pool.mu        a pool's slots (pool.c)
+ *   2. ward_server.mu      a server's peers (server.c)
+ *   3. ward_host.mu        the host: its workers, their state machines,
+ *                          timers and events (host.c, supervise.c, worker.c,
+ *                          call.c); the state machine itself takes none
+ *   4. ward_call.mu        an asynchronous call's outcome (acall.c)
+ *   5. ward_client.mu      a client's handshake (client.c)
+ *   6. ward__conn.mu       a connection: calls, inbox, out queue (conn.c)
+ *   7. ward_host.lazy_mu   leaf: the host's task, closed and lazy queues,
+ *                          which connection code fills under 6
+ *   8. spare_mu            leaf: the cached big frame body (body.c)
+ *
+ * A connection calls its owner's ops without its lock, except `watch` and
+ * `idle`, which take nothing before 7. Callbacks of the program (events,
+ * handlers, a call's `done` and rows) run with no ward lock held.
  */
 #ifndef WARD_INT_H
 #define WARD_INT_H
