@@ -138,10 +138,11 @@ typedef struct ward__buf {
  * without SIGPIPE: the bytes sent (0 when it is full), or WARD_ECRASHED
  * when the peer is gone (errno kept). */
 ssize_t ward__sock_send(int fd, const ward__buf *bufs, int n);
+/* "Nothing there yet", from the reads below. */
+#define WARD__AGAIN (-1000)
 /* Receives up to `n` bytes (waiting for some when `block`): the count, 0
  * at the end of the stream, WARD__AGAIN when nothing is there yet, or
  * WARD_ECRASHED (errno kept). */
-#define WARD__AGAIN (-1000)
 ssize_t ward__sock_recv(int fd, void *p, size_t n, int block);
 /* Shuts both directions of a socket down, which wakes whoever polls it;
  * the descriptor stays open. */
@@ -149,6 +150,21 @@ void ward__sock_shutdown(int fd);
 
 /* This process's id. */
 int ward__self_pid(void);
+/* Sleeps `ms` milliseconds (where there is nothing to wait on). */
+void ward__sleep_ms(int ms);
+
+/* A pipe, both ends close-on-exec, the read end p[0] non-blocking. */
+int ward__pipe(int p[2]);
+/* Reads up to `n` bytes from a non-blocking descriptor: the count, 0 at
+ * the end, WARD__AGAIN when nothing is there yet, or WARD_ESYS. */
+ssize_t ward__read(int fd, void *p, size_t n);
+/* Writes what the host's own stderr takes of `p` at once, never waiting
+ * (the bytes written; pieces no larger than a pipe takes whole). */
+size_t ward__stderr_now(const void *p, size_t n);
+/* Makes a new private directory (owner only) `root`/`prefix`XXXXXX, with
+ * a random end, and returns its absolute path (malloc'd) in *out. `what`
+ * names it in errors ("data directory"). */
+int ward__private_dir(const char *root, const char *prefix, const char *what, char **out);
 /* A worker process: dies when the process `ppid` that started it dies,
  * as long as that process is its parent (PR_SET_PDEATHSIG where it
  * exists; elsewhere the end of the channel says it). A parent that is

@@ -1,27 +1,18 @@
 /*
- * worker.c — the host's side of one worker: start, handshake, calls,
- * exit, stop.
+ * worker.c — a worker's process and channel, on the host's side: starting
+ * a process (channel, output pipes, data directory, the spawn itself),
+ * the handshake, the frames a worker sends the host, its output into the
+ * log ring, its exit, and freeing a handle.
  *
- * States (under the host mutex):
- *
- *   QUEUED --start--> STARTING --HELLO ok--> READY --exit--> EXITED
- *      |                 |                     |
- *      +--spawn error--> FAILED <--exit/timeout+   +--stop--> STOPPING --exit--> STOPPED
- *
- * ward_spawn waits while the worker is QUEUED or STARTING; the loop
- * thread does every transition except the one into STOPPING.
+ * Owns: the descriptors and the process of each worker. May not decide
+ * what becomes of a worker: what it sees (a HELLO, a violation, an exit)
+ * it posts to the worker's state machine (supervise.c, lifecycle.c), and
+ * it makes no system call of its own (platform.h).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <sys/uio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "hello.h"
 #include "worker.h"
@@ -297,7 +288,7 @@ static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
 
   char body[160];
   int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\nworker_id=%llu\ngeneration=%u\n",
-                   h->opts.max_frame, (int)getpid(), (unsigned long long)w->id,
+                   h->opts.max_frame, ward__self_pid(), (unsigned long long)w->id,
                    w->life.generation);
   uint32_t version = f->h.aux < WARD_PROTOCOL_VERSION ? f->h.aux : WARD_PROTOCOL_VERSION;
   ward__hdr wh = {.kind = WARD__K_WELCOME, .len = (uint32_t)n, .aux = version};
@@ -421,9 +412,9 @@ static int make_token(char out[65]) {
  * the read end is watched for its newline. */
 static int open_notify(ward_worker *w, int *chan_fd) {
   int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return ward__fail_sys(WARD_ESYS, errno, "pipe2 (notification)");
-  ward__set_nonblock(p[0], 1);
+  int rv = ward__pipe(p);
+  if (rv)
+    return rv;
   w->notify_fd = p[0];
   *chan_fd = p[1];
   return 0;
@@ -524,15 +515,13 @@ static void read_output(ward_worker *w, int stream, int final) {
   int fd = stream == WARD_LOG_STDOUT ? w->out_fd : w->err_fd;
   uint8_t buf[65536];
   for (int i = 0; fd >= 0 && i < (final ? 64 : 4); i++) {
-    ssize_t n = read(fd, buf, sizeof buf);
+    ssize_t n = ward__read(fd, buf, sizeof buf);
     if (n > 0) {
       ward__logring_push(&w->logs, stream, buf, (size_t)n, ward__wall_ms(), w->life.generation,
                          line_added, w);
       continue;
     }
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    if (n != WARD__AGAIN) {
       final = 1; /* end of stream */
       close_output(w, stream);
     }
@@ -553,16 +542,7 @@ static void flush_forward(ward_worker *w) {
   w->fwd = NULL;
   w->fwd_len = w->fwd_cap = 0;
   pthread_mutex_unlock(&w->host->mu);
-  for (size_t off = 0; off < n;) {
-    struct pollfd p = {.fd = 2, .events = POLLOUT};
-    if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
-      break;
-    ssize_t r = write(2, b + off, n - off < PIPE_BUF ? n - off : PIPE_BUF);
-    if (r <= 0 && errno != EINTR)
-      break; /* the host's stderr is best effort */
-    if (r > 0)
-      off += (size_t)r;
-  }
+  ward__stderr_now(b, n);
   free(b);
 }
 
@@ -583,9 +563,9 @@ static int open_output(ward_worker *w, int child[2]) {
     return 0;
   for (int i = 0; i < 2; i++) {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-      return ward__fail_sys(WARD_ESYS, errno, "pipe2");
-    ward__set_nonblock(p[0], 1);
+    int rv = ward__pipe(p);
+    if (rv)
+      return rv;
     *(i ? &w->err_fd : &w->out_fd) = p[0];
     child[i] = p[1];
   }
@@ -608,24 +588,16 @@ static int make_data_dir(ward_worker *w) {
   if (w->data_dir || w->spec->no_data_dir)
     return 0;
   const char *root = w->spec->data_root ? w->spec->data_root : ward__runtime_dir();
-  char path[4096];
   char name[64];
   snprintf(name, sizeof name, "%.40s", w->spec->name);
   for (char *p = name; *p; p++)
     if (*p == '/' || *p == '.')
       *p = '_';
-  if (snprintf(path, sizeof path, "%s/ward-%s-XXXXXX", root, name) >= (int)sizeof path)
-    return ward__fail(WARD_EINVAL, "data directory path too long");
-  if (!mkdtemp(path)) /* 0700 */
-    return ward__fail_sys(WARD_ESYS, errno, "mkdtemp (data directory)");
-  /* Absolute, so that it means the same to a worker with another working
-   * directory, and to the guard. */
-  w->data_dir = realpath(path, NULL);
-  if (!w->data_dir) {
-    int e = errno;
-    rmdir(path);
-    return e == ENOMEM ? WARD_ENOMEM : ward__fail_sys(WARD_ESYS, e, "realpath (data directory)");
-  }
+  char prefix[80];
+  snprintf(prefix, sizeof prefix, "ward-%s-", name);
+  int rv = ward__private_dir(root, prefix, "data directory", &w->data_dir);
+  if (rv)
+    return rv;
   /* Should the host die without freeing the worker, the guard removes it. */
   if (!w->spec->keep_data)
     ward__guard_add_dir(&w->host->guard, w->id, w->data_dir);
@@ -677,8 +649,7 @@ static void discard_process(ward_worker *w) {
       if (w->proc.pidfd >= 0) {
         ward__wait_fd(w->proc.pidfd, WARD__IN, ward__deadline(100));
       } else {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL); /* no pidfd to wait on: the kill is under way */
+        ward__sleep_ms(1); /* no pidfd to wait on: the kill is under way */
       }
     }
   }
@@ -695,7 +666,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
    * host's own loop thread lives as long as the host. With an external
    * loop any thread may spawn; the guard alone then covers host death. */
   if (!w->host->external)
-    snprintf(extra[3], WARD__EXTRA_LEN, "WARD_PPID=%d", (int)getpid());
+    snprintf(extra[3], WARD__EXTRA_LEN, "WARD_PPID=%d", ward__self_pid());
   snprintf(extra[4], WARD__EXTRA_LEN, "WARD_WORKER_ID=%llu", (unsigned long long)w->id);
   if (w->spec->max_frame)
     snprintf(extra[5], WARD__EXTRA_LEN, "WARD_MAX_FRAME=%u", w->spec->max_frame);
@@ -819,10 +790,8 @@ void ward__worker_on_notify(ward_worker *w) {
   pthread_mutex_lock(&h->mu);
   char buf[256];
   while (w->notify_fd >= 0) {
-    ssize_t n = read(w->notify_fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    ssize_t n = ward__read(w->notify_fd, buf, sizeof buf);
+    if (n == WARD__AGAIN)
       break; /* more later */
     if (n > 0 && !memchr(buf, '\n', (size_t)n))
       continue;

@@ -3,11 +3,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <poll.h>
 #include <stdint.h>
@@ -52,6 +54,66 @@ void ward__follow_parent(long ppid) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != (pid_t)ppid)
     prctl(PR_SET_PDEATHSIG, 0);
+}
+
+void ward__sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+int ward__pipe(int p[2]) {
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "pipe2");
+  return ward__set_nonblock(p[0], 1);
+}
+
+ssize_t ward__read(int fd, void *p, size_t n) {
+  for (;;) {
+    ssize_t r = read(fd, p, n);
+    if (r >= 0)
+      return r;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return WARD__AGAIN;
+    return ward__fail_sys(WARD_ESYS, errno, "read");
+  }
+}
+
+size_t ward__stderr_now(const void *p, size_t n) {
+  const char *b = p;
+  size_t off = 0;
+  while (off < n) {
+    struct pollfd pf = {.fd = 2, .events = POLLOUT};
+    if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLOUT))
+      break;
+    ssize_t r = write(2, b + off, n - off < PIPE_BUF ? n - off : PIPE_BUF);
+    if (r <= 0 && errno != EINTR)
+      break; /* the host's stderr is best effort */
+    if (r > 0)
+      off += (size_t)r;
+  }
+  return off;
+}
+
+int ward__private_dir(const char *root, const char *prefix, const char *what, char **out) {
+  char path[4096], label[96];
+  if (snprintf(path, sizeof path, "%s/%sXXXXXX", root, prefix) >= (int)sizeof path)
+    return ward__fail(WARD_EINVAL, "%s path too long", what);
+  if (!mkdtemp(path)) { /* 0700 */
+    snprintf(label, sizeof label, "mkdtemp (%s)", what);
+    return ward__fail_sys(WARD_ESYS, errno, label);
+  }
+  /* Absolute, so that it means the same from any working directory. */
+  *out = realpath(path, NULL);
+  if (!*out) {
+    int e = errno;
+    rmdir(path);
+    snprintf(label, sizeof label, "realpath (%s)", what);
+    return e == ENOMEM ? WARD_ENOMEM : ward__fail_sys(WARD_ESYS, e, label);
+  }
+  return 0;
 }
 
 void ward__mem_trim(void) {
