@@ -238,8 +238,11 @@ typedef enum {
   WARD_EV_UNHEALTHY,   /* heartbeats went unanswered (attempt = misses); it is replaced */
   WARD_EV_GAVE_UP,     /* the restart limit was reached: the worker is failed (reason) */
   WARD_EV_STOPPED,     /* ward_worker_stop finished (outcome) */
-  WARD_EV_LOG          /* a captured line (detail = the text, stream, seq), if
+  WARD_EV_LOG,         /* a captured line (detail = the text, stream, seq), if
                           ward_spec_log_events asked for them */
+  WARD_EV_GROUP_GAVE_UP /* the worker's group reached its restart limit: every
+                           member is failed (worker: the member whose failure
+                           it was; group: the group's name; reason) */
 } ward_event_type;
 
 /* How a stop ended (ward_event.outcome, ward_info.last_stop). */
@@ -265,7 +268,8 @@ typedef enum {
   WARD_REASON_CYCLE,           /* explicit recycle */
   WARD_REASON_PROTOCOL,        /* it broke the protocol and was killed */
   WARD_REASON_STOPPED,         /* stopped on request (ward_worker_stop / free) */
-  WARD_REASON_CANCELLED        /* it ignored a cancellation past its grace */
+  WARD_REASON_CANCELLED,       /* it ignored a cancellation past its grace */
+  WARD_REASON_GROUP            /* its supervision group restarted or gave up */
 } ward_reason;
 
 /* The name of a stop outcome, e.g. "terminated" (never NULL). */
@@ -294,6 +298,7 @@ typedef struct ward_event {
   int outcome;           /* STOPPED: ward_stop_outcome */
   int stream;            /* LOG: WARD_LOG_STDOUT or WARD_LOG_STDERR */
   uint64_t seq;          /* LOG: the line's sequence number */
+  const char *group;     /* the worker's supervision group (ward_group), or NULL */
 } ward_event;
 
 /* Runs on the host's I/O thread, one event at a time, in the order they
@@ -751,6 +756,52 @@ WARD_EXTERN int ward_worker_restart(ward_worker *w);
 WARD_EXTERN int ward_worker_stop_begin(ward_worker *w, int grace_ms);
 WARD_EXTERN int ward_worker_cycle_begin(ward_worker *w);
 WARD_EXTERN int ward_worker_restart_begin(ward_worker *w);
+
+/* ---------------------------------------------------------------------
+ * Supervision groups, as in OTP. Workers added to a group are started in
+ * order and stopped in reverse order, and a member's failure (an exit its
+ * restart mode would restart) is handled by the group's strategy, with the
+ * restarts counted against the group's intensity rather than the
+ * member's: one-for-one restarts the member alone; one-for-all restarts
+ * every member; rest-for-one restarts the member and those added after
+ * it. The members concerned are ended as for a planned replacement
+ * (goodbye, then SIGKILL after the stop grace; reason "group"), then all
+ * started again in order, each once the one before it is ready. Group
+ * restarts come without backoff. Past the intensity the group gives up:
+ * every member ends and is failed, and one GROUP_GAVE_UP event says so.
+ * A member's planned replacements (cycle, max requests, memory, idle),
+ * and exits its restart mode leaves down, are its own. Events of members
+ * carry the group's name (ward_event.group).
+ * ------------------------------------------------------------------- */
+typedef struct ward_group ward_group;
+enum {
+  WARD_GROUP_ONE_FOR_ONE = 0,
+  WARD_GROUP_ONE_FOR_ALL = 1,
+  WARD_GROUP_REST_FOR_ONE = 2
+};
+/* A new, empty group of `host`; `name` (1..255 bytes) is in its members'
+ * events. Freed by ward_group_free, or with the host. Errors: WARD_EINVAL
+ * (NULL, a bad name, an unknown strategy), WARD_ENOMEM. */
+WARD_EXTERN int ward_group_new(ward_group **out, ward_host *host, const char *name,
+                               int strategy);
+/* At most `max_restarts` (0..256) restarts of members within `period_ms`
+ * (defaults WARD_INTENSITY_DEFAULT in WARD_INTENSITY_PERIOD_MS_DEFAULT).
+ * Errors: WARD_EINVAL. */
+WARD_EXTERN int ward_group_intensity(ward_group *g, int max_restarts, int period_ms);
+/* Starts a worker as the group's last member and waits for it, as
+ * ward_spawn (its errors too); the handle is freed by ward_worker_free,
+ * which takes it out of the group, or by ward_group_free. Not from a
+ * ward callback (WARD_EINVAL). */
+WARD_EXTERN int ward_group_spawn(ward_worker **out, ward_group *g, const ward_spec *spec);
+/* Stops every member, the last added first, each as ward_worker_stop;
+ * the group restarts nothing afterwards. Returns the first error. Not
+ * from a ward callback. */
+WARD_EXTERN int ward_group_stop(ward_group *g, int grace_ms);
+/* Stops the members, frees them and the group. Not from a ward callback
+ * (there it does nothing). */
+WARD_EXTERN void ward_group_free(ward_group *g);
+/* "one-for-one", "one-for-all", "rest-for-one" (never NULL). */
+WARD_EXTERN const char *ward_group_strategy_name(int strategy);
 
 /* States, as ward_info reports them. */
 typedef enum {

@@ -70,7 +70,7 @@ const char *ward_reason_name(int reason) {
   static const char *const names[] = {
       "none",      "exited",       "crashed", "request-timeout", "startup-timeout",
       "unhealthy", "memory-limit", "max-requests", "idle",       "cycle",
-      "protocol",  "stopped",      "cancelled"};
+      "protocol",  "stopped",      "cancelled", "group"};
   if (reason < 0 || (size_t)reason >= sizeof names / sizeof names[0])
     return "unknown";
   return names[reason];
@@ -106,6 +106,8 @@ const char *ward_event_name(int type) {
     return "stopped";
   case WARD_EV_LOG:
     return "log";
+  case WARD_EV_GROUP_GAVE_UP:
+    return "group-gave-up";
   default:
     return "unknown";
   }

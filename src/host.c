@@ -124,6 +124,8 @@ void ward_host_free(ward_host *h) {
     loop_drain(h);
   else
     pthread_join(h->thread, NULL);
+  while (h->groups)
+    ward__group_destroy(h->groups);
   while ((w = h->first)) {
     h->first = w->next;
     ward__worker_destroy(w);
@@ -202,6 +204,10 @@ ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int
   if (detail) {
     snprintf(e->detail, sizeof e->detail, "%s", detail);
     e->ev.detail = e->detail;
+  }
+  if (w->group) {
+    snprintf(e->group, sizeof e->group, "%s", ward__group_name(w->group));
+    e->ev.group = e->group;
   }
   if (h->events_tail)
     h->events_tail->next = e;

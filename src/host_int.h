@@ -38,6 +38,7 @@ struct ward_worker {
   size_t heap_idx;          /* position in the host's timer heap, or SIZE_MAX */
   int64_t due;              /* when the loop must look at this worker next */
   int64_t reap_at;          /* without a pidfd: when to look for its exit */
+  ward_group *group;        /* the supervision group it belongs to, or NULL */
   int free_pending;         /* freed from a callback: in the host's to_free */
   ward_worker *free_next;
   uint64_t free_epoch;      /* 1 + the loop turn it was first seen stopped at */
@@ -81,6 +82,7 @@ typedef struct ward__evq {
   struct ward__evq *next;
   ward_event ev;
   char detail[200];
+  char group[WARD_MAX_NAME + 1]; /* the worker's group, if any */
   char *text; /* a longer detail (a log line), owned */
 } ward__evq;
 
@@ -111,6 +113,7 @@ struct ward_host {
   ward_worker *to_free; /* freed from callbacks, released by the loop once
                            stopped and two turns past (ward__host_sync) */
   int freeing;          /* some of them have stopped: the loop goes round */
+  ward_group *groups;   /* supervision groups not freed yet */
   int quit;
   int settling;         /* some connections wait to be read again (settle) */
   /* External loop: no thread; whoever holds the loop (dispatch, or a

@@ -123,6 +123,20 @@ static void ended(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o,
     m->state = WARD__L_PARKED; /* no process until a call wants one */
     return;
   }
+  /* A group member: a process its group ended waits for the group; a
+   * failure the restart mode would restart is the group's to handle (its
+   * strategy and intensity); a planned replacement is the member's own. */
+  if (m->group_end) {
+    m->state = m->group_end == 2 ? WARD__L_FAILED : WARD__L_HELD;
+    m->group_end = 0;
+    return;
+  }
+  if (m->grouped && !ward__reason_is_recycle(reason) &&
+      ward__policy_wants_restart(&s->policy, reason, code, sig)) {
+    m->state = WARD__L_HELD;
+    o->act |= WARD__LA_GROUP;
+    return;
+  }
   ward__decision d = ward__policy_exit(&s->policy, &m->sup, now, reason, code, sig, uptime);
   switch (d.action) {
   case WARD__DO_RESTART:
@@ -163,6 +177,7 @@ static void on_cycle(ward__life *m, const ward_spec *s, const ward__lev *ev, war
     break;
   case WARD__L_BACKOFF:
   case WARD__L_PARKED:
+  case WARD__L_HELD:
     queue_start(m, o);
     break;
   case WARD__L_QUEUED:
@@ -467,6 +482,45 @@ static void on_memory(ward__life *m, const ward_spec *s, const ward__lev *ev, wa
 }
 
 /* ------------------------------------------------------------------ */
+/* Groups                                                              */
+
+/* Its group restarts (2: gave up): the process goes as in a planned
+ * replacement, its exit held for the group (or failed). */
+static void group_end(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o,
+                      int how) {
+  if (!m->grouped)
+    return;
+  m->group_end = how;
+  if (!ward__life_has_process(m)) {
+    m->state = how == 2 ? WARD__L_FAILED : WARD__L_HELD;
+    m->group_end = 0;
+    return;
+  }
+  if (m->state == WARD__L_REPLACING || m->state == WARD__L_STOPPING)
+    return; /* on its way out already */
+  if (!m->reason)
+    m->reason = WARD_REASON_GROUP;
+  recycle_now(m, s, ev->now, o);
+}
+
+static void on_group_term(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                          ward__lout *o) {
+  group_end(m, s, ev, o, 1);
+}
+
+static void on_group_fail(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                          ward__lout *o) {
+  group_end(m, s, ev, o, 2);
+}
+
+static void on_group_start(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                           ward__lout *o) {
+  (void)s, (void)ev;
+  emit(o, WARD_EV_RESTARTING, m->last_reason);
+  queue_start(m, o);
+}
+
+/* ------------------------------------------------------------------ */
 /* The table                                                           */
 
 /* Short names for the table's cells. */
@@ -496,21 +550,25 @@ static void on_memory(ward__life *m, const ward_spec *s, const ward__lev *ev, wa
 #define HBEAT on_heartbeat
 #define MEM__ on_memory
 #define SETTL on_settled
+#define G_TRM on_group_term
+#define G_STA on_group_start
+#define G_FAI on_group_fail
 #define _____ NULL
 
 static const handler table[WARD__L_NSTATES][WARD__LE_NEVENTS] = {
-  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL */
-  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
-  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL},
-  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL},
-  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL},
-  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL},
-  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL},
-  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
-  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, _____, _____, _____, SETTL},
-  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
-  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
-  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL},
+  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL  G_TRM  G_STA  G_FAI */
+  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
+  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
+  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI},
+  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI},
+  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
+  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
+  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
+  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
+  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
+  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
+  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
+  [WARD__L_HELD]      = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, G_STA, G_FAI},
 };
 
 void ward__life_init(ward__life *m) {
@@ -569,6 +627,7 @@ int ward__life_public(const ward__life *m) {
     return WARD_STATE_READY;
   case WARD__L_DRAINING:
   case WARD__L_REPLACING:
+  case WARD__L_HELD:
     return WARD_STATE_RESTARTING;
   case WARD__L_BACKOFF:
     return WARD_STATE_BACKING_OFF;
@@ -618,6 +677,10 @@ const char *ward__life_check(const ward__life *m) {
     return "stopped with no stop outcome";
   if (m->hb_misses < 0)
     return "negative heartbeat misses";
+  if (m->group_end < 0 || m->group_end > 2 || (m->group_end && !m->grouped))
+    return "a group's end for a worker not in a group";
+  if (m->state == WARD__L_HELD && !m->grouped)
+    return "held without a group";
   if (m->stop_outcome < WARD_STOP_NONE || m->stop_outcome > WARD_STOP_ALREADY_EXITED)
     return "stop outcome out of range";
   return NULL;
@@ -626,7 +689,7 @@ const char *ward__life_check(const ward__life *m) {
 const char *ward__life_state_name(int state) {
   static const char *const names[] = {"queued",  "starting", "ready",  "draining",
                                       "replacing", "backoff", "parked", "stopping",
-                                      "exited",  "stopped",  "failed"};
+                                      "exited",  "stopped",  "failed", "held"};
   return state >= 0 && state < WARD__L_NSTATES ? names[state] : "?";
 }
 
@@ -634,6 +697,7 @@ const char *ward__life_event_name(int type) {
   static const char *const names[] = {
       "start",    "restart", "cycle", "stop",       "want",     "spawned", "spawn-failed",
       "ready",    "refused", "violation", "closed", "exit",     "tick",    "call-begin",
-      "call-end", "kill",    "heartbeat", "memory", "settled"};
+      "call-end", "kill",    "heartbeat", "memory", "settled", "group-term",
+      "group-start", "group-fail"};
   return type >= 0 && type < WARD__LE_NEVENTS ? names[type] : "?";
 }

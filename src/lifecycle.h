@@ -37,6 +37,7 @@ typedef enum {
   WARD__L_EXITED,     /* the process ended; the restart mode says no restart */
   WARD__L_STOPPED,    /* stopped on request */
   WARD__L_FAILED,     /* gave up, or the first start failed */
+  WARD__L_HELD,       /* a group member without a process: its group starts it */
   WARD__L_NSTATES
 } ward__lstate;
 
@@ -60,6 +61,9 @@ typedef enum {
   WARD__LE_HEARTBEAT,     /* a heartbeat tick's outcome (missed) */
   WARD__LE_MEMORY,        /* a memory sample (rss) */
   WARD__LE_SETTLED,       /* whoever waited for the first start is done */
+  WARD__LE_GROUP_TERM,    /* its group restarts it: end the process, then hold */
+  WARD__LE_GROUP_START,   /* its group starts it again now */
+  WARD__LE_GROUP_FAIL,    /* its group gave up: end the process, then fail */
   WARD__LE_NEVENTS
 } ward__levent;
 
@@ -91,7 +95,8 @@ enum {
   WARD__LA_CLOSE = 1 << 4,     /* close the connection: calls in flight end ECLOSED */
   WARD__LA_HEARTBEAT = 1 << 5, /* ping; report the outcome (LE_HEARTBEAT) */
   WARD__LA_SAMPLE = 1 << 6,    /* sample memory; report it (LE_MEMORY) */
-  WARD__LA_FIRST_FAILED = 1 << 7 /* the first start failed: keep this event's error for ward_spawn */
+  WARD__LA_FIRST_FAILED = 1 << 7, /* the first start failed: keep this event's error for ward_spawn */
+  WARD__LA_GROUP = 1 << 8          /* a group member failed: its group decides what follows */
 };
 
 /* An event for the program (ward_event), as far as the machine knows it. */
@@ -140,6 +145,8 @@ typedef struct ward__life {
   int64_t kill_at;         /* REPLACING, STOPPING: the next signal */
   int64_t next_hb;         /* READY, DRAINING: the next heartbeat */
   int64_t next_sample;     /* READY, DRAINING: the next memory sample */
+  int grouped;             /* a member of a group: failures are the group's to handle */
+  int group_end;           /* the group ends this process: 1 to hold it, 2 to fail it */
   ward__supstate sup;      /* the restart policy's bookkeeping */
 } ward__life;
 

@@ -10,7 +10,7 @@ int ward__reason_is_recycle(int reason) {
          reason == WARD_REASON_IDLE || reason == WARD_REASON_MEMORY_LIMIT;
 }
 
-static int wants_restart(const ward__policy *p, int reason, int exit_code, int signal) {
+int ward__policy_wants_restart(const ward__policy *p, int reason, int exit_code, int signal) {
   switch (p->restart) {
   case WARD_RESTART_ALWAYS:
     return 1;
@@ -56,7 +56,7 @@ ward__decision ward__policy_exit(const ward__policy *p, ward__supstate *s, int64
   int recycle = ward__reason_is_recycle(reason);
   if (reason == WARD_REASON_STOPPED)
     return d;
-  if (!recycle && !wants_restart(p, reason, exit_code, signal))
+  if (!recycle && !ward__policy_wants_restart(p, reason, exit_code, signal))
     return d;
   if (uptime_ms >= 0 && uptime_ms >= p->backoff_reset_ms)
     s->failures = 0;

@@ -63,6 +63,9 @@ typedef struct ward__decision {
   int attempt; /* the run of failures after this decision (0 for a recycle) */
 } ward__decision;
 
+/* Does the restart mode ask for a restart after this exit (rule 2)? */
+int ward__policy_wants_restart(const ward__policy *p, int reason, int exit_code, int signal);
+
 /* Is this reason a planned replacement (rule 1)? */
 int ward__reason_is_recycle(int reason);
 

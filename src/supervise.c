@@ -137,6 +137,8 @@ void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
     ward__lev mem = {.type = WARD__LE_MEMORY, .now = ev->now, .rss = rss};
     ward__worker_post(w, &mem, NULL);
   }
+  if (w->group)
+    ward__group_after(w->group, w, o, ev->now);
   ward__worker_schedule(w);
   /* Threads wait for states (a call for READY, a stop for STOPPED...): they
    * look again when something they wait for may have changed. */
@@ -337,6 +339,39 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
     return err;
   ask_start(w, WARD__LE_START);
   err = wait_started(w);
+  if (!err) {
+    pthread_mutex_unlock(&h->mu);
+    *out = w;
+    return 0;
+  }
+  err = spawn_error(w, err);
+  char text[256];
+  snprintf(text, sizeof text, "%s", ward_last_error());
+  int sys = ward_last_errno();
+  ward__heap_remove(h, w);
+  ward__worker_unlink(h, w);
+  pthread_mutex_unlock(&h->mu);
+  ward__host_sync(h);
+  ward__worker_destroy(w);
+  return ward__fail_keep(err, sys, text);
+}
+
+int ward_group_spawn(ward_worker **out, ward_group *g, const ward_spec *spec) {
+  if (!out || !g || !spec)
+    return ward__fail(WARD_EINVAL, "ward_group_spawn needs out, a group and a spec");
+  *out = NULL;
+  ward_host *h = ward__group_host(g);
+  if (ward__on_io_thread(h))
+    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
+  int err;
+  ward_worker *w = new_worker(h, spec, &err);
+  if (!w)
+    return err;
+  err = ward__group_add(g, w);
+  if (!err) {
+    ask_start(w, WARD__LE_START);
+    err = wait_started(w);
+  }
   if (!err) {
     pthread_mutex_unlock(&h->mu);
     *out = w;

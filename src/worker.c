@@ -856,6 +856,8 @@ void ward__worker_on_exit(ward_worker *w) {
 /* Destruction                                                         */
 
 void ward__worker_unlink(ward_host *h, ward_worker *w) {
+  if (w->group)
+    ward__group_remove(w->group, w);
   if (w->prev)
     w->prev->next = w->next;
   else

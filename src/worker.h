@@ -67,6 +67,18 @@ void ward__worker_destroy(ward_worker *w);
 /* How often a process without a pidfd is looked at for its exit. */
 #define WARD__REAP_POLL_MS 5
 
+/* group.c (lock held) */
+/* After a member's step: a failure to decide on, a restart to move on. */
+void ward__group_after(ward_group *g, ward_worker *w, const ward__lout *o, int64_t now);
+/* Adds a new member, last in start order. */
+int ward__group_add(ward_group *g, ward_worker *w);
+/* Takes a member out (it is being freed). */
+void ward__group_remove(ward_group *g, ward_worker *w);
+/* Unlinks the group from its host and frees it. */
+void ward__group_destroy(ward_group *g);
+const char *ward__group_name(const ward_group *g);
+ward_host *ward__group_host(const ward_group *g);
+
 /* supervise.c */
 /* Feeds the worker's state machine one event (`ev->now` 0: now) and
  * carries out what it decides; `out` (may be NULL) gets the decision

@@ -556,6 +556,60 @@ static void test_restart_from_rest(void) {
   T_EQ_INT(o.status, WARD_ECLOSED);
 }
 
+/* ---- groups ---- */
+
+static void test_group_member(void) {
+  fresh();
+  m.grouped = 1;
+  up(0);
+  /* A failure is the group's to handle: held, no restart of its own. */
+  crash(10);
+  T_STATE(WARD__L_HELD);
+  T_ACT(WARD__LA_GROUP);
+  T_EQ_STR(emitted(), "exited");
+  T_EQ_INT(ward__life_public(&m), WARD_STATE_RESTARTING);
+  T_EQ_INT(ward__life_due(&m, s), INT64_MAX);
+  step(WARD__LE_GROUP_START, 20);
+  T_STATE(WARD__L_QUEUED);
+  T_ACT(WARD__LA_SPAWN);
+  T_EQ_STR(emitted(), "restarting");
+  up(20);
+  T_EQ_STR(emitted(), "ready,restarted");
+  /* Its group restarts it: ended as a planned replacement, then held. */
+  step(WARD__LE_GROUP_TERM, 30);
+  T_STATE(WARD__L_REPLACING);
+  T_ACT(WARD__LA_GOODBYE);
+  T_EQ_INT(ward__life_due(&m, s), 230); /* SIGKILL after the stop grace */
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 40, .code = 0});
+  T_STATE(WARD__L_HELD);
+  T_ACT(0); /* not a failure: the group knows */
+  T_EQ_INT(o.emit[0].reason, WARD_REASON_GROUP);
+  /* Its group gives up: failed, at once without a process. */
+  step(WARD__LE_GROUP_FAIL, 50);
+  T_STATE(WARD__L_FAILED);
+  /* A planned replacement stays its own; a clean exit its mode keeps down
+   * is no failure for the group. */
+  fresh();
+  m.grouped = 1;
+  T_OK(ward_spec_restart(s, WARD_RESTART_ON_FAILURE));
+  up(0);
+  step(WARD__LE_CYCLE, 5);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 6, .code = 0});
+  T_STATE(WARD__L_QUEUED);
+  T_ACT(WARD__LA_SPAWN);
+  up(6);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 7, .code = 0});
+  T_STATE(WARD__L_EXITED);
+  T_ACT(0);
+  /* A worker outside any group ignores the group's events. */
+  fresh();
+  up(0);
+  step(WARD__LE_GROUP_TERM, 1);
+  step(WARD__LE_GROUP_FAIL, 2);
+  T_STATE(WARD__L_READY);
+  T_ACT(0);
+}
+
 /* ---- every cell ---- */
 
 /* A random walk over every event in every state (with plausible fields):
@@ -569,6 +623,7 @@ static void test_random_walk(void) {
     T_OK(ward_spec_max_requests(s, 3));
     T_OK(ward_spec_memory_limit(s, 100, 200, 40));
     T_OK(ward_spec_supervise_start(s, round % 2));
+    m.grouped = round % 3 == 0; /* some walks as a group member */
     int64_t t = 1;
     for (int i = 0; i < 500; i++) {
       t += rand_r(&seed) % 50;
@@ -617,6 +672,7 @@ int main(void) {
   T_RUN(test_stop_graceful_and_again);
   T_RUN(test_stop_plain);
   T_RUN(test_restart_from_rest);
+  T_RUN(test_group_member);
   T_RUN(test_random_walk);
   ward_spec_free(s);
   return t_done();

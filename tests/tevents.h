@@ -17,6 +17,7 @@ typedef struct tev {
   uint32_t generation;
   int64_t at_us;                  /* when it arrived (monotonic microseconds) */
   char name[64];
+  char group[64];                 /* ward_event.group, or "" */
   char detail[200];
 } tev;
 
@@ -57,6 +58,7 @@ static void tev_on_event(const ward_event *ev, void *ud) {
     e->worker_id = ev->worker_id;
     e->generation = ev->generation;
     snprintf(e->name, sizeof e->name, "%s", ev->name);
+    snprintf(e->group, sizeof e->group, "%s", ev->group ? ev->group : "");
     snprintf(e->detail, sizeof e->detail, "%s", ev->detail ? ev->detail : "");
   }
   pthread_cond_broadcast(&tev_cv);
