@@ -147,6 +147,7 @@ void ward__group_remove(ward_group *g, ward_worker *w) {
     break;
   }
   w->group = NULL;
+  w->life.grouped = 0;
 }
 
 /* ------------------------------------------------------------------ */
