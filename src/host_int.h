@@ -22,6 +22,8 @@ typedef struct ward__meta {
 struct ward_worker {
   ward_host *host;
   ward_worker *prev, *next; /* the host's list, in start order */
+  ward_worker *qprev, *qnext; /* the host's start queue (ward__worker_queue) */
+  int in_queue;
   uint64_t id;
   ward_spec *spec;          /* private copy */
   ward__life life;          /* state and everything that decides it (lifecycle.c) */
@@ -96,6 +98,9 @@ struct ward_host {
   ward_host_opts opts;
   ward__handlers handlers;
   ward_worker *first, *last;
+  /* Workers waiting for the loop to start a process, oldest first, so that
+   * a loop turn looks at those alone, never at every worker. */
+  ward_worker *queue_first, *queue_last;
   uint64_t next_id;
   ward__task *tasks, *tasks_tail;
   ward__evq *events, *events_tail;

@@ -137,6 +137,8 @@ void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
     ward__lev mem = {.type = WARD__LE_MEMORY, .now = ev->now, .rss = rss};
     ward__worker_post(w, &mem, NULL);
   }
+  if (o->act & WARD__LA_SPAWN)
+    ward__worker_queue(w);
   if (w->group)
     ward__group_after(w->group, w, o, ev->now);
   ward__worker_schedule(w);

@@ -739,13 +739,45 @@ static void start_worker(ward_host *h, ward_worker *w) {
   pthread_mutex_unlock(&h->mu);
 }
 
+/* ------------------------------------------------------------------ */
+/* The start queue (lock held)                                         */
+
+void ward__worker_queue(ward_worker *w) {
+  ward_host *h = w->host;
+  if (w->in_queue)
+    return;
+  w->in_queue = 1;
+  w->qnext = NULL;
+  w->qprev = h->queue_last;
+  if (h->queue_last)
+    h->queue_last->qnext = w;
+  else
+    h->queue_first = w;
+  h->queue_last = w;
+}
+
+static void dequeue(ward_host *h, ward_worker *w) {
+  if (!w->in_queue)
+    return;
+  if (w->qprev)
+    w->qprev->qnext = w->qnext;
+  else
+    h->queue_first = w->qnext;
+  if (w->qnext)
+    w->qnext->qprev = w->qprev;
+  else
+    h->queue_last = w->qprev;
+  w->qprev = w->qnext = NULL;
+  w->in_queue = 0;
+}
+
 int ward__workers_prepare(ward_host *h) {
-  for (;;) {
-    ward_worker *w = h->first;
-    while (w && w->life.state != WARD__L_QUEUED)
-      w = w->next;
-    if (!w)
-      break;
+  ward_worker *w;
+  while ((w = h->queue_first)) {
+    dequeue(h, w);
+    /* Stopped (or started) since it was queued: nothing to do. */
+    if (w->life.state != WARD__L_QUEUED)
+      continue;
     pthread_mutex_unlock(&h->mu);
     start_worker(h, w);
     pthread_mutex_lock(&h->mu);
@@ -856,6 +888,7 @@ void ward__worker_on_exit(ward_worker *w) {
 /* Destruction                                                         */
 
 void ward__worker_unlink(ward_host *h, ward_worker *w) {
+  dequeue(h, w);
   if (w->group)
     ward__group_remove(w->group, w);
   if (w->prev)

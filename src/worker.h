@@ -44,7 +44,11 @@ void ward__heap_update(ward_host *h, ward_worker *w);
 void ward__heap_remove(ward_host *h, ward_worker *w);
 
 /* worker.c, on the loop thread */
-/* Starts queued workers and returns the loop's timeout (lock held). */
+/* Any thread, lock held: puts a worker the machine has QUEUED at the end
+ * of the host's start queue, unless it is in it already (the caller wakes
+ * the loop). */
+void ward__worker_queue(ward_worker *w);
+/* Starts the queued workers and returns the loop's timeout (lock held). */
 int ward__workers_prepare(ward_host *h);
 void ward__worker_on_exit(ward_worker *w);
 void ward__worker_on_accept(ward_worker *w);
@@ -60,6 +64,8 @@ void ward__worker_on_closed(ward_worker *w, ward__conn *c);
 void ward__worker_settle_violation(ward_worker *w);
 /* Records why the first start failed; the first reason wins (lock held). */
 void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *text);
+/* Takes the worker out of the host's list, start queue and group (lock
+ * held). */
 void ward__worker_unlink(ward_host *h, ward_worker *w);
 /* Frees a worker that nothing refers to any more. */
 void ward__worker_destroy(ward_worker *w);

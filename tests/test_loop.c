@@ -156,6 +156,45 @@ static void test_workers_outlive_the_thread_that_started_them(void) {
   ward_worker_free(w);
 }
 
+/* Workers wait in the host's queue until the loop runs: one stopped or
+ * freed before that is never started, and the others start in the order
+ * they were queued. */
+static void test_queued_workers(void) {
+  enum { N = 6 };
+  ward_spec *s = tw_spec("queued", "serve");
+  T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+  ward_worker *w[N];
+  uint64_t id[N];
+  int mark = tev_mark();
+  for (int i = 0; i < N; i++) {
+    T_OK(ward_spawn_start(&w[i], host, s));
+    id[i] = ward_worker_id(w[i]);
+  }
+  ward_spec_free(s);
+  T_OK(ward_worker_stop(w[1], 1000)); /* still queued: nothing to end */
+  ward_worker_free(w[3]);             /* runs the loop: the others start */
+  w[3] = NULL;
+  for (int i = 0; i < N; i++)
+    if (i != 1 && i != 3)
+      T_OK(ward_worker_wait_ready(w[i], 20000));
+  T_EQ_INT(ward_worker_generation(w[1]), 0);
+  T_EQ_INT(ward_worker_pid(w[1]), 0);
+  pthread_mutex_lock(&tev_mu);
+  int started = 0;
+  for (int i = mark; i < tev_n; i++) {
+    if (tev_log[i].type != WARD_EV_SPAWNED)
+      continue;
+    static const int order[] = {0, 2, 4, 5};
+    T_TRUE(started < 4);
+    T_TRUE(tev_log[i].worker_id == id[order[started]]);
+    started++;
+  }
+  pthread_mutex_unlock(&tev_mu);
+  T_EQ_INT(started, 4);
+  for (int i = 0; i < N; i++)
+    ward_worker_free(w[i]);
+}
+
 /* One thread runs the loop while others make blocking and asynchronous
  * calls and wait for them: each thread knows whether it is the loop's, and
  * no wait misses the end of its call. */
@@ -236,6 +275,7 @@ int main(int argc, char **argv) {
   T_RUN(test_blocking_calls_work);
   T_RUN(test_async_calls_through_the_fd);
   T_RUN(test_workers_outlive_the_thread_that_started_them);
+  T_RUN(test_queued_workers);
   T_RUN(test_loop_on_another_thread);
   ward_host_free(host);
   return t_done();
