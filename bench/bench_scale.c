@@ -436,6 +436,8 @@ int main(int argc, char **argv) {
   row_vs(b, a);
   bench_note("raw children inherit the descriptors held (a plain posix_spawn closes "
              "nothing); a ward worker gets none of them");
+  bench_note("a ward child copies the descriptors that were open when its host was "
+             "created, and only those (src/unix/spawn.c)");
   bench_report();
   return 0;
 }

@@ -331,9 +331,11 @@ WARD_EXTERN int ward_host_opts_init(ward_host_opts *opts, size_t size);
 
 /* Creates a host, its I/O thread and its guard process (a small child that
  * kills every worker's process group should the host die without stopping
- * them, even by SIGKILL). `opts` may be NULL; it is copied (its first
- * struct_size bytes). Errors: WARD_EINVAL (also a bad opts->struct_size),
- * WARD_ENOMEM, WARD_ESYS. */
+ * them, even by SIGKILL), and takes five descriptors low in the table
+ * through which it hands new processes theirs (a start then costs nothing
+ * for descriptors opened after the host). `opts` may be NULL; it is copied
+ * (its first struct_size bytes). Errors: WARD_EINVAL (also a bad
+ * opts->struct_size), WARD_ENOMEM, WARD_ESYS. */
 WARD_EXTERN int ward_host_new(ward_host **out, const ward_host_opts *opts);
 
 /* Event-loop integration (a host created with external_loop = 1).

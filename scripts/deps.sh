@@ -19,6 +19,8 @@ PACKAGES=(
   libuv1-dev      # the example that runs ward inside a libuv loop
   libinih-dev     # the configuration file of `ward run` (inih)
   python3         # tests/test_protocol_doc runs the Python example worker of docs/protocol.md
+  valgrind        # valgrind.h: src/unix/spawn.c asks whether it runs under valgrind (which
+                  # cannot follow its clone); bench_rtt counts instructions with callgrind
 )
 # -------------------------------------------------------------------------
 

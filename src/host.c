@@ -68,6 +68,8 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   h->guard.fd = -1;
   if (!rv)
     rv = ward__guard_start(&h->guard);
+  if (!rv)
+    rv = ward__spawner_new(&h->spawner);
   h->wake_watch.type = WATCH_WAKE;
   h->wake_watch.obj = h;
   if (!rv)
@@ -92,6 +94,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   }
   if (rv) {
     ward__guard_stop(&h->guard);
+    ward__spawner_free(h->spawner);
     ward__close(h->timer_fd);
     ward__close(h->loop_fd);
     ward__close(h->wake_fd);
@@ -148,6 +151,7 @@ void ward_host_free(ward_host *h) {
   free(h->lazy);
   free(h->heap);
   ward__guard_stop(&h->guard);
+  ward__spawner_free(h->spawner);
   pthread_mutex_destroy(&h->lazy_mu);
   ward__handlers_free(&h->handlers);
   ward__close(h->timer_fd);

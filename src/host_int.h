@@ -105,6 +105,7 @@ struct ward_host {
   ward__task *tasks, *tasks_tail;
   ward__evq *events, *events_tail;
   ward__guard guard;
+  ward__spawner *spawner;
   ward_worker **heap;   /* workers by `due`, the soonest first */
   size_t nheap, capheap;
   ward__conn **dead;    /* conns to unref after the current batch */

@@ -64,12 +64,19 @@ typedef struct ward__spawn_args {
   int err_fd;        /* the same for stderr */
 } ward__spawn_args;
 
+/* What starting children needs, prepared once per host (a few
+ * descriptors of its own), so that a start costs the same however many
+ * descriptors the host holds. One thread at a time may spawn with it. */
+typedef struct ward__spawner ward__spawner;
+int ward__spawner_new(ward__spawner **out);
+void ward__spawner_free(ward__spawner *sp);
+
 /* Starts the child in its own process group with stdin on /dev/null,
  * stdout/stderr inherited, and no other descriptor than the channel.
  * WARD_ESPAWN (errno kept) when the executable cannot be run: then no
  * process is left. Where pidfds do not exist, pidfd is -1 and the owner
  * must poll ward__proc_reap. */
-int ward__proc_spawn(ward__proc *p, const ward__spawn_args *a);
+int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a);
 /* Non-blocking reap: 1 with the status when it has exited, 0 if not yet.
  * Before reaping, whatever is left in the child's process group is
  * killed, while the group id is still certainly the child's. */

@@ -626,7 +626,7 @@ static int spawn_process(ward_worker *w, ward__proc *pr, int chan_fd,
                           .chan_at = w->notify_fd >= 0 ? w->spec->ready_arg : 0,
                           .out_fd = out[0], .err_fd = out[1]};
     if (!rv)
-      rv = ward__proc_spawn(pr, &a);
+      rv = ward__proc_spawn(w->host->spawner, pr, &a);
     for (int i = 0; i < 2; i++)
       if (out[i] >= 0)
         ward__close(out[i]);

@@ -133,6 +133,27 @@ static void test_notify(void) {
   ward_spec_free(s);
 }
 
+/* Whatever number the notification descriptor has (among them those the
+ * host uses to hand a new process its descriptors), the process gets it
+ * there, open, and no other above 2. */
+static void test_notify_at_any_number(void) {
+  for (int fd = 3; fd <= 24; fd++) {
+    char script[256];
+    snprintf(script, sizeof script,
+             "for f in $(seq 3 40); do [ $f != %d ] && [ -e /proc/$$/fd/$f ] && exit 9; done; "
+             "echo > /proc/$$/fd/%d; exec sleep 1000",
+             fd, fd);
+    ward_spec *s = sh_spec("notify-n", script);
+    T_OK(ward_spec_ready(s, WARD_READY_NOTIFY, fd));
+    T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+    ward_worker *w;
+    T_OK(ward_spawn(&w, host, s));
+    ward_spec_free(s);
+    T_EQ_INT(info_of(w).state, WARD_STATE_READY);
+    ward_worker_free(w);
+  }
+}
+
 static void test_stop_signal(void) {
   /* Ignores SIGTERM: killed after the grace. */
   ward_spec *s = sh_spec("stubborn", "trap '' TERM; echo >&5; while :; do sleep 1; done");
@@ -316,6 +337,7 @@ int main(int argc, char **argv) {
   T_RUN(test_ready_at_once_events);
   T_RUN(test_ready_at_once_then_policy);
   T_RUN(test_notify);
+  T_RUN(test_notify_at_any_number);
   T_RUN(test_stop_signal);
   T_RUN(test_restart_plain);
   T_RUN(test_supervise_start);

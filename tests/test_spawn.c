@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -110,6 +111,13 @@ static void test_not_executable(void) {
   spawn_fails(s, WARD_ESPAWN);
   T_EQ_INT(ward_last_errno(), EACCES);
   unlink(path);
+}
+
+static void test_missing_working_directory(void) {
+  ward_spec *s = tw_spec("nocwd", "serve");
+  T_OK(ward_spec_cwd(s, "/nonexistent/ward-cwd"));
+  spawn_fails(s, WARD_ESPAWN);
+  T_EQ_INT(ward_last_errno(), ENOENT);
 }
 
 static void test_exit_before_handshake(void) {
@@ -234,6 +242,111 @@ static void test_no_descriptor_leaks_into_worker(void) {
   expect_reply(w, "fds", "", "0,1,2,3");
   ward_worker_free(w);
   close(fd);
+}
+
+/* Waits for `text` to be the worker's last captured line. */
+static void wait_log_line(ward_worker *w, const char *text) {
+  int64_t deadline = t_now_ms() + 20000;
+  for (int found = 0; !found;) {
+    ward_log_line *v;
+    size_t n;
+    T_OK(ward_worker_logs(&v, &n, w, NULL));
+    found = n > 0 && strcmp(v[n - 1].text, text) == 0;
+    ward_log_lines_free(v, n);
+    if (!found && t_now_ms() > deadline)
+      T_FAIL("no line '%s' within 20 s", text);
+    if (!found)
+      T_OK(ward_ping(w, 10000)); /* a round trip lets the loop read on */
+  }
+}
+
+/* However many descriptors the program holds, and wherever they are in
+ * its table (below those the host opened first, or far above), none
+ * reaches a worker; its output pipes still do. */
+static void test_many_descriptors_stay_behind(void) {
+  struct rlimit old, rl;
+  T_TRUE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+  rl = old;
+  if (rl.rlim_cur < 8192 && rl.rlim_max > rl.rlim_cur) {
+    rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
+    T_TRUE(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+  }
+  int low = open("/dev/null", O_RDONLY);
+  T_TRUE(low >= 3);
+  ward_host *h;
+  T_OK(ward_host_new(&h, NULL));
+  int n = ((int)rl.rlim_cur - tw_count_fds() - 64) / 2;
+  if (n > 2000)
+    n = 2000;
+  T_TRUE(n >= 400);
+  int(*held)[2] = calloc((size_t)n, sizeof *held);
+  T_TRUE(held != NULL);
+  for (int i = 0; i < n; i++)
+    T_TRUE(pipe(held[i]) == 0);
+  for (int round = 0; round < 2; round++) {
+    ward_spec *s = tw_spec("crowded", "serve");
+    T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+    ward_worker *w;
+    T_OK(ward_spawn(&w, h, s));
+    ward_spec_free(s);
+    expect_reply(w, "fds", "", "0,1,2,3");
+    expect_reply(w, "say", "from a crowded host", "said");
+    wait_log_line(w, "from a crowded host");
+    ward_worker_free(w);
+  }
+  for (int i = 0; i < n; i++) {
+    close(held[i][0]);
+    close(held[i][1]);
+  }
+  free(held);
+  ward_host_free(h);
+  close(low);
+  T_TRUE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+}
+
+/* The signals a process of the host ignores or handles, or its starting
+ * thread blocks (the I/O thread blocks them all), do not carry over: a
+ * worker starts with none blocked and the listed ones at their defaults;
+ * others the host ignores stay ignored, as across exec. */
+static uint64_t own_ignored(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  T_TRUE(f != NULL);
+  char line[256];
+  unsigned long long ign = 0;
+  while (fgets(line, sizeof line, f))
+    sscanf(line, "SigIgn: %llx", &ign);
+  fclose(f);
+  return ign;
+}
+
+static void on_usr1(int sig) { (void)sig; }
+
+static void test_signals_at_start(void) {
+  static const int reset[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGCHLD,
+                              SIGUSR1, SIGUSR2, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU};
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGWINCH, SIG_IGN);
+  signal(SIGUSR1, on_usr1);
+  uint64_t want = own_ignored();
+  for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
+    want &= ~(1ull << (reset[i] - 1));
+  T_TRUE(want & (1ull << (SIGWINCH - 1)));
+  ward_worker *w = spawn_mode("signals", "serve");
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, "signals", "", 0, 10000));
+  char got[96];
+  snprintf(got, sizeof got, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
+  ward_msg_free(m);
+  ward_worker_free(w);
+  unsigned long long blk, ign;
+  T_EQ_INT(sscanf(got, "blk=%llx ign=%llx", &blk, &ign), 2);
+  T_TRUE(blk == 0);
+  /* Signals 1 to 31: above are those the C library keeps for itself
+   * (posix_spawn leaves two of them ignored). */
+  T_EQ_INT((int)(ign & 0x7fffffffu), (int)(want & 0x7fffffffu));
+  signal(SIGHUP, SIG_DFL);
+  signal(SIGWINCH, SIG_DFL);
+  signal(SIGUSR1, SIG_DFL);
 }
 
 static void test_stdout_is_not_the_channel(void) {
@@ -376,6 +489,7 @@ int main(int argc, char **argv) {
   T_EQ_INT(baseline_children, 1); /* the guard */
   T_RUN(test_missing_executable);
   T_RUN(test_not_executable);
+  T_RUN(test_missing_working_directory);
   T_RUN(test_exit_before_handshake);
   T_RUN(test_silent_worker);
   T_RUN(test_garbage_before_hello);
@@ -385,6 +499,8 @@ int main(int argc, char **argv) {
   T_RUN(test_env_args_cwd);
   T_RUN(test_death_signal_only_under_the_host);
   T_RUN(test_no_descriptor_leaks_into_worker);
+  T_RUN(test_many_descriptors_stay_behind);
+  T_RUN(test_signals_at_start);
   T_RUN(test_stdout_is_not_the_channel);
   T_RUN(test_events_and_exit_code);
   T_RUN(test_crash_mid_call);

@@ -663,6 +663,28 @@ static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, buf);
 }
 
+/* The blocked and ignored signals this process started with, as
+ * "blk=HEX ign=HEX" (the SigBlk and SigIgn lines of /proc/self/status),
+ * read before anything in it could change them. */
+static char tw_signals_at_start[80];
+
+static void tw_read_signals(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256], blk[32] = "?", ign[32] = "?";
+  while (f && fgets(line, sizeof line, f)) {
+    sscanf(line, "SigBlk: %31s", blk);
+    sscanf(line, "SigIgn: %31s", ign);
+  }
+  if (f)
+    fclose(f);
+  snprintf(tw_signals_at_start, sizeof tw_signals_at_start, "blk=%s ign=%s", blk, ign);
+}
+
+static int tw_signals(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  return tw_reply_str(ctx, tw_signals_at_start);
+}
+
 /* The signal this process gets when its parent ends (0: none). */
 static int tw_pdeathsig(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
@@ -704,7 +726,7 @@ static int tw_serve(void) {
       {"bad_json_reply", tw_bad_json_reply}, {"mp_sum", tw_mp_sum},
       {"ward.doctor", tw_doctor}, {"say", tw_say}, {"last_words", tw_last_words},
       {"odd_output", tw_odd_output}, {"data", tw_data},
-      {"pdeathsig", tw_pdeathsig},
+      {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);
@@ -715,6 +737,7 @@ static int tw_serve(void) {
 }
 
 static int tworker_main(int argc, char **argv) {
+  tw_read_signals();
   tw_argv = argv;
   const char *mode = argc > 2 ? argv[2] : "serve";
   if (strcmp(mode, "serve") == 0)
