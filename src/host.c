@@ -44,6 +44,18 @@ int ward__on_io_thread(const ward_host *h) {
   return pthread_equal(pthread_self(), h->thread);
 }
 
+
+static void wake_ready(ward__watch *wt, int events) {
+  (void)events;
+  ward_host *h = wt->obj;
+  ward__wake_drain(h->wake_fd);
+}
+
+static void timer_ready(ward__watch *wt, int events) {
+  (void)events;
+  ward_host *h = wt->obj;
+  ward__wake_drain(h->timer_fd);
+}
 int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   if (!out)
     return ward__fail(WARD_EINVAL, "NULL out");
@@ -70,16 +82,14 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
     rv = ward__guard_start(&h->guard);
   if (!rv)
     rv = ward__spawner_new(&h->spawner);
-  h->wake_watch.type = WATCH_WAKE;
-  h->wake_watch.obj = h;
+  h->wake_watch = (ward__watch){wake_ready, h};
   if (!rv)
     rv = ward__loop_add(h->loop_fd, h->wake_fd, WARD__IN, &h->wake_watch);
   h->timer_fd = -1;
   h->external = h->opts.external_loop;
   if (!rv && h->external) {
     rv = ward__timer_new(&h->timer_fd);
-    h->timer_watch.type = WATCH_TIMER;
-    h->timer_watch.obj = h;
+    h->timer_watch = (ward__watch){timer_ready, h};
     if (!rv)
       rv = ward__loop_add(h->loop_fd, h->timer_fd, WARD__IN, &h->timer_watch);
   }
@@ -343,11 +353,12 @@ static void release_dead(ward_host *h) {
   free(d);
 }
 
-void ward__host_closed(ward_host *h, ward__conn *c) {
+void ward__host_closed(ward_host *h, ward__conn *c, void (*closed)(ward__conn *c)) {
   ward__closed *q = malloc(sizeof *q);
   if (!q)
     return; /* the loop's registration then stays until the host goes */
   q->conn = c;
+  q->closed = closed;
   pthread_mutex_lock(&h->lazy_mu);
   q->next = h->closed;
   h->closed = q;
@@ -362,7 +373,7 @@ void ward__host_run_closed(ward_host *h) {
   pthread_mutex_unlock(&h->lazy_mu);
   while (q) {
     ward__closed *next = q->next;
-    ward__worker_on_closed(q->conn->owner, q->conn);
+    q->closed(q->conn);
     free(q);
     q = next;
   }
@@ -372,11 +383,11 @@ void ward__host_run_closed(ward_host *h) {
 /* The timer heap: workers ordered by `due`                            */
 
 static void heap_swap(ward_host *h, size_t a, size_t b) {
-  ward_worker *t = h->heap[a];
+  ward__timer *t = h->heap[a];
   h->heap[a] = h->heap[b];
   h->heap[b] = t;
-  h->heap[a]->heap_idx = a;
-  h->heap[b]->heap_idx = b;
+  h->heap[a]->idx = a;
+  h->heap[b]->idx = b;
 }
 
 static void heap_fix(ward_host *h, size_t i) {
@@ -397,98 +408,81 @@ static void heap_fix(ward_host *h, size_t i) {
   }
 }
 
-void ward__heap_remove(ward_host *h, ward_worker *w) {
-  size_t i = w->heap_idx;
-  w->due = INT64_MAX;
+void ward__timer_remove(ward_host *h, ward__timer *t) {
+  size_t i = t->idx;
+  t->due = INT64_MAX;
   if (i == SIZE_MAX)
     return;
-  w->heap_idx = SIZE_MAX;
+  t->idx = SIZE_MAX;
   if (i != --h->nheap) {
     h->heap[i] = h->heap[h->nheap];
-    h->heap[i]->heap_idx = i;
+    h->heap[i]->idx = i;
     heap_fix(h, i);
   }
 }
 
-void ward__heap_update(ward_host *h, ward_worker *w) {
-  if (w->due == INT64_MAX) {
-    ward__heap_remove(h, w);
+void ward__timer_set(ward_host *h, ward__timer *t, int64_t due) {
+  if (due == INT64_MAX) {
+    ward__timer_remove(h, t);
     return;
   }
-  if (w->heap_idx == SIZE_MAX) {
+  t->due = due;
+  if (t->idx == SIZE_MAX) {
     if (h->nheap == h->capheap) {
       size_t cap = h->capheap ? h->capheap * 2 : 64;
-      ward_worker **v = realloc(h->heap, cap * sizeof *v);
+      ward__timer **v = realloc(h->heap, cap * sizeof *v);
       if (!v)
-        return; /* its timers wait for the next change */
+        return; /* it fires at its next change */
       h->heap = v;
       h->capheap = cap;
     }
-    w->heap_idx = h->nheap;
-    h->heap[h->nheap++] = w;
+    t->idx = h->nheap;
+    h->heap[h->nheap++] = t;
   }
-  heap_fix(h, w->heap_idx);
+  heap_fix(h, t->idx);
   /* The loop sleeps until the soonest timer it knew of: one set from
    * another thread that is sooner must wake it. */
-  if (w->heap_idx == 0 && !ward__on_io_thread(h))
+  if (t->idx == 0 && !ward__on_io_thread(h))
     ward__host_wake(h);
 }
 
-/* Runs the timers that are due. A worker is ticked without the lock; it
- * cannot be freed meanwhile (ward_worker_free waits for the loop). */
-static void run_timers(ward_host *h) {
-  int64_t now = ward__now_ms();
-  ward_worker *due[64];
+/* Runs the timers that are due at `now`, without the lock. What a timer
+ * fires for cannot be freed meanwhile (a free waits for the loop). */
+static void run_timers(ward_host *h, int64_t now) {
+  ward__timer *due[64];
   size_t n = 0;
   pthread_mutex_lock(&h->mu);
   while (n < 64 && h->nheap && h->heap[0]->due <= now) {
-    ward_worker *w = h->heap[0];
-    ward__heap_remove(h, w);
-    due[n++] = w;
+    ward__timer *t = h->heap[0];
+    ward__timer_remove(h, t);
+    due[n++] = t;
   }
   pthread_mutex_unlock(&h->mu);
   for (size_t i = 0; i < n; i++)
-    ward__worker_tick(due[i], now);
+    due[i]->fire(due[i], now);
 }
 
-static void handle(ward_host *h, const ward__loop_event *ev) {
-  ward__watch *wt = ev->ptr;
-  switch (wt->type) {
-  case WATCH_WAKE:
-    ward__wake_drain(h->wake_fd);
-    break;
-  case WATCH_TIMER:
-    ward__wake_drain(h->timer_fd);
-    break;
-  case WATCH_PIDFD:
-    ward__worker_on_exit(wt->obj);
-    break;
-  case WATCH_LISTEN:
-    ward__worker_on_accept(wt->obj);
-    break;
-  case WATCH_LOG:
-    ward__worker_on_output(wt->obj, wt);
-    break;
-  case WATCH_NOTIFY:
-    ward__worker_on_notify(wt->obj);
-    break;
-  case WATCH_CONN: {
-    ward__conn *c = wt->obj;
-    if (ev->events & WARD__OUT)
-      ward__conn_flush(c);
-    if (ev->events & (WARD__IN | WARD__HUP))
-      ward__conn_pump(c);
-    break;
-  }
-  }
+/* How long the loop may wait for its soonest timer, from `now` (lock
+ * held): -1 for none. */
+static int timer_wait(const ward_host *h, int64_t now) {
+  if (!h->nheap)
+    return -1;
+  int64_t left = h->heap[0]->due - now;
+  return left < 0 ? 0 : left > 60000 ? 60000 : (int)left + 1;
 }
+
+static void handle(const ward__loop_event *ev) {
+  ward__watch *wt = ev->ptr;
+  wt->ready(wt, ev->events);
+}
+
 
 /* How long a connection stays quiet before the loop reads it again. */
 #define SETTLE_MS 1
 
 /* Turns reading back on for connections callers have left alone; returns
  * whether some are still lazy (then the loop wakes up again soon). */
-static int settle(ward_host *h) {
+static int settle(ward_host *h, int64_t now) {
   pthread_mutex_lock(&h->lazy_mu);
   size_t n = h->nlazy;
   if (!n) {
@@ -500,7 +494,6 @@ static int settle(ward_host *h) {
   h->lazy = NULL;
   h->nlazy = h->caplazy = 0;
   pthread_mutex_unlock(&h->lazy_mu);
-  int64_t now = ward__now_ms();
   size_t keep = 0;
   for (size_t i = 0; i < n; i++) {
     if (ward__conn_settle(v[i], now, SETTLE_MS))
@@ -548,6 +541,48 @@ static int has_pending(ward_host *h) {
   return pending;
 }
 
+/* ------------------------------------------------------------------ */
+/* Jobs for the loop's next turn                                       */
+
+void ward__job_queue(ward_host *h, ward__job *job) {
+  if (job->queued)
+    return;
+  job->queued = 1;
+  job->next = NULL;
+  job->prev = h->jobs_last;
+  if (h->jobs_last)
+    h->jobs_last->next = job;
+  else
+    h->jobs = job;
+  h->jobs_last = job;
+}
+
+void ward__job_cancel(ward_host *h, ward__job *job) {
+  if (!job->queued)
+    return;
+  if (job->prev)
+    job->prev->next = job->next;
+  else
+    h->jobs = job->next;
+  if (job->next)
+    job->next->prev = job->prev;
+  else
+    h->jobs_last = job->prev;
+  job->prev = job->next = NULL;
+  job->queued = 0;
+}
+
+/* Runs the queued jobs, oldest first, each without the lock (lock held). */
+static void run_jobs(ward_host *h) {
+  ward__job *job;
+  while ((job = h->jobs)) {
+    ward__job_cancel(h, job);
+    pthread_mutex_unlock(&h->mu);
+    job->run(job);
+    pthread_mutex_lock(&h->mu);
+  }
+}
+
 /* Releases the handles freed from callbacks whose workers have stopped,
  * two loop turns after, when no batch, task or event refers to them any
  * more (as ward__host_sync does for a free from another thread). */
@@ -569,7 +604,7 @@ static void free_stopped(ward_host *h) {
       continue;
     }
     *pp = w->free_next;
-    ward__heap_remove(h, w);
+    ward__timer_remove(h, &w->timer);
     ward__worker_unlink(h, w);
     w->free_next = done;
     done = w;
@@ -588,7 +623,8 @@ static void free_stopped(ward_host *h) {
 static void loop_once(ward_host *h, int max_wait_ms) {
   ward__loop_event evs[64];
   pthread_mutex_lock(&h->mu);
-  int timeout = ward__workers_prepare(h); /* starts queued workers; lock held */
+  run_jobs(h); /* starts queued workers, say */
+  int timeout = timer_wait(h, ward__now_ms());
   int events = h->events != NULL || h->freeing; /* queued by those starts, say */
   pthread_mutex_unlock(&h->mu);
   if (h->settling && (timeout < 0 || timeout > SETTLE_MS))
@@ -599,12 +635,14 @@ static void loop_once(ward_host *h, int max_wait_ms) {
   if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms))
     timeout = max_wait_ms;
   int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
+  /* The turn's time: timers and settling decide by this one reading. */
+  int64_t now = ward__now_ms();
   for (int i = 0; i < n; i++)
-    handle(h, &evs[i]);
+    handle(&evs[i]);
   ward__host_run_closed(h);
-  run_timers(h);
+  run_timers(h, now);
   run_tasks(h);
-  h->settling = settle(h);
+  h->settling = settle(h, now);
   release_dead(h);
   deliver_events(h);
   free_stopped(h);
@@ -618,7 +656,7 @@ static void loop_once(ward_host *h, int max_wait_ms) {
 static void loop_drain(ward_host *h) {
   ward__host_run_closed(h);
   run_tasks(h);
-  settle(h);
+  settle(h, INT64_MAX);
   release_dead(h);
   deliver_events(h);
 }
@@ -643,7 +681,7 @@ static void arm_timer(ward_host *h) {
   pthread_mutex_lock(&h->mu);
   int64_t next = h->nheap ? h->heap[0]->due : INT64_MAX;
   pthread_mutex_unlock(&h->mu);
-  int64_t now = ward__now_ms();
+  int64_t now = ward__now_ms(); /* for the program's loop, after this turn */
   if (h->settling && next > now + SETTLE_MS)
     next = now + SETTLE_MS;
   pthread_mutex_lock(&h->mu);

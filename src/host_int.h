@@ -10,8 +10,25 @@
 #include "spec.h"
 #include "ward_int.h"
 
-/* What an epoll registration of the host points at. */
-enum { WATCH_WAKE = 1, WATCH_PIDFD, WATCH_CONN, WATCH_LISTEN, WATCH_LOG, WATCH_TIMER, WATCH_NOTIFY };
+/* Work for the host's loop to run at the start of its next turn, without
+ * the host's lock (intrusive: the object embeds it; a job is queued at
+ * most once). The loop knows nothing else of it. */
+typedef struct ward__job {
+  struct ward__job *prev, *next;
+  int queued;
+  void (*run)(struct ward__job *job);
+  void *obj;
+} ward__job;
+
+/* A timer of the host's loop: `fire` runs on the loop, without the host's
+ * lock, once `due` (monotonic ms) has come. The loop knows nothing else
+ * of what it times. */
+typedef struct ward__timer {
+  int64_t due;       /* INT64_MAX: not armed */
+  size_t idx;        /* position in the host's heap, or SIZE_MAX */
+  void (*fire)(struct ward__timer *t, int64_t now);
+  void *obj;
+} ward__timer;
 
 /* A metadata entry from the handshake. */
 typedef struct ward__meta {
@@ -22,8 +39,7 @@ typedef struct ward__meta {
 struct ward_worker {
   ward_host *host;
   ward_worker *prev, *next; /* the host's list, in start order */
-  ward_worker *qprev, *qnext; /* the host's start queue (ward__worker_queue) */
-  int in_queue;
+  ward__job start_job;      /* a start, queued for the loop (ward__worker_queue) */
   uint64_t id;
   ward_spec *spec;          /* private copy */
   ward__life life;          /* state and everything that decides it (lifecycle.c) */
@@ -37,8 +53,7 @@ struct ward_worker {
   int spawn_err;            /* why the first start failed */
   char spawn_text[256];
   int spawn_errno;
-  size_t heap_idx;          /* position in the host's timer heap, or SIZE_MAX */
-  int64_t due;              /* when the loop must look at this worker next */
+  ward__timer timer;        /* when the loop must look at this worker next */
   int64_t reap_at;          /* without a pidfd: when to look for its exit */
   ward_group *group;        /* the supervision group it belongs to, or NULL */
   int free_pending;         /* freed from a callback: in the host's to_free */
@@ -77,6 +92,7 @@ typedef struct ward__task {
 typedef struct ward__closed {
   struct ward__closed *next;
   ward__conn *conn;
+  void (*closed)(ward__conn *c); /* what the loop calls for it */
 } ward__closed;
 
 /* An event waiting to be delivered on the I/O thread. */
@@ -98,15 +114,13 @@ struct ward_host {
   ward_host_opts opts;
   ward__handlers handlers;
   ward_worker *first, *last;
-  /* Workers waiting for the loop to start a process, oldest first, so that
-   * a loop turn looks at those alone, never at every worker. */
-  ward_worker *queue_first, *queue_last;
+  ward__job *jobs, *jobs_last; /* for the loop's next turn, oldest first */
   uint64_t next_id;
   ward__task *tasks, *tasks_tail;
   ward__evq *events, *events_tail;
   ward__guard guard;
   ward__spawner *spawner;
-  ward_worker **heap;   /* workers by `due`, the soonest first */
+  ward__timer **heap;   /* armed timers by `due`, the soonest first */
   size_t nheap, capheap;
   ward__conn **dead;    /* conns to unref after the current batch */
   size_t ndead, capdead;

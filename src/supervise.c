@@ -31,10 +31,9 @@ void ward__worker_schedule(ward_worker *w) {
     due = min64(due, w->reap_at);
   /* Most events (a call's begin and end) move no timer: no heap work, and
    * no wake-up of the loop, for them. */
-  if (due == w->due)
+  if (due == w->timer.due)
     return;
-  w->due = due;
-  ward__heap_update(w->host, w);
+  ward__timer_set(w->host, &w->timer, due);
 }
 
 /* Why the first start failed, for ward_spawn, from the event that said so. */
@@ -203,6 +202,9 @@ void ward__worker_tick(ward_worker *w, int64_t now) {
   pthread_mutex_unlock(&h->mu);
 }
 
+/* The worker's timer came (the loop, no lock). */
+static void worker_fire(ward__timer *t, int64_t now) { ward__worker_tick(t->obj, now); }
+
 /* ------------------------------------------------------------------ */
 /* Spawn, restart, cycle                                               */
 
@@ -248,8 +250,7 @@ static ward_worker *new_worker(ward_host *h, const ward_spec *spec, int *err) {
   ward__life_init(&w->life);
   ward__logring_init(&w->logs, w->spec->log_ring);
   w->proc.pidfd = -1;
-  w->heap_idx = SIZE_MAX;
-  w->due = INT64_MAX;
+  w->timer = (ward__timer){INT64_MAX, SIZE_MAX, worker_fire, w};
   w->conn_due = INT64_MAX;
   pthread_mutex_lock(&h->mu);
   if (h->quit) {
@@ -350,7 +351,7 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
   char text[256];
   snprintf(text, sizeof text, "%s", ward_last_error());
   int sys = ward_last_errno();
-  ward__heap_remove(h, w);
+  ward__timer_remove(h, &w->timer);
   ward__worker_unlink(h, w);
   pthread_mutex_unlock(&h->mu);
   ward__host_sync(h);
@@ -383,7 +384,7 @@ int ward_group_spawn(ward_worker **out, ward_group *g, const ward_spec *spec) {
   char text[256];
   snprintf(text, sizeof text, "%s", ward_last_error());
   int sys = ward_last_errno();
-  ward__heap_remove(h, w);
+  ward__timer_remove(h, &w->timer);
   ward__worker_unlink(h, w);
   pthread_mutex_unlock(&h->mu);
   ward__host_sync(h);
@@ -539,7 +540,7 @@ void ward_worker_free(ward_worker *w) {
   }
   ward_worker_stop(w, -1);
   pthread_mutex_lock(&h->mu);
-  ward__heap_remove(h, w);
+  ward__timer_remove(h, &w->timer);
   ward__worker_unlink(h, w);
   pthread_mutex_unlock(&h->mu);
   ward__host_sync(h);

@@ -132,9 +132,11 @@ typedef struct ward__waiter {
   pthread_cond_t *cond;
 } ward__waiter;
 
-/* What an owner's event-loop registration points at: a type and the object. */
+/* What an event-loop registration points at: the function the loop calls
+ * when the descriptor is ready (`events`: WARD__IN | WARD__OUT | WARD__HUP),
+ * and its object. The loop knows nothing else of what it watches. */
 typedef struct ward__watch {
-  int type;
+  void (*ready)(struct ward__watch *wt, int events); /* called by the loop */
   void *obj;
 } ward__watch;
 

@@ -17,6 +17,13 @@
 #include "hello.h"
 #include "worker.h"
 
+/* What the loop calls when a worker's descriptor is ready. */
+static void output_ready(ward__watch *wt, int events);
+static void accept_ready(ward__watch *wt, int events);
+static void notify_ready(ward__watch *wt, int events);
+static void exit_ready(ward__watch *wt, int events);
+static void conn_ready(ward__watch *wt, int events);
+
 /* Room for one WARD_* environment entry: a 255-byte name fits. */
 #define WARD__EXTRA_LEN 320
 
@@ -88,12 +95,14 @@ void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *
   snprintf(w->spawn_text, sizeof w->spawn_text, "worker '%s': %s", w->spec->name, text);
 }
 
-/* Any thread, any locks held: the loop handles it (ward__worker_on_closed),
+/* Any thread, any locks held: the loop handles it (loop_closed),
  * so connection code may run under the host mutex. */
+static void loop_closed(ward__conn *c);
+
 static void host_closed(ward__conn *c, int err) {
   ward_worker *w = c->owner;
   (void)err; /* the connection keeps it */
-  ward__host_closed(w->host, c);
+  ward__host_closed(w->host, c, loop_closed);
 }
 
 /* Reports a protocol violation on `c` once, whichever of the close, the
@@ -112,7 +121,9 @@ void ward__worker_settle_violation(ward_worker *w) {
     report_violation(w, w->conn);
 }
 
-void ward__worker_on_closed(ward_worker *w, ward__conn *c) {
+/* The loop's side of a close. */
+static void loop_closed(ward__conn *c) {
+  ward_worker *w = c->owner;
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
   ward__loop_del(h->loop_fd, c->fd);
@@ -370,8 +381,7 @@ static int attach_conn(ward_worker *w, int fd) {
   c->default_timeout_ms = w->spec->request_timeout_ms;
   if (w->spec->validate_json)
     c->validate = ward__json_valid;
-  c->watch.type = WATCH_CONN;
-  c->watch.obj = c;
+  c->watch = (ward__watch){conn_ready, c};
   /* One reference for the worker, one for the loop registration. */
   ward__conn_ref(c);
   rv = ward__loop_add(h->loop_fd, fd, WARD__IN, &c->watch);
@@ -546,7 +556,9 @@ static void flush_forward(ward_worker *w) {
   free(b);
 }
 
-void ward__worker_on_output(ward_worker *w, ward__watch *wt) {
+static void output_ready(ward__watch *wt, int events) {
+  (void)events;
+  ward_worker *w = wt->obj;
   pthread_mutex_lock(&w->host->mu);
   read_output(w, stream_of(w, wt), 0);
   int fwd = w->fwd_len > 0;
@@ -574,8 +586,8 @@ static int open_output(ward_worker *w, int child[2]) {
 
 static int watch_output(ward_worker *w) {
   int rv = 0;
-  w->out_watch = (ward__watch){WATCH_LOG, w};
-  w->err_watch = (ward__watch){WATCH_LOG, w};
+  w->out_watch = (ward__watch){output_ready, w};
+  w->err_watch = (ward__watch){output_ready, w};
   if (w->out_fd >= 0)
     rv = ward__loop_add(w->host->loop_fd, w->out_fd, WARD__IN, &w->out_watch);
   if (!rv && w->err_fd >= 0)
@@ -684,19 +696,17 @@ static void start_worker(ward_host *h, ward_worker *w) {
     host_fd = -1;
   }
   if (!rv && w->listen_fd >= 0) {
-    w->listen_watch.type = WATCH_LISTEN;
-    w->listen_watch.obj = w;
+    w->listen_watch = (ward__watch){accept_ready, w};
     rv = ward__loop_add(h->loop_fd, w->listen_fd, WARD__IN, &w->listen_watch);
   }
   if (!rv)
     rv = watch_output(w);
   if (!rv && w->notify_fd >= 0) {
-    w->notify_watch = (ward__watch){WATCH_NOTIFY, w};
+    w->notify_watch = (ward__watch){notify_ready, w};
     rv = ward__loop_add(h->loop_fd, w->notify_fd, WARD__IN, &w->notify_watch);
   }
   if (!rv && pr.pidfd >= 0) {
-    w->pid_watch.type = WATCH_PIDFD;
-    w->pid_watch.obj = w;
+    w->pid_watch = (ward__watch){exit_ready, w};
     rv = ward__loop_add(h->loop_fd, pr.pidfd, WARD__IN, &w->pid_watch);
   }
   pthread_mutex_lock(&h->mu);
@@ -742,54 +752,27 @@ static void start_worker(ward_host *h, ward_worker *w) {
 /* ------------------------------------------------------------------ */
 /* The start queue (lock held)                                         */
 
-void ward__worker_queue(ward_worker *w) {
+/* The loop's job: starts the worker, if it still wants a process. */
+static void start_job(ward__job *job) {
+  ward_worker *w = job->obj;
   ward_host *h = w->host;
-  if (w->in_queue)
-    return;
-  w->in_queue = 1;
-  w->qnext = NULL;
-  w->qprev = h->queue_last;
-  if (h->queue_last)
-    h->queue_last->qnext = w;
-  else
-    h->queue_first = w;
-  h->queue_last = w;
-}
-
-static void dequeue(ward_host *h, ward_worker *w) {
-  if (!w->in_queue)
-    return;
-  if (w->qprev)
-    w->qprev->qnext = w->qnext;
-  else
-    h->queue_first = w->qnext;
-  if (w->qnext)
-    w->qnext->qprev = w->qprev;
-  else
-    h->queue_last = w->qprev;
-  w->qprev = w->qnext = NULL;
-  w->in_queue = 0;
-}
-
-int ward__workers_prepare(ward_host *h) {
-  ward_worker *w;
-  while ((w = h->queue_first)) {
-    dequeue(h, w);
-    /* Stopped (or started) since it was queued: nothing to do. */
-    if (w->life.state != WARD__L_QUEUED)
-      continue;
-    pthread_mutex_unlock(&h->mu);
+  pthread_mutex_lock(&h->mu);
+  int queued = w->life.state == WARD__L_QUEUED;
+  pthread_mutex_unlock(&h->mu);
+  if (queued)
     start_worker(h, w);
-    pthread_mutex_lock(&h->mu);
-  }
-  int64_t next = h->nheap ? h->heap[0]->due : INT64_MAX;
-  if (next == INT64_MAX)
-    return -1;
-  int64_t left = next - ward__now_ms();
-  return left < 0 ? 0 : left > 60000 ? 60000 : (int)left + 1;
 }
 
-void ward__worker_on_accept(ward_worker *w) {
+void ward__worker_queue(ward_worker *w) {
+  w->start_job.run = start_job;
+  w->start_job.obj = w;
+  ward__job_queue(w->host, &w->start_job);
+}
+
+/* The worker's socket-mode listener: its connection, once. */
+static void accept_ready(ward__watch *wt, int events) {
+  (void)events;
+  ward_worker *w = wt->obj;
   int fd;
   if (ward__accept(w->listen_fd, &fd) <= 0)
     return;
@@ -817,7 +800,9 @@ void ward__worker_on_accept(ward_worker *w) {
 /* A plain process wrote on its notification descriptor: a newline makes
  * it ready; the end of the pipe without one leaves it as it was (the
  * startup timeout decides). */
-void ward__worker_on_notify(ward_worker *w) {
+static void notify_ready(ward__watch *wt, int events) {
+  (void)events;
+  ward_worker *w = wt->obj;
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
   char buf[256];
@@ -839,6 +824,20 @@ void ward__worker_on_notify(ward_worker *w) {
 
 /* ------------------------------------------------------------------ */
 /* Exit (loop thread)                                                  */
+
+static void exit_ready(ward__watch *wt, int events) {
+  (void)events;
+  ward__worker_on_exit(wt->obj);
+}
+
+/* The connection's socket: what the loop may write, and read. */
+static void conn_ready(ward__watch *wt, int events) {
+  ward__conn *c = wt->obj;
+  if (events & WARD__OUT)
+    ward__conn_flush(c);
+  if (events & (WARD__IN | WARD__HUP))
+    ward__conn_pump(c);
+}
 
 void ward__worker_on_exit(ward_worker *w) {
   ward_host *h = w->host;
@@ -888,7 +887,7 @@ void ward__worker_on_exit(ward_worker *w) {
 /* Destruction                                                         */
 
 void ward__worker_unlink(ward_host *h, ward_worker *w) {
-  dequeue(h, w);
+  ward__job_cancel(h, &w->start_job);
   if (w->group)
     ward__group_remove(w->group, w);
   if (w->prev)

@@ -38,25 +38,24 @@ void ward__host_dead_conn(ward_host *h, ward__conn *c);
 /* Handles the connections that closed so far (loop thread, no lock). */
 void ward__host_run_closed(ward_host *h);
 /* A connection closed (any thread, any lock): queued for the loop. */
-void ward__host_closed(ward_host *h, ward__conn *c);
-/* The timer heap: (re)places the worker by w->due (lock held). */
-void ward__heap_update(ward_host *h, ward_worker *w);
-void ward__heap_remove(ward_host *h, ward_worker *w);
+void ward__host_closed(ward_host *h, ward__conn *c, void (*closed)(ward__conn *c));
+/* Jobs for the loop's next turn (lock held): queues one (the caller wakes
+ * the loop), or takes it out of the queue. */
+void ward__job_queue(ward_host *h, ward__job *job);
+void ward__job_cancel(ward_host *h, ward__job *job);
+/* The loop's timers (lock held): arms `t` for `due` (INT64_MAX: disarms),
+ * or disarms it. */
+void ward__timer_set(ward_host *h, ward__timer *t, int64_t due);
+void ward__timer_remove(ward_host *h, ward__timer *t);
 
 /* worker.c, on the loop thread */
-/* Any thread, lock held: puts a worker the machine has QUEUED at the end
- * of the host's start queue, unless it is in it already (the caller wakes
- * the loop). */
+/* Any thread, lock held: queues the start of a worker the machine has
+ * QUEUED for the loop's next turn, unless it is queued already (the caller
+ * wakes the loop). */
 void ward__worker_queue(ward_worker *w);
-/* Starts the queued workers and returns the loop's timeout (lock held). */
-int ward__workers_prepare(ward_host *h);
+/* Looks whether the process has exited, and reaps it if so. */
 void ward__worker_on_exit(ward_worker *w);
-void ward__worker_on_accept(ward_worker *w);
-/* A plain process wrote on its notification descriptor. */
-void ward__worker_on_notify(ward_worker *w);
-/* Output arrived on one of the worker's pipes (`wt` says which). */
-void ward__worker_on_output(ward_worker *w, ward__watch *wt);
-void ward__worker_on_closed(ward_worker *w, ward__conn *c);
+
 /* If the current connection was closed for a protocol violation that is
  * not reported yet, reports it now and kills the process for it, so that
  * its exit reason is settled before anything else happens to the worker
