@@ -15,7 +15,9 @@
 /* What the event callback does when it sees a worker's READY (or EXITED). */
 enum { DO_NOTHING, DO_STOP, DO_RESTART_ON_EXIT, DO_FREE };
 static atomic_int plan;
-static ward_worker *target;
+/* The name of the worker the plan is for: set before its host starts its
+ * thread, so that the first of its events already sees it. */
+static char target[32];
 static atomic_int begin_rv = 1;   /* what the operation returned (1: not run) */
 static atomic_int blocking_rv = 1; /* what a blocking form returned there */
 static char freed_dir[4096];       /* the data directory of the worker freed */
@@ -23,7 +25,7 @@ static char freed_dir[4096];       /* the data directory of the worker freed */
 static void on_event(const ward_event *ev, void *ud) {
   (void)ud;
   tev_on_event(ev, NULL);
-  if (ev->worker != target)
+  if (strcmp(ev->name, target) != 0)
     return;
   int p = atomic_load(&plan);
   if (p == DO_STOP && ev->type == WARD_EV_READY) {
@@ -90,13 +92,13 @@ static int gone(const char *path) {
 /* From the READY event: the blocking stop is refused there, the one that
  * does not wait starts, and the STOPPED event says how it ended. */
 static void stop_from_callback(int external) {
+  snprintf(target, sizeof target, "stop-cb");
+  atomic_store(&begin_rv, 1);
+  atomic_store(&plan, DO_STOP);
   ward_host *h = new_host(external);
   int mark = tev_mark();
   ward_worker *w = start(h, "stop-cb", 0);
   uint64_t id = ward_worker_id(w);
-  target = w;
-  atomic_store(&begin_rv, 1);
-  atomic_store(&plan, DO_STOP);
   tev e = wait_event(h, external, mark, WARD_EV_STOPPED, id);
   T_EQ_INT(e.outcome, WARD_STOP_GRACEFUL);
   T_EQ_INT(atomic_load(&begin_rv), 0);
@@ -142,12 +144,13 @@ static void test_cycle_from_handler_external(void) { cycle_from_handler(1); }
 
 /* From the EXITED event of a worker that stays down: it comes back. */
 static void test_restart_from_callback(void) {
+  snprintf(target, sizeof target, "restart-cb");
+  atomic_store(&begin_rv, 1);
+  atomic_store(&plan, DO_NOTHING);
   ward_host *h = new_host(0);
   int mark = tev_mark();
   ward_worker *w = start(h, "restart-cb", 1);
   uint64_t id = ward_worker_id(w);
-  target = w;
-  atomic_store(&begin_rv, 1);
   atomic_store(&plan, DO_RESTART_ON_EXIT);
   T_ERR(ward_request(NULL, w, "exit", "0", 1, 10000), WARD_ECRASHED);
   tev_wait_from(mark, WARD_EV_EXITED, id);
@@ -162,14 +165,14 @@ static void test_restart_from_callback(void) {
 /* From the READY event: the handle is freed there; the worker stops, and
  * the loop releases the handle (its data directory goes with it). */
 static void free_from_callback(int external) {
+  snprintf(target, sizeof target, "free-cb");
+  freed_dir[0] = 0;
+  atomic_store(&begin_rv, 1);
+  atomic_store(&plan, DO_FREE);
   ward_host *h = new_host(external);
   int mark = tev_mark();
   ward_worker *w = start(h, "free-cb", 0);
   uint64_t id = ward_worker_id(w);
-  target = w;
-  freed_dir[0] = 0;
-  atomic_store(&begin_rv, 1);
-  atomic_store(&plan, DO_FREE);
   /* `w` may be gone from here on: only its id is used. */
   tev e = wait_event(h, external, mark, WARD_EV_STOPPED, id);
   const char *dir = freed_dir;
