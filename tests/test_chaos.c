@@ -227,9 +227,9 @@ static void test_chaos(void) {
   /* The workers came back from all that (the last kill may still be on
    * its way: a ping it ends is tried again). */
   for (int i = 0; i < NWORKERS; i++) {
-    int64_t until = t_now_ms() + 20000;
+    int64_t give_up = t_now_ms() + 20000;
     int rv;
-    while ((rv = ward_ping(workers[i], 20000)) == WARD_ECRASHED && t_now_ms() < until) {
+    while ((rv = ward_ping(workers[i], 20000)) == WARD_ECRASHED && t_now_ms() < give_up) {
     }
     T_OK(rv);
   }
