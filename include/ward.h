@@ -15,33 +15,51 @@
  * - Timeouts are milliseconds. A negative timeout means "the spec's default";
  *   0 means "do not wait".
  * - Strings passed in are copied; the caller keeps ownership of its buffers.
+ *   Payloads received (data, len) are not NUL-terminated: use the length.
+ *   Pointers passed to a callback are valid only during the callback.
+ * - Every *_free function accepts NULL. A NULL handle or out-parameter
+ *   fails with WARD_EINVAL (accessors return 0 or NULL).
+ * - docs/api.md is the guide (concepts, supervision, recipes); "api.md N"
+ *   below cites its section N.
  *
  * Threads
  * -------
  * Every function is safe to call from any thread unless its comment says
- * otherwise. A host runs one internal I/O thread of its own (unless it was
- * created with an external loop, see ward_host_fd): it spawns and
- * reaps workers, reads their connections while no caller is waiting on them,
- * and runs event callbacks and host-side handlers. Callbacks and host
- * handlers must therefore be short and must not call the functions that
- * wait for that thread: ward_host_free, ward_spawn, ward_worker_stop,
- * ward_worker_free, ward_worker_cycle, ward_worker_restart, nor make
- * blocking calls (ward_request, ward_ping, ward_call_wait): those return
- * WARD_EINVAL there. Use ward_call_start, or a thread of your own.
- * Progress, row and diagnostic callbacks of a blocking call run on the
- * thread that made the call, inside that call.
+ * otherwise. A host runs one internal I/O thread of its own, with every
+ * signal blocked (unless it was created with an external loop, see
+ * ward_host_fd: then the thread running the loop plays its part). It
+ * spawns and reaps workers, runs the supervision timers, reads the
+ * workers' connections while no caller is waiting on them and their output
+ * pipes, and runs event callbacks, host handlers and the callbacks of
+ * asynchronous calls. While one of those runs nothing else happens on that
+ * thread, so they must be short and must not wait for it: there
+ * ward_spawn, ward_worker_stop, ward_worker_cycle, ward_worker_restart,
+ * ward_worker_wait_ready, ward_host_dispatch and the blocking calls
+ * (ward_request, ward_request_ex, ward_ping, ward_call_wait, the JSON
+ * requests, ward_doctor, ward_pool_new, ward_pool_request) return
+ * WARD_EINVAL at once, and ward_host_free does nothing. What does not wait
+ * is allowed: ward_spawn_start, the ward_worker_*_begin forms,
+ * ward_worker_free (the handle is then released later), ward_call_start,
+ * ward_call_cancel, ward_call_free, the accessors, ward_worker_info and
+ * ward_worker_logs; ward_notify too, but it blocks while the worker does
+ * not read. Progress, row and diagnostic callbacks of a blocking call run
+ * on the thread that made the call, inside that call (api.md 2).
  *
  * Processes
  * ---------
  * ward never installs a signal handler. Worker exits are observed through
  * pidfds (where the kernel has none, or under valgrind, by looking every
- * 5 ms), so a program's own SIGCHLD handling is not disturbed, as long as
- * it does not reap children it did not start (waitpid(-1, ...) would steal
- * the exit status of a worker; the worker is then reported as exited with
- * an unknown status). Every descriptor ward opens is close-on-exec, and a
- * worker inherits no descriptor of the host except its own channel.
- * It is not safe to fork() a process that has a live ward_host and keep
- * using ward in the child.
+ * 5 ms; WARD_NO_PIDFD=1 in the host's environment forces that), so a
+ * program's own SIGCHLD handling is not disturbed, as long as it does not
+ * reap children it did not start: waitpid(-1, ...) would steal the exit
+ * status of a worker (then reported as exited, exit_code -1, signal 0), or
+ * reap the host's guard process (which then no longer kills the workers
+ * should the host die). Every descriptor ward opens is close-on-exec, and
+ * a worker inherits no descriptor of the host except its own channel and
+ * its output pipes. The host's own WARD_* variables are never passed on to
+ * a worker. It is not safe to fork() a process that has a live ward_host
+ * and keep using ward in the child; a child forked without exec keeps the
+ * guard's pipe open, and the guard does not act while it lives.
  *
  * Structs and the ABI
  * -------------------
@@ -65,9 +83,11 @@
  * are smaller, runs unchanged with a newer library, and a binding may
  * declare just the leading fields it uses. Fields are only ever added at
  * the end of a struct, each after the whole of its previous version. A
- * struct_size too small to hold the struct's first field (0, say: a
- * struct not started from its _INIT macro) fails with WARD_EINVAL and a
- * ward_last_error() naming the struct.
+ * struct_size bigger than the library's (a newer header) is fine: the
+ * library uses its own fields and leaves the rest alone. A struct_size
+ * too small to hold the struct's first field (0, say: a struct set to {0}
+ * rather than started from its _INIT macro) fails with WARD_EINVAL,
+ * nothing read or written, and a ward_last_error() naming the struct.
  *
  * Structs that ward allocates and you only read (ward_event and
  * ward_server_drop, passed to callbacks; ward_doctor_report) carry no
@@ -126,7 +146,10 @@ WARD_EXTERN const char *ward_version_string(void);
  *
  * One list, used for the enum, ward_strerror() and ward_err_name(), so code
  * and text never drift. The numbers are part of the wire protocol too: a
- * remote error code in the range -1..-99 is one of these.
+ * remote error code in the range -1..-99 is one of these; -16..-99 are
+ * reserved for later ones, and handlers fail with other values (never 0).
+ * When each code is returned: the comment of each function; what each
+ * means across the API: api.md 3.
  * ------------------------------------------------------------------- */
 #define WARD_ERRNO_MAP(X)                                                       \
   X(EINVAL,     -1,  "invalid argument")                                        \
@@ -153,9 +176,11 @@ enum {
   WARD__ERR_LAST = -16
 };
 
-/* A static, human-readable text for an error code (never NULL). */
+/* A static, human-readable text for an error code (never NULL): "success"
+ * for 0, "unknown error" for a code not in the list. */
 WARD_EXTERN const char *ward_strerror(int err);
-/* The code's name without prefix, e.g. "ETIMEDOUT" (never NULL). */
+/* The code's name without prefix, e.g. "ETIMEDOUT" (never NULL): "OK" for
+ * 0, "EUNKNOWN" for a code not in the list. */
 WARD_EXTERN const char *ward_err_name(int err);
 /* The errno kept by the last WARD_ESYS or WARD_ESPAWN returned on this
  * thread (0 if none). */
@@ -165,7 +190,12 @@ WARD_EXTERN int ward_last_errno(void);
  * No such file or directory"). Read it right after the failing call: it is
  * valid until the next fallible ward call on the same thread
  * (ward_strerror, ward_err_name, the *_name functions and ward_last_errno
- * leave it alone), and a success does not clear it. Never NULL. */
+ * leave it alone), and a success does not clear it. Never NULL; empty when
+ * there was none. Every outcome of a blocking call other than WARD_OK
+ * writes it, remote ones included, with the method's name; the outcome of
+ * an asynchronous call (passed to its `done`) does not, nor do most
+ * WARD_ENOMEM and a ward_ctx_* send failing because the caller is gone:
+ * print it as detail next to the code, never decide on it. */
 WARD_EXTERN const char *ward_last_error(void);
 
 /* ---------------------------------------------------------------------
@@ -272,29 +302,42 @@ typedef enum {
   WARD_REASON_GROUP            /* its supervision group restarted or gave up */
 } ward_reason;
 
-/* The name of a stop outcome, e.g. "terminated" (never NULL). */
+/* The name of a stop outcome, e.g. "terminated". These name functions
+ * (and ward_state_name, ward_drop_reason_name) return a static string,
+ * never NULL, "unknown" for a value they do not know. */
 WARD_EXTERN const char *ward_stop_outcome_name(int outcome);
-/* The name of a reason, e.g. "crashed" (never NULL). */
+/* The name of a reason, e.g. "crashed", "request-timeout". */
 WARD_EXTERN const char *ward_reason_name(int reason);
-/* The name of an event type, e.g. "exited" (never NULL). */
+/* The name of an event type, e.g. "exited", "gave-up", "log". */
 WARD_EXTERN const char *ward_event_name(int type);
 
 /* Allocated by ward and passed to the callback: it carries no size and
- * grows only at its end (see "Structs and the ABI"). */
+ * grows only at its end (see "Structs and the ABI"). Fields that do not
+ * apply to the event's type are 0 or NULL. */
 typedef struct ward_event {
   int type;              /* ward_event_type */
-  ward_worker *worker;   /* the worker's handle; valid during the callback */
+  ward_worker *worker;   /* the worker's handle; valid during the callback (it
+                            may be one a failed ward_spawn is about to discard:
+                            match events to handles by worker_id) */
   const char *name;      /* the spec's name */
   uint64_t worker_id;    /* unique within the host, never reused */
-  int pid;               /* the process concerned */
-  uint32_t generation;   /* 1 for the first start, +1 per restart */
+  int pid;               /* the process concerned; 0 for RESTARTING, GAVE_UP,
+                            STOPPED, and for a LOG line stored while its
+                            process's exit was being handled */
+  uint32_t generation;   /* 1 for the first start, +1 per new process;
+                            RESTARTING, GAVE_UP: the one that ended; LOG: the
+                            one that wrote the line */
   int exit_code;         /* EXITED: exit status, or -1 if killed by a signal */
   int signal;            /* EXITED: the terminating signal, or 0 */
-  int reason;            /* EXITED: ward_reason */
+  int reason;            /* EXITED, RESTARTING, GAVE_UP: ward_reason, why the
+                            process ended */
   int error;             /* ERROR: WARD_EPROTO or WARD_ETOOBIG */
-  const char *detail;    /* a sentence for humans, or NULL */
-  int attempt;           /* RESTARTING: consecutive failures; UNHEALTHY: misses */
-  int delay_ms;          /* RESTARTING: how long until the new process starts */
+  const char *detail;    /* EXITED ("killed by signal 6 (crashed)"), ERROR: a
+                            sentence for humans; LOG: the line; else NULL */
+  int attempt;           /* RESTARTING: consecutive failures (0 for a planned
+                            replacement); UNHEALTHY: misses */
+  int delay_ms;          /* RESTARTING: how long until the new process starts
+                            (0: at once) */
   int outcome;           /* STOPPED: ward_stop_outcome */
   int stream;            /* LOG: WARD_LOG_STDOUT or WARD_LOG_STDERR */
   uint64_t seq;          /* LOG: the line's sequence number */
@@ -302,9 +345,10 @@ typedef struct ward_event {
 } ward_event;
 
 /* Runs on the host's I/O thread, one event at a time, in the order they
- * happened for each worker. `ev` and its strings are valid only during the
- * call. Events are asynchronous to calls: when a worker dies mid-call, the
- * call may return WARD_ECRASHED before or after the EXITED event runs. */
+ * happened for each worker (api.md 7 has the order). `ev` and its strings
+ * are valid only during the call. Events are asynchronous to calls: when a
+ * worker dies mid-call, the call may return WARD_ECRASHED before or after
+ * the EXITED event runs. */
 typedef void (*ward_event_cb)(const ward_event *ev, void *ud);
 
 /* ---------------------------------------------------------------------
@@ -314,7 +358,8 @@ typedef struct ward_host_opts {
   uint32_t struct_size;   /* sizeof(ward_host_opts) as compiled: the _INIT macro */
   ward_event_cb on_event; /* lifecycle events, or NULL */
   void *event_ud;         /* passed to on_event */
-  uint32_t max_frame;     /* largest payload accepted from a worker;
+  uint32_t max_frame;     /* largest payload accepted from a worker (its
+                             HELLO included), sent to it in the handshake;
                              0 = WARD_MAX_FRAME_DEFAULT */
   int external_loop;      /* 1: no I/O thread of ward's own; the program
                              runs it (ward_host_fd, ward_host_dispatch) */
@@ -329,13 +374,14 @@ typedef struct ward_host_opts {
  * that carries a size has the same function. */
 WARD_EXTERN int ward_host_opts_init(ward_host_opts *opts, size_t size);
 
-/* Creates a host, its I/O thread and its guard process (a small child that
- * kills every worker's process group should the host die without stopping
- * them, even by SIGKILL), and takes five descriptors low in the table
- * through which it hands new processes theirs (a start then costs nothing
- * for descriptors opened after the host). `opts` may be NULL; it is copied
- * (its first struct_size bytes). Errors: WARD_EINVAL (also a bad
- * opts->struct_size), WARD_ENOMEM, WARD_ESYS. */
+/* Creates a host, its guard process (a small child that kills every
+ * worker's process group, and removes their data directories, should the
+ * host die without stopping them, even by SIGKILL: api.md 4.9) and its I/O
+ * thread, and takes five descriptors low in the table through which it
+ * hands new processes theirs (a start then costs nothing for descriptors
+ * opened after the host). `opts` may be NULL; it is copied (its first
+ * struct_size bytes). Errors: WARD_EINVAL (also a bad opts->struct_size),
+ * WARD_ENOMEM, WARD_ESYS (also: the guard could not be started). */
 WARD_EXTERN int ward_host_new(ward_host **out, const ward_host_opts *opts);
 
 /* Event-loop integration (a host created with external_loop = 1).
@@ -346,22 +392,39 @@ WARD_EXTERN int ward_host_new(ward_host **out, const ward_host_opts *opts);
  * handlers, asynchronous calls and their rows) then runs on the thread
  * that drives the loop, inside ward_host_dispatch. Blocking calls still
  * work: one that must wait for the loop (ward_spawn, a call during a
- * restart, ward_worker_stop...) drives it itself while it waits, so its
- * callbacks may also run inside that call, on its thread.
+ * restart, ward_worker_stop...) drives it itself while it waits (in
+ * slices of at most 100 ms, unless another thread is driving it), so
+ * callbacks may also run inside that call, on its thread; so may a call
+ * reading its reply that meets work for the loop (a request for a host
+ * handler). Nothing happens while no one runs the loop: no event, no
+ * timer, no restart, and the workers' output is not read (a worker whose
+ * pipe is full blocks in write). Processes are started by whichever
+ * thread runs the loop, which may end before the host: so the workers get
+ * no WARD_PPID and set no death signal (api.md 2.5).
  *
  * ward_host_fd returns a descriptor that becomes readable whenever the
- * host has work, timers included (WARD_EINVAL for a threaded host). */
+ * host has work, timers included; the same for the host's life. Watch it
+ * for reading (poll, epoll, a toolkit's watcher); never read or close it.
+ * WARD_EINVAL for a threaded host. */
 WARD_EXTERN int ward_host_fd(const ward_host *host);
-/* Does the host's pending work, waiting up to `timeout_ms` for some
- * (0: do not wait; negative: until there is some). Returns 0, or
- * WARD_EINVAL (a threaded host, or called from a ward callback). If
- * another thread is driving the loop at that moment, returns at once. */
+/* Does the host's pending work, one turn of the loop: processes due to
+ * start, ready descriptors (up to 64), due timers, and the callbacks they
+ * lead to; first waiting up to `timeout_ms` for some (0: do not wait, what
+ * to pass when the descriptor is readable; negative: until there is some).
+ * If the descriptor is still readable afterwards, dispatch again. Returns
+ * 0, or WARD_EINVAL (a threaded host, or called from a ward callback). If
+ * another thread is driving the loop at that moment, returns 0 at once. */
 WARD_EXTERN int ward_host_dispatch(ward_host *host, int timeout_ms);
 
-/* Stops every worker still running (in reverse start order: goodbye, grace,
- * SIGTERM, SIGKILL), reaps them, releases every worker handle left and
- * frees the host. No call may be in flight on any of its workers. Must not
- * be called from a ward callback. */
+/* Stops every worker still running, in reverse start order, each as
+ * ward_worker_stop(w, -1) would (no restart follows), reaps them, delivers
+ * the events left (each worker's STOPPED among them; with an external loop
+ * it runs the loop itself), releases every worker handle left (their data
+ * directories go unless kept), ends the guard and frees the host; after it
+ * returns no callback runs. No call may be in flight on any of its
+ * workers, and every deferred ctx must have been ended. It frees a pool's
+ * workers but not the pool: ward_pool_free first. From a ward callback it
+ * returns at once and does nothing. */
 WARD_EXTERN void ward_host_free(ward_host *host);
 
 /* ---------------------------------------------------------------------
@@ -370,25 +433,35 @@ WARD_EXTERN void ward_host_free(ward_host *host);
  * A handler serves one incoming call or notification. It ends the call with
  * ward_ctx_reply() or ward_ctx_fail(); a handler that returns without doing
  * either has failed, and its non-zero return value is the remote error code
- * (a return of 0 without a reply fails the call with code -1,
- * "handler returned without replying"). For a notification there is no one
- * to reply to: reply and fail are accepted and discarded.
- * `data` is valid only until the handler returns.
+ * (message "handler failed"; a return of 0 without a reply fails the call
+ * with code -1, "handler returned without replying"). Once the call has
+ * ended the return value is ignored. A failure with WARD_ENOMETHOD (-11)
+ * reaches the caller as WARD_ENOMETHOD; any other as WARD_EREMOTE with the
+ * code (never fail with 0: the caller could not tell it from a reply's).
+ * For a notification there is no one to reply to: reply and fail are
+ * accepted and discarded. `data` is valid only until the handler returns,
+ * and is not NUL-terminated.
  * ------------------------------------------------------------------- */
 typedef int (*ward_handler)(ward_ctx *ctx, const void *data, size_t len, void *ud);
 
 /* Registers `fn` for calls and notifications of `method` that workers make
- * to the host. Host handlers run on the host's I/O thread, one at a time,
- * in the order the messages arrived; they must not block for long (no
- * blocking ward_request from inside one). Registering a method again
- * replaces its handler. Errors: WARD_EINVAL, WARD_ENOMEM. */
+ * to the host, at any time, also while workers run. Host handlers run on
+ * the host's I/O thread, one at a time, in the order the messages arrived,
+ * across all workers; they must not block for long (no blocking
+ * ward_request from inside one; ward_ctx_defer for slow answers), and
+ * ward_ctx_worker tells which worker called. Registering a method again
+ * replaces its handler; none is ever removed. A request for a method with
+ * no handler gets WARD_ENOMETHOD; such a notification is dropped.
+ * Errors: WARD_EINVAL (NULL fn, empty or over-long method), WARD_ENOMEM. */
 WARD_EXTERN int ward_host_handle(ward_host *host, const char *method, ward_handler fn,
                                  void *ud);
 
 /* ---------------------------------------------------------------------
  * Spec: how to start a worker. A spec is a plain value: ward_spawn copies
- * what it needs, so one spec may start many workers and be freed after.
- * A spec is not safe to modify from two threads at once.
+ * what it needs, so one spec may start many workers and be freed after;
+ * changing it later does not change workers already started. A spec is
+ * not safe to modify from two threads at once. Every setter returns
+ * WARD_EINVAL for a NULL spec, and for the values its comment rules out.
  * ------------------------------------------------------------------- */
 enum {
   WARD_TRANSPORT_INHERIT = 0, /* a socketpair end inherited as WARD_FD (default) */
@@ -398,34 +471,48 @@ enum {
                                  through wrappers that close inherited fds */
 };
 
-/* `name` identifies the worker in events and logs; `executable` is a path,
- * or a bare name looked up in PATH. Errors: WARD_EINVAL, WARD_ENOMEM. */
+/* `name` (1..255 bytes) identifies the worker in events and logs;
+ * `executable` is a path, or a bare name looked up in the host's PATH, and
+ * is argv[0] as given. Every setting starts at its default (above).
+ * Errors: WARD_EINVAL (bad name, NULL or empty executable), WARD_ENOMEM. */
 WARD_EXTERN int ward_spec_new(ward_spec **out, const char *name, const char *executable);
 WARD_EXTERN void ward_spec_free(ward_spec *spec);
-/* Appends one argument (argv[1], argv[2], ...). argv[0] is the executable. */
+/* Appends one argument (argv[1], argv[2], ...). argv[0] is the executable.
+ * Errors: WARD_EINVAL (NULL arg), WARD_ENOMEM. */
 WARD_EXTERN int ward_spec_arg(ward_spec *spec, const char *arg);
 /* Sets one environment variable for the worker, on top of the host's
- * environment. A NULL value removes the variable. Keys must not start with
- * "WARD_", which are ward's own (EINVAL). */
+ * environment as it is when each process starts; the last call for a key
+ * wins. A NULL value removes the variable. Errors: WARD_EINVAL (an empty
+ * key, one holding '=', or one starting with "WARD_", which are ward's
+ * own), WARD_ENOMEM. */
 WARD_EXTERN int ward_spec_env(ward_spec *spec, const char *key, const char *value);
-/* Working directory of the worker (default: the host's). */
+/* Working directory of the worker (default: the host's); a relative
+ * executable path is then taken from it. Errors: WARD_EINVAL (NULL dir),
+ * WARD_ENOMEM. */
 WARD_EXTERN int ward_spec_cwd(ward_spec *spec, const char *dir);
-/* WARD_TRANSPORT_INHERIT or WARD_TRANSPORT_SOCKET. */
+/* WARD_TRANSPORT_INHERIT or WARD_TRANSPORT_SOCKET (a new socket and token
+ * for every process); WARD_EINVAL otherwise. */
 WARD_EXTERN int ward_spec_transport(ward_spec *spec, int transport);
-/* How long ward_spawn waits for the handshake (default
- * WARD_STARTUP_TIMEOUT_MS_DEFAULT). */
+/* How long a new process has to complete its handshake, from its start
+ * (default WARD_STARTUP_TIMEOUT_MS_DEFAULT). Past it the process is killed
+ * (reason STARTUP_TIMEOUT): ward_spawn fails with WARD_EHANDSHAKE, or, for
+ * a later process, the restart policy applies. WARD_EINVAL for ms < 0. */
 WARD_EXTERN int ward_spec_startup_timeout(ward_spec *spec, int ms);
-/* The deadline of calls made with a negative timeout (default
- * WARD_REQUEST_TIMEOUT_MS_DEFAULT). */
+/* The deadline of calls and pings made with a negative timeout, and how
+ * long ward_notify waits (default WARD_REQUEST_TIMEOUT_MS_DEFAULT).
+ * WARD_EINVAL for ms < 0. */
 WARD_EXTERN int ward_spec_request_timeout(ward_spec *spec, int ms);
 /* How long ward_worker_stop waits at each step when given a negative grace
- * (default WARD_STOP_GRACE_MS_DEFAULT). */
+ * (and so ward_worker_free and ward_host_free), and how long a process
+ * retired by a planned replacement or an idle timeout has after its
+ * goodbye before SIGKILL (default WARD_STOP_GRACE_MS_DEFAULT). WARD_EINVAL
+ * for ms < 0. */
 WARD_EXTERN int ward_spec_stop_grace(ward_spec *spec, int ms);
 /* The signal a stop sends when asking is not enough (default
  * WARD_STOP_SIGNAL_DEFAULT):
  * a ward worker gets a goodbye first, then this signal after the grace; a
  * plain process (below) gets this signal at once. SIGKILL follows after
- * the grace either way. */
+ * the grace either way. WARD_EINVAL for what is not a signal number. */
 WARD_EXTERN int ward_spec_stop_signal(ward_spec *spec, int sig);
 
 /* ---------------------------------------------------------------------
@@ -433,15 +520,23 @@ WARD_EXTERN int ward_spec_stop_signal(ward_spec *spec, int sig);
  *
  * By default a worker is ready when it has done the ward handshake. A
  * program that does not link ward (a plain process) can be supervised
- * too; it gets no channel, takes no calls (ward_request and friends fail
- * with WARD_EINVAL at once), and is ready:
- *   - WARD_READY_AFTER: once it has stayed up `arg` ms (0: at once);
+ * too; it gets no channel (no WARD_FD or WARD_SOCKET; WARD_NAME,
+ * WARD_WORKER_ID and WARD_DATA_DIR are set), takes no calls (ward_request,
+ * ward_notify, ward_ping and ward_call_start fail with WARD_EINVAL at
+ * once), and is ready:
+ *   - WARD_READY_AFTER: once it has stayed up `arg` ms (>= 0; 0: at once);
+ *     an exit before is a failed start;
  *   - WARD_READY_NOTIFY: once it writes a newline on descriptor `arg`
- *     (3..1023), which ward opens for it (the s6 convention). It must do so
- *     within the startup timeout, or it is killed (STARTUP_TIMEOUT).
- * Everything else (restart policy, memory limits, output capture, stop,
- * events, information) works the same; heartbeats, which need the
- * channel, are not sent.
+ *     (3..1023), the write end of a pipe ward opens for it (the s6
+ *     convention; bytes without a newline, or closing it, do not count).
+ *     It must do so within the startup timeout, or it is killed
+ *     (STARTUP_TIMEOUT).
+ * Everything else (restart policy, memory limits, output capture, data
+ * directory, events, information) works the same; a stop or a planned
+ * replacement sends the stop signal at once instead of a goodbye (the stop
+ * is GRACEFUL if it ends within the grace). Heartbeats, which need the
+ * channel, are not sent. WARD_EINVAL for another mode or an `arg` out of
+ * range.
  * ------------------------------------------------------------------- */
 enum {
   WARD_READY_HANDSHAKE = 0, /* a ward worker: ready after its handshake */
@@ -457,8 +552,9 @@ WARD_EXTERN int ward_spec_ready(ward_spec *spec, int mode, int arg);
  * (failed after the restart limit, or exited with a restart mode that
  * says no), and the caller reads which with ward_worker_info. Its log
  * ring keeps what the failed starts printed. Errors are then only
- * WARD_EINVAL, WARD_ENOMEM and WARD_ECLOSED. Off by default: a supervisor
- * of long-running services wants it on. */
+ * WARD_EINVAL, WARD_ENOMEM and WARD_ECLOSED; ward_worker_restart behaves
+ * the same. Off by default: a supervisor of long-running services wants it
+ * on (`ward run` sets it). */
 WARD_EXTERN int ward_spec_supervise_start(ward_spec *spec, int on);
 
 /* ---------------------------------------------------------------------
@@ -479,7 +575,8 @@ WARD_EXTERN int ward_spec_supervise_start(ward_spec *spec, int on);
  *     `reset_after_ms` clears the run.
  * Calls made while a new process is on its way wait for it within their
  * own deadline (or fail at once with WARD_ECLOSED, see
- * ward_spec_wait_restart).
+ * ward_spec_wait_restart). api.md 4 tells the whole of it: the states,
+ * the decision, the reasons, calls during a restart.
  * ------------------------------------------------------------------- */
 enum {
   WARD_RESTART_NEVER = 0,      /* the worker stays exited */
@@ -488,65 +585,109 @@ enum {
   WARD_RESTART_ALWAYS = 2      /* restart whatever the exit */
 };
 WARD_EXTERN int ward_spec_restart(ward_spec *spec, int mode);
-/* At most `max_restarts` (0..256) restarts after failures within
- * `period_ms` (defaults WARD_INTENSITY_DEFAULT in
- * WARD_INTENSITY_PERIOD_MS_DEFAULT); planned replacements do not count. */
+/* At most `max_restarts` (0..256) restarts after failures within any
+ * `period_ms` (>= 0) (defaults WARD_INTENSITY_DEFAULT in
+ * WARD_INTENSITY_PERIOD_MS_DEFAULT); the next one gives up. 0 restarts
+ * gives up at the first failure; a period of 0 (with max_restarts > 0)
+ * never gives up. Planned
+ * replacements and idle timeouts do not count. */
 WARD_EXTERN int ward_spec_intensity(ward_spec *spec, int max_restarts, int period_ms);
-/* Delay after a failure (defaults: WARD_BACKOFF_*_DEFAULT). */
+/* Delay after a failure (defaults: WARD_BACKOFF_*_DEFAULT): `initial_ms`
+ * for the first of a run of failures, times `multiplier_pct` / 100 (>= 100)
+ * for each further one, capped at `max_ms`; a process that had been ready
+ * for `reset_after_ms` before it ended starts a new run. Delays >= 0. */
 WARD_EXTERN int ward_spec_backoff(ward_spec *spec, int initial_ms, int max_ms,
                                   int multiplier_pct, int reset_after_ms);
-/* Pings the worker every `interval_ms`; after `misses` unanswered in a row
- * the worker is unhealthy (event) and replaced (reason UNHEALTHY). A worker
+/* Pings the worker every `interval_ms` (>= 0) while it is ready or
+ * draining; at most one is outstanding, and after `misses` (>= 1) ticks
+ * in a row with it unanswered the worker is unhealthy (event) and killed
+ * (reason UNHEALTHY; its calls in flight end WARD_ECRASHED). A worker
  * wedged in a handler that never reaches a boundary (progress, row,
  * ward_ctx_cancelled), stopped (SIGSTOP) or spinning is replaced within
- * interval * (misses + 1) plus a little. Off by default (interval 0; misses
- * WARD_HEARTBEAT_MISSES_DEFAULT). */
+ * interval * (misses + 1) plus a little. Heartbeats are not calls: not
+ * activity for the idle timeout, not in calls_in_flight. Off by default
+ * (interval 0; misses WARD_HEARTBEAT_MISSES_DEFAULT). */
 WARD_EXTERN int ward_spec_heartbeat(ward_spec *spec, int interval_ms, int misses);
-/* When a call's deadline passes, kill the worker and start a new one
- * (reason REQUEST_TIMEOUT): its state is unknown. Other calls in flight on
- * it end WARD_ECRASHED. Default: WARD_KILL_ON_TIMEOUT_DEFAULT (on). */
+/* When a request with a timeout other than 0, blocking or asynchronous,
+ * passes its deadline after it got the worker's connection, kill the
+ * worker right after the CANCEL sent for the call (SIGKILL, reason
+ * REQUEST_TIMEOUT): its state is unknown. Other calls in flight on it end
+ * WARD_ECRASHED, and the restart policy applies. Pings, notifications,
+ * calls still waiting for a restart and a worker's calls to the host kill
+ * nothing. Off: the worker goes on with the CANCEL, and what it still
+ * sends for the call is discarded. Default: WARD_KILL_ON_TIMEOUT_DEFAULT
+ * (on). */
 WARD_EXTERN int ward_spec_kill_on_timeout(ward_spec *spec, int on);
-/* Replace the process after it has served `n` requests (0: never, the
- * default). The replacement waits for the calls in flight. */
+/* Replace the process after it has answered `n` requests (a reply, a
+ * remote error or no-such-method; not pings, notifications or timed-out
+ * calls) (0: never, the default). The replacement waits for the calls in
+ * flight (reason MAX_REQUESTS). */
 WARD_EXTERN int ward_spec_max_requests(ward_spec *spec, uint64_t n);
-/* Memory limits on the worker's resident set, sampled every `sample_ms`
- * (0: WARD_MEMORY_SAMPLE_MS_DEFAULT): over `soft_bytes`, the process is
- * replaced once its calls in flight are done; over `hard_bytes`, it is
- * killed at once (reason MEMORY_LIMIT either way). 0 disables a limit. */
+/* Memory limits on the worker process's resident set (not its children's),
+ * sampled every `sample_ms` (>= 0; 0: WARD_MEMORY_SAMPLE_MS_DEFAULT) while
+ * it is ready or draining: over `soft_bytes`, the process is replaced once
+ * its calls in flight are done; over `hard_bytes`, it is killed at once
+ * (its calls end WARD_ECRASHED) and a new one started (reason MEMORY_LIMIT
+ * either way; neither counts against the intensity). 0 disables a limit. */
 WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
                                        uint64_t hard_bytes, int sample_ms);
-/* The largest payload the worker accepts (default WARD_MAX_FRAME_DEFAULT,
- * 64 MiB); it announces it in its handshake, and the host refuses larger
- * requests with WARD_ETOOBIG before sending. The host's own limit is
+/* The largest payload the worker should accept (not 0), passed to it as
+ * WARD_MAX_FRAME. A libward worker announces it in its handshake (without
+ * it, WARD_MAX_FRAME_DEFAULT, 64 MiB); the host goes by what the worker
+ * announced and refuses larger requests and notifications with
+ * WARD_ETOOBIG before sending. The host's own limit is
  * ward_host_opts.max_frame. */
 WARD_EXTERN int ward_spec_max_frame(ward_spec *spec, uint32_t bytes);
-/* How long a worker may take to end a call after it was cancelled before
- * it is killed and replaced (reason CANCELLED); default
- * WARD_CANCEL_GRACE_MS_DEFAULT. */
+/* How long a worker may take to end a call after ward_call_cancel (its
+ * terminal frame must arrive within it) before it is killed (SIGKILL,
+ * reason CANCELLED) and the restart policy applies; enforced while it is
+ * ready or draining, not for a call whose deadline passed. Default
+ * WARD_CANCEL_GRACE_MS_DEFAULT; WARD_EINVAL for ms < 0. */
 WARD_EXTERN int ward_spec_cancel_grace(ward_spec *spec, int ms);
-/* End a process that has served no call for `ms` (0: never, the
- * default); the next call starts a new one (state IDLE meanwhile). Not
- * counted against the intensity. */
+/* End a process that has had no call for `ms` (>= 0; 0: never, the
+ * default): none in flight, and `ms` since the last request, notification
+ * or ping through its handle ended (or since it became ready); heartbeats
+ * do not count. It is drained, told goodbye and killed after the stop
+ * grace (reason IDLE); the worker then has no process (state IDLE) until
+ * the next call starts one. Not a restart: not counted against the
+ * intensity, the backoff or ward_info.restarts. */
 WARD_EXTERN int ward_spec_idle_timeout(ward_spec *spec, int ms);
-/* Calls made while the worker is restarting wait for the new process
- * within their deadline (1), or fail at once with WARD_ECLOSED (0).
- * Default: WARD_WAIT_RESTART_DEFAULT (wait). */
+/* Calls made while the worker is restarting (draining, being replaced,
+ * backing off, starting) or idle wait for the new process within their
+ * deadline (1), or fail at once with WARD_ECLOSED (0; an idle worker's new
+ * process is started all the same). Default: WARD_WAIT_RESTART_DEFAULT
+ * (wait). On the host's I/O thread calls never wait. */
 WARD_EXTERN int ward_spec_wait_restart(ward_spec *spec, int on);
 
 /* ---------------------------------------------------------------------
  * Workers
  * ------------------------------------------------------------------- */
 
-/* Starts the worker and returns once its handshake is done (or failed).
- * The worker runs in its own process group, with stdin on /dev/null and
- * stdout/stderr as ward_spec_output says (captured by default); the
- * channel is a separate socket.
- * Errors: WARD_ESPAWN (the executable is missing or not executable; the
- * errno is in ward_last_errno()), WARD_EHANDSHAKE (the worker exited, broke
- * the protocol or stayed silent past the startup timeout, or spoke another
- * protocol version), WARD_EINVAL, WARD_ENOMEM, WARD_ESYS, WARD_ECLOSED
- * (the host is shutting down). On error no process, zombie or descriptor is
- * left behind. The handle belongs to the host until ward_worker_free(). */
+/* Starts the worker and returns once its handshake is done (or failed);
+ * calls may be made at once (its SPAWNED and READY events may come a
+ * little later). Its data directory is made first. The process is started
+ * by the I/O thread (or the thread running the loop), in its own process
+ * group (recorded with the guard), with stdin on /dev/null, stdout/stderr
+ * as ward_spec_output says (captured by default), the channel (fd 3 in
+ * inherit mode) and no other descriptor of the host, an empty signal mask
+ * and the default disposition of the usual signals, and the environment
+ * of docs/protocol.md section 2. Every later process of the worker starts
+ * the same way, from the spec as copied now.
+ * The restart policy applies only once the worker has started: if the
+ * first start fails, *out is NULL and the handle is discarded, with its
+ * log ring and data directory (what it printed is seen only in LOG events,
+ * delivered before this returns, or on the host's stderr); the events of a
+ * process that did start have been delivered. No process, zombie or
+ * descriptor is left behind. Errors: WARD_ESPAWN (the executable is
+ * missing or not executable, or the working directory cannot be entered;
+ * the errno is in ward_last_errno()), WARD_EHANDSHAKE (the worker exited,
+ * broke the protocol or stayed silent past the startup timeout, spoke
+ * another protocol version, gave a bad token, or missed a requirement of
+ * the spec), WARD_EINVAL (also: the data directory's path is too long, or
+ * a ward callback), WARD_ENOMEM, WARD_ESYS (also: the output pipes or the
+ * data directory could not be made), WARD_ECLOSED (the host is shutting
+ * down); ward_last_error() names the worker and the cause. The handle
+ * belongs to the host until ward_worker_free(). */
 WARD_EXTERN int ward_spawn(ward_worker **out, ward_host *host, const ward_spec *spec);
 
 /* Starts the worker like ward_spawn, but returns its handle at once, with
@@ -555,9 +696,10 @@ WARD_EXTERN int ward_spawn(ward_worker **out, ward_host *host, const ward_spec *
  * waits with ward_worker_wait_ready in slices of its choosing, and can
  * stop the worker meanwhile. Events and ward_worker_info tell how the start
  * goes. A first start that fails leaves the handle failed (or, with
- * ward_spec_supervise_start, goes through the restart policy), never
- * freed: free it with ward_worker_free. Errors: WARD_EINVAL, WARD_ENOMEM,
- * WARD_ECLOSED (the host is shutting down). */
+ * ward_spec_supervise_start, goes through the restart policy), its log
+ * ring kept, never freed: free it with ward_worker_free. Allowed in a ward
+ * callback. Errors: WARD_EINVAL, WARD_ENOMEM, WARD_ECLOSED (the host is
+ * shutting down). */
 WARD_EXTERN int ward_spawn_start(ward_worker **out, ward_host *host, const ward_spec *spec);
 
 /* Waits until the worker is ready, or has been since it was started (0;
@@ -566,8 +708,9 @@ WARD_EXTERN int ward_spawn_start(ward_worker **out, ward_host *host, const ward_
  * first start failed (the reason ward_spawn would give:
  * WARD_ESPAWN, WARD_EHANDSHAKE, with ward_last_error() saying why), the
  * policy gave up (WARD_EGAVEUP), it exited for good (WARD_ECRASHED), it was
- * stopped (WARD_ECLOSED); or `timeout_ms` passed (WARD_ETIMEDOUT; negative:
- * no limit). Not from a ward callback (WARD_EINVAL). */
+ * stopped, also while this waited (WARD_ECLOSED); or `timeout_ms` passed
+ * (WARD_ETIMEDOUT; negative: no limit). Not from a ward callback
+ * (WARD_EINVAL). */
 WARD_EXTERN int ward_worker_wait_ready(ward_worker *w, int timeout_ms);
 
 /* Rows per stream in a summary: an array element, so its layout never
@@ -578,16 +721,22 @@ typedef struct ward_stream_count {
   uint64_t bytes;
 } ward_stream_count;
 
-/* What a call produced besides its reply, filled when it ends (whatever
- * the outcome). Start from WARD_SUMMARY_INIT; release with
- * ward_summary_clear. */
+/* What a call produced besides its reply. A call zeroes it as soon as it
+ * has accepted its options (one refused for them leaves it untouched; an
+ * asynchronous one, once it has the worker's connection) and fills it
+ * when it ends, whatever the outcome: before ward_request_ex returns, or
+ * just before `done` runs. Start from WARD_SUMMARY_INIT; release with
+ * ward_summary_clear, safe after any outcome. A summary from an older
+ * header that stops before `streams` gets the figures it has room for. */
 typedef struct ward_summary {
   uint32_t struct_size;       /* sizeof(ward_summary) as compiled: the _INIT macro */
-  uint64_t rows;              /* rows on all streams */
+  uint64_t rows;              /* rows received on all streams (those a
+                                 cancellation dropped included) */
   uint64_t row_bytes;
-  uint64_t progress;          /* progress reports */
-  uint64_t diagnostics;
-  int64_t elapsed_us;         /* from the request sent to the outcome */
+  uint64_t progress;          /* progress reports consumed by the caller */
+  uint64_t diagnostics;       /* diagnostics consumed by the caller */
+  int64_t elapsed_us;         /* from just before the request was sent to the
+                                 outcome */
   size_t nstreams;
   ward_stream_count *streams; /* in the order the streams first appeared */
 } ward_summary;
@@ -600,32 +749,42 @@ WARD_EXTERN int ward_summary_init(ward_summary *s, size_t size);
 WARD_EXTERN void ward_summary_clear(ward_summary *s);
 
 /* The default flow-control window of a call: how many bytes of rows and
- * progress the worker may send ahead of what the caller has consumed. */
+ * progress the worker may send ahead of what the caller has consumed
+ * (api.md 5; the exact rule: docs/protocol.md 7.6). */
 #define WARD_WINDOW_DEFAULT (1024 * 1024)
 
 /* Options of one call. Callbacks run on the calling thread, inside the call,
- * before it returns; they must not free the worker. Rows are delivered live
- * but are tentative: only a call that ends WARD_OK commits them (buffer
- * them, and use them once the call succeeded). */
+ * before it returns (for ward_call_start: on the I/O thread, before
+ * `done`), in the order the worker sent them; they must not free the
+ * worker. Rows are delivered live but are tentative: only a call that ends
+ * WARD_OK commits them (buffer them, and use them once the call
+ * succeeded). A struct_size too small, here or in the summary, fails the
+ * call with WARD_EINVAL before anything is sent. */
 typedef struct ward_call_opts {
   uint32_t struct_size; /* sizeof(ward_call_opts) as compiled: the _INIT macro */
-  int timeout_ms;  /* deadline; negative = the spec's request timeout */
-  int encoding;    /* encoding tag of the request payload (WARD_ENC_JSON) */
+  int timeout_ms;  /* deadline; negative = the spec's request timeout;
+                      0 = do not wait */
+  int encoding;    /* encoding tag of the request payload, a WARD_ENC_*
+                      (WARD_ENC_JSON); another value: WARD_EINVAL */
   /* Progress reports the handler sent, in order. */
   void (*on_progress)(const void *data, size_t len, void *ud);
-  /* Rows the handler emitted: `seq` starts at 1 per stream per call.
-   * Rows are tentative until the call succeeds. */
+  /* Rows the handler emitted: `stream` is NUL-terminated, `seq` starts at
+   * 1 per stream per call. Rows are tentative until the call succeeds. */
   void (*on_row)(const char *stream, uint64_t seq, const void *data, size_t len, void *ud);
-  /* Diagnostics: level 0 debug .. 3 error, a short code and a message. */
+  /* Diagnostics: level 0 debug .. 3 error, a short code ("" if none) and a
+   * message, both NUL-terminated. */
   void (*on_diag)(int level, const char *code, const char *message, void *ud);
   void *ud;        /* passed to the callbacks */
   /* A session: nonzero pins the call to that generation of the worker
-   * (see ward_worker_generation); once the worker has restarted the call
-   * fails with WARD_ESTALE instead of reaching the new process. */
+   * (see ward_worker_generation): unless the worker is ready in exactly
+   * that generation, the call fails at once with WARD_ESTALE instead of
+   * waiting or reaching another process. */
   uint32_t generation;
   /* Flow control: the worker may send this many bytes of rows and progress
-   * ahead of the callbacks; it blocks (and keeps answering pings) until
-   * they catch up. 0 = WARD_WINDOW_DEFAULT; -1 = no limit. */
+   * (counted as whole frames: header, stream name, payload) ahead of the
+   * callbacks; it blocks (and keeps answering pings) until they catch up.
+   * A worker that ignores it is cut off (WARD_EPROTO). 0 =
+   * WARD_WINDOW_DEFAULT; negative = no limit. */
   int window_bytes;
   /* Filled when the call ends, if not NULL (see ward_summary); its own
    * struct_size must be set too (WARD_SUMMARY_INIT). */
@@ -636,24 +795,40 @@ typedef struct ward_call_opts {
 /* Like ward_host_opts_init, for a ward_call_opts. */
 WARD_EXTERN int ward_call_opts_init(ward_call_opts *opts, size_t size);
 
-/* Calls `method` with a payload and waits for its one outcome.
- * On WARD_OK, *reply holds the reply (free it with ward_msg_free). On
- * WARD_EREMOTE, *reply holds the remote error (code, message, data). On any
- * other error *reply is NULL: WARD_ETIMEDOUT (and, unless the spec says
- * otherwise, the worker is killed and replaced), WARD_ENOMETHOD, WARD_ECRASHED
- * (the worker died or cut the connection), WARD_EPROTO / WARD_ETOOBIG (the
- * worker broke the protocol and was cut off), WARD_ETOOBIG (the request is
- * over the worker's limit; nothing was sent), WARD_ECLOSED (the worker is
- * stopped), WARD_EGAVEUP (the worker failed: restart limit), WARD_ESTALE
- * (pinned to a generation that is gone), WARD_EINVAL (also a bad
- * struct_size in the options or their summary). `reply` may be NULL
- * when the caller does not want it. Many calls may be in flight on one
- * worker from many threads. While the worker is restarting the call waits
- * for the new process, within the same deadline. */
+/* Calls `method` with a payload (`data` may be NULL when `len` is 0) and
+ * waits for its one outcome. *reply is set to NULL on entry. On WARD_OK,
+ * *reply holds the reply (free it with ward_msg_free). On WARD_EREMOTE,
+ * *reply holds the remote error (code, message, data). On any other error
+ * *reply is NULL: WARD_ETIMEDOUT, WARD_ENOMETHOD, WARD_ECRASHED (the worker
+ * died or cut the connection during the call, or it is exited),
+ * WARD_EPROTO / WARD_ETOOBIG (the worker broke the protocol and was cut
+ * off), WARD_EPROTO (a JSON-tagged payload it sent failed
+ * ward_spec_validate_json), WARD_ETOOBIG (the request is over the worker's
+ * limit; nothing was sent), WARD_ECLOSED (the worker is stopped or
+ * stopping, or restarting or idle and the spec says not to wait),
+ * WARD_EGAVEUP (the worker failed: restart limit), WARD_ESTALE (pinned to
+ * a generation that is not the ready one), WARD_EINVAL (bad method name,
+ * NULL data with a length, also a bad struct_size in the options or their
+ * summary, an unknown encoding, a plain process, a ward callback),
+ * WARD_ENOMEM. `reply` may be NULL when the caller does not want it.
+ * Many calls may be in flight on one worker from many threads.
+ *
+ * One deadline covers the whole call: waiting for a new process if the
+ * worker is restarting or idle (api.md 4.4), for socket space, and for
+ * the outcome, time in the callbacks included. A call that passes it once
+ * it has the worker's connection is given up: the worker is sent a CANCEL
+ * (ward_ctx_cancelled), whatever it still sends for the call is
+ * discarded, and, with kill-on-timeout (the default) and a timeout other
+ * than 0, the worker is killed before this returns (ward_spec_kill_on_timeout).
+ * With timeout 0 the request is sent only if the worker is ready and the
+ * socket takes it at once, and the call returns WARD_ETIMEDOUT unless its
+ * outcome was already there; it kills nothing, but is cancelled all the
+ * same: use ward_notify to send work and forget it. */
 WARD_EXTERN int ward_request(ward_msg **reply, ward_worker *w, const char *method,
                              const void *data, size_t len, int timeout_ms);
-/* The same with options (progress, rows, diagnostics, encoding); `opts`
- * may be NULL for the defaults (WARD_CALL_OPTS_INIT). */
+/* The same with options (progress, rows, diagnostics, encoding, window,
+ * session, summary); `opts` may be NULL for the defaults
+ * (WARD_CALL_OPTS_INIT): ward_request is this with a timeout. */
 WARD_EXTERN int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method,
                                 const void *data, size_t len, const ward_call_opts *opts);
 
@@ -662,82 +837,134 @@ WARD_EXTERN int ward_request_ex(ward_msg **reply, ward_worker *w, const char *me
  *
  * ward_call_start sends the request and returns; `done` then runs exactly
  * once, on the host's I/O thread, with the outcome (the same codes as
- * ward_request) and the reply or remote error, which it owns. If
+ * ward_request, or WARD_ECANCELED) and the reply (WARD_OK) or remote error
+ * (WARD_EREMOTE), NULL otherwise, which it owns (ward_msg_free). If
  * ward_call_start fails, `done` never runs. Progress, row and diagnostic
  * callbacks of an asynchronous call run on the I/O thread too, before
- * `done`. The deadline (opts->timeout_ms) is kept by the host.
+ * `done`. The options are copied, not what they point to: `ud` and
+ * `summary` must stay valid until `done` has run. The deadline
+ * (opts->timeout_ms; negative: the spec's request timeout) is kept by the
+ * host: when it passes, the worker gets a CANCEL and `done` runs with
+ * WARD_ETIMEDOUT (then, as for ward_request, the worker may be killed;
+ * timeout 0 ends the call at the loop's next turn and kills nothing).
+ * Until `done` has run the call counts in calls_in_flight, and a planned
+ * replacement waits for it. This is how to call a worker from a ward
+ * callback.
  * ------------------------------------------------------------------- */
 typedef struct ward_call ward_call;
 typedef void (*ward_call_cb)(ward_call *call, int status, ward_msg *reply, void *ud);
 
-/* Errors as for ward_request, before anything was sent. Blocks only until
- * the socket takes the request (not at all on the I/O thread). */
+/* Errors as for ward_request, before anything was sent (WARD_EINVAL also
+ * for a NULL `done`); *out is then NULL. Like ward_request it waits for a
+ * restart or an idle worker's new process, within the deadline, then
+ * until the socket takes the request; on the I/O thread it never waits:
+ * what the socket does not take is queued, and a worker without a ready
+ * process gives WARD_ECLOSED at once. `done` may run before this returns,
+ * before *out is set: use its `call` argument. */
 WARD_EXTERN int ward_call_start(ward_call **out, ward_worker *w, const char *method,
                                 const void *data, size_t len, const ward_call_opts *opts,
                                 ward_call_cb done, void *ud);
-/* Cancels: the call ends at once with WARD_ECANCELED (`done` runs with it,
- * if it had not run yet) and the worker is told (ward_ctx_cancelled, and
- * its next row or progress returns WARD_ECANCELED). A worker that does not
- * end the call within the spec's cancel grace is killed and replaced
- * (reason CANCELLED). Cancelling an ended call does nothing. */
+/* Cancels: the call ends at once with WARD_ECANCELED (`done` runs with it
+ * soon after, possibly before this returns, if it had not run yet; rows
+ * and progress not yet delivered are dropped) and the worker is told
+ * (ward_ctx_cancelled, and its next row or progress returns
+ * WARD_ECANCELED). A worker that does not end the call within the spec's
+ * cancel grace is killed and replaced (reason CANCELLED). Cancelling an
+ * ended call does nothing. From any thread, the I/O thread included.
+ * Returns WARD_OK (WARD_EINVAL for NULL). */
 WARD_EXTERN int ward_call_cancel(ward_call *call);
-/* Waits until `done` has run (up to `timeout_ms`, negative: forever) and
- * returns the call's outcome, or WARD_ETIMEDOUT if it has not ended.
- * Must not be called on the I/O thread. */
+/* Waits until `done` has run and returned (up to `timeout_ms`; negative:
+ * forever; 0: only looks) and returns the call's outcome, again if called
+ * again, or WARD_ETIMEDOUT if it has not ended (the same code as a call
+ * that timed out: note the status in `done` if it matters). Not on the
+ * I/O thread (WARD_EINVAL). It does not run an external loop: from the
+ * loop's own thread it can only time out; take the outcome in `done`. */
 WARD_EXTERN int ward_call_wait(ward_call *call, int timeout_ms);
-/* Releases the handle. A call still running goes on (cancel it first if
- * it should not) and its `done` still runs; the memory goes after both. */
+/* Releases the handle, once, from any thread, `done` included (its `call`
+ * argument). A call still running goes on (cancel it first if it should
+ * not) and its `done` still runs; the memory goes after both. */
 WARD_EXTERN void ward_call_free(ward_call *call);
 
 /* Sends a notification (tagged JSON): no reply, no outcome beyond delivery.
  * Returns once the socket has taken the whole message, which blocks while
- * the worker is not reading (flow control). Waits for a restart like a
- * request. Errors: WARD_ECLOSED, WARD_ECRASHED, WARD_EGAVEUP, WARD_ETOOBIG,
- * WARD_ETIMEDOUT (the worker did not read for the whole request timeout),
- * WARD_EINVAL. */
+ * the worker is not reading (flow control: a ward worker stops reading
+ * while 8 MiB wait for its handlers). Waits for a restart, or starts an
+ * idle worker's new process, like a request (on the I/O thread: not,
+ * WARD_ECLOSED at once); both waits share one deadline, the spec's request
+ * timeout. Never kills the worker. A method the worker does not serve is
+ * dropped there. Errors: WARD_ECLOSED, WARD_ECRASHED, WARD_EGAVEUP,
+ * WARD_ETOOBIG, WARD_ETIMEDOUT (no new process, or the worker did not
+ * read, for the whole request timeout), WARD_EINVAL, WARD_ENOMEM. */
 WARD_EXTERN int ward_notify(ward_worker *w, const char *method, const void *data, size_t len);
 
-/* A health round trip through the worker's serving loop. Errors as for
- * ward_request. */
+/* A health round trip through the worker's serving loop (negative
+ * timeout: the spec's request timeout). Waits for a restart, or wakes an
+ * idle worker, like a request. A worker busy in a handler that reaches no
+ * boundary does not answer; a ping that times out kills nothing, and is
+ * not a request served. Errors as for ward_request. */
 WARD_EXTERN int ward_ping(ward_worker *w, int timeout_ms);
 
-/* The current process id (0 when there is none). */
+/* Accessors: they never fail (0 or NULL for a NULL handle), from any
+ * thread, ward callbacks included. */
+/* The current process id (0 when there is none: backing off, idle,
+ * exited, failed, stopped). */
 WARD_EXTERN int ward_worker_pid(const ward_worker *w);
 /* The spec's name; valid as long as the handle. */
 WARD_EXTERN const char *ward_worker_name(const ward_worker *w);
-/* Unique within the host, never reused. */
+/* Unique within the host, never reused; the same across restarts. */
 WARD_EXTERN uint64_t ward_worker_id(const ward_worker *w);
-/* The generation of the current (or last) process: 1 for the first start. */
+/* The generation of the current (or last) process: 1 for the first start,
+ * +1 for every new process (during a backoff, the one that ended). */
 WARD_EXTERN uint32_t ward_worker_generation(const ward_worker *w);
-/* Whether the worker announced `method` in its handshake (1 / 0). */
+/* Whether the worker announced `method` in its last handshake (1 / 0). */
 WARD_EXTERN int ward_worker_serves(const ward_worker *w, const char *method);
-/* A metadata value the worker announced in its handshake (see
- * ward_client_meta), or NULL. Valid until the worker restarts. */
+/* A metadata value the worker announced in its last handshake (see
+ * ward_client_meta; the first, if a key came twice), or NULL. Valid until
+ * the worker restarts: copy it to keep it. */
 WARD_EXTERN const char *ward_worker_meta(const ward_worker *w, const char *key);
 
-/* Stops the worker: a goodbye message, then after `grace_ms` SIGTERM to its
- * process group, then after another `grace_ms` SIGKILL; waits until it has
- * been reaped. A negative grace means the spec's stop grace. Calls still in
- * flight end with WARD_ECLOSED. The handle stays valid, in state stopped;
- * stopping a stopped worker returns WARD_OK. The outcome is in the STOPPED
- * event and in ward_info.last_stop. No restart follows a stop. The exit's
- * reason is "stopped", unless ward had already killed the process for
- * another (a call that returned WARD_EPROTO or WARD_ETIMEDOUT ended it):
- * that reason stays. */
+/* Stops the worker and waits until it has been reaped: a goodbye message
+ * (waiting at most `grace_ms` for socket space), then the host closes its
+ * end, so calls still in flight, and calls waiting for a restart, end with
+ * WARD_ECLOSED (asynchronous ones too); after `grace_ms` the spec's stop
+ * signal (SIGTERM) to its process group, after another `grace_ms` SIGKILL
+ * (grace 0: both at once); WARD_ESYS if it is still not reaped 30 s after
+ * that. A negative grace means the spec's stop grace. A worker with no
+ * process (backing off, idle, exited, failed) is marked stopped at once
+ * (outcome ALREADY_EXITED); a new process being started at that moment is
+ * killed before it comes up: no restart overtakes a stop. The handle stays
+ * valid, in state stopped, and calls on it return WARD_ECLOSED until
+ * ward_worker_restart; stopping a stopped worker returns WARD_OK and
+ * changes nothing (no event); a stop made during another thread's waits
+ * for the same process. The outcome is in the STOPPED event and in
+ * ward_info.last_stop. No restart follows a stop. The exit's reason is
+ * "stopped", unless ward had already killed the process for another (a
+ * call that returned WARD_EPROTO or WARD_ETIMEDOUT ended it): that reason
+ * stays. Errors: WARD_EINVAL (also a ward callback), WARD_ESYS. */
 WARD_EXTERN int ward_worker_stop(ward_worker *w, int grace_ms);
 
 /* Replaces the process with a fresh one between calls: new calls wait, the
- * calls in flight finish, the old process gets a goodbye (and is killed
- * after the stop grace), and a new generation starts at once (reason
- * CYCLE, not counted against the intensity). Returns once the new process
- * is ready. Errors: WARD_ECLOSED (stopped, exited or failed: use
- * ward_worker_restart), WARD_EHANDSHAKE / WARD_ESPAWN (the new process did
- * not come up; the restart policy then applies), WARD_ETIMEDOUT. */
+ * calls in flight finish, the old process gets a goodbye (and SIGKILL
+ * after the stop grace), and a new generation starts at once, whatever
+ * the restart mode (reason CYCLE, not counted against the intensity).
+ * Starting, restarting: waits for the start under way; backing off, idle:
+ * starts the new process now. Returns WARD_OK once a process of a later
+ * generation is ready; a new process that does not come up is a failed
+ * start for the restart policy, and this keeps waiting. Errors:
+ * WARD_ECLOSED (stopping, stopped, exited or failed: use
+ * ward_worker_restart; or stopped meanwhile), WARD_EGAVEUP (failed
+ * meanwhile), WARD_ECRASHED (exited meanwhile), WARD_ETIMEDOUT (after the
+ * request timeout + 2 stop graces + the startup timeout + the backoff
+ * cap), WARD_EINVAL (also a ward callback). */
 WARD_EXTERN int ward_worker_cycle(ward_worker *w);
 
-/* Brings a stopped, exited or failed worker back (and forgets its restart
- * history); on a running worker, resets the history and cycles it.
- * Returns once the new process is ready, with the errors of ward_spawn. */
+/* Brings a stopped, exited or failed worker back: starts a process as
+ * ward_spawn does (state starting, events SPAWNED and READY) and returns
+ * once it is ready, with the errors of ward_spawn (if it fails the worker
+ * is failed). On a running worker (idle included) it cycles it
+ * (ward_worker_cycle); on a stopping one: WARD_ECLOSED. Either way it
+ * forgets the restart history (the intensity window and the run of
+ * failures; not ward_info.restarts). WARD_EINVAL from a ward callback. */
 WARD_EXTERN int ward_worker_restart(ward_worker *w);
 
 /* Lifecycle operations that never wait: each starts the operation and
@@ -745,15 +972,16 @@ WARD_EXTERN int ward_worker_restart(ward_worker *w);
  * they complete with an event). The blocking forms above are these plus a
  * wait, for threads that want one.
  *
- * ward_worker_stop_begin: the stop of ward_worker_stop; it is over at the
- * STOPPED event (outcome as there). Stopping a stopped worker does nothing.
+ * ward_worker_stop_begin: the stop of ward_worker_stop, escalating on the
+ * host's timers; it is over at the STOPPED event (outcome as there).
+ * Stopping a stopped worker does nothing.
  * ward_worker_cycle_begin: the replacement of ward_worker_cycle; the new
  * process is ready at the RESTARTED event. WARD_ECLOSED when the worker is
  * not running (stopped, exited or failed).
  * ward_worker_restart_begin: the start of ward_worker_restart; ready at the
- * READY event (RESTARTED too when it replaced a running process); a first
- * start that fails reports as ward_spawn_start's does. WARD_ECLOSED while
- * the worker is stopping.
+ * READY event (RESTARTED too when it replaced a running process); a start
+ * that fails reports as ward_spawn_start's does (EXITED, state failed).
+ * WARD_ECLOSED while the worker is stopping.
  * Errors also: WARD_EINVAL (NULL). */
 WARD_EXTERN int ward_worker_stop_begin(ward_worker *w, int grace_ms);
 WARD_EXTERN int ward_worker_cycle_begin(ward_worker *w);
@@ -805,16 +1033,22 @@ WARD_EXTERN void ward_group_free(ward_group *g);
 /* "one-for-one", "one-for-all", "rest-for-one" (never NULL). */
 WARD_EXTERN const char *ward_group_strategy_name(int strategy);
 
-/* States, as ward_info reports them. */
+/* States, as ward_info reports them; what a call made in each gets, and
+ * how a worker moves between them: api.md 4.1. */
 typedef enum {
-  WARD_STATE_STARTING = 1, /* the first process is starting */
-  WARD_STATE_READY,
-  WARD_STATE_STOPPING,
-  WARD_STATE_RESTARTING,   /* a replacement is under way */
-  WARD_STATE_BACKING_OFF,  /* waiting before the next start */
-  WARD_STATE_FAILED,       /* gave up (restart limit) or could not start */
-  WARD_STATE_STOPPED,      /* stopped on request */
-  WARD_STATE_EXITED,       /* ended, and the restart mode says no restart */
+  WARD_STATE_STARTING = 1, /* the first process is starting (or the one
+                              ward_worker_restart started): calls wait */
+  WARD_STATE_READY,        /* its process completed its handshake */
+  WARD_STATE_STOPPING,     /* calls get WARD_ECLOSED */
+  WARD_STATE_RESTARTING,   /* a replacement is under way (draining, ending
+                              the old process, starting the new): calls wait */
+  WARD_STATE_BACKING_OFF,  /* no process, waiting before the next start:
+                              calls wait */
+  WARD_STATE_FAILED,       /* gave up (restart limit) or could not start:
+                              calls get WARD_EGAVEUP */
+  WARD_STATE_STOPPED,      /* stopped on request: calls get WARD_ECLOSED */
+  WARD_STATE_EXITED,       /* ended, and the restart mode says no restart:
+                              calls get WARD_ECRASHED */
   WARD_STATE_IDLE          /* its process was ended for being idle; the next
                               call starts a new one */
 } ward_state;
@@ -827,43 +1061,61 @@ typedef struct ward_info {
   int pid;                 /* current process, 0 when none */
   int state;               /* ward_state */
   uint32_t generation;     /* starts so far (1 for the first) */
-  uint32_t restarts;       /* automatic restarts decided by the policies */
-  int last_exit_code;      /* of the last process that ended: code, or -1 */
+  uint32_t restarts;       /* new processes started by decision after one
+                              ended: restarts and planned replacements (not
+                              ward_worker_restart's starts, nor an idle
+                              worker's wake-up) */
+  int last_exit_code;      /* of the last process that ended: code, or -1
+                              (all last_* 0 before any has ended) */
   int last_signal;         /* its terminating signal, or 0 */
   int last_reason;         /* ward_reason */
   int last_stop;           /* ward_stop_outcome of the last stop */
-  int64_t start_time_ms;   /* wall clock (ms since the epoch) of the current process */
-  uint64_t rss_bytes;      /* resident set of the current process */
+  int64_t start_time_ms;   /* wall clock (ms since the epoch) of the current
+                              process; this, rss_bytes and cpu_ms are 0
+                              without one */
+  uint64_t rss_bytes;      /* resident set of the current process (not its
+                              children) */
   uint64_t cpu_ms;         /* CPU time (user + system) of the current process */
-  uint64_t calls_served;   /* requests answered, over all generations */
-  uint32_t calls_in_flight;
+  uint64_t calls_served;   /* requests answered (reply, remote error or
+                              no-such-method), over all generations */
+  uint32_t calls_in_flight; /* requests (asynchronous ones until their done
+                               has run), notifications and pings holding the
+                               connection now */
 } ward_info;
 #define WARD_INFO_INIT {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 /* Like ward_host_opts_init, for a ward_info. */
 WARD_EXTERN int ward_info_init(ward_info *info, size_t size);
 
 /* Fills `out` (its first out->struct_size bytes: start from
- * WARD_INFO_INIT) with the worker's figures. RSS and CPU time are read
- * from the system at the time of the call. Errors: WARD_EINVAL (NULL, or
- * a bad struct_size: then nothing is written). */
+ * WARD_INFO_INIT) with a consistent snapshot of the worker's figures. RSS,
+ * CPU and start time are read from the system (/proc) at the time of the
+ * call. Errors: WARD_EINVAL (NULL, or a bad struct_size: then nothing is
+ * written). */
 WARD_EXTERN int ward_worker_info(ward_info *out, const ward_worker *w);
 
-/* Stops the worker if needed and releases the handle. No other thread may
- * use the handle during or after this call. From a ward callback it does
- * not wait: the stop goes on (ward_worker_stop_begin, with its STOPPED
- * event) and the host's loop releases the handle once the worker has
- * stopped, after the current callbacks; the handle must not be used after
- * the call all the same. */
+/* Stops the worker if needed (as ward_worker_stop(w, -1)) and releases the
+ * handle, its log ring and (unless kept) its data directory; its events
+ * have been delivered when this returns. No other thread may use the
+ * handle during or after this call: an asynchronous call still running
+ * ends WARD_ECLOSED and its `done` runs first (do not cancel it after).
+ * From a ward callback it does not wait: the stop goes on
+ * (ward_worker_stop_begin, with its STOPPED event) and the host's loop
+ * releases the handle once the worker has stopped, after the current
+ * callbacks; the handle must not be used after the call all the same. */
 WARD_EXTERN void ward_worker_free(ward_worker *w);
 
 /* ---------------------------------------------------------------------
- * Messages: a received reply or remote error.
+ * Messages: a received reply or remote error, yours until ward_msg_free.
+ * For a reply, data, len and encoding are the result; for a remote error,
+ * the code, the message and the optional error data. Tell one from the
+ * other by the call's return (WARD_OK or WARD_EREMOTE).
  * ------------------------------------------------------------------- */
-WARD_EXTERN const void *ward_msg_data(const ward_msg *m); /* never NULL */
+WARD_EXTERN const void *ward_msg_data(const ward_msg *m); /* never NULL; not NUL-terminated */
 WARD_EXTERN size_t ward_msg_len(const ward_msg *m);
 WARD_EXTERN int ward_msg_encoding(const ward_msg *m);    /* WARD_ENC_* */
 WARD_EXTERN int ward_msg_code(const ward_msg *m);        /* remote error code, 0 for a reply */
-WARD_EXTERN const char *ward_msg_error(const ward_msg *m); /* remote error message, NULL for a reply */
+WARD_EXTERN const char *ward_msg_error(const ward_msg *m); /* remote error message ("" if
+                                                              none), NULL for a reply */
 WARD_EXTERN void ward_msg_free(ward_msg *m);             /* NULL is fine */
 
 /* ---------------------------------------------------------------------
@@ -875,47 +1127,86 @@ WARD_EXTERN void ward_msg_free(ward_msg *m);             /* NULL is fine */
  * asks the kernel to kill the process when the host dies
  * (PR_SET_PDEATHSIG).
  * Handlers run on the thread that called ward_client_run(), one at a time,
- * in arrival order. Pings are answered by that loop, so a worker stuck in a
+ * in arrival order; what arrives meanwhile waits in a queue (while 8 MiB
+ * wait, the worker stops reading, except while a handler waits for its
+ * caller's window). Pings are answered by that loop, so a worker stuck in a
  * handler stops answering them, which is how the host sees a hang; a long
  * handler that calls ward_ctx_progress, ward_ctx_row or ward_ctx_cancelled
- * keeps answering. Other threads may use ward_client_request and
- * ward_client_notify at any time.
+ * (its boundaries) keeps answering. Other threads, and handlers, may use
+ * ward_client_request and ward_client_notify at any time. stdout and
+ * stderr are not the channel: print freely (they are pipes to the host by
+ * default: make stdout line-buffered for lines to arrive as written).
  * ------------------------------------------------------------------- */
 
-/* Errors: WARD_EINVAL (the environment names no channel: not started by a
- * ward host), WARD_ESYS (the socket could not be reached), WARD_ENOMEM.
+/* Reads the environment of docs/protocol.md section 2: WARD_FD (then set
+ * close-on-exec), or else WARD_SOCKET and WARD_TOKEN; WARD_NAME (the HELLO's
+ * name, "worker" if unset); WARD_MAX_FRAME (the limit it announces and
+ * enforces; WARD_MAX_FRAME_DEFAULT if unset or not 1..4294967295); and
+ * WARD_PPID: when set, it sets PR_SET_PDEATHSIG (SIGKILL), and takes it
+ * back if its parent is not that process (a wrapper that forked it): the
+ * end of the connection and the host's guard see to it then. It removes
+ * nothing from the environment: a worker that starts programs should drop
+ * WARD_FD, WARD_SOCKET and WARD_TOKEN from theirs.
+ * Errors: WARD_EINVAL (the environment names no channel: not started by a
+ * ward host), WARD_ESYS (WARD_FD is not open, or the socket could not be
+ * reached), WARD_ENOMEM.
  * The handshake itself happens in ward_client_run (or the first
  * ward_client_request / ward_client_notify). */
 WARD_EXTERN int ward_client_connect(ward_client **out);
 
 /* Registers a handler for requests and notifications of `method`. Call
- * before ward_client_run: the methods are announced in the handshake. */
+ * before the handshake (ward_client_run, or the first request or notify):
+ * the methods are announced in it (ward_worker_serves). Registering a
+ * method again replaces its handler. A request for a method with no
+ * handler is answered WARD_ENOMETHOD; such a notification is dropped.
+ * Errors: WARD_EINVAL (bad name, NULL fn, after the handshake),
+ * WARD_ENOMEM. */
 WARD_EXTERN int ward_client_handle(ward_client *c, const char *method, ward_handler fn,
                                    void *ud);
 
-/* Adds a metadata entry to the handshake (e.g. "version", "1.4.2").
- * Keys hold no '=' or newline, values no newline. Call before the first
- * ward_client_run / request / notify. */
+/* Adds a metadata entry to the handshake (e.g. "version", "1.4.2"), which
+ * the host reads with ward_worker_meta. Keys hold no '=' or newline, values
+ * no newline. Call before the first ward_client_run / request / notify.
+ * Errors: WARD_EINVAL (bad key, NULL value, after the handshake),
+ * WARD_ENOMEM. */
 WARD_EXTERN int ward_client_meta(ward_client *c, const char *key, const char *value);
 
-/* Does the handshake if not done yet, then serves calls until the host says
- * goodbye (returns WARD_OK: exit with status 0 now) or the connection is
- * lost (WARD_ECLOSED). Errors also: WARD_EHANDSHAKE (the host refused us or
- * never answered), WARD_EPROTO / WARD_ETOOBIG (the host broke the protocol,
- * or said goodbye with a reason other than 0). Once the goodbye has
- * arrived, requests still queued are answered WARD_ECLOSED instead of
- * being run. */
+/* Does the handshake if not done yet (HELLO with its methods, metadata
+ * and limit; waits up to 30 s for the WELCOME), then serves calls, and
+ * pings, until the host says goodbye (returns WARD_OK: free the client
+ * and exit with status 0 at once; a stopped worker gets the stop signal
+ * after the grace, a replaced one SIGKILL) or the connection is lost
+ * (WARD_ECLOSED: exit with a failure status). Errors also:
+ * WARD_EHANDSHAKE (the host refused us or never answered), WARD_EPROTO
+ * (the host broke the protocol, or said goodbye with a reason other than
+ * 0), WARD_ETOOBIG (the host sent a frame over our limit), WARD_EINVAL,
+ * WARD_ENOMEM. A goodbye does not cancel the handler running; requests
+ * still queued behind it are answered WARD_ECLOSED instead of being run
+ * (unknown methods still WARD_ENOMETHOD), and notifications queued before
+ * it are still handled. */
 WARD_EXTERN int ward_client_run(ward_client *c);
 
-/* Calls a method the host serves (ward_host_handle). `timeout_ms` < 0
- * means 30000 ms. Errors as for ward_request. */
+/* Calls a method the host serves (ward_host_handle), from any thread,
+ * handlers included; does the handshake first if needed. `timeout_ms` < 0
+ * means 30000 ms (WARD_REQUEST_TIMEOUT_MS_DEFAULT). The payload is tagged
+ * JSON; the call has no callbacks (progress, rows and diagnostics a host
+ * handler sends are dropped) and no window. A deadline that passes kills
+ * nothing: the host is sent a CANCEL (a request still waiting for its
+ * handler is then answered -7 unrun). Outcomes and errors as for
+ * ward_request, but never WARD_EGAVEUP or WARD_ESTALE, and WARD_ECRASHED
+ * when the host is gone; plus the handshake errors. */
 WARD_EXTERN int ward_client_request(ward_msg **reply, ward_client *c, const char *method,
                                     const void *data, size_t len, int timeout_ms);
-/* Sends a notification to the host. */
+/* Sends a notification (tagged JSON) to the host; returns once the socket
+ * has taken it, waiting for space at most 30 s. Errors: WARD_EINVAL,
+ * WARD_ETOOBIG (over the host's max_frame; nothing sent), WARD_ETIMEDOUT,
+ * WARD_ECRASHED (the host is gone), WARD_ENOMEM, the handshake errors. */
 WARD_EXTERN int ward_client_notify(ward_client *c, const char *method, const void *data,
                                    size_t len);
-/* Sends a goodbye to the host (if the connection is up) and frees the
- * client. No other thread may use it during or after this call. */
+/* Sends a goodbye to the host (if the connection is up and the host has
+ * not said goodbye first; waiting at most 1 s), closes the connection and
+ * frees the client. No other thread may use it during or after this call.
+ * The host then reports the process's exit when it ends. */
 WARD_EXTERN void ward_client_free(ward_client *c);
 
 /* ---------------------------------------------------------------------
@@ -924,18 +1215,21 @@ WARD_EXTERN void ward_client_free(ward_client *c);
  * A program can serve calls to programs it did not spawn (a daemon's
  * control channel): ward_server_listen binds a Unix socket at a path,
  * mode 0600, and accepts connections from processes of the same user (or
- * root). Each connection does the handshake as a worker would (the
- * connecting side sends HELLO, the server answers WELCOME: see
- * docs/protocol.md) and is then served on a thread of its own (the server
- * holds a bounded number of connections: ward_server_limits), so its
- * handlers may block and may call anything, ward_spawn included;
- * ward_ctx_worker is NULL in them. The connecting side is a ward_client made
- * with ward_client_open; it calls with ward_client_request and
- * ward_client_notify.
+ * root; others are closed at once). Each connection does the handshake as
+ * a worker would (the connecting side sends HELLO, the server answers
+ * WELCOME: see docs/protocol.md section 15.1) and is then served on a
+ * thread of its own, in order (the server holds a bounded number of
+ * connections: ward_server_limits), so its handlers may block and may call
+ * anything, ward_spawn included; ward_ctx_worker is NULL in them. A
+ * connection that breaks the protocol is closed; the others go on. The
+ * connecting side is a ward_client made with ward_client_open; it calls
+ * with ward_client_request and ward_client_notify.
  * ------------------------------------------------------------------- */
 typedef struct ward_server ward_server;
+/* An empty server. Errors: WARD_EINVAL, WARD_ENOMEM. */
 WARD_EXTERN int ward_server_new(ward_server **out);
-/* Registers a handler; before ward_server_listen. */
+/* Registers a handler; before ward_server_listen. Errors: WARD_EINVAL (bad
+ * name, NULL fn, listening already), WARD_ENOMEM. */
 WARD_EXTERN int ward_server_handle(ward_server *s, const char *method, ward_handler fn,
                                    void *ud);
 
@@ -953,8 +1247,10 @@ WARD_EXTERN int ward_server_handle(ward_server *s, const char *method, ward_hand
  * or part of a frame) is closed. When a peer connects while `max_conns`
  * connections are held, the server makes room by closing one that is not
  * in a call: the oldest of those still in their handshake, else the one
- * idle the longest (since its last call ended). A connection is never
- * closed while a call of it runs. If every connection is in a call, the
+ * idle the longest (since its last call ended), and waits for its thread
+ * to end before starting the newcomer's. A connection is never closed
+ * while a call of it runs (a frame that reaches one as it is dropped is
+ * not handled). If every connection is in a call, the
  * newcomer is refused: it gets a GOODBYE with reason 4 (busy) instead of a
  * WELCOME (its ward_client_request fails with WARD_EHANDSHAKE), and the
  * server holds no thread for it. See docs/protocol.md, section 15.1.
@@ -1000,48 +1296,66 @@ WARD_EXTERN int ward_server_on_drop(ward_server *s, ward_server_drop_cb cb, void
 /* Binds `path` and starts accepting on a thread of the server's. A stale
  * socket left at the path (no one answers on it) is replaced; a live one
  * is refused with WARD_ESYS (errno EADDRINUSE), and anything that is not
- * a socket with WARD_EINVAL. */
+ * a socket with WARD_EINVAL (so are a path too long and a server that
+ * listens already); other failures are WARD_ESYS. */
 WARD_EXTERN int ward_server_listen(ward_server *s, const char *path);
 /* Stops accepting, closes every connection, waits for handlers still
  * running, removes the socket and frees the server. Not from a handler. */
 WARD_EXTERN void ward_server_free(ward_server *s);
-/* Connects to a ward server at `path`. Errors: WARD_ECLOSED (nothing
- * listens there: no such socket, or the connection was refused; the
- * errno is kept), WARD_ESYS, WARD_EINVAL, WARD_ENOMEM. The handshake
+/* Connects to a ward server at `path` (the client does not follow the
+ * server's life: no death signal). Errors: WARD_ECLOSED (nothing listens
+ * there: no such socket, or the connection was refused; the errno is in
+ * ward_last_errno), WARD_ESYS, WARD_EINVAL, WARD_ENOMEM. The handshake
  * happens at the first request: make it soon, as a ward server closes a
  * connection still without its HELLO at its handshake deadline
- * (ward_server_limits). */
+ * (ward_server_limits). A server at its connection limit may close it
+ * while idle between calls (the next call fails WARD_ECLOSED or
+ * WARD_ECRASHED: open another), or refuse it when all its connections are
+ * in calls (the first call fails WARD_EHANDSHAKE, "server busy"). */
 WARD_EXTERN int ward_client_open(ward_client **out, const char *path);
 
 /* ---------------------------------------------------------------------
  * Serving a call (both sides). A ctx is valid only inside its handler and
  * only on the handler's thread (ward_ctx_defer makes one that outlives it).
+ * The first reply or fail ends the call; every send after it returns
+ * WARD_EINVAL. For a notification every send does nothing and returns
+ * WARD_OK. In a host handler sends never block (what the socket does not
+ * take is queued) and progress and rows are not paced; in a worker they
+ * wait up to 30 s for socket space (WARD_ETIMEDOUT), and progress and rows
+ * also wait, without limit, for the caller's window.
  * ------------------------------------------------------------------- */
 /* Ends the call with a reply; the encoding is the request's unless
- * ward_ctx_set_encoding said otherwise. Errors: WARD_EINVAL (already ended),
- * WARD_ETOOBIG (over the caller's limit: the call then ends with a remote
- * error WARD_ETOOBIG instead), WARD_ECLOSED / WARD_ECRASHED (the caller
- * is gone), WARD_ETIMEDOUT (the caller did not read for the whole request
- * timeout), WARD_ENOMEM. */
+ * ward_ctx_set_encoding said otherwise. Errors: WARD_EINVAL (already ended,
+ * NULL data with a length), WARD_ETOOBIG (over the caller's limit: the
+ * call then ends with a remote error WARD_ETOOBIG instead), WARD_ECLOSED /
+ * WARD_ECRASHED (the caller is gone), WARD_ETIMEDOUT (the caller did not
+ * read for the whole request timeout), WARD_ENOMEM. */
 WARD_EXTERN int ward_ctx_reply(ward_ctx *ctx, const void *data, size_t len);
 /* Ends the call with a remote error. Codes -1..-99 are ward's own; use
- * other values for your errors. `message` may be NULL. The call always
- * ends: data, then message, are cut if they would not fit the caller's
- * limit. */
+ * other values for your errors, never 0. `message` may be NULL (the caller
+ * sees ""); over 64 KiB it is cut. The call always ends: data, then
+ * message, are cut if they would not fit the caller's limit, and WARD_OK
+ * is returned all the same. Errors: WARD_EINVAL (already ended), the
+ * connection errors of ward_ctx_reply, WARD_ENOMEM. */
 WARD_EXTERN int ward_ctx_fail(ward_ctx *ctx, int code, const char *message);
 /* The same with an error payload (in the ctx's encoding). */
 WARD_EXTERN int ward_ctx_fail_data(ward_ctx *ctx, int code, const char *message,
                                    const void *data, size_t len);
-/* Sends a progress report to the caller. */
+/* Sends a progress report to the caller (in the ctx's encoding). Paced,
+ * cancelled and failing as ward_ctx_row. */
 WARD_EXTERN int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len);
 /* Emits one row on the named stream (sequence numbers are assigned per
- * stream, from 1). Blocks while the caller's flow-control window is full,
- * still answering pings. Errors: WARD_ECANCELED once the caller cancelled
- * (stop working and return), WARD_ECLOSED / WARD_ECRASHED (the caller is
- * gone), WARD_ETOOBIG (the row is over the caller's limit, or, while this
- * call waited for credit, the caller sent over 32 MiB of other requests
- * that wait behind it: the worker keeps reading for its credit, but not
- * without bound), WARD_EINVAL. The same holds for progress. */
+ * stream, from 1), in the ctx's encoding. In a worker it is a boundary
+ * (it answers waiting pings) and it blocks while the caller's
+ * flow-control window is full, still answering pings. Once the caller has
+ * cancelled it sends nothing and returns WARD_ECANCELED: stop working and
+ * end the call (returning that code will do); it never ends the call
+ * itself. Errors: WARD_ECANCELED, WARD_ECLOSED / WARD_ECRASHED (the
+ * caller is gone, also while waiting), WARD_ETOOBIG (the row is over the
+ * caller's limit, or, while this call waited for credit, the caller sent
+ * over 32 MiB of other requests that wait behind it: the worker keeps
+ * reading for its credit, but not without bound), WARD_EINVAL (ended, bad
+ * stream name), WARD_ETIMEDOUT, WARD_ENOMEM. The same holds for progress. */
 WARD_EXTERN int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len);
 /* One row of a batch (ward_ctx_rows): an array element, so its layout
  * never changes. */
@@ -1050,14 +1364,18 @@ typedef struct ward_row {
   size_t len;
 } ward_row;
 /* Emits `n` rows on the named stream in as few writes as the caller's
- * window allows: the way to stream many small rows fast. Same errors and
- * flow control as ward_ctx_row; the rows are sent before it returns. A row
- * over the caller's frame limit fails the batch with WARD_ETOOBIG before any
- * row is sent; a row with NULL data is an empty row. */
+ * window allows (64 KiB at a time; a row over 32 KiB goes alone): the way
+ * to stream many small rows fast. Same rows, sequence numbers, errors and
+ * flow control as `n` calls of ward_ctx_row; the rows are sent before it
+ * returns. A row over the caller's frame limit fails the batch with
+ * WARD_ETOOBIG before any row is sent; a row with NULL data is empty. */
 WARD_EXTERN int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
                               size_t n);
-/* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error); its
- * message is tagged raw whatever the call's encoding. */
+/* Sends a diagnostic (level 0 debug, 1 info, 2 warning, 3 error; `code` a
+ * short name of at most 255 bytes, or NULL; `message` may be NULL); its
+ * message is tagged raw whatever the call's encoding. Neither paced nor
+ * stopped by a cancellation. WARD_EINVAL for a level outside 0..3 or a
+ * code too long, else the errors of ward_ctx_reply. */
 WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message);
 /* Host handlers only: takes a request off the I/O thread. A host handler
  * runs on the loop and must answer at once; one whose answer needs slow
@@ -1070,16 +1388,26 @@ WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const 
  * deferred call is not reported (ward_ctx_cancelled stays 0); if the worker
  * goes away first, the ending call fails (WARD_ECLOSED, or WARD_ECRASHED
  * when its process died) and still frees.
- * Every deferred call must be ended before ward_host_free.
- * Returns NULL (WARD_EINVAL: not a host handler's request, or deferred
- * already; WARD_ENOMEM) and leaves the call to the handler then. */
+ * Every deferred call must be ended before ward_host_free. Once deferred,
+ * the handler's return value is ignored.
+ * Returns NULL (WARD_EINVAL: not a host handler's request (a notification,
+ * a worker-side ctx), or deferred or ended already; WARD_ENOMEM) and
+ * leaves the call to the handler then. */
 WARD_EXTERN ward_ctx *ward_ctx_defer(ward_ctx *ctx);
-/* Nonzero once the caller has cancelled this call. */
+/* Nonzero once the caller has cancelled this call (ward_call_cancel, or a
+ * ward caller giving up: its deadline passed, or a payload failed its
+ * validation; a goodbye does not cancel). In a worker it is a boundary: it
+ * reads what has arrived (at most once a millisecond) and answers waiting
+ * pings, so a long handler that calls it between steps keeps answering
+ * heartbeats and learns of a cancel at once; it must then end the call
+ * within the spec's cancel grace, or the worker is killed. Always 0 in a
+ * host handler. */
 WARD_EXTERN int ward_ctx_cancelled(const ward_ctx *ctx);
-/* The encoding tag of the request. */
+/* The encoding tag of the request (whatever ward_ctx_set_encoding did). */
 WARD_EXTERN int ward_ctx_encoding(const ward_ctx *ctx);
-/* The encoding tag of what this ctx sends from now on (default: the
- * request's). */
+/* The encoding tag of what this ctx sends from now on: reply, error data,
+ * progress, rows; not diagnostics, always raw (default: the request's).
+ * WARD_EINVAL for a value not a WARD_ENC_*. */
 WARD_EXTERN int ward_ctx_set_encoding(ward_ctx *ctx, int encoding);
 /* The method being served (NUL-terminated). */
 WARD_EXTERN const char *ward_ctx_method(const ward_ctx *ctx);
@@ -1091,22 +1419,34 @@ WARD_EXTERN ward_worker *ward_ctx_worker(const ward_ctx *ctx);
 /* ---------------------------------------------------------------------
  * Output: what a worker writes to stdout and stderr. By default it is
  * captured through pipes into a ring per worker handle (kept across
- * restarts), cut into lines, each with a time, its stream and the
- * generation that wrote it. What a worker printed just before it died is
- * read before its EXITED event is reported.
+ * restarts, readable after a stop, gone with the handle), cut into lines
+ * at '\n', each with a time, its stream and the generation that wrote it;
+ * what the worker's own children write lands there too. A line over 4096
+ * bytes is stored in pieces (WARD_LOG_CUT); control bytes but tab ('\r'
+ * included) become '?' (WARD_LOG_BINARY); a last line without its newline
+ * is stored when the stream or the process ends. Lines are stored as the
+ * host's loop reads them, not in step with calls. What a worker printed
+ * just before it died is read before its EXITED event is reported (or
+ * ward_worker_stop returns).
  * ------------------------------------------------------------------- */
 enum {
   WARD_OUTPUT_CAPTURE = 0, /* into the ring (default) */
   WARD_OUTPUT_INHERIT,     /* the host's own stdout and stderr */
   WARD_OUTPUT_FORWARD,     /* into the ring, and to the host's stderr as "[name pid] line"
-                            * (never waiting: what a full stderr cannot take is left out) */
+                            * (never waiting: what a full stderr cannot take is left out,
+                            * in pieces of at most PIPE_BUF) */
   WARD_OUTPUT_DISCARD      /* /dev/null */
 };
+/* Where the worker's stdout and stderr go (INHERIT and DISCARD capture
+ * nothing: the ring stays empty). WARD_EINVAL for another mode. */
 WARD_EXTERN int ward_spec_output(ward_spec *spec, int mode);
-/* The ring's budget in bytes (default WARD_LOG_RING_DEFAULT); the oldest
- * lines go first. */
+/* The ring's budget in bytes, at least 1024 (default WARD_LOG_RING_DEFAULT).
+ * Each line costs its length plus about 40 bytes; the oldest lines go
+ * first (a budget smaller than a line keeps nothing of it). */
 WARD_EXTERN int ward_spec_log_ring(ward_spec *spec, size_t bytes);
-/* Report every captured line as a WARD_EV_LOG event (default off). */
+/* Report every line stored in the ring as a WARD_EV_LOG event, in order with
+ * the worker's other events, a process's lines before its EXITED (default
+ * off). Each event holds a copy of its line until delivered. */
 WARD_EXTERN int ward_spec_log_events(ward_spec *spec, int on);
 
 enum { WARD_LOG_STDOUT = 1, WARD_LOG_STDERR = 2 };
@@ -1117,13 +1457,15 @@ enum { WARD_LOG_CUT = 1, WARD_LOG_BINARY = 2 };
 /* One captured line; ward_worker_logs returns an array of them, so its
  * layout never changes. */
 typedef struct ward_log_line {
-  uint64_t seq;        /* 1, 2, ... per worker handle, never reused */
-  int64_t time_ms;     /* wall clock, ms since the epoch */
+  uint64_t seq;        /* 1, 2, ... per worker handle, over both streams and
+                          every generation, never reused: a gap means lines
+                          were dropped from the ring */
+  int64_t time_ms;     /* when the host read it: wall clock, ms since the epoch */
   int stream;          /* WARD_LOG_STDOUT or WARD_LOG_STDERR */
   uint32_t generation; /* the process that wrote it */
   int flags;           /* WARD_LOG_CUT, WARD_LOG_BINARY */
   const char *text;    /* without its newline, NUL-terminated */
-  size_t len;
+  size_t len;          /* without the NUL */
 } ward_log_line;
 
 typedef struct ward_log_query {
@@ -1140,43 +1482,66 @@ typedef struct ward_log_query {
 /* Like ward_host_opts_init, for a ward_log_query. */
 WARD_EXTERN int ward_log_query_init(ward_log_query *q, size_t size);
 
-/* Copies out the captured lines matching `q` (NULL: all), oldest first.
- * Free with ward_log_lines_free. Errors: WARD_EINVAL (also a bad
- * q->struct_size), WARD_ENOMEM. */
+/* Copies out the captured lines matching `q` (NULL: all), oldest first: a
+ * line matches when its stream is among q->streams, its time_ms >=
+ * since_ms and its seq > after_seq; of the matches `last` keeps the last
+ * N, then `limit` the first that many. To follow a worker, ask each time
+ * for the lines after the last seq seen. *out is an array of *count
+ * lines (allocated even when empty): free it with ward_log_lines_free.
+ * From any thread, ward callbacks included. Errors: WARD_EINVAL (also a
+ * bad q->struct_size), WARD_ENOMEM; then *out is NULL and *count 0. */
 WARD_EXTERN int ward_worker_logs(ward_log_line **out, size_t *count, const ward_worker *w,
                                  const ward_log_query *q);
 WARD_EXTERN void ward_log_lines_free(ward_log_line *lines, size_t count);
 
 /* ---------------------------------------------------------------------
- * Data directory: each worker handle gets a private directory (0700),
- * named in the worker's WARD_DATA_DIR, created before its first start,
- * kept across restarts and removed with its contents when the handle is
- * freed (unless kept), or by the host's guard process should the host die
- * without freeing it (even by SIGKILL).
+ * Data directory: each worker handle gets a private directory (mkdtemp,
+ * 0700, ROOT/ward-NAME-XXXXXX with NAME the spec's name cut to 40 bytes,
+ * '/' and '.' made '_'; an absolute path), named in the worker's
+ * WARD_DATA_DIR, created before its first start, the same for every
+ * generation (restarts keep it and its contents) and removed with its
+ * contents (depth first, not following symbolic links, best effort) when
+ * the handle is released (ward_worker_free, ward_host_free, a failed
+ * first ward_spawn) unless kept, or by the host's guard process should the
+ * host die without releasing it (even by SIGKILL; once the worker's group
+ * is gone, or after 2 s). If it cannot be made the start fails: WARD_ESYS,
+ * or WARD_EINVAL for a path over 305 bytes. The setters fail only with
+ * WARD_EINVAL (NULL spec) and WARD_ENOMEM.
  * ------------------------------------------------------------------- */
-/* Where the directories go (default: $XDG_RUNTIME_DIR, else $TMPDIR, else
- * /tmp); NULL gives no data directory at all. */
+/* Where the directories go (default: $XDG_RUNTIME_DIR if set and
+ * writable, else $TMPDIR, else /tmp, as at the first start); the string is
+ * copied, the directory must exist. NULL gives no data directory at all
+ * (no WARD_DATA_DIR); a later call with a path turns it back on. */
 WARD_EXTERN int ward_spec_data_root(ward_spec *spec, const char *root);
-/* Keep the directory when the handle is freed. */
+/* Keep the directory when the handle is released (it is then yours to
+ * remove; the guard leaves it too). */
 WARD_EXTERN int ward_spec_keep_data(ward_spec *spec, int keep);
-/* The worker's data directory, or NULL. Valid as long as the handle. */
+/* The worker's data directory, or NULL (none, or a NULL handle). Set from
+ * the first start on; valid as long as the handle. */
 WARD_EXTERN const char *ward_worker_data_dir(const ward_worker *w);
 
 /* ---------------------------------------------------------------------
- * Worker pools: N identical workers from one spec. A call goes to the
- * least busy ready worker (a worker serves one call at a time); when all
- * are busy the pool grows up to its maximum, otherwise the call waits for
- * a free worker within its deadline (WARD_ETIMEDOUT). A worker that dies
- * is replaced under the spec's policy while the others keep serving; one
- * that gave up is replaced by a new one. Workers idle past the idle time
- * are stopped, down to the minimum. Every function is thread-safe.
+ * Worker pools: N identical workers from one spec (each an ordinary
+ * supervised worker with its own log ring and data directory). A pool
+ * call goes to a free ready worker (a worker takes one pool call at a
+ * time), else to a free one on its way back (restarting, backing off,
+ * starting, idle), else a failed, exited or stopped one is replaced by a
+ * new one, else the pool grows up to its maximum (on a thread of its own),
+ * else the call waits for a free worker within its deadline
+ * (WARD_ETIMEDOUT, "no free worker in the pool"). A call is never retried
+ * on another worker: if its worker dies it ends WARD_ECRASHED and that
+ * worker is restarted under the spec's policy while the others keep
+ * serving. Workers beyond the minimum idle past idle_ms are stopped by the
+ * pool's own thread. Every function is thread-safe; none that waits may be
+ * called from a ward callback (WARD_EINVAL).
  * ------------------------------------------------------------------- */
 typedef struct ward_pool ward_pool;
 
 typedef struct ward_pool_opts {
   uint32_t struct_size; /* sizeof(ward_pool_opts) as compiled: the _INIT macro */
-  int min_workers; /* started at once, kept */
-  int max_workers; /* the most it grows to */
+  int min_workers; /* started at once, never stopped for idling (>= 0; 0:
+                      the first call starts one) */
+  int max_workers; /* the most it grows to (>= 1, >= min_workers) */
   int idle_ms;     /* a worker beyond the minimum idle this long goes
                     * (0: as soon as its call ends), stopped by the pool's
                     * own thread, which runs when max_workers > min_workers */
@@ -1187,14 +1552,21 @@ typedef struct ward_pool_opts {
 /* Like ward_host_opts_init, for a ward_pool_opts. */
 WARD_EXTERN int ward_pool_opts_init(ward_pool_opts *opts, size_t size);
 
-/* Starts the minimum number of workers; errors as for ward_spawn, and
- * WARD_EINVAL for bad sizes or a bad opts->struct_size. `opts` may be
- * NULL (WARD_POOL_OPTS_INIT). */
+/* Copies the spec and starts the minimum number of workers, one after
+ * another; if one fails, those started are stopped and its error returned,
+ * as ward_spawn gives it. Errors also WARD_EINVAL for sizes out of order,
+ * idle_ms < 0 or a bad opts->struct_size. `opts` may be NULL
+ * (WARD_POOL_OPTS_INIT). */
 WARD_EXTERN int ward_pool_new(ward_pool **out, ward_host *host, const ward_spec *spec,
                               const ward_pool_opts *opts);
-/* Stops and frees the pool's workers. No call may be in flight. */
+/* Waits for starts under way, then stops and frees the pool's workers (as
+ * ward_worker_free) and the pool. No call may be in flight; not from a
+ * ward callback. */
 WARD_EXTERN void ward_pool_free(ward_pool *pool);
-/* Like ward_request / ward_request_ex, on the least busy worker. */
+/* Like ward_request / ward_request_ex, on a worker the pool chooses (see
+ * above), with what is left of the deadline, which starts with the pool
+ * call; outcomes as there, plus the error of a start the call asked for
+ * when no worker came free. */
 WARD_EXTERN int ward_pool_request(ward_msg **reply, ward_pool *pool, const char *method,
                                   const void *data, size_t len, int timeout_ms);
 WARD_EXTERN int ward_pool_request_ex(ward_msg **reply, ward_pool *pool, const char *method,
@@ -1202,13 +1574,15 @@ WARD_EXTERN int ward_pool_request_ex(ward_msg **reply, ward_pool *pool, const ch
 
 typedef struct ward_pool_stats {
   uint32_t struct_size; /* sizeof(ward_pool_stats) as compiled: the _INIT macro */
-  size_t workers;     /* now */
+  size_t workers;     /* now, failed ones included */
   size_t busy;        /* serving a call now */
   uint64_t calls;     /* calls made through the pool */
-  uint64_t failures;  /* of them, ended with an error (remote errors included) */
+  uint64_t failures;  /* of them, ended with an error (remote errors included,
+                         and calls that found or started no worker) */
   uint64_t grown;     /* workers added beyond the minimum, in all */
   uint64_t shrunk;    /* workers stopped for being idle, in all */
-  uint64_t replaced;  /* workers replaced after giving up */
+  uint64_t replaced;  /* workers started in the place of a failed, exited or
+                         stopped one */
 } ward_pool_stats;
 #define WARD_POOL_STATS_INIT {(uint32_t)sizeof(ward_pool_stats), 0, 0, 0, 0, 0, 0, 0}
 /* Like ward_host_opts_init, for a ward_pool_stats. */
@@ -1219,47 +1593,73 @@ WARD_EXTERN int ward_pool_info(ward_pool_stats *out, ward_pool *pool);
 /* The pool's workers, for per-worker figures (ward_worker_info): fills
  * `out` with up to `cap` handles, valid until the next pool call (a worker
  * stopped for idling meanwhile is in state stopped until then); returns
- * how many. */
+ * how many (0 for NULL). They are the pool's: do not stop or free them; a
+ * call made on one directly bypasses the pool's one call at a time. */
 WARD_EXTERN size_t ward_pool_workers(ward_worker **out, size_t cap, ward_pool *pool);
 
 /* ---------------------------------------------------------------------
  * Handshake requirements (on the spec): a worker that does not announce
- * what the host needs is refused at its handshake, and ward_spawn (or the
- * restart) fails with WARD_EHANDSHAKE naming what was missing.
+ * what the host needs is refused at its handshake (a GOODBYE naming what
+ * was missing, then SIGKILL, reason PROTOCOL), and ward_spawn (or
+ * ward_worker_restart of a stopped, exited or failed worker) fails with
+ * WARD_EHANDSHAKE, ward_last_error() naming what was missing; for a later
+ * process it is a failed start like any other.
  * ------------------------------------------------------------------- */
-/* The worker must serve `method`. */
+/* The worker must serve `method` (once per method). WARD_EINVAL for a bad
+ * name. */
 WARD_EXTERN int ward_spec_require_method(ward_spec *spec, const char *method);
-/* The worker's "version" metadata must be >= `min` and < `below` (dotted
- * numbers compared part by part, "1.10" > "1.9"; NULL for no bound). */
+/* The worker's "version" metadata must be >= `min` and < `below` (NULL for
+ * no bound; a worker that announces no version fails any bound; a new
+ * call replaces the bounds). Dotted numbers are compared part by part,
+ * numerically ("1.10" > "1.9"); a missing part is 0 ("1.2" = "1.2.0"); a
+ * part ends at its first non-digit, and if that is not a dot the rest is
+ * ignored ("1.2-beta" = "1.2"); a part not starting with a digit is 0. */
 WARD_EXTERN int ward_spec_require_version(ward_spec *spec, const char *min, const char *below);
 
 /* ---------------------------------------------------------------------
  * JSON (jansson). Payloads tagged WARD_ENC_JSON, as jansson values. The
  * core never parses payloads; these functions do, on the caller's side.
- * Decode errors are WARD_EPROTO, and ward_last_error names the method
- * (and, for rows, the stream and sequence number).
+ * Values are encoded compactly; any JSON value is accepted at the top
+ * level. Decode errors are WARD_EPROTO, and ward_last_error names the
+ * method (and, for rows, the stream and sequence number). The calling
+ * side blocks like ward_request_ex (WARD_EINVAL in a ward callback).
+ * Include <jansson.h> and link jansson to use them.
  * ------------------------------------------------------------------- */
 struct json_t;
 
 /* Calls `method` with `params` (NULL sends null) and decodes the reply
  * into *result (a new reference, json_decref it; may be NULL to ignore).
- * On WARD_EREMOTE, *result is the error's data if it was JSON (or NULL),
- * and ward_last_error holds the code and message. */
+ * A reply that is not JSON (an empty one included) makes the outcome
+ * WARD_EPROTO. On WARD_EREMOTE, *result is the error's data if it was
+ * JSON (or NULL), and ward_last_error holds the code and message (the
+ * remote error itself is not returned). On any other outcome *result is
+ * NULL. WARD_EINVAL also when `params` cannot be encoded. */
 WARD_EXTERN int ward_request_json(struct json_t **result, ward_worker *w, const char *method,
                                   const struct json_t *params, int timeout_ms);
 
 /* Rows decoded as JSON; `row` is borrowed for the callback's duration. */
 typedef void (*ward_json_row_cb)(const char *stream, uint64_t seq, struct json_t *row,
                                  void *ud);
-/* The same with options and a JSON row sink (opts->on_row is replaced).
- * A row that is not valid JSON is not delivered; the call then ends with
- * WARD_EPROTO once it is over, naming the first such row. */
+/* The same with options (may be NULL; their encoding is forced to JSON)
+ * and a JSON row sink: a non-NULL `on_row` replaces opts->on_row and gets
+ * `row_ud`; opts->on_progress and on_diag run as usual. A row that is not
+ * valid JSON is not delivered; a call that then succeeds ends with
+ * WARD_EPROTO, naming the first such row. */
 WARD_EXTERN int ward_request_json_ex(struct json_t **result, ward_worker *w, const char *method,
                                      const struct json_t *params, const ward_call_opts *opts,
                                      ward_json_row_cb on_row, void *row_ud);
 
-/* Serving side: decode a request's payload, reply, fail with data, emit a
- * row, send a notification or request to the host, all as JSON. */
+/* Serving side, in handlers: ward_ctx_params_json decodes a request's
+ * payload into *out (a new reference; WARD_EPROTO, with "params of 'm':
+ * invalid JSON..." in ward_last_error, if it is not JSON: a handler may
+ * pass that on with ward_ctx_fail(ctx, WARD_EPROTO, ward_last_error())).
+ * The others encode `value` (NULL: null; for ward_ctx_fail_json a NULL
+ * `data` sends none) and send it as ward_ctx_reply, ward_ctx_row and
+ * ward_ctx_fail_data would, with their errors, setting the ctx's encoding
+ * to JSON for the rest of the call (ward_ctx_fail_json only with data).
+ * There are no JSON forms of ward_ctx_progress, ward_notify or the
+ * client's calls: encode with json_dumps (they tag JSON already; progress
+ * uses the ctx's encoding). */
 WARD_EXTERN int ward_ctx_params_json(ward_ctx *ctx, const void *data, size_t len,
                                      struct json_t **out);
 WARD_EXTERN int ward_ctx_reply_json(ward_ctx *ctx, const struct json_t *value);
@@ -1267,9 +1667,14 @@ WARD_EXTERN int ward_ctx_row_json(ward_ctx *ctx, const char *stream, const struc
 WARD_EXTERN int ward_ctx_fail_json(ward_ctx *ctx, int code, const char *message,
                                    const struct json_t *data);
 
-/* Validate JSON-tagged payloads the worker sends (replies, rows, progress,
- * its calls to the host) at the boundary: one that does not parse ends its
- * call with WARD_EPROTO. Off by default (it costs a parse per message). */
+/* Validate JSON-tagged payloads the worker sends at the boundary. A reply,
+ * row or progress report that does not parse ends its call with
+ * WARD_EPROTO (the worker is not cut off; what still comes for the call is
+ * dropped; for a row or progress the worker gets a CANCEL); a request to
+ * the host is answered -9 ("invalid JSON") without reaching a handler;
+ * such a notification is dropped. Diagnostics, error data and payloads
+ * tagged otherwise are not checked. Off by default (it costs a parse per
+ * message). */
 WARD_EXTERN int ward_spec_validate_json(ward_spec *spec, int on);
 
 /* ---------------------------------------------------------------------
@@ -1292,12 +1697,16 @@ typedef struct ward_doctor_report {
   int worst;          /* the worst status among the checks */
 } ward_doctor_report;
 
-/* Asks the worker for its checks and decodes them. Errors as for
- * ward_request, WARD_ENOMETHOD when it has no doctor, WARD_EPROTO when the
- * answer is not a list of checks. Free with ward_doctor_report_free. */
+/* Asks the worker for its checks (params null) and decodes them, in
+ * order (a missing message becomes ""; `worst` is WARD_CHECK_PASS for an
+ * empty list). Errors as for ward_request_json, WARD_ENOMETHOD when it
+ * has no doctor, WARD_EPROTO when the answer is not an object with a
+ * "checks" array, or a check lacks a string name or a known status; *out
+ * is NULL then. Free with ward_doctor_report_free. */
 WARD_EXTERN int ward_doctor(ward_doctor_report **out, ward_worker *w, int timeout_ms);
 WARD_EXTERN void ward_doctor_report_free(ward_doctor_report *r);
-/* Worker side: answers a "ward.doctor" call with these checks. */
+/* Worker side: answers a "ward.doctor" call with these checks (a NULL name
+ * or message becomes "", a status out of range "error"). */
 WARD_EXTERN int ward_ctx_reply_doctor(ward_ctx *ctx, const ward_check *checks, size_t count);
 
 #ifdef __cplusplus
