@@ -219,8 +219,8 @@ enum {
  * none, or the enum value marked "(default)". The defaults of a host, a
  * call and a server are WARD_MAX_FRAME_DEFAULT (above),
  * WARD_WINDOW_DEFAULT and WARD_SERVER_*_DEFAULT, beside their options.
- * These are the values the library uses; docs/api.md quotes them, and the
- * tests check that it does.
+ * These are the values the library uses; docs/api.md 4.10 quotes them, and
+ * tests/test_defaults.c checks that it does.
  * ------------------------------------------------------------------- */
 #define WARD_STARTUP_TIMEOUT_MS_DEFAULT 10000     /* ward_spec_startup_timeout */
 #define WARD_REQUEST_TIMEOUT_MS_DEFAULT 30000     /* ward_spec_request_timeout; also a
@@ -854,13 +854,14 @@ WARD_EXTERN int ward_request_ex(ward_msg **reply, ward_worker *w, const char *me
 typedef struct ward_call ward_call;
 typedef void (*ward_call_cb)(ward_call *call, int status, ward_msg *reply, void *ud);
 
-/* Errors as for ward_request, before anything was sent (WARD_EINVAL also
- * for a NULL `done`); *out is then NULL. Like ward_request it waits for a
- * restart or an idle worker's new process, within the deadline, then
- * until the socket takes the request; on the I/O thread it never waits:
- * what the socket does not take is queued, and a worker without a ready
- * process gives WARD_ECLOSED at once. `done` may run before this returns,
- * before *out is set: use its `call` argument. */
+/* `opts` may be NULL (WARD_CALL_OPTS_INIT). Errors as for ward_request,
+ * before anything was sent (WARD_EINVAL also for a NULL `done`); *out is
+ * then NULL. Like ward_request it waits for a restart or an idle worker's
+ * new process, within the deadline, then until the socket takes the
+ * request; on the I/O thread it never waits: what the socket does not
+ * take is queued, and a worker without a ready process gives WARD_ECLOSED
+ * at once. `done` may run before this returns, before *out is set: use
+ * its `call` argument. */
 WARD_EXTERN int ward_call_start(ward_call **out, ward_worker *w, const char *method,
                                 const void *data, size_t len, const ward_call_opts *opts,
                                 ward_call_cb done, void *ud);

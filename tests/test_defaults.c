@@ -3,8 +3,9 @@
  * and every page of docs/ that quotes one says what the constant says.
  *
  * Each quote is a phrase built here from the constants and looked for in
- * its page (with the page's line breaks made spaces), or the "default"
- * cell of a table row. Changing a default in ward.h without the pages
+ * its page (with the page's line breaks made spaces), or a row of
+ * api.md's table of defaults, which names the constant beside the value.
+ * Changing a default in ward.h without the pages
  * that quote it, or a page without ward.h, fails here. And a new spec or
  * pool starts with the constants (what ward_spec_new sets is read back
  * from the spec, an internal structure).
@@ -49,46 +50,34 @@ static void says(const page *p, const char *fmt, ...) {
     T_FAIL("%s does not say \"%s\" (ward.h's defaults)", p->path, want);
 }
 
-/* The "default" cell of the first table row of `p` that starts with
- * `row` after the text `after` (the second cell from the end: tables of
- * settings have their meaning or their errors last) is the phrase. */
-static void default_cell(const page *p, const char *after, const char *row, const char *fmt,
-                         ...) __attribute__((format(printf, 4, 5)));
-static void default_cell(const page *p, const char *after, const char *row, const char *fmt,
-                         ...) {
-  char want[256], line[4096];
+/* The row of the defaults table of api.md (section 4.10) for `setting` is
+ * "| `setting` | DEFAULT | CONSTANT |": the default as ward.h's constant
+ * says (printf-style), and the constant named. */
+static void default_row(const char *setting, const char *constant, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void default_row(const char *setting, const char *constant, const char *fmt, ...) {
+  static const char table[] = "### 4.10 Defaults";
+  char value[256], want[512], line[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(want, sizeof want, fmt, ap);
+  vsnprintf(value, sizeof value, fmt, ap);
   va_end(ap);
-  const char *from = strstr(p->raw, after);
+  snprintf(want, sizeof want, "| `%s` | %s | %s |", setting, value, constant);
+  const char *from = strstr(api.raw, table);
   if (!from)
-    T_FAIL("%s has no \"%s\"", p->path, after);
+    T_FAIL("%s has no \"%s\"", api.path, table);
   char start[128];
-  snprintf(start, sizeof start, "\n| `%s` |", row);
+  snprintf(start, sizeof start, "\n| `%s` |", setting);
   const char *at = strstr(from, start);
   if (!at)
-    T_FAIL("%s has no row %s after \"%s\"", p->path, start + 1, after);
+    T_FAIL("%s has no row for %s in its defaults table", api.path, setting);
   at++;
   size_t n = strcspn(at, "\n");
   T_TRUE(n < sizeof line);
   memcpy(line, at, n);
   line[n] = 0;
-  /* "| a | b | DEFAULT | c |": the cell between the last two but one bars. */
-  char *end = strrchr(line, '|');
-  T_TRUE(end != NULL);
-  *end = 0;
-  end = strrchr(line, '|');
-  T_TRUE(end != NULL);
-  *end = 0;
-  char *cell = strrchr(line, '|');
-  T_TRUE(cell != NULL);
-  cell += 2;
-  size_t len = strlen(cell);
-  T_TRUE(len > 0 && cell[len - 1] == ' ');
-  cell[len - 1] = 0;
-  if (strcmp(cell, want) != 0)
-    T_FAIL("%s, row %s: default \"%s\", ward.h's is \"%s\"", p->path, row, cell, want);
+  if (strcmp(line, want) != 0)
+    T_FAIL("%s, defaults table:\n  %s\nward.h says:\n  %s", api.path, line, want);
 }
 
 /* "1 MiB", "64 MiB", "512 KiB" or "N bytes". */
@@ -114,70 +103,58 @@ static const char *restart_name(int mode) {
   return "?";
 }
 
-/* Section 4.5 of api.md quotes the block of ward.h. */
-static void test_api_block(void) {
-  static const struct {
-    const char *name, *value;
-  } defines[] = {
-#define D(name) {#name, XSTR(name)}
-      D(WARD_STARTUP_TIMEOUT_MS_DEFAULT),  D(WARD_REQUEST_TIMEOUT_MS_DEFAULT),
-      D(WARD_STOP_GRACE_MS_DEFAULT),       D(WARD_RESTART_DEFAULT),
-      D(WARD_INTENSITY_DEFAULT),           D(WARD_INTENSITY_PERIOD_MS_DEFAULT),
-      D(WARD_BACKOFF_INITIAL_MS_DEFAULT),  D(WARD_BACKOFF_MAX_MS_DEFAULT),
-      D(WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT), D(WARD_BACKOFF_RESET_MS_DEFAULT),
-      D(WARD_HEARTBEAT_MISSES_DEFAULT),    D(WARD_KILL_ON_TIMEOUT_DEFAULT),
-      D(WARD_MEMORY_SAMPLE_MS_DEFAULT),    D(WARD_CANCEL_GRACE_MS_DEFAULT),
-      D(WARD_WAIT_RESTART_DEFAULT),        D(WARD_LOG_RING_DEFAULT),
-      D(WARD_POOL_MIN_WORKERS_DEFAULT),    D(WARD_POOL_MAX_WORKERS_DEFAULT),
-      D(WARD_POOL_IDLE_MS_DEFAULT),        D(WARD_WINDOW_DEFAULT),
-      D(WARD_SERVER_MAX_CONNS_DEFAULT),    D(WARD_SERVER_HANDSHAKE_MS_DEFAULT),
-#undef D
-  };
-  for (size_t i = 0; i < sizeof defines / sizeof defines[0]; i++)
-    says(&api, "#define %s %s ", defines[i].name, defines[i].value);
-  /* <signal.h> makes SIGTERM a number. */
-  says(&api, "#define WARD_STOP_SIGNAL_DEFAULT SIG%s ", sigabbrev_np(WARD_STOP_SIGNAL_DEFAULT));
-}
-
-/* The "default" columns of api.md's tables. */
-static void test_api_tables(void) {
+/* The defaults table of api.md (section 4.10): every default, with the
+ * constant it comes from. */
+static void test_api_table(void) {
   char b[64];
-  const char *spec = "### 4.5 Spec", *sup = "### 4.6 Supervision settings";
-  default_cell(&api, spec, "ward_spec_startup_timeout", "%d ms",
-               WARD_STARTUP_TIMEOUT_MS_DEFAULT);
-  default_cell(&api, spec, "ward_spec_request_timeout", "%d ms",
-               WARD_REQUEST_TIMEOUT_MS_DEFAULT);
-  default_cell(&api, spec, "ward_spec_stop_grace", "%d ms", WARD_STOP_GRACE_MS_DEFAULT);
-  default_cell(&api, spec, "ward_spec_stop_signal", "`SIG%s`",
-               sigabbrev_np(WARD_STOP_SIGNAL_DEFAULT));
-  default_cell(&api, sup, "ward_spec_restart", "`%s`", restart_name(WARD_RESTART_DEFAULT));
-  default_cell(&api, sup, "ward_spec_intensity", "%d in %d ms", WARD_INTENSITY_DEFAULT,
-               WARD_INTENSITY_PERIOD_MS_DEFAULT);
-  default_cell(&api, sup, "ward_spec_backoff",
-               "%d ms, ×%d %%%s, capped at %d ms, reset after %d ms of uptime",
-               WARD_BACKOFF_INITIAL_MS_DEFAULT, WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT,
-               WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT == 200 ? " (doubling)" : "",
-               WARD_BACKOFF_MAX_MS_DEFAULT, WARD_BACKOFF_RESET_MS_DEFAULT);
-  default_cell(&api, sup, "ward_spec_heartbeat", "off (interval 0); `misses` %d",
-               WARD_HEARTBEAT_MISSES_DEFAULT);
-  default_cell(&api, sup, "ward_spec_kill_on_timeout", "%s",
-               WARD_KILL_ON_TIMEOUT_DEFAULT ? "on" : "off");
-  default_cell(&api, sup, "ward_spec_memory_limit", "both off; sampling every %d ms",
-               WARD_MEMORY_SAMPLE_MS_DEFAULT);
-  says(&api, "every `sample_ms` (0 means %d)", WARD_MEMORY_SAMPLE_MS_DEFAULT);
-  default_cell(&api, sup, "ward_spec_cancel_grace", "%d ms", WARD_CANCEL_GRACE_MS_DEFAULT);
-  default_cell(&api, sup, "ward_spec_wait_restart", "%d (%s)", WARD_WAIT_RESTART_DEFAULT,
-               WARD_WAIT_RESTART_DEFAULT ? "wait" : "fail at once");
-  default_cell(&api, "### 4.16", "ward_spec_log_ring", "%s (%d)",
-               bytes_text(WARD_LOG_RING_DEFAULT, b, sizeof b), WARD_LOG_RING_DEFAULT);
-  default_cell(&api, "### 4.18", "min_workers", "%d", WARD_POOL_MIN_WORKERS_DEFAULT);
-  default_cell(&api, "### 4.18", "max_workers", "%d", WARD_POOL_MAX_WORKERS_DEFAULT);
-  default_cell(&api, "### 4.18", "idle_ms", "%d", WARD_POOL_IDLE_MS_DEFAULT);
-  default_cell(&api, "### 4.3 Host", "max_frame", "0, meaning `WARD_MAX_FRAME_DEFAULT` (%s)",
-               bytes_text(WARD_MAX_FRAME_DEFAULT, b, sizeof b));
-  default_cell(&api, "#### ward_call_opts", "window_bytes",
-               "0, meaning `WARD_WINDOW_DEFAULT` (%s)",
-               bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
+  default_row("ward_spec_startup_timeout", "`WARD_STARTUP_TIMEOUT_MS_DEFAULT`", "%d ms",
+              WARD_STARTUP_TIMEOUT_MS_DEFAULT);
+  default_row("ward_spec_request_timeout", "`WARD_REQUEST_TIMEOUT_MS_DEFAULT`", "%d ms",
+              WARD_REQUEST_TIMEOUT_MS_DEFAULT);
+  default_row("ward_client_request", "`WARD_REQUEST_TIMEOUT_MS_DEFAULT` (a negative timeout)",
+              "%d ms", WARD_REQUEST_TIMEOUT_MS_DEFAULT);
+  default_row("ward_spec_stop_grace", "`WARD_STOP_GRACE_MS_DEFAULT`", "%d ms",
+              WARD_STOP_GRACE_MS_DEFAULT);
+  /* <signal.h> makes SIGTERM a number. */
+  default_row("ward_spec_stop_signal", "`WARD_STOP_SIGNAL_DEFAULT`", "`SIG%s`",
+              sigabbrev_np(WARD_STOP_SIGNAL_DEFAULT));
+  default_row("ward_spec_restart", "`WARD_RESTART_DEFAULT`", "`%s`",
+              restart_name(WARD_RESTART_DEFAULT));
+  default_row("ward_spec_intensity",
+              "`WARD_INTENSITY_DEFAULT`, `WARD_INTENSITY_PERIOD_MS_DEFAULT`", "%d in %d ms",
+              WARD_INTENSITY_DEFAULT, WARD_INTENSITY_PERIOD_MS_DEFAULT);
+  default_row("ward_spec_backoff", "`WARD_BACKOFF_*_DEFAULT`",
+              "%d ms, ×%d %%%s, capped at %d ms, reset after %d ms of uptime",
+              WARD_BACKOFF_INITIAL_MS_DEFAULT, WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT,
+              WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT == 200 ? " (doubling)" : "",
+              WARD_BACKOFF_MAX_MS_DEFAULT, WARD_BACKOFF_RESET_MS_DEFAULT);
+  default_row("ward_spec_heartbeat", "`WARD_HEARTBEAT_MISSES_DEFAULT`",
+              "off (interval 0); `misses` %d", WARD_HEARTBEAT_MISSES_DEFAULT);
+  default_row("ward_spec_kill_on_timeout", "`WARD_KILL_ON_TIMEOUT_DEFAULT`", "%s",
+              WARD_KILL_ON_TIMEOUT_DEFAULT ? "on" : "off");
+  default_row("ward_spec_memory_limit", "`WARD_MEMORY_SAMPLE_MS_DEFAULT`",
+              "both off; sampling every %d ms", WARD_MEMORY_SAMPLE_MS_DEFAULT);
+  default_row("ward_spec_cancel_grace", "`WARD_CANCEL_GRACE_MS_DEFAULT`", "%d ms",
+              WARD_CANCEL_GRACE_MS_DEFAULT);
+  default_row("ward_spec_wait_restart", "`WARD_WAIT_RESTART_DEFAULT`", "%d (%s)",
+              WARD_WAIT_RESTART_DEFAULT, WARD_WAIT_RESTART_DEFAULT ? "wait" : "fail at once");
+  default_row("ward_spec_log_ring", "`WARD_LOG_RING_DEFAULT`", "%s (%d)",
+              bytes_text(WARD_LOG_RING_DEFAULT, b, sizeof b), WARD_LOG_RING_DEFAULT);
+  default_row("ward_host_opts.max_frame", "`WARD_MAX_FRAME_DEFAULT` (0 selects it)", "%s",
+              bytes_text(WARD_MAX_FRAME_DEFAULT, b, sizeof b));
+  default_row("ward_call_opts.window_bytes", "`WARD_WINDOW_DEFAULT` (0 selects it)", "%s",
+              bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
+  default_row("ward_pool_opts.min_workers", "`WARD_POOL_MIN_WORKERS_DEFAULT`", "%d",
+              WARD_POOL_MIN_WORKERS_DEFAULT);
+  default_row("ward_pool_opts.max_workers", "`WARD_POOL_MAX_WORKERS_DEFAULT`", "%d",
+              WARD_POOL_MAX_WORKERS_DEFAULT);
+  default_row("ward_pool_opts.idle_ms", "`WARD_POOL_IDLE_MS_DEFAULT`", "%d",
+              WARD_POOL_IDLE_MS_DEFAULT);
+  default_row("ward_server_limits.max_conns", "`WARD_SERVER_MAX_CONNS_DEFAULT`", "%d",
+              WARD_SERVER_MAX_CONNS_DEFAULT);
+  T_EQ_INT(WARD_SERVER_HANDSHAKE_MS_DEFAULT % 1000, 0);
+  default_row("ward_server_limits.handshake_ms", "`WARD_SERVER_HANDSHAKE_MS_DEFAULT`", "%d s",
+              WARD_SERVER_HANDSHAKE_MS_DEFAULT / 1000);
 }
 
 /* What the prose of api.md says the defaults are. */
@@ -187,15 +164,8 @@ static void test_api_prose(void) {
   says(&api, "timeout + backoff cap (%d ms with the defaults)",
        WARD_REQUEST_TIMEOUT_MS_DEFAULT + 2 * WARD_STOP_GRACE_MS_DEFAULT +
            WARD_STARTUP_TIMEOUT_MS_DEFAULT + WARD_BACKOFF_MAX_MS_DEFAULT);
-  says(&api, "`ward_client_request`: `timeout_ms` < 0 means %d ms",
-       WARD_REQUEST_TIMEOUT_MS_DEFAULT);
-  T_EQ_INT(WARD_SERVER_HANDSHAKE_MS_DEFAULT % 1000, 0);
-  says(&api, "completed its handshake by its deadline (%d s by default, 4.19)",
-       WARD_SERVER_HANDSHAKE_MS_DEFAULT / 1000);
-  says(&api, "(default `WARD_SERVER_MAX_CONNS_DEFAULT`, %d)", WARD_SERVER_MAX_CONNS_DEFAULT);
-  says(&api, "(default `WARD_SERVER_HANDSHAKE_MS_DEFAULT`, %d s)",
-       WARD_SERVER_HANDSHAKE_MS_DEFAULT / 1000);
   says(&api, "(`ward_spec_cancel_grace`, %d ms by default)", WARD_CANCEL_GRACE_MS_DEFAULT);
+  says(&api, "every `sample_ms` (0 means %d)", WARD_MEMORY_SAMPLE_MS_DEFAULT);
   says(&api, "`reset_after_ms` (default %d ms)", WARD_BACKOFF_RESET_MS_DEFAULT);
   says(&api, "`max_restarts` counted restarts (default %d)", WARD_INTENSITY_DEFAULT);
   says(&api, "the last `period_ms` (default %d ms)", WARD_INTENSITY_PERIOD_MS_DEFAULT);
@@ -302,8 +272,7 @@ int main(void) {
   page_load(&api);
   page_load(&protocol);
   page_load(&cli);
-  T_RUN(test_api_block);
-  T_RUN(test_api_tables);
+  T_RUN(test_api_table);
   T_RUN(test_api_prose);
   T_RUN(test_protocol);
   T_RUN(test_cli);

@@ -531,7 +531,7 @@ static void check_cycle(probe *p, check *c) {
  * GAVE_UP, or the deadline). The probe learns of the replacement from the
  * event rather than by polling ward_worker_info: until the I/O thread has
  * reaped the dead process the handle still looks ready with its pid (a
- * call then fails at once with ECRASHED, docs/api.md 5.11), and while the
+ * call then fails at once with ECRASHED, docs/api.md 6.1), and while the
  * new process is being spawned its pid is written without the lock the
  * accessors take (ThreadSanitizer reports the race). */
 static int wait_restarted(probe_events *e, uint32_t old_gen) {
