@@ -330,9 +330,8 @@ int ward_worker_wait_ready(ward_worker *w, int timeout_ms) {
   return rv;
 }
 
-int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
-  if (!out || !h || !spec)
-    return ward__fail(WARD_EINVAL, "ward_spawn needs out, host and spec");
+/* ward_spawn, for `g`'s next member when `g` is not NULL. */
+static int spawn_in(ward_worker **out, ward_host *h, ward_group *g, const ward_spec *spec) {
   *out = NULL;
   if (ward__on_io_thread(h))
     return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
@@ -340,37 +339,7 @@ int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
   ward_worker *w = new_worker(h, spec, &err);
   if (!w)
     return err;
-  ask_start(w, WARD__LE_START);
-  err = wait_started(w);
-  if (!err) {
-    pthread_mutex_unlock(&h->mu);
-    *out = w;
-    return 0;
-  }
-  err = spawn_error(w, err);
-  char text[256];
-  snprintf(text, sizeof text, "%s", ward_last_error());
-  int sys = ward_last_errno();
-  ward__timer_remove(h, &w->timer);
-  ward__worker_unlink(h, w);
-  pthread_mutex_unlock(&h->mu);
-  ward__host_sync(h);
-  ward__worker_destroy(w);
-  return ward__fail_keep(err, sys, text);
-}
-
-int ward_group_spawn(ward_worker **out, ward_group *g, const ward_spec *spec) {
-  if (!out || !g || !spec)
-    return ward__fail(WARD_EINVAL, "ward_group_spawn needs out, a group and a spec");
-  *out = NULL;
-  ward_host *h = ward__group_host(g);
-  if (ward__on_io_thread(h))
-    return ward__fail(WARD_EINVAL, "not from a ward callback: it waits for the I/O thread");
-  int err;
-  ward_worker *w = new_worker(h, spec, &err);
-  if (!w)
-    return err;
-  err = ward__group_add(g, w);
+  err = g ? ward__group_add(g, w) : 0;
   if (!err) {
     ask_start(w, WARD__LE_START);
     err = wait_started(w);
@@ -390,6 +359,18 @@ int ward_group_spawn(ward_worker **out, ward_group *g, const ward_spec *spec) {
   ward__host_sync(h);
   ward__worker_destroy(w);
   return ward__fail_keep(err, sys, text);
+}
+
+int ward_spawn(ward_worker **out, ward_host *h, const ward_spec *spec) {
+  if (!out || !h || !spec)
+    return ward__fail(WARD_EINVAL, "ward_spawn needs out, host and spec");
+  return spawn_in(out, h, NULL, spec);
+}
+
+int ward_group_spawn(ward_worker **out, ward_group *g, const ward_spec *spec) {
+  if (!out || !g || !spec)
+    return ward__fail(WARD_EINVAL, "ward_group_spawn needs out, a group and a spec");
+  return spawn_in(out, ward__group_host(g), g, spec);
 }
 
 /* Waits (lock held) until the worker is ready in a generation of at least
