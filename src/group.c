@@ -147,7 +147,7 @@ void ward__group_remove(ward_group *g, ward_worker *w) {
     break;
   }
   w->group = NULL;
-  w->life.grouped = 0;
+  ward__life_grouped(&w->life, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -219,7 +219,7 @@ int ward__group_add(ward_group *g, ward_worker *w) {
   g->affected[g->n] = 0;
   g->n++;
   w->group = g;
-  w->life.grouped = 1;
+  ward__life_grouped(&w->life, 1);
   return 0;
 }
 
@@ -255,7 +255,7 @@ void ward__group_destroy(ward_group *g) {
     }
   for (size_t i = 0; i < g->n; i++) {
     g->members[i]->group = NULL;
-    g->members[i]->life.grouped = 0;
+    ward__life_grouped(&g->members[i]->life, 0);
   }
   free(g->members);
   free(g->affected);

@@ -578,6 +578,15 @@ void ward__life_init(ward__life *m) {
   m->next_hb = m->next_sample = INT64_MAX;
 }
 
+void ward__life_grouped(ward__life *m, int grouped) {
+  m->grouped = grouped;
+  if (!grouped) {
+    m->group_end = 0;
+    if (m->state == WARD__L_HELD)
+      m->state = WARD__L_FAILED;
+  }
+}
+
 void ward__life_step(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
   /* Not the whole struct: most steps (a call's begin and end) add nothing,
    * and this is on every call's path. */

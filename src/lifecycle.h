@@ -120,7 +120,7 @@ typedef struct ward__lout {
 } ward__lout;
 
 /* The machine. Fields are read by the host (information, waiting), and
- * written by ward__life_step alone. */
+ * written by the functions below alone. */
 typedef struct ward__life {
   ward__lstate state;
   int spawning;            /* a first start is under way (ward_spawn waits) */
@@ -152,6 +152,11 @@ typedef struct ward__life {
 
 /* A machine for a new handle: stopped, as it is before its first start. */
 void ward__life_init(ward__life *m);
+
+/* Whether the worker belongs to a supervision group (group.c): like the
+ * spec, configuration of the machine, set when it joins or leaves one. A
+ * worker that leaves while held waits no more: it is failed. */
+void ward__life_grouped(ward__life *m, int grouped);
 
 /* Applies one event: updates the machine and says what to do in `out`
  * (cleared first). Events that mean nothing in the current state change

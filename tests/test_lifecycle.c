@@ -560,7 +560,7 @@ static void test_restart_from_rest(void) {
 
 static void test_group_member(void) {
   fresh();
-  m.grouped = 1;
+  ward__life_grouped(&m, 1);
   up(0);
   /* A failure is the group's to handle: held, no restart of its own. */
   crash(10);
@@ -590,7 +590,7 @@ static void test_group_member(void) {
   /* A planned replacement stays its own; a clean exit its mode keeps down
    * is no failure for the group. */
   fresh();
-  m.grouped = 1;
+  ward__life_grouped(&m, 1);
   T_OK(ward_spec_restart(s, WARD_RESTART_ON_FAILURE));
   up(0);
   step(WARD__LE_CYCLE, 5);
@@ -623,7 +623,7 @@ static void test_random_walk(void) {
     T_OK(ward_spec_max_requests(s, 3));
     T_OK(ward_spec_memory_limit(s, 100, 200, 40));
     T_OK(ward_spec_supervise_start(s, round % 2));
-    m.grouped = round % 3 == 0; /* some walks as a group member */
+    ward__life_grouped(&m, round % 3 == 0); /* some walks as a group member */
     int64_t t = 1;
     for (int i = 0; i < 500; i++) {
       t += rand_r(&seed) % 50;
