@@ -371,12 +371,6 @@ void ward__conn_close(ward__conn *c, int err) {
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 
-/* Writes as much of `iov` as the socket takes without blocking. Returns
- * bytes written, or a negative error (the peer is gone). */
-static ssize_t write_some(ward__conn *c, ward__buf *iov, int n) {
-  return ward__sock_send(c->fd, iov, n);
-}
-
 /* Drops `n` written bytes from the front of an iovec array. Returns whether
  * anything is left. */
 static int iov_advance(ward__buf *iov, int cnt, size_t n, int *first) {
@@ -489,7 +483,7 @@ static int drain_outq(ward__conn *c, int block, int64_t deadline) {
     pthread_mutex_unlock(&c->mu);
     if (!h)
       return 0;
-    ssize_t w = write_some(c, &one, 1);
+    ssize_t w = ward__sock_send(c->fd, &one, 1);
     if (w < 0)
       return (int)w;
     if (w > 0) {
@@ -529,7 +523,7 @@ static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int64_
   int first = 0;
   size_t done = 0;
   for (;;) {
-    ssize_t w = write_some(c, iov, cnt);
+    ssize_t w = ward__sock_send(c->fd, iov, cnt);
     if (w < 0)
       return (int)w;
     done += (size_t)w;

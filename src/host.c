@@ -231,11 +231,6 @@ ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int
   return e;
 }
 
-ward_event *ward__event_t(ward_host *h, ward_worker *w, int type) {
-  ward__evq *e = ward__host_event(h, w, type, w->proc.pid, 0, 0, 0, 0, NULL);
-  return e ? &e->ev : NULL;
-}
-
 static void deliver_events(ward_host *h) {
   pthread_mutex_lock(&h->mu);
   ward__evq *e = h->events;

@@ -24,9 +24,6 @@ void ward__host_sync(ward_host *h);
  * or NULL without memory. */
 struct ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code,
                                    int sig, int reason, int error, const char *detail);
-/* Queues an event of `type` with the worker's current figures and returns
- * it for more fields, or NULL without memory (lock held). */
-ward_event *ward__event_t(ward_host *h, ward_worker *w, int type);
 /* Queues a request or notification for a host handler, or an async call
  * with news, for the loop (any locks held). */
 void ward__host_task(ward_host *h, ward_worker *w, ward__conn *c, ward__item *it,
