@@ -122,6 +122,20 @@ extern "C" {
 #  define WARD_EXTERN
 #endif
 
+/* An operating-system handle that ward hands out for a program to wait
+ * on (ward_host_fd): a file descriptor on Linux, macOS and the BSDs, a
+ * HANDLE on Windows. WARD_OS_HANDLE_ERROR is what a function returning
+ * one gives on failure (a negative WARD_E* code on POSIX systems, as ward
+ * returned before this type existed; NULL on Windows), with
+ * ward_last_error() saying why. */
+#if defined(_WIN32)
+typedef void *ward_os_handle;
+#define WARD_OS_HANDLE_ERROR ((ward_os_handle)0)
+#else
+typedef int ward_os_handle;
+#define WARD_OS_HANDLE_ERROR WARD_EINVAL
+#endif
+
 /* ---------------------------------------------------------------------
  * Version
  *
@@ -402,11 +416,12 @@ WARD_EXTERN int ward_host_new(ward_host **out, const ward_host_opts *opts);
  * thread runs the loop, which may end before the host: so the workers get
  * no WARD_PPID and set no death signal (api.md 2.5).
  *
- * ward_host_fd returns a descriptor that becomes readable whenever the
- * host has work, timers included; the same for the host's life. Watch it
- * for reading (poll, epoll, a toolkit's watcher); never read or close it.
- * WARD_EINVAL for a threaded host. */
-WARD_EXTERN int ward_host_fd(const ward_host *host);
+ * ward_host_fd returns a descriptor (a ward_os_handle) that becomes
+ * readable whenever the host has work, timers included; the same for the
+ * host's life. Watch it for reading (poll, epoll, a toolkit's watcher);
+ * never read or close it. For a threaded host, WARD_OS_HANDLE_ERROR
+ * (WARD_EINVAL on POSIX systems). */
+WARD_EXTERN ward_os_handle ward_host_fd(const ward_host *host);
 /* Does the host's pending work, one turn of the loop: processes due to
  * start, ready descriptors (up to 64), due timers, and the callbacks they
  * lead to; first waiting up to `timeout_ms` for some (0: do not wait, what

@@ -102,7 +102,7 @@ static int env_int(const char *name, long *out) {
   return 1;
 }
 
-static int connect_path(const char *path, int *fd) {
+static int connect_path(const char *path, ward__fd *fd) {
   int e = ward__unix_connect(path, fd);
   if (e == ENAMETOOLONG)
     return ward__fail(WARD_EINVAL, "socket path too long: %s", path);
@@ -131,7 +131,7 @@ static void follow_host(void) {
 }
 
 /* A client over a connected socket. `own`: close fd when this fails. */
-static int client_new(ward_client **out, int fd, int own, uint32_t max, const char *name,
+static int client_new(ward_client **out, ward__fd fd, int own, uint32_t max, const char *name,
                       const char *token) {
   /* Blocking mode: the serving loop waits in its read itself; every other
    * read and write says MSG_DONTWAIT. */
@@ -163,13 +163,13 @@ static int client_new(ward_client **out, int fd, int own, uint32_t max, const ch
 int ward_client_connect(ward_client **out) {
   if (!out)
     return ward__fail(WARD_EINVAL, "NULL out");
-  int fd = -1, rv, inherited = 0;
+  ward__fd fd = WARD__FD_NONE;
+  int rv, inherited = 0;
   long v;
   const char *path = getenv("WARD_SOCKET");
   if (env_int("WARD_FD", &v) && v >= 0) {
-    fd = (int)v;
     inherited = 1;
-    rv = ward__set_cloexec(fd);
+    rv = ward__fd_inherited(v, &fd);
   } else if (path && *path) {
     rv = connect_path(path, &fd);
   } else {
@@ -190,12 +190,12 @@ int ward_client_connect(ward_client **out) {
 int ward_client_open(ward_client **out, const char *path) {
   if (!out || !path || !*path)
     return ward__fail(WARD_EINVAL, "ward_client_open needs out and a socket path");
-  int fd;
+  ward__fd fd;
   int rv = connect_path(path, &fd);
   return rv ? rv : client_new(out, fd, 1, WARD_MAX_FRAME_DEFAULT, "client", NULL);
 }
 
-int ward__client_accepted(ward_client **out, int fd, const ward__handlers *handlers,
+int ward__client_accepted(ward_client **out, ward__fd fd, const ward__handlers *handlers,
                           int64_t hello_deadline, ward__peer_fn peer, void *peer_ud) {
   int rv = client_new(out, fd, 1, WARD_MAX_FRAME_DEFAULT, "server", NULL);
   if (rv)
@@ -327,9 +327,9 @@ static int handshake_server(ward_client *c) {
  * Otherwise `err` stays. */
 static int refused_early(ward_client *c, int err) {
   uint8_t b[WARD__HDR_SIZE + 256];
-  ssize_t n = ward__sock_recv(c->conn->fd, b, sizeof b, 0);
+  ptrdiff_t n = ward__sock_recv(c->conn->fd, b, sizeof b, 0);
   ward__hdr h;
-  if (n < (ssize_t)WARD__HDR_SIZE || ward__hdr_get(&h, b, 256) || h.kind != WARD__K_GOODBYE ||
+  if (n < (ptrdiff_t)WARD__HDR_SIZE || ward__hdr_get(&h, b, 256) || h.kind != WARD__K_GOODBYE ||
       h.nlen)
     return err;
   size_t len = (size_t)n - WARD__HDR_SIZE;

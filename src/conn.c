@@ -258,7 +258,7 @@ static void pending_sub(ward__conn *c, size_t bytes) {
 /* The errors that mean the peer broke the protocol. */
 static int is_violation(int err) { return err == WARD_EPROTO || err == WARD_ETOOBIG; }
 
-int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *owner,
+int ward__conn_new(ward__conn **out, ward__fd fd, const ward__conn_ops *ops, void *owner,
                    uint32_t max_in) {
   ward__conn *c = calloc(1, sizeof *c);
   if (!c)
@@ -483,7 +483,7 @@ static int drain_outq(ward__conn *c, int block, int64_t deadline) {
     pthread_mutex_unlock(&c->mu);
     if (!h)
       return 0;
-    ssize_t w = ward__sock_send(c->fd, &one, 1);
+    ptrdiff_t w = ward__sock_send(c->fd, &one, 1);
     if (w < 0)
       return (int)w;
     if (w > 0) {
@@ -523,7 +523,7 @@ static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int64_
   int first = 0;
   size_t done = 0;
   for (;;) {
-    ssize_t w = ward__sock_send(c->fd, iov, cnt);
+    ptrdiff_t w = ward__sock_send(c->fd, iov, cnt);
     if (w < 0)
       return (int)w;
     done += (size_t)w;
@@ -876,7 +876,7 @@ static int read_available(ward__conn *c, int block) {
       missing = c->rcap;
     }
     want = missing;
-    ssize_t n = ward__sock_recv(c->fd, space, want, block && i == 0);
+    ptrdiff_t n = ward__sock_recv(c->fd, space, want, block && i == 0);
     if (n == WARD__AGAIN)
       return 0;
     if (n < 0)

@@ -3,9 +3,9 @@
  *
  * Design notes
  * ------------
- * One thread per host runs an epoll loop over: a wake-up eventfd, each
- * worker's pidfd, each connection while no caller is reading it, and the
- * listening sockets of socket-mode spawns. It starts processes (so that
+ * One thread per host runs a loop (platform.h) over: a wake-up, each
+ * worker's exit watch (a pidfd on Linux), each connection while no caller
+ * is reading it, and the listening sockets of socket-mode spawns. It starts processes (so that
  * PR_SET_PDEATHSIG, which follows the thread that forked, lasts as long as
  * the host), reaps them, runs host-side handlers and delivers events.
  *
@@ -13,7 +13,7 @@
  * the host mutex (workers to start, tasks, events) and a wake-up. Events
  * are always delivered on the loop thread, in order, without the lock.
  *
- * Deferred destruction: a connection registered with epoll holds a
+ * Deferred destruction: a connection registered with the loop holds a
  * reference owned by the registration; when it closes, the registration is
  * removed and the reference is dropped only after the loop's current batch,
  * which may still hold the pointer. Worker handles are freed only after
@@ -51,11 +51,9 @@ static void wake_ready(ward__watch *wt, int events) {
   ward__wake_drain(h->wake_fd);
 }
 
-static void timer_ready(ward__watch *wt, int events) {
-  (void)events;
-  ward_host *h = wt->obj;
-  ward__wake_drain(h->timer_fd);
-}
+/* The loop's timer reports itself until it is armed again, which the
+ * turn it woke does (arm_timer): nothing to do here. */
+static void timer_ready(ward__watch *wt, int events) { (void)wt, (void)events; }
 int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   if (!out)
     return ward__fail(WARD_EINVAL, "NULL out");
@@ -70,29 +68,25 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   h->opts = o;
   if (!h->opts.max_frame)
     h->opts.max_frame = WARD_MAX_FRAME_DEFAULT;
-  h->loop_fd = h->wake_fd = -1;
+  h->wake_fd = WARD__FD_NONE;
   pthread_mutex_init(&h->mu, NULL);
   pthread_mutex_init(&h->lazy_mu, NULL);
   ward__cond_init(&h->cond);
-  rv = ward__loop_new(&h->loop_fd);
+  h->external = h->opts.external_loop;
+  rv = ward__loop_new(&h->loop, h->external);
   if (!rv)
     rv = ward__wake_new(&h->wake_fd);
-  h->guard.fd = -1;
+  ward__guard_init(&h->guard);
   if (!rv)
     rv = ward__guard_start(&h->guard);
   if (!rv)
     rv = ward__spawner_new(&h->spawner);
   h->wake_watch = (ward__watch){wake_ready, h};
   if (!rv)
-    rv = ward__loop_add(h->loop_fd, h->wake_fd, WARD__IN, &h->wake_watch);
-  h->timer_fd = -1;
-  h->external = h->opts.external_loop;
-  if (!rv && h->external) {
-    rv = ward__timer_new(&h->timer_fd);
-    h->timer_watch = (ward__watch){timer_ready, h};
-    if (!rv)
-      rv = ward__loop_add(h->loop_fd, h->timer_fd, WARD__IN, &h->timer_watch);
-  }
+    rv = ward__loop_add(h->loop, h->wake_fd, WARD__IN, &h->wake_watch);
+  h->timer_watch = (ward__watch){timer_ready, h};
+  if (!rv && h->external)
+    rv = ward__loop_timer(h->loop, -1, &h->timer_watch);
   if (!rv && !h->external) {
     /* The loop thread takes no signals: they stay the program's business. */
     sigset_t all, old;
@@ -105,8 +99,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   if (rv) {
     ward__guard_stop(&h->guard);
     ward__spawner_free(h->spawner);
-    ward__close(h->timer_fd);
-    ward__close(h->loop_fd);
+    ward__loop_free(h->loop);
     ward__close(h->wake_fd);
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->lazy_mu);
@@ -164,8 +157,7 @@ void ward_host_free(ward_host *h) {
   ward__spawner_free(h->spawner);
   pthread_mutex_destroy(&h->lazy_mu);
   ward__handlers_free(&h->handlers);
-  ward__close(h->timer_fd);
-  ward__close(h->loop_fd);
+  ward__loop_free(h->loop);
   ward__close(h->wake_fd);
   pthread_mutex_destroy(&h->mu);
   pthread_cond_destroy(&h->cond);
@@ -629,7 +621,7 @@ static void loop_once(ward_host *h, int max_wait_ms) {
     timeout = 0;
   if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms))
     timeout = max_wait_ms;
-  int n = ward__loop_wait(h->loop_fd, evs, 64, timeout);
+  int n = ward__loop_wait(h->loop, evs, 64, timeout);
   /* The turn's time: timers and settling decide by this one reading. */
   int64_t now = ward__now_ms();
   for (int i = 0; i < n; i++)
@@ -682,10 +674,11 @@ static void arm_timer(ward_host *h) {
   pthread_mutex_lock(&h->mu);
   int freeing = h->freeing;
   pthread_mutex_unlock(&h->mu);
-  ward__timer_arm(h->timer_fd, has_pending(h) || freeing ? 0
-                               : next == INT64_MAX        ? -1
-                               : next <= now              ? 0
-                                                          : next - now);
+  ward__loop_timer(h->loop, has_pending(h) || freeing ? 0
+                            : next == INT64_MAX        ? -1
+                            : next <= now              ? 0
+                                                       : next - now,
+                   &h->timer_watch);
 }
 
 /* Runs the external loop once on this thread (lock held, loop free). */
@@ -721,10 +714,12 @@ void ward__host_run_pending(ward_host *h) {
   pthread_mutex_unlock(&h->mu);
 }
 
-int ward_host_fd(const ward_host *h) {
-  if (!h || !h->external)
-    return ward__fail(WARD_EINVAL, "ward_host_fd: not a host with an external loop");
-  return h->loop_fd;
+ward_os_handle ward_host_fd(const ward_host *h) {
+  if (!h || !h->external) {
+    ward__fail(WARD_EINVAL, "ward_host_fd: not a host with an external loop");
+    return WARD_OS_HANDLE_ERROR;
+  }
+  return (ward_os_handle)ward__loop_fd(h->loop);
 }
 
 int ward_host_dispatch(ward_host *h, int timeout_ms) {

@@ -47,14 +47,14 @@ struct ward_worker {
   ward__watch pid_watch;
   ward__watch listen_watch;
   ward__conn *conn;         /* the current connection (a ref), or NULL */
-  int listen_fd;
+  ward__fd listen_fd;
   char *sock_dir, *sock_path;
   char token[65];
   int spawn_err;            /* why the first start failed */
   char spawn_text[256];
   int spawn_errno;
   ward__timer timer;        /* when the loop must look at this worker next */
-  int64_t reap_at;          /* without a pidfd: when to look for its exit */
+  int64_t reap_at;          /* no exit to watch: when to look for it */
   ward_group *group;        /* the supervision group it belongs to, or NULL */
   int free_pending;         /* freed from a callback: in the host's to_free */
   ward_worker *free_next;
@@ -68,8 +68,8 @@ struct ward_worker {
   int log_pid;              /* the process the lines being read come from */
   char *fwd;                /* forwarded lines waiting to be written */
   size_t fwd_len, fwd_cap;
-  int out_fd, err_fd;       /* read ends of the output pipes, or -1 */
-  int notify_fd;            /* READY_NOTIFY: the read end, or -1 */
+  ward__fd out_fd, err_fd;  /* read ends of the output pipes, or NONE */
+  ward__fd notify_fd;       /* READY_NOTIFY: the read end, or NONE */
   ward__watch notify_watch;
   ward__watch out_watch, err_watch;
   char *data_dir;
@@ -108,8 +108,8 @@ struct ward_host {
   pthread_mutex_t mu;
   pthread_cond_t cond; /* any worker's state changed, or the loop went round */
   pthread_t thread;
-  int loop_fd;
-  int wake_fd;
+  ward__loop *loop;
+  ward__fd wake_fd;
   ward__watch wake_watch;
   ward_host_opts opts;
   ward__handlers handlers;
@@ -137,11 +137,10 @@ struct ward_host {
   int quit;
   int settling;         /* some connections wait to be read again (settle) */
   /* External loop: no thread; whoever holds the loop (dispatch, or a
-   * blocking call waiting for it) runs it. A timerfd makes the loop's
+   * blocking call waiting for it) runs it. The loop's timer makes its
    * descriptor readable when a timer is due. */
   int external;
   int loop_busy;
-  int timer_fd;
   ward__watch timer_watch;
 };
 

@@ -6,13 +6,34 @@
  * Every descriptor these functions create is close-on-exec. Functions
  * return 0 or a negative WARD_E* code and record the detail with
  * ward__fail_sys().
+ *
+ * The core holds OS objects only as the opaque ward__fd and ward__proc
+ * below: it never compares a descriptor with a number, does arithmetic on
+ * it or reads a process's fields other than its pid (a number to show). So
+ * a backend on which an I/O object is not a small integer (Windows: a
+ * HANDLE, or a pointer to the backend's wrapper of a named pipe with its
+ * overlapped I/O and emulated readiness) fits behind the same functions.
+ * No POSIX-only type (pid_t, ssize_t) appears in a prototype here.
  */
 #ifndef WARD_PLATFORM_H
 #define WARD_PLATFORM_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
+
+/* An OS I/O object: a socket, a pipe end, the loop, a timer or wake-up,
+ * a listener, a process's exit notification. On POSIX backends a file
+ * descriptor; on Windows a pointer to the backend's object wrapping a
+ * HANDLE. WARD__FD_NONE is "no object"; test with ward__fd_valid, never
+ * with a comparison to a number. */
+#if defined(_WIN32)
+typedef struct ward__os_obj *ward__fd;
+#define WARD__FD_NONE ((ward__fd)0)
+#else
+typedef int ward__fd;
+#define WARD__FD_NONE (-1)
+#endif
+#define ward__fd_valid(fd) ((fd) != WARD__FD_NONE)
 
 /* Readiness bits, shared by ward__wait_fd and the loop. */
 enum { WARD__IN = 1, WARD__OUT = 2, WARD__HUP = 4 };
@@ -36,32 +57,53 @@ void ward__mem_trim(void);
 
 /* A connected stream socket pair, both ends close-on-exec; sv[0] (the
  * host's end) is non-blocking. */
-int ward__socketpair(int sv[2]);
-int ward__set_nonblock(int fd, int on);
-int ward__set_cloexec(int fd);
+int ward__socketpair(ward__fd sv[2]);
+int ward__set_nonblock(ward__fd fd, int on);
+/* The channel a parent handed down by number (WARD_FD in the
+ * environment): checks that `number` names an open object and makes it
+ * close-on-exec. WARD_EINVAL for a number no object can have, WARD_ESYS
+ * when it is not open. */
+int ward__fd_inherited(long number, ward__fd *out);
 /* Waits until `fd` is ready for `events` (WARD__IN / WARD__OUT) or the
  * deadline passes. Returns the ready bits (WARD__HUP included on hang-up
  * or error), 0 on timeout, or WARD_ESYS. */
-int ward__wait_fd(int fd, int events, int64_t deadline);
+int ward__wait_fd(ward__fd fd, int events, int64_t deadline);
 /* Best effort: fill `buf` with random bytes. */
 int ward__random(void *buf, size_t n);
-void ward__close(int fd);
+/* Closes `fd`; nothing for WARD__FD_NONE. */
+void ward__close(ward__fd fd);
 
-/* A child process, tracked through a pidfd. */
+/* A child process. The core reads `pid` alone (to show it, in events and
+ * logs; 0 when there is no process) and leaves the rest to the backend:
+ * the Linux backend keeps a pidfd in `watch`; another keeps what it needs
+ * in `os` (Windows: the process handle and the job object). A copy of a
+ * live process's struct may be given to ward__proc_usage. */
 typedef struct ward__proc {
-  pid_t pid;
-  int pidfd;
+  int pid;
+  ward__fd watch;     /* readable once the process has ended, or NONE */
+  int64_t started_ms; /* wall clock when it was started */
+  void *os;
 } ward__proc;
+#define WARD__PROC_NONE {0, WARD__FD_NONE, 0, NULL}
+
+/* How a child's stdout or stderr is set up. */
+enum {
+  WARD__STDIO_INHERIT = 0, /* the host's own */
+  WARD__STDIO_NULL,        /* discarded (/dev/null, NUL) */
+  WARD__STDIO_FD           /* the object in out_fd / err_fd */
+};
 
 typedef struct ward__spawn_args {
   const char *exe;   /* path, or a bare name searched in PATH */
   char *const *argv; /* NULL-terminated */
   char *const *envp; /* NULL-terminated */
   const char *cwd;   /* or NULL */
-  int chan_fd;       /* placed at fd `chan_at` in the child, or -1 */
+  ward__fd chan_fd;  /* placed at fd `chan_at` in the child, or NONE */
   int chan_at;       /* 0: fd 3; a plain process's notification fd */
-  int out_fd;        /* becomes the child's stdout; -1: inherit, -2: /dev/null */
-  int err_fd;        /* the same for stderr */
+  int out_how;       /* WARD__STDIO_*: the child's stdout */
+  ward__fd out_fd;   /* with WARD__STDIO_FD, what becomes its stdout */
+  int err_how;       /* the same for stderr */
+  ward__fd err_fd;
 } ward__spawn_args;
 
 /* What starting children needs, prepared once per host (a few
@@ -74,20 +116,23 @@ void ward__spawner_free(ward__spawner *sp);
 /* Starts the child in its own process group with stdin on /dev/null,
  * stdout/stderr inherited, and no other descriptor than the channel.
  * WARD_ESPAWN (errno kept) when the executable cannot be run: then no
- * process is left. Where pidfds do not exist, pidfd is -1 and the owner
- * must poll ward__proc_reap. */
+ * process is left. */
 int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a);
+/* What becomes readable once the process has ended, for the loop to
+ * watch; WARD__FD_NONE where there is none (no pidfds): then the owner
+ * polls ward__proc_reap. */
+ward__fd ward__proc_watch(const ward__proc *p);
 /* Non-blocking reap: 1 with the status when it has exited, 0 if not yet.
  * Before reaping, whatever is left in the child's process group is
  * killed, while the group id is still certainly the child's. */
 int ward__proc_reap(ward__proc *p, int *code, int *sig);
 /* Sends `sig` to the child's whole process group (and to the child itself
- * through its pidfd, which cannot hit a reused pid). */
+ * through its pidfd where there is one, which cannot hit a reused pid). */
 void ward__proc_kill(ward__proc *p, int sig);
 void ward__proc_close(ward__proc *p);
 /* Resident set (bytes), CPU time (user + system, ms) and start time (wall
  * clock, ms since the epoch; `start_ms` may be NULL) of a live process. */
-int ward__proc_usage(pid_t pid, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_ms);
+int ward__proc_usage(const ward__proc *p, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_ms);
 
 /* The guard: a small process, started with the host, that outlives it
  * long enough to kill every worker's process group should the host die
@@ -95,12 +140,16 @@ int ward__proc_usage(pid_t pid, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_
  * directories of its workers. The host tells it which groups and which
  * directories exist. */
 typedef struct ward__guard {
-  pid_t pid;
-  int fd; /* write end of its pipe, or -1 when there is no guard */
+  int pid;
+  ward__fd fd; /* write end of its pipe, or NONE when there is no guard */
 } ward__guard;
+/* No guard yet: what ward__guard_stop may be given before a start. */
+void ward__guard_init(ward__guard *g);
 int ward__guard_start(ward__guard *g);
-void ward__guard_add(ward__guard *g, pid_t pgid);
-void ward__guard_remove(ward__guard *g, pid_t pgid);
+/* The process `p` and whatever it starts (its process group) are killed
+ * should the host die; _remove takes that back before it is reaped. */
+void ward__guard_add(ward__guard *g, const ward__proc *p);
+void ward__guard_remove(ward__guard *g, const ward__proc *p);
 /* A data directory (absolute path) to remove should the host die; `id`
  * names it for ward__guard_remove_dir. */
 void ward__guard_add_dir(ward__guard *g, uint64_t id, const char *path);
@@ -110,22 +159,22 @@ void ward__guard_stop(ward__guard *g);
 
 /* A listening socket in a new private 0700 directory, for
  * WARD_TRANSPORT_SOCKET. *dir and *path are malloc'd. */
-int ward__listen_private(int *fd, char **dir, char **path);
+int ward__listen_private(ward__fd *fd, char **dir, char **path);
 /* Connects to the Unix socket at `path` (close-on-exec): 0, or the errno
  * (ENAMETOOLONG for a path that does not fit). */
-int ward__unix_connect(const char *path, int *fd);
+int ward__unix_connect(const char *path, ward__fd *fd);
 /* A non-blocking listener bound at `path`, chmod'ed to `mode` (0: as the
  * umask left it) before it listens: 0, or the errno, nothing left behind. */
-int ward__unix_listen(const char *path, int mode, int backlog, int *fd);
+int ward__unix_listen(const char *path, int mode, int backlog, ward__fd *fd);
 /* Removes the socket and its directory. */
 void ward__listen_remove(const char *dir, const char *path);
 /* Accepts one connection (non-blocking): the fd, or WARD_ETIMEDOUT-free
  * 0 when none is pending, or an error. */
-int ward__accept(int lfd, int *fd);
+int ward__accept(ward__fd lfd, ward__fd *fd);
 /* Whether the peer of a connected Unix socket runs as this process's user
  * (or as root, when `root_too`), as it did when it connected: 1 or 0, or
  * WARD_ESYS. Its pid goes to *pid (may be NULL). */
-int ward__peer_is_us(int fd, int root_too, int *pid);
+int ward__peer_is_us(ward__fd fd, int root_too, int *pid);
 /* Whether a live server answers at the socket path `path`: nothing there
  * (0; a socket left by a server that died is removed), a live one
  * (WARD_ESYS with errno EADDRINUSE), something that is not a socket
@@ -144,16 +193,16 @@ typedef struct ward__buf {
 /* Sends what the socket takes now of `n` buffers, without blocking and
  * without SIGPIPE: the bytes sent (0 when it is full), or WARD_ECRASHED
  * when the peer is gone (errno kept). */
-ssize_t ward__sock_send(int fd, const ward__buf *bufs, int n);
+ptrdiff_t ward__sock_send(ward__fd fd, const ward__buf *bufs, int n);
 /* "Nothing there yet", from the reads below. */
 #define WARD__AGAIN (-1000)
 /* Receives up to `n` bytes (waiting for some when `block`): the count, 0
  * at the end of the stream, WARD__AGAIN when nothing is there yet, or
  * WARD_ECRASHED (errno kept). */
-ssize_t ward__sock_recv(int fd, void *p, size_t n, int block);
+ptrdiff_t ward__sock_recv(ward__fd fd, void *p, size_t n, int block);
 /* Shuts both directions of a socket down, which wakes whoever polls it;
  * the descriptor stays open. */
-void ward__sock_shutdown(int fd);
+void ward__sock_shutdown(ward__fd fd);
 
 /* This process's id. */
 int ward__self_pid(void);
@@ -161,10 +210,10 @@ int ward__self_pid(void);
 void ward__sleep_ms(int ms);
 
 /* A pipe, both ends close-on-exec, the read end p[0] non-blocking. */
-int ward__pipe(int p[2]);
+int ward__pipe(ward__fd p[2]);
 /* Reads up to `n` bytes from a non-blocking descriptor: the count, 0 at
  * the end, WARD__AGAIN when nothing is there yet, or WARD_ESYS. */
-ssize_t ward__read(int fd, void *p, size_t n);
+ptrdiff_t ward__read(ward__fd fd, void *p, size_t n);
 /* Writes what the host's own stderr takes of `p` at once, never waiting
  * (the bytes written; pieces no larger than a pipe takes whole). */
 size_t ward__stderr_now(const void *p, size_t n);
@@ -178,26 +227,38 @@ int ward__private_dir(const char *root, const char *prefix, const char *what, ch
  * not `ppid` (a wrapper that forked it) must not take it along. */
 void ward__follow_parent(long ppid);
 
-/* The event loop: a set of watched descriptors, each with a pointer. */
+/* The event loop: a set of watched objects, each with a pointer that the
+ * wait reports. Any thread may add, change or remove a watch while
+ * another waits: the change holds from the next wait on (a wait under
+ * way may still report what it found before it). */
+typedef struct ward__loop ward__loop;
 typedef struct ward__loop_event {
   void *ptr;
   int events; /* WARD__IN | WARD__OUT | WARD__HUP */
 } ward__loop_event;
 
-int ward__loop_new(int *lfd);
-int ward__loop_add(int lfd, int fd, int events, void *ptr);
-int ward__loop_mod(int lfd, int fd, int events, void *ptr);
-void ward__loop_del(int lfd, int fd);
+/* `pollable`: ward__loop_fd will be asked for (a host on the program's
+ * own loop), so the backend prepares it. */
+int ward__loop_new(ward__loop **out, int pollable);
+void ward__loop_free(ward__loop *l);
+int ward__loop_add(ward__loop *l, ward__fd fd, int events, void *ptr);
+int ward__loop_mod(ward__loop *l, ward__fd fd, int events, void *ptr);
+void ward__loop_del(ward__loop *l, ward__fd fd);
 /* Waits up to `timeout_ms` (-1 forever); returns the count of events. */
-int ward__loop_wait(int lfd, ward__loop_event *evs, int max, int timeout_ms);
+int ward__loop_wait(ward__loop *l, ward__loop_event *evs, int max, int timeout_ms);
+/* The loop's one timer: from `ms` from now on (0: at once) the wait
+ * reports `ptr` ready (WARD__IN) at every call, until the timer is armed
+ * again; a negative `ms` disarms it. For a pollable loop, whose program
+ * waits on ward__loop_fd instead: the timer makes that readable too. */
+int ward__loop_timer(ward__loop *l, int64_t ms, void *ptr);
+/* Of a pollable loop: what becomes readable whenever a wait would report
+ * something (a program's loop watches it; nobody reads or closes it). */
+ward__fd ward__loop_fd(const ward__loop *l);
 
-/* A wake-up descriptor for the loop (an eventfd on Linux). */
-/* A timer descriptor for the loop: readable once armed time has passed.
- * ward__timer_arm: `ms` from now (0: at once; negative: disarm). */
-int ward__timer_new(int *fd);
-void ward__timer_arm(int fd, int64_t ms);
-int ward__wake_new(int *fd);
-void ward__wake_signal(int fd);
-void ward__wake_drain(int fd);
+/* A wake-up object, watched by a loop, that any thread may signal (an
+ * eventfd on Linux, a pipe elsewhere); its watcher drains it. */
+int ward__wake_new(ward__fd *fd);
+void ward__wake_signal(ward__fd fd);
+void ward__wake_drain(ward__fd fd);
 
 #endif

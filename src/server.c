@@ -48,9 +48,9 @@ struct ward_server {
   int handshake_ms;
   ward_server_drop_cb on_drop; /* set before listening: read without the lock */
   void *drop_ud;
-  int listen_fd;
-  int loop_fd;         /* the accepting thread waits here: listener and wake */
-  int wake_fd;         /* signalled to stop the accepting thread */
+  ward__fd listen_fd;
+  ward__loop *loop;    /* the accepting thread waits here: listener and wake */
+  ward__fd wake_fd;    /* signalled to stop the accepting thread */
   char *path;
   pthread_t thread;
   int running;         /* the accepting thread exists */
@@ -64,7 +64,7 @@ int ward_server_new(ward_server **out) {
   ward_server *s = calloc(1, sizeof *s);
   if (!s)
     return WARD_ENOMEM;
-  s->listen_fd = s->loop_fd = s->wake_fd = -1;
+  s->listen_fd = s->wake_fd = WARD__FD_NONE;
   s->max_conns = WARD_SERVER_MAX_CONNS_DEFAULT;
   s->handshake_ms = WARD_SERVER_HANDSHAKE_MS_DEFAULT;
   pthread_mutex_init(&s->mu, NULL);
@@ -250,7 +250,7 @@ static int make_room(ward_server *s, int64_t now_us, ward_server_drop *d) {
 /* A newcomer while every connection is busy: a GOODBYE instead of the
  * WELCOME it is about to ask for (a client reads it after its HELLO,
  * even when that HELLO found the socket closed), then it goes. */
-static void refuse(int fd, int max_conns) {
+static void refuse(ward__fd fd, int max_conns) {
   char text[96];
   int n = snprintf(text, sizeof text,
                    "server busy: every one of its connections is in a call (limit %d)",
@@ -265,7 +265,7 @@ static void refuse(int fd, int max_conns) {
 }
 
 /* Starts the thread of a connection accepted at `now_us`. */
-static void start_peer(ward_server *s, int fd, int pid, int64_t now_us) {
+static void start_peer(ward_server *s, ward__fd fd, int pid, int64_t now_us) {
   peer *p = calloc(1, sizeof *p);
   int64_t deadline = (now_us + 999) / 1000 + s->handshake_ms; /* not a moment less */
   if (!p || ward__client_accepted(&p->client, fd, &s->handlers, deadline, peer_state, p)) {
@@ -290,7 +290,7 @@ static void start_peer(ward_server *s, int fd, int pid, int64_t now_us) {
 
 /* One connection (mu not held): someone of this user (or root), on a
  * thread of its own if there is room. */
-static void accept_peer(ward_server *s, int fd) {
+static void accept_peer(ward_server *s, ward__fd fd) {
   int pid = 0;
   if (ward__peer_is_us(fd, 1, &pid) != 1) {
     ward__close(fd);
@@ -316,7 +316,7 @@ static void *accept_loop(void *arg) {
   int timeout = -1, listening = 1;
   for (;;) {
     ward__loop_event evs[2];
-    int n = ward__loop_wait(s->loop_fd, evs, 2, timeout);
+    int n = ward__loop_wait(s->loop, evs, 2, timeout);
     int stop = n < 0;
     for (int i = 0; i < n; i++)
       stop |= evs[i].ptr == &s->wake_fd;
@@ -326,13 +326,14 @@ static void *accept_loop(void *arg) {
      * readable, so rather than spin on it, the listener is left alone
      * for a moment (the wake-up is still watched). */
     if (!listening)
-      listening = !ward__loop_add(s->loop_fd, s->listen_fd, WARD__IN, &s->listen_fd);
+      listening = !ward__loop_add(s->loop, s->listen_fd, WARD__IN, &s->listen_fd);
     timeout = -1;
-    int fd, rv;
+    ward__fd fd;
+    int rv;
     while ((rv = ward__accept(s->listen_fd, &fd)) > 0)
       accept_peer(s, fd);
     if (rv < 0) {
-      ward__loop_del(s->loop_fd, s->listen_fd);
+      ward__loop_del(s->loop, s->listen_fd);
       listening = 0;
       timeout = 100;
     }
@@ -354,17 +355,17 @@ int ward_server_listen(ward_server *s, const char *path) {
   int rv = ward__unix_claim(path);
   if (rv)
     return rv;
-  int fd;
+  ward__fd fd;
   rv = ward__unix_listen(path, 0600, 64, &fd); /* owner only */
   if (rv)
     return ward__fail_sys(WARD_ESYS, rv, "listen");
-  rv = ward__loop_new(&s->loop_fd);
+  rv = ward__loop_new(&s->loop, 0);
   if (!rv)
     rv = ward__wake_new(&s->wake_fd);
   if (!rv)
-    rv = ward__loop_add(s->loop_fd, s->wake_fd, WARD__IN, &s->wake_fd);
+    rv = ward__loop_add(s->loop, s->wake_fd, WARD__IN, &s->wake_fd);
   if (!rv)
-    rv = ward__loop_add(s->loop_fd, fd, WARD__IN, &s->listen_fd);
+    rv = ward__loop_add(s->loop, fd, WARD__IN, &s->listen_fd);
   if (rv) {
     ward__close(fd);
     ward__unix_unlink(path);
@@ -406,7 +407,7 @@ void ward_server_free(ward_server *s) {
   if (s->path)
     ward__unix_unlink(s->path);
   ward__close(s->listen_fd);
-  ward__close(s->loop_fd);
+  ward__loop_free(s->loop);
   ward__close(s->wake_fd);
   ward__handlers_free(&s->handlers);
   pthread_mutex_destroy(&s->mu);

@@ -26,8 +26,9 @@ void ward__worker_schedule(ward_worker *w) {
   if (w->life.state == WARD__L_READY || w->life.state == WARD__L_DRAINING ||
       w->life.state == WARD__L_REPLACING)
     due = min64(due, w->conn_due);
-  /* Without a pidfd, exits are found by looking every few milliseconds. */
-  if (w->proc.pid > 0 && w->proc.pidfd < 0)
+  /* With nothing to watch (no pidfd), exits are found by looking every
+   * few milliseconds. */
+  if (w->proc.pid > 0 && !ward__fd_valid(ward__proc_watch(&w->proc)))
     due = min64(due, w->reap_at);
   /* Most events (a call's begin and end) move no timer: no heap work, and
    * no wake-up of the loop, for them. */
@@ -132,7 +133,7 @@ void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
   }
   uint64_t rss, cpu;
   if ((o->act & WARD__LA_SAMPLE) && w->proc.pid > 0 &&
-      !ward__proc_usage(w->proc.pid, &rss, &cpu, NULL)) {
+      !ward__proc_usage(&w->proc, &rss, &cpu, NULL)) {
     ward__lev mem = {.type = WARD__LE_MEMORY, .now = ev->now, .rss = rss};
     ward__worker_post(w, &mem, NULL);
   }
@@ -190,7 +191,7 @@ void ward__worker_tick(ward_worker *w, int64_t now) {
   ward_host *h = w->host;
   tick_calls(w, now);
   pthread_mutex_lock(&h->mu);
-  int poll_exit = w->proc.pid > 0 && w->proc.pidfd < 0;
+  int poll_exit = w->proc.pid > 0 && !ward__fd_valid(ward__proc_watch(&w->proc));
   if (poll_exit && now >= w->reap_at)
     w->reap_at = now + WARD__REAP_POLL_MS;
   pthread_mutex_unlock(&h->mu);
@@ -245,11 +246,11 @@ static ward_worker *new_worker(ward_host *h, const ward_spec *spec, int *err) {
     return NULL;
   }
   w->host = h;
-  w->listen_fd = -1;
-  w->out_fd = w->err_fd = w->notify_fd = -1;
+  w->listen_fd = WARD__FD_NONE;
+  w->out_fd = w->err_fd = w->notify_fd = WARD__FD_NONE;
   ward__life_init(&w->life);
   ward__logring_init(&w->logs, w->spec->log_ring);
-  w->proc.pidfd = -1;
+  w->proc = (ward__proc)WARD__PROC_NONE;
   w->timer = (ward__timer){INT64_MAX, SIZE_MAX, worker_fire, w};
   w->conn_due = INT64_MAX;
   pthread_mutex_lock(&h->mu);
@@ -554,7 +555,8 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
    * goes: it may be an older, smaller ward_info. */
   ward_info v = WARD_INFO_INIT;
   pthread_mutex_lock(&w->host->mu);
-  v.pid = w->proc.pid;
+  ward__proc proc = w->proc; /* read outside the lock */
+  v.pid = proc.pid;
   v.state = ward__life_public(&w->life);
   v.generation = w->life.generation;
   v.restarts = w->life.sup.restarts;
@@ -566,7 +568,7 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
   v.calls_in_flight = w->life.inflight;
   pthread_mutex_unlock(&w->host->mu);
   if (v.pid > 0)
-    ward__proc_usage(v.pid, &v.rss_bytes, &v.cpu_ms, &v.start_time_ms);
+    ward__proc_usage(&proc, &v.rss_bytes, &v.cpu_ms, &v.start_time_ms);
   return ward__info_put(out, &v);
 }
 

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "platform.h"
 #include "proto.h"
 #include "ward.h"
 
@@ -181,7 +182,7 @@ enum { WARD__READER_NONE = 0, WARD__READER_LOOP = 1, WARD__READER_CALLER = 2 };
 struct ward__conn {
   pthread_mutex_t mu;
   atomic_int refs;
-  int fd;
+  ward__fd fd;
   const ward__conn_ops *ops;
   void *owner;
   ward__watch watch;        /* the owner loop's registration tag */
@@ -236,7 +237,7 @@ struct ward__conn {
   char violation[200];      /* what the violation was, for the owner's report */
 };
 
-int ward__conn_new(ward__conn **out, int fd, const ward__conn_ops *ops, void *owner,
+int ward__conn_new(ward__conn **out, ward__fd fd, const ward__conn_ops *ops, void *owner,
                    uint32_t max_in);
 void ward__conn_ref(ward__conn *c);
 void ward__conn_unref(ward__conn *c);
@@ -398,7 +399,7 @@ typedef int (*ward__peer_fn)(void *ud, int state);
  * `hello_deadline` (ward__now_ms scale); its ward_client_run then fails
  * with WARD_ETIMEDOUT, or WARD_ECLOSED when the peer left first. `peer`
  * may be NULL. And a client's connection. */
-int ward__client_accepted(ward_client **out, int fd, const ward__handlers *handlers,
+int ward__client_accepted(ward_client **out, ward__fd fd, const ward__handlers *handlers,
                           int64_t hello_deadline, ward__peer_fn peer, void *peer_ud);
 ward__conn *ward__client_conn(ward_client *c);
 

@@ -83,7 +83,7 @@ static void host_idle(ward__conn *c) {
 
 static void host_watch(ward__conn *c, int events) {
   ward_worker *w = c->owner;
-  ward__loop_mod(w->host->loop_fd, c->fd, events, &c->watch);
+  ward__loop_mod(w->host->loop, c->fd, events, &c->watch);
 }
 
 /* Records why the start failed (lock held); the first reason wins. */
@@ -126,7 +126,7 @@ static void loop_closed(ward__conn *c) {
   ward_worker *w = c->owner;
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  ward__loop_del(h->loop_fd, c->fd);
+  ward__loop_del(h->loop, c->fd);
   ward__host_dead_conn(h, c);
   if (w->conn == c) {
     report_violation(w, c);
@@ -370,7 +370,7 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
 /* ------------------------------------------------------------------ */
 /* Starting (loop thread)                                              */
 
-static int attach_conn(ward_worker *w, int fd) {
+static int attach_conn(ward_worker *w, ward__fd fd) {
   ward_host *h = w->host;
   ward__conn *c;
   int rv = ward__conn_new(&c, fd, &host_ops, w, h->opts.max_frame);
@@ -384,7 +384,7 @@ static int attach_conn(ward_worker *w, int fd) {
   c->watch = (ward__watch){conn_ready, c};
   /* One reference for the worker, one for the loop registration. */
   ward__conn_ref(c);
-  rv = ward__loop_add(h->loop_fd, fd, WARD__IN, &c->watch);
+  rv = ward__loop_add(h->loop, fd, WARD__IN, &c->watch);
   if (rv) {
     ward__conn_unref(c);
     ward__conn_unref(c);
@@ -397,10 +397,10 @@ static int attach_conn(ward_worker *w, int fd) {
 }
 
 static void close_listener(ward_worker *w) {
-  if (w->listen_fd >= 0) {
-    ward__loop_del(w->host->loop_fd, w->listen_fd);
+  if (ward__fd_valid(w->listen_fd)) {
+    ward__loop_del(w->host->loop, w->listen_fd);
     ward__close(w->listen_fd);
-    w->listen_fd = -1;
+    w->listen_fd = WARD__FD_NONE;
   }
   ward__listen_remove(w->sock_dir, w->sock_path);
   free(w->sock_dir);
@@ -420,8 +420,8 @@ static int make_token(char out[65]) {
 
 /* A plain process's notification pipe: the write end goes to the child,
  * the read end is watched for its newline. */
-static int open_notify(ward_worker *w, int *chan_fd) {
-  int p[2];
+static int open_notify(ward_worker *w, ward__fd *chan_fd) {
+  ward__fd p[2];
   int rv = ward__pipe(p);
   if (rv)
     return rv;
@@ -431,23 +431,23 @@ static int open_notify(ward_worker *w, int *chan_fd) {
 }
 
 static void close_notify(ward_worker *w) {
-  if (w->notify_fd < 0)
+  if (!ward__fd_valid(w->notify_fd))
     return;
-  ward__loop_del(w->host->loop_fd, w->notify_fd);
+  ward__loop_del(w->host->loop, w->notify_fd);
   ward__close(w->notify_fd);
-  w->notify_fd = -1;
+  w->notify_fd = WARD__FD_NONE;
 }
 
 /* Sets up the channel: a socketpair end to inherit, or a listener; for a
  * plain process, nothing, or its notification pipe. */
-static int prepare_channel(ward_worker *w, int *host_fd, int *chan_fd,
+static int prepare_channel(ward_worker *w, ward__fd *host_fd, ward__fd *chan_fd,
                            char extra[][WARD__EXTRA_LEN]) {
   if (w->spec->ready_mode == WARD_READY_NOTIFY)
     return open_notify(w, chan_fd);
   if (w->spec->ready_mode != WARD_READY_HANDSHAKE)
     return 0;
   if (w->spec->transport == WARD_TRANSPORT_INHERIT) {
-    int sv[2];
+    ward__fd sv[2];
     int rv = ward__socketpair(sv);
     if (rv)
       return rv;
@@ -511,21 +511,21 @@ static void line_added(const ward__logline *l, void *ud) {
 }
 
 static void close_output(ward_worker *w, int stream) {
-  int *fd = stream == WARD_LOG_STDOUT ? &w->out_fd : &w->err_fd;
-  if (*fd < 0)
+  ward__fd *fd = stream == WARD_LOG_STDOUT ? &w->out_fd : &w->err_fd;
+  if (!ward__fd_valid(*fd))
     return;
-  ward__loop_del(w->host->loop_fd, *fd);
+  ward__loop_del(w->host->loop, *fd);
   ward__close(*fd);
-  *fd = -1;
+  *fd = WARD__FD_NONE;
 }
 
 /* Reads what the pipe holds (a bounded amount per wake-up, for fairness).
  * `final`: the process is gone, flush the partial line. Lock held. */
 static void read_output(ward_worker *w, int stream, int final) {
-  int fd = stream == WARD_LOG_STDOUT ? w->out_fd : w->err_fd;
+  ward__fd fd = stream == WARD_LOG_STDOUT ? w->out_fd : w->err_fd;
   uint8_t buf[65536];
-  for (int i = 0; fd >= 0 && i < (final ? 64 : 4); i++) {
-    ssize_t n = ward__read(fd, buf, sizeof buf);
+  for (int i = 0; ward__fd_valid(fd) && i < (final ? 64 : 4); i++) {
+    ptrdiff_t n = ward__read(fd, buf, sizeof buf);
     if (n > 0) {
       ward__logring_push(&w->logs, stream, buf, (size_t)n, ward__wall_ms(), w->life.generation,
                          line_added, w);
@@ -569,17 +569,20 @@ static void output_ready(ward__watch *wt, int events) {
 
 /* Pipes for a capturing spec: the child's ends go to the spawn, ours are
  * kept non-blocking. */
-static int open_output(ward_worker *w, int child[2]) {
-  child[0] = child[1] = w->spec->output == WARD_OUTPUT_DISCARD ? -2 : -1;
+static int open_output(ward_worker *w, int how[2], ward__fd child[2]) {
+  how[0] = how[1] =
+      w->spec->output == WARD_OUTPUT_DISCARD ? WARD__STDIO_NULL : WARD__STDIO_INHERIT;
+  child[0] = child[1] = WARD__FD_NONE;
   if (w->spec->output != WARD_OUTPUT_CAPTURE && w->spec->output != WARD_OUTPUT_FORWARD)
     return 0;
   for (int i = 0; i < 2; i++) {
-    int p[2];
+    ward__fd p[2];
     int rv = ward__pipe(p);
     if (rv)
       return rv;
     *(i ? &w->err_fd : &w->out_fd) = p[0];
     child[i] = p[1];
+    how[i] = WARD__STDIO_FD;
   }
   return 0;
 }
@@ -588,10 +591,10 @@ static int watch_output(ward_worker *w) {
   int rv = 0;
   w->out_watch = (ward__watch){output_ready, w};
   w->err_watch = (ward__watch){output_ready, w};
-  if (w->out_fd >= 0)
-    rv = ward__loop_add(w->host->loop_fd, w->out_fd, WARD__IN, &w->out_watch);
-  if (!rv && w->err_fd >= 0)
-    rv = ward__loop_add(w->host->loop_fd, w->err_fd, WARD__IN, &w->err_watch);
+  if (ward__fd_valid(w->out_fd))
+    rv = ward__loop_add(w->host->loop, w->out_fd, WARD__IN, &w->out_watch);
+  if (!rv && ward__fd_valid(w->err_fd))
+    rv = ward__loop_add(w->host->loop, w->err_fd, WARD__IN, &w->err_watch);
   return rv;
 }
 
@@ -618,7 +621,7 @@ static int make_data_dir(ward_worker *w) {
 
 /* Starts the process into `pr` (not w->proc: others read that under the
  * host lock, which is not held here). */
-static int spawn_process(ward_worker *w, ward__proc *pr, int chan_fd,
+static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
                          char extra[][WARD__EXTRA_LEN]) {
   char **argv = NULL, **envp = NULL;
   char *ex[8];
@@ -631,17 +634,18 @@ static int spawn_process(ward_worker *w, ward__proc *pr, int chan_fd,
   if (!rv)
     rv = ward__spec_envp(w->spec, ex, &envp);
   if (!rv) {
-    int out[2];
-    rv = open_output(w, out);
+    int how[2];
+    ward__fd out[2];
+    rv = open_output(w, how, out);
     ward__spawn_args a = {.exe = w->spec->exe, .argv = argv, .envp = envp,
                           .cwd = w->spec->cwd, .chan_fd = chan_fd,
-                          .chan_at = w->notify_fd >= 0 ? w->spec->ready_arg : 0,
-                          .out_fd = out[0], .err_fd = out[1]};
+                          .chan_at = ward__fd_valid(w->notify_fd) ? w->spec->ready_arg : 0,
+                          .out_how = how[0], .out_fd = out[0],
+                          .err_how = how[1], .err_fd = out[1]};
     if (!rv)
       rv = ward__proc_spawn(w->host->spawner, pr, &a);
     for (int i = 0; i < 2; i++)
-      if (out[i] >= 0)
-        ward__close(out[i]);
+      ward__close(out[i]);
   }
   ward__strv_free(argv);
   ward__strv_free(envp);
@@ -653,15 +657,16 @@ static int spawn_process(ward_worker *w, ward__proc *pr, int chan_fd,
 static void discard_process(ward_worker *w) {
   ward_host *h = w->host;
   if (w->proc.pid > 0) {
-    if (w->proc.pidfd >= 0)
-      ward__loop_del(h->loop_fd, w->proc.pidfd);
+    ward__fd watch = ward__proc_watch(&w->proc);
+    if (ward__fd_valid(watch))
+      ward__loop_del(h->loop, watch);
     ward__proc_kill(&w->proc, SIGKILL);
     int code, sig;
     while (!ward__proc_reap(&w->proc, &code, &sig)) {
-      if (w->proc.pidfd >= 0) {
-        ward__wait_fd(w->proc.pidfd, WARD__IN, ward__deadline(100));
+      if (ward__fd_valid(watch)) {
+        ward__wait_fd(watch, WARD__IN, ward__deadline(100));
       } else {
-        ward__sleep_ms(1); /* no pidfd to wait on: the kill is under way */
+        ward__sleep_ms(1); /* nothing to wait on: the kill is under way */
       }
     }
   }
@@ -669,7 +674,7 @@ static void discard_process(ward_worker *w) {
 }
 
 static void start_worker(ward_host *h, ward_worker *w) {
-  int host_fd = -1, chan_fd = -1;
+  ward__fd host_fd = WARD__FD_NONE, chan_fd = WARD__FD_NONE;
   char extra[7][WARD__EXTRA_LEN];
   memset(extra, 0, sizeof extra);
   int rv = prepare_channel(w, &host_fd, &chan_fd, extra);
@@ -687,27 +692,27 @@ static void start_worker(ward_host *h, ward_worker *w) {
   if (!rv && w->data_dir &&
       snprintf(extra[6], WARD__EXTRA_LEN, "WARD_DATA_DIR=%s", w->data_dir) >= WARD__EXTRA_LEN)
     rv = ward__fail(WARD_EINVAL, "data directory path too long");
-  ward__proc pr = {0, -1};
+  ward__proc pr = WARD__PROC_NONE;
   if (!rv)
     rv = spawn_process(w, &pr, chan_fd, extra);
   ward__close(chan_fd);
-  if (!rv && host_fd >= 0) {
+  if (!rv && ward__fd_valid(host_fd)) {
     rv = attach_conn(w, host_fd);
-    host_fd = -1;
+    host_fd = WARD__FD_NONE;
   }
-  if (!rv && w->listen_fd >= 0) {
+  if (!rv && ward__fd_valid(w->listen_fd)) {
     w->listen_watch = (ward__watch){accept_ready, w};
-    rv = ward__loop_add(h->loop_fd, w->listen_fd, WARD__IN, &w->listen_watch);
+    rv = ward__loop_add(h->loop, w->listen_fd, WARD__IN, &w->listen_watch);
   }
   if (!rv)
     rv = watch_output(w);
-  if (!rv && w->notify_fd >= 0) {
+  if (!rv && ward__fd_valid(w->notify_fd)) {
     w->notify_watch = (ward__watch){notify_ready, w};
-    rv = ward__loop_add(h->loop_fd, w->notify_fd, WARD__IN, &w->notify_watch);
+    rv = ward__loop_add(h->loop, w->notify_fd, WARD__IN, &w->notify_watch);
   }
-  if (!rv && pr.pidfd >= 0) {
+  if (!rv && ward__fd_valid(ward__proc_watch(&pr))) {
     w->pid_watch = (ward__watch){exit_ready, w};
-    rv = ward__loop_add(h->loop_fd, pr.pidfd, WARD__IN, &w->pid_watch);
+    rv = ward__loop_add(h->loop, ward__proc_watch(&pr), WARD__IN, &w->pid_watch);
   }
   pthread_mutex_lock(&h->mu);
   ward__lout o = {0};
@@ -744,7 +749,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
   w->log_pid = w->proc.pid;
   w->conn_due = INT64_MAX;
   w->reap_at = ward__now_ms() + WARD__REAP_POLL_MS;
-  ward__guard_add(&h->guard, w->proc.pid);
+  ward__guard_add(&h->guard, &w->proc);
   ward__worker_schedule(w);
   pthread_mutex_unlock(&h->mu);
 }
@@ -773,7 +778,7 @@ void ward__worker_queue(ward_worker *w) {
 static void accept_ready(ward__watch *wt, int events) {
   (void)events;
   ward_worker *w = wt->obj;
-  int fd;
+  ward__fd fd;
   if (ward__accept(w->listen_fd, &fd) <= 0)
     return;
   if (ward__peer_is_us(fd, 0, NULL) != 1) {
@@ -806,8 +811,8 @@ static void notify_ready(ward__watch *wt, int events) {
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
   char buf[256];
-  while (w->notify_fd >= 0) {
-    ssize_t n = ward__read(w->notify_fd, buf, sizeof buf);
+  while (ward__fd_valid(w->notify_fd)) {
+    ptrdiff_t n = ward__read(w->notify_fd, buf, sizeof buf);
     if (n == WARD__AGAIN)
       break; /* more later */
     if (n > 0 && !memchr(buf, '\n', (size_t)n))
@@ -845,14 +850,15 @@ void ward__worker_on_exit(ward_worker *w) {
    * its reason, before the exit itself. */
   ward__host_run_closed(h);
   pthread_mutex_lock(&h->mu);
-  int pid = w->proc.pid, code, sig;
+  ward__proc was = w->proc; /* as it was before the reap */
+  int pid = was.pid, code, sig;
   if (!ward__proc_reap(&w->proc, &code, &sig)) {
     pthread_mutex_unlock(&h->mu);
     return;
   }
-  ward__guard_remove(&h->guard, pid);
-  if (w->proc.pidfd >= 0)
-    ward__loop_del(h->loop_fd, w->proc.pidfd);
+  ward__guard_remove(&h->guard, &was);
+  if (ward__fd_valid(ward__proc_watch(&was)))
+    ward__loop_del(h->loop, ward__proc_watch(&was));
   ward__proc_close(&w->proc);
   close_listener(w);
   close_notify(w);

@@ -224,10 +224,14 @@ static _Noreturn void guard_main(int rfd) {
   guard_end();
 }
 
-int ward__guard_start(ward__guard *g) {
-  int p[2];
+void ward__guard_init(ward__guard *g) {
   g->pid = 0;
   g->fd = -1;
+}
+
+int ward__guard_start(ward__guard *g) {
+  int p[2];
+  ward__guard_init(g);
   if (pipe2(p, O_CLOEXEC) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "pipe2");
   pid_t pid = fork();
@@ -270,8 +274,9 @@ static void guard_group(ward__guard *g, char sign, pid_t pgid) {
   guard_send(g, rec, snprintf(rec, sizeof rec, "%c%d", sign, (int)pgid));
 }
 
-void ward__guard_add(ward__guard *g, pid_t pgid) { guard_group(g, '+', pgid); }
-void ward__guard_remove(ward__guard *g, pid_t pgid) { guard_group(g, '-', pgid); }
+/* A worker's process group has its pid for id. */
+void ward__guard_add(ward__guard *g, const ward__proc *p) { guard_group(g, '+', p->pid); }
+void ward__guard_remove(ward__guard *g, const ward__proc *p) { guard_group(g, '-', p->pid); }
 
 void ward__guard_add_dir(ward__guard *g, uint64_t id, const char *path) {
   char rec[PIPE_BUF];

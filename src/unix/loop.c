@@ -1,8 +1,10 @@
 /*
- * loop.c — the host's event loop on epoll, and its eventfd wake-up.
+ * loop.c — the event loop on epoll, its timer on a timerfd and its
+ * eventfd wake-up (Linux).
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -21,37 +23,63 @@ static uint32_t to_epoll(int events) {
   return e;
 }
 
-int ward__loop_new(int *lfd) {
-  *lfd = epoll_create1(EPOLL_CLOEXEC);
-  if (*lfd < 0)
-    return ward__fail_sys(WARD_ESYS, errno, "epoll_create1");
+struct ward__loop {
+  int epfd;
+  int tfd;   /* the timer, made at its first arming, or -1 */
+  void *tptr;
+};
+
+int ward__loop_new(ward__loop **out, int pollable) {
+  (void)pollable; /* an epoll descriptor can always be polled */
+  ward__loop *l = malloc(sizeof *l);
+  if (!l)
+    return WARD_ENOMEM;
+  l->tfd = -1;
+  l->tptr = NULL;
+  l->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (l->epfd < 0) {
+    int e = errno;
+    free(l);
+    return ward__fail_sys(WARD_ESYS, e, "epoll_create1");
+  }
+  *out = l;
   return 0;
 }
 
-static int loop_ctl(int lfd, int op, int fd, int events, void *ptr) {
+void ward__loop_free(ward__loop *l) {
+  if (!l)
+    return;
+  ward__close(l->tfd);
+  ward__close(l->epfd);
+  free(l);
+}
+
+ward__fd ward__loop_fd(const ward__loop *l) { return l->epfd; }
+
+static int loop_ctl(ward__loop *l, int op, int fd, int events, void *ptr) {
   struct epoll_event ev = {.events = to_epoll(events), .data.ptr = ptr};
-  if (epoll_ctl(lfd, op, fd, &ev) < 0)
+  if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "epoll_ctl");
   return 0;
 }
 
-int ward__loop_add(int lfd, int fd, int events, void *ptr) {
-  return loop_ctl(lfd, EPOLL_CTL_ADD, fd, events, ptr);
+int ward__loop_add(ward__loop *l, ward__fd fd, int events, void *ptr) {
+  return loop_ctl(l, EPOLL_CTL_ADD, fd, events, ptr);
 }
 
-int ward__loop_mod(int lfd, int fd, int events, void *ptr) {
-  return loop_ctl(lfd, EPOLL_CTL_MOD, fd, events, ptr);
+int ward__loop_mod(ward__loop *l, ward__fd fd, int events, void *ptr) {
+  return loop_ctl(l, EPOLL_CTL_MOD, fd, events, ptr);
 }
 
-void ward__loop_del(int lfd, int fd) { epoll_ctl(lfd, EPOLL_CTL_DEL, fd, NULL); }
+void ward__loop_del(ward__loop *l, ward__fd fd) { epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL); }
 
-int ward__loop_wait(int lfd, ward__loop_event *evs, int max, int timeout_ms) {
+int ward__loop_wait(ward__loop *l, ward__loop_event *evs, int max, int timeout_ms) {
   struct epoll_event eev[64];
   if (max > 64)
     max = 64;
   int n;
   do
-    n = epoll_wait(lfd, eev, max, timeout_ms);
+    n = epoll_wait(l->epfd, eev, max, timeout_ms);
   while (n < 0 && errno == EINTR);
   if (n < 0)
     return ward__fail_sys(WARD_ESYS, errno, "epoll_wait");
@@ -64,14 +92,21 @@ int ward__loop_wait(int lfd, ward__loop_event *evs, int max, int timeout_ms) {
   return n;
 }
 
-int ward__timer_new(int *fd) {
-  *fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-  if (*fd < 0)
-    return ward__fail_sys(WARD_ESYS, errno, "timerfd_create");
-  return 0;
-}
-
-void ward__timer_arm(int fd, int64_t ms) {
+/* A timerfd in the epoll set: readable once due, until set again (setting
+ * it clears what expired), which is the level the contract asks for. */
+int ward__loop_timer(ward__loop *l, int64_t ms, void *ptr) {
+  if (l->tfd < 0 || l->tptr != ptr) {
+    if (l->tfd < 0) {
+      l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+      if (l->tfd < 0)
+        return ward__fail_sys(WARD_ESYS, errno, "timerfd_create");
+      if (loop_ctl(l, EPOLL_CTL_ADD, l->tfd, WARD__IN, ptr))
+        return WARD_ESYS;
+    } else if (loop_ctl(l, EPOLL_CTL_MOD, l->tfd, WARD__IN, ptr)) {
+      return WARD_ESYS;
+    }
+    l->tptr = ptr;
+  }
   struct itimerspec it = {{0, 0}, {0, 0}};
   if (ms == 0) {
     it.it_value.tv_nsec = 1; /* as soon as possible: all zeros would disarm */
@@ -79,17 +114,18 @@ void ward__timer_arm(int fd, int64_t ms) {
     it.it_value.tv_sec = ms / 1000;
     it.it_value.tv_nsec = (ms % 1000) * 1000000;
   }
-  timerfd_settime(fd, 0, &it, NULL);
+  timerfd_settime(l->tfd, 0, &it, NULL);
+  return 0;
 }
 
-int ward__wake_new(int *fd) {
+int ward__wake_new(ward__fd *fd) {
   *fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (*fd < 0)
     return ward__fail_sys(WARD_ESYS, errno, "eventfd");
   return 0;
 }
 
-void ward__wake_signal(int fd) {
+void ward__wake_signal(ward__fd fd) {
   uint64_t one = 1;
   ssize_t r;
   do
@@ -97,7 +133,7 @@ void ward__wake_signal(int fd) {
   while (r < 0 && errno == EINTR);
 }
 
-void ward__wake_drain(int fd) {
+void ward__wake_drain(ward__fd fd) {
   uint64_t v;
   while (read(fd, &v, sizeof v) > 0) {
   }

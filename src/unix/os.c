@@ -62,13 +62,13 @@ void ward__sleep_ms(int ms) {
   }
 }
 
-int ward__pipe(int p[2]) {
+int ward__pipe(ward__fd p[2]) {
   if (pipe2(p, O_CLOEXEC) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "pipe2");
   return ward__set_nonblock(p[0], 1);
 }
 
-ssize_t ward__read(int fd, void *p, size_t n) {
+ptrdiff_t ward__read(ward__fd fd, void *p, size_t n) {
   for (;;) {
     ssize_t r = read(fd, p, n);
     if (r >= 0)
@@ -134,7 +134,7 @@ int64_t ward__deadline(int ms) {
   return ward__now_ms() + ms;
 }
 
-int ward__set_nonblock(int fd, int on) {
+int ward__set_nonblock(ward__fd fd, int on) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0)
     return ward__fail_sys(WARD_ESYS, errno, "fcntl(F_GETFL)");
@@ -144,14 +144,18 @@ int ward__set_nonblock(int fd, int on) {
   return 0;
 }
 
-int ward__set_cloexec(int fd) {
+int ward__fd_inherited(long number, ward__fd *out) {
+  if (number < 0 || number > INT_MAX)
+    return ward__fail(WARD_EINVAL, "not a descriptor number: %ld", number);
+  int fd = (int)number;
   int fl = fcntl(fd, F_GETFD);
   if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "fcntl(FD_CLOEXEC)");
+  *out = fd;
   return 0;
 }
 
-int ward__socketpair(int sv[2]) {
+int ward__socketpair(ward__fd sv[2]) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "socketpair");
   int rv = ward__set_nonblock(sv[0], 1);
@@ -162,7 +166,7 @@ int ward__socketpair(int sv[2]) {
   return rv;
 }
 
-int ward__wait_fd(int fd, int events, int64_t deadline) {
+int ward__wait_fd(ward__fd fd, int events, int64_t deadline) {
   struct pollfd p = {.fd = fd, .events = 0};
   if (events & WARD__IN)
     p.events |= POLLIN;
@@ -211,7 +215,7 @@ int ward__random(void *buf, size_t n) {
   return 0;
 }
 
-void ward__close(int fd) {
+void ward__close(ward__fd fd) {
   if (fd >= 0)
     close(fd);
 }

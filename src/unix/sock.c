@@ -40,7 +40,7 @@ static int unix_addr(struct sockaddr_un *sa, const char *path) {
   return 0;
 }
 
-int ward__unix_connect(const char *path, int *fd) {
+int ward__unix_connect(const char *path, ward__fd *fd) {
   struct sockaddr_un sa;
   int e = unix_addr(&sa, path);
   if (e)
@@ -57,7 +57,7 @@ int ward__unix_connect(const char *path, int *fd) {
   return 0;
 }
 
-int ward__unix_listen(const char *path, int mode, int backlog, int *fd) {
+int ward__unix_listen(const char *path, int mode, int backlog, ward__fd *fd) {
   struct sockaddr_un sa;
   int e = unix_addr(&sa, path);
   if (e)
@@ -82,7 +82,7 @@ int ward__unix_listen(const char *path, int mode, int backlog, int *fd) {
   return 0;
 }
 
-int ward__listen_private(int *fd, char **dirp, char **pathp) {
+int ward__listen_private(ward__fd *fd, char **dirp, char **pathp) {
   char tmpl[sizeof(((struct sockaddr_un *)0)->sun_path)];
   int n = snprintf(tmpl, sizeof tmpl, "%s/ward-XXXXXX", ward__runtime_dir());
   if (n < 0 || (size_t)n + sizeof "/sock" > sizeof tmpl)
@@ -119,7 +119,7 @@ void ward__listen_remove(const char *dir, const char *path) {
     rmdir(dir);
 }
 
-int ward__accept(int lfd, int *fd) {
+int ward__accept(ward__fd lfd, ward__fd *fd) {
   int s;
   do
     s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -133,7 +133,7 @@ int ward__accept(int lfd, int *fd) {
   return 1;
 }
 
-int ward__peer_is_us(int fd, int root_too, int *pid) {
+int ward__peer_is_us(ward__fd fd, int root_too, int *pid) {
   struct ucred cr;
   socklen_t len = sizeof cr;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
@@ -167,7 +167,7 @@ int ward__unix_path_fits(const char *path) {
   return strlen(path) < sizeof ((struct sockaddr_un *)0)->sun_path;
 }
 
-ssize_t ward__sock_send(int fd, const ward__buf *bufs, int n) {
+ptrdiff_t ward__sock_send(ward__fd fd, const ward__buf *bufs, int n) {
   struct iovec iov[8];
   if (n > 8)
     n = 8;
@@ -186,7 +186,7 @@ ssize_t ward__sock_send(int fd, const ward__buf *bufs, int n) {
   }
 }
 
-ssize_t ward__sock_recv(int fd, void *p, size_t n, int block) {
+ptrdiff_t ward__sock_recv(ward__fd fd, void *p, size_t n, int block) {
   for (;;) {
     ssize_t r = recv(fd, p, n, block ? 0 : MSG_DONTWAIT);
     if (r >= 0)
@@ -199,4 +199,4 @@ ssize_t ward__sock_recv(int fd, void *p, size_t n, int block) {
   }
 }
 
-void ward__sock_shutdown(int fd) { shutdown(fd, SHUT_RDWR); }
+void ward__sock_shutdown(ward__fd fd) { shutdown(fd, SHUT_RDWR); }

@@ -114,11 +114,11 @@ static int build_actions(posix_spawn_file_actions_t *fa, const ward__spawn_args 
   e = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
   /* Output: a pipe end to the host, /dev/null, or the host's own. */
   for (int i = 0; !e && i < 2; i++) {
-    int fd = i ? a->err_fd : a->out_fd;
-    if (fd == -2)
+    int how = i ? a->err_how : a->out_how;
+    if (how == WARD__STDIO_NULL)
       e = posix_spawn_file_actions_addopen(fa, 1 + i, "/dev/null", O_WRONLY, 0);
-    else if (fd >= 0)
-      e = posix_spawn_file_actions_adddup2(fa, fd, 1 + i);
+    else if (how == WARD__STDIO_FD)
+      e = posix_spawn_file_actions_adddup2(fa, i ? a->err_fd : a->out_fd, 1 + i);
   }
   int at = a->chan_at > 0 ? a->chan_at : CHAN_FD;
   if (!e && a->chan_fd >= 0)
@@ -358,8 +358,10 @@ CHILD_CODE static void child_fds(const child_args *c) {
   if (child_place(slot[SLOT_NULL_RD], 0) < 0)
     child_fail(c, STAGE_SETUP, errno);
   for (int i = 1; i <= 2; i++) {
-    int fd = i == 1 ? a->out_fd : a->err_fd;
-    int from = fd == -2 ? slot[SLOT_NULL_WR] : fd >= 0 ? slot[i == 1 ? SLOT_OUT : SLOT_ERR] : -1;
+    int how = i == 1 ? a->out_how : a->err_how;
+    int from = how == WARD__STDIO_NULL ? slot[SLOT_NULL_WR]
+               : how == WARD__STDIO_FD ? slot[i == 1 ? SLOT_OUT : SLOT_ERR]
+                                       : -1;
     if (from >= 0 && child_place(from, i) < 0)
       child_fail(c, STAGE_SETUP, errno);
   }
@@ -446,7 +448,8 @@ CHILD_CODE static int child_main(void *arg) {
 
 /* Puts the child's descriptors into the slots (`on`), or /dev/null back. */
 static int fill_slots(ward__spawner *sp, const ward__spawn_args *a, int on) {
-  const int src[3] = {a->chan_fd, a->out_fd, a->err_fd};
+  const int src[3] = {a->chan_fd, a->out_how == WARD__STDIO_FD ? a->out_fd : -1,
+                      a->err_how == WARD__STDIO_FD ? a->err_fd : -1};
   for (int i = 0; i < 3; i++) {
     if (src[i] < 0)
       continue;
@@ -508,8 +511,7 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
 }
 
 int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a) {
-  p->pid = 0;
-  p->pidfd = -1;
+  *p = (ward__proc)WARD__PROC_NONE;
   int rv = 1;
   if (sp->fast) {
     rv = spawn_clone(sp, p, a);
@@ -520,13 +522,14 @@ int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a
     rv = spawn_posix(p, a);
   if (rv)
     return rv;
-  p->pidfd = pidfd_open_(p->pid);
-  if (p->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
+  p->started_ms = ward__wall_ms();
+  p->watch = pidfd_open_(p->pid);
+  if (p->watch < 0 && (errno == ENOSYS || errno == EPERM)) {
     /* No pidfds (an old kernel, valgrind, or a seccomp filter that refuses
      * syscalls it does not know with EPERM): the host polls instead. */
     return 0;
   }
-  if (p->pidfd < 0) {
+  if (p->watch < 0) {
     int err = errno;
     kill(p->pid, SIGKILL);
     waitpid(p->pid, NULL, 0);
@@ -545,8 +548,8 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig) {
     return 1;
   int r;
   /* Without a pidfd, the pid itself: still ours until we reap it. */
-  idtype_t type = p->pidfd >= 0 ? (idtype_t)P_PIDFD : P_PID;
-  id_t id = p->pidfd >= 0 ? (id_t)p->pidfd : (id_t)p->pid;
+  idtype_t type = p->watch >= 0 ? (idtype_t)P_PIDFD : P_PID;
+  id_t id = p->watch >= 0 ? (id_t)p->watch : (id_t)p->pid;
   /* Look first without reaping: while the zombie holds its pid, the group
    * id is still ours, and whatever the worker left in its group (children
    * it started) goes with it. */
@@ -582,21 +585,24 @@ void ward__proc_kill(ward__proc *p, int sig) {
     return;
   /* The group id is the child's pid, still ours while it is unreaped. */
   kill(-p->pid, sig);
-  if (p->pidfd >= 0)
-    pidfd_signal_(p->pidfd, sig);
+  if (p->watch >= 0)
+    pidfd_signal_(p->watch, sig);
   else
     kill(p->pid, sig);
 }
 
 void ward__proc_close(ward__proc *p) {
-  ward__close(p->pidfd);
-  p->pidfd = -1;
+  ward__close(p->watch);
+  p->watch = -1;
 }
 
+/* The pidfd, readable once the process has ended. */
+ward__fd ward__proc_watch(const ward__proc *p) { return p->watch; }
+
 /* Reads /proc/PID/stat: resident set, CPU time and start time. */
-int ward__proc_usage(pid_t pid, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_ms) {
+int ward__proc_usage(const ward__proc *proc, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_ms) {
   char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  snprintf(path, sizeof path, "/proc/%d/stat", proc->pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return WARD_ESYS;
