@@ -499,7 +499,7 @@ static void line_added(const ward__logline *l, void *ud) {
     w->fwd_len = need;
   }
   if (w->spec->log_events) {
-    ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->proc.pid, 0, 0, 0, 0, NULL);
+    ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->log_pid, 0, 0, 0, 0, NULL);
     if (q) {
       q->text = strdup(l->text);
       q->ev.detail = q->text;

@@ -97,6 +97,27 @@ static void test_ready_at_once_then_policy(void) {
   ward_worker_free(w);
 }
 
+static void test_last_line_at_exit(void) {
+  /* A last line without its newline is flushed when the process has
+   * ended (a child left in its group holds the pipe open until then): its
+   * event still names the process that wrote it. */
+  ward_spec *s = sh_spec("tail", "sleep 1000 & printf 'no newline'; exit 0");
+  T_OK(ward_spec_ready(s, WARD_READY_AFTER, 0));
+  T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  uint64_t id = ward_worker_id(w);
+  int pid = tev_wait(WARD_EV_READY, id).pid;
+  T_TRUE(pid > 0);
+  tev e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.pid, pid);
+  int i = tev_wait_idx(0, WARD_EV_LOG, id);
+  T_EQ_STR(tev_get(i).detail, "no newline");
+  T_EQ_INT(tev_get(i).pid, pid);
+  ward_worker_free(w);
+}
+
 static void test_notify(void) {
   /* The descriptor is where it was asked for, and nothing else leaks in. */
   ward_spec *s = sh_spec("notify",
@@ -336,6 +357,7 @@ int main(int argc, char **argv) {
   T_RUN(test_ready_after);
   T_RUN(test_ready_at_once_events);
   T_RUN(test_ready_at_once_then_policy);
+  T_RUN(test_last_line_at_exit);
   T_RUN(test_notify);
   T_RUN(test_notify_at_any_number);
   T_RUN(test_stop_signal);
