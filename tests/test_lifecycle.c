@@ -236,11 +236,21 @@ static void test_intensity_window(void) {
   T_EQ_STR(emitted(), "exited,gave-up");
   T_EQ_INT(o.emit[1].reason, WARD_REASON_CRASHED);
   T_EQ_INT(ward__life_public(&m), WARD_STATE_FAILED);
-  /* An explicit restart forgets the window. */
+  /* An explicit restart forgets the window and the run of failures (it
+   * is not counted as a restart itself): the next crash is restarted,
+   * though three restarts happened within the period, as a first one. */
   step(WARD__LE_RESTART, 50);
   T_STATE(WARD__L_QUEUED);
   T_EQ_INT(m.spawning, 1);
   up(50);
+  T_EQ_INT(m.sup.restarts, 3);
+  T_OK(ward_spec_backoff(s, 100, 800, 200, 5000));
+  crash(60);
+  T_STATE(WARD__L_BACKOFF);
+  T_EQ_STR(emitted(), "exited,restarting");
+  T_EQ_INT(o.emit[1].attempt, 1);
+  T_EQ_INT(o.emit[1].delay_ms, 100);
+  T_EQ_INT(m.sup.restarts, 4);
   /* Restarts leave the window as they age: 3 more fit from 10010 on. */
   fresh();
   T_OK(ward_spec_backoff(s, 0, 0, 100, 5000));
@@ -379,8 +389,24 @@ static void test_max_requests(void) {
   T_EQ_INT(m.served, 2);
   step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 20, .code = 0});
   T_STATE(WARD__L_QUEUED);
+  T_EQ_STR(emitted(), "exited,restarting");
   T_EQ_INT(o.emit[0].reason, WARD_REASON_MAX_REQUESTS);
+  T_EQ_INT(o.emit[1].reason, WARD_REASON_MAX_REQUESTS);
+  T_EQ_INT(o.emit[1].attempt, 0); /* a planned replacement: at once, no attempt */
+  T_EQ_INT(o.emit[1].delay_ms, 0);
   T_EQ_INT(m.sup.failures, 0); /* not a failure */
+  /* The count is per process: the next one serves its own two. */
+  up(20);
+  step(WARD__LE_CALL_BEGIN, 21);
+  step_ev((ward__lev){.type = WARD__LE_CALL_END, .now = 22, .answered = 1, .current = 1});
+  T_STATE(WARD__L_READY);
+  step(WARD__LE_CALL_BEGIN, 23);
+  step_ev((ward__lev){.type = WARD__LE_CALL_END, .now = 24, .answered = 1, .current = 1});
+  T_STATE(WARD__L_REPLACING);
+  T_EQ_INT(m.served, 4);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 25, .code = 0});
+  T_STATE(WARD__L_QUEUED);
+  T_EQ_INT(m.generation, 2);
   /* Unanswered calls and calls of an older connection do not count. */
   up(30);
   step(WARD__LE_CALL_BEGIN, 31);
@@ -443,6 +469,32 @@ static void test_cycle(void) {
   fresh();
   step(WARD__LE_CYCLE, 0);
   T_EQ_INT(o.status, WARD_ECLOSED);
+  /* With a call in flight it drains: no goodbye until the call is
+   * answered, then a replacement at once (no delay, no attempt). */
+  fresh();
+  up(0);
+  step(WARD__LE_CALL_BEGIN, 5);
+  step(WARD__LE_CYCLE, 10);
+  T_STATE(WARD__L_DRAINING);
+  T_ACT(0);
+  T_EQ_INT(ward__life_public(&m), WARD_STATE_RESTARTING);
+  T_EQ_INT(ward__life_due(&m, s), INT64_MAX); /* no grace while a call drains */
+  step_ev((ward__lev){.type = WARD__LE_CALL_END, .now = 310, .answered = 1, .current = 1});
+  T_STATE(WARD__L_REPLACING);
+  T_ACT(WARD__LA_GOODBYE);
+  T_EQ_STR(o.goodbye, "recycle");
+  T_EQ_INT(ward__life_due(&m, s), 510);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 320, .code = 0});
+  T_STATE(WARD__L_QUEUED);
+  T_ACT(WARD__LA_SPAWN);
+  T_EQ_STR(emitted(), "exited,restarting");
+  T_EQ_INT(o.emit[0].reason, WARD_REASON_CYCLE);
+  T_EQ_INT(o.emit[0].code, 0);
+  T_EQ_INT(o.emit[1].attempt, 0);
+  T_EQ_INT(o.emit[1].delay_ms, 0);
+  up(320);
+  T_EQ_STR(emitted(), "ready,restarted");
+  T_EQ_INT(m.generation, 2);
 }
 
 /* ---- the connection ---- */
