@@ -1,9 +1,20 @@
 /*
- * test_supervise.c — supervision on real processes: restart modes, crash
- * loops with backoff and intensity, calls that wait for a restart, deadline
+ * test_supervise.c — supervision on real processes: how exits are reported
+ * and restarted, a crash loop, calls that wait for a restart, deadline
  * kills, heartbeats, planned replacements (cycle, max requests, memory,
  * idle), sessions, stop outcomes, no orphans (even when the host is killed),
  * shutdown order, 500 cycles without leaks, and ward_worker_info.
+ *
+ * What is decided about a worker, and when (restart or not by mode and
+ * exit, backoff growth and cap, its reset, the intensity window, idle
+ * parking, max requests, cancel grace, stop escalation), is the state
+ * machine's: tests/test_lifecycle.c and tests/test_policy.c walk it on a
+ * fake clock to the millisecond. The tests here keep what needs a real
+ * process: that exits, signals and pids are seen and reported, that the
+ * host carries the machine's actions out (signals, timers, reaping), and
+ * that callers are woken. Their waits are as short as the behaviour
+ * allows, and they bound nothing from above but by deadlines far longer
+ * than the work.
  *
  * Every wait is on an event, a host handler's notification, a pidfd or a
  * condition polled with a deadline; the sleeps a worker does ("work") are
@@ -293,16 +304,6 @@ static void test_restart_on_failure(void) {
   ward_worker_free(w);
 }
 
-static void test_restart_always(void) {
-  ward_spec *s = tw_spec("always", "serve");
-  T_OK(ward_spec_restart(s, WARD_RESTART_ALWAYS));
-  T_OK(ward_spec_backoff(s, 50, 1000, 200, 60000));
-  ward_worker *w = spawn_spec(s);
-  exit_and_restart(w, "0", 0);
-  expect_reply(w, "echo", "back", "back");
-  ward_worker_free(w);
-}
-
 /* ------------------------------------------------------------------ */
 /* 2. Crash loop: backoff, intensity, give up, explicit restart        */
 
@@ -406,9 +407,10 @@ static void test_crash_loop(void) {
 /* 3. Calls during a restart                                           */
 
 static void test_calls_wait_for_restart(void) {
-  /* A call made during the backoff waits for the new process. */
+  /* A call made during the backoff waits for the new process (it is made
+   * as RESTARTING is seen: 200 ms leave it well inside the backoff). */
   ward_spec *s = tw_spec("waiter", "serve");
-  T_OK(ward_spec_backoff(s, 300, 300, 200, 60000));
+  T_OK(ward_spec_backoff(s, 200, 200, 200, 60000));
   ward_worker *w = spawn_spec(s);
   uint64_t id = ward_worker_id(w);
   int pid = ward_worker_pid(w);
@@ -421,10 +423,11 @@ static void test_calls_wait_for_restart(void) {
   T_EQ_INT(ward_worker_pid(w), got);
   ward_worker_free(w);
 
-  /* A deadline shorter than the backoff passes while waiting. (The
-   * backoff is long so that the call surely falls within it.) */
+  /* A deadline shorter than the backoff passes while waiting. The backoff
+   * is a minute, so that the call surely falls within it; a cycle then
+   * ends it (it starts the new process now). */
   s = tw_spec("short-deadline", "serve");
-  T_OK(ward_spec_backoff(s, 1000, 1000, 200, 60000));
+  T_OK(ward_spec_backoff(s, 60000, 60000, 200, 600000));
   w = spawn_spec(s);
   id = ward_worker_id(w);
   mark = tev_mark();
@@ -432,28 +435,27 @@ static void test_calls_wait_for_restart(void) {
   tev_wait_from(mark, WARD_EV_RESTARTING, id);
   int64_t t0 = t_now_ms();
   T_ERR(ward_request(NULL, w, "echo", "x", 1, 100), WARD_ETIMEDOUT);
-  int64_t took = t_now_ms() - t0;
-  T_TRUE(took >= 100 - TOL_MS);
-  T_TRUE(took < 1000);
+  T_TRUE(t_now_ms() - t0 >= 100 - TOL_MS);
   T_EQ_INT(tev_count_from(mark, WARD_EV_RESTARTED, id), 0);
+  T_OK(ward_worker_cycle(w));
   tev_wait_from(mark, WARD_EV_RESTARTED, id);
   expect_reply(w, "echo", "gen2", "gen2");
   T_EQ_INT(ward_worker_generation(w), 2);
   ward_worker_free(w);
 
-  /* Without waiting: a call during the backoff fails at once, ECLOSED. */
+  /* Without waiting: a call during the backoff fails at once, ECLOSED
+   * (had it waited, its 10 s would have ended ETIMEDOUT). */
   s = tw_spec("nowait", "serve");
-  T_OK(ward_spec_backoff(s, 1000, 1000, 200, 60000));
+  T_OK(ward_spec_backoff(s, 60000, 60000, 200, 600000));
   T_OK(ward_spec_wait_restart(s, 0));
   w = spawn_spec(s);
   id = ward_worker_id(w);
   mark = tev_mark();
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
   tev_wait_from(mark, WARD_EV_RESTARTING, id);
-  t0 = t_now_ms();
   T_ERR(ward_request(NULL, w, "echo", "x", 1, 10000), WARD_ECLOSED);
-  T_TRUE(t_now_ms() - t0 < 500);
   T_EQ_INT(tev_count_from(mark, WARD_EV_RESTARTED, id), 0);
+  T_OK(ward_worker_cycle(w));
   tev_wait_from(mark, WARD_EV_RESTARTED, id);
   expect_reply(w, "echo", "back", "back");
   ward_worker_free(w);
@@ -465,7 +467,7 @@ static void test_calls_wait_for_restart(void) {
  * new process (or, without waiting, fail with ECLOSED). */
 static void test_call_right_after_crash(void) {
   ward_spec *s = tw_spec("waiter-now", "serve");
-  T_OK(ward_spec_backoff(s, 300, 300, 200, 60000));
+  T_OK(ward_spec_backoff(s, 100, 100, 200, 60000));
   ward_worker *w = spawn_spec(s);
   int pid = ward_worker_pid(w);
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
@@ -481,14 +483,13 @@ static void test_call_right_after_crash(void) {
   T_EQ_INT(ward_worker_generation(w), 2);
   ward_worker_free(w);
 
+  /* A minute of backoff: the call surely falls within it. */
   s = tw_spec("nowait-now", "serve");
-  T_OK(ward_spec_backoff(s, 300, 300, 200, 60000));
+  T_OK(ward_spec_backoff(s, 60000, 60000, 200, 600000));
   T_OK(ward_spec_wait_restart(s, 0));
   w = spawn_spec(s);
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
-  t0 = t_now_ms();
   T_ERR(ward_request(NULL, w, "echo", "x", 1, 10000), WARD_ECLOSED);
-  T_TRUE(t_now_ms() - t0 < 1000);
   ward_worker_free(w);
 }
 
@@ -504,8 +505,8 @@ static void test_deadline_kills_and_replaces(void) {
   int mark = tev_mark();
   tev_hang_reset();
   tcall hang, echo;
-  /* 1000 ms leaves room for the echo to be in flight before the deadline. */
-  tcall_start(&hang, w, "hang_notify", "", 1000);
+  /* 500 ms leave room for the echo to be in flight before the deadline. */
+  tcall_start(&hang, w, "hang_notify", "", 500);
   tev_wait_hanging(1);
   tcall_start(&echo, w, "echo", "queued", 60000);
   /* The echo holds the connection (it is queued in the worker behind the
@@ -523,7 +524,7 @@ static void test_deadline_kills_and_replaces(void) {
   }
   tcall_join(&hang);
   T_ERR(hang.rv, WARD_ETIMEDOUT);
-  T_TRUE(hang.end_ms - hang.start_ms >= 1000 - TOL_MS);
+  T_TRUE(hang.end_ms - hang.start_ms >= 500 - TOL_MS);
   tcall_join(&echo);
   T_ERR(echo.rv, WARD_ECRASHED);
   int ie = tev_wait_idx(mark, WARD_EV_EXITED, id);
@@ -539,32 +540,9 @@ static void test_deadline_kills_and_replaces(void) {
   expect_reply(w, "echo", "again", "again");
   T_EQ_INT(ward_worker_generation(w), 2);
   ward_worker_free(w);
-
-  /* kill_on_timeout off: the call times out, the process stays. */
-  s = tw_spec("keep", "serve");
-  T_OK(ward_spec_kill_on_timeout(s, 0));
-  w = spawn_spec(s);
-  id = ward_worker_id(w);
-  pid = ward_worker_pid(w);
-  mark = tev_mark();
-  int pfd = pidfd_open_(pid);
-  T_TRUE(pfd >= 0);
-  int64_t t0 = t_now_ms();
-  T_ERR(ward_request(NULL, w, "hang", NULL, 0, 300), WARD_ETIMEDOUT);
-  T_TRUE(t_now_ms() - t0 >= 300 - TOL_MS);
-  ward_info i = info_of(w);
-  T_EQ_INT(i.pid, pid);
-  T_EQ_INT(i.state, WARD_STATE_READY);
-  T_EQ_INT(i.generation, 1);
-  T_TRUE(!gone_within(pfd, 0));
-  /* Still wedged in "hang": the stop has to terminate it. */
-  T_OK(ward_worker_stop(w, 200));
-  T_TRUE(gone_within(pfd, 5000));
-  close(pfd);
-  ward_worker_free(w);
-  T_EQ_INT(tev_count_from(mark, WARD_EV_EXITED, id), 1);
-  T_EQ_INT(tev_wait_from(mark, WARD_EV_EXITED, id).reason, WARD_REASON_STOPPED);
-  T_EQ_INT(tev_count_from(mark, WARD_EV_RESTARTING, id), 0);
+  /* With kill_on_timeout off the process is left alone: test_lifecycle's
+   * test_request_deadline decides it, and test_info below watches such a
+   * process go on spinning after its call timed out. */
 }
 
 /* ------------------------------------------------------------------ */
@@ -631,7 +609,8 @@ static void test_heartbeat_busy_is_healthy(void) {
   uint64_t id = ward_worker_id(w);
   int pid = ward_worker_pid(w);
   int mark = tev_mark();
-  expect_reply(w, "busy_progress", "1000", "busy done");
+  /* Busy for 5 heartbeat intervals: two missed would have killed it. */
+  expect_reply(w, "busy_progress", "500", "busy done");
   T_EQ_INT(ward_worker_pid(w), pid);
   T_EQ_INT(ward_worker_generation(w), 1);
   expect_reply(w, "echo", "still", "still");
@@ -661,20 +640,6 @@ static tev expect_replaced(ward_worker *w, int pid, int mark, int reason, int si
   T_TRUE(n.pid > 0 && n.pid != pid);
   T_EQ_INT(n.generation, e.generation + 1);
   return n;
-}
-
-static void test_cycle_idle_worker(void) {
-  ward_worker *w = spawn_spec(tw_spec("cycle", "serve"));
-  int pid = ward_worker_pid(w);
-  int mark = tev_mark();
-  T_OK(ward_worker_cycle(w));
-  int pid2 = ward_worker_pid(w);
-  T_TRUE(pid2 > 0 && pid2 != pid);
-  T_EQ_INT(ward_worker_generation(w), 2);
-  tev n = expect_replaced(w, pid, mark, WARD_REASON_CYCLE, 0);
-  T_EQ_INT(n.pid, pid2);
-  T_EQ_INT(call_int(w, "pid"), pid2);
-  ward_worker_free(w);
 }
 
 static void test_cycle_waits_for_call(void) {
@@ -715,16 +680,9 @@ static void test_max_requests(void) {
   T_TRUE(pid2 != pid);
   tev n = expect_replaced(w, pid, mark, WARD_REASON_MAX_REQUESTS, 0);
   T_EQ_INT(n.pid, pid2);
-  /* The count is per process: 5 more for the second one (the call above
-   * was its first; the fifth answer already starts the replacement). */
-  mark = tev_mark();
-  for (int k = 0; k < 4; k++)
-    T_EQ_INT(call_int(w, "pid"), pid2);
-  int pid3 = call_int(w, "pid");
-  T_TRUE(pid3 != pid2 && pid3 != pid);
-  n = expect_replaced(w, pid2, mark, WARD_REASON_MAX_REQUESTS, 0);
-  T_EQ_INT(n.pid, pid3);
-  T_EQ_INT(ward_worker_generation(w), 3);
+  T_EQ_INT(ward_worker_generation(w), 2);
+  /* That the count is per process is the machine's (test_lifecycle's
+   * test_max_requests). */
   ward_worker_free(w);
 }
 
@@ -830,9 +788,10 @@ static void test_idle_timeout(void) {
   uint64_t id = ward_worker_id(w);
   int pid = ward_worker_pid(w);
   int mark = tev_mark();
-  /* Calls more often than every 200 ms keep it (the pause between calls
-   * is the workload's pace, not a synchronisation). */
-  for (int k = 0; k < 16; k++) {
+  /* Calls more often than every 200 ms keep it, for longer than 200 ms
+   * (the pause between calls is the workload's pace, not a
+   * synchronisation). */
+  for (int k = 0; k < 6; k++) {
     expect_reply(w, "echo", "busy", "busy");
     sleep_ms(50);
   }
@@ -945,9 +904,9 @@ static void stop_and_expect(ward_worker *w, int grace, int wedged, int outcome, 
 
 static void test_stop_outcomes(void) {
   stop_and_expect(spawn_spec(tw_spec("graceful", "serve")), 5000, 0, WARD_STOP_GRACEFUL, 0);
-  stop_and_expect(spawn_spec(tw_spec("terminated", "serve")), 200, 1, WARD_STOP_TERMINATED,
+  stop_and_expect(spawn_spec(tw_spec("terminated", "serve")), 100, 1, WARD_STOP_TERMINATED,
                   SIGTERM);
-  stop_and_expect(spawn_spec(tw_spec("killed", "ignore_term")), 200, 1, WARD_STOP_KILLED,
+  stop_and_expect(spawn_spec(tw_spec("killed", "ignore_term")), 100, 1, WARD_STOP_KILLED,
                   SIGKILL);
 }
 
@@ -1131,7 +1090,7 @@ static void test_info(void) {
   T_EQ_STR(ward_state_name(WARD_STATE_BACKING_OFF), "backing-off");
 
   ward_spec *s = tw_spec("info", "serve");
-  T_OK(ward_spec_backoff(s, 3000, 3000, 200, 60000));
+  T_OK(ward_spec_backoff(s, 60000, 60000, 200, 600000));
   ward_worker *w = spawn_spec(s);
   uint64_t id = ward_worker_id(w);
   ward_info i = info_of(w);
@@ -1158,7 +1117,7 @@ static void test_info(void) {
 
   tev_hang_reset();
   tcall work;
-  tcall_start(&work, w, "work_notify", "1000", 20000);
+  tcall_start(&work, w, "work_notify", "300", 20000);
   tev_wait_hanging(1);
   T_EQ_INT(info_of(w).calls_in_flight, 1);
   tcall_join(&work);
@@ -1182,10 +1141,11 @@ static void test_info(void) {
   T_EQ_INT(i.last_reason, WARD_REASON_CRASHED);
   T_EQ_INT(i.calls_in_flight, 0);
   T_EQ_INT(i.calls_served, 5);
-  /* A cycle starts the new process now instead of after the backoff. */
+  /* A cycle starts the new process now instead of after the minute of
+   * backoff. */
   int64_t t0 = t_now_ms();
   T_OK(ward_worker_cycle(w));
-  T_TRUE(t_now_ms() - t0 < 2500);
+  T_TRUE(t_now_ms() - t0 < 30000);
   i = info_of(w);
   T_EQ_INT(i.state, WARD_STATE_READY);
   T_EQ_INT(i.generation, 2);
@@ -1210,14 +1170,22 @@ static void test_info(void) {
   T_EQ_INT(i.last_stop, WARD_STOP_ALREADY_EXITED);
   ward_worker_free(w);
 
-  /* CPU time: a worker left spinning (its call timed out, not killed). */
+  /* CPU time: a worker left spinning (its call timed out, not killed:
+   * kill_on_timeout off). */
   s = tw_spec("info-cpu", "serve");
   T_OK(ward_spec_kill_on_timeout(s, 0));
   w = spawn_spec(s);
+  int pid = ward_worker_pid(w);
   uint64_t cpu0 = info_of(w).cpu_ms;
   T_ERR(ward_request(NULL, w, "spin", NULL, 0, 100), WARD_ETIMEDOUT);
   WAIT_INFO(w, 20000, wi.cpu_ms >= cpu0 + 100);
-  T_OK(ward_worker_stop(w, 200));
+  i = info_of(w);
+  T_EQ_INT(i.pid, pid);
+  T_EQ_INT(i.generation, 1);
+  T_EQ_INT(i.state, WARD_STATE_READY);
+  /* Still wedged in "spin": the stop has to terminate it. */
+  T_OK(ward_worker_stop(w, 100));
+  T_EQ_INT(info_of(w).last_stop, WARD_STOP_TERMINATED);
   ward_worker_free(w);
 }
 
@@ -1233,14 +1201,12 @@ typedef struct tcase {
 static const tcase cases[] = {
     TCASE(test_restart_never),
     TCASE(test_restart_on_failure),
-    TCASE(test_restart_always),
     TCASE(test_crash_loop),
     TCASE(test_calls_wait_for_restart),
     TCASE(test_deadline_kills_and_replaces),
     TCASE(test_heartbeat_sigstop),
     TCASE(test_heartbeat_spin),
     TCASE(test_heartbeat_busy_is_healthy),
-    TCASE(test_cycle_idle_worker),
     TCASE(test_cycle_waits_for_call),
     TCASE(test_max_requests),
     TCASE(test_memory_soft_limit),
