@@ -162,7 +162,8 @@ static void test_grow_wait_shrink(void) {
  * the worker joins the pool once it is up. */
 static void *hold_long(void *arg) {
   struct held *h = arg;
-  h->rv = ward_pool_request(NULL, h->p, "work", "3000", 4, 30000);
+  /* Busy for 1.5 s: five times the waiting call's deadline below. */
+  h->rv = ward_pool_request(NULL, h->p, "work", "1500", 4, 30000);
   return NULL;
 }
 
