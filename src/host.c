@@ -3,7 +3,7 @@
  *
  * Design notes
  * ------------
- * One thread per host runs a loop (platform.h) over: a wake-up, each
+ * One thread per host runs a loop (platform.h) over: its wake-up, each
  * worker's exit watch (a pidfd on Linux), each connection while no caller
  * is reading it, and the listening sockets of socket-mode spawns. It starts processes (so that
  * PR_SET_PDEATHSIG, which follows the thread that forked, lasts as long as
@@ -32,7 +32,7 @@
 static void *io_main(void *arg);
 static void loop_drain(ward_host *h);
 
-void ward__host_wake(ward_host *h) { ward__wake_signal(h->wake_fd); }
+void ward__host_wake(ward_host *h) { ward__loop_wake(h->loop); }
 
 /* The external-loop host this thread is driving right now, if any: read and
  * written only by the thread itself, so no lock is needed. */
@@ -44,12 +44,6 @@ int ward__on_io_thread(const ward_host *h) {
   return pthread_equal(pthread_self(), h->thread);
 }
 
-
-static void wake_ready(ward__watch *wt, int events) {
-  (void)events;
-  ward_host *h = wt->obj;
-  ward__wake_drain(h->wake_fd);
-}
 
 /* The loop's timer reports itself until it is armed again, which the
  * turn it woke does (arm_timer): nothing to do here. */
@@ -68,22 +62,16 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   h->opts = o;
   if (!h->opts.max_frame)
     h->opts.max_frame = WARD_MAX_FRAME_DEFAULT;
-  h->wake_fd = WARD__FD_NONE;
   pthread_mutex_init(&h->mu, NULL);
   pthread_mutex_init(&h->lazy_mu, NULL);
   ward__cond_init(&h->cond);
   h->external = h->opts.external_loop;
   rv = ward__loop_new(&h->loop, h->external);
-  if (!rv)
-    rv = ward__wake_new(&h->wake_fd);
   ward__guard_init(&h->guard);
   if (!rv)
     rv = ward__guard_start(&h->guard);
   if (!rv)
     rv = ward__spawner_new(&h->spawner);
-  h->wake_watch = (ward__watch){wake_ready, h};
-  if (!rv)
-    rv = ward__loop_add(h->loop, h->wake_fd, WARD__IN, &h->wake_watch);
   h->timer_watch = (ward__watch){timer_ready, h};
   if (!rv && h->external)
     rv = ward__loop_timer(h->loop, -1, &h->timer_watch);
@@ -100,7 +88,6 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
     ward__guard_stop(&h->guard);
     ward__spawner_free(h->spawner);
     ward__loop_free(h->loop);
-    ward__close(h->wake_fd);
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->lazy_mu);
     pthread_cond_destroy(&h->cond);
@@ -158,7 +145,6 @@ void ward_host_free(ward_host *h) {
   pthread_mutex_destroy(&h->lazy_mu);
   ward__handlers_free(&h->handlers);
   ward__loop_free(h->loop);
-  ward__close(h->wake_fd);
   pthread_mutex_destroy(&h->mu);
   pthread_cond_destroy(&h->cond);
   free(h);

@@ -109,8 +109,6 @@ struct ward_host {
   pthread_cond_t cond; /* any worker's state changed, or the loop went round */
   pthread_t thread;
   ward__loop *loop;
-  ward__fd wake_fd;
-  ward__watch wake_watch;
   ward_host_opts opts;
   ward__handlers handlers;
   ward_worker *first, *last;

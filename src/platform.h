@@ -255,10 +255,9 @@ int ward__loop_timer(ward__loop *l, int64_t ms, void *ptr);
  * something (a program's loop watches it; nobody reads or closes it). */
 ward__fd ward__loop_fd(const ward__loop *l);
 
-/* A wake-up object, watched by a loop, that any thread may signal (an
- * eventfd on Linux, a pipe elsewhere); its watcher drains it. */
-int ward__wake_new(ward__fd *fd);
-void ward__wake_signal(ward__fd fd);
-void ward__wake_drain(ward__fd fd);
+/* From any thread: the loop's wait under way returns (or its next one, at
+ * once), reporting no event for it. An eventfd on Linux, a self-pipe on
+ * the portable backend. */
+void ward__loop_wake(ward__loop *l);
 
 #endif

@@ -49,8 +49,8 @@ struct ward_server {
   ward_server_drop_cb on_drop; /* set before listening: read without the lock */
   void *drop_ud;
   ward__fd listen_fd;
-  ward__loop *loop;    /* the accepting thread waits here: listener and wake */
-  ward__fd wake_fd;    /* signalled to stop the accepting thread */
+  ward__loop *loop;    /* the accepting thread waits here for the listener */
+  atomic_int stopping; /* the accepting thread is to end (with a wake-up) */
   char *path;
   pthread_t thread;
   int running;         /* the accepting thread exists */
@@ -64,7 +64,7 @@ int ward_server_new(ward_server **out) {
   ward_server *s = calloc(1, sizeof *s);
   if (!s)
     return WARD_ENOMEM;
-  s->listen_fd = s->wake_fd = WARD__FD_NONE;
+  s->listen_fd = WARD__FD_NONE;
   s->max_conns = WARD_SERVER_MAX_CONNS_DEFAULT;
   s->handshake_ms = WARD_SERVER_HANDSHAKE_MS_DEFAULT;
   pthread_mutex_init(&s->mu, NULL);
@@ -317,10 +317,7 @@ static void *accept_loop(void *arg) {
   for (;;) {
     ward__loop_event evs[2];
     int n = ward__loop_wait(s->loop, evs, 2, timeout);
-    int stop = n < 0;
-    for (int i = 0; i < n; i++)
-      stop |= evs[i].ptr == &s->wake_fd;
-    if (stop)
+    if (n < 0 || atomic_load(&s->stopping))
       break;
     /* Out of descriptors (EMFILE, ENFILE): the pending connection stays
      * readable, so rather than spin on it, the listener is left alone
@@ -361,10 +358,6 @@ int ward_server_listen(ward_server *s, const char *path) {
     return ward__fail_sys(WARD_ESYS, rv, "listen");
   rv = ward__loop_new(&s->loop, 0);
   if (!rv)
-    rv = ward__wake_new(&s->wake_fd);
-  if (!rv)
-    rv = ward__loop_add(s->loop, s->wake_fd, WARD__IN, &s->wake_fd);
-  if (!rv)
     rv = ward__loop_add(s->loop, fd, WARD__IN, &s->listen_fd);
   if (rv) {
     ward__close(fd);
@@ -388,7 +381,8 @@ void ward_server_free(ward_server *s) {
   if (!s)
     return;
   if (s->running) {
-    ward__wake_signal(s->wake_fd);
+    atomic_store(&s->stopping, 1);
+    ward__loop_wake(s->loop);
     pthread_join(s->thread, NULL);
   }
   /* No new peers now: end the connections and wait for their threads
@@ -408,7 +402,6 @@ void ward_server_free(ward_server *s) {
     ward__unix_unlink(s->path);
   ward__close(s->listen_fd);
   ward__loop_free(s->loop);
-  ward__close(s->wake_fd);
   ward__handlers_free(&s->handlers);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cond);

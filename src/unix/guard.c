@@ -2,8 +2,8 @@
  * guard.c — the guard process: no orphans, and nothing left behind, even
  * when the host is killed.
  *
- * Workers die with their host through PR_SET_PDEATHSIG, but what a worker
- * started itself does not, and nobody removes the workers' data
+ * Workers die with their host through PR_SET_PDEATHSIG (Linux) or the end
+ * of their channel, but what a worker started itself does not, and nobody removes the workers' data
  * directories. So the host starts, once, a small child of its own that
  * keeps two lists it is told about through a pipe: the process groups of
  * the workers, and the data directories to remove when their worker goes.
@@ -19,7 +19,9 @@
  *
  * The guard is forked from a possibly multithreaded program, so it only
  * makes system calls and uses static memory (or memory it maps itself),
- * never malloc or stdio. It leaves the terminal's process group, and
+ * never malloc or stdio (the portable backend's directory reading aside:
+ * src/posix/os.c). Shared by both backends; closing the host's
+ * descriptors and reading a directory are each backend's. It leaves the terminal's process group, and
  * ignores the signals a terminal sends, so that a ^C reaching the host
  * does not also take away the guard.
  */
@@ -30,12 +32,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "platform.h"
+#include "unix.h"
 #include "ward_int.h"
 
 #define GUARD_MAX 65536
@@ -138,28 +139,9 @@ static void rm_at(int dfd, const char *name, int depth) {
   if (depth < RM_DEPTH) {
     int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
-      char *buf = rm_bufs[depth];
       /* Entries removed while reading may shift the rest: read again from
        * the start until a pass finds nothing left. */
-      for (int found = 1; found;) {
-        found = 0;
-        lseek(fd, 0, SEEK_SET);
-        long n;
-        while ((n = syscall(SYS_getdents64, fd, buf, RM_BUF)) > 0) {
-          for (long off = 0; off < n;) {
-            /* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name */
-            unsigned short reclen;
-            memcpy(&reclen, buf + off + 16, sizeof reclen);
-            const char *d = buf + off + 19;
-            if (strcmp(d, ".") != 0 && strcmp(d, "..") != 0) {
-              rm_at(fd, d, depth + 1);
-              found = 1;
-            }
-            off += reclen;
-          }
-        }
-        if (n < 0)
-          break;
+      while (ward__unix_dir_each(fd, rm_bufs[depth], RM_BUF, rm_at, depth + 1) > 0) {
       }
       close(fd);
     }
@@ -246,7 +228,7 @@ int ward__guard_start(ward__guard *g) {
      * pipe or file of it alive. */
     if (p[0] != 3)
       dup2(p[0], 3);
-    close_range(4, ~0U, 0);
+    ward__unix_close_from(4);
     for (int fd = 0; fd < 3; fd++)
       close(fd);
     guard_main(3);

@@ -1,26 +1,32 @@
 /*
- * os.c — clocks, descriptors and waiting on one descriptor (Linux).
+ * os.c — clocks, descriptors, pipes and waiting on one descriptor, as
+ * every POSIX system has them (both backends).
+ *
+ * A descriptor is made close-on-exec as it is created where the system
+ * can (pipe2, SOCK_CLOEXEC: Linux and the BSDs), else at once after
+ * (macOS), which leaves a moment in which a fork and exec by another
+ * thread of the program copies it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <ftw.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <poll.h>
 #include <stdint.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
+#if defined(__has_include)
+#if __has_include(<sys/random.h>)
+#include <sys/random.h> /* getentropy on macOS */
+#endif
+#endif
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "platform.h"
+#include "unix.h"
 #include "ward_int.h"
 
 int64_t ward__now_ms(void) {
@@ -48,24 +54,37 @@ void ward__remove_tree(const char *path) {
 
 int ward__self_pid(void) { return (int)getpid(); }
 
-void ward__follow_parent(long ppid) {
-  /* Asked first, compared after: equal, the signal is set on the host
-   * itself; a host dying in between would leave us another parent. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != (pid_t)ppid)
-    prctl(PR_SET_PDEATHSIG, 0);
-}
-
 void ward__sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
   }
 }
 
+static int set_cloexec(int fd) {
+  int fl = fcntl(fd, F_GETFD);
+  return fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ? -1 : 0;
+}
+
 int ward__pipe(ward__fd p[2]) {
+#ifdef WARD_HAVE_PIPE2
   if (pipe2(p, O_CLOEXEC) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "pipe2");
-  return ward__set_nonblock(p[0], 1);
+#else
+  if (pipe(p) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "pipe");
+  if (set_cloexec(p[0]) || set_cloexec(p[1])) {
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    return ward__fail_sys(WARD_ESYS, e, "fcntl(FD_CLOEXEC)");
+  }
+#endif
+  int rv = ward__set_nonblock(p[0], 1);
+  if (rv) {
+    close(p[0]);
+    close(p[1]);
+  }
+  return rv;
 }
 
 ptrdiff_t ward__read(ward__fd fd, void *p, size_t n) {
@@ -116,12 +135,6 @@ int ward__private_dir(const char *root, const char *prefix, const char *what, ch
   return 0;
 }
 
-void ward__mem_trim(void) {
-#ifdef __GLIBC__
-  malloc_trim(0);
-#endif
-}
-
 int64_t ward__now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -148,17 +161,27 @@ int ward__fd_inherited(long number, ward__fd *out) {
   if (number < 0 || number > INT_MAX)
     return ward__fail(WARD_EINVAL, "not a descriptor number: %ld", number);
   int fd = (int)number;
-  int fl = fcntl(fd, F_GETFD);
-  if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+  if (set_cloexec(fd))
     return ward__fail_sys(WARD_ESYS, errno, "fcntl(FD_CLOEXEC)");
   *out = fd;
   return 0;
 }
 
 int ward__socketpair(ward__fd sv[2]) {
+#ifdef SOCK_CLOEXEC
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "socketpair");
-  int rv = ward__set_nonblock(sv[0], 1);
+  int rv = 0;
+#else
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "socketpair");
+  int rv = set_cloexec(sv[0]) || set_cloexec(sv[1])
+               ? ward__fail_sys(WARD_ESYS, errno, "fcntl(FD_CLOEXEC)") : 0;
+#endif
+  for (int i = 0; !rv && i < 2; i++)
+    rv = ward__unix_nosigpipe(sv[i]);
+  if (!rv)
+    rv = ward__set_nonblock(sv[0], 1);
   if (rv) {
     close(sv[0]);
     close(sv[1]);
@@ -200,17 +223,15 @@ int ward__wait_fd(ward__fd fd, int events, int64_t deadline) {
   }
 }
 
+/* getentropy: Linux (glibc 2.25), macOS and the BSDs, 256 bytes a call. */
 int ward__random(void *buf, size_t n) {
   uint8_t *p = buf;
   while (n > 0) {
-    ssize_t r = getrandom(p, n, 0);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return ward__fail_sys(WARD_ESYS, errno, "getrandom");
-    }
-    p += r;
-    n -= (size_t)r;
+    size_t k = n < 256 ? n : 256;
+    if (getentropy(p, k) < 0)
+      return ward__fail_sys(WARD_ESYS, errno, "getentropy");
+    p += k;
+    n -= k;
   }
   return 0;
 }

@@ -1,13 +1,15 @@
 /*
  * sock.c — Unix sockets at a path: the listening socket of
  * WARD_TRANSPORT_SOCKET, and those of ward_server and ward_client_open
- * (Linux).
+ * (both backends: POSIX, with the peer's credentials read as each system
+ * gives them).
  *
  * The socket lives in a fresh 0700 directory, so only our uid can reach
  * it; the peer's uid is checked again on accept, and the worker must also
  * present a one-time token (checked by the host).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "platform.h"
+#include "unix.h"
 #include "ward_int.h"
 
 const char *ward__runtime_dir(void) {
@@ -28,6 +30,49 @@ const char *ward__runtime_dir(void) {
   if (d && *d)
     return d;
   return "/tmp";
+}
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE on the socket instead */
+#endif
+
+int ward__unix_nosigpipe(int fd) {
+#if defined(SO_NOSIGPIPE)
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "SO_NOSIGPIPE");
+#else
+  (void)fd;
+#endif
+  return 0;
+}
+
+/* A Unix stream socket, close-on-exec (and non-blocking when asked), or
+ * -1 with errno set. */
+static int unix_socket(int nonblock) {
+#ifdef SOCK_CLOEXEC
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+  if (s < 0)
+    return -1;
+#else
+  int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (s < 0)
+    return -1;
+  int fl = fcntl(s, F_GETFD);
+  if (fl < 0 || fcntl(s, F_SETFD, fl | FD_CLOEXEC) < 0 ||
+      (nonblock && fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK) < 0)) {
+    int e = errno;
+    close(s);
+    errno = e;
+    return -1;
+  }
+#endif
+  if (ward__unix_nosigpipe(s)) {
+    close(s);
+    errno = ward_last_errno();
+    return -1;
+  }
+  return s;
 }
 
 /* The address of `path`; ENAMETOOLONG when it does not fit. */
@@ -45,7 +90,7 @@ int ward__unix_connect(const char *path, ward__fd *fd) {
   int e = unix_addr(&sa, path);
   if (e)
     return e;
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int s = unix_socket(0);
   if (s < 0)
     return errno;
   if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -62,7 +107,7 @@ int ward__unix_listen(const char *path, int mode, int backlog, ward__fd *fd) {
   int e = unix_addr(&sa, path);
   if (e)
     return e;
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int s = unix_socket(1);
   if (s < 0)
     return errno;
   if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -121,26 +166,59 @@ void ward__listen_remove(const char *dir, const char *path) {
 
 int ward__accept(ward__fd lfd, ward__fd *fd) {
   int s;
+#ifdef WARD_HAVE_ACCEPT4
   do
     s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
   while (s < 0 && errno == EINTR);
+#else
+  do
+    s = accept(lfd, NULL, NULL);
+  while (s < 0 && errno == EINTR);
+#endif
   if (s < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
       return 0;
     return ward__fail_sys(WARD_ESYS, errno, "accept");
+  }
+#ifndef WARD_HAVE_ACCEPT4
+  int fl = fcntl(s, F_GETFD);
+  if (fl < 0 || fcntl(s, F_SETFD, fl | FD_CLOEXEC) < 0 || ward__set_nonblock(s, 1)) {
+    int e = errno;
+    close(s);
+    return ward__fail_sys(WARD_ESYS, e, "accept (flags)");
+  }
+#endif
+  if (ward__unix_nosigpipe(s)) {
+    close(s);
+    return WARD_ESYS;
   }
   *fd = s;
   return 1;
 }
 
 int ward__peer_is_us(ward__fd fd, int root_too, int *pid) {
+#if defined(__linux__) || defined(__OpenBSD__)
+#ifdef __OpenBSD__
+  struct sockpeercred cr;
+#else
   struct ucred cr;
+#endif
   socklen_t len = sizeof cr;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
     return ward__fail_sys(WARD_ESYS, errno, "SO_PEERCRED");
   if (pid)
     *pid = cr.pid;
-  return cr.uid == geteuid() || (root_too && cr.uid == 0);
+  uid_t uid = cr.uid;
+#else
+  /* macOS, FreeBSD, NetBSD: the uid alone; the pid stays unknown (0). */
+  uid_t uid;
+  gid_t gid;
+  if (getpeereid(fd, &uid, &gid) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "getpeereid");
+  if (pid)
+    *pid = 0;
+#endif
+  return uid == geteuid() || (root_too && uid == 0);
 }
 
 int ward__unix_claim(const char *path) {

@@ -25,6 +25,7 @@ static uint32_t to_epoll(int events) {
 
 struct ward__loop {
   int epfd;
+  int wfd;   /* the eventfd of ward__loop_wake, watched with the loop as ptr */
   int tfd;   /* the timer, made at its first arming, or -1 */
   void *tptr;
 };
@@ -34,13 +35,25 @@ int ward__loop_new(ward__loop **out, int pollable) {
   ward__loop *l = malloc(sizeof *l);
   if (!l)
     return WARD_ENOMEM;
-  l->tfd = -1;
+  l->tfd = l->wfd = -1;
   l->tptr = NULL;
   l->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (l->epfd < 0) {
     int e = errno;
     free(l);
     return ward__fail_sys(WARD_ESYS, e, "epoll_create1");
+  }
+  l->wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (l->wfd < 0) {
+    int e = errno;
+    ward__loop_free(l);
+    return ward__fail_sys(WARD_ESYS, e, "eventfd");
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+  if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wfd, &ev) < 0) {
+    int e = errno;
+    ward__loop_free(l);
+    return ward__fail_sys(WARD_ESYS, e, "epoll_ctl");
   }
   *out = l;
   return 0;
@@ -50,6 +63,7 @@ void ward__loop_free(ward__loop *l) {
   if (!l)
     return;
   ward__close(l->tfd);
+  ward__close(l->wfd);
   ward__close(l->epfd);
   free(l);
 }
@@ -83,13 +97,21 @@ int ward__loop_wait(ward__loop *l, ward__loop_event *evs, int max, int timeout_m
   while (n < 0 && errno == EINTR);
   if (n < 0)
     return ward__fail_sys(WARD_ESYS, errno, "epoll_wait");
+  int k = 0;
   for (int i = 0; i < n; i++) {
     uint32_t e = eev[i].events;
-    evs[i].ptr = eev[i].data.ptr;
-    evs[i].events = ((e & EPOLLIN) ? WARD__IN : 0) | ((e & EPOLLOUT) ? WARD__OUT : 0) |
+    if (eev[i].data.ptr == l) { /* a wake-up: it has done its work */
+      uint64_t v;
+      while (read(l->wfd, &v, sizeof v) > 0) {
+      }
+      continue;
+    }
+    evs[k].ptr = eev[i].data.ptr;
+    evs[k].events = ((e & EPOLLIN) ? WARD__IN : 0) | ((e & EPOLLOUT) ? WARD__OUT : 0) |
                     ((e & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) ? WARD__HUP : 0);
+    k++;
   }
-  return n;
+  return k;
 }
 
 /* A timerfd in the epoll set: readable once due, until set again (setting
@@ -118,23 +140,10 @@ int ward__loop_timer(ward__loop *l, int64_t ms, void *ptr) {
   return 0;
 }
 
-int ward__wake_new(ward__fd *fd) {
-  *fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (*fd < 0)
-    return ward__fail_sys(WARD_ESYS, errno, "eventfd");
-  return 0;
-}
-
-void ward__wake_signal(ward__fd fd) {
+void ward__loop_wake(ward__loop *l) {
   uint64_t one = 1;
   ssize_t r;
   do
-    r = write(fd, &one, sizeof one);
+    r = write(l->wfd, &one, sizeof one);
   while (r < 0 && errno == EINTR);
-}
-
-void ward__wake_drain(ward__fd fd) {
-  uint64_t v;
-  while (read(fd, &v, sizeof v) > 0) {
-  }
 }

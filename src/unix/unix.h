@@ -1,0 +1,44 @@
+/*
+ * unix.h — what the POSIX code shared by the Linux and the portable POSIX
+ * backends (src/unix/) and the code particular to each (src/linux/,
+ * src/posix/) provide to one another. The core never includes it: it
+ * sees src/platform.h alone.
+ *
+ * src/unix/ holds what every POSIX system does the same way (clocks,
+ * pipes, Unix sockets, waiting on one descriptor, posix_spawn, the guard
+ * process); src/linux/ and src/posix/ hold the loop, exit watching,
+ * resource figures and the few calls the guard needs that differ.
+ */
+#ifndef WARD_UNIX_H
+#define WARD_UNIX_H
+
+#include <signal.h>
+
+#include "platform.h"
+
+/* Starts the child with posix_spawn as ward__proc_spawn says (own
+ * process group, stdio, the channel, no other descriptor where the C
+ * library can close them, default signals, the working directory), and
+ * sets p->pid. WARD_ESPAWN (errno kept) when it cannot run. */
+int ward__unix_spawn(ward__proc *p, const ward__spawn_args *a);
+/* The channel's descriptor number in a child (WARD_FD). */
+#define WARD__UNIX_CHAN_FD 3
+/* Signals a host may ignore or handle that a worker should start with at
+ * their defaults (ignored dispositions survive exec otherwise). */
+void ward__unix_default_signals(sigset_t *set);
+
+/* Where a send cannot say MSG_NOSIGNAL (macOS), marks the socket so
+ * that a write to a closed peer raises no SIGPIPE: 0 or WARD_ESYS. */
+int ward__unix_nosigpipe(int fd);
+
+/* In the guard process (forked, so async-signal-safe calls only): closes
+ * every descriptor from `low` up. */
+void ward__unix_close_from(int low);
+/* In the guard process: calls fn(dfd, name, depth) for each entry of the
+ * open directory `dfd` but "." and "..", reading from its start, with
+ * `buf` (`size` bytes) as room if it needs some; returns how many it
+ * found. `fn` may remove the entry it is given. */
+int ward__unix_dir_each(int dfd, char *buf, unsigned size,
+                        void (*fn)(int dfd, const char *name, int depth), int depth);
+
+#endif
