@@ -33,6 +33,10 @@
 #   WERROR=1                    warnings are errors
 #   SANITIZE=address,undefined  instrumented build, in build-san/ (or thread, ...)
 #   BUILD_DIR=dir               another build directory
+#   BACKEND=posix               the portable POSIX backend (poll, SIGCHLD:
+#                               docs/platforms.md) instead of linux, built
+#                               in build-posix/ (build-posix-san/ with
+#                               SANITIZE) unless BUILD_DIR says otherwise
 #   CC=clang                    another compiler (use a fresh BUILD_DIR with it)
 #   PREFIX=/opt/ward            where `make install` puts ward
 #   FUZZ_SECONDS=30             how long `make fuzz` runs each target (60)
@@ -46,15 +50,22 @@ SOAK_CYCLES ?= 10000
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 
-ifeq ($(strip $(SANITIZE)),)
-BUILD_DIR ?= build
+BACKEND ?= linux
+ifeq ($(BACKEND),linux)
+BACKEND_SUFFIX :=
 else
-BUILD_DIR ?= build-san
+BACKEND_SUFFIX := -$(BACKEND)
+endif
+ifeq ($(strip $(SANITIZE)),)
+BUILD_DIR ?= build$(BACKEND_SUFFIX)
+else
+BUILD_DIR ?= build$(BACKEND_SUFFIX)-san
 endif
 
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
                -DWARD_WERROR=$(if $(filter 1 ON on yes YES true,$(WERROR)),ON,OFF) \
-               -DWARD_SANITIZE=$(strip $(SANITIZE))
+               -DWARD_SANITIZE=$(strip $(SANITIZE)) \
+               -DWARD_BACKEND=$(BACKEND)
 # Make always defines CC; hand it to CMake only when someone chose it.
 ifneq ($(origin CC),default)
 CMAKE_FLAGS += -DCMAKE_C_COMPILER=$(CC)
@@ -137,4 +148,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf $(sort build build-san build-clang build-fuzz $(BUILD_DIR) $(FUZZ_DIR))
+	rm -rf $(sort build build-san build-clang build-posix build-posix-san build-fuzz $(BUILD_DIR) $(FUZZ_DIR))

@@ -47,11 +47,17 @@
  *
  * Processes
  * ---------
- * ward never installs a signal handler. Worker exits are observed through
- * pidfds (where the kernel has none, or under valgrind, by looking every
- * 5 ms; WARD_NO_PIDFD=1 in the host's environment forces that), so a
- * program's own SIGCHLD handling is not disturbed, as long as it does not
- * reap children it did not start: waitpid(-1, ...) would steal the exit
+ * On Linux ward never installs a signal handler. Worker exits are observed
+ * through pidfds (where the kernel has none, or under valgrind, by looking
+ * every 5 ms; WARD_NO_PIDFD=1 in the host's environment forces that), so a
+ * program's own SIGCHLD handling is not disturbed. The portable POSIX
+ * backend (macOS, the BSDs; docs/platforms.md) has no pidfds: the first
+ * ward_host_new installs a SIGCHLD handler (SA_RESTART | SA_NOCLDSTOP)
+ * that calls the program's own handler after its work if there was one
+ * (chained), and replaces SIG_IGN (which would reap workers unasked); a
+ * handler the program installs later must call the one it replaces, and
+ * SIGCHLD must stay unblocked in some thread. Either way a program must
+ * not reap children it did not start: waitpid(-1, ...) would steal the exit
  * status of a worker (then reported as exited, exit_code -1, signal 0), or
  * reap the host's guard process (which then no longer kills the workers
  * should the host die). Every descriptor ward opens is close-on-exec, and
@@ -1090,8 +1096,9 @@ typedef struct ward_info {
                               process; this, rss_bytes and cpu_ms are 0
                               without one */
   uint64_t rss_bytes;      /* resident set of the current process (not its
-                              children) */
-  uint64_t cpu_ms;         /* CPU time (user + system) of the current process */
+                              children), or WARD_UNKNOWN */
+  uint64_t cpu_ms;         /* CPU time (user + system) of the current
+                              process, or WARD_UNKNOWN */
   uint64_t calls_served;   /* requests answered (reply, remote error or
                               no-such-method), over all generations */
   uint32_t calls_in_flight; /* requests (asynchronous ones until their done
@@ -1102,10 +1109,16 @@ typedef struct ward_info {
 /* Like ward_host_opts_init, for a ward_info. */
 WARD_EXTERN int ward_info_init(ward_info *info, size_t size);
 
+/* A figure the system does not give (never a real value): rss_bytes and
+ * cpu_ms of a live process on the portable POSIX backend, which has no
+ * /proc to read them from (docs/platforms.md). */
+#define WARD_UNKNOWN UINT64_MAX
+
 /* Fills `out` (its first out->struct_size bytes: start from
  * WARD_INFO_INIT) with a consistent snapshot of the worker's figures. RSS,
  * CPU and start time are read from the system (/proc) at the time of the
- * call. Errors: WARD_EINVAL (NULL, or a bad struct_size: then nothing is
+ * call; where the system cannot say (the portable POSIX backend), RSS and
+ * CPU are WARD_UNKNOWN and the start time is when the host started it. Errors: WARD_EINVAL (NULL, or a bad struct_size: then nothing is
  * written). */
 WARD_EXTERN int ward_worker_info(ward_info *out, const ward_worker *w);
 

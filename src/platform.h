@@ -1,7 +1,9 @@
 /*
  * platform.h — what an operating-system backend provides to the portable
- * core. The Linux backend lives in src/unix/; another platform provides
- * the same functions under src/<platform>/.
+ * core. Backends: src/linux/ (epoll, pidfds, /proc) and src/posix/
+ * (poll, SIGCHLD: any POSIX system), each over the POSIX code they share
+ * in src/unix/ (chosen by CMake's WARD_BACKEND); another platform
+ * provides the same functions under src/<platform>/.
  *
  * Every descriptor these functions create is close-on-exec. Functions
  * return 0 or a negative WARD_E* code and record the detail with
@@ -131,7 +133,8 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig);
 void ward__proc_kill(ward__proc *p, int sig);
 void ward__proc_close(ward__proc *p);
 /* Resident set (bytes), CPU time (user + system, ms) and start time (wall
- * clock, ms since the epoch; `start_ms` may be NULL) of a live process. */
+ * clock, ms since the epoch; `start_ms` may be NULL) of a live process; a
+ * figure the system does not give is WARD_UNKNOWN. */
 int ward__proc_usage(const ward__proc *p, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_ms);
 
 /* The guard: a small process, started with the host, that outlives it

@@ -133,7 +133,7 @@ void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
   }
   uint64_t rss, cpu;
   if ((o->act & WARD__LA_SAMPLE) && w->proc.pid > 0 &&
-      !ward__proc_usage(&w->proc, &rss, &cpu, NULL)) {
+      !ward__proc_usage(&w->proc, &rss, &cpu, NULL) && rss != WARD_UNKNOWN) {
     ward__lev mem = {.type = WARD__LE_MEMORY, .now = ev->now, .rss = rss};
     ward__worker_post(w, &mem, NULL);
   }

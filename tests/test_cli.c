@@ -109,6 +109,10 @@ static int table_line_ok(const char *out, const char *label, const char *unit) {
     if (strncmp(line, label, n) == 0 && line[n] == ' ') {
       double value;
       char got_unit[16], status[16];
+      /* The portable backend cannot read a worker's figures: no value. */
+      if (getenv("WARD_TEST_NO_FIGURES") && strcmp(label, "worker RSS") == 0)
+        return sscanf(line + n, " - %15s %15s", got_unit, status) == 2 &&
+               strcmp(got_unit, unit) == 0 && strcmp(status, "unknown") == 0;
       if (sscanf(line + n, "%lf %15s %15s", &value, got_unit, status) != 3)
         return 0;
       return strcmp(got_unit, unit) == 0 && strcmp(status, "ok") == 0 && value >= 0;
@@ -134,9 +138,15 @@ static void expect_figure(run_result *r, json_t *checks, size_t i) {
   json_t *c = json_object_get(checks, figures[i].key);
   EXPECT(r, json_is_object(c));
   EXPECT(r, json_is_string(json_object_get(c, "status")));
-  EXPECT(r, strcmp(json_string_value(json_object_get(c, "status")), "pass") == 0);
-  EXPECT(r, json_is_number(json_object_get(c, "value")));
-  EXPECT(r, json_number_value(json_object_get(c, "value")) >= 0);
+  if (getenv("WARD_TEST_NO_FIGURES") && strcmp(figures[i].key, "worker_rss") == 0) {
+    /* The portable backend cannot read a worker's figures. */
+    EXPECT(r, strcmp(json_string_value(json_object_get(c, "status")), "unknown") == 0);
+    EXPECT(r, json_is_null(json_object_get(c, "value")));
+  } else {
+    EXPECT(r, strcmp(json_string_value(json_object_get(c, "status")), "pass") == 0);
+    EXPECT(r, json_is_number(json_object_get(c, "value")));
+    EXPECT(r, json_number_value(json_object_get(c, "value")) >= 0);
+  }
   EXPECT(r, json_is_string(json_object_get(c, "unit")));
   EXPECT(r, strcmp(json_string_value(json_object_get(c, "unit")), figures[i].unit) == 0);
   EXPECT(r, json_is_string(json_object_get(c, "detail")));

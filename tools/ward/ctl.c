@@ -191,9 +191,16 @@ static int print_status(json_t *res) {
       json_t *u = json_object_get(r, "uptime_ms");
       if (json_is_integer(u))
         fmt_duration(up, sizeof up, json_integer_value(u));
-      fmt_bytes(rss, sizeof rss, json_integer_value(json_object_get(r, "rss_bytes")));
-      snprintf(cpu, sizeof cpu, "%.2fs",
-               json_integer_value(json_object_get(r, "cpu_ms")) / 1000.0);
+      /* null where the system does not say: shown as "?" */
+      json_t *rb = json_object_get(r, "rss_bytes"), *cm = json_object_get(r, "cpu_ms");
+      if (json_is_integer(rb))
+        fmt_bytes(rss, sizeof rss, json_integer_value(rb));
+      else
+        snprintf(rss, sizeof rss, "?");
+      if (json_is_integer(cm))
+        snprintf(cpu, sizeof cpu, "%.2fs", json_integer_value(cm) / 1000.0);
+      else
+        snprintf(cpu, sizeof cpu, "?");
     }
     json_t *rs = json_object_get(r, "restarts");
     if (json_is_integer(rs))

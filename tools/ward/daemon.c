@@ -770,8 +770,12 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
                                   "reason", ward_reason_name(in.last_reason)));
   else
     json_object_set_new(r, "last_exit", json_null());
-  json_object_set_new(r, "rss_bytes", json_integer((json_int_t)in.rss_bytes));
-  json_object_set_new(r, "cpu_ms", json_integer((json_int_t)in.cpu_ms));
+  /* null: the system does not say (WARD_UNKNOWN). */
+  json_object_set_new(r, "rss_bytes", in.rss_bytes == WARD_UNKNOWN
+                                          ? json_null()
+                                          : json_integer((json_int_t)in.rss_bytes));
+  json_object_set_new(r, "cpu_ms", in.cpu_ms == WARD_UNKNOWN ? json_null()
+                                                             : json_integer((json_int_t)in.cpu_ms));
   if (s->error[0])
     json_object_set_new(r, "error", json_string(s->error));
   return r;

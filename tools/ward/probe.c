@@ -102,9 +102,11 @@ static const check_def defs[CK_COUNT] = {
     {"worker_rss", "worker RSS", "KiB", 0, "resident set of the worker process"},
 };
 
-enum { ST_SKIPPED = 0, ST_PASS, ST_FAIL };
-static const char *const status_json[] = {"skipped", "pass", "fail"};
-static const char *const status_table[] = {"skipped", "ok", "FAIL"};
+/* ST_UNKNOWN: the system does not give the figure (WARD_UNKNOWN); not a
+ * failure. */
+enum { ST_SKIPPED = 0, ST_PASS, ST_FAIL, ST_UNKNOWN };
+static const char *const status_json[] = {"skipped", "pass", "fail", "unknown"};
+static const char *const status_table[] = {"skipped", "ok", "FAIL", "unknown"};
 
 typedef struct check {
   int status;
@@ -149,6 +151,15 @@ static void pass(check *c, double value, const char *fmt, ...) {
   va_end(ap);
   c->status = ST_PASS;
   c->value = value;
+}
+
+static void unknown(check *c, const char *fmt, ...) CLI_PRINTF(2, 3);
+static void unknown(check *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+  va_end(ap);
+  c->status = ST_UNKNOWN;
 }
 
 static void fail(check *c, const char *fmt, ...) {
@@ -607,6 +618,8 @@ static void check_worker_rss(probe *p, check *c) {
   int rc = ward_worker_info(&info, p->w);
   if (rc != WARD_OK)
     fail_ward(c, "ward_worker_info", rc);
+  else if (info.rss_bytes == WARD_UNKNOWN)
+    unknown(c, "this system does not say a process's resident set (pid %d)", info.pid);
   else if (info.rss_bytes == 0)
     fail(c, "ward_worker_info reported no resident set for pid %d", info.pid);
   else
@@ -666,8 +679,11 @@ static int count_status(const probe *p, int status) {
 }
 
 /* Every check that did not pass counts as failed for the exit status: a
- * figure that could not be taken is not a pass. */
-static int count_failed(const probe *p) { return CK_COUNT - count_status(p, ST_PASS); }
+ * figure that could not be taken is not a pass (one the system does not
+ * give at all is not a failure either). */
+static int count_failed(const probe *p) {
+  return CK_COUNT - count_status(p, ST_PASS) - count_status(p, ST_UNKNOWN);
+}
 
 /* ------------------------------------------------------------------ */
 /* Output                                                              */
@@ -703,7 +719,10 @@ static void print_table(const probe *p, const sysinfo *si, double elapsed_s) {
   }
   cli_table_print(&t, stdout);
   cli_table_free(&t);
-  if (count_failed(p) == 0)
+  if (count_failed(p) == 0 && count_status(p, ST_UNKNOWN))
+    printf("\nall %d checks passed in %.1f s (%d figures unknown on this system)\n",
+           CK_COUNT, elapsed_s, count_status(p, ST_UNKNOWN));
+  else if (count_failed(p) == 0)
     printf("\nall %d checks passed in %.1f s\n", CK_COUNT, elapsed_s);
   else
     printf("\nFAILED: %d failed, %d not run, %d passed in %.1f s\n", count_status(p, ST_FAIL),
@@ -739,7 +758,7 @@ static json_t *probe_json(const probe *p, const sysinfo *si, double elapsed_s) {
   json_object_set_new(root, "quick", json_boolean(p->quick));
   for (int i = 0; i < CK_COUNT; i++) {
     json_object_set_new(checks, defs[i].key, check_json(&p->checks[i], &defs[i]));
-    if (p->checks[i].status != ST_PASS)
+    if (p->checks[i].status != ST_PASS && p->checks[i].status != ST_UNKNOWN)
       json_array_append_new(failed, json_string(defs[i].key));
   }
   json_object_set_new(root, "passed", json_boolean(count_failed(p) == 0));
