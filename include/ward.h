@@ -951,7 +951,10 @@ WARD_EXTERN const char *ward_worker_meta(const ward_worker *w, const char *key);
  * WARD_ECLOSED (asynchronous ones too); after `grace_ms` the spec's stop
  * signal (SIGTERM) to its process group, after another `grace_ms` SIGKILL
  * (grace 0: both at once); WARD_ESYS if it is still not reaped 30 s after
- * that. A negative grace means the spec's stop grace. A worker with no
+ * that. A negative grace means the spec's stop grace. A process that ward
+ * would kill anyway during the stop (a call's deadline passes, with
+ * kill-on-timeout, or a cancelled call outlives its grace) gets SIGKILL
+ * then, without waiting out the grace (outcome KILLED). A worker with no
  * process (backing off, idle, exited, failed) is marked stopped at once
  * (outcome ALREADY_EXITED); a new process being started at that moment is
  * killed before it comes up: no restart overtakes a stop. The handle stays

@@ -20,7 +20,8 @@
  *                                └── policy says no: EXITED, or gave up: FAILED
  *
  *   any state with a process ──STOP──> STOPPING ──EXIT──> STOPPED
- *   (goodbye, close; after the grace the stop signal, after another SIGKILL)
+ *   (goodbye, close; after the grace the stop signal, after another SIGKILL;
+ *   at once SIGKILL when a call's deadline or cancel grace passes meanwhile)
  *   any state without one ──STOP──> STOPPED at once
  *
  * The restart policy (policy.c) is asked here, and only here, when a
@@ -461,6 +462,21 @@ static void on_kill(ward__life *m, const ward_spec *s, const ward__lev *ev, ward
   kill_for(m, o, ev->reason);
 }
 
+/* The same during a stop: a process stuck in a call that timed out (or
+ * that ignored its cancellation) will not heed the goodbye either, so it
+ * is killed now rather than after the stop's grace. The stop stays a
+ * stop: its reason is kept, and it ends as the exit comes. */
+static void stop_kill(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  if (ev->reason == WARD_REASON_REQUEST_TIMEOUT && !s->kill_on_timeout)
+    return;
+  if (m->stop_step >= 2)
+    return; /* killed already */
+  kill_with(m, o, SIGKILL, ev->reason);
+  m->stop_outcome = WARD_STOP_KILLED;
+  m->stop_step = 2;
+  m->kill_at = ev->now + STUCK_MS;
+}
+
 static void on_heartbeat(ward__life *m, const ward_spec *s, const ward__lev *ev,
                          ward__lout *o) {
   if (!ev->missed) {
@@ -530,6 +546,7 @@ static void on_group_start(ward__life *m, const ward_spec *s, const ward__lev *e
 #define STOP_ stop_run
 #define STOPI stop_idle
 #define STOPA stop_again
+#define STOPK stop_kill
 #define WANT_ on_want
 #define SPAWN on_spawned
 #define LATE_ on_spawned_late
@@ -564,7 +581,7 @@ static const handler table[WARD__L_NSTATES][WARD__LE_NEVENTS] = {
   [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
   [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
   [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
-  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
+  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, STOPK, _____, _____, SETTL, _____, _____, _____},
   [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
   [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
   [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},

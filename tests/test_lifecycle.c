@@ -563,6 +563,39 @@ static void test_stop_escalation(void) {
   T_EQ_INT(o.nemit, 0);
 }
 
+static void test_stop_then_timed_out_call(void) {
+  /* A call times out as a stop begins: the process stuck in it is killed
+   * at once, not after the stop's grace; the stop stays a stop. */
+  fresh();
+  up(0);
+  step_ev((ward__lev){.type = WARD__LE_STOP, .now = 1000, .grace_ms = 2000});
+  T_EQ_INT(ward__life_due(&m, s), 3000);
+  step_ev((ward__lev){.type = WARD__LE_KILL, .now = 1010,
+                      .reason = WARD_REASON_REQUEST_TIMEOUT});
+  T_STATE(WARD__L_STOPPING);
+  T_ACT(WARD__LA_KILL);
+  T_EQ_INT(o.signal, SIGKILL);
+  T_EQ_INT(m.stop_outcome, WARD_STOP_KILLED);
+  T_EQ_INT(m.reason, WARD_REASON_STOPPED);
+  T_EQ_INT(ward__life_due(&m, s), 31010);
+  /* A second one changes nothing. */
+  step_ev((ward__lev){.type = WARD__LE_KILL, .now = 1020, .reason = WARD_REASON_CANCELLED});
+  T_ACT(0);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 1030, .signal = SIGKILL});
+  T_STATE(WARD__L_STOPPED);
+  T_EQ_INT(m.last_stop, WARD_STOP_KILLED);
+
+  /* Without kill-on-timeout the stop keeps its grace. */
+  fresh();
+  T_OK(ward_spec_kill_on_timeout(s, 0));
+  up(0);
+  step_ev((ward__lev){.type = WARD__LE_STOP, .now = 1000, .grace_ms = 2000});
+  step_ev((ward__lev){.type = WARD__LE_KILL, .now = 1010,
+                      .reason = WARD_REASON_REQUEST_TIMEOUT});
+  T_ACT(0);
+  T_EQ_INT(ward__life_due(&m, s), 3000);
+}
+
 static void test_stop_graceful_and_again(void) {
   fresh();
   up(0);
@@ -721,6 +754,7 @@ int main(void) {
   T_RUN(test_cycle);
   T_RUN(test_closed_and_violation);
   T_RUN(test_stop_escalation);
+  T_RUN(test_stop_then_timed_out_call);
   T_RUN(test_stop_graceful_and_again);
   T_RUN(test_stop_plain);
   T_RUN(test_restart_from_rest);
