@@ -1,13 +1,15 @@
 /*
- * host.c — the host object and its I/O thread.
+ * host.c — the host object: its workers, and the work its loop (loop.c)
+ * does for it at the end of each turn.
  *
  * Design notes
  * ------------
- * One thread per host runs a loop (platform.h) over: its wake-up, each
- * worker's exit watch (a pidfd on Linux), each connection while no caller
- * is reading it, and the listening sockets of socket-mode spawns. It starts processes (so that
- * PR_SET_PDEATHSIG, which follows the thread that forked, lasts as long as
- * the host), reaps them, runs host-side handlers and delivers events.
+ * One thread per host (or the program's own loop) runs the loop over: its
+ * wake-up, each worker's exit watch (a pidfd on Linux), each connection
+ * while no caller is reading it, and the listening sockets of socket-mode
+ * spawns. It starts processes (so that PR_SET_PDEATHSIG, which follows the
+ * thread that forked, lasts as long as the host), reaps them, runs
+ * host-side handlers and delivers events.
  *
  * Everything the loop does for other threads goes through queues under
  * the host mutex (workers to start, tasks, events) and a wake-up. Events
@@ -29,25 +31,12 @@
 #include "host_int.h"
 #include "worker.h"
 
-static void *io_main(void *arg);
-static void loop_drain(ward_host *h);
-
 void ward__host_wake(ward_host *h) { ward__loop_wake(h->loop); }
-
-/* The external-loop host this thread is driving right now, if any: read and
- * written only by the thread itself, so no lock is needed. */
-static _Thread_local const ward_host *driving;
-
-int ward__on_io_thread(const ward_host *h) {
-  if (h->external)
-    return driving == h;
-  return pthread_equal(pthread_self(), h->thread);
-}
-
 
 /* The loop's timer reports itself until it is armed again, which the
  * turn it woke does (arm_timer): nothing to do here. */
 static void timer_ready(ward__watch *wt, int events) { (void)wt, (void)events; }
+
 int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   if (!out)
     return ward__fail(WARD_EINVAL, "NULL out");
@@ -80,7 +69,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&h->thread, NULL, io_main, h))
+    if (pthread_create(&h->thread, NULL, ward__loop_main, h))
       rv = ward__fail(WARD_ESYS, "pthread_create failed");
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
@@ -114,7 +103,7 @@ void ward_host_free(ward_host *h) {
   pthread_mutex_unlock(&h->mu);
   ward__host_wake(h);
   if (h->external)
-    loop_drain(h);
+    ward__loop_drain(h);
   else
     pthread_join(h->thread, NULL);
   while (h->groups)
@@ -352,106 +341,7 @@ void ward__host_run_closed(ward_host *h) {
   }
 }
 
-/* ------------------------------------------------------------------ */
-/* The timer heap: workers ordered by `due`                            */
 
-static void heap_swap(ward_host *h, size_t a, size_t b) {
-  ward__timer *t = h->heap[a];
-  h->heap[a] = h->heap[b];
-  h->heap[b] = t;
-  h->heap[a]->idx = a;
-  h->heap[b]->idx = b;
-}
-
-static void heap_fix(ward_host *h, size_t i) {
-  while (i > 0 && h->heap[(i - 1) / 2]->due > h->heap[i]->due) {
-    heap_swap(h, i, (i - 1) / 2);
-    i = (i - 1) / 2;
-  }
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < h->nheap && h->heap[l]->due < h->heap[m]->due)
-      m = l;
-    if (r < h->nheap && h->heap[r]->due < h->heap[m]->due)
-      m = r;
-    if (m == i)
-      return;
-    heap_swap(h, i, m);
-    i = m;
-  }
-}
-
-void ward__timer_remove(ward_host *h, ward__timer *t) {
-  size_t i = t->idx;
-  t->due = INT64_MAX;
-  if (i == SIZE_MAX)
-    return;
-  t->idx = SIZE_MAX;
-  if (i != --h->nheap) {
-    h->heap[i] = h->heap[h->nheap];
-    h->heap[i]->idx = i;
-    heap_fix(h, i);
-  }
-}
-
-void ward__timer_set(ward_host *h, ward__timer *t, int64_t due) {
-  if (due == INT64_MAX) {
-    ward__timer_remove(h, t);
-    return;
-  }
-  t->due = due;
-  if (t->idx == SIZE_MAX) {
-    if (h->nheap == h->capheap) {
-      size_t cap = h->capheap ? h->capheap * 2 : 64;
-      ward__timer **v = realloc(h->heap, cap * sizeof *v);
-      if (!v)
-        return; /* it fires at its next change */
-      h->heap = v;
-      h->capheap = cap;
-    }
-    t->idx = h->nheap;
-    h->heap[h->nheap++] = t;
-  }
-  heap_fix(h, t->idx);
-  /* The loop sleeps until the soonest timer it knew of: one set from
-   * another thread that is sooner must wake it. */
-  if (t->idx == 0 && !ward__on_io_thread(h))
-    ward__host_wake(h);
-}
-
-/* Runs the timers that are due at `now`, without the lock. What a timer
- * fires for cannot be freed meanwhile (a free waits for the loop). */
-static void run_timers(ward_host *h, int64_t now) {
-  ward__timer *due[64];
-  size_t n = 0;
-  pthread_mutex_lock(&h->mu);
-  while (n < 64 && h->nheap && h->heap[0]->due <= now) {
-    ward__timer *t = h->heap[0];
-    ward__timer_remove(h, t);
-    due[n++] = t;
-  }
-  pthread_mutex_unlock(&h->mu);
-  for (size_t i = 0; i < n; i++)
-    due[i]->fire(due[i], now);
-}
-
-/* How long the loop may wait for its soonest timer, from `now` (lock
- * held): -1 for none. */
-static int timer_wait(const ward_host *h, int64_t now) {
-  if (!h->nheap)
-    return -1;
-  int64_t left = h->heap[0]->due - now;
-  return left < 0 ? 0 : left > 60000 ? 60000 : (int)left + 1;
-}
-
-static void handle(const ward__loop_event *ev) {
-  ward__watch *wt = ev->ptr;
-  wt->ready(wt, ev->events);
-}
-
-
-/* How long a connection stays quiet before the loop reads it again. */
-#define SETTLE_MS 1
 
 /* Turns reading back on for connections callers have left alone; returns
  * whether some are still lazy (then the loop wakes up again soon). */
@@ -469,7 +359,7 @@ static int settle(ward_host *h, int64_t now) {
   pthread_mutex_unlock(&h->lazy_mu);
   size_t keep = 0;
   for (size_t i = 0; i < n; i++) {
-    if (ward__conn_settle(v[i], now, SETTLE_MS))
+    if (ward__conn_settle(v[i], now, WARD__SETTLE_MS))
       v[keep++] = v[i];
     else
       ward__conn_unref(v[i]);
@@ -507,54 +397,13 @@ static int settle(ward_host *h, int64_t now) {
 }
 
 /* Whether tasks or closed connections wait for the loop. */
-static int has_pending(ward_host *h) {
+int ward__host_has_pending(ward_host *h) {
   pthread_mutex_lock(&h->lazy_mu);
   int pending = h->tasks || h->closed;
   pthread_mutex_unlock(&h->lazy_mu);
   return pending;
 }
 
-/* ------------------------------------------------------------------ */
-/* Jobs for the loop's next turn                                       */
-
-void ward__job_queue(ward_host *h, ward__job *job) {
-  if (job->queued)
-    return;
-  job->queued = 1;
-  job->next = NULL;
-  job->prev = h->jobs_last;
-  if (h->jobs_last)
-    h->jobs_last->next = job;
-  else
-    h->jobs = job;
-  h->jobs_last = job;
-}
-
-void ward__job_cancel(ward_host *h, ward__job *job) {
-  if (!job->queued)
-    return;
-  if (job->prev)
-    job->prev->next = job->next;
-  else
-    h->jobs = job->next;
-  if (job->next)
-    job->next->prev = job->prev;
-  else
-    h->jobs_last = job->prev;
-  job->prev = job->next = NULL;
-  job->queued = 0;
-}
-
-/* Runs the queued jobs, oldest first, each without the lock (lock held). */
-static void run_jobs(ward_host *h) {
-  ward__job *job;
-  while ((job = h->jobs)) {
-    ward__job_cancel(h, job);
-    pthread_mutex_unlock(&h->mu);
-    job->run(job);
-    pthread_mutex_lock(&h->mu);
-  }
-}
 
 /* Releases the handles freed from callbacks whose workers have stopped,
  * two loop turns after, when no batch, task or event refers to them any
@@ -590,134 +439,22 @@ static void free_stopped(ward_host *h) {
   }
 }
 
-/* One turn of the loop: start queued workers, wait for events (at most
- * `max_wait_ms`, negative: as long as nothing is due), handle them, run
- * timers, tasks and events. */
-static void loop_once(ward_host *h, int max_wait_ms) {
-  ward__loop_event evs[64];
-  pthread_mutex_lock(&h->mu);
-  run_jobs(h); /* starts queued workers, say */
-  int timeout = timer_wait(h, ward__now_ms());
-  int events = h->events != NULL || h->freeing; /* queued by those starts, say */
-  pthread_mutex_unlock(&h->mu);
-  if (h->settling && (timeout < 0 || timeout > SETTLE_MS))
-    timeout = SETTLE_MS;
-  /* Work queued by this thread itself (timers, callbacks) runs now. */
-  if (events || has_pending(h))
-    timeout = 0;
-  if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms))
-    timeout = max_wait_ms;
-  int n = ward__loop_wait(h->loop, evs, 64, timeout);
-  /* The turn's time: timers and settling decide by this one reading. */
-  int64_t now = ward__now_ms();
-  for (int i = 0; i < n; i++)
-    handle(&evs[i]);
-  ward__host_run_closed(h);
-  run_timers(h, now);
+/* The end of a loop turn, after its I/O and timers: tasks, the
+ * connections to read again, the references the turn held, events, and
+ * the handles freed from callbacks. */
+void ward__host_end_turn(ward_host *h, int64_t now) {
   run_tasks(h);
   h->settling = settle(h, now);
   release_dead(h);
   deliver_events(h);
   free_stopped(h);
-  pthread_mutex_lock(&h->mu);
-  h->epoch++;
-  pthread_cond_broadcast(&h->cond);
-  pthread_mutex_unlock(&h->mu);
 }
 
 /* The last turn, once the host is going: nothing may stay queued. */
-static void loop_drain(ward_host *h) {
+void ward__host_last_turn(ward_host *h) {
   ward__host_run_closed(h);
   run_tasks(h);
   settle(h, INT64_MAX);
   release_dead(h);
   deliver_events(h);
-}
-
-static void *io_main(void *arg) {
-  ward_host *h = arg;
-  for (;;) {
-    pthread_mutex_lock(&h->mu);
-    int quit = h->quit;
-    pthread_mutex_unlock(&h->mu);
-    if (quit)
-      break;
-    loop_once(h, -1);
-  }
-  loop_drain(h);
-  return NULL;
-}
-
-/* External loop: makes the descriptor readable when the next timer is due
- * (or at once when work is queued). */
-static void arm_timer(ward_host *h) {
-  pthread_mutex_lock(&h->mu);
-  int64_t next = h->nheap ? h->heap[0]->due : INT64_MAX;
-  pthread_mutex_unlock(&h->mu);
-  int64_t now = ward__now_ms(); /* for the program's loop, after this turn */
-  if (h->settling && next > now + SETTLE_MS)
-    next = now + SETTLE_MS;
-  pthread_mutex_lock(&h->mu);
-  int freeing = h->freeing;
-  pthread_mutex_unlock(&h->mu);
-  ward__loop_timer(h->loop, has_pending(h) || freeing ? 0
-                            : next == INT64_MAX        ? -1
-                            : next <= now              ? 0
-                                                       : next - now,
-                   &h->timer_watch);
-}
-
-/* Runs the external loop once on this thread (lock held, loop free). */
-static void drive(ward_host *h, int max_wait_ms) {
-  h->loop_busy = 1;
-  const ward_host *outer = driving;
-  driving = h;
-  pthread_mutex_unlock(&h->mu);
-  loop_once(h, max_wait_ms);
-  arm_timer(h);
-  pthread_mutex_lock(&h->mu);
-  driving = outer;
-  h->loop_busy = 0;
-  pthread_cond_broadcast(&h->cond);
-}
-
-int ward__host_wait(ward_host *h, int64_t deadline) {
-  if (!h->external || h->quit || h->loop_busy)
-    return ward__cond_wait(&h->cond, &h->mu, deadline);
-  int64_t left = deadline == INT64_MAX ? 100 : deadline - ward__now_ms();
-  if (left <= 0)
-    return WARD_ETIMEDOUT;
-  drive(h, left > 100 ? 100 : (int)left);
-  return 0;
-}
-
-void ward__host_run_pending(ward_host *h) {
-  if (!has_pending(h))
-    return;
-  pthread_mutex_lock(&h->mu);
-  if (!h->loop_busy && !h->quit)
-    drive(h, 0);
-  pthread_mutex_unlock(&h->mu);
-}
-
-ward_os_handle ward_host_fd(const ward_host *h) {
-  if (!h || !h->external) {
-    ward__fail(WARD_EINVAL, "ward_host_fd: not a host with an external loop");
-    return WARD_OS_HANDLE_ERROR;
-  }
-  return (ward_os_handle)ward__loop_fd(h->loop);
-}
-
-int ward_host_dispatch(ward_host *h, int timeout_ms) {
-  if (!h || !h->external)
-    return ward__fail(WARD_EINVAL, "ward_host_dispatch: not a host with an external loop");
-  pthread_mutex_lock(&h->mu);
-  if (h->loop_busy) {
-    int own = driving == h;
-    pthread_mutex_unlock(&h->mu);
-    return own ? ward__fail(WARD_EINVAL, "ward_host_dispatch called from a ward callback") : 0;
-  }
-  drive(h, timeout_ms);
-  pthread_mutex_unlock(&h->mu);
-  return 0;
 }

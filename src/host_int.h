@@ -142,4 +142,18 @@ struct ward_host {
   ward__watch timer_watch;
 };
 
+/* How long a connection stays quiet before the loop reads it again. */
+#define WARD__SETTLE_MS 1
+
+/* host.c, for the loop (loop.c): */
+/* Whether tasks or closed connections wait for the loop. */
+int ward__host_has_pending(ward_host *h);
+/* The end of a turn (tasks, settling, releases, events, handles freed from
+ * callbacks), and the last turn of a host that is going. */
+void ward__host_end_turn(ward_host *h, int64_t now);
+void ward__host_last_turn(ward_host *h);
+/* loop.c, for the host: its I/O thread, and its last turn. */
+void *ward__loop_main(void *arg);
+void ward__loop_drain(ward_host *h);
+
 #endif

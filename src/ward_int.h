@@ -9,8 +9,8 @@
  *   1. ward_pool.mu        a pool's slots (pool.c)
  *   2. ward_server.mu      a server's peers (server.c)
  *   3. ward_host.mu        the host: its workers, their state machines,
- *                          timers and events (host.c, supervise.c, worker.c,
- *                          call.c); the state machine itself takes none
+ *                          timers and events (host.c, loop.c, supervise.c,
+ *                          worker.c, call.c); the state machine takes none
  *   4. ward_call.mu        an asynchronous call's outcome (acall.c)
  *   5. ward_client.mu      a client's handshake (client.c)
  *   6. ward__conn.mu       a connection: calls, inbox, out queue (conn.c)

@@ -1,13 +1,13 @@
 /*
- * worker.h — what the host's files (host.c, worker.c, supervise.c,
- * call.c) call of each other. "Lock held" means the host mutex.
+ * worker.h — what the host's files (host.c, loop.c, worker.c,
+ * supervise.c, call.c) call of each other. "Lock held" means the host mutex.
  */
 #ifndef WARD_WORKER_H
 #define WARD_WORKER_H
 
 #include "host_int.h"
 
-/* host.c */
+/* host.c and loop.c */
 void ward__host_wake(ward_host *h);
 int ward__on_io_thread(const ward_host *h);
 /* Waits on the host's condition (lock held) until signalled or the
