@@ -1107,8 +1107,15 @@ typedef struct ward_info {
   uint32_t calls_in_flight; /* requests (asynchronous ones until their done
                                has run), notifications and pings holding the
                                connection now */
+  uint64_t sandbox;        /* WARD_SANDBOX_* bits: the restrictions in force
+                              for the current process (0: none, or no
+                              process); 64 bits so that it starts past the
+                              tail of the struct's earlier layout */
+  int landlock_abi;        /* the Landlock ABI its restriction was built
+                              for (1..), 0 without Landlock */
 } ward_info;
-#define WARD_INFO_INIT {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define WARD_INFO_INIT \
+  {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 /* Like ward_host_opts_init, for a ward_info. */
 WARD_EXTERN int ward_info_init(ward_info *info, size_t size);
 
@@ -1551,6 +1558,132 @@ WARD_EXTERN int ward_spec_keep_data(ward_spec *spec, int keep);
 /* The worker's data directory, or NULL (none, or a NULL handle). Set from
  * the first start on; valid as long as the handle. */
 WARD_EXTERN const char *ward_worker_data_dir(const ward_worker *w);
+
+/* ---------------------------------------------------------------------
+ * The sandbox (Linux): restrictions put on a worker's process after it is
+ * started and before it runs the executable, each switched on the spec.
+ * docs/extensions.md, section "The sandbox", is the guide (what each
+ * restriction allows and refuses, and how to widen it); docs/platforms.md
+ * says what each backend can apply.
+ *
+ * They are applied in the child, in this order, every time a process of
+ * the worker starts (a restart is sandboxed again): the resource limits;
+ * PR_SET_NO_NEW_PRIVS; new namespaces; Landlock (file-system access);
+ * the capabilities dropped; the seccomp filter, last, right before exec.
+ * Whatever they need (the BPF program of the filter, built with
+ * libseccomp, the Landlock ruleset) is prepared by the host beforehand,
+ * so that the child only makes system calls. They hold for the worker
+ * and everything it starts, and it cannot lift them.
+ *
+ * A restriction asked for that this machine or backend cannot apply (no
+ * Landlock in the kernel, no seccomp, namespaces refused, the portable
+ * POSIX backend, a Linux host that cannot use its cloning spawn: valgrind,
+ * no pidfds) fails the start with WARD_ESPAWN, ward_last_errno() ENOTSUP
+ * and ward_last_error() naming it, unless ward_sandbox.best_effort says
+ * to run with what can be applied. Never silently: ward_info.sandbox says
+ * which restrictions are in force for the current process, and
+ * ward_info.landlock_abi which Landlock ABI (older kernels handle fewer
+ * kinds of access: best effort, reported).
+ * ------------------------------------------------------------------- */
+/* The restrictions, as bits of ward_info.sandbox (and of
+ * ward_sandbox.namespaces, for the three namespaces). */
+enum {
+  WARD_SANDBOX_RLIMITS = 1 << 0,      /* resource limits set (a field not 0) */
+  WARD_SANDBOX_NO_NEW_PRIVS = 1 << 1, /* PR_SET_NO_NEW_PRIVS: exec grants nothing */
+  WARD_SANDBOX_NO_CAPS = 1 << 2,      /* no capabilities (matters for a host run as root) */
+  WARD_SANDBOX_SECCOMP = 1 << 3,      /* the system-call filter */
+  WARD_SANDBOX_LANDLOCK = 1 << 4,     /* file-system access limited (Landlock) */
+  WARD_SANDBOX_NEW_NET = 1 << 5,      /* a network namespace of its own (no network) */
+  WARD_SANDBOX_NEW_IPC = 1 << 6,      /* an IPC namespace of its own (System V IPC) */
+  WARD_SANDBOX_NEW_PID = 1 << 7       /* a PID namespace of its own (it is pid 1) */
+};
+/* Permissions: what widens the seccomp filter (ward_sandbox.permissions). */
+enum {
+  WARD_PERMIT_NETWORK = 1 << 0 /* Internet sockets (AF_INET, AF_INET6, AF_NETLINK) */
+};
+
+/* The defaults of ward_sandbox (WARD_SANDBOX_INIT). A resource limit of 0
+ * leaves what the process inherits. */
+#define WARD_SANDBOX_NO_NEW_PRIVS_DEFAULT 1           /* on */
+#define WARD_SANDBOX_DROP_CAPS_DEFAULT 1              /* on */
+#define WARD_SANDBOX_RLIMIT_AS_DEFAULT 0              /* inherited: see the field */
+#define WARD_SANDBOX_RLIMIT_NOFILE_DEFAULT 1024       /* open files */
+#define WARD_SANDBOX_RLIMIT_NPROC_DEFAULT 0           /* inherited: see the field */
+#define WARD_SANDBOX_RLIMIT_CPU_DEFAULT 0             /* inherited (no CPU limit) */
+#define WARD_SANDBOX_RLIMIT_FSIZE_DEFAULT (1ull << 30) /* bytes (1 GiB) */
+#define WARD_SANDBOX_SECCOMP_DEFAULT 1                /* on */
+#define WARD_SANDBOX_LANDLOCK_DEFAULT 1               /* on */
+#define WARD_SANDBOX_SYSTEM_PATHS_DEFAULT 1           /* the system's libraries readable */
+#define WARD_SANDBOX_NAMESPACES_DEFAULT 0             /* none */
+#define WARD_SANDBOX_BEST_EFFORT_DEFAULT 0            /* refuse to start unsandboxed */
+
+typedef struct ward_sandbox {
+  uint32_t struct_size; /* sizeof(ward_sandbox) as compiled: the _INIT macro */
+  int no_new_privs;     /* 1: PR_SET_NO_NEW_PRIVS (set-user-ID bits and file
+                           capabilities give nothing) */
+  int drop_caps;        /* 1: the process keeps no capability (bounding,
+                           permitted, effective, inheritable, ambient), so a
+                           host run as root starts a worker that cannot
+                           raise its limits or reach past its filter */
+  /* Resource limits, soft and hard alike (setrlimit); 0 leaves the one
+   * inherited. A limit above the inherited hard limit of a process
+   * without CAP_SYS_RESOURCE is the inherited one. */
+  uint64_t rlimit_as;     /* address space, bytes (RLIMIT_AS). Off by default:
+                             sanitizers and JITs reserve terabytes they
+                             never use; ward_spec_memory_limit limits what
+                             is used */
+  uint64_t rlimit_nofile; /* open descriptors (RLIMIT_NOFILE) */
+  uint64_t rlimit_nproc;  /* processes of the user, all of them, not only
+                             the worker's (RLIMIT_NPROC; not enforced for
+                             root). Off by default for that reason */
+  uint64_t rlimit_cpu;    /* CPU seconds (RLIMIT_CPU: SIGXCPU, then SIGKILL) */
+  uint64_t rlimit_fsize;  /* the largest file it may write, bytes
+                             (RLIMIT_FSIZE: SIGXFSZ) */
+  int seccomp;            /* 1: the system-call filter: an allow-list for
+                             compute and I/O on open channels and on files
+                             Landlock allows; sockets other than Unix ones,
+                             ptrace, mount, module loading, kexec, bpf,
+                             keyctl, personality, namespaces and the like
+                             fail with EPERM (docs/extensions.md) */
+  unsigned permissions;   /* WARD_PERMIT_*: what widens the filter */
+  int landlock;           /* 1: file-system access limited to the paths
+                             below, the executable and the data directory */
+  const char *const *read_paths;  /* NULL-terminated, or NULL: files and
+                                     folders (and all beneath) it may read
+                                     and execute; copied */
+  const char *const *write_paths; /* the same, read, write, create and
+                                     remove; the worker's data directory
+                                     always is one */
+  int system_paths;       /* 1: the system's library folders (/usr, /lib,
+                             /lib64, /bin, /sbin, /etc/ld.so.cache...) and
+                             a few devices (/dev/null, /dev/zero,
+                             /dev/urandom) readable, /dev/null writable */
+  int namespaces;         /* WARD_SANDBOX_NEW_NET | _IPC | _PID: new
+                             namespaces (without privilege, inside a new
+                             user namespace where the kernel allows it) */
+  int best_effort;        /* 0: a restriction asked for that cannot be
+                             applied fails the start (WARD_ESPAWN, errno
+                             ENOTSUP); 1: start with those that can be,
+                             reported in ward_info.sandbox */
+} ward_sandbox;
+#define WARD_SANDBOX_INIT                                                                 \
+  {(uint32_t)sizeof(ward_sandbox), WARD_SANDBOX_NO_NEW_PRIVS_DEFAULT,                     \
+   WARD_SANDBOX_DROP_CAPS_DEFAULT, WARD_SANDBOX_RLIMIT_AS_DEFAULT,                        \
+   WARD_SANDBOX_RLIMIT_NOFILE_DEFAULT, WARD_SANDBOX_RLIMIT_NPROC_DEFAULT,                 \
+   WARD_SANDBOX_RLIMIT_CPU_DEFAULT, WARD_SANDBOX_RLIMIT_FSIZE_DEFAULT,                    \
+   WARD_SANDBOX_SECCOMP_DEFAULT, 0, WARD_SANDBOX_LANDLOCK_DEFAULT, NULL, NULL,            \
+   WARD_SANDBOX_SYSTEM_PATHS_DEFAULT, WARD_SANDBOX_NAMESPACES_DEFAULT,                    \
+   WARD_SANDBOX_BEST_EFFORT_DEFAULT}
+/* Like ward_host_opts_init, for a ward_sandbox. */
+WARD_EXTERN int ward_sandbox_init(ward_sandbox *sb, size_t size);
+
+/* Sandboxes the spec's workers as `sb` says (its first struct_size bytes;
+ * the strings are copied), replacing what an earlier call set; NULL: no
+ * sandbox (the default). Nothing is checked against the machine here:
+ * that happens at each start. Errors: WARD_EINVAL (NULL spec, a bad
+ * struct_size, an unknown bit in namespaces or permissions, an empty or
+ * relative path), WARD_ENOMEM. */
+WARD_EXTERN int ward_spec_sandbox(ward_spec *spec, const ward_sandbox *sb);
 
 /* ---------------------------------------------------------------------
  * Worker pools: N identical workers from one spec (each an ordinary

@@ -18,6 +18,8 @@ PACKAGES=(
   libmsgpack-dev  # MessagePack in the tests and examples (msgpack-c)
   libuv1-dev      # the example that runs ward inside a libuv loop
   libinih-dev     # the configuration file of `ward run` (inih)
+  libseccomp-dev  # the sandbox's system-call filter (src/linux/sandbox.c): the Linux
+                  # backend only; the portable backend and the IPC core do without
   python3         # tests/test_protocol_doc runs the Python example worker of docs/protocol.md
   valgrind        # valgrind.h: src/unix/spawn.c asks whether it runs under valgrind (which
                   # cannot follow its clone); bench_rtt counts instructions with callgrind

@@ -51,6 +51,7 @@ static const layout pool_opts_l = LAYOUT(ward_pool_opts, WARD_POOL_OPTS_INIT, mi
 static const layout info_l = LAYOUT(ward_info, WARD_INFO_INIT, pid);
 static const layout pool_stats_l = LAYOUT(ward_pool_stats, WARD_POOL_STATS_INIT, workers);
 static const layout summary_l = LAYOUT(ward_summary, WARD_SUMMARY_INIT, rows);
+static const layout sandbox_l = LAYOUT(ward_sandbox, WARD_SANDBOX_INIT, no_new_privs);
 
 static const ward_host_opts host_opts_default = WARD_HOST_OPTS_INIT;
 static const ward_call_opts call_opts_default = WARD_CALL_OPTS_INIT;
@@ -59,6 +60,7 @@ static const ward_pool_opts pool_opts_default = WARD_POOL_OPTS_INIT;
 static const ward_info info_default = WARD_INFO_INIT;
 static const ward_pool_stats pool_stats_default = WARD_POOL_STATS_INIT;
 static const ward_summary summary_default = WARD_SUMMARY_INIT;
+static const ward_sandbox sandbox_default = WARD_SANDBOX_INIT;
 
 /* The struct's size field, read as bytes: the struct may be of a layout
  * we do not know. */
@@ -145,6 +147,10 @@ int ward__call_opts_take(ward_call_opts *o, const ward_call_opts *in) {
   return put(&summary_l, o->summary, &summary_default);
 }
 
+int ward__sandbox_take(ward_sandbox *o, const ward_sandbox *in) {
+  return take(&sandbox_l, o, in, &sandbox_default);
+}
+
 int ward__info_put(ward_info *out, const ward_info *v) { return put(&info_l, out, v); }
 
 int ward__pool_stats_put(ward_pool_stats *out, const ward_pool_stats *v) {
@@ -201,4 +207,8 @@ int ward_pool_stats_init(ward_pool_stats *stats, size_t size) {
 
 int ward_summary_init(ward_summary *s, size_t size) {
   return init(&summary_l, s, size, &summary_default);
+}
+
+int ward_sandbox_init(ward_sandbox *sb, size_t size) {
+  return init(&sandbox_l, sb, size, &sandbox_default);
 }

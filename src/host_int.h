@@ -73,6 +73,8 @@ struct ward_worker {
   ward__watch notify_watch;
   ward__watch out_watch, err_watch;
   char *data_dir;
+  uint64_t sandbox;         /* the restrictions in force for `proc` (ward_info) */
+  int landlock_abi;
   char **methods;
   size_t nmethods;
   ward__meta *meta;

@@ -95,6 +95,24 @@ enum {
   WARD__STDIO_FD           /* the object in out_fd / err_fd */
 };
 
+/* The sandbox of one process (ward.h, "The sandbox"): what the backend
+ * prepared before the spawn from the spec's ward__sandbox (sandbox.h),
+ * for the child to apply. */
+typedef struct ward__jail ward__jail;
+struct ward__sandbox;
+/* Prepares the restrictions `sb` asks for, for a process running `exe`
+ * (its path as given, its file readable and executable under Landlock)
+ * with the data directory `data_dir` (writable; may be NULL). A
+ * restriction this machine or backend cannot apply fails with WARD_ESPAWN
+ * (errno ENOTSUP, the detail naming it) unless sb->o.best_effort; other
+ * failures WARD_ESYS, WARD_ENOMEM. */
+int ward__jail_new(ward__jail **out, const struct ward__sandbox *sb, const char *exe,
+                   const char *data_dir);
+void ward__jail_free(ward__jail *j);
+/* What a process started with it has in force: WARD_SANDBOX_* bits, and
+ * the Landlock ABI (0: none). */
+uint64_t ward__jail_in_force(const ward__jail *j, int *landlock_abi);
+
 typedef struct ward__spawn_args {
   const char *exe;   /* path, or a bare name searched in PATH */
   char *const *argv; /* NULL-terminated */
@@ -106,6 +124,7 @@ typedef struct ward__spawn_args {
   ward__fd out_fd;   /* with WARD__STDIO_FD, what becomes its stdout */
   int err_how;       /* the same for stderr */
   ward__fd err_fd;
+  const ward__jail *jail; /* the sandbox to apply before exec, or NULL */
 } ward__spawn_args;
 
 /* What starting children needs, prepared once per host (a few
@@ -117,8 +136,9 @@ void ward__spawner_free(ward__spawner *sp);
 
 /* Starts the child in its own process group with stdin on /dev/null,
  * stdout/stderr inherited, and no other descriptor than the channel.
- * WARD_ESPAWN (errno kept) when the executable cannot be run: then no
- * process is left. */
+ * WARD_ESPAWN (errno kept) when the executable cannot be run, or when the
+ * jail cannot be applied (errno ENOTSUP where the way the backend starts
+ * processes here cannot apply one): then no process is left. */
 int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a);
 /* What becomes readable once the process has ended, for the loop to
  * watch; WARD__FD_NONE where there is none (no pidfds): then the owner

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "host_int.h"
+#include "sandbox.h"
 
 static int push_str(char ***v, size_t *n, const char *s) {
   char *d = s ? strdup(s) : NULL;
@@ -74,6 +75,7 @@ void ward_spec_free(ward_spec *s) {
   ward__strv_free(s->req_methods);
   ward__strv_free(s->args);
   ward__strv_free(s->env);
+  ward__sandbox_free(s->sandbox);
   free(s);
 }
 
@@ -407,7 +409,8 @@ ward_spec *ward__spec_dup(const ward_spec *s) {
   d->args = d->env = d->req_methods = NULL;
   d->nargs = d->nenv = d->nreq_methods = 0;
   d->cwd = d->ver_min = d->ver_below = d->data_root = NULL;
-  int rv = 0;
+  d->sandbox = ward__sandbox_dup(s->sandbox);
+  int rv = s->sandbox && !d->sandbox ? WARD_ENOMEM : 0;
   if (s->data_root && !(d->data_root = strdup(s->data_root)))
     rv = WARD_ENOMEM;
   for (size_t i = 0; !rv && i < s->nreq_methods; i++)

@@ -49,6 +49,7 @@ struct ward_spec {
   char **req_methods;      /* methods the worker must announce */
   size_t nreq_methods;
   char *ver_min, *ver_below; /* bounds on its "version" metadata, or NULL */
+  struct ward__sandbox *sandbox; /* or NULL: none (sandbox.h, sandbox.c) */
 };
 
 ward_spec *ward__spec_dup(const ward_spec *s);

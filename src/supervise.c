@@ -566,6 +566,10 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
   v.last_stop = w->life.last_stop;
   v.calls_served = w->life.served;
   v.calls_in_flight = w->life.inflight;
+  if (proc.pid > 0) {
+    v.sandbox = w->sandbox;
+    v.landlock_abi = w->landlock_abi;
+  }
   pthread_mutex_unlock(&w->host->mu);
   if (v.pid > 0)
     ward__proc_usage(&proc, &v.rss_bytes, &v.cpu_ms, &v.start_time_ms);

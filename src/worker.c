@@ -620,9 +620,10 @@ static int make_data_dir(ward_worker *w) {
 }
 
 /* Starts the process into `pr` (not w->proc: others read that under the
- * host lock, which is not held here). */
+ * host lock, which is not held here), sandboxed as the spec says; what is
+ * in force goes to *sandbox and *abi. */
 static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
-                         char extra[][WARD__EXTRA_LEN]) {
+                         char extra[][WARD__EXTRA_LEN], uint64_t *sandbox, int *abi) {
   char **argv = NULL, **envp = NULL;
   char *ex[8];
   size_t k = 0;
@@ -630,9 +631,15 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
     if (extra[i][0])
       ex[k++] = extra[i];
   ex[k] = NULL;
+  ward__jail *jail = NULL;
+  *sandbox = 0;
+  *abi = 0;
   int rv = ward__spec_argv(w->spec, &argv);
   if (!rv)
     rv = ward__spec_envp(w->spec, ex, &envp);
+  /* Prepared for each process: a restart is sandboxed anew. */
+  if (!rv && w->spec->sandbox)
+    rv = ward__jail_new(&jail, w->spec->sandbox, w->spec->exe, w->data_dir);
   if (!rv) {
     int how[2];
     ward__fd out[2];
@@ -641,12 +648,15 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
                           .cwd = w->spec->cwd, .chan_fd = chan_fd,
                           .chan_at = ward__fd_valid(w->notify_fd) ? w->spec->ready_arg : 0,
                           .out_how = how[0], .out_fd = out[0],
-                          .err_how = how[1], .err_fd = out[1]};
+                          .err_how = how[1], .err_fd = out[1], .jail = jail};
     if (!rv)
       rv = ward__proc_spawn(w->host->spawner, pr, &a);
+    if (!rv && jail)
+      *sandbox = ward__jail_in_force(jail, abi);
     for (int i = 0; i < 2; i++)
       ward__close(out[i]);
   }
+  ward__jail_free(jail);
   ward__strv_free(argv);
   ward__strv_free(envp);
   return rv;
@@ -693,8 +703,10 @@ static void start_worker(ward_host *h, ward_worker *w) {
       snprintf(extra[6], WARD__EXTRA_LEN, "WARD_DATA_DIR=%s", w->data_dir) >= WARD__EXTRA_LEN)
     rv = ward__fail(WARD_EINVAL, "data directory path too long");
   ward__proc pr = WARD__PROC_NONE;
+  uint64_t sandbox = 0;
+  int landlock_abi = 0;
   if (!rv)
-    rv = spawn_process(w, &pr, chan_fd, extra);
+    rv = spawn_process(w, &pr, chan_fd, extra, &sandbox, &landlock_abi);
   ward__close(chan_fd);
   if (!rv && ward__fd_valid(host_fd)) {
     rv = attach_conn(w, host_fd);
@@ -722,6 +734,8 @@ static void start_worker(ward_host *h, ward_worker *w) {
     ward__worker_post(w, &ev, &o);
   } else {
     w->proc = pr;
+    w->sandbox = sandbox;
+    w->landlock_abi = landlock_abi;
     ward__lev ev = {.type = WARD__LE_SPAWNED};
     ward__worker_post(w, &ev, &o);
   }

@@ -130,6 +130,8 @@ SAME(ward_info, rel_info, cpu_ms);
 SAME(ward_info, rel_info, calls_served);
 SAME(ward_info, rel_info, calls_in_flight);
 _Static_assert(sizeof(ward_info) >= sizeof(rel_info), "ward_info shrank");
+/* Added after it (the sandbox): past its old end. */
+_Static_assert(offsetof(ward_info, sandbox) >= sizeof(rel_info), "ward_info.sandbox in the tail");
 
 typedef struct {
   uint32_t struct_size;

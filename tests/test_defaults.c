@@ -103,6 +103,48 @@ static const char *restart_name(int mode) {
   return "?";
 }
 
+static const char *on_off(int on) { return on ? "on" : "off"; }
+
+/* A resource limit: 0 leaves the inherited one. */
+static const char *limit_text(unsigned long long n, char *buf, size_t cap) {
+  if (n == 0)
+    return "inherited (0)";
+  if (n % (1u << 20) == 0)
+    return bytes_text(n, buf, cap);
+  snprintf(buf, cap, "%llu", n);
+  return buf;
+}
+
+/* The rows of ward_sandbox's fields. */
+static void test_sandbox_table(void) {
+  char b[64];
+  default_row("ward_sandbox.no_new_privs", "`WARD_SANDBOX_NO_NEW_PRIVS_DEFAULT`", "%s",
+              on_off(WARD_SANDBOX_NO_NEW_PRIVS_DEFAULT));
+  default_row("ward_sandbox.drop_caps", "`WARD_SANDBOX_DROP_CAPS_DEFAULT`", "%s",
+              on_off(WARD_SANDBOX_DROP_CAPS_DEFAULT));
+  default_row("ward_sandbox.rlimit_as", "`WARD_SANDBOX_RLIMIT_AS_DEFAULT`", "%s",
+              limit_text(WARD_SANDBOX_RLIMIT_AS_DEFAULT, b, sizeof b));
+  default_row("ward_sandbox.rlimit_nofile", "`WARD_SANDBOX_RLIMIT_NOFILE_DEFAULT`", "%s",
+              limit_text(WARD_SANDBOX_RLIMIT_NOFILE_DEFAULT, b, sizeof b));
+  default_row("ward_sandbox.rlimit_nproc", "`WARD_SANDBOX_RLIMIT_NPROC_DEFAULT`", "%s",
+              limit_text(WARD_SANDBOX_RLIMIT_NPROC_DEFAULT, b, sizeof b));
+  default_row("ward_sandbox.rlimit_cpu", "`WARD_SANDBOX_RLIMIT_CPU_DEFAULT`", "%s",
+              limit_text(WARD_SANDBOX_RLIMIT_CPU_DEFAULT, b, sizeof b));
+  default_row("ward_sandbox.rlimit_fsize", "`WARD_SANDBOX_RLIMIT_FSIZE_DEFAULT`", "%s",
+              limit_text(WARD_SANDBOX_RLIMIT_FSIZE_DEFAULT, b, sizeof b));
+  default_row("ward_sandbox.seccomp", "`WARD_SANDBOX_SECCOMP_DEFAULT`", "%s",
+              on_off(WARD_SANDBOX_SECCOMP_DEFAULT));
+  default_row("ward_sandbox.landlock", "`WARD_SANDBOX_LANDLOCK_DEFAULT`", "%s",
+              on_off(WARD_SANDBOX_LANDLOCK_DEFAULT));
+  default_row("ward_sandbox.system_paths", "`WARD_SANDBOX_SYSTEM_PATHS_DEFAULT`", "%s",
+              on_off(WARD_SANDBOX_SYSTEM_PATHS_DEFAULT));
+  T_EQ_INT(WARD_SANDBOX_NAMESPACES_DEFAULT, 0);
+  default_row("ward_sandbox.namespaces", "`WARD_SANDBOX_NAMESPACES_DEFAULT`", "none (0)");
+  default_row("ward_sandbox.best_effort", "`WARD_SANDBOX_BEST_EFFORT_DEFAULT`", "%s",
+              WARD_SANDBOX_BEST_EFFORT_DEFAULT ? "on: start with what can be applied"
+                                               : "off: refuse to start unsandboxed");
+}
+
 /* The defaults table of api.md (section 4.10): every default, with the
  * constant it comes from. */
 static void test_api_table(void) {
@@ -155,6 +197,7 @@ static void test_api_table(void) {
   T_EQ_INT(WARD_SERVER_HANDSHAKE_MS_DEFAULT % 1000, 0);
   default_row("ward_server_limits.handshake_ms", "`WARD_SERVER_HANDSHAKE_MS_DEFAULT`", "%d s",
               WARD_SERVER_HANDSHAKE_MS_DEFAULT / 1000);
+  test_sandbox_table();
 }
 
 /* What the prose of api.md says the defaults are. */
@@ -261,6 +304,26 @@ static void test_code(void) {
   T_OK(ward_spec_memory_limit(s, 1 << 20, 0, 0));
   T_EQ_INT(s->mem_sample_ms, WARD_MEMORY_SAMPLE_MS_DEFAULT);
   ward_spec_free(s);
+
+  /* A sandbox starts from the constants, by its macro and its init
+   * function alike. */
+  ward_sandbox sb = WARD_SANDBOX_INIT, sb2;
+  T_OK(ward_sandbox_init(&sb2, sizeof sb2));
+  T_TRUE(memcmp(&sb, &sb2, sizeof sb) == 0);
+  T_EQ_INT(sb.no_new_privs, WARD_SANDBOX_NO_NEW_PRIVS_DEFAULT);
+  T_EQ_INT(sb.drop_caps, WARD_SANDBOX_DROP_CAPS_DEFAULT);
+  T_TRUE(sb.rlimit_as == WARD_SANDBOX_RLIMIT_AS_DEFAULT);
+  T_TRUE(sb.rlimit_nofile == WARD_SANDBOX_RLIMIT_NOFILE_DEFAULT);
+  T_TRUE(sb.rlimit_nproc == WARD_SANDBOX_RLIMIT_NPROC_DEFAULT);
+  T_TRUE(sb.rlimit_cpu == WARD_SANDBOX_RLIMIT_CPU_DEFAULT);
+  T_TRUE(sb.rlimit_fsize == WARD_SANDBOX_RLIMIT_FSIZE_DEFAULT);
+  T_EQ_INT(sb.seccomp, WARD_SANDBOX_SECCOMP_DEFAULT);
+  T_EQ_INT(sb.permissions, 0);
+  T_EQ_INT(sb.landlock, WARD_SANDBOX_LANDLOCK_DEFAULT);
+  T_TRUE(sb.read_paths == NULL && sb.write_paths == NULL);
+  T_EQ_INT(sb.system_paths, WARD_SANDBOX_SYSTEM_PATHS_DEFAULT);
+  T_EQ_INT(sb.namespaces, WARD_SANDBOX_NAMESPACES_DEFAULT);
+  T_EQ_INT(sb.best_effort, WARD_SANDBOX_BEST_EFFORT_DEFAULT);
 
   ward_pool_opts po = WARD_POOL_OPTS_INIT;
   T_EQ_INT(po.min_workers, WARD_POOL_MIN_WORKERS_DEFAULT);
