@@ -124,7 +124,8 @@ typedef struct ward__spawn_args {
   ward__fd out_fd;   /* with WARD__STDIO_FD, what becomes its stdout */
   int err_how;       /* the same for stderr */
   ward__fd err_fd;
-  const ward__jail *jail; /* the sandbox to apply before exec, or NULL */
+  ward__jail *jail;  /* the sandbox to apply before exec, or NULL; the
+                        spawn notes in it what it could not apply */
 } ward__spawn_args;
 
 /* What starting children needs, prepared once per host (a few

@@ -73,6 +73,7 @@
 #endif
 #endif
 
+#include "jail.h"
 #include "unix.h"
 #include "ward_int.h"
 
@@ -108,11 +109,12 @@ enum { SLOT_CHAN, SLOT_OUT, SLOT_ERR, SLOT_NULL_RD, SLOT_NULL_WR, NSLOTS };
 /* Why a child failed: the kernel lacks what it needs (close_range with
  * CLOSE_RANGE_UNSHARE from 5.9, CLOSE_RANGE_CLOEXEC from 5.11; the host
  * falls back to posix_spawn), or its start or exec failed. */
-enum { STAGE_OK = 0, STAGE_KERNEL, STAGE_SETUP, STAGE_EXEC };
+enum { STAGE_OK = 0, STAGE_KERNEL, STAGE_SETUP, STAGE_EXEC, STAGE_SANDBOX };
 
 typedef struct child_report {
   int stage;
   int err;
+  int step; /* STAGE_SANDBOX: which (WARD__JAIL_STEP_*) */
 } child_report;
 
 struct ward__spawner {
@@ -217,7 +219,7 @@ typedef struct ksigaction {
 
 /* The child runs on memory it shares with the host: no instrumentation,
  * and nothing but system calls. */
-#define CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined"), noinline))
+#define CHILD_CODE WARD__CHILD_CODE
 
 CHILD_CODE static _Noreturn void child_fail(const child_args *c, int stage, int err) {
   c->rep->err = err;
@@ -320,6 +322,12 @@ CHILD_CODE static void child_exec_path(const child_args *c) {
 
 CHILD_CODE static int child_main(void *arg) {
   const child_args *c = arg;
+  const ward__jail *jail = c->a->jail;
+  int err;
+  /* The sandbox's first steps, while the host's descriptors (the
+   * Landlock ruleset's among them) are still in view (sandbox.c). */
+  if (jail && (err = ward__jail_enter(jail, &c->rep->step)) != 0)
+    child_fail(c, STAGE_SANDBOX, err);
   /* A table of its own with the descriptors below `keep` alone. */
   if (syscall(SYS_close_range, c->sp->keep, ~0u, (unsigned)CLOSE_RANGE_UNSHARE) != 0)
     child_fail(c, STAGE_KERNEL, errno);
@@ -329,6 +337,8 @@ CHILD_CODE static int child_main(void *arg) {
   child_fds(c);
   if (c->a->cwd && syscall(SYS_chdir, c->a->cwd) != 0)
     child_fail(c, STAGE_SETUP, errno);
+  if (jail && (err = ward__jail_seal(jail, &c->rep->step)) != 0)
+    child_fail(c, STAGE_SANDBOX, err);
   unsigned long none = 0;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
   if (c->path)
@@ -367,6 +377,7 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
   child_report *rep = (child_report *)(void *)sp->map;
   rep->stage = STAGE_OK;
   rep->err = 0;
+  rep->step = 0;
   const char *path = NULL;
   if (!strchr(a->exe, '/')) {
     path = getenv("PATH");
@@ -388,6 +399,8 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
 #ifndef WARD_TSAN
   flags |= CLONE_VM;
 #endif
+  if (a->jail)
+    flags |= a->jail->clone_flags;
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -396,6 +409,8 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   fill_slots(sp, a, 0);
   if (pid < 0) {
+    if (a->jail && a->jail->clone_flags)
+      return 2; /* the namespaces were refused */
     if (e == EINVAL || e == ENOSYS || e == EPERM)
       return 1;
     return ward__fail_sys(WARD_ESYS, e, "clone");
@@ -405,6 +420,11 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
     }
     if (rep->stage == STAGE_KERNEL)
       return 1;
+    if (rep->stage == STAGE_SANDBOX) {
+      ward__fail_sys(WARD_ESPAWN, rep->err, "sandbox");
+      return ward__fail(WARD_ESPAWN, "spawn '%s': sandbox: %s: %s", a->exe,
+                        ward__jail_step_name(rep->step), strerror(rep->err));
+    }
     ward__fail_sys(WARD_ESPAWN, rep->err, "spawn");
     return ward__fail(WARD_ESPAWN, "spawn '%s': %s", a->exe, strerror(rep->err));
   }
@@ -412,16 +432,55 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
   return 0;
 }
 
+/* Namespaces refused (without privilege, where the kernel allows no user
+ * namespace): without them if best effort, else ENOTSUP. */
+static int spawn_without_namespaces(ward__spawner *sp, ward__proc *p,
+                                    const ward__spawn_args *a) {
+  ward__jail *j = a->jail;
+  int e = errno;
+  if (!j->best_effort) {
+    ward__fail_sys(WARD_ESPAWN, ENOTSUP, "sandbox");
+    return ward__fail(WARD_ESPAWN,
+                      "spawn '%s': sandbox: new namespaces refused (clone: %s), and "
+                      "best_effort is 0",
+                      a->exe, strerror(e));
+  }
+  j->clone_flags = 0;
+  j->in_force &= ~(uint64_t)(WARD_SANDBOX_NEW_NET | WARD_SANDBOX_NEW_IPC | WARD_SANDBOX_NEW_PID);
+  return spawn_clone(sp, p, a);
+}
+
+/* A sandbox is applied by the cloning spawn's child alone: posix_spawn
+ * cannot. Without it, a sandboxed start fails, or with best effort runs
+ * with nothing in force. */
+static int spawn_fallback(ward__proc *p, const ward__spawn_args *a) {
+  if (a->jail && !a->jail->best_effort) {
+    ward__fail_sys(WARD_ESPAWN, ENOTSUP, "sandbox");
+    return ward__fail(WARD_ESPAWN,
+                      "spawn '%s': sandbox: the cloning spawn that applies it is not "
+                      "available here (valgrind, no pidfds, or close_range refused), and "
+                      "best_effort is 0",
+                      a->exe);
+  }
+  if (a->jail) {
+    a->jail->in_force = 0;
+    a->jail->landlock_abi = 0;
+  }
+  return ward__unix_spawn(p, a);
+}
+
 int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a) {
   *p = (ward__proc)WARD__PROC_NONE;
   int rv = 1;
   if (sp->fast) {
     rv = spawn_clone(sp, p, a);
+    if (rv == 2)
+      rv = spawn_without_namespaces(sp, p, a);
     if (rv == 1)
       sp->fast = 0; /* refused here: the fallback from now on */
   }
   if (rv == 1)
-    rv = ward__unix_spawn(p, a);
+    rv = spawn_fallback(p, a);
   if (rv)
     return rv;
   p->started_ms = ward__wall_ms();
