@@ -1685,6 +1685,13 @@ WARD_EXTERN int ward_sandbox_init(ward_sandbox *sb, size_t size);
  * relative path), WARD_ENOMEM. */
 WARD_EXTERN int ward_spec_sandbox(ward_spec *spec, const ward_sandbox *sb);
 
+/* What the sandbox can put in force here, on this machine and backend
+ * (ward probe shows it): the WARD_SANDBOX_* bits a start could apply (the
+ * namespaces: those this process may make, tried in a short-lived child),
+ * and the kernel's Landlock ABI in *landlock_abi (0: none; may be NULL).
+ * 0 on the portable backend. From any thread; it never fails. */
+WARD_EXTERN uint64_t ward_sandbox_supported(int *landlock_abi);
+
 /* ---------------------------------------------------------------------
  * Worker pools: N identical workers from one spec (each an ordinary
  * supervised worker with its own log ring and data directory). A pool

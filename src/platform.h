@@ -112,6 +112,8 @@ void ward__jail_free(ward__jail *j);
 /* What a process started with it has in force: WARD_SANDBOX_* bits, and
  * the Landlock ABI (0: none). */
 uint64_t ward__jail_in_force(const ward__jail *j, int *landlock_abi);
+/* What a jail could put in force on this machine (ward_sandbox_supported). */
+uint64_t ward__jail_supported(int *landlock_abi);
 
 typedef struct ward__spawn_args {
   const char *exe;   /* path, or a bare name searched in PATH */

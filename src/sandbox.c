@@ -89,6 +89,14 @@ int ward_spec_sandbox(ward_spec *s, const ward_sandbox *in) {
   return 0;
 }
 
+uint64_t ward_sandbox_supported(int *landlock_abi) {
+  int abi = 0;
+  uint64_t bits = ward__jail_supported(&abi);
+  if (landlock_abi)
+    *landlock_abi = abi;
+  return bits;
+}
+
 ward__sandbox *ward__sandbox_dup(const ward__sandbox *sb) {
   return sb ? make(&sb->o, sb->o.read_paths, sb->o.write_paths) : NULL;
 }

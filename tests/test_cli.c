@@ -169,6 +169,14 @@ static void test_probe_json(void) {
   const char *version = json_string_value(json_object_get(root, "ward_version"));
   EXPECT(&r, version != NULL && strcmp(version, ward_version_string()) == 0);
   EXPECT(&r, json_is_integer(json_object_get(json_object_get(root, "system"), "cpus")));
+  /* What the sandbox can apply here, as ward_sandbox_supported says. */
+  json_t *sb = json_object_get(root, "sandbox");
+  int abi = 0;
+  uint64_t bits = ward_sandbox_supported(&abi);
+  EXPECT(&r, json_is_object(sb));
+  EXPECT(&r, json_integer_value(json_object_get(sb, "landlock_abi")) == abi);
+  EXPECT(&r, json_is_true(json_object_get(sb, "seccomp")) == !!(bits & WARD_SANDBOX_SECCOMP));
+  EXPECT(&r, json_is_true(json_object_get(sb, "new_net")) == !!(bits & WARD_SANDBOX_NEW_NET));
   json_t *checks = json_object_get(root, "checks");
   EXPECT(&r, json_is_object(checks));
   EXPECT(&r, json_object_size(checks) == NFIGURES);

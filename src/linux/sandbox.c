@@ -47,6 +47,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jail.h"
@@ -87,7 +88,7 @@ typedef struct __attribute__((packed)) ll_path {
 } ll_path;
 
 /* The kernel's Landlock ABI, 0 when it has none (or it is disabled). */
-static int landlock_abi(void) {
+static int kernel_landlock_abi(void) {
   long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
   return v > 0 ? (int)v : 0;
 }
@@ -384,7 +385,7 @@ int ward__jail_new(ward__jail **out, const ward__sandbox *sb, const char *exe,
   add_limit(j, RLIMIT_FSIZE, sb->o.rlimit_fsize);
   int rv = namespaces_prepare(j, sb, exe);
   if (!rv && sb->o.landlock) {
-    int abi = landlock_abi();
+    int abi = kernel_landlock_abi();
     if (abi > 0) {
       rv = landlock_prepare(j, sb, exe, data_dir, abi);
       if (!rv)
@@ -422,6 +423,40 @@ void ward__jail_free(ward__jail *j) {
 uint64_t ward__jail_in_force(const ward__jail *j, int *landlock_abi) {
   *landlock_abi = j->in_force & WARD_SANDBOX_LANDLOCK ? j->landlock_abi : 0;
   return j->in_force;
+}
+
+/* Whether a child of this process may make the namespace `flag` (inside
+ * a user namespace when it is not root, as a start would). */
+static int namespace_allowed(int flag) {
+  if (geteuid() != 0)
+    flag |= CLONE_NEWUSER;
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(unshare(flag) == 0 ? 0 : 1);
+  int st;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid)
+    return 0;
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+uint64_t ward__jail_supported(int *landlock_abi) {
+  uint64_t bits = WARD_SANDBOX_RLIMITS | WARD_SANDBOX_NO_CAPS;
+  if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) >= 0)
+    bits |= WARD_SANDBOX_NO_NEW_PRIVS;
+  if (seccomp_available())
+    bits |= WARD_SANDBOX_SECCOMP;
+  *landlock_abi = kernel_landlock_abi();
+  if (*landlock_abi > 0)
+    bits |= WARD_SANDBOX_LANDLOCK;
+  static const struct {
+    int bit, flag;
+  } ns[] = {{WARD_SANDBOX_NEW_NET, CLONE_NEWNET},
+            {WARD_SANDBOX_NEW_IPC, CLONE_NEWIPC},
+            {WARD_SANDBOX_NEW_PID, CLONE_NEWPID}};
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+    if (namespace_allowed(ns[i].flag))
+      bits |= (uint64_t)ns[i].bit;
+  return bits;
 }
 
 const char *ward__jail_step_name(int step) {

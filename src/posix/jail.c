@@ -35,6 +35,11 @@ int ward__jail_new(ward__jail **out, const ward__sandbox *sb, const char *exe,
   return 0;
 }
 
+uint64_t ward__jail_supported(int *landlock_abi) {
+  *landlock_abi = 0;
+  return 0;
+}
+
 void ward__jail_free(ward__jail *j) { free(j); }
 
 uint64_t ward__jail_in_force(const ward__jail *j, int *landlock_abi) {

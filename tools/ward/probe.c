@@ -692,12 +692,50 @@ static int count_failed(const probe *p) {
 typedef struct sysinfo {
   struct utsname uts;
   long cpus;
+  uint64_t sandbox; /* ward_sandbox_supported */
+  int landlock_abi;
 } sysinfo;
 
 static void get_sysinfo(sysinfo *si) {
   if (uname(&si->uts) != 0)
     memset(&si->uts, 0, sizeof si->uts);
   si->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  si->sandbox = ward_sandbox_supported(&si->landlock_abi);
+}
+
+/* The sandbox's restrictions, as `ward probe` names them. */
+static const struct {
+  uint64_t bit;
+  const char *key;
+} sandbox_parts[] = {
+    {WARD_SANDBOX_NO_NEW_PRIVS, "no_new_privs"}, {WARD_SANDBOX_RLIMITS, "rlimits"},
+    {WARD_SANDBOX_NO_CAPS, "drop_caps"},         {WARD_SANDBOX_SECCOMP, "seccomp"},
+    {WARD_SANDBOX_LANDLOCK, "landlock"},         {WARD_SANDBOX_NEW_NET, "new_net"},
+    {WARD_SANDBOX_NEW_IPC, "new_ipc"},           {WARD_SANDBOX_NEW_PID, "new_pid"},
+};
+#define SANDBOX_PARTS (sizeof sandbox_parts / sizeof sandbox_parts[0])
+
+/* "sandbox: seccomp yes, landlock ABI 7, ..." */
+static void print_sandbox(const sysinfo *si) {
+  printf("sandbox:");
+  for (size_t i = 0; i < SANDBOX_PARTS; i++) {
+    int yes = (si->sandbox & sandbox_parts[i].bit) != 0;
+    if (sandbox_parts[i].bit == WARD_SANDBOX_LANDLOCK && yes)
+      printf(" %s ABI %d,", sandbox_parts[i].key, si->landlock_abi);
+    else
+      printf(" %s %s%s", sandbox_parts[i].key, yes ? "yes" : "no",
+             i + 1 < SANDBOX_PARTS ? "," : "");
+  }
+  printf("\n\n");
+}
+
+static json_t *sandbox_json(const sysinfo *si) {
+  json_t *o = json_object();
+  for (size_t i = 0; i < SANDBOX_PARTS; i++)
+    json_object_set_new(o, sandbox_parts[i].key,
+                        json_boolean((si->sandbox & sandbox_parts[i].bit) != 0));
+  json_object_set_new(o, "landlock_abi", json_integer(si->landlock_abi));
+  return o;
 }
 
 static void print_table(const probe *p, const sysinfo *si, double elapsed_s) {
@@ -707,6 +745,7 @@ static void print_table(const probe *p, const sysinfo *si, double elapsed_s) {
   printf("ward probe: ward %s (protocol %d), %s %s %s, %ld CPUs, %s run\n\n",
          ward_version_string(), WARD_PROTOCOL_VERSION, si->uts.sysname, si->uts.release,
          si->uts.machine, si->cpus, p->quick ? "quick" : "full");
+  print_sandbox(si);
   if (cli_table_init(&t, 5, header, align) != 0)
     return;
   for (int i = 0; i < CK_COUNT; i++) {
@@ -755,6 +794,7 @@ static json_t *probe_json(const probe *p, const sysinfo *si, double elapsed_s) {
   json_object_set_new(root, "ward_version", json_string(ward_version_string()));
   json_object_set_new(root, "protocol_version", json_integer(WARD_PROTOCOL_VERSION));
   json_object_set_new(root, "system", system_json(si));
+  json_object_set_new(root, "sandbox", sandbox_json(si));
   json_object_set_new(root, "quick", json_boolean(p->quick));
   for (int i = 0; i < CK_COUNT; i++) {
     json_object_set_new(checks, defs[i].key, check_json(&p->checks[i], &defs[i]));
