@@ -26,7 +26,7 @@ typedef struct page {
 } page;
 
 static page api = {.path = "docs/api.md"}, protocol = {.path = "docs/protocol.md"},
-            cli = {.path = "docs/cli.md"};
+            cli = {.path = "docs/cli.md"}, ext = {.path = "docs/extensions.md"};
 
 static void page_load(page *p) {
   p->raw = t_read_doc(p->path);
@@ -277,6 +277,25 @@ static void test_cli(void) {
        bytes_text(WARD_WINDOW_DEFAULT, b, sizeof b));
 }
 
+/* The sandbox's defaults, as docs/extensions.md says them. */
+static void test_extensions(void) {
+  char b[64];
+  T_TRUE(WARD_SANDBOX_RLIMIT_AS_DEFAULT == 0 && WARD_SANDBOX_RLIMIT_NPROC_DEFAULT == 0);
+  says(&ext, "By default %d open files and files of at most %s; the address space is left alone",
+       WARD_SANDBOX_RLIMIT_NOFILE_DEFAULT,
+       WARD_SANDBOX_RLIMIT_FSIZE_DEFAULT % (1ull << 30) == 0
+           ? (snprintf(b, sizeof b, "%llu GiB", WARD_SANDBOX_RLIMIT_FSIZE_DEFAULT >> 30), b)
+           : bytes_text(WARD_SANDBOX_RLIMIT_FSIZE_DEFAULT, b, sizeof b));
+  T_EQ_INT(WARD_SANDBOX_NAMESPACES_DEFAULT, 0);
+  says(&ext, "3. **New namespaces** (`namespaces`, off by default)");
+  T_EQ_INT(WARD_SANDBOX_BEST_EFFORT_DEFAULT, 0);
+  says(&ext, "With `best_effort = 1` the worker starts with what can be applied");
+  T_TRUE(WARD_SANDBOX_SECCOMP_DEFAULT && WARD_SANDBOX_LANDLOCK_DEFAULT &&
+         WARD_SANDBOX_NO_NEW_PRIVS_DEFAULT && WARD_SANDBOX_DROP_CAPS_DEFAULT &&
+         WARD_SANDBOX_SYSTEM_PATHS_DEFAULT);
+  says(&ext, "each one is a field of `ward_sandbox`, on by default unless said otherwise");
+}
+
 /* What a new spec and a pool's options start with. */
 static void test_code(void) {
   ward_spec *s;
@@ -335,13 +354,16 @@ int main(void) {
   page_load(&api);
   page_load(&protocol);
   page_load(&cli);
+  page_load(&ext);
   T_RUN(test_api_table);
   T_RUN(test_api_prose);
   T_RUN(test_protocol);
   T_RUN(test_cli);
+  T_RUN(test_extensions);
   T_RUN(test_code);
   page_free(&api);
   page_free(&protocol);
   page_free(&cli);
+  page_free(&ext);
   return t_done();
 }

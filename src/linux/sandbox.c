@@ -238,6 +238,13 @@ static const char *const allowed[] = {
     "pidfd_send_signal",
     NULL};
 
+/* A comparison of the first argument, every field given (libseccomp's
+ * SCMP_A0 leaves one to the compiler, which clang warns of). */
+static struct scmp_arg_cmp arg0(enum scmp_compare op, scmp_datum_t a, scmp_datum_t b) {
+  struct scmp_arg_cmp c = {.arg = 0, .op = op, .datum_a = a, .datum_b = b};
+  return c;
+}
+
 static int seccomp_rules(scmp_filter_ctx f, unsigned permissions) {
   int rv = 0;
   for (size_t i = 0; !rv && allowed[i]; i++) {
@@ -249,13 +256,13 @@ static int seccomp_rules(scmp_filter_ctx f, unsigned permissions) {
    * name resolution uses) with the network permission. */
   static const int inet[] = {AF_INET, AF_INET6, AF_NETLINK};
   if (!rv)
-    rv = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+    rv = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, arg0(SCMP_CMP_EQ, AF_UNIX, 0));
   if (!rv)
     rv = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
-                          SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+                          arg0(SCMP_CMP_EQ, AF_UNIX, 0));
   for (size_t i = 0; !rv && (permissions & WARD_PERMIT_NETWORK) && i < 3; i++)
     rv = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                          SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]));
+                          arg0(SCMP_CMP_EQ, (scmp_datum_t)inet[i], 0));
   /* Threads and processes, but no new namespace. clone3 passes its flags
    * in memory no filter can read: ENOSYS sends the C library back to
    * clone. */
@@ -263,14 +270,14 @@ static int seccomp_rules(scmp_filter_ctx f, unsigned permissions) {
                           CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
   if (!rv)
     rv = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                          SCMP_A0(SCMP_CMP_MASKED_EQ, ns, 0));
+                          arg0(SCMP_CMP_MASKED_EQ, ns, 0));
   if (!rv)
     rv = seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
   /* personality: asking (0xffffffff, as sanitizer runtimes do), not
    * changing. */
   if (!rv)
     rv = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
-                          SCMP_A0(SCMP_CMP_EQ, 0xffffffffu));
+                          arg0(SCMP_CMP_EQ, 0xffffffffu, 0));
   return rv;
 }
 
