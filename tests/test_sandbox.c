@@ -89,6 +89,28 @@ static int sw_try(ward_ctx *ctx, const void *d, size_t n, void *ud) {
       }
     while (k > 0)
       close(fds[--k]);
+  } else if (strcmp(op, "write_big") == 0) {
+    /* Writes ARG bytes to a new file in the data directory, with SIGXFSZ
+     * ignored so that a file-size limit shows as EFBIG. */
+    signal(SIGXFSZ, SIG_IGN);
+    char path[512];
+    snprintf(path, sizeof path, "%s/big", getenv("WARD_DATA_DIR"));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    static char buf[64 * 1024];
+    long want = atol(arg);
+    for (long done = 0; fd >= 0 && done < want;) {
+      ssize_t w = write(fd, buf, (size_t)(want - done < (long)sizeof buf ? want - done : (long)sizeof buf));
+      if (w < 0) {
+        e = errno;
+        break;
+      }
+      done += w;
+    }
+    if (fd < 0)
+      e = errno;
+    else
+      close(fd);
+    unlink(path);
   } else if (strcmp(op, "getpid") == 0) {
     snprintf(out, sizeof out, "%d", (int)getpid());
     return tw_reply_str(ctx, out);
@@ -247,7 +269,8 @@ static void test_unsandboxed_baseline(void) {
   expect(w, "read", secret, "ok");
   expect(w, "tcp", port, "ok");
   expect(w, "ptrace", NULL, "ok");
-  expect(w, "open_many", "2000", "ok");
+  expect(w, "open_many", "100", "ok");
+  expect(w, "write_big", "3000000", "ok");
   /* Raising a hard limit takes CAP_SYS_RESOURCE: if this test has it,
    * so has the unsandboxed worker. */
   if (has_sys_resource())
@@ -267,6 +290,7 @@ static void test_violations_fail(void) {
     return;
   ward_sandbox sb = WARD_SANDBOX_INIT;
   sb.rlimit_nofile = 64;
+  sb.rlimit_fsize = 2 << 20;
   ward_worker *w;
   ward_spec *s = sw_spec("jailed", &sb);
   T_OK(ward_spawn(&w, host, s));
@@ -294,6 +318,8 @@ static void test_violations_fail(void) {
   expect(w, "raise_nofile", NULL, "EPERM");
   expect(w, "open_many", "100", "EMFILE");
   expect(w, "open_many", "40", "ok");
+  expect(w, "write_big", "3000000", "EFBIG");
+  expect(w, "write_big", "1000000", "ok");
   ward_worker_free(w);
 }
 
@@ -400,6 +426,36 @@ static void test_namespaces(void) {
   ward_worker_free(w);
 }
 
+/* On Linux, where the cloning spawn cannot be used (here: no pidfds, as
+ * WARD_NO_PIDFD=1 pretends), posix_spawn cannot apply a sandbox: the
+ * start is refused, or with best effort runs with nothing in force. */
+static void test_fallback_is_said(void) {
+  if (getenv("WARD_TEST_NO_SANDBOX")) {
+    fprintf(stderr, "-- %s: skipped: test_not_sandboxed_is_said covers it\n", __func__);
+    return;
+  }
+  setenv("WARD_NO_PIDFD", "1", 1);
+  ward_host *h2;
+  T_OK(ward_host_new(&h2, NULL));
+  ward_sandbox sb = WARD_SANDBOX_INIT;
+  ward_worker *w = NULL;
+  ward_spec *s = sw_spec("fallback", &sb);
+  T_ERR(ward_spawn(&w, h2, s), WARD_ESPAWN);
+  T_EQ_INT(ward_last_errno(), ENOTSUP);
+  T_TRUE(strstr(ward_last_error(), "cloning spawn") != NULL);
+  sb.best_effort = 1;
+  T_OK(ward_spec_sandbox(s, &sb));
+  T_OK(ward_spawn(&w, h2, s));
+  ward_spec_free(s);
+  ward_info info = WARD_INFO_INIT;
+  T_OK(ward_worker_info(&info, w));
+  T_TRUE(info.sandbox == 0);
+  T_EQ_INT(info.landlock_abi, 0);
+  ward_worker_free(w);
+  ward_host_free(h2);
+  unsetenv("WARD_NO_PIDFD");
+}
+
 /* Where the sandbox cannot be applied (the portable backend): the start
  * fails, typed, unless best effort, which runs with nothing in force. */
 static void test_not_sandboxed_is_said(void) {
@@ -441,6 +497,7 @@ int main(int argc, char **argv) {
   T_RUN(test_supervised_normally);
   T_RUN(test_namespaces);
   T_RUN(test_not_sandboxed_is_said);
+  T_RUN(test_fallback_is_said);
   ward__remove_tree(scratch);
   ward_host_free(host);
   return t_done();

@@ -348,10 +348,10 @@ static void add_limit(ward__jail *j, int resource, uint64_t value) {
   j->in_force |= WARD_SANDBOX_RLIMITS;
 }
 
-static int namespaces_prepare(ward__jail *j, const ward__sandbox *sb, const char *exe) {
+static void namespaces_prepare(ward__jail *j, const ward__sandbox *sb) {
   int want = sb->o.namespaces;
   if (!want)
-    return 0;
+    return;
   if (want & WARD_SANDBOX_NEW_NET)
     j->clone_flags |= CLONE_NEWNET;
   if (want & WARD_SANDBOX_NEW_IPC)
@@ -366,9 +366,7 @@ static int namespaces_prepare(ward__jail *j, const ward__sandbox *sb, const char
     snprintf(j->uid_map, sizeof j->uid_map, "%u %u 1", (unsigned)geteuid(), (unsigned)geteuid());
     snprintf(j->gid_map, sizeof j->gid_map, "%u %u 1", (unsigned)getegid(), (unsigned)getegid());
   }
-  (void)exe;
   j->in_force |= (uint64_t)want;
-  return 0;
 }
 
 int ward__jail_new(ward__jail **out, const ward__sandbox *sb, const char *exe,
@@ -390,8 +388,9 @@ int ward__jail_new(ward__jail **out, const ward__sandbox *sb, const char *exe,
   add_limit(j, RLIMIT_NPROC, sb->o.rlimit_nproc);
   add_limit(j, RLIMIT_CPU, sb->o.rlimit_cpu);
   add_limit(j, RLIMIT_FSIZE, sb->o.rlimit_fsize);
-  int rv = namespaces_prepare(j, sb, exe);
-  if (!rv && sb->o.landlock) {
+  namespaces_prepare(j, sb);
+  int rv = 0;
+  if (sb->o.landlock) {
     int abi = kernel_landlock_abi();
     if (abi > 0) {
       rv = landlock_prepare(j, sb, exe, data_dir, abi);
