@@ -399,6 +399,30 @@ static void test_supervised_normally(void) {
   ward_worker_free(w);
 }
 
+/* Through a Unix socket by path (WARD_TRANSPORT_SOCKET) the sandboxed
+ * worker connects and serves as well; a path that does not exist fails
+ * the start, naming it. */
+static void test_socket_transport_and_bad_path(void) {
+  if (!sandbox_possible(__func__))
+    return;
+  ward_sandbox sb = WARD_SANDBOX_INIT;
+  ward_worker *w;
+  ward_spec *s = sw_spec("by-path", &sb);
+  T_OK(ward_spec_transport(s, WARD_TRANSPORT_SOCKET));
+  T_OK(ward_spawn(&w, host, s));
+  ward_msg *m;
+  T_OK(ward_request(&m, w, "echo", "x", 1, 10000));
+  ward_msg_free(m);
+  ward_worker_free(w);
+  const char *missing[] = {"/nonexistent/ward-sandbox-folder", NULL};
+  sb.read_paths = missing;
+  T_OK(ward_spec_sandbox(s, &sb));
+  T_ERR(ward_spawn(&w, host, s), WARD_ESPAWN);
+  T_EQ_INT(ward_last_errno(), ENOENT);
+  T_TRUE(strstr(ward_last_error(), "/nonexistent/ward-sandbox-folder") != NULL);
+  ward_spec_free(s);
+}
+
 /* New namespaces: no network at all (even with the permission), and pid 1. */
 static void test_namespaces(void) {
   if (!sandbox_possible(__func__))
@@ -497,6 +521,7 @@ int main(int argc, char **argv) {
   T_RUN(test_violations_fail);
   T_RUN(test_permissions_widen);
   T_RUN(test_supervised_normally);
+  T_RUN(test_socket_transport_and_bad_path);
   T_RUN(test_namespaces);
   T_RUN(test_not_sandboxed_is_said);
   T_RUN(test_fallback_is_said);
