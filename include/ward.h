@@ -70,7 +70,8 @@
  * Structs and the ABI
  * -------------------
  * A struct you allocate and pass to ward, whether options ward reads
- * (ward_host_opts, ward_call_opts, ward_log_query, ward_pool_opts) or
+ * (ward_host_opts, ward_call_opts, ward_log_query, ward_pool_opts,
+ * ward_sandbox) or
  * figures ward fills (ward_info, ward_pool_stats, ward_summary), starts
  * with `uint32_t struct_size`: its size as your program was compiled. Its
  * _INIT macro sets it (with the defaults of the other fields):

@@ -243,6 +243,17 @@ static void test_spec_checks(void) {
   ward_spec_free(d);
   T_OK(ward_spec_sandbox(s, NULL));
   T_TRUE(s->sandbox == NULL);
+  /* A caller's struct from an older header: what lies past its size is
+   * not read, and takes its default. */
+  ward_sandbox old = WARD_SANDBOX_INIT;
+  old.struct_size = (uint32_t)offsetof(ward_sandbox, rlimit_as);
+  old.drop_caps = 0;
+  old.rlimit_nofile = 7;
+  old.seccomp = 0;
+  T_OK(ward_spec_sandbox(s, &old));
+  T_EQ_INT(s->sandbox->o.drop_caps, 0);
+  T_TRUE(s->sandbox->o.rlimit_nofile == WARD_SANDBOX_RLIMIT_NOFILE_DEFAULT);
+  T_EQ_INT(s->sandbox->o.seccomp, WARD_SANDBOX_SECCOMP_DEFAULT);
   ward_spec_free(s);
 }
 
