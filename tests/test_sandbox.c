@@ -8,6 +8,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "tevents.h"
@@ -110,6 +111,13 @@ static int sw_try(ward_ctx *ctx, const void *d, size_t n, void *ud) {
     else
       close(fd);
     unlink(path);
+  } else if (strcmp(op, "personality") == 0) {
+    /* Sets the persona it has: a change as far as the filter knows. */
+    long cur = syscall(SYS_personality, 0xffffffffUL);
+    e = cur < 0 || syscall(SYS_personality, (unsigned long)cur) < 0 ? errno : 0;
+  } else if (strcmp(op, "keyctl") == 0) {
+    /* The id of its session keyring (made if need be). */
+    e = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* session */, 1) < 0 ? errno : 0;
   } else if (strcmp(op, "getpid") == 0) {
     snprintf(out, sizeof out, "%d", (int)getpid());
     return tw_reply_str(ctx, out);
@@ -190,6 +198,7 @@ static int sandbox_possible(const char *test) {
 }
 
 static char secret[300];   /* a file in `scratch` */
+static int keyctl_works;   /* keyctl works here, unsandboxed */
 
 static void make_scratch(void) {
   snprintf(scratch, sizeof scratch, "/tmp/ward-sb-test-XXXXXX");
@@ -283,6 +292,12 @@ static void test_unsandboxed_baseline(void) {
   expect(w, "ptrace", NULL, "ok");
   expect(w, "open_many", "100", "ok");
   expect(w, "write_big", "3000000", "ok");
+  expect(w, "personality", NULL, "ok");
+  char keys[64];
+  sw_try_call(w, "keyctl", NULL, keys, sizeof keys);
+  keyctl_works = strcmp(keys, "ok") == 0;
+  if (!keyctl_works)
+    fprintf(stderr, "   (keyctl unsandboxed: %s here, so not shown sandboxed)\n", keys);
   /* Raising a hard limit takes CAP_SYS_RESOURCE: if this test has it,
    * so has the unsandboxed worker. */
   if (has_sys_resource())
@@ -326,6 +341,9 @@ static void test_violations_fail(void) {
   /* Sockets, ptrace: the filter. */
   expect(w, "tcp", port, "EPERM");
   expect(w, "ptrace", NULL, "EPERM");
+  expect(w, "personality", NULL, "EPERM");
+  if (keyctl_works)
+    expect(w, "keyctl", NULL, "EPERM");
   /* Limits: not above the cap, and the cap holds. */
   expect(w, "raise_nofile", NULL, "EPERM");
   expect(w, "open_many", "100", "EMFILE");
