@@ -637,9 +637,15 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
   int rv = ward__spec_argv(w->spec, &argv);
   if (!rv)
     rv = ward__spec_envp(w->spec, ex, &envp);
-  /* Prepared for each process: a restart is sandboxed anew. */
+  /* Prepared for each process: a restart is sandboxed anew. A relative
+   * executable is found from the working directory. */
+  char exe[4096];
+  const char *e = w->spec->exe;
+  if (w->spec->cwd && e[0] != '/' && strchr(e, '/') &&
+      (size_t)snprintf(exe, sizeof exe, "%s/%s", w->spec->cwd, e) < sizeof exe)
+    e = exe;
   if (!rv && w->spec->sandbox)
-    rv = ward__jail_new(&jail, w->spec->sandbox, w->spec->exe, w->data_dir);
+    rv = ward__jail_new(&jail, w->spec->sandbox, e, w->data_dir);
   if (!rv) {
     int how[2];
     ward__fd out[2];

@@ -144,15 +144,19 @@ static int sw_serve(void) {
 
 /* ---- the host's side ---- */
 
-/* A worker of this binary serving sw_serve, sandboxed by `sb` (or not). */
-static ward_spec *sw_spec(const char *name, const ward_sandbox *sb) {
-  ward_spec *s = tw_spec(name, "sandboxed");
-  /* LeakSanitizer's check at exit stops the world with ptrace, which the
-   * filter refuses: in sanitizer builds, the worker does not look. */
+/* LeakSanitizer's check at exit stops the world with ptrace, which the
+ * filter refuses: in sanitizer builds, the worker does not look. */
+static void sw_no_leak_check(ward_spec *s) {
   const char *asan = getenv("ASAN_OPTIONS");
   char opts[1024];
   snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
   T_OK(ward_spec_env(s, "ASAN_OPTIONS", opts));
+}
+
+/* A worker of this binary serving sw_serve, sandboxed by `sb` (or not). */
+static ward_spec *sw_spec(const char *name, const ward_sandbox *sb) {
+  ward_spec *s = tw_spec(name, "sandboxed");
+  sw_no_leak_check(s);
   if (sb)
     T_OK(ward_spec_sandbox(s, sb));
   return s;
@@ -452,6 +456,33 @@ static void test_socket_transport_and_bad_path(void) {
   ward_spec_free(s);
 }
 
+/* An executable given relative to the spec's working directory is the
+ * one Landlock lets it run. */
+static void test_relative_executable(void) {
+  if (!sandbox_possible(__func__))
+    return;
+  char self[4096];
+  tw_self(self, sizeof self);
+  char *slash = strrchr(self, '/');
+  T_TRUE(slash != NULL);
+  *slash = 0;
+  char rel[4200];
+  snprintf(rel, sizeof rel, "./%s", slash + 1);
+  ward_spec *s;
+  T_OK(ward_spec_new(&s, "relative", rel));
+  T_OK(ward_spec_arg(s, "--worker"));
+  T_OK(ward_spec_arg(s, "sandboxed"));
+  T_OK(ward_spec_cwd(s, self));
+  sw_no_leak_check(s);
+  ward_sandbox sb = WARD_SANDBOX_INIT;
+  T_OK(ward_spec_sandbox(s, &sb));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  expect(w, "read", secret, "EACCES");
+  ward_worker_free(w);
+}
+
 /* New namespaces: no network at all (even with the permission), and pid 1. */
 static void test_namespaces(void) {
   if (!sandbox_possible(__func__))
@@ -551,6 +582,7 @@ int main(int argc, char **argv) {
   T_RUN(test_permissions_widen);
   T_RUN(test_supervised_normally);
   T_RUN(test_socket_transport_and_bad_path);
+  T_RUN(test_relative_executable);
   T_RUN(test_namespaces);
   T_RUN(test_not_sandboxed_is_said);
   T_RUN(test_fallback_is_said);

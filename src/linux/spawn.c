@@ -409,8 +409,10 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   fill_slots(sp, a, 0);
   if (pid < 0) {
-    if (a->jail && a->jail->clone_flags)
+    if (a->jail && a->jail->clone_flags) {
+      errno = e;
       return 2; /* the namespaces were refused */
+    }
     if (e == EINVAL || e == ENOSYS || e == EPERM)
       return 1;
     return ward__fail_sys(WARD_ESYS, e, "clone");
