@@ -8,10 +8,10 @@
  * at most 256 MiB) and reused by the next big frame that fits in it, until
  * a host or client is freed.
  */
-#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "platform.h"
 #include "proto.h"
 
 #define BIG (1u << 20)          /* smaller bodies are malloc's business */
@@ -40,7 +40,7 @@ void *ward__body_alloc(size_t n) {
 void ward__body_free(void *p) {
   if (!p)
     return;
-  size_t cap = malloc_usable_size(p);
+  size_t cap = ward__mem_usable(p);
   if (cap >= BIG && cap <= KEEP_MAX) {
     pthread_mutex_lock(&spare_mu);
     void *old = NULL;

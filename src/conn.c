@@ -58,30 +58,6 @@
 #define WARD__UNWINDOWED_MAX (64u << 20)
 
 /* ------------------------------------------------------------------ */
-/* Condition variables on the monotonic clock                          */
-
-int ward__cond_init(pthread_cond_t *c) {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  int e = pthread_cond_init(c, &a);
-  pthread_condattr_destroy(&a);
-  return e ? WARD_ESYS : 0;
-}
-
-int ward__cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline) {
-  if (deadline == INT64_MAX) {
-    pthread_cond_wait(c, m);
-    return 0;
-  }
-  if (ward__now_ms() >= deadline)
-    return WARD_ETIMEDOUT;
-  struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
-  pthread_cond_timedwait(c, m, &ts);
-  return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* The table of our calls in flight                                    */
 
 static size_t slot(const ward__conn *c, uint32_t id) { return id & (c->tabsz - 1); }
@@ -1041,7 +1017,7 @@ static void deliver(const ward_call_opts *o, ward__item *it) {
     break;
   case WARD__K_DIAG:
     if (o->on_diag) {
-      char *msg = strndup((const char *)it->data, it->h.len);
+      char *msg = ward__strndup((const char *)it->data, it->h.len);
       o->on_diag((int)it->h.aux, it->name, msg ? msg : "", o->ud);
       free(msg);
     }

@@ -30,7 +30,7 @@ static int add_method(ward__hello *hl, const ward__kv *kv) {
   if (!v)
     return WARD_ENOMEM;
   hl->methods = v;
-  v[hl->nmethods] = strndup(kv->val, kv->vlen);
+  v[hl->nmethods] = ward__strndup(kv->val, kv->vlen);
   if (!v[hl->nmethods])
     return WARD_ENOMEM;
   v[++hl->nmethods] = NULL;
@@ -42,8 +42,8 @@ static int add_meta(ward__hello *hl, const ward__kv *kv) {
   if (!v)
     return WARD_ENOMEM;
   hl->meta = v;
-  v[hl->nmeta].key = strndup(kv->key + 5, kv->klen - 5);
-  v[hl->nmeta].value = strndup(kv->val, kv->vlen);
+  v[hl->nmeta].key = ward__strndup(kv->key + 5, kv->klen - 5);
+  v[hl->nmeta].value = ward__strndup(kv->val, kv->vlen);
   hl->nmeta++;
   if (!v[hl->nmeta - 1].key || !v[hl->nmeta - 1].value)
     return WARD_ENOMEM;

@@ -22,7 +22,6 @@
  * the loop has gone round twice (ward__host_sync), so no event or batch
  * still refers to them.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,13 +64,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   if (!rv && h->external)
     rv = ward__loop_timer(h->loop, -1, &h->timer_watch);
   if (!rv && !h->external) {
-    /* The loop thread takes no signals: they stay the program's business. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&h->thread, NULL, ward__loop_main, h))
-      rv = ward__fail(WARD_ESYS, "pthread_create failed");
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rv = ward__thread_start(&h->thread, ward__loop_main, h);
   }
   if (rv) {
     ward__guard_stop(&h->guard);

@@ -29,9 +29,9 @@
  */
 #include "lifecycle.h"
 
-#include <signal.h>
 #include <string.h>
 
+#include "platform.h"
 #include "spec.h"
 #include "ward.h"
 
@@ -70,7 +70,7 @@ static void kill_with(ward__life *m, ward__lout *o, int sig, int reason) {
 static void kill_for(ward__life *m, ward__lout *o, int reason) {
   m->state = WARD__L_REPLACING;
   m->kill_at = INT64_MAX;
-  kill_with(m, o, SIGKILL, reason);
+  kill_with(m, o, WARD__STOP_HARD, reason);
 }
 
 static void queue_start(ward__life *m, ward__lout *o) {
@@ -303,7 +303,7 @@ static void on_refused(ward__life *m, const ward_spec *s, const ward__lev *ev, w
   (void)s, (void)ev;
   if (m->spawning)
     o->act |= WARD__LA_FIRST_FAILED;
-  kill_with(m, o, SIGKILL, WARD_REASON_PROTOCOL);
+  kill_with(m, o, WARD__STOP_HARD, WARD_REASON_PROTOCOL);
 }
 
 /* A worker that broke the protocol is in an unknown state: it goes. */
@@ -314,7 +314,7 @@ static void on_violation(ward__life *m, const ward_spec *s, const ward__lev *ev,
     o->act |= WARD__LA_FIRST_FAILED;
   emit(o, WARD_EV_ERROR, 0);
   last_emit(o)->error = ev->error;
-  kill_with(m, o, SIGKILL, WARD_REASON_PROTOCOL);
+  kill_with(m, o, WARD__STOP_HARD, WARD_REASON_PROTOCOL);
 }
 
 /* The channel is gone but the process may live on (it closed the socket,
@@ -368,7 +368,7 @@ static void tick_starting(ward__life *m, const ward_spec *s, const ward__lev *ev
   }
   if (m->spawning)
     o->act |= WARD__LA_FIRST_FAILED;
-  kill_with(m, o, SIGKILL, WARD_REASON_STARTUP_TIMEOUT);
+  kill_with(m, o, WARD__STOP_HARD, WARD_REASON_STARTUP_TIMEOUT);
   m->startup_deadline = INT64_MAX;
 }
 
@@ -385,7 +385,7 @@ static void tick_replacing(ward__life *m, const ward_spec *s, const ward__lev *e
   if (ev->now < m->kill_at)
     return;
   /* Without a planned reason, it is here because its channel closed. */
-  kill_with(m, o, SIGKILL, m->reason ? m->reason : WARD_REASON_PROTOCOL);
+  kill_with(m, o, WARD__STOP_HARD, m->reason ? m->reason : WARD_REASON_PROTOCOL);
   m->kill_at = INT64_MAX;
 }
 
@@ -419,7 +419,7 @@ static void tick_stopping(ward__life *m, const ward_spec *s, const ward__lev *ev
     m->kill_at = ev->now + m->stop_grace_ms;
   } else if (m->stop_step == 1) {
     m->stop_outcome = WARD_STOP_KILLED;
-    o->signal = SIGKILL;
+    o->signal = WARD__STOP_HARD;
     m->kill_at = ev->now + STUCK_MS;
   } else {
     o->act &= ~(unsigned)WARD__LA_KILL;
@@ -471,7 +471,7 @@ static void stop_kill(ward__life *m, const ward_spec *s, const ward__lev *ev, wa
     return;
   if (m->stop_step >= 2)
     return; /* killed already */
-  kill_with(m, o, SIGKILL, ev->reason);
+  kill_with(m, o, WARD__STOP_HARD, ev->reason);
   m->stop_outcome = WARD_STOP_KILLED;
   m->stop_step = 2;
   m->kill_at = ev->now + STUCK_MS;

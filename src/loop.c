@@ -275,7 +275,7 @@ ward_os_handle ward_host_fd(const ward_host *h) {
     ward__fail(WARD_EINVAL, "ward_host_fd: not a host with an external loop");
     return WARD_OS_HANDLE_ERROR;
   }
-  return (ward_os_handle)ward__loop_fd(h->loop);
+  return (ward_os_handle)ward__fd_os(ward__loop_fd(h->loop));
 }
 
 int ward_host_dispatch(ward_host *h, int timeout_ms) {

@@ -20,6 +20,7 @@
 #ifndef WARD_PLATFORM_H
 #define WARD_PLATFORM_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,18 @@ typedef int ward__fd;
 #define WARD__FD_NONE (-1)
 #endif
 #define ward__fd_valid(fd) ((fd) != WARD__FD_NONE)
+
+/* The hard stop: what ends a process at once, whatever it does (SIGKILL
+ * where there are signals; on Windows, TerminateJobObject of the worker's
+ * job). The state machine's KILL action carries either this or the spec's
+ * stop signal, the soft stop (SIGTERM by default), which a Windows backend
+ * delivers as CTRL_BREAK and the end of the channel. */
+#ifdef _WIN32
+#define WARD__STOP_HARD 9
+#else
+#include <signal.h>
+#define WARD__STOP_HARD SIGKILL
+#endif
 
 /* Readiness bits, shared by ward__wait_fd and the loop. */
 enum { WARD__IN = 1, WARD__OUT = 2, WARD__HUP = 4 };
@@ -56,6 +69,9 @@ int64_t ward__deadline(int ms);
 /* Gives memory the allocator holds unused back to the system (best
  * effort: nothing where the allocator has no such call). */
 void ward__mem_trim(void);
+/* The usable size of a block from malloc (malloc_usable_size, _msize), or
+ * 0 where the allocator does not tell (then none is kept for reuse). */
+size_t ward__mem_usable(void *p);
 
 /* A connected stream socket pair, both ends close-on-exec; sv[0] (the
  * host's end) is non-blocking. */
@@ -66,6 +82,9 @@ int ward__set_nonblock(ward__fd fd, int on);
  * close-on-exec. WARD_EINVAL for a number no object can have, WARD_ESYS
  * when it is not open. */
 int ward__fd_inherited(long number, ward__fd *out);
+/* The operating system's own handle behind `fd`, as ward_os_handle
+ * carries it (the descriptor on POSIX, the HANDLE on Windows). */
+intptr_t ward__fd_os(ward__fd fd);
 /* Waits until `fd` is ready for `events` (WARD__IN / WARD__OUT) or the
  * deadline passes. Returns the ready bits (WARD__HUP included on hang-up
  * or error), 0 on timeout, or WARD_ESYS. */
@@ -74,6 +93,12 @@ int ward__wait_fd(ward__fd fd, int events, int64_t deadline);
 int ward__random(void *buf, size_t n);
 /* Closes `fd`; nothing for WARD__FD_NONE. */
 void ward__close(ward__fd fd);
+
+/* The channel a spawned worker inherits, named in its environment: writes
+ * the entry for the child's end `chan_fd` into `buf`: "WARD_FD=3" where
+ * spawn.c places it at descriptor 3; on Windows "WARD_FD=<the value of the
+ * inherited HANDLE>" (the child reads either with ward__fd_inherited). */
+void ward__chan_env(char *buf, size_t n, ward__fd chan_fd);
 
 /* A child process. The core reads `pid` alone (to show it, in events and
  * logs; 0 when there is no process) and leaves the rest to the backend:
@@ -229,6 +254,17 @@ ptrdiff_t ward__sock_recv(ward__fd fd, void *p, size_t n, int block);
 /* Shuts both directions of a socket down, which wakes whoever polls it;
  * the descriptor stays open. */
 void ward__sock_shutdown(ward__fd fd);
+
+/* Monotonic condition variables, so deadlines ignore wall-clock jumps
+ * (POSIX sets the condition's clock; winpthreads, which has no monotonic
+ * condition, waits for the time left). */
+int ward__cond_init(pthread_cond_t *c);
+/* Waits until signalled or `deadline` (ward__now_ms scale, INT64_MAX for
+ * never). Returns 0, or WARD_ETIMEDOUT once the deadline has passed. */
+int ward__cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline);
+/* Starts a thread that takes no signals (they stay the program's
+ * business): 0, or WARD_ESYS. */
+int ward__thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* This process's id. */
 int ward__self_pid(void);

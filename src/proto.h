@@ -22,6 +22,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define WARD__MAGIC 0x57u
 #define WARD__HDR_SIZE 16u
@@ -145,5 +147,19 @@ typedef struct ward__kv {
 /* Iterates lines: returns 1 with *kv set, 0 at the end, WARD_EPROTO for a
  * line without '=' or without its final '\n'. *pos starts at 0. */
 int ward__kv_next(const uint8_t *p, size_t n, size_t *pos, ward__kv *kv);
+
+/* The first `n` bytes of `s` (fewer at a NUL) as a new string, or NULL
+ * without memory: strndup, which not every C library has. */
+static inline char *ward__strndup(const char *s, size_t n) {
+  size_t len = 0;
+  while (len < n && s[len])
+    len++;
+  char *p = (char *)malloc(len + 1);
+  if (p) {
+    memcpy(p, s, len);
+    p[len] = 0;
+  }
+  return p;
+}
 
 #endif

@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "platform.h"
 #include "proto.h"
@@ -43,16 +44,17 @@
 #endif
 
 /* Errors (error.c). Both record the thread's detail and return `err`. */
-int ward__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The C99 printf family's format checks (mingw-w64 names its own: its
+ * default archetype is the Microsoft runtime's, without %zu). */
+#ifdef __MINGW_PRINTF_FORMAT
+#define WARD__PRINTF __MINGW_PRINTF_FORMAT
+#else
+#define WARD__PRINTF printf
+#endif
+int ward__fail(int err, const char *fmt, ...) __attribute__((format(WARD__PRINTF, 2, 3)));
 int ward__fail_sys(int err, int sys_errno, const char *what);
 /* Sets this thread's detail to a text (and errno) recorded elsewhere. */
 int ward__fail_keep(int err, int sys_errno, const char *text);
-
-/* Monotonic condition variables, so deadlines ignore wall-clock jumps. */
-int ward__cond_init(pthread_cond_t *c);
-/* Waits until signalled or `deadline` (ward__now_ms scale, INT64_MAX for
- * never). Returns 0, or WARD_ETIMEDOUT once the deadline has passed. */
-int ward__cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline);
 
 /* A received reply or remote error. */
 struct ward_msg {

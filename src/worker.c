@@ -9,7 +9,6 @@
  * it posts to the worker's state machine (supervise.c, lifecycle.c), and
  * it makes no system call of its own (platform.h).
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,7 +452,7 @@ static int prepare_channel(ward_worker *w, ward__fd *host_fd, ward__fd *chan_fd,
       return rv;
     *host_fd = sv[0];
     *chan_fd = sv[1];
-    snprintf(extra[0], WARD__EXTRA_LEN, "WARD_FD=3");
+    ward__chan_env(extra[0], WARD__EXTRA_LEN, sv[1]);
     extra[1][0] = 0;
     return 0;
   }
@@ -676,7 +675,7 @@ static void discard_process(ward_worker *w) {
     ward__fd watch = ward__proc_watch(&w->proc);
     if (ward__fd_valid(watch))
       ward__loop_del(h->loop, watch);
-    ward__proc_kill(&w->proc, SIGKILL);
+    ward__proc_kill(&w->proc, WARD__STOP_HARD);
     int code, sig;
     while (!ward__proc_reap(&w->proc, &code, &sig)) {
       if (ward__fd_valid(watch)) {

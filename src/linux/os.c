@@ -31,6 +31,8 @@ void ward__mem_trim(void) {
 #endif
 }
 
+size_t ward__mem_usable(void *p) { return malloc_usable_size(p); }
+
 void ward__unix_close_from(int low) { close_range((unsigned)low, ~0U, 0); }
 
 int ward__unix_dir_each(int dfd, char *buf, unsigned size,

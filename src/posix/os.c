@@ -22,6 +22,17 @@ void ward__follow_parent(long ppid) {
 
 void ward__mem_trim(void) {}
 
+#ifdef __GLIBC__
+#include <malloc.h>
+size_t ward__mem_usable(void *p) { return malloc_usable_size(p); }
+#else
+/* Not known here: nothing is kept for reuse (body.c). */
+size_t ward__mem_usable(void *p) {
+  (void)p;
+  return 0;
+}
+#endif
+
 /* Descriptors are looked at 1,024 at a time with one poll() each, which
  * says which are open (POLLNVAL: not); only those are closed. No call of
  * POSIX says how high the open descriptors go, so the bound is the

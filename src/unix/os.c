@@ -240,3 +240,41 @@ void ward__close(ward__fd fd) {
   if (fd >= 0)
     close(fd);
 }
+
+int ward__thread_start(pthread_t *t, void *(*fn)(void *), void *arg) {
+  /* The new thread inherits the mask in force while it is created. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int e = pthread_create(t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return e ? ward__fail_sys(WARD_ESYS, e, "pthread_create") : 0;
+}
+
+void ward__chan_env(char *buf, size_t n, ward__fd chan_fd) {
+  (void)chan_fd; /* the child finds it at fd 3, where spawn.c puts it */
+  snprintf(buf, n, "WARD_FD=3");
+}
+
+intptr_t ward__fd_os(ward__fd fd) { return fd; }
+
+int ward__cond_init(pthread_cond_t *c) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  int e = pthread_cond_init(c, &a);
+  pthread_condattr_destroy(&a);
+  return e ? WARD_ESYS : 0;
+}
+
+int ward__cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline) {
+  if (deadline == INT64_MAX) {
+    pthread_cond_wait(c, m);
+    return 0;
+  }
+  if (ward__now_ms() >= deadline)
+    return WARD_ETIMEDOUT;
+  struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+  pthread_cond_timedwait(c, m, &ts);
+  return 0;
+}
