@@ -24,6 +24,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <windows.h> /* GetModuleFileNameA */
+/* Windows reports an exception that ended a worker as the signal that
+ * says the same (docs/platforms.md); it has no names for them. */
+#define strsignal(sig) "an exception"
+#endif
 
 #ifndef PATH_MAX
 #define PATH_MAX 4096
@@ -40,6 +46,7 @@
 typedef struct exit_watch {
   pthread_mutex_t mu;
   pthread_cond_t cv; /* waits on CLOCK_MONOTONIC, immune to clock changes */
+  clockid_t clock;   /* ... where the threads library has it (not winpthreads) */
   int exited;        /* EXITED events seen so far */
 } exit_watch;
 
@@ -50,9 +57,10 @@ static int exit_watch_init(exit_watch *xw) {
     return -1;
   if (pthread_condattr_init(&attr) != 0)
     return -1;
-  int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  if (rc == 0)
-    rc = pthread_cond_init(&xw->cv, &attr);
+  xw->clock = CLOCK_MONOTONIC;
+  if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0)
+    xw->clock = CLOCK_REALTIME;
+  int rc = pthread_cond_init(&xw->cv, &attr);
   pthread_condattr_destroy(&attr);
   return rc == 0 ? 0 : -1;
 }
@@ -101,7 +109,7 @@ static void on_event(const ward_event *ev, void *ud) {
  * Returns 1 if it did. */
 static int wait_for_exit(exit_watch *xw, int ms) {
   struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  clock_gettime(xw->clock, &deadline);
   deadline.tv_sec += ms / 1000;
   deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
   if (deadline.tv_nsec >= 1000000000L) {
@@ -146,21 +154,35 @@ static long long now_us(void) {
 /* Fills `out` with argv[1], or with "echo_worker" in the directory of this
  * executable: running from another directory must still find it. */
 static int worker_path(char *out, size_t size, int argc, char **argv) {
+#ifdef _WIN32
+  static const char name[] = "\\echo_worker.exe";
+  const char sep = '\\';
+#else
   static const char name[] = "/echo_worker";
+  const char sep = '/';
+#endif
 
   if (argc > 1) {
     snprintf(out, size, "%s", argv[1]);
     return 1;
   }
   char self[PATH_MAX];
+#ifdef _WIN32
+  DWORD n = GetModuleFileNameA(NULL, self, sizeof self - 1);
+  if (n == 0 || n >= sizeof self - 1) {
+    fprintf(stderr, "host_echo: GetModuleFileName failed\n");
+    return 0;
+  }
+#else
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n < 0) {
     perror("host_echo: readlink /proc/self/exe");
     return 0;
   }
+#endif
   self[n] = '\0';
-  /* The link is an absolute path: keep it up to its last '/'. */
-  char *slash = strrchr(self, '/');
+  /* An absolute path: keep it up to its last separator. */
+  char *slash = strrchr(self, sep);
   size_t dir = slash != NULL ? (size_t)(slash - self) : 0;
   if (dir + sizeof name > size) {
     fprintf(stderr, "host_echo: path too long: %s\n", self);

@@ -2,7 +2,9 @@
 # deps.sh — installs the Debian packages ward needs to build and test, and
 # only those that are missing. Silent when everything is there; needs no
 # terminal (CI runs it with no stdin). The one place packages are listed:
-# `make deps`, `make build`, `make check` and `make demo` all come here.
+# `make deps`, `make build`, `make check` and `make demo` all come here;
+# `deps.sh windows` installs the cross compiler and Wine instead, for
+# `make check-windows` alone.
 set -euo pipefail
 
 # ---- Packages ward needs. Add new ones here, one a line, with why. ------
@@ -24,7 +26,18 @@ PACKAGES=(
   valgrind        # valgrind.h: src/unix/spawn.c asks whether it runs under valgrind (which
                   # cannot follow its clone); bench_rtt counts instructions with callgrind
 )
+# ---- For Windows, only when asked (`deps.sh windows`: make check-windows).
+WINDOWS_PACKAGES=(
+  gcc-mingw-w64-x86-64 # the cross compiler for the win backend (and winpthreads)
+  wine64               # runs the Windows tests here
+)
 # -------------------------------------------------------------------------
+if [ "${1:-}" = windows ]; then
+  PACKAGES=(cmake "${WINDOWS_PACKAGES[@]}")
+elif [ -n "${1:-}" ]; then
+  echo "usage: deps.sh [windows]" >&2
+  exit 2
+fi
 
 export DEBIAN_FRONTEND=noninteractive
 

@@ -14,10 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <windows.h>
+#include <psapi.h>
+#else
+#include <sys/socket.h>
+#include <sys/un.h>
+#endif
 
 #include "ward.h"
 
@@ -135,6 +140,7 @@ static inline int t_count_entries(const char *path) {
   return n;
 }
 
+#ifndef _WIN32 /* Unix sockets and /proc */
 /* A bare connection to the Unix socket at `path` (close-on-exec). */
 static inline int t_unix_connect(const char *path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -147,14 +153,24 @@ static inline int t_unix_connect(const char *path) {
   return fd;
 }
 
-/* This process's resident set, in KiB (see RSS_MEANINGFUL). */
+#endif
+
+/* This process's resident set (on Windows its working set), in KiB (see
+ * RSS_MEANINGFUL). */
 static inline long t_rss_kib(void) {
+#ifdef _WIN32
+  PROCESS_MEMORY_COUNTERS pmc;
+  if (!GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc))
+    abort();
+  return (long)(pmc.WorkingSetSize / 1024);
+#else
   FILE *f = fopen("/proc/self/statm", "r");
   long pages = 0, resident = 0;
   if (!f || fscanf(f, "%ld %ld", &pages, &resident) != 2)
     abort();
   fclose(f);
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
+#endif
 }
 
 static inline int64_t t_now_ms(void) {

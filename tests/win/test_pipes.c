@@ -1,0 +1,171 @@
+/*
+ * test_pipes.c — the Windows backend's named pipes and loop, from inside
+ * (src/win/): a pipe name squatted in advance is refused
+ * (FILE_FLAG_FIRST_PIPE_INSTANCE), a second client cannot connect, and the
+ * readiness the core relies on is what the emulation over overlapped I/O
+ * reports: nothing to read until bytes come, writable again once a full
+ * pipe drains, hang-up at the peer's close, level-triggered loop events
+ * and wake-ups from another thread. Windows only (cmake/windows.cmake).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "test.h"
+#include "ward_int.h"
+#include "win/win.h"
+
+static void pipe_name(wchar_t *out, const wchar_t *what) {
+  swprintf(out, 96, L"\\\\.\\pipe\\ward-test-%ls-%lu", what, (unsigned long)GetCurrentProcessId());
+}
+
+static void test_squatted_name_refused(void) {
+  wchar_t name[96];
+  pipe_name(name, L"squat");
+  /* Another process would do this first, hoping a worker connects to it.
+   * Windows refuses ours at creation (FIRST_PIPE_INSTANCE); Wine lets it be
+   * made, and the backend finds its client end reached the squatter. */
+  HANDLE squat = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE,
+                                  PIPE_UNLIMITED_INSTANCES, 4096, 4096, 0, NULL);
+  T_TRUE(squat != INVALID_HANDLE_VALUE);
+  HANDLE srv, cli;
+  T_ERR(ward__win_pipe_named(name, &srv, &cli, 1, 1), WARD_ESYS);
+  T_EQ_INT(ward_last_errno(), ERROR_ACCESS_DENIED);
+  CloseHandle(squat);
+  /* Once the squatter is gone the name is free again. */
+  T_OK(ward__win_pipe_named(name, &srv, &cli, 1, 1));
+  CloseHandle(srv);
+  CloseHandle(cli);
+}
+
+static void test_second_client_refused(void) {
+  wchar_t name[96];
+  pipe_name(name, L"second");
+  HANDLE srv, cli;
+  T_OK(ward__win_pipe_named(name, &srv, &cli, 1, 1));
+  HANDLE other = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+  T_TRUE(other == INVALID_HANDLE_VALUE);
+  T_EQ_INT(GetLastError(), ERROR_PIPE_BUSY);
+  CloseHandle(srv);
+  CloseHandle(cli);
+}
+
+static void test_readable_when_bytes_come(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  char b[16];
+  T_EQ_INT(ward__sock_recv(sv[0], b, sizeof b, 0), WARD__AGAIN);
+  T_EQ_INT(ward__wait_fd(sv[0], WARD__IN, ward__deadline(50)), 0);
+  ward__buf out = {"hello", 5};
+  T_EQ_INT(ward__sock_send(sv[1], &out, 1), 5);
+  T_EQ_INT(ward__wait_fd(sv[0], WARD__IN, ward__deadline(10000)), WARD__IN);
+  T_EQ_INT(ward__sock_recv(sv[0], b, sizeof b, 0), 5);
+  T_EQ_MEM(b, "hello", 5);
+  T_EQ_INT(ward__sock_recv(sv[0], b, sizeof b, 0), WARD__AGAIN);
+  ward__close(sv[0]);
+  ward__close(sv[1]);
+}
+
+static void test_writable_when_drained(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  static char big[1 << 20];
+  memset(big, 'x', sizeof big);
+  ward__buf out = {big, sizeof big};
+  /* Nobody reads: the pipe fills and the sends say so. */
+  ptrdiff_t sent = 0, w;
+  while ((w = ward__sock_send(sv[0], &out, 1)) > 0)
+    sent += w;
+  T_EQ_INT(w, 0);
+  T_EQ_INT(ward__wait_fd(sv[0], WARD__OUT, ward__deadline(50)), 0);
+  /* The reader takes everything; the writer is writable again. */
+  static char in[1 << 16];
+  ptrdiff_t got = 0;
+  while (got < sent) {
+    ptrdiff_t r = ward__sock_recv(sv[1], in, sizeof in, 1);
+    T_TRUE(r > 0);
+    got += r;
+  }
+  T_EQ_INT(got, sent);
+  T_EQ_INT(ward__wait_fd(sv[0], WARD__OUT, ward__deadline(10000)), WARD__OUT);
+  ward__close(sv[0]);
+  ward__close(sv[1]);
+}
+
+static void test_hangup_at_close(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  ward__close(sv[1]);
+  T_EQ_INT(ward__wait_fd(sv[0], WARD__IN, ward__deadline(10000)), WARD__IN | WARD__HUP);
+  char b[4];
+  T_EQ_INT(ward__sock_recv(sv[0], b, sizeof b, 0), 0);
+  ward__buf out = {"x", 1};
+  T_EQ_INT(ward__sock_send(sv[0], &out, 1), WARD_ECRASHED);
+  ward__close(sv[0]);
+}
+
+static void test_loop_level_triggered(void) {
+  ward__loop *l;
+  T_OK(ward__loop_new(&l, 0));
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  int tag;
+  T_OK(ward__loop_add(l, sv[0], WARD__IN, &tag));
+  ward__loop_event ev[8];
+  T_EQ_INT(ward__loop_wait(l, ev, 8, 50), 0);
+  ward__buf out = {"ab", 2};
+  T_EQ_INT(ward__sock_send(sv[1], &out, 1), 2);
+  T_EQ_INT(ward__loop_wait(l, ev, 8, 10000), 1);
+  T_TRUE(ev[0].ptr == &tag && (ev[0].events & WARD__IN));
+  char b;
+  T_EQ_INT(ward__sock_recv(sv[0], &b, 1, 0), 1);
+  /* One byte is still there: reported again, with no new packet. */
+  T_EQ_INT(ward__loop_wait(l, ev, 8, 0), 1);
+  T_EQ_INT(ward__sock_recv(sv[0], &b, 1, 0), 1);
+  T_EQ_INT(ward__loop_wait(l, ev, 8, 50), 0);
+  /* Watching for nothing: nothing reported though bytes come. */
+  ward__loop_del(l, sv[0]);
+  T_EQ_INT(ward__sock_send(sv[1], &out, 1), 2);
+  T_EQ_INT(ward__loop_wait(l, ev, 8, 50), 0);
+  ward__close(sv[0]);
+  ward__close(sv[1]);
+  ward__loop_free(l);
+}
+
+static void *wake_later(void *arg) {
+  Sleep(100);
+  ward__loop_wake(arg);
+  return NULL;
+}
+
+/* A wake-up from another thread ends a wait that would last 10 s, once. */
+static void wake_from_another_thread(int pollable) {
+  ward__loop *l;
+  T_OK(ward__loop_new(&l, pollable));
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, wake_later, l) == 0);
+  ward__loop_event ev[8];
+  int64_t t0 = ward__now_ms();
+  T_EQ_INT(ward__loop_wait(l, ev, 8, 10000), 0);
+  T_TRUE(ward__now_ms() - t0 < 5000);
+  pthread_join(t, NULL);
+  t0 = ward__now_ms();
+  T_EQ_INT(ward__loop_wait(l, ev, 8, 200), 0);
+  T_TRUE(ward__now_ms() - t0 >= 190); /* that wake-up is spent */
+  ward__loop_free(l);
+}
+
+static void test_wake_from_another_thread(void) { wake_from_another_thread(0); }
+static void test_wake_pollable_loop(void) { wake_from_another_thread(1); }
+
+int main(void) {
+  T_RUN(test_squatted_name_refused);
+  T_RUN(test_second_client_refused);
+  T_RUN(test_readable_when_bytes_come);
+  T_RUN(test_writable_when_drained);
+  T_RUN(test_hangup_at_close);
+  T_RUN(test_loop_level_triggered);
+  T_RUN(test_wake_from_another_thread);
+  T_RUN(test_wake_pollable_loop);
+  return t_done();
+}
