@@ -256,10 +256,10 @@ static void test_deadline(void) {
 #define NCALLS 400
 
 static void *caller(void *arg) {
-  long t = (long)arg;
+  intptr_t t = (intptr_t)arg;
   for (int i = 0; i < NCALLS; i++) {
     char p[64];
-    int k = snprintf(p, sizeof p, "thread %ld call %d", t, i);
+    int k = snprintf(p, sizeof p, "thread %d call %d", (int)t, i);
     ward_msg *m = NULL;
     T_OK(ward_request(&m, w, "echo", p, (size_t)k, 30000));
     T_EQ_INT(ward_msg_len(m), k);
@@ -273,7 +273,7 @@ static void *caller(void *arg) {
 
 static void test_concurrent_callers(void) {
   pthread_t th[NTHREADS];
-  for (long i = 0; i < NTHREADS; i++)
+  for (intptr_t i = 0; i < NTHREADS; i++)
     T_TRUE(pthread_create(&th[i], NULL, caller, (void *)i) == 0);
   for (int i = 0; i < NTHREADS; i++)
     pthread_join(th[i], NULL);

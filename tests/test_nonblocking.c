@@ -176,7 +176,7 @@ static void free_from_callback(int external) {
   /* `w` may be gone from here on: only its id is used. */
   tev e = wait_event(h, external, mark, WARD_EV_STOPPED, id);
   const char *dir = freed_dir;
-  T_TRUE(dir[0] == '/');
+  T_TRUE(t_path_absolute(dir));
   T_EQ_INT(e.outcome, WARD_STOP_GRACEFUL);
   int64_t until = t_now_ms() + 20000;
   while (!gone(dir) && t_now_ms() < until) {
@@ -202,7 +202,9 @@ static void test_free_from_callback_external(void) { free_from_callback(1); }
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
+#ifdef SIGPIPE /* not on Windows, where pipes raise no signal */
   signal(SIGPIPE, SIG_IGN);
+#endif
   T_RUN(test_stop_from_callback);
   T_RUN(test_stop_from_callback_external);
   T_RUN(test_cycle_from_handler);

@@ -5,28 +5,45 @@
  * "--worker MODE" as the worker, so a test and its worker are one file
  * and cannot drift apart. MODE picks the behaviour: "serve" runs the
  * client with the methods below; the others misbehave on purpose.
+ *
+ * On Windows (tests/tself.h finds the binary there) the methods that need
+ * POSIX process calls (fork, kill, prctl, /proc) or the JSON and
+ * MessagePack libraries (no Windows build of them in Debian) are left out:
+ * TW_POSIX and TW_JSON say which are in.
  */
 #ifndef WARD_TWORKER_H
 #define WARD_TWORKER_H
+
+#ifdef _WIN32
+#define TW_POSIX 0
+#define TW_JSON 0
+#else
+#define TW_POSIX 1
+#define TW_JSON 1
+#endif
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
-
+#if TW_POSIX
+#include <spawn.h>
+#include <sys/prctl.h>
+#endif
+#if TW_JSON
 #include <jansson.h>
 #include <msgpack.h>
+#endif
 
 #include "proto.h"
 #include "test.h"
+#include "tself.h"
 #include "ward.h"
 #include "ward_int.h"
 
@@ -37,7 +54,7 @@ static size_t tw_log_len;
 /* Blocks until killed: the worker is wedged on purpose. */
 static _Noreturn void tw_forever(void) {
   for (;;)
-    pause();
+    t_nap_ms(1000000);
 }
 
 static int tw_reply_str(ward_ctx *ctx, const char *s) { return ward_ctx_reply(ctx, s, strlen(s)); }
@@ -178,6 +195,7 @@ static int tw_cwd(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, getcwd(buf, sizeof buf) ? buf : "?");
 }
 
+#if TW_POSIX
 /* The descriptors open in the worker, as "0,1,2,3". */
 static int tw_fds(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
@@ -204,6 +222,8 @@ static int tw_fds(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, buf);
 }
 
+#endif
+
 static int tw_print(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   for (int i = 0; i < 300; i++) {
@@ -216,6 +236,19 @@ static int tw_print(ward_ctx *ctx, const void *d, size_t n, void *ud) {
 
 static void tw_raw(const void *p, size_t n) {
   const uint8_t *b = p;
+#ifdef _WIN32
+  /* The channel's handle, opened for overlapped I/O. */
+  HANDLE h = (HANDLE)(intptr_t)atoll(getenv("WARD_FD") ? getenv("WARD_FD") : "0");
+  OVERLAPPED ov = {0};
+  ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  DWORD done = 0;
+  if (!WriteFile(h, b, (DWORD)n, NULL, &ov) && GetLastError() != ERROR_IO_PENDING)
+    _exit(99);
+  if (!GetOverlappedResult(h, &ov, &done, TRUE) || done != n)
+    _exit(99);
+  CloseHandle(ov.hEvent);
+  n = 0;
+#endif
   while (n > 0) {
     ssize_t w = write(3, b, n);
     if (w <= 0)
@@ -252,9 +285,15 @@ static int tw_hello2(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   tw_forever();
 }
 
+/* Dies at once, without a word: SIGKILL; on Windows the status of a
+ * fail-fast (STATUS_FAIL_FAST_EXCEPTION), which ward reports as a crash. */
 static int tw_sigkill(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ctx, (void)d, (void)n, (void)ud;
+#ifdef _WIN32
+  TerminateProcess(GetCurrentProcess(), 0xC0000602u);
+#else
   kill(getpid(), SIGKILL);
+#endif
   tw_forever();
 }
 
@@ -275,6 +314,10 @@ static int tw_payload_int(const void *d, size_t n) {
 }
 
 static void tw_sleep_ms(int ms) {
+#ifdef _WIN32
+  t_nap_ms(ms);
+  return;
+#endif
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0) {
   }
@@ -334,6 +377,7 @@ static int tw_grow(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, kept[0] ? "grown" : "?");
 }
 
+#if TW_POSIX
 /* Starts a grandchild that waits forever, in the worker's process group,
  * and replies with its pid. */
 static int tw_spawn_child(ward_ctx *ctx, const void *d, size_t n, void *ud) {
@@ -348,6 +392,8 @@ static int tw_spawn_child(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   snprintf(buf, sizeof buf, "%d", (int)pid);
   return tw_reply_str(ctx, buf);
 }
+
+#endif
 
 static int64_t tw_now_us(void) {
   struct timespec ts;
@@ -424,9 +470,17 @@ static int tw_stream_batch(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, out);
 }
 
-/* The worker's peak resident set in KiB (VmHWM), as text. */
+/* The worker's peak resident set in KiB (VmHWM; on Windows the peak
+ * working set), as text. */
 static int tw_hwm(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
+#ifdef _WIN32
+  PROCESS_MEMORY_COUNTERS pmc;
+  char peak[32] = "-1";
+  if (GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc))
+    snprintf(peak, sizeof peak, "%ld", (long)(pmc.PeakWorkingSetSize / 1024));
+  return tw_reply_str(ctx, peak);
+#endif
   FILE *f = fopen("/proc/self/status", "r");
   char line[256], out[32] = "-1";
   while (f && fgets(line, sizeof line, f))
@@ -436,6 +490,7 @@ static int tw_hwm(ward_ctx *ctx, const void *d, size_t n, void *ud) {
     fclose(f);
   return tw_reply_str(ctx, out);
 }
+
 
 /* ward_ctx_rows at its edges: a batch whose second row is over a 4096-byte
  * frame limit, then a batch whose first row has NULL data. Replies with the
@@ -515,6 +570,7 @@ static int tw_slow_note(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return 0;
 }
 
+#if TW_JSON
 /* {"a": x, "b": y} -> {"sum": x + y}, through the JSON helpers. */
 static int tw_json_sum(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ud;
@@ -604,6 +660,8 @@ static int tw_doctor(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return ward_ctx_reply_doctor(ctx, checks, 2);
 }
 
+#endif
+
 /* Writes the payload as one line on stdout. */
 static int tw_say(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ud;
@@ -663,6 +721,7 @@ static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, buf);
 }
 
+#if TW_POSIX
 /* The blocked and ignored signals this process started with, as
  * "blk=HEX ign=HEX" (the SigBlk and SigIgn lines of /proc/self/status),
  * read before anything in it could change them. */
@@ -695,6 +754,8 @@ static int tw_pdeathsig(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, buf);
 }
 
+#endif
+
 static int tw_serve(void) {
   ward_client *c;
   int rv = ward_client_connect(&c);
@@ -711,22 +772,27 @@ static int tw_serve(void) {
       {"rows", tw_rows},         {"abort", tw_abort},       {"exit", tw_exit},
       {"record", tw_record},     {"get_log", tw_get_log},   {"call_host", tw_call_host},
       {"notify_host", tw_notify_host}, {"env", tw_env},     {"args", tw_args},
-      {"cwd", tw_cwd},           {"fds", tw_fds},           {"print", tw_print},
+      {"cwd", tw_cwd},           {"print", tw_print},
       {"garbage", tw_garbage},   {"oversize", tw_oversize}, {"hello2", tw_hello2},
-      {"pid", tw_pid},           {"sigkill", tw_sigkill},   {"hang_notify", tw_hang_notify},
+      {"pid", tw_pid},           {"hang_notify", tw_hang_notify},
       {"reply_then_notify", tw_reply_then_notify},
       {"work", tw_work},         {"work_notify", tw_work_notify},
       {"busy_progress", tw_busy_progress}, {"spin", tw_spin}, {"grow", tw_grow},
-      {"spawn_child", tw_spawn_child},
       {"stream", tw_stream},     {"stream_batch", tw_stream_batch}, {"rows_edge", tw_rows_edge},
-      {"hwm", tw_hwm},     {"until_cancel", tw_until_cancel},
+      {"until_cancel", tw_until_cancel}, {"hwm", tw_hwm}, {"sigkill", tw_sigkill},
       {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
+      {"say", tw_say}, {"last_words", tw_last_words},
+      {"odd_output", tw_odd_output}, {"data", tw_data},
+#if TW_POSIX
+      {"fds", tw_fds},           {"spawn_child", tw_spawn_child},
+      {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals},
+#endif
+#if TW_JSON
       {"json_sum", tw_json_sum}, {"json_fail", tw_json_fail}, {"json_rows", tw_json_rows},
       {"bad_json_reply", tw_bad_json_reply}, {"mp_sum", tw_mp_sum},
-      {"ward.doctor", tw_doctor}, {"say", tw_say}, {"last_words", tw_last_words},
-      {"odd_output", tw_odd_output}, {"data", tw_data},
-      {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals},
+      {"ward.doctor", tw_doctor},
+#endif
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     ward_client_handle(c, methods[i].name, methods[i].fn, c);
@@ -737,7 +803,9 @@ static int tw_serve(void) {
 }
 
 static int tworker_main(int argc, char **argv) {
+#if TW_POSIX
   tw_read_signals();
+#endif
   tw_argv = argv;
   const char *mode = argc > 2 ? argv[2] : "serve";
   if (strcmp(mode, "serve") == 0)
@@ -766,6 +834,7 @@ static int tworker_main(int argc, char **argv) {
       return 1;
     return tw_serve();
   }
+#if TW_POSIX
   /* While the fifo FILE exists, waits for a byte from it before serving:
    * the test holds later generations at start-up as long as it likes. */
   if (strcmp(mode, "gate_if_fifo") == 0) {
@@ -779,31 +848,38 @@ static int tworker_main(int argc, char **argv) {
     }
     return tw_serve();
   }
+#endif
   if (strcmp(mode, "ignore_term") == 0) {
     signal(SIGTERM, SIG_IGN);
     return tw_serve();
   }
+#if TW_POSIX
   if (strcmp(mode, "badtoken") == 0) {
     setenv("WARD_TOKEN", "0000000000000000000000000000000000000000000000000000000000000000", 1);
     return tw_serve();
   }
+#endif
   fprintf(stderr, "tworker: unknown mode %s\n", mode);
   return 2;
 }
 
+#if TW_POSIX
 /* How many descriptors this process has open. */
 static inline int tw_count_fds(void) {
   return t_count_entries("/proc/self/fd") - 1; /* the directory's own descriptor */
 }
 
+#endif
+
 /* The path of this test binary. */
 static inline void tw_self(char *out, size_t cap) {
-  ssize_t n = readlink("/proc/self/exe", out, cap - 1);
-  if (n <= 0)
+  const char *p = t_self_path();
+  if (!p || strlen(p) >= cap)
     abort();
-  out[n] = 0;
+  strcpy(out, p);
 }
 
+#if TW_POSIX
 /* Runs this binary with `arg` (a host of its own, say), its stdout a pipe
  * read through *out; returns its pid. */
 static inline pid_t tw_spawn_self(const char *arg, FILE **out) {
@@ -827,6 +903,8 @@ static inline pid_t tw_spawn_self(const char *arg, FILE **out) {
     abort();
   return pid;
 }
+
+#endif
 
 /* For the test side: a spec that runs this binary as a worker. */
 static inline ward_spec *tw_spec(const char *name, const char *mode) {
