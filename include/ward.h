@@ -1264,6 +1264,10 @@ WARD_EXTERN void ward_client_free(ward_client *c);
  * connection that breaks the protocol is closed; the others go on. The
  * connecting side is a ward_client made with ward_client_open; it calls
  * with ward_client_request and ward_client_notify.
+ *
+ * A server attached to a host (ward_server_attach) holds no thread: its
+ * listener and connections are watched by the host's loop, and its
+ * handlers run there, as host handlers do.
  * ------------------------------------------------------------------- */
 typedef struct ward_server ward_server;
 /* An empty server. Errors: WARD_EINVAL, WARD_ENOMEM. */
@@ -1273,8 +1277,9 @@ WARD_EXTERN int ward_server_new(ward_server **out);
 WARD_EXTERN int ward_server_handle(ward_server *s, const char *method, ward_handler fn,
                                    void *ud);
 
-/* A server's limits (ward_server_limits). Each connection holds a thread,
- * so `max_conns` bounds the server's threads too. */
+/* A server's limits (ward_server_limits). Each connection holds a thread
+ * (unless the server is attached to a host), so `max_conns` bounds the
+ * server's threads too. */
 #define WARD_SERVER_MAX_CONNS_DEFAULT 64       /* connections held at once */
 #define WARD_SERVER_HANDSHAKE_MS_DEFAULT 10000 /* from connect to a complete HELLO */
 
@@ -1320,7 +1325,8 @@ typedef struct ward_server_drop {
 } ward_server_drop;
 
 /* Runs on a thread of the server's (the accepting thread, or the dropped
- * connection's own), with no lock of ward's held; several may run at once
+ * connection's own; attached to a host: the host's loop thread), with no
+ * lock of ward's held; several may run at once
  * for different connections, so it must be thread-safe and short, and must
  * not call ward_server_free. `d` is valid only during the call. None runs
  * once ward_server_free has returned; connections closed by
@@ -1340,8 +1346,36 @@ WARD_EXTERN int ward_server_on_drop(ward_server *s, ward_server_drop_cb cb, void
  * listens already); other failures are WARD_ESYS. */
 WARD_EXTERN int ward_server_listen(ward_server *s, const char *path);
 /* Stops accepting, closes every connection, waits for handlers still
- * running, removes the socket and frees the server. Not from a handler. */
+ * running, removes the socket and frees the server. Not from a handler.
+ * Attached to a host, it waits for the host's loop to close the
+ * connections (running it, with an external loop that no one drives),
+ * does not wait for deferred calls (their ends then fail WARD_ECLOSED and
+ * still free them), and from a ward callback it does nothing. */
 WARD_EXTERN void ward_server_free(ward_server *s);
+
+/* Serves the server's connections on `host`'s loop instead of threads of
+ * the server's; before ward_server_listen, once. The host must outlive
+ * the server (free the server first). ward_server_listen then registers
+ * the listener with the loop, and each connection is served by the
+ * thread running the loop (the host's own, or the one calling
+ * ward_host_dispatch), like the workers' connections, so the server
+ * starts no thread.
+ *
+ * Handlers then run on the loop thread, as host handlers do
+ * (ward_host_handle): one at a time, and they must not block; a handler
+ * whose answer needs slow work defers the call (ward_ctx_defer) and ends
+ * it later, from any thread, the loop's included (a callback of a
+ * lifecycle operation's event, say). A connection's requests are served
+ * in order: while one of them is deferred, the next waits, and the
+ * connection counts as in a call (ward_server_limits) until the deferred
+ * call ends. Other connections go on meanwhile. Sends from a handler
+ * never block (what the socket does not take is queued); ward_ctx_worker
+ * is NULL and ward_ctx_cancelled 0 in them. The limits keep their meaning
+ * (the handshake deadline is a timer of the loop's; a newcomer at the
+ * limit closes an idle connection at once); the on_drop callback runs on
+ * the loop thread. Errors: WARD_EINVAL (NULL, attached already, or
+ * listening already). */
+WARD_EXTERN int ward_server_attach(ward_server *s, ward_host *host);
 /* Connects to a ward server at `path` (the client does not follow the
  * server's life: no death signal). Errors: WARD_ECLOSED (nothing listens
  * there: no such socket, or the connection was refused; the errno is in
@@ -1417,7 +1451,8 @@ WARD_EXTERN int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row 
  * stopped by a cancellation. WARD_EINVAL for a level outside 0..3 or a
  * code too long, else the errors of ward_ctx_reply. */
 WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message);
-/* Host handlers only: takes a request off the I/O thread. A host handler
+/* Host handlers (and handlers of a server attached to a host,
+ * ward_server_attach) only: takes a request off the I/O thread. A host handler
  * runs on the loop and must answer at once; one whose answer needs slow
  * work (ward_spawn, a stop, a blocking call) defers the call, hands the
  * returned ctx to a thread of its own and returns. The deferred ctx stays

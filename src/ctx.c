@@ -41,6 +41,8 @@ static void free_seqs(ward_ctx *ctx) {
 static void ended(ward_ctx *ctx) {
   if (!ctx->deferred)
     return;
+  if (ctx->on_end)
+    ctx->on_end(ctx->end_ud);
   free_seqs(ctx);
   ward__conn_unref(ctx->conn);
   free(ctx->own_method);
@@ -48,7 +50,8 @@ static void ended(ward_ctx *ctx) {
 }
 
 ward_ctx *ward_ctx_defer(ward_ctx *ctx) {
-  if (!ctx || ctx->deferred || !ctx->worker || ctx->ended || ctx->kind != WARD__K_REQUEST) {
+  if (!ctx || ctx->deferred || (!ctx->worker && !ctx->host) || ctx->ended ||
+      ctx->kind != WARD__K_REQUEST) {
     ward__fail(WARD_EINVAL, "only a host handler's request can be deferred, once");
     return NULL;
   }
@@ -62,7 +65,7 @@ ward_ctx *ward_ctx_defer(ward_ctx *ctx) {
   }
   *d = *ctx;
   d->deferred = 1;
-  d->host = ctx->worker->host;
+  d->host = ctx->worker ? ctx->worker->host : ctx->host;
   d->own_method = m;
   d->method = m;
   atomic_init(&d->own_cancel, 0);
@@ -72,6 +75,7 @@ ward_ctx *ward_ctx_defer(ward_ctx *ctx) {
   ctx->seqs = NULL;
   ctx->nseqs = 0;
   ctx->ended = 1;
+  ctx->handed_off = 1;
   return d;
 }
 

@@ -16,6 +16,9 @@
  * busy one is never cut. When every connection is busy, the accepting
  * thread answers the newcomer's HELLO-to-be with a GOODBYE (busy) and
  * closes it, holding no thread for it.
+ *
+ * A server attached to a host serves its connections on the host's loop
+ * instead, with no thread at all: server_loop.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +26,7 @@
 #include <string.h>
 
 #include "platform.h"
-#include "ward_int.h"
+#include "server_int.h"
 
 /* A connection's state besides WARD__PEER_IDLE and WARD__PEER_BUSY. */
 enum { PEER_HANDSHAKE = 0 };
@@ -39,24 +42,6 @@ typedef struct peer {
   int dropped;         /* the server closed it to make room (mu) */
   int done;            /* its thread has finished with it: join (mu) */
 } peer;
-
-struct ward_server {
-  pthread_mutex_t mu;
-  pthread_cond_t cond; /* a peer thread is done */
-  ward__handlers handlers;
-  int max_conns;
-  int handshake_ms;
-  ward_server_drop_cb on_drop; /* set before listening: read without the lock */
-  void *drop_ud;
-  ward__fd listen_fd;
-  ward__loop *loop;    /* the accepting thread waits here for the listener */
-  atomic_int stopping; /* the accepting thread is to end (with a wake-up) */
-  char *path;
-  pthread_t thread;
-  int running;         /* the accepting thread exists */
-  peer *peers;
-  size_t npeers;       /* every peer with a thread, ending ones included */
-};
 
 int ward_server_new(ward_server **out) {
   if (!out)
@@ -118,7 +103,7 @@ const char *ward_drop_reason_name(int reason) {
   return names[reason];
 }
 
-static void report(ward_server *s, const ward_server_drop *d) {
+void ward__server_report(ward_server *s, const ward_server_drop *d) {
   if (s->on_drop && d->reason)
     s->on_drop(d, s->drop_ud);
 }
@@ -173,7 +158,7 @@ static void *serve_peer(void *arg) {
     d.reason = 0; /* the accepting thread told of it */
   pthread_mutex_unlock(&s->mu);
   ward_client_free(c);
-  report(s, &d);
+  ward__server_report(s, &d);
   pthread_mutex_lock(&s->mu);
   p->done = 1;
   pthread_cond_broadcast(&s->cond);
@@ -250,7 +235,7 @@ static int make_room(ward_server *s, int64_t now_us, ward_server_drop *d) {
 /* A newcomer while every connection is busy: a GOODBYE instead of the
  * WELCOME it is about to ask for (a client reads it after its HELLO,
  * even when that HELLO found the socket closed), then it goes. */
-static void refuse(ward__fd fd, int max_conns) {
+void ward__server_refuse(ward__fd fd, int max_conns) {
   char text[96];
   int n = snprintf(text, sizeof text,
                    "server busy: every one of its connections is in a call (limit %d)",
@@ -305,10 +290,10 @@ static void accept_peer(ward_server *s, ward__fd fd) {
   int max = s->max_conns;
   pthread_mutex_unlock(&s->mu);
   if (full) {
-    refuse(fd, max);
+    ward__server_refuse(fd, max);
     d = (ward_server_drop){.reason = WARD_DROP_BUSY, .pid = pid};
   }
-  report(s, &d);
+  ward__server_report(s, &d);
 }
 
 static void *accept_loop(void *arg) {
@@ -356,9 +341,11 @@ int ward_server_listen(ward_server *s, const char *path) {
   rv = ward__unix_listen(path, 0600, 64, &fd); /* owner only */
   if (rv)
     return ward__fail_sys(WARD_ESYS, rv, "listen");
-  rv = ward__loop_new(&s->loop, 0);
-  if (!rv)
-    rv = ward__loop_add(s->loop, fd, WARD__IN, &s->listen_fd);
+  if (!s->host) {
+    rv = ward__loop_new(&s->loop, 0);
+    if (!rv)
+      rv = ward__loop_add(s->loop, fd, WARD__IN, &s->listen_fd);
+  }
   if (rv) {
     ward__close(fd);
     ward__unix_unlink(path);
@@ -366,6 +353,15 @@ int ward_server_listen(ward_server *s, const char *path) {
   }
   s->listen_fd = fd;
   s->path = strdup(path);
+  if (s->host) {
+    rv = s->path ? ward__server_attached_listen(s) : WARD_ENOMEM;
+    if (rv) {
+      ward__unix_unlink(path);
+      ward__close(fd);
+      s->listen_fd = WARD__FD_NONE;
+    }
+    return rv;
+  }
   pthread_mutex_lock(&s->mu);
   int e = s->path ? pthread_create(&s->thread, NULL, accept_loop, s) : ENOMEM;
   s->running = e == 0;
@@ -380,6 +376,10 @@ int ward_server_listen(ward_server *s, const char *path) {
 void ward_server_free(ward_server *s) {
   if (!s)
     return;
+  if (s->host) {
+    ward__server_attached_free(s);
+    return;
+  }
   if (s->running) {
     atomic_store(&s->stopping, 1);
     ward__loop_wake(s->loop);

@@ -361,7 +361,14 @@ struct ward_ctx {
   void *boundary_ud;
   int deferred;         /* a heap copy from ward_ctx_defer: freed as it ends */
   char *own_method;     /* deferred: its own copy of the method name */
-  ward_host *host;      /* deferred: the host whose loop it came from */
+  ward_host *host;      /* deferred: the host whose loop it came from; set
+                           beforehand for a server attached to a host */
+  int handed_off;       /* this ctx was deferred: its copy ends the call */
+  /* A server attached to a host: told once the deferred copy has ended
+   * the call (on the thread that ended it), so that the connection may
+   * serve its next frame. Copied by ward_ctx_defer; may be NULL. */
+  void (*on_end)(void *ud);
+  void *end_ud;
 };
 
 /* Runs `fn` for one inbound REQUEST or NOTIFY item and ends the call as

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,14 +30,58 @@ static int h_who(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return ward_ctx_reply(ctx, r, strlen(r));
 }
 
-/* "hold" blocks its connection's thread until "release" comes on another. */
+/* The host the servers are attached to (ward_server_attach), or NULL:
+ * the suite runs once with threads, once on a host's loop. */
+static ward_host *attached;
+
+/* "hold" keeps its call open until "release" comes on another
+ * connection: with threads it blocks its connection's thread; attached to
+ * a host, where a handler must not block, it defers the call and parks
+ * the copy, which "release" (on the loop) or set_gate (on the test's
+ * thread) ends. */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
 static int gate_open;
 static int holding; /* handlers waiting at the gate */
+static ward_ctx *parked[64];
+static int nparked;
+static int parked_errors; /* ends of parked calls that failed */
+
+/* Ends the parked calls (gate_mu not held). */
+static void end_parked(void) {
+  pthread_mutex_lock(&gate_mu);
+  int n = nparked;
+  ward_ctx *v[64];
+  memcpy(v, parked, sizeof v);
+  nparked = 0;
+  holding -= n;
+  pthread_mutex_unlock(&gate_mu);
+  int errors = 0;
+  for (int i = 0; i < n; i++)
+    errors += ward_ctx_reply(v[i], "released", 8) != 0;
+  pthread_mutex_lock(&gate_mu);
+  parked_errors += errors;
+  pthread_mutex_unlock(&gate_mu);
+}
+
+static void set_gate(int open);
 
 static int h_hold(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
+  if (attached) {
+    ward_ctx *dc = ward_ctx_defer(ctx);
+    if (!dc)
+      return ward_ctx_fail(ctx, 1, "could not defer");
+    pthread_mutex_lock(&gate_mu);
+    int open = gate_open;
+    if (!open) {
+      parked[nparked++] = dc;
+      holding++;
+      pthread_cond_broadcast(&gate_cv);
+    }
+    pthread_mutex_unlock(&gate_mu);
+    return open ? ward_ctx_reply(dc, "released", 8) : 0;
+  }
   pthread_mutex_lock(&gate_mu);
   holding++;
   pthread_cond_broadcast(&gate_cv);
@@ -53,6 +98,7 @@ static int h_release(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   gate_open = 1;
   pthread_cond_broadcast(&gate_cv);
   pthread_mutex_unlock(&gate_mu);
+  end_parked(); /* attached: the loop ends the parked calls itself */
   return ward_ctx_reply(ctx, "ok", 2);
 }
 
@@ -68,6 +114,8 @@ static void *hold_call(void *arg) {
 static ward_server *new_server(void) {
   ward_server *s;
   T_OK(ward_server_new(&s));
+  if (attached)
+    T_OK(ward_server_attach(s, attached));
   T_OK(ward_server_handle(s, "echo", h_echo, NULL));
   T_OK(ward_server_handle(s, "who", h_who, NULL));
   T_OK(ward_server_handle(s, "hold", h_hold, NULL));
@@ -84,6 +132,7 @@ static void expect_reply(ward_client *c, const char *method, const char *data, c
 }
 
 static void test_calls(void) {
+  set_gate(0);
   ward_server *s = new_server();
   T_OK(ward_server_listen(s, path));
   T_ERR(ward_server_handle(s, "late", h_echo, NULL), WARD_EINVAL);
@@ -98,8 +147,8 @@ static void test_calls(void) {
   expect_reply(c, "who", "", "peer");
   T_ERR(ward_client_request(NULL, c, "nothing", "", 0, 20000), WARD_ENOMETHOD);
 
-  /* Each connection has its own thread: one blocked handler does not
-   * hold up another connection. */
+  /* One connection's call held open (a blocked thread, or a deferred
+   * call) does not hold up another connection. */
   ward_client *c2;
   T_OK(ward_client_open(&c2, path));
   pthread_t t;
@@ -410,7 +459,8 @@ static void test_connection_limit(void) {
   T_OK(ward_server_limits(s, MAX, 60000));
   T_OK(ward_server_on_drop(s, on_drop, NULL));
   T_OK(ward_server_listen(s, path));
-  int bound = base + 1 + MAX; /* the accepting thread, one per connection */
+  /* The accepting thread, one per connection; none at all attached. */
+  int bound = attached ? base : base + 1 + MAX;
   ward_client *a, *b;
   T_OK(ward_client_open(&a, path));
   expect_reply(a, "echo", "a", "a");
@@ -492,6 +542,8 @@ static void set_gate(int open) {
   gate_open = open;
   pthread_cond_broadcast(&gate_cv);
   pthread_mutex_unlock(&gate_mu);
+  if (open)
+    end_parked(); /* attached: ended from this thread */
 }
 
 /* With every connection in a call, a newcomer is refused with a GOODBYE
@@ -512,7 +564,8 @@ static void test_all_busy(void) {
     T_TRUE(pthread_create(&t[i], NULL, hold_call, h[i]) == 0);
   }
   wait_holding(MAX);
-  int bound = base + 2 * MAX; /* our callers, and a thread per connection */
+  /* Our callers, and (with threads) a thread per connection. */
+  int bound = base + MAX + (attached ? 0 : MAX);
 
   ward_client *c;
   T_OK(ward_client_open(&c, path));
@@ -605,6 +658,148 @@ static void test_defer(void) {
   ward_host_free(host);
 }
 
+/* ---- attached to a host's loop (ward_server_attach) ---- */
+
+static void test_attach_api(void) {
+  ward_host *h = tev_host();
+  ward_server *s;
+  T_OK(ward_server_new(&s));
+  T_ERR(ward_server_attach(NULL, h), WARD_EINVAL);
+  T_ERR(ward_server_attach(s, NULL), WARD_EINVAL);
+  T_OK(ward_server_attach(s, h));
+  T_ERR(ward_server_attach(s, h), WARD_EINVAL);
+  ward_server_free(s); /* attached, never listening */
+  T_OK(ward_server_new(&s));
+  T_OK(ward_server_listen(s, path));
+  T_ERR(ward_server_attach(s, h), WARD_EINVAL); /* too late */
+  ward_server_free(s);
+  ward_host_free(h);
+}
+
+static void *request_thread(void *arg) {
+  int rv = ward_client_request(NULL, arg, "hold", "", 0, 60000);
+  return (void *)(intptr_t)rv;
+}
+
+/* Freed while connections are open: one in a deferred call, one idle,
+ * one in its handshake. The free does not wait for the deferred call,
+ * whose end afterwards fails but frees it; the peers see the end, and
+ * nothing is told as a drop. */
+static void test_attached_free_open(void) {
+  drops_reset();
+  set_gate(0);
+  ward_server *s = new_server();
+  T_OK(ward_server_on_drop(s, on_drop, NULL));
+  T_OK(ward_server_listen(s, path));
+  ward_client *busy, *idle;
+  T_OK(ward_client_open(&busy, path));
+  T_OK(ward_client_open(&idle, path));
+  expect_reply(idle, "echo", "idle", "idle");
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, request_thread, busy) == 0);
+  wait_holding(1);
+  int raw = raw_connect();
+  ward_server_free(s);
+  void *rv;
+  pthread_join(t, &rv);
+  T_TRUE((intptr_t)rv == WARD_ECLOSED || (intptr_t)rv == WARD_ECRASHED);
+  read_to_eof(raw, NULL, 0);
+  T_TRUE(ward_client_request(NULL, idle, "echo", "x", 1, 20000) != 0);
+  pthread_mutex_lock(&gate_mu);
+  parked_errors = 0;
+  pthread_mutex_unlock(&gate_mu);
+  set_gate(1); /* the deferred call ends after its server */
+  pthread_mutex_lock(&gate_mu);
+  T_EQ_INT(parked_errors, 1);
+  pthread_mutex_unlock(&gate_mu);
+  T_EQ_INT(ndrops_now(), 0);
+  ward_client_free(idle);
+  ward_client_free(busy);
+  close(raw);
+}
+
+/* A host with an external loop, driven by a thread that polls its
+ * descriptor, as a single-threaded program does. */
+static atomic_int driving;
+
+static void *drive(void *arg) {
+  ward_host *h = arg;
+  while (atomic_load(&driving)) {
+    struct pollfd pf = {.fd = ward_host_fd(h), .events = POLLIN};
+    if (poll(&pf, 1, 50) > 0)
+      T_OK(ward_host_dispatch(h, 0));
+  }
+  return NULL;
+}
+
+static ward_server *server_on(ward_host *h) {
+  ward_server *s;
+  T_OK(ward_server_new(&s));
+  T_OK(ward_server_attach(s, h));
+  T_OK(ward_server_handle(s, "echo", h_echo, NULL));
+  T_OK(ward_server_handle(s, "hold", h_hold, NULL));
+  T_OK(ward_server_handle(s, "release", h_release, NULL));
+  T_OK(ward_server_listen(s, path));
+  return s;
+}
+
+static atomic_int echo_done;
+
+static void *echo_call(void *arg) {
+  ward_msg *m = NULL;
+  int rv = ward_client_request(&m, arg, "echo", "e", 1, 60000);
+  ward_msg_free(m);
+  atomic_store(&echo_done, rv == 0 ? 1 : -1);
+  return NULL;
+}
+
+static void test_attached_external(void) {
+  set_gate(0);
+  ward_host *h;
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.external_loop = 1;
+  T_OK(ward_host_new(&h, &o));
+  attached = h; /* h_hold defers */
+  int base = threads();
+  ward_server *s = server_on(h);
+  T_EQ_INT(threads(), base); /* the server started none */
+  atomic_store(&driving, 1);
+  pthread_t d;
+  T_TRUE(pthread_create(&d, NULL, drive, h) == 0);
+  ward_client *a, *b;
+  T_OK(ward_client_open(&a, path));
+  T_OK(ward_client_open(&b, path));
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, hold_call, a) == 0);
+  wait_holding(1);
+  expect_reply(b, "echo", "meanwhile", "meanwhile");
+  expect_reply(b, "release", "", "ok"); /* ends a's call on the loop */
+  void *rv;
+  pthread_join(t, &rv);
+  T_EQ_INT((intptr_t)rv, 0);
+  ward_client_free(b);
+  ward_client_free(a);
+  ward_server_free(s); /* from another thread than the driver's */
+  atomic_store(&driving, 0);
+  pthread_join(d, NULL);
+
+  /* This thread alone drives the loop and frees the server between
+   * dispatches; the client waits on a thread of its own. */
+  s = server_on(h);
+  T_OK(ward_client_open(&a, path));
+  atomic_store(&echo_done, 0);
+  T_TRUE(pthread_create(&t, NULL, echo_call, a) == 0);
+  int64_t deadline = t_now_ms() + 30000;
+  while (!atomic_load(&echo_done) && t_now_ms() < deadline)
+    T_OK(ward_host_dispatch(h, 50));
+  T_EQ_INT(atomic_load(&echo_done), 1);
+  pthread_join(t, NULL);
+  ward_client_free(a);
+  ward_server_free(s);
+  attached = NULL;
+  ward_host_free(h);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
@@ -619,6 +814,20 @@ int main(int argc, char **argv) {
   T_RUN(test_connection_limit);
   T_RUN(test_all_busy);
   T_RUN(test_defer);
+  /* Again, each server attached to a host's loop. */
+  attached = tev_host();
+  T_RUN(test_calls);
+  T_RUN(test_paths);
+  T_RUN(test_hostile_peers);
+  T_RUN(test_limits_api);
+  T_RUN(test_handshake_deadline);
+  T_RUN(test_connection_limit);
+  T_RUN(test_all_busy);
+  T_RUN(test_attached_free_open);
+  ward_host_free(attached);
+  attached = NULL;
+  T_RUN(test_attach_api);
+  T_RUN(test_attached_external);
   rmdir(dir);
   return t_done();
 }
