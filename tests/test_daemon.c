@@ -4,8 +4,8 @@
  * that backs off and gives up, a service killed after its grace, reloads,
  * logs, rotation, a daemon killed with SIGKILL, control from a service,
  * the control socket's limits (a flood of idle connections, a follower
- * dropped to make room, a refusal when every connection is busy), and the
- * command line's exit codes.
+ * dropped to make room, a refusal when every connection is busy),
+ * operations answered side by side, and the command line's exit codes.
  *
  * The test binary doubles as a service that links ward ("--svc-control"):
  * it asks the daemon, over its own channel, to spawn another service.
@@ -987,6 +987,67 @@ static void test_service_control(void) {
   stop_daemon();
 }
 
+/* Operations move on side by side on the daemon's one thread: two stops
+ * that each wait out a stop grace answer in about the time of one;
+ * status answers while they wait; and a stop answers while a reload
+ * still waits for a grace (that reload once held every other operation
+ * back until it was over). Each stubborn service ignores SIGTERM, so its
+ * stop takes its grace. */
+#define STUBBORN(name)                                                   \
+  "[service " name "]\n"                                                \
+  "command = sh -c 'trap \"\" TERM; echo >&5; exec sleep 1000'\n"       \
+  "ready = notify 5\nstop_grace = 2500ms\n"
+
+static void test_concurrent_ops(void) {
+  write_conf(STUBBORN("a") STUBBORN("b") "[service quick]\ncommand = sleep 1000\nready = up 0\n");
+  start_daemon();
+  json_decref(wait_state("a", "ready"));
+  json_decref(wait_state("b", "ready"));
+  json_decref(wait_state("quick", "ready"));
+
+  int64_t t0 = t_now_ms();
+  char *stop_a[] = {(char *)ward_bin, "ctl", "--socket", sock, "stop", "a", NULL};
+  char *stop_b[] = {(char *)ward_bin, "ctl", "--socket", sock, "stop", "b", NULL};
+  pid_t pa = ctl_background(stop_a, -1), pb = ctl_background(stop_b, -1);
+  json_decref(wait_state("a", "stopping"));
+  json_decref(wait_state("b", "stopping"));
+  /* Both stops wait on their graces; status is answered meanwhile. */
+  json_t *r = row("quick");
+  T_EQ_STR(row_state(r), "ready");
+  json_decref(r);
+  T_TRUE(t_now_ms() - t0 < 2500);
+  T_EQ_INT(wait_exit(pa), 0);
+  T_EQ_INT(wait_exit(pb), 0);
+  int64_t both = t_now_ms() - t0;
+  /* One after the other would take two graces, 5 s at least. */
+  if (both >= 4900)
+    T_FAIL("two stops took %lld ms: one waited for the other", (long long)both);
+  wait_log("stopped a outcome=killed");
+  wait_log("stopped b outcome=killed");
+
+  /* A reload that stops b (changed) waits out its grace; a stop of quick
+   * is answered meanwhile. */
+  run_result c;
+  CTL(&c, "start", "b");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "b: ready\n") == 0);
+  run_result_free(&c);
+  write_conf(STUBBORN("a") STUBBORN("b") "env = CHANGED=1\n"
+             "[service quick]\ncommand = sleep 1000\nready = up 0\n");
+  kill(daemon_pid, SIGHUP);
+  json_decref(wait_state("b", "stopping"));
+  t0 = t_now_ms();
+  CTL(&c, "stop", "quick");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: stopped\n") == 0);
+  run_result_free(&c);
+  T_TRUE(t_now_ms() - t0 < 2500);
+  char *e = read_file(errlog);
+  T_TRUE(strstr(e, "reloaded") == NULL); /* still waiting for b */
+  free(e);
+  wait_log("reloaded - added=[] removed=[] changed=[\"b\"]");
+  json_decref(wait_state("b", "ready"));
+  stop_daemon();
+}
+
 /* A failed check aborts: the daemon of the test goes with it (its guard
  * then takes its services). */
 static void on_abort(int sig) {
@@ -1025,6 +1086,7 @@ int main(int argc, char **argv) {
   T_RUN(test_control_flood);
   T_RUN(test_follower_dropped);
   T_RUN(test_control_busy);
+  T_RUN(test_concurrent_ops);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0)

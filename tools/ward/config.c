@@ -334,8 +334,8 @@ const conf_key conf_keys[] = {
      .lo = 1,
      .hi = CONF_MAX_CONNS,
      .def = XSTR(WARD_SERVER_MAX_CONNS_DEFAULT),
-     .doc = "control connections held at once (1.." XSTR(CONF_MAX_CONNS) "), each on a "
-            "thread of the daemon. A connection past it takes the place of one that is not "
+     .doc = "control connections held at once (1.." XSTR(CONF_MAX_CONNS) "), all served "
+            "by the daemon's one thread. A connection past it takes the place of one that is not "
             "in a call: the oldest still in its handshake, else the one idle the longest "
             "(`ward ctl logs -f` opens its connection again). When every connection is in a "
             "call, the newcomer is refused (`ward ctl` exits 1: `server busy`). Each is "

@@ -2,33 +2,38 @@
  * daemon.c — `ward run CONFIG`: keeps the configured services up, in the
  * foreground, with a control channel (docs/cli.md).
  *
- * Threads and locks:
- *   - the main thread waits for signals (SIGTERM/SIGINT: stop everything
- *     and exit; SIGHUP: reload), which every thread blocks;
- *   - the host's I/O thread runs the event callback: it logs the event on
- *     stderr and writes captured lines to the log files (svclog's lock
- *     only, never the daemon's);
- *   - control requests run on the server's connection threads (`ward
- *     ctl`), or, from services allowed to make them, on a thread each
- *     (their host handler defers the call off the I/O thread).
- * `op` is a read-write lock: operations on services (start, stop, restart,
- * kill) hold it to read and run side by side, one at a time per service
- * (its `busy` flag); those that change the table (reload, spawn, shutdown)
- * hold it to write. `tab` guards the table and the services' fields,
- * briefly, and is never held across a call that waits for a process (but
- * by the shutdown's first pass), so `status` and `logs` answer at once.
- * The I/O thread takes neither.
+ * One thread does everything. The host has an external loop, and the
+ * control server is attached to it (ward_server_attach), so the main
+ * thread polls two descriptors: the host's (ward_host_fd, then
+ * ward_host_dispatch) and a pipe its signal handlers write to (SIGTERM/
+ * SIGINT: stop everything and exit; SIGHUP: reload). Inside a dispatch, the event callback logs and
+ * writes captured lines to the log files, and control handlers (`ward
+ * ctl`, and services with control = yes) either answer at once (status,
+ * logs, signal) or defer their call and queue an operation.
+ *
+ * Operations (start, stop, restart, kill, spawn, reload, the first start
+ * of every service, the shutdown) are small state machines: a list of
+ * phases, each starting or stopping a set of service instances with the
+ * library's calls that never wait (ward_spawn_start,
+ * ward_worker_restart_begin, ward_worker_stop_begin). After each dispatch
+ * the main thread advances every operation by looking at the states of
+ * its instances; one whose phases are done answers its call. So no
+ * operation waits for another: `stop a` answers once a is stopped,
+ * whatever else is stopping, and status answers at once. A stop makes a
+ * start of the same service under way give up. A service's struct is
+ * counted (refs) by the operations using it: one a reload or a stop takes
+ * out of the table is freed, outside any dispatch, once none does.
  */
 #define _GNU_SOURCE
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +43,48 @@
 #include "cli.h"
 #include "config.h"
 #include "svclog.h"
+
+/* The signals ward run acts on reach its loop through a pipe (the
+ * self-pipe trick, where a signalfd would be Linux's alone): a handler
+ * writes the signal's number, and the loop polls the read end. */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+  int saved = errno;
+  unsigned char b = (unsigned char)sig;
+  /* A full pipe (64 KiB of signals unread) loses this one. */
+  ssize_t n = write(sig_pipe[1], &b, 1);
+  (void)n;
+  errno = saved;
+}
+
+/* Opens the pipe and installs the handlers: 0, or -1 with errno. */
+static int signals_open(void) {
+  if (pipe(sig_pipe))
+    return -1;
+  for (int i = 0; i < 2; i++) {
+    int fl = fcntl(sig_pipe[i], F_GETFL);
+    if (fl < 0 || fcntl(sig_pipe[i], F_SETFL, fl | O_NONBLOCK) ||
+        fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC))
+      return -1;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if (sigaction(sigs[i], &sa, NULL))
+      return -1;
+  return 0;
+}
+
+static void signals_close(void) {
+  for (int i = 0; i < 2; i++)
+    if (sig_pipe[i] >= 0)
+      close(sig_pipe[i]);
+}
 
 /* Application error codes of the control methods (docs/protocol.md). */
 enum {
@@ -50,22 +97,19 @@ enum {
 };
 
 typedef struct svc {
+  struct svc *next_dead; /* out of the table, waiting to be freed */
   svc_conf conf;
   ward_worker **w;      /* conf.instances handles, NULL until created */
   int transient;        /* made by `ward ctl spawn`: not in the config */
-  int starting;         /* its first processes are on their way (tab) */
-  int busy;             /* an operation has it (tab; svc_cv) */
-  int halt;             /* a stop asked a start under way to give up (tab) */
-  int pins;             /* threads using it without `op` (tab; svc_cv) */
-  atomic_int gone;      /* a transient one, stopped: out of sight, freed by
-                           the next operation that holds `op` to write */
+  int starting;         /* start phases under way on it (status) */
+  int removed;          /* out of the table */
+  int refs;             /* the table's, and each operation's */
   char error[256];      /* why it is not running, when it could not start */
 } svc;
 
+struct op;
+
 typedef struct supervisor {
-  pthread_rwlock_t op;
-  pthread_mutex_t tab;
-  pthread_cond_t svc_cv;   /* a service's `busy` went to 0 */
   ward_host *host;
   ward_server *server;
   ward_conf *conf;
@@ -75,21 +119,15 @@ typedef struct supervisor {
                               and its limits, as the daemon started */
   svc **svcs;
   size_t nsvcs;
+  svc *dead;               /* out of the table, freed when unreferenced */
   svclog *logs;
   int64_t started_ms;
-  pthread_mutex_t jobs_mu; /* deferred requests of services still running */
-  pthread_cond_t jobs_cv;
-  int jobs;
-  atomic_int closing;      /* shutting down: operations are refused, starts
-                              stop waiting */
-  pthread_mutex_t ctl_mu;  /* guards `controllers` only (a leaf lock) */
-  char **controllers;      /* services with control = yes, for the I/O
-                              thread, which must not wait for `tab` */
-  size_t ncontrollers;
-  pthread_t boot;          /* the first start of every service */
-  int booting;
+  struct op *ops, *ops_last; /* operations under way, oldest first */
+  int closing;             /* shutting down: operations are refused, starts
+                              give up */
+  struct op *shutdown;     /* the shutdown's operation, once begun */
+  int down;                /* it is over: the daemon exits */
 } supervisor;
-
 static int64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -109,7 +147,7 @@ static void say(const char *event, const char *name, const char *fmt, ...) {
   }
   char stamp[40];
   cli_utc_stamp(stamp, sizeof stamp, wall_ms());
-  /* One write per line, so lines from several threads do not mix. */
+  /* One write per line. */
   char line[900];
   int n = snprintf(line, sizeof line, "%s %s %s%s%s\n", stamp, event,
                    name ? name : "-", rest[0] ? " " : "", rest);
@@ -128,7 +166,7 @@ static void svc_of(const char *instance, char *out, size_t cap) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Events (the host's I/O thread)                                      */
+/* Events (inside ward_host_dispatch)                                      */
 
 static void on_event(const ward_event *ev, void *ud) {
   supervisor *d = ud;
@@ -175,7 +213,7 @@ static void on_event(const ward_event *ev, void *ud) {
   }
 }
 
-/* The control socket's server let a connection go (one of its threads). */
+/* The control socket's server let a connection go (on the loop). */
 static void on_drop(const ward_server_drop *dr, void *ud) {
   const supervisor *d = ud;
   const char *why = ward_drop_reason_name(dr->reason);
@@ -200,25 +238,9 @@ static void on_drop(const ward_server_drop *dr, void *ud) {
 
 static svc *find(supervisor *d, const char *name) {
   for (size_t i = 0; i < d->nsvcs; i++)
-    if (!atomic_load(&d->svcs[i]->gone) && strcmp(d->svcs[i]->conf.name, name) == 0)
+    if (strcmp(d->svcs[i]->conf.name, name) == 0)
       return d->svcs[i];
   return NULL;
-}
-
-/* One operation at a time on a service (op held, to read or write). */
-static void claim(supervisor *d, svc *s) {
-  pthread_mutex_lock(&d->tab);
-  while (s->busy)
-    pthread_cond_wait(&d->svc_cv, &d->tab);
-  s->busy = 1;
-  pthread_mutex_unlock(&d->tab);
-}
-
-static void release(supervisor *d, svc *s) {
-  pthread_mutex_lock(&d->tab);
-  s->busy = 0;
-  pthread_cond_broadcast(&d->svc_cv);
-  pthread_mutex_unlock(&d->tab);
 }
 
 static svc *svc_new(const svc_conf *conf, int transient) {
@@ -236,10 +258,12 @@ static svc *svc_new(const svc_conf *conf, int transient) {
     return NULL;
   }
   s->transient = transient;
+  s->refs = 1; /* the table's */
   return s;
 }
 
-/* Frees a service already out of the table (its workers are stopped). */
+/* Frees a service out of the table and of every operation (outside any
+ * dispatch: freeing a handle may run the loop). */
 static void svc_free(svc *s) {
   for (int i = 0; i < s->conf.instances; i++)
     ward_worker_free(s->w[i]);
@@ -248,57 +272,43 @@ static void svc_free(svc *s) {
   free(s);
 }
 
-/* The names of the services with control = yes, again (tab held). */
-static void controllers_update(supervisor *d) {
-  char **v = calloc(d->nsvcs + 1, sizeof *v);
-  size_t n = 0;
-  for (size_t i = 0; v && i < d->nsvcs; i++)
-    if (d->svcs[i]->conf.control && (v[n] = strdup(d->svcs[i]->conf.name)))
-      n++;
-  pthread_mutex_lock(&d->ctl_mu);
-  char **old = d->controllers;
-  size_t nold = d->ncontrollers;
-  d->controllers = v;
-  d->ncontrollers = n;
-  pthread_mutex_unlock(&d->ctl_mu);
-  for (size_t i = 0; i < nold; i++)
-    free(old[i]);
-  free(old);
+static void svc_ref(svc *s) { s->refs++; }
+
+/* The last reference puts it on the list freed by the main loop. */
+static void svc_unref(supervisor *d, svc *s) {
+  if (--s->refs == 0) {
+    s->next_dead = d->dead;
+    d->dead = s;
+  }
+}
+
+static void free_dead(supervisor *d) {
+  while (d->dead) {
+    svc *s = d->dead;
+    d->dead = s->next_dead;
+    svc_free(s);
+  }
 }
 
 static int table_add(supervisor *d, svc *s) {
-  pthread_mutex_lock(&d->tab);
   svc **v = realloc(d->svcs, (d->nsvcs + 1) * sizeof *v);
-  if (v) {
-    d->svcs = v;
-    v[d->nsvcs++] = s;
-    controllers_update(d);
-  }
-  pthread_mutex_unlock(&d->tab);
-  return v ? 0 : -1;
+  if (!v)
+    return -1;
+  d->svcs = v;
+  v[d->nsvcs++] = s;
+  return 0;
 }
 
+/* Takes `s` out of the table; operations holding it see it `removed`. */
 static void table_remove(supervisor *d, svc *s) {
-  pthread_mutex_lock(&d->tab);
   for (size_t i = 0; i < d->nsvcs; i++)
     if (d->svcs[i] == s) {
       memmove(&d->svcs[i], &d->svcs[i + 1], (d->nsvcs - i - 1) * sizeof *d->svcs);
       d->nsvcs--;
-      break;
+      s->removed = 1;
+      svc_unref(d, s);
+      return;
     }
-  controllers_update(d);
-  pthread_mutex_unlock(&d->tab);
-}
-
-/* Work that must end before the host goes (a service's request, a
- * reload): counted, refused once the daemon is stopping. */
-static int job_begin(supervisor *d) {
-  pthread_mutex_lock(&d->jobs_mu);
-  int ok = !atomic_load(&d->closing);
-  if (ok)
-    d->jobs++;
-  pthread_mutex_unlock(&d->jobs_mu);
-  return ok;
 }
 
 /* How deep in the dependencies (0: depends on nothing). */
@@ -315,8 +325,24 @@ static int level_of(supervisor *d, const svc *s, int guard) {
   return lv;
 }
 
+static int wstate(ward_worker *w) {
+  ward_info in = WARD_INFO_INIT;
+  return w && !ward_worker_info(&in, w) ? in.state : 0;
+}
+
+static int all_ready(const svc *s) {
+  for (int i = 0; i < s->conf.instances; i++)
+    if (wstate(s->w[i]) != WARD_STATE_READY)
+      return 0;
+  return 1;
+}
+
+static int terminal(int st) {
+  return st == WARD_STATE_STOPPED || st == WARD_STATE_FAILED || st == WARD_STATE_EXITED;
+}
+
 /* ------------------------------------------------------------------ */
-/* Starting and stopping (op held)                                      */
+/* Starting: what a worker needs                                       */
 
 static ward_spec *make_spec(const svc_conf *c, int instance) {
   char name[128];
@@ -376,30 +402,6 @@ static ward_spec *make_spec(const svc_conf *c, int instance) {
   return s;
 }
 
-/* Runs fn(arg[i]) for i < n on threads of their own, and waits for all. */
-static void parallel(size_t n, void *(*fn)(void *), void **args) {
-  pthread_t *t = calloc(n ? n : 1, sizeof *t);
-  int *ok = calloc(n ? n : 1, sizeof *ok);
-  for (size_t i = 0; i < n; i++) {
-    ok[i] = t && ok && n > 1 && pthread_create(&t[i], NULL, fn, args[i]) == 0;
-    if (!ok[i])
-      fn(args[i]); /* one alone, or no thread to be had: here */
-  }
-  for (size_t i = 0; i < n; i++)
-    if (ok[i])
-      pthread_join(t[i], NULL);
-  free(t);
-  free(ok);
-}
-
-typedef struct inst_job {
-  supervisor *d;
-  svc *s;
-  int i;
-  int grace_ms;
-  char error[256];
-} inst_job;
-
 static const char *state_text(ward_worker *w, char *buf, size_t cap) {
   ward_info in = WARD_INFO_INIT;
   if (ward_worker_info(&in, w))
@@ -442,264 +444,8 @@ static int runnable(const svc_conf *c, char *err, size_t cap) {
   return 0;
 }
 
-/* Whether a start of `s` must give up: the daemon stops, or a stop of
- * the service asked (the message goes to `err`). */
-static int halted(supervisor *d, svc *s, char *err, size_t cap) {
-  pthread_mutex_lock(&d->tab);
-  int halt = s->halt;
-  pthread_mutex_unlock(&d->tab);
-  if (halt || atomic_load(&d->closing))
-    snprintf(err, cap, "%s: %s", s->conf.name,
-             halt ? "stopped while it started" : "the daemon is stopping");
-  return halt || atomic_load(&d->closing);
-}
-
-static void *start_instance(void *arg) {
-  inst_job *j = arg;
-  svc *s = j->s;
-  ward_worker *w = s->w[j->i];
-  int rv;
-  if (halted(j->d, s, j->error, sizeof j->error))
-    return NULL;
-  if (!w && !runnable(&s->conf, j->error, sizeof j->error))
-    return NULL;
-  if (!w) {
-    /* The handle is listed at once (status shows it come up, a shutdown
-     * can stop it); the wait is in slices, so a shutdown ends it. */
-    ward_spec *spec = make_spec(&s->conf, j->i);
-    rv = spec ? ward_spawn_start(&w, j->d->host, spec) : WARD_ENOMEM;
-    ward_spec_free(spec);
-    if (rv) {
-      snprintf(j->error, sizeof j->error, "%s", ward_last_error());
-      return NULL;
-    }
-    pthread_mutex_lock(&j->d->tab);
-    s->w[j->i] = w;
-    pthread_mutex_unlock(&j->d->tab);
-    while ((rv = ward_worker_wait_ready(w, 200)) == WARD_ETIMEDOUT)
-      if (halted(j->d, s, j->error, sizeof j->error)) {
-        ward_worker_stop(w, 0); /* not up: nothing to be gentle with */
-        return NULL;
-      }
-    if (rv) {
-      char st[160];
-      snprintf(j->error, sizeof j->error, "%s did not become ready: %s", ward_worker_name(w),
-               state_text(w, st, sizeof st));
-    }
-    return NULL;
-  } else {
-    ward_info in = WARD_INFO_INIT;
-    ward_worker_info(&in, w);
-    if (in.state == WARD_STATE_STOPPED || in.state == WARD_STATE_FAILED ||
-        in.state == WARD_STATE_EXITED) {
-      if ((rv = ward_worker_restart(w)) != 0) {
-        snprintf(j->error, sizeof j->error, "%s", ward_last_error());
-        return NULL;
-      }
-    }
-  }
-  /* ward_worker_restart returned: it was ready, or came to rest without:
-   * only a process that is gone for good (failed, exited, stopped) says
-   * which; one that is restarting already had been ready. */
-  ward_info in = WARD_INFO_INIT;
-  ward_worker_info(&in, w);
-  if (in.state == WARD_STATE_FAILED || in.state == WARD_STATE_EXITED ||
-      in.state == WARD_STATE_STOPPED || in.state == WARD_STATE_STOPPING) {
-    char st[160];
-    snprintf(j->error, sizeof j->error, "%s did not become ready: %s", ward_worker_name(w),
-             state_text(w, st, sizeof st));
-  }
-  return NULL;
-}
-
-static int all_ready(supervisor *d, const svc *s) {
-  int ok = 1;
-  pthread_mutex_lock(&d->tab);
-  for (int i = 0; ok && i < s->conf.instances; i++) {
-    ward_info in = WARD_INFO_INIT;
-    ok = s->w[i] && !ward_worker_info(&in, s->w[i]) && in.state == WARD_STATE_READY;
-  }
-  pthread_mutex_unlock(&d->tab);
-  return ok;
-}
-
-/* Runs fn for every instance of `s`, in parallel; 0, or -1 with the first
- * instance's error in `err`. */
-static int each_instance(supervisor *d, svc *s, void *(*fn)(void *), int grace_ms, char *err,
-                         size_t cap) {
-  int n = s->conf.instances;
-  inst_job *jobs = calloc((size_t)n, sizeof *jobs);
-  void **args = calloc((size_t)n, sizeof *args);
-  int rv = jobs && args ? 0 : -1;
-  if (rv)
-    snprintf(err, cap, "out of memory");
-  for (int i = 0; !rv && i < n; i++) {
-    jobs[i] = (inst_job){.d = d, .s = s, .i = i, .grace_ms = grace_ms};
-    args[i] = &jobs[i];
-  }
-  if (!rv)
-    parallel((size_t)n, fn, args);
-  for (int i = 0; !rv && i < n; i++)
-    if (jobs[i].error[0]) {
-      snprintf(err, cap, "%s", jobs[i].error);
-      rv = -1;
-    }
-  free(jobs);
-  free(args);
-  return rv;
-}
-
-/* Why a service is not running ("" once it is), for status (tab). */
-static void set_error(supervisor *d, svc *s, const char *text) {
-  pthread_mutex_lock(&d->tab);
-  snprintf(s->error, sizeof s->error, "%s", text);
-  pthread_mutex_unlock(&d->tab);
-}
-
-/* Starts a service (its dependencies first, if they are not ready):
- * every instance in parallel. 0, or -1 with the reason in `err`. */
-static int svc_start(supervisor *d, svc *s, char *err, size_t cap, int depth) {
-  for (size_t i = 0; i < s->conf.ndeps; i++) {
-    svc *dep = find(d, s->conf.deps[i]);
-    if (!dep || all_ready(d, dep))
-      continue;
-    char why[256] = "dependencies nested too deep";
-    if (depth > 64 || svc_start(d, dep, why, sizeof why, depth + 1)) {
-      snprintf(err, cap, "dependency %s is not ready: %s", s->conf.deps[i], why);
-      set_error(d, s, err);
-      say("not-started", s->conf.name, "reason=\"%s\"", err);
-      return -1;
-    }
-  }
-  claim(d, s);
-  pthread_mutex_lock(&d->tab);
-  s->halt = 0; /* stops asked before this start are done with */
-  s->starting = 1;
-  pthread_mutex_unlock(&d->tab);
-  int rv = -1;
-  if (atomic_load(&s->gone) || atomic_load(&d->closing)) {
-    snprintf(err, cap, "%s", atomic_load(&s->gone) ? "the service was stopped and is gone"
-                                                   : "the daemon is stopping");
-  } else {
-    rv = each_instance(d, s, start_instance, 0, err, cap);
-    set_error(d, s, rv ? err : "");
-  }
-  pthread_mutex_lock(&d->tab);
-  s->starting = 0;
-  pthread_mutex_unlock(&d->tab);
-  release(d, s);
-  return rv;
-}
-
-/* The job's instance handle, or NULL: read under `tab`, since a start
- * of the service may be listing it meanwhile. */
-static ward_worker *job_handle(const inst_job *j) {
-  pthread_mutex_lock(&j->d->tab);
-  ward_worker *w = j->s->w[j->i];
-  pthread_mutex_unlock(&j->d->tab);
-  return w;
-}
-
-static void *stop_instance(void *arg) {
-  inst_job *j = arg;
-  ward_worker *w = job_handle(j);
-  if (w && ward_worker_stop(w, j->grace_ms))
-    snprintf(j->error, sizeof j->error, "%s", ward_last_error());
-  return NULL;
-}
-
-/* Stops every instance in parallel; grace < 0: the service's own. A
- * transient service is gone once stopped (`gone` set before the turn is
- * given up, so that a start waiting for it finds it gone). */
-static int svc_stop(supervisor *d, svc *s, int grace_ms, char *err, size_t cap) {
-  claim(d, s);
-  int rv = each_instance(d, s, stop_instance, grace_ms, err, cap);
-  if (s->transient)
-    atomic_store(&s->gone, 1);
-  release(d, s);
-  return rv;
-}
-
-/* Stops, in parallel, those instances of `s` that are not up (starting,
- * restarting, backing off), so that a start waiting for them lets go of
- * the service; `halt` also stops one that has not made its handle yet.
- * Without `tab` (stops take a while) and without `op`: the caller pinned
- * `s`, so it is not freed meanwhile. */
-static void *interrupt_instance(void *arg) {
-  inst_job *j = arg;
-  ward_worker *w = job_handle(j);
-  ward_info in = WARD_INFO_INIT;
-  if (w && !ward_worker_info(&in, w) &&
-      (in.state == WARD_STATE_STARTING || in.state == WARD_STATE_RESTARTING ||
-       in.state == WARD_STATE_BACKING_OFF))
-    ward_worker_stop(w, j->grace_ms);
-  return NULL;
-}
-
-static void interrupt_service(supervisor *d, svc *s, int grace_ms) {
-  pthread_mutex_lock(&d->tab);
-  s->halt = 1;
-  pthread_mutex_unlock(&d->tab);
-  char err[64];
-  each_instance(d, s, interrupt_instance, grace_ms, err, sizeof err);
-}
-
-typedef struct svc_job {
-  supervisor *d;
-  svc *s;
-  int start; /* or stop */
-  char error[256];
-} svc_job;
-
-static void *svc_job_run(void *arg) {
-  svc_job *j = arg;
-  if (j->start)
-    svc_start(j->d, j->s, j->error, sizeof j->error, 0);
-  else
-    svc_stop(j->d, j->s, -1, j->error, sizeof j->error);
-  return NULL;
-}
-
-/* Starts (or stops) `v` level by level of their dependencies: starting,
- * the deepest last; stopping, the deepest first. Each level in parallel. */
-static void by_levels(supervisor *d, svc **v, size_t n, int start) {
-  int top = 0;
-  int *lv = calloc(n ? n : 1, sizeof *lv);
-  svc_job *jobs = calloc(n ? n : 1, sizeof *jobs);
-  void **args = calloc(n ? n : 1, sizeof *args);
-  if (!lv || !jobs || !args) {
-    free(lv);
-    free(jobs);
-    free(args);
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    lv[i] = level_of(d, v[i], 0);
-    if (lv[i] > top)
-      top = lv[i];
-  }
-  for (int k = 0; k <= top && !(start && atomic_load(&d->closing)); k++) {
-    int level = start ? k : top - k;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-      if (lv[i] == level) {
-        jobs[m] = (svc_job){.d = d, .s = v[i], .start = start};
-        args[m] = &jobs[m];
-        m++;
-      }
-    parallel(m, svc_job_run, args);
-    for (size_t i = 0; i < m; i++)
-      if (jobs[i].error[0])
-        say(start ? "start-failed" : "stop-failed", jobs[i].s->conf.name, "reason=\"%s\"",
-            jobs[i].error);
-  }
-  free(lv);
-  free(jobs);
-  free(args);
-}
-
 /* ------------------------------------------------------------------ */
-/* Control methods                                                     */
+/* Answers                                                             */
 
 /* Finds a service by name, or by an instance name (sets *instance, from
  * 0; -1 for all). */
@@ -786,7 +532,6 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   json_t *rows = json_array();
   int64_t now = wall_ms();
   int rv = 0;
-  pthread_mutex_lock(&d->tab);
   if (name) {
     int inst;
     svc *s = lookup_named(d, name, &inst, &rv, err, cap);
@@ -795,10 +540,9 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
         json_array_append_new(rows, instance_row(s, i, now));
   } else {
     for (size_t k = 0; k < d->nsvcs; k++)
-      for (int i = 0; !atomic_load(&d->svcs[k]->gone) && i < d->svcs[k]->conf.instances; i++)
+      for (int i = 0; i < d->svcs[k]->conf.instances; i++)
         json_array_append_new(rows, instance_row(d->svcs[k], i, now));
   }
-  pthread_mutex_unlock(&d->tab);
   if (rv) {
     json_decref(rows);
     return rv;
@@ -838,7 +582,6 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
   }
   const char *stream = json_string_value(json_object_get(p, "stream"));
   int rv = 0;
-  pthread_mutex_lock(&d->tab);
   int inst;
   svc *s = lookup_named(d, name, &inst, &rv, err, cap);
   int n = s ? s->conf.instances : 0;
@@ -880,7 +623,6 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
     if (!ward_worker_logs(&lines[i], &counts[i], w, &q))
       total += counts[i];
   }
-  pthread_mutex_unlock(&d->tab);
   log_ref *refs = rv ? NULL : calloc(total + 1, sizeof *refs);
   if (!rv && (!refs || !lines || !counts || !names)) {
     snprintf(err, cap, "out of memory");
@@ -927,7 +669,6 @@ static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
     return CTL_BAD;
   }
   int rv = 0, sent = 0;
-  pthread_mutex_lock(&d->tab);
   int inst;
   svc *s = lookup_named(d, name, &inst, &rv, err, cap);
   for (int i = 0; s && i < s->conf.instances; i++) {
@@ -935,7 +676,6 @@ static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
     if (pid > 0 && kill(pid, sig) == 0)
       sent++;
   }
-  pthread_mutex_unlock(&d->tab);
   if (!rv && !sent) {
     snprintf(err, cap, "'%s' has no running process", name);
     rv = CTL_FAILED;
@@ -945,139 +685,8 @@ static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   return rv;
 }
 
-/* A service held by a thread that does not hold `op` (tab): it is not
- * freed until unpinned. NULL when there is no such service. */
-static svc *pin(supervisor *d, const char *name) {
-  pthread_mutex_lock(&d->tab);
-  svc *s = name ? find(d, name) : NULL;
-  if (s)
-    s->pins++;
-  pthread_mutex_unlock(&d->tab);
-  return s;
-}
-
-static void unpin(supervisor *d, svc *s) {
-  pthread_mutex_lock(&d->tab);
-  s->pins--;
-  pthread_cond_broadcast(&d->svc_cv);
-  pthread_mutex_unlock(&d->tab);
-}
-
-typedef struct halt_job {
-  supervisor *d;
-  svc *s;
-} halt_job;
-
-static void *halt_job_run(void *arg) {
-  halt_job *j = arg;
-  interrupt_service(j->d, j->s, -1);
-  unpin(j->d, j->s);
-  return NULL;
-}
-
-/* Shutting down, first: every start under way gives up (the processes
- * not up yet are stopped now, all services at once, whatever the order);
- * what is up is stopped afterwards, in reverse dependency order. */
-static void interrupt_starts(supervisor *d) {
-  atomic_store(&d->closing, 1);
-  pthread_mutex_lock(&d->tab);
-  size_t n = d->nsvcs;
-  halt_job *jobs = calloc(n ? n : 1, sizeof *jobs);
-  void **args = calloc(n ? n : 1, sizeof *args);
-  for (size_t k = 0; jobs && args && k < n; k++) {
-    d->svcs[k]->pins++;
-    jobs[k] = (halt_job){d, d->svcs[k]};
-    args[k] = &jobs[k];
-  }
-  pthread_mutex_unlock(&d->tab);
-  if (jobs && args)
-    parallel(n, halt_job_run, args);
-  free(jobs);
-  free(args);
-}
-
-/* The service named in the params, for an operation (op held). */
-static svc *op_target(supervisor *d, json_t *p, char *err, size_t cap, int *rv) {
-  const char *name = json_string_value(json_object_get(p, "name"));
-  if (!name) {
-    snprintf(err, cap, "a service name is needed");
-    *rv = CTL_BAD;
-    return NULL;
-  }
-  pthread_mutex_lock(&d->tab);
-  svc *s = find(d, name);
-  pthread_mutex_unlock(&d->tab);
-  if (!s) {
-    snprintf(err, cap, "no service '%s'", name);
-    *rv = CTL_NOTFOUND;
-  }
-  return s;
-}
-
-static json_t *states_of(supervisor *d, svc *s) {
-  json_t *rows = json_array();
-  int64_t now = wall_ms();
-  pthread_mutex_lock(&d->tab);
-  for (int i = 0; i < s->conf.instances; i++)
-    json_array_append_new(rows, instance_row(s, i, now));
-  pthread_mutex_unlock(&d->tab);
-  return json_pack("{s:o}", "services", rows);
-}
-
-static int m_start(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
-  int rv = 0;
-  svc *s = op_target(d, p, err, cap, &rv);
-  if (!s)
-    return rv;
-  if (svc_start(d, s, err, cap, 0))
-    return CTL_FAILED;
-  *out = states_of(d, s);
-  return 0;
-}
-
-static void forget(supervisor *d, svc *s) {
-  table_remove(d, s);
-  pthread_mutex_lock(&d->tab);
-  while (s->pins) /* a stop's first pass still looks at it */
-    pthread_cond_wait(&d->svc_cv, &d->tab);
-  pthread_mutex_unlock(&d->tab);
-  svc_free(s);
-}
-
-/* Frees the stopped transient services (op held to write: nobody else
- * looks at them). */
-static void purge(supervisor *d) {
-  for (size_t i = d->nsvcs; i-- > 0;)
-    if (atomic_load(&d->svcs[i]->gone))
-      forget(d, d->svcs[i]);
-}
-
-static int m_stop(supervisor *d, json_t *p, json_t **out, char *err, size_t cap, int now) {
-  int rv = 0;
-  svc *s = op_target(d, p, err, cap, &rv);
-  if (!s)
-    return rv;
-  json_t *g = json_object_get(p, "grace_ms");
-  int grace = now ? 0 : json_is_integer(g) ? (int)json_integer_value(g) : -1;
-  if (svc_stop(d, s, grace, err, cap))
-    return CTL_FAILED;
-  *out = states_of(d, s);
-  return 0;
-}
-
-static int m_restart(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
-  int rv = 0;
-  svc *s = op_target(d, p, err, cap, &rv);
-  if (!s)
-    return rv;
-  if (svc_stop(d, s, -1, err, cap) || svc_start(d, s, err, cap, 0))
-    return CTL_FAILED;
-  *out = states_of(d, s);
-  return 0;
-}
-
-/* The first half of ward.spawn, with `op` held to write: the transient
- * service is added to the table (*added). */
+/* The first half of ward.spawn: the transient service is added to the
+ * table (*added). */
 static int m_spawn(supervisor *d, json_t *p, svc **added, char *err, size_t cap) {
   const char *name = json_string_value(json_object_get(p, "name"));
   json_t *argv = json_object_get(p, "argv");
@@ -1115,9 +724,7 @@ static int m_spawn(supervisor *d, json_t *p, svc **added, char *err, size_t cap)
       rv = CTL_FAILED;
   }
   svc *s = NULL;
-  pthread_mutex_lock(&d->tab);
   int taken = find(d, name) != NULL;
-  pthread_mutex_unlock(&d->tab);
   if (!rv && taken) {
     snprintf(err, cap, "a service '%s' exists already", name);
     rv = CTL_CONFLICT;
@@ -1137,33 +744,425 @@ static int m_spawn(supervisor *d, json_t *p, svc **added, char *err, size_t cap)
   return 0;
 }
 
-/* Whether `s` is still listed (op held to read). Only a reload, whose
- * configuration has a service of the same name, replaces a transient one
- * between the spawn's two halves. */
-static int listed(supervisor *d, const svc *s) {
-  int found = 0;
-  pthread_mutex_lock(&d->tab);
-  for (size_t i = 0; i < d->nsvcs && !found; i++)
-    found = d->svcs[i] == s && !atomic_load(&d->svcs[i]->gone);
-  pthread_mutex_unlock(&d->tab);
-  return found;
-}
+/* ------------------------------------------------------------------ */
+/* Operations                                                          */
 
-/* The second half of ward.spawn, with `op` held to read, so that the
- * service can be stopped while it comes up. */
-static int spawn_start(supervisor *d, svc *s, json_t **out, char *err, size_t cap) {
-  if (!listed(d, s)) {
-    snprintf(err, cap, "the service was stopped or replaced meanwhile");
-    return CTL_CONFLICT;
-  }
-  if (svc_start(d, s, err, cap, 0))
-    return CTL_FAILED; /* it stays listed, failed, until stopped or killed */
-  *out = states_of(d, s);
+/* One instance of a service in a phase. */
+typedef struct item {
+  svc *s;
+  int i;
+  int kicked;  /* the start or stop was asked */
+  int halted;  /* a start a stop made give up */
+  int done;
+  char error[256];
+} item;
+
+enum { PH_START, PH_STOP, PH_CALL };
+
+typedef struct phase {
+  int kind;
+  int grace;                 /* PH_STOP: -1 for the service's own */
+  item *v;
+  size_t n;
+  int begun;
+  void (*call)(supervisor *d, struct op *o); /* PH_CALL */
+} phase;
+
+typedef struct op {
+  struct op *next;
+  ward_ctx *ctx;      /* the control call to answer, or NULL */
+  const char *what;   /* "start", "stop"... for the log */
+  svc *target;        /* the service answered about, or NULL (a ref) */
+  phase *ph;
+  size_t nph, cur;
+  int rv;             /* CTL_* once failed */
+  char error[512];
+  json_t *result;     /* the answer, when not the target's states */
+  ward_conf *nc;      /* reload: the configuration coming in */
+  svc **gone;         /* reload: the services it stops for good */
+  size_t ngone;
+} op;
+
+static int add_phase(op *o, int kind, int grace) {
+  phase *v = realloc(o->ph, (o->nph + 1) * sizeof *v);
+  if (!v)
+    return -1;
+  o->ph = v;
+  v[o->nph] = (phase){.kind = kind, .grace = grace};
+  o->nph++;
   return 0;
 }
 
-/* Reload (op held): 0, or CTL_BAD with the configuration's error. */
-static int reload(supervisor *d, json_t **out, char *err, size_t cap) {
+static int add_item(supervisor *d, phase *ph, svc *s, int i) {
+  (void)d;
+  item *v = realloc(ph->v, (ph->n + 1) * sizeof *v);
+  if (!v)
+    return -1;
+  ph->v = v;
+  v[ph->n] = (item){.s = s, .i = i};
+  ph->n++;
+  svc_ref(s);
+  return 0;
+}
+
+/* A phase for every instance of `s` (or only `instance`, from 0). */
+static int phase_svc(supervisor *d, op *o, int kind, int grace, svc *s) {
+  if (add_phase(o, kind, grace))
+    return -1;
+  for (int i = 0; i < s->conf.instances; i++)
+    if (add_item(d, &o->ph[o->nph - 1], s, i))
+      return -1;
+  return 0;
+}
+
+/* Phases starting (or stopping) `v` level by level of their
+ * dependencies: starting, the deepest last; stopping, the deepest first.
+ * Each level's services go in parallel. */
+static int phase_levels(supervisor *d, op *o, svc **v, size_t n, int kind) {
+  int top = 0;
+  int *lv = calloc(n ? n : 1, sizeof *lv);
+  if (!lv)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    if ((lv[i] = level_of(d, v[i], 0)) > top)
+      top = lv[i];
+  int rv = 0;
+  for (int k = 0; !rv && n && k <= top; k++) {
+    int level = kind == PH_START ? k : top - k;
+    rv = add_phase(o, kind, -1);
+    for (size_t i = 0; !rv && i < n; i++)
+      for (int j = 0; !rv && lv[i] == level && j < v[i]->conf.instances; j++)
+        rv = add_item(d, &o->ph[o->nph - 1], v[i], j);
+  }
+  free(lv);
+  return rv;
+}
+
+/* `s` and the dependencies it needs started first, deepest first. */
+static void closure(supervisor *d, svc *s, svc ***v, size_t *n, int depth) {
+  for (size_t k = 0; k < *n; k++)
+    if ((*v)[k] == s)
+      return;
+  for (size_t i = 0; i < s->conf.ndeps && depth < 64; i++) {
+    svc *dep = find(d, s->conf.deps[i]);
+    if (dep && !all_ready(dep))
+      closure(d, dep, v, n, depth + 1);
+  }
+  svc **g = realloc(*v, (*n + 1) * sizeof *g);
+  if (g) {
+    *v = g;
+    g[(*n)++] = s;
+  }
+}
+
+static int phase_start_with_deps(supervisor *d, op *o, svc *s) {
+  svc **v = NULL;
+  size_t n = 0;
+  closure(d, s, &v, &n, 0);
+  int rv = v ? phase_levels(d, o, v, n, PH_START) : -1;
+  free(v);
+  return rv;
+}
+
+static op *op_new(supervisor *d, ward_ctx *ctx, const char *what, svc *target) {
+  op *o = calloc(1, sizeof *o);
+  if (!o)
+    return NULL;
+  o->ctx = ctx;
+  o->what = what;
+  o->target = target;
+  if (target)
+    svc_ref(target);
+  if (d->ops_last)
+    d->ops_last->next = o;
+  else
+    d->ops = o;
+  d->ops_last = o;
+  return o;
+}
+
+static void fail_item(item *it, const char *fmt, ...) CLI_PRINTF(2, 3);
+static void fail_item(item *it, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(it->error, sizeof it->error, fmt, ap);
+  va_end(ap);
+  it->done = 1;
+}
+
+/* A stop of `s` makes the starts of it under way give up. */
+static void halt_starts(supervisor *d, const svc *s) {
+  for (op *o = d->ops; o; o = o->next) {
+    if (o->cur >= o->nph || o->ph[o->cur].kind != PH_START || !o->ph[o->cur].begun)
+      continue;
+    phase *ph = &o->ph[o->cur];
+    for (size_t k = 0; k < ph->n; k++)
+      if (ph->v[k].s == s && !ph->v[k].done)
+        ph->v[k].halted = 1;
+  }
+}
+
+/* The first step of an instance's start: its process is asked for, or
+ * it is up already. Returns 1 once asked (or nothing to ask). */
+static int kick_start(supervisor *d, item *it) {
+  svc *s = it->s;
+  for (size_t k = 0; k < s->conf.ndeps; k++) {
+    svc *dep = find(d, s->conf.deps[k]);
+    if (dep && !all_ready(dep)) {
+      fail_item(it, "dependency %s is not ready: %s", dep->conf.name,
+                dep->error[0] ? dep->error : "it is not running");
+      if (it->i == 0)
+        say("not-started", s->conf.name, "reason=\"%s\"", it->error);
+      return 1;
+    }
+  }
+  ward_worker *w = s->w[it->i];
+  if (!w) {
+    if (!runnable(&s->conf, it->error, sizeof it->error)) {
+      it->done = 1;
+      return 1;
+    }
+    ward_spec *spec = make_spec(&s->conf, it->i);
+    int rv = spec ? ward_spawn_start(&w, d->host, spec) : WARD_ENOMEM;
+    ward_spec_free(spec);
+    if (rv)
+      fail_item(it, "%s", ward_last_error());
+    else
+      s->w[it->i] = w;
+    return 1;
+  }
+  int st = wstate(w);
+  if (st == WARD_STATE_STOPPING)
+    return 0; /* a stop under way: started once it is over */
+  if (terminal(st) && ward_worker_restart_begin(w))
+    fail_item(it, "%s", ward_last_error());
+  return 1;
+}
+
+static void step_start(supervisor *d, item *it) {
+  svc *s = it->s;
+  if (s->removed)
+    fail_item(it, "the service was stopped and is gone");
+  else if (it->halted)
+    fail_item(it, "%s: stopped while it started", s->conf.name);
+  else if (d->closing)
+    fail_item(it, "%s: the daemon is stopping", s->conf.name);
+  else if (!it->kicked)
+    it->kicked = kick_start(d, it);
+  if (it->done || !it->kicked)
+    return;
+  ward_worker *w = s->w[it->i];
+  int st = wstate(w);
+  if (st == WARD_STATE_READY || st == WARD_STATE_IDLE) {
+    it->done = 1;
+  } else if (terminal(st) || st == WARD_STATE_STOPPING) {
+    char text[160];
+    fail_item(it, "%s did not become ready: %s", ward_worker_name(w),
+              state_text(w, text, sizeof text));
+  }
+}
+
+static void step_stop(supervisor *d, item *it, int grace) {
+  ward_worker *w = it->s->w[it->i];
+  if (!it->kicked) {
+    it->kicked = 1;
+    halt_starts(d, it->s);
+    if (w && ward_worker_stop_begin(w, grace))
+      fail_item(it, "%s", ward_last_error());
+  }
+  if (!it->done && (!w || wstate(w) != WARD_STATE_STOPPING))
+    it->done = 1;
+}
+
+/* The end of a phase: what the services' starts came to. */
+static void end_phase(op *o, phase *ph) {
+  for (size_t k = 0; k < ph->n; k++) {
+    item *it = &ph->v[k];
+    if (ph->kind == PH_START && (k == 0 || ph->v[k - 1].s != it->s))
+      it->s->error[0] = 0;
+    if (ph->kind == PH_START && it->error[0] && !it->s->error[0])
+      snprintf(it->s->error, sizeof it->s->error, "%s", it->error);
+    if (ph->kind == PH_START)
+      it->s->starting--;
+    int first_error = it->error[0] && (k == 0 || ph->v[k - 1].s != it->s ||
+                                       !ph->v[k - 1].error[0]);
+    if (!first_error)
+      continue;
+    if (o->target == it->s) {
+      if (!o->rv) {
+        o->rv = CTL_FAILED;
+        snprintf(o->error, sizeof o->error, "%s", it->error);
+      }
+    } else {
+      say(ph->kind == PH_START ? "start-failed" : "stop-failed", it->s->conf.name,
+          "reason=\"%s\"", it->error);
+    }
+  }
+}
+
+/* Moves `o` on; returns 1 once it is over. */
+static int advance(supervisor *d, op *o) {
+  while (o->cur < o->nph && !o->rv) {
+    phase *ph = &o->ph[o->cur];
+    if (!ph->begun) {
+      ph->begun = 1;
+      for (size_t k = 0; ph->kind == PH_START && k < ph->n; k++)
+        ph->v[k].s->starting++;
+      if (ph->kind == PH_CALL)
+        ph->call(d, o);
+    }
+    int done = 1;
+    for (size_t k = 0; k < ph->n; k++) {
+      item *it = &ph->v[k];
+      if (!it->done && ph->kind == PH_START)
+        step_start(d, it);
+      else if (!it->done && ph->kind == PH_STOP)
+        step_stop(d, it, ph->grace);
+      done &= it->done;
+    }
+    if (!done)
+      return 0;
+    end_phase(o, ph);
+    o->cur++;
+  }
+  return 1;
+}
+
+static json_t *states_of(supervisor *d, svc *s);
+
+/* Answers the operation's call and frees it. */
+static void op_finish(supervisor *d, op *o) {
+  if (o->ctx) {
+    if (o->rv) {
+      ward_ctx_fail(o->ctx, o->rv, o->error[0] ? o->error : "failed");
+    } else {
+      json_t *out = o->result ? json_incref(o->result) : states_of(d, o->target);
+      ward_ctx_reply_json(o->ctx, out);
+      json_decref(out);
+    }
+  }
+  /* A transient service is gone once stopped. */
+  if (!o->rv && o->target && o->target->transient && !o->target->removed && o->nph &&
+      o->ph[o->nph - 1].kind == PH_STOP)
+    table_remove(d, o->target);
+  for (size_t p = 0; p < o->nph; p++) {
+    for (size_t k = 0; k < o->ph[p].n; k++)
+      svc_unref(d, o->ph[p].v[k].s);
+    free(o->ph[p].v);
+  }
+  free(o->ph);
+  if (o->target)
+    svc_unref(d, o->target);
+  for (size_t i = 0; i < o->ngone; i++)
+    svc_unref(d, o->gone[i]);
+  free(o->gone);
+  json_decref(o->result);
+  conf_free(o->nc);
+  free(o);
+}
+
+/* Advances every operation until none moves (after each dispatch). */
+static void ops_advance(supervisor *d) {
+  for (int pass = 0; pass < 8; pass++) {
+    int moved = 0;
+    for (op **pp = &d->ops; *pp;) {
+      op *o = *pp;
+      size_t before = o->cur;
+      if (!advance(d, o)) {
+        moved |= o->cur != before;
+        pp = &o->next;
+        continue;
+      }
+      *pp = o->next;
+      if (d->ops_last == o) {
+        d->ops_last = NULL;
+        for (op *q = d->ops; q; q = q->next)
+          d->ops_last = q;
+      }
+      if (d->shutdown == o) {
+        d->shutdown = NULL;
+        d->down = 1;
+      }
+      op_finish(d, o);
+      moved = 1;
+    }
+    if (!moved)
+      break;
+  }
+}
+
+static json_t *states_of(supervisor *d, svc *s) {
+  (void)d;
+  json_t *rows = json_array();
+  int64_t now = wall_ms();
+  for (int i = 0; i < s->conf.instances; i++)
+    json_array_append_new(rows, instance_row(s, i, now));
+  return json_pack("{s:o}", "services", rows);
+}
+
+/* The service named in the params, for an operation. */
+static svc *op_target(supervisor *d, json_t *p, char *err, size_t cap, int *rv) {
+  const char *name = json_string_value(json_object_get(p, "name"));
+  if (!name) {
+    snprintf(err, cap, "a service name is needed");
+    *rv = CTL_BAD;
+    return NULL;
+  }
+  svc *s = find(d, name);
+  if (!s) {
+    snprintf(err, cap, "no service '%s'", name);
+    *rv = CTL_NOTFOUND;
+  }
+  return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reload                                                              */
+
+/* Between the stops and the starts: the stopped services leave the
+ * table, the new ones come in and start. */
+static void reload_swap(supervisor *d, op *o) {
+  for (size_t i = 0; i < o->ngone; i++)
+    table_remove(d, o->gone[i]);
+  ward_conf *nc = o->nc;
+  json_t *added = json_object_get(o->result, "added");
+  svc **start = calloc(nc->nsvcs + 1, sizeof *start);
+  size_t nstart = 0;
+  for (size_t k = 0; start && k < nc->nsvcs; k++) {
+    if (find(d, nc->svcs[k].name))
+      continue;
+    int was_changed = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(o->result, "changed"), i, v) was_changed |=
+        strcmp(json_string_value(v), nc->svcs[k].name) == 0;
+    if (!was_changed)
+      json_array_append_new(added, json_string(nc->svcs[k].name));
+    svc *s = svc_new(&nc->svcs[k], 0);
+    if (s && table_add(d, s) == 0)
+      start[nstart++] = s;
+    else if (s)
+      svc_free(s);
+  }
+  conf_free(d->conf);
+  d->conf = nc;
+  o->nc = NULL;
+  if (start)
+    phase_levels(d, o, start, nstart, PH_START);
+  free(start);
+  char *a = json_dumps(added, JSON_COMPACT),
+       *r = json_dumps(json_object_get(o->result, "removed"), JSON_COMPACT),
+       *c = json_dumps(json_object_get(o->result, "changed"), JSON_COMPACT);
+  say("reloaded", NULL, "added=%s removed=%s changed=%s", a ? a : "?", r ? r : "?",
+      c ? c : "?");
+  free(a);
+  free(r);
+  free(c);
+}
+
+/* A reload: 0 with its operation queued, or CTL_BAD with the
+ * configuration's error (nothing changes then). */
+static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
   ward_conf *nc;
   if (conf_load(&nc, d->config_path, err, cap)) {
     say("reload-refused", NULL, "error=\"%s\"", err);
@@ -1181,15 +1180,22 @@ static int reload(supervisor *d, json_t **out, char *err, size_t cap) {
   char lerr[512];
   if (svclog_prepare(d->logs, lerr, sizeof lerr))
     say("log-error", NULL, "error=\"%s\"", lerr);
-  json_t *added = json_array(), *removed = json_array(), *changed = json_array(),
-         *unchanged = json_array();
-  size_t cap_v = d->nsvcs + nc->nsvcs + 1;
-  svc **stop = calloc(cap_v, sizeof *stop), **start = calloc(cap_v, sizeof *start);
-  size_t nstop = 0, nstart = 0;
+  op *o = op_new(d, ctx, "reload", NULL);
+  json_t *removed = json_array(), *changed = json_array(), *unchanged = json_array();
+  svc **stop = calloc(d->nsvcs + 1, sizeof *stop);
+  if (!o || !stop) {
+    free(stop);
+    conf_free(nc);
+    snprintf(err, cap, "out of memory");
+    return CTL_FAILED;
+  }
+  o->nc = nc;
+  o->result = json_pack("{s:[], s:o, s:o, s:o}", "added", "removed", removed, "changed",
+                        changed, "unchanged", unchanged);
   /* What goes: services no longer in the file (and transient ones a new
    * service of the same name replaces), and those that changed. */
-  pthread_mutex_lock(&d->tab);
-  for (size_t i = 0; stop && i < d->nsvcs; i++) {
+  size_t nstop = 0;
+  for (size_t i = 0; i < d->nsvcs; i++) {
     svc *s = d->svcs[i];
     const svc_conf *c = NULL;
     for (size_t k = 0; k < nc->nsvcs && !c; k++)
@@ -1202,207 +1208,140 @@ static int reload(supervisor *d, json_t **out, char *err, size_t cap) {
       continue;
     }
     json_array_append_new(c && !s->transient ? changed : removed, json_string(s->conf.name));
+    svc_ref(s);
     stop[nstop++] = s;
   }
-  pthread_mutex_unlock(&d->tab);
-  if (stop)
-    by_levels(d, stop, nstop, 0);
-  for (size_t i = 0; i < nstop; i++)
-    forget(d, stop[i]);
-  for (size_t k = 0; start && k < nc->nsvcs; k++) {
-    pthread_mutex_lock(&d->tab);
-    int present = find(d, nc->svcs[k].name) != NULL;
-    pthread_mutex_unlock(&d->tab);
-    if (present)
-      continue;
-    int was_changed = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(changed, i, v) was_changed |=
-        strcmp(json_string_value(v), nc->svcs[k].name) == 0;
-    if (!was_changed)
-      json_array_append_new(added, json_string(nc->svcs[k].name));
-    svc *s = svc_new(&nc->svcs[k], 0);
-    if (s && table_add(d, s) == 0)
-      start[nstart++] = s;
-    else if (s)
-      svc_free(s);
-  }
-  conf_free(d->conf);
-  d->conf = nc;
-  if (start)
-    by_levels(d, start, nstart, 1);
-  free(stop);
-  free(start);
-  *out = json_pack("{s:o, s:o, s:o, s:o}", "added", added, "removed", removed, "changed",
-                   changed, "unchanged", unchanged);
-  char *a = json_dumps(added, JSON_COMPACT), *r = json_dumps(removed, JSON_COMPACT),
-       *c = json_dumps(changed, JSON_COMPACT);
-  say("reloaded", NULL, "added=%s removed=%s changed=%s", a ? a : "?", r ? r : "?",
-      c ? c : "?");
-  free(a);
-  free(r);
-  free(c);
+  o->gone = stop;
+  o->ngone = nstop;
+  phase_levels(d, o, stop, nstop, PH_STOP);
+  add_phase(o, PH_CALL, 0);
+  o->ph[o->nph - 1].call = reload_swap;
   return 0;
 }
 
-/* Every control method: 0 with *out, or a CTL_* code with `err`. */
-static int dispatch(supervisor *d, const char *method, json_t *p, json_t **out, char *err,
-                    size_t cap) {
-  *out = NULL;
-  if (strncmp(method, "ward.", 5) != 0) {
-    snprintf(err, cap, "no method '%s'", method);
-    return CTL_BAD;
-  }
-  const char *m = method + 5;
-  /* Reading methods need no turn. */
-  if (strcmp(m, "status") == 0)
-    return m_status(d, p, out, err, cap);
-  if (strcmp(m, "logs") == 0)
-    return m_logs(d, p, out, err, cap);
-  if (strcmp(m, "signal") == 0)
-    return m_signal(d, p, out, err, cap);
-  if (strcmp(m, "shutdown") == 0) {
-    say("shutdown-requested", NULL, NULL);
-    *out = json_pack("{s:b}", "stopping", 1);
-    return 0; /* answer() raises SIGTERM once the reply is out */
-  }
-  if (atomic_load(&d->closing)) {
-    snprintf(err, cap, "the daemon is shutting down");
-    return CTL_CLOSING;
-  }
-  /* A stop, kill or restart first makes a start of its service under way
-   * give up, before waiting for its turn: that start may be what holds
-   * the turn (or what a queued reload waits for). */
-  if (strcmp(m, "stop") == 0 || strcmp(m, "kill") == 0 || strcmp(m, "restart") == 0) {
-    svc *s = pin(d, json_string_value(json_object_get(p, "name")));
-    if (s) {
-      json_t *g = json_object_get(p, "grace_ms");
-      interrupt_service(d, s, strcmp(m, "kill") == 0 ? 0
-                              : json_is_integer(g) && strcmp(m, "stop") == 0
-                                  ? (int)json_integer_value(g)
-                                  : -1);
-      unpin(d, s);
-    }
-  }
-  /* Operations on one service run beside others; changes to the table
-   * run alone. */
-  int writer = strcmp(m, "spawn") == 0 || strcmp(m, "reload") == 0;
-  if (writer) {
-    pthread_rwlock_wrlock(&d->op);
-    purge(d);
-  } else {
-    pthread_rwlock_rdlock(&d->op);
-  }
-  int rv;
-  if (atomic_load(&d->closing)) {
-    snprintf(err, cap, "the daemon is shutting down");
-    rv = CTL_CLOSING;
-  } else if (strcmp(m, "start") == 0) {
-    rv = m_start(d, p, out, err, cap);
-  } else if (strcmp(m, "stop") == 0) {
-    rv = m_stop(d, p, out, err, cap, 0);
-  } else if (strcmp(m, "kill") == 0) {
-    rv = m_stop(d, p, out, err, cap, 1);
-  } else if (strcmp(m, "restart") == 0) {
-    rv = m_restart(d, p, out, err, cap);
-  } else if (strcmp(m, "spawn") == 0) {
-    svc *added = NULL;
-    rv = m_spawn(d, p, &added, err, cap);
-    if (!rv) {
-      pthread_rwlock_unlock(&d->op);
-      pthread_rwlock_rdlock(&d->op);
-      rv = atomic_load(&d->closing) ? CTL_CLOSING : spawn_start(d, added, out, err, cap);
-      if (rv == CTL_CLOSING)
-        snprintf(err, cap, "the daemon is shutting down");
-    }
-  } else if (strcmp(m, "reload") == 0) {
-    rv = reload(d, out, err, cap);
-  } else {
-    snprintf(err, cap, "no method '%s'", method);
-    rv = CTL_BAD;
-  }
-  pthread_rwlock_unlock(&d->op);
-  return rv;
+/* ------------------------------------------------------------------ */
+/* Control methods                                                     */
+
+/* Begins the shutdown: operations are refused from now on, starts under
+ * way give up, and every service stops in reverse dependency order. */
+static void begin_shutdown(supervisor *d) {
+  if (d->closing)
+    return;
+  d->closing = 1;
+  op *o = op_new(d, NULL, "shutdown", NULL);
+  if (o)
+    phase_levels(d, o, d->svcs, d->nsvcs, PH_STOP);
+  d->shutdown = o;
+  if (!o)
+    d->down = 1;
 }
 
-/* Runs a request and ends its call (the reply, or the error). */
-static void answer(supervisor *d, ward_ctx *ctx, const char *method, const void *data, size_t len) {
+/* An operation on one service: queued, answered when it is over. */
+static int begin_op(supervisor *d, const char *m, json_t *p, ward_ctx *ctx, char *err,
+                    size_t cap) {
+  int rv = 0;
+  svc *s = NULL;
+  if (strcmp(m, "spawn") == 0) {
+    rv = m_spawn(d, p, &s, err, cap);
+  } else if (strcmp(m, "reload") == 0) {
+    return reload(d, ctx, err, cap);
+  } else {
+    s = op_target(d, p, err, cap, &rv);
+  }
+  if (rv)
+    return rv;
+  op *o = op_new(d, ctx, m, s);
+  if (!o) {
+    snprintf(err, cap, "out of memory");
+    return CTL_FAILED;
+  }
+  json_t *g = json_object_get(p, "grace_ms");
+  int grace = strcmp(m, "kill") == 0                        ? 0
+              : strcmp(m, "stop") == 0 && json_is_integer(g) ? (int)json_integer_value(g)
+                                                             : -1;
+  if (strcmp(m, "stop") == 0 || strcmp(m, "kill") == 0 || strcmp(m, "restart") == 0)
+    phase_svc(d, o, PH_STOP, grace, s);
+  if (strcmp(m, "start") == 0 || strcmp(m, "restart") == 0 || strcmp(m, "spawn") == 0)
+    phase_start_with_deps(d, o, s);
+  return 0;
+}
+
+static int is_op(const char *m) {
+  static const char *const v[] = {"start", "stop", "kill", "restart", "spawn", "reload"};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    if (strcmp(m, v[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* A control request (ward ctl, or a service's): answered now, or
+ * deferred to its operation. */
+static int answer(supervisor *d, ward_ctx *ctx, const void *data, size_t len) {
+  const char *method = ward_ctx_method(ctx);
   json_t *params = NULL;
   char err[512] = "";
   if (len == 0) {
     params = json_object();
   } else if (ward_ctx_params_json(ctx, data, len, &params) || !json_is_object(params)) {
     json_decref(params);
-    ward_ctx_fail(ctx, CTL_BAD, "the parameters are not a JSON object");
-    return;
+    return ward_ctx_fail(ctx, CTL_BAD, "the parameters are not a JSON object");
   }
-  json_t *out;
-  int rv = dispatch(d, method, params, &out, err, sizeof err);
+  const char *m = strncmp(method, "ward.", 5) == 0 ? method + 5 : "";
+  json_t *out = NULL;
+  int rv;
+  if (strcmp(m, "status") == 0) {
+    rv = m_status(d, params, &out, err, sizeof err);
+  } else if (strcmp(m, "logs") == 0) {
+    rv = m_logs(d, params, &out, err, sizeof err);
+  } else if (strcmp(m, "signal") == 0) {
+    rv = m_signal(d, params, &out, err, sizeof err);
+  } else if (strcmp(m, "shutdown") == 0) {
+    say("shutdown-requested", NULL, NULL);
+    out = json_pack("{s:b}", "stopping", 1);
+    rv = 0;
+  } else if (!is_op(m)) {
+    snprintf(err, sizeof err, "no method '%s'", method);
+    rv = CTL_BAD;
+  } else if (d->closing) {
+    snprintf(err, sizeof err, "the daemon is shutting down");
+    rv = CTL_CLOSING;
+  } else {
+    ward_ctx *later = ward_ctx_defer(ctx);
+    rv = later ? begin_op(d, m, params, later, err, sizeof err) : CTL_FAILED;
+    if (!later)
+      snprintf(err, sizeof err, "could not defer the request");
+    json_decref(params);
+    if (rv && later)
+      ward_ctx_fail(later, rv, err);
+    return 0;
+  }
   json_decref(params);
   if (rv == 0 && out)
     ward_ctx_reply_json(ctx, out);
   else
     ward_ctx_fail(ctx, rv ? rv : CTL_FAILED, err[0] ? err : "failed");
   json_decref(out);
-  /* The main thread takes a shutdown from here: after the reply, which
-   * the closing of the control socket would otherwise race. */
-  if (rv == 0 && strcmp(method, "ward.shutdown") == 0)
+  /* After the reply, which the closing of the control socket would
+   * otherwise race. */
+  if (rv == 0 && strcmp(m, "shutdown") == 0)
     kill(getpid(), SIGTERM);
-}
-
-/* ward ctl, on the server's connection threads. */
-static int on_ctl(ward_ctx *ctx, const void *data, size_t len, void *ud) {
-  answer(ud, ctx, ward_ctx_method(ctx), data, len);
   return 0;
 }
 
-/* A service's request, deferred off the I/O thread. */
-typedef struct svc_req {
-  supervisor *d;
-  ward_ctx *ctx;
-  char *method;
-  void *data;
-  size_t len;
-} svc_req;
-
-static void job_end(supervisor *d) {
-  pthread_mutex_lock(&d->jobs_mu);
-  d->jobs--;
-  pthread_cond_broadcast(&d->jobs_cv);
-  pthread_mutex_unlock(&d->jobs_mu);
+/* ward ctl, on the loop. */
+static int on_ctl(ward_ctx *ctx, const void *data, size_t len, void *ud) {
+  return answer(ud, ctx, data, len);
 }
 
-/* A service's request is done with: the daemon may stop once none is. */
-static void svc_req_done(svc_req *r) {
-  supervisor *d = r->d;
-  free(r->method);
-  free(r->data);
-  free(r);
-  job_end(d);
-}
-
-static void *run_svc_req(void *arg) {
-  svc_req *r = arg;
-  answer(r->d, r->ctx, r->method, r->data, r->len);
-  svc_req_done(r);
-  return NULL;
-}
-
-/* May this worker make control requests? (its service says control=yes)
- * By name: its request may come before its handle is listed, and every
- * worker of this host is one of the table's. Runs on the I/O thread: looks
- * at `controllers`, never at the table. */
+/* May this worker make control requests? (its service says control=yes) */
 static int allowed(supervisor *d, ward_worker *w) {
   char base[128];
   const char *name = ward_worker_name(w);
   svc_of(name, base, sizeof base);
-  int ok = 0;
-  pthread_mutex_lock(&d->ctl_mu);
-  for (size_t i = 0; i < d->ncontrollers && !ok; i++)
-    ok = strcmp(d->controllers[i], base) == 0 || strcmp(d->controllers[i], name) == 0;
-  pthread_mutex_unlock(&d->ctl_mu);
-  return ok;
+  svc *s = find(d, name);
+  if (!s)
+    s = find(d, base);
+  return s && s->conf.control;
 }
 
 static int on_service(ward_ctx *ctx, const void *data, size_t len, void *ud) {
@@ -1410,44 +1349,7 @@ static int on_service(ward_ctx *ctx, const void *data, size_t len, void *ud) {
   if (!allowed(d, ward_ctx_worker(ctx)))
     return ward_ctx_fail(ctx, CTL_FORBIDDEN,
                          "control requests are not allowed for this service (control = yes)");
-  svc_req *r = calloc(1, sizeof *r);
-  if (r) {
-    r->d = d;
-    r->method = strdup(ward_ctx_method(ctx));
-    r->data = malloc(len ? len : 1);
-    r->len = len;
-  }
-  if (!r || !r->method || !r->data) {
-    if (r) {
-      free(r->method);
-      free(r->data);
-    }
-    free(r);
-    return ward_ctx_fail(ctx, CTL_FAILED, "out of memory");
-  }
-  memcpy(r->data, data, len);
-  int closing = !job_begin(d);
-  if (closing) {
-    free(r->method);
-    free(r->data);
-    free(r);
-    return ward_ctx_fail(ctx, CTL_CLOSING, "the daemon is shutting down");
-  }
-  r->ctx = ward_ctx_defer(ctx);
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  int ok = r->ctx && pthread_create(&t, &attr, run_svc_req, r) == 0;
-  pthread_attr_destroy(&attr);
-  if (!ok) {
-    if (r->ctx)
-      ward_ctx_fail(r->ctx, CTL_FAILED, "no thread for the request");
-    else
-      ward_ctx_fail(ctx, CTL_FAILED, "could not defer the request");
-    svc_req_done(r);
-  }
-  return 0;
+  return answer(d, ctx, data, len);
 }
 
 static const char *const methods[] = {"ward.status", "ward.start",  "ward.stop",
@@ -1458,31 +1360,6 @@ static const char *const methods[] = {"ward.status", "ward.start",  "ward.stop",
 
 /* ------------------------------------------------------------------ */
 /* ward run                                                            */
-
-/* The first start of every service, off the main thread, which must stay
- * in sigwaitinfo: a SIGTERM during a slow start is taken at once. */
-static void *boot(void *arg) {
-  supervisor *d = arg;
-  pthread_rwlock_rdlock(&d->op);
-  by_levels(d, d->svcs, d->nsvcs, 1);
-  pthread_rwlock_unlock(&d->op);
-  return NULL;
-}
-
-/* A SIGHUP's reload, off the main thread for the same reason. */
-static void *reload_job(void *arg) {
-  supervisor *d = arg;
-  char err[768];
-  json_t *res = NULL;
-  pthread_rwlock_wrlock(&d->op);
-  purge(d);
-  if (!atomic_load(&d->closing))
-    reload(d, &res, err, sizeof err);
-  pthread_rwlock_unlock(&d->op);
-  json_decref(res);
-  job_end(d);
-  return NULL;
-}
 
 static void run_usage(FILE *f) {
   fprintf(f,
@@ -1557,30 +1434,13 @@ int run_main(int argc, char **argv) {
     return cli_finish("run", CLI_EXIT_OK);
   }
 
-  /* Every thread ward starts inherits this mask; the main thread takes
-   * the signals with sigwaitinfo. Workers start with a clean one. */
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  /* The signals come through a descriptor the main loop polls; workers
+   * start with the default dispositions. */
   signal(SIGPIPE, SIG_IGN);
+  int sig_err = signals_open() ? errno : 0;
 
   supervisor d;
   memset(&d, 0, sizeof d);
-  /* A reload waits for the operations under way, and new ones wait for it
-   * rather than keep it out. */
-  pthread_rwlockattr_t rwa;
-  pthread_rwlockattr_init(&rwa);
-  pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init(&d.op, &rwa);
-  pthread_rwlockattr_destroy(&rwa);
-  pthread_cond_init(&d.svc_cv, NULL);
-  pthread_mutex_init(&d.tab, NULL);
-  pthread_mutex_init(&d.jobs_mu, NULL);
-  pthread_mutex_init(&d.ctl_mu, NULL);
-  pthread_cond_init(&d.jobs_cv, NULL);
   d.conf = conf;
   d.config_path = realpath(path, NULL);
   int kept = 0;
@@ -1590,6 +1450,10 @@ int run_main(int argc, char **argv) {
   d.started_ms = wall_ms();
   d.logs = svclog_new(conf->log_dir, conf->log_max_bytes, conf->log_files);
   int rc = CLI_EXIT_FAIL;
+  if (sig_err) {
+    cli_error("run", "signal pipe: %s", strerror(sig_err));
+    goto out;
+  }
   if (!d.config_path || kept || !d.logs) {
     cli_error("run", "out of memory");
     goto out;
@@ -1601,11 +1465,12 @@ int run_main(int argc, char **argv) {
   ward_host_opts ho = WARD_HOST_OPTS_INIT;
   ho.on_event = on_event;
   ho.event_ud = &d;
+  ho.external_loop = 1;
   if (ward_host_new(&d.host, &ho)) {
     cli_error("run", "cannot start: %s", ward_last_error());
     goto out;
   }
-  if (ward_server_new(&d.server)) {
+  if (ward_server_new(&d.server) || ward_server_attach(d.server, d.host)) {
     cli_error("run", "out of memory");
     goto out;
   }
@@ -1630,57 +1495,56 @@ int run_main(int argc, char **argv) {
       goto out;
     }
   }
-  if (pthread_create(&d.boot, NULL, boot, &d) != 0) {
-    cli_error("run", "cannot start a thread");
+  op *boot = op_new(&d, NULL, "boot", NULL);
+  if (!boot || phase_levels(&d, boot, d.svcs, d.nsvcs, PH_START)) {
+    cli_error("run", "out of memory");
     goto out;
   }
-  d.booting = 1;
 
-  for (;;) {
-    siginfo_t si;
-    int sig = sigwaitinfo(&set, &si);
-    if (sig < 0)
+  /* The one loop: operations move on after each turn of the host's loop
+   * and each signal; the daemon exits once its shutdown is over. */
+  while (!d.down || d.ops) {
+    ops_advance(&d);
+    free_dead(&d);
+    if (d.down && !d.ops)
+      break;
+    struct pollfd pf[2] = {{.fd = ward_host_fd(d.host), .events = POLLIN},
+                           {.fd = sig_pipe[0], .events = POLLIN}};
+    if (poll(pf, 2, -1) < 0)
       continue; /* EINTR */
-    if (sig == SIGHUP) {
-      say("daemon-reload", NULL, "signal=HUP");
-      pthread_t t;
-      pthread_attr_t attr;
-      pthread_attr_init(&attr);
-      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-      if (job_begin(&d) && pthread_create(&t, &attr, reload_job, &d) != 0)
-        job_end(&d);
-      pthread_attr_destroy(&attr);
-      continue;
-    }
-    say("daemon-stopping", NULL, "signal=%s", conf_signal_name(sig));
-    break;
+    if (pf[0].revents)
+      ward_host_dispatch(d.host, 0);
+    unsigned char sigs[16];
+    ssize_t got;
+    while ((got = read(sig_pipe[0], sigs, sizeof sigs)) > 0)
+      for (ssize_t k = 0; k < got; k++) {
+        int sig = sigs[k];
+        if (sig == SIGHUP) {
+          say("daemon-reload", NULL, "signal=HUP");
+          if (!d.closing)
+            reload(&d, NULL, err, sizeof err);
+        } else if (!d.closing) {
+          say("daemon-stopping", NULL, "signal=%s", conf_signal_name(sig));
+          begin_shutdown(&d);
+        }
+      }
   }
   rc = CLI_EXIT_OK;
 
 out:
-  /* Operations are refused from now on (503) and starts stop waiting;
-   * then, with the turn, the services stop in reverse dependency order,
-   * while the control socket still answers status; then it goes, and the
-   * services' requests still running end. */
-  interrupt_starts(&d);
-  if (d.booting)
-    pthread_join(d.boot, NULL);
-  if (d.host) {
-    pthread_rwlock_wrlock(&d.op);
-    purge(&d);
-    by_levels(&d, d.svcs, d.nsvcs, 0);
-    pthread_rwlock_unlock(&d.op);
-  }
+  /* The control socket goes, then the services left (stopped already,
+   * unless starting failed) and the host. */
   ward_server_free(d.server);
-  pthread_mutex_lock(&d.jobs_mu);
-  while (d.jobs)
-    pthread_cond_wait(&d.jobs_cv, &d.jobs_mu);
-  pthread_mutex_unlock(&d.jobs_mu);
-  if (d.host) {
-    while (d.nsvcs)
-      forget(&d, d.svcs[d.nsvcs - 1]);
-    ward_host_free(d.host);
+  while (d.ops) {
+    /* Only when the daemon could not start: nothing is under way. */
+    op *o = d.ops;
+    d.ops = o->next;
+    op_finish(&d, o);
   }
+  while (d.nsvcs)
+    table_remove(&d, d.svcs[d.nsvcs - 1]);
+  free_dead(&d);
+  ward_host_free(d.host);
   if (rc == CLI_EXIT_OK)
     say("daemon-exited", NULL, "code=0");
   free(d.svcs);
@@ -1690,14 +1554,6 @@ out:
   for (size_t i = 0; i < conf_nkeys; i++)
     if (conf_keys[i].section == CONF_WARD)
       conf_key_clear(&conf_keys[i], &d.in_use);
-  pthread_rwlock_destroy(&d.op);
-  pthread_cond_destroy(&d.svc_cv);
-  pthread_mutex_destroy(&d.tab);
-  pthread_mutex_destroy(&d.jobs_mu);
-  pthread_mutex_destroy(&d.ctl_mu);
-  pthread_cond_destroy(&d.jobs_cv);
-  for (size_t i = 0; i < d.ncontrollers; i++)
-    free(d.controllers[i]);
-  free(d.controllers);
+  signals_close();
   return rc;
 }

@@ -4,14 +4,13 @@
  * A line is "2026-11-22T01:40:00.123Z web.1 out: text". Before a line
  * would take a file past its limit, NAME.log.(k) becomes NAME.log.(k+1)
  * (the oldest dropped), NAME.log becomes NAME.log.1, and a new NAME.log
- * starts.
+ * starts. Used by the daemon's one thread only: no lock.
  */
 #define _GNU_SOURCE
 
 #include "svclog.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +30,6 @@ typedef struct file {
 } file;
 
 struct svclog {
-  pthread_mutex_t mu;
   char *dir;
   uint64_t max;
   int keep;
@@ -54,7 +52,6 @@ svclog *svclog_new(const char *dir, uint64_t max_bytes, int keep) {
   svclog *l = calloc(1, sizeof *l);
   if (!l)
     return NULL;
-  pthread_mutex_init(&l->mu, NULL);
   if (svclog_configure(l, dir, max_bytes, keep)) {
     svclog_free(l);
     return NULL;
@@ -66,18 +63,15 @@ int svclog_configure(svclog *l, const char *dir, uint64_t max_bytes, int keep) {
   char *d = dir ? strdup(dir) : NULL;
   if (dir && !d)
     return -1;
-  pthread_mutex_lock(&l->mu);
   close_all(l);
   free(l->dir);
   l->dir = d;
   l->max = max_bytes;
   l->keep = keep;
-  pthread_mutex_unlock(&l->mu);
   return 0;
 }
 
 int svclog_prepare(svclog *l, char *err, size_t cap) {
-  pthread_mutex_lock(&l->mu);
   int rv = 0;
   if (l->dir) {
     char path[4096];
@@ -97,7 +91,6 @@ int svclog_prepare(svclog *l, char *err, size_t cap) {
         break;
     }
   }
-  pthread_mutex_unlock(&l->mu);
   return rv;
 }
 
@@ -141,9 +134,7 @@ static void rotate(svclog *l, file *f) {
 
 void svclog_line(svclog *l, const char *svc, const char *instance, int stream, int64_t time_ms,
                  const char *text) {
-  pthread_mutex_lock(&l->mu);
   if (!l->dir) {
-    pthread_mutex_unlock(&l->mu);
     return;
   }
   file *f = NULL;
@@ -157,7 +148,6 @@ void svclog_line(svclog *l, const char *svc, const char *instance, int stream, i
       free(name);
       if (v)
         l->files = v;
-      pthread_mutex_unlock(&l->mu);
       return;
     }
     l->files = v;
@@ -178,7 +168,6 @@ void svclog_line(svclog *l, const char *svc, const char *instance, int stream, i
     if (f->f && fprintf(f->f, "%s%s\n", head, text) > 0 && fflush(f->f) == 0)
       f->size += add;
   }
-  pthread_mutex_unlock(&l->mu);
 }
 
 void svclog_free(svclog *l) {
@@ -186,6 +175,5 @@ void svclog_free(svclog *l) {
     return;
   close_all(l);
   free(l->dir);
-  pthread_mutex_destroy(&l->mu);
   free(l);
 }
