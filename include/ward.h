@@ -1049,6 +1049,15 @@ WARD_EXTERN int ward_group_intensity(ward_group *g, int max_restarts, int period
  * which takes it out of the group, or by ward_group_free. Not from a
  * ward callback (WARD_EINVAL). */
 WARD_EXTERN int ward_group_spawn(ward_worker **out, ward_group *g, const ward_spec *spec);
+/* Adds a worker as the group's last member and starts it like
+ * ward_spawn_start: returns its handle at once, from any thread, ward
+ * callbacks included; it is ready at its READY event, and a start that
+ * fails reports as ward_spawn_start's does. Members added so are started
+ * at once, not after the one before them is ready: a caller that wants
+ * them in order adds each once the one before it is ready (the order of
+ * the group's own restarts is the order members were added). The handle
+ * is freed as ward_group_spawn's. Errors: WARD_EINVAL, WARD_ENOMEM. */
+WARD_EXTERN int ward_group_spawn_start(ward_worker **out, ward_group *g, const ward_spec *spec);
 /* Stops every member, the last added first, each as ward_worker_stop;
  * the group restarts nothing afterwards. Returns the first error. Not
  * from a ward callback. */

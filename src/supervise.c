@@ -279,18 +279,39 @@ static int ask_start(ward_worker *w, int type) {
   return post(w, type);
 }
 
-int ward_spawn_start(ward_worker **out, ward_host *h, const ward_spec *spec) {
-  if (!out || !h || !spec)
-    return ward__fail(WARD_EINVAL, "ward_spawn_start needs out, host and spec");
+/* ward_spawn_start, in a group or not. */
+static int spawn_start_in(ward_worker **out, ward_host *h, ward_group *g,
+                          const ward_spec *spec) {
   *out = NULL;
   int err;
   ward_worker *w = new_worker(h, spec, &err);
   if (!w)
     return err;
+  err = g ? ward__group_add(g, w) : 0;
+  if (err) {
+    /* Never started: nothing but this call knows of it. */
+    ward__timer_remove(h, &w->timer);
+    ward__worker_unlink(h, w);
+    pthread_mutex_unlock(&h->mu);
+    ward__worker_destroy(w);
+    return err;
+  }
   ask_start(w, WARD__LE_START);
   pthread_mutex_unlock(&h->mu);
   *out = w;
   return 0;
+}
+
+int ward_spawn_start(ward_worker **out, ward_host *h, const ward_spec *spec) {
+  if (!out || !h || !spec)
+    return ward__fail(WARD_EINVAL, "ward_spawn_start needs out, host and spec");
+  return spawn_start_in(out, h, NULL, spec);
+}
+
+int ward_group_spawn_start(ward_worker **out, ward_group *g, const ward_spec *spec) {
+  if (!out || !g || !spec)
+    return ward__fail(WARD_EINVAL, "ward_group_spawn_start needs out, a group and a spec");
+  return spawn_start_in(out, ward__group_host(g), g, spec);
 }
 
 int ward_worker_wait_ready(ward_worker *w, int timeout_ms) {

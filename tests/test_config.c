@@ -3,7 +3,8 @@
  * binary (its path is argv[1]) and `ward run --check`: bytes that are not
  * text are refused with their line, and a file of ten megabytes, tens of
  * thousands of services with dependencies, is checked whole and right.
- * And docs/cli.md lists the keys the parser knows (`ward run --keys`),
+ * Supervision groups are refused with their line when a section or a
+ * service's `group` is wrong. And docs/cli.md lists the keys the parser knows (`ward run --keys`),
  * with their defaults, their meanings and what a reload does with them.
  *
  * (A file that size took minutes to check while services were found by
@@ -47,6 +48,27 @@ static void test_nul_byte(void) {
   REFUSED("[service a]\ncommand = sleep 1\n\0", "3: a NUL byte in the line");
   /* The first error wins, in the order of the lines. */
   REFUSED("[service a]\ncommand = sleep 1\nbogus = 1\nenv = A=\0\n", "3: unknown key 'bogus'");
+}
+
+/* [group NAME] sections and the services' `group`. */
+static void test_groups(void) {
+  REFUSED("[group g]\nstrategy = all-for-none\n[service a]\ncommand = sleep 1\n",
+          "2: strategy: 'all-for-none' is not one-for-one, one-for-all or rest-for-one");
+  REFUSED("[service a]\ncommand = sleep 1\ngroup = nope\n",
+          "3: [service a] is in group 'nope', which has no [group nope] section");
+  REFUSED("[group g]\nmax_restarts = 300\n", "2: max_restarts: '300' is not a number 0..256");
+  REFUSED("[group g]\nrestart_window = soon\n",
+          "2: restart_window: 'soon' is not a duration (e.g. 60s)");
+  REFUSED("[group g]\ncommand = sleep 1\n", "2: unknown key 'command' in [group g]");
+  REFUSED("[group g]\n[service a]\ncommand = sleep 1\n[group  g]\nstrategy = one-for-all\n",
+          "4: section [group  g] given twice (first on line 1)");
+  REFUSED("[group a b]\n", "1: 'a b' is not a group name");
+  /* A group and a service may share a name; a group needs no key. */
+  write_bytes(conf_path, "[group a]\n[service a]\ncommand = sleep 1\ngroup = a\n", 50);
+  run_result r;
+  RUN(&r, "run", "--check", conf_path);
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
 }
 
 static void test_long_line(void) {
@@ -297,15 +319,18 @@ static void test_keys_doc(void) {
   run_result r;
   RUN(&r, "run", "--keys");
   EXPECT(&r, r.code == 0 && r.err[0] == 0);
-  key_row bin[MAX_KEYS], ward_doc[MAX_KEYS], svc_doc[MAX_KEYS];
+  key_row bin[MAX_KEYS], ward_doc[MAX_KEYS], svc_doc[MAX_KEYS], grp_doc[MAX_KEYS];
   size_t nbin = binary_keys(r.out, bin);
   T_TRUE(nbin > 0);
-  char *text = t_read_doc("docs/cli.md"), *ward_text = strdup(text), *svc_text = strdup(text);
-  T_TRUE(ward_text && svc_text);
+  char *text = t_read_doc("docs/cli.md"), *ward_text = strdup(text), *svc_text = strdup(text),
+       *grp_text = strdup(text);
+  T_TRUE(ward_text && svc_text && grp_text);
   size_t nward = doc_keys(ward_text, "\n#### `[ward]`\n", ward_doc);
   size_t nsvc = doc_keys(svc_text, "\n#### `[service NAME]`\n", svc_doc);
   compare_keys(bin, nbin, "ward", ward_doc, nward);
   compare_keys(bin, nbin, "service", svc_doc, nsvc);
+  size_t ngrp = doc_keys(grp_text, "\n#### `[group NAME]`\n", grp_doc);
+  compare_keys(bin, nbin, "group", grp_doc, ngrp);
 
   /* What a reload does, as "Reloading" says. */
   t_squash(text);
@@ -326,6 +351,7 @@ static void test_keys_doc(void) {
   free(text);
   free(ward_text);
   free(svc_text);
+  free(grp_text);
   run_result_free(&r);
 
   /* --keys lists; it reads no file. */
@@ -345,6 +371,7 @@ int main(int argc, char **argv) {
   snprintf(conf_path, sizeof conf_path, "%s/ward.ini", dir);
   T_RUN(test_nul_byte);
   T_RUN(test_long_line);
+  T_RUN(test_groups);
   T_RUN(test_big_file);
   T_RUN(test_keys_doc);
   unlink(conf_path);

@@ -5,7 +5,8 @@
  * logs, rotation, a daemon killed with SIGKILL, control from a service,
  * the control socket's limits (a flood of idle connections, a follower
  * dropped to make room, a refusal when every connection is busy),
- * operations answered side by side, and the command line's exit codes.
+ * operations answered side by side, supervision groups, and the command
+ * line's exit codes.
  *
  * The test binary doubles as a service that links ward ("--svc-control"):
  * it asks the daemon, over its own channel, to spawn another service.
@@ -1048,6 +1049,83 @@ static void test_concurrent_ops(void) {
   stop_daemon();
 }
 
+/* Waits until `name` is ready with a process other than `old`: its pid. */
+static int wait_new_pid(const char *name, int old) {
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    json_t *r = row(name);
+    int pid = r && strcmp(row_state(r), "ready") == 0 ? row_pid(r) : 0;
+    json_decref(r);
+    if (pid > 0 && pid != old)
+      return pid;
+    if (t_now_ms() > deadline)
+      T_FAIL("%s not ready again with a new process within 30 s", name);
+    pause_ms(50);
+  }
+}
+
+#define MEMBER(name, group)                                                      \
+  "[service " name "]\ncommand = sleep 1000\nready = up 0\ngroup = " group "\n"
+
+/* Supervision groups: one-for-all restarts every member when one dies
+ * (their processes change), members start in the file's order, status
+ * shows the group, a group past its intensity gives up in one line, and
+ * a reload that changes a group starts its services again. */
+static void test_groups(void) {
+  write_conf("[group g]\nstrategy = one-for-all\n"
+             "[group h]\nmax_restarts = 0\n" MEMBER("a", "g") MEMBER("b", "g") MEMBER("c", "g")
+                 MEMBER("d", "h") "[service solo]\ncommand = sleep 1000\nready = up 0\n");
+  start_daemon();
+  int pa = wait_pid("a", "ready"), pb = wait_pid("b", "ready"), pc = wait_pid("c", "ready");
+  int pd = wait_pid("d", "ready");
+  char *e = read_file(errlog);
+  char *a_ready = strstr(e, "ready a "), *b_spawned = strstr(e, "spawned b "),
+       *b_ready = strstr(e, "ready b "), *c_spawned = strstr(e, "spawned c ");
+  T_TRUE(a_ready && b_spawned && a_ready < b_spawned && b_ready && c_spawned &&
+         b_ready < c_spawned);
+  free(e);
+  json_t *r = row("b");
+  T_EQ_STR(json_string_value(json_object_get(r, "group")), "g");
+  json_decref(r);
+  r = row("solo");
+  T_TRUE(json_is_null(json_object_get(r, "group")));
+  json_decref(r);
+
+  /* One dies: all three start again. */
+  T_TRUE(kill(pb, SIGKILL) == 0);
+  int na = wait_new_pid("a", pa), nb = wait_new_pid("b", pb), nc = wait_new_pid("c", pc);
+  T_TRUE(gone(pa) && gone(pc));
+
+  /* Past its intensity (none), h gives up: one line, its member failed. */
+  T_TRUE(kill(pd, SIGKILL) == 0);
+  wait_log("group-gave-up h member=d");
+  json_decref(wait_state("d", "failed"));
+  e = read_file(errlog);
+  T_TRUE(strstr(strstr(e, "group-gave-up h") + 1, "group-gave-up") == NULL);
+  free(e);
+
+  /* A reload that changes g's strategy starts its services again. */
+  write_conf("[group g]\nstrategy = rest-for-one\n"
+             "[group h]\nmax_restarts = 0\n" MEMBER("a", "g") MEMBER("b", "g") MEMBER("c", "g")
+                 MEMBER("d", "h") "[service solo]\ncommand = sleep 1000\nready = up 0\n");
+  run_result c;
+  CTL(&c, "reload");
+  EXPECT(&c, c.code == 0);
+  run_result_free(&c);
+  wait_log("changed=[\"a\",\"b\",\"c\"]");
+  wait_new_pid("a", na);
+  wait_new_pid("b", nb);
+  wait_new_pid("c", nc);
+  stop_daemon();
+  e = read_file(errlog);
+  /* Stopped in the reverse order: the last member first. */
+  char *last = strstr(e, "daemon-stopping");
+  T_TRUE(last != NULL);
+  char *c_stopped = strstr(last, "stopped c "), *a_stopped = strstr(last, "stopped a ");
+  T_TRUE(c_stopped && a_stopped && c_stopped < a_stopped);
+  free(e);
+}
+
 /* A failed check aborts: the daemon of the test goes with it (its guard
  * then takes its services). */
 static void on_abort(int sig) {
@@ -1087,6 +1165,7 @@ int main(int argc, char **argv) {
   T_RUN(test_follower_dropped);
   T_RUN(test_control_busy);
   T_RUN(test_concurrent_ops);
+  T_RUN(test_groups);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0)

@@ -2,7 +2,8 @@
  * test_groups.c — supervision groups with real processes: which members a
  * failure restarts under each strategy, the order they come back in, the
  * group's intensity and its one GROUP_GAVE_UP event, the reverse order of
- * a stop, and members whose restart mode keeps them down.
+ * a stop, members whose restart mode keeps them down, and members added
+ * without waiting (ward_group_spawn_start).
  */
 #include <signal.h>
 
@@ -166,6 +167,34 @@ static void test_member_left_down(void) {
   ward_group_free(g);
 }
 
+/* Members added without waiting (ward_group_spawn_start), each once the
+ * one before it is ready: the group handles them as any other. */
+static void test_spawn_start(void) {
+  T_OK(ward_group_new(&g, host, "trio", WARD_GROUP_ONE_FOR_ALL));
+  for (int i = 0; i < N; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "member%d", i);
+    ward_spec *s = tw_spec(name, "serve");
+    T_OK(ward_spec_restart(s, WARD_RESTART_ON_FAILURE));
+    T_OK(ward_group_spawn_start(&m[i], g, s));
+    ward_spec_free(s);
+    T_OK(ward_worker_wait_ready(m[i], 20000));
+    id[i] = ward_worker_id(m[i]);
+    pid[i] = ward_worker_pid(m[i]);
+  }
+  int mark = tev_mark();
+  crash(1);
+  const int all[] = {0, 1, 2};
+  expect_restarted(mark, 1, all, 3);
+  ward_worker *w;
+  ward_spec *s = tw_spec("x", "serve");
+  T_ERR(ward_group_spawn_start(&w, NULL, s), WARD_EINVAL);
+  T_ERR(ward_group_spawn_start(NULL, g, s), WARD_EINVAL);
+  T_ERR(ward_group_spawn_start(&w, g, NULL), WARD_EINVAL);
+  ward_spec_free(s);
+  ward_group_free(g);
+}
+
 static void test_errors(void) {
   ward_group *x;
   T_ERR(ward_group_new(&x, host, "bad", 7), WARD_EINVAL);
@@ -195,6 +224,7 @@ int main(int argc, char **argv) {
   T_RUN(test_one_for_one);
   T_RUN(test_one_for_all);
   T_RUN(test_rest_for_one);
+  T_RUN(test_spawn_start);
   T_RUN(test_group_intensity);
   T_RUN(test_stop_order);
   T_RUN(test_member_left_down);

@@ -86,7 +86,7 @@ int cli_next_opt(cli_args *a, const cli_opt *opts);
 
 /* ---- An aligned text table ---- */
 
-#define CLI_TABLE_MAXCOLS 8
+#define CLI_TABLE_MAXCOLS 12
 
 enum { CLI_LEFT = 0, CLI_RIGHT = 1 };
 

@@ -150,6 +150,17 @@ const char *conf_restart_name(int mode) {
   return mode >= 0 && mode < 3 ? restart_names[mode] : "?";
 }
 
+int conf_strategy(const char *s, int *strategy) {
+  static const int v[] = {WARD_GROUP_ONE_FOR_ONE, WARD_GROUP_ONE_FOR_ALL,
+                          WARD_GROUP_REST_FOR_ONE};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    if (s && strcmp(s, ward_group_strategy_name(v[i])) == 0) {
+      *strategy = v[i];
+      return 0;
+    }
+  return -1;
+}
+
 int conf_ready(const char *s, int *mode, int *arg) {
   if (!s)
     return -1;
@@ -276,6 +287,7 @@ static int split_words(const char *value, char ***v, size_t *n, char *why, size_
 #define FIELD(S, f, T) (offsetof(S, f) + 0 * sizeof(_Generic(((S *)0)->f, T: 1)))
 #define W(f, T) FIELD(ward_conf, f, T)
 #define S(f, T) FIELD(svc_conf, f, T)
+#define G(f, T) FIELD(grp_conf, f, T)
 #define AT(base, off, T) ((T *)(void *)((char *)(base) + (off)))
 #define CAT(base, off, T) ((T const *)(const void *)((const char *)(base) + (off)))
 #define STR(x) #x
@@ -497,6 +509,39 @@ const conf_key conf_keys[] = {
      .what = "yes or no",
      .doc = "`yes`: this service (a `handshake` one) may make control requests over its own "
             "channel (below)"},
+    {.name = "group",
+     .section = CONF_SERVICE,
+     .type = CONF_STRING,
+     .off = S(group, char *),
+     .line_off = S(group_line, int),
+     .def_note = "none",
+     .doc = "the supervision group (a `[group NAME]` section) the service belongs to"},
+    /* [group NAME] */
+    {.name = "strategy",
+     .section = CONF_GROUP,
+     .type = CONF_STRATEGY,
+     .off = G(strategy, int),
+     .def = "one-for-one",
+     .what = "one-for-one, one-for-all or rest-for-one",
+     .doc = "what a member's failure restarts: `one-for-one` that member, `one-for-all` every "
+            "member, `rest-for-one` that member and those after it in the file"},
+    {.name = "max_restarts",
+     .section = CONF_GROUP,
+     .type = CONF_INT,
+     .off = G(max_restarts, int),
+     .lo = 0,
+     .hi = 256,
+     .def = "5",
+     .doc = "restarts of members within `restart_window`, counted for the group; past it "
+            "every member is given up (state `failed`)"},
+    {.name = "restart_window",
+     .section = CONF_GROUP,
+     .type = CONF_DURATION,
+     .off = G(restart_window_ms, int),
+     .lo = 1,
+     .def = "60s",
+     .what = "a duration (e.g. 60s)",
+     .doc = "the window of the group's `max_restarts`"},
 };
 const size_t conf_nkeys = sizeof conf_keys / sizeof conf_keys[0];
 
@@ -551,6 +596,8 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
     return conf_signal(value, AT(base, k->off, int));
   case CONF_RESTART:
     return conf_restart(value, AT(base, k->off, int));
+  case CONF_STRATEGY:
+    return conf_strategy(value, AT(base, k->off, int));
   case CONF_READY:
     if (conf_ready(value, &n, &m))
       return -1;
@@ -746,6 +793,9 @@ const char *conf_key_text(const conf_key *k, const void *base, int human, char *
   case CONF_RESTART:
     snprintf(buf, cap, "%s", conf_restart_name(v));
     break;
+  case CONF_STRATEGY:
+    snprintf(buf, cap, "%s", ward_group_strategy_name(v));
+    break;
   case CONF_READY: {
     int arg = *CAT(base, k->off2, int);
     char d[32];
@@ -772,7 +822,7 @@ const char *conf_key_text(const conf_key *k, const void *base, int human, char *
 }
 
 int conf_keys_print(FILE *f) {
-  static const char *const sections[] = {"ward", "service"};
+  static const char *const sections[] = {"ward", "service", "group"};
   static const char *const reloads[] = {"restart", "at-once", "next-start"};
   for (size_t i = 0; i < conf_nkeys; i++) {
     const conf_key *k = &conf_keys[i];
@@ -784,6 +834,7 @@ int conf_keys_print(FILE *f) {
       union {
         ward_conf w;
         svc_conf s;
+        grp_conf g;
       } scratch;
       memset(&scratch, 0, sizeof scratch);
       if (key_set(k, &scratch, k->def, why, sizeof why)) {
@@ -961,6 +1012,26 @@ static const char *service_name(const char *section) {
   return strncmp(section, "service ", 8) == 0 ? section + 8 + strspn(section + 8, " ") : NULL;
 }
 
+static const char *group_name(const char *section) {
+  return strncmp(section, "group ", 6) == 0 ? section + 6 + strspn(section + 6, " ") : NULL;
+}
+
+const grp_conf *conf_group(const ward_conf *c, const char *name) {
+  for (size_t i = 0; name && i < c->ngroups; i++)
+    if (strcmp(c->groups[i].name, name) == 0)
+      return &c->groups[i];
+  return NULL;
+}
+
+int grp_conf_same(const grp_conf *a, const grp_conf *b) {
+  if (!a || !b || strcmp(a->name, b->name) != 0)
+    return a == b;
+  for (size_t i = 0; i < conf_nkeys; i++)
+    if (conf_keys[i].section == CONF_GROUP && !conf_key_same(&conf_keys[i], a, b))
+      return 0;
+  return 1;
+}
+
 /* Makes `t` empty, with room for `cap` names (0: frees it). */
 static int names_reset(name_table *t, size_t cap) {
   if (t->cap)
@@ -1082,6 +1153,32 @@ static svc_conf *add_svc(parse_state *p, const char *name, int line) {
   return s;
 }
 
+/* A [group NAME] section (a group of that name is not there yet). */
+static grp_conf *add_group(parse_state *p, const char *name, int line) {
+  ward_conf *c = p->conf;
+  if (!svc_name_ok(name)) {
+    fail_at(p, line, "'%s' is not a group name (letters, digits, '_' and '-', 1..64)", name);
+    return NULL;
+  }
+  grp_conf *v = realloc(c->groups, (c->ngroups + 1) * sizeof *v);
+  if (!v) {
+    fail_at(p, line, "out of memory");
+    return NULL;
+  }
+  c->groups = v;
+  grp_conf *g = &v[c->ngroups];
+  memset(g, 0, sizeof *g);
+  char why[256];
+  if (!(g->name = strdup(name)) || set_defaults(CONF_GROUP, g, why, sizeof why)) {
+    free(g->name);
+    fail_at(p, line, "out of memory");
+    return NULL;
+  }
+  g->line = line;
+  c->ngroups++;
+  return g;
+}
+
 /* An indented line continues the previous value (inih); one that reads
  * like a key of its own is a mistake to point out, not words to run. */
 static int looks_like_key(const char *value) {
@@ -1103,12 +1200,20 @@ static int on_key(void *user, const char *section, const char *name, const char 
                                "at the beginning of its line",
                    name);
   int ward = strcmp(section, "ward") == 0;
-  const conf_key *k = key_find(ward ? CONF_WARD : CONF_SERVICE, name);
+  const char *gname = group_name(section);
+  const conf_key *k = key_find(ward ? CONF_WARD : gname ? CONF_GROUP : CONF_SERVICE, name);
   if (!check_repeat(p, section, name, k))
     return 0;
   if (ward)
     return k ? set_key(p, k, p->conf, value)
              : fail_at(p, p->line, "unknown key '%s' in [ward]", name);
+  if (gname) {
+    grp_conf *g = (grp_conf *)conf_group(p->conf, gname);
+    if (!g && !(g = add_group(p, gname, section_line(p, section))))
+      return 0;
+    return k ? set_key(p, k, g, value)
+             : fail_at(p, p->line, "unknown key '%s' in [group %s]", name, g->name);
+  }
   const char *sname = service_name(section);
   if (!sname)
     return fail_at(p, section_line(p, section), "unknown section [%s]", section);
@@ -1123,19 +1228,32 @@ static int on_key(void *user, const char *section, const char *name, const char 
  * and "[service  a]"), unknown ones, and services without keys. Any other
  * section is refused the first time it appears. */
 static void check_sections(parse_state *p) {
-  name_table seen = {0};
-  if (names_reset(&seen, p->nsections + 1)) {
+  name_table seen = {0}, seen_groups = {0};
+  if (names_reset(&seen, p->nsections + 1) || names_reset(&seen_groups, p->nsections + 1)) {
+    names_reset(&seen, 0);
     fail_at(p, 0, "out of memory");
     return;
   }
   int ward_line = 0;
   for (size_t i = 0; i < p->nsections && !p->err[0]; i++) {
     const sect *sc = &p->sections[i];
-    const char *sname = service_name(sc->name);
+    const char *sname = service_name(sc->name), *gname = group_name(sc->name);
     int first = 0;
     if (strcmp(sc->name, "ward") == 0) {
       first = ward_line ? ward_line : sc->line;
       ward_line = first;
+    } else if (gname) {
+      ssize_t k = names_add(&seen_groups, gname, i);
+      if (k < 0) {
+        fail_at(p, sc->line, "out of memory");
+        break;
+      }
+      first = p->sections[k].line;
+      grp_conf *g = (grp_conf *)conf_group(p->conf, gname);
+      if (!g)
+        add_group(p, gname, sc->line);
+      else if (first == sc->line)
+        g->line = sc->line; /* its first header, not the last */
     } else if (sname) {
       ssize_t k = names_add(&seen, sname, i);
       if (k < 0) {
@@ -1148,12 +1266,13 @@ static void check_sections(parse_state *p) {
       fail_at(p, sc->line, "section [%s] given twice (first on line %d)", sc->name, first);
       break;
     }
-    if (!sname && strcmp(sc->name, "ward") != 0)
+    if (!sname && !gname && strcmp(sc->name, "ward") != 0)
       fail_at(p, sc->line, "unknown section [%s]", sc->name);
     else if (sname && !find_svc(p, sname))
       add_svc(p, sname, sc->line);
   }
   names_reset(&seen, 0);
+  names_reset(&seen_groups, 0);
 }
 
 /* After the keys: sections without keys, commands, dependencies. */
@@ -1168,6 +1287,9 @@ static void check_whole(parse_state *p) {
         fail_at(p, s->line, "[service %s] has no %s", s->name, conf_keys[k].name);
     if (p->err[0])
       break;
+    if (s->group && !conf_group(c, s->group))
+      fail_at(p, s->group_line, "[service %s] is in group '%s', which has no [group %s] section",
+              s->name, s->group, s->group);
     for (size_t d = 0; d < s->ndeps && !p->err[0]; d++) {
       if (!find_svc(p, s->deps[d]))
         fail_at(p, s->deps_line, "[service %s] depends on '%s', which is not a service",
@@ -1307,6 +1429,9 @@ void conf_free(ward_conf *c) {
   for (size_t i = 0; i < c->nsvcs; i++)
     svc_conf_clear(&c->svcs[i]);
   free(c->svcs);
+  for (size_t i = 0; i < c->ngroups; i++)
+    free(c->groups[i].name);
+  free(c->groups);
   free(c->path);
   for (size_t i = 0; i < conf_nkeys; i++)
     if (conf_keys[i].section == CONF_WARD)

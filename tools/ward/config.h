@@ -39,11 +39,21 @@ typedef struct svc_conf {
   size_t ndeps;
   int deps_line;         /* of its depends_on key */
   int control;           /* may make control requests over its channel */
+  char *group;           /* the [group NAME] it belongs to, or NULL */
+  int group_line;        /* of its group key */
 } svc_conf;
 
+/* One [group NAME] section: a supervision group (ward_group_new). */
+typedef struct grp_conf {
+  char *name;
+  int line;              /* of its section header */
+  int strategy;          /* WARD_GROUP_* */
+  int max_restarts, restart_window_ms; /* the group's intensity */
+} grp_conf;
+
 /* The most `max_connections` may be: each control connection holds a
- * thread of the daemon, so a slip of the finger must not ask for a
- * million. */
+ * descriptor and buffers of the daemon, so a slip of the finger must not
+ * ask for a million. */
 #define CONF_MAX_CONNS 10000
 
 /* The whole file. */
@@ -57,10 +67,12 @@ typedef struct ward_conf {
   int handshake_ms;      /* for a control connection's handshake */
   svc_conf *svcs;        /* in file order */
   size_t nsvcs;
+  grp_conf *groups;      /* in file order */
+  size_t ngroups;
 } ward_conf;
 
 /* The section a key belongs to. */
-typedef enum conf_section { CONF_WARD, CONF_SERVICE } conf_section;
+typedef enum conf_section { CONF_WARD, CONF_SERVICE, CONF_GROUP } conf_section;
 
 /* How a key's value is read (and written back, and compared). */
 typedef enum conf_type {
@@ -72,6 +84,7 @@ typedef enum conf_type {
   CONF_SIZE,     /* uint64_t, bytes (conf_size), at least lo */
   CONF_SIGNAL,   /* int (conf_signal) */
   CONF_RESTART,  /* int, WARD_RESTART_* (conf_restart) */
+  CONF_STRATEGY, /* int, WARD_GROUP_* (conf_strategy) */
   CONF_READY,    /* int mode at off, int argument at off2 (conf_ready) */
   CONF_WORDS,    /* char ** at off, size_t count at off2: split as a shell
                     would; goes on over indented lines */
@@ -152,6 +165,11 @@ int svc_conf_same(const svc_conf *a, const svc_conf *b);
 /* Whether `name` is a valid service name: [A-Za-z0-9_-], 1..64. */
 int svc_name_ok(const char *name);
 
+/* The group named `name` in `c`, or NULL. */
+const grp_conf *conf_group(const ward_conf *c, const char *name);
+/* Whether two groups have the same name and keys. */
+int grp_conf_same(const grp_conf *a, const grp_conf *b);
+
 /* Parsers shared with the command line. Each returns 0, or -1. */
 int conf_duration(const char *s, int *ms);            /* "10s", "500ms", "2m", "1h"; bare: s */
 int conf_size(const char *s, uint64_t *bytes);         /* "512K", "64M", "1G"; bare: bytes */
@@ -159,6 +177,7 @@ int conf_signal(const char *s, int *sig);              /* "TERM", "SIGTERM", "15
 const char *conf_signal_name(int sig);                 /* "TERM" (or "15") */
 int conf_restart(const char *s, int *mode);            /* always | on-failure | never */
 const char *conf_restart_name(int mode);
+int conf_strategy(const char *s, int *strategy); /* one-for-one | one-for-all | rest-for-one */
 /* "handshake", "up DURATION", "notify FD". */
 int conf_ready(const char *s, int *mode, int *arg);
 

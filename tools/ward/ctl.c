@@ -173,12 +173,12 @@ static int print_json(json_t *v) {
 }
 
 static int print_status(json_t *res) {
-  static const char *const head[] = {"NAME", "STATE",    "PID", "UPTIME",
-                                     "RESTARTS", "LAST-EXIT", "RSS", "CPU"};
-  static const int align[] = {CLI_LEFT,  CLI_LEFT, CLI_RIGHT, CLI_RIGHT,
-                              CLI_RIGHT, CLI_LEFT, CLI_RIGHT, CLI_RIGHT};
+  static const char *const head[] = {"NAME",     "STATE",     "PID", "UPTIME", "RESTARTS",
+                                     "LAST-EXIT", "RSS", "CPU", "GROUP"};
+  static const int align[] = {CLI_LEFT,  CLI_LEFT, CLI_RIGHT, CLI_RIGHT, CLI_RIGHT,
+                              CLI_LEFT,  CLI_RIGHT, CLI_RIGHT, CLI_LEFT};
   cli_table t;
-  if (cli_table_init(&t, 8, head, align))
+  if (cli_table_init(&t, 9, head, align))
     return CLI_EXIT_FAIL;
   size_t i;
   json_t *r;
@@ -214,9 +214,10 @@ static int print_status(json_t *res) {
         snprintf(last, sizeof last, "code %lld",
                  (long long)json_integer_value(json_object_get(le, "code")));
     }
-    const char *cells[8] = {json_string_value(json_object_get(r, "name")),
+    const char *group = json_string_value(json_object_get(r, "group"));
+    const char *cells[9] = {json_string_value(json_object_get(r, "name")),
                             json_string_value(json_object_get(r, "state")),
-                            pid, up, restarts, last, rss, cpu};
+                            pid, up, restarts, last, rss, cpu, group ? group : "-"};
     cli_table_add(&t, cells);
   }
   cli_table_print(&t, stdout);

@@ -96,8 +96,18 @@ enum {
   CTL_CLOSING = 503
 };
 
+/* A [group NAME] of the configuration, as a ward_group. */
+typedef struct dgroup {
+  struct dgroup *next;
+  grp_conf conf;        /* its keys; `name` owned */
+  ward_group *g;
+  int refs;             /* services in it */
+  int retired;          /* a reload replaces it: new services go to another */
+} dgroup;
+
 typedef struct svc {
   struct svc *next_dead; /* out of the table, waiting to be freed */
+  dgroup *grp;          /* its group, or NULL */
   svc_conf conf;
   ward_worker **w;      /* conf.instances handles, NULL until created */
   int transient;        /* made by `ward ctl spawn`: not in the config */
@@ -120,6 +130,7 @@ typedef struct supervisor {
   svc **svcs;
   size_t nsvcs;
   svc *dead;               /* out of the table, freed when unreferenced */
+  dgroup *groups;          /* groups with services in them */
   svclog *logs;
   int64_t started_ms;
   struct op *ops, *ops_last; /* operations under way, oldest first */
@@ -205,6 +216,9 @@ static void on_event(const ward_event *ev, void *ud) {
   case WARD_EV_ERROR:
     say("protocol-error", n, "pid=%d detail=\"%s\"", ev->pid, ev->detail ? ev->detail : "");
     break;
+  case WARD_EV_GROUP_GAVE_UP:
+    say("group-gave-up", ev->group, "member=%s reason=%s", n, ward_reason_name(ev->reason));
+    break;
   case WARD_EV_STOPPED:
     say("stopped", n, "outcome=%s", ward_stop_outcome_name(ev->outcome));
     break;
@@ -264,9 +278,20 @@ static svc *svc_new(const svc_conf *conf, int transient) {
 
 /* Frees a service out of the table and of every operation (outside any
  * dispatch: freeing a handle may run the loop). */
-static void svc_free(svc *s) {
+static void svc_free(supervisor *d, svc *s) {
   for (int i = 0; i < s->conf.instances; i++)
     ward_worker_free(s->w[i]);
+  dgroup *g = s->grp;
+  if (g && --g->refs == 0) {
+    for (dgroup **pp = &d->groups; *pp; pp = &(*pp)->next)
+      if (*pp == g) {
+        *pp = g->next;
+        break;
+      }
+    ward_group_free(g->g);
+    free(g->conf.name);
+    free(g);
+  }
   free(s->w);
   svc_conf_clear(&s->conf);
   free(s);
@@ -286,7 +311,7 @@ static void free_dead(supervisor *d) {
   while (d->dead) {
     svc *s = d->dead;
     d->dead = s->next_dead;
-    svc_free(s);
+    svc_free(d, s);
   }
 }
 
@@ -297,6 +322,52 @@ static int table_add(supervisor *d, svc *s) {
   d->svcs = v;
   v[d->nsvcs++] = s;
   return 0;
+}
+
+/* Puts a new service in its group (of `c`, the configuration it comes
+ * from), making the group on its first service. 0, or -1 with `err`. */
+static int svc_group(supervisor *d, svc *s, const ward_conf *c, char *err, size_t cap) {
+  const grp_conf *gc = conf_group(c, s->conf.group);
+  if (!gc)
+    return 0;
+  dgroup *g = d->groups;
+  while (g && (g->retired || strcmp(g->conf.name, gc->name) != 0))
+    g = g->next;
+  if (!g) {
+    g = calloc(1, sizeof *g);
+    if (!g || !(g->conf.name = strdup(gc->name))) {
+      free(g);
+      snprintf(err, cap, "out of memory");
+      return -1;
+    }
+    g->conf.line = gc->line;
+    g->conf.strategy = gc->strategy;
+    g->conf.max_restarts = gc->max_restarts;
+    g->conf.restart_window_ms = gc->restart_window_ms;
+    if (ward_group_new(&g->g, d->host, gc->name, gc->strategy) ||
+        ward_group_intensity(g->g, gc->max_restarts, gc->restart_window_ms)) {
+      snprintf(err, cap, "group %s: %s", gc->name, ward_last_error());
+      ward_group_free(g->g);
+      free(g->conf.name);
+      free(g);
+      return -1;
+    }
+    g->next = d->groups;
+    d->groups = g;
+  }
+  g->refs++;
+  s->grp = g;
+  return 0;
+}
+
+/* The member of its group before `s` in the table (the file's order), or
+ * NULL: a group's services start one after the other. */
+static svc *group_prev(supervisor *d, const svc *s) {
+  svc *prev = NULL;
+  for (size_t i = 0; s->grp && i < d->nsvcs && d->svcs[i] != s; i++)
+    if (d->svcs[i]->grp == s->grp)
+      prev = d->svcs[i];
+  return prev;
 }
 
 /* Takes `s` out of the table; operations holding it see it `removed`. */
@@ -314,6 +385,9 @@ static void table_remove(supervisor *d, svc *s) {
 /* How deep in the dependencies (0: depends on nothing). */
 static int level_of(supervisor *d, const svc *s, int guard) {
   int lv = 0;
+  const svc *prev = group_prev(d, s);
+  if (prev && guard < 1000)
+    lv = level_of(d, prev, guard + 1) + 1;
   for (size_t i = 0; i < s->conf.ndeps && guard < 1000; i++) {
     const svc *dep = find(d, s->conf.deps[i]);
     if (dep) {
@@ -487,8 +561,9 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
     snprintf(name, sizeof name, "%s.%d", s->conf.name, i + 1);
   else
     snprintf(name, sizeof name, "%s", s->conf.name);
-  json_t *r = json_pack("{s:s, s:s, s:i, s:b}", "name", name, "service", s->conf.name,
-                        "instance", i + 1, "transient", s->transient);
+  json_t *r = json_pack("{s:s, s:s, s:i, s:b, s:s?}", "name", name, "service", s->conf.name,
+                        "instance", i + 1, "transient", s->transient, "group",
+                        s->grp ? s->grp->conf.name : NULL);
   if (!r)
     return NULL;
   if (!w) {
@@ -736,7 +811,7 @@ static int m_spawn(supervisor *d, json_t *p, svc **added, char *err, size_t cap)
   svc_conf_clear(&c);
   if (rv) {
     if (s)
-      svc_free(s);
+      svc_free(d, s);
     return rv;
   }
   say("spawn", name, "transient=yes");
@@ -848,6 +923,9 @@ static void closure(supervisor *d, svc *s, svc ***v, size_t *n, int depth) {
     if (dep && !all_ready(dep))
       closure(d, dep, v, n, depth + 1);
   }
+  svc *prev = group_prev(d, s);
+  if (prev && !all_ready(prev) && depth < 64)
+    closure(d, prev, v, n, depth + 1);
   svc **g = realloc(*v, (*n + 1) * sizeof *g);
   if (g) {
     *v = g;
@@ -906,8 +984,8 @@ static void halt_starts(supervisor *d, const svc *s) {
  * it is up already. Returns 1 once asked (or nothing to ask). */
 static int kick_start(supervisor *d, item *it) {
   svc *s = it->s;
-  for (size_t k = 0; k < s->conf.ndeps; k++) {
-    svc *dep = find(d, s->conf.deps[k]);
+  for (size_t k = 0; k <= s->conf.ndeps; k++) {
+    svc *dep = k < s->conf.ndeps ? find(d, s->conf.deps[k]) : group_prev(d, s);
     if (dep && !all_ready(dep)) {
       fail_item(it, "dependency %s is not ready: %s", dep->conf.name,
                 dep->error[0] ? dep->error : "it is not running");
@@ -923,7 +1001,9 @@ static int kick_start(supervisor *d, item *it) {
       return 1;
     }
     ward_spec *spec = make_spec(&s->conf, it->i);
-    int rv = spec ? ward_spawn_start(&w, d->host, spec) : WARD_ENOMEM;
+    int rv = !spec   ? WARD_ENOMEM
+             : s->grp ? ward_group_spawn_start(&w, s->grp->g, spec)
+                      : ward_spawn_start(&w, d->host, spec);
     ward_spec_free(spec);
     if (rv)
       fail_item(it, "%s", ward_last_error());
@@ -1008,8 +1088,10 @@ static int advance(supervisor *d, op *o) {
       ph->begun = 1;
       for (size_t k = 0; ph->kind == PH_START && k < ph->n; k++)
         ph->v[k].s->starting++;
-      if (ph->kind == PH_CALL)
+      if (ph->kind == PH_CALL) {
         ph->call(d, o);
+        ph = &o->ph[o->cur]; /* it may have added phases: o->ph moved */
+      }
     }
     int done = 1;
     for (size_t k = 0; k < ph->n; k++) {
@@ -1139,10 +1221,14 @@ static void reload_swap(supervisor *d, op *o) {
     if (!was_changed)
       json_array_append_new(added, json_string(nc->svcs[k].name));
     svc *s = svc_new(&nc->svcs[k], 0);
-    if (s && table_add(d, s) == 0)
+    char gerr[256];
+    if (s && table_add(d, s) == 0) {
       start[nstart++] = s;
-    else if (s)
-      svc_free(s);
+      if (svc_group(d, s, nc, gerr, sizeof gerr))
+        say("start-failed", s->conf.name, "reason=\"%s\"", gerr);
+    } else if (s) {
+      svc_free(d, s);
+    }
   }
   conf_free(d->conf);
   d->conf = nc;
@@ -1158,6 +1244,30 @@ static void reload_swap(supervisor *d, op *o) {
   free(a);
   free(r);
   free(c);
+}
+
+/* The next service of group `name` in `c` from index *i on, or NULL. */
+static const svc_conf *next_member(const ward_conf *c, const char *name, size_t *i) {
+  for (; *i < c->nsvcs; (*i)++)
+    if (c->svcs[*i].group && strcmp(c->svcs[*i].group, name) == 0)
+      return &c->svcs[(*i)++];
+  return NULL;
+}
+
+/* Whether a reload to `nc` changes the group `name`: its keys, or its
+ * services (one added, removed or changed, or their order). Its members
+ * then all start again, in a new group, in order. */
+static int group_changed(supervisor *d, const ward_conf *nc, const char *name) {
+  if (!grp_conf_same(conf_group(d->conf, name), conf_group(nc, name)))
+    return 1;
+  size_t i = 0, j = 0;
+  for (;;) {
+    const svc_conf *a = next_member(d->conf, name, &i), *b = next_member(nc, name, &j);
+    if (!a || !b)
+      return a != b;
+    if (!svc_conf_same(a, b))
+      return 1;
+  }
 }
 
 /* A reload: 0 with its operation queued, or CTL_BAD with the
@@ -1203,10 +1313,13 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
         c = &nc->svcs[k];
     if (s->transient && !c)
       continue;
-    if (c && !s->transient && svc_conf_same(c, &s->conf)) {
+    int regroup = s->grp && (s->grp->retired || group_changed(d, nc, s->grp->conf.name));
+    if (c && !s->transient && svc_conf_same(c, &s->conf) && !regroup) {
       json_array_append_new(unchanged, json_string(s->conf.name));
       continue;
     }
+    if (s->grp)
+      s->grp->retired = 1; /* its services start again in a new one */
     json_array_append_new(c && !s->transient ? changed : removed, json_string(s->conf.name));
     svc_ref(s);
     stop[nstop++] = s;
@@ -1492,6 +1605,10 @@ int run_main(int argc, char **argv) {
     svc *s = svc_new(&conf->svcs[i], 0);
     if (!s || table_add(&d, s)) {
       cli_error("run", "out of memory");
+      goto out;
+    }
+    if (svc_group(&d, s, conf, err, sizeof err)) {
+      cli_error("run", "%s", err);
       goto out;
     }
   }
