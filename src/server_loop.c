@@ -35,7 +35,10 @@ typedef struct lpeer {
   ward__conn *conn;
   int pid;
   int greeted;
-  int in_call;         /* a request was handed to a handler, not yet ended */
+  int in_call;         /* a request was handed to a handler, and the loop
+                          has not yet seen its end */
+  atomic_int call_over; /* the deferred call has ended (told at once by the
+                           thread that ended it, before the loop hears) */
   int closing;         /* the server closed it (not counted in nopen) */
   int reported;        /* its drop was told already */
   int closed;          /* the loop has handled its close */
@@ -134,6 +137,7 @@ static void serve_next(lpeer *p) {
 static void lpeer_call_ended(void *ud) {
   lpeer *p = ud;
   ward_host *h = p->answered.obj;
+  atomic_store(&p->call_over, 1); /* no longer in a call, for make_room */
   pthread_mutex_lock(&h->mu);
   /* A peer whose close the loop has handled waits for nothing but this
    * (and its host may be on its way out): freed here. */
@@ -151,6 +155,7 @@ static void lpeer_call_ended(void *ud) {
 static void lpeer_answered(ward__job *job) {
   lpeer *p = (lpeer *)(void *)((char *)job - offsetof(lpeer, answered));
   p->in_call = 0;
+  atomic_store(&p->call_over, 0);
   p->since_us = ward__now_us();
   if (p->closed) {
     lpeer_free(p); /* its connection went meanwhile */
@@ -328,7 +333,8 @@ static int lpeer_make_room(ward_server *s, int64_t now_us) {
     return 0;
   lpeer *v = NULL;
   for (lpeer *p = s->lpeers; p; p = p->next)
-    if (!p->closing && !p->in_call && !p->inbox.head && (!v || lpeer_drop_first(p, v)))
+    if (!p->closing && (!p->in_call || atomic_load(&p->call_over)) && !p->inbox.head &&
+        (!v || lpeer_drop_first(p, v)))
       v = p;
   if (!v)
     return -1;
