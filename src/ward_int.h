@@ -10,7 +10,9 @@
  *   2. ward_server.mu      a server's peers (server.c)
  *   3. ward_host.mu        the host: its workers, their state machines,
  *                          timers and events (host.c, loop.c, supervise.c,
- *                          worker.c, call.c); the state machine takes none
+ *                          worker.c, call.c), and the loop's side of an
+ *                          attached server (server_loop.c, never under 2);
+ *                          the state machine itself takes none
  *   4. ward_call.mu        an asynchronous call's outcome (acall.c)
  *   5. ward_client.mu      a client's handshake (client.c)
  *   6. ward__conn.mu       a connection: calls, inbox, out queue (conn.c)

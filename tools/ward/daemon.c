@@ -23,6 +23,12 @@
  * start of the same service under way give up. A service's struct is
  * counted (refs) by the operations using it: one a reload or a stop takes
  * out of the table is freed, outside any dispatch, once none does.
+ *
+ * A [group NAME] is a ward_group: its services' workers are added with
+ * ward_group_spawn_start, each service's start phase after the one before
+ * it in the file (the group's order counts as a dependency), and the
+ * library restarts them as the strategy says. A reload that changes a
+ * group retires it: its services stop, and start again in a new one.
  */
 #define _GNU_SOURCE
 
