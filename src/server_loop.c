@@ -39,6 +39,7 @@ typedef struct lpeer {
                           has not yet seen its end */
   atomic_int call_over; /* the deferred call has ended (told at once by the
                            thread that ended it, before the loop hears) */
+  _Atomic int64_t ended_us; /* when it ended (written before call_over) */
   int closing;         /* the server closed it (not counted in nopen) */
   int reported;        /* its drop was told already */
   int closed;          /* the loop has handled its close */
@@ -137,6 +138,7 @@ static void serve_next(lpeer *p) {
 static void lpeer_call_ended(void *ud) {
   lpeer *p = ud;
   ward_host *h = p->answered.obj;
+  atomic_store(&p->ended_us, ward__now_us());
   atomic_store(&p->call_over, 1); /* no longer in a call, for make_room */
   pthread_mutex_lock(&h->mu);
   /* A peer whose close the loop has handled waits for nothing but this
@@ -156,7 +158,7 @@ static void lpeer_answered(ward__job *job) {
   lpeer *p = (lpeer *)(void *)((char *)job - offsetof(lpeer, answered));
   p->in_call = 0;
   atomic_store(&p->call_over, 0);
-  p->since_us = ward__now_us();
+  p->since_us = atomic_load(&p->ended_us); /* idle from the call's end on */
   if (p->closed) {
     lpeer_free(p); /* its connection went meanwhile */
     return;
@@ -319,11 +321,19 @@ static void lpeer_ready(ward__watch *wt, int events) {
   serve_next(p);
 }
 
+/* Since when `p` has been idle: a call that has ended counts from its
+ * end, even before the loop has heard of it (lpeer_answered). */
+static int64_t lpeer_idle_since(const lpeer *p) {
+  if (p->in_call && atomic_load(&p->call_over))
+    return atomic_load(&p->ended_us);
+  return p->since_us;
+}
+
 /* Whether `a` goes before `b` when making room (drop_first's rule). */
 static int lpeer_drop_first(const lpeer *a, const lpeer *b) {
   if (a->greeted != b->greeted)
     return !a->greeted;
-  return a->since_us < b->since_us;
+  return lpeer_idle_since(a) < lpeer_idle_since(b);
 }
 
 /* At the limit, closes the connection that has waited the longest
@@ -341,7 +351,7 @@ static int lpeer_make_room(ward_server *s, int64_t now_us) {
   ward_server_drop d = {.reason = WARD_DROP_IDLE,
                         .pid = v->pid,
                         .greeted = v->greeted,
-                        .idle_ms = (now_us - v->since_us) / 1000};
+                        .idle_ms = (now_us - lpeer_idle_since(v)) / 1000};
   lpeer_drop(v, WARD_ECLOSED, &d);
   return 0;
 }

@@ -800,6 +800,81 @@ static void test_attached_external(void) {
   ward_host_free(h);
 }
 
+/* At a refusal (busy), the parked calls end: on the loop thread, in the
+ * middle of a turn, so the loop hears of those ends only later. */
+static void on_drop_release(const ward_server_drop *d, void *ud) {
+  on_drop(d, ud);
+  if (d->reason == WARD_DROP_BUSY)
+    end_parked();
+}
+
+static int holding_now(void) {
+  pthread_mutex_lock(&gate_mu);
+  int n = holding;
+  pthread_mutex_unlock(&gate_mu);
+  return n;
+}
+
+/* A connection dropped just after its deferred call ended was idle since
+ * that end, not since before the call. With room for one connection, in
+ * a call that lasts CALL_MS: of two newcomers accepted in one turn, the
+ * first is refused (busy), which ends the call, and the second takes the
+ * connection's place before the loop has heard of that end. */
+static void test_attached_idle_after_call(void) {
+  enum { CALL_MS = 300 };
+  drops_reset();
+  set_gate(0);
+  ward_host *h;
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.external_loop = 1;
+  T_OK(ward_host_new(&h, &o));
+  attached = h; /* h_hold defers */
+  ward_server *s;
+  T_OK(ward_server_new(&s));
+  T_OK(ward_server_attach(s, h));
+  T_OK(ward_server_handle(s, "hold", h_hold, NULL));
+  T_OK(ward_server_limits(s, 1, 60000));
+  T_OK(ward_server_on_drop(s, on_drop_release, NULL));
+  T_OK(ward_server_listen(s, path));
+  ward_client *a;
+  T_OK(ward_client_open(&a, path));
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, hold_call, a) == 0);
+  int64_t deadline = t_now_ms() + 30000;
+  while (holding_now() < 1 && t_now_ms() < deadline)
+    T_OK(ward_host_dispatch(h, 50));
+  T_EQ_INT(holding_now(), 1);
+  int64_t until = t_now_ms() + CALL_MS; /* how long the call lasts */
+  while (t_now_ms() < until)
+    T_OK(ward_host_dispatch(h, (int)(until - t_now_ms())));
+  /* Both wait on the listener before the loop looks: one turn takes both. */
+  int first = raw_connect(), second = raw_connect();
+  deadline = t_now_ms() + 30000;
+  while (ndrops_now() < 2 && t_now_ms() < deadline)
+    T_OK(ward_host_dispatch(h, 50));
+  T_EQ_INT(ndrops_now(), 2);
+  ward_server_drop busy = drop_at(0, NULL, 0), idle = drop_at(1, NULL, 0);
+  T_EQ_INT(busy.reason, WARD_DROP_BUSY);
+  T_EQ_INT(idle.reason, WARD_DROP_IDLE);
+  T_EQ_INT(idle.pid, getpid());
+  T_TRUE(idle.greeted);
+  if (idle.idle_ms >= CALL_MS)
+    T_FAIL("idle for %lld ms, counted from before its %d ms call", (long long)idle.idle_ms,
+           (int)CALL_MS);
+  atomic_store(&driving, 1);
+  pthread_t d;
+  T_TRUE(pthread_create(&d, NULL, drive, h) == 0);
+  pthread_join(t, NULL); /* its answer or the close, either way */
+  ward_client_free(a);
+  close(first);
+  close(second);
+  ward_server_free(s);
+  atomic_store(&driving, 0);
+  pthread_join(d, NULL);
+  attached = NULL;
+  ward_host_free(h);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
@@ -828,6 +903,7 @@ int main(int argc, char **argv) {
   attached = NULL;
   T_RUN(test_attach_api);
   T_RUN(test_attached_external);
+  T_RUN(test_attached_idle_after_call);
   rmdir(dir);
   return t_done();
 }
