@@ -1,8 +1,8 @@
 /*
  * worker.c — a worker's process and channel, on the host's side: starting
  * a process (channel, output pipes, data directory, the spawn itself),
- * the handshake, the frames a worker sends the host, its output into the
- * log ring, its exit, and freeing a handle.
+ * the frames a worker sends the host, its exit, and freeing a handle. The
+ * handshake is in handshake.c, the captured output in output.c.
  *
  * Owns: the descriptors and the process of each worker. May not decide
  * what becomes of a worker: what it sees (a HELLO, a violation, an exit)
@@ -17,7 +17,6 @@
 #include "worker.h"
 
 /* What the loop calls when a worker's descriptor is ready. */
-static void output_ready(ward__watch *wt, int events);
 static void accept_ready(ward__watch *wt, int events);
 static void notify_ready(ward__watch *wt, int events);
 static void exit_ready(ward__watch *wt, int events);
@@ -135,190 +134,13 @@ static void loop_closed(ward__conn *c) {
   pthread_mutex_unlock(&h->mu);
 }
 
-/* ------------------------------------------------------------------ */
-/* Handshake                                                           */
-
-static void meta_free(ward__meta *m, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    free(m[i].key);
-    free(m[i].value);
-  }
-  free(m);
-}
-
-/* Constant-time comparison, so the token cannot be guessed byte by byte. */
-static int token_ok(const ward_worker *w, const ward__hello *hl) {
-  size_t n = strlen(w->token);
-  if (!hl->token || hl->token_len != n)
-    return 0;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < n; i++)
-    diff |= (unsigned char)(hl->token[i] ^ w->token[i]);
-  return diff == 0;
-}
-
-static void send_goodbye(ward__conn *c, uint32_t reason, const char *text, int block,
-                         int64_t deadline) {
-  ward__hdr h = {.kind = WARD__K_GOODBYE, .len = (uint32_t)strlen(text), .aux = reason};
-  ward__conn_send(c, &h, NULL, text, h.len, NULL, 0, block, deadline);
-}
-
-/* Refuses the handshake: the worker is told why and killed. */
-static int refuse(ward_worker *w, ward__conn *c, uint32_t reason, const char *text) {
-  send_goodbye(c, reason, text, 0, 0);
-  ward_host *h = w->host;
-  pthread_mutex_lock(&h->mu);
-  ward__lev ev = {.type = WARD__LE_REFUSED, .text = text};
-  ward__worker_post(w, &ev, NULL);
-  pthread_mutex_unlock(&h->mu);
-  return 0;
-}
-
-static int same_hello(const ward_worker *w, const ward__hello *hl) {
-  if (w->nmethods != hl->nmethods || w->nmeta != hl->nmeta)
-    return 0;
-  for (size_t i = 0; i < hl->nmethods; i++)
-    if (strcmp(w->methods[i], hl->methods[i]) != 0)
-      return 0;
-  for (size_t i = 0; i < hl->nmeta; i++)
-    if (strcmp(w->meta[i].key, hl->meta[i].key) || strcmp(w->meta[i].value, hl->meta[i].value))
-      return 0;
-  return 1;
-}
-
-static void retire(ward_worker *w, void *p) {
-  void **v = realloc(w->retired, (w->nretired + 1) * sizeof *v);
-  if (!v) {
-    free(p); /* out of memory: a pointer handed out may dangle */
-    return;
-  }
-  w->retired = v;
-  v[w->nretired++] = p;
-}
-
-/* Takes the new handshake's methods and metadata (lock held). Strings
- * handed out by ward_worker_meta stay valid: an unchanged set is kept,
- * a changed one is retired until the worker is freed. */
-static void adopt_hello(ward_worker *w, ward__hello *hl) {
-  if (w->life.generation > 1 && same_hello(w, hl)) {
-    ward__hello_free(hl);
-    return;
-  }
-  if (w->methods) {
-    for (size_t i = 0; i < w->nmethods; i++)
-      retire(w, w->methods[i]);
-    retire(w, w->methods);
-  }
-  for (size_t i = 0; i < w->nmeta; i++) {
-    retire(w, w->meta[i].key);
-    retire(w, w->meta[i].value);
-  }
-  if (w->meta)
-    retire(w, w->meta);
-  w->methods = hl->methods;
-  w->nmethods = hl->nmethods;
-  w->meta = hl->meta;
-  w->nmeta = hl->nmeta;
-}
-
-/* Compares dotted version numbers part by part: <0, 0, >0. */
-static int version_cmp(const char *a, const char *b) {
-  while (*a || *b) {
-    char *ea, *eb;
-    unsigned long x = strtoul(a, &ea, 10), y = strtoul(b, &eb, 10);
-    if (x != y)
-      return x < y ? -1 : 1;
-    a = *ea == '.' ? ea + 1 : ea + strlen(ea);
-    b = *eb == '.' ? eb + 1 : eb + strlen(eb);
-  }
-  return 0;
-}
-
-/* Checks what the spec requires of the handshake; says why not in `why`. */
-static int meets_requirements(const ward_spec *s, const ward__hello *hl, char *why, size_t cap) {
-  for (size_t i = 0; i < s->nreq_methods; i++) {
-    int found = 0;
-    for (size_t j = 0; j < hl->nmethods && !found; j++)
-      found = strcmp(hl->methods[j], s->req_methods[i]) == 0;
-    if (!found) {
-      snprintf(why, cap, "does not serve the required method '%s'", s->req_methods[i]);
-      return 0;
-    }
-  }
-  if (!s->ver_min && !s->ver_below)
-    return 1;
-  const char *v = NULL;
-  for (size_t j = 0; j < hl->nmeta && !v; j++)
-    if (strcmp(hl->meta[j].key, "version") == 0)
-      v = hl->meta[j].value;
-  if (!v) {
-    snprintf(why, cap, "announces no version (required: %s..%s)", s->ver_min ? s->ver_min : "",
-             s->ver_below ? s->ver_below : "");
-    return 0;
-  }
-  if ((s->ver_min && version_cmp(v, s->ver_min) < 0) ||
-      (s->ver_below && version_cmp(v, s->ver_below) >= 0)) {
-    snprintf(why, cap, "version %.32s is not in [%s, %s)", v, s->ver_min ? s->ver_min : "",
-             s->ver_below ? s->ver_below : "");
-    return 0;
-  }
-  return 1;
-}
-
-static int on_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
-  ward_host *h = w->host;
-  pthread_mutex_lock(&h->mu);
-  int fresh = w->life.state == WARD__L_STARTING && w->conn == c && !w->spawn_err && !w->life.reason;
-  int doomed = w->life.state == WARD__L_STARTING && w->conn == c && !fresh;
-  pthread_mutex_unlock(&h->mu);
-  if (doomed)
-    return 0; /* refused or timed out already: it is being killed */
-  if (!fresh)
-    return ward__fail(WARD_EPROTO, "worker '%s' sent a second HELLO", w->spec->name);
-  if (f->h.aux < 1)
-    return refuse(w, c, WARD__BYE_VERSION, "no common protocol version");
-  ward__hello hl;
-  int rv = ward__hello_parse(&hl, f->payload, f->h.len);
-  if (rv) {
-    ward__hello_free(&hl);
-    return refuse(w, c, WARD__BYE_PROTO, "malformed HELLO");
-  }
-  if (w->spec->transport == WARD_TRANSPORT_SOCKET && !token_ok(w, &hl)) {
-    ward__hello_free(&hl);
-    return refuse(w, c, WARD__BYE_AUTH, "bad or missing token");
-  }
-  char why[WARD_MAX_NAME + 96];
-  if (!meets_requirements(w->spec, &hl, why, sizeof why)) {
-    ward__hello_free(&hl);
-    return refuse(w, c, WARD__BYE_PROTO, why);
-  }
-  pthread_mutex_lock(&c->mu);
-  c->max_out = hl.max_frame;
-  pthread_mutex_unlock(&c->mu);
-
-  char body[160];
-  int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\nworker_id=%llu\ngeneration=%u\n",
-                   h->opts.max_frame, ward__self_pid(), (unsigned long long)w->id,
-                   w->life.generation);
-  uint32_t version = f->h.aux < WARD_PROTOCOL_VERSION ? f->h.aux : WARD_PROTOCOL_VERSION;
-  ward__hdr wh = {.kind = WARD__K_WELCOME, .len = (uint32_t)n, .aux = version};
-  ward__conn_send(c, &wh, NULL, body, (size_t)n, NULL, 0, 0, 0);
-
-  pthread_mutex_lock(&h->mu);
-  adopt_hello(w, &hl);
-  ward__lev ev = {.type = WARD__LE_READY};
-  ward__worker_post(w, &ev, NULL);
-  pthread_mutex_unlock(&h->mu);
-  return 0;
-}
-
 /* Frames for the host's server side, on whichever thread is reading. */
 static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   ward_worker *w = c->owner;
   ward_host *h = w->host;
   uint8_t kind = f->h.kind;
   if (kind == WARD__K_HELLO) {
-    int rv = on_hello(w, c, f);
+    int rv = ward__worker_hello(w, c, f);
     free(owned);
     return rv;
   }
@@ -468,134 +290,7 @@ static int prepare_channel(ward_worker *w, ward__fd *host_fd, ward__fd *chan_fd,
 }
 
 /* ------------------------------------------------------------------ */
-/* Output and data directory                                           */
-
-static int stream_of(const ward_worker *w, const ward__watch *wt) {
-  return wt == &w->out_watch ? WARD_LOG_STDOUT : WARD_LOG_STDERR;
-}
-
-/* A new captured line: an event, and a copy on the host's stderr when
- * forwarding (lock held). */
-static void line_added(const ward__logline *l, void *ud) {
-  ward_worker *w = ud;
-  if (w->spec->output == WARD_OUTPUT_FORWARD) {
-    /* Written once the lock is released (flush_forward): the host's
-     * stderr may block, the host must not. */
-    char head[WARD_MAX_NAME + 32];
-    int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->log_pid);
-    size_t need = w->fwd_len + (size_t)n + l->len + 1;
-    if (need > w->fwd_cap) {
-      size_t cap = need * 2;
-      char *b = realloc(w->fwd, cap);
-      if (!b)
-        return;
-      w->fwd = b;
-      w->fwd_cap = cap;
-    }
-    memcpy(w->fwd + w->fwd_len, head, (size_t)n);
-    memcpy(w->fwd + w->fwd_len + n, l->text, l->len);
-    w->fwd[need - 1] = '\n';
-    w->fwd_len = need;
-  }
-  if (w->spec->log_events) {
-    ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->log_pid, 0, 0, 0, 0, NULL);
-    if (q) {
-      q->text = strdup(l->text);
-      q->ev.detail = q->text;
-      q->ev.stream = l->stream;
-      q->ev.seq = l->seq;
-      q->ev.generation = l->generation;
-    }
-  }
-}
-
-static void close_output(ward_worker *w, int stream) {
-  ward__fd *fd = stream == WARD_LOG_STDOUT ? &w->out_fd : &w->err_fd;
-  if (!ward__fd_valid(*fd))
-    return;
-  ward__loop_del(w->host->loop, *fd);
-  ward__close(*fd);
-  *fd = WARD__FD_NONE;
-}
-
-/* Reads what the pipe holds (a bounded amount per wake-up, for fairness).
- * `final`: the process is gone, flush the partial line. Lock held. */
-static void read_output(ward_worker *w, int stream, int final) {
-  ward__fd fd = stream == WARD_LOG_STDOUT ? w->out_fd : w->err_fd;
-  uint8_t buf[65536];
-  for (int i = 0; ward__fd_valid(fd) && i < (final ? 64 : 4); i++) {
-    ptrdiff_t n = ward__read(fd, buf, sizeof buf);
-    if (n > 0) {
-      ward__logring_push(&w->logs, stream, buf, (size_t)n, ward__wall_ms(), w->life.generation,
-                         line_added, w);
-      continue;
-    }
-    if (n != WARD__AGAIN) {
-      final = 1; /* end of stream */
-      close_output(w, stream);
-    }
-    break;
-  }
-  if (final)
-    ward__logring_flush(&w->logs, stream, ward__wall_ms(), w->life.generation, line_added, w);
-}
-
-/* Writes forwarded lines to the host's stderr, without the lock. The
- * loop must not wait for a stderr nobody reads: what it cannot take at
- * once (in pieces no larger than a pipe takes whole) is left out; the lines
- * are in the worker's log ring all the same. */
-static void flush_forward(ward_worker *w) {
-  pthread_mutex_lock(&w->host->mu);
-  char *b = w->fwd;
-  size_t n = w->fwd_len;
-  w->fwd = NULL;
-  w->fwd_len = w->fwd_cap = 0;
-  pthread_mutex_unlock(&w->host->mu);
-  ward__stderr_now(b, n);
-  free(b);
-}
-
-static void output_ready(ward__watch *wt, int events) {
-  (void)events;
-  ward_worker *w = wt->obj;
-  pthread_mutex_lock(&w->host->mu);
-  read_output(w, stream_of(w, wt), 0);
-  int fwd = w->fwd_len > 0;
-  pthread_mutex_unlock(&w->host->mu);
-  if (fwd)
-    flush_forward(w);
-}
-
-/* Pipes for a capturing spec: the child's ends go to the spawn, ours are
- * kept non-blocking. */
-static int open_output(ward_worker *w, int how[2], ward__fd child[2]) {
-  how[0] = how[1] =
-      w->spec->output == WARD_OUTPUT_DISCARD ? WARD__STDIO_NULL : WARD__STDIO_INHERIT;
-  child[0] = child[1] = WARD__FD_NONE;
-  if (w->spec->output != WARD_OUTPUT_CAPTURE && w->spec->output != WARD_OUTPUT_FORWARD)
-    return 0;
-  for (int i = 0; i < 2; i++) {
-    ward__fd p[2];
-    int rv = ward__pipe(p);
-    if (rv)
-      return rv;
-    *(i ? &w->err_fd : &w->out_fd) = p[0];
-    child[i] = p[1];
-    how[i] = WARD__STDIO_FD;
-  }
-  return 0;
-}
-
-static int watch_output(ward_worker *w) {
-  int rv = 0;
-  w->out_watch = (ward__watch){output_ready, w};
-  w->err_watch = (ward__watch){output_ready, w};
-  if (ward__fd_valid(w->out_fd))
-    rv = ward__loop_add(w->host->loop, w->out_fd, WARD__IN, &w->out_watch);
-  if (!rv && ward__fd_valid(w->err_fd))
-    rv = ward__loop_add(w->host->loop, w->err_fd, WARD__IN, &w->err_watch);
-  return rv;
-}
+/* Data directory                                                      */
 
 /* The worker's private directory, made once per handle. */
 static int make_data_dir(ward_worker *w) {
@@ -648,7 +343,7 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
   if (!rv) {
     int how[2];
     ward__fd out[2];
-    rv = open_output(w, how, out);
+    rv = ward__output_open(w, how, out);
     ward__spawn_args a = {.exe = w->spec->exe, .argv = argv, .envp = envp,
                           .cwd = w->spec->cwd, .chan_fd = chan_fd,
                           .chan_at = ward__fd_valid(w->notify_fd) ? w->spec->ready_arg : 0,
@@ -722,7 +417,7 @@ static void start_worker(ward_host *h, ward_worker *w) {
     rv = ward__loop_add(h->loop, w->listen_fd, WARD__IN, &w->listen_watch);
   }
   if (!rv)
-    rv = watch_output(w);
+    rv = ward__output_watch(w);
   if (!rv && ward__fd_valid(w->notify_fd)) {
     w->notify_watch = (ward__watch){notify_ready, w};
     rv = ward__loop_add(h->loop, w->notify_fd, WARD__IN, &w->notify_watch);
@@ -752,8 +447,8 @@ static void start_worker(ward_host *h, ward_worker *w) {
     ward__close(host_fd);
     close_listener(w);
     close_notify(w);
-    close_output(w, WARD_LOG_STDOUT);
-    close_output(w, WARD_LOG_STDERR);
+    ward__output_close(w, WARD_LOG_STDOUT);
+    ward__output_close(w, WARD_LOG_STDERR);
     discard_process(w);
     ward__conn *c = w->conn;
     w->conn = NULL;
@@ -883,10 +578,10 @@ void ward__worker_on_exit(ward_worker *w) {
   close_notify(w);
   /* What it printed before it died is in the ring before its exit is
    * reported. Its group is dead, so the pipes hold all there will be. */
-  read_output(w, WARD_LOG_STDOUT, 1);
-  read_output(w, WARD_LOG_STDERR, 1);
-  close_output(w, WARD_LOG_STDOUT);
-  close_output(w, WARD_LOG_STDERR);
+  ward__output_read(w, WARD_LOG_STDOUT, 1);
+  ward__output_read(w, WARD_LOG_STDERR, 1);
+  ward__output_close(w, WARD_LOG_STDOUT);
+  ward__output_close(w, WARD_LOG_STDERR);
   ward__conn *c = w->conn;
   w->conn = NULL;
   /* A violation not reported yet is why it went. */
@@ -899,7 +594,7 @@ void ward__worker_on_exit(ward_worker *w) {
   pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->mu);
   if (fwd)
-    flush_forward(w);
+    ward__output_forward(w);
   if (c) {
     /* Answers the worker wrote before it died still count. */
     ward__conn_pump(c);
@@ -944,7 +639,7 @@ void ward__worker_destroy(ward_worker *w) {
   }
   free(w->data_dir);
   ward__strv_free(w->methods);
-  meta_free(w->meta, w->nmeta);
+  ward__meta_free(w->meta, w->nmeta);
   for (size_t i = 0; i < w->nretired; i++)
     free(w->retired[i]);
   free(w->retired);

@@ -66,6 +66,24 @@ void ward__worker_unlink(ward_host *h, ward_worker *w);
 /* Frees a worker that nothing refers to any more. */
 void ward__worker_destroy(ward_worker *w);
 
+/* handshake.c */
+/* A HELLO on the worker's connection: checks it, adopts it and welcomes
+ * the worker, or refuses it (loop thread or a reading caller, no lock). */
+int ward__worker_hello(ward_worker *w, ward__conn *c, const ward__frame *f);
+void ward__meta_free(ward__meta *m, size_t n);
+
+/* output.c (lock held unless said) */
+/* Pipes for a capturing spec (`how`: what the child's stdout and stderr
+ * become), and their watches once the process runs. */
+int ward__output_open(ward_worker *w, int how[2], ward__fd child[2]);
+int ward__output_watch(ward_worker *w);
+/* Reads what a pipe holds; `final`: the process is gone, flush the last
+ * partial line. */
+void ward__output_read(ward_worker *w, int stream, int final);
+void ward__output_close(ward_worker *w, int stream);
+/* Writes the forwarded lines to the host's stderr (no lock). */
+void ward__output_forward(ward_worker *w);
+
 /* How often a process without a pidfd is looked at for its exit. */
 #define WARD__REAP_POLL_MS 5
 

@@ -1,0 +1,143 @@
+/*
+ * output.c — a worker's captured output: the pipes of its stdout and
+ * stderr, read by the loop into the worker's log ring line by line, each
+ * line an event when the spec asks, and a copy on the host's stderr when
+ * it forwards.
+ *
+ * Owns: the output pipes and the forwarding buffer of each worker. May not
+ * block the loop: the host's stderr gets what it takes at once, and a pipe
+ * is read a bounded amount per wake-up. Lock: the host mutex where it
+ * says so.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+static int stream_of(const ward_worker *w, const ward__watch *wt) {
+  return wt == &w->out_watch ? WARD_LOG_STDOUT : WARD_LOG_STDERR;
+}
+
+/* A new captured line: an event, and a copy on the host's stderr when
+ * forwarding (lock held). */
+static void line_added(const ward__logline *l, void *ud) {
+  ward_worker *w = ud;
+  if (w->spec->output == WARD_OUTPUT_FORWARD) {
+    /* Written once the lock is released (flush_forward): the host's
+     * stderr may block, the host must not. */
+    char head[WARD_MAX_NAME + 32];
+    int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->log_pid);
+    size_t need = w->fwd_len + (size_t)n + l->len + 1;
+    if (need > w->fwd_cap) {
+      size_t cap = need * 2;
+      char *b = realloc(w->fwd, cap);
+      if (!b)
+        return;
+      w->fwd = b;
+      w->fwd_cap = cap;
+    }
+    memcpy(w->fwd + w->fwd_len, head, (size_t)n);
+    memcpy(w->fwd + w->fwd_len + n, l->text, l->len);
+    w->fwd[need - 1] = '\n';
+    w->fwd_len = need;
+  }
+  if (w->spec->log_events) {
+    ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->log_pid, 0, 0, 0, 0, NULL);
+    if (q) {
+      q->text = strdup(l->text);
+      q->ev.detail = q->text;
+      q->ev.stream = l->stream;
+      q->ev.seq = l->seq;
+      q->ev.generation = l->generation;
+    }
+  }
+}
+
+void ward__output_close(ward_worker *w, int stream) {
+  ward__fd *fd = stream == WARD_LOG_STDOUT ? &w->out_fd : &w->err_fd;
+  if (!ward__fd_valid(*fd))
+    return;
+  ward__loop_del(w->host->loop, *fd);
+  ward__close(*fd);
+  *fd = WARD__FD_NONE;
+}
+
+/* Reads what the pipe holds (a bounded amount per wake-up, for fairness).
+ * `final`: the process is gone, flush the partial line. Lock held. */
+void ward__output_read(ward_worker *w, int stream, int final) {
+  ward__fd fd = stream == WARD_LOG_STDOUT ? w->out_fd : w->err_fd;
+  uint8_t buf[65536];
+  for (int i = 0; ward__fd_valid(fd) && i < (final ? 64 : 4); i++) {
+    ptrdiff_t n = ward__read(fd, buf, sizeof buf);
+    if (n > 0) {
+      ward__logring_push(&w->logs, stream, buf, (size_t)n, ward__wall_ms(), w->life.generation,
+                         line_added, w);
+      continue;
+    }
+    if (n != WARD__AGAIN) {
+      final = 1; /* end of stream */
+      ward__output_close(w, stream);
+    }
+    break;
+  }
+  if (final)
+    ward__logring_flush(&w->logs, stream, ward__wall_ms(), w->life.generation, line_added, w);
+}
+
+/* Writes forwarded lines to the host's stderr, without the lock. The
+ * loop must not wait for a stderr nobody reads: what it cannot take at
+ * once (in pieces no larger than a pipe takes whole) is left out; the lines
+ * are in the worker's log ring all the same. */
+void ward__output_forward(ward_worker *w) {
+  pthread_mutex_lock(&w->host->mu);
+  char *b = w->fwd;
+  size_t n = w->fwd_len;
+  w->fwd = NULL;
+  w->fwd_len = w->fwd_cap = 0;
+  pthread_mutex_unlock(&w->host->mu);
+  ward__stderr_now(b, n);
+  free(b);
+}
+
+static void output_ready(ward__watch *wt, int events) {
+  (void)events;
+  ward_worker *w = wt->obj;
+  pthread_mutex_lock(&w->host->mu);
+  ward__output_read(w, stream_of(w, wt), 0);
+  int fwd = w->fwd_len > 0;
+  pthread_mutex_unlock(&w->host->mu);
+  if (fwd)
+    ward__output_forward(w);
+}
+
+/* Pipes for a capturing spec: the child's ends go to the spawn, ours are
+ * kept non-blocking. */
+int ward__output_open(ward_worker *w, int how[2], ward__fd child[2]) {
+  how[0] = how[1] =
+      w->spec->output == WARD_OUTPUT_DISCARD ? WARD__STDIO_NULL : WARD__STDIO_INHERIT;
+  child[0] = child[1] = WARD__FD_NONE;
+  if (w->spec->output != WARD_OUTPUT_CAPTURE && w->spec->output != WARD_OUTPUT_FORWARD)
+    return 0;
+  for (int i = 0; i < 2; i++) {
+    ward__fd p[2];
+    int rv = ward__pipe(p);
+    if (rv)
+      return rv;
+    *(i ? &w->err_fd : &w->out_fd) = p[0];
+    child[i] = p[1];
+    how[i] = WARD__STDIO_FD;
+  }
+  return 0;
+}
+
+int ward__output_watch(ward_worker *w) {
+  int rv = 0;
+  w->out_watch = (ward__watch){output_ready, w};
+  w->err_watch = (ward__watch){output_ready, w};
+  if (ward__fd_valid(w->out_fd))
+    rv = ward__loop_add(w->host->loop, w->out_fd, WARD__IN, &w->out_watch);
+  if (!rv && ward__fd_valid(w->err_fd))
+    rv = ward__loop_add(w->host->loop, w->err_fd, WARD__IN, &w->err_watch);
+  return rv;
+}
