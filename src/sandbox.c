@@ -1,7 +1,7 @@
 /*
  * sandbox.c — ward_spec_sandbox: the options checked and copied onto the
  * spec. Nothing here touches the system; the backend applies them
- * (src/linux/sandbox.c), or says it cannot (src/posix/jail.c).
+ * (src/linux/sandbox.c), or says it cannot (src/nojail/jail.c).
  */
 #include <stdlib.h>
 #include <string.h>

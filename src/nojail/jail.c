@@ -1,17 +1,18 @@
 /*
- * jail.c — the sandbox on Windows: none yet. A job object could hold
- * memory and process-count limits and an AppContainer or a restricted
- * token could narrow what a worker reaches, but none of it is written: a
- * sandboxed spec fails to start (WARD_ESPAWN, errno ENOTSUP) unless it
- * asked for best effort; then it runs, and ward_info.sandbox says 0,
- * nothing in force (docs/platforms.md).
+ * jail.c — the sandbox of the backends that have none: posix (POSIX has
+ * no system-call filter, no Landlock, and posix_spawn cannot set resource
+ * limits in the child) and win (a job object's limits and an
+ * AppContainer are not written yet). Nothing a ward_sandbox asks for is
+ * applied: a sandboxed spec fails to start (WARD_ESPAWN, errno ENOTSUP)
+ * unless it asked for best effort; then it runs, and ward_info.sandbox
+ * says 0, nothing in force (docs/platforms.md). Built with those backends
+ * (CMakeLists.txt), which name themselves in WARD__BACKEND_NAME.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "sandbox.h"
 #include "ward_int.h"
-#include "win.h"
 
 struct ward__jail {
   int none;
@@ -24,9 +25,9 @@ int ward__jail_new(ward__jail **out, const ward__sandbox *sb, const char *exe,
   if (!sb->o.best_effort) {
     ward__fail_sys(WARD_ESPAWN, ENOTSUP, "sandbox"); /* the errno */
     return ward__fail(WARD_ESPAWN,
-                      "spawn '%s': the sandbox cannot be applied on this backend (win: not "
-                      "written yet) and best_effort is 0",
-                      exe);
+                      "spawn '%s': the %s backend applies no sandbox (docs/platforms.md) "
+                      "and best_effort is 0",
+                      exe, WARD__BACKEND_NAME);
   }
   ward__jail *j = calloc(1, sizeof *j);
   if (!j)
