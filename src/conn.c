@@ -537,6 +537,13 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
   return send_iov(c, iov, block, deadline);
 }
 
+int ward__conn_pong(ward__conn *c, uint32_t id, uint8_t *owned) {
+  free(owned);
+  ward__hdr h = {.kind = WARD__K_PONG, .id = id};
+  int rv = ward__conn_send(c, &h, NULL, NULL, 0, NULL, 0, 0, 0);
+  return rv == WARD_ENOMEM ? rv : 0;
+}
+
 int ward__conn_send_frames(ward__conn *c, const void *frames, size_t len, int block,
                            int64_t deadline) {
   ward__buf iov[3] = {{(void *)frames, len}, {NULL, 0}, {NULL, 0}};

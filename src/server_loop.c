@@ -224,12 +224,8 @@ static int lpeer_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     ward__itemq_push(&p->inbox, it);
     return 0;
   }
-  case WARD__K_PING: {
-    free(owned);
-    ward__hdr ph = {.kind = WARD__K_PONG, .id = f->h.id};
-    int rv = ward__conn_send(c, &ph, NULL, NULL, 0, NULL, 0, 0, 0);
-    return rv == WARD_ENOMEM ? rv : 0;
-  }
+  case WARD__K_PING:
+    return ward__conn_pong(c, f->h.id, owned);
   case WARD__K_CANCEL:
     /* A request still waiting is answered ECANCELED without running; one
      * being served is not told (as for host handlers). */

@@ -251,6 +251,9 @@ void ward__conn_close(ward__conn *c, int err);
 
 /* Sends one frame. `block`: wait (up to `deadline`) for the socket to take
  * it; otherwise what it does not take now is queued. */
+/* Answers a PING on the host's side of `c` without waiting (what the
+ * socket does not take is queued): 0, or WARD_ENOMEM. Takes `owned`. */
+int ward__conn_pong(ward__conn *c, uint32_t id, uint8_t *owned);
 int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
                     size_t n1, const void *p2, size_t n2, int block, int64_t deadline);
 

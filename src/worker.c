@@ -163,12 +163,8 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     ward__host_task(h, w, c, it, NULL);
     return 0;
   }
-  case WARD__K_PING: {
-    free(owned);
-    ward__hdr ph = {.kind = WARD__K_PONG, .id = f->h.id};
-    int rv = ward__conn_send(c, &ph, NULL, NULL, 0, NULL, 0, 0, 0);
-    return rv == WARD_ENOMEM ? rv : 0;
-  }
+  case WARD__K_PING:
+    return ward__conn_pong(c, f->h.id, owned);
   case WARD__K_CANCEL:
     free(owned);
     ward__host_cancel_task(h, c, f->h.id);
