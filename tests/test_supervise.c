@@ -24,16 +24,24 @@
  * thread to go round twice, ward__host_sync).
  *
  * Arguments pick tests by name ("crash", "-idle" to leave one out).
+ *
+ * On Windows (the win backend, under Wine) every case runs in its Windows
+ * form: the hard stop is WARD__STOP_HARD (SIGKILL on POSIX, the job's
+ * termination there), an abort is a fail-fast the backend reports as
+ * SIGABRT, a stopped process is a suspended one, a pidfd is a process
+ * handle and the descriptors counted are handles.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#ifndef _WIN32
+#include <poll.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#endif
 
 #include "tevents.h"
 #include "tworker.h"
@@ -84,11 +92,7 @@ static void expect_reply(ward_worker *w, const char *method, const char *payload
   ward_msg_free(m);
 }
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
+static void sleep_ms(int ms) { t_nap_ms(ms); }
 
 /* Polls the worker's figures `wi` (every 2 ms, up to `ms`) until `cond`
  * holds. */
@@ -107,16 +111,64 @@ static void sleep_ms(int ms) {
     }                                                                                 \
   } while (0)
 
-static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+/* A reference to a process that a reused pid cannot fool: a pidfd (a
+ * process handle on Windows). */
+#ifdef _WIN32
+typedef HANDLE proc_ref;
+#define PROC_REF_NONE NULL
+
+static proc_ref proc_open(int pid) { return OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid); }
+
+static void proc_close(proc_ref p) { CloseHandle(p); }
+
+/* Whether the process is gone within `ms`. */
+static int gone_within(proc_ref p, int ms) {
+  return WaitForSingleObject(p, ms < 0 ? 0 : (DWORD)ms) == WAIT_OBJECT_0;
+}
+#else
+typedef int proc_ref;
+#define PROC_REF_NONE (-1)
+
+static proc_ref proc_open(int pid) { return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0); }
+
+static void proc_close(proc_ref p) { close(p); }
 
 /* Whether the process (by pidfd) is gone within `ms`. */
-static int gone_within(int pidfd, int ms) {
+static int gone_within(proc_ref pidfd, int ms) {
   struct pollfd p = {.fd = pidfd, .events = POLLIN};
   int r;
   do
     r = poll(&p, 1, ms < 0 ? 0 : ms);
   while (r < 0 && errno == EINTR);
   return r == 1;
+}
+#endif
+
+/* Stops process `pid` where it is, as SIGSTOP does (on Windows it is
+ * suspended: NtSuspendProcess): alive, and answering nothing. */
+static void freeze(int pid) {
+#ifdef _WIN32
+  typedef LONG(NTAPI * suspend_fn)(HANDLE);
+  suspend_fn suspend =
+      (suspend_fn)(void (*)(void))GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "NtSuspendProcess");
+  HANDLE h = OpenProcess(PROCESS_SUSPEND_RESUME, FALSE, (DWORD)pid);
+  T_TRUE(suspend && h);
+  T_TRUE(suspend(h) == 0);
+  CloseHandle(h);
+#else
+  T_TRUE(kill(pid, SIGSTOP) == 0);
+#endif
+}
+
+/* The open descriptors of this process (handles on Windows), or -1 where
+ * that is not known (Wine counts no handles: GetProcessHandleCount says 0). */
+static int open_handles(void) {
+#ifdef _WIN32
+  DWORD n = 0;
+  return GetProcessHandleCount(GetCurrentProcess(), &n) && n > 0 ? (int)n : -1;
+#else
+  return tw_count_fds();
+#endif
 }
 
 /* The index of the first event of `type` about `id` from `from` on, or -1. */
@@ -197,10 +249,18 @@ static void *tcycle_main(void *arg) {
 }
 
 static int64_t cpu_self_ms(void) {
+#ifdef _WIN32
+  FILETIME c, x, k, u;
+  T_TRUE(GetProcessTimes(GetCurrentProcess(), &c, &x, &k, &u));
+  uint64_t t = ((uint64_t)k.dwHighDateTime << 32 | k.dwLowDateTime) +
+               ((uint64_t)u.dwHighDateTime << 32 | u.dwLowDateTime);
+  return (int64_t)(t / 10000);
+#else
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+#endif
 }
 
 static int64_t wall_ms(void) {
@@ -309,7 +369,7 @@ static void test_restart_on_failure(void) {
 
 static void test_crash_loop(void) {
   char path[128];
-  snprintf(path, sizeof path, "/tmp/ward-test-crashloop-%d", (int)getpid());
+  t_tmp_path(path, sizeof path, "ward-test-crashloop");
   unlink(path);
   ward_spec *s = tw_spec("crashloop", "crash_if_file");
   T_OK(ward_spec_arg(s, path));
@@ -531,7 +591,7 @@ static void test_deadline_kills_and_replaces(void) {
   tev e = tev_get(ie);
   T_EQ_INT(e.pid, pid);
   T_EQ_INT(e.reason, WARD_REASON_REQUEST_TIMEOUT);
-  T_EQ_INT(e.signal, SIGKILL);
+  T_EQ_INT(e.signal, WARD__STOP_HARD);
   tev r = tev_wait_from(ie, WARD_EV_RESTARTING, id);
   T_EQ_INT(r.reason, WARD_REASON_REQUEST_TIMEOUT);
   tev n = tev_wait_from(ie, WARD_EV_RESTARTED, id);
@@ -570,7 +630,7 @@ static void expect_unhealthy_replacement(ward_worker *w, int pid, int mark, int6
   tev e = tev_get(ie);
   T_EQ_INT(e.pid, pid);
   T_EQ_INT(e.reason, WARD_REASON_UNHEALTHY);
-  T_EQ_INT(e.signal, SIGKILL);
+  T_EQ_INT(e.signal, WARD__STOP_HARD);
   tev r = tev_wait_from(ie, WARD_EV_RESTARTING, id);
   T_EQ_INT(r.reason, WARD_REASON_UNHEALTHY);
   tev n = tev_wait_from(ie, WARD_EV_RESTARTED, id);
@@ -583,7 +643,7 @@ static void test_heartbeat_sigstop(void) {
   int pid = ward_worker_pid(w);
   int mark = tev_mark();
   int64_t t0 = tev_now_us();
-  T_TRUE(kill(pid, SIGSTOP) == 0);
+  freeze(pid);
   expect_unhealthy_replacement(w, pid, mark, t0);
   expect_reply(w, "echo", "healthy", "healthy");
   ward_worker_free(w);
@@ -776,7 +836,7 @@ static void test_memory_hard_limit(void) {
     fprintf(stderr, "   killed during \"grow\"\n");
     T_ERR(rv, WARD_ECRASHED);
   }
-  expect_replaced(w, pid, mark, WARD_REASON_MEMORY_LIMIT, SIGKILL);
+  expect_replaced(w, pid, mark, WARD_REASON_MEMORY_LIMIT, WARD__STOP_HARD);
   expect_reply(w, "echo", "smaller", "smaller");
   ward_worker_free(w);
 }
@@ -902,12 +962,23 @@ static void stop_and_expect(ward_worker *w, int grace, int wedged, int outcome, 
   T_EQ_INT(tev_count_from(mark, WARD_EV_STOPPED, id), 1);
 }
 
+/* Whether the soft stop can end a wedged process here: not where
+ * WARD_TEST_NO_SOFT_STOP is set (Windows under Wine gives the tests no
+ * console, so the CTRL_BREAK that is Windows's SIGTERM reaches no one;
+ * only the goodbye on the channel does, which a wedged worker does not
+ * read), and a stop that would have terminated it kills it instead. */
+static int soft_stop_ends_wedged(void) { return getenv("WARD_TEST_NO_SOFT_STOP") == NULL; }
+
 static void test_stop_outcomes(void) {
   stop_and_expect(spawn_spec(tw_spec("graceful", "serve")), 5000, 0, WARD_STOP_GRACEFUL, 0);
-  stop_and_expect(spawn_spec(tw_spec("terminated", "serve")), 100, 1, WARD_STOP_TERMINATED,
-                  SIGTERM);
+  if (soft_stop_ends_wedged())
+    stop_and_expect(spawn_spec(tw_spec("terminated", "serve")), 100, 1, WARD_STOP_TERMINATED,
+                    SIGTERM);
+  else
+    stop_and_expect(spawn_spec(tw_spec("terminated", "serve")), 100, 1, WARD_STOP_KILLED,
+                    WARD__STOP_HARD);
   stop_and_expect(spawn_spec(tw_spec("killed", "ignore_term")), 100, 1, WARD_STOP_KILLED,
-                  SIGKILL);
+                  WARD__STOP_HARD);
 }
 
 /* A worker that exited and stays down: nothing to stop. */
@@ -924,12 +995,12 @@ static void test_stop_already_exited(void) {
 /* ------------------------------------------------------------------ */
 /* 9. No orphans                                                       */
 
-/* Starts a grandchild in `w` and returns a pidfd on it. */
-static int grandchild(ward_worker *w) {
+/* Starts a grandchild in `w` and returns a reference to it. */
+static proc_ref grandchild(ward_worker *w) {
   int gpid = call_int(w, "spawn_child");
   T_TRUE(gpid > 0);
-  int pfd = pidfd_open_(gpid);
-  T_TRUE(pfd >= 0);
+  proc_ref pfd = proc_open(gpid);
+  T_TRUE(pfd != PROC_REF_NONE);
   T_TRUE(!gone_within(pfd, 0));
   return pfd;
 }
@@ -937,10 +1008,10 @@ static int grandchild(ward_worker *w) {
 static void test_no_orphans(void) {
   /* (a) stop */
   ward_worker *w = spawn_spec(tw_spec("parent-stop", "serve"));
-  int pfd = grandchild(w);
+  proc_ref pfd = grandchild(w);
   T_OK(ward_worker_stop(w, 5000));
   T_TRUE(gone_within(pfd, 5000));
-  close(pfd);
+  proc_close(pfd);
   ward_worker_free(w);
 
   /* (b) crash, not restarted */
@@ -950,7 +1021,7 @@ static void test_no_orphans(void) {
   pfd = grandchild(w);
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
   T_TRUE(gone_within(pfd, 5000));
-  close(pfd);
+  proc_close(pfd);
   ward_worker_free(w);
 
   /* (c) crash, restarted: the old process's grandchild goes all the same. */
@@ -960,7 +1031,7 @@ static void test_no_orphans(void) {
   pfd = grandchild(w);
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
   T_TRUE(gone_within(pfd, 5000));
-  close(pfd);
+  proc_close(pfd);
   expect_reply(w, "echo", "back", "back");
   ward_worker_free(w);
 }
@@ -969,7 +1040,8 @@ static void test_no_orphans(void) {
 /* 10. Host SIGKILL with grandchildren                                 */
 
 /* Runs as a separate process: a host with three workers, each with a
- * grandchild; prints "WORKER GRANDCHILD" pids, then waits to be killed. */
+ * grandchild; prints their pids on one line ("WORKER GRANDCHILD" three
+ * times), then waits to be killed. */
 static int host_mode(void) {
   ward_host *h;
   T_OK(ward_host_new(&h, NULL));
@@ -980,38 +1052,36 @@ static int host_mode(void) {
     ward_spec_free(s);
     ward_msg *m = NULL;
     T_OK(ward_request(&m, w, "spawn_child", NULL, 0, 20000));
-    printf("%d %.*s\n", ward_worker_pid(w), (int)ward_msg_len(m), (const char *)ward_msg_data(m));
+    printf("%d %.*s ", ward_worker_pid(w), (int)ward_msg_len(m), (const char *)ward_msg_data(m));
     ward_msg_free(m);
   }
+  printf("\n");
   fflush(stdout);
   for (;;)
-    pause();
+    t_nap_ms(1000000);
 }
 
 static void test_host_sigkill_leaves_nothing(void) {
-  FILE *f;
-  pid_t hpid = tw_spawn_self("--host", &f);
-  int pidfds[6];
-  for (int k = 0; k < 3; k++) {
-    int wpid = 0, gpid = 0;
-    T_TRUE(fscanf(f, "%d %d", &wpid, &gpid) == 2);
-    pidfds[2 * k] = pidfd_open_(wpid);
-    pidfds[2 * k + 1] = pidfd_open_(gpid);
-    T_TRUE(pidfds[2 * k] >= 0 && pidfds[2 * k + 1] >= 0);
+  char line[256];
+  int hpid = t_spawn_self("--host", line, sizeof line);
+  int pids[6];
+  T_TRUE(sscanf(line, "%d %d %d %d %d %d", &pids[0], &pids[1], &pids[2], &pids[3], &pids[4],
+                &pids[5]) == 6);
+  proc_ref pidfds[6];
+  for (int k = 0; k < 6; k++) {
+    pidfds[k] = proc_open(pids[k]);
+    T_TRUE(pidfds[k] != PROC_REF_NONE);
   }
-  fclose(f);
   for (int k = 0; k < 6; k++)
     T_TRUE(!gone_within(pidfds[k], 0));
   int64_t t0 = t_now_ms();
-  T_TRUE(kill(hpid, SIGKILL) == 0);
-  int status;
-  T_TRUE(waitpid(hpid, &status, 0) == hpid);
+  t_kill_hard(hpid);
   for (int k = 0; k < 6; k++) {
     int left = (int)(1000 - (t_now_ms() - t0));
     if (!gone_within(pidfds[k], left))
       T_FAIL("%s %d still alive 1000 ms after the host was killed",
              k % 2 ? "grandchild" : "worker", k / 2);
-    close(pidfds[k]);
+    proc_close(pidfds[k]);
   }
   fprintf(stderr, "   all gone %lld ms after the kill\n", (long long)(t_now_ms() - t0));
 }
@@ -1058,7 +1128,7 @@ static void test_cycles_leak_nothing(void) {
   for (int k = 0; k < 20; k++)
     T_OK(ward_worker_cycle(w));
   T_OK(ward_ping(w, 20000));
-  int fds = tw_count_fds();
+  int fds = open_handles();
   uint64_t rss = (uint64_t)t_rss_kib() * 1024;
   int64_t t0 = t_now_ms();
   for (int k = 0; k < 500; k++)
@@ -1066,11 +1136,14 @@ static void test_cycles_leak_nothing(void) {
   int64_t took = t_now_ms() - t0;
   T_OK(ward_ping(w, 20000));
   T_EQ_INT(ward_worker_generation(w), 521);
-  int fds2 = tw_count_fds();
+  int fds2 = open_handles();
   uint64_t rss2 = (uint64_t)t_rss_kib() * 1024;
   fprintf(stderr, "   500 cycles in %lld ms; fds %d -> %d; host RSS %.1f -> %.1f MiB\n",
           (long long)took, fds, fds2, rss / 1048576.0, rss2 / 1048576.0);
-  T_EQ_INT(fds2, fds);
+  if (fds >= 0)
+    T_EQ_INT(fds2, fds);
+  else
+    fprintf(stderr, "   (handles not counted here)\n");
   if (RSS_MEANINGFUL)
     T_TRUE(rss2 < rss + (8u << 20));
   else
@@ -1189,7 +1262,8 @@ static void test_info(void) {
   T_EQ_INT(i.state, WARD_STATE_READY);
   /* Still wedged in "spin": the stop has to terminate it. */
   T_OK(ward_worker_stop(w, 100));
-  T_EQ_INT(info_of(w).last_stop, WARD_STOP_TERMINATED);
+  T_EQ_INT(info_of(w).last_stop,
+           soft_stop_ends_wedged() ? WARD_STOP_TERMINATED : WARD_STOP_KILLED);
   ward_worker_free(w);
 }
 
@@ -1236,7 +1310,9 @@ int main(int argc, char **argv) {
     return tworker_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--host") == 0)
     return host_mode();
+#ifndef _WIN32
   signal(SIGPIPE, SIG_IGN);
+#endif
   int64_t t0 = t_now_ms();
   host = tev_host();
   T_OK(ward_host_handle(host, "hanging", tev_on_hanging, NULL));

@@ -1,7 +1,8 @@
 /*
  * tself.h — what a test needs to re-execute itself as its own worker, on
  * POSIX systems and on Windows: its own path, its arguments in UTF-8, a
- * nap, what an absolute path looks like, waiting on ward_host_fd, and
+ * nap, what an absolute path looks like, a scratch file's path, waiting
+ * on ward_host_fd, and
  * starting, killing and watching processes the way a test must (the host
  * of a test killed from outside).
  */
@@ -82,6 +83,20 @@ static inline int t_path_absolute(const char *path) {
          (path[0] == '\\' && path[1] == '\\');
 #else
   return path[0] == '/';
+#endif
+}
+
+/* The path of a scratch file called `name` and this process's id, in the
+ * system's temporary directory ("/tmp" on POSIX). */
+static inline void t_tmp_path(char *out, size_t cap, const char *name) {
+#ifdef _WIN32
+  char dir[MAX_PATH + 1];
+  DWORD n = GetTempPathA(sizeof dir, dir);
+  if (!n || n > MAX_PATH)
+    abort();
+  snprintf(out, cap, "%s%s-%lu", dir, name, (unsigned long)GetCurrentProcessId());
+#else
+  snprintf(out, cap, "/tmp/%s-%d", name, (int)getpid());
 #endif
 }
 

@@ -109,9 +109,20 @@ static int tw_rows(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, "rows done");
 }
 
+/* Ends the process as abort() does. On Windows that is what the Universal
+ * C runtime's abort does (a fail-fast, STATUS_STACK_BUFFER_OVERRUN), which
+ * the backend reports as SIGABRT; msvcrt's abort, which mingw-w64 links,
+ * exits with code 3 instead, which says nothing of a crash. */
+static _Noreturn void tw_abort_now(void) {
+#ifdef _WIN32
+  TerminateProcess(GetCurrentProcess(), 0xC0000409u);
+#endif
+  abort();
+}
+
 static int tw_abort(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ctx, (void)d, (void)n, (void)ud;
-  abort();
+  tw_abort_now();
 }
 
 static int tw_exit(ward_ctx *ctx, const void *d, size_t n, void *ud) {
@@ -377,23 +388,36 @@ static int tw_grow(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, kept[0] ? "grown" : "?");
 }
 
-#if TW_POSIX
-/* Starts a grandchild that waits forever, in the worker's process group,
- * and replies with its pid. */
+/* Starts a grandchild that waits forever, in the worker's process group
+ * (on Windows: this binary again, "--worker silent", inheriting nothing,
+ * in the worker's job as everything it starts is), and replies with its
+ * pid. */
 static int tw_spawn_child(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
+#ifdef _WIN32
+  wchar_t self[2048], cmd[2100];
+  if (!GetModuleFileNameW(NULL, self, 2048))
+    return ward_ctx_fail(ctx, 1, "GetModuleFileNameW");
+  swprintf(cmd, 2100, L"\"%ls\" --worker silent", self);
+  STARTUPINFOW si = {.cb = sizeof si};
+  PROCESS_INFORMATION pi;
+  if (!CreateProcessW(self, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi))
+    return ward_ctx_fail(ctx, 1, "CreateProcessW");
+  CloseHandle(pi.hThread);
+  CloseHandle(pi.hProcess);
+  int pid = (int)pi.dwProcessId;
+#else
   pid_t pid = fork();
   if (pid == 0) {
     for (int fd = 3; fd < 1024; fd++)
       close(fd);
     tw_forever();
   }
+#endif
   char buf[32];
   snprintf(buf, sizeof buf, "%d", (int)pid);
   return tw_reply_str(ctx, buf);
 }
-
-#endif
 
 static int64_t tw_now_us(void) {
   struct timespec ts;
@@ -674,7 +698,7 @@ static int tw_say(ward_ctx *ctx, const void *d, size_t n, void *ud) {
 static int tw_last_words(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ctx, (void)ud;
   fprintf(stderr, "%.*s\n", (int)n, (const char *)d);
-  abort();
+  tw_abort_now();
 }
 
 /* A 10000-byte line, then a line with NUL and ESC bytes in it. */
@@ -783,9 +807,9 @@ static int tw_serve(void) {
       {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
       {"say", tw_say}, {"last_words", tw_last_words},
-      {"odd_output", tw_odd_output}, {"data", tw_data},
+      {"odd_output", tw_odd_output}, {"data", tw_data}, {"spawn_child", tw_spawn_child},
 #if TW_POSIX
-      {"fds", tw_fds},           {"spawn_child", tw_spawn_child},
+      {"fds", tw_fds},
       {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals},
 #endif
 #if TW_JSON
@@ -801,6 +825,15 @@ static int tw_serve(void) {
   ward_client_free(c);
   return rv == WARD_OK ? 0 : 1;
 }
+
+#ifdef _WIN32
+/* A console control handler that takes every event and does nothing. */
+static BOOL WINAPI tw_ignore_ctrl(DWORD event) {
+  (void)event;
+  return TRUE;
+}
+
+#endif
 
 static int tworker_main(int argc, char **argv) {
 #if TW_POSIX
@@ -834,10 +867,18 @@ static int tworker_main(int argc, char **argv) {
       return 1;
     return tw_serve();
   }
-#if TW_POSIX
   /* While the fifo FILE exists, waits for a byte from it before serving:
-   * the test holds later generations at start-up as long as it likes. */
+   * the test holds later generations at start-up as long as it likes. On
+   * Windows FILE names an event instead, which the test sets. */
   if (strcmp(mode, "gate_if_fifo") == 0) {
+#ifdef _WIN32
+    HANDLE gate = argc > 3 ? OpenEventA(SYNCHRONIZE, FALSE, argv[3]) : NULL;
+    if (gate) {
+      if (WaitForSingleObject(gate, INFINITE) != WAIT_OBJECT_0)
+        return 1;
+      CloseHandle(gate);
+    }
+#else
     struct stat st;
     if (argc > 3 && stat(argv[3], &st) == 0) {
       int fd = open(argv[3], O_RDONLY);
@@ -846,11 +887,15 @@ static int tworker_main(int argc, char **argv) {
         return 1;
       close(fd);
     }
+#endif
     return tw_serve();
   }
-#endif
   if (strcmp(mode, "ignore_term") == 0) {
+#ifdef _WIN32
+    SetConsoleCtrlHandler(tw_ignore_ctrl, TRUE); /* the soft stop is a CTRL_BREAK */
+#else
     signal(SIGTERM, SIG_IGN);
+#endif
     return tw_serve();
   }
 #if TW_POSIX
