@@ -20,6 +20,7 @@ set(WARD_WIN_TESTS
   test_supervise  # restarts, crash loops, deadlines, heartbeats, planned replacements,
                   # stop escalation, no orphans (the host killed too), info
   test_pool       # growth and shrinking, a start in the background, 10 000 calls with kills
+  test_ops        # captured output, last words, output modes, a full stderr, data directories
 )
 
 # Cannot mean anything on Windows.
@@ -39,7 +40,7 @@ set(WARD_WIN_EXCLUDED
 # kill or /proc to look at processes. Porting means a small tworker
 # without those (docs/platforms.md, "What runs").
 set(WARD_WIN_PENDING
-  test_abi test_chaos test_defaults test_hostile test_loop test_ops test_plain test_server
+  test_abi test_chaos test_defaults test_hostile test_loop test_plain test_server
 )
 
 file(GLOB ward_win_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)

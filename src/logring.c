@@ -3,10 +3,13 @@
  *
  * A line is stored when its '\n' arrives, when it reaches
  * WARD__LOG_LINE_MAX bytes (the rest follows as another piece; both are
- * marked CUT), or when the stream ends. Control bytes other than tab are
- * replaced by '?' and the line marked BINARY, so that whatever a worker
- * writes, a line is text a terminal and a JSON encoder can take. The ring
- * drops its oldest lines to stay within its byte budget.
+ * marked CUT), or when the stream ends. A "\r\n" ends a line as '\n'
+ * does: it is how Windows programs end theirs (the C runtime's text mode
+ * writes it for every '\n'). Other control bytes than tab, a CR elsewhere
+ * included, are replaced by '?' and the line marked BINARY, so that
+ * whatever a worker writes, a line is text a terminal and a JSON encoder
+ * can take. The ring drops its oldest lines to stay within its byte
+ * budget.
  */
 #include "logring.h"
 
@@ -75,6 +78,23 @@ static void store(ward__logring *r, int stream, int64_t now_ms, uint32_t gen,
   evict(r);
 }
 
+/* Adds byte `c` to the line being collected on `stream` (a control byte
+ * as '?'), storing the line first when it is full. */
+static void append(ward__logring *r, int stream, unsigned char c, int64_t now_ms, uint32_t gen,
+                   void (*added)(const ward__logline *, void *), void *ud) {
+  int i = stream - 1;
+  if ((c < 0x20 && c != '\t') || c == 0x7f) {
+    c = '?';
+    r->pflags[i] |= WARD_LOG_BINARY;
+  }
+  if (r->plen[i] == WARD__LOG_LINE_MAX) {
+    r->pflags[i] |= WARD_LOG_CUT;
+    store(r, stream, now_ms, gen, added, ud);
+    r->pflags[i] |= WARD_LOG_CUT; /* the rest of it is a piece too */
+  }
+  r->part[i][r->plen[i]++] = (char)c;
+}
+
 void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n,
                         int64_t now_ms, uint32_t gen,
                         void (*added)(const ward__logline *, void *), void *ud) {
@@ -84,26 +104,34 @@ void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n
   const unsigned char *p = data;
   for (size_t k = 0; k < n; k++) {
     unsigned char c = p[k];
+    if (r->pcr[i]) {
+      /* The CR before: the line's end with this LF, a control byte
+       * without one. */
+      r->pcr[i] = 0;
+      if (c != '\n')
+        append(r, stream, '\r', now_ms, gen, added, ud);
+    }
     if (c == '\n') {
       store(r, stream, now_ms, gen, added, ud);
       continue;
     }
-    if ((c < 0x20 && c != '\t') || c == 0x7f) {
-      c = '?';
-      r->pflags[i] |= WARD_LOG_BINARY;
+    if (c == '\r') {
+      r->pcr[i] = 1;
+      continue;
     }
-    if (r->plen[i] == WARD__LOG_LINE_MAX) {
-      r->pflags[i] |= WARD_LOG_CUT;
-      store(r, stream, now_ms, gen, added, ud);
-      r->pflags[i] |= WARD_LOG_CUT; /* the rest of it is a piece too */
-    }
-    r->part[i][r->plen[i]++] = (char)c;
+    append(r, stream, c, now_ms, gen, added, ud);
   }
 }
 
 void ward__logring_flush(ward__logring *r, int stream, int64_t now_ms, uint32_t gen,
                          void (*added)(const ward__logline *, void *), void *ud) {
-  if ((stream == WARD_LOG_STDOUT || stream == WARD_LOG_STDERR) && r->plen[stream - 1])
+  if (stream != WARD_LOG_STDOUT && stream != WARD_LOG_STDERR)
+    return;
+  if (r->pcr[stream - 1]) {
+    r->pcr[stream - 1] = 0;
+    append(r, stream, '\r', now_ms, gen, added, ud);
+  }
+  if (r->plen[stream - 1])
     store(r, stream, now_ms, gen, added, ud);
 }
 

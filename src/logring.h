@@ -33,6 +33,7 @@ typedef struct ward__logring {
   char part[2][WARD__LOG_LINE_MAX];
   size_t plen[2];
   uint8_t pflags[2];
+  uint8_t pcr[2]; /* a CR came last: the line's end if a LF follows */
 } ward__logring;
 
 void ward__logring_init(ward__logring *r, size_t cap);

@@ -2,9 +2,16 @@
  * test_ops.c — what running workers in production needs: captured output
  * (lines, queries, last words before a crash, long and binary lines, the
  * ring's bound, events, output modes) and per-worker data directories.
+ *
+ * On Windows the host's stderr is swapped with SetStdHandle (the backend
+ * writes to that handle), and a private directory is one whose access
+ * list the backend set (its mode bits say nothing there).
  */
 #include <signal.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <aclapi.h>
+#endif
 
 #include "tevents.h"
 #include "tworker.h"
@@ -126,11 +133,11 @@ static void test_long_and_binary_lines(void) {
   ward_worker *w = spawn_spec(tw_spec("odd", "serve"));
   T_OK(ward_request(NULL, w, "odd_output", NULL, 0, 10000));
   ward_log_query q = WARD_LOG_QUERY_INIT;
-  wait_lines(w, 4, &q);
+  wait_lines(w, 6, &q);
   ward_log_line *v;
   size_t n;
   T_OK(ward_worker_logs(&v, &n, w, &q));
-  T_EQ_INT(n, 4);
+  T_EQ_INT(n, 6);
   /* 10000 bytes: two whole pieces of 4096 and the rest, all marked. */
   T_EQ_INT(v[0].len, 4096);
   T_EQ_INT(v[1].len, 4096);
@@ -140,6 +147,11 @@ static void test_long_and_binary_lines(void) {
   T_EQ_STR(v[3].text, "bin?ary?[0m");
   T_TRUE(v[3].flags & WARD_LOG_BINARY);
   T_TRUE(!(v[3].flags & WARD_LOG_CUT));
+  /* "\r\n" ends a line as "\n" does; a CR elsewhere is a control byte. */
+  T_EQ_STR(v[4].text, "crlf");
+  T_EQ_INT(v[4].flags, 0);
+  T_EQ_STR(v[5].text, "cr?inside");
+  T_TRUE(v[5].flags & WARD_LOG_BINARY);
   ward_log_lines_free(v, n);
   ward_worker_free(w);
 }
@@ -216,13 +228,22 @@ static void drop_reply(ward_call *call, int status, ward_msg *reply, void *ud) {
 /* Forwarding never stalls the host: with its stderr a pipe nobody reads,
  * calls still go through, and the lines are in the ring. */
 static void test_forward_to_a_full_stderr(void) {
+#ifdef _WIN32
+  HANDLE saved = GetStdHandle(STD_ERROR_HANDLE), rd, wr;
+  T_TRUE(CreatePipe(&rd, &wr, NULL, 0));
+#else
   int saved = dup(2), p[2];
   T_TRUE(saved >= 0 && pipe(p) == 0);
+#endif
   ward_spec *s = tw_spec("fwd-full", "serve");
   T_OK(ward_spec_output(s, WARD_OUTPUT_FORWARD));
   ward_worker *w = spawn_spec(s);
+#ifdef _WIN32
+  T_TRUE(SetStdHandle(STD_ERROR_HANDLE, wr));
+#else
   T_TRUE(dup2(p[1], 2) == 2);
   close(p[1]);
+#endif
   int rv = 0;
   /* 6 x 600 lines: well over the pipe's 64 KiB. */
   for (int i = 0; i < 6 && !rv; i++)
@@ -234,9 +255,15 @@ static void test_forward_to_a_full_stderr(void) {
     ping = ward_call_wait(call, 20000);
   /* Back to the real stderr before any check can print; closing the pipe
    * frees a loop stuck writing to it. */
+#ifdef _WIN32
+  SetStdHandle(STD_ERROR_HANDLE, saved);
+  CloseHandle(rd);
+  CloseHandle(wr);
+#else
   dup2(saved, 2);
   close(saved);
   close(p[0]);
+#endif
   T_OK(rv);
   T_OK(ping);
   ward_call_free(call);
@@ -245,9 +272,58 @@ static void test_forward_to_a_full_stderr(void) {
   ward_worker_free(w);
 }
 
+/* Whether `path` is a directory only its owner may use: mode 0700; on
+ * Windows, every entry of its access list allows the user (the backend
+ * asks for "D:P(A;;GA;;;user)") or the system (which Wine, whose lists
+ * are made from Unix modes, adds): none for administrators, users or
+ * everyone, as a directory in the temporary directory would otherwise
+ * inherit. */
 static int is_private_dir(const char *path) {
   struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700;
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+    return 0;
+#ifdef _WIN32
+  HANDLE tok;
+  char user[256];
+  DWORD len = 0;
+  T_TRUE(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok));
+  T_TRUE(GetTokenInformation(tok, TokenUser, user, sizeof user, &len));
+  CloseHandle(tok);
+  PSID me = ((TOKEN_USER *)(void *)user)->User.Sid;
+  PACL dacl = NULL;
+  PSECURITY_DESCRIPTOR sd = NULL;
+  if (GetNamedSecurityInfoA(path, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, &dacl,
+                            NULL, &sd) != ERROR_SUCCESS)
+    return 0;
+  int ok = dacl != NULL && dacl->AceCount > 0;
+  for (DWORD i = 0; ok && i < dacl->AceCount; i++) {
+    ACE_HEADER *ace = NULL;
+    ok = GetAce(dacl, i, (void **)&ace) && ace->AceType == ACCESS_ALLOWED_ACE_TYPE;
+    if (ok) {
+      PSID who = &((ACCESS_ALLOWED_ACE *)ace)->SidStart;
+      ok = EqualSid(who, me) || IsWellKnownSid(who, WinLocalSystemSid);
+    }
+  }
+  LocalFree(sd);
+  return ok;
+#else
+  return (st.st_mode & 0777) == 0700;
+#endif
+}
+
+/* The directory for the "rooted" data directory below: /tmp (the
+ * temporary directory on Windows, without its last backslash). */
+static const char *scratch_root(void) {
+#ifdef _WIN32
+  static char dir[MAX_PATH + 1];
+  DWORD n = GetTempPathA(sizeof dir, dir);
+  T_TRUE(n > 1 && n <= MAX_PATH);
+  if (dir[n - 1] == '\\')
+    dir[n - 1] = 0;
+  return dir;
+#else
+  return "/tmp";
+#endif
 }
 
 static void test_data_dir(void) {
@@ -281,10 +357,12 @@ static void test_data_dir(void) {
   rmdir(copy);
   /* Settings that own strings do not step on each other. */
   s = tw_spec("rooted", "serve");
-  T_OK(ward_spec_data_root(s, "/tmp"));
+  T_OK(ward_spec_data_root(s, scratch_root()));
   T_OK(ward_spec_require_version(s, "1", NULL));
   w = spawn_spec(s);
-  T_TRUE(strncmp(ward_worker_data_dir(w), "/tmp/ward-rooted-", 17) == 0);
+  char want[4200];
+  snprintf(want, sizeof want, "%s%sward-rooted-", scratch_root(), T_PATH_SEP);
+  T_TRUE(strncmp(ward_worker_data_dir(w), want, strlen(want)) == 0);
   ward_worker_free(w);
   s = tw_spec("nodir", "serve");
   T_OK(ward_spec_data_root(s, NULL));
@@ -299,7 +377,9 @@ static void test_data_dir(void) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
+#ifndef _WIN32
   signal(SIGPIPE, SIG_IGN);
+#endif
   host = tev_host();
   T_RUN(test_capture_and_query);
   T_RUN(test_last_words_survive_the_crash);

@@ -86,6 +86,13 @@ static inline int t_path_absolute(const char *path) {
 #endif
 }
 
+/* What separates a path's parts as the system writes them. */
+#ifdef _WIN32
+#define T_PATH_SEP "\\"
+#else
+#define T_PATH_SEP "/"
+#endif
+
 /* The path of a scratch file called `name` and this process's id, in the
  * system's temporary directory ("/tmp" on POSIX). */
 static inline void t_tmp_path(char *out, size_t cap, const char *name) {

@@ -32,6 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <io.h>
+#endif
 #if TW_POSIX
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -701,15 +704,27 @@ static int tw_last_words(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   tw_abort_now();
 }
 
-/* A 10000-byte line, then a line with NUL and ESC bytes in it. */
+/* A 10000-byte line, a line with NUL and ESC bytes in it, a line ended by
+ * "\r\n" and one with a CR inside, bytes as written (on Windows stdout
+ * is in binary mode meanwhile, or its text mode would add a CR before
+ * each LF). */
 static int tw_odd_output(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   static char big[10001];
   memset(big, 'L', 10000);
   big[10000] = '\n';
+  fflush(stdout);
+#ifdef _WIN32
+  int mode = _setmode(_fileno(stdout), _O_BINARY);
+#endif
   fwrite(big, 1, sizeof big, stdout);
   fwrite("bin\0ary\x1b[0m\n", 1, 12, stdout);
+  fwrite("crlf\r\n", 1, 6, stdout);
+  fwrite("cr\rinside\r\n", 1, 11, stdout);
   fflush(stdout);
+#ifdef _WIN32
+  _setmode(_fileno(stdout), mode);
+#endif
   return tw_reply_str(ctx, "odd");
 }
 

@@ -71,11 +71,48 @@ int ward__thread_start(pthread_t *t, void *(*fn)(void *), void *arg) {
   return e ? ward__fail_sys(WARD_ESYS, e, "pthread_create") : 0;
 }
 
+/* How many bytes a write to pipe `h` takes now without waiting: the free
+ * space of its buffer (FilePipeLocalInformation's WriteQuotaAvailable,
+ * what the system itself reports for a pipe's write end), or SIZE_MAX
+ * when the pipe does not say (under Wine, a Unix pipe): then the write is
+ * made whole, as to a file. */
+static size_t pipe_room(HANDLE h) {
+  typedef struct {
+    ULONG type, config, max_instances, instances, in_quota, read_avail, out_quota, write_avail,
+        state, end;
+  } pipe_local_info;
+  typedef struct {
+    LONG status;
+    ULONG_PTR info;
+  } io_status;
+  typedef LONG(NTAPI * query_fn)(HANDLE, io_status *, void *, ULONG, int);
+  static query_fn query;
+  if (!query)
+    query = (query_fn)(void (*)(void))GetProcAddress(GetModuleHandleW(L"ntdll.dll"),
+                                                    "NtQueryInformationFile");
+  pipe_local_info pli;
+  io_status io;
+  if (!query || query(h, &io, &pli, sizeof pli, 24 /* FilePipeLocalInformation */) < 0)
+    return SIZE_MAX;
+  return pli.write_avail;
+}
+
 size_t ward__stderr_now(const void *p, size_t n) {
   HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
   DWORD w = 0;
-  if (!h || h == INVALID_HANDLE_VALUE || !WriteFile(h, p, (DWORD)n, &w, NULL))
+  if (!h || h == INVALID_HANDLE_VALUE)
     return n; /* best effort: nowhere to write is as good as written */
+  /* A write to a full pipe waits for its reader, who may never come: only
+   * what its buffer takes now is written. A console or a file takes all. */
+  if (GetFileType(h) == FILE_TYPE_PIPE) {
+    size_t room = pipe_room(h);
+    if (n > room)
+      n = room;
+    if (!n)
+      return 0;
+  }
+  if (!WriteFile(h, p, (DWORD)n, &w, NULL))
+    return n;
   return w;
 }
 
