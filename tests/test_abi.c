@@ -481,11 +481,13 @@ static void test_call_opts(void) {
   ward_call_free(call);
   T_TRUE(good);
 
+#if TW_JSON /* the JSON layer, not built on Windows */
   json_t *params = json_pack("{s:i,s:i}", "a", 2, "b", 3), *result = NULL;
   T_OK(ward_request_json_ex(&result, w, "json_sum", params, o, NULL, NULL));
   T_EQ_INT(json_integer_value(json_object_get(result, "sum")), 5);
   json_decref(result);
   json_decref(params);
+#endif
   T_UNTOUCHED(co);
 
   /* A caller newer than the library: what follows our struct is its. */
@@ -517,7 +519,7 @@ static void test_host_opts(void) {
   ho.s.event_ud = &events;
   ward_host *h;
   T_OK(ward_host_new(&h, (const ward_host_opts *)&ho.s));
-  T_ERR(ward_host_fd(h), WARD_EINVAL);
+  T_TRUE(ward_host_fd(h) == WARD_OS_HANDLE_ERROR);
   ward_spec *s = tw_spec("hosted", "serve");
   ward_worker *w;
   T_OK(ward_spawn(&w, h, s));
@@ -727,7 +729,9 @@ static void test_init_functions(void) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
+#ifndef _WIN32
   signal(SIGPIPE, SIG_IGN);
+#endif
   T_OK(ward_host_new(&host, NULL));
   T_RUN(test_info);
   T_RUN(test_pool_figures_and_options);

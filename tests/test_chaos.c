@@ -15,10 +15,21 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#ifndef _WIN32
 #include <sys/syscall.h>
+#endif
 
 #include "tevents.h"
 #include "tworker.h"
+
+#ifdef _WIN32
+/* POSIX's rand_r, which Windows's C library lacks: the same kind of
+ * generator, its state in *seed. */
+static int rand_r(unsigned *seed) {
+  *seed = *seed * 1103515245u + 12345u;
+  return (int)((*seed >> 16) & 0x7fff);
+}
+#endif
 
 #define NWORKERS 3
 #define NCALLERS 8
@@ -179,11 +190,20 @@ static void *caller(void *arg) {
   return NULL;
 }
 
-/* Kills a worker's current process; by pidfd, so never a reused pid. */
+/* Kills a worker's current process; by pidfd (a process handle on
+ * Windows, TerminateProcess), so never a reused pid. */
 static int kill_current(ward_worker *w) {
   int pid = ward_worker_pid(w);
   if (pid <= 0)
     return 0;
+#ifdef _WIN32
+  HANDLE h = OpenProcess(PROCESS_TERMINATE, FALSE, (DWORD)pid);
+  if (!h)
+    return 0;
+  int hit = ward_worker_pid(w) == pid && TerminateProcess(h, 9);
+  CloseHandle(h);
+  return hit;
+#else
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (fd < 0)
     return 0;
@@ -192,13 +212,14 @@ static int kill_current(ward_worker *w) {
     hit = syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) == 0;
   close(fd);
   return hit;
+#endif
 }
 
 static unsigned chaos_seed;
 
 static void test_chaos(void) {
   unsigned seed = chaos_seed;
-  int fds0 = tw_count_fds();
+  int fds0 = tw_count_open();
   ward_host *h = tev_host();
   for (int i = 0; i < NWORKERS; i++) {
     ward_spec *s = tw_spec("chaos", "serve");
@@ -217,8 +238,7 @@ static void test_chaos(void) {
   int kills = 0;
   int64_t until = t_now_ms() + run_ms;
   while (t_now_ms() < until) {
-    struct timespec nap = {0, (long)(5 + rand_r(&seed) % 40) * 1000000L};
-    nanosleep(&nap, NULL); /* a random moment, not a synchronisation */
+    t_nap_ms(5 + rand_r(&seed) % 40); /* a random moment, not a synchronisation */
     kills += kill_current(workers[rand_r(&seed) % NWORKERS]);
   }
   atomic_store(&stop_flag, 1);
@@ -255,13 +275,18 @@ static void test_chaos(void) {
           atomic_load(&outcomes[-WARD_ETIMEDOUT]), atomic_load(&outcomes[-WARD_ECANCELED]));
   T_TRUE(kills > 0);
   T_TRUE(atomic_load(&outcomes[0]) > 0);
-  T_EQ_INT(tw_count_fds(), fds0);
+  if (fds0 >= 0)
+    T_EQ_INT(tw_count_open(), fds0);
+  else
+    fprintf(stderr, "   (handles not counted here)\n");
 }
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
+#ifndef _WIN32
   signal(SIGPIPE, SIG_IGN);
+#endif
   const char *ms = getenv("CHAOS_MS");
   if (ms && atoi(ms) > 0)
     run_ms = atoi(ms);

@@ -29,7 +29,7 @@
  * form: the hard stop is WARD__STOP_HARD (SIGKILL on POSIX, the job's
  * termination there), an abort is a fail-fast the backend reports as
  * SIGABRT, a stopped process is a suspended one, a pidfd is a process
- * handle and the descriptors counted are handles.
+ * handle and the descriptors counted are handles (tw_count_open).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -160,16 +160,6 @@ static void freeze(int pid) {
 #endif
 }
 
-/* The open descriptors of this process (handles on Windows), or -1 where
- * that is not known (Wine counts no handles: GetProcessHandleCount says 0). */
-static int open_handles(void) {
-#ifdef _WIN32
-  DWORD n = 0;
-  return GetProcessHandleCount(GetCurrentProcess(), &n) && n > 0 ? (int)n : -1;
-#else
-  return tw_count_fds();
-#endif
-}
 
 /* The index of the first event of `type` about `id` from `from` on, or -1. */
 static int tev_find(int from, int type, uint64_t id) {
@@ -1128,7 +1118,7 @@ static void test_cycles_leak_nothing(void) {
   for (int k = 0; k < 20; k++)
     T_OK(ward_worker_cycle(w));
   T_OK(ward_ping(w, 20000));
-  int fds = open_handles();
+  int fds = tw_count_open();
   uint64_t rss = (uint64_t)t_rss_kib() * 1024;
   int64_t t0 = t_now_ms();
   for (int k = 0; k < 500; k++)
@@ -1136,7 +1126,7 @@ static void test_cycles_leak_nothing(void) {
   int64_t took = t_now_ms() - t0;
   T_OK(ward_ping(w, 20000));
   T_EQ_INT(ward_worker_generation(w), 521);
-  int fds2 = open_handles();
+  int fds2 = tw_count_open();
   uint64_t rss2 = (uint64_t)t_rss_kib() * 1024;
   fprintf(stderr, "   500 cycles in %lld ms; fds %d -> %d; host RSS %.1f -> %.1f MiB\n",
           (long long)took, fds, fds2, rss / 1048576.0, rss2 / 1048576.0);

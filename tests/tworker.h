@@ -931,6 +931,18 @@ static inline int tw_count_fds(void) {
 
 #endif
 
+/* How many descriptors this process has open (handles on Windows), or -1
+ * where that is not known (Wine counts no handles: GetProcessHandleCount
+ * says 0). */
+static inline int tw_count_open(void) {
+#ifdef _WIN32
+  DWORD n = 0;
+  return GetProcessHandleCount(GetCurrentProcess(), &n) && n > 0 ? (int)n : -1;
+#else
+  return tw_count_fds();
+#endif
+}
+
 /* The path of this test binary. */
 static inline void tw_self(char *out, size_t cap) {
   const char *p = t_self_path();
