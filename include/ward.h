@@ -204,7 +204,10 @@ WARD_EXTERN const char *ward_strerror(int err);
  * 0, "EUNKNOWN" for a code not in the list. */
 WARD_EXTERN const char *ward_err_name(int err);
 /* The errno kept by the last WARD_ESYS or WARD_ESPAWN returned on this
- * thread (0 if none). */
+ * thread (0 if none). On Windows it is the system's error code
+ * (GetLastError) where a system call failed, an errno where the C library
+ * did (ENOTSUP for a sandbox); ward_last_error's sentence says which in
+ * words, the system's. */
 WARD_EXTERN int ward_last_errno(void);
 /* A thread-local sentence describing the last error a ward function
  * returned on this thread, with names and OS detail when known ("spawn 'x':

@@ -109,7 +109,7 @@ static int connect_path(const char *path, ward__fd *fd) {
   if (e) {
     char what[160];
     snprintf(what, sizeof what, "connect to %.120s", path);
-    return ward__fail_sys(e == ENOENT || e == ECONNREFUSED ? WARD_ECLOSED : WARD_ESYS, e, what);
+    return ward__fail_errno(e == ENOENT || e == ECONNREFUSED ? WARD_ECLOSED : WARD_ESYS, e, what);
   }
   return 0;
 }

@@ -52,8 +52,16 @@ int ward__fail(int err, const char *fmt, ...) {
 }
 
 int ward__fail_sys(int err, int sys_errno, const char *what) {
+  char text[256];
   last_errno = sys_errno;
-  snprintf(last_text, sizeof last_text, "%s: %s", what, strerror(sys_errno));
+  snprintf(last_text, sizeof last_text, "%s: %s", what,
+           ward__sys_text(sys_errno, text, sizeof text));
+  return err;
+}
+
+int ward__fail_errno(int err, int errnum, const char *what) {
+  last_errno = errnum;
+  snprintf(last_text, sizeof last_text, "%s: %s", what, strerror(errnum));
   return err;
 }
 

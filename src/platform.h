@@ -7,7 +7,9 @@
  *
  * Every descriptor these functions create is close-on-exec. Functions
  * return 0 or a negative WARD_E* code and record the detail with
- * ward__fail_sys().
+ * ward__fail_sys() (the system's own error code: an errno on POSIX, a
+ * GetLastError value on Windows) or ward__fail_errno() (a C library
+ * errno, on every system).
  *
  * The core holds OS objects only as the opaque ward__fd and ward__proc
  * below: it never compares a descriptor with a number, does arithmetic on
@@ -279,6 +281,11 @@ ptrdiff_t ward__read(ward__fd fd, void *p, size_t n);
 /* Writes what the host's own stderr takes of `p` at once, never waiting
  * (the bytes written; pieces no larger than a pipe takes whole). */
 size_t ward__stderr_now(const void *p, size_t n);
+/* What the system says of its error code `code` (an errno on POSIX:
+ * strerror; on Windows a GetLastError value: FormatMessageW, in UTF-8,
+ * without the line end and final period), in `buf`, always terminated;
+ * returns `buf`. A code the system does not know is "error N". */
+const char *ward__sys_text(int code, char *buf, size_t cap);
 /* Makes a new private directory (owner only) `root`/`prefix`XXXXXX, with
  * a random end, and returns its absolute path (malloc'd) in *out. `what`
  * names it in errors ("data directory"). */

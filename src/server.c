@@ -340,7 +340,7 @@ int ward_server_listen(ward_server *s, const char *path) {
   ward__fd fd;
   rv = ward__unix_listen(path, 0600, 64, &fd); /* owner only */
   if (rv)
-    return ward__fail_sys(WARD_ESYS, rv, "listen");
+    return ward__fail_errno(WARD_ESYS, rv, "listen");
   if (!s->host) {
     rv = ward__loop_new(&s->loop, 0);
     if (!rv)
@@ -368,7 +368,7 @@ int ward_server_listen(ward_server *s, const char *path) {
   pthread_mutex_unlock(&s->mu);
   if (e) {
     ward__unix_unlink(path);
-    return e == ENOMEM ? WARD_ENOMEM : ward__fail_sys(WARD_ESYS, e, "pthread_create");
+    return e == ENOMEM ? WARD_ENOMEM : ward__fail_errno(WARD_ESYS, e, "pthread_create");
   }
   return 0;
 }

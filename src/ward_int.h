@@ -54,7 +54,13 @@
 #define WARD__PRINTF printf
 #endif
 int ward__fail(int err, const char *fmt, ...) __attribute__((format(WARD__PRINTF, 2, 3)));
+/* "what: the system's words" (ward__sys_text of `sys_errno`, the
+ * system's own code: an errno on POSIX, a GetLastError value on Windows);
+ * ward_last_errno gives the code. */
 int ward__fail_sys(int err, int sys_errno, const char *what);
+/* The same for a C library errno on every system (strerror): what the C
+ * runtime or a POSIX layer set, or a contract's errno (ENOTSUP). */
+int ward__fail_errno(int err, int errnum, const char *what);
 /* Sets this thread's detail to a text (and errno) recorded elsewhere. */
 int ward__fail_keep(int err, int sys_errno, const char *text);
 

@@ -23,7 +23,7 @@ int ward__jail_new(ward__jail **out, const ward__sandbox *sb, const char *exe,
   (void)data_dir;
   *out = NULL;
   if (!sb->o.best_effort) {
-    ward__fail_sys(WARD_ESPAWN, ENOTSUP, "sandbox"); /* the errno */
+    ward__fail_errno(WARD_ESPAWN, ENOTSUP, "sandbox"); /* the errno */
     return ward__fail(WARD_ESPAWN,
                       "spawn '%s': the %s backend applies no sandbox (docs/platforms.md) "
                       "and best_effort is 0",

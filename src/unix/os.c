@@ -100,6 +100,11 @@ ptrdiff_t ward__read(ward__fd fd, void *p, size_t n) {
   }
 }
 
+const char *ward__sys_text(int code, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s", strerror(code));
+  return buf;
+}
+
 size_t ward__stderr_now(const void *p, size_t n) {
   const char *b = p;
   size_t off = 0;

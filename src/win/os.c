@@ -52,7 +52,7 @@ int64_t ward__deadline(int ms) {
 
 int ward__random(void *buf, size_t n) {
   NTSTATUS st = BCryptGenRandom(NULL, buf, (ULONG)n, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
-  return st < 0 ? ward__fail_sys(WARD_ESYS, (int)st, "BCryptGenRandom") : 0;
+  return st < 0 ? ward__fail(WARD_ESYS, "BCryptGenRandom: status 0x%08lx", (unsigned long)st) : 0;
 }
 
 void ward__mem_trim(void) {}
@@ -68,7 +68,20 @@ void ward__follow_parent(long ppid) { (void)ppid; }
 int ward__thread_start(pthread_t *t, void *(*fn)(void *), void *arg) {
   /* No signals to block: console events arrive on threads of their own. */
   int e = pthread_create(t, NULL, fn, arg);
-  return e ? ward__fail_sys(WARD_ESYS, e, "pthread_create") : 0;
+  return e ? ward__fail_errno(WARD_ESYS, e, "pthread_create") : 0;
+}
+
+const char *ward__sys_text(int code, char *buf, size_t cap) {
+  wchar_t w[512];
+  DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                           (DWORD)code, 0, w, sizeof w / sizeof w[0], NULL);
+  /* "The system cannot find the file specified.\r\n": one line, no period. */
+  while (n > 0 && (w[n - 1] == L'\r' || w[n - 1] == L'\n' || w[n - 1] == L' ' || w[n - 1] == L'.'))
+    n--;
+  w[n] = 0;
+  if (!n || !WideCharToMultiByte(CP_UTF8, 0, w, -1, buf, (int)cap, NULL, NULL))
+    snprintf(buf, cap, "error %d", code);
+  return buf;
 }
 
 /* How many bytes a write to pipe `h` takes now without waiting: the free

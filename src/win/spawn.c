@@ -291,8 +291,9 @@ int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a
   spawn_done(&s);
   if (!ok) {
     CloseHandle(job);
-    ward__fail_sys(WARD_ESPAWN, (int)e, "CreateProcess");
-    return ward__fail(WARD_ESPAWN, "spawn '%s': Windows error %lu", a->exe, (unsigned long)e);
+    char what[300];
+    snprintf(what, sizeof what, "spawn '%.200s'", a->exe);
+    return ward__fail_sys(WARD_ESPAWN, (int)e, what);
   }
   if (!AssignProcessToJobObject(job, pi.hProcess)) {
     e = GetLastError();
