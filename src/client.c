@@ -176,7 +176,9 @@ int ward_client_connect(ward_client **out) {
     return ward__fail(WARD_EINVAL, "not started by a ward host (WARD_FD and WARD_SOCKET unset)");
   }
   long max = WARD_MAX_FRAME_DEFAULT;
-  if (env_int("WARD_MAX_FRAME", &max) && (max <= 0 || max > (long)UINT32_MAX))
+  /* Compared as unsigned long long: where long has 32 bits (Windows),
+   * (long)UINT32_MAX is -1 and every value would be "too large". */
+  if (env_int("WARD_MAX_FRAME", &max) && (max <= 0 || (unsigned long long)max > UINT32_MAX))
     max = WARD_MAX_FRAME_DEFAULT;
   const char *name = getenv("WARD_NAME");
   if (!rv)
