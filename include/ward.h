@@ -1507,11 +1507,12 @@ WARD_EXTERN ward_worker *ward_ctx_worker(const ward_ctx *ctx);
  * Output: what a worker writes to stdout and stderr. By default it is
  * captured through pipes into a ring per worker handle (kept across
  * restarts, readable after a stop, gone with the handle), cut into lines
- * at '\n', each with a time, its stream and the generation that wrote it;
- * what the worker's own children write lands there too. A line over 4096
- * bytes is stored in pieces (WARD_LOG_CUT); control bytes but tab ('\r'
- * included) become '?' (WARD_LOG_BINARY); a last line without its newline
- * is stored when the stream or the process ends. Lines are stored as the
+ * at '\n' (a "\r\n" ends a line as '\n' does: Windows programs end
+ * theirs so), each with a time, its stream and the generation that wrote
+ * it; what the worker's own children write lands there too. A line over
+ * 4096 bytes is stored in pieces (WARD_LOG_CUT); control bytes but tab (a
+ * '\r' elsewhere included) become '?' (WARD_LOG_BINARY); a last line
+ * without its newline is stored when the stream or the process ends. Lines are stored as the
  * host's loop reads them, not in step with calls. What a worker printed
  * just before it died is read before its EXITED event is reported (or
  * ward_worker_stop returns).
