@@ -40,13 +40,11 @@ set(WARD_WIN_EXCLUDED
   test_sandbox        # seccomp, Landlock, namespaces: the linux backend's sandbox
 )
 
-# Meaningful on Windows, not ported yet: each uses tests/tworker.h, whose
-# worker re-executes /proc/self/exe and serves through jansson and
-# msgpack-c (no Windows build of either in Debian), and most use fork,
-# kill or /proc to look at processes. Porting means a small tworker
-# without those (docs/platforms.md, "What runs").
+# Meaningful on Windows, not ported yet (docs/platforms.md, "What runs").
 set(WARD_WIN_PENDING
-  test_plain test_server
+  test_plain   # /bin/sh scripts as plain processes, most notifying readiness on a
+               # descriptor number (WARD_READY_NOTIFY, not on Windows)
+  test_server  # ward_server and ward_client_open: servers at a path, not on Windows yet
 )
 
 file(GLOB ward_win_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)
