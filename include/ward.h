@@ -366,6 +366,7 @@ typedef struct ward_event {
   int stream;            /* LOG: WARD_LOG_STDOUT or WARD_LOG_STDERR */
   uint64_t seq;          /* LOG: the line's sequence number */
   const char *group;     /* the worker's supervision group (ward_group), or NULL */
+  int proc_class;        /* the spec's ward_class */
 } ward_event;
 
 /* Runs on the host's I/O thread, one event at a time, in the order they
@@ -683,6 +684,85 @@ WARD_EXTERN int ward_spec_idle_timeout(ward_spec *spec, int ms);
  * process is started all the same). Default: WARD_WAIT_RESTART_DEFAULT
  * (wait). On the host's I/O thread calls never wait. */
 WARD_EXTERN int ward_spec_wait_restart(ward_spec *spec, int on);
+
+/* ---------------------------------------------------------------------
+ * Process classes
+ *
+ * A spec has a class, which brings defaults for the kind of process it
+ * starts: `worker` (the default: the settings above), `ui` (restarted
+ * whatever the exit, watched by heartbeats), `media` (higher CPU and I/O
+ * priority), `extension` (someone else's code: lower priority, a memory
+ * limit, sandboxed, started lazily and ended when idle). The values are
+ * one table in the library, read with ward_class_defaults; docs/api.md
+ * 4.12 quotes it (tests/test_classes.c checks that it does).
+ *
+ * ward_spec_class applies the class's values to every setting it covers
+ * that was not set explicitly on the spec, before or after: an explicit
+ * setter (ward_spec_restart, ward_spec_intensity, ward_spec_heartbeat,
+ * ward_spec_memory_limit, ward_spec_idle_timeout, ward_spec_priority,
+ * ward_spec_lazy) wins whatever the order of the calls. Changing the
+ * class again applies the new class's values to the same settings.
+ *
+ * Priorities are applied in the new process before it runs the
+ * executable: `nice` is added to the host's nice value (setpriority; a
+ * negative increment needs CAP_SYS_NICE or an RLIMIT_NICE that allows it,
+ * and is left out where the process may not have it), and `io_level` sets
+ * the best-effort I/O priority, 0 (highest) .. 7 (ioprio_set, Linux
+ * only). The portable POSIX backend applies the nice value alone, from
+ * the host right after the start (docs/platforms.md).
+ * ------------------------------------------------------------------- */
+typedef enum {
+  WARD_CLASS_WORKER = 0, /* (default) */
+  WARD_CLASS_UI = 1,
+  WARD_CLASS_MEDIA = 2,
+  WARD_CLASS_EXTENSION = 3
+} ward_class;
+#define WARD_CLASS_COUNT 4
+#define WARD_IO_INHERIT (-1) /* io_level: the host's I/O priority, unchanged */
+
+/* The defaults one class brings, as ward_class_defaults fills them. */
+typedef struct ward_class_info {
+  uint32_t struct_size;   /* sizeof(ward_class_info) as compiled: the _INIT macro */
+  int restart;            /* WARD_RESTART_* */
+  int intensity;          /* restarts after failures ... */
+  int period_ms;          /* ... within this period */
+  int heartbeat_ms;       /* ping interval, 0: off */
+  int heartbeat_misses;
+  int nice;               /* added to the host's nice value */
+  int io_level;           /* best-effort I/O priority 0..7, or WARD_IO_INHERIT */
+  uint64_t memory_soft;   /* bytes, 0: none (ward_spec_memory_limit) */
+  uint64_t memory_hard;
+  int sandboxed;          /* 1: started in the sandbox */
+  int lazy;               /* 1: ward_spawn starts no process; the first call does */
+  int idle_ms;            /* ward_spec_idle_timeout, 0: never */
+} ward_class_info;
+#define WARD_CLASS_INFO_INIT \
+  {(uint32_t)sizeof(ward_class_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+/* Like ward_host_opts_init, for a ward_class_info. */
+WARD_EXTERN int ward_class_info_init(ward_class_info *info, size_t size);
+
+/* Fills `out` (its first out->struct_size bytes) with the defaults of
+ * class `cls`. Errors: WARD_EINVAL (NULL, a bad struct_size, or not a
+ * ward_class). */
+WARD_EXTERN int ward_class_defaults(ward_class_info *out, int cls);
+/* The name of a class: "worker", "ui", "media" or "extension" ("unknown"
+ * for another value). */
+WARD_EXTERN const char *ward_class_name(int cls);
+/* The class named `name` (as ward_class_name says it), or WARD_EINVAL. */
+WARD_EXTERN int ward_class_from_name(const char *name);
+
+/* Sets the spec's class and applies its defaults to the settings not set
+ * explicitly (above). WARD_EINVAL for a value that is not a ward_class. */
+WARD_EXTERN int ward_spec_class(ward_spec *spec, int cls);
+/* The new process's priority: `nice` (-20..19) added to the host's nice
+ * value, `io_level` 0..7 or WARD_IO_INHERIT (default: the class's; 0 and
+ * WARD_IO_INHERIT for a worker). WARD_EINVAL out of range. */
+WARD_EXTERN int ward_spec_priority(ward_spec *spec, int nice, int io_level);
+/* With `on`, ward_spawn starts no process: the worker waits in state
+ * IDLE and the first call, notification or ping starts one, as after an
+ * idle timeout (ward_worker_wait_ready does not start it). Default: the
+ * class's (off for a worker). */
+WARD_EXTERN int ward_spec_lazy(ward_spec *spec, int on);
 
 /* ---------------------------------------------------------------------
  * Workers
@@ -1126,9 +1206,11 @@ typedef struct ward_info {
                               tail of the struct's earlier layout */
   int landlock_abi;        /* the Landlock ABI its restriction was built
                               for (1..), 0 without Landlock */
+  int reserved_;           /* the tail padding of the layout before it: nothing */
+  int proc_class;          /* the spec's ward_class */
 } ward_info;
 #define WARD_INFO_INIT \
-  {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+  {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 /* Like ward_host_opts_init, for a ward_info. */
 WARD_EXTERN int ward_info_init(ward_info *info, size_t size);
 

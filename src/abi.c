@@ -52,6 +52,7 @@ static const layout info_l = LAYOUT(ward_info, WARD_INFO_INIT, pid);
 static const layout pool_stats_l = LAYOUT(ward_pool_stats, WARD_POOL_STATS_INIT, workers);
 static const layout summary_l = LAYOUT(ward_summary, WARD_SUMMARY_INIT, rows);
 static const layout sandbox_l = LAYOUT(ward_sandbox, WARD_SANDBOX_INIT, no_new_privs);
+static const layout class_info_l = LAYOUT(ward_class_info, WARD_CLASS_INFO_INIT, restart);
 
 static const ward_host_opts host_opts_default = WARD_HOST_OPTS_INIT;
 static const ward_call_opts call_opts_default = WARD_CALL_OPTS_INIT;
@@ -61,6 +62,7 @@ static const ward_info info_default = WARD_INFO_INIT;
 static const ward_pool_stats pool_stats_default = WARD_POOL_STATS_INIT;
 static const ward_summary summary_default = WARD_SUMMARY_INIT;
 static const ward_sandbox sandbox_default = WARD_SANDBOX_INIT;
+static const ward_class_info class_info_default = WARD_CLASS_INFO_INIT;
 
 /* The struct's size field, read as bytes: the struct may be of a layout
  * we do not know. */
@@ -153,6 +155,10 @@ int ward__sandbox_take(ward_sandbox *o, const ward_sandbox *in) {
 
 int ward__info_put(ward_info *out, const ward_info *v) { return put(&info_l, out, v); }
 
+int ward__class_info_put(ward_class_info *out, const ward_class_info *v) {
+  return put(&class_info_l, out, v);
+}
+
 int ward__pool_stats_put(ward_pool_stats *out, const ward_pool_stats *v) {
   return put(&pool_stats_l, out, v);
 }
@@ -211,4 +217,8 @@ int ward_summary_init(ward_summary *s, size_t size) {
 
 int ward_sandbox_init(ward_sandbox *sb, size_t size) {
   return init(&sandbox_l, sb, size, &sandbox_default);
+}
+
+int ward_class_info_init(ward_class_info *info, size_t size) {
+  return init(&class_info_l, info, size, &class_info_default);
 }

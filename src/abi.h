@@ -32,6 +32,7 @@ int ward__call_opts_take(ward_call_opts *o, const ward_call_opts *in);
  * written) for a NULL `out` or a struct_size too small for its first
  * field. */
 int ward__info_put(ward_info *out, const ward_info *v);
+int ward__class_info_put(ward_class_info *out, const ward_class_info *v);
 int ward__pool_stats_put(ward_pool_stats *out, const ward_pool_stats *v);
 /* The summary's streams array passes to the caller's struct, or is freed
  * if that struct stops short of it (or on error); v->streams is NULL

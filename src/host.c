@@ -168,6 +168,7 @@ ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int
   e->ev.type = type;
   e->ev.worker = w;
   e->ev.name = w->spec->name;
+  e->ev.proc_class = w->spec->proc_class;
   e->ev.worker_id = w->id;
   e->ev.pid = pid;
   e->ev.generation = w->life.generation;

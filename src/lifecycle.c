@@ -165,7 +165,13 @@ static void ended(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o,
 /* Requests of the program                                             */
 
 static void on_start(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
-  (void)s, (void)ev;
+  (void)ev;
+  /* A lazy worker's first process waits for a call, as after an idle
+   * timeout; there is no start for ward_spawn to wait for. */
+  if (s->lazy && m->generation == 0) {
+    m->state = WARD__L_PARKED;
+    return;
+  }
   m->spawning = 1;
   m->reason = 0;
   queue_start(m, o);

@@ -155,7 +155,12 @@ typedef struct ward__spawn_args {
   ward__fd err_fd;
   ward__jail *jail;  /* the sandbox to apply before exec, or NULL; the
                         spawn notes in it what it could not apply */
+  int nice;          /* added to the host's nice value in the child (a
+                        refused raise is left out) */
+  int ioprio;        /* an ioprio_set value (Linux), 0: left alone */
 } ward__spawn_args;
+/* The best-effort class of ioprio_set: its value is class << 13 | level. */
+#define WARD__IOPRIO_CLASS_BE 2
 
 /* What starting children needs, prepared once per host (a few
  * descriptors of its own), so that a start costs the same however many

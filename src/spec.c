@@ -55,6 +55,8 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   s->cancel_grace_ms = WARD_CANCEL_GRACE_MS_DEFAULT;
   s->output = WARD_OUTPUT_CAPTURE;
   s->log_ring = WARD_LOG_RING_DEFAULT;
+  s->proc_class = WARD_CLASS_WORKER;
+  ward__spec_apply_class(s);
   if (!s->name || !s->exe) {
     ward_spec_free(s);
     return WARD_ENOMEM;
@@ -145,6 +147,7 @@ int ward_spec_restart(ward_spec *s, int mode) {
   if (!s || mode < WARD_RESTART_NEVER || mode > WARD_RESTART_ALWAYS)
     return ward__fail(WARD_EINVAL, "unknown restart mode %d", mode);
   s->policy.restart = mode;
+  s->set |= WARD__SET_RESTART;
   return 0;
 }
 
@@ -154,6 +157,7 @@ int ward_spec_intensity(ward_spec *s, int max_restarts, int period_ms) {
                       WARD__MAX_INTENSITY);
   s->policy.intensity = max_restarts;
   s->policy.period_ms = period_ms;
+  s->set |= WARD__SET_INTENSITY;
   return 0;
 }
 
@@ -173,6 +177,7 @@ int ward_spec_heartbeat(ward_spec *s, int interval_ms, int misses) {
     return ward__fail(WARD_EINVAL, "heartbeat needs an interval >= 0 and misses >= 1");
   s->heartbeat_ms = interval_ms;
   s->heartbeat_misses = misses;
+  s->set |= WARD__SET_HEARTBEAT;
   return 0;
 }
 
@@ -197,6 +202,7 @@ int ward_spec_memory_limit(ward_spec *s, uint64_t soft_bytes, uint64_t hard_byte
   s->mem_soft = soft_bytes;
   s->mem_hard = hard_bytes;
   s->mem_sample_ms = sample_ms ? sample_ms : WARD_MEMORY_SAMPLE_MS_DEFAULT;
+  s->set |= WARD__SET_MEMORY;
   return 0;
 }
 
@@ -280,7 +286,10 @@ int ward_spec_cancel_grace(ward_spec *s, int ms) {
 }
 
 int ward_spec_idle_timeout(ward_spec *s, int ms) {
-  return set_ms(s, s ? &s->idle_ms : NULL, ms);
+  int rv = set_ms(s, s ? &s->idle_ms : NULL, ms);
+  if (!rv)
+    s->set |= WARD__SET_IDLE;
+  return rv;
 }
 
 int ward_spec_stop_signal(ward_spec *s, int sig) {

@@ -50,7 +50,28 @@ struct ward_spec {
   size_t nreq_methods;
   char *ver_min, *ver_below; /* bounds on its "version" metadata, or NULL */
   struct ward__sandbox *sandbox; /* or NULL: none (sandbox.h, sandbox.c) */
+  int proc_class;          /* ward_class */
+  unsigned set;            /* WARD__SET_*: settings given explicitly, which
+                              the class does not change */
+  int nice;                /* added to the host's nice value */
+  int io_level;            /* 0..7, or WARD_IO_INHERIT */
+  int lazy;                /* no process until the first call */
+  int sandboxed;           /* the class says sandboxed (class.c) */
 };
+
+/* The settings a class covers; a setter marks its bit. */
+enum {
+  WARD__SET_RESTART = 1u << 0,
+  WARD__SET_INTENSITY = 1u << 1,
+  WARD__SET_HEARTBEAT = 1u << 2,
+  WARD__SET_MEMORY = 1u << 3,
+  WARD__SET_IDLE = 1u << 4,
+  WARD__SET_PRIORITY = 1u << 5,
+  WARD__SET_LAZY = 1u << 6
+};
+
+/* Applies the class's defaults to what was not set explicitly (class.c). */
+void ward__spec_apply_class(ward_spec *s);
 
 ward_spec *ward__spec_dup(const ward_spec *s);
 /* argv for exec: the executable then the args (free with ward__strv_free). */

@@ -591,6 +591,7 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
     v.sandbox = w->sandbox;
     v.landlock_abi = w->landlock_abi;
   }
+  v.proc_class = w->spec->proc_class;
   pthread_mutex_unlock(&w->host->mu);
   if (v.pid > 0)
     ward__proc_usage(&proc, &v.rss_bytes, &v.cpu_ms, &v.start_time_ms);

@@ -344,7 +344,11 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
                           .cwd = w->spec->cwd, .chan_fd = chan_fd,
                           .chan_at = ward__fd_valid(w->notify_fd) ? w->spec->ready_arg : 0,
                           .out_how = how[0], .out_fd = out[0],
-                          .err_how = how[1], .err_fd = out[1], .jail = jail};
+                          .err_how = how[1], .err_fd = out[1], .jail = jail,
+                          .nice = w->spec->nice,
+                          .ioprio = w->spec->io_level >= 0
+                                        ? (WARD__IOPRIO_CLASS_BE << 13) | w->spec->io_level
+                                        : 0};
     if (!rv)
       rv = ward__proc_spawn(w->host->spawner, pr, &a);
     if (!rv && jail)

@@ -132,6 +132,11 @@ SAME(ward_info, rel_info, calls_in_flight);
 _Static_assert(sizeof(ward_info) >= sizeof(rel_info), "ward_info shrank");
 /* Added after it (the sandbox): past its old end. */
 _Static_assert(offsetof(ward_info, sandbox) >= sizeof(rel_info), "ward_info.sandbox in the tail");
+/* Added after the sandbox's fields: past that layout's end (sandbox at
+ * 8 bytes, then landlock_abi and its tail padding). */
+_Static_assert(offsetof(ward_info, proc_class) >=
+                   offsetof(ward_info, sandbox) + sizeof(uint64_t) + 2 * sizeof(int),
+               "ward_info.proc_class in the tail");
 
 typedef struct {
   uint32_t struct_size;

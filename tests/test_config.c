@@ -71,6 +71,18 @@ static void test_groups(void) {
   run_result_free(&r);
 }
 
+/* `class` takes a class's name and nothing else. */
+static void test_class_key(void) {
+  REFUSED("[service a]\ncommand = sleep 1\nclass = daemon\n",
+          "3: class: 'daemon' is not ui, worker, media or extension");
+  static const char good[] = "[service a]\ncommand = sleep 1\nclass = extension\n";
+  write_bytes(conf_path, good, sizeof good - 1);
+  run_result r;
+  RUN(&r, "run", "--check", conf_path);
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+}
+
 static void test_long_line(void) {
   char text[512];
   int n = snprintf(text, sizeof text, "[service a]\ncommand = sleep 1 %0*d\nrestart = never\n",
@@ -372,6 +384,7 @@ int main(int argc, char **argv) {
   T_RUN(test_nul_byte);
   T_RUN(test_long_line);
   T_RUN(test_groups);
+  T_RUN(test_class_key);
   T_RUN(test_big_file);
   T_RUN(test_keys_doc);
   unlink(conf_path);

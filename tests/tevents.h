@@ -10,6 +10,7 @@
 
 typedef struct tev {
   int type, pid, exit_code, signal, reason, error;
+  int proc_class;                 /* ward_event.proc_class */
   int attempt, delay_ms, outcome; /* RESTARTING / UNHEALTHY, RESTARTING, STOPPED */
   int stream;                     /* LOG */
   uint64_t seq;                   /* LOG */
@@ -50,6 +51,7 @@ static void tev_on_event(const ward_event *ev, void *ud) {
     e->stream = ev->stream;
     e->seq = ev->seq;
     e->type = ev->type;
+    e->proc_class = ev->proc_class;
     e->pid = ev->pid;
     e->exit_code = ev->exit_code;
     e->signal = ev->signal;

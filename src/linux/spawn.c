@@ -63,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -75,6 +76,10 @@
 
 #include "jail.h"
 #include "unix.h"
+
+/* ioprio_set's `which` for one process (<linux/ioprio.h>, not in every
+ * set of kernel headers). */
+#define IOPRIO_WHO_PROCESS_ 1
 #include "ward_int.h"
 
 #ifndef P_PIDFD
@@ -320,6 +325,21 @@ CHILD_CODE static void child_exec_path(const child_args *c) {
   child_fail(c, STAGE_EXEC, eacces ? EACCES : err);
 }
 
+/* The class's priorities (ward_spec_priority). Best effort: a raise the
+ * process may not have (a negative nice without CAP_SYS_NICE) is left
+ * out rather than failing the start. getpriority's system call answers
+ * 20 - nice, never negative. */
+CHILD_CODE static void child_priority(const ward__spawn_args *a) {
+  if (a->nice) {
+    long k = syscall(SYS_getpriority, PRIO_PROCESS, 0);
+    long want = k >= 0 ? 20 - k + a->nice : 0;
+    if (k >= 0)
+      syscall(SYS_setpriority, PRIO_PROCESS, 0, want < -20 ? -20 : want > 19 ? 19 : want);
+  }
+  if (a->ioprio)
+    syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS_, 0, a->ioprio);
+}
+
 CHILD_CODE static int child_main(void *arg) {
   const child_args *c = arg;
   const ward__jail *jail = c->a->jail;
@@ -337,6 +357,7 @@ CHILD_CODE static int child_main(void *arg) {
   child_fds(c);
   if (c->a->cwd && syscall(SYS_chdir, c->a->cwd) != 0)
     child_fail(c, STAGE_SETUP, errno);
+  child_priority(c->a);
   if (jail && (err = ward__jail_seal(jail, &c->rep->step)) != 0)
     child_fail(c, STAGE_SANDBOX, err);
   unsigned long none = 0;
@@ -481,8 +502,11 @@ int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a
     if (rv == 1)
       sp->fast = 0; /* refused here: the fallback from now on */
   }
-  if (rv == 1)
-    rv = spawn_fallback(p, a);
+  if (rv == 1) {
+    rv = spawn_fallback(p, a); /* its nice value set from here */
+    if (!rv && a->ioprio)
+      syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS_, p->pid, a->ioprio);
+  }
   if (rv)
     return rv;
   p->started_ms = ward__wall_ms();

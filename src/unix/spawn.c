@@ -18,6 +18,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "unix.h"
 #include "ward_int.h"
@@ -100,6 +101,21 @@ static int build_attr(posix_spawnattr_t *at) {
   return e;
 }
 
+/* posix_spawn has no attribute for it: the nice value is set from here,
+ * just after the start (so the child's first instructions run at the
+ * host's). Best effort, as in the Linux child: a raise the host may not
+ * give is left out. */
+void ward__unix_nice(int pid, int nice) {
+  if (!nice)
+    return;
+  errno = 0;
+  int now = getpriority(PRIO_PROCESS, 0);
+  if (now == -1 && errno)
+    return;
+  int want = now + nice;
+  setpriority(PRIO_PROCESS, (id_t)pid, want < -20 ? -20 : want > 19 ? 19 : want);
+}
+
 int ward__unix_spawn(ward__proc *p, const ward__spawn_args *a) {
   ward__spawn_args args = *a;
   int moved = -1;
@@ -139,6 +155,7 @@ int ward__unix_spawn(ward__proc *p, const ward__spawn_args *a) {
     return ward__fail(WARD_ESPAWN, "spawn '%s': %s", args.exe, strerror(e));
   }
   p->pid = pid;
+  ward__unix_nice(pid, args.nice);
   return 0;
 }
 

@@ -21,6 +21,8 @@
  * library can close them, default signals, the working directory), and
  * sets p->pid. WARD_ESPAWN (errno kept) when it cannot run. */
 int ward__unix_spawn(ward__proc *p, const ward__spawn_args *a);
+/* Adds `nice` to the host's nice value for process `pid` (best effort). */
+void ward__unix_nice(int pid, int nice);
 /* The channel's descriptor number in a child (WARD_FD). */
 #define WARD__UNIX_CHAN_FD 3
 /* Signals a host may ignore or handle that a worker should start with at

@@ -387,6 +387,16 @@ const conf_key conf_keys[] = {
      .off = S(cwd, char *),
      .def_note = "the daemon's",
      .doc = "the working directory"},
+    {.name = "class",
+     .section = CONF_SERVICE,
+     .type = CONF_CLASS,
+     .off = S(proc_class, int),
+     .def = "worker",
+     .what = "ui, worker, media or extension",
+     .doc = "the process class (docs/api.md 4.12): `ui`, `worker`, `media` or `extension`. "
+            "It brings its nice value and I/O priority, and the heartbeat and memory limits "
+            "the service does not set; the keys here, with their defaults, set the rest. A "
+            "service starts with the daemon whatever its class"},
     {.name = "restart",
      .section = CONF_SERVICE,
      .type = CONF_RESTART,
@@ -598,6 +608,11 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
     return conf_restart(value, AT(base, k->off, int));
   case CONF_STRATEGY:
     return conf_strategy(value, AT(base, k->off, int));
+  case CONF_CLASS:
+    if ((n = ward_class_from_name(value)) < 0)
+      return -1;
+    *AT(base, k->off, int) = n;
+    return 0;
   case CONF_READY:
     if (conf_ready(value, &n, &m))
       return -1;
@@ -795,6 +810,9 @@ const char *conf_key_text(const conf_key *k, const void *base, int human, char *
     break;
   case CONF_STRATEGY:
     snprintf(buf, cap, "%s", ward_group_strategy_name(v));
+    break;
+  case CONF_CLASS:
+    snprintf(buf, cap, "%s", ward_class_name(v));
     break;
   case CONF_READY: {
     int arg = *CAT(base, k->off2, int);

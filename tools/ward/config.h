@@ -25,6 +25,7 @@ typedef struct svc_conf {
   char **env;            /* "KEY=VALUE", in order */
   size_t nenv;
   char *cwd;             /* or NULL */
+  int proc_class;        /* WARD_CLASS_* */
   int restart;           /* WARD_RESTART_* */
   int max_restarts, restart_window_ms;
   int backoff_ms, backoff_max_ms;
@@ -85,6 +86,7 @@ typedef enum conf_type {
   CONF_SIGNAL,   /* int (conf_signal) */
   CONF_RESTART,  /* int, WARD_RESTART_* (conf_restart) */
   CONF_STRATEGY, /* int, WARD_GROUP_* (conf_strategy) */
+  CONF_CLASS,    /* int, WARD_CLASS_* (ward_class_from_name) */
   CONF_READY,    /* int mode at off, int argument at off2 (conf_ready) */
   CONF_WORDS,    /* char ** at off, size_t count at off2: split as a shell
                     would; goes on over indented lines */

@@ -450,6 +450,12 @@ static ward_spec *make_spec(const svc_conf *c, int instance) {
   }
   if (!rv && c->cwd)
     rv = ward_spec_cwd(s, c->cwd);
+  /* The class first; the keys below, explicit, win over it. A service
+   * starts with the daemon, lazy class or not. */
+  if (!rv)
+    rv = ward_spec_class(s, c->proc_class);
+  if (!rv)
+    rv = ward_spec_lazy(s, 0);
   if (!rv)
     rv = ward_spec_restart(s, c->restart);
   if (!rv)
