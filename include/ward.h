@@ -167,7 +167,7 @@ WARD_EXTERN const char *ward_version_string(void);
  *
  * One list, used for the enum, ward_strerror() and ward_err_name(), so code
  * and text never drift. The numbers are part of the wire protocol too: a
- * remote error code in the range -1..-99 is one of these; -16..-99 are
+ * remote error code in the range -1..-99 is one of these; -17..-99 are
  * reserved for later ones, and handlers fail with other values (never 0).
  * When each code is returned: the comment of each function; what each
  * means across the API: api.md 3.
@@ -187,14 +187,15 @@ WARD_EXTERN const char *ward_version_string(void);
   X(EREMOTE,    -12, "the handler failed")                                      \
   X(ECLOSED,    -13, "worker stopped or connection closed")                     \
   X(EGAVEUP,    -14, "restart limit reached, worker failed")                    \
-  X(ESTALE,     -15, "session belongs to an earlier generation")
+  X(ESTALE,     -15, "session belongs to an earlier generation")                \
+  X(EPERM,      -16, "permission denied")
 
 enum {
   WARD_OK = 0,
 #define WARD__ERRENUM(name, num, text) WARD_##name = (num),
   WARD_ERRNO_MAP(WARD__ERRENUM)
 #undef WARD__ERRENUM
-  WARD__ERR_LAST = -16
+  WARD__ERR_LAST = -17
 };
 
 /* A static, human-readable text for an error code (never NULL): "success"
@@ -2011,6 +2012,175 @@ WARD_EXTERN void ward_doctor_report_free(ward_doctor_report *r);
 /* Worker side: answers a "ward.doctor" call with these checks (a NULL name
  * or message becomes "", a status out of range "error"). */
 WARD_EXTERN int ward_ctx_reply_doctor(ward_ctx *ctx, const ward_check *checks, size_t count);
+
+/* ---------------------------------------------------------------------
+ * Extension host
+ *
+ * For programs that load extensions: other people's code, each in a
+ * folder with a manifest, `ward-extension.json`, run as ward workers of
+ * the `extension` class (lower priority, a memory limit, sandboxed when
+ * the sandbox is there, started when first needed, ended when idle).
+ * docs/extensions.md specifies the manifest and tells the whole of it.
+ *
+ *   - ward_ext_host_scan loads the manifests of a list of folders; one
+ *     that is malformed is refused (WARD_EXT_EV_REFUSED: file, JSON path,
+ *     reason) and the others load.
+ *   - An extension's process starts on its activation events: the first
+ *     call of one of its commands (onCommand:ID), or the scan
+ *     (onStartup). At its handshake the process says which methods it
+ *     serves; commands contributed but not served, and methods served but
+ *     not contributed, are reported (WARD_EXT_EV_MISMATCH), and a command
+ *     not served fails with WARD_ENOMETHOD.
+ *   - ward_ext_command routes a command, "EXT.ID/COMMAND" or a bare
+ *     command id, to its extension, checks its params against the
+ *     manifest's description (WARD_EINVAL naming the parameter, before
+ *     anything is sent), and calls it like any worker call: progress,
+ *     rows, deadline, cancellation (ward_ext_command_start).
+ *   - Extensions call the program through host methods registered with
+ *     ward_ext_host_method, each with the permission it needs; a call
+ *     from an extension whose manifest did not ask for it is refused with
+ *     WARD_EPERM (the extension sees remote code -16) and counted.
+ *   - Each extension is its own supervised worker: one that crashes,
+ *     hangs or floods affects no other; it is restarted under its class's
+ *     policy and, past the limit, disabled (WARD_EXT_EV_DISABLED, saying
+ *     why); ward_ext_list reports each.
+ * Thread safety as everywhere (the top of this header); the event
+ * callback runs on the extension host's own I/O thread.
+ * ------------------------------------------------------------------- */
+typedef struct ward_ext_host ward_ext_host;
+
+/* The manifest's file name in an extension's folder. */
+#define WARD_EXT_MANIFEST "ward-extension.json"
+
+typedef enum {
+  WARD_EXT_EV_REFUSED = 1, /* a manifest was refused (file, path, detail) */
+  WARD_EXT_EV_ACTIVATED,   /* its process completed the handshake (pid) */
+  WARD_EXT_EV_MISMATCH,    /* what it serves differs from what it contributes
+                              (detail names each) */
+  WARD_EXT_EV_EXITED,      /* its process ended (pid, detail: how) */
+  WARD_EXT_EV_IDLE,        /* its process was ended for being idle */
+  WARD_EXT_EV_DISABLED,    /* past its restart limit: disabled (detail: why) */
+  WARD_EXT_EV_DENIED       /* a host method call refused for want of a
+                              permission (detail: method and permission) */
+} ward_ext_event_type;
+/* "refused", "activated", ... ("unknown" for another value). */
+WARD_EXTERN const char *ward_ext_event_name(int type);
+
+/* Allocated by ward and passed to the callback; grows only at its end.
+ * Strings are valid during the callback; a field that does not apply is
+ * NULL or 0. */
+typedef struct ward_ext_event {
+  int type;           /* ward_ext_event_type */
+  const char *ext;    /* the extension's name (REFUSED: if the manifest
+                         said one) */
+  const char *file;   /* REFUSED: the manifest's path */
+  const char *path;   /* REFUSED: where in the manifest, as a JSON path
+                         ("$.contributions.commands[1].id") */
+  const char *detail; /* a sentence for humans */
+  int pid;
+} ward_ext_event;
+typedef void (*ward_ext_event_cb)(const ward_ext_event *ev, void *ud);
+
+typedef struct ward_ext_host_opts {
+  uint32_t struct_size;       /* sizeof(ward_ext_host_opts) as compiled: the _INIT macro */
+  ward_ext_event_cb on_event; /* or NULL */
+  void *event_ud;
+  int idle_ms;                /* an active extension's process ends after
+                                 this long without a call: 0 the class's
+                                 (WARD_CLASS_EXTENSION), negative never */
+  int lazy;                   /* 1 (default): processes start on their
+                                 activation events; 0: every valid
+                                 extension starts at the scan */
+} ward_ext_host_opts;
+#define WARD_EXT_HOST_OPTS_INIT {(uint32_t)sizeof(ward_ext_host_opts), NULL, NULL, 0, 1}
+/* Like ward_host_opts_init, for a ward_ext_host_opts. */
+WARD_EXTERN int ward_ext_host_opts_init(ward_ext_host_opts *opts, size_t size);
+
+/* Creates an extension host, with a ward host of its own (its guard and
+ * I/O thread: ward_host_new). `opts` may be NULL. Errors: as
+ * ward_host_new. */
+WARD_EXTERN int ward_ext_host_new(ward_ext_host **out, const ward_ext_host_opts *opts);
+/* Stops every extension's process and frees the host (as ward_host_free;
+ * no command may be in flight). NULL is fine. */
+WARD_EXTERN void ward_ext_host_free(ward_ext_host *eh);
+
+/* Registers a host method extensions may call, `permission` the name an
+ * extension's manifest must list to call it (NULL: any extension may).
+ * The handler runs as a ward_host_handle handler (ward_ctx_worker is the
+ * extension's worker). A permission named here is known to the manifests
+ * scanned afterwards. Register before scanning. Errors: WARD_EINVAL (bad
+ * method name, a permission that is not 1..255 bytes of letters, digits
+ * and ".:_-/"), WARD_ENOMEM. */
+WARD_EXTERN int ward_ext_host_method(ward_ext_host *eh, const char *method,
+                                     const char *permission, ward_handler fn, void *ud);
+/* Makes `permission` known to the manifests scanned afterwards without a
+ * host method (one the program checks itself). Built in: "network",
+ * "fs.read:PATH" and "fs.write:PATH" (PATH absolute), the sandbox's. */
+WARD_EXTERN int ward_ext_host_permission(ward_ext_host *eh, const char *permission);
+
+/* Loads the extensions of `count` folders: a folder holding
+ * WARD_EXT_MANIFEST is one extension, any other folder is searched one
+ * level down (each subfolder holding one is an extension). Every manifest
+ * found is loaded or refused (an event, and an entry in ward_ext_list with
+ * its reason); a second extension of a name already loaded is refused.
+ * Extensions with onStartup start now. `*loaded` (may be NULL) is set to
+ * the number loaded. Returns 0 however many were refused; WARD_EINVAL for
+ * NULL arguments, WARD_ENOMEM. */
+WARD_EXTERN int ward_ext_host_scan(ward_ext_host *eh, const char *const *folders, size_t count,
+                                   size_t *loaded);
+
+/* Runs `command` ("EXT.ID/COMMAND", or a bare COMMAND that one extension
+ * alone contributes) with params `params` (JSON text, `len` bytes; empty
+ * means {}), and waits for its outcome as ward_request_ex does (`opts`:
+ * deadline, progress, rows...; may be NULL). The extension's process is
+ * started first if need be, within the call's deadline. Errors, besides
+ * those of ward_request_ex: WARD_ENOMETHOD (no extension contributes the
+ * command, or its process does not serve it), WARD_EINVAL (an ambiguous
+ * bare id; params that are not JSON or do not match the command's
+ * description: ward_last_error names the parameter), WARD_EGAVEUP (the
+ * extension is disabled). */
+WARD_EXTERN int ward_ext_command(ward_msg **reply, ward_ext_host *eh, const char *command,
+                                 const void *params, size_t len, const ward_call_opts *opts);
+/* The same without waiting, as ward_call_start (its rules, its `done`);
+ * routing and params are checked before it returns. */
+WARD_EXTERN int ward_ext_command_start(ward_call **out, ward_ext_host *eh, const char *command,
+                                       const void *params, size_t len,
+                                       const ward_call_opts *opts, ward_call_cb done, void *ud);
+
+typedef enum {
+  WARD_EXT_INVALID = 1, /* its manifest was refused */
+  WARD_EXT_INACTIVE,    /* no process: not activated yet, or idle */
+  WARD_EXT_STARTING,    /* its process is starting (or restarting) */
+  WARD_EXT_ACTIVE,      /* its process is ready */
+  WARD_EXT_DISABLED     /* past its restart limit */
+} ward_ext_state;
+/* "invalid", "inactive", ... ("unknown" for another value). */
+WARD_EXTERN const char *ward_ext_state_name(int state);
+
+/* One extension as ward_ext_list reports it; allocated by ward, read
+ * only, grows only at its end. Strings live as long as the list. */
+typedef struct ward_ext_info {
+  const char *name;       /* "" for a manifest refused before its name */
+  const char *version;    /* "" if unknown */
+  const char *folder;
+  const char *manifest;   /* the manifest's path */
+  int state;              /* ward_ext_state */
+  int pid;                /* 0 without a process */
+  uint32_t restarts;      /* new processes after failures */
+  uint32_t activations;   /* processes that completed the handshake */
+  uint64_t denied;        /* host method calls refused (permissions) */
+  const char *last_error; /* the refusal, the last exit, a mismatch, or "" */
+  const char *const *commands; /* contributed command ids, NULL-terminated */
+  size_t ncommands;
+  const char *const *permissions; /* asked for, NULL-terminated */
+  size_t npermissions;
+} ward_ext_info;
+
+/* A snapshot of every extension loaded or refused, in scan order: *out
+ * an array of `*count` pointers, freed with ward_ext_list_free. Errors:
+ * WARD_EINVAL, WARD_ENOMEM. */
+WARD_EXTERN int ward_ext_list(ward_ext_info ***out, size_t *count, ward_ext_host *eh);
+WARD_EXTERN void ward_ext_list_free(ward_ext_info **list, size_t count);
 
 #ifdef __cplusplus
 }

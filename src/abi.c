@@ -53,6 +53,7 @@ static const layout pool_stats_l = LAYOUT(ward_pool_stats, WARD_POOL_STATS_INIT,
 static const layout summary_l = LAYOUT(ward_summary, WARD_SUMMARY_INIT, rows);
 static const layout sandbox_l = LAYOUT(ward_sandbox, WARD_SANDBOX_INIT, no_new_privs);
 static const layout class_info_l = LAYOUT(ward_class_info, WARD_CLASS_INFO_INIT, restart);
+static const layout ext_opts_l = LAYOUT(ward_ext_host_opts, WARD_EXT_HOST_OPTS_INIT, on_event);
 
 static const ward_host_opts host_opts_default = WARD_HOST_OPTS_INIT;
 static const ward_call_opts call_opts_default = WARD_CALL_OPTS_INIT;
@@ -63,6 +64,7 @@ static const ward_pool_stats pool_stats_default = WARD_POOL_STATS_INIT;
 static const ward_summary summary_default = WARD_SUMMARY_INIT;
 static const ward_sandbox sandbox_default = WARD_SANDBOX_INIT;
 static const ward_class_info class_info_default = WARD_CLASS_INFO_INIT;
+static const ward_ext_host_opts ext_opts_default = WARD_EXT_HOST_OPTS_INIT;
 
 /* The struct's size field, read as bytes: the struct may be of a layout
  * we do not know. */
@@ -221,4 +223,12 @@ int ward_sandbox_init(ward_sandbox *sb, size_t size) {
 
 int ward_class_info_init(ward_class_info *info, size_t size) {
   return init(&class_info_l, info, size, &class_info_default);
+}
+
+int ward__ext_host_opts_take(ward_ext_host_opts *o, const ward_ext_host_opts *in) {
+  return take(&ext_opts_l, o, in, &ext_opts_default);
+}
+
+int ward_ext_host_opts_init(ward_ext_host_opts *opts, size_t size) {
+  return init(&ext_opts_l, opts, size, &ext_opts_default);
 }

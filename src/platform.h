@@ -65,6 +65,23 @@ int64_t ward__wall_ms(void);
 const char *ward__runtime_dir(void);
 /* Removes a directory and everything under it (best effort). */
 void ward__remove_tree(const char *path);
+
+/* What a path is, following symbolic links (the extension host's
+ * manifests and programs). */
+enum {
+  WARD__PATH_NONE = 0, /* nothing there (or not reachable) */
+  WARD__PATH_DIR,
+  WARD__PATH_FILE,     /* a regular file this process may not execute */
+  WARD__PATH_EXEC,     /* a regular file this process may execute */
+  WARD__PATH_OTHER
+};
+int ward__path_kind(const char *path);
+/* The absolute path with every symbolic link, "." and ".." resolved, in
+ * *out (free()); WARD_ESYS (errno kept) when it cannot be, WARD_ENOMEM. */
+int ward__path_real(const char *path, char **out);
+/* The names in a directory (not "." and ".."), sorted, in *names
+ * (NULL-terminated, free each and the array). WARD_ESYS, WARD_ENOMEM. */
+int ward__dir_names(const char *dir, char ***names, size_t *count);
 /* A deadline `ms` from now; a negative `ms` means never (INT64_MAX). */
 int64_t ward__deadline(int ms);
 

@@ -12,7 +12,7 @@
 src=${1:?usage: core_os_calls.sh SOURCE_DIR}
 calls='socket|socketpair|connect|bind|listen|accept4?|send|sendmsg|sendto|recv|recvmsg|recvfrom|shutdown|read|write|readv|writev|pipe2?|poll|ppoll|select|epoll_[a-z_]+|eventfd|timerfd_[a-z_]+|fork|vfork|exec[lv]p?e?|posix_spawnp?|waitpid|waitid|wait|kill|killpg|sigaction|signal|raise|prctl|getpid|getppid|geteuid|getuid|open|openat|close|dup2?|dup3|fcntl|ioctl|mkdtemp|mkdir|rmdir|unlink|stat|lstat|fstat|realpath|nanosleep|usleep|sleep|clock_gettime|gettimeofday|mmap|munmap|getrandom|pidfd_[a-z_]+|syscall|setsockopt|getsockopt|close_range|nftw|opendir|readdir|malloc_trim'
 status=0
-for f in "$src"/src/*.c; do
+for f in "$src"/src/*.c "$src"/src/ext/*.c; do
   # Blank out /* ... */ comments (keeping their lines) and string
   # literals, then look for a call: a name from the list followed by '('.
   hits=$(perl -0pe 's{/\*.*?\*/}{ (my $c = $&) =~ s/[^\n]//g; $c }gse; s/"(\\.|[^"\\])*"/""/g' "$f" |
@@ -24,7 +24,7 @@ for f in "$src"/src/*.c; do
   fi
 done
 fdname='[A-Za-z_]*fd[A-Za-z_0-9]*(\[[^]]*\])?'
-for f in "$src"/src/*.c "$src"/src/*.h; do
+for f in "$src"/src/*.c "$src"/src/*.h "$src"/src/ext/*.c "$src"/src/ext/*.h; do
   [ "$(basename "$f")" = platform.h ] && continue
   hits=$(perl -0pe 's{/\*.*?\*/}{ (my $c = $&) =~ s/[^\n]//g; $c }gse; s/"(\\.|[^"\\])*"/""/g' "$f" |
          grep -nE "(^|[^A-Za-z0-9_])$fdname[[:space:]]*(<|<=|>|>=|==|!=)[[:space:]]*-?[0-9]|(^|[^A-Za-z0-9_])$fdname[[:space:]]*=[[:space:]]*-[0-9]|(^|[^A-Za-z0-9_])(pidfd|pid_t|ssize_t)([^A-Za-z0-9_]|$)" || true)

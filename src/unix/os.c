@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <poll.h>
 #include <stdint.h>
@@ -281,5 +283,67 @@ int ward__cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline) {
     return WARD_ETIMEDOUT;
   struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
   pthread_cond_timedwait(c, m, &ts);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Paths (the extension host)                                          */
+
+int ward__path_kind(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return WARD__PATH_NONE;
+  if (S_ISDIR(st.st_mode))
+    return WARD__PATH_DIR;
+  if (!S_ISREG(st.st_mode))
+    return WARD__PATH_OTHER;
+  return access(path, X_OK) == 0 ? WARD__PATH_EXEC : WARD__PATH_FILE;
+}
+
+int ward__path_real(const char *path, char **out) {
+  *out = realpath(path, NULL);
+  if (*out)
+    return 0;
+  if (errno == ENOMEM)
+    return WARD_ENOMEM;
+  return ward__fail_sys(WARD_ESYS, errno, "realpath");
+}
+
+static int name_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ward__dir_names(const char *dir, char ***names, size_t *count) {
+  *names = NULL;
+  *count = 0;
+  DIR *d = opendir(dir);
+  if (!d)
+    return ward__fail_sys(WARD_ESYS, errno, "opendir");
+  char **v = calloc(1, sizeof *v);
+  size_t n = 0;
+  int rv = v ? 0 : WARD_ENOMEM;
+  for (struct dirent *e; !rv && (e = readdir(d));) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    char **nv = realloc(v, (n + 2) * sizeof *nv);
+    if (!nv || !(nv[n] = strdup(e->d_name))) {
+      if (nv)
+        v = nv;
+      rv = WARD_ENOMEM;
+      break;
+    }
+    v = nv;
+    v[++n] = NULL;
+  }
+  closedir(d);
+  if (rv) {
+    for (size_t i = 0; v && i < n; i++)
+      free(v[i]);
+    free(v);
+    return rv;
+  }
+  qsort(v, n, sizeof *v, name_cmp);
+  *names = v;
+  *count = n;
   return 0;
 }
