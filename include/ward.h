@@ -2091,8 +2091,13 @@ typedef struct ward_ext_host_opts {
   int lazy;                   /* 1 (default): processes start on their
                                  activation events; 0: every valid
                                  extension starts at the scan */
+  int any_permission;         /* 1: every well-formed permission name is
+                                 known (a tool that checks manifests for
+                                 any host, as `ward ext`); 0 (default):
+                                 the built-in ones and those the program
+                                 registers */
 } ward_ext_host_opts;
-#define WARD_EXT_HOST_OPTS_INIT {(uint32_t)sizeof(ward_ext_host_opts), NULL, NULL, 0, 1}
+#define WARD_EXT_HOST_OPTS_INIT {(uint32_t)sizeof(ward_ext_host_opts), NULL, NULL, 0, 1, 0}
 /* Like ward_host_opts_init, for a ward_ext_host_opts. */
 WARD_EXTERN int ward_ext_host_opts_init(ward_ext_host_opts *opts, size_t size);
 

@@ -302,7 +302,7 @@ static int guarded(ward_ctx *ctx, const void *data, size_t len, void *ud) {
 
 static int perm_known(const char *perm, void *ud) {
   ward_ext_host *eh = ud;
-  return strv_has(eh->perms, eh->nperms, perm);
+  return eh->opts.any_permission || strv_has(eh->perms, eh->nperms, perm);
 }
 
 int ward_ext_host_permission(ward_ext_host *eh, const char *perm) {

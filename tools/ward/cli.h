@@ -22,7 +22,8 @@ enum {
   /* Codes of one command or another (docs/cli.md): */
   CLI_EXIT_CONFIG = 3,      /* run: the configuration was refused */
   CLI_EXIT_NOT_RUNNING = 3, /* ctl: no daemon answers on the socket */
-  CLI_EXIT_NO_SERVICE = 4   /* ctl: the daemon has no such service */
+  CLI_EXIT_NO_SERVICE = 4,  /* ctl: the daemon has no such service */
+  CLI_EXIT_NO_COMMAND = 4   /* ext: no extension contributes the command */
 };
 
 /* The tool's name in messages and usage texts. */
@@ -33,6 +34,7 @@ int probe_main(int argc, char **argv);
 int probe_worker_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 int ctl_main(int argc, char **argv);
+int ext_main(int argc, char **argv);
 
 /* ---- Messages ---- */
 

@@ -32,6 +32,7 @@ static const cli_command commands[] = {
     {"run", "keep the services of a configuration file up, with a control socket", run_main,
      0},
     {"ctl", "control a running 'ward run': status, start, stop, logs, reload...", ctl_main, 0},
+    {"ext", "extensions: list and check manifests, call a command", ext_main, 0},
     {"__probe-worker", "the worker `ward probe` starts", probe_worker_main, 1},
 };
 
