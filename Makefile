@@ -4,7 +4,9 @@
 #
 #   make demo       build, run examples/host_echo with echo_worker, then
 #                   examples/ward.ini under `ward run` (scripts/demo_run.sh),
-#                   then `ward probe` (build/tools/ward): what ward does here
+#                   then the extensions example (examples/extensions/) and
+#                   `ward ext list` of its extensions, then `ward probe`
+#                   (build/tools/ward): what ward does here
 #   make check      build, then run every test with ctest
 #   make check-windows
 #                   cross-build for Windows (mingw-w64, the win backend) in
@@ -105,6 +107,10 @@ demo: build
 	$(BUILD_DIR)/examples/host_echo $(BUILD_DIR)/examples/echo_worker
 	@echo
 	@bash scripts/demo_run.sh $(BUILD_DIR)/tools/ward
+	@echo
+	$(BUILD_DIR)/examples/host_extensions $(BUILD_DIR)/examples/extensions
+	@echo
+	$(BUILD_DIR)/tools/ward ext list $(BUILD_DIR)/examples/extensions
 	@echo
 	$(BUILD_DIR)/tools/ward probe
 
