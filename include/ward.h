@@ -71,8 +71,8 @@
  * -------------------
  * A struct you allocate and pass to ward, whether options ward reads
  * (ward_host_opts, ward_call_opts, ward_log_query, ward_pool_opts,
- * ward_sandbox) or
- * figures ward fills (ward_info, ward_pool_stats, ward_summary), starts
+ * ward_sandbox, ward_ext_host_opts) or figures ward fills (ward_info,
+ * ward_pool_stats, ward_summary, ward_class_info), starts
  * with `uint32_t struct_size`: its size as your program was compiled. Its
  * _INIT macro sets it (with the defaults of the other fields):
  *
@@ -96,8 +96,9 @@
  * rather than started from its _INIT macro) fails with WARD_EINVAL,
  * nothing read or written, and a ward_last_error() naming the struct.
  *
- * Structs that ward allocates and you only read (ward_event and
- * ward_server_drop, passed to callbacks; ward_doctor_report) carry no
+ * Structs that ward allocates and you only read (ward_event,
+ * ward_server_drop and ward_ext_event, passed to callbacks;
+ * ward_doctor_report, and ward_ext_info, each behind its own pointer) carry no
  * size: they too only grow at their end, and you read the fields you
  * know. Structs that travel in arrays (ward_row, ward_log_line,
  * ward_stream_count, ward_check) are indexed with the caller's sizeof, so

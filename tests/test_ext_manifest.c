@@ -196,6 +196,35 @@ static void test_registered_permission_is_known(void) {
   tx_rm_root();
 }
 
+/* Misuse gets WARD_EINVAL, never a crash. */
+static void test_misuse(void) {
+  ward_ext_host *eh = NULL;
+  ward_ext_host_opts zero = {0};
+  T_ERR(ward_ext_host_new(&eh, &zero), WARD_EINVAL);
+  T_TRUE(eh == NULL);
+  T_ERR(ward_ext_host_new(NULL, NULL), WARD_EINVAL);
+  T_OK(ward_ext_host_new(&eh, NULL));
+  T_ERR(ward_ext_host_scan(NULL, NULL, 0, NULL), WARD_EINVAL);
+  T_ERR(ward_ext_host_scan(eh, NULL, 1, NULL), WARD_EINVAL);
+  const char *none[] = {"/nonexistent/ward-test"};
+  size_t loaded = 9;
+  T_OK(ward_ext_host_scan(eh, none, 1, &loaded)); /* a folder with nothing: refused */
+  T_EQ_INT((int)loaded, 0);
+  T_ERR(ward_ext_command(NULL, eh, NULL, NULL, 0, NULL), WARD_EINVAL);
+  T_ERR(ward_ext_command(NULL, eh, "x", NULL, 3, NULL), WARD_EINVAL);
+  T_ERR(ward_ext_command(NULL, eh, "x", NULL, 0, NULL), WARD_ENOMETHOD);
+  T_ERR(ward_ext_host_method(eh, "", NULL, noop, NULL), WARD_EINVAL);
+  T_ERR(ward_ext_host_method(eh, "m", NULL, NULL, NULL), WARD_EINVAL);
+  T_ERR(ward_ext_host_permission(eh, ""), WARD_EINVAL);
+  T_ERR(ward_ext_list(NULL, NULL, eh), WARD_EINVAL);
+  T_EQ_STR(ward_ext_state_name(99), "unknown");
+  T_EQ_STR(ward_ext_event_name(0), "unknown");
+  T_EQ_STR(ward_ext_event_name(WARD_EXT_EV_DENIED), "denied");
+  ward_ext_host_free(eh);
+  ward_ext_host_free(NULL);
+  ward_ext_list_free(NULL, 0);
+}
+
 int main(int argc, char **argv) {
   if (argc > 2 && strcmp(argv[1], "--ext") == 0)
     return text_main(argv[2]);
@@ -208,5 +237,6 @@ int main(int argc, char **argv) {
   T_RUN(test_unknown_permission);
   T_RUN(test_bad_params_description);
   T_RUN(test_registered_permission_is_known);
+  T_RUN(test_misuse);
   return t_done();
 }
