@@ -6,6 +6,7 @@
  * methods, and isolation (a crash, a hang, a crash loop that disables one
  * extension while another goes on).
  */
+#include <time.h>
 #include <unistd.h>
 
 #include "text.h"
@@ -245,6 +246,45 @@ static void test_crash_and_hang_isolated(void) {
   teardown(eh);
 }
 
+/* One extension flooding its host (notifications, progress) while
+ * another is called: the other answers every call. */
+typedef struct flood_arg {
+  ward_ext_host *eh;
+  int rv;
+} flood_arg;
+
+static void slow_progress(const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  struct timespec ts = {0, 100000}; /* a consumer slower than the producer */
+  nanosleep(&ts, NULL);
+}
+
+static void *flood_thread(void *p) {
+  flood_arg *a = p;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 60000;
+  o.on_progress = slow_progress;
+  a->rv = ward_ext_command(NULL, a->eh, "org.example.a/flood", "{}", 2, &o);
+  return NULL;
+}
+
+static void test_flood_isolated(void) {
+  ward_ext_host *eh = setup(0, NULL);
+  scan(eh, 3);
+  free(run(eh, "org.example.a/pid", "{}", WARD_OK));
+  flood_arg a = {eh, -1};
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, flood_thread, &a) == 0);
+  for (int i = 0; i < 20; i++) {
+    int64_t t0 = t_now_ms();
+    free(run(eh, "org.example.b/pid", "{}", WARD_OK));
+    T_TRUE(t_now_ms() - t0 < 10000);
+  }
+  T_TRUE(pthread_join(t, NULL) == 0);
+  T_EQ_INT(a.rv, WARD_OK);
+  teardown(eh);
+}
+
 static void test_crash_loop_disables(void) {
   ward_ext_host *eh = setup(0, NULL);
   scan(eh, 3);
@@ -300,6 +340,7 @@ int main(int argc, char **argv) {
   T_RUN(test_served_and_contributed);
   T_RUN(test_permissions);
   T_RUN(test_crash_and_hang_isolated);
+  T_RUN(test_flood_isolated);
   T_RUN(test_crash_loop_disables);
   T_RUN(test_async_cancel);
   return t_done();

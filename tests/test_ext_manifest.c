@@ -39,7 +39,7 @@ static void refused(const char *bad_text, const char *path, const char *reason) 
   for (size_t i = 0; i < n; i++) {
     invalid += list[i]->state == WARD_EXT_INVALID && strstr(list[i]->last_error, reason);
     inactive += list[i]->state == WARD_EXT_INACTIVE &&
-                strcmp(list[i]->name, "org.example.good") == 0 && list[i]->ncommands == 5;
+                strcmp(list[i]->name, "org.example.good") == 0 && list[i]->ncommands == 6;
   }
   T_EQ_INT(invalid, 1);
   T_EQ_INT(inactive, 1);

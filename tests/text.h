@@ -67,6 +67,17 @@ static int tx_call_host(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return ward_ctx_reply(ctx, out, strlen(out));
 }
 
+/* Floods its host: notifications no one handles, and progress reports. */
+static int tx_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n;
+  for (int i = 0; i < 20000; i++) {
+    ward_client_notify(ud, "host.nothing", "{}", 2);
+    if (ward_ctx_progress(ctx, "\"flood\"", 7))
+      break;
+  }
+  return ward_ctx_reply(ctx, "true", 4);
+}
+
 static int tx_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   char out[32];
@@ -88,6 +99,7 @@ static int text_main(const char *mode) {
     ward_client_handle(c, "hang", tx_hang, c);
     ward_client_handle(c, "call_host", tx_call_host, c);
     ward_client_handle(c, "pid", tx_pid, c);
+    ward_client_handle(c, "flood", tx_flood, c);
   }
   int rv = ward_client_run(c);
   ward_client_free(c);
@@ -152,7 +164,8 @@ static const char *tx_manifest(const char *name, const char *cmds, const char *e
   "\"enum\": [\"fast\", \"exact\"]}}, \"required\": [\"words\"], "                         \
   "\"additionalProperties\": false}},"                                                     \
   " {\"id\": \"crash\", \"title\": \"Crash\"}, {\"id\": \"hang\", \"title\": \"Hang\"},"   \
-  " {\"id\": \"call_host\", \"title\": \"Call the host\"}, {\"id\": \"pid\", \"title\": \"Pid\"}]"
+  " {\"id\": \"call_host\", \"title\": \"Call the host\"}, {\"id\": \"pid\", \"title\": \"Pid\"},"  \
+  " {\"id\": \"flood\", \"title\": \"Flood\"}]"
 
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
