@@ -250,6 +250,8 @@ static void test_lazy_start(void) {
   T_EQ_INT(info.state, WARD_STATE_READY);
   T_TRUE(info.pid > 0);
   T_EQ_INT(info.generation, 1);
+  /* Started as an idle worker is woken (api.md 7). */
+  tev_wait_from(mark, WARD_EV_RESTARTED, ward_worker_id(w));
   ward_worker_free(w);
   ward_host_free(h);
 }
