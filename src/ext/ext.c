@@ -495,12 +495,16 @@ int ward_ext_host_scan(ward_ext_host *eh, const char *const *folders, size_t cou
 static int activate_locked(ward_ext_host *eh, ext *e, int lazy) {
   if (e->w)
     return 0;
-  ward_spec *s;
+  ward_spec *s = NULL;
   int rv = ward_spec_new(&s, e->m.name, e->m.program);
   for (size_t i = 0; !rv && i < e->m.nargs; i++)
     rv = ward_spec_arg(s, e->m.args[i]);
-  if (!rv)
-    rv = ward_spec_cwd(s, e->folder);
+  /* The folder as it resolves now: the program may change its own
+   * working directory before a later start. */
+  char *real = NULL;
+  if (!rv && (rv = ward__path_real(e->folder, &real)) == 0)
+    rv = ward_spec_cwd(s, real);
+  free(real);
   if (!rv)
     rv = ward_spec_class(s, WARD_CLASS_EXTENSION);
   if (!rv)
