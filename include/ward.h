@@ -702,8 +702,13 @@ WARD_EXTERN int ward_spec_wait_restart(ward_spec *spec, int on);
  * that was not set explicitly on the spec, before or after: an explicit
  * setter (ward_spec_restart, ward_spec_intensity, ward_spec_heartbeat,
  * ward_spec_memory_limit, ward_spec_idle_timeout, ward_spec_priority,
- * ward_spec_lazy) wins whatever the order of the calls. Changing the
- * class again applies the new class's values to the same settings.
+ * ward_spec_lazy, ward_spec_sandbox) wins whatever the order of the
+ * calls. Changing the class again applies the new class's values to the
+ * same settings. A sandboxed class gives the spec the sandbox's defaults
+ * (WARD_SANDBOX_INIT) with best_effort on: what this machine cannot
+ * apply is left out, and ward_info.sandbox says what is in force; a
+ * program that wants more, less (ward_spec_sandbox(spec, NULL): none) or
+ * a refusal when it cannot be had sets its own.
  *
  * Priorities are applied in the new process before it runs the
  * executable: `nice` is added to the host's nice value (setpriority; a
@@ -734,7 +739,7 @@ typedef struct ward_class_info {
   int io_level;           /* best-effort I/O priority 0..7, or WARD_IO_INHERIT */
   uint64_t memory_soft;   /* bytes, 0: none (ward_spec_memory_limit) */
   uint64_t memory_hard;
-  int sandboxed;          /* 1: started in the sandbox */
+  int sandboxed;          /* 1: the sandbox's defaults, best effort */
   int lazy;               /* 1: ward_spawn starts no process; the first call does */
   int idle_ms;            /* ward_spec_idle_timeout, 0: never */
 } ward_class_info;
@@ -2180,6 +2185,8 @@ typedef struct ward_ext_info {
   size_t ncommands;
   const char *const *permissions; /* asked for, NULL-terminated */
   size_t npermissions;
+  uint64_t sandbox;       /* WARD_SANDBOX_* in force for its process
+                             (ward_info.sandbox), 0 without one */
 } ward_ext_info;
 
 /* A snapshot of every extension loaded or refused, in scan order: *out

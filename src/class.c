@@ -85,6 +85,19 @@ int ward_class_defaults(ward_class_info *out, int cls) {
   return ward__class_info_put(out, &v);
 }
 
+/* A sandboxed class's sandbox: the sandbox's defaults, with what cannot
+ * be applied here left out rather than refusing the start (best effort:
+ * ward_info.sandbox says what is in force). Set through the public
+ * setter, whose mark of an explicit choice is taken back. Out of memory,
+ * the spec stays without one: a class is defaults, and its setter says
+ * nothing fails. */
+static void class_sandbox(ward_spec *s, int on) {
+  ward_sandbox sb = WARD_SANDBOX_INIT;
+  sb.best_effort = 1;
+  ward_spec_sandbox(s, on ? &sb : NULL);
+  s->set &= ~(unsigned)WARD__SET_SANDBOX;
+}
+
 void ward__spec_apply_class(ward_spec *s) {
   const ward_class_info *c = &table[s->proc_class];
   if (!(s->set & WARD__SET_RESTART))
@@ -110,6 +123,8 @@ void ward__spec_apply_class(ward_spec *s) {
   if (!(s->set & WARD__SET_LAZY))
     s->lazy = c->lazy;
   s->sandboxed = c->sandboxed;
+  if (!(s->set & WARD__SET_SANDBOX))
+    class_sandbox(s, c->sandboxed);
 }
 
 int ward_spec_class(ward_spec *s, int cls) {

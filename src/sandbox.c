@@ -61,6 +61,8 @@ static ward__sandbox *make(const ward_sandbox *o, const char *const *rd,
 int ward_spec_sandbox(ward_spec *s, const ward_sandbox *in) {
   if (!s)
     return ward__fail(WARD_EINVAL, "NULL spec");
+  /* The program's own choice: the class no longer changes it (class.c). */
+  s->set |= WARD__SET_SANDBOX;
   if (!in) {
     ward__sandbox_free(s->sandbox);
     s->sandbox = NULL;

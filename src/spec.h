@@ -67,7 +67,8 @@ enum {
   WARD__SET_MEMORY = 1u << 3,
   WARD__SET_IDLE = 1u << 4,
   WARD__SET_PRIORITY = 1u << 5,
-  WARD__SET_LAZY = 1u << 6
+  WARD__SET_LAZY = 1u << 6,
+  WARD__SET_SANDBOX = 1u << 7
 };
 
 /* Applies the class's defaults to what was not set explicitly (class.c). */

@@ -100,6 +100,7 @@ static void test_class_applies(void) {
   T_EQ_INT(s->io_level, c.io_level);
   T_TRUE(s->mem_hard == c.memory_hard);
   T_EQ_INT(s->sandboxed, 1);
+  T_TRUE(s->sandbox != NULL); /* the sandbox's defaults, best effort */
   T_EQ_INT(s->lazy, 1);
   T_EQ_INT(s->idle_ms, c.idle_ms);
   /* Back to worker: the worker's values again. */
@@ -108,6 +109,7 @@ static void test_class_applies(void) {
   T_EQ_INT(s->heartbeat_ms, 0);
   T_EQ_INT(s->lazy, 0);
   T_EQ_INT(s->sandboxed, 0);
+  T_TRUE(s->sandbox == NULL);
   T_TRUE(s->mem_hard == 0);
   ward_spec_free(s);
 }
@@ -125,6 +127,7 @@ static void test_explicit_wins_in_any_order(void) {
     T_OK(ward_spec_idle_timeout(s, 0));
     T_OK(ward_spec_priority(s, 3, 2));
     T_OK(ward_spec_lazy(s, 0));
+    T_OK(ward_spec_sandbox(s, NULL)); /* none, whatever the class says */
     if (before)
       T_OK(ward_spec_class(s, WARD_CLASS_EXTENSION));
     T_EQ_INT(s->policy.restart, WARD_RESTART_NEVER);
@@ -137,7 +140,7 @@ static void test_explicit_wins_in_any_order(void) {
     T_EQ_INT(s->nice, 3);
     T_EQ_INT(s->io_level, 2);
     T_EQ_INT(s->lazy, 0);
-    T_EQ_INT(s->sandboxed, 1); /* the class's: no setter of its own here */
+    T_TRUE(s->sandbox == NULL);
     /* A copy (what a worker keeps) keeps it all. */
     ward_spec *d = ward__spec_dup(s);
     T_TRUE(d != NULL);

@@ -126,6 +126,7 @@ static void test_idle_stop(void) {
   T_EQ_INT(a.pid, 0);
   /* The next command starts it again. */
   free(run(eh, "org.example.a/pid", "{}", WARD_OK));
+  tx_wait_count(WARD_EXT_EV_ACTIVATED, "org.example.a", 2); /* events come after */
   a = tx_info(eh, "org.example.a");
   T_EQ_INT((int)a.activations, 2);
   T_EQ_INT((int)a.restarts, 0); /* not a restart */
@@ -285,6 +286,39 @@ static void test_flood_isolated(void) {
   teardown(eh);
 }
 
+/* Extensions run in the extension class's sandbox, widened by their
+ * manifest: a file outside its folder is readable only with fs.read. */
+static void test_sandboxed(void) {
+  tx_new_root();
+  char secret[300], extra[400];
+  snprintf(secret, sizeof secret, "%s/secret", tx_root);
+  tx_write(secret, "s", 0644);
+  snprintf(extra, sizeof extra, "\"permissions\": [\"fs.read:%s\"]", secret);
+  tx_ext("r", tx_manifest("org.example.reader", TX_GOOD_CMDS, extra), "good");
+  tx_ext("n", tx_manifest("org.example.nosy", TX_GOOD_CMDS, NULL), "good");
+  ward_ext_host *eh = tx_host(0);
+  folders[0] = tx_root;
+  scan(eh, 2);
+  char params[400];
+  snprintf(params, sizeof params, "{\"path\": \"%s\"}", secret);
+  char *r = run(eh, "org.example.reader/read", params, WARD_OK);
+  T_EQ_STR(r, "{\"ok\":1}");
+  free(r);
+  int abi;
+  uint64_t can = ward_sandbox_supported(&abi);
+  r = run(eh, "org.example.nosy/read", params, WARD_OK);
+  T_EQ_STR(r, can & WARD_SANDBOX_LANDLOCK ? "{\"ok\":0}" : "{\"ok\":1}");
+  free(r);
+  /* What is in force is what this machine can apply of the defaults. */
+  uint64_t want = can & (WARD_SANDBOX_RLIMITS | WARD_SANDBOX_NO_NEW_PRIVS |
+                         WARD_SANDBOX_SECCOMP | WARD_SANDBOX_LANDLOCK);
+  uint64_t got = tx_info(eh, "org.example.nosy").sandbox;
+  if ((got & want) != want)
+    T_FAIL("sandbox in force 0x%llx, this machine can apply 0x%llx", (unsigned long long)got,
+           (unsigned long long)want);
+  teardown(eh);
+}
+
 static void test_crash_loop_disables(void) {
   ward_ext_host *eh = setup(0, NULL);
   scan(eh, 3);
@@ -330,8 +364,10 @@ static void test_async_cancel(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 2 && strcmp(argv[1], "--ext") == 0)
-    return text_main(argv[2]);
+  int status;
+  (void)argc;
+  if (tx_main(argv[0], &status))
+    return status;
   T_RUN(test_lazy_activation_and_dispatch);
   T_RUN(test_progress_and_bare_name);
   T_RUN(test_on_startup);
@@ -341,6 +377,7 @@ int main(int argc, char **argv) {
   T_RUN(test_permissions);
   T_RUN(test_crash_and_hang_isolated);
   T_RUN(test_flood_isolated);
+  T_RUN(test_sandboxed);
   T_RUN(test_crash_loop_disables);
   T_RUN(test_async_cancel);
   return t_done();

@@ -39,7 +39,7 @@ static void refused(const char *bad_text, const char *path, const char *reason) 
   for (size_t i = 0; i < n; i++) {
     invalid += list[i]->state == WARD_EXT_INVALID && strstr(list[i]->last_error, reason);
     inactive += list[i]->state == WARD_EXT_INACTIVE &&
-                strcmp(list[i]->name, "org.example.good") == 0 && list[i]->ncommands == 6;
+                strcmp(list[i]->name, "org.example.good") == 0 && list[i]->ncommands == 7;
   }
   T_EQ_INT(invalid, 1);
   T_EQ_INT(inactive, 1);
@@ -226,8 +226,10 @@ static void test_misuse(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 2 && strcmp(argv[1], "--ext") == 0)
-    return text_main(argv[2]);
+  int status;
+  (void)argc;
+  if (tx_main(argv[0], &status))
+    return status;
   T_RUN(test_bad_json);
   T_RUN(test_missing_field);
   T_RUN(test_wrong_type);

@@ -1,8 +1,10 @@
 /*
  * text.h — extension fixtures for tests/test_ext*.c: folders with a
  * manifest and a program, and the extension side, which is this test
- * binary run again ("--ext MODE") through a small script inside the
- * folder (the manifest's program must lie in its folder).
+ * binary, copied into the folder as run.sh (the manifest's program must
+ * lie in its folder, and the sandbox lets an extension read its folder
+ * alone besides the system's), reading its MODE from the file "mode"
+ * there (tx_main).
  */
 #ifndef WARD_TEXT_H
 #define WARD_TEXT_H
@@ -78,6 +80,18 @@ static int tx_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return ward_ctx_reply(ctx, "true", 4);
 }
 
+/* Opens params {"path": P} for reading: {"ok": 1} or {"ok": 0}. */
+static int tx_read(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  json_t *p = json_loadb(d, n, 0, NULL);
+  const char *path = json_string_value(json_object_get(p, "path"));
+  FILE *f = path ? fopen(path, "r") : NULL;
+  if (f)
+    fclose(f);
+  json_decref(p);
+  return ward_ctx_reply(ctx, f ? "{\"ok\":1}" : "{\"ok\":0}", 8);
+}
+
 static int tx_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   char out[32];
@@ -100,6 +114,7 @@ static int text_main(const char *mode) {
     ward_client_handle(c, "call_host", tx_call_host, c);
     ward_client_handle(c, "pid", tx_pid, c);
     ward_client_handle(c, "flood", tx_flood, c);
+    ward_client_handle(c, "read", tx_read, c);
   }
   int rv = ward_client_run(c);
   ward_client_free(c);
@@ -132,19 +147,39 @@ static void tx_rm_root(void) {
   T_TRUE(system(cmd) == 0);
 }
 
-/* ROOT/DIR with `manifest` and run.sh running this binary as MODE. */
+/* ROOT/DIR with `manifest`, run.sh (this binary) and its mode. */
 static void tx_ext(const char *dir, const char *manifest, const char *mode) {
-  char path[512], self[4096], script[4400];
+  char path[512], self[4096], cmd[5000];
   snprintf(path, sizeof path, "%s/%s", tx_root, dir);
   T_TRUE(mkdir(path, 0755) == 0);
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   T_TRUE(n > 0);
   self[n] = 0;
-  snprintf(script, sizeof script, "#!/bin/sh\nexec '%s' --ext %s \"$@\"\n", self, mode);
-  snprintf(path, sizeof path, "%s/%s/run.sh", tx_root, dir);
-  tx_write(path, script, 0755);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s/run.sh'", self, path);
+  T_TRUE(system(cmd) == 0);
+  snprintf(path, sizeof path, "%s/%s/mode", tx_root, dir);
+  tx_write(path, mode, 0644);
   snprintf(path, sizeof path, "%s/%s/ward-extension.json", tx_root, dir);
   tx_write(path, manifest, 0644);
+}
+
+/* In main, first: this binary started as an extension (run.sh in its
+ * folder, its working directory) serves as its mode file says, and
+ * returns 1 with the exit status in *status; else 0. */
+static int tx_main(const char *argv0, int *status) {
+  size_t n = strlen(argv0);
+  if (n < 7 || strcmp(argv0 + n - 7, "/run.sh") != 0 || !getenv("WARD_FD"))
+    return 0;
+  char mode[32] = "";
+  FILE *f = fopen("mode", "r");
+  if (!f || !fgets(mode, sizeof mode, f)) {
+    *status = 2;
+  } else {
+    *status = text_main(mode);
+  }
+  if (f)
+    fclose(f);
+  return 1;
 }
 
 /* A manifest with name NAME and commands CMDS (JSON array text). */
@@ -165,7 +200,7 @@ static const char *tx_manifest(const char *name, const char *cmds, const char *e
   "\"additionalProperties\": false}},"                                                     \
   " {\"id\": \"crash\", \"title\": \"Crash\"}, {\"id\": \"hang\", \"title\": \"Hang\"},"   \
   " {\"id\": \"call_host\", \"title\": \"Call the host\"}, {\"id\": \"pid\", \"title\": \"Pid\"},"  \
-  " {\"id\": \"flood\", \"title\": \"Flood\"}]"
+  " {\"id\": \"flood\", \"title\": \"Flood\"}, {\"id\": \"read\", \"title\": \"Read\"}]"
 
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
@@ -223,6 +258,26 @@ static tx_ev tx_wait(int type, const char *ext) {
       T_FAIL("no %s event for %s", ward_ext_event_name(type), ext ? ext : "any extension");
     }
   }
+}
+
+/* Waits (20 s at most) until `n` events of `type` about `ext` came. */
+static __attribute__((unused)) void tx_wait_count(int type, const char *ext, int n) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 20;
+  pthread_mutex_lock(&tx_mu);
+  for (;;) {
+    int got = 0;
+    for (int i = 0; i < tx_nev; i++)
+      got += tx_evs[i].type == type && strcmp(tx_evs[i].ext, ext) == 0;
+    if (got >= n)
+      break;
+    if (pthread_cond_timedwait(&tx_cv, &tx_mu, &until) != 0) {
+      pthread_mutex_unlock(&tx_mu);
+      T_FAIL("fewer than %d %s events for %s", n, ward_ext_event_name(type), ext);
+    }
+  }
+  pthread_mutex_unlock(&tx_mu);
 }
 
 static int tx_count_events(int type, const char *ext) {

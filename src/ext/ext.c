@@ -490,6 +490,39 @@ int ward_ext_host_scan(ward_ext_host *eh, const char *const *folders, size_t cou
 /* ------------------------------------------------------------------ */
 /* Activation and dispatch                                             */
 
+/* The class's sandbox, widened by the manifest: the extension's folder
+ * readable, and its permissions "network", "fs.read:PATH" and
+ * "fs.write:PATH" (docs/extensions.md). Best effort, as the class's: what
+ * cannot be applied here is left out and ward_info.sandbox says so. */
+static int sandbox_of(ward_spec *s, const ext *e, const char *folder) {
+  const char **rd = calloc(e->m.nperms + 2, sizeof *rd);
+  const char **wr = calloc(e->m.nperms + 1, sizeof *wr);
+  if (!rd || !wr) {
+    free(rd);
+    free(wr);
+    return WARD_ENOMEM;
+  }
+  ward_sandbox sb = WARD_SANDBOX_INIT;
+  sb.best_effort = 1;
+  size_t nr = 0, nw = 0;
+  rd[nr++] = folder;
+  for (size_t i = 0; i < e->m.nperms; i++) {
+    const char *p = e->m.perms[i];
+    if (strcmp(p, "network") == 0)
+      sb.permissions |= WARD_PERMIT_NETWORK;
+    else if (strncmp(p, "fs.read:", 8) == 0)
+      rd[nr++] = p + 8;
+    else if (strncmp(p, "fs.write:", 9) == 0)
+      wr[nw++] = p + 9;
+  }
+  sb.read_paths = rd;
+  sb.write_paths = nw ? wr : NULL;
+  int rv = ward_spec_sandbox(s, &sb);
+  free(rd);
+  free(wr);
+  return rv;
+}
+
 /* The extension's worker, started now (lazy: parked until a call) (lock
  * held). */
 static int activate_locked(ward_ext_host *eh, ext *e, int lazy) {
@@ -504,6 +537,8 @@ static int activate_locked(ward_ext_host *eh, ext *e, int lazy) {
   char *real = NULL;
   if (!rv && (rv = ward__path_real(e->folder, &real)) == 0)
     rv = ward_spec_cwd(s, real);
+  if (!rv)
+    rv = sandbox_of(s, e, real);
   free(real);
   if (!rv)
     rv = ward_spec_class(s, WARD_CLASS_EXTENSION);
@@ -706,6 +741,7 @@ static void info_worker(ward_ext_info *in, ward_worker *w) {
     return;
   in->pid = wi.pid;
   in->restarts = wi.restarts;
+  in->sandbox = wi.sandbox;
   if (in->state == WARD_EXT_DISABLED)
     return;
   switch (wi.state) {
