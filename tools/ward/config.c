@@ -394,9 +394,10 @@ const conf_key conf_keys[] = {
      .def = "worker",
      .what = "ui, worker, media or extension",
      .doc = "the process class (docs/api.md 4.12): `ui`, `worker`, `media` or `extension`. "
-            "It brings its nice value and I/O priority, and the heartbeat and memory limits "
-            "the service does not set; the keys here, with their defaults, set the rest. A "
-            "service starts with the daemon whatever its class"},
+            "It brings its nice value and I/O priority, the heartbeat and memory limits "
+            "the service does not set, and for `extension` the sandbox (best effort); the "
+            "keys here, with their defaults, set the rest. A service starts with the daemon "
+            "whatever its class"},
     {.name = "restart",
      .section = CONF_SERVICE,
      .type = CONF_RESTART,
