@@ -38,6 +38,9 @@ set(WARD_WIN_EXCLUDED
   test_protocol_doc   # runs a Python worker over an inherited Unix socket
   test_json           # the JSON layer, not built on Windows (no jansson)
   test_sandbox        # seccomp, Landlock, namespaces: the linux backend's sandbox
+  test_ext            # the extension host: built on the JSON layer, absent here
+  test_ext_manifest   # the same: manifests are JSON
+  test_ext_cli        # `ward ext`: the tool is not built for Windows
 )
 
 # Meaningful on Windows, not ported yet (docs/platforms.md, "What runs").
@@ -45,6 +48,8 @@ set(WARD_WIN_PENDING
   test_plain   # /bin/sh scripts as plain processes, most notifying readiness on a
                # descriptor number (WARD_READY_NOTIFY, not on Windows)
   test_server  # ward_server and ward_client_open: servers at a path, not on Windows yet
+  test_classes # the classes' nice values and I/O priorities, read from /proc and
+               # ioprio_get (the Windows form: a priority class per job, not written)
 )
 
 file(GLOB ward_win_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)
