@@ -1126,6 +1126,36 @@ static void test_groups(void) {
   free(e);
 }
 
+/* A service of a class other than worker takes the class's defaults for
+ * the keys its section leaves out; the keys it sets win. */
+static void test_class_defaults(void) {
+  write_conf("[service plain]\ncommand = sh -c 'exit 0'\nready = up 0\nbackoff = 10ms\n"
+             "[service ext]\ncommand = sh -c 'exit 0'\nready = up 0\nclass = extension\n"
+             "[service ext-always]\ncommand = sh -c 'exit 0'\nready = up 0\n"
+             "class = extension\nrestart = always\nbackoff = 10ms\n");
+  start_daemon();
+  /* The extension class restarts on failure only: an exit 0 ends it. */
+  json_t *r = wait_state("ext", "exited");
+  T_EQ_INT((int)json_integer_value(json_object_get(r, "restarts")), 0);
+  json_decref(r);
+  /* ward run's default (always), and the key given over the class. */
+  const char *again[] = {"plain", "ext-always"};
+  for (int i = 0; i < 2; i++) {
+    int64_t deadline = t_now_ms() + 30000;
+    for (;;) {
+      r = row(again[i]);
+      json_int_t n = r ? json_integer_value(json_object_get(r, "restarts")) : 0;
+      json_decref(r);
+      if (n >= 1)
+        break;
+      if (t_now_ms() > deadline)
+        T_FAIL("%s not restarted within 30 s", again[i]);
+      pause_ms(50);
+    }
+  }
+  stop_daemon();
+}
+
 /* A failed check aborts: the daemon of the test goes with it (its guard
  * then takes its services). */
 static void on_abort(int sig) {
@@ -1166,6 +1196,7 @@ int main(int argc, char **argv) {
   T_RUN(test_control_busy);
   T_RUN(test_concurrent_ops);
   T_RUN(test_groups);
+  T_RUN(test_class_defaults);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0)

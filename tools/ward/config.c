@@ -394,10 +394,11 @@ const conf_key conf_keys[] = {
      .def = "worker",
      .what = "ui, worker, media or extension",
      .doc = "the process class (docs/api.md 4.12): `ui`, `worker`, `media` or `extension`. "
-            "It brings its nice value and I/O priority, the heartbeat and memory limits "
-            "the service does not set, and for `extension` the sandbox (best effort); the "
-            "keys here, with their defaults, set the rest. A service starts with the daemon "
-            "whatever its class"},
+            "A class other than `worker` brings its defaults (restart, intensity, backoff, "
+            "stop, heartbeat, memory limits, nice value and I/O priority, and for "
+            "`extension` the sandbox, best effort) for every key the section leaves out; "
+            "the keys it sets win. `worker` takes the defaults of this table. A service "
+            "starts with the daemon whatever its class"},
     {.name = "restart",
      .section = CONF_SERVICE,
      .type = CONF_RESTART,
@@ -555,12 +556,19 @@ const conf_key conf_keys[] = {
      .doc = "the window of the group's `max_restarts`"},
 };
 const size_t conf_nkeys = sizeof conf_keys / sizeof conf_keys[0];
+/* svc_conf.given has a bit for each key. */
+_Static_assert(sizeof conf_keys / sizeof conf_keys[0] <= 64, "svc_conf.given is 64 bits");
 
 static const conf_key *key_find(conf_section section, const char *name) {
   for (size_t i = 0; i < conf_nkeys; i++)
     if (conf_keys[i].section == section && strcmp(conf_keys[i].name, name) == 0)
       return &conf_keys[i];
   return NULL;
+}
+
+int conf_given(const svc_conf *s, const char *name) {
+  const conf_key *k = key_find(CONF_SERVICE, name);
+  return k && (s->given >> (k - conf_keys) & 1);
 }
 
 /* Reads `value` into the field of `k` in `base`, which keeps its value
@@ -1239,8 +1247,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
   svc_conf *s = find_svc(p, sname);
   if (!s && !(s = add_svc(p, sname, section_line(p, section))))
     return 0;
-  return k ? set_key(p, k, s, value)
-           : fail_at(p, p->line, "unknown key '%s' in [service %s]", name, s->name);
+  if (!k)
+    return fail_at(p, p->line, "unknown key '%s' in [service %s]", name, s->name);
+  s->given |= UINT64_C(1) << (k - conf_keys);
+  return set_key(p, k, s, value);
 }
 
 /* Sections given twice (the same name, or the same service: "[service a]"

@@ -42,7 +42,13 @@ typedef struct svc_conf {
   int control;           /* may make control requests over its channel */
   char *group;           /* the [group NAME] it belongs to, or NULL */
   int group_line;        /* of its group key */
+  uint64_t given;        /* the keys the file sets, by position in conf_keys
+                            (conf_given) */
 } svc_conf;
+
+/* Whether the file sets the [service] key `name` for `s`, rather than
+ * leaving it to its default. */
+int conf_given(const svc_conf *s, const char *name);
 
 /* One [group NAME] section: a supervision group (ward_group_new). */
 typedef struct grp_conf {

@@ -450,31 +450,38 @@ static ward_spec *make_spec(const svc_conf *c, int instance) {
   }
   if (!rv && c->cwd)
     rv = ward_spec_cwd(s, c->cwd);
-  /* The class first; the keys below, explicit, win over it. A service
-   * starts with the daemon, lazy class or not. */
+  /* The class first. A service of the default class takes ward run's
+   * defaults (docs/cli.md) for the keys its section leaves out; one of
+   * another class takes the class's, and the keys its section sets win
+   * over them. A service starts with the daemon, lazy class or not. */
+  int own = c->proc_class != WARD_CLASS_WORKER;
+#define KEY(name) (!own || conf_given(c, name))
   if (!rv)
     rv = ward_spec_class(s, c->proc_class);
   if (!rv)
     rv = ward_spec_lazy(s, 0);
-  if (!rv)
+  if (!rv && KEY("restart"))
     rv = ward_spec_restart(s, c->restart);
-  if (!rv)
+  if (!rv && (KEY("max_restarts") || KEY("restart_window")))
     rv = ward_spec_intensity(s, c->max_restarts, c->restart_window_ms);
-  if (!rv)
+  if (!rv && (KEY("backoff") || KEY("backoff_max")))
     rv = ward_spec_backoff(s, c->backoff_ms, c->backoff_max_ms,
                            WARD_BACKOFF_MULTIPLIER_PCT_DEFAULT, c->restart_window_ms);
-  if (!rv)
+  if (!rv && KEY("stop_signal"))
     rv = ward_spec_stop_signal(s, c->stop_signal);
-  if (!rv)
+  if (!rv && KEY("stop_grace"))
     rv = ward_spec_stop_grace(s, c->stop_grace_ms);
   if (!rv)
     rv = ward_spec_ready(s, c->ready_mode, c->ready_arg);
-  if (!rv)
+  if (!rv && KEY("startup_timeout"))
     rv = ward_spec_startup_timeout(s, c->startup_timeout_ms);
-  if (!rv && c->heartbeat_ms)
+  /* heartbeat = 0 given turns a class's heartbeat off. */
+  if (!rv && (own ? conf_given(c, "heartbeat") : c->heartbeat_ms != 0))
     rv = ward_spec_heartbeat(s, c->heartbeat_ms, WARD_HEARTBEAT_MISSES_DEFAULT);
-  if (!rv && (c->memory_high || c->memory_limit))
+  if (!rv && (own ? conf_given(c, "memory_high") || conf_given(c, "memory_limit")
+                  : c->memory_high || c->memory_limit))
     rv = ward_spec_memory_limit(s, c->memory_high, c->memory_limit, 0);
+#undef KEY
   if (!rv)
     rv = ward_spec_supervise_start(s, 1);
   if (!rv)
