@@ -21,6 +21,11 @@ typedef struct ward__ext_why {
   char reason[512];
 } ward__ext_why;
 
+/* A refusal's last step: what came from the manifest or the params (a
+ * key with a newline, say) is shown on one line, control characters as
+ * '?'. Returns WARD_EINVAL. */
+int ward__ext_refused(ward__ext_why *why);
+
 typedef struct ward__ext_cmd {
   char *id;
   char *title;

@@ -29,7 +29,7 @@ static int refuse(ward__ext_why *why, const char *path, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(why->reason, sizeof why->reason, fmt, ap);
   va_end(ap);
-  return WARD_EINVAL;
+  return ward__ext_refused(why);
 }
 
 /* ------------------------------------------------------------------ */

@@ -17,10 +17,22 @@
 static const char *const types[] = {"object", "array",   "string", "integer",
                                     "number", "boolean", "null"};
 
+static void one_line(char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      *s = '?';
+}
+
+int ward__ext_refused(ward__ext_why *why) {
+  one_line(why->path);
+  one_line(why->reason);
+  return WARD_EINVAL;
+}
+
 static int refuse(ward__ext_why *why, const char *path, const char *fmt, const char *a) {
   snprintf(why->path, sizeof why->path, "%s", path);
   snprintf(why->reason, sizeof why->reason, fmt, a);
-  return WARD_EINVAL;
+  return ward__ext_refused(why);
 }
 
 static int type_known(const char *t) {
@@ -182,7 +194,7 @@ static int type_matches(const char *type, const json_t *v) {
 static int fail(ward__ext_why *why, const char *path, const char *reason) {
   snprintf(why->path, sizeof why->path, "%s", path);
   snprintf(why->reason, sizeof why->reason, "%s", reason);
-  return WARD_EINVAL;
+  return ward__ext_refused(why);
 }
 
 static int validate_object(const json_t *s, const json_t *v, const char *path,

@@ -12,6 +12,8 @@
 #   json     JSON values: a row, the ERROR payload of vector (c) with data,
 #            a ward.doctor answer
 #   config   examples/ward.ini, and a file with every key
+#   manifest the manifests of examples/extensions/, and the greeter's with
+#            params after a NUL, good and bad
 #
 # Needs bash, awk and printf; nothing else.
 set -euo pipefail
@@ -20,7 +22,7 @@ root=$(cd "$here/../.." && pwd)
 out=${1:-$here/corpus}
 
 rm -rf "$out"
-mkdir -p "$out"/{frame,hello,welcome,json,config}
+mkdir -p "$out"/{frame,hello,welcome,json,config,manifest}
 
 # The vectors: for each "### (x)" heading of section 12, the hex bytes of
 # its code block, as \xHH escapes for printf, one vector a line.
@@ -98,4 +100,14 @@ depends_on = a
 command = true
 ready = handshake
 INI
+
+# Manifests: the examples', and params for the greeter's command.
+for m in "$root"/examples/extensions/*/ward-extension.json; do
+  cp "$m" "$out/manifest/$(basename "$(dirname "$m")")"
+done
+{ cat "$root/examples/extensions/greeter/ward-extension.json"; printf '\0{"name":"Ada"}'; } \
+  >"$out/manifest/greeter-params"
+{ cat "$root/examples/extensions/greeter/ward-extension.json"; printf '\0{"name":""}'; } \
+  >"$out/manifest/greeter-bad-params"
+
 echo "make_seeds.sh: wrote $(find "$out" -type f | wc -l) seeds under ${out#"$root"/}"
