@@ -27,6 +27,10 @@ set(WARD_WIN_TESTS
   test_chaos      # workers killed at random moments under load
   test_hostile    # peers breaking the rules, a raw host's ends of stream and goodbyes,
                   # workers of a killed host
+  test_server     # ward_server (threads, and on a host's loop) and ward_client_open over
+                  # the named pipe a path stands for: calls, names, squatters, hostile
+                  # peers, limits, deferred answers (thread counts unchecked: the
+                  # system's thread pool)
 )
 
 # Cannot mean anything on Windows.
@@ -47,7 +51,6 @@ set(WARD_WIN_EXCLUDED
 set(WARD_WIN_PENDING
   test_plain   # /bin/sh scripts as plain processes, most notifying readiness on a
                # descriptor number (WARD_READY_NOTIFY, not on Windows)
-  test_server  # ward_server and ward_client_open: servers at a path, not on Windows yet
   test_classes # the classes' nice values and I/O priorities, read from /proc and
                # ioprio_get (the Windows form: a priority class per job, not written)
 )
@@ -90,6 +93,11 @@ if(WARD_BUILD_TESTS)
   # terminated (only the goodbye on its channel reaches it).
   set_tests_properties(test_supervise PROPERTIES
                        ENVIRONMENT "WINEDEBUG=-all;WARD_TEST_NO_SOFT_STOP=1")
+  # A named pipe has no backlog: a server makes its next instance when it
+  # accepts, so two clients cannot both wait for one turn of a loop nobody
+  # drives, which is what this case arranges (docs/platforms.md).
+  set_tests_properties(test_server PROPERTIES
+                       ENVIRONMENT "WINEDEBUG=-all;WARD_TEST_SKIP=test_attached_idle_after_call")
 endif()
 
 # The examples that build on Windows (the others use jansson, msgpack-c or

@@ -1366,6 +1366,13 @@ WARD_EXTERN void ward_client_free(ward_client *c);
  * connecting side is a ward_client made with ward_client_open; it calls
  * with ward_client_request and ward_client_notify.
  *
+ * On Windows the path stands for a named pipe, which the server creates
+ * and the client opens (docs/platforms.md, "Servers at a path"): the path
+ * itself when it is a pipe name (\\.\pipe\...), else \\.\pipe\ward- and
+ * the path made absolute, in lower case, with slashes for backslashes.
+ * Nothing is made at the path; the pipe's ACL admits the current user,
+ * and each peer's user is checked besides.
+ *
  * A server attached to a host (ward_server_attach) holds no thread: its
  * listener and connections are watched by the host's loop, and its
  * handlers run there, as host handlers do.

@@ -85,6 +85,7 @@ static void obj_free(ward__wobj *o) {
     CloseHandle(o->wov.hEvent);
   free(o->rbuf);
   free(o->wbuf);
+  free(o->pname);
   free(o);
 }
 
@@ -451,6 +452,12 @@ void ward__sock_shutdown(ward__fd fd) {
   AcquireSRWLockExclusive(&o->mu);
   o->shut = 1;
   CancelIoEx(o->h, NULL);
+  /* A server letting a peer go (a call of its may hold the connection a
+   * while yet): the peer sees the end now, as after shutdown(2) on a
+   * socket. What it has not read yet is lost with it, so only with no
+   * write of ours under way. */
+  if (o->served && !o->wpending)
+    DisconnectNamedPipe(o->h);
   /* Waiters see `shut` once woken. */
   SetEvent(o->rov.hEvent);
   SetEvent(o->wov.hEvent);
@@ -566,13 +573,15 @@ void ward__close(ward__fd fd) {
  * connection takes the pipe handle over (a second client finds the only
  * instance taken). */
 
+static void CALLBACK waited(void *arg, BOOLEAN timed_out);
+
 static const char *listen_prefix = "\\\\.\\pipe\\ward-w-";
 
 /* Starts or looks at the connect (lock held): WARD__IN once a client came
  * or the connect failed. */
 static int listen_ready(ward__wobj *o) {
-  if (!o->h)
-    return 0; /* spent */
+  if (!o->h) /* spent, or a server's next instance could not be made */
+    return o->rst == R_ERR ? WARD__IN : 0;
   if (o->rst == R_IDLE) {
     if (ConnectNamedPipe(o->h, &o->rov)) {
       o->rst = R_DONE;
@@ -641,6 +650,192 @@ void ward__listen_remove(const char *dir, const char *path) {
   (void)dir, (void)path; /* a pipe's name goes with its last handle */
 }
 
+/* ---- servers at a path (ward_server, ward_client_open) ----
+ *
+ * A server's socket path stands for a named pipe (ward__win_pipe_name).
+ * Its listener holds one instance waiting for a client; each accept hands
+ * that instance to the connection and creates the next, so clients come
+ * one after the other as on a socket's backlog. The first instance is made
+ * with FILE_FLAG_FIRST_PIPE_INSTANCE, so a name another process holds is
+ * refused; where the system does not enforce that (Wine), the listener
+ * connects to the name itself and must reach its own instance. Every
+ * instance has the current user's DACL, and the server asks each peer's
+ * user besides (ward__peer_is_us). */
+
+#define SERVER_PIPE_PREFIX L"\\\\.\\pipe\\ward-"
+#define PIPE_NAME_MAX 256
+/* How long a client waits while every instance of a name is taken (the
+ * server makes the next one after each accept, so only for a moment). */
+#define PIPE_BUSY_WAIT_MS 10000
+
+wchar_t *ward__win_pipe_name(const char *path, int *err) {
+  wchar_t *w = ward__wide(path);
+  if (!w) {
+    *err = EINVAL;
+    return NULL;
+  }
+  if (!_wcsnicmp(w, L"\\\\.\\pipe\\", 9)) {
+    if (wcslen(w) <= PIPE_NAME_MAX)
+      return w;
+    free(w);
+    *err = ENAMETOOLONG;
+    return NULL;
+  }
+  wchar_t full[PIPE_NAME_MAX + 1];
+  DWORD n = GetFullPathNameW(w, PIPE_NAME_MAX + 1, full, NULL);
+  free(w);
+  size_t pre = wcslen(SERVER_PIPE_PREFIX);
+  if (!n || n > PIPE_NAME_MAX || pre + n > PIPE_NAME_MAX) {
+    *err = n ? ENAMETOOLONG : EINVAL;
+    return NULL;
+  }
+  wchar_t *name = malloc((pre + n + 1) * sizeof *name);
+  if (!name) {
+    *err = ENOMEM;
+    return NULL;
+  }
+  wcscpy(name, SERVER_PIPE_PREFIX);
+  for (DWORD i = 0; i <= n; i++) {
+    wchar_t c = full[i];
+    /* A backslash cannot be in a pipe's name; a path's case does not
+     * matter on Windows, so C:\X and c:\x reach one server. */
+    name[pre + i] = c == L'\\' ? L'/' : c >= L'A' && c <= L'Z' ? (wchar_t)(c + 32) : c;
+  }
+  return name;
+}
+
+int ward__unix_path_fits(const char *path) {
+  int err = 0;
+  wchar_t *w = ward__win_pipe_name(path, &err);
+  free(w);
+  return w != NULL || err != ENAMETOOLONG;
+}
+
+void ward__unix_unlink(const char *path) {
+  (void)path; /* a pipe's name goes with its last handle */
+}
+
+static HANDLE server_instance(const wchar_t *name, int first) {
+  return CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
+                                    (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0),
+                          PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                              PIPE_REJECT_REMOTE_CLIENTS,
+                          PIPE_UNLIMITED_INSTANCES, PIPE_SIZE, PIPE_SIZE, 0,
+                          ward__user_only_sa());
+}
+
+/* Whether a client of `name` reaches `srv`, the instance just made (see
+ * above): 0, EADDRINUSE when it reaches another process's, or the errno.
+ * `srv` is left waiting for its first client. */
+static int own_instance(const wchar_t *name, HANDLE srv) {
+  HANDLE cli = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+  if (cli == INVALID_HANDLE_VALUE)
+    /* Busy: a client of ours came first (the squatter's would be free). */
+    return GetLastError() == ERROR_PIPE_BUSY ? 0 : EIO;
+  OVERLAPPED ov;
+  memset(&ov, 0, sizeof ov);
+  ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  int rv = ov.hEvent ? 0 : ENOMEM;
+  if (!rv && !ConnectNamedPipe(srv, &ov)) {
+    DWORD e = GetLastError();
+    if (e == ERROR_IO_PENDING) {
+      DWORD n;
+      CancelIoEx(srv, &ov);
+      GetOverlappedResult(srv, &ov, &n, TRUE); /* `ov` must outlive it */
+      rv = EADDRINUSE;
+    } else if (e != ERROR_PIPE_CONNECTED) {
+      rv = EIO;
+    }
+  }
+  CloseHandle(cli);
+  if (!rv)
+    DisconnectNamedPipe(srv); /* free for the first real client */
+  if (ov.hEvent)
+    CloseHandle(ov.hEvent);
+  return rv;
+}
+
+int ward__unix_listen(const char *path, int mode, int backlog, ward__fd *fd) {
+  (void)mode, (void)backlog; /* the DACL admits this user alone */
+  int err = 0;
+  wchar_t *name = ward__win_pipe_name(path, &err);
+  if (!name)
+    return err;
+  ward__wobj *o = NULL;
+  if (ward__wobj_new(WARD__W_LISTEN, &o)) {
+    free(name);
+    return ENOMEM;
+  }
+  o->pname = name;
+  o->rov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  o->h = server_instance(name, 1);
+  if (o->h == INVALID_HANDLE_VALUE) {
+    DWORD e = GetLastError();
+    o->h = NULL;
+    err = e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY ? EADDRINUSE : EIO;
+  } else {
+    err = o->rov.hEvent ? own_instance(name, o->h) : ENOMEM;
+  }
+  if (err) {
+    ward__close(o);
+    return err;
+  }
+  /* A disconnected instance takes no client until it is connected again:
+   * that starts now, not when a loop first looks. */
+  listen_ready(o);
+  *fd = o;
+  return 0;
+}
+
+int ward__unix_claim(const char *path) {
+  int err = 0;
+  wchar_t *name = ward__win_pipe_name(path, &err);
+  if (!name)
+    return ward__fail_errno(err == ENOMEM ? WARD_ENOMEM : WARD_EINVAL, err, "socket path");
+  HANDLE h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+  DWORD e = GetLastError();
+  free(name);
+  if (h != INVALID_HANDLE_VALUE) {
+    CloseHandle(h);
+    e = ERROR_PIPE_BUSY;
+  }
+  /* Busy or not ours to open: someone holds the name. A pipe has no
+   * file to leave behind, so there is nothing stale to remove. */
+  if (e == ERROR_PIPE_BUSY || e == ERROR_ACCESS_DENIED)
+    return ward__fail_keep(WARD_ESYS, EADDRINUSE, "a server already listens on that path");
+  if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND)
+    return 0;
+  return ward__fail_sys(WARD_ESYS, (int)e, "CreateFile (checking the pipe name)");
+}
+
+/* After a server's accept (lock held): the next instance, waiting, and
+ * the loop's wait on it armed again. */
+static void listen_next(ward__wobj *o) {
+  ResetEvent(o->rov.hEvent);
+  o->rst = R_IDLE;
+  o->h = server_instance(o->pname, 0);
+  if (o->h == INVALID_HANDLE_VALUE) {
+    o->h = NULL;
+    o->rst = R_ERR;
+    o->rerr = GetLastError();
+  } else {
+    listen_ready(o); /* the connect goes pending: it sets the event */
+  }
+  if (o->wait) {
+    /* Its callback takes no lock: waiting for it here is safe. */
+    UnregisterWaitEx(o->wait, INVALID_HANDLE_VALUE);
+    o->wait = NULL;
+    if (InterlockedExchange(&o->fired, 0) == 0)
+      obj_unref(o); /* the wait's reference: it never ran */
+    obj_ref(o);
+    if (!RegisterWaitForSingleObject(&o->wait, o->rov.hEvent, waited, o, INFINITE,
+                                     WT_EXECUTEONLYONCE)) {
+      o->wait = NULL;
+      obj_unref(o);
+    }
+  }
+}
+
 int ward__accept(ward__fd lfd, ward__fd *fd) {
   ward__wobj *o = lfd;
   AcquireSRWLockExclusive(&o->mu);
@@ -648,37 +843,94 @@ int ward__accept(ward__fd lfd, ward__fd *fd) {
   int rv = 0;
   if (r && o->rst == R_ERR) {
     rv = ward__fail_sys(WARD_ESYS, (int)o->rerr, "ConnectNamedPipe (accept)");
+    if (o->pname && o->h) {
+      /* That client went away before it was accepted: the next one. */
+      DisconnectNamedPipe(o->h);
+      CloseHandle(o->h);
+      o->h = NULL;
+      listen_next(o);
+    }
   } else if (r) {
-    /* The connection takes the handle over; the listener is spent. */
+    /* The connection takes the handle over; a worker's listener is spent,
+     * a server's makes the next instance. */
     ward__wobj *c;
     rv = pipe_obj(o->h, &c);
     if (!rv) {
       o->h = NULL;
       *fd = c;
       rv = 1;
+      if (o->pname) {
+        c->served = 1;
+        listen_next(o);
+      }
     }
   }
   ReleaseSRWLockExclusive(&o->mu);
   return rv;
 }
 
+/* The user of the token of process `proc` (malloc'd), or NULL. */
+static TOKEN_USER *process_user(HANDLE proc) {
+  HANDLE tok;
+  if (!OpenProcessToken(proc, TOKEN_QUERY, &tok))
+    return NULL;
+  DWORD n = 0;
+  GetTokenInformation(tok, TokenUser, NULL, 0, &n);
+  TOKEN_USER *u = n ? malloc(n) : NULL;
+  if (u && !GetTokenInformation(tok, TokenUser, u, n, &n)) {
+    free(u);
+    u = NULL;
+  }
+  CloseHandle(tok);
+  return u;
+}
+
 int ward__peer_is_us(ward__fd fd, int root_too, int *pid) {
-  (void)root_too;
   ULONG p = 0;
-  if (fd && fd->h)
-    GetNamedPipeClientProcessId(fd->h, &p);
+  if (!fd || !fd->h || !GetNamedPipeClientProcessId(fd->h, &p))
+    return ward__fail_sys(WARD_ESYS, (int)GetLastError(), "GetNamedPipeClientProcessId");
   if (pid)
     *pid = (int)p;
-  return 1; /* the pipe's DACL admits this user alone */
+  HANDLE proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, p);
+  if (!proc)
+    return ward__fail_sys(WARD_ESYS, (int)GetLastError(), "OpenProcess (the pipe's client)");
+  TOKEN_USER *peer = process_user(proc);
+  CloseHandle(proc);
+  TOKEN_USER *us = process_user(GetCurrentProcess());
+  int rv;
+  if (!peer || !us) {
+    rv = ward__fail_sys(WARD_ESYS, (int)GetLastError(), "the user of a process's token");
+  } else {
+    rv = EqualSid(peer->User.Sid, us->User.Sid) ||
+         (root_too && IsWellKnownSid(peer->User.Sid, WinLocalSystemSid));
+  }
+  free(peer);
+  free(us);
+  return rv;
 }
 
 int ward__unix_connect(const char *path, ward__fd *fd) {
-  wchar_t *w = ward__wide(path);
+  int err = 0;
+  wchar_t *w = ward__win_pipe_name(path, &err);
   if (!w)
-    return EINVAL;
-  HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-                         FILE_FLAG_OVERLAPPED, NULL);
-  DWORD e = GetLastError();
+    return err;
+  int64_t deadline = ward__now_ms() + PIPE_BUSY_WAIT_MS;
+  HANDLE h;
+  DWORD e;
+  for (;;) {
+    h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                    FILE_FLAG_OVERLAPPED, NULL);
+    e = GetLastError();
+    int64_t left = deadline - ward__now_ms();
+    if (h != INVALID_HANDLE_VALUE || e != ERROR_PIPE_BUSY || left <= 0)
+      break;
+    /* Every instance is taken: wait for the server's next one. */
+    if (!WaitNamedPipeW(w, (DWORD)left) && GetLastError() != ERROR_SEM_TIMEOUT &&
+        GetLastError() != ERROR_PIPE_BUSY) {
+      e = GetLastError();
+      break;
+    }
+  }
   free(w);
   if (h == INVALID_HANDLE_VALUE)
     return e == ERROR_FILE_NOT_FOUND ? ENOENT : e == ERROR_PIPE_BUSY ? ECONNREFUSED : EIO;

@@ -299,21 +299,6 @@ void ward__guard_add_dir(ward__guard *g, uint64_t id, const char *path) {
 void ward__guard_remove_dir(ward__guard *g, uint64_t id) { (void)g, (void)id; }
 void ward__guard_stop(ward__guard *g) { (void)g; }
 
-/* ------------------------------------------------------------------ */
-/* Servers at a path (ward_server): not written yet (docs/platforms.md);
- * the socket transport of a worker is in handle.c.                    */
-
-int ward__unix_listen(const char *path, int mode, int backlog, ward__fd *fd) {
-  (void)path, (void)mode, (void)backlog, (void)fd;
-  return ERROR_NOT_SUPPORTED;
-}
-int ward__unix_claim(const char *path) {
-  (void)path;
-  return ward__fail(WARD_ESYS, "servers at a path are not available on Windows yet");
-}
-int ward__unix_path_fits(const char *path) { return strlen(path) < 256; }
-void ward__unix_unlink(const char *path) { (void)path; }
-
 size_t ward__mem_usable(void *p) { return _msize(p); }
 
 int ward__cond_init(pthread_cond_t *c) { return pthread_cond_init(c, NULL) ? WARD_ESYS : 0; }

@@ -19,7 +19,8 @@ enum {
   WARD__W_PIPE = 1, /* an end of a named pipe, read and written overlapped */
   WARD__W_PROC,     /* a process (and its job): readable once it ended */
   WARD__W_EVENT,    /* an event a program waits on: a pollable loop's */
-  WARD__W_LISTEN    /* a named pipe waiting for its one client (socket mode) */
+  WARD__W_LISTEN    /* a named pipe waiting for a client: its one (socket mode), or
+                     * the next of many (a server's, which has `pname`) */
 };
 
 typedef struct ward__os_obj {
@@ -40,6 +41,7 @@ typedef struct ward__os_obj {
   int wpending;
   DWORD werr;
   int shut;       /* ward__sock_shutdown was called */
+  int served;     /* a server's end of a connection it accepted (ward__unix_listen) */
   /* The loop it is registered with, and for what. */
   ward__loop *loop;
   void *ptr;
@@ -51,6 +53,8 @@ typedef struct ward__os_obj {
   volatile LONG fired;
   int killed;     /* TerminateJobObject was called: the end is ours */
   DWORD pid;
+  /* LISTEN of a server: the pipe's name, for the instance after each accept */
+  wchar_t *pname;
 } ward__wobj;
 
 /* A new object of `kind`, with one reference: its descriptor's. */
@@ -60,6 +64,13 @@ int ward__wobj_new(int kind, ward__wobj **out);
  * to squat a name): WARD_ESYS when the name is taken. */
 int ward__win_pipe_named(const wchar_t *name, HANDLE *srv, HANDLE *cli, int duplex,
                          int client_overlapped);
+
+/* The pipe name a server's socket path stands for (malloc'd; handle.c):
+ * the path itself when it is one (\\.\pipe\...), else \\.\pipe\ward- and
+ * the path made absolute, backslashes as slashes, ASCII letters in lower
+ * case. NULL with *err ENAMETOOLONG (past 256 characters), EINVAL (bad
+ * UTF-8) or ENOMEM. */
+wchar_t *ward__win_pipe_name(const char *path, int *err);
 
 /* UTF-8 to UTF-16 (malloc'd), NULL on bad input or no memory. */
 wchar_t *ward__wide(const char *s);
