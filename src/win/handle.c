@@ -464,6 +464,8 @@ void ward__sock_shutdown(ward__fd fd) {
   ReleaseSRWLockExclusive(&o->mu);
 }
 
+static int listen_ready(ward__wobj *o);
+
 int ward__wait_fd(ward__fd fd, int events, int64_t deadline) {
   ward__wobj *o = fd;
   if (!o)
@@ -486,6 +488,10 @@ int ward__wait_fd(ward__fd fd, int events, int64_t deadline) {
         r = WARD__IN;
       else
         hs[nh++] = o->h;
+    } else if (o->kind == WARD__W_LISTEN) {
+      r = listen_ready(o);
+      if (!r && o->rst == R_PENDING)
+        hs[nh++] = o->rov.hEvent;
     }
     ReleaseSRWLockExclusive(&o->mu);
     if (r)

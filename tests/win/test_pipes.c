@@ -1,12 +1,15 @@
 /*
  * test_pipes.c — the Windows backend's named pipes and loop, from inside
  * (src/win/): a pipe name squatted in advance is refused
- * (FILE_FLAG_FIRST_PIPE_INSTANCE), a second client cannot connect, and the
+ * (FILE_FLAG_FIRST_PIPE_INSTANCE), by a worker's channel and by a server's
+ * listener, which serves one client after another, a second client of a
+ * worker's channel cannot connect, and the
  * readiness the core relies on is what the emulation over overlapped I/O
  * reports: nothing to read until bytes come, writable again once a full
  * pipe drains, hang-up at the peer's close, level-triggered loop events
  * and wake-ups from another thread. Windows only (cmake/windows.cmake).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +39,48 @@ static void test_squatted_name_refused(void) {
   T_OK(ward__win_pipe_named(name, &srv, &cli, 1, 1));
   CloseHandle(srv);
   CloseHandle(cli);
+}
+
+/* A server's listener (ward__unix_listen), past the check that the name
+ * is free (ward__unix_claim, which the squatter would answer): its first
+ * instance refused at creation on Windows, its own client reaching the
+ * squatter under Wine. Without the squatter, the name serves one client
+ * after another, each on an instance of its own. */
+static void test_server_listener(void) {
+  char path[96];
+  snprintf(path, sizeof path, "\\\\.\\pipe\\ward-test-listen-%lu",
+           (unsigned long)GetCurrentProcessId());
+  wchar_t *name = ward__wide(path);
+  T_TRUE(name != NULL);
+  HANDLE squat = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE,
+                                  PIPE_UNLIMITED_INSTANCES, 4096, 4096, 0, NULL);
+  T_TRUE(squat != INVALID_HANDLE_VALUE);
+  ward__fd lfd;
+  T_EQ_INT(ward__unix_listen(path, 0600, 64, &lfd), EADDRINUSE);
+  CloseHandle(squat);
+  free(name);
+
+  T_EQ_INT(ward__unix_listen(path, 0600, 64, &lfd), 0);
+  ward__fd cli[3], conn[3];
+  for (int i = 0; i < 3; i++) {
+    T_EQ_INT(ward__unix_connect(path, &cli[i]), 0);
+    T_TRUE(ward__wait_fd(lfd, WARD__IN, ward__deadline(20000)) > 0);
+    T_EQ_INT(ward__accept(lfd, &conn[i]), 1);
+    int pid = 0;
+    T_EQ_INT(ward__peer_is_us(conn[i], 0, &pid), 1);
+    T_EQ_INT(pid, (int)GetCurrentProcessId());
+  }
+  for (int i = 0; i < 3; i++) {
+    char b = (char)('a' + i), got = 0;
+    ward__buf buf = {&b, 1};
+    T_EQ_INT(ward__sock_send(cli[i], &buf, 1), 1);
+    T_TRUE(ward__wait_fd(conn[i], WARD__IN, ward__deadline(20000)) > 0);
+    T_EQ_INT(ward__sock_recv(conn[i], &got, 1, 1), 1);
+    T_EQ_INT(got, b);
+    ward__close(conn[i]);
+    ward__close(cli[i]);
+  }
+  ward__close(lfd);
 }
 
 static void test_second_client_refused(void) {
@@ -161,6 +206,7 @@ static void test_wake_pollable_loop(void) { wake_from_another_thread(1); }
 int main(void) {
   T_RUN(test_squatted_name_refused);
   T_RUN(test_second_client_refused);
+  T_RUN(test_server_listener);
   T_RUN(test_readable_when_bytes_come);
   T_RUN(test_writable_when_drained);
   T_RUN(test_hangup_at_close);
