@@ -147,10 +147,8 @@ static int sw_serve(void) {
 /* LeakSanitizer's check at exit stops the world with ptrace, which the
  * filter refuses: in sanitizer builds, the worker does not look. */
 static void sw_no_leak_check(ward_spec *s) {
-  const char *asan = getenv("ASAN_OPTIONS");
   char opts[1024];
-  snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
-  T_OK(ward_spec_env(s, "ASAN_OPTIONS", opts));
+  T_OK(ward_spec_env(s, "ASAN_OPTIONS", t_asan_no_leaks(opts, sizeof opts)));
 }
 
 /* A worker of this binary serving sw_serve, sandboxed by `sb` (or not). */

@@ -298,8 +298,7 @@ static void tx_no_leak_check_in_children(void) {
   if (asan && strstr(asan, "detect_leaks=0"))
     return;
   char opts[1024];
-  snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
-  setenv("ASAN_OPTIONS", opts, 1);
+  setenv("ASAN_OPTIONS", t_asan_no_leaks(opts, sizeof opts), 1);
 }
 
 static ward_ext_host *tx_host(int idle_ms) {
