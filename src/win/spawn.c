@@ -190,6 +190,9 @@ static int make_job(HANDLE *job) {
   return 0;
 }
 
+/* How many times a start that failed before it began is attempted. */
+#define SPAWN_TRIES 3
+
 typedef struct spawn_state {
   wchar_t *app, *cmd, *env, *cwd;
   HANDLE std[3];
@@ -285,9 +288,19 @@ int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a
   PROCESS_INFORMATION pi;
   DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT |
                 CREATE_NEW_PROCESS_GROUP;
-  BOOL ok = CreateProcessW(s.app, s.cmd, NULL, NULL, n > 0, flags, s.env, s.cwd,
-                           &si.StartupInfo, &pi);
-  DWORD e = GetLastError();
+  /* ERROR_INTERNAL_ERROR says the new process ended during its own
+   * start-up, before it ran any of the program: Wine reports so, now and
+   * then, when its process server is busy. Nothing of the child's ran, so
+   * a new attempt is safe; a few are made before the failure is the
+   * caller's. */
+  BOOL ok;
+  DWORD e;
+  int tries = 0;
+  do {
+    ok = CreateProcessW(s.app, s.cmd, NULL, NULL, n > 0, flags, s.env, s.cwd, &si.StartupInfo,
+                        &pi);
+    e = ok ? 0 : GetLastError();
+  } while (!ok && e == ERROR_INTERNAL_ERROR && ++tries < SPAWN_TRIES);
   spawn_done(&s);
   if (!ok) {
     CloseHandle(job);
