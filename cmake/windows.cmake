@@ -42,6 +42,7 @@ set(WARD_WIN_EXCLUDED
   test_protocol_doc   # runs a Python worker over an inherited Unix socket
   test_json           # the JSON layer, not built on Windows (no jansson)
   test_sandbox        # seccomp, Landlock, namespaces: the linux backend's sandbox
+  test_reap           # zombies and subreapers: Windows has neither (the call returns 0)
   test_ext            # the extension host: built on the JSON layer, absent here
   test_ext_manifest   # the same: manifests are JSON
   test_ext_cli        # `ward ext`: the tool is not built for Windows

@@ -444,6 +444,26 @@ WARD_EXTERN ward_os_handle ward_host_fd(const ward_host *host);
  * another thread is driving the loop at that moment, returns 0 at once. */
 WARD_EXTERN int ward_host_dispatch(ward_host *host, int timeout_ms);
 
+/* Told of each process ward_host_reap_orphans reaped: its pid, and its
+ * exit code (-1 if a signal ended it) or the signal (0 if it exited). */
+typedef void (*ward_orphan_fn)(int pid, int code, int sig, void *ud);
+/* For a supervisor that is PID 1 (in a container) or a child subreaper
+ * (PR_SET_CHILD_SUBREAPER on Linux): processes it never started become
+ * its children when their parent dies first (what a worker double-forked,
+ * say), and nobody else will reap them. This reaps every child process of
+ * the program that has ended and that `host` did not start, and tells
+ * `fn` (may be NULL) of each; the host's own processes (its workers and
+ * its guard's exit, which it still reaps itself) are left alone, so their
+ * exit statuses reach the host as always. Call it when SIGCHLD arrives
+ * and after each turn of the host's loop: it never waits, and it stops at
+ * an ended process of the host's, which the loop reaps on its next turn
+ * (then the next call gets past it). Children of the program's other
+ * hosts, or that it waits for itself, would be reaped too: this is for a
+ * program with one host, that leaves every other child to it. Returns how
+ * many it reaped (0 on Windows, which has no zombies), or WARD_EINVAL
+ * (NULL host). Any thread, callbacks included. */
+WARD_EXTERN int ward_host_reap_orphans(ward_host *host, ward_orphan_fn fn, void *ud);
+
 /* Stops every worker still running, in reverse start order, each as
  * ward_worker_stop(w, -1) would (no restart follows), reaps them, delivers
  * the events left (each worker's STOPPED among them; with an external loop

@@ -80,6 +80,42 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
   return 0;
 }
 
+/* Whether `pid` is a process the host started and reaps itself. */
+static int owns_pid(ward_host *h, int pid) {
+  for (ward_worker *w = h->first; w; w = w->next)
+    if (w->proc.pid == pid)
+      return 1;
+  return 0;
+}
+
+int ward_host_reap_orphans(ward_host *h, ward_orphan_fn fn, void *ud) {
+  if (!h)
+    return ward__fail(WARD_EINVAL, "ward_host_reap_orphans: NULL host");
+  int reaped = 0;
+  for (;;) {
+    int pid, code, sig;
+    int rv = ward__child_ended(&pid);
+    if (rv <= 0)
+      return rv < 0 ? rv : reaped;
+    /* A worker's zombie keeps its pid in the worker until the loop reaps
+     * it, so the check and the reap below cannot meet a reused pid. */
+    pthread_mutex_lock(&h->mu);
+    int ours = owns_pid(h, pid);
+    pthread_mutex_unlock(&h->mu);
+    if (ours)
+      return reaped; /* the loop's, and it stands before the others */
+    ward__child_reap(pid, &code, &sig);
+    /* The guard ends with the host; ended before, it is no orphan of the
+     * program's but it must not block the others (ward__guard_stop finds
+     * it gone). */
+    if (pid == h->guard.pid)
+      continue;
+    reaped++;
+    if (fn)
+      fn(pid, code, sig, ud);
+  }
+}
+
 void ward_host_free(ward_host *h) {
   if (!h || ward__on_io_thread(h))
     return; /* not from a ward callback: it would wait for its own thread */

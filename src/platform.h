@@ -209,6 +209,13 @@ void ward__proc_close(ward__proc *p);
  * figure the system does not give is WARD_UNKNOWN. */
 int ward__proc_usage(const ward__proc *p, uint64_t *rss, uint64_t *cpu_ms, int64_t *start_ms);
 
+/* A child of this process that has ended, without reaping it: 1 with its
+ * pid, 0 when none has (or there are no children), or a negative WARD_E*
+ * code. Then ward__child_reap reaps it and says how it ended (code -1 for
+ * a signal, sig 0 for an exit). Windows has no zombies: always 0. */
+int ward__child_ended(int *pid);
+void ward__child_reap(int pid, int *code, int *sig);
+
 /* The guard: a small process, started with the host, that outlives it
  * long enough to kill every worker's process group should the host die
  * without stopping them (even by SIGKILL), and then to remove the data

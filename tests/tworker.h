@@ -38,6 +38,7 @@
 #if TW_POSIX
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #endif
 #if TW_JSON
 #include <jansson.h>
@@ -761,6 +762,41 @@ static int tw_pid(ward_ctx *ctx, const void *d, size_t n, void *ud) {
 }
 
 #if TW_POSIX
+/* Leaves an orphan: a child of ours starts a grandchild that ends at once
+ * (exit 9), and ends itself without reaping it, so that the grandchild's
+ * zombie goes to the nearest subreaper. Replies the grandchild's pid. */
+static int tw_orphan(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  int p[2];
+  if (pipe(p))
+    return ward_ctx_fail(ctx, 1, "pipe");
+  pid_t c = fork();
+  if (c == 0) {
+    close(p[0]);
+    pid_t g = fork();
+    if (g == 0)
+      _exit(9);
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)g, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    }
+    ssize_t k = write(p[1], &g, sizeof g);
+    _exit(k == (ssize_t)sizeof g ? 0 : 1);
+  }
+  close(p[1]);
+  pid_t g = 0;
+  ssize_t k = c > 0 ? read(p[0], &g, sizeof g) : -1;
+  close(p[0]);
+  if (c > 0)
+    waitpid(c, NULL, 0);
+  if (k != (ssize_t)sizeof g)
+    return ward_ctx_fail(ctx, 1, "fork");
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", (int)g);
+  return tw_reply_str(ctx, buf);
+}
+#endif
+
+#if TW_POSIX
 /* The blocked and ignored signals this process started with, as
  * "blk=HEX ign=HEX" (the SigBlk and SigIgn lines of /proc/self/status),
  * read before anything in it could change them. */
@@ -824,7 +860,7 @@ static int tw_serve(void) {
       {"say", tw_say}, {"last_words", tw_last_words},
       {"odd_output", tw_odd_output}, {"data", tw_data}, {"spawn_child", tw_spawn_child},
 #if TW_POSIX
-      {"fds", tw_fds},
+      {"fds", tw_fds},          {"orphan", tw_orphan},
       {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals},
 #endif
 #if TW_JSON

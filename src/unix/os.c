@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <poll.h>
 #include <stdint.h>
 #include <signal.h>
@@ -55,6 +56,35 @@ void ward__remove_tree(const char *path) {
 }
 
 int ward__self_pid(void) { return (int)getpid(); }
+
+int ward__child_ended(int *pid) {
+  siginfo_t si;
+  int r;
+  do {
+    memset(&si, 0, sizeof si);
+    r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return errno == ECHILD ? 0 : ward__fail_sys(WARD_ESYS, errno, "waitid");
+  *pid = (int)si.si_pid;
+  return si.si_pid != 0;
+}
+
+void ward__child_reap(int pid, int *code, int *sig) {
+  int st = 0;
+  *code = -1;
+  *sig = 0;
+  pid_t r;
+  do
+    r = waitpid((pid_t)pid, &st, WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r != (pid_t)pid)
+    return;
+  if (WIFEXITED(st))
+    *code = WEXITSTATUS(st);
+  else if (WIFSIGNALED(st))
+    *sig = WTERMSIG(st);
+}
 
 void ward__sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -59,6 +59,18 @@ void ward__mem_trim(void) {}
 
 int ward__self_pid(void) { return (int)GetCurrentProcessId(); }
 
+/* A process's end leaves nothing to reap on Windows. */
+int ward__child_ended(int *pid) {
+  *pid = 0;
+  return 0;
+}
+
+void ward__child_reap(int pid, int *code, int *sig) {
+  (void)pid;
+  *code = -1;
+  *sig = 0;
+}
+
 void ward__sleep_ms(int ms) { Sleep(ms < 0 ? 0 : (DWORD)ms); }
 
 /* A worker dies with its host through its job object (spawn.c), whoever
