@@ -38,6 +38,7 @@ set(WARD_WIN_EXCLUDED
   test_spawn          # pidfds, process groups, descriptor numbers, fork
   test_cli            # drives the `ward` tool over Unix sockets
   test_daemon         # the same, for `ward run`
+  test_deploy         # `ward run` as PID 1, subreaper, under systemd (Linux)
   test_config         # the `ward run` configuration (tool only, inih)
   test_protocol_doc   # runs a Python worker over an inherited Unix socket
   test_json           # the JSON layer, not built on Windows (no jansson)

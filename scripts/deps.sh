@@ -20,6 +20,9 @@ PACKAGES=(
   libmsgpack-dev  # MessagePack in the tests and examples (msgpack-c)
   libuv1-dev      # the example that runs ward inside a libuv loop
   libinih-dev     # the configuration file of `ward run` (inih)
+  libsystemd-dev  # `ward run` under systemd: sd_notify readiness and watchdog, --journal
+                  # (tools/ward/sysd.c)
+  util-linux      # unshare: test_deploy runs `ward run` as PID 1 of a new PID namespace
   libseccomp-dev  # the sandbox's system-call filter (src/linux/sandbox.c): the Linux
                   # backend only; the portable backend and the IPC core do without
   python3         # tests/test_protocol_doc runs the Python example worker of docs/protocol.md

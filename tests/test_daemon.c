@@ -11,19 +11,7 @@
  * The test binary doubles as a service that links ward ("--svc-control"):
  * it asks the daemon, over its own channel, to spawn another service.
  */
-#include <dirent.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-
-#include <jansson.h>
-
-#include "trun.h"
-
-static char dir[48];
-static char sock[96], conf_path[96], logdir[96], errlog[96];
-static pid_t daemon_pid;
+#include "tdaemon.h"
 
 /* ---- the service that makes control requests ---- */
 
@@ -43,187 +31,6 @@ static int svc_control_main(void) {
   ward_client_run(c); /* serves (nothing) until stopped */
   ward_client_free(c);
   return 0;
-}
-
-/* ---- helpers ---- */
-
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  T_TRUE(f != NULL);
-  fputs(text, f);
-  T_TRUE(fclose(f) == 0);
-}
-
-static char *read_file(const char *path) {
-  char *buf = calloc(1, 1);
-  size_t len = 0;
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return buf;
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    buf = realloc(buf, len + n + 1);
-    T_TRUE(buf != NULL);
-    memcpy(buf + len, chunk, n);
-    len += n;
-    buf[len] = 0;
-  }
-  fclose(f);
-  return buf;
-}
-
-/* The configuration: our [ward] section, then `services`. */
-static void write_conf(const char *services) {
-  char text[8192];
-  snprintf(text, sizeof text, "[ward]\nsocket = %s\nlog_dir = %s\n\n%s", sock, logdir, services);
-  write_file(conf_path, text);
-}
-
-#define CTL(r, ...) RUN((r), "ctl", "--socket", sock, __VA_ARGS__)
-
-static json_t *status(void) {
-  run_result r;
-  CTL(&r, "--json", "status");
-  EXPECT(&r, r.code == 0);
-  json_error_t je;
-  json_t *v = json_loads(r.out, 0, &je);
-  EXPECT(&r, v != NULL);
-  run_result_free(&r);
-  return v;
-}
-
-/* The status row of an instance, or NULL (a new reference). */
-static json_t *row(const char *name) {
-  json_t *st = status(), *found = NULL;
-  size_t i;
-  json_t *x;
-  json_array_foreach(json_object_get(st, "services"), i, x) if (
-      strcmp(json_string_value(json_object_get(x, "name")), name) == 0) found = json_incref(x);
-  json_decref(st);
-  return found;
-}
-
-static const char *row_state(json_t *r) { return json_string_value(json_object_get(r, "state")); }
-static int row_pid(json_t *r) { return (int)json_integer_value(json_object_get(r, "pid")); }
-
-static void pause_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-/* Polls the daemon until `name` is in `state` ("absent": not listed). */
-static json_t *wait_state(const char *name, const char *state) {
-  int64_t deadline = t_now_ms() + 30000;
-  for (;;) {
-    json_t *r = row(name);
-    if (strcmp(state, "absent") == 0 ? r == NULL : r && strcmp(row_state(r), state) == 0)
-      return r;
-    if (t_now_ms() > deadline) {
-      char *e = read_file(errlog);
-      fprintf(stderr, "--- daemon stderr ---\n%s", e);
-      free(e);
-      T_FAIL("%s not %s within 30 s (now %s)", name, state, r ? row_state(r) : "absent");
-    }
-    json_decref(r);
-    pause_ms(50);
-  }
-}
-
-/* Polls until `name` is in `state` with a process (a service starting is
- * listed before its process is): its pid. */
-static int wait_pid(const char *name, const char *state) {
-  int64_t deadline = t_now_ms() + 30000;
-  for (;;) {
-    json_t *r = wait_state(name, state);
-    int pid = row_pid(r);
-    json_decref(r);
-    if (pid > 0)
-      return pid;
-    T_TRUE(t_now_ms() < deadline);
-    pause_ms(20);
-  }
-}
-
-/* Polls the daemon's stderr until it holds `text`. */
-static void wait_log(const char *text) {
-  int64_t deadline = t_now_ms() + 30000;
-  for (;;) {
-    char *e = read_file(errlog);
-    int found = strstr(e, text) != NULL;
-    if (!found && t_now_ms() > deadline) {
-      fprintf(stderr, "--- daemon stderr ---\n%s", e);
-      free(e);
-      T_FAIL("'%s' not in the daemon's stderr within 30 s", text);
-    }
-    free(e);
-    if (found)
-      return;
-    pause_ms(50);
-  }
-}
-
-/* Polls `ward ctl logs NAME` until its output is `text`. */
-static void wait_ctl_logs(const char *name, const char *text) {
-  int64_t deadline = t_now_ms() + 30000;
-  for (;;) {
-    run_result r;
-    CTL(&r, "logs", name);
-    int found = r.code == 0 && strcmp(r.out, text) == 0;
-    if (!found && t_now_ms() > deadline)
-      EXPECT(&r, found);
-    run_result_free(&r);
-    if (found)
-      return;
-    pause_ms(20);
-  }
-}
-
-static void start_daemon(void) {
-  int err = open(errlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  T_TRUE(err >= 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, err, 2);
-  char *argv[] = {(char *)ward_bin, "run", conf_path, NULL};
-  T_TRUE(posix_spawn(&daemon_pid, ward_bin, &fa, NULL, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(err);
-  wait_log("daemon-started");
-}
-
-static int wait_exit(pid_t pid) {
-  int st;
-  while (waitpid(pid, &st, 0) < 0)
-    T_TRUE(errno == EINTR);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void stop_daemon(void) {
-  kill(daemon_pid, SIGTERM);
-  int code = wait_exit(daemon_pid);
-  if (code != 0) {
-    char *e = read_file(errlog);
-    fprintf(stderr, "--- daemon stderr ---\n%s", e);
-    free(e);
-  }
-  T_EQ_INT(code, 0);
-  daemon_pid = 0;
-}
-
-/* A process is gone: no such pid, or a zombie nobody reaped yet. */
-static int gone(int pid) {
-  if (kill(pid, 0) < 0 && errno == ESRCH)
-    return 1;
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  char *s = read_file(path);
-  char *p = strrchr(s, ')');
-  int zombie = p && p[1] == ' ' && p[2] == 'Z';
-  free(s);
-  return zombie;
 }
 
 /* ---- tests ---- */
@@ -783,16 +590,6 @@ static int task_count(pid_t pid) {
   return t_count_entries(path);
 }
 
-/* How many lines of the daemon's stderr hold `text`. */
-static int log_count(const char *text) {
-  char *e = read_file(errlog);
-  int n = 0;
-  for (const char *p = e; (p = strstr(p, text)); p++)
-    n++;
-  free(e);
-  return n;
-}
-
 /* A connection to the control socket that says nothing. */
 static int idle_connection(void) { return t_unix_connect(sock); }
 
@@ -1158,29 +955,10 @@ static void test_class_defaults(void) {
 
 /* A failed check aborts: the daemon of the test goes with it (its guard
  * then takes its services). */
-static void on_abort(int sig) {
-  (void)sig;
-  if (daemon_pid > 0)
-    kill(daemon_pid, SIGKILL);
-  signal(SIGABRT, SIG_DFL);
-  raise(SIGABRT);
-}
-
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
     return svc_control_main();
-  signal(SIGABRT, on_abort);
-  if (argc < 2) {
-    fprintf(stderr, "usage: test_daemon PATH-TO-WARD\n");
-    return 2;
-  }
-  ward_bin = argv[1];
-  snprintf(dir, sizeof dir, "/tmp/ward-daemon-XXXXXX");
-  T_TRUE(mkdtemp(dir) != NULL);
-  snprintf(sock, sizeof sock, "%s/ctl.sock", dir);
-  snprintf(conf_path, sizeof conf_path, "%s/ward.ini", dir);
-  snprintf(logdir, sizeof logdir, "%s/logs", dir);
-  snprintf(errlog, sizeof errlog, "%s/daemon.err", dir);
+  tdaemon_setup(argc, argv, "test_daemon");
   T_RUN(test_bad_config);
   T_RUN(test_ctl);
   T_RUN(test_crash_loop_and_logs);
@@ -1197,9 +975,6 @@ int main(int argc, char **argv) {
   T_RUN(test_concurrent_ops);
   T_RUN(test_groups);
   T_RUN(test_class_defaults);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", dir);
+  tdaemon_cleanup();
   return t_done();
 }

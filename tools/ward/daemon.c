@@ -42,6 +42,9 @@
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <jansson.h>
 #include <ward.h>
@@ -49,6 +52,7 @@
 #include "cli.h"
 #include "config.h"
 #include "svclog.h"
+#include "sysd.h"
 
 /* The signals ward run acts on reach its loop through a pipe (the
  * self-pipe trick, where a signalfd would be Linux's alone): a handler
@@ -83,7 +87,9 @@ static int signals_open(void) {
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
     if (sigaction(sigs[i], &sa, NULL))
       return -1;
-  return 0;
+  /* SIGCHLD only wakes the loop, which reaps orphans after every turn. */
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  return sigaction(SIGCHLD, &sa, NULL);
 }
 
 static void signals_close(void) {
@@ -116,6 +122,7 @@ typedef struct svc {
   dgroup *grp;          /* its group, or NULL */
   svc_conf conf;
   ward_worker **w;      /* conf.instances handles, NULL until created */
+  char *up;             /* conf.instances flags: READY was its last word */
   int transient;        /* made by `ward ctl spawn`: not in the config */
   int starting;         /* start phases under way on it (status) */
   int removed;          /* out of the table */
@@ -138,6 +145,10 @@ typedef struct supervisor {
   svc *dead;               /* out of the table, freed when unreferenced */
   dgroup *groups;          /* groups with services in them */
   svclog *logs;
+  sysd_journal *journal;   /* --journal: output goes there, not to files */
+  uint64_t journal_dropped; /* as last said */
+  int reaper;              /* PID 1 or a subreaper: orphans come to us */
+  int changed;             /* an event may have changed the status line */
   int64_t started_ms;
   struct op *ops, *ops_last; /* operations under way, oldest first */
   int closing;             /* shutting down: operations are refused, starts
@@ -185,11 +196,30 @@ static void svc_of(const char *instance, char *out, size_t cap) {
 /* ------------------------------------------------------------------ */
 /* Events (inside ward_host_dispatch)                                      */
 
+static svc *lookup(supervisor *d, const char *name, int *instance);
+
+/* Keeps the instance's `up` flag (for the status line) as events tell. */
+static void track_up(supervisor *d, const ward_event *ev) {
+  if (ev->type == WARD_EV_LOG || ev->type == WARD_EV_UNHEALTHY || ev->type == WARD_EV_ERROR)
+    return;
+  int i;
+  svc *s = lookup(d, ev->name, &i);
+  if (!s)
+    return;
+  s->up[i < 0 ? 0 : i] = ev->type == WARD_EV_READY;
+  d->changed = 1;
+}
+
 static void on_event(const ward_event *ev, void *ud) {
   supervisor *d = ud;
   const char *n = ev->name;
+  track_up(d, ev);
   switch (ev->type) {
   case WARD_EV_LOG: {
+    if (d->journal) {
+      sysd_journal_line(d->journal, n, ev->stream, ev->detail ? ev->detail : "");
+      break;
+    }
     char svcname[128];
     svc_of(n, svcname, sizeof svcname);
     svclog_line(d->logs, svcname, n, ev->stream, wall_ms(), ev->detail ? ev->detail : "");
@@ -272,7 +302,10 @@ static svc *svc_new(const svc_conf *conf, int transient) {
     return NULL;
   }
   s->w = calloc((size_t)conf->instances, sizeof *s->w);
-  if (!s->w) {
+  s->up = calloc((size_t)conf->instances, 1);
+  if (!s->w || !s->up) {
+    free(s->w);
+    free(s->up);
     svc_conf_clear(&s->conf);
     free(s);
     return NULL;
@@ -299,6 +332,7 @@ static void svc_free(supervisor *d, svc *s) {
     free(g);
   }
   free(s->w);
+  free(s->up);
   svc_conf_clear(&s->conf);
   free(s);
 }
@@ -875,6 +909,7 @@ typedef struct op {
   ward_conf *nc;      /* reload: the configuration coming in */
   svc **gone;         /* reload: the services it stops for good */
   size_t ngone;
+  int tells_ready;    /* boot or reload: its end is systemd's READY=1 */
 } op;
 
 static int add_phase(op *o, int kind, int grace) {
@@ -1133,6 +1168,9 @@ static json_t *states_of(supervisor *d, svc *s);
 
 /* Answers the operation's call and frees it. */
 static void op_finish(supervisor *d, op *o) {
+  /* Up (whatever could start did): what a Type=notify unit waits for. */
+  if (!d->closing && o->tells_ready)
+    sysd_notify("READY=1");
   if (o->ctx) {
     if (o->rv) {
       ward_ctx_fail(o->ctx, o->rv, o->error[0] ? o->error : "failed");
@@ -1305,11 +1343,14 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
       say("reload-note", NULL, "%s=%s takes effect at the next start", k->name,
           conf_key_text(k, nc, 0, v, sizeof v));
   }
-  svclog_configure(d->logs, nc->log_dir, nc->log_max_bytes, nc->log_files);
+  svclog_configure(d->logs, d->journal ? NULL : nc->log_dir, nc->log_max_bytes, nc->log_files);
   char lerr[512];
   if (svclog_prepare(d->logs, lerr, sizeof lerr))
     say("log-error", NULL, "error=\"%s\"", lerr);
   op *o = op_new(d, ctx, "reload", NULL);
+  sysd_notify("RELOADING=1");
+  if (o)
+    o->tells_ready = 1;
   json_t *removed = json_array(), *changed = json_array(), *unchanged = json_array();
   svc **stop = calloc(d->nsvcs + 1, sizeof *stop);
   if (!o || !stop) {
@@ -1360,6 +1401,7 @@ static void begin_shutdown(supervisor *d) {
   if (d->closing)
     return;
   d->closing = 1;
+  sysd_notify("STOPPING=1");
   op *o = op_new(d, NULL, "shutdown", NULL);
   if (o)
     phase_levels(d, o, d->svcs, d->nsvcs, PH_STOP);
@@ -1493,9 +1535,66 @@ static const char *const methods[] = {"ward.status", "ward.start",  "ward.stop",
 /* ------------------------------------------------------------------ */
 /* ward run                                                            */
 
+/* ------------------------------------------------------------------ */
+/* The process around the services                                     */
+
+/* As PID 1 (a container's entrypoint) processes whose parents died come
+ * to ward; elsewhere it asks for them on Linux (a child subreaper), so
+ * that what a service double-forked is still ward's to reap. */
+static int become_reaper(void) {
+  if (getpid() == 1)
+    return 1;
+#ifdef __linux__
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    return 2;
+#endif
+  return 0;
+}
+
+static void on_orphan(int pid, int code, int sig, void *ud) {
+  (void)ud;
+  if (sig)
+    say("orphan-reaped", NULL, "pid=%d signal=%s", pid, conf_signal_name(sig));
+  else
+    say("orphan-reaped", NULL, "pid=%d code=%d", pid, code);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The end of a turn of the loop: orphans reaped, the status line told to
+ * systemd if it changed, the watchdog pinged. Returns how long the loop
+ * may sleep (ms, -1: until something happens). */
+static int turn_end(supervisor *d) {
+  if (d->reaper)
+    ward_host_reap_orphans(d->host, on_orphan, d);
+  if (d->changed) {
+    d->changed = 0;
+    size_t up = 0, all = 0;
+    for (size_t i = 0; i < d->nsvcs; i++)
+      for (int k = 0; k < d->svcs[i]->conf.instances; k++) {
+        all++;
+        up += d->svcs[i]->up[k] != 0;
+      }
+    char text[128];
+    snprintf(text, sizeof text, "%s%zu of %zu instances ready", d->closing ? "stopping: " : "", up,
+             all);
+    sysd_status(text);
+  }
+  uint64_t dropped = sysd_journal_dropped(d->journal);
+  if (dropped != d->journal_dropped) {
+    say("journal-dropped", NULL, "lines=%llu", (unsigned long long)(dropped - d->journal_dropped));
+    d->journal_dropped = dropped;
+  }
+  return sysd_watchdog(mono_ms());
+}
+
 static void run_usage(FILE *f) {
   fprintf(f,
-          "Usage: %s run [--check] CONFIG\n"
+          "Usage: %s run [--check] [--journal] CONFIG\n"
           "       %s run --keys\n"
           "\n"
           "Keeps the services of CONFIG (an INI file) up, in the foreground, with\n"
@@ -1505,10 +1604,17 @@ static void run_usage(FILE *f) {
           "Signals: SIGTERM or SIGINT stops every service (in reverse dependency\n"
           "order, gracefully, then by force) and exits 0; SIGHUP reloads CONFIG:\n"
           "added services start, removed ones stop, changed ones restart, the\n"
-          "others keep running.\n"
+          "others keep running. SIGCHLD: ward reaps the processes that come to\n"
+          "it when their parents die (as PID 1, or as a child subreaper).\n"
+          "\n"
+          "Under systemd (NOTIFY_SOCKET set: a Type=notify unit) it sends READY=1\n"
+          "once the services are up, STATUS= lines, RELOADING=1, STOPPING=1, and\n"
+          "WATCHDOG=1 pings when the unit has WatchdogSec=.\n"
           "\n"
           "Options:\n"
           "      --check    check CONFIG and exit (0: valid, 3: not)\n"
+          "      --journal  send the services' output to the systemd journal\n"
+          "                 instead of files in the log directory\n"
           "      --keys     list the keys CONFIG may hold and exit, one per line,\n"
           "                 tab-separated: section, key, what a reload does with a\n"
           "                 change, default, meaning\n"
@@ -1524,11 +1630,12 @@ static void run_usage(FILE *f) {
 
 int run_main(int argc, char **argv) {
   static const cli_opt opts[] = {
-      {"check", 0, 0, 1}, {"help", 'h', 0, 2}, {"keys", 0, 0, 3}, {NULL, 0, 0, 0}};
+      {"check", 0, 0, 1}, {"help", 'h', 0, 2}, {"keys", 0, 0, 3}, {"journal", 0, 0, 4},
+      {NULL, 0, 0, 0}};
   cli_args a;
   cli_args_init(&a, "run", argc, argv);
   const char *path = NULL;
-  int check = 0, keys = 0;
+  int check = 0, keys = 0, journal = 0;
   for (int id; (id = cli_next_opt(&a, opts)) != CLI_OPT_END;) {
     if (id == CLI_OPT_ERROR)
       return CLI_EXIT_USAGE;
@@ -1540,13 +1647,15 @@ int run_main(int argc, char **argv) {
       check = 1;
     if (id == 3)
       keys = 1;
+    if (id == 4)
+      journal = 1;
     if (id == CLI_OPT_POSITIONAL) {
       if (path)
         return cli_usage_error("run", "unexpected argument '%s'", a.arg);
       path = a.arg;
     }
   }
-  if (keys && (path || check))
+  if (keys && (path || check || journal))
     return cli_usage_error("run", "--keys takes no configuration file");
   if (keys)
     return cli_finish("run", conf_keys_print(stdout) ? CLI_EXIT_FAIL : CLI_EXIT_OK);
@@ -1567,7 +1676,9 @@ int run_main(int argc, char **argv) {
   }
 
   /* The signals come through a descriptor the main loop polls; workers
-   * start with the default dispositions. */
+   * start with the default dispositions. systemd's variables are read
+   * and kept from the services before any of them starts. */
+  sysd_init();
   signal(SIGPIPE, SIG_IGN);
   int sig_err = signals_open() ? errno : 0;
 
@@ -1580,12 +1691,17 @@ int run_main(int argc, char **argv) {
     if (conf_keys[i].section == CONF_WARD && conf_keys[i].reload == CONF_RELOAD_NEXT_START)
       kept |= conf_key_copy(&conf_keys[i], &d.in_use, conf);
   d.started_ms = wall_ms();
-  d.logs = svclog_new(conf->log_dir, conf->log_max_bytes, conf->log_files);
+  d.logs = svclog_new(journal ? NULL : conf->log_dir, conf->log_max_bytes, conf->log_files);
   int rc = CLI_EXIT_FAIL;
   if (sig_err) {
     cli_error("run", "signal pipe: %s", strerror(sig_err));
     goto out;
   }
+  if (journal && !(d.journal = sysd_journal_open(err, sizeof err))) {
+    cli_error("run", "%s", err);
+    goto out;
+  }
+  d.reaper = become_reaper();
   if (!d.config_path || kept || !d.logs) {
     cli_error("run", "out of memory");
     goto out;
@@ -1617,8 +1733,11 @@ int run_main(int argc, char **argv) {
     cli_error("run", "control socket %s: %s", conf->socket, ward_last_error());
     goto out;
   }
-  say("daemon-started", NULL, "pid=%d config=%s socket=%s log_dir=%s services=%zu", (int)getpid(),
-      d.config_path, conf->socket, conf->log_dir ? conf->log_dir : "none", conf->nsvcs);
+  static const char *const reapers[] = {"none", "pid1", "subreaper"};
+  say("daemon-started", NULL, "pid=%d config=%s socket=%s log_dir=%s services=%zu reaper=%s",
+      (int)getpid(), d.config_path, conf->socket,
+      d.journal ? "journal" : conf->log_dir ? conf->log_dir : "none", conf->nsvcs,
+      reapers[d.reaper]);
 
   for (size_t i = 0; i < conf->nsvcs; i++) {
     svc *s = svc_new(&conf->svcs[i], 0);
@@ -1632,6 +1751,8 @@ int run_main(int argc, char **argv) {
     }
   }
   op *boot = op_new(&d, NULL, "boot", NULL);
+  if (boot)
+    boot->tells_ready = 1;
   if (!boot || phase_levels(&d, boot, d.svcs, d.nsvcs, PH_START)) {
     cli_error("run", "out of memory");
     goto out;
@@ -1642,11 +1763,12 @@ int run_main(int argc, char **argv) {
   while (!d.down || d.ops) {
     ops_advance(&d);
     free_dead(&d);
+    int wait_ms = turn_end(&d);
     if (d.down && !d.ops)
       break;
     struct pollfd pf[2] = {{.fd = ward_host_fd(d.host), .events = POLLIN},
                            {.fd = sig_pipe[0], .events = POLLIN}};
-    if (poll(pf, 2, -1) < 0)
+    if (poll(pf, 2, wait_ms) < 0)
       continue; /* EINTR */
     if (pf[0].revents)
       ward_host_dispatch(d.host, 0);
@@ -1655,6 +1777,8 @@ int run_main(int argc, char **argv) {
     while ((got = read(sig_pipe[0], sigs, sizeof sigs)) > 0)
       for (ssize_t k = 0; k < got; k++) {
         int sig = sigs[k];
+        if (sig == SIGCHLD)
+          continue; /* turn_end reaps */
         if (sig == SIGHUP) {
           say("daemon-reload", NULL, "signal=HUP");
           if (!d.closing)
@@ -1685,6 +1809,7 @@ out:
     say("daemon-exited", NULL, "code=0");
   free(d.svcs);
   svclog_free(d.logs);
+  sysd_journal_free(d.journal);
   conf_free(d.conf);
   free(d.config_path);
   for (size_t i = 0; i < conf_nkeys; i++)
