@@ -358,8 +358,11 @@ typedef struct ward_event {
   int reason;            /* EXITED, RESTARTING, GAVE_UP: ward_reason, why the
                             process ended */
   int error;             /* ERROR: WARD_EPROTO or WARD_ETOOBIG */
-  const char *detail;    /* EXITED ("killed by signal 6 (crashed)"), ERROR: a
-                            sentence for humans; LOG: the line; else NULL */
+  const char *detail;    /* EXITED ("killed by signal 6 (crashed)"; for a
+                            process that ended before it was ready, followed
+                            by "; last on stderr: " and its last lines there,
+                            up to 3, joined by " | "), ERROR: a sentence for
+                            humans; LOG: the line; else NULL */
   int attempt;           /* RESTARTING: consecutive failures (0 for a planned
                             replacement); UNHEALTHY: misses */
   int delay_ms;          /* RESTARTING: how long until the new process starts
@@ -818,8 +821,11 @@ WARD_EXTERN int ward_spec_lazy(ward_spec *spec, int on);
  * the spec), WARD_EINVAL (also: the data directory's path is too long, or
  * a ward callback), WARD_ENOMEM, WARD_ESYS (also: the output pipes or the
  * data directory could not be made), WARD_ECLOSED (the host is shutting
- * down); ward_last_error() names the worker and the cause. The handle
- * belongs to the host until ward_worker_free(). */
+ * down); ward_last_error() names the worker and the cause (for a worker
+ * that exited before its handshake: its exit and what it last wrote on
+ * stderr, when its output is captured, as "exited before the handshake
+ * (code 127); last on stderr: ..."). The handle belongs to the host until
+ * ward_worker_free(). */
 WARD_EXTERN int ward_spawn(ward_worker **out, ward_host *host, const ward_spec *spec);
 
 /* Starts the worker like ward_spawn, but returns its handle at once, with

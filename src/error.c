@@ -9,7 +9,7 @@
 #include "ward_int.h"
 
 static _Thread_local int last_errno;
-static _Thread_local char last_text[256];
+static _Thread_local char last_text[1024];
 
 const char *ward_strerror(int err) {
   switch (err) {

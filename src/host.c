@@ -212,7 +212,9 @@ ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int
   e->ev.signal = sig;
   e->ev.reason = reason;
   e->ev.error = error;
-  if (detail) {
+  if (detail && strlen(detail) >= sizeof e->detail && (e->text = strdup(detail))) {
+    e->ev.detail = e->text; /* an exit's last words on stderr, say */
+  } else if (detail) {
     snprintf(e->detail, sizeof e->detail, "%s", detail);
     e->ev.detail = e->detail;
   }

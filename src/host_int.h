@@ -51,7 +51,8 @@ struct ward_worker {
   char *sock_dir, *sock_path;
   char token[65];
   int spawn_err;            /* why the first start failed */
-  char spawn_text[256];
+  char spawn_text[768];      /* with the last words on stderr of a process that
+                                ended before it was ready */
   int spawn_errno;
   ward__timer timer;        /* when the loop must look at this worker next */
   int64_t reap_at;          /* no exit to watch: when to look for it */

@@ -37,10 +37,35 @@ void ward__worker_schedule(ward_worker *w) {
   ward__timer_set(w->host, &w->timer, due);
 }
 
+/* The last lines (at most LAST_WORDS) the current process wrote on its
+ * stderr, joined by " | " into `buf` ("" if none): what a process that
+ * ended before it was ready said about why (the dynamic loader's "error
+ * while loading shared libraries", an interpreter's traceback). */
+#define LAST_WORDS 3
+static const char *last_words(ward_worker *w, char *buf, size_t cap) {
+  const ward__logline *v[LAST_WORDS];
+  size_t n = 0;
+  for (const ward__logline *l = w->logs.head; l; l = l->next)
+    if (l->stream == WARD_LOG_STDERR && l->generation == w->life.generation && l->len) {
+      if (n == LAST_WORDS) {
+        memmove(v, v + 1, (LAST_WORDS - 1) * sizeof *v);
+        n--;
+      }
+      v[n++] = l;
+    }
+  buf[0] = 0;
+  size_t used = 0;
+  for (size_t i = 0; i < n && used + 1 < cap; i++) {
+    int k = snprintf(buf + used, cap - used, "%s%s", i ? " | " : "", v[i]->text);
+    used += k > 0 ? (size_t)k : 0;
+  }
+  return buf;
+}
+
 /* Why the first start failed, for ward_spawn, from the event that said so. */
 static void first_failure(ward_worker *w, const ward__lev *ev) {
   const ward_spec *s = w->spec;
-  char text[128];
+  char text[600], words[480];
   switch (ev->type) {
   case WARD__LE_SPAWN_FAILED:
     ward__worker_spawn_err(w, ev->error, ev->sys_errno, ev->text ? ev->text : "");
@@ -59,10 +84,10 @@ static void first_failure(ward_worker *w, const ward__lev *ev) {
     break;
   default: { /* EXIT */
     const char *what = s->ready_mode == WARD_READY_HANDSHAKE ? "the handshake" : "it was ready";
-    if (ev->signal)
-      snprintf(text, sizeof text, "exited before %s (signal %d)", what, ev->signal);
-    else
-      snprintf(text, sizeof text, "exited before %s (code %d)", what, ev->code);
+    int k = ev->signal ? snprintf(text, sizeof text, "exited before %s (signal %d)", what, ev->signal)
+                       : snprintf(text, sizeof text, "exited before %s (code %d)", what, ev->code);
+    if (last_words(w, words, sizeof words)[0] && k > 0 && (size_t)k < sizeof text)
+      snprintf(text + k, sizeof text - (size_t)k, "; last on stderr: %s", words);
     break;
   }
   }
@@ -70,20 +95,21 @@ static void first_failure(ward_worker *w, const ward__lev *ev) {
 }
 
 /* Queues the machine's events for the program. */
-static void emit_events(ward_worker *w, const ward__lev *ev, const ward__lout *o) {
+static void emit_events(ward_worker *w, const ward__lev *ev, const ward__lout *o, int unready) {
   for (int i = 0; i < o->nemit; i++) {
     const ward__lemit *e = &o->emit[i];
-    char detail[96];
+    char detail[600], words[480];
     const char *text = NULL;
     int pid = w->proc.pid;
     if (e->type == WARD_EV_EXITED) {
       pid = ev->pid;
-      if (e->signal)
-        snprintf(detail, sizeof detail, "killed by signal %d (%s)", e->signal,
-                 ward_reason_name(e->reason));
-      else
-        snprintf(detail, sizeof detail, "exited with code %d (%s)", e->code,
-                 ward_reason_name(e->reason));
+      int k = e->signal ? snprintf(detail, sizeof detail, "killed by signal %d (%s)", e->signal,
+                                   ward_reason_name(e->reason))
+                        : snprintf(detail, sizeof detail, "exited with code %d (%s)", e->code,
+                                   ward_reason_name(e->reason));
+      /* Ended before it was ready: what it said on stderr says why. */
+      if (unready && last_words(w, words, sizeof words)[0] && k > 0 && (size_t)k < sizeof detail)
+        snprintf(detail + k, sizeof detail - (size_t)k, "; last on stderr: %s", words);
       text = detail;
     } else if (e->type == WARD_EV_ERROR) {
       text = ev->text;
@@ -117,7 +143,7 @@ void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
 #endif
   if (o->act & WARD__LA_FIRST_FAILED)
     first_failure(w, ev);
-  emit_events(w, ev, o);
+  emit_events(w, ev, o, ev->type == WARD__LE_EXIT && was == WARD__L_STARTING);
   if ((o->act & WARD__LA_KILL) && w->proc.pid > 0)
     ward__proc_kill(&w->proc, o->signal);
   if ((o->act & WARD__LA_GOODBYE) && w->conn) {
@@ -228,7 +254,7 @@ static int wait_started(ward_worker *w) {
 }
 
 static int spawn_error(ward_worker *w, int err) {
-  char text[256];
+  char text[sizeof w->spawn_text];
   snprintf(text, sizeof text, "%s", w->spawn_text[0] ? w->spawn_text : ward_strerror(err));
   return ward__fail_keep(err, w->spawn_errno, text);
 }

@@ -955,6 +955,31 @@ static void test_class_defaults(void) {
 
 /* A failed check aborts: the daemon of the test goes with it (its guard
  * then takes its services). */
+/* A service that exits before it is ready says why in the daemon's log,
+ * in status and in the answer to `ward ctl start`: its last words on
+ * stderr (the dynamic loader's, here). */
+static void test_start_failure_says_why(void) {
+  write_conf("[service broken]\n"
+             "command = sh -c 'echo \"error while loading shared libraries: libnope.so.1\" >&2; "
+             "exit 127'\n"
+             "ready = handshake\nrestart = never\n");
+  start_daemon();
+  wait_log("exited broken");
+  T_EQ_INT(log_count("code=127 reason=exited stderr=\"error while loading shared libraries: "
+                     "libnope.so.1\""),
+           1);
+  json_t *r = wait_state("broken", "exited");
+  const char *e = json_string_value(json_object_get(r, "error"));
+  T_TRUE(e && strstr(e, "libnope.so.1"));
+  json_decref(r);
+  run_result rr;
+  CTL(&rr, "start", "broken");
+  EXPECT(&rr, rr.code == 1 && strstr(rr.err, "last on stderr: error while loading shared "
+                                             "libraries: libnope.so.1"));
+  run_result_free(&rr);
+  stop_daemon();
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
     return svc_control_main();
@@ -975,6 +1000,7 @@ int main(int argc, char **argv) {
   T_RUN(test_concurrent_ops);
   T_RUN(test_groups);
   T_RUN(test_class_defaults);
+  T_RUN(test_start_failure_says_why);
   tdaemon_cleanup();
   return t_done();
 }

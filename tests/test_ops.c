@@ -129,6 +129,27 @@ static void test_last_words_survive_the_crash(void) {
   ward_worker_free(w);
 }
 
+/* A worker that ends before its handshake: the error and its EXITED event
+ * carry what it last said on stderr, which says why. */
+static void test_first_start_says_why(void) {
+  ward_spec *s = tw_spec("unloadable", "die_saying");
+  ward_worker *w;
+  T_OK(ward_spawn_start(&w, host, s));
+  ward_spec_free(s);
+  T_ERR(ward_worker_wait_ready(w, 30000), WARD_EHANDSHAKE);
+  const char *e = ward_last_error();
+  if (!strstr(e, "worker 'unloadable'") || !strstr(e, "(code 127)") ||
+      !strstr(e, "last on stderr: starting up | error while loading shared libraries: "
+                 "libnope.so.1: cannot open shared object file"))
+    T_FAIL("ward_last_error() = \"%s\"", e);
+  tev ev = tev_wait(WARD_EV_EXITED, ward_worker_id(w));
+  T_EQ_INT(ev.exit_code, 127);
+  T_TRUE(strstr(ev.detail, "exited with code 127") != NULL);
+  T_TRUE(strstr(ev.detail, "last on stderr: ") != NULL);
+  T_TRUE(strstr(ev.detail, "libnope.so.1") != NULL);
+  ward_worker_free(w);
+}
+
 static void test_long_and_binary_lines(void) {
   ward_worker *w = spawn_spec(tw_spec("odd", "serve"));
   T_OK(ward_request(NULL, w, "odd_output", NULL, 0, 10000));
@@ -383,6 +404,7 @@ int main(int argc, char **argv) {
   host = tev_host();
   T_RUN(test_capture_and_query);
   T_RUN(test_last_words_survive_the_crash);
+  T_RUN(test_first_start_says_why);
   T_RUN(test_long_and_binary_lines);
   T_RUN(test_ring_is_bounded);
   T_RUN(test_log_events);

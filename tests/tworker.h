@@ -896,6 +896,15 @@ static int tworker_main(int argc, char **argv) {
     return tw_serve();
   if (strcmp(mode, "exit_early") == 0)
     return 3;
+  /* Says why on stderr, as the dynamic loader does, and exits 127 before
+   * the handshake. */
+  if (strcmp(mode, "die_saying") == 0) {
+    fprintf(stderr, "starting up\n");
+    fprintf(stderr, "error while loading shared libraries: libnope.so.1: cannot open shared "
+                    "object file\n");
+    fflush(stderr);
+    return 127;
+  }
   if (strcmp(mode, "silent") == 0) {
     tw_forever();
   }

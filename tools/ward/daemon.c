@@ -127,7 +127,9 @@ typedef struct svc {
   int starting;         /* start phases under way on it (status) */
   int removed;          /* out of the table */
   int refs;             /* the table's, and each operation's */
-  char error[256];      /* why it is not running, when it could not start */
+  char error[768];      /* why it is not running, when it could not start */
+  char last_words[512]; /* how an instance last ended before it was ready,
+                           with what it said on stderr ("" if none) */
 } svc;
 
 struct op;
@@ -231,14 +233,26 @@ static void on_event(const ward_event *ev, void *ud) {
   case WARD_EV_READY:
     say("ready", n, "pid=%d", ev->pid);
     break;
-  case WARD_EV_EXITED:
+  case WARD_EV_EXITED: {
+    /* Ended before it was ready: the library adds its last words. */
+    static const char mark[] = "; last on stderr: ";
+    const char *words = ev->detail ? strstr(ev->detail, mark) : NULL;
+    char said[480] = "";
+    if (words) {
+      snprintf(said, sizeof said, " stderr=\"%s\"", words + sizeof mark - 1);
+      int i;
+      svc *s = lookup(d, n, &i);
+      if (s)
+        snprintf(s->last_words, sizeof s->last_words, "%s", ev->detail);
+    }
     if (ev->signal)
-      say("exited", n, "pid=%d signal=%s reason=%s", ev->pid, conf_signal_name(ev->signal),
-          ward_reason_name(ev->reason));
+      say("exited", n, "pid=%d signal=%s reason=%s%s", ev->pid, conf_signal_name(ev->signal),
+          ward_reason_name(ev->reason), said);
     else
-      say("exited", n, "pid=%d code=%d reason=%s", ev->pid, ev->exit_code,
-          ward_reason_name(ev->reason));
+      say("exited", n, "pid=%d code=%d reason=%s%s", ev->pid, ev->exit_code,
+          ward_reason_name(ev->reason), said);
     break;
+  }
   case WARD_EV_RESTARTING:
     say("restarting", n, "attempt=%d delay_ms=%d reason=%s", ev->attempt, ev->delay_ms,
         ward_reason_name(ev->reason));
@@ -882,7 +896,7 @@ typedef struct item {
   int kicked;  /* the start or stop was asked */
   int halted;  /* a start a stop made give up */
   int done;
-  char error[256];
+  char error[768];
 } item;
 
 enum { PH_START, PH_STOP, PH_CALL };
@@ -904,7 +918,7 @@ typedef struct op {
   phase *ph;
   size_t nph, cur;
   int rv;             /* CTL_* once failed */
-  char error[512];
+  char error[768];
   json_t *result;     /* the answer, when not the target's states */
   ward_conf *nc;      /* reload: the configuration coming in */
   svc **gone;         /* reload: the services it stops for good */
@@ -1091,8 +1105,8 @@ static void step_start(supervisor *d, item *it) {
     it->done = 1;
   } else if (terminal(st) || st == WARD_STATE_STOPPING) {
     char text[160];
-    fail_item(it, "%s did not become ready: %s", ward_worker_name(w),
-              state_text(w, text, sizeof text));
+    fail_item(it, "%s did not become ready: %s%s%s", ward_worker_name(w),
+              state_text(w, text, sizeof text), s->last_words[0] ? ": " : "", s->last_words);
   }
 }
 
