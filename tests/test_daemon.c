@@ -192,7 +192,7 @@ static void test_grace_and_order(void) {
   run_result c;
   CTL(&c, "stop", "stubborn");
   EXPECT(&c, c.code == 0);
-  EXPECT(&c, strcmp(c.out, "stubborn: stopped\n") == 0);
+  EXPECT(&c, strcmp(c.out, "stubborn: stopped (killed)\n") == 0);
   run_result_free(&c);
   wait_log("stopped stubborn outcome=killed");
   r = row("stubborn");
@@ -226,19 +226,19 @@ static void test_stop_during_slow_start(void) {
   int pid = wait_pid("slow", "starting");
   run_result c;
   CTL(&c, "stop", "quick");
-  EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: stopped\n") == 0);
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: stopped (graceful)\n") == 0);
   run_result_free(&c);
   CTL(&c, "start", "quick");
   EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: ready\n") == 0);
   run_result_free(&c);
   /* kill: no grace, though it ignores SIGTERM and its grace is a minute. */
   CTL(&c, "kill", "stuck");
-  EXPECT(&c, c.code == 0 && strcmp(c.out, "stuck: stopped\n") == 0);
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "stuck: stopped (killed)\n") == 0);
   run_result_free(&c);
   kill(daemon_pid, SIGHUP); /* waits for the start of slow to end */
   wait_log("daemon-reload");
   CTL(&c, "stop", "slow");
-  EXPECT(&c, c.code == 0 && strcmp(c.out, "slow: stopped\n") == 0);
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "slow: stopped (graceful)\n") == 0);
   run_result_free(&c);
   T_TRUE(gone(pid));
   wait_log("reloaded - added=[] removed=[] changed=[]");
@@ -427,7 +427,7 @@ static void test_ctl(void) {
   T_TRUE(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0600);
 
   CTL(&r, "status");
-  EXPECT(&r, r.code == 0);
+  EXPECT(&r, r.code == 3); /* ghost should run and does not */
   EXPECT(&r, strncmp(r.out, "NAME", 4) == 0 && strstr(r.out, "LAST-EXIT"));
   EXPECT(&r, strstr(r.out, "\nweb ") && strstr(r.out, " ready "));
   run_result_free(&r);
@@ -835,7 +835,7 @@ static void test_concurrent_ops(void) {
   json_decref(wait_state("b", "stopping"));
   t0 = t_now_ms();
   CTL(&c, "stop", "quick");
-  EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: stopped\n") == 0);
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "quick: stopped (graceful)\n") == 0);
   run_result_free(&c);
   T_TRUE(t_now_ms() - t0 < 2500);
   char *e = read_file(errlog);
@@ -955,6 +955,79 @@ static void test_class_defaults(void) {
 
 /* A failed check aborts: the daemon of the test goes with it (its guard
  * then takes its services). */
+/* `ward ctl status` exits 3 while an instance that should run does not
+ * (as `systemctl is-active` and LSB do), 0 once everything is as meant,
+ * stopped services included; the JSON says null for what is not there;
+ * a stop or kill says how it went; and a reader that goes away ends
+ * `logs -f` quietly, with status 0. */
+static void test_ctl_statuses(void) {
+  write_conf("[service up]\ncommand = sh -c 'trap \"\" TERM; while :; do echo tick; sleep 0.02; "
+             "done'\n"
+             "ready = up 0\n"
+             "[service down]\ncommand = sh -c 'exit 5'\nready = up 0\nrestart = never\n");
+  start_daemon();
+  json_decref(wait_state("up", "ready"));
+  json_decref(wait_state("down", "exited"));
+  run_result r;
+  CTL(&r, "status");
+  EXPECT(&r, r.code == 3 && strstr(r.out, "down"));
+  run_result_free(&r);
+  CTL(&r, "status", "up");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  CTL(&r, "--json", "status", "down");
+  EXPECT(&r, r.code == 3);
+  json_t *v = json_loads(r.out, 0, NULL);
+  EXPECT(&r, v != NULL);
+  json_t *row0 = json_array_get(json_object_get(v, "services"), 0);
+  T_TRUE(json_is_false(json_object_get(row0, "ok")));
+  T_TRUE(json_is_null(json_object_get(row0, "pid")));
+  T_TRUE(json_is_null(json_object_get(row0, "rss_bytes")));
+  T_TRUE(json_is_null(json_object_get(row0, "cpu_ms")));
+  T_EQ_INT(json_integer_value(json_object_get(json_object_get(row0, "last_exit"), "code")), 5);
+  json_decref(v);
+  run_result_free(&r);
+
+  /* A reader that has had enough: quiet, status 0. */
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "bash -c '%s ctl --socket %s logs -f up 2>%s/pipe.err | head -2 >/dev/null; "
+           "exit ${PIPESTATUS[0]}'",
+           ward_bin, sock, dir);
+  T_EQ_INT(system(cmd), 0);
+  char path[160];
+  snprintf(path, sizeof path, "%s/pipe.err", dir);
+  char *err = read_file(path);
+  T_EQ_STR(err, "");
+  free(err);
+
+  /* A kill says how it went (the service ignores SIGTERM); a stop with
+   * nothing left to stop says that. */
+  CTL(&r, "kill", "up");
+  EXPECT(&r, r.code == 0 && strcmp(r.out, "up: stopped (killed)\n") == 0);
+  run_result_free(&r);
+  CTL(&r, "stop", "up");
+  EXPECT(&r, r.code == 0 && strstr(r.out, "up: stopped (already-exited)"));
+  run_result_free(&r);
+  CTL(&r, "--json", "status", "up");
+  EXPECT(&r, r.code == 0);
+  v = json_loads(r.out, 0, NULL);
+  row0 = json_array_get(json_object_get(v, "services"), 0);
+  json_t *le = json_object_get(row0, "last_exit");
+  T_TRUE(json_is_null(json_object_get(le, "code")));
+  T_TRUE(json_is_string(json_object_get(le, "signal")));
+  T_TRUE(json_is_true(json_object_get(row0, "ok")));
+  json_decref(v);
+  run_result_free(&r);
+  /* Once `down` is stopped too, all is as meant. */
+  CTL(&r, "stop", "down");
+  run_result_free(&r);
+  CTL(&r, "status");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  stop_daemon();
+}
+
 /* A service that exits before it is ready says why in the daemon's log,
  * in status and in the answer to `ward ctl start`: its last words on
  * stderr (the dynamic loader's, here). */
@@ -1001,6 +1074,7 @@ int main(int argc, char **argv) {
   T_RUN(test_groups);
   T_RUN(test_class_defaults);
   T_RUN(test_start_failure_says_why);
+  T_RUN(test_ctl_statuses);
   tdaemon_cleanup();
   return t_done();
 }

@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,16 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   return CLI_EXIT_USAGE;
 }
 
+/* Whether stdout is a pipe whose reader has gone (`ward ctl logs -f |
+ * head`): poll reports an error on a pipe's writing end with no reader. */
+static int stdout_gone(void) {
+  struct pollfd pf = {.fd = 1, .events = 0};
+  return poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR);
+}
+
 int cli_finish(const char *cmd, int rc) {
+  if ((fflush(stdout) != 0 || ferror(stdout)) && stdout_gone())
+    return rc; /* the reader took what it wanted: a normal end, quietly */
   if (fflush(stdout) != 0 || ferror(stdout)) {
     cli_error(cmd, "cannot write the output: %s", strerror(errno));
     return CLI_EXIT_FAIL;

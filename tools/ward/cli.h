@@ -22,6 +22,8 @@ enum {
   /* Codes of one command or another (docs/cli.md): */
   CLI_EXIT_CONFIG = 3,      /* run: the configuration was refused */
   CLI_EXIT_NOT_RUNNING = 3, /* ctl: no daemon answers on the socket */
+  CLI_EXIT_INACTIVE = 3,    /* ctl status: an instance that should run does not
+                               (LSB's "not running", as with no daemon) */
   CLI_EXIT_NO_SERVICE = 4,  /* ctl: the daemon has no such service */
   CLI_EXIT_NO_COMMAND = 4   /* ext: no extension contributes the command */
 };

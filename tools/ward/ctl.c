@@ -62,8 +62,8 @@ static void ctl_usage(FILE *f) {
           "Run '%s ctl COMMAND --help' for a command's own help.\n"
           "\n"
           "Exit status: 0 done, 1 the daemon could not do it (the reason is on\n"
-          "stderr), 2 usage error, 3 no daemon is running on the socket, 4 no such\n"
-          "service.\n",
+          "stderr), 2 usage error, 3 no daemon is running on the socket (status: or\n"
+          "an instance that should run is not running), 4 no such service.\n",
           CLI_NAME, CLI_NAME, CLI_NAME);
 }
 
@@ -231,13 +231,30 @@ static int print_status(json_t *res) {
   return CLI_EXIT_OK;
 }
 
-/* "web.1: ready" per instance, after start, stop, restart, spawn, kill. */
-static int print_states(json_t *res) {
+/* status's exit: CLI_EXIT_INACTIVE when an instance that should run is
+ * not running ("ok": false), as `systemctl is-active` and LSB's status. */
+static int status_exit(json_t *res) {
   size_t i;
   json_t *r;
-  json_array_foreach(json_object_get(res, "services"), i, r)
-    printf("%s: %s\n", json_string_value(json_object_get(r, "name")),
+  json_array_foreach(json_object_get(res, "services"), i, r) if (
+      json_is_false(json_object_get(r, "ok"))) return CLI_EXIT_INACTIVE;
+  return CLI_EXIT_OK;
+}
+
+/* "web.1: ready" per instance, after start, stop, restart, spawn, kill;
+ * after a stop or a kill, how it went: "web: stopped (killed)", or
+ * "already-exited" when there was no process to stop. */
+static int print_states(json_t *res, int stopped) {
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(res, "services"), i, r) {
+    const char *how = json_string_value(json_object_get(r, "stop_outcome"));
+    printf("%s: %s", json_string_value(json_object_get(r, "name")),
            json_string_value(json_object_get(r, "state")));
+    if (stopped && how)
+      printf(" (%s)", how);
+    printf("\n");
+  }
   return CLI_EXIT_OK;
 }
 
@@ -284,8 +301,8 @@ static void command_usage(const command *k, FILE *f) {
   fprintf(f,
           "Usage: %s ctl [OPTIONS] %s %s\n\n%s\n\n"
           "Options: --json (before or after the command), -h/--help.\n"
-          "Exit status: 0 done, 1 failed, 2 usage error, 3 no daemon running,\n"
-          "4 no such service.\n",
+          "Exit status: 0 done, 1 failed, 2 usage error, 3 no daemon running (status:\n"
+          "or an instance that should run is not running), 4 no such service.\n",
           CLI_NAME, k->name, k->usage, k->help);
 }
 
@@ -505,8 +522,10 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   } else if (strcmp(k->name, "signal") == 0) {
     /* quiet, as kill(1) is */
   } else {
-    rc = print_states(res);
+    rc = print_states(res, strcmp(k->name, "stop") == 0 || strcmp(k->name, "kill") == 0);
   }
+  if (!rc && strcmp(k->name, "status") == 0)
+    rc = status_exit(res);
   json_decref(res);
   return cli_finish(cmdname, rc);
 }
@@ -518,6 +537,9 @@ int ctl_main(int argc, char **argv) {
   ctl c;
   memset(&c, 0, sizeof c);
   c.timeout_ms = 300000;
+  /* A reader that goes away (`logs -f | head`) ends the output quietly
+   * (cli_finish), rather than by SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
   const char *config = NULL;
   cli_args a;
   cli_args_init(&a, "ctl", argc, argv);

@@ -621,6 +621,25 @@ static svc *lookup_named(supervisor *d, const char *name, int *instance, int *rv
   return s;
 }
 
+/* Whether an instance is as the daemon means it to be: running (ready,
+ * idle, or being replaced), or not meant to run (stopped on request, or
+ * ended cleanly where its restart mode says no restart). What `ward ctl
+ * status` exits 3 on, and what "ok" says in the status JSON. */
+static int instance_ok(const ward_info *in) {
+  switch (in->state) {
+  case WARD_STATE_READY:
+  case WARD_STATE_IDLE:
+  case WARD_STATE_RESTARTING:
+  case WARD_STATE_STOPPING:
+  case WARD_STATE_STOPPED:
+    return 1;
+  case WARD_STATE_EXITED:
+    return in->last_exit_code == 0 && !in->last_signal;
+  default:
+    return 0;
+  }
+}
+
 static json_t *instance_row(const svc *s, int i, int64_t now) {
   ward_worker *w = s->w[i];
   char name[128];
@@ -637,7 +656,8 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
     json_object_set_new(r, "state", json_string(s->starting   ? "starting"
                                                 : s->error[0] ? "failed"
                                                               : "not-started"));
-    json_object_set_new(r, "pid", json_integer(0));
+    json_object_set_new(r, "ok", json_false());
+    json_object_set_new(r, "pid", json_null());
     if (s->error[0])
       json_object_set_new(r, "error", json_string(s->error));
     return r;
@@ -645,25 +665,34 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
   ward_info in = WARD_INFO_INIT;
   ward_worker_info(&in, w);
   json_object_set_new(r, "state", json_string(ward_state_name(in.state)));
-  json_object_set_new(r, "pid", json_integer(in.pid));
+  json_object_set_new(r, "ok", json_boolean(instance_ok(&in)));
+  /* null, never 0 or -1, for what is not there. */
+  json_object_set_new(r, "pid", in.pid > 0 ? json_integer(in.pid) : json_null());
   json_object_set_new(r, "uptime_ms",
                       in.pid > 0 && in.start_time_ms > 0 ? json_integer(now - in.start_time_ms)
                                                          : json_null());
   json_object_set_new(r, "generation", json_integer(in.generation));
   json_object_set_new(r, "restarts", json_integer(in.restarts));
   if (in.generation > 0 && (in.last_exit_code != 0 || in.last_signal || in.last_reason))
-    json_object_set_new(r, "last_exit",
-                        json_pack("{s:i, s:s?, s:s}", "code", in.last_exit_code, "signal",
-                                  in.last_signal ? conf_signal_name(in.last_signal) : NULL,
-                                  "reason", ward_reason_name(in.last_reason)));
+    json_object_set_new(
+        r, "last_exit",
+        json_pack("{s:o, s:s?, s:s}", "code",
+                  in.last_signal ? json_null() : json_integer(in.last_exit_code), "signal",
+                  in.last_signal ? conf_signal_name(in.last_signal) : NULL, "reason",
+                  ward_reason_name(in.last_reason)));
   else
     json_object_set_new(r, "last_exit", json_null());
-  /* null: the system does not say (WARD_UNKNOWN). */
-  json_object_set_new(r, "rss_bytes", in.rss_bytes == WARD_UNKNOWN
+  /* null: no process, or the system does not say (WARD_UNKNOWN). */
+  int known = in.pid > 0;
+  json_object_set_new(r, "rss_bytes", !known || in.rss_bytes == WARD_UNKNOWN
                                           ? json_null()
                                           : json_integer((json_int_t)in.rss_bytes));
-  json_object_set_new(r, "cpu_ms", in.cpu_ms == WARD_UNKNOWN ? json_null()
-                                                             : json_integer((json_int_t)in.cpu_ms));
+  json_object_set_new(r, "cpu_ms", !known || in.cpu_ms == WARD_UNKNOWN
+                                       ? json_null()
+                                       : json_integer((json_int_t)in.cpu_ms));
+  json_object_set_new(r, "stop_outcome", in.last_stop ? json_string(ward_stop_outcome_name(
+                                                            in.last_stop))
+                                                      : json_null());
   if (s->error[0])
     json_object_set_new(r, "error", json_string(s->error));
   return r;
@@ -896,6 +925,7 @@ typedef struct item {
   int kicked;  /* the start or stop was asked */
   int halted;  /* a start a stop made give up */
   int done;
+  int at_rest;  /* a stop found no process to stop */
   char error[768];
 } item;
 
@@ -1115,6 +1145,7 @@ static void step_stop(supervisor *d, item *it, int grace) {
   if (!it->kicked) {
     it->kicked = 1;
     halt_starts(d, it->s);
+    it->at_rest = !w || terminal(wstate(w));
     if (w && ward_worker_stop_begin(w, grace))
       fail_item(it, "%s", ward_last_error());
   }
@@ -1190,6 +1221,14 @@ static void op_finish(supervisor *d, op *o) {
       ward_ctx_fail(o->ctx, o->rv, o->error[0] ? o->error : "failed");
     } else {
       json_t *out = o->result ? json_incref(o->result) : states_of(d, o->target);
+      /* A stop that found nothing to stop says so, not how an earlier
+       * one went. */
+      json_t *rows = json_object_get(out, "services");
+      for (size_t p = 0; !o->result && p < o->nph; p++)
+        for (size_t k = 0; o->ph[p].kind == PH_STOP && k < o->ph[p].n; k++)
+          if (o->ph[p].v[k].s == o->target && o->ph[p].v[k].at_rest)
+            json_object_set_new(json_array_get(rows, (size_t)o->ph[p].v[k].i), "stop_outcome",
+                                json_string(ward_stop_outcome_name(WARD_STOP_ALREADY_EXITED)));
       ward_ctx_reply_json(o->ctx, out);
       json_decref(out);
     }
