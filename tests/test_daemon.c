@@ -350,6 +350,89 @@ static void test_rotation(void) {
   stop_daemon();
 }
 
+/* Waits until the file at `path` holds `text`. */
+static void wait_file_has(const char *path, const char *text) {
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    char *f = read_file(path);
+    int found = strstr(f, text) != NULL;
+    free(f);
+    if (found)
+      return;
+    if (t_now_ms() > deadline)
+      T_FAIL("'%s' not in %s within 30 s", text, path);
+    pause_ms(20);
+  }
+}
+
+/* Log files as operators handle them: created with log_mode, a service's
+ * own rotation limits, opened again after an external logrotate moved
+ * them (`ward ctl reopen-logs`, SIGUSR1), and timestamps on request. */
+static void test_log_files_ops(void) {
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\nlog_dir = %s/lf\nlog_max_size = 1K\nlog_files = 3\n"
+           "log_mode = 0600\n"
+           "[service own]\n"
+           "command = sh -c 'i=0; while [ $i -lt 200 ]; do echo line $i of its own; "
+           "i=$((i+1)); done; echo done; exec sleep 1000'\nready = up 0\n"
+           "log_max_size = 3K\nlog_files = 1\n"
+           "[service poked]\n"
+           "command = sh -c 'trap \"echo poke\" USR1; echo first; while :; do sleep 0.05; done'\n"
+           "ready = up 0\n",
+           sock, dir);
+  write_file(conf_path, text);
+  start_daemon();
+  char path[160], moved[170];
+  snprintf(path, sizeof path, "%s/lf/own.log", dir);
+  wait_file_has(path, "out: done\n");
+  /* Its own limits: one rotated file, each up to 3K (more than 1K). */
+  struct stat st;
+  int over_1k = 0;
+  for (int k = 0; k <= 1; k++) {
+    snprintf(path, sizeof path, k ? "%s/lf/own.log.%d" : "%s/lf/own.log", dir, k);
+    T_TRUE(stat(path, &st) == 0);
+    T_TRUE(st.st_size <= 3072);
+    over_1k |= st.st_size > 1024;
+    T_EQ_INT(st.st_mode & 0777, 0600);
+  }
+  T_TRUE(over_1k);
+  snprintf(path, sizeof path, "%s/lf/own.log.2", dir);
+  T_TRUE(stat(path, &st) != 0);
+
+  /* logrotate moves the file; ward writes on into the moved one until
+   * told, then starts a new one. */
+  snprintf(path, sizeof path, "%s/lf/poked.log", dir);
+  snprintf(moved, sizeof moved, "%s.moved", path);
+  wait_file_has(path, "out: first\n");
+  T_TRUE(rename(path, moved) == 0);
+  run_result r;
+  CTL(&r, "reopen-logs");
+  EXPECT(&r, r.code == 0 && r.out[0] == 0);
+  run_result_free(&r);
+  CTL(&r, "signal", "poked", "USR1");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  wait_file_has(path, "out: poke\n");
+  char *old = read_file(moved);
+  T_TRUE(strstr(old, "out: poke\n") == NULL);
+  free(old);
+  /* The same by SIGUSR1. */
+  T_TRUE(rename(path, moved) == 0);
+  kill(daemon_pid, SIGUSR1);
+  wait_log("logs-reopened - by=SIGUSR1");
+  CTL(&r, "signal", "poked", "USR1");
+  run_result_free(&r);
+  wait_file_has(path, "out: poke\n");
+
+  /* Timestamps: the time each line was read, as the files have it. */
+  CTL(&r, "logs", "poked", "-t", "-n", "1");
+  EXPECT(&r, r.code == 0 && strlen(r.out) > 25 && r.out[4] == '-' && r.out[10] == 'T' &&
+                 strstr(r.out, "Z poke\n"));
+  run_result_free(&r);
+  stop_daemon();
+}
+
 static void test_sigkill_daemon(void) {
   write_conf("[service a]\ncommand = sleep 1000\nready = up 0\ninstances = 2\n"
              "[service b]\ncommand = sh -c 'sleep 1000 & sleep 1000'\nready = up 0\n");
@@ -1064,6 +1147,7 @@ int main(int argc, char **argv) {
   T_RUN(test_stop_during_slow_start);
   T_RUN(test_reload);
   T_RUN(test_rotation);
+  T_RUN(test_log_files_ops);
   T_RUN(test_sigkill_daemon);
   T_RUN(test_logs_follow);
   T_RUN(test_service_control);

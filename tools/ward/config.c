@@ -338,6 +338,15 @@ const conf_key conf_keys[] = {
      .hi = 100,
      .def = "5",
      .doc = "rotated files kept besides the current one (0..100)"},
+    {.name = "log_mode",
+     .section = CONF_WARD,
+     .type = CONF_MODE,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = W(log_mode, int),
+     .def = "0640",
+     .what = "file permissions in octal (e.g. 0640)",
+     .doc = "the permissions a new log file is created with (then the daemon's umask), in "
+            "octal"},
     {.name = "max_connections",
      .section = CONF_WARD,
      .type = CONF_INT,
@@ -482,6 +491,24 @@ const conf_key conf_keys[] = {
      .what = "a duration (e.g. 5s; 0 turns it off)",
      .doc = "`handshake` services: ping every DURATION, replace after " XSTR(
          WARD_HEARTBEAT_MISSES_DEFAULT) " missed"},
+    {.name = "log_max_size",
+     .section = CONF_SERVICE,
+     .type = CONF_SIZE,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = S(log_max_bytes, uint64_t),
+     .lo = 1024,
+     .def_note = "`[ward] log_max_size`",
+     .what = "a size of 1K or more",
+     .doc = "this service's own `log_max_size`"},
+    {.name = "log_files",
+     .section = CONF_SERVICE,
+     .type = CONF_INT,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = S(log_files, int),
+     .lo = 0,
+     .hi = 100,
+     .def_note = "`[ward] log_files`",
+     .doc = "this service's own `log_files` (0..100)"},
     {.name = "memory_limit",
      .section = CONF_SERVICE,
      .type = CONF_SIZE,
@@ -593,6 +620,14 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
   }
   case CONF_INT:
     return int_in(value, (int)k->lo, (int)k->hi, AT(base, k->off, int));
+  case CONF_MODE: {
+    char *end;
+    long mode = strtol(value, &end, 8);
+    if (value[0] < '0' || value[0] > '7' || *end || mode < 0 || mode > 0777)
+      return -1;
+    *AT(base, k->off, int) = (int)mode;
+    return 0;
+  }
   case CONF_BOOL:
     if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
       *AT(base, k->off, int) = 1;
@@ -801,6 +836,9 @@ const char *conf_key_text(const conf_key *k, const void *base, int human, char *
   }
   case CONF_INT:
     snprintf(buf, cap, "%d", v);
+    break;
+  case CONF_MODE:
+    snprintf(buf, cap, "%04o", (unsigned)v);
     break;
   case CONF_BOOL:
     snprintf(buf, cap, "%s", v ? "yes" : "no");

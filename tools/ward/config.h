@@ -41,6 +41,8 @@ typedef struct svc_conf {
   int deps_line;         /* of its depends_on key */
   int control;           /* may make control requests over its channel */
   char *group;           /* the [group NAME] it belongs to, or NULL */
+  uint64_t log_max_bytes; /* its own log_max_size, or 0: the [ward] one */
+  int log_files;         /* its own log_files, if conf_given(s, "log_files") */
   int group_line;        /* of its group key */
   uint64_t given;        /* the keys the file sets, by position in conf_keys
                             (conf_given) */
@@ -70,6 +72,7 @@ typedef struct ward_conf {
   char *log_dir;         /* NULL: no log files */
   uint64_t log_max_bytes;
   int log_files;         /* rotated files kept besides the current one */
+  int log_mode;          /* permissions of new log files */
   int max_conns;         /* control connections held at once */
   int handshake_ms;      /* for a control connection's handshake */
   svc_conf *svcs;        /* in file order */
@@ -86,6 +89,7 @@ typedef enum conf_type {
   CONF_STRING,   /* char *, any text */
   CONF_PATH,     /* char *, an absolute path, or "none" for NULL */
   CONF_INT,      /* int, a decimal number in lo..hi */
+  CONF_MODE,     /* int, file permissions in octal (0640), 0..0777 */
   CONF_BOOL,     /* int, yes/true or no/false */
   CONF_DURATION, /* int, ms (conf_duration), at least lo */
   CONF_SIZE,     /* uint64_t, bytes (conf_size), at least lo */

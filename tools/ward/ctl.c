@@ -42,12 +42,15 @@ static void ctl_usage(FILE *f) {
           "  stop NAME [--grace D]   stop it: asked first, killed after the grace\n"
           "  restart NAME            stop it, then start it\n"
           "  signal NAME SIG         send a signal (TERM, HUP, USR1, 9...) to its processes\n"
-          "  logs NAME [-n N] [-f] [--stderr | --stdout]\n"
-          "                          its last captured lines; -f follows new ones\n"
+          "  logs NAME [-n N] [-f] [-t] [--stderr | --stdout]\n"
+          "                          its last captured lines; -f follows new ones,\n"
+          "                          -t (--timestamps) prefixes each with its time\n"
           "  spawn NAME [--restart MODE] [--ready R] -- CMD [ARGS...]\n"
           "                          run a transient service, gone once stopped\n"
           "  kill NAME               stop it at once, without the grace\n"
           "  reload                  read the configuration again (as SIGHUP does)\n"
+          "  reopen-logs             open the log files again, after logrotate moved\n"
+          "                          them (as SIGUSR1 does)\n"
           "  shutdown                stop every service and the daemon\n"
           "\n"
           "Options (before COMMAND):\n"
@@ -263,7 +266,7 @@ static int print_states(json_t *res, int stopped) {
 
 /* The options of commands (ids of run_command's table). */
 enum { OPT_HELP = 1, OPT_JSON, OPT_GRACE, OPT_FOLLOW, OPT_LINES, OPT_STDERR, OPT_STDOUT,
-       OPT_RESTART, OPT_READY };
+       OPT_TIMESTAMPS, OPT_RESTART, OPT_READY };
 
 typedef struct command {
   const char *name;
@@ -283,9 +286,10 @@ static const command commands[] = {
     {"restart", 1, 0, 0, "NAME", "Stops a service, then starts it again."},
     {"signal", 2, 0, 0, "NAME SIG", "Sends SIG (TERM, HUP, INT, USR1, USR2, QUIT, KILL or a number) to\n"
                            "each process of the service."},
-    {"logs", 1, OPT_FOLLOW, OPT_STDOUT, "NAME [-n N] [-f] [--stderr | --stdout]",
+    {"logs", 1, OPT_FOLLOW, OPT_TIMESTAMPS, "NAME [-n N] [-f] [-t] [--stderr | --stdout]",
      "Prints the service's last captured lines (-n, default 100), from its\n"
-     "memory ring, and with -f goes on printing new ones until interrupted."},
+     "memory ring, and with -f goes on printing new ones until interrupted.\n"
+     "-t (--timestamps) prefixes each line with the time ward read it (UTC)."},
     {"spawn", 1, OPT_RESTART, OPT_READY, "NAME [--restart MODE] [--ready R] -- CMD [ARGS...]",
      "Runs CMD as a transient service NAME (not in the configuration; gone once\n"
      "stopped). MODE: always, on-failure (default) or never. R: handshake,\n"
@@ -294,6 +298,10 @@ static const command commands[] = {
     {"reload", 0, 0, 0, "", "Reads the configuration again: starts added services, stops removed\n"
                    "ones, restarts changed ones, leaves the others running."},
     {"shutdown", 0, 0, 0, "", "Stops every service, then the daemon."},
+    {"reopen-logs", 0, 0, 0, "",
+     "Closes the services' log files, to be opened again (created if gone) at\n"
+     "their next line: run it after logrotate has moved them (SIGUSR1 does the\n"
+     "same)."},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -318,7 +326,8 @@ static void poll_pause(void) {
   nanosleep(&ts, NULL);
 }
 
-static int do_logs(ctl *c, const char *name, long n, int follow, const char *stream) {
+static int do_logs(ctl *c, const char *name, long n, int follow, const char *stream,
+                   int stamps) {
   json_t *cursor = json_object(); /* per instance: {id, seq} of the last line seen */
   int first = 1, rc = CLI_EXIT_OK;
   if (follow) {
@@ -353,6 +362,11 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
     } else {
       json_array_foreach(lines, i, l) {
         const char *inst = json_string_value(json_object_get(l, "instance"));
+        if (stamps && !c->json) {
+          char t[40];
+          cli_utc_stamp(t, sizeof t, (int64_t)json_integer_value(json_object_get(l, "time_ms")));
+          printf("%s ", t);
+        }
         if (c->json) {
           char *s = json_dumps(l, JSON_COMPACT);
           printf("%s\n", s ? s : "{}");
@@ -382,14 +396,15 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   static const cli_opt opts[] = {{"help", 'h', 0, OPT_HELP},       {"json", 0, 0, OPT_JSON},
                                  {"grace", 0, 1, OPT_GRACE},       {"follow", 'f', 0, OPT_FOLLOW},
                                  {"lines", 'n', 1, OPT_LINES},     {"stderr", 0, 0, OPT_STDERR},
-                                 {"stdout", 0, 0, OPT_STDOUT},     {"restart", 0, 1, OPT_RESTART},
+                                 {"stdout", 0, 0, OPT_STDOUT},     {"timestamps", 't', 0, OPT_TIMESTAMPS},
+                                 {"restart", 0, 1, OPT_RESTART},
                                  {"ready", 0, 1, OPT_READY},       {NULL, 0, 0, 0}};
   char cmdname[32];
   snprintf(cmdname, sizeof cmdname, "ctl %s", k->name);
   cli_args a;
   cli_args_init(&a, cmdname, argc, argv);
   const char *pos[2] = {NULL, NULL};
-  int npos = 0, grace = -1, follow = 0;
+  int npos = 0, grace = -1, follow = 0, stamps = 0;
   long lines = 100;
   const char *stream = NULL, *restart = NULL, *ready = NULL;
   json_t *rest = json_array(); /* spawn: the command after -- */
@@ -436,6 +451,9 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
     case OPT_STDOUT:
       stream = "stdout";
       break;
+    case OPT_TIMESTAMPS:
+      stamps = 1;
+      break;
     case OPT_RESTART:
       restart = a.arg;
       break;
@@ -481,7 +499,7 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
 
   if (strcmp(k->name, "logs") == 0) {
     json_decref(rest);
-    return cli_finish(cmdname, do_logs(c, pos[0], lines, follow, stream));
+    return cli_finish(cmdname, do_logs(c, pos[0], lines, follow, stream, stamps));
   }
   json_t *p = json_object();
   if (pos[0])
@@ -499,6 +517,9 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   json_decref(rest);
   char method[32];
   snprintf(method, sizeof method, "ward.%s", k->name);
+  for (char *q = method; *q; q++)
+    if (*q == '-')
+      *q = '_'; /* reopen-logs: ward.reopen_logs */
   json_t *res;
   rc = call(c, method, p, &res);
   if (rc)
@@ -519,6 +540,8 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
     }
   } else if (strcmp(k->name, "shutdown") == 0) {
     printf("stopping\n");
+  } else if (strcmp(k->name, "reopen-logs") == 0) {
+    /* quiet: done */
   } else if (strcmp(k->name, "signal") == 0) {
     /* quiet, as kill(1) is */
   } else {

@@ -83,7 +83,7 @@ static int signals_open(void) {
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+  static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
     if (sigaction(sigs[i], &sa, NULL))
       return -1;
@@ -369,10 +369,19 @@ static void free_dead(supervisor *d) {
   }
 }
 
+/* Gives the service's own log limits, if it has some, to the log files. */
+static int log_limits(supervisor *d, const svc *s) {
+  return svclog_limits(d->logs, s->conf.name, s->conf.log_max_bytes,
+                       conf_given(&s->conf, "log_files") ? s->conf.log_files : -1);
+}
+
 static int table_add(supervisor *d, svc *s) {
   svc **v = realloc(d->svcs, (d->nsvcs + 1) * sizeof *v);
-  if (!v)
+  if (!v || log_limits(d, s)) {
+    if (v)
+      d->svcs = v;
     return -1;
+  }
   d->svcs = v;
   v[d->nsvcs++] = s;
   return 0;
@@ -1382,6 +1391,23 @@ static int group_changed(supervisor *d, const ward_conf *nc, const char *name) {
 
 /* A reload: 0 with its operation queued, or CTL_BAD with the
  * configuration's error (nothing changes then). */
+/* A service a reload leaves running takes the keys that apply at once
+ * (its log limits) from the new file. */
+static void keep_at_once(supervisor *d, svc *s, const svc_conf *c) {
+  for (size_t i = 0; i < conf_nkeys; i++) {
+    const conf_key *k = &conf_keys[i];
+    if (k->section != CONF_SERVICE || k->reload != CONF_RELOAD_AT_ONCE)
+      continue;
+    uint64_t bit = (uint64_t)1 << i;
+    conf_key_clear(k, &s->conf);
+    if (conf_key_copy(k, &s->conf, c))
+      say("reload-note", s->conf.name, "out of memory for %s", k->name);
+    s->conf.given = (s->conf.given & ~bit) | (c->given & bit);
+  }
+  if (log_limits(d, s))
+    say("reload-note", s->conf.name, "out of memory for its log limits");
+}
+
 static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
   ward_conf *nc;
   if (conf_load(&nc, d->config_path, err, cap)) {
@@ -1396,7 +1422,8 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
       say("reload-note", NULL, "%s=%s takes effect at the next start", k->name,
           conf_key_text(k, nc, 0, v, sizeof v));
   }
-  svclog_configure(d->logs, d->journal ? NULL : nc->log_dir, nc->log_max_bytes, nc->log_files);
+  svclog_configure(d->logs, d->journal ? NULL : nc->log_dir, nc->log_max_bytes, nc->log_files,
+                   nc->log_mode);
   char lerr[512];
   if (svclog_prepare(d->logs, lerr, sizeof lerr))
     say("log-error", NULL, "error=\"%s\"", lerr);
@@ -1429,6 +1456,7 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
     int regroup = s->grp && (s->grp->retired || group_changed(d, nc, s->grp->conf.name));
     if (c && !s->transient && svc_conf_same(c, &s->conf) && !regroup) {
       json_array_append_new(unchanged, json_string(s->conf.name));
+      keep_at_once(d, s, c);
       continue;
     }
     if (s->grp)
@@ -1503,6 +1531,12 @@ static int is_op(const char *m) {
 
 /* A control request (ward ctl, or a service's): answered now, or
  * deferred to its operation. */
+/* After an external logrotate moved the files: new ones at the next line. */
+static void reopen_logs(supervisor *d, const char *why) {
+  svclog_reopen(d->logs);
+  say("logs-reopened", NULL, "by=%s", why);
+}
+
 static int answer(supervisor *d, ward_ctx *ctx, const void *data, size_t len) {
   const char *method = ward_ctx_method(ctx);
   json_t *params = NULL;
@@ -1522,6 +1556,10 @@ static int answer(supervisor *d, ward_ctx *ctx, const void *data, size_t len) {
     rv = m_logs(d, params, &out, err, sizeof err);
   } else if (strcmp(m, "signal") == 0) {
     rv = m_signal(d, params, &out, err, sizeof err);
+  } else if (strcmp(m, "reopen_logs") == 0) {
+    reopen_logs(d, "request");
+    out = json_pack("{s:b}", "reopened", 1);
+    rv = 0;
   } else if (strcmp(m, "shutdown") == 0) {
     say("shutdown-requested", NULL, NULL);
     out = json_pack("{s:b}", "stopping", 1);
@@ -1582,7 +1620,7 @@ static int on_service(ward_ctx *ctx, const void *data, size_t len, void *ud) {
 static const char *const methods[] = {"ward.status", "ward.start",  "ward.stop",
                                       "ward.restart", "ward.signal", "ward.logs",
                                       "ward.spawn",  "ward.kill",   "ward.reload",
-                                      "ward.shutdown"};
+                                      "ward.shutdown", "ward.reopen_logs"};
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
 /* ------------------------------------------------------------------ */
@@ -1744,7 +1782,8 @@ int run_main(int argc, char **argv) {
     if (conf_keys[i].section == CONF_WARD && conf_keys[i].reload == CONF_RELOAD_NEXT_START)
       kept |= conf_key_copy(&conf_keys[i], &d.in_use, conf);
   d.started_ms = wall_ms();
-  d.logs = svclog_new(journal ? NULL : conf->log_dir, conf->log_max_bytes, conf->log_files);
+  d.logs = svclog_new(journal ? NULL : conf->log_dir, conf->log_max_bytes, conf->log_files,
+                      conf->log_mode);
   int rc = CLI_EXIT_FAIL;
   if (sig_err) {
     cli_error("run", "signal pipe: %s", strerror(sig_err));
@@ -1832,6 +1871,10 @@ int run_main(int argc, char **argv) {
         int sig = sigs[k];
         if (sig == SIGCHLD)
           continue; /* turn_end reaps */
+        if (sig == SIGUSR1) {
+          reopen_logs(&d, "SIGUSR1");
+          continue;
+        }
         if (sig == SIGHUP) {
           say("daemon-reload", NULL, "signal=HUP");
           if (!d.closing)

@@ -11,6 +11,7 @@
 #include "svclog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,48 +27,78 @@ typedef struct file {
   char *svc;
   FILE *f;
   uint64_t size;
-  int broken; /* reported once, not retried */
+  int broken;   /* reported once, not retried until a reopen */
+  uint64_t max; /* the service's own limits: 0 and -1 for the global ones */
+  int keep;
 } file;
 
 struct svclog {
   char *dir;
   uint64_t max;
   int keep;
+  int mode;
   file *files;
   size_t n;
 };
 
-static void close_all(svclog *l) {
+void svclog_reopen(svclog *l) {
   for (size_t i = 0; i < l->n; i++) {
     if (l->files[i].f)
       fclose(l->files[i].f);
-    free(l->files[i].svc);
+    l->files[i].f = NULL;
+    l->files[i].broken = 0;
   }
-  free(l->files);
-  l->files = NULL;
-  l->n = 0;
 }
 
-svclog *svclog_new(const char *dir, uint64_t max_bytes, int keep) {
+svclog *svclog_new(const char *dir, uint64_t max_bytes, int keep, int mode) {
   svclog *l = calloc(1, sizeof *l);
   if (!l)
     return NULL;
-  if (svclog_configure(l, dir, max_bytes, keep)) {
+  if (svclog_configure(l, dir, max_bytes, keep, mode)) {
     svclog_free(l);
     return NULL;
   }
   return l;
 }
 
-int svclog_configure(svclog *l, const char *dir, uint64_t max_bytes, int keep) {
+int svclog_configure(svclog *l, const char *dir, uint64_t max_bytes, int keep, int mode) {
   char *d = dir ? strdup(dir) : NULL;
   if (dir && !d)
     return -1;
-  close_all(l);
+  svclog_reopen(l);
   free(l->dir);
   l->dir = d;
   l->max = max_bytes;
   l->keep = keep;
+  l->mode = mode;
+  return 0;
+}
+
+/* The entry of service `svc`, made if it has none (NULL without memory). */
+static file *entry(svclog *l, const char *svc) {
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->files[i].svc, svc) == 0)
+      return &l->files[i];
+  file *v = realloc(l->files, (l->n + 1) * sizeof *v);
+  if (!v)
+    return NULL;
+  l->files = v;
+  char *name = strdup(svc);
+  if (!name)
+    return NULL;
+  file *f = &v[l->n++];
+  memset(f, 0, sizeof *f);
+  f->svc = name;
+  f->keep = -1;
+  return f;
+}
+
+int svclog_limits(svclog *l, const char *svc, uint64_t max_bytes, int keep) {
+  file *f = entry(l, svc);
+  if (!f)
+    return -1;
+  f->max = max_bytes;
+  f->keep = keep;
   return 0;
 }
 
@@ -104,7 +135,10 @@ static void path_of(const svclog *l, const char *svc, int k, char *buf, size_t c
 static void open_file(svclog *l, file *f) {
   char path[4096];
   path_of(l, f->svc, 0, path, sizeof path);
-  f->f = fopen(path, "ae");
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, (mode_t)l->mode);
+  f->f = fd >= 0 ? fdopen(fd, "a") : NULL;
+  if (!f->f && fd >= 0)
+    close(fd);
   if (!f->f) {
     if (!f->broken)
       cli_error("run", "cannot write %s: %s (lines stay in memory only)", path,
@@ -120,11 +154,12 @@ static void rotate(svclog *l, file *f) {
   fclose(f->f);
   f->f = NULL;
   char from[4096], to[4096];
-  if (l->keep == 0) {
+  int keep = f->keep >= 0 ? f->keep : l->keep;
+  if (keep == 0) {
     path_of(l, f->svc, 0, from, sizeof from);
     unlink(from);
   }
-  for (int k = l->keep; k >= 1; k--) {
+  for (int k = keep; k >= 1; k--) {
     path_of(l, f->svc, k - 1, from, sizeof from);
     path_of(l, f->svc, k, to, sizeof to);
     rename(from, to); /* a missing one is fine */
@@ -137,33 +172,17 @@ void svclog_line(svclog *l, const char *svc, const char *instance, int stream, i
   if (!l->dir) {
     return;
   }
-  file *f = NULL;
-  for (size_t i = 0; i < l->n && !f; i++)
-    if (strcmp(l->files[i].svc, svc) == 0)
-      f = &l->files[i];
-  if (!f) {
-    file *v = realloc(l->files, (l->n + 1) * sizeof *v);
-    char *name = strdup(svc);
-    if (!v || !name) {
-      free(name);
-      if (v)
-        l->files = v;
-      return;
-    }
-    l->files = v;
-    f = &v[l->n++];
-    memset(f, 0, sizeof *f);
-    f->svc = name;
+  file *f = entry(l, svc);
+  if (f && !f->f && !f->broken)
     open_file(l, f);
-  }
-  if (f->f) {
+  if (f && f->f) {
     char stamp[40];
     cli_utc_stamp(stamp, sizeof stamp, time_ms);
     char head[160];
     int n = snprintf(head, sizeof head, "%s %s %s: ", stamp, instance,
                      stream == WARD_LOG_STDERR ? "err" : "out");
     uint64_t add = (uint64_t)n + strlen(text) + 1;
-    if (f->size > 0 && f->size + add > l->max)
+    if (f->size > 0 && f->size + add > (f->max ? f->max : l->max))
       rotate(l, f);
     if (f->f && fprintf(f->f, "%s%s\n", head, text) > 0 && fflush(f->f) == 0)
       f->size += add;
@@ -173,7 +192,10 @@ void svclog_line(svclog *l, const char *svc, const char *instance, int stream, i
 void svclog_free(svclog *l) {
   if (!l)
     return;
-  close_all(l);
+  svclog_reopen(l);
+  for (size_t i = 0; i < l->n; i++)
+    free(l->files[i].svc);
+  free(l->files);
   free(l->dir);
   free(l);
 }
