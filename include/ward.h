@@ -1594,7 +1594,8 @@ WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const 
  * ends it, from any thread: that call frees it, so it must not be touched
  * afterwards. Rows and progress may be sent on it before. The handler's
  * payload is not kept: copy what the work needs first. Cancellation of a
- * deferred call is not reported (ward_ctx_cancelled stays 0); if the worker
+ * deferred call is not reported (ward_ctx_cancelled stays 0, except for a
+ * watch: ward_ctx_watch below); if the worker
  * goes away first, the ending call fails (WARD_ECLOSED, or WARD_ECRASHED
  * when its process died) and still frees.
  * Every deferred call must be ended before ward_host_free. Once deferred,
@@ -1603,6 +1604,17 @@ WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const 
  * a worker-side ctx), or deferred or ended already; WARD_ENOMEM) and
  * leaves the call to the handler then. */
 WARD_EXTERN ward_ctx *ward_ctx_defer(ward_ctx *ctx);
+/* Marks a deferred call (what ward_ctx_defer returned) as a watch: one
+ * that waits for something to happen rather than doing work, as `ward ctl
+ * logs -f` waits for new lines. A server attached to a host counts a
+ * connection in a watch as idle: at its connection limit it may close it
+ * to make room for a newcomer (ward_server_limits), where a connection in
+ * any other call is never cut. (A threaded server's deferred calls leave
+ * their connections idle already.) Once its connection is gone, by that
+ * or because the client left, ward_ctx_cancelled says 1 for the watch,
+ * and ending it is still required (its answer goes nowhere). Returns 0,
+ * or WARD_EINVAL (NULL, not deferred, or ended). Any thread. */
+WARD_EXTERN int ward_ctx_watch(ward_ctx *ctx);
 /* Nonzero once the caller has cancelled this call (ward_call_cancel, or a
  * ward caller giving up: its deadline passed, or a payload failed its
  * validation; a goodbye does not cancel). In a worker it is a boundary: it

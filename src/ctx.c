@@ -316,9 +316,22 @@ int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *messag
   return rv2;
 }
 
+int ward_ctx_watch(ward_ctx *ctx) {
+  if (!ctx || !ctx->deferred || ctx->ended)
+    return ward__fail(WARD_EINVAL, "only a deferred call can be a watch");
+  ctx->watched = 1;
+  if (ctx->watch)
+    atomic_store(ctx->watch, 1);
+  return 0;
+}
+
 int ward_ctx_cancelled(const ward_ctx *ctx) {
   if (!ctx)
     return 0;
+  /* A watch whose connection the server closed to make room (or whose
+   * client went) waits for nothing any more. */
+  if (ctx->watched && ward__conn_is_closed(ctx->conn))
+    return 1;
   /* A handler polling for cancellation is at a boundary: let the client
    * look at its socket. The ctx is the handler's own, hence the cast. */
   boundary((ward_ctx *)ctx);

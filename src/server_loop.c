@@ -40,6 +40,8 @@ typedef struct lpeer {
   atomic_int call_over; /* the deferred call has ended (told at once by the
                            thread that ended it, before the loop hears) */
   _Atomic int64_t ended_us; /* when it ended (written before call_over) */
+  atomic_int watching; /* the call it is in is a watch (ward_ctx_watch):
+                          it may be closed to make room, as an idle one */
   int closing;         /* the server closed it (not counted in nopen) */
   int reported;        /* its drop was told already */
   int closed;          /* the loop has handled its close */
@@ -123,6 +125,7 @@ static void serve_next(lpeer *p) {
       ctx.host = s->host;
       ctx.on_end = lpeer_call_ended;
       ctx.end_ud = p;
+      ctx.watch = &p->watching;
       p->in_call = 1;
       ward__serve(&ctx, it, e->fn, e->ud);
       p->in_call = ctx.handed_off;
@@ -158,6 +161,7 @@ static void lpeer_answered(ward__job *job) {
   lpeer *p = (lpeer *)(void *)((char *)job - offsetof(lpeer, answered));
   p->in_call = 0;
   atomic_store(&p->call_over, 0);
+  atomic_store(&p->watching, 0);
   p->since_us = atomic_load(&p->ended_us); /* idle from the call's end on */
   if (p->closed) {
     lpeer_free(p); /* its connection went meanwhile */
@@ -339,7 +343,9 @@ static int lpeer_make_room(ward_server *s, int64_t now_us) {
     return 0;
   lpeer *v = NULL;
   for (lpeer *p = s->lpeers; p; p = p->next)
-    if (!p->closing && (!p->in_call || atomic_load(&p->call_over)) && !p->inbox.head &&
+    if (!p->closing &&
+        (!p->in_call || atomic_load(&p->call_over) || atomic_load(&p->watching)) &&
+        !p->inbox.head &&
         (!v || lpeer_drop_first(p, v)))
       v = p;
   if (!v)

@@ -380,6 +380,10 @@ struct ward_ctx {
    * serve its next frame. Copied by ward_ctx_defer; may be NULL. */
   void (*on_end)(void *ud);
   void *end_ud;
+  /* A server attached to a host: its connection's flag that the call in
+   * it is a watch (ward_ctx_watch), or NULL. Copied by ward_ctx_defer. */
+  atomic_int *watch;
+  int watched;          /* ward_ctx_watch was called on it */
 };
 
 /* Runs `fn` for one inbound REQUEST or NOTIFY item and ends the call as

@@ -651,6 +651,19 @@ static void test_logs_follow(void) {
   FILE *f = fdopen(out[0], "r");
   T_TRUE(f != NULL);
   expect_line(f, "first");
+  /* It waits in the daemon for the next line (no polling): the daemon
+   * holds its call, and answers it when the line comes. */
+  deadline = t_now_ms() + 30000;
+  for (;;) {
+    json_t *st = status();
+    json_int_t waiting = json_integer_value(json_object_get(json_object_get(st, "daemon"),
+                                                            "followers"));
+    json_decref(st);
+    if (waiting == 1)
+      break;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
   CTL(&r, "signal", "talker", "USR1");
   EXPECT(&r, r.code == 0);
   run_result_free(&r);

@@ -998,6 +998,79 @@ static void test_attached_idle_after_call(void) {
   ward_host_free(h);
 }
 
+/* A watch (ward_ctx_watch): its connection counts as idle, so a server at
+ * its limit closes it to make room rather than refusing the newcomer, and
+ * the watch then reads as cancelled. */
+static ward_ctx *watch_ctx;
+static int watch_early; /* ward_ctx_watch before the defer */
+
+static int h_watch(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  watch_early = ward_ctx_watch(ctx);
+  ward_ctx *dc = ward_ctx_defer(ctx);
+  if (!dc || ward_ctx_watch(dc))
+    return ward_ctx_fail(dc ? dc : ctx, 1, "could not watch");
+  watch_ctx = dc;
+  return 0;
+}
+
+static void *watch_call(void *arg) {
+  return (void *)(intptr_t)ward_client_request(NULL, arg, "watch", "", 0, 60000);
+}
+
+static void test_attached_watch(void) {
+  T_ERR(ward_ctx_watch(NULL), WARD_EINVAL);
+  drops_reset();
+  ward_host *h;
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.external_loop = 1;
+  T_OK(ward_host_new(&h, &o));
+  ward_server *s;
+  T_OK(ward_server_new(&s));
+  T_OK(ward_server_attach(s, h));
+  T_OK(ward_server_handle(s, "watch", h_watch, NULL));
+  T_OK(ward_server_handle(s, "echo", h_echo, NULL));
+  T_OK(ward_server_limits(s, 1, 60000));
+  T_OK(ward_server_on_drop(s, on_drop, NULL));
+  T_OK(ward_server_listen(s, path));
+  ward_client *a, *b;
+  T_OK(ward_client_open(&a, path));
+  pthread_t ta, tb;
+  T_TRUE(pthread_create(&ta, NULL, watch_call, a) == 0);
+  int64_t deadline = t_now_ms() + 30000;
+  while (!watch_ctx && t_now_ms() < deadline)
+    T_OK(ward_host_dispatch(h, 50));
+  T_TRUE(watch_ctx != NULL);
+  T_EQ_INT(watch_early, WARD_EINVAL); /* not deferred yet */
+  T_EQ_INT(ward_ctx_cancelled(watch_ctx), 0);
+  /* The newcomer takes the watch's place. */
+  T_OK(ward_client_open(&b, path));
+  atomic_store(&echo_done, 0);
+  T_TRUE(pthread_create(&tb, NULL, echo_call, b) == 0);
+  deadline = t_now_ms() + 30000;
+  while (!ward_ctx_cancelled(watch_ctx) && t_now_ms() < deadline)
+    T_OK(ward_host_dispatch(h, 50));
+  T_EQ_INT(ward_ctx_cancelled(watch_ctx), 1);
+  atomic_store(&driving, 1);
+  pthread_t d;
+  T_TRUE(pthread_create(&d, NULL, drive, h) == 0);
+  void *rv;
+  pthread_join(tb, NULL);
+  T_EQ_INT(atomic_load(&echo_done), 1);
+  pthread_join(ta, &rv);
+  T_TRUE((int)(intptr_t)rv != WARD_OK);
+  T_EQ_INT(ndrops_now(), 1);
+  T_EQ_INT(drop_at(0, NULL, 0).reason, WARD_DROP_IDLE);
+  T_TRUE(ward_ctx_reply(watch_ctx, "late", 4) != 0); /* goes nowhere, and frees */
+  watch_ctx = NULL;
+  ward_client_free(a);
+  ward_client_free(b);
+  ward_server_free(s);
+  atomic_store(&driving, 0);
+  pthread_join(d, NULL);
+  ward_host_free(h);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
@@ -1032,6 +1105,7 @@ int main(int argc, char **argv) {
   T_RUN(test_attach_api);
   T_RUN(test_attached_external);
   T_RUN(test_attached_idle_after_call);
+  T_RUN(test_attached_watch);
 #ifndef _WIN32
   rmdir(dir);
 #endif

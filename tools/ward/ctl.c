@@ -314,14 +314,15 @@ static void command_usage(const command *k, FILE *f) {
           CLI_NAME, k->name, k->usage, k->help);
 }
 
-static volatile sig_atomic_t interrupted;
+/* ^C ends a follower at once, even while its call waits for lines: what
+ * it printed is out already (flushed after each batch). */
 static void on_interrupt(int sig) {
   (void)sig;
-  interrupted = 1;
+  _exit(CLI_EXIT_OK);
 }
 
-/* Between two polls of the daemon's ring. */
-static void poll_pause(void) {
+/* Before opening a connection the daemon dropped again. */
+static void reconnect_pause(void) {
   struct timespec ts = {0, 200 * 1000000L};
   nanosleep(&ts, NULL);
 }
@@ -339,6 +340,8 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
     json_t *p = json_pack("{s:s, s:O}", "name", name, "after", cursor);
     if (first)
       json_object_set_new(p, "last", json_integer(n));
+    else
+      json_object_set_new(p, "follow", json_true()); /* answered when lines come */
     if (stream)
       json_object_set_new(p, "stream", json_string(stream));
     json_t *res;
@@ -346,7 +349,7 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
     if (rc && c->lost) {
       c->lost = 0;
       rc = CLI_EXIT_OK;
-      poll_pause();
+      reconnect_pause();
       continue;
     }
     if (rc)
@@ -385,9 +388,8 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
       if (ferror(stdout))
         break;
       c->resume = 1; /* it answered once: from now on it is there */
-      poll_pause();
     }
-  } while (follow && !interrupted);
+  } while (follow);
   json_decref(cursor);
   return rc;
 }

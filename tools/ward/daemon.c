@@ -134,6 +134,19 @@ typedef struct svc {
 
 struct op;
 
+/* A `ward ctl logs -f` waiting for lines: its call, deferred and marked a
+ * watch (the control socket may close it to make room), answered as soon
+ * as a line comes, or empty at its deadline. */
+typedef struct follower {
+  struct follower *next;
+  ward_ctx *ctx;
+  json_t *params;     /* what m_logs is asked each time: name, after, stream */
+  int64_t deadline;   /* monotonic ms */
+} follower;
+
+/* How long a follower's call waits at most, unless it asks for less. */
+#define FOLLOW_WAIT_MS 30000
+
 typedef struct supervisor {
   ward_host *host;
   ward_server *server;
@@ -151,6 +164,8 @@ typedef struct supervisor {
   uint64_t journal_dropped; /* as last said */
   int reaper;              /* PID 1 or a subreaper: orphans come to us */
   int changed;             /* an event may have changed the status line */
+  follower *followers;     /* `logs -f` calls waiting for lines */
+  int new_lines;           /* lines came since the followers last looked */
   int64_t started_ms;
   struct op *ops, *ops_last; /* operations under way, oldest first */
   int closing;             /* shutting down: operations are refused, starts
@@ -218,6 +233,7 @@ static void on_event(const ward_event *ev, void *ud) {
   track_up(d, ev);
   switch (ev->type) {
   case WARD_EV_LOG: {
+    d->new_lines = 1;
     if (d->journal) {
       sysd_journal_line(d->journal, n, ev->stream, ev->detail ? ev->detail : "");
       break;
@@ -727,9 +743,12 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
     json_decref(rows);
     return rv;
   }
-  *out = json_pack("{s:o, s:{s:i, s:s, s:s, s:I}}", "services", rows, "daemon", "pid",
+  int followers = 0;
+  for (const follower *f = d->followers; f; f = f->next)
+    followers++;
+  *out = json_pack("{s:o, s:{s:i, s:s, s:s, s:I, s:i}}", "services", rows, "daemon", "pid",
                    (int)getpid(), "config", d->config_path, "socket", d->in_use.socket,
-                   "uptime_ms", (json_int_t)(now - d->started_ms));
+                   "uptime_ms", (json_int_t)(now - d->started_ms), "followers", followers);
   return 0;
 }
 
@@ -1531,6 +1550,73 @@ static int is_op(const char *m) {
 
 /* A control request (ward ctl, or a service's): answered now, or
  * deferred to its operation. */
+static int64_t mono_ms(void);
+
+/* Defers a `logs` call that found no new line (`out`): it is answered
+ * when one comes. 1 if so; 0 to answer it now after all. */
+static int follow_later(supervisor *d, ward_ctx *ctx, json_t *params, json_t *out) {
+  json_t *wait = json_object_get(params, "wait_ms");
+  json_int_t ms = json_is_integer(wait) ? json_integer_value(wait) : FOLLOW_WAIT_MS;
+  if (ms <= 0 || d->closing)
+    return 0;
+  follower *f = calloc(1, sizeof *f);
+  json_t *p = json_pack("{s:O, s:O, s:O?}", "name", json_object_get(params, "name"), "after",
+                        json_object_get(out, "cursor"), "stream",
+                        json_object_get(params, "stream"));
+  ward_ctx *later = f && p ? ward_ctx_defer(ctx) : NULL;
+  if (!later) {
+    free(f);
+    json_decref(p);
+    return 0;
+  }
+  ward_ctx_watch(later);
+  f->ctx = later;
+  f->params = p;
+  f->deadline = mono_ms() + (ms < FOLLOW_WAIT_MS ? ms : FOLLOW_WAIT_MS);
+  f->next = d->followers;
+  d->followers = f;
+  return 1;
+}
+
+/* Answers the followers that have lines, whose deadline came, or whose
+ * connection went (all of them when `all`). Returns the ms until the next
+ * deadline, or -1. */
+static int followers_turn(supervisor *d, int all) {
+  int64_t now = mono_ms(), next = -1;
+  int look = d->new_lines;
+  d->new_lines = 0;
+  for (follower **pp = &d->followers; *pp;) {
+    follower *f = *pp;
+    json_t *out = NULL;
+    char err[256] = "";
+    int rv = 0, done = all || ward_ctx_cancelled(f->ctx) || now >= f->deadline;
+    if (!done && look) {
+      rv = m_logs(d, f->params, &out, err, sizeof err);
+      done = rv || json_array_size(json_object_get(out, "lines")) > 0;
+      if (!done)
+        json_object_set(f->params, "after", json_object_get(out, "cursor"));
+    }
+    if (!done) {
+      json_decref(out);
+      if (next < 0 || f->deadline - now < next)
+        next = f->deadline - now;
+      pp = &f->next;
+      continue;
+    }
+    if (!out && !rv && !all)
+      rv = m_logs(d, f->params, &out, err, sizeof err);
+    if (rv || !out)
+      ward_ctx_fail(f->ctx, rv ? rv : CTL_CLOSING, err[0] ? err : "the daemon is stopping");
+    else
+      ward_ctx_reply_json(f->ctx, out);
+    json_decref(out);
+    *pp = f->next;
+    json_decref(f->params);
+    free(f);
+  }
+  return (int)next;
+}
+
 /* After an external logrotate moved the files: new ones at the next line. */
 static void reopen_logs(supervisor *d, const char *why) {
   svclog_reopen(d->logs);
@@ -1554,6 +1640,12 @@ static int answer(supervisor *d, ward_ctx *ctx, const void *data, size_t len) {
     rv = m_status(d, params, &out, err, sizeof err);
   } else if (strcmp(m, "logs") == 0) {
     rv = m_logs(d, params, &out, err, sizeof err);
+    if (!rv && json_is_true(json_object_get(params, "follow")) &&
+        json_array_size(json_object_get(out, "lines")) == 0 && follow_later(d, ctx, params, out)) {
+      json_decref(params);
+      json_decref(out);
+      return 0;
+    }
   } else if (strcmp(m, "signal") == 0) {
     rv = m_signal(d, params, &out, err, sizeof err);
   } else if (strcmp(m, "reopen_logs") == 0) {
@@ -1680,7 +1772,9 @@ static int turn_end(supervisor *d) {
     say("journal-dropped", NULL, "lines=%llu", (unsigned long long)(dropped - d->journal_dropped));
     d->journal_dropped = dropped;
   }
-  return sysd_watchdog(mono_ms());
+  int wait = sysd_watchdog(mono_ms());
+  int follow = d->followers ? followers_turn(d, 0) : -1;
+  return wait < 0 || (follow >= 0 && follow < wait) ? follow : wait;
 }
 
 static void run_usage(FILE *f) {
@@ -1890,6 +1984,7 @@ int run_main(int argc, char **argv) {
 out:
   /* The control socket goes, then the services left (stopped already,
    * unless starting failed) and the host. */
+  followers_turn(&d, 1);
   ward_server_free(d.server);
   while (d.ops) {
     /* Only when the daemon could not start: nothing is under way. */
