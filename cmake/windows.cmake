@@ -15,6 +15,7 @@ set(WARD_WIN_TESTS
   test_groups     # supervision groups: one-for-one, one-for-all, rest-for-one, giving up
   test_nonblocking # stop, cycle, restart and free from callbacks, on ward's and the program's loop
   test_proto      # the codec and the handshake's encoding
+  test_ring       # the ring of frames in shared memory, and its hostile other side
   test_policy     # the restart policy on a fake clock
   test_lifecycle  # the worker's state machine on a fake clock
   test_supervise  # restarts, crash loops, deadlines, heartbeats, planned replacements,

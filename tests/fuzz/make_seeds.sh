@@ -14,6 +14,8 @@
 #   config   examples/ward.ini, and a file with every key
 #   manifest the manifests of examples/extensions/, and the greeter's with
 #            params after a NUL, good and bad
+#   ring     a 64-byte ring holding two records, and one whose record comes
+#            after a skip to the start
 #
 # Needs bash, awk and printf; nothing else.
 set -euo pipefail
@@ -22,7 +24,7 @@ root=$(cd "$here/../.." && pwd)
 out=${1:-$here/corpus}
 
 rm -rf "$out"
-mkdir -p "$out"/{frame,hello,welcome,json,config,manifest}
+mkdir -p "$out"/{frame,hello,welcome,json,config,manifest,ring}
 
 # The vectors: for each "### (x)" heading of section 12, the hex bytes of
 # its code block, as \xHH escapes for printf, one vector a line.
@@ -109,5 +111,15 @@ done
   >"$out/manifest/greeter-params"
 { cat "$root/examples/extensions/greeter/ward-extension.json"; printf '\0{"name":""}'; } \
   >"$out/manifest/greeter-bad-params"
+
+# Rings: the area (byte 0: 64 bytes), the writer's and the reader's
+# counters, the data. Two records, "hello" and "world"; then "abc" at the
+# start after a skip at byte 48.
+z8='\x00\x00\x00\x00\x00\x00\x00\x00'
+rec() { printf '\\x%02x\\x00\\x00\\x00\\x%02x\\xff\\xff\\xff' "$1" $((255 - $1)); }
+printf "\x00\x20\x00\x00\x00\x00\x00\x00\x00$z8$(rec 5)hello\x00\x00\x00$(rec 5)world\x00\x00\x00" \
+  >"$out/ring/two-records"
+printf "\x00\x50\x00\x00\x00\x00\x00\x00\x00\x30\x00\x00\x00\x00\x00\x00\x00$(rec 3)abc\x00\x00\x00\x00\x00$z8$z8$z8$z8\xff\xff\xff\xff\x00\x00\x00\x00$z8" \
+  >"$out/ring/skip"
 
 echo "make_seeds.sh: wrote $(find "$out" -type f | wc -l) seeds under ${out#"$root"/}"
