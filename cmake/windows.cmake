@@ -16,6 +16,7 @@ set(WARD_WIN_TESTS
   test_nonblocking # stop, cycle, restart and free from callbacks, on ward's and the program's loop
   test_proto      # the codec and the handshake's encoding
   test_ring       # the ring of frames in shared memory, and its hostile other side
+  test_shm        # no shared memory on this backend: every call says so
   test_policy     # the restart policy on a fake clock
   test_lifecycle  # the worker's state machine on a fake clock
   test_supervise  # restarts, crash loops, deadlines, heartbeats, planned replacements,

@@ -23,6 +23,7 @@
 #define WARD_PLATFORM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -215,6 +216,26 @@ int ward__proc_usage(const ward__proc *p, uint64_t *rss, uint64_t *cpu_ms, int64
  * a signal, sig 0 for an exit). Windows has no zombies: always 0. */
 int ward__child_ended(int *pid);
 void ward__child_reap(int pid, int *code, int *sig);
+
+/* Shared memory and futexes, for the shared-memory transport (src/ring.h).
+ * ward__shm_supported says whether this backend has them (linux: memfd
+ * and futex; the others: 0, and the socket carries everything).
+ *
+ * ward__shm_new makes `size` bytes of memory another process can map:
+ * *fd (close-on-exec; handed to the peer) and *mem, mapped here, zeroed.
+ * Its size is sealed, so that no one, the peer included, can shrink it
+ * under a mapping (which would make a read of it a SIGBUS) or grow it.
+ * ward__shm_map maps such memory received from a peer, after checking
+ * that it is exactly `size` bytes and sealed so: WARD_EPROTO otherwise.
+ * ward__futex_wait sleeps while *word == expect (up to timeout_ms, -1: no
+ * limit; a wake, a change or a signal ends it early: callers look again);
+ * ward__futex_wake wakes the waiters of `word`, in any process. */
+int ward__shm_supported(void);
+int ward__shm_new(size_t size, ward__fd *fd, void **mem);
+int ward__shm_map(ward__fd fd, size_t size, void **mem);
+void ward__shm_unmap(void *mem, size_t size);
+void ward__futex_wait(_Atomic uint32_t *word, uint32_t expect, int timeout_ms);
+void ward__futex_wake(_Atomic uint32_t *word);
 
 /* The guard: a small process, started with the host, that outlives it
  * long enough to kill every worker's process group should the host die
