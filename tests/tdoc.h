@@ -9,7 +9,7 @@
 #include "test.h"
 
 /* The whole of `path` (under the source tree), NUL-terminated. */
-static char *t_read_doc(const char *path) {
+static inline char *t_read_doc(const char *path) {
   char full[1024];
   snprintf(full, sizeof full, "%s/%s", WARD_SOURCE_DIR, path);
   FILE *f = fopen(full, "r");
@@ -35,7 +35,7 @@ static char *t_read_doc(const char *path) {
 
 /* `text` with every run of spaces and newlines made one space, in place,
  * so that a phrase is found wherever the paragraph happens to wrap. */
-static char *t_squash(char *text) {
+static inline char *t_squash(char *text) {
   char *w = text;
   for (const char *r = text; *r; r++) {
     int space = *r == ' ' || *r == '\n';

@@ -8,7 +8,11 @@
 #include <jansson.h>
 
 #include "test.h"
+#include "tdoc.h"
 #include "trun.h"
+
+/* The exit codes of the tool, CLI_EXIT_MAP: macros only, nothing to link. */
+#include "../tools/ward/cli.h"
 
 
 /* ---- the tool ---- */
@@ -23,6 +27,86 @@ static void test_help(void) {
   /* The hidden worker command is plumbing, not listed. */
   EXPECT(&r, strstr(r.out, "__probe-worker") == NULL);
   run_result_free(&r);
+}
+
+/* The line of `table` that lists `code` for `command`, with its meaning:
+ * "  CODE  COMMAND  MEANING", the command column padded. */
+static int has_exit_row(const char *table, int code, const char *command,
+                        const char *meaning) {
+  char head[64];
+  snprintf(head, sizeof head, "  %d  %s ", code, command);
+  for (const char *line = table; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    size_t len = strcspn(line, "\n");
+    if (strncmp(line, head, strlen(head)) != 0 || len < strlen(meaning))
+      continue;
+    const char *rest = line + strlen(head);
+    rest += strspn(rest, " ");
+    if ((size_t)(line + len - rest) == strlen(meaning) && strncmp(rest, meaning, strlen(meaning)) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* `ward --help` lists every exit status of cli.h's list (the manual
+ * pages take theirs from this table), and nothing else; docs/cli.md's
+ * table has the same codes, each naming the commands that give it. */
+static void test_help_exit_statuses(void) {
+  run_result r;
+  RUN(&r, "--help");
+  EXPECT(&r, r.code == 0);
+  const char *table = strstr(r.out, "\nExit status");
+  EXPECT(&r, table != NULL);
+  table = strchr(table + 1, '\n') + 1;
+  size_t rows = 0;
+  for (const char *line = table; *line == ' '; line = strchr(line, '\n') + 1)
+    rows++;
+  size_t want_rows = 0;
+#define CHECK_ROW(name, code, command, meaning)                                             \
+  EXPECT(&r, has_exit_row(table, code, command, meaning));                                 \
+  want_rows++;
+  CLI_EXIT_MAP(CHECK_ROW)
+#undef CHECK_ROW
+  EXPECT(&r, rows == want_rows);
+  run_result_free(&r);
+
+  /* docs/cli.md: the first table after "Exit status:", "| CODE | ... |". */
+  char *doc = t_read_doc("docs/cli.md");
+  char *start = strstr(doc, "- Exit status:");
+  T_TRUE(start != NULL);
+  start = strstr(start, "\n| code |");
+  T_TRUE(start != NULL);
+  int listed[256] = {0};
+  for (char *line = strchr(start + 1, '\n') + 1; line[0] == '|'; line = strchr(line, '\n') + 1) {
+    int code;
+    if (sscanf(line, "| %d |", &code) != 1)
+      continue; /* the |---| line */
+    char *end = strchr(line, '\n');
+    *end = 0;
+    T_TRUE(code >= 0 && code < 256);
+    listed[code] = 1;
+#define CHECK_DOC(name, c, command, meaning)                                                 \
+  if ((c) == code && strcmp(command, "all") != 0) {                                        \
+    char want[64];                                                                         \
+    snprintf(want, sizeof want, "`ward %s", command);                                      \
+    if (!strstr(line, want))                                                               \
+      T_FAIL("docs/cli.md, exit status %d: does not name %s`: %s", code, want, line);      \
+  }
+    CLI_EXIT_MAP(CHECK_DOC)
+#undef CHECK_DOC
+    int known = 0;
+#define KNOWN(name, c, command, meaning) known |= (c) == code;
+    CLI_EXIT_MAP(KNOWN)
+#undef KNOWN
+    if (!known)
+      T_FAIL("docs/cli.md lists exit status %d, which cli.h does not have", code);
+    *end = '\n';
+  }
+#define LISTED(name, c, command, meaning)                                                    \
+  if (!listed[c])                                                                          \
+    T_FAIL("docs/cli.md does not list exit status %d (%s: %s)", c, command, meaning);
+  CLI_EXIT_MAP(LISTED)
+#undef LISTED
+  free(doc);
 }
 
 static void test_version(void) {
@@ -193,6 +277,7 @@ int main(int argc, char **argv) {
   }
   ward_bin = argv[1];
   T_RUN(test_help);
+  T_RUN(test_help_exit_statuses);
   T_RUN(test_version);
   T_RUN(test_usage_errors);
   T_RUN(test_probe_help);

@@ -14,18 +14,28 @@
 
 struct json_t;
 
-/* ---- Exit codes, the same for every subcommand ---- */
+/* ---- Exit codes ----
+ * Every exit status any command uses, with the command that uses it ("all":
+ * every one) and what it means there, in one list. The enum below is made
+ * from it and `ward --help` prints it as its exit status table, so the two
+ * cannot drift. A code may mean one thing for one command and another for
+ * another; its name says which. Meanings are short: `ward --help` prints
+ * each on one line.
+ *   X(NAME, CODE, COMMAND, MEANING) */
+#define CLI_EXIT_MAP(X)                                                                  \
+  X(OK, 0, "all", "it did what was asked (probe: every check passed)")                   \
+  X(FAIL, 1, "all", "it ran, but something failed (the reason is on stderr)")            \
+  X(USAGE, 2, "all", "usage error: the command line was wrong; nothing was done")        \
+  X(CONFIG, 3, "run", "the configuration was refused (file, line and reason on stderr)") \
+  X(NOT_RUNNING, 3, "ctl", "no daemon answers on the control socket")                    \
+  X(INACTIVE, 3, "ctl", "status: an instance that should run is not running")            \
+  X(NO_SERVICE, 4, "ctl", "the daemon has no such service")                              \
+  X(NO_COMMAND, 4, "ext", "no extension contributes the command to call")
+
 enum {
-  CLI_EXIT_OK = 0,   /* it did what was asked (for probe: every check passed) */
-  CLI_EXIT_FAIL = 1, /* it ran but something failed (for probe: a check) */
-  CLI_EXIT_USAGE = 2, /* the command line was wrong; nothing was done */
-  /* Codes of one command or another (docs/cli.md): */
-  CLI_EXIT_CONFIG = 3,      /* run: the configuration was refused */
-  CLI_EXIT_NOT_RUNNING = 3, /* ctl: no daemon answers on the socket */
-  CLI_EXIT_INACTIVE = 3,    /* ctl status: an instance that should run does not
-                               (LSB's "not running", as with no daemon) */
-  CLI_EXIT_NO_SERVICE = 4,  /* ctl: the daemon has no such service */
-  CLI_EXIT_NO_COMMAND = 4   /* ext: no extension contributes the command */
+#define CLI_EXIT_ENUM(name, code, command, meaning) CLI_EXIT_##name = code,
+  CLI_EXIT_MAP(CLI_EXIT_ENUM)
+#undef CLI_EXIT_ENUM
 };
 
 /* The tool's name in messages and usage texts. */

@@ -38,6 +38,27 @@ static const cli_command commands[] = {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+/* Every exit status of every command, from cli.h's list: one row per code
+ * and command, "CODE  COMMAND  MEANING", the command column padded to the
+ * longest name. */
+static void print_exit_codes(FILE *f) {
+  static const struct {
+    int code;
+    const char *command, *meaning;
+  } rows[] = {
+#define CLI_EXIT_ROW(name, code, command, meaning) {code, command, meaning},
+      CLI_EXIT_MAP(CLI_EXIT_ROW)
+#undef CLI_EXIT_ROW
+  };
+  int width = 0;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    if ((int)strlen(rows[i].command) > width)
+      width = (int)strlen(rows[i].command);
+  fprintf(f, "\nExit status, and the command that uses it (all: every command):\n");
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    fprintf(f, "  %d  %-*s  %s\n", rows[i].code, width, rows[i].command, rows[i].meaning);
+}
+
 static void usage(FILE *f) {
   fprintf(f,
           "Usage: %s COMMAND [OPTIONS]\n"
@@ -56,10 +77,9 @@ static void usage(FILE *f) {
           "  -h, --help     show this help and exit\n"
           "      --version  print the version of ward and exit\n"
           "\n"
-          "Run '%s COMMAND --help' for a command's options.\n"
-          "\n"
-          "Exit status: 0 success, 1 the command failed, 2 usage error.\n",
+          "Run '%s COMMAND --help' for a command's options.\n",
           CLI_NAME);
+  print_exit_codes(f);
 }
 
 static const cli_command *find_command(const char *name) {
