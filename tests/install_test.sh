@@ -3,8 +3,9 @@
 #
 # Installs the build into a scratch prefix, then builds and runs
 # tests/install_consumer.c against it twice: with pkg-config, and from a
-# small CMake project that uses find_package(ward); then runs the installed
-# `ward probe` when the build has the tool. Run by ctest
+# small CMake project that uses find_package(ward); then, when the build
+# has the tool, runs the installed `ward probe` and looks for its manual
+# pages. Run by ctest
 # (install_pkgconfig). Exits 77 (skipped) in a sanitizer build, whose
 # library an uninstrumented consumer cannot link.
 set -eu
@@ -70,6 +71,22 @@ if [ -x "$build/tools/ward" ]; then
   (cd "$tmp" && "$prefix/bin/ward" probe --quick) >"$tmp/probe.log" 2>&1 ||
     { cat "$tmp/probe.log"; exit 1; }
   tail -n 1 "$tmp/probe.log"
+
+  step "the manual pages"
+  for page in man1/ward.1 man1/ward-run.1 man1/ward-ctl.1 man1/ward-probe.1 \
+              man1/ward-ext.1 man5/ward.ini.5; do
+    [ -s "$prefix/share/man/$page" ] || { echo "install_test: no share/man/$page installed"; exit 1; }
+  done
+  # Where man looks for them, by name and section.
+  if command -v man >/dev/null 2>&1; then
+    for name in ward ward-run ward-ctl ward.ini; do
+      found=$(MANPATH="$prefix/share/man" man -w "$name" 2>/dev/null) || found=
+      case $found in
+      "$prefix"/share/man/*) ;;
+      *) echo "install_test: man -w $name finds '$found', not the installed page"; exit 1 ;;
+      esac
+    done
+  fi
 fi
 
 step "ok"

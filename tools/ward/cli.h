@@ -17,10 +17,13 @@ struct json_t;
 /* ---- Exit codes ----
  * Every exit status any command uses, with the command that uses it ("all":
  * every one) and what it means there, in one list. The enum below is made
- * from it and `ward --help` prints it as its exit status table, so the two
- * cannot drift. A code may mean one thing for one command and another for
- * another; its name says which. Meanings are short: `ward --help` prints
- * each on one line.
+ * from it, `ward --help` prints it as its exit status table, and the EXIT
+ * STATUS section of each manual page (docs/man/) is generated from that
+ * table, so the three cannot drift. A code may mean one thing for one
+ * command and another for another; its name says which. Meanings are
+ * short: `ward --help` prints each on one line. A meaning for one
+ * subcommand starts with its name ("status: ..."); a note for one command
+ * only, "(probe: ...)", is left out of the other commands' manual pages.
  *   X(NAME, CODE, COMMAND, MEANING) */
 #define CLI_EXIT_MAP(X)                                                                  \
   X(OK, 0, "all", "it did what was asked (probe: every check passed)")                   \

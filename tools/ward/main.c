@@ -40,7 +40,9 @@ static const cli_command commands[] = {
 
 /* Every exit status of every command, from cli.h's list: one row per code
  * and command, "CODE  COMMAND  MEANING", the command column padded to the
- * longest name. */
+ * longest name. scripts/man_page.sh reads this table into the manual
+ * pages, so its shape is kept simple: two spaces, code, two spaces, one
+ * word, two spaces or more, the meaning. */
 static void print_exit_codes(FILE *f) {
   static const struct {
     int code;
