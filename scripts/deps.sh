@@ -25,7 +25,8 @@ PACKAGES=(
   util-linux      # unshare: test_deploy runs `ward run` as PID 1 of a new PID namespace
   libseccomp-dev  # the sandbox's system-call filter (src/linux/sandbox.c): the Linux
                   # backend only; the portable backend and the IPC core do without
-  python3         # tests/test_protocol_doc runs the Python example worker of docs/protocol.md
+  python3         # tests/test_protocol_doc runs the Python example worker of docs/protocol.md;
+                  # tests/completion_test.sh a socket that never answers
   groff-base      # groff: tests/man_test.sh checks that the manual pages (docs/man/) render
                   # without warnings, and reads them as text
   valgrind        # valgrind.h: src/unix/spawn.c asks whether it runs under valgrind (which

@@ -5,7 +5,7 @@
 # tests/install_consumer.c against it twice: with pkg-config, and from a
 # small CMake project that uses find_package(ward); then, when the build
 # has the tool, runs the installed `ward probe` and looks for its manual
-# pages. Run by ctest
+# pages and its bash completion. Run by ctest
 # (install_pkgconfig). Exits 77 (skipped) in a sanitizer build, whose
 # library an uninstrumented consumer cannot link.
 set -eu
@@ -72,7 +72,7 @@ if [ -x "$build/tools/ward" ]; then
     { cat "$tmp/probe.log"; exit 1; }
   tail -n 1 "$tmp/probe.log"
 
-  step "the manual pages"
+  step "the manual pages and the bash completion"
   for page in man1/ward.1 man1/ward-run.1 man1/ward-ctl.1 man1/ward-probe.1 \
               man1/ward-ext.1 man5/ward.ini.5; do
     [ -s "$prefix/share/man/$page" ] || { echo "install_test: no share/man/$page installed"; exit 1; }
@@ -87,6 +87,10 @@ if [ -x "$build/tools/ward" ]; then
       esac
     done
   fi
+  completion=$prefix/share/bash-completion/completions/ward
+  [ -s "$completion" ] || { echo "install_test: no share/bash-completion/completions/ward"; exit 1; }
+  bash -c '. "$1" && complete -p ward' _ "$completion" >/dev/null ||
+    { echo "install_test: the installed completion does not register for ward"; exit 1; }
 fi
 
 step "ok"
