@@ -1510,6 +1510,12 @@ WARD_EXTERN void ward_server_free(ward_server *s);
  * the loop thread. Errors: WARD_EINVAL (NULL, attached already, or
  * listening already). */
 WARD_EXTERN int ward_server_attach(ward_server *s, ward_host *host);
+/* How many connections the server holds now: those in their handshake
+ * and those past it, not those it has closed or whose peer has left (a
+ * daemon's figure of its control connections). From any thread, a
+ * handler's included; attached to a host, a connection counts until the
+ * loop has handled its close. 0 for NULL. */
+WARD_EXTERN size_t ward_server_connections(ward_server *s);
 /* Connects to a ward server at `path` (the client does not follow the
  * server's life: no death signal). Errors: WARD_ECLOSED (nothing listens
  * there: no such socket, or the connection was refused; the errno is in

@@ -373,6 +373,19 @@ int ward_server_listen(ward_server *s, const char *path) {
   return 0;
 }
 
+size_t ward_server_connections(ward_server *s) {
+  if (!s)
+    return 0;
+  if (s->host)
+    return ward__server_attached_count(s);
+  size_t n = 0;
+  pthread_mutex_lock(&s->mu);
+  for (peer *p = s->peers; p; p = p->next)
+    n += !p->done && !ending(p);
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
 void ward_server_free(ward_server *s) {
   if (!s)
     return;

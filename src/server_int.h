@@ -49,6 +49,8 @@ void ward__server_refuse(ward__fd fd, int max_conns);
 /* server_loop.c: attached to a host. Registers the listener with the
  * host's loop (0, or the error of the registration). */
 int ward__server_attached_listen(ward_server *s);
+/* ward_server_connections of an attached server. */
+size_t ward__server_attached_count(ward_server *s);
 /* ward_server_free of an attached server. */
 void ward__server_attached_free(ward_server *s);
 

@@ -470,6 +470,14 @@ static void close_job(ward__job *job) {
   pthread_mutex_unlock(&h->mu);
 }
 
+size_t ward__server_attached_count(ward_server *s) {
+  ward_host *h = s->host;
+  pthread_mutex_lock(&h->mu);
+  size_t n = s->nlive;
+  pthread_mutex_unlock(&h->mu);
+  return n;
+}
+
 void ward__server_attached_free(ward_server *s) {
   ward_host *h = s->host;
   if (ward__on_io_thread(h))

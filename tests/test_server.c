@@ -528,6 +528,44 @@ static void test_limits_api(void) {
   T_EQ_STR(ward_drop_reason_name(99), "unknown");
 }
 
+/* Waits (30 s at most) until `s` holds `n` connections. */
+static void wait_connections(ward_server *s, size_t n) {
+  int64_t deadline = t_now_ms() + 30000;
+  size_t now;
+  while ((now = ward_server_connections(s)) != n) {
+    if (t_now_ms() > deadline)
+      T_FAIL("%zu connections, want %zu", now, n);
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
+/* ward_server_connections counts the connections held, greeted or still
+ * in their handshake, and forgets those whose peers left. */
+static void test_connections(void) {
+  T_EQ_INT(ward_server_connections(NULL), 0);
+  ward_server *s = new_server();
+  T_EQ_INT(ward_server_connections(s), 0);
+  T_OK(ward_server_listen(s, path));
+  T_EQ_INT(ward_server_connections(s), 0);
+  ward_client *a, *b;
+  T_OK(ward_client_open(&a, path));
+  expect_reply(a, "echo", "a", "a");
+  T_EQ_INT(ward_server_connections(s), 1);
+  raw_fd silent = raw_connect();
+  wait_connections(s, 2);
+  T_OK(ward_client_open(&b, path));
+  expect_reply(b, "echo", "b", "b");
+  T_EQ_INT(ward_server_connections(s), 3);
+  ward_client_free(a);
+  wait_connections(s, 2);
+  raw_close(silent);
+  wait_connections(s, 1);
+  ward_client_free(b);
+  wait_connections(s, 0);
+  ward_server_free(s);
+}
+
 /* A peer has the handshake deadline, from its connect, to send a whole
  * HELLO; one that sends part of a header, or nothing, is closed then. A
  * greeted one is not held to it. */
@@ -1086,6 +1124,7 @@ int main(int argc, char **argv) {
   T_RUN(test_paths);
   T_RUN(test_hostile_peers);
   T_RUN(test_limits_api);
+  T_RUN(test_connections);
   T_RUN(test_handshake_deadline);
   T_RUN(test_connection_limit);
   T_RUN(test_all_busy);
@@ -1096,6 +1135,7 @@ int main(int argc, char **argv) {
   T_RUN(test_paths);
   T_RUN(test_hostile_peers);
   T_RUN(test_limits_api);
+  T_RUN(test_connections);
   T_RUN(test_handshake_deadline);
   T_RUN(test_connection_limit);
   T_RUN(test_all_busy);
