@@ -23,6 +23,9 @@ PACKAGES=(
   libsystemd-dev  # `ward run` under systemd: sd_notify readiness and watchdog, --journal
                   # (tools/ward/sysd.c)
   util-linux      # unshare: test_deploy runs `ward run` as PID 1 of a new PID namespace
+  libmicrohttpd-dev # the HTTP pages of `ward run` ([ward] http: health, readiness,
+                  # status, metrics), served without a thread of its own
+  curl            # tests/test_http fetches those pages with a real HTTP client
   libseccomp-dev  # the sandbox's system-call filter (src/linux/sandbox.c): the Linux
                   # backend only; the portable backend and the IPC core do without
   python3         # tests/test_protocol_doc runs the Python example worker of docs/protocol.md;

@@ -30,6 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <wordexp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <ini.h>
 #include <ward.h>
@@ -178,6 +180,69 @@ int conf_ready(const char *s, int *mode, int *arg) {
     return int_in(s + 7 + strspn(s + 7, " "), 3, 1023, arg);
   }
   return -1;
+}
+
+/* A port, 0..65535, alone. */
+static int port_of(const char *s, uint16_t *port) {
+  int n;
+  if (int_in(s, 0, 65535, &n))
+    return -1;
+  *port = (uint16_t)n;
+  return 0;
+}
+
+int conf_http_address(const char *s, struct sockaddr_storage *addr, socklen_t *len) {
+  struct sockaddr_storage a;
+  memset(&a, 0, sizeof a);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&a;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a;
+  uint16_t port;
+  socklen_t n;
+  const char *colon = s ? strrchr(s, ':') : NULL;
+  char host[64];
+  if (s && !colon) {
+    /* A port alone: loopback. */
+    if (port_of(s, &port))
+      return -1;
+    v4->sin_family = AF_INET;
+    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    v4->sin_port = htons(port);
+    n = sizeof *v4;
+  } else if (s && s[0] == '[') {
+    /* [IPV6]:PORT */
+    size_t hl = (size_t)(colon - s);
+    if (hl < 3 || s[hl - 1] != ']' || hl - 2 >= sizeof host || port_of(colon + 1, &port))
+      return -1;
+    memcpy(host, s + 1, hl - 2);
+    host[hl - 2] = 0;
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) != 1)
+      return -1;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    n = sizeof *v6;
+  } else if (s) {
+    /* IPV4:PORT, or localhost:PORT; no other name, which would need a
+     * resolver at every start. */
+    size_t hl = (size_t)(colon - s);
+    if (hl == 0 || hl >= sizeof host || port_of(colon + 1, &port))
+      return -1;
+    memcpy(host, s, hl);
+    host[hl] = 0;
+    if (strcmp(host, "localhost") == 0)
+      snprintf(host, sizeof host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
+      return -1;
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    n = sizeof *v4;
+  } else {
+    return -1;
+  }
+  if (addr)
+    *addr = a;
+  if (len)
+    *len = n;
+  return 0;
 }
 
 int svc_name_ok(const char *name) {
@@ -371,6 +436,18 @@ const conf_key conf_keys[] = {
      .what = "a duration of 1ms or more",
      .doc = "how long a control connection has, from its connect, to complete its handshake "
             "(`ward ctl` does it at once); one that has not is closed and logged"},
+    {.name = "http",
+     .section = CONF_WARD,
+     .type = CONF_ADDRESS,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = W(http, char *),
+     .def = "none",
+     .def_note = "(off)",
+     .what = "an address (PORT, IPV4:PORT, localhost:PORT or [IPV6]:PORT) or none",
+     .doc = "serve `/healthz`, `/readyz`, `/status` and `/metrics` over HTTP at this address "
+            "(below): a port alone is `127.0.0.1:PORT`, loopback; any other interface must be "
+            "written out (`0.0.0.0:9180`, `[::]:9180`). Port 0 takes a free one; the address "
+            "bound is logged (`http-listening`) and in `status`"},
 
     /* [service NAME] */
     {.name = "command",
@@ -607,9 +684,12 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
   uint64_t u;
   switch (k->type) {
   case CONF_STRING:
-  case CONF_PATH: {
-    int none = k->type == CONF_PATH && strcmp(value, "none") == 0;
+  case CONF_PATH:
+  case CONF_ADDRESS: {
+    int none = k->type != CONF_STRING && strcmp(value, "none") == 0;
     if (k->type == CONF_PATH && !none && value[0] != '/')
+      return -1;
+    if (k->type == CONF_ADDRESS && !none && conf_http_address(value, NULL, NULL))
       return -1;
     char *v = none ? NULL : strdup(value);
     if (!none && !v)
@@ -716,6 +796,7 @@ static int key_empty(const conf_key *k, const void *base) {
   switch (k->type) {
   case CONF_STRING:
   case CONF_PATH:
+  case CONF_ADDRESS:
     return *CAT(base, k->off, char *) == NULL;
   case CONF_WORDS:
   case CONF_ENV:
@@ -728,7 +809,8 @@ static int key_empty(const conf_key *k, const void *base) {
 int conf_key_same(const conf_key *k, const void *a, const void *b) {
   switch (k->type) {
   case CONF_STRING:
-  case CONF_PATH: {
+  case CONF_PATH:
+  case CONF_ADDRESS: {
     const char *x = *CAT(a, k->off, char *), *y = *CAT(b, k->off, char *);
     return x && y ? strcmp(x, y) == 0 : x == y;
   }
@@ -751,7 +833,8 @@ int conf_key_same(const conf_key *k, const void *a, const void *b) {
 int conf_key_copy(const conf_key *k, void *dst, const void *src) {
   switch (k->type) {
   case CONF_STRING:
-  case CONF_PATH: {
+  case CONF_PATH:
+  case CONF_ADDRESS: {
     const char *s = *CAT(src, k->off, char *);
     char **d = AT(dst, k->off, char *);
     *d = s ? strdup(s) : NULL;
@@ -777,6 +860,7 @@ void conf_key_clear(const conf_key *k, void *base) {
   switch (k->type) {
   case CONF_STRING:
   case CONF_PATH:
+  case CONF_ADDRESS:
     free(*AT(base, k->off, char *));
     *AT(base, k->off, char *) = NULL;
     break;
@@ -824,14 +908,15 @@ static void size_text(uint64_t bytes, int human, char *buf, size_t cap) {
 const char *conf_key_text(const conf_key *k, const void *base, int human, char *buf,
                           size_t cap) {
   int v = k->type == CONF_SIZE || k->type == CONF_STRING || k->type == CONF_PATH ||
-                  k->type == CONF_WORDS || k->type == CONF_ENV
+                  k->type == CONF_ADDRESS || k->type == CONF_WORDS || k->type == CONF_ENV
               ? 0
               : *CAT(base, k->off, int);
   switch (k->type) {
   case CONF_STRING:
-  case CONF_PATH: {
+  case CONF_PATH:
+  case CONF_ADDRESS: {
     const char *s = *CAT(base, k->off, char *);
-    snprintf(buf, cap, "%s", s ? s : k->type == CONF_PATH ? "none" : "");
+    snprintf(buf, cap, "%s", s ? s : k->type != CONF_STRING ? "none" : "");
     break;
   }
   case CONF_INT:

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 /* One [service NAME] section. */
 typedef struct svc_conf {
@@ -75,6 +76,8 @@ typedef struct ward_conf {
   int log_mode;          /* permissions of new log files */
   int max_conns;         /* control connections held at once */
   int handshake_ms;      /* for a control connection's handshake */
+  char *http;            /* the HTTP listener's address as written
+                            (conf_http_address), or NULL: none */
   svc_conf *svcs;        /* in file order */
   size_t nsvcs;
   grp_conf *groups;      /* in file order */
@@ -88,6 +91,8 @@ typedef enum conf_section { CONF_WARD, CONF_SERVICE, CONF_GROUP } conf_section;
 typedef enum conf_type {
   CONF_STRING,   /* char *, any text */
   CONF_PATH,     /* char *, an absolute path, or "none" for NULL */
+  CONF_ADDRESS,  /* char *, as written: an address conf_http_address reads,
+                    or "none" for NULL */
   CONF_INT,      /* int, a decimal number in lo..hi */
   CONF_MODE,     /* int, file permissions in octal (0640), 0..0777 */
   CONF_BOOL,     /* int, yes/true or no/false */
@@ -192,6 +197,10 @@ const char *conf_restart_name(int mode);
 int conf_strategy(const char *s, int *strategy); /* one-for-one | one-for-all | rest-for-one */
 /* "handshake", "up DURATION", "notify FD". */
 int conf_ready(const char *s, int *mode, int *arg);
+/* The address of `[ward] http`: "PORT" (127.0.0.1:PORT), "IPV4:PORT",
+ * "localhost:PORT" or "[IPV6]:PORT", numeric (no name is resolved), port
+ * 0..65535 (0: any free one). Fills `addr` and `len` when not NULL. */
+int conf_http_address(const char *s, struct sockaddr_storage *addr, socklen_t *len);
 
 /* The default control socket: /run/ward.sock for root, else
  * $XDG_RUNTIME_DIR/ward.sock, else /tmp/ward-UID.sock. */

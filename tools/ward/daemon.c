@@ -51,6 +51,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "http.h"
 #include "svclog.h"
 #include "sysd.h"
 
@@ -150,6 +151,7 @@ typedef struct follower {
 typedef struct supervisor {
   ward_host *host;
   ward_server *server;
+  http_server *http;       /* [ward] http: its pages (http.c) */
   ward_conf *conf;
   char *config_path;
   ward_conf in_use;        /* the [ward] keys a reload does not change
@@ -746,10 +748,38 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   int followers = 0;
   for (const follower *f = d->followers; f; f = f->next)
     followers++;
-  *out = json_pack("{s:o, s:{s:i, s:s, s:s, s:I, s:i}}", "services", rows, "daemon", "pid",
-                   (int)getpid(), "config", d->config_path, "socket", d->in_use.socket,
-                   "uptime_ms", (json_int_t)(now - d->started_ms), "followers", followers);
+  *out = json_pack("{s:o, s:{s:i, s:s, s:s, s:I, s:i, s:s?, s:I}}", "services", rows, "daemon",
+                   "pid", (int)getpid(), "config", d->config_path, "socket", d->in_use.socket,
+                   "uptime_ms", (json_int_t)(now - d->started_ms), "followers", followers,
+                   "http", http_address(d->http), "control_connections",
+                   (json_int_t)ward_server_connections(d->server));
   return 0;
+}
+
+/* The HTTP pages are made of the status document (http.h). */
+static json_t *http_status(void *ud) {
+  json_t *out = NULL;
+  char err[256];
+  return m_status(ud, NULL, &out, err, sizeof err) ? NULL : out;
+}
+
+static void http_log(void *ud, const char *text) {
+  (void)ud;
+  say("http-error", NULL, "detail=\"%s\"", text);
+}
+
+/* Serves the pages at `address` (NULL: nowhere), as [ward] http says. */
+static int http_serve(supervisor *d, const char *address, char *err, size_t cap) {
+  const char *was = http_address(d->http);
+  char before[128];
+  snprintf(before, sizeof before, "%s", was ? was : "");
+  int rv = http_listen(d->http, address, err, cap);
+  const char *now = http_address(d->http);
+  if (now && strcmp(now, before) != 0)
+    say("http-listening", NULL, "address=%s", now);
+  else if (!now && before[0])
+    say("http-closed", NULL, "address=%s", before);
+  return rv;
 }
 
 /* One captured line of one instance, for merging instances by time. */
@@ -1441,6 +1471,14 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
       say("reload-note", NULL, "%s=%s takes effect at the next start", k->name,
           conf_key_text(k, nc, 0, v, sizeof v));
   }
+  /* First, as it may fail: a refused reload changes nothing. */
+  char herr[512];
+  if (http_serve(d, nc->http, herr, sizeof herr)) {
+    snprintf(err, cap, "http %s", herr);
+    say("reload-refused", NULL, "error=\"%s\"", err);
+    conf_free(nc);
+    return CTL_FAILED;
+  }
   svclog_configure(d->logs, d->journal ? NULL : nc->log_dir, nc->log_max_bytes, nc->log_files,
                    nc->log_mode);
   char lerr[512];
@@ -1919,6 +1957,14 @@ int run_main(int argc, char **argv) {
     cli_error("run", "control socket %s: %s", conf->socket, ward_last_error());
     goto out;
   }
+  if (!(d.http = http_new(http_status, http_log, &d))) {
+    cli_error("run", "out of memory");
+    goto out;
+  }
+  if (http_serve(&d, conf->http, err, sizeof err)) {
+    cli_error("run", "http %s", err);
+    goto out;
+  }
   static const char *const reapers[] = {"none", "pid1", "subreaper"};
   say("daemon-started", NULL, "pid=%d config=%s socket=%s log_dir=%s services=%zu reaper=%s",
       (int)getpid(), d.config_path, conf->socket,
@@ -1952,12 +1998,14 @@ int run_main(int argc, char **argv) {
     int wait_ms = turn_end(&d);
     if (d.down && !d.ops)
       break;
-    struct pollfd pf[2] = {{.fd = ward_host_fd(d.host), .events = POLLIN},
-                           {.fd = sig_pipe[0], .events = POLLIN}};
-    if (poll(pf, 2, wait_ms) < 0)
+    struct pollfd pf[2 + HTTP_MAX_FDS] = {{.fd = ward_host_fd(d.host), .events = POLLIN},
+                                          {.fd = sig_pipe[0], .events = POLLIN}};
+    size_t nhttp = http_poll_fds(d.http, pf + 2, HTTP_MAX_FDS, &wait_ms);
+    if (poll(pf, 2 + nhttp, wait_ms) < 0)
       continue; /* EINTR */
     if (pf[0].revents)
       ward_host_dispatch(d.host, 0);
+    http_run(d.http, pf + 2, nhttp);
     unsigned char sigs[16];
     ssize_t got;
     while ((got = read(sig_pipe[0], sigs, sizeof sigs)) > 0)
@@ -1982,8 +2030,9 @@ int run_main(int argc, char **argv) {
   rc = CLI_EXIT_OK;
 
 out:
-  /* The control socket goes, then the services left (stopped already,
-   * unless starting failed) and the host. */
+  /* The HTTP pages and the control socket go, then the services left
+   * (stopped already, unless starting failed) and the host. */
+  http_free(d.http);
   followers_turn(&d, 1);
   ward_server_free(d.server);
   while (d.ops) {

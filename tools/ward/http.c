@@ -1,0 +1,548 @@
+/*
+ * http.c — the HTTP listener of `ward run`: /healthz, /readyz, /status
+ * and /metrics, over libmicrohttpd (http.h says how the daemon drives it).
+ *
+ * Design notes. The daemon is single-threaded and stays so: libmicrohttpd
+ * runs in its "external polling" mode, with no thread of its own, where
+ * epoll is there (Linux) through one epoll descriptor, elsewhere (and
+ * with WARD_HTTP_NO_EPOLL set, so that the tests walk that path too)
+ * through select()'s sets, which http_poll_fds turns into pollfds for the
+ * daemon's poll. The handler runs inside http_run, on that thread, between
+ * two turns of the host's loop: it may read everything the daemon has.
+ *
+ * The listening socket is made here, not by libmicrohttpd, so that a bind
+ * that fails says why (the port is taken, the address is not this host's)
+ * and the port bound is known (port 0 asks for any free one). It is
+ * close-on-exec, as are libmicrohttpd's own descriptors: the services
+ * inherit none of them.
+ *
+ * Every page is made from one document, the daemon's status (the JSON of
+ * `ward ctl status --json`): /status is it, /readyz and /metrics read it.
+ */
+#define _GNU_SOURCE
+
+#include "http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "cli.h"
+#include "config.h"
+
+struct http_server {
+  http_status_fn status;
+  http_log_fn log;
+  void *ud;
+  struct MHD_Daemon *mhd;  /* NULL: serving nowhere */
+  char *spec;              /* the address as the file says it */
+  struct sockaddr_storage bound;
+  socklen_t bound_len;
+  char address[96];        /* `bound` as text */
+  int due;                 /* http_run must run after this poll, whatever
+                              the descriptors say (libmicrohttpd's timeout) */
+};
+
+http_server *http_new(http_status_fn status, http_log_fn log, void *ud) {
+  http_server *h = calloc(1, sizeof *h);
+  if (h) {
+    h->status = status;
+    h->log = log;
+    h->ud = ud;
+  }
+  return h;
+}
+
+const char *http_address(const http_server *h) { return h && h->mhd ? h->address : NULL; }
+
+/* ------------------------------------------------------------------ */
+/* Pages                                                               */
+
+/* A response with `body` (len bytes) and its type, queued on `c`. */
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type,
+                             const char *body, size_t len) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (!r)
+    return MHD_NO;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+  /* Probes and scrapes want the state of now, never a cache's. */
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+  enum MHD_Result rv = MHD_queue_response(c, code, r);
+  MHD_destroy_response(r);
+  return rv;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned code, const char *text) {
+  return reply(c, code, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* What a page writes its body to: a memory stream. */
+typedef struct body {
+  FILE *f;
+  char *buf;
+  size_t len;
+} body;
+
+static int body_open(body *b) {
+  b->buf = NULL;
+  b->len = 0;
+  b->f = open_memstream(&b->buf, &b->len);
+  return b->f ? 0 : -1;
+}
+
+/* Closes the stream and answers with what it holds; 500 if it failed. */
+static enum MHD_Result body_reply(struct MHD_Connection *c, body *b, unsigned code,
+                                  const char *type) {
+  int bad = ferror(b->f);
+  bad |= fclose(b->f) != 0;
+  enum MHD_Result rv = bad ? reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n")
+                           : reply(c, code, type, b->buf, b->len);
+  free(b->buf);
+  return rv;
+}
+
+static const char *str_of(json_t *o, const char *key) {
+  const char *s = json_string_value(json_object_get(o, key));
+  return s ? s : "";
+}
+
+/* Whether an instance serves as it should: ready (or idle: its process
+ * ended for idleness, and the next call starts it), or exited where the
+ * status calls that fine ("ok": a one-shot that finished cleanly). This
+ * is stricter than "ok", which holds too for an instance stopped on
+ * request or being replaced: neither serves, so neither is ready. */
+static int row_ready(json_t *row) {
+  const char *st = str_of(row, "state");
+  if (strcmp(st, "ready") == 0 || strcmp(st, "idle") == 0)
+    return 1;
+  return strcmp(st, "exited") == 0 && json_is_true(json_object_get(row, "ok"));
+}
+
+static enum MHD_Result page_readyz(struct MHD_Connection *c, json_t *doc) {
+  body b;
+  if (body_open(&b))
+    return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  size_t i, bad = 0;
+  json_t *row;
+  json_array_foreach(json_object_get(doc, "services"), i, row) {
+    if (row_ready(row))
+      continue;
+    if (bad++ == 0)
+      fputs("not ready\n", b.f);
+    fprintf(b.f, "%s: %s\n", str_of(row, "name"), str_of(row, "state"));
+  }
+  if (!bad)
+    fputs("ready\n", b.f);
+  return body_reply(c, &b, bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+                    "text/plain; charset=utf-8");
+}
+
+static enum MHD_Result page_status(struct MHD_Connection *c, json_t *doc) {
+  body b;
+  if (body_open(&b))
+    return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  /* Byte for byte what `ward ctl status --json` prints. */
+  if (cli_json_print(doc, b.f)) {
+    fclose(b.f);
+    free(b.buf);
+    return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  }
+  return body_reply(c, &b, MHD_HTTP_OK, "application/json");
+}
+
+/* ---- /metrics: the Prometheus text format (version 0.0.4) ---- */
+
+/* `s` as the format wants it: in a label value, backslash, double quote
+ * and line feed escaped; in a HELP line (quote = 0), backslash and line
+ * feed. */
+static void put_escaped(FILE *f, const char *s, int quote) {
+  for (; *s; s++) {
+    if (*s == '\\')
+      fputs("\\\\", f);
+    else if (*s == '\n')
+      fputs("\\n", f);
+    else if (*s == '"' && quote)
+      fputs("\\\"", f);
+    else
+      fputc(*s, f);
+  }
+}
+
+static void put_family(FILE *f, const char *name, const char *type, const char *help) {
+  fprintf(f, "# HELP %s ", name);
+  put_escaped(f, help, 0);
+  fprintf(f, "\n# TYPE %s %s\n", name, type);
+}
+
+/* One figure of an instance, read from its status row: 0 with *v, or -1
+ * when the row has none (the sample is left out, as the format wants for
+ * what is not known). */
+typedef int (*figure_fn)(json_t *row, double *v);
+
+static int fig_up(json_t *row, double *v) {
+  *v = json_integer_value(json_object_get(row, "pid")) > 0;
+  return 0;
+}
+
+static int fig_ready(json_t *row, double *v) {
+  const char *st = str_of(row, "state");
+  *v = strcmp(st, "ready") == 0 || strcmp(st, "idle") == 0;
+  return 0;
+}
+
+static int fig_restarts(json_t *row, double *v) {
+  *v = (double)json_integer_value(json_object_get(row, "restarts"));
+  return 0;
+}
+
+/* A number of the row's object `obj` (NULL: the row itself), divided by
+ * `div`. */
+static int fig_number(json_t *row, const char *obj, const char *key, double div, double *v) {
+  json_t *o = obj ? json_object_get(row, obj) : row;
+  json_t *x = json_object_get(o, key);
+  if (!json_is_integer(x))
+    return -1;
+  *v = (double)json_integer_value(x) / div;
+  return 0;
+}
+
+static int fig_exit_code(json_t *row, double *v) {
+  json_t *last = json_object_get(row, "last_exit");
+  return json_is_string(json_object_get(last, "signal")) ? -1
+                                                         : fig_number(row, "last_exit", "code", 1, v);
+}
+
+static int fig_exit_signal(json_t *row, double *v) {
+  int sig;
+  if (conf_signal(json_string_value(json_object_get(json_object_get(row, "last_exit"), "signal")),
+                  &sig))
+    return -1;
+  *v = sig;
+  return 0;
+}
+
+static int fig_rss(json_t *row, double *v) { return fig_number(row, NULL, "rss_bytes", 1, v); }
+static int fig_cpu(json_t *row, double *v) { return fig_number(row, NULL, "cpu_ms", 1000, v); }
+static int fig_uptime(json_t *row, double *v) { return fig_number(row, NULL, "uptime_ms", 1000, v); }
+
+/* The families of samples of each instance (labels service and name). */
+static const struct family {
+  const char *name, *type, *help;
+  figure_fn fig;
+} families[] = {
+    {"ward_service_up", "gauge", "Whether the instance has a running process (1) or not (0).",
+     fig_up},
+    {"ward_service_ready", "gauge",
+     "Whether the instance is ready (1: state ready or idle) or not (0).", fig_ready},
+    {"ward_service_restarts_total", "counter",
+     "Processes the instance's restart policy started after one ended.", fig_restarts},
+    {"ward_service_last_exit_code", "gauge",
+     "The exit code of the instance's last process that ended other than cleanly (none: "
+     "no such end, or a signal ended it).",
+     fig_exit_code},
+    {"ward_service_last_exit_signal", "gauge",
+     "The number of the signal that ended the instance's last process (none: no such end, "
+     "or it exited).",
+     fig_exit_signal},
+    {"ward_service_resident_memory_bytes", "gauge",
+     "The resident set of the instance's process (none: no process, or the system does not "
+     "say).",
+     fig_rss},
+    {"ward_service_cpu_seconds_total", "counter",
+     "CPU time (user and system) of the instance's current process.", fig_cpu},
+    {"ward_service_uptime_seconds", "gauge", "How long the instance's current process has run.",
+     fig_uptime},
+};
+
+static void put_value(FILE *f, double v) { fprintf(f, " %.15g\n", v); }
+
+static void put_daemon(FILE *f, json_t *doc) {
+  json_t *dm = json_object_get(doc, "daemon"), *rows = json_object_get(doc, "services");
+  size_t i, services = 0;
+  json_t *row;
+  /* A service's rows are its instances, the first numbered 1. */
+  json_array_foreach(rows, i, row) services += json_integer_value(json_object_get(row, "instance")) == 1;
+  put_family(f, "ward_services", "gauge", "Services the daemon supervises (transient ones too).");
+  fputs("ward_services", f);
+  put_value(f, (double)services);
+  put_family(f, "ward_control_connections", "gauge",
+             "Connections the control socket holds (ward ctl, scripts).");
+  fputs("ward_control_connections", f);
+  put_value(f, (double)json_integer_value(json_object_get(dm, "control_connections")));
+  put_family(f, "ward_daemon_uptime_seconds", "gauge", "How long the daemon has run.");
+  fputs("ward_daemon_uptime_seconds", f);
+  put_value(f, (double)json_integer_value(json_object_get(dm, "uptime_ms")) / 1000);
+  put_family(f, "ward_daemon_info", "gauge",
+             "The daemon's configuration file and control socket, as labels (always 1).");
+  fputs("ward_daemon_info{config=\"", f);
+  put_escaped(f, str_of(dm, "config"), 1);
+  fputs("\",socket=\"", f);
+  put_escaped(f, str_of(dm, "socket"), 1);
+  fputs("\"}", f);
+  put_value(f, 1);
+}
+
+static enum MHD_Result page_metrics(struct MHD_Connection *c, json_t *doc) {
+  body b;
+  if (body_open(&b))
+    return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  put_daemon(b.f, doc);
+  json_t *rows = json_object_get(doc, "services");
+  for (size_t k = 0; k < sizeof families / sizeof families[0]; k++) {
+    const struct family *fam = &families[k];
+    put_family(b.f, fam->name, fam->type, fam->help);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+      double v;
+      if (fam->fig(row, &v))
+        continue;
+      fprintf(b.f, "%s{service=\"", fam->name);
+      put_escaped(b.f, str_of(row, "service"), 1);
+      fputs("\",name=\"", b.f);
+      put_escaped(b.f, str_of(row, "name"), 1);
+      fputs("\"}", b.f);
+      put_value(b.f, v);
+    }
+  }
+  return body_reply(c, &b, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static const struct page {
+  const char *path;
+  enum MHD_Result (*fn)(struct MHD_Connection *c, json_t *doc); /* NULL: /healthz */
+} pages[] = {{"/healthz", NULL},
+             {"/readyz", page_readyz},
+             {"/status", page_status},
+             {"/metrics", page_metrics}};
+
+/* libmicrohttpd's access handler: called once a request's headers are
+ * in; every answer is made then, whatever body may follow. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_len, void **req) {
+  (void)version, (void)upload, (void)req;
+  http_server *h = cls;
+  if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+    return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: GET or HEAD\n");
+  *upload_len = 0; /* a body sent with a GET means nothing here */
+  const struct page *pg = NULL;
+  for (size_t i = 0; i < sizeof pages / sizeof pages[0] && !pg; i++)
+    if (strcmp(url, pages[i].path) == 0)
+      pg = &pages[i];
+  if (!pg)
+    return reply_text(c, MHD_HTTP_NOT_FOUND,
+                      "not found: the pages are /healthz, /readyz, /status and /metrics\n");
+  if (!pg->fn)
+    return reply_text(c, MHD_HTTP_OK, "ok\n");
+  json_t *doc = h->status(h->ud);
+  if (!doc)
+    return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  enum MHD_Result rv = pg->fn(c, doc);
+  json_decref(doc);
+  return rv;
+}
+
+static void on_log(void *cls, const char *fmt, va_list ap) {
+  http_server *h = cls;
+  char text[512];
+  vsnprintf(text, sizeof text, fmt, ap);
+  size_t n = strlen(text);
+  while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+    text[--n] = 0;
+  if (h->log)
+    h->log(h->ud, text);
+}
+
+/* ------------------------------------------------------------------ */
+/* The listener                                                        */
+
+static void format_address(http_server *h) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (h->bound.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&h->bound;
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+    snprintf(h->address, sizeof h->address, "[%s]:%d", host, port);
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&h->bound;
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+    snprintf(h->address, sizeof h->address, "%s:%d", host, port);
+  }
+}
+
+/* A listening socket at `a`: its descriptor, or -1 with "STEP: reason" in
+ * `err`. */
+static int open_listener(const struct sockaddr_storage *a, socklen_t len, char *err, size_t cap) {
+  const char *step = "socket";
+  int one = 1, fd = socket(a->ss_family, SOCK_STREAM, 0);
+  if (fd < 0)
+    goto fail;
+  step = "fcntl";
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) || fcntl(fd, F_SETFD, FD_CLOEXEC))
+    goto fail;
+  /* A daemon started again at once may bind the port its predecessor's
+   * closed connections still hold (TIME_WAIT); never one a live listener
+   * holds. */
+  step = "setsockopt";
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one))
+    goto fail;
+  step = "bind";
+  if (bind(fd, (const struct sockaddr *)a, len))
+    goto fail;
+  step = "listen";
+  if (listen(fd, 64))
+    goto fail;
+  return fd;
+fail:;
+  int e = errno;
+  if (fd >= 0)
+    close(fd);
+  snprintf(err, cap, "%s: %s", step, strerror(e));
+  return -1;
+}
+
+static void stop(http_server *h) {
+  if (h->mhd)
+    MHD_stop_daemon(h->mhd); /* closes the listener and every connection */
+  h->mhd = NULL;
+  h->due = 0;
+}
+
+/* Serves at `a`; 0, or -1 with "SPEC: reason" in `err`. */
+static int start(http_server *h, const struct sockaddr_storage *a, socklen_t len,
+                 const char *spec, char *err, size_t cap) {
+  char why[256];
+  int fd = open_listener(a, len, why, sizeof why);
+  if (fd < 0) {
+    snprintf(err, cap, "%s: %s", spec, why);
+    return -1;
+  }
+  struct sockaddr_storage bound;
+  socklen_t blen = sizeof bound;
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen)) {
+    snprintf(err, cap, "%s: getsockname: %s", spec, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  /* Without a thread: epoll where libmicrohttpd has it, else select. */
+  unsigned flags = MHD_USE_ERROR_LOG | (getenv("WARD_HTTP_NO_EPOLL") ? 0 : MHD_USE_AUTO) |
+                   (a->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  /* From here the listener is libmicrohttpd's, which closes it (on a
+   * failure too). */
+  h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+                            /* first, to hear of the options too */
+                            MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_SECONDS,
+                            MHD_OPTION_END);
+  if (!h->mhd) {
+    snprintf(err, cap, "%s: libmicrohttpd could not start", spec);
+    return -1;
+  }
+  h->bound = bound;
+  h->bound_len = blen;
+  format_address(h);
+  return 0;
+}
+
+int http_listen(http_server *h, const char *address, char *err, size_t cap) {
+  if (address && h->mhd && h->spec && strcmp(address, h->spec) == 0)
+    return 0;
+  struct sockaddr_storage want;
+  socklen_t wlen = 0;
+  if (address && conf_http_address(address, &want, &wlen)) {
+    snprintf(err, cap, "%s: not an address (PORT, IPV4:PORT, localhost:PORT or [IPV6]:PORT)",
+             address);
+    return -1;
+  }
+  char *spec = address ? strdup(address) : NULL;
+  if (address && !spec) {
+    snprintf(err, cap, "%s: out of memory", address);
+    return -1;
+  }
+  /* The old listener goes first: the new address may be its port on
+   * another interface, which it would hold. */
+  int had = h->mhd != NULL;
+  struct sockaddr_storage old = h->bound;
+  socklen_t olen = h->bound_len;
+  char old_text[sizeof h->address];
+  snprintf(old_text, sizeof old_text, "%s", h->address);
+  stop(h);
+  if (!address || start(h, &want, wlen, address, err, cap) == 0) {
+    free(h->spec);
+    h->spec = spec;
+    return 0;
+  }
+  free(spec);
+  char again[256];
+  if (had && start(h, &old, olen, old_text, again, sizeof again)) {
+    size_t n = strlen(err);
+    snprintf(err + n, cap - n, "; and %s could not be bound again (%s): nothing is served",
+             old_text, again);
+    free(h->spec);
+    h->spec = NULL;
+  }
+  return -1;
+}
+
+size_t http_poll_fds(http_server *h, struct pollfd *pf, size_t cap, int *timeout_ms) {
+  if (!h || !h->mhd)
+    return 0;
+  fd_set rs, ws, es;
+  FD_ZERO(&rs);
+  FD_ZERO(&ws);
+  FD_ZERO(&es);
+  MHD_socket max = -1;
+  size_t n = 0;
+  int got = MHD_get_fdset(h->mhd, &rs, &ws, &es, &max) == MHD_YES;
+  for (int fd = 0; got && fd <= max && n < cap; fd++) {
+    short ev = (short)((FD_ISSET(fd, &rs) ? POLLIN : 0) | (FD_ISSET(fd, &ws) ? POLLOUT : 0) |
+                       (FD_ISSET(fd, &es) ? POLLPRI : 0));
+    if (ev)
+      pf[n++] = (struct pollfd){.fd = fd, .events = ev};
+  }
+  MHD_UNSIGNED_LONG_LONG t;
+  h->due = MHD_get_timeout(h->mhd, &t) == MHD_YES;
+  if (!got) {
+    /* A descriptor did not fit a select() set: look again soon. */
+    t = h->due && t < 1000 ? t : 1000;
+    h->due = 1;
+  }
+  if (h->due && (*timeout_ms < 0 || t < (MHD_UNSIGNED_LONG_LONG)*timeout_ms))
+    *timeout_ms = t > 60000 ? 60000 : (int)t;
+  return n;
+}
+
+void http_run(http_server *h, const struct pollfd *pf, size_t n) {
+  if (!h || !h->mhd)
+    return;
+  int run = h->due;
+  for (size_t i = 0; i < n && !run; i++)
+    run = pf[i].revents != 0;
+  if (run)
+    MHD_run(h->mhd);
+}
+
+void http_free(http_server *h) {
+  if (!h)
+    return;
+  stop(h);
+  free(h->spec);
+  free(h);
+}
