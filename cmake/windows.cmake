@@ -41,6 +41,7 @@ set(WARD_WIN_EXCLUDED
   test_cli            # drives the `ward` tool over Unix sockets
   test_daemon         # the same, for `ward run`
   test_deploy         # `ward run` as PID 1, subreaper, under systemd (Linux)
+  test_http           # the HTTP pages of `ward run`, which is not built for Windows
   test_config         # the `ward run` configuration (tool only, inih)
   test_protocol_doc   # runs a Python worker over an inherited Unix socket
   test_json           # the JSON layer, not built on Windows (no jansson)
