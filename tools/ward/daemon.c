@@ -1844,8 +1844,9 @@ static void run_usage(FILE *f) {
           "  -h, --help     show this help and exit\n"
           "\n"
           "Exit status: 0 stopped on request (or --check: valid), 1 could not run\n"
-          "(the socket is taken, the log directory cannot be made), 2 usage error,\n"
-          "3 CONFIG refused (its file, line and reason are on stderr).\n"
+          "(the socket is taken, the log directory cannot be made, the http address\n"
+          "cannot be bound), 2 usage error, 3 CONFIG refused (its file, line and\n"
+          "reason are on stderr).\n"
           "\n"
           "See docs/cli.md for every key of CONFIG.\n",
           CLI_NAME, CLI_NAME, CLI_NAME);

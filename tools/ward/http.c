@@ -443,8 +443,8 @@ static int start(http_server *h, const struct sockaddr_storage *a, socklen_t len
   /* Without a thread: epoll where libmicrohttpd has it, else select. */
   unsigned flags = MHD_USE_ERROR_LOG | (getenv("WARD_HTTP_NO_EPOLL") ? 0 : MHD_USE_AUTO) |
                    (a->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-  /* From here the listener is libmicrohttpd's, which closes it (on a
-   * failure too). */
+  /* From here the listener is libmicrohttpd's, which closes it when it
+   * stops. */
   h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
                             /* first, to hear of the options too */
                             MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
@@ -452,6 +452,16 @@ static int start(http_server *h, const struct sockaddr_storage *a, socklen_t len
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_SECONDS,
                             MHD_OPTION_END);
   if (!h->mhd) {
+    /* A failure closes the listener on some of libmicrohttpd's paths and
+     * not on others. The daemon has one thread, and nothing opens a
+     * descriptor after libmicrohttpd closes one on its way out: a
+     * descriptor at that number that is a socket bound where the
+     * listener was is still the listener. */
+    struct sockaddr_storage now;
+    socklen_t nlen = sizeof now;
+    if (getsockname(fd, (struct sockaddr *)&now, &nlen) == 0 && nlen == blen &&
+        memcmp(&now, &bound, blen) == 0)
+      close(fd);
     snprintf(err, cap, "%s: libmicrohttpd could not start", spec);
     return -1;
   }
