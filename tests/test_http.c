@@ -26,54 +26,17 @@
 #include <jansson.h>
 
 #include "http.h" /* HTTP_MAX_CONNS, HTTP_IDLE_SECONDS: what the docs say */
+#include "tdaemon.h"
 #include "tdoc.h"
-#include "trun.h"
 
-static char dir[48];
-static char sock[96], conf_path[512], errlog[96];
-static pid_t daemon_pid;
 static char address[96]; /* where the daemon serves, once started */
 
-/* ---- files and the daemon ---- */
-
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  T_TRUE(f != NULL);
-  fputs(text, f);
-  T_TRUE(fclose(f) == 0);
-}
-
-static char *read_file(const char *path) {
-  char *buf = calloc(1, 1);
-  size_t len = 0;
-  FILE *f = fopen(path, "r");
-  T_TRUE(buf != NULL);
-  if (!f)
-    return buf;
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    buf = realloc(buf, len + n + 1);
-    T_TRUE(buf != NULL);
-    memcpy(buf + len, chunk, n);
-    len += n;
-    buf[len] = 0;
-  }
-  fclose(f);
-  return buf;
-}
-
 /* The configuration: [ward] with `http`, then `services`. */
-static void write_conf(const char *http, const char *services) {
+static void write_http_conf(const char *http, const char *services) {
   char text[4096];
-  snprintf(text, sizeof text, "[ward]\nsocket = %s\nlog_dir = none\nhttp = %s\n\n%s", sock, http,
-           services);
+  snprintf(text, sizeof text, "[ward]\nsocket = %s\nlog_dir = %s\nhttp = %s\n\n%s", sock, logdir,
+           http, services);
   write_file(conf_path, text);
-}
-
-static void pause_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
 }
 
 static void dump_daemon_log(void) {
@@ -82,75 +45,23 @@ static void dump_daemon_log(void) {
   free(e);
 }
 
-/* Polls the daemon's stderr until it holds `text`. */
-static void wait_log(const char *text) {
-  int64_t deadline = t_now_ms() + 30000;
-  for (;;) {
-    char *e = read_file(errlog);
-    int found = strstr(e, text) != NULL;
-    free(e);
-    if (found)
-      return;
-    if (t_now_ms() > deadline) {
-      dump_daemon_log();
-      T_FAIL("'%s' not in the daemon's stderr within 30 s", text);
-    }
-    pause_ms(20);
-  }
-}
-
-#define CTL(r, ...) RUN((r), "ctl", "--socket", sock, __VA_ARGS__)
-
-static json_t *ctl_status(void) {
-  run_result r;
-  CTL(&r, "--json", "status");
-  EXPECT(&r, r.code == 0);
-  json_error_t je;
-  json_t *v = json_loads(r.out, 0, &je);
-  EXPECT(&r, v != NULL);
-  run_result_free(&r);
-  return v;
-}
-
 /* The address the daemon serves at, from `status` (null: none). */
 static void learn_address(void) {
-  json_t *st = ctl_status();
+  json_t *st = status();
   const char *a = json_string_value(json_object_get(json_object_get(st, "daemon"), "http"));
   snprintf(address, sizeof address, "%s", a ? a : "");
   json_decref(st);
 }
 
-static void start_daemon(void) {
-  int err = open(errlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  T_TRUE(err >= 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, err, 2);
-  char *argv[] = {(char *)ward_bin, "run", conf_path, NULL};
-  T_TRUE(posix_spawn(&daemon_pid, ward_bin, &fa, NULL, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(err);
-  wait_log("daemon-started");
+/* Starts the daemon and learns its address, which it logs too. */
+static void start_http_daemon(void) {
+  start_daemon();
   learn_address();
-  /* The log says the same address. */
   if (address[0]) {
     char line[160];
     snprintf(line, sizeof line, "http-listening - address=%s\n", address);
     wait_log(line);
   }
-}
-
-static void stop_daemon(void) {
-  kill(daemon_pid, SIGTERM);
-  int st;
-  while (waitpid(daemon_pid, &st, 0) < 0)
-    T_TRUE(errno == EINTR);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    dump_daemon_log();
-  T_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-  daemon_pid = 0;
 }
 
 /* A listening socket on 127.0.0.1 at a port the system chose: a port
@@ -535,7 +446,7 @@ static void wait_readyz(int code, char **out) {
 /* ---- tests ---- */
 
 static void expect_check(const char *http, int code, const char *err) {
-  write_conf(http, "[service a]\ncommand = sleep 1000\n");
+  write_http_conf(http, "[service a]\ncommand = sleep 1000\n");
   run_result r;
   RUN(&r, "run", "--check", conf_path);
   EXPECT(&r, r.code == code);
@@ -573,7 +484,7 @@ static void test_bind_failure(void) {
   snprintf(http, sizeof http, "127.0.0.1:%d", port);
   snprintf(mark, sizeof mark, "%s/started", dir);
   snprintf(svc, sizeof svc, "[service first]\ncommand = touch %s\nready = up 0\n", mark);
-  write_conf(http, svc);
+  write_http_conf(http, svc);
   run_result r;
   RUN(&r, "run", conf_path);
   snprintf(want, sizeof want, "ward run: http 127.0.0.1:%d: bind: Address already in use\n", port);
@@ -581,7 +492,7 @@ static void test_bind_failure(void) {
   run_result_free(&r);
   close(held);
   /* An address that is not this host's (TEST-NET-1: never assigned). */
-  write_conf("192.0.2.1:9180", svc);
+  write_http_conf("192.0.2.1:9180", svc);
   RUN(&r, "run", conf_path);
   EXPECT(&r, r.code == 1 &&
                  strstr(r.err, "http 192.0.2.1:9180: bind: Cannot assign requested address"));
@@ -601,7 +512,7 @@ static void expect_status_same(void) {
   EXPECT_PAGE(&p, header(&p, "Content-Type", type, sizeof type) &&
                       strcmp(type, "application/json") == 0);
   json_error_t je;
-  json_t *web = json_loads(p.body, 0, &je), *ctl = ctl_status();
+  json_t *web = json_loads(p.body, 0, &je), *ctl = status();
   EXPECT_PAGE(&p, web != NULL);
   json_t *docs[2] = {web, ctl};
   for (int i = 0; i < 2; i++) {
@@ -630,9 +541,9 @@ static void expect_status_same(void) {
  * services: up, ready, restarts and last exits, through a crash, a stop,
  * a start and a crash loop. */
 static void test_pages(void) {
-  write_conf("127.0.0.1:0", "[service web]\ncommand = sleep 1000\nready = up 0\ninstances = 2\n"
+  write_http_conf("127.0.0.1:0", "[service web]\ncommand = sleep 1000\nready = up 0\ninstances = 2\n"
                             "[service db]\ncommand = sleep 1000\nready = up 0\nbackoff = 50ms\n");
-  start_daemon();
+  start_http_daemon();
   T_TRUE(strncmp(address, "127.0.0.1:", 10) == 0 && strcmp(address, "127.0.0.1:0") != 0);
   char *body;
   wait_readyz(200, &body);
@@ -719,7 +630,7 @@ static void test_pages(void) {
 
   /* A crash loop (added by SIGHUP, which does not wait for it): 503
    * while it goes on, its exit code, its restarts. */
-  write_conf("127.0.0.1:0", "[service web]\ncommand = sleep 1000\nready = up 0\ninstances = 2\n"
+  write_http_conf("127.0.0.1:0", "[service web]\ncommand = sleep 1000\nready = up 0\ninstances = 2\n"
                             "[service db]\ncommand = sleep 1000\nready = up 0\nbackoff = 50ms\n"
                             "[service loop]\ncommand = sh -c 'exit 3'\nready = up 1s\n"
                             "backoff = 50ms\nbackoff_max = 100ms\nmax_restarts = 256\n");
@@ -735,7 +646,7 @@ static void test_pages(void) {
                       !strstr(p.body, "web") && !strstr(p.body, "db"));
   page_free(&p);
   /* Gone again: ready. */
-  write_conf("127.0.0.1:0", "[service web]\ncommand = sleep 1000\nready = up 0\ninstances = 2\n"
+  write_http_conf("127.0.0.1:0", "[service web]\ncommand = sleep 1000\nready = up 0\ninstances = 2\n"
                             "[service db]\ncommand = sleep 1000\nready = up 0\nbackoff = 50ms\n");
   kill(daemon_pid, SIGHUP);
   wait_readyz(200, NULL);
@@ -767,8 +678,8 @@ static void test_pages(void) {
 
 /* The control connections held, as /metrics counts them. */
 static void test_control_connections(void) {
-  write_conf("127.0.0.1:0", "");
-  start_daemon();
+  write_http_conf("127.0.0.1:0", "");
+  start_http_daemon();
   wait_metric("ward_control_connections", NULL, 0);
   ward_client *a, *b;
   T_OK(ward_client_open(&a, sock));
@@ -798,13 +709,13 @@ static void test_control_connections(void) {
 /* Label values with a backslash, a double quote and a line feed (the
  * configuration's path) come out escaped, and read back the same. */
 static void test_escaping(void) {
-  char odd[256], saved[sizeof conf_path];
+  char odd[80], saved[sizeof conf_path];
   snprintf(odd, sizeof odd, "%s/a \"quoted\\ name\nover two lines", dir);
   T_TRUE(mkdir(odd, 0700) == 0);
   snprintf(saved, sizeof saved, "%s", conf_path);
   snprintf(conf_path, sizeof conf_path, "%s/ward.ini", odd);
-  write_conf("127.0.0.1:0", "");
-  start_daemon();
+  write_http_conf("127.0.0.1:0", "");
+  start_http_daemon();
   page p;
   fetch(&p, "GET", "/metrics");
   EXPECT_PAGE(&p, strstr(p.body, "config=\"") &&
@@ -836,8 +747,8 @@ static void reload_expect(int code, const char *err) {
 /* A reload with another address rebinds at once; one whose address
  * cannot be bound is refused whole, the old address serving on. */
 static void test_reload(void) {
-  write_conf("127.0.0.1:0", "");
-  start_daemon();
+  write_http_conf("127.0.0.1:0", "");
+  start_http_daemon();
   char first[96];
   snprintf(first, sizeof first, "%s", address);
   page p;
@@ -848,7 +759,7 @@ static void test_reload(void) {
   close(held);
   char http[64];
   snprintf(http, sizeof http, "localhost:%d", port);
-  write_conf(http, "");
+  write_http_conf(http, "");
   reload_expect(0, "");
   learn_address();
   char want[160];
@@ -868,7 +779,7 @@ static void test_reload(void) {
    * the same file adds start). */
   held = hold_port(&port);
   snprintf(http, sizeof http, "127.0.0.1:%d", port);
-  write_conf(http, "[service added]\ncommand = sleep 1000\nready = up 0\n");
+  write_http_conf(http, "[service added]\ncommand = sleep 1000\nready = up 0\n");
   snprintf(want, sizeof want, "http 127.0.0.1:%d: bind: Address already in use", port);
   reload_expect(1, want);
   char logged[200];
@@ -884,7 +795,7 @@ static void test_reload(void) {
   close(held);
 
   /* None: nothing served, status says null. */
-  write_conf("none", "");
+  write_http_conf("none", "");
   reload_expect(0, "");
   snprintf(line, sizeof line, "http-closed - address=%s\n", before);
   wait_log(line);
@@ -907,8 +818,8 @@ static void test_ipv6(void) {
     fprintf(stderr, "   (no IPv6 loopback here: not tried)\n");
     return;
   }
-  write_conf("[::1]:0", "");
-  start_daemon();
+  write_http_conf("[::1]:0", "");
+  start_http_daemon();
   T_TRUE(strncmp(address, "[::1]:", 6) == 0);
   page p;
   fetch(&p, "GET", "/healthz");
@@ -928,16 +839,7 @@ static void test_docs(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: test_http PATH-TO-WARD\n");
-    return 2;
-  }
-  ward_bin = argv[1];
-  snprintf(dir, sizeof dir, "/tmp/ward-http-XXXXXX");
-  T_TRUE(mkdtemp(dir) != NULL);
-  snprintf(sock, sizeof sock, "%s/ctl.sock", dir);
-  snprintf(conf_path, sizeof conf_path, "%s/ward.ini", dir);
-  snprintf(errlog, sizeof errlog, "%s/daemon.err", dir);
+  tdaemon_setup(argc, argv, "test_http");
   T_RUN(test_check);
   T_RUN(test_bind_failure);
   T_RUN(test_pages);
@@ -946,8 +848,6 @@ int main(int argc, char **argv) {
   T_RUN(test_reload);
   T_RUN(test_ipv6);
   T_RUN(test_docs);
-  unlink(conf_path);
-  unlink(errlog);
-  rmdir(dir);
+  tdaemon_cleanup();
   return t_done();
 }
