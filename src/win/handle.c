@@ -302,7 +302,7 @@ static void refresh_read(ward__wobj *o) {
   if (e == ERROR_IO_INCOMPLETE)
     return;
   if (e == ERROR_OPERATION_ABORTED)
-    o->rst = o->shut ? R_EOF : R_IDLE;
+    o->rst = R_IDLE; /* after a shutdown, read_left reads what is left */
   else if (e == ERROR_MORE_DATA) { /* a message pipe's partial read */
     o->rlen = RBUF;
     o->roff = 0;
@@ -326,6 +326,45 @@ static void refresh_write(ward__wobj *o) {
     return;
   o->wpending = 0;
   o->werr = e ? e : ERROR_BROKEN_PIPE;
+}
+
+/* Waits until an overlapped operation of `o`'s is over (it was cancelled,
+ * or the bytes are there: a moment). Its event cannot say so: it may be
+ * set already, as ward__sock_shutdown sets both to wake whoever waits. */
+static void io_wait(OVERLAPPED *ov) {
+  while (!HasOverlappedIoCompleted(ov))
+    Sleep(1);
+}
+
+/* After ward__sock_shutdown (lock held). As with shutdown(2) on a socket,
+ * what the peer wrote before is still there to be read, and then the
+ * end, with no waiting for more: a client whose HELLO found the server
+ * gone reads the GOODBYE the server left for it. The read the shutdown
+ * cancelled is over first; then what the pipe holds is read at once. */
+static void read_left(ward__wobj *o) {
+  if (o->rst == R_PENDING) {
+    io_wait(&o->rov);
+    refresh_read(o);
+  }
+  DWORD avail = 0, n = 0;
+  if (o->rst != R_IDLE)
+    return;
+  if (!o->h || !PeekNamedPipe(o->h, NULL, 0, NULL, &avail, NULL) || !avail) {
+    o->rst = R_EOF; /* nothing left, or the peer is gone and so is the rest */
+    return;
+  }
+  if (!ReadFile(o->h, o->rbuf, avail < RBUF ? avail : RBUF, NULL, &o->rov) &&
+      GetLastError() != ERROR_IO_PENDING) {
+    o->rst = R_EOF;
+    return;
+  }
+  if (o->loop)
+    obj_ref(o); /* its packet's */
+  io_wait(&o->rov); /* the bytes are there: it ends at once */
+  GetOverlappedResult(o->h, &o->rov, &n, FALSE);
+  o->rlen = n;
+  o->roff = 0;
+  o->rst = n ? R_DONE : R_EOF;
 }
 
 /* What `o` is ready for among `want` (plus WARD__HUP), issuing a read when
@@ -357,7 +396,9 @@ static int pipe_ready(ward__wobj *o, int want) {
  * `err` (errno kept). */
 static ptrdiff_t take(ward__wobj *o, void *p, size_t n, int err) {
   refresh_read(o);
-  if (o->rst == R_IDLE) {
+  if (o->shut) {
+    read_left(o);
+  } else if (o->rst == R_IDLE) {
     start_read(o);
     refresh_read(o);
   }
@@ -451,13 +492,19 @@ void ward__sock_shutdown(ward__fd fd) {
     return;
   AcquireSRWLockExclusive(&o->mu);
   o->shut = 1;
-  CancelIoEx(o->h, NULL);
+  if (o->h)
+    CancelIoEx(o->h, NULL);
   /* A server letting a peer go (a call of its may hold the connection a
-   * while yet): the peer sees the end now, as after shutdown(2) on a
-   * socket. What it has not read yet is lost with it, so only with no
-   * write of ours under way. */
-  if (o->served && !o->wpending)
-    DisconnectNamedPipe(o->h);
+   * while yet): the peer must see the end now, as after shutdown(2) on a
+   * socket. A pipe has no half-close, and disconnecting the instance
+   * (DisconnectNamedPipe) would throw away what the peer has not read yet,
+   * such as the GOODBYE just written; closing our handle does not: the
+   * peer reads what was written, then the end. The object stays until
+   * ward__close; its cancelled I/O completes as before. */
+  if (o->served && o->h) {
+    CloseHandle(o->h);
+    o->h = NULL;
+  }
   /* Waiters see `shut` once woken. */
   SetEvent(o->rov.hEvent);
   SetEvent(o->wov.hEvent);
@@ -525,19 +572,23 @@ void ward__close(ward__fd fd) {
   AcquireSRWLockExclusive(&o->mu);
   o->closed = 1;
   o->events = 0;
+  HANDLE h = o->kind == WARD__W_PIPE ? o->h : NULL;
+  if (h)
+    o->h = NULL; /* a served end's may be gone already (ward__sock_shutdown) */
   ReleaseSRWLockExclusive(&o->mu);
-  if (o->kind == WARD__W_PIPE && o->h) {
-    CancelIoEx(o->h, NULL);
+  if (o->kind == WARD__W_PIPE) {
+    if (h)
+      CancelIoEx(h, NULL);
     if (!o->loop) {
       /* No packet will say when the cancelled I/O is over: wait here, as
        * the buffers must outlive it. */
-      DWORD n;
       if (o->rst == R_PENDING)
-        GetOverlappedResult(o->h, &o->rov, &n, TRUE);
+        io_wait(&o->rov);
       if (o->wpending)
-        GetOverlappedResult(o->h, &o->wov, &n, TRUE);
+        io_wait(&o->wov);
     }
-    CloseHandle(o->h);
+    if (h)
+      CloseHandle(h);
   } else if (o->kind == WARD__W_EVENT) {
     if (o->h)
       CloseHandle(o->h);
