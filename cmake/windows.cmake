@@ -98,11 +98,6 @@ if(WARD_BUILD_TESTS)
   # terminated (only the goodbye on its channel reaches it).
   set_tests_properties(test_supervise PROPERTIES
                        ENVIRONMENT "WINEDEBUG=-all;WARD_TEST_NO_SOFT_STOP=1")
-  # A named pipe has no backlog: a server makes its next instance when it
-  # accepts, so two clients cannot both wait for one turn of a loop nobody
-  # drives, which is what this case arranges (docs/platforms.md).
-  set_tests_properties(test_server PROPERTIES
-                       ENVIRONMENT "WINEDEBUG=-all;WARD_TEST_SKIP=test_attached_idle_after_call")
 endif()
 
 # The examples that build on Windows (the others use jansson, msgpack-c or

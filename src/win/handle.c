@@ -85,6 +85,9 @@ static void obj_free(ward__wobj *o) {
     CloseHandle(o->wov.hEvent);
   free(o->rbuf);
   free(o->wbuf);
+  if (o->cov.hEvent)
+    CloseHandle(o->cov.hEvent);
+  free(o->backlog);
   free(o->pname);
   free(o);
 }
@@ -512,6 +515,7 @@ void ward__sock_shutdown(ward__fd fd) {
 }
 
 static int listen_ready(ward__wobj *o);
+static void listen_stop(ward__wobj *o);
 
 int ward__wait_fd(ward__fd fd, int events, int64_t deadline) {
   ward__wobj *o = fd;
@@ -537,7 +541,8 @@ int ward__wait_fd(ward__fd fd, int events, int64_t deadline) {
         hs[nh++] = o->h;
     } else if (o->kind == WARD__W_LISTEN) {
       r = listen_ready(o);
-      if (!r && o->rst == R_PENDING)
+      /* A server's event is set while it has a client to accept. */
+      if (!r && (o->pname || o->rst == R_PENDING))
         hs[nh++] = o->rov.hEvent;
     }
     ReleaseSRWLockExclusive(&o->mu);
@@ -598,6 +603,8 @@ void ward__close(ward__fd fd) {
       if (InterlockedExchange(&o->fired, 1) == 0)
         obj_unref(o);
     }
+    if (o->pname)
+      listen_stop(o);
     if (o->h) { /* no client was handed out: the connect may be pending */
       CancelIoEx(o->h, NULL);
       DWORD n;
@@ -634,10 +641,35 @@ static void CALLBACK waited(void *arg, BOOLEAN timed_out);
 
 static const char *listen_prefix = "\\\\.\\pipe\\ward-w-";
 
+/* Arms the loop's wait on a server's listener again once it has fired
+ * (lock held). It fires once (WT_EXECUTEONLYONCE), when the event is set;
+ * so whenever the listener is looked at after that, the wait is armed
+ * again, to fire for the next client, or at once for one already in the
+ * backlog (the loop then looks once more). */
+static void listen_rearm(ward__wobj *o) {
+  if (!o->wait || !o->fired)
+    return;
+  /* Its callback takes no lock: waiting for it here is safe. */
+  UnregisterWaitEx(o->wait, INVALID_HANDLE_VALUE);
+  o->wait = NULL;
+  InterlockedExchange(&o->fired, 0);
+  obj_ref(o);
+  if (!RegisterWaitForSingleObject(&o->wait, o->rov.hEvent, waited, o, INFINITE,
+                                   WT_EXECUTEONLYONCE)) {
+    o->wait = NULL;
+    obj_unref(o);
+  }
+}
+
 /* Starts or looks at the connect (lock held): WARD__IN once a client came
- * or the connect failed. */
+ * or the connect failed; a server's, once a client is in its backlog or
+ * its next instance could not be made. */
 static int listen_ready(ward__wobj *o) {
-  if (!o->h) /* spent, or a server's next instance could not be made */
+  if (o->pname) {
+    listen_rearm(o);
+    return o->nback || o->lfail ? WARD__IN : 0;
+  }
+  if (!o->h) /* spent */
     return o->rst == R_ERR ? WARD__IN : 0;
   if (o->rst == R_IDLE) {
     if (ConnectNamedPipe(o->h, &o->rov)) {
@@ -710,20 +742,35 @@ void ward__listen_remove(const char *dir, const char *path) {
 /* ---- servers at a path (ward_server, ward_client_open) ----
  *
  * A server's socket path stands for a named pipe (ward__win_pipe_name).
- * Its listener holds one instance waiting for a client; each accept hands
- * that instance to the connection and creates the next, so clients come
- * one after the other as on a socket's backlog. The first instance is made
- * with FILE_FLAG_FIRST_PIPE_INSTANCE, so a name another process holds is
- * refused; where the system does not enforce that (Wine), the listener
- * connects to the name itself and must reach its own instance. Every
- * instance has the current user's DACL, and the server asks each peer's
- * user besides (ward__peer_is_us). */
+ * A pipe has no backlog: a client connects to an instance waiting for one,
+ * or waits itself (WaitNamedPipeW) while there is none. So the listener
+ * makes one: a thread of its own keeps one instance waiting, and when a
+ * client comes to it, puts that instance in the backlog and makes the
+ * next at once, whether or not anyone accepts meanwhile (a server on a
+ * host's loop accepts only when that loop runs). Accepts take the backlog
+ * oldest first, as from a socket's; a full backlog leaves clients waiting
+ * until one is taken. One instance waiting at a time, rather than several,
+ * is what keeps that order: which of several waiting instances a client
+ * reaches is the system's choice. The thread issues every connect, as
+ * I/O is cancelled when the thread that issued it ends.
+ *
+ * The first instance is made with FILE_FLAG_FIRST_PIPE_INSTANCE, so a
+ * name another process holds is refused; where the system does not
+ * enforce that (Wine), the listener connects to the name itself and must
+ * reach its own instance. Every instance has the current user's DACL, and
+ * the server asks each peer's user besides (ward__peer_is_us). */
 
 #define SERVER_PIPE_PREFIX L"\\\\.\\pipe\\ward-"
 #define PIPE_NAME_MAX 256
 /* How long a client waits while every instance of a name is taken (the
- * server makes the next one after each accept, so only for a moment). */
+ * server's backlog is full, or its next instance is being made). */
 #define PIPE_BUSY_WAIT_MS 10000
+/* The largest backlog (ward__unix_listen's `backlog`, as listen(2)'s):
+ * each client in it holds an instance of the pipe. */
+#define BACKLOG_MAX 64
+/* How long the listener's thread waits before it tries again to make an
+ * instance the system refused. */
+#define INSTANCE_RETRY_MS 100
 
 wchar_t *ward__win_pipe_name(const char *path, int *err) {
   wchar_t *w = ward__wide(path);
@@ -812,8 +859,96 @@ static int own_instance(const wchar_t *name, HANDLE srv) {
   return rv;
 }
 
+/* A client came to the waiting instance (lock held): into the backlog,
+ * and the loop told. */
+static void backlog_push(ward__wobj *o) {
+  o->backlog[o->nback++] = o->h;
+  o->h = NULL;
+  SetEvent(o->rov.hEvent); /* set while the backlog holds one */
+}
+
+/* The listener's thread's turn (lock held): moves a connected instance
+ * to the backlog and keeps one waiting, while the backlog has room.
+ * Returns how long to wait for the next turn (a connect's event, or
+ * accept's nudge through the same event). */
+static DWORD listen_step(ward__wobj *o) {
+  for (;;) {
+    if (!o->h) {
+      if (o->nback == o->capback) {
+        ResetEvent(o->cov.hEvent); /* full: ward__accept nudges */
+        return INFINITE;
+      }
+      HANDLE h = server_instance(o->pname, 0);
+      if (h == INVALID_HANDLE_VALUE) {
+        o->lfail = GetLastError();
+        SetEvent(o->rov.hEvent); /* accept says why */
+        ResetEvent(o->cov.hEvent);
+        return INSTANCE_RETRY_MS;
+      }
+      o->lfail = 0;
+      o->h = h;
+      o->rst = R_IDLE;
+    }
+    DWORD n, e = 0;
+    if (o->rst == R_IDLE) {
+      if (!ConnectNamedPipe(o->h, &o->cov) && (e = GetLastError()) == ERROR_IO_PENDING) {
+        o->rst = R_PENDING;
+        return INFINITE;
+      }
+    } else if (!GetOverlappedResult(o->h, &o->cov, &n, FALSE)) {
+      e = GetLastError();
+      if (e == ERROR_IO_INCOMPLETE)
+        return INFINITE;
+    }
+    if (!e || e == ERROR_PIPE_CONNECTED) {
+      backlog_push(o);
+    } else {
+      /* The client went before the connect saw it (ERROR_NO_DATA): the
+       * instance is of no use, a new one waits. */
+      CloseHandle(o->h);
+      o->h = NULL;
+    }
+  }
+}
+
+static DWORD WINAPI listen_main(void *arg) {
+  ward__wobj *o = arg;
+  HANDLE hs[2] = {o->lquit, o->cov.hEvent};
+  for (;;) {
+    AcquireSRWLockExclusive(&o->mu);
+    DWORD ms = listen_step(o);
+    ReleaseSRWLockExclusive(&o->mu);
+    if (WaitForMultipleObjects(2, hs, FALSE, ms) == WAIT_OBJECT_0)
+      return 0;
+  }
+}
+
+/* Ends the listener's thread (its connect is cancelled as it ends) and
+ * closes what it made (ward__close). */
+static void listen_stop(ward__wobj *o) {
+  if (o->lthread) {
+    SetEvent(o->lquit);
+    WaitForSingleObject(o->lthread, INFINITE);
+    CloseHandle(o->lthread);
+    o->lthread = NULL;
+  }
+  if (o->lquit)
+    CloseHandle(o->lquit);
+  o->lquit = NULL;
+  if (o->h) {
+    CancelIoEx(o->h, &o->cov);
+    if (o->rst == R_PENDING)
+      io_wait(&o->cov); /* `cov` must outlive it */
+    CloseHandle(o->h);
+    o->h = NULL;
+  }
+  for (int i = 0; i < o->nback; i++)
+    CloseHandle(o->backlog[i]);
+  o->nback = 0;
+}
+
 int ward__unix_listen(const char *path, int mode, int backlog, ward__fd *fd) {
-  (void)mode, (void)backlog; /* the DACL admits this user alone */
+  (void)mode; /* the DACL admits this user alone */
   int err = 0;
   wchar_t *name = ward__win_pipe_name(path, &err);
   if (!name)
@@ -824,22 +959,35 @@ int ward__unix_listen(const char *path, int mode, int backlog, ward__fd *fd) {
     return ENOMEM;
   }
   o->pname = name;
+  o->capback = backlog < 1 ? 1 : backlog > BACKLOG_MAX ? BACKLOG_MAX : backlog;
+  o->backlog = calloc((size_t)o->capback, sizeof *o->backlog);
   o->rov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  o->cov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  o->lquit = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (!o->backlog || !o->rov.hEvent || !o->cov.hEvent || !o->lquit) {
+    ward__close(o);
+    return ENOMEM;
+  }
   o->h = server_instance(name, 1);
   if (o->h == INVALID_HANDLE_VALUE) {
     DWORD e = GetLastError();
     o->h = NULL;
     err = e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY ? EADDRINUSE : EIO;
   } else {
-    err = o->rov.hEvent ? own_instance(name, o->h) : ENOMEM;
+    err = own_instance(name, o->h);
+  }
+  /* The thread starts the first instance waiting, disconnected as it is:
+   * a client who comes first waits (WaitNamedPipeW) for that moment. */
+  if (!err) {
+    o->rst = R_IDLE;
+    o->lthread = CreateThread(NULL, 64 * 1024, listen_main, o, 0, NULL);
+    if (!o->lthread)
+      err = EAGAIN;
   }
   if (err) {
     ward__close(o);
     return err;
   }
-  /* A disconnected instance takes no client until it is connected again:
-   * that starts now, not when a loop first looks. */
-  listen_ready(o);
   *fd = o;
   return 0;
 }
@@ -865,60 +1013,44 @@ int ward__unix_claim(const char *path) {
   return ward__fail_sys(WARD_ESYS, (int)e, "CreateFile (checking the pipe name)");
 }
 
-/* After a server's accept (lock held): the next instance, waiting, and
- * the loop's wait on it armed again. */
-static void listen_next(ward__wobj *o) {
-  ResetEvent(o->rov.hEvent);
-  o->rst = R_IDLE;
-  o->h = server_instance(o->pname, 0);
-  if (o->h == INVALID_HANDLE_VALUE) {
-    o->h = NULL;
-    o->rst = R_ERR;
-    o->rerr = GetLastError();
-  } else {
-    listen_ready(o); /* the connect goes pending: it sets the event */
+/* A server's accept (lock held): the oldest client of the backlog. */
+static int accept_backlog(ward__wobj *o, ward__fd *fd) {
+  int rv = 0;
+  ward__wobj *c;
+  if (o->nback && !(rv = pipe_obj(o->backlog[0], &c))) {
+    c->served = 1;
+    *fd = c;
+    rv = 1;
+    if (o->nback == o->capback)
+      SetEvent(o->cov.hEvent); /* the thread waits for room: there is */
+    o->nback--;
+    memmove(o->backlog, o->backlog + 1, (size_t)o->nback * sizeof *o->backlog);
+    if (!o->nback && !o->lfail)
+      ResetEvent(o->rov.hEvent);
+  } else if (!o->nback && o->lfail) {
+    rv = ward__fail_sys(WARD_ESYS, (int)o->lfail, "CreateNamedPipe (the next instance)");
   }
-  if (o->wait) {
-    /* Its callback takes no lock: waiting for it here is safe. */
-    UnregisterWaitEx(o->wait, INVALID_HANDLE_VALUE);
-    o->wait = NULL;
-    if (InterlockedExchange(&o->fired, 0) == 0)
-      obj_unref(o); /* the wait's reference: it never ran */
-    obj_ref(o);
-    if (!RegisterWaitForSingleObject(&o->wait, o->rov.hEvent, waited, o, INFINITE,
-                                     WT_EXECUTEONLYONCE)) {
-      o->wait = NULL;
-      obj_unref(o);
-    }
-  }
+  return rv;
 }
 
 int ward__accept(ward__fd lfd, ward__fd *fd) {
   ward__wobj *o = lfd;
   AcquireSRWLockExclusive(&o->mu);
-  int r = listen_ready(o);
   int rv = 0;
-  if (r && o->rst == R_ERR) {
-    rv = ward__fail_sys(WARD_ESYS, (int)o->rerr, "ConnectNamedPipe (accept)");
-    if (o->pname && o->h) {
-      /* That client went away before it was accepted: the next one. */
-      DisconnectNamedPipe(o->h);
-      CloseHandle(o->h);
-      o->h = NULL;
-      listen_next(o);
-    }
-  } else if (r) {
-    /* The connection takes the handle over; a worker's listener is spent,
-     * a server's makes the next instance. */
-    ward__wobj *c;
-    rv = pipe_obj(o->h, &c);
-    if (!rv) {
-      o->h = NULL;
-      *fd = c;
-      rv = 1;
-      if (o->pname) {
-        c->served = 1;
-        listen_next(o);
+  if (o->pname) {
+    rv = accept_backlog(o, fd);
+  } else if (listen_ready(o)) {
+    if (o->rst == R_ERR) {
+      rv = ward__fail_sys(WARD_ESYS, (int)o->rerr, "ConnectNamedPipe (accept)");
+    } else {
+      /* The connection takes the handle over: a worker's listener is
+       * spent (a second client finds the only instance taken). */
+      ward__wobj *c;
+      rv = pipe_obj(o->h, &c);
+      if (!rv) {
+        o->h = NULL;
+        *fd = c;
+        rv = 1;
       }
     }
   }

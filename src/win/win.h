@@ -20,7 +20,7 @@ enum {
   WARD__W_PROC,     /* a process (and its job): readable once it ended */
   WARD__W_EVENT,    /* an event a program waits on: a pollable loop's */
   WARD__W_LISTEN    /* a named pipe waiting for a client: its one (socket mode), or
-                     * the next of many (a server's, which has `pname`) */
+                     * one of many with a backlog (a server's, which has `pname`) */
 };
 
 typedef struct ward__os_obj {
@@ -53,8 +53,17 @@ typedef struct ward__os_obj {
   volatile LONG fired;
   int killed;     /* TerminateJobObject was called: the end is ours */
   DWORD pid;
-  /* LISTEN of a server: the pipe's name, for the instance after each accept */
+  /* LISTEN of a server (handle.c, "servers at a path"): the pipe's name;
+   * `h` is the instance waiting for a client (its connect `cov`, `rst`),
+   * `backlog` those whose clients came, oldest first, not accepted yet; a
+   * thread of the listener's (`lthread`, ended by `lquit`) keeps one
+   * waiting; `lfail` says why the next could not be made (0: it could). */
   wchar_t *pname;
+  OVERLAPPED cov;
+  HANDLE *backlog;
+  int nback, capback;
+  HANDLE lthread, lquit;
+  DWORD lfail;
 } ward__wobj;
 
 /* A new object of `kind`, with one reference: its descriptor's. */

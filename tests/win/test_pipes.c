@@ -83,6 +83,93 @@ static void test_server_listener(void) {
   ward__close(lfd);
 }
 
+/* A server's listener has a backlog: clients connect while nobody
+ * accepts (a server on a loop that does not run), up to the backlog, and
+ * are accepted in the order they came; past it a client waits for room. */
+static void test_server_backlog(void) {
+  enum { N = 5, BACKLOG = 3 };
+  char path[96];
+  snprintf(path, sizeof path, "\\\\.\\pipe\\ward-test-backlog-%lu",
+           (unsigned long)GetCurrentProcessId());
+  ward__fd lfd, cli[N], conn;
+  T_EQ_INT(ward__unix_listen(path, 0600, 64, &lfd), 0);
+  for (int i = 0; i < N; i++) {
+    T_EQ_INT(ward__unix_connect(path, &cli[i]), 0);
+    char b = (char)('a' + i);
+    ward__buf buf = {&b, 1};
+    T_EQ_INT(ward__sock_send(cli[i], &buf, 1), 1);
+  }
+  for (int i = 0; i < N; i++) {
+    T_TRUE(ward__wait_fd(lfd, WARD__IN, ward__deadline(20000)) > 0);
+    T_EQ_INT(ward__accept(lfd, &conn), 1);
+    char got = 0;
+    T_EQ_INT(ward__sock_recv(conn, &got, 1, 1), 1);
+    T_EQ_INT(got, 'a' + i); /* the oldest first */
+    ward__close(conn);
+  }
+  T_EQ_INT(ward__accept(lfd, &conn), 0);
+  T_EQ_INT(ward__wait_fd(lfd, WARD__IN, ward__deadline(50)), 0);
+  for (int i = 0; i < N; i++)
+    ward__close(cli[i]);
+  ward__close(lfd);
+
+  /* A full backlog: the next client finds every instance taken until an
+   * accept makes room. */
+  T_EQ_INT(ward__unix_listen(path, 0600, BACKLOG, &lfd), 0);
+  for (int i = 0; i < BACKLOG; i++)
+    T_EQ_INT(ward__unix_connect(path, &cli[i]), 0);
+  wchar_t *name = ward__wide(path);
+  T_TRUE(name != NULL);
+  HANDLE late = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+  T_TRUE(late == INVALID_HANDLE_VALUE);
+  T_EQ_INT(GetLastError(), ERROR_PIPE_BUSY);
+  free(name);
+  T_EQ_INT(ward__accept(lfd, &conn), 1);
+  T_EQ_INT(ward__unix_connect(path, &cli[BACKLOG]), 0); /* waits for the room */
+  ward__close(conn);
+  for (int i = 0; i <= BACKLOG; i++)
+    ward__close(cli[i]);
+  ward__close(lfd);
+}
+
+/* After a shutdown, what the peer wrote before is still read, then the
+ * end (a refused client reads its GOODBYE so); a server's end that is shut
+ * down lets its peer read what it wrote, then shows it the end, while the
+ * connection's object stays. */
+static void test_read_after_shutdown(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  ward__buf bye = {"bye", 3};
+  T_EQ_INT(ward__sock_send(sv[1], &bye, 1), 3);
+  ward__close(sv[1]);
+  ward__sock_shutdown(sv[0]);
+  char b[8];
+  T_EQ_INT(ward__sock_recv(sv[0], b, sizeof b, 0), 3);
+  T_EQ_MEM(b, "bye", 3);
+  T_EQ_INT(ward__sock_recv(sv[0], b, sizeof b, 0), 0);
+  T_EQ_INT(ward__sock_send(sv[0], &bye, 1), WARD_ECRASHED);
+  ward__close(sv[0]);
+
+  char path[96];
+  snprintf(path, sizeof path, "\\\\.\\pipe\\ward-test-shut-%lu",
+           (unsigned long)GetCurrentProcessId());
+  ward__fd lfd, cli, conn;
+  T_EQ_INT(ward__unix_listen(path, 0600, 64, &lfd), 0);
+  T_EQ_INT(ward__unix_connect(path, &cli), 0);
+  T_TRUE(ward__wait_fd(lfd, WARD__IN, ward__deadline(20000)) > 0);
+  T_EQ_INT(ward__accept(lfd, &conn), 1);
+  T_EQ_INT(ward__sock_send(conn, &bye, 1), 3);
+  T_TRUE(ward__wait_fd(conn, WARD__OUT, ward__deadline(20000)) > 0); /* its write is through */
+  ward__sock_shutdown(conn);
+  T_TRUE(ward__wait_fd(cli, WARD__IN, ward__deadline(20000)) > 0);
+  T_EQ_INT(ward__sock_recv(cli, b, sizeof b, 1), 3);
+  T_EQ_MEM(b, "bye", 3);
+  T_EQ_INT(ward__sock_recv(cli, b, sizeof b, 1), 0);
+  ward__close(conn);
+  ward__close(cli);
+  ward__close(lfd);
+}
+
 static void test_second_client_refused(void) {
   wchar_t name[96];
   pipe_name(name, L"second");
@@ -207,6 +294,8 @@ int main(void) {
   T_RUN(test_squatted_name_refused);
   T_RUN(test_second_client_refused);
   T_RUN(test_server_listener);
+  T_RUN(test_server_backlog);
+  T_RUN(test_read_after_shutdown);
   T_RUN(test_readable_when_bytes_come);
   T_RUN(test_writable_when_drained);
   T_RUN(test_hangup_at_close);
