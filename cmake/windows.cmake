@@ -33,6 +33,8 @@ set(WARD_WIN_TESTS
                   # the named pipe a path stands for: calls, names, squatters, hostile
                   # peers, limits, deferred answers (thread counts unchecked: the
                   # system's thread pool)
+  test_classes    # the class table, lazy starts, and each class's priority class (no
+                  # I/O priority on Windows)
 )
 
 # Cannot mean anything on Windows.
@@ -56,8 +58,6 @@ set(WARD_WIN_EXCLUDED
 set(WARD_WIN_PENDING
   test_plain   # /bin/sh scripts as plain processes, most notifying readiness on a
                # descriptor number (WARD_READY_NOTIFY, not on Windows)
-  test_classes # the classes' nice values and I/O priorities, read from /proc and
-               # ioprio_get (the Windows form: a priority class per job, not written)
 )
 
 file(GLOB ward_win_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)

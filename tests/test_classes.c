@@ -1,11 +1,16 @@
 /*
  * test_classes.c — process classes: the table, how a spec takes it
- * (explicit setters win in any order), the priorities a process gets, lazy
- * starts, the class in events and information, and docs/api.md's copy of
- * the table.
+ * (explicit setters win in any order), the priorities a process gets (a
+ * nice value and an I/O priority; on Windows a priority class), lazy
+ * starts, the class in events and information, and the copies of the
+ * tables in docs/api.md and docs/platforms.md.
  */
+#ifdef _WIN32
+#include "win/win.h" /* the priority classes' table */
+#else
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#endif
 
 #include "host_int.h"
 #include "tdoc.h"
@@ -154,6 +159,94 @@ static void test_explicit_wins_in_any_order(void) {
 /* ------------------------------------------------------------------ */
 /* Real processes                                                      */
 
+static ward_worker *start(ward_host *h, int cls, int lazy) {
+  ward_spec *s = tw_spec(ward_class_name(cls), "serve");
+  T_OK(ward_spec_class(s, cls));
+  T_OK(ward_spec_lazy(s, lazy));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, h, s));
+  ward_spec_free(s);
+  return w;
+}
+
+#ifdef _WIN32
+/* The priority class of process `pid`. */
+static DWORD class_of(int pid) {
+  HANDLE p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
+  T_TRUE(p != NULL);
+  DWORD c = GetPriorityClass(p);
+  CloseHandle(p);
+  return c;
+}
+
+/* With the host in class `host`, each class's worker is in the class its
+ * nice value, added to the host's, stands for. */
+static void classes_under(DWORD host, DWORD ext, DWORD media, DWORD plain) {
+  T_TRUE(SetPriorityClass(GetCurrentProcess(), host));
+  ward_host *h = tev_host();
+  ward_worker *e = start(h, WARD_CLASS_EXTENSION, 0);
+  ward_worker *m = start(h, WARD_CLASS_MEDIA, 0);
+  ward_worker *p = start(h, WARD_CLASS_WORKER, 0);
+  T_EQ_INT(class_of(ward_worker_pid(e)), ext);
+  T_EQ_INT(class_of(ward_worker_pid(m)), media);
+  T_EQ_INT(class_of(ward_worker_pid(p)), plain);
+  ward_worker_free(e);
+  ward_worker_free(m);
+  ward_worker_free(p);
+  ward_host_free(h);
+}
+
+/* Windows has priority classes where POSIX has nice values
+ * (docs/platforms.md): the extension's +10 is below normal, the media's
+ * -5 above, from a host of the normal class; from one below normal, the
+ * extension goes idle. */
+static void test_nice_in_the_process(void) {
+  DWORD was = GetPriorityClass(GetCurrentProcess());
+  classes_under(NORMAL_PRIORITY_CLASS, BELOW_NORMAL_PRIORITY_CLASS, ABOVE_NORMAL_PRIORITY_CLASS,
+                NORMAL_PRIORITY_CLASS);
+  classes_under(BELOW_NORMAL_PRIORITY_CLASS, IDLE_PRIORITY_CLASS, NORMAL_PRIORITY_CLASS,
+                BELOW_NORMAL_PRIORITY_CLASS);
+  T_TRUE(SetPriorityClass(GetCurrentProcess(), was));
+}
+
+static const char *class_name(DWORD c) {
+  switch (c) {
+  case REALTIME_PRIORITY_CLASS: return "REALTIME_PRIORITY_CLASS";
+  case HIGH_PRIORITY_CLASS: return "HIGH_PRIORITY_CLASS";
+  case ABOVE_NORMAL_PRIORITY_CLASS: return "ABOVE_NORMAL_PRIORITY_CLASS";
+  case NORMAL_PRIORITY_CLASS: return "NORMAL_PRIORITY_CLASS";
+  case BELOW_NORMAL_PRIORITY_CLASS: return "BELOW_NORMAL_PRIORITY_CLASS";
+  case IDLE_PRIORITY_CLASS: return "IDLE_PRIORITY_CLASS";
+  default: return "?";
+  }
+}
+
+/* docs/platforms.md's table of nice values and priority classes is the
+ * backend's (src/win/spawn.c): a row for each run of nice values with
+ * one class, and the real-time class, never given. */
+static void test_docs_quote_the_priority_classes(void) {
+  char *doc = t_read_doc("docs/platforms.md");
+  char row[256];
+  for (int lo = -20, hi; lo <= 19; lo = hi + 1) {
+    DWORD c = ward__win_priority_class(lo);
+    for (hi = lo; hi < 19 && ward__win_priority_class(hi + 1) == c; hi++)
+      ;
+    if (hi > lo)
+      snprintf(row, sizeof row, "| %d to %d | `%s` | %d |\n", lo, hi, class_name(c),
+               ward__win_class_nice(c));
+    else
+      snprintf(row, sizeof row, "| %d | `%s` | %d |\n", lo, class_name(c),
+               ward__win_class_nice(c));
+    if (!strstr(doc, row))
+      T_FAIL("docs/platforms.md lacks the row the backend has: %s", row);
+  }
+  snprintf(row, sizeof row, "| never | `%s` | %d |\n", class_name(REALTIME_PRIORITY_CLASS),
+           ward__win_class_nice(REALTIME_PRIORITY_CLASS));
+  if (!strstr(doc, row))
+    T_FAIL("docs/platforms.md lacks the row the backend has: %s", row);
+  free(doc);
+}
+#else
 /* Field 19 of /proc/PID/stat. */
 static int nice_of(int pid) {
   char path[64], buf[1024];
@@ -175,16 +268,6 @@ static int nice_of(int pid) {
 }
 
 static int ioprio_of(int pid) { return (int)syscall(SYS_ioprio_get, 1, pid); }
-
-static ward_worker *start(ward_host *h, int cls, int lazy) {
-  ward_spec *s = tw_spec(ward_class_name(cls), "serve");
-  T_OK(ward_spec_class(s, cls));
-  T_OK(ward_spec_lazy(s, lazy));
-  ward_worker *w;
-  T_OK(ward_spawn(&w, h, s));
-  ward_spec_free(s);
-  return w;
-}
 
 /* The nice value, on every backend. */
 static void test_nice_in_the_process(void) {
@@ -219,6 +302,7 @@ static void test_io_priority_in_the_process(void) {
   ward_worker_free(plain);
   ward_host_free(h);
 }
+#endif
 
 /* The class is in every event and in ward_worker_info. */
 static void test_class_reported(void) {
@@ -315,7 +399,13 @@ int main(int argc, char **argv) {
   T_RUN(test_class_applies);
   T_RUN(test_explicit_wins_in_any_order);
   T_RUN(test_nice_in_the_process);
+#ifdef _WIN32
+  /* No I/O priority: Windows has no documented way to set another
+   * process's (docs/platforms.md). */
+  T_RUN(test_docs_quote_the_priority_classes);
+#else
   T_RUN(test_io_priority_in_the_process);
+#endif
   T_RUN(test_class_reported);
   T_RUN(test_lazy_start);
   T_RUN(test_docs_quote_the_table);

@@ -20,6 +20,11 @@
  * ended it (0xC0000005 and its kin) as the POSIX signal that says the same,
  * so the core's "crashed" means the same on both; and an end ward brought
  * about with TerminateJobObject as WARD__STOP_HARD.
+ *
+ * Priorities: a spec's nice value becomes a priority class, set on the
+ * process while it is suspended (the table below); Windows has no
+ * documented way to set another process's I/O priority, so the I/O level
+ * is not applied.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -147,6 +152,55 @@ static wchar_t *find_exe(const char *exe) {
     return _wcsdup(buf);
   }
   return w; /* CreateProcessW says why it cannot run it */
+}
+
+/* ------------------------------------------------------------------ */
+/* Priorities                                                          */
+
+/* Windows has priority classes where POSIX has nice values: the one table
+ * of how they match (docs/platforms.md quotes it, tests/test_classes.c
+ * checks the quote). A nice value up to `hi` (and past the row before) is
+ * the class `cls`; a process of that class counts as nice `as`, so that a
+ * spec's nice value is added to the host's as on POSIX. The cuts are
+ * libuv's (uv_os_setpriority), but for the real-time class, which a worker
+ * is never given: it can starve the system's own threads. */
+static const struct {
+  int hi, as;
+  DWORD cls;
+} prio_table[] = {
+    {-8, -14, HIGH_PRIORITY_CLASS},
+    {-1, -7, ABOVE_NORMAL_PRIORITY_CLASS},
+    {9, 0, NORMAL_PRIORITY_CLASS},
+    {18, 10, BELOW_NORMAL_PRIORITY_CLASS},
+    {19, 19, IDLE_PRIORITY_CLASS},
+};
+
+DWORD ward__win_priority_class(int nice) {
+  for (size_t i = 0; i < sizeof prio_table / sizeof prio_table[0]; i++)
+    if (nice <= prio_table[i].hi)
+      return prio_table[i].cls;
+  return IDLE_PRIORITY_CLASS;
+}
+
+int ward__win_class_nice(DWORD cls) {
+  if (cls == REALTIME_PRIORITY_CLASS)
+    return -20;
+  for (size_t i = 0; i < sizeof prio_table / sizeof prio_table[0]; i++)
+    if (prio_table[i].cls == cls)
+      return prio_table[i].as;
+  return 0;
+}
+
+/* Sets the class that the host's nice value plus `nice` stands for on
+ * the new process, still suspended, so none of its code runs at another.
+ * No class needs a privilege but the real-time one, never asked for; one
+ * refused anyway is left out, as a refused raise is on POSIX. Processes
+ * it starts get the normal class, or its own when that is below normal
+ * (the system's rule). */
+static void set_priority(HANDLE proc, int nice) {
+  int want = ward__win_class_nice(GetPriorityClass(GetCurrentProcess())) + nice;
+  want = want < -20 ? -20 : want > 19 ? 19 : want;
+  SetPriorityClass(proc, ward__win_priority_class(want));
 }
 
 /* ------------------------------------------------------------------ */
@@ -316,6 +370,7 @@ int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a
     CloseHandle(job);
     return ward__fail_sys(WARD_ESYS, (int)e, "AssignProcessToJobObject");
   }
+  set_priority(pi.hProcess, a->nice); /* a->ioprio: not on Windows (above) */
   ResumeThread(pi.hThread);
   CloseHandle(pi.hThread);
   ward__wobj *o;

@@ -81,6 +81,11 @@ int ward__win_pipe_named(const wchar_t *name, HANDLE *srv, HANDLE *cli, int dupl
  * UTF-8) or ENOMEM. */
 wchar_t *ward__win_pipe_name(const char *path, int *err);
 
+/* The priority class a nice value (-20..19) stands for, and the nice
+ * value a process of class `cls` counts as (spawn.c has the table). */
+DWORD ward__win_priority_class(int nice);
+int ward__win_class_nice(DWORD cls);
+
 /* UTF-8 to UTF-16 (malloc'd), NULL on bad input or no memory. */
 wchar_t *ward__wide(const char *s);
 /* UTF-16 to UTF-8 (malloc'd). */
