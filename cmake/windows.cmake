@@ -35,6 +35,8 @@ set(WARD_WIN_TESTS
                   # system's thread pool)
   test_classes    # the class table, lazy starts, and each class's priority class (no
                   # I/O priority on Windows)
+  test_plain      # plain processes (this binary, not /bin/sh): readiness after a time or
+                  # on a handle named in WARD_NOTIFY_HANDLE, stops, restarts, logs
 )
 
 # Cannot mean anything on Windows.
@@ -56,8 +58,6 @@ set(WARD_WIN_EXCLUDED
 
 # Meaningful on Windows, not ported yet (docs/platforms.md, "What runs").
 set(WARD_WIN_PENDING
-  test_plain   # /bin/sh scripts as plain processes, most notifying readiness on a
-               # descriptor number (WARD_READY_NOTIFY, not on Windows)
 )
 
 file(GLOB ward_win_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)
@@ -96,7 +96,7 @@ if(WARD_BUILD_TESTS)
   # Wine runs the tests without a console, so the soft stop's CTRL_BREAK
   # reaches no worker: a wedged one is killed after the grace instead of
   # terminated (only the goodbye on its channel reaches it).
-  set_tests_properties(test_supervise PROPERTIES
+  set_tests_properties(test_supervise test_plain PROPERTIES
                        ENVIRONMENT "WINEDEBUG=-all;WARD_TEST_NO_SOFT_STOP=1")
 endif()
 

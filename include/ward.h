@@ -581,7 +581,10 @@ WARD_EXTERN int ward_spec_stop_signal(ward_spec *spec, int sig);
  *     (3..1023), the write end of a pipe ward opens for it (the s6
  *     convention; bytes without a newline, or closing it, do not count).
  *     It must do so within the startup timeout, or it is killed
- *     (STARTUP_TIMEOUT).
+ *     (STARTUP_TIMEOUT). On Windows, where a handle cannot be put at a
+ *     number, `arg` is checked but not used: the write end is an
+ *     inherited handle whose value is in the environment variable
+ *     WARD_NOTIFY_HANDLE.
  * Everything else (restart policy, memory limits, output capture, data
  * directory, events, information) works the same; a stop or a planned
  * replacement sends the stop signal at once instead of a goodbye (the stop

@@ -166,7 +166,8 @@ typedef struct ward__spawn_args {
   char *const *envp; /* NULL-terminated */
   const char *cwd;   /* or NULL */
   ward__fd chan_fd;  /* placed at fd `chan_at` in the child, or NONE */
-  int chan_at;       /* 0: fd 3; a plain process's notification fd */
+  int chan_at;       /* 0: fd 3; a plain process's notification fd
+                        (Windows: named in WARD_NOTIFY_HANDLE instead) */
   int out_how;       /* WARD__STDIO_*: the child's stdout */
   ward__fd out_fd;   /* with WARD__STDIO_FD, what becomes its stdout */
   int err_how;       /* the same for stderr */

@@ -116,22 +116,33 @@ done:
   return out;
 }
 
-/* The environment block: each entry in UTF-16, NUL after each, one more
- * at the end. */
-static wchar_t *env_block(char *const *envp) {
-  size_t cap = 2, len = 0;
+/* Appends `entry` in UTF-16 with its NUL at b[*len] (room counted): 0, or
+ * -1 for bad UTF-8. */
+static int env_put(wchar_t *b, size_t *len, size_t cap, const char *entry) {
+  int n = MultiByteToWideChar(CP_UTF8, 0, entry, -1, b + *len, (int)(cap - *len));
+  if (n <= 0)
+    return -1;
+  *len += (size_t)n;
+  return 0;
+}
+
+/* The environment block: each entry of `envp`, then `extra` (or NULL),
+ * in UTF-16, NUL after each, one more at the end. */
+static wchar_t *env_block(char *const *envp, const char *extra) {
+  size_t cap = 2 + (extra ? strlen(extra) + 1 : 0), len = 0;
   for (char *const *e = envp; *e; e++)
     cap += strlen(*e) + 1;
   wchar_t *b = malloc(cap * sizeof *b);
   if (!b)
     return NULL;
-  for (char *const *e = envp; *e; e++) {
-    int n = MultiByteToWideChar(CP_UTF8, 0, *e, -1, b + len, (int)(cap - len));
-    if (n <= 0) {
-      free(b);
-      return NULL;
-    }
-    len += (size_t)n;
+  int bad = 0;
+  for (char *const *e = envp; *e && !bad; e++)
+    bad = env_put(b, &len, cap, *e);
+  if (extra && !bad)
+    bad = env_put(b, &len, cap, extra);
+  if (bad) {
+    free(b);
+    return NULL;
   }
   b[len++] = 0;
   if (len == 1)
@@ -288,10 +299,19 @@ static int inherit_list(spawn_state *s, HANDLE *list, size_t n) {
   return 0;
 }
 
+/* WARD_READY_NOTIFY: a plain process's notification pipe cannot be put
+ * at a descriptor number (a->chan_at) on Windows. Its write end is
+ * inherited like a channel, under the same value, and this variable names
+ * it; the process writes a newline to that handle (docs/platforms.md). */
+#define NOTIFY_ENV "WARD_NOTIFY_HANDLE"
+
 static int prepare(spawn_state *s, const ward__spawn_args *a, HANDLE *list, size_t *n) {
+  char notify[64] = "";
+  if (a->chan_at && ward__fd_valid(a->chan_fd))
+    snprintf(notify, sizeof notify, NOTIFY_ENV "=%lld", (long long)(intptr_t)a->chan_fd->h);
   s->app = find_exe(a->exe);
   s->cmd = cmdline(a->argv);
-  s->env = env_block(a->envp);
+  s->env = env_block(a->envp, notify[0] ? notify : NULL);
   if (!s->app || !s->cmd || !s->env)
     return ward__fail(WARD_EINVAL, "spawn '%s': arguments or environment not UTF-8", a->exe);
   if (a->cwd && !(s->cwd = ward__wide(a->cwd)))
