@@ -199,7 +199,24 @@ static void test_notify(void) {
   ward_spec_free(s);
 }
 
-#ifndef _WIN32
+#ifdef _WIN32
+/* A process that a console control event ended (the soft stop's
+ * CTRL_BREAK, where there is a console, ends one that does not handle it
+ * so) is reported as ended by SIGTERM, as on POSIX, not as a crash of
+ * another kind. */
+static void test_ended_by_console_event(void) {
+  ward_spec *s = plain_spec("ctrl", NULL, "ctrl-exit", NULL);
+  T_OK(ward_spec_ready(s, WARD_READY_AFTER, 0));
+  T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  tev e = tev_wait(WARD_EV_EXITED, ward_worker_id(w));
+  T_EQ_INT(e.signal, SIGTERM);
+  T_EQ_INT(e.reason, WARD_REASON_CRASHED); /* not ward's stop */
+  ward_worker_free(w);
+}
+#else
 /* Whatever number the notification descriptor has (among them those the
  * host uses to hand a new process its descriptors), the process gets it
  * there, open, and no other above 2. (Descriptor numbers: POSIX only.) */
@@ -471,6 +488,8 @@ static int plain_main(int argc, char **argv) {
     printf("started\n");
     plain_forever();
   }
+  if (!strcmp(mode, "ctrl-exit"))
+    ExitProcess(0xC000013A); /* STATUS_CONTROL_C_EXIT */
   if (!strcmp(mode, "attempt")) {
     printf("attempt\n");
     return 1;
@@ -527,7 +546,9 @@ int main(int argc, char **argv) {
   T_RUN(test_ready_at_once_then_policy);
   T_RUN(test_last_line_at_exit);
   T_RUN(test_notify);
-#ifndef _WIN32
+#ifdef _WIN32
+  T_RUN(test_ended_by_console_event);
+#else
   T_RUN(test_notify_at_any_number);
 #endif
   T_RUN(test_stop_signal);

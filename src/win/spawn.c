@@ -427,6 +427,10 @@ static int status_signal(DWORD st) {
   case 0xC000008E: case 0xC000008F: case 0xC0000090: case 0xC0000091:
   case 0xC0000092: case 0xC0000093: case 0xC0000094: case 0xC0000095:
     return SIGFPE;
+  case 0xC000013A: /* STATUS_CONTROL_C_EXIT: a console control event ended
+                    * it, as the soft stop's CTRL_BREAK ends a process that
+                    * does not handle it: what SIGTERM does on POSIX */
+    return SIGTERM;
   default:
     return (st & 0xF0000000u) == 0xC0000000u ? SIGABRT : 0; /* fail-fast and the rest */
   }
