@@ -331,12 +331,14 @@ static void refresh_write(ward__wobj *o) {
   o->werr = e ? e : ERROR_BROKEN_PIPE;
 }
 
-/* Waits until an overlapped operation of `o`'s is over (it was cancelled,
- * or the bytes are there: a moment). Its event cannot say so: it may be
- * set already, as ward__sock_shutdown sets both to wake whoever waits. */
+/* Waits until an overlapped operation is over (it was cancelled, or the
+ * bytes are there: a moment). Its event is set when it completes, and by
+ * nothing else while it is pending (ward__sock_shutdown sets only the
+ * events of operations it did not cancel); the status, not the event, is
+ * what ends the wait, should the event be set without it. */
 static void io_wait(OVERLAPPED *ov) {
   while (!HasOverlappedIoCompleted(ov))
-    Sleep(1);
+    WaitForSingleObject(ov->hEvent, 10);
 }
 
 /* After ward__sock_shutdown (lock held). As with shutdown(2) on a socket,
@@ -508,9 +510,13 @@ void ward__sock_shutdown(ward__fd fd) {
     CloseHandle(o->h);
     o->h = NULL;
   }
-  /* Waiters see `shut` once woken. */
-  SetEvent(o->rov.hEvent);
-  SetEvent(o->wov.hEvent);
+  /* Waiters see `shut` once woken: by the end of the I/O cancelled
+   * above, or here where none was pending (a wait on the event of an
+   * operation then means its end, which io_wait relies on). */
+  if (o->rst != R_PENDING)
+    SetEvent(o->rov.hEvent);
+  if (!o->wpending)
+    SetEvent(o->wov.hEvent);
   ReleaseSRWLockExclusive(&o->mu);
 }
 
