@@ -891,6 +891,8 @@ static DWORD listen_step(ward__wobj *o) {
         ResetEvent(o->cov.hEvent);
         return INSTANCE_RETRY_MS;
       }
+      if (o->lfail && !o->nback)
+        ResetEvent(o->rov.hEvent); /* set while there is a client or a failure */
       o->lfail = 0;
       o->h = h;
       o->rst = R_IDLE;
@@ -908,11 +910,18 @@ static DWORD listen_step(ward__wobj *o) {
     }
     if (!e || e == ERROR_PIPE_CONNECTED) {
       backlog_push(o);
-    } else {
-      /* The client went before the connect saw it (ERROR_NO_DATA): the
-       * instance is of no use, a new one waits. */
-      CloseHandle(o->h);
-      o->h = NULL;
+      continue;
+    }
+    /* The client went before the connect saw it (ERROR_NO_DATA): the
+     * instance is of no use, a new one waits. Another failure is told to
+     * accept, and a new one is tried after a while. */
+    CloseHandle(o->h);
+    o->h = NULL;
+    if (e != ERROR_NO_DATA) {
+      o->lfail = e;
+      SetEvent(o->rov.hEvent);
+      ResetEvent(o->cov.hEvent);
+      return INSTANCE_RETRY_MS;
     }
   }
 }
