@@ -29,7 +29,13 @@ PACKAGES=(
   libseccomp-dev  # the sandbox's system-call filter (src/linux/sandbox.c): the Linux
                   # backend only; the portable backend and the IPC core do without
   python3         # tests/test_protocol_doc runs the Python example worker of docs/protocol.md;
-                  # tests/completion_test.sh a socket that never answers
+                  # tests/completion_test.sh a socket that never answers;
+                  # bindings/python is the Python package (tests/test_python, python_*)
+  python3-pytest  # the Python package's own tests (ctest python_pytest)
+  python3-msgpack # the Python package's MessagePack payloads, which the tests exercise (the
+                  # package itself needs only the standard library)
+  python3-venv    # python_install: `pip install bindings/python` into a fresh venv, offline
+  python3-pip     # (pip itself, for that install)
   groff-base      # groff: tests/man_test.sh checks that the manual pages (docs/man/) render
                   # without warnings, and reads them as text
   valgrind        # valgrind.h: src/unix/spawn.c asks whether it runs under valgrind (which

@@ -1,0 +1,157 @@
+"""The worker the tests drive: `python3 -m fixture_worker [options]`, with
+bindings/python and this folder on PYTHONPATH. tests/test_python.c starts
+it under a ward host (libward); the pytest tests under a host of their own
+that speaks the frames (rawhost.py).
+
+Options: --traceback (tracebacks in error data), --version=V (meta.version),
+--no-msgpack (runs as if the msgpack module were not installed).
+"""
+import sys
+
+if "--no-msgpack" in sys.argv:
+    sys.modules["msgpack"] = None   # import msgpack now fails
+
+import asyncio  # noqa: E402
+import time  # noqa: E402
+
+import ward  # noqa: E402
+
+worker = ward.Worker("fixture", traceback="--traceback" in sys.argv)
+for arg in sys.argv[1:]:
+    if arg.startswith("--version="):
+        worker.meta["version"] = arg[len("--version="):]
+tally = {"notes": 0, "bytes": 0}
+
+
+@worker.method(raw=True)
+def echo(ctx, data):
+    """The request's bytes back, in the request's encoding."""
+    return data
+
+
+@worker.method
+def add(ctx, params):
+    return params["a"] + params["b"]
+
+
+@worker.method
+def fail(ctx, params):
+    """Fails with the code, message and data asked for."""
+    ctx.fail(params["code"], params.get("message", ""), params.get("data"))
+
+
+@worker.method("raise")
+def raise_(ctx, params):
+    raise ValueError("bad value %s" % params)
+
+
+@worker.method
+def raise_error(ctx, params):
+    raise ward.Error(params["code"], params["message"], params.get("data"))
+
+
+@worker.method
+def big(ctx, n):
+    """A result of n bytes of JSON: a string of n - 2 characters."""
+    return "x" * (n - 2)
+
+
+@worker.method
+def stream(ctx, params):
+    """n rows {"i": i, "pad": ...} on "out", a progress report after each
+    `every` rows, a warning first; replies n."""
+    n, pad, every = params["n"], "p" * params.get("pad", 0), params.get("every", 0)
+    ctx.diag("starting %d rows" % n, code="start", level="warning")
+    for i in range(1, n + 1):
+        ctx.row("out", {"i": i, "pad": pad})
+        if every and i % every == 0:
+            ctx.progress({"done": i, "total": n})
+    return n
+
+
+@worker.method
+def forever(ctx, params):
+    """Rows until the caller cancels: Cancelled ends the call with -7."""
+    i = 0
+    while True:
+        i += 1
+        ctx.row("out", {"i": i, "pad": ""})
+
+
+@worker.method
+def spin(ctx, params):
+    """Works for params["ms"] in small steps, checking for cancellation
+    between them (each check answers pings): "done" or ERROR -7."""
+    end = time.monotonic() + params["ms"] / 1000.0
+    while time.monotonic() < end:
+        if ctx.cancelled():
+            raise ward.Cancelled("stopped early")
+        time.sleep(0.005)     # a step of work
+    return "done"
+
+
+@worker.method
+def stuck(ctx, params):
+    """Works without a boundary: no pings are answered meanwhile."""
+    time.sleep(params["ms"] / 1000.0)
+    return "late"
+
+
+def _describe(e):
+    return {"error": type(e).__name__, "code": e.code, "message": e.message, "data": e.data}
+
+
+@worker.method
+def ask(ctx, params):
+    """Calls the host's params["method"] with params["params"]; returns
+    {"result": ...} or a description of the error."""
+    try:
+        timeout = params.get("timeout", 20.0)
+        return {"result": ctx.call(params["method"], params.get("params"), timeout=timeout)}
+    except ward.Error as e:
+        return _describe(e)
+
+
+@worker.method
+def ask_async(ctx, params):
+    """ask, with Worker.call_async on an event loop of its own."""
+    async def go():
+        calls = [worker.call_async(params["method"], p) for p in params["each"]]
+        return await asyncio.gather(*calls)
+    try:
+        return {"result": asyncio.run(go())}
+    except ward.Error as e:
+        return _describe(e)
+
+
+@worker.method
+def poke(ctx, params):
+    """A notification: notifies the host's "poked" back with the params."""
+    worker.notify("poked", params)
+
+
+@worker.method
+def note(ctx, data):
+    """A notification, counted."""
+    tally["notes"] += 1
+    tally["bytes"] += len(data or "")
+
+
+@worker.method
+def notes(ctx, params):
+    return tally
+
+
+@worker.method
+def leave(ctx, params):
+    """Says goodbye to the host: the worker exits 0."""
+    worker.close("done on purpose")
+
+
+@worker.method
+def broken_note(ctx, params):
+    raise RuntimeError("a notification handler that fails")
+
+
+if __name__ == "__main__":
+    worker.run()
