@@ -92,7 +92,9 @@ def spin(ctx, params):
 
 @worker.method
 def stuck(ctx, params):
-    """Works without a boundary: no pings are answered meanwhile."""
+    """Works without a boundary: no pings are answered meanwhile. Says
+    on stderr when it starts, so that a test can know it has."""
+    print("stuck for %d ms" % params["ms"], file=sys.stderr, flush=True)
     time.sleep(params["ms"] / 1000.0)
     return "late"
 
