@@ -99,6 +99,14 @@ def stuck(ctx, params):
     return "late"
 
 
+@worker.method
+def hold(ctx, params):
+    """Waits for a line on stdin (the test's go-ahead), without reading
+    the connection meanwhile: what arrives queues up."""
+    print("holding", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip()
+
+
 def _describe(e):
     return {"error": type(e).__name__, "code": e.code, "message": e.message, "data": e.data}
 

@@ -3,6 +3,7 @@
 worker under libward's host: tests/test_python.c."""
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import threading
 import pytest
 
 from rawhost import DEADLINE, HERE, RawHost, fixture_command, worker_env
-from ward.protocol import JSON, MSGPACK, RAW, Kind, decode_error, to_signed, to_unsigned
+from ward.protocol import (JSON, MSGPACK, RAW, Kind, decode_error, encode_error, encode_frame,
+                           to_unsigned)
 
 
 @pytest.fixture
@@ -290,7 +292,6 @@ def test_host_errors_reach_the_handler(hosts):
     h = hosts().start()
     request(h, 1, "ask", {"method": "host.fail"})
     call = h.expect(Kind.REQUEST, 1, 0)
-    from ward.protocol import encode_error
     h.put(Kind.ERROR, call.id, to_unsigned(-11), payload=encode_error("no method"),
           encoding=JSON)
     r = expect_reply(h, 1)
@@ -357,6 +358,32 @@ def test_a_stuck_handler_does_not_answer_pings(hosts):
     h.expect(Kind.PONG, 5, 0)
 
 
+def test_a_flood_of_notifications_waits_in_the_socket(hosts):
+    """While a handler runs, the worker reads requests and notifications
+    only until 8 MiB of them wait (protocol.md 10): the rest stays in the
+    socket, so the host's writes block, and nothing is lost."""
+    h = hosts().start()
+    request(h, 1, "hold", {})
+    assert h.proc.stderr.readline() == b"holding\n"
+    note = encode_frame(Kind.NOTIFY, 0, 0, "note", b'"' + b"x" * 65534 + b'"', JSON)
+    flood = note * 384                        # 24 MiB
+    h.sock.setblocking(False)
+    sent = 0
+    while sent < len(flood) and select.select([], [h.sock], [], 2.0)[1]:
+        try:
+            sent += h.sock.send(flood[sent:sent + (1 << 20)])
+        except BlockingIOError:
+            pass
+    assert sent < 10 * 1024 * 1024, "the worker read %d bytes while busy" % sent
+    h.proc.stdin.write(b"go\n")
+    h.proc.stdin.flush()
+    h.sock.setblocking(True)
+    h.sock.sendall(flood[sent:])
+    assert expect_reply(h, 1) == "go"
+    request(h, 2, "notes", {})
+    assert expect_reply(h, 2) == {"notes": 384, "bytes": 384 * 65534}
+
+
 # -- the death signal (protocol.md 2.4) ----------------------------------------------
 
 
@@ -396,6 +423,5 @@ def test_death_signal_taken_back_under_a_forking_wrapper(hosts):
     h.close()                      # EOF: it exits
     pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
     if pidfd is not None:
-        import select
         assert select.select([pidfd], [], [], DEADLINE)[0], "the worker did not exit"
         os.close(pidfd)

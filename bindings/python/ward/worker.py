@@ -551,6 +551,8 @@ class Worker:
             end = e
         except OSError as e:
             end = Closed("the connection to the host failed: %s" % e)
+        except Exception as e:    # a bug here must not leave the serving loop waiting
+            end = ProtocolError("the reader failed: %s" % _exception_text(e)[1])
         self._finish(end)
 
     def _pause_while_flooded(self):
