@@ -15,7 +15,7 @@ __all__ = [
     "WINDOW_DEFAULT", "MAX_ERROR_MESSAGE", "Kind", "RAW", "JSON", "MSGPACK",
     "Frame", "Violation", "encode_frame", "decode_header", "decode_frame",
     "encode_lines", "decode_lines", "encode_error", "decode_error",
-    "fit_error", "may_send", "frame_size", "to_signed", "to_unsigned",
+    "fit_error", "cut_utf8", "may_send", "frame_size", "to_signed", "to_unsigned",
 ]
 
 VERSION = 1                         # the protocol version spoken (6.3)
@@ -221,7 +221,7 @@ def decode_error(payload):
     return bytes(payload[4:4 + mlen]), bytes(payload[4 + mlen:])
 
 
-def _cut_utf8(data, limit):
+def cut_utf8(data, limit):
     """`data` cut to at most `limit` bytes, not inside a UTF-8 sequence."""
     if len(data) <= limit:
         return data
@@ -237,10 +237,10 @@ def fit_error(message, data, limit):
     fit, then the message shortened. Returns (payload, data_kept)."""
     if isinstance(message, str):
         message = message.encode("utf-8")
-    message = _cut_utf8(message, MAX_ERROR_MESSAGE)
+    message = cut_utf8(message, MAX_ERROR_MESSAGE)
     if 4 + len(message) + len(data) <= limit:
         return encode_error(message, data), True
-    return encode_error(_cut_utf8(message, max(limit - 4, 0))), False
+    return encode_error(cut_utf8(message, max(limit - 4, 0))), False
 
 
 def may_send(window, outstanding, n):

@@ -39,7 +39,7 @@ from .errors import (ECANCELED, ECLOSED, EINVAL, ENOMETHOD, ESYS, ETOOBIG, Cance
                      Error, HandshakeError, NoHost, NoMethod, ProtocolError, RemoteError,
                      Timeout, TooBig)
 from .protocol import (HEADER_SIZE, JSON, MAX_FRAME_DEFAULT, MAX_NAME, RAW, VERSION, Frame,
-                       Kind, Violation, decode_error, decode_header, decode_lines,
+                       Kind, Violation, cut_utf8, decode_error, decode_header, decode_lines,
                        encode_frame, encode_lines, fit_error, may_send, to_signed)
 
 __all__ = ["Worker", "Context", "Encoded", "Level"]
@@ -86,11 +86,8 @@ class Encoded:
 
 
 def _utf8_cut(text, limit):
-    data = text.encode("utf-8")
-    while len(data) > limit:
-        text = text[:-1]
-        data = text.encode("utf-8")
-    return data
+    """`text` as UTF-8, cut to at most `limit` bytes between characters."""
+    return cut_utf8(text.encode("utf-8"), limit)
 
 
 def _check_name(name, what):
