@@ -51,6 +51,25 @@ def test_python_worker(host, transport):
         w.request("add", {"a": 1, "b": 1})
 
 
+def test_streams(host):
+    w = python_worker(host, "rows")
+    rows, progress, diags = [], [], []
+    n = w.request("stream", {"n": 50, "every": 10}, window=64,
+                  on_row=lambda stream, seq, row: rows.append((stream, seq, row["i"])),
+                  on_progress=progress.append,
+                  on_diag=lambda *d: diags.append(d))
+    assert n == 50
+    assert rows == [("out", i, i) for i in range(1, 51)]
+    assert progress == [{"done": i, "total": 50} for i in (10, 20, 30, 40, 50)]
+    assert diags == [(2, "start", "starting 50 rows")]
+
+    def refuse(*row):
+        raise KeyError("not this one")
+    with pytest.raises(KeyError):
+        w.request("stream", {"n": 3}, on_row=refuse)
+    assert w.request("add", {"a": 1, "b": 1}) == 2
+
+
 @pytest.mark.skipif(not ECHO_WORKER, reason="no echo_worker given")
 def test_c_worker(host):
     from ward.host import Crashed

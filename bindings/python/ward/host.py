@@ -10,10 +10,11 @@ workers (in any language) through libward, with ctypes (standard library).
 
 What is here: a host (ward_host_new), workers spawned from a name and an
 argv (with environment, transport and restart policy), blocking requests
-with JSON, raw or MessagePack payloads, notifications, pings, stop, and
-libward's error codes raised as the exceptions of ward.errors. Not yet:
-streams with row callbacks, asynchronous calls and cancellation, events,
-logs, host handlers (workers calling the host). The library is found as
+with JSON, raw or MessagePack payloads and callbacks for their rows,
+progress reports and diagnostics (with a flow-control window),
+notifications, pings, stop, and libward's error codes raised as the
+exceptions of ward.errors. Not yet: asynchronous calls and cancellation,
+events, logs, host handlers (workers calling the host). The library is found as
 `library` says, else by ctypes.util.find_library("ward").
 """
 
@@ -127,6 +128,47 @@ def _raise(lib, rc):
     raise kind(text) if kind else Error(rc, text)
 
 
+_ROW_FN = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_uint64, ctypes.c_void_p,
+                           ctypes.c_size_t, ctypes.c_void_p)
+_PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+_DIAG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p,
+                            ctypes.c_void_p)
+
+
+def _callbacks(opts, enc, failed, on_row, on_progress, on_diag):
+    """Sets the call's callbacks in `opts`; returns what must stay alive
+    during the call. The first exception of a callback goes to `failed`."""
+    def value(data, n):
+        blob = ctypes.string_at(data, n) if n else b""
+        try:
+            return _payload.decode(enc, blob)
+        except Error:
+            return blob
+
+    def guarded(fn):
+        def call(*args):
+            try:
+                fn(*args)
+            except BaseException as e:   # not through C: kept for the caller
+                if not failed:
+                    failed.append(e)
+        return call
+
+    keep = []
+    if on_row:
+        keep.append(_ROW_FN(guarded(lambda stream, seq, data, n, ud: on_row(
+            stream.decode("utf-8", "replace"), seq, value(data, n)))))
+        opts.on_row = ctypes.cast(keep[-1], ctypes.c_void_p)
+    if on_progress:
+        keep.append(_PROGRESS_FN(guarded(lambda data, n, ud: on_progress(value(data, n)))))
+        opts.on_progress = ctypes.cast(keep[-1], ctypes.c_void_p)
+    if on_diag:
+        keep.append(_DIAG_FN(guarded(lambda level, code, message, ud: on_diag(
+            level, code.decode("utf-8", "replace"), message.decode("utf-8", "replace")))))
+        opts.on_diag = ctypes.cast(keep[-1], ctypes.c_void_p)
+    return keep
+
+
 def _text(value):
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
@@ -219,8 +261,18 @@ class Worker:
         value = self._lib.ward_worker_meta(self._handle(), _text(key))
         return None if value is None else value.decode("utf-8", "replace")
 
-    def request(self, method, params=None, *, timeout=30.0, encoding=JSON):
+    def request(self, method, params=None, *, timeout=30.0, encoding=JSON, on_row=None,
+                on_progress=None, on_diag=None, window=0):
         """Calls `method` and returns its result, decoded by its encoding.
+
+        While the call runs, on this thread: on_row(stream, seq, value) for
+        each row, on_progress(value) for each progress report (both decoded
+        as the request's encoding: bytes for raw, or when they do not
+        decode), on_diag(level, code, message). Rows are tentative until the
+        call returns. `window`: the flow-control window in bytes (0: 1 MiB;
+        -1: none). An exception in a callback is raised once the call has
+        ended (the call itself goes on).
+
         Raises RemoteError (NoMethod for -11) with the worker's code,
         message and data, and the exception of any other WARD_E* code
         (Timeout, Crashed, Closed, ...)."""
@@ -230,10 +282,16 @@ class Worker:
         self._lib.ward_call_opts_init(ctypes.byref(opts), ctypes.sizeof(opts))
         opts.timeout_ms = -1 if timeout is None else int(timeout * 1000)
         opts.encoding = enc
+        opts.window_bytes = window
+        failed = []
+        keep = _callbacks(opts, enc, failed, on_row, on_progress, on_diag)
         msg = ctypes.c_void_p()
         rc = self._lib.ward_request_ex(ctypes.byref(msg), self._handle(), _text(method), data,
                                        len(data), ctypes.byref(opts))
+        del keep
         try:
+            if failed:
+                raise failed[0]
             if rc == 0:
                 return _payload.decode(self._lib.ward_msg_encoding(msg), self._bytes(msg))
             if rc == errors.EREMOTE:
