@@ -376,15 +376,17 @@ static void test_cancel(void) {
     T_EQ_INT(sn.bad, 0);
     pthread_mutex_unlock(&sn.mu);
   }
-  /* No rows: the handler checks ctx.cancelled() between steps. The ping
-   * answered proves the handler is running (the serving loop answers at
-   * the handler's boundaries) before the cancel. */
+  /* No rows: the handler checks ctx.cancelled() between steps; it says
+   * when it runs (a "hanging" notification), so the cancel finds it
+   * running, not queued. */
   struct async_done d = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 120000;
   ward_call *c;
-  T_OK(ward_call_start(&c, w, "spin", "{\"ms\": 100000}", 14, &o, on_done, &d));
-  T_OK(ward_ping(w, 20000));
+  static const char spin[] = "{\"ms\": 100000, \"tell\": true}";
+  tev_hang_reset();
+  T_OK(ward_call_start(&c, w, "spin", spin, strlen(spin), &o, on_done, &d));
+  tev_wait_hanging(1);
   T_OK(ward_call_cancel(c));
   T_ERR(ward_call_wait(c, 20000), WARD_ECANCELED);
   ward_call_free(c);
@@ -490,13 +492,13 @@ static void test_calls_to_host(void) {
  * Heartbeats
  * ------------------------------------------------------------------- */
 
-/* Heartbeats every 100 ms, three misses allowed: a handler that works for
+/* Heartbeats every 100 ms, five misses allowed: a handler that works for
  * 1.5 s in steps, checking for cancellation between them, keeps the
  * worker healthy; one that sleeps without a boundary stops the answers,
  * and the host replaces it (which is how it detects hangs). */
 static void test_heartbeats(void) {
   ward_spec *s = py_spec("py-heartbeat", NULL);
-  T_OK(ward_spec_heartbeat(s, 100, 3));
+  T_OK(ward_spec_heartbeat(s, 100, 5));
   ward_worker *w = spawn_py(s);
   uint64_t id = ward_worker_id(w);
   int from = tev_mark();
@@ -555,6 +557,7 @@ int main(void) {
   T_OK(ward_host_handle(host, "poked", on_poked, NULL));
   T_OK(ward_host_handle(host, "host.add", on_host_add, NULL));
   T_OK(ward_host_handle(host, "host.fail", on_host_fail, NULL));
+  T_OK(ward_host_handle(host, "hanging", tev_on_hanging, NULL));
   T_RUN(test_calls);
   T_RUN(test_socket_mode);
   T_RUN(test_errors);

@@ -81,7 +81,10 @@ def forever(ctx, params):
 @worker.method
 def spin(ctx, params):
     """Works for params["ms"] in small steps, checking for cancellation
-    between them (each check answers pings): "done" or ERROR -7."""
+    between them (each check answers pings): "done" or ERROR -7. With
+    "tell", it first notifies the host's "hanging" that it runs."""
+    if params.get("tell"):
+        worker.notify("hanging", {})
     end = time.monotonic() + params["ms"] / 1000.0
     while time.monotonic() < end:
         if ctx.cancelled():
