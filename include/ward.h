@@ -296,9 +296,14 @@ typedef enum {
   WARD_EV_STOPPED,     /* ward_worker_stop finished (outcome) */
   WARD_EV_LOG,         /* a captured line (detail = the text, stream, seq), if
                           ward_spec_log_events asked for them */
-  WARD_EV_GROUP_GAVE_UP /* the worker's group reached its restart limit: every
-                           member is failed (worker: the member whose failure
-                           it was; group: the group's name; reason) */
+  WARD_EV_GROUP_GAVE_UP, /* the worker's group reached its restart limit: every
+                            member is failed (worker: the member whose failure
+                            it was; group: the group's name; reason) */
+  WARD_EV_SPAWN_FAILED   /* a process of a started worker could not be started
+                            (error: WARD_ESPAWN, WARD_EPERM...; detail: why, as
+                            ward_last_error() says it; exit_code 127, as the
+                            restart policy counts it); RESTARTING or GAVE_UP
+                            follows */
 } ward_event_type;
 
 /* How a stop ended (ward_event.outcome, ward_info.last_stop). */
@@ -544,6 +549,29 @@ WARD_EXTERN int ward_spec_cwd(ward_spec *spec, const char *dir);
 /* WARD_TRANSPORT_INHERIT or WARD_TRANSPORT_SOCKET (a new socket and token
  * for every process); WARD_EINVAL otherwise. */
 WARD_EXTERN int ward_spec_transport(ward_spec *spec, int transport);
+/* Runs the worker's processes as the user `uid`, in the group `gid`: in
+ * each new process, before it runs the executable, its supplementary
+ * groups become those of the user's name as the system's group database
+ * gives them, with `gid` (as initgroups would; `gid` alone when `uid` has
+ * no name), then its group and its user become `gid` and `uid` (real,
+ * effective and saved alike). The groups are looked up here, once (the
+ * lookup is not safe to make in a new process before it execs): call this
+ * again after they change. Switching needs the privilege to (root, or
+ * CAP_SETUID and CAP_SETGID): without it each start fails with WARD_EPERM
+ * (ward_last_error() names the user). The worker's data directory is given
+ * to the user. The user must reach the working directory and the
+ * executable; a worker of another user cannot connect to the host's
+ * private socket, so the spec keeps WARD_TRANSPORT_INHERIT (a start with
+ * WARD_TRANSPORT_SOCKET fails with WARD_EINVAL). On Windows, which has no
+ * such ids, a start fails with WARD_ESPAWN (errno ENOTSUP). Errors:
+ * WARD_EINVAL (NULL spec), WARD_ENOMEM, WARD_ESYS (the group lookup
+ * failed). */
+WARD_EXTERN int ward_spec_user(ward_spec *spec, uint32_t uid, uint32_t gid);
+/* The file-mode creation mask (umask) of the worker's processes, 0..0777,
+ * set in each new process before it runs the executable; -1 (the
+ * default): the host's, inherited. On Windows a start with one fails with
+ * WARD_ESPAWN (errno ENOTSUP). WARD_EINVAL for another value. */
+WARD_EXTERN int ward_spec_umask(ward_spec *spec, int mask);
 /* How long a new process has to complete its handshake, from its start
  * (default WARD_STARTUP_TIMEOUT_MS_DEFAULT). Past it the process is killed
  * (reason STARTUP_TIMEOUT): ward_spawn fails with WARD_EHANDSHAKE, or, for
@@ -817,8 +845,10 @@ WARD_EXTERN int ward_spec_lazy(ward_spec *spec, int on);
  * delivered before this returns, or on the host's stderr); the events of a
  * process that did start have been delivered. No process, zombie or
  * descriptor is left behind. Errors: WARD_ESPAWN (the executable is
- * missing or not executable, or the working directory cannot be entered;
- * the errno is in ward_last_errno()), WARD_EHANDSHAKE (the worker exited,
+ * missing or not executable, or the working directory cannot be entered,
+ * which ward_last_error() says; the errno is in ward_last_errno()),
+ * WARD_EPERM (the host may not switch to the user of ward_spec_user),
+ * WARD_EHANDSHAKE (the worker exited,
  * broke the protocol or stayed silent past the startup timeout, spoke
  * another protocol version, gave a bad token, or missed a requirement of
  * the spec), WARD_EINVAL (also: the data directory's path is too long, or

@@ -116,6 +116,8 @@ const char *ward_event_name(int type) {
     return "log";
   case WARD_EV_GROUP_GAVE_UP:
     return "group-gave-up";
+  case WARD_EV_SPAWN_FAILED:
+    return "spawn-failed";
   default:
     return "unknown";
   }

@@ -293,7 +293,11 @@ static void on_spawn_failed(ward__life *m, const ward_spec *s, const ward__lev *
     return;
   }
   /* A restart that could not even exec counts as a failed start (127, as
-   * a shell says "command not found"); its backoff runs. */
+   * a shell says "command not found"); its backoff runs. The event says
+   * why (its text is the host's). */
+  emit(o, WARD_EV_SPAWN_FAILED, WARD_REASON_EXITED);
+  last_emit(o)->error = ev->error;
+  last_emit(o)->code = 127;
   m->last_code = 127;
   m->last_signal = 0;
   m->last_reason = WARD_REASON_EXITED;

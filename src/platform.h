@@ -177,7 +177,23 @@ typedef struct ward__spawn_args {
   int nice;          /* added to the host's nice value in the child (a
                         refused raise is left out) */
   int ioprio;        /* an ioprio_set value (Linux), 0: left alone */
+  int set_ids;       /* 1: the child takes `groups`, then `gid`, then `uid`
+                        before exec (WARD_EPERM when it may not) */
+  uint32_t uid, gid;
+  const uint32_t *groups; /* supplementary groups, `ngroups` of them */
+  size_t ngroups;
+  int set_umask;     /* 1: the child's umask is `umask` */
+  int umask;
 } ward__spawn_args;
+
+/* The supplementary groups of the user `uid` (of its name, with `gid`, as
+ * initgroups would give them; `gid` alone without a name), looked up in
+ * the system's group database: *groups (malloc'd, `*n` of them).
+ * WARD_ESYS, WARD_ENOMEM. Windows: none, 0. */
+int ward__user_groups(uint32_t uid, uint32_t gid, uint32_t **groups, size_t *n);
+/* Gives the directory `path` to the user `uid` and group `gid` (a worker
+ * run as another user, its data directory). WARD_ESYS (errno kept). */
+int ward__give_dir(const char *path, uint32_t uid, uint32_t gid);
 /* The best-effort class of ioprio_set: its value is class << 13 | level. */
 #define WARD__IOPRIO_CLASS_BE 2
 
@@ -190,9 +206,12 @@ void ward__spawner_free(ward__spawner *sp);
 
 /* Starts the child in its own process group with stdin on /dev/null,
  * stdout/stderr inherited, and no other descriptor than the channel.
- * WARD_ESPAWN (errno kept) when the executable cannot be run, or when the
- * jail cannot be applied (errno ENOTSUP where the way the backend starts
- * processes here cannot apply one): then no process is left. */
+ * WARD_ESPAWN (errno kept) when the executable cannot be run, the working
+ * directory cannot be entered (the text says which), or when the jail,
+ * the user or the umask cannot be applied (errno ENOTSUP where the
+ * backend cannot apply them: Windows; a jail where the way the backend
+ * starts processes here cannot); WARD_EPERM when the child may not take
+ * the user and groups asked for. Then no process is left. */
 int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a);
 /* What becomes readable once the process has ended, for the loop to
  * watch; WARD__FD_NONE where there is none (no pidfds): then the owner

@@ -56,6 +56,7 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   s->output = WARD_OUTPUT_CAPTURE;
   s->log_ring = WARD_LOG_RING_DEFAULT;
   s->proc_class = WARD_CLASS_WORKER;
+  s->umask = -1;
   ward__spec_apply_class(s);
   if (!s->name || !s->exe) {
     ward_spec_free(s);
@@ -78,6 +79,7 @@ void ward_spec_free(ward_spec *s) {
   ward__strv_free(s->args);
   ward__strv_free(s->env);
   ward__sandbox_free(s->sandbox);
+  free(s->groups);
   free(s);
 }
 
@@ -123,6 +125,30 @@ int ward_spec_transport(ward_spec *s, int transport) {
   if (!s || (transport != WARD_TRANSPORT_INHERIT && transport != WARD_TRANSPORT_SOCKET))
     return ward__fail(WARD_EINVAL, "unknown transport %d", transport);
   s->transport = transport;
+  return 0;
+}
+
+int ward_spec_user(ward_spec *s, uint32_t uid, uint32_t gid) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  uint32_t *groups = NULL;
+  size_t n = 0;
+  int rv = ward__user_groups(uid, gid, &groups, &n);
+  if (rv)
+    return rv;
+  free(s->groups);
+  s->groups = groups;
+  s->ngroups = n;
+  s->uid = uid;
+  s->gid = gid;
+  s->set_ids = 1;
+  return 0;
+}
+
+int ward_spec_umask(ward_spec *s, int mask) {
+  if (!s || mask < -1 || mask > 0777)
+    return ward__fail(WARD_EINVAL, "umask must be 0..0777, or -1 for the host's");
+  s->umask = mask;
   return 0;
 }
 
@@ -420,6 +446,11 @@ ward_spec *ward__spec_dup(const ward_spec *s) {
   d->cwd = d->ver_min = d->ver_below = d->data_root = NULL;
   d->sandbox = ward__sandbox_dup(s->sandbox);
   int rv = s->sandbox && !d->sandbox ? WARD_ENOMEM : 0;
+  d->groups = NULL;
+  if (s->ngroups && !(d->groups = malloc(s->ngroups * sizeof *d->groups)))
+    rv = WARD_ENOMEM;
+  else if (s->ngroups)
+    memcpy(d->groups, s->groups, s->ngroups * sizeof *d->groups);
   if (s->data_root && !(d->data_root = strdup(s->data_root)))
     rv = WARD_ENOMEM;
   for (size_t i = 0; !rv && i < s->nreq_methods; i++)

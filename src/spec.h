@@ -56,6 +56,11 @@ struct ward_spec {
   int nice;                /* added to the host's nice value */
   int io_level;            /* 0..7, or WARD_IO_INHERIT */
   int lazy;                /* no process until the first call */
+  int set_ids;             /* ward_spec_user: run as uid/gid with `groups` */
+  uint32_t uid, gid;
+  uint32_t *groups;        /* supplementary groups (ngroups), or NULL */
+  size_t ngroups;
+  int umask;               /* 0..0777, or -1: the host's */
   int sandboxed;           /* the class says sandboxed (class.c) */
 };
 

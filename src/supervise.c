@@ -111,7 +111,7 @@ static void emit_events(ward_worker *w, const ward__lev *ev, const ward__lout *o
       if (unready && last_words(w, words, sizeof words)[0] && k > 0 && (size_t)k < sizeof detail)
         snprintf(detail + k, sizeof detail - (size_t)k, "; last on stderr: %s", words);
       text = detail;
-    } else if (e->type == WARD_EV_ERROR) {
+    } else if (e->type == WARD_EV_ERROR || e->type == WARD_EV_SPAWN_FAILED) {
       text = ev->text;
     }
     ward__evq *q = ward__host_event(w->host, w, e->type, pid, e->code, e->signal, e->reason,

@@ -274,6 +274,13 @@ static int prepare_channel(ward_worker *w, ward__fd *host_fd, ward__fd *chan_fd,
     extra[1][0] = 0;
     return 0;
   }
+  /* The private socket's directory and its peer check are the host
+   * user's: a worker of another user is not let in. */
+  if (w->spec->set_ids)
+    return ward__fail(WARD_EINVAL, "spawn '%s': a worker run as another user (ward_spec_user) "
+                                   "takes its channel by inheritance: WARD_TRANSPORT_SOCKET "
+                                   "cannot let it in",
+                      w->spec->name);
   int rv = make_token(w->token);
   if (!rv)
     rv = ward__listen_private(&w->listen_fd, &w->sock_dir, &w->sock_path);
@@ -301,6 +308,12 @@ static int make_data_dir(ward_worker *w) {
   char prefix[80];
   snprintf(prefix, sizeof prefix, "ward-%s-", name);
   int rv = ward__private_dir(root, prefix, "data directory", &w->data_dir);
+  /* A worker run as another user owns its directory (still private). */
+  if (!rv && w->spec->set_ids && (rv = ward__give_dir(w->data_dir, w->spec->uid, w->spec->gid))) {
+    ward__remove_tree(w->data_dir);
+    free(w->data_dir);
+    w->data_dir = NULL;
+  }
   if (rv)
     return rv;
   /* Should the host die without freeing the worker, the guard removes it. */
@@ -348,7 +361,11 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
                           .nice = w->spec->nice,
                           .ioprio = w->spec->io_level >= 0
                                         ? (WARD__IOPRIO_CLASS_BE << 13) | w->spec->io_level
-                                        : 0};
+                                        : 0,
+                          .set_ids = w->spec->set_ids, .uid = w->spec->uid,
+                          .gid = w->spec->gid, .groups = w->spec->groups,
+                          .ngroups = w->spec->ngroups, .set_umask = w->spec->umask >= 0,
+                          .umask = w->spec->umask};
     if (!rv)
       rv = ward__proc_spawn(w->host->spawner, pr, &a);
     if (!rv && jail)

@@ -360,6 +360,13 @@ static void test_supervise_start(void) {
   T_EQ_INT(i.state, WARD_STATE_FAILED);
   T_EQ_INT(i.restarts, 2);
   T_EQ_INT(i.last_exit_code, 127);
+  /* Each failed start says why, before its restart (or the end). */
+  tev_wait(WARD_EV_GAVE_UP, ward_worker_id(w));
+  T_EQ_INT(tev_count(WARD_EV_SPAWN_FAILED, ward_worker_id(w)), 3);
+  tev f = tev_wait(WARD_EV_SPAWN_FAILED, ward_worker_id(w));
+  T_EQ_INT(f.error, WARD_ESPAWN);
+  T_EQ_INT(f.exit_code, 127);
+  T_TRUE(strstr(f.detail, "/nonexistent/ward-test-program") != NULL);
   ward_worker_free(w);
 
   /* A handshake worker too: exits before its handshake, then gives up. */
@@ -372,6 +379,33 @@ static void test_supervise_start(void) {
   i = info_of(w);
   T_EQ_INT(i.state, WARD_STATE_FAILED);
   T_EQ_INT(i.last_exit_code, 3);
+  ward_worker_free(w);
+}
+
+/* A service whose working directory goes away while it runs: its next
+ * start fails, and an event says that the directory is the cause. */
+static void test_cwd_gone(void) {
+  char dir[] = "/tmp/ward-plain-cwd-XXXXXX";
+  T_TRUE(mkdtemp(dir) != NULL);
+  ward_spec *s = sh_spec("homeless", "exec sleep 1000");
+  T_OK(ward_spec_cwd(s, dir));
+  T_OK(ward_spec_ready(s, WARD_READY_AFTER, 0));
+  T_OK(ward_spec_supervise_start(s, 1));
+  T_OK(ward_spec_restart(s, WARD_RESTART_ALWAYS));
+  T_OK(ward_spec_intensity(s, 1, 60000));
+  T_OK(ward_spec_backoff(s, 10, 20, 200, 60000));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  T_TRUE(rmdir(dir) == 0);
+  T_TRUE(kill(ward_worker_pid(w), SIGKILL) == 0);
+  tev f = tev_wait(WARD_EV_SPAWN_FAILED, ward_worker_id(w));
+  T_EQ_INT(f.error, WARD_ESPAWN);
+  char want[96];
+  snprintf(want, sizeof want, "working directory '%s': No such file or directory", dir);
+  if (!strstr(f.detail, want))
+    T_FAIL("spawn-failed: \"%s\" does not say \"%s\"", f.detail, want);
+  tev_wait(WARD_EV_GAVE_UP, ward_worker_id(w));
   ward_worker_free(w);
 }
 
@@ -554,6 +588,7 @@ int main(int argc, char **argv) {
   T_RUN(test_stop_signal);
   T_RUN(test_restart_plain);
   T_RUN(test_supervise_start);
+  T_RUN(test_cwd_gone);
   T_RUN(test_spawn_start);
   ward_host_free(host);
   return t_done();

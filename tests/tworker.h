@@ -814,6 +814,22 @@ static void tw_read_signals(void) {
   snprintf(tw_signals_at_start, sizeof tw_signals_at_start, "blk=%s ign=%s", blk, ign);
 }
 
+/* "UID GID UMASK GROUP,GROUP...": who the process runs as (ward_spec_user,
+ * ward_spec_umask). */
+static int tw_ids(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  mode_t mask = umask(0);
+  umask(mask);
+  gid_t groups[64];
+  int ng = getgroups(64, groups);
+  char buf[512];
+  int k = snprintf(buf, sizeof buf, "%u %u %03o ", (unsigned)getuid(), (unsigned)getgid(),
+                   (unsigned)mask);
+  for (int i = 0; i < ng && k < (int)sizeof buf - 16; i++)
+    k += snprintf(buf + k, sizeof buf - (size_t)k, "%s%u", i ? "," : "", (unsigned)groups[i]);
+  return tw_reply_str(ctx, buf);
+}
+
 static int tw_signals(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   return tw_reply_str(ctx, tw_signals_at_start);
@@ -861,7 +877,7 @@ static int tw_serve(void) {
       {"odd_output", tw_odd_output}, {"data", tw_data}, {"spawn_child", tw_spawn_child},
 #if TW_POSIX
       {"fds", tw_fds},          {"orphan", tw_orphan},
-      {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals},
+      {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals}, {"ids", tw_ids},
 #endif
 #if TW_JSON
       {"json_sum", tw_json_sum}, {"json_fail", tw_json_fail}, {"json_rows", tw_json_rows},

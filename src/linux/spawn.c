@@ -114,7 +114,23 @@ enum { SLOT_CHAN, SLOT_OUT, SLOT_ERR, SLOT_NULL_RD, SLOT_NULL_WR, NSLOTS };
 /* Why a child failed: the kernel lacks what it needs (close_range with
  * CLOSE_RANGE_UNSHARE from 5.9, CLOSE_RANGE_CLOEXEC from 5.11; the host
  * falls back to posix_spawn), or its start or exec failed. */
-enum { STAGE_OK = 0, STAGE_KERNEL, STAGE_SETUP, STAGE_EXEC, STAGE_SANDBOX };
+enum { STAGE_OK = 0, STAGE_KERNEL, STAGE_SETUP, STAGE_EXEC, STAGE_SANDBOX, STAGE_CREDS,
+       STAGE_CWD };
+
+/* The kernel's own id calls: glibc's setuid and friends make every thread
+ * of the process change (the child shares the host's threads' memory, not
+ * their ids). Where the plain numbers are the 16-bit calls of old (i386,
+ * arm), the 32-bit ones. */
+#ifdef SYS_setresuid32
+#define SYS_SETRESUID_ SYS_setresuid32
+#define SYS_SETRESGID_ SYS_setresgid32
+#define SYS_SETGROUPS_ SYS_setgroups32
+#else
+#define SYS_SETRESUID_ SYS_setresuid
+#define SYS_SETRESGID_ SYS_setresgid
+#define SYS_SETGROUPS_ SYS_setgroups
+#endif
+_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "the groups are passed as the kernel's gid_t");
 
 typedef struct child_report {
   int stage;
@@ -340,6 +356,18 @@ CHILD_CODE static void child_priority(const ward__spawn_args *a) {
     syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS_, 0, a->ioprio);
 }
 
+/* The user and groups of ward_spec_user: the supplementary groups first,
+ * then the group, then the user (after which no id may change). */
+CHILD_CODE static void child_creds(const child_args *c) {
+  const ward__spawn_args *a = c->a;
+  if (!a->set_ids)
+    return;
+  if (syscall(SYS_SETGROUPS_, a->ngroups, a->groups) != 0 ||
+      syscall(SYS_SETRESGID_, a->gid, a->gid, a->gid) != 0 ||
+      syscall(SYS_SETRESUID_, a->uid, a->uid, a->uid) != 0)
+    child_fail(c, STAGE_CREDS, errno);
+}
+
 CHILD_CODE static int child_main(void *arg) {
   const child_args *c = arg;
   const ward__jail *jail = c->a->jail;
@@ -355,9 +383,15 @@ CHILD_CODE static int child_main(void *arg) {
   if (syscall(SYS_setpgid, 0, 0) != 0)
     child_fail(c, STAGE_SETUP, errno);
   child_fds(c);
-  if (c->a->cwd && syscall(SYS_chdir, c->a->cwd) != 0)
-    child_fail(c, STAGE_SETUP, errno);
+  /* Priorities first: a lower nice value is no longer allowed once the
+   * process has become another user. The directory is then entered as
+   * that user. */
   child_priority(c->a);
+  child_creds(c);
+  if (c->a->cwd && syscall(SYS_chdir, c->a->cwd) != 0)
+    child_fail(c, STAGE_CWD, errno);
+  if (c->a->set_umask)
+    syscall(SYS_umask, c->a->umask);
   if (jail && (err = ward__jail_seal(jail, &c->rep->step)) != 0)
     child_fail(c, STAGE_SANDBOX, err);
   unsigned long none = 0;
@@ -448,8 +482,12 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
       return ward__fail(WARD_ESPAWN, "spawn '%s': sandbox: %s: %s", a->exe,
                         ward__jail_step_name(rep->step), strerror(rep->err));
     }
-    ward__fail_sys(WARD_ESPAWN, rep->err, "spawn");
-    return ward__fail(WARD_ESPAWN, "spawn '%s': %s", a->exe, strerror(rep->err));
+    return ward__unix_spawn_failed(a,
+                                   rep->stage == STAGE_CREDS ? WARD__SPAWN_CREDS
+                                   : rep->stage == STAGE_CWD ? WARD__SPAWN_CWD
+                                   : rep->stage == STAGE_EXEC ? WARD__SPAWN_EXEC
+                                                              : WARD__SPAWN_SETUP,
+                                   rep->err);
   }
   p->pid = pid;
   return 0;

@@ -9,8 +9,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <dirent.h>
+#include <pwd.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +172,94 @@ int ward__private_dir(const char *root, const char *prefix, const char *what, ch
     return e == ENOMEM ? WARD_ENOMEM : ward__fail_sys(WARD_ESYS, e, label);
   }
   return 0;
+}
+
+int ward__user_groups(uint32_t uid, uint32_t gid, uint32_t **groups, size_t *n) {
+  *groups = NULL;
+  *n = 0;
+  long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+  size_t cap = size > 0 ? (size_t)size : 16384;
+  struct passwd pw, *found = NULL;
+  char *buf = NULL;
+  int e;
+  /* A buffer too small says ERANGE: a bigger one is tried. */
+  do {
+    char *b = realloc(buf, cap);
+    if (!b) {
+      free(buf);
+      return WARD_ENOMEM;
+    }
+    buf = b;
+    e = getpwuid_r((uid_t)uid, &pw, buf, cap, &found);
+    cap *= 2;
+  } while (e == ERANGE && cap <= (1u << 24));
+  if (e || !found) {
+    free(buf);
+    if (e && e != ENOENT && e != ESRCH)
+      return ward__fail_sys(WARD_ESYS, e, "getpwuid_r");
+    /* No name: no supplementary groups but the group itself. */
+    if (!(*groups = malloc(sizeof **groups)))
+      return WARD_ENOMEM;
+    (*groups)[0] = gid;
+    *n = 1;
+    return 0;
+  }
+  int count = 16;
+  gid_t *v = NULL;
+  for (;;) {
+    gid_t *nv = realloc(v, (size_t)count * sizeof *nv);
+    if (!nv) {
+      free(v);
+      free(buf);
+      return WARD_ENOMEM;
+    }
+    v = nv;
+    int got = count;
+#ifdef __APPLE__
+    int r = getgrouplist(found->pw_name, (int)gid, (int *)v, &got);
+#else
+    int r = getgrouplist(found->pw_name, (gid_t)gid, v, &got);
+#endif
+    if (r >= 0) {
+      count = got;
+      break;
+    }
+    /* Too few: `got` says how many there are (glibc), else twice as many. */
+    if (count >= 65536) {
+      free(v);
+      free(buf);
+      return ward__fail(WARD_ESYS, "getgrouplist: more than 65536 groups");
+    }
+    count = got > count ? got : 2 * count;
+  }
+  free(buf);
+  uint32_t *out = malloc((size_t)(count ? count : 1) * sizeof *out);
+  if (!out) {
+    free(v);
+    return WARD_ENOMEM;
+  }
+  for (int i = 0; i < count; i++)
+    out[i] = (uint32_t)v[i];
+  free(v);
+  *groups = out;
+  *n = (size_t)count;
+  return 0;
+}
+
+int ward__give_dir(const char *path, uint32_t uid, uint32_t gid) {
+  if (chown(path, (uid_t)uid, (gid_t)gid) == 0)
+    return 0;
+  int e = errno;
+  if (e != EPERM)
+    return ward__fail_sys(WARD_ESYS, e, "chown (data directory)");
+  /* What the start itself would meet: the host may not be that user. */
+  char text[600];
+  snprintf(text, sizeof text,
+           "cannot run as user %u (group %u): %s: the data directory cannot be given to it (the "
+           "host runs as uid %u%s)",
+           (unsigned)uid, (unsigned)gid, strerror(e), (unsigned)geteuid(),
+           geteuid() ? ", not as root" : "");
+  return ward__fail_keep(WARD_EPERM, e, text);
 }
 
 int64_t ward__now_us(void) {

@@ -21,6 +21,17 @@
  * library can close them, default signals, the working directory), and
  * sets p->pid. WARD_ESPAWN (errno kept) when it cannot run. */
 int ward__unix_spawn(ward__proc *p, const ward__spawn_args *a);
+/* Where a child's start failed, as a child reports it. */
+enum {
+  WARD__SPAWN_SETUP = 1, /* its descriptors, process group, signals */
+  WARD__SPAWN_EXEC,      /* the executable */
+  WARD__SPAWN_CREDS,     /* its groups and user (ward_spec_user) */
+  WARD__SPAWN_CWD        /* its working directory */
+};
+/* Records why the start of a child failed at `stage` with `err` (its
+ * process already reaped) and returns the code: WARD_EPERM for a user it
+ * may not take, else WARD_ESPAWN. */
+int ward__unix_spawn_failed(const ward__spawn_args *a, int stage, int err);
 /* Adds `nice` to the host's nice value for process `pid` (best effort). */
 void ward__unix_nice(int pid, int nice);
 /* The channel's descriptor number in a child (WARD_FD). */

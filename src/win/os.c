@@ -3,6 +3,7 @@
  * of platform.h (Windows). What has no Windows meaning is a documented
  * no-op here (docs/platforms.md).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,23 @@ void ward__remove_tree(const char *path) {
   if (w)
     remove_w(w);
   free(w);
+}
+
+/* Windows has no user and group ids to switch to: a spec with
+ * ward_spec_user fails to start (ward__proc_spawn says so); nothing to
+ * look up here. */
+int ward__user_groups(uint32_t uid, uint32_t gid, uint32_t **groups, size_t *n) {
+  (void)uid, (void)gid;
+  *groups = NULL;
+  *n = 0;
+  return 0;
+}
+
+int ward__give_dir(const char *path, uint32_t uid, uint32_t gid) {
+  (void)path, (void)uid, (void)gid;
+  ward__fail_errno(WARD_ESPAWN, ENOTSUP, "user"); /* the errno */
+  return ward__fail(WARD_ESPAWN, "a worker cannot run as another user on Windows "
+                                 "(ward_spec_user): the win backend has no user ids");
 }
 
 int ward__private_dir(const char *root, const char *prefix, const char *what, char **out) {

@@ -26,6 +26,7 @@
  * documented way to set another process's I/O priority, so the I/O level
  * is not applied.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,13 @@ static int prepare(spawn_state *s, const ward__spawn_args *a, HANDLE *list, size
 int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a) {
   (void)sp;
   *p = (ward__proc)WARD__PROC_NONE;
+  /* No user ids, and no umask a new process could be given. */
+  if (a->set_ids || a->set_umask) {
+    ward__fail_errno(WARD_ESPAWN, ENOTSUP, a->set_ids ? "user" : "umask"); /* the errno */
+    return ward__fail(WARD_ESPAWN, "spawn '%s': the win backend cannot %s", a->exe,
+                      a->set_ids ? "run a worker as another user (ward_spec_user)"
+                                 : "set a worker's umask (ward_spec_umask)");
+  }
   spawn_state s;
   memset(&s, 0, sizeof s);
   HANDLE list[4];
