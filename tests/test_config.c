@@ -11,8 +11,12 @@
  * walking all of them; here it must merely finish within ctest's timeout.
  * How long it takes is bench/bench_config's business, not a test's.)
  */
+#include <grp.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
+#include "config.h"
 #include "tdoc.h"
 #include "trun.h"
 
@@ -197,6 +201,386 @@ static void test_big_file(void) {
            n - 1, n - 2);
   expect_refused(b.p, b.len, what);
   free(b.p);
+}
+
+/* The parser itself, on `text`: the configuration, or NULL with the
+ * errors in `err`. */
+static ward_conf *parse(const char *text, char *err, size_t cap) {
+  FILE *f = fmemopen((void *)text, strlen(text), "r");
+  T_TRUE(f != NULL);
+  ward_conf *c = NULL;
+  err[0] = 0;
+  int rv = conf_read(&c, "t.ini", f, err, cap);
+  fclose(f);
+  T_TRUE(rv == 0 ? c != NULL : c == NULL && err[0]);
+  return c;
+}
+
+/* `text` is refused, and its errors hold `want`. */
+static void parse_refused(const char *text, const char *want) {
+  char err[8192];
+  ward_conf *c = parse(text, err, sizeof err);
+  if (c)
+    T_FAIL("accepted, where \"%s\" was expected:\n%s", want, text);
+  if (!strstr(err, want))
+    T_FAIL("errors:\n%s\ndo not hold \"%s\"", err, want);
+}
+
+/* The argv of the one service of `text`, joined by '|'. */
+static void expect_argv(const char *text, const char *want) {
+  char err[4096], got[1024] = "";
+  ward_conf *c = parse(text, err, sizeof err);
+  if (!c)
+    T_FAIL("refused: %s\n%s", err, text);
+  for (size_t i = 0; i < c->svcs[0].argc; i++)
+    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", i ? "|" : "",
+             c->svcs[0].argv[i]);
+  T_EQ_STR(got, want);
+  conf_free(c);
+}
+
+/* Durations take fractions and units, to the millisecond. */
+static void test_durations(void) {
+  static const struct {
+    const char *text;
+    int ms;
+  } good[] = {{"1.5s", 1500}, {"250ms", 250},   {"2m", 120000},     {"1h", 3600000},
+              {"1.5", 1500},  {"0.001s", 1},    {"2.5m", 150000},   {"0.25h", 900000},
+              {"10", 10000},  {"1.500000000s", 1500}, {"1.5min", 90000}, {"0", 0}};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    int ms = -1;
+    if (conf_duration(good[i].text, &ms) != 0)
+      T_FAIL("'%s' refused", good[i].text);
+    T_EQ_INT(ms, good[i].ms);
+  }
+  static const char *const bad[] = {"0.5ms", "1.0005s", ".5s",  "1.s",   "1.5x", "-1s",
+                                    "1e3s",  "",        "1.5.5s", "3000000s", "1.0000000001s",
+                                    "s"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int ms;
+    if (conf_duration(bad[i], &ms) == 0)
+      T_FAIL("'%s' taken as %d ms", bad[i], ms);
+  }
+  /* In the file: a fraction of a second that is one millisecond is one. */
+  char err[1024];
+  ward_conf *c = parse("[ward]\nhandshake_timeout = 0.001s\n[service a]\ncommand = true\n"
+                       "stop_grace = 1.5s\n",
+                       err, sizeof err);
+  T_TRUE(c != NULL);
+  T_EQ_INT(c->handshake_ms, 1);
+  T_EQ_INT(c->svcs[0].stop_grace_ms, 1500);
+  conf_free(c);
+  parse_refused("[ward]\nhandshake_timeout = 0.0001s\n",
+                "t.ini:2: handshake_timeout: '0.0001s' is not a duration of 1ms or more");
+}
+
+/* Every signal the system knows, with or without SIG, in any case; the
+ * real-time ones by their offset. */
+static void test_signals(void) {
+  static const struct {
+    const char *text;
+    int sig;
+  } good[] = {{"TERM", SIGTERM},   {"SIGTERM", SIGTERM}, {"sigterm", SIGTERM},
+              {"WINCH", SIGWINCH}, {"SIGPWR", SIGPWR},   {"PROF", SIGPROF},
+              {"SIGSYS", SIGSYS},  {"IOT", SIGABRT},     {"SIGCLD", SIGCHLD},
+              {"9", SIGKILL}};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    int sig = 0;
+    if (conf_signal(good[i].text, &sig) != 0)
+      T_FAIL("'%s' refused", good[i].text);
+    T_EQ_INT(sig, good[i].sig);
+  }
+  /* SIGRTMIN and SIGRTMAX are the C library's, known when it runs. */
+  const struct {
+    const char *text;
+    int sig;
+  } rt[] = {{"RTMIN", SIGRTMIN},
+            {"RTMIN+3", SIGRTMIN + 3},
+            {"SIGRTMAX-2", SIGRTMAX - 2},
+            {"rtmax", SIGRTMAX}};
+  for (size_t i = 0; i < sizeof rt / sizeof rt[0]; i++) {
+    int sig = 0;
+    if (conf_signal(rt[i].text, &sig) != 0)
+      T_FAIL("'%s' refused", rt[i].text);
+    T_EQ_INT(sig, rt[i].sig);
+  }
+  static const char *const bad[] = {"NOPE", "SIG", "RTMIN+", "RTMIN+99", "RTMAX+1", "0", "",
+                                    "RTMIN-1", "TERMX"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int sig;
+    if (conf_signal(bad[i], &sig) == 0)
+      T_FAIL("'%s' taken as %d", bad[i], sig);
+  }
+  T_EQ_STR(conf_signal_name(SIGPWR), "PWR");
+  T_EQ_STR(conf_signal_name(SIGWINCH), "WINCH");
+  T_EQ_STR(conf_signal_name(SIGRTMIN + 3), "RTMIN+3");
+  T_EQ_STR(conf_signal_name(SIGRTMAX - 1), "RTMAX-1");
+  T_EQ_STR(conf_signal_name(SIGRTMIN), "RTMIN");
+  /* Each name reads back as its signal. */
+  for (int sig = 1; sig < NSIG; sig++) {
+    int back = 0;
+    const char *name = conf_signal_name(sig);
+    if (conf_signal(name, &back) != 0 || back != sig)
+      T_FAIL("signal %d: '%s' reads back as %d", sig, name, back);
+  }
+  char err[1024];
+  ward_conf *c = parse("[service a]\ncommand = true\nstop_signal = SIGWINCH\n", err, sizeof err);
+  T_TRUE(c != NULL);
+  T_EQ_INT(c->svcs[0].stop_signal, SIGWINCH);
+  conf_free(c);
+  parse_refused("[service a]\ncommand = true\nstop_signal = RTMIN+99\n",
+                "t.ini:3: stop_signal: 'RTMIN+99' is not a signal");
+}
+
+/* ';' and '#' inside quotes are part of the value; after a blank outside
+ * them, a comment. */
+static void test_quotes_and_comments(void) {
+  expect_argv("[service a]\ncommand = echo 'a ; b' \"c # d\" x#y ; a comment\n",
+              "echo|a ; b|c # d|x#y");
+  expect_argv("[service a]\ncommand = echo a # b\n", "echo|a");
+  expect_argv("[service a]\ncommand = printf '%s;%s'\n  'a ; b' # the rest\n",
+              "printf|%s;%s|a ; b");
+  expect_argv("[service a]\ncommand = echo \"it's ; here\" 'say \"; \"'\n",
+              "echo|it's ; here|say \"; \"");
+  char err[1024];
+  ward_conf *c = parse("[service a]\ncommand = true\nenv = A='x ; y' ; a comment\n"
+                       "env = B=plain # a comment\nenv = C=\"q \\\"x\\\" ; y\"\n"
+                       "env = URL=http://h/#frag\n",
+                       err, sizeof err);
+  T_TRUE(c != NULL);
+  T_EQ_INT(c->svcs[0].nenv, 4);
+  T_EQ_STR(c->svcs[0].env[0], "A=x ; y");
+  T_EQ_STR(c->svcs[0].env[1], "B=plain");
+  T_EQ_STR(c->svcs[0].env[2], "C=q \"x\" ; y");
+  T_EQ_STR(c->svcs[0].env[3], "URL=http://h/#frag");
+  conf_free(c);
+  /* Unquoted, a ';' within a word is still the shell's, and refused. */
+  parse_refused("[service a]\ncommand = echo a;b\n", "t.ini:2: cannot split 'echo a;b'");
+}
+
+/* Every error of a file is said, in the order of its lines, one per line. */
+static void test_every_error(void) {
+  static const char text[] = "[service a]\n"
+                             "bogus = 1\n"                  /* 2 */
+                             "command = true\n"
+                             "instances = many\n"           /* 4 */
+                             "this line is not ini\n"       /* 5 */
+                             "[service b]\n"
+                             "also not ini\n"               /* 7 */
+                             "depends_on = nobody\n"        /* 8 */
+                             "[servce c]\n";                /* 9 */
+  char err[8192];
+  T_TRUE(parse(text, err, sizeof err) == NULL);
+  static const char *const want[] = {
+      "t.ini:2: unknown key 'bogus' in [service a]",
+      "t.ini:4: instances: 'many' is not a number 1..1000",
+      "t.ini:5: syntax error (expected [section], key = value, or a comment)",
+      "t.ini:6: [service b] has no command",
+      "t.ini:7: syntax error (expected [section], key = value, or a comment)",
+      "t.ini:8: [service b] depends on 'nobody', which is not a service",
+      "t.ini:9: unknown section [servce c]"};
+  char joined[4096] = "";
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? "\n" : "",
+             want[i]);
+  T_EQ_STR(err, joined);
+
+  /* The binary: one line each on stderr, exit 3. */
+  write_bytes(conf_path, text, sizeof text - 1);
+  run_result r;
+  RUN(&r, "run", "--check", conf_path);
+  EXPECT(&r, r.code == 3);
+  int lines = 0;
+  for (const char *p = r.err; (p = strstr(p, "ward run: ")); p++)
+    lines++;
+  EXPECT(&r, lines == 7);
+  char line[256];
+  snprintf(line, sizeof line, "ward run: %s:8: [service b] depends on 'nobody'", conf_path);
+  EXPECT(&r, strstr(r.err, line) != NULL);
+  run_result_free(&r);
+
+  /* A header without its ']' is an error, and leaves the key before it
+   * going on over indented lines, as inih reads them. */
+  T_TRUE(parse("[service a]\ncommand = echo\n[service b\n  one\n", err, sizeof err) == NULL);
+  T_EQ_STR(err, "t.ini:3: syntax error (a section header without its ']')");
+  expect_argv("[service a]\ncommand = echo\n; a comment\n  one\n", "echo|one");
+
+  /* Thousands of errors: the first hundred, and a count of the rest. */
+  buf b = {0};
+  add(&b, "[service a]\ncommand = true\n");
+  for (int i = 0; i < 150; i++)
+    add(&b, "bad%d = 1\n", i);
+  T_TRUE(parse(b.p, err, sizeof err) == NULL);
+  T_TRUE(strstr(err, "t.ini:102: unknown key 'bad99'") != NULL);
+  T_TRUE(strstr(err, "bad100") == NULL);
+  T_TRUE(strstr(err, "\nt.ini: and 50 more errors") != NULL);
+  /* And what does not fit the caller's room is counted too. */
+  char small[300];
+  T_TRUE(parse(b.p, small, sizeof small) == NULL);
+  T_TRUE(strstr(small, "t.ini:3: unknown key 'bad0'") == small);
+  T_TRUE(strstr(small, " more errors") != NULL && strlen(small) < sizeof small);
+  free(b.p);
+}
+
+/* env_file, and $VAR in commands: from env, then env_file, then the
+ * daemon's environment; $$ is a '$'; single quotes keep '$'. */
+static void test_env_file_and_vars(void) {
+  char good[128], bad[128], ward_var[128], text[2048];
+  snprintf(good, sizeof good, "%s/good.env", dir);
+  snprintf(bad, sizeof bad, "%s/bad.env", dir);
+  snprintf(ward_var, sizeof ward_var, "%s/ward.env", dir);
+  static const char envs[] = "# the service's\n\n  A=1\nB='two words'\nC=\"x\"\nG=*\n";
+  write_bytes(good, envs, sizeof envs - 1);
+  write_bytes(bad, "A=1\nnot a variable\n", 18);
+  write_bytes(ward_var, "WARD_FD=9\n", 10);
+  setenv("TCONF_FROM_DAEMON", "daemon's", 1);
+  snprintf(text, sizeof text,
+           "[service a]\ncommand = echo $A $B \"$B\" ${C} $$A '$A' \"$$\" $G $TCONF_FROM_DAEMON\n"
+           "env_file = %s\nenv = A=override\n",
+           good);
+  expect_argv(text, "echo|override|two|words|two words|x|$A|$A|$|*|daemon's");
+  char err[2048];
+  ward_conf *c = parse(text, err, sizeof err);
+  T_TRUE(c != NULL);
+  T_EQ_INT(conf_strv_len(c->svcs[0].file_env), 4);
+  T_EQ_STR(c->svcs[0].file_env[0], "A=1");
+  T_EQ_STR(c->svcs[0].file_env[1], "B=two words");
+  T_EQ_STR(c->svcs[0].env_file, good);
+  /* A copy holds the file's variables too, and runs the same. */
+  svc_conf copy;
+  T_TRUE(svc_conf_copy(&copy, &c->svcs[0]) == 0);
+  T_TRUE(svc_conf_same(&copy, &c->svcs[0]));
+  T_EQ_STR(copy.file_env[3], "G=*");
+  svc_conf_clear(&copy);
+  conf_free(c);
+
+  snprintf(text, sizeof text, "[service a]\ncommand = true\nenv_file = %s/none.env\n", dir);
+  char want[256];
+  snprintf(want, sizeof want, "t.ini:3: env_file: %s/none.env: No such file or directory", dir);
+  parse_refused(text, want);
+  snprintf(text, sizeof text, "[service a]\ncommand = true\nenv_file = %s\n", bad);
+  snprintf(want, sizeof want, "t.ini:3: env_file: %s:2: not KEY=VALUE", bad);
+  parse_refused(text, want);
+  snprintf(text, sizeof text, "[service a]\ncommand = true\nenv_file = %s\n", ward_var);
+  snprintf(want, sizeof want, "env_file: %s:1: WARD_* variables are ward's own", ward_var);
+  parse_refused(text, want);
+  parse_refused("[service a]\ncommand = true\nenv_file = rel.env\n",
+                "t.ini:3: env_file: 'rel.env' is not an absolute path (or none)");
+  parse_refused("[service a]\ncommand = true\nenv_file = /dev/zero\n",
+                "env_file: /dev/zero: not a regular file");
+  parse_refused("[service a]\ncommand = echo $TCONF_NOT_DEFINED\n",
+                "t.ini:2: command: $TCONF_NOT_DEFINED is not defined");
+  parse_refused("[service a]\ncommand = echo ${TCONF_NOT_DEFINED}x\n",
+                "t.ini:2: command: $TCONF_NOT_DEFINED is not defined");
+  parse_refused("[service a]\ncommand = echo $ x\n", "t.ini:2: command: a '$' that starts no");
+  parse_refused("[service a]\ncommand = echo ${A\n", "t.ini:2: command: a '$' that starts no");
+  parse_refused("[service a]\ncommand = echo $(date)\n", "command substitution");
+  /* The line of an error in a command that goes on is the key's. */
+  parse_refused("[service a]\ncommand = echo\n  $TCONF_NOT_DEFINED\n",
+                "t.ini:2: command: $TCONF_NOT_DEFINED is not defined");
+}
+
+/* user, umask, autostart: what they take. */
+static void test_new_keys(void) {
+  char err[1024];
+  ward_conf *c = parse("[service a]\ncommand = true\nuser = nobody:nogroup\numask = 0027\n"
+                       "autostart = no\n[service b]\ncommand = true\n",
+                       err, sizeof err);
+  T_TRUE(c != NULL);
+  T_EQ_STR(c->svcs[0].user, "nobody:nogroup");
+  T_EQ_INT(c->svcs[0].umask, 027);
+  T_TRUE(conf_given(&c->svcs[0], "umask") && !conf_given(&c->svcs[1], "umask"));
+  T_EQ_INT(c->svcs[0].autostart, 0);
+  T_EQ_INT(c->svcs[1].autostart, 1);
+  T_TRUE(c->svcs[1].user == NULL);
+  conf_free(c);
+  parse_refused("[service a]\ncommand = true\nuser = a:b:c\n",
+                "t.ini:3: user: 'a:b:c' is not NAME or NAME:GROUP");
+  parse_refused("[service a]\ncommand = true\nuser = :g\n", "user: ':g' is not NAME");
+  parse_refused("[service a]\ncommand = true\numask = 0999\n",
+                "t.ini:3: umask: '0999' is not a umask in octal");
+  parse_refused("[service a]\ncommand = true\nautostart = maybe\n",
+                "t.ini:3: autostart: 'maybe' is not yes or no");
+}
+
+/* Runs `ward ARGS` as nobody: *r as RUN gives it. */
+static void run_as_nobody(run_result *r, const char *const *args) {
+  int out[2], err[2];
+  T_TRUE(pipe(out) == 0 && pipe(err) == 0);
+  pid_t pid = fork();
+  T_TRUE(pid >= 0);
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    char *argv[16] = {(char *)ward_bin};
+    for (int i = 0; args[i] && i < 14; i++)
+      argv[i + 1] = (char *)args[i];
+    if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+      _exit(99);
+    execv(ward_bin, argv);
+    _exit(98);
+  }
+  close(out[1]);
+  close(err[1]);
+  memset(r, 0, sizeof *r);
+  r->out = calloc(1, 1);
+  r->err = calloc(1, 1);
+  collect(r, out[0], err[0]);
+  int st;
+  T_TRUE(waitpid(pid, &st, 0) == pid);
+  r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* --check looks at the machine too: programs, working directories, users
+ * and groups, every error at once. */
+static void test_check_host(void) {
+  static const char text[] = "[service a]\ncommand = /nonexistent/ward-prog\n"
+                             "[service b]\ncommand = ward-no-such-program\n"
+                             "cwd = /nonexistent/dir\n"
+                             "[service c]\ncommand = true\nuser = ward-no-such-user\n"
+                             "[service d]\ncommand = true\nuser = nobody:ward-no-such-group\n"
+                             "[service e]\ncommand = sh\ncwd = /etc/passwd\n"
+                             "[service f]\ncommand = true\nuser = nobody:nogroup\ncwd = /tmp\n"
+                             "[service g]\ncommand = /etc/passwd\n";
+  write_bytes(conf_path, text, sizeof text - 1);
+  run_result r;
+  RUN(&r, "run", "--check", conf_path);
+  EXPECT(&r, r.code == 3);
+  static const char *const want[] = {
+      "2: [service a] cannot run /nonexistent/ward-prog: No such file or directory",
+      "4: [service b] cannot run ward-no-such-program: not found in PATH",
+      "5: [service b] cwd /nonexistent/dir: No such file or directory",
+      "8: [service c] user = ward-no-such-user: no such user",
+      "11: [service d] user = nobody:ward-no-such-group: no such group",
+      "14: [service e] cwd /etc/passwd: not a directory",
+      "20: [service g] cannot run /etc/passwd: Permission denied"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char line[512];
+    snprintf(line, sizeof line, "ward run: %s:%s\n", conf_path, want[i]);
+    EXPECT(&r, strstr(r.err, line) != NULL);
+  }
+  EXPECT(&r, strstr(r.err, "service f") == NULL);
+  run_result_free(&r);
+
+  /* Not root: another user is refused, its own is fine. */
+  if (geteuid() != 0)
+    return;
+  T_TRUE(chmod(dir, 0755) == 0);
+  static const char other[] = "[ward]\nsocket = /tmp/ward-t.sock\nlog_dir = none\n"
+                              "[service a]\ncommand = true\nuser = root\n"
+                              "[service b]\ncommand = true\nuser = nobody:nogroup\n";
+  write_bytes(conf_path, other, sizeof other - 1);
+  T_TRUE(chmod(conf_path, 0644) == 0);
+  run_as_nobody(&r, (const char *const[]){"run", "--check", conf_path, NULL});
+  EXPECT(&r, r.code == 3);
+  char line[512];
+  snprintf(line, sizeof line,
+           "ward run: %s:6: [service a] user = root: ward run runs as uid 65534, not as root, "
+           "and cannot switch to another user\n",
+           conf_path);
+  EXPECT(&r, strcmp(r.err, line) == 0);
+  run_result_free(&r);
+  T_TRUE(chmod(dir, 0700) == 0);
 }
 
 /* A key, as `ward run --keys` prints it or as a table of docs/cli.md
@@ -391,8 +775,17 @@ int main(int argc, char **argv) {
   T_RUN(test_groups);
   T_RUN(test_class_key);
   T_RUN(test_big_file);
+  T_RUN(test_durations);
+  T_RUN(test_signals);
+  T_RUN(test_quotes_and_comments);
+  T_RUN(test_every_error);
+  T_RUN(test_env_file_and_vars);
+  T_RUN(test_new_keys);
+  T_RUN(test_check_host);
   T_RUN(test_keys_doc);
-  unlink(conf_path);
-  rmdir(dir);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
   return t_done();
 }

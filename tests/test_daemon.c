@@ -11,6 +11,8 @@
  * The test binary doubles as a service that links ward ("--svc-control"):
  * it asks the daemon, over its own channel, to spawn another service.
  */
+#include <grp.h>
+
 #include "tdaemon.h"
 
 /* ---- the service that makes control requests ---- */
@@ -1149,6 +1151,153 @@ static void test_start_failure_says_why(void) {
   stop_daemon();
 }
 
+/* A service run as nobody, with its umask, its env_file and $VAR in its
+ * command (as root, as CI runs the tests; elsewhere the user is left
+ * out). */
+static void test_user_umask_env(void) {
+  char envfile[160], text[1024];
+  snprintf(envfile, sizeof envfile, "%s/who.env", dir);
+  write_file(envfile, "# for who\nWORD=hello\nQUOTED='from the file'\n");
+  snprintf(text, sizeof text,
+           "[service who]\n"
+           "command = sh -c 'id -u; umask; echo \"[$1] [$2] [$3]\"' - $WORD \"${QUOTED}\" "
+           "$$HOME\n"
+           "env_file = %s\nenv = QUOTED=over ridden\n%s"
+           "umask = 0027\nready = up 0\nrestart = never\n",
+           envfile, geteuid() == 0 ? "user = nobody\n" : "");
+  write_conf(text);
+  start_daemon();
+  char want[128];
+  snprintf(want, sizeof want, "%u\n0027\n[hello] [over ridden] [$HOME]\n",
+           geteuid() == 0 ? 65534u : (unsigned)geteuid());
+  wait_ctl_logs("who", want);
+  stop_daemon();
+}
+
+/* autostart = no: defined, not started (and that is as meant: status
+ * exits 0), until `ward ctl start`; a service that depends on it brings
+ * it up; a reload that adds one leaves it down too. */
+static void test_autostart(void) {
+  write_conf("[service manual]\ncommand = sleep 1000\nready = up 0\nautostart = no\n"
+             "[service base]\ncommand = sleep 1000\nready = up 0\nautostart = no\n"
+             "[service top]\ncommand = sleep 1000\nready = up 0\ndepends_on = base\n");
+  start_daemon();
+  json_decref(wait_state("top", "ready"));
+  json_decref(wait_state("base", "ready"));
+  json_t *r = row("manual");
+  T_EQ_STR(row_state(r), "not-started");
+  T_TRUE(json_is_true(json_object_get(r, "ok")));
+  T_TRUE(json_is_null(json_object_get(r, "pid")));
+  json_decref(r);
+  run_result c;
+  CTL(&c, "status");
+  EXPECT(&c, c.code == 0 && strstr(c.out, "not-started"));
+  run_result_free(&c);
+  T_EQ_INT(log_count("spawned manual"), 0);
+  CTL(&c, "start", "manual");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "manual: ready\n") == 0);
+  run_result_free(&c);
+
+  /* Added by a reload with autostart = no: there, not started. */
+  write_conf("[service manual]\ncommand = sleep 1000\nready = up 0\nautostart = no\n"
+             "[service base]\ncommand = sleep 1000\nready = up 0\nautostart = no\n"
+             "[service top]\ncommand = sleep 1000\nready = up 0\ndepends_on = base\n"
+             "[service later]\ncommand = sleep 1000\nready = up 0\nautostart = no\n");
+  CTL(&c, "reload");
+  EXPECT(&c, c.code == 0 && strstr(c.out, "added: later\n"));
+  run_result_free(&c);
+  r = row("later");
+  T_EQ_STR(row_state(r), "not-started");
+  json_decref(r);
+  /* manual, started by hand, keeps running: its settings did not change. */
+  json_decref(wait_state("manual", "ready"));
+  CTL(&c, "status");
+  EXPECT(&c, c.code == 0);
+  run_result_free(&c);
+  stop_daemon();
+}
+
+/* A service whose working directory goes away while it runs: its next
+ * start fails, and the daemon's log and status say why. */
+static void test_cwd_vanished(void) {
+  char home[160], text[512];
+  snprintf(home, sizeof home, "%s/home", dir);
+  T_TRUE(mkdir(home, 0755) == 0);
+  snprintf(text, sizeof text,
+           "[service homeless]\ncommand = sleep 1000\ncwd = %s\nready = up 0\n"
+           "backoff = 50ms\nmax_restarts = 1\n",
+           home);
+  write_conf(text);
+  start_daemon();
+  int pid = wait_pid("homeless", "ready");
+  T_TRUE(rmdir(home) == 0);
+  T_TRUE(kill(pid, SIGKILL) == 0);
+  char want[300];
+  snprintf(want, sizeof want,
+           "spawn-failed homeless error=\"spawn 'sleep': working directory '%s': No such file or "
+           "directory\"",
+           home);
+  wait_log(want);
+  json_t *r = wait_state("homeless", "failed");
+  const char *e = json_string_value(json_object_get(r, "error"));
+  T_TRUE(e && strstr(e, "working directory") != NULL);
+  json_decref(r);
+  run_result c;
+  CTL(&c, "start", "homeless");
+  EXPECT(&c, c.code == 1 && strstr(c.err, "working directory"));
+  run_result_free(&c);
+  stop_daemon();
+}
+
+/* `ward run` that is not root, asked to run a service as another user,
+ * says so when it starts it. */
+static void test_user_not_root(void) {
+  if (geteuid() != 0)
+    return;
+  char sub[128], conf2[192], sock2[192], err2[192], text[512];
+  snprintf(sub, sizeof sub, "%s/as-nobody", dir);
+  T_TRUE(mkdir(sub, 0777) == 0 && chmod(sub, 0777) == 0 && chmod(dir, 0755) == 0);
+  snprintf(conf2, sizeof conf2, "%s/ward.ini", sub);
+  snprintf(sock2, sizeof sock2, "%s/ctl.sock", sub);
+  snprintf(err2, sizeof err2, "%s/daemon.err", sub);
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\nlog_dir = none\n"
+           "[service rooted]\ncommand = true\nready = up 0\nuser = root\n",
+           sock2);
+  write_file(conf2, text);
+  int err = open(err2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  T_TRUE(err >= 0);
+  pid_t pid = fork();
+  T_TRUE(pid >= 0);
+  if (pid == 0) {
+    dup2(err, 2);
+    if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+      _exit(99);
+    unsetenv("XDG_RUNTIME_DIR");
+    execl(ward_bin, ward_bin, "run", conf2, (char *)NULL);
+    _exit(98);
+  }
+  close(err);
+  daemon_pid = pid;
+  int64_t deadline = t_now_ms() + 30000;
+  static const char want[] = "start-failed rooted reason=\"user = root: ward run runs as uid "
+                             "65534, not as root, and cannot switch to another user\"";
+  for (;;) {
+    char *e = read_file(err2);
+    int found = strstr(e, want) != NULL;
+    if (!found && t_now_ms() > deadline)
+      T_FAIL("not in the daemon's stderr within 30 s: %s\n--- its stderr ---\n%s", want, e);
+    free(e);
+    if (found)
+      break;
+    pause_ms(50);
+  }
+  T_TRUE(kill(pid, SIGTERM) == 0);
+  T_EQ_INT(wait_exit(pid), 0);
+  daemon_pid = 0;
+  T_TRUE(chmod(dir, 0700) == 0);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
     return svc_control_main();
@@ -1172,6 +1321,10 @@ int main(int argc, char **argv) {
   T_RUN(test_class_defaults);
   T_RUN(test_start_failure_says_why);
   T_RUN(test_ctl_statuses);
+  T_RUN(test_user_umask_env);
+  T_RUN(test_autostart);
+  T_RUN(test_cwd_vanished);
+  T_RUN(test_user_not_root);
   tdaemon_cleanup();
   return t_done();
 }

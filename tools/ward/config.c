@@ -2,9 +2,15 @@
  * config.c — reading and checking the INI file of `ward run`.
  *
  * inih does the parsing; a line-counting reader gives every key its line
- * number, and notes section headers (inih reports none of its own, and a
- * section without keys must still be checked). The first error wins and
- * is reported as "FILE:LINE: reason".
+ * number, notes section headers (inih reports none of its own, and a
+ * section without keys must still be checked), finds every syntax error
+ * (inih tells the first alone), and reads each value itself, so that a
+ * ';' or '#' inside quotes stays in it (inih's inline comments ignore
+ * quotes). Every error is kept, and all are reported, by line, as
+ * "FILE:LINE: reason", one per line.
+ *
+ * A command is split once its section is read: its $VAR may be an env or
+ * env_file variable given after it.
  *
  * Checking is linear in the size of the file: services and sections are
  * found by name in hash tables (glibc's hsearch_r), never by walking every
@@ -19,15 +25,20 @@
 #define _GNU_SOURCE
 
 #include "config.h"
+#include "confenv.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <wordexp.h>
 #include <arpa/inet.h>
@@ -35,6 +46,12 @@
 
 #include <ini.h>
 #include <ward.h>
+
+#if defined(__GNUC__)
+#define CONF_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CONF_PRINTF(f, a)
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Values                                                              */
@@ -62,10 +79,38 @@ static int int_in(const char *value, int lo, int hi, int *out) {
   return 0;
 }
 
+/* A decimal number with an optional fraction ("1.5"), exactly: *whole
+ * and *frac / *scale, with what follows in *rest. The fraction keeps nine
+ * digits at most (more must be zeros): durations count milliseconds. */
+static int parse_decimal(const char *s, uint64_t *whole, uint64_t *frac, uint64_t *scale,
+                         const char **rest) {
+  if (parse_u64(s, whole, rest))
+    return -1;
+  *frac = 0;
+  *scale = 1;
+  if (**rest != '.')
+    return 0;
+  const char *p = *rest + 1;
+  if (!isdigit((unsigned char)*p))
+    return -1;
+  for (; isdigit((unsigned char)*p); p++) {
+    if (*scale < 1000000000u) {
+      *frac = *frac * 10 + (uint64_t)(*p - '0');
+      *scale *= 10;
+    } else if (*p != '0') {
+      return -1;
+    }
+  }
+  *rest = p;
+  return 0;
+}
+
+/* A number, with a fraction or not, and a unit: a whole number of
+ * milliseconds ("1.5s" is 1500; "0.5ms" is refused). */
 int conf_duration(const char *s, int *ms) {
-  uint64_t v;
+  uint64_t v, frac, scale;
   const char *u;
-  if (!s || parse_u64(s, &v, &u))
+  if (!s || parse_decimal(s, &v, &frac, &scale, &u))
     return -1;
   uint64_t mult;
   if (!*u || strcmp(u, "s") == 0)
@@ -78,9 +123,13 @@ int conf_duration(const char *s, int *ms) {
     mult = 3600000;
   else
     return -1;
-  if (v > (uint64_t)INT32_MAX / mult)
+  /* frac < 10^9 and mult <= 3.6 * 10^6: the products fit. */
+  if (v > (uint64_t)INT32_MAX || (frac * mult) % scale)
     return -1;
-  *ms = (int)(v * mult);
+  uint64_t total = v * mult + frac * mult / scale;
+  if (total > (uint64_t)INT32_MAX)
+    return -1;
+  *ms = (int)total;
   return 0;
 }
 
@@ -106,33 +155,98 @@ int conf_size(const char *s, uint64_t *bytes) {
   return 0;
 }
 
+/* Signal names: every one the C library knows (sigabbrev_np, glibc 2.32
+ * on), the real-time ones as RTMIN+N and RTMAX-N, and the old aliases. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#define HAVE_SIGABBREV 1
+#else
+#define HAVE_SIGABBREV 0
 static const struct {
   const char *name;
   int sig;
-} signals[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-               {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"CONT", SIGCONT},
-               {"STOP", SIGSTOP}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH}};
+} signals[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+               {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},
+               {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+               {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
+               {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
+               {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+               {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+               {"SYS", SIGSYS}};
+#endif
+
+static const char *sig_abbrev(int sig) {
+#if HAVE_SIGABBREV
+  return sigabbrev_np(sig);
+#else
+  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+    if (signals[i].sig == sig)
+      return signals[i].name;
+  return NULL;
+#endif
+}
+
+/* "RTMIN", "RTMIN+N", "RTMAX", "RTMAX-N" (within the real-time range). */
+static int rt_signal(const char *s, int *sig) {
+#ifdef SIGRTMIN
+  int base, dir;
+  if (strncasecmp(s, "RTMIN", 5) == 0)
+    base = SIGRTMIN, dir = 1;
+  else if (strncasecmp(s, "RTMAX", 5) == 0)
+    base = SIGRTMAX, dir = -1;
+  else
+    return -1;
+  s += 5;
+  int n = 0;
+  if (*s && (*s != (dir > 0 ? '+' : '-') || int_in(s + 1, 0, SIGRTMAX - SIGRTMIN, &n)))
+    return -1;
+  *sig = base + dir * n;
+  return 0;
+#else
+  (void)s, (void)sig;
+  return -1;
+#endif
+}
 
 int conf_signal(const char *s, int *sig) {
   if (!s || !*s)
     return -1;
   if (isdigit((unsigned char)*s))
     return int_in(s, 1, NSIG - 1, sig);
-  if (strncmp(s, "SIG", 3) == 0)
+  if (strncasecmp(s, "SIG", 3) == 0)
     s += 3;
-  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
-    if (strcmp(s, signals[i].name) == 0) {
-      *sig = signals[i].sig;
+  static const struct {
+    const char *alias, *name;
+  } aliases[] = {{"IOT", "ABRT"}, {"CLD", "CHLD"}, {"IO", "POLL"}};
+  for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+    if (strcasecmp(s, aliases[i].alias) == 0)
+      s = aliases[i].name;
+  for (int k = 1; k < NSIG; k++) {
+    const char *name = sig_abbrev(k);
+    if (name && strcasecmp(s, name) == 0) {
+      *sig = k;
       return 0;
     }
-  return -1;
+  }
+  return rt_signal(s, sig);
 }
 
 const char *conf_signal_name(int sig) {
-  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
-    if (signals[i].sig == sig)
-      return signals[i].name;
-  static _Thread_local char num[16];
+  const char *name = sig_abbrev(sig);
+  if (name)
+    return name;
+  static _Thread_local char num[32];
+#ifdef SIGRTMIN
+  if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+    int up = sig - SIGRTMIN, down = SIGRTMAX - sig;
+    if (up == 0 || down == 0)
+      snprintf(num, sizeof num, "%s", up == 0 ? "RTMIN" : "RTMAX");
+    else if (up <= down)
+      snprintf(num, sizeof num, "RTMIN+%d", up);
+    else
+      snprintf(num, sizeof num, "RTMAX-%d", down);
+    return num;
+  }
+#endif
   snprintf(num, sizeof num, "%d", sig);
   return num;
 }
@@ -344,6 +458,21 @@ static int split_words(const char *value, char ***v, size_t *n, char *why, size_
   return bad ? -1 : 0;
 }
 
+size_t conf_strv_len(char *const *v) {
+  size_t n = 0;
+  while (v && v[n])
+    n++;
+  return n;
+}
+
+/* "NAME" or "NAME:GROUP": no blanks, neither part empty. */
+static int user_syntax_ok(const char *v) {
+  size_t a = strcspn(v, ":");
+  if (a == 0 || strpbrk(v, " \t"))
+    return 0;
+  return !v[a] || (v[a + 1] && !strchr(v + a + 1, ':'));
+}
+
 /* ------------------------------------------------------------------ */
 /* The keys                                                            */
 
@@ -452,27 +581,63 @@ const conf_key conf_keys[] = {
     /* [service NAME] */
     {.name = "command",
      .section = CONF_SERVICE,
-     .type = CONF_WORDS,
+     .type = CONF_COMMAND,
      .off = S(argv, char **),
      .off2 = S(argc, size_t),
+     .line_off = S(cmd_line, int),
      .required = 1,
      .doc = "the program and its arguments, split as a shell would (quotes, backslashes, "
-            "`$VAR` from the daemon's environment, globs) but without running anything: "
-            "`$(...)`, backquotes, and unquoted `| & ; < > ( ) { }` are refused. A bare "
-            "program name is looked up in `PATH`."},
+            "globs) but without running anything: `$(...)`, backquotes, and unquoted "
+            "`| & ; < > ( ) { }` are refused. `$VAR` and `${VAR}` are the variable's value "
+            "from the service's `env`, else its `env_file`, else the daemon's environment "
+            "(one that is none of them is refused, named); `$$` is a `$`; inside single "
+            "quotes nothing is replaced. A bare program name is looked up in `PATH`."},
     {.name = "env",
      .section = CONF_SERVICE,
      .type = CONF_ENV,
      .off = S(env, char **),
      .off2 = S(nenv, size_t),
      .what = "KEY=VALUE",
-     .doc = "`KEY=VALUE`, one per line, repeated for more; added to the daemon's environment"},
+     .doc = "`KEY=VALUE`, one per line, repeated for more; added to the daemon's environment "
+            "(over `env_file`'s). A VALUE wholly in single or double quotes loses them"},
+    {.name = "env_file",
+     .section = CONF_SERVICE,
+     .type = CONF_ENV_FILE,
+     .off = S(env_file, char *),
+     .off2 = S(file_env, char **),
+     .def_note = "none",
+     .what = "an absolute path (or none)",
+     .doc = "a file of `KEY=VALUE` lines (blank lines and `#` comments skipped, a VALUE "
+            "wholly in quotes loses them), read with the configuration: its variables are "
+            "added to the daemon's environment, under `env`'s. A file that cannot be read, or "
+            "a line that is not `KEY=VALUE`, refuses the configuration, naming the file"},
     {.name = "cwd",
      .section = CONF_SERVICE,
      .type = CONF_STRING,
      .off = S(cwd, char *),
+     .line_off = S(cwd_line, int),
      .def_note = "the daemon's",
-     .doc = "the working directory"},
+     .doc = "the working directory. A start that cannot enter it fails, and says so "
+            "(`spawn-failed`)"},
+    {.name = "user",
+     .section = CONF_SERVICE,
+     .type = CONF_USER,
+     .off = S(user, char *),
+     .line_off = S(user_line, int),
+     .def_note = "the daemon's",
+     .what = "NAME or NAME:GROUP",
+     .doc = "the user the service runs as, `NAME` or `NAME:GROUP` (names or numbers, as "
+            "chown takes them): its group is GROUP, else the user's own, and its "
+            "supplementary groups the user's (as initgroups gives them). Switching needs "
+            "`ward run` to run as root; a user or group that does not exist, or a daemon "
+            "that is not root asked for another user, fails the start and `--check`"},
+    {.name = "umask",
+     .section = CONF_SERVICE,
+     .type = CONF_MODE,
+     .off = S(umask, int),
+     .def_note = "the daemon's",
+     .what = "a umask in octal (e.g. 0027)",
+     .doc = "the file-mode creation mask the service starts with, in octal"},
     {.name = "class",
      .section = CONF_SERVICE,
      .type = CONF_CLASS,
@@ -528,9 +693,10 @@ const conf_key conf_keys[] = {
      .type = CONF_SIGNAL,
      .off = S(stop_signal, int),
      .def = "TERM",
-     .what = "a signal (TERM, INT, HUP, QUIT, USR1, ... or a number)",
-     .doc = "the signal that asks it to stop: `TERM`, `INT`, `HUP`, `QUIT`, `USR1`, `USR2`, "
-            "`KILL`, ... or a number"},
+     .what = "a signal (TERM or SIGTERM, INT, HUP, USR1, RTMIN+2, ... or a number)",
+     .doc = "the signal that asks it to stop: any name the system knows, with or without "
+            "`SIG` (`TERM`, `SIGINT`, `HUP`, `QUIT`, `USR1`, `WINCH`...), `RTMIN+N`, "
+            "`RTMAX-N`, or a number"},
     {.name = "stop_grace",
      .section = CONF_SERVICE,
      .type = CONF_DURATION,
@@ -617,6 +783,16 @@ const conf_key conf_keys[] = {
      .line_off = S(deps_line, int),
      .doc = "services (space-separated) started, and ready, before this one, and stopped "
             "after it"},
+    {.name = "autostart",
+     .section = CONF_SERVICE,
+     .type = CONF_BOOL,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = S(autostart, int),
+     .def = "yes",
+     .what = "yes or no",
+     .doc = "`no`: the service is defined but not started with the daemon, nor by a reload "
+            "that adds it; `ward ctl start` starts it (status: `not-started`, which is as "
+            "meant)"},
     {.name = "control",
      .section = CONF_SERVICE,
      .type = CONF_BOOL,
@@ -631,7 +807,8 @@ const conf_key conf_keys[] = {
      .off = S(group, char *),
      .line_off = S(group_line, int),
      .def_note = "none",
-     .doc = "the supervision group (a `[group NAME]` section) the service belongs to"},
+     .doc = "the supervision group (a `[group NAME]` section) the service belongs to; not "
+            "the Unix group it runs in, which `user = NAME:GROUP` gives"},
     /* [group NAME] */
     {.name = "strategy",
      .section = CONF_GROUP,
@@ -684,12 +861,15 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
   uint64_t u;
   switch (k->type) {
   case CONF_STRING:
+  case CONF_USER:
   case CONF_PATH:
   case CONF_ADDRESS: {
-    int none = k->type != CONF_STRING && strcmp(value, "none") == 0;
+    int none = k->type != CONF_STRING && k->type != CONF_USER && strcmp(value, "none") == 0;
     if (k->type == CONF_PATH && !none && value[0] != '/')
       return -1;
     if (k->type == CONF_ADDRESS && !none && conf_http_address(value, NULL, NULL))
+      return -1;
+    if (k->type == CONF_USER && !user_syntax_ok(value))
       return -1;
     char *v = none ? NULL : strdup(value);
     if (!none && !v)
@@ -745,17 +925,38 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
     return 0;
   case CONF_WORDS:
     return split_words(value, AT(base, k->off, char **), AT(base, k->off2, size_t), why, cap);
-  case CONF_ENV: {
-    const char *eq = strchr(value, '=');
-    if (!eq || eq == value)
-      return -1;
-    if (strncmp(value, "WARD_", 5) == 0) {
-      snprintf(why, cap, "%s: WARD_* variables are ward's own", k->name);
-      return -1;
-    }
+  case CONF_COMMAND:
+    /* Kept as written, a line at a time, until the section is read. */
     if (!strv_push(AT(base, k->off, char **), AT(base, k->off2, size_t), value))
       return 0;
     break;
+  case CONF_ENV: {
+    char *e, reason[128];
+    if (conf_env_entry(value, &e, reason, sizeof reason)) {
+      if (reason[0])
+        snprintf(why, cap, "%s: %s", k->name, reason);
+      return -1;
+    }
+    int bad = strv_push(AT(base, k->off, char **), AT(base, k->off2, size_t), e);
+    free(e);
+    if (!bad)
+      return 0;
+    break;
+  }
+  case CONF_ENV_FILE: {
+    int none = strcmp(value, "none") == 0;
+    if (!none && value[0] != '/')
+      return -1;
+    char *path = none ? NULL : strdup(value), **vars = NULL;
+    if (!none && (!path || conf_env_file_read(path, &vars, why, cap))) {
+      free(path);
+      strv_free(vars, conf_strv_len(vars));
+      return -1;
+    }
+    conf_key_clear(k, base);
+    *AT(base, k->off, char *) = path;
+    *AT(base, k->off2, char **) = vars;
+    return 0;
   }
   }
   snprintf(why, cap, "out of memory");
@@ -795,10 +996,13 @@ static int set_defaults(conf_section section, void *base, char *why, size_t cap)
 static int key_empty(const conf_key *k, const void *base) {
   switch (k->type) {
   case CONF_STRING:
+  case CONF_USER:
   case CONF_PATH:
   case CONF_ADDRESS:
+  case CONF_ENV_FILE:
     return *CAT(base, k->off, char *) == NULL;
   case CONF_WORDS:
+  case CONF_COMMAND:
   case CONF_ENV:
     return *CAT(base, k->off2, size_t) == 0;
   default:
@@ -809,10 +1013,18 @@ static int key_empty(const conf_key *k, const void *base) {
 int conf_key_same(const conf_key *k, const void *a, const void *b) {
   switch (k->type) {
   case CONF_STRING:
+  case CONF_USER:
   case CONF_PATH:
-  case CONF_ADDRESS: {
+  case CONF_ADDRESS:
+  case CONF_ENV_FILE: {
     const char *x = *CAT(a, k->off, char *), *y = *CAT(b, k->off, char *);
-    return x && y ? strcmp(x, y) == 0 : x == y;
+    if (!(x && y ? strcmp(x, y) == 0 : x == y))
+      return 0;
+    if (k->type != CONF_ENV_FILE)
+      return 1;
+    /* The same file, holding the same now. */
+    char *const *u = *CAT(a, k->off2, char **), *const *w = *CAT(b, k->off2, char **);
+    return strv_same(u, conf_strv_len(u), w, conf_strv_len(w));
   }
   case CONF_SIZE:
     return *CAT(a, k->off, uint64_t) == *CAT(b, k->off, uint64_t);
@@ -820,6 +1032,7 @@ int conf_key_same(const conf_key *k, const void *a, const void *b) {
     return *CAT(a, k->off, int) == *CAT(b, k->off, int) &&
            *CAT(a, k->off2, int) == *CAT(b, k->off2, int);
   case CONF_WORDS:
+  case CONF_COMMAND:
   case CONF_ENV:
     return strv_same(*CAT(a, k->off, char **), *CAT(a, k->off2, size_t),
                      *CAT(b, k->off, char **), *CAT(b, k->off2, size_t));
@@ -833,6 +1046,7 @@ int conf_key_same(const conf_key *k, const void *a, const void *b) {
 int conf_key_copy(const conf_key *k, void *dst, const void *src) {
   switch (k->type) {
   case CONF_STRING:
+  case CONF_USER:
   case CONF_PATH:
   case CONF_ADDRESS: {
     const char *s = *CAT(src, k->off, char *);
@@ -840,7 +1054,20 @@ int conf_key_copy(const conf_key *k, void *dst, const void *src) {
     *d = s ? strdup(s) : NULL;
     return s && !*d ? -1 : 0;
   }
+  case CONF_ENV_FILE: {
+    const char *s = *CAT(src, k->off, char *);
+    char *const *v = *CAT(src, k->off2, char **);
+    char **d = AT(dst, k->off, char *), ***dv = AT(dst, k->off2, char **);
+    size_t n = 0;
+    *d = s ? strdup(s) : NULL;
+    *dv = NULL;
+    int bad = s && !*d;
+    for (size_t i = 0; !bad && v && v[i]; i++)
+      bad = strv_push(dv, &n, v[i]);
+    return bad ? -1 : 0;
+  }
   case CONF_WORDS:
+  case CONF_COMMAND:
   case CONF_ENV:
     return strv_copy(AT(dst, k->off, char **), AT(dst, k->off2, size_t),
                      *CAT(src, k->off, char **), *CAT(src, k->off2, size_t));
@@ -859,12 +1086,22 @@ int conf_key_copy(const conf_key *k, void *dst, const void *src) {
 void conf_key_clear(const conf_key *k, void *base) {
   switch (k->type) {
   case CONF_STRING:
+  case CONF_USER:
   case CONF_PATH:
   case CONF_ADDRESS:
     free(*AT(base, k->off, char *));
     *AT(base, k->off, char *) = NULL;
     break;
+  case CONF_ENV_FILE: {
+    char **v = *AT(base, k->off2, char **);
+    strv_free(v, conf_strv_len(v));
+    *AT(base, k->off2, char **) = NULL;
+    free(*AT(base, k->off, char *));
+    *AT(base, k->off, char *) = NULL;
+    break;
+  }
   case CONF_WORDS:
+  case CONF_COMMAND:
   case CONF_ENV:
     strv_free(*AT(base, k->off, char **), *AT(base, k->off2, size_t));
     *AT(base, k->off, char **) = NULL;
@@ -907,16 +1144,18 @@ static void size_text(uint64_t bytes, int human, char *buf, size_t cap) {
 
 const char *conf_key_text(const conf_key *k, const void *base, int human, char *buf,
                           size_t cap) {
-  int v = k->type == CONF_SIZE || k->type == CONF_STRING || k->type == CONF_PATH ||
-                  k->type == CONF_ADDRESS || k->type == CONF_WORDS || k->type == CONF_ENV
-              ? 0
-              : *CAT(base, k->off, int);
+  int is_int = k->type != CONF_SIZE && k->type != CONF_STRING && k->type != CONF_PATH &&
+               k->type != CONF_ADDRESS && k->type != CONF_WORDS && k->type != CONF_ENV &&
+               k->type != CONF_COMMAND && k->type != CONF_ENV_FILE && k->type != CONF_USER;
+  int v = is_int ? *CAT(base, k->off, int) : 0;
   switch (k->type) {
   case CONF_STRING:
+  case CONF_USER:
   case CONF_PATH:
-  case CONF_ADDRESS: {
+  case CONF_ADDRESS:
+  case CONF_ENV_FILE: {
     const char *s = *CAT(base, k->off, char *);
-    snprintf(buf, cap, "%s", s ? s : k->type != CONF_STRING ? "none" : "");
+    snprintf(buf, cap, "%s", s ? s : k->type == CONF_STRING || k->type == CONF_USER ? "" : "none");
     break;
   }
   case CONF_INT:
@@ -959,6 +1198,7 @@ const char *conf_key_text(const conf_key *k, const void *base, int human, char *
     break;
   }
   case CONF_WORDS:
+  case CONF_COMMAND:
   case CONF_ENV: {
     char *const *w = *CAT(base, k->off, char **);
     size_t n = *CAT(base, k->off2, size_t), len = 0;
@@ -1069,6 +1309,102 @@ typedef struct name_table {
   size_t cap; /* names it takes before it is made again (half its size) */
 } name_table;
 
+/* Errors, kept to be reported all at once, in the order of their lines.
+ * A file with thousands of errors shows the first CONF_MAX_ERRORS and
+ * counts the others. */
+#define CONF_MAX_ERRORS 100
+
+typedef struct conf_err {
+  int line; /* 0: the file as a whole */
+  size_t order;
+  char *text;
+} conf_err;
+
+typedef struct errlist {
+  conf_err *v;
+  size_t n, cap;
+  size_t more; /* past CONF_MAX_ERRORS, or without memory to keep them */
+} errlist;
+
+/* Adds an error, unless the same one is there already (each key of an
+ * unknown section would say it again). */
+static void errlist_vadd(errlist *el, int line, const char *fmt, va_list ap) {
+  char text[512];
+  vsnprintf(text, sizeof text, fmt, ap);
+  for (size_t i = el->n; i-- > 0 && i + 8 >= el->n;)
+    if (el->v[i].line == line && strcmp(el->v[i].text, text) == 0)
+      return;
+  if (el->n == CONF_MAX_ERRORS) {
+    el->more++;
+    return;
+  }
+  if (el->n == el->cap) {
+    size_t cap = el->cap ? 2 * el->cap : 8;
+    conf_err *v = realloc(el->v, cap * sizeof *v);
+    if (!v) {
+      el->more++;
+      return;
+    }
+    el->v = v;
+    el->cap = cap;
+  }
+  char *t = strdup(text);
+  if (!t) {
+    el->more++;
+    return;
+  }
+  el->v[el->n] = (conf_err){line, el->n, t};
+  el->n++;
+}
+
+static void errlist_add(errlist *el, int line, const char *fmt, ...) CONF_PRINTF(3, 4);
+static void errlist_add(errlist *el, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  errlist_vadd(el, line, fmt, ap);
+  va_end(ap);
+}
+
+static int err_cmp(const void *x, const void *y) {
+  const conf_err *a = x, *b = y;
+  if (a->line != b->line)
+    return a->line < b->line ? -1 : 1;
+  return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* "PATH:LINE: text" per error, by line, into `buf`; what does not fit is
+ * counted on a last line. */
+static void errlist_format(errlist *el, const char *path, char *buf, size_t cap) {
+  qsort(el->v, el->n, sizeof *el->v, err_cmp);
+  size_t len = 0, more = el->more;
+  buf[0] = 0;
+  for (size_t i = 0; i < el->n; i++) {
+    char line[700];
+    if (el->v[i].line > 0)
+      snprintf(line, sizeof line, "%s:%d: %s", path, el->v[i].line, el->v[i].text);
+    else
+      snprintf(line, sizeof line, "%s: %s", path, el->v[i].text);
+    /* Room is kept for the count. */
+    if (len + strlen(line) + 2 + (i + 1 < el->n || more ? strlen(path) + 40 : 0) > cap) {
+      more += el->n - i;
+      break;
+    }
+    len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "\n" : "", line);
+  }
+  if (more && len + 1 < cap)
+    snprintf(buf + len, cap - len, "%s%s: and %zu more error%s", len ? "\n" : "", path, more,
+             more == 1 ? "" : "s");
+}
+
+static void errlist_free(errlist *el) {
+  for (size_t i = 0; i < el->n; i++)
+    free(el->v[i].text);
+  free(el->v);
+  memset(el, 0, sizeof *el);
+}
+
+static int errlist_empty(const errlist *el) { return el->n == 0 && el->more == 0; }
+
 typedef struct parse_state {
   ward_conf *conf;
   FILE *f;
@@ -1076,35 +1412,46 @@ typedef struct parse_state {
   size_t lcap;
   int line;        /* of the line inih is handling */
   int cont;        /* that line continues the previous key */
+  int in_key;      /* a key was seen since the section's header (inih's
+                      condition for a continuation line) */
+  char *value;     /* the value of the line, as config.c reads it */
   sect *sections;
   size_t nsections, sections_cap;
   size_t svcs_cap; /* room in conf->svcs */
   name_table svc_names; /* conf->svcs by name */
   char *prev_key;  /* for continuation lines */
-  int err_line;
-  char err[256];
+  errlist errs;
   /* keys seen in the current section, to refuse duplicates */
   char *cur_section;
   char **seen;
   size_t nseen;
 } parse_state;
 
+static int fail_at(parse_state *p, int line, const char *fmt, ...) CONF_PRINTF(3, 4);
 static int fail_at(parse_state *p, int line, const char *fmt, ...) {
-  if (p->err[0])
-    return 0; /* the first error wins */
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(p->err, sizeof p->err, fmt, ap);
+  errlist_vadd(&p->errs, line, fmt, ap);
   va_end(ap);
-  p->err_line = line;
   return 0;
+}
+
+/* What inih looks for in a line: the first of `chars`, or the start of a
+ * comment after a blank (its inline comments start with ';'). */
+static const char *find_sep(const char *s, const char *chars) {
+  int was_space = 0;
+  while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
+    was_space = isspace((unsigned char)*s);
+    s++;
+  }
+  return s;
 }
 
 /* Notes a section header, for its line and for sections without keys. */
 static void note_section(parse_state *p, const char *s) {
-  const char *e = strchr(s, ']');
-  if (!e)
-    return; /* inih refuses it */
+  const char *e = find_sep(s + 1, "]");
+  if (*e != ']')
+    return; /* a syntax error */
   if (p->nsections == p->sections_cap) {
     size_t cap = p->sections_cap ? 2 * p->sections_cap : 16;
     sect *v = realloc(p->sections, cap * sizeof *v);
@@ -1124,7 +1471,72 @@ static void note_section(parse_state *p, const char *s) {
     fail_at(p, p->line, "out of memory");
 }
 
-/* inih's reader: one line at a time, counted; section headers noted.
+/* The value from `v` on (blanks before it already skipped): up to a
+ * comment, a ';' or '#' after a blank outside quotes, without the blanks
+ * at its end. Inside single or double quotes (as a shell reads them) both
+ * are part of the value, which inih, whose inline comments ignore quotes,
+ * would cut. */
+static void take_value(parse_state *p, const char *v) {
+  free(p->value);
+  p->value = strdup(v);
+  if (!p->value) {
+    fail_at(p, p->line, "out of memory");
+    return;
+  }
+  char q = 0, *c = p->value;
+  for (int was_space = 0; *c; c++) {
+    if (q) {
+      if (*c == q)
+        q = 0;
+      else if (q == '"' && *c == '\\' && c[1])
+        c++;
+    } else if (*c == '\\' && c[1]) {
+      c++;
+    } else if (*c == '\'' || *c == '"') {
+      q = *c;
+    } else if (was_space && (*c == ';' || *c == '#')) {
+      break;
+    }
+    was_space = isspace((unsigned char)*c);
+  }
+  *c = 0;
+  while (c > p->value && isspace((unsigned char)c[-1]))
+    *--c = 0;
+}
+
+/* Looks at a line as inih will: a comment, a section header, a key, or
+ * the continuation of one (its value then taken by take_value), or a
+ * syntax error, said here so that every one is (inih tells the first
+ * alone). */
+static void classify(parse_state *p, const char *line) {
+  const char *t = line + strspn(line, " \t\r\n\v\f");
+  p->cont = 0;
+  if (!*t || *t == ';' || *t == '#')
+    return;
+  if (p->in_key && t > line) {
+    p->cont = 1;
+    take_value(p, t);
+    return;
+  }
+  if (*t == '[') {
+    if (*find_sep(t + 1, "]") != ']') {
+      fail_at(p, p->line, "syntax error (a section header without its ']')");
+      return;
+    }
+    note_section(p, t);
+    p->in_key = 0;
+    return;
+  }
+  const char *sep = find_sep(t, "=:");
+  if (*sep != '=' && *sep != ':') {
+    fail_at(p, p->line, "syntax error (expected [section], key = value, or a comment)");
+    return;
+  }
+  p->in_key = 1;
+  take_value(p, sep + 1 + strspn(sep + 1, " \t\r\n\v\f"));
+}
+
+/* inih's reader: one line at a time, counted and looked at (classify).
  * Each line is read whole, so that one longer than inih's buffer, or one
  * holding a NUL byte (where inih would silently end the line), is refused
  * with its line instead of being cut; inih then sees an empty line. */
@@ -1149,12 +1561,12 @@ static char *reader(char *buf, int size, void *stream) {
     p->cont = 0;
     return buf;
   }
-  memcpy(buf, p->lbuf, n + 1);
-  p->cont = (buf[0] == ' ' || buf[0] == '\t') && buf[strspn(buf, " \t\r\n")] != 0 &&
-            buf[strspn(buf, " \t")] != ';' && buf[strspn(buf, " \t")] != '#';
-  const char *s = buf + strspn(buf, " \t");
-  if (*s == '[')
-    note_section(p, s);
+  /* inih skips a UTF-8 byte order mark on the first line: so do we. */
+  const char *l = p->lbuf;
+  if (p->line == 1 && strncmp(l, "\xEF\xBB\xBF", 3) == 0)
+    l += 3;
+  memcpy(buf, l, n + 1 - (size_t)(l - p->lbuf));
+  classify(p, buf);
   return buf;
 }
 
@@ -1238,7 +1650,8 @@ static int set_key(parse_state *p, const conf_key *k, void *base, const char *va
       refusal(k, value, why, sizeof why);
     return fail_at(p, p->line, "%s", why);
   }
-  if (k->line_off)
+  /* The line of the key, not of a line that goes on with its value. */
+  if (k->line_off && !p->cont)
     *AT(base, k->line_off, int) = p->line;
   return 1;
 }
@@ -1248,7 +1661,7 @@ static int set_key(parse_state *p, const conf_key *k, void *base, const char *va
  * unknown key, refused once its section is known to exist. */
 static int check_repeat(parse_state *p, const char *section, const char *name,
                         const conf_key *k) {
-  int list = k && k->type == CONF_WORDS;
+  int list = k && (k->type == CONF_WORDS || k->type == CONF_COMMAND);
   if (p->cont && p->prev_key && strcmp(p->prev_key, name) == 0)
     return list ? 1 : fail_at(p, p->line, "'%s' does not go on over several lines", name);
   if (!p->cur_section || strcmp(p->cur_section, section) != 0) {
@@ -1341,10 +1754,11 @@ static int looks_like_key(const char *value) {
   return 0;
 }
 
-static int on_key(void *user, const char *section, const char *name, const char *value) {
+static int on_key(void *user, const char *section, const char *name, const char *inih_value) {
   parse_state *p = user;
-  if (p->err[0])
-    return 1; /* already failed: inih goes on, we no longer look */
+  /* The value as take_value read it, quotes respected: inih's ends at the
+   * first " ;", quoted or not. */
+  const char *value = p->value ? p->value : inih_value;
   if (p->cont && looks_like_key(value))
     return fail_at(p, p->line, "an indented line continues the value of '%s'; a key starts "
                                "at the beginning of its line",
@@ -1387,7 +1801,7 @@ static void check_sections(parse_state *p) {
     return;
   }
   int ward_line = 0;
-  for (size_t i = 0; i < p->nsections && !p->err[0]; i++) {
+  for (size_t i = 0; i < p->nsections; i++) {
     const sect *sc = &p->sections[i];
     const char *sname = service_name(sc->name), *gname = group_name(sc->name);
     int first = 0;
@@ -1416,7 +1830,7 @@ static void check_sections(parse_state *p) {
     }
     if (first && first != sc->line) {
       fail_at(p, sc->line, "section [%s] given twice (first on line %d)", sc->name, first);
-      break;
+      continue;
     }
     if (!sname && !gname && strcmp(sc->name, "ward") != 0)
       fail_at(p, sc->line, "unknown section [%s]", sc->name);
@@ -1427,46 +1841,47 @@ static void check_sections(parse_state *p) {
   names_reset(&seen_groups, 0);
 }
 
-/* After the keys: sections without keys, commands, dependencies. */
-static void check_whole(parse_state *p) {
-  ward_conf *c = p->conf;
-  check_sections(p);
-  for (size_t i = 0; i < c->nsvcs && !p->err[0]; i++) {
-    svc_conf *s = &c->svcs[i];
-    for (size_t k = 0; k < conf_nkeys && !p->err[0]; k++)
-      if (conf_keys[k].section == CONF_SERVICE && conf_keys[k].required &&
-          key_empty(&conf_keys[k], s))
-        fail_at(p, s->line, "[service %s] has no %s", s->name, conf_keys[k].name);
-    if (p->err[0])
-      break;
-    if (s->group && !conf_group(c, s->group))
-      fail_at(p, s->group_line, "[service %s] is in group '%s', which has no [group %s] section",
-              s->name, s->group, s->group);
-    for (size_t d = 0; d < s->ndeps && !p->err[0]; d++) {
-      if (!find_svc(p, s->deps[d]))
-        fail_at(p, s->deps_line, "[service %s] depends on '%s', which is not a service",
-                s->name, s->deps[d]);
-      else if (strcmp(s->deps[d], s->name) == 0)
-        fail_at(p, s->deps_line, "[service %s] depends on itself", s->name);
+/* A service's command, kept as written (a line at a time), split now that
+ * its section, with its env and env_file, is read. 0, or -1 once the
+ * error is said. */
+static int finish_command(parse_state *p, svc_conf *s) {
+  char **raw = s->argv;
+  size_t nraw = s->argc;
+  s->argv = NULL;
+  s->argc = 0;
+  int rv = 0;
+  for (size_t i = 0; !rv && i < nraw; i++) {
+    char *text, why[512];
+    rv = conf_expand_vars(s, raw[i], &text, why, sizeof why);
+    if (!rv) {
+      rv = split_words(text, &s->argv, &s->argc, why, sizeof why);
+      free(text);
     }
+    if (rv)
+      fail_at(p, s->cmd_line, "%s", why);
   }
-  if (p->err[0])
-    return;
-  /* Cycles: walk each service's dependencies depth-first. */
+  strv_free(raw, nraw);
+  return rv;
+}
+
+/* Dependency cycles: each service's dependencies walked depth-first; a
+ * dependency that is not a service (said already) is left out. */
+static void check_cycles(parse_state *p) {
+  ward_conf *c = p->conf;
   size_t n = c->nsvcs;
   int *mark = calloc(n ? n : 1, sizeof *mark); /* 0 new, 1 on the path, 2 done */
   size_t *stack = calloc(n ? n : 1, sizeof *stack), *next = calloc(n ? n : 1, sizeof *next);
   if (!mark || !stack || !next) {
     fail_at(p, 0, "out of memory");
   } else {
-    for (size_t root = 0; root < n && !p->err[0]; root++) {
+    for (size_t root = 0; root < n; root++) {
       if (mark[root])
         continue;
       size_t depth = 0;
       stack[depth] = root;
       next[depth] = 0;
       mark[root] = 1;
-      while (!p->err[0]) {
+      for (;;) {
         svc_conf *s = &c->svcs[stack[depth]];
         if (next[depth] == s->ndeps) {
           mark[stack[depth]] = 2;
@@ -1474,7 +1889,10 @@ static void check_whole(parse_state *p) {
             break;
           continue;
         }
-        size_t d = (size_t)(find_svc(p, s->deps[next[depth]++]) - c->svcs);
+        svc_conf *dep = find_svc(p, s->deps[next[depth]++]);
+        if (!dep || dep == s)
+          continue;
+        size_t d = (size_t)(dep - c->svcs);
         if (mark[d] == 1) {
           char path[512] = "";
           size_t k = depth + 1;
@@ -1498,6 +1916,32 @@ static void check_whole(parse_state *p) {
   free(next);
 }
 
+/* After the keys: sections without keys, commands, dependencies. Every
+ * error is said, not only the first. */
+static void check_whole(parse_state *p) {
+  ward_conf *c = p->conf;
+  check_sections(p);
+  for (size_t i = 0; i < c->nsvcs; i++) {
+    svc_conf *s = &c->svcs[i];
+    int bad_command = finish_command(p, s);
+    for (size_t k = 0; k < conf_nkeys; k++)
+      if (conf_keys[k].section == CONF_SERVICE && conf_keys[k].required &&
+          key_empty(&conf_keys[k], s) && !(conf_keys[k].type == CONF_COMMAND && bad_command))
+        fail_at(p, s->line, "[service %s] has no %s", s->name, conf_keys[k].name);
+    if (s->group && !conf_group(c, s->group))
+      fail_at(p, s->group_line, "[service %s] is in group '%s', which has no [group %s] section",
+              s->name, s->group, s->group);
+    for (size_t d = 0; d < s->ndeps; d++) {
+      if (!find_svc(p, s->deps[d]))
+        fail_at(p, s->deps_line, "[service %s] depends on '%s', which is not a service",
+                s->name, s->deps[d]);
+      else if (strcmp(s->deps[d], s->name) == 0)
+        fail_at(p, s->deps_line, "[service %s] depends on itself", s->name);
+    }
+  }
+  check_cycles(p);
+}
+
 int conf_load(ward_conf **out, const char *path, char *err, size_t errcap) {
   *out = NULL;
   FILE *f = fopen(path, "r");
@@ -1508,6 +1952,14 @@ int conf_load(ward_conf **out, const char *path, char *err, size_t errcap) {
   int rv = conf_read(out, path, f, err, errcap);
   fclose(f);
   return rv;
+}
+
+/* Whether an error was said at `line`. */
+static int error_at(const errlist *el, int line) {
+  for (size_t i = 0; i < el->n; i++)
+    if (el->v[i].line == line)
+      return 1;
+  return el->more > 0;
 }
 
 int conf_read(ward_conf **out, const char *path, FILE *f, char *err, size_t errcap) {
@@ -1523,29 +1975,153 @@ int conf_read(ward_conf **out, const char *path, FILE *f, char *err, size_t errc
   if (set_defaults(CONF_WARD, c, why, sizeof why))
     fail_at(&p, 0, "%s", why);
   int rv = ini_parse_stream(reader, &p, on_key, &p);
-  if (rv > 0 && !p.err[0])
+  /* classify() said every syntax error inih could find: this is for one
+   * it did not foresee. */
+  if (rv > 0 && !error_at(&p.errs, rv))
     fail_at(&p, rv, "syntax error (expected [section], key = value, or a comment)");
-  else if (rv < 0 && !p.err[0])
+  else if (rv < 0)
     fail_at(&p, 0, "out of memory");
   check_whole(&p);
   for (size_t i = 0; i < p.nsections; i++)
     free(p.sections[i].name);
   free(p.sections);
   free(p.lbuf);
+  free(p.value);
   names_reset(&p.svc_names, 0);
   free(p.prev_key);
   free(p.cur_section);
   strv_free(p.seen, p.nseen);
-  if (p.err[0]) {
-    if (p.err_line > 0)
-      snprintf(err, errcap, "%s:%d: %s", path, p.err_line, p.err);
-    else
-      snprintf(err, errcap, "%s: %s", path, p.err);
+  if (!errlist_empty(&p.errs)) {
+    errlist_format(&p.errs, path, err, errcap);
+    errlist_free(&p.errs);
     conf_free(c);
     return -1;
   }
   *out = c;
   return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* This machine: programs, directories, users                          */
+
+int conf_runnable(const svc_conf *c, char *err, size_t cap) {
+  const char *prog = c->argv[0];
+  char path[4096];
+  if (strchr(prog, '/')) {
+    if (prog[0] != '/' && c->cwd)
+      snprintf(path, sizeof path, "%s/%s", c->cwd, prog);
+    else
+      snprintf(path, sizeof path, "%s", prog);
+    struct stat st;
+    int ok = access(path, X_OK) == 0, e = errno;
+    if (ok && stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+      return 1;
+    snprintf(err, cap, "cannot run %s: %s", prog, ok ? "a directory" : strerror(e));
+    return 0;
+  }
+  const char *env = getenv("PATH");
+  for (const char *p = env ? env : "/usr/bin:/bin"; *p;) {
+    size_t n = strcspn(p, ":");
+    snprintf(path, sizeof path, "%.*s/%s", (int)n, n ? p : ".", prog);
+    struct stat st;
+    if (access(path, X_OK) == 0 && stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+      return 1;
+    p += n + (p[n] == ':');
+  }
+  snprintf(err, cap, "cannot run %s: not found in PATH", prog);
+  return 0;
+}
+
+/* A name, or a number where no name is (as chown reads them). */
+static int all_digits(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
+
+int conf_user_ids(const svc_conf *s, unsigned *uid, unsigned *gid, char *err, size_t cap) {
+  if (!s->user)
+    return 0;
+  char name[256], *group;
+  snprintf(name, sizeof name, "%s", s->user);
+  if ((group = strchr(name, ':')))
+    *group++ = 0;
+  char buf[16384];
+  struct passwd pw, *pwp = NULL;
+  int e = getpwnam_r(name, &pw, buf, sizeof buf, &pwp);
+  if (!pwp && all_digits(name)) {
+    unsigned long n = strtoul(name, NULL, 10);
+    e = getpwuid_r((uid_t)n, &pw, buf, sizeof buf, &pwp);
+    if (!pwp && group) {
+      /* A number with no passwd entry: as chown, with the group given. */
+      pw.pw_uid = (uid_t)n;
+      pw.pw_gid = (gid_t)-1;
+      pwp = &pw;
+    }
+  }
+  if (!pwp) {
+    snprintf(err, cap, "user = %s: %s", s->user,
+             e ? strerror(e)
+             : all_digits(name) ? "no such user (a number with no passwd entry needs its "
+                                  "group: user = UID:GROUP)"
+                                : "no such user");
+    return -1;
+  }
+  *uid = (unsigned)pwp->pw_uid;
+  *gid = (unsigned)pwp->pw_gid;
+  if (group) {
+    struct group gr, *grp = NULL;
+    char gbuf[16384];
+    e = getgrnam_r(group, &gr, gbuf, sizeof gbuf, &grp);
+    if (grp)
+      *gid = (unsigned)grp->gr_gid;
+    else if (all_digits(group))
+      *gid = (unsigned)strtoul(group, NULL, 10);
+    else {
+      snprintf(err, cap, "user = %s: %s", s->user, e ? strerror(e) : "no such group");
+      return -1;
+    }
+  }
+  if (geteuid() != 0) {
+    /* Its own user: nothing to switch. */
+    if (*uid == (unsigned)geteuid() && *gid == (unsigned)getegid())
+      return 0;
+    snprintf(err, cap,
+             "user = %s: ward run runs as uid %u, not as root, and cannot switch to another "
+             "user",
+             s->user, (unsigned)geteuid());
+    return -1;
+  }
+  return 1;
+}
+
+int conf_check_host(const ward_conf *c, char *err, size_t errcap) {
+  errlist el = {0};
+  const char *last_prog = NULL, *last_cwd = NULL;
+  char why[600], last_why[600] = "";
+  int last_ok = 1;
+  for (size_t i = 0; i < c->nsvcs; i++) {
+    const svc_conf *s = &c->svcs[i];
+    /* A big file runs the same few programs: each is looked up once. */
+    int same = last_prog && strcmp(last_prog, s->argv[0]) == 0 &&
+               (last_cwd && s->cwd ? strcmp(last_cwd, s->cwd) == 0 : last_cwd == s->cwd);
+    if (!same) {
+      last_ok = conf_runnable(s, last_why, sizeof last_why);
+      last_prog = s->argv[0];
+      last_cwd = s->cwd;
+    }
+    if (!last_ok)
+      errlist_add(&el, s->cmd_line, "[service %s] %s", s->name, last_why);
+    struct stat st;
+    int found = s->cwd && stat(s->cwd, &st) == 0, e = errno;
+    if (s->cwd && (!found || !S_ISDIR(st.st_mode)))
+      errlist_add(&el, s->cwd_line, "[service %s] cwd %s: %s", s->name, s->cwd,
+                  found ? "not a directory" : strerror(e));
+    unsigned uid, gid;
+    if (conf_user_ids(s, &uid, &gid, why, sizeof why) < 0)
+      errlist_add(&el, s->user_line, "[service %s] %s", s->name, why);
+  }
+  int rv = errlist_empty(&el) ? 0 : -1;
+  if (rv)
+    errlist_format(&el, c->path, err, errcap);
+  errlist_free(&el);
+  return rv;
 }
 
 typedef struct socket_only {

@@ -23,9 +23,17 @@ typedef struct svc_conf {
   int line;              /* of its section header */
   char **argv;           /* the command, split; NULL-terminated */
   size_t argc;
+  int cmd_line;          /* of its command key */
   char **env;            /* "KEY=VALUE", in order */
   size_t nenv;
+  char *env_file;        /* or NULL */
+  char **file_env;       /* what env_file held, "KEY=VALUE"; NULL-terminated */
   char *cwd;             /* or NULL */
+  int cwd_line;
+  char *user;            /* "NAME" or "NAME:GROUP" (conf_user_ids), or NULL */
+  int user_line;
+  int umask;             /* if conf_given(s, "umask") */
+  int autostart;         /* started with the daemon (and by a reload) */
   int proc_class;        /* WARD_CLASS_* */
   int restart;           /* WARD_RESTART_* */
   int max_restarts, restart_window_ms;
@@ -105,8 +113,14 @@ typedef enum conf_type {
   CONF_READY,    /* int mode at off, int argument at off2 (conf_ready) */
   CONF_WORDS,    /* char ** at off, size_t count at off2: split as a shell
                     would; goes on over indented lines */
-  CONF_ENV       /* char ** at off, size_t count at off2: KEY=VALUE, one
+  CONF_ENV,      /* char ** at off, size_t count at off2: KEY=VALUE, one
                     per line, repeated for more */
+  CONF_COMMAND,  /* as CONF_WORDS, but split once its section is read,
+                    with the section's variables (conf_read) */
+  CONF_ENV_FILE, /* char * (an absolute path, or "none" for NULL) at off;
+                    the file's KEY=VALUE lines, read at once, as a
+                    NULL-terminated char ** at off2 */
+  CONF_USER      /* char *: NAME or NAME:GROUP (conf_user_ids) */
 } conf_type;
 
 /* What a reload does when the key's value changed. */
@@ -162,8 +176,10 @@ const char *conf_key_text(const conf_key *k, const void *base, int human, char *
  * read. */
 int conf_keys_print(FILE *f);
 
-/* Reads and checks `path`. On error returns -1 with "FILE:LINE: reason"
- * (or "FILE: reason") in `err`; nothing is kept. */
+/* Reads and checks `path`. On error returns -1 with every error of the
+ * file in `err`, in the order of its lines, one per line: "FILE:LINE:
+ * reason" (or "FILE: reason"); what does not fit in `errcap` is counted
+ * on a last line ("FILE: and N more errors"). Nothing is kept. */
 int conf_load(ward_conf **out, const char *path, char *err, size_t errcap);
 /* The same, from `f` (which stays open), named `path` in messages. */
 int conf_read(ward_conf **out, const char *path, FILE *f, char *err, size_t errcap);
@@ -182,16 +198,36 @@ int svc_conf_same(const svc_conf *a, const svc_conf *b);
 /* Whether `name` is a valid service name: [A-Za-z0-9_-], 1..64. */
 int svc_name_ok(const char *name);
 
+/* What `ward run --check` looks at on this machine, besides the file:
+ * that each service's program can be run (conf_runnable), that its cwd is
+ * a directory, and that its user and group exist and this process may
+ * switch to them (conf_user_ids). 0, or -1 with every error in `err`, as
+ * conf_load gives them. */
+int conf_check_host(const ward_conf *c, char *err, size_t errcap);
+/* Whether the service's program can be run: a path (from its cwd), or a
+ * name found in PATH. 1, or 0 with "cannot run PROG: reason" in `err`. */
+int conf_runnable(const svc_conf *s, char *err, size_t cap);
+/* The user a service runs as (`user = NAME[:GROUP]`, names or numbers):
+ * 1 with its ids when it is to switch; 0 when it runs as the daemon does
+ * (no `user`, or this process's own user and group); -1 with the reason
+ * in `err` (no such user or group; or this process is not root and the
+ * user is another). */
+int conf_user_ids(const svc_conf *s, unsigned *uid, unsigned *gid, char *err, size_t cap);
+/* The number of entries of a NULL-terminated list (file_env). */
+size_t conf_strv_len(char *const *v);
+
 /* The group named `name` in `c`, or NULL. */
 const grp_conf *conf_group(const ward_conf *c, const char *name);
 /* Whether two groups have the same name and keys. */
 int grp_conf_same(const grp_conf *a, const grp_conf *b);
 
 /* Parsers shared with the command line. Each returns 0, or -1. */
-int conf_duration(const char *s, int *ms);            /* "10s", "500ms", "2m", "1h"; bare: s */
+int conf_duration(const char *s, int *ms); /* "10s", "1.5s", "250ms", "2m", "1h"; bare: s */
 int conf_size(const char *s, uint64_t *bytes);         /* "512K", "64M", "1G"; bare: bytes */
-int conf_signal(const char *s, int *sig);              /* "TERM", "SIGTERM", "15" */
-const char *conf_signal_name(int sig);                 /* "TERM" (or "15") */
+/* Every name the system knows, with or without SIG, in any case ("TERM",
+ * "SIGTERM", "sigterm"), "RTMIN+N" and "RTMAX-N", or a number ("15"). */
+int conf_signal(const char *s, int *sig);
+const char *conf_signal_name(int sig); /* "TERM", "RTMIN+3" (or "15") */
 int conf_restart(const char *s, int *mode);            /* always | on-failure | never */
 const char *conf_restart_name(int mode);
 int conf_strategy(const char *s, int *strategy); /* one-for-one | one-for-all | rest-for-one */

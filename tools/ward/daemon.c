@@ -126,6 +126,8 @@ typedef struct svc {
   char *up;             /* conf.instances flags: READY was its last word */
   int transient;        /* made by `ward ctl spawn`: not in the config */
   int starting;         /* start phases under way on it (status) */
+  int rerun;            /* a reload changes it while it runs: it starts again
+                           even with autostart = no */
   int removed;          /* out of the table */
   int refs;             /* the table's, and each operation's */
   char error[768];      /* why it is not running, when it could not start */
@@ -248,9 +250,14 @@ static void on_event(const ward_event *ev, void *ud) {
   case WARD_EV_SPAWNED:
     say("spawned", n, "pid=%d generation=%u", ev->pid, ev->generation);
     break;
-  case WARD_EV_READY:
+  case WARD_EV_READY: {
     say("ready", n, "pid=%d", ev->pid);
+    int i;
+    svc *s = lookup(d, n, &i);
+    if (s)
+      s->last_words[0] = 0; /* what an earlier end said is over */
     break;
+  }
   case WARD_EV_EXITED: {
     /* Ended before it was ready: the library adds its last words. */
     static const char mark[] = "; last on stderr: ";
@@ -287,6 +294,16 @@ static void on_event(const ward_event *ev, void *ud) {
   case WARD_EV_GROUP_GAVE_UP:
     say("group-gave-up", ev->group, "member=%s reason=%s", n, ward_reason_name(ev->reason));
     break;
+  case WARD_EV_SPAWN_FAILED: {
+    /* No process: its working directory went away, its user cannot be
+     * taken... The start (and status) say it too. */
+    say("spawn-failed", n, "error=\"%s\"", ev->detail ? ev->detail : "");
+    int i;
+    svc *s = lookup(d, n, &i);
+    if (s)
+      snprintf(s->last_words, sizeof s->last_words, "%s", ev->detail ? ev->detail : "");
+    break;
+  }
   case WARD_EV_STOPPED:
     say("stopped", n, "outcome=%s", ward_stop_outcome_name(ev->outcome));
     break;
@@ -499,6 +516,20 @@ static int terminal(int st) {
 /* ------------------------------------------------------------------ */
 /* Starting: what a worker needs                                       */
 
+/* One "KEY=VALUE" of env or env_file. */
+static int spec_env(ward_spec *s, const char *entry) {
+  char *kv = strdup(entry);
+  char *eq = kv ? strchr(kv, '=') : NULL;
+  if (!eq) {
+    free(kv);
+    return WARD_ENOMEM;
+  }
+  *eq = 0;
+  int rv = ward_spec_env(s, kv, eq + 1);
+  free(kv);
+  return rv;
+}
+
 static ward_spec *make_spec(const svc_conf *c, int instance) {
   char name[128];
   if (c->instances > 1)
@@ -511,20 +542,15 @@ static ward_spec *make_spec(const svc_conf *c, int instance) {
   int rv = 0;
   for (size_t i = 1; !rv && i < c->argc; i++)
     rv = ward_spec_arg(s, c->argv[i]);
-  for (size_t i = 0; !rv && i < c->nenv; i++) {
-    char *kv = strdup(c->env[i]);
-    char *eq = kv ? strchr(kv, '=') : NULL;
-    if (!eq) {
-      free(kv);
-      rv = WARD_ENOMEM;
-      break;
-    }
-    *eq = 0;
-    rv = ward_spec_env(s, kv, eq + 1);
-    free(kv);
-  }
+  /* env_file's first: env's, set after, win. */
+  for (size_t i = 0; !rv && c->file_env && c->file_env[i]; i++)
+    rv = spec_env(s, c->file_env[i]);
+  for (size_t i = 0; !rv && i < c->nenv; i++)
+    rv = spec_env(s, c->env[i]);
   if (!rv && c->cwd)
     rv = ward_spec_cwd(s, c->cwd);
+  if (!rv && conf_given(c, "umask"))
+    rv = ward_spec_umask(s, c->umask);
   /* The class first. A service of the default class takes ward run's
    * defaults (docs/cli.md) for the keys its section leaves out; one of
    * another class takes the class's, and the keys its section sets win
@@ -582,34 +608,6 @@ static const char *state_text(ward_worker *w, char *buf, size_t cap) {
   else
     snprintf(buf, cap, "%s", ward_state_name(in.state));
   return buf;
-}
-
-/* Whether the service's program can be run: a path (from its cwd), or a
- * name found in PATH. A missing program is said plainly, not as an exit
- * code 127 after a run of restarts. */
-static int runnable(const svc_conf *c, char *err, size_t cap) {
-  const char *prog = c->argv[0];
-  char path[4096];
-  if (strchr(prog, '/')) {
-    if (prog[0] != '/' && c->cwd)
-      snprintf(path, sizeof path, "%s/%s", c->cwd, prog);
-    else
-      snprintf(path, sizeof path, "%s", prog);
-    if (access(path, X_OK) == 0)
-      return 1;
-    snprintf(err, cap, "cannot run %s: %s", prog, strerror(errno));
-    return 0;
-  }
-  const char *env = getenv("PATH");
-  for (const char *p = env ? env : "/usr/bin:/bin"; *p;) {
-    size_t n = strcspn(p, ":");
-    snprintf(path, sizeof path, "%.*s/%s", (int)n, n ? p : ".", prog);
-    if (access(path, X_OK) == 0)
-      return 1;
-    p += n + (p[n] == ':');
-  }
-  snprintf(err, cap, "cannot run %s: not found in PATH", prog);
-  return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -683,7 +681,9 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
     json_object_set_new(r, "state", json_string(s->starting   ? "starting"
                                                 : s->error[0] ? "failed"
                                                               : "not-started"));
-    json_object_set_new(r, "ok", json_false());
+    /* autostart = no: not started is as meant, until a start fails. */
+    json_object_set_new(r, "ok",
+                        json_boolean(!s->conf.autostart && !s->starting && !s->error[0]));
     json_object_set_new(r, "pid", json_null());
     if (s->error[0])
       json_object_set_new(r, "error", json_string(s->error));
@@ -720,8 +720,12 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
   json_object_set_new(r, "stop_outcome", in.last_stop ? json_string(ward_stop_outcome_name(
                                                             in.last_stop))
                                                       : json_null());
+  /* Why it is not running: its start failed, or its last process could
+   * not be started (a working directory gone...). */
   if (s->error[0])
     json_object_set_new(r, "error", json_string(s->error));
+  else if (!instance_ok(&in) && s->last_words[0])
+    json_object_set_new(r, "error", json_string(s->last_words));
   return r;
 }
 
@@ -1089,6 +1093,20 @@ static void closure(supervisor *d, svc *s, svc ***v, size_t *n, int depth) {
   }
 }
 
+/* The daemon's first start: the services with autostart, and what they
+ * depend on (a service with autostart = no that one of them needs
+ * starts with it, as `ward ctl start` would start it). */
+static int phase_boot(supervisor *d, op *o) {
+  svc **v = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < d->nsvcs; i++)
+    if (d->svcs[i]->conf.autostart)
+      closure(d, d->svcs[i], &v, &n, 0);
+  int rv = phase_levels(d, o, v, n, PH_START);
+  free(v);
+  return rv;
+}
+
 static int phase_start_with_deps(supervisor *d, op *o, svc *s) {
   svc **v = NULL;
   size_t n = 0;
@@ -1152,14 +1170,20 @@ static int kick_start(supervisor *d, item *it) {
   }
   ward_worker *w = s->w[it->i];
   if (!w) {
-    if (!runnable(&s->conf, it->error, sizeof it->error)) {
+    /* Said plainly, before a run of restarts could hide it: a program
+     * that is not there, a user that is not (or that this daemon may not
+     * become). */
+    unsigned uid, gid;
+    int ids = conf_user_ids(&s->conf, &uid, &gid, it->error, sizeof it->error);
+    if (ids < 0 || !conf_runnable(&s->conf, it->error, sizeof it->error)) {
       it->done = 1;
       return 1;
     }
     ward_spec *spec = make_spec(&s->conf, it->i);
-    int rv = !spec   ? WARD_ENOMEM
-             : s->grp ? ward_group_spawn_start(&w, s->grp->g, spec)
-                      : ward_spawn_start(&w, d->host, spec);
+    int rv = !spec ? WARD_ENOMEM : ids ? ward_spec_user(spec, uid, gid) : 0;
+    if (!rv)
+      rv = s->grp ? ward_group_spawn_start(&w, s->grp->g, spec)
+                  : ward_spawn_start(&w, d->host, spec);
     ward_spec_free(spec);
     if (rv)
       fail_item(it, "%s", ward_last_error());
@@ -1390,8 +1414,14 @@ static void reload_swap(supervisor *d, op *o) {
       json_array_append_new(added, json_string(nc->svcs[k].name));
     svc *s = svc_new(&nc->svcs[k], 0);
     char gerr[256];
+    /* autostart = no: added, not started; changed while it ran: started
+     * again. */
+    int rerun = 0;
+    for (size_t g = 0; was_changed && g < o->ngone; g++)
+      rerun |= o->gone[g]->rerun && strcmp(o->gone[g]->conf.name, nc->svcs[k].name) == 0;
     if (s && table_add(d, s) == 0) {
-      start[nstart++] = s;
+      if (s->conf.autostart || rerun)
+        start[nstart++] = s;
       if (svc_group(d, s, nc, gerr, sizeof gerr))
         say("start-failed", s->conf.name, "reason=\"%s\"", gerr);
     } else if (s) {
@@ -1460,7 +1490,11 @@ static void keep_at_once(supervisor *d, svc *s, const svc_conf *c) {
 static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
   ward_conf *nc;
   if (conf_load(&nc, d->config_path, err, cap)) {
-    say("reload-refused", NULL, "error=\"%s\"", err);
+    for (const char *l = err; *l;) {
+      size_t n = strcspn(l, "\n");
+      say("reload-refused", NULL, "error=\"%.*s\"", (int)n, l);
+      l += n + (l[n] == '\n');
+    }
     return CTL_BAD;
   }
   for (size_t i = 0; i < conf_nkeys; i++) {
@@ -1518,6 +1552,8 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
     }
     if (s->grp)
       s->grp->retired = 1; /* its services start again in a new one */
+    for (int k = 0; k < s->conf.instances; k++)
+      s->rerun |= s->w[k] && !terminal(wstate(s->w[k]));
     json_array_append_new(c && !s->transient ? changed : removed, json_string(s->conf.name));
     svc_ref(s);
     stop[nstop++] = s;
@@ -1664,7 +1700,7 @@ static void reopen_logs(supervisor *d, const char *why) {
 static int answer(supervisor *d, ward_ctx *ctx, const void *data, size_t len) {
   const char *method = ward_ctx_method(ctx);
   json_t *params = NULL;
-  char err[512] = "";
+  char err[2048] = "";
   if (len == 0) {
     params = json_object();
   } else if (ward_ctx_params_json(ctx, data, len, &params) || !json_is_object(params)) {
@@ -1835,7 +1871,8 @@ static void run_usage(FILE *f) {
           "WATCHDOG=1 pings when the unit has WatchdogSec=.\n"
           "\n"
           "Options:\n"
-          "      --check    check CONFIG and exit (0: valid, 3: not)\n"
+          "      --check    check CONFIG, and that its programs, working directories,\n"
+          "                 users and groups are there, and exit (0: valid, 3: not)\n"
           "      --journal  send the services' output to the systemd journal\n"
           "                 instead of files in the log directory\n"
           "      --keys     list the keys CONFIG may hold and exit, one per line,\n"
@@ -1845,11 +1882,20 @@ static void run_usage(FILE *f) {
           "\n"
           "Exit status: 0 stopped on request (or --check: valid), 1 could not run\n"
           "(the socket is taken, the log directory cannot be made, the http address\n"
-          "cannot be bound), 2 usage error, 3 CONFIG refused (its file, line and\n"
-          "reason are on stderr).\n"
+          "cannot be bound), 2 usage error, 3 CONFIG refused (each error's file, line\n"
+          "and reason are on stderr).\n"
           "\n"
           "See docs/cli.md for every key of CONFIG.\n",
           CLI_NAME, CLI_NAME, CLI_NAME);
+}
+
+/* The errors of a refused configuration, one per line. */
+static void say_errors(const char *errs) {
+  for (const char *l = errs; *l;) {
+    size_t n = strcspn(l, "\n");
+    cli_error("run", "%.*s", (int)n, l);
+    l += n + (l[n] == '\n');
+  }
 }
 
 int run_main(int argc, char **argv) {
@@ -1886,10 +1932,15 @@ int run_main(int argc, char **argv) {
   if (!path)
     return cli_usage_error("run", "which configuration file?");
 
-  char err[768];
+  char err[8192];
   ward_conf *conf;
   if (conf_load(&conf, path, err, sizeof err)) {
-    cli_error("run", "%s", err);
+    say_errors(err);
+    return CLI_EXIT_CONFIG;
+  }
+  if (check && conf_check_host(conf, err, sizeof err)) {
+    say_errors(err);
+    conf_free(conf);
     return CLI_EXIT_CONFIG;
   }
   if (check) {
@@ -1986,7 +2037,7 @@ int run_main(int argc, char **argv) {
   op *boot = op_new(&d, NULL, "boot", NULL);
   if (boot)
     boot->tells_ready = 1;
-  if (!boot || phase_levels(&d, boot, d.svcs, d.nsvcs, PH_START)) {
+  if (!boot || phase_boot(&d, boot)) {
     cli_error("run", "out of memory");
     goto out;
   }
