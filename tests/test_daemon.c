@@ -518,7 +518,7 @@ static void test_ctl(void) {
   run_result_free(&r);
   CTL(&r, "status", "nosuch");
   EXPECT(&r, r.code == 4);
-  EXPECT(&r, strstr(r.err, "no service 'nosuch'") != NULL);
+  EXPECT(&r, strstr(r.err, "no service or group 'nosuch'") != NULL);
   run_result_free(&r);
   CTL(&r, "stop", "nosuch");
   EXPECT(&r, r.code == 4);
@@ -1298,6 +1298,167 @@ static void test_user_not_root(void) {
   T_TRUE(chmod(dir, 0700) == 0);
 }
 
+/* The pid of every instance, by name, in `pids` (up to 8). */
+static int pid_of(const char *name) {
+  json_t *r = row(name);
+  int pid = r ? row_pid(r) : 0;
+  json_decref(r);
+  return pid;
+}
+
+/* Names in `ward ctl`: a group acts on each of its services, `all` on
+ * every service, several names at once, an instance alone; a name that
+ * is nothing stops the command before anything is done. */
+static void test_ctl_names(void) {
+  write_conf("[group web]\n"
+             "[service front]\ncommand = sh -c 'echo hi from $WARD_NAME; exec sleep 1000'\n"
+             "ready = up 0\ngroup = web\n"
+             "[service back]\ncommand = sh -c 'echo hi from $WARD_NAME; exec sleep 1000'\n"
+             "ready = up 0\ngroup = web\n"
+             "[service db]\ncommand = sleep 1000\nready = up 0\n"
+             "[service pool]\ncommand = sleep 1000\nready = up 0\ninstances = 3\n");
+  start_daemon();
+  int front = wait_pid("front", "ready"), back = wait_pid("back", "ready");
+  int db = wait_pid("db", "ready");
+  for (int i = 1; i <= 3; i++) {
+    char n[16];
+    snprintf(n, sizeof n, "pool.%d", i);
+    json_decref(wait_state(n, "ready"));
+  }
+  run_result c;
+
+  /* A group: each of its services, the last in the file first. */
+  CTL(&c, "stop", "web");
+  EXPECT(&c, c.code == 0 && strstr(c.out, "front: stopped (") && strstr(c.out, "back: stopped ("));
+  run_result_free(&c);
+  T_TRUE(gone(front) && gone(back));
+  T_EQ_INT(pid_of("db"), db);
+  char *e = read_file(errlog);
+  char *at = strstr(e, "daemon-started");
+  T_TRUE(strstr(at, "stopped back ") && strstr(at, "stopped front ") &&
+         strstr(at, "stopped back ") < strstr(at, "stopped front "));
+  free(e);
+  CTL(&c, "start", "web");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "front: ready\nback: ready\n") == 0);
+  run_result_free(&c);
+
+  /* Several names, and their logs merged. */
+  front = pid_of("front");
+  CTL(&c, "restart", "front", "db");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "front: ready\ndb: ready\n") == 0);
+  run_result_free(&c);
+  T_TRUE(pid_of("front") != front && pid_of("db") != db);
+  CTL(&c, "--json", "status", "web", "db");
+  EXPECT(&c, c.code == 0);
+  json_t *v = json_loads(c.out, 0, NULL);
+  T_EQ_INT((int)json_array_size(json_object_get(v, "services")), 3);
+  json_decref(v);
+  run_result_free(&c);
+  /* Ready means started: the shells may not have printed yet. */
+  for (int64_t deadline = t_now_ms() + 30000;;) {
+    CTL(&c, "logs", "web");
+    int both = c.code == 0 && strstr(c.out, "[front] hi from front\n") &&
+               strstr(c.out, "[back] hi from back\n");
+    if (!both && t_now_ms() > deadline)
+      EXPECT(&c, both);
+    run_result_free(&c);
+    if (both)
+      break;
+    pause_ms(20);
+  }
+  /* Following several names: the daemon holds the call for any of them. */
+  int out[2];
+  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char *argv[] = {(char *)ward_bin, "ctl", "--socket", sock, "logs", "-f", "-n", "0",
+                  "front", "back", NULL};
+  pid_t follower;
+  T_TRUE(posix_spawn(&follower, ward_bin, &fa, NULL, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  FILE *f = fdopen(out[0], "r");
+  T_TRUE(f != NULL);
+  for (int64_t deadline = t_now_ms() + 30000;;) {
+    v = status();
+    json_int_t waiting =
+        json_integer_value(json_object_get(json_object_get(v, "daemon"), "followers"));
+    json_decref(v);
+    if (waiting == 1)
+      break;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
+  CTL(&c, "restart", "web");
+  EXPECT(&c, c.code == 0);
+  run_result_free(&c);
+  int seen_front = 0, seen_back = 0;
+  for (int i = 0; i < 2; i++) {
+    char line[256];
+    T_TRUE(fgets(line, sizeof line, f) != NULL);
+    seen_front |= strcmp(line, "[front] hi from front\n") == 0;
+    seen_back |= strcmp(line, "[back] hi from back\n") == 0;
+  }
+  T_TRUE(seen_front && seen_back);
+  kill(follower, SIGTERM);
+  fclose(f);
+  T_EQ_INT(wait_exit(follower), 0);
+
+  CTL(&c, "--json", "signal", "db", "web", "CONT");
+  EXPECT(&c, c.code == 0 && strstr(c.out, "\"signalled\": 3"));
+  run_result_free(&c);
+
+  /* One instance alone. */
+  int p1 = pid_of("pool.1"), p2 = pid_of("pool.2"), p3 = pid_of("pool.3");
+  CTL(&c, "stop", "pool.2");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "pool.2: stopped (graceful)\n") == 0);
+  run_result_free(&c);
+  T_TRUE(gone(p2));
+  T_EQ_INT(pid_of("pool.1"), p1);
+  T_EQ_INT(pid_of("pool.3"), p3);
+  CTL(&c, "start", "pool.2");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "pool.2: ready\n") == 0);
+  run_result_free(&c);
+  CTL(&c, "restart", "pool.3", "pool");
+  EXPECT(&c, c.code == 0 && strcmp(c.out, "pool.1: ready\npool.2: ready\npool.3: ready\n") == 0);
+  run_result_free(&c);
+
+  /* A name that is nothing: refused, nothing done. */
+  front = pid_of("front");
+  CTL(&c, "stop", "front", "nosuch");
+  EXPECT(&c, c.code == 4 && strstr(c.err, "no service or group 'nosuch'"));
+  run_result_free(&c);
+  T_EQ_INT(pid_of("front"), front);
+  CTL(&c, "signal", "front");
+  EXPECT(&c, c.code == 2 && strstr(c.err, "missing SIG"));
+  run_result_free(&c);
+
+  /* all: every service. */
+  CTL(&c, "stop", "all");
+  EXPECT(&c, c.code == 0);
+  run_result_free(&c);
+  v = status();
+  size_t i;
+  json_t *x;
+  json_array_foreach(json_object_get(v, "services"), i, x) T_EQ_STR(row_state(x), "stopped");
+  json_decref(v);
+  CTL(&c, "status");
+  EXPECT(&c, c.code == 0);
+  run_result_free(&c);
+  CTL(&c, "start", "all");
+  EXPECT(&c, c.code == 0);
+  run_result_free(&c);
+  CTL(&c, "status", "all");
+  EXPECT(&c, c.code == 0 && strstr(c.out, "pool.3") && strstr(c.out, "front"));
+  run_result_free(&c);
+  stop_daemon();
+
+  /* "all" names no service or group of the file. */
+  expect_refused("[service all]\ncommand = true\n", "1: 'all' is not a service name");
+  expect_refused("[group all]\n", "1: 'all' is not a group name");
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
     return svc_control_main();
@@ -1325,6 +1486,7 @@ int main(int argc, char **argv) {
   T_RUN(test_autostart);
   T_RUN(test_cwd_vanished);
   T_RUN(test_user_not_root);
+  T_RUN(test_ctl_names);
   tdaemon_cleanup();
   return t_done();
 }

@@ -29,10 +29,11 @@ struct json_t;
   X(OK, 0, "all", "it did what was asked (probe: every check passed)")                   \
   X(FAIL, 1, "all", "it ran, but something failed (the reason is on stderr)")            \
   X(USAGE, 2, "all", "usage error: the command line was wrong; nothing was done")        \
-  X(CONFIG, 3, "run", "the configuration was refused (file, line and reason on stderr)") \
+  X(CONFIG, 3, "run",                                                                    \
+    "the configuration was refused (each error's file, line and reason on stderr)")      \
   X(NOT_RUNNING, 3, "ctl", "no daemon answers on the control socket")                    \
   X(INACTIVE, 3, "ctl", "status: an instance that should run is not running")            \
-  X(NO_SERVICE, 4, "ctl", "the daemon has no such service")                              \
+  X(NO_SERVICE, 4, "ctl", "the daemon has no such service or group")                     \
   X(NO_COMMAND, 4, "ext", "no extension contributes the command to call")
 
 enum {

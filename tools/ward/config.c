@@ -361,7 +361,8 @@ int conf_http_address(const char *s, struct sockaddr_storage *addr, socklen_t *l
 
 int svc_name_ok(const char *name) {
   size_t n = name ? strlen(name) : 0;
-  if (n < 1 || n > 64)
+  /* "all" is `ward ctl`'s word for every service. */
+  if (n < 1 || n > 64 || strcmp(name, "all") == 0)
     return 0;
   for (size_t i = 0; i < n; i++)
     if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
@@ -1692,7 +1693,8 @@ static int section_line(const parse_state *p, const char *section) {
 static svc_conf *add_svc(parse_state *p, const char *name, int line) {
   ward_conf *c = p->conf;
   if (!svc_name_ok(name)) {
-    fail_at(p, line, "'%s' is not a service name (letters, digits, '_' and '-', 1..64)", name);
+    fail_at(p, line,
+            "'%s' is not a service name (letters, digits, '_' and '-', 1..64; not 'all')", name);
     return NULL;
   }
   if (c->nsvcs == p->svcs_cap) {
@@ -1720,7 +1722,8 @@ static svc_conf *add_svc(parse_state *p, const char *name, int line) {
 static grp_conf *add_group(parse_state *p, const char *name, int line) {
   ward_conf *c = p->conf;
   if (!svc_name_ok(name)) {
-    fail_at(p, line, "'%s' is not a group name (letters, digits, '_' and '-', 1..64)", name);
+    fail_at(p, line,
+            "'%s' is not a group name (letters, digits, '_' and '-', 1..64; not 'all')", name);
     return NULL;
   }
   grp_conf *v = realloc(c->groups, (c->ngroups + 1) * sizeof *v);

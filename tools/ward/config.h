@@ -195,7 +195,8 @@ void svc_conf_clear(svc_conf *s);
 int svc_conf_copy(svc_conf *dst, const svc_conf *src);
 /* Whether two services would run the same way (a reload leaves it). */
 int svc_conf_same(const svc_conf *a, const svc_conf *b);
-/* Whether `name` is a valid service name: [A-Za-z0-9_-], 1..64. */
+/* Whether `name` is a valid service (or group) name: [A-Za-z0-9_-],
+ * 1..64, and not "all" (ward ctl's name for every service). */
 int svc_name_ok(const char *name);
 
 /* What `ward run --check` looks at on this machine, besides the file:

@@ -35,23 +35,27 @@ static void ctl_usage(FILE *f) {
           "Controls a running '%s run' through its control socket.\n"
           "\n"
           "Commands:\n"
-          "  status [NAME]           the services: state, pid, uptime, restarts, last exit,\n"
-          "                          memory and CPU (NAME: a service or an instance)\n"
-          "  start NAME              start a service (its dependencies first); waits until\n"
-          "                          it is ready\n"
-          "  stop NAME [--grace D]   stop it: asked first, killed after the grace\n"
-          "  restart NAME            stop it, then start it\n"
-          "  signal NAME SIG         send a signal (TERM, HUP, USR1, 9...) to its processes\n"
-          "  logs NAME [-n N] [-f] [-t] [--stderr | --stdout]\n"
-          "                          its last captured lines; -f follows new ones,\n"
+          "  status [NAME...]        the services: state, pid, uptime, restarts, last exit,\n"
+          "                          memory and CPU\n"
+          "  start NAME...           start them (their dependencies first); waits until\n"
+          "                          they are ready\n"
+          "  stop NAME... [--grace D]\n"
+          "                          stop them: asked first, killed after the grace\n"
+          "  restart NAME...         stop them, then start them\n"
+          "  signal NAME... SIG      send a signal (TERM, HUP, USR1, 9...) to their processes\n"
+          "  logs NAME... [-n N] [-f] [-t] [--stderr | --stdout]\n"
+          "                          their last captured lines; -f follows new ones,\n"
           "                          -t (--timestamps) prefixes each with its time\n"
           "  spawn NAME [--restart MODE] [--ready R] -- CMD [ARGS...]\n"
           "                          run a transient service, gone once stopped\n"
-          "  kill NAME               stop it at once, without the grace\n"
+          "  kill NAME...            stop them at once, without the grace\n"
           "  reload                  read the configuration again (as SIGHUP does)\n"
           "  reopen-logs             open the log files again, after logrotate moved\n"
           "                          them (as SIGUSR1 does)\n"
           "  shutdown                stop every service and the daemon\n"
+          "\n"
+          "NAME... is one or more names, each a service, an instance (web.2), a group\n"
+          "(each service of its [group NAME] section), or 'all' (every service).\n"
           "\n"
           "Options (before COMMAND):\n"
           "  -s, --socket PATH   the control socket (default: $WARD_CTL_SOCKET, else\n"
@@ -66,7 +70,7 @@ static void ctl_usage(FILE *f) {
           "\n"
           "Exit status: 0 done, 1 the daemon could not do it (the reason is on\n"
           "stderr), 2 usage error, 3 no daemon is running on the socket (status: or\n"
-          "an instance that should run is not running), 4 no such service.\n",
+          "an instance that should run is not running), 4 no such service or group.\n",
           CLI_NAME, CLI_NAME, CLI_NAME);
 }
 
@@ -270,39 +274,57 @@ enum { OPT_HELP = 1, OPT_JSON, OPT_GRACE, OPT_FOLLOW, OPT_LINES, OPT_STDERR, OPT
 
 typedef struct command {
   const char *name;
-  int args;           /* positional arguments it takes; -1: none or one */
+  int min, max;       /* positional arguments it takes (max -1: any number) */
   int opt_lo, opt_hi; /* the options of its own, besides --help and --json */
   const char *usage;  /* after "ward ctl NAME" */
   const char *help;
 } command;
 
+/* What a NAME may be, in every command that takes names. */
+#define NAMES_HELP                                                                  \
+  "NAME is a service, an instance (web.2), a group (every service of its\n"        \
+  "[group NAME] section), or 'all' (every service); several may be given."
+
 static const command commands[] = {
-    {"status", -1, 0, 0, "[NAME]", "Prints the services (or one) as a table, or --json."},
-    {"start", 1, 0, 0, "NAME",
-     "Starts a service, its dependencies first, and waits until it is ready."},
-    {"stop", 1, OPT_GRACE, OPT_GRACE, "NAME [--grace DURATION]",
-     "Stops a service: asked (its stop signal), then killed after the grace\n"
-     "(the service's stop_grace unless --grace, e.g. 5s)."},
-    {"restart", 1, 0, 0, "NAME", "Stops a service, then starts it again."},
-    {"signal", 2, 0, 0, "NAME SIG", "Sends SIG (TERM, HUP, INT, USR1, USR2, QUIT, KILL or a number) to\n"
-                           "each process of the service."},
-    {"logs", 1, OPT_FOLLOW, OPT_TIMESTAMPS, "NAME [-n N] [-f] [-t] [--stderr | --stdout]",
-     "Prints the service's last captured lines (-n, default 100), from its\n"
-     "memory ring, and with -f goes on printing new ones until interrupted.\n"
-     "-t (--timestamps) prefixes each line with the time ward read it (UTC)."},
-    {"spawn", 1, OPT_RESTART, OPT_READY, "NAME [--restart MODE] [--ready R] -- CMD [ARGS...]",
+    {"status", 0, -1, 0, 0, "[NAME...]",
+     "Prints the services (or those named) as a table, or --json.\n" NAMES_HELP},
+    {"start", 1, -1, 0, 0, "NAME...",
+     "Starts services, their dependencies first, and waits until they are\n"
+     "ready.\n" NAMES_HELP},
+    {"stop", 1, -1, OPT_GRACE, OPT_GRACE, "NAME... [--grace DURATION]",
+     "Stops services (those that depend on others first): asked (their stop\n"
+     "signal), then killed after the grace (each service's stop_grace unless\n"
+     "--grace, e.g. 5s).\n" NAMES_HELP},
+    {"restart", 1, -1, 0, 0, "NAME...", "Stops services, then starts them again.\n" NAMES_HELP},
+    {"signal", 2, -1, 0, 0, "NAME... SIG",
+     "Sends SIG (any signal name, with or without SIG: TERM, HUP, USR1,\n"
+     "RTMIN+1... or a number) to each process of the services.\n" NAMES_HELP},
+    {"logs", 1, -1, OPT_FOLLOW, OPT_TIMESTAMPS, "NAME... [-n N] [-f] [-t] [--stderr | --stdout]",
+     "Prints the services' last captured lines (-n, default 100), from their\n"
+     "memory rings, merged by time, and with -f goes on printing new ones until\n"
+     "interrupted. -t (--timestamps) prefixes each line with the time ward read\n"
+     "it (UTC).\n" NAMES_HELP},
+    {"spawn", 1, 1, OPT_RESTART, OPT_READY, "NAME [--restart MODE] [--ready R] -- CMD [ARGS...]",
      "Runs CMD as a transient service NAME (not in the configuration; gone once\n"
      "stopped). MODE: always, on-failure (default) or never. R: handshake,\n"
      "'up DURATION' or 'notify FD' (default: up 0)."},
-    {"kill", 1, 0, 0, "NAME", "Stops a service at once: no grace."},
-    {"reload", 0, 0, 0, "", "Reads the configuration again: starts added services, stops removed\n"
+    {"kill", 1, -1, 0, 0, "NAME...", "Stops services at once: no grace.\n" NAMES_HELP},
+    {"reload", 0, 0, 0, 0, "", "Reads the configuration again: starts added services, stops removed\n"
                    "ones, restarts changed ones, leaves the others running."},
-    {"shutdown", 0, 0, 0, "", "Stops every service, then the daemon."},
-    {"reopen-logs", 0, 0, 0, "",
+    {"shutdown", 0, 0, 0, 0, "", "Stops every service, then the daemon."},
+    {"reopen-logs", 0, 0, 0, 0, "",
      "Closes the services' log files, to be opened again (created if gone) at\n"
      "their next line: run it after logrotate has moved them (SIGUSR1 does the\n"
      "same)."},
 };
+
+/* The names of a request: "name" for one, "names" for several. */
+static void set_names(json_t *p, json_t *names) {
+  if (json_array_size(names) == 1)
+    json_object_set(p, "name", json_array_get(names, 0));
+  else if (json_array_size(names) > 1)
+    json_object_set(p, "names", names);
+}
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void command_usage(const command *k, FILE *f) {
@@ -310,7 +332,7 @@ static void command_usage(const command *k, FILE *f) {
           "Usage: %s ctl [OPTIONS] %s %s\n\n%s\n\n"
           "Options: --json (before or after the command), -h/--help.\n"
           "Exit status: 0 done, 1 failed, 2 usage error, 3 no daemon running (status:\n"
-          "or an instance that should run is not running), 4 no such service.\n",
+          "or an instance that should run is not running), 4 no such service or group.\n",
           CLI_NAME, k->name, k->usage, k->help);
 }
 
@@ -327,7 +349,7 @@ static void reconnect_pause(void) {
   nanosleep(&ts, NULL);
 }
 
-static int do_logs(ctl *c, const char *name, long n, int follow, const char *stream,
+static int do_logs(ctl *c, json_t *names, long n, int follow, const char *stream,
                    int stamps) {
   json_t *cursor = json_object(); /* per instance: {id, seq} of the last line seen */
   int first = 1, rc = CLI_EXIT_OK;
@@ -337,7 +359,8 @@ static int do_logs(ctl *c, const char *name, long n, int follow, const char *str
     sigaction(SIGTERM, &sa, NULL);
   }
   do {
-    json_t *p = json_pack("{s:s, s:O}", "name", name, "after", cursor);
+    json_t *p = json_pack("{s:O}", "after", cursor);
+    set_names(p, names);
     if (first)
       json_object_set_new(p, "last", json_integer(n));
     else
@@ -405,8 +428,8 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   snprintf(cmdname, sizeof cmdname, "ctl %s", k->name);
   cli_args a;
   cli_args_init(&a, cmdname, argc, argv);
-  const char *pos[2] = {NULL, NULL};
-  int npos = 0, grace = -1, follow = 0, stamps = 0;
+  json_t *pos = json_array(); /* the positional arguments (names) */
+  int grace = -1, follow = 0, stamps = 0;
   long lines = 100;
   const char *stream = NULL, *restart = NULL, *ready = NULL;
   json_t *rest = json_array(); /* spawn: the command after -- */
@@ -414,15 +437,18 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   for (int id; (id = cli_next_opt(&a, opts)) != CLI_OPT_END;) {
     if (id == CLI_OPT_ERROR) {
       json_decref(rest);
+      json_decref(pos);
       return CLI_EXIT_USAGE;
     }
     if (id == OPT_HELP) {
       command_usage(k, stdout);
       json_decref(rest);
+      json_decref(pos);
       return cli_finish(cmdname, CLI_EXIT_OK);
     }
     if (id != CLI_OPT_POSITIONAL && id != OPT_JSON && (id < k->opt_lo || id > k->opt_hi)) {
       json_decref(rest);
+      json_decref(pos);
       return cli_usage_error(cmdname, "option '%s' does not apply to %s", argv[a.next - 1 - (a.arg != NULL)], k->name);
     }
     switch (id) {
@@ -432,6 +458,7 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
     case OPT_GRACE:
       if (conf_duration(a.arg, &grace)) {
         json_decref(rest);
+        json_decref(pos);
         return cli_usage_error(cmdname, "--grace: '%s' is not a duration (e.g. 5s)", a.arg);
       }
       break;
@@ -443,6 +470,7 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
       lines = strtol(a.arg, &end, 10);
       if (*end || lines < 0) {
         json_decref(rest);
+        json_decref(pos);
         return cli_usage_error(cmdname, "-n: '%s' is not a count", a.arg);
       }
       break;
@@ -463,51 +491,62 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
       ready = a.arg;
       break;
     case CLI_OPT_POSITIONAL:
-      if (strcmp(k->name, "spawn") == 0 && npos >= 1 && a.only_positional) {
+      if (strcmp(k->name, "spawn") == 0 && json_array_size(pos) >= 1 && a.only_positional) {
         json_array_append_new(rest, json_string(a.arg));
         break;
       }
-      if (npos >= 2) {
-        json_decref(rest);
-        return cli_usage_error(cmdname, "unexpected argument '%s'", a.arg);
-      }
-      pos[npos++] = a.arg;
+      json_array_append_new(pos, json_string(a.arg));
       break;
     default:
       break;
     }
   }
-  int want = k->args;
-  if ((want >= 0 && npos != want) || (want < 0 && npos > 1)) {
+  int npos = (int)json_array_size(pos);
+  if (npos < k->min || (k->max >= 0 && npos > k->max)) {
+    const char *extra = npos > k->min ? json_string_value(json_array_get(pos, (size_t)k->max))
+                                      : NULL;
+    int missing_sig = strcmp(k->name, "signal") == 0 && npos == 1;
     json_decref(rest);
-    if (npos < want)
-      return cli_usage_error(cmdname, "missing %s", npos == 0 && want > 0 ? "NAME" : "SIG");
-    return cli_usage_error(cmdname, "unexpected argument '%s'", pos[want < 0 ? 1 : want]);
+    json_decref(pos);
+    if (!extra)
+      return cli_usage_error(cmdname, "missing %s", missing_sig ? "SIG" : "NAME");
+    return cli_usage_error(cmdname, "unexpected argument '%s'", extra);
+  }
+  /* signal: the last one is the signal. */
+  json_t *sig = NULL;
+  if (strcmp(k->name, "signal") == 0) {
+    sig = json_incref(json_array_get(pos, (size_t)npos - 1));
+    json_array_remove(pos, (size_t)npos - 1);
   }
   if (strcmp(k->name, "spawn") == 0 && json_array_size(rest) == 0) {
     json_decref(rest);
+    json_decref(pos);
     return cli_usage_error(cmdname, "missing the command (after --)");
   }
   if (restart && conf_restart(restart, &(int){0})) {
     json_decref(rest);
+    json_decref(pos);
     return cli_usage_error(cmdname, "--restart: '%s' is not always, on-failure or never",
                            restart);
   }
   if (ready && conf_ready(ready, &(int){0}, &(int){0})) {
     json_decref(rest);
+    json_decref(pos);
     return cli_usage_error(cmdname, "--ready: '%s' is not handshake, 'up DURATION' or "
                                     "'notify FD'", ready);
   }
 
   if (strcmp(k->name, "logs") == 0) {
     json_decref(rest);
-    return cli_finish(cmdname, do_logs(c, pos[0], lines, follow, stream, stamps));
+    int rc_logs = do_logs(c, pos, lines, follow, stream, stamps);
+    json_decref(pos);
+    return cli_finish(cmdname, rc_logs);
   }
   json_t *p = json_object();
-  if (pos[0])
-    json_object_set_new(p, "name", json_string(pos[0]));
-  if (pos[1])
-    json_object_set_new(p, "signal", json_string(pos[1]));
+  set_names(p, pos);
+  json_decref(pos);
+  if (sig)
+    json_object_set_new(p, "signal", sig);
   if (grace >= 0)
     json_object_set_new(p, "grace_ms", json_integer(grace));
   if (strcmp(k->name, "spawn") == 0) {

@@ -143,7 +143,8 @@ struct op;
 typedef struct follower {
   struct follower *next;
   ward_ctx *ctx;
-  json_t *params;     /* what m_logs is asked each time: name, after, stream */
+  json_t *params;     /* what m_logs is asked each time: name (or names), after,
+                         stream */
   int64_t deadline;   /* monotonic ms */
 } follower;
 
@@ -634,16 +635,107 @@ static svc *lookup(supervisor *d, const char *name, int *instance) {
   return s;
 }
 
-/* lookup() for a method's "name" (tab held): NULL, with CTL_NOTFOUND in
- * *rv and the reason in `err`, when there is none. */
-static svc *lookup_named(supervisor *d, const char *name, int *instance, int *rv, char *err,
-                         size_t cap) {
-  svc *s = lookup(d, name, instance);
-  if (!s) {
-    snprintf(err, cap, "no service '%s'", name);
-    *rv = CTL_NOTFOUND;
+/* What a control request names: services, or single instances of them
+ * (inst from 0; -1: every instance), each once, in the order named. */
+typedef struct target {
+  svc *s;
+  int inst;
+} target;
+
+typedef struct targets {
+  target *v;
+  size_t n;
+} targets;
+
+/* Whether instance `i` of `s` is named (-1: any of them). */
+static int target_has(const targets *t, const svc *s, int i) {
+  for (size_t k = 0; k < t->n; k++)
+    if (t->v[k].s == s && (t->v[k].inst < 0 || i < 0 || t->v[k].inst == i))
+      return 1;
+  return 0;
+}
+
+/* Adds `s` (instance `inst`), unless it is named already; a whole service
+ * takes the place of its instances named before. 0, or -1 without memory. */
+static int target_add(targets *t, svc *s, int inst) {
+  for (size_t k = 0; k < t->n; k++) {
+    if (t->v[k].s != s)
+      continue;
+    if (t->v[k].inst < 0 || t->v[k].inst == inst)
+      return 0;
+    if (inst < 0) {
+      t->v[k].inst = -1;
+      for (size_t j = t->n; j-- > k + 1;)
+        if (t->v[j].s == s)
+          memmove(&t->v[j], &t->v[j + 1], (--t->n - j) * sizeof *t->v);
+      return 0;
+    }
   }
-  return s;
+  target *v = realloc(t->v, (t->n + 1) * sizeof *v);
+  if (!v)
+    return -1;
+  t->v = v;
+  v[t->n++] = (target){s, inst};
+  return 0;
+}
+
+/* One name: a service, an instance (web.2), a [group] (each of its
+ * services, in the file's order), or "all" (every service). A service's
+ * name wins over a group's of the same name. */
+static int target_name(supervisor *d, targets *t, const char *name, char *err, size_t cap) {
+  int inst, found = 0, bad = 0;
+  svc *s = strcmp(name, "all") == 0 ? NULL : lookup(d, name, &inst);
+  if (s)
+    return target_add(t, s, inst) ? CTL_FAILED : 0;
+  for (size_t i = 0; i < d->nsvcs; i++) {
+    svc *x = d->svcs[i];
+    if (strcmp(name, "all") == 0 || (x->conf.group && strcmp(x->conf.group, name) == 0)) {
+      found = 1;
+      bad |= target_add(t, x, -1);
+    }
+  }
+  if (bad) {
+    snprintf(err, cap, "out of memory");
+    return CTL_FAILED;
+  }
+  if (!found && strcmp(name, "all") != 0) {
+    snprintf(err, cap, "no service or group '%s'", name);
+    return CTL_NOTFOUND;
+  }
+  return 0;
+}
+
+/* The services a request names: "names" (an array), or "name". None named:
+ * every service when `all_if_none` (status), else CTL_BAD. */
+static int targets_of(supervisor *d, json_t *p, int all_if_none, targets *t, char *err,
+                      size_t cap) {
+  memset(t, 0, sizeof *t);
+  json_t *names = json_object_get(p, "names"), *name = json_object_get(p, "name");
+  int rv = 0;
+  if (json_is_array(names) && json_array_size(names) > 0) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v) {
+      if (!rv && !json_is_string(v)) {
+        snprintf(err, cap, "names holds strings only");
+        rv = CTL_BAD;
+      }
+      if (!rv)
+        rv = target_name(d, t, json_string_value(v), err, cap);
+    }
+  } else if (json_is_string(name)) {
+    rv = target_name(d, t, json_string_value(name), err, cap);
+  } else if (all_if_none && !names && !name) {
+    rv = target_name(d, t, "all", err, cap);
+  } else {
+    snprintf(err, cap, "a service name is needed");
+    rv = CTL_BAD;
+  }
+  if (rv) {
+    free(t->v);
+    memset(t, 0, sizeof *t);
+  }
+  return rv;
 }
 
 /* Whether an instance is as the daemon means it to be: running (ready,
@@ -729,26 +821,24 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
   return r;
 }
 
-static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
-  const char *name = json_string_value(json_object_get(p, "name"));
+/* The status rows of the instances `t` names. */
+static json_t *rows_of(const targets *t, int64_t now) {
   json_t *rows = json_array();
+  for (size_t k = 0; k < t->n; k++)
+    for (int i = 0; i < t->v[k].s->conf.instances; i++)
+      if (t->v[k].inst < 0 || t->v[k].inst == i)
+        json_array_append_new(rows, instance_row(t->v[k].s, i, now));
+  return rows;
+}
+
+static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
   int64_t now = wall_ms();
-  int rv = 0;
-  if (name) {
-    int inst;
-    svc *s = lookup_named(d, name, &inst, &rv, err, cap);
-    for (int i = 0; s && i < s->conf.instances; i++)
-      if (inst < 0 || inst == i)
-        json_array_append_new(rows, instance_row(s, i, now));
-  } else {
-    for (size_t k = 0; k < d->nsvcs; k++)
-      for (int i = 0; i < d->svcs[k]->conf.instances; i++)
-        json_array_append_new(rows, instance_row(d->svcs[k], i, now));
-  }
-  if (rv) {
-    json_decref(rows);
+  targets t;
+  int rv = targets_of(d, p, 1, &t, err, cap);
+  if (rv)
     return rv;
-  }
+  json_t *rows = rows_of(&t, now);
+  free(t.v);
   int followers = 0;
   for (const follower *f = d->followers; f; f = f->next)
     followers++;
@@ -802,30 +892,52 @@ static int log_ref_cmp(const void *x, const void *y) {
   return a->line->seq < b->line->seq ? -1 : a->line->seq > b->line->seq;
 }
 
-/* ward.logs: the lines of a service's instances (or one), merged by time,
- * the last N of them; and, per instance, a cursor (its handle's id and the
- * highest seq it has) to ask for what comes after. A cursor of another
- * handle (the service was replaced by a reload) starts from the first line. */
+/* The handles of the instances `t` names (NULL for one not started), in
+ * order, into *out (malloc'd); returns how many, or -1 without memory. */
+static int workers_of(const targets *t, ward_worker ***out) {
+  int n = 0;
+  for (size_t k = 0; k < t->n; k++)
+    n += t->v[k].inst < 0 ? t->v[k].s->conf.instances : 1;
+  ward_worker **v = calloc((size_t)n + 1, sizeof *v);
+  if (!v)
+    return -1;
+  n = 0;
+  for (size_t k = 0; k < t->n; k++)
+    for (int i = 0; i < t->v[k].s->conf.instances; i++)
+      if (t->v[k].inst < 0 || t->v[k].inst == i)
+        v[n++] = t->v[k].s->w[i];
+  *out = v;
+  return n;
+}
+
+/* ward.logs: the lines of the instances named, merged by time, the last
+ * N of them; and, per instance, a cursor (its handle's id and the highest
+ * seq it has) to ask for what comes after. A cursor of another handle (the
+ * service was replaced by a reload) starts from the first line. */
 static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
-  const char *name = json_string_value(json_object_get(p, "name"));
   json_t *last = json_object_get(p, "last"), *after = json_object_get(p, "after");
-  if (!name || (last && (!json_is_integer(last) || json_integer_value(last) < 0))) {
-    snprintf(err, cap, "logs needs a service name (and a count of 0 or more)");
+  if (last && (!json_is_integer(last) || json_integer_value(last) < 0)) {
+    snprintf(err, cap, "logs needs a count of 0 or more");
     return CTL_BAD;
   }
   const char *stream = json_string_value(json_object_get(p, "stream"));
-  int rv = 0;
-  int inst;
-  svc *s = lookup_named(d, name, &inst, &rv, err, cap);
-  int n = s ? s->conf.instances : 0;
+  targets t;
+  ward_worker **ws = NULL;
+  int rv = targets_of(d, p, 0, &t, err, cap);
+  int n = rv ? 0 : workers_of(&t, &ws);
+  free(t.v);
+  if (n < 0) {
+    snprintf(err, cap, "out of memory");
+    return CTL_FAILED;
+  }
   ward_log_line **lines = calloc((size_t)n + 1, sizeof *lines);
   size_t *counts = calloc((size_t)n + 1, sizeof *counts);
   char (*names)[128] = calloc((size_t)n + 1, sizeof *names);
   json_t *cursor = json_object();
   size_t total = 0;
   for (int i = 0; !rv && lines && counts && names && i < n; i++) {
-    ward_worker *w = s->w[i];
-    if ((inst >= 0 && inst != i) || !w)
+    ward_worker *w = ws[i];
+    if (!w)
       continue;
     snprintf(names[i], sizeof names[i], "%s", ward_worker_name(w));
     json_int_t id = (json_int_t)ward_worker_id(w);
@@ -880,6 +992,7 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
   }
   for (int i = 0; lines && counts && i < n; i++)
     ward_log_lines_free(lines[i], counts[i]);
+  free(ws);
   free(lines);
   free(counts);
   free(names);
@@ -897,20 +1010,21 @@ static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   const char *name = json_string_value(json_object_get(p, "name"));
   const char *signame = json_string_value(json_object_get(p, "signal"));
   int sig;
-  if (!name || !signame || conf_signal(signame, &sig)) {
+  targets t;
+  if (!signame || conf_signal(signame, &sig)) {
     snprintf(err, cap, "signal needs a service name and a signal (TERM, HUP, USR1, 9...)");
     return CTL_BAD;
   }
-  int rv = 0, sent = 0;
-  int inst;
-  svc *s = lookup_named(d, name, &inst, &rv, err, cap);
-  for (int i = 0; s && i < s->conf.instances; i++) {
-    int pid = (inst < 0 || inst == i) ? ward_worker_pid(s->w[i]) : 0;
-    if (pid > 0 && kill(pid, sig) == 0)
-      sent++;
-  }
+  int rv = targets_of(d, p, 0, &t, err, cap), sent = 0;
+  for (size_t k = 0; !rv && k < t.n; k++)
+    for (int i = 0; i < t.v[k].s->conf.instances; i++) {
+      int pid = target_has(&t, t.v[k].s, i) ? ward_worker_pid(t.v[k].s->w[i]) : 0;
+      if (pid > 0 && kill(pid, sig) == 0)
+        sent++;
+    }
+  free(t.v);
   if (!rv && !sent) {
-    snprintf(err, cap, "'%s' has no running process", name);
+    snprintf(err, cap, "'%s' has no running process", name ? name : "none of them");
     rv = CTL_FAILED;
   }
   if (!rv)
@@ -924,7 +1038,7 @@ static int m_spawn(supervisor *d, json_t *p, svc **added, char *err, size_t cap)
   const char *name = json_string_value(json_object_get(p, "name"));
   json_t *argv = json_object_get(p, "argv");
   if (!name || !svc_name_ok(name) || !json_is_array(argv) || json_array_size(argv) == 0) {
-    snprintf(err, cap, "spawn needs a service name ([A-Za-z0-9_-]) and a command");
+    snprintf(err, cap, "spawn needs a service name ([A-Za-z0-9_-], not 'all') and a command");
     return CTL_BAD;
   }
   svc_conf c;
@@ -1006,7 +1120,9 @@ typedef struct op {
   struct op *next;
   ward_ctx *ctx;      /* the control call to answer, or NULL */
   const char *what;   /* "start", "stop"... for the log */
-  svc *target;        /* the service answered about, or NULL (a ref) */
+  targets tg;         /* the services (or instances) answered about, each
+                         with a ref; none for a reload, the boot, the
+                         shutdown */
   phase *ph;
   size_t nph, cur;
   int rv;             /* CTL_* once failed */
@@ -1040,20 +1156,18 @@ static int add_item(supervisor *d, phase *ph, svc *s, int i) {
   return 0;
 }
 
-/* A phase for every instance of `s` (or only `instance`, from 0). */
-static int phase_svc(supervisor *d, op *o, int kind, int grace, svc *s) {
-  if (add_phase(o, kind, grace))
-    return -1;
-  for (int i = 0; i < s->conf.instances; i++)
-    if (add_item(d, &o->ph[o->nph - 1], s, i))
-      return -1;
-  return 0;
+/* Whether the operation acts on instance `i` of `s`: every instance of a
+ * service it does not name (a dependency it starts), those it names of
+ * one it does. */
+static int op_wants(const op *o, const svc *s, int i) {
+  return !target_has(&o->tg, s, -1) || target_has(&o->tg, s, i);
 }
 
 /* Phases starting (or stopping) `v` level by level of their
- * dependencies: starting, the deepest last; stopping, the deepest first.
- * Each level's services go in parallel. */
-static int phase_levels(supervisor *d, op *o, svc **v, size_t n, int kind) {
+ * dependencies: starting, the deepest last; stopping, the deepest first
+ * (with `grace`, -1 for each service's own). Each level's services go in
+ * parallel. */
+static int phase_levels_grace(supervisor *d, op *o, svc **v, size_t n, int kind, int grace) {
   int top = 0;
   int *lv = calloc(n ? n : 1, sizeof *lv);
   if (!lv)
@@ -1064,13 +1178,18 @@ static int phase_levels(supervisor *d, op *o, svc **v, size_t n, int kind) {
   int rv = 0;
   for (int k = 0; !rv && n && k <= top; k++) {
     int level = kind == PH_START ? k : top - k;
-    rv = add_phase(o, kind, -1);
+    rv = add_phase(o, kind, grace);
     for (size_t i = 0; !rv && i < n; i++)
       for (int j = 0; !rv && lv[i] == level && j < v[i]->conf.instances; j++)
-        rv = add_item(d, &o->ph[o->nph - 1], v[i], j);
+        if (op_wants(o, v[i], j))
+          rv = add_item(d, &o->ph[o->nph - 1], v[i], j);
   }
   free(lv);
   return rv;
+}
+
+static int phase_levels(supervisor *d, op *o, svc **v, size_t n, int kind) {
+  return phase_levels_grace(d, o, v, n, kind, -1);
 }
 
 /* `s` and the dependencies it needs started first, deepest first. */
@@ -1107,24 +1226,57 @@ static int phase_boot(supervisor *d, op *o) {
   return rv;
 }
 
-static int phase_start_with_deps(supervisor *d, op *o, svc *s) {
-  svc **v = NULL;
-  size_t n = 0;
-  closure(d, s, &v, &n, 0);
-  int rv = v ? phase_levels(d, o, v, n, PH_START) : -1;
+/* The services the operation names, each once, in order. */
+static svc **op_svcs(const op *o, size_t *n) {
+  svc **v = calloc(o->tg.n + 1, sizeof *v);
+  *n = 0;
+  for (size_t k = 0; v && k < o->tg.n; k++) {
+    size_t j = 0;
+    while (j < *n && v[j] != o->tg.v[k].s)
+      j++;
+    if (j == *n)
+      v[(*n)++] = o->tg.v[k].s;
+  }
+  return v;
+}
+
+/* Stops what the operation names, those that depend on others first. */
+static int phase_stop_targets(supervisor *d, op *o, int grace) {
+  size_t n;
+  svc **v = op_svcs(o, &n);
+  int rv = v ? phase_levels_grace(d, o, v, n, PH_STOP, grace) : -1;
   free(v);
   return rv;
 }
 
-static op *op_new(supervisor *d, ward_ctx *ctx, const char *what, svc *target) {
+/* Starts what the operation names, and the dependencies they need first. */
+static int phase_start_targets(supervisor *d, op *o) {
+  size_t n, m = 0;
+  svc **named = op_svcs(o, &n), **v = NULL;
+  for (size_t k = 0; named && k < n; k++)
+    closure(d, named[k], &v, &m, 0);
+  int rv = named && (v || !n) ? phase_levels(d, o, v, m, PH_START) : -1;
+  free(named);
+  free(v);
+  return rv;
+}
+
+/* A new operation; it takes the targets `tg` (may be NULL: none). */
+static op *op_new(supervisor *d, ward_ctx *ctx, const char *what, targets *tg) {
   op *o = calloc(1, sizeof *o);
-  if (!o)
+  if (!o) {
+    if (tg)
+      free(tg->v);
     return NULL;
+  }
   o->ctx = ctx;
   o->what = what;
-  o->target = target;
-  if (target)
-    svc_ref(target);
+  if (tg) {
+    o->tg = *tg;
+    memset(tg, 0, sizeof *tg);
+  }
+  for (size_t k = 0; k < o->tg.n; k++)
+    svc_ref(o->tg.v[k].s);
   if (d->ops_last)
     d->ops_last->next = o;
   else
@@ -1249,11 +1401,16 @@ static void end_phase(op *o, phase *ph) {
                                        !ph->v[k - 1].error[0]);
     if (!first_error)
       continue;
-    if (o->target == it->s) {
-      if (!o->rv) {
-        o->rv = CTL_FAILED;
-        snprintf(o->error, sizeof o->error, "%s", it->error);
-      }
+    if (target_has(&o->tg, it->s, -1)) {
+      /* Each named service that failed says why. */
+      size_t len = strlen(o->error), add = strlen(it->error);
+      o->rv = CTL_FAILED;
+      if (len && len + 2 < sizeof o->error)
+        o->error[len++] = '\n';
+      if (add > sizeof o->error - 1 - len)
+        add = sizeof o->error - 1 - len; /* what is left of it */
+      memcpy(o->error + len, it->error, add);
+      o->error[len + add] = 0;
     } else {
       say(ph->kind == PH_START ? "start-failed" : "stop-failed", it->s->conf.name,
           "reason=\"%s\"", it->error);
@@ -1291,8 +1448,6 @@ static int advance(supervisor *d, op *o) {
   return 1;
 }
 
-static json_t *states_of(supervisor *d, svc *s);
-
 /* Answers the operation's call and frees it. */
 static void op_finish(supervisor *d, op *o) {
   /* Up (whatever could start did): what a Type=notify unit waits for. */
@@ -1302,31 +1457,40 @@ static void op_finish(supervisor *d, op *o) {
     if (o->rv) {
       ward_ctx_fail(o->ctx, o->rv, o->error[0] ? o->error : "failed");
     } else {
-      json_t *out = o->result ? json_incref(o->result) : states_of(d, o->target);
+      json_t *out = o->result ? json_incref(o->result)
+                              : json_pack("{s:o}", "services", rows_of(&o->tg, wall_ms()));
       /* A stop that found nothing to stop says so, not how an earlier
        * one went. */
       json_t *rows = json_object_get(out, "services");
       for (size_t p = 0; !o->result && p < o->nph; p++)
-        for (size_t k = 0; o->ph[p].kind == PH_STOP && k < o->ph[p].n; k++)
-          if (o->ph[p].v[k].s == o->target && o->ph[p].v[k].at_rest)
-            json_object_set_new(json_array_get(rows, (size_t)o->ph[p].v[k].i), "stop_outcome",
-                                json_string(ward_stop_outcome_name(WARD_STOP_ALREADY_EXITED)));
+        for (size_t k = 0; o->ph[p].kind == PH_STOP && k < o->ph[p].n; k++) {
+          const item *it = &o->ph[p].v[k];
+          size_t r;
+          json_t *row;
+          json_array_foreach(rows, r, row) if (
+              it->at_rest &&
+              strcmp(json_string_value(json_object_get(row, "service")), it->s->conf.name) == 0 &&
+              json_integer_value(json_object_get(row, "instance")) == it->i + 1)
+              json_object_set_new(row, "stop_outcome",
+                                  json_string(ward_stop_outcome_name(WARD_STOP_ALREADY_EXITED)));
+        }
       ward_ctx_reply_json(o->ctx, out);
       json_decref(out);
     }
   }
   /* A transient service is gone once stopped. */
-  if (!o->rv && o->target && o->target->transient && !o->target->removed && o->nph &&
-      o->ph[o->nph - 1].kind == PH_STOP)
-    table_remove(d, o->target);
+  for (size_t k = 0; !o->rv && o->nph && o->ph[o->nph - 1].kind == PH_STOP && k < o->tg.n; k++)
+    if (o->tg.v[k].s->transient && !o->tg.v[k].s->removed)
+      table_remove(d, o->tg.v[k].s);
   for (size_t p = 0; p < o->nph; p++) {
     for (size_t k = 0; k < o->ph[p].n; k++)
       svc_unref(d, o->ph[p].v[k].s);
     free(o->ph[p].v);
   }
   free(o->ph);
-  if (o->target)
-    svc_unref(d, o->target);
+  for (size_t k = 0; k < o->tg.n; k++)
+    svc_unref(d, o->tg.v[k].s);
+  free(o->tg.v);
   for (size_t i = 0; i < o->ngone; i++)
     svc_unref(d, o->gone[i]);
   free(o->gone);
@@ -1363,31 +1527,6 @@ static void ops_advance(supervisor *d) {
     if (!moved)
       break;
   }
-}
-
-static json_t *states_of(supervisor *d, svc *s) {
-  (void)d;
-  json_t *rows = json_array();
-  int64_t now = wall_ms();
-  for (int i = 0; i < s->conf.instances; i++)
-    json_array_append_new(rows, instance_row(s, i, now));
-  return json_pack("{s:o}", "services", rows);
-}
-
-/* The service named in the params, for an operation. */
-static svc *op_target(supervisor *d, json_t *p, char *err, size_t cap, int *rv) {
-  const char *name = json_string_value(json_object_get(p, "name"));
-  if (!name) {
-    snprintf(err, cap, "a service name is needed");
-    *rv = CTL_BAD;
-    return NULL;
-  }
-  svc *s = find(d, name);
-  if (!s) {
-    snprintf(err, cap, "no service '%s'", name);
-    *rv = CTL_NOTFOUND;
-  }
-  return s;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1584,21 +1723,27 @@ static void begin_shutdown(supervisor *d) {
     d->down = 1;
 }
 
-/* An operation on one service: queued, answered when it is over. */
+/* An operation on the services (or instances) named: queued, answered
+ * when it is over. */
 static int begin_op(supervisor *d, const char *m, json_t *p, ward_ctx *ctx, char *err,
                     size_t cap) {
   int rv = 0;
-  svc *s = NULL;
+  targets tg = {0};
   if (strcmp(m, "spawn") == 0) {
+    svc *s = NULL;
     rv = m_spawn(d, p, &s, err, cap);
+    if (!rv && target_add(&tg, s, -1)) {
+      snprintf(err, cap, "out of memory");
+      rv = CTL_FAILED;
+    }
   } else if (strcmp(m, "reload") == 0) {
     return reload(d, ctx, err, cap);
   } else {
-    s = op_target(d, p, err, cap, &rv);
+    rv = targets_of(d, p, 0, &tg, err, cap);
   }
   if (rv)
     return rv;
-  op *o = op_new(d, ctx, m, s);
+  op *o = op_new(d, ctx, m, &tg);
   if (!o) {
     snprintf(err, cap, "out of memory");
     return CTL_FAILED;
@@ -1608,9 +1753,9 @@ static int begin_op(supervisor *d, const char *m, json_t *p, ward_ctx *ctx, char
               : strcmp(m, "stop") == 0 && json_is_integer(g) ? (int)json_integer_value(g)
                                                              : -1;
   if (strcmp(m, "stop") == 0 || strcmp(m, "kill") == 0 || strcmp(m, "restart") == 0)
-    phase_svc(d, o, PH_STOP, grace, s);
+    phase_stop_targets(d, o, grace);
   if (strcmp(m, "start") == 0 || strcmp(m, "restart") == 0 || strcmp(m, "spawn") == 0)
-    phase_start_with_deps(d, o, s);
+    phase_start_targets(d, o);
   return 0;
 }
 
@@ -1634,7 +1779,8 @@ static int follow_later(supervisor *d, ward_ctx *ctx, json_t *params, json_t *ou
   if (ms <= 0 || d->closing)
     return 0;
   follower *f = calloc(1, sizeof *f);
-  json_t *p = json_pack("{s:O, s:O, s:O?}", "name", json_object_get(params, "name"), "after",
+  json_t *p = json_pack("{s:O?, s:O?, s:O, s:O?}", "name", json_object_get(params, "name"),
+                        "names", json_object_get(params, "names"), "after",
                         json_object_get(out, "cursor"), "stream",
                         json_object_get(params, "stream"));
   ward_ctx *later = f && p ? ward_ctx_defer(ctx) : NULL;
