@@ -363,10 +363,10 @@ static void test_supervise_start(void) {
   /* Each failed start says why, before its restart (or the end). */
   tev_wait(WARD_EV_GAVE_UP, ward_worker_id(w));
   T_EQ_INT(tev_count(WARD_EV_SPAWN_FAILED, ward_worker_id(w)), 3);
-  tev f = tev_wait(WARD_EV_SPAWN_FAILED, ward_worker_id(w));
-  T_EQ_INT(f.error, WARD_ESPAWN);
-  T_EQ_INT(f.exit_code, 127);
-  T_TRUE(strstr(f.detail, "/nonexistent/ward-test-program") != NULL);
+  tev sf = tev_wait(WARD_EV_SPAWN_FAILED, ward_worker_id(w));
+  T_EQ_INT(sf.error, WARD_ESPAWN);
+  T_EQ_INT(sf.exit_code, 127);
+  T_TRUE(strstr(sf.detail, NO_PROGRAM) != NULL);
   ward_worker_free(w);
 
   /* A handshake worker too: exits before its handshake, then gives up. */
@@ -382,12 +382,14 @@ static void test_supervise_start(void) {
   ward_worker_free(w);
 }
 
+#ifndef _WIN32
 /* A service whose working directory goes away while it runs: its next
- * start fails, and an event says that the directory is the cause. */
+ * start fails, and an event says that the directory is the cause. (On
+ * Windows a process's working directory cannot be removed.) */
 static void test_cwd_gone(void) {
   char dir[] = "/tmp/ward-plain-cwd-XXXXXX";
   T_TRUE(mkdtemp(dir) != NULL);
-  ward_spec *s = sh_spec("homeless", "exec sleep 1000");
+  ward_spec *s = plain_spec("homeless", "exec sleep 1000", "sleep", NULL);
   T_OK(ward_spec_cwd(s, dir));
   T_OK(ward_spec_ready(s, WARD_READY_AFTER, 0));
   T_OK(ward_spec_supervise_start(s, 1));
@@ -408,6 +410,7 @@ static void test_cwd_gone(void) {
   tev_wait(WARD_EV_GAVE_UP, ward_worker_id(w));
   ward_worker_free(w);
 }
+#endif
 
 static void test_spawn_start(void) {
   /* The handle comes back at once; the wait is the caller's. */
@@ -588,7 +591,9 @@ int main(int argc, char **argv) {
   T_RUN(test_stop_signal);
   T_RUN(test_restart_plain);
   T_RUN(test_supervise_start);
+#ifndef _WIN32
   T_RUN(test_cwd_gone);
+#endif
   T_RUN(test_spawn_start);
   ward_host_free(host);
   return t_done();
