@@ -12,6 +12,16 @@
  * A row may carry a target, printed beside it as pass or MISS; targets are
  * never a reason to fail.
  *
+ * This file is the portable part (options, rows, statistics, the table, the
+ * ward worker's side). What differs between systems is behind one seam,
+ * included below: bench_unix.h (Linux and the POSIX systems: posix_spawn
+ * and a socketpair, sched_setaffinity, the JSON file through jansson) or
+ * bench_win.h (Windows: CreateProcessW and a named pipe,
+ * SetProcessAffinityMask; no JSON file, as Debian has no jansson built for
+ * mingw-w64). So one program per figure serves every backend; a figure
+ * that only one system has (an epoll or an I/O completion port waiter)
+ * is chosen in the program itself.
+ *
  * Options every program takes:
  *   --quick       tiny counts and one mode (the ctest smoke run)
  *   --reps N      repetitions (default 7, at least 5 outside --quick)
@@ -19,40 +29,42 @@
  *                 executable, i.e. in build/bench/; none in --quick). Every
  *                 program merges its run into the file under
  *                 "benchmarks" -> its name, so one `make bench` leaves one
- *                 file with every figure.
+ *                 file with every figure. Not on Windows.
  */
 #ifndef WARD_BENCH_H
 #define WARD_BENCH_H
 
-#ifndef _GNU_SOURCE
+#if !defined(_GNU_SOURCE) && !defined(_WIN32)
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
-#include <jansson.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ward.h"
+
+/* The backend the library was built with: linux, posix or win
+ * (CMakeLists.txt defines it for everything it builds). */
+#ifndef WARD__BACKEND_NAME
+#define WARD__BACKEND_NAME "?"
+#endif
+
+/* The printf family's format checks: mingw-w64's own printf (which
+ * __USE_MINGW_ANSI_STDIO selects, with %zu and %lld) is not Microsoft's. */
+#ifdef __MINGW_PRINTF_FORMAT
+#define BENCH_PRINTF __MINGW_PRINTF_FORMAT
+#else
+#define BENCH_PRINTF printf
+#endif
 
 #define BENCH_MAXREPS 31
 #define BENCH_MAXROWS 128
 #define BENCH_MAXNOTES 32
-
-extern char **environ;
 
 /* Row targets: on the ratio to the baseline, or on the median itself. */
 enum { T_NONE = 0, T_RATIO_LE, T_RATIO_GE, T_MED_LE, T_MED_GE };
@@ -72,7 +84,7 @@ typedef struct bench_row {
 
 typedef struct bench_state {
   const char *name;  /* the benchmark's name, e.g. "rtt" */
-  char self[4096];   /* our executable, to re-exec as worker or raw peer */
+  char self[4096];   /* our executable (UTF-8), to re-exec as worker or raw peer */
   int quick;
   int reps;
   const char *json;
@@ -89,15 +101,7 @@ static bench_state B __attribute__((unused));
 /* ------------------------------------------------------------------ */
 /* Basics                                                              */
 
-static inline int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static inline double now_us(void) { return (double)now_ns() / 1e3; }
-
-__attribute__((noreturn, format(printf, 1, 2))) static inline void die(const char *fmt, ...) {
+__attribute__((noreturn, format(BENCH_PRINTF, 1, 2))) static inline void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "bench_%s: ", B.name ? B.name : "?");
@@ -107,43 +111,49 @@ __attribute__((noreturn, format(printf, 1, 2))) static inline void die(const cha
   exit(1);
 }
 
-__attribute__((format(printf, 1, 2))) static inline void bench_note(const char *fmt, ...) {
+__attribute__((format(BENCH_PRINTF, 1, 2))) static inline void bench_note(const char *fmt, ...) {
   if (B.nnotes >= BENCH_MAXNOTES)
     return;
+  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) >= 0)
-    B.notes[B.nnotes++] = s;
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  char *s = malloc(strlen(buf) + 1);
+  if (s)
+    B.notes[B.nnotes++] = strcpy(s, buf);
 }
 
-/* The CPUs we were allowed at start: "unpinned" gives them back. */
-static cpu_set_t bench_cpus __attribute__((unused));
-static int bench_cpus_known __attribute__((unused));
+/* ------------------------------------------------------------------ */
+/* The system's part. Each of the two files provides:                  */
+/*                                                                     */
+/*   BENCH_JSON          1 when the results can be written as JSON     */
+/*   BENCH_RAW_CHANNEL   what a raw peer talks over ("socketpair")     */
+/*   BENCH_RAW_SPAWN     how a raw peer is started ("posix_spawn")     */
+/*   BENCH_RAW_EXIT      how a raw parent learns of an exit            */
+/*   bench_fd            our end of a raw peer's channel               */
+/*   bench_pid           a raw peer                                    */
+/*   now_ns()            a monotonic clock in ns                       */
+/*   bench_os_init()     finds our executable (B.self), and the like   */
+/*   bench_pin(on)       this process and what it starts after on CPU 0 */
+/*                       (on), or on every CPU it was allowed (off)    */
+/*   raw_spawn(arg, fd)  starts `self arg END` with the other end of a  */
+/*                       fresh channel, END its number there           */
+/*   raw_child_end(s)    a raw peer's end, from that END               */
+/*   read_full, write_full  blocking I/O on a channel end              */
+/*   raw_reap(pid, fd)   closes our end, waits for the peer's exit     */
+/*   raw_wait_exit(pid)  waits until the peer has ended (not reaped)   */
+/*   bench_crash_now()   ends this process as a crash does             */
+/*   bench_nap_us(us)    sleeps about that long (at least a tick)      */
+/* ------------------------------------------------------------------ */
 
-/* Pins the calling thread (and so every thread and child created after)
- * to CPU 0, or lets it run on every CPU it was allowed at start again. */
-static inline void bench_pin(int on) {
-  if (!bench_cpus_known) {
-    if (sched_getaffinity(0, sizeof bench_cpus, &bench_cpus) != 0) {
-      CPU_ZERO(&bench_cpus);
-      long n = sysconf(_SC_NPROCESSORS_ONLN);
-      for (long i = 0; i < n && i < CPU_SETSIZE; i++)
-        CPU_SET((int)i, &bench_cpus);
-    }
-    bench_cpus_known = 1;
-  }
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(0, &set);
-  if (sched_setaffinity(0, sizeof set, on ? &set : &bench_cpus) != 0 && on) {
-    static int warned;
-    if (!warned++)
-      fprintf(stderr, "bench: cannot pin to CPU 0 (%s): \"same CPU\" figures are not "
-                      "pinned\n", strerror(errno));
-  }
-}
+#ifdef _WIN32
+#include "bench_win.h"
+#else
+#include "bench_unix.h"
+#endif
+
+static inline double now_us(void) { return (double)now_ns() / 1e3; }
 
 /* Parses the common options (exits 2 on a bad one) and finds ourselves. */
 static inline void bench_init(const char *name, int argc, char **argv) {
@@ -154,10 +164,11 @@ static inline void bench_init(const char *name, int argc, char **argv) {
       B.quick = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
       B.reps = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+    else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc && BENCH_JSON)
       B.json = argv[++i];
     else {
-      fprintf(stderr, "usage: bench_%s [--quick] [--reps N] [--json FILE]\n", name);
+      fprintf(stderr, "usage: bench_%s [--quick] [--reps N]%s\n", name,
+              BENCH_JSON ? " [--json FILE]" : " (no --json: this build has no JSON)");
       exit(2);
     }
   }
@@ -167,19 +178,20 @@ static inline void bench_init(const char *name, int argc, char **argv) {
     B.reps = 5;
   if (B.reps > BENCH_MAXREPS)
     B.reps = BENCH_MAXREPS;
-  ssize_t n = readlink("/proc/self/exe", B.self, sizeof B.self - 1);
-  if (n <= 0)
-    die("readlink /proc/self/exe");
-  B.self[n] = 0;
-  if (!B.json && !B.quick) {
+  bench_os_init();
+  if (BENCH_JSON && !B.json && !B.quick) {
     const char *slash = strrchr(B.self, '/');
     int dirlen = slash ? (int)(slash - B.self) : 1;
     snprintf(B.json_default, sizeof B.json_default, "%.*s/results.json", dirlen,
              slash ? B.self : ".");
     B.json = B.json_default;
   }
-  signal(SIGPIPE, SIG_IGN);
   bench_pin(0); /* records the CPUs we may use */
+}
+
+/* The first line of every program: what it measures, and on what. */
+static inline void bench_title(const char *what) {
+  printf("ward %s, %s backend: %s\n", ward_version_string(), WARD__BACKEND_NAME, what);
 }
 
 /* The two modes of the round-trip figures. */
@@ -204,85 +216,8 @@ static inline void bench_set_mode(const bench_mode *m) {
 /* --quick runs the first mode only. */
 static inline int bench_nmodes(void) { return B.quick ? 1 : 2; }
 
-/* Host resident set (VmRSS) in KiB. */
-static inline long bench_rss_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f)
-    return -1;
-  char line[256];
-  long kib = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-      break;
-  fclose(f);
-  return kib;
-}
-
 /* ------------------------------------------------------------------ */
-/* Raw peers: the same executable, started with posix_spawn and one end */
-/* of a socketpair on fd 3                                              */
-
-static inline void write_full(int fd, const void *p, size_t n) {
-  const char *b = p;
-  while (n) {
-    ssize_t w = write(fd, b, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      die("raw write");
-    b += w;
-    n -= (size_t)w;
-  }
-}
-
-/* Returns 0 at end of stream before anything was read, 1 when `n` bytes
- * were read; dies on a short stream. */
-static inline int read_full(int fd, void *p, size_t n) {
-  char *b = p;
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, b + got, n - got);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      die("raw read");
-    if (r == 0) {
-      if (got == 0)
-        return 0;
-      die("raw read: short stream");
-    }
-    got += (size_t)r;
-  }
-  return 1;
-}
-
-/* Starts `self arg` with the other end of a fresh socketpair on fd 3.
- * Returns the pid; *fd is our end. */
-static inline pid_t raw_spawn(const char *arg, int *fd) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-    die("socketpair");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-  char *args[] = {B.self, (char *)arg, NULL};
-  pid_t pid;
-  int e = posix_spawn(&pid, B.self, &fa, NULL, args, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (e) {
-    errno = e;
-    die("posix_spawn");
-  }
-  close(sv[1]);
-  *fd = sv[0];
-  return pid;
-}
-
-static inline void raw_reap(pid_t pid, int fd) {
-  if (fd >= 0)
-    close(fd);
-  waitpid(pid, NULL, 0);
-}
+/* The ward side                                                       */
 
 /* A ward worker serving the given methods until the host says goodbye. */
 typedef struct bench_method {
@@ -352,81 +287,6 @@ static inline ward_spec *bench_spec(const char *name, const char *arg) {
   if (ward_spec_new(&s, name, B.self) || ward_spec_arg(s, arg))
     die("ward_spec_new");
   return s;
-}
-
-/* ------------------------------------------------------------------ */
-/* Other programs                                                      */
-
-/* Finds `prog` in PATH; 1 and its path in `out`, or 0. */
-static inline int bench_which(const char *prog, char *out, size_t outsz) {
-  const char *path = getenv("PATH");
-  if (!path)
-    return 0;
-  while (*path) {
-    const char *end = strchr(path, ':');
-    size_t len = end ? (size_t)(end - path) : strlen(path);
-    snprintf(out, outsz, "%.*s/%s", (int)len, path, prog);
-    if (len && access(out, X_OK) == 0)
-      return 1;
-    path += len + (end ? 1 : 0);
-  }
-  return 0;
-}
-
-/* Runs argv[0] (a path) with its stdout captured into `out` (NUL
- * terminated, cut at `outsz`), stderr to `errfile` (or inherited when
- * NULL), killing it after `timeout_s` seconds. Returns its wait status,
- * or -1 if it could not be started or was killed for the timeout. */
-static inline int bench_capture(char *const argv[], const char *errfile, char *out,
-                                size_t outsz, int timeout_s) {
-  int pfd[2];
-  if (pipe2(pfd, O_CLOEXEC))
-    return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-  if (errfile)
-    posix_spawn_file_actions_addopen(&fa, 2, errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid;
-  int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(pfd[1]);
-  if (e) {
-    close(pfd[0]);
-    errno = e;
-    return -1;
-  }
-  size_t have = 0;
-  int64_t deadline = now_ns() + (int64_t)timeout_s * 1000000000;
-  int timed_out = 0;
-  for (;;) {
-    int64_t left = (deadline - now_ns()) / 1000000;
-    if (left <= 0) {
-      timed_out = 1;
-      kill(pid, SIGKILL);
-      break;
-    }
-    struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-    int n = poll(&p, 1, (int)left);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      continue;
-    char tmp[4096];
-    ssize_t r = read(pfd[0], tmp, sizeof tmp);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      break;
-    size_t take = (size_t)r < outsz - 1 - have ? (size_t)r : outsz - 1 - have;
-    memcpy(out + have, tmp, take);
-    have += take;
-  }
-  out[have] = 0;
-  close(pfd[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return timed_out ? -1 : st;
 }
 
 /* ------------------------------------------------------------------ */
@@ -582,66 +442,12 @@ static inline void bench_print_rows(void) {
   }
 }
 
-static inline json_t *bench_jnum(double v) {
-  return isnan(v) || isinf(v) ? json_null() : json_real(v);
-}
 
-/* This run's object: its rows and notes. */
-static inline json_t *bench_json_run(void) {
-  char when[64];
-  time_t t = time(NULL);
-  struct tm tm;
-  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-  json_t *rows = json_array();
-  for (int i = 0; i < B.nrows; i++) {
-    const bench_row *r = &B.rows[i];
-    stat3 s = bench_stats(r->v, r->n);
-    json_t *vals = json_array();
-    for (int k = 0; k < r->n; k++)
-      json_array_append_new(vals, bench_jnum(r->v[k]));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "section", r->section,
-                          "mode", r->mode, "name", r->name, "unit", r->unit, "median",
-                          bench_jnum(s.med), "min", bench_jnum(s.min), "max", bench_jnum(s.max),
-                          "values", vals);
-    if (r->base >= 0) {
-      json_object_set_new(o, "vs", json_string(B.rows[r->base].name));
-      json_object_set_new(o, "ratio", bench_jnum(row_ratio(i)));
-    }
-    if (r->tkind != T_NONE) {
-      json_object_set_new(o, "target", json_string(r->ttext));
-      json_object_set_new(o, "target_met", json_boolean(row_met(i) == 1));
-    }
-    json_array_append_new(rows, o);
-  }
-  json_t *notes = json_array();
-  for (int i = 0; i < B.nnotes; i++)
-    json_array_append_new(notes, json_string(B.notes[i]));
-  return json_pack("{s:s, s:s, s:b, s:i, s:i, s:o, s:o}", "time", when, "ward_version",
-                   ward_version_string(), "quick", B.quick, "repetitions", B.reps, "cpus",
-                   (int)sysconf(_SC_NPROCESSORS_ONLN), "rows", rows, "notes", notes);
-}
-
-/* Merges this run into the file, under "benchmarks" -> name, so that every
- * program of one `make bench` fills the same file. Written to a temporary
- * file and renamed, so a reader never sees half a file. */
-static inline void bench_write_json(void) {
-  if (!B.json)
-    return;
-  json_t *root = json_load_file(B.json, 0, NULL);
-  if (!root || !json_is_object(root) || !json_is_object(json_object_get(root, "benchmarks"))) {
-    json_decref(root);
-    root = json_pack("{s:{}}", "benchmarks");
-  }
-  json_object_set_new(json_object_get(root, "benchmarks"), B.name, bench_json_run());
-  char tmp[4400];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", B.json, (int)getpid());
-  if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(6)) != 0 ||
-      rename(tmp, B.json) != 0) {
-    fprintf(stderr, "bench_%s: cannot write %s: %s\n", B.name, B.json, strerror(errno));
-    unlink(tmp);
-  }
-  json_decref(root);
-}
+#if BENCH_JSON
+#include "bench_json.h"
+#else
+static inline void bench_write_json(void) {}
+#endif
 
 /* Prints the table, the targets and the notes, and writes the JSON file. */
 static inline void bench_report(void) {

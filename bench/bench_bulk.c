@@ -1,6 +1,7 @@
 /*
  * bench_bulk.c — large payloads: ward_request echoing 1 MiB and 64 MiB
- * against a raw socketpair moving the same bytes, in the same run.
+ * against a raw socketpair (Windows: a named pipe) moving the same bytes,
+ * in the same run.
  *
  * Each value is one repetition: the mean of a few echo round trips. A
  * round trip carries the payload there and back, so GB/s counts 2 x size
@@ -8,7 +9,8 @@
  * 1 MiB and 64 MiB shows the cost is linear in the size, not quadratic.
  *   raw    the parent writes [u64 size][payload]; the child reads it whole
  *          into a buffer it keeps, then writes it back; the parent reads it
- *          into a buffer it keeps. Default socket buffers, as ward's.
+ *          into a buffer it keeps. Default socket buffers, as ward's (on
+ *          Windows, 64 KiB pipe buffers, as ward's).
  *   ward   ward_request("echo") with the payload; the worker replies with
  *          the bytes it received; the host frees each reply.
  *
@@ -20,7 +22,7 @@
 
 static const bench_method methods[] = {{"echo", bench_m_echo}};
 
-static int raw_echo(int fd) {
+static int raw_echo(bench_fd fd) {
   char *buf = NULL;
   size_t cap = 0;
   for (;;) {
@@ -42,7 +44,7 @@ static int raw_echo(int fd) {
 }
 
 /* Seconds per round trip. */
-static double raw_bulk(int fd, const char *out, char *in, size_t size, int iters) {
+static double raw_bulk(bench_fd fd, const char *out, char *in, size_t size, int iters) {
   uint64_t n = size;
   int64_t t0 = now_ns();
   for (int i = 0; i < iters; i++) {
@@ -79,8 +81,8 @@ static void run_mode(const bench_mode *mode, const size_t *sizes, const int *ite
   if (ward_spawn(&w, h, s))
     die("ward_spawn");
   ward_spec_free(s);
-  int fd;
-  pid_t pid = raw_spawn("--raw-echo", &fd);
+  bench_fd fd;
+  bench_pid pid = raw_spawn("--raw-echo", &fd);
   size_t max = 0;
   for (int k = 0; k < nsizes; k++)
     if (sizes[k] > max)
@@ -112,7 +114,7 @@ static void run_mode(const bench_mode *mode, const size_t *sizes, const int *ite
              "bulk echo of %zu MiB (2 x %zu MiB moved per round trip), %s: %d reps x %d",
              size / MIB, size / MIB, mode->label, B.reps, iters[k]);
     char rname[64], wname[64];
-    snprintf(rname, sizeof rname, "raw socketpair, %zu MiB", size / MIB);
+    snprintf(rname, sizeof rname, "raw " BENCH_RAW_CHANNEL ", %zu MiB", size / MIB);
     snprintf(wname, sizeof wname, "ward_request echo, %zu MiB", size / MIB);
     int a = row_add(sec, rname, "GB/s", rg, B.reps);
     int b = row_add(sec, wname, "GB/s", wg, B.reps);
@@ -134,7 +136,7 @@ static void run_mode(const bench_mode *mode, const size_t *sizes, const int *ite
     char sec[160], rname[64], wname[64];
     snprintf(sec, sizeof sec, "linearity, %s: ns/byte of %zu MiB against %zu MiB", mode->label,
              sizes[nsizes - 1] / MIB, sizes[0] / MIB);
-    snprintf(rname, sizeof rname, "raw socketpair, %zu MiB", sizes[nsizes - 1] / MIB);
+    snprintf(rname, sizeof rname, "raw " BENCH_RAW_CHANNEL ", %zu MiB", sizes[nsizes - 1] / MIB);
     snprintf(wname, sizeof wname, "ward_request echo, %zu MiB", sizes[nsizes - 1] / MIB);
     row_vs(row_add(sec, rname, "ns/B", lin[0], B.reps), first_ns[0]);
     row_vs(row_add(sec, wname, "ns/B", lin[1], B.reps), first_ns[1]);
@@ -150,9 +152,9 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--ward-child") == 0)
     return bench_ward_child(methods, 1);
   if (argc > 1 && strcmp(argv[1], "--raw-echo") == 0)
-    return raw_echo(3);
+    return raw_echo(raw_child_end(argc > 2 ? argv[2] : NULL));
   bench_init("bulk", argc, argv);
-  printf("ward %s: bulk payloads against a raw socketpair\n", ward_version_string());
+  bench_title("bulk payloads against a raw " BENCH_RAW_CHANNEL);
   /* 64 MiB is the default frame limit (WARD_MAX_FRAME_DEFAULT): the
    * largest payload a default host and worker accept. */
   static const size_t full_sizes[] = {1 * MIB, 64 * MIB};

@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
   return 0;
 #else
   const char *ward = WARD_CLI;
-  printf("ward %s: `ward run --check` of large configurations\n", ward_version_string());
+  bench_title("`ward run --check` of large configurations");
   static const size_t full_sizes[] = {1 * MB, 4 * MB, 10 * MB};
   static const size_t quick_sizes[] = {MB / 4, 1 * MB};
   const size_t *sizes = B.quick ? quick_sizes : full_sizes;

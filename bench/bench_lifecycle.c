@@ -5,20 +5,24 @@
  *
  * Figures (each value the mean of a few samples; both modes):
  *   spawn -> ready        ward_spawn of a minimal worker (it returns once the
- *                         handshake is done), against posix_spawn of the same
- *                         executable until the first byte it writes arrives;
+ *                         handshake is done), against posix_spawn (Windows:
+ *                         CreateProcessW) of the same executable, holding
+ *                         one end of a socketpair (a named pipe), until the
+ *                         first byte it writes there arrives;
  *                         with a default spec, and with one that inherits
  *                         stdout/stderr and has no data directory (what a
  *                         default spec adds per start: two pipes and a
  *                         directory)
- *   crash -> exit event   the host sends "crash" (the worker calls abort())
- *                         until the EXITED event runs, against a raw parent
- *                         that writes a byte to a child which then aborts,
- *                         until the child's pidfd is readable
+ *   crash -> exit event   the host sends "crash" (the worker aborts: on
+ *                         Windows, ends with a fail-fast status) until the
+ *                         EXITED event runs, against a raw parent that
+ *                         writes a byte to a child which then aborts, until
+ *                         the child's pidfd is readable (Windows: until its
+ *                         process handle is signalled)
  *   crash -> replacement  the same until the RESTARTED event (restart with
  *                         ward_spec_backoff(s, 0, 0, 200, 0): no delay),
- *                         against the raw exit notice followed by
- *                         posix_spawn -> first byte of a new child
+ *                         against the raw exit notice followed by the raw
+ *                         spawn -> first byte of a new child
  *   cancel -> call ended  ward_call_start of a call the worker is busy with,
  *                         then ward_call_cancel until its done callback runs;
  *                         and until the worker serves the next call
@@ -28,24 +32,16 @@
  *
  * Usage: bench_lifecycle [--quick] [--reps N] [--json FILE]
  */
-#include <poll.h>
 #include <pthread.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 
 #include "bench.h"
 
 /* ------------------------------------------------------------------ */
 /* The worker                                                          */
 
-__attribute__((noreturn)) static void crash_now(void) {
-  prctl(PR_SET_DUMPABLE, 0); /* no core file */
-  abort();
-}
-
 static int m_crash(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ctx, (void)d, (void)n, (void)ud;
-  crash_now();
+  bench_crash_now();
 }
 
 static int m_noop(ward_ctx *ctx, const void *d, size_t n, void *ud) {
@@ -57,9 +53,8 @@ static int m_noop(ward_ctx *ctx, const void *d, size_t n, void *ud) {
 static int m_slow(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   ward_ctx_progress(ctx, "1", 1);
-  struct timespec ts = {0, 20000};
   while (!ward_ctx_cancelled(ctx))
-    nanosleep(&ts, NULL);
+    bench_nap_us(20);
   return ward_ctx_fail(ctx, WARD_ECANCELED, "cancelled");
 }
 
@@ -69,21 +64,21 @@ static const bench_method methods[] = {
 /* ------------------------------------------------------------------ */
 /* Raw children                                                        */
 
-/* Writes one byte, then waits for the parent to close the socket. */
-static int raw_hello(int fd) {
+/* Writes one byte, then waits for the parent to close the channel. */
+static int raw_hello(bench_fd fd) {
   char c = 'h';
   write_full(fd, &c, 1);
-  while (read(fd, &c, 1) > 0) {
+  while (read_full(fd, &c, 1)) {
   }
   return 0;
 }
 
-/* Writes one byte, then aborts once it reads one. */
-static int raw_crash(int fd) {
+/* Writes one byte, then crashes once it reads one. */
+static int raw_crash(bench_fd fd) {
   char c = 'h';
   write_full(fd, &c, 1);
-  if (read(fd, &c, 1) == 1)
-    crash_now();
+  if (read_full(fd, &c, 1))
+    bench_crash_now();
   return 0;
 }
 
@@ -145,8 +140,8 @@ static double ward_spawn_ms(ward_host *h, const ward_spec *s, int n) {
   return sum / n / 1e6;
 }
 
-/* posix_spawn -> the child's first byte; returns ns, the pid and our end. */
-static int64_t raw_first_byte(pid_t *pid, int *fd) {
+/* Raw spawn -> the child's first byte; returns ns, the child and our end. */
+static int64_t raw_first_byte(bench_pid *pid, bench_fd *fd) {
   int64_t t0 = now_ns();
   *pid = raw_spawn("--raw-hello", fd);
   char c;
@@ -158,8 +153,8 @@ static int64_t raw_first_byte(pid_t *pid, int *fd) {
 static double raw_spawn_ms(int n) {
   double sum = 0;
   for (int i = 0; i < n; i++) {
-    pid_t pid;
-    int fd;
+    bench_pid pid;
+    bench_fd fd;
     sum += (double)raw_first_byte(&pid, &fd);
     raw_reap(pid, fd);
   }
@@ -188,32 +183,21 @@ static void ward_crash_ms(ward_worker *w, int n, double *exit_ms, double *repl_m
 static void raw_crash_ms(int n, double *exit_ms, double *repl_ms) {
   double se = 0, sr = 0;
   for (int i = 0; i < n; i++) {
-    int fd;
-    pid_t pid = raw_spawn("--raw-crash", &fd);
+    bench_fd fd;
+    bench_pid pid = raw_spawn("--raw-crash", &fd);
     char c;
     if (!read_full(fd, &c, 1))
       die("raw child said nothing");
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    bench_watch watch = raw_watch(pid);
     int64_t t0 = now_ns();
     write_full(fd, "x", 1);
-    if (pidfd >= 0) {
-      struct pollfd p = {.fd = pidfd, .events = POLLIN};
-      while (poll(&p, 1, -1) != 1) {
-      }
-    } else {
-      /* No pidfds (valgrind, old kernels): a blocking wait instead. */
-      waitpid(pid, NULL, 0);
-    }
+    raw_wait_exit(pid, watch);
     int64_t te = now_ns();
-    pid_t npid;
-    int nfd;
+    bench_pid npid;
+    bench_fd nfd;
     raw_first_byte(&npid, &nfd);
     int64_t tr = now_ns();
-    if (pidfd >= 0) {
-      waitpid(pid, NULL, 0);
-      close(pidfd);
-    }
-    close(fd);
+    raw_reap(pid, fd);
     raw_reap(npid, nfd);
     se += (double)(te - t0);
     sr += (double)(tr - t0);
@@ -349,7 +333,7 @@ static void run_mode(const bench_mode *mode) {
   char sec[160];
   snprintf(sec, sizeof sec, "spawn -> ready, %s: %d reps x %d spawns", mode->label, B.reps,
            nspawn);
-  int a = row_add(sec, "raw posix_spawn -> 1st byte", "ms", sr, B.reps);
+  int a = row_add(sec, "raw " BENCH_RAW_SPAWN " -> 1st byte", "ms", sr, B.reps);
   int b = row_add(sec, "ward_spawn", "ms", sw, B.reps);
   row_vs(b, a);
   row_target(b, T_RATIO_LE, 1.5, "<= 1.5x raw");
@@ -358,7 +342,7 @@ static void run_mode(const bench_mode *mode) {
 
   snprintf(sec, sizeof sec, "crash (abort) -> exit noticed / replacement ready, %s: %d reps x %d",
            mode->label, B.reps, ncrash);
-  a = row_add(sec, "raw pidfd exit notice", "ms", er, B.reps);
+  a = row_add(sec, "raw " BENCH_RAW_EXIT, "ms", er, B.reps);
   b = row_add(sec, "ward EXITED event", "ms", ew, B.reps);
   row_vs(b, a);
   a = row_add(sec, "raw notice + respawn", "ms", rr, B.reps);
@@ -377,12 +361,11 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--ward-child") == 0)
     return bench_ward_child(methods, sizeof methods / sizeof methods[0]);
   if (argc > 1 && strcmp(argv[1], "--raw-hello") == 0)
-    return raw_hello(3);
+    return raw_hello(raw_child_end(argc > 2 ? argv[2] : NULL));
   if (argc > 1 && strcmp(argv[1], "--raw-crash") == 0)
-    return raw_crash(3);
+    return raw_crash(raw_child_end(argc > 2 ? argv[2] : NULL));
   bench_init("lifecycle", argc, argv);
-  printf("ward %s: spawn, crash, replacement and cancel latencies against raw system calls\n",
-         ward_version_string());
+  bench_title("spawn, crash, replacement and cancel latencies against raw system calls");
   for (int m = 0; m < bench_nmodes(); m++)
     run_mode(&bench_modes[m]);
   bench_note("'cancel -> next call' includes the worker noticing the cancel (its handler "

@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--ward-child") == 0)
     return bench_ward_child(methods, sizeof methods / sizeof methods[0]);
   bench_init("peers", argc, argv);
-  printf("ward %s: against Node and Python IPC with a child process\n", ward_version_string());
+  bench_title("against Node and Python IPC with a child process");
   peers_find();
   for (int m = 0; m < bench_nmodes(); m++)
     run_mode(&bench_modes[m]);

@@ -277,11 +277,7 @@ static rep run_rep(const char *mode, int n, int arg) {
 
 static int rep_main(const char *mode, int n, int arg) {
   B.name = "scale";
-  ssize_t len = readlink("/proc/self/exe", B.self, sizeof B.self - 1);
-  if (len <= 0)
-    die("readlink");
-  B.self[len] = 0;
-  signal(SIGPIPE, SIG_IGN);
+  bench_os_init();
   raise_nofile();
   if (strcmp(mode, "ward") == 0)
     return ward_rep(n, arg);
@@ -364,8 +360,11 @@ int main(int argc, char **argv) {
   const char *out = capture ? "captured" : "discarded";
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
-  printf("ward %s: %d and %d workers on one host (output %s, RLIMIT_NOFILE up to %llu)\n",
-         ward_version_string(), counts[0], counts[1], out, (unsigned long long)rl.rlim_max);
+  char title[160];
+  snprintf(title, sizeof title,
+           "%d and %d workers on one host (output %s, RLIMIT_NOFILE up to %llu)", counts[0],
+           counts[1], out, (unsigned long long)rl.rlim_max);
+  bench_title(title);
   fflush(stdout);
 
   static series ws[2], rs[2];

@@ -395,8 +395,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--raw-rows") == 0)
     return raw_rows(3);
   bench_init("throughput", argc, argv);
-  printf("ward %s: throughput of calls, notifications and rows against the raw floor\n",
-         ward_version_string());
+  bench_title("throughput of calls, notifications and rows against the raw floor");
   counts k = B.quick ? (counts){400, 2000, 2000} : (counts){40000, 200000, 400000};
   for (int m = 0; m < bench_nmodes(); m++)
     run_mode(&bench_modes[m], k);
