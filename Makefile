@@ -14,6 +14,11 @@
 #                   (cmake/windows.cmake says which run and why the others
 #                   do not); installs mingw-w64 and Wine when missing
 #   make bench      build, then run every program in build/bench/
+#                   (build-posix/bench/ with BACKEND=posix)
+#   make bench-windows
+#                   cross-build, then run the benchmarks ported to Windows
+#                   (cmake/windows.cmake) under Wine, in a Wine prefix of
+#                   their own whose server runs on CPU 0 (see below)
 #   make soak       build, then run tests/soak_cycles: 10,000 spawn -> call ->
 #                   stop and 10,000 crash -> restart cycles in one host,
 #                   failing if its descriptors or memory grow (SOAK_CYCLES=N)
@@ -88,7 +93,8 @@ FUZZ := $(abspath $(FUZZ_DIR))
 
 WIN_BUILD_DIR ?= build-win
 
-.PHONY: all deps build demo check check-windows build-windows bench soak install fuzz clean
+.PHONY: all deps build demo check check-windows build-windows bench bench-windows soak install \
+        fuzz clean
 
 all: build
 
@@ -118,7 +124,8 @@ check: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
 
 # The Windows build: its own directory, the toolchain file, warnings as
-# errors as asked. Wine's server is kept for 30 s after the last test, so
+# errors as asked, the benchmarks that are ported (a build directory made
+# when they were not has them switched off in its cache). Wine's server is kept for 30 s after the last test, so
 # each test does not pay for starting it (it ends by itself), and one
 # program runs alone first: two Wine programs starting together on a fresh
 # server wait for each other for half a minute.
@@ -126,7 +133,7 @@ build-windows:
 	@bash scripts/deps.sh windows
 	@mkdir -p $(WIN_BUILD_DIR)
 	@cmake -S . -B $(WIN_BUILD_DIR) -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \
-	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWARD_BUILD_BENCH=ON \
 	  -DWARD_WERROR=$(if $(filter 1 ON on yes YES true,$(WERROR)),ON,OFF) \
 	  >$(WIN_BUILD_DIR)/configure.log 2>&1 \
 	  || { cat $(WIN_BUILD_DIR)/configure.log; exit 1; }
@@ -144,6 +151,25 @@ bench: build
 	  found=1; echo "== $$b"; "$$b"; \
 	done; \
 	[ $$found -eq 1 ] || echo "no benchmarks in $(BUILD_DIR)/bench/"
+
+# Under Wine every transfer on a named pipe is a request to the Wine
+# server, so the benchmarks run in a prefix of their own (made on the
+# first run, in WIN_BUILD_DIR), which no other Wine program shares, and
+# its server is started on CPU 0: "same CPU" figures then have every
+# process of a round trip on one CPU, the server too. It ends by itself
+# 10 s after the last program.
+bench-windows: build-windows
+	@set -e; export WINEDEBUG=-all WINEPREFIX=$(abspath $(WIN_BUILD_DIR))/wineprefix; \
+	mkdir -p "$$WINEPREFIX"; \
+	if command -v taskset >/dev/null 2>&1; then taskset -c 0 wineserver -p10; \
+	else wineserver -p10; fi; \
+	wine cmd /c exit; \
+	found=0; \
+	for b in $(WIN_BUILD_DIR)/bench/*.exe; do \
+	  [ -f "$$b" ] || continue; \
+	  found=1; echo "== $$b"; wine "$$b"; \
+	done; \
+	[ $$found -eq 1 ] || echo "no benchmarks in $(WIN_BUILD_DIR)/bench/"
 
 soak: build
 	$(BUILD_DIR)/tests/soak_cycles --cycles $(SOAK_CYCLES)

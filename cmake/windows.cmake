@@ -105,6 +105,41 @@ if(WARD_BUILD_TESTS)
   set_tests_properties(test_supervise PROPERTIES TIMEOUT 400)
 endif()
 
+# The benchmarks (bench/): one program per figure for every backend, the
+# system's part behind bench/bench_win.h. Those ported are built into
+# bench/ and run once, briefly (--quick), by ctest under Wine, so they
+# cannot rot; `make bench-windows` runs them for their figures. Every
+# bench/*.c is in one of the two lists, as for the tests.
+set(WARD_WIN_BENCH
+  bench_rtt       # round trip against raw named-pipe ping-pongs (blocking, event, IOCP)
+  bench_lifecycle # spawn -> ready against CreateProcessW -> first byte; crash, cancel
+  bench_bulk      # 1 and 64 MiB echoes against a raw named pipe
+)
+set(WARD_WIN_BENCH_NOT_PORTED
+  bench_throughput # raw frames batched with read(2) and a socketpair's buffers
+  bench_scale      # thousands of workers: RLIMIT_NOFILE, pidfds, inherited descriptors
+  bench_config     # times `ward run --check`: the tool is not built for Windows
+  bench_peers      # Node and Python children over Unix sockets and pipes
+)
+file(GLOB ward_win_bench_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bench/*.c)
+foreach(src IN LISTS ward_win_bench_all)
+  get_filename_component(name ${src} NAME_WE)
+  if(NOT name IN_LIST WARD_WIN_BENCH AND NOT name IN_LIST WARD_WIN_BENCH_NOT_PORTED)
+    message(FATAL_ERROR "cmake/windows.cmake: place ${name} in one of its bench lists")
+  endif()
+endforeach()
+if(WARD_BUILD_BENCH)
+  foreach(name IN LISTS WARD_WIN_BENCH)
+    add_executable(${name} ${PROJECT_SOURCE_DIR}/bench/${name}.c)
+    target_link_libraries(${name} PRIVATE ward_static Threads::Threads)
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+    if(WARD_BUILD_TESTS)
+      add_test(NAME ${name}_smoke COMMAND ${name} --quick)
+      set_tests_properties(${name}_smoke PROPERTIES TIMEOUT 180 ENVIRONMENT "WINEDEBUG=-all")
+    endif()
+  endforeach()
+endif()
+
 # The examples that build on Windows (the others use jansson, msgpack-c or
 # libuv, which Debian does not build for mingw-w64). Each links libward.dll,
 # as a program outside this tree would; the library is built beside them.
