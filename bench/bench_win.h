@@ -187,12 +187,24 @@ static inline bench_pid raw_spawn_ex(const char *arg, bench_fd *fd, int overlapp
   si.StartupInfo.cb = sizeof si;
   si.lpAttributeList = attrs;
   PROCESS_INFORMATION pi;
-  BOOL ok = CreateProcessW(bench_wself, cmd, NULL, NULL, TRUE, EXTENDED_STARTUPINFO_PRESENT,
-                           NULL, NULL, &si.StartupInfo, &pi);
+  /* ERROR_INTERNAL_ERROR: the child ended in its own start-up, before any
+   * of it ran, as Wine reports now and then when its server is busy; a
+   * new attempt is safe, and ward's spawn makes up to three too
+   * (src/win/spawn.c). */
+  BOOL ok;
+  DWORD e;
+  int tries = 0;
+  do {
+    ok = CreateProcessW(bench_wself, cmd, NULL, NULL, TRUE, EXTENDED_STARTUPINFO_PRESENT, NULL,
+                        NULL, &si.StartupInfo, &pi);
+    e = ok ? 0 : GetLastError();
+  } while (!ok && e == ERROR_INTERNAL_ERROR && ++tries < 3);
   DeleteProcThreadAttributeList(attrs);
   free(attrs);
-  if (!ok)
+  if (!ok) {
+    SetLastError(e);
     bench_win_die("CreateProcessW");
+  }
   CloseHandle(pi.hThread);
   CloseHandle(cli);
   *fd = srv;
