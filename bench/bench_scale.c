@@ -448,8 +448,13 @@ int main(int argc, char **argv) {
   row_vs(b, a);
   bench_note("raw children inherit the descriptors held (a plain posix_spawn closes "
              "nothing); a ward worker gets none of them");
-  bench_note("a ward child copies the descriptors that were open when its host was "
-             "created, and only those (src/unix/spawn.c)");
+  if (posix)
+    bench_note("posix backend: a ward child is started with posix_spawn, which copies every "
+               "descriptor of the host and then closes those not its own (src/unix/spawn.c), "
+               "so its start grows with the descriptors the host holds");
+  else
+    bench_note("a ward child copies the descriptors that were open when its host was "
+               "created, and only those (src/linux/spawn.c)");
   bench_report();
   return 0;
 }
