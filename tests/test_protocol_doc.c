@@ -26,12 +26,11 @@
 #include <unistd.h>
 
 #include "proto.h"
-#include "tevents.h"
+#include "tpython.h"
 
 static char work_dir[64];
 static char worker_py[128]; /* the code block, written out */
 static const char *python;
-static ward_host *host;
 
 /* ---------------------------------------------------------------------
  * The worker, from the document
@@ -81,10 +80,6 @@ static void extract_worker(void) {
   free(doc);
 }
 
-/* scripts/deps.sh installs Debian's python3; elsewhere, the one on PATH. */
-static const char *find_python(void) {
-  return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
 
 /* ---------------------------------------------------------------------
  * As the worker of a ward host
@@ -107,38 +102,8 @@ static ward_spec *py_spec(const char *name, const char *const *wrapper) {
   return s;
 }
 
-static ward_worker *spawn_py(ward_spec *s) {
-  ward_worker *w;
-  T_OK(ward_spawn(&w, host, s));
-  ward_spec_free(s);
-  return w;
-}
 
-/* A stop: the GOODBYE, and the process exits with status 0 by itself. */
-static void stop_cleanly(ward_worker *w) {
-  uint64_t id = ward_worker_id(w);
-  int from = tev_mark();
-  T_OK(ward_worker_stop(w, -1));
-  tev e = tev_wait_from(from, WARD_EV_EXITED, id);
-  T_EQ_INT(e.exit_code, 0);
-  T_EQ_INT(e.signal, 0);
-  ward_info in = WARD_INFO_INIT;
-  T_OK(ward_worker_info(&in, w));
-  T_EQ_INT(in.last_stop, WARD_STOP_GRACEFUL);
-  ward_worker_free(w);
-}
 
-static void expect_echo(ward_worker *w, int encoding, const char *data, size_t len) {
-  ward_call_opts o = WARD_CALL_OPTS_INIT;
-  o.timeout_ms = 20000;
-  o.encoding = encoding;
-  ward_msg *m = NULL;
-  T_OK(ward_request_ex(&m, w, "echo", data, len, &o));
-  T_EQ_INT(ward_msg_encoding(m), encoding);
-  T_EQ_INT(ward_msg_len(m), len);
-  T_EQ_MEM(ward_msg_data(m), data, len);
-  ward_msg_free(m);
-}
 
 static void check_echo_worker(ward_worker *w) {
   T_TRUE(ward_worker_serves(w, "echo"));

@@ -20,17 +20,11 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include "tevents.h"
+#include "tpython.h"
 
-static ward_host *host;
 static const char *python;
 static char pythonpath[2 * sizeof WARD_SOURCE_DIR + 64];
 
-/* scripts/deps.sh installs Debian's python3 (and its msgpack); elsewhere,
- * the one on PATH. */
-static const char *find_python(void) {
-  return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
 
 /* The fixture, not restarted (the tests look at how each process ends),
  * with a long stop grace so that a worker that waited for EOF after a
@@ -49,26 +43,7 @@ static ward_spec *py_spec(const char *name, const char *opt) {
   return s;
 }
 
-static ward_worker *spawn_py(ward_spec *s) {
-  ward_worker *w;
-  T_OK(ward_spawn(&w, host, s));
-  ward_spec_free(s);
-  return w;
-}
 
-/* A stop: the GOODBYE, and the process exits with status 0 by itself. */
-static void stop_cleanly(ward_worker *w) {
-  uint64_t id = ward_worker_id(w);
-  int from = tev_mark();
-  T_OK(ward_worker_stop(w, -1));
-  tev e = tev_wait_from(from, WARD_EV_EXITED, id);
-  T_EQ_INT(e.exit_code, 0);
-  T_EQ_INT(e.signal, 0);
-  ward_info in = WARD_INFO_INIT;
-  T_OK(ward_worker_info(&in, w));
-  T_EQ_INT(in.last_stop, WARD_STOP_GRACEFUL);
-  ward_worker_free(w);
-}
 
 /* Calls `method` with JSON `params`; returns the outcome and, for a reply
  * or a remote error, the message in *m. */
@@ -114,17 +89,6 @@ static json_t *call_json(ward_worker *w, const char *method, const char *params)
   return v;
 }
 
-static void expect_echo(ward_worker *w, int encoding, const char *data, size_t len) {
-  ward_call_opts o = WARD_CALL_OPTS_INIT;
-  o.timeout_ms = 20000;
-  o.encoding = encoding;
-  ward_msg *m = NULL;
-  T_OK(ward_request_ex(&m, w, "echo", data, len, &o));
-  T_EQ_INT(ward_msg_encoding(m), encoding);
-  T_EQ_INT(ward_msg_len(m), len);
-  T_EQ_MEM(ward_msg_data(m), data, len);
-  ward_msg_free(m);
-}
 
 /* ---------------------------------------------------------------------
  * Calls and errors

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 
 #include "confenv.h"
+#include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,18 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Appends a copy of `s` to the NULL-terminated list `*v` of `*n` entries. */
-static int push(char ***v, size_t *n, const char *s) {
-  char **nv = realloc(*v, (*n + 2) * sizeof *nv);
-  if (!nv)
-    return -1;
-  *v = nv;
-  if (!(nv[*n] = strdup(s)))
-    return -1;
-  nv[++*n] = NULL;
-  return 0;
-}
 
 static int var_start(int c) { return isalpha(c) || c == '_'; }
 static int var_char(int c) { return isalnum(c) || c == '_'; }
@@ -116,7 +105,7 @@ int conf_env_file_read(const char *path, char ***vars, char *why, size_t cap) {
       snprintf(why, cap, "env_file: %s:%d: %s", path, lineno,
                !name_ok || !reason[0] ? "not KEY=VALUE" : reason);
       rv = -1;
-    } else if (push(vars, &n, e)) {
+    } else if (conf_strv_push(vars, &n, e)) {
       snprintf(why, cap, "out of memory");
       rv = -1;
     }

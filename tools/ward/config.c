@@ -403,7 +403,7 @@ static void strv_free(char **v, size_t n) {
   free(v);
 }
 
-static int strv_push(char ***v, size_t *n, const char *s) {
+int conf_strv_push(char ***v, size_t *n, const char *s) {
   char **nv = realloc(*v, (*n + 2) * sizeof *nv);
   if (!nv)
     return -1;
@@ -418,7 +418,7 @@ static int strv_copy(char ***dst, size_t *nd, char *const *src, size_t ns) {
   *dst = NULL;
   *nd = 0;
   for (size_t i = 0; i < ns; i++)
-    if (strv_push(dst, nd, src[i]))
+    if (conf_strv_push(dst, nd, src[i]))
       return -1;
   return 0;
 }
@@ -452,7 +452,7 @@ static int split_words(const char *value, char ***v, size_t *n, char *why, size_
   }
   int bad = 0;
   for (size_t i = 0; i < we.we_wordc && !bad; i++)
-    bad = strv_push(v, n, we.we_wordv[i]);
+    bad = conf_strv_push(v, n, we.we_wordv[i]);
   wordfree(&we);
   if (bad)
     snprintf(why, cap, "out of memory");
@@ -928,7 +928,7 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
     return split_words(value, AT(base, k->off, char **), AT(base, k->off2, size_t), why, cap);
   case CONF_COMMAND:
     /* Kept as written, a line at a time, until the section is read. */
-    if (!strv_push(AT(base, k->off, char **), AT(base, k->off2, size_t), value))
+    if (!conf_strv_push(AT(base, k->off, char **), AT(base, k->off2, size_t), value))
       return 0;
     break;
   case CONF_ENV: {
@@ -938,7 +938,7 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
         snprintf(why, cap, "%s: %s", k->name, reason);
       return -1;
     }
-    int bad = strv_push(AT(base, k->off, char **), AT(base, k->off2, size_t), e);
+    int bad = conf_strv_push(AT(base, k->off, char **), AT(base, k->off2, size_t), e);
     free(e);
     if (!bad)
       return 0;
@@ -1064,7 +1064,7 @@ int conf_key_copy(const conf_key *k, void *dst, const void *src) {
     *dv = NULL;
     int bad = s && !*d;
     for (size_t i = 0; !bad && v && v[i]; i++)
-      bad = strv_push(dv, &n, v[i]);
+      bad = conf_strv_push(dv, &n, v[i]);
     return bad ? -1 : 0;
   }
   case CONF_WORDS:
@@ -1676,7 +1676,7 @@ static int check_repeat(parse_state *p, const char *section, const char *name,
     for (size_t i = 0; i < p->nseen; i++)
       if (strcmp(p->seen[i], name) == 0)
         return fail_at(p, p->line, "'%s' given twice in [%s]", name, section);
-    strv_push(&p->seen, &p->nseen, name);
+    conf_strv_push(&p->seen, &p->nseen, name);
   }
   free(p->prev_key);
   p->prev_key = strdup(name);

@@ -216,6 +216,9 @@ int conf_runnable(const svc_conf *s, char *err, size_t cap);
 int conf_user_ids(const svc_conf *s, unsigned *uid, unsigned *gid, char *err, size_t cap);
 /* The number of entries of a NULL-terminated list (file_env). */
 size_t conf_strv_len(char *const *v);
+/* Appends a copy of `s` to the NULL-terminated list `*v` of `*n` entries:
+ * 0, or -1 without memory. */
+int conf_strv_push(char ***v, size_t *n, const char *s);
 
 /* The group named `name` in `c`, or NULL. */
 const grp_conf *conf_group(const ward_conf *c, const char *name);

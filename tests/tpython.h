@@ -1,0 +1,52 @@
+/*
+ * tpython.h — what the tests running Python workers under a ward host
+ * share (test_protocol_doc: the worker of docs/protocol.md; test_python:
+ * the package of bindings/python): the interpreter, a start, a clean
+ * stop, and an echo in each encoding.
+ */
+#ifndef WARD_TPYTHON_H
+#define WARD_TPYTHON_H
+
+#include "tevents.h"
+
+static ward_host *host;
+
+/* scripts/deps.sh installs Debian's python3; elsewhere, the one on PATH. */
+static inline const char *find_python(void) {
+  return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
+static inline ward_worker *spawn_py(ward_spec *s) {
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  return w;
+}
+
+/* A stop: the GOODBYE, and the process exits with status 0 by itself. */
+static inline void stop_cleanly(ward_worker *w) {
+  uint64_t id = ward_worker_id(w);
+  int from = tev_mark();
+  T_OK(ward_worker_stop(w, -1));
+  tev e = tev_wait_from(from, WARD_EV_EXITED, id);
+  T_EQ_INT(e.exit_code, 0);
+  T_EQ_INT(e.signal, 0);
+  ward_info in = WARD_INFO_INIT;
+  T_OK(ward_worker_info(&in, w));
+  T_EQ_INT(in.last_stop, WARD_STOP_GRACEFUL);
+  ward_worker_free(w);
+}
+
+static inline void expect_echo(ward_worker *w, int encoding, const char *data, size_t len) {
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 20000;
+  o.encoding = encoding;
+  ward_msg *m = NULL;
+  T_OK(ward_request_ex(&m, w, "echo", data, len, &o));
+  T_EQ_INT(ward_msg_encoding(m), encoding);
+  T_EQ_INT(ward_msg_len(m), len);
+  T_EQ_MEM(ward_msg_data(m), data, len);
+  ward_msg_free(m);
+}
+
+#endif
