@@ -520,15 +520,7 @@ static void run_as_nobody(run_result *r, const char *const *args) {
     execv(ward_bin, argv);
     _exit(98);
   }
-  close(out[1]);
-  close(err[1]);
-  memset(r, 0, sizeof *r);
-  r->out = calloc(1, 1);
-  r->err = calloc(1, 1);
-  collect(r, out[0], err[0]);
-  int st;
-  T_TRUE(waitpid(pid, &st, 0) == pid);
-  r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  run_finish(r, pid, out, err);
 }
 
 /* --check looks at the machine too: programs, working directories, users

@@ -118,30 +118,10 @@ static void fetch_at(page *p, const char *at, const char *method, const char *pa
   }
   argv[n++] = url;
   argv[n] = NULL;
-  int out[2], err[2];
-  T_TRUE(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, "curl", &fa, NULL, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0)
-    T_FAIL("cannot run curl (scripts/deps.sh installs it): %s", strerror(rc));
-  close(out[1]);
-  close(err[1]);
   run_result r;
-  memset(&r, 0, sizeof r);
-  r.out = calloc(1, 1);
-  r.err = calloc(1, 1);
-  collect(&r, out[0], err[0]);
-  int st;
-  while (waitpid(pid, &st, 0) < 0)
-    T_TRUE(errno == EINTR);
+  run_prog(&r, "curl", (char *const *)argv);
   memset(p, 0, sizeof *p);
-  p->curl_exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  p->curl_exit = r.code;
   char *split = strstr(r.out, "\r\n\r\n");
   if (p->curl_exit == 0) {
     if (!split || sscanf(r.out, "HTTP/%*s %d", &p->code) != 1)

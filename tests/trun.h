@@ -80,30 +80,12 @@ static void collect(run_result *r, int out_fd, int err_fd) {
   }
 }
 
-/* Runs `ward ARGS...` (NULL-terminated) with stdin on /dev/null. */
-static void run(run_result *r, const char *const *args) {
-  char *argv[32];
-  int argc = 0;
-  argv[argc++] = (char *)ward_bin;
-  for (size_t i = 0; args[i] != NULL && argc < 31; i++)
-    argv[argc++] = (char *)args[i];
-  argv[argc] = NULL;
-
-  int out[2], err[2];
-  T_TRUE(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  pid_t pid;
-  int rc = posix_spawn(&pid, ward_bin, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0)
-    T_FAIL("posix_spawn %s: %s", ward_bin, strerror(rc));
+/* The end of a run: `pid` writes its stdout to out[1] and its stderr to
+ * err[1] (the caller's copies of both still open): gathers both, then
+ * its exit. */
+static void run_finish(run_result *r, pid_t pid, int out[2], int err[2]) {
   close(out[1]);
   close(err[1]);
-
   memset(r, 0, sizeof *r);
   r->out = calloc(1, 1);
   r->err = calloc(1, 1);
@@ -112,6 +94,34 @@ static void run(run_result *r, const char *const *args) {
   while (waitpid(pid, &status, 0) < 0)
     T_TRUE(errno == EINTR);
   r->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs `prog` (searched in PATH) with `argv` and stdin on /dev/null. */
+static void run_prog(run_result *r, const char *prog, char *const argv[]) {
+  int out[2], err[2];
+  T_TRUE(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
+    T_FAIL("cannot run %s: %s", prog, strerror(rc));
+  run_finish(r, pid, out, err);
+}
+
+/* Runs `ward ARGS...` (NULL-terminated) with stdin on /dev/null. */
+static void run(run_result *r, const char *const *args) {
+  char *argv[32];
+  int argc = 0;
+  argv[argc++] = (char *)ward_bin;
+  for (size_t i = 0; args[i] != NULL && argc < 31; i++)
+    argv[argc++] = (char *)args[i];
+  argv[argc] = NULL;
+  run_prog(r, ward_bin, argv);
 }
 
 #define RUN(r, ...) run((r), (const char *const[]){__VA_ARGS__, NULL})
