@@ -349,24 +349,8 @@ static void test_cancel_a_stream(void) {
   stop_cleanly(w);
 }
 
-/* A replacement: the GOODBYE, then the host keeps its end open until the
- * process has gone. The worker exits 0 at once without waiting for EOF;
- * one that waited would be killed after the stop grace. */
-static void test_replacement(void) {
-  ward_worker *w = spawn_py(py_spec("py-cycle", NULL));
-  uint64_t id = ward_worker_id(w);
-  int pid = ward_worker_pid(w);
-  int from = tev_mark();
-  T_OK(ward_worker_cycle(w));
-  tev e = tev_wait_from(from, WARD_EV_EXITED, id);
-  T_EQ_INT(e.pid, pid);
-  T_EQ_INT(e.exit_code, 0);
-  T_EQ_INT(e.signal, 0);
-  T_EQ_INT(e.reason, WARD_REASON_CYCLE);
-  T_EQ_INT(ward_worker_generation(w), 2);
-  expect_echo(w, WARD_ENC_JSON, "2", 1);
-  stop_cleanly(w);
-}
+/* A replacement of the worker (tpython.h). */
+static void test_replacement(void) { check_replacement(spawn_py(py_spec("py-cycle", NULL))); }
 
 /* ---------------------------------------------------------------------
  * As the peer of a raw host

@@ -49,4 +49,22 @@ static inline void expect_echo(ward_worker *w, int encoding, const char *data, s
   ward_msg_free(m);
 }
 
+/* A replacement of `w`: the GOODBYE, then the host keeps its end open
+ * until the process has gone. The worker exits 0 at once without waiting
+ * for EOF; one that waited would be killed after the stop grace. */
+static inline void check_replacement(ward_worker *w) {
+  uint64_t id = ward_worker_id(w);
+  int pid = ward_worker_pid(w);
+  int from = tev_mark();
+  T_OK(ward_worker_cycle(w));
+  tev e = tev_wait_from(from, WARD_EV_EXITED, id);
+  T_EQ_INT(e.pid, pid);
+  T_EQ_INT(e.exit_code, 0);
+  T_EQ_INT(e.signal, 0);
+  T_EQ_INT(e.reason, WARD_REASON_CYCLE);
+  T_EQ_INT(ward_worker_generation(w), 2);
+  expect_echo(w, WARD_ENC_JSON, "2", 1);
+  stop_cleanly(w);
+}
+
 #endif
