@@ -286,21 +286,6 @@ static void test_pings_while_waiting_for_credit(void) {
   stop_cleanly(w);
 }
 
-struct async_done {
-  pthread_mutex_t mu;
-  int status, calls;
-};
-
-static void on_async_done(ward_call *call, int status, ward_msg *reply, void *ud) {
-  (void)call;
-  struct async_done *d = ud;
-  pthread_mutex_lock(&d->mu);
-  d->status = status;
-  d->calls++;
-  pthread_mutex_unlock(&d->mu);
-  ward_msg_free(reply);
-}
-
 /* A count that would never end, cancelled after its first row, with a
  * window and without: the worker stops and ends it, so the next request
  * is served. The cancel grace is long, so a worker that went on (or waited

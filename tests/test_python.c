@@ -281,21 +281,6 @@ static void test_stream_windows(void) {
   stop_cleanly(w);
 }
 
-struct async_done {
-  pthread_mutex_t mu;
-  int status, calls;
-};
-
-static void on_done(ward_call *call, int status, ward_msg *reply, void *ud) {
-  (void)call;
-  struct async_done *d = ud;
-  pthread_mutex_lock(&d->mu);
-  d->status = status;
-  d->calls++;
-  pthread_mutex_unlock(&d->mu);
-  ward_msg_free(reply);
-}
-
 /* Waits (up to 20 s) until the call has received a row. */
 static void wait_first_row(seen *s) {
   int64_t deadline = t_now_ms() + 20000;
@@ -330,7 +315,7 @@ static void test_cancel(void) {
     seen_opts(&o, &sn, windows[i]);
     o.timeout_ms = 120000;
     ward_call *c;
-    T_OK(ward_call_start(&c, w, "forever", "{}", 2, &o, on_done, &d));
+    T_OK(ward_call_start(&c, w, "forever", "{}", 2, &o, on_async_done, &d));
     wait_first_row(&sn);
     T_OK(ward_call_cancel(c));
     T_ERR(ward_call_wait(c, 20000), WARD_ECANCELED);
@@ -349,7 +334,7 @@ static void test_cancel(void) {
   ward_call *c;
   static const char spin[] = "{\"ms\": 100000, \"tell\": true}";
   tev_hang_reset();
-  T_OK(ward_call_start(&c, w, "spin", spin, strlen(spin), &o, on_done, &d));
+  T_OK(ward_call_start(&c, w, "spin", spin, strlen(spin), &o, on_async_done, &d));
   tev_wait_hanging(1);
   T_OK(ward_call_cancel(c));
   T_ERR(ward_call_wait(c, 20000), WARD_ECANCELED);

@@ -49,6 +49,22 @@ static inline void expect_echo(ward_worker *w, int encoding, const char *data, s
   ward_msg_free(m);
 }
 
+/* The end of an asynchronous call: its status, and how many ended. */
+struct async_done {
+  pthread_mutex_t mu;
+  int status, calls;
+};
+
+static inline void on_async_done(ward_call *call, int status, ward_msg *reply, void *ud) {
+  (void)call;
+  struct async_done *d = ud;
+  pthread_mutex_lock(&d->mu);
+  d->status = status;
+  d->calls++;
+  pthread_mutex_unlock(&d->mu);
+  ward_msg_free(reply);
+}
+
 /* A replacement of `w`: the GOODBYE, then the host keeps its end open
  * until the process has gone. The worker exits 0 at once without waiting
  * for EOF; one that waited would be killed after the stop grace. */
