@@ -29,6 +29,20 @@ static inline void stop_cleanly(ward_worker *w) {
   int from = tev_mark();
   T_OK(ward_worker_stop(w, -1));
   tev e = tev_wait_from(from, WARD_EV_EXITED, id);
+  if (e.exit_code != 0 || e.signal != 0) {
+    /* What the worker said of it, to debug by. */
+    fprintf(stderr, "  exited: code %d signal %d reason %s; protocol errors: %d\n", e.exit_code,
+            e.signal, ward_reason_name(e.reason), tev_count_from(from, WARD_EV_ERROR, id));
+    ward_log_query q = WARD_LOG_QUERY_INIT;
+    q.last = 20;
+    ward_log_line *v;
+    size_t n;
+    if (!ward_worker_logs(&v, &n, w, &q)) {
+      for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  worker: %s\n", v[i].text);
+      ward_log_lines_free(v, n);
+    }
+  }
   T_EQ_INT(e.exit_code, 0);
   T_EQ_INT(e.signal, 0);
   ward_info in = WARD_INFO_INIT;
