@@ -641,6 +641,15 @@ static int prepare(ward_ext_host *eh, const char *command, const void *params, s
   return rv;
 }
 
+/* No params: an empty JSON object, what a command's handler reads. */
+static void default_params(const void **params, size_t *len) {
+  static const char empty[] = "{}";
+  if (!*len) {
+    *params = empty;
+    *len = sizeof empty - 1;
+  }
+}
+
 /* A process that does not serve a contributed command answers "no such
  * method": say which extension. */
 static int explain(ward_ext_host *eh, ward_worker *w, const char *id, int rv) {
@@ -661,11 +670,7 @@ int ward_ext_command(ward_msg **reply, ward_ext_host *eh, const char *command,
   int rv = prepare(eh, command, params, len, &w, id, sizeof id);
   if (rv)
     return rv;
-  static const char empty[] = "{}";
-  if (!len) {
-    params = empty;
-    len = sizeof empty - 1;
-  }
+  default_params(&params, &len);
   return explain(eh, w, id, ward_request_ex(reply, w, id, params, len, opts));
 }
 
@@ -679,11 +684,7 @@ int ward_ext_command_start(ward_call **out, ward_ext_host *eh, const char *comma
   int rv = prepare(eh, command, params, len, &w, id, sizeof id);
   if (rv)
     return rv;
-  static const char empty[] = "{}";
-  if (!len) {
-    params = empty;
-    len = sizeof empty - 1;
-  }
+  default_params(&params, &len);
   return ward_call_start(out, w, id, params, len, opts, done, ud);
 }
 
