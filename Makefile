@@ -13,8 +13,11 @@
 #                   WIN_BUILD_DIR (build-win) and run its tests under Wine
 #                   (cmake/windows.cmake says which run and why the others
 #                   do not); installs mingw-w64 and Wine when missing
-#   make bench      build, then run every program in build/bench/
-#                   (build-posix/bench/ with BACKEND=posix)
+#   make bench      install what the benchmarks compare with (iceoryx) and
+#                   draw with (gnuplot), build, then run every program in
+#                   build/bench/ (build-posix/bench/ with BACKEND=posix) and
+#                   draw bench_transport's figures in bench/transport.png
+#                   there
 #   make bench-windows
 #                   cross-build, then run the benchmarks ported to Windows
 #                   (cmake/windows.cmake) under Wine, in a Wine prefix of
@@ -93,7 +96,7 @@ FUZZ := $(abspath $(FUZZ_DIR))
 
 WIN_BUILD_DIR ?= build-win
 
-.PHONY: all deps build demo check check-windows build-windows bench bench-windows soak install \
+.PHONY: all deps build demo check check-windows build-windows bench bench-deps bench-windows soak install \
         fuzz clean
 
 all: build
@@ -144,13 +147,17 @@ check-windows: build-windows
 	@WINEDEBUG=-all wine cmd /c exit
 	WINEDEBUG=-all ctest --test-dir $(WIN_BUILD_DIR) --output-on-failure -j$(JOBS)
 
-bench: build
+bench-deps:
+	@bash scripts/deps.sh bench
+
+bench: bench-deps build
 	@set -e; found=0; \
 	for b in $(BUILD_DIR)/bench/*; do \
 	  [ -f "$$b" ] && [ -x "$$b" ] || continue; \
 	  found=1; echo "== $$b"; "$$b"; \
 	done; \
-	[ $$found -eq 1 ] || echo "no benchmarks in $(BUILD_DIR)/bench/"
+	[ $$found -eq 1 ] || echo "no benchmarks in $(BUILD_DIR)/bench/"; \
+	python3 bench/plot_transport.py $(BUILD_DIR)/bench/results.json $(BUILD_DIR)/bench/transport.png
 
 # Under Wine every transfer on a named pipe is a request to the Wine
 # server, so the benchmarks run in a prefix of their own (made on the

@@ -120,6 +120,7 @@ set(WARD_WIN_BENCH_NOT_PORTED
   bench_scale      # thousands of workers: RLIMIT_NOFILE, pidfds, inherited descriptors
   bench_config     # times `ward run --check`: the tool is not built for Windows
   bench_peers      # Node and Python children over Unix sockets and pipes
+  bench_transport  # a memfd and futexes, and iceoryx: Linux's
 )
 file(GLOB ward_win_bench_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bench/*.c)
 foreach(src IN LISTS ward_win_bench_all)

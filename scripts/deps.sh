@@ -4,7 +4,8 @@
 # terminal (CI runs it with no stdin). The one place packages are listed:
 # `make deps`, `make build`, `make check` and `make demo` all come here;
 # `deps.sh windows` installs the cross compiler and Wine instead, for
-# `make check-windows` alone.
+# `make check-windows` alone; `deps.sh bench` adds what `make bench`
+# compares with (iceoryx) and draws with (gnuplot).
 set -euo pipefail
 
 # ---- Packages ward needs. Add new ones here, one a line, with why. ------
@@ -41,6 +42,13 @@ PACKAGES=(
   valgrind        # valgrind.h: src/unix/spawn.c asks whether it runs under valgrind (which
                   # cannot follow its clone); bench_rtt counts instructions with callgrind
 )
+# ---- For `make bench` only (`deps.sh bench`): what the benchmarks compare
+# ward with, and what draws their figures.
+BENCH_PACKAGES=(
+  iceoryx                  # iox-roudi, the daemon iceoryx's programs need
+  libiceoryx-binding-c-dev # iceoryx's C binding: bench_transport's zero-copy peer
+  gnuplot-nox              # bench/plot_transport.py draws the round trip against size
+)
 # ---- For Windows, only when asked (`deps.sh windows`: make check-windows).
 WINDOWS_PACKAGES=(
   gcc-mingw-w64-x86-64 # the cross compiler for the win backend (and winpthreads)
@@ -49,8 +57,10 @@ WINDOWS_PACKAGES=(
 # -------------------------------------------------------------------------
 if [ "${1:-}" = windows ]; then
   PACKAGES=(cmake "${WINDOWS_PACKAGES[@]}")
+elif [ "${1:-}" = bench ]; then
+  PACKAGES+=("${BENCH_PACKAGES[@]}")
 elif [ -n "${1:-}" ]; then
-  echo "usage: deps.sh [windows]" >&2
+  echo "usage: deps.sh [windows|bench]" >&2
   exit 2
 fi
 
