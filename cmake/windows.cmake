@@ -15,6 +15,8 @@ set(WARD_WIN_TESTS
   test_groups     # supervision groups: one-for-one, one-for-all, rest-for-one, giving up
   test_nonblocking # stop, cycle, restart and free from callbacks, on ward's and the program's loop
   test_proto      # the codec and the handshake's encoding
+  test_conn       # the connection's writers and its close: a GOODBYE queued behind a
+                  # writer still goes out before the end
   test_ring       # the ring of frames in shared memory, and its hostile other side
   test_shm        # no shared memory on this backend: every call says so
   test_policy     # the restart policy on a fake clock

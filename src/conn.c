@@ -294,6 +294,8 @@ void ward__conn_unref(ward__conn *c) {
     ward__mem_trim();
 }
 
+static void end_writing(ward__conn *c, int rv);
+
 void ward__conn_close(ward__conn *c, int err) {
   pthread_mutex_lock(&c->mu);
   if (c->closed) {
@@ -331,9 +333,27 @@ void ward__conn_close(ward__conn *c, int err) {
     pthread_cond_signal(w->cond);
   pthread_cond_broadcast(&c->inbox_cond);
   pthread_cond_broadcast(&c->wcond);
-  /* Wakes any thread polling the socket; the fd stays ours until unref. */
-  ward__sock_shutdown(c->fd);
+  /* The shutdown wakes any thread polling the socket (the fd stays ours
+   * until unref); but frames queued before the close must reach the peer
+   * first: a stop's GOODBYE, queued because a handler's reply was being
+   * written at that moment, would otherwise be lost and the worker would
+   * read the end of its channel without it. A writer that is busy sends
+   * them when its frame is done (end_writing); with none, they are sent
+   * here. Neither waits for the socket: a writer waiting for a peer that
+   * does not read is woken by the shutdown at once. */
+  int flush = 0;
+  if (c->writing && !c->wblocked) {
+    c->shut_deferred = 1;
+  } else if (!c->writing && c->outq_len) {
+    c->writing = 1;
+    c->shut_deferred = 1;
+    flush = 1;
+  } else {
+    ward__sock_shutdown(c->fd);
+  }
   pthread_mutex_unlock(&c->mu);
+  if (flush)
+    end_writing(c, 0);
   while (ready) {
     ward__call *next = ready->next;
     ready->next = NULL;
@@ -437,9 +457,29 @@ static int queue_back(ward__conn *c, const ward__buf *iov, int first, int cnt) {
   return 0;
 }
 
+#define WAIT_CLOSED (-2)
+
+/* With `writing` held and no lock: waits for the socket to take more, as
+ * ward__wait_fd, or returns WAIT_CLOSED at once when the connection is
+ * closed: a close shuts the socket down under a writer that waits, and
+ * leaves one that does not to finish (ward__conn_close). */
+static int wait_out(ward__conn *c, int64_t deadline) {
+  pthread_mutex_lock(&c->mu);
+  int closed = c->closed;
+  c->wblocked = !closed;
+  pthread_mutex_unlock(&c->mu);
+  if (closed)
+    return WAIT_CLOSED;
+  int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
+  pthread_mutex_lock(&c->mu);
+  c->wblocked = 0;
+  pthread_mutex_unlock(&c->mu);
+  return ev;
+}
+
 /* With `writing` held and no lock: sends the out queue. Returns 0 once it
  * is empty, 1 when the socket is full and `block` is 0, or an error
- * (WARD_ETIMEDOUT, WARD_ECRASHED). */
+ * (WARD_ETIMEDOUT, WARD_ECRASHED, WARD_ECLOSED). */
 static int drain_outq(ward__conn *c, int block, int64_t deadline) {
   for (;;) {
     pthread_mutex_lock(&c->mu);
@@ -472,17 +512,27 @@ static int drain_outq(ward__conn *c, int block, int64_t deadline) {
     }
     if (!block)
       return 1;
-    int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
+    int ev = wait_out(c, deadline);
     if (ev == 0)
       return WARD_ETIMEDOUT;
     if (ev < 0)
-      return WARD_ECRASHED;
+      return ev == WAIT_CLOSED ? WARD_ECLOSED : WARD_ECRASHED;
   }
 }
 
-/* With `writing` held: gives it back and wakes whoever waits to write. */
+/* With `writing` held: gives it back and wakes whoever waits to write.
+ * When the connection was closed meanwhile, leaving the shutdown to the
+ * writer (ward__conn_close), it first sends what is queued, as far as the
+ * socket takes it now, and then shuts the socket down. */
 static void end_writing(ward__conn *c, int rv) {
   pthread_mutex_lock(&c->mu);
+  if (c->shut_deferred) {
+    c->shut_deferred = 0;
+    pthread_mutex_unlock(&c->mu);
+    (void)drain_outq(c, 0, 0);
+    ward__sock_shutdown(c->fd);
+    pthread_mutex_lock(&c->mu);
+  }
   c->writing = 0;
   update_watch(c);
   pthread_cond_broadcast(&c->wcond);
@@ -509,11 +559,12 @@ static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int64_
       continue;
     int rv = 1;
     if (block) {
-      int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
+      int ev = wait_out(c, deadline);
       if (ev > 0)
         continue;
-      rv = ev == 0 ? WARD_ETIMEDOUT : WARD_ECRASHED;
-      if (rv == WARD_ETIMEDOUT && done == 0)
+      rv = ev == 0 ? WARD_ETIMEDOUT : ev == WAIT_CLOSED ? WARD_ECLOSED : WARD_ECRASHED;
+      /* Nothing of it sent: dropped (a frame the close came before). */
+      if ((rv == WARD_ETIMEDOUT || rv == WARD_ECLOSED) && done == 0)
         return rv;
     }
     pthread_mutex_lock(&c->mu);

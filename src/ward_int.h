@@ -222,6 +222,9 @@ struct ward__conn {
 
   /* writing */
   int writing;
+  int wblocked;             /* the writer waits for the socket to take more */
+  int shut_deferred;        /* closed while the writer was busy: it shuts the
+                               socket down once what is queued has gone */
   struct ward__chunk *outq, *outq_tail; /* whole frames not yet written */
   size_t outq_len;
   size_t outq_peak;         /* the most it held: a big queue is trimmed after */
@@ -252,7 +255,9 @@ int ward__conn_new(ward__conn **out, ward__fd fd, const ward__conn_ops *ops, voi
 void ward__conn_ref(ward__conn *c);
 void ward__conn_unref(ward__conn *c);
 /* Closes once: every call in flight ends with `err`, waiters wake, the
- * socket is shut down (the descriptor stays open until the last unref). */
+ * socket is shut down (the descriptor stays open until the last unref).
+ * Frames already queued (a GOODBYE sent just before) go out first, as far
+ * as the socket takes them without waiting. */
 void ward__conn_close(ward__conn *c, int err);
 
 /* Sends one frame. `block`: wait (up to `deadline`) for the socket to take

@@ -1,0 +1,147 @@
+/*
+ * test_conn.c — the connection under every worker and host (src/conn.c),
+ * from inside: how its writers and its close share the socket.
+ *
+ * A stop sends the worker a GOODBYE without waiting and closes the
+ * connection at once (src/supervise.c). When another thread is writing at
+ * that moment (a host handler's reply), the GOODBYE waits in the queue
+ * behind it; the close must let it go out before the end of the stream,
+ * or the worker reads the end without it and takes the stop for a lost
+ * host. A writer waiting for a peer that does not read is still woken by
+ * the close at once.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "test.h"
+#include "platform.h"
+#include "proto.h"
+#include "ward_int.h"
+
+static int inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  (void)c, (void)f;
+  free(owned);
+  return 0;
+}
+
+static void call_ready(ward__conn *c, ward__call *call) { (void)c, (void)call; }
+
+static const ward__conn_ops ops = {.inbound = inbound, .call_ready = call_ready};
+
+/* A thread sending small frames, blocking, until the connection closes. */
+typedef struct writer {
+  ward__conn *c;
+  int frames;      /* how many to send at most */
+  size_t len;      /* each one's payload */
+  atomic_int sent;
+  int rv;          /* what the last send returned */
+} writer;
+
+static void *write_frames(void *p) {
+  writer *w = p;
+  char *body = calloc(1, w->len);
+  ward__hdr h = {.kind = WARD__K_NOTIFY, .nlen = 4, .len = (uint32_t)w->len};
+  for (int i = 0; i < w->frames; i++) {
+    w->rv = ward__conn_send(w->c, &h, "note", body, w->len, NULL, 0, 1, ward__deadline(60000));
+    if (w->rv)
+      break;
+    atomic_fetch_add(&w->sent, 1);
+  }
+  free(body);
+  return NULL;
+}
+
+/* Reads the peer's end until the end of the stream: how many frames of
+ * `kind` came, all frames whole. */
+static int count_until_end(ward__fd fd, uint8_t kind) {
+  ward__dec d;
+  ward__dec_init(&d, WARD_MAX_FRAME_DEFAULT);
+  static uint8_t buf[1 << 16];
+  int n = 0;
+  for (;;) {
+    T_TRUE(ward__wait_fd(fd, WARD__IN, ward__deadline(20000)) > 0);
+    ptrdiff_t got = ward__sock_recv(fd, buf, sizeof buf, 1);
+    if (got == 0 || got == WARD_ECRASHED)
+      break;
+    T_TRUE(got > 0);
+    size_t off = 0, used;
+    ward__frame f;
+    int r;
+    while (off < (size_t)got && (r = ward__dec_feed(&d, buf + off, (size_t)got - off, &used, &f))) {
+      T_EQ_INT(r, 1);
+      off += used;
+      n += f.h.kind == kind;
+    }
+  }
+  /* Nothing cut in the middle. */
+  T_EQ_INT(d.hgot, 0);
+  ward__dec_free(&d);
+  return n;
+}
+
+/* A GOODBYE sent without waiting while another thread writes, then the
+ * close, as a stop does: the peer reads the GOODBYE, then the end, in
+ * every round. Before the close let queued frames go, most rounds in which
+ * the writer held the socket at that moment lost it. */
+static void test_close_sends_what_is_queued(void) {
+  int queued = 0;
+  for (int round = 0; round < 400; round++) {
+    ward__fd sv[2];
+    T_OK(ward__socketpair(sv));
+    ward__conn *c;
+    T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
+    /* Small enough that the socket takes them all without the peer
+     * reading: the writer never waits for it. */
+    writer w = {.c = c, .frames = 64, .len = 16};
+    pthread_t t;
+    T_TRUE(pthread_create(&t, NULL, write_frames, &w) == 0);
+    while (atomic_load(&w.sent) < round % 4)
+      ;
+    ward__hdr bye = {.kind = WARD__K_GOODBYE, .len = 4};
+    T_OK(ward__conn_send(c, &bye, NULL, "stop", 4, NULL, 0, 0, 0));
+    pthread_mutex_lock(&c->mu);
+    queued += c->outq_len != 0;
+    pthread_mutex_unlock(&c->mu);
+    ward__conn_close(c, WARD_ECLOSED);
+    pthread_join(t, NULL);
+    T_EQ_INT(count_until_end(sv[1], WARD__K_GOODBYE), 1);
+    ward__conn_unref(c);
+    ward__close(sv[1]);
+  }
+  /* The case was met (a GOODBYE behind a writer), or the test says nothing. */
+  fprintf(stderr, "  %d rounds of 400 queued the GOODBYE behind the writer\n", queued);
+  T_TRUE(queued > 0);
+}
+
+/* A writer waiting for a peer that does not read returns when the
+ * connection closes, not at its deadline a minute later. */
+static void test_close_wakes_a_waiting_writer(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  ward__conn *c;
+  T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
+  writer w = {.c = c, .frames = 1000, .len = 64 * 1024};
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, write_frames, &w) == 0);
+  int64_t deadline = ward__deadline(20000);
+  for (int blocked = 0; !blocked;) {
+    T_TRUE(ward__now_ms() < deadline);
+    pthread_mutex_lock(&c->mu);
+    blocked = c->wblocked;
+    pthread_mutex_unlock(&c->mu);
+  }
+  int64_t t0 = ward__now_ms();
+  ward__conn_close(c, WARD_ECLOSED);
+  pthread_join(t, NULL);
+  T_TRUE(ward__now_ms() - t0 < 20000);
+  T_TRUE(w.rv != 0);
+  T_TRUE(atomic_load(&w.sent) < w.frames);
+  ward__conn_unref(c);
+  ward__close(sv[1]);
+}
+
+int main(void) {
+  T_RUN(test_close_sends_what_is_queued);
+  T_RUN(test_close_wakes_a_waiting_writer);
+  return t_done();
+}
