@@ -21,14 +21,17 @@ With decorators, streams and calls back to the host:
     ward.run()
 
 The functions here work on one default Worker (ward.worker()); make your
-own ward.Worker for anything else. docs/protocol.md describes the protocol
+own ward.Worker for anything else. ward.host is the other side: a Python
+program that starts, calls and supervises workers through libward. docs/protocol.md describes the protocol
 this speaks; bindings/python/README.md the package.
 """
 
 from .errors import (ECANCELED, ECLOSED, ECRASHED, EGAVEUP, EHANDSHAKE, EINVAL, ENOMEM,
                      ENOMETHOD, EPERM, EPROTO, EREMOTE, ESPAWN, ESTALE, ESYS, ETIMEDOUT, ETOOBIG,
-                     Cancelled, Closed, Error, HandshakeError, NoHost, NoMethod, PayloadError,
-                     ProtocolError, RemoteError, Timeout, TooBig, error_name)
+                     Cancelled, Closed, Crashed, Error, GaveUp, HandshakeError, InvalidArgument,
+                     NoHost, NoMethod, OutOfMemory, PayloadError, PermissionDenied,
+                     ProtocolError, RemoteError, SpawnError, Stale, SystemFailure, Timeout,
+                     TooBig, error_name, from_code)
 from .payload import have_msgpack
 from .protocol import JSON, MSGPACK, RAW
 from .worker import Context, Encoded, Level, Worker
@@ -39,7 +42,9 @@ __all__ = [
     "Worker", "Context", "Encoded", "Level", "RAW", "JSON", "MSGPACK", "worker", "method",
     "handle", "run", "call", "call_async", "notify", "have_msgpack", "error_name",
     "Error", "RemoteError", "NoMethod", "Cancelled", "Timeout", "Closed", "ProtocolError",
-    "TooBig", "HandshakeError", "NoHost", "PayloadError",
+    "TooBig", "HandshakeError", "NoHost", "PayloadError", "InvalidArgument", "OutOfMemory",
+    "SystemFailure", "SpawnError", "Crashed", "GaveUp", "Stale", "PermissionDenied",
+    "from_code",
     "EINVAL", "ENOMEM", "ESYS", "ESPAWN", "EHANDSHAKE", "ETIMEDOUT", "ECANCELED", "ECRASHED",
     "EPROTO", "ETOOBIG", "ENOMETHOD", "EREMOTE", "ECLOSED", "EGAVEUP", "ESTALE", "EPERM",
 ]

@@ -5,6 +5,20 @@ Every exception the package raises is a ward.Error, which carries a code, a
 message and optional data: exactly what an ERROR frame holds. A handler
 that raises one fails its call with those; a call to the host that ends in
 an ERROR raises a RemoteError with the host's code, message and data.
+
+Each of ward's codes has its class (from_code picks it), all under Error:
+
+    Error
+     +-- InvalidArgument (EINVAL)     +-- Crashed (ECRASHED)
+     |    +-- NoHost                   +-- ProtocolError (EPROTO)
+     +-- OutOfMemory (ENOMEM)          |    +-- PayloadError
+     +-- SystemFailure (ESYS)          +-- TooBig (ETOOBIG)
+     +-- SpawnError (ESPAWN)           +-- RemoteError (EREMOTE, or the peer's code)
+     +-- HandshakeError (EHANDSHAKE)   |    +-- NoMethod (ENOMETHOD)
+     +-- Timeout (ETIMEDOUT)           +-- Closed (ECLOSED)
+     +-- Cancelled (ECANCELED)         +-- GaveUp (EGAVEUP)
+                                       +-- Stale (ESTALE)
+                                       +-- PermissionDenied (EPERM)
 """
 
 __all__ = [
@@ -12,7 +26,8 @@ __all__ = [
     "ECRASHED", "EPROTO", "ETOOBIG", "ENOMETHOD", "EREMOTE", "ECLOSED", "EGAVEUP",
     "ESTALE", "EPERM", "error_name", "Error", "RemoteError", "NoMethod", "Cancelled",
     "Timeout", "Closed", "ProtocolError", "TooBig", "HandshakeError", "NoHost",
-    "PayloadError",
+    "PayloadError", "InvalidArgument", "OutOfMemory", "SystemFailure", "SpawnError",
+    "Crashed", "GaveUp", "Stale", "PermissionDenied", "from_code",
 ]
 
 # ward's own codes, -1..-99 (section 9); handlers use any other value.
@@ -123,13 +138,74 @@ class HandshakeError(_Fixed):
     code = EHANDSHAKE
 
 
-class NoHost(_Fixed):
-    """The environment names no channel (WARD_FD, or WARD_SOCKET and
-    WARD_TOKEN): the program was not started by a ward host."""
+class InvalidArgument(_Fixed):
+    """A call was given what it cannot take (WARD_EINVAL)."""
     code = EINVAL
 
 
-class PayloadError(_Fixed):
+class NoHost(InvalidArgument):
+    """The environment names no channel (WARD_FD, or WARD_SOCKET and
+    WARD_TOKEN): the program was not started by a ward host."""
+
+
+class OutOfMemory(_Fixed):
+    """Out of memory (WARD_ENOMEM)."""
+    code = ENOMEM
+
+
+class SystemFailure(_Fixed):
+    """A system call failed (WARD_ESYS); the message says which."""
+    code = ESYS
+
+
+class SpawnError(_Fixed):
+    """The worker's process could not be started (WARD_ESPAWN)."""
+    code = ESPAWN
+
+
+class Crashed(_Fixed):
+    """The worker died while the call was in flight, or has exited for good
+    (WARD_ECRASHED)."""
+    code = ECRASHED
+
+
+class GaveUp(_Fixed):
+    """The worker reached its restart limit and failed (WARD_EGAVEUP)."""
+    code = EGAVEUP
+
+
+class Stale(_Fixed):
+    """The call was pinned to a generation that is not the ready one
+    (WARD_ESTALE)."""
+    code = ESTALE
+
+
+class PermissionDenied(_Fixed):
+    """Permission denied (WARD_EPERM)."""
+    code = EPERM
+
+
+class PayloadError(ProtocolError):
     """A request's payload could not be decoded by its encoding (not valid
     JSON, say): the caller gets ERROR -9 without the handler running."""
     code = EPROTO
+
+
+_BY_CODE = {
+    EINVAL: InvalidArgument, ENOMEM: OutOfMemory, ESYS: SystemFailure, ESPAWN: SpawnError,
+    EHANDSHAKE: HandshakeError, ETIMEDOUT: Timeout, ECANCELED: Cancelled, ECRASHED: Crashed,
+    EPROTO: ProtocolError, ETOOBIG: TooBig, ECLOSED: Closed, EGAVEUP: GaveUp, ESTALE: Stale,
+    EPERM: PermissionDenied,
+}
+
+
+def from_code(code, message="", data=None):
+    """The exception for one of ward's codes (a ward.Timeout for -6, ...),
+    with `message`; a RemoteError for EREMOTE and for codes that are not
+    ward's, a NoMethod for ENOMETHOD."""
+    if code == ENOMETHOD:
+        return NoMethod(code, message, data)
+    kind = _BY_CODE.get(code)
+    if kind is None:
+        return RemoteError(code, message, data)
+    return kind(message, data)
