@@ -40,3 +40,14 @@ def test_two_line_worker(tmp_path, doc, after, method, params, want):
         assert h.wait() == 0
     finally:
         h.cleanup()
+
+
+def test_host_example_names():
+    """The host example of bindings/python/README.md compiles, and every
+    method it calls on a host, a worker or a call is one they have."""
+    from ward.host import Call, Host, Worker
+    code = first_python_block(os.path.join(PACKAGE, "README.md"), "## A host")
+    compile(code, "README.md", "exec")
+    for var, cls in (("host", Host), ("w", Worker), ("call", Call)):
+        for name in re.findall(r"\b%s\.(\w+)" % var, code):
+            assert hasattr(cls, name), "%s.%s" % (cls.__name__, name)
