@@ -14,8 +14,21 @@
  * one warm-up run, and print one value per repetition. A peer whose
  * interpreter is missing is skipped, with a note.
  *
+ * And ward's Python worker (the `ward` package of bindings/python,
+ * peers/py_worker.py) beside multiprocessing.Pipe, with the same 32-byte
+ * payloads:
+ *   round trip   this C host calling the Python worker (ward_request), and
+ *                a Python host calling it (ward.host, peers/py_ward.py),
+ *                against a Pipe round trip between two Python processes
+ *   rows/s       rows of 32 bytes the Python worker streams in one call
+ *                (ctx.row), to this host and to the Python host, against
+ *                as many Pipe messages from the child to the parent
+ *                (py_pipe.py rows)
+ * The Python host finds libward beside this program's directory
+ * (../libward.so, the build's) unless WARD_LIBRARY says where.
+ *
  * The scripts are found in WARD_BENCH_PEERS if set, else in peers/ beside
- * this source file.
+ * this source file; the package in bindings/python beside bench/.
  *
  * Usage: bench_peers [--quick] [--reps N] [--json FILE]
  */
@@ -54,30 +67,63 @@ static peer peers[] = {
     {"python multiprocessing.Pipe", "python3", "py_pipe.py", "import multiprocessing", "", ""},
 };
 #define NPEERS ((int)(sizeof peers / sizeof peers[0]))
+#define PY_PIPE 1 /* peers[PY_PIPE] */
+
+/* The Python side of ward: its worker, started by this host, and a
+ * Python host calling it (path "" when missing). */
+static peer py_worker = {"python worker (ward package)", "python3", "py_worker.py",
+                         "import ward", "", ""};
+static peer py_host = {"python host (ward.host) + python worker", "python3", "py_ward.py",
+                       "import ward.host, ctypes; ward.host._load(None)", "", ""};
+static char py_path[4200]; /* PYTHONPATH with the package */
+
+static void peer_find(peer *p, const char *dir);
 
 static void peers_find(void) {
   char dir[4096];
+  /* CMake compiles with the absolute path of the source file. */
+  const char *src = __FILE__;
+  const char *slash = strrchr(src, '/');
+  int srclen = slash ? (int)(slash - src) : 1;
+  if (!slash)
+    src = ".";
   const char *env = getenv("WARD_BENCH_PEERS");
-  if (env && *env) {
+  if (env && *env)
     snprintf(dir, sizeof dir, "%s", env);
-  } else {
-    /* CMake compiles with the absolute path of the source file. */
-    const char *src = __FILE__;
-    const char *slash = strrchr(src, '/');
-    snprintf(dir, sizeof dir, "%.*s/peers", slash ? (int)(slash - src) : 1, slash ? src : ".");
+  else
+    snprintf(dir, sizeof dir, "%.*s/peers", srclen, src);
+  /* The package beside bench/, and the build's libward for the Python
+   * host: both handed down through the environment. */
+  const char *pp = getenv("PYTHONPATH");
+  snprintf(py_path, sizeof py_path, "%.*s/../bindings/python%s%s", srclen, src,
+           pp && *pp ? ":" : "", pp && *pp ? pp : "");
+  setenv("PYTHONPATH", py_path, 1);
+  if (!getenv("WARD_LIBRARY")) {
+    char lib[4200];
+    const char *s2 = strrchr(B.self, '/');
+    snprintf(lib, sizeof lib, "%.*s/../libward.so", s2 ? (int)(s2 - B.self) : 1,
+             s2 ? B.self : ".");
+    if (access(lib, R_OK) == 0)
+      setenv("WARD_LIBRARY", lib, 1);
   }
-  for (int i = 0; i < NPEERS; i++) {
-    peer *p = &peers[i];
+  peer_find(&py_worker, dir);
+  peer_find(&py_host, dir);
+  for (int i = 0; i < NPEERS; i++)
+    peer_find(&peers[i], dir);
+}
+
+static void peer_find(peer *p, const char *dir) {
+  {
     snprintf(p->file, sizeof p->file, "%s/%s", dir, p->script);
     if (!bench_which(p->interp, p->path, sizeof p->path)) {
       bench_note("%s skipped: %s is not installed", p->name, p->interp);
       p->path[0] = 0;
-      continue;
+      return;
     }
     if (access(p->file, R_OK) != 0) {
       bench_note("%s skipped: no script %s (set WARD_BENCH_PEERS)", p->name, p->file);
       p->path[0] = 0;
-      continue;
+      return;
     }
     if (p->check) {
       char out[256];
@@ -108,6 +154,91 @@ static int peer_run(peer *p, const char *what, int reps, int n, double *v) {
     return 0;
   }
   return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* ward's Python worker, called from this host                         */
+
+static void count_row(const char *stream, uint64_t seq, const void *d, size_t n, void *ud) {
+  (void)stream, (void)seq, (void)d, (void)n;
+  (*(uint64_t *)ud)++;
+}
+
+/* One call whose worker streams `n` rows: rows per second. */
+static double ward_py_rows(ward_worker *w, int n) {
+  char arg[16];
+  int len = snprintf(arg, sizeof arg, "%d", n);
+  uint64_t got = 0;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 60000;
+  o.encoding = WARD_ENC_RAW;
+  o.on_row = count_row;
+  o.ud = &got;
+  int64_t t0 = now_ns();
+  if (ward_request_ex(NULL, w, "rows", arg, (size_t)len, &o))
+    die("ward_request rows");
+  double rate = n / ((double)(now_ns() - t0) / 1e9);
+  if (got != (uint64_t)n)
+    die("%llu rows of %d", (unsigned long long)got, n);
+  return rate;
+}
+
+/* The Python worker's figures in this mode: round trips and rows/s, with
+ * this host and with the Python host, beside multiprocessing.Pipe's. */
+static void run_python(const bench_mode *mode, int nrt, int nrows) {
+  if (!py_worker.path[0])
+    return;
+  double wr[BENCH_MAXREPS], wrows[BENCH_MAXREPS];
+  ward_host *h;
+  if (ward_host_new(&h, NULL))
+    die("ward_host_new");
+  ward_spec *s;
+  if (ward_spec_new(&s, "py-bench", py_worker.path) || ward_spec_arg(s, py_worker.file) ||
+      ward_spec_env(s, "PYTHONPATH", py_path))
+    die("ward_spec_new");
+  ward_worker *w;
+  if (ward_spawn(&w, h, s))
+    die("ward_spawn of the Python worker");
+  ward_spec_free(s);
+  ward_rtt_us(w, nrt);
+  ward_py_rows(w, nrows);
+  for (int i = 0; i < B.reps; i++) {
+    wr[i] = ward_rtt_us(w, nrt);
+    wrows[i] = ward_py_rows(w, nrows);
+  }
+  ward_host_free(h);
+
+  double hr[BENCH_MAXREPS], hrows[BENCH_MAXREPS], pr[BENCH_MAXREPS], prows[BENCH_MAXREPS];
+  int okh = py_host.path[0] && peer_run(&py_host, "rtt", B.reps, nrt, hr);
+  int okhr = py_host.path[0] && peer_run(&py_host, "rows", B.reps, nrows, hrows);
+  peer *pipe = &peers[PY_PIPE];
+  int okp = pipe->path[0] && peer_run(pipe, "rtt", B.reps, nrt, pr);
+  int okpr = pipe->path[0] && peer_run(pipe, "rows", B.reps, nrows, prows);
+
+  char sec[160];
+  snprintf(sec, sizeof sec, "python: round trip, %d-byte payload, %s: %d reps x %d", PAYLOAD,
+           mode->label, B.reps, nrt);
+  int base = okp ? row_add(sec, "multiprocessing.Pipe", "us", pr, B.reps) : -1;
+  int r = row_add(sec, "ward: C host, py worker", "us", wr, B.reps);
+  if (base >= 0)
+    row_vs(r, base);
+  if (okh) {
+    r = row_add(sec, "ward: py host, py worker", "us", hr, B.reps);
+    if (base >= 0)
+      row_vs(r, base);
+  }
+  snprintf(sec, sizeof sec, "python: %d-byte rows from the child, %s: %d reps x %d", PAYLOAD,
+           mode->label, B.reps, nrows);
+  base = okpr ? row_add(sec, "multiprocessing.Pipe", "rows/s", prows, B.reps)
+              : -1;
+  r = row_add(sec, "ward: C host, py worker", "rows/s", wrows, B.reps);
+  if (base >= 0)
+    row_vs(r, base);
+  if (okhr) {
+    r = row_add(sec, "ward: py host, py worker", "rows/s", hrows, B.reps);
+    if (base >= 0)
+      row_vs(r, base);
+  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -157,6 +288,7 @@ static void run_mode(const bench_mode *mode) {
   for (int k = 0; k < NPEERS; k++)
     if (okm[k])
       row_vs(row_add(sec_msg, peers[k].name, "msg/s", pm[k], B.reps), a);
+  run_python(mode, nrt, B.quick ? 1000 : 50000);
   bench_set_mode(NULL);
 }
 
@@ -170,6 +302,9 @@ int main(int argc, char **argv) {
     run_mode(&bench_modes[m]);
   bench_note("peer round trips are shown as peer / ward: the target is ward >= 2.5x faster; "
              "Node sends {t, d} objects as JSON, Python pickles a 32-byte bytes object");
+  bench_note("python: ward's Python worker (and host) against multiprocessing.Pipe: "
+             "round trips as ward / Pipe (under 1 is faster), rows/s as ward / Pipe "
+             "(over 1 is faster)");
   bench_report();
   return 0;
 }

@@ -9,6 +9,10 @@ measured the same way.
   python3 py_pipe.py stream REPS N   N one-way messages, then a request for
                                      the count the child saw, which ends
                                      the measurement; prints messages/s
+  python3 py_pipe.py rows REPS N     asks the child for N messages of 32
+                                     bytes, which it sends back one by one
+                                     and ends with None; prints messages/s
+                                     (ward's rows from a Python worker)
 
 One warm-up run of N comes first. Run by bench_peers, which pins it (or
 not) to the same CPUs as ward's figures.
@@ -31,6 +35,11 @@ def child(conn, mode):
             return
         if mode == "rtt":
             conn.send(m)
+        elif mode == "rows":
+            send = conn.send
+            for _ in range(m):
+                send(PAYLOAD)
+            send(None)
         elif m is None:
             conn.send(count)
             count = 0
@@ -39,8 +48,8 @@ def child(conn, mode):
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] not in ("rtt", "stream"):
-        print("usage: python3 py_pipe.py rtt|stream REPS N", file=sys.stderr)
+    if len(sys.argv) != 4 or sys.argv[1] not in ("rtt", "stream", "rows"):
+        print("usage: python3 py_pipe.py rtt|stream|rows REPS N", file=sys.stderr)
         return 2
     mode, reps, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     here, there = mp.Pipe()
@@ -65,7 +74,17 @@ def main():
             raise RuntimeError("the child counted %d messages of %d" % (got, k))
         return k / (time.perf_counter() - t0)
 
-    f = rtt if mode == "rtt" else stream
+    def rows(k):
+        t0 = time.perf_counter()
+        here.send(k)
+        got, recv = 0, here.recv
+        while recv() is not None:
+            got += 1
+        if got != k:
+            raise RuntimeError("the child sent %d messages of %d" % (got, k))
+        return k / (time.perf_counter() - t0)
+
+    f = {"rtt": rtt, "stream": stream, "rows": rows}[mode]
     f(n)  # warm-up
     for _ in range(reps):
         print("%.6f" % f(n), flush=True)
