@@ -70,6 +70,25 @@ def stream(ctx, params):
 
 
 @worker.method
+def stream_batch(ctx, params):
+    """stream, with the rows sent by one ctx.rows() (batched writes)."""
+    n, pad = params["n"], "p" * params.get("pad", 0)
+    ctx.rows("out", ({"i": i, "pad": pad} for i in range(1, n + 1)))
+    return n
+
+
+@worker.method
+def forever_batch(ctx, params):
+    """forever, with ctx.rows() over an endless generator."""
+    def endless():
+        i = 0
+        while True:
+            i += 1
+            yield {"i": i, "pad": ""}
+    ctx.rows("out", endless())
+
+
+@worker.method
 def forever(ctx, params):
     """Rows until the caller cancels: Cancelled ends the call with -7."""
     i = 0

@@ -81,6 +81,27 @@ def test_streams(host):
     assert w.request("add", {"a": 1, "b": 1}) == 2
 
 
+@pytest.mark.parametrize("window", [64, 4096, 0, -1])
+def test_batched_rows(host, window):
+    """ctx.rows() sends many rows a write, within the caller's window
+    (libward cuts off a worker that overruns it), numbered in order; and
+    stops at a cancel."""
+    w = python_worker(host, "batch")
+    rows = []
+    n = w.request("stream_batch", {"n": 3000, "pad": 10}, window=window,
+                  on_row=lambda stream, seq, row: rows.append((seq, row["i"])))
+    assert n == 3000 and rows == [(i, i) for i in range(1, 3001)]
+    got = []
+    c = w.call("forever_batch", window=window, on_row=lambda s, seq, row: got.append(seq))
+    deadline = time.monotonic() + 30
+    while len(got) < 100 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    c.cancel()
+    with pytest.raises(ward.Cancelled):
+        c.wait(30)
+    assert w.request("add", {"a": 1, "b": 1}) == 2     # it served on
+
+
 def test_every_code_has_its_class():
     """Each WARD_E* code is raised as a class of its own under ward.Error;
     a code that is not ward's is a RemoteError."""

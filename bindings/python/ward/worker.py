@@ -3,18 +3,27 @@ calls (docs/protocol.md).
 
 Design notes
 ------------
-Two threads touch the connection:
+Frames are read by whichever thread needs them, one at a time (the
+*reading role*, `_reading`), and sorted: answers to our own calls resolve
+them; CREDIT and CANCEL update the call being served (or mark a queued
+request); PINGs, REQUESTs, NOTIFYs and the host's GOODBYE are queued for
+the serving thread.
 
-- A *reader* thread (started by connect()) reads every frame and sorts it:
-  answers to our own calls resolve them; CREDIT and CANCEL update the call
-  being served (or mark a queued request); PINGs, REQUESTs, NOTIFYs and
-  the host's GOODBYE are queued for the serving thread.
 - The *serving* thread (the one in serve() or run()) runs handlers one at
   a time, in arrival order, and is the only one that answers PINGs: a
   handler stuck in a loop without a boundary stops the answers, which is
   how the host detects a hang (protocol.md 8.2). A handler's boundaries
   are ctx.row(), ctx.progress(), ctx.cancelled(), waiting for credit, and
   waiting for a call to the host: each answers the PINGs waiting.
+- While it has nothing to do, the serving thread reads the socket itself:
+  a request is read, handled and answered on one thread, with no handoff
+  between threads (which costs a Python round trip more than the rest of
+  it). At the boundaries of a handler it reads what has arrived without
+  waiting, at most once a millisecond, as ward's C worker library does.
+- A *reader* thread (started by connect()) reads when nobody else does
+  and someone waits for a frame: while a handler waits for credit, while
+  calls of ours wait for their answers (asyncio ones included), when
+  nothing is served at all, and to see the end after close().
 
 One lock (a Condition) guards the shared state; another makes each frame
 go out whole, so any thread may call, notify or close. Like ward's C
@@ -49,6 +58,8 @@ CALL_TIMEOUT = 30.0             # a call's default deadline (as libward)
 _FLOOD_HIGH = 8 * 1024 * 1024   # stop reading above this much queued (protocol.md 10)
 _FLOOD_LOW = 4 * 1024 * 1024    # and read again at this much
 _ITEM_OVERHEAD = 256            # what each queued message counts besides its payload
+_HAND_OVER = 0.002              # a handler's boundaries read for it this long (s)
+_BATCH = 64 * 1024              # the most ctx.rows() sends in one write
 _PR_SET_PDEATHSIG = 1
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 
@@ -185,10 +196,46 @@ class Context:
         self._stream(Kind.ROW, _check_name(stream, "stream name"), stream, value, encoding)
 
     def rows(self, stream, values, *, encoding=None):
-        """row() for each of `values`, in order."""
+        """row() for each of `values`, in order, in as few writes as the
+        caller's window allows (up to 64 KiB at a time): the way to stream
+        many small rows fast. The same rows, numbers, pacing and errors as
+        row() for each; every row is sent before it returns (those before
+        an error too)."""
         name = _check_name(stream, "stream name")
-        for value in values:
-            self._stream(Kind.ROW, name, stream, value, encoding)
+        self._check_open()
+        w = self.worker
+        batch, size, seq = [], 0, self._seq.get(stream, 0)
+
+        def flush():
+            nonlocal batch, size
+            if batch:
+                data, n, last = b"".join(batch), size, seq
+                batch, size = [], 0
+                w._send_bytes(data)
+                self._seq[stream] = last
+                self._sent += n
+
+        try:
+            for value in values:
+                enc, data = self._encode(value, encoding)
+                if self.is_notify:
+                    continue
+                if len(data) > w.host_max_frame:
+                    raise TooBig("a row of %d bytes, over the caller's limit of %d"
+                                 % (len(data), w.host_max_frame))
+                n = HEADER_SIZE + len(name) + len(data)
+                # Each frame of the batch obeys the rule of 7.6 as if those
+                # before it had been sent.
+                if batch and (size + n > _BATCH or not may_send(
+                        self._window, self._sent - self._acked + size, n)):
+                    flush()
+                if not batch:
+                    self._wait_window(n)     # a boundary: pings, cancel, credit
+                seq += 1
+                batch.append(encode_frame(Kind.ROW, self.id, seq, name, data, enc))
+                size += n
+        finally:
+            flush()
 
     def progress(self, value, *, encoding=None):
         """Sends a progress report (e.g. {"done": 40, "total": 100}):
@@ -215,7 +262,7 @@ class Context:
         it is lost): check it between steps of long work, and stop. It is a
         boundary: pings waiting are answered."""
         w = self.worker
-        w._answer_pings()
+        w._boundary()
         with w._cv:
             return self._cancelled or (w._end is not None and w._bye is None)
 
@@ -283,6 +330,7 @@ class Context:
         """Returns once the sending rule of 7.6 lets a frame of `n` bytes
         go, answering pings meanwhile; raises Cancelled or Closed."""
         w = self.worker
+        w._boundary()
         while True:
             w._answer_pings()
             with w._cv:
@@ -295,7 +343,7 @@ class Context:
                 if w._pings and w._is_serving_thread():
                     continue
                 w._waiting_credit = True
-                w._cv.notify_all()     # a reader paused by a flood reads again
+                w._wake_reader()       # also past a flood
                 try:
                     w._cv.wait()
                 finally:
@@ -376,7 +424,9 @@ class Worker:
         self._sock = None
         self._connect_lock = threading.Lock()
         self._rbuf = bytearray()
-        self._cv = threading.Condition()
+        lock = threading.RLock()
+        self._cv = threading.Condition(lock)
+        self._rcv = threading.Condition(lock)   # the reader thread waits on this one
         self._wlock = threading.Lock()
         self._inbox = deque()
         self._inbox_cost = 0
@@ -386,6 +436,13 @@ class Worker:
         self._next_id = 0
         self._current = None         # the Context being served
         self._waiting_credit = False
+        self._reading = False        # a thread holds the reading role
+        self._idle = False           # the serving thread waits for work
+        self._flooded = False        # too much queued: the reader pauses
+        self._polled = 0.0           # when a boundary last looked for frames
+        self._started = 0.0          # when the handler running started
+        self._handed = False         # its boundaries left reading to the reader thread
+        self._want = 0               # bytes the frame being read still lacks
         self._bye = None             # the reason of the host's GOODBYE, once read
         self._end = None             # why the connection ended (an Error), once it has
         self._left = False           # we said goodbye (close())
@@ -509,13 +566,24 @@ class Worker:
 
     def _read_frame(self, sock):
         """The next frame (a buffered read); EOFError at the end."""
+        while True:
+            f = self._parse()
+            if f is not None:
+                return f
+            self._fill(sock, self._rbuf, self._want)
+
+    def _parse(self):
+        """The first frame of the buffer, or None (and in _want the bytes
+        it lacks) when it is not all there yet."""
         buf = self._rbuf
-        while len(buf) < HEADER_SIZE:
-            self._fill(sock, buf)
+        if len(buf) < HEADER_SIZE:
+            self._want = 0
+            return None
         kind, enc, nlen, length, id, aux = decode_header(bytes(buf[:HEADER_SIZE]), self.max_frame)
         end = HEADER_SIZE + nlen + length
-        while len(buf) < end:
-            self._fill(sock, buf, end - len(buf))
+        if len(buf) < end:
+            self._want = end - len(buf)
+            return None
         try:
             name = bytes(buf[HEADER_SIZE:HEADER_SIZE + nlen]).decode("utf-8")
         except UnicodeDecodeError:
@@ -531,14 +599,89 @@ class Worker:
             raise EOFError
         buf += chunk
 
-    # -- the reader thread -----------------------------------------------------
+    # -- reading -------------------------------------------------------------------
 
     def _read_loop(self):
-        sock = self._sock
-        try:
+        """The reader thread: reads while nobody else does and someone
+        waits for a frame (see the design notes)."""
+        while True:
+            with self._cv:
+                while not self._reader_may_read():
+                    if self._end is not None:
+                        return
+                    self._rcv.wait()
+                self._reading = True
+            self._read_one()
+            self._drop_role()
+
+    def _reader_may_read(self):
+        """Whether the reader thread takes the role now (under the lock)."""
+        if self._reading or self._end is not None:
+            return False
+        if self._left:
+            return True               # the end of the stream, after close()
+        waiting = bool(self._calls) or self._waiting_credit
+        # Past 8 MiB queued for handlers, nothing more is read until half
+        # of it is handled, except for a frame someone waits for
+        # (protocol.md 10).
+        if self._inbox_cost > _FLOOD_HIGH:
+            self._flooded = True
+        elif self._inbox_cost <= _FLOOD_LOW:
+            self._flooded = False
+        if self._flooded and not waiting:
+            return False
+        if self._serving is None:
+            return True               # nobody serves: read everything
+        return not self._idle and (waiting or self._handed)
+
+    def _take_role(self):
+        """Takes the reading role if free (under the lock): whether it did."""
+        if self._reading or self._end is not None:
+            return False
+        self._reading = True
+        return True
+
+    def _drop_role(self):
+        with self._cv:
+            self._reading = False
+            self._cv.notify_all()
+            self._wake_reader()
+
+    def _wake_reader(self):
+        """Wakes the reader thread if it should read now (under the lock).
+        Called where its answer may have changed; never otherwise, since a
+        thread woken for nothing costs as much as the work it waits for."""
+        if self._reader_may_read():
+            self._rcv.notify()
+
+    def _read_one(self):
+        """With the role: reads and sorts one frame, waiting for it."""
+        self._reading_guard(lambda: self._sort(self._read_frame(self._sock)))
+
+    def _read_available(self):
+        """With the role: sorts the frames that have arrived, waiting for
+        none."""
+        def drain():
             while True:
-                self._pause_while_flooded()
-                self._sort(self._read_frame(sock))
+                f = self._parse()
+                if f is not None:
+                    self._sort(f)
+                    continue
+                try:
+                    chunk = self._sock.recv(max(self._want, 1 << 16), socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    return
+                if not chunk:
+                    raise EOFError
+                self._rbuf += chunk
+        self._reading_guard(drain)
+
+    def _reading_guard(self, read):
+        """Runs `read`; the end of the stream or a broken frame ends the
+        connection, with the error that says why."""
+        try:
+            read()
+            return
         except EOFError:
             end = Closed("the host closed the connection")
         except Violation as v:
@@ -552,13 +695,30 @@ class Worker:
             end = ProtocolError("the reader failed: %s" % _exception_text(e)[1])
         self._finish(end)
 
-    def _pause_while_flooded(self):
-        with self._cv:
-            if self._inbox_cost <= _FLOOD_HIGH:
-                return
-            while (self._inbox_cost > _FLOOD_LOW and not self._calls
-                   and not self._waiting_credit and not self._left):
-                self._cv.wait()
+    def _boundary(self):
+        """A handler's boundary on the serving thread: sorts what has
+        arrived and answers the pings. In its first milliseconds it looks
+        for frames itself, at most once a millisecond, without waiting; a
+        handler that goes on longer hands reading over to the reader
+        thread, which then reads as they come (a stream's credit, a
+        CANCEL, PINGs) until the handler ends. A short handler thus costs
+        no thread switch, and a long one no system call per boundary."""
+        if not self._handed and self._is_serving_thread():
+            now = time.monotonic()
+            if now - self._started >= _HAND_OVER:
+                with self._cv:
+                    self._handed = True
+                    self._wake_reader()
+            elif now - self._polled >= 0.001:
+                self._polled = now
+                with self._cv:
+                    took = self._take_role()
+                if took:
+                    try:
+                        self._read_available()
+                    finally:
+                        self._drop_role()
+        self._answer_pings()
 
     def _sort(self, f):
         """Where a frame read goes (protocol.md 5, 7, 8)."""
@@ -621,6 +781,7 @@ class Worker:
             for out in calls:
                 out.error = Closed("the connection to the host ended: %s" % end.message)
             self._cv.notify_all()
+            self._rcv.notify_all()
         for out in calls:
             if out.wake:
                 out.wake()
@@ -631,7 +792,10 @@ class Worker:
     # -- sending -----------------------------------------------------------------
 
     def _send(self, kind, id, aux, name, data, enc):
-        frame = encode_frame(kind, id, aux, name, data, enc)
+        self._send_bytes(encode_frame(kind, id, aux, name, data, enc))
+
+    def _send_bytes(self, frame):
+        """Sends whole frames, from any thread."""
         with self._wlock:
             if self._sock_closed:
                 raise Closed("the connection to the host is closed")
@@ -684,6 +848,8 @@ class Worker:
         finally:
             with self._cv:
                 self._serving = None
+                self._idle = False
+                self._wake_reader()
 
     def _next(self):
         """The next thing to do: (queued item, Context or None, handler) or
@@ -691,28 +857,46 @@ class Worker:
         while True:
             self._answer_pings()
             with self._cv:
+                self._idle = True
                 while not (self._pings or self._inbox or self._end is not None or self._left):
+                    # Nothing to do: read the next frame on this thread,
+                    # unless another one is reading already.
+                    if self._take_role():
+                        break
                     self._cv.wait()
-                if self._pings:
-                    continue
-                if self._left:
-                    return None, None, None
-                if self._end is not None and self._bye is None:
-                    raise self._end
-                if not self._inbox:       # ended after the GOODBYE was handled
-                    return None, None, None
-                item = self._inbox.popleft()
-                self._inbox_cost -= item.cost
-                self._cv.notify_all()     # a reader paused by a flood may go on
-                f = item.frame
-                if f.kind == Kind.GOODBYE:
-                    return None, None, None
-                if f.kind == Kind.REQUEST and self._queued.get(f.id) is item:
-                    del self._queued[f.id]
-                entry = self._handlers.get(f.name)
-                ctx = Context(self, f, entry[1] if entry else False)
-                self._current = ctx
-                return item, ctx, entry
+                else:
+                    if self._pings:
+                        continue
+                    if self._left:
+                        return None, None, None
+                    if self._end is not None and self._bye is None:
+                        raise self._end
+                    if not self._inbox:   # ended after the GOODBYE was handled
+                        return None, None, None
+                    self._idle = False
+                    self._handed = False
+                    self._started = time.monotonic()
+                    self._wake_reader()   # for calls of ours waiting meanwhile
+                    return self._pop()
+            try:
+                self._read_one()
+            finally:
+                self._drop_role()
+
+    def _pop(self):
+        """The next queued item, made ready to serve (under the lock)."""
+        item = self._inbox.popleft()
+        self._inbox_cost -= item.cost
+        self._wake_reader()       # a reader paused by a flood may go on
+        f = item.frame
+        if f.kind == Kind.GOODBYE:
+            return None, None, None
+        if f.kind == Kind.REQUEST and self._queued.get(f.id) is item:
+            del self._queued[f.id]
+        entry = self._handlers.get(f.name)
+        ctx = Context(self, f, entry[1] if entry else False)
+        self._current = ctx
+        return item, ctx, entry
 
     def _handle(self, item, ctx, entry):
         if ctx.is_notify:
@@ -800,6 +984,7 @@ class Worker:
             self._left = True
             quiet = self._bye is not None or self._end is not None
             self._cv.notify_all()
+            self._wake_reader()
         if not quiet:
             try:
                 self._send(Kind.GOODBYE, 0, 0, b"", str(text).encode("utf-8"), RAW)
@@ -832,6 +1017,7 @@ class Worker:
                     break
             out = _Outgoing(self._next_id, wake)
             self._calls[out.id] = out
+            self._wake_reader()
         try:
             self._send(kind, out.id, 0, method, data, enc)
         except Closed:
