@@ -164,8 +164,8 @@ static void count_row(const char *stream, uint64_t seq, const void *d, size_t n,
   (*(uint64_t *)ud)++;
 }
 
-/* One call whose worker streams `n` rows: rows per second. */
-static double ward_py_rows(ward_worker *w, int n) {
+/* One call of `method` whose worker streams `n` rows: rows per second. */
+static double ward_py_rows(ward_worker *w, const char *method, int n) {
   char arg[16];
   int len = snprintf(arg, sizeof arg, "%d", n);
   uint64_t got = 0;
@@ -175,8 +175,8 @@ static double ward_py_rows(ward_worker *w, int n) {
   o.on_row = count_row;
   o.ud = &got;
   int64_t t0 = now_ns();
-  if (ward_request_ex(NULL, w, "rows", arg, (size_t)len, &o))
-    die("ward_request rows");
+  if (ward_request_ex(NULL, w, method, arg, (size_t)len, &o))
+    die("ward_request %s", method);
   double rate = n / ((double)(now_ns() - t0) / 1e9);
   if (got != (uint64_t)n)
     die("%llu rows of %d", (unsigned long long)got, n);
@@ -188,7 +188,7 @@ static double ward_py_rows(ward_worker *w, int n) {
 static void run_python(const bench_mode *mode, int nrt, int nrows) {
   if (!py_worker.path[0])
     return;
-  double wr[BENCH_MAXREPS], wrows[BENCH_MAXREPS];
+  double wr[BENCH_MAXREPS], wrows[BENCH_MAXREPS], wbatch[BENCH_MAXREPS];
   ward_host *h;
   if (ward_host_new(&h, NULL))
     die("ward_host_new");
@@ -201,10 +201,12 @@ static void run_python(const bench_mode *mode, int nrt, int nrows) {
     die("ward_spawn of the Python worker");
   ward_spec_free(s);
   ward_rtt_us(w, nrt);
-  ward_py_rows(w, nrows);
+  ward_py_rows(w, "rows", nrows);
+  ward_py_rows(w, "batch", nrows);
   for (int i = 0; i < B.reps; i++) {
     wr[i] = ward_rtt_us(w, nrt);
-    wrows[i] = ward_py_rows(w, nrows);
+    wrows[i] = ward_py_rows(w, "rows", nrows);
+    wbatch[i] = ward_py_rows(w, "batch", nrows);
   }
   ward_host_free(h);
 
@@ -232,6 +234,9 @@ static void run_python(const bench_mode *mode, int nrt, int nrows) {
   base = okpr ? row_add(sec, "multiprocessing.Pipe", "rows/s", prows, B.reps)
               : -1;
   r = row_add(sec, "ward: C host, py worker", "rows/s", wrows, B.reps);
+  if (base >= 0)
+    row_vs(r, base);
+  r = row_add(sec, "ward: C host, ctx.rows", "rows/s", wbatch, B.reps);
   if (base >= 0)
     row_vs(r, base);
   if (okhr) {

@@ -4,7 +4,8 @@ py_pipe.py.
 
   echo   replies with the request's bytes (raw: not decoded)
   rows   params: N as text; sends N rows of 32 bytes on the stream "r",
-         then replies N
+         one ctx.row() each, then replies N
+  batch  the same with one ctx.rows() (up to 64 KiB of rows a write)
 """
 import ward
 
@@ -23,6 +24,13 @@ def rows(ctx, data):
     row = ctx.row
     for _ in range(n):
         row("r", ROW)
+    return str(n).encode()
+
+
+@worker.method(raw=True)
+def batch(ctx, data):
+    n = int(data)
+    ctx.rows("r", (ROW for _ in range(n)))
     return str(n).encode()
 
 
