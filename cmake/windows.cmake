@@ -60,8 +60,9 @@ set(WARD_WIN_EXCLUDED
 
 # Meaningful on Windows, not ported yet (docs/platforms.md, "What runs").
 set(WARD_WIN_PENDING
-  test_python  # the Python package's workers: it speaks Unix sockets, not yet named
-               # pipes (bindings/python/README.md)
+  test_python  # the Python package's workers: they speak named pipes (ward/winpipe.py),
+               # but there is no Windows CPython to run them under Wine here
+               # (docs/platforms.md)
 )
 
 file(GLOB ward_win_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)

@@ -44,6 +44,7 @@ import traceback as _traceback
 from collections import deque
 
 from . import payload as _payload
+from . import winpipe
 from .errors import (ECANCELED, ECLOSED, EINVAL, ENOMETHOD, ESYS, ETOOBIG, Cancelled, Closed,
                      Error, HandshakeError, NoHost, NoMethod, ProtocolError, RemoteError,
                      Timeout, TooBig)
@@ -62,6 +63,7 @@ _HAND_OVER = 0.002              # a handler's boundaries read for it this long (
 _BATCH = 64 * 1024              # the most ctx.rows() sends in one write
 _PR_SET_PDEATHSIG = 1
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
+_WINDOWS = sys.platform == "win32"   # the channel is a named pipe (protocol.md 2.2a)
 
 
 class Level:
@@ -668,7 +670,7 @@ class Worker:
                     self._sort(f)
                     continue
                 try:
-                    chunk = self._sock.recv(max(self._want, 1 << 16), socket.MSG_DONTWAIT)
+                    chunk = self._sock.recv(max(self._want, 1 << 16), winpipe.DONTWAIT)
                 except (BlockingIOError, InterruptedError):
                     return
                 if not chunk:
@@ -1141,8 +1143,10 @@ def _program():
 
 
 def _open_channel():
-    """The socket the environment names (protocol.md 2.1, 2.2) and the
-    token to send (None in inherit mode)."""
+    """The socket the environment names (protocol.md 2.1, 2.2; on Windows
+    the named pipe, 2.2a) and the token to send (None in inherit mode)."""
+    if _WINDOWS:
+        return _open_pipe()
     fd = os.environ.get("WARD_FD")
     if fd is not None:
         try:
@@ -1163,6 +1167,29 @@ def _open_channel():
             sock.close()
             raise Error(ESYS, "cannot connect to WARD_SOCKET %s: %s" % (path, e)) from None
         return sock, token
+    raise NoHost("this program is a ward worker and is started by a ward host, which "
+                 "passes it a channel in its environment (WARD_FD, or WARD_SOCKET and "
+                 "WARD_TOKEN); neither is set")
+
+
+def _open_pipe():
+    """_open_channel() on Windows: an inherited pipe handle (WARD_FD), or a
+    pipe name (WARD_SOCKET) to open."""
+    fd = os.environ.get("WARD_FD")
+    if fd is not None:
+        try:
+            return winpipe.open_inherited(fd), None
+        except (ValueError, OSError) as e:
+            raise Error(ESYS, "WARD_FD=%s is not a pipe handle: %s" % (fd, e)) from None
+    path = os.environ.get("WARD_SOCKET")
+    if path is not None:
+        token = os.environ.get("WARD_TOKEN")
+        if not token:
+            raise NoHost("WARD_SOCKET is set but WARD_TOKEN is not")
+        try:
+            return winpipe.open_named(path), token
+        except OSError as e:
+            raise Error(ESYS, "cannot open the pipe WARD_SOCKET %s: %s" % (path, e)) from None
     raise NoHost("this program is a ward worker and is started by a ward host, which "
                  "passes it a channel in its environment (WARD_FD, or WARD_SOCKET and "
                  "WARD_TOKEN); neither is set")
