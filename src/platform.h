@@ -251,6 +251,22 @@ void ward__child_reap(int pid, int *code, int *sig);
  * limit; a wake, a change or a signal ends it early: callers look again);
  * ward__futex_wake wakes the waiters of `word`, in any process. */
 int ward__shm_supported(void);
+/* Payloads in shared memory (docs/protocol.md 3.5). ward__payload_mem
+ * makes `size` (> 0) bytes of memory to fill in place: *fd and a
+ * writable mapping *mem; its size is sealed already. ward__payload_seal
+ * makes it read-only for good: the writable mapping is unmapped (the
+ * kernel seals against writing only memory that nobody can write through
+ * a mapping), F_SEAL_WRITE is added, and *mem becomes a read-only
+ * mapping. ward__payload_map maps read-only memory a peer sent as a
+ * payload of `len` bytes, after checking that it is a memfd sealed
+ * against writing, shrinking and growing (WARD_EPROTO otherwise), of
+ * exactly `len` bytes (WARD_EPROTO when it is shorter or longer).
+ * ward__payload_unmap undoes a mapping of either. Backends without
+ * memfd: WARD_EINVAL. */
+int ward__payload_mem(size_t size, ward__fd *fd, void **mem);
+int ward__payload_seal(ward__fd fd, size_t size, void **mem);
+int ward__payload_map(ward__fd fd, size_t len, const void **mem);
+void ward__payload_unmap(const void *mem, size_t size);
 int ward__shm_new(size_t size, ward__fd *fd, void **mem);
 int ward__shm_map(ward__fd fd, size_t size, void **mem);
 void ward__shm_unmap(void *mem, size_t size);
@@ -323,6 +339,17 @@ ptrdiff_t ward__sock_send(ward__fd fd, const ward__buf *bufs, int n);
  * at the end of the stream, WARD__AGAIN when nothing is there yet, or
  * WARD_ECRASHED (errno kept). */
 ptrdiff_t ward__sock_recv(ward__fd fd, void *p, size_t n, int block);
+/* ward__sock_send with one descriptor, `pass`, sent along with the first
+ * byte taken (SCM_RIGHTS; the sender keeps its own). Nothing was sent,
+ * descriptor included, when it returns 0. Windows: WARD_EINVAL. */
+ptrdiff_t ward__sock_send_fd(ward__fd fd, const ward__buf *bufs, int n, ward__fd pass);
+/* ward__sock_recv that also takes the descriptors that came with the
+ * bytes (close-on-exec): up to `max` in fds[], their count in *nfds. When
+ * the peer sent more than fit, the others are closed and *nfds is
+ * -1 - (the count kept): the caller closes those and refuses the stream.
+ * Windows: none ever come. */
+ptrdiff_t ward__sock_recv_fds(ward__fd fd, void *p, size_t n, int block, ward__fd *fds,
+                              int *nfds, int max);
 /* Shuts both directions of a socket down, which wakes whoever polls it;
  * the descriptor stays open. */
 void ward__sock_shutdown(ward__fd fd);

@@ -77,3 +77,68 @@ void ward__futex_wait(_Atomic uint32_t *word, uint32_t expect, int timeout_ms) {
 void ward__futex_wake(_Atomic uint32_t *word) {
   syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
+
+/* ------------------------------------------------------------------ */
+/* Payloads                                                            */
+
+/* What a payload's receiver requires: nobody, its sender included, can
+ * change the bytes or the size under its mapping any more. */
+#define PAYLOAD_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
+
+int ward__payload_mem(size_t size, ward__fd *fd, void **mem) {
+  int f = memfd_create("ward-payload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (f < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "memfd_create");
+  if (ftruncate(f, (off_t)size) < 0 || fcntl(f, F_ADD_SEALS, SIZE_SEALS) < 0) {
+    int e = errno;
+    close(f);
+    return ward__fail_sys(e == ENOSPC || e == EFBIG ? WARD_ENOMEM : WARD_ESYS, e,
+                          "sizing a payload");
+  }
+  void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+  if (m == MAP_FAILED) {
+    int e = errno;
+    close(f);
+    return ward__fail_sys(WARD_ENOMEM, e, "mmap of a payload");
+  }
+  *fd = f;
+  *mem = m;
+  return 0;
+}
+
+int ward__payload_seal(ward__fd fd, size_t size, void **mem) {
+  munmap(*mem, size);
+  *mem = NULL;
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    return ward__fail_sys(WARD_ESYS, errno, "sealing a payload against writing");
+  void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED)
+    return ward__fail_sys(WARD_ENOMEM, errno, "mmap of a sealed payload");
+  *mem = m;
+  return 0;
+}
+
+int ward__payload_map(ward__fd fd, size_t len, const void **mem) {
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+    return ward__fail(WARD_EPROTO, "a payload descriptor that is not shared memory");
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0)
+    return ward__fail(WARD_EPROTO, "a payload descriptor that is not a memfd");
+  if ((seals & PAYLOAD_SEALS) != PAYLOAD_SEALS)
+    return ward__fail(WARD_EPROTO, "a payload memfd not sealed against writing, shrinking "
+                                   "and growing (seals 0x%x)", (unsigned)seals);
+  if ((uint64_t)st.st_size != len)
+    return ward__fail(WARD_EPROTO, "a payload memfd of %llu bytes for a payload of %zu",
+                      (unsigned long long)st.st_size, len);
+  void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED)
+    return ward__fail_sys(WARD_ENOMEM, errno, "mmap of a received payload");
+  *mem = m;
+  return 0;
+}
+
+void ward__payload_unmap(const void *mem, size_t size) {
+  if (mem)
+    munmap((void *)mem, size);
+}

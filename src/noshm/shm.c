@@ -25,3 +25,20 @@ void ward__futex_wait(_Atomic uint32_t *word, uint32_t expect, int timeout_ms) {
 }
 
 void ward__futex_wake(_Atomic uint32_t *word) { (void)word; }
+
+int ward__payload_mem(size_t size, ward__fd *fd, void **mem) {
+  (void)size, (void)fd, (void)mem;
+  return ward__fail(WARD_EINVAL, "no shared-memory payloads on this backend");
+}
+
+int ward__payload_seal(ward__fd fd, size_t size, void **mem) {
+  (void)fd, (void)size, (void)mem;
+  return ward__fail(WARD_EINVAL, "no shared-memory payloads on this backend");
+}
+
+int ward__payload_map(ward__fd fd, size_t len, const void **mem) {
+  (void)fd, (void)len, (void)mem;
+  return ward__fail(WARD_EPROTO, "no shared-memory payloads on this backend");
+}
+
+void ward__payload_unmap(const void *mem, size_t size) { (void)mem, (void)size; }

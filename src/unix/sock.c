@@ -264,6 +264,91 @@ ptrdiff_t ward__sock_send(ward__fd fd, const ward__buf *bufs, int n) {
   }
 }
 
+/* The descriptor travels as SCM_RIGHTS with the first byte sendmsg
+ * takes: a stream socket delivers it with that byte, never with an
+ * earlier one (docs/protocol.md 3.5). */
+ptrdiff_t ward__sock_send_fd(ward__fd fd, const ward__buf *bufs, int n, ward__fd pass) {
+  struct iovec iov[8];
+  if (n > 8)
+    n = 8;
+  for (int i = 0; i < n; i++)
+    iov[i] = (struct iovec){(void *)bufs[i].base, bufs[i].len};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &pass, sizeof(int));
+  for (;;) {
+    ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w >= 0)
+      return w;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return 0;
+    return ward__fail_sys(WARD_ECRASHED, errno, "write to peer");
+  }
+}
+
+#ifndef MSG_CMSG_CLOEXEC
+#define MSG_CMSG_CLOEXEC 0 /* set one by one below instead */
+#endif
+
+/* Keeps the descriptors of one control message, up to `max` of them, and
+ * closes the others. Returns whether any had to be closed. */
+static int take_fds(struct cmsghdr *cm, ward__fd *fds, int *nfds, int max) {
+  int over = 0;
+  size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+  for (size_t i = 0; i < n; i++) {
+    int f;
+    memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
+    if (MSG_CMSG_CLOEXEC == 0)
+      fcntl(f, F_SETFD, FD_CLOEXEC);
+    if (*nfds < max) {
+      fds[(*nfds)++] = f;
+    } else {
+      close(f);
+      over = 1;
+    }
+  }
+  return over;
+}
+
+ptrdiff_t ward__sock_recv_fds(ward__fd fd, void *p, size_t n, int block, ward__fd *fds,
+                              int *nfds, int max) {
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(4 * sizeof(int))];
+  } u;
+  struct iovec iov = {p, n};
+  *nfds = 0;
+  for (;;) {
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf};
+    ssize_t r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return WARD__AGAIN;
+    if (r < 0)
+      return ward__fail_sys(WARD_ECRASHED, errno, "read from peer");
+    int over = (mh.msg_flags & MSG_CTRUNC) != 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+        over |= take_fds(cm, fds, nfds, max);
+    if (over)
+      *nfds = -1 - *nfds; /* the caller closes what it got, and refuses */
+    return r;
+  }
+}
+
 ptrdiff_t ward__sock_recv(ward__fd fd, void *p, size_t n, int block) {
   for (;;) {
     ssize_t r = recv(fd, p, n, block ? 0 : MSG_DONTWAIT);

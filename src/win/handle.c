@@ -453,6 +453,20 @@ ptrdiff_t ward__read(ward__fd fd, void *p, size_t n) {
   return r;
 }
 
+/* Named pipes carry no descriptors: the shared-memory payloads that
+ * would need them are never negotiated on this backend. */
+ptrdiff_t ward__sock_send_fd(ward__fd fd, const ward__buf *bufs, int n, ward__fd pass) {
+  (void)fd, (void)bufs, (void)n, (void)pass;
+  return ward__fail(WARD_EINVAL, "no descriptor passing on this backend");
+}
+
+ptrdiff_t ward__sock_recv_fds(ward__fd fd, void *p, size_t n, int block, ward__fd *fds,
+                              int *nfds, int max) {
+  (void)fds, (void)max;
+  *nfds = 0;
+  return ward__sock_recv(fd, p, n, block);
+}
+
 ptrdiff_t ward__sock_send(ward__fd fd, const ward__buf *bufs, int n) {
   ward__wobj *o = fd;
   if (!o || o->kind != WARD__W_PIPE)
