@@ -269,6 +269,7 @@ enum {
 #define WARD_POOL_MIN_WORKERS_DEFAULT 1           /* ward_pool_opts.min_workers */
 #define WARD_POOL_MAX_WORKERS_DEFAULT 4           /* ward_pool_opts.max_workers */
 #define WARD_POOL_IDLE_MS_DEFAULT 30000           /* ward_pool_opts.idle_ms */
+#define WARD_ZEROCOPY_MIN_DEFAULT (1024 * 1024)   /* ward_spec_zerocopy, bytes (1 MiB) */
 
 /* ---------------------------------------------------------------------
  * Opaque types
@@ -720,6 +721,16 @@ WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
  * WARD_ETOOBIG before sending. The host's own limit is
  * ward_host_opts.max_frame. */
 WARD_EXTERN int ward_spec_max_frame(ward_spec *spec, uint32_t bytes);
+/* Payloads of `min_bytes` or more that are in shared memory already
+ * (built in place with ward_payload_new, or received so and passed on)
+ * travel as they are, without a copy, both ways (requests, replies;
+ * docs/protocol.md 3.5, api.md 6.4), where the backend has sealed memfds
+ * (linux) and the worker offered it in its handshake (a libward worker
+ * does; other workers keep getting ordinary frames). Other payloads, and
+ * smaller ones, go through the socket. The receiver's max_frame still
+ * bounds them. Default WARD_ZEROCOPY_MIN_DEFAULT; 0: never. WARD_EINVAL
+ * for 1..4095 (under a page a copy costs less). */
+WARD_EXTERN int ward_spec_zerocopy(ward_spec *spec, uint32_t min_bytes);
 /* How long a worker may take to end a call after ward_call_cancel (its
  * terminal frame must arrive within it) before it is killed (SIGKILL,
  * reason CANCELLED) and the restart policy applies; enforced while it is
@@ -1317,6 +1328,44 @@ WARD_EXTERN int ward_msg_code(const ward_msg *m);        /* remote error code, 0
 WARD_EXTERN const char *ward_msg_error(const ward_msg *m); /* remote error message ("" if
                                                               none), NULL for a reply */
 WARD_EXTERN void ward_msg_free(ward_msg *m);             /* NULL is fine */
+/* A payload that came in shared memory (ward_spec_zerocopy) is a
+ * read-only mapping: ward_msg_data points into it, writing there is a
+ * crash (SIGSEGV), and ward_msg_free unmaps it. Replying with it, or
+ * sending it on, exactly as it came passes the mapping on (api.md 6.4). */
+
+/* ---------------------------------------------------------------------
+ * Payloads built in place: get a writable buffer of `len` bytes, fill it,
+ * and send it; where the payload travels in shared memory
+ * (ward_spec_zerocopy) it is not copied at all. Sending seals it: the
+ * memory is made read-only for good before the peer maps it (the kernel
+ * seals a memfd against writing only once no writable mapping of it is
+ * left, so the sender's own is unmapped), so that the receiver can trust
+ * that the bytes do not change under it. Every send function takes the
+ * payload, whatever it returns: do not use it, or the pointer from
+ * ward_payload_data, after the call. Where the peer did not agree to
+ * shared memory, or the backend has none (posix, win: plain memory
+ * there), or the payload is under the threshold, it is copied through the
+ * socket as any other. A payload may be filled from any thread, one at a
+ * time; it belongs to no host or client.
+ * ------------------------------------------------------------------- */
+typedef struct ward_payload ward_payload;
+/* Makes a payload of `len` bytes (> 0), zero-filled, in *out (NULL on
+ * error): a memfd on the linux backend from 4 KiB on, plain memory
+ * otherwise. Errors: WARD_EINVAL (len 0, NULL out), WARD_ETOOBIG (over
+ * UINT32_MAX, more than any frame), WARD_ENOMEM (the system gives no
+ * memory or memfd of that size), WARD_ESYS. */
+WARD_EXTERN int ward_payload_new(ward_payload **out, size_t len);
+/* The writable bytes of a payload not yet sent (NULL for NULL). */
+WARD_EXTERN void *ward_payload_data(ward_payload *p);
+WARD_EXTERN size_t ward_payload_len(const ward_payload *p);
+/* Releases a payload that was not sent (NULL is fine). */
+WARD_EXTERN void ward_payload_free(ward_payload *p);
+/* ward_request_ex with the payload as the request's data: the same
+ * outcomes, errors and threads, plus WARD_EINVAL for a NULL payload and
+ * WARD_ESYS when it cannot be sealed (the detail says why: memory that
+ * someone pinned). Takes `p` in every case. */
+WARD_EXTERN int ward_request_payload(ward_msg **reply, ward_worker *w, const char *method,
+                                     ward_payload *p, const ward_call_opts *opts);
 
 /* ---------------------------------------------------------------------
  * Worker side
@@ -1397,6 +1446,12 @@ WARD_EXTERN int ward_client_run(ward_client *c);
  * when the host is gone; plus the handshake errors. */
 WARD_EXTERN int ward_client_request(ward_msg **reply, ward_client *c, const char *method,
                                     const void *data, size_t len, int timeout_ms);
+/* ward_client_request with a payload built in place (ward_payload_new),
+ * taken in every case: the same outcomes and errors, plus WARD_EINVAL for
+ * a NULL payload and WARD_ESYS when it cannot be sealed. */
+WARD_EXTERN int ward_client_request_payload(ward_msg **reply, ward_client *c,
+                                            const char *method, ward_payload *p,
+                                            int timeout_ms);
 /* Sends a notification (tagged JSON) to the host; returns once the socket
  * has taken it, waiting for space at most 30 s. Errors: WARD_EINVAL,
  * WARD_ETOOBIG (over the host's max_frame; nothing sent), WARD_ETIMEDOUT,
@@ -1578,6 +1633,13 @@ WARD_EXTERN int ward_client_open(ward_client **out, const char *path);
  * WARD_ECRASHED (the caller is gone), WARD_ETIMEDOUT (the caller did not
  * read for the whole request timeout), WARD_ENOMEM. */
 WARD_EXTERN int ward_ctx_reply(ward_ctx *ctx, const void *data, size_t len);
+/* Ends the call with a payload built in place (ward_payload_new) as the
+ * reply, taken in every case; on the handler's thread, as ward_ctx_reply,
+ * with its errors, plus WARD_EINVAL for a NULL payload and WARD_ESYS when
+ * it cannot be sealed. A handler that replies (or calls on) with its
+ * request's own data, exactly (data, len), passes a payload that came in
+ * shared memory on without a copy too, with ward_ctx_reply. */
+WARD_EXTERN int ward_ctx_reply_payload(ward_ctx *ctx, ward_payload *p);
 /* Ends the call with a remote error. Codes -1..-99 are ward's own; use
  * other values for your errors, never 0. `message` may be NULL (the caller
  * sees ""); over 64 KiB it is cut. The call always ends: data, then

@@ -259,6 +259,12 @@ static char *hello_body(ward_client *c, size_t *len) {
     return NULL;
   size_t n = (size_t)snprintf(b, cap, "pid=%d\nmax_frame=%u\n", ward__self_pid(),
                               c->conn->max_in);
+  /* Payloads in shared memory, where this backend has them: descriptors
+   * are read from now on, as the host may send one right after WELCOME. */
+  if (ward__shm_supported()) {
+    ward__zc_offered(c->conn);
+    n += (size_t)snprintf(b + n, cap - n, "zerocopy=1\n");
+  }
   if (c->token)
     n += (size_t)snprintf(b + n, cap - n, "token=%s\n", c->token);
   for (size_t i = 0; i < c->handlers.n; i++)
@@ -380,8 +386,12 @@ static int handshake(ward_client *c) {
                     (const char *)it->data);
   else if (it && it->h.kind != WARD__K_WELCOME)
     rv = ward__fail(WARD_EPROTO, "host sent kind %u before WELCOME", it->h.kind);
-  if (it && it->h.kind == WARD__K_WELCOME)
+  uint32_t zmin;
+  if (it && it->h.kind == WARD__K_WELCOME) {
     take_max_frame(c, it);
+    if (ward__hello_zerocopy(it->data, it->h.len, &zmin))
+      ward__zc_agreed(c->conn, zmin);
+  }
   ward__item_free(it);
   c->greeted = rv ? (rv == WARD_EPROTO ? WARD_EPROTO : WARD_EHANDSHAKE) : 1;
   pthread_mutex_unlock(&c->mu);

@@ -279,6 +279,7 @@ void ward__conn_unref(ward__conn *c) {
   while ((it = ward__itemq_pop(&c->inbox)))
     ward__item_free(it);
   ward__dec_free(&c->dec);
+  ward__zc_drop_fds(c);
   ward__close(c->fd);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->inbox_cond);
@@ -578,6 +579,14 @@ static int send_iov(ward__conn *c, ward__buf iov[3], int block, int64_t deadline
 
 int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
                     size_t n1, const void *p2, size_t n2, int block, int64_t deadline) {
+  /* A large payload already in shared memory goes as it is, where the
+   * peer agreed to it (zcopy.c). */
+  uint32_t zmin = atomic_load_explicit(&c->zc_min, memory_order_relaxed);
+  if (zmin && p1 && n1 >= zmin && !n2 && ward__zc_kind(h->kind)) {
+    ward__fd pass = ward__zc_offered_fd(p1, n1);
+    if (ward__fd_valid(pass))
+      return ward__conn_send_fd(c, h, name, pass, p1, block, deadline);
+  }
   uint8_t hb[WARD__HDR_SIZE + WARD_MAX_NAME];
   ward__hdr_put(hb, h);
   if (h->nlen && name)
@@ -586,6 +595,109 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
                          {(void *)p1, p1 ? n1 : 0},
                          {(void *)p2, p2 ? n2 : 0}};
   return send_iov(c, iov, block, deadline);
+}
+
+/* An ordinary frame of h->len bytes of `data`. */
+static int send_plain(ward__conn *c, const ward__hdr *h, const char *name, const void *data,
+                      int block, int64_t deadline) {
+  uint8_t hb[WARD__HDR_SIZE + WARD_MAX_NAME];
+  ward__hdr_put(hb, h);
+  if (h->nlen && name)
+    memcpy(hb + WARD__HDR_SIZE, name, h->nlen);
+  ward__buf iov[3] = {{hb, WARD__HDR_SIZE + h->nlen}, {data, h->len}, {NULL, 0}};
+  return send_iov(c, iov, block, deadline);
+}
+
+/* Nothing of the frame went: the descriptor did not either. */
+#define NOT_SENT 1
+
+/* With `writing` held and the queue empty: writes a frame with the
+ * descriptor `pass` on its first byte. Once some of it went, the rest
+ * (a few bytes: header, name, length) is queued if the socket does not
+ * take it now; before, a sender that must not block gets NOT_SENT. */
+static int write_frame_fd(ward__conn *c, ward__buf *iov, int cnt, ward__fd pass, int block,
+                          int64_t deadline) {
+  for (;;) {
+    ptrdiff_t w = ward__sock_send_fd(c->fd, iov, cnt, pass);
+    if (w < 0)
+      return (int)w;
+    int first = 0;
+    if (w > 0 && !iov_advance(iov, cnt, (size_t)w, &first))
+      return 0;
+    if (w > 0) {
+      ptrdiff_t more = ward__sock_send(c->fd, iov + first, cnt - first);
+      if (more < 0)
+        return (int)more;
+      if (!iov_advance(iov, cnt, (size_t)more, &first))
+        return 0;
+      pthread_mutex_lock(&c->mu);
+      int rv = queue_back(c, iov, first, cnt);
+      pthread_mutex_unlock(&c->mu);
+      return rv;
+    }
+    if (!block)
+      return NOT_SENT;
+    int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
+    if (ev <= 0)
+      return ev == 0 ? WARD_ETIMEDOUT : WARD_ECRASHED;
+  }
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int ward__conn_send_fd(ward__conn *c, const ward__hdr *h, const char *name, ward__fd pass,
+                       const void *view, int block, int64_t deadline) {
+  /* The frame as it goes with the descriptor: its payload is the length. */
+  uint8_t zb[WARD__HDR_SIZE + WARD_MAX_NAME + 8];
+  ward__hdr zh = *h;
+  zh.flags |= WARD__FLAG_SHM;
+  zh.len = 8;
+  ward__hdr_put(zb, &zh);
+  if (h->nlen && name)
+    memcpy(zb + WARD__HDR_SIZE, name, h->nlen);
+  put64(zb + WARD__HDR_SIZE + h->nlen, h->len);
+  ward__buf iov[3] = {{zb, WARD__HDR_SIZE + h->nlen + 8u}, {NULL, 0}, {NULL, 0}};
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    if (c->closed) {
+      int err = c->close_err;
+      pthread_mutex_unlock(&c->mu);
+      return err;
+    }
+    int behind = c->outq_len && c->ops->watch;
+    if (!c->writing && (block || !behind))
+      break;
+    if (!block) {
+      pthread_mutex_unlock(&c->mu);
+      return send_plain(c, h, name, view, 0, 0);
+    }
+    if (ward__cond_wait(&c->wcond, &c->mu, deadline) == WARD_ETIMEDOUT) {
+      pthread_mutex_unlock(&c->mu);
+      return WARD_ETIMEDOUT;
+    }
+  }
+  c->writing = 1;
+  int queued = c->outq_len != 0;
+  pthread_mutex_unlock(&c->mu);
+  int rv = queued ? drain_outq(c, block, deadline) : 0;
+  if (rv == 0)
+    rv = write_frame_fd(c, iov, 3, pass, block, deadline);
+  if (rv == 1 || rv == NOT_SENT) {
+    /* The queue holds bytes, not descriptors: the payload is copied. */
+    uint8_t hb[WARD__HDR_SIZE + WARD_MAX_NAME];
+    ward__hdr_put(hb, h);
+    if (h->nlen && name)
+      memcpy(hb + WARD__HDR_SIZE, name, h->nlen);
+    ward__buf plain[3] = {{hb, WARD__HDR_SIZE + h->nlen}, {view, h->len}, {NULL, 0}};
+    pthread_mutex_lock(&c->mu);
+    rv = queue_back(c, plain, 0, 3);
+    pthread_mutex_unlock(&c->mu);
+  }
+  end_writing(c, rv);
+  return rv;
 }
 
 int ward__conn_pong(ward__conn *c, uint32_t id, uint8_t *owned) {
@@ -673,6 +785,17 @@ void ward__conn_free_outq(ward__conn *c) {
 
 static ward_msg *reply_msg(const ward__frame *f, uint8_t *owned) {
   int enc = f->h.flags & WARD__FLAG_ENC_MASK;
+  if (f->map) {
+    /* The reply's data stays in the mapping. */
+    ward__body_free(owned);
+    owned = NULL;
+    ward_msg *m = malloc(sizeof *m);
+    if (!m)
+      return NULL;
+    *m = (ward_msg){.enc = enc, .data = f->payload, .len = f->h.len,
+                    .map = ward__map_ref(f->map)};
+    return m;
+  }
   if (!owned)
     return ward__msg_new(0, enc, NULL, 0, f->payload, f->h.len);
   ward_msg *m = malloc(sizeof *m);
@@ -684,6 +807,7 @@ static ward_msg *reply_msg(const ward__frame *f, uint8_t *owned) {
   m->enc = enc;
   m->error = NULL;
   m->owned = owned;
+  m->map = NULL;
   m->data = owned + f->h.nlen;
   m->len = f->h.len;
   return m;
@@ -814,19 +938,19 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   return rv;
 }
 
-/* A JSON payload that does not parse, with validation on: the call it
- * belongs to ends with WARD_EPROTO; a request is refused the same way. */
-static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
-  free(owned);
-  ward__fail(WARD_EPROTO, "invalid JSON in a %s frame of call %u",
-             f->h.kind == WARD__K_ROW ? "row" : "reply", f->h.id);
+/* A frame whose payload cannot be taken, the stream still in step: the
+ * call it belongs to ends with `err`; a request is refused with it (the
+ * ERROR's message `why`); a notification is dropped. */
+static int refuse_frame(ward__conn *c, const ward__frame *f, int err, const char *why) {
   if (f->h.kind == WARD__K_REQUEST) {
-    static const char msg[] = "invalid JSON";
-    uint8_t p[4 + sizeof msg - 1];
-    ward__err_put(p, msg, sizeof msg - 1, NULL, 0);
-    ward__hdr h = {.kind = WARD__K_ERROR, .id = f->h.id, .len = sizeof p,
-                   .aux = (uint32_t)WARD_EPROTO};
-    ward__conn_send(c, &h, NULL, p, sizeof p, NULL, 0, 0, 0);
+    size_t wlen = strlen(why);
+    uint8_t p[4 + 200];
+    if (wlen > 200)
+      wlen = 200;
+    ward__err_put(p, why, wlen, NULL, 0);
+    ward__hdr h = {.kind = WARD__K_ERROR, .id = f->h.id, .len = (uint32_t)(4 + wlen),
+                   .aux = (uint32_t)err};
+    ward__conn_send(c, &h, NULL, p, 4 + wlen, NULL, 0, 0, 0);
     return 0;
   }
   if (f->h.kind == WARD__K_NOTIFY)
@@ -835,7 +959,7 @@ static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   ward__call *call = tab_find(c, f->h.id);
   int tell = 0;
   if (call && !call->tombstone && !call->done)
-    tell = end_call(c, call, WARD_EPROTO, NULL);
+    tell = end_call(c, call, err, NULL);
   pthread_mutex_unlock(&c->mu);
   if (tell)
     c->ops->call_ready(c, call);
@@ -844,6 +968,34 @@ static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     send_cancel(c, f->h.id);
   }
   return 0;
+}
+
+/* A JSON payload that does not parse, with validation on: the call it
+ * belongs to ends with WARD_EPROTO; a request is refused the same way. */
+static int invalid_json(ward__conn *c, const ward__frame *f, uint8_t *owned) {
+  free(owned);
+  ward__fail(WARD_EPROTO, "invalid JSON in a %s frame of call %u",
+             f->h.kind == WARD__K_ROW ? "row" : "reply", f->h.id);
+  return refuse_frame(c, f, WARD_EPROTO, "invalid JSON");
+}
+
+static int dispatch(ward__conn *c, const ward__frame *f, uint8_t *owned);
+
+/* A frame with its payload in shared memory: mapped, then dispatched as
+ * any other (zcopy.c). */
+static int dispatch_shm(ward__conn *c, ward__frame *f, uint8_t *owned) {
+  int call_only, rv = ward__zc_take(c, f, &call_only);
+  if (rv) {
+    ward__body_free(owned);
+    if (!call_only)
+      return rv;
+    char why[200];
+    snprintf(why, sizeof why, "%s", ward_last_error());
+    return refuse_frame(c, f, rv, why);
+  }
+  rv = dispatch(c, f, owned);
+  ward__map_unref(f->map);
+  return rv;
 }
 
 static int checked(const ward__conn *c, const ward__frame *f) {
@@ -891,7 +1043,8 @@ static int feed(ward__conn *c, const uint8_t *p, size_t n) {
                  : ward__fail(r, "peer sent a malformed frame");
     if (r == 0)
       return 0;
-    int rv = dispatch(c, &f, ward__dec_take_body(&c->dec));
+    uint8_t *owned = ward__dec_take_body(&c->dec);
+    int rv = f.h.flags & WARD__FLAG_SHM ? dispatch_shm(c, &f, owned) : dispatch(c, &f, owned);
     if (rv)
       return rv;
   }
@@ -910,7 +1063,10 @@ static int read_available(ward__conn *c, int block) {
       missing = c->rcap;
     }
     want = missing;
-    ptrdiff_t n = ward__sock_recv(c->fd, space, want, block && i == 0);
+    /* Where payloads may come in shared memory, their descriptors too. */
+    c->dec.shm_ok = atomic_load_explicit(&c->zc_accept, memory_order_relaxed);
+    ptrdiff_t n = c->dec.shm_ok ? ward__zc_recv(c, space, want, block && i == 0)
+                                : ward__sock_recv(c->fd, space, want, block && i == 0);
     if (n == WARD__AGAIN)
       return 0;
     if (n < 0)
@@ -924,6 +1080,8 @@ static int read_available(ward__conn *c, int block) {
     } else {
       rv = feed(c, c->rbuf, (size_t)n);
     }
+    if (!rv && c->nfdq)
+      rv = ward__zc_stray(c);
     if (rv)
       return rv;
     if ((size_t)n < want)

@@ -368,7 +368,11 @@ void ward__serve(ward_ctx *ctx, const ward__item *it, ward_handler fn, void *ud)
     ward_ctx_fail(ctx, WARD_ECANCELED, "cancelled before it started");
     return;
   }
+  /* A payload in shared memory that the handler sends on as it came (a
+   * reply, a request of its own) is passed on, not copied. */
+  ward__zc_offer prev = ward__zc_offer_map(it->map);
   int rv = fn(ctx, it->data, it->h.len, ud);
+  ward__zc_offer_end(prev);
   if (!ctx->ended) {
     if (rv == 0)
       ward_ctx_fail(ctx, -1, "handler returned without replying");

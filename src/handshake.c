@@ -174,10 +174,17 @@ int ward__worker_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   c->max_out = hl.max_frame;
   pthread_mutex_unlock(&c->mu);
 
-  char body[160];
+  char body[192];
   int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\nworker_id=%llu\ngeneration=%u\n",
                    h->opts.max_frame, ward__self_pid(), (unsigned long long)w->id,
                    w->life.generation);
+  /* Payloads in shared memory: both sides must want them (zcopy.c). This
+   * side reads descriptors from before the worker can send one. */
+  uint32_t zmin = w->spec->zerocopy_min;
+  if (hl.zerocopy && zmin && ward__shm_supported()) {
+    ward__zc_agreed(c, zmin);
+    n += snprintf(body + n, sizeof body - (size_t)n, "zerocopy=%u\n", zmin);
+  }
   uint32_t version = f->h.aux < WARD_PROTOCOL_VERSION ? f->h.aux : WARD_PROTOCOL_VERSION;
   ward__hdr wh = {.kind = WARD__K_WELCOME, .len = (uint32_t)n, .aux = version};
   ward__conn_send(c, &wh, NULL, body, (size_t)n, NULL, 0, 0, 0);

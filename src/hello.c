@@ -86,6 +86,8 @@ int ward__hello_parse(ward__hello *hl, const uint8_t *p, size_t n) {
     if (key_is(&kv, "max_frame")) {
       if (max_frame_value(&kv, &hl->max_frame))
         return WARD_EPROTO;
+    } else if (key_is(&kv, "zerocopy")) {
+      hl->zerocopy = kv.vlen == 1 && kv.val[0] == '1';
     } else if (key_is(&kv, "token")) {
       hl->token = kv.val;
       hl->token_len = kv.vlen;
@@ -113,5 +115,18 @@ int ward__hello_max_frame(const uint8_t *p, size_t n, uint32_t *max) {
   while (ward__kv_next(p, n, &pos, &kv) == 1)
     if (key_is(&kv, "max_frame") && max_frame_value(&kv, max) == 0)
       found = 1;
+  return found;
+}
+
+int ward__hello_zerocopy(const uint8_t *p, size_t n, uint32_t *min) {
+  size_t pos = 0;
+  ward__kv kv;
+  int found = 0;
+  uint32_t v;
+  while (ward__kv_next(p, n, &pos, &kv) == 1)
+    if (key_is(&kv, "zerocopy") && max_frame_value(&kv, &v) == 0 && v >= WARD__ZC_FLOOR) {
+      *min = v;
+      found = 1;
+    }
   return found;
 }

@@ -28,6 +28,7 @@ typedef struct ward__hello {
   size_t nmethods;
   ward__meta *meta;    /* the "meta.KEY=VALUE" lines, KEY without "meta.", owned */
   size_t nmeta;
+  int zerocopy;        /* it takes payloads in shared memory ("zerocopy=1") */
 } ward__hello;
 
 /* Parses the `n` bytes of a HELLO payload into *hl. Returns 0, WARD_EPROTO
@@ -42,5 +43,10 @@ void ward__hello_free(ward__hello *hl);
  * it and returns 0 when there is none. Malformed lines are skipped: the
  * peer's other lines are not this side's business. */
 int ward__hello_max_frame(const uint8_t *p, size_t n, uint32_t *max);
+
+/* Takes the host's zero-copy threshold from the lines of its WELCOME
+ * ("zerocopy=N", N >= WARD__ZC_FLOOR): sets *min and returns 1, or 0 when
+ * there is none (or none valid): then payloads all go through the socket. */
+int ward__hello_zerocopy(const uint8_t *p, size_t n, uint32_t *min);
 
 #endif

@@ -22,6 +22,7 @@ ward_msg *ward__msg_new(int code, int enc, const char *err, size_t elen, const v
   m->data = d;
   m->len = len;
   m->owned = NULL;
+  m->map = NULL;
   m->error = NULL;
   if (err) {
     m->error = (char *)d + len + 1;
@@ -41,11 +42,17 @@ void ward_msg_free(ward_msg *m) {
   if (!m)
     return;
   ward__body_free(m->owned);
+  ward__map_unref(m->map);
   free(m);
 }
 
 ward__item *ward__item_new(const ward__frame *f, uint8_t *owned) {
-  size_t extra = (size_t)f->h.nlen + 1 + (owned ? 0 : (size_t)f->h.len + 1);
+  if (f->map) {
+    /* The payload stays in its mapping; the name is copied. */
+    ward__body_free(owned);
+    owned = NULL;
+  }
+  size_t extra = (size_t)f->h.nlen + 1 + (owned || f->map ? 0 : (size_t)f->h.len + 1);
   ward__item *it = malloc(sizeof *it + extra);
   if (!it) {
     free(owned);
@@ -59,7 +66,10 @@ ward__item *ward__item_new(const ward__frame *f, uint8_t *owned) {
   it->name = name;
   it->owned = owned;
   it->cancelled = 0;
-  if (owned) {
+  it->map = ward__map_ref(f->map);
+  if (f->map) {
+    it->data = f->payload;
+  } else if (owned) {
     it->data = owned + f->h.nlen;
   } else {
     uint8_t *d = (uint8_t *)name + f->h.nlen + 1;
@@ -75,6 +85,7 @@ void ward__item_free(ward__item *it) {
   if (!it)
     return;
   ward__body_free(it->owned);
+  ward__map_unref(it->map);
   free(it);
 }
 

@@ -69,11 +69,16 @@ static void frame_at(ward__frame *f, const ward__hdr *h, const uint8_t *body) {
   f->h = *h;
   f->name = (const char *)body;
   f->payload = body + h->nlen;
+  f->map = NULL;
 }
 
 /* Finishes the header once its 16 bytes are in hbuf. */
 static int dec_header(ward__dec *d) {
+  /* The one flag bit beyond the encoding, where it was agreed to. */
+  uint8_t shm = d->shm_ok ? d->hbuf[2] & WARD__FLAG_SHM : 0;
+  d->hbuf[2] &= (uint8_t)~shm;
   int rv = ward__hdr_get(&d->h, d->hbuf, d->max_len);
+  d->h.flags |= shm;
   if (rv)
     d->err = rv;
   return rv;

@@ -8,7 +8,8 @@
  *   off size field
  *   0   1    magic   0x57 ('W')
  *   1   1    kind    WARD__K_*
- *   2   1    flags   bits 0-1 payload encoding, bits 2-7 zero
+ *   2   1    flags   bits 0-1 payload encoding, bit 2 payload in shared
+ *                    memory (where agreed), bits 3-7 zero
  *   3   1    nlen    length of the name that starts the body (0..255)
  *   4   4    len     payload length (after the name), <= receiver's maximum
  *   8   4    id      call id (0 for notifications)
@@ -28,6 +29,9 @@
 #define WARD__MAGIC 0x57u
 #define WARD__HDR_SIZE 16u
 #define WARD__FLAG_ENC_MASK 0x03u
+/* The payload is in shared memory, passed with the frame (protocol.md
+ * 3.5): only where both sides agreed to it at the handshake. */
+#define WARD__FLAG_SHM 0x04u
 
 enum {
   WARD__K_HELLO = 1,    /* worker -> host: first frame; aux = version; name = worker name */
@@ -73,10 +77,15 @@ int ward__hdr_get(ward__hdr *h, const uint8_t in[WARD__HDR_SIZE], uint32_t max_l
 
 /* A decoded frame. `name` and `payload` point into the decoder's buffer or
  * into the bytes that were fed, valid until the next call on the decoder. */
+struct ward__map;
 typedef struct ward__frame {
   ward__hdr h;
   const char *name;       /* h.nlen bytes, not NUL-terminated */
   const uint8_t *payload; /* h.len bytes */
+  /* A payload in shared memory (conn.c, zcopy.c): `payload` points into
+   * it; whoever keeps the payload past the dispatch takes a reference.
+   * NULL from the decoder. */
+  struct ward__map *map;
 } ward__frame;
 
 /* Frame bodies: large ones come from, and go back to, a one-slot cache,
@@ -98,6 +107,7 @@ typedef struct ward__dec {
   size_t bgot;       /* body bytes collected */
   int err;           /* sticky error: once broken, stays broken */
   int ready;         /* a frame was returned from `body` and is still in use */
+  int shm_ok;        /* WARD__FLAG_SHM is allowed (the connection agreed to it) */
 } ward__dec;
 
 void ward__dec_init(ward__dec *d, uint32_t max_len);
@@ -120,6 +130,8 @@ void ward__dec_wrote(ward__dec *d, size_t n);
 /* With a frame just returned from a body buffer, takes ownership of that
  * buffer (it holds name then payload); NULL if the frame was not copied. */
 uint8_t *ward__dec_take_body(ward__dec *d);
+/* Whether the decoder is between frames (no part of one collected). */
+static inline int ward__dec_idle(const ward__dec *d) { return d->hgot == 0 || d->ready; }
 
 /* Encoded size of a frame. */
 static inline size_t ward__frame_size(size_t nlen, size_t len) {

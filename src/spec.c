@@ -40,6 +40,7 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   s->startup_timeout_ms = WARD_STARTUP_TIMEOUT_MS_DEFAULT;
   s->request_timeout_ms = WARD_REQUEST_TIMEOUT_MS_DEFAULT;
   s->stop_grace_ms = WARD_STOP_GRACE_MS_DEFAULT;
+  s->zerocopy_min = WARD_ZEROCOPY_MIN_DEFAULT;
   s->stop_signal = WARD_STOP_SIGNAL_DEFAULT;
   s->policy.restart = WARD_RESTART_DEFAULT;
   s->policy.intensity = WARD_INTENSITY_DEFAULT;
@@ -304,6 +305,14 @@ int ward_spec_max_frame(ward_spec *s, uint32_t bytes) {
   if (!s || bytes == 0)
     return ward__fail(WARD_EINVAL, "max frame must be > 0");
   s->max_frame = bytes;
+  return 0;
+}
+
+int ward_spec_zerocopy(ward_spec *s, uint32_t min_bytes) {
+  if (!s || (min_bytes && min_bytes < WARD__ZC_FLOOR))
+    return ward__fail(WARD_EINVAL, "the zero-copy threshold is 0 (off) or at least %u bytes",
+                      WARD__ZC_FLOOR);
+  s->zerocopy_min = min_bytes;
   return 0;
 }
 

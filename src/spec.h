@@ -40,6 +40,7 @@ struct ward_spec {
   int cancel_grace_ms;
   int validate_json;
   uint32_t max_frame;      /* the worker's limit, passed as WARD_MAX_FRAME */
+  uint32_t zerocopy_min;   /* payloads in shared memory from this size (0: never) */
   int output;              /* WARD_OUTPUT_* */
   size_t log_ring;
   int log_events;

@@ -72,6 +72,7 @@ struct ward_msg {
   const uint8_t *data;
   size_t len;
   uint8_t *owned; /* buffer holding data (and error) when not inline */
+  struct ward__map *map; /* a payload in shared memory holding data, or NULL */
 };
 /* A message holding copies of `data` and of the error text. */
 ward_msg *ward__msg_new(int code, int enc, const char *err, size_t elen, const void *data,
@@ -86,6 +87,7 @@ typedef struct ward__item {
   const uint8_t *data;   /* payload */
   uint8_t *owned;        /* the body buffer taken from the decoder, or NULL */
   int cancelled;         /* a REQUEST cancelled before it was served */
+  struct ward__map *map; /* a payload in shared memory holding data, or NULL */
 } ward__item;
 ward__item *ward__item_new(const ward__frame *f, uint8_t *owned);
 void ward__item_free(ward__item *it);
@@ -189,6 +191,10 @@ enum { WARD__READER_NONE = 0, WARD__READER_LOOP = 1, WARD__READER_CALLER = 2 };
  * frames only, never interleaved. A thread that cannot block (the I/O
  * thread, a reader answering a ping) leaves what the socket did not take in
  * `outq`, which the next writer or reader flushes first. */
+/* Descriptors that may wait for their frames: one per frame with a
+ * payload in shared memory, and a frame's arrives with its first byte. */
+#define WARD__FDQ_MAX 4
+
 struct ward__conn {
   pthread_mutex_t mu;
   atomic_int refs;
@@ -241,6 +247,14 @@ struct ward__conn {
   int64_t released_at;      /* when a caller last gave up the reading role */
   /* When set, JSON-tagged payloads must pass it (ward_spec_validate_json). */
   int (*validate)(const void *data, size_t len);
+  /* Payloads in shared memory (zcopy.c): frames with WARD__FLAG_SHM are
+   * read (zc_accept), and payloads of zc_min bytes or more are sent so
+   * (0: never), as the handshake agreed. fdq: descriptors read and not
+   * yet claimed by their frames (the reader's alone). */
+  atomic_int zc_accept;
+  atomic_uint zc_min;
+  ward__fd fdq[WARD__FDQ_MAX];
+  int nfdq;
   int blocking_reads;       /* the fd is in blocking mode: an unbounded wait
                                may block in recv() itself */
   int closed;
@@ -431,6 +445,49 @@ typedef int (*ward__peer_fn)(void *ud, int state);
 int ward__client_accepted(ward_client **out, ward__fd fd, const ward__handlers *handlers,
                           int64_t hello_deadline, ward__peer_fn peer, void *peer_ud);
 ward__conn *ward__client_conn(ward_client *c);
+
+/* zcopy.c: payloads in shared memory (docs/protocol.md 3.5). */
+/* The smallest payload sent or taken in shared memory: a page; smaller
+ * ones cost more to map than to copy, and would let a peer make us hold
+ * a descriptor and a mapping for every few bytes. */
+#define WARD__ZC_FLOOR 4096u
+typedef struct ward__map ward__map;
+ward__map *ward__map_ref(ward__map *m);
+void ward__map_unref(ward__map *m);
+const void *ward__map_mem(const ward__map *m);
+/* Whether frames of `kind` may carry a payload in shared memory. */
+int ward__zc_kind(uint8_t kind);
+/* The handshake: this side offered (reads descriptors from now on), or
+ * both agreed, with payloads of `min` bytes or more sent so. */
+void ward__zc_offered(ward__conn *c);
+void ward__zc_agreed(ward__conn *c, uint32_t min);
+/* What the calling thread offers to pass without a copy: a received
+ * mapping (a handler's request), until the previous offer is put back. */
+typedef struct ward__zc_offer {
+  ward__fd fd;
+  const void *mem;
+  size_t len;
+} ward__zc_offer;
+ward__zc_offer ward__zc_offer_map(const ward__map *m);
+void ward__zc_offer_end(ward__zc_offer prev);
+/* The descriptor the calling thread offers for exactly these bytes (a
+ * payload built in place or received), or WARD__FD_NONE. */
+ward__fd ward__zc_offered_fd(const void *data, size_t len);
+/* The reader's side: reads with descriptors (queued in c->fdq); refuses
+ * a descriptor no frame claims once the decoder is between frames (0 or
+ * WARD_EPROTO); maps the payload of a frame with WARD__FLAG_SHM, making
+ * it an ordinary frame with f->map set (0), or fails: *call_only says
+ * whether only the frame's call fails (the descriptor was bad) or the
+ * stream is out of step (the connection must close). */
+ptrdiff_t ward__zc_recv(ward__conn *c, void *p, size_t n, int block);
+int ward__zc_stray(ward__conn *c);
+int ward__zc_take(ward__conn *c, ward__frame *f, int *call_only);
+void ward__zc_drop_fds(ward__conn *c);
+/* conn.c: a frame whose payload (h->len bytes, readable at `view`) is in
+ * the sealed memory `pass`, sent with it; an ordinary frame instead when
+ * it cannot go at once without blocking. */
+int ward__conn_send_fd(ward__conn *c, const ward__hdr *h, const char *name, ward__fd pass,
+                       const void *view, int block, int64_t deadline);
 
 /* Validates a method or stream name. */
 int ward__check_name(const char *name);

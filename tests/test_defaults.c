@@ -192,6 +192,8 @@ static void test_api_table(void) {
               WARD_WAIT_RESTART_DEFAULT, WARD_WAIT_RESTART_DEFAULT ? "wait" : "fail at once");
   default_row("ward_spec_log_ring", "`WARD_LOG_RING_DEFAULT`", "%s (%d)",
               bytes_text(WARD_LOG_RING_DEFAULT, b, sizeof b), WARD_LOG_RING_DEFAULT);
+  default_row("ward_spec_zerocopy", "`WARD_ZEROCOPY_MIN_DEFAULT`", "%s (%d)",
+              bytes_text(WARD_ZEROCOPY_MIN_DEFAULT, b, sizeof b), WARD_ZEROCOPY_MIN_DEFAULT);
   default_row("ward_host_opts.max_frame", "`WARD_MAX_FRAME_DEFAULT` (0 selects it)", "%s",
               bytes_text(WARD_MAX_FRAME_DEFAULT, b, sizeof b));
   default_row("ward_call_opts.window_bytes", "`WARD_WINDOW_DEFAULT` (0 selects it)", "%s",
@@ -341,6 +343,7 @@ static void test_code(void) {
   T_EQ_INT(s->cancel_grace_ms, WARD_CANCEL_GRACE_MS_DEFAULT);
   T_EQ_INT(s->wait_restart, WARD_WAIT_RESTART_DEFAULT);
   T_EQ_INT(s->log_ring, WARD_LOG_RING_DEFAULT);
+  T_EQ_INT(s->zerocopy_min, WARD_ZEROCOPY_MIN_DEFAULT);
   /* A sample period of 0 is the default one. */
   T_OK(ward_spec_memory_limit(s, 1 << 20, 0, 5));
   T_OK(ward_spec_memory_limit(s, 1 << 20, 0, 0));
