@@ -14,8 +14,10 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +59,7 @@ static int in_payload_memfd(const void *p) {
   return found;
 }
 
+#ifdef __linux__
 static int open_fds(void) {
   int n = 0;
   DIR *d = opendir("/proc/self/fd");
@@ -67,6 +70,7 @@ static int open_fds(void) {
   closedir(d);
   return n;
 }
+#endif
 
 /* ------------------------------------------------------------------ */
 /* The worker                                                          */
@@ -131,6 +135,7 @@ static int zw_ask_echo(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return ward_ctx_reply(ctx, out, strlen(out));
 }
 
+#ifdef __linux__
 static void put64le(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++)
     p[i] = (uint8_t)(v >> (8 * i));
@@ -249,6 +254,7 @@ static int zw_unasked(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   raw_shm_reply(ctx, BIG, fd);
   tw_forever();
 }
+#endif
 
 static int zw_serve(void) {
   ward_client *c;
@@ -259,6 +265,7 @@ static int zw_serve(void) {
   ward_client_handle(c, "how", zw_how, c);
   ward_client_handle(c, "ask_host", zw_ask_host, c);
   ward_client_handle(c, "ask_echo", zw_ask_echo, c);
+#ifdef __linux__
   ward_client_handle(c, "unsealed", zw_unsealed, c);
   ward_client_handle(c, "short", zw_short, c);
   ward_client_handle(c, "not_memfd", zw_not_memfd, c);
@@ -266,6 +273,7 @@ static int zw_serve(void) {
   ward_client_handle(c, "no_fd", zw_no_fd, c);
   ward_client_handle(c, "stray_fd", zw_stray_fd, c);
   ward_client_handle(c, "unasked", zw_unasked, c);
+#endif
   int rv = ward_client_run(c);
   ward_client_free(c);
   return rv == WARD_OK ? 0 : 1;
@@ -385,6 +393,7 @@ static void test_off(void) {
   ward_worker_free(w);
 }
 
+#ifdef __linux__
 /* Sealed memory cannot be written by anyone, its maker included, nor
  * resized; the receiver's mapping is read-only. */
 static void test_sealed(void) {
@@ -462,6 +471,7 @@ static void test_descriptor_without_frame(void) {
   ward_worker_free(w);
 }
 static void test_not_agreed(void) { cut_off(0, "unasked"); }
+#endif
 
 int main(int argc, char **argv) {
   if (argc > 2 && strcmp(argv[1], "--worker") == 0 && strcmp(argv[2], "zc") == 0)
@@ -479,6 +489,7 @@ int main(int argc, char **argv) {
   T_RUN(test_ordinary_buffer_copied);
   T_RUN(test_in_place);
   T_RUN(test_off);
+#ifdef __linux__
   if (!ward__shm_supported()) {
     printf("# skipped: shared-memory payloads (sealed memfds) and their hostile cases: "
            "this backend has no memfd (docs/platforms.md)\n");
@@ -492,6 +503,9 @@ int main(int argc, char **argv) {
     T_RUN(test_descriptor_without_frame);
     T_RUN(test_not_agreed);
   }
+#else
+  printf("# skipped: shared-memory payloads and their hostile cases: no memfd here\n");
+#endif
   ward_host_free(host);
   return t_done();
 }
