@@ -119,6 +119,17 @@ static void check_calls(ward_worker *w) {
   ward_msg_free(m);
   T_ERR(call(NULL, w, "nosuch", "{}"), WARD_ENOMETHOD);
   T_OK(ward_ping(w, 20000));
+  /* A payload built in place goes to a worker that did not offer shared
+   * memory in its handshake as an ordinary frame (protocol.md 3.5). */
+  ward_payload *p;
+  size_t big = 2u << 20;
+  T_OK(ward_payload_new(&p, big));
+  memset(ward_payload_data(p), 'z', big);
+  o.encoding = WARD_ENC_RAW;
+  T_OK(ward_request_payload(&m, w, "echo", p, &o));
+  T_EQ_INT(ward_msg_len(m), big);
+  T_TRUE(((const char *)ward_msg_data(m))[big - 1] == 'z');
+  ward_msg_free(m);
 }
 
 static void test_calls(void) {
