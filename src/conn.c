@@ -1539,7 +1539,7 @@ static ward__item *next_inbound(ward__conn *c, int64_t deadline, int serve) {
   wait_until(c, &self, inbox_ready, NULL, deadline);
   ward__item *it = ward__itemq_pop(&c->inbox);
   if (it)
-    pending_sub(c, it->h.len + ITEM_COST);
+    pending_sub(c, ward__item_weight(it) + ITEM_COST);
   if (serve) {
     /* Under the same lock: the request about to run is the one a CANCEL
      * or CREDIT from now on refers to. */
@@ -1635,7 +1635,7 @@ void ward__conn_pending(ward__conn *c, size_t bytes, int add) {
 void ward__conn_push_inbound(ward__conn *c, ward__item *it) {
   pthread_mutex_lock(&c->mu);
   ward__itemq_push(&c->inbox, it);
-  pending_add(c, it->h.len + ITEM_COST);
+  pending_add(c, ward__item_weight(it) + ITEM_COST);
   pthread_cond_signal(&c->inbox_cond);
   pthread_mutex_unlock(&c->mu);
 }
@@ -1646,7 +1646,7 @@ void ward__conn_take_pings(ward__conn *c, ward__itemq *pings) {
   ward__item *it;
   while ((it = ward__itemq_pop(&c->inbox))) {
     if (it->h.kind == WARD__K_PING) {
-      pending_sub(c, it->h.len + ITEM_COST);
+      pending_sub(c, ward__item_weight(it) + ITEM_COST);
       ward__itemq_push(pings, it);
     } else {
       ward__itemq_push(&rest, it);

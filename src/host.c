@@ -311,7 +311,7 @@ static void run_tasks(ward_host *h) {
       ctx.block = 0; /* the loop thread never blocks on a worker */
       ward__serve(&ctx, t->it, fn, ud);
     }
-    ward__conn_pending(t->conn, t->it->h.len, 0);
+    ward__conn_pending(t->conn, ward__item_weight(t->it), 0);
     ward__item_free(t->it);
     ward__conn_unref(t->conn);
     free(t);

@@ -81,6 +81,10 @@ ward__item *ward__item_new(const ward__frame *f, uint8_t *owned) {
   return it;
 }
 
+size_t ward__item_weight(const ward__item *it) {
+  return it->h.len + (it->map ? WARD__ZC_WEIGHT : 0);
+}
+
 void ward__item_free(ward__item *it) {
   if (!it)
     return;

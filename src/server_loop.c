@@ -106,7 +106,7 @@ static void serve_next(lpeer *p) {
   ward__item *it;
   while (!p->in_call && !p->closed && p->server && (it = ward__itemq_pop(&p->inbox))) {
     ward_server *s = p->server;
-    ward__conn_pending(p->conn, it->h.len, 0);
+    ward__conn_pending(p->conn, ward__item_weight(it), 0);
     if (it->h.kind == WARD__K_GOODBYE) {
       /* The client leaves: nothing after it is read, and it is not a
        * drop of the server's. */
@@ -224,7 +224,7 @@ static int lpeer_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     ward__item *it = ward__item_new(f, owned);
     if (!it)
       return WARD_ENOMEM;
-    ward__conn_pending(c, it->h.len, 1);
+    ward__conn_pending(c, ward__item_weight(it), 1);
     ward__itemq_push(&p->inbox, it);
     return 0;
   }

@@ -91,6 +91,12 @@ typedef struct ward__item {
 } ward__item;
 ward__item *ward__item_new(const ward__frame *f, uint8_t *owned);
 void ward__item_free(ward__item *it);
+/* What a queued item weighs in the bounds on inbound work (pending_in):
+ * its payload, and for one in shared memory WARD__ZC_WEIGHT more for its
+ * descriptor and mapping, so that a peer cannot make us hold more than a
+ * few hundred of them, however small each is. */
+#define WARD__ZC_WEIGHT (64u * 1024u)
+size_t ward__item_weight(const ward__item *it);
 
 typedef struct ward__itemq {
   ward__item *head, *tail;

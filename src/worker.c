@@ -159,7 +159,7 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     ward__item *it = ward__item_new(f, owned);
     if (!it)
       return WARD_ENOMEM;
-    ward__conn_pending(c, it->h.len, 1);
+    ward__conn_pending(c, ward__item_weight(it), 1);
     ward__host_task(h, w, c, it, NULL);
     return 0;
   }

@@ -22,7 +22,8 @@
  * no frame claims, or more descriptors than frames, put the stream out of
  * step: the connection is cut off (WARD_EPROTO), as for any malformed
  * frame. Mapped bytes count as the frame's length wherever read frames
- * are counted (pending inbound work, queued events), so the bounds on
+ * are counted (pending inbound work, queued events; pending work at
+ * WARD__ZC_WEIGHT more each, for the descriptor), so the bounds on
  * what a worker can make the host hold hold for mappings too, and each
  * mapping is at most max_frame bytes and at least WARD__ZC_FLOOR.
  *
