@@ -1355,8 +1355,10 @@ typedef struct ward_payload ward_payload;
  * UINT32_MAX, more than any frame), WARD_ENOMEM (the system gives no
  * memory or memfd of that size), WARD_ESYS. */
 WARD_EXTERN int ward_payload_new(ward_payload **out, size_t len);
-/* The writable bytes of a payload not yet sent (NULL for NULL). */
+/* The writable bytes of a payload not yet sent (NULL for NULL), valid
+ * until it is sent or freed. */
 WARD_EXTERN void *ward_payload_data(ward_payload *p);
+/* Its length in bytes, as made (0 for NULL). */
 WARD_EXTERN size_t ward_payload_len(const ward_payload *p);
 /* Releases a payload that was not sent (NULL is fine). */
 WARD_EXTERN void ward_payload_free(ward_payload *p);
