@@ -168,9 +168,12 @@ static uint64_t get64(const uint8_t *p) {
 
 int ward__zc_take(ward__conn *c, ward__frame *f, int *call_only) {
   *call_only = 0;
-  if (!ward__zc_kind(f->h.kind) || f->h.len != 8)
-    return ward__fail(WARD_EPROTO, "a %s frame with its payload in shared memory",
-                      f->h.len != 8 ? "malformed" : "kind of");
+  if (!ward__zc_kind(f->h.kind))
+    return ward__fail(WARD_EPROTO, "a frame of kind %u with its payload in shared memory",
+                      f->h.kind);
+  if (f->h.len != 8)
+    return ward__fail(WARD_EPROTO, "a frame with its payload in shared memory whose length "
+                      "is %u, not 8", f->h.len);
   if (!c->nfdq)
     return ward__fail(WARD_EPROTO, "a frame of call %u came without the descriptor of its "
                       "payload", f->h.id);

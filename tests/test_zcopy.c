@@ -8,8 +8,8 @@
  * claims, a descriptor that is no memfd or one over the host's limit
  * fails that call alone (WARD_EPROTO, WARD_ETOOBIG; the descriptor is
  * closed); one that sends a frame without its descriptor, a descriptor
- * without its frame, or such a frame where none was agreed, is cut off
- * (WARD_EPROTO). The host lives on either way.
+ * without its frame, such a frame where none was agreed or of a kind that
+ * carries none, is cut off (WARD_EPROTO). The host lives on either way.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -144,9 +144,9 @@ static void put64le(uint8_t *p, uint64_t v) {
 /* Sends, raw on the channel, a REPLY for the ctx's call whose payload is
  * in shared memory claimed `len` bytes long, with the descriptor `fd`
  * (none when -1); `flags` beside the shared-memory bit. */
-static void raw_shm_reply(ward_ctx *ctx, uint64_t len, int fd) {
+static void raw_shm_frame(ward_ctx *ctx, uint8_t kind, uint64_t len, int fd) {
   uint8_t f[WARD__HDR_SIZE + 8];
-  ward__hdr h = {.kind = WARD__K_REPLY, .flags = WARD__FLAG_SHM, .len = 8, .id = ctx->id};
+  ward__hdr h = {.kind = kind, .flags = WARD__FLAG_SHM, .len = 8, .id = ctx->id};
   ward__hdr_put(f, &h);
   put64le(f + WARD__HDR_SIZE, len);
   struct iovec iov = {f, sizeof f};
@@ -168,6 +168,10 @@ static void raw_shm_reply(ward_ctx *ctx, uint64_t len, int fd) {
   if (sendmsg(3, &mh, 0) != (ssize_t)sizeof f)
     _exit(99);
   ctx->ended = 1; /* answered by hand */
+}
+
+static void raw_shm_reply(ward_ctx *ctx, uint64_t len, int fd) {
+  raw_shm_frame(ctx, WARD__K_REPLY, len, fd);
 }
 
 /* A memfd of `size` bytes with `seals`. */
@@ -247,6 +251,15 @@ static int zw_stray_fd(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   tw_forever();
 }
 
+/* A well-made payload in shared memory on a PROGRESS, which never
+ * carries one. */
+static int zw_wrong_kind(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  int fd = memfd_sealed(BIG, ALL_SEALS);
+  raw_shm_frame(ctx, WARD__K_PROGRESS, BIG, fd);
+  tw_forever();
+}
+
 /* A well-made payload in shared memory, where the host agreed to none. */
 static int zw_unasked(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
@@ -273,6 +286,7 @@ static int zw_serve(void) {
   ward_client_handle(c, "no_fd", zw_no_fd, c);
   ward_client_handle(c, "stray_fd", zw_stray_fd, c);
   ward_client_handle(c, "unasked", zw_unasked, c);
+  ward_client_handle(c, "wrong_kind", zw_wrong_kind, c);
 #endif
   int rv = ward_client_run(c);
   ward_client_free(c);
@@ -471,6 +485,7 @@ static void test_descriptor_without_frame(void) {
   ward_worker_free(w);
 }
 static void test_not_agreed(void) { cut_off(0, "unasked"); }
+static void test_kind_without_payload(void) { cut_off(WARD_ZEROCOPY_MIN_DEFAULT, "wrong_kind"); }
 #endif
 
 int main(int argc, char **argv) {
@@ -502,6 +517,7 @@ int main(int argc, char **argv) {
     T_RUN(test_frame_without_descriptor);
     T_RUN(test_descriptor_without_frame);
     T_RUN(test_not_agreed);
+    T_RUN(test_kind_without_payload);
   }
 #else
   printf("# skipped: shared-memory payloads and their hostile cases: no memfd here\n");
