@@ -281,6 +281,28 @@ static inline double bench_ward_notes(ward_worker *w, int n, size_t size) {
   return rate;
 }
 
+/* A raw peer that echoes: [u64 n][n bytes] read whole into a buffer it
+ * keeps, then written back; until the end of its channel. */
+static inline int bench_raw_echo(bench_fd fd) {
+  char *buf = NULL;
+  size_t cap = 0;
+  for (;;) {
+    uint64_t n;
+    if (!read_full(fd, &n, sizeof n))
+      break;
+    if (n > cap) {
+      free(buf);
+      if (!(buf = malloc(n)))
+        die("malloc");
+      cap = n;
+    }
+    read_full(fd, buf, n);
+    write_full(fd, buf, n);
+  }
+  free(buf);
+  return 0;
+}
+
 /* A spec running ourselves with `arg` as the worker. */
 static inline ward_spec *bench_spec(const char *name, const char *arg) {
   ward_spec *s;

@@ -22,27 +22,6 @@
 
 static const bench_method methods[] = {{"echo", bench_m_echo}};
 
-static int raw_echo(bench_fd fd) {
-  char *buf = NULL;
-  size_t cap = 0;
-  for (;;) {
-    uint64_t n;
-    if (!read_full(fd, &n, sizeof n)) {
-      free(buf);
-      return 0;
-    }
-    if (n > cap) {
-      free(buf);
-      buf = malloc(n);
-      if (!buf)
-        die("malloc");
-      cap = n;
-    }
-    read_full(fd, buf, n);
-    write_full(fd, buf, n);
-  }
-}
-
 /* Seconds per round trip. */
 static double raw_bulk(bench_fd fd, const char *out, char *in, size_t size, int iters) {
   uint64_t n = size;
@@ -152,7 +131,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--ward-child") == 0)
     return bench_ward_child(methods, 1);
   if (argc > 1 && strcmp(argv[1], "--raw-echo") == 0)
-    return raw_echo(raw_child_end(argc > 2 ? argv[2] : NULL));
+    return bench_raw_echo(raw_child_end(argc > 2 ? argv[2] : NULL));
   bench_init("bulk", argc, argv);
   bench_title("bulk payloads against a raw " BENCH_RAW_CHANNEL);
   /* 64 MiB is the default frame limit (WARD_MAX_FRAME_DEFAULT): the

@@ -1,7 +1,8 @@
 /*
  * bench_transport.c — the round trip against the payload's size, from
- * 32 bytes to 64 MiB, for each way of carrying it: ward and the floors
- * under it, and iceoryx, measured in the same run.
+ * 32 bytes to 64 MiB, for each way of carrying it: ward's (the socket, a
+ * payload in shared memory: api.md 6.4, protocol.md 3.5), the floors
+ * under them, and iceoryx, measured in the same run.
  *
  * Each contender echoes: the host puts N bytes where its transport wants
  * them and waits for N bytes back, which the other side made from the
@@ -32,13 +33,29 @@
  *                   Skipped, with a note, where the binding was not found
  *                   at build time or iox-roudi cannot start, and in --quick
  *                   (RouDi is one per machine, and tests run side by side).
- *   ward            ward_request_ex("echo", WARD_ENC_RAW) to a worker whose
- *                   handler replies with the bytes it received.
+ *   ward socket     ward_request_ex("echo", WARD_ENC_RAW) to a worker whose
+ *                   handler replies with the bytes it received, payloads in
+ *                   shared memory off (ward_spec_zerocopy 0): the bytes go
+ *                   through the socket both ways, like the raw socketpair's.
+ *   ward in place   a payload built in place (ward_payload_new, filled from
+ *                   the host's buffer before the timing, as the other
+ *                   contenders' buffers are), sent by ward_request_payload
+ *                   to a worker taking payloads in shared memory from 4 KiB
+ *                   on; its echo passes the mapping it got back; timed from
+ *                   the send to the reply freed. No copy at all: what bounds
+ *                   it is the kernel's work per page, timed alone from 1 MiB
+ *                   on (pinned): unmapping the writer's mapping (which
+ *                   sealing requires), F_SEAL_WRITE, and freeing the pages
+ *                   at the last close.
+ *   ward copied     the same, timed with the making and the filling: what
+ *                   it would cost to send an ordinary buffer that way
+ *                   (which is why ward never does: api.md 6.4).
+ *   Under 4 KiB (the floor of ward_spec_zerocopy) payloads are plain memory
+ *   and go through the socket; on backends without sealed memfds, always.
  *
  * Every figure is the mean round trip over enough round trips to take
- * about 50 ms (at least 1), in microseconds; each ward and iceoryx row has
- * its ratio to the raw socketpair of the same size, and the raw futex rows
- * theirs too. The sizes' figures go to results.json like every benchmark's,
+ * about 50 ms (at least 1), in microseconds; every row has its ratio to
+ * the raw socketpair of the same size. The sizes' figures go to results.json like every benchmark's,
  * and bench/plot_transport.py draws them (make bench runs it).
  *
  * Usage: bench_transport [--quick] [--reps N] [--json FILE]
@@ -47,6 +64,7 @@
 
 #if defined(__linux__)
 #include <linux/futex.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -82,26 +100,6 @@ static int iters_for(double one_us) {
 
 /* ------------------------------------------------------------------ */
 /* raw socketpair                                                      */
-
-static int sock_echo_child(bench_fd fd) {
-  char *buf = NULL;
-  size_t cap = 0;
-  for (;;) {
-    uint64_t n;
-    if (!read_full(fd, &n, sizeof n))
-      break;
-    if (n > cap) {
-      free(buf);
-      if (!(buf = malloc(n)))
-        die("malloc");
-      cap = n;
-    }
-    read_full(fd, buf, n);
-    write_full(fd, buf, n);
-  }
-  free(buf);
-  return 0;
-}
 
 static double sock_rtt(bench_fd fd, const char *out, char *in, size_t size, int iters) {
   uint64_t n = size;
@@ -290,9 +288,10 @@ static const char roudi_conf[] =
     "[general]\nversion = 1\n[[segment]]\n"
     "[[segment.mempool]]\nsize = 128\ncount = 64\n"
     "[[segment.mempool]]\nsize = 2048\ncount = 32\n"
-    "[[segment.mempool]]\nsize = 66560\ncount = 16\n"
+    "[[segment.mempool]]\nsize = 33792\ncount = 16\n"
+    "[[segment.mempool]]\nsize = 263168\ncount = 8\n"
     "[[segment.mempool]]\nsize = 1049600\ncount = 8\n"
-    "[[segment.mempool]]\nsize = 16778240\ncount = 4\n"
+    "[[segment.mempool]]\nsize = 8389632\ncount = 4\n"
     "[[segment.mempool]]\nsize = 67109888\ncount = 4\n";
 
 typedef struct iox {
@@ -529,27 +528,111 @@ static double ipeer_rtt(ipeer *p, size_t size, int iters) {
 /* ------------------------------------------------------------------ */
 /* ward                                                                */
 
-static double ward_rtt(ward_worker *w, const char *out, size_t size, int iters) {
-  ward_call_opts o = WARD_CALL_OPTS_INIT;
+static const ward_call_opts *raw_opts(void) {
+  static ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 120000;
   o.encoding = WARD_ENC_RAW;
+  return &o;
+}
+
+static void check(ward_msg *m, size_t size) {
+  if (ward_msg_len(m) != size)
+    die("echo of %zu bytes came back with %zu", size, ward_msg_len(m));
+  ward_msg_free(m);
+}
+
+static double ward_rtt(ward_worker *w, const char *out, size_t size, int iters) {
   int64_t t0 = now_ns();
   for (int i = 0; i < iters; i++) {
     ward_msg *m;
-    if (ward_request_ex(&m, w, "echo", out, size, &o))
+    if (ward_request_ex(&m, w, "echo", out, size, raw_opts()))
       die("ward_request of %zu bytes", size);
-    if (ward_msg_len(m) != size)
-      die("echo of %zu bytes came back with %zu", size, ward_msg_len(m));
-    ward_msg_free(m);
+    check(m, size);
   }
   return (double)(now_ns() - t0) / 1e3 / iters;
 }
 
+/* Payloads built in place, filled from `out`: the round trip alone, or
+ * (`with_making`) with the making and the filling. */
+static double in_place_rtt(ward_worker *w, const char *out, size_t size, int iters,
+                           int with_making) {
+  int64_t total = 0;
+  for (int i = 0; i < iters; i++) {
+    int64_t t0 = now_ns();
+    ward_payload *p;
+    if (ward_payload_new(&p, size))
+      die("ward_payload_new of %zu bytes", size);
+    memcpy(ward_payload_data(p), out, size);
+    int64_t t1 = now_ns();
+    ward_msg *m;
+    if (ward_request_payload(&m, w, "echo", p, raw_opts()))
+      die("ward_request_payload of %zu bytes", size);
+    check(m, size);
+    total += now_ns() - (with_making ? t0 : t1);
+  }
+  return (double)total / 1e3 / iters;
+}
+
+static ward_worker *ward_start(ward_host *h, uint32_t zmin) {
+  ward_spec *s = bench_spec("transport", "--ward-child");
+  ward_worker *w;
+  if (ward_spec_zerocopy(s, zmin) || ward_spawn(&w, h, s))
+    die("ward_spawn");
+  ward_spec_free(s);
+  return w;
+}
+
+#if HAVE_FUTEX
+/* The kernel's part of a payload of `size` bytes in shared memory, in
+ * microseconds, done by hand on a memfd filled as a payload is: unmapping
+ * the writer's mapping, adding F_SEAL_WRITE (the kernel checks the pages
+ * for pins), and the last close (the pages freed). */
+static void kernel_costs(size_t size, double *unmap, double *seal, double *last) {
+  int fd = (int)syscall(SYS_memfd_create, "bench", 3u /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
+  if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+    die("memfd_create");
+  char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED)
+    die("mmap");
+  memset(m, 'k', size);
+  int64_t t0 = now_ns();
+  munmap(m, size);
+  int64_t t1 = now_ns();
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+    die("F_ADD_SEALS");
+  int64_t t2 = now_ns();
+  close(fd);
+  int64_t t3 = now_ns();
+  *unmap = (double)(t1 - t0) / 1e3;
+  *seal = (double)(t2 - t1) / 1e3;
+  *last = (double)(t3 - t2) / 1e3;
+}
+
+static void kernel_rows(const char *label, size_t size, const char *sz) {
+  double u[BENCH_MAXREPS], s[BENCH_MAXREPS], l[BENCH_MAXREPS];
+  for (int i = 0; i < B.reps; i++)
+    kernel_costs(size, &u[i], &s[i], &l[i]);
+  char sec[160], name[64];
+  snprintf(sec, sizeof sec, "the kernel's part of a payload of %s in shared memory, %s", sz,
+           label);
+  snprintf(name, sizeof name, "munmap of the writer, %s", sz);
+  row_add(sec, name, "us", u, B.reps);
+  snprintf(name, sizeof name, "F_SEAL_WRITE, %s", sz);
+  row_add(sec, name, "us", s, B.reps);
+  snprintf(name, sizeof name, "pages freed, %s", sz);
+  row_add(sec, name, "us", l, B.reps);
+}
+#endif
+
+/* Sealed memfds: the linux backend's alone (docs/platforms.md). */
+static int shm_here(void) { return strcmp(WARD__BACKEND_NAME, "linux") == 0; }
+
 /* ------------------------------------------------------------------ */
 
-enum { C_SOCK, C_FUTEX, C_FUTEX_SPIN, C_IOX, C_WARD, C_COUNT };
-static const char *const cnames[C_COUNT] = {"raw socketpair", "raw futex", "raw futex + spin",
-                                            "iceoryx", "ward"};
+enum { C_SOCK, C_FUTEX, C_FUTEX_SPIN, C_IOX, C_WARD, C_WARD_COPIED, C_WARD_IN_PLACE, C_COUNT };
+static const char *const cnames[C_COUNT] = {
+    "raw " BENCH_RAW_CHANNEL, "raw futex",   "raw futex + spin", "iceoryx",
+    "ward socket",            "ward copied", "ward in place"};
 
 typedef struct contenders {
   int on[C_COUNT];
@@ -562,7 +645,7 @@ typedef struct contenders {
   ipeer iox;
 #endif
   ward_host *h;
-  ward_worker *w;
+  ward_worker *w, *wz; /* payloads in shared memory: off, on from 4 KiB */
   char *out, *in;
 } contenders;
 
@@ -582,6 +665,10 @@ static double one_rtt(contenders *c, int k, size_t size, int iters) {
 #endif
   case C_WARD:
     return ward_rtt(c->w, c->out, size, iters);
+  case C_WARD_COPIED:
+    return in_place_rtt(c->wz, c->out, size, iters, 1);
+  case C_WARD_IN_PLACE:
+    return in_place_rtt(c->wz, c->out, size, iters, 0);
   }
   return NAN;
 }
@@ -622,11 +709,9 @@ static void run_mode(const bench_mode *mode, const size_t *sizes, int nsizes) {
 #endif
   if (ward_host_new(&c.h, NULL))
     die("ward_host_new");
-  ward_spec *s = bench_spec("transport", "--ward-child");
-  if (ward_spawn(&c.w, c.h, s))
-    die("ward_spawn");
-  ward_spec_free(s);
-  c.on[C_WARD] = 1;
+  c.w = ward_start(c.h, 0);
+  c.wz = ward_start(c.h, 4096);
+  c.on[C_WARD] = c.on[C_WARD_COPIED] = c.on[C_WARD_IN_PLACE] = 1;
 
   for (int z = 0; z < nsizes; z++) {
     size_t size = sizes[z];
@@ -653,7 +738,13 @@ static void run_mode(const bench_mode *mode, const size_t *sizes, int nsizes) {
       row[k] = row_add(sec, name, "us", v[k], B.reps);
       if (k != C_SOCK)
         row_vs(row[k], row[C_SOCK]);
+      if (k == C_WARD_IN_PLACE && size == 64 * MIB && shm_here())
+        row_target(row[k], T_MED_LE, 1000, "< 1 ms");
     }
+#if HAVE_FUTEX
+    if (size >= MIB && mode->pinned && shm_here())
+      kernel_rows(mode->label, size, sname);
+#endif
   }
 
   ward_host_free(c.h);
@@ -675,7 +766,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--ward-child") == 0)
     return bench_ward_child(methods, 1);
   if (argc > 1 && strcmp(argv[1], "--sock-echo") == 0)
-    return sock_echo_child(raw_child_end(argc > 2 ? argv[2] : NULL));
+    return bench_raw_echo(raw_child_end(argc > 2 ? argv[2] : NULL));
 #if HAVE_FUTEX
   if (argc > 1 && strcmp(argv[1], "--futex-echo") == 0)
     return futex_echo_child(raw_child_end(argc > 2 ? argv[2] : NULL));
@@ -697,11 +788,14 @@ int main(int argc, char **argv) {
 #endif
   /* 64 MiB is the default frame limit (WARD_MAX_FRAME_DEFAULT): the
    * largest payload a default host and worker accept. */
-  static const size_t full[] = {32, 1 * KIB, 64 * KIB, 1 * MIB, 16 * MIB, 64 * MIB};
-  static const size_t quick[] = {32, 64 * KIB, 1 * MIB};
+  static const size_t full[] = {32, 1 * KIB, 32 * KIB, 256 * KIB, 1 * MIB, 8 * MIB, 64 * MIB};
+  static const size_t quick[] = {32, 32 * KIB, 1 * MIB};
   for (int m = 0; m < bench_nmodes(); m++)
     run_mode(&bench_modes[m], B.quick ? quick : full,
              B.quick ? (int)(sizeof quick / sizeof *quick) : (int)(sizeof full / sizeof *full));
+  if (!shm_here())
+    bench_note("this backend has no sealed memfds: every ward row goes through the socket");
+  bench_note("under 4 KiB every ward row goes through the socket (ward_spec_zerocopy's floor)");
   bench_note("every contender echoes; what each copies is in the source's header comment");
   bench_report();
   return 0;

@@ -127,8 +127,6 @@ set(WARD_WIN_BENCH_NOT_PORTED
   bench_config     # times `ward run --check`: the tool is not built for Windows
   bench_peers      # Node and Python children over Unix sockets and pipes
   bench_transport  # a memfd and futexes, and iceoryx: Linux's
-  bench_payload    # payloads in shared memory, the linux backend's alone; the win
-                   # backend's pipe path for large payloads is bench_bulk's
 )
 file(GLOB ward_win_bench_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bench/*.c)
 foreach(src IN LISTS ward_win_bench_all)

@@ -33,7 +33,7 @@
  * thread (tl_offer) and the send path passes that descriptor itself:
  * nothing is copied. Any other payload goes through the socket, whatever
  * its size: copying it into a fresh memfd costs more than the socket's
- * two copies into memory already faulted in (bench_payload: 1.8x the
+ * two copies into memory already faulted in (bench_transport: 1.8x the
  * raw socketpair at 64 MiB, 4x at 32 KiB, against 1x), since fresh
  * shared memory is faulted in and zeroed page by page, the writer's
  * mapping torn down to seal it, and its pages freed after. A sender that
