@@ -399,8 +399,16 @@ typedef struct ward_host_opts {
                              0 = WARD_MAX_FRAME_DEFAULT */
   int external_loop;      /* 1: no I/O thread of ward's own; the program
                              runs it (ward_host_fd, ward_host_dispatch) */
+  const char *cgroup;     /* Linux: the cgroup v2 directory under which each
+                             worker process gets a cgroup of its own (an
+                             absolute path, or one relative to the unified
+                             hierarchy's mount); NULL: the host's own cgroup
+                             where it may create cgroups in it (delegated,
+                             or root). Copied. api.md 4.9 */
+  int no_cgroup;          /* 1: no cgroups, process groups alone (as where
+                             none can be had; for tests and comparisons) */
 } ward_host_opts;
-#define WARD_HOST_OPTS_INIT {(uint32_t)sizeof(ward_host_opts), NULL, NULL, 0, 0}
+#define WARD_HOST_OPTS_INIT {(uint32_t)sizeof(ward_host_opts), NULL, NULL, 0, 0, NULL, 0}
 
 /* Fills `opts`, a struct of `size` bytes as the caller declared it, with
  * the defaults (WARD_HOST_OPTS_INIT; bytes past the library's own struct
@@ -1285,11 +1293,44 @@ typedef struct ward_info {
                               for (1..), 0 without Landlock */
   int reserved_;           /* the tail padding of the layout before it: nothing */
   int proc_class;          /* the spec's ward_class */
+  int reserved2_;          /* the tail padding of the layout before it */
+  int tree;                /* ward_tree: what holds the current process and
+                              everything it starts (WARD_TREE_NONE without
+                              a process) */
+  int paused;              /* 1 while paused (ward_worker_pause) */
+  uint64_t tree_memory_bytes; /* memory of the whole tree (its cgroup's
+                                 memory.current), or WARD_UNKNOWN where no
+                                 memory controller counts it */
+  int pressure_cpu;        /* the tree's pressure stall figures: the share of
+                              the last 10 s in which some of its processes
+                              waited for CPU, memory or I/O ("some avg10" of
+                              cpu.pressure, memory.pressure, io.pressure),
+                              in hundredths of a percent (0..10000); -1
+                              where the system does not say */
+  int pressure_memory;
+  int pressure_io;
+  uint32_t oom_kills;      /* processes of its tree the kernel killed for
+                              its memory limit (memory.events oom_kill) */
 } ward_info;
 #define WARD_INFO_INIT \
-  {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+  {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+   0, 0, 0, 0, 0, 0, 0, 0}
 /* Like ward_host_opts_init, for a ward_info. */
 WARD_EXTERN int ward_info_init(ward_info *info, size_t size);
+
+/* What holds a worker's process and everything it starts together, so
+ * that a stop, a crash or the host's death ends them all and a pause
+ * stops them all (ward_info.tree, api.md 4.9). */
+typedef enum {
+  WARD_TREE_NONE = 0, /* no process */
+  WARD_TREE_PGROUP,   /* its process group: a descendant that calls setsid()
+                         leaves it (the fallback, and the portable backend) */
+  WARD_TREE_CGROUP,   /* a cgroup v2 of its own (Linux): nothing leaves it */
+  WARD_TREE_JOB       /* a job object (Windows) */
+} ward_tree;
+/* Its name, as `ward ctl status` and `ward probe` show it ("pgroup",
+ * "cgroup", "job"; "none"); "?" for a value not in the list. */
+WARD_EXTERN const char *ward_tree_name(int tree);
 
 /* A figure the system does not give (never a real value): rss_bytes and
  * cpu_ms of a live process on the portable POSIX backend, which has no

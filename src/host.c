@@ -60,6 +60,13 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
     rv = ward__guard_start(&h->guard);
   if (!rv)
     rv = ward__spawner_new(&h->spawner);
+  /* Where its workers' process trees go (cgroups where there are some to
+   * be had); the base's name is not kept. */
+  if (!rv)
+    rv = ward__trees_new(&h->trees, h->opts.cgroup, h->opts.no_cgroup);
+  h->opts.cgroup = NULL;
+  if (!rv)
+    ward__guard_tree(&h->guard, ward__trees_dir(h->trees));
   h->timer_watch = (ward__watch){timer_ready, h};
   if (!rv && h->external)
     rv = ward__loop_timer(h->loop, -1, &h->timer_watch);
@@ -67,6 +74,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
     rv = ward__thread_start(&h->thread, ward__loop_main, h);
   }
   if (rv) {
+    ward__trees_free(h->trees);
     ward__guard_stop(&h->guard);
     ward__spawner_free(h->spawner);
     ward__loop_free(h->loop);
@@ -158,6 +166,7 @@ void ward_host_free(ward_host *h) {
     ward__conn_unref(h->lazy[i]);
   free(h->lazy);
   free(h->heap);
+  ward__trees_free(h->trees); /* before the guard, which would do it too */
   ward__guard_stop(&h->guard);
   ward__spawner_free(h->spawner);
   pthread_mutex_destroy(&h->lazy_mu);

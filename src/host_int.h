@@ -121,6 +121,7 @@ struct ward_host {
   ward__evq *events, *events_tail;
   ward__guard guard;
   ward__spawner *spawner;
+  ward__trees *trees;      /* where its workers' process trees go */
   ward__timer **heap;   /* armed timers by `due`, the soonest first */
   size_t nheap, capheap;
   ward__conn **dead;    /* conns to unref after the current batch */

@@ -160,6 +160,45 @@ uint64_t ward__jail_in_force(const ward__jail *j, int *landlock_abi);
 /* What a jail could put in force on this machine (ward_sandbox_supported). */
 uint64_t ward__jail_supported(int *landlock_abi);
 
+/* Process trees (ward.h ward_tree): what holds a worker process and all
+ * it starts. A host has one ward__trees: on Linux the cgroup v2 directory
+ * under which each of its processes gets a cgroup of its own (placed in
+ * it before it runs its own code), where one can be had; elsewhere, and
+ * where none can, process groups. Never an error for a start: a process
+ * that gets no cgroup is held by its process group. */
+typedef struct ward__trees ward__trees;
+/* `base`: the cgroup under which to make the host's (NULL: the host's own
+ * cgroup, where it may create some); `off`: process groups alone. Fails
+ * with WARD_ENOMEM alone. */
+int ward__trees_new(ward__trees **out, const char *base, int off);
+/* Kills whatever is left in the host's cgroups and removes them. */
+void ward__trees_free(ward__trees *t);
+/* WARD_TREE_CGROUP if its processes get cgroups, else what holds them. */
+int ward__trees_kind(const ward__trees *t);
+/* The host's cgroup directory (NULL without), for the guard and probe. */
+const char *ward__trees_dir(const ward__trees *t);
+/* WARD__LIMIT_* bits: the limits its cgroups can enforce (a controller
+ * delegated to them); a limit not listed falls back to RSS sampling. */
+enum { WARD__LIMIT_MEMORY = 1, WARD__LIMIT_PIDS = 2, WARD__LIMIT_CPU = 4 };
+unsigned ward__trees_limits(const ward__trees *t);
+
+/* The limits of one process's tree, where its cgroup can enforce them;
+ * 0: none. */
+typedef struct ward__tree_limits {
+  uint64_t memory_max;  /* bytes: memory.max (the kernel kills past it) */
+  uint64_t memory_high; /* bytes: memory.high (reclaim and throttling) */
+  uint64_t pids_max;    /* processes and threads: pids.max */
+  uint32_t cpu_pct;     /* percent of one CPU: cpu.max */
+} ward__tree_limits;
+
+/* What a process's tree says of itself (its cgroup's files). */
+typedef struct ward__tree_stats {
+  uint64_t memory;   /* memory.current, or WARD_UNKNOWN */
+  int pressure[3];   /* cpu, memory, io: "some avg10" in hundredths of a
+                        percent, or -1 */
+  uint32_t oom_kills; /* memory.events oom_kill, 0 where not counted */
+} ward__tree_stats;
+
 typedef struct ward__spawn_args {
   const char *exe;   /* path, or a bare name searched in PATH */
   char *const *argv; /* NULL-terminated */
@@ -184,6 +223,8 @@ typedef struct ward__spawn_args {
   size_t ngroups;
   int set_umask;     /* 1: the child's umask is `umask` */
   int umask;
+  ward__trees *trees; /* the host's, or NULL: process group alone */
+  const ward__tree_limits *limits; /* for its cgroup, or NULL */
 } ward__spawn_args;
 
 /* The supplementary groups of the user `uid` (of its name, with `gid`, as
@@ -218,13 +259,26 @@ int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a
  * polls ward__proc_reap. */
 ward__fd ward__proc_watch(const ward__proc *p);
 /* Non-blocking reap: 1 with the status when it has exited, 0 if not yet.
- * Before reaping, whatever is left in the child's process group is
- * killed, while the group id is still certainly the child's. */
+ * Before reaping, whatever is left in the child's tree is killed (its
+ * cgroup, or its process group while the group id is still certainly the
+ * child's), and after it a cgroup is removed. */
 int ward__proc_reap(ward__proc *p, int *code, int *sig);
 /* Sends `sig` to the child's whole process group (and to the child itself
- * through its pidfd where there is one, which cannot hit a reused pid). */
+ * through its pidfd where there is one, which cannot hit a reused pid);
+ * the hard stop goes to its whole cgroup, where it has one, setsid()
+ * escapees included. */
 void ward__proc_kill(ward__proc *p, int sig);
+/* Closes what the backend holds for the process (after its reap: its
+ * cgroup goes too, should the reap have had to leave it). */
 void ward__proc_close(ward__proc *p);
+/* WARD_TREE_*: what holds the process and what it starts (NONE: none). */
+int ward__proc_tree(const ward__proc *p);
+/* Pauses (1) or resumes (0) the process and everything it started: its
+ * cgroup frozen or thawed, else SIGSTOP / SIGCONT to its process group.
+ * 0, or WARD_ESYS (errno kept). */
+int ward__proc_pause(ward__proc *p, int on);
+/* The figures of its tree (WARD_UNKNOWN, -1, 0 where there are none). */
+void ward__proc_tree_stats(const ward__proc *p, ward__tree_stats *st);
 /* Resident set (bytes), CPU time (user + system, ms) and start time (wall
  * clock, ms since the epoch; `start_ms` may be NULL) of a live process; a
  * figure the system does not give is WARD_UNKNOWN. */
@@ -293,6 +347,9 @@ void ward__guard_remove(ward__guard *g, const ward__proc *p);
  * names it for ward__guard_remove_dir. */
 void ward__guard_add_dir(ward__guard *g, uint64_t id, const char *path);
 void ward__guard_remove_dir(ward__guard *g, uint64_t id);
+/* The host's cgroup directory `dir` (platform: ward__trees_dir): should
+ * the host die, everything in it is killed and it is removed. */
+void ward__guard_tree(ward__guard *g, const char *dir);
 /* Ends the guard normally and reaps it. */
 void ward__guard_stop(ward__guard *g);
 

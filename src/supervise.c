@@ -618,6 +618,15 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
     v.landlock_abi = w->landlock_abi;
   }
   v.proc_class = w->spec->proc_class;
+  v.tree = ward__proc_tree(&w->proc);
+  /* Under the lock: the backend's record of the tree goes with the reap. */
+  ward__tree_stats ts;
+  ward__proc_tree_stats(&w->proc, &ts);
+  v.tree_memory_bytes = ts.memory;
+  v.pressure_cpu = ts.pressure[0];
+  v.pressure_memory = ts.pressure[1];
+  v.pressure_io = ts.pressure[2];
+  v.oom_kills = ts.oom_kills;
   pthread_mutex_unlock(&w->host->mu);
   if (v.pid > 0)
     ward__proc_usage(&proc, &v.rss_bytes, &v.cpu_ms, &v.start_time_ms);

@@ -498,4 +498,13 @@ int ward__conn_send_fd(ward__conn *c, const ward__hdr *h, const char *name, ward
 /* Validates a method or stream name. */
 int ward__check_name(const char *name);
 
+/* The text of cgroup files (tree.c), read by the Linux backend and parsed
+ * here, where tests can give them any text: the "some avg10=" figure of a
+ * pressure file (cpu.pressure, memory.pressure, io.pressure) in
+ * hundredths of a percent (0..10000), or -1 when there is none; and the
+ * value of `key` in a flat keyed file (memory.events, cgroup.events:
+ * "key value" lines), 0 with it in *v or -1 when it is not there. */
+int ward__pressure_avg10(const char *text);
+int ward__keyed_u64(const char *text, const char *key, uint64_t *v);
+
 #endif

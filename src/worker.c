@@ -365,7 +365,7 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
                           .set_ids = w->spec->set_ids, .uid = w->spec->uid,
                           .gid = w->spec->gid, .groups = w->spec->groups,
                           .ngroups = w->spec->ngroups, .set_umask = w->spec->umask >= 0,
-                          .umask = w->spec->umask};
+                          .umask = w->spec->umask, .trees = w->host->trees};
     if (!rv)
       rv = ward__proc_spawn(w->host->spawner, pr, &a);
     if (!rv && jail)

@@ -46,6 +46,9 @@ SAME(ward_host_opts, rel_host_opts, event_ud);
 SAME(ward_host_opts, rel_host_opts, max_frame);
 SAME(ward_host_opts, rel_host_opts, external_loop);
 _Static_assert(sizeof(ward_host_opts) >= sizeof(rel_host_opts), "ward_host_opts shrank");
+/* Added after it (process trees): past its old end. */
+_Static_assert(offsetof(ward_host_opts, cgroup) >= sizeof(rel_host_opts),
+               "ward_host_opts.cgroup in the tail");
 
 typedef struct {
   uint32_t struct_size;
@@ -137,6 +140,21 @@ _Static_assert(offsetof(ward_info, sandbox) >= sizeof(rel_info), "ward_info.sand
 _Static_assert(offsetof(ward_info, proc_class) >=
                    offsetof(ward_info, sandbox) + sizeof(uint64_t) + 2 * sizeof(int),
                "ward_info.proc_class in the tail");
+/* Added after proc_class (process trees): past that layout's end, the
+ * struct's size with proc_class last and its tail padding. */
+typedef struct {
+  uint32_t struct_size;
+  int pid, state;
+  uint32_t generation, restarts;
+  int last_exit_code, last_signal, last_reason, last_stop;
+  int64_t start_time_ms;
+  uint64_t rss_bytes, cpu_ms, calls_served;
+  uint32_t calls_in_flight;
+  uint64_t sandbox;
+  int landlock_abi, reserved_, proc_class;
+} class_info_layout;
+SAME(ward_info, class_info_layout, proc_class);
+_Static_assert(offsetof(ward_info, tree) >= sizeof(class_info_layout), "ward_info.tree in the tail");
 
 typedef struct {
   uint32_t struct_size;

@@ -794,6 +794,45 @@ static int tw_orphan(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   snprintf(buf, sizeof buf, "%d", (int)g);
   return tw_reply_str(ctx, buf);
 }
+
+/* Leaves an escapee: a child of ours calls setsid() (a session and process
+ * group of its own) and forks a grandchild that lives on, then exits, so
+ * that the grandchild is in neither our process group nor our family.
+ * Replies the grandchild's pid once it runs. */
+static int tw_escapee(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  int p[2];
+  if (pipe(p))
+    return ward_ctx_fail(ctx, 1, "pipe");
+  pid_t c = fork();
+  if (c == 0) {
+    close(p[0]);
+    setsid();
+    pid_t g = fork();
+    if (g == 0) {
+      pid_t me = getpid();
+      ssize_t k = write(p[1], &me, sizeof me);
+      close(p[1]);
+      if (k != (ssize_t)sizeof me)
+        _exit(1);
+      for (int fd = 0; fd < 1024; fd++)
+        close(fd);
+      tw_forever();
+    }
+    _exit(g > 0 ? 0 : 1);
+  }
+  close(p[1]);
+  pid_t g = 0;
+  ssize_t k = c > 0 ? read(p[0], &g, sizeof g) : -1;
+  close(p[0]);
+  if (c > 0)
+    waitpid(c, NULL, 0);
+  if (k != (ssize_t)sizeof g)
+    return ward_ctx_fail(ctx, 1, "fork");
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", (int)g);
+  return tw_reply_str(ctx, buf);
+}
 #endif
 
 #if TW_POSIX
@@ -876,7 +915,7 @@ static int tw_serve(void) {
       {"say", tw_say}, {"last_words", tw_last_words},
       {"odd_output", tw_odd_output}, {"data", tw_data}, {"spawn_child", tw_spawn_child},
 #if TW_POSIX
-      {"fds", tw_fds},          {"orphan", tw_orphan},
+      {"fds", tw_fds},          {"orphan", tw_orphan},      {"escapee", tw_escapee},
       {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals}, {"ids", tw_ids},
 #endif
 #if TW_JSON

@@ -74,6 +74,7 @@
 #endif
 #endif
 
+#include "cgroup.h"
 #include "jail.h"
 #include "unix.h"
 
@@ -87,6 +88,10 @@
 #endif
 
 #define CHAN_FD WARD__UNIX_CHAN_FD
+
+/* How long a reap waits for the processes its cgroup.kill ended to be
+ * gone before the directory can go (a dying process takes a moment). */
+#define REMOVE_WAIT_MS 1000
 
 /* WARD_NO_PIDFD=1 makes ward behave as on a system without pidfds, so the
  * polling fallback is tested on Linux too. */
@@ -136,6 +141,7 @@ typedef struct child_report {
   int stage;
   int err;
   int step; /* STAGE_SANDBOX: which (WARD__JAIL_STEP_*) */
+  int cg_err; /* its move into its cgroup failed: the errno */
 } child_report;
 
 struct ward__spawner {
@@ -228,6 +234,7 @@ typedef struct child_args {
   const char *path;    /* PATH, for a bare executable name */
   unsigned long defs;  /* default_signals(), bit sig - 1 for each */
   child_report *rep;
+  int cg_fd;           /* its cgroup's cgroup.procs, or -1 */
 } child_args;
 
 /* The kernel's struct sigaction (rt_sigaction), not the C library's. */
@@ -372,6 +379,11 @@ CHILD_CODE static int child_main(void *arg) {
   const child_args *c = arg;
   const ward__jail *jail = c->a->jail;
   int err;
+  /* Into its cgroup before anything else, so that all it ever starts is
+   * there too ("0": the writer). A refusal leaves it in its process group
+   * alone: the host sees cg_err. */
+  if (c->cg_fd >= 0 && syscall(SYS_write, c->cg_fd, "0", 1) != 1)
+    c->rep->cg_err = errno ? errno : EIO;
   /* The sandbox's first steps, while the host's descriptors (the
    * Landlock ruleset's among them) are still in view (sandbox.c). */
   if (jail && (err = ward__jail_enter(jail, &c->rep->step)) != 0)
@@ -428,11 +440,13 @@ static int fill_slots(ward__spawner *sp, const ward__spawn_args *a, int on) {
 
 /* Clones the child (see the design notes). 1: the clone is not to be had
  * here, use the fallback; 0 or an error otherwise. */
-static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a) {
+static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a,
+                       ward__cg *cg) {
   child_report *rep = (child_report *)(void *)sp->map;
   rep->stage = STAGE_OK;
   rep->err = 0;
   rep->step = 0;
+  rep->cg_err = 0;
   const char *path = NULL;
   if (!strchr(a->exe, '/')) {
     path = getenv("PATH");
@@ -441,7 +455,8 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
   }
   sigset_t defs;
   ward__unix_default_signals(&defs);
-  child_args c = {sp, a, a->chan_at > 0 ? a->chan_at : CHAN_FD, path, 0, rep};
+  child_args c = {sp, a, a->chan_at > 0 ? a->chan_at : CHAN_FD, path, 0, rep,
+                  cg ? cg->procs_fd : -1};
   for (int sig = 1; sig <= 64; sig++)
     if (sigismember(&defs, sig) == 1)
       c.defs |= 1ul << (sig - 1);
@@ -496,7 +511,7 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
 /* Namespaces refused (without privilege, where the kernel allows no user
  * namespace): without them if best effort, else ENOTSUP. */
 static int spawn_without_namespaces(ward__spawner *sp, ward__proc *p,
-                                    const ward__spawn_args *a) {
+                                    const ward__spawn_args *a, ward__cg *cg) {
   ward__jail *j = a->jail;
   int e = errno;
   if (!j->best_effort) {
@@ -508,7 +523,7 @@ static int spawn_without_namespaces(ward__spawner *sp, ward__proc *p,
   }
   j->clone_flags = 0;
   j->in_force &= ~(uint64_t)(WARD_SANDBOX_NEW_NET | WARD_SANDBOX_NEW_IPC | WARD_SANDBOX_NEW_PID);
-  return spawn_clone(sp, p, a);
+  return spawn_clone(sp, p, a, cg);
 }
 
 /* A sandbox is applied by the cloning spawn's child alone: posix_spawn
@@ -530,23 +545,51 @@ static int spawn_fallback(ward__proc *p, const ward__spawn_args *a) {
   return ward__unix_spawn(p, a);
 }
 
+/* The process is in its cgroup (kept in p->os), or, where the move was
+ * refused, in its process group alone (the cgroup goes). */
+static void keep_cgroup(ward__proc *p, ward__cg *cg, int refused) {
+  ward__cg_started(cg);
+  if (refused) {
+    ward__cg_remove(cg, 0);
+    ward__cg_free(cg);
+    return;
+  }
+  p->os = cg;
+}
+
 int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a) {
   *p = (ward__proc)WARD__PROC_NONE;
   int rv = 1;
+  /* Its cgroup, where the host has some to give (none is no failure). */
+  ward__cg *cg = ward__cg_new(a->trees, a->limits);
   if (sp->fast) {
-    rv = spawn_clone(sp, p, a);
+    rv = spawn_clone(sp, p, a, cg);
     if (rv == 2)
-      rv = spawn_without_namespaces(sp, p, a);
+      rv = spawn_without_namespaces(sp, p, a, cg);
     if (rv == 1)
       sp->fast = 0; /* refused here: the fallback from now on */
+    if (!rv && cg)
+      keep_cgroup(p, cg, ((child_report *)(void *)sp->map)->cg_err != 0);
   }
   if (rv == 1) {
     rv = spawn_fallback(p, a); /* its nice value set from here */
     if (!rv && a->ioprio)
       syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS_, p->pid, a->ioprio);
+    if (!rv && cg) {
+      /* posix_spawn cannot place it: moved now, a moment after its exec. */
+      char pid[16];
+      int n = snprintf(pid, sizeof pid, "%d", p->pid);
+      keep_cgroup(p, cg, write(cg->procs_fd, pid, (size_t)n) != n);
+    }
   }
-  if (rv)
+  if (rv) {
+    if (cg) {
+      ward__cg_started(cg);
+      ward__cg_remove(cg, 1000);
+      ward__cg_free(cg);
+    }
     return rv;
+  }
   p->started_ms = ward__wall_ms();
   p->watch = pidfd_open_(p->pid);
   if (p->watch < 0 && (errno == ENOSYS || errno == EPERM)) {
@@ -559,6 +602,7 @@ int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a
     kill(p->pid, SIGKILL);
     waitpid(p->pid, NULL, 0);
     p->pid = 0;
+    ward__proc_close(p);
     return ward__fail_sys(WARD_ESYS, err, "pidfd_open");
   }
   return 0;
@@ -589,10 +633,15 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig) {
   if (si.si_pid == 0)
     return 0;
   kill(-p->pid, SIGKILL);
+  ward__cg *cg = p->os;
+  if (cg)
+    ward__cg_kill(cg->path); /* the setsid() escapees too */
   memset(&si, 0, sizeof si);
   do
     r = waitid(type, id, &si, WEXITED | WNOHANG);
   while (r < 0 && errno == EINTR);
+  if (cg)
+    ward__cg_remove(cg, REMOVE_WAIT_MS);
   if (r < 0 || si.si_pid == 0) {
     p->pid = 0;
     return 1;
@@ -610,6 +659,9 @@ void ward__proc_kill(ward__proc *p, int sig) {
     return;
   /* The group id is the child's pid, still ours while it is unreaped. */
   kill(-p->pid, sig);
+  ward__cg *cg = p->os;
+  if (cg && sig == SIGKILL)
+    ward__cg_kill(cg->path);
   if (p->watch >= 0)
     pidfd_signal_(p->watch, sig);
   else
@@ -619,6 +671,42 @@ void ward__proc_kill(ward__proc *p, int sig) {
 void ward__proc_close(ward__proc *p) {
   ward__close(p->watch);
   p->watch = -1;
+  ward__cg *cg = p->os;
+  if (cg) {
+    /* Removed at the reap, unless a process was still dying then: one
+     * more try, else the host's directory takes it along at its end. */
+    ward__cg_remove(cg, 0);
+    ward__cg_free(cg);
+    p->os = NULL;
+  }
+}
+
+int ward__proc_tree(const ward__proc *p) {
+  if (p->pid <= 0)
+    return WARD_TREE_NONE;
+  return p->os ? WARD_TREE_CGROUP : WARD_TREE_PGROUP;
+}
+
+int ward__proc_pause(ward__proc *p, int on) {
+  if (p->pid <= 0)
+    return ward__fail(WARD_EINVAL, "no process to pause");
+  ward__cg *cg = p->os;
+  if (cg) {
+    int e = ward__cg_freeze(cg->path, on, 1000);
+    return e ? ward__fail_sys(WARD_ESYS, e, "cgroup.freeze") : 0;
+  }
+  if (kill(-p->pid, on ? SIGSTOP : SIGCONT) != 0)
+    return ward__fail_sys(WARD_ESYS, errno, on ? "SIGSTOP" : "SIGCONT");
+  return 0;
+}
+
+void ward__proc_tree_stats(const ward__proc *p, ward__tree_stats *st) {
+  const ward__cg *cg = p->os;
+  st->memory = WARD_UNKNOWN;
+  st->pressure[0] = st->pressure[1] = st->pressure[2] = -1;
+  st->oom_kills = 0;
+  if (cg && p->pid > 0)
+    ward__cg_stats(cg->path, st);
 }
 
 /* The pidfd, readable once the process has ended. */

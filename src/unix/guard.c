@@ -11,9 +11,15 @@
  * the guard kills every process group still listed, waits a moment for
  * them to be gone, removes every directory still listed, and exits.
  *
+ * Where the workers are in cgroups (Linux: src/linux/cgroup.c), the host
+ * also names its cgroup directory, and the guard kills everything in it
+ * (cgroup.kill: a process that left its group by setsid() too) and
+ * removes it.
+ *
  * Records on the pipe end with a NUL byte (a path may hold any other):
  *   +PGID   -PGID        a process group to kill / no longer to kill
  *   DID PATH   dID       a data directory (worker id ID) to remove / not
+ *   TPATH                the host's cgroup directory
  * Each record is written with one write() of at most PIPE_BUF bytes, so
  * records from several threads never interleave.
  *
@@ -58,6 +64,8 @@ static char *dirs;
 static size_t dirs_len;
 
 static char record[PIPE_BUF];
+/* The host's cgroup directory, or empty. */
+static char tree_dir[PIPE_BUF];
 static char rm_bufs[RM_DEPTH][RM_BUF] __attribute__((aligned(8)));
 
 static uint64_t parse_u64(const char *s, const char **end) {
@@ -130,6 +138,8 @@ static void apply(const char *rec, size_t n) {
     groups_apply(rec[0], rec + 1);
   else if (rec[0] == 'D' || rec[0] == 'd')
     dirs_apply(rec[0], rec + 1, n - 1);
+  else if (rec[0] == 'T' && rec[1] == '/')
+    memcpy(tree_dir, rec + 1, n); /* with its NUL */
 }
 
 /* Removes `name` under the directory `dfd`, and all it holds. */
@@ -160,6 +170,8 @@ static int groups_alive(void) {
 static _Noreturn void guard_end(void) {
   for (int i = 0; i < ngroups; i++)
     kill(-guard_groups[i], SIGKILL);
+  if (tree_dir[0])
+    ward__unix_tree_end(tree_dir); /* waits for them to be gone */
   if (dirs_len) {
     /* SIGKILL takes effect asynchronously, and a dying process may still
      * create a file: the directories go once their groups are gone (or
@@ -270,6 +282,12 @@ void ward__guard_add_dir(ward__guard *g, uint64_t id, const char *path) {
 void ward__guard_remove_dir(ward__guard *g, uint64_t id) {
   char rec[32];
   guard_send(g, rec, snprintf(rec, sizeof rec, "d%llu", (unsigned long long)id));
+}
+
+void ward__guard_tree(ward__guard *g, const char *dir) {
+  char rec[PIPE_BUF];
+  if (dir && dir[0] == '/')
+    guard_send(g, rec, snprintf(rec, sizeof rec, "T%s", dir));
 }
 
 void ward__guard_stop(ward__guard *g) {

@@ -53,5 +53,9 @@ void ward__unix_close_from(int low);
  * found. `fn` may remove the entry it is given. */
 int ward__unix_dir_each(int dfd, char *buf, unsigned size,
                         void (*fn)(int dfd, const char *name, int depth), int depth);
+/* In the guard process, the host gone: kills every process in the host's
+ * cgroup directory `dir` (ward__guard_tree) and removes it (Linux; the
+ * portable backend has none, and does nothing). */
+void ward__unix_tree_end(const char *dir);
 
 #endif

@@ -1,0 +1,268 @@
+/*
+ * test_tree.c — a worker's whole process tree: nothing it started
+ * survives a stop, a crash or its host's death, a setsid() escapee
+ * included, where the tree is a cgroup; the fallback to process groups
+ * (forced by ward_host_opts.no_cgroup); pause and resume; the cgroup
+ * files' figures.
+ *
+ * What needs cgroups (root, or a delegated cgroup v2) is skipped with the
+ * reason printed where the machine gives none, never passed silently.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "tevents.h"
+#include "tself.h"
+#include "tworker.h"
+#include "ward_int.h"
+
+static ward_host *host;  /* cgroups where the machine gives them */
+static ward_host *plain; /* process groups alone (no_cgroup) */
+static int have_cgroups;
+
+static ward_info info_of(const ward_worker *w) {
+  ward_info i = WARD_INFO_INIT;
+  T_OK(ward_worker_info(&i, w));
+  return i;
+}
+
+static ward_worker *spawn_on(ward_host *h, ward_spec *s) {
+  ward_worker *w;
+  T_OK(ward_spawn(&w, h, s));
+  ward_spec_free(s);
+  return w;
+}
+
+static int call_int(ward_worker *w, const char *method) {
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, method, NULL, 0, 20000));
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
+  ward_msg_free(m);
+  return atoi(buf);
+}
+
+/* A process reference no reused pid fools (a pidfd; readable once it
+ * has ended, zombie or not). */
+static int proc_open(int pid) { return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0); }
+
+static int gone_within(int pidfd, int ms) {
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  int r;
+  do
+    r = poll(&p, 1, ms);
+  while (r < 0 && errno == EINTR);
+  return r > 0;
+}
+
+/* An escapee started in `w` (setsid, double fork), checked alive. */
+static int escapee(ward_worker *w) {
+  int pid = call_int(w, "escapee");
+  T_TRUE(pid > 0);
+  int ref = proc_open(pid);
+  T_TRUE(ref >= 0);
+  T_TRUE(!gone_within(ref, 0));
+  return ref;
+}
+
+/* Whether this machine gives cgroups: else the reason is printed and the
+ * test is not counted. */
+static int need_cgroups(const char *test) {
+  if (have_cgroups)
+    return 1;
+  fprintf(stderr, "-- %s: SKIPPED: no cgroup could be made here (cgroup v2 not mounted, "
+                  "or not root and the host's cgroup not delegated)\n",
+          test);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The figures' text                                                   */
+
+static void test_pressure_text(void) {
+  T_EQ_INT(ward__pressure_avg10("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+                                "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"),
+           0);
+  T_EQ_INT(ward__pressure_avg10("some avg10=12.34 avg60=1.00 avg300=0.50 total=99\n"), 1234);
+  T_EQ_INT(ward__pressure_avg10("some avg10=100.00 avg60=0 avg300=0 total=0"), 10000);
+  T_EQ_INT(ward__pressure_avg10("some avg10=7.5 avg60=0 avg300=0 total=0\n"), 750);
+  /* "full" alone, or none, or nonsense: no figure. */
+  T_EQ_INT(ward__pressure_avg10("full avg10=3.00 avg60=0 avg300=0 total=0\n"), -1);
+  T_EQ_INT(ward__pressure_avg10(""), -1);
+  T_EQ_INT(ward__pressure_avg10(NULL), -1);
+  T_EQ_INT(ward__pressure_avg10("some avg60=1.00 total=0\n"), -1);
+  T_EQ_INT(ward__pressure_avg10("some avg10=x avg60=0\n"), -1);
+  T_EQ_INT(ward__pressure_avg10("some avg10=250.00\n"), -1);
+  /* The line need not come first. */
+  T_EQ_INT(ward__pressure_avg10("full avg10=9.00\nsome avg10=0.25 avg60=0\n"), 25);
+
+  uint64_t v = 7;
+  const char *events = "low 0\nhigh 12\nmax 3\noom 2\noom_kill 1\noom_group_kill 0\n";
+  T_OK(ward__keyed_u64(events, "oom_kill", &v));
+  T_EQ_INT((int)v, 1);
+  T_OK(ward__keyed_u64(events, "oom", &v));
+  T_EQ_INT((int)v, 2);
+  T_OK(ward__keyed_u64("populated 0\nfrozen 1", "frozen", &v));
+  T_EQ_INT((int)v, 1);
+  T_TRUE(ward__keyed_u64(events, "om", &v) == -1);
+  T_TRUE(ward__keyed_u64("oom_kill x\n", "oom_kill", &v) == -1);
+  T_TRUE(ward__keyed_u64("oom_kill 99999999999999999999999\n", "oom_kill", &v) == -1);
+  T_TRUE(ward__keyed_u64(NULL, "oom_kill", &v) == -1);
+  T_EQ_STR(ward_tree_name(WARD_TREE_CGROUP), "cgroup");
+  T_EQ_STR(ward_tree_name(WARD_TREE_PGROUP), "pgroup");
+  T_EQ_STR(ward_tree_name(WARD_TREE_NONE), "none");
+  T_EQ_STR(ward_tree_name(42), "?");
+}
+
+/* A live worker's pressure figures, as its cgroup's files say them. */
+static void test_figures_of_a_live_tree(void) {
+  if (!need_cgroups("test_figures_of_a_live_tree"))
+    return;
+  ward_worker *w = spawn_on(host, tw_spec("figures", "serve"));
+  T_OK(ward_ping(w, 20000));
+  ward_info i = info_of(w);
+  T_EQ_INT(i.tree, WARD_TREE_CGROUP);
+  for (int k = 0; k < 3; k++) {
+    int p = k == 0 ? i.pressure_cpu : k == 1 ? i.pressure_memory : i.pressure_io;
+    T_TRUE(p >= 0 && p <= 10000);
+  }
+  T_EQ_INT((int)i.oom_kills, 0);
+  ward_worker_free(w);
+  /* No process, no figures. */
+  i = info_of(w = spawn_on(host, tw_spec("figures", "serve")));
+  T_OK(ward_worker_stop(w, 5000));
+  i = info_of(w);
+  T_EQ_INT(i.tree, WARD_TREE_NONE);
+  T_EQ_INT(i.pressure_cpu, -1);
+  T_TRUE(i.tree_memory_bytes == WARD_UNKNOWN);
+  ward_worker_free(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Nothing survives                                                    */
+
+static void test_stop_kills_escapee(void) {
+  if (!need_cgroups("test_stop_kills_escapee"))
+    return;
+  ward_worker *w = spawn_on(host, tw_spec("tree-stop", "serve"));
+  T_EQ_INT(info_of(w).tree, WARD_TREE_CGROUP);
+  int ref = escapee(w);
+  T_OK(ward_worker_stop(w, 5000));
+  T_TRUE(gone_within(ref, 10000));
+  close(ref);
+  ward_worker_free(w);
+}
+
+static void test_crash_kills_escapee(void) {
+  if (!need_cgroups("test_crash_kills_escapee"))
+    return;
+  ward_spec *s = tw_spec("tree-crash", "serve");
+  T_OK(ward_spec_backoff(s, 50, 1000, 200, 60000));
+  ward_worker *w = spawn_on(host, s);
+  int ref = escapee(w);
+  int pid = ward_worker_pid(w);
+  T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
+  T_TRUE(gone_within(ref, 10000));
+  close(ref);
+  /* The restarted process has a tree of its own again. */
+  T_OK(ward_ping(w, 20000));
+  T_TRUE(ward_worker_pid(w) != pid);
+  T_EQ_INT(info_of(w).tree, WARD_TREE_CGROUP);
+  ward_worker_free(w);
+}
+
+/* Runs as a separate process: a host with two workers, each with an
+ * escapee; prints "WORKER ESCAPEE WORKER ESCAPEE" and waits to be killed. */
+static int host_mode(void) {
+  ward_host *h;
+  T_OK(ward_host_new(&h, NULL));
+  for (int k = 0; k < 2; k++) {
+    ward_worker *w = spawn_on(h, tw_spec("tree-orphan", "serve"));
+    printf("%d %d ", ward_worker_pid(w), call_int(w, "escapee"));
+  }
+  printf("\n");
+  fflush(stdout);
+  for (;;)
+    t_nap_ms(1000000);
+}
+
+static void test_host_sigkill_kills_escapees(void) {
+  if (!need_cgroups("test_host_sigkill_kills_escapees"))
+    return;
+  char line[256];
+  int hpid = t_spawn_self("--host", line, sizeof line);
+  int pids[4];
+  T_TRUE(sscanf(line, "%d %d %d %d", &pids[0], &pids[1], &pids[2], &pids[3]) == 4);
+  int refs[4];
+  for (int k = 0; k < 4; k++) {
+    refs[k] = proc_open(pids[k]);
+    T_TRUE(refs[k] >= 0);
+    T_TRUE(!gone_within(refs[k], 0));
+  }
+  t_kill_hard(hpid);
+  for (int k = 0; k < 4; k++) {
+    if (!gone_within(refs[k], 10000))
+      T_FAIL("%s %d still alive 10 s after its host was killed",
+             k % 2 ? "escapee" : "worker", pids[k]);
+    close(refs[k]);
+  }
+}
+
+/* The fallback, forced: process groups, which a setsid() escapee leaves
+ * (what cgroups are for); the worker's own group still goes. */
+static void test_fallback_forced(void) {
+  ward_worker *w = spawn_on(plain, tw_spec("tree-plain", "serve"));
+  T_EQ_INT(info_of(w).tree, WARD_TREE_PGROUP);
+  T_TRUE(info_of(w).tree_memory_bytes == WARD_UNKNOWN);
+  T_EQ_INT(info_of(w).pressure_cpu, -1);
+  int pid = call_int(w, "escapee");
+  int ref = proc_open(pid);
+  T_TRUE(ref >= 0);
+  T_OK(ward_worker_stop(w, 5000));
+  T_TRUE(!gone_within(ref, 200)); /* escaped */
+  T_OK(kill(pid, SIGKILL));
+  T_TRUE(gone_within(ref, 10000));
+  close(ref);
+  ward_worker_free(w);
+}
+
+/* ------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+    return tworker_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--host") == 0)
+    return host_mode();
+  signal(SIGPIPE, SIG_IGN);
+  host = tev_host();
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.on_event = tev_on_event;
+  o.no_cgroup = 1;
+  T_OK(ward_host_new(&plain, &o));
+  /* Does this machine give cgroups? One worker says. */
+  ward_worker *probe = spawn_on(host, tw_spec("tree-probe", "serve"));
+  T_OK(ward_ping(probe, 20000));
+  have_cgroups = info_of(probe).tree == WARD_TREE_CGROUP;
+  ward_worker_free(probe);
+  fprintf(stderr, "-- process trees here: %s\n", have_cgroups ? "cgroups" : "process groups");
+
+  T_RUN(test_pressure_text);
+  T_RUN(test_figures_of_a_live_tree);
+  T_RUN(test_stop_kills_escapee);
+  T_RUN(test_crash_kills_escapee);
+  T_RUN(test_host_sigkill_kills_escapees);
+  T_RUN(test_fallback_forced);
+  ward_host_free(plain);
+  ward_host_free(host);
+  return t_done();
+}
