@@ -300,11 +300,16 @@ typedef enum {
   WARD_EV_GROUP_GAVE_UP, /* the worker's group reached its restart limit: every
                             member is failed (worker: the member whose failure
                             it was; group: the group's name; reason) */
-  WARD_EV_SPAWN_FAILED   /* a process of a started worker could not be started
+  WARD_EV_SPAWN_FAILED,  /* a process of a started worker could not be started
                             (error: WARD_ESPAWN, WARD_EPERM...; detail: why, as
                             ward_last_error() says it; exit_code 127, as the
                             restart policy counts it); RESTARTING or GAVE_UP
                             follows */
+  WARD_EV_PAUSED,        /* ward_worker_pause froze the process and all it
+                            started */
+  WARD_EV_RESUMED        /* the pause is over: ward_worker_resume, or the
+                            process is on its way out (stopped, killed,
+                            exited), which ends a pause first */
 } ward_event_type;
 
 /* How a stop ended (ward_event.outcome, ward_info.last_stop). */
@@ -1151,6 +1156,29 @@ WARD_EXTERN int ward_worker_stop(ward_worker *w, int grace_ms);
  * request timeout + 2 stop graces + the startup timeout + the backoff
  * cap), WARD_EINVAL (also a ward callback). */
 WARD_EXTERN int ward_worker_cycle(ward_worker *w);
+
+/* Pauses a running worker: its process and everything it started stop
+ * running (the cgroup's freezer where the worker has a cgroup, else
+ * SIGSTOP to its process group: ward_info.tree says which; a process that
+ * left its group is not paused then). Calls made meanwhile, and those in
+ * flight, wait for the resume; their deadlines still run (a deadline that
+ * passes ends the call as always, and may kill and replace the worker:
+ * ward_spec_kill_on_timeout). Heartbeats are not sent, nor counted as
+ * missed, and the idle timer waits, while it is paused. A stop, cycle or
+ * kill of a paused worker resumes it first. Event PAUSED; pausing a
+ * paused worker does nothing. Any thread, ward callbacks included; it
+ * returns once the kernel says the tree is frozen (or after a second).
+ * Errors: WARD_ECLOSED (no running process: starting, restarting, backing
+ * off, idle, stopping, stopped, exited or failed), WARD_ESYS (the freeze
+ * or the signal failed, errno kept; Windows, errno ENOTSUP: no pause
+ * there), WARD_EINVAL (NULL). */
+WARD_EXTERN int ward_worker_pause(ward_worker *w);
+/* Lets a paused worker run again: heartbeats start over (a fresh count
+ * of misses), calls waiting go on. Event RESUMED; resuming a worker that
+ * is not paused does nothing. Any thread, ward callbacks included.
+ * Errors: WARD_ESYS (the thaw or the signal failed, errno kept: the
+ * worker counts as resumed), WARD_EINVAL (NULL). */
+WARD_EXTERN int ward_worker_resume(ward_worker *w);
 
 /* Brings a stopped, exited or failed worker back: starts a process as
  * ward_spawn does (state starting, events SPAWNED and READY) and returns

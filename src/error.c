@@ -118,6 +118,10 @@ const char *ward_event_name(int type) {
     return "group-gave-up";
   case WARD_EV_SPAWN_FAILED:
     return "spawn-failed";
+  case WARD_EV_PAUSED:
+    return "paused";
+  case WARD_EV_RESUMED:
+    return "resumed";
   default:
     return "unknown";
   }

@@ -76,6 +76,7 @@ struct ward_worker {
   char *data_dir;
   uint64_t sandbox;         /* the restrictions in force for `proc` (ward_info) */
   int landlock_abi;
+  int pause_err;            /* a freeze or thaw asked for failed: its errno, or -1 */
   char **methods;
   size_t nmethods;
   ward__meta *meta;

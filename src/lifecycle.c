@@ -24,6 +24,12 @@
  *   at once SIGKILL when a call's deadline or cancel grace passes meanwhile)
  *   any state without one ──STOP──> STOPPED at once
  *
+ *   READY, DRAINING ──PAUSE──> the same state, paused (frozen: no
+ *   heartbeat, no idle timer; calls wait, their deadlines run) ──RESUME──>
+ *   running again. Leaving those states (stop, kill, exit...) resumes it
+ *   first, in ward__life_step, so that a stop signal or a goodbye reaches
+ *   a process that can act on it.
+ *
  * The restart policy (policy.c) is asked here, and only here, when a
  * process ended. Time is what each event says it is.
  */
@@ -402,7 +408,7 @@ static void tick_replacing(ward__life *m, const ward_spec *s, const ward__lev *e
 static void tick_running(ward__life *m, const ward_spec *s, const ward__lev *ev,
                          ward__lout *o) {
   int64_t now = ev->now;
-  if (s->heartbeat_ms && now >= m->next_hb) {
+  if (s->heartbeat_ms && !m->paused && now >= m->next_hb) {
     m->next_hb = now + s->heartbeat_ms;
     o->act |= WARD__LA_HEARTBEAT;
   }
@@ -410,7 +416,7 @@ static void tick_running(ward__life *m, const ward_spec *s, const ward__lev *ev,
     m->next_sample = now + s->mem_sample_ms;
     o->act |= WARD__LA_SAMPLE;
   }
-  if (s->idle_ms && m->state == WARD__L_READY && !m->inflight &&
+  if (s->idle_ms && m->state == WARD__L_READY && !m->inflight && !m->paused &&
       now - m->last_activity >= s->idle_ms)
     recycle(m, s, now, o, WARD_REASON_IDLE);
 }
@@ -489,6 +495,8 @@ static void stop_kill(ward__life *m, const ward_spec *s, const ward__lev *ev, wa
 
 static void on_heartbeat(ward__life *m, const ward_spec *s, const ward__lev *ev,
                          ward__lout *o) {
+  if (m->paused)
+    return; /* a ping sent before the pause: a frozen process answers none */
   if (!ev->missed) {
     m->hb_misses = 0;
     return;
@@ -505,6 +513,40 @@ static void on_memory(ward__life *m, const ward_spec *s, const ward__lev *ev, wa
     kill_for(m, o, WARD_REASON_MEMORY_LIMIT);
   else if (s->mem_soft && ev->rss > s->mem_soft)
     recycle(m, s, ev->now, o, WARD_REASON_MEMORY_LIMIT);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pause and resume                                                    */
+
+static void on_pause(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)s, (void)ev;
+  if (m->paused)
+    return;
+  m->paused = 1;
+  o->act |= WARD__LA_PAUSE;
+  emit(o, WARD_EV_PAUSED, 0);
+}
+
+/* Only a running process can be paused (a starting one would miss its
+ * startup deadline; one on its way out is to end). */
+static void pause_refused(ward__life *m, const ward_spec *s, const ward__lev *ev,
+                          ward__lout *o) {
+  (void)m, (void)s, (void)ev;
+  o->status = WARD_ECLOSED;
+}
+
+static void resumed(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o) {
+  m->paused = 0;
+  o->act |= WARD__LA_RESUME;
+  emit(o, WARD_EV_RESUMED, 0);
+  /* Heartbeats start over: the pause was no silence of its own. */
+  m->hb_misses = 0;
+  m->next_hb = now + s->heartbeat_ms;
+}
+
+static void on_resume(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  if (m->paused)
+    resumed(m, s, ev->now, o);
 }
 
 /* ------------------------------------------------------------------ */
@@ -580,22 +622,25 @@ static void on_group_start(ward__life *m, const ward_spec *s, const ward__lev *e
 #define G_TRM on_group_term
 #define G_STA on_group_start
 #define G_FAI on_group_fail
+#define PAUSE on_pause
+#define NOPAU pause_refused
+#define RESUM on_resume
 #define _____ NULL
 
 static const handler table[WARD__L_NSTATES][WARD__LE_NEVENTS] = {
-  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL  G_TRM  G_STA  G_FAI */
-  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
-  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
-  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI},
-  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI},
-  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
-  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
-  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI},
-  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, STOPK, _____, _____, SETTL, _____, _____, _____},
-  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
-  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
-  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____},
-  [WARD__L_HELD]      = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, G_STA, G_FAI},
+  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL  G_TRM  G_STA  G_FAI  PAUSE  RESUM */
+  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
+  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
+  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM},
+  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM},
+  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
+  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
+  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
+  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, STOPK, _____, _____, SETTL, _____, _____, _____, NOPAU, _____},
+  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____},
+  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____},
+  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____},
+  [WARD__L_HELD]      = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, G_STA, G_FAI, NOPAU, _____},
 };
 
 void ward__life_init(ward__life *m) {
@@ -627,6 +672,10 @@ void ward__life_step(ward__life *m, const ward_spec *s, const ward__lev *ev, war
   handler h = table[m->state][ev->type];
   if (h)
     h(m, s, ev, o);
+  /* A paused process that leaves the running states is let go first: a
+   * stop signal or a goodbye must reach a process able to act on it. */
+  if (m->paused && m->state != WARD__L_READY && m->state != WARD__L_DRAINING)
+    resumed(m, s, ev->now, o);
 }
 
 int64_t ward__life_due(const ward__life *m, const ward_spec *s) {
@@ -641,11 +690,11 @@ int64_t ward__life_due(const ward__life *m, const ward_spec *s) {
   case WARD__L_READY:
   case WARD__L_DRAINING: {
     int64_t due = INT64_MAX;
-    if (s->heartbeat_ms)
+    if (s->heartbeat_ms && !m->paused)
       due = min64(due, m->next_hb);
     if (s->mem_soft || s->mem_hard)
       due = min64(due, m->next_sample);
-    if (s->idle_ms && m->state == WARD__L_READY && !m->inflight)
+    if (s->idle_ms && m->state == WARD__L_READY && !m->inflight && !m->paused)
       due = min64(due, m->last_activity + s->idle_ms);
     return due;
   }
@@ -713,6 +762,8 @@ const char *ward__life_check(const ward__life *m) {
     return "stopped with no stop outcome";
   if (m->hb_misses < 0)
     return "negative heartbeat misses";
+  if (m->paused && m->state != WARD__L_READY && m->state != WARD__L_DRAINING)
+    return "paused without a running process";
   if (m->group_end < 0 || m->group_end > 2 || (m->group_end && !m->grouped))
     return "a group's end for a worker not in a group";
   if (m->state == WARD__L_HELD && !m->grouped)
@@ -734,6 +785,6 @@ const char *ward__life_event_name(int type) {
       "start",    "restart", "cycle", "stop",       "want",     "spawned", "spawn-failed",
       "ready",    "refused", "violation", "closed", "exit",     "tick",    "call-begin",
       "call-end", "kill",    "heartbeat", "memory", "settled", "group-term",
-      "group-start", "group-fail"};
+      "group-start", "group-fail", "pause", "resume"};
   return type >= 0 && type < WARD__LE_NEVENTS ? names[type] : "?";
 }

@@ -64,6 +64,8 @@ typedef enum {
   WARD__LE_GROUP_TERM,    /* its group restarts it: end the process, then hold */
   WARD__LE_GROUP_START,   /* its group starts it again now */
   WARD__LE_GROUP_FAIL,    /* its group gave up: end the process, then fail */
+  WARD__LE_PAUSE,         /* ward_worker_pause: freeze the process's tree */
+  WARD__LE_RESUME,        /* ward_worker_resume: let it run again */
   WARD__LE_NEVENTS
 } ward__levent;
 
@@ -96,7 +98,9 @@ enum {
   WARD__LA_HEARTBEAT = 1 << 5, /* ping; report the outcome (LE_HEARTBEAT) */
   WARD__LA_SAMPLE = 1 << 6,    /* sample memory; report it (LE_MEMORY) */
   WARD__LA_FIRST_FAILED = 1 << 7, /* the first start failed: keep this event's error for ward_spawn */
-  WARD__LA_GROUP = 1 << 8          /* a group member failed: its group decides what follows */
+  WARD__LA_GROUP = 1 << 8,         /* a group member failed: its group decides what follows */
+  WARD__LA_PAUSE = 1 << 9,  /* freeze the process's tree */
+  WARD__LA_RESUME = 1 << 10 /* thaw it (before any other action of the step) */
 };
 
 /* An event for the program (ward_event), as far as the machine knows it. */
@@ -147,6 +151,7 @@ typedef struct ward__life {
   int64_t next_sample;     /* READY, DRAINING: the next memory sample */
   int grouped;             /* a member of a group: failures are the group's to handle */
   int group_end;           /* the group ends this process: 1 to hold it, 2 to fail it */
+  int paused;              /* READY, DRAINING: its tree is frozen; heartbeats wait */
   ward__supstate sup;      /* the restart policy's bookkeeping */
 } ward__life;
 

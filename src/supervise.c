@@ -144,6 +144,12 @@ void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
   if (o->act & WARD__LA_FIRST_FAILED)
     first_failure(w, ev);
   emit_events(w, ev, o, ev->type == WARD__LE_EXIT && was == WARD__L_STARTING);
+  /* A thaw first: what follows (a stop signal, a goodbye) must reach a
+   * process that can act on it. */
+  if ((o->act & WARD__LA_RESUME) && w->proc.pid > 0 && ward__proc_pause(&w->proc, 0))
+    w->pause_err = ward_last_errno() ? ward_last_errno() : -1;
+  if ((o->act & WARD__LA_PAUSE) && w->proc.pid > 0 && ward__proc_pause(&w->proc, 1))
+    w->pause_err = ward_last_errno() ? ward_last_errno() : -1;
   if ((o->act & WARD__LA_KILL) && w->proc.pid > 0)
     ward__proc_kill(&w->proc, o->signal);
   if ((o->act & WARD__LA_GOODBYE) && w->conn) {
@@ -478,6 +484,33 @@ int ward_worker_restart_begin(ward_worker *w) {
   return rv ? ward__fail(rv, "worker '%s' is stopping", w->spec->name) : 0;
 }
 
+/* Pause (1) or resume (0): the machine decides, the post carries it out;
+ * a freeze or thaw the system refused is taken back. */
+static int pause_or_resume(ward_worker *w, int on) {
+  if (!w)
+    return ward__fail(WARD_EINVAL, "NULL worker");
+  pthread_mutex_lock(&w->host->mu);
+  w->pause_err = 0;
+  int rv = post(w, on ? WARD__LE_PAUSE : WARD__LE_RESUME);
+  if (rv) {
+    rv = ward__fail(rv, "worker '%s' has no running process to pause", w->spec->name);
+  } else if (w->pause_err) {
+    int e = w->pause_err > 0 ? w->pause_err : 0;
+    char why[300];
+    snprintf(why, sizeof why, "%s", ward_last_error());
+    /* A failed pause is no pause (a failed thaw is a process that is
+     * gone or going: nothing to hold on to). */
+    if (on)
+      post(w, WARD__LE_RESUME);
+    rv = ward__fail_keep(WARD_ESYS, e, why);
+  }
+  pthread_mutex_unlock(&w->host->mu);
+  return rv;
+}
+
+int ward_worker_pause(ward_worker *w) { return pause_or_resume(w, 1); }
+int ward_worker_resume(ward_worker *w) { return pause_or_resume(w, 0); }
+
 int ward_worker_cycle(ward_worker *w) {
   if (!w)
     return ward__fail(WARD_EINVAL, "NULL worker");
@@ -618,6 +651,7 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
     v.landlock_abi = w->landlock_abi;
   }
   v.proc_class = w->spec->proc_class;
+  v.paused = w->life.paused;
   v.tree = ward__proc_tree(&w->proc);
   /* Under the lock: the backend's record of the tree goes with the reap. */
   ward__tree_stats ts;

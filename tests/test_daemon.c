@@ -458,6 +458,89 @@ static void test_sigkill_daemon(void) {
   unlink(sock); /* left by the killed daemon: the next one would replace it anyway */
 }
 
+/* Whether `pid` is held still by a pause: its cgroup says "frozen 1", or,
+ * without a cgroup, it is stopped (state T). */
+static int held_still(int pid, const char *tree) {
+  char path[512], buf[2048];
+  if (strcmp(tree, "pgroup") == 0) {
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+      fclose(f);
+    buf[n] = 0;
+    const char *e = strrchr(buf, ')');
+    return e && e[1] == ' ' && e[2] == 'T';
+  }
+  snprintf(path, sizeof path, "/proc/%d/cgroup", pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = 0;
+  char *own = strncmp(buf, "0::/", 4) == 0 ? buf : strstr(buf, "\n0::/");
+  if (!own)
+    return 0;
+  own += own[0] == '\n';
+  own[strcspn(own, "\n")] = 0;
+  char mnt[256] = "", line[1024];
+  f = fopen("/proc/self/mountinfo", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (strstr(line, " - cgroup2 "))
+      sscanf(line, "%*s %*s %*s %*s %255s", mnt);
+  if (f)
+    fclose(f);
+  snprintf(path, sizeof path, "%s%s/cgroup.events", mnt, own + 3);
+  f = fopen(path, "r");
+  n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = 0;
+  return strstr(buf, "frozen 1") != NULL;
+}
+
+/* ward ctl pause and resume: the service's process held still, status
+ * and the daemon's log saying so, then running again. */
+static void test_pause_resume(void) {
+  write_conf("[service still]\ncommand = sleep 1000\nready = up 0\n");
+  start_daemon();
+  json_t *row = wait_state("still", "ready");
+  int pid = row_pid(row);
+  const char *tree = json_string_value(json_object_get(row, "tree"));
+  T_TRUE(tree && (strcmp(tree, "cgroup") == 0 || strcmp(tree, "pgroup") == 0));
+  char tree_was[16];
+  snprintf(tree_was, sizeof tree_was, "%s", tree);
+  T_TRUE(json_is_false(json_object_get(row, "paused")));
+  T_TRUE(json_is_object(json_object_get(row, "pressure")));
+  json_decref(row);
+  T_TRUE(!held_still(pid, tree_was));
+  run_result r;
+  CTL(&r, "pause", "still");
+  EXPECT(&r, r.code == 0 && r.out[0] == 0);
+  run_result_free(&r);
+  wait_log("paused still");
+  T_TRUE(held_still(pid, tree_was));
+  json_t *st = status();
+  json_t *rows = json_object_get(st, "services");
+  T_TRUE(json_is_true(json_object_get(json_array_get(rows, 0), "paused")));
+  json_decref(st);
+  CTL(&r, "resume", "still");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  wait_log("resumed still");
+  T_TRUE(!held_still(pid, tree_was));
+  /* Nothing running: a failure that says so. */
+  CTL(&r, "stop", "still");
+  run_result_free(&r);
+  CTL(&r, "pause", "still");
+  EXPECT(&r, r.code == 1 && strstr(r.err, "no running process"));
+  run_result_free(&r);
+  CTL(&r, "pause", "nosuch");
+  EXPECT(&r, r.code != 0);
+  run_result_free(&r);
+  stop_daemon();
+}
+
 static void test_ctl(void) {
   run_result r;
   /* No daemon. */
@@ -485,8 +568,8 @@ static void test_ctl(void) {
   RUN(&r, "ctl", "--help");
   EXPECT(&r, r.code == 0 && strstr(r.out, "Usage: ward ctl") && strstr(r.out, "Exit status"));
   run_result_free(&r);
-  const char *cmds[] = {"status", "start", "stop",  "restart", "signal",
-                        "logs",   "spawn", "kill",  "reload",  "shutdown"};
+  const char *cmds[] = {"status", "start", "stop",   "restart", "signal", "pause",
+                        "resume", "logs",  "spawn", "kill",    "reload", "shutdown"};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     RUN(&r, "ctl", cmds[i], "--help");
     EXPECT(&r, r.code == 0 && strstr(r.out, "Usage: ward ctl") && strstr(r.out, cmds[i]));
@@ -1472,6 +1555,7 @@ int main(int argc, char **argv) {
   T_RUN(test_rotation);
   T_RUN(test_log_files_ops);
   T_RUN(test_sigkill_daemon);
+  T_RUN(test_pause_resume);
   T_RUN(test_logs_follow);
   T_RUN(test_service_control);
   T_RUN(test_control_flood);

@@ -314,6 +314,84 @@ static void test_heartbeat(void) {
   T_STATE(WARD__L_BACKOFF);
 }
 
+/* ---- pause and resume ---- */
+
+static void test_pause_resume(void) {
+  fresh();
+  T_OK(ward_spec_heartbeat(s, 100, 2));
+  T_OK(ward_spec_idle_timeout(s, 1000));
+  /* Nothing to pause before a process runs. */
+  step(WARD__LE_PAUSE, 0);
+  T_EQ_INT(o.status, WARD_ECLOSED);
+  T_EQ_INT(m.paused, 0);
+  step(WARD__LE_START, 0);
+  step(WARD__LE_SPAWNED, 0);
+  step(WARD__LE_PAUSE, 1);
+  T_EQ_INT(o.status, WARD_ECLOSED); /* starting: its startup deadline runs */
+  step(WARD__LE_READY, 0);
+  step(WARD__LE_PAUSE, 50);
+  T_ACT(WARD__LA_PAUSE);
+  T_EQ_STR(emitted(), "paused");
+  T_EQ_INT(m.paused, 1);
+  T_EQ_INT(ward__life_public(&m), WARD_STATE_READY);
+  /* Again: nothing more. */
+  step(WARD__LE_PAUSE, 60);
+  T_ACT(0);
+  T_EQ_STR(emitted(), "");
+  /* No heartbeat, no idle end while paused; a ping sent before the pause
+   * that went unanswered counts for nothing. */
+  T_EQ_INT(ward__life_due(&m, s), INT64_MAX);
+  step(WARD__LE_TICK, 5000);
+  T_ACT(0);
+  for (int i = 0; i < 5; i++)
+    step_ev((ward__lev){.type = WARD__LE_HEARTBEAT, .now = 5000 + i, .missed = 1});
+  T_STATE(WARD__L_READY);
+  T_EQ_INT(m.hb_misses, 0);
+  /* Calls still begin and end. */
+  step(WARD__LE_CALL_BEGIN, 5010);
+  step(WARD__LE_RESUME, 6000);
+  T_ACT(WARD__LA_RESUME);
+  T_EQ_STR(emitted(), "resumed");
+  T_EQ_INT(m.paused, 0);
+  T_EQ_INT(ward__life_due(&m, s), 6100); /* heartbeats start over */
+  step(WARD__LE_RESUME, 6001);
+  T_ACT(0); /* not paused: nothing */
+  step(WARD__LE_CALL_END, 6002);
+
+  /* A stop of a paused worker thaws it first, then says goodbye. */
+  step(WARD__LE_PAUSE, 7000);
+  step_ev((ward__lev){.type = WARD__LE_STOP, .now = 7001, .grace_ms = 200});
+  T_STATE(WARD__L_STOPPING);
+  T_TRUE(o.act & WARD__LA_RESUME);
+  T_TRUE(o.act & WARD__LA_GOODBYE);
+  T_EQ_STR(emitted(), "resumed");
+  T_EQ_INT(m.paused, 0);
+  step(WARD__LE_PAUSE, 7002);
+  T_EQ_INT(o.status, WARD_ECLOSED); /* on its way out */
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 7003, .code = 0});
+  T_STATE(WARD__L_STOPPED);
+
+  /* A deadline that passes while paused kills and replaces it, thawed. */
+  up(8000);
+  step(WARD__LE_PAUSE, 8001);
+  step(WARD__LE_CALL_BEGIN, 8002);
+  step_ev((ward__lev){.type = WARD__LE_KILL, .now = 9000, .reason = WARD_REASON_REQUEST_TIMEOUT});
+  T_STATE(WARD__L_REPLACING);
+  T_ACT(WARD__LA_KILL | WARD__LA_RESUME);
+  T_EQ_STR(emitted(), "resumed");
+  T_EQ_INT(m.paused, 0);
+
+  /* Exiting while paused (killed from outside) ends the pause too. */
+  fresh();
+  up(0);
+  step(WARD__LE_PAUSE, 1);
+  crash(2);
+  T_STATE(WARD__L_BACKOFF);
+  T_EQ_INT(m.paused, 0);
+  T_TRUE(o.act & WARD__LA_RESUME);
+  T_EQ_STR(emitted(), "exited,restarting,resumed");
+}
+
 static void test_request_deadline(void) {
   fresh();
   up(0);
@@ -756,6 +834,7 @@ int main(void) {
   T_RUN(test_intensity_window);
   T_RUN(test_restart_modes);
   T_RUN(test_heartbeat);
+  T_RUN(test_pause_resume);
   T_RUN(test_request_deadline);
   T_RUN(test_memory_limits);
   T_RUN(test_max_requests);

@@ -237,6 +237,128 @@ static void test_fallback_forced(void) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Pause and resume                                                    */
+
+typedef struct call_arg {
+  ward_worker *w;
+  int rv;
+  char reply[32];
+} call_arg;
+
+static void *call_thread(void *p) {
+  call_arg *a = p;
+  ward_msg *m = NULL;
+  a->rv = ward_request(&m, a->w, "echo", "later", 5, 60000);
+  if (!a->rv)
+    snprintf(a->reply, sizeof a->reply, "%.*s", (int)ward_msg_len(m),
+             (const char *)ward_msg_data(m));
+  ward_msg_free(m);
+  return NULL;
+}
+
+/* Calls in flight wait for the resume, deadlines still run, heartbeats
+ * missed while paused do not count; events say both transitions. */
+static void pause_with_calls(ward_host *h, int tree) {
+  ward_spec *s = tw_spec("pause", "serve");
+  T_OK(ward_spec_heartbeat(s, 50, 2));
+  T_OK(ward_spec_kill_on_timeout(s, 0));
+  ward_worker *w = spawn_on(h, s);
+  T_OK(ward_ping(w, 20000));
+  T_EQ_INT(info_of(w).tree, tree);
+  int pid = ward_worker_pid(w);
+  int mark = tev_mark();
+  T_OK(ward_worker_pause(w));
+  T_EQ_INT(info_of(w).paused, 1);
+  tev_wait_from(mark, WARD_EV_PAUSED, ward_worker_id(w));
+  T_OK(ward_worker_pause(w)); /* again: nothing more */
+  /* Its answer would take a millisecond: the deadline ends it instead. */
+  T_ERR(ward_request(NULL, w, "echo", "x", 1, 300), WARD_ETIMEDOUT);
+  /* Many heartbeats' worth of time has passed: not replaced. */
+  T_EQ_INT(ward_worker_pid(w), pid);
+  T_EQ_INT((int)info_of(w).generation, 1);
+  /* A call in flight waits... */
+  call_arg a = {w, 1, ""};
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, call_thread, &a) == 0);
+  int64_t end = t_now_ms() + 20000;
+  while (info_of(w).calls_in_flight < 1 && t_now_ms() < end)
+    t_nap_ms(2);
+  T_TRUE(info_of(w).calls_in_flight >= 1);
+  /* ...until the resume. */
+  T_OK(ward_worker_resume(w));
+  T_EQ_INT(info_of(w).paused, 0);
+  pthread_join(t, NULL);
+  T_OK(a.rv);
+  T_EQ_STR(a.reply, "later");
+  tev_wait_from(mark, WARD_EV_RESUMED, ward_worker_id(w));
+  T_OK(ward_worker_resume(w)); /* not paused: nothing */
+  T_EQ_INT(tev_count_from(mark, WARD_EV_PAUSED, ward_worker_id(w)), 1);
+  T_EQ_INT(tev_count_from(mark, WARD_EV_RESUMED, ward_worker_id(w)), 1);
+  T_EQ_INT(ward_worker_pid(w), pid);
+  /* A stop of a paused worker: thawed, so it takes its goodbye. */
+  T_OK(ward_worker_pause(w));
+  T_OK(ward_worker_stop(w, 10000));
+  T_EQ_INT(info_of(w).last_stop, WARD_STOP_GRACEFUL);
+  T_EQ_INT(info_of(w).paused, 0);
+  T_EQ_INT(tev_count_from(mark, WARD_EV_RESUMED, ward_worker_id(w)), 2);
+  T_ERR(ward_worker_pause(w), WARD_ECLOSED);
+  ward_worker_free(w);
+}
+
+static void test_pause_cgroup(void) {
+  if (need_cgroups("test_pause_cgroup"))
+    pause_with_calls(host, WARD_TREE_CGROUP);
+}
+
+static void test_pause_pgroup(void) { pause_with_calls(plain, WARD_TREE_PGROUP); }
+
+/* A paused tree is paused whole: the worker's cgroup, escapee included,
+ * is frozen by the time the pause returns; after the resume, a stop still
+ * ends all of it. */
+static void test_pause_freezes_escapee(void) {
+  if (!need_cgroups("test_pause_freezes_escapee"))
+    return;
+  ward_worker *w = spawn_on(host, tw_spec("pause-tree", "serve"));
+  int ref = escapee(w);
+  T_OK(ward_worker_pause(w));
+  /* The kernel says the whole cgroup is frozen once pause returns. */
+  char path[1024], stat[512];
+  snprintf(path, sizeof path, "/proc/%d/cgroup", ward_worker_pid(w));
+  FILE *f = fopen(path, "r");
+  T_TRUE(f != NULL);
+  size_t n = fread(stat, 1, sizeof stat - 1, f);
+  fclose(f);
+  stat[n] = 0;
+  /* The unified hierarchy's line, "0::/path" (after v1's in hybrid mode). */
+  char *own = strncmp(stat, "0::/", 4) == 0 ? stat : strstr(stat, "\n0::/");
+  T_TRUE(own != NULL);
+  own += own[0] == '\n';
+  own[strcspn(own, "\n")] = 0;
+  char mnt[256] = "";
+  f = fopen("/proc/self/mountinfo", "r");
+  T_TRUE(f != NULL);
+  char line[1024];
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, " - cgroup2 "))
+      sscanf(line, "%*s %*s %*s %*s %255s", mnt);
+  fclose(f);
+  snprintf(path, sizeof path, "%s%s/cgroup.events", mnt, own + 3);
+  f = fopen(path, "r");
+  T_TRUE(f != NULL);
+  n = fread(line, 1, sizeof line - 1, f);
+  fclose(f);
+  line[n] = 0;
+  uint64_t frozen = 0;
+  T_OK(ward__keyed_u64(line, "frozen", &frozen));
+  T_EQ_INT((int)frozen, 1);
+  T_OK(ward_worker_resume(w));
+  T_OK(ward_worker_stop(w, 5000));
+  T_TRUE(gone_within(ref, 10000));
+  close(ref);
+  ward_worker_free(w);
+}
+
+/* ------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
@@ -262,6 +384,9 @@ int main(int argc, char **argv) {
   T_RUN(test_crash_kills_escapee);
   T_RUN(test_host_sigkill_kills_escapees);
   T_RUN(test_fallback_forced);
+  T_RUN(test_pause_cgroup);
+  T_RUN(test_pause_pgroup);
+  T_RUN(test_pause_freezes_escapee);
   ward_host_free(plain);
   ward_host_free(host);
   return t_done();

@@ -43,6 +43,8 @@ static void ctl_usage(FILE *f) {
           "                          stop them: asked first, killed after the grace\n"
           "  restart NAME...         stop them, then start them\n"
           "  signal NAME... SIG      send a signal (TERM, HUP, USR1, 9...) to their processes\n"
+          "  pause NAME...           freeze their processes and all they started\n"
+          "  resume NAME...          let paused services run again\n"
           "  logs NAME... [-n N] [-f] [-t] [--stderr | --stdout]\n"
           "                          their last captured lines; -f follows new ones,\n"
           "                          -t (--timestamps) prefixes each with its time\n"
@@ -299,6 +301,12 @@ static const command commands[] = {
     {"signal", 2, -1, 0, 0, "NAME... SIG",
      "Sends SIG (any signal name, with or without SIG: TERM, HUP, USR1,\n"
      "RTMIN+1... or a number) to each process of the services.\n" NAMES_HELP},
+    {"pause", 1, -1, 0, 0, "NAME...",
+     "Pauses services: their processes, and all they started, stop running\n"
+     "(their cgroup frozen, or their process group sent SIGSTOP where they have\n"
+     "no cgroup: status says which) until resumed. Calls to them wait; missed\n"
+     "heartbeats are not counted meanwhile.\n" NAMES_HELP},
+    {"resume", 1, -1, 0, 0, "NAME...", "Lets paused services run again.\n" NAMES_HELP},
     {"logs", 1, -1, OPT_FOLLOW, OPT_TIMESTAMPS, "NAME... [-n N] [-f] [-t] [--stderr | --stdout]",
      "Prints the services' last captured lines (-n, default 100), from their\n"
      "memory rings, merged by time, and with -f goes on printing new ones until\n"
@@ -583,7 +591,8 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
     printf("stopping\n");
   } else if (strcmp(k->name, "reopen-logs") == 0) {
     /* quiet: done */
-  } else if (strcmp(k->name, "signal") == 0) {
+  } else if (strcmp(k->name, "signal") == 0 || strcmp(k->name, "pause") == 0 ||
+             strcmp(k->name, "resume") == 0) {
     /* quiet, as kill(1) is */
   } else {
     rc = print_states(res, strcmp(k->name, "stop") == 0 || strcmp(k->name, "kill") == 0);

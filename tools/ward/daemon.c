@@ -308,6 +308,12 @@ static void on_event(const ward_event *ev, void *ud) {
   case WARD_EV_STOPPED:
     say("stopped", n, "outcome=%s", ward_stop_outcome_name(ev->outcome));
     break;
+  case WARD_EV_PAUSED:
+    say("paused", n, "pid=%d", ev->pid);
+    break;
+  case WARD_EV_RESUMED:
+    say("resumed", n, "pid=%d", ev->pid);
+    break;
   default:
     break;
   }
@@ -809,6 +815,21 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
   json_object_set_new(r, "cpu_ms", !known || in.cpu_ms == WARD_UNKNOWN
                                        ? json_null()
                                        : json_integer((json_int_t)in.cpu_ms));
+  /* What holds its process tree, whether it is paused, and the tree's
+   * figures where its cgroup gives them (null: not known here). */
+  json_object_set_new(r, "tree", known ? json_string(ward_tree_name(in.tree)) : json_null());
+  json_object_set_new(r, "paused", json_boolean(in.paused));
+  json_object_set_new(r, "tree_memory_bytes",
+                      !known || in.tree_memory_bytes == WARD_UNKNOWN
+                          ? json_null()
+                          : json_integer((json_int_t)in.tree_memory_bytes));
+  int pr[3] = {in.pressure_cpu, in.pressure_memory, in.pressure_io};
+  json_t *pj[3];
+  for (int k = 0; k < 3; k++)
+    pj[k] = known && pr[k] >= 0 ? json_real(pr[k] / 100.0) : json_null();
+  json_object_set_new(r, "pressure", json_pack("{s:o, s:o, s:o}", "cpu", pj[0], "memory", pj[1],
+                                               "io", pj[2]));
+  json_object_set_new(r, "oom_kills", json_integer(in.oom_kills));
   json_object_set_new(r, "stop_outcome", in.last_stop ? json_string(ward_stop_outcome_name(
                                                             in.last_stop))
                                                       : json_null());
@@ -1029,6 +1050,35 @@ static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
   }
   if (!rv)
     *out = json_pack("{s:i}", "signalled", sent);
+  return rv;
+}
+
+/* ward.pause and ward.resume: every running instance named, at once
+ * (ward_worker_pause: its cgroup frozen, or its process group stopped). */
+static int m_pause(supervisor *d, json_t *p, int on, json_t **out, char *err, size_t cap) {
+  const char *name = json_string_value(json_object_get(p, "name"));
+  targets t;
+  int rv = targets_of(d, p, 0, &t, err, cap), done = 0;
+  for (size_t k = 0; !rv && k < t.n; k++)
+    for (int i = 0; !rv && i < t.v[k].s->conf.instances; i++) {
+      ward_worker *w = target_has(&t, t.v[k].s, i) ? t.v[k].s->w[i] : NULL;
+      if (!w)
+        continue;
+      int r = on ? ward_worker_pause(w) : ward_worker_resume(w);
+      if (r == 0)
+        done++;
+      else if (r != WARD_ECLOSED) {
+        snprintf(err, cap, "%s: %s", t.v[k].s->conf.name, ward_last_error());
+        rv = CTL_FAILED;
+      }
+    }
+  free(t.v);
+  if (!rv && !done) {
+    snprintf(err, cap, "'%s' has no running process", name ? name : "none of them");
+    rv = CTL_FAILED;
+  }
+  if (!rv)
+    *out = json_pack("{s:i}", on ? "paused" : "resumed", done);
   return rv;
 }
 
@@ -1868,6 +1918,8 @@ static int answer(supervisor *d, ward_ctx *ctx, const void *data, size_t len) {
     }
   } else if (strcmp(m, "signal") == 0) {
     rv = m_signal(d, params, &out, err, sizeof err);
+  } else if (strcmp(m, "pause") == 0 || strcmp(m, "resume") == 0) {
+    rv = m_pause(d, params, m[0] == 'p', &out, err, sizeof err);
   } else if (strcmp(m, "reopen_logs") == 0) {
     reopen_logs(d, "request");
     out = json_pack("{s:b}", "reopened", 1);
@@ -1932,7 +1984,8 @@ static int on_service(ward_ctx *ctx, const void *data, size_t len, void *ud) {
 static const char *const methods[] = {"ward.status", "ward.start",  "ward.stop",
                                       "ward.restart", "ward.signal", "ward.logs",
                                       "ward.spawn",  "ward.kill",   "ward.reload",
-                                      "ward.shutdown", "ward.reopen_logs"};
+                                      "ward.shutdown", "ward.reopen_logs",
+                                      "ward.pause",  "ward.resume"};
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
 /* ------------------------------------------------------------------ */
