@@ -261,6 +261,9 @@ static void test_probe_json(void) {
   EXPECT(&r, json_integer_value(json_object_get(sb, "landlock_abi")) == abi);
   EXPECT(&r, json_is_true(json_object_get(sb, "seccomp")) == !!(bits & WARD_SANDBOX_SECCOMP));
   EXPECT(&r, json_is_true(json_object_get(sb, "new_net")) == !!(bits & WARD_SANDBOX_NEW_NET));
+  /* What held the probe's worker: one of the ways there are. */
+  const char *tree = json_string_value(json_object_get(root, "process_tree"));
+  EXPECT(&r, tree != NULL && (strcmp(tree, "cgroup") == 0 || strcmp(tree, "pgroup") == 0));
   json_t *checks = json_object_get(root, "checks");
   EXPECT(&r, json_is_object(checks));
   EXPECT(&r, json_object_size(checks) == NFIGURES);

@@ -558,13 +558,30 @@ static void test_pages(void) {
     else
       T_TRUE(rss && rss->value > 0 && cpu && cpu->value >= 0);
   }
+  for (int i = 0; i < 3; i++) {
+    T_TRUE(val(&m, "ward_service_paused", names[i]) == 0);
+    /* Pressure where the instance has a cgroup (this machine may give
+     * none): a ratio. */
+    const sample *pc = find(&m, "ward_service_cpu_pressure_ratio", names[i]);
+    T_TRUE(pc == NULL || (pc->value >= 0 && pc->value <= 1));
+  }
   T_EQ_STR(label(find(&m, "ward_service_up", "web.2"), "service"), "web");
   T_EQ_STR(type_of(&m, "ward_service_restarts_total"), "counter");
   T_EQ_STR(type_of(&m, "ward_service_up"), "gauge");
   metrics_free(&m);
 
-  /* A crash: a restart counted, the signal said, ready again. */
+  /* Paused, then resumed. */
   run_result r;
+  CTL(&r, "pause", "db");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  wait_metric("ward_service_paused", "db", 1);
+  CTL(&r, "resume", "db");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  wait_metric("ward_service_paused", "db", 0);
+
+  /* A crash: a restart counted, the signal said, ready again. */
   CTL(&r, "signal", "db", "KILL");
   EXPECT(&r, r.code == 0);
   run_result_free(&r);

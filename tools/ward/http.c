@@ -236,6 +236,28 @@ static int fig_exit_signal(json_t *row, double *v) {
 static int fig_rss(json_t *row, double *v) { return fig_number(row, NULL, "rss_bytes", 1, v); }
 static int fig_cpu(json_t *row, double *v) { return fig_number(row, NULL, "cpu_ms", 1000, v); }
 static int fig_uptime(json_t *row, double *v) { return fig_number(row, NULL, "uptime_ms", 1000, v); }
+static int fig_tree_memory(json_t *row, double *v) {
+  return fig_number(row, NULL, "tree_memory_bytes", 1, v);
+}
+static int fig_paused(json_t *row, double *v) {
+  json_t *x = json_object_get(row, "paused");
+  if (!json_is_boolean(x))
+    return -1;
+  *v = json_is_true(x);
+  return 0;
+}
+static int fig_oom(json_t *row, double *v) { return fig_number(row, NULL, "oom_kills", 1, v); }
+/* A pressure figure: status gives a percentage, the metric a ratio. */
+static int fig_pressure(json_t *row, const char *what, double *v) {
+  json_t *x = json_object_get(json_object_get(row, "pressure"), what);
+  if (!json_is_number(x))
+    return -1;
+  *v = json_number_value(x) / 100;
+  return 0;
+}
+static int fig_pressure_cpu(json_t *row, double *v) { return fig_pressure(row, "cpu", v); }
+static int fig_pressure_memory(json_t *row, double *v) { return fig_pressure(row, "memory", v); }
+static int fig_pressure_io(json_t *row, double *v) { return fig_pressure(row, "io", v); }
 
 /* The families of samples of each instance (labels service and name). */
 static const struct family {
@@ -264,6 +286,27 @@ static const struct family {
      "CPU time (user and system) of the instance's current process.", fig_cpu},
     {"ward_service_uptime_seconds", "gauge", "How long the instance's current process has run.",
      fig_uptime},
+    {"ward_service_paused", "gauge", "Whether the instance is paused (1: ward ctl pause) or not (0).",
+     fig_paused},
+    {"ward_service_tree_memory_bytes", "gauge",
+     "The memory of the instance's whole process tree, its cgroup's memory.current (none: no "
+     "cgroup, or no memory controller delegated).",
+     fig_tree_memory},
+    {"ward_service_oom_kills_total", "counter",
+     "Processes of the instance's tree the kernel killed for its cgroup's memory limit.",
+     fig_oom},
+    {"ward_service_cpu_pressure_ratio", "gauge",
+     "Share of the last 10 s in which some process of the instance's tree waited for CPU "
+     "(cpu.pressure some avg10; none: no cgroup).",
+     fig_pressure_cpu},
+    {"ward_service_memory_pressure_ratio", "gauge",
+     "Share of the last 10 s in which some process of the instance's tree waited for memory "
+     "(memory.pressure some avg10; none: no cgroup).",
+     fig_pressure_memory},
+    {"ward_service_io_pressure_ratio", "gauge",
+     "Share of the last 10 s in which some process of the instance's tree waited for I/O "
+     "(io.pressure some avg10; none: no cgroup).",
+     fig_pressure_io},
 };
 
 static void put_value(FILE *f, double v) { fprintf(f, " %.15g\n", v); }

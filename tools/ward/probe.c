@@ -135,6 +135,7 @@ typedef struct probe {
   ward_worker *w; /* NULL when the spawn failed */
   probe_events events;
   check checks[CK_COUNT];
+  int tree; /* ward_tree of the worker's process (WARD_TREE_NONE: none seen) */
 } probe;
 
 /* ------------------------------------------------------------------ */
@@ -616,6 +617,8 @@ static void check_crash(probe *p, check *c) {
 static void check_worker_rss(probe *p, check *c) {
   ward_info info = WARD_INFO_INIT;
   int rc = ward_worker_info(&info, p->w);
+  if (rc == WARD_OK)
+    p->tree = info.tree; /* what holds its process tree, for the report */
   if (rc != WARD_OK)
     fail_ward(c, "ward_worker_info", rc);
   else if (info.rss_bytes == WARD_UNKNOWN)
@@ -746,6 +749,8 @@ static void print_table(const probe *p, const sysinfo *si, double elapsed_s) {
          ward_version_string(), WARD_PROTOCOL_VERSION, si->uts.sysname, si->uts.release,
          si->uts.machine, si->cpus, p->quick ? "quick" : "full");
   print_sandbox(si);
+  /* What holds a worker's processes together here (api.md 4.9). */
+  printf("process tree: %s\n\n", p->tree ? ward_tree_name(p->tree) : "unknown (no worker)");
   if (cli_table_init(&t, 5, header, align) != 0)
     return;
   for (int i = 0; i < CK_COUNT; i++) {
@@ -795,6 +800,8 @@ static json_t *probe_json(const probe *p, const sysinfo *si, double elapsed_s) {
   json_object_set_new(root, "protocol_version", json_integer(WARD_PROTOCOL_VERSION));
   json_object_set_new(root, "system", system_json(si));
   json_object_set_new(root, "sandbox", sandbox_json(si));
+  json_object_set_new(root, "process_tree",
+                      p->tree ? json_string(ward_tree_name(p->tree)) : json_null());
   json_object_set_new(root, "quick", json_boolean(p->quick));
   for (int i = 0; i < CK_COUNT; i++) {
     json_object_set_new(checks, defs[i].key, check_json(&p->checks[i], &defs[i]));
