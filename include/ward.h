@@ -336,7 +336,10 @@ typedef enum {
   WARD_REASON_PROTOCOL,        /* it broke the protocol and was killed */
   WARD_REASON_STOPPED,         /* stopped on request (ward_worker_stop / free) */
   WARD_REASON_CANCELLED,       /* it ignored a cancellation past its grace */
-  WARD_REASON_GROUP            /* its supervision group restarted or gave up */
+  WARD_REASON_GROUP,           /* its supervision group restarted or gave up */
+  WARD_REASON_OOM_KILLED       /* the kernel killed it for its tree's memory limit
+                                  (ward_spec_tree_limits: its cgroup's
+                                  memory.events counted an OOM kill) */
 } ward_reason;
 
 /* The name of a stop outcome, e.g. "terminated". These name functions
@@ -727,6 +730,23 @@ WARD_EXTERN int ward_spec_max_requests(ward_spec *spec, uint64_t n);
  * either way; neither counts against the intensity). 0 disables a limit. */
 WARD_EXTERN int ward_spec_memory_limit(ward_spec *spec, uint64_t soft_bytes,
                                        uint64_t hard_bytes, int sample_ms);
+/* Limits on the worker process's whole tree (it and all it starts),
+ * written to its cgroup where the controller is delegated to the host's
+ * (api.md 4.9): `memory_max` (bytes, memory.max: past it the kernel kills
+ * a process of the tree; the worker's process so killed ends with reason
+ * OOM_KILLED), `memory_high` (bytes, memory.high: past it the tree is
+ * throttled and reclaimed), `pids_max` (processes and threads, pids.max:
+ * a fork past it fails) and `cpu_percent` (of one CPU, cpu.max: 50 is half
+ * a CPU, 200 two; at most 100000). 0 leaves a limit out (the default).
+ * Where the memory controller is not delegated (no cgroup, or no
+ * controller: ward_info.tree_memory_bytes is WARD_UNKNOWN then), the
+ * memory limits fall back to the sampling of ward_spec_memory_limit, on
+ * the worker process's resident set alone: `memory_max` as its hard limit
+ * and `memory_high` as its soft one, where that call set none. Without
+ * the pids or cpu controller those limits are not enforced. Errors:
+ * WARD_EINVAL (NULL, cpu_percent over 100000). */
+WARD_EXTERN int ward_spec_tree_limits(ward_spec *spec, uint64_t memory_max, uint64_t memory_high,
+                                      uint64_t pids_max, uint32_t cpu_percent);
 /* The largest payload the worker should accept (not 0), passed to it as
  * WARD_MAX_FRAME. A libward worker announces it in its handshake (without
  * it, WARD_MAX_FRAME_DEFAULT, 64 MiB); the host goes by what the worker

@@ -78,7 +78,7 @@ const char *ward_reason_name(int reason) {
   static const char *const names[] = {
       "none",      "exited",       "crashed", "request-timeout", "startup-timeout",
       "unhealthy", "memory-limit", "max-requests", "idle",       "cycle",
-      "protocol",  "stopped",      "cancelled", "group"};
+      "protocol",  "stopped",      "cancelled", "group",           "oom-killed"};
   if (reason < 0 || (size_t)reason >= sizeof names / sizeof names[0])
     return "unknown";
   return names[reason];

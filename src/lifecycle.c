@@ -79,6 +79,21 @@ static void kill_for(ward__life *m, ward__lout *o, int reason) {
   kill_with(m, o, WARD__STOP_HARD, reason);
 }
 
+/* The resident-set limits sampling enforces: the spec's own, else, where
+ * the process's cgroup does not enforce the tree's memory limits, those
+ * (ward_spec_tree_limits falls back to sampling). */
+static uint64_t hard_limit(const ward__life *m, const ward_spec *s) {
+  return s->mem_hard ? s->mem_hard : m->kernel_memory ? 0 : s->tree_mem_max;
+}
+
+static uint64_t soft_limit(const ward__life *m, const ward_spec *s) {
+  return s->mem_soft ? s->mem_soft : m->kernel_memory ? 0 : s->tree_mem_high;
+}
+
+static int sampled(const ward__life *m, const ward_spec *s) {
+  return hard_limit(m, s) || soft_limit(m, s);
+}
+
 static void queue_start(ward__life *m, ward__lout *o) {
   m->state = WARD__L_QUEUED;
   o->act |= WARD__LA_SPAWN;
@@ -273,6 +288,7 @@ static void on_settled(ward__life *m, const ward_spec *s, const ward__lev *ev, w
 static void on_spawned(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
   m->generation++;
   m->state = WARD__L_STARTING;
+  m->kernel_memory = ev->kernel_memory;
   m->reason = 0;
   m->killed = 0;
   m->ready_at = 0;
@@ -344,11 +360,14 @@ static void on_closed(ward__life *m, const ward_spec *s, const ward__lev *ev, wa
 
 static void on_exit(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
   int sig = ev->signal, code = ev->code;
-  int reason = m->reason ? m->reason : sig ? WARD_REASON_CRASHED : WARD_REASON_EXITED;
+  int reason = m->reason          ? m->reason
+               : sig && ev->oom ? WARD_REASON_OOM_KILLED
+               : sig            ? WARD_REASON_CRASHED
+                                : WARD_REASON_EXITED;
   /* A process that died of a signal ward did not send while being
    * recycled crashed: that is what counts. */
   if (sig && !m->killed && m->state != WARD__L_STOPPING && ward__reason_is_recycle(reason))
-    reason = WARD_REASON_CRASHED;
+    reason = ev->oom ? WARD_REASON_OOM_KILLED : WARD_REASON_CRASHED;
   int64_t uptime = m->ready_at ? ev->now - m->ready_at : -1;
   m->last_code = sig ? -1 : code;
   m->last_signal = sig;
@@ -412,7 +431,7 @@ static void tick_running(ward__life *m, const ward_spec *s, const ward__lev *ev,
     m->next_hb = now + s->heartbeat_ms;
     o->act |= WARD__LA_HEARTBEAT;
   }
-  if ((s->mem_soft || s->mem_hard) && now >= m->next_sample) {
+  if (sampled(m, s) && now >= m->next_sample) {
     m->next_sample = now + s->mem_sample_ms;
     o->act |= WARD__LA_SAMPLE;
   }
@@ -509,9 +528,10 @@ static void on_heartbeat(ward__life *m, const ward_spec *s, const ward__lev *ev,
 }
 
 static void on_memory(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
-  if (s->mem_hard && ev->rss > s->mem_hard)
+  uint64_t hard = hard_limit(m, s), soft = soft_limit(m, s);
+  if (hard && ev->rss > hard)
     kill_for(m, o, WARD_REASON_MEMORY_LIMIT);
-  else if (s->mem_soft && ev->rss > s->mem_soft)
+  else if (soft && ev->rss > soft)
     recycle(m, s, ev->now, o, WARD_REASON_MEMORY_LIMIT);
 }
 
@@ -692,7 +712,7 @@ int64_t ward__life_due(const ward__life *m, const ward_spec *s) {
     int64_t due = INT64_MAX;
     if (s->heartbeat_ms && !m->paused)
       due = min64(due, m->next_hb);
-    if (s->mem_soft || s->mem_hard)
+    if (sampled(m, s))
       due = min64(due, m->next_sample);
     if (s->idle_ms && m->state == WARD__L_READY && !m->inflight && !m->paused)
       due = min64(due, m->last_activity + s->idle_ms);

@@ -85,6 +85,9 @@ typedef struct ward__lev {
   int current;        /* CALL_END: on the connection of the current process */
   int missed;         /* HEARTBEAT: the last ping went unanswered */
   uint64_t rss;       /* MEMORY: resident bytes */
+  int kernel_memory;  /* SPAWNED: the process's cgroup enforces the tree's
+                         memory limits (no fallback to sampling) */
+  int oom;            /* EXIT: its cgroup counted an OOM kill */
 } ward__lev;
 
 /* What the host must do after a step, in this order: emit the events, then
@@ -152,6 +155,8 @@ typedef struct ward__life {
   int grouped;             /* a member of a group: failures are the group's to handle */
   int group_end;           /* the group ends this process: 1 to hold it, 2 to fail it */
   int paused;              /* READY, DRAINING: its tree is frozen; heartbeats wait */
+  int kernel_memory;       /* the current process's cgroup enforces the spec's
+                              tree memory limits (else they are sampled) */
   ward__supstate sup;      /* the restart policy's bookkeeping */
 } ward__life;
 

@@ -279,6 +279,9 @@ int ward__proc_tree(const ward__proc *p);
 int ward__proc_pause(ward__proc *p, int on);
 /* The figures of its tree (WARD_UNKNOWN, -1, 0 where there are none). */
 void ward__proc_tree_stats(const ward__proc *p, ward__tree_stats *st);
+/* After its reap, before its close: 1 if its cgroup counted an OOM kill
+ * (memory.events), else 0. */
+int ward__proc_oom_killed(const ward__proc *p);
 /* Resident set (bytes), CPU time (user + system, ms) and start time (wall
  * clock, ms since the epoch; `start_ms` may be NULL) of a live process; a
  * figure the system does not give is WARD_UNKNOWN. */

@@ -233,6 +233,19 @@ int ward_spec_memory_limit(ward_spec *s, uint64_t soft_bytes, uint64_t hard_byte
   return 0;
 }
 
+int ward_spec_tree_limits(ward_spec *s, uint64_t memory_max, uint64_t memory_high,
+                          uint64_t pids_max, uint32_t cpu_percent) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  if (cpu_percent > 100000)
+    return ward__fail(WARD_EINVAL, "cpu_percent %u is over 100000 (1000 CPUs)", cpu_percent);
+  s->tree_mem_max = memory_max;
+  s->tree_mem_high = memory_high;
+  s->tree_pids = pids_max;
+  s->tree_cpu_pct = cpu_percent;
+  return 0;
+}
+
 int ward_spec_require_method(ward_spec *s, const char *method) {
   int rv = s ? ward__check_name(method) : ward__fail(WARD_EINVAL, "NULL spec");
   return rv ? rv : push_str(&s->req_methods, &s->nreq_methods, method);

@@ -35,6 +35,9 @@ struct ward_spec {
   uint64_t max_requests;   /* 0: off */
   uint64_t mem_soft, mem_hard;
   int mem_sample_ms;
+  uint64_t tree_mem_max, tree_mem_high; /* ward_spec_tree_limits (0: none) */
+  uint64_t tree_pids;
+  uint32_t tree_cpu_pct;
   int idle_ms;             /* 0: off */
   int wait_restart;
   int cancel_grace_ms;

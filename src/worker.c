@@ -349,6 +349,10 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
     e = exe;
   if (!rv && w->spec->sandbox)
     rv = ward__jail_new(&jail, w->spec->sandbox, e, w->data_dir);
+  /* The tree's limits, for its cgroup where it gets one (the memory ones
+   * fall back to sampling otherwise: lifecycle.c). */
+  ward__tree_limits lim = {w->spec->tree_mem_max, w->spec->tree_mem_high, w->spec->tree_pids,
+                           w->spec->tree_cpu_pct};
   if (!rv) {
     int how[2];
     ward__fd out[2];
@@ -365,7 +369,8 @@ static int spawn_process(ward_worker *w, ward__proc *pr, ward__fd chan_fd,
                           .set_ids = w->spec->set_ids, .uid = w->spec->uid,
                           .gid = w->spec->gid, .groups = w->spec->groups,
                           .ngroups = w->spec->ngroups, .set_umask = w->spec->umask >= 0,
-                          .umask = w->spec->umask, .trees = w->host->trees};
+                          .umask = w->spec->umask, .trees = w->host->trees,
+                          .limits = &lim};
     if (!rv)
       rv = ward__proc_spawn(w->host->spawner, pr, &a);
     if (!rv && jail)
@@ -453,7 +458,11 @@ static void start_worker(ward_host *h, ward_worker *w) {
     w->proc = pr;
     w->sandbox = sandbox;
     w->landlock_abi = landlock_abi;
-    ward__lev ev = {.type = WARD__LE_SPAWNED};
+    /* Its cgroup enforces the memory limits of its tree, if it has one
+     * with the memory controller. */
+    ward__lev ev = {.type = WARD__LE_SPAWNED,
+                    .kernel_memory = ward__proc_tree(&pr) == WARD_TREE_CGROUP &&
+                                     (ward__trees_limits(h->trees) & WARD__LIMIT_MEMORY)};
     ward__worker_post(w, &ev, &o);
   }
   if (rv || (o.act & WARD__LA_DISCARD)) {
@@ -587,6 +596,7 @@ void ward__worker_on_exit(ward_worker *w) {
     pthread_mutex_unlock(&h->mu);
     return;
   }
+  int oom = ward__proc_oom_killed(&w->proc); /* before its close */
   ward__guard_remove(&h->guard, &was);
   if (ward__fd_valid(ward__proc_watch(&was)))
     ward__loop_del(h->loop, ward__proc_watch(&was));
@@ -605,7 +615,8 @@ void ward__worker_on_exit(ward_worker *w) {
   if (c && !w->life.reason)
     report_violation(w, c);
   int conn_err = w->life.state == WARD__L_STOPPING ? WARD_ECLOSED : WARD_ECRASHED;
-  ward__lev ev = {.type = WARD__LE_EXIT, .code = code, .signal = sig, .pid = pid};
+  ward__lev ev = {.type = WARD__LE_EXIT, .code = code, .signal = sig, .pid = pid,
+                  .oom = oom};
   ward__worker_post(w, &ev, NULL);
   int fwd = w->fwd_len > 0;
   pthread_cond_broadcast(&h->cond);

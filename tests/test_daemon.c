@@ -501,13 +501,20 @@ static int held_still(int pid, const char *tree) {
 
 /* ward ctl pause and resume: the service's process held still, status
  * and the daemon's log saying so, then running again. */
-static void test_pause_resume(void) {
-  write_conf("[service still]\ncommand = sleep 1000\nready = up 0\n");
+static void pause_resume(int cgroups) {
+  char text[4096];
+  snprintf(text, sizeof text,
+           "[ward]\nsocket = %s\nlog_dir = %s\ncgroups = %s\n\n"
+           "[service still]\ncommand = sleep 1000\nready = up 0\n",
+           sock, logdir, cgroups ? "yes" : "no");
+  write_file(conf_path, text);
   start_daemon();
   json_t *row = wait_state("still", "ready");
   int pid = row_pid(row);
   const char *tree = json_string_value(json_object_get(row, "tree"));
   T_TRUE(tree && (strcmp(tree, "cgroup") == 0 || strcmp(tree, "pgroup") == 0));
+  if (!cgroups)
+    T_EQ_STR(tree, "pgroup"); /* cgroups = no: process groups alone */
   char tree_was[16];
   snprintf(tree_was, sizeof tree_was, "%s", tree);
   T_TRUE(json_is_false(json_object_get(row, "paused")));
@@ -539,6 +546,11 @@ static void test_pause_resume(void) {
   EXPECT(&r, r.code != 0);
   run_result_free(&r);
   stop_daemon();
+}
+
+static void test_pause_resume(void) {
+  pause_resume(1);
+  pause_resume(0);
 }
 
 static void test_ctl(void) {

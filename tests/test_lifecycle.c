@@ -392,6 +392,52 @@ static void test_pause_resume(void) {
   T_EQ_STR(emitted(), "exited,restarting,resumed");
 }
 
+/* ---- the tree's limits: the kernel's, or sampled ---- */
+
+static void test_tree_limits(void) {
+  fresh();
+  T_OK(ward_spec_tree_limits(s, 1000, 500, 0, 0));
+  T_OK(ward_spec_memory_limit(s, 0, 0, 100));
+  /* No cgroup enforcing them: sampled, as hard and soft limits. */
+  step(WARD__LE_START, 0);
+  step_ev((ward__lev){.type = WARD__LE_SPAWNED, .now = 0, .kernel_memory = 0});
+  step(WARD__LE_READY, 0);
+  T_EQ_INT(ward__life_due(&m, s), 100);
+  step(WARD__LE_TICK, 100);
+  T_ACT(WARD__LA_SAMPLE);
+  step_ev((ward__lev){.type = WARD__LE_MEMORY, .now = 100, .rss = 1001});
+  T_STATE(WARD__L_REPLACING);
+  T_EQ_INT(m.reason, WARD_REASON_MEMORY_LIMIT);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 101, .signal = WARD__STOP_HARD});
+  T_STATE(WARD__L_QUEUED); /* a new process at once */
+  /* The spec's own sampled limits win over the tree's. */
+  T_OK(ward_spec_memory_limit(s, 0, 5000, 100));
+  step_ev((ward__lev){.type = WARD__LE_SPAWNED, .now = 200, .kernel_memory = 0});
+  step(WARD__LE_READY, 200);
+  step_ev((ward__lev){.type = WARD__LE_MEMORY, .now = 300, .rss = 4000});
+  T_STATE(WARD__L_REPLACING); /* no call in flight: at once */
+  T_EQ_INT(m.reason, WARD_REASON_MEMORY_LIMIT); /* soft: the tree's 500 */
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 301, .code = 0});
+  /* A cgroup that enforces them: nothing sampled, the kernel's OOM kill
+   * is its own reason. */
+  T_OK(ward_spec_memory_limit(s, 0, 0, 100));
+  step_ev((ward__lev){.type = WARD__LE_SPAWNED, .now = 400, .kernel_memory = 1});
+  step(WARD__LE_READY, 400);
+  T_EQ_INT(ward__life_due(&m, s), INT64_MAX);
+  step(WARD__LE_TICK, 10000);
+  T_ACT(0);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 10001, .signal = WARD__STOP_HARD, .oom = 1});
+  T_EQ_STR(emitted(), "exited,restarting");
+  T_EQ_INT(o.emit[0].reason, WARD_REASON_OOM_KILLED);
+  T_EQ_INT(m.last_reason, WARD_REASON_OOM_KILLED);
+  /* An exit without the kernel's kill is what it was. */
+  step(WARD__LE_TICK, 20000);
+  step_ev((ward__lev){.type = WARD__LE_SPAWNED, .now = 20000, .kernel_memory = 1});
+  step(WARD__LE_READY, 20000);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 20001, .signal = SIGSEGV, .oom = 0});
+  T_EQ_INT(m.last_reason, WARD_REASON_CRASHED);
+}
+
 static void test_request_deadline(void) {
   fresh();
   up(0);
@@ -835,6 +881,7 @@ int main(void) {
   T_RUN(test_restart_modes);
   T_RUN(test_heartbeat);
   T_RUN(test_pause_resume);
+  T_RUN(test_tree_limits);
   T_RUN(test_request_deadline);
   T_RUN(test_memory_limits);
   T_RUN(test_max_requests);

@@ -237,6 +237,50 @@ static void test_fallback_forced(void) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Limits                                                              */
+
+static void test_tree_limits_spec(void) {
+  ward_spec *s = tw_spec("limits", "serve");
+  T_OK(ward_spec_tree_limits(s, 1u << 30, 1u << 29, 64, 150));
+  T_OK(ward_spec_tree_limits(s, 0, 0, 0, 100000));
+  T_ERR(ward_spec_tree_limits(s, 0, 0, 0, 100001), WARD_EINVAL);
+  T_ERR(ward_spec_tree_limits(NULL, 0, 0, 0, 0), WARD_EINVAL);
+  ward_spec_free(s);
+  T_EQ_STR(ward_reason_name(WARD_REASON_OOM_KILLED), "oom-killed");
+}
+
+/* Where no memory controller is delegated (this machine's cgroups may
+ * have none; a host without cgroups never has one), the tree's memory
+ * limit falls back to sampling the worker's resident set: over 1 MiB,
+ * any worker is, it is killed for it (reason memory-limit). */
+static void tree_memory_fallback(ward_host *h) {
+  ward_spec *s = tw_spec("tree-mem", "serve");
+  T_OK(ward_spec_tree_limits(s, 1u << 20, 0, 0, 0));
+  T_OK(ward_spec_memory_limit(s, 0, 0, 50)); /* no limit of its own; sampled often */
+  int mark = tev_mark();
+  ward_worker *w = spawn_on(h, s);
+  if (info_of(w).tree_memory_bytes != WARD_UNKNOWN) {
+    fprintf(stderr, "   the memory controller is delegated here: the kernel enforces "
+                    "memory.max, no fallback to test\n");
+    ward_worker_free(w);
+    return;
+  }
+  for (;;) {
+    int at = tev_wait_idx(mark, WARD_EV_EXITED, ward_worker_id(w));
+    if (tev_get(at).reason == WARD_REASON_MEMORY_LIMIT)
+      break;
+    mark = at + 1;
+  }
+  ward_worker_free(w);
+}
+
+static void test_tree_memory_fallback(void) {
+  tree_memory_fallback(plain);
+  if (have_cgroups)
+    tree_memory_fallback(host);
+}
+
+/* ------------------------------------------------------------------ */
 /* Pause and resume                                                    */
 
 typedef struct call_arg {
@@ -384,6 +428,8 @@ int main(int argc, char **argv) {
   T_RUN(test_crash_kills_escapee);
   T_RUN(test_host_sigkill_kills_escapees);
   T_RUN(test_fallback_forced);
+  T_RUN(test_tree_limits_spec);
+  T_RUN(test_tree_memory_fallback);
   T_RUN(test_pause_cgroup);
   T_RUN(test_pause_pgroup);
   T_RUN(test_pause_freezes_escapee);

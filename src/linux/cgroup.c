@@ -480,6 +480,7 @@ ward__cg *ward__cg_new(ward__trees *t, const ward__tree_limits *lim) {
   }
   memcpy(cg->path, dir, len + 1);
   cg->populated_gone = 0;
+  cg->oom_kills = 0;
   if (lim)
     set_limits(t, dir, lim);
   char procs[CG_PATH];

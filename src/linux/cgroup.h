@@ -11,6 +11,7 @@
 typedef struct ward__cg {
   int procs_fd; /* its cgroup.procs, open for the start; -1 after */
   int populated_gone; /* 1 once the directory is removed */
+  uint32_t oom_kills; /* memory.events oom_kill, as the reap found it */
   char path[];  /* its directory */
 } ward__cg;
 

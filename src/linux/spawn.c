@@ -640,8 +640,13 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig) {
   do
     r = waitid(type, id, &si, WEXITED | WNOHANG);
   while (r < 0 && errno == EINTR);
-  if (cg)
+  if (cg) {
+    /* The kernel's OOM kills, counted before the directory goes. */
+    ward__tree_stats st;
+    ward__cg_stats(cg->path, &st);
+    cg->oom_kills = st.oom_kills;
     ward__cg_remove(cg, REMOVE_WAIT_MS);
+  }
   if (r < 0 || si.si_pid == 0) {
     p->pid = 0;
     return 1;
@@ -679,6 +684,11 @@ void ward__proc_close(ward__proc *p) {
     ward__cg_free(cg);
     p->os = NULL;
   }
+}
+
+int ward__proc_oom_killed(const ward__proc *p) {
+  const ward__cg *cg = p->os;
+  return cg && cg->oom_kills > 0;
 }
 
 int ward__proc_tree(const ward__proc *p) {

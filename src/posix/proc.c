@@ -290,6 +290,8 @@ int ward__trees_kind(const ward__trees *t) { return (void)t, WARD_TREE_PGROUP; }
 const char *ward__trees_dir(const ward__trees *t) { return (void)t, NULL; }
 unsigned ward__trees_limits(const ward__trees *t) { return (void)t, 0u; }
 
+int ward__proc_oom_killed(const ward__proc *p) { return (void)p, 0; }
+
 int ward__proc_tree(const ward__proc *p) {
   return p->pid > 0 ? WARD_TREE_PGROUP : WARD_TREE_NONE;
 }

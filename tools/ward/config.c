@@ -579,6 +579,30 @@ const conf_key conf_keys[] = {
             "written out (`0.0.0.0:9180`, `[::]:9180`). Port 0 takes a free one; the address "
             "bound is logged (`http-listening`) and in `status`"},
 
+    {.name = "cgroups",
+     .section = CONF_WARD,
+     .type = CONF_BOOL,
+     .reload = CONF_RELOAD_NEXT_START,
+     .off = W(cgroups, int),
+     .def = "yes",
+     .what = "yes or no",
+     .doc = "each service process in a cgroup of its own where one can be had (docs/api.md "
+            "4.9: under `cgroup`), so that a stop, a crash or the daemon's death ends all it "
+            "started, and `ward ctl pause` freezes all of it; `no`: process groups alone "
+            "(what is used where no cgroup can be had; `status` says which, in `tree`)"},
+    {.name = "cgroup",
+     .section = CONF_WARD,
+     .type = CONF_PATH,
+     .reload = CONF_RELOAD_NEXT_START,
+     .off = W(cgroup, char *),
+     .def = "none",
+     .def_note = "(the daemon's own cgroup)",
+     .what = "an absolute path (or none)",
+     .doc = "the cgroup v2 directory under which the services' cgroups go: an absolute "
+            "path, in the cgroup file system or relative to its mount; `none`: the daemon's "
+            "own cgroup, where it may create cgroups (delegated, as systemd's "
+            "`Delegate=yes` does, or as root). Where neither can be used, process groups"},
+
     /* [service NAME] */
     {.name = "command",
      .section = CONF_SERVICE,
@@ -768,6 +792,46 @@ const conf_key conf_keys[] = {
      .def_note = "none",
      .what = "a size (e.g. 256M)",
      .doc = "over this size the process is replaced gracefully"},
+    {.name = "tree_memory_max",
+     .section = CONF_SERVICE,
+     .type = CONF_SIZE,
+     .off = S(tree_memory_max, uint64_t),
+     .def_note = "none",
+     .what = "a size (e.g. 1G)",
+     .doc = "the memory of the service's whole process tree: its cgroup's `memory.max` (the "
+            "kernel kills past it, reason `oom-killed`) where the memory controller is "
+            "delegated; elsewhere it falls back to `memory_limit`'s sampling of the process "
+            "alone, if that key is not set"},
+    {.name = "tree_memory_high",
+     .section = CONF_SERVICE,
+     .type = CONF_SIZE,
+     .off = S(tree_memory_high, uint64_t),
+     .def_note = "none",
+     .what = "a size (e.g. 768M)",
+     .doc = "its cgroup's `memory.high` (the tree is throttled and reclaimed past it) where "
+            "the memory controller is delegated; elsewhere it falls back to `memory_high`'s "
+            "sampling, if that key is not set"},
+    {.name = "pids_max",
+     .section = CONF_SERVICE,
+     .type = CONF_INT,
+     .off = S(pids_max, int),
+     .lo = 0,
+     .hi = 4194304,
+     .def = "0",
+     .def_note = "(none)",
+     .doc = "the processes and threads its tree may have, its cgroup's `pids.max`, where the "
+            "pids controller is delegated (a fork past it fails); not enforced elsewhere"},
+    {.name = "cpu_max",
+     .section = CONF_SERVICE,
+     .type = CONF_INT,
+     .off = S(cpu_max, int),
+     .lo = 0,
+     .hi = 100000,
+     .def = "0",
+     .def_note = "(none)",
+     .doc = "the CPU its tree may use, in percent of one CPU (50: half of one, 200: two), "
+            "its cgroup's `cpu.max`, where the cpu controller is delegated; not enforced "
+            "elsewhere"},
     {.name = "instances",
      .section = CONF_SERVICE,
      .type = CONF_INT,

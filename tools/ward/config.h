@@ -44,6 +44,9 @@ typedef struct svc_conf {
   int heartbeat_ms;      /* 0: off */
   uint64_t memory_high;  /* soft limit: replaced when over (0: none) */
   uint64_t memory_limit; /* hard limit: killed when over (0: none) */
+  uint64_t tree_memory_max, tree_memory_high; /* ward_spec_tree_limits (0: none) */
+  int pids_max;          /* 0: none */
+  int cpu_max;           /* percent of one CPU, 0: none */
   int instances;
   char **deps;           /* names of services started first */
   size_t ndeps;
@@ -86,6 +89,9 @@ typedef struct ward_conf {
   int handshake_ms;      /* for a control connection's handshake */
   char *http;            /* the HTTP listener's address as written
                             (conf_http_address), or NULL: none */
+  char *cgroup;          /* where services' cgroups go (ward_host_opts.cgroup),
+                            or NULL: the daemon's own cgroup */
+  int cgroups;           /* 0: process groups alone (ward_host_opts.no_cgroup) */
   svc_conf *svcs;        /* in file order */
   size_t nsvcs;
   grp_conf *groups;      /* in file order */

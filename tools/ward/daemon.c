@@ -589,6 +589,9 @@ static ward_spec *make_spec(const svc_conf *c, int instance) {
   if (!rv && (own ? conf_given(c, "memory_high") || conf_given(c, "memory_limit")
                   : c->memory_high || c->memory_limit))
     rv = ward_spec_memory_limit(s, c->memory_high, c->memory_limit, 0);
+  if (!rv && (c->tree_memory_max || c->tree_memory_high || c->pids_max || c->cpu_max))
+    rv = ward_spec_tree_limits(s, c->tree_memory_max, c->tree_memory_high,
+                               (uint64_t)c->pids_max, (uint32_t)c->cpu_max);
 #undef KEY
   if (!rv)
     rv = ward_spec_supervise_start(s, 1);
@@ -2189,6 +2192,9 @@ int run_main(int argc, char **argv) {
   ho.on_event = on_event;
   ho.event_ud = &d;
   ho.external_loop = 1;
+  /* Where its services' cgroups go (api.md 4.9). */
+  ho.cgroup = d.conf->cgroup;
+  ho.no_cgroup = !d.conf->cgroups;
   if (ward_host_new(&d.host, &ho)) {
     cli_error("run", "cannot start: %s", ward_last_error());
     goto out;
