@@ -404,10 +404,20 @@ int ward__trees_new(ward__trees **out, const char *base, int off) {
     return WARD_ENOMEM;
   t->kind = WARD_TREE_PGROUP;
   char where[CG_PATH], dir[CG_PATH];
+  int made = 0;
   if (!off && find_base(base, where, sizeof where) && access(where, W_OK) == 0) {
-    unsigned n = atomic_fetch_add(&hosts_made, 1);
-    int len = snprintf(dir, sizeof dir, "%s/ward-%d-%u", where, (int)getpid(), n);
-    if (len > 0 && (size_t)len < sizeof dir - 32 && mkdir(dir, 0755) == 0) {
+    /* The pid alone may not tell hosts apart: two containers' PID 1 can
+     * share a cgroup parent. A name taken is passed over. */
+    for (int tries = 0; !made && tries < 64; tries++) {
+      unsigned n = atomic_fetch_add(&hosts_made, 1);
+      int len = snprintf(dir, sizeof dir, "%s/ward-%d-%u", where, (int)getpid(), n);
+      if (len <= 0 || (size_t)len >= sizeof dir - 32)
+        break;
+      made = mkdir(dir, 0755) == 0;
+      if (!made && errno != EEXIST)
+        break;
+    }
+    if (made) {
       t->dir = strdup(dir);
       if (!t->dir) {
         rmdir(dir);
