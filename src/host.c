@@ -467,6 +467,7 @@ static void free_stopped(ward_host *h) {
       continue;
     }
     *pp = w->free_next;
+    w->unlinked = 1;
     ward__timer_remove(h, &w->timer);
     ward__worker_unlink(h, w);
     w->free_next = done;

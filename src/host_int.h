@@ -58,6 +58,7 @@ struct ward_worker {
   int64_t reap_at;          /* no exit to watch: when to look for it */
   ward_group *group;        /* the supervision group it belongs to, or NULL */
   int free_pending;         /* freed from a callback: in the host's to_free */
+  int unlinked;             /* being freed: its timer stays out of the heap */
   ward_worker *free_next;
   uint64_t free_epoch;      /* 1 + the loop turn it was first seen stopped at */
   int64_t conn_due;         /* the earliest deadline among async calls and

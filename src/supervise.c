@@ -21,6 +21,10 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 
 void ward__worker_schedule(ward_worker *w) {
+  /* A worker being freed may still be in a timer's firing on the loop
+   * (which its free waits out): that must not put it back in the heap. */
+  if (w->unlinked)
+    return;
   int64_t due = ward__life_due(&w->life, w->spec);
   /* Deadlines of asynchronous and cancelled calls are the connection's. */
   if (w->life.state == WARD__L_READY || w->life.state == WARD__L_DRAINING ||
@@ -602,6 +606,7 @@ void ward_worker_free(ward_worker *w) {
   }
   ward_worker_stop(w, -1);
   pthread_mutex_lock(&h->mu);
+  w->unlinked = 1;
   ward__timer_remove(h, &w->timer);
   ward__worker_unlink(h, w);
   pthread_mutex_unlock(&h->mu);
