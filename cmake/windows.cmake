@@ -53,6 +53,8 @@ set(WARD_WIN_EXCLUDED
   test_json           # the JSON layer, not built on Windows (no jansson)
   test_sandbox        # seccomp, Landlock, namespaces: the linux backend's sandbox
   test_reap           # zombies and subreapers: Windows has neither (the call returns 0)
+  test_tree           # cgroups, setsid() escapees, pidfds, SIGSTOP pauses: a job object
+                      # holds the tree there (test_supervise's no orphans), no pause
   test_ext            # the extension host: built on the JSON layer, absent here
   test_ext_manifest   # the same: manifests are JSON
   test_ext_cli        # `ward ext`: the tool is not built for Windows
