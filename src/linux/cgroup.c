@@ -27,7 +27,8 @@
  * Ending: cgroup.kill (5.14) kills every process in the cgroup at once,
  * those that left the worker's process group too. On an older kernel the
  * cgroup is frozen, every pid listed in cgroup.procs is sent SIGKILL, and
- * it is thawed (a frozen process cannot fork meanwhile). The directory
+ * it is thawed (a frozen process cannot fork meanwhile; WARD_NO_CGROUP_KILL=1
+ * takes this way where cgroup.kill exists, for the tests). The directory
  * goes once cgroup.events says "populated 0" (bounded: SIGKILL takes a
  * moment to finish a process off); one left behind is removed with the
  * host's directory when the host is freed.
@@ -172,13 +173,40 @@ static int events_wait(const char *dir, const char *key, char want, int wait_ms)
 /* ------------------------------------------------------------------ */
 /* One cgroup: kill, freeze, remove                                    */
 
-/* The old kernels' way: nothing can fork while frozen, so one pass over
- * cgroup.procs finds them all. */
-static int kill_listed(const char *path) {
+/* The subdirectories (child cgroups) of `dir`, as names back to back in
+ * `list` (`cap` bytes): how many bytes it filled. System calls alone. */
+static size_t child_cgroups(const char *dir, char *list, size_t cap, char *dents, size_t dcap) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  size_t used = 0;
+  long n;
+  while ((n = syscall(SYS_getdents64, fd, dents, dcap)) > 0) {
+    for (long off = 0; off < n;) {
+      unsigned short reclen;
+      memcpy(&reclen, dents + off + 16, sizeof reclen);
+      unsigned char type = (unsigned char)dents[off + 18];
+      const char *d = dents + off + 19;
+      size_t len = strlen(d);
+      if (type == DT_DIR && strcmp(d, ".") && strcmp(d, "..") && used + len + 1 < cap) {
+        memcpy(list + used, d, len + 1);
+        used += len + 1;
+      }
+      off += reclen;
+    }
+  }
+  close(fd);
+  return used;
+}
+
+#define CG_DEPTH 8
+
+/* SIGKILL to every process listed in `dir` and the cgroups below it
+ * (cgroup.procs lists a cgroup's own processes alone). */
+static void kill_procs(const char *dir, int depth) {
   static char buf[65536];
-  put(path, "cgroup.freeze", "1");
-  events_wait(path, "frozen", '1', 1000);
-  ssize_t n = get(path, "cgroup.procs", buf, sizeof buf);
+  static char names[CG_DEPTH][4096], dents[CG_DEPTH][4096];
+  ssize_t n = get(dir, "cgroup.procs", buf, sizeof buf);
   for (ssize_t i = 0; n > 0 && i < n;) {
     long pid = 0;
     while (i < n && buf[i] >= '0' && buf[i] <= '9')
@@ -188,12 +216,34 @@ static int kill_listed(const char *path) {
     while (i < n && (buf[i] < '0' || buf[i] > '9'))
       i++;
   }
-  put(path, "cgroup.freeze", "0");
-  return n < 0 ? errno : 0;
+  if (depth >= CG_DEPTH)
+    return;
+  size_t used = child_cgroups(dir, names[depth], sizeof names[depth], dents[depth],
+                              sizeof dents[depth]);
+  for (size_t at = 0; at < used; at += strlen(names[depth] + at) + 1) {
+    char path[CG_PATH];
+    if (join(path, sizeof path, dir, names[depth] + at))
+      kill_procs(path, depth + 1);
+  }
 }
 
+/* The old kernels' way: nothing can fork while frozen (a freeze holds the
+ * cgroups below too), so one pass over the lists finds them all. */
+static int kill_listed(const char *path) {
+  int e = put(path, "cgroup.freeze", "1");
+  if (e)
+    return e;
+  events_wait(path, "frozen", '1', 1000);
+  kill_procs(path, 0);
+  put(path, "cgroup.freeze", "0");
+  return 0;
+}
+
+/* WARD_NO_CGROUP_KILL=1 makes ward behave as on a kernel without
+ * cgroup.kill (before 5.14), so that way is tested too. */
 int ward__cg_kill(const char *path) {
-  int e = put(path, "cgroup.kill", "1");
+  const char *off = getenv("WARD_NO_CGROUP_KILL");
+  int e = off && *off == '1' ? ENOENT : put(path, "cgroup.kill", "1");
   if (e == ENOENT)
     e = kill_listed(path);
   return e;
@@ -219,36 +269,16 @@ static void rm_child(const char *dir, const char *name, int wait_ms, int depth) 
 static int rm_tree(const char *dir, int wait_ms, int depth) {
   if (rmdir(dir) == 0 || errno == ENOENT)
     return 1;
-  if (errno == EBUSY && depth < 8) {
-    /* Children first; a directory of a cgroup holds files that cannot be
-     * removed, and subdirectories that are its child cgroups. */
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-      /* The names first (removing while reading would shift the rest);
-       * static memory, as the guard calls this. */
-      static char names[8][4096], dents[8][4096];
-      char *list = names[depth];
-      size_t used = 0;
-      long n;
-      while ((n = syscall(SYS_getdents64, fd, dents[depth], sizeof dents[depth])) > 0) {
-        for (long off = 0; off < n;) {
-          unsigned short reclen;
-          memcpy(&reclen, dents[depth] + off + 16, sizeof reclen);
-          unsigned char type = (unsigned char)dents[depth][off + 18];
-          const char *d = dents[depth] + off + 19;
-          size_t len = strlen(d);
-          if (type == DT_DIR && strcmp(d, ".") && strcmp(d, "..") &&
-              used + len + 1 < sizeof names[depth]) {
-            memcpy(list + used, d, len + 1);
-            used += len + 1;
-          }
-          off += reclen;
-        }
-      }
-      close(fd);
-      for (size_t at = 0; at < used; at += strlen(list + at) + 1)
-        rm_child(dir, list + at, wait_ms, depth);
-    }
+  if (errno == EBUSY && depth < CG_DEPTH) {
+    /* Children first: a cgroup's directory holds files that cannot be
+     * removed, and subdirectories that are its child cgroups. The names
+     * are read first (removing while reading would shift the rest), into
+     * static memory, as the guard calls this. */
+    static char names[CG_DEPTH][4096], dents[CG_DEPTH][4096];
+    size_t used = child_cgroups(dir, names[depth], sizeof names[depth], dents[depth],
+                                sizeof dents[depth]);
+    for (size_t at = 0; at < used; at += strlen(names[depth] + at) + 1)
+      rm_child(dir, names[depth] + at, wait_ms, depth);
   }
   if (rmdir(dir) == 0 || errno == ENOENT)
     return 1;
