@@ -531,6 +531,9 @@ static void pause_resume(int cgroups) {
   json_t *rows = json_object_get(st, "services");
   T_TRUE(json_is_true(json_object_get(json_array_get(rows, 0), "paused")));
   json_decref(st);
+  CTL(&r, "status", "still");
+  EXPECT(&r, strstr(r.out, "ready, paused") != NULL);
+  run_result_free(&r);
   CTL(&r, "resume", "still");
   EXPECT(&r, r.code == 0);
   run_result_free(&r);

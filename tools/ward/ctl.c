@@ -224,8 +224,11 @@ static int print_status(json_t *res) {
                  (long long)json_integer_value(json_object_get(le, "code")));
     }
     const char *group = json_string_value(json_object_get(r, "group"));
-    const char *cells[9] = {json_string_value(json_object_get(r, "name")),
-                            json_string_value(json_object_get(r, "state")),
+    /* A paused instance says so beside its state ("ready, paused"). */
+    char state[64];
+    snprintf(state, sizeof state, "%s%s", json_string_value(json_object_get(r, "state")),
+             json_is_true(json_object_get(r, "paused")) ? ", paused" : "");
+    const char *cells[9] = {json_string_value(json_object_get(r, "name")), state,
                             pid, up, restarts, last, rss, cpu, group ? group : "-"};
     cli_table_add(&t, cells);
   }
