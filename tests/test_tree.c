@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -240,6 +241,70 @@ static void test_fallback_forced(void) {
   ward_worker_free(w);
 }
 
+/* The unified hierarchy's line of /proc/PID/cgroup ("/path"), in buf. */
+static int cgroup_of(int pid, char *buf, size_t cap) {
+  char path[64], text[2048];
+  snprintf(path, sizeof path, "/proc/%d/cgroup", pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+  if (f)
+    fclose(f);
+  text[n] = 0;
+  char *own = strncmp(text, "0::/", 4) == 0 ? text : strstr(text, "\n0::/");
+  if (!own)
+    return -1;
+  own += own[0] == '\n';
+  own[strcspn(own, "\n")] = 0;
+  snprintf(buf, cap, "%s", own + 3);
+  return 0;
+}
+
+/* ward_host_opts.cgroup: the workers' cgroups under the base given, as a
+ * path relative to the unified hierarchy's mount; a base that is not
+ * there costs nothing but the cgroups (process groups, never a failure). */
+static void test_base_given(void) {
+  if (!need_cgroups("test_base_given"))
+    return;
+  char base[64], mine[512];
+  snprintf(base, sizeof base, "/ward-test-base-%d", (int)getpid());
+  ward_host *h;
+  ward_host_opts o = WARD_HOST_OPTS_INIT;
+  o.on_event = tev_on_event;
+  o.cgroup = base;
+  /* Made first, by hand, on the unified hierarchy. */
+  char mnt[256] = "", line[1024];
+  FILE *f = fopen("/proc/self/mountinfo", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (strstr(line, " - cgroup2 "))
+      sscanf(line, "%*s %*s %*s %*s %255s", mnt);
+  if (f)
+    fclose(f);
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s%s", mnt, base);
+  T_TRUE(mkdir(dir, 0755) == 0);
+  T_OK(ward_host_new(&h, &o));
+  ward_worker *w = spawn_on(h, tw_spec("based", "serve"));
+  T_EQ_INT(info_of(w).tree, WARD_TREE_CGROUP);
+  T_OK(cgroup_of(ward_worker_pid(w), mine, sizeof mine));
+  T_TRUE(strncmp(mine, base, strlen(base)) == 0 && mine[strlen(base)] == '/');
+  int ref = escapee(w);
+  T_OK(ward_worker_stop(w, 5000));
+  T_TRUE(gone_within(ref, 10000));
+  close(ref);
+  ward_worker_free(w);
+  ward_host_free(h);
+  /* The host's directory went with it: the base is empty again. */
+  T_TRUE(rmdir(dir) == 0);
+
+  /* A base that is not there: process groups. */
+  T_OK(ward_host_new(&h, &o));
+  w = spawn_on(h, tw_spec("unbased", "serve"));
+  T_OK(ward_ping(w, 20000));
+  T_EQ_INT(info_of(w).tree, WARD_TREE_PGROUP);
+  ward_worker_free(w);
+  ward_host_free(h);
+}
+
 /* ------------------------------------------------------------------ */
 /* Limits                                                              */
 
@@ -443,6 +508,7 @@ int main(int argc, char **argv) {
   T_RUN(test_crash_kills_escapee);
   T_RUN(test_host_sigkill_kills_escapees);
   T_RUN(test_fallback_forced);
+  T_RUN(test_base_given);
   T_RUN(test_tree_limits_spec);
   T_RUN(test_tree_memory_fallback);
   T_RUN(test_pause_cgroup);
