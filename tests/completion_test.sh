@@ -53,7 +53,7 @@ expect() {
 }
 
 # ---- Commands and options, from the help of each level.
-expect "ctl ext probe run" ward ''
+expect "conform ctl ext probe run" ward ''
 expect "--help --version -h" ward -
 expect "start status stop" ward ctl st
 expect "start status stop" ward ctl -s "$tmp/x.sock" --json st

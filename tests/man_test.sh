@@ -30,7 +30,7 @@ fail() {
   status=1
 }
 
-pages=(ward.1 ward-run.1 ward-ctl.1 ward-probe.1 ward-ext.1 ward.ini.5)
+pages=(ward.1 ward-run.1 ward-ctl.1 ward-probe.1 ward-ext.1 ward-conform.1 ward.ini.5)
 for page in "${pages[@]}"; do
   [ -f "$man/$page" ] || { fail "$man/$page was not made"; continue; }
 done
@@ -96,7 +96,7 @@ done
 "$ward" --help >"$tmp/help"
 exit_rows=$(awk '/^Exit status/ { on = 1; next } on && /^  [0-9]+  / { print } on && !/^  / { on = 0 }' "$tmp/help")
 [ -n "$exit_rows" ] || fail "ward --help has no exit status table"
-for page in ward ward-run ward-ctl ward-probe ward-ext; do
+for page in ward ward-run ward-ctl ward-probe ward-ext ward-conform; do
   cmd=${page#ward-}
   [ "$page" = ward ] && cmd=all
   rows=$(awk -v c="$cmd" 'c == "all" || $2 == "all" || $2 == c' <<<"$exit_rows")
@@ -131,6 +131,7 @@ check_options ward.1 "$(cat "$tmp/help")"
 check_options ward-run.1 "$("$ward" run --help)"
 check_options ward-probe.1 "$("$ward" probe --help)"
 check_options ward-ext.1 "$("$ward" ext --help)"
+check_options ward-conform.1 "$("$ward" conform --help)"
 ctl_help=$("$ward" ctl --help)
 ctl_commands=$(awk '/^Commands:$/ { on = 1; next } on && /^$/ { exit } on && /^  [a-z]/ { print $1 }' <<<"$ctl_help")
 ctl_helps=("$ctl_help")

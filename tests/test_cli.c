@@ -273,6 +273,41 @@ static void test_probe_json(void) {
   run_result_free(&r);
 }
 
+/* `ward conform`: a command is required; a worker that does not serve the
+ * contract (here the probe's own worker) fails, named check by check, in
+ * JSON too, with exit status 1. That the examples' conformance workers
+ * pass is ctest's conform_* tests. */
+static void test_conform(void) {
+  run_result r;
+  RUN(&r, "conform");
+  expect_usage_error(&r, "no worker command");
+  RUN(&r, "conform", "--help");
+  EXPECT(&r, r.code == 0);
+  EXPECT(&r, strstr(r.out, "WORKER-COMMAND") != NULL);
+  run_result_free(&r);
+  RUN(&r, "conform", "--json", ward_bin, "__probe-worker");
+  EXPECT(&r, r.code == CLI_EXIT_FAIL);
+  json_t *root = json_loadb(r.out, r.out_len, 0, NULL);
+  EXPECT(&r, json_is_object(root));
+  json_t *checks = json_object_get(root, "checks");
+  EXPECT(&r, json_array_size(checks) > 10);
+  EXPECT(&r, json_integer_value(json_object_get(root, "failed")) > 0);
+  EXPECT(&r, json_integer_value(json_object_get(root, "passed")) +
+                     json_integer_value(json_object_get(root, "failed")) ==
+                 (json_int_t)json_array_size(checks));
+  size_t i;
+  json_t *c;
+  int named_failure = 0;
+  json_array_foreach(checks, i, c) {
+    EXPECT(&r, json_is_string(json_object_get(c, "name")));
+    if (!json_is_true(json_object_get(c, "pass")))
+      named_failure |= json_is_string(json_object_get(c, "detail"));
+  }
+  EXPECT(&r, named_failure);
+  json_decref(root);
+  run_result_free(&r);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_cli PATH_TO_WARD\n");
@@ -287,5 +322,6 @@ int main(int argc, char **argv) {
   T_RUN(test_worker_by_hand);
   T_RUN(test_probe_table);
   T_RUN(test_probe_json);
+  T_RUN(test_conform);
   return t_done();
 }

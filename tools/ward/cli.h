@@ -51,6 +51,7 @@ int probe_worker_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 int ctl_main(int argc, char **argv);
 int ext_main(int argc, char **argv);
+int conform_main(int argc, char **argv);
 
 /* ---- Messages ---- */
 

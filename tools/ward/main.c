@@ -33,6 +33,7 @@ static const cli_command commands[] = {
      0},
     {"ctl", "control a running 'ward run': status, start, stop, logs, reload...", ctl_main, 0},
     {"ext", "extensions: list and check manifests, call a command", ext_main, 0},
+    {"conform", "check that a worker in any language speaks the protocol", conform_main, 0},
     {"__probe-worker", "the worker `ward probe` starts", probe_worker_main, 1},
 };
 
