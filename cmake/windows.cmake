@@ -63,6 +63,11 @@ set(WARD_WIN_EXCLUDED
                       # payload through its pipe (docs/platforms.md)
 )
 
+# (Not test_*.c, so in none of these lists: conform_c, conform_python,
+# conform_node, node_test and node_install drive `ward conform`, which is
+# not built for Windows, and workers that speak Unix sockets; they do not
+# run under Wine.)
+
 # Meaningful on Windows, not ported yet (docs/platforms.md, "What runs").
 set(WARD_WIN_PENDING
   test_python  # the Python package's workers: they speak named pipes (ward/winpipe.py),

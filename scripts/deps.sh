@@ -41,6 +41,11 @@ PACKAGES=(
                   # without warnings, and reads them as text
   valgrind        # valgrind.h: src/unix/spawn.c asks whether it runs under valgrind (which
                   # cannot follow its clone); bench_rtt counts instructions with callgrind
+  nodejs          # bindings/node, the Node package (Node 18 or newer): its tests (ctest
+                  # node_test), the Node conformance worker (conform_node), bench_peers'
+                  # Node worker and its child_process.fork peer
+  npm             # node_install: `npm install` of bindings/node into a fresh folder, offline
+                  # (a NodeSource nodejs provides npm itself: see installed() below)
 )
 # ---- For `make bench` only (`deps.sh bench`): what the benchmarks compare
 # ward with, and what draws their figures.
@@ -71,10 +76,16 @@ if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; th
   exit 0
 fi
 
+# Installed, or provided by an installed package (NodeSource's nodejs
+# provides, and conflicts with, Debian's npm: asking for npm there would fail).
 installed() {
   local status
-  status=$(dpkg -s "$1" 2>/dev/null) || return 1
-  grep -q '^Status: .* installed$' <<<"$status"
+  if status=$(dpkg -s "$1" 2>/dev/null) && grep -q '^Status: .* installed$' <<<"$status"; then
+    return 0
+  fi
+  dpkg-query -W -f '${db:Status-Status} ${Provides}\n' 2>/dev/null | awk -v p="$1" '
+    $1 == "installed" { for (i = 2; i <= NF; i++) { w = $i; sub(/,$/, "", w); if (w == p) found = 1 } }
+    END { exit !found }'
 }
 
 missing=()
