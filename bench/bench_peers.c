@@ -10,6 +10,12 @@
  *                us per round trip
  *   msg/s        one-way messages of 32 bytes (ward_notify), ended by a
  *                request for the count the other side saw
+ * and a worker written in Node with ward's package (bindings/node, driven
+ * by peers/node_worker.js) beside child_process.fork, same payloads:
+ *   round trip   a 32-character string, JSON, echoed
+ *   rows/s       one call whose handler sends N rows of that string (ward:
+ *                ctx.row within the host's default window; fork: N
+ *                messages from the child to the parent)
  * The peers' scripts make the same number of repetitions, each preceded by
  * one warm-up run, and print one value per repetition. A peer whose
  * interpreter is missing is skipped, with a note.
@@ -247,6 +253,86 @@ static void run_python(const bench_mode *mode, int nrt, int nrows) {
 }
 
 /* ------------------------------------------------------------------ */
+/* A Node worker with ward's package (peers/node_worker.js)            */
+
+/* The JSON of the 32-character string node_ipc.js sends. */
+static const char node_payload[] = "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"";
+
+static double node_rtt_us(ward_worker *w, int n) {
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 30000;
+  int64_t t0 = now_ns();
+  for (int i = 0; i < n; i++)
+    if (ward_request_ex(NULL, w, "echo", node_payload, sizeof node_payload - 1, &o))
+      die("ward_request to the Node worker");
+  return (double)(now_ns() - t0) / 1e3 / n;
+}
+
+static double node_rows_per_s(ward_worker *w, int n) {
+  uint64_t rows = 0;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 120000;
+  o.on_row = count_row;
+  o.ud = &rows;
+  char params[48];
+  snprintf(params, sizeof params, "{\"n\": %d}", n);
+  int64_t t0 = now_ns();
+  if (ward_request_ex(NULL, w, "rows", params, strlen(params), &o) || rows != (uint64_t)n)
+    die("rows from the Node worker");
+  return n / ((double)(now_ns() - t0) / 1e9);
+}
+
+/* The Node worker beside child_process.fork (peers[0]), if Node is here. */
+static void run_node_worker(const bench_mode *mode, int nrt, int nrows, const double *fork_rt,
+                            int fork_rt_ok) {
+  peer *node = &peers[0];
+  if (!node->path[0])
+    return;
+  char script[4400];
+  snprintf(script, sizeof script, "%.*s/node_worker.js",
+           (int)(strrchr(node->file, '/') - node->file), node->file);
+  if (access(script, R_OK) != 0) {
+    bench_note("the Node worker skipped: no script %s", script);
+    return;
+  }
+  double fr[BENCH_MAXREPS];
+  int fork_rows_ok = peer_run(node, "rows", B.reps, nrows, fr);
+  ward_host *h;
+  if (ward_host_new(&h, NULL))
+    die("ward_host_new");
+  ward_spec *s;
+  if (ward_spec_new(&s, "node-worker", node->path) || ward_spec_arg(s, script))
+    die("ward_spec_new");
+  ward_worker *w;
+  if (ward_spawn(&w, h, s)) {
+    bench_note("the Node worker did not start: %s", ward_last_error());
+    ward_spec_free(s);
+    ward_host_free(h);
+    return;
+  }
+  ward_spec_free(s);
+  double wr[BENCH_MAXREPS], wrows[BENCH_MAXREPS];
+  node_rtt_us(w, nrt); /* warm-up (and JIT) */
+  node_rows_per_s(w, nrows);
+  for (int i = 0; i < B.reps; i++) {
+    wr[i] = node_rtt_us(w, nrt);
+    wrows[i] = node_rows_per_s(w, nrows);
+  }
+  ward_host_free(h);
+  char sec_rt[160], sec_rows[160];
+  snprintf(sec_rt, sizeof sec_rt, "peers: Node worker (bindings/node), round trip, %s: %d reps x %d",
+           mode->label, B.reps, nrt);
+  snprintf(sec_rows, sizeof sec_rows, "peers: Node worker (bindings/node), rows, %s: %d reps x %d",
+           mode->label, B.reps, nrows);
+  int a = row_add(sec_rt, "ward host -> Node ward worker", "us", wr, B.reps);
+  if (fork_rt_ok)
+    row_vs(row_add(sec_rt, "node child_process.fork", "us", fork_rt, B.reps), a);
+  a = row_add(sec_rows, "Node ward worker -> ward host", "rows/s", wrows, B.reps);
+  if (fork_rows_ok)
+    row_vs(row_add(sec_rows, "node child_process.fork", "rows/s", fr, B.reps), a);
+}
+
+/* ------------------------------------------------------------------ */
 
 static void run_mode(const bench_mode *mode) {
   bench_set_mode(mode);
@@ -294,6 +380,7 @@ static void run_mode(const bench_mode *mode) {
     if (okm[k])
       row_vs(row_add(sec_msg, peers[k].name, "msg/s", pm[k], B.reps), a);
   run_python(mode, nrt, B.quick ? 1000 : 50000);
+  run_node_worker(mode, nrt, B.quick ? 1000 : 50000, pr[0], okr[0]);
   bench_set_mode(NULL);
 }
 
@@ -310,6 +397,8 @@ int main(int argc, char **argv) {
   bench_note("python: ward's Python worker (and host) against multiprocessing.Pipe: "
              "round trips as ward / Pipe (under 1 is faster), rows/s as ward / Pipe "
              "(over 1 is faster)");
+  bench_note("the Node worker's rows: fork / ward worker; its round trip: fork / ward worker "
+             "(a ratio over 1: the ward worker is faster)");
   bench_report();
   return 0;
 }

@@ -54,7 +54,7 @@ static const char *const contract[] = {
 typedef struct result {
   const char *name; /* the behaviour */
   int ok;
-  char detail[512]; /* why it failed, or "" */
+  char detail[4096];
 } result;
 
 #define MAX_RESULTS 32
@@ -117,6 +117,7 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 typedef struct seen_event {
   int type, exit_code, signal, reason;
   uint64_t worker_id;
+  char detail[160]; /* ERROR: why the worker was cut off */
 } seen_event;
 static seen_event events[MAX_EVENTS];
 static int nevents;
@@ -127,9 +128,12 @@ static int running_n;      /* conform.running notifications received */
 static void on_event(const ward_event *ev, void *ud) {
   (void)ud;
   pthread_mutex_lock(&mu);
-  if (nevents < MAX_EVENTS)
-    events[nevents++] = (seen_event){ev->type, ev->exit_code, ev->signal, ev->reason,
-                                     ev->worker_id};
+  if (nevents < MAX_EVENTS) {
+    seen_event *e = &events[nevents++];
+    *e = (seen_event){ev->type, ev->exit_code, ev->signal, ev->reason, ev->worker_id, ""};
+    if (ev->detail != NULL)
+      snprintf(e->detail, sizeof e->detail, "%s", ev->detail);
+  }
   pthread_cond_broadcast(&cv);
   pthread_mutex_unlock(&mu);
 }
@@ -265,10 +269,25 @@ static int spawn_worker(conform *c, ward_worker **out, const char *name, int kin
   return rc == WARD_OK ? 0 : -1;
 }
 
-/* The worker's last lines, appended to a reason, to debug by. */
+/* How the worker's process ended, and its last lines, appended to a
+ * reason, to debug by. */
 static void append_logs(ward_worker *w, char *why) {
+  uint64_t id = ward_worker_id(w);
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < nevents; i++) {
+    const seen_event *e = &events[i];
+    size_t used = strlen(why);
+    if (e->worker_id != id || used + 8 >= 512)
+      continue;
+    if (e->type == WARD_EV_ERROR)
+      snprintf(why + used, 512 - used, " | cut off: %s", e->detail);
+    else if (e->type == WARD_EV_EXITED)
+      snprintf(why + used, 512 - used, " | exited: code %d, signal %d, %s", e->exit_code,
+               e->signal, ward_reason_name(e->reason));
+  }
+  pthread_mutex_unlock(&mu);
   ward_log_query q = WARD_LOG_QUERY_INIT;
-  q.last = 2;
+  q.last = 3;
   ward_log_line *v;
   size_t n;
   if (ward_worker_logs(&v, &n, w, &q) != WARD_OK)
@@ -967,9 +986,17 @@ static void run_all(conform *c) {
   ward_worker *w = NULL;
   int up = spawn_worker(c, &w, "conform", SPEC_PLAIN, why) == 0;
   record(c, "start and handshake", up ? 0 : -1, why);
+  int crashed = 0;
   for (size_t i = 0; i < sizeof call_checks / sizeof call_checks[0]; i++) {
     why[0] = '\0';
     int rc = up ? call_checks[i].fn(w, why) : failf(why, "the worker did not start");
+    /* The first time the worker is found dead: its last words. */
+    if (rc != 0 && up && !crashed && strstr(why, "ECRASHED") != NULL) {
+      crashed = 1;
+      seen_event e;
+      wait_event(0, WARD_EV_EXITED, ward_worker_id(w), &e); /* its exit, then what it said */
+      append_logs(w, why);
+    }
     record(c, call_checks[i].name, rc, why);
   }
   why[0] = '\0';

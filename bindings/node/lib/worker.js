@@ -35,6 +35,7 @@ const CALL_TIMEOUT_MS = 30000; // a call's default deadline (as libward)
 const FLOOD_HIGH = 8 * 1024 * 1024; // stop reading above this much queued (10)
 const FLOOD_LOW = 4 * 1024 * 1024; // and read again at this much
 const ITEM_OVERHEAD = 256; // what each queued message counts besides its payload
+const YIELD_EVERY = 64 * 1024; // stream bytes between two turns of the event loop
 
 // Diagnostic levels (protocol.md 7.4).
 const Level = Object.freeze({ DEBUG: 0, INFO: 1, WARNING: 2, ERROR: 3 });
@@ -233,6 +234,15 @@ class Context {
     if (kind === Kind.ROW) this._seq.set(stream, seq);
     this._sent += n;
     if (w._sock && w._sock.writableNeedDrain) await w._drain();
+    // Without a window (or with a large one), a handler awaiting rows that
+    // resolve at once never returns to the event loop (socket writes that
+    // complete at once signal it in ticks, not I/O events): every 64 KiB,
+    // let the loop read (a CANCEL, PINGs) before going on.
+    w._unyielded += n;
+    if (w._unyielded >= YIELD_EVERY) {
+      w._unyielded = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   async _waitWindow(n) {
@@ -250,6 +260,7 @@ class Context {
         await new Promise((resolve) => { this._wake = resolve; });
       } finally {
         w._waitingCredit = false;
+        w._unyielded = 0; // woken by what the loop read
       }
     }
   }
@@ -279,6 +290,8 @@ class Worker {
     this._busy = false;
     this._waitingCredit = false;
     this._paused = false;
+    this._corked = false;
+    this._unyielded = 0; // stream bytes sent since the event loop last ran
     this._bye = null; // the reason of the host's GOODBYE, once read
     this._end = null; // why the connection ended (an Error), once it has
     this._left = false; // we said goodbye (close())
@@ -538,7 +551,19 @@ class Worker {
     if (this._end || !this._sock || this._sock.destroyed) {
       throw new E.Closed('the connection to the host is closed');
     }
-    this._sock.write(P.encodeFrame(kind, id, aux, name, data, enc));
+    const sock = this._sock;
+    // Frames sent in one turn of the event loop (rows a handler sends
+    // while the window allows, a reply and the PONGs of one read) go out
+    // in one write: corked until the ticks of this turn have run.
+    if (!this._corked) {
+      this._corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        this._corked = false;
+        sock.uncork();
+      });
+    }
+    sock.write(P.encodeFrame(kind, id, aux, name, data, enc));
   }
 
   // Resolves once the socket has taken what is buffered (or is gone).
@@ -553,6 +578,31 @@ class Worker {
       };
       sock.on('drain', done);
       sock.on('close', done);
+    });
+  }
+
+  // Resolves once what was written has reached the kernel (at most 2 s):
+  // before the process exits, so that the last reply or the GOODBYE is
+  // not lost with it.
+  _flush() {
+    const sock = this._sock;
+    if (!sock || sock.destroyed) return Promise.resolve();
+    if (this._corked) {
+      this._corked = false;
+      sock.uncork();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (sock.writableEnded) {
+        if (sock.writableFinished) done();
+        else sock.once('finish', done).once('close', done);
+      } else {
+        sock.write(Buffer.alloc(0), done);
+      }
     });
   }
 
@@ -687,7 +737,7 @@ class Worker {
       process.stderr.write(`${programName()}: ${e.message}\n`);
       status = e instanceof E.NoHost ? 2 : 1;
     }
-    await this._drain();
+    await this._flush();
     process.exit(status);
   }
 

@@ -45,6 +45,9 @@ worker.method('rows', async (ctx, p) => {
   for (let i = 1; i <= p.n; i++) await ctx.row(p.stream || 'out', { i, pad: 'x'.repeat(p.pad || 0) });
   return p.n;
 });
+worker.method('forever', async (ctx) => {
+  for (let i = 1; ; i++) await ctx.row('out', i);
+});
 worker.method('log', () => log);
 worker.method('env', () => Object.keys(process.env).filter((k) => k.startsWith('WARD_')).sort());
 worker.method('ask', async (ctx, p) => {

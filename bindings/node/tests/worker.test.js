@@ -202,6 +202,56 @@ test('heartbeats: answered while an async handler waits, not while one blocks', 
   }
 });
 
+// Rows without a window resolve at once: the worker must still return to
+// the event loop now and then, or it would read neither PINGs nor the
+// CANCEL (conform_node caught that, about one run in six).
+test('a stream without a window still answers pings and sees its cancel', async () => {
+  const h = await RawHost.start(FIXTURE);
+  try {
+    for (let round = 0; round < 5; round++) {
+      const id = 10 + round;
+      h.request(id, 'forever', null, { window: 0 });
+      await h.next((f) => f.kind === Kind.ROW && f.id === id);
+      h.send(Kind.PING, 100 + round);
+      await h.next((f) => f.kind === Kind.PONG && f.id === 100 + round);
+      h.send(Kind.CANCEL, id);
+      assert.equal(error(await h.answer(id)).code, -7);
+      h.frames = h.frames.filter((f) => f.id !== id); // the rows, dropped
+    }
+  } finally {
+    await h.close();
+  }
+});
+
+// The same, deterministically: over a socket whose writes complete at
+// once (as a Unix socket's do while the host keeps up), in a child process
+// that a starved event loop would leave hanging past the deadline.
+test('rows that never wait do not starve the event loop', () => {
+  const child = `
+    const { Duplex } = require('node:stream');
+    const { Worker } = require(${JSON.stringify(path.join(__dirname, '../lib'))});
+    const P = require(${JSON.stringify(path.join(__dirname, '../lib/protocol'))});
+    const sock = new Duplex({ read() {}, write(c, e, cb) { check(c); cb(); },
+                              writev(cs, cb) { for (const c of cs) check(c.chunk); cb(); } });
+    const r = new P.FrameReader();
+    function check(chunk) {
+      r.push(chunk);
+      let f;
+      while ((f = r.next())) if (f.kind === P.Kind.PONG) { console.log('pong'); process.exit(0); }
+    }
+    const w = new Worker();
+    w.method('forever', async (ctx) => { for (;;) await ctx.row('out', 'x'.repeat(100)); });
+    w._sock = sock;
+    w._reader = new P.FrameReader();
+    w._connecting = Promise.resolve(w);
+    w.serve();
+    w._read(P.encodeFrame(P.Kind.REQUEST, 1, 0, 'forever', Buffer.from('{}'), P.JSON));
+    setTimeout(() => w._read(P.encodeFrame(P.Kind.PING, 7)), 50);
+  `;
+  const r = spawnSync(process.execPath, ['-e', child], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.stdout.trim(), 'pong', `status ${r.status}, signal ${r.signal}: ${r.stderr}`);
+});
+
 test('calls to the host: result, remote error, abort, notifications both ways', async () => {
   const h = await RawHost.start(FIXTURE);
   try {
