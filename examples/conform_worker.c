@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* conform.echo: the payload back, as it came, with its encoding tag (a
  * reply is tagged like the request unless ward_ctx_set_encoding says
@@ -186,12 +187,15 @@ static int on_notify(ward_ctx *ctx, const void *data, size_t len, void *ud) {
 }
 
 /* conform.leave (a notification): the worker says goodbye itself.
- * ward_client_free sends the GOODBYE and closes; the process then exits
- * at once, without returning into ward_client_run. */
+ * ward_client_free sends the GOODBYE and closes; the process then ends at
+ * once, without returning into ward_client_run (whose client is gone):
+ * _exit, so that nothing registered with atexit (a leak checker, say)
+ * looks at a ward_client_run stopped halfway. stdout is line-buffered:
+ * nothing is left in it. */
 static int on_leave(ward_ctx *ctx, const void *data, size_t len, void *ud) {
   (void)ctx, (void)data, (void)len;
   ward_client_free(ud);
-  exit(0);
+  _exit(0);
 }
 
 int main(void) {
@@ -214,6 +218,8 @@ int main(void) {
     ward_client_handle(c, methods[i].name, methods[i].fn, c);
   ward_client_meta(c, "lang", "c");
   int rc = ward_client_run(c); /* WARD_OK when the host says goodbye */
+  if (rc != WARD_OK) /* the connection was lost, or the host broke the protocol */
+    fprintf(stderr, "conform_worker: %s (%s)\n", ward_err_name(rc), ward_last_error());
   ward_client_free(c);
   return rc == WARD_OK ? 0 : 1;
 }

@@ -65,6 +65,7 @@ expect "--help --json --stderr --stdout --timestamps -f -h -n -t" ward ctl logs 
 expect "always never on-failure" ward ctl spawn job --restart ''
 expect "USR1 USR2" ward ctl signal web US
 expect "call check list" ward ext ''
+expect "--help --json --version" ward conform --
 
 # ---- Files and directories where the help says CONFIG, PATH, DIR.
 mkdir "$tmp/files" "$tmp/files/extdir"
