@@ -280,6 +280,12 @@ typedef struct ward_worker ward_worker;
 typedef struct ward_msg ward_msg;
 typedef struct ward_client ward_client;
 typedef struct ward_ctx ward_ctx;
+/* One field of a log record (NUL-terminated strings; see "Log records"
+ * below). Travels in arrays: its layout never changes. */
+typedef struct ward_log_field {
+  const char *key;
+  const char *value;
+} ward_log_field;
 
 /* ---------------------------------------------------------------------
  * Events
@@ -295,7 +301,8 @@ typedef enum {
   WARD_EV_UNHEALTHY,   /* heartbeats went unanswered (attempt = misses); it is replaced */
   WARD_EV_GAVE_UP,     /* the restart limit was reached: the worker is failed (reason) */
   WARD_EV_STOPPED,     /* ward_worker_stop finished (outcome) */
-  WARD_EV_LOG,         /* a captured line (detail = the text, stream, seq), if
+  WARD_EV_LOG,         /* a captured line or a log record (detail = the text,
+                          stream, seq; level, call_id, fields), if
                           ward_spec_log_events asked for them */
   WARD_EV_GROUP_GAVE_UP, /* the worker's group reached its restart limit: every
                             member is failed (worker: the member whose failure
@@ -382,10 +389,16 @@ typedef struct ward_event {
   int delay_ms;          /* RESTARTING: how long until the new process starts
                             (0: at once) */
   int outcome;           /* STOPPED: ward_stop_outcome */
-  int stream;            /* LOG: WARD_LOG_STDOUT or WARD_LOG_STDERR */
+  int stream;            /* LOG: WARD_LOG_STDOUT, WARD_LOG_STDERR or WARD_LOG_RECORD */
   uint64_t seq;          /* LOG: the line's sequence number */
   const char *group;     /* the worker's supervision group (ward_group), or NULL */
   int proc_class;        /* the spec's ward_class */
+  /* LOG events of records (stream WARD_LOG_RECORD; detail = the message): */
+  int level;                    /* WARD_LEVEL_*; 0 for a captured line */
+  uint32_t call_id;             /* the call it was sent for (ward_call_id), or 0 */
+  const ward_log_field *fields; /* its fields, or NULL */
+  size_t nfields;
+  int log_flags;                /* LOG: the line's WARD_LOG_* flags */
 } ward_event;
 
 /* Runs on the host's I/O thread, one event at a time, in the order they
@@ -1100,6 +1113,12 @@ WARD_EXTERN int ward_call_wait(ward_call *call, int timeout_ms);
  * argument). A call still running goes on (cancel it first if it should
  * not) and its `done` still runs; the memory goes after both. */
 WARD_EXTERN void ward_call_free(ward_call *call);
+/* The call's id on the wire (the REQUEST's id, non-zero): what a worker's
+ * log records sent from its handler carry (ward_log_entry.call_id,
+ * ward_log_query.call_id). An id is unique among the calls in flight on
+ * one process of a worker only; it may be used again once the call has
+ * ended. Any thread; 0 for NULL. */
+WARD_EXTERN uint32_t ward_call_id(const ward_call *call);
 
 /* Sends a notification (tagged JSON): no reply, no outcome beyond delivery.
  * Returns once the socket has taken the whole message, which blocks while
@@ -1549,6 +1568,22 @@ WARD_EXTERN int ward_client_request_payload(ward_msg **reply, ward_client *c,
  * WARD_ECRASHED (the host is gone), WARD_ENOMEM, the handshake errors. */
 WARD_EXTERN int ward_client_notify(ward_client *c, const char *method, const void *data,
                                    size_t len);
+/* Sends a log record to the host (docs/protocol.md 8.4), which keeps it
+ * in the worker's log ring (see "Log records"): `level` a WARD_LEVEL_*,
+ * `msg` a NUL-terminated message, `fields` an array of `nfields` key/value
+ * pairs (NULL when 0), within the limits there; all copied before it
+ * returns. The record belongs to no call (ward_ctx_log sends one that
+ * does). Does the handshake first if needed. A host that did not announce
+ * log records in its WELCOME (an older ward, or a ward_server) gets none:
+ * the record is written to stderr instead, as one line "LEVEL msg
+ * key=value ...", which such a host captures like any line. Returns once
+ * the socket has taken it, waiting for space at most 30 s. Any thread,
+ * handlers included. Errors: WARD_EINVAL (NULL client or message, a
+ * level, size, key or text outside the rules: nothing sent), WARD_ETOOBIG
+ * (over the host's max_frame), WARD_ETIMEDOUT, WARD_ECRASHED (the host is
+ * gone), WARD_ENOMEM, the handshake errors. */
+WARD_EXTERN int ward_client_log(ward_client *c, int level, const char *msg,
+                                const ward_log_field *fields, size_t nfields);
 /* Sends a goodbye to the host (if the connection is up and the host has
  * not said goodbye first; waiting at most 1 s), closes the connection and
  * frees the client. No other thread may use it during or after this call.
@@ -1777,6 +1812,15 @@ WARD_EXTERN int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row 
  * stopped by a cancellation. WARD_EINVAL for a level outside 0..3 or a
  * code too long, else the errors of ward_ctx_reply. */
 WARD_EXTERN int ward_ctx_diag(ward_ctx *ctx, int level, const char *code, const char *message);
+/* In a worker's handler: sends a log record as ward_client_log does,
+ * carrying the id of the call being served (0 for a notification), so the
+ * host can find a call's records (ward_log_query.call_id). Unlike the
+ * other sends it is allowed after the call has ended, and for a
+ * notification it is sent too. On the handler's thread. Errors: those of
+ * ward_client_log; WARD_EINVAL in a host handler (a host keeps its own
+ * logs). */
+WARD_EXTERN int ward_ctx_log(ward_ctx *ctx, int level, const char *msg,
+                             const ward_log_field *fields, size_t nfields);
 /* Host handlers (and handlers of a server attached to a host,
  * ward_server_attach) only: takes a request off the I/O thread. A host handler
  * runs on the loop and must answer at once; one whose answer needs slow
@@ -1863,10 +1907,42 @@ WARD_EXTERN int ward_spec_log_ring(ward_spec *spec, size_t bytes);
  * off). Each event holds a copy of its line until delivered. */
 WARD_EXTERN int ward_spec_log_events(ward_spec *spec, int on);
 
-enum { WARD_LOG_STDOUT = 1, WARD_LOG_STDERR = 2 };
+/* Where a line came from: the worker's stdout or stderr, or a log record
+ * the worker sent over its channel (ward_client_log, below). */
+enum { WARD_LOG_STDOUT = 1, WARD_LOG_STDERR = 2, WARD_LOG_RECORD = 4 };
 /* Line flags: CUT, a piece of a line longer than 4096 bytes; BINARY,
- * control bytes in it were replaced by '?'. */
-enum { WARD_LOG_CUT = 1, WARD_LOG_BINARY = 2 };
+ * control bytes in it were replaced by '?'; INVALID, a record the worker
+ * sent broke a rule of docs/protocol.md 8.4 and was dropped: this one, of
+ * level WARN, says so in its text ("log record dropped: unknown level"). */
+enum { WARD_LOG_CUT = 1, WARD_LOG_BINARY = 2, WARD_LOG_INVALID = 4 };
+
+/* ---------------------------------------------------------------------
+ * Log records: besides printing lines, a worker may send structured
+ * records over its channel (ward_client_log, ward_ctx_log): a level, a
+ * message, fields (key/value strings) and, when sent from a handler, the
+ * host's id of the call being served (ward_call_id). The host keeps them
+ * in the same ring as the captured lines, with their structure, under the
+ * same byte budget; they share the lines' sequence numbers. Limits: a
+ * message of at most WARD_LOG_MESSAGE_MAX bytes, at most
+ * WARD_LOG_FIELDS_MAX fields, keys of 1..WARD_LOG_KEY_MAX bytes of
+ * [A-Za-z0-9_.-], values of at most WARD_LOG_VALUE_MAX bytes; message and
+ * values UTF-8 without NUL (control bytes other than tab are stored as
+ * '?', WARD_LOG_BINARY).
+ * ------------------------------------------------------------------- */
+enum {
+  WARD_LEVEL_TRACE = 1,
+  WARD_LEVEL_DEBUG = 2,
+  WARD_LEVEL_INFO = 3,
+  WARD_LEVEL_WARN = 4,
+  WARD_LEVEL_ERROR = 5
+};
+#define WARD_LOG_MESSAGE_MAX 4096
+#define WARD_LOG_FIELDS_MAX 32
+#define WARD_LOG_KEY_MAX 64
+#define WARD_LOG_VALUE_MAX 1024
+/* The name of a level: "trace", "debug", "info", "warn", "error"; "unknown"
+ * for another value. */
+WARD_EXTERN const char *ward_level_name(int level);
 
 /* One captured line; ward_worker_logs returns an array of them, so its
  * layout never changes. */
@@ -1890,23 +1966,56 @@ typedef struct ward_log_query {
                           wall-clock time */
   uint64_t after_seq;  /* only lines after this sequence number (to follow) */
   size_t limit;        /* at most this many (0: no limit) */
+  /* Added with log records (past the end of the struct above): */
+  int min_level;       /* only records of this WARD_LEVEL_* or above (0: no
+                          filter; else captured lines, which have no level,
+                          do not match) */
+  uint32_t call_id;    /* only records sent for this call (ward_call_id; 0:
+                          no filter; else lines do not match) */
 } ward_log_query;
-#define WARD_LOG_QUERY_INIT \
-  {(uint32_t)sizeof(ward_log_query), WARD_LOG_STDOUT | WARD_LOG_STDERR, 0, 0, 0, 0}
+#define WARD_LOG_QUERY_INIT                                                                   \
+  {(uint32_t)sizeof(ward_log_query), WARD_LOG_STDOUT | WARD_LOG_STDERR | WARD_LOG_RECORD, 0, \
+   0, 0, 0, 0, 0}
 /* Like ward_host_opts_init, for a ward_log_query. */
 WARD_EXTERN int ward_log_query_init(ward_log_query *q, size_t size);
 
 /* Copies out the captured lines matching `q` (NULL: all), oldest first: a
- * line matches when its stream is among q->streams, its time_ms >=
- * since_ms and its seq > after_seq; of the matches `last` keeps the last
- * N, then `limit` the first that many. To follow a worker, ask each time
- * for the lines after the last seq seen. *out is an array of *count
- * lines (allocated even when empty): free it with ward_log_lines_free.
- * From any thread, ward callbacks included. Errors: WARD_EINVAL (also a
- * bad q->struct_size), WARD_ENOMEM; then *out is NULL and *count 0. */
+ * line matches when its stream is among q->streams (0: all three), its
+ * time_ms >= since_ms, its seq > after_seq, and it passes min_level and
+ * call_id; of the matches `last` keeps the last N, then `limit` the first
+ * that many. A record comes as a line of stream WARD_LOG_RECORD whose
+ * text is its message (ward_worker_log_entries has its level and fields).
+ * To follow a worker, ask each time for the lines after the last seq
+ * seen. *out is an array of *count lines (allocated even when empty):
+ * free it with ward_log_lines_free. From any thread, ward callbacks
+ * included. Errors: WARD_EINVAL (also a bad q->struct_size),
+ * WARD_ENOMEM; then *out is NULL and *count 0. */
 WARD_EXTERN int ward_worker_logs(ward_log_line **out, size_t *count, const ward_worker *w,
                                  const ward_log_query *q);
 WARD_EXTERN void ward_log_lines_free(ward_log_line *lines, size_t count);
+
+/* A captured line or a record with its structure, as
+ * ward_worker_log_entries returns them. Travels in arrays: its layout
+ * never changes (ward_log_line's could not grow, so this is its own type). */
+typedef struct ward_log_entry {
+  uint64_t seq;                 /* as in ward_log_line */
+  int64_t time_ms;              /* when the host read it */
+  int stream;                   /* WARD_LOG_STDOUT, WARD_LOG_STDERR or WARD_LOG_RECORD */
+  uint32_t generation;          /* the process that wrote it */
+  int flags;                    /* WARD_LOG_CUT, WARD_LOG_BINARY, WARD_LOG_INVALID */
+  const char *text;             /* the line, or the record's message; NUL-terminated */
+  size_t len;                   /* without the NUL */
+  int level;                    /* a record's WARD_LEVEL_*; 0 for a line */
+  uint32_t call_id;             /* a record's call (ward_call_id), or 0 */
+  const ward_log_field *fields; /* a record's fields, in the order sent, or NULL */
+  size_t nfields;
+} ward_log_entry;
+/* As ward_worker_logs, with the records' structure: the same matches of
+ * `q`, as ward_log_entry. Free the array with ward_log_entries_free. Same
+ * thread rules and errors. */
+WARD_EXTERN int ward_worker_log_entries(ward_log_entry **out, size_t *count,
+                                        const ward_worker *w, const ward_log_query *q);
+WARD_EXTERN void ward_log_entries_free(ward_log_entry *entries, size_t count);
 
 /* ---------------------------------------------------------------------
  * Data directory: each worker handle gets a private directory (mkdtemp,

@@ -175,3 +175,5 @@ void ward__acall_process(ward__conn *c, ward__call *call) {
   ward__worker_call_done(h->w, h->conn, status, h->timeout_ms);
   unref(h);
 }
+
+uint32_t ward_call_id(const ward_call *h) { return h ? h->call.id : 0; }

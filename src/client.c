@@ -16,6 +16,7 @@
 
 #include "hello.h"
 #include "platform.h"
+#include "slog.h"
 #include "ward_int.h"
 
 /* How long the client waits for WELCOME after its HELLO (a server's own
@@ -38,6 +39,7 @@ struct ward_client {
   ward__peer_fn peer; /* server role: told when it is idle or busy, or NULL */
   void *peer_ud;
   int bye;            /* the serving loop reached the host's goodbye */
+  atomic_int host_logs; /* the WELCOME said log=1: LOG frames are welcome */
   atomic_int bye_seen; /* a goodbye arrived: start no more handlers */
   int64_t last_pump;
 };
@@ -282,6 +284,15 @@ static void take_max_frame(ward_client *c, const ward__item *it) {
   ward__hello_max_frame(it->data, it->h.len, &c->conn->max_out);
 }
 
+/* A WELCOME with "log=1": the host takes log records (protocol.md 8.4). */
+static void take_log(ward_client *c, const ward__item *it) {
+  size_t pos = 0;
+  ward__kv kv;
+  while (ward__kv_next(it->data, it->h.len, &pos, &kv) == 1)
+    if (kv.klen == 3 && memcmp(kv.key, "log", 3) == 0)
+      atomic_store(&c->host_logs, kv.vlen == 1 && kv.val[0] == '1');
+}
+
 /* The error that closed the connection, or 0 while it is open. */
 static int close_error(ward_client *c) {
   pthread_mutex_lock(&c->conn->mu);
@@ -389,6 +400,7 @@ static int handshake(ward_client *c) {
   uint32_t zmin;
   if (it && it->h.kind == WARD__K_WELCOME) {
     take_max_frame(c, it);
+    take_log(c, it);
     if (ward__hello_zerocopy(it->data, it->h.len, &zmin))
       ward__zc_agreed(c->conn, zmin);
   }
@@ -586,4 +598,95 @@ void ward_client_free(ward_client *c) {
   free(c->meta);
   free(c);
   ward__body_trim();
+}
+
+/* ------------------------------------------------------------------ */
+/* Log records                                                         */
+
+/* A record from the caller's strings; WARD_EINVAL when it breaks a rule. */
+static int make_record(ward__rec *r, int level, uint32_t id, const char *msg,
+                       const ward_log_field *fields, size_t nfields) {
+  if (!msg || (nfields && !fields))
+    return ward__fail(WARD_EINVAL, "a log record needs a message (and fields for nfields)");
+  r->level = level;
+  r->call_id = id;
+  r->msg = msg;
+  r->mlen = strlen(msg);
+  r->nfields = nfields;
+  for (size_t i = 0; i < nfields && i < WARD_LOG_FIELDS_MAX; i++) {
+    if (!fields[i].key || !fields[i].value)
+      return ward__fail(WARD_EINVAL, "log record field %zu has a NULL key or value", i);
+    r->f[i] = (ward__recfield){fields[i].key, strlen(fields[i].key), fields[i].value,
+                               strlen(fields[i].value)};
+  }
+  const char *why = ward__rec_check(r);
+  return why ? ward__fail(WARD_EINVAL, "log record: %s", why) : 0;
+}
+
+/* For a host that takes no LOG frames: the record as one line on stderr,
+ * which such a host captures (newlines inside would cut it, so they go
+ * as spaces). */
+static int log_to_stderr(const ward__rec *r) {
+  char head[16];
+  const char *name = ward_level_name(r->level);
+  size_t i = 0;
+  for (; name[i] && i < sizeof head - 1; i++)
+    head[i] = (char)(name[i] - 'a' + 'A');
+  head[i] = 0;
+  flockfile(stderr);
+  fprintf(stderr, "%s ", head);
+  for (size_t k = 0; k < r->mlen; k++)
+    putc(r->msg[k] == '\n' || r->msg[k] == '\r' ? ' ' : r->msg[k], stderr);
+  for (size_t f = 0; f < r->nfields; f++) {
+    fprintf(stderr, " %.*s=", (int)r->f[f].klen, r->f[f].key);
+    for (size_t k = 0; k < r->f[f].vlen; k++)
+      putc(r->f[f].val[k] == '\n' || r->f[f].val[k] == '\r' ? ' ' : r->f[f].val[k], stderr);
+  }
+  putc('\n', stderr);
+  fflush(stderr);
+  funlockfile(stderr);
+  return 0;
+}
+
+static int send_record(ward_client *c, const ward__rec *r) {
+  int rv = handshake(c);
+  if (rv)
+    return rv;
+  if (!atomic_load(&c->host_logs))
+    return log_to_stderr(r);
+  size_t len = ward__rec_size(r);
+  if (len > c->conn->max_out)
+    return ward__fail(WARD_ETOOBIG, "log record of %zu bytes over the host's limit", len);
+  uint8_t *p = malloc(len);
+  if (!p)
+    return WARD_ENOMEM;
+  ward__rec_put(p, r);
+  ward__hdr h = {.kind = WARD__K_LOG,
+                 .len = (uint32_t)len,
+                 .id = r->call_id,
+                 .aux = (uint32_t)r->level};
+  rv = ward__conn_send(c->conn, &h, NULL, p, len, NULL, 0, 1,
+                       ward__deadline(c->conn->default_timeout_ms));
+  free(p);
+  return rv;
+}
+
+int ward_client_log(ward_client *c, int level, const char *msg, const ward_log_field *fields,
+                    size_t nfields) {
+  if (!c)
+    return ward__fail(WARD_EINVAL, "ward_client_log needs a client");
+  ward__rec r;
+  int rv = make_record(&r, level, 0, msg, fields, nfields);
+  return rv ? rv : send_record(c, &r);
+}
+
+int ward_ctx_log(ward_ctx *ctx, int level, const char *msg, const ward_log_field *fields,
+                 size_t nfields) {
+  /* Only the serving loop above makes a ctx whose boundary is ours. */
+  if (!ctx || ctx->worker || ctx->host || ctx->boundary != client_boundary)
+    return ward__fail(WARD_EINVAL, "ward_ctx_log is for a worker's handlers");
+  ward__rec r;
+  int rv = make_record(&r, level, ctx->kind == WARD__K_REQUEST ? ctx->id : 0, msg, fields,
+                       nfields);
+  return rv ? rv : send_record(ctx->boundary_ud, &r);
 }

@@ -175,7 +175,9 @@ int ward__worker_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
   pthread_mutex_unlock(&c->mu);
 
   char body[192];
-  int n = snprintf(body, sizeof body, "max_frame=%u\npid=%d\nworker_id=%llu\ngeneration=%u\n",
+  /* log=1: this host takes LOG frames (docs/protocol.md 8.4). */
+  int n = snprintf(body, sizeof body,
+                   "max_frame=%u\npid=%d\nworker_id=%llu\ngeneration=%u\nlog=1\n",
                    h->opts.max_frame, ward__self_pid(), (unsigned long long)w->id,
                    w->life.generation);
   /* Payloads in shared memory: both sides must want them (zcopy.c). This

@@ -1,5 +1,6 @@
 /*
- * logring.c — captured output as lines in a bounded ring (see logring.h).
+ * logring.c — captured output as lines, and log records, in a bounded
+ * ring (see logring.h).
  *
  * A line is stored when its '\n' arrives, when it reaches
  * WARD__LOG_LINE_MAX bytes (the rest follows as another piece; both are
@@ -10,9 +11,15 @@
  * whatever a worker writes, a line is text a terminal and a JSON encoder
  * can take. The ring drops its oldest lines to stay within its byte
  * budget.
+ *
+ * A log record is a line with a level, a call id and fields; it costs
+ * the ring what its text and fields take, so records and lines share
+ * one budget, and a worker sending records faster than anyone reads them
+ * pushes out its oldest ones, never the host's memory limit.
  */
 #include "logring.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +40,7 @@ void ward__logring_free(ward__logring *r) {
   r->bytes = r->count = 0;
 }
 
-static size_t line_cost(size_t len) { return sizeof(ward__logline) + len + 1; }
+static size_t line_cost(const ward__logline *l) { return sizeof(ward__logline) + l->size; }
 
 static void evict(ward__logring *r) {
   while (r->head && r->bytes > r->cap) {
@@ -41,10 +48,29 @@ static void evict(ward__logring *r) {
     r->head = l->next;
     if (!r->head)
       r->tail = NULL;
-    r->bytes -= line_cost(l->len);
+    r->bytes -= line_cost(l);
     r->count--;
     free(l);
   }
+}
+
+/* Appends `l` (its text filled in), numbered, then makes room. */
+static void link_line(ward__logring *r, ward__logline *l, int64_t now_ms, uint32_t gen,
+                      void (*added)(const ward__logline *, void *), void *ud) {
+  l->next = NULL;
+  l->seq = r->next_seq++;
+  l->time_ms = now_ms;
+  l->generation = gen;
+  if (r->tail)
+    r->tail->next = l;
+  else
+    r->head = l;
+  r->tail = l;
+  r->bytes += line_cost(l);
+  r->count++;
+  if (added)
+    added(l, ud);
+  evict(r);
 }
 
 static void store(ward__logring *r, int stream, int64_t now_ms, uint32_t gen,
@@ -60,22 +86,13 @@ static void store(ward__logring *r, int stream, int64_t now_ms, uint32_t gen,
   memcpy(l->text, r->part[i], len);
   l->text[len] = 0;
   l->len = len;
-  l->next = NULL;
-  l->seq = r->next_seq++;
-  l->time_ms = now_ms;
-  l->generation = gen;
+  l->size = len + 1;
+  l->level = 0;
+  l->call_id = 0;
+  l->nfields = 0;
   l->stream = (uint8_t)stream;
   l->flags = flags;
-  if (r->tail)
-    r->tail->next = l;
-  else
-    r->head = l;
-  r->tail = l;
-  r->bytes += line_cost(len);
-  r->count++;
-  if (added)
-    added(l, ud);
-  evict(r);
+  link_line(r, l, now_ms, gen, added, ud);
 }
 
 /* Adds byte `c` to the line being collected on `stream` (a control byte
@@ -135,9 +152,95 @@ void ward__logring_flush(ward__logring *r, int stream, int64_t now_ms, uint32_t 
     store(r, stream, now_ms, gen, added, ud);
 }
 
+/* Copies `n` bytes of text with control bytes but tab as '?'; returns
+ * what it wrote, its NUL included. */
+static size_t put_text(char *dst, const char *src, size_t n, uint8_t *flags) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)src[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      c = '?';
+      *flags |= WARD_LOG_BINARY;
+    }
+    dst[i] = (char)c;
+  }
+  dst[n] = 0;
+  return n + 1;
+}
+
+void ward__logring_record(ward__logring *r, const ward__rec *rec, int64_t now_ms, uint32_t gen,
+                          void (*added)(const ward__logline *, void *), void *ud) {
+  uint8_t flags = 0;
+  const char *why = ward__rec_check(rec);
+  char note[128];
+  ward__rec dropped;
+  if (why) {
+    /* Kept as a note, so that whoever reads the logs sees that the worker
+     * tried to say something, and why it is not there. */
+    int n = snprintf(note, sizeof note, "log record dropped: %s", why);
+    dropped.level = WARD_LEVEL_WARN;
+    dropped.call_id = rec->call_id;
+    dropped.msg = note;
+    dropped.mlen = (size_t)n;
+    dropped.nfields = 0;
+    rec = &dropped;
+    flags = WARD_LOG_INVALID;
+  }
+  size_t size = rec->mlen + 1;
+  for (size_t i = 0; i < rec->nfields; i++)
+    size += rec->f[i].klen + 1 + rec->f[i].vlen + 1;
+  ward__logline *l = malloc(sizeof *l + size);
+  if (!l)
+    return; /* out of memory: this record is lost, the ring stays sound */
+  size_t at = put_text(l->text, rec->msg, rec->mlen, &flags);
+  for (size_t i = 0; i < rec->nfields; i++) {
+    at += put_text(l->text + at, rec->f[i].key, rec->f[i].klen, &flags);
+    at += put_text(l->text + at, rec->f[i].val, rec->f[i].vlen, &flags);
+  }
+  l->len = rec->mlen;
+  l->size = size;
+  l->level = (uint8_t)rec->level;
+  l->call_id = rec->call_id;
+  l->nfields = rec->nfields;
+  l->stream = WARD_LOG_RECORD;
+  l->flags = flags;
+  link_line(r, l, now_ms, gen, added, ud);
+}
+
+/* The fields of a record whose text (message `len` bytes, then its
+ * pairs) is at `text`. */
+static void fields_at(const char *text, size_t len, size_t n, ward_log_field *v) {
+  const char *p = text + len + 1;
+  for (size_t i = 0; i < n; i++) {
+    v[i].key = p;
+    p += strlen(p) + 1;
+    v[i].value = p;
+    p += strlen(p) + 1;
+  }
+}
+
+void ward__logline_fields(const ward__logline *l, ward_log_field *v) {
+  fields_at(l->text, l->len, l->nfields, v);
+}
+
 static int matches(const ward__logline *l, const ward_log_query *q) {
-  int streams = q->streams ? q->streams : WARD_LOG_STDOUT | WARD_LOG_STDERR;
-  return (l->stream & streams) && l->time_ms >= q->since_ms && l->seq > q->after_seq;
+  int streams = q->streams ? q->streams : WARD_LOG_STDOUT | WARD_LOG_STDERR | WARD_LOG_RECORD;
+  return (l->stream & streams) && l->time_ms >= q->since_ms && l->seq > q->after_seq &&
+         (q->min_level <= 0 || l->level >= q->min_level) &&
+         (q->call_id == 0 || (l->stream == WARD_LOG_RECORD && l->call_id == q->call_id));
+}
+
+/* Where the matches to copy out start (`*skip` of them passed over) and
+ * how many (`*keep`). */
+static void select_matches(const ward__logring *r, const ward_log_query *q, size_t *skip,
+                           size_t *keep) {
+  size_t n = 0;
+  for (const ward__logline *l = r->head; l; l = l->next)
+    n += matches(l, q);
+  /* The last `last` of the matches, then at most `limit` of them. */
+  *skip = q->last && n > q->last ? n - q->last : 0;
+  *keep = n - *skip;
+  if (q->limit && *keep > q->limit)
+    *keep = q->limit;
 }
 
 int ward__logring_query(const ward__logring *r, const ward_log_query *q, ward_log_line **out,
@@ -145,14 +248,8 @@ int ward__logring_query(const ward__logring *r, const ward_log_query *q, ward_lo
   static const ward_log_query all = WARD_LOG_QUERY_INIT;
   if (!q)
     q = &all;
-  size_t n = 0;
-  for (const ward__logline *l = r->head; l; l = l->next)
-    n += matches(l, q);
-  /* The last `last` of the matches, then at most `limit` of them. */
-  size_t skip = q->last && n > q->last ? n - q->last : 0;
-  size_t keep = n - skip;
-  if (q->limit && keep > q->limit)
-    keep = q->limit;
+  size_t skip, keep;
+  select_matches(r, q, &skip, &keep);
   ward_log_line *v = calloc(keep ? keep : 1, sizeof *v);
   if (!v)
     return WARD_ENOMEM;
@@ -184,4 +281,65 @@ void ward_log_lines_free(ward_log_line *lines, size_t count) {
   for (size_t i = 0; lines && i < count; i++)
     free((char *)lines[i].text);
   free(lines);
+}
+
+/* One entry: its fields array and its text in one block, the fields
+ * first (ward_log_entries_free finds the block from the text). */
+static int copy_entry(ward_log_entry *e, const ward__logline *l) {
+  size_t head = l->nfields * sizeof(ward_log_field);
+  char *b = malloc(head + l->size);
+  if (!b)
+    return WARD_ENOMEM;
+  char *t = b + head;
+  memcpy(t, l->text, l->size);
+  ward_log_field *fv = (ward_log_field *)(void *)b;
+  fields_at(t, l->len, l->nfields, fv); /* into our copy */
+  e->seq = l->seq;
+  e->time_ms = l->time_ms;
+  e->stream = l->stream;
+  e->generation = l->generation;
+  e->flags = l->flags;
+  e->text = t;
+  e->len = l->len;
+  e->level = l->level;
+  e->call_id = l->call_id;
+  e->fields = l->nfields ? fv : NULL;
+  e->nfields = l->nfields;
+  return 0;
+}
+
+int ward__logring_entries(const ward__logring *r, const ward_log_query *q, ward_log_entry **out,
+                          size_t *count) {
+  static const ward_log_query all = WARD_LOG_QUERY_INIT;
+  if (!q)
+    q = &all;
+  size_t skip, keep;
+  select_matches(r, q, &skip, &keep);
+  ward_log_entry *v = calloc(keep ? keep : 1, sizeof *v);
+  if (!v)
+    return WARD_ENOMEM;
+  size_t i = 0, seen = 0;
+  for (const ward__logline *l = r->head; l && i < keep; l = l->next) {
+    if (!matches(l, q) || seen++ < skip)
+      continue;
+    if (copy_entry(&v[i], l)) {
+      ward_log_entries_free(v, i);
+      return WARD_ENOMEM;
+    }
+    i++;
+  }
+  *out = v;
+  *count = i;
+  return 0;
+}
+
+void ward_log_entries_free(ward_log_entry *entries, size_t count) {
+  for (size_t i = 0; entries && i < count; i++)
+    free((char *)entries[i].text - entries[i].nfields * sizeof(ward_log_field));
+  free(entries);
+}
+
+const char *ward_level_name(int level) {
+  static const char *const names[] = {"trace", "debug", "info", "warn", "error"};
+  return level >= WARD_LEVEL_TRACE && level <= WARD_LEVEL_ERROR ? names[level - 1] : "unknown";
 }

@@ -1,7 +1,8 @@
 /*
  * logring.h — a worker's captured output: bytes from its stdout and stderr
- * cut into lines and kept in a ring bounded in bytes. Pure code (no I/O,
- * no locks: the owner serialises), tested on its own.
+ * cut into lines, and the log records it sent over its channel, kept in a
+ * ring bounded in bytes. Pure code (no I/O, no locks: the owner
+ * serialises), tested on its own.
  */
 #ifndef WARD_LOGRING_H
 #define WARD_LOGRING_H
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "slog.h"
 #include "ward.h"
 
 /* Longest line kept whole; longer ones are cut into pieces marked CUT. */
@@ -19,10 +21,15 @@ typedef struct ward__logline {
   uint64_t seq;
   int64_t time_ms;
   uint32_t generation;
-  uint8_t stream; /* WARD_LOG_STDOUT or WARD_LOG_STDERR */
-  uint8_t flags;  /* WARD_LOG_CUT, WARD_LOG_BINARY */
-  size_t len;
-  char text[]; /* NUL-terminated */
+  uint8_t stream; /* WARD_LOG_STDOUT, WARD_LOG_STDERR or WARD_LOG_RECORD */
+  uint8_t flags;  /* WARD_LOG_CUT, WARD_LOG_BINARY, WARD_LOG_INVALID */
+  uint8_t level;  /* a record's WARD_LEVEL_*, 0 for a line */
+  uint32_t call_id;
+  size_t nfields;
+  size_t len;  /* of the text (a record's message) */
+  size_t size; /* of all of text[]: a record's fields follow its message */
+  /* NUL-terminated; a record's "key\0value\0" pairs follow, in order */
+  char text[];
 } ward__logline;
 
 typedef struct ward__logring {
@@ -49,8 +56,22 @@ void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n
 void ward__logring_flush(ward__logring *r, int stream, int64_t now_ms, uint32_t generation,
                          void (*added)(const ward__logline *l, void *ud), void *ud);
 
+/* Stores a log record (checked with ward__rec_check: one that breaks a
+ * rule is stored as a WARN record marked INVALID that says why), its
+ * control bytes but tab as '?' (BINARY), and passes it to `added`. */
+void ward__logring_record(ward__logring *r, const ward__rec *rec, int64_t now_ms,
+                          uint32_t generation,
+                          void (*added)(const ward__logline *l, void *ud), void *ud);
+
+/* A record's fields as ward_log_field pointing into `l`; `v` holds
+ * l->nfields. */
+void ward__logline_fields(const ward__logline *l, ward_log_field *v);
+
 /* Copies out the lines matching `q` (see ward_log_query). */
 int ward__logring_query(const ward__logring *r, const ward_log_query *q, ward_log_line **out,
                         size_t *count);
+/* The same as entries, with the records' structure. */
+int ward__logring_entries(const ward__logring *r, const ward_log_query *q,
+                          ward_log_entry **out, size_t *count);
 
 #endif

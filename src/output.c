@@ -1,8 +1,8 @@
 /*
  * output.c — a worker's captured output: the pipes of its stdout and
- * stderr, read by the loop into the worker's log ring line by line, each
- * line an event when the spec asks, and a copy on the host's stderr when
- * it forwards.
+ * stderr, read by the loop into the worker's log ring line by line, and
+ * the log records it sends over its channel; each line or record an event
+ * when the spec asks, and a copy on the host's stderr when it forwards.
  *
  * Owns: the output pipes and the forwarding buffer of each worker. May not
  * block the loop: the host's stderr gets what it takes at once, and a pipe
@@ -19,39 +19,123 @@ static int stream_of(const ward_worker *w, const ward__watch *wt) {
   return wt == &w->out_watch ? WARD_LOG_STDOUT : WARD_LOG_STDERR;
 }
 
-/* A new captured line: an event, and a copy on the host's stderr when
- * forwarding (lock held). */
+/* A record as one readable line, "LEVEL message key=value ...", in `b`
+ * (which holds at least l->size + 16 bytes). */
+static size_t record_text(const ward__logline *l, char *b) {
+  size_t n = (size_t)sprintf(b, "%s ", ward_level_name(l->level));
+  for (size_t i = 0; i < n - 1; i++)
+    b[i] = (char)(b[i] - 'a' + 'A');
+  memcpy(b + n, l->text, l->len);
+  n += l->len;
+  for (const char *p = l->text + l->len + 1, *end = l->text + l->size; p < end;) {
+    size_t k = strlen(p);
+    b[n++] = ' ';
+    memcpy(b + n, p, k);
+    n += k;
+    p += k + 1;
+    k = strlen(p);
+    b[n++] = '=';
+    memcpy(b + n, p, k);
+    n += k;
+    p += k + 1;
+  }
+  b[n] = 0;
+  return n;
+}
+
+/* The event of a record: its fields, and its message as the detail, in
+ * one block the event owns (lock held). */
+static void record_event(ward__evq *q, const ward__logline *l) {
+  size_t head = l->nfields * sizeof(ward_log_field);
+  char *b = malloc(head + l->size);
+  if (!b)
+    return;
+  memcpy(b + head, l->text, l->size);
+  ward_log_field *fv = (ward_log_field *)(void *)b;
+  const char *p = b + head + l->len + 1;
+  for (size_t i = 0; i < l->nfields; i++) {
+    fv[i].key = p;
+    p += strlen(p) + 1;
+    fv[i].value = p;
+    p += strlen(p) + 1;
+  }
+  q->text = b;
+  q->ev.detail = b + head;
+  q->ev.fields = l->nfields ? fv : NULL;
+  q->ev.nfields = l->nfields;
+  q->ev.level = l->level;
+  q->ev.call_id = l->call_id;
+}
+
+/* A new captured line or record: an event, and a copy on the host's
+ * stderr when forwarding (lock held). */
 static void line_added(const ward__logline *l, void *ud) {
   ward_worker *w = ud;
   if (w->spec->output == WARD_OUTPUT_FORWARD) {
     /* Written once the lock is released (flush_forward): the host's
      * stderr may block, the host must not. */
     char head[WARD_MAX_NAME + 32];
+    char *rec = NULL;
+    const char *text = l->text;
+    size_t len = l->len;
+    if (l->stream == WARD_LOG_RECORD) {
+      rec = malloc(l->size + 16);
+      if (!rec)
+        return;
+      len = record_text(l, rec);
+      text = rec;
+    }
     int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->log_pid);
-    size_t need = w->fwd_len + (size_t)n + l->len + 1;
+    size_t need = w->fwd_len + (size_t)n + len + 1;
     if (need > w->fwd_cap) {
       size_t cap = need * 2;
       char *b = realloc(w->fwd, cap);
-      if (!b)
-        return;
-      w->fwd = b;
-      w->fwd_cap = cap;
+      if (b) {
+        w->fwd = b;
+        w->fwd_cap = cap;
+      }
     }
-    memcpy(w->fwd + w->fwd_len, head, (size_t)n);
-    memcpy(w->fwd + w->fwd_len + n, l->text, l->len);
-    w->fwd[need - 1] = '\n';
-    w->fwd_len = need;
+    if (need <= w->fwd_cap) {
+      memcpy(w->fwd + w->fwd_len, head, (size_t)n);
+      memcpy(w->fwd + w->fwd_len + n, text, len);
+      w->fwd[need - 1] = '\n';
+      w->fwd_len = need;
+    }
+    free(rec);
   }
   if (w->spec->log_events) {
     ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->log_pid, 0, 0, 0, 0, NULL);
     if (q) {
-      q->text = strdup(l->text);
-      q->ev.detail = q->text;
+      if (l->stream == WARD_LOG_RECORD) {
+        record_event(q, l);
+      } else {
+        q->text = strdup(l->text);
+        q->ev.detail = q->text;
+      }
       q->ev.stream = l->stream;
       q->ev.seq = l->seq;
       q->ev.generation = l->generation;
+      q->ev.log_flags = l->flags;
     }
   }
+}
+
+/* A LOG frame from the worker (on whichever thread reads its connection;
+ * lock not held): its record goes to the ring, and to events and the
+ * host's stderr as a line would. Returns WARD_EPROTO for a payload that
+ * is not a record at all (docs/protocol.md 8.4). */
+int ward__output_record(ward_worker *w, const ward__frame *f) {
+  ward__rec rec;
+  if (ward__rec_get(&rec, &f->h, f->payload, f->h.len))
+    return ward__fail(WARD_EPROTO, "worker '%s' sent a malformed LOG frame", w->spec->name);
+  ward_host *h = w->host;
+  pthread_mutex_lock(&h->mu);
+  ward__logring_record(&w->logs, &rec, ward__wall_ms(), w->life.generation, line_added, w);
+  int fwd = w->fwd_len > 0;
+  pthread_mutex_unlock(&h->mu);
+  if (fwd)
+    ward__output_forward(w);
+  return 0;
 }
 
 void ward__output_close(ward_worker *w, int stream) {

@@ -48,7 +48,9 @@ enum {
   WARD__K_PONG = 12,    /* answer to a ping: the ping's id */
   WARD__K_GOODBYE = 13, /* either way: aux = reason, payload = UTF-8 text */
   WARD__K_CREDIT = 14,  /* caller -> callee: id, aux = row/progress bytes consumed */
-  WARD__K_MAX = 14
+  WARD__K_LOG = 15,     /* worker -> host, if the WELCOME says log=1: a log record
+                           (slog.h); id = call or 0, aux = level */
+  WARD__K_MAX = 15
 };
 
 /* Goodbye reasons (aux of GOODBYE). */

@@ -688,6 +688,22 @@ int ward_worker_logs(ward_log_line **out, size_t *count, const ward_worker *w,
   return rv;
 }
 
+int ward_worker_log_entries(ward_log_entry **out, size_t *count, const ward_worker *w,
+                            const ward_log_query *caller_q) {
+  if (!out || !count || !w)
+    return ward__fail(WARD_EINVAL, "ward_worker_log_entries needs out, count and a worker");
+  *out = NULL;
+  *count = 0;
+  ward_log_query q;
+  int rv = ward__log_query_take(&q, caller_q);
+  if (rv)
+    return rv;
+  pthread_mutex_lock(&w->host->mu);
+  rv = ward__logring_entries(&w->logs, &q, out, count);
+  pthread_mutex_unlock(&w->host->mu);
+  return rv;
+}
+
 const char *ward_worker_data_dir(const ward_worker *w) { return w ? w->data_dir : NULL; }
 
 int ward_worker_pid(const ward_worker *w) {

@@ -177,6 +177,13 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     /* The connection's end says the rest. */
     free(owned);
     return 0;
+  case WARD__K_LOG: {
+    /* Stored at once: a record waits for nobody, and the ring's budget
+     * bounds what a flood of them can hold. */
+    int rv = ward__output_record(w, f);
+    free(owned);
+    return rv;
+  }
   default:
     free(owned);
     return ward__fail(WARD_EPROTO, "worker '%s' sent an unexpected frame kind %u",

@@ -83,6 +83,9 @@ void ward__output_read(ward_worker *w, int stream, int final);
 void ward__output_close(ward_worker *w, int stream);
 /* Writes the forwarded lines to the host's stderr (no lock). */
 void ward__output_forward(ward_worker *w);
+/* A LOG frame's record into the ring (lock not held); WARD_EPROTO for a
+ * payload that is no record. */
+int ward__output_record(ward_worker *w, const ward__frame *f);
 
 /* How often a process without a pidfd is looked at for its exit. */
 #define WARD__REAP_POLL_MS 5

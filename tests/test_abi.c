@@ -81,6 +81,8 @@ typedef struct {
   int64_t since_ms;
   uint64_t after_seq;
   size_t limit;
+  int min_level;
+  uint32_t call_id;
 } rel_log_query;
 SAME(ward_log_query, rel_log_query, struct_size);
 SAME(ward_log_query, rel_log_query, streams);
@@ -88,6 +90,8 @@ SAME(ward_log_query, rel_log_query, last);
 SAME(ward_log_query, rel_log_query, since_ms);
 SAME(ward_log_query, rel_log_query, after_seq);
 SAME(ward_log_query, rel_log_query, limit);
+SAME(ward_log_query, rel_log_query, min_level);
+SAME(ward_log_query, rel_log_query, call_id);
 _Static_assert(sizeof(ward_log_query) >= sizeof(rel_log_query), "ward_log_query shrank");
 
 typedef struct {
@@ -684,8 +688,9 @@ static void test_init_functions(void) {
   memset(&q, PATTERN, sizeof q);
   T_OK(ward_log_query_init(&q, sizeof q));
   T_EQ_INT(q.struct_size, sizeof q);
-  T_EQ_INT(q.streams, WARD_LOG_STDOUT | WARD_LOG_STDERR);
+  T_EQ_INT(q.streams, WARD_LOG_STDOUT | WARD_LOG_STDERR | WARD_LOG_RECORD);
   T_TRUE(q.last == 0 && q.since_ms == 0 && q.after_seq == 0 && q.limit == 0);
+  T_TRUE(q.min_level == 0 && q.call_id == 0);
 
   ward_pool_opts po;
   memset(&po, PATTERN, sizeof po);
