@@ -492,6 +492,54 @@ static void test_worker_goodbye(void) {
   ward_worker_free(w);
 }
 
+static char logs_reply[64];
+
+static void logs_done(ward_call *call, int status, ward_msg *reply, void *ud) {
+  (void)call, (void)ud;
+  pthread_mutex_lock(&poked_mu);
+  if (status == 0)
+    snprintf(logs_reply, sizeof logs_reply, "%.*s", (int)ward_msg_len(reply),
+             (const char *)ward_msg_data(reply));
+  pthread_mutex_unlock(&poked_mu);
+  ward_msg_free(reply);
+}
+
+/* Log records from the package's worker reach the host with their
+ * level, fields and call id (docs/protocol.md 8.4). */
+static void test_log_records(void) {
+  ward_worker *w = spawn_py(py_spec("py-logs", NULL));
+  ward_call *call;
+  T_OK(ward_call_start(&call, w, "logs", "{}", 2, NULL, logs_done, NULL));
+  T_OK(ward_call_wait(call, 20000));
+  uint32_t id = ward_call_id(call);
+  ward_call_free(call);
+  pthread_mutex_lock(&poked_mu);
+  T_EQ_STR(logs_reply, "5");
+  pthread_mutex_unlock(&poked_mu);
+  ward_log_query q = WARD_LOG_QUERY_INIT;
+  q.streams = WARD_LOG_RECORD;
+  ward_log_entry *v;
+  size_t n;
+  T_OK(ward_worker_log_entries(&v, &n, w, &q));
+  T_EQ_INT(n, 3);
+  T_EQ_INT(v[0].level, WARD_LEVEL_WARN);
+  T_EQ_STR(v[0].text, "disk slow");
+  T_EQ_INT(v[0].call_id, id);
+  T_EQ_INT(v[0].nfields, 2);
+  T_EQ_STR(v[0].fields[0].key, "ms");
+  T_EQ_STR(v[0].fields[0].value, "250");
+  T_EQ_STR(v[0].fields[1].key, "disk");
+  T_EQ_STR(v[0].fields[1].value, "sda");
+  T_EQ_INT(v[1].level, WARD_LEVEL_ERROR);
+  T_EQ_STR(v[1].text, "tab\there");
+  T_EQ_INT(v[1].call_id, id);
+  T_EQ_INT(v[2].level, WARD_LEVEL_DEBUG);
+  T_EQ_STR(v[2].text, "not in a call");
+  T_EQ_INT(v[2].call_id, 0);
+  ward_log_entries_free(v, n);
+  stop_cleanly(w);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   python = find_python();
@@ -512,6 +560,7 @@ int main(void) {
   T_RUN(test_heartbeats);
   T_RUN(test_replacement);
   T_RUN(test_worker_goodbye);
+  T_RUN(test_log_records);
   ward_host_free(host);
   return t_done();
 }

@@ -517,6 +517,39 @@ static void test_truncated_is_violation(void) {
 
 static void test_host_handler_refuses(void);
 
+/* Vector (i) of docs/protocol.md section 12, both ways. */
+static void test_vector_i(void) {
+  static const uint8_t want[] = {
+      0x57, 0x0f, 0x00, 0x00, 0x1a, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x04, 0x00,
+      0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x64, 0x69, 0x73, 0x6b, 0x20, 0x73, 0x6c, 0x6f,
+      0x77, 0x02, 0x00, 0x00, 0x00, 0x6d, 0x73, 0x03, 0x00, 0x00, 0x00, 0x32, 0x35, 0x30};
+  ward__rec r = {.level = WARD_LEVEL_WARN, .call_id = 3, .msg = "disk slow", .mlen = 9,
+                 .nfields = 1};
+  r.f[0] = (ward__recfield){"ms", 2, "250", 3};
+  size_t n = ward__rec_size(&r);
+  T_EQ_INT(n, 26);
+  uint8_t got[sizeof want];
+  ward__hdr h = {.kind = WARD__K_LOG, .len = (uint32_t)n, .id = 3, .aux = WARD_LEVEL_WARN};
+  ward__hdr_put(got, &h);
+  ward__rec_put(got + WARD__HDR_SIZE, &r);
+  T_EQ_MEM(got, want, sizeof want);
+
+  ward__dec d;
+  ward__dec_init(&d, WARD_MAX_FRAME_DEFAULT);
+  ward__frame f;
+  size_t used;
+  T_EQ_INT(ward__dec_feed(&d, want, sizeof want, &used, &f), 1);
+  ward__rec back;
+  T_OK(ward__rec_get(&back, &f.h, f.payload, f.h.len));
+  T_TRUE(ward__rec_check(&back) == NULL);
+  T_EQ_INT(back.level, WARD_LEVEL_WARN);
+  T_EQ_INT(back.call_id, 3);
+  T_EQ_MEM(back.msg, "disk slow", 9);
+  T_EQ_INT(back.nfields, 1);
+  T_EQ_MEM(back.f[0].val, "250", 3);
+  ward__dec_free(&d);
+}
+
 int main(int argc, char **argv) {
   if (argc > 2 && strcmp(argv[1], "--worker") == 0) {
     if (strcmp(argv[2], "slog_serve") == 0)
@@ -532,6 +565,7 @@ int main(int argc, char **argv) {
   ward_host_opts o = WARD_HOST_OPTS_INIT;
   o.on_event = on_event;
   T_OK(ward_host_new(&host, &o));
+  T_RUN(test_vector_i);
   T_RUN(test_round_trip);
   T_RUN(test_filters);
   T_RUN(test_flood);

@@ -6,7 +6,8 @@
 #
 #   frame    each test vector of docs/protocol.md section 12, and all of
 #            them in one stream, behind the target's two leading bytes
-#            (receive limit, split seed) in a few combinations
+#            (receive limit, split seed) in a few combinations; two LOG
+#            frames whose payload is no record
 #   hello    the HELLO payload of vector (e), and one with every kind of line
 #   welcome  a host's and a server's WELCOME payload
 #   json     JSON values: a row, the ERROR payload of vector (c) with data,
@@ -49,6 +50,12 @@ printf "\\x00\\x00$all" >"$out/frame/all-vectors"
 printf "\\x00\\x2a$all" >"$out/frame/all-vectors-split"
 # Limit 16 bytes (byte 3): vector (a) fits, (e) is over it.
 printf "\\x03\\x01$all" >"$out/frame/all-vectors-limit16"
+# LOG frames whose payload is no record: a message longer than the payload,
+# and a key without its value (docs/protocol.md 8.4).
+printf '\x00\x00\x57\x0f\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x05\x00\x00\x00ab' \
+  >"$out/frame/log-short-message"
+printf '\x00\x00\x57\x0f\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x01\x00\x00\x00m\x01\x00\x00\x00k' \
+  >"$out/frame/log-key-alone"
 
 printf 'pid=42\nmethod=echo\n' >"$out/hello/vector-e"
 printf 'pid=7\nmax_frame=1048576\ntoken=0123456789abcdef\nmethod=echo\nmethod=count\nmeta.version=1.2.3\nmeta.lang=c\n' \

@@ -185,5 +185,22 @@ def broken_note(ctx, params):
     raise RuntimeError("a notification handler that fails")
 
 
+@worker.method
+def logs(ctx, params):
+    """Log records (protocol.md 8.4): two for the call, one outside it; and
+    what breaks the rules is refused before anything is sent."""
+    ctx.log("warn", "disk slow", ms=250, disk="sda")
+    ctx.log(5, "tab\there")
+    worker.log("debug", "not in a call")
+    refused = 0
+    for level, message, fields in (("loud", "m", {}), (0, "m", {}), ("info", "x" * 4097, {}),
+                                   ("info", "nul \0", {}), ("info", "m", {"k": "v" * 1025})):
+        try:
+            ctx.log(level, message, **fields)
+        except ValueError:
+            refused += 1
+    return refused
+
+
 if __name__ == "__main__":
     worker.run()

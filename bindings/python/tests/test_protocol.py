@@ -10,7 +10,7 @@ import pytest
 from ward import payload
 from ward.errors import Error, PayloadError
 from ward.protocol import (JSON, MSGPACK, RAW, Frame, Kind, Violation, decode_error,
-                           decode_frame, decode_header, decode_lines, encode_error,
+                           decode_frame, decode_header, decode_lines, encode_error, encode_log,
                            encode_frame, encode_lines, fit_error, frame_size, may_send,
                            to_signed, to_unsigned)
 
@@ -44,6 +44,7 @@ EXPECTED = {
     "f": Frame(Kind.PING, 9, 0, "", b"", RAW),
     "g": Frame(Kind.GOODBYE, 0, 2, "", b"bad token", RAW),
     "h": Frame(Kind.CREDIT, 3, 524288, "", b"", RAW),
+    "i": Frame(Kind.LOG, 3, 4, "", encode_log("disk slow", [("ms", "250")]), RAW),
 }
 
 
@@ -76,7 +77,7 @@ def test_partial_frames_wait_for_more():
 @pytest.mark.parametrize("header, why", [
     (b"\x58\x03\x01\x04\x04\0\0\0\x01\0\0\0\0\0\0\0", "magic"),
     (b"\x57\x00\x01\x04\x04\0\0\0\x01\0\0\0\0\0\0\0", "kind"),
-    (b"\x57\x0f\x01\x04\x04\0\0\0\x01\0\0\0\0\0\0\0", "kind"),
+    (b"\x57\x10\x01\x04\x04\0\0\0\x01\0\0\0\0\0\0\0", "kind"),
     (b"\x57\x03\x05\x04\x04\0\0\0\x01\0\0\0\0\0\0\0", "reserved"),
     (b"\x57\x03\x03\x04\x04\0\0\0\x01\0\0\0\0\0\0\0", "encoding"),
 ])
@@ -198,3 +199,17 @@ def test_without_msgpack(monkeypatch):
         payload.decode(MSGPACK, b"\x01")
     with pytest.raises(Error, match="msgpack module is not installed"):
         payload.encode(MSGPACK, 1)
+
+
+@pytest.mark.parametrize("message, fields", [
+    ("x" * 4097, []),
+    ("nul \0", []),
+    (b"\xc3\x28", []),
+    ("m", [("k", "v")] * 33),
+    ("m", [("a b", "v")]),
+    ("m", [("", "v")]),
+    ("m", [("k", "v" * 1025)]),
+])
+def test_log_record_rules(message, fields):
+    with pytest.raises(ValueError):
+        encode_log(message, fields)

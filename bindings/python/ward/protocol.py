@@ -47,6 +47,7 @@ class Kind(enum.IntEnum):
     PONG = 12
     GOODBYE = 13
     CREDIT = 14
+    LOG = 15
 
 
 class Violation(Exception):
@@ -82,7 +83,7 @@ class Frame:
                             self.encoding)
 
     def __repr__(self):
-        kind = Kind(self.kind).name if 1 <= self.kind <= 14 else self.kind
+        kind = Kind(self.kind).name if 1 <= self.kind <= 15 else self.kind
         return "Frame(%s, id=%d, aux=%d, name=%r, encoding=%d, payload=%r)" % (
             kind, self.id, self.aux, self.name, self.encoding, bytes(self.payload[:64]))
 
@@ -120,7 +121,7 @@ def encode_frame(kind, id=0, aux=0, name=b"", payload=b"", encoding=RAW):
     """The bytes of one frame (3.1). `aux` may be negative (an error code);
     `name` is str or bytes. Raises ValueError for a name over 255 bytes or
     holding a NUL byte, an encoding other than 0..2, a bad kind."""
-    if not 1 <= kind <= 14:
+    if not 1 <= kind <= 15:
         raise ValueError("no message kind %r" % (kind,))
     if encoding not in (RAW, JSON, MSGPACK):
         raise ValueError("no payload encoding %r" % (encoding,))
@@ -137,7 +138,7 @@ def decode_header(header, max_frame):
     magic, kind, flags, nlen, length, id, aux = HEADER.unpack(header)
     if magic != MAGIC:
         raise Violation("bad magic 0x%02x" % magic)
-    if not 1 <= kind <= 14:
+    if not 1 <= kind <= 15:
         raise Violation("unknown message kind %d" % kind)
     if flags & 0xFC:
         raise Violation("reserved flag bits set (0x%02x)" % flags)
@@ -248,3 +249,38 @@ def may_send(window, outstanding, n):
     frame of `n` bytes with `outstanding` bytes not yet credited, under the
     caller's `window` (0: no flow control)."""
     return window == 0 or outstanding <= window // 2 or outstanding + n <= window
+
+
+# Log records (section 8.4): levels, and the limits a record keeps.
+LOG_LEVELS = {"trace": 1, "debug": 2, "info": 3, "warn": 4, "error": 5}
+LOG_MESSAGE_MAX = 4096
+LOG_FIELDS_MAX = 32
+LOG_KEY_MAX = 64
+LOG_VALUE_MAX = 1024
+_LOG_KEY_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def encode_log(message, fields=()):
+    """A LOG payload (8.4): the message, then each (key, value) of
+    `fields`, every string behind its u32 length. Strings are encoded as
+    UTF-8. Raises ValueError for a record that breaks a rule of 8.4."""
+    def text(s, what, limit):
+        b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+        if len(b) > limit:
+            raise ValueError("a log %s of %d bytes, over %d" % (what, len(b), limit))
+        if b"\0" in b:
+            raise ValueError("a log %s holds a NUL byte" % what)
+        b.decode("utf-8")        # bytes given must be UTF-8 too (UnicodeError is a ValueError)
+        return struct.pack("<I", len(b)) + b
+    fields = list(fields)
+    if len(fields) > LOG_FIELDS_MAX:
+        raise ValueError("%d log fields, over %d" % (len(fields), LOG_FIELDS_MAX))
+    out = [text(message, "message", LOG_MESSAGE_MAX)]
+    for key, value in fields:
+        k = key.encode("ascii", "replace") if isinstance(key, str) else bytes(key)
+        if not 1 <= len(k) <= LOG_KEY_MAX or not set(k) <= _LOG_KEY_CHARS:
+            raise ValueError("a log field key is 1..%d bytes of [A-Za-z0-9_.-], not %r"
+                             % (LOG_KEY_MAX, key))
+        out.append(struct.pack("<I", len(k)) + k)
+        out.append(text(value, "field value", LOG_VALUE_MAX))
+    return b"".join(out)

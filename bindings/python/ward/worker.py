@@ -48,9 +48,10 @@ from . import winpipe
 from .errors import (ECANCELED, ECLOSED, EINVAL, ENOMETHOD, ESYS, ETOOBIG, Cancelled, Closed,
                      Error, HandshakeError, NoHost, NoMethod, ProtocolError, RemoteError,
                      Timeout, TooBig)
-from .protocol import (HEADER_SIZE, JSON, MAX_FRAME_DEFAULT, MAX_NAME, RAW, VERSION, Frame,
-                       Kind, Violation, cut_utf8, decode_error, decode_header, decode_lines,
-                       encode_frame, encode_lines, fit_error, may_send, to_signed)
+from .protocol import (HEADER_SIZE, JSON, LOG_LEVELS, MAX_FRAME_DEFAULT, MAX_NAME, RAW, VERSION,
+                       Frame, Kind, Violation, cut_utf8, decode_error, decode_header,
+                       decode_lines, encode_frame, encode_lines, encode_log, fit_error, may_send,
+                       to_signed)
 
 __all__ = ["Worker", "Context", "Encoded", "Level"]
 
@@ -259,6 +260,11 @@ class Context:
         text = _utf8_cut(str(message), self.worker.host_max_frame)
         self.worker._send(Kind.DIAG, self.id, level, code, text, RAW)
 
+    def log(self, level, message, **fields):
+        """Sends a log record for this call: Worker.log(), with the call's
+        id (none for a notification). Allowed after the call has ended."""
+        self.worker._log(level, message, fields, 0 if self.is_notify else self.id)
+
     def cancelled(self):
         """Whether the caller has cancelled the call (or the connection to
         it is lost): check it between steps of long work, and stop. It is a
@@ -455,6 +461,7 @@ class Worker:
             else MAX_FRAME_DEFAULT
         # From the WELCOME (protocol.md 6.2).
         self.host_max_frame = MAX_FRAME_DEFAULT
+        self.host_logs = False
         self.host_pid = None
         self.worker_id = None
         self.generation = None
@@ -560,6 +567,7 @@ class Worker:
         try:
             welcome = dict(decode_lines(f.payload))
             self.host_max_frame = int(welcome.get("max_frame", MAX_FRAME_DEFAULT))
+            self.host_logs = welcome.get("log") == "1"     # LOG frames welcome (8.4)
             for key in ("pid", "worker_id", "generation"):
                 if key in welcome:
                     setattr(self, "host_pid" if key == "pid" else key, int(welcome[key]))
@@ -772,6 +780,8 @@ class Worker:
             # Go on reading: answers to our calls may still come (8.3).
         elif k in (Kind.HELLO, Kind.WELCOME):
             raise Violation("a %s after the handshake" % Kind(k).name)
+        elif k == Kind.LOG:
+            raise Violation("a LOG from the host, which only workers send (8.4)")
         # PROGRESS, ROW and DIAG of our calls: not kept (as libward).
 
     def _finish(self, end):
@@ -1127,6 +1137,40 @@ class Worker:
             if self._end is not None or self._left:
                 raise Closed("the connection to the host is closed")
         self._send(Kind.NOTIFY, 0, 0, name, data, enc)
+
+    def log(self, level, message, **fields):
+        """Sends a log record to the host (protocol.md 8.4), which keeps it
+        with its structure in the worker's log ring: `level` "trace",
+        "debug", "info", "warn" (or "warning"), "error", or 1..5; the
+        message; fields as keyword arguments (values made str). A host that
+        does not take records (its WELCOME has no log=1) gets the record as
+        a line "LEVEL message key=value ..." on stderr instead. Raises
+        ValueError for a record outside the limits of 8.4, Closed, and what
+        connect() raises."""
+        self._log(level, message, fields, 0)
+
+    def _log(self, level, message, fields, call_id):
+        if isinstance(level, str):
+            name = "warn" if level.lower() == "warning" else level.lower()
+            if name not in LOG_LEVELS:
+                raise ValueError("no log level %r" % level)
+            level = LOG_LEVELS[name]
+        elif level not in (1, 2, 3, 4, 5):
+            raise ValueError("no log level %r" % (level,))
+        pairs = [(k, str(v)) for k, v in fields.items()]
+        data = encode_log(str(message), pairs)
+        self.connect()
+        if not self.host_logs:
+            names = {v: k for k, v in LOG_LEVELS.items()}
+            line = " ".join([names[level].upper(), str(message)]
+                            + ["%s=%s" % kv for kv in pairs])
+            sys.stderr.write(line.replace("\n", " ").replace("\r", " ") + "\n")
+            sys.stderr.flush()
+            return
+        if len(data) > self.host_max_frame:
+            raise TooBig("a log record of %d bytes, over the host's limit of %d"
+                         % (len(data), self.host_max_frame))
+        self._send(Kind.LOG, call_id, level, b"", data, RAW)
 
     def ping(self, timeout=CALL_TIMEOUT):
         """A round trip to the host (PING, PONG). Raises Timeout, Closed."""
