@@ -61,7 +61,7 @@ expect "start status stop" ward ctl --socket = "$tmp/x.sock" st
 expect "--check --help --journal --keys" ward run --
 expect "--config --help --json --socket --timeout" ward ctl --
 expect "--grace --help --json" ward ctl stop web --
-expect "--help --json --stderr --stdout --timestamps -f -h -n -t" ward ctl logs web -
+expect "--call --help --json --level --stderr --stdout --timestamps -f -h -n -t" ward ctl logs web -
 expect "always never on-failure" ward ctl spawn job --restart ''
 expect "USR1 USR2" ward ctl signal web US
 expect "call check list" ward ext ''

@@ -12,6 +12,7 @@
  * it asks the daemon, over its own channel, to spawn another service.
  */
 #include <grp.h>
+#include <pthread.h>
 
 #include "tdaemon.h"
 
@@ -33,6 +34,38 @@ static int svc_control_main(void) {
   ward_client_run(c); /* serves (nothing) until stopped */
   ward_client_free(c);
   return 0;
+}
+
+/* A service that sends log records (docs/protocol.md 8.4): two at its
+ * start, and one each time it gets SIGUSR1 (a thread of its own waits for
+ * it, the signal blocked everywhere else). */
+static ward_client *svc_logs_client;
+
+static void *svc_logs_on_usr1(void *arg) {
+  sigset_t *set = arg;
+  for (int sig; sigwait(set, &sig) == 0;)
+    ward_client_log(svc_logs_client, WARD_LEVEL_ERROR, "got usr1",
+                    (ward_log_field[]){{"signal", "USR1"}}, 1);
+  return NULL;
+}
+
+static int svc_logs_main(void) {
+  static sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  if (ward_client_connect(&svc_logs_client))
+    return 2;
+  ward_log_field f[] = {{"ms", "250"}, {"path", "/a b"}};
+  if (ward_client_log(svc_logs_client, WARD_LEVEL_INFO, "started", NULL, 0) ||
+      ward_client_log(svc_logs_client, WARD_LEVEL_WARN, "disk slow", f, 2))
+    return 3;
+  printf("a plain line\n");
+  fflush(stdout);
+  pthread_t t;
+  pthread_create(&t, NULL, svc_logs_on_usr1, &set);
+  ward_client_run(svc_logs_client); /* serves (nothing) until stopped */
+  _exit(0); /* the signal thread still waits */
 }
 
 /* ---- tests ---- */
@@ -774,6 +807,115 @@ static void test_logs_follow(void) {
   kill(pid, SIGINT); /* a follower stops when interrupted, with 0 */
   T_EQ_INT(wait_exit(pid), 0);
   fclose(f);
+  stop_daemon();
+}
+
+/* Log records a service sends: readable in `ward ctl logs` (LEVEL message
+ * key=value), with their structure in --json, filtered by --level, in the
+ * service's log file, and streamed by -f. */
+static void test_log_records(void) {
+  char self[4096];
+  ssize_t sn = readlink("/proc/self/exe", self, sizeof self - 1);
+  T_TRUE(sn > 0);
+  self[sn] = 0;
+  char text[4200];
+  snprintf(text, sizeof text, "[service slogger]\ncommand = %s --svc-logs\nready = handshake\n",
+           self);
+  write_conf(text);
+  start_daemon();
+  json_decref(wait_state("slogger", "ready"));
+  run_result r;
+  for (int64_t deadline = t_now_ms() + 30000;;) {
+    CTL(&r, "logs", "slogger");
+    int found = r.code == 0 && strstr(r.out, "a plain line\n") != NULL;
+    run_result_free(&r);
+    if (found)
+      break;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
+  CTL(&r, "logs", "slogger");
+  EXPECT(&r, r.code == 0 && strstr(r.out, "INFO started\n") &&
+                 strstr(r.out, "WARN disk slow ms=250 path=\"/a b\"\n") &&
+                 strstr(r.out, "a plain line\n"));
+  run_result_free(&r);
+
+  CTL(&r, "--json", "logs", "slogger");
+  EXPECT(&r, r.code == 0);
+  json_t *v = json_loads(r.out, 0, NULL);
+  EXPECT(&r, json_is_array(v) && json_array_size(v) == 3);
+  json_t *w = json_array_get(v, 1);
+  EXPECT(&r, strcmp(json_string_value(json_object_get(w, "stream")), "record") == 0);
+  EXPECT(&r, strcmp(json_string_value(json_object_get(w, "level")), "warn") == 0);
+  EXPECT(&r, strcmp(json_string_value(json_object_get(w, "text")), "disk slow") == 0);
+  EXPECT(&r, json_integer_value(json_object_get(w, "call_id")) == 0);
+  json_t *fields = json_object_get(w, "fields");
+  EXPECT(&r, json_object_size(fields) == 2);
+  EXPECT(&r, strcmp(json_string_value(json_object_get(fields, "path")), "/a b") == 0);
+  json_t *plain = json_array_get(v, 2);
+  EXPECT(&r, strcmp(json_string_value(json_object_get(plain, "stream")), "stdout") == 0);
+  EXPECT(&r, json_object_get(plain, "level") == NULL);
+  json_decref(v);
+  run_result_free(&r);
+
+  CTL(&r, "logs", "slogger", "--level", "warn");
+  EXPECT(&r, r.code == 0 && strcmp(r.out, "WARN disk slow ms=250 path=\"/a b\"\n") == 0);
+  run_result_free(&r);
+  CTL(&r, "logs", "slogger", "--level", "loud");
+  EXPECT(&r, r.code == 2 && strstr(r.err, "--level"));
+  run_result_free(&r);
+  CTL(&r, "logs", "slogger", "--call", "0");
+  EXPECT(&r, r.code == 2 && strstr(r.err, "--call"));
+  run_result_free(&r);
+  CTL(&r, "logs", "slogger", "--call", "7");
+  EXPECT(&r, r.code == 0 && r.out_len == 0);
+  run_result_free(&r);
+
+  char path[160];
+  snprintf(path, sizeof path, "%s/slogger.log", logdir);
+  char *f = read_file(path);
+  T_TRUE(strstr(f, "Z slogger log: WARN disk slow ms=250 path=\"/a b\"\n") != NULL);
+  free(f);
+
+  /* -f --json: records as JSON lines, as they come. */
+  int out[2];
+  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char *argv[] = {(char *)ward_bin, "ctl", "--socket", sock, "--json", "logs", "slogger",
+                  "-f", "-n", "0", NULL};
+  pid_t pid;
+  T_TRUE(posix_spawn(&pid, ward_bin, &fa, NULL, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  FILE *fp = fdopen(out[0], "r");
+  T_TRUE(fp != NULL);
+  int64_t deadline = t_now_ms() + 30000;
+  for (;;) {
+    json_t *st = status();
+    json_int_t waiting = json_integer_value(json_object_get(json_object_get(st, "daemon"),
+                                                            "followers"));
+    json_decref(st);
+    if (waiting == 1)
+      break;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
+  CTL(&r, "signal", "slogger", "USR1");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  char line[1024];
+  T_TRUE(fgets(line, sizeof line, fp) != NULL);
+  json_t *o = json_loads(line, 0, NULL);
+  T_TRUE(o != NULL);
+  T_EQ_STR(json_string_value(json_object_get(o, "level")), "error");
+  T_EQ_STR(json_string_value(json_object_get(o, "text")), "got usr1");
+  T_EQ_STR(json_string_value(json_object_get(json_object_get(o, "fields"), "signal")), "USR1");
+  json_decref(o);
+  kill(pid, SIGINT);
+  T_EQ_INT(wait_exit(pid), 0);
+  fclose(fp);
   stop_daemon();
 }
 
@@ -1560,6 +1702,8 @@ static void test_ctl_names(void) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
     return svc_control_main();
+  if (argc > 1 && strcmp(argv[1], "--svc-logs") == 0)
+    return svc_logs_main();
   tdaemon_setup(argc, argv, "test_daemon");
   T_RUN(test_bad_config);
   T_RUN(test_ctl);
@@ -1572,6 +1716,7 @@ int main(int argc, char **argv) {
   T_RUN(test_sigkill_daemon);
   T_RUN(test_pause_resume);
   T_RUN(test_logs_follow);
+  T_RUN(test_log_records);
   T_RUN(test_service_control);
   T_RUN(test_control_flood);
   T_RUN(test_follower_dropped);

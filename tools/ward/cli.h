@@ -132,6 +132,17 @@ void cli_table_free(cli_table *t);
  * Returns 0, or -1 if it could not be written. */
 int cli_json_print(const struct json_t *value, FILE *f);
 
+/* ---- Log records ---- */
+
+struct ward_log_field;
+/* A worker's log record as one readable line, malloc'd (NULL without
+ * memory): "WARN disk slow ms=250 path=\"/a b\" (call 3)": the level in
+ * capitals, the message, each field as key=value (the value quoted, with
+ * \" and \\, when it is empty or holds a space, a tab, '"', '=' or '\\'),
+ * and the call id unless 0. */
+char *cli_record_text(int level, const char *msg, const struct ward_log_field *fields,
+                      size_t nfields, unsigned long call_id);
+
 /* ---- Clocks and paths ---- */
 
 /* `ms` (wall clock, ms since the epoch) as "2026-11-22T01:43:01.357Z". */

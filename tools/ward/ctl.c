@@ -275,7 +275,7 @@ static int print_states(json_t *res, int stopped) {
 
 /* The options of commands (ids of run_command's table). */
 enum { OPT_HELP = 1, OPT_JSON, OPT_GRACE, OPT_FOLLOW, OPT_LINES, OPT_STDERR, OPT_STDOUT,
-       OPT_TIMESTAMPS, OPT_RESTART, OPT_READY };
+       OPT_TIMESTAMPS, OPT_LEVEL, OPT_CALL, OPT_RESTART, OPT_READY };
 
 typedef struct command {
   const char *name;
@@ -310,11 +310,14 @@ static const command commands[] = {
      "no cgroup: status says which) until resumed. Calls to them wait; missed\n"
      "heartbeats are not counted meanwhile.\n" NAMES_HELP},
     {"resume", 1, -1, 0, 0, "NAME...", "Lets paused services run again.\n" NAMES_HELP},
-    {"logs", 1, -1, OPT_FOLLOW, OPT_TIMESTAMPS, "NAME... [-n N] [-f] [-t] [--stderr | --stdout]",
+    {"logs", 1, -1, OPT_FOLLOW, OPT_CALL,
+     "NAME... [-n N] [-f] [-t] [--stderr | --stdout] [--level L] [--call ID]",
      "Prints the services' last captured lines (-n, default 100), from their\n"
      "memory rings, merged by time, and with -f goes on printing new ones until\n"
      "interrupted. -t (--timestamps) prefixes each line with the time ward read\n"
-     "it (UTC).\n" NAMES_HELP},
+     "it (UTC). Log records the services sent print as LEVEL message key=value...\n"
+     "(call ID); --level L keeps records of level L (trace, debug, info, warn,\n"
+     "error) or above, --call ID those of one call, and leaves out the lines.\n" NAMES_HELP},
     {"spawn", 1, 1, OPT_RESTART, OPT_READY, "NAME [--restart MODE] [--ready R] -- CMD [ARGS...]",
      "Runs CMD as a transient service NAME (not in the configuration; gone once\n"
      "stopped). MODE: always, on-failure (default) or never. R: handshake,\n"
@@ -360,8 +363,46 @@ static void reconnect_pause(void) {
   nanosleep(&ts, NULL);
 }
 
-static int do_logs(ctl *c, json_t *names, long n, int follow, const char *stream,
+/* What `logs` keeps: a stream, records from a level up, a call's records. */
+typedef struct logs_filter {
+  const char *stream; /* "stdout", "stderr" or NULL */
+  const char *level;  /* a level's name, or NULL */
+  long long call_id;  /* 0: any */
+} logs_filter;
+
+static int level_known(const char *name) {
+  for (int l = WARD_LEVEL_TRACE; l <= WARD_LEVEL_ERROR; l++)
+    if (strcmp(name, ward_level_name(l)) == 0)
+      return 1;
+  return 0;
+}
+
+/* A record of ward.logs as one readable line (cli_record_text). */
+static void print_record(json_t *l) {
+  json_t *fo = json_object_get(l, "fields");
+  size_t nf = json_object_size(fo), i = 0;
+  ward_log_field *fv = calloc(nf + 1, sizeof *fv);
+  const char *key;
+  json_t *v;
+  int level = 0;
+  const char *name = json_string_value(json_object_get(l, "level"));
+  for (int k = WARD_LEVEL_TRACE; name && k <= WARD_LEVEL_ERROR; k++)
+    if (strcmp(name, ward_level_name(k)) == 0)
+      level = k;
+  json_object_foreach(fo, key, v) {
+    if (fv && i < nf)
+      fv[i++] = (ward_log_field){key, json_string_value(v) ? json_string_value(v) : ""};
+  }
+  char *t = cli_record_text(level, json_string_value(json_object_get(l, "text")), fv, fv ? i : 0,
+                            (unsigned long)json_integer_value(json_object_get(l, "call_id")));
+  printf("%s\n", t ? t : json_string_value(json_object_get(l, "text")));
+  free(t);
+  free(fv);
+}
+
+static int do_logs(ctl *c, json_t *names, long n, int follow, const logs_filter *lf,
                    int stamps) {
+  const char *stream = lf->stream;
   json_t *cursor = json_object(); /* per instance: {id, seq} of the last line seen */
   int first = 1, rc = CLI_EXIT_OK;
   if (follow) {
@@ -378,6 +419,10 @@ static int do_logs(ctl *c, json_t *names, long n, int follow, const char *stream
       json_object_set_new(p, "follow", json_true()); /* answered when lines come */
     if (stream)
       json_object_set_new(p, "stream", json_string(stream));
+    if (lf->level)
+      json_object_set_new(p, "level", json_string(lf->level));
+    if (lf->call_id)
+      json_object_set_new(p, "call_id", json_integer((json_int_t)lf->call_id));
     json_t *res;
     rc = call(c, "ward.logs", p, &res);
     if (rc && c->lost) {
@@ -408,10 +453,13 @@ static int do_logs(ctl *c, json_t *names, long n, int follow, const char *stream
           char *s = json_dumps(l, JSON_COMPACT);
           printf("%s\n", s ? s : "{}");
           free(s);
-        } else if (several) {
-          printf("[%s] %s\n", inst, json_string_value(json_object_get(l, "text")));
         } else {
-          printf("%s\n", json_string_value(json_object_get(l, "text")));
+          if (several)
+            printf("[%s] ", inst);
+          if (json_object_get(l, "level"))
+            print_record(l);
+          else
+            printf("%s\n", json_string_value(json_object_get(l, "text")));
         }
       }
     }
@@ -433,6 +481,7 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
                                  {"grace", 0, 1, OPT_GRACE},       {"follow", 'f', 0, OPT_FOLLOW},
                                  {"lines", 'n', 1, OPT_LINES},     {"stderr", 0, 0, OPT_STDERR},
                                  {"stdout", 0, 0, OPT_STDOUT},     {"timestamps", 't', 0, OPT_TIMESTAMPS},
+                                 {"level", 0, 1, OPT_LEVEL},       {"call", 0, 1, OPT_CALL},
                                  {"restart", 0, 1, OPT_RESTART},
                                  {"ready", 0, 1, OPT_READY},       {NULL, 0, 0, 0}};
   char cmdname[32];
@@ -442,7 +491,8 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   json_t *pos = json_array(); /* the positional arguments (names) */
   int grace = -1, follow = 0, stamps = 0;
   long lines = 100;
-  const char *stream = NULL, *restart = NULL, *ready = NULL;
+  const char *stream = NULL, *restart = NULL, *ready = NULL, *level = NULL;
+  long long call_id = 0;
   json_t *rest = json_array(); /* spawn: the command after -- */
   int rc = CLI_EXIT_OK;
   for (int id; (id = cli_next_opt(&a, opts)) != CLI_OPT_END;) {
@@ -495,6 +545,25 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
     case OPT_TIMESTAMPS:
       stamps = 1;
       break;
+    case OPT_LEVEL:
+      level = a.arg;
+      if (!level_known(level)) {
+        json_decref(rest);
+        json_decref(pos);
+        return cli_usage_error(cmdname, "--level: '%s' is not trace, debug, info, warn or error",
+                               a.arg);
+      }
+      break;
+    case OPT_CALL: {
+      char *end;
+      call_id = strtoll(a.arg, &end, 10);
+      if (*end || call_id < 1 || call_id > 0xFFFFFFFFLL) {
+        json_decref(rest);
+        json_decref(pos);
+        return cli_usage_error(cmdname, "--call: '%s' is not a call id (1..4294967295)", a.arg);
+      }
+      break;
+    }
     case OPT_RESTART:
       restart = a.arg;
       break;
@@ -549,7 +618,8 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
 
   if (strcmp(k->name, "logs") == 0) {
     json_decref(rest);
-    int rc_logs = do_logs(c, pos, lines, follow, stream, stamps);
+    logs_filter lf = {stream, level, call_id};
+    int rc_logs = do_logs(c, pos, lines, follow, &lf, stamps);
     json_decref(pos);
     return cli_finish(cmdname, rc_logs);
   }

@@ -232,22 +232,50 @@ static void track_up(supervisor *d, const ward_event *ev) {
   d->changed = 1;
 }
 
+/* A captured line or a log record, to the journal or the service's log
+ * file; a record as its readable line (in the journal with its level as
+ * the line's syslog priority). */
+static void log_event(supervisor *d, const ward_event *ev) {
+  const char *n = ev->name;
+  const char *text = ev->detail ? ev->detail : "";
+  char *rec = NULL;
+  if (ev->stream == WARD_LOG_RECORD) {
+    rec = cli_record_text(ev->level, text, ev->fields, ev->nfields, ev->call_id);
+    if (!rec)
+      return;
+    text = rec;
+  }
+  if (d->journal) {
+    if (rec) {
+      static const char prio[] = "77643"; /* trace, debug: 7; info 6; warn 4; error 3 */
+      char *line = malloc(strlen(rec) + 4);
+      if (line) {
+        int lv = ev->level >= WARD_LEVEL_TRACE && ev->level <= WARD_LEVEL_ERROR ? ev->level : 3;
+        sprintf(line, "<%c>%s", prio[lv - 1], rec);
+        sysd_journal_line(d->journal, n, ev->stream, line);
+        free(line);
+      }
+    } else {
+      sysd_journal_line(d->journal, n, ev->stream, text);
+    }
+    free(rec);
+    return;
+  }
+  char svcname[128];
+  svc_of(n, svcname, sizeof svcname);
+  svclog_line(d->logs, svcname, n, ev->stream, wall_ms(), text);
+  free(rec);
+}
+
 static void on_event(const ward_event *ev, void *ud) {
   supervisor *d = ud;
   const char *n = ev->name;
   track_up(d, ev);
   switch (ev->type) {
-  case WARD_EV_LOG: {
+  case WARD_EV_LOG:
     d->new_lines = 1;
-    if (d->journal) {
-      sysd_journal_line(d->journal, n, ev->stream, ev->detail ? ev->detail : "");
-      break;
-    }
-    char svcname[128];
-    svc_of(n, svcname, sizeof svcname);
-    svclog_line(d->logs, svcname, n, ev->stream, wall_ms(), ev->detail ? ev->detail : "");
+    log_event(d, ev);
     break;
-  }
   case WARD_EV_SPAWNED:
     say("spawned", n, "pid=%d generation=%u", ev->pid, ev->generation);
     break;
@@ -900,9 +928,10 @@ static int http_serve(supervisor *d, const char *address, char *err, size_t cap)
   return rv;
 }
 
-/* One captured line of one instance, for merging instances by time. */
+/* One captured line or record of one instance, for merging instances by
+ * time. */
 typedef struct log_ref {
-  const ward_log_line *line;
+  const ward_log_entry *line;
   int instance;
   const char *name;
 } log_ref;
@@ -934,14 +963,66 @@ static int workers_of(const targets *t, ward_worker ***out) {
   return n;
 }
 
+/* A level given as a name ("warn") or a number (1..5); 0 for none. */
+static int log_level_of(json_t *v, int *level) {
+  *level = 0;
+  if (!v)
+    return 0;
+  if (json_is_integer(v) && json_integer_value(v) >= WARD_LEVEL_TRACE &&
+      json_integer_value(v) <= WARD_LEVEL_ERROR) {
+    *level = (int)json_integer_value(v);
+    return 0;
+  }
+  for (int l = WARD_LEVEL_TRACE; json_is_string(v) && l <= WARD_LEVEL_ERROR; l++)
+    if (strcmp(json_string_value(v), ward_level_name(l)) == 0) {
+      *level = l;
+      return 0;
+    }
+  return -1;
+}
+
+/* One line or record as ward.logs answers it; a record also has its
+ * level, call id (0: none) and fields. */
+static json_t *log_json(const log_ref *r) {
+  const ward_log_entry *e = r->line;
+  json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "instance", r->name, "seq",
+                        (json_int_t)e->seq, "time_ms", (json_int_t)e->time_ms, "stream",
+                        e->stream == WARD_LOG_STDERR   ? "stderr"
+                        : e->stream == WARD_LOG_RECORD ? "record"
+                                                       : "stdout",
+                        "text", e->text);
+  if (o && e->stream == WARD_LOG_RECORD) {
+    json_t *f = json_object();
+    for (size_t i = 0; i < e->nfields; i++)
+      json_object_set_new(f, e->fields[i].key, json_string(e->fields[i].value));
+    json_object_set_new(o, "level", json_string(ward_level_name(e->level)));
+    json_object_set_new(o, "call_id", json_integer((json_int_t)e->call_id));
+    json_object_set_new(o, "fields", f);
+    if (e->flags & WARD_LOG_INVALID)
+      json_object_set_new(o, "invalid", json_true());
+  }
+  return o;
+}
+
 /* ward.logs: the lines of the instances named, merged by time, the last
  * N of them; and, per instance, a cursor (its handle's id and the highest
  * seq it has) to ask for what comes after. A cursor of another handle (the
  * service was replaced by a reload) starts from the first line. */
 static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
   json_t *last = json_object_get(p, "last"), *after = json_object_get(p, "after");
+  json_t *call = json_object_get(p, "call_id");
+  int level;
   if (last && (!json_is_integer(last) || json_integer_value(last) < 0)) {
     snprintf(err, cap, "logs needs a count of 0 or more");
+    return CTL_BAD;
+  }
+  if (log_level_of(json_object_get(p, "level"), &level)) {
+    snprintf(err, cap, "logs: level is trace, debug, info, warn or error (or 1..5)");
+    return CTL_BAD;
+  }
+  if (call && (!json_is_integer(call) || json_integer_value(call) < 0 ||
+               json_integer_value(call) > 0xFFFFFFFF)) {
+    snprintf(err, cap, "logs: call_id is a call's id, 1..4294967295 (0: any)");
     return CTL_BAD;
   }
   const char *stream = json_string_value(json_object_get(p, "stream"));
@@ -954,7 +1035,7 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
     snprintf(err, cap, "out of memory");
     return CTL_FAILED;
   }
-  ward_log_line **lines = calloc((size_t)n + 1, sizeof *lines);
+  ward_log_entry **lines = calloc((size_t)n + 1, sizeof *lines);
   size_t *counts = calloc((size_t)n + 1, sizeof *counts);
   char (*names)[128] = calloc((size_t)n + 1, sizeof *names);
   json_t *cursor = json_object();
@@ -988,8 +1069,11 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
     q.last = last ? (size_t)json_integer_value(last) : 0;
     q.streams = stream && strcmp(stream, "stderr") == 0   ? WARD_LOG_STDERR
                 : stream && strcmp(stream, "stdout") == 0 ? WARD_LOG_STDOUT
+                : stream && strcmp(stream, "record") == 0 ? WARD_LOG_RECORD
                                                           : 0;
-    if (!ward_worker_logs(&lines[i], &counts[i], w, &q))
+    q.min_level = level;
+    q.call_id = call ? (uint32_t)json_integer_value(call) : 0;
+    if (!ward_worker_log_entries(&lines[i], &counts[i], w, &q))
       total += counts[i];
   }
   log_ref *refs = rv ? NULL : calloc(total + 1, sizeof *refs);
@@ -1007,15 +1091,10 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
     size_t keep = last && (size_t)json_integer_value(last) < m ? (size_t)json_integer_value(last)
                                                                : m;
     for (size_t k = m - keep; k < m; k++)
-      json_array_append_new(
-          arr, json_pack("{s:s, s:I, s:I, s:s, s:s}", "instance", refs[k].name, "seq",
-                         (json_int_t)refs[k].line->seq, "time_ms",
-                         (json_int_t)refs[k].line->time_ms, "stream",
-                         refs[k].line->stream == WARD_LOG_STDERR ? "stderr" : "stdout", "text",
-                         refs[k].line->text));
+      json_array_append_new(arr, log_json(&refs[k]));
   }
   for (int i = 0; lines && counts && i < n; i++)
-    ward_log_lines_free(lines[i], counts[i]);
+    ward_log_entries_free(lines[i], counts[i]);
   free(ws);
   free(lines);
   free(counts);

@@ -180,7 +180,9 @@ void svclog_line(svclog *l, const char *svc, const char *instance, int stream, i
     cli_utc_stamp(stamp, sizeof stamp, time_ms);
     char head[160];
     int n = snprintf(head, sizeof head, "%s %s %s: ", stamp, instance,
-                     stream == WARD_LOG_STDERR ? "err" : "out");
+                     stream == WARD_LOG_STDERR   ? "err"
+                     : stream == WARD_LOG_RECORD ? "log"
+                                                 : "out");
     uint64_t add = (uint64_t)n + strlen(text) + 1;
     if (f->size > 0 && f->size + add > (f->max ? f->max : l->max))
       rotate(l, f);
