@@ -1899,8 +1899,9 @@ enum {
  * nothing: the ring stays empty). WARD_EINVAL for another mode. */
 WARD_EXTERN int ward_spec_output(ward_spec *spec, int mode);
 /* The ring's budget in bytes, at least 1024 (default WARD_LOG_RING_DEFAULT).
- * Each line costs its length plus about 40 bytes; the oldest lines go
- * first (a budget smaller than a line keeps nothing of it). */
+ * Each line costs its length plus about 64 bytes (a log record, its
+ * message, keys and values, each with a NUL, plus as much); the oldest
+ * lines go first (a budget smaller than a line keeps nothing of it). */
 WARD_EXTERN int ward_spec_log_ring(ward_spec *spec, size_t bytes);
 /* Report every line stored in the ring as a WARD_EV_LOG event, in order with
  * the worker's other events, a process's lines before its EXITED (default
@@ -1924,8 +1925,8 @@ enum { WARD_LOG_CUT = 1, WARD_LOG_BINARY = 2, WARD_LOG_INVALID = 4 };
  * in the same ring as the captured lines, with their structure, under the
  * same byte budget; they share the lines' sequence numbers. Limits: a
  * message of at most WARD_LOG_MESSAGE_MAX bytes, at most
- * WARD_LOG_FIELDS_MAX fields, keys of 1..WARD_LOG_KEY_MAX bytes of
- * [A-Za-z0-9_.-], values of at most WARD_LOG_VALUE_MAX bytes; message and
+ * WARD_LOG_FIELDS_MAX fields, distinct keys of 1..WARD_LOG_KEY_MAX bytes
+ * of [A-Za-z0-9_.-], values of at most WARD_LOG_VALUE_MAX bytes; message and
  * values UTF-8 without NUL (control bytes other than tab are stored as
  * '?', WARD_LOG_BINARY).
  * ------------------------------------------------------------------- */

@@ -144,6 +144,11 @@ const char *ward__rec_check(const ward__rec *r) {
   for (size_t i = 0; i < r->nfields; i++) {
     if (!key_valid(r->f[i].key, r->f[i].klen))
       return "a field key empty, over 64 bytes, or not of [A-Za-z0-9_.-]";
+    /* Distinct keys: a record reads as a JSON object, and a reader of
+     * key=value pairs need not guess which of two values counts. */
+    for (size_t k = 0; k < i; k++)
+      if (r->f[k].klen == r->f[i].klen && memcmp(r->f[k].key, r->f[i].key, r->f[i].klen) == 0)
+        return "a field key repeated";
     if (r->f[i].vlen > WARD_LOG_VALUE_MAX)
       return "a field value over 1024 bytes";
     if (!ward__utf8_valid(r->f[i].val, r->f[i].vlen))

@@ -51,8 +51,9 @@ void ward__rec_put(uint8_t *out, const ward__rec *r);
  * without its value), else 0. The content rules are ward__rec_check's. */
 int ward__rec_get(ward__rec *r, const ward__hdr *h, const uint8_t *p, size_t n);
 
-/* NULL when `r` keeps the rules of a record (level 1..5, sizes, keys,
- * UTF-8 without NUL), else a static phrase saying which it breaks. */
+/* NULL when `r` keeps the rules of a record (level 1..5, sizes, distinct
+ * keys of [A-Za-z0-9_.-], UTF-8 without NUL), else a static phrase saying
+ * which it breaks. */
 const char *ward__rec_check(const ward__rec *r);
 
 /* Whether `n` bytes at `s` are UTF-8 without a NUL byte. */

@@ -46,7 +46,9 @@ static int w_refuse(ward_ctx *ctx, const void *d, size_t n, void *ud) {
             ward_ctx_log(ctx, WARD_LEVEL_INFO, "m", (ward_log_field[]){{"a b", "1"}}, 1) ==
                 WARD_EINVAL &&
             ward_ctx_log(ctx, WARD_LEVEL_INFO, "m", (ward_log_field[]){{"k", big}}, 1) ==
-                WARD_EINVAL;
+                WARD_EINVAL &&
+            ward_ctx_log(ctx, WARD_LEVEL_INFO, "m", (ward_log_field[]){{"k", "1"}, {"k", "2"}},
+                         2) == WARD_EINVAL;
   return tw_reply_str(ctx, bad ? "true" : "false");
 }
 
@@ -168,6 +170,8 @@ static int w_bad_records(void) {
   raw_record(WARD_LEVEL_INFO, 0, "badkey", 6, (ward__recfield[]){{"a=b", 3, "v", 1}}, 1);
   raw_record(WARD_LEVEL_INFO, 0, "emptykey", 8, (ward__recfield[]){{"", 0, "v", 1}}, 1);
   raw_record(WARD_LEVEL_INFO, 0, "nulval", 6, (ward__recfield[]){{"k", 1, "a\0b", 3}}, 1);
+  raw_record(WARD_LEVEL_INFO, 0, "twice", 5,
+             (ward__recfield[]){{"k", 1, "1", 1}, {"j", 1, "2", 1}, {"k", 1, "3", 1}}, 3);
   raw_record(WARD_LEVEL_INFO, 7, "after", 5, (ward__recfield[]){{"ok", 2, "yes", 3}}, 1);
   for (;;)
     if (raw_frame() == WARD__K_GOODBYE)
@@ -465,21 +469,21 @@ static void test_malformed_dropped(void) {
   for (int tries = 0; tries < 2000; tries++) {
     ward_log_entries_free(v, n);
     v = entries(w, NULL, &n);
-    if (n >= 11)
+    if (n >= 12)
       break;
     t_nap_ms(10);
   }
-  for (size_t i = 0; n != 11 && i < n; i++)
+  for (size_t i = 0; n != 12 && i < n; i++)
     fprintf(stderr, "  entry %zu: stream %d: %s\n", i, v[i].stream, v[i].text);
-  T_EQ_INT(n, 11);
+  T_EQ_INT(n, 12);
   static const char *const why[] = {
       "unknown level", "unknown level", "message not UTF-8 or holding a NUL byte",
       "message not UTF-8 or holding a NUL byte", "message over 4096 bytes",
       "more than 32 fields", "a field value over 1024 bytes",
       "a field key empty, over 64 bytes, or not of [A-Za-z0-9_.-]",
       "a field key empty, over 64 bytes, or not of [A-Za-z0-9_.-]",
-      "a field value not UTF-8 or holding a NUL byte"};
-  for (size_t i = 0; i < 10; i++) {
+      "a field value not UTF-8 or holding a NUL byte", "a field key repeated"};
+  for (size_t i = 0; i < 11; i++) {
     char want[160];
     snprintf(want, sizeof want, "log record dropped: %s", why[i]);
     T_EQ_STR(v[i].text, want);
@@ -487,10 +491,10 @@ static void test_malformed_dropped(void) {
     T_EQ_INT(v[i].level, WARD_LEVEL_WARN);
     T_EQ_INT(v[i].nfields, 0);
   }
-  T_EQ_STR(v[10].text, "after");
-  T_EQ_INT(v[10].call_id, 7);
-  T_EQ_INT(v[10].flags, 0);
-  T_EQ_STR(v[10].fields[0].value, "yes");
+  T_EQ_STR(v[11].text, "after");
+  T_EQ_INT(v[11].call_id, 7);
+  T_EQ_INT(v[11].flags, 0);
+  T_EQ_STR(v[11].fields[0].value, "yes");
   ward_log_entries_free(v, n);
   /* The worker is still there. */
   ward_info i = WARD_INFO_INIT;

@@ -209,6 +209,7 @@ def test_without_msgpack(monkeypatch):
     ("m", [("a b", "v")]),
     ("m", [("", "v")]),
     ("m", [("k", "v" * 1025)]),
+    ("m", [("k", "1"), ("k", "2")]),
 ])
 def test_log_record_rules(message, fields):
     with pytest.raises(ValueError):

@@ -275,6 +275,9 @@ def encode_log(message, fields=()):
     fields = list(fields)
     if len(fields) > LOG_FIELDS_MAX:
         raise ValueError("%d log fields, over %d" % (len(fields), LOG_FIELDS_MAX))
+    keys = [k for k, _ in fields]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a log field key given twice")
     out = [text(message, "message", LOG_MESSAGE_MAX)]
     for key, value in fields:
         k = key.encode("ascii", "replace") if isinstance(key, str) else bytes(key)
