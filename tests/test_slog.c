@@ -72,6 +72,24 @@ static int w_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, "\"flooded\"");
 }
 
+/* Logs through a client of the ward server at the path given: a server
+ * takes no LOG frames, so the record goes to stderr as a line. */
+static int w_via_server(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  char path[512];
+  snprintf(path, sizeof path, "%.*s", (int)(n < sizeof path - 1 ? n : sizeof path - 1),
+           (const char *)d);
+  ward_client *c;
+  int rv = ward_client_open(&c, path);
+  if (!rv)
+    rv = ward_client_log(c, WARD_LEVEL_WARN, "no LOG here",
+                         (ward_log_field[]){{"k", "v"}, {"why", "a server"}}, 2);
+  if (!rv)
+    rv = ward_client_request(NULL, c, "echo", "1", 1, 20000);
+  ward_client_free(c);
+  return rv ? ward_ctx_fail(ctx, rv, ward_last_error()) : tw_reply_str(ctx, "\"ok\"");
+}
+
 static int w_serve(void) {
   if (ward_client_connect(&w_client))
     return 2;
@@ -80,6 +98,7 @@ static int w_serve(void) {
   ward_client_handle(w_client, "flood", w_flood, NULL);
   ward_client_handle(w_client, "echo", tw_echo, NULL);
   ward_client_handle(w_client, "say", tw_say, NULL);
+  ward_client_handle(w_client, "via_server", w_via_server, NULL);
   int rv = ward_client_run(w_client);
   ward_client_free(w_client);
   return rv == 0 ? 0 : 1;
@@ -521,6 +540,41 @@ static void test_truncated_is_violation(void) {
 
 static void test_host_handler_refuses(void);
 
+/* A peer whose WELCOME does not say log=1 (here a ward server) gets no
+ * LOG frame: the worker library writes the record to stderr, which its
+ * own host captures as a line. */
+static void test_no_log_frames_without_log1(void) {
+  char path[256];
+  t_tmp_path(path, sizeof path, "slog.sock");
+  ward_server *srv;
+  T_OK(ward_server_new(&srv));
+  T_OK(ward_server_handle(srv, "echo", tw_echo, NULL));
+  T_OK(ward_server_listen(srv, path));
+  ward_worker *w = spawn("fallback", "slog_serve", 0, 0);
+  T_OK(ward_request(NULL, w, "via_server", path, strlen(path), 20000));
+  ward_log_query q = WARD_LOG_QUERY_INIT;
+  q.streams = WARD_LOG_STDERR;
+  size_t n = 0;
+  ward_log_entry *v = NULL;
+  for (int tries = 0; tries < 2000; tries++) {
+    ward_log_entries_free(v, n);
+    v = entries(w, &q, &n);
+    if (n >= 1)
+      break;
+    t_nap_ms(10);
+  }
+  T_EQ_INT(n, 1);
+  T_EQ_STR(v[0].text, "WARN no LOG here k=v why=a server");
+  ward_log_entries_free(v, n);
+  q.streams = WARD_LOG_RECORD;
+  v = entries(w, &q, &n);
+  T_EQ_INT(n, 0);
+  ward_log_entries_free(v, n);
+  ward_worker_free(w);
+  ward_server_free(srv);
+  unlink(path);
+}
+
 /* Vector (i) of docs/protocol.md section 12, both ways. */
 static void test_vector_i(void) {
   static const uint8_t want[] = {
@@ -576,6 +630,7 @@ int main(int argc, char **argv) {
   T_RUN(test_malformed_dropped);
   T_RUN(test_truncated_is_violation);
   T_RUN(test_host_handler_refuses);
+  T_RUN(test_no_log_frames_without_log1);
   ward_host_free(host);
   return t_done();
 }

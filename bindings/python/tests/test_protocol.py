@@ -10,9 +10,9 @@ import pytest
 from ward import payload
 from ward.errors import Error, PayloadError
 from ward.protocol import (JSON, MSGPACK, RAW, Frame, Kind, Violation, decode_error,
-                           decode_frame, decode_header, decode_lines, encode_error, encode_log,
-                           encode_frame, encode_lines, fit_error, frame_size, may_send,
-                           to_signed, to_unsigned)
+                           decode_frame, decode_header, decode_lines, encode_error,
+                           encode_frame, encode_lines, encode_log, fit_error, frame_size,
+                           may_send, to_signed, to_unsigned)
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "protocol.md")
 

@@ -14,7 +14,7 @@ import pytest
 
 from rawhost import DEADLINE, HERE, RawHost, fixture_command, worker_env
 from ward.protocol import (JSON, MSGPACK, RAW, Kind, decode_error, encode_error, encode_frame,
-                           to_unsigned)
+                           encode_log, to_unsigned)
 
 
 @pytest.fixture
@@ -425,3 +425,33 @@ def test_death_signal_taken_back_under_a_forking_wrapper(hosts):
     if pidfd is not None:
         assert select.select([pidfd], [], [], DEADLINE)[0], "the worker did not exit"
         os.close(pidfd)
+
+
+# -- log records (protocol.md 8.4) ------------------------------------------------
+
+
+def test_log_records_as_log_frames(hosts):
+    h = hosts()
+    h.hello()
+    lines = "max_frame=%d\npid=%d\nworker_id=7\ngeneration=3\nlog=1\n" % (1 << 20, os.getpid())
+    h.put(Kind.WELCOME, 0, 1, payload=lines.encode())
+    request(h, 5, "logs", {})
+    f = h.expect(Kind.LOG, 5, 4)
+    assert f.encoding == RAW and f.name == ""
+    assert f.payload == encode_log("disk slow", [("ms", "250"), ("disk", "sda")])
+    f = h.expect(Kind.LOG, 5, 5)
+    assert f.payload == encode_log("tab\there")
+    f = h.expect(Kind.LOG, 0, 2)
+    assert f.payload == encode_log("not in a call")
+    assert expect_reply(h, 5) == 5      # five records refused, none sent
+
+
+def test_log_records_to_stderr_without_log1(hosts):
+    h = hosts().start()                 # a WELCOME without log=1: no LOG frame
+    request(h, 5, "logs", {})
+    assert expect_reply(h, 5) == 5
+    h.close()
+    h.wait()
+    err = h.stderr()
+    assert "WARN disk slow ms=250 disk=sda\n" in err
+    assert "ERROR tab\there\n" in err and "DEBUG not in a call\n" in err
