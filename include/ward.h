@@ -1944,6 +1944,20 @@ enum {
 /* The name of a level: "trace", "debug", "info", "warn", "error"; "unknown"
  * for another value. */
 WARD_EXTERN const char *ward_level_name(int level);
+/* A record as one readable line, the way ward prints records (`ward ctl
+ * logs`, WARD_OUTPUT_FORWARD, a worker's stderr when its host takes no
+ * records): the level's name in capitals, the message, " key=value" for
+ * each field, and " (call ID)" unless call_id is 0, as in
+ *     WARN disk slow ms=250 path="/a b" (call 3)
+ * A value that is empty or holds a space, tab, '"', '=' or '\\' is quoted,
+ * with '"' and '\\' escaped by a '\\'; control bytes other than tab are
+ * written '?', so the line holds no newline. Writes at most `cap` bytes to
+ * `buf`, NUL-terminated when cap > 0, and returns the whole line's length
+ * without its NUL, as snprintf does (cap 0 and a NULL buf: just the
+ * length). Any thread. */
+WARD_EXTERN size_t ward_log_format(char *buf, size_t cap, int level, const char *msg,
+                                   const ward_log_field *fields, size_t nfields,
+                                   uint32_t call_id);
 
 /* One captured line; ward_worker_logs returns an array of them, so its
  * layout never changes. */

@@ -623,37 +623,28 @@ static int make_record(ward__rec *r, int level, uint32_t id, const char *msg,
   return why ? ward__fail(WARD_EINVAL, "log record: %s", why) : 0;
 }
 
-/* For a host that takes no LOG frames: the record as one line on stderr,
- * which such a host captures (newlines inside would cut it, so they go
- * as spaces). */
-static int log_to_stderr(const ward__rec *r) {
-  char head[16];
-  const char *name = ward_level_name(r->level);
-  size_t i = 0;
-  for (; name[i] && i < sizeof head - 1; i++)
-    head[i] = (char)(name[i] - 'a' + 'A');
-  head[i] = 0;
-  flockfile(stderr);
-  fprintf(stderr, "%s ", head);
-  for (size_t k = 0; k < r->mlen; k++)
-    putc(r->msg[k] == '\n' || r->msg[k] == '\r' ? ' ' : r->msg[k], stderr);
-  for (size_t f = 0; f < r->nfields; f++) {
-    fprintf(stderr, " %.*s=", (int)r->f[f].klen, r->f[f].key);
-    for (size_t k = 0; k < r->f[f].vlen; k++)
-      putc(r->f[f].val[k] == '\n' || r->f[f].val[k] == '\r' ? ' ' : r->f[f].val[k], stderr);
-  }
-  putc('\n', stderr);
+/* For a host that takes no LOG frames: the record as one line on stderr
+ * (ward_log_format), which such a host captures. */
+static int log_to_stderr(int level, const char *msg, const ward_log_field *fields,
+                         size_t nfields) {
+  size_t n = ward_log_format(NULL, 0, level, msg, fields, nfields, 0);
+  char *b = malloc(n + 2);
+  if (!b)
+    return WARD_ENOMEM;
+  ward_log_format(b, n + 1, level, msg, fields, nfields, 0);
+  b[n] = '\n';
+  fwrite(b, 1, n + 1, stderr); /* one write for the line: unbuffered stderr */
   fflush(stderr);
-  funlockfile(stderr);
+  free(b);
   return 0;
 }
 
-static int send_record(ward_client *c, const ward__rec *r) {
+static int send_record(ward_client *c, const ward__rec *r, const ward_log_field *fields) {
   int rv = handshake(c);
   if (rv)
     return rv;
   if (!atomic_load(&c->host_logs))
-    return log_to_stderr(r);
+    return log_to_stderr(r->level, r->msg, fields, r->nfields);
   size_t len = ward__rec_size(r);
   if (len > c->conn->max_out)
     return ward__fail(WARD_ETOOBIG, "log record of %zu bytes over the host's limit", len);
@@ -677,7 +668,7 @@ int ward_client_log(ward_client *c, int level, const char *msg, const ward_log_f
     return ward__fail(WARD_EINVAL, "ward_client_log needs a client");
   ward__rec r;
   int rv = make_record(&r, level, 0, msg, fields, nfields);
-  return rv ? rv : send_record(c, &r);
+  return rv ? rv : send_record(c, &r, fields);
 }
 
 int ward_ctx_log(ward_ctx *ctx, int level, const char *msg, const ward_log_field *fields,
@@ -688,5 +679,5 @@ int ward_ctx_log(ward_ctx *ctx, int level, const char *msg, const ward_log_field
   ward__rec r;
   int rv = make_record(&r, level, ctx->kind == WARD__K_REQUEST ? ctx->id : 0, msg, fields,
                        nfields);
-  return rv ? rv : send_record(ctx->boundary_ud, &r);
+  return rv ? rv : send_record(ctx->boundary_ud, &r, fields);
 }

@@ -19,28 +19,18 @@ static int stream_of(const ward_worker *w, const ward__watch *wt) {
   return wt == &w->out_watch ? WARD_LOG_STDOUT : WARD_LOG_STDERR;
 }
 
-/* A record as one readable line, "LEVEL message key=value ...", in `b`
- * (which holds at least l->size + 16 bytes). */
-static size_t record_text(const ward__logline *l, char *b) {
-  size_t n = (size_t)sprintf(b, "%s ", ward_level_name(l->level));
-  for (size_t i = 0; i < n - 1; i++)
-    b[i] = (char)(b[i] - 'a' + 'A');
-  memcpy(b + n, l->text, l->len);
-  n += l->len;
-  for (const char *p = l->text + l->len + 1, *end = l->text + l->size; p < end;) {
-    size_t k = strlen(p);
-    b[n++] = ' ';
-    memcpy(b + n, p, k);
-    n += k;
-    p += k + 1;
-    k = strlen(p);
-    b[n++] = '=';
-    memcpy(b + n, p, k);
-    n += k;
-    p += k + 1;
-  }
-  b[n] = 0;
-  return n;
+/* A record as its readable line (ward_log_format), malloc'd; NULL
+ * without memory. *len is its length. */
+static char *record_text(const ward__logline *l, size_t *len) {
+  ward_log_field fv[WARD_LOG_FIELDS_MAX];
+  size_t nf = l->nfields < WARD_LOG_FIELDS_MAX ? l->nfields : WARD_LOG_FIELDS_MAX;
+  ward__logline_fields(l, fv);
+  size_t n = ward_log_format(NULL, 0, l->level, l->text, fv, nf, l->call_id);
+  char *b = malloc(n + 1);
+  if (b)
+    ward_log_format(b, n + 1, l->level, l->text, fv, nf, l->call_id);
+  *len = n;
+  return b;
 }
 
 /* The event of a record: its fields, and its message as the detail, in
@@ -79,10 +69,9 @@ static void line_added(const ward__logline *l, void *ud) {
     const char *text = l->text;
     size_t len = l->len;
     if (l->stream == WARD_LOG_RECORD) {
-      rec = malloc(l->size + 16);
+      rec = record_text(l, &len);
       if (!rec)
         return;
-      len = record_text(l, rec);
       text = rec;
     }
     int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->log_pid);

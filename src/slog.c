@@ -12,6 +12,7 @@
  */
 #include "slog.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -155,4 +156,64 @@ const char *ward__rec_check(const ward__rec *r) {
       return "a field value not UTF-8 or holding a NUL byte";
   }
   return NULL;
+}
+
+/* The line of ward_log_format, written through `put` so that one walk
+ * both measures and fills. */
+typedef struct fmt {
+  char *buf;
+  size_t cap, len;
+} fmt;
+
+static void put_c(fmt *f, char c) {
+  if (f->len + 1 < f->cap)
+    f->buf[f->len] = c;
+  f->len++;
+}
+
+static void put_s(fmt *f, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    put_c(f, (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c);
+  }
+}
+
+static void put_value(fmt *f, const char *v) {
+  int quote = !*v || strpbrk(v, " \t\"=\\") != NULL;
+  if (!quote) {
+    put_s(f, v);
+    return;
+  }
+  put_c(f, '"');
+  for (char one[2] = {0, 0}; *v; v++) {
+    if (*v == '"' || *v == '\\')
+      put_c(f, '\\');
+    one[0] = *v;
+    put_s(f, one);
+  }
+  put_c(f, '"');
+}
+
+size_t ward_log_format(char *buf, size_t cap, int level, const char *msg,
+                       const ward_log_field *fields, size_t nfields, uint32_t call_id) {
+  fmt f = {buf, buf ? cap : 0, 0};
+  const char *name = ward_level_name(level);
+  for (; *name; name++)
+    put_c(&f, (char)(*name - 'a' + 'A'));
+  put_c(&f, ' ');
+  put_s(&f, msg ? msg : "");
+  for (size_t i = 0; fields && i < nfields; i++) {
+    put_c(&f, ' ');
+    put_s(&f, fields[i].key ? fields[i].key : "");
+    put_c(&f, '=');
+    put_value(&f, fields[i].value ? fields[i].value : "");
+  }
+  if (call_id) {
+    char id[24];
+    snprintf(id, sizeof id, " (call %u)", (unsigned)call_id);
+    put_s(&f, id);
+  }
+  if (f.cap)
+    f.buf[f.len < f.cap ? f.len : f.cap - 1] = 0;
+  return f.len;
 }

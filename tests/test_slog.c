@@ -540,6 +540,34 @@ static void test_truncated_is_violation(void) {
 
 static void test_host_handler_refuses(void);
 
+/* A forwarding spec copies records to the host's stderr as readable
+ * lines, as it does captured lines. */
+static void test_forwarded(void) {
+  int saved = dup(2), p[2];
+  T_TRUE(saved >= 0 && pipe(p) == 0);
+  ward_spec *s = tw_spec("slogfwd", "slog_serve");
+  T_OK(ward_spec_output(s, WARD_OUTPUT_FORWARD));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  T_TRUE(dup2(p[1], 2) == 2);
+  close(p[1]);
+  int rv = ward_request(NULL, w, "logs", "{}", 2, 20000);
+  ward_worker_free(w); /* what was forwarded is written by now */
+  dup2(saved, 2); /* the pipe's last writer goes: it reads to its end */
+  close(saved);
+  T_OK(rv);
+  char got[8192];
+  size_t n = 0;
+  for (ssize_t r; n < sizeof got - 1 && (r = read(p[0], got + n, sizeof got - 1 - n)) > 0;)
+    n += (size_t)r;
+  got[n] = 0;
+  close(p[0]);
+  T_TRUE(strstr(got, "] INFO opened user=ada path=\"/tmp/x y\" (call ") != NULL);
+  T_TRUE(strstr(got, "] WARN slow disk ms=250 (call ") != NULL);
+  T_TRUE(strstr(got, "] DEBUG not in a call\n") != NULL);
+}
+
 /* A peer whose WELCOME does not say log=1 (here a ward server) gets no
  * LOG frame: the worker library writes the record to stderr, which its
  * own host captures as a line. */
@@ -564,7 +592,7 @@ static void test_no_log_frames_without_log1(void) {
     t_nap_ms(10);
   }
   T_EQ_INT(n, 1);
-  T_EQ_STR(v[0].text, "WARN no LOG here k=v why=a server");
+  T_EQ_STR(v[0].text, "WARN no LOG here k=v why=\"a server\"");
   ward_log_entries_free(v, n);
   q.streams = WARD_LOG_RECORD;
   v = entries(w, &q, &n);
@@ -573,6 +601,25 @@ static void test_no_log_frames_without_log1(void) {
   ward_worker_free(w);
   ward_server_free(srv);
   unlink(path);
+}
+
+/* ward_log_format: measured, cut like snprintf, quoted and escaped, one
+ * line whatever the text. */
+static void test_format(void) {
+  ward_log_field f[] = {{"ms", "250"}, {"path", "/a b"}, {"q", "say \"hi\"\\"}, {"e", ""}};
+  const char *want = "WARN disk\tslow? ms=250 path=\"/a b\" q=\"say \\\"hi\\\"\\\\\" e=\"\" (call 3)";
+  size_t n = ward_log_format(NULL, 0, WARD_LEVEL_WARN, "disk\tslow\n", f, 4, 3);
+  T_EQ_INT(n, strlen(want));
+  char b[128];
+  T_EQ_INT(ward_log_format(b, sizeof b, WARD_LEVEL_WARN, "disk\tslow\n", f, 4, 3), n);
+  T_EQ_STR(b, want);
+  char small[8];
+  T_EQ_INT(ward_log_format(small, sizeof small, WARD_LEVEL_WARN, "disk\tslow\n", f, 4, 3), n);
+  T_EQ_STR(small, "WARN di");
+  T_EQ_INT(ward_log_format(b, sizeof b, WARD_LEVEL_TRACE, "", NULL, 0, 0), 6);
+  T_EQ_STR(b, "TRACE ");
+  T_EQ_STR(ward_level_name(WARD_LEVEL_ERROR), "error");
+  T_EQ_STR(ward_level_name(9), "unknown");
 }
 
 /* Vector (i) of docs/protocol.md section 12, both ways. */
@@ -624,12 +671,14 @@ int main(int argc, char **argv) {
   o.on_event = on_event;
   T_OK(ward_host_new(&host, &o));
   T_RUN(test_vector_i);
+  T_RUN(test_format);
   T_RUN(test_round_trip);
   T_RUN(test_filters);
   T_RUN(test_flood);
   T_RUN(test_malformed_dropped);
   T_RUN(test_truncated_is_violation);
   T_RUN(test_host_handler_refuses);
+  T_RUN(test_forwarded);
   T_RUN(test_no_log_frames_without_log1);
   ward_host_free(host);
   return t_done();

@@ -287,44 +287,11 @@ int cli_self_exe(char *buf, size_t size) {
   return 0;
 }
 
-/* Appends `v` to `b` (room checked by the caller's size), quoted when a
- * reader could not tell where it ends. */
-static size_t put_value(char *b, const char *v) {
-  size_t n = 0;
-  int quote = !*v || strpbrk(v, " \t\"=\\") != NULL;
-  if (quote)
-    b[n++] = '"';
-  for (; *v; v++) {
-    if (quote && (*v == '"' || *v == '\\'))
-      b[n++] = '\\';
-    b[n++] = *v;
-  }
-  if (quote)
-    b[n++] = '"';
-  return n;
-}
-
 char *cli_record_text(int level, const char *msg, const ward_log_field *fields, size_t nfields,
                       unsigned long call_id) {
-  size_t cap = strlen(msg) + 48;
-  for (size_t i = 0; i < nfields; i++)
-    cap += strlen(fields[i].key) + 2 * strlen(fields[i].value) + 5;
-  char *b = malloc(cap);
-  if (!b)
-    return NULL;
-  const char *name = ward_level_name(level);
-  size_t n = 0;
-  for (; name[n]; n++)
-    b[n] = (char)(name[n] >= 'a' && name[n] <= 'z' ? name[n] - 'a' + 'A' : name[n]);
-  b[n++] = ' ';
-  memcpy(b + n, msg, strlen(msg));
-  n += strlen(msg);
-  for (size_t i = 0; i < nfields; i++) {
-    n += (size_t)sprintf(b + n, " %s=", fields[i].key);
-    n += put_value(b + n, fields[i].value);
-  }
-  if (call_id)
-    n += (size_t)sprintf(b + n, " (call %lu)", call_id);
-  b[n] = 0;
+  size_t n = ward_log_format(NULL, 0, level, msg, fields, nfields, (uint32_t)call_id);
+  char *b = malloc(n + 1);
+  if (b)
+    ward_log_format(b, n + 1, level, msg, fields, nfields, (uint32_t)call_id);
   return b;
 }

@@ -135,11 +135,8 @@ int cli_json_print(const struct json_t *value, FILE *f);
 /* ---- Log records ---- */
 
 struct ward_log_field;
-/* A worker's log record as one readable line, malloc'd (NULL without
- * memory): "WARN disk slow ms=250 path=\"/a b\" (call 3)": the level in
- * capitals, the message, each field as key=value (the value quoted, with
- * \" and \\, when it is empty or holds a space, a tab, '"', '=' or '\\'),
- * and the call id unless 0. */
+/* A worker's log record as one readable line (ward_log_format),
+ * malloc'd; NULL without memory. */
 char *cli_record_text(int level, const char *msg, const struct ward_log_field *fields,
                       size_t nfields, unsigned long call_id);
 

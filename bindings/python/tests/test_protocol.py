@@ -11,8 +11,8 @@ from ward import payload
 from ward.errors import Error, PayloadError
 from ward.protocol import (JSON, MSGPACK, RAW, Frame, Kind, Violation, decode_error,
                            decode_frame, decode_header, decode_lines, encode_error,
-                           encode_frame, encode_lines, encode_log, fit_error, frame_size,
-                           may_send, to_signed, to_unsigned)
+                           encode_frame, encode_lines, encode_log, fit_error, format_log,
+                           frame_size, may_send, to_signed, to_unsigned)
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "protocol.md")
 
@@ -214,3 +214,10 @@ def test_without_msgpack(monkeypatch):
 def test_log_record_rules(message, fields):
     with pytest.raises(ValueError):
         encode_log(message, fields)
+
+
+def test_log_line_as_ward_formats_it():
+    fields = [("ms", "250"), ("path", "/a b"), ("q", 'say "hi"\\'), ("e", "")]
+    assert format_log(4, "disk\tslow\n", fields, 3) == \
+        'WARN disk\tslow? ms=250 path="/a b" q="say \\"hi\\"\\\\" e="" (call 3)'
+    assert format_log(1, "") == "TRACE "

@@ -287,3 +287,23 @@ def encode_log(message, fields=()):
         out.append(struct.pack("<I", len(k)) + k)
         out.append(text(value, "field value", LOG_VALUE_MAX))
     return b"".join(out)
+
+
+def format_log(level, message, fields=(), call_id=0):
+    """A record as one readable line, as ward prints records (ward.h
+    ward_log_format): "WARN disk slow ms=250 path=\"/a b\" (call 3)"."""
+    names = {v: k for k, v in LOG_LEVELS.items()}
+
+    def clean(text):
+        return "".join("?" if (ord(c) < 0x20 and c != "\t") or c == "\x7f" else c
+                       for c in text)
+
+    def value(v):
+        if v and not any(c in v for c in " \t\"=\\"):
+            return clean(v)
+        return '"' + clean(v.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+    parts = [names.get(level, "unknown").upper() + " " + clean(message)]
+    parts += ["%s=%s" % (clean(k), value(v)) for k, v in fields]
+    if call_id:
+        parts.append("(call %d)" % call_id)
+    return " ".join(parts)

@@ -50,8 +50,8 @@ from .errors import (ECANCELED, ECLOSED, EINVAL, ENOMETHOD, ESYS, ETOOBIG, Cance
                      Timeout, TooBig)
 from .protocol import (HEADER_SIZE, JSON, LOG_LEVELS, MAX_FRAME_DEFAULT, MAX_NAME, RAW, VERSION,
                        Frame, Kind, Violation, cut_utf8, decode_error, decode_header,
-                       decode_lines, encode_frame, encode_lines, encode_log, fit_error, may_send,
-                       to_signed)
+                       decode_lines, encode_frame, encode_lines, encode_log, fit_error,
+                       format_log, may_send, to_signed)
 
 __all__ = ["Worker", "Context", "Encoded", "Level"]
 
@@ -1161,10 +1161,7 @@ class Worker:
         data = encode_log(str(message), pairs)
         self.connect()
         if not self.host_logs:
-            names = {v: k for k, v in LOG_LEVELS.items()}
-            line = " ".join([names[level].upper(), str(message)]
-                            + ["%s=%s" % kv for kv in pairs])
-            sys.stderr.write(line.replace("\n", " ").replace("\r", " ") + "\n")
+            sys.stderr.write(format_log(level, str(message), pairs) + "\n")
             sys.stderr.flush()
             return
         if len(data) > self.host_max_frame:
