@@ -1575,8 +1575,8 @@ WARD_EXTERN int ward_client_notify(ward_client *c, const char *method, const voi
  * returns. The record belongs to no call (ward_ctx_log sends one that
  * does). Does the handshake first if needed. A host that did not announce
  * log records in its WELCOME (an older ward, or a ward_server) gets none:
- * the record is written to stderr instead, as one line "LEVEL msg
- * key=value ...", which such a host captures like any line. Returns once
+ * the record is written to stderr instead, as one line
+ * (ward_log_format), which such a host captures like any line. Returns once
  * the socket has taken it, waiting for space at most 30 s. Any thread,
  * handlers included. Errors: WARD_EINVAL (NULL client or message, a
  * level, size, key or text outside the rules: nothing sent), WARD_ETOOBIG

@@ -625,13 +625,12 @@ static int make_record(ward__rec *r, int level, uint32_t id, const char *msg,
 
 /* For a host that takes no LOG frames: the record as one line on stderr
  * (ward_log_format), which such a host captures. */
-static int log_to_stderr(int level, const char *msg, const ward_log_field *fields,
-                         size_t nfields) {
-  size_t n = ward_log_format(NULL, 0, level, msg, fields, nfields, 0);
+static int log_to_stderr(const ward__rec *r, const ward_log_field *fields) {
+  size_t n = ward_log_format(NULL, 0, r->level, r->msg, fields, r->nfields, r->call_id);
   char *b = malloc(n + 2);
   if (!b)
     return WARD_ENOMEM;
-  ward_log_format(b, n + 1, level, msg, fields, nfields, 0);
+  ward_log_format(b, n + 1, r->level, r->msg, fields, r->nfields, r->call_id);
   b[n] = '\n';
   fwrite(b, 1, n + 1, stderr); /* one write for the line: unbuffered stderr */
   fflush(stderr);
@@ -644,7 +643,7 @@ static int send_record(ward_client *c, const ward__rec *r, const ward_log_field 
   if (rv)
     return rv;
   if (!atomic_load(&c->host_logs))
-    return log_to_stderr(r->level, r->msg, fields, r->nfields);
+    return log_to_stderr(r, fields);
   size_t len = ward__rec_size(r);
   if (len > c->conn->max_out)
     return ward__fail(WARD_ETOOBIG, "log record of %zu bytes over the host's limit", len);

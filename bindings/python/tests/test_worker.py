@@ -453,5 +453,5 @@ def test_log_records_to_stderr_without_log1(hosts):
     h.close()
     h.wait()
     err = h.stderr()
-    assert "WARN disk slow ms=250 disk=sda\n" in err
-    assert "ERROR tab\there\n" in err and "DEBUG not in a call\n" in err
+    assert "WARN disk slow ms=250 disk=sda (call 5)\n" in err
+    assert "ERROR tab\there (call 5)\n" in err and "DEBUG not in a call\n" in err

@@ -1161,7 +1161,7 @@ class Worker:
         data = encode_log(str(message), pairs)
         self.connect()
         if not self.host_logs:
-            sys.stderr.write(format_log(level, str(message), pairs) + "\n")
+            sys.stderr.write(format_log(level, str(message), pairs, call_id) + "\n")
             sys.stderr.flush()
             return
         if len(data) > self.host_max_frame:
