@@ -1905,7 +1905,11 @@ WARD_EXTERN int ward_spec_output(ward_spec *spec, int mode);
 WARD_EXTERN int ward_spec_log_ring(ward_spec *spec, size_t bytes);
 /* Report every line stored in the ring as a WARD_EV_LOG event, in order with
  * the worker's other events, a process's lines before its EXITED (default
- * off). Each event holds a copy of its line until delivered. */
+ * off). Each event holds a copy of its line until delivered. The LOG
+ * events waiting for delivery hold at most 8 MiB over the host (a worker
+ * flooding records while the event callback is slow): past it a LOG event
+ * is not made, the line being in the ring all the same (a gap in the
+ * events' seq shows it). */
 WARD_EXTERN int ward_spec_log_events(ward_spec *spec, int on);
 
 /* Where a line came from: the worker's stdout or stderr, or a log record

@@ -243,6 +243,7 @@ static void deliver_events(ward_host *h) {
   pthread_mutex_lock(&h->mu);
   ward__evq *e = h->events;
   h->events = h->events_tail = NULL;
+  h->log_event_bytes = 0; /* these are delivered now: the next may wait */
   pthread_mutex_unlock(&h->mu);
   while (e) {
     ward__evq *next = e->next;

@@ -121,6 +121,7 @@ struct ward_host {
   uint64_t next_id;
   ward__task *tasks, *tasks_tail;
   ward__evq *events, *events_tail;
+  size_t log_event_bytes; /* what the LOG events waiting in `events` hold */
   ward__guard guard;
   ward__spawner *spawner;
   ward__trees *trees;      /* where its workers' process trees go */

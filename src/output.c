@@ -15,6 +15,9 @@
 
 #include "worker.h"
 
+/* What the LOG events waiting for delivery may hold, over all workers. */
+#define WARD__LOG_EVENTS_MAX (8u << 20)
+
 static int stream_of(const ward_worker *w, const ward__watch *wt) {
   return wt == &w->out_watch ? WARD_LOG_STDOUT : WARD_LOG_STDERR;
 }
@@ -70,9 +73,8 @@ static void line_added(const ward__logline *l, void *ud) {
     size_t len = l->len;
     if (l->stream == WARD_LOG_RECORD) {
       rec = record_text(l, &len);
-      if (!rec)
-        return;
-      text = rec;
+      text = rec ? rec : l->text;
+      len = rec ? len : l->len;
     }
     int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->log_pid);
     size_t need = w->fwd_len + (size_t)n + len + 1;
@@ -92,7 +94,14 @@ static void line_added(const ward__logline *l, void *ud) {
     }
     free(rec);
   }
+  /* A worker's connection may be read by a caller's thread while the
+   * loop's is held up in a slow callback: records read meanwhile must not
+   * pile up as events past a bound. */
+  size_t cost = sizeof(ward__evq) + l->size + l->nfields * sizeof(ward_log_field);
+  if (w->spec->log_events && w->host->log_event_bytes + cost > WARD__LOG_EVENTS_MAX)
+    return; /* dropped: the line is in the ring, a gap in the events' seq says so */
   if (w->spec->log_events) {
+    w->host->log_event_bytes += cost;
     ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->log_pid, 0, 0, 0, 0, NULL);
     if (q) {
       if (l->stream == WARD_LOG_RECORD) {
