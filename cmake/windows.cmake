@@ -73,6 +73,8 @@ set(WARD_WIN_PENDING
   test_python  # the Python package's workers: they speak named pipes (ward/winpipe.py),
                # but there is no Windows CPython to run them under Wine here
                # (docs/platforms.md)
+  test_slog    # log records: its raw workers read their channel with read(), and
+               # it captures the host's stderr with pipe() and dup2()
 )
 
 file(GLOB ward_win_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)
