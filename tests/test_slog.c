@@ -173,8 +173,8 @@ static int w_bad_records(void) {
   raw_handshake();
   raw_record(9, 0, "level nine", 10, NULL, 0);
   raw_record(0, 0, "level zero", 10, NULL, 0);
-  raw_record(WARD_LEVEL_INFO, 0, "bad \xc3\x28 utf8", 13, NULL, 0);
-  raw_record(WARD_LEVEL_INFO, 0, "nul \0 inside", 13, NULL, 0);
+  raw_record(WARD_LEVEL_INFO, 0, "bad \xc3\x28 utf8", 11, NULL, 0);
+  raw_record(WARD_LEVEL_INFO, 0, "nul \0 inside", 12, NULL, 0);
   static char big[WARD_LOG_MESSAGE_MAX + 1];
   memset(big, 'm', sizeof big);
   raw_record(WARD_LEVEL_INFO, 0, big, sizeof big, NULL, 0);
