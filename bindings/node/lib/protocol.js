@@ -19,7 +19,7 @@ const MSGPACK = 2;
 // The message kinds of section 5.
 const Kind = Object.freeze({
   HELLO: 1, WELCOME: 2, REQUEST: 3, REPLY: 4, ERROR: 5, NOTIFY: 6, PROGRESS: 7,
-  ROW: 8, DIAG: 9, CANCEL: 10, PING: 11, PONG: 12, GOODBYE: 13, CREDIT: 14,
+  ROW: 8, DIAG: 9, CANCEL: 10, PING: 11, PONG: 12, GOODBYE: 13, CREDIT: 14, LOG: 15,
 });
 const KIND_NAMES = Object.fromEntries(Object.entries(Kind).map(([k, v]) => [v, k]));
 
@@ -43,7 +43,7 @@ function nameBytes(name) {
 // The bytes of one frame (3.1). `aux` may be negative (an error code);
 // `name` a string or a Buffer; `payload` a Buffer (or empty).
 function encodeFrame(kind, id = 0, aux = 0, name = '', payload = Buffer.alloc(0), encoding = RAW) {
-  if (!(kind >= 1 && kind <= 14)) throw new RangeError(`no message kind ${kind}`);
+  if (!(kind >= 1 && kind <= 15)) throw new RangeError(`no message kind ${kind}`);
   if (encoding !== RAW && encoding !== JSON_ENC && encoding !== MSGPACK) {
     throw new RangeError(`no payload encoding ${encoding}`);
   }
@@ -69,7 +69,7 @@ function decodeHeader(buf, offset, maxFrame) {
   const kind = buf[offset + 1];
   const flags = buf[offset + 2];
   if (magic !== MAGIC) throw new Violation(`bad magic 0x${magic.toString(16)}`);
-  if (kind < 1 || kind > 14) throw new Violation(`unknown message kind ${kind}`);
+  if (kind < 1 || kind > 15) throw new Violation(`unknown message kind ${kind}`);
   if (flags & 0xfc) throw new Violation(`reserved flag bits set (0x${flags.toString(16)})`);
   if ((flags & 3) === 3) throw new Violation('invalid payload encoding 3');
   const length = buf.readUInt32LE(offset + 4);

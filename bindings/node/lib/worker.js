@@ -512,6 +512,8 @@ class Worker {
       case Kind.HELLO:
       case Kind.WELCOME:
         throw new P.Violation(`a ${P.KIND_NAMES[f.kind]} after the handshake`);
+      case Kind.LOG:
+        throw new P.Violation('a LOG from the host, which only workers send (8.4)');
       default:
         break; // PROGRESS, ROW and DIAG of our calls: not kept (as libward)
     }

@@ -67,7 +67,7 @@ test('frames split anywhere are reassembled', () => {
 test('bad headers are violations, checked before the body arrives', () => {
   const good = P.encodeFrame(P.Kind.PING, 1);
   const cases = [
-    [0, 0x58, /magic/], [1, 0, /kind/], [1, 15, /kind/], [2, 4, /flag/], [2, 3, /encoding 3/],
+    [0, 0x58, /magic/], [1, 0, /kind/], [1, 16, /kind/], [2, 4, /flag/], [2, 3, /encoding 3/],
   ];
   for (const [at, value, want] of cases) {
     const bad = Buffer.from(good);
