@@ -217,6 +217,107 @@ function maySend(window, outstanding, n) {
   return window === 0 || outstanding <= Math.floor(window / 2) || outstanding + n <= window;
 }
 
+// Log records (8.4): levels, and the limits a record keeps.
+const LOG_LEVELS = Object.freeze({ trace: 1, debug: 2, info: 3, warn: 4, error: 5 });
+const LOG_LEVEL_NAMES = Object.freeze(['', 'trace', 'debug', 'info', 'warn', 'error']);
+const LOG_MESSAGE_MAX = 4096;
+const LOG_FIELDS_MAX = 32;
+const LOG_KEY_MAX = 64;
+const LOG_VALUE_MAX = 1024;
+const LOG_KEY = /^[A-Za-z0-9_.-]+$/;
+// A UTF-16 surrogate without its other half: no UTF-8 for it.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+// The level of a record, 1..5, from a name ("trace" .. "error", or
+// "warning"; any case) or a number; RangeError otherwise.
+function logLevel(level) {
+  if (typeof level === 'string') {
+    const name = level.toLowerCase() === 'warning' ? 'warn' : level.toLowerCase();
+    if (Object.prototype.hasOwnProperty.call(LOG_LEVELS, name)) return LOG_LEVELS[name];
+  } else if (Number.isInteger(level) && level >= 1 && level <= 5) {
+    return level;
+  }
+  throw new RangeError(`no log level ${JSON.stringify(level)}: trace, debug, info, warn, error or 1..5`);
+}
+
+// A record's fields as [key, value] pairs, values made strings: from a
+// plain object, a Map or an iterable of pairs. TypeError otherwise.
+function logPairs(fields) {
+  if (fields === undefined || fields === null) return [];
+  let entries;
+  if (fields instanceof Map) entries = [...fields];
+  else if (typeof fields[Symbol.iterator] === 'function' && typeof fields !== 'string') entries = [...fields];
+  else if (typeof fields === 'object') entries = Object.entries(fields);
+  else throw new TypeError('log fields are an object, a Map or [key, value] pairs');
+  return entries.map((e) => {
+    if (!Array.isArray(e) || e.length !== 2) throw new TypeError('a log field is a [key, value] pair');
+    if (typeof e[0] !== 'string') throw new TypeError(`a log field key is a string, not ${typeof e[0]}`);
+    return [e[0], Buffer.isBuffer(e[1]) ? e[1] : String(e[1])];
+  });
+}
+
+// The UTF-8 bytes of a record's message or value, checked against 8.4.
+function logText(s, what, limit) {
+  let b;
+  if (Buffer.isBuffer(s)) {
+    try {
+      utf8.decode(s);
+    } catch (e) {
+      throw new RangeError(`a log ${what} that is not UTF-8`);
+    }
+    b = s;
+  } else {
+    if (LONE_SURROGATE.test(s)) throw new RangeError(`a log ${what} that is not UTF-8 (a lone surrogate)`);
+    b = Buffer.from(s, 'utf8');
+  }
+  if (b.length > limit) throw new RangeError(`a log ${what} of ${b.length} bytes, over ${limit}`);
+  if (b.includes(0)) throw new RangeError(`a log ${what} holds a NUL byte`);
+  return b;
+}
+
+// A LOG payload (8.4): the message, then each [key, value] of `pairs`
+// (logPairs), every string behind its u32 length. Throws RangeError for
+// a record that breaks a rule of 8.4.
+function encodeLog(message, pairs = []) {
+  if (pairs.length > LOG_FIELDS_MAX) {
+    throw new RangeError(`${pairs.length} log fields, over ${LOG_FIELDS_MAX}`);
+  }
+  const seen = new Set();
+  const parts = [logText(Buffer.isBuffer(message) ? message : String(message), 'message', LOG_MESSAGE_MAX)];
+  for (const [key, value] of pairs) {
+    if (key.length > LOG_KEY_MAX || !LOG_KEY.test(key)) {
+      throw new RangeError(`a log field key is 1..${LOG_KEY_MAX} bytes of [A-Za-z0-9_.-], not ${JSON.stringify(key)}`);
+    }
+    if (seen.has(key)) throw new RangeError(`the log field key ${JSON.stringify(key)} given twice`);
+    seen.add(key);
+    parts.push(Buffer.from(key, 'latin1'), logText(value, 'field value', LOG_VALUE_MAX));
+  }
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.length, at);
+    p.copy(out, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+// A record as one readable line, as ward prints records (ward.h
+// ward_log_format): 'WARN disk slow ms=250 path="/a b" (call 3)'.
+function formatLog(level, message, pairs = [], callId = 0) {
+  // eslint-disable-next-line no-control-regex
+  const clean = (t) => String(t).replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '?');
+  const value = (v) => {
+    const t = String(v);
+    if (t && !/[ \t"=\\]/.test(t)) return clean(t);
+    return `"${clean(t.replace(/[\\"]/g, '\\$&'))}"`;
+  };
+  const parts = [`${(LOG_LEVEL_NAMES[level] || 'unknown').toUpperCase()} ${clean(message)}`];
+  for (const [k, v] of pairs) parts.push(`${clean(k)}=${value(v)}`);
+  if (callId) parts.push(`(call ${callId >>> 0})`);
+  return parts.join(' ');
+}
+
 // The u32 of the wire as a signed 32-bit value (an error code).
 function toSigned(v) {
   return v | 0;
@@ -227,4 +328,6 @@ module.exports = {
   RAW, JSON: JSON_ENC, MSGPACK, Kind, KIND_NAMES, Violation, FrameReader,
   encodeFrame, decodeHeader, encodeLines, decodeLines, encodeError, decodeError,
   fitError, cutUtf8, maySend, toSigned, nameBytes,
+  LOG_LEVELS, LOG_MESSAGE_MAX, LOG_FIELDS_MAX, LOG_KEY_MAX, LOG_VALUE_MAX,
+  logLevel, logPairs, encodeLog, formatLog,
 };

@@ -107,3 +107,73 @@ test('handshake lines, errors and the flow-control rule', () => {
   assert.ok(P.maySend(100, 60, 40));
   assert.ok(!P.maySend(100, 60, 41));
 });
+
+// Log records (8.4): vector (i) built by the encoder, from the frame's
+// fields as the document states them.
+test('vector (i): a LOG frame from encodeLog', () => {
+  const v = vectors().find((x) => x.title.startsWith('(i) '));
+  assert.ok(v, 'no vector (i) in protocol.md section 12');
+  const data = P.encodeLog('disk slow', P.logPairs({ ms: 250 }));
+  assert.equal(data.length, 26);
+  assert.deepEqual(P.encodeFrame(P.Kind.LOG, 3, P.logLevel('warn'), '', data), v.bytes);
+  assert.deepEqual(P.encodeLog(''), Buffer.alloc(4)); // an empty message, no fields
+});
+
+test('log levels: names, numbers, and nothing else', () => {
+  assert.deepEqual(['trace', 'debug', 'info', 'warn', 'error'].map(P.logLevel), [1, 2, 3, 4, 5]);
+  assert.equal(P.logLevel('WARNING'), 4);
+  assert.equal(P.logLevel('Error'), 5);
+  assert.equal(P.logLevel(1), 1);
+  for (const bad of ['loud', 'critical', '', 'toString', 0, 6, 2.5, '3', null, undefined]) {
+    assert.throws(() => P.logLevel(bad), RangeError, String(bad));
+  }
+});
+
+test('a record that breaks a rule of 8.4 is refused', () => {
+  const enc = (m, f) => P.encodeLog(m, P.logPairs(f));
+  // At the limits: accepted.
+  enc('m'.repeat(P.LOG_MESSAGE_MAX));
+  enc('é'.repeat(P.LOG_MESSAGE_MAX / 2)); // counted in bytes
+  enc('m', { ['k'.repeat(P.LOG_KEY_MAX)]: 'v'.repeat(P.LOG_VALUE_MAX), 'a.b-c_D9': '' });
+  enc('m', Object.fromEntries(Array.from({ length: P.LOG_FIELDS_MAX }, (_, i) => [`k${i}`, i])));
+  // Past them, or against the rules: RangeError.
+  for (const [what, m, f] of [
+    ['long message', 'm'.repeat(P.LOG_MESSAGE_MAX + 1)],
+    ['long message in bytes', 'é'.repeat(P.LOG_MESSAGE_MAX / 2 + 1)],
+    ['NUL in message', 'a\0b'],
+    ['lone surrogate', 'a\uD800b'],
+    ['message not UTF-8', Buffer.from([0x61, 0xff])],
+    ['long value', 'm', { k: 'v'.repeat(P.LOG_VALUE_MAX + 1) }],
+    ['NUL in value', 'm', { k: '\0' }],
+    ['long key', 'm', { ['k'.repeat(P.LOG_KEY_MAX + 1)]: 'v' }],
+    ['empty key', 'm', { '': 'v' }],
+    ['space in key', 'm', { 'a b': 'v' }],
+    ['non-ASCII key', 'm', { 'clé': 'v' }],
+    ['too many fields', 'm', Object.fromEntries(Array.from({ length: P.LOG_FIELDS_MAX + 1 }, (_, i) => [`k${i}`, i]))],
+    ['key twice', 'm', [['k', '1'], ['k', '2']]],
+  ]) {
+    assert.throws(() => enc(m, f), RangeError, what);
+  }
+  // Fields that are no fields: TypeError.
+  assert.throws(() => P.logPairs('k=v'), TypeError);
+  assert.throws(() => P.logPairs(42), TypeError);
+  assert.throws(() => P.logPairs([['k']]), TypeError);
+  assert.throws(() => P.logPairs([[1, 'v']]), TypeError);
+  // A Map and pairs keep their order; values are made strings.
+  assert.deepEqual(P.logPairs(new Map([['b', 1], ['a', true]])), [['b', '1'], ['a', 'true']]);
+  assert.deepEqual(P.logPairs(null), []);
+});
+
+// The same lines as ward_log_format (tests/test_slog.c test_format) and
+// Python's format_log.
+test('formatLog: the line ward prints for a record', () => {
+  // test_format's own case.
+  assert.equal(P.formatLog(4, 'disk\tslow\n', [['ms', '250'], ['path', '/a b'], ['q', 'say "hi"\\'], ['e', '']], 3),
+    'WARN disk\tslow? ms=250 path="/a b" q="say \\"hi\\"\\\\" e="" (call 3)');
+  assert.equal(P.formatLog(1, '', [], 0), 'TRACE ');
+  assert.equal(P.formatLog(5, 'tab\there, bell\x07', []), 'ERROR tab\there, bell?');
+  assert.equal(P.formatLog(1, 'm', [['e', ''], ['q', 'say "hi"'], ['b', 'a\\b'], ['eq', 'a=b']]),
+    'TRACE m e="" q="say \\"hi\\"" b="a\\\\b" eq="a=b"');
+  assert.equal(P.formatLog(3, 'line\nbreak', [['k', 'v\r']], 0), 'INFO line?break k=v?');
+  assert.equal(P.formatLog(2, 'x', [['k', 'tab\tin']], 4294967295), 'DEBUG x k="tab\tin" (call 4294967295)');
+});
