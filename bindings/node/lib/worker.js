@@ -208,6 +208,12 @@ class Context {
     this.worker._send(Kind.DIAG, this.id, lv, c, text, RAW);
   }
 
+  // Sends a log record for this call: Worker.log(), with the call's id
+  // (0 for a notification). Allowed after the call has ended.
+  log(level, message, fields) {
+    this.worker._log(level, message, fields, this.isNotify ? 0 : this.id);
+  }
+
   // Calls the host: Worker.call().
   call(method, params, options) {
     return this.worker.call(method, params, options);
@@ -296,6 +302,8 @@ class Worker {
     this._end = null; // why the connection ended (an Error), once it has
     this._left = false; // we said goodbye (close())
     this._serving = null; // {resolve, reject} of serve()
+    this._hostLogs = false; // the WELCOME said log=1 (protocol.md 8.4)
+    this._early = []; // log records made before the handshake ended
     const env = process.env.WARD_MAX_FRAME || '';
     const max = /^[0-9]+$/.test(env) ? Number(env) : 0;
     this.maxFrame = max >= 1 && max <= 0xffffffff ? max : P.MAX_FRAME_DEFAULT;
@@ -429,6 +437,7 @@ class Worker {
       if (welcome.has('pid')) this.hostPid = Number(welcome.get('pid'));
       if (welcome.has('worker_id')) this.workerId = Number(welcome.get('worker_id'));
       if (welcome.has('generation')) this.generation = Number(welcome.get('generation'));
+      this._hostLogs = welcome.get('log') === '1';
     } catch (e) {
       return new E.ProtocolError(`a malformed WELCOME: ${e.message}`);
     }
@@ -860,6 +869,65 @@ class Worker {
     const { name, enc, data } = await this._request(method, params, encoding);
     this._send(Kind.NOTIFY, 0, 0, name, data, enc);
     await this._drain();
+  }
+
+  // Sends a log record to the host (protocol.md 8.4), which keeps it with
+  // its structure in the worker's log ring: `level` "trace", "debug",
+  // "info", "warn" (or "warning"), "error", or 1..5; the message; fields
+  // as an object (or a Map, or [key, value] pairs), values made strings.
+  // A host that takes no records (its WELCOME has no log=1) gets the
+  // record as a line "LEVEL message key=value ..." on stderr instead.
+  // Not paced, never answered; returns nothing. Before the handshake ends
+  // the record waits for it (connecting if needed, as call() does; if
+  // that fails, the record goes to stderr). Throws RangeError or
+  // TypeError for a record outside the limits of 8.4, Closed once the
+  // connection has ended, TooBig for a record over the host's limit.
+  log(level, message, fields) {
+    this._log(level, message, fields, 0);
+  }
+
+  _log(level, message, fields, callId) {
+    const lv = P.logLevel(level);
+    const pairs = P.logPairs(fields);
+    const text = Buffer.isBuffer(message) ? message : String(message);
+    const data = P.encodeLog(text, pairs);
+    const rec = { level: lv, text, pairs, data, callId };
+    if (this._sock && this._early.length === 0) {
+      this._sendLog(rec);
+      return;
+    }
+    if (this._end || this._left) throw new E.Closed('the connection to the host is closed');
+    this._early.push(rec); // in order behind those waiting already
+    if (this._early.length === 1) {
+      this.connect().then(() => this._flushEarly(), () => this._flushEarly());
+    }
+  }
+
+  // The records made before the handshake ended, in order: to the host,
+  // or to stderr when there is none to take them.
+  _flushEarly() {
+    const early = this._early;
+    this._early = [];
+    for (const rec of early) {
+      try {
+        this._sendLog(rec);
+      } catch (e) {
+        process.stderr.write(`${P.formatLog(rec.level, rec.text, rec.pairs, rec.callId)}\n`);
+      }
+    }
+  }
+
+  _sendLog(rec) {
+    if (this._sock && (this._end || this._left)) throw new E.Closed('the connection to the host is closed');
+    if (!this._sock || !this._hostLogs) {
+      // No host, or one that takes no records: the line ward would print.
+      process.stderr.write(`${P.formatLog(rec.level, rec.text, rec.pairs, rec.callId)}\n`);
+      return;
+    }
+    if (rec.data.length > this.hostMaxFrame) {
+      throw new E.TooBig(`a log record of ${rec.data.length} bytes, over the host's limit of ${this.hostMaxFrame}`);
+    }
+    this._send(Kind.LOG, rec.callId, rec.level, '', rec.data, RAW);
   }
 
   // A round trip to the host (PING, PONG).

@@ -77,5 +77,36 @@ worker.method('block', (ctx, p) => {
   return 'unblocked';
 });
 worker.method('leave', () => worker.close('bye'));
+// Log records (protocol.md 8.4): two for the call, one outside it; what
+// breaks the rules is refused at the call, before anything is sent (the
+// names of the errors thrown are the reply).
+worker.method('logs', (ctx) => {
+  ctx.log('warn', 'disk slow', { ms: 250, disk: 'sda' });
+  ctx.log(5, 'tab\there');
+  worker.log('debug', 'not in a call');
+  const refused = [];
+  for (const [level, message, fields] of [['loud', 'm'], [0, 'm'], ['info', 'x'.repeat(4097)],
+    ['info', 'nul \0'], ['info', 'm', { k: 'v'.repeat(1025) }], ['info', 'm', { 'a b': 1 }],
+    ['info', 'm', [['k', 1], ['k', 2]]], ['info', 'm', 'k=v']]) {
+    try {
+      ctx.log(level, message, fields);
+    } catch (e) {
+      refused.push(e.name);
+    }
+  }
+  return refused;
+});
+worker.method('log_big', (ctx, n) => {
+  try {
+    ctx.log('info', 'x'.repeat(n));
+    return 'sent';
+  } catch (e) {
+    return e.name;
+  }
+});
+// A notification's records belong to no call.
+worker.method('note_log', (ctx, p) => ctx.log('info', 'noted', { what: p }));
 
+// Before the handshake: the record waits for it.
+if (process.argv.includes('--log-early')) worker.log('info', 'starting', { pid: process.pid });
 worker.run();

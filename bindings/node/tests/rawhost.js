@@ -14,7 +14,9 @@ const { Kind } = P;
 const WAIT_MS = 20000;
 
 class RawHost {
-  static async start(script, args = [], { env = {} } = {}) {
+  // `welcome`: [key, value] lines for the WELCOME, besides or instead of
+  // its max_frame and pid (e.g. ['log', 1]).
+  static async start(script, args = [], { env = {}, welcome = [] } = {}) {
     const h = new RawHost();
     h.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-node-test-'));
     const where = path.join(h.dir, 'w.sock');
@@ -28,6 +30,8 @@ class RawHost {
     h.stderr = '';
     h.proc.stderr.on('data', (d) => { h.stderr += d; });
     h.exited = new Promise((resolve) => h.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    // Once the process has exited and its stderr is read to the end.
+    h.closed = new Promise((resolve) => h.proc.on('close', resolve));
     h.sock = await withTimeout(new Promise((resolve) => server.once('connection', resolve)), 'no connection');
     server.close();
     h.reader = new P.FrameReader();
@@ -51,7 +55,7 @@ class RawHost {
     }
     h.helloName = hello.name;
     if (h.hello.get('token')[0] !== token) throw new Error('wrong token');
-    h.send(Kind.WELCOME, 0, 1, '', P.encodeLines([['max_frame', 67108864], ['pid', process.pid]]));
+    h.send(Kind.WELCOME, 0, 1, '', P.encodeLines([...new Map([['max_frame', 67108864], ['pid', process.pid], ...welcome])]));
     return h;
   }
 

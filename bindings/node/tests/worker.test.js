@@ -343,6 +343,77 @@ test('a host that breaks the protocol is cut off', async () => {
   }
 });
 
+// Log records (protocol.md 8.4).
+const REFUSED = ['RangeError', 'RangeError', 'RangeError', 'RangeError', 'RangeError', 'RangeError',
+  'RangeError', 'TypeError'];
+
+test('log records: LOG frames to a host whose WELCOME says log=1', async () => {
+  const h = await RawHost.start(FIXTURE, ['--log-early'], { welcome: [['log', 1]] });
+  try {
+    // The record made before the handshake, sent after it.
+    let f = await h.next();
+    assert.deepEqual([f.kind, f.id, f.aux, f.encoding, f.name], [Kind.LOG, 0, 3, P.RAW, '']);
+    assert.deepEqual(f.payload, P.encodeLog('starting', [['pid', String(h.proc.pid)]]));
+    h.request(5, 'logs', {});
+    f = await h.next();
+    assert.deepEqual([f.kind, f.id, f.aux, f.encoding, f.name], [Kind.LOG, 5, 4, P.RAW, '']);
+    assert.deepEqual(f.payload, P.encodeLog('disk slow', [['ms', '250'], ['disk', 'sda']]));
+    f = await h.next();
+    assert.deepEqual([f.kind, f.id, f.aux], [Kind.LOG, 5, 5]);
+    assert.deepEqual(f.payload, P.encodeLog('tab\there'));
+    f = await h.next();
+    assert.deepEqual([f.kind, f.id, f.aux], [Kind.LOG, 0, 2]);
+    assert.deepEqual(f.payload, P.encodeLog('not in a call'));
+    // The bad ones were refused, nothing sent for them: the reply is next.
+    f = await h.next();
+    assert.deepEqual([f.kind, f.id], [Kind.REPLY, 5]);
+    assert.deepEqual(json(f), REFUSED);
+    // A notification's record has no call id.
+    h.send(Kind.NOTIFY, 0, 0, 'note_log', Buffer.from('"x y"'), P.JSON);
+    f = await h.next();
+    assert.deepEqual([f.kind, f.id, f.aux], [Kind.LOG, 0, 3]);
+    assert.deepEqual(f.payload, P.encodeLog('noted', [['what', 'x y']]));
+    h.send(Kind.GOODBYE);
+    assert.deepEqual(await h.waitExit(), { code: 0, signal: null });
+    await h.closed;
+    assert.doesNotMatch(h.stderr, /starting|disk slow|noted/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('log records: lines on stderr for a host without log=1, as ward_log_format', async () => {
+  const h = await RawHost.start(FIXTURE, ['--log-early']);
+  try {
+    h.request(5, 'logs', {});
+    assert.deepEqual(json(await h.answer(5)), REFUSED);
+    h.send(Kind.NOTIFY, 0, 0, 'note_log', Buffer.from('"x y"'), P.JSON);
+    h.send(Kind.GOODBYE);
+    assert.deepEqual(await h.waitExit(), { code: 0, signal: null });
+    await h.closed;
+    assert.equal(h.frames.filter((x) => x.kind === Kind.LOG).length, 0);
+    assert.equal(h.stderr, `INFO starting pid=${h.proc.pid}\n`
+      + 'WARN disk slow ms=250 disk=sda (call 5)\nERROR tab\there (call 5)\nDEBUG not in a call\n'
+      + 'INFO noted what="x y"\n');
+  } finally {
+    await h.close();
+  }
+});
+
+test('log records: one over the host\'s limit is TooBig, and not sent', async () => {
+  const h = await RawHost.start(FIXTURE, [], { welcome: [['max_frame', 64], ['log', 1]] });
+  try {
+    h.request(1, 'log_big', 61); // 4 + 61 bytes: one over
+    assert.deepEqual(json(await h.answer(1)), 'TooBig');
+    h.request(2, 'log_big', 60);
+    const f = await h.next();
+    assert.deepEqual([f.kind, f.id, f.payload.length], [Kind.LOG, 2, 64]);
+    assert.deepEqual(json(await h.answer(2)), 'sent');
+  } finally {
+    await h.close();
+  }
+});
+
 test('the package installs nothing native and needs no dependency', () => {
   const pkg = require('../package.json');
   assert.equal(pkg.name, 'ward');
