@@ -4,7 +4,9 @@
  * filter them by level and call, events carry them, a flood of them stays
  * within the ring's budget while the host serves other workers, and
  * malformed ones are dropped (with a note) or cut the connection, as the
- * protocol says. Workers are this binary run with "--worker MODE".
+ * protocol says. Workers are this binary run with "--worker MODE", and
+ * the Node package's fixture worker, whose records must reach the host
+ * as the C library's do.
  */
 #include <pthread.h>
 
@@ -721,6 +723,63 @@ static void test_vector_i(void) {
   ward__dec_free(&d);
 }
 
+#ifdef WARD_TEST_NODE
+/* The Node package's worker (bindings/node/tests/fixture_worker.js, its
+ * method "logs"): its records reach this host with their level, fields
+ * and call id, a notification's with none, and the records it refuses
+ * are not sent at all. */
+static void test_node_worker(void) {
+  ward_spec *s;
+  T_OK(ward_spec_new(&s, "node-logs", WARD_TEST_NODE));
+  T_OK(ward_spec_arg(s, WARD_SOURCE_DIR "/bindings/node/tests/fixture_worker.js"));
+  T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+  ward_worker *w;
+  T_OK(ward_spawn(&w, host, s));
+  ward_spec_free(s);
+  ward_call *call;
+  T_OK(ward_call_start(&call, w, "logs", "{}", 2, NULL, call_done, NULL));
+  T_OK(ward_call_wait(call, 20000));
+  uint32_t id = ward_call_id(call);
+  T_TRUE(id != 0);
+  ward_call_free(call);
+  T_OK(ward_notify(w, "note_log", "\"x y\"", 5));
+  /* Handled after the notification: its record is stored by then. */
+  ward_msg *m;
+  T_OK(ward_request(&m, w, "add", "{\"a\":1,\"b\":2}", 13, 20000));
+  T_EQ_MEM(ward_msg_data(m), "3", 1);
+  ward_msg_free(m);
+
+  ward_log_query q = WARD_LOG_QUERY_INIT;
+  q.streams = WARD_LOG_RECORD;
+  size_t n;
+  ward_log_entry *v = entries(w, &q, &n);
+  T_EQ_INT(n, 4);
+  T_EQ_INT(v[0].level, WARD_LEVEL_WARN);
+  T_EQ_STR(v[0].text, "disk slow");
+  T_EQ_INT(v[0].call_id, id);
+  T_EQ_INT(v[0].flags, 0);
+  T_EQ_INT(v[0].nfields, 2);
+  T_EQ_STR(v[0].fields[0].key, "ms");
+  T_EQ_STR(v[0].fields[0].value, "250");
+  T_EQ_STR(v[0].fields[1].key, "disk");
+  T_EQ_STR(v[0].fields[1].value, "sda");
+  T_EQ_INT(v[1].level, WARD_LEVEL_ERROR);
+  T_EQ_STR(v[1].text, "tab\there");
+  T_EQ_INT(v[1].call_id, id);
+  T_EQ_INT(v[1].nfields, 0);
+  T_EQ_INT(v[2].level, WARD_LEVEL_DEBUG);
+  T_EQ_STR(v[2].text, "not in a call");
+  T_EQ_INT(v[2].call_id, 0);
+  T_EQ_INT(v[3].level, WARD_LEVEL_INFO);
+  T_EQ_STR(v[3].text, "noted");
+  T_EQ_INT(v[3].call_id, 0);
+  T_EQ_INT(v[3].nfields, 1);
+  T_EQ_STR(v[3].fields[0].value, "x y");
+  ward_log_entries_free(v, n);
+  ward_worker_free(w);
+}
+#endif
+
 int main(int argc, char **argv) {
   if (argc > 2 && strcmp(argv[1], "--worker") == 0) {
     if (strcmp(argv[2], "slog_serve") == 0)
@@ -747,6 +806,9 @@ int main(int argc, char **argv) {
   T_RUN(test_host_handler_refuses);
   T_RUN(test_forwarded);
   T_RUN(test_no_log_frames_without_log1);
+#ifdef WARD_TEST_NODE
+  T_RUN(test_node_worker);
+#endif
   ward_host_free(host);
   return t_done();
 }
