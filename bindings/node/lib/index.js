@@ -38,6 +38,7 @@ module.exports = {
   Worker, Context, Encoded, Level, worker, method, run,
   call: (...a) => worker().call(...a),
   notify: (...a) => worker().notify(...a),
+  log: (...a) => worker().log(...a),
   haveMsgpack: payload.haveMsgpack,
   RAW: protocol.RAW, JSON: protocol.JSON, MSGPACK: protocol.MSGPACK,
   protocol,

@@ -104,6 +104,15 @@ worker.method('log_big', (ctx, n) => {
     return e.name;
   }
 });
+// Says goodbye, then tries to log: stderr says what it threw.
+worker.method('leave_log', () => {
+  worker.close('bye');
+  try {
+    worker.log('info', 'too late');
+  } catch (e) {
+    process.stderr.write(`log after close: ${e.name}\n`);
+  }
+});
 // A notification's records belong to no call.
 worker.method('note_log', (ctx, p) => ctx.log('info', 'noted', { what: p }));
 

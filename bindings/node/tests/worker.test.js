@@ -400,7 +400,7 @@ test('log records: lines on stderr for a host without log=1, as ward_log_format'
   }
 });
 
-test('log records: one over the host\'s limit is TooBig, and not sent', async () => {
+test('log records: one over the host\'s limit is TooBig, one after goodbye Closed; neither sent', async () => {
   const h = await RawHost.start(FIXTURE, [], { welcome: [['max_frame', 64], ['log', 1]] });
   try {
     h.request(1, 'log_big', 61); // 4 + 61 bytes: one over
@@ -409,6 +409,11 @@ test('log records: one over the host\'s limit is TooBig, and not sent', async ()
     const f = await h.next();
     assert.deepEqual([f.kind, f.id, f.payload.length], [Kind.LOG, 2, 64]);
     assert.deepEqual(json(await h.answer(2)), 'sent');
+    // After the worker's goodbye: Closed, and no line either.
+    h.send(Kind.NOTIFY, 0, 0, 'leave_log', Buffer.from('{}'), P.JSON);
+    assert.deepEqual(await h.waitExit(), { code: 0, signal: null });
+    await h.closed;
+    assert.equal(h.stderr, 'log after close: Closed\n');
   } finally {
     await h.close();
   }
