@@ -303,6 +303,20 @@ static inline int bench_raw_echo(bench_fd fd) {
   return 0;
 }
 
+/* `iters` round trips with a bench_raw_echo peer, `size` bytes from `out`
+ * there and back into `in`: microseconds per round trip. */
+static inline double bench_raw_echo_us(bench_fd fd, const char *out, char *in, size_t size,
+                                       int iters) {
+  uint64_t n = size;
+  int64_t t0 = now_ns();
+  for (int i = 0; i < iters; i++) {
+    write_full(fd, &n, sizeof n);
+    write_full(fd, out, size);
+    read_full(fd, in, size);
+  }
+  return (double)(now_ns() - t0) / 1e3 / iters;
+}
+
 /* A spec running ourselves with `arg` as the worker. */
 static inline ward_spec *bench_spec(const char *name, const char *arg) {
   ward_spec *s;

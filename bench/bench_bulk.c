@@ -22,18 +22,6 @@
 
 static const bench_method methods[] = {{"echo", bench_m_echo}};
 
-/* Seconds per round trip. */
-static double raw_bulk(bench_fd fd, const char *out, char *in, size_t size, int iters) {
-  uint64_t n = size;
-  int64_t t0 = now_ns();
-  for (int i = 0; i < iters; i++) {
-    write_full(fd, &n, sizeof n);
-    write_full(fd, out, size);
-    read_full(fd, in, size);
-  }
-  return (double)(now_ns() - t0) / 1e9 / iters;
-}
-
 static double ward_bulk(ward_worker *w, const char *out, size_t size, int iters) {
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 120000;
@@ -77,11 +65,11 @@ static void run_mode(const bench_mode *mode, const size_t *sizes, const int *ite
   for (int k = 0; k < nsizes; k++) {
     size_t size = sizes[k];
     /* Warm-up: buffers faulted in on both sides. */
-    raw_bulk(fd, out, in, size, 1);
+    bench_raw_echo_us(fd, out, in, size, 1);
     ward_bulk(w, out, size, 1);
     double rg[BENCH_MAXREPS], wg[BENCH_MAXREPS], rn[BENCH_MAXREPS], wn[BENCH_MAXREPS];
     for (int i = 0; i < B.reps; i++) {
-      double tr = raw_bulk(fd, out, in, size, iters[k]);
+      double tr = bench_raw_echo_us(fd, out, in, size, iters[k]) / 1e6;
       double tw = ward_bulk(w, out, size, iters[k]);
       rg[i] = 2.0 * (double)size / tr / 1e9;
       wg[i] = 2.0 * (double)size / tw / 1e9;

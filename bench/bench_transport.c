@@ -98,19 +98,7 @@ static int iters_for(double one_us) {
   return n < 1 ? 1 : n > 200000 ? 200000 : (int)n;
 }
 
-/* ------------------------------------------------------------------ */
-/* raw socketpair                                                      */
-
-static double sock_rtt(bench_fd fd, const char *out, char *in, size_t size, int iters) {
-  uint64_t n = size;
-  int64_t t0 = now_ns();
-  for (int i = 0; i < iters; i++) {
-    write_full(fd, &n, sizeof n);
-    write_full(fd, out, size);
-    read_full(fd, in, size);
-  }
-  return (double)(now_ns() - t0) / 1e3 / iters;
-}
+/* The raw socketpair is bench.h's: bench_raw_echo and bench_raw_echo_us. */
 
 /* ------------------------------------------------------------------ */
 /* raw futex: two slots in a memfd                                     */
@@ -652,7 +640,7 @@ typedef struct contenders {
 static double one_rtt(contenders *c, int k, size_t size, int iters) {
   switch (k) {
   case C_SOCK:
-    return sock_rtt(c->sock, c->out, c->in, size, iters);
+    return bench_raw_echo_us(c->sock, c->out, c->in, size, iters);
 #if HAVE_FUTEX
   case C_FUTEX:
     return futex_rtt(&c->fut, c->out, size, iters);
