@@ -619,7 +619,7 @@ static int shm_here(void) { return strcmp(WARD__BACKEND_NAME, "linux") == 0; }
 
 enum { C_SOCK, C_FUTEX, C_FUTEX_SPIN, C_IOX, C_WARD, C_WARD_COPIED, C_WARD_IN_PLACE, C_COUNT };
 static const char *const cnames[C_COUNT] = {
-    "raw " BENCH_RAW_CHANNEL, "raw futex",   "raw futex + spin", "iceoryx",
+    ("raw " BENCH_RAW_CHANNEL), "raw futex",   "raw futex + spin", "iceoryx",
     "ward socket",            "ward copied", "ward in place"};
 
 typedef struct contenders {
