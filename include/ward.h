@@ -579,6 +579,25 @@ WARD_EXTERN int ward_spec_cwd(ward_spec *spec, const char *dir);
 /* WARD_TRANSPORT_INHERIT or WARD_TRANSPORT_SOCKET (a new socket and token
  * for every process); WARD_EINVAL otherwise. */
 WARD_EXTERN int ward_spec_transport(ward_spec *spec, int transport);
+/* How frames travel once a worker is connected (the channel above stays
+ * for the handshake and as the wake-up of last resort):
+ * WARD_FRAMES_AUTO (the default): through two rings in memory shared with
+ * the worker when both sides support it (Linux, and a worker library that
+ * offers it in its HELLO: the C library does, see docs/protocol.md), the
+ * socket otherwise; the environment variable WARD_FRAMES, read by the
+ * host at each handshake, can turn it to "socket" (or "shm", the same as
+ * unset) for every spec left on AUTO. WARD_FRAMES_SOCKET: always the
+ * socket. WARD_FRAMES_SHM: the shared memory, required: a worker that does
+ * not offer it is refused at its handshake (a GOODBYE, then the start
+ * fails as any refused handshake does). Handlers and callers see no
+ * difference. Errors: WARD_EINVAL (another value, or WARD_FRAMES_SHM on a
+ * backend without shared memory: posix, win). */
+enum {
+  WARD_FRAMES_AUTO = 0,
+  WARD_FRAMES_SOCKET = 1,
+  WARD_FRAMES_SHM = 2
+};
+WARD_EXTERN int ward_spec_frames(ward_spec *spec, int frames);
 /* Runs the worker's processes as the user `uid`, in the group `gid`: in
  * each new process, before it runs the executable, its supplementary
  * groups become those of the user's name as the system's group database
@@ -1144,6 +1163,10 @@ WARD_EXTERN int ward_ping(ward_worker *w, int timeout_ms);
 /* The current process id (0 when there is none: backing off, idle,
  * exited, failed, stopped). */
 WARD_EXTERN int ward_worker_pid(const ward_worker *w);
+/* How the current process's frames travel: WARD_FRAMES_SHM or
+ * WARD_FRAMES_SOCKET once its handshake is done (ward_spec_frames), 0
+ * while there is no connected process. */
+WARD_EXTERN int ward_worker_frames(const ward_worker *w);
 /* The spec's name; valid as long as the handle. */
 WARD_EXTERN const char *ward_worker_name(const ward_worker *w);
 /* Unique within the host, never reused; the same across restarts. */

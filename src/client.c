@@ -42,6 +42,7 @@ struct ward_client {
   atomic_int host_logs; /* the WELCOME said log=1: LOG frames are welcome */
   atomic_int bye_seen; /* a goodbye arrived: start no more handlers */
   int64_t last_pump;
+  int no_shm;         /* does not offer the shared-memory transport */
 };
 
 /* Hands a frame to whoever reads the inbox (the serving loop). */
@@ -86,7 +87,7 @@ static int client_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   }
 }
 
-static const ward__conn_ops client_ops = {client_inbound, NULL, NULL, NULL, NULL, NULL};
+static const ward__conn_ops client_ops = {client_inbound, NULL, NULL, NULL, NULL, NULL, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Connecting                                                          */
@@ -252,6 +253,11 @@ int ward_client_meta(ward_client *c, const char *key, const char *value) {
 /* ------------------------------------------------------------------ */
 /* Handshake                                                           */
 
+/* Whether this client offers the host the shared-memory transport. */
+static int offers_shm(const ward_client *c) {
+  return !c->no_shm && !c->server && ward__shm_supported();
+}
+
 static char *hello_body(ward_client *c, size_t *len) {
   size_t cap = 128 + c->meta_len + (c->token ? strlen(c->token) : 0);
   for (size_t i = 0; i < c->handlers.n; i++)
@@ -271,12 +277,38 @@ static char *hello_body(ward_client *c, size_t *len) {
     n += (size_t)snprintf(b + n, cap - n, "token=%s\n", c->token);
   for (size_t i = 0; i < c->handlers.n; i++)
     n += (size_t)snprintf(b + n, cap - n, "method=%s\n", c->handlers.v[i].method);
+  if (offers_shm(c))
+    n += (size_t)snprintf(b + n, cap - n, "shm=1\n");
   if (c->meta_len) {
     memcpy(b + n, c->meta, c->meta_len);
     n += c->meta_len;
   }
   *len = n;
   return b;
+}
+
+void ward__client_offer_shm(ward_client *c, int on) { c->no_shm = !on; }
+
+/* The host's WELCOME may announce the shared memory (protocol.md 16),
+ * whose descriptor came with it: from now on the frames go there. */
+static int take_link(ward_client *c, const ward__item *it) {
+  ward__conn_want_fd(c->conn, 0);
+  uint32_t cap;
+  if (!ward__hello_shm(it->data, it->h.len, &cap))
+    return 0; /* descriptors queued belong to frames, or are refused as strays */
+  int more = 0, rv;
+  ward__fd fd = ward__conn_take_fd(c->conn, &more);
+  if (!offers_shm(c))
+    rv = ward__fail(WARD_EPROTO, "the host announced shared memory this worker did not offer");
+  else if (!ward__fd_valid(fd))
+    rv = ward__fail(WARD_EPROTO, "the host announced shared memory and passed none");
+  else if (more)
+    rv = ward__fail(WARD_EPROTO, "the host passed more than one descriptor with its WELCOME");
+  else
+    rv = ward__conn_use_link(c->conn, fd, cap);
+  if (ward__fd_valid(fd))
+    ward__close(fd);
+  return rv;
 }
 
 /* Takes the peer's `max_frame` from its HELLO or WELCOME lines. */
@@ -378,6 +410,8 @@ static int handshake(ward_client *c) {
   size_t len;
   char *body = hello_body(c, &len);
   int rv = body ? 0 : WARD_ENOMEM;
+  if (!rv && offers_shm(c))
+    ward__conn_want_fd(c->conn, 1);
   if (!rv) {
     ward__hdr h = {.kind = WARD__K_HELLO,
                    .nlen = (uint8_t)strnlen(c->name, WARD_MAX_NAME),
@@ -401,8 +435,15 @@ static int handshake(ward_client *c) {
   if (it && it->h.kind == WARD__K_WELCOME) {
     take_max_frame(c, it);
     take_log(c, it);
-    if (ward__hello_zerocopy(it->data, it->h.len, &zmin))
+    if (!rv)
+      rv = take_link(c, it);
+    /* Payloads in shared memory travel only with frames on the socket
+     * (protocol.md 17.5): a host that agreed to both is not heard on it. */
+    if (!rv && ward__hello_zerocopy(it->data, it->h.len, &zmin) &&
+        ward__conn_frames(c->conn) == WARD_FRAMES_SOCKET)
       ward__zc_agreed(c->conn, zmin);
+    else if (!rv)
+      ward__zc_drop_fds(c->conn); /* none is wanted now: 17.1 */
   }
   ward__item_free(it);
   c->greeted = rv ? (rv == WARD_EPROTO ? WARD_EPROTO : WARD_EHANDSHAKE) : 1;

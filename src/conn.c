@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "abi.h"
+#include "link.h"
 #include "platform.h"
 #include "ward_int.h"
 
@@ -56,6 +57,15 @@
 #define TRIM_AFTER (1u << 20)
 /* Events of a call without a flow-control window that may wait. */
 #define WARD__UNWINDOWED_MAX (64u << 20)
+
+/* The shared-memory transport, when negotiated (its section below). */
+static ward__link *link_of(ward__conn *c) {
+  return atomic_load_explicit(&c->link, memory_order_acquire);
+}
+static void link_rearm(ward__conn *c);
+static int link_read(ward__conn *c);
+static int link_wait(ward__conn *c, int64_t deadline);
+static int link_switched(ward__conn *c, size_t left);
 
 /* ------------------------------------------------------------------ */
 /* The table of our calls in flight                                    */
@@ -190,8 +200,14 @@ static void update_watch(ward__conn *c) {
   int ev = 0;
   if (c->reader != WARD__READER_CALLER && !c->lazy && !paused(c))
     ev |= WARD__IN;
-  if (c->outq_len && !c->writing)
-    ev |= WARD__OUT;
+  if (c->outq_len && !c->writing) {
+    /* With shared memory, room in the ring is told by a byte on the
+     * socket, which the reading caller takes when there is one. */
+    if (!link_of(c))
+      ev |= WARD__OUT;
+    else if (c->reader != WARD__READER_CALLER)
+      ev |= WARD__IN;
+  }
   if (ev != c->watch_events) {
     c->watch_events = ev;
     c->ops->watch(c, ev);
@@ -225,6 +241,8 @@ static void pending_sub(ward__conn *c, size_t bytes) {
     atomic_store(&c->throttled, 0);
     update_watch(c);
     wake_role_waiter(c);
+    /* Records left in the ring while reading was paused: no byte says so. */
+    link_rearm(c);
   }
 }
 
@@ -258,6 +276,8 @@ int ward__conn_new(ward__conn **out, ward__fd fd, const ward__conn_ops *ops, voi
   atomic_init(&c->credit_wait, 0);
   atomic_init(&c->overfull, 0);
   atomic_init(&c->serving_cancelled, 0);
+  atomic_init(&c->link, NULL);
+  atomic_init(&c->kicked, 0);
   c->fd = fd;
   c->ops = ops;
   c->owner = owner;
@@ -281,6 +301,7 @@ void ward__conn_unref(ward__conn *c) {
   ward__dec_free(&c->dec);
   ward__zc_drop_fds(c);
   ward__close(c->fd);
+  ward__link_free(link_of(c));
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->inbox_cond);
   pthread_cond_destroy(&c->wcond);
@@ -352,6 +373,9 @@ void ward__conn_close(ward__conn *c, int err) {
   } else {
     ward__sock_shutdown(c->fd);
   }
+  /* A writer waiting for room in a ring is woken as the socket's is. */
+  if (link_of(c))
+    ward__link_close_wake(link_of(c));
   pthread_mutex_unlock(&c->mu);
   if (flush)
     end_writing(c, 0);
@@ -458,12 +482,21 @@ static int queue_back(ward__conn *c, const ward__buf *iov, int first, int cnt) {
   return 0;
 }
 
+/* Sends what the transport takes now: the socket, or the rings once
+ * negotiated (`block` only says how a wake-up for room is asked for). */
+static ptrdiff_t t_send(ward__conn *c, const ward__buf *iov, int cnt, int block) {
+  ward__link *l = link_of(c);
+  return l ? ward__link_send(l, c->fd, iov, cnt, block) : ward__sock_send(c->fd, iov, cnt);
+}
+
 #define WAIT_CLOSED (-2)
 
 /* With `writing` held and no lock: waits for the socket to take more, as
  * ward__wait_fd, or returns WAIT_CLOSED at once when the connection is
- * closed: a close shuts the socket down under a writer that waits, and
- * leaves one that does not to finish (ward__conn_close). */
+ * closed: a close shuts the socket down (and wakes a ring's writer) under
+ * a writer that waits, and leaves one that does not to finish
+ * (ward__conn_close). The transport is the socket, or the rings once
+ * negotiated. */
 static int wait_out(ward__conn *c, int64_t deadline) {
   pthread_mutex_lock(&c->mu);
   int closed = c->closed;
@@ -471,7 +504,9 @@ static int wait_out(ward__conn *c, int64_t deadline) {
   pthread_mutex_unlock(&c->mu);
   if (closed)
     return WAIT_CLOSED;
-  int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
+  ward__link *l = link_of(c);
+  int ev = l ? ward__link_wait_room(l, deadline, &c->closed_flag)
+             : ward__wait_fd(c->fd, WARD__OUT, deadline);
   pthread_mutex_lock(&c->mu);
   c->wblocked = 0;
   pthread_mutex_unlock(&c->mu);
@@ -500,7 +535,7 @@ static int drain_outq(ward__conn *c, int block, int64_t deadline) {
     pthread_mutex_unlock(&c->mu);
     if (!h)
       return 0;
-    ptrdiff_t w = ward__sock_send(c->fd, &one, 1);
+    ptrdiff_t w = t_send(c, &one, 1, block);
     if (w < 0)
       return (int)w;
     if (w > 0) {
@@ -550,7 +585,7 @@ static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int64_
   int first = 0;
   size_t done = 0;
   for (;;) {
-    ptrdiff_t w = ward__sock_send(c->fd, iov, cnt);
+    ptrdiff_t w = t_send(c, iov, cnt, block);
     if (w < 0)
       return (int)w;
     done += (size_t)w;
@@ -1047,6 +1082,8 @@ static int feed(ward__conn *c, const uint8_t *p, size_t n) {
     int rv = f.h.flags & WARD__FLAG_SHM ? dispatch_shm(c, &f, owned) : dispatch(c, &f, owned);
     if (rv)
       return rv;
+    if (c->switched)
+      return link_switched(c, n - off);
   }
 }
 
@@ -1054,6 +1091,8 @@ static int feed(ward__conn *c, const uint8_t *p, size_t n) {
  * Returns 0, or the error that must close the connection: WARD_ECRASHED
  * for end of stream, a protocol error otherwise. */
 static int read_available(ward__conn *c, int block) {
+  if (link_of(c))
+    return link_read(c);
   for (int i = 0; i < MAX_READS && !paused(c); i++) {
     size_t missing = 0, want;
     uint8_t *space = ward__dec_body_space(&c->dec, &missing);
@@ -1063,10 +1102,12 @@ static int read_available(ward__conn *c, int block) {
       missing = c->rcap;
     }
     want = missing;
-    /* Where payloads may come in shared memory, their descriptors too. */
+    /* Where payloads may come in shared memory, their descriptors too;
+     * and the rings' with the WELCOME, when the client offered them. */
+    int want_fd = atomic_load_explicit(&c->want_fd, memory_order_relaxed);
     c->dec.shm_ok = atomic_load_explicit(&c->zc_accept, memory_order_relaxed);
-    ptrdiff_t n = c->dec.shm_ok ? ward__zc_recv(c, space, want, block && i == 0)
-                                : ward__sock_recv(c->fd, space, want, block && i == 0);
+    ptrdiff_t n = c->dec.shm_ok || want_fd ? ward__zc_recv(c, space, want, block && i == 0)
+                                           : ward__sock_recv(c->fd, space, want, block && i == 0);
     if (n == WARD__AGAIN)
       return 0;
     if (n < 0)
@@ -1080,11 +1121,12 @@ static int read_available(ward__conn *c, int block) {
     } else {
       rv = feed(c, c->rbuf, (size_t)n);
     }
-    if (!rv && c->nfdq)
+    /* The rings' descriptor waits for the client's handshake to take it. */
+    if (!rv && c->nfdq && !want_fd)
       rv = ward__zc_stray(c);
     if (rv)
       return rv;
-    if ((size_t)n < want)
+    if ((size_t)n < want || link_of(c))
       return 0;
   }
   return 0;
@@ -1114,7 +1156,13 @@ static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int
     if (want_out)
       ward__conn_flush(c);
     int rv;
-    if (deadline == INT64_MAX && c->blocking_reads) {
+    if (link_of(c)) {
+      rv = link_wait(c, deadline);
+      if (rv == WARD_ETIMEDOUT)
+        return rv;
+      if (!rv)
+        rv = read_available(c, 0);
+    } else if (deadline == INT64_MAX && c->blocking_reads) {
       /* Nothing else to wait for: one blocking read instead of poll + read. */
       rv = read_available(c, 1);
     } else {
@@ -1132,6 +1180,15 @@ static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int
   }
 }
 
+/* The caller's reading, which ends with the ring looked at again after
+ * saying so (see link_rearm). */
+static int lead_rearm(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg,
+                      int64_t deadline, int want_out) {
+  int rv = lead(c, stop, arg, deadline, want_out);
+  link_rearm(c);
+  return rv;
+}
+
 /* With the lock held: waits until `stop` holds, reading when the role is
  * free. Returns 0 or WARD_ETIMEDOUT. */
 static int wait_until(ward__conn *c, ward__waiter *self, int (*stop)(ward__conn *, void *),
@@ -1145,7 +1202,7 @@ static int wait_until(ward__conn *c, ward__waiter *self, int (*stop)(ward__conn 
       update_watch(c);
       int want_out = c->outq_len && !c->writing;
       pthread_mutex_unlock(&c->mu);
-      rv = lead(c, stop, arg, deadline, want_out);
+      rv = lead_rearm(c, stop, arg, deadline, want_out);
       pthread_mutex_lock(&c->mu);
       c->reader = WARD__READER_NONE;
       if (c->ops->idle && !c->lazy && !c->closed) {
@@ -1164,6 +1221,9 @@ static int wait_until(ward__conn *c, ward__waiter *self, int (*stop)(ward__conn 
 }
 
 int ward__conn_pump(ward__conn *c) {
+  /* A kick is answered by this pump, or by the exit of the reader that
+   * holds the role now (link_rearm). */
+  atomic_store(&c->kicked, 0);
   pthread_mutex_lock(&c->mu);
   if (c->closed || c->reader != WARD__READER_NONE) {
     int err = c->closed ? c->close_err : 0;
@@ -1179,6 +1239,8 @@ int ward__conn_pump(ward__conn *c) {
   pthread_mutex_unlock(&c->mu);
   if (rv)
     ward__conn_close(c, rv);
+  else
+    link_rearm(c);
   return rv;
 }
 
@@ -1710,3 +1772,171 @@ int ward__conn_heartbeat(ward__conn *c) {
   }
   return missed;
 }
+
+/* ------------------------------------------------------------------ */
+/* The shared-memory transport (link.h)                                */
+
+/* Records read per call, at most, before the loop moves on (fairness). */
+#define LINK_MAX_RECORDS 64
+
+/* The HELLO whose answer switched the connection to the rings was the
+ * last thing the worker may send on the socket before its WELCOME. */
+static int link_switched(ward__conn *c, size_t left) {
+  c->switched = 0;
+  if (left)
+    return ward__fail(WARD_EPROTO, "peer sent %zu bytes after its HELLO before the WELCOME",
+                      left);
+  return 0;
+}
+
+/* The reading role's read: the wake-up bytes on the socket (or its end),
+ * then records from the ring, then the out queue if the peer made room. */
+static int link_read(ward__conn *c) {
+  ward__link *l = link_of(c);
+  /* The end of the socket comes after what the peer put in the ring
+   * before it left (its GOODBYE): that is read first, as a socket would
+   * give it before its end. */
+  int end = ward__link_drain(c->fd), rv = end == WARD_ECRASHED ? 0 : end;
+  /* No descriptor comes with a ring's record: bit 2 of the flags is not
+   * agreed there (protocol.md 17.5). */
+  c->dec.shm_ok = 0;
+  for (int i = 0; !rv && (end || i < LINK_MAX_RECORDS) && !paused(c); i++) {
+    size_t len;
+    int r = ward__link_get(l, c->rbuf, c->rcap, &len);
+    if (r <= 0) {
+      rv = r;
+      break;
+    }
+    rv = feed(c, c->rbuf, len);
+  }
+  ward__link_read_done(l, c->fd);
+  if (!rv)
+    rv = end;
+  if (rv)
+    return rv;
+  pthread_mutex_lock(&c->mu);
+  int want_out = c->outq_len && !c->writing;
+  pthread_mutex_unlock(&c->mu);
+  if (want_out)
+    ward__conn_flush(c);
+  return 0;
+}
+
+/* A caller holding the role waits for records: a short spin, then, after
+ * saying it sleeps and looking once more, poll on the socket, which a
+ * writer's byte, the peer's end and our own close all wake. 0,
+ * WARD_ETIMEDOUT or WARD_ECRASHED. */
+static int link_wait(ward__conn *c, int64_t deadline) {
+  ward__link *l = link_of(c);
+  if (ward__link_pending(l) || ward__link_spin(l, &c->closed_flag))
+    return 0;
+  if (!ward__link_sleep(l)) {
+    int ev = ward__wait_fd(c->fd, WARD__IN, deadline);
+    if (ev == 0)
+      return WARD_ETIMEDOUT;
+    if (ev < 0)
+      return WARD_ECRASHED;
+  }
+  ward__link_awake(l);
+  return 0;
+}
+
+/* A reader stops: it says it sleeps, so that writers send a byte from
+ * now on, and looks at the ring again. Records there were written while
+ * it read, and no byte will come for them: the owner's loop, which
+ * watches only the socket, is asked to pump (the client needs nothing:
+ * its next reader looks at the ring before it sleeps). Paused reading is
+ * left alone; its end comes back here. Any thread, lock held or not. */
+static void link_rearm(ward__conn *c) {
+  ward__link *l = link_of(c);
+  if (!l || atomic_load(&c->closed_flag))
+    return;
+  if (!ward__link_sleep(l) || paused(c) || !c->ops->kick)
+    return;
+  if (!atomic_exchange(&c->kicked, 1))
+    c->ops->kick(c);
+}
+
+/* The rest of a frame the socket did not take whole: it goes before
+ * anything of the rings (a WELCOME of a hundred bytes, in practice never). */
+static int sock_write_all(ward__conn *c, ward__buf *iov, int cnt, size_t done) {
+  int first = 0;
+  int64_t deadline = ward__deadline(1000);
+  while (iov_advance(iov, cnt, done, &first)) {
+    int ev = ward__wait_fd(c->fd, WARD__OUT, deadline);
+    if (ev <= 0)
+      return ward__fail(WARD_ECRASHED, "the WELCOME could not be sent");
+    ptrdiff_t w = ward__sock_send(c->fd, iov + first, cnt - first);
+    if (w < 0)
+      return (int)w;
+    done = (size_t)w;
+  }
+  return 0;
+}
+
+int ward__conn_welcome_link(ward__conn *c, const ward__hdr *h, const void *body, size_t n,
+                            uint32_t cap) {
+  ward__link *l;
+  ward__fd memfd;
+  if (ward__link_host(&l, cap, &memfd))
+    return 1;
+  pthread_mutex_lock(&c->mu);
+  int mine = !c->writing && !c->outq_len && !c->closed && !link_of(c);
+  if (mine)
+    c->writing = 1;
+  pthread_mutex_unlock(&c->mu);
+  if (!mine) {
+    ward__close(memfd);
+    ward__link_free(l);
+    ward__fail(WARD_EINVAL, "frames wait to be sent: no shared memory");
+    return 1;
+  }
+  uint8_t hb[WARD__HDR_SIZE];
+  ward__hdr_put(hb, h);
+  ward__buf iov[2] = {{hb, WARD__HDR_SIZE}, {body, n}};
+  ptrdiff_t w = ward__sock_send_fd(c->fd, iov, 2, memfd);
+  ward__close(memfd);
+  int rv = w > 0 ? sock_write_all(c, iov, 2, (size_t)w) : (int)w;
+  if (w > 0) {
+    /* The bytes after the HELLO are the rings' from now on. */
+    c->switched = 1;
+    atomic_store_explicit(&c->link, l, memory_order_release);
+  } else {
+    ward__link_free(l);
+  }
+  end_writing(c, rv);
+  return w == 0 ? 1 : rv;
+}
+
+void ward__conn_want_fd(ward__conn *c, int on) { atomic_store(&c->want_fd, on); }
+
+/* The handshake's reader has returned and no other reads yet: the queue
+ * of descriptors is this thread's. The WELCOME's came with its first
+ * byte, before any frame's. */
+ward__fd ward__conn_take_fd(ward__conn *c, int *more) {
+  ward__fd fd = WARD__FD_NONE;
+  if (c->nfdq) {
+    fd = c->fdq[0];
+    memmove(c->fdq, c->fdq + 1, (size_t)(--c->nfdq) * sizeof *c->fdq);
+  }
+  *more = c->nfdq;
+  return fd;
+}
+
+int ward__conn_use_link(ward__conn *c, ward__fd memfd, uint32_t cap) {
+  ward__link *l;
+  int rv = ward__link_worker(&l, memfd, cap);
+  if (rv)
+    return rv;
+  pthread_mutex_lock(&c->mu);
+  if (c->writing || c->outq_len || link_of(c)) {
+    pthread_mutex_unlock(&c->mu);
+    ward__link_free(l);
+    return ward__fail(WARD_EPROTO, "frames wait to be sent as the shared memory arrives");
+  }
+  atomic_store_explicit(&c->link, l, memory_order_release);
+  pthread_mutex_unlock(&c->mu);
+  return 0;
+}
+
+int ward__conn_frames(ward__conn *c) { return link_of(c) ? WARD_FRAMES_SHM : WARD_FRAMES_SOCKET; }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hello.h"
+#include "link.h"
 #include "worker.h"
 
 void ward__meta_free(ward__meta *m, size_t n) {
@@ -112,6 +113,45 @@ static int version_cmp(const char *a, const char *b) {
   return 0;
 }
 
+/* Whether the worker's frames go through shared memory: its spec's
+ * choice, or for AUTO the environment's (WARD_FRAMES=socket turns it off,
+ * for a test suite run on the socket), when the worker offers it. */
+static int wants_shm(const ward_spec *s, const ward__hello *hl) {
+  if (!hl->shm || !ward__shm_supported() || s->frames == WARD_FRAMES_SOCKET)
+    return 0;
+  const char *env = getenv("WARD_FRAMES");
+  return s->frames == WARD_FRAMES_SHM || !env || strcmp(env, "socket") != 0;
+}
+
+/* Sends the WELCOME, with the rings' memory when they are wanted, or
+ * else with the zero-copy threshold when both sides want that: 0, 1 when
+ * the spec requires the memory and it could not be made (the worker is
+ * refused), or the error that closed the connection. */
+static int welcome(ward_worker *w, ward__conn *c, const ward__hello *hl, ward__hdr *wh,
+                   const char *body, int n) {
+  if (wants_shm(w->spec, hl)) {
+    char lb[256];
+    int ln = snprintf(lb, sizeof lb, "%sshm=%u\n", body, WARD__LINK_CAP);
+    wh->len = (uint32_t)ln;
+    int rv = ward__conn_welcome_link(c, wh, lb, (size_t)ln, WARD__LINK_CAP);
+    if (rv != 1 || w->spec->frames == WARD_FRAMES_SHM)
+      return rv;
+  }
+  /* Payloads in shared memory: both sides must want them (zcopy.c), and
+   * they travel only with frames on the socket (protocol.md 17.5). This
+   * side reads descriptors from before the worker can send one. */
+  char zb[256];
+  uint32_t zmin = w->spec->zerocopy_min;
+  if (hl->zerocopy && zmin && ward__shm_supported()) {
+    n = snprintf(zb, sizeof zb, "%szerocopy=%u\n", body, zmin);
+    body = zb;
+    ward__zc_agreed(c, zmin);
+  }
+  wh->len = (uint32_t)n;
+  ward__conn_send(c, wh, NULL, body, (size_t)n, NULL, 0, 0, 0);
+  return 0;
+}
+
 /* Checks what the spec requires of the handshake; says why not in `why`. */
 static int meets_requirements(const ward_spec *s, const ward__hello *hl, char *why, size_t cap) {
   for (size_t i = 0; i < s->nreq_methods; i++) {
@@ -170,6 +210,11 @@ int ward__worker_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
     ward__hello_free(&hl);
     return refuse(w, c, WARD__BYE_PROTO, why);
   }
+  if (w->spec->frames == WARD_FRAMES_SHM && !hl.shm) {
+    ward__hello_free(&hl);
+    return refuse(w, c, WARD__BYE_PROTO, "does not offer the shared-memory transport its spec "
+                                         "requires");
+  }
   pthread_mutex_lock(&c->mu);
   c->max_out = hl.max_frame;
   pthread_mutex_unlock(&c->mu);
@@ -180,16 +225,13 @@ int ward__worker_hello(ward_worker *w, ward__conn *c, const ward__frame *f) {
                    "max_frame=%u\npid=%d\nworker_id=%llu\ngeneration=%u\nlog=1\n",
                    h->opts.max_frame, ward__self_pid(), (unsigned long long)w->id,
                    w->life.generation);
-  /* Payloads in shared memory: both sides must want them (zcopy.c). This
-   * side reads descriptors from before the worker can send one. */
-  uint32_t zmin = w->spec->zerocopy_min;
-  if (hl.zerocopy && zmin && ward__shm_supported()) {
-    ward__zc_agreed(c, zmin);
-    n += snprintf(body + n, sizeof body - (size_t)n, "zerocopy=%u\n", zmin);
-  }
   uint32_t version = f->h.aux < WARD_PROTOCOL_VERSION ? f->h.aux : WARD_PROTOCOL_VERSION;
   ward__hdr wh = {.kind = WARD__K_WELCOME, .len = (uint32_t)n, .aux = version};
-  ward__conn_send(c, &wh, NULL, body, (size_t)n, NULL, 0, 0, 0);
+  rv = welcome(w, c, &hl, &wh, body, n);
+  if (rv) {
+    ward__hello_free(&hl);
+    return rv == 1 ? refuse(w, c, WARD__BYE_PROTO, "no shared memory for its frames") : 0;
+  }
 
   pthread_mutex_lock(&h->mu);
   adopt_hello(w, &hl);

@@ -88,6 +88,9 @@ int ward__hello_parse(ward__hello *hl, const uint8_t *p, size_t n) {
         return WARD_EPROTO;
     } else if (key_is(&kv, "zerocopy")) {
       hl->zerocopy = kv.vlen == 1 && kv.val[0] == '1';
+    } else if (key_is(&kv, "shm")) {
+      /* Version 1 of the rings; a worker offering only others has none. */
+      hl->shm = kv.vlen == 1 && kv.val[0] == '1';
     } else if (key_is(&kv, "token")) {
       hl->token = kv.val;
       hl->token_len = kv.vlen;
@@ -128,5 +131,15 @@ int ward__hello_zerocopy(const uint8_t *p, size_t n, uint32_t *min) {
       *min = v;
       found = 1;
     }
+  return found;
+}
+
+int ward__hello_shm(const uint8_t *p, size_t n, uint32_t *cap) {
+  size_t pos = 0;
+  ward__kv kv;
+  int found = 0;
+  while (ward__kv_next(p, n, &pos, &kv) == 1)
+    if (key_is(&kv, "shm") && max_frame_value(&kv, cap) == 0)
+      found = 1;
   return found;
 }

@@ -29,6 +29,7 @@ typedef struct ward__hello {
   ward__meta *meta;    /* the "meta.KEY=VALUE" lines, KEY without "meta.", owned */
   size_t nmeta;
   int zerocopy;        /* it takes payloads in shared memory ("zerocopy=1") */
+  int shm;             /* it offers the shared-memory transport ("shm=1") */
 } ward__hello;
 
 /* Parses the `n` bytes of a HELLO payload into *hl. Returns 0, WARD_EPROTO
@@ -48,5 +49,9 @@ int ward__hello_max_frame(const uint8_t *p, size_t n, uint32_t *max);
  * ("zerocopy=N", N >= WARD__ZC_FLOOR): sets *min and returns 1, or 0 when
  * there is none (or none valid): then payloads all go through the socket. */
 int ward__hello_zerocopy(const uint8_t *p, size_t n, uint32_t *min);
+/* Takes the rings' size from a WELCOME's "shm=CAP" line (protocol.md
+ * 16): sets *cap and returns 1, or returns 0 when there is none or it is
+ * not a number (the worker then keeps the socket). */
+int ward__hello_shm(const uint8_t *p, size_t n, uint32_t *cap);
 
 #endif

@@ -299,6 +299,14 @@ static void run_tasks(ward_host *h) {
   pthread_mutex_unlock(&h->lazy_mu);
   while (t) {
     ward__task *next = t->next;
+    if (!t->call && !t->it) {
+      /* A kick of the shared-memory transport (worker.c, host_kick). */
+      ward__conn_pump(t->conn);
+      ward__conn_unref(t->conn);
+      free(t);
+      t = next;
+      continue;
+    }
     if (t->call) {
       ward__acall_process(t->conn, t->call);
       ward__conn_unref(t->conn);

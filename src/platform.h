@@ -329,6 +329,9 @@ int ward__shm_map(ward__fd fd, size_t size, void **mem);
 void ward__shm_unmap(void *mem, size_t size);
 void ward__futex_wait(_Atomic uint32_t *word, uint32_t expect, int timeout_ms);
 void ward__futex_wake(_Atomic uint32_t *word);
+/* How many CPUs this process may run on (its affinity mask; at least 1):
+ * with one, spinning for the peer only keeps the peer from running. */
+int ward__cpus_available(void);
 
 /* The guard: a small process, started with the host, that outlives it
  * long enough to kill every worker's process group should the host die
@@ -400,7 +403,8 @@ ptrdiff_t ward__sock_send(ward__fd fd, const ward__buf *bufs, int n);
  * WARD_ECRASHED (errno kept). */
 ptrdiff_t ward__sock_recv(ward__fd fd, void *p, size_t n, int block);
 /* ward__sock_send with one descriptor, `pass`, sent along with the first
- * byte taken (SCM_RIGHTS; the sender keeps its own). Nothing was sent,
+ * byte taken (SCM_RIGHTS; the sender keeps its own): a payload's memory
+ * (zcopy.c) or the rings' (link.c). Nothing was sent,
  * descriptor included, when it returns 0. Windows: WARD_EINVAL. */
 ptrdiff_t ward__sock_send_fd(ward__fd fd, const ward__buf *bufs, int n, ward__fd pass);
 /* ward__sock_recv that also takes the descriptors that came with the

@@ -42,6 +42,8 @@ int ward__ring_open(ward__ring *r, void *mem, uint32_t cap, int fresh) {
     atomic_store_explicit(&r->hdr->tail, 0, memory_order_relaxed);
     atomic_store_explicit(&r->hdr->seq, 0, memory_order_relaxed);
     atomic_store_explicit(&r->hdr->sleeping, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->room_seq, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->room_waiting, 0, memory_order_relaxed);
   }
   r->head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
   r->tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
@@ -50,6 +52,11 @@ int ward__ring_open(ward__ring *r, void *mem, uint32_t cap, int fresh) {
   return r->head < r->tail || r->head - r->tail > cap || (r->head & 7u) || (r->tail & 7u)
              ? WARD_EPROTO
              : 0;
+}
+
+int ward__ring_pending(const ward__ring_hdr *hdr) {
+  return atomic_load_explicit(&hdr->head, memory_order_acquire) !=
+         atomic_load_explicit(&hdr->tail, memory_order_relaxed);
 }
 
 /* The head of a record: its payload's length and the complement. */

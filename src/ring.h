@@ -1,7 +1,7 @@
 /*
  * ring.h — a ring of frames in memory shared with another process, one
  * writer and one reader: the building block of the shared-memory
- * transport (one ring per direction, docs/protocol.md once negotiated).
+ * transport (one ring per direction, docs/protocol.md section 16).
  * Pure code: no system call, no lock; the wake-ups are the platform's.
  *
  * The other side is not trusted. Whatever it writes into the shared
@@ -38,7 +38,14 @@ typedef struct ward__ring_hdr {
   _Alignas(64) _Atomic uint32_t seq;  /* bumped by the writer after each write
                                          while the reader sleeps (futex word) */
   _Atomic uint32_t sleeping;          /* the reader is about to wait on `seq` */
+  _Atomic uint32_t room_seq;          /* bumped by the reader after a read while
+                                         the writer waits for room (futex word) */
+  _Atomic uint32_t room_waiting;      /* the writer waits for room */
 } ward__ring_hdr;
+
+/* Reader: whether the writer has published bytes not yet read (a hint:
+ * ward__ring_get judges them). Safe from any thread of the reader's side. */
+int ward__ring_pending(const ward__ring_hdr *hdr);
 
 /* One side's view of a ring. Everything in it is private: the shared
  * counters are read into `head`/`tail` and checked before use. */

@@ -263,7 +263,7 @@ static void lpeer_closed(ward__conn *c, int err) {
 }
 
 static const ward__conn_ops lpeer_ops = {lpeer_inbound, lpeer_watch, NULL,
-                                         lpeer_closed,  NULL,        NULL};
+                                         lpeer_closed,  NULL,        NULL, NULL};
 
 /* The loop's side of a close: the registration goes, the drop is told if
  * the peer broke the protocol, and the peer is freed unless a call of it

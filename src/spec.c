@@ -129,6 +129,17 @@ int ward_spec_transport(ward_spec *s, int transport) {
   return 0;
 }
 
+int ward_spec_frames(ward_spec *s, int frames) {
+  if (!s || (frames != WARD_FRAMES_AUTO && frames != WARD_FRAMES_SOCKET &&
+             frames != WARD_FRAMES_SHM))
+    return ward__fail(WARD_EINVAL, "unknown frames setting %d", frames);
+  if (frames == WARD_FRAMES_SHM && !ward__shm_supported())
+    return ward__fail(WARD_EINVAL, "no shared-memory transport on the %s backend",
+                      WARD__BACKEND_NAME);
+  s->frames = frames;
+  return 0;
+}
+
 int ward_spec_user(ward_spec *s, uint32_t uid, uint32_t gid) {
   if (!s)
     return ward__fail(WARD_EINVAL, "NULL spec");

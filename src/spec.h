@@ -21,6 +21,7 @@ struct ward_spec {
   size_t nenv;
   char *cwd;
   int transport;
+  int frames;              /* WARD_FRAMES_* */
   int startup_timeout_ms;
   int request_timeout_ms;
   int stop_grace_ms;

@@ -706,6 +706,18 @@ int ward_worker_log_entries(ward_log_entry **out, size_t *count, const ward_work
 
 const char *ward_worker_data_dir(const ward_worker *w) { return w ? w->data_dir : NULL; }
 
+int ward_worker_frames(const ward_worker *w) {
+  if (!w)
+    return 0;
+  pthread_mutex_lock(&w->host->mu);
+  ward__conn *c = w->conn;
+  int f = c && w->life.state != WARD__L_STARTING && !ward__conn_is_closed(c)
+              ? ward__conn_frames(c)
+              : 0;
+  pthread_mutex_unlock(&w->host->mu);
+  return f;
+}
+
 int ward_worker_pid(const ward_worker *w) {
   if (!w)
     return 0;

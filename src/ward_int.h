@@ -181,6 +181,12 @@ typedef struct ward__conn_ops {
   /* A waiting caller read a batch: the owner may do work it queued (the
    * host with an external loop runs it). Without the lock; may be NULL. */
   void (*reader_idle)(ward__conn *c);
+  /* Shared-memory transport: records wait in the ring and no reader will
+   * look (the loop watches a socket that no byte may reach): the owner
+   * pumps the connection soon (ward__conn_pump). Any thread, the conn
+   * lock held or not; takes nothing before 7. May be NULL where every
+   * reader looks at the ring before it sleeps (the client). */
+  void (*kick)(ward__conn *c);
 } ward__conn_ops;
 
 /* Who holds the reading role. */
@@ -200,6 +206,7 @@ enum { WARD__READER_NONE = 0, WARD__READER_LOOP = 1, WARD__READER_CALLER = 2 };
 /* Descriptors that may wait for their frames: one per frame with a
  * payload in shared memory, and a frame's arrives with its first byte. */
 #define WARD__FDQ_MAX 4
+struct ward__link;
 
 struct ward__conn {
   pthread_mutex_t mu;
@@ -268,6 +275,14 @@ struct ward__conn {
   atomic_int closed_flag;   /* `closed`, readable without the lock */
   int violation_claimed;    /* the owner has reported the violation */
   char violation[200];      /* what the violation was, for the owner's report */
+
+  /* The shared-memory transport (link.h), once negotiated: frames then
+   * travel in its rings and the socket carries wake-up bytes only. Set
+   * once, under `writing`, never taken back. */
+  _Atomic(struct ward__link *) link;
+  int switched;             /* the link took over in the frame being read */
+  atomic_int kicked;        /* ops->kick was called and the pump not yet run */
+  atomic_int want_fd;       /* reads take descriptors for the handshake too */
 };
 
 int ward__conn_new(ward__conn **out, ward__fd fd, const ward__conn_ops *ops, void *owner,
@@ -336,6 +351,28 @@ int ward__conn_settle(ward__conn *c, int64_t now, int idle_ms);
  * unanswered (a miss), otherwise sends a new one (without blocking) and
  * returns 0. */
 int ward__conn_heartbeat(ward__conn *c);
+/* The shared-memory transport (conn.c, link.h).
+ * Host: sends the WELCOME frame `h` + `body` with the memory of a new
+ * link attached (rings of `cap` bytes), and from then on carries frames in
+ * the rings: 0. 1: nothing was sent (no memory for the link, or another
+ * frame is being sent): the caller welcomes the worker without it. Or the
+ * error that closed the connection. */
+int ward__conn_welcome_link(ward__conn *c, const ward__hdr *h, const void *body, size_t n,
+                            uint32_t cap);
+/* Worker: reads from now on take descriptors passed with the bytes into
+ * the connection's queue (c->fdq), also where payloads in shared memory
+ * were not offered, and leave them there for the handshake. */
+void ward__conn_want_fd(ward__conn *c, int on);
+/* Worker, its handshake's thread, no reader at work: the first
+ * descriptor queued (WARD__FD_NONE if none), the caller's; *more says how
+ * many are still queued. */
+ward__fd ward__conn_take_fd(ward__conn *c, int *more);
+/* Worker: maps the host's memory (rings of `cap` bytes) and carries
+ * frames in it from now on. WARD_EPROTO for memory that is not right. */
+int ward__conn_use_link(ward__conn *c, ward__fd memfd, uint32_t cap);
+/* WARD_FRAMES_SHM once the rings carry the frames, else WARD_FRAMES_SOCKET. */
+int ward__conn_frames(ward__conn *c);
+
 /* Frees the out queue (the last reference is going). */
 void ward__conn_free_outq(ward__conn *c);
 /* Flushes queued output without blocking. */
@@ -451,6 +488,10 @@ typedef int (*ward__peer_fn)(void *ud, int state);
 int ward__client_accepted(ward_client **out, ward__fd fd, const ward__handlers *handlers,
                           int64_t hello_deadline, ward__peer_fn peer, void *peer_ud);
 ward__conn *ward__client_conn(ward_client *c);
+/* Whether the client offers the shared-memory transport in its HELLO
+ * (by default where the backend has it); before its handshake. Tests use
+ * it for a worker that does not. */
+void ward__client_offer_shm(ward_client *c, int on);
 
 /* zcopy.c: payloads in shared memory (docs/protocol.md 3.5). */
 /* The smallest payload sent or taken in shared memory: a page; smaller

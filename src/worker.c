@@ -36,9 +36,19 @@ static void host_idle(ward__conn *c);
 static void host_call_ready(ward__conn *c, ward__call *call);
 
 static void host_reader_idle(ward__conn *c);
+static void host_kick(ward__conn *c);
 
-static const ward__conn_ops host_ops = {host_inbound, host_watch,      host_idle,
-                                        host_closed,  host_call_ready, host_reader_idle};
+static const ward__conn_ops host_ops = {host_inbound,     host_watch,      host_idle,
+                                        host_closed,      host_call_ready, host_reader_idle,
+                                        host_kick};
+
+/* Records wait in the shared memory and no byte will say so: the loop
+ * pumps the connection at its next turn (a task with neither frame nor
+ * call). */
+static void host_kick(ward__conn *c) {
+  ward_worker *w = c->owner;
+  ward__host_task(w->host, w, c, NULL, NULL);
+}
 
 /* A caller waiting on this connection read something the loop must
  * handle (a request for a host handler...): with an external loop that no

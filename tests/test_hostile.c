@@ -32,9 +32,13 @@
 
 static ward_host *host;
 
+/* How frames travel for the workers spawn_serve starts. */
+static int frames = WARD_FRAMES_AUTO;
+
 static ward_worker *spawn_serve(ward_host *h, const char *name) {
   ward_worker *w;
   ward_spec *s = tw_spec(name, "serve");
+  T_OK(ward_spec_frames(s, frames));
   /* Not restarted: the tests look at how the worker was cut off. */
   T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
   T_OK(ward_spawn(&w, h, s));
@@ -67,6 +71,23 @@ static void violation(const char *method, int err) {
 static void test_garbage(void) { violation("garbage", WARD_EPROTO); }
 static void test_oversized_frame(void) { violation("oversize", WARD_ETOOBIG); }
 static void test_second_hello(void) { violation("hello2", WARD_EPROTO); }
+
+/* A worker that scribbles on the shared memory is cut off as one that
+ * sends garbage: its ring's counter, a record's head, the counter of the
+ * ring it reads. And the garbage of the cases above, sent through the
+ * rings, is judged as on the socket. */
+static void test_scribbled_shared_memory(void) {
+  if (!ward__shm_supported())
+    return;
+  frames = WARD_FRAMES_SHM;
+  violation("scribble_head", WARD_EPROTO);
+  violation("scribble_record", WARD_EPROTO);
+  violation("scribble_tail", WARD_EPROTO);
+  violation("garbage", WARD_EPROTO);
+  violation("oversize", WARD_ETOOBIG);
+  violation("hello2", WARD_EPROTO);
+  frames = WARD_FRAMES_AUTO;
+}
 
 /* Once a call has returned the error that ended a process, that
  * process's exit reason is settled: a free right after it (before the
@@ -512,6 +533,7 @@ int main(int argc, char **argv) {
   T_RUN(test_garbage);
   T_RUN(test_oversized_frame);
   T_RUN(test_second_hello);
+  T_RUN(test_scribbled_shared_memory);
   T_RUN(test_violation_reason_is_settled);
   T_RUN(test_reply_over_host_limit);
   T_RUN(test_worker_limit);

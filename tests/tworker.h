@@ -38,6 +38,7 @@
 #if TW_POSIX
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #endif
 #if TW_JSON
@@ -45,6 +46,7 @@
 #include <msgpack.h>
 #endif
 
+#include "link.h"
 #include "proto.h"
 #include "test.h"
 #include "tself.h"
@@ -249,8 +251,18 @@ static int tw_print(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, "printed");
 }
 
+/* The serving worker's client, for the handlers that bypass it. */
+static ward_client *tw_client;
+
 static void tw_raw(const void *p, size_t n) {
   const uint8_t *b = p;
+  /* Once the frames travel in shared memory, raw bytes go there too: the
+   * host must judge them as it would on the socket. */
+  if (tw_client && ward__conn_frames(ward__client_conn(tw_client)) == WARD_FRAMES_SHM) {
+    if (ward__conn_send_frames(ward__client_conn(tw_client), p, n, 1, ward__deadline(5000)))
+      _exit(99);
+    return;
+  }
 #ifdef _WIN32
   /* The channel's handle, opened for overlapped I/O. */
   HANDLE h = (HANDLE)(intptr_t)atoll(getenv("WARD_FD") ? getenv("WARD_FD") : "0");
@@ -272,6 +284,60 @@ static void tw_raw(const void *p, size_t n) {
     n -= (size_t)w;
   }
 }
+
+#if TW_POSIX
+/* Wakes the host as a writer of the rings does. The host may have cut
+ * the worker off already (it saw the scribbling first): no SIGPIPE. */
+static void tw_wake_host(void) {
+  static const uint8_t wake = WARD__LINK_WAKE;
+  (void)send(3, &wake, 1, MSG_NOSIGNAL);
+}
+
+/* Breaks the shared-memory ring it writes: its counter moves by a
+ * number that is no multiple of 8 (as a worker that scribbles on the
+ * memory would), and the host is woken to read it. */
+static int tw_scribble_head(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n;
+  ward__link *l = atomic_load(&ward__client_conn(ud)->link);
+  if (!l)
+    return tw_reply_str(ctx, "no shared memory");
+  atomic_fetch_add(&l->tx.hdr->head, 12);
+  tw_wake_host();
+  tw_forever();
+}
+
+/* Writes a record whose length and its check disagree. */
+static int tw_scribble_record(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n;
+  ward__link *l = atomic_load(&ward__client_conn(ud)->link);
+  if (!l)
+    return tw_reply_str(ctx, "no shared memory");
+  uint64_t head = atomic_load(&l->tx.hdr->head);
+  uint32_t pos = (uint32_t)(head & (l->tx.cap - 1)), len = 8, check = 0x12345678;
+  if (l->tx.cap - pos < 16)
+    _exit(98);
+  memcpy(l->tx.data + pos, &len, 4);
+  memcpy(l->tx.data + pos + 4, &check, 4);
+  atomic_store(&l->tx.hdr->head, head + 16);
+  tw_wake_host();
+  tw_forever();
+}
+
+/* Claims to have read what the host never wrote, then pings it: the
+ * host finds its ring broken as it answers. */
+static int tw_scribble_tail(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n;
+  ward__link *l = atomic_load(&ward__client_conn(ud)->link);
+  if (!l)
+    return tw_reply_str(ctx, "no shared memory");
+  atomic_store(&l->rx.hdr->tail, atomic_load(&l->rx.hdr->head) + (1u << 20));
+  uint8_t f[WARD__HDR_SIZE];
+  ward__hdr h = {.kind = WARD__K_PING, .id = 77};
+  ward__hdr_put(f, &h);
+  tw_raw(f, sizeof f);
+  tw_forever();
+}
+#endif
 
 static int tw_garbage(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ctx, (void)d, (void)n, (void)ud;
@@ -893,6 +959,11 @@ static int tw_serve(void) {
     fprintf(stderr, "tworker: connect: %s\n", ward_last_error());
     return 2;
   }
+  tw_client = c;
+  /* A worker library without the shared-memory transport (as the
+   * Python one): it offers none in its HELLO. */
+  if (getenv("TW_NO_SHM"))
+    ward__client_offer_shm(c, 0);
   static const struct {
     const char *name;
     ward_handler fn;
@@ -915,6 +986,8 @@ static int tw_serve(void) {
       {"say", tw_say}, {"last_words", tw_last_words},
       {"odd_output", tw_odd_output}, {"data", tw_data}, {"spawn_child", tw_spawn_child},
 #if TW_POSIX
+      {"scribble_head", tw_scribble_head}, {"scribble_record", tw_scribble_record},
+      {"scribble_tail", tw_scribble_tail},
       {"fds", tw_fds},          {"orphan", tw_orphan},      {"escapee", tw_escapee},
       {"pdeathsig", tw_pdeathsig}, {"signals", tw_signals}, {"ids", tw_ids},
 #endif

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -141,4 +142,12 @@ int ward__payload_map(ward__fd fd, size_t len, const void **mem) {
 void ward__payload_unmap(const void *mem, size_t size) {
   if (mem)
     munmap((void *)mem, size);
+}
+
+int ward__cpus_available(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0)
+    return 1;
+  int n = CPU_COUNT(&set);
+  return n > 0 ? n : 1;
 }

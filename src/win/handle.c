@@ -1532,3 +1532,4 @@ void ward__loop_wake(ward__loop *l) {
   else
     PostQueuedCompletionStatus(l->port, 0, 0, NULL);
 }
+

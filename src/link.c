@@ -1,0 +1,263 @@
+/*
+ * link.c — the shared-memory transport's rings and wake-ups (link.h).
+ *
+ * Design notes
+ * ------------
+ * Lost wake-ups. Both wake-ups are the same handshake of two words: the
+ * writer publishes (the ring's counter), then reads the flag; the reader
+ * sets the flag, then reads the counter. A full fence sits between the
+ * write and the read on each side, so at least one of them sees the
+ * other's write: either the writer sees the flag and wakes the reader, or
+ * the reader sees the new records and does not sleep. A futex waiter reads
+ * `room_seq` before it looks for room, so a wake between the look and the
+ * wait changes the word and the wait returns at once.
+ *
+ * The peer is not trusted. It may write any value into any word at any
+ * time: the ring code judges the counters and records (ring.c); a flag it
+ * sets costs this side one wake-up byte or futex call per batch at most,
+ * and a socket full of bytes it does not read only means the byte is not
+ * sent (it has one waiting already). Futex waits are cut into slices, so
+ * a peer that never wakes us costs a deadline, never a hang.
+ */
+#include "link.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ward_int.h"
+
+/* The longest futex wait before the waiter looks at its deadline and the
+ * connection again. */
+#define ROOM_SLICE_MS 50
+
+static void full_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+size_t ward__link_size(uint32_t cap) { return 2 * ward__ring_size(cap); }
+
+static int link_open(ward__link *l, int host) {
+  uint8_t *a = l->mem, *b = a + ward__ring_size(l->cap);
+  /* Ring A carries the host's frames, ring B the worker's. */
+  int rv = ward__ring_open(&l->tx, host ? a : b, l->cap, host);
+  if (!rv)
+    rv = ward__ring_open(&l->rx, host ? b : a, l->cap, host);
+  l->spin_max = ward__cpus_available() > 1 ? WARD__LINK_SPIN_MAX_US : 0;
+  l->spin_us = l->spin_max;
+  return rv;
+}
+
+int ward__link_host(ward__link **out, uint32_t cap, ward__fd *memfd) {
+  ward__link *l = calloc(1, sizeof *l);
+  if (!l)
+    return WARD_ENOMEM;
+  l->cap = cap;
+  l->size = ward__link_size(cap);
+  int rv = ward__shm_new(l->size, memfd, &l->mem);
+  if (!rv && (rv = link_open(l, 1)) != 0)
+    ward__close(*memfd);
+  /* The host's loop watches the socket from the start: the worker's first
+   * records must come with a byte. */
+  if (!rv)
+    atomic_store_explicit(&l->rx.hdr->sleeping, 1, memory_order_relaxed);
+  if (rv) {
+    ward__shm_unmap(l->mem, l->size);
+    free(l);
+    return rv;
+  }
+  *out = l;
+  return 0;
+}
+
+int ward__link_worker(ward__link **out, ward__fd memfd, uint32_t cap) {
+  if (cap < WARD__RING_MIN_CAP || cap > WARD__RING_MAX_CAP || (cap & (cap - 1)) ||
+      cap < 2 * (WARD__LINK_RECORD_MAX + 8))
+    return ward__fail(WARD_EPROTO, "shared-memory rings of %u bytes announced", cap);
+  ward__link *l = calloc(1, sizeof *l);
+  if (!l)
+    return WARD_ENOMEM;
+  l->cap = cap;
+  l->size = ward__link_size(cap);
+  int rv = ward__shm_map(memfd, l->size, &l->mem);
+  if (!rv && link_open(l, 0))
+    rv = ward__fail(WARD_EPROTO, "the shared-memory rings do not start empty");
+  if (rv) {
+    ward__shm_unmap(l->mem, l->size);
+    free(l);
+    return rv;
+  }
+  *out = l;
+  return 0;
+}
+
+void ward__link_free(ward__link *l) {
+  if (!l)
+    return;
+  ward__shm_unmap(l->mem, l->size);
+  free(l);
+}
+
+static void send_wake(ward__fd sock) {
+  static const uint8_t wake = WARD__LINK_WAKE;
+  ward__buf b = {&wake, 1};
+  /* 0 (the socket is full) is fine: the peer has bytes to wake it. */
+  ward__sock_send(sock, &b, 1);
+}
+
+/* After a write: the reader, if it announced that it sleeps, is woken. */
+static void wake_reader(ward__link *l, ward__fd sock) {
+  full_fence();
+  if (!atomic_load_explicit(&l->tx.hdr->sleeping, memory_order_relaxed))
+    return;
+  if (atomic_exchange_explicit(&l->tx.hdr->sleeping, 0, memory_order_relaxed))
+    send_wake(sock);
+}
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+ptrdiff_t ward__link_send(ward__link *l, ward__fd sock, const ward__buf *iov, int cnt,
+                          int block) {
+  size_t total = 0, off = 0;
+  int i = 0, armed = 0;
+  while (i < cnt) {
+    if (off == iov[i].len) {
+      i++;
+      off = 0;
+      continue;
+    }
+    /* One record: the rest of this buffer, and as much of the next as fits
+     * in a record with it (a frame's header and body in one). */
+    const uint8_t *a = (const uint8_t *)iov[i].base + off;
+    size_t alen = min_size(iov[i].len - off, WARD__LINK_RECORD_MAX);
+    const void *b = NULL;
+    size_t blen = 0;
+    if (alen == iov[i].len - off && i + 1 < cnt) {
+      b = iov[i + 1].base;
+      blen = min_size(iov[i + 1].len, WARD__LINK_RECORD_MAX - alen);
+    }
+    int r = ward__ring_put(&l->tx, a, alen, b, blen);
+    if (r == 0) {
+      total += alen + blen;
+      off += alen;
+      if (b && off == iov[i].len) {
+        i++;
+        off = blen;
+      }
+      continue;
+    }
+    if (r < 0)
+      return ward__fail(WARD_EPROTO, "the peer broke the shared-memory ring it reads");
+    if (armed)
+      break;
+    /* Full: ask for a wake-up once the reader has read, then look again
+     * (it may have read in between). */
+    atomic_store_explicit(&l->tx.hdr->room_waiting, block ? 2u : 1u, memory_order_relaxed);
+    full_fence();
+    armed = 1;
+  }
+  if (total)
+    wake_reader(l, sock);
+  return (ptrdiff_t)total;
+}
+
+int ward__link_wait_room(ward__link *l, int64_t deadline, atomic_int *closed) {
+  if (atomic_load(closed))
+    return -1;
+  int64_t now = ward__now_ms();
+  if (deadline != INT64_MAX && now >= deadline)
+    return 0;
+  uint32_t seq = atomic_load_explicit(&l->tx.hdr->room_seq, memory_order_acquire);
+  /* The reader read since the writer last looked: there may be room. */
+  if (atomic_load_explicit(&l->tx.hdr->tail, memory_order_acquire) != l->tx.tail)
+    return 1;
+  int64_t left = deadline == INT64_MAX ? ROOM_SLICE_MS : deadline - now;
+  ward__futex_wait(&l->tx.hdr->room_seq, seq, (int)(left < ROOM_SLICE_MS ? left : ROOM_SLICE_MS));
+  return atomic_load(closed) ? -1 : 1;
+}
+
+void ward__link_close_wake(ward__link *l) {
+  atomic_fetch_add_explicit(&l->tx.hdr->room_seq, 1, memory_order_acq_rel);
+  ward__futex_wake(&l->tx.hdr->room_seq);
+}
+
+int ward__link_get(ward__link *l, void *buf, size_t cap, size_t *len) {
+  int r = ward__ring_get(&l->rx, buf, cap, len);
+  if (r == WARD_ETOOBIG)
+    return ward__fail(WARD_EPROTO, "the peer put a record of %zu bytes in the shared memory", *len);
+  if (r == WARD_EPROTO)
+    return ward__fail(WARD_EPROTO, "the peer broke the shared-memory ring it writes");
+  return r;
+}
+
+void ward__link_read_done(ward__link *l, ward__fd sock) {
+  full_fence();
+  if (!atomic_load_explicit(&l->rx.hdr->room_waiting, memory_order_relaxed))
+    return;
+  uint32_t how = atomic_exchange_explicit(&l->rx.hdr->room_waiting, 0, memory_order_relaxed);
+  if (how == 2) {
+    atomic_fetch_add_explicit(&l->rx.hdr->room_seq, 1, memory_order_acq_rel);
+    ward__futex_wake(&l->rx.hdr->room_seq);
+  } else if (how) {
+    send_wake(sock);
+  }
+}
+
+int ward__link_drain(ward__fd sock) {
+  uint8_t b[256];
+  for (;;) {
+    ptrdiff_t n = ward__sock_recv(sock, b, sizeof b, 0);
+    if (n == WARD__AGAIN)
+      return 0;
+    if (n < 0)
+      return (int)n;
+    if (n == 0)
+      return ward__fail(WARD_ECRASHED, "peer closed the connection");
+    for (ptrdiff_t i = 0; i < n; i++)
+      if (b[i] != WARD__LINK_WAKE)
+        return ward__fail(WARD_EPROTO, "peer sent bytes on the socket beside its shared memory");
+    if ((size_t)n < sizeof b)
+      return 0;
+  }
+}
+
+int ward__link_pending(const ward__link *l) { return ward__ring_pending(l->rx.hdr); }
+
+void ward__link_awake(ward__link *l) {
+  if (atomic_load_explicit(&l->rx.hdr->sleeping, memory_order_relaxed))
+    atomic_store_explicit(&l->rx.hdr->sleeping, 0, memory_order_relaxed);
+}
+
+int ward__link_sleep(ward__link *l) {
+  atomic_store_explicit(&l->rx.hdr->sleeping, 1, memory_order_relaxed);
+  full_fence();
+  return ward__link_pending(l);
+}
+
+int ward__link_spin(ward__link *l, atomic_int *closed) {
+  if (!l->spin_us)
+    return ward__link_pending(l);
+  int64_t until = ward__now_us() + l->spin_us;
+  for (;;) {
+    for (int i = 0; i < 64; i++) {
+      if (ward__link_pending(l) || atomic_load_explicit(closed, memory_order_relaxed)) {
+        /* Caught: the peer answers within a spin; spin as long next time. */
+        if (l->spin_us < l->spin_max)
+          l->spin_us *= 2;
+        if (l->spin_us > l->spin_max)
+          l->spin_us = l->spin_max;
+        return 1;
+      }
+      cpu_relax();
+    }
+    if (ward__now_us() >= until)
+      break;
+  }
+  /* Missed: the peer is slower than a spin; spin less until it is not. */
+  if (l->spin_us / 2 >= WARD__LINK_SPIN_MIN_US)
+    l->spin_us /= 2;
+  return 0;
+}

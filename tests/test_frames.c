@@ -1,0 +1,336 @@
+/*
+ * test_frames.c — how frames travel: the shared-memory transport
+ * negotiated at the handshake (docs/protocol.md section 11), forced on,
+ * forced off, and left out by a worker that does not offer it; calls of
+ * every kind over it, payloads larger than its rings, many callers at
+ * once; and the wake-ups of its rings between two threads, with and
+ * without spinning, where a lost wake-up would leave a side asleep.
+ *
+ * On backends without shared memory (posix) the cases that need it check
+ * that the spec refuses it and the socket carries everything.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "link.h"
+#include "test.h"
+#include "tworker.h"
+
+static ward_host *host;
+
+static ward_worker *spawn_with(const char *name, int frames, int offer) {
+  ward_worker *w = NULL;
+  ward_spec *s = tw_spec(name, "serve");
+  T_OK(ward_spec_frames(s, frames));
+  if (!offer)
+    T_OK(ward_spec_env(s, "TW_NO_SHM", "1"));
+  T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
+  int rv = ward_spawn(&w, host, s);
+  ward_spec_free(s);
+  T_TRUE(rv == 0 || frames == WARD_FRAMES_SHM);
+  return rv == 0 ? w : NULL;
+}
+
+static void expect_echo(ward_worker *w, const void *p, size_t n) {
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, "echo", p, n, 20000));
+  T_EQ_INT(ward_msg_len(m), n);
+  if (n)
+    T_EQ_MEM(ward_msg_data(m), p, n);
+  ward_msg_free(m);
+}
+
+typedef struct rows_seen {
+  int rows, diags;
+} rows_seen;
+
+static void on_row(const char *stream, uint64_t seq, const void *d, size_t n, void *ud) {
+  (void)stream, (void)seq, (void)d, (void)n;
+  ((rows_seen *)ud)->rows++;
+}
+
+static void on_diag(int severity, const char *code, const char *msg, void *ud) {
+  (void)severity, (void)code, (void)msg;
+  ((rows_seen *)ud)->diags++;
+}
+
+/* Everything a call can carry, over whichever transport `w` has. */
+static void exercise(ward_worker *w) {
+  expect_echo(w, "hello", 5);
+  expect_echo(w, NULL, 0);
+  /* Larger than a ring, and than a record: it travels in pieces. */
+  size_t big = 3 * WARD__LINK_CAP + 12345;
+  uint8_t *p = malloc(big);
+  T_TRUE(p != NULL);
+  for (size_t i = 0; i < big; i++)
+    p[i] = (uint8_t)(i * 7 + (i >> 11));
+  expect_echo(w, p, big);
+  free(p);
+  rows_seen seen = {0, 0};
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.on_row = on_row;
+  o.on_diag = on_diag;
+  o.ud = &seen;
+  ward_msg *m = NULL;
+  T_OK(ward_request_ex(&m, w, "rows", NULL, 0, &o));
+  T_EQ_INT(seen.rows, 10);
+  T_EQ_INT(seen.diags, 1);
+  ward_msg_free(m);
+  T_OK(ward_ping(w, 10000));
+  for (int i = 0; i < 2000; i++) {
+    char b[32];
+    int k = snprintf(b, sizeof b, "round %d", i);
+    expect_echo(w, b, (size_t)k);
+  }
+}
+
+static void test_shm_forced(void) {
+  if (!ward__shm_supported()) {
+    ward_spec *s = tw_spec("shm", "serve");
+    T_ERR(ward_spec_frames(s, WARD_FRAMES_SHM), WARD_EINVAL);
+    ward_spec_free(s);
+    return;
+  }
+  ward_worker *w = spawn_with("shm", WARD_FRAMES_SHM, 1);
+  T_EQ_INT(ward_worker_frames(w), WARD_FRAMES_SHM);
+  exercise(w);
+  T_OK(ward_worker_stop(w, 10000));
+  ward_worker_free(w);
+}
+
+static void test_socket_forced(void) {
+  ward_worker *w = spawn_with("sock", WARD_FRAMES_SOCKET, 1);
+  T_EQ_INT(ward_worker_frames(w), WARD_FRAMES_SOCKET);
+  exercise(w);
+  T_OK(ward_worker_stop(w, 10000));
+  ward_worker_free(w);
+}
+
+/* AUTO takes the shared memory where both sides have it, unless the
+ * environment says socket. */
+static void test_auto_and_environment(void) {
+  const char *was = getenv("WARD_FRAMES");
+  char *keep = was ? strdup(was) : NULL;
+  unsetenv("WARD_FRAMES");
+  ward_worker *w = spawn_with("auto", WARD_FRAMES_AUTO, 1);
+  T_EQ_INT(ward_worker_frames(w), ward__shm_supported() ? WARD_FRAMES_SHM : WARD_FRAMES_SOCKET);
+  expect_echo(w, "auto", 4);
+  T_OK(ward_worker_stop(w, 10000));
+  ward_worker_free(w);
+  setenv("WARD_FRAMES", "socket", 1);
+  w = spawn_with("auto_socket", WARD_FRAMES_AUTO, 1);
+  T_EQ_INT(ward_worker_frames(w), WARD_FRAMES_SOCKET);
+  expect_echo(w, "auto", 4);
+  T_OK(ward_worker_stop(w, 10000));
+  ward_worker_free(w);
+  if (keep)
+    setenv("WARD_FRAMES", keep, 1);
+  else
+    unsetenv("WARD_FRAMES");
+  free(keep);
+}
+
+/* A worker that offers no shared memory (as the Python library) keeps
+ * the socket under AUTO, and is refused where the spec requires it. */
+static void test_worker_without_shm(void) {
+  ward_worker *w = spawn_with("plain", WARD_FRAMES_AUTO, 0);
+  T_EQ_INT(ward_worker_frames(w), WARD_FRAMES_SOCKET);
+  exercise(w);
+  T_OK(ward_worker_stop(w, 10000));
+  ward_worker_free(w);
+  if (!ward__shm_supported())
+    return;
+  ward_worker *r = spawn_with("plain_required", WARD_FRAMES_SHM, 0);
+  if (r) {
+    /* Started, then refused at its handshake: it never becomes ready. */
+    T_ERR(ward_request(NULL, r, "echo", "x", 1, 5000), WARD_EHANDSHAKE);
+    ward_worker_free(r);
+  }
+}
+
+typedef struct caller_arg {
+  ward_worker *w;
+  int id;
+} caller_arg;
+
+static void *caller(void *p) {
+  caller_arg *a = p;
+  for (int i = 0; i < 500; i++) {
+    char b[48];
+    int k = snprintf(b, sizeof b, "caller %d call %d", a->id, i);
+    expect_echo(a->w, b, (size_t)k);
+  }
+  return NULL;
+}
+
+static void test_many_callers(void) {
+  ward_worker *w = spawn_with("many", ward__shm_supported() ? WARD_FRAMES_SHM : WARD_FRAMES_AUTO, 1);
+  pthread_t t[8];
+  caller_arg a[8];
+  for (int i = 0; i < 8; i++) {
+    a[i] = (caller_arg){w, i};
+    T_TRUE(pthread_create(&t[i], NULL, caller, &a[i]) == 0);
+  }
+  for (int i = 0; i < 8; i++)
+    pthread_join(t[i], NULL);
+  T_OK(ward_worker_stop(w, 10000));
+  ward_worker_free(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* The rings' wake-ups, two threads of one process                     */
+
+#define PINGS 20000
+
+typedef struct side {
+  ward__link *l;
+  ward__fd sock;
+  atomic_int closed;
+  int echo;     /* answers each record (the other side counts) */
+  int stalls;   /* waits that ended at their deadline */
+} side;
+
+/* Waits for a record as a caller does (spin, announce, poll) and reads it. */
+static int get_one(side *s, uint8_t *buf, size_t *len) {
+  for (;;) {
+    int r = ward__link_get(s->l, buf, WARD__LINK_RECORD_MAX, len);
+    if (r)
+      return r;
+    if (ward__link_spin(s->l, &s->closed))
+      continue;
+    if (ward__link_sleep(s->l)) {
+      ward__link_awake(s->l);
+      continue;
+    }
+    if (ward__wait_fd(s->sock, WARD__IN, ward__deadline(10000)) == 0) {
+      s->stalls++;
+      return 0;
+    }
+    T_OK(ward__link_drain(s->sock));
+    ward__link_awake(s->l);
+  }
+}
+
+static void put_one(side *s, const void *p, size_t n) {
+  ward__buf b = {p, n};
+  for (;;) {
+    ptrdiff_t w = ward__link_send(s->l, s->sock, &b, 1, 1);
+    T_TRUE(w >= 0);
+    if (w > 0)
+      return;
+    T_TRUE(ward__link_wait_room(s->l, ward__deadline(10000), &s->closed) > 0);
+  }
+}
+
+static void *run_side(void *p) {
+  side *s = p;
+  uint8_t buf[WARD__LINK_RECORD_MAX];
+  for (uint32_t i = 0; i < PINGS; i++) {
+    size_t len;
+    if (!s->echo) {
+      put_one(s, &i, sizeof i);
+    }
+    if (get_one(s, buf, &len) != 1)
+      return NULL;
+    uint32_t got;
+    T_EQ_INT(len, sizeof got);
+    memcpy(&got, buf, sizeof got);
+    T_EQ_INT(got, i);
+    ward__link_read_done(s->l, s->sock);
+    if (s->echo)
+      put_one(s, &got, sizeof got);
+  }
+  return NULL;
+}
+
+/* A bulk writer that fills the ring and waits for room. */
+static void *run_bulk(void *p) {
+  side *s = p;
+  static uint8_t chunk[40000];
+  for (int i = 0; i < 2000; i++) {
+    memset(chunk, i & 0xff, sizeof chunk);
+    put_one(s, chunk, sizeof chunk);
+  }
+  return NULL;
+}
+
+static void link_pair(side *a, side *b, int spin) {
+  int sv[2];
+  T_OK(ward__socketpair(sv));
+  memset(a, 0, sizeof *a);
+  memset(b, 0, sizeof *b);
+  ward__fd memfd;
+  T_OK(ward__link_host(&a->l, WARD__LINK_CAP, &memfd));
+  T_OK(ward__link_worker(&b->l, memfd, WARD__LINK_CAP));
+  ward__close(memfd);
+  a->sock = sv[0];
+  b->sock = sv[1];
+  if (!spin) {
+    a->l->spin_us = a->l->spin_max = 0;
+    b->l->spin_us = b->l->spin_max = 0;
+  }
+}
+
+static void link_unpair(side *a, side *b) {
+  ward__link_free(a->l);
+  ward__link_free(b->l);
+  ward__close(a->sock);
+  ward__close(b->sock);
+}
+
+static void test_wakeups(void) {
+  if (!ward__shm_supported())
+    return;
+  for (int spin = 0; spin < 2; spin++) {
+    side a, b;
+    link_pair(&a, &b, spin);
+    b.echo = 1;
+    pthread_t ta, tb;
+    T_TRUE(pthread_create(&ta, NULL, run_side, &a) == 0);
+    T_TRUE(pthread_create(&tb, NULL, run_side, &b) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    T_EQ_INT(a.stalls, 0);
+    T_EQ_INT(b.stalls, 0);
+    link_unpair(&a, &b);
+  }
+}
+
+/* A writer that outruns its reader waits for room and is woken. */
+static void test_room_wakeups(void) {
+  if (!ward__shm_supported())
+    return;
+  side a, b;
+  link_pair(&a, &b, 0);
+  pthread_t ta;
+  T_TRUE(pthread_create(&ta, NULL, run_bulk, &a) == 0);
+  uint8_t buf[WARD__LINK_RECORD_MAX];
+  size_t total = 0;
+  while (total < 2000u * 40000u) {
+    size_t len;
+    if (get_one(&b, buf, &len) != 1)
+      break;
+    T_EQ_INT(buf[0], (total / 40000) & 0xff);
+    total += len;
+    ward__link_read_done(b.l, b.sock);
+  }
+  pthread_join(ta, NULL);
+  T_EQ_INT(total, 2000u * 40000u);
+  T_EQ_INT(b.stalls, 0);
+  link_unpair(&a, &b);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+    return tworker_main(argc, argv);
+  T_OK(ward_host_new(&host, NULL));
+  T_RUN(test_shm_forced);
+  T_RUN(test_socket_forced);
+  T_RUN(test_auto_and_environment);
+  T_RUN(test_worker_without_shm);
+  T_RUN(test_many_callers);
+  T_RUN(test_wakeups);
+  T_RUN(test_room_wakeups);
+  ward_host_free(host);
+  return t_done();
+}
