@@ -60,7 +60,7 @@
 
 /* The shared-memory transport, when negotiated (its section below). */
 static ward__link *link_of(ward__conn *c) {
-  return atomic_load_explicit(&c->link, memory_order_acquire);
+  return __atomic_load_n(&c->link, __ATOMIC_ACQUIRE);
 }
 static void link_rearm(ward__conn *c);
 static int link_read(ward__conn *c);
@@ -276,7 +276,6 @@ int ward__conn_new(ward__conn **out, ward__fd fd, const ward__conn_ops *ops, voi
   atomic_init(&c->credit_wait, 0);
   atomic_init(&c->overfull, 0);
   atomic_init(&c->serving_cancelled, 0);
-  atomic_init(&c->link, NULL);
   atomic_init(&c->kicked, 0);
   c->fd = fd;
   c->ops = ops;
@@ -1900,7 +1899,7 @@ int ward__conn_welcome_link(ward__conn *c, const ward__hdr *h, const void *body,
   if (w > 0) {
     /* The bytes after the HELLO are the rings' from now on. */
     c->switched = 1;
-    atomic_store_explicit(&c->link, l, memory_order_release);
+    __atomic_store_n(&c->link, l, __ATOMIC_RELEASE);
   } else {
     ward__link_free(l);
   }
@@ -1934,7 +1933,7 @@ int ward__conn_use_link(ward__conn *c, ward__fd memfd, uint32_t cap) {
     ward__link_free(l);
     return ward__fail(WARD_EPROTO, "frames wait to be sent as the shared memory arrives");
   }
-  atomic_store_explicit(&c->link, l, memory_order_release);
+  __atomic_store_n(&c->link, l, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&c->mu);
   return 0;
 }
