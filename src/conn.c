@@ -60,7 +60,7 @@
 
 /* The shared-memory transport, when negotiated (its section below). */
 static ward__link *link_of(ward__conn *c) {
-  return __atomic_load_n(&c->link, __ATOMIC_ACQUIRE);
+  return atomic_load_explicit(&c->link, memory_order_acquire);
 }
 static void link_rearm(ward__conn *c);
 static int link_read(ward__conn *c);
@@ -1880,7 +1880,8 @@ int ward__conn_welcome_link(ward__conn *c, const ward__hdr *h, const void *body,
   if (ward__link_host(&l, cap, &memfd))
     return 1;
   pthread_mutex_lock(&c->mu);
-  int mine = !c->writing && !c->outq_len && !c->closed && !link_of(c);
+  /* A second HELLO never gets here (handshake.c): no link yet. */
+  int mine = !c->writing && !c->outq_len && !c->closed;
   if (mine)
     c->writing = 1;
   pthread_mutex_unlock(&c->mu);
@@ -1899,7 +1900,7 @@ int ward__conn_welcome_link(ward__conn *c, const ward__hdr *h, const void *body,
   if (w > 0) {
     /* The bytes after the HELLO are the rings' from now on. */
     c->switched = 1;
-    __atomic_store_n(&c->link, l, __ATOMIC_RELEASE);
+    atomic_store_explicit(&c->link, l, memory_order_release);
   } else {
     ward__link_free(l);
   }
@@ -1928,12 +1929,12 @@ int ward__conn_use_link(ward__conn *c, ward__fd memfd, uint32_t cap) {
   if (rv)
     return rv;
   pthread_mutex_lock(&c->mu);
-  if (c->writing || c->outq_len || link_of(c)) {
+  if (c->writing || c->outq_len) {
     pthread_mutex_unlock(&c->mu);
     ward__link_free(l);
     return ward__fail(WARD_EPROTO, "frames wait to be sent as the shared memory arrives");
   }
-  __atomic_store_n(&c->link, l, __ATOMIC_RELEASE);
+  atomic_store_explicit(&c->link, l, memory_order_release);
   pthread_mutex_unlock(&c->mu);
   return 0;
 }

@@ -210,6 +210,10 @@ struct ward__link;
 
 struct ward__conn {
   pthread_mutex_t mu;
+  /* The shared-memory transport (link.h), once negotiated: frames then
+   * travel in its rings and the socket carries wake-up bytes only. Set
+   * once, under `writing`, never taken back. */
+  _Atomic(struct ward__link *) link;
   atomic_int refs;
   ward__fd fd;
   const ward__conn_ops *ops;
@@ -276,12 +280,6 @@ struct ward__conn {
   int violation_claimed;    /* the owner has reported the violation */
   char violation[200];      /* what the violation was, for the owner's report */
 
-  /* The shared-memory transport (link.h), once negotiated: frames then
-   * travel in its rings and the socket carries wake-up bytes only. Set
-   * once, under `writing`, never taken back; read and written with the
-   * __atomic builtins (an _Atomic pointer here trips a false
-   * -Wstringop-overflow of gcc's ASan builds). */
-  struct ward__link *link;
   int switched;             /* the link took over in the frame being read */
   atomic_int kicked;        /* ops->kick was called and the pump not yet run */
   atomic_int want_fd;       /* reads take descriptors for the handshake too */

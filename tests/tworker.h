@@ -298,7 +298,7 @@ static void tw_wake_host(void) {
  * memory would), and the host is woken to read it. */
 static int tw_scribble_head(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n;
-  ward__link *l = __atomic_load_n(&ward__client_conn(ud)->link, __ATOMIC_ACQUIRE);
+  ward__link *l = atomic_load(&ward__client_conn(ud)->link);
   if (!l)
     return tw_reply_str(ctx, "no shared memory");
   atomic_fetch_add(&l->tx.hdr->head, 12);
@@ -309,7 +309,7 @@ static int tw_scribble_head(ward_ctx *ctx, const void *d, size_t n, void *ud) {
 /* Writes a record whose length and its check disagree. */
 static int tw_scribble_record(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n;
-  ward__link *l = __atomic_load_n(&ward__client_conn(ud)->link, __ATOMIC_ACQUIRE);
+  ward__link *l = atomic_load(&ward__client_conn(ud)->link);
   if (!l)
     return tw_reply_str(ctx, "no shared memory");
   uint64_t head = atomic_load(&l->tx.hdr->head);
@@ -327,7 +327,7 @@ static int tw_scribble_record(ward_ctx *ctx, const void *d, size_t n, void *ud) 
  * host finds its ring broken as it answers. */
 static int tw_scribble_tail(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n;
-  ward__link *l = __atomic_load_n(&ward__client_conn(ud)->link, __ATOMIC_ACQUIRE);
+  ward__link *l = atomic_load(&ward__client_conn(ud)->link);
   if (!l)
     return tw_reply_str(ctx, "no shared memory");
   atomic_store(&l->rx.hdr->tail, atomic_load(&l->rx.hdr->head) + (1u << 20));
