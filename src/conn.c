@@ -64,7 +64,7 @@ static ward__link *link_of(ward__conn *c) {
 }
 static void link_rearm(ward__conn *c);
 static int link_read(ward__conn *c);
-static int link_wait(ward__conn *c, int64_t deadline);
+static int link_wait(ward__conn *c, int64_t deadline, int want_out);
 static int link_switched(ward__conn *c, size_t left);
 
 /* ------------------------------------------------------------------ */
@@ -1156,7 +1156,7 @@ static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int
       ward__conn_flush(c);
     int rv;
     if (link_of(c)) {
-      rv = link_wait(c, deadline);
+      rv = link_wait(c, deadline, want_out);
       if (rv == WARD_ETIMEDOUT)
         return rv;
       if (!rv)
@@ -1821,23 +1821,11 @@ static int link_read(ward__conn *c) {
   return 0;
 }
 
-/* A caller holding the role waits for records: a short spin, then, after
- * saying it sleeps and looking once more, poll on the socket, which a
- * writer's byte, the peer's end and our own close all wake. 0,
- * WARD_ETIMEDOUT or WARD_ECRASHED. */
-static int link_wait(ward__conn *c, int64_t deadline) {
-  ward__link *l = link_of(c);
-  if (ward__link_pending(l) || ward__link_spin(l, &c->closed_flag))
-    return 0;
-  if (!ward__link_sleep(l)) {
-    int ev = ward__wait_fd(c->fd, WARD__IN, deadline);
-    if (ev == 0)
-      return WARD_ETIMEDOUT;
-    if (ev < 0)
-      return WARD_ECRASHED;
-  }
-  ward__link_awake(l);
-  return 0;
+/* A caller holding the role waits for records (ward__link_wait): not in
+ * a futex while frames of ours wait for room, which a byte on the socket
+ * announces. 0, WARD_ETIMEDOUT or WARD_ECRASHED. */
+static int link_wait(ward__conn *c, int64_t deadline, int want_out) {
+  return ward__link_wait(link_of(c), c->fd, deadline, &c->closed_flag, !want_out);
 }
 
 /* A reader stops: it says it sleeps, so that writers send a byte from

@@ -29,6 +29,9 @@
 /* The longest futex wait before the waiter looks at its deadline and the
  * connection again. */
 #define ROOM_SLICE_MS 50
+/* A reader's futex wait: this long without a record and the peer counts
+ * as quiet (the next sleep is in poll, which needs no slices). */
+#define READ_SLICE_MS 20
 
 static void full_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
 
@@ -113,8 +116,13 @@ static void wake_reader(ward__link *l, ward__fd sock) {
   full_fence();
   if (!atomic_load_explicit(&l->tx.hdr->sleeping, memory_order_relaxed))
     return;
-  if (atomic_exchange_explicit(&l->tx.hdr->sleeping, 0, memory_order_relaxed))
+  uint32_t how = atomic_exchange_explicit(&l->tx.hdr->sleeping, 0, memory_order_relaxed);
+  if (how == 2) {
+    atomic_fetch_add_explicit(&l->tx.hdr->seq, 1, memory_order_acq_rel);
+    ward__futex_wake(&l->tx.hdr->seq);
+  } else if (how) {
     send_wake(sock);
+  }
 }
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
@@ -182,6 +190,8 @@ int ward__link_wait_room(ward__link *l, int64_t deadline, atomic_int *closed) {
 void ward__link_close_wake(ward__link *l) {
   atomic_fetch_add_explicit(&l->tx.hdr->room_seq, 1, memory_order_acq_rel);
   ward__futex_wake(&l->tx.hdr->room_seq);
+  atomic_fetch_add_explicit(&l->rx.hdr->seq, 1, memory_order_acq_rel);
+  ward__futex_wake(&l->rx.hdr->seq);
 }
 
 int ward__link_get(ward__link *l, void *buf, size_t cap, size_t *len) {
@@ -259,5 +269,42 @@ int ward__link_spin(ward__link *l, atomic_int *closed) {
   /* Missed: the peer is slower than a spin; spin less until it is not. */
   if (l->spin_us / 2 >= WARD__LINK_SPIN_MIN_US)
     l->spin_us /= 2;
+  return 0;
+}
+
+/* Sleeps in a futex wait on `seq` for a slice at most (sleeping = 2). */
+static void wait_futex(ward__link *l, int64_t deadline, atomic_int *closed) {
+  uint32_t seq = atomic_load_explicit(&l->rx.hdr->seq, memory_order_acquire);
+  atomic_store_explicit(&l->rx.hdr->sleeping, 2, memory_order_relaxed);
+  full_fence();
+  if (ward__link_pending(l) || atomic_load(closed))
+    return;
+  int64_t left = READ_SLICE_MS;
+  if (deadline != INT64_MAX && deadline - ward__now_ms() < left)
+    left = deadline - ward__now_ms();
+  if (left <= 0)
+    return;
+  ward__futex_wait(&l->rx.hdr->seq, seq, (int)left);
+  /* Nothing for a whole slice: the peer went quiet. */
+  if (atomic_load_explicit(&l->rx.hdr->seq, memory_order_acquire) == seq &&
+      !ward__link_pending(l))
+    l->hot = 0;
+}
+
+int ward__link_wait(ward__link *l, ward__fd sock, int64_t deadline, atomic_int *closed,
+                    int futex_ok) {
+  if (ward__link_pending(l) || ward__link_spin(l, closed))
+    return 0;
+  if (futex_ok && l->hot) {
+    wait_futex(l, deadline, closed);
+  } else if (!ward__link_sleep(l)) {
+    int ev = ward__wait_fd(sock, WARD__IN, deadline);
+    if (ev == 0)
+      return WARD_ETIMEDOUT;
+    if (ev < 0)
+      return WARD_ECRASHED;
+    l->hot = 1;
+  }
+  ward__link_awake(l);
   return 0;
 }

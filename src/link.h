@@ -10,10 +10,12 @@
  * several frames (a batch) or part of one. The socket stays, for the
  * handshake, the end of the peer (end of stream) and the wake-ups: a
  * reader about to sleep says so in its ring's `sleeping` word, re-checks
- * the ring and then sleeps in poll on the socket; a writer that sees the
- * word set clears it and sends one WARD__LINK_WAKE byte. A writer that
- * waits for room does the same with `room_waiting`: 1, it sleeps in its
- * loop and wants a byte; 2, a thread blocks in a futex wait on
+ * the ring and then sleeps: 1, in poll on the socket (a loop, or a reader
+ * whose peer has been quiet), and a writer that sees it clears it and
+ * sends one WARD__LINK_WAKE byte; 2, in a futex wait on `seq` (a reader
+ * whose peer answered lately), and the writer bumps `seq` and wakes it.
+ * A writer that waits for room does the same with `room_waiting`: 1, it
+ * sleeps in its loop and wants a byte; 2, it blocks in a futex wait on
  * `room_seq`.
  */
 #ifndef WARD_LINK_H
@@ -45,6 +47,8 @@ typedef struct ward__link {
   ward__ring rx; /* the ring this side reads */
   int spin_us;   /* the reader's spin now (adapted), 0: never spins */
   int spin_max;
+  int hot;       /* the peer answered a sleeping reader lately: it waits
+                    in a futex (cheaper to wake), not in poll */
 } ward__link;
 
 /* The bytes of a link whose rings have `cap` bytes of data each. */
@@ -69,8 +73,8 @@ ptrdiff_t ward__link_send(ward__link *l, ward__fd sock, const ward__buf *iov, in
  * ward__wait_fd does for a socket: >0 (there may be room), 0 (the deadline
  * passed) or <0 (`closed` was set). */
 int ward__link_wait_room(ward__link *l, int64_t deadline, atomic_int *closed);
-/* Wakes this side's own writers blocked in ward__link_wait_room (the
- * connection closes). */
+/* Wakes this side's own threads blocked in ward__link_wait_room or in
+ * ward__link_wait's futex (the connection closes). */
 void ward__link_close_wake(ward__link *l);
 
 /* Reader: the next record into `buf` (`cap` bytes): 1 (*len set), 0
@@ -92,5 +96,14 @@ int ward__link_sleep(ward__link *l);
 /* Reader: spins a little for records (bounded, adapted; never with one
  * CPU). Returns whether records wait. */
 int ward__link_spin(ward__link *l, atomic_int *closed);
+/* Reader holding the reading role: waits for records until `deadline`
+ * (ward__now_ms scale): a spin, then sleep, after saying so and looking
+ * once more: in a futex wait (at most a slice, and only when `futex_ok`
+ * and the peer answered lately) or in poll on `sock`, which a writer's
+ * byte, the peer's end and this side's close all wake. 0: look again
+ * (records, a wake-up, the end of the socket or a slice's end: the
+ * caller reads); WARD_ETIMEDOUT; WARD_ECRASHED (the socket failed). */
+int ward__link_wait(ward__link *l, ward__fd sock, int64_t deadline, atomic_int *closed,
+                    int futex_ok);
 
 #endif

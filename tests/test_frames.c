@@ -187,27 +187,24 @@ typedef struct side {
   ward__fd sock;
   atomic_int closed;
   int echo;     /* answers each record (the other side counts) */
+  int futex;    /* may sleep in a futex wait */
   int stalls;   /* waits that ended at their deadline */
 } side;
 
-/* Waits for a record as a caller does (spin, announce, poll) and reads it. */
+/* Waits for a record as a caller does (ward__link_wait) and reads it. */
 static int get_one(side *s, uint8_t *buf, size_t *len) {
+  int64_t deadline = ward__deadline(10000);
   for (;;) {
     int r = ward__link_get(s->l, buf, WARD__LINK_RECORD_MAX, len);
     if (r)
       return r;
-    if (ward__link_spin(s->l, &s->closed))
-      continue;
-    if (ward__link_sleep(s->l)) {
-      ward__link_awake(s->l);
-      continue;
-    }
-    if (ward__wait_fd(s->sock, WARD__IN, ward__deadline(10000)) == 0) {
+    r = ward__link_wait(s->l, s->sock, deadline, &s->closed, s->futex);
+    if (r == WARD_ETIMEDOUT) {
       s->stalls++;
       return 0;
     }
+    T_OK(r);
     T_OK(ward__link_drain(s->sock));
-    ward__link_awake(s->l);
   }
 }
 
@@ -278,13 +275,17 @@ static void link_unpair(side *a, side *b) {
   ward__close(b->sock);
 }
 
+/* Every way of sleeping: with and without a spin first, in poll (a
+ * byte wakes) and in a futex, on either side. */
 static void test_wakeups(void) {
   if (!ward__shm_supported())
     return;
-  for (int spin = 0; spin < 2; spin++) {
+  for (int mode = 0; mode < 6; mode++) {
     side a, b;
-    link_pair(&a, &b, spin);
+    link_pair(&a, &b, mode & 1);
     b.echo = 1;
+    a.futex = mode >= 2;
+    b.futex = mode >= 4;
     pthread_t ta, tb;
     T_TRUE(pthread_create(&ta, NULL, run_side, &a) == 0);
     T_TRUE(pthread_create(&tb, NULL, run_side, &b) == 0);
