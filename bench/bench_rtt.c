@@ -248,15 +248,25 @@ static double ward_run(ward_worker *w, int n) {
   return (now_us() - t0) / n;
 }
 
-static ward_worker *start_worker(ward_host **h) {
-  if (ward_host_new(h, NULL))
-    die("ward_host_new");
+/* A worker whose frames travel as `frames` says (WARD_FRAMES_*), or NULL
+ * when the backend has no such transport (shared memory on posix, win). */
+static ward_worker *spawn_worker(ward_host *h, int frames) {
   ward_spec *s = bench_spec("echo", "--ward-child");
+  if (ward_spec_frames(s, frames)) {
+    ward_spec_free(s);
+    return NULL;
+  }
   ward_worker *w;
-  if (ward_spawn(&w, *h, s))
+  if (ward_spawn(&w, h, s))
     die("ward_spawn");
   ward_spec_free(s);
   return w;
+}
+
+static ward_worker *start_worker(ward_host **h) {
+  if (ward_host_new(h, NULL))
+    die("ward_host_new");
+  return spawn_worker(*h, WARD_FRAMES_SOCKET);
 }
 
 /* One mode: a fresh host and raw peers, so the threads and children take
@@ -265,6 +275,7 @@ static void run_mode(const bench_mode *mode, int iters) {
   bench_set_mode(mode);
   ward_host *h;
   ward_worker *w = start_worker(&h);
+  ward_worker *wm = spawn_worker(h, WARD_FRAMES_SHM);
   raw r[W_COUNT];
   for (int k = 0; k < W_COUNT; k++)
     raw_start(&r[k], k);
@@ -277,11 +288,15 @@ static void run_mode(const bench_mode *mode, int iters) {
   for (int k = 0; k < W_COUNT; k++)
     raw_run(&r[k], iters / 10 + 1);
   ward_run(w, iters / 10 + 1);
-  double vr[W_COUNT][BENCH_MAXREPS], vw[BENCH_MAXREPS];
+  if (wm)
+    ward_run(wm, iters / 10 + 1);
+  double vr[W_COUNT][BENCH_MAXREPS], vw[BENCH_MAXREPS], vm[BENCH_MAXREPS];
   for (int i = 0; i < B.reps; i++) {
     for (int k = 0; k < W_COUNT; k++)
       vr[k][i] = raw_run(&r[k], iters);
     vw[i] = ward_run(w, iters);
+    if (wm)
+      vm[i] = ward_run(wm, iters);
   }
   for (int k = 0; k < W_COUNT; k++)
     raw_stop(&r[k]);
@@ -300,6 +315,13 @@ static void run_mode(const bench_mode *mode, int iters) {
   char target[64];
   snprintf(target, sizeof target, "<= 1.3x %s", waiter_names[base]);
   row_target(rw, T_RATIO_LE, 1.3, target);
+  if (wm) {
+    /* Frames in shared memory (api.md 8.5.1): against the same socket floor. */
+    int rm = row_add(sec, "ward, shared memory", "us", vm, B.reps);
+    row_vs(rm, rows[base]);
+    snprintf(target, sizeof target, "<= 0.6x %s", waiter_names[base]);
+    row_target(rm, T_RATIO_LE, 0.6, target);
+  }
   bench_set_mode(NULL);
 }
 

@@ -306,8 +306,11 @@ static void run_mode(const bench_mode *mode, counts k) {
   if (ward_host_new(&h, NULL))
     die("ward_host_new");
   ward_spec *s = bench_spec("tp", "--ward-child");
-  ward_worker *w;
-  if (ward_spawn(&w, h, s))
+  ward_worker *w, *wm = NULL;
+  if (ward_spec_frames(s, WARD_FRAMES_SOCKET) || ward_spawn(&w, h, s))
+    die("ward_spawn");
+  /* The same worker with its frames in shared memory, where there is some. */
+  if (ward_spec_frames(s, WARD_FRAMES_SHM) == 0 && ward_spawn(&wm, h, s))
     die("ward_spawn");
   ward_spec_free(s);
   int efd, sfd, rfd;
@@ -324,10 +327,19 @@ static void run_mode(const bench_mode *mode, counts k) {
   raw_notes(sfd, k.notes / 10 + 1, 0);
   ward_rows(w, k.rows / 10 + 1);
   raw_rows_run(rfd, k.rows / 10 + 1, 0);
+  if (wm) {
+    ward_serial(wm, k.rt / 10 + 1);
+    ward_parallel(wm, k.rt / 10 + CALLERS);
+    bench_ward_notes(wm, k.notes / 10 + 1, PAYLOAD);
+    ward_rows(wm, k.rows / 10 + 1);
+  }
 
   double r1[BENCH_MAXREPS], r8[BENCH_MAXREPS], w1[BENCH_MAXREPS], w8[BENCH_MAXREPS];
   double nr[BENCH_MAXREPS], nb[BENCH_MAXREPS], nw[BENCH_MAXREPS];
   double rr[BENCH_MAXREPS], rb[BENCH_MAXREPS], rw[BENCH_MAXREPS], rwb[BENCH_MAXREPS];
+  /* The shared-memory worker's figures. */
+  double m1[BENCH_MAXREPS], m8[BENCH_MAXREPS], mn[BENCH_MAXREPS], mrw[BENCH_MAXREPS],
+      mrb[BENCH_MAXREPS];
   for (int i = 0; i < B.reps; i++) {
     r1[i] = raw_inflight(efd, k.rt, 1);
     r8[i] = raw_inflight(efd, k.rt, CALLERS);
@@ -340,6 +352,13 @@ static void run_mode(const bench_mode *mode, counts k) {
     rb[i] = raw_rows_run(rfd, k.rows, 1);
     rw[i] = ward_rows(w, k.rows);
     rwb[i] = ward_rows_via(w, k.rows, "rows_batched");
+    if (wm) {
+      m1[i] = ward_serial(wm, k.rt);
+      m8[i] = ward_parallel(wm, k.rt);
+      mn[i] = bench_ward_notes(wm, k.notes, PAYLOAD);
+      mrw[i] = ward_rows(wm, k.rows);
+      mrb[i] = ward_rows_via(wm, k.rows, "rows_batched");
+    }
   }
   raw_reap(ep, efd);
   raw_reap(sp, sfd);
@@ -360,6 +379,13 @@ static void run_mode(const bench_mode *mode, counts k) {
   d = row_add(sec, "ward, 8 callers (scaling)", "rt/s", w8, B.reps);
   row_vs(d, c);
   row_target(d, T_RATIO_GE, 2.0, ">= 2x 1 caller");
+  if (wm) {
+    c = row_add(sec, "ward, 1 caller, shared memory", "rt/s", m1, B.reps);
+    row_vs(c, a);
+    d = row_add(sec, "ward, 8 callers, shared memory", "rt/s", m8, B.reps);
+    row_vs(d, b);
+    row_target(d, T_RATIO_GE, 0.8, ">= 0.8x pipelined");
+  }
 
   snprintf(sec, sizeof sec, "notify one-way, %d-byte messages, %s: %d reps x %d messages",
            PAYLOAD, mode->label, B.reps, k.notes);
@@ -371,6 +397,11 @@ static void run_mode(const bench_mode *mode, counts k) {
   row_target(c, T_MED_GE, 1e6, ">= 1M msg/s");
   c = row_add(sec, "ward_notify (vs batched)", "msg/s", nw, B.reps);
   row_vs(c, b);
+  if (wm) {
+    c = row_add(sec, "ward_notify, shared memory", "msg/s", mn, B.reps);
+    row_vs(c, a);
+    row_target(c, T_MED_GE, 2e6, ">= 2M msg/s");
+  }
 
   snprintf(sec, sizeof sec, "rows/s, %d-byte rows from one call, %s: %d reps x %d rows",
            PAYLOAD, mode->label, B.reps, k.rows);
@@ -382,6 +413,12 @@ static void run_mode(const bench_mode *mode, counts k) {
   c = row_add(sec, "ward_ctx_rows, 256 at a time", "rows/s", rwb, B.reps);
   row_vs(c, b);
   row_target(c, T_MED_GE, 3e6, ">= 3M rows/s");
+  if (wm) {
+    c = row_add(sec, "ward_ctx_row, one at a time, shared memory", "rows/s", mrw, B.reps);
+    row_vs(c, a);
+    c = row_add(sec, "ward_ctx_rows, 256 at a time, shared memory", "rows/s", mrb, B.reps);
+    row_vs(c, b);
+  }
   bench_set_mode(NULL);
 }
 
