@@ -1863,7 +1863,9 @@ static int link_wait(ward__conn *c, int64_t deadline, int want_out) {
  * left alone; its end comes back here. Any thread, lock held or not. */
 static void link_rearm(ward__conn *c) {
   ward__link *l = link_of(c);
-  if (!l || atomic_load(&c->closed_flag))
+  /* Without a loop, the next reader looks at the ring before it sleeps,
+   * and says so then: no wake-up is needed before. */
+  if (!l || !c->ops->kick || atomic_load(&c->closed_flag))
     return;
   if (!ward__link_sleep(l) || paused(c) || !c->ops->kick)
     return;

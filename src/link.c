@@ -293,7 +293,12 @@ static void wait_futex(ward__link *l, int64_t deadline, atomic_int *closed) {
 
 int ward__link_wait(ward__link *l, ward__fd sock, int64_t deadline, atomic_int *closed,
                     int futex_ok) {
-  if (ward__link_pending(l) || ward__link_spin(l, closed))
+  if (ward__link_pending(l))
+    return 0;
+  /* Awake while it spins: a writer need not wake it (it looks again
+   * after announcing that it sleeps, below). */
+  ward__link_awake(l);
+  if (ward__link_spin(l, closed))
     return 0;
   if (futex_ok && l->hot) {
     wait_futex(l, deadline, closed);
