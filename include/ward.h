@@ -590,7 +590,8 @@ WARD_EXTERN int ward_spec_transport(ward_spec *spec, int transport);
  * socket. WARD_FRAMES_SHM: the shared memory, required: a worker that does
  * not offer it is refused at its handshake (a GOODBYE, then the start
  * fails as any refused handshake does). Handlers and callers see no
- * difference. Errors: WARD_EINVAL (another value, or WARD_FRAMES_SHM on a
+ * difference, except that with the rings no payload travels without a
+ * copy (ward_spec_zerocopy is not agreed then). Errors: WARD_EINVAL (another value, or WARD_FRAMES_SHM on a
  * backend without shared memory: posix, win). */
 enum {
   WARD_FRAMES_AUTO = 0,
@@ -791,8 +792,10 @@ WARD_EXTERN int ward_spec_max_frame(ward_spec *spec, uint32_t bytes);
  * travel as they are, without a copy, both ways (requests, replies;
  * docs/protocol.md 3.5, api.md 6.4), where the backend has sealed memfds
  * (linux) and the worker offered it in its handshake (a libward worker
- * does; other workers keep getting ordinary frames). Other payloads, and
- * smaller ones, go through the socket. The receiver's max_frame still
+ * does; other workers keep getting ordinary frames), and its frames
+ * travel on the socket: a worker whose frames are in shared memory
+ * (ward_spec_frames) gets its payloads copied into the rings (protocol.md
+ * 17.5). Other payloads, and smaller ones, go as other frames do. The receiver's max_frame still
  * bounds them. Default WARD_ZEROCOPY_MIN_DEFAULT; 0: never. WARD_EINVAL
  * for 1..4095 (under a page a copy costs less). */
 WARD_EXTERN int ward_spec_zerocopy(ward_spec *spec, uint32_t min_bytes);

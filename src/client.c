@@ -289,7 +289,7 @@ static char *hello_body(ward_client *c, size_t *len) {
 
 void ward__client_offer_shm(ward_client *c, int on) { c->no_shm = !on; }
 
-/* The host's WELCOME may announce the shared memory (protocol.md 16),
+/* The host's WELCOME may announce the shared memory (protocol.md 17),
  * whose descriptor came with it: from now on the frames go there. */
 static int take_link(ward_client *c, const ward__item *it) {
   ward__conn_want_fd(c->conn, 0);

@@ -219,7 +219,19 @@ void ward__link_read_done(ward__link *l, ward__fd sock) {
 int ward__link_drain(ward__fd sock) {
   uint8_t b[256];
   for (;;) {
-    ptrdiff_t n = ward__sock_recv(sock, b, sizeof b, 0);
+    /* With room for descriptors, so that one sent beside the rings is seen
+     * and refused rather than dropped unseen by the kernel (protocol.md
+     * 17.5: payloads in shared memory are not agreed with the rings). */
+    ward__fd fds[4];
+    int nf = 0;
+    ptrdiff_t n = ward__sock_recv_fds(sock, b, sizeof b, 0, fds, &nf, 4);
+    if (nf < 0)
+      nf = -1 - nf;
+    for (int i = 0; i < nf; i++)
+      ward__close(fds[i]);
+    if (nf && n > 0)
+      return ward__fail(WARD_EPROTO, "peer passed a descriptor on the socket beside its "
+                                     "shared memory");
     if (n == WARD__AGAIN)
       return 0;
     if (n < 0)

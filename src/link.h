@@ -1,7 +1,7 @@
 /*
  * link.h — the shared-memory transport: one memory of two rings (ring.h),
  * one per direction, and the wake-ups between the two sides
- * (docs/protocol.md, section 16). Pure code; the memory, the futex and
+ * (docs/protocol.md, section 17). Pure code; the memory, the futex and
  * the socket are the platform's.
  *
  * The rings carry the connection's byte stream, cut into records of at
@@ -83,7 +83,8 @@ int ward__link_get(ward__link *l, void *buf, size_t cap, size_t *len);
 /* Reader, after a batch of reads: wakes the writer if it waits for room. */
 void ward__link_read_done(ward__link *l, ward__fd sock);
 /* Reader: reads the wake-up bytes waiting on `sock`: 0, WARD_ECRASHED at
- * the end of the stream, WARD_EPROTO for any other byte. */
+ * the end of the stream, WARD_EPROTO for any other byte or a descriptor
+ * (closed: none travels beside the rings). */
 int ward__link_drain(ward__fd sock);
 /* Reader: whether records wait (a hint, from any thread of this side). */
 int ward__link_pending(const ward__link *l);

@@ -1,7 +1,7 @@
 /*
  * ring.h — a ring of frames in memory shared with another process, one
  * writer and one reader: the building block of the shared-memory
- * transport (one ring per direction, docs/protocol.md section 16).
+ * transport (one ring per direction, docs/protocol.md section 17).
  * Pure code: no system call, no lock; the wake-ups are the platform's.
  *
  * The other side is not trusted. Whatever it writes into the shared

@@ -267,6 +267,44 @@ static int zw_unasked(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   raw_shm_reply(ctx, BIG, fd);
   tw_forever();
 }
+
+/* With frames in the rings: a REPLY with bit 2 of its flags, put in the
+ * ring as any record, with no descriptor anywhere. */
+static int zw_ring_bit2(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n;
+  uint8_t len[8];
+  put64le(len, BIG);
+  ward__hdr h = {.kind = WARD__K_REPLY, .flags = WARD__FLAG_SHM, .len = 8, .id = ctx->id};
+  if (ward__conn_send(ward__client_conn(ud), &h, NULL, len, 8, NULL, 0, 1, ward__deadline(5000)))
+    _exit(99);
+  ctx->ended = 1;
+  tw_forever();
+}
+
+/* With frames in the rings: a wake-up byte on the socket with a sealed
+ * memfd attached, then an ordinary reply in the ring. */
+static int zw_ring_fd(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  int fd = memfd_sealed(BIG, ALL_SEALS);
+  uint8_t wake = 0x57;
+  struct iovec iov = {&wake, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  if (sendmsg(3, &mh, 0) != 1)
+    _exit(99);
+  ward_ctx_reply(ctx, "ok", 2);
+  tw_forever();
+}
 #endif
 
 static int zw_serve(void) {
@@ -287,6 +325,8 @@ static int zw_serve(void) {
   ward_client_handle(c, "stray_fd", zw_stray_fd, c);
   ward_client_handle(c, "unasked", zw_unasked, c);
   ward_client_handle(c, "wrong_kind", zw_wrong_kind, c);
+  ward_client_handle(c, "ring_bit2", zw_ring_bit2, c);
+  ward_client_handle(c, "ring_fd", zw_ring_fd, c);
 #endif
   int rv = ward_client_run(c);
   ward_client_free(c);
@@ -304,15 +344,21 @@ static int host_sum(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return ward_ctx_reply(ctx, out, strlen(out));
 }
 
-static ward_worker *spawn_zc(uint32_t zmin) {
+/* Payloads in shared memory travel only with frames on the socket
+ * (protocol.md 17.5): the workers below keep their frames there, whatever
+ * WARD_FRAMES says, except those of the tests of the rings. */
+static ward_worker *spawn_frames(uint32_t zmin, int frames) {
   ward_spec *s = tw_spec("zc", "zc");
   T_OK(ward_spec_restart(s, WARD_RESTART_NEVER));
   T_OK(ward_spec_zerocopy(s, zmin));
+  T_OK(ward_spec_frames(s, frames));
   ward_worker *w;
   T_OK(ward_spawn(&w, host, s));
   ward_spec_free(s);
   return w;
 }
+
+static ward_worker *spawn_zc(uint32_t zmin) { return spawn_frames(zmin, WARD_FRAMES_SOCKET); }
 
 static int shm_here(void) { return ward__shm_supported(); }
 
@@ -485,6 +531,63 @@ static void test_descriptor_without_frame(void) {
   ward_worker_free(w);
 }
 static void test_not_agreed(void) { cut_off(0, "unasked"); }
+
+/* Frames in the rings: zerocopy is not agreed even when both sides would
+ * (protocol.md 17.5), and large payloads, built in place or not, travel
+ * whole in the rings as copies, both ways. */
+static void test_rings_copy(void) {
+  ward_worker *w = spawn_frames(WARD_ZEROCOPY_MIN_DEFAULT, WARD_FRAMES_SHM);
+  ward_payload *p;
+  T_OK(ward_payload_new(&p, BIG));
+  fill(ward_payload_data(p), BIG, 1);
+  ward_msg *m;
+  T_OK(ward_request_payload(&m, w, "how", p, NULL));
+  T_EQ_INT(ward_worker_frames(w), WARD_FRAMES_SHM);
+  T_EQ_MEM(ward_msg_data(m), "copied", 6);
+  ward_msg_free(m);
+  T_OK(ward_payload_new(&p, BIG));
+  fill(ward_payload_data(p), BIG, 1);
+  T_OK(ward_request_payload(&m, w, "echo", p, NULL));
+  T_EQ_INT(ward_msg_len(m), BIG);
+  T_TRUE(pattern_ok(ward_msg_data(m), BIG, 1));
+  T_TRUE(!in_payload_memfd(ward_msg_data(m)));
+  ward_msg_free(m);
+  T_OK(ward_request(&m, w, "fill", "3000000", 7, 20000));
+  T_EQ_INT(ward_msg_len(m), 3000000);
+  T_TRUE(pattern_ok(ward_msg_data(m), 3000000, 3));
+  T_TRUE(!in_payload_memfd(ward_msg_data(m)));
+  ward_msg_free(m);
+  char want[64];
+  snprintf(want, sizeof want, "%u ok copied", BIG);
+  T_OK(ward_request(&m, w, "ask_host", NULL, 0, 20000));
+  T_EQ_INT(ward_msg_len(m), strlen(want));
+  T_EQ_MEM(ward_msg_data(m), want, strlen(want));
+  ward_msg_free(m);
+  ward_worker_free(w);
+}
+
+/* With the rings, a record with bit 2 (a payload in shared memory without
+ * its descriptor, which cannot come) and a descriptor beside the rings on
+ * the socket each cut the worker off; the host lives on. */
+static void rings_cut_off(const char *method, int may_answer) {
+  ward_worker *w = spawn_frames(WARD_ZEROCOPY_MIN_DEFAULT, WARD_FRAMES_SHM);
+  uint64_t id = ward_worker_id(w);
+  T_OK(ward_ping(w, 10000));
+  T_EQ_INT(ward_worker_frames(w), WARD_FRAMES_SHM);
+  int rv = ward_request(NULL, w, method, NULL, 0, 20000);
+  /* The descriptor's wake-up byte goes before the reply in the ring; a
+   * host reading the ring already may take the reply first. */
+  T_TRUE(rv == WARD_EPROTO || (may_answer && rv == WARD_OK));
+  tev e = tev_wait(WARD_EV_EXITED, id);
+  T_EQ_INT(e.reason, WARD_REASON_PROTOCOL);
+  ward_worker_free(w);
+  w = spawn_frames(WARD_ZEROCOPY_MIN_DEFAULT, WARD_FRAMES_SHM);
+  T_OK(ward_ping(w, 10000));
+  ward_worker_free(w);
+}
+
+static void test_rings_bit2(void) { rings_cut_off("ring_bit2", 0); }
+static void test_rings_descriptor(void) { rings_cut_off("ring_fd", 1); }
 static void test_kind_without_payload(void) { cut_off(WARD_ZEROCOPY_MIN_DEFAULT, "wrong_kind"); }
 #endif
 
@@ -518,6 +621,9 @@ int main(int argc, char **argv) {
     T_RUN(test_descriptor_without_frame);
     T_RUN(test_not_agreed);
     T_RUN(test_kind_without_payload);
+    T_RUN(test_rings_copy);
+    T_RUN(test_rings_bit2);
+    T_RUN(test_rings_descriptor);
   }
 #else
   printf("# skipped: shared-memory payloads and their hostile cases: no memfd here\n");
