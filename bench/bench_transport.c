@@ -564,7 +564,11 @@ static double in_place_rtt(ward_worker *w, const char *out, size_t size, int ite
 static ward_worker *ward_start(ward_host *h, uint32_t zmin) {
   ward_spec *s = bench_spec("transport", "--ward-child");
   ward_worker *w;
-  if (ward_spec_zerocopy(s, zmin) || ward_spawn(&w, h, s))
+  /* Frames on the socket, as the rows say: with frames in shared memory
+   * payloads are not passed as memfds (protocol.md 17.5), and the bytes
+   * would not go through the socket (bench_rtt has the rings' rows). */
+  if (ward_spec_frames(s, WARD_FRAMES_SOCKET) || ward_spec_zerocopy(s, zmin) ||
+      ward_spawn(&w, h, s))
     die("ward_spawn");
   ward_spec_free(s);
   return w;
