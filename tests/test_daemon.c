@@ -532,6 +532,20 @@ static int held_still(int pid, const char *tree) {
   return strstr(buf, "frozen 1") != NULL;
 }
 
+/* Whether the process comes to be held still (`want` 1) or running
+ * (0) within 30 s: a stop signal, a cgroup's freeze and a thaw all take
+ * effect as the process is next scheduled, after the daemon has logged
+ * them, which on a loaded machine can be a while later. */
+static int becomes_held(int pid, const char *tree, int want) {
+  int64_t deadline = t_now_ms() + 30000;
+  while (held_still(pid, tree) != want) {
+    if (t_now_ms() > deadline)
+      return 0;
+    pause_ms(10);
+  }
+  return 1;
+}
+
 /* ward ctl pause and resume: the service's process held still, status
  * and the daemon's log saying so, then running again. */
 static void pause_resume(int cgroups) {
@@ -559,7 +573,7 @@ static void pause_resume(int cgroups) {
   EXPECT(&r, r.code == 0 && r.out[0] == 0);
   run_result_free(&r);
   wait_log("paused still");
-  T_TRUE(held_still(pid, tree_was));
+  T_TRUE(becomes_held(pid, tree_was, 1));
   json_t *st = status();
   json_t *rows = json_object_get(st, "services");
   T_TRUE(json_is_true(json_object_get(json_array_get(rows, 0), "paused")));
@@ -571,7 +585,7 @@ static void pause_resume(int cgroups) {
   EXPECT(&r, r.code == 0);
   run_result_free(&r);
   wait_log("resumed still");
-  T_TRUE(!held_still(pid, tree_was));
+  T_TRUE(becomes_held(pid, tree_was, 0));
   /* Nothing running: a failure that says so. */
   CTL(&r, "stop", "still");
   run_result_free(&r);
