@@ -73,6 +73,9 @@ set(WARD_WIN_PENDING
   test_python  # the Python package's workers: they speak named pipes (ward/winpipe.py),
                # but there is no Windows CPython to run them under Wine here
                # (docs/platforms.md)
+  test_frames  # frames in shared memory, which this backend has not (WARD_FRAMES_SHM is
+               # refused): its checks of that and of WARD_FRAMES use setenv() and its
+               # raw peers int descriptors
   test_slog    # log records: its raw workers read their channel with read(), and
                # it captures the host's stderr with pipe() and dup2()
 )
