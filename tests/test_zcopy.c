@@ -421,11 +421,18 @@ static void test_in_place(void) {
   T_EQ_INT(ward_msg_len(m), strlen(want));
   T_EQ_MEM(ward_msg_data(m), want, strlen(want));
   ward_msg_free(m);
-  /* A host handler, on the I/O thread, passes the worker's payload back. */
-  const char *echoed = shm_here() ? "mapped ok" : "copied ok";
+  /* A host handler, on the I/O thread, passes the worker's payload back:
+   * whole, and as its mapping unless another thread was still writing on
+   * the connection (the I/O thread never waits for a writer: it copies the
+   * payload into the queue instead, api.md 6.4), which a busy machine may
+   * show at any time. */
   T_OK(ward_request(&m, w, "ask_echo", NULL, 0, 20000));
-  T_EQ_INT(ward_msg_len(m), strlen(echoed));
-  T_EQ_MEM(ward_msg_data(m), echoed, strlen(echoed));
+  T_EQ_INT(ward_msg_len(m), strlen("mapped ok"));
+  if (shm_here())
+    T_TRUE(memcmp(ward_msg_data(m), "mapped ok", 9) == 0 ||
+           memcmp(ward_msg_data(m), "copied ok", 9) == 0);
+  else
+    T_EQ_MEM(ward_msg_data(m), "copied ok", 9);
   ward_msg_free(m);
   T_ERR(ward_request_payload(NULL, w, "how", NULL, NULL), WARD_EINVAL);
   ward_worker_free(w);
