@@ -144,12 +144,11 @@ static void put64le(uint8_t *p, uint64_t v) {
 /* Sends, raw on the channel, a REPLY for the ctx's call whose payload is
  * in shared memory claimed `len` bytes long, with the descriptor `fd`
  * (none when -1); `flags` beside the shared-memory bit. */
-static void raw_shm_frame(ward_ctx *ctx, uint8_t kind, uint64_t len, int fd) {
-  uint8_t f[WARD__HDR_SIZE + 8];
-  ward__hdr h = {.kind = kind, .flags = WARD__FLAG_SHM, .len = 8, .id = ctx->id};
-  ward__hdr_put(f, &h);
-  put64le(f + WARD__HDR_SIZE, len);
-  struct iovec iov = {f, sizeof f};
+/* Writes `n` bytes on the worker's channel (descriptor 3) in one
+ * sendmsg, with `fd` attached when it is not -1, bypassing the library;
+ * exits 99 when not all of it goes. */
+static void send_raw(const void *p, size_t n, int fd) {
+  struct iovec iov = {(void *)p, n};
   union {
     struct cmsghdr align;
     char buf[CMSG_SPACE(sizeof(int))];
@@ -165,8 +164,16 @@ static void raw_shm_frame(ward_ctx *ctx, uint8_t kind, uint64_t len, int fd) {
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &fd, sizeof fd);
   }
-  if (sendmsg(3, &mh, 0) != (ssize_t)sizeof f)
+  if (sendmsg(3, &mh, 0) != (ssize_t)n)
     _exit(99);
+}
+
+static void raw_shm_frame(ward_ctx *ctx, uint8_t kind, uint64_t len, int fd) {
+  uint8_t f[WARD__HDR_SIZE + 8];
+  ward__hdr h = {.kind = kind, .flags = WARD__FLAG_SHM, .len = 8, .id = ctx->id};
+  ward__hdr_put(f, &h);
+  put64le(f + WARD__HDR_SIZE, len);
+  send_raw(f, sizeof f, fd);
   ctx->ended = 1; /* answered by hand */
 }
 
@@ -233,21 +240,7 @@ static int zw_stray_fd(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   uint8_t f[WARD__HDR_SIZE + 2];
   ward__hdr h = {.kind = WARD__K_REPLY, .len = 2, .id = ctx->id};
   ward__frame_put(f, &h, NULL, "ok");
-  struct iovec iov = {f, sizeof f};
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                      .msg_controllen = sizeof u.buf};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-  if (sendmsg(3, &mh, 0) != (ssize_t)sizeof f)
-    _exit(99);
+  send_raw(f, sizeof f, fd);
   tw_forever();
 }
 
@@ -287,21 +280,7 @@ static int zw_ring_fd(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   int fd = memfd_sealed(BIG, ALL_SEALS);
   uint8_t wake = 0x57;
-  struct iovec iov = {&wake, 1};
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                      .msg_controllen = sizeof u.buf};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-  if (sendmsg(3, &mh, 0) != 1)
-    _exit(99);
+  send_raw(&wake, 1, fd);
   ward_ctx_reply(ctx, "ok", 2);
   tw_forever();
 }
