@@ -517,21 +517,7 @@ int ward__proc_usage(const ward__proc *p, uint64_t *rss, uint64_t *cpu_ms, int64
 /* ------------------------------------------------------------------ */
 /* Process trees: each worker's job object                             */
 
-struct ward__trees {
-  int unused;
-};
-
-int ward__trees_new(ward__trees **out, const char *base, int off) {
-  (void)base, (void)off;
-  *out = calloc(1, sizeof **out);
-  return *out ? 0 : WARD_ENOMEM;
-}
-void ward__trees_free(ward__trees *t) { free(t); }
 int ward__trees_kind(const ward__trees *t) { return (void)t, WARD_TREE_JOB; }
-const char *ward__trees_dir(const ward__trees *t) { return (void)t, NULL; }
-unsigned ward__trees_limits(const ward__trees *t) { return (void)t, 0u; }
-
-int ward__proc_oom_killed(const ward__proc *p) { return (void)p, 0; }
 
 int ward__proc_tree(const ward__proc *p) {
   return p->pid > 0 ? WARD_TREE_JOB : WARD_TREE_NONE;
@@ -541,11 +527,4 @@ int ward__proc_tree(const ward__proc *p) {
 int ward__proc_pause(ward__proc *p, int on) {
   (void)p, (void)on;
   return ward__fail_errno(WARD_ESYS, ENOTSUP, "pausing a worker (not on Windows: api.md 4.9)");
-}
-
-void ward__proc_tree_stats(const ward__proc *p, ward__tree_stats *st) {
-  (void)p;
-  st->memory = WARD_UNKNOWN;
-  st->pressure[0] = st->pressure[1] = st->pressure[2] = -1;
-  st->oom_kills = 0;
 }
