@@ -725,6 +725,7 @@ static void test_escaping(void) {
     if (strcmp(m.v[i].name, "ward_daemon_info") == 0)
       info = &m.v[i];
   T_TRUE(info && info->value == 1);
+  T_EQ_STR(label(info, "version"), ward_version_string());
   T_EQ_STR(label(info, "config"), conf_path);
   T_EQ_STR(label(info, "socket"), sock);
   metrics_free(&m);

@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 
 #include <microhttpd.h>
+#include <ward.h>
 
 #include "cli.h"
 #include "config.h"
@@ -328,8 +329,11 @@ static void put_daemon(FILE *f, json_t *doc) {
   fputs("ward_daemon_uptime_seconds", f);
   put_value(f, (double)json_integer_value(json_object_get(dm, "uptime_ms")) / 1000);
   put_family(f, "ward_daemon_info", "gauge",
-             "The daemon's configuration file and control socket, as labels (always 1).");
-  fputs("ward_daemon_info{config=\"", f);
+             "The daemon's version, configuration file and control socket, as labels "
+             "(always 1).");
+  fputs("ward_daemon_info{version=\"", f);
+  put_escaped(f, ward_version_string(), 1);
+  fputs("\",config=\"", f);
   put_escaped(f, str_of(dm, "config"), 1);
   fputs("\",socket=\"", f);
   put_escaped(f, str_of(dm, "socket"), 1);
