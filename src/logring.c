@@ -243,38 +243,60 @@ static void select_matches(const ward__logring *r, const ward_log_query *q, size
     *keep = q->limit;
 }
 
-int ward__logring_query(const ward__logring *r, const ward_log_query *q, ward_log_line **out,
-                        size_t *count) {
+/* The matches of `q` (NULL: everything) the query selects, each copied by
+ * `copy` into an array of `size`-byte elements; on failure, `drop` frees
+ * the `i` copied so far. */
+static int collect(const ward__logring *r, const ward_log_query *q, size_t size,
+                   int (*copy)(void *dst, const ward__logline *l),
+                   void (*drop)(void *v, size_t i), void **out, size_t *count) {
   static const ward_log_query all = WARD_LOG_QUERY_INIT;
   if (!q)
     q = &all;
   size_t skip, keep;
   select_matches(r, q, &skip, &keep);
-  ward_log_line *v = calloc(keep ? keep : 1, sizeof *v);
+  char *v = calloc(keep ? keep : 1, size);
   if (!v)
     return WARD_ENOMEM;
   size_t i = 0, seen = 0;
   for (const ward__logline *l = r->head; l && i < keep; l = l->next) {
     if (!matches(l, q) || seen++ < skip)
       continue;
-    char *t = malloc(l->len + 1);
-    if (!t) {
-      ward_log_lines_free(v, i);
+    if (copy(v + i * size, l)) {
+      drop(v, i);
       return WARD_ENOMEM;
     }
-    memcpy(t, l->text, l->len + 1);
-    v[i].seq = l->seq;
-    v[i].time_ms = l->time_ms;
-    v[i].stream = l->stream;
-    v[i].generation = l->generation;
-    v[i].flags = l->flags;
-    v[i].text = t;
-    v[i].len = l->len;
     i++;
   }
   *out = v;
   *count = i;
   return 0;
+}
+
+static int copy_line(void *dst, const ward__logline *l) {
+  ward_log_line *d = dst;
+  char *t = malloc(l->len + 1);
+  if (!t)
+    return WARD_ENOMEM;
+  memcpy(t, l->text, l->len + 1);
+  d->seq = l->seq;
+  d->time_ms = l->time_ms;
+  d->stream = l->stream;
+  d->generation = l->generation;
+  d->flags = l->flags;
+  d->text = t;
+  d->len = l->len;
+  return 0;
+}
+
+static void drop_lines(void *v, size_t n) { ward_log_lines_free(v, n); }
+
+int ward__logring_query(const ward__logring *r, const ward_log_query *q, ward_log_line **out,
+                        size_t *count) {
+  void *v;
+  int rv = collect(r, q, sizeof(ward_log_line), copy_line, drop_lines, &v, count);
+  if (rv == 0)
+    *out = v;
+  return rv;
 }
 
 void ward_log_lines_free(ward_log_line *lines, size_t count) {
@@ -285,7 +307,8 @@ void ward_log_lines_free(ward_log_line *lines, size_t count) {
 
 /* One entry: its fields array and its text in one block, the fields
  * first (ward_log_entries_free finds the block from the text). */
-static int copy_entry(ward_log_entry *e, const ward__logline *l) {
+static int copy_entry(void *dst, const ward__logline *l) {
+  ward_log_entry *e = dst;
   size_t head = l->nfields * sizeof(ward_log_field);
   char *b = malloc(head + l->size);
   if (!b)
@@ -308,29 +331,15 @@ static int copy_entry(ward_log_entry *e, const ward__logline *l) {
   return 0;
 }
 
+static void drop_entries(void *v, size_t n) { ward_log_entries_free(v, n); }
+
 int ward__logring_entries(const ward__logring *r, const ward_log_query *q, ward_log_entry **out,
                           size_t *count) {
-  static const ward_log_query all = WARD_LOG_QUERY_INIT;
-  if (!q)
-    q = &all;
-  size_t skip, keep;
-  select_matches(r, q, &skip, &keep);
-  ward_log_entry *v = calloc(keep ? keep : 1, sizeof *v);
-  if (!v)
-    return WARD_ENOMEM;
-  size_t i = 0, seen = 0;
-  for (const ward__logline *l = r->head; l && i < keep; l = l->next) {
-    if (!matches(l, q) || seen++ < skip)
-      continue;
-    if (copy_entry(&v[i], l)) {
-      ward_log_entries_free(v, i);
-      return WARD_ENOMEM;
-    }
-    i++;
-  }
-  *out = v;
-  *count = i;
-  return 0;
+  void *v;
+  int rv = collect(r, q, sizeof(ward_log_entry), copy_entry, drop_entries, &v, count);
+  if (rv == 0)
+    *out = v;
+  return rv;
 }
 
 void ward_log_entries_free(ward_log_entry *entries, size_t count) {
