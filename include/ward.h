@@ -1575,9 +1575,12 @@ WARD_EXTERN int ward_client_run(ward_client *c);
  * handlers included; does the handshake first if needed. `timeout_ms` < 0
  * means 30000 ms (WARD_REQUEST_TIMEOUT_MS_DEFAULT). The payload is tagged
  * JSON; the call has no callbacks (progress, rows and diagnostics a host
- * handler sends are dropped) and no window. A deadline that passes kills
- * nothing: the host is sent a CANCEL (a request still waiting for its
- * handler is then answered -7 unrun). Outcomes and errors as for
+ * handler sends are dropped) and no window. The timeout covers the
+ * handshake a first request makes: if no WELCOME comes within it, the
+ * request fails WARD_ETIMEDOUT and the client is closed (open another). A
+ * deadline that passes kills nothing: the host is sent a CANCEL (a request
+ * still waiting for its handler is then answered -7 unrun). Outcomes and
+ * errors as for
  * ward_request, but never WARD_EGAVEUP or WARD_ESTALE, and WARD_ECRASHED
  * when the host is gone; plus the handshake errors. */
 WARD_EXTERN int ward_client_request(ward_msg **reply, ward_client *c, const char *method,

@@ -391,8 +391,10 @@ static int refused_early(ward_client *c, int err) {
 }
 
 /* Sends HELLO and waits for WELCOME (or, accepted by a server, the other
- * way round), once; later callers get the result. */
-static int handshake(ward_client *c) {
+ * way round), once; later callers get the result. The wait ends at the
+ * handshake deadline, or sooner at `until` (the first request's own
+ * deadline), which ends the handshake WARD_ETIMEDOUT. */
+static int handshake_until(ward_client *c, int64_t until) {
   pthread_mutex_lock(&c->mu);
   if (c->greeted) {
     int rv = c->greeted > 0 ? 0 : c->greeted;
@@ -407,6 +409,9 @@ static int handshake(ward_client *c) {
       ward__conn_close(c->conn, rv);
     return rv;
   }
+  int64_t deadline = ward__deadline(HANDSHAKE_MS);
+  if (until < deadline)
+    deadline = until;
   size_t len;
   char *body = hello_body(c, &len);
   int rv = body ? 0 : WARD_ENOMEM;
@@ -417,14 +422,15 @@ static int handshake(ward_client *c) {
                    .nlen = (uint8_t)strnlen(c->name, WARD_MAX_NAME),
                    .len = (uint32_t)len,
                    .aux = WARD_PROTOCOL_VERSION};
-    rv = ward__conn_send(c->conn, &h, c->name, body, len, NULL, 0, 1,
-                         ward__deadline(HANDSHAKE_MS));
+    rv = ward__conn_send(c->conn, &h, c->name, body, len, NULL, 0, 1, deadline);
   }
   free(body);
-  ward__item *it = rv ? NULL : ward__conn_next_inbound(c->conn, ward__deadline(HANDSHAKE_MS));
+  ward__item *it = rv ? NULL : ward__conn_next_inbound(c->conn, deadline);
   if (rv == WARD_ECRASHED || rv == WARD_ECLOSED)
     rv = refused_early(c, rv);
-  if (!rv && !it)
+  if (!rv && !it && until == deadline && ward__now_ms() >= until && !close_error(c))
+    rv = ward__fail(WARD_ETIMEDOUT, "no WELCOME from the host within the request's timeout");
+  else if (!rv && !it)
     rv = ward__fail(WARD_EHANDSHAKE, "no WELCOME from the host");
   else if (it && it->h.kind == WARD__K_GOODBYE)
     rv = ward__fail(WARD_EHANDSHAKE, "host refused the handshake: %.*s", (int)it->h.len,
@@ -452,6 +458,8 @@ static int handshake(ward_client *c) {
     ward__conn_close(c->conn, rv);
   return rv;
 }
+
+static int handshake(ward_client *c) { return handshake_until(c, INT64_MAX); }
 
 /* ------------------------------------------------------------------ */
 /* Serving                                                             */
@@ -595,14 +603,17 @@ int ward_client_request(ward_msg **reply, ward_client *c, const char *method, co
   if (!c || (!data && len))
     return ward__fail(WARD_EINVAL, "ward_client_request needs a client and a payload");
   int rv = ward__check_name(method);
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = timeout_ms < 0 ? c->conn->default_timeout_ms : timeout_ms;
+  o.window_bytes = -1; /* host handlers answer at once; they keep no window */
+  /* The timeout covers the handshake the first request makes. */
+  int64_t deadline = ward__deadline(o.timeout_ms);
   if (!rv)
-    rv = handshake(c);
+    rv = handshake_until(c, deadline);
   if (rv)
     return rv;
-  ward_call_opts o = WARD_CALL_OPTS_INIT;
-  o.timeout_ms = timeout_ms;
-  o.window_bytes = -1; /* host handlers answer at once; they keep no window */
-  return ward__conn_call(c->conn, WARD__K_REQUEST, method, data, len, &o, reply);
+  return ward__conn_call_at(c->conn, WARD__K_REQUEST, method, data, len, &o, deadline,
+                            o.timeout_ms, reply);
 }
 
 int ward_client_notify(ward_client *c, const char *method, const void *data, size_t len) {

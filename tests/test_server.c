@@ -606,6 +606,31 @@ static void test_handshake_deadline(void) {
   ward_server_free(s);
 }
 
+#ifndef _WIN32
+/* A first request's timeout covers its handshake: a socket that takes the
+ * connection and never answers ends the request WARD_ETIMEDOUT at its own
+ * deadline, not a handshake failure at the handshake's (30 s). */
+static void test_request_times_handshake(void) {
+  char mute[sizeof dir + 16];
+  snprintf(mute, sizeof mute, "%s/mute.sock", dir);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  T_TRUE(fd >= 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", mute);
+  T_TRUE(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  T_TRUE(listen(fd, 4) == 0); /* the kernel accepts; no one answers */
+  ward_client *c;
+  T_OK(ward_client_open(&c, mute));
+  ward_msg *m = NULL;
+  T_ERR(ward_client_request(&m, c, "echo", "\"x\"", 3, 200), WARD_ETIMEDOUT);
+  T_TRUE(m == NULL);
+  T_TRUE(strstr(ward_last_error(), "WELCOME") != NULL);
+  ward_client_free(c);
+  close(fd);
+  unlink(mute);
+}
+#endif
+
 /* Past its limit the server makes room: first by closing peers still in
  * their handshake (oldest first), then the greeted one idle the longest;
  * its threads never outnumber the limit, and a newcomer is served. */
@@ -1131,6 +1156,9 @@ int main(int argc, char **argv) {
   T_RUN(test_limits_api);
   T_RUN(test_connections);
   T_RUN(test_handshake_deadline);
+#ifndef _WIN32
+  T_RUN(test_request_times_handshake);
+#endif
   T_RUN(test_connection_limit);
   T_RUN(test_all_busy);
   T_RUN(test_defer);
