@@ -111,6 +111,9 @@ instances = 2
 
 [service db]
 command = sleep 600
+group = back
+
+[group back]
 INI
 "$ward" run "$tmp/ward.ini" 2>"$tmp/daemon.log" &
 daemon=$!
@@ -121,7 +124,8 @@ for _ in $(seq 600); do
 done
 "$ward" ctl -c "$tmp/ward.ini" status >/dev/null ||
   { echo "FAIL: the daemon did not answer"; cat "$tmp/daemon.log"; exit 1; }
-expect "db web" ward ctl -c "$tmp/ward.ini" stop ''
+expect "all back db web" ward ctl -c "$tmp/ward.ini" stop ''
+expect "back" ward ctl -c "$tmp/ward.ini" stop b
 expect "web" ward ctl --config = "$tmp/ward.ini" restart w
 expect "web.1 web.2" ward ctl -s "$tmp/ward.sock" status web.
 expect "" ward ctl -c "$tmp/ward.ini" spawn ''

@@ -88,19 +88,22 @@ _ward_parse() {
   '
 }
 
-# The services (or, with a dot in the word, the instances) of the daemon
-# the command line names (-s, -c or the defaults), for completing NAME.
+# The names ward ctl takes for NAME, from the daemon the command line
+# names (-s, -c or the defaults): its services, their groups and "all"
+# (or, with a dot in the word, the instances).
 _ward_services() {
   local ward=$1 cur=$2
   shift 2
-  local key='"service"'
-  [[ $cur == *.* ]] && key='"name"'
-  # --timeout bounds the request; timeout(1) the whole, handshake
-  # included, for a daemon that takes the connection and never answers.
+  local key='"(service|group)"' all=all
+  [[ $cur == *.* ]] && key='"name"' all=
+  # --timeout bounds the request, the handshake included; timeout(1) the
+  # whole, for a daemon that takes the connection and never answers.
   local limit=()
   command -v timeout >/dev/null 2>&1 && limit=(timeout 2)
-  "${limit[@]}" "$ward" ctl "$@" --timeout 1 --json status 2>/dev/null |
-    grep -o "$key: *\"[^\"]*\"" | sed 's/.*: *"\(.*\)"/\1/' | sort -u
+  local names
+  names=$("${limit[@]}" "$ward" ctl "$@" --timeout 1 --json status 2>/dev/null |
+    grep -Eo "$key: *\"[^\"]*\"" | sed 's/.*: *"\(.*\)"/\1/')
+  [[ -n $names ]] && printf '%s\n' "$names" $all | sort -u
 }
 
 _ward() {
