@@ -150,6 +150,45 @@ static void test_usage_errors(void) {
   expect_usage_error(&r, "Usage");
 }
 
+/* Each command's --help ends with its own exit statuses, every code of
+ * cli.h's list for it or for all commands, and no other (the list is the
+ * one source: cli_print_exits); ctl's commands' help too. */
+static void expect_exits(const char *command, const char *sub) {
+  run_result r;
+  if (sub)
+    RUN(&r, command, sub, "--help");
+  else
+    RUN(&r, command, "--help");
+  EXPECT(&r, r.code == 0);
+  const char *table = strstr(r.out, "\nExit status:\n");
+  EXPECT(&r, table != NULL);
+  table += strlen("\nExit status:\n");
+  int want[8] = {0}, got[8] = {0};
+#define WANT_CODE(name, code, cmd, meaning)                                                  \
+  if (strcmp(cmd, "all") == 0 || strcmp(cmd, command) == 0)                                 \
+    want[code]++;
+  CLI_EXIT_MAP(WANT_CODE)
+#undef WANT_CODE
+  for (const char *line = table; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+    int code;
+    EXPECT(&r, sscanf(line, "  %d  ", &code) == 1 && code >= 0 && code < 8);
+    got[code]++;
+  }
+  for (int c = 0; c < 8; c++)
+    if (got[c] != want[c])
+      T_FAIL("ward %s%s%s --help lists exit status %d %d times, not %d", command,
+             sub ? " " : "", sub ? sub : "", c, got[c], want[c]);
+  run_result_free(&r);
+}
+
+static void test_command_exits(void) {
+  static const char *const commands[] = {"run", "ctl", "probe", "ext", "conform"};
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    expect_exits(commands[i], NULL);
+  expect_exits("ctl", "status");
+  expect_exits("ctl", "stop");
+}
+
 static void test_probe_help(void) {
   run_result r;
   RUN(&r, "probe", "--help");
@@ -319,6 +358,7 @@ int main(int argc, char **argv) {
   T_RUN(test_version);
   T_RUN(test_usage_errors);
   T_RUN(test_probe_help);
+  T_RUN(test_command_exits);
   T_RUN(test_worker_by_hand);
   T_RUN(test_probe_table);
   T_RUN(test_probe_json);

@@ -29,6 +29,37 @@ static void vmessage(const char *cmd, const char *fmt, va_list ap) {
   fputc('\n', stderr);
 }
 
+void cli_print_exits(FILE *f, const char *command) {
+  static const struct {
+    int code;
+    const char *command, *meaning;
+  } rows[] = {
+#define CLI_EXIT_ROW(name, code, command, meaning) {code, command, meaning},
+      CLI_EXIT_MAP(CLI_EXIT_ROW)
+#undef CLI_EXIT_ROW
+  };
+  size_t clen = strlen(command);
+  fputs("Exit status:\n", f);
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    if (strcmp(rows[i].command, "all") != 0 && strcmp(rows[i].command, command) != 0)
+      continue;
+    /* " (probe: every check passed)": kept, as "(every check passed)",
+     * for probe alone. */
+    const char *m = rows[i].meaning, *note = strstr(m, " ("), *colon;
+    fprintf(f, "  %d  ", rows[i].code);
+    if (note && (colon = strchr(note, ':')) != NULL && strchr(note, ')') > colon) {
+      const char *end = strchr(note, ')') + 1;
+      int mine = (size_t)(colon - note - 2) == clen && strncmp(note + 2, command, clen) == 0;
+      fprintf(f, "%.*s", (int)(note - m), m);
+      if (mine)
+        fprintf(f, " (%.*s", (int)(end - colon - 2), colon + 2);
+      fprintf(f, "%s\n", end);
+    } else {
+      fprintf(f, "%s\n", m);
+    }
+  }
+}
+
 void cli_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

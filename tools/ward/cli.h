@@ -45,6 +45,11 @@ enum {
 /* The tool's name in messages and usage texts. */
 #define CLI_NAME "ward"
 
+/* The exit statuses `command` ("run", "ctl", ...) uses, from
+ * CLI_EXIT_MAP, as its --help ends with them: "Exit status:", then one
+ * line per code, a note for another command "(probe: ...)" left out. */
+void cli_print_exits(FILE *f, const char *command);
+
 /* ---- Subcommands (main.c dispatches to these) ---- */
 int probe_main(int argc, char **argv);
 int probe_worker_main(int argc, char **argv);

@@ -1067,12 +1067,9 @@ static void conform_usage(void) {
          "      --json     print one JSON object instead of the lines\n"
          "  -h, --help     show this help and exit\n"
          "      --version  print the version of ward and exit\n"
-         "\n"
-         "Exit status:\n"
-         "  0  every behaviour passed\n"
-         "  1  a behaviour failed (each is named)\n"
-         "  2  usage error\n",
+         "\n",
          CLI_NAME, CONFORM_CMD);
+  cli_print_exits(stdout, CONFORM_CMD);
 }
 
 int conform_main(int argc, char **argv) {

@@ -70,11 +70,9 @@ static void ctl_usage(FILE *f) {
           "  -h, --help          show this help and exit\n"
           "\n"
           "Run '%s ctl COMMAND --help' for a command's own help.\n"
-          "\n"
-          "Exit status: 0 done, 1 the daemon could not do it (the reason is on\n"
-          "stderr), 2 usage error, 3 no daemon is running on the socket (status: or\n"
-          "an instance that should run is not running), 4 no such service or group.\n",
+          "\n",
           CLI_NAME, CLI_NAME, CLI_NAME);
+  cli_print_exits(f, "ctl");
 }
 
 /* ------------------------------------------------------------------ */
@@ -346,9 +344,9 @@ static void command_usage(const command *k, FILE *f) {
   fprintf(f,
           "Usage: %s ctl [OPTIONS] %s %s\n\n%s\n\n"
           "Options: --json (before or after the command), -h/--help.\n"
-          "Exit status: 0 done, 1 failed, 2 usage error, 3 no daemon running (status:\n"
-          "or an instance that should run is not running), 4 no such service or group.\n",
+          "\n",
           CLI_NAME, k->name, k->usage, k->help);
+  cli_print_exits(f, "ctl");
 }
 
 /* ^C ends a follower at once, even while its call waits for lines: what

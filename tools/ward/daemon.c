@@ -2161,13 +2161,10 @@ static void run_usage(FILE *f) {
           "                 change, default, meaning\n"
           "  -h, --help     show this help and exit\n"
           "\n"
-          "Exit status: 0 stopped on request (or --check: valid), 1 could not run\n"
-          "(the socket is taken, the log directory cannot be made, the http address\n"
-          "cannot be bound), 2 usage error, 3 CONFIG refused (each error's file, line\n"
-          "and reason are on stderr).\n"
-          "\n"
-          "See docs/cli.md for every key of CONFIG.\n",
+          "See docs/cli.md for every key of CONFIG.\n"
+          "\n",
           CLI_NAME, CLI_NAME, CLI_NAME);
+  cli_print_exits(f, "run");
 }
 
 /* The errors of a refused configuration, one per line. */

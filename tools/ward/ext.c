@@ -43,11 +43,9 @@ static void ext_usage(FILE *f) {
           "      --json          print the result as JSON\n"
           "      --timeout SEC   call: the command's deadline (default 30)\n"
           "  -h, --help          show this help and exit\n"
-          "\n"
-          "Exit status: 0 done (check: the manifest is valid), 1 failed (a refused\n"
-          "manifest, a command that failed: the reason is on stderr), 2 usage error,\n"
-          "4 no extension contributes the command.\n",
+          "\n",
           CLI_NAME, CLI_NAME, CLI_NAME);
+  cli_print_exits(f, "ext");
 }
 
 enum { OPT_HELP, OPT_JSON, OPT_TIMEOUT };

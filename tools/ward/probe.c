@@ -869,11 +869,8 @@ static void probe_usage(void) {
          "      --quick    fewer repetitions, for tests (figures are noisier)\n"
          "  -h, --help     show this help and exit\n"
          "      --version  print the version of ward and exit\n"
-         "\n"
-         "Exit status:\n"
-         "  0  every check ran and passed\n"
-         "  1  a check failed or could not run (each is named on stderr)\n"
-         "  2  usage error\n");
+         "\n");
+  cli_print_exits(stdout, PROBE_CMD);
 }
 
 typedef struct probe_args {
