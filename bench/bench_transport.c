@@ -37,6 +37,13 @@
  *                   handler replies with the bytes it received, payloads in
  *                   shared memory off (ward_spec_zerocopy 0): the bytes go
  *                   through the socket both ways, like the raw socketpair's.
+ *   ward rings      the same call to a worker whose frames travel in the
+ *                   shared-memory rings (WARD_FRAMES_SHM, protocol.md 17;
+ *                   the default on linux): the host copies the frame into
+ *                   its ring, the worker out of it into its message and its
+ *                   reply into its ring, the host out of it: four copies in
+ *                   user space, none in the kernel, and a payload larger
+ *                   than a ring goes through it in pieces. Linux alone.
  *   ward in place   a payload built in place (ward_payload_new, filled from
  *                   the host's buffer before the timing, as the other
  *                   contenders' buffers are), sent by ward_request_payload
@@ -561,14 +568,13 @@ static double in_place_rtt(ward_worker *w, const char *out, size_t size, int ite
   return (double)total / 1e3 / iters;
 }
 
-static ward_worker *ward_start(ward_host *h, uint32_t zmin) {
+static ward_worker *ward_start(ward_host *h, int frames, uint32_t zmin) {
   ward_spec *s = bench_spec("transport", "--ward-child");
   ward_worker *w;
-  /* Frames on the socket, as the rows say: with frames in shared memory
-   * payloads are not passed as memfds (protocol.md 17.5), and the bytes
-   * would not go through the socket (bench_rtt has the rings' rows). */
-  if (ward_spec_frames(s, WARD_FRAMES_SOCKET) || ward_spec_zerocopy(s, zmin) ||
-      ward_spawn(&w, h, s))
+  /* Frames where the row says: with frames in shared memory payloads are
+   * not passed as memfds (protocol.md 17.5), and the bytes would not go
+   * through the socket. */
+  if (ward_spec_frames(s, frames) || ward_spec_zerocopy(s, zmin) || ward_spawn(&w, h, s))
     die("ward_spawn");
   ward_spec_free(s);
   return w;
@@ -621,10 +627,20 @@ static int shm_here(void) { return strcmp(WARD__BACKEND_NAME, "linux") == 0; }
 
 /* ------------------------------------------------------------------ */
 
-enum { C_SOCK, C_FUTEX, C_FUTEX_SPIN, C_IOX, C_WARD, C_WARD_COPIED, C_WARD_IN_PLACE, C_COUNT };
+enum {
+  C_SOCK,
+  C_FUTEX,
+  C_FUTEX_SPIN,
+  C_IOX,
+  C_WARD,
+  C_WARD_RINGS,
+  C_WARD_COPIED,
+  C_WARD_IN_PLACE,
+  C_COUNT
+};
 static const char *const cnames[C_COUNT] = {
-    ("raw " BENCH_RAW_CHANNEL), "raw futex",   "raw futex + spin", "iceoryx",
-    "ward socket",            "ward copied", "ward in place"};
+    ("raw " BENCH_RAW_CHANNEL), "raw futex",   "raw futex + spin", "iceoryx", "ward socket",
+    "ward rings",             "ward copied", "ward in place"};
 
 typedef struct contenders {
   int on[C_COUNT];
@@ -638,6 +654,7 @@ typedef struct contenders {
 #endif
   ward_host *h;
   ward_worker *w, *wz; /* payloads in shared memory: off, on from 4 KiB */
+  ward_worker *wr;     /* frames in the rings */
   char *out, *in;
 } contenders;
 
@@ -657,6 +674,8 @@ static double one_rtt(contenders *c, int k, size_t size, int iters) {
 #endif
   case C_WARD:
     return ward_rtt(c->w, c->out, size, iters);
+  case C_WARD_RINGS:
+    return ward_rtt(c->wr, c->out, size, iters);
   case C_WARD_COPIED:
     return in_place_rtt(c->wz, c->out, size, iters, 1);
   case C_WARD_IN_PLACE:
@@ -701,9 +720,16 @@ static void run_mode(const bench_mode *mode, const size_t *sizes, int nsizes) {
 #endif
   if (ward_host_new(&c.h, NULL))
     die("ward_host_new");
-  c.w = ward_start(c.h, 0);
-  c.wz = ward_start(c.h, 4096);
+  c.w = ward_start(c.h, WARD_FRAMES_SOCKET, 0);
+  c.wz = ward_start(c.h, WARD_FRAMES_SOCKET, 4096);
   c.on[C_WARD] = c.on[C_WARD_COPIED] = c.on[C_WARD_IN_PLACE] = 1;
+  if (shm_here()) {
+    c.wr = ward_start(c.h, WARD_FRAMES_SHM, 0);
+    /* Handshake done: how its frames travel is settled. */
+    if (ward_ping(c.wr, 30000))
+      die("ward_ping");
+    c.on[C_WARD_RINGS] = ward_worker_frames(c.wr) == WARD_FRAMES_SHM;
+  }
 
   for (int z = 0; z < nsizes; z++) {
     size_t size = sizes[z];
