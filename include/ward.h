@@ -71,7 +71,7 @@
  * -------------------
  * A struct you allocate and pass to ward, whether options ward reads
  * (ward_host_opts, ward_call_opts, ward_log_query, ward_pool_opts,
- * ward_sandbox, ward_ext_host_opts) or figures ward fills (ward_info,
+ * ward_replace_opts, ward_sandbox, ward_ext_host_opts) or figures ward fills (ward_info,
  * ward_pool_stats, ward_summary, ward_class_info), starts
  * with `uint32_t struct_size`: its size as your program was compiled. Its
  * _INIT macro sets it (with the defaults of the other fields):
@@ -269,6 +269,8 @@ enum {
 #define WARD_POOL_MIN_WORKERS_DEFAULT 1           /* ward_pool_opts.min_workers */
 #define WARD_POOL_MAX_WORKERS_DEFAULT 4           /* ward_pool_opts.max_workers */
 #define WARD_POOL_IDLE_MS_DEFAULT 30000           /* ward_pool_opts.idle_ms */
+#define WARD_REPLACE_READY_MS_DEFAULT 10000       /* ward_replace_opts.ready_ms */
+#define WARD_REPLACE_DRAIN_MS_DEFAULT 30000       /* ward_replace_opts.drain_ms */
 #define WARD_ZEROCOPY_MIN_DEFAULT (1024 * 1024)   /* ward_spec_zerocopy, bytes (1 MiB) */
 
 /* ---------------------------------------------------------------------
@@ -2225,6 +2227,34 @@ WARD_EXTERN int ward_spec_sandbox(ward_spec *spec, const ward_sandbox *sb);
 WARD_EXTERN uint64_t ward_sandbox_supported(int *landlock_abi);
 
 /* ---------------------------------------------------------------------
+ * Rolling replacement: moving running processes to a new spec (a new
+ * executable or arguments after an upgrade) one at a time, with no moment
+ * when nothing serves. For each process: a new one is started from the
+ * new spec and waited for until ready (and, with `doctor`, until its
+ * doctor check passes), new calls go to it, calls in flight on the old
+ * one may finish for up to `drain_ms`, then the old one is stopped with
+ * its spec's grace. A new process that is not ready in time is stopped
+ * and the old one keeps serving; the replacement ends there with the
+ * reason. ward_pool_replace takes these options (ward_worker_replace too).
+ * ------------------------------------------------------------------- */
+typedef struct ward_replace_opts {
+  uint32_t struct_size; /* sizeof(ward_replace_opts) as compiled: the _INIT macro */
+  int ready_ms; /* how long a new process has to become ready: start,
+                 * handshake and, with `doctor`, the check (> 0) */
+  int drain_ms; /* how long calls in flight on an old process may go on
+                 * once new calls go elsewhere (>= 0; 0: stopped at once);
+                 * past it the old process is stopped all the same and
+                 * they end as its stop ends them */
+  int doctor;   /* 1: a new process must also pass ward_doctor (no check
+                 * with status error; warnings pass) before it serves */
+} ward_replace_opts;
+#define WARD_REPLACE_OPTS_INIT                                                           \
+  {(uint32_t)sizeof(ward_replace_opts), WARD_REPLACE_READY_MS_DEFAULT,                  \
+   WARD_REPLACE_DRAIN_MS_DEFAULT, 0}
+/* Like ward_host_opts_init, for a ward_replace_opts. */
+WARD_EXTERN int ward_replace_opts_init(ward_replace_opts *opts, size_t size);
+
+/* ---------------------------------------------------------------------
  * Worker pools: N identical workers from one spec (each an ordinary
  * supervised worker with its own log ring and data directory). A pool
  * call goes to a free ready worker (a worker takes one pool call at a
@@ -2275,6 +2305,30 @@ WARD_EXTERN int ward_pool_request(ward_msg **reply, ward_pool *pool, const char 
                                   const void *data, size_t len, int timeout_ms);
 WARD_EXTERN int ward_pool_request_ex(ward_msg **reply, ward_pool *pool, const char *method,
                                      const void *data, size_t len, const ward_call_opts *opts);
+
+/* Moves the pool to `spec` (copied), member by member, as "Rolling
+ * replacement" above says: a new member from the new spec joins once
+ * ready (and past its doctor check, if `opts` ask), the old one it
+ * replaces takes no new call, gets up to opts->drain_ms to finish the call
+ * it is serving, and is stopped (its handle, like one stopped for idling,
+ * stays valid until the next pool call). Members the pool grows by from
+ * the first ready new member on are started from the new spec, and so is
+ * every later one. Blocks until every member runs the new spec, or until
+ * one fails; calls go on from other threads meanwhile. A pool with no
+ * member takes the new spec at once. On failure the new process is
+ * stopped, the members not yet replaced keep serving with the old spec
+ * (those already replaced stay on the new one, and so does later growth
+ * if one was), and the error is that of the start as ward_worker_wait_ready
+ * gives it (WARD_ESPAWN, WARD_EHANDSHAKE, WARD_EGAVEUP, WARD_ECRASHED,
+ * WARD_ETIMEDOUT: not ready within opts->ready_ms), or of the doctor check
+ * (as ward_doctor gives it, WARD_ENOMETHOD for a worker without one,
+ * WARD_EREMOTE for a check with status error), with ward_last_error()
+ * naming the member and the cause. Also WARD_EINVAL (NULL pool or spec, a
+ * bad opts->struct_size, ready_ms <= 0, drain_ms < 0, another replacement
+ * of the pool under way, or a ward callback), WARD_ENOMEM. `opts` may be
+ * NULL (WARD_REPLACE_OPTS_INIT). Not while ward_pool_free runs. */
+WARD_EXTERN int ward_pool_replace(ward_pool *pool, const ward_spec *spec,
+                                  const ward_replace_opts *opts);
 
 typedef struct ward_pool_stats {
   uint32_t struct_size; /* sizeof(ward_pool_stats) as compiled: the _INIT macro */

@@ -48,6 +48,7 @@ static const layout host_opts_l = LAYOUT(ward_host_opts, WARD_HOST_OPTS_INIT, on
 static const layout call_opts_l = LAYOUT(ward_call_opts, WARD_CALL_OPTS_INIT, timeout_ms);
 static const layout log_query_l = LAYOUT(ward_log_query, WARD_LOG_QUERY_INIT, streams);
 static const layout pool_opts_l = LAYOUT(ward_pool_opts, WARD_POOL_OPTS_INIT, min_workers);
+static const layout replace_opts_l = LAYOUT(ward_replace_opts, WARD_REPLACE_OPTS_INIT, ready_ms);
 static const layout info_l = LAYOUT(ward_info, WARD_INFO_INIT, pid);
 static const layout pool_stats_l = LAYOUT(ward_pool_stats, WARD_POOL_STATS_INIT, workers);
 static const layout summary_l = LAYOUT(ward_summary, WARD_SUMMARY_INIT, rows);
@@ -59,6 +60,7 @@ static const ward_host_opts host_opts_default = WARD_HOST_OPTS_INIT;
 static const ward_call_opts call_opts_default = WARD_CALL_OPTS_INIT;
 static const ward_log_query log_query_default = WARD_LOG_QUERY_INIT;
 static const ward_pool_opts pool_opts_default = WARD_POOL_OPTS_INIT;
+static const ward_replace_opts replace_opts_default = WARD_REPLACE_OPTS_INIT;
 static const ward_info info_default = WARD_INFO_INIT;
 static const ward_pool_stats pool_stats_default = WARD_POOL_STATS_INIT;
 static const ward_summary summary_default = WARD_SUMMARY_INIT;
@@ -144,6 +146,10 @@ int ward__pool_opts_take(ward_pool_opts *o, const ward_pool_opts *in) {
   return take(&pool_opts_l, o, in, &pool_opts_default);
 }
 
+int ward__replace_opts_take(ward_replace_opts *o, const ward_replace_opts *in) {
+  return take(&replace_opts_l, o, in, &replace_opts_default);
+}
+
 int ward__call_opts_take(ward_call_opts *o, const ward_call_opts *in) {
   int rv = take(&call_opts_l, o, in, &call_opts_default);
   if (rv || !o->summary)
@@ -203,6 +209,10 @@ int ward_log_query_init(ward_log_query *q, size_t size) {
 
 int ward_pool_opts_init(ward_pool_opts *opts, size_t size) {
   return init(&pool_opts_l, opts, size, &pool_opts_default);
+}
+
+int ward_replace_opts_init(ward_replace_opts *opts, size_t size) {
+  return init(&replace_opts_l, opts, size, &replace_opts_default);
 }
 
 int ward_info_init(ward_info *info, size_t size) {

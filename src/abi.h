@@ -21,6 +21,7 @@
 int ward__host_opts_take(ward_host_opts *o, const ward_host_opts *in);
 int ward__log_query_take(ward_log_query *o, const ward_log_query *in);
 int ward__pool_opts_take(ward_pool_opts *o, const ward_pool_opts *in);
+int ward__replace_opts_take(ward_replace_opts *o, const ward_replace_opts *in);
 int ward__sandbox_take(ward_sandbox *o, const ward_sandbox *in);
 int ward__ext_host_opts_take(ward_ext_host_opts *o, const ward_ext_host_opts *in);
 /* The same, and if the options name a summary, checks its struct_size and

@@ -6,6 +6,18 @@
  * worker would only hide a free one. The pool's own lock never covers a
  * call, a spawn or a stop. A worker added while calls wait is started on a
  * thread of its own, so that no caller waits for it past its deadline.
+ *
+ * A replacement (ward_pool_replace) moves the pool to a new spec member by
+ * member. Each member carries the generation of the spec it was started
+ * from; the replacement claims a member of an older generation, so that
+ * nothing else takes it out of the pool, starts its successor, and then,
+ * in one step under the lock, adds the successor and marks the member
+ * draining: it takes no new call, so the number of members that serve
+ * never drops. Once its call in flight has ended (or the drain time is up
+ * and the member's stop has ended it), the member is taken out and stopped
+ * like one stopped for idling. The spec the pool grows with switches to the
+ * new one when the first new member is ready, and only then, so a spec
+ * that cannot start never reaches the pool.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,17 +25,26 @@
 #include <string.h>
 
 #include "abi.h"
+#include "spec.h"
 #include "worker.h"
+
+/* Where a member stands with a replacement. */
+enum { MEMBER, CLAIMED, DRAINING };
 
 typedef struct slot {
   ward_worker *w;
   int busy;
   int64_t last_used;
+  unsigned gen;  /* that of the spec it was started from */
+  int replacing; /* MEMBER, CLAIMED (serving; only the replacement takes
+                    it out) or DRAINING (no new call) */
 } slot;
 
 struct ward_pool {
   ward_host *host;
-  ward_spec *spec;
+  ward_spec *spec; /* what members start from; changed under the lock */
+  unsigned gen;     /* its generation: 0, then one per replacement */
+  int replacing;    /* a ward_pool_replace under way */
   ward_pool_opts o;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -50,23 +71,36 @@ typedef struct growth {
   char text[256];
 } growth;
 
-static int add_worker(ward_pool *p) {
-  ward_worker *w = NULL;
-  int rv = ward_spawn(&w, p->host, p->spec);
-  int started = rv == WARD_OK;
-  pthread_mutex_lock(&p->mu);
-  if (!rv && p->n == p->cap) {
+/* Adds started worker `w` of generation `gen` (pool lock held);
+ * WARD_ENOMEM if there is no room for it. */
+static int add_slot(ward_pool *p, ward_worker *w, unsigned gen) {
+  if (p->n == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 8;
     slot *v = realloc(p->slots, cap * sizeof *v);
-    if (v) {
-      p->slots = v;
-      p->cap = cap;
-    } else {
-      rv = WARD_ENOMEM;
-    }
+    if (!v)
+      return WARD_ENOMEM;
+    p->slots = v;
+    p->cap = cap;
   }
+  p->slots[p->n++] = (slot){w, 0, ward__now_ms(), gen, MEMBER};
+  return 0;
+}
+
+static int add_worker(ward_pool *p) {
+  ward_worker *w = NULL;
+  /* A copy of the spec: a replacement may change the pool's meanwhile. */
+  pthread_mutex_lock(&p->mu);
+  ward_spec *spec = ward__spec_dup(p->spec);
+  unsigned gen = p->gen;
+  pthread_mutex_unlock(&p->mu);
+  if (!spec)
+    return ward__fail(WARD_ENOMEM, "no memory for a pool worker's spec");
+  int rv = ward_spawn(&w, p->host, spec);
+  ward_spec_free(spec);
+  int started = rv == WARD_OK;
+  pthread_mutex_lock(&p->mu);
   if (!rv)
-    p->slots[p->n++] = (slot){w, 0, ward__now_ms()};
+    rv = add_slot(p, w, gen);
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
   if (started && rv)
@@ -205,8 +239,11 @@ static long pick(ward_pool *p, long *dead) {
   *dead = -1;
   for (size_t i = 0; i < p->n; i++) {
     int ready;
+    if (p->slots[i].replacing == DRAINING)
+      continue;
     if (!usable(p->slots[i].w, &ready)) {
-      if (!p->slots[i].busy)
+      /* A claimed one is the replacement's to take out. */
+      if (!p->slots[i].busy && p->slots[i].replacing == MEMBER)
         *dead = (long)i;
       continue;
     }
@@ -227,13 +264,22 @@ static ward_worker *take_out(ward_pool *p, size_t i) {
   return w;
 }
 
-/* Workers beyond the minimum idle past the idle time (pool lock held). */
+/* Members that take calls, draining ones left out (pool lock held). */
+static size_t serving(ward_pool *p) {
+  size_t k = 0;
+  for (size_t i = 0; i < p->n; i++)
+    k += p->slots[i].replacing != DRAINING;
+  return k;
+}
+
+/* Workers beyond the minimum idle past the idle time (pool lock held);
+ * those a replacement holds are its own. */
 static size_t idle_ones(ward_pool *p, ward_worker **out, size_t cap) {
   size_t k = 0;
   int64_t now = ward__now_ms();
   for (size_t i = 0; i < p->n && k < cap;) {
-    if (p->n > (size_t)p->o.min_workers && !p->slots[i].busy &&
-        now - p->slots[i].last_used >= p->o.idle_ms) {
+    if (serving(p) > (size_t)p->o.min_workers && !p->slots[i].busy &&
+        p->slots[i].replacing == MEMBER && now - p->slots[i].last_used >= p->o.idle_ms) {
       out[k++] = take_out(p, i);
       p->stats.shrunk++;
     } else {
@@ -246,10 +292,11 @@ static size_t idle_ones(ward_pool *p, ward_worker **out, size_t cap) {
 /* When the next extra worker's idle time runs out (pool lock held). */
 static int64_t next_idle(ward_pool *p) {
   int64_t next = INT64_MAX;
-  if (p->n <= (size_t)p->o.min_workers)
+  if (serving(p) <= (size_t)p->o.min_workers)
     return next;
   for (size_t i = 0; i < p->n; i++)
-    if (!p->slots[i].busy && p->slots[i].last_used + p->o.idle_ms < next)
+    if (!p->slots[i].busy && p->slots[i].replacing == MEMBER &&
+        p->slots[i].last_used + p->o.idle_ms < next)
       next = p->slots[i].last_used + p->o.idle_ms;
   return next;
 }
@@ -267,6 +314,26 @@ static void free_retired(ward_pool *p) {
   }
 }
 
+/* Keeps stopped worker `w` until the next pool call frees it (pool lock
+ * held; dropped and taken again if it must be freed now). */
+static void retire(ward_pool *p, ward_worker *w) {
+  if (p->nretired == p->capretired) {
+    size_t cap = p->capretired ? p->capretired * 2 : 8;
+    ward_worker **v = realloc(p->retired, cap * sizeof *v);
+    if (!v) {
+      /* No room to keep it: freed now (only a figure reader holding its
+       * handle could mind). */
+      pthread_mutex_unlock(&p->mu);
+      ward_worker_free(w);
+      pthread_mutex_lock(&p->mu);
+      return;
+    }
+    p->retired = v;
+    p->capretired = cap;
+  }
+  p->retired[p->nretired++] = w;
+}
+
 /* The pool's one thread: sleeps until an extra worker has been idle past
  * the idle time (every change to the pool wakes it) and stops it. */
 static void *reaper_main(void *arg) {
@@ -280,23 +347,8 @@ static void *reaper_main(void *arg) {
       for (size_t k = 0; k < n; k++)
         ward_worker_stop(gone[k], -1);
       pthread_mutex_lock(&p->mu);
-      for (size_t k = 0; k < n; k++) {
-        if (p->nretired == p->capretired) {
-          size_t cap = p->capretired ? p->capretired * 2 : 8;
-          ward_worker **v = realloc(p->retired, cap * sizeof *v);
-          if (!v) {
-            /* No room to keep it: freed now (only a figure reader holding
-             * its handle could mind). */
-            pthread_mutex_unlock(&p->mu);
-            ward_worker_free(gone[k]);
-            pthread_mutex_lock(&p->mu);
-            continue;
-          }
-          p->retired = v;
-          p->capretired = cap;
-        }
-        p->retired[p->nretired++] = gone[k];
-      }
+      for (size_t k = 0; k < n; k++)
+        retire(p, gone[k]);
       continue;
     }
     ward__cond_wait(&p->cv, &p->mu, next_idle(p));
@@ -319,9 +371,9 @@ int ward_pool_request_ex(ward_msg **reply, ward_pool *p, const char *method, con
   if (ward__on_io_thread(p->host))
     return ward__fail(WARD_EINVAL, "a pool call from a ward callback would block the host's loop");
   const ward_call_opts *opts = &o;
+  pthread_mutex_lock(&p->mu);
   int timeout = opts->timeout_ms < 0 ? p->spec->request_timeout_ms : opts->timeout_ms;
   int64_t deadline = ward__deadline(timeout);
-  pthread_mutex_lock(&p->mu);
   p->stats.calls++;
   free_retired(p);
   growth *mine = NULL; /* the spawn this call asked for, if any */
@@ -426,4 +478,206 @@ size_t ward_pool_workers(ward_worker **out, size_t cap, ward_pool *p) {
     out[k] = p->slots[k].w;
   pthread_mutex_unlock(&p->mu);
   return k;
+}
+
+/* ---- rolling replacement ---- */
+
+/* The index of worker `w` in the pool (pool lock held); the replacement
+ * asks only for members it holds, which nothing else takes out. */
+static size_t slot_of(ward_pool *p, const ward_worker *w) {
+  size_t i = 0;
+  while (p->slots[i].w != w)
+    i++;
+  return i;
+}
+
+/* Claims a member not yet of generation `gen` (pool lock held): NULL when
+ * none is left. `left` receives how many are, the claimed one included. */
+static ward_worker *claim_old(ward_pool *p, unsigned gen, size_t *left) {
+  ward_worker *w = NULL;
+  *left = 0;
+  for (size_t i = 0; i < p->n; i++) {
+    if (p->slots[i].gen == gen || p->slots[i].replacing != MEMBER)
+      continue;
+    ++*left;
+    if (!w) {
+      w = p->slots[i].w;
+      p->slots[i].replacing = CLAIMED;
+    }
+  }
+  return w;
+}
+
+/* Whether the doctor of `w` passes within `timeout_ms`. */
+static int doctor_passes(ward_worker *w, int timeout_ms) {
+  ward_doctor_report *r = NULL;
+  int rv = ward_doctor(&r, w, timeout_ms < 1 ? 1 : timeout_ms);
+  if (rv)
+    return rv;
+  for (size_t i = 0; i < r->count && !rv; i++)
+    if (r->checks[i].status == WARD_CHECK_ERROR)
+      rv = ward__fail(WARD_EREMOTE, "its doctor check '%s' failed: %s", r->checks[i].name,
+                      r->checks[i].message);
+  ward_doctor_report_free(r);
+  return rv;
+}
+
+/* Starts a worker from `spec` and waits until it serves (its doctor
+ * check passed, if asked), all within opts->ready_ms; on failure nothing
+ * is left and the error says why. */
+static int start_member(ward_worker **out, ward_pool *p, const ward_spec *spec,
+                        const ward_replace_opts *opts) {
+  int64_t deadline = ward__deadline(opts->ready_ms);
+  ward_worker *w = NULL;
+  int rv = ward_spawn_start(&w, p->host, spec);
+  if (rv)
+    return rv;
+  /* A lazy spec starts no process until the first call: a ping is one. */
+  if (ward__worker_state(w) == WARD_STATE_IDLE)
+    rv = ward_ping(w, opts->ready_ms);
+  if (!rv)
+    rv = ward_worker_wait_ready(w, opts->ready_ms);
+  if (!rv && opts->doctor)
+    rv = doctor_passes(w, (int)(deadline - ward__now_ms()));
+  if (rv) {
+    char text[512];
+    snprintf(text, sizeof text, "%s", ward_last_error());
+    int sys = ward_last_errno();
+    ward_worker_free(w);
+    return ward__fail_keep(rv, sys, text);
+  }
+  *out = w;
+  return 0;
+}
+
+/* Lets draining member `w` finish its call in flight until `deadline`,
+ * stops it (which ends a call still going), and takes it out of the pool
+ * once no call uses it, kept until the next pool call like one stopped for
+ * idling. */
+static void drain_out(ward_pool *p, ward_worker *w, int64_t deadline) {
+  pthread_mutex_lock(&p->mu);
+  while (p->slots[slot_of(p, w)].busy)
+    if (ward__cond_wait(&p->cv, &p->mu, deadline) == WARD_ETIMEDOUT)
+      break;
+  pthread_mutex_unlock(&p->mu);
+  ward_worker_stop(w, -1);
+  pthread_mutex_lock(&p->mu);
+  while (p->slots[slot_of(p, w)].busy)
+    ward__cond_wait(&p->cv, &p->mu, INT64_MAX);
+  take_out(p, slot_of(p, w));
+  retire(p, w);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Puts new member `nw` of generation `gen` in the place of claimed member
+ * `old`, which drains from now on; the first time, `*spec` becomes the
+ * pool's spec (and *spec the one it replaced, for the caller to free). */
+static int swap_in(ward_pool *p, ward_worker *old, ward_worker *nw, unsigned gen,
+                   ward_spec **spec) {
+  pthread_mutex_lock(&p->mu);
+  int rv = add_slot(p, nw, gen);
+  if (!rv) {
+    p->slots[slot_of(p, old)].replacing = DRAINING;
+    if (p->gen != gen) {
+      ward_spec *was = p->spec;
+      p->spec = *spec;
+      p->gen = gen;
+      *spec = was;
+    }
+    pthread_cond_broadcast(&p->cv);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return rv;
+}
+
+/* Gives claimed member `w` back to the pool after a failure. */
+static void unclaim(ward_pool *p, ward_worker *w) {
+  pthread_mutex_lock(&p->mu);
+  p->slots[slot_of(p, w)].replacing = MEMBER;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Replaces members of an older generation than `gen` by members started
+ * from `fresh` one at a time, until none is left or one fails. `*spec` is
+ * `fresh` until the pool takes it, then the spec it replaced. */
+static int replace_all(ward_pool *p, const ward_spec *fresh, ward_spec **spec, unsigned gen,
+                       const ward_replace_opts *opts) {
+  for (size_t done = 0;; done++) {
+    size_t left;
+    pthread_mutex_lock(&p->mu);
+    ward_worker *old = claim_old(p, gen, &left);
+    /* A member that started from the old spec may still be on its way. */
+    while (!old && p->growing) {
+      ward__cond_wait(&p->cv, &p->mu, INT64_MAX);
+      old = claim_old(p, gen, &left);
+    }
+    if (!old && p->gen != gen) {
+      /* No member at all: nothing to try the spec on; it is the pool's. */
+      ward_spec *was = p->spec;
+      p->spec = *spec;
+      p->gen = gen;
+      *spec = was;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!old)
+      return 0;
+    ward_worker *nw = NULL;
+    int rv = start_member(&nw, p, fresh, opts);
+    if (!rv) {
+      rv = swap_in(p, old, nw, gen, spec);
+      if (rv)
+        ward_worker_free(nw);
+    }
+    if (rv) {
+      char text[512];
+      snprintf(text, sizeof text, "%s", ward_last_error());
+      int sys = ward_last_errno();
+      unclaim(p, old);
+      char why[768];
+      snprintf(why, sizeof why,
+               "pool replacement: a new member did not become ready (%zu of %zu replaced), the "
+               "old ones keep serving: %s",
+               done, done + left, text[0] ? text : ward_strerror(rv));
+      return ward__fail_keep(rv, sys, why);
+    }
+    drain_out(p, old, ward__deadline(opts->drain_ms));
+  }
+}
+
+int ward_pool_replace(ward_pool *p, const ward_spec *spec, const ward_replace_opts *caller_opts) {
+  ward_replace_opts o;
+  int rv = ward__replace_opts_take(&o, caller_opts);
+  if (rv)
+    return rv;
+  if (!p || !spec)
+    return ward__fail(WARD_EINVAL, "ward_pool_replace needs a pool and a spec");
+  if (o.ready_ms <= 0 || o.drain_ms < 0)
+    return ward__fail(WARD_EINVAL, "ward_replace_opts needs ready_ms > 0 and drain_ms >= 0");
+  if (ward__on_io_thread(p->host))
+    return ward__fail(WARD_EINVAL, "a pool replacement from a ward callback would block the "
+                                   "host's loop");
+  ward_spec *mine = ward__spec_dup(spec);
+  if (!mine)
+    return ward__fail(WARD_ENOMEM, "no memory for the pool's new spec");
+  pthread_mutex_lock(&p->mu);
+  int busy = p->replacing;
+  p->replacing = 1;
+  unsigned gen = p->gen + 1;
+  free_retired(p);
+  pthread_mutex_unlock(&p->mu);
+  if (busy) {
+    ward_spec_free(mine);
+    return ward__fail(WARD_EINVAL, "another replacement of this pool is under way");
+  }
+  /* `mine` becomes the pool's spec at the first new member; from then on
+   * it holds the old one, freed here. */
+  const ward_spec *fresh = mine;
+  rv = replace_all(p, fresh, &mine, gen, &o);
+  ward_spec_free(mine);
+  pthread_mutex_lock(&p->mu);
+  p->replacing = 0;
+  pthread_mutex_unlock(&p->mu);
+  return rv;
 }

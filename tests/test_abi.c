@@ -108,6 +108,19 @@ _Static_assert(sizeof(ward_pool_opts) >= sizeof(rel_pool_opts), "ward_pool_opts 
 
 typedef struct {
   uint32_t struct_size;
+  int ready_ms;
+  int drain_ms;
+  int doctor;
+} rel_replace_opts;
+SAME(ward_replace_opts, rel_replace_opts, struct_size);
+SAME(ward_replace_opts, rel_replace_opts, ready_ms);
+SAME(ward_replace_opts, rel_replace_opts, drain_ms);
+SAME(ward_replace_opts, rel_replace_opts, doctor);
+_Static_assert(sizeof(ward_replace_opts) >= sizeof(rel_replace_opts),
+               "ward_replace_opts shrank");
+
+typedef struct {
+  uint32_t struct_size;
   int pid;
   int state;
   uint32_t generation;
@@ -657,6 +670,11 @@ static void test_bad_sizes(void) {
   T_ERR(ward_pool_info(&st.s, pool), WARD_EINVAL);
   expect_sentence("ward_pool_stats.struct_size is 0", "WARD_POOL_STATS_INIT");
   T_TRUE(is_pattern((char *)&st.s + 4, sizeof st - 4));
+  ward_replace_opts ro = {0};
+  s = tw_spec("pool", "serve");
+  T_ERR(ward_pool_replace(pool, s, &ro), WARD_EINVAL);
+  expect_sentence("ward_replace_opts.struct_size is 0", "WARD_REPLACE_OPTS_INIT");
+  ward_spec_free(s);
   ward_pool_free(pool);
   ward_worker_free(w);
 }
@@ -700,6 +718,18 @@ static void test_init_functions(void) {
   T_EQ_INT(po.min_workers, po_macro.min_workers);
   T_EQ_INT(po.max_workers, po_macro.max_workers);
   T_EQ_INT(po.idle_ms, po_macro.idle_ms);
+
+  ward_replace_opts ro;
+  memset(&ro, PATTERN, sizeof ro);
+  T_OK(ward_replace_opts_init(&ro, sizeof ro));
+  ward_replace_opts ro_macro = WARD_REPLACE_OPTS_INIT;
+  T_EQ_INT(ro.struct_size, ro_macro.struct_size);
+  T_EQ_INT(ro.ready_ms, WARD_REPLACE_READY_MS_DEFAULT);
+  T_EQ_INT(ro.drain_ms, WARD_REPLACE_DRAIN_MS_DEFAULT);
+  T_EQ_INT(ro.doctor, 0);
+  T_EQ_INT(ro_macro.ready_ms, ro.ready_ms);
+  T_EQ_INT(ro_macro.drain_ms, ro.drain_ms);
+  T_EQ_INT(ro_macro.doctor, ro.doctor);
 
   ward_info in;
   memset(&in, PATTERN, sizeof in);

@@ -204,6 +204,10 @@ static void test_api_table(void) {
               WARD_POOL_MAX_WORKERS_DEFAULT);
   default_row("ward_pool_opts.idle_ms", "`WARD_POOL_IDLE_MS_DEFAULT`", "%d",
               WARD_POOL_IDLE_MS_DEFAULT);
+  default_row("ward_replace_opts.ready_ms", "`WARD_REPLACE_READY_MS_DEFAULT`", "%d",
+              WARD_REPLACE_READY_MS_DEFAULT);
+  default_row("ward_replace_opts.drain_ms", "`WARD_REPLACE_DRAIN_MS_DEFAULT`", "%d",
+              WARD_REPLACE_DRAIN_MS_DEFAULT);
   default_row("ward_server_limits.max_conns", "`WARD_SERVER_MAX_CONNS_DEFAULT`", "%d",
               WARD_SERVER_MAX_CONNS_DEFAULT);
   T_EQ_INT(WARD_SERVER_HANDSHAKE_MS_DEFAULT % 1000, 0);
@@ -216,6 +220,8 @@ static void test_api_table(void) {
 static void test_api_prose(void) {
   char b[64];
   says(&api, "the spec's stop grace (%d ms by default)", WARD_STOP_GRACE_MS_DEFAULT);
+  says(&api, "within `opts->ready_ms` (default %d ms)", WARD_REPLACE_READY_MS_DEFAULT);
+  says(&api, "for up to `opts->drain_ms` (default %d ms)", WARD_REPLACE_DRAIN_MS_DEFAULT);
   says(&api, "timeout + backoff cap (%d ms with the defaults)",
        WARD_REQUEST_TIMEOUT_MS_DEFAULT + 2 * WARD_STOP_GRACE_MS_DEFAULT +
            WARD_STARTUP_TIMEOUT_MS_DEFAULT + WARD_BACKOFF_MAX_MS_DEFAULT);

@@ -2,7 +2,11 @@
  * test_pool.c — worker pools: calls spread over the least busy workers,
  * growth and shrinking between the minimum and the maximum, waiting for a
  * free worker within the deadline, and the issue's stress: 4 workers,
- * 10 000 calls from 8 threads, one worker killed every 500 calls.
+ * 10 000 calls from 8 threads, one worker killed every 500 calls. And
+ * rolling replacement: a pool under load from 8 threads moved to new
+ * arguments with no call failing, a call in flight on an old member
+ * finishing (or ended at the drain time), and a new spec that cannot
+ * start, or fails its doctor check, leaving the old members serving.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -244,6 +248,308 @@ static void test_growth_keeps_the_deadline(void) {
   ward_pool_free(p);
 }
 
+/* ---- rolling replacement ---- */
+
+/* ward_last_error() says `part`. */
+static void says(const char *part) {
+  const char *e = ward_last_error();
+  if (!strstr(e, part))
+    T_FAIL("the error \"%s\" does not say \"%s\"", e, part);
+}
+
+/* What a member the pool picks was started with ("" for no argument after the mode). */
+static void args_of(ward_pool *p, char *out, size_t cap) {
+  ward_msg *m = NULL;
+  T_OK(ward_pool_request(&m, p, "args", "", 0, 60000));
+  snprintf(out, cap, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
+  ward_msg_free(m);
+}
+
+static ward_pool *load_pool;
+static atomic_int load_stop, load_replaced, load_calls, load_failed, load_late_old, load_new;
+
+/* Calls "args" until told to stop; a call begun after the replacement
+ * returned must be served by a new member. */
+static void *load_caller(void *arg) {
+  (void)arg;
+  while (!atomic_load(&load_stop)) {
+    int after = atomic_load(&load_replaced);
+    ward_msg *m = NULL;
+    int rv = ward_pool_request(&m, load_pool, "args", "", 0, 60000);
+    atomic_fetch_add(&load_calls, 1);
+    if (rv) {
+      fprintf(stderr, "call: %s (%s)\n", ward_err_name(rv), ward_last_error());
+      atomic_fetch_add(&load_failed, 1);
+      continue;
+    }
+    int is_new = ward_msg_len(m) == 2 && memcmp(ward_msg_data(m), "v2", 2) == 0;
+    atomic_fetch_add(&load_new, is_new);
+    if (after && !is_new)
+      atomic_fetch_add(&load_late_old, 1);
+    ward_msg_free(m);
+  }
+  return NULL;
+}
+
+/* Waits (up to a minute) until the callers have made `n` calls in all. */
+static void wait_calls(int n) {
+  int64_t deadline = t_now_ms() + 60000;
+  while (atomic_load(&load_calls) < n && t_now_ms() < deadline)
+    sched_yield();
+  T_TRUE(atomic_load(&load_calls) >= n);
+}
+
+static void test_replace_under_load(void) {
+  ward_spec *s = tw_spec("rolled", "serve");
+  ward_pool_opts o = WARD_POOL_OPTS_INIT;
+  o.min_workers = o.max_workers = 3;
+  T_OK(ward_pool_new(&load_pool, host, s, &o));
+  pthread_t th[THREADS];
+  for (int i = 0; i < THREADS; i++)
+    T_TRUE(pthread_create(&th[i], NULL, load_caller, NULL) == 0);
+  wait_calls(200);
+  T_OK(ward_spec_arg(s, "v2"));
+  ward_replace_opts ro = WARD_REPLACE_OPTS_INIT;
+  ro.ready_ms = 60000;
+  T_OK(ward_pool_replace(load_pool, s, &ro));
+  atomic_store(&load_replaced, 1);
+  int at = atomic_load(&load_calls);
+  wait_calls(at + 200);
+  atomic_store(&load_stop, 1);
+  for (int i = 0; i < THREADS; i++)
+    pthread_join(th[i], NULL);
+  fprintf(stderr, "   %d calls, %d from new members, %d failed\n", atomic_load(&load_calls),
+          atomic_load(&load_new), atomic_load(&load_failed));
+  T_EQ_INT(atomic_load(&load_failed), 0);
+  T_EQ_INT(atomic_load(&load_late_old), 0);
+  T_TRUE(atomic_load(&load_new) >= 200);
+  ward_pool_stats st = WARD_POOL_STATS_INIT;
+  T_OK(ward_pool_info(&st, load_pool));
+  T_EQ_INT(st.workers, 3);
+  T_EQ_INT(st.failures, 0);
+  /* Growth from now on starts from the new spec too. */
+  ward_spec_free(s);
+  ward_pool_free(load_pool);
+}
+
+struct inflight {
+  ward_pool *p;
+  const char *method, *arg;
+  int rv;
+  char reply[32];
+};
+
+static void *inflight_call(void *arg) {
+  struct inflight *c = arg;
+  ward_msg *m = NULL;
+  c->rv = ward_pool_request(&m, c->p, c->method, c->arg, strlen(c->arg), 60000);
+  if (m)
+    snprintf(c->reply, sizeof c->reply, "%.*s", (int)ward_msg_len(m),
+             (const char *)ward_msg_data(m));
+  ward_msg_free(m);
+  return NULL;
+}
+
+/* Waits (up to a minute) until `n` of the pool's members are busy. */
+static void wait_busy(ward_pool *p, size_t n) {
+  ward_pool_stats st = WARD_POOL_STATS_INIT;
+  int64_t deadline = t_now_ms() + 60000;
+  do
+    T_OK(ward_pool_info(&st, p));
+  while (st.busy != n && t_now_ms() < deadline && sched_yield() == 0);
+  T_EQ_INT(st.busy, n);
+}
+
+/* A call in flight on the old member finishes there; one that outlives
+ * the drain time ends when the old member is stopped. */
+static void test_replace_drains(void) {
+  ward_spec *s = tw_spec("drained", "serve");
+  ward_pool_opts o = WARD_POOL_OPTS_INIT;
+  o.min_workers = o.max_workers = 1;
+  ward_pool *p;
+  T_OK(ward_pool_new(&p, host, s, &o));
+  struct inflight c = {p, "work", "1500", -1, ""};
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, inflight_call, &c) == 0);
+  wait_busy(p, 1);
+  T_OK(ward_spec_arg(s, "v2"));
+  ward_replace_opts ro = WARD_REPLACE_OPTS_INIT;
+  ro.drain_ms = 120000;
+  T_OK(ward_pool_replace(p, s, &ro));
+  pthread_join(t, NULL);
+  T_OK(c.rv);
+  T_EQ_STR(c.reply, "worked");
+  char a[64];
+  args_of(p, a, sizeof a);
+  T_EQ_STR(a, "v2");
+
+  /* Past the drain time: the old member's stop ends the call. */
+  ward_spec_free(s);
+  s = tw_spec("drained", "serve");
+  T_OK(ward_spec_arg(s, "v3"));
+  struct inflight h = {p, "hang", "", -1, ""};
+  T_TRUE(pthread_create(&t, NULL, inflight_call, &h) == 0);
+  wait_busy(p, 1);
+  ro.drain_ms = 100;
+  T_OK(ward_pool_replace(p, s, &ro));
+  pthread_join(t, NULL);
+  T_ERR(h.rv, WARD_ECLOSED);
+  args_of(p, a, sizeof a);
+  T_EQ_STR(a, "v3");
+  ward_spec_free(s);
+  ward_pool_free(p);
+}
+
+/* The members' pids, sorted. */
+static size_t pids_of(ward_pool *p, int *out, size_t cap) {
+  ward_worker *ws[8];
+  size_t n = ward_pool_workers(ws, cap < 8 ? cap : 8, p);
+  for (size_t i = 0; i < n; i++)
+    out[i] = ward_worker_pid(ws[i]);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      if (out[j] < out[i]) {
+        int t = out[i];
+        out[i] = out[j];
+        out[j] = t;
+      }
+  return n;
+}
+
+/* A replacement that fails leaves the pool as it was: same processes,
+ * still serving, and growth still from the old spec. */
+static void expect_unchanged(ward_pool *p, const int *pids, size_t n) {
+  int now[8];
+  T_EQ_INT(pids_of(p, now, 8), n);
+  for (size_t i = 0; i < n; i++)
+    T_EQ_INT(now[i], pids[i]);
+  char a[64];
+  args_of(p, a, sizeof a);
+  T_EQ_STR(a, "");
+}
+
+static void test_replace_broken_keeps_old(void) {
+  ward_spec *s = tw_spec("kept", "serve");
+  ward_pool_opts o = WARD_POOL_OPTS_INIT;
+  o.min_workers = o.max_workers = 2;
+  ward_pool *p;
+  T_OK(ward_pool_new(&p, host, s, &o));
+  ward_spec_free(s);
+  int pids[8];
+  size_t n = pids_of(p, pids, 8);
+  T_EQ_INT(n, 2);
+
+  /* No such executable. */
+  ward_spec *missing;
+  T_OK(ward_spec_new(&missing, "kept", "/nonexistent/ward-worker-v2"));
+  T_ERR(ward_pool_replace(p, missing, NULL), WARD_ESPAWN);
+  says("did not become ready (0 of 2 replaced)");
+  says("/nonexistent/ward-worker-v2");
+  ward_spec_free(missing);
+  expect_unchanged(p, pids, n);
+
+  /* Exits before it is ready. */
+  ward_spec *early = tw_spec("kept", "exit_early");
+  T_ERR(ward_pool_replace(p, early, NULL), WARD_EHANDSHAKE);
+  says("exited before");
+  says("(code 3)");
+  ward_spec_free(early);
+  expect_unchanged(p, pids, n);
+
+  /* Never ready within ready_ms. */
+  ward_spec *silent = tw_spec("kept", "silent");
+  ward_replace_opts ro = WARD_REPLACE_OPTS_INIT;
+  ro.ready_ms = 300;
+  T_ERR(ward_pool_replace(p, silent, &ro), WARD_ETIMEDOUT);
+  says("not ready in time");
+  ward_spec_free(silent);
+  expect_unchanged(p, pids, n);
+
+  /* Options out of range change nothing. */
+  ro.ready_ms = 0;
+  ward_spec *fine = tw_spec("kept", "serve");
+  T_ERR(ward_pool_replace(p, fine, &ro), WARD_EINVAL);
+  ward_spec_free(fine);
+  expect_unchanged(p, pids, n);
+  ward_pool_free(p);
+}
+
+#if TW_JSON
+/* With `doctor`, a new member whose doctor reports an error never serves;
+ * warnings pass. */
+static void test_replace_doctor(void) {
+  ward_spec *s = tw_spec("checked", "serve");
+  ward_pool_opts o = WARD_POOL_OPTS_INIT;
+  o.min_workers = o.max_workers = 2;
+  ward_pool *p;
+  T_OK(ward_pool_new(&p, host, s, &o));
+  ward_spec_free(s);
+  int pids[8];
+  size_t n = pids_of(p, pids, 8);
+  ward_spec *sick = tw_spec("checked", "serve");
+  T_OK(ward_spec_arg(sick, "doctor_fails"));
+  ward_replace_opts ro = WARD_REPLACE_OPTS_INIT;
+  ro.doctor = 1;
+  T_ERR(ward_pool_replace(p, sick, &ro), WARD_EREMOTE);
+  says("doctor check 'schema' failed: version 7 needed, 6 found");
+  expect_unchanged(p, pids, n);
+  /* The same spec without the check is taken. */
+  ro.doctor = 0;
+  T_OK(ward_pool_replace(p, sick, &ro));
+  char a[64];
+  args_of(p, a, sizeof a);
+  T_EQ_STR(a, "doctor_fails");
+  ward_spec_free(sick);
+  /* A doctor with warnings alone passes. */
+  ward_spec *well = tw_spec("checked", "serve");
+  T_OK(ward_spec_arg(well, "v2"));
+  ro.doctor = 1;
+  T_OK(ward_pool_replace(p, well, &ro));
+  args_of(p, a, sizeof a);
+  T_EQ_STR(a, "v2");
+  int now[8];
+  T_EQ_INT(pids_of(p, now, 8), n);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < n; j++)
+      T_TRUE(now[i] != pids[j]);
+  ward_spec_free(well);
+  ward_pool_free(p);
+}
+#endif
+
+/* A pool that grows after a replacement grows with the new spec. */
+static void test_replace_then_grow(void) {
+  ward_spec *s = tw_spec("grown", "serve");
+  ward_pool_opts o = WARD_POOL_OPTS_INIT;
+  o.min_workers = 1;
+  o.max_workers = 2;
+  ward_pool *p;
+  T_OK(ward_pool_new(&p, host, s, &o));
+  T_OK(ward_spec_arg(s, "v2"));
+  T_OK(ward_pool_replace(p, s, NULL));
+  ward_spec_free(s);
+  struct inflight c = {p, "work", "60000", -1, ""};
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, inflight_call, &c) == 0);
+  wait_busy(p, 1);
+  /* The only member is busy: this call grows the pool. */
+  char a[64];
+  args_of(p, a, sizeof a);
+  T_EQ_STR(a, "v2");
+  ward_pool_stats st = WARD_POOL_STATS_INIT;
+  T_OK(ward_pool_info(&st, p));
+  T_EQ_INT(st.workers, 2);
+  T_EQ_INT(st.grown, 1);
+  /* Ends the long call: its member is stopped under it. */
+  ward_worker *ws[2];
+  T_EQ_INT(ward_pool_workers(ws, 2, p), 2);
+  for (int i = 0; i < 2; i++)
+    ward_worker_stop(ws[i], 0);
+  pthread_join(t, NULL);
+  T_ERR(c.rv, WARD_ECLOSED);
+  ward_pool_free(p);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--worker") == 0)
     return tworker_main(argc, argv);
@@ -254,6 +560,13 @@ int main(int argc, char **argv) {
   T_RUN(test_grow_wait_shrink);
   T_RUN(test_growth_keeps_the_deadline);
   T_RUN(test_stress_with_kills);
+  T_RUN(test_replace_under_load);
+  T_RUN(test_replace_drains);
+  T_RUN(test_replace_broken_keeps_old);
+#if TW_JSON
+  T_RUN(test_replace_doctor);
+#endif
+  T_RUN(test_replace_then_grow);
   ward_host_free(host);
   return t_done();
 }

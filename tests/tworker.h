@@ -745,13 +745,20 @@ static int tw_mp_sum(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return rv;
 }
 
+/* A pass and a warning; with the argument "doctor_fails" after the mode,
+ * an error besides. */
 static int tw_doctor(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   static const ward_check checks[] = {
       {"config", WARD_CHECK_PASS, "loaded"},
       {"cache", WARD_CHECK_WARNING, "cold"},
+      {"schema", WARD_CHECK_ERROR, "version 7 needed, 6 found"},
   };
-  return ward_ctx_reply_doctor(ctx, checks, 2);
+  size_t count = 2;
+  for (char **a = tw_argv + 3; *a; a++)
+    if (strcmp(*a, "doctor_fails") == 0)
+      count = 3;
+  return ward_ctx_reply_doctor(ctx, checks, count);
 }
 
 #endif
