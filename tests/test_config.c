@@ -480,7 +480,7 @@ static void test_env_file_and_vars(void) {
                 "t.ini:2: command: $TCONF_NOT_DEFINED is not defined");
 }
 
-/* user, umask, autostart: what they take. */
+/* user, umask, autostart, reload: what they take. */
 static void test_new_keys(void) {
   char err[1024];
   ward_conf *c = parse("[service a]\ncommand = true\nuser = nobody:nogroup\numask = 0027\n"
@@ -494,6 +494,17 @@ static void test_new_keys(void) {
   T_EQ_INT(c->svcs[1].autostart, 1);
   T_TRUE(c->svcs[1].user == NULL);
   conf_free(c);
+  /* reload: restart (the default) or replace. */
+  c = parse("[service a]\ncommand = true\nreload = replace\n[service b]\ncommand = true\n"
+            "[service d]\ncommand = true\nreload = restart\n",
+            err, sizeof err);
+  T_TRUE(c != NULL);
+  T_EQ_INT(c->svcs[0].reload_replace, 1);
+  T_EQ_INT(c->svcs[1].reload_replace, 0);
+  T_EQ_INT(c->svcs[2].reload_replace, 0);
+  conf_free(c);
+  parse_refused("[service a]\ncommand = true\nreload = swap\n",
+                "t.ini:3: reload: 'swap' is not restart or replace");
   parse_refused("[service a]\ncommand = true\nuser = a:b:c\n",
                 "t.ini:3: user: 'a:b:c' is not NAME or NAME:GROUP");
   parse_refused("[service a]\ncommand = true\nuser = :g\n", "user: ':g' is not NAME");

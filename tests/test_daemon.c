@@ -5,14 +5,16 @@
  * logs, rotation, a daemon killed with SIGKILL, control from a service,
  * the control socket's limits (a flood of idle connections, a follower
  * dropped to make room, a refusal when every connection is busy),
- * operations answered side by side, supervision groups, and the command
- * line's exit codes.
+ * operations answered side by side, supervision groups, rolling
+ * replacement (`ward ctl replace`, and reloads with `reload = replace`),
+ * and the command line's exit codes.
  *
  * The test binary doubles as a service that links ward ("--svc-control"):
  * it asks the daemon, over its own channel, to spawn another service.
  */
 #include <grp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "tdaemon.h"
 
@@ -631,7 +633,8 @@ static void test_ctl(void) {
   EXPECT(&r, r.code == 0 && strstr(r.out, "Usage: ward ctl") && strstr(r.out, "Exit status"));
   run_result_free(&r);
   const char *cmds[] = {"status", "start", "stop",   "restart", "signal", "pause",
-                        "resume", "logs",  "spawn", "kill",    "reload", "shutdown"};
+                        "resume", "logs",  "spawn", "kill",    "reload", "shutdown",
+                        "replace"};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     RUN(&r, "ctl", cmds[i], "--help");
     EXPECT(&r, r.code == 0 && strstr(r.out, "Usage: ward ctl") && strstr(r.out, cmds[i]));
@@ -1713,6 +1716,165 @@ static void test_ctl_names(void) {
   expect_refused("[group all]\n", "1: 'all' is not a group name");
 }
 
+/* ---- rolling replacement ---- */
+
+/* Watches `ward ctl status` while a replacement runs on another thread:
+ * how many samples, and how many found an instance of `web` or `solo`
+ * not ready. */
+typedef struct watch {
+  const char *const *argv; /* the ctl command run meanwhile */
+  run_result r;
+  atomic_int over;
+} watch;
+
+static void *watch_run(void *arg) {
+  watch *w = arg;
+  const char *const *a = w->argv;
+  RUN(&w->r, "ctl", "--socket", sock, a[0], a[1], a[2]);
+  atomic_store(&w->over, 1);
+  return NULL;
+}
+
+/* Runs `ward ctl A0 A1 A2` while sampling the status: each sample must
+ * show every instance named in `must` ready. Returns the samples taken. */
+static int replace_watched(const char *a0, const char *a1, const char *a2,
+                           const char *const *must, size_t nmust, run_result *out) {
+  const char *argv[] = {a0, a1, a2};
+  watch w = {.argv = argv};
+  pthread_t t;
+  T_TRUE(pthread_create(&t, NULL, watch_run, &w) == 0);
+  int samples = 0;
+  while (!atomic_load(&w.over)) {
+    for (size_t k = 0; k < nmust; k++) {
+      json_t *r = row(must[k]);
+      T_TRUE(r != NULL);
+      if (strcmp(row_state(r), "ready") != 0)
+        T_FAIL("%s is %s while it is replaced", must[k], row_state(r));
+      json_decref(r);
+    }
+    samples++;
+  }
+  pthread_join(t, NULL);
+  *out = w.r;
+  return samples;
+}
+
+/* Where `text` first is in the daemon's stderr (-1: nowhere). */
+static long log_at(const char *text) {
+  char *e = read_file(errlog);
+  const char *p = strstr(e, text);
+  long at = p ? p - e : -1;
+  free(e);
+  return at;
+}
+
+/* `ward ctl replace` starts each new process beside the old one and stops
+ * the old one only once the new one is ready: the instances stay ready
+ * throughout, and their pids change. A command that cannot come up (here
+ * after a reload with `reload = replace`) leaves the old processes
+ * serving, and says why. */
+static void test_ctl_replace(void) {
+  write_conf("[service web]\ncommand = sleep 1000\nready = up 1s\ninstances = 2\n"
+             "[service solo]\ncommand = sleep 1000\nready = up 1s\nreload = replace\n"
+             "[group g]\n[service member]\ncommand = sleep 1000\nready = up 0\ngroup = g\n");
+  start_daemon();
+  int web1 = wait_pid("web.1", "ready"), web2 = wait_pid("web.2", "ready"),
+      solo = wait_pid("solo", "ready");
+  json_decref(wait_state("member", "ready"));
+
+  const char *const must[] = {"web.1", "web.2", "solo"};
+  run_result r;
+  int samples = replace_watched("replace", "web", "solo", must, 3, &r);
+  EXPECT(&r, r.code == 0);
+  EXPECT(&r, strcmp(r.out, "web.1: ready\nweb.2: ready\nsolo: ready\n") == 0);
+  run_result_free(&r);
+  T_TRUE(samples > 0);
+  int nweb1 = wait_pid("web.1", "ready"), nweb2 = wait_pid("web.2", "ready"),
+      nsolo = wait_pid("solo", "ready");
+  T_TRUE(nweb1 != web1 && nweb2 != web2 && nsolo != solo);
+  T_TRUE(gone(web1) && gone(web2) && gone(solo));
+  /* The new process was ready before the old one ended. */
+  char ready[64], exited[64];
+  snprintf(ready, sizeof ready, "ready solo pid=%d", nsolo);
+  snprintf(exited, sizeof exited, "exited solo pid=%d", solo);
+  T_TRUE(log_at(ready) >= 0 && log_at(exited) > log_at(ready));
+  char replaced[96];
+  snprintf(replaced, sizeof replaced, "replaced solo pid=%d old_pid=%d", nsolo, solo);
+  wait_log(replaced);
+
+  /* --json: the instances as they are now. */
+  CTL(&r, "--json", "replace", "solo");
+  EXPECT(&r, r.code == 0);
+  json_t *v = json_loads(r.out, 0, NULL);
+  EXPECT(&r, v != NULL);
+  json_t *row0 = json_array_get(json_object_get(v, "services"), 0);
+  EXPECT(&r, strcmp(json_string_value(json_object_get(row0, "state")), "ready") == 0);
+  int jsolo = (int)json_integer_value(json_object_get(row0, "pid"));
+  EXPECT(&r, jsolo > 0 && jsolo != nsolo);
+  json_decref(v);
+  run_result_free(&r);
+  T_TRUE(gone(nsolo));
+
+  /* Names as the other commands take them; a group member is not replaced. */
+  CTL(&r, "replace", "nosuch");
+  EXPECT(&r, r.code == 4);
+  run_result_free(&r);
+  CTL(&r, "replace", "member");
+  EXPECT(&r, r.code == 1 && strstr(r.err, "restarted with its group, not replaced"));
+  run_result_free(&r);
+
+  /* A reload with reload = replace: a new command comes in beside the
+   * old one; web (reload = restart by default) is untouched. */
+  write_conf("[service web]\ncommand = sleep 1000\nready = up 1s\ninstances = 2\n"
+             "[service solo]\ncommand = sleep 2000\nready = up 1s\nreload = replace\n"
+             "[group g]\n[service member]\ncommand = sleep 1000\nready = up 0\ngroup = g\n");
+  const char *const solo_only[] = {"solo"};
+  samples = replace_watched("reload", NULL, NULL, solo_only, 1, &r);
+  EXPECT(&r, r.code == 0 && strstr(r.out, "changed: solo\n") && strstr(r.out, "replaced: solo\n"));
+  run_result_free(&r);
+  int rsolo = wait_pid("solo", "ready");
+  T_TRUE(rsolo != jsolo);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/cmdline", rsolo);
+  char *cmd = read_file(path);
+  T_TRUE(strcmp(cmd, "sleep") == 0 && strcmp(cmd + 6, "2000") == 0);
+  free(cmd);
+  T_EQ_INT(wait_pid("web.1", "ready"), nweb1);
+
+  /* A command that exits before it is ready: the reload's replacement
+   * fails, and the old process serves on. */
+  write_conf("[service web]\ncommand = sleep 1000\nready = up 1s\ninstances = 2\n"
+             "[service solo]\ncommand = sh -c 'echo no config >&2; exit 3'\nready = up 1s\n"
+             "reload = replace\n"
+             "[group g]\n[service member]\ncommand = sleep 1000\nready = up 0\ngroup = g\n");
+  samples = replace_watched("reload", NULL, NULL, solo_only, 1, &r);
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  wait_log("replace-failed solo");
+  T_EQ_INT(wait_pid("solo", "ready"), rsolo);
+  T_TRUE(!gone(rsolo));
+  /* ...and so does `ward ctl replace` with that command: exit 1, why. */
+  samples = replace_watched("replace", "solo", NULL, solo_only, 1, &r);
+  EXPECT(&r, r.code == 1);
+  EXPECT(&r, strstr(r.err, "did not become ready") && strstr(r.err, "code 3") &&
+                 strstr(r.err, "no config") && strstr(r.err, "the old process keeps serving"));
+  run_result_free(&r);
+  T_EQ_INT(wait_pid("solo", "ready"), rsolo);
+  /* A program that is not there at all. */
+  write_conf("[service web]\ncommand = sleep 1000\nready = up 1s\ninstances = 2\n"
+             "[service solo]\ncommand = /nonexistent/ward-v2\nready = up 1s\nreload = replace\n"
+             "[group g]\n[service member]\ncommand = sleep 1000\nready = up 0\ngroup = g\n");
+  CTL(&r, "reload");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  CTL(&r, "replace", "solo");
+  EXPECT(&r, r.code == 1 && strstr(r.err, "cannot run /nonexistent/ward-v2") &&
+                 strstr(r.err, "the old process keeps serving"));
+  run_result_free(&r);
+  T_EQ_INT(wait_pid("solo", "ready"), rsolo);
+  stop_daemon();
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
     return svc_control_main();
@@ -1745,6 +1907,7 @@ int main(int argc, char **argv) {
   T_RUN(test_cwd_vanished);
   T_RUN(test_user_not_root);
   T_RUN(test_ctl_names);
+  T_RUN(test_ctl_replace);
   tdaemon_cleanup();
   return t_done();
 }

@@ -866,6 +866,17 @@ const conf_key conf_keys[] = {
      .what = "yes or no",
      .doc = "`yes`: this service (a `handshake` one) may make control requests over its own "
             "channel (below)"},
+    {.name = "reload",
+     .section = CONF_SERVICE,
+     .type = CONF_ON_RELOAD,
+     .reload = CONF_RELOAD_AT_ONCE,
+     .off = S(reload_replace, int),
+     .def = "restart",
+     .what = "restart or replace",
+     .doc = "what a reload that changes the service does: `restart`, stop it and start it "
+            "again; `replace`, for a service in no group that keeps its `instances`, "
+            "replace each running instance in turn as `ward ctl replace` does, so that it "
+            "keeps serving (one stopped on request stays stopped)"},
     {.name = "group",
      .section = CONF_SERVICE,
      .type = CONF_STRING,
@@ -977,6 +988,11 @@ static int key_set(const conf_key *k, void *base, const char *value, char *why, 
     return conf_restart(value, AT(base, k->off, int));
   case CONF_STRATEGY:
     return conf_strategy(value, AT(base, k->off, int));
+  case CONF_ON_RELOAD:
+    if (strcmp(value, "replace") != 0 && strcmp(value, "restart") != 0)
+      return -1;
+    *AT(base, k->off, int) = value[2] == 'p'; /* rePlace */
+    return 0;
   case CONF_CLASS:
     if ((n = ward_class_from_name(value)) < 0)
       return -1;
@@ -1246,6 +1262,9 @@ const char *conf_key_text(const conf_key *k, const void *base, int human, char *
     break;
   case CONF_STRATEGY:
     snprintf(buf, cap, "%s", ward_group_strategy_name(v));
+    break;
+  case CONF_ON_RELOAD:
+    snprintf(buf, cap, "%s", v ? "replace" : "restart");
     break;
   case CONF_CLASS:
     snprintf(buf, cap, "%s", ward_class_name(v));

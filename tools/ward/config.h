@@ -52,6 +52,8 @@ typedef struct svc_conf {
   size_t ndeps;
   int deps_line;         /* of its depends_on key */
   int control;           /* may make control requests over its channel */
+  int reload_replace;    /* a reload that changes it replaces its processes
+                            one by one (`reload = replace`), not restarts */
   char *group;           /* the [group NAME] it belongs to, or NULL */
   uint64_t log_max_bytes; /* its own log_max_size, or 0: the [ward] one */
   int log_files;         /* its own log_files, if conf_given(s, "log_files") */
@@ -116,6 +118,7 @@ typedef enum conf_type {
   CONF_RESTART,  /* int, WARD_RESTART_* (conf_restart) */
   CONF_STRATEGY, /* int, WARD_GROUP_* (conf_strategy) */
   CONF_CLASS,    /* int, WARD_CLASS_* (ward_class_from_name) */
+  CONF_ON_RELOAD, /* int, 1 for replace, 0 for restart */
   CONF_READY,    /* int mode at off, int argument at off2 (conf_ready) */
   CONF_WORDS,    /* char ** at off, size_t count at off2: split as a shell
                     would; goes on over indented lines */

@@ -42,6 +42,8 @@ static void ctl_usage(FILE *f) {
           "  stop NAME... [--grace D]\n"
           "                          stop them: asked first, killed after the grace\n"
           "  restart NAME...         stop them, then start them\n"
+          "  replace NAME...         replace their processes one at a time, each new\n"
+          "                          one ready before the old one stops\n"
           "  signal NAME... SIG      send a signal (TERM, HUP, USR1, 9...) to their processes\n"
           "  pause NAME...           freeze their processes and all they started\n"
           "  resume NAME...          let paused services run again\n"
@@ -300,6 +302,13 @@ static const command commands[] = {
      "signal), then killed after the grace (each service's stop_grace unless\n"
      "--grace, e.g. 5s).\n" NAMES_HELP},
     {"restart", 1, -1, 0, 0, "NAME...", "Stops services, then starts them again.\n" NAMES_HELP},
+    {"replace", 1, -1, 0, 0, "NAME...",
+     "Replaces the processes of services one instance at a time, with their\n"
+     "current configuration: a new process starts beside the old one and, once\n"
+     "it is ready, takes its place, and the old one stops with its grace, so\n"
+     "each service keeps serving. If a new process does not become ready, it\n"
+     "goes, the old one keeps serving, and the command stops there (exit 1).\n"
+     "An instance not running is started.\n" NAMES_HELP},
     {"signal", 2, -1, 0, 0, "NAME... SIG",
      "Sends SIG (any signal name, with or without SIG: TERM, HUP, USR1,\n"
      "RTMIN+1... or a number) to each process of the services.\n" NAMES_HELP},
@@ -650,8 +659,10 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   } else if (strcmp(k->name, "status") == 0) {
     rc = print_status(res);
   } else if (strcmp(k->name, "reload") == 0) {
-    static const char *const keys[] = {"added", "removed", "changed", "unchanged"};
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const keys[] = {"added", "removed", "changed", "unchanged", "replaced"};
+    for (size_t i = 0; i < 5; i++) {
+      if (i == 4 && json_array_size(json_object_get(res, keys[i])) == 0)
+        break; /* said only when a service has `reload = replace` */
       printf("%s:", keys[i]);
       size_t j;
       json_t *v;

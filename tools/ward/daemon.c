@@ -11,7 +11,7 @@
  * ctl`, and services with control = yes) either answer at once (status,
  * logs, signal) or defer their call and queue an operation.
  *
- * Operations (start, stop, restart, kill, spawn, reload, the first start
+ * Operations (start, stop, restart, replace, kill, spawn, reload, the first start
  * of every service, the shutdown) are small state machines: a list of
  * phases, each starting or stopping a set of service instances with the
  * library's calls that never wait (ward_spawn_start,
@@ -20,7 +20,12 @@
  * its instances; one whose phases are done answers its call. So no
  * operation waits for another: `stop a` answers once a is stopped,
  * whatever else is stopping, and status answers at once. A stop makes a
- * start of the same service under way give up. A service's struct is
+ * start of the same service under way give up. A replacement starts a
+ * second process beside an instance's (a handle of its own, held by the
+ * operation), and only once that one is ready puts it in the instance's
+ * place and stops the old one, so the instance never stops serving; events
+ * of a handle no longer (or not yet) an instance's do not change its
+ * status. A service's struct is
  * counted (refs) by the operations using it: one a reload or a stop takes
  * out of the table is freed, outside any dispatch, once none does.
  *
@@ -226,9 +231,12 @@ static void track_up(supervisor *d, const ward_event *ev) {
     return;
   int i;
   svc *s = lookup(d, ev->name, &i);
-  if (!s)
+  if (i < 0)
+    i = 0;
+  /* A replacement's new or old process: not the instance's (yet). */
+  if (!s || (s->w[i] && ev->worker != s->w[i]))
     return;
-  s->up[i < 0 ? 0 : i] = ev->type == WARD_EV_READY;
+  s->up[i] = ev->type == WARD_EV_READY;
   d->changed = 1;
 }
 
@@ -1234,10 +1242,14 @@ typedef struct item {
   int halted;  /* a start a stop made give up */
   int done;
   int at_rest;  /* a stop found no process to stop */
+  int plain;    /* PH_REPLACE of an instance not running: a start */
+  ward_worker *next; /* PH_REPLACE: the new process, until it is ready */
+  ward_worker *drop; /* PH_REPLACE: the old process (or a new one that
+                        failed), stopped, then freed */
   char error[768];
 } item;
 
-enum { PH_START, PH_STOP, PH_CALL };
+enum { PH_START, PH_STOP, PH_CALL, PH_REPLACE };
 
 typedef struct phase {
   int kind;
@@ -1263,6 +1275,9 @@ typedef struct op {
   ward_conf *nc;      /* reload: the configuration coming in */
   svc **gone;         /* reload: the services it stops for good */
   size_t ngone;
+  svc **swapped;      /* reload: the services it replaces in place
+                         (`reload = replace`), each with a ref */
+  size_t nswapped;
   int tells_ready;    /* boot or reload: its end is systemd's READY=1 */
 } op;
 
@@ -1393,6 +1408,20 @@ static int phase_start_targets(supervisor *d, op *o) {
   return rv;
 }
 
+/* Replaces the instances the operation names, one at a time (a phase
+ * each), in the order named. */
+static int phase_replace_targets(supervisor *d, op *o) {
+  size_t n;
+  svc **v = op_svcs(o, &n);
+  int rv = v ? 0 : -1;
+  for (size_t k = 0; !rv && k < n; k++)
+    for (int i = 0; !rv && i < v[k]->conf.instances; i++)
+      if (op_wants(o, v[k], i) && !(rv = add_phase(o, PH_REPLACE, -1)))
+        rv = add_item(d, &o->ph[o->nph - 1], v[k], i);
+  free(v);
+  return rv;
+}
+
 /* A new operation; it takes the targets `tg` (may be NULL: none). */
 static op *op_new(supervisor *d, ward_ctx *ctx, const char *what, targets *tg) {
   op *o = calloc(1, sizeof *o);
@@ -1429,13 +1458,45 @@ static void fail_item(item *it, const char *fmt, ...) {
 /* A stop of `s` makes the starts of it under way give up. */
 static void halt_starts(supervisor *d, const svc *s) {
   for (op *o = d->ops; o; o = o->next) {
-    if (o->cur >= o->nph || o->ph[o->cur].kind != PH_START || !o->ph[o->cur].begun)
+    if (o->cur >= o->nph || !o->ph[o->cur].begun ||
+        (o->ph[o->cur].kind != PH_START && o->ph[o->cur].kind != PH_REPLACE))
       continue;
     phase *ph = &o->ph[o->cur];
     for (size_t k = 0; k < ph->n; k++)
       if (ph->v[k].s == s && !ph->v[k].done)
         ph->v[k].halted = 1;
   }
+}
+
+/* Starts a process for instance it->i of its service, from the service's
+ * configuration, into *out; -1 with the item failed, saying why.
+ * `replacing`: beside the instance's own process, which keeps serving, so
+ * a first start that fails is not tried again (the restart policy applies
+ * once the process was ready). */
+static int spawn_instance(supervisor *d, item *it, int replacing, ward_worker **out) {
+  svc *s = it->s;
+  /* Said plainly, before a run of restarts could hide it: a program
+   * that is not there, a user that is not (or that this daemon may not
+   * become). */
+  unsigned uid, gid;
+  int ids = conf_user_ids(&s->conf, &uid, &gid, it->error, sizeof it->error);
+  if (ids < 0 || !conf_runnable(&s->conf, it->error, sizeof it->error)) {
+    it->done = 1;
+    return -1;
+  }
+  ward_spec *spec = make_spec(&s->conf, it->i);
+  int rv = !spec ? WARD_ENOMEM : ids ? ward_spec_user(spec, uid, gid) : 0;
+  if (!rv && replacing)
+    rv = ward_spec_supervise_start(spec, 0);
+  if (!rv)
+    rv = s->grp ? ward_group_spawn_start(out, s->grp->g, spec)
+                : ward_spawn_start(out, d->host, spec);
+  ward_spec_free(spec);
+  if (rv) {
+    fail_item(it, "%s", ward_last_error());
+    return -1;
+  }
+  return 0;
 }
 
 /* The first step of an instance's start: its process is asked for, or
@@ -1454,24 +1515,7 @@ static int kick_start(supervisor *d, item *it) {
   }
   ward_worker *w = s->w[it->i];
   if (!w) {
-    /* Said plainly, before a run of restarts could hide it: a program
-     * that is not there, a user that is not (or that this daemon may not
-     * become). */
-    unsigned uid, gid;
-    int ids = conf_user_ids(&s->conf, &uid, &gid, it->error, sizeof it->error);
-    if (ids < 0 || !conf_runnable(&s->conf, it->error, sizeof it->error)) {
-      it->done = 1;
-      return 1;
-    }
-    ward_spec *spec = make_spec(&s->conf, it->i);
-    int rv = !spec ? WARD_ENOMEM : ids ? ward_spec_user(spec, uid, gid) : 0;
-    if (!rv)
-      rv = s->grp ? ward_group_spawn_start(&w, s->grp->g, spec)
-                  : ward_spawn_start(&w, d->host, spec);
-    ward_spec_free(spec);
-    if (rv)
-      fail_item(it, "%s", ward_last_error());
-    else
+    if (!spawn_instance(d, it, 0, &w))
       s->w[it->i] = w;
     return 1;
   }
@@ -1519,6 +1563,100 @@ static void step_stop(supervisor *d, item *it, int grace) {
     it->done = 1;
 }
 
+/* Why an instance's replacement cannot go on, or NULL. */
+static const char *replace_halted(supervisor *d, const item *it) {
+  return it->s->removed ? "the service was stopped and is gone"
+         : it->halted   ? "stopped while it was replaced"
+         : d->closing   ? "the daemon is stopping"
+                        : NULL;
+}
+
+/* Stops it->drop and frees it once stopped; 1 when that is over. */
+static int drop_done(item *it) {
+  int st = wstate(it->drop);
+  if (st == WARD_STATE_STOPPING)
+    return 0;
+  if (!terminal(st)) {
+    ward_worker_stop_begin(it->drop, -1);
+    return 0;
+  }
+  ward_worker_free(it->drop);
+  it->drop = NULL;
+  return 1;
+}
+
+/* The new process of a replacement is ready: it takes the instance's
+ * place, and the old one stops with its grace. */
+static void replace_swap(supervisor *d, item *it) {
+  svc *s = it->s;
+  ward_worker *old = s->w[it->i];
+  say("replaced", ward_worker_name(it->next), "pid=%d old_pid=%d", ward_worker_pid(it->next),
+      ward_worker_pid(old));
+  s->w[it->i] = it->next;
+  s->up[it->i] = 1;
+  s->last_words[0] = 0;
+  d->changed = 1;
+  it->next = NULL;
+  it->drop = old;
+}
+
+/* One instance's replacement: a new process from the service's
+ * configuration beside the running one; once it is ready it takes the
+ * instance's place and the old one stops with the service's grace. If it
+ * does not become ready, it goes, and the old one serves on. An instance
+ * with no process running is started, as `start` would. */
+static void step_replace(supervisor *d, item *it) {
+  svc *s = it->s;
+  if (!it->kicked && !it->plain) {
+    ward_worker *w = s->w[it->i];
+    int st = wstate(w);
+    if (s->grp) {
+      fail_item(it, "%s: a member of group %s is restarted with its group, not replaced",
+                s->conf.name, s->grp->conf.name);
+      return;
+    }
+    if (!w || terminal(st) || st == WARD_STATE_STOPPING) {
+      it->plain = 1;
+    } else if (replace_halted(d, it)) {
+      fail_item(it, "%s: %s", s->conf.name, replace_halted(d, it));
+      return;
+    } else {
+      it->kicked = 1;
+      if (spawn_instance(d, it, 1, &it->next))
+        snprintf(it->error + strlen(it->error), sizeof it->error - strlen(it->error),
+                 "; the old process keeps serving");
+      return;
+    }
+  }
+  if (it->plain) {
+    step_start(d, it);
+    return;
+  }
+  if (it->next) {
+    int st = wstate(it->next);
+    const char *why = replace_halted(d, it);
+    if (!why && st == WARD_STATE_READY) {
+      replace_swap(d, it);
+    } else if (why || terminal(st) || st == WARD_STATE_STOPPING) {
+      char text[160];
+      if (why)
+        snprintf(it->error, sizeof it->error, "%s: %s", s->conf.name, why);
+      else
+        snprintf(it->error, sizeof it->error,
+                 "%s: the new process did not become ready: %s%s%s; the old process keeps "
+                 "serving",
+                 ward_worker_name(it->next), state_text(it->next, text, sizeof text),
+                 s->last_words[0] ? ": " : "", s->last_words);
+      it->drop = it->next;
+      it->next = NULL;
+    } else {
+      return; /* still on its way */
+    }
+  }
+  if (it->drop && drop_done(it))
+    it->done = 1;
+}
+
 /* The end of a phase: what the services' starts came to. */
 static void end_phase(op *o, phase *ph) {
   for (size_t k = 0; k < ph->n; k++) {
@@ -1544,8 +1682,10 @@ static void end_phase(op *o, phase *ph) {
       memcpy(o->error + len, it->error, add);
       o->error[len + add] = 0;
     } else {
-      say(ph->kind == PH_START ? "start-failed" : "stop-failed", it->s->conf.name,
-          "reason=\"%s\"", it->error);
+      say(ph->kind == PH_START     ? "start-failed"
+          : ph->kind == PH_REPLACE ? "replace-failed"
+                                   : "stop-failed",
+          it->s->conf.name, "reason=\"%s\"", it->error);
     }
   }
 }
@@ -1570,6 +1710,8 @@ static int advance(supervisor *d, op *o) {
         step_start(d, it);
       else if (!it->done && ph->kind == PH_STOP)
         step_stop(d, it, ph->grace);
+      else if (!it->done && ph->kind == PH_REPLACE)
+        step_replace(d, it);
       done &= it->done;
     }
     if (!done)
@@ -1626,6 +1768,9 @@ static void op_finish(supervisor *d, op *o) {
   for (size_t i = 0; i < o->ngone; i++)
     svc_unref(d, o->gone[i]);
   free(o->gone);
+  for (size_t i = 0; i < o->nswapped; i++)
+    svc_unref(d, o->swapped[i]);
+  free(o->swapped);
   json_decref(o->result);
   conf_free(o->nc);
   free(o);
@@ -1663,6 +1808,34 @@ static void ops_advance(supervisor *d) {
 
 /* ------------------------------------------------------------------ */
 /* Reload                                                              */
+
+/* A service that `reload = replace` keeps in the table takes its new
+ * configuration (from d->conf, the new one by now), and its instances are
+ * replaced one at a time: those running (or failed, which start), not
+ * those stopped on request, nor those never started with autostart = no. */
+static void replace_in_place(supervisor *d, op *o, svc *s) {
+  svc_conf next;
+  memset(&next, 0, sizeof next);
+  const svc_conf *c = NULL;
+  for (size_t k = 0; k < d->conf->nsvcs && !c; k++)
+    if (strcmp(d->conf->svcs[k].name, s->conf.name) == 0)
+      c = &d->conf->svcs[k];
+  if (!c || svc_conf_copy(&next, c)) {
+    say("reload-note", s->conf.name, "out of memory for its new configuration");
+    return;
+  }
+  svc_conf_clear(&s->conf);
+  s->conf = next;
+  if (log_limits(d, s))
+    say("reload-note", s->conf.name, "out of memory for its log limits");
+  for (int i = 0; i < s->conf.instances; i++) {
+    int st = wstate(s->w[i]);
+    if (s->w[i] ? st == WARD_STATE_STOPPED : !s->conf.autostart)
+      continue;
+    if (add_phase(o, PH_REPLACE, -1) || add_item(d, &o->ph[o->nph - 1], s, i))
+      say("reload-note", s->conf.name, "out of memory to replace instance %d", i + 1);
+  }
+}
 
 /* Between the stops and the starts: the stopped services leave the
  * table, the new ones come in and start. */
@@ -1705,6 +1878,8 @@ static void reload_swap(supervisor *d, op *o) {
   if (start)
     phase_levels(d, o, start, nstart, PH_START);
   free(start);
+  for (size_t i = 0; i < o->nswapped; i++)
+    replace_in_place(d, o, o->swapped[i]);
   char *a = json_dumps(added, JSON_COMPACT),
        *r = json_dumps(json_object_get(o->result, "removed"), JSON_COMPACT),
        *c = json_dumps(json_object_get(o->result, "changed"), JSON_COMPACT);
@@ -1793,7 +1968,8 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
   sysd_notify("RELOADING=1");
   if (o)
     o->tells_ready = 1;
-  json_t *removed = json_array(), *changed = json_array(), *unchanged = json_array();
+  json_t *removed = json_array(), *changed = json_array(), *unchanged = json_array(),
+         *replaced = json_array();
   svc **stop = calloc(d->nsvcs + 1, sizeof *stop);
   if (!o || !stop) {
     free(stop);
@@ -1802,8 +1978,8 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
     return CTL_FAILED;
   }
   o->nc = nc;
-  o->result = json_pack("{s:[], s:o, s:o, s:o}", "added", "removed", removed, "changed",
-                        changed, "unchanged", unchanged);
+  o->result = json_pack("{s:[], s:o, s:o, s:o, s:o}", "added", "removed", removed, "changed",
+                        changed, "unchanged", unchanged, "replaced", replaced);
   /* What goes: services no longer in the file (and transient ones a new
    * service of the same name replaces), and those that changed. */
   size_t nstop = 0;
@@ -1820,6 +1996,18 @@ static int reload(supervisor *d, ward_ctx *ctx, char *err, size_t cap) {
       json_array_append_new(unchanged, json_string(s->conf.name));
       keep_at_once(d, s, c);
       continue;
+    }
+    if (c && !s->transient && !s->grp && !c->group && c->reload_replace &&
+        c->instances == s->conf.instances) {
+      svc **v = realloc(o->swapped, (o->nswapped + 1) * sizeof *v);
+      if (v) {
+        json_array_append_new(changed, json_string(s->conf.name));
+        json_array_append_new(replaced, json_string(s->conf.name));
+        svc_ref(s);
+        o->swapped = v;
+        v[o->nswapped++] = s;
+        continue;
+      }
     }
     if (s->grp)
       s->grp->retired = 1; /* its services start again in a new one */
@@ -1888,11 +2076,14 @@ static int begin_op(supervisor *d, const char *m, json_t *p, ward_ctx *ctx, char
     phase_stop_targets(d, o, grace);
   if (strcmp(m, "start") == 0 || strcmp(m, "restart") == 0 || strcmp(m, "spawn") == 0)
     phase_start_targets(d, o);
+  if (strcmp(m, "replace") == 0)
+    phase_replace_targets(d, o);
   return 0;
 }
 
 static int is_op(const char *m) {
-  static const char *const v[] = {"start", "stop", "kill", "restart", "spawn", "reload"};
+  static const char *const v[] = {"start",   "stop",  "kill",  "restart",
+                                  "replace", "spawn", "reload"};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
     if (strcmp(m, v[i]) == 0)
       return 1;
@@ -2064,7 +2255,8 @@ static int on_service(ward_ctx *ctx, const void *data, size_t len, void *ud) {
 }
 
 static const char *const methods[] = {"ward.status", "ward.start",  "ward.stop",
-                                      "ward.restart", "ward.signal", "ward.logs",
+                                      "ward.restart", "ward.replace", "ward.signal",
+                                      "ward.logs",
                                       "ward.spawn",  "ward.kill",   "ward.reload",
                                       "ward.shutdown", "ward.reopen_logs",
                                       "ward.pause",  "ward.resume"};
