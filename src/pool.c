@@ -64,6 +64,20 @@ struct ward_pool {
 static void *reaper_main(void *arg);
 static void free_retired(ward_pool *p);
 
+/* The thread's last error, kept while a cleanup that may write another
+ * runs. */
+typedef struct kept_error {
+  int sys;
+  char text[512];
+} kept_error;
+
+static kept_error keep_error(void) {
+  kept_error k;
+  k.sys = ward_last_errno();
+  snprintf(k.text, sizeof k.text, "%s", ward_last_error());
+  return k;
+}
+
 /* One background spawn, shared by its thread and the caller that asked. */
 typedef struct growth {
   ward_pool *p;
@@ -181,11 +195,9 @@ int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
   for (int i = 0; i < opts->min_workers; i++) {
     rv = add_worker(p);
     if (rv) {
-      char text[256];
-      snprintf(text, sizeof text, "%s", ward_last_error());
-      int sys = ward_last_errno();
+      kept_error k = keep_error();
       ward_pool_free(p);
-      return ward__fail_keep(rv, sys, text);
+      return ward__fail_keep(rv, k.sys, k.text);
     }
   }
   if (opts->max_workers > opts->min_workers) {
@@ -540,11 +552,9 @@ static int start_member(ward_worker **out, ward_pool *p, const ward_spec *spec,
   if (!rv && opts->doctor)
     rv = doctor_passes(w, (int)(deadline - ward__now_ms()));
   if (rv) {
-    char text[512];
-    snprintf(text, sizeof text, "%s", ward_last_error());
-    int sys = ward_last_errno();
+    kept_error k = keep_error();
     ward_worker_free(w);
-    return ward__fail_keep(rv, sys, text);
+    return ward__fail_keep(rv, k.sys, k.text);
   }
   *out = w;
   return 0;
@@ -625,22 +635,18 @@ static int replace_all(ward_pool *p, const ward_spec *fresh, ward_spec **spec, u
       return 0;
     ward_worker *nw = NULL;
     int rv = start_member(&nw, p, fresh, opts);
-    if (!rv) {
-      rv = swap_in(p, old, nw, gen, spec);
-      if (rv)
-        ward_worker_free(nw);
+    if (!rv && swap_in(p, old, nw, gen, spec)) {
+      ward_worker_free(nw);
+      rv = ward__fail(WARD_ENOMEM, "no memory to add a new member to the pool");
     }
     if (rv) {
-      char text[512];
-      snprintf(text, sizeof text, "%s", ward_last_error());
-      int sys = ward_last_errno();
       unclaim(p, old);
       char why[768];
       snprintf(why, sizeof why,
                "pool replacement: a new member did not become ready (%zu of %zu replaced), the "
                "old ones keep serving: %s",
-               done, done + left, text[0] ? text : ward_strerror(rv));
-      return ward__fail_keep(rv, sys, why);
+               done, done + left, ward_last_error()[0] ? ward_last_error() : ward_strerror(rv));
+      return ward__fail_keep(rv, ward_last_errno(), why);
     }
     drain_out(p, old, ward__deadline(opts->drain_ms));
   }

@@ -400,20 +400,31 @@ static void test_replace_drains(void) {
   ward_pool_free(p);
 }
 
+static int int_cmp(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
 /* The members' pids, sorted. */
 static size_t pids_of(ward_pool *p, int *out, size_t cap) {
   ward_worker *ws[8];
   size_t n = ward_pool_workers(ws, cap < 8 ? cap : 8, p);
   for (size_t i = 0; i < n; i++)
     out[i] = ward_worker_pid(ws[i]);
-  for (size_t i = 0; i < n; i++)
-    for (size_t j = i + 1; j < n; j++)
-      if (out[j] < out[i]) {
-        int t = out[i];
-        out[i] = out[j];
-        out[j] = t;
-      }
+  qsort(out, n, sizeof *out, int_cmp);
   return n;
+}
+
+/* A pool of two members from the spec `name` "serve", and their pids. */
+static ward_pool *pool_of_two(const char *name, int *pids) {
+  ward_spec *s = tw_spec(name, "serve");
+  ward_pool_opts o = WARD_POOL_OPTS_INIT;
+  o.min_workers = o.max_workers = 2;
+  ward_pool *p;
+  T_OK(ward_pool_new(&p, host, s, &o));
+  ward_spec_free(s);
+  T_EQ_INT(pids_of(p, pids, 8), 2);
+  return p;
 }
 
 /* A replacement that fails leaves the pool as it was: same processes,
@@ -428,49 +439,36 @@ static void expect_unchanged(ward_pool *p, const int *pids, size_t n) {
   T_EQ_STR(a, "");
 }
 
-static void test_replace_broken_keeps_old(void) {
-  ward_spec *s = tw_spec("kept", "serve");
-  ward_pool_opts o = WARD_POOL_OPTS_INIT;
-  o.min_workers = o.max_workers = 2;
-  ward_pool *p;
-  T_OK(ward_pool_new(&p, host, s, &o));
-  ward_spec_free(s);
-  int pids[8];
-  size_t n = pids_of(p, pids, 8);
-  T_EQ_INT(n, 2);
+/* Replacing `p` by `spec` (freed) fails with `err`, saying `why` and
+ * `more` (NULL: nothing more), and leaves the pool as it was. */
+static void refused(ward_pool *p, ward_spec *spec, const ward_replace_opts *ro, int err,
+                    const char *why, const char *more, const int *pids) {
+  T_ERR(ward_pool_replace(p, spec, ro), err);
+  says(why);
+  if (more)
+    says(more);
+  ward_spec_free(spec);
+  expect_unchanged(p, pids, 2);
+}
 
+static void test_replace_broken_keeps_old(void) {
+  int pids[8];
+  ward_pool *p = pool_of_two("kept", pids);
   /* No such executable. */
   ward_spec *missing;
   T_OK(ward_spec_new(&missing, "kept", "/nonexistent/ward-worker-v2"));
-  T_ERR(ward_pool_replace(p, missing, NULL), WARD_ESPAWN);
-  says("did not become ready (0 of 2 replaced)");
-  says("/nonexistent/ward-worker-v2");
-  ward_spec_free(missing);
-  expect_unchanged(p, pids, n);
-
+  refused(p, missing, NULL, WARD_ESPAWN, "did not become ready (0 of 2 replaced)",
+          "/nonexistent/ward-worker-v2", pids);
   /* Exits before it is ready. */
-  ward_spec *early = tw_spec("kept", "exit_early");
-  T_ERR(ward_pool_replace(p, early, NULL), WARD_EHANDSHAKE);
-  says("exited before");
-  says("(code 3)");
-  ward_spec_free(early);
-  expect_unchanged(p, pids, n);
-
+  refused(p, tw_spec("kept", "exit_early"), NULL, WARD_EHANDSHAKE, "exited before", "(code 3)",
+          pids);
   /* Never ready within ready_ms. */
-  ward_spec *silent = tw_spec("kept", "silent");
   ward_replace_opts ro = WARD_REPLACE_OPTS_INIT;
   ro.ready_ms = 300;
-  T_ERR(ward_pool_replace(p, silent, &ro), WARD_ETIMEDOUT);
-  says("not ready in time");
-  ward_spec_free(silent);
-  expect_unchanged(p, pids, n);
-
+  refused(p, tw_spec("kept", "silent"), &ro, WARD_ETIMEDOUT, "not ready in time", NULL, pids);
   /* Options out of range change nothing. */
   ro.ready_ms = 0;
-  ward_spec *fine = tw_spec("kept", "serve");
-  T_ERR(ward_pool_replace(p, fine, &ro), WARD_EINVAL);
-  ward_spec_free(fine);
-  expect_unchanged(p, pids, n);
+  refused(p, tw_spec("kept", "serve"), &ro, WARD_EINVAL, "ready_ms > 0", NULL, pids);
   ward_pool_free(p);
 }
 
@@ -478,14 +476,9 @@ static void test_replace_broken_keeps_old(void) {
 /* With `doctor`, a new member whose doctor reports an error never serves;
  * warnings pass. */
 static void test_replace_doctor(void) {
-  ward_spec *s = tw_spec("checked", "serve");
-  ward_pool_opts o = WARD_POOL_OPTS_INIT;
-  o.min_workers = o.max_workers = 2;
-  ward_pool *p;
-  T_OK(ward_pool_new(&p, host, s, &o));
-  ward_spec_free(s);
   int pids[8];
-  size_t n = pids_of(p, pids, 8);
+  size_t n = 2;
+  ward_pool *p = pool_of_two("checked", pids);
   ward_spec *sick = tw_spec("checked", "serve");
   T_OK(ward_spec_arg(sick, "doctor_fails"));
   ward_replace_opts ro = WARD_REPLACE_OPTS_INIT;
