@@ -38,12 +38,13 @@
  * (ward_request, ward_request_ex, ward_ping, ward_call_wait, the JSON
  * requests, ward_doctor, ward_pool_new, ward_pool_request,
  * ward_pool_replace) return WARD_EINVAL at once, and ward_host_free does
- * nothing. What does not wait is allowed: ward_spawn_start, the ward_worker_*_begin forms,
- * ward_worker_free (the handle is then released later), ward_call_start,
- * ward_call_cancel, ward_call_free, the accessors, ward_worker_info and
- * ward_worker_logs; ward_notify too, but it blocks while the worker does
- * not read. Progress, row and diagnostic callbacks of a blocking call run
- * on the thread that made the call, inside that call (api.md 2).
+ * nothing. What does not wait is allowed: ward_spawn_start, the
+ * ward_worker_*_begin forms, ward_worker_free (the handle is then released
+ * later), ward_call_start, ward_call_cancel, ward_call_free, the
+ * accessors, ward_worker_info and ward_worker_logs; ward_notify too, but
+ * it blocks while the worker does not read. Progress, row and diagnostic
+ * callbacks of a blocking call run on the thread that made the call,
+ * inside that call (api.md 2).
  *
  * Processes
  * ---------
