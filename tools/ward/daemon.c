@@ -11,10 +11,10 @@
  * ctl`, and services with control = yes) either answer at once (status,
  * logs, signal) or defer their call and queue an operation.
  *
- * Operations (start, stop, restart, replace, kill, spawn, reload, the first start
- * of every service, the shutdown) are small state machines: a list of
- * phases, each starting or stopping a set of service instances with the
- * library's calls that never wait (ward_spawn_start,
+ * Operations (start, stop, restart, replace, kill, spawn, reload, the
+ * first start of every service, the shutdown) are small state machines: a
+ * list of phases, each starting or stopping a set of service instances
+ * with the library's calls that never wait (ward_spawn_start,
  * ward_worker_restart_begin, ward_worker_stop_begin). After each dispatch
  * the main thread advances every operation by looking at the states of
  * its instances; one whose phases are done answers its call. So no
@@ -25,9 +25,9 @@
  * operation), and only once that one is ready puts it in the instance's
  * place and stops the old one, so the instance never stops serving; events
  * of a handle no longer (or not yet) an instance's do not change its
- * status. A service's struct is
- * counted (refs) by the operations using it: one a reload or a stop takes
- * out of the table is freed, outside any dispatch, once none does.
+ * status. A service's struct is counted (refs) by the operations using
+ * it: one a reload or a stop takes out of the table is freed, outside any
+ * dispatch, once none does.
  *
  * A [group NAME] is a ward_group: its services' workers are added with
  * ward_group_spawn_start, each service's start phase after the one before
