@@ -78,6 +78,8 @@ set(WARD_WIN_PENDING
                # raw peers int descriptors
   test_slog    # log records: its raw workers read their channel with read(), and
                # it captures the host's stderr with pipe() and dup2()
+  test_spares  # spares and replacement: it finds and kills spares by pid with
+               # kill() and waits for them with kill(pid, 0)
 )
 
 file(GLOB ward_win_all CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)

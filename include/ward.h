@@ -267,11 +267,13 @@ enum {
 #define WARD_CANCEL_GRACE_MS_DEFAULT 2000         /* ward_spec_cancel_grace */
 #define WARD_WAIT_RESTART_DEFAULT 1               /* ward_spec_wait_restart: wait */
 #define WARD_LOG_RING_DEFAULT (1024 * 1024)       /* ward_spec_log_ring, bytes (1 MiB) */
+#define WARD_SPARES_DEFAULT 0                     /* ward_spec_spares: none */
+#define WARD_REPLACE_READY_MS_DEFAULT 10000       /* ward_replace_opts.ready_ms */
+#define WARD_REPLACE_DRAIN_MS_DEFAULT 30000       /* ward_replace_opts.drain_ms */
 #define WARD_POOL_MIN_WORKERS_DEFAULT 1           /* ward_pool_opts.min_workers */
 #define WARD_POOL_MAX_WORKERS_DEFAULT 4           /* ward_pool_opts.max_workers */
 #define WARD_POOL_IDLE_MS_DEFAULT 30000           /* ward_pool_opts.idle_ms */
-#define WARD_REPLACE_READY_MS_DEFAULT 10000       /* ward_replace_opts.ready_ms */
-#define WARD_REPLACE_DRAIN_MS_DEFAULT 30000       /* ward_replace_opts.drain_ms */
+#define WARD_POOL_SPARES_DEFAULT (-1)             /* ward_pool_opts.spares: the spec's */
 #define WARD_ZEROCOPY_MIN_DEFAULT (1024 * 1024)   /* ward_spec_zerocopy, bytes (1 MiB) */
 
 /* ---------------------------------------------------------------------
@@ -906,6 +908,29 @@ WARD_EXTERN int ward_spec_priority(ward_spec *spec, int nice, int io_level);
  * idle timeout (ward_worker_wait_ready does not start it). Default: the
  * class's (off for a worker). */
 WARD_EXTERN int ward_spec_lazy(ward_spec *spec, int on);
+/* Keep `n` spare processes (0..WARD_MAX_SPARES; default
+ * WARD_SPARES_DEFAULT, none) started and handshaken but not serving, so
+ * that a new process of the worker needs no start: when its process
+ * crashes, exits, is cycled or recycled (max requests, memory, idle is
+ * not: an idle worker parks), a ready spare takes over at once (no
+ * backoff either: the spare's own restarts have theirs) and another is
+ * started in the background. The restart policy still decides whether
+ * there is a new process, and counts the takeover as a restart.
+ *
+ * A spare is the spec's process exactly: the same executable, arguments,
+ * environment (WARD_WORKER_ID is the worker's), data directory (the
+ * worker's one), sandbox and limits; its WELCOME carries the generation
+ * it would have if it took over next, and taking over makes it the
+ * worker's next generation (SPAWNED, READY and RESTARTED events with its
+ * pid; no event before that). A spare that ends while it waits is
+ * started again (after the spec's backoff) without any event: callers
+ * see nothing of it. ward_info.spares_ready and .spares_rss_bytes say
+ * what is held and what it costs. Spares start once the worker's first
+ * process is ready (a lazy worker's too), and stop with the worker.
+ * Meaningful for handshake workers (a plain process's spare works the
+ * same way). WARD_EINVAL for n > WARD_MAX_SPARES. */
+WARD_EXTERN int ward_spec_spares(ward_spec *spec, unsigned n);
+#define WARD_MAX_SPARES 8
 
 /* ---------------------------------------------------------------------
  * Workers
@@ -1257,6 +1282,64 @@ WARD_EXTERN int ward_worker_resume(ward_worker *w);
  * failures; not ward_info.restarts). WARD_EINVAL from a ward callback. */
 WARD_EXTERN int ward_worker_restart(ward_worker *w);
 
+/* ---------------------------------------------------------------------
+ * Rolling replacement: moving running processes to a new spec (a new
+ * executable or arguments after an upgrade) one at a time, with no moment
+ * when nothing serves. For each process: a new one is started from the
+ * new spec and waited for until ready (and, with `doctor`, until its
+ * doctor check passes), new calls go to it, calls in flight on the old
+ * one may finish for up to `drain_ms`, then the old one is stopped with
+ * its spec's grace. A new process that is not ready in time is stopped
+ * and the old one keeps serving; the replacement ends there with the
+ * reason. ward_pool_replace takes these options (ward_worker_replace too).
+ * ------------------------------------------------------------------- */
+typedef struct ward_replace_opts {
+  uint32_t struct_size; /* sizeof(ward_replace_opts) as compiled: the _INIT macro */
+  int ready_ms; /* how long a new process has to become ready: start,
+                 * handshake and, with `doctor`, the check (> 0) */
+  int drain_ms; /* how long calls in flight on an old process may go on
+                 * once new calls go elsewhere (>= 0; 0: stopped at once);
+                 * past it the old process is stopped all the same and
+                 * they end as its stop ends them (WARD_ECLOSED) */
+  int doctor;   /* 1: a new process must also pass ward_doctor (no check
+                 * with status error; warnings pass) before it serves */
+} ward_replace_opts;
+#define WARD_REPLACE_OPTS_INIT                                                           \
+  {(uint32_t)sizeof(ward_replace_opts), WARD_REPLACE_READY_MS_DEFAULT,                  \
+   WARD_REPLACE_DRAIN_MS_DEFAULT, 0}
+/* Like ward_host_opts_init, for a ward_replace_opts. */
+WARD_EXTERN int ward_replace_opts_init(ward_replace_opts *opts, size_t size);
+
+/* Replaces a ready worker's process with one of `new_spec` (a new
+ * executable or arguments after an upgrade) without a call failing: starts
+ * the new process (its handshake and requirements as for ward_spawn),
+ * waits until it is ready and, if opts->doctor, until its doctor passes
+ * (all within opts->ready_ms); then new calls go to it, calls in
+ * flight on the old process finish there (up to opts->drain_ms) and the
+ * old process is stopped (goodbye, then the stop signal...). The worker
+ * keeps its handle, id, data directory, captured output and counters; its
+ * spec becomes a copy of `new_spec` (the name must be the same), its
+ * generation goes up by one (SPAWNED, READY and RESTARTED events with the
+ * new pid; no event for the new process before it takes over, nor for the
+ * old one's end). Spares of the old spec are ended and, if the new spec
+ * keeps any, started anew from it. `opts` may be NULL
+ * (WARD_REPLACE_OPTS_INIT). Blocks; not from a ward callback.
+ *
+ * If the new process does not become ready (it cannot be started, exits,
+ * refuses or fails the handshake, times out, fails its doctor), the old
+ * process keeps serving as if nothing happened, and the error says why:
+ * WARD_ESPAWN, WARD_EHANDSHAKE... as ward_spawn gives them (ward_last_error
+ * with the new process's last words on stderr); WARD_EREMOTE when its
+ * doctor reports an error (ward_last_error names the failing checks), the
+ * doctor call's own error otherwise (WARD_ENOMETHOD: it has no doctor).
+ * Other errors: WARD_EINVAL (NULL, a name other than the worker's, bad
+ * opts, from a callback, another replacement of the worker under way),
+ * WARD_ECLOSED (the worker is not ready: starting, restarting, paused,
+ * stopped..., or it stopped meanwhile). Returns once the old process is
+ * gone. */
+WARD_EXTERN int ward_worker_replace(ward_worker *w, const ward_spec *new_spec,
+                                    const ward_replace_opts *opts);
+
 /* Lifecycle operations that never wait: each starts the operation and
  * returns at once, from any thread, ward callbacks included (like uv_close,
  * they complete with an event). The blocking forms above are these plus a
@@ -1407,10 +1490,17 @@ typedef struct ward_info {
   int pressure_io;
   uint32_t oom_kills;      /* processes of its tree the kernel killed for
                               its memory limit (memory.events oom_kill) */
+  uint32_t spares_ready;   /* spare processes ready to take over
+                              (ward_spec_spares) */
+  uint32_t spares_running; /* spare processes that exist now, ready or
+                              still starting: what the spares cost in
+                              processes */
+  uint64_t spares_rss_bytes; /* their resident sets, summed (not their
+                                children's); 0 without spares */
 } ward_info;
 #define WARD_INFO_INIT \
   {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-   0, 0, 0, 0, 0, 0, 0, 0}
+   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 /* Like ward_host_opts_init, for a ward_info. */
 WARD_EXTERN int ward_info_init(ward_info *info, size_t size);
 
@@ -2228,34 +2318,6 @@ WARD_EXTERN int ward_spec_sandbox(ward_spec *spec, const ward_sandbox *sb);
 WARD_EXTERN uint64_t ward_sandbox_supported(int *landlock_abi);
 
 /* ---------------------------------------------------------------------
- * Rolling replacement: moving running processes to a new spec (a new
- * executable or arguments after an upgrade) one at a time, with no moment
- * when nothing serves. For each process: a new one is started from the
- * new spec and waited for until ready (and, with `doctor`, until its
- * doctor check passes), new calls go to it, calls in flight on the old
- * one may finish for up to `drain_ms`, then the old one is stopped with
- * its spec's grace. A new process that is not ready in time is stopped
- * and the old one keeps serving; the replacement ends there with the
- * reason. ward_pool_replace takes these options (ward_worker_replace too).
- * ------------------------------------------------------------------- */
-typedef struct ward_replace_opts {
-  uint32_t struct_size; /* sizeof(ward_replace_opts) as compiled: the _INIT macro */
-  int ready_ms; /* how long a new process has to become ready: start,
-                 * handshake and, with `doctor`, the check (> 0) */
-  int drain_ms; /* how long calls in flight on an old process may go on
-                 * once new calls go elsewhere (>= 0; 0: stopped at once);
-                 * past it the old process is stopped all the same and
-                 * they end as its stop ends them */
-  int doctor;   /* 1: a new process must also pass ward_doctor (no check
-                 * with status error; warnings pass) before it serves */
-} ward_replace_opts;
-#define WARD_REPLACE_OPTS_INIT                                                           \
-  {(uint32_t)sizeof(ward_replace_opts), WARD_REPLACE_READY_MS_DEFAULT,                  \
-   WARD_REPLACE_DRAIN_MS_DEFAULT, 0}
-/* Like ward_host_opts_init, for a ward_replace_opts. */
-WARD_EXTERN int ward_replace_opts_init(ward_replace_opts *opts, size_t size);
-
-/* ---------------------------------------------------------------------
  * Worker pools: N identical workers from one spec (each an ordinary
  * supervised worker with its own log ring and data directory). A pool
  * call goes to a free ready worker (a worker takes one pool call at a
@@ -2280,10 +2342,13 @@ typedef struct ward_pool_opts {
   int idle_ms;     /* a worker beyond the minimum idle this long goes
                     * (0: as soon as its call ends), stopped by the pool's
                     * own thread, which runs when max_workers > min_workers */
+  int spares;      /* spare processes each worker of the pool keeps
+                      (ward_spec_spares; 0..WARD_MAX_SPARES): -1, the
+                      default, leaves the spec's setting */
 } ward_pool_opts;
 #define WARD_POOL_OPTS_INIT                                                              \
   {(uint32_t)sizeof(ward_pool_opts), WARD_POOL_MIN_WORKERS_DEFAULT,                     \
-   WARD_POOL_MAX_WORKERS_DEFAULT, WARD_POOL_IDLE_MS_DEFAULT}
+   WARD_POOL_MAX_WORKERS_DEFAULT, WARD_POOL_IDLE_MS_DEFAULT, WARD_POOL_SPARES_DEFAULT}
 /* Like ward_host_opts_init, for a ward_pool_opts. */
 WARD_EXTERN int ward_pool_opts_init(ward_pool_opts *opts, size_t size);
 

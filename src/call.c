@@ -81,6 +81,8 @@ void ward__worker_release(ward_worker *w, ward__conn *c, int answered) {
   ward__lev ev = {.type = WARD__LE_CALL_END, .now = call_time(w), .answered = answered,
                   .current = w->conn == c};
   ward__worker_post(w, &ev, NULL);
+  if (!ev.current)
+    ward__spares_old_call_done(w);
   pthread_mutex_unlock(&h->mu);
   ward__conn_unref(c);
 }

@@ -100,6 +100,15 @@ static void adopt_hello(ward_worker *w, ward__hello *hl) {
   w->nmeta = hl->nmeta;
 }
 
+void ward__worker_take_hello(ward_worker *to, ward_worker *from) {
+  ward__hello hl = {.methods = from->methods, .nmethods = from->nmethods, .meta = from->meta,
+                    .nmeta = from->nmeta};
+  from->methods = NULL;
+  from->meta = NULL;
+  from->nmethods = from->nmeta = 0;
+  adopt_hello(to, &hl);
+}
+
 /* Compares dotted version numbers part by part: <0, 0, >0. */
 static int version_cmp(const char *a, const char *b) {
   while (*a || *b) {

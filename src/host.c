@@ -91,7 +91,7 @@ int ward_host_new(ward_host **out, const ward_host_opts *opts) {
 /* Whether `pid` is a process the host started and reaps itself. */
 static int owns_pid(ward_host *h, int pid) {
   for (ward_worker *w = h->first; w; w = w->next)
-    if (w->proc.pid == pid)
+    if (w->proc.pid == pid || ward__spares_own_pid(w, pid))
       return 1;
   return 0;
 }
@@ -207,6 +207,11 @@ void ward__host_sync(ward_host *h) {
 
 ward__evq *ward__host_event(ward_host *h, ward_worker *w, int type, int pid, int code, int sig,
                             int reason, int error, const char *detail) {
+  /* A hidden handle's process (a spare, a replacement being readied, an
+   * old process draining) is no process of the program's: what happens
+   * to it is no event, and a spare's failure must not look like one. */
+  if (w->spare_of)
+    return NULL;
   ward__evq *e = calloc(1, sizeof *e);
   if (!e)
     return NULL; /* an event lost to memory exhaustion; the state is still right */
@@ -464,7 +469,7 @@ static void free_stopped(ward_host *h) {
   h->freeing = 0;
   for (ward_worker **pp = &h->to_free; *pp;) {
     ward_worker *w = *pp;
-    if (w->life.state != WARD__L_STOPPED) {
+    if (w->life.state != WARD__L_STOPPED || !ward__spares_stopped(w)) {
       pp = &w->free_next;
       continue;
     }
@@ -478,6 +483,7 @@ static void free_stopped(ward_host *h) {
     *pp = w->free_next;
     w->unlinked = 1;
     ward__timer_remove(h, &w->timer);
+    ward__spares_unlink(w);
     ward__worker_unlink(h, w);
     w->free_next = done;
     done = w;

@@ -82,6 +82,24 @@ struct ward_worker {
   size_t nmethods;
   ward__meta *meta;
   size_t nmeta;
+  /* Spares and replacement (spare.c). A hidden handle (a spare, or a
+   * replacement being readied, later the old process draining) is a
+   * worker of its own, in no list of the host's, with the same id and
+   * data directory as the worker it is for, and no events. */
+  ward_worker *spare_of;    /* hidden: the worker it is for; NULL otherwise */
+  ward_worker **spares;     /* a worker's spares (spec->spares of them) */
+  size_t nspares;
+  int replacing;            /* ward_worker_replace is under way */
+  uint32_t old_calls;       /* calls still in flight on the process it
+                               replaced */
+  ward_worker *swap_with;   /* the hidden handle swap_job swaps with */
+  ward_spec *next_spec;     /* the spec it takes then (the caller's, copied) */
+  ward_spec **old_specs;    /* specs replaced, kept until it is freed: a
+                               caller may still read one it took before */
+  size_t nold_specs;
+  int spec_borrowed;        /* hidden: `spec` is one of its worker's old_specs */
+  int swap_done;            /* swap_job ran: 1 swapped, -1 could not */
+  ward__job swap_job;       /* the swap of a replacement, on the loop */
 };
 
 /* A worker-to-host request or notification waiting for the I/O thread. */

@@ -94,9 +94,13 @@ static int sampled(const ward__life *m, const ward_spec *s) {
   return hard_limit(m, s) || soft_limit(m, s);
 }
 
+/* A new process is wanted: a ready spare takes over if there is one,
+ * else one is started. */
 static void queue_start(ward__life *m, ward__lout *o) {
   m->state = WARD__L_QUEUED;
   o->act |= WARD__LA_SPAWN;
+  if (m->spares_ready)
+    o->act |= WARD__LA_ADOPT;
 }
 
 static void become_ready(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o) {
@@ -161,17 +165,21 @@ static void ended(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o,
   }
   ward__decision d = ward__policy_exit(&s->policy, &m->sup, now, reason, code, sig, uptime);
   switch (d.action) {
-  case WARD__DO_RESTART:
+  case WARD__DO_RESTART: {
+    /* The backoff spaces out starts; a ready spare is started already
+     * (its own restarts have their backoff), so it takes over at once. */
+    int delay = m->spares_ready ? 0 : d.delay_ms;
     emit(o, WARD_EV_RESTARTING, reason);
     last_emit(o)->attempt = d.attempt;
-    last_emit(o)->delay_ms = d.delay_ms;
-    if (d.delay_ms > 0) {
+    last_emit(o)->delay_ms = delay;
+    if (delay > 0) {
       m->state = WARD__L_BACKOFF;
-      m->due_start = now + d.delay_ms;
+      m->due_start = now + delay;
     } else {
       queue_start(m, o);
     }
     break;
+  }
   case WARD__DO_GIVE_UP:
     m->state = WARD__L_FAILED;
     emit(o, WARD_EV_GAVE_UP, reason);
@@ -286,7 +294,7 @@ static void on_settled(ward__life *m, const ward_spec *s, const ward__lev *ev, w
 /* What happens to the process                                         */
 
 static void on_spawned(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
-  m->generation++;
+  m->generation = ev->generation ? ev->generation : m->generation + 1;
   m->state = WARD__L_STARTING;
   m->kernel_memory = ev->kernel_memory;
   m->reason = 0;
@@ -387,6 +395,36 @@ static void on_exit(ward__life *m, const ward_spec *s, const ward__lev *ev, ward
     last_emit(o)->outcome = m->stop_outcome;
   } else {
     ended(m, s, ev->now, o, reason, code, sig, uptime);
+  }
+}
+
+/* A ready process the host adopted for this worker: a spare taking over
+ * a start that was queued, or the new process of a replacement taking
+ * over from a running one (whose calls in flight finish apart, on the
+ * old connection: they end here as not current). Either way it is a new
+ * generation, ready at once. */
+static void on_adopted(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  if (m->state == WARD__L_READY && m->paused)
+    return; /* a frozen process is not replaced under its pause */
+  int replacing = m->state == WARD__L_READY;
+  m->generation++;
+  m->kernel_memory = ev->kernel_memory;
+  m->reason = 0;
+  m->killed = 0;
+  m->stop_outcome = WARD_STOP_NONE;
+  if (replacing)
+    m->ready_at = 0; /* become_ready sets it anew */
+  emit(o, WARD_EV_SPAWNED, 0);
+  become_ready(m, s, ev->now, o);
+}
+
+static void on_spares(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)s;
+  m->spares_ready = ev->spares > 0 ? (uint32_t)ev->spares : 0;
+  /* Backing off with a spare ready now: no start to space out. */
+  if (m->state == WARD__L_BACKOFF && m->spares_ready) {
+    m->due_start = INT64_MAX;
+    queue_start(m, o);
   }
 }
 
@@ -645,22 +683,24 @@ static void on_group_start(ward__life *m, const ward_spec *s, const ward__lev *e
 #define PAUSE on_pause
 #define NOPAU pause_refused
 #define RESUM on_resume
+#define SPARE on_spares
+#define ADOPT on_adopted
 #define _____ NULL
 
 static const handler table[WARD__L_NSTATES][WARD__LE_NEVENTS] = {
-  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL  G_TRM  G_STA  G_FAI  PAUSE  RESUM */
-  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
-  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
-  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM},
-  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM},
-  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
-  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
-  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____},
-  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, STOPK, _____, _____, SETTL, _____, _____, _____, NOPAU, _____},
-  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____},
-  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____},
-  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____},
-  [WARD__L_HELD]      = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, G_STA, G_FAI, NOPAU, _____},
+  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL  G_TRM  G_STA  G_FAI  PAUSE  RESUM  SPARE  ADOPT */
+  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, ADOPT},
+  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____},
+  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM, SPARE, ADOPT},
+  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM, SPARE, _____},
+  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____},
+  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____},
+  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____},
+  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, STOPK, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____},
+  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____},
+  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____},
+  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____},
+  [WARD__L_HELD]      = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, G_STA, G_FAI, NOPAU, _____, SPARE, _____},
 };
 
 void ward__life_init(ward__life *m) {
@@ -805,6 +845,6 @@ const char *ward__life_event_name(int type) {
       "start",    "restart", "cycle", "stop",       "want",     "spawned", "spawn-failed",
       "ready",    "refused", "violation", "closed", "exit",     "tick",    "call-begin",
       "call-end", "kill",    "heartbeat", "memory", "settled", "group-term",
-      "group-start", "group-fail", "pause", "resume"};
+      "group-start", "group-fail", "pause", "resume", "spares", "adopted"};
   return type >= 0 && type < WARD__LE_NEVENTS ? names[type] : "?";
 }

@@ -66,6 +66,9 @@ typedef enum {
   WARD__LE_GROUP_FAIL,    /* its group gave up: end the process, then fail */
   WARD__LE_PAUSE,         /* ward_worker_pause: freeze the process's tree */
   WARD__LE_RESUME,        /* ward_worker_resume: let it run again */
+  WARD__LE_SPARES,        /* the count of its ready spares changed (spares) */
+  WARD__LE_ADOPTED,       /* the host handed it a ready process: a spare that
+                             takes over, or a replacement (ward_worker_replace) */
   WARD__LE_NEVENTS
 } ward__levent;
 
@@ -88,6 +91,9 @@ typedef struct ward__lev {
   int kernel_memory;  /* SPAWNED: the process's cgroup enforces the tree's
                          memory limits (no fallback to sampling) */
   int oom;            /* EXIT: its cgroup counted an OOM kill */
+  int spares;         /* SPARES: how many spares are ready now */
+  uint32_t generation; /* SPAWNED: the generation the process takes (a
+                          spare's: its worker's next), 0: the next of its own */
 } ward__lev;
 
 /* What the host must do after a step, in this order: emit the events, then
@@ -103,7 +109,9 @@ enum {
   WARD__LA_FIRST_FAILED = 1 << 7, /* the first start failed: keep this event's error for ward_spawn */
   WARD__LA_GROUP = 1 << 8,         /* a group member failed: its group decides what follows */
   WARD__LA_PAUSE = 1 << 9,  /* freeze the process's tree */
-  WARD__LA_RESUME = 1 << 10 /* thaw it (before any other action of the step) */
+  WARD__LA_RESUME = 1 << 10, /* thaw it (before any other action of the step) */
+  WARD__LA_ADOPT = 1 << 11   /* with SPAWN: take a ready spare (start a process
+                                if none is ready any more); answer ADOPTED */
 };
 
 /* An event for the program (ward_event), as far as the machine knows it. */
@@ -157,6 +165,8 @@ typedef struct ward__life {
   int paused;              /* READY, DRAINING: its tree is frozen; heartbeats wait */
   int kernel_memory;       /* the current process's cgroup enforces the spec's
                               tree memory limits (else they are sampled) */
+  uint32_t spares_ready;   /* ready spares the host holds (SPARES): a new
+                              process needs no start, so no backoff either */
   ward__supstate sup;      /* the restart policy's bookkeeping */
 } ward__life;
 

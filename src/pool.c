@@ -180,6 +180,9 @@ int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
   if (opts->min_workers < 0 || opts->max_workers < 1 || opts->min_workers > opts->max_workers ||
       opts->idle_ms < 0)
     return ward__fail(WARD_EINVAL, "pool sizes need 0 <= min <= max, max >= 1");
+  if (opts->spares < -1 || opts->spares > WARD_MAX_SPARES)
+    return ward__fail(WARD_EINVAL, "ward_pool_opts.spares %d: -1 (the spec's) or 0..%d",
+                      opts->spares, WARD_MAX_SPARES);
   ward_pool *p = calloc(1, sizeof *p);
   if (!p)
     return WARD_ENOMEM;
@@ -188,6 +191,9 @@ int ward_pool_new(ward_pool **out, ward_host *h, const ward_spec *spec,
     free(p);
     return WARD_ENOMEM;
   }
+  /* Spares are each member's own (ward_spec_spares). */
+  if (opts->spares >= 0)
+    p->spec->spares = (uint32_t)opts->spares;
   p->host = h;
   p->o = *opts;
   pthread_mutex_init(&p->mu, NULL);

@@ -56,6 +56,7 @@ int ward_spec_new(ward_spec **out, const char *name, const char *executable) {
   s->cancel_grace_ms = WARD_CANCEL_GRACE_MS_DEFAULT;
   s->output = WARD_OUTPUT_CAPTURE;
   s->log_ring = WARD_LOG_RING_DEFAULT;
+  s->spares = WARD_SPARES_DEFAULT;
   s->proc_class = WARD_CLASS_WORKER;
   s->umask = -1;
   ward__spec_apply_class(s);
@@ -385,6 +386,15 @@ int ward_spec_supervise_start(ward_spec *s, int on) {
   if (!s)
     return ward__fail(WARD_EINVAL, "NULL spec");
   s->supervise_start = !!on;
+  return 0;
+}
+
+int ward_spec_spares(ward_spec *s, unsigned n) {
+  if (!s)
+    return ward__fail(WARD_EINVAL, "NULL spec");
+  if (n > WARD_MAX_SPARES)
+    return ward__fail(WARD_EINVAL, "%u spares: at most %d", n, WARD_MAX_SPARES);
+  s->spares = n;
   return 0;
 }
 

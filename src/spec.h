@@ -61,6 +61,7 @@ struct ward_spec {
   int nice;                /* added to the host's nice value */
   int io_level;            /* 0..7, or WARD_IO_INHERIT */
   int lazy;                /* no process until the first call */
+  uint32_t spares;         /* processes kept started and ready, not serving */
   int set_ids;             /* ward_spec_user: run as uid/gid with `groups` */
   uint32_t uid, gid;
   uint32_t *groups;        /* supplementary groups (ngroups), or NULL */

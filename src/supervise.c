@@ -136,6 +136,7 @@ void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
     ev->now = ward__now_ms();
   ward__lstate was = w->life.state;
   int step_was = w->life.stop_step, spawning_was = w->life.spawning;
+  uint32_t readies_was = w->life.readies;
   ward__life_step(&w->life, w->spec, ev, o);
 #if WARD__CHECKED
   const char *broken = ward__life_check(&w->life);
@@ -177,6 +178,8 @@ void ward__worker_post(ward_worker *w, ward__lev *ev, ward__lout *out) {
     ward__worker_queue(w);
   if (w->group)
     ward__group_after(w->group, w, o, ev->now);
+  if (w->spare_of || w->nspares || w->spec->spares)
+    ward__spares_after(w, was, readies_was);
   ward__worker_schedule(w);
   /* Threads wait for states (a call for READY, a stop for STOPPED...): they
    * look again when something they wait for may have changed. */
@@ -269,11 +272,8 @@ static int spawn_error(ward_worker *w, int err) {
   return ward__fail_keep(err, w->spawn_errno, text);
 }
 
-/* A new handle in the host's list (lock held on return, or NULL with the
- * lock not held and the error in *err). */
-static ward_worker *new_worker(ward_host *h, const ward_spec *spec, int *err) {
+ward_worker *ward__worker_alloc(ward_host *h, const ward_spec *spec) {
   ward_worker *w = calloc(1, sizeof *w);
-  *err = WARD_ENOMEM;
   if (!w)
     return NULL;
   w->spec = ward__spec_dup(spec);
@@ -289,6 +289,16 @@ static ward_worker *new_worker(ward_host *h, const ward_spec *spec, int *err) {
   w->proc = (ward__proc)WARD__PROC_NONE;
   w->timer = (ward__timer){INT64_MAX, SIZE_MAX, worker_fire, w};
   w->conn_due = INT64_MAX;
+  return w;
+}
+
+/* A new handle in the host's list (lock held on return, or NULL with the
+ * lock not held and the error in *err). */
+static ward_worker *new_worker(ward_host *h, const ward_spec *spec, int *err) {
+  *err = WARD_ENOMEM;
+  ward_worker *w = ward__worker_alloc(h, spec);
+  if (!w)
+    return NULL;
   pthread_mutex_lock(&h->mu);
   if (h->quit) {
     pthread_mutex_unlock(&h->mu);
@@ -582,6 +592,8 @@ int ward_worker_stop(ward_worker *w, int grace_ms) {
   while (w->life.state == WARD__L_STOPPING && w->life.stop_step < 3)
     ward__host_wait(h, INT64_MAX);
   int stuck = w->life.state == WARD__L_STOPPING;
+  /* Its spares were asked to stop with it (ward__spares_after). */
+  ward__spares_wait_stopped(w);
   pthread_mutex_unlock(&h->mu);
   return stuck ? ward__fail(WARD_ESYS, "worker '%s' did not die after SIGKILL", w->spec->name)
                : 0;
@@ -608,6 +620,7 @@ void ward_worker_free(ward_worker *w) {
   pthread_mutex_lock(&h->mu);
   w->unlinked = 1;
   ward__timer_remove(h, &w->timer);
+  ward__spares_unlink(w);
   ward__worker_unlink(h, w);
   pthread_mutex_unlock(&h->mu);
   ward__host_sync(h);
@@ -666,9 +679,22 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
   v.pressure_memory = ts.pressure[1];
   v.pressure_io = ts.pressure[2];
   v.oom_kills = ts.oom_kills;
+  ward__proc spares[WARD_MAX_SPARES];
+  size_t nspares = 0;
+  v.spares_ready = w->life.spares_ready;
+  for (size_t i = 0; i < w->nspares && nspares < WARD_MAX_SPARES; i++)
+    if (w->spares[i]->proc.pid > 0)
+      spares[nspares++] = w->spares[i]->proc;
+  v.spares_running = (uint32_t)nspares;
   pthread_mutex_unlock(&w->host->mu);
   if (v.pid > 0)
     ward__proc_usage(&proc, &v.rss_bytes, &v.cpu_ms, &v.start_time_ms);
+  /* What the spares cost: read outside the lock, as the worker's own. */
+  for (size_t i = 0; i < nspares; i++) {
+    uint64_t rss = 0, cpu;
+    if (!ward__proc_usage(&spares[i], &rss, &cpu, NULL) && rss != WARD_UNKNOWN)
+      v.spares_rss_bytes += rss;
+  }
   return ward__info_put(out, &v);
 }
 

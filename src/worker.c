@@ -477,9 +477,12 @@ static void start_worker(ward_host *h, ward_worker *w) {
     w->landlock_abi = landlock_abi;
     /* Its cgroup enforces the memory limits of its tree, if it has one
      * with the memory controller. */
+    /* A hidden handle's process takes its worker's next generation: the
+     * one its WELCOME says, and the one it has if it takes over. */
     ward__lev ev = {.type = WARD__LE_SPAWNED,
                     .kernel_memory = ward__proc_tree(&pr) == WARD_TREE_CGROUP &&
-                                     (ward__trees_limits(h->trees) & WARD__LIMIT_MEMORY)};
+                                     (ward__trees_limits(h->trees) & WARD__LIMIT_MEMORY),
+                    .generation = w->spare_of ? w->spare_of->life.generation + 1 : 0};
     ward__worker_post(w, &ev, &o);
   }
   if (rv || (o.act & WARD__LA_DISCARD)) {
@@ -519,7 +522,7 @@ static void start_job(ward__job *job) {
   ward_worker *w = job->obj;
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  int queued = w->life.state == WARD__L_QUEUED;
+  int queued = w->life.state == WARD__L_QUEUED && !ward__spares_adopt(w);
   pthread_mutex_unlock(&h->mu);
   if (queued)
     start_worker(h, w);
@@ -649,6 +652,80 @@ void ward__worker_on_exit(ward_worker *w) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Swapping processes (spares, replacement)                            */
+
+/* The loop stops watching the descriptors of the worker's process. */
+static void unwatch_process(ward_worker *w) {
+  ward__loop *l = w->host->loop;
+  ward__fd fds[] = {ward__proc_watch(&w->proc), w->listen_fd, w->notify_fd, w->out_fd,
+                    w->err_fd};
+  for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    if (ward__fd_valid(fds[i]))
+      ward__loop_del(l, fds[i]);
+}
+
+/* And watches them again, for `w`. Each was in the loop a moment ago
+ * (unwatch_process), so the room for it is there. */
+static void watch_process(ward_worker *w) {
+  ward__loop *l = w->host->loop;
+  if (ward__fd_valid(w->listen_fd)) {
+    w->listen_watch = (ward__watch){accept_ready, w};
+    ward__loop_add(l, w->listen_fd, WARD__IN, &w->listen_watch);
+  }
+  if (ward__fd_valid(w->notify_fd)) {
+    w->notify_watch = (ward__watch){notify_ready, w};
+    ward__loop_add(l, w->notify_fd, WARD__IN, &w->notify_watch);
+  }
+  ward__output_watch(w);
+  if (ward__fd_valid(ward__proc_watch(&w->proc))) {
+    w->pid_watch = (ward__watch){exit_ready, w};
+    ward__loop_add(l, ward__proc_watch(&w->proc), WARD__IN, &w->pid_watch);
+  }
+}
+
+static void swap_bytes(void *x, void *y, size_t n) {
+  unsigned char *p = x, *q = y;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char t = p[i];
+    p[i] = q[i];
+    q[i] = t;
+  }
+}
+
+#define SWAP(field) swap_bytes(&a->field, &b->field, sizeof a->field)
+
+void ward__worker_swap(ward_worker *a, ward_worker *b) {
+  unwatch_process(a);
+  unwatch_process(b);
+  SWAP(proc);
+  SWAP(conn);
+  SWAP(listen_fd);
+  SWAP(sock_dir);
+  SWAP(sock_path);
+  SWAP(out_fd);
+  SWAP(err_fd);
+  SWAP(notify_fd);
+  SWAP(sandbox);
+  SWAP(landlock_abi);
+  SWAP(log_pid);
+  SWAP(reap_at);
+  SWAP(conn_due);
+  SWAP(token);
+  /* The worker's connection is the worker's, whoever held it before: what
+   * its process sends (a request for a host handler, a close) concerns
+   * the worker. The other one, an old process's, was the worker's
+   * already. No other thread reads a hidden handle's connection, and the
+   * loop, which does, is this thread. */
+  ward_worker *owner = a->spare_of ? b : a;
+  if (owner->conn)
+    owner->conn->owner = owner;
+  watch_process(a);
+  watch_process(b);
+}
+
+#undef SWAP
+
+/* ------------------------------------------------------------------ */
 /* Destruction                                                         */
 
 void ward__worker_unlink(ward_host *h, ward_worker *w) {
@@ -678,7 +755,9 @@ void ward__worker_destroy(ward_worker *w) {
   ward__close(w->err_fd);
   ward__logring_free(&w->logs);
   free(w->fwd);
-  if (w->data_dir && !w->spec->keep_data) {
+  ward__spares_destroy(w);
+  /* A hidden handle's directory is its worker's. */
+  if (w->data_dir && !w->spec->keep_data && !w->spare_of) {
     ward__remove_tree(w->data_dir);
     ward__guard_remove_dir(&w->host->guard, w->id);
   }
@@ -688,7 +767,11 @@ void ward__worker_destroy(ward_worker *w) {
   for (size_t i = 0; i < w->nretired; i++)
     free(w->retired[i]);
   free(w->retired);
-  ward_spec_free(w->spec);
+  if (!w->spec_borrowed)
+    ward_spec_free(w->spec);
+  for (size_t i = 0; i < w->nold_specs; i++)
+    ward_spec_free(w->old_specs[i]);
+  free(w->old_specs);
   free(w);
 }
 

@@ -63,8 +63,42 @@ void ward__worker_spawn_err(ward_worker *w, int err, int sys_errno, const char *
 /* Takes the worker out of the host's list, start queue and group (lock
  * held). */
 void ward__worker_unlink(ward_host *h, ward_worker *w);
-/* Frees a worker that nothing refers to any more. */
+/* Frees a worker that nothing refers to any more (its spares with it). */
 void ward__worker_destroy(ward_worker *w);
+/* Exchanges the processes of a worker and a hidden handle of its (lock
+ * held, loop thread, between turns): process, channel, output pipes,
+ * readiness descriptors, sandbox figures, each watched by the loop for
+ * its new holder. Connections keep the worker as their owner. */
+void ward__worker_swap(ward_worker *a, ward_worker *b);
+
+/* supervise.c: a handle with its defaults, in no list (no lock needed). */
+ward_worker *ward__worker_alloc(ward_host *h, const ward_spec *spec);
+
+/* spare.c (lock held) */
+/* After a step of `w`'s machine (from `was`, `readies_was` readies): a
+ * spare's readiness is counted for its worker; a worker's spares are
+ * started once it is ready and stopped when it comes to rest. */
+void ward__spares_after(ward_worker *w, ward__lstate was, uint32_t readies_was);
+/* A queued start of `w` (loop thread): a ready spare takes over, and 1 is
+ * returned; 0: none is ready, start a process. */
+int ward__spares_adopt(ward_worker *w);
+/* Whether none of the worker's spares is still stopping. */
+int ward__spares_stopped(const ward_worker *w);
+/* Waits until the worker's spares have stopped (after its stop). */
+void ward__spares_wait_stopped(ward_worker *w);
+/* Takes the spares' timers out of the heap (the worker is being freed). */
+void ward__spares_unlink(ward_worker *w);
+/* Frees the worker's spares, stopped (ward__worker_destroy). */
+void ward__spares_destroy(ward_worker *w);
+/* Whether one of the worker's spares has process `pid`. */
+int ward__spares_own_pid(const ward_worker *w, int pid);
+/* A call on a connection other than the current one ended (lock held):
+ * a replacement waiting for the old process's calls looks again. */
+void ward__spares_old_call_done(ward_worker *w);
+
+/* handshake.c (lock held): `to` takes the methods and metadata of `from`'s
+ * handshake, as a new handshake of its own. */
+void ward__worker_take_hello(ward_worker *to, ward_worker *from);
 
 /* handshake.c */
 /* A HELLO on the worker's connection: checks it, adopts it and welcomes
