@@ -94,13 +94,11 @@ static int sampled(const ward__life *m, const ward_spec *s) {
   return hard_limit(m, s) || soft_limit(m, s);
 }
 
-/* A new process is wanted: a ready spare takes over if there is one,
- * else one is started. */
+/* A new process is wanted: the host adopts a ready spare if it has one
+ * (ADOPTED), else starts one (SPAWNED). */
 static void queue_start(ward__life *m, ward__lout *o) {
   m->state = WARD__L_QUEUED;
   o->act |= WARD__LA_SPAWN;
-  if (m->spares_ready)
-    o->act |= WARD__LA_ADOPT;
 }
 
 static void become_ready(ward__life *m, const ward_spec *s, int64_t now, ward__lout *o) {

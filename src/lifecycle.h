@@ -99,7 +99,9 @@ typedef struct ward__lev {
 /* What the host must do after a step, in this order: emit the events, then
  * the actions below. */
 enum {
-  WARD__LA_SPAWN = 1 << 0,     /* start a process (queue it for the loop) */
+  WARD__LA_SPAWN = 1 << 0,     /* a new process: queued for the loop, which
+                                  adopts a ready spare (then ADOPTED) or
+                                  starts one (then SPAWNED) */
   WARD__LA_DISCARD = 1 << 1,   /* SPAWNED came too late: kill and reap that process */
   WARD__LA_KILL = 1 << 2,      /* signal the process group (`signal`) */
   WARD__LA_GOODBYE = 1 << 3,   /* send GOODBYE with `goodbye` as its text */
@@ -109,9 +111,7 @@ enum {
   WARD__LA_FIRST_FAILED = 1 << 7, /* the first start failed: keep this event's error for ward_spawn */
   WARD__LA_GROUP = 1 << 8,         /* a group member failed: its group decides what follows */
   WARD__LA_PAUSE = 1 << 9,  /* freeze the process's tree */
-  WARD__LA_RESUME = 1 << 10, /* thaw it (before any other action of the step) */
-  WARD__LA_ADOPT = 1 << 11   /* with SPAWN: take a ready spare (start a process
-                                if none is ready any more); answer ADOPTED */
+  WARD__LA_RESUME = 1 << 10 /* thaw it (before any other action of the step) */
 };
 
 /* An event for the program (ward_event), as far as the machine knows it. */

@@ -105,6 +105,9 @@ SAME(ward_pool_opts, rel_pool_opts, min_workers);
 SAME(ward_pool_opts, rel_pool_opts, max_workers);
 SAME(ward_pool_opts, rel_pool_opts, idle_ms);
 _Static_assert(sizeof(ward_pool_opts) >= sizeof(rel_pool_opts), "ward_pool_opts shrank");
+/* Added after idle_ms (spares): past that layout's end. */
+_Static_assert(offsetof(ward_pool_opts, spares) >= sizeof(rel_pool_opts),
+               "ward_pool_opts.spares in the tail");
 
 typedef struct {
   uint32_t struct_size;
@@ -172,6 +175,12 @@ typedef struct {
 } class_info_layout;
 SAME(ward_info, class_info_layout, proc_class);
 _Static_assert(offsetof(ward_info, tree) >= sizeof(class_info_layout), "ward_info.tree in the tail");
+/* Added after oom_kills (spares): past that layout's end, which had no
+ * tail padding (oom_kills closed an 8-byte unit). */
+_Static_assert(offsetof(ward_info, spares_ready) >= offsetof(ward_info, oom_kills) + sizeof(uint32_t),
+               "ward_info.spares_ready in the tail");
+_Static_assert((offsetof(ward_info, oom_kills) + sizeof(uint32_t)) % 8 == 0,
+               "the layout before spares ended without padding");
 
 typedef struct {
   uint32_t struct_size;
@@ -718,6 +727,7 @@ static void test_init_functions(void) {
   T_EQ_INT(po.min_workers, po_macro.min_workers);
   T_EQ_INT(po.max_workers, po_macro.max_workers);
   T_EQ_INT(po.idle_ms, po_macro.idle_ms);
+  T_EQ_INT(po.spares, WARD_POOL_SPARES_DEFAULT);
 
   ward_replace_opts ro;
   memset(&ro, PATTERN, sizeof ro);
@@ -736,6 +746,7 @@ static void test_init_functions(void) {
   T_OK(ward_info_init(&in, sizeof in));
   T_EQ_INT(in.struct_size, sizeof in);
   T_TRUE(in.pid == 0 && in.state == 0 && in.calls_served == 0 && in.calls_in_flight == 0);
+  T_TRUE(in.spares_ready == 0 && in.spares_running == 0 && in.spares_rss_bytes == 0);
 
   ward_pool_stats ps;
   memset(&ps, PATTERN, sizeof ps);

@@ -204,6 +204,10 @@ static void test_api_table(void) {
               WARD_POOL_MAX_WORKERS_DEFAULT);
   default_row("ward_pool_opts.idle_ms", "`WARD_POOL_IDLE_MS_DEFAULT`", "%d",
               WARD_POOL_IDLE_MS_DEFAULT);
+  default_row("ward_pool_opts.spares", "`WARD_POOL_SPARES_DEFAULT`", "%d (%s)",
+              WARD_POOL_SPARES_DEFAULT, WARD_POOL_SPARES_DEFAULT < 0 ? "the spec's" : "spares");
+  default_row("ward_spec_spares", "`WARD_SPARES_DEFAULT`", "%d%s", WARD_SPARES_DEFAULT,
+              WARD_SPARES_DEFAULT ? "" : " (none)");
   default_row("ward_replace_opts.ready_ms", "`WARD_REPLACE_READY_MS_DEFAULT`", "%d",
               WARD_REPLACE_READY_MS_DEFAULT);
   default_row("ward_replace_opts.drain_ms", "`WARD_REPLACE_DRAIN_MS_DEFAULT`", "%d",
@@ -350,6 +354,7 @@ static void test_code(void) {
   T_EQ_INT(s->wait_restart, WARD_WAIT_RESTART_DEFAULT);
   T_EQ_INT(s->log_ring, WARD_LOG_RING_DEFAULT);
   T_EQ_INT(s->zerocopy_min, WARD_ZEROCOPY_MIN_DEFAULT);
+  T_EQ_INT(s->spares, WARD_SPARES_DEFAULT);
   /* A sample period of 0 is the default one. */
   T_OK(ward_spec_memory_limit(s, 1 << 20, 0, 5));
   T_OK(ward_spec_memory_limit(s, 1 << 20, 0, 0));
@@ -380,6 +385,10 @@ static void test_code(void) {
   T_EQ_INT(po.min_workers, WARD_POOL_MIN_WORKERS_DEFAULT);
   T_EQ_INT(po.max_workers, WARD_POOL_MAX_WORKERS_DEFAULT);
   T_EQ_INT(po.idle_ms, WARD_POOL_IDLE_MS_DEFAULT);
+  T_EQ_INT(po.spares, WARD_POOL_SPARES_DEFAULT);
+
+  ward_replace_opts ro = WARD_REPLACE_OPTS_INIT;
+  T_EQ_INT(ro.drain_ms, WARD_REPLACE_DRAIN_MS_DEFAULT);
 }
 
 int main(void) {

@@ -823,6 +823,109 @@ static void test_group_member(void) {
 
 /* ---- every cell ---- */
 
+/* ---- spares and replacement ---- */
+
+static void spares(int n, int64_t t) {
+  step_ev((ward__lev){.type = WARD__LE_SPARES, .now = t, .spares = n});
+}
+
+/* With a ready spare, a crash queues the new process at once (no
+ * backoff); the host's adoption makes it the next generation, ready. The
+ * policy still counts the failure. */
+static void test_spare_skips_backoff(void) {
+  fresh();
+  up(0);
+  spares(1, 5);
+  T_STATE(WARD__L_READY);
+  T_ACT(0);
+  T_EQ_INT(m.spares_ready, 1);
+  crash(100);
+  T_STATE(WARD__L_QUEUED);
+  T_ACT(WARD__LA_SPAWN);
+  T_EQ_STR(emitted(), "exited,restarting");
+  T_EQ_INT(o.emit[1].delay_ms, 0);
+  T_EQ_INT(o.emit[1].attempt, 1);
+  T_EQ_INT(m.sup.failures, 1);
+  step(WARD__LE_ADOPTED, 100);
+  T_STATE(WARD__L_READY);
+  T_EQ_STR(emitted(), "spawned,ready,restarted");
+  T_EQ_INT(m.generation, 2);
+  T_EQ_INT(m.ready_at, 100);
+  T_EQ_INT(m.spawning, 0);
+
+  /* No spare: the same crash backs off. */
+  spares(0, 150);
+  crash(200);
+  T_STATE(WARD__L_BACKOFF);
+  T_EQ_INT(m.due_start, 200 + 200); /* the second failure in a row: doubled */
+  /* A spare ready meanwhile ends the wait: no start to space out. */
+  spares(1, 210);
+  T_STATE(WARD__L_QUEUED);
+  T_ACT(WARD__LA_SPAWN);
+  T_EQ_INT(ward__life_due(&m, s), INT64_MAX);
+  step(WARD__LE_ADOPTED, 210);
+  T_STATE(WARD__L_READY);
+  T_EQ_INT(m.generation, 3);
+
+  /* The intensity still holds: a third failure in the window, then a
+   * fourth gives up, spare or not. */
+  crash(300);
+  step(WARD__LE_ADOPTED, 300);
+  crash(400);
+  T_STATE(WARD__L_FAILED);
+  T_EQ_STR(emitted(), "exited,gave-up");
+}
+
+/* A planned replacement with a spare: the exit after the goodbye queues
+ * the new process at once, as without one. */
+static void test_spare_recycle(void) {
+  fresh();
+  T_OK(ward_spec_max_requests(s, 1));
+  up(0);
+  spares(1, 1);
+  step(WARD__LE_CALL_BEGIN, 10);
+  step_ev((ward__lev){.type = WARD__LE_CALL_END, .now = 11, .answered = 1, .current = 1});
+  T_STATE(WARD__L_REPLACING);
+  step_ev((ward__lev){.type = WARD__LE_EXIT, .now = 12, .code = 0});
+  T_STATE(WARD__L_QUEUED);
+  T_ACT(WARD__LA_SPAWN);
+  step(WARD__LE_ADOPTED, 12);
+  T_STATE(WARD__L_READY);
+  T_EQ_INT(m.generation, 2);
+  T_EQ_INT(m.gen_served, 0);
+}
+
+/* A replacement: a ready worker adopts a new process while a call is in
+ * flight on the old one; that call ends as not current. A paused worker
+ * is not replaced. A spare's process takes the generation it was given. */
+static void test_adopted_while_ready(void) {
+  fresh();
+  up(0);
+  step(WARD__LE_CALL_BEGIN, 10);
+  step(WARD__LE_ADOPTED, 20);
+  T_STATE(WARD__L_READY);
+  T_EQ_STR(emitted(), "spawned,ready,restarted");
+  T_EQ_INT(m.generation, 2);
+  T_EQ_INT(m.ready_at, 20);
+  T_EQ_INT(m.inflight, 1);
+  step_ev((ward__lev){.type = WARD__LE_CALL_END, .now = 30, .answered = 1, .current = 0});
+  T_EQ_INT(m.inflight, 0);
+  T_EQ_INT(m.served, 1);
+  T_EQ_INT(m.gen_served, 0);
+  step(WARD__LE_PAUSE, 40);
+  step(WARD__LE_ADOPTED, 41);
+  T_EQ_INT(m.generation, 2);
+  T_EQ_INT(o.nemit, 0);
+  /* Adopted means nothing where no process was asked for. */
+  fresh();
+  step(WARD__LE_ADOPTED, 1);
+  T_STATE(WARD__L_STOPPED);
+  /* SPAWNED with a generation: a spare's, its worker's next. */
+  step(WARD__LE_START, 2);
+  step_ev((ward__lev){.type = WARD__LE_SPAWNED, .now = 3, .generation = 7});
+  T_EQ_INT(m.generation, 7);
+}
+
 /* A random walk over every event in every state (with plausible fields):
  * no invariant may break, and a TICK leaves no timer due. */
 /* The walk's own generator (rand_r is not everywhere): the same walk on
@@ -853,6 +956,7 @@ static void test_random_walk(void) {
       ev.current = walk_rand(&seed) % 2;
       ev.missed = walk_rand(&seed) % 2;
       ev.rss = walk_rand(&seed) % 300;
+      ev.spares = (int)(walk_rand(&seed) % 3);
       ev.error = WARD_EPROTO;
       /* Calls end only after they began. */
       if (ev.type == WARD__LE_CALL_END && !m.inflight)
@@ -894,6 +998,9 @@ int main(void) {
   T_RUN(test_stop_plain);
   T_RUN(test_restart_from_rest);
   T_RUN(test_group_member);
+  T_RUN(test_spare_skips_backoff);
+  T_RUN(test_spare_recycle);
+  T_RUN(test_adopted_while_ready);
   T_RUN(test_random_walk);
   ward_spec_free(s);
   return t_done();
