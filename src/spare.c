@@ -202,7 +202,8 @@ int ward__spares_own_pid(const ward_worker *w, int pid) {
   for (size_t i = 0; i < w->nspares; i++)
     if (w->spares[i]->proc.pid == pid)
       return 1;
-  return 0;
+  /* A replacement's process, new or old. */
+  return w->swap_with && w->swap_with->proc.pid == pid;
 }
 
 /* ------------------------------------------------------------------ */
@@ -413,6 +414,7 @@ int ward_worker_replace(ward_worker *w, const ward_spec *ns, const ward_replace_
     return ward__fail(WARD_ENOMEM, "no memory for a replacement");
   }
   w->replacing = 1;
+  w->swap_with = x;
   rv = ready_new(w, x, &o);
   if (!rv)
     rv = hand_over(w, x);
@@ -424,12 +426,18 @@ int ward_worker_replace(ward_worker *w, const ward_spec *ns, const ward_replace_
     drain_old(w, o.drain_ms);
     renew_spares(w);
   }
-  w->replacing = 0;
   w->old_calls = 0;
   ward_spec *unused = w->next_spec; /* not taken: the replacement failed */
   w->next_spec = NULL;
   pthread_mutex_unlock(&h->mu);
   ward_spec_free(unused);
+  /* Its process (new or old) is the worker's until it is gone
+   * (ward_host_reap_orphans leaves it alone); then the handle goes. */
+  ward_worker_stop(x, -1);
+  pthread_mutex_lock(&h->mu);
+  w->swap_with = NULL;
+  w->replacing = 0;
+  pthread_mutex_unlock(&h->mu);
   hidden_free(x);
   return rv ? ward__fail_keep(rv, sys, why) : 0;
 }
