@@ -299,9 +299,12 @@ static int doctor_ok(ward_worker *x, int timeout_ms) {
 }
 
 /* Ends the old spares and starts those of the new spec (lock held on
- * entry and return; released while old ones stop). */
+ * entry and return). They stop while still the worker's, so their
+ * processes stay its own until reaped (ward_host_reap_orphans). */
 static void renew_spares(ward_worker *w) {
   ward_host *h = w->host;
+  stop_spares(w);
+  ward__spares_wait_stopped(w);
   ward_worker **old = w->spares;
   size_t n = w->nspares;
   w->spares = NULL;

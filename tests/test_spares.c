@@ -27,7 +27,15 @@ static ward_host *host;
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-/* The worker: records its pid, then serves (tworker.h's methods). */
+/* A doctor with a failing check. */
+static int bad_doctor(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  static const ward_check checks[] = {{"db", WARD_CHECK_ERROR, "unreachable"}};
+  return ward_ctx_reply_doctor(ctx, checks, 1);
+}
+
+/* The worker: records its pid, then serves (tworker.h's methods; with
+ * DOCTOR_FAIL set, a doctor that fails and nothing else). */
 static int pidlog_worker(int argc, char **argv) {
   const char *dir = getenv("WARD_DATA_DIR");
   char path[4096];
@@ -37,6 +45,15 @@ static int pidlog_worker(int argc, char **argv) {
     return 9;
   fprintf(f, "%d\n", (int)getpid());
   fclose(f);
+  if (getenv("DOCTOR_FAIL")) {
+    ward_client *c;
+    if (ward_client_connect(&c))
+      return 2;
+    ward_client_handle(c, "ward.doctor", bad_doctor, NULL);
+    int rv = ward_client_run(c);
+    ward_client_free(c);
+    return rv ? 1 : 0;
+  }
   argv[2] = (char *)"serve";
   return tworker_main(argc, argv);
 }
@@ -382,6 +399,28 @@ static void test_replace_broken(void) {
   ward_worker_free(w);
 }
 
+/* With opts->doctor, the new process must pass its doctor first. */
+static void test_replace_doctor(void) {
+  ward_worker *w = spawn_spec(tw_spec("doctored", "pidlog"));
+  int old = ward_worker_pid(w);
+  ward_replace_opts o = WARD_REPLACE_OPTS_INIT;
+  o.doctor = 1;
+  ward_spec *ns = tw_spec("doctored", "pidlog");
+  T_OK(ward_spec_env(ns, "DOCTOR_FAIL", "1"));
+  T_ERR(ward_worker_replace(w, ns, &o), WARD_EREMOTE);
+  if (!strstr(ward_last_error(), "db: unreachable"))
+    T_FAIL("want the failed check named, got: %s", ward_last_error());
+  ward_spec_free(ns);
+  T_EQ_INT(call_int(w, "pid"), old);
+  /* tworker.h's doctor warns, and passes. */
+  ns = tw_spec("doctored", "pidlog");
+  T_OK(ward_worker_replace(w, ns, &o));
+  ward_spec_free(ns);
+  T_TRUE(call_int(w, "pid") != old);
+  T_TRUE(gone(old));
+  ward_worker_free(w);
+}
+
 /* With spares, a replacement renews them from the new spec. */
 static void test_replace_renews_spares(void) {
   ward_worker *w = spawn_spec(spare_spec("renewed", 1));
@@ -411,7 +450,8 @@ static const tcase_ cases[] = {
     TCASE(test_spare_follows_spec),   TCASE(test_recycles_take_spare),
     TCASE(test_spare_death_is_silent), TCASE(test_stop_ends_spares),
     TCASE(test_pool_spares),          TCASE(test_replace),
-    TCASE(test_replace_broken),       TCASE(test_replace_renews_spares),
+    TCASE(test_replace_broken),       TCASE(test_replace_doctor),
+    TCASE(test_replace_renews_spares),
 };
 
 int main(int argc, char **argv) {
