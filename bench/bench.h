@@ -252,6 +252,18 @@ static inline int bench_m_note(ward_ctx *ctx, const void *d, size_t n, void *ud)
   return 0;
 }
 
+/* "crash" ends the worker as a crash does (it never answers); "noop"
+ * replies with nothing. */
+static inline int bench_m_crash(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ctx, (void)d, (void)n, (void)ud;
+  bench_crash_now();
+}
+
+static inline int bench_m_noop(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)d, (void)n, (void)ud;
+  return ward_ctx_reply(ctx, NULL, 0);
+}
+
 static inline int bench_m_count(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
   uint64_t v = bench_notified;

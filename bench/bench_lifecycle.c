@@ -39,16 +39,6 @@
 /* ------------------------------------------------------------------ */
 /* The worker                                                          */
 
-static int m_crash(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ctx, (void)d, (void)n, (void)ud;
-  bench_crash_now();
-}
-
-static int m_noop(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)d, (void)n, (void)ud;
-  return ward_ctx_reply(ctx, NULL, 0);
-}
-
 /* Says it started, then works until cancelled. */
 static int m_slow(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)d, (void)n, (void)ud;
@@ -59,7 +49,7 @@ static int m_slow(ward_ctx *ctx, const void *d, size_t n, void *ud) {
 }
 
 static const bench_method methods[] = {
-    {"crash", m_crash}, {"noop", m_noop}, {"slow", m_slow}};
+    {"crash", bench_m_crash}, {"noop", bench_m_noop}, {"slow", m_slow}};
 
 /* ------------------------------------------------------------------ */
 /* Raw children                                                        */

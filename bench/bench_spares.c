@@ -26,17 +26,7 @@
  */
 #include "bench.h"
 
-static int m_crash(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)ctx, (void)d, (void)n, (void)ud;
-  bench_crash_now();
-}
-
-static int m_noop(ward_ctx *ctx, const void *d, size_t n, void *ud) {
-  (void)d, (void)n, (void)ud;
-  return ward_ctx_reply(ctx, NULL, 0);
-}
-
-static const bench_method methods[] = {{"crash", m_crash}, {"noop", m_noop}};
+static const bench_method methods[] = {{"crash", bench_m_crash}, {"noop", bench_m_noop}};
 
 /* The quiet time before each crash, in both paths. */
 #define SETTLE_US 20000

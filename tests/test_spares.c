@@ -64,20 +64,14 @@ static ward_spec *spare_spec(const char *name, unsigned spares) {
   return s;
 }
 
-static ward_info info_of(const ward_worker *w) {
-  ward_info i = WARD_INFO_INIT;
-  T_OK(ward_worker_info(&i, w));
-  return i;
-}
-
 /* Polls the worker's figures until `cond` (on `wi`) holds, up to 20 s. */
 #define WAIT_INFO(w, cond)                                                             \
   do {                                                                                 \
     int64_t dl_ = t_now_ms() + 20000;                                                  \
-    ward_info wi = info_of(w);                                                         \
+    ward_info wi = tw_info(w);                                                         \
     while (!(cond) && t_now_ms() < dl_) {                                              \
       t_nap_ms(2);                                                                     \
-      wi = info_of(w);                                                                 \
+      wi = tw_info(w);                                                                 \
     }                                                                                  \
     if (!(cond))                                                                       \
       T_FAIL("worker '%s': %s did not come within 20 s (ready spares %u, running %u)", \
@@ -111,15 +105,6 @@ static int spare_pid(ward_worker *w) {
   return 0;
 }
 
-static int call_int(ward_worker *w, const char *method) {
-  ward_msg *m = NULL;
-  T_OK(ward_request(&m, w, method, NULL, 0, 20000));
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
-  ward_msg_free(m);
-  return atoi(buf);
-}
-
 static void call_str(ward_worker *w, const char *method, const char *arg, char *out, size_t cap) {
   ward_msg *m = NULL;
   T_OK(ward_request(&m, w, method, arg, strlen(arg), 20000));
@@ -127,13 +112,7 @@ static void call_str(ward_worker *w, const char *method, const char *arg, char *
   ward_msg_free(m);
 }
 
-static ward_worker *spawn_spec(ward_spec *s) {
-  ward_worker *w;
-  T_OK(ward_spawn(&w, host, s));
-  ward_spec_free(s);
-  tev_wait(WARD_EV_READY, ward_worker_id(w));
-  return w;
-}
+static ward_worker *spawn_spec(ward_spec *s) { return tev_spawn(host, s); }
 
 /* Whether `pid` is gone (reaped by the host): kill(0) fails. */
 static int gone(int pid) {
@@ -141,17 +120,6 @@ static int gone(int pid) {
   while (kill(pid, 0) == 0 && t_now_ms() < dl)
     t_nap_ms(2);
   return kill(pid, 0) != 0;
-}
-
-/* The index of the first event of `type` about `id` from `from` on, or -1. */
-static int tev_find_from(int from, int type, uint64_t id) {
-  int found = -1;
-  pthread_mutex_lock(&tev_mu);
-  for (int i = from; i < tev_n && found < 0; i++)
-    if (tev_log[i].type == type && tev_log[i].worker_id == id)
-      found = i;
-  pthread_mutex_unlock(&tev_mu);
-  return found;
 }
 
 /* The events about worker `id` from `from` on, of `type` (-1: any). */
@@ -170,7 +138,7 @@ static int count_events(int from, int type, uint64_t id) {
 /* Without spares nothing changes: no spare is started. */
 static void test_no_spares_by_default(void) {
   ward_worker *w = spawn_spec(tw_spec("plain-spares", "pidlog"));
-  ward_info i = info_of(w);
+  ward_info i = tw_info(w);
   T_EQ_INT(i.spares_ready, 0);
   T_EQ_INT(i.spares_running, 0);
   T_EQ_INT((int)i.spares_rss_bytes, 0);
@@ -193,13 +161,13 @@ static void test_crash_takes_spare(void) {
   int first = ward_worker_pid(w);
   int spare = spare_pid(w);
   T_TRUE(spare != first);
-  ward_info i = info_of(w);
+  ward_info i = tw_info(w);
   T_EQ_INT(i.spares_running, 1);
   T_TRUE(i.spares_rss_bytes > 0);
   int mark = tev_mark();
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
   /* The next call: served, by the spare. */
-  T_EQ_INT(call_int(w, "pid"), spare);
+  T_EQ_INT(tw_call_int(w, "pid"), spare);
   T_EQ_INT(ward_worker_generation(w), 2);
   tev r = tev_wait_from(mark, WARD_EV_RESTARTING, id);
   T_EQ_INT(r.delay_ms, 0);
@@ -225,7 +193,7 @@ static void test_spare_follows_spec(void) {
   snprintf(want_id, sizeof want_id, "%llu", (unsigned long long)ward_worker_id(w));
   int spare = spare_pid(w);
   T_OK(ward_worker_cycle(w));
-  T_EQ_INT(call_int(w, "pid"), spare);
+  T_EQ_INT(tw_call_int(w, "pid"), spare);
   call_str(w, "env", "SPARE_MARK", got, sizeof got);
   T_EQ_STR(got, "kept");
   call_str(w, "env", "WARD_WORKER_ID", got, sizeof got);
@@ -244,7 +212,7 @@ static void test_recycles_take_spare(void) {
   int spare = spare_pid(w);
   T_OK(ward_worker_cycle(w));
   T_EQ_INT(ward_worker_pid(w), spare);
-  T_EQ_INT(call_int(w, "pid"), spare);
+  T_EQ_INT(tw_call_int(w, "pid"), spare);
   ward_worker_free(w);
 
   ward_spec *s = spare_spec("maxreq-spare", 1);
@@ -253,8 +221,8 @@ static void test_recycles_take_spare(void) {
   int first = ward_worker_pid(w);
   spare = spare_pid(w);
   for (int k = 0; k < 3; k++)
-    T_EQ_INT(call_int(w, "pid"), first);
-  T_EQ_INT(call_int(w, "pid"), spare);
+    T_EQ_INT(tw_call_int(w, "pid"), first);
+  T_EQ_INT(tw_call_int(w, "pid"), spare);
   ward_worker_free(w);
 }
 
@@ -273,13 +241,16 @@ static void test_spare_death_is_silent(void) {
   for (int64_t dl = t_now_ms() + 20000; next == spare && t_now_ms() < dl; next = spare_pid(w))
     t_nap_ms(2);
   T_TRUE(next != spare);
-  T_EQ_INT(info_of(w).state, WARD_STATE_READY);
+  /* Its start came after the dead one was counted out: ready now means
+   * the new one is. */
+  WAIT_INFO(w, wi.spares_ready == 1);
+  T_EQ_INT(tw_info(w).state, WARD_STATE_READY);
   T_EQ_INT(ward_worker_generation(w), 1);
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
-  T_EQ_INT(call_int(w, "pid"), next);
+  T_EQ_INT(tw_call_int(w, "pid"), next);
   ward_worker_free(w);
   /* Between the spare's death and the crash: not one event. */
-  int crash = tev_find_from(mark, WARD_EV_EXITED, id);
+  int crash = tev_find(mark, WARD_EV_EXITED, id);
   T_TRUE(crash >= 0);
   T_EQ_INT(count_events(mark, -1, id) - count_events(crash, -1, id), 0);
 }
@@ -294,7 +265,7 @@ static void test_stop_ends_spares(void) {
   T_OK(ward_worker_stop(w, -1));
   for (int i = 0; i < n; i++)
     T_TRUE(gone(pids[i]));
-  T_EQ_INT(info_of(w).spares_running, 0);
+  T_EQ_INT(tw_info(w).spares_running, 0);
   ward_worker_free(w);
 }
 
@@ -386,16 +357,16 @@ static void test_replace_broken(void) {
   T_TRUE(rv == WARD_ESPAWN || rv == WARD_EHANDSHAKE);
   T_TRUE(strstr(ward_last_error(), "kept") != NULL);
   ward_spec_free(ns);
-  T_EQ_INT(call_int(w, "pid"), old);
+  T_EQ_INT(tw_call_int(w, "pid"), old);
 
   ns = tw_spec("kept", "die_saying");
   T_ERR(ward_worker_replace(w, ns, NULL), WARD_EHANDSHAKE);
   if (!strstr(ward_last_error(), "libnope"))
     T_FAIL("want the new process's last words, got: %s", ward_last_error());
   ward_spec_free(ns);
-  T_EQ_INT(call_int(w, "pid"), old);
+  T_EQ_INT(tw_call_int(w, "pid"), old);
   T_EQ_INT(ward_worker_generation(w), 1);
-  T_EQ_INT(info_of(w).state, WARD_STATE_READY);
+  T_EQ_INT(tw_info(w).state, WARD_STATE_READY);
   ward_worker_free(w);
 }
 
@@ -411,12 +382,12 @@ static void test_replace_doctor(void) {
   if (!strstr(ward_last_error(), "db: unreachable"))
     T_FAIL("want the failed check named, got: %s", ward_last_error());
   ward_spec_free(ns);
-  T_EQ_INT(call_int(w, "pid"), old);
+  T_EQ_INT(tw_call_int(w, "pid"), old);
   /* tworker.h's doctor warns, and passes. */
   ns = tw_spec("doctored", "pidlog");
   T_OK(ward_worker_replace(w, ns, &o));
   ward_spec_free(ns);
-  T_TRUE(call_int(w, "pid") != old);
+  T_TRUE(tw_call_int(w, "pid") != old);
   T_TRUE(gone(old));
   ward_worker_free(w);
 }
@@ -432,7 +403,7 @@ static void test_replace_renews_spares(void) {
   T_TRUE(gone(spare));
   int fresh = spare_pid(w);
   T_OK(ward_worker_cycle(w));
-  T_EQ_INT(call_int(w, "pid"), fresh);
+  T_EQ_INT(tw_call_int(w, "pid"), fresh);
   char got[64];
   call_str(w, "env", "RELEASE", got, sizeof got);
   T_EQ_STR(got, "3");

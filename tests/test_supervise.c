@@ -56,31 +56,8 @@ static ward_host *host;
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-/* Spawns on the test host; returns once the start's events (SPAWNED,
- * READY) are in the log, so that a mark taken after sees only later ones. */
-static ward_worker *spawn_spec(ward_spec *s) {
-  ward_worker *w;
-  T_OK(ward_spawn(&w, host, s));
-  ward_spec_free(s);
-  tev_wait(WARD_EV_READY, ward_worker_id(w));
-  return w;
-}
-
-static ward_info info_of(const ward_worker *w) {
-  ward_info i = WARD_INFO_INIT;
-  T_OK(ward_worker_info(&i, w));
-  return i;
-}
-
-/* Calls `method` and returns its reply as an int ("pid", "spawn_child"). */
-static int call_int(ward_worker *w, const char *method) {
-  ward_msg *m = NULL;
-  T_OK(ward_request(&m, w, method, NULL, 0, 20000));
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
-  ward_msg_free(m);
-  return atoi(buf);
-}
+/* Spawns on the test host (tev_spawn). */
+static ward_worker *spawn_spec(ward_spec *s) { return tev_spawn(host, s); }
 
 static void expect_reply(ward_worker *w, const char *method, const char *payload,
                          const char *want) {
@@ -100,7 +77,7 @@ static void sleep_ms(int ms) { t_nap_ms(ms); }
   do {                                                                                \
     int64_t wi__deadline = t_now_ms() + (ms);                                         \
     for (;;) {                                                                        \
-      ward_info wi = info_of(w);                                                      \
+      ward_info wi = tw_info(w);                                                      \
       if (cond)                                                                       \
         break;                                                                        \
       if (t_now_ms() > wi__deadline)                                                  \
@@ -160,17 +137,6 @@ static void freeze(int pid) {
 #endif
 }
 
-
-/* The index of the first event of `type` about `id` from `from` on, or -1. */
-static int tev_find(int from, int type, uint64_t id) {
-  int found = -1;
-  pthread_mutex_lock(&tev_mu);
-  for (int i = from; i < tev_n && found < 0; i++)
-    if (tev_log[i].type == type && tev_log[i].worker_id == id)
-      found = i;
-  pthread_mutex_unlock(&tev_mu);
-  return found;
-}
 
 /* The same by worker name (for a second host, whose ids overlap ours). */
 static int tev_find_name(int from, int type, const char *name) {
@@ -276,7 +242,7 @@ static void test_restart_never(void) {
   T_EQ_INT(e.signal, SIGABRT);
   T_EQ_INT(e.exit_code, -1);
   T_EQ_INT(e.reason, WARD_REASON_CRASHED);
-  ward_info i = info_of(w);
+  ward_info i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_EXITED);
   T_EQ_STR(ward_state_name(i.state), "exited");
   T_EQ_INT(i.pid, 0);
@@ -318,8 +284,8 @@ static void exit_and_restart(ward_worker *w, const char *code, int want_code) {
   T_EQ_INT(n.generation, 2);
   T_EQ_INT(ward_worker_generation(w), 2);
   T_EQ_INT(ward_worker_pid(w), n.pid);
-  T_EQ_INT(call_int(w, "pid"), n.pid);
-  ward_info i = info_of(w);
+  T_EQ_INT(tw_call_int(w, "pid"), n.pid);
+  ward_info i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_READY);
   T_EQ_INT(i.restarts, 1);
   T_EQ_INT(i.last_exit_code, want_code);
@@ -338,7 +304,7 @@ static void test_restart_on_failure(void) {
   T_EQ_INT(e.exit_code, 0);
   T_EQ_INT(e.signal, 0);
   T_EQ_INT(e.reason, WARD_REASON_EXITED);
-  T_EQ_INT(info_of(w).state, WARD_STATE_EXITED);
+  T_EQ_INT(tw_info(w).state, WARD_STATE_EXITED);
   T_ERR(ward_request(NULL, w, "echo", "x", 1, 10000), WARD_ECRASHED);
   ward_worker_free(w);
   T_EQ_INT(tev_count_from(mark, WARD_EV_RESTARTING, id), 0);
@@ -413,7 +379,7 @@ static void test_crash_loop(void) {
   T_EQ_INT(tev_count_from(mark, WARD_EV_READY, id), 0);
   T_EQ_INT(tev_count_from(mark, WARD_EV_RESTARTING, id), 3);
 
-  ward_info i = info_of(w);
+  ward_info i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_FAILED);
   T_EQ_STR(ward_state_name(i.state), "failed");
   T_EQ_INT(i.pid, 0);
@@ -432,7 +398,7 @@ static void test_crash_loop(void) {
   /* An explicit restart brings it back and forgets the history. */
   unlink(path);
   T_OK(ward_worker_restart(w));
-  i = info_of(w);
+  i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_READY);
   T_EQ_INT(i.generation, 5);
   /* restarts counts the automatic restarts: the explicit one is not one. */
@@ -448,7 +414,7 @@ static void test_crash_loop(void) {
   tev n = tev_wait_from(mark, WARD_EV_RESTARTED, id);
   T_EQ_INT(n.generation, 6);
   expect_reply(w, "echo", "gen6", "gen6");
-  T_EQ_INT(info_of(w).restarts, 4);
+  T_EQ_INT(tw_info(w).restarts, 4);
   T_EQ_INT(tev_count_from(mark, WARD_EV_GAVE_UP, id), 0);
   ward_worker_free(w);
 }
@@ -467,7 +433,7 @@ static void test_calls_wait_for_restart(void) {
   int mark = tev_mark();
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
   tev_wait_from(mark, WARD_EV_RESTARTING, id);
-  int got = call_int(w, "pid");
+  int got = tw_call_int(w, "pid");
   T_TRUE(got != pid);
   T_EQ_INT(ward_worker_generation(w), 2);
   T_EQ_INT(ward_worker_pid(w), got);
@@ -563,7 +529,7 @@ static void test_deadline_kills_and_replaces(void) {
    * hang) before the hang's deadline passes. */
   int64_t deadline = t_now_ms() + 20000;
   for (;;) {
-    ward_info i = info_of(w);
+    ward_info i = tw_info(w);
     if (i.calls_in_flight == 2)
       break;
     if (i.calls_in_flight < 2 && tev_find(mark, WARD_EV_EXITED, id) >= 0)
@@ -704,7 +670,7 @@ static void test_cycle_waits_for_call(void) {
   T_TRUE(pthread_create(&cy.th, NULL, tcycle_main, &cy) == 0);
   /* While it drains, a new call waits and reaches the new process. */
   WAIT_INFO(w, 20000, wi.state == WARD_STATE_RESTARTING || wi.generation >= 2);
-  int got = call_int(w, "pid");
+  int got = tw_call_int(w, "pid");
   T_TRUE(pthread_join(cy.th, NULL) == 0);
   T_OK(cy.rv);
   tcall_join(&work);
@@ -725,8 +691,8 @@ static void test_max_requests(void) {
   int pid = ward_worker_pid(w);
   int mark = tev_mark();
   for (int k = 0; k < 5; k++)
-    T_EQ_INT(call_int(w, "pid"), pid);
-  int pid2 = call_int(w, "pid");
+    T_EQ_INT(tw_call_int(w, "pid"), pid);
+  int pid2 = tw_call_int(w, "pid");
   T_TRUE(pid2 != pid);
   tev n = expect_replaced(w, pid, mark, WARD_REASON_MAX_REQUESTS, 0);
   T_EQ_INT(n.pid, pid2);
@@ -778,7 +744,7 @@ static int memory_worker(void) {
 static uint64_t worker_baseline_rss(void) {
   ward_worker *w = spawn_spec(tw_spec("rss-probe", "memory"));
   expect_reply(w, "echo", "x", "x");
-  uint64_t rss = info_of(w).rss_bytes;
+  uint64_t rss = tw_info(w).rss_bytes;
   T_TRUE(rss > 0);
   ward_worker_free(w);
   return rss;
@@ -795,7 +761,7 @@ static void test_memory_soft_limit(void) {
   expect_reply(w, "grow", "100", "grown");
   expect_replaced(w, pid, mark, WARD_REASON_MEMORY_LIMIT, 0);
   expect_reply(w, "echo", "smaller", "smaller");
-  T_TRUE(info_of(w).rss_bytes < limit);
+  T_TRUE(tw_info(w).rss_bytes < limit);
   ward_worker_free(w);
 }
 
@@ -929,7 +895,7 @@ static void stop_and_expect(ward_worker *w, int grace, int wedged, int outcome, 
   if (st.outcome != outcome)
     T_FAIL("STOPPED outcome %s, want %s", ward_stop_outcome_name(st.outcome),
            ward_stop_outcome_name(outcome));
-  ward_info i = info_of(w);
+  ward_info i = tw_info(w);
   T_EQ_INT(i.last_stop, outcome);
   T_EQ_INT(i.state, WARD_STATE_STOPPED);
   T_EQ_STR(ward_state_name(i.state), "stopped");
@@ -987,7 +953,7 @@ static void test_stop_already_exited(void) {
 
 /* Starts a grandchild in `w` and returns a reference to it. */
 static proc_ref grandchild(ward_worker *w) {
-  int gpid = call_int(w, "spawn_child");
+  int gpid = tw_call_int(w, "spawn_child");
   T_TRUE(gpid > 0);
   proc_ref pfd = proc_open(gpid);
   T_TRUE(pfd != PROC_REF_NONE);
@@ -1156,7 +1122,7 @@ static void test_info(void) {
   T_OK(ward_spec_backoff(s, 60000, 60000, 200, 600000));
   ward_worker *w = spawn_spec(s);
   uint64_t id = ward_worker_id(w);
-  ward_info i = info_of(w);
+  ward_info i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_READY);
   T_EQ_INT(i.pid, ward_worker_pid(w));
   T_TRUE(i.pid > 0);
@@ -1178,16 +1144,16 @@ static void test_info(void) {
   T_ERR(ward_request(&m, w, "fail", "d", 1, 20000), WARD_EREMOTE);
   ward_msg_free(m);
   T_OK(ward_ping(w, 20000));
-  T_EQ_INT(info_of(w).calls_served, 4);
+  T_EQ_INT(tw_info(w).calls_served, 4);
 
   tev_hang_reset();
   tcall work;
   tcall_start(&work, w, "work_notify", "300", 20000);
   tev_wait_hanging(1);
-  T_EQ_INT(info_of(w).calls_in_flight, 1);
+  T_EQ_INT(tw_info(w).calls_in_flight, 1);
   tcall_join(&work);
   T_OK(work.rv);
-  i = info_of(w);
+  i = tw_info(w);
   T_EQ_INT(i.calls_in_flight, 0);
   T_EQ_INT(i.calls_served, 5);
 
@@ -1195,7 +1161,7 @@ static void test_info(void) {
   int mark = tev_mark();
   T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
   tev_wait_from(mark, WARD_EV_RESTARTING, id);
-  i = info_of(w);
+  i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_BACKING_OFF);
   T_EQ_STR(ward_state_name(i.state), "backing-off");
   T_EQ_INT(i.pid, 0);
@@ -1211,7 +1177,7 @@ static void test_info(void) {
   int64_t t0 = t_now_ms();
   T_OK(ward_worker_cycle(w));
   T_TRUE(t_now_ms() - t0 < 30000);
-  i = info_of(w);
+  i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_READY);
   T_EQ_INT(i.generation, 2);
   T_EQ_INT(i.calls_served, 5);
@@ -1223,14 +1189,14 @@ static void test_info(void) {
   mark = tev_mark();
   T_ERR(ward_request(NULL, w, "exit", "3", 1, 20000), WARD_ECRASHED);
   tev_wait_from(mark, WARD_EV_RESTARTING, id);
-  i = info_of(w);
+  i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_BACKING_OFF);
   T_EQ_INT(i.last_exit_code, 3);
   T_EQ_INT(i.last_signal, 0);
   T_EQ_INT(i.last_reason, WARD_REASON_EXITED);
   T_EQ_INT(i.restarts, 2);
   T_OK(ward_worker_stop(w, 200));
-  i = info_of(w);
+  i = tw_info(w);
   T_EQ_INT(i.state, WARD_STATE_STOPPED);
   T_EQ_INT(i.last_stop, WARD_STOP_ALREADY_EXITED);
   ward_worker_free(w);
@@ -1243,16 +1209,16 @@ static void test_info(void) {
   T_OK(ward_spec_kill_on_timeout(s, 0));
   w = spawn_spec(s);
   int pid = ward_worker_pid(w);
-  uint64_t cpu0 = info_of(w).cpu_ms;
+  uint64_t cpu0 = tw_info(w).cpu_ms;
   T_ERR(ward_request(NULL, w, "spin", NULL, 0, 100), WARD_ETIMEDOUT);
   WAIT_INFO(w, 20000, wi.cpu_ms >= cpu0 + 100);
-  i = info_of(w);
+  i = tw_info(w);
   T_EQ_INT(i.pid, pid);
   T_EQ_INT(i.generation, 1);
   T_EQ_INT(i.state, WARD_STATE_READY);
   /* Still wedged in "spin": the stop has to terminate it. */
   T_OK(ward_worker_stop(w, 100));
-  T_EQ_INT(info_of(w).last_stop,
+  T_EQ_INT(tw_info(w).last_stop,
            soft_stop_ends_wedged() ? WARD_STOP_TERMINATED : WARD_STOP_KILLED);
   ward_worker_free(w);
 }

@@ -31,26 +31,11 @@ static ward_host *host;  /* cgroups where the machine gives them */
 static ward_host *plain; /* process groups alone (no_cgroup) */
 static int have_cgroups;
 
-static ward_info info_of(const ward_worker *w) {
-  ward_info i = WARD_INFO_INIT;
-  T_OK(ward_worker_info(&i, w));
-  return i;
-}
-
 static ward_worker *spawn_on(ward_host *h, ward_spec *s) {
   ward_worker *w;
   T_OK(ward_spawn(&w, h, s));
   ward_spec_free(s);
   return w;
-}
-
-static int call_int(ward_worker *w, const char *method) {
-  ward_msg *m = NULL;
-  T_OK(ward_request(&m, w, method, NULL, 0, 20000));
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
-  ward_msg_free(m);
-  return atoi(buf);
 }
 
 /* A process reference no reused pid fools (a pidfd; readable once it
@@ -68,7 +53,7 @@ static int gone_within(int pidfd, int ms) {
 
 /* An escapee started in `w` (setsid, double fork), checked alive. */
 static int escapee(ward_worker *w) {
-  int pid = call_int(w, "escapee");
+  int pid = tw_call_int(w, "escapee");
   T_TRUE(pid > 0);
   int ref = proc_open(pid);
   T_TRUE(ref >= 0);
@@ -135,7 +120,7 @@ static void test_figures_of_a_live_tree(void) {
     return;
   ward_worker *w = spawn_on(host, tw_spec("figures", "serve"));
   T_OK(ward_ping(w, 20000));
-  ward_info i = info_of(w);
+  ward_info i = tw_info(w);
   T_EQ_INT(i.tree, WARD_TREE_CGROUP);
   for (int k = 0; k < 3; k++) {
     int p = k == 0 ? i.pressure_cpu : k == 1 ? i.pressure_memory : i.pressure_io;
@@ -144,9 +129,9 @@ static void test_figures_of_a_live_tree(void) {
   T_EQ_INT((int)i.oom_kills, 0);
   ward_worker_free(w);
   /* No process, no figures. */
-  i = info_of(w = spawn_on(host, tw_spec("figures", "serve")));
+  i = tw_info(w = spawn_on(host, tw_spec("figures", "serve")));
   T_OK(ward_worker_stop(w, 5000));
-  i = info_of(w);
+  i = tw_info(w);
   T_EQ_INT(i.tree, WARD_TREE_NONE);
   T_EQ_INT(i.pressure_cpu, -1);
   T_TRUE(i.tree_memory_bytes == WARD_UNKNOWN);
@@ -160,7 +145,7 @@ static void test_stop_kills_escapee(void) {
   if (!need_cgroups("test_stop_kills_escapee"))
     return;
   ward_worker *w = spawn_on(host, tw_spec("tree-stop", "serve"));
-  T_EQ_INT(info_of(w).tree, WARD_TREE_CGROUP);
+  T_EQ_INT(tw_info(w).tree, WARD_TREE_CGROUP);
   int ref = escapee(w);
   T_OK(ward_worker_stop(w, 5000));
   T_TRUE(gone_within(ref, 10000));
@@ -182,7 +167,7 @@ static void test_crash_kills_escapee(void) {
   /* The restarted process has a tree of its own again. */
   T_OK(ward_ping(w, 20000));
   T_TRUE(ward_worker_pid(w) != pid);
-  T_EQ_INT(info_of(w).tree, WARD_TREE_CGROUP);
+  T_EQ_INT(tw_info(w).tree, WARD_TREE_CGROUP);
   ward_worker_free(w);
 }
 
@@ -193,7 +178,7 @@ static int host_mode(void) {
   T_OK(ward_host_new(&h, NULL));
   for (int k = 0; k < 2; k++) {
     ward_worker *w = spawn_on(h, tw_spec("tree-orphan", "serve"));
-    printf("%d %d ", ward_worker_pid(w), call_int(w, "escapee"));
+    printf("%d %d ", ward_worker_pid(w), tw_call_int(w, "escapee"));
   }
   printf("\n");
   fflush(stdout);
@@ -227,10 +212,10 @@ static void test_host_sigkill_kills_escapees(void) {
  * (what cgroups are for); the worker's own group still goes. */
 static void test_fallback_forced(void) {
   ward_worker *w = spawn_on(plain, tw_spec("tree-plain", "serve"));
-  T_EQ_INT(info_of(w).tree, WARD_TREE_PGROUP);
-  T_TRUE(info_of(w).tree_memory_bytes == WARD_UNKNOWN);
-  T_EQ_INT(info_of(w).pressure_cpu, -1);
-  int pid = call_int(w, "escapee");
+  T_EQ_INT(tw_info(w).tree, WARD_TREE_PGROUP);
+  T_TRUE(tw_info(w).tree_memory_bytes == WARD_UNKNOWN);
+  T_EQ_INT(tw_info(w).pressure_cpu, -1);
+  int pid = tw_call_int(w, "escapee");
   int ref = proc_open(pid);
   T_TRUE(ref >= 0);
   T_OK(ward_worker_stop(w, 5000));
@@ -284,7 +269,7 @@ static void test_base_given(void) {
   T_TRUE(mkdir(dir, 0755) == 0);
   T_OK(ward_host_new(&h, &o));
   ward_worker *w = spawn_on(h, tw_spec("based", "serve"));
-  T_EQ_INT(info_of(w).tree, WARD_TREE_CGROUP);
+  T_EQ_INT(tw_info(w).tree, WARD_TREE_CGROUP);
   T_OK(cgroup_of(ward_worker_pid(w), mine, sizeof mine));
   T_TRUE(strncmp(mine, base, strlen(base)) == 0 && mine[strlen(base)] == '/');
   int ref = escapee(w);
@@ -300,7 +285,7 @@ static void test_base_given(void) {
   T_OK(ward_host_new(&h, &o));
   w = spawn_on(h, tw_spec("unbased", "serve"));
   T_OK(ward_ping(w, 20000));
-  T_EQ_INT(info_of(w).tree, WARD_TREE_PGROUP);
+  T_EQ_INT(tw_info(w).tree, WARD_TREE_PGROUP);
   ward_worker_free(w);
   ward_host_free(h);
 }
@@ -328,14 +313,14 @@ static void tree_memory_fallback(ward_host *h) {
   T_OK(ward_spec_memory_limit(s, 0, 0, 50)); /* no limit of its own; sampled often */
   int mark = tev_mark();
   ward_worker *w = spawn_on(h, s);
-  if (info_of(w).pid > 0 && info_of(w).rss_bytes == WARD_UNKNOWN) {
+  if (tw_info(w).pid > 0 && tw_info(w).rss_bytes == WARD_UNKNOWN) {
     fprintf(stderr, "   SKIPPED: this backend reads no resident set (the portable one): "
                     "nothing to sample\n");
     skipped++;
     ward_worker_free(w);
     return;
   }
-  if (info_of(w).tree_memory_bytes != WARD_UNKNOWN) {
+  if (tw_info(w).tree_memory_bytes != WARD_UNKNOWN) {
     fprintf(stderr, "   the memory controller is delegated here: the kernel enforces "
                     "memory.max, no fallback to test\n");
     ward_worker_free(w);
@@ -384,29 +369,29 @@ static void pause_with_calls(ward_host *h, int tree) {
   T_OK(ward_spec_kill_on_timeout(s, 0));
   ward_worker *w = spawn_on(h, s);
   T_OK(ward_ping(w, 20000));
-  T_EQ_INT(info_of(w).tree, tree);
+  T_EQ_INT(tw_info(w).tree, tree);
   int pid = ward_worker_pid(w);
   int mark = tev_mark();
   T_OK(ward_worker_pause(w));
-  T_EQ_INT(info_of(w).paused, 1);
+  T_EQ_INT(tw_info(w).paused, 1);
   tev_wait_from(mark, WARD_EV_PAUSED, ward_worker_id(w));
   T_OK(ward_worker_pause(w)); /* again: nothing more */
   /* Its answer would take a millisecond: the deadline ends it instead. */
   T_ERR(ward_request(NULL, w, "echo", "x", 1, 300), WARD_ETIMEDOUT);
   /* Many heartbeats' worth of time has passed: not replaced. */
   T_EQ_INT(ward_worker_pid(w), pid);
-  T_EQ_INT((int)info_of(w).generation, 1);
+  T_EQ_INT((int)tw_info(w).generation, 1);
   /* A call in flight waits... */
   call_arg a = {w, 1, ""};
   pthread_t t;
   T_TRUE(pthread_create(&t, NULL, call_thread, &a) == 0);
   int64_t end = t_now_ms() + 20000;
-  while (info_of(w).calls_in_flight < 1 && t_now_ms() < end)
+  while (tw_info(w).calls_in_flight < 1 && t_now_ms() < end)
     t_nap_ms(2);
-  T_TRUE(info_of(w).calls_in_flight >= 1);
+  T_TRUE(tw_info(w).calls_in_flight >= 1);
   /* ...until the resume. */
   T_OK(ward_worker_resume(w));
-  T_EQ_INT(info_of(w).paused, 0);
+  T_EQ_INT(tw_info(w).paused, 0);
   pthread_join(t, NULL);
   T_OK(a.rv);
   T_EQ_STR(a.reply, "later");
@@ -419,8 +404,8 @@ static void pause_with_calls(ward_host *h, int tree) {
   int mark2 = tev_mark();
   T_OK(ward_worker_pause(w));
   T_OK(ward_worker_stop(w, 10000));
-  T_EQ_INT(info_of(w).last_stop, WARD_STOP_GRACEFUL);
-  T_EQ_INT(info_of(w).paused, 0);
+  T_EQ_INT(tw_info(w).last_stop, WARD_STOP_GRACEFUL);
+  T_EQ_INT(tw_info(w).paused, 0);
   /* Events come on the loop: paused, then resumed, before stopped. */
   int at = tev_wait_idx(mark2, WARD_EV_PAUSED, ward_worker_id(w));
   at = tev_wait_idx(at + 1, WARD_EV_RESUMED, ward_worker_id(w));
@@ -498,7 +483,7 @@ int main(int argc, char **argv) {
   /* Does this machine give cgroups? One worker says. */
   ward_worker *probe = spawn_on(host, tw_spec("tree-probe", "serve"));
   T_OK(ward_ping(probe, 20000));
-  have_cgroups = info_of(probe).tree == WARD_TREE_CGROUP;
+  have_cgroups = tw_info(probe).tree == WARD_TREE_CGROUP;
   ward_worker_free(probe);
   fprintf(stderr, "-- process trees here: %s\n", have_cgroups ? "cgroups" : "process groups");
 

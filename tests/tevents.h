@@ -112,11 +112,34 @@ static inline tev tev_get(int i) {
 
 /* Waits (up to 20 s) for an event of `type` about worker `id` (after the
  * `from`-th event), returns a copy. Fails the test on timeout. */
+/* The index of the first event of `type` about `id` from `from` on, or -1
+ * (no waiting). */
+static inline int tev_find(int from, int type, uint64_t id) {
+  int found = -1;
+  pthread_mutex_lock(&tev_mu);
+  for (int i = from; i < tev_n && found < 0; i++)
+    if (tev_log[i].type == type && tev_log[i].worker_id == id)
+      found = i;
+  pthread_mutex_unlock(&tev_mu);
+  return found;
+}
+
 static inline tev tev_wait_from(int from, int type, uint64_t id) {
   return tev_get(tev_wait_idx(from, type, id));
 }
 
 static inline tev tev_wait(int type, uint64_t id) { return tev_wait_from(0, type, id); }
+
+/* Spawns `s` (then frees it) on `h`; returns once the start's events
+ * (SPAWNED, READY) are in the log, so that a mark taken after sees only
+ * later ones. */
+static inline ward_worker *tev_spawn(ward_host *h, ward_spec *s) {
+  ward_worker *w;
+  T_OK(ward_spawn(&w, h, s));
+  ward_spec_free(s);
+  tev_wait(WARD_EV_READY, ward_worker_id(w));
+  return w;
+}
 
 /* The number of events logged so far: a mark to wait "from" later on. */
 static inline int tev_mark(void) {

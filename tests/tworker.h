@@ -1158,6 +1158,24 @@ static inline pid_t tw_spawn_self(const char *arg, FILE **out) {
 
 #endif
 
+/* For the test side: a worker's figures (failing the test on an error). */
+static inline ward_info tw_info(const ward_worker *w) {
+  ward_info i = WARD_INFO_INIT;
+  T_OK(ward_worker_info(&i, w));
+  return i;
+}
+
+/* For the test side: calls `method` (no payload) and returns its reply as
+ * an int ("pid", "spawn_child"). */
+static inline int tw_call_int(ward_worker *w, const char *method) {
+  ward_msg *m = NULL;
+  T_OK(ward_request(&m, w, method, NULL, 0, 20000));
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.*s", (int)ward_msg_len(m), (const char *)ward_msg_data(m));
+  ward_msg_free(m);
+  return atoi(buf);
+}
+
 /* For the test side: a spec that runs this binary as a worker. */
 static inline ward_spec *tw_spec(const char *name, const char *mode) {
   ward_spec *s;
