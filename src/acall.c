@@ -101,7 +101,9 @@ int ward_call_cancel(ward_call *h) {
   if (!h)
     return ward__fail(WARD_EINVAL, "NULL call");
   ward_worker *w = h->w;
+  pthread_mutex_lock(&w->host->mu); /* ward_worker_replace may change the spec */
   int64_t grace = ward__deadline(w->spec->cancel_grace_ms);
+  pthread_mutex_unlock(&w->host->mu);
   if (ward__conn_cancel(h->conn, &h->call, grace))
     ward__worker_watch_deadline(w, h->conn, grace);
   return 0;

@@ -26,11 +26,14 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
   ward_host *h = w->host;
   /* Waiting here would stall the thread that brings the worker back. */
   int may_wait = !ward__on_io_thread(h);
-  const char *name = w->spec->name;
   int rv = 0;
-  if (w->spec->ready_mode != WARD_READY_HANDSHAKE)
-    return ward__fail(WARD_EINVAL, "worker '%s' is a plain process: it takes no calls", name);
+  /* The spec is read under the lock: ward_worker_replace may change it. */
   pthread_mutex_lock(&h->mu);
+  const char *name = w->spec->name;
+  if (w->spec->ready_mode != WARD_READY_HANDSHAKE) {
+    pthread_mutex_unlock(&h->mu);
+    return ward__fail(WARD_EINVAL, "worker '%s' is a plain process: it takes no calls", name);
+  }
   for (;;) {
     if (pin && (w->life.generation != pin || w->life.state != WARD__L_READY)) {
       rv = ward__fail(WARD_ESTALE, "worker '%s' is past generation %u", name, pin);
@@ -108,7 +111,12 @@ void ward__worker_call_done(ward_worker *w, ward__conn *c, int rv, int timeout_m
 }
 
 int ward__worker_timeout(const ward_worker *w, int timeout_ms) {
-  return timeout_ms < 0 ? w->spec->request_timeout_ms : timeout_ms;
+  if (timeout_ms >= 0)
+    return timeout_ms;
+  pthread_mutex_lock(&w->host->mu); /* ward_worker_replace may change the spec */
+  int t = w->spec->request_timeout_ms;
+  pthread_mutex_unlock(&w->host->mu);
+  return t;
 }
 
 int ward_request_ex(ward_msg **reply, ward_worker *w, const char *method, const void *data,
@@ -173,7 +181,7 @@ int ward_notify(ward_worker *w, const char *method, const void *data, size_t len
   int rv = ward__check_name(method);
   if (rv)
     return rv;
-  int64_t deadline = ward__deadline(w->spec->request_timeout_ms);
+  int64_t deadline = ward__deadline(ward__worker_timeout(w, -1));
   ward__conn *c;
   rv = ward__worker_acquire(w, deadline, 0, &c);
   if (rv)

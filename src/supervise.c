@@ -753,7 +753,16 @@ int ward_worker_pid(const ward_worker *w) {
   return pid;
 }
 
-const char *ward_worker_name(const ward_worker *w) { return w ? w->spec->name : NULL; }
+const char *ward_worker_name(const ward_worker *w) {
+  if (!w)
+    return NULL;
+  /* Under the lock, as ward_worker_replace may change the spec; the name
+   * it returns stays valid until the worker is freed (old specs are kept). */
+  pthread_mutex_lock(&w->host->mu);
+  const char *name = w->spec->name;
+  pthread_mutex_unlock(&w->host->mu);
+  return name;
+}
 
 uint64_t ward_worker_id(const ward_worker *w) { return w ? w->id : 0; }
 

@@ -370,6 +370,67 @@ static void test_replace_broken(void) {
   ward_worker_free(w);
 }
 
+/* Callers that keep calling while the worker is replaced. */
+typedef struct loader {
+  ward_worker *w;
+  pthread_mutex_t *mu;
+  int *stop;
+  int calls, failed, last_rv;
+  pthread_t th;
+} loader;
+
+static void *load_main(void *arg) {
+  loader *l = arg;
+  for (;;) {
+    pthread_mutex_lock(l->mu);
+    int stop = *l->stop;
+    pthread_mutex_unlock(l->mu);
+    if (stop)
+      return NULL;
+    /* A negative timeout: the spec's, read while the spec changes. */
+    int rv = ward_request(NULL, l->w, "echo", "x", 1, -1);
+    l->calls++;
+    if (rv) {
+      l->failed++;
+      l->last_rv = rv;
+    }
+  }
+}
+
+/* Four threads call all along a replacement: none of their calls fails. */
+static void test_replace_under_load(void) {
+  ward_worker *w = spawn_spec(tw_spec("loaded", "pidlog"));
+  int old = ward_worker_pid(w);
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  int stop = 0;
+  loader l[4];
+  for (int i = 0; i < 4; i++) {
+    l[i] = (loader){.w = w, .mu = &mu, .stop = &stop};
+    T_TRUE(pthread_create(&l[i].th, NULL, load_main, &l[i]) == 0);
+  }
+  for (int k = 0; k < 2; k++) {
+    ward_spec *ns = tw_spec("loaded", "pidlog");
+    T_OK(ward_worker_replace(w, ns, NULL));
+    ward_spec_free(ns);
+    T_TRUE(ward_worker_name(w) && strcmp(ward_worker_name(w), "loaded") == 0);
+  }
+  pthread_mutex_lock(&mu);
+  stop = 1;
+  pthread_mutex_unlock(&mu);
+  int calls = 0;
+  for (int i = 0; i < 4; i++) {
+    T_TRUE(pthread_join(l[i].th, NULL) == 0);
+    if (l[i].failed)
+      T_FAIL("caller %d: %d of %d calls failed, the last %s", i, l[i].failed, l[i].calls,
+             ward_err_name(l[i].last_rv));
+    calls += l[i].calls;
+  }
+  T_TRUE(calls > 0);
+  T_EQ_INT(ward_worker_generation(w), 3);
+  T_TRUE(gone(old));
+  ward_worker_free(w);
+}
+
 /* With opts->doctor, the new process must pass its doctor first. */
 static void test_replace_doctor(void) {
   ward_worker *w = spawn_spec(tw_spec("doctored", "pidlog"));
@@ -422,7 +483,7 @@ static const tcase_ cases[] = {
     TCASE(test_spare_death_is_silent), TCASE(test_stop_ends_spares),
     TCASE(test_pool_spares),          TCASE(test_replace),
     TCASE(test_replace_broken),       TCASE(test_replace_doctor),
-    TCASE(test_replace_renews_spares),
+    TCASE(test_replace_renews_spares), TCASE(test_replace_under_load),
 };
 
 int main(int argc, char **argv) {
