@@ -416,6 +416,17 @@ static void on_adopted(ward__life *m, const ward_spec *s, const ward__lev *ev, w
   become_ready(m, s, ev->now, o);
 }
 
+/* A spare's process was handed over to its worker (which posted itself
+ * ADOPTED): this machine has no process any more, and wants another. */
+static void on_given(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
+  (void)s, (void)ev;
+  m->ready_at = 0;
+  m->reason = 0;
+  m->killed = 0;
+  m->hb_misses = 0;
+  queue_start(m, o);
+}
+
 static void on_spares(ward__life *m, const ward_spec *s, const ward__lev *ev, ward__lout *o) {
   (void)s;
   m->spares_ready = ev->spares > 0 ? (uint32_t)ev->spares : 0;
@@ -683,22 +694,23 @@ static void on_group_start(ward__life *m, const ward_spec *s, const ward__lev *e
 #define RESUM on_resume
 #define SPARE on_spares
 #define ADOPT on_adopted
+#define GIVEN on_given
 #define _____ NULL
 
 static const handler table[WARD__L_NSTATES][WARD__LE_NEVENTS] = {
-  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL  G_TRM  G_STA  G_FAI  PAUSE  RESUM  SPARE  ADOPT */
-  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, ADOPT},
-  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____},
-  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM, SPARE, ADOPT},
-  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM, SPARE, _____},
-  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____},
-  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____},
-  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____},
-  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, STOPK, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____},
-  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____},
-  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____},
-  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____},
-  [WARD__L_HELD]      = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, G_STA, G_FAI, NOPAU, _____, SPARE, _____},
+  /*            START  RESTA  CYCLE  STOP   WANT   SPAWN  SFAIL  READY  REFUS  VIOL   CLOSE  EXIT   TICK   CBEG   CEND   KILL   HBEAT  MEM    SETTL  G_TRM  G_STA  G_FAI  PAUSE  RESUM  SPARE  ADOPT  GIVEN */
+  [WARD__L_QUEUED]    = {_____, RESTA, CYCLE, STOPI, _____, SPAWN, SFAIL, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, ADOPT, _____},
+  [WARD__L_STARTING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, READY, REFUS, VIOL_, _____, EXIT_, T_STA, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____, _____},
+  [WARD__L_READY]     = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM, SPARE, ADOPT, GIVEN},
+  [WARD__L_DRAINING]  = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, CLOSE, EXIT_, T_RUN, CBEG_, CEND_, KILL_, HBEAT, MEM__, SETTL, G_TRM, _____, G_FAI, PAUSE, RESUM, SPARE, _____, _____},
+  [WARD__L_REPLACING] = {_____, RESTA, CYCLE, STOP_, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_REP, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____, _____},
+  [WARD__L_BACKOFF]   = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, T_BAC, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____, _____},
+  [WARD__L_PARKED]    = {_____, RESTA, CYCLE, STOPI, WANT_, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, G_TRM, _____, G_FAI, NOPAU, _____, SPARE, _____, _____},
+  [WARD__L_STOPPING]  = {_____, RESTA, CYCLE, STOPA, _____, LATE_, _____, _____, REFUS, VIOL_, _____, EXIT_, T_STO, CBEG_, CEND_, STOPK, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____, _____},
+  [WARD__L_EXITED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____, _____},
+  [WARD__L_STOPPED]   = {START, RESTA, CYCLE, _____, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____, _____},
+  [WARD__L_FAILED]    = {START, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, _____, _____, NOPAU, _____, SPARE, _____, _____},
+  [WARD__L_HELD]      = {_____, RESTA, CYCLE, STOPI, _____, LATE_, _____, _____, _____, VIOL_, _____, _____, _____, CBEG_, CEND_, _____, _____, _____, SETTL, _____, G_STA, G_FAI, NOPAU, _____, SPARE, _____, _____},
 };
 
 void ward__life_init(ward__life *m) {
@@ -843,6 +855,6 @@ const char *ward__life_event_name(int type) {
       "start",    "restart", "cycle", "stop",       "want",     "spawned", "spawn-failed",
       "ready",    "refused", "violation", "closed", "exit",     "tick",    "call-begin",
       "call-end", "kill",    "heartbeat", "memory", "settled", "group-term",
-      "group-start", "group-fail", "pause", "resume", "spares", "adopted"};
+      "group-start", "group-fail", "pause", "resume", "spares", "adopted", "given"};
   return type >= 0 && type < WARD__LE_NEVENTS ? names[type] : "?";
 }

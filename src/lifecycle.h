@@ -69,6 +69,8 @@ typedef enum {
   WARD__LE_SPARES,        /* the count of its ready spares changed (spares) */
   WARD__LE_ADOPTED,       /* the host handed it a ready process: a spare that
                              takes over, or a replacement (ward_worker_replace) */
+  WARD__LE_GIVEN,         /* a spare's ready process went to its worker: it has
+                             none now, and starts another */
   WARD__LE_NEVENTS
 } ward__levent;
 

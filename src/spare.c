@@ -160,10 +160,9 @@ int ward__spares_adopt(ward_worker *w) {
   ward__worker_take_hello(w, x);
   ward__lev ev = {.type = WARD__LE_ADOPTED, .kernel_memory = x->life.kernel_memory};
   ward__worker_post(w, &ev, NULL);
-  /* The spare holds nothing now (a queued worker has no process): it
-   * starts over, as a new handle would. */
-  ward__life_init(&x->life);
-  hidden_start(x);
+  /* The spare holds nothing now (a queued worker had no process): it
+   * starts another. */
+  post(x, WARD__LE_GIVEN);
   count_ready(w);
   return 1;
 }

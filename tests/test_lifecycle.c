@@ -920,6 +920,18 @@ static void test_adopted_while_ready(void) {
   fresh();
   step(WARD__LE_ADOPTED, 1);
   T_STATE(WARD__L_STOPPED);
+  /* A spare whose process was given to its worker starts another: it
+   * holds none, and says nothing. */
+  fresh();
+  up(0);
+  step(WARD__LE_GIVEN, 10);
+  T_STATE(WARD__L_QUEUED);
+  T_ACT(WARD__LA_SPAWN);
+  T_EQ_INT(o.nemit, 0);
+  T_EQ_INT(m.ready_at, 0);
+  /* Given means nothing without a ready process. */
+  step(WARD__LE_GIVEN, 11);
+  T_ACT(0);
   /* SPAWNED with a generation: a spare's, its worker's next. */
   step(WARD__LE_START, 2);
   step_ev((ward__lev){.type = WARD__LE_SPAWNED, .now = 3, .generation = 7});
