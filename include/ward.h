@@ -911,11 +911,11 @@ WARD_EXTERN int ward_spec_lazy(ward_spec *spec, int on);
 /* Keep `n` spare processes (0..WARD_MAX_SPARES; default
  * WARD_SPARES_DEFAULT, none) started and handshaken but not serving, so
  * that a new process of the worker needs no start: when its process
- * crashes, exits, is cycled or recycled (max requests, memory, idle is
- * not: an idle worker parks), a ready spare takes over at once (no
- * backoff either: the spare's own restarts have theirs) and another is
- * started in the background. The restart policy still decides whether
- * there is a new process, and counts the takeover as a restart.
+ * crashes or exits (and the restart policy says restart), is cycled or
+ * recycled (max requests, memory), or when a call wakes an idle worker, a
+ * ready spare takes over at once (no backoff either: the spare's own
+ * restarts have theirs) and another is started in the background. The
+ * restart policy counts a takeover after a failure as a restart.
  *
  * A spare is the spec's process exactly: the same executable, arguments,
  * environment (WARD_WORKER_ID is the worker's), data directory (the
@@ -926,9 +926,10 @@ WARD_EXTERN int ward_spec_lazy(ward_spec *spec, int on);
  * started again (after the spec's backoff) without any event: callers
  * see nothing of it. ward_info.spares_ready and .spares_rss_bytes say
  * what is held and what it costs. Spares start once the worker's first
- * process is ready (a lazy worker's too), and stop with the worker.
- * Meaningful for handshake workers (a plain process's spare works the
- * same way). WARD_EINVAL for n > WARD_MAX_SPARES. */
+ * process is ready (a lazy worker's too), and stop with the worker (or
+ * when it comes to rest: exited, failed). What a spare prints before it
+ * takes over is not in the worker's log ring. A plain process's spares
+ * work the same way. WARD_EINVAL for n > WARD_MAX_SPARES. */
 WARD_EXTERN int ward_spec_spares(ward_spec *spec, unsigned n);
 #define WARD_MAX_SPARES 8
 
