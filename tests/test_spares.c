@@ -281,6 +281,9 @@ static void test_pool_spares(void) {
   ward_msg *m = NULL;
   T_OK(ward_pool_request(&m, p, "pid", NULL, 0, 20000));
   ward_msg_free(m);
+  ward_worker *member;
+  T_EQ_INT(ward_pool_workers(&member, 1, p), 1);
+  WAIT_INFO(member, wi.spares_ready == 1);
   o.spares = WARD_MAX_SPARES + 1;
   ward_pool *bad;
   T_ERR(ward_pool_new(&bad, host, s, &o), WARD_EINVAL);
