@@ -108,7 +108,7 @@ static void run_mode(const bench_mode *mode) {
     wait_spares(warm, 1);
     ward_info wi = info_of(warm);
     procs[i] = wi.spares_running;
-    rss[i] = (double)wi.spares_rss_bytes / 1024;
+    rss[i] = wi.spares_rss_bytes == WARD_UNKNOWN ? 0 : (double)wi.spares_rss_bytes / 1024;
     own[i] = wi.rss_bytes == WARD_UNKNOWN ? 0 : (double)wi.rss_bytes / 1024;
   }
   ward_worker_free(cold);

@@ -1497,7 +1497,9 @@ typedef struct ward_info {
                               still starting: what the spares cost in
                               processes */
   uint64_t spares_rss_bytes; /* their resident sets, summed (not their
-                                children's); 0 without spares */
+                                children's); 0 without spares, WARD_UNKNOWN
+                                where the system does not say (as
+                                rss_bytes) */
 } ward_info;
 #define WARD_INFO_INIT \
   {(uint32_t)sizeof(ward_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \

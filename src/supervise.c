@@ -690,9 +690,11 @@ int ward_worker_info(ward_info *out, const ward_worker *w) {
   if (v.pid > 0)
     ward__proc_usage(&proc, &v.rss_bytes, &v.cpu_ms, &v.start_time_ms);
   /* What the spares cost: read outside the lock, as the worker's own. */
-  for (size_t i = 0; i < nspares; i++) {
+  for (size_t i = 0; i < nspares && v.spares_rss_bytes != WARD_UNKNOWN; i++) {
     uint64_t rss = 0, cpu;
-    if (!ward__proc_usage(&spares[i], &rss, &cpu, NULL) && rss != WARD_UNKNOWN)
+    if (ward__proc_usage(&spares[i], &rss, &cpu, NULL) || rss == WARD_UNKNOWN)
+      v.spares_rss_bytes = WARD_UNKNOWN; /* as rss_bytes where the system does not say */
+    else
       v.spares_rss_bytes += rss;
   }
   return ward__info_put(out, &v);
