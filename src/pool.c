@@ -526,20 +526,6 @@ static ward_worker *claim_old(ward_pool *p, unsigned gen, size_t *left) {
   return w;
 }
 
-/* Whether the doctor of `w` passes within `timeout_ms`. */
-static int doctor_passes(ward_worker *w, int timeout_ms) {
-  ward_doctor_report *r = NULL;
-  int rv = ward_doctor(&r, w, timeout_ms < 1 ? 1 : timeout_ms);
-  if (rv)
-    return rv;
-  for (size_t i = 0; i < r->count && !rv; i++)
-    if (r->checks[i].status == WARD_CHECK_ERROR)
-      rv = ward__fail(WARD_EREMOTE, "its doctor check '%s' failed: %s", r->checks[i].name,
-                      r->checks[i].message);
-  ward_doctor_report_free(r);
-  return rv;
-}
-
 /* Starts a worker from `spec` and waits until it serves (its doctor
  * check passed, if asked), all within opts->ready_ms; on failure nothing
  * is left and the error says why. */
@@ -556,7 +542,7 @@ static int start_member(ward_worker **out, ward_pool *p, const ward_spec *spec,
   if (!rv)
     rv = ward_worker_wait_ready(w, opts->ready_ms);
   if (!rv && opts->doctor)
-    rv = doctor_passes(w, (int)(deadline - ward__now_ms()));
+    rv = ward__doctor_passes(w, (int)(deadline - ward__now_ms()));
   if (rv) {
     kept_error k = keep_error();
     ward_worker_free(w);

@@ -276,25 +276,26 @@ static int wait_new(ward_worker *x, int64_t deadline) {
   return x->spawn_err;
 }
 
-/* Runs the new process's doctor (lock not held): 0 when no check failed. */
-static int doctor_ok(ward_worker *x, int timeout_ms) {
+/* A replacement's doctor check (lock not held): 0 when no check is in
+ * error; WARD_EREMOTE naming each one that is; the call's error. */
+int ward__doctor_passes(ward_worker *x, int timeout_ms) {
   ward_doctor_report *r;
-  int rv = ward_doctor(&r, x, timeout_ms);
+  int rv = ward_doctor(&r, x, timeout_ms < 1 ? 1 : timeout_ms);
   if (rv)
     return ward__fail_keep(rv, ward_last_errno(), ward_last_error());
   char failed[400] = "";
   size_t used = 0;
   for (size_t i = 0; i < r->count && used + 1 < sizeof failed; i++)
     if (r->checks[i].status == WARD_CHECK_ERROR) {
-      int k = snprintf(failed + used, sizeof failed - used, "%s%s: %s", used ? "; " : "",
-                       r->checks[i].name, r->checks[i].message);
+      int k = snprintf(failed + used, sizeof failed - used, "%sdoctor check '%s' failed: %s",
+                       used ? "; " : "", r->checks[i].name, r->checks[i].message);
       used += k > 0 ? (size_t)k : 0;
     }
   int worst = r->worst;
   ward_doctor_report_free(r);
   if (worst != WARD_CHECK_ERROR)
     return 0;
-  return ward__fail(WARD_EREMOTE, "its doctor failed: %s", failed);
+  return ward__fail(WARD_EREMOTE, "its %s", failed);
 }
 
 /* Ends the old spares and starts those of the new spec (lock held on
@@ -353,7 +354,7 @@ static int ready_new(ward_worker *w, ward_worker *x, const ward_replace_opts *o)
     return 0;
   int64_t left = deadline - ward__now_ms();
   pthread_mutex_unlock(&h->mu);
-  rv = doctor_ok(x, left > 0 ? (int)left : 0);
+  rv = ward__doctor_passes(x, left > 0 ? (int)left : 0);
   pthread_mutex_lock(&h->mu);
   if (rv) {
     char why[600];

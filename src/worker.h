@@ -179,6 +179,11 @@ int ward__json_answer(struct json_t **out, const char *method, int rv, const voi
 /* A ward.doctor answer as a report; 0, WARD_EPROTO or WARD_ENOMEM. */
 int ward__doctor_decode(ward_doctor_report **out, const struct json_t *res);
 
+/* spare.c: the doctor check of a replacement (ward_replace_opts.doctor),
+ * lock not held: 0 when no check is in error, WARD_EREMOTE naming each
+ * that is, or the ward_doctor call's error. */
+int ward__doctor_passes(ward_worker *w, int timeout_ms);
+
 /* acall.c, on the loop */
 void ward__acall_process(ward__conn *c, ward__call *call);
 

@@ -447,7 +447,7 @@ static void test_replace_doctor(void) {
   ward_spec *ns = tw_spec("doctored", "pidlog");
   T_OK(ward_spec_env(ns, "DOCTOR_FAIL", "1"));
   T_ERR(ward_worker_replace(w, ns, &o), WARD_EREMOTE);
-  if (!strstr(ward_last_error(), "db: unreachable"))
+  if (!strstr(ward_last_error(), "doctor check 'db' failed: unreachable"))
     T_FAIL("want the failed check named, got: %s", ward_last_error());
   ward_spec_free(ns);
   T_EQ_INT(tw_call_int(w, "pid"), old);
