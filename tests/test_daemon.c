@@ -12,6 +12,7 @@
  * The test binary doubles as a service that links ward ("--svc-control"):
  * it asks the daemon, over its own channel, to spawn another service.
  */
+#include <dirent.h>
 #include <grp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1773,6 +1774,91 @@ static long log_at(const char *text) {
  * throughout, and their pids change. A command that cannot come up (here
  * after a reload with `reload = replace`) leaves the old processes
  * serving, and says why. */
+/* The children of `parent` running `comm`, in `out` (at most `cap`): how
+ * many. */
+static int children_named(pid_t parent, const char *comm, int *out, int cap) {
+  int n = 0;
+  DIR *d = opendir("/proc");
+  T_TRUE(d != NULL);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && n < cap) {
+    int pid = atoi(e->d_name);
+    if (pid <= 0)
+      continue;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = 0;
+    /* pid (comm) state ppid ... */
+    char *close_paren = strrchr(buf, ')'), *open_paren = strchr(buf, '(');
+    int ppid = 0;
+    if (!close_paren || !open_paren || sscanf(close_paren + 2, "%*c %d", &ppid) != 1)
+      continue;
+    if (ppid == parent && (size_t)(close_paren - open_paren - 1) == strlen(comm) &&
+        strncmp(open_paren + 1, comm, strlen(comm)) == 0)
+      out[n++] = pid;
+  }
+  closedir(d);
+  return n;
+}
+
+/* The `spares` figures of an instance's status row. */
+static int spares_of(const char *name, const char *what) {
+  json_t *r = row(name);
+  T_TRUE(r != NULL);
+  int v = (int)json_integer_value(json_object_get(json_object_get(r, "spares"), what));
+  json_decref(r);
+  return v;
+}
+
+static void wait_spares_ready(const char *name, int want) {
+  int64_t deadline = t_now_ms() + 30000;
+  while (spares_of(name, "ready") != want) {
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
+}
+
+/* spares = 1: a process started ahead, which takes over when the
+ * service's process is killed (its pid becomes the service's), and is
+ * started again; status shows them. */
+static void test_spares_key(void) {
+  write_conf("[service hot]\ncommand = sleep 1000\nready = up 0\nspares = 1\n"
+             "[service cold]\ncommand = sleep 1000\nready = up 0\n");
+  start_daemon();
+  int pid = wait_pid("hot", "ready");
+  wait_spares_ready("hot", 1);
+  T_EQ_INT(spares_of("hot", "wanted"), 1);
+  T_EQ_INT(spares_of("cold", "wanted"), 0);
+  T_EQ_INT(spares_of("cold", "running"), 0);
+  run_result r;
+  CTL(&r, "status", "hot");
+  EXPECT(&r, r.code == 0 && strstr(r.out, "ready, spares 1/1"));
+  run_result_free(&r);
+  /* The spare: the daemon's child running sleep that is neither the
+   * service's process nor cold's. */
+  int cold = wait_pid("cold", "ready"), kids[8], spare = 0;
+  int n = children_named(daemon_pid, "sleep", kids, 8);
+  for (int i = 0; i < n; i++)
+    if (kids[i] != pid && kids[i] != cold)
+      spare = kids[i];
+  T_TRUE(n == 3 && spare > 0);
+  kill(pid, SIGKILL);
+  int64_t deadline = t_now_ms() + 30000;
+  int now;
+  while ((now = wait_pid("hot", "ready")) == pid) {
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
+  T_EQ_INT(now, spare);
+  wait_spares_ready("hot", 1);
+  stop_daemon();
+}
+
 static void test_ctl_replace(void) {
   write_conf("[service web]\ncommand = sleep 1000\nready = up 1s\ninstances = 2\n"
              "[service solo]\ncommand = sleep 1000\nready = up 1s\nreload = replace\n"
@@ -1908,6 +1994,7 @@ int main(int argc, char **argv) {
   T_RUN(test_user_not_root);
   T_RUN(test_ctl_names);
   T_RUN(test_ctl_replace);
+  T_RUN(test_spares_key);
   tdaemon_cleanup();
   return t_done();
 }

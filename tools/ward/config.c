@@ -832,6 +832,17 @@ const conf_key conf_keys[] = {
      .doc = "the CPU its tree may use, in percent of one CPU (50: half of one, 200: two), "
             "its cgroup's `cpu.max`, where the cpu controller is delegated; not enforced "
             "elsewhere"},
+    {.name = "spares",
+     .section = CONF_SERVICE,
+     .type = CONF_INT,
+     .off = S(spares, int),
+     .lo = 0,
+     .hi = WARD_MAX_SPARES,
+     .def = "0",
+     .def_note = "(none)",
+     .doc = "processes of each instance kept started and ready, not serving, so that a "
+            "crash, restart or recycle is taken over at once instead of waiting for a start "
+            "(`ward_spec_spares`, docs/api.md 4.13); each is a process with its own memory"},
     {.name = "instances",
      .section = CONF_SERVICE,
      .type = CONF_INT,

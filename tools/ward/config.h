@@ -47,6 +47,7 @@ typedef struct svc_conf {
   uint64_t tree_memory_max, tree_memory_high; /* ward_spec_tree_limits (0: none) */
   int pids_max;          /* 0: none */
   int cpu_max;           /* percent of one CPU, 0: none */
+  int spares;            /* ward_spec_spares */
   int instances;
   char **deps;           /* names of services started first */
   size_t ndeps;

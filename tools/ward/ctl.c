@@ -225,10 +225,16 @@ static int print_status(json_t *res) {
                  (long long)json_integer_value(json_object_get(le, "code")));
     }
     const char *group = json_string_value(json_object_get(r, "group"));
-    /* A paused instance says so beside its state ("ready, paused"). */
-    char state[64];
-    snprintf(state, sizeof state, "%s%s", json_string_value(json_object_get(r, "state")),
-             json_is_true(json_object_get(r, "paused")) ? ", paused" : "");
+    /* A paused instance says so beside its state ("ready, paused"), and
+     * one that keeps spares how many are ready ("ready, spares 1/2"). */
+    char state[64], spares[32] = "";
+    json_t *sp = json_object_get(r, "spares");
+    json_int_t wanted = json_integer_value(json_object_get(sp, "wanted"));
+    if (wanted > 0)
+      snprintf(spares, sizeof spares, ", spares %lld/%lld",
+               (long long)json_integer_value(json_object_get(sp, "ready")), (long long)wanted);
+    snprintf(state, sizeof state, "%s%s%s", json_string_value(json_object_get(r, "state")),
+             json_is_true(json_object_get(r, "paused")) ? ", paused" : "", spares);
     const char *cells[9] = {json_string_value(json_object_get(r, "name")), state,
                             pid, up, restarts, last, rss, cpu, group ? group : "-"};
     cli_table_add(&t, cells);

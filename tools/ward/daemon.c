@@ -629,6 +629,8 @@ static ward_spec *make_spec(const svc_conf *c, int instance) {
     rv = ward_spec_tree_limits(s, c->tree_memory_max, c->tree_memory_high,
                                (uint64_t)c->pids_max, (uint32_t)c->cpu_max);
 #undef KEY
+  if (!rv && c->spares)
+    rv = ward_spec_spares(s, (unsigned)c->spares);
   if (!rv)
     rv = ward_spec_supervise_start(s, 1);
   if (!rv)
@@ -869,6 +871,15 @@ static json_t *instance_row(const svc *s, int i, int64_t now) {
   json_object_set_new(r, "pressure", json_pack("{s:o, s:o, s:o}", "cpu", pj[0], "memory", pj[1],
                                                "io", pj[2]));
   json_object_set_new(r, "oom_kills", json_integer(in.oom_kills));
+  /* Spare processes: those asked for (`spares`), ready and running now,
+   * and their memory (null: none, or the system does not say). */
+  json_object_set_new(
+      r, "spares",
+      json_pack("{s:i, s:i, s:i, s:o}", "wanted", s->conf.spares, "ready", (int)in.spares_ready,
+                "running", (int)in.spares_running, "rss_bytes",
+                in.spares_running && in.spares_rss_bytes != WARD_UNKNOWN
+                    ? json_integer((json_int_t)in.spares_rss_bytes)
+                    : json_null()));
   json_object_set_new(r, "stop_outcome", in.last_stop ? json_string(ward_stop_outcome_name(
                                                             in.last_stop))
                                                       : json_null());

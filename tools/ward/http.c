@@ -248,6 +248,7 @@ static int fig_paused(json_t *row, double *v) {
   return 0;
 }
 static int fig_oom(json_t *row, double *v) { return fig_number(row, NULL, "oom_kills", 1, v); }
+static int fig_spares(json_t *row, double *v) { return fig_number(row, "spares", "ready", 1, v); }
 /* A pressure figure: status gives a percentage, the metric a ratio. */
 static int fig_pressure(json_t *row, const char *what, double *v) {
   json_t *x = json_object_get(json_object_get(row, "pressure"), what);
@@ -296,6 +297,9 @@ static const struct family {
     {"ward_service_oom_kills_total", "counter",
      "Processes of the instance's tree the kernel killed for its cgroup's memory limit.",
      fig_oom},
+    {"ward_service_spares_ready", "gauge",
+     "Spare processes of the instance started and ready to take over (`spares`).",
+     fig_spares},
     {"ward_service_cpu_pressure_ratio", "gauge",
      "Share of the last 10 s in which some process of the instance's tree waited for CPU "
      "(cpu.pressure some avg10; none: no cgroup).",
