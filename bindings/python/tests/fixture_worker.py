@@ -12,6 +12,7 @@ if "--no-msgpack" in sys.argv:
     sys.modules["msgpack"] = None   # import msgpack now fails
 
 import asyncio  # noqa: E402
+import os  # noqa: E402
 import time  # noqa: E402
 
 import ward  # noqa: E402
@@ -178,6 +179,12 @@ def notes(ctx, params):
 def leave(ctx, params):
     """Says goodbye to the host: the worker exits 0."""
     worker.close("done on purpose")
+
+
+@worker.method
+def die(ctx, params):
+    """Ends the process at once, mid-call: a crash."""
+    os._exit(3)
 
 
 @worker.method

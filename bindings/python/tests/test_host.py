@@ -278,6 +278,48 @@ def test_pool(host):
         assert stats["calls"] == 5 and stats["failures"] == 0 and stats["workers"] >= 1
 
 
+def _fixture(version):
+    return [sys.executable, "-m", "fixture_worker", "--version=%s" % version]
+
+
+def _wait(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "not so within %s s" % timeout
+        time.sleep(0.01)
+
+
+def test_spares_and_replace(host):
+    """spares=1: a crash is taken over by the spare (its process was
+    started before the crash); replace() moves the worker to a new
+    version, and a broken one leaves it serving."""
+    env = {"PYTHONPATH": os.pathsep.join([PACKAGE, HERE])}
+    w = host.spawn("hot", _fixture(1), env=env, restart="on-failure", spares=1)
+    _wait(lambda: w.info()["spares_ready"] == 1)
+    info = w.info()
+    assert info["spares_running"] == 1 and info["spares_rss_bytes"] != 0
+    pid = w.pid
+    with pytest.raises(ward.Crashed):
+        w.request("die")
+    _wait(lambda: w.pid not in (0, pid))  # the crash is reaped, the spare took over
+    assert w.request("add", {"a": 1, "b": 1}) == 2 and w.generation == 2
+    w.replace(_fixture(2), env=env, restart="on-failure", spares=1, drain=5.0)
+    assert w.meta("version") == "2" and w.request("add", {"a": 2, "b": 2}) == 4
+    before = w.pid
+    with pytest.raises(ward.SpawnError):
+        w.replace(["/nonexistent/worker"], restart="on-failure")
+    assert w.pid == before and w.meta("version") == "2"
+    w.stop()
+
+
+def test_pool_replace(host):
+    env = {"PYTHONPATH": os.pathsep.join([PACKAGE, HERE])}
+    with host.pool("fixtures", _fixture(1), env=env, min_workers=2, max_workers=2) as p:
+        assert p.request("add", {"a": 1, "b": 2}) == 3
+        p.replace(_fixture(2), env=env, drain=5.0)
+        assert p.stats()["workers"] == 2 and p.request("add", {"a": 3, "b": 4}) == 7
+
+
 def test_worker_context_manager(host):
     mark = host.mark()
     with python_worker(host, "scoped") as w:

@@ -93,7 +93,10 @@ class _Info(ctypes.Structure):
                 ("last_reason", I), ("last_stop", I), ("start_time_ms", ctypes.c_int64),
                 ("rss_bytes", U64), ("cpu_ms", U64), ("calls_served", U64),
                 ("calls_in_flight", U32), ("sandbox", U64), ("landlock_abi", I),
-                ("reserved_", I), ("proc_class", I)]
+                ("reserved_", I), ("proc_class", I), ("reserved2_", I), ("tree", I),
+                ("paused", I), ("tree_memory_bytes", U64), ("pressure_cpu", I),
+                ("pressure_memory", I), ("pressure_io", I), ("oom_kills", U32),
+                ("spares_ready", U32), ("spares_running", U32), ("spares_rss_bytes", U64)]
 
 
 class _LogLine(ctypes.Structure):
@@ -111,6 +114,11 @@ class _LogQuery(ctypes.Structure):
 class _PoolOpts(ctypes.Structure):
     """ward_pool_opts."""
     _fields_ = [("struct_size", U32), ("min_workers", I), ("max_workers", I), ("idle_ms", I)]
+
+
+class _ReplaceOpts(ctypes.Structure):
+    """ward_replace_opts."""
+    _fields_ = [("struct_size", U32), ("ready_ms", I), ("drain_ms", I), ("doctor", I)]
 
 
 class _PoolStats(ctypes.Structure):
@@ -143,6 +151,10 @@ _SIGS = {
     "ward_spec_request_timeout": (I, [P, I]),
     "ward_spec_startup_timeout": (I, [P, I]),
     "ward_spec_max_requests": (I, [P, U64]),
+    "ward_spec_spares": (I, [P, U32]),
+    "ward_replace_opts_init": (I, [P, SZ]),
+    "ward_worker_replace": (I, [P, P, P]),
+    "ward_pool_replace": (I, [P, P, P]),
     "ward_spawn": (I, [P, P, P]),
     "ward_call_opts_init": (I, [P, SZ]),
     "ward_host_opts_init": (I, [P, SZ]),
@@ -391,9 +403,26 @@ def _params(params, encoding):
     return enc, _payload.encode(enc, params)
 
 
+def _replace(lib, fn, handle, name, argv, ready, drain, doctor, options):
+    """ward_worker_replace or ward_pool_replace of `handle` with a spec of
+    `name` from `argv` and spawn()'s options."""
+    opts = _ReplaceOpts()
+    lib.ward_replace_opts_init(ctypes.byref(opts), ctypes.sizeof(opts))
+    if ready is not None:
+        opts.ready_ms = int(ready * 1000)
+    if drain is not None:
+        opts.drain_ms = int(drain * 1000)
+    opts.doctor = 1 if doctor else 0
+    spec = _spec(lib, name, argv, **options)
+    try:
+        _check(lib, fn(handle, spec, ctypes.byref(opts)))
+    finally:
+        lib.ward_spec_free(spec)
+
+
 def _spec(lib, name, argv, env=None, cwd=None, transport="inherit", restart="on-failure",
           stop_grace=None, request_timeout=None, startup_timeout=None, heartbeat=None,
-          intensity=None, backoff=None, max_requests=None):
+          intensity=None, backoff=None, max_requests=None, spares=None):
     """A ward_spec from Python values (the caller frees it)."""
     if not argv:
         raise errors.InvalidArgument("argv names at least the executable")
@@ -430,6 +459,8 @@ def _spec(lib, name, argv, env=None, cwd=None, transport="inherit", restart="on-
                                              int(reset * 1000))
         if max_requests is not None:
             rc = rc or lib.ward_spec_max_requests(spec, max_requests)
+        if spares is not None:
+            rc = rc or lib.ward_spec_spares(spec, spares)
         _check(lib, rc)
     except BaseException:
         lib.ward_spec_free(spec)
@@ -529,7 +560,8 @@ class Host:
         "socket"), restart ("never", "on-failure", "always"), stop_grace,
         request_timeout, startup_timeout (seconds), heartbeat ((interval
         s, misses)), intensity ((restarts, period s)), backoff ((initial s,
-        max s, multiplier %, reset after s)), max_requests.
+        max s, multiplier %, reset after s)), max_requests, spares (processes
+        kept started and ready to take over at once: ward_spec_spares).
 
         Raises SpawnError, HandshakeError, GaveUp, InvalidArgument, ... with
         libward's sentence saying why."""
@@ -566,7 +598,7 @@ class Host:
                                           ctypes.byref(opts)))
         finally:
             lib.ward_spec_free(spec)
-        pool = Pool(self, p)
+        pool = Pool(self, p, name)
         self._pools.append(pool)
         return pool
 
@@ -877,7 +909,9 @@ class Worker:
         name: "ready", "backing-off", ...), generation, restarts,
         last_exit_code, last_signal, last_reason, last_stop (names),
         start_time (s since the epoch), rss_bytes and cpu_ms (None where
-        the system does not say), calls_served, calls_in_flight."""
+        the system does not say), calls_served, calls_in_flight, paused,
+        oom_kills, spares_ready, spares_running, spares_rss_bytes (None
+        where the system does not say)."""
         lib = self._lib
         i = _Info()
         lib.ward_info_init(ctypes.byref(i), ctypes.sizeof(i))
@@ -893,6 +927,9 @@ class Worker:
             "rss_bytes": None if i.rss_bytes == unknown else i.rss_bytes,
             "cpu_ms": None if i.cpu_ms == unknown else i.cpu_ms,
             "calls_served": i.calls_served, "calls_in_flight": i.calls_in_flight,
+            "paused": bool(i.paused), "oom_kills": i.oom_kills,
+            "spares_ready": i.spares_ready, "spares_running": i.spares_running,
+            "spares_rss_bytes": None if i.spares_rss_bytes == unknown else i.spares_rss_bytes,
         }
 
     # -- calls ----------------------------------------------------------------------
@@ -996,6 +1033,17 @@ class Worker:
         """Replaces its process by a new one (calls in flight finish first)."""
         _check(self._lib, self._lib.ward_worker_cycle(self._handle()))
 
+    def replace(self, argv, *, ready=None, drain=None, doctor=False, **options):
+        """Replaces its process with one of a new spec (ward_worker_replace):
+        `argv` and the options are spawn()'s; the new process is ready
+        (and past its doctor check with doctor=True) within `ready`
+        seconds before new calls go to it, and the old one's calls in
+        flight may finish for `drain` seconds. The handle stays. If the new
+        process does not come up, the old one keeps serving and the error
+        says why. Blocks."""
+        _replace(self._lib, self._lib.ward_worker_replace, self._handle(), self.name, argv,
+                 ready, drain, doctor, options)
+
     def logs(self, *, last=0, stream=None, since=None, after_seq=0, limit=0):
         """Its captured output lines (ward_worker_logs), oldest first, as
         LogLines: the `last` N, of `stream` ("stdout", "stderr", or None
@@ -1035,10 +1083,11 @@ class Worker:
 class Pool:
     """A pool of workers (ward_pool_new): request() goes to a free one."""
 
-    def __init__(self, host, handle):
+    def __init__(self, host, handle, name):
         self._host = host
         self._lib = host._lib
         self._p = handle
+        self.name = name
 
     def _handle(self):
         if not self._p:
@@ -1066,6 +1115,16 @@ class Pool:
         if isinstance(out, BaseException):
             raise out
         return out
+
+    def replace(self, argv, *, ready=None, drain=None, doctor=False, **options):
+        """Moves the pool to a new spec, member by member (ward_pool_replace):
+        each new worker is ready (and past its doctor check with
+        doctor=True) within `ready` seconds before the old one stops taking
+        calls, whose calls in flight may finish for `drain` seconds. `argv`
+        and the options are spawn()'s. If a new worker does not come up,
+        the old ones keep serving and the error says why. Blocks."""
+        _replace(self._lib, self._lib.ward_pool_replace, self._handle(), self.name, argv, ready,
+                 drain, doctor, options)
 
     def stats(self):
         """ward_pool_info as a dict: workers, busy, calls, failures, grown,
