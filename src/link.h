@@ -49,6 +49,12 @@ typedef struct ward__link {
   int spin_max;
   int hot;       /* the peer answered a sleeping reader lately: it waits
                     in a futex (cheaper to wake), not in poll */
+  int polled;    /* the reader's last wait ended in poll on the socket */
+  uint32_t wakes_seen; /* the peer's `wakes` when the reader last drained */
+  /* Counted for the tests (read from any thread). */
+  _Atomic unsigned long drains;      /* ward__link_drain's reads of the socket */
+  _Atomic unsigned long drains_told; /* of which because the peer's count moved
+                                        (not after a poll) */
 } ward__link;
 
 /* The bytes of a link whose rings have `cap` bytes of data each. */
@@ -84,8 +90,11 @@ int ward__link_get(ward__link *l, void *buf, size_t cap, size_t *len);
 void ward__link_read_done(ward__link *l, ward__fd sock);
 /* Reader: reads the wake-up bytes waiting on `sock`: 0, WARD_ECRASHED at
  * the end of the stream, WARD_EPROTO for any other byte or a descriptor
- * (closed: none travels beside the rings). */
-int ward__link_drain(ward__fd sock);
+ * (closed: none travels beside the rings). Without `polled` (the caller
+ * did not see the socket readable: a futex wake, a spin, records already
+ * there) it reads only when the peer's count of bytes sent moved: no
+ * system call on the fast path. */
+int ward__link_drain(ward__link *l, ward__fd sock, int polled);
 /* Reader: whether records wait (a hint, from any thread of this side). */
 int ward__link_pending(const ward__link *l);
 /* Reader: an active reader (it will look at the ring again before it
@@ -103,7 +112,8 @@ int ward__link_spin(ward__link *l, atomic_int *closed);
  * and the peer answered lately) or in poll on `sock`, which a writer's
  * byte, the peer's end and this side's close all wake. 0: look again
  * (records, a wake-up, the end of the socket or a slice's end: the
- * caller reads); WARD_ETIMEDOUT; WARD_ECRASHED (the socket failed). */
+ * caller reads; `polled` is set when poll saw the socket readable);
+ * WARD_ETIMEDOUT; WARD_ECRASHED (the socket failed). */
 int ward__link_wait(ward__link *l, ward__fd sock, int64_t deadline, atomic_int *closed,
                     int futex_ok);
 
