@@ -1165,9 +1165,6 @@ static int read_available(ward__conn *c, int block) {
 static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int64_t deadline,
                 int want_out) {
   for (int first = 1;; first = 0) {
-    /* Data that keeps coming must not carry a call past its deadline. */
-    if (!first && deadline != INT64_MAX && ward__now_ms() >= deadline)
-      return WARD_ETIMEDOUT;
     /* Too much read and not yet handled: let it be handled first. */
     if (paused(c))
       return 0;
@@ -1179,6 +1176,11 @@ static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int
       pthread_mutex_unlock(&c->mu);
       if (done)
         return 0;
+      /* Data that keeps coming must not carry a call past its deadline
+       * (looked at once the call is known not to be done: the clock is
+       * not read on the way out of a call answered at once). */
+      if (deadline != INT64_MAX && ward__now_ms() >= deadline)
+        return WARD_ETIMEDOUT;
     }
     if (want_out)
       ward__conn_flush(c);
