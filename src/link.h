@@ -12,7 +12,9 @@
  * reader about to sleep says so in its ring's `sleeping` word, re-checks
  * the ring and then sleeps: 1, in poll on the socket (a loop, or a reader
  * whose peer has been quiet), and a writer that sees it clears it and
- * sends one WARD__LINK_WAKE byte; 2, in a futex wait on `seq` (a reader
+ * sends one WARD__LINK_WAKE byte, counted in the `wakes` of the ring it
+ * writes (a reader that no poll woke reads the socket only when that
+ * count moved); 2, in a futex wait on `seq` (a reader
  * whose peer answered lately), and the writer bumps `seq` and wakes it.
  * A writer that waits for room does the same with `room_waiting`: 1, it
  * sleeps in its loop and wants a byte; 2, it blocks in a futex wait on
