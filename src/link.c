@@ -277,8 +277,15 @@ int ward__link_sleep(ward__link *l) {
 }
 
 int ward__link_spin(ward__link *l, atomic_int *closed) {
-  if (!l->spin_us)
-    return ward__link_pending(l);
+  if (!l->spin_us) {
+    /* Spinning stopped paying: a spin that cannot catch the peer (one
+     * that shares our CPU, with the other taken by someone else) only
+     * delays its turn. Look again now and then. */
+    if (!l->spin_max || ++l->spin_off < WARD__LINK_SPIN_PROBE)
+      return ward__link_pending(l);
+    l->spin_off = 0;
+    l->spin_us = WARD__LINK_SPIN_MIN_US;
+  }
   int64_t until = ward__now_us() + l->spin_us;
   for (;;) {
     for (int i = 0; i < 64; i++) {
@@ -295,9 +302,11 @@ int ward__link_spin(ward__link *l, atomic_int *closed) {
     if (ward__now_us() >= until)
       break;
   }
-  /* Missed: the peer is slower than a spin; spin less until it is not. */
-  if (l->spin_us / 2 >= WARD__LINK_SPIN_MIN_US)
-    l->spin_us /= 2;
+  /* Missed: the peer is slower than a spin; spin less until it is not,
+   * and not at all (but to look now and then) below the least. */
+  l->spin_us /= 2;
+  if (l->spin_us < WARD__LINK_SPIN_MIN_US)
+    l->spin_us = 0;
   return 0;
 }
 

@@ -40,6 +40,10 @@
  * (none with one CPU: the peer could not run meanwhile). */
 #define WARD__LINK_SPIN_MAX_US 100
 #define WARD__LINK_SPIN_MIN_US 5
+/* A reader whose spin stopped catching the peer (it missed at the least
+ * spin: the peer is slow, or shares our CPU now) waits without spinning,
+ * and spins again, the least, once per this many waits to look. */
+#define WARD__LINK_SPIN_PROBE 64
 
 typedef struct ward__link {
   void *mem;
@@ -47,8 +51,9 @@ typedef struct ward__link {
   uint32_t cap;
   ward__ring tx; /* the ring this side writes */
   ward__ring rx; /* the ring this side reads */
-  int spin_us;   /* the reader's spin now (adapted), 0: never spins */
-  int spin_max;
+  int spin_us;   /* the reader's spin now (adapted), 0: not now */
+  int spin_max;  /* 0: never spins (one CPU) */
+  int spin_off;  /* waits without a spin since it stopped paying */
   int hot;       /* the peer answered a sleeping reader lately: it waits
                     in a futex (cheaper to wake), not in poll */
   int polled;    /* the reader's last wait ended in poll on the socket */
@@ -106,7 +111,8 @@ void ward__link_awake(ward__link *l);
  * again. Returns whether records wait (then it must not sleep). */
 int ward__link_sleep(ward__link *l);
 /* Reader: spins a little for records (bounded, adapted; never with one
- * CPU). Returns whether records wait. */
+ * CPU; once in WARD__LINK_SPIN_PROBE waits when it stopped catching the
+ * peer). Returns whether records wait. */
 int ward__link_spin(ward__link *l, atomic_int *closed);
 /* Reader holding the reading role: waits for records until `deadline`
  * (ward__now_ms scale): a spin, then sleep, after saying so and looking

@@ -364,6 +364,34 @@ static void test_drain_when_told(void) {
   link_unpair(&a, &b);
 }
 
+/* A reader whose spin stops catching the peer (which may share its CPU
+ * now) stops spinning, but for one short spin every WARD__LINK_SPIN_PROBE
+ * waits; a probe that catches the peer brings the spin back. */
+static void test_spin_adapts(void) {
+  if (!ward__shm_supported())
+    return;
+  side a, b;
+  link_pair(&a, &b, 1);
+  b.l->spin_us = b.l->spin_max = WARD__LINK_SPIN_MAX_US; /* one CPU here or not */
+  atomic_int closed = 0;
+  int misses = 0;
+  while (b.l->spin_us) {
+    T_EQ_INT(ward__link_spin(b.l, &closed), 0);
+    T_TRUE(++misses < 10);
+  }
+  for (int i = 1; i < WARD__LINK_SPIN_PROBE; i++) {
+    T_EQ_INT(ward__link_spin(b.l, &closed), 0);
+    T_EQ_INT(b.l->spin_us, 0);
+  }
+  /* The probe, with a record there: caught, the spin grows again. */
+  uint32_t v = 1;
+  ward__buf one = {&v, sizeof v};
+  T_EQ_INT(ward__link_send(a.l, a.sock, &one, 1, 0), sizeof v);
+  T_EQ_INT(ward__link_spin(b.l, &closed), 1);
+  T_EQ_INT(b.l->spin_us, 2 * WARD__LINK_SPIN_MIN_US);
+  link_unpair(&a, &b);
+}
+
 /* Blocking calls over the rings, one CPU or many: the host reads the
  * socket only after a poll saw it readable or for bytes the worker says
  * it sent, and the worker's replies to a caller that reads them itself
@@ -407,6 +435,7 @@ int main(int argc, char **argv) {
   T_RUN(test_wakeups);
   T_RUN(test_room_wakeups);
   T_RUN(test_drain_when_told);
+  T_RUN(test_spin_adapts);
   T_RUN(test_calls_without_socket);
   ward_host_free(host);
   return t_done();
