@@ -414,7 +414,9 @@ static void test_calls_without_socket(void) {
     expect_echo(w, &i, sizeof i);
   unsigned long told = atomic_load(&l->drains_told) - told0;
   uint32_t sent = atomic_load(&l->rx.hdr->wakes) - sent0;
-  T_TRUE(told <= sent);
+  /* One read may be for a byte counted before we looked (a ping's answer
+   * the loop had not read yet); each other needs a byte counted since. */
+  T_TRUE(told <= sent + 1);
   /* Bytes go to the host's loop only for what no caller reads (a ping's
    * answer, say), never one per call. */
   T_TRUE(sent < CALLS / 10);
