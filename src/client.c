@@ -489,6 +489,9 @@ static void client_boundary(ward_ctx *ctx) {
   if (now - c->last_pump < BOUNDARY_MS)
     return;
   c->last_pump = now;
+  /* Notifications gathered while the socket was full go before the
+   * handler moves on (ward__conn_gather). */
+  ward__conn_flush(c->conn);
   ward__conn_pump(c->conn);
   answer_pings(c);
 }
@@ -541,6 +544,8 @@ static void serve_item(ward_client *c, ward__item *it) {
 
 /* Server role: tells the server the connection is idle or about to be
  * busy. When the server has dropped it, ends it and returns nonzero. */
+static int serve(ward_client *c);
+
 static int peer_state(ward_client *c, int state) {
   if (!c->peer || !c->peer(c->peer_ud, state))
     return 0;
@@ -554,6 +559,18 @@ int ward_client_run(ward_client *c) {
   int rv = handshake(c);
   if (rv)
     return rv;
+  /* This thread flushes what its handlers' notifications leave queued
+   * (the socket full) when each handler returns: a burst goes out in few
+   * writes. */
+  ward__conn_gather(c->conn);
+  rv = serve(c);
+  ward__conn_gather(NULL);
+  return rv;
+}
+
+/* ward_client_run once greeted: serves until the goodbye or the end. */
+static int serve(ward_client *c) {
+  int rv = 0;
   while (!peer_state(c, WARD__PEER_IDLE)) {
     ward__item *it = ward__conn_next_served(c->conn, INT64_MAX);
     /* A frame that came as the server dropped the connection is left. */
@@ -565,6 +582,7 @@ int ward_client_run(ward_client *c) {
     case WARD__K_REQUEST:
     case WARD__K_NOTIFY:
       serve_item(c, it);
+      (void)ward__conn_drain(c->conn, ward__deadline(c->conn->default_timeout_ms));
       break;
     case WARD__K_PING:
       send_pong(c, it->h.id);

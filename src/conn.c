@@ -486,6 +486,7 @@ static int queue_back(ward__conn *c, const ward__buf *iov, int first, int cnt) {
  * negotiated (`block` only says how a wake-up for room is asked for). */
 static ptrdiff_t t_send(ward__conn *c, const ward__buf *iov, int cnt, int block) {
   ward__link *l = link_of(c);
+  atomic_fetch_add_explicit(&c->sends, 1, memory_order_relaxed);
   return l ? ward__link_send(l, c->fd, iov, cnt, block) : ward__sock_send(c->fd, iov, cnt);
 }
 
@@ -581,6 +582,36 @@ static int frame_joins(const ward__conn *c, const ward__buf iov[3]) {
   return c->writing && n <= COMBINE_FRAME && c->outq_len + n <= COMBINE_QUEUE;
 }
 
+/* Gathering. A burst of notifications from one thread finds no writer at
+ * work, so frame_joins never holds for it; yet once the transport is full
+ * (a write took less than a whole frame), the frames that follow would
+ * each wait for room and go out in a write of their own. Instead a small
+ * notification then joins the out queue, without a system call, as long
+ * as someone is sure to flush the queue: the owner's loop (ops->watch:
+ * it watches for room, and the queue is what it flushes) or the client's
+ * serving thread, which flushes when its handler returns (ward__conn_gather).
+ * The queue goes out in one write per room the transport has, and
+ * ordering is kept because every other sender sends the queue before its
+ * own frame. A lone notification still goes out at once: gathering starts
+ * only when the queue is not empty. The queue of gathered frames is
+ * bounded by GATHER_MAX: past it, the sender waits for room as before. */
+#define GATHER_MAX (64u * 1024u)
+
+static _Thread_local const ward__conn *tl_flusher;
+
+void ward__conn_gather(const ward__conn *c) { tl_flusher = c; }
+
+/* With the lock held: whether someone will flush what waits in the queue. */
+static int has_flusher(const ward__conn *c) { return c->ops->watch || tl_flusher == c; }
+
+/* With the lock held: whether a blocking sender's frame (a notification:
+ * `gather`) joins the queue that waits for the transport. */
+static int frame_gathers(const ward__conn *c, const ward__buf iov[3], int gather) {
+  size_t n = iov[0].len + iov[1].len + iov[2].len;
+  return gather && c->outq_len && n <= COMBINE_FRAME && c->outq_len + n <= GATHER_MAX &&
+         has_flusher(c);
+}
+
 /* With `writing` held: gives it back and wakes whoever waits to write.
  * When the connection was closed meanwhile, leaving the shutdown to the
  * writer (ward__conn_close), it first sends what is queued, as far as the
@@ -608,9 +639,13 @@ static void end_writing(ward__conn *c, int rv) {
  * socket does not take goes to the queue (a non-blocking sender), or is
  * waited for; at the deadline a frame not begun is dropped and one begun
  * is queued, so the stream never holds half a frame. */
-static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int64_t deadline) {
+static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int gather,
+                       int64_t deadline) {
   int first = 0;
   size_t done = 0;
+  size_t whole = 0;
+  for (int i = 0; i < cnt; i++)
+    whole += iov[i].len;
   for (;;) {
     ptrdiff_t w = t_send(c, iov, cnt, block);
     if (w < 0)
@@ -621,7 +656,12 @@ static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int64_
     if (w > 0)
       continue;
     int rv = 1;
-    if (block) {
+    /* The transport is full: a small notification waits in the queue for
+     * the flusher, and those after it gather there (frame_gathers). */
+    pthread_mutex_lock(&c->mu);
+    int gathers = gather && whole <= COMBINE_FRAME && has_flusher(c);
+    pthread_mutex_unlock(&c->mu);
+    if (block && !gathers) {
       int ev = wait_out(c, deadline);
       if (ev > 0)
         continue;
@@ -637,7 +677,7 @@ static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int64_
   }
 }
 
-static int send_iov(ward__conn *c, ward__buf iov[3], int block, int64_t deadline);
+static int send_iov(ward__conn *c, ward__buf iov[3], int block, int gather, int64_t deadline);
 
 int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
                     size_t n1, const void *p2, size_t n2, int block, int64_t deadline) {
@@ -656,7 +696,7 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
   ward__buf iov[3] = {{hb, WARD__HDR_SIZE + h->nlen},
                          {(void *)p1, p1 ? n1 : 0},
                          {(void *)p2, p2 ? n2 : 0}};
-  return send_iov(c, iov, block, deadline);
+  return send_iov(c, iov, block, block && h->kind == WARD__K_NOTIFY, deadline);
 }
 
 /* An ordinary frame of h->len bytes of `data`. */
@@ -667,7 +707,7 @@ static int send_plain(ward__conn *c, const ward__hdr *h, const char *name, const
   if (h->nlen && name)
     memcpy(hb + WARD__HDR_SIZE, name, h->nlen);
   ward__buf iov[3] = {{hb, WARD__HDR_SIZE + h->nlen}, {data, h->len}, {NULL, 0}};
-  return send_iov(c, iov, block, deadline);
+  return send_iov(c, iov, block, 0, deadline);
 }
 
 /* Nothing of the frame went: the descriptor did not either. */
@@ -772,11 +812,13 @@ int ward__conn_pong(ward__conn *c, uint32_t id, uint8_t *owned) {
 int ward__conn_send_frames(ward__conn *c, const void *frames, size_t len, int block,
                            int64_t deadline) {
   ward__buf iov[3] = {{(void *)frames, len}, {NULL, 0}, {NULL, 0}};
-  return send_iov(c, iov, block, deadline);
+  return send_iov(c, iov, block, 0, deadline);
 }
 
-/* Sends whole frames, given as three iovecs (some may be empty). */
-static int send_iov(ward__conn *c, ward__buf iov[3], int block, int64_t deadline) {
+/* Sends whole frames, given as three iovecs (some may be empty).
+ * `gather`: a blocking notification, which may wait in the queue while
+ * the transport is full (frame_gathers). */
+static int send_iov(ward__conn *c, ward__buf iov[3], int block, int gather, int64_t deadline) {
   pthread_mutex_lock(&c->mu);
   for (;;) {
     if (c->closed) {
@@ -789,9 +831,10 @@ static int send_iov(ward__conn *c, ward__buf iov[3], int block, int64_t deadline
      * them: the socket was full a moment ago, and trying it again for
      * every small frame (pongs to a flood) would cost a system call each. */
     int behind = c->outq_len && c->ops->watch;
-    if (!c->writing && (block || !behind))
+    int gathers = frame_gathers(c, iov, gather);
+    if (!c->writing && (block || !behind) && !gathers)
       break;
-    if (!block || frame_joins(c, iov)) {
+    if (!block || gathers || frame_joins(c, iov)) {
       /* The frame waits its turn in the queue. */
       int rv = queue_back(c, iov, 0, 3);
       update_watch(c);
@@ -815,8 +858,30 @@ static int send_iov(ward__conn *c, ward__buf iov[3], int block, int64_t deadline
     rv = queue_back(c, iov, 0, 3);
     pthread_mutex_unlock(&c->mu);
   } else if (rv == 0) {
-    rv = write_frame(c, iov, 3, block, deadline);
+    rv = write_frame(c, iov, 3, block, gather, deadline);
   }
+  end_writing(c, rv);
+  return rv;
+}
+
+int ward__conn_drain(ward__conn *c, int64_t deadline) {
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    if (c->closed || !c->outq_len) {
+      int rv = c->closed ? c->close_err : 0;
+      pthread_mutex_unlock(&c->mu);
+      return rv;
+    }
+    if (!c->writing)
+      break;
+    if (ward__cond_wait(&c->wcond, &c->mu, deadline) == WARD_ETIMEDOUT) {
+      pthread_mutex_unlock(&c->mu);
+      return WARD_ETIMEDOUT;
+    }
+  }
+  c->writing = 1;
+  pthread_mutex_unlock(&c->mu);
+  int rv = drain_outq(c, 1, deadline);
   end_writing(c, rv);
   return rv;
 }

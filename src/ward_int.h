@@ -252,6 +252,8 @@ struct ward__conn {
   size_t outq_len;
   size_t outq_peak;         /* the most it held: a big queue is trimmed after */
   pthread_cond_t wcond;
+  atomic_ullong sends;      /* writes tried on the transport: how well frames
+                               are batched (tests) */
 
   uint32_t hb_seq;          /* the loop's heartbeat pings */
   uint32_t hb_id;           /* the one awaiting its pong, or 0 */
@@ -377,6 +379,14 @@ int ward__conn_frames(ward__conn *c);
 void ward__conn_free_outq(ward__conn *c);
 /* Flushes queued output without blocking. */
 void ward__conn_flush(ward__conn *c);
+/* Sends what is queued, waiting (up to `deadline`) for the transport to
+ * take it: 0, or WARD_ETIMEDOUT, or the error that closed the connection. */
+int ward__conn_drain(ward__conn *c, int64_t deadline);
+/* The calling thread flushes `c`'s out queue (ward__conn_drain) before it
+ * waits for anything else: blocking notifications it sends may then wait
+ * in the queue while the transport is full, and go out together. NULL:
+ * it no longer does. A connection with a loop (ops->watch) needs none. */
+void ward__conn_gather(const ward__conn *c);
 /* Waits for the next inbound item, reading when no one else does.
  * NULL when the connection is closed or the deadline passed. */
 ward__item *ward__conn_next_inbound(ward__conn *c, int64_t deadline);

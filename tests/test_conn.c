@@ -143,8 +143,146 @@ static void test_close_wakes_a_waiting_writer(void) {
   ward__close(sv[1]);
 }
 
+/* ------------------------------------------------------------------ */
+/* Gathering a burst of notifications                                  */
+
+#ifndef _WIN32
+#include <sys/socket.h>
+
+/* The owner's loop as far as gathering needs one: it is told to watch. */
+static void watch(ward__conn *c, int events) { (void)c, (void)events; }
+
+static const ward__conn_ops loop_ops = {
+    .inbound = inbound, .call_ready = call_ready, .watch = watch};
+
+#define NOTE_LEN 32
+
+/* Reads the peer's end until the end of the stream: NOTIFY frames whose
+ * payloads count 0, 1, 2, ... with none missing or out of order. Returns
+ * how many came. */
+typedef struct note_reader {
+  pthread_t t;
+  ward__fd fd;
+  int n;
+} note_reader;
+
+static void *read_notes(void *p) {
+  note_reader *r = p;
+  ward__dec d;
+  ward__dec_init(&d, WARD_MAX_FRAME_DEFAULT);
+  static uint8_t buf[1 << 16];
+  for (;;) {
+    T_TRUE(ward__wait_fd(r->fd, WARD__IN, ward__deadline(20000)) > 0);
+    ptrdiff_t got = ward__sock_recv(r->fd, buf, sizeof buf, 1);
+    if (got == 0 || got == WARD_ECRASHED)
+      break;
+    T_TRUE(got > 0);
+    size_t off = 0, used;
+    ward__frame f;
+    int k;
+    while (off < (size_t)got && (k = ward__dec_feed(&d, buf + off, (size_t)got - off, &used, &f))) {
+      T_EQ_INT(k, 1);
+      off += used;
+      T_EQ_INT(f.h.kind, WARD__K_NOTIFY);
+      T_EQ_INT(f.h.len, NOTE_LEN);
+      uint32_t seq;
+      memcpy(&seq, f.payload, sizeof seq);
+      T_EQ_INT(seq, r->n);
+      r->n++;
+    }
+  }
+  T_EQ_INT(d.hgot, 0);
+  ward__dec_free(&d);
+  return NULL;
+}
+
+static int send_note(ward__conn *c, uint32_t seq, int64_t deadline) {
+  uint8_t body[NOTE_LEN] = {0};
+  memcpy(body, &seq, sizeof seq);
+  ward__hdr h = {.kind = WARD__K_NOTIFY, .nlen = 4, .len = NOTE_LEN};
+  return ward__conn_send(c, &h, "note", body, NOTE_LEN, NULL, 0, 1, deadline);
+}
+
+static size_t outq_len(ward__conn *c) {
+  pthread_mutex_lock(&c->mu);
+  size_t n = c->outq_len;
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}
+
+/* A lone notification goes out at once, in one write: nothing waits. */
+static void test_lone_note_goes_at_once(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  ward__conn *c;
+  T_OK(ward__conn_new(&c, sv[0], &loop_ops, NULL, WARD_MAX_FRAME_DEFAULT));
+  T_OK(send_note(c, 0, ward__deadline(20000)));
+  T_EQ_INT(outq_len(c), 0);
+  T_EQ_INT(atomic_load(&c->sends), 1);
+  T_TRUE(ward__wait_fd(sv[1], WARD__IN, ward__deadline(0)) > 0);
+  ward__conn_close(c, WARD_ECLOSED);
+  ward__conn_unref(c);
+  ward__close(sv[1]);
+}
+
+/* A burst into a socket the peer does not read: once it is full, the
+ * notifications that follow wait in the out queue without a write each
+ * (the sender does not block), up to 64 KiB; past that the sender waits
+ * for room as before (here until its deadline, nothing of its frame
+ * sent). Then the loop flushes the queue in a few writes, and the peer
+ * reads every notification sent, in order. Without gathering, the first
+ * notification the socket did not take waited for its deadline. */
+static void test_burst_gathers_in_bounds(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  int small = 4096;
+  T_TRUE(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+  ward__conn *c;
+  T_OK(ward__conn_new(&c, sv[0], &loop_ops, NULL, WARD_MAX_FRAME_DEFAULT));
+  uint32_t sent = 0;
+  int rv;
+  /* 1 s: the wait of the one sender that finds the queue full. */
+  while ((rv = send_note(c, sent, ward__deadline(1000))) == 0) {
+    sent++;
+    T_TRUE(sent < 100000);
+  }
+  T_EQ_INT(rv, WARD_ETIMEDOUT);
+  size_t frame = WARD__HDR_SIZE + 4 + NOTE_LEN;
+  fprintf(stderr, "  %u notifications sent in %llu writes, %zu bytes queued\n", sent,
+          (unsigned long long)atomic_load(&c->sends), outq_len(c));
+  /* Gathered up to the bound, and not past it. */
+  T_TRUE(outq_len(c) + frame > 64 * 1024);
+  T_TRUE(outq_len(c) <= 64 * 1024);
+  /* Most of them without a write of their own. */
+  T_TRUE(atomic_load(&c->sends) < sent / 4);
+
+  note_reader r = {.fd = sv[1]};
+  T_TRUE(pthread_create(&r.t, NULL, read_notes, &r) == 0);
+  unsigned long long before = atomic_load(&c->sends);
+  /* The owner's loop: flushes when the socket has room. */
+  while (outq_len(c)) {
+    T_TRUE(ward__wait_fd(sv[0], WARD__OUT, ward__deadline(20000)) > 0);
+    ward__conn_flush(c);
+  }
+  /* 64 KiB into a socket that holds 4 KiB or so: some writes, not one a
+   * frame. */
+  T_TRUE(atomic_load(&c->sends) - before < sent / 4);
+  /* And after the queue emptied, a notification goes at once again. */
+  T_OK(send_note(c, sent++, ward__deadline(20000)));
+  ward__conn_close(c, WARD_ECLOSED);
+  ward__conn_unref(c);
+  pthread_join(r.t, NULL);
+  T_EQ_INT(r.n, (int)sent);
+  ward__close(sv[1]);
+}
+#endif
+
 int main(void) {
   T_RUN(test_close_sends_what_is_queued);
   T_RUN(test_close_wakes_a_waiting_writer);
+#ifndef _WIN32
+  T_RUN(test_lone_note_goes_at_once);
+  T_RUN(test_burst_gathers_in_bounds);
+#endif
   return t_done();
 }
