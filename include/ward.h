@@ -1174,7 +1174,13 @@ WARD_EXTERN uint32_t ward_call_id(const ward_call *call);
 /* Sends a notification (tagged JSON): no reply, no outcome beyond delivery.
  * Returns once the socket has taken the whole message, which blocks while
  * the worker is not reading (flow control: a ward worker stops reading
- * while 8 MiB wait for its handlers). Waits for a restart, or starts an
+ * while 8 MiB wait for its handlers); or, when the socket was full a
+ * moment ago and other frames wait for it already, once the message is
+ * queued behind them (up to 64 KiB of small messages per worker; the I/O
+ * thread sends them as soon as the socket has room): a burst then goes
+ * out in few writes, and a lone notification still goes at once. A
+ * queued one is lost if the process exits first, like one in the socket.
+ * Waits for a restart, or starts an
  * idle worker's new process, like a request (on the I/O thread: not,
  * WARD_ECLOSED at once); both waits share one deadline, the spec's request
  * timeout. Never kills the worker. A method the worker does not serve is
@@ -1688,7 +1694,11 @@ WARD_EXTERN int ward_client_request_payload(ward_msg **reply, ward_client *c,
                                             const char *method, ward_payload *p,
                                             int timeout_ms);
 /* Sends a notification (tagged JSON) to the host; returns once the socket
- * has taken it, waiting for space at most 30 s. Errors: WARD_EINVAL,
+ * has taken it, waiting for space at most 30 s. From a handler run by
+ * ward_client_run, on its thread: or once it is queued behind other frames
+ * when the socket was full a moment ago (up to 64 KiB), to go out when the
+ * handler returns or at its next row, progress or cancel check, whichever
+ * comes first (a burst then goes out in few writes). Errors: WARD_EINVAL,
  * WARD_ETOOBIG (over the host's max_frame; nothing sent), WARD_ETIMEDOUT,
  * WARD_ECRASHED (the host is gone), WARD_ENOMEM, the handshake errors. */
 WARD_EXTERN int ward_client_notify(ward_client *c, const char *method, const void *data,
