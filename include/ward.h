@@ -1039,6 +1039,7 @@ WARD_EXTERN void ward_summary_clear(ward_summary *s);
  * WARD_OK commits them (buffer them, and use them once the call
  * succeeded). A struct_size too small, here or in the summary, fails the
  * call with WARD_EINVAL before anything is sent. */
+struct ward_row; /* one row of a batch: see ward_ctx_rows */
 typedef struct ward_call_opts {
   uint32_t struct_size; /* sizeof(ward_call_opts) as compiled: the _INIT macro */
   int timeout_ms;  /* deadline; negative = the spec's request timeout;
@@ -1068,9 +1069,20 @@ typedef struct ward_call_opts {
   /* Filled when the call ends, if not NULL (see ward_summary); its own
    * struct_size must be set too (WARD_SUMMARY_INIT). */
   ward_summary *summary;
+  /* Rows in batches, instead of on_row (which is then not called): `n`
+   * rows of one stream with the sequence numbers seq, seq+1, ...,
+   * seq+n-1, in order; each row's data is followed by a NUL byte not
+   * counted in its len. The array and the data are the library's, valid
+   * until the callback returns. Rows that arrived together are handed
+   * over together (up to 64 KiB of them), so a stream of small rows costs
+   * one call and no allocation per row; rows over 4 KiB, or in shared
+   * memory, come one per call. Flow control counts a batch once it is
+   * handed over, as it counts rows one by one. Tentative like on_row. */
+  void (*on_rows)(const char *stream, uint64_t seq, const struct ward_row *rows, size_t n,
+                  void *ud);
 } ward_call_opts;
 #define WARD_CALL_OPTS_INIT \
-  {(uint32_t)sizeof(ward_call_opts), -1, WARD_ENC_JSON, NULL, NULL, NULL, NULL, 0, 0, NULL}
+  {(uint32_t)sizeof(ward_call_opts), -1, WARD_ENC_JSON, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL}
 /* Like ward_host_opts_init, for a ward_call_opts. */
 WARD_EXTERN int ward_call_opts_init(ward_call_opts *opts, size_t size);
 

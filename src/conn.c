@@ -1023,12 +1023,89 @@ static int count_row(ward__call *call, const ward__frame *f) {
   return 0;
 }
 
+/* Row packs. Rows that follow one another on one stream of one call join
+ * the item of the first while it waits for the caller (ward__rowpack):
+ * a stream of small rows then costs an allocation per pack, not per row,
+ * and the caller takes a pack in one callback (on_rows). A pack holds at
+ * most PACK_MAX bytes of payload, so what it costs stays within the
+ * bounds flow control sets on what waits for a call (its buffers grow
+ * by doubling: at most twice what they hold). */
+#define PACK_ROW 4096u
+#define PACK_MAX (64u * 1024u)
+
+static size_t rows_in(const ward__item *it) { return it->pack ? it->pack->n : 1; }
+
+/* Whether the frame's row may join item `t`, the last waiting for the
+ * call. */
+static int joins_pack(const ward__item *t, const ward__frame *f) {
+  if (!t || f->h.kind != WARD__K_ROW || f->map || f->h.len > PACK_ROW)
+    return 0;
+  if (t->h.kind != WARD__K_ROW || t->map || t->h.nlen != f->h.nlen ||
+      memcmp(t->name, f->name, f->h.nlen) != 0)
+    return 0;
+  size_t held = t->pack ? t->pack->used : (size_t)t->h.len + 1;
+  return t->h.aux + (uint32_t)rows_in(t) == f->h.aux && held + f->h.len + 1 <= PACK_MAX;
+}
+
+/* Makes room for one more row of `len` bytes. */
+static int pack_room(ward__rowpack *p, size_t len) {
+  if (p->n == p->nmax) {
+    size_t nmax = p->nmax ? p->nmax * 2 : 16;
+    ward_row *v = realloc(p->rows, nmax * sizeof *v);
+    if (!v)
+      return WARD_ENOMEM;
+    p->rows = v;
+    p->nmax = nmax;
+  }
+  if (p->used + len + 1 > p->cap) {
+    size_t cap = p->cap ? p->cap : 512;
+    while (cap < p->used + len + 1)
+      cap *= 2;
+    uint8_t *b = realloc(p->buf, cap);
+    if (!b)
+      return WARD_ENOMEM;
+    p->buf = b;
+    p->cap = cap;
+  }
+  return 0;
+}
+
+static int pack_put(ward__rowpack *p, uint32_t nlen, const void *data, size_t len) {
+  int rv = pack_room(p, len);
+  if (rv)
+    return rv;
+  if (len)
+    memcpy(p->buf + p->used, data, len);
+  p->buf[p->used + len] = 0;
+  p->used += len + 1;
+  p->rows[p->n++] = (ward_row){NULL, len};
+  p->frame_bytes += ward__frame_size(nlen, (uint32_t)len);
+  return 0;
+}
+
+/* With the lock held: adds the frame's row to `t` (joins_pack), making
+ * `t` a pack when it held one row. */
+static int pack_add(ward__item *t, const ward__frame *f) {
+  if (!t->pack) {
+    ward__rowpack *p = calloc(1, sizeof *p);
+    if (!p)
+      return WARD_ENOMEM;
+    int rv = pack_put(p, t->h.nlen, t->data, t->h.len);
+    if (rv) {
+      free(p->rows);
+      free(p->buf);
+      free(p);
+      return rv;
+    }
+    t->pack = p;
+  }
+  return pack_put(t->pack, f->h.nlen, f->payload, f->h.len);
+}
+
 /* PROGRESS, ROW or DIAG: queued for the caller's thread (or the owner, for
  * an asynchronous call). */
 static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
-  ward__item *it = ward__item_new(f, owned);
-  if (!it)
-    return WARD_ENOMEM;
+  ward__item *it = NULL;
   int rv = 0, tell = 0;
   pthread_mutex_lock(&c->mu);
   ward__call *call = tab_find(c, f->h.id);
@@ -1052,16 +1129,25 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
     if (!rv && call->queued_bytes > limit)
       rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u (%zu bytes waiting)",
                       f->h.id, call->queued_bytes);
-    if (!rv) {
-      ward__itemq_push(&call->events, it);
-      it = NULL;
-      tell = news(call);
+    if (!rv && joins_pack(call->events.tail, f)) {
+      /* The caller was told of the pack's first row already. */
+      rv = pack_add(call->events.tail, f);
+    } else if (!rv) {
+      it = ward__item_new(f, owned);
+      owned = NULL;
+      if (it) {
+        ward__itemq_push(&call->events, it);
+        it = NULL;
+        tell = news(call);
+      } else {
+        rv = WARD_ENOMEM;
+      }
     }
   }
   pthread_mutex_unlock(&c->mu);
   if (tell)
     c->ops->call_ready(c, call);
-  ward__item_free(it);
+  ward__body_free(owned);
   return rv;
 }
 
@@ -1382,6 +1468,31 @@ static int call_ready(ward__conn *c, void *arg) {
   return call->done || call->events.head != NULL;
 }
 
+/* A ROW item, one row or a pack: to on_rows in one call, or to on_row
+ * one by one. */
+static void deliver_rows(const ward_call_opts *o, ward__item *it) {
+  ward_row one = {it->data, it->h.len};
+  ward_row *rows = &one;
+  size_t n = 1;
+  if (it->pack) {
+    /* The buffer no longer moves: the item has left the call's queue. */
+    rows = it->pack->rows;
+    n = it->pack->n;
+    const uint8_t *p = it->pack->buf;
+    for (size_t i = 0; i < n; i++) {
+      rows[i].data = p;
+      p += rows[i].len + 1;
+    }
+  }
+  if (o->on_rows) {
+    o->on_rows(it->name, it->h.aux, rows, n, o->ud);
+    return;
+  }
+  if (o->on_row)
+    for (size_t i = 0; i < n; i++)
+      o->on_row(it->name, it->h.aux + i, rows[i].data, rows[i].len, o->ud);
+}
+
 static void deliver(const ward_call_opts *o, ward__item *it) {
   switch (it->h.kind) {
   case WARD__K_PROGRESS:
@@ -1389,8 +1500,7 @@ static void deliver(const ward_call_opts *o, ward__item *it) {
       o->on_progress(it->data, it->h.len, o->ud);
     break;
   case WARD__K_ROW:
-    if (o->on_row)
-      o->on_row(it->name, it->h.aux, it->data, it->h.len, o->ud);
+    deliver_rows(o, it);
     break;
   case WARD__K_DIAG:
     if (o->on_diag) {
@@ -1415,7 +1525,7 @@ void ward__call_consume(ward__conn *c, ward__call *call, const ward_call_opts *o
     return;
   /* Credit back in halves of the window: the worker keeps streaming while
    * the rest is consumed, at one small frame per half window. */
-  call->unacked += ward__frame_size(it->h.nlen, it->h.len);
+  call->unacked += it->pack ? it->pack->frame_bytes : ward__frame_size(it->h.nlen, it->h.len);
   if (call->unacked >= call->window / 2) {
     ward__hdr h = {.kind = WARD__K_CREDIT, .id = call->id, .aux = (uint32_t)call->unacked};
     pthread_mutex_lock(&c->mu);

@@ -66,6 +66,7 @@ ward__item *ward__item_new(const ward__frame *f, uint8_t *owned) {
   it->name = name;
   it->owned = owned;
   it->cancelled = 0;
+  it->pack = NULL;
   it->map = ward__map_ref(f->map);
   if (f->map) {
     it->data = f->payload;
@@ -90,6 +91,11 @@ void ward__item_free(ward__item *it) {
     return;
   ward__body_free(it->owned);
   ward__map_unref(it->map);
+  if (it->pack) {
+    free(it->pack->rows);
+    free(it->pack->buf);
+    free(it->pack);
+  }
   free(it);
 }
 

@@ -80,6 +80,19 @@ ward_msg *ward__msg_new(int code, int enc, const char *err, size_t elen, const v
 
 /* A queued incoming message: a call's progress, row or diagnostic, or a
  * request / notification / control frame waiting for its server loop. */
+/* Rows that came one after another for one call on one stream, kept in
+ * one item (conn.c): their payloads back to back in `buf`, each followed
+ * by a NUL, and their lengths in `rows` (whose data pointers are set when
+ * they are handed over, once `buf` no longer moves). The item's header is
+ * the first row's: its aux is the first sequence number. */
+typedef struct ward__rowpack {
+  ward_row *rows;
+  size_t n, nmax;        /* rows held, room for */
+  uint8_t *buf;
+  size_t used, cap;      /* bytes of buf held, allocated */
+  size_t frame_bytes;    /* what the rows weighed as frames (flow control) */
+} ward__rowpack;
+
 typedef struct ward__item {
   struct ward__item *next;
   ward__hdr h;
@@ -88,6 +101,7 @@ typedef struct ward__item {
   uint8_t *owned;        /* the body buffer taken from the decoder, or NULL */
   int cancelled;         /* a REQUEST cancelled before it was served */
   struct ward__map *map; /* a payload in shared memory holding data, or NULL */
+  ward__rowpack *pack;   /* a ROW item holding more rows than its own, or NULL */
 } ward__item;
 ward__item *ward__item_new(const ward__frame *f, uint8_t *owned);
 void ward__item_free(ward__item *it);

@@ -73,6 +73,9 @@ SAME(ward_call_opts, rel_call_opts, generation);
 SAME(ward_call_opts, rel_call_opts, window_bytes);
 SAME(ward_call_opts, rel_call_opts, summary);
 _Static_assert(sizeof(ward_call_opts) >= sizeof(rel_call_opts), "ward_call_opts shrank");
+/* Added after it (batched rows): past its old end. */
+_Static_assert(offsetof(ward_call_opts, on_rows) >= sizeof(rel_call_opts),
+               "ward_call_opts.on_rows in the tail");
 
 typedef struct {
   uint32_t struct_size;
