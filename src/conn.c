@@ -999,18 +999,28 @@ static int complete(ward__conn *c, const ward__frame *f, uint8_t *owned) {
 }
 
 /* Counts a row on its stream; a sequence number out of order is a
- * protocol violation (lock held). */
-static int count_row(ward__call *call, const ward__frame *f) {
+ * protocol violation (lock held). `same`: the stream of the last row. */
+static int same_stream(const ward_stream_count *sc, const ward__frame *f) {
+  return memcmp(sc->name, f->name, f->h.nlen) == 0 && sc->name[f->h.nlen] == 0;
+}
+
+static int count_row(ward__call *call, const ward__frame *f, int same) {
   ward_stream_count *sc = NULL;
+  /* Rows come in runs on one stream: the last one's is tried first. */
+  if (call->last_stream < call->nstreams &&
+      (same || same_stream(&call->streams[call->last_stream], f)))
+    sc = &call->streams[call->last_stream];
   for (size_t i = 0; i < call->nstreams && !sc; i++)
-    if (strlen(call->streams[i].name) == f->h.nlen &&
-        memcmp(call->streams[i].name, f->name, f->h.nlen) == 0)
+    if (same_stream(&call->streams[i], f)) {
       sc = &call->streams[i];
+      call->last_stream = i;
+    }
   if (!sc) {
     ward_stream_count *v = realloc(call->streams, (call->nstreams + 1) * sizeof *v);
     if (!v)
       return WARD_ENOMEM;
     call->streams = v;
+    call->last_stream = call->nstreams;
     sc = &v[call->nstreams++];
     memset(sc, 0, sizeof *sc);
     memcpy(sc->name, f->name, f->h.nlen);
@@ -1036,12 +1046,12 @@ static int count_row(ward__call *call, const ward__frame *f) {
 static size_t rows_in(const ward__item *it) { return it->pack ? it->pack->n : 1; }
 
 /* Whether the frame's row may join item `t`, the last waiting for the
- * call. */
-static int joins_pack(const ward__item *t, const ward__frame *f) {
+ * call. `same`: the row is on the stream of the call's last row. */
+static int joins_pack(const ward__item *t, const ward__frame *f, int same) {
   if (!t || f->h.kind != WARD__K_ROW || f->map || f->h.len > PACK_ROW)
     return 0;
   if (t->h.kind != WARD__K_ROW || t->map || t->h.nlen != f->h.nlen ||
-      memcmp(t->name, f->name, f->h.nlen) != 0)
+      (!same && memcmp(t->name, f->name, f->h.nlen) != 0))
     return 0;
   size_t held = t->pack ? t->pack->used : (size_t)t->h.len + 1;
   return t->h.aux + (uint32_t)rows_in(t) == f->h.aux && held + f->h.len + 1 <= PACK_MAX;
@@ -1050,7 +1060,7 @@ static int joins_pack(const ward__item *t, const ward__frame *f) {
 /* Makes room for one more row of `len` bytes. */
 static int pack_room(ward__rowpack *p, size_t len) {
   if (p->n == p->nmax) {
-    size_t nmax = p->nmax ? p->nmax * 2 : 16;
+    size_t nmax = p->nmax ? p->nmax * 2 : 64;
     ward_row *v = realloc(p->rows, nmax * sizeof *v);
     if (!v)
       return WARD_ENOMEM;
@@ -1058,7 +1068,7 @@ static int pack_room(ward__rowpack *p, size_t len) {
     p->nmax = nmax;
   }
   if (p->used + len + 1 > p->cap) {
-    size_t cap = p->cap ? p->cap : 512;
+    size_t cap = p->cap ? p->cap : 2048;
     while (cap < p->used + len + 1)
       cap *= 2;
     uint8_t *b = realloc(p->buf, cap);
@@ -1084,17 +1094,24 @@ static int pack_put(ward__rowpack *p, uint32_t nlen, const void *data, size_t le
 }
 
 /* With the lock held: adds the frame's row to `t` (joins_pack), making
- * `t` a pack when it held one row. */
-static int pack_add(ward__item *t, const ward__frame *f) {
+ * `t` a pack when it held one row. The call's spare pack, the last one
+ * its caller was done with, is used again: a stream of packs then costs
+ * no allocation, and the allocator does not give the pages back and
+ * fault them in again for each pack. */
+static int pack_add(ward__call *call, ward__item *t, const ward__frame *f) {
   if (!t->pack) {
-    ward__rowpack *p = calloc(1, sizeof *p);
-    if (!p)
+    ward__rowpack *p = call->spare;
+    if (p) {
+      call->spare = p->next;
+      call->nspare--;
+      p->next = NULL;
+      p->n = p->used = p->frame_bytes = 0;
+    } else if (!(p = calloc(1, sizeof *p))) {
       return WARD_ENOMEM;
+    }
     int rv = pack_put(p, t->h.nlen, t->data, t->h.len);
     if (rv) {
-      free(p->rows);
-      free(p->buf);
-      free(p);
+      ward__rowpack_free(p);
       return rv;
     }
     t->pack = p;
@@ -1102,52 +1119,136 @@ static int pack_add(ward__item *t, const ward__frame *f) {
   return pack_put(t->pack, f->h.nlen, f->payload, f->h.len);
 }
 
+/* The caller is done with item `it`: its pack, if any, joins *spare for
+ * call_spare; the item goes. */
+static void consumed(ward__item *it, ward__rowpack **spare) {
+  if (it->pack) {
+    it->pack->next = *spare;
+    *spare = it->pack;
+    it->pack = NULL;
+  }
+  ward__item_free(it);
+}
+
+/* With the lock held: keeps packs of `spare` as the call's spares, up to
+ * SPARE_MAX of them (a read may bring several packs at once), and frees
+ * the others. */
+#define SPARE_MAX 4
+static void call_spare(ward__call *call, ward__rowpack *spare) {
+  while (spare && call->nspare < SPARE_MAX) {
+    ward__rowpack *next = spare->next;
+    spare->next = call->spare;
+    call->spare = spare;
+    call->nspare++;
+    spare = next;
+  }
+  ward__rowpack_free(spare);
+}
+
+/* With the lock held: takes PROGRESS, ROW or DIAG `f` for its call, which
+ * is live, and sets *tell when the call has news its owner must hear of.
+ * Takes `owned`. `same`: a row known to be on the stream of the call's
+ * last row (a run: queue_rows), whose name need not be compared again. */
+static int take_event(ward__conn *c, ward__call *call, const ward__frame *f, uint8_t *owned,
+                      int *tell, int same) {
+  int rv = 0;
+  size_t frame = ward__frame_size(f->h.nlen, f->h.len);
+  if (f->h.kind == WARD__K_ROW)
+    rv = count_row(call, f, same);
+  if (!rv && f->h.kind != WARD__K_DIAG && call->window) {
+    /* The callee may send while at most half the window is out, or
+     * while the frame still fits the window: anything else ignores our
+     * credits. */
+    uint64_t out = call->received - call->credited;
+    if (out > call->window / 2 && out + frame > call->window)
+      rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u", f->h.id);
+    call->received += frame;
+  }
+  /* Flow control bounds what waits for the callbacks; a callee that
+   * ignores it is cut off rather than allowed to fill our memory. */
+  call->queued_bytes += frame;
+  size_t limit = (call->window ? call->window : WARD__UNWINDOWED_MAX) + c->max_in + (64u << 10);
+  if (!rv && call->queued_bytes > limit)
+    rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u (%zu bytes waiting)",
+                    f->h.id, call->queued_bytes);
+  if (!rv && joins_pack(call->events.tail, f, same)) {
+    /* The caller was told of the pack's first row already. */
+    rv = pack_add(call, call->events.tail, f);
+  } else if (!rv) {
+    ward__item *it = ward__item_new(f, owned);
+    owned = NULL;
+    if (!it)
+      return WARD_ENOMEM;
+    ward__itemq_push(&call->events, it);
+    *tell |= news(call);
+  }
+  ward__body_free(owned);
+  return rv;
+}
+
+/* With the lock held: the call `f` is for, if it still takes events. */
+static ward__call *event_call(ward__conn *c, const ward__frame *f) {
+  ward__call *call = tab_find(c, f->h.id);
+  return call && call->kind == WARD__K_REQUEST && !call->done && !call->tombstone ? call : NULL;
+}
+
 /* PROGRESS, ROW or DIAG: queued for the caller's thread (or the owner, for
  * an asynchronous call). */
 static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
-  ward__item *it = NULL;
   int rv = 0, tell = 0;
   pthread_mutex_lock(&c->mu);
-  ward__call *call = tab_find(c, f->h.id);
-  if (call && call->kind == WARD__K_REQUEST && !call->done && !call->tombstone) {
-    size_t frame = ward__frame_size(f->h.nlen, f->h.len);
-    if (f->h.kind == WARD__K_ROW)
-      rv = count_row(call, f);
-    if (!rv && f->h.kind != WARD__K_DIAG && call->window) {
-      /* The callee may send while at most half the window is out, or
-       * while the frame still fits the window: anything else ignores our
-       * credits. */
-      uint64_t out = call->received - call->credited;
-      if (out > call->window / 2 && out + frame > call->window)
-        rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u", f->h.id);
-      call->received += frame;
-    }
-    /* Flow control bounds what waits for the callbacks; a callee that
-     * ignores it is cut off rather than allowed to fill our memory. */
-    call->queued_bytes += frame;
-    size_t limit = (call->window ? call->window : WARD__UNWINDOWED_MAX) + c->max_in + (64u << 10);
-    if (!rv && call->queued_bytes > limit)
-      rv = ward__fail(WARD_EPROTO, "peer ignored flow control on call %u (%zu bytes waiting)",
-                      f->h.id, call->queued_bytes);
-    if (!rv && joins_pack(call->events.tail, f)) {
-      /* The caller was told of the pack's first row already. */
-      rv = pack_add(call->events.tail, f);
-    } else if (!rv) {
-      it = ward__item_new(f, owned);
-      owned = NULL;
-      if (it) {
-        ward__itemq_push(&call->events, it);
-        it = NULL;
-        tell = news(call);
-      } else {
-        rv = WARD_ENOMEM;
-      }
-    }
+  ward__call *call = event_call(c, f);
+  if (call)
+    rv = take_event(c, call, f, owned, &tell, 0);
+  else
+    ward__body_free(owned);
+  pthread_mutex_unlock(&c->mu);
+  if (tell)
+    c->ops->call_ready(c, call);
+  return rv;
+}
+
+static int checked(const ward__conn *c, const ward__frame *f);
+
+/* A run of rows. A worker streaming small rows writes them back to back,
+ * so a read holds hundreds of ROW frames of one call: after the first
+ * (`f`, whole in the input, which the decoder has let go), those that
+ * follow it whole in `p` (n bytes), for the same call and stream, are
+ * taken under the same lock, without a decoder round and a table lookup
+ * each. The first frame that is not such a row, or is not whole, ends the
+ * run, and the decoder takes it from there as always. Returns 0 or the
+ * error that closes the connection, and in *used the bytes taken after f. */
+static int queue_rows(ward__conn *c, const ward__frame *f, const uint8_t *p, size_t n,
+                      size_t *used) {
+  int rv = 0, tell = 0;
+  *used = 0;
+  pthread_mutex_lock(&c->mu);
+  ward__call *call = event_call(c, f);
+  if (!call) {
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+  }
+  rv = take_event(c, call, f, NULL, &tell, 0);
+  while (!rv && n - *used >= WARD__HDR_SIZE) {
+    ward__frame g;
+    const uint8_t *at = p + *used;
+    if (ward__hdr_get(&g.h, at, c->dec.max_len) || g.h.kind != WARD__K_ROW ||
+        g.h.id != f->h.id || g.h.flags != f->h.flags || g.h.nlen != f->h.nlen)
+      break;
+    size_t whole = ward__frame_size(g.h.nlen, g.h.len);
+    if (n - *used < whole || memcmp(at + WARD__HDR_SIZE, f->name, f->h.nlen) != 0)
+      break;
+    g.name = (const char *)at + WARD__HDR_SIZE;
+    g.payload = at + WARD__HDR_SIZE + g.h.nlen;
+    g.map = NULL;
+    if (!checked(c, &g))
+      break;
+    rv = take_event(c, call, &g, NULL, &tell, 1);
+    *used += whole;
   }
   pthread_mutex_unlock(&c->mu);
   if (tell)
     c->ops->call_ready(c, call);
-  ward__body_free(owned);
   return rv;
 }
 
@@ -1257,7 +1358,15 @@ static int feed(ward__conn *c, const uint8_t *p, size_t n) {
     if (r == 0)
       return 0;
     uint8_t *owned = ward__dec_take_body(&c->dec);
-    int rv = f.h.flags & WARD__FLAG_SHM ? dispatch_shm(c, &f, owned) : dispatch(c, &f, owned);
+    int rv;
+    if (f.h.kind == WARD__K_ROW && !owned && !(f.h.flags & WARD__FLAG_SHM) && checked(c, &f)) {
+      /* A row whole in the input: it and the rows after it (queue_rows). */
+      size_t more;
+      rv = queue_rows(c, &f, p + off, n - off, &more);
+      off += more;
+    } else {
+      rv = f.h.flags & WARD__FLAG_SHM ? dispatch_shm(c, &f, owned) : dispatch(c, &f, owned);
+    }
     if (rv)
       return rv;
     if (c->switched)
@@ -1459,6 +1568,9 @@ void ward__call_release(ward__call *call) {
   free(call->streams);
   call->streams = NULL;
   call->nstreams = 0;
+  ward__rowpack_free(call->spare);
+  call->spare = NULL;
+  call->nspare = 0;
 
 }
 
@@ -1636,11 +1748,13 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
       call.queued_bytes = 0;
       pthread_mutex_unlock(&c->mu);
       ward__item *it;
+      ward__rowpack *spare = NULL;
       while ((it = ward__itemq_pop(&batch))) {
         ward__call_consume(c, &call, opts, it);
-        ward__item_free(it);
+        consumed(it, &spare);
       }
       pthread_mutex_lock(&c->mu);
+      call_spare(&call, spare);
       /* A callee that keeps the callbacks busy does not stretch the deadline. */
       if (!call.done && deadline != INT64_MAX && ward__now_ms() >= deadline) {
         rv = WARD_ETIMEDOUT;

@@ -187,20 +187,26 @@ int ward_ctx_progress(ward_ctx *ctx, const void *data, size_t len) {
   return rv;
 }
 
-static uint32_t next_seq(ward_ctx *ctx, const char *stream) {
+/* The stream's sequence counter (the last number sent), made at 0 on its
+ * first row; NULL without memory. Valid until another stream is added. */
+static ward__rowseq *seq_of(ward_ctx *ctx, const char *stream) {
   for (size_t i = 0; i < ctx->nseqs; i++)
     if (strcmp(ctx->seqs[i].stream, stream) == 0)
-      return ++ctx->seqs[i].seq;
+      return &ctx->seqs[i];
   ward__rowseq *v = realloc(ctx->seqs, (ctx->nseqs + 1) * sizeof *v);
   if (!v)
-    return 0;
+    return NULL;
   ctx->seqs = v;
   v[ctx->nseqs].stream = strdup(stream);
   if (!v[ctx->nseqs].stream)
-    return 0;
-  v[ctx->nseqs].seq = 1;
-  ctx->nseqs++;
-  return 1;
+    return NULL;
+  v[ctx->nseqs].seq = 0;
+  return &v[ctx->nseqs++];
+}
+
+static uint32_t next_seq(ward_ctx *ctx, const char *stream) {
+  ward__rowseq *q = seq_of(ctx, stream);
+  return q ? ++q->seq : 0;
 }
 
 int ward_ctx_row(ward_ctx *ctx, const char *stream, const void *data, size_t len) {
@@ -227,6 +233,10 @@ static size_t pack_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
                         uint8_t *buf, size_t cap, size_t *len) {
   size_t nlen = strlen(stream), k = 0;
   uint64_t half = ctx->window / 2;
+  /* Looked up once for the batch, not once a row. */
+  ward__rowseq *seq = seq_of(ctx, stream);
+  if (!seq)
+    return 0;
   /* Credit only grows: what it is now is a safe figure for the batch. */
   uint64_t acked = ctx->window ? ward__conn_acked(ctx->conn) : 0;
   *len = 0;
@@ -243,9 +253,10 @@ static size_t pack_rows(ward_ctx *ctx, const char *stream, const ward_row *rows,
                    .nlen = (uint8_t)nlen,
                    .len = (uint32_t)rlen,
                    .id = ctx->id,
-                   .aux = next_seq(ctx, stream)};
-    if (!h.aux || frame > cap)
+                   .aux = seq->seq + 1};
+    if (frame > cap)
       break;
+    seq->seq++;
     ward__frame_put(buf + *len, &h, stream, rows[k].data);
     *len += frame;
     ctx->sent += frame;

@@ -91,12 +91,18 @@ void ward__item_free(ward__item *it) {
     return;
   ward__body_free(it->owned);
   ward__map_unref(it->map);
-  if (it->pack) {
-    free(it->pack->rows);
-    free(it->pack->buf);
-    free(it->pack);
-  }
+  ward__rowpack_free(it->pack);
   free(it);
+}
+
+void ward__rowpack_free(ward__rowpack *p) {
+  while (p) {
+    ward__rowpack *next = p->next;
+    free(p->rows);
+    free(p->buf);
+    free(p);
+    p = next;
+  }
 }
 
 void ward__itemq_push(ward__itemq *q, ward__item *it) {

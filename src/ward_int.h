@@ -86,6 +86,7 @@ ward_msg *ward__msg_new(int code, int enc, const char *err, size_t elen, const v
  * they are handed over, once `buf` no longer moves). The item's header is
  * the first row's: its aux is the first sequence number. */
 typedef struct ward__rowpack {
+  struct ward__rowpack *next; /* a call's spare packs (conn.c) */
   ward_row *rows;
   size_t n, nmax;        /* rows held, room for */
   uint8_t *buf;
@@ -105,6 +106,7 @@ typedef struct ward__item {
 } ward__item;
 ward__item *ward__item_new(const ward__frame *f, uint8_t *owned);
 void ward__item_free(ward__item *it);
+void ward__rowpack_free(ward__rowpack *p);
 /* What a queued item weighs in the bounds on inbound work (pending_in):
  * its payload, and for one in shared memory WARD__ZC_WEIGHT more for its
  * descriptor and mapping, so that a peer cannot make us hold more than a
@@ -143,6 +145,9 @@ typedef struct ward__call {
   size_t queued_bytes;     /* what `events` holds, for the memory bound */
   ward_stream_count *streams; /* rows seen per stream (sequence checks, summary) */
   size_t nstreams;
+  size_t last_stream;         /* the stream of the last row, tried first */
+  struct ward__rowpack *spare; /* packs handed over, kept for the next (lock) */
+  int nspare;
   uint64_t progress, diags;
   int64_t started_us;
   void *owner;             /* async: the ward_call handle */
