@@ -21,7 +21,15 @@
  * in `outq`; the next writer sends the queue before its own frame, and the
  * loop flushes it when the socket becomes writable. A thread never blocks
  * on writing while it holds the reading role, so two peers that both write
- * large frames cannot deadlock: someone always reads.
+ * large frames cannot deadlock: someone always reads. Small frames are
+ * batched there: a blocking sender's joins the queue of a writer at work
+ * (frame_joins), and a burst of notifications gathers in it while the
+ * transport is full (frame_gathers), to go out in one write.
+ *
+ * Rows. A stream of small rows is read hundreds to a read; the rows of
+ * one call and stream that follow one another are taken in one pass
+ * (queue_rows) and wait for the caller packed in one item (row packs),
+ * which the caller takes in one callback (on_rows) or row by row.
  *
  * Lifetime. The descriptor stays open until the last reference goes, so a
  * number cannot be reused under a thread still polling it; closing shuts

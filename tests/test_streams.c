@@ -42,6 +42,7 @@ static int on_flood(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   while ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 < until);
   pthread_mutex_lock(&mu);
   floods++;
+  pthread_cond_broadcast(&cv);
   pthread_mutex_unlock(&mu);
   return 0;
 }
@@ -563,6 +564,19 @@ static void test_notify_flood_is_throttled(void) {
   long grown = t_rss_kib() - rss0;
   fprintf(stderr, "   100 MB of notifications: host RSS +%ld KiB\n", grown);
   T_TRUE(!RSS_MEANINGFUL || grown < 64 * 1024);
+  /* Every one reaches the handler, also those the worker queued while
+   * the socket was full (they went before its reply). */
+  int64_t deadline = t_now_ms() + 60000;
+  pthread_mutex_lock(&mu);
+  while (floods < 100000 && t_now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&cv, &mu, &ts);
+  }
+  long got = floods;
+  pthread_mutex_unlock(&mu);
+  T_EQ_INT(got, 100000);
   T_OK(ward_ping(w, 60000));
   ward_worker_free(w);
 }
