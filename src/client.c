@@ -582,7 +582,7 @@ static int serve(ward_client *c) {
     case WARD__K_REQUEST:
     case WARD__K_NOTIFY:
       serve_item(c, it);
-      (void)ward__conn_drain(c->conn, ward__deadline(c->conn->default_timeout_ms));
+      (void)ward__conn_drain(c->conn, c->conn->default_timeout_ms);
       break;
     case WARD__K_PING:
       send_pong(c, it->h.id);

@@ -872,8 +872,11 @@ static int send_iov(ward__conn *c, ward__buf iov[3], int block, int gather, int6
   return rv;
 }
 
-int ward__conn_drain(ward__conn *c, int64_t deadline) {
+int ward__conn_drain(ward__conn *c, int timeout_ms) {
   pthread_mutex_lock(&c->mu);
+  /* The clock is read only when there is something to wait for: this is
+   * called after every handler. */
+  int64_t deadline = c->outq_len ? ward__deadline(timeout_ms) : 0;
   for (;;) {
     if (c->closed || !c->outq_len) {
       int rv = c->closed ? c->close_err : 0;
@@ -897,6 +900,11 @@ int ward__conn_drain(ward__conn *c, int64_t deadline) {
 void ward__conn_flush(ward__conn *c) {
   pthread_mutex_lock(&c->mu);
   if (c->writing || !c->outq_len || c->closed) {
+    /* A writer at work sends the queue, and watches for room again when
+     * it is done (end_writing) if some is left: until then the loop stops
+     * watching, or it would wake up for nothing while the socket has room. */
+    if (c->writing)
+      update_watch(c);
     pthread_mutex_unlock(&c->mu);
     return;
   }

@@ -398,9 +398,9 @@ int ward__conn_frames(ward__conn *c);
 void ward__conn_free_outq(ward__conn *c);
 /* Flushes queued output without blocking. */
 void ward__conn_flush(ward__conn *c);
-/* Sends what is queued, waiting (up to `deadline`) for the transport to
+/* Sends what is queued, waiting (up to `timeout_ms`) for the transport to
  * take it: 0, or WARD_ETIMEDOUT, or the error that closed the connection. */
-int ward__conn_drain(ward__conn *c, int64_t deadline);
+int ward__conn_drain(ward__conn *c, int timeout_ms);
 /* The calling thread flushes `c`'s out queue (ward__conn_drain) before it
  * waits for anything else: blocking notifications it sends may then wait
  * in the queue while the transport is full, and go out together. NULL:
