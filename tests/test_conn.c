@@ -150,7 +150,11 @@ static void test_close_wakes_a_waiting_writer(void) {
 #include <sys/socket.h>
 
 /* The owner's loop as far as gathering needs one: it is told to watch. */
-static void watch(ward__conn *c, int events) { (void)c, (void)events; }
+static atomic_int watched;
+static void watch(ward__conn *c, int events) {
+  (void)c;
+  atomic_store(&watched, events);
+}
 
 static const ward__conn_ops loop_ops = {
     .inbound = inbound, .call_ready = call_ready, .watch = watch};
@@ -201,6 +205,20 @@ static int send_note(ward__conn *c, uint32_t seq, int64_t deadline) {
   memcpy(body, &seq, sizeof seq);
   ward__hdr h = {.kind = WARD__K_NOTIFY, .nlen = 4, .len = NOTE_LEN};
   return ward__conn_send(c, &h, "note", body, NOTE_LEN, NULL, 0, 1, deadline);
+}
+
+/* One notification sent on a thread of its own. */
+typedef struct note_send {
+  pthread_t t;
+  ward__conn *c;
+  uint32_t seq;
+  int rv;
+} note_send;
+
+static void *send_one(void *p) {
+  note_send *ns = p;
+  ns->rv = send_note(ns->c, ns->seq, ward__deadline(20000));
+  return NULL;
 }
 
 static size_t outq_len(ward__conn *c) {
@@ -256,8 +274,27 @@ static void test_burst_gathers_in_bounds(void) {
   /* Most of them without a write of their own. */
   T_TRUE(atomic_load(&c->sends) < sent / 4);
 
+  /* The loop watches for room to flush the queue. A sender past the
+   * bound takes the writer's role and waits for room itself: then the
+   * loop, woken for room, leaves the queue to it and stops watching,
+   * rather than wake again and again while the writer is at work. */
+  T_TRUE(atomic_load(&watched) & WARD__OUT);
+  note_send ns = {.c = c, .seq = sent++};
+  T_TRUE(pthread_create(&ns.t, NULL, send_one, &ns) == 0);
+  int64_t deadline = ward__deadline(20000);
+  for (int blocked = 0; !blocked;) {
+    T_TRUE(ward__now_ms() < deadline);
+    pthread_mutex_lock(&c->mu);
+    blocked = c->wblocked;
+    pthread_mutex_unlock(&c->mu);
+  }
+  ward__conn_flush(c);
+  T_TRUE(!(atomic_load(&watched) & WARD__OUT));
+
   note_reader r = {.fd = sv[1]};
   T_TRUE(pthread_create(&r.t, NULL, read_notes, &r) == 0);
+  pthread_join(ns.t, NULL);
+  T_OK(ns.rv);
   unsigned long long before = atomic_load(&c->sends);
   /* The owner's loop: flushes when the socket has room. */
   while (outq_len(c)) {
