@@ -1058,6 +1058,9 @@ static int count_row(ward__call *call, const ward__frame *f, int same) {
  * by doubling: at most twice what they hold). */
 #define PACK_ROW 4096u
 #define PACK_MAX (64u * 1024u)
+/* And at most this many rows, so that its array of lengths stays within
+ * 64 KiB too, however small the rows. */
+#define PACK_ROWS 4096u
 
 static size_t rows_in(const ward__item *it) { return it->pack ? it->pack->n : 1; }
 
@@ -1070,7 +1073,8 @@ static int joins_pack(const ward__item *t, const ward__frame *f, int same) {
       (!same && memcmp(t->name, f->name, f->h.nlen) != 0))
     return 0;
   size_t held = t->pack ? t->pack->used : (size_t)t->h.len + 1;
-  return t->h.aux + (uint32_t)rows_in(t) == f->h.aux && held + f->h.len + 1 <= PACK_MAX;
+  return t->h.aux + (uint32_t)rows_in(t) == f->h.aux && held + f->h.len + 1 <= PACK_MAX &&
+         rows_in(t) < PACK_ROWS;
 }
 
 /* Makes room for one more row of `len` bytes. */
