@@ -1191,7 +1191,9 @@ WARD_EXTERN uint32_t ward_call_id(const ward_call *call);
  * queued behind them (up to 64 KiB of small messages per worker; the I/O
  * thread sends them as soon as the socket has room): a burst then goes
  * out in few writes, and a lone notification still goes at once. A
- * queued one is lost if the process exits first, like one in the socket.
+ * queued one is lost if the process exits first, like one in the socket,
+ * and also if the worker is stopped before the socket has taken it (a
+ * stop does not wait for a worker that does not read).
  * Waits for a restart, or starts an
  * idle worker's new process, like a request (on the I/O thread: not,
  * WARD_ECLOSED at once); both waits share one deadline, the spec's request
