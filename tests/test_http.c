@@ -13,6 +13,13 @@
  * taken, a reload that rebinds (or is refused, changing nothing), labels
  * that need escaping, and what docs/cli.md says of the listener's limits.
  *
+ * /logs: a service's lines and log records as JSON lines, filtered by
+ * level, call and count, and followed (follow=1) by curl while the
+ * service logs more, beside a follower that reads nothing (the daemon
+ * still answers), until a reload that moves the listener and the
+ * daemon's shutdown end the streams. The test binary is that service
+ * ("--svc-logs", tslogsvc.h).
+ *
  * Run again with WARD_HTTP_NO_EPOLL=1 (ctest: test_http_no_epoll), which
  * makes libmicrohttpd use select()'s sets, as where there is no epoll.
  */
@@ -28,6 +35,7 @@
 #include "http.h" /* HTTP_MAX_CONNS, HTTP_IDLE_SECONDS: what the docs say */
 #include "tdaemon.h"
 #include "tdoc.h"
+#include "tslogsvc.h"
 
 static char address[96]; /* where the daemon serves, once started */
 
@@ -656,7 +664,8 @@ static void test_pages(void) {
   static const char *const missing[] = {"/", "/nope", "/metrics/", "/healthz/x", "/READYZ"};
   for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
     fetch(&p, "GET", missing[i]);
-    EXPECT_PAGE(&p, p.code == 404 && strstr(p.body, "/healthz, /readyz, /status and /metrics"));
+    EXPECT_PAGE(&p, p.code == 404 &&
+                        strstr(p.body, "/healthz, /readyz, /status, /metrics and /logs"));
     page_free(&p);
   }
   static const char *const methods[] = {"POST", "PUT", "DELETE", "OPTIONS", "PATCH"};
@@ -826,6 +835,313 @@ static void test_ipv6(void) {
   stop_daemon();
 }
 
+/* ---- /logs ---- */
+
+/* The configuration of the logging service (this binary, tslogsvc.h). */
+static void write_logs_conf(const char *http) {
+  char self[4096], text[4300];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  T_TRUE(n > 0);
+  self[n] = 0;
+  snprintf(text, sizeof text, "[service slogger]\ncommand = %s --svc-logs\nready = handshake\n",
+           self);
+  write_http_conf(http, text);
+}
+
+/* The lines of a /logs body, parsed: a JSON array of its objects. */
+static json_t *json_lines(const page *p) {
+  json_t *v = json_array();
+  for (const char *l = p->body; *l;) {
+    const char *nl = strchr(l, '\n');
+    EXPECT_PAGE(p, nl != NULL);
+    json_error_t je;
+    json_t *o = json_loadb(l, (size_t)(nl - l), 0, &je);
+    EXPECT_PAGE(p, json_is_object(o));
+    json_array_append_new(v, o);
+    l = nl + 1;
+  }
+  return v;
+}
+
+static const char *text_of(json_t *o) { return json_string_value(json_object_get(o, "text")); }
+
+/* GET PATH: 200 with `count` JSON lines, returned; the first's text
+ * `first` unless NULL. */
+static json_t *get_lines(const char *path, size_t count, const char *first) {
+  page p;
+  fetch(&p, "GET", path);
+  char type[128];
+  EXPECT_PAGE(&p, p.code == 200 && header(&p, "Content-Type", type, sizeof type) &&
+                      strcmp(type, "application/x-ndjson") == 0);
+  json_t *v = json_lines(&p);
+  EXPECT_PAGE(&p, json_array_size(v) == count);
+  EXPECT_PAGE(&p, !first || strcmp(text_of(json_array_get(v, 0)), first) == 0);
+  page_free(&p);
+  return v;
+}
+
+static void expect_code(const char *path, int code, const char *says) {
+  page p;
+  fetch(&p, "GET", path);
+  if (p.code != code || !strstr(p.body, says))
+    fprintf(stderr, "GET %s\n", path);
+  EXPECT_PAGE(&p, p.code == code && strstr(p.body, says));
+  page_free(&p);
+}
+
+/* Waits until the service's three lines are in. */
+static void wait_slogger(void) {
+  for (int64_t deadline = t_now_ms() + 30000;;) {
+    page p;
+    fetch(&p, "GET", "/logs?service=slogger");
+    int in = p.code == 200 && strstr(p.body, "a plain line") != NULL;
+    page_free(&p);
+    if (in)
+      return;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
+}
+
+static void test_logs(void) {
+  write_logs_conf("127.0.0.1:0");
+  start_http_daemon();
+  wait_slogger();
+
+  /* The objects of `ward ctl logs --json`, one a line. */
+  json_t *v = get_lines("/logs?service=slogger", 3, "started");
+  json_t *w = json_array_get(v, 1);
+  T_EQ_STR(json_string_value(json_object_get(w, "instance")), "slogger");
+  T_EQ_STR(json_string_value(json_object_get(w, "stream")), "record");
+  T_EQ_STR(json_string_value(json_object_get(w, "level")), "warn");
+  T_EQ_STR(text_of(w), "disk slow");
+  T_TRUE(json_integer_value(json_object_get(w, "call_id")) == 0);
+  T_TRUE(json_integer_value(json_object_get(w, "seq")) > 0);
+  T_TRUE(json_integer_value(json_object_get(w, "time_ms")) > 0);
+  json_t *fields = json_object_get(w, "fields");
+  T_TRUE(json_object_size(fields) == 2);
+  T_EQ_STR(json_string_value(json_object_get(fields, "path")), "/a b");
+  T_EQ_STR(json_string_value(json_object_get(fields, "ms")), "250");
+  json_t *plain = json_array_get(v, 2);
+  T_EQ_STR(json_string_value(json_object_get(plain, "stream")), "stdout");
+  T_TRUE(json_object_get(plain, "level") == NULL);
+  json_decref(v);
+  run_result r;
+  CTL(&r, "--json", "logs", "slogger");
+  EXPECT(&r, r.code == 0);
+  json_t *ctl = json_loads(r.out, 0, NULL);
+  page p;
+  fetch(&p, "GET", "/logs?service=slogger");
+  v = json_lines(&p);
+  EXPECT_PAGE(&p, json_equal(v, ctl));
+  page_free(&p);
+  json_decref(v);
+  json_decref(ctl);
+  run_result_free(&r);
+
+  /* Filters: a level up (by name or number), a call, a count. */
+  json_decref(get_lines("/logs?service=slogger&level=warn", 1, "disk slow"));
+  json_decref(get_lines("/logs?level=4&service=slogger", 1, "disk slow"));
+  json_decref(get_lines("/logs?service=slogger&level=trace", 2, "started"));
+  json_decref(get_lines("/logs?service=slogger&call=7", 0, NULL));
+  json_decref(get_lines("/logs?service=slogger&last=1", 1, "a plain line"));
+  json_decref(get_lines("/logs?service=slogger&last=0", 0, NULL));
+  json_decref(get_lines("/logs?service=slogger&follow=0", 3, "started"));
+
+  expect_code("/logs?service=nobody", 404, "no service or group 'nobody'");
+  expect_code("/logs", 400, "service=NAME");
+  expect_code("/logs?service=", 400, "service is a service's name");
+  expect_code("/logs?service=slogger&level=loud", 400, "level is trace");
+  expect_code("/logs?service=slogger&level=9", 400, "level is trace");
+  expect_code("/logs?service=slogger&call=0", 400, "call is a call's id");
+  expect_code("/logs?service=slogger&call=4294967296", 400, "call is a call's id");
+  expect_code("/logs?service=slogger&last=-1", 400, "last is a count");
+  expect_code("/logs?service=slogger&last=x", 400, "last is a count");
+  expect_code("/logs?service=slogger&follow=2", 400, "follow is 0 or 1");
+  expect_code("/logs?service=slogger&colour=red", 400, "unknown parameter 'colour'");
+  expect_code("/logs?service=slogger&last=1&last=2", 400, "last given twice");
+  stop_daemon();
+}
+
+/* One line from `fd` into `buf` (the newline dropped), waiting until
+ * `deadline`: 1, or 0 at the end of the stream. */
+static int read_line(int fd, char *buf, size_t cap, int64_t deadline) {
+  size_t n = 0;
+  for (;;) {
+    int64_t left = deadline - t_now_ms();
+    T_TRUE(left > 0);
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, (int)left) <= 0)
+      continue;
+    char c;
+    ssize_t got = read(fd, &c, 1);
+    if (got < 0 && errno == EINTR)
+      continue;
+    T_TRUE(got >= 0);
+    if (got == 0)
+      return 0;
+    if (c == '\n') {
+      buf[n] = 0;
+      return 1;
+    }
+    T_TRUE(n + 1 < cap);
+    buf[n++] = c;
+  }
+}
+
+/* curl following PATH: its pid, its stdout in *fd. */
+static pid_t follow_curl(const char *path, int *fd) {
+  char url[256];
+  snprintf(url, sizeof url, "http://%s%s", address, path);
+  int out[2];
+  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char *argv[] = {"curl", "--silent", "--no-buffer", "--max-time", "120", url, NULL};
+  pid_t pid;
+  T_TRUE(posix_spawnp(&pid, "curl", &fa, NULL, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  *fd = out[0];
+  return pid;
+}
+
+/* A follower that sends its request and then reads nothing: its socket. */
+static int stalled_follower(void) {
+  char host[96];
+  snprintf(host, sizeof host, "%s", address);
+  char *colon = strrchr(host, ':');
+  T_TRUE(colon != NULL);
+  *colon = 0;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+  T_TRUE(inet_pton(AF_INET, host, &a.sin_addr) == 1);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  T_TRUE(fd >= 0);
+  int small = 4096; /* its window fills at once */
+  T_TRUE(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+  T_TRUE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  static const char req[] = "GET /logs?service=slogger&follow=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+  T_TRUE(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+  return fd;
+}
+
+/* The followers the daemon holds, as status says. */
+static void wait_followers(int want) {
+  for (int64_t deadline = t_now_ms() + 30000;;) {
+    json_t *st = status();
+    json_int_t n = json_integer_value(json_object_get(json_object_get(st, "daemon"), "followers"));
+    json_decref(st);
+    if (n == want)
+      return;
+    if (t_now_ms() >= deadline)
+      T_FAIL("followers: %lld, not %d", (long long)n, want);
+    pause_ms(20);
+  }
+}
+
+/* The service logs "got usr1"; the follower reads it (skipping what it
+ * had before). */
+static void expect_followed(int fd, int64_t deadline) {
+  run_result r;
+  CTL(&r, "signal", "slogger", "USR1");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  char line[2048];
+  for (;;) {
+    if (!read_line(fd, line, sizeof line, deadline))
+      T_FAIL("the stream ended before the record came");
+    json_t *o = json_loads(line, 0, NULL);
+    T_TRUE(json_is_object(o));
+    int got = strcmp(text_of(o), "got usr1") == 0;
+    if (got) {
+      T_EQ_STR(json_string_value(json_object_get(o, "level")), "error");
+      T_EQ_STR(json_string_value(json_object_get(json_object_get(o, "fields"), "signal")),
+               "USR1");
+    }
+    json_decref(o);
+    if (got)
+      return;
+  }
+}
+
+static void test_logs_follow(void) {
+  write_logs_conf("127.0.0.1:0");
+  start_http_daemon();
+  wait_slogger();
+  int64_t deadline = t_now_ms() + 60000;
+
+  /* The lines there are, then what comes after the request. */
+  int fd;
+  pid_t curl = follow_curl("/logs?service=slogger&follow=1&level=info", &fd);
+  char line[2048];
+  T_TRUE(read_line(fd, line, sizeof line, deadline));
+  T_TRUE(strstr(line, "\"text\":\"started\"") != NULL);
+  T_TRUE(read_line(fd, line, sizeof line, deadline));
+  T_TRUE(strstr(line, "\"text\":\"disk slow\"") != NULL);
+  wait_followers(1);
+  expect_followed(fd, deadline);
+
+  /* One that reads nothing holds up neither the daemon nor the other. */
+  int stalled = stalled_follower();
+  wait_followers(2);
+  for (int i = 0; i < 20; i++)
+    expect_followed(fd, deadline);
+  page p;
+  fetch(&p, "GET", "/status");
+  EXPECT_PAGE(&p, p.code == 200);
+  page_free(&p);
+  fetch(&p, "GET", "/logs?service=slogger&last=1");
+  EXPECT_PAGE(&p, p.code == 200 && strstr(p.body, "got usr1"));
+  page_free(&p);
+
+  /* A reload that moves the listener ends the streams, whole. */
+  char old[96];
+  snprintf(old, sizeof old, "%s", address);
+  int port;
+  int hold = hold_port(&port);
+  close(hold); /* a port free a moment ago */
+  char at[64];
+  snprintf(at, sizeof at, "127.0.0.1:%d", port);
+  write_logs_conf(at);
+  run_result r;
+  CTL(&r, "reload");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  while (read_line(fd, line, sizeof line, deadline))
+    ;
+  T_EQ_INT(wait_exit(curl), 0); /* 18: cut off before the stream's end */
+  close(fd);
+  learn_address();
+  T_TRUE(strcmp(address, old) != 0);
+  close(stalled);
+
+  /* The shutdown ends a follower's stream, whole. */
+  curl = follow_curl("/logs?service=slogger&follow=1&last=0", &fd);
+  wait_followers(1);
+  kill(daemon_pid, SIGTERM);
+  T_TRUE(read_line(fd, line, sizeof line, deadline) == 0);
+  T_EQ_INT(wait_exit(curl), 0);
+  close(fd);
+  T_EQ_INT(wait_exit(daemon_pid), 0);
+  daemon_pid = 0;
+}
+
+/* A follower whose client went is let go before any line wakes it. */
+static void test_logs_hangup(void) {
+  write_logs_conf("127.0.0.1:0");
+  start_http_daemon();
+  wait_slogger();
+  int fd;
+  pid_t curl = follow_curl("/logs?service=slogger&follow=1&last=0", &fd);
+  wait_followers(1);
+  kill(curl, SIGKILL);
+  wait_exit(curl);
+  close(fd);
+  wait_followers(0);
+  stop_daemon();
+}
+
 /* docs/cli.md says the listener's limits as http.h has them. */
 static void test_docs(void) {
   char *text = t_squash(t_read_doc("docs/cli.md")), want[256];
@@ -837,6 +1153,8 @@ static void test_docs(void) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--svc-logs") == 0)
+    return svc_logs_main();
   tdaemon_setup(argc, argv, "test_http");
   T_RUN(test_check);
   T_RUN(test_bind_failure);
@@ -845,6 +1163,9 @@ int main(int argc, char **argv) {
   T_RUN(test_escaping);
   T_RUN(test_reload);
   T_RUN(test_ipv6);
+  T_RUN(test_logs);
+  T_RUN(test_logs_follow);
+  T_RUN(test_logs_hangup);
   T_RUN(test_docs);
   tdaemon_cleanup();
   return t_done();

@@ -286,6 +286,12 @@ int cli_json_print(const json_t *value, FILE *f) {
   return fputc('\n', f) == EOF ? -1 : 0;
 }
 
+int cli_json_line(const json_t *value, FILE *f) {
+  if (json_dumpf(value, f, JSON_COMPACT) != 0)
+    return -1;
+  return fputc('\n', f) == EOF ? -1 : 0;
+}
+
 void cli_utc_stamp(char *buf, size_t cap, long long ms) {
   time_t secs = (time_t)(ms / 1000);
   struct tm tm;

@@ -136,8 +136,16 @@ void cli_table_free(cli_table *t);
 /* Writes `value` to `f` as one indented JSON document and a newline.
  * Returns 0, or -1 if it could not be written. */
 int cli_json_print(const struct json_t *value, FILE *f);
+/* Writes `value` to `f` as one compact JSON line (JSON lines: what
+ * `ward ctl logs --json -f` and the HTTP page /logs write, an object per
+ * line). Returns 0, or -1 if it could not be written. */
+int cli_json_line(const struct json_t *value, FILE *f);
 
 /* ---- Log records ---- */
+
+/* How many lines `ward ctl logs` prints, and /logs gives, unless asked
+ * for another number (-n, last=). */
+#define CLI_LOGS_LAST 100
 
 struct ward_log_field;
 /* A worker's log record as one readable line (ward_log_format),

@@ -464,9 +464,7 @@ static int do_logs(ctl *c, json_t *names, long n, int follow, const logs_filter 
           printf("%s ", t);
         }
         if (c->json) {
-          char *s = json_dumps(l, JSON_COMPACT);
-          printf("%s\n", s ? s : "{}");
-          free(s);
+          cli_json_line(l, stdout); /* a failure shows in ferror(stdout) */
         } else {
           if (several)
             printf("[%s] ", inst);
@@ -504,7 +502,7 @@ static int run_command(ctl *c, const command *k, int argc, char **argv) {
   cli_args_init(&a, cmdname, argc, argv);
   json_t *pos = json_array(); /* the positional arguments (names) */
   int grace = -1, follow = 0, stamps = 0;
-  long lines = 100;
+  long lines = CLI_LOGS_LAST;
   const char *stream = NULL, *restart = NULL, *ready = NULL, *level = NULL;
   long long call_id = 0;
   json_t *rest = json_array(); /* spawn: the command after -- */

@@ -910,7 +910,8 @@ static int m_status(supervisor *d, json_t *p, json_t **out, char *err, size_t ca
     return rv;
   json_t *rows = rows_of(&t, now);
   free(t.v);
-  int followers = 0;
+  /* `logs -f` calls and /logs streams alike. */
+  int followers = (int)http_followers(d->http);
   for (const follower *f = d->followers; f; f = f->next)
     followers++;
   *out = json_pack("{s:o, s:{s:i, s:s, s:s, s:I, s:i, s:s?, s:I}}", "services", rows, "daemon",
@@ -1126,6 +1127,11 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
   }
   *out = json_pack("{s:o, s:o}", "lines", arr, "cursor", cursor);
   return 0;
+}
+
+/* /logs (http.h) is ward.logs. */
+static int http_logs(void *ud, json_t *params, json_t **out, char *err, size_t cap) {
+  return m_logs(ud, params, out, err, cap);
 }
 
 static int m_signal(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
@@ -2046,6 +2052,7 @@ static void begin_shutdown(supervisor *d) {
     return;
   d->closing = 1;
   sysd_notify("STOPPING=1");
+  http_logs_end(d->http);
   op *o = op_new(d, NULL, "shutdown", NULL);
   if (o)
     phase_levels(d, o, d->svcs, d->nsvcs, PH_STOP);
@@ -2331,7 +2338,10 @@ static int turn_end(supervisor *d) {
     d->journal_dropped = dropped;
   }
   int wait = sysd_watchdog(mono_ms());
+  if (d->new_lines)
+    http_logs_wake(d->http);
   int follow = d->followers ? followers_turn(d, 0) : -1;
+  d->new_lines = 0;
   return wait < 0 || (follow >= 0 && follow < wait) ? follow : wait;
 }
 
@@ -2493,7 +2503,7 @@ int run_main(int argc, char **argv) {
     cli_error("run", "control socket %s: %s", conf->socket, ward_last_error());
     goto out;
   }
-  if (!(d.http = http_new(http_status, http_log, &d))) {
+  if (!(d.http = http_new(http_status, http_logs, http_log, &d))) {
     cli_error("run", "out of memory");
     goto out;
   }

@@ -16,8 +16,24 @@
  * close-on-exec, as are libmicrohttpd's own descriptors: the services
  * inherit none of them.
  *
- * Every page is made from one document, the daemon's status (the JSON of
- * `ward ctl status --json`): /status is it, /readyz and /metrics read it.
+ * Every page but /logs is made from one document, the daemon's status
+ * (the JSON of `ward ctl status --json`): /status is it, /readyz and
+ * /metrics read it. /logs is the answer of ward.logs, as JSON lines.
+ *
+ * A /logs?follow=1 stream ("follower") never makes the daemon wait or
+ * spin. Its response is libmicrohttpd's callback kind, without a length
+ * (chunked): the callback asks ward.logs for what came after its cursor
+ * only when libmicrohttpd has room to send, hands that out, and when
+ * there is nothing suspends the connection, which http_logs_wake resumes
+ * (the daemon calls it when lines came, as for `ward ctl logs -f`). So
+ * the daemon holds at most one answer of ward.logs per follower (no more
+ * than the service's log ring); a client that reads slowly gets lines
+ * later, and the ring drops what it no longer holds; one that reads
+ * nothing for HTTP_IDLE_SECONDS is closed by libmicrohttpd, as any idle
+ * connection. A suspended connection is not watched by libmicrohttpd,
+ * which would not see its client go: http_poll_fds watches it for a hang
+ * up instead. libmicrohttpd must not be stopped with a connection
+ * suspended: stop() ends the followers first.
  */
 #define _GNU_SOURCE
 
@@ -33,17 +49,36 @@
 #include <netinet/in.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 #include <ward.h>
 
+/* What says a suspended connection's client hung up: POLLRDHUP where
+ * poll has it, else only POLLHUP and POLLERR, which poll reports without
+ * being asked. */
+#ifdef POLLRDHUP
+#define HANGUP POLLRDHUP
+#else
+#define HANGUP 0
+#endif
+
 #include "cli.h"
 #include "config.h"
 
+typedef struct follower follower;
+
 struct http_server {
   http_status_fn status;
+  http_logs_fn logs;
   http_log_fn log;
   void *ud;
+  follower *followers;     /* the /logs?follow=1 streams */
+  size_t nfollowers;
+  int closing;             /* http_logs_end: no more following */
+  int resumed;             /* a connection was resumed: MHD_run is due */
+  size_t nmhd;             /* of http_poll_fds's descriptors, libmicrohttpd's;
+                              the followers' come after them */
   struct MHD_Daemon *mhd;  /* NULL: serving nowhere */
   char *spec;              /* the address as the file says it */
   struct sockaddr_storage bound;
@@ -53,10 +88,11 @@ struct http_server {
                               the descriptors say (libmicrohttpd's timeout) */
 };
 
-http_server *http_new(http_status_fn status, http_log_fn log, void *ud) {
+http_server *http_new(http_status_fn status, http_logs_fn logs, http_log_fn log, void *ud) {
   http_server *h = calloc(1, sizeof *h);
   if (h) {
     h->status = status;
+    h->logs = logs;
     h->log = log;
     h->ud = ud;
   }
@@ -371,6 +407,273 @@ static enum MHD_Result page_metrics(struct MHD_Connection *c, json_t *doc) {
   return body_reply(c, &b, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* ---- /logs: ward.logs as JSON lines ---- */
+
+struct follower {
+  follower *next;
+  http_server *h;
+  struct MHD_Connection *c;
+  int fd;            /* the connection's socket, watched while suspended */
+  json_t *params;    /* what ward.logs is asked next: after the cursor */
+  char *buf;         /* lines made and not all handed out yet */
+  size_t len, off;
+  int suspended;
+  int ending;        /* end the stream once `buf` is out */
+  int gone;          /* its client hung up: close, sending nothing more */
+};
+
+/* The lines of a ward.logs answer as JSON lines, malloc'd into *buf:
+ * 0, or -1 without memory. */
+static int lines_text(json_t *answer, char **buf, size_t *len) {
+  *buf = NULL;
+  *len = 0;
+  FILE *f = open_memstream(buf, len);
+  if (!f)
+    return -1;
+  size_t i;
+  json_t *l;
+  int bad = 0;
+  json_array_foreach(json_object_get(answer, "lines"), i, l) bad |= cli_json_line(l, f);
+  bad |= ferror(f);
+  bad |= fclose(f) != 0;
+  if (bad) {
+    free(*buf);
+    *buf = NULL;
+    *len = 0;
+  }
+  return bad ? -1 : 0;
+}
+
+/* The query of a /logs request, as ward.logs's parameters. */
+typedef struct logs_query {
+  json_t *params;
+  int follow;
+  unsigned seen; /* a bit per key: each at most once */
+  char err[200]; /* the first thing wrong, "" if none */
+} logs_query;
+
+/* `v` as a decimal number of at most `max`: 0, or -1. */
+static int decimal(const char *v, unsigned long long max, unsigned long long *out) {
+  unsigned long long n = 0;
+  if (!v || !*v)
+    return -1;
+  for (; *v; v++) {
+    unsigned d = (unsigned)(*v - '0');
+    if (*v < '0' || *v > '9' || d > max || n > (max - d) / 10)
+      return -1;
+    n = n * 10 + d;
+  }
+  *out = n;
+  return 0;
+}
+
+static enum MHD_Result logs_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *v) {
+  (void)kind;
+  logs_query *q = cls;
+  static const char *const keys[] = {"service", "level", "call", "last", "follow"};
+  size_t k = 0;
+  while (k < sizeof keys / sizeof keys[0] && strcmp(key, keys[k]) != 0)
+    k++;
+  unsigned long long n = 0;
+  int bad = 0;
+  if (q->err[0])
+    return MHD_YES;
+  if (k == sizeof keys / sizeof keys[0]) {
+    snprintf(q->err, sizeof q->err,
+             "unknown parameter '%s': /logs takes service, level, call, last and follow", key);
+    return MHD_YES;
+  }
+  if (q->seen & (1u << k)) {
+    snprintf(q->err, sizeof q->err, "%s given twice", key);
+    return MHD_YES;
+  }
+  q->seen |= 1u << k;
+  if (k == 0) {
+    bad = !v || !*v || json_object_set_new(q->params, "name", json_string(v));
+  } else if (k == 1) {
+    /* A name or a number; ward.logs says which are levels. */
+    bad = !v || json_object_set_new(q->params, "level", decimal(v, 99, &n) == 0
+                                                            ? json_integer((json_int_t)n)
+                                                            : json_string(v));
+  } else if (k == 2) {
+    bad = decimal(v, 0xFFFFFFFF, &n) || n == 0 ||
+          json_object_set_new(q->params, "call_id", json_integer((json_int_t)n));
+  } else if (k == 3) {
+    bad = decimal(v, 0x7FFFFFFF, &n) ||
+          json_object_set_new(q->params, "last", json_integer((json_int_t)n));
+  } else {
+    bad = decimal(v, 1, &n);
+    q->follow = n == 1;
+  }
+  static const char *const want[] = {
+      "a service's name", "trace, debug, info, warn or error (or 1..5)",
+      "a call's id, 1..4294967295", "a count of lines, 0 or more", "0 or 1"};
+  if (bad)
+    snprintf(q->err, sizeof q->err, "%s=%s: %s is %s", key, v ? v : "", key, want[k]);
+  return MHD_YES;
+}
+
+/* What a follower sends next: the lines after its cursor, or a last line
+ * saying why it ends (its service went with a reload). */
+static void follow_fetch(follower *f) {
+  free(f->buf);
+  f->buf = NULL;
+  f->len = f->off = 0;
+  json_t *out = NULL;
+  char err[256] = "";
+  int rv = f->h->logs(f->h->ud, f->params, &out, err, sizeof err);
+  if (!rv) {
+    json_object_set(f->params, "after", json_object_get(out, "cursor"));
+    rv = lines_text(out, &f->buf, &f->len);
+    if (rv)
+      snprintf(err, sizeof err, "out of memory");
+  }
+  json_decref(out);
+  if (rv) {
+    json_t *e = json_pack("{s:s}", "error", err);
+    char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    if (t && (f->buf = malloc(strlen(t) + 2)))
+      f->len = (size_t)sprintf(f->buf, "%s\n", t);
+    free(t);
+    f->ending = 1;
+  }
+}
+
+/* libmicrohttpd's content reader of a follower: called when it has room. */
+static ssize_t follow_read(void *cls, uint64_t pos, char *out, size_t max) {
+  (void)pos;
+  follower *f = cls;
+  if (f->gone)
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+  if (f->off == f->len && !f->ending)
+    follow_fetch(f);
+  if (f->off < f->len) {
+    size_t n = f->len - f->off < max ? f->len - f->off : max;
+    memcpy(out, f->buf + f->off, n);
+    f->off += n;
+    return (ssize_t)n;
+  }
+  if (f->ending)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  /* Nothing new: wait, out of libmicrohttpd's loop, for http_logs_wake. */
+  MHD_suspend_connection(f->c);
+  f->suspended = 1;
+  return 0;
+}
+
+static void follow_resume(follower *f) {
+  if (f->suspended) {
+    f->suspended = 0;
+    f->h->resumed = 1;
+    MHD_resume_connection(f->c);
+  }
+}
+
+/* The response is done with (sent, or its connection closed). */
+static void follow_free(void *cls) {
+  follower *f = cls;
+  http_server *h = f->h;
+  for (follower **pp = &h->followers; *pp; pp = &(*pp)->next)
+    if (*pp == f) {
+      *pp = f->next;
+      h->nfollowers--;
+      break;
+    }
+  json_decref(f->params);
+  free(f->buf);
+  free(f);
+}
+
+/* A follower starting with the lines of `first` (ward.logs's answer to
+ * `params`), queued on `c`. */
+static enum MHD_Result follow_start(http_server *h, struct MHD_Connection *c, json_t *params,
+                                    json_t *first) {
+  follower *f = calloc(1, sizeof *f);
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (!f || !ci || lines_text(first, &f->buf, &f->len)) {
+    free(f);
+    return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  }
+  f->h = h;
+  f->c = c;
+  f->fd = ci->connect_fd;
+  f->params = json_incref(params);
+  json_object_del(f->params, "last");
+  json_object_set(f->params, "after", json_object_get(first, "cursor"));
+  struct MHD_Response *r =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, follow_read, f, follow_free);
+  if (!r) {
+    json_decref(f->params);
+    free(f->buf);
+    free(f);
+    return MHD_NO;
+  }
+  f->next = h->followers;
+  h->followers = f;
+  h->nfollowers++;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  enum MHD_Result rv = MHD_queue_response(c, MHD_HTTP_OK, r);
+  MHD_destroy_response(r); /* follow_free runs when libmicrohttpd is done */
+  return rv;
+}
+
+static enum MHD_Result page_logs(http_server *h, struct MHD_Connection *c, int head) {
+  logs_query q = {.params = json_object()};
+  if (!q.params)
+    return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, logs_arg, &q);
+  if (!q.err[0] && !json_object_get(q.params, "name"))
+    snprintf(q.err, sizeof q.err, "/logs needs service=NAME");
+  if (!q.err[0] && !json_object_get(q.params, "last"))
+    json_object_set_new(q.params, "last", json_integer(CLI_LOGS_LAST));
+  json_t *out = NULL;
+  char err[256] = "";
+  int rv = q.err[0] ? 400 : h->logs(h->ud, q.params, &out, err, sizeof err);
+  enum MHD_Result res;
+  char text[300];
+  if (rv) {
+    snprintf(text, sizeof text, "%s\n", q.err[0] ? q.err : err);
+    res = reply_text(c, rv == 400 || rv == 404 ? (unsigned)rv : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     text);
+  } else if (q.follow && !head && !h->closing && h->nfollowers >= HTTP_MAX_FOLLOWERS) {
+    snprintf(text, sizeof text, "too many followers: at most %d at once\n", HTTP_MAX_FOLLOWERS);
+    res = reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, text);
+  } else if (q.follow && !head && !h->closing) {
+    res = follow_start(h, c, q.params, out);
+  } else {
+    char *lines;
+    size_t len;
+    res = lines_text(out, &lines, &len)
+              ? reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n")
+              : reply(c, MHD_HTTP_OK, "application/x-ndjson", lines, len);
+    free(lines);
+  }
+  json_decref(out);
+  json_decref(q.params);
+  return res;
+}
+
+void http_logs_wake(http_server *h) {
+  for (follower *f = h ? h->followers : NULL; f; f = f->next)
+    follow_resume(f);
+}
+
+void http_logs_end(http_server *h) {
+  if (!h)
+    return;
+  h->closing = 1;
+  for (follower *f = h->followers; f; f = f->next) {
+    f->ending = 1;
+    follow_resume(f);
+  }
+}
+
+size_t http_followers(const http_server *h) { return h ? h->nfollowers : 0; }
+
 static const struct page {
   const char *path;
   enum MHD_Result (*fn)(struct MHD_Connection *c, json_t *doc); /* NULL: /healthz */
@@ -389,13 +692,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
     return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: GET or HEAD\n");
   *upload_len = 0; /* a body sent with a GET means nothing here */
+  if (strcmp(url, "/logs") == 0)
+    return page_logs(h, c, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
   const struct page *pg = NULL;
   for (size_t i = 0; i < sizeof pages / sizeof pages[0] && !pg; i++)
     if (strcmp(url, pages[i].path) == 0)
       pg = &pages[i];
   if (!pg)
     return reply_text(c, MHD_HTTP_NOT_FOUND,
-                      "not found: the pages are /healthz, /readyz, /status and /metrics\n");
+                      "not found: the pages are /healthz, /readyz, /status, /metrics and /logs\n");
   if (!pg->fn)
     return reply_text(c, MHD_HTTP_OK, "ok\n");
   json_t *doc = h->status(h->ud);
@@ -468,11 +773,43 @@ fail:;
   return -1;
 }
 
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ends the followers' streams and serves until they are sent (or their
+ * clients gone), at most HTTP_DRAIN_MS: a client that stops reading
+ * cannot hold the daemon longer. */
+static void drain(http_server *h) {
+  int closing = h->closing;
+  http_logs_end(h);
+  h->closing = closing; /* a rebind serves followers again */
+  for (int64_t end = mono_ms() + HTTP_DRAIN_MS, now; h->followers && (now = mono_ms()) < end;) {
+    struct pollfd pf[HTTP_MAX_FDS];
+    int wait = (int)(end - now);
+    size_t n = http_poll_fds(h, pf, HTTP_MAX_FDS, &wait);
+    if (poll(pf, n, wait) < 0 && errno != EINTR)
+      break;
+    http_run(h, pf, n);
+  }
+}
+
 static void stop(http_server *h) {
-  if (h->mhd)
+  if (h->mhd) {
+    drain(h);
+    /* Those left are resumed (libmicrohttpd must not stop with one
+     * suspended) and closed with the rest. */
+    for (follower *f = h->followers; f; f = f->next) {
+      f->gone = 1;
+      follow_resume(f);
+    }
     MHD_stop_daemon(h->mhd); /* closes the listener and every connection */
+  }
   h->mhd = NULL;
   h->due = 0;
+  h->resumed = 0;
 }
 
 /* Serves at `a`; 0, or -1 with "SPEC: reason" in `err`. */
@@ -492,7 +829,8 @@ static int start(http_server *h, const struct sockaddr_storage *a, socklen_t len
     return -1;
   }
   /* Without a thread: epoll where libmicrohttpd has it, else select. */
-  unsigned flags = MHD_USE_ERROR_LOG | (getenv("WARD_HTTP_NO_EPOLL") ? 0 : MHD_USE_AUTO) |
+  unsigned flags = MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                   (getenv("WARD_HTTP_NO_EPOLL") ? 0 : MHD_USE_AUTO) |
                    (a->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   /* From here the listener is libmicrohttpd's, which closes it when it
    * stops. */
@@ -578,8 +916,20 @@ size_t http_poll_fds(http_server *h, struct pollfd *pf, size_t cap, int *timeout
     if (ev)
       pf[n++] = (struct pollfd){.fd = fd, .events = ev};
   }
+  /* The followers waiting for lines, for a hang up (only: a client that
+   * sends more must not wake the daemon again and again). */
+  h->nmhd = n;
+  for (follower *f = h->followers; f && n < cap; f = f->next)
+    if (f->suspended)
+      pf[n++] = (struct pollfd){.fd = f->fd, .events = HANGUP};
   MHD_UNSIGNED_LONG_LONG t;
   h->due = MHD_get_timeout(h->mhd, &t) == MHD_YES;
+  if (h->resumed) {
+    /* libmicrohttpd takes a resumed connection back in its next run. */
+    t = 0;
+    h->due = 1;
+    h->resumed = 0;
+  }
   if (!got) {
     /* A descriptor did not fit a select() set: look again soon. */
     t = h->due && t < 1000 ? t : 1000;
@@ -594,8 +944,18 @@ void http_run(http_server *h, const struct pollfd *pf, size_t n) {
   if (!h || !h->mhd)
     return;
   int run = h->due;
-  for (size_t i = 0; i < n && !run; i++)
-    run = pf[i].revents != 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!pf[i].revents)
+      continue;
+    run = 1;
+    if (i < h->nmhd)
+      continue;
+    for (follower *f = h->followers; f; f = f->next)
+      if (f->suspended && f->fd == pf[i].fd) {
+        f->gone = 1;
+        follow_resume(f);
+      }
+  }
   if (run)
     MHD_run(h->mhd);
 }
