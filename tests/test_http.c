@@ -32,7 +32,8 @@
 
 #include <jansson.h>
 
-#include "http.h" /* HTTP_MAX_CONNS, HTTP_IDLE_SECONDS: what the docs say */
+#include "cli.h"  /* CLI_LOGS_LAST: what the docs say */
+#include "http.h" /* HTTP_MAX_CONNS, HTTP_IDLE_SECONDS, HTTP_MAX_FOLLOWERS, HTTP_DRAIN_MS */
 #include "tdaemon.h"
 #include "tdoc.h"
 #include "tslogsvc.h"
@@ -1142,11 +1143,21 @@ static void test_logs_hangup(void) {
   stop_daemon();
 }
 
-/* docs/cli.md says the listener's limits as http.h has them. */
+/* docs/cli.md says the listener's limits as http.h has them, and /logs's
+ * default count as cli.h has it. */
 static void test_docs(void) {
   char *text = t_squash(t_read_doc("docs/cli.md")), want[256];
   snprintf(want, sizeof want, "at most %d connections at once, each closed after %d s idle",
            HTTP_MAX_CONNS, HTTP_IDLE_SECONDS);
+  if (!strstr(text, want))
+    T_FAIL("docs/cli.md does not say: %s", want);
+  snprintf(want, sizeof want, "At most %d follow at once", HTTP_MAX_FOLLOWERS);
+  if (!strstr(text, want))
+    T_FAIL("docs/cli.md does not say: %s", want);
+  snprintf(want, sizeof want, "waits at most %d ms for the followers", HTTP_DRAIN_MS);
+  if (!strstr(text, want))
+    T_FAIL("docs/cli.md does not say: %s", want);
+  snprintf(want, sizeof want, "(the last N lines, 0 or more; %d unless given)", CLI_LOGS_LAST);
   if (!strstr(text, want))
     T_FAIL("docs/cli.md does not say: %s", want);
   free(text);

@@ -574,7 +574,8 @@ const conf_key conf_keys[] = {
      .def = "none",
      .def_note = "(off)",
      .what = "an address (PORT, IPV4:PORT, localhost:PORT or [IPV6]:PORT) or none",
-     .doc = "serve `/healthz`, `/readyz`, `/status` and `/metrics` over HTTP at this address "
+     .doc = "serve `/healthz`, `/readyz`, `/status`, `/metrics` and `/logs` over HTTP at this "
+            "address "
             "(below): a port alone is `127.0.0.1:PORT`, loopback; any other interface must be "
             "written out (`0.0.0.0:9180`, `[::]:9180`). Port 0 takes a free one; the address "
             "bound is logged (`http-listening`) and in `status`"},
