@@ -838,13 +838,17 @@ static void test_ipv6(void) {
 
 /* ---- /logs ---- */
 
-/* The configuration of the logging service (this binary, tslogsvc.h). */
+/* The configuration of the logging service (this binary, tslogsvc.h),
+ * and of one that prints 60,000 lines at once and waits. */
 static void write_logs_conf(const char *http) {
-  char self[4096], text[4300];
+  char self[4096], text[4500];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   T_TRUE(n > 0);
   self[n] = 0;
-  snprintf(text, sizeof text, "[service slogger]\ncommand = %s --svc-logs\nready = handshake\n",
+  snprintf(text, sizeof text,
+           "[service slogger]\ncommand = %s --svc-logs\nready = handshake\n\n"
+           "[service chatty]\ncommand = sh -c 'yes a-line-of-text | head -n 60000; "
+           "echo chatty-done; exec sleep 1000'\nready = up 0\n",
            self);
   write_http_conf(http, text);
 }
@@ -949,18 +953,26 @@ static void test_logs(void) {
   json_decref(get_lines("/logs?service=slogger&last=0", 0, NULL));
   json_decref(get_lines("/logs?service=slogger&follow=0", 3, "started"));
 
-  expect_code("/logs?service=nobody", 404, "no service or group 'nobody'");
-  expect_code("/logs", 400, "service=NAME");
-  expect_code("/logs?service=", 400, "service is a service's name");
-  expect_code("/logs?service=slogger&level=loud", 400, "level is trace");
-  expect_code("/logs?service=slogger&level=9", 400, "level is trace");
-  expect_code("/logs?service=slogger&call=0", 400, "call is a call's id");
-  expect_code("/logs?service=slogger&call=4294967296", 400, "call is a call's id");
-  expect_code("/logs?service=slogger&last=-1", 400, "last is a count");
-  expect_code("/logs?service=slogger&last=x", 400, "last is a count");
-  expect_code("/logs?service=slogger&follow=2", 400, "follow is 0 or 1");
-  expect_code("/logs?service=slogger&colour=red", 400, "unknown parameter 'colour'");
-  expect_code("/logs?service=slogger&last=1&last=2", 400, "last given twice");
+  static const struct {
+    const char *path;
+    int code;
+    const char *says;
+  } refused[] = {
+      {"/logs?service=nobody", 404, "no service or group 'nobody'"},
+      {"/logs", 400, "service=NAME"},
+      {"/logs?service=", 400, "service is a service's name"},
+      {"/logs?service=slogger&level=loud", 400, "level is trace"},
+      {"/logs?service=slogger&level=9", 400, "level is trace"},
+      {"/logs?service=slogger&call=0", 400, "call is a call's id"},
+      {"/logs?service=slogger&call=4294967296", 400, "call is a call's id"},
+      {"/logs?service=slogger&last=-1", 400, "last is a count"},
+      {"/logs?service=slogger&last=x", 400, "last is a count"},
+      {"/logs?service=slogger&follow=2", 400, "follow is 0 or 1"},
+      {"/logs?service=slogger&colour=red", 400, "unknown parameter 'colour'"},
+      {"/logs?service=slogger&last=1&last=2", 400, "last given twice"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    expect_code(refused[i].path, refused[i].code, refused[i].says);
   stop_daemon();
 }
 
@@ -1008,8 +1020,19 @@ static pid_t follow_curl(const char *path, int *fd) {
   return pid;
 }
 
-/* A follower that sends its request and then reads nothing: its socket. */
+/* A follower of the service that printed much, which sends its request
+ * and then reads nothing: its socket. */
 static int stalled_follower(void) {
+  for (int64_t deadline = t_now_ms() + 30000;;) {
+    page p;
+    fetch(&p, "GET", "/logs?service=chatty&last=1");
+    int in = p.code == 200 && strstr(p.body, "chatty-done") != NULL;
+    page_free(&p);
+    if (in)
+      break;
+    T_TRUE(t_now_ms() < deadline);
+    pause_ms(20);
+  }
   char host[96];
   snprintf(host, sizeof host, "%s", address);
   char *colon = strrchr(host, ':');
@@ -1022,7 +1045,10 @@ static int stalled_follower(void) {
   int small = 4096; /* its window fills at once */
   T_TRUE(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
   T_TRUE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
-  static const char req[] = "GET /logs?service=slogger&follow=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+  /* Far more than the sockets between them hold: the daemon has a batch
+   * it cannot send. */
+  static const char req[] =
+      "GET /logs?service=chatty&follow=1&last=100000 HTTP/1.1\r\nHost: x\r\n\r\n";
   T_TRUE(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
   return fd;
 }
@@ -1083,7 +1109,8 @@ static void test_logs_follow(void) {
   wait_followers(1);
   expect_followed(fd, deadline);
 
-  /* One that reads nothing holds up neither the daemon nor the other. */
+  /* One that reads nothing, with more to send than its socket takes,
+   * holds up neither the daemon nor the other. */
   int stalled = stalled_follower();
   wait_followers(2);
   for (int i = 0; i < 20; i++)

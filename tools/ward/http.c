@@ -27,7 +27,7 @@
  * there is nothing suspends the connection, which http_logs_wake resumes
  * (the daemon calls it when lines came, as for `ward ctl logs -f`). So
  * the daemon holds at most one answer of ward.logs per follower (no more
- * than the service's log ring); a client that reads slowly gets lines
+ * than the service's log ring holds, as JSON lines); a client that reads slowly gets lines
  * later, and the ring drops what it no longer holds; one that reads
  * nothing for HTTP_IDLE_SECONDS is closed by libmicrohttpd, as any idle
  * connection. A suspended connection is not watched by libmicrohttpd,
