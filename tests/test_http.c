@@ -894,12 +894,12 @@ static void expect_code(const char *path, int code, const char *says) {
   page_free(&p);
 }
 
-/* Waits until the service's three lines are in. */
-static void wait_slogger(void) {
+/* Waits until GET PATH has `text`. */
+static void wait_logs(const char *path, const char *text) {
   for (int64_t deadline = t_now_ms() + 30000;;) {
     page p;
-    fetch(&p, "GET", "/logs?service=slogger");
-    int in = p.code == 200 && strstr(p.body, "a plain line") != NULL;
+    fetch(&p, "GET", path);
+    int in = p.code == 200 && strstr(p.body, text) != NULL;
     page_free(&p);
     if (in)
       return;
@@ -907,6 +907,9 @@ static void wait_slogger(void) {
     pause_ms(20);
   }
 }
+
+/* Waits until the service's three lines are in. */
+static void wait_slogger(void) { wait_logs("/logs?service=slogger", "a plain line"); }
 
 static void test_logs(void) {
   write_logs_conf("127.0.0.1:0");
@@ -1023,16 +1026,7 @@ static pid_t follow_curl(const char *path, int *fd) {
 /* A follower of the service that printed much, which sends its request
  * and then reads nothing: its socket. */
 static int stalled_follower(void) {
-  for (int64_t deadline = t_now_ms() + 30000;;) {
-    page p;
-    fetch(&p, "GET", "/logs?service=chatty&last=1");
-    int in = p.code == 200 && strstr(p.body, "chatty-done") != NULL;
-    page_free(&p);
-    if (in)
-      break;
-    T_TRUE(t_now_ms() < deadline);
-    pause_ms(20);
-  }
+  wait_logs("/logs?service=chatty&last=1", "chatty-done");
   char host[96];
   snprintf(host, sizeof host, "%s", address);
   char *colon = strrchr(host, ':');
