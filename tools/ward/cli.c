@@ -29,18 +29,18 @@ static void vmessage(const char *cmd, const char *fmt, va_list ap) {
   fputc('\n', stderr);
 }
 
-void cli_print_exits(FILE *f, const char *command) {
-  static const struct {
-    int code;
-    const char *command, *meaning;
-  } rows[] = {
+const cli_exit_row cli_exit_rows[] = {
 #define CLI_EXIT_ROW(name, code, command, meaning) {code, command, meaning},
-      CLI_EXIT_MAP(CLI_EXIT_ROW)
+    CLI_EXIT_MAP(CLI_EXIT_ROW)
 #undef CLI_EXIT_ROW
-  };
+};
+const size_t cli_exit_nrows = sizeof cli_exit_rows / sizeof cli_exit_rows[0];
+
+void cli_print_exits(FILE *f, const char *command) {
+  const cli_exit_row *rows = cli_exit_rows;
   size_t clen = strlen(command);
   fputs("Exit status:\n", f);
-  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+  for (size_t i = 0; i < cli_exit_nrows; i++) {
     if (strcmp(rows[i].command, "all") != 0 && strcmp(rows[i].command, command) != 0)
       continue;
     /* " (probe: every check passed)": kept, as "(every check passed)",

@@ -45,6 +45,14 @@ enum {
 /* The tool's name in messages and usage texts. */
 #define CLI_NAME "ward"
 
+/* CLI_EXIT_MAP as rows, in its order. */
+typedef struct cli_exit_row {
+  int code;
+  const char *command, *meaning;
+} cli_exit_row;
+extern const cli_exit_row cli_exit_rows[];
+extern const size_t cli_exit_nrows;
+
 /* The exit statuses `command` ("run", "ctl", ...) uses, from
  * CLI_EXIT_MAP, as its --help ends with them: "Exit status:", then one
  * line per code, a note for another command "(probe: ...)" left out. */

@@ -45,20 +45,13 @@ static const cli_command commands[] = {
  * pages, so its shape is kept simple: two spaces, code, two spaces, one
  * word, two spaces or more, the meaning. */
 static void print_exit_codes(FILE *f) {
-  static const struct {
-    int code;
-    const char *command, *meaning;
-  } rows[] = {
-#define CLI_EXIT_ROW(name, code, command, meaning) {code, command, meaning},
-      CLI_EXIT_MAP(CLI_EXIT_ROW)
-#undef CLI_EXIT_ROW
-  };
+  const cli_exit_row *rows = cli_exit_rows;
   int width = 0;
-  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+  for (size_t i = 0; i < cli_exit_nrows; i++)
     if ((int)strlen(rows[i].command) > width)
       width = (int)strlen(rows[i].command);
   fprintf(f, "\nExit status, and the command that uses it (all: every command):\n");
-  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+  for (size_t i = 0; i < cli_exit_nrows; i++)
     fprintf(f, "  %d  %-*s  %s\n", rows[i].code, width, rows[i].command, rows[i].meaning);
 }
 
