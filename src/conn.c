@@ -71,6 +71,7 @@ static ward__link *link_of(ward__conn *c) {
   return atomic_load_explicit(&c->link, memory_order_acquire);
 }
 static void link_rearm(ward__conn *c);
+static int link_claim(ward__conn *c);
 static int link_read(ward__conn *c);
 static int link_wait(ward__conn *c, int64_t deadline, int want_out);
 static int link_switched(ward__conn *c, size_t left);
@@ -1444,9 +1445,6 @@ static int read_available(ward__conn *c, int block) {
 static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int64_t deadline,
                 int want_out) {
   for (int first = 1;; first = 0) {
-    /* Data that keeps coming must not carry a call past its deadline. */
-    if (!first && deadline != INT64_MAX && ward__now_ms() >= deadline)
-      return WARD_ETIMEDOUT;
     /* Too much read and not yet handled: let it be handled first. */
     if (paused(c))
       return 0;
@@ -1458,6 +1456,11 @@ static int lead(ward__conn *c, int (*stop)(ward__conn *, void *), void *arg, int
       pthread_mutex_unlock(&c->mu);
       if (done)
         return 0;
+      /* Data that keeps coming must not carry a call past its deadline
+       * (looked at once the call is known not to be done: the clock is
+       * not read on the way out of a call answered at once). */
+      if (deadline != INT64_MAX && ward__now_ms() >= deadline)
+        return WARD_ETIMEDOUT;
     }
     if (want_out)
       ward__conn_flush(c);
@@ -1538,6 +1541,11 @@ int ward__conn_pump(ward__conn *c) {
   }
   c->reader = WARD__READER_LOOP;
   pthread_mutex_unlock(&c->mu);
+  /* The loop comes when its poll saw the socket readable (or for a kick):
+   * whatever waits there is read, or that poll would not sleep again. */
+  ward__link *l = link_of(c);
+  if (l)
+    l->polled = 1;
   int rv = read_available(c, 0);
   pthread_mutex_lock(&c->mu);
   c->reader = WARD__READER_NONE;
@@ -1740,6 +1748,7 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
   int rv = c->closed ? c->close_err : tab_insert(c, &call);
   if (!rv)
     waiter_add(c, &self);
+  int claimed = !rv && link_claim(c);
   pthread_mutex_unlock(&c->mu);
   if (rv) {
     ward__call_release(&call);
@@ -1783,6 +1792,9 @@ int ward__conn_call_at(ward__conn *c, uint8_t kind, const char *method, const vo
   waiter_remove(c, &self);
   wake_role_waiter(c);
   pthread_mutex_unlock(&c->mu);
+  /* What arrived after the claim, if this caller did not read it. */
+  if (claimed)
+    link_rearm(c);
   if (abandoned && kind == WARD__K_REQUEST) {
     /* The caller gave up: the callee need not go on (and a streaming one
      * waiting for credit would wait forever). */
@@ -2124,14 +2136,18 @@ static int link_switched(ward__conn *c, size_t left) {
   return 0;
 }
 
-/* The reading role's read: the wake-up bytes on the socket (or its end),
- * then records from the ring, then the out queue if the peer made room. */
+/* The reading role's read: the wake-up bytes on the socket (or its end:
+ * looked for when a poll saw the socket readable or the peer says it sent
+ * bytes, ward__link_drain), then records from the ring, then the out
+ * queue if the peer made room. */
 static int link_read(ward__conn *c) {
   ward__link *l = link_of(c);
   /* The end of the socket comes after what the peer put in the ring
    * before it left (its GOODBYE): that is read first, as a socket would
    * give it before its end. */
-  int end = ward__link_drain(c->fd), rv = end == WARD_ECRASHED ? 0 : end;
+  int polled = l->polled;
+  l->polled = 0;
+  int end = ward__link_drain(l, c->fd, polled), rv = end == WARD_ECRASHED ? 0 : end;
   /* No descriptor comes with a ring's record: bit 2 of the flags is not
    * agreed there (protocol.md 17.5). */
   c->dec.shm_ok = 0;
@@ -2180,6 +2196,22 @@ static void link_rearm(ward__conn *c) {
     return;
   if (!atomic_exchange(&c->kicked, 1))
     c->ops->kick(c);
+}
+
+/* With the lock held, by a caller about to send a request whose reply it
+ * will read itself: when no one holds the reading role (so no one of
+ * ours waits on the ring), it says that this side is awake, so the peer's
+ * reply costs no wake-up byte for the owner's loop (nor its reading by
+ * this caller a system call). Only with a loop to wake (link_rearm), and
+ * not while reading is paused (the caller would not read). Returns
+ * whether it claimed: the caller then calls link_rearm when it is done,
+ * whether it read or not. */
+static int link_claim(ward__conn *c) {
+  ward__link *l = link_of(c);
+  if (!l || !c->ops->kick || c->reader != WARD__READER_NONE || paused(c))
+    return 0;
+  ward__link_awake(l);
+  return 1;
 }
 
 /* The rest of a frame the socket did not take whole: it goes before

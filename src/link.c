@@ -66,7 +66,7 @@ int ward__link_host(ward__link **out, uint32_t cap, ward__fd *memfd) {
   /* The host's loop watches the socket from the start: the worker's first
    * records must come with a byte. */
   if (!rv)
-    atomic_store_explicit(&l->rx.hdr->sleeping, 1, memory_order_relaxed);
+    atomic_store_explicit(&l->rx.hdr->sleeping, WARD__LINK_WANT_BYTE, memory_order_relaxed);
   if (rv) {
     ward__shm_unmap(l->mem, l->size);
     free(l);
@@ -104,11 +104,33 @@ void ward__link_free(ward__link *l) {
   free(l);
 }
 
-static void send_wake(ward__fd sock) {
+/* One wake-up byte, counted in the header of the ring this side writes
+ * after it is sent: a peer that sees the count unchanged since it last
+ * drained the socket need not look there (ward__link_drain). The writer
+ * and the reader of one side may both send: the count is added to. */
+static void send_wake(ward__link *l, ward__fd sock) {
   static const uint8_t wake = WARD__LINK_WAKE;
   ward__buf b = {&wake, 1};
   /* 0 (the socket is full) is fine: the peer has bytes to wake it. */
   ward__sock_send(sock, &b, 1);
+  atomic_fetch_add_explicit(&l->tx.hdr->wakes, 1, memory_order_release);
+}
+
+/* Wakes whoever waits in a futex on `word` (a changed word: a waiter about
+ * to sleep on the old value returns at once). */
+static void bump_and_wake(_Atomic uint32_t *word) {
+  atomic_fetch_add_explicit(word, 1, memory_order_acq_rel);
+  ward__futex_wake(word);
+}
+
+/* Wakes the peer's sleepers as the flags taken from its word ask: a futex
+ * wake on `word`, a byte on the socket, or both (two threads of the peer
+ * may each wait, the one that reads in a futex and its loop in poll). */
+static void wake_as_asked(ward__link *l, ward__fd sock, uint32_t how, _Atomic uint32_t *word) {
+  if (how & WARD__LINK_WANT_FUTEX)
+    bump_and_wake(word);
+  if (how & WARD__LINK_WANT_BYTE)
+    send_wake(l, sock);
 }
 
 /* After a write: the reader, if it announced that it sleeps, is woken. */
@@ -117,12 +139,7 @@ static void wake_reader(ward__link *l, ward__fd sock) {
   if (!atomic_load_explicit(&l->tx.hdr->sleeping, memory_order_relaxed))
     return;
   uint32_t how = atomic_exchange_explicit(&l->tx.hdr->sleeping, 0, memory_order_relaxed);
-  if (how == 2) {
-    atomic_fetch_add_explicit(&l->tx.hdr->seq, 1, memory_order_acq_rel);
-    ward__futex_wake(&l->tx.hdr->seq);
-  } else if (how) {
-    send_wake(sock);
-  }
+  wake_as_asked(l, sock, how, &l->tx.hdr->seq);
 }
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
@@ -163,7 +180,9 @@ ptrdiff_t ward__link_send(ward__link *l, ward__fd sock, const ward__buf *iov, in
       break;
     /* Full: ask for a wake-up once the reader has read, then look again
      * (it may have read in between). */
-    atomic_store_explicit(&l->tx.hdr->room_waiting, block ? 2u : 1u, memory_order_relaxed);
+    atomic_fetch_or_explicit(&l->tx.hdr->room_waiting,
+                             block ? WARD__LINK_WANT_FUTEX : WARD__LINK_WANT_BYTE,
+                             memory_order_relaxed);
     full_fence();
     armed = 1;
   }
@@ -188,10 +207,8 @@ int ward__link_wait_room(ward__link *l, int64_t deadline, atomic_int *closed) {
 }
 
 void ward__link_close_wake(ward__link *l) {
-  atomic_fetch_add_explicit(&l->tx.hdr->room_seq, 1, memory_order_acq_rel);
-  ward__futex_wake(&l->tx.hdr->room_seq);
-  atomic_fetch_add_explicit(&l->rx.hdr->seq, 1, memory_order_acq_rel);
-  ward__futex_wake(&l->rx.hdr->seq);
+  bump_and_wake(&l->tx.hdr->room_seq);
+  bump_and_wake(&l->rx.hdr->seq);
 }
 
 int ward__link_get(ward__link *l, void *buf, size_t cap, size_t *len) {
@@ -208,15 +225,21 @@ void ward__link_read_done(ward__link *l, ward__fd sock) {
   if (!atomic_load_explicit(&l->rx.hdr->room_waiting, memory_order_relaxed))
     return;
   uint32_t how = atomic_exchange_explicit(&l->rx.hdr->room_waiting, 0, memory_order_relaxed);
-  if (how == 2) {
-    atomic_fetch_add_explicit(&l->rx.hdr->room_seq, 1, memory_order_acq_rel);
-    ward__futex_wake(&l->rx.hdr->room_seq);
-  } else if (how) {
-    send_wake(sock);
-  }
+  wake_as_asked(l, sock, how, &l->rx.hdr->room_seq);
 }
 
-int ward__link_drain(ward__fd sock) {
+int ward__link_drain(ward__link *l, ward__fd sock, int polled) {
+  /* The peer counts a byte after sending it: a count read before the
+   * reads below covers bytes that are on the socket already. A peer that
+   * lies about it only delays its own wake-ups: a socket left readable
+   * ends the next poll at once, and that reader drains (`polled`). */
+  uint32_t sent = atomic_load_explicit(&l->rx.hdr->wakes, memory_order_acquire);
+  if (!polled && sent == l->wakes_seen)
+    return 0;
+  l->wakes_seen = sent;
+  atomic_fetch_add_explicit(&l->drains, 1, memory_order_relaxed);
+  if (!polled)
+    atomic_fetch_add_explicit(&l->drains_told, 1, memory_order_relaxed);
   uint8_t b[256];
   for (;;) {
     /* With room for descriptors, so that one sent beside the rings is seen
@@ -254,14 +277,23 @@ void ward__link_awake(ward__link *l) {
 }
 
 int ward__link_sleep(ward__link *l) {
-  atomic_store_explicit(&l->rx.hdr->sleeping, 1, memory_order_relaxed);
+  /* Or'ed in: a reader of ours may sleep in a futex meanwhile (the role
+   * changed hands since this thread read), whose flag must stay. */
+  atomic_fetch_or_explicit(&l->rx.hdr->sleeping, WARD__LINK_WANT_BYTE, memory_order_relaxed);
   full_fence();
   return ward__link_pending(l);
 }
 
 int ward__link_spin(ward__link *l, atomic_int *closed) {
-  if (!l->spin_us)
-    return ward__link_pending(l);
+  if (!l->spin_us) {
+    /* Spinning stopped paying: a spin that cannot catch the peer (one
+     * that shares our CPU, with the other taken by someone else) only
+     * delays its turn. Look again now and then. */
+    if (!l->spin_max || ++l->spin_off < WARD__LINK_SPIN_PROBE)
+      return ward__link_pending(l);
+    l->spin_off = 0;
+    l->spin_us = WARD__LINK_SPIN_MIN_US;
+  }
   int64_t until = ward__now_us() + l->spin_us;
   for (;;) {
     for (int i = 0; i < 64; i++) {
@@ -278,16 +310,18 @@ int ward__link_spin(ward__link *l, atomic_int *closed) {
     if (ward__now_us() >= until)
       break;
   }
-  /* Missed: the peer is slower than a spin; spin less until it is not. */
-  if (l->spin_us / 2 >= WARD__LINK_SPIN_MIN_US)
-    l->spin_us /= 2;
+  /* Missed: the peer is slower than a spin; spin less until it is not,
+   * and not at all (but to look now and then) below the least. */
+  l->spin_us /= 2;
+  if (l->spin_us < WARD__LINK_SPIN_MIN_US)
+    l->spin_us = 0;
   return 0;
 }
 
 /* Sleeps in a futex wait on `seq` for a slice at most (sleeping = 2). */
 static void wait_futex(ward__link *l, int64_t deadline, atomic_int *closed) {
   uint32_t seq = atomic_load_explicit(&l->rx.hdr->seq, memory_order_acquire);
-  atomic_store_explicit(&l->rx.hdr->sleeping, 2, memory_order_relaxed);
+  atomic_fetch_or_explicit(&l->rx.hdr->sleeping, WARD__LINK_WANT_FUTEX, memory_order_relaxed);
   full_fence();
   if (ward__link_pending(l) || atomic_load(closed))
     return;
@@ -321,6 +355,7 @@ int ward__link_wait(ward__link *l, ward__fd sock, int64_t deadline, atomic_int *
     if (ev < 0)
       return WARD_ECRASHED;
     l->hot = 1;
+    l->polled = 1;
   }
   ward__link_awake(l);
   return 0;

@@ -21,6 +21,11 @@
 
 #define HEAD_SIZE 8u
 
+/* The layout of protocol.md 17.2, which the peer shares. */
+_Static_assert(offsetof(ward__ring_hdr, seq) == 128 && offsetof(ward__ring_hdr, wakes) == 144 &&
+                   sizeof(ward__ring_hdr) == 192,
+               "ring header layout");
+
 static size_t pad8(size_t n) { return (n + 7u) & ~(size_t)7u; }
 
 static int cap_ok(uint32_t cap) {
@@ -44,6 +49,7 @@ int ward__ring_open(ward__ring *r, void *mem, uint32_t cap, int fresh) {
     atomic_store_explicit(&r->hdr->sleeping, 0, memory_order_relaxed);
     atomic_store_explicit(&r->hdr->room_seq, 0, memory_order_relaxed);
     atomic_store_explicit(&r->hdr->room_waiting, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->wakes, 0, memory_order_relaxed);
   }
   r->head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
   r->tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);

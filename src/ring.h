@@ -41,6 +41,10 @@ typedef struct ward__ring_hdr {
   _Atomic uint32_t room_seq;          /* bumped by the reader after a read while
                                          the writer waits for room (futex word) */
   _Atomic uint32_t room_waiting;      /* the writer waits for room */
+  _Atomic uint32_t wakes;             /* wake-up bytes the writer's side has sent
+                                         on the socket, either kind (a count
+                                         that wraps; its reader drains the
+                                         socket only when it moved) */
 } ward__ring_hdr;
 
 /* Reader: whether the writer has published bytes not yet read (a hint:
