@@ -16,13 +16,21 @@
  * them (no cgroup2 mount, a cgroup not ours, a read-only mount) the host
  * keeps process groups: never a failed start for it.
  *
- * Placement: the clone child (spawn.c) writes "0" into its cgroup's
- * cgroup.procs, through a descriptor the host opened, first thing, before
- * it runs anything else: so every process it ever starts is inside. (The
- * kernel checks the opener's rights for such a write, so a child that
- * will become another user still may.) The posix_spawn fallback cannot:
- * there the host moves the pid right after the start, which leaves the
- * instant between exec and the move uncovered.
+ * Placement: the clone child (spawn.c) is born in its cgroup (clone3's
+ * CLONE_INTO_CGROUP, 5.7, given the directory's descriptor). A move
+ * instead (a write to cgroup.procs) takes the kernel's lock on every
+ * thread group for writing, which waits out an RCU grace period: 5 to
+ * 12 ms on the machine measured, on every start of a worker, with the
+ * host's loop held meanwhile (the clone is a vfork). Where clone3 is not
+ * to be had (an older kernel, a seccomp filter that refuses it, a build
+ * for another architecture, WARD_NO_CLONE3=1), the clone child writes
+ * "0" into its cgroup's cgroup.procs, through a descriptor the host
+ * opened, first thing, before it runs anything else: so every process
+ * it ever starts is inside either way. (The kernel checks the opener's
+ * rights for such a write, so a child that will become another user
+ * still may.) The posix_spawn fallback cannot: there the host moves the
+ * pid right after the start, which leaves the instant between exec and
+ * the move uncovered.
  *
  * Ending: cgroup.kill (5.14) kills every process in the cgroup at once,
  * those that left the worker's process group too. On an older kernel the
@@ -296,7 +304,10 @@ int ward__cg_remove(ward__cg *cg, int wait_ms) {
 void ward__cg_started(ward__cg *cg) {
   if (cg->procs_fd >= 0)
     close(cg->procs_fd);
+  if (cg->dir_fd >= 0)
+    close(cg->dir_fd);
   cg->procs_fd = -1;
+  cg->dir_fd = -1;
 }
 
 void ward__cg_free(ward__cg *cg) {
@@ -532,6 +543,8 @@ ward__cg *ward__cg_new(ward__trees *t, const ward__tree_limits *lim) {
     free(cg);
     return NULL;
   }
+  /* Without it the child is moved in through cgroup.procs (spawn.c). */
+  cg->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   return cg;
 }
 

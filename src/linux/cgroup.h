@@ -10,6 +10,7 @@
 /* One process's cgroup, kept in ward__proc.os. */
 typedef struct ward__cg {
   int procs_fd; /* its cgroup.procs, open for the start; -1 after */
+  int dir_fd;   /* its directory, for clone3's CLONE_INTO_CGROUP; -1 after */
   int populated_gone; /* 1 once the directory is removed */
   uint32_t oom_kills; /* memory.events oom_kill, as the reap found it */
   char path[];  /* its directory */
@@ -19,7 +20,7 @@ typedef struct ward__cg {
  * NULL): NULL where the host has none to give (process groups then), or
  * when it cannot be made (never an error: the start goes on without). */
 ward__cg *ward__cg_new(ward__trees *t, const ward__tree_limits *lim);
-/* The start is over: the descriptor used to place the child goes. */
+/* The start is over: the descriptors used to place the child go. */
 void ward__cg_started(ward__cg *cg);
 /* Kills every process in it (cgroup.kill; on a kernel without it, freeze,
  * SIGKILL each one listed, thaw). 0, or the errno. */
