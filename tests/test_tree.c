@@ -8,6 +8,7 @@
  * What needs cgroups (root, or a delegated cgroup v2) is skipped with the
  * reason printed where the machine gives none, never passed silently.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -243,6 +244,79 @@ static int cgroup_of(int pid, char *buf, size_t cap) {
   own[strcspn(own, "\n")] = 0;
   snprintf(buf, cap, "%s", own + 3);
   return 0;
+}
+
+/* The child of `parent` other than `a` and `b` (the host's guard, beside
+ * its two workers): its pid, or 0. */
+static int other_child(int parent, int a, int b) {
+  DIR *d = opendir("/proc");
+  T_TRUE(d != NULL);
+  struct dirent *e;
+  int found = 0;
+  while (!found && (e = readdir(d)) != NULL) {
+    int pid = atoi(e->d_name), ppid = 0;
+    char path[300], stat[512];
+    if (pid <= 0 || pid == a || pid == b)
+      continue;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = 0;
+    const char *rp = strrchr(stat, ')'); /* the name may hold anything */
+    if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == parent)
+      found = pid;
+  }
+  closedir(d);
+  return found;
+}
+
+/* A host killed together with its guard: its workers die with it, what
+ * they started outlives both, and so does the host's directory, until
+ * the next host made in the same place ends and removes them. */
+static void test_killed_guard_swept(void) {
+  if (!need_cgroups("test_killed_guard_swept"))
+    return;
+  char line[256], where[512], mnt[256] = "", dir[1024];
+  int hpid = t_spawn_self("--host", line, sizeof line);
+  int pids[4];
+  T_TRUE(sscanf(line, "%d %d %d %d", &pids[0], &pids[1], &pids[2], &pids[3]) == 4);
+  int guard = other_child(hpid, pids[0], pids[2]);
+  T_TRUE(guard > 0);
+  /* The dead host's directory: its workers' cgroups' parent. */
+  T_OK(cgroup_of(pids[1], where, sizeof where));
+  *strrchr(where, '/') = 0;
+  FILE *f = fopen("/proc/self/mountinfo", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (strstr(line, " - cgroup2 "))
+      sscanf(line, "%*s %*s %*s %*s %255s", mnt);
+  if (f)
+    fclose(f);
+  snprintf(dir, sizeof dir, "%s%s", mnt, where);
+  T_TRUE(access(dir, F_OK) == 0);
+  int refs[4], gref = proc_open(guard);
+  for (int k = 0; k < 4; k++)
+    T_TRUE((refs[k] = proc_open(pids[k])) >= 0);
+  T_TRUE(gref >= 0);
+  kill(guard, SIGKILL);
+  T_TRUE(gone_within(gref, 10000));
+  close(gref);
+  t_kill_hard(hpid);
+  T_TRUE(gone_within(refs[0], 10000) && gone_within(refs[2], 10000));
+  /* Left behind: nobody was there to end them. */
+  T_TRUE(!gone_within(refs[1], 0) && !gone_within(refs[3], 0));
+  T_TRUE(access(dir, F_OK) == 0);
+  ward_host *h;
+  T_OK(ward_host_new(&h, NULL));
+  for (int k = 1; k < 4; k += 2)
+    if (!gone_within(refs[k], 10000))
+      T_FAIL("escapee %d still alive 10 s after a new host was made", pids[k]);
+  T_TRUE(access(dir, F_OK) != 0);
+  for (int k = 0; k < 4; k++)
+    close(refs[k]);
+  ward_host_free(h);
 }
 
 /* ward_host_opts.cgroup: the workers' cgroups under the base given, as a
@@ -567,6 +641,7 @@ int main(int argc, char **argv) {
   T_RUN(test_stop_kills_escapee);
   T_RUN(test_crash_kills_escapee);
   T_RUN(test_host_sigkill_kills_escapees);
+  T_RUN(test_killed_guard_swept);
   T_RUN(test_fallback_forced);
   T_RUN(test_base_given);
   T_RUN(test_start_is_no_move);

@@ -32,6 +32,12 @@
  * pid right after the start, which leaves the instant between exec and
  * the move uncovered.
  *
+ * A host killed together with its guard leaves its directory, and what
+ * its workers started (they die with it; their escapees do not). So each
+ * host holds a flock() on its directory while it lives, and a new host
+ * in the same place ends and removes those of hosts gone, their lock
+ * free and their pid no process (sweep_stale_hosts).
+ *
  * Ending: cgroup.kill (5.14) kills every process in the cgroup at once,
  * those that left the worker's process group too. On an older kernel the
  * cgroup is frozen, every pid listed in cgroup.procs is sent SIGKILL, and
@@ -62,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -83,6 +90,7 @@ struct ward__trees {
   unsigned limits;       /* WARD__LIMIT_* */
   _Atomic unsigned next; /* the next process's number */
   char *dir;             /* the host's directory, or NULL */
+  int dir_fd;            /* it, open and flock()ed while the host lives */
 };
 
 /* Hosts of this program, numbered (two hosts, two directories). */
@@ -439,11 +447,52 @@ static unsigned limits_of(const char *dir) {
   return l;
 }
 
+/* Whether `name` in `where` is the directory of a host that is gone,
+ * its guard too: its lock is free (a host holds it while it lives, in
+ * whatever pid namespace), and its pid is no process here (a host of a
+ * version without the lock, alive, keeps its own). */
+static int stale_host(int wfd, const char *name) {
+  int pid;
+  unsigned n;
+  char end;
+  if (sscanf(name, "ward-%d-%u%c", &pid, &n, &end) != 2 || pid <= 0 || pid == getpid())
+    return 0;
+  if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+    return 0;
+  int fd = openat(wfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  int free_lock = flock(fd, LOCK_EX | LOCK_NB) == 0;
+  close(fd);
+  return free_lock;
+}
+
+/* A host killed together with its guard (SIGKILL to both, an OOM kill)
+ * leaves its directory, and what its workers started that outlived them
+ * (the workers themselves die with their host): the next host made in
+ * the same place ends them and removes it, as the guard would have. */
+static void sweep_stale_hosts(const char *where) {
+  DIR *d = opendir(where);
+  if (!d)
+    return;
+  struct dirent *e;
+  char path[CG_PATH];
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_type != DT_DIR || strncmp(e->d_name, "ward-", 5) != 0 ||
+        !stale_host(dirfd(d), e->d_name) || !join(path, sizeof path, where, e->d_name))
+      continue;
+    ward__cg_kill(path);
+    rm_tree(path, 1000, 0);
+  }
+  closedir(d);
+}
+
 int ward__trees_new(ward__trees **out, const char *base, int off) {
   ward__trees *t = calloc(1, sizeof *t);
   if (!t)
     return WARD_ENOMEM;
   t->kind = WARD_TREE_PGROUP;
+  t->dir_fd = -1;
   char where[CG_PATH], dir[CG_PATH];
   int made = 0;
   if (!off && find_base(base, where, sizeof where) && access(where, W_OK) == 0) {
@@ -466,6 +515,12 @@ int ward__trees_new(ward__trees **out, const char *base, int off) {
         return WARD_ENOMEM;
       }
       t->kind = WARD_TREE_CGROUP;
+      /* Held for the host's life (the guard, forked before, has no copy):
+       * another host can tell that this one is gone. */
+      t->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (t->dir_fd >= 0)
+        flock(t->dir_fd, LOCK_EX | LOCK_NB);
+      sweep_stale_hosts(where);
       enable_controllers(where);
       enable_controllers(dir);
       t->limits = limits_of(dir);
@@ -482,6 +537,8 @@ void ward__trees_free(ward__trees *t) {
     /* Its workers are gone by now; what is left (a process that outlived
      * a bounded wait) goes with the directory. */
     ward__cg_kill(t->dir);
+    if (t->dir_fd >= 0)
+      close(t->dir_fd);
     rm_tree(t->dir, 2000, 0);
     free(t->dir);
   }
