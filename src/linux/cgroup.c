@@ -608,9 +608,16 @@ ward__cg *ward__cg_new(ward__trees *t, const ward__tree_limits *lim) {
 /* ------------------------------------------------------------------ */
 /* Figures                                                             */
 
-void ward__cg_stats(const char *dir, ward__tree_stats *st) {
+uint32_t ward__cg_oom_kills(const char *dir) {
   char buf[1024];
   uint64_t v;
+  if (get(dir, "memory.events", buf, sizeof buf) > 0 && !ward__keyed_u64(buf, "oom_kill", &v))
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+  return 0;
+}
+
+void ward__cg_stats(const char *dir, ward__tree_stats *st) {
+  char buf[1024];
   static const char *const files[3] = {"cpu.pressure", "memory.pressure", "io.pressure"};
   for (int i = 0; i < 3; i++)
     st->pressure[i] = get(dir, files[i], buf, sizeof buf) > 0 ? ward__pressure_avg10(buf) : -1;
@@ -621,7 +628,5 @@ void ward__cg_stats(const char *dir, ward__tree_stats *st) {
     if (end != buf)
       st->memory = m;
   }
-  st->oom_kills = 0;
-  if (get(dir, "memory.events", buf, sizeof buf) > 0 && !ward__keyed_u64(buf, "oom_kill", &v))
-    st->oom_kills = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+  st->oom_kills = ward__cg_oom_kills(dir);
 }

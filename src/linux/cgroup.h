@@ -32,6 +32,9 @@ int ward__cg_remove(ward__cg *cg, int wait_ms);
  * say it is done: 0, or the errno. */
 int ward__cg_freeze(const char *path, int on, int wait_ms);
 void ward__cg_free(ward__cg *cg);
+/* The kernel's OOM kills in the cgroup `dir` (memory.events), 0 where
+ * it has no memory controller. */
+uint32_t ward__cg_oom_kills(const char *dir);
 /* The figures of the cgroup `dir`. */
 void ward__cg_stats(const char *dir, ward__tree_stats *st);
 

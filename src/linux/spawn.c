@@ -722,10 +722,10 @@ int ward__proc_reap(ward__proc *p, int *code, int *sig) {
     r = waitid(type, id, &si, WEXITED | WNOHANG);
   while (r < 0 && errno == EINTR);
   if (cg) {
-    /* The kernel's OOM kills, counted before the directory goes. */
-    ward__tree_stats st;
-    ward__cg_stats(cg->path, &st);
-    cg->oom_kills = st.oom_kills;
+    /* The kernel's OOM kills, counted before the directory goes (that
+     * file alone: the reap is on the way to a crashed call's end and the
+     * restart). */
+    cg->oom_kills = ward__cg_oom_kills(cg->path);
     ward__cg_remove(cg, REMOVE_WAIT_MS);
   }
   if (r < 0 || si.si_pid == 0) {
