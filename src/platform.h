@@ -181,6 +181,9 @@ const char *ward__trees_dir(const ward__trees *t);
  * delegated to them); a limit not listed falls back to RSS sampling. */
 enum { WARD__LIMIT_MEMORY = 1, WARD__LIMIT_PIDS = 2, WARD__LIMIT_CPU = 4 };
 unsigned ward__trees_limits(const ward__trees *t);
+/* Starts whose process was moved into its cgroup (through cgroup.procs)
+ * rather than born there, in this program so far: for the tests. */
+unsigned long ward__trees_moves(void);
 
 /* The limits of one process's tree, where its cgroup can enforce them;
  * 0: none. */

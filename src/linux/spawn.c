@@ -165,6 +165,11 @@ static long clone3_run(clone3_args *ca, int (*fn)(void *), void *arg) {
 }
 #endif
 
+/* Starts that moved their process into its cgroup (ward__trees_moves). */
+static _Atomic unsigned long cg_moves;
+
+unsigned long ward__trees_moves(void) { return atomic_load(&cg_moves); }
+
 /* ------------------------------------------------------------------ */
 /* The spawner: slots low in the table, a stack for the child          */
 
@@ -557,6 +562,8 @@ static int spawn_clone(ward__spawner *sp, ward__proc *p, const ward__spawn_args 
   pthread_sigmask(SIG_BLOCK, &all, &old);
   pid_t pid = clone_child(sp, &c, flags, cg);
   int e = errno;
+  if (pid > 0 && c.cg_fd >= 0)
+    atomic_fetch_add(&cg_moves, 1);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   fill_slots(sp, a, 0);
   if (pid < 0) {
@@ -661,6 +668,7 @@ int ward__proc_spawn(ward__spawner *sp, ward__proc *p, const ward__spawn_args *a
       char pid[16];
       int n = snprintf(pid, sizeof pid, "%d", p->pid);
       keep_cgroup(p, cg, write(cg->procs_fd, pid, (size_t)n) != n);
+      atomic_fetch_add(&cg_moves, 1);
     }
   }
   if (rv) {
