@@ -927,8 +927,12 @@ WARD_EXTERN int ward_spec_lazy(ward_spec *spec, int on);
  * see nothing of it. ward_info.spares_ready and .spares_rss_bytes say
  * what is held and what it costs. Spares start once the worker's first
  * process is ready (a lazy worker's too), and stop with the worker (or
- * when it comes to rest: exited, failed). What a spare prints before it
- * takes over is not in the worker's log ring. A plain process's spares
+ * when it comes to rest: exited, failed). What a spare prints while it
+ * waits is kept in a ring of its own (bounded by ward_spec_log_ring) and
+ * joins the worker's log ring when it takes over, numbered after the
+ * worker's lines, under its new generation, each with the time it was
+ * read (and as LOG events then, with ward_spec_log_events); a spare that
+ * never takes over takes its lines with it. A plain process's spares
  * work the same way. WARD_EINVAL for n > WARD_MAX_SPARES. */
 WARD_EXTERN int ward_spec_spares(ward_spec *spec, unsigned n);
 #define WARD_MAX_SPARES 8
@@ -1338,7 +1342,10 @@ WARD_EXTERN int ward_replace_opts_init(ward_replace_opts *opts, size_t size);
  * (all within opts->ready_ms); then new calls go to it, calls in
  * flight on the old process finish there (up to opts->drain_ms) and the
  * old process is stopped (goodbye, then the stop signal...). The worker
- * keeps its handle, id, data directory, captured output and counters; its
+ * keeps its handle, id, data directory, captured output and counters (its
+ * log ring reads on: what the new process printed before it took over
+ * follows the old one's lines, under the new generation, and what the old
+ * one printed after, under the old one, once this returns); its
  * spec becomes a copy of `new_spec` (the name must be the same), its
  * generation goes up by one (SPAWNED, READY and RESTARTED events with the
  * new pid; no event for the new process before it takes over, nor for the
@@ -2184,6 +2191,18 @@ typedef struct ward_log_entry {
 WARD_EXTERN int ward_worker_log_entries(ward_log_entry **out, size_t *count,
                                         const ward_worker *w, const ward_log_query *q);
 WARD_EXTERN void ward_log_entries_free(ward_log_entry *entries, size_t count);
+
+/* For a program that replaces a worker by a handle of its own (starts
+ * `w` beside `from`, then puts it in its place, as `ward ctl replace`
+ * does): the lines and records kept in `from`'s log ring move into `w`'s,
+ * before those `w` has, so that the service's log reads on. The moved
+ * lines keep their seq, time and generation; `w`'s own are numbered after
+ * them (call it before anyone follows `w`'s seq); then `w`'s ring drops
+ * its oldest lines to stay within its ward_spec_log_ring. `from`'s ring is
+ * left empty, and what its process writes later goes to it as before.
+ * Both handles stay the caller's. Any thread, ward callbacks included.
+ * Errors: WARD_EINVAL (NULL, one handle twice, or handles of two hosts). */
+WARD_EXTERN int ward_worker_take_logs(ward_worker *w, ward_worker *from);
 
 /* ---------------------------------------------------------------------
  * Data directory: each worker handle gets a private directory (mkdtemp,

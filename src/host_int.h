@@ -99,6 +99,7 @@ struct ward_worker {
   size_t nold_specs;
   int spec_borrowed;        /* hidden: `spec` is one of its worker's old_specs */
   int swap_done;            /* swap_job ran: 1 swapped, -1 could not */
+  uint32_t old_generation;  /* swap_job: the replaced process's generation */
   ward__job swap_job;       /* the swap of a replacement, on the loop */
 };
 

@@ -54,13 +54,11 @@ static void evict(ward__logring *r) {
   }
 }
 
-/* Appends `l` (its text filled in), numbered, then makes room. */
-static void link_line(ward__logring *r, ward__logline *l, int64_t now_ms, uint32_t gen,
-                      void (*added)(const ward__logline *, void *), void *ud) {
+/* Appends `l` (its text and time filled in) with the ring's next number,
+ * without making room. */
+static void append_line(ward__logring *r, ward__logline *l) {
   l->next = NULL;
   l->seq = r->next_seq++;
-  l->time_ms = now_ms;
-  l->generation = gen;
   if (r->tail)
     r->tail->next = l;
   else
@@ -68,22 +66,74 @@ static void link_line(ward__logring *r, ward__logline *l, int64_t now_ms, uint32
   r->tail = l;
   r->bytes += line_cost(l);
   r->count++;
+}
+
+/* Appends `l` (its text filled in), numbered, then makes room. */
+static void link_line(ward__logring *r, ward__logline *l, int64_t now_ms, uint32_t gen,
+                      void (*added)(const ward__logline *, void *), void *ud) {
+  l->time_ms = now_ms;
+  l->generation = gen;
+  append_line(r, l);
   if (added)
     added(l, ud);
   evict(r);
 }
 
+/* Takes the lines stored in `r` out of it (its numbering and partial
+ * lines stay); returns the first. */
+static ward__logline *detach(ward__logring *r) {
+  ward__logline *l = r->head;
+  r->head = r->tail = NULL;
+  r->bytes = r->count = 0;
+  return l;
+}
+
+void ward__logring_take(ward__logring *to, ward__logring *from, uint32_t gen,
+                        void (*added)(const ward__logline *l, void *ud), void *ud) {
+  for (ward__logline *l = detach(from), *n; l; l = n) {
+    n = l->next;
+    if (gen)
+      l->generation = gen;
+    append_line(to, l);
+    if (added)
+      added(l, ud);
+    /* As for a line read: told first, then room made. */
+    evict(to);
+  }
+}
+
+void ward__logring_prepend(ward__logring *to, ward__logring *from) {
+  ward__logline *own = detach(to);
+  to->head = from->head;
+  to->tail = from->tail;
+  to->bytes = from->bytes;
+  to->count = from->count;
+  to->next_seq = from->next_seq;
+  detach(from);
+  for (ward__logline *l = own, *n; l; l = n) {
+    n = l->next;
+    append_line(to, l);
+  }
+  evict(to);
+}
+
+void ward__logring_swap_partial(ward__logring *a, ward__logring *b) {
+  ward__logpart t = a->pend;
+  a->pend = b->pend;
+  b->pend = t;
+}
+
 static void store(ward__logring *r, int stream, int64_t now_ms, uint32_t gen,
                   void (*added)(const ward__logline *, void *), void *ud) {
   int i = stream - 1;
-  size_t len = r->plen[i];
+  size_t len = r->pend.plen[i];
   ward__logline *l = malloc(sizeof *l + len + 1);
-  r->plen[i] = 0;
-  uint8_t flags = r->pflags[i];
-  r->pflags[i] = 0;
+  r->pend.plen[i] = 0;
+  uint8_t flags = r->pend.pflags[i];
+  r->pend.pflags[i] = 0;
   if (!l)
     return; /* out of memory: this line is lost, the ring stays sound */
-  memcpy(l->text, r->part[i], len);
+  memcpy(l->text, r->pend.part[i], len);
   l->text[len] = 0;
   l->len = len;
   l->size = len + 1;
@@ -102,14 +152,14 @@ static void append(ward__logring *r, int stream, unsigned char c, int64_t now_ms
   int i = stream - 1;
   if ((c < 0x20 && c != '\t') || c == 0x7f) {
     c = '?';
-    r->pflags[i] |= WARD_LOG_BINARY;
+    r->pend.pflags[i] |= WARD_LOG_BINARY;
   }
-  if (r->plen[i] == WARD__LOG_LINE_MAX) {
-    r->pflags[i] |= WARD_LOG_CUT;
+  if (r->pend.plen[i] == WARD__LOG_LINE_MAX) {
+    r->pend.pflags[i] |= WARD_LOG_CUT;
     store(r, stream, now_ms, gen, added, ud);
-    r->pflags[i] |= WARD_LOG_CUT; /* the rest of it is a piece too */
+    r->pend.pflags[i] |= WARD_LOG_CUT; /* the rest of it is a piece too */
   }
-  r->part[i][r->plen[i]++] = (char)c;
+  r->pend.part[i][r->pend.plen[i]++] = (char)c;
 }
 
 void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n,
@@ -121,10 +171,10 @@ void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n
   const unsigned char *p = data;
   for (size_t k = 0; k < n; k++) {
     unsigned char c = p[k];
-    if (r->pcr[i]) {
+    if (r->pend.pcr[i]) {
       /* The CR before: the line's end with this LF, a control byte
        * without one. */
-      r->pcr[i] = 0;
+      r->pend.pcr[i] = 0;
       if (c != '\n')
         append(r, stream, '\r', now_ms, gen, added, ud);
     }
@@ -133,7 +183,7 @@ void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n
       continue;
     }
     if (c == '\r') {
-      r->pcr[i] = 1;
+      r->pend.pcr[i] = 1;
       continue;
     }
     append(r, stream, c, now_ms, gen, added, ud);
@@ -144,11 +194,11 @@ void ward__logring_flush(ward__logring *r, int stream, int64_t now_ms, uint32_t 
                          void (*added)(const ward__logline *, void *), void *ud) {
   if (stream != WARD_LOG_STDOUT && stream != WARD_LOG_STDERR)
     return;
-  if (r->pcr[stream - 1]) {
-    r->pcr[stream - 1] = 0;
+  if (r->pend.pcr[stream - 1]) {
+    r->pend.pcr[stream - 1] = 0;
     append(r, stream, '\r', now_ms, gen, added, ud);
   }
-  if (r->plen[stream - 1])
+  if (r->pend.plen[stream - 1])
     store(r, stream, now_ms, gen, added, ud);
 }
 

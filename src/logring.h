@@ -32,15 +32,20 @@ typedef struct ward__logline {
   char text[];
 } ward__logline;
 
-typedef struct ward__logring {
-  ward__logline *head, *tail;
-  size_t bytes, cap, count;
-  uint64_t next_seq;
-  /* The line being collected on each stream (index stream - 1). */
+/* The line being collected on each stream (index stream - 1): what one
+ * process wrote since its last newline. */
+typedef struct ward__logpart {
   char part[2][WARD__LOG_LINE_MAX];
   size_t plen[2];
   uint8_t pflags[2];
   uint8_t pcr[2]; /* a CR came last: the line's end if a LF follows */
+} ward__logpart;
+
+typedef struct ward__logring {
+  ward__logline *head, *tail;
+  size_t bytes, cap, count;
+  uint64_t next_seq;
+  ward__logpart pend;
 } ward__logring;
 
 void ward__logring_init(ward__logring *r, size_t cap);
@@ -62,6 +67,22 @@ void ward__logring_flush(ward__logring *r, int stream, int64_t now_ms, uint32_t 
 void ward__logring_record(ward__logring *r, const ward__rec *rec, int64_t now_ms,
                           uint32_t generation,
                           void (*added)(const ward__logline *l, void *ud), void *ud);
+
+/* Moves the lines stored in `from` to the end of `to`, numbered after
+ * `to`'s, each with its time, stream and text, and generation `gen` (0:
+ * its own), passed to `added` (may be NULL) once stored; `to` drops its
+ * oldest lines to stay within its budget. `from` keeps its numbering and
+ * its partial lines (those are its process's: ward__logring_swap_partial
+ * moves them with the pipes). */
+void ward__logring_take(ward__logring *to, ward__logring *from, uint32_t gen,
+                        void (*added)(const ward__logline *l, void *ud), void *ud);
+/* Puts the lines stored in `from` before those of `to`, keeping their
+ * numbers; `to`'s own are numbered after them (for a ring nobody has read
+ * yet), then `to` makes room. `from` keeps its numbering and partial
+ * lines. */
+void ward__logring_prepend(ward__logring *to, ward__logring *from);
+/* Exchanges the partial lines of `a` and `b`. */
+void ward__logring_swap_partial(ward__logring *a, ward__logring *b);
 
 /* A record's fields as ward_log_field pointing into `l`; `v` holds
  * l->nfields. */

@@ -60,6 +60,34 @@ static void record_event(ward__evq *q, const ward__logline *l) {
   q->ev.call_id = l->call_id;
 }
 
+/* A line or record new in the worker's ring: its event when the spec
+ * asks (lock held). */
+static void line_event(const ward__logline *l, void *ud) {
+  ward_worker *w = ud;
+  if (!w->spec->log_events || w->spare_of)
+    return; /* (a hidden handle's events are no one's) */
+  /* A worker's connection may be read by a caller's thread while the
+   * loop's is held up in a slow callback: records read meanwhile must not
+   * pile up as events past a bound. */
+  size_t cost = sizeof(ward__evq) + l->size + l->nfields * sizeof(ward_log_field);
+  if (w->host->log_event_bytes + cost > WARD__LOG_EVENTS_MAX)
+    return; /* dropped: the line is in the ring, a gap in the events' seq says so */
+  w->host->log_event_bytes += cost;
+  ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->log_pid, 0, 0, 0, 0, NULL);
+  if (q) {
+    if (l->stream == WARD_LOG_RECORD) {
+      record_event(q, l);
+    } else {
+      q->text = strdup(l->text);
+      q->ev.detail = q->text;
+    }
+    q->ev.stream = l->stream;
+    q->ev.seq = l->seq;
+    q->ev.generation = l->generation;
+    q->ev.log_flags = l->flags;
+  }
+}
+
 /* A new captured line or record: an event, and a copy on the host's
  * stderr when forwarding (lock held). */
 static void line_added(const ward__logline *l, void *ud) {
@@ -94,28 +122,13 @@ static void line_added(const ward__logline *l, void *ud) {
     }
     free(rec);
   }
-  /* A worker's connection may be read by a caller's thread while the
-   * loop's is held up in a slow callback: records read meanwhile must not
-   * pile up as events past a bound. */
-  size_t cost = sizeof(ward__evq) + l->size + l->nfields * sizeof(ward_log_field);
-  if (w->spec->log_events && w->host->log_event_bytes + cost > WARD__LOG_EVENTS_MAX)
-    return; /* dropped: the line is in the ring, a gap in the events' seq says so */
-  if (w->spec->log_events) {
-    w->host->log_event_bytes += cost;
-    ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->log_pid, 0, 0, 0, 0, NULL);
-    if (q) {
-      if (l->stream == WARD_LOG_RECORD) {
-        record_event(q, l);
-      } else {
-        q->text = strdup(l->text);
-        q->ev.detail = q->text;
-      }
-      q->ev.stream = l->stream;
-      q->ev.seq = l->seq;
-      q->ev.generation = l->generation;
-      q->ev.log_flags = l->flags;
-    }
-  }
+  line_event(l, w);
+}
+
+void ward__output_take(ward_worker *w, ward_worker *x, uint32_t gen) {
+  /* Forwarded already, if the spec forwards, when the hidden handle read
+   * them: here they become the worker's lines, with their events. */
+  ward__logring_take(&w->logs, &x->logs, gen, line_event, w);
 }
 
 /* A LOG frame from the worker (on whichever thread reads its connection;

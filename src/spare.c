@@ -160,6 +160,9 @@ int ward__spares_adopt(ward_worker *w) {
   ward__worker_take_hello(w, x);
   ward__lev ev = {.type = WARD__LE_ADOPTED, .kernel_memory = x->life.kernel_memory};
   ward__worker_post(w, &ev, NULL);
+  /* What the spare wrote while it waited (its start-up, and what spares
+   * that died before it wrote) is the new generation's from now on. */
+  ward__output_take(w, x, w->life.generation);
   /* The spare holds nothing now (a queued worker had no process): it
    * starts another. */
   post(x, WARD__LE_GIVEN);
@@ -248,8 +251,11 @@ static void swap_job(ward__job *job) {
     }
     ward__worker_take_hello(w, x);
     w->old_calls = w->life.inflight;
+    w->old_generation = w->life.generation;
     ward__lev ev = {.type = WARD__LE_ADOPTED, .kernel_memory = x->life.kernel_memory};
     ward__worker_post(w, &ev, NULL);
+    /* What the new process wrote while it was readied. */
+    ward__output_take(w, x, w->life.generation);
     w->swap_done = 1;
   } else {
     w->swap_done = -1;
@@ -438,6 +444,10 @@ int ward_worker_replace(ward_worker *w, const ward_spec *ns, const ward_replace_
    * (ward_host_reap_orphans leaves it alone); then the handle goes. */
   ward_worker_stop(x, -1);
   pthread_mutex_lock(&h->mu);
+  /* The old process's last lines, from the swap to its end, are the
+   * worker's too (a replacement that failed leaves its own in why). */
+  if (!rv)
+    ward__output_take(w, x, w->old_generation);
   w->swap_with = NULL;
   w->replacing = 0;
   pthread_mutex_unlock(&h->mu);

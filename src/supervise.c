@@ -732,6 +732,15 @@ int ward_worker_log_entries(ward_log_entry **out, size_t *count, const ward_work
   return rv;
 }
 
+int ward_worker_take_logs(ward_worker *w, ward_worker *from) {
+  if (!w || !from || w == from || w->host != from->host)
+    return ward__fail(WARD_EINVAL, "ward_worker_take_logs needs two handles of one host");
+  pthread_mutex_lock(&w->host->mu);
+  ward__logring_prepend(&w->logs, &from->logs);
+  pthread_mutex_unlock(&w->host->mu);
+  return 0;
+}
+
 const char *ward_worker_data_dir(const ward_worker *w) { return w ? w->data_dir : NULL; }
 
 int ward_worker_frames(const ward_worker *w) {

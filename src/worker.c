@@ -711,6 +711,9 @@ void ward__worker_swap(ward_worker *a, ward_worker *b) {
   SWAP(reap_at);
   SWAP(conn_due);
   SWAP(token);
+  /* What a process wrote since its last newline goes with its pipes: the
+   * stored lines stay where they are. */
+  ward__logring_swap_partial(&a->logs, &b->logs);
   /* The worker's connection is the worker's, whoever held it before: what
    * its process sends (a request for a host handler, a close) concerns
    * the worker. The other one, an old process's, was the worker's

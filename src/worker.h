@@ -117,6 +117,11 @@ void ward__output_read(ward_worker *w, int stream, int final);
 void ward__output_close(ward_worker *w, int stream);
 /* Writes the forwarded lines to the host's stderr (no lock). */
 void ward__output_forward(ward_worker *w);
+/* The lines stored in the ring of `x`, a hidden handle of `w`'s (what a
+ * spare wrote before it took over, a replacement before the swap, an old
+ * process after it), become new lines of `w`'s, of generation `gen` (0:
+ * as they were), with their events. */
+void ward__output_take(ward_worker *w, ward_worker *x, uint32_t gen);
 /* A LOG frame's record into the ring (lock not held); WARD_EPROTO for a
  * payload that is no record. */
 int ward__output_record(ward_worker *w, const ward__frame *f);

@@ -1930,6 +1930,48 @@ static void test_ctl_replace(void) {
   stop_daemon();
 }
 
+/* `ward ctl logs` reads on across `ward ctl replace`: the old process's
+ * lines, then the new one's; a follower (`logs -f`) sees each once. */
+static void test_replace_keeps_logs(void) {
+  write_conf("[service talk]\ncommand = sh -c 'echo hello from $$; exec sleep 1000'\n"
+             "ready = up 0\n");
+  start_daemon();
+  int old = wait_pid("talk", "ready");
+  char want[128];
+  snprintf(want, sizeof want, "hello from %d\n", old);
+  wait_ctl_logs("talk", want);
+  int out[2];
+  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char *argv[] = {(char *)ward_bin, "ctl", "--socket", sock, "logs", "talk", "-f", NULL};
+  pid_t pid;
+  T_TRUE(posix_spawn(&pid, ward_bin, &fa, NULL, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  FILE *f = fdopen(out[0], "r");
+  T_TRUE(f != NULL);
+  want[strlen(want) - 1] = 0;
+  expect_line(f, want);
+  run_result r;
+  CTL(&r, "replace", "talk");
+  EXPECT(&r, r.code == 0);
+  run_result_free(&r);
+  int now = wait_pid("talk", "ready");
+  T_TRUE(now != old);
+  snprintf(want, sizeof want, "hello from %d\nhello from %d\n", old, now);
+  wait_ctl_logs("talk", want);
+  /* The next line the follower gets is the new process's, not the old
+   * one's again. */
+  snprintf(want, sizeof want, "hello from %d", now);
+  expect_line(f, want);
+  kill(pid, SIGINT);
+  T_EQ_INT(wait_exit(pid), 0);
+  fclose(f);
+  stop_daemon();
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--svc-control") == 0)
     return svc_control_main();
@@ -1963,6 +2005,7 @@ int main(int argc, char **argv) {
   T_RUN(test_user_not_root);
   T_RUN(test_ctl_names);
   T_RUN(test_ctl_replace);
+  T_RUN(test_replace_keeps_logs);
   T_RUN(test_spares_key);
   tdaemon_cleanup();
   return t_done();

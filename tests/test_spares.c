@@ -45,6 +45,11 @@ static int pidlog_worker(int argc, char **argv) {
     return 9;
   fprintf(f, "%d\n", (int)getpid());
   fclose(f);
+  /* A start-up line, with SAY_UP set. */
+  if (getenv("SAY_UP")) {
+    printf("up %d\n", (int)getpid());
+    fflush(stdout);
+  }
   if (getenv("DOCTOR_FAIL")) {
     ward_client *c;
     if (ward_client_connect(&c))
@@ -130,6 +135,32 @@ static int count_events(int from, int type, uint64_t id) {
     n += tev_log[i].worker_id == id && (type < 0 || tev_log[i].type == type);
   pthread_mutex_unlock(&tev_mu);
   return n;
+}
+
+/* Waits up to 20 s for the line `text` in the worker's log ring; returns
+ * it (its text freed), or fails listing what the ring holds. */
+static ward_log_line wait_line(ward_worker *w, const char *text) {
+  int64_t dl = t_now_ms() + 20000;
+  for (;;) {
+    ward_log_line *v, found = {0};
+    size_t n;
+    T_OK(ward_worker_logs(&v, &n, w, NULL));
+    char all[2048] = "";
+    for (size_t i = 0; i < n; i++) {
+      if (strcmp(v[i].text, text) == 0 && !found.seq)
+        found = v[i];
+      snprintf(all + strlen(all), sizeof all - strlen(all), "%s[%llu g%u %s]", i ? " " : "",
+               (unsigned long long)v[i].seq, (unsigned)v[i].generation, v[i].text);
+    }
+    found.text = NULL;
+    ward_log_lines_free(v, n);
+    if (found.seq)
+      return found;
+    if (t_now_ms() > dl)
+      T_FAIL("worker '%s': no line \"%s\" in its log within 20 s; it holds: %s",
+             ward_worker_name(w), text, all);
+    t_nap_ms(2);
+  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -460,6 +491,104 @@ static void test_replace_doctor(void) {
   ward_worker_free(w);
 }
 
+/* The worker's log reads on across a replacement: the old process's
+ * lines stay, the new one's start-up lines (written before the swap) are
+ * the new generation's, a line the old one left partial ends with it, and
+ * nothing of one process is glued to a line of the other. */
+static void test_replace_keeps_logs(void) {
+  ward_spec *s = tw_spec("logged", "pidlog");
+  T_OK(ward_spec_env(s, "SAY_UP", "1"));
+  ward_worker *w = spawn_spec(s);
+  int old = ward_worker_pid(w);
+  char line[64], got[64];
+  snprintf(line, sizeof line, "up %d", old);
+  ward_log_line up_old = wait_line(w, line);
+  call_str(w, "say", "before", got, sizeof got);
+  ward_log_line before = wait_line(w, "before");
+  call_str(w, "say_part", "half", got, sizeof got);
+  ward_spec *ns = tw_spec("logged", "pidlog");
+  T_OK(ward_spec_env(ns, "SAY_UP", "1"));
+  T_OK(ward_worker_replace(w, ns, NULL));
+  ward_spec_free(ns);
+  int now = ward_worker_pid(w);
+  T_TRUE(now != old && gone(old));
+  snprintf(line, sizeof line, "up %d", now);
+  ward_log_line up_new = wait_line(w, line);
+  call_str(w, "say", "after", got, sizeof got);
+  ward_log_line after = wait_line(w, "after");
+  ward_log_line half = wait_line(w, "half");
+  T_EQ_INT(up_old.generation, 1);
+  T_EQ_INT(before.generation, 1);
+  T_EQ_INT(half.generation, 1);
+  T_EQ_INT(up_new.generation, 2);
+  T_EQ_INT(after.generation, 2);
+  T_TRUE(up_old.seq < before.seq && before.seq < up_new.seq && up_new.seq < after.seq);
+  ward_worker_free(w);
+}
+
+/* What a spare writes while it waits is in the worker's log once it takes
+ * over, as the new generation's lines; not before. */
+static void test_spare_lines_adopted(void) {
+  ward_spec *s = spare_spec("spare-log", 1);
+  T_OK(ward_spec_env(s, "SAY_UP", "1"));
+  ward_worker *w = spawn_spec(s);
+  int first = ward_worker_pid(w);
+  char line[64];
+  snprintf(line, sizeof line, "up %d", first);
+  ward_log_line up_first = wait_line(w, line);
+  int spare = spare_pid(w);
+  snprintf(line, sizeof line, "up %d", spare);
+  ward_log_line *v;
+  size_t n;
+  T_OK(ward_worker_logs(&v, &n, w, NULL));
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i].text, line) == 0)
+      T_FAIL("the spare's line \"%s\" is the worker's before it took over", line);
+  ward_log_lines_free(v, n);
+  T_ERR(ward_request(NULL, w, "abort", NULL, 0, 20000), WARD_ECRASHED);
+  T_EQ_INT(tw_call_int(w, "pid"), spare);
+  ward_log_line up_spare = wait_line(w, line);
+  T_EQ_INT(up_spare.generation, ward_worker_generation(w));
+  T_TRUE(up_spare.seq > up_first.seq);
+  ward_worker_free(w);
+}
+
+/* ward_worker_take_logs: the lines of one handle go before another's,
+ * keeping their numbers; the giver's ring is left empty, its numbering
+ * going on. */
+static void test_take_logs(void) {
+  ward_worker *a = spawn_spec(tw_spec("giver", "pidlog"));
+  ward_worker *b = spawn_spec(tw_spec("taker", "pidlog"));
+  char got[64];
+  call_str(a, "say", "a1", got, sizeof got);
+  call_str(a, "say", "a2", got, sizeof got);
+  ward_log_line a2 = wait_line(a, "a2");
+  call_str(b, "say", "b1", got, sizeof got);
+  ward_log_line b1 = wait_line(b, "b1");
+  T_EQ_INT(a2.seq, 2);
+  T_EQ_INT(b1.seq, 1);
+  T_ERR(ward_worker_take_logs(b, b), WARD_EINVAL);
+  T_ERR(ward_worker_take_logs(NULL, a), WARD_EINVAL);
+  T_OK(ward_worker_take_logs(b, a));
+  ward_log_line *v;
+  size_t n;
+  T_OK(ward_worker_logs(&v, &n, b, NULL));
+  T_EQ_INT(n, 3);
+  T_EQ_STR(v[0].text, "a1");
+  T_EQ_STR(v[1].text, "a2");
+  T_EQ_STR(v[2].text, "b1");
+  T_EQ_INT(v[1].seq, 2);
+  T_EQ_INT(v[2].seq, 3);
+  ward_log_lines_free(v, n);
+  T_OK(ward_worker_logs(&v, &n, a, NULL));
+  T_EQ_INT(n, 0);
+  ward_log_lines_free(v, n);
+  call_str(a, "say", "a3", got, sizeof got);
+  T_EQ_INT(wait_line(a, "a3").seq, 3);
+  ward_worker_free(a);
+  ward_worker_free(b);
+}
+
 /* With spares, a replacement renews them from the new spec. */
 static void test_replace_renews_spares(void) {
   ward_worker *w = spawn_spec(spare_spec("renewed", 1));
@@ -491,6 +620,8 @@ static const tcase_ cases[] = {
     TCASE(test_pool_spares),          TCASE(test_replace),
     TCASE(test_replace_broken),       TCASE(test_replace_doctor),
     TCASE(test_replace_renews_spares), TCASE(test_replace_under_load),
+    TCASE(test_replace_keeps_logs),   TCASE(test_spare_lines_adopted),
+    TCASE(test_take_logs),
 };
 
 int main(int argc, char **argv) {

@@ -771,6 +771,14 @@ static int tw_say(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, "said");
 }
 
+/* Writes the payload on stdout without a newline: a line left partial. */
+static int tw_say_part(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  printf("%.*s", (int)n, (const char *)d);
+  fflush(stdout);
+  return tw_reply_str(ctx, "said");
+}
+
 /* Last words on stderr (unbuffered), then abort(). */
 static int tw_last_words(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   (void)ctx, (void)ud;
@@ -990,7 +998,7 @@ static int tw_serve(void) {
       {"until_cancel", tw_until_cancel}, {"hwm", tw_hwm}, {"sigkill", tw_sigkill},
       {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
-      {"say", tw_say}, {"last_words", tw_last_words},
+      {"say", tw_say}, {"say_part", tw_say_part}, {"last_words", tw_last_words},
       {"odd_output", tw_odd_output}, {"data", tw_data}, {"spawn_child", tw_spawn_child},
 #if TW_POSIX
       {"scribble_head", tw_scribble_head}, {"scribble_record", tw_scribble_record},

@@ -129,6 +129,9 @@ typedef struct svc {
   svc_conf conf;
   ward_worker **w;      /* conf.instances handles, NULL until created */
   char *up;             /* conf.instances flags: READY was its last word */
+  uint64_t *log_id;     /* conf.instances ids of the handles whose log rings
+                           the instances' handles took over (`replace`),
+                           0: their own; what logs cursors name */
   int transient;        /* made by `ward ctl spawn`: not in the config */
   int starting;         /* start phases under way on it (status) */
   int rerun;            /* a reload changes it while it runs: it starts again
@@ -395,9 +398,11 @@ static svc *svc_new(const svc_conf *conf, int transient) {
   }
   s->w = calloc((size_t)conf->instances, sizeof *s->w);
   s->up = calloc((size_t)conf->instances, 1);
-  if (!s->w || !s->up) {
+  s->log_id = calloc((size_t)conf->instances, sizeof *s->log_id);
+  if (!s->w || !s->up || !s->log_id) {
     free(s->w);
     free(s->up);
+    free(s->log_id);
     svc_conf_clear(&s->conf);
     free(s);
     return NULL;
@@ -425,6 +430,7 @@ static void svc_free(supervisor *d, svc *s) {
   }
   free(s->w);
   free(s->up);
+  free(s->log_id);
   svc_conf_clear(&s->conf);
   free(s);
 }
@@ -983,6 +989,16 @@ static int workers_of(const targets *t, ward_worker ***out) {
   return n;
 }
 
+/* What a logs cursor names an instance's ring by: the handle it came
+ * from first (svc.log_id), or its own. */
+static uint64_t log_id_of(const targets *t, const ward_worker *w) {
+  for (size_t k = 0; k < t->n; k++)
+    for (int i = 0; i < t->v[k].s->conf.instances; i++)
+      if (t->v[k].s->w[i] == w)
+        return t->v[k].s->log_id[i] ? t->v[k].s->log_id[i] : ward_worker_id(w);
+  return ward_worker_id(w);
+}
+
 /* A level given as a name ("warn") or a number (1..5); 0 for none. */
 static int log_level_of(json_t *v, int *level) {
   *level = 0;
@@ -1025,9 +1041,10 @@ static json_t *log_json(const log_ref *r) {
 }
 
 /* ward.logs: the lines of the instances named, merged by time, the last
- * N of them; and, per instance, a cursor (its handle's id and the highest
- * seq it has) to ask for what comes after. A cursor of another handle (the
- * service was replaced by a reload) starts from the first line. */
+ * N of them; and, per instance, a cursor (its log id, log_id_of, and the
+ * highest seq it has) to ask for what comes after. A cursor of another
+ * ring (the service was restarted anew by a reload) starts from the first
+ * line. */
 static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap) {
   json_t *last = json_object_get(p, "last"), *after = json_object_get(p, "after");
   json_t *call = json_object_get(p, "call_id");
@@ -1050,8 +1067,8 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
   ward_worker **ws = NULL;
   int rv = targets_of(d, p, 0, &t, err, cap);
   int n = rv ? 0 : workers_of(&t, &ws);
-  free(t.v);
   if (n < 0) {
+    free(t.v);
     snprintf(err, cap, "out of memory");
     return CTL_FAILED;
   }
@@ -1065,7 +1082,7 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
     if (!w)
       continue;
     snprintf(names[i], sizeof names[i], "%s", ward_worker_name(w));
-    json_int_t id = (json_int_t)ward_worker_id(w);
+    json_int_t id = (json_int_t)log_id_of(&t, w);
     json_t *a = json_object_get(after, names[i]);
     uint64_t from = json_integer_value(json_object_get(a, "id")) == id
                         ? (uint64_t)json_integer_value(json_object_get(a, "seq"))
@@ -1115,6 +1132,7 @@ static int m_logs(supervisor *d, json_t *p, json_t **out, char *err, size_t cap)
   }
   for (int i = 0; lines && counts && i < n; i++)
     ward_log_entries_free(lines[i], counts[i]);
+  free(t.v);
   free(ws);
   free(lines);
   free(counts);
@@ -1609,6 +1627,12 @@ static void replace_swap(supervisor *d, item *it) {
   ward_worker *old = s->w[it->i];
   say("replaced", ward_worker_name(it->next), "pid=%d old_pid=%d", ward_worker_pid(it->next),
       ward_worker_pid(old));
+  /* The instance's log reads on across the replacement: the new handle
+   * takes the old one's lines (and its cursors stay good: the lines keep
+   * their seq). */
+  if (!s->log_id[it->i])
+    s->log_id[it->i] = ward_worker_id(old);
+  ward_worker_take_logs(it->next, old);
   s->w[it->i] = it->next;
   s->up[it->i] = 1;
   s->last_words[0] = 0;
