@@ -51,16 +51,19 @@ static void *write_frames(void *p) {
   return NULL;
 }
 
-/* Reads the peer's end until the end of the stream: how many frames of
- * `kind` came, all frames whole. */
-static int count_until_end(ward__fd fd, uint8_t kind) {
+/* Reads the peer's end `fd` until the end of the stream, decoding it into
+ * frames, each handed to `each` (with `ud`) as it comes. Fails the test on
+ * bytes that are no frame, 20 s without any, or a frame cut by the end. */
+static void read_until_end(ward__fd fd, void (*each)(const ward__frame *f, void *ud),
+                           void *ud) {
   ward__dec d;
   ward__dec_init(&d, WARD_MAX_FRAME_DEFAULT);
-  static uint8_t buf[1 << 16];
-  int n = 0;
+  size_t cap = 1 << 16;
+  uint8_t *buf = malloc(cap); /* a reader may run on a thread of its own */
+  T_TRUE(buf != NULL);
   for (;;) {
     T_TRUE(ward__wait_fd(fd, WARD__IN, ward__deadline(20000)) > 0);
-    ptrdiff_t got = ward__sock_recv(fd, buf, sizeof buf, 1);
+    ptrdiff_t got = ward__sock_recv(fd, buf, cap, 1);
     if (got == 0 || got == WARD_ECRASHED)
       break;
     T_TRUE(got > 0);
@@ -70,13 +73,31 @@ static int count_until_end(ward__fd fd, uint8_t kind) {
     while (off < (size_t)got && (r = ward__dec_feed(&d, buf + off, (size_t)got - off, &used, &f))) {
       T_EQ_INT(r, 1);
       off += used;
-      n += f.h.kind == kind;
+      each(&f, ud);
     }
   }
   /* Nothing cut in the middle. */
   T_EQ_INT(d.hgot, 0);
   ward__dec_free(&d);
-  return n;
+  free(buf);
+}
+
+typedef struct kind_count {
+  uint8_t kind;
+  int n;
+} kind_count;
+
+static void count_kind(const ward__frame *f, void *ud) {
+  kind_count *k = ud;
+  k->n += f->h.kind == k->kind;
+}
+
+/* Reads the peer's end until the end of the stream: how many frames of
+ * `kind` came, all frames whole. */
+static int count_until_end(ward__fd fd, uint8_t kind) {
+  kind_count k = {kind, 0};
+  read_until_end(fd, count_kind, &k);
+  return k.n;
 }
 
 /* A GOODBYE sent without waiting while another thread writes, then the
@@ -161,42 +182,29 @@ static const ward__conn_ops loop_ops = {
 
 #define NOTE_LEN 32
 
-/* Reads the peer's end until the end of the stream: NOTIFY frames whose
- * payloads count 0, 1, 2, ... with none missing or out of order. Returns
- * how many came. */
+/* A thread reading the peer's end until the end of the stream: NOTIFY
+ * frames whose payloads count 0, 1, 2, ... with none missing or out of
+ * order; `n` says how many came. */
 typedef struct note_reader {
   pthread_t t;
   ward__fd fd;
   int n;
 } note_reader;
 
+/* The next NOTIFY frame: its payload counts on from the last. */
+static void check_note(const ward__frame *f, void *ud) {
+  note_reader *r = ud;
+  T_EQ_INT(f->h.kind, WARD__K_NOTIFY);
+  T_EQ_INT(f->h.len, NOTE_LEN);
+  uint32_t seq;
+  memcpy(&seq, f->payload, sizeof seq);
+  T_EQ_INT(seq, r->n);
+  r->n++;
+}
+
 static void *read_notes(void *p) {
   note_reader *r = p;
-  ward__dec d;
-  ward__dec_init(&d, WARD_MAX_FRAME_DEFAULT);
-  static uint8_t buf[1 << 16];
-  for (;;) {
-    T_TRUE(ward__wait_fd(r->fd, WARD__IN, ward__deadline(20000)) > 0);
-    ptrdiff_t got = ward__sock_recv(r->fd, buf, sizeof buf, 1);
-    if (got == 0 || got == WARD_ECRASHED)
-      break;
-    T_TRUE(got > 0);
-    size_t off = 0, used;
-    ward__frame f;
-    int k;
-    while (off < (size_t)got && (k = ward__dec_feed(&d, buf + off, (size_t)got - off, &used, &f))) {
-      T_EQ_INT(k, 1);
-      off += used;
-      T_EQ_INT(f.h.kind, WARD__K_NOTIFY);
-      T_EQ_INT(f.h.len, NOTE_LEN);
-      uint32_t seq;
-      memcpy(&seq, f.payload, sizeof seq);
-      T_EQ_INT(seq, r->n);
-      r->n++;
-    }
-  }
-  T_EQ_INT(d.hgot, 0);
-  ward__dec_free(&d);
+  read_until_end(r->fd, check_note, r);
   return NULL;
 }
 
