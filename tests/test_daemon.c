@@ -720,6 +720,23 @@ static void expect_line(FILE *f, const char *want) {
   T_EQ_STR(line, want);
 }
 
+/* `ward ctl logs NAME -f` started, its stdout a pipe to read line by
+ * line (expect_line); the caller interrupts it and closes the stream. */
+static FILE *follow_logs(const char *name, pid_t *pid) {
+  int out[2];
+  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char *argv[] = {(char *)ward_bin, "ctl", "--socket", sock, "logs", (char *)name, "-f", NULL};
+  T_TRUE(posix_spawn(pid, ward_bin, &fa, NULL, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  FILE *f = fdopen(out[0], "r");
+  T_TRUE(f != NULL);
+  return f;
+}
+
 static void test_logs_follow(void) {
   write_conf("[service talker]\n"
              "command = sh -c 'trap \"echo got usr1\" USR1; echo first; "
@@ -758,18 +775,8 @@ static void test_logs_follow(void) {
   EXPECT(&r, r.code == 0 && r.out_len == 0);
   run_result_free(&r);
   /* `ward ctl logs -f`, its stdout a pipe we read line by line. */
-  int out[2];
-  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  char *argv[] = {(char *)ward_bin, "ctl", "--socket", sock, "logs", "talker", "-f", NULL};
   pid_t pid;
-  T_TRUE(posix_spawn(&pid, ward_bin, &fa, NULL, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  FILE *f = fdopen(out[0], "r");
-  T_TRUE(f != NULL);
+  FILE *f = follow_logs("talker", &pid);
   expect_line(f, "first");
   /* It waits in the daemon for the next line (no polling): the daemon
    * holds its call, and answers it when the line comes. */
@@ -1940,18 +1947,8 @@ static void test_replace_keeps_logs(void) {
   char want[128];
   snprintf(want, sizeof want, "hello from %d\n", old);
   wait_ctl_logs("talk", want);
-  int out[2];
-  T_TRUE(pipe2(out, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  char *argv[] = {(char *)ward_bin, "ctl", "--socket", sock, "logs", "talk", "-f", NULL};
   pid_t pid;
-  T_TRUE(posix_spawn(&pid, ward_bin, &fa, NULL, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  FILE *f = fdopen(out[0], "r");
-  T_TRUE(f != NULL);
+  FILE *f = follow_logs("talk", &pid);
   want[strlen(want) - 1] = 0;
   expect_line(f, want);
   run_result r;

@@ -227,6 +227,18 @@ static void test_fallback_forced(void) {
   ward_worker_free(w);
 }
 
+/* Where the unified hierarchy is mounted, into mnt (256 bytes; "" if
+ * nowhere). */
+static void cgroup2_mount(char *mnt) {
+  char line[1024];
+  FILE *f = fopen("/proc/self/mountinfo", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (strstr(line, " - cgroup2 "))
+      sscanf(line, "%*s %*s %*s %*s %255s", mnt);
+  if (f)
+    fclose(f);
+}
+
 /* The unified hierarchy's line of /proc/PID/cgroup ("/path"), in buf. */
 static int cgroup_of(int pid, char *buf, size_t cap) {
   char path[64], text[2048];
@@ -287,12 +299,7 @@ static void test_killed_guard_swept(void) {
   /* The dead host's directory: its workers' cgroups' parent. */
   T_OK(cgroup_of(pids[1], where, sizeof where));
   *strrchr(where, '/') = 0;
-  FILE *f = fopen("/proc/self/mountinfo", "r");
-  while (f && fgets(line, sizeof line, f))
-    if (strstr(line, " - cgroup2 "))
-      sscanf(line, "%*s %*s %*s %*s %255s", mnt);
-  if (f)
-    fclose(f);
+  cgroup2_mount(mnt);
   snprintf(dir, sizeof dir, "%s%s", mnt, where);
   T_TRUE(access(dir, F_OK) == 0);
   int refs[4], gref = proc_open(guard);
@@ -331,13 +338,8 @@ static void test_base_given(void) {
   o.on_event = tev_on_event;
   o.cgroup = base;
   /* Made first, by hand, on the unified hierarchy. */
-  char mnt[256] = "", line[1024];
-  FILE *f = fopen("/proc/self/mountinfo", "r");
-  while (f && fgets(line, sizeof line, f))
-    if (strstr(line, " - cgroup2 "))
-      sscanf(line, "%*s %*s %*s %*s %255s", mnt);
-  if (f)
-    fclose(f);
+  char mnt[256] = "";
+  cgroup2_mount(mnt);
   char dir[512];
   snprintf(dir, sizeof dir, "%s%s", mnt, base);
   T_TRUE(mkdir(dir, 0755) == 0);
