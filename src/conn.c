@@ -1540,12 +1540,10 @@ int ward__conn_pump(ward__conn *c) {
     return err;
   }
   c->reader = WARD__READER_LOOP;
-  pthread_mutex_unlock(&c->mu);
   /* The loop comes when its poll saw the socket readable (or for a kick):
    * whatever waits there is read, or that poll would not sleep again. */
-  ward__link *l = link_of(c);
-  if (l)
-    l->polled = 1;
+  c->pumped = 1;
+  pthread_mutex_unlock(&c->mu);
   int rv = read_available(c, 0);
   pthread_mutex_lock(&c->mu);
   c->reader = WARD__READER_NONE;
@@ -2145,8 +2143,9 @@ static int link_read(ward__conn *c) {
   /* The end of the socket comes after what the peer put in the ring
    * before it left (its GOODBYE): that is read first, as a socket would
    * give it before its end. */
-  int polled = l->polled;
+  int polled = l->polled || c->pumped;
   l->polled = 0;
+  c->pumped = 0;
   int end = ward__link_drain(l, c->fd, polled), rv = end == WARD_ECRASHED ? 0 : end;
   /* No descriptor comes with a ring's record: bit 2 of the flags is not
    * agreed there (protocol.md 17.5). */

@@ -302,6 +302,8 @@ struct ward__conn {
   char violation[200];      /* what the violation was, for the owner's report */
 
   int switched;             /* the link took over in the frame being read */
+  int pumped;               /* the loop reads: its poll saw the socket readable
+                               (or a kick came): link_read drains it */
   atomic_int kicked;        /* ops->kick was called and the pump not yet run */
   atomic_int want_fd;       /* reads take descriptors for the handshake too */
 };
