@@ -1230,6 +1230,103 @@ static int queue_event(ward__conn *c, const ward__frame *f, uint8_t *owned) {
 
 static int checked(const ward__conn *c, const ward__frame *f);
 
+/* Whether a stream's name is `name` again (names are a few bytes). */
+static int same_name(const uint8_t *at, const char *name, size_t nlen) {
+  for (size_t i = 0; i < nlen; i++)
+    if (at[i] != (uint8_t)name[i])
+      return 0;
+  return 1;
+}
+
+/* With the lock held: the fast part of a run of rows (queue_rows). While
+ * the call's last item is a pack of rows on f's stream, the frames in `p`
+ * (n bytes) that continue it are added to the pack with one look at each
+ * header and the per-call accounting (the stream's count, flow control,
+ * what waits) done once for them all: a row costs its checks and its
+ * copy. Each row is held to what take_event would hold it to (sequence,
+ * window, the bound on what waits, the pack's limits); the first one that
+ * is not, or that must be validated, ends the fast part, and take_event
+ * looks at it, failing it if it must. Returns the bytes taken, with *rv
+ * set when memory ran out. */
+static size_t take_run(ward__conn *c, ward__call *call, const ward__frame *f, const uint8_t *p,
+                       size_t n, int *rv) {
+  ward__item *t = call->events.tail;
+  ward__rowpack *pk = t ? t->pack : NULL;
+  uint32_t nlen = f->h.nlen;
+  if (!pk || t->h.kind != WARD__K_ROW || t->map || t->h.nlen != nlen ||
+      memcmp(t->name, f->name, nlen) != 0 || call->last_stream >= call->nstreams)
+    return 0;
+  ward_stream_count *sc = &call->streams[call->last_stream];
+  if (!same_stream(sc, f))
+    return 0;
+  /* JSON rows to be validated go one by one. */
+  if (c->validate && (f->h.flags & WARD__FLAG_ENC_MASK) == WARD_ENC_JSON)
+    return 0;
+  uint32_t maxlen = c->dec.max_len < PACK_ROW ? c->dec.max_len : PACK_ROW;
+  uint64_t window = call->window, half = window / 2;
+  uint64_t out = call->received - call->credited;
+  size_t queued = call->queued_bytes;
+  size_t limit = (window ? window : WARD__UNWINDOWED_MAX) + c->max_in + (64u << 10);
+  uint64_t seq = sc->rows, bytes = 0;
+  size_t off = 0, frames = 0;
+  /* Held in locals: the copies go through byte pointers, which may alias
+   * anything, and would make the compiler load every field again after
+   * each row. */
+  const uint8_t flags = f->h.flags;
+  const uint32_t id = f->h.id;
+  const char *name = f->name;
+  uint8_t *buf = pk->buf;
+  ward_row *rows = pk->rows;
+  size_t used = pk->used, cap = pk->cap, cnt = pk->n, nmax = pk->nmax;
+  while (n - off >= WARD__HDR_SIZE) {
+    const uint8_t *at = p + off;
+    if (at[0] != WARD__MAGIC || at[1] != WARD__K_ROW || at[2] != flags || at[3] != nlen)
+      break;
+    uint32_t len = ward__get32(at + 4);
+    if (ward__get32(at + 8) != id || ward__get32(at + 12) != seq + 1 || len > maxlen)
+      break;
+    size_t whole = WARD__HDR_SIZE + nlen + len;
+    if (n - off < whole || !same_name(at + WARD__HDR_SIZE, name, nlen))
+      break;
+    if (used + len + 1 > PACK_MAX || cnt >= PACK_ROWS)
+      break;
+    if (window && out > half && out + whole > window)
+      break;
+    if (queued + whole > limit)
+      break;
+    if (cnt == nmax || used + len + 1 > cap) {
+      pk->used = used;
+      pk->n = cnt;
+      if ((*rv = pack_room(pk, len)))
+        break;
+      buf = pk->buf;
+      rows = pk->rows;
+      cap = pk->cap;
+      nmax = pk->nmax;
+    }
+    ward__copy_small(buf + used, at + WARD__HDR_SIZE + nlen, len);
+    buf[used + len] = 0;
+    used += len + 1;
+    rows[cnt++] = (ward_row){NULL, len};
+    if (window)
+      out += whole;
+    queued += whole;
+    seq++;
+    bytes += len;
+    frames += whole;
+    off += whole;
+  }
+  pk->used = used;
+  pk->n = cnt;
+  sc->rows = seq;
+  sc->bytes += bytes;
+  if (window)
+    call->received += frames;
+  call->queued_bytes = queued;
+  pk->frame_bytes += frames;
+  return off;
+}
+
 /* A run of rows. A worker streaming small rows writes them back to back,
  * so a read holds hundreds of ROW frames of one call: after the first
  * (`f`, whole in the input, which the decoder has let go), those that
@@ -1250,6 +1347,10 @@ static int queue_rows(ward__conn *c, const ward__frame *f, const uint8_t *p, siz
   }
   rv = take_event(c, call, f, NULL, &tell, 0);
   while (!rv && n - *used >= WARD__HDR_SIZE) {
+    size_t fast = take_run(c, call, f, p + *used, n - *used, &rv);
+    *used += fast;
+    if (rv || n - *used < WARD__HDR_SIZE)
+      break;
     ward__frame g;
     const uint8_t *at = p + *used;
     if (ward__hdr_get(&g.h, at, c->dec.max_len) || g.h.kind != WARD__K_ROW ||

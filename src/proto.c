@@ -14,25 +14,14 @@
 
 #include "ward.h"
 
-static void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void ward__hdr_put(uint8_t out[WARD__HDR_SIZE], const ward__hdr *h) {
   out[0] = WARD__MAGIC;
   out[1] = h->kind;
   out[2] = h->flags;
   out[3] = h->nlen;
-  put32(out + 4, h->len);
-  put32(out + 8, h->id);
-  put32(out + 12, h->aux);
+  ward__put32(out + 4, h->len);
+  ward__put32(out + 8, h->id);
+  ward__put32(out + 12, h->aux);
 }
 
 int ward__hdr_get(ward__hdr *h, const uint8_t in[WARD__HDR_SIZE], uint32_t max_len) {
@@ -41,9 +30,9 @@ int ward__hdr_get(ward__hdr *h, const uint8_t in[WARD__HDR_SIZE], uint32_t max_l
   h->kind = in[1];
   h->flags = in[2];
   h->nlen = in[3];
-  h->len = get32(in + 4);
-  h->id = get32(in + 8);
-  h->aux = get32(in + 12);
+  h->len = ward__get32(in + 4);
+  h->id = ward__get32(in + 8);
+  h->aux = ward__get32(in + 12);
   if (h->kind == 0 || h->kind > WARD__K_MAX)
     return WARD_EPROTO;
   if ((h->flags & ~WARD__FLAG_ENC_MASK) != 0 || (h->flags & WARD__FLAG_ENC_MASK) == 3)
@@ -191,7 +180,7 @@ void ward__frame_put(uint8_t *out, const ward__hdr *h, const char *name, const v
 size_t ward__err_size(size_t mlen, size_t dlen) { return 4 + mlen + dlen; }
 
 void ward__err_put(uint8_t *out, const char *msg, size_t mlen, const void *data, size_t dlen) {
-  put32(out, (uint32_t)mlen);
+  ward__put32(out, (uint32_t)mlen);
   if (mlen)
     memcpy(out + 4, msg, mlen);
   if (dlen)
@@ -202,7 +191,7 @@ int ward__err_get(const uint8_t *p, size_t n, const char **msg, size_t *mlen,
                   const uint8_t **data, size_t *dlen) {
   if (n < 4)
     return WARD_EPROTO;
-  uint32_t m = get32(p);
+  uint32_t m = ward__get32(p);
   if (m > n - 4)
     return WARD_EPROTO;
   *msg = (const char *)p + 4;

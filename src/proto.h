@@ -71,6 +71,39 @@ typedef struct ward__hdr {
   uint32_t aux;
 } ward__hdr;
 
+/* The header's numbers are little-endian. Inline: the rows' fast paths
+ * (conn.c, ctx.c) read and write one header per row. */
+static inline void ward__put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t ward__get32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Copies a small payload (a row). Rows are mostly tens of bytes: copies
+ * of a fixed size become plain moves, where a memcpy of a length the
+ * compiler knows only to be bounded may become a string instruction that
+ * costs more than the row's other work together. Big ones go to memcpy. */
+static inline void ward__copy_small(uint8_t *d, const uint8_t *s, size_t len) {
+  if (len > 128) {
+    memcpy(d, s, len);
+    return;
+  }
+  for (; len >= 16; len -= 16, d += 16, s += 16)
+    memcpy(d, s, 16);
+  if (len >= 8) {
+    memcpy(d, s, 8);
+    memcpy(d + len - 8, s + len - 8, 8);
+  } else {
+    for (size_t i = 0; i < len; i++)
+      d[i] = s[i];
+  }
+}
+
 /* Writes the 16-byte header. */
 void ward__hdr_put(uint8_t out[WARD__HDR_SIZE], const ward__hdr *h);
 /* Reads and validates a header: magic, kind, reserved flag bits, payload

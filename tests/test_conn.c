@@ -455,10 +455,217 @@ static void test_row_runs(void) {
   }
 }
 
+/* The length of row `seq` (from 1) of a stream that tries every size
+ * the copies treat apart: the first 5,000 rows are tiny, so that a pack
+ * fills up on its count of rows; then sizes around 8, 16, 128 and the
+ * largest row a pack takes (4 KiB), so that packs fill up on bytes and
+ * rows too big for one come between them. */
+static size_t row_len(uint64_t seq) {
+  static const size_t tiny[] = {0, 1, 7, 8, 9, 15};
+  static const size_t some[] = {16, 17, 31, 32, 33, 100, 128, 129, 200, 4095, 4096, 4097};
+  if (seq <= 5000)
+    return tiny[seq % 6];
+  return some[seq % 12];
+}
+
+static uint8_t row_byte(uint64_t seq, size_t i) { return (uint8_t)(seq * 31 + i * 7 + 1); }
+
+/* Appends ROW `seq` of call `id` on stream "s": `len` bytes of `data`
+ * tagged `enc`. */
+static size_t put_row_of(uint8_t *out, uint32_t id, uint64_t seq, int enc, const void *data,
+                         size_t len) {
+  ward__hdr h = {.kind = WARD__K_ROW, .flags = (uint8_t)enc, .nlen = 1, .len = (uint32_t)len,
+                 .id = id, .aux = (uint32_t)seq};
+  ward__frame_put(out, &h, "s", data);
+  return ward__frame_size(1, len);
+}
+
+/* Writes all of `buf`, waiting for room: more than the socket holds. */
+static void send_all(ward__fd fd, const uint8_t *buf, size_t len) {
+  while (len) {
+    ward__buf iov = {buf, len};
+    ptrdiff_t w = ward__sock_send(fd, &iov, 1);
+    T_TRUE(w >= 0);
+    buf += w;
+    len -= (size_t)w;
+    if (len)
+      T_TRUE(ward__wait_fd(fd, WARD__OUT, ward__deadline(20000)) > 0);
+  }
+}
+
+typedef struct sized_call {
+  pthread_t t;
+  ward__conn *c;
+  int window;     /* window_bytes */
+  int rv;
+  uint64_t rows;  /* seen, each checked */
+  size_t most;    /* rows in the largest batch */
+  ward_summary sum;
+} sized_call;
+
+static void take_sized(const char *stream, uint64_t seq, const ward_row *rows, size_t n,
+                       void *ud) {
+  sized_call *sc = ud;
+  T_EQ_STR(stream, "s");
+  T_EQ_INT(seq, sc->rows + 1);
+  for (size_t i = 0; i < n; i++) {
+    size_t len = row_len(seq + i);
+    T_EQ_INT(rows[i].len, len);
+    for (size_t b = 0; b < len; b++)
+      if (((const uint8_t *)rows[i].data)[b] != row_byte(seq + i, b))
+        T_FAIL("row %llu differs at byte %zu", (unsigned long long)(seq + i), b);
+  }
+  sc->rows += n;
+  if (n > sc->most)
+    sc->most = n;
+}
+
+static void *sized_caller(void *p) {
+  sized_call *sc = p;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 20000;
+  o.window_bytes = sc->window;
+  o.on_rows = take_sized;
+  o.summary = &sc->sum;
+  o.ud = sc;
+  ward_msg *m = NULL;
+  sc->rv = ward__conn_call(sc->c, WARD__K_REQUEST, "rows", NULL, 0, &o, &m);
+  ward_msg_free(m);
+  return NULL;
+}
+
+/* A run taken many rows at a time still hands over every row whole, in
+ * order, whatever its size (copies of 0 to 4 KiB, rows too big for a
+ * pack between packs), packs never past their limits, and the call's
+ * summary counts each row and byte once. */
+static void test_row_runs_every_size(void) {
+  enum { ROWS = 8000 };
+  size_t cap = (size_t)ROWS * (WARD__HDR_SIZE + 1 + 4097) + WARD__HDR_SIZE, len = 0;
+  uint8_t *buf = malloc(cap), row[4097];
+  T_TRUE(buf != NULL);
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  ward__conn *c;
+  T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
+  sized_call sc = {.c = c, .window = -1, .sum = WARD_SUMMARY_INIT};
+  T_TRUE(pthread_create(&sc.t, NULL, sized_caller, &sc) == 0);
+  uint32_t id = read_request(sv[1]);
+  uint64_t bytes = 0;
+  for (uint64_t seq = 1; seq <= ROWS; seq++) {
+    size_t n = row_len(seq);
+    for (size_t b = 0; b < n; b++)
+      row[b] = row_byte(seq, b);
+    len += put_row_of(buf + len, id, seq, WARD_ENC_RAW, row, n);
+    bytes += n;
+  }
+  ward__hdr h = {.kind = WARD__K_REPLY, .id = id};
+  ward__frame_put(buf + len, &h, NULL, NULL);
+  send_all(sv[1], buf, len + WARD__HDR_SIZE);
+  pthread_join(sc.t, NULL);
+  T_OK(sc.rv);
+  T_EQ_INT(sc.rows, ROWS);
+  /* A pack holds at most 4,096 rows (PACK_ROWS in conn.c). */
+  T_TRUE(sc.most > 1 && sc.most <= 4096);
+  T_EQ_INT(sc.sum.rows, ROWS);
+  T_EQ_INT(sc.sum.row_bytes, bytes);
+  ward_summary_clear(&sc.sum);
+  ward__conn_close(c, WARD_ECLOSED);
+  ward__conn_unref(c);
+  ward__close(sv[1]);
+  free(buf);
+}
+
+/* The peer's side of a call whose rows are all `size` bytes of "s",
+ * tagged `enc`, sent in one write and left without a reply: row `bad`
+ * (from 1; 0 for none) is "x" (invalid JSON) instead. */
+static void answer_fixed(ward__fd fd, uint32_t id, int rows, size_t size, int enc, int bad) {
+  static uint8_t buf[1 << 16];
+  uint8_t row[64];
+  size_t len = 0;
+  T_TRUE(size <= sizeof row && rows * (WARD__HDR_SIZE + 1 + size) <= sizeof buf);
+  for (int seq = 1; seq <= rows; seq++) {
+    for (size_t b = 0; b < size; b++)
+      row[b] = seq == bad ? 'x' : '1';
+    len += put_row_of(buf + len, id, (uint64_t)seq, enc, row, size);
+  }
+  send_all(fd, buf, len);
+}
+
+static void count_fixed(const char *stream, uint64_t seq, const ward_row *rows, size_t n,
+                        void *ud) {
+  sized_call *sc = ud;
+  T_EQ_STR(stream, "s");
+  T_EQ_INT(seq, sc->rows + 1);
+  for (size_t i = 0; i < n; i++)
+    T_TRUE(rows[i].len > 0 && ((const char *)rows[i].data)[0] == '1');
+  sc->rows += n;
+}
+
+static void *fixed_caller(void *p) {
+  sized_call *sc = p;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 20000;
+  o.window_bytes = sc->window;
+  o.on_rows = count_fixed;
+  o.ud = sc;
+  ward_msg *m = NULL;
+  sc->rv = ward__conn_call(sc->c, WARD__K_REQUEST, "rows", NULL, 0, &o, &m);
+  ward_msg_free(m);
+  return NULL;
+}
+
+/* Flow control holds to the row inside a run: a peer that sends past the
+ * window without waiting for credit has its rows taken up to the last
+ * one the window allows, and the call ends there, WARD_EPROTO. With a
+ * window of 4,096 bytes and rows of 49 (16 of header, 1 of name, 32 of
+ * payload), row 84 is the first that starts past half the window and
+ * does not fit: 83 rows are delivered. */
+static void test_row_runs_keep_the_window(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  ward__conn *c;
+  T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
+  sized_call sc = {.c = c, .window = 4096};
+  T_TRUE(pthread_create(&sc.t, NULL, fixed_caller, &sc) == 0);
+  answer_fixed(sv[1], read_request(sv[1]), 200, 32, WARD_ENC_RAW, 0);
+  pthread_join(sc.t, NULL);
+  T_EQ_INT(sc.rv, WARD_EPROTO);
+  T_EQ_INT(sc.rows, 83);
+  ward__conn_close(c, WARD_ECLOSED);
+  ward__conn_unref(c);
+  ward__close(sv[1]);
+}
+
+static int starts_with_1(const void *data, size_t len) {
+  return len > 0 && ((const char *)data)[0] == '1';
+}
+
+/* Validated JSON rows are each looked at inside a run: an invalid one in
+ * the middle ends the call there, WARD_EPROTO, after the rows before it. */
+static void test_row_runs_validated(void) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  ward__conn *c;
+  T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
+  c->validate = starts_with_1;
+  sized_call sc = {.c = c, .window = -1};
+  T_TRUE(pthread_create(&sc.t, NULL, fixed_caller, &sc) == 0);
+  answer_fixed(sv[1], read_request(sv[1]), 300, 8, WARD_ENC_JSON, 120);
+  pthread_join(sc.t, NULL);
+  T_EQ_INT(sc.rv, WARD_EPROTO);
+  T_EQ_INT(sc.rows, 119);
+  ward__conn_close(c, WARD_ECLOSED);
+  ward__conn_unref(c);
+  ward__close(sv[1]);
+}
+
 int main(void) {
   T_RUN(test_close_sends_what_is_queued);
   T_RUN(test_close_wakes_a_waiting_writer);
   T_RUN(test_row_runs);
+  T_RUN(test_row_runs_every_size);
+  T_RUN(test_row_runs_keep_the_window);
+  T_RUN(test_row_runs_validated);
 #ifndef _WIN32
   T_RUN(test_lone_note_goes_at_once);
   T_RUN(test_burst_gathers_in_bounds);

@@ -154,6 +154,36 @@ static void test_rows_and_summary(void) {
   ward_worker_free(w);
 }
 
+static void check_sized(const char *stream, uint64_t seq, const ward_row *rows, size_t n,
+                        void *ud) {
+  uint64_t *next = ud;
+  T_EQ_STR(stream, "data");
+  T_EQ_INT(seq, *next + 1);
+  for (size_t r = 0; r < n; r++) {
+    uint64_t k = seq + r - 1;
+    const uint8_t *b = rows[r].data;
+    T_EQ_INT(rows[r].len, k % 300);
+    for (size_t i = 0; i < rows[r].len; i++)
+      if (b[i] != (uint8_t)((k + i) & 0xff))
+        T_FAIL("row %llu differs at byte %zu", (unsigned long long)k, i);
+  }
+  *next += n;
+}
+
+/* ward_ctx_rows frames rows of every length, empty to past 128 bytes,
+ * each whole and in order. */
+static void test_rows_batch_sizes(void) {
+  ward_worker *w = spawn("rows_sizes");
+  uint64_t next = 0;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 30000;
+  o.on_rows = check_sized;
+  o.ud = &next;
+  T_OK(ward_request_ex(NULL, w, "rows_sizes", "3000", 4, &o));
+  T_EQ_INT(next, 3000);
+  ward_worker_free(w);
+}
+
 /* A batch with a row over the caller's limit fails whole, before anything is
  * sent, and the worker lives on; a row with NULL data is empty. */
 static void test_rows_batch_edges(void) {
@@ -673,6 +703,7 @@ int main(int argc, char **argv) {
   T_OK(ward_host_handle(host, "flood", on_flood, NULL));
   T_OK(ward_host_handle(host, "hanging", on_hanging, NULL));
   T_RUN(test_rows_and_summary);
+  T_RUN(test_rows_batch_sizes);
   T_RUN(test_rows_batch_edges);
   T_RUN(test_rows_in_batches);
   T_RUN(test_async_call);

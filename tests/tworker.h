@@ -564,6 +564,28 @@ static int tw_stream_batch(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, out);
 }
 
+/* "N": N rows through ward_ctx_rows in batches of 300, row k (from 0)
+ * k % 300 bytes long, byte i of it (k + i) & 0xff: every length the
+ * framing copies apart, from empty to past 128 bytes. */
+static int tw_rows_sizes(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  (void)ud;
+  char arg[32];
+  snprintf(arg, sizeof arg, "%.*s", (int)(n < 31 ? n : 31), (const char *)d);
+  long rows = strtol(arg, NULL, 10);
+  static char base[300 + 256];
+  for (size_t i = 0; i < sizeof base; i++)
+    base[i] = (char)(i & 0xff);
+  ward_row batch[300];
+  int rv = 0;
+  for (long k = 0; k < rows && !rv;) {
+    size_t m = 0;
+    for (; m < 300 && k < rows; m++, k++)
+      batch[m] = (ward_row){base + (k & 0xff), (size_t)(k % 300)};
+    rv = ward_ctx_rows(ctx, "data", batch, m);
+  }
+  return rv ? ward_ctx_fail(ctx, 2, ward_err_name(rv)) : ward_ctx_reply(ctx, NULL, 0);
+}
+
 /* The worker's peak resident set in KiB (VmHWM; on Windows the peak
  * working set), as text. */
 static int tw_hwm(ward_ctx *ctx, const void *d, size_t n, void *ud) {
@@ -995,6 +1017,7 @@ static int tw_serve(void) {
       {"work", tw_work},         {"work_notify", tw_work_notify},
       {"busy_progress", tw_busy_progress}, {"spin", tw_spin}, {"grow", tw_grow},
       {"stream", tw_stream},     {"stream_batch", tw_stream_batch}, {"rows_edge", tw_rows_edge},
+      {"rows_sizes", tw_rows_sizes},
       {"until_cancel", tw_until_cancel}, {"hwm", tw_hwm}, {"sigkill", tw_sigkill},
       {"progress_flood", tw_progress_flood}, {"ping_flood", tw_ping_flood},
       {"notify_flood", tw_notify_flood}, {"slow_note", tw_slow_note},
