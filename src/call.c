@@ -19,6 +19,28 @@ static int64_t call_time(const ward_worker *w) {
   return 1;
 }
 
+/* With the host's lock held: takes a reference on the connection of a
+ * worker ready for calls, and tells its machine a call began; 0 when it
+ * is not ready. */
+static int take_ready(ward_worker *w, ward__conn **out) {
+  if (w->life.state != WARD__L_READY || !w->conn || ward__conn_is_closed(w->conn))
+    return 0;
+  ward__conn_ref(w->conn);
+  *out = w->conn;
+  ward__lev ev = {.type = WARD__LE_CALL_BEGIN, .now = call_time(w)};
+  ward__worker_post(w, &ev, NULL);
+  return 1;
+}
+
+int ward__worker_acquire_ready(ward_worker *w, int *timeout_ms, ward__conn **out) {
+  pthread_mutex_lock(&w->host->mu);
+  int ok = w->spec->ready_mode == WARD_READY_HANDSHAKE && take_ready(w, out);
+  if (ok)
+    *timeout_ms = w->spec->request_timeout_ms;
+  pthread_mutex_unlock(&w->host->mu);
+  return ok;
+}
+
 /* Takes a reference on the worker's live connection, waiting within the
  * deadline while a new process is on its way. `pin` nonzero: only that
  * generation will do. */
@@ -39,13 +61,8 @@ int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__c
       rv = ward__fail(WARD_ESTALE, "worker '%s' is past generation %u", name, pin);
       break;
     }
-    if (w->life.state == WARD__L_READY && w->conn && !ward__conn_is_closed(w->conn)) {
-      ward__conn_ref(w->conn);
-      *out = w->conn;
-      ward__lev ev = {.type = WARD__LE_CALL_BEGIN, .now = call_time(w)};
-      ward__worker_post(w, &ev, NULL);
+    if (take_ready(w, out))
       break;
-    }
     if (w->life.state == WARD__L_FAILED) {
       rv = ward__fail(WARD_EGAVEUP, "worker '%s' failed: restart limit reached", name);
       break;
@@ -181,11 +198,21 @@ int ward_notify(ward_worker *w, const char *method, const void *data, size_t len
   int rv = ward__check_name(method);
   if (rv)
     return rv;
-  int64_t deadline = ward__deadline(ward__worker_timeout(w, -1));
+  /* The spec's timeout bounds waiting for the worker and for the socket.
+   * A ready worker is taken under one lock, with the timeout read there,
+   * and the clock is read only if the send has to wait: a burst of
+   * notifications then costs neither per message. */
   ward__conn *c;
-  rv = ward__worker_acquire(w, deadline, 0, &c);
-  if (rv)
-    return rv;
+  int timeout;
+  int64_t deadline;
+  if (ward__worker_acquire_ready(w, &timeout, &c)) {
+    deadline = ward__deadline_later(timeout);
+  } else {
+    deadline = ward__deadline(ward__worker_timeout(w, -1));
+    rv = ward__worker_acquire(w, deadline, 0, &c);
+    if (rv)
+      return rv;
+  }
   if (len > c->max_out) {
     ward__worker_release(w, c, 0);
     return ward__fail(WARD_ETOOBIG, "notification of %zu bytes over the worker's limit", len);

@@ -557,6 +557,7 @@ static int drain_outq(ward__conn *c, int block, int64_t deadline) {
     }
     if (!block)
       return 1;
+    deadline = ward__deadline_fix(deadline);
     int ev = wait_out(c, deadline);
     if (ev == 0)
       return WARD_ETIMEDOUT;
@@ -567,16 +568,9 @@ static int drain_outq(ward__conn *c, int block, int64_t deadline) {
 
 /* Batching. Frames that others queued while this writer wrote (small
  * ones from blocking senders join the queue rather than wait for their
- * turn: frame_joins) go out now, as far as the transport takes them
- * without waiting, in one write, rather than one write per sender after
- * a wake-up each. With `writing` held and no lock; 0 or an error. */
-static int send_combined(ward__conn *c) {
-  pthread_mutex_lock(&c->mu);
-  int more = c->outq_len != 0;
-  pthread_mutex_unlock(&c->mu);
-  int rv = more ? drain_outq(c, 0, 0) : 0;
-  return rv == 1 ? 0 : rv;
-}
+ * turn: frame_joins) go out when it is done (end_writing), as far as the
+ * transport takes them without waiting, in one write, rather than one
+ * write per sender after a wake-up each. */
 
 /* Frames of at most this many bytes join the queue of a writer at work,
  * while it holds less than COMBINE_QUEUE. */
@@ -584,7 +578,7 @@ static int send_combined(ward__conn *c) {
 #define COMBINE_QUEUE (64u * 1024u)
 
 /* With the lock held: whether a blocking sender's frame joins the queue
- * that the writer at work sends after its own (send_combined). */
+ * that the writer at work sends after its own (end_writing). */
 static int frame_joins(const ward__conn *c, const ward__buf iov[3]) {
   size_t n = iov[0].len + iov[1].len + iov[2].len;
   return c->writing && n <= COMBINE_FRAME && c->outq_len + n <= COMBINE_QUEUE;
@@ -620,14 +614,21 @@ static int frame_gathers(const ward__conn *c, const ward__buf iov[3], int gather
          has_flusher(c);
 }
 
-/* With `writing` held: gives it back and wakes whoever waits to write.
- * When the connection was closed meanwhile, leaving the shutdown to the
- * writer (ward__conn_close), it first sends what is queued, as far as the
- * socket takes it now, and then shuts the socket down. */
+/* With `writing` held: sends what others queued meanwhile (batching,
+ * above), gives it back and wakes whoever waits to write. When the
+ * connection was closed meanwhile, leaving the shutdown to the writer
+ * (ward__conn_close), it first sends what is queued, as far as the
+ * socket takes it now, and then shuts the socket down. A frame sent with
+ * nothing queued behind it costs one round of the lock here. */
 static void end_writing(ward__conn *c, int rv) {
-  if (rv == 0)
-    rv = send_combined(c);
   pthread_mutex_lock(&c->mu);
+  if (rv == 0 && c->outq_len) {
+    pthread_mutex_unlock(&c->mu);
+    rv = drain_outq(c, 0, 0);
+    if (rv == 1)
+      rv = 0;
+    pthread_mutex_lock(&c->mu);
+  }
   if (c->shut_deferred) {
     c->shut_deferred = 0;
     pthread_mutex_unlock(&c->mu);
@@ -670,6 +671,7 @@ static int write_frame(ward__conn *c, ward__buf *iov, int cnt, int block, int ga
     int gathers = gather && whole <= COMBINE_FRAME && has_flusher(c);
     pthread_mutex_unlock(&c->mu);
     if (block && !gathers) {
+      deadline = ward__deadline_fix(deadline);
       int ev = wait_out(c, deadline);
       if (ev > 0)
         continue;
@@ -695,7 +697,7 @@ int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const v
   if (zmin && p1 && n1 >= zmin && !n2 && ward__zc_kind(h->kind)) {
     ward__fd pass = ward__zc_offered_fd(p1, n1);
     if (ward__fd_valid(pass))
-      return ward__conn_send_fd(c, h, name, pass, p1, block, deadline);
+      return ward__conn_send_fd(c, h, name, pass, p1, block, ward__deadline_fix(deadline));
   }
   uint8_t hb[WARD__HDR_SIZE + WARD_MAX_NAME];
   ward__hdr_put(hb, h);
@@ -851,6 +853,9 @@ static int send_iov(ward__conn *c, ward__buf iov[3], int block, int gather, int6
         ward__conn_close(c, rv);
       return rv;
     }
+    /* A deadline counted from the first wait (ward__deadline_later)
+     * starts here, once for the whole send. */
+    deadline = ward__deadline_fix(deadline);
     if (ward__cond_wait(&c->wcond, &c->mu, deadline) == WARD_ETIMEDOUT) {
       pthread_mutex_unlock(&c->mu);
       return WARD_ETIMEDOUT;
@@ -859,7 +864,11 @@ static int send_iov(ward__conn *c, ward__buf iov[3], int block, int gather, int6
   c->writing = 1;
   int queued = c->outq_len != 0;
   pthread_mutex_unlock(&c->mu);
-  /* What others queued goes first: frames keep their order. */
+  /* What others queued goes first: frames keep their order. The queue
+   * may have to be waited for, and the frame after it shares its
+   * deadline. */
+  if (queued)
+    deadline = ward__deadline_fix(deadline);
   int rv = queued ? drain_outq(c, block, deadline) : 0;
   if (rv == 1) {
     pthread_mutex_lock(&c->mu);

@@ -319,12 +319,25 @@ void ward__conn_unref(ward__conn *c);
 void ward__conn_close(ward__conn *c, int err);
 
 /* Sends one frame. `block`: wait (up to `deadline`) for the socket to take
- * it; otherwise what it does not take now is queued. */
+ * it; otherwise what it does not take now is queued. `deadline` may be
+ * one made by ward__deadline_later. */
 /* Answers a PING on the host's side of `c` without waiting (what the
  * socket does not take is queued): 0, or WARD_ENOMEM. Takes `owned`. */
 int ward__conn_pong(ward__conn *c, uint32_t id, uint8_t *owned);
 int ward__conn_send(ward__conn *c, const ward__hdr *h, const char *name, const void *p1,
                     size_t n1, const void *p2, size_t n2, int block, int64_t deadline);
+
+/* A deadline `ms` from the moment a sender first waits, rather than from
+ * now: a send that never waits (the socket takes it) reads no clock.
+ * Encoded below zero, where no deadline from ward__deadline lies (those
+ * count from boot); ward__deadline_fix turns it into one, once, at the
+ * first wait, and returns any other as it is. `ms` < 0: never. */
+static inline int64_t ward__deadline_later(int ms) {
+  return ms < 0 ? INT64_MAX : -1 - (int64_t)ms;
+}
+static inline int64_t ward__deadline_fix(int64_t deadline) {
+  return deadline >= 0 ? deadline : ward__deadline((int)(-1 - deadline));
+}
 
 /* Sends frames already encoded back to back (whole frames only). */
 int ward__conn_send_frames(ward__conn *c, const void *frames, size_t len, int block,

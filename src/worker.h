@@ -158,6 +158,11 @@ int ward__worker_state(const ward_worker *w);
 /* Takes a reference on the worker's live connection for a call, waiting
  * within the deadline while a new process is on its way (lock not held). */
 int ward__worker_acquire(ward_worker *w, int64_t deadline, uint32_t pin, ward__conn **out);
+/* The same without waiting, for a worker ready for calls now: 1 with the
+ * reference taken and the spec's request timeout in *timeout_ms (read
+ * under the same lock), 0 when the worker is not ready (nothing taken:
+ * ward__worker_acquire then says why, or waits). */
+int ward__worker_acquire_ready(ward_worker *w, int *timeout_ms, ward__conn **out);
 /* A call is done with the worker's connection (lock not held). */
 void ward__worker_release(ward_worker *w, ward__conn *c, int answered);
 /* A call's deadline passed: kill and replace, if the spec says so. */

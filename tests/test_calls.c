@@ -252,6 +252,40 @@ static void test_deadline(void) {
   ward_worker_free(hw);
 }
 
+/* ward_notify waits for room at most the spec's request timeout, counted
+ * from when it starts to wait (it reads no clock when the socket takes
+ * the frame at once), then fails WARD_ETIMEDOUT; the worker that did not
+ * read is left running. Notifications of 32 KiB do not gather in the
+ * queue: one waits as soon as the socket is full. */
+#ifndef _WIN32
+static void test_notify_deadline(void) {
+  ward_worker *pw;
+  ward_spec *s = tw_spec("paused", "serve");
+  T_OK(ward_spec_request_timeout(s, 300));
+  T_OK(ward_spec_kill_on_timeout(s, 0));
+  T_OK(ward_spawn(&pw, host, s));
+  ward_spec_free(s);
+  T_OK(ward_worker_pause(pw));
+  static char big[32 * 1024];
+  memset(big, '1', sizeof big);
+  int rv = 0, sent = 0;
+  int64_t took = 0;
+  while (!rv && sent < 10000) {
+    int64_t t0 = t_now_ms();
+    rv = ward_notify(pw, "record", big, sizeof big);
+    took = t_now_ms() - t0;
+    sent += !rv;
+  }
+  T_EQ_INT(rv, WARD_ETIMEDOUT);
+  T_TRUE(sent > 0);
+  /* It waited its whole timeout, and not much more. */
+  T_TRUE(took >= 290);
+  T_TRUE(took < 10000);
+  T_OK(ward_worker_resume(pw));
+  ward_worker_free(pw);
+}
+#endif
+
 #define NTHREADS 8
 #define NCALLS 400
 
@@ -363,6 +397,9 @@ int main(int argc, char **argv) {
   T_RUN(test_notify_order);
   T_RUN(test_ping);
   T_RUN(test_deadline);
+#ifndef _WIN32 /* no pause there */
+  T_RUN(test_notify_deadline);
+#endif
   T_RUN(test_concurrent_callers);
   T_RUN(test_worker_calls_host);
   T_RUN(test_unsolicited_after_call);
