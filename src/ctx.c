@@ -311,8 +311,9 @@ int ward_ctx_rows(ward_ctx *ctx, const char *stream, const ward_row *rows, size_
       rv = WARD_ENOMEM;
       break;
     }
+    /* The clock is read only if the socket makes the batch wait. */
     rv = ward__conn_send_frames(ctx->conn, buf, len, ctx->block,
-                                ward__deadline(ctx->conn->default_timeout_ms));
+                                ward__deadline_later(ctx->conn->default_timeout_ms));
     done += k;
     boundary(ctx);
   }

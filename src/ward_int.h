@@ -339,7 +339,8 @@ static inline int64_t ward__deadline_fix(int64_t deadline) {
   return deadline >= 0 ? deadline : ward__deadline((int)(-1 - deadline));
 }
 
-/* Sends frames already encoded back to back (whole frames only). */
+/* Sends frames already encoded back to back (whole frames only); the
+ * deadline as for ward__conn_send. */
 int ward__conn_send_frames(ward__conn *c, const void *frames, size_t len, int block,
                            int64_t deadline);
 /* Makes a call (REQUEST or PING) and waits for its outcome. */
