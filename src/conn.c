@@ -1287,9 +1287,12 @@ static size_t take_run(ward__conn *c, ward__call *call, const ward__frame *f, co
   uint8_t *buf = pk->buf;
   ward_row *rows = pk->rows;
   size_t used = pk->used, cap = pk->cap, cnt = pk->n, nmax = pk->nmax;
+  /* The header's first four bytes, the same for every row of the run. */
+  const uint32_t lead4 = WARD__MAGIC | (uint32_t)WARD__K_ROW << 8 | (uint32_t)flags << 16 |
+                         (uint32_t)nlen << 24;
   while (n - off >= WARD__HDR_SIZE) {
     const uint8_t *at = p + off;
-    if (at[0] != WARD__MAGIC || at[1] != WARD__K_ROW || at[2] != flags || at[3] != nlen)
+    if (ward__get32(at) != lead4)
       break;
     uint32_t len = ward__get32(at + 4);
     if (ward__get32(at + 8) != id || ward__get32(at + 12) != seq + 1 || len > maxlen)
