@@ -292,7 +292,7 @@ int ward__link_spin(ward__link *l, atomic_int *closed) {
     if (!l->spin_max || ++l->spin_off < WARD__LINK_SPIN_PROBE)
       return ward__link_pending(l);
     l->spin_off = 0;
-    l->spin_us = WARD__LINK_SPIN_MIN_US;
+    l->spin_us = WARD__LINK_SPIN_PROBE_US < l->spin_max ? WARD__LINK_SPIN_PROBE_US : l->spin_max;
   }
   int64_t until = ward__now_us() + l->spin_us;
   for (;;) {

@@ -46,8 +46,13 @@
 #define WARD__LINK_SPIN_MIN_US 5
 /* A reader whose spin stopped catching the peer (it missed at the least
  * spin: the peer is slow, or shares our CPU now) waits without spinning,
- * and spins again, the least, once per this many waits to look. */
+ * and spins again once per WARD__LINK_SPIN_PROBE waits to look, for
+ * WARD__LINK_SPIN_PROBE_US: longer than the least spin, as a peer that
+ * stopped spinning too sleeps, and answers only after its own wake-up
+ * (some 13 µs from an idle CPU on the machine measured), yet short
+ * enough not to cost a peer that shares our CPU much. */
 #define WARD__LINK_SPIN_PROBE 64
+#define WARD__LINK_SPIN_PROBE_US 25
 
 typedef struct ward__link {
   void *mem;

@@ -404,8 +404,9 @@ static void test_drain_when_told(void) {
 }
 
 /* A reader whose spin stops catching the peer (which may share its CPU
- * now) stops spinning, but for one short spin every WARD__LINK_SPIN_PROBE
- * waits; a probe that catches the peer brings the spin back. */
+ * now) stops spinning, but for one spin every WARD__LINK_SPIN_PROBE waits,
+ * longer than the least (a peer that sleeps too answers only after its
+ * wake-up); a probe that catches the peer brings the spin back. */
 static void test_spin_adapts(void) {
   if (!ward__shm_supported())
     return;
@@ -422,12 +423,15 @@ static void test_spin_adapts(void) {
     T_EQ_INT(ward__link_spin(b.l, &closed), 0);
     T_EQ_INT(b.l->spin_us, 0);
   }
-  /* The probe, with a record there: caught, the spin grows again. */
+  /* The probe, missing: it spun WARD__LINK_SPIN_PROBE_US, and halves it. */
+  T_EQ_INT(ward__link_spin(b.l, &closed), 0);
+  T_EQ_INT(b.l->spin_us, WARD__LINK_SPIN_PROBE_US / 2);
+  /* Then, with a record there: caught, the spin grows again. */
   uint32_t v = 1;
   ward__buf one = {&v, sizeof v};
   T_EQ_INT(ward__link_send(a.l, a.sock, &one, 1, 0), sizeof v);
   T_EQ_INT(ward__link_spin(b.l, &closed), 1);
-  T_EQ_INT(b.l->spin_us, 2 * WARD__LINK_SPIN_MIN_US);
+  T_EQ_INT(b.l->spin_us, WARD__LINK_SPIN_PROBE_US / 2 * 2);
   link_unpair(&a, &b);
 }
 
