@@ -501,6 +501,8 @@ typedef struct sized_call {
   uint64_t rows;  /* seen, each checked */
   size_t most;    /* rows in the largest batch */
   ward_summary sum;
+  /* What checks the rows. */
+  void (*on_rows)(const char *stream, uint64_t seq, const ward_row *rows, size_t n, void *ud);
 } sized_call;
 
 static void take_sized(const char *stream, uint64_t seq, const ward_row *rows, size_t n,
@@ -520,13 +522,14 @@ static void take_sized(const char *stream, uint64_t seq, const ward_row *rows, s
     sc->most = n;
 }
 
-static void *sized_caller(void *p) {
+/* The caller's thread: one call of "rows", its rows to sc->on_rows. */
+static void *rows_caller(void *p) {
   sized_call *sc = p;
   ward_call_opts o = WARD_CALL_OPTS_INIT;
   o.timeout_ms = 20000;
   o.window_bytes = sc->window;
-  o.on_rows = take_sized;
-  o.summary = &sc->sum;
+  o.on_rows = sc->on_rows;
+  o.summary = sc->sum.struct_size ? &sc->sum : NULL;
   o.ud = sc;
   ward_msg *m = NULL;
   sc->rv = ward__conn_call(sc->c, WARD__K_REQUEST, "rows", NULL, 0, &o, &m);
@@ -547,8 +550,8 @@ static void test_row_runs_every_size(void) {
   T_OK(ward__socketpair(sv));
   ward__conn *c;
   T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
-  sized_call sc = {.c = c, .window = -1, .sum = WARD_SUMMARY_INIT};
-  T_TRUE(pthread_create(&sc.t, NULL, sized_caller, &sc) == 0);
+  sized_call sc = {.c = c, .window = -1, .sum = WARD_SUMMARY_INIT, .on_rows = take_sized};
+  T_TRUE(pthread_create(&sc.t, NULL, rows_caller, &sc) == 0);
   uint32_t id = read_request(sv[1]);
   uint64_t bytes = 0;
   for (uint64_t seq = 1; seq <= ROWS; seq++) {
@@ -601,19 +604,6 @@ static void count_fixed(const char *stream, uint64_t seq, const ward_row *rows, 
   sc->rows += n;
 }
 
-static void *fixed_caller(void *p) {
-  sized_call *sc = p;
-  ward_call_opts o = WARD_CALL_OPTS_INIT;
-  o.timeout_ms = 20000;
-  o.window_bytes = sc->window;
-  o.on_rows = count_fixed;
-  o.ud = sc;
-  ward_msg *m = NULL;
-  sc->rv = ward__conn_call(sc->c, WARD__K_REQUEST, "rows", NULL, 0, &o, &m);
-  ward_msg_free(m);
-  return NULL;
-}
-
 /* Flow control holds to the row inside a run: a peer that sends past the
  * window without waiting for credit has its rows taken up to the last
  * one the window allows, and the call ends there, WARD_EPROTO. With a
@@ -625,8 +615,8 @@ static void test_row_runs_keep_the_window(void) {
   T_OK(ward__socketpair(sv));
   ward__conn *c;
   T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
-  sized_call sc = {.c = c, .window = 4096};
-  T_TRUE(pthread_create(&sc.t, NULL, fixed_caller, &sc) == 0);
+  sized_call sc = {.c = c, .window = 4096, .on_rows = count_fixed};
+  T_TRUE(pthread_create(&sc.t, NULL, rows_caller, &sc) == 0);
   answer_fixed(sv[1], read_request(sv[1]), 200, 32, WARD_ENC_RAW, 0);
   pthread_join(sc.t, NULL);
   T_EQ_INT(sc.rv, WARD_EPROTO);
@@ -648,8 +638,8 @@ static void test_row_runs_validated(void) {
   ward__conn *c;
   T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
   c->validate = starts_with_1;
-  sized_call sc = {.c = c, .window = -1};
-  T_TRUE(pthread_create(&sc.t, NULL, fixed_caller, &sc) == 0);
+  sized_call sc = {.c = c, .window = -1, .on_rows = count_fixed};
+  T_TRUE(pthread_create(&sc.t, NULL, rows_caller, &sc) == 0);
   answer_fixed(sv[1], read_request(sv[1]), 300, 8, WARD_ENC_JSON, 120);
   pthread_join(sc.t, NULL);
   T_EQ_INT(sc.rv, WARD_EPROTO);
