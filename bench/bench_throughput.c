@@ -4,7 +4,9 @@
  * raw socketpair doing the same work, in the same run.
  *
  * Figures, in both modes (pinned to CPU 0, and unpinned):
- *   round trips/s   ward: 1 caller, and 8 threads calling one worker
+ *   round trips/s   ward: 1 caller, 8 threads calling one worker, and 8
+ *                         asynchronous calls in flight from one thread
+ *                         (each call's done callback starts the next)
  *                   raw:  ping-pong with 1 request in flight, and with 8 in
  *                         flight (pipelined) on the same echo child
  *   notify msg/s    ward: ward_notify of 32 bytes, the worker counts them;
@@ -21,6 +23,7 @@
  * Usage: bench_throughput [--quick] [--reps N] [--json FILE]
  */
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "bench.h"
 
@@ -203,6 +206,63 @@ static double ward_parallel(ward_worker *w, int n) {
   return rate;
 }
 
+/* ward's counterpart of the raw pipelined loop: CALLERS asynchronous
+ * calls in flight from one thread, the host's I/O thread, where each
+ * call's `done` starts the next (ward_call_start never waits there). */
+typedef struct pipeline {
+  ward_worker *w;
+  int n;
+  atomic_int started, ended, failed;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} pipeline;
+
+static void pipe_start(pipeline *p);
+
+static void pipe_done(ward_call *call, int status, ward_msg *reply, void *ud) {
+  pipeline *p = ud;
+  ward_msg_free(reply);
+  ward_call_free(call);
+  if (status)
+    atomic_store(&p->failed, status);
+  pipe_start(p);
+  if (atomic_fetch_add(&p->ended, 1) + 1 == p->n) {
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
+}
+
+static void pipe_start(pipeline *p) {
+  static const char buf[PAYLOAD] = {'p'};
+  if (atomic_fetch_add(&p->started, 1) >= p->n)
+    return;
+  ward_call_opts o = WARD_CALL_OPTS_INIT;
+  o.timeout_ms = 10000;
+  ward_call *call;
+  if (ward_call_start(&call, p->w, "echo", buf, PAYLOAD, &o, pipe_done, p))
+    die("ward_call_start");
+}
+
+static double ward_pipelined(ward_worker *w, int n) {
+  pipeline p = {.w = w, .n = n};
+  pthread_mutex_init(&p.mu, NULL);
+  pthread_cond_init(&p.cv, NULL);
+  int64_t t0 = now_ns();
+  for (int i = 0; i < CALLERS; i++)
+    pipe_start(&p);
+  pthread_mutex_lock(&p.mu);
+  while (atomic_load(&p.ended) < n)
+    pthread_cond_wait(&p.cv, &p.mu);
+  pthread_mutex_unlock(&p.mu);
+  double rate = n / ((double)(now_ns() - t0) / 1e9);
+  pthread_cond_destroy(&p.cv);
+  pthread_mutex_destroy(&p.mu);
+  if (atomic_load(&p.failed))
+    die("an asynchronous echo failed (%d)", atomic_load(&p.failed));
+  return rate;
+}
+
 /* `depth` requests in flight on the echo child: a new one goes out as
  * each reply comes back. */
 static double raw_inflight(int fd, int n, int depth) {
@@ -332,6 +392,7 @@ static void run_mode(const bench_mode *mode, counts k) {
   /* Warm-up of every path. */
   ward_serial(w, k.rt / 10 + 1);
   ward_parallel(w, k.rt / 10 + CALLERS);
+  ward_pipelined(w, k.rt / 10 + 1);
   raw_inflight(efd, k.rt / 10 + 1, 1);
   raw_inflight(efd, k.rt / 10 + 1, CALLERS);
   bench_ward_notes(w, k.notes / 10 + 1, PAYLOAD);
@@ -341,11 +402,13 @@ static void run_mode(const bench_mode *mode, counts k) {
   if (wm) {
     ward_serial(wm, k.rt / 10 + 1);
     ward_parallel(wm, k.rt / 10 + CALLERS);
+    ward_pipelined(wm, k.rt / 10 + 1);
     bench_ward_notes(wm, k.notes / 10 + 1, PAYLOAD);
     ward_rows(wm, k.rows / 10 + 1);
   }
 
-  double r1[BENCH_MAXREPS], r8[BENCH_MAXREPS], w1[BENCH_MAXREPS], w8[BENCH_MAXREPS];
+  double r1[BENCH_MAXREPS], r8[BENCH_MAXREPS], w1[BENCH_MAXREPS], w8[BENCH_MAXREPS],
+      wp[BENCH_MAXREPS], mp[BENCH_MAXREPS];
   double nr[BENCH_MAXREPS], nb[BENCH_MAXREPS], nw[BENCH_MAXREPS];
   double rr[BENCH_MAXREPS], rb[BENCH_MAXREPS], rw[BENCH_MAXREPS], rwb[BENCH_MAXREPS],
       rwo[BENCH_MAXREPS];
@@ -357,6 +420,7 @@ static void run_mode(const bench_mode *mode, counts k) {
     r8[i] = raw_inflight(efd, k.rt, CALLERS);
     w1[i] = ward_serial(w, k.rt);
     w8[i] = ward_parallel(w, k.rt);
+    wp[i] = ward_pipelined(w, k.rt);
     nr[i] = raw_notes(sfd, k.notes, 0);
     nb[i] = raw_notes(sfd, k.notes, 1);
     nw[i] = bench_ward_notes(w, k.notes, PAYLOAD);
@@ -368,6 +432,7 @@ static void run_mode(const bench_mode *mode, counts k) {
     if (wm) {
       m1[i] = ward_serial(wm, k.rt);
       m8[i] = ward_parallel(wm, k.rt);
+      mp[i] = ward_pipelined(wm, k.rt);
       mn[i] = bench_ward_notes(wm, k.notes, PAYLOAD);
       mrw[i] = ward_rows(wm, k.rows);
       mrb[i] = ward_rows_via(wm, k.rows, "rows_batched", 0);
@@ -394,10 +459,16 @@ static void run_mode(const bench_mode *mode, counts k) {
   d = row_add(sec, "ward, 8 callers (scaling)", "rt/s", w8, B.reps);
   row_vs(d, c);
   row_target(d, T_RATIO_GE, 2.0, ">= 2x 1 caller");
+  d = row_add(sec, "ward, 8 in flight, 1 thread (async)", "rt/s", wp, B.reps);
+  row_vs(d, b);
+  row_target(d, T_RATIO_GE, 0.8, ">= 0.8x pipelined");
   if (wm) {
     c = row_add(sec, "ward, 1 caller, shared memory", "rt/s", m1, B.reps);
     row_vs(c, a);
     d = row_add(sec, "ward, 8 callers, shared memory", "rt/s", m8, B.reps);
+    row_vs(d, b);
+    row_target(d, T_RATIO_GE, 0.8, ">= 0.8x pipelined");
+    d = row_add(sec, "ward, 8 in flight, 1 thread, shared memory", "rt/s", mp, B.reps);
     row_vs(d, b);
     row_target(d, T_RATIO_GE, 0.8, ">= 0.8x pipelined");
   }
