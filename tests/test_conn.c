@@ -604,6 +604,27 @@ static void count_fixed(const char *stream, uint64_t seq, const ward_row *rows, 
   sc->rows += n;
 }
 
+/* One call of "rows" (window `window`, rows validated by `validate` when
+ * not NULL) answered by answer_fixed(count, size, enc, bad) at once: what
+ * the caller saw (its connection gone). */
+static sized_call fixed_rows_call(int window, int (*validate)(const void *, size_t), int count,
+                                  size_t size, int enc, int bad) {
+  ward__fd sv[2];
+  T_OK(ward__socketpair(sv));
+  ward__conn *c;
+  T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
+  c->validate = validate;
+  sized_call sc = {.c = c, .window = window, .on_rows = count_fixed};
+  T_TRUE(pthread_create(&sc.t, NULL, rows_caller, &sc) == 0);
+  answer_fixed(sv[1], read_request(sv[1]), count, size, enc, bad);
+  pthread_join(sc.t, NULL);
+  ward__conn_close(c, WARD_ECLOSED);
+  ward__conn_unref(c);
+  ward__close(sv[1]);
+  sc.c = NULL;
+  return sc;
+}
+
 /* Flow control holds to the row inside a run: a peer that sends past the
  * window without waiting for credit has its rows taken up to the last
  * one the window allows, and the call ends there, WARD_EPROTO. With a
@@ -611,19 +632,9 @@ static void count_fixed(const char *stream, uint64_t seq, const ward_row *rows, 
  * payload), row 84 is the first that starts past half the window and
  * does not fit: 83 rows are delivered. */
 static void test_row_runs_keep_the_window(void) {
-  ward__fd sv[2];
-  T_OK(ward__socketpair(sv));
-  ward__conn *c;
-  T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
-  sized_call sc = {.c = c, .window = 4096, .on_rows = count_fixed};
-  T_TRUE(pthread_create(&sc.t, NULL, rows_caller, &sc) == 0);
-  answer_fixed(sv[1], read_request(sv[1]), 200, 32, WARD_ENC_RAW, 0);
-  pthread_join(sc.t, NULL);
+  sized_call sc = fixed_rows_call(4096, NULL, 200, 32, WARD_ENC_RAW, 0);
   T_EQ_INT(sc.rv, WARD_EPROTO);
   T_EQ_INT(sc.rows, 83);
-  ward__conn_close(c, WARD_ECLOSED);
-  ward__conn_unref(c);
-  ward__close(sv[1]);
 }
 
 static int starts_with_1(const void *data, size_t len) {
@@ -633,20 +644,9 @@ static int starts_with_1(const void *data, size_t len) {
 /* Validated JSON rows are each looked at inside a run: an invalid one in
  * the middle ends the call there, WARD_EPROTO, after the rows before it. */
 static void test_row_runs_validated(void) {
-  ward__fd sv[2];
-  T_OK(ward__socketpair(sv));
-  ward__conn *c;
-  T_OK(ward__conn_new(&c, sv[0], &ops, NULL, WARD_MAX_FRAME_DEFAULT));
-  c->validate = starts_with_1;
-  sized_call sc = {.c = c, .window = -1, .on_rows = count_fixed};
-  T_TRUE(pthread_create(&sc.t, NULL, rows_caller, &sc) == 0);
-  answer_fixed(sv[1], read_request(sv[1]), 300, 8, WARD_ENC_JSON, 120);
-  pthread_join(sc.t, NULL);
+  sized_call sc = fixed_rows_call(-1, starts_with_1, 300, 8, WARD_ENC_JSON, 120);
   T_EQ_INT(sc.rv, WARD_EPROTO);
   T_EQ_INT(sc.rows, 119);
-  ward__conn_close(c, WARD_ECLOSED);
-  ward__conn_unref(c);
-  ward__close(sv[1]);
 }
 
 int main(void) {

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 
 #include "tdaemon.h"
+#include "tself.h"
 #include "tslogsvc.h"
 
 /* ---- the service that makes control requests ---- */
@@ -1758,24 +1759,10 @@ static int children_named(pid_t parent, const char *comm, int *out, int cap) {
   T_TRUE(d != NULL);
   struct dirent *e;
   while ((e = readdir(d)) != NULL && n < cap) {
-    int pid = atoi(e->d_name);
-    if (pid <= 0)
-      continue;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-      continue;
-    size_t got = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[got] = 0;
-    /* pid (comm) state ppid ... */
-    char *close_paren = strrchr(buf, ')'), *open_paren = strchr(buf, '(');
-    int ppid = 0;
-    if (!close_paren || !open_paren || sscanf(close_paren + 2, "%*c %d", &ppid) != 1)
-      continue;
-    if (ppid == parent && (size_t)(close_paren - open_paren - 1) == strlen(comm) &&
-        strncmp(open_paren + 1, comm, strlen(comm)) == 0)
+    int pid = atoi(e->d_name), ppid = 0;
+    char name[64];
+    if (pid > 0 && t_proc_stat(pid, name, sizeof name, NULL, &ppid) == 0 && ppid == parent &&
+        strcmp(name, comm) == 0)
       out[n++] = pid;
   }
   closedir(d);

@@ -266,18 +266,9 @@ static int other_child(int parent, int a, int b) {
   int found = 0;
   while (!found && (e = readdir(d)) != NULL) {
     int pid = atoi(e->d_name), ppid = 0;
-    char path[300], stat[512];
     if (pid <= 0 || pid == a || pid == b)
       continue;
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-      continue;
-    size_t n = fread(stat, 1, sizeof stat - 1, f);
-    fclose(f);
-    stat[n] = 0;
-    const char *rp = strrchr(stat, ')'); /* the name may hold anything */
-    if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == parent)
+    if (t_proc_stat(pid, NULL, 0, NULL, &ppid) == 0 && ppid == parent)
       found = pid;
   }
   closedir(d);

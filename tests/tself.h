@@ -194,6 +194,38 @@ static inline void t_kill_hard(int pid) {
 #endif
 }
 
+#ifndef _WIN32
+/* What /proc/PID/stat says of process `pid`: its name (into `comm`, `cap`
+ * bytes, cut to fit; NULL: not wanted), its state letter and its parent.
+ * 0, or -1 when it cannot be read (gone). */
+static inline int t_proc_stat(int pid, char *comm, size_t cap, char *state, int *ppid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  /* pid (comm) state ppid ...: the name may hold anything, ')' too. */
+  char *open = strchr(buf, '('), *close = strrchr(buf, ')'), st = 0;
+  int pp = 0;
+  if (!open || !close || close < open || sscanf(close + 1, " %c %d", &st, &pp) != 2)
+    return -1;
+  if (comm && cap) {
+    size_t len = (size_t)(close - open - 1);
+    len = len < cap ? len : cap - 1;
+    memcpy(comm, open + 1, len);
+    comm[len] = 0;
+  }
+  if (state)
+    *state = st;
+  if (ppid)
+    *ppid = pp;
+  return 0;
+}
+#endif
+
 /* Waits up to `ms` for process `pid` (not a child of this one) to be
  * gone: 1 when it is. */
 static inline int t_gone_within(int pid, int ms) {
@@ -209,15 +241,8 @@ static inline int t_gone_within(int pid, int ms) {
     if (kill(pid, 0) != 0)
       return 1; /* reaped once its parent went */
     /* A zombie is gone too (a container's init may never reap it). */
-    char path[64], stat[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
-    if (f)
-      fclose(f);
-    stat[n] = 0;
-    const char *end = strrchr(stat, ')');
-    if (end && end[1] == ' ' && end[2] == 'Z')
+    char state;
+    if (t_proc_stat(pid, NULL, 0, &state, NULL) == 0 && state == 'Z')
       return 1;
     t_nap_ms(10);
   }
