@@ -28,7 +28,7 @@ class RawHost {
       stdio: ['ignore', 'inherit', 'pipe'],
     });
     h.stderr = '';
-    h.proc.stderr.on('data', (d) => { h.stderr += d; });
+    h.proc.stderr.on('data', (d) => { h.stderr += d; h.poke(); });
     h.exited = new Promise((resolve) => h.proc.on('exit', (code, signal) => resolve({ code, signal })));
     // Once the process has exited and its stderr is read to the end.
     h.closed = new Promise((resolve) => h.proc.on('close', resolve));
@@ -95,8 +95,29 @@ class RawHost {
     return this.next((f) => (f.kind === Kind.REPLY || f.kind === Kind.ERROR) && f.id === id);
   }
 
+  // The worker's exit, once its stderr is read to the end too.
   async waitExit() {
-    return withTimeout(this.exited, 'the worker did not exit');
+    const x = await withTimeout(this.exited, 'the worker did not exit');
+    await withTimeout(this.closed, 'the worker\'s stderr did not end');
+    return x;
+  }
+
+  // Waits until what the worker wrote on stderr matches `re`: its lines
+  // travel on a pipe of their own, so they may come after a frame sent
+  // later. Rejects after 20 s or once stderr has ended without a match.
+  async stderrMatching(re) {
+    const deadline = Date.now() + WAIT_MS;
+    let ended = false;
+    this.closed.then(() => { ended = true; this.poke(); });
+    for (;;) {
+      if (re.test(this.stderr)) return this.stderr;
+      if (ended) throw new Error(`stderr ended without ${re}: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`no ${re} on stderr within 20 s: ${this.stderr}`);
+      await new Promise((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
   }
 
   async close() {

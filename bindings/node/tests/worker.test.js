@@ -286,7 +286,7 @@ test('calls to the host: result, remote error, abort, notifications both ways', 
     h.send(Kind.NOTIFY, 0, 0, 'bad_note', Buffer.from('{}'), P.JSON);
     h.request(6, 'add', { a: 2, b: 2 });
     assert.equal(json(await h.answer(6)), 4);
-    assert.match(h.stderr, /notification 'bad_note' failed: Error: a notification handler that fails/);
+    await h.stderrMatching(/notification 'bad_note' failed: Error: a notification handler that fails/);
   } finally {
     await h.close();
   }
@@ -375,7 +375,6 @@ test('log records: LOG frames to a host whose WELCOME says log=1', async () => {
     assert.deepEqual(f.payload, P.encodeLog('noted', [['what', 'x y']]));
     h.send(Kind.GOODBYE);
     assert.deepEqual(await h.waitExit(), { code: 0, signal: null });
-    await h.closed;
     assert.doesNotMatch(h.stderr, /starting|disk slow|noted/);
   } finally {
     await h.close();
@@ -390,7 +389,6 @@ test('log records: lines on stderr for a host without log=1, as ward_log_format'
     h.send(Kind.NOTIFY, 0, 0, 'note_log', Buffer.from('"x y"'), P.JSON);
     h.send(Kind.GOODBYE);
     assert.deepEqual(await h.waitExit(), { code: 0, signal: null });
-    await h.closed;
     assert.equal(h.frames.filter((x) => x.kind === Kind.LOG).length, 0);
     assert.equal(h.stderr, `INFO starting pid=${h.proc.pid}\n`
       + 'WARN disk slow ms=250 disk=sda (call 5)\nERROR tab\there (call 5)\nDEBUG not in a call\n'
@@ -412,7 +410,6 @@ test('log records: one over the host\'s limit is TooBig, one after goodbye Close
     // After the worker's goodbye: Closed, and no line either.
     h.send(Kind.NOTIFY, 0, 0, 'leave_log', Buffer.from('{}'), P.JSON);
     assert.deepEqual(await h.waitExit(), { code: 0, signal: null });
-    await h.closed;
     assert.equal(h.stderr, 'log after close: Closed\n');
   } finally {
     await h.close();
