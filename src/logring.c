@@ -69,10 +69,11 @@ static void append_line(ward__logring *r, ward__logline *l) {
 }
 
 /* Appends `l` (its text filled in), numbered, then makes room. */
-static void link_line(ward__logring *r, ward__logline *l, int64_t now_ms, uint32_t gen,
+static void link_line(ward__logring *r, ward__logline *l, const ward__logstamp *st,
                       void (*added)(const ward__logline *, void *), void *ud) {
-  l->time_ms = now_ms;
-  l->generation = gen;
+  l->time_ms = st->time_ms;
+  l->generation = st->generation;
+  l->pid = st->pid;
   append_line(r, l);
   if (added)
     added(l, ud);
@@ -123,7 +124,7 @@ void ward__logring_swap_partial(ward__logring *a, ward__logring *b) {
   b->pend = t;
 }
 
-static void store(ward__logring *r, int stream, int64_t now_ms, uint32_t gen,
+static void store(ward__logring *r, int stream, const ward__logstamp *st,
                   void (*added)(const ward__logline *, void *), void *ud) {
   int i = stream - 1;
   size_t len = r->pend.plen[i];
@@ -142,12 +143,12 @@ static void store(ward__logring *r, int stream, int64_t now_ms, uint32_t gen,
   l->nfields = 0;
   l->stream = (uint8_t)stream;
   l->flags = flags;
-  link_line(r, l, now_ms, gen, added, ud);
+  link_line(r, l, st, added, ud);
 }
 
 /* Adds byte `c` to the line being collected on `stream` (a control byte
  * as '?'), storing the line first when it is full. */
-static void append(ward__logring *r, int stream, unsigned char c, int64_t now_ms, uint32_t gen,
+static void append(ward__logring *r, int stream, unsigned char c, const ward__logstamp *st,
                    void (*added)(const ward__logline *, void *), void *ud) {
   int i = stream - 1;
   if ((c < 0x20 && c != '\t') || c == 0x7f) {
@@ -156,14 +157,14 @@ static void append(ward__logring *r, int stream, unsigned char c, int64_t now_ms
   }
   if (r->pend.plen[i] == WARD__LOG_LINE_MAX) {
     r->pend.pflags[i] |= WARD_LOG_CUT;
-    store(r, stream, now_ms, gen, added, ud);
+    store(r, stream, st, added, ud);
     r->pend.pflags[i] |= WARD_LOG_CUT; /* the rest of it is a piece too */
   }
   r->pend.part[i][r->pend.plen[i]++] = (char)c;
 }
 
 void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n,
-                        int64_t now_ms, uint32_t gen,
+                        const ward__logstamp *st,
                         void (*added)(const ward__logline *, void *), void *ud) {
   if (stream != WARD_LOG_STDOUT && stream != WARD_LOG_STDERR)
     return;
@@ -176,30 +177,30 @@ void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n
        * without one. */
       r->pend.pcr[i] = 0;
       if (c != '\n')
-        append(r, stream, '\r', now_ms, gen, added, ud);
+        append(r, stream, '\r', st, added, ud);
     }
     if (c == '\n') {
-      store(r, stream, now_ms, gen, added, ud);
+      store(r, stream, st, added, ud);
       continue;
     }
     if (c == '\r') {
       r->pend.pcr[i] = 1;
       continue;
     }
-    append(r, stream, c, now_ms, gen, added, ud);
+    append(r, stream, c, st, added, ud);
   }
 }
 
-void ward__logring_flush(ward__logring *r, int stream, int64_t now_ms, uint32_t gen,
+void ward__logring_flush(ward__logring *r, int stream, const ward__logstamp *st,
                          void (*added)(const ward__logline *, void *), void *ud) {
   if (stream != WARD_LOG_STDOUT && stream != WARD_LOG_STDERR)
     return;
   if (r->pend.pcr[stream - 1]) {
     r->pend.pcr[stream - 1] = 0;
-    append(r, stream, '\r', now_ms, gen, added, ud);
+    append(r, stream, '\r', st, added, ud);
   }
   if (r->pend.plen[stream - 1])
-    store(r, stream, now_ms, gen, added, ud);
+    store(r, stream, st, added, ud);
 }
 
 /* Copies `n` bytes of text with control bytes but tab as '?'; returns
@@ -217,7 +218,7 @@ static size_t put_text(char *dst, const char *src, size_t n, uint8_t *flags) {
   return n + 1;
 }
 
-void ward__logring_record(ward__logring *r, const ward__rec *rec, int64_t now_ms, uint32_t gen,
+void ward__logring_record(ward__logring *r, const ward__rec *rec, const ward__logstamp *st,
                           void (*added)(const ward__logline *, void *), void *ud) {
   uint8_t flags = 0;
   const char *why = ward__rec_check(rec);
@@ -253,7 +254,7 @@ void ward__logring_record(ward__logring *r, const ward__rec *rec, int64_t now_ms
   l->nfields = rec->nfields;
   l->stream = WARD_LOG_RECORD;
   l->flags = flags;
-  link_line(r, l, now_ms, gen, added, ud);
+  link_line(r, l, st, added, ud);
 }
 
 /* The fields of a record whose text (message `len` bytes, then its

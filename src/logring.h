@@ -25,6 +25,7 @@ typedef struct ward__logline {
   uint8_t flags;  /* WARD_LOG_CUT, WARD_LOG_BINARY, WARD_LOG_INVALID */
   uint8_t level;  /* a record's WARD_LEVEL_*, 0 for a line */
   uint32_t call_id;
+  int pid;        /* the process that wrote it */
   size_t nfields;
   size_t len;  /* of the text (a record's message) */
   size_t size; /* of all of text[]: a record's fields follow its message */
@@ -41,6 +42,14 @@ typedef struct ward__logpart {
   uint8_t pcr[2]; /* a CR came last: the line's end if a LF follows */
 } ward__logpart;
 
+/* When a line or record came, and from what: its generation and its
+ * process. */
+typedef struct ward__logstamp {
+  int64_t time_ms;
+  uint32_t generation;
+  int pid;
+} ward__logstamp;
+
 typedef struct ward__logring {
   ward__logline *head, *tail;
   size_t bytes, cap, count;
@@ -54,23 +63,22 @@ void ward__logring_free(ward__logring *r);
 /* Adds bytes read from `stream`; complete lines go to the ring. Each new
  * line is passed to `added` (may be NULL) right after it is stored. */
 void ward__logring_push(ward__logring *r, int stream, const void *data, size_t n,
-                        int64_t now_ms, uint32_t generation,
+                        const ward__logstamp *st,
                         void (*added)(const ward__logline *l, void *ud), void *ud);
 /* Ends the partial line of `stream` (the stream closed, or the process
  * ended): it is stored as it is. */
-void ward__logring_flush(ward__logring *r, int stream, int64_t now_ms, uint32_t generation,
+void ward__logring_flush(ward__logring *r, int stream, const ward__logstamp *st,
                          void (*added)(const ward__logline *l, void *ud), void *ud);
 
 /* Stores a log record (checked with ward__rec_check: one that breaks a
  * rule is stored as a WARN record marked INVALID that says why), its
  * control bytes but tab as '?' (BINARY), and passes it to `added`. */
-void ward__logring_record(ward__logring *r, const ward__rec *rec, int64_t now_ms,
-                          uint32_t generation,
+void ward__logring_record(ward__logring *r, const ward__rec *rec, const ward__logstamp *st,
                           void (*added)(const ward__logline *l, void *ud), void *ud);
 
 /* Moves the lines stored in `from` to the end of `to`, numbered after
- * `to`'s, each with its time, stream and text, and generation `gen` (0:
- * its own), passed to `added` (may be NULL) once stored; `to` drops its
+ * `to`'s, each with its time, process, stream and text, and generation
+ * `gen` (0: its own), passed to `added` (may be NULL) once stored; `to` drops its
  * oldest lines to stay within its budget. `from` keeps its numbering and
  * its partial lines (those are its process's: ward__logring_swap_partial
  * moves them with the pipes). */

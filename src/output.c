@@ -73,7 +73,7 @@ static void line_event(const ward__logline *l, void *ud) {
   if (w->host->log_event_bytes + cost > WARD__LOG_EVENTS_MAX)
     return; /* dropped: the line is in the ring, a gap in the events' seq says so */
   w->host->log_event_bytes += cost;
-  ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, w->log_pid, 0, 0, 0, 0, NULL);
+  ward__evq *q = ward__host_event(w->host, w, WARD_EV_LOG, l->pid, 0, 0, 0, 0, NULL);
   if (q) {
     if (l->stream == WARD_LOG_RECORD) {
       record_event(q, l);
@@ -104,7 +104,7 @@ static void line_added(const ward__logline *l, void *ud) {
       text = rec ? rec : l->text;
       len = rec ? len : l->len;
     }
-    int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, w->log_pid);
+    int n = snprintf(head, sizeof head, "[%s %d] ", w->spec->name, l->pid);
     size_t need = w->fwd_len + (size_t)n + len + 1;
     if (need > w->fwd_cap) {
       size_t cap = need * 2;
@@ -131,17 +131,29 @@ void ward__output_take(ward_worker *w, ward_worker *x, uint32_t gen) {
   ward__logring_take(&w->logs, &x->logs, gen, line_event, w);
 }
 
-/* A LOG frame from the worker (on whichever thread reads its connection;
- * lock not held): its record goes to the ring, and to events and the
- * host's stderr as a line would. Returns WARD_EPROTO for a payload that
- * is not a record at all (docs/protocol.md 8.4). */
-int ward__output_record(ward_worker *w, const ward__frame *f) {
+/* Now, from the process whose pipes `w` reads (lock held). */
+static ward__logstamp stamp(const ward_worker *w) {
+  return (ward__logstamp){ward__wall_ms(), w->life.generation, w->log_pid};
+}
+
+/* A LOG frame from the worker on connection `c` (on whichever thread
+ * reads it; lock not held): its record goes to the ring, and to events
+ * and the host's stderr as a line would. Returns WARD_EPROTO for a
+ * payload that is not a record at all (docs/protocol.md 8.4). */
+int ward__output_record(ward_worker *w, const ward__conn *c, const ward__frame *f) {
   ward__rec rec;
   if (ward__rec_get(&rec, &f->h, f->payload, f->h.len))
     return ward__fail(WARD_EPROTO, "worker '%s' sent a malformed LOG frame", w->spec->name);
   ward_host *h = w->host;
   pthread_mutex_lock(&h->mu);
-  ward__logring_record(&w->logs, &rec, ward__wall_ms(), w->life.generation, line_added, w);
+  ward__logstamp st = stamp(w);
+  if (c != w->conn && w->swap_with) {
+    /* The old process's, after a replacement's swap: the hidden handle
+     * holds that process, the worker stays its connection's owner. */
+    st.generation = w->old_generation;
+    st.pid = w->swap_with->log_pid;
+  }
+  ward__logring_record(&w->logs, &rec, &st, line_added, w);
   int fwd = w->fwd_len > 0;
   pthread_mutex_unlock(&h->mu);
   if (fwd)
@@ -166,8 +178,8 @@ void ward__output_read(ward_worker *w, int stream, int final) {
   for (int i = 0; ward__fd_valid(fd) && i < (final ? 64 : 4); i++) {
     ptrdiff_t n = ward__read(fd, buf, sizeof buf);
     if (n > 0) {
-      ward__logring_push(&w->logs, stream, buf, (size_t)n, ward__wall_ms(), w->life.generation,
-                         line_added, w);
+      ward__logstamp st = stamp(w);
+      ward__logring_push(&w->logs, stream, buf, (size_t)n, &st, line_added, w);
       continue;
     }
     if (n != WARD__AGAIN) {
@@ -176,8 +188,10 @@ void ward__output_read(ward_worker *w, int stream, int final) {
     }
     break;
   }
-  if (final)
-    ward__logring_flush(&w->logs, stream, ward__wall_ms(), w->life.generation, line_added, w);
+  if (final) {
+    ward__logstamp st = stamp(w);
+    ward__logring_flush(&w->logs, stream, &st, line_added, w);
+  }
 }
 
 /* Writes forwarded lines to the host's stderr, without the lock. The

@@ -190,7 +190,7 @@ static int host_inbound(ward__conn *c, const ward__frame *f, uint8_t *owned) {
   case WARD__K_LOG: {
     /* Stored at once: a record waits for nobody, and the ring's budget
      * bounds what a flood of them can hold. */
-    int rv = ward__output_record(w, f);
+    int rv = ward__output_record(w, c, f);
     free(owned);
     return rv;
   }

@@ -124,7 +124,7 @@ void ward__output_forward(ward_worker *w);
 void ward__output_take(ward_worker *w, ward_worker *x, uint32_t gen);
 /* A LOG frame's record into the ring (lock not held); WARD_EPROTO for a
  * payload that is no record. */
-int ward__output_record(ward_worker *w, const ward__frame *f);
+int ward__output_record(ward_worker *w, const ward__conn *c, const ward__frame *f);
 
 /* How often a process without a pidfd is looked at for its exit. */
 #define WARD__REAP_POLL_MS 5

@@ -329,8 +329,11 @@ static void test_pool_spares(void) {
 /* ------------------------------------------------------------------ */
 /* Replacement                                                         */
 
+/* A call on a thread of its own: `method` (default "work_notify") with
+ * `arg` (default "300"). */
 typedef struct tcall {
   ward_worker *w;
+  const char *method, *arg;
   int rv;
   char reply[64];
   pthread_t th;
@@ -338,8 +341,9 @@ typedef struct tcall {
 
 static void *work_main(void *arg) {
   tcall *c = arg;
+  const char *method = c->method ? c->method : "work_notify", *a = c->arg ? c->arg : "300";
   ward_msg *m = NULL;
-  c->rv = ward_request(&m, c->w, "work_notify", "300", 3, 20000);
+  c->rv = ward_request(&m, c->w, method, a, strlen(a), 20000);
   if (m)
     snprintf(c->reply, sizeof c->reply, "%.*s", (int)ward_msg_len(m),
              (const char *)ward_msg_data(m));
@@ -526,6 +530,79 @@ static void test_replace_keeps_logs(void) {
   ward_worker_free(w);
 }
 
+/* The first LOG event about worker `id` whose text is `text` (waits up
+ * to 20 s for each next one). */
+static tev log_event(uint64_t id, const char *text) {
+  for (int i = tev_wait_idx(0, WARD_EV_LOG, id);; i = tev_wait_idx(i + 1, WARD_EV_LOG, id)) {
+    tev e = tev_get(i);
+    if (strcmp(e.detail, text) == 0)
+      return e;
+  }
+}
+
+typedef struct {
+  ward_worker *w;
+  int old;
+  const char *flag;
+  pthread_t th;
+  int rv;
+} swap_watch;
+
+/* Creates the file `flag` once the worker's pid is no longer `old`: the
+ * replacement's swap is done. */
+static void *flag_after_swap(void *arg) {
+  swap_watch *s = arg;
+  int64_t dl = t_now_ms() + 20000;
+  while (ward_worker_pid(s->w) == s->old && t_now_ms() < dl)
+    t_nap_ms(2);
+  FILE *f = fopen(s->flag, "w");
+  s->rv = ward_worker_pid(s->w) != s->old && f ? 0 : -1;
+  if (f)
+    fclose(f);
+  return NULL;
+}
+
+/* A LOG event names the process that wrote its line or record, across a
+ * replacement: the old process's partial line, moved into the worker's
+ * log once it ends, and a record it sends after the swap are the old
+ * pid's and generation's; the new process's lines the new one's. */
+static void test_replace_log_pids(void) {
+  ward_spec *s = tw_spec("log-pids", "pidlog");
+  T_OK(ward_spec_log_events(s, 1));
+  ward_worker *w = spawn_spec(s);
+  uint64_t id = ward_worker_id(w);
+  int old = ward_worker_pid(w);
+  char got[64], flag[4200];
+  snprintf(flag, sizeof flag, "%s/go", ward_worker_data_dir(w));
+  call_str(w, "say_part", "half", got, sizeof got);
+  tev_hang_reset();
+  tcall c = {.w = w, .method = "log_when", .arg = flag, .rv = 1};
+  T_TRUE(pthread_create(&c.th, NULL, work_main, &c) == 0);
+  tev_wait_hanging(1);
+  swap_watch sw = {.w = w, .old = old, .flag = flag, .rv = 1};
+  T_TRUE(pthread_create(&sw.th, NULL, flag_after_swap, &sw) == 0);
+  ward_spec *ns = tw_spec("log-pids", "pidlog");
+  T_OK(ward_spec_log_events(ns, 1));
+  T_OK(ward_worker_replace(w, ns, NULL));
+  ward_spec_free(ns);
+  T_TRUE(pthread_join(sw.th, NULL) == 0);
+  T_TRUE(pthread_join(c.th, NULL) == 0);
+  T_OK(sw.rv);
+  T_OK(c.rv);
+  T_EQ_STR(c.reply, "logged");
+  int now = ward_worker_pid(w);
+  T_TRUE(now != old);
+  call_str(w, "say", "after", got, sizeof got);
+  tev half = log_event(id, "half"), late = log_event(id, "late"), after = log_event(id, "after");
+  T_EQ_INT(half.pid, old);
+  T_EQ_INT(half.generation, 1);
+  T_EQ_INT(late.pid, old);
+  T_EQ_INT(late.generation, 1);
+  T_EQ_INT(after.pid, now);
+  T_EQ_INT(after.generation, 2);
+  ward_worker_free(w);
+}
+
 /* What a spare writes while it waits is in the worker's log once it takes
  * over, as the new generation's lines; not before. */
 static void test_spare_lines_adopted(void) {
@@ -620,7 +697,7 @@ static const tcase_ cases[] = {
     TCASE(test_pool_spares),          TCASE(test_replace),
     TCASE(test_replace_broken),       TCASE(test_replace_doctor),
     TCASE(test_replace_renews_spares), TCASE(test_replace_under_load),
-    TCASE(test_replace_keeps_logs),   TCASE(test_spare_lines_adopted),
+    TCASE(test_replace_keeps_logs),   TCASE(test_replace_log_pids),   TCASE(test_spare_lines_adopted),
     TCASE(test_take_logs),
 };
 

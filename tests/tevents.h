@@ -110,8 +110,6 @@ static inline tev tev_get(int i) {
   return e;
 }
 
-/* Waits (up to 20 s) for an event of `type` about worker `id` (after the
- * `from`-th event), returns a copy. Fails the test on timeout. */
 /* The index of the first event of `type` about `id` from `from` on, or -1
  * (no waiting). */
 static inline int tev_find(int from, int type, uint64_t id) {
@@ -124,6 +122,8 @@ static inline int tev_find(int from, int type, uint64_t id) {
   return found;
 }
 
+/* Waits (up to 20 s) for an event of `type` about worker `id` (after the
+ * `from`-th event), returns a copy. Fails the test on timeout. */
 static inline tev tev_wait_from(int from, int type, uint64_t id) {
   return tev_get(tev_wait_idx(from, type, id));
 }

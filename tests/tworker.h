@@ -419,6 +419,19 @@ static int tw_work_notify(ward_ctx *ctx, const void *d, size_t n, void *ud) {
   return tw_reply_str(ctx, "worked");
 }
 
+/* Tells the host it started ("hanging"), waits (up to 20 s) for the file
+ * named by the payload to exist, then sends the log record "late" and
+ * replies: a record sent when the test says so. */
+static int tw_log_when(ward_ctx *ctx, const void *d, size_t n, void *ud) {
+  char path[4096];
+  snprintf(path, sizeof path, "%.*s", (int)n, (const char *)d);
+  ward_client_notify(ud, "hanging", NULL, 0);
+  for (int i = 0; i < 10000 && access(path, F_OK) != 0; i++)
+    tw_sleep_ms(2);
+  ward_ctx_log(ctx, WARD_LEVEL_INFO, "late", NULL, 0);
+  return tw_reply_str(ctx, "logged");
+}
+
 /* Works the payload's milliseconds sending a progress report every 10 ms:
  * busy, but reaching boundaries where pings are answered. */
 static int tw_busy_progress(ward_ctx *ctx, const void *d, size_t n, void *ud) {
@@ -1015,6 +1028,7 @@ static int tw_serve(void) {
       {"pid", tw_pid},           {"hang_notify", tw_hang_notify},
       {"reply_then_notify", tw_reply_then_notify},
       {"work", tw_work},         {"work_notify", tw_work_notify},
+      {"log_when", tw_log_when},
       {"busy_progress", tw_busy_progress}, {"spin", tw_spin}, {"grow", tw_grow},
       {"stream", tw_stream},     {"stream_batch", tw_stream_batch}, {"rows_edge", tw_rows_edge},
       {"rows_sizes", tw_rows_sizes},
