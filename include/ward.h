@@ -373,9 +373,9 @@ typedef struct ward_event {
                             match events to handles by worker_id) */
   const char *name;      /* the spec's name */
   uint64_t worker_id;    /* unique within the host, never reused */
-  int pid;               /* the process concerned; 0 for RESTARTING, GAVE_UP,
-                            STOPPED, and for a LOG line stored while its
-                            process's exit was being handled */
+  int pid;               /* the process concerned (for LOG, the one that
+                            wrote the line or record, whichever handle
+                            read it); 0 for RESTARTING, GAVE_UP, STOPPED */
   uint32_t generation;   /* 1 for the first start, +1 per new process;
                             RESTARTING, GAVE_UP: the one that ended; LOG: the
                             one that wrote the line */
